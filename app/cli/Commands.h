@@ -1,0 +1,14 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace atlascope::cli {
+
+// Each adds its subcommand(s) to `app`; the work runs in the subcommand's callback.
+void addAtlasCommands(CLI::App& app);
+void addDeviceCommand(CLI::App& app);
+
+// The exit status the last command asked for (e.g. 2 for "point outside the volume").
+int exitCode();
+void setExitCode(int code);
+
+} // namespace atlascope::cli

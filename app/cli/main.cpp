@@ -1,0 +1,32 @@
+// atlascope-cli: the headless face of Atlascope (no Qt, no display). Every command prints a
+// one-line error and exits non-zero on bad input; `--help` works on every command.
+#include "app/cli/Commands.h"
+
+#include "core/Error.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"Atlascope command line: the Allen CCF, cell data and CellTransformer, headless."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(ATLASCOPE_VERSION));
+  atlascope::cli::addAtlasCommands(app);
+  atlascope::cli::addDeviceCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const atlascope::Error& e) {
+    std::cerr << "atlascope-cli: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "atlascope-cli: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "atlascope-cli: error: " << e.what() << "\n";
+    return 1;
+  }
+  return atlascope::cli::exitCode();
+}

@@ -1,0 +1,38 @@
+#include "inference/Device.h"
+
+#include "core/Error.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <thread>
+
+namespace atlascope::inference {
+
+DeviceInfo describeDevices() {
+  DeviceInfo info;
+  info.torchVersion = TORCH_VERSION;
+  info.cudaAvailable = torch::cuda::is_available();
+  info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
+  info.cpuThreads = at::get_num_threads();
+  return info;
+}
+
+int configureCpuThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+std::string resolveDevice(const std::string& requested) {
+  if (requested == "cpu") return "cpu";
+  const bool cuda = torch::cuda::is_available();
+  if (requested == "cuda") {
+    if (!cuda) throw Error("--device cuda: no CUDA device is available to this LibTorch build");
+    return "cuda";
+  }
+  if (requested == "auto" || requested.empty()) return cuda ? "cuda" : "cpu";
+  throw Error("unknown device '" + requested + "' (use cpu, cuda or auto)");
+}
+
+} // namespace atlascope::inference

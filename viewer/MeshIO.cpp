@@ -1,0 +1,86 @@
+#include "viewer/MeshIO.h"
+
+#include "core/Error.h"
+
+#include <vtkOBJWriter.h>
+#include <vtkPLYWriter.h>
+#include <vtkPolyData.h>
+#include <vtkSTLWriter.h>
+#include <vtkXMLPolyDataReader.h>
+#include <vtkXMLPolyDataWriter.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+namespace atlascope::viewer {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string extensionOf(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+} // namespace
+
+void writeMesh(vtkPolyData* mesh, const std::string& path) {
+  const std::string ext = extensionOf(path);
+  std::random_device rd;
+  // Same folder as the target, so that the rename stays on one file system (atomic). The temp
+  // keeps the extension: some VTK writers look at it.
+  const std::string tmp = (fs::path(path).parent_path() / ("." + fs::path(path).stem().string() + ".tmp" +
+                                                            std::to_string(rd() % 1000000) + ext)).string();
+  int ok = 0;
+  if (ext == ".obj") {
+    auto w = vtkSmartPointer<vtkOBJWriter>::New();
+    w->SetInputData(mesh);
+    w->SetFileName(tmp.c_str());
+    ok = w->Write();
+  } else if (ext == ".ply") {
+    auto w = vtkSmartPointer<vtkPLYWriter>::New();
+    w->SetInputData(mesh);
+    w->SetFileName(tmp.c_str());
+    w->SetFileTypeToBinary();
+    ok = w->Write();
+  } else if (ext == ".stl") {
+    auto w = vtkSmartPointer<vtkSTLWriter>::New();
+    w->SetInputData(mesh);
+    w->SetFileName(tmp.c_str());
+    w->SetFileTypeToBinary();
+    ok = w->Write();
+  } else if (ext == ".vtp") {
+    auto w = vtkSmartPointer<vtkXMLPolyDataWriter>::New();
+    w->SetInputData(mesh);
+    w->SetFileName(tmp.c_str());
+    w->SetDataModeToAppended();
+    w->SetCompressorTypeToZLib();
+    ok = w->Write();
+  } else {
+    throw FileError(path, "unknown mesh format '" + ext + "' (use .obj, .ply, .stl or .vtp)");
+  }
+  std::error_code ec;
+  if (!ok || !fs::exists(tmp, ec)) {
+    fs::remove(tmp, ec);
+    throw FileError(path, "cannot write the mesh (is the folder writable?)");
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw FileError(path, "cannot move the finished mesh into place: " + ec.message());
+  }
+}
+
+vtkSmartPointer<vtkPolyData> readVtp(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return nullptr;
+  auto r = vtkSmartPointer<vtkXMLPolyDataReader>::New();
+  r->SetFileName(path.c_str());
+  r->Update();
+  if (r->GetErrorCode() != 0 || !r->GetOutput() || r->GetOutput()->GetNumberOfPoints() == 0) return nullptr;
+  vtkSmartPointer<vtkPolyData> out = r->GetOutput();
+  return out;
+}
+
+} // namespace atlascope::viewer

@@ -1,0 +1,17 @@
+#pragma once
+#include <vtkSmartPointer.h>
+
+#include <string>
+
+class vtkPolyData;
+
+namespace atlascope::viewer {
+
+// Writes a mesh as OBJ, PLY, STL or VTP (by extension) atomically: into a temporary file beside
+// the target, renamed over it only when complete, so a crash never leaves half a file.
+void writeMesh(vtkPolyData* mesh, const std::string& path);
+
+// Reads a VTP written by writeMesh; nullptr when the file is missing or unreadable.
+vtkSmartPointer<vtkPolyData> readVtp(const std::string& path);
+
+} // namespace atlascope::viewer

@@ -1,0 +1,63 @@
+#include "viewer/SurfaceCache.h"
+
+#include "viewer/MeshIO.h"
+
+#include <vtkPolyData.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+namespace atlascope::viewer {
+
+namespace fs = std::filesystem;
+
+std::string defaultCacheDir() {
+  if (const char* d = std::getenv("ATLASCOPE_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "atlascope").string();
+  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "atlascope").string();
+  return (fs::temp_directory_path() / "atlascope-cache").string();
+}
+
+SurfaceCache::SurfaceCache(const Atlas& atlas, std::string cacheDir, SurfaceOptions options)
+    : atlas_(atlas), options_(options) {
+  char key[40];
+  std::snprintf(key, sizeof key, "%016llx-%016llx", static_cast<unsigned long long>(atlas.annotation().fingerprint()),
+                static_cast<unsigned long long>(options_.hash()));
+  dir_ = (fs::path(cacheDir) / "surfaces" / key).string();
+}
+
+std::string SurfaceCache::pathFor(int structureIndex) const {
+  return (fs::path(dir_) / (std::to_string(atlas_.structures()[structureIndex].id) + ".vtp")).string();
+}
+
+bool SurfaceCache::isOnDisk(int structureIndex) const {
+  std::error_code ec;
+  return fs::exists(pathFor(structureIndex), ec);
+}
+
+vtkSmartPointer<vtkPolyData> SurfaceCache::surface(int structureIndex, const Progress& progress) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = memory_.find(structureIndex); it != memory_.end()) return it->second;
+  }
+  const std::string path = pathFor(structureIndex);
+  vtkSmartPointer<vtkPolyData> mesh = readVtp(path);
+  if (!mesh) {
+    mesh = buildRegionSurface(atlas_, structureIndex, options_, progress);
+    if (mesh->GetNumberOfPoints() > 0) {
+      std::error_code ec;
+      fs::create_directories(dir_, ec);
+      try {
+        writeMesh(mesh, path);
+      } catch (const std::exception&) {
+        // A read-only cache folder costs the next launch a rebuild, nothing more.
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  memory_[structureIndex] = mesh;
+  return mesh;
+}
+
+} // namespace atlascope::viewer

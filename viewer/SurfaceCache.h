@@ -1,0 +1,33 @@
+#pragma once
+// Region surfaces cached on disk so that a second launch shows them at once. Key: the annotation's
+// content fingerprint, the structure id and the surface options; files are VTP, written atomically.
+#include "viewer/RegionSurface.h"
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace atlascope::viewer {
+
+// $ATLASCOPE_CACHE_DIR, else $XDG_CACHE_HOME/atlascope, else ~/.cache/atlascope.
+std::string defaultCacheDir();
+
+class SurfaceCache {
+public:
+  SurfaceCache(const Atlas& atlas, std::string cacheDir = defaultCacheDir(), SurfaceOptions options = {});
+
+  // The cached surface, else builds it (and stores it). Thread-safe; concurrent calls for
+  // different structures build in parallel.
+  vtkSmartPointer<vtkPolyData> surface(int structureIndex, const Progress& progress = {});
+  bool isOnDisk(int structureIndex) const;
+  std::string pathFor(int structureIndex) const;
+
+private:
+  const Atlas& atlas_;
+  std::string dir_;
+  SurfaceOptions options_;
+  mutable std::mutex mutex_;
+  std::unordered_map<int, vtkSmartPointer<vtkPolyData>> memory_;
+};
+
+} // namespace atlascope::viewer
