@@ -11,6 +11,24 @@
 int main(int argc, char** argv) {
   CLI::App app{"Atlascope command line: the Allen CCF, cell data and CellTransformer, headless."};
   app.require_subcommand(1);
+  // One line on stderr for every parse error, like every other error of the CLI.
+  app.failure_message([](const CLI::App* top, const CLI::Error& e) {
+    // Name the word CLI11 could not place ("atlas frobnicate": a required subcommand is missing
+    // because "frobnicate" is not one).
+    const CLI::App* deepest = top;
+    for (bool descended = true; descended;) {
+      descended = false;
+      for (const CLI::App* sub : deepest->get_subcommands()) {
+        deepest = sub;
+        descended = true;
+        break;
+      }
+    }
+    std::string msg = std::string("atlascope-cli: error: ") + e.what();
+    const auto rest = deepest->remaining();
+    if (!rest.empty()) msg += ": unknown command or argument '" + rest.front() + "'";
+    return msg + " (see --help)\n";
+  });
   app.set_version_flag("--version", std::string(ATLASCOPE_VERSION));
   atlascope::cli::addAtlasCommands(app);
   atlascope::cli::addDeviceCommand(app);

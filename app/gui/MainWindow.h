@@ -1,0 +1,81 @@
+#pragma once
+// The main window assembles the pieces (view, region tree, reactions); the work lives in them.
+#include "core/Atlas.h"
+#include "viewer/AtlasScene.h"
+#include "viewer/SurfaceCache.h"
+
+#include <QImage>
+#include <QMainWindow>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+class QLabel;
+class QProgressBar;
+
+namespace atlascope::app {
+
+class RegionTreePanel;
+class SurfaceLoader;
+class VtkView;
+
+struct MainWindowOptions {
+  AtlasPaths atlas = bundledAtlasPaths();
+  QString cacheDir; // empty: viewer::defaultCacheDir()
+  // Shown at start besides the whole-brain shell: a few major divisions, chosen so that none
+  // hides another (striatum, thalamus, hypothalamus, cerebellum).
+  QStringList initialStructures{"STR", "TH", "HY", "CB"};
+  viewer::CameraPreset initialView = viewer::CameraPreset::ThreeQuarter;
+};
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+public:
+  explicit MainWindow(MainWindowOptions options = {}, QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  // True once the atlas is loaded and no surface is being built.
+  bool isIdle() const;
+  bool atlasLoaded() const { return atlas_ != nullptr; }
+  QString loadError() const { return loadError_; }
+  const Atlas* atlas() const { return atlas_.get(); }
+  viewer::AtlasScene* scene() const { return scene_.get(); }
+  RegionTreePanel* regionPanel() const { return panel_; }
+  VtkView* view() const { return view_; }
+  QString statusText() const;
+
+  // Shows or hides a structure (building its surface in the background when needed).
+  void setStructureVisible(int structureIndex, bool visible);
+  void applyCameraPreset(viewer::CameraPreset preset);
+  void renderViews();
+  // The 3D view alone, at `scale` times its pixel size.
+  void saveViewImage(const QString& path, int scale = 1);
+  // The whole window as the user sees it (Qt widgets with the 3D view composited in).
+  QImage windowImage();
+
+signals:
+  void idle();
+
+private:
+  void buildMenus();
+  void onAtlasLoaded();
+  void onSurfaceReady(int index, vtkSmartPointer<vtkPolyData> mesh);
+  void onSelection(int index);
+  void onClicked(int x, int y);
+  void updateBusy();
+
+  MainWindowOptions options_;
+  std::unique_ptr<Atlas> atlas_;
+  std::unique_ptr<viewer::SurfaceCache> cache_;
+  std::unique_ptr<viewer::AtlasScene> scene_;
+  SurfaceLoader* loader_ = nullptr;
+  VtkView* view_;
+  RegionTreePanel* panel_;
+  QLabel* selectionLabel_;
+  QProgressBar* busy_;
+  QString loadError_;
+  bool loading_ = true;
+};
+
+} // namespace atlascope::app

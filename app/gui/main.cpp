@@ -1,0 +1,75 @@
+// atlascope: the desktop viewer.
+#include "app/gui/MainWindow.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QTimer>
+
+#include <cstdio>
+#include <memory>
+
+int main(int argc, char** argv) {
+  // The VTK bridge needs an X11 window (TOOLCHAIN.md); on Wayland sessions use XWayland.
+  if (!qEnvironmentVariableIsSet("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "xcb");
+  QApplication app(argc, argv);
+  QApplication::setApplicationName("Atlascope");
+  QApplication::setApplicationVersion(ATLASCOPE_VERSION);
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription("Atlascope: the Allen CCF and spatial transcriptomics in 3D.");
+  parser.addHelpOption();
+  parser.addVersionOption();
+  QCommandLineOption annotation("annotation", "Label volume (.nrrd, .nhdr, .nii.gz); default: bundled CCF 25 um.", "file");
+  QCommandLineOption ontology("ontology", "Structure ontology (JSON or CSV); default: bundled.", "file");
+  QCommandLineOption table("parcellation-table", "ABC parcellation.csv when the volume holds parcellation indices.", "file");
+  QCommandLineOption cache("cache-dir", "Where region surfaces are cached.", "dir");
+  QCommandLineOption show("show", "Structures to show besides the brain shell (comma-separated acronyms).", "list");
+  QCommandLineOption view("view", "Camera: anterior, posterior, dorsal, ventral, left, right, three-quarter.", "name");
+  QCommandLineOption shot("screenshot", "Save an image of the window once everything is shown, then quit.", "png");
+  QCommandLineOption size("size", "Window size WxH.", "size");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size});
+  parser.process(app);
+
+  atlascope::app::MainWindowOptions options;
+  if (parser.isSet(annotation)) options.atlas.annotation = parser.value(annotation).toStdString();
+  if (parser.isSet(ontology)) options.atlas.ontology = parser.value(ontology).toStdString();
+  if (parser.isSet(table)) options.atlas.parcellationTable = parser.value(table).toStdString();
+  if (parser.isSet(cache)) options.cacheDir = parser.value(cache);
+  if (parser.isSet(show)) options.initialStructures = parser.value(show).split(',', Qt::SkipEmptyParts);
+  if (parser.isSet(view)) {
+    const auto p = atlascope::viewer::presetFromName(parser.value(view).toStdString());
+    if (!p) {
+      std::fprintf(stderr, "atlascope: unknown view '%s'\n", qPrintable(parser.value(view)));
+      return 2;
+    }
+    options.initialView = *p;
+  }
+  if (parser.isSet(shot)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+
+  atlascope::app::MainWindow window(options);
+  if (parser.isSet(size)) {
+    const QStringList wh = parser.value(size).split('x');
+    if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
+  }
+  window.show();
+
+  if (parser.isSet(shot)) {
+    const QString path = parser.value(shot);
+    auto done = std::make_shared<bool>(false);
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done] {
+      if (*done) return;
+      *done = true;
+      QTimer::singleShot(200, &window, [&window, path] {
+        if (!window.loadError().isEmpty()) {
+          std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
+          QApplication::exit(1);
+          return;
+        }
+        const bool ok = window.windowImage().save(path);
+        std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
+        QApplication::exit(ok ? 0 : 1);
+      });
+    });
+  }
+  return app.exec();
+}

@@ -1,0 +1,38 @@
+# Shared by scripts/demo and scripts/test: install the Debian packages that are missing, then
+# configure and build (Release) into build/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${ATLASCOPE_BUILD_DIR:-$ROOT/build}"
+
+# Everything the build and the tests need on Debian 12 (TOOLCHAIN.md). libopenblas0-openmp
+# matters: without it Debian's LibTorch falls back to the reference BLAS (20-40x slower).
+PACKAGES=(cmake g++ make pkg-config
+          qt6-base-dev libvtk9-dev libtorch-dev libopenblas0-openmp
+          zlib1g-dev nlohmann-json3-dev libcli11-dev
+          xvfb xauth libgl1-mesa-dri)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "== packages: all installed"
+    return
+  fi
+  echo "== packages: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+  echo "== configure ($BUILD_DIR)"
+  local launcher=()
+  command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "$@" >/dev/null
+  echo "== build"
+  cmake --build "$BUILD_DIR" -j "$(nproc)" -- --no-print-directory
+}

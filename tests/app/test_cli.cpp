@@ -1,0 +1,120 @@
+// atlascope-cli as users and scripts call it: the atlas commands on the bundled CCF, --help on
+// every command, and bad input answered by a one-line error and a non-zero exit.
+#include "tests/TestPaths.h"
+
+#include <QFileInfo>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+namespace {
+struct Run {
+  int code = -1;
+  QString out, err;
+};
+
+Run cli(const QStringList& args, int timeoutMs = 120000) {
+  QProcess p;
+  p.start(QStringLiteral(ATLASCOPE_CLI), args);
+  Run r;
+  if (!p.waitForFinished(timeoutMs)) {
+    p.kill();
+    return r;
+  }
+  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2; // -2: crashed
+  r.out = QString::fromUtf8(p.readAllStandardOutput());
+  r.err = QString::fromUtf8(p.readAllStandardError());
+  return r;
+}
+
+void expectOneLineError(const Run& r, const QString& fragment) {
+  QVERIFY2(r.code > 0, qPrintable(QString("exit %1, stderr: %2").arg(r.code).arg(r.err)));
+  const QStringList lines = r.err.trimmed().split('\n');
+  QVERIFY2(lines.size() == 1, qPrintable("expected one line, got: " + r.err));
+  QVERIFY2(r.err.contains(fragment, Qt::CaseInsensitive), qPrintable("expected '" + fragment + "' in: " + r.err));
+}
+} // namespace
+
+class TestCli : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+
+private slots:
+  void info() {
+    const Run r = cli({"atlas", "info"});
+    QCOMPARE(r.code, 0);
+    QVERIFY(r.out.contains("1327 structures"));
+    QVERIFY(r.out.contains("528 x 320 x 456"));
+    QVERIFY(r.out.contains("25 x 25 x 25 um"));
+    QVERIFY(r.out.contains("671 distinct structure ids"));
+    const Run j = cli({"atlas", "info", "--json"});
+    QCOMPARE(j.code, 0);
+    QVERIFY(j.out.contains("\"labels\":671"));
+  }
+
+  void lookup_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("IMD voxel") << QStringList{"--voxel", "264", "160", "228"} << "59\tIMD";
+    QTest::newRow("ACAv1 voxel") << QStringList{"--voxel", "200", "100", "228"} << "588\tACAv1";
+    QTest::newRow("LGv um") << QStringList{"--um", "7512.5", "3762.5", "2862.5"} << "178\tLGv";
+    QTest::newRow("MOs1 um") << QStringList{"--um", "3760", "1510", "7510"} << "656\tMOs1";
+  }
+  void lookup() {
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+    const Run r = cli(QStringList{"atlas", "lookup"} + args);
+    QCOMPARE(r.code, 0);
+    QVERIFY2(r.out.startsWith(expected), qPrintable(r.out));
+  }
+
+  void lookupOutside() {
+    const Run brainless = cli({"atlas", "lookup", "--um", "10", "10", "10"});
+    QCOMPARE(brainless.code, 2);
+    QVERIFY(brainless.out.contains("outside the brain"));
+    expectOneLineError(cli({"atlas", "lookup", "--um", "20000", "10", "10"}), "outside the volume");
+    expectOneLineError(cli({"atlas", "lookup", "--um", "1", "2"}), "--um");
+    expectOneLineError(cli({"atlas", "lookup"}), "give --um");
+  }
+
+  void find() {
+    const Run r = cli({"atlas", "find", "CA1"});
+    QCOMPARE(r.code, 0);
+    QVERIFY(r.out.startsWith("382\tCA1\tField CA1"));
+    QVERIFY(r.out.contains("CA1sp"));
+    const Run none = cli({"atlas", "find", "zzzz"});
+    QCOMPARE(none.code, 2);
+  }
+
+  void meshExport() {
+    const QString out = dir_.filePath("cp.obj");
+    const Run r = cli({"atlas", "mesh", "CP", "--out", out});
+    QCOMPARE(r.code, 0);
+    QVERIFY(QFileInfo(out).size() > 100000);
+    QVERIFY(r.out.contains("volume"));
+    expectOneLineError(cli({"atlas", "mesh", "NOPE", "--out", out}), "no structure");
+    expectOneLineError(cli({"atlas", "mesh", "CP", "--out", dir_.filePath("cp.dwg")}), "unknown mesh format");
+  }
+
+  void helpEverywhere() {
+    for (const QStringList& cmd : {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
+                                   QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
+                                   QStringList{"device"}}) {
+      const Run r = cli(cmd + QStringList{"--help"});
+      QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
+    }
+  }
+
+  void badAtlasFiles() {
+    QFile f(dir_.filePath("bad.nrrd"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("NRRD0004\ntype: uint32\ndimension: 3\nencoding: raw\n\n1234");
+    f.close();
+    expectOneLineError(cli({"atlas", "info", "--annotation", f.fileName()}), "no 'sizes'");
+    expectOneLineError(cli({"atlas", "info", "--annotation", dir_.filePath("missing.nrrd")}), "missing.nrrd");
+    expectOneLineError(cli({"atlas", "frobnicate"}), "frobnicate");
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCli)
+#include "test_cli.moc"

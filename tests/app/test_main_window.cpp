@@ -1,0 +1,159 @@
+// The real window under Xvfb: search "CA1" in the region tree, show it, compare a screenshot of
+// the 3D view with a stored baseline (with a tolerance), click the region in 3D and see it
+// selected, change its opacity; a broken atlas file gives a message, not a crash.
+#include "app/gui/MainWindow.h"
+#include "app/gui/RegionTreePanel.h"
+#include "app/gui/VtkView.h"
+
+#include "tests/TestPaths.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QImage>
+#include <QLineEdit>
+#include <QSlider>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTreeView>
+
+using namespace atlascope;
+using namespace atlascope::app;
+
+namespace {
+bool isCa1Green(const QColor& c) { return c.green() > c.red() + 40 && c.green() > c.blue() + 60; }
+
+// Share of pixels that differ by more than `threshold` in any channel.
+double differingShare(const QImage& a, const QImage& b, int threshold) {
+  long long differ = 0;
+  for (int y = 0; y < a.height(); ++y)
+    for (int x = 0; x < a.width(); ++x) {
+      const QColor p = a.pixelColor(x, y), q = b.pixelColor(x, y);
+      if (std::abs(p.red() - q.red()) > threshold || std::abs(p.green() - q.green()) > threshold ||
+          std::abs(p.blue() - q.blue()) > threshold)
+        ++differ;
+    }
+  return static_cast<double>(differ) / (static_cast<double>(a.width()) * a.height());
+}
+} // namespace
+
+class TestMainWindow : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+
+private slots:
+  void searchShowScreenshotAndPick() {
+    MainWindow w;
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 180000);
+    QVERIFY2(w.loadError().isEmpty(), qPrintable(w.loadError()));
+    const StructureTree& tree = w.atlas()->structures();
+    const int ca1 = *tree.indexOfAcronym("CA1");
+    const int root = tree.root();
+    RegionTreePanel* panel = w.regionPanel();
+    QVERIFY(panel->isChecked(root)); // the whole-brain shell is on at start
+    QVERIFY(w.scene()->hasSurface(root));
+    QCOMPARE(w.scene()->display(root).opacity, 0.2);
+
+    // Search: only CA1 matches and their ancestors remain, expanded to the hits.
+    QTest::keyClicks(panel->searchBox(), "CA1");
+    const auto rows = panel->visibleRows();
+    QVERIFY(std::find(rows.begin(), rows.end(), ca1) != rows.end());
+    for (int i : rows) {
+      const QString text = QString::fromStdString(tree[i].acronym + " " + tree[i].name).toLower();
+      bool ancestorOfHit = false;
+      for (int j : rows)
+        if (j != i && tree.isAncestorOrSelf(i, j) && QString::fromStdString(tree[j].acronym).contains("CA1")) ancestorOfHit = true;
+      QVERIFY2(text.contains("ca1") || ancestorOfHit, qPrintable(text));
+    }
+    QTreeView* view = panel->treeView();
+    const QModelIndexList found = view->model()->match(view->model()->index(0, 0), Qt::DisplayRole, "CA1", 1,
+                                                      Qt::MatchExactly | Qt::MatchRecursive);
+    QCOMPARE(found.size(), 1);
+    const QModelIndex ca1Row = found.first();
+    QVERIFY(ca1Row.isValid());
+    QVERIFY(view->isExpanded(ca1Row.parent()));
+
+    // Show it as a user would: select the row, press space on its check box.
+    view->setCurrentIndex(ca1Row);
+    QTest::keyClick(view, Qt::Key_Space);
+    QVERIFY(panel->isChecked(ca1));
+    QTRY_VERIFY_WITH_TIMEOUT(w.scene()->hasSurface(ca1) && w.isIdle(), 120000);
+    QVERIFY(w.statusText().contains("CA1 — Field CA1 — id 382 — root / grey / CH / CTX / CTXpl / HPF / HIP / CA / CA1"));
+
+    // Hide the starting divisions, clear the selection outline, look from the left.
+    for (const char* a : {"STR", "TH", "HY", "CB"}) w.setStructureVisible(*tree.indexOfAcronym(a), false);
+    view->setCurrentIndex({});
+    QAction* left = w.findChild<QAction*>("camera_left");
+    QVERIFY(left);
+    left->trigger();
+    QApplication::processEvents();
+    const QString shot = dir_.filePath("ca1.png");
+    w.saveViewImage(shot);
+    const QImage img(shot);
+    QCOMPARE(img.size(), w.view()->size() * w.view()->devicePixelRatioF());
+    int green = 0;
+    QPoint greenAt;
+    for (int y = 0; y < img.height(); ++y)
+      for (int x = 0; x < img.width(); ++x)
+        if (isCa1Green(img.pixelColor(x, y))) {
+          ++green;
+          if (greenAt.isNull() && x > 5 && y > 5) greenAt = QPoint(x, y);
+        }
+    QVERIFY2(green > 2000, qPrintable(QString("only %1 CA1-coloured pixels").arg(green)));
+
+    // Against the stored baseline (llvmpipe on Xvfb, as in CI).
+    const QString baseline = QStringLiteral(ATLASCOPE_SOURCE_DIR "/tests/app/baselines/main_window_ca1_left.png");
+    if (qEnvironmentVariableIsSet("ATLASCOPE_UPDATE_BASELINES")) {
+      QVERIFY(img.save(baseline));
+      qWarning("baseline written: %s", qPrintable(baseline));
+    }
+    const QImage base(baseline);
+    QVERIFY2(!base.isNull(), qPrintable("missing baseline " + baseline + " (run with ATLASCOPE_UPDATE_BASELINES=1)"));
+    QCOMPARE(img.size(), base.size());
+    const double share = differingShare(img.convertToFormat(QImage::Format_RGB32), base.convertToFormat(QImage::Format_RGB32), 40);
+    if (share >= 0.02) img.save(QStringLiteral(ATLASCOPE_BINARY_DIR "/main_window_ca1_left.actual.png"));
+    QVERIFY2(share < 0.02, qPrintable(QString("%1% of pixels differ from the baseline").arg(share * 100)));
+
+    // Click the region in 3D: the tree selects it and the status line names it.
+    panel->select(root);
+    QVERIFY(!w.statusText().contains("Field CA1"));
+    QTest::mouseClick(w.view(), Qt::LeftButton, {}, greenAt / w.view()->devicePixelRatioF());
+    QTRY_COMPARE(panel->selected().value_or(-1), ca1);
+    QVERIFY(w.statusText().contains("Field CA1"));
+    QCOMPARE(w.scene()->highlighted().value_or(-1), ca1);
+
+    // Opacity of the selected region.
+    auto* slider = panel->findChild<QSlider*>("regionOpacity");
+    QVERIFY(slider && slider->isEnabled());
+    slider->setValue(50);
+    QCOMPARE(w.scene()->display(ca1).opacity, 0.5);
+
+    // Unchecking hides.
+    w.setStructureVisible(ca1, false);
+    QVERIFY(!panel->isChecked(ca1));
+    QVERIFY(!w.scene()->display(ca1).visible);
+  }
+
+  void brokenAtlasIsAMessage() {
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    QFile f(dir_.filePath("broken.nrrd"));
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("NRRD0004\ntype: uint32\ndimension: 3\nsizes: 10 10 10\nendian: little\nencoding: gzip\n\n\x1f\x8b garbage");
+    f.close();
+    MainWindowOptions o;
+    o.atlas.annotation = f.fileName().toStdString();
+    MainWindow w(o);
+    w.show();
+    QTRY_VERIFY_WITH_TIMEOUT(!w.loadError().isEmpty(), 60000);
+    QVERIFY(w.loadError().contains("broken.nrrd"));
+    QVERIFY(w.statusText().contains("Could not load the atlas"));
+    QVERIFY(!w.atlasLoaded());
+    // The window is still usable: menus and camera actions do nothing harmful.
+    w.findChild<QAction*>("camera_dorsal")->trigger();
+  }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "test_main_window.moc"
