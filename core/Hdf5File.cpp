@@ -1,0 +1,122 @@
+#include "core/Hdf5File.h"
+
+#include "core/Error.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace atlascope {
+
+namespace {
+struct Silence {
+  Silence() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+
+// Closes an HDF5 handle when it goes out of scope.
+struct Handle {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+herr_t collectName(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+} // namespace
+
+Hdf5File::Hdf5File(const std::string& path) : path_(path) {
+  static Silence silence;
+  if (!std::filesystem::exists(path)) throw FileError(path, "cannot open file (it does not exist)");
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw FileError(path, "not an HDF5 file (or a truncated one)");
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) throw FileError(path, "cannot open as HDF5 (truncated or damaged file?)");
+  id_ = f;
+}
+
+Hdf5File::~Hdf5File() {
+  if (id_ >= 0) H5Fclose(static_cast<hid_t>(id_));
+}
+
+bool Hdf5File::exists(const std::string& object) const {
+  // Check each path component: H5Lexists fails on a missing intermediate group.
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos < object.size()) {
+    std::size_t next = object.find('/', pos + 1);
+    if (next == std::string::npos) next = object.size();
+    partial = object.substr(0, next);
+    if (partial != "/" && !partial.empty() && H5Lexists(static_cast<hid_t>(id_), partial.c_str(), H5P_DEFAULT) <= 0) return false;
+    pos = next;
+  }
+  return true;
+}
+
+std::vector<std::string> Hdf5File::children(const std::string& group) const {
+  Handle g{H5Gopen2(static_cast<hid_t>(id_), group.c_str(), H5P_DEFAULT), H5Gclose};
+  if (g.id < 0) throw FileError(path_, "no group '" + group + "'");
+  std::vector<std::string> names;
+  H5Literate(g.id, H5_INDEX_NAME, H5_ITER_INC, nullptr, collectName, &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<std::int64_t> Hdf5File::shape(const std::string& dataset) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
+  Handle s{H5Dget_space(d.id), H5Sclose};
+  const int rank = H5Sget_simple_extent_ndims(s.id);
+  if (rank < 0) throw FileError(path_, "cannot read the shape of '" + dataset + "'");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(s.id, dims.data(), nullptr);
+  return std::vector<std::int64_t>(dims.begin(), dims.end());
+}
+
+template <class T> NdArray<T> Hdf5File::read(const std::string& dataset, long memType) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  const H5T_class_t cls = H5Tget_class(type.id);
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT && cls != H5T_ENUM)
+    throw FileError(path_, "dataset '" + dataset + "' is not numeric");
+  NdArray<T> out;
+  out.shape = shape(dataset);
+  out.data.resize(static_cast<std::size_t>(out.size()));
+  if (!out.data.empty() &&
+      H5Dread(d.id, static_cast<hid_t>(memType), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()) < 0)
+    throw FileError(path_, "cannot read dataset '" + dataset + "' (truncated or damaged file?)");
+  return out;
+}
+
+NdArray<float> Hdf5File::readFloat(const std::string& ds) const { return read<float>(ds, H5T_NATIVE_FLOAT); }
+NdArray<double> Hdf5File::readDouble(const std::string& ds) const { return read<double>(ds, H5T_NATIVE_DOUBLE); }
+NdArray<std::int64_t> Hdf5File::readInt64(const std::string& ds) const { return read<std::int64_t>(ds, H5T_NATIVE_INT64); }
+
+std::string Hdf5File::readStringAttribute(const std::string& object, const std::string& name) const {
+  if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0)
+    throw FileError(path_, "'" + object + "' has no attribute '" + name + "'");
+  Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle type{H5Aget_type(a.id), H5Tclose};
+  if (H5Tget_class(type.id) != H5T_STRING) throw FileError(path_, "attribute '" + name + "' of '" + object + "' is not a string");
+  if (H5Tis_variable_str(type.id) > 0) {
+    Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Tset_cset(mem.id, H5Tget_cset(type.id));
+    char* value = nullptr;
+    if (H5Aread(a.id, mem.id, &value) < 0) throw FileError(path_, "cannot read attribute '" + name + "'");
+    std::string s = value ? value : "";
+    H5free_memory(value);
+    return s;
+  }
+  const std::size_t n = H5Tget_size(type.id);
+  std::string s(n, '\0');
+  if (H5Aread(a.id, type.id, s.data()) < 0) throw FileError(path_, "cannot read attribute '" + name + "'");
+  s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
+  return s;
+}
+
+} // namespace atlascope

@@ -1,0 +1,47 @@
+#pragma once
+// A small RAII reader over the HDF5 C API: what Atlascope needs to read its fixtures, its own
+// files and (later) AnnData. Every failure is a FileError naming the file and the object; HDF5's
+// own error stack printing is switched off.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace atlascope {
+
+template <class T> struct NdArray {
+  std::vector<std::int64_t> shape;
+  std::vector<T> data;
+  std::int64_t size() const {
+    std::int64_t n = 1;
+    for (auto s : shape) n *= s;
+    return n;
+  }
+};
+
+class Hdf5File {
+public:
+  explicit Hdf5File(const std::string& path); // read-only
+  ~Hdf5File();
+  Hdf5File(const Hdf5File&) = delete;
+  Hdf5File& operator=(const Hdf5File&) = delete;
+
+  const std::string& path() const { return path_; }
+  bool exists(const std::string& object) const;
+  // Names of a group's direct children, sorted.
+  std::vector<std::string> children(const std::string& group) const;
+  std::vector<std::int64_t> shape(const std::string& dataset) const;
+
+  // Any stored numeric type, converted by HDF5.
+  NdArray<float> readFloat(const std::string& dataset) const;
+  NdArray<double> readDouble(const std::string& dataset) const;
+  NdArray<std::int64_t> readInt64(const std::string& dataset) const;
+  // A string attribute (variable or fixed length) of a group or dataset.
+  std::string readStringAttribute(const std::string& object, const std::string& name) const;
+
+private:
+  template <class T> NdArray<T> read(const std::string& dataset, long memType) const;
+  std::string path_;
+  long id_ = -1;
+};
+
+} // namespace atlascope

@@ -1,0 +1,267 @@
+#include "inference/CellTransformer.h"
+
+#include "core/Error.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <regex>
+#include <set>
+
+namespace atlascope::inference {
+
+namespace {
+std::string shapeString(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+int countLayers(const StateDict& w, const std::string& stack) {
+  const std::regex re(stack + R"(\.layers\.(\d+)\..*)");
+  int n = 0;
+  for (const auto& [k, v] : w) {
+    std::smatch m;
+    if (std::regex_match(k, m, re)) n = std::max(n, std::stoi(m[1]) + 1);
+  }
+  return n;
+}
+
+const torch::Tensor& need(const StateDict& w, const std::string& key, const std::string& source) {
+  const auto it = w.find(key);
+  if (it == w.end()) throw FileError(source, "missing weight '" + key + "' (is this a CellTransformer state_dict?)");
+  return it->second;
+}
+} // namespace
+
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> ModelConfig::expectedShapes() const {
+  const std::int64_t E = embedDim, G = genes, C = cellTypes, F = feedForward, h = embedDim / 2;
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> s = {
+      {"cls_token", {1, E}},
+      {"pooling_token", {1, E}},
+      {"expression_projection.0.weight", {h, G}}, {"expression_projection.0.bias", {h}},
+      {"expression_projection.1.weight", {h}},    {"expression_projection.1.bias", {h}},
+      {"expression_projection.3.weight", {h, h}}, {"expression_projection.3.bias", {h}},
+      {"expression_projection.4.weight", {h}},    {"expression_projection.4.bias", {h}},
+      {"encoder_cell_embed.weight", {C, h}},
+      {"decoder_cell_embed.weight", {C, E}},
+      {"proj_norm.weight", {E}}, {"proj_norm.bias", {E}},
+      {"attn_pool.query_token", {1, E}},
+      {"attn_pool.attn.in_proj_weight", {3 * E, E}},
+      {"attn_pool.attn.bias_k", {1, 1, E}}, {"attn_pool.attn.bias_v", {1, 1, E}},
+      {"attn_pool.attn.out_proj.weight", {E, E}}};
+  for (const char* n : {"norm", "norm_v", "norm_k", "norm2"}) {
+    s.push_back({std::string("attn_pool.") + n + ".weight", {E}});
+    s.push_back({std::string("attn_pool.") + n + ".bias", {E}});
+  }
+  for (const auto& [stack, depth] : {std::pair<std::string, int>{"encoder", encoderLayers}, {"decoder", decoderLayers}})
+    for (int i = 0; i < depth; ++i) {
+      const std::string l = stack + ".layers." + std::to_string(i) + ".";
+      s.push_back({l + "self_attn.in_proj_weight", {3 * E, E}});
+      s.push_back({l + "self_attn.in_proj_bias", {3 * E}});
+      s.push_back({l + "self_attn.out_proj.weight", {E, E}});
+      s.push_back({l + "self_attn.out_proj.bias", {E}});
+      s.push_back({l + "linear1.weight", {F, E}});
+      s.push_back({l + "linear1.bias", {F}});
+      s.push_back({l + "linear2.weight", {E, F}});
+      s.push_back({l + "linear2.bias", {E}});
+      for (const char* n : {"norm1", "norm2"}) {
+        s.push_back({l + n + ".weight", {E}});
+        s.push_back({l + n + ".bias", {E}});
+      }
+    }
+  for (const char* h2 : {"mu", "theta", "scale", "gate_logit"}) {
+    s.push_back({std::string("zinb_proj.") + h2 + ".weight", {G, E}});
+    s.push_back({std::string("zinb_proj.") + h2 + ".bias", {G}});
+  }
+  return s;
+}
+
+std::string ModelConfig::describe() const {
+  return "E " + std::to_string(embedDim) + ", " + std::to_string(heads) + " heads, " + std::to_string(encoderLayers) + "+" +
+         std::to_string(decoderLayers) + " layers, G " + std::to_string(genes) + ", C " + std::to_string(cellTypes) +
+         ", feed-forward " + std::to_string(feedForward);
+}
+
+ModelConfig inferConfig(const StateDict& w, int heads, const std::string& source) {
+  ModelConfig c;
+  c.embedDim = static_cast<int>(need(w, "cls_token", source).size(-1));
+  c.genes = static_cast<int>(need(w, "expression_projection.0.weight", source).size(1));
+  c.cellTypes = static_cast<int>(need(w, "encoder_cell_embed.weight", source).size(0));
+  c.encoderLayers = countLayers(w, "encoder");
+  c.decoderLayers = countLayers(w, "decoder");
+  c.feedForward = c.encoderLayers > 0 ? static_cast<int>(need(w, "encoder.layers.0.linear1.weight", source).size(0)) : 2048;
+  c.heads = heads;
+  if (c.encoderLayers == 0 || c.decoderLayers == 0) throw FileError(source, "no encoder or decoder layers in the weights");
+  if (heads <= 0 || c.embedDim % heads != 0)
+    throw FileError(source, "embedding width " + std::to_string(c.embedDim) + " is not divisible by " + std::to_string(heads) + " heads");
+  return c;
+}
+
+CellTransformer::CellTransformer(StateDict weights, ModelConfig config, const std::string& source)
+    : config_(config), params_(std::move(weights)) {
+  std::set<std::string> known;
+  for (const auto& [key, shape] : config_.expectedShapes()) {
+    known.insert(key);
+    const auto it = params_.find(key);
+    if (it == params_.end()) {
+      if (key == "pooling_token") continue; // unused in forward; older files may lack it
+      throw FileError(source, "missing weight '" + key + "' for a model of " + config_.describe());
+    }
+    const auto actual = it->second.sizes().vec();
+    if (actual != shape)
+      throw FileError(source, "weight '" + key + "' has shape " + shapeString(actual) + ", expected " + shapeString(shape) +
+                                  " for a model of " + config_.describe());
+    if (!it->second.is_floating_point()) throw FileError(source, "weight '" + key + "' is not a floating-point tensor");
+    it->second = it->second.to(torch::kFloat32).contiguous();
+  }
+  for (const auto& [key, t] : params_)
+    if (!known.count(key)) throw FileError(source, "unexpected weight '" + key + "' (not part of CellTransformer)");
+}
+
+void CellTransformer::to(torch::Device device, torch::ScalarType compute) {
+  for (auto& [k, v] : params_) v = v.to(device);
+  device_ = device;
+  compute_ = compute;
+  lowp_.clear();
+  if (compute != torch::kFloat32)
+    for (const auto& [k, v] : params_)
+      if (v.dim() == 2 && k.find("norm") == std::string::npos && k.find("cell_embed") == std::string::npos)
+        lowp_[k] = v.to(compute);
+}
+
+const torch::Tensor& CellTransformer::p(const std::string& name) const { return params_.at(name); }
+
+torch::Tensor CellTransformer::lin(const torch::Tensor& x, const std::string& prefix, bool bias) const {
+  const auto lw = lowp_.find(prefix + ".weight");
+  if (lw == lowp_.end()) return torch::linear(x.to(torch::kFloat32), p(prefix + ".weight"), bias ? p(prefix + ".bias") : torch::Tensor());
+  // Autocast semantics: the product in the compute dtype, the result back in float32.
+  return torch::linear(x.to(compute_), lw->second, bias ? p(prefix + ".bias").to(compute_) : torch::Tensor()).to(torch::kFloat32);
+}
+
+torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
+  return torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, p(prefix + ".weight"), p(prefix + ".bias"), 1e-5);
+}
+
+// PyTorch's MultiheadAttention with add_zero_attn (and bias_k/bias_v for the pool).
+// keyValid: [B, Lk] bool or undefined. attnMask: [Lq, Lk] additive or undefined.
+torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
+                                         const std::string& prefix, const torch::Tensor& keyValid,
+                                         const torch::Tensor& attnMask, bool inBias, bool biasKV, bool outBias) const {
+  using torch::indexing::Slice;
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
+  const std::int64_t B = query.size(0), Lq = query.size(1);
+  const torch::Tensor& w = p(prefix + ".in_proj_weight");
+  const auto lw = lowp_.find(prefix + ".in_proj_weight");
+  const bool low = lw != lowp_.end();
+  auto project = [&](const torch::Tensor& x, int part) {
+    const torch::Tensor wp = (low ? lw->second : w).narrow(0, part * E, E);
+    torch::Tensor b;
+    if (inBias) b = p(prefix + ".in_proj_bias").narrow(0, part * E, E);
+    if (low) return torch::linear(x.to(compute_), wp, b.defined() ? b.to(compute_) : b);
+    return torch::linear(x, wp, b);
+  };
+  torch::Tensor q = project(query, 0), k = project(key, 1), v = project(value, 2);
+  torch::Tensor valid = keyValid.defined() ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
+  std::vector<torch::Tensor> extraK, extraV;
+  if (biasKV) {
+    extraK.push_back(p(prefix + ".bias_k").to(k.scalar_type()).expand({B, 1, E}));
+    extraV.push_back(p(prefix + ".bias_v").to(v.scalar_type()).expand({B, 1, E}));
+  }
+  // add_zero_attn: one all-zero key and value, always attendable.
+  extraK.push_back(torch::zeros({B, 1, E}, k.options()));
+  extraV.push_back(torch::zeros({B, 1, E}, v.options()));
+  const std::int64_t extra = static_cast<std::int64_t>(extraK.size());
+  extraK.insert(extraK.begin(), k);
+  extraV.insert(extraV.begin(), v);
+  k = torch::cat(extraK, 1);
+  v = torch::cat(extraV, 1);
+  valid = torch::cat({valid, torch::ones({B, extra}, valid.options())}, 1);
+  const std::int64_t Lk = k.size(1);
+
+  q = q.view({B, Lq, H, d}).transpose(1, 2);
+  k = k.view({B, Lk, H, d}).transpose(1, 2);
+  v = v.view({B, Lk, H, d}).transpose(1, 2);
+  // Scores and softmax in float32 (autocast runs softmax in float32).
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
+  torch::Tensor mask = torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
+  scores = scores + mask;
+  if (attnMask.defined()) {
+    torch::Tensor am = attnMask;
+    if (am.size(-1) != Lk) am = torch::cat({am, torch::zeros({Lq, extra}, am.options())}, 1);
+    scores = scores + am.view({1, 1, Lq, Lk});
+  }
+  torch::Tensor attn = torch::softmax(scores, -1);
+  torch::Tensor out = torch::matmul(attn.to(v.scalar_type()), v); // [B, H, Lq, d]
+  out = out.transpose(1, 2).reshape({B, Lq, E});
+  return lin(out, prefix + ".out_proj", outBias);
+}
+
+Output CellTransformer::forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
+                                bool heads) const {
+  const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
+  // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
+  const torch::Tensor rows = batch.observed.reshape({-1});
+  const torch::Tensor x = expression.index_select(0, rows).view({B, N, expression.size(1)}).to(torch::kFloat32);
+  const torch::Tensor t = types.index_select(0, rows).view({B, N});
+  torch::Tensor h = lin(x, "expression_projection.0");
+  h = torch::gelu(ln(h, "expression_projection.1"));
+  h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
+  const torch::Tensor typeEmb = torch::embedding(p("encoder_cell_embed.weight"), t);
+  torch::Tensor tokens = ln(torch::cat({typeEmb, h}, -1), "proj_norm");
+  const torch::Tensor cls = ln(p("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
+  tokens = torch::cat({tokens, cls}, 1); // [B, N+1, E]
+  const torch::Tensor encValid = torch::cat({batch.valid, torch::ones({B, 1}, batch.valid.options())}, 1);
+
+  for (int i = 0; i < config_.encoderLayers; ++i) {
+    const std::string l = "encoder.layers." + std::to_string(i);
+    tokens = ln(tokens + attention(tokens, tokens, tokens, l + ".self_attn", encValid, {}, true, false, true), l + ".norm1");
+    tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+  }
+
+  // Attention pool over the observed tokens only (not CLS). norm_v feeds the keys and norm_k
+  // the values: the reference's names are swapped relative to their roles.
+  const torch::Tensor enc = tokens.narrow(1, 0, N);
+  const torch::Tensor query = ln(p("attn_pool.query_token"), "attn_pool.norm").view({1, 1, E}).expand({B, 1, E});
+  torch::Tensor pooled = attention(query, ln(enc, "attn_pool.norm_v"), ln(enc, "attn_pool.norm_k"), "attn_pool.attn",
+                                   batch.valid, {}, false, true, false);
+  pooled = ln(pooled, "attn_pool.norm2"); // [B, 1, E]
+
+  // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
+  const torch::Tensor refType = types.index_select(0, batch.reference);
+  torch::Tensor dec = torch::cat({pooled, torch::embedding(p("decoder_cell_embed.weight"), refType).view({B, 1, E})}, 1);
+  const torch::Tensor self = torch::zeros({2, 2}, dec.options()).fill_diagonal_(-INFINITY);
+  for (int i = 0; i < config_.decoderLayers; ++i) {
+    const std::string l = "decoder.layers." + std::to_string(i);
+    dec = ln(dec + attention(dec, dec, dec, l + ".self_attn", {}, self, true, false, true), l + ".norm1");
+    dec = ln(dec + lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
+  }
+
+  Output out;
+  out.embedding = dec.select(1, 0).contiguous();
+  if (heads) {
+    const double eps = 1e-15;
+    // The heads read the decoder output at the reference-type token: it queries the reference
+    // cell's expression given its neighbourhood.
+    const torch::Tensor z = dec.select(1, 1);
+    out.mu = torch::exp(lin(z, "zinb_proj.mu")) + eps;
+    out.theta = torch::exp(lin(z, "zinb_proj.theta")) + eps;
+    out.ziLogits = lin(z, "zinb_proj.gate_logit");
+    out.scale = torch::exp(lin(z, "zinb_proj.scale")) + eps;
+  }
+  return out;
+}
+
+torch::Tensor zinbNll(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta, const torch::Tensor& pi) {
+  const double eps = 1e-8;
+  const torch::Tensor x = torch::exp(xLog.to(torch::kFloat32)) - 1.0;
+  const torch::Tensor softplusNegPi = torch::nn::functional::softplus(-pi);
+  const torch::Tensor logThetaMu = torch::log(theta + mu + eps);
+  const torch::Tensor a = theta * (torch::log(theta + eps) - logThetaMu);
+  const torch::Tensor zeroCase = torch::nn::functional::softplus(a - pi) - softplusNegPi;
+  const torch::Tensor nonZero = a - pi - softplusNegPi + x * (torch::log(mu + eps) - logThetaMu) +
+                                torch::lgamma(x + theta) - torch::lgamma(theta) - torch::lgamma(x + 1.0);
+  return -torch::where(x < eps, zeroCase, nonZero);
+}
+
+} // namespace atlascope::inference

@@ -1,0 +1,88 @@
+#pragma once
+// CellTransformer (Lee, Abbasi-Asl et al. 2025) in LibTorch, number for number with the reference
+// (CELLTRANSFORMER.md): encoder over a neighbourhood's observed cells + CLS, attention pool,
+// decoder conditioned on the reference cell's type, ZINB heads.
+//
+// Parameters are a plain map of the reference's state_dict names: the same names load, save and
+// train (an optimiser takes parameters()), with no module tree to keep in sync.
+#include "inference/StateDict.h"
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace atlascope::inference {
+
+struct ModelConfig {
+  int embedDim = 384;   // E
+  int heads = 8;        // H (not stored in a state_dict: the reference's default is 8)
+  int encoderLayers = 4;
+  int decoderLayers = 4;
+  int genes = 500;      // G
+  int cellTypes = 384;  // C
+  int feedForward = 2048;
+
+  // Every key of the reference's state_dict for this config, with its shape.
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> expectedShapes() const;
+  std::string describe() const;
+};
+
+// E, depths, G, C and the feed-forward width read off the weights; heads as given.
+ModelConfig inferConfig(const StateDict& weights, int heads, const std::string& source);
+
+// One padded batch of neighbourhoods. Observed cells are given as row indices into the
+// expression/type tables, so that the gather happens on the device holding the tables.
+struct Batch {
+  torch::Tensor observed;    // [B, N] int64 cell rows (padding: any valid row)
+  torch::Tensor valid;       // [B, N] bool: true for real observed cells
+  torch::Tensor reference;   // [B] int64 cell rows of the reference cells
+};
+
+struct Output {
+  torch::Tensor embedding; // [B, E] float32: the decoder output at the pooled token
+  // [B, G] float32 (when heads are requested), from the decoder output at the reference-type token.
+  torch::Tensor mu, theta, ziLogits, scale;
+};
+
+class CellTransformer {
+public:
+  // Checks every key and shape against `config` (the first mismatch is the error) and refuses
+  // unknown keys. `source` names the weights in errors.
+  CellTransformer(StateDict weights, ModelConfig config, const std::string& source);
+
+  const ModelConfig& config() const { return config_; }
+  const StateDict& parameters() const { return params_; }
+  StateDict& mutableParameters() { return params_; }
+
+  // Moves the parameters; `compute` is the dtype of matrix products (float32, or bfloat16 on a
+  // GPU as the reference's autocast). LayerNorm, softmax and the residual stream stay float32.
+  void to(torch::Device device, torch::ScalarType compute = torch::kFloat32);
+  torch::Device device() const { return device_; }
+  torch::ScalarType computeType() const { return compute_; }
+
+  // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
+  Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
+                 bool heads = true) const;
+
+private:
+  const torch::Tensor& p(const std::string& name) const;
+  torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
+  torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
+  torch::Tensor attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
+                          const std::string& prefix, const torch::Tensor& keyValid, const torch::Tensor& attnMask,
+                          bool inBias, bool biasKV, bool outBias) const;
+
+  ModelConfig config_;
+  StateDict params_;
+  StateDict lowp_; // matrices cast to the compute dtype (empty for float32)
+  torch::Device device_ = torch::kCPU;
+  torch::ScalarType compute_ = torch::kFloat32;
+};
+
+// Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of
+// the log2 input (the reference's convention), eps = 1e-8.
+torch::Tensor zinbNll(const torch::Tensor& x, const torch::Tensor& mu, const torch::Tensor& theta,
+                      const torch::Tensor& ziLogits);
+
+} // namespace atlascope::inference

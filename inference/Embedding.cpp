@@ -1,0 +1,97 @@
+#include "inference/Embedding.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace atlascope::inference {
+
+std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(hoods.cells()));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return hoods.size(a) < hoods.size(b); });
+  return order;
+}
+
+BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens) {
+  BatchPlan plan;
+  std::int64_t first = 0;
+  while (first < static_cast<std::int64_t>(order.size())) {
+    std::int64_t last = first;
+    std::int64_t longest = 0;
+    // Sorted ascending, so the last cell added sets the padded length.
+    while (last < static_cast<std::int64_t>(order.size())) {
+      const std::int64_t len = std::max(longest, hoods.size(order[static_cast<std::size_t>(last)]));
+      if (last > first && (len + 1) * (last - first + 1) > batchTokens) break;
+      longest = len;
+      ++last;
+    }
+    plan.ranges.emplace_back(first, last);
+    first = last;
+  }
+  return plan;
+}
+
+Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t last,
+                std::int64_t cellOffset, torch::Device device) {
+  const std::int64_t B = last - first;
+  std::int64_t N = 0;
+  for (std::int64_t k = first; k < last; ++k) N = std::max(N, hoods.size(order[static_cast<std::size_t>(k)]));
+  auto observed = torch::zeros({B, N}, torch::kInt64);
+  auto valid = torch::zeros({B, N}, torch::kBool);
+  auto reference = torch::empty({B}, torch::kInt64);
+  auto* obs = observed.data_ptr<std::int64_t>();
+  auto* val = valid.data_ptr<bool>();
+  auto* ref = reference.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const std::int64_t cell = order[static_cast<std::size_t>(first + b)];
+    ref[b] = cellOffset + cell;
+    const std::int64_t s = hoods.indptr[static_cast<std::size_t>(cell)], n = hoods.size(cell);
+    for (std::int64_t j = 0; j < n; ++j) {
+      obs[b * N + j] = hoods.indices[static_cast<std::size_t>(s + j)];
+      val[b * N + j] = true;
+    }
+    // Padding rows point at the reference cell: a valid row, masked out.
+    for (std::int64_t j = n; j < N; ++j) obs[b * N + j] = cellOffset + cell;
+  }
+  if (device.is_cuda())
+    return {observed.pin_memory().to(device, true), valid.pin_memory().to(device, true), reference.pin_memory().to(device, true)};
+  return {observed, valid, reference};
+}
+
+Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
+                          const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,
+                          const Progress& progress) {
+  torch::NoGradGuard noGrad;
+  const std::int64_t n = hoods.cells(), E = model.config().embedDim, G = model.config().genes;
+  const auto order = orderBySize(hoods);
+  const auto plan = planBatches(hoods, order, options.batchTokens);
+  Output out;
+  out.embedding = torch::empty({n, E}, torch::kFloat32);
+  if (options.heads) {
+    out.mu = torch::empty({n, G}, torch::kFloat32);
+    out.theta = torch::empty({n, G}, torch::kFloat32);
+    out.ziLogits = torch::empty({n, G}, torch::kFloat32);
+    out.scale = torch::empty({n, G}, torch::kFloat32);
+  }
+  const auto orderTensor = torch::from_blob(const_cast<std::int64_t*>(order.data()), {n}, torch::kInt64);
+  std::int64_t done = 0;
+  for (const auto& [first, last] : plan.ranges) {
+    const Batch batch = makeBatch(hoods, order, first, last, cellOffset, model.device());
+    const Output o = model.forward(expression, types, batch, options.heads);
+    const auto where = orderTensor.narrow(0, first, last - first);
+    out.embedding.index_copy_(0, where, o.embedding.to(torch::kCPU));
+    if (options.heads) {
+      out.mu.index_copy_(0, where, o.mu.to(torch::kCPU));
+      out.theta.index_copy_(0, where, o.theta.to(torch::kCPU));
+      out.ziLogits.index_copy_(0, where, o.ziLogits.to(torch::kCPU));
+      out.scale.index_copy_(0, where, o.scale.to(torch::kCPU));
+    }
+    done += last - first;
+    progress("embedding", done, n);
+  }
+  return out;
+}
+
+} // namespace atlascope::inference

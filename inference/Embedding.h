@@ -1,0 +1,39 @@
+#pragma once
+// Embedding many cells: neighbourhoods grouped by size so that padding stays small, batches cut
+// by a token budget rather than a fixed cell count, results scattered back into cell order.
+#include "core/Neighborhood.h"
+#include "core/Progress.h"
+#include "inference/CellTransformer.h"
+
+#include <torch/types.h>
+
+namespace atlascope::inference {
+
+struct EmbedOptions {
+  // Padded tokens per batch ((largest neighbourhood + 1) x cells). 64k keeps CPU batches in
+  // cache-friendly sizes; the GPU path uses more.
+  std::int64_t batchTokens = 65536;
+  bool heads = false; // also compute mu/theta/zi_logits
+};
+
+// Cells' order of processing: ascending neighbourhood size (stable), so consecutive cells pad to
+// nearly the same length.
+std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods);
+
+// Batches over `order` (indices into `hoods`), each with at most batchTokens padded tokens.
+struct BatchPlan {
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges; // [first, last) into order
+};
+BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens);
+
+// Builds one padded Batch for cells order[first..last) whose rows are `cellOffset + i`.
+Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first,
+                std::int64_t last, std::int64_t cellOffset, torch::Device device);
+
+// Embeds the cells of `hoods` (cell i of hoods is row cellOffset + i of the tables), returning
+// outputs in cell order on the CPU.
+Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
+                          const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,
+                          const Progress& progress = {});
+
+} // namespace atlascope::inference

@@ -1,0 +1,158 @@
+// Parity with the reference CellTransformer on its own outputs for known weights
+// (../shared/fixtures): neighbourhood lists identical, every output within 1e-4 from both weight
+// formats, empty neighbourhoods finite, batch composition not changing results beyond 1e-5;
+// bad weights are clear errors.
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Neighborhood.h"
+#include "inference/CellTransformer.h"
+#include "inference/Device.h"
+#include "inference/Embedding.h"
+#include "inference/StateDict.h"
+
+#include "tests/TestPaths.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <torch/torch.h>
+
+using namespace atlascope;
+using namespace atlascope::inference;
+
+namespace {
+const char* kH5 = "fixtures/celltransformer_parity_small.h5";
+const char* kPth = "fixtures/celltransformer_parity_small.pth";
+
+torch::Tensor tensorOf(const NdArray<float>& a) {
+  return torch::from_blob(const_cast<float*>(a.data.data()), a.shape, torch::kFloat32).clone();
+}
+
+// max over elements of |a-b| / max(1, |b|): absolute for small values, relative for large.
+double maxError(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>();
+}
+} // namespace
+
+class TestCellTransformerParity : public QObject {
+  Q_OBJECT
+  std::unique_ptr<Hdf5File> h5_;
+  NdArray<float> x_, y_, expr_;
+  NdArray<std::int64_t> section_, type_;
+  int heads_ = 0;
+  torch::Tensor expression_, types_;
+
+  NeighborhoodList hoods() {
+    NeighborhoodIndex index(x_.data.data(), y_.data.data(), section_.data.data(), x_.size());
+    return index.compute(0, x_.size(), 2);
+  }
+
+private Q_SLOTS:
+  void initTestCase() {
+    if (!QFileInfo::exists(atlascope::test::sharedFile(kH5))) QSKIP("../shared/fixtures not found: parity tests skipped");
+    configureCpuThreads(2);
+    h5_ = std::make_unique<Hdf5File>(atlascope::test::sharedFile(kH5).toStdString());
+    x_ = h5_->readFloat("/cells/x");
+    y_ = h5_->readFloat("/cells/y");
+    expr_ = h5_->readFloat("/cells/expression");
+    section_ = h5_->readInt64("/cells/section");
+    type_ = h5_->readInt64("/cells/cell_type");
+    heads_ = nlohmann::json::parse(h5_->readStringAttribute("/", "config"))["H"].get<int>();
+    expression_ = tensorOf(expr_);
+    types_ = torch::from_blob(type_.data.data(), {type_.size()}, torch::kInt64).clone();
+  }
+
+  void neighborhoodsIdentical() {
+    const auto indptr = h5_->readInt64("/neighborhoods/indptr");
+    const auto indices = h5_->readInt64("/neighborhoods/indices");
+    const NeighborhoodList mine = hoods();
+    QCOMPARE(mine.indptr.size(), indptr.data.size());
+    for (std::size_t i = 0; i < indptr.data.size(); ++i) QCOMPARE(mine.indptr[i], indptr.data[i]);
+    for (std::size_t i = 0; i < indices.data.size(); ++i) QCOMPARE(static_cast<std::int64_t>(mine.indices[i]), indices.data[i]);
+    for (int empty : {219, 237, 359}) QCOMPARE(mine.size(empty), std::int64_t(0));
+    // Thread layout does not change the lists.
+    NeighborhoodIndex index(x_.data.data(), y_.data.data(), section_.data.data(), x_.size());
+    QCOMPARE(index.compute(0, x_.size(), 1).indices, mine.indices);
+  }
+
+  void outputsMatch_data() {
+    QTest::addColumn<QString>("source");
+    QTest::newRow("pth") << "pth";
+    QTest::newRow("hdf5 /weights") << "h5";
+  }
+  void outputsMatch() {
+    QFETCH(QString, source);
+    const StateDict w = source == "pth" ? loadPth(atlascope::test::sharedFile(kPth).toStdString())
+                                        : loadHdf5Group(atlascope::test::sharedFile(kH5).toStdString(), "/weights");
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    QCOMPARE(model.config().encoderLayers, 2);
+    EmbedOptions opt;
+    opt.heads = true;
+    const Output o = embedNeighborhoods(model, expression_, types_, hoods(), 0, opt);
+    const double eRepr = maxError(o.embedding, tensorOf(h5_->readFloat("/expected/neighborhood_repr")));
+    const double eMu = maxError(o.mu, tensorOf(h5_->readFloat("/expected/mu")));
+    const double eTheta = maxError(o.theta, tensorOf(h5_->readFloat("/expected/theta")));
+    const double eZi = maxError(o.ziLogits, tensorOf(h5_->readFloat("/expected/zi_logits")));
+    qInfo("max error: repr %.3g, mu %.3g, theta %.3g, zi_logits %.3g", eRepr, eMu, eTheta, eZi);
+    QVERIFY(eRepr < 1e-4);
+    QVERIFY(eMu < 1e-4);
+    QVERIFY(eTheta < 1e-4);
+    QVERIFY(eZi < 1e-4);
+    for (int empty : {219, 237, 359}) QVERIFY(torch::isfinite(o.embedding[empty]).all().item<bool>());
+    // The objective, at the reference's convention.
+    const torch::Tensor nll = zinbNll(expression_, o.mu, o.theta, o.ziLogits);
+    const double eNll = maxError(nll, tensorOf(h5_->readFloat("/expected/zinb_nll")));
+    qInfo("zinb nll max error %.3g", eNll);
+    QVERIFY(eNll < 1e-4);
+  }
+
+  void batchCompositionDoesNotMatter() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    EmbedOptions big, tiny;
+    tiny.batchTokens = 1; // one cell per batch
+    const auto h = hoods();
+    const Output a = embedNeighborhoods(model, expression_, types_, h, 0, big);
+    const Output b = embedNeighborhoods(model, expression_, types_, h, 0, tiny);
+    QVERIFY(planBatches(h, orderBySize(h), 1).ranges.size() == static_cast<std::size_t>(h.cells()));
+    QVERIFY(planBatches(h, orderBySize(h), big.batchTokens).ranges.size() < 5);
+    QVERIFY((a.embedding - b.embedding).abs().max().item<double>() < 1e-5);
+  }
+
+  void badWeights() {
+    StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    const ModelConfig cfg = inferConfig(w, heads_, "fixture");
+    {
+      StateDict missing = w;
+      missing.erase("attn_pool.attn.bias_k");
+      QVERIFY_THROWS_EXCEPTION(FileError, CellTransformer(missing, cfg, "m.pth"));
+      try {
+        CellTransformer(missing, cfg, "m.pth");
+      } catch (const FileError& e) {
+        QVERIFY(QString(e.what()).contains("missing weight 'attn_pool.attn.bias_k'"));
+      }
+    }
+    {
+      StateDict wrong = w;
+      wrong["zinb_proj.mu.weight"] = torch::zeros({41, 64});
+      try {
+        CellTransformer(wrong, cfg, "w.pth");
+        QFAIL("wrong shape accepted");
+      } catch (const FileError& e) {
+        QVERIFY2(QString(e.what()).contains("'zinb_proj.mu.weight' has shape [41, 64], expected [40, 64]"), e.what());
+      }
+    }
+    {
+      StateDict extra = w;
+      extra["decoder.layers.7.bogus"] = torch::zeros({1});
+      QVERIFY_THROWS_EXCEPTION(FileError, CellTransformer(extra, cfg, "x.pth"));
+    }
+    QVERIFY_THROWS_EXCEPTION(FileError, inferConfig(w, 5, "fixture")); // 64 not divisible by 5
+    QVERIFY_THROWS_EXCEPTION(FileError, inferConfig(StateDict{}, 8, "empty"));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCellTransformerParity)
+#include "test_celltransformer_parity.moc"
