@@ -96,6 +96,62 @@ NdArray<float> Hdf5File::readFloat(const std::string& ds) const { return read<fl
 NdArray<double> Hdf5File::readDouble(const std::string& ds) const { return read<double>(ds, H5T_NATIVE_DOUBLE); }
 NdArray<std::int64_t> Hdf5File::readInt64(const std::string& ds) const { return read<std::int64_t>(ds, H5T_NATIVE_INT64); }
 
+NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t begin, std::int64_t count) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
+  NdArray<float> out;
+  out.shape = shape(dataset);
+  if (out.shape.size() != 2) throw FileError(path_, "dataset '" + dataset + "' is not 2D");
+  if (begin < 0 || count < 0 || begin + count > out.shape[0]) throw FileError(path_, "rows out of range in '" + dataset + "'");
+  out.shape[0] = count;
+  out.data.resize(static_cast<std::size_t>(count * out.shape[1]));
+  if (count == 0) return out;
+  Handle fspace{H5Dget_space(d.id), H5Sclose};
+  hsize_t start[2] = {static_cast<hsize_t>(begin), 0}, cnt[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(out.shape[1])};
+  H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, cnt, nullptr);
+  Handle mspace{H5Screate_simple(2, cnt, nullptr), H5Sclose};
+  if (H5Dread(d.id, H5T_NATIVE_FLOAT, mspace.id, fspace.id, H5P_DEFAULT, out.data.data()) < 0)
+    throw FileError(path_, "cannot read rows of '" + dataset + "' (truncated or damaged file?)");
+  return out;
+}
+
+std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  if (H5Tget_class(type.id) != H5T_STRING) throw FileError(path_, "dataset '" + dataset + "' does not hold strings");
+  const auto dims = shape(dataset);
+  const std::size_t n = dims.empty() ? 1 : static_cast<std::size_t>(dims[0]);
+  std::vector<std::string> out(n);
+  if (n == 0) return out;
+  if (H5Tis_variable_str(type.id) > 0) {
+    Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mem.id, H5T_VARIABLE);
+    H5Tset_cset(mem.id, H5Tget_cset(type.id));
+    std::vector<char*> ptrs(n, nullptr);
+    if (H5Dread(d.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+      throw FileError(path_, "cannot read '" + dataset + "' (truncated or damaged file?)");
+    for (std::size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
+    Handle space{H5Dget_space(d.id), H5Sclose};
+    H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
+    return out;
+  }
+  const std::size_t w = H5Tget_size(type.id);
+  std::vector<char> buf(n * w);
+  if (H5Dread(d.id, type.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+    throw FileError(path_, "cannot read '" + dataset + "' (truncated or damaged file?)");
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string s(buf.data() + i * w, w);
+    s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
+    out[i] = s;
+  }
+  return out;
+}
+
+bool Hdf5File::hasAttribute(const std::string& object, const std::string& name) const {
+  return exists(object) && H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
 std::string Hdf5File::readStringAttribute(const std::string& object, const std::string& name) const {
   if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0)
     throw FileError(path_, "'" + object + "' has no attribute '" + name + "'");

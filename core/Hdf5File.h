@@ -35,6 +35,11 @@ public:
   NdArray<float> readFloat(const std::string& dataset) const;
   NdArray<double> readDouble(const std::string& dataset) const;
   NdArray<std::int64_t> readInt64(const std::string& dataset) const;
+  // Rows [begin, begin + count) of a 2D dataset, converted to float.
+  NdArray<float> readFloatRows(const std::string& dataset, std::int64_t begin, std::int64_t count) const;
+  // A 1D string dataset (variable or fixed length).
+  std::vector<std::string> readStrings(const std::string& dataset) const;
+  bool hasAttribute(const std::string& object, const std::string& name) const;
   // A string attribute (variable or fixed length) of a group or dataset.
   std::string readStringAttribute(const std::string& object, const std::string& name) const;
 

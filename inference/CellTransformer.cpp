@@ -3,6 +3,7 @@
 #include "core/Error.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <regex>
@@ -126,7 +127,9 @@ void CellTransformer::to(torch::Device device, torch::ScalarType compute) {
   lowp_.clear();
   if (compute != torch::kFloat32)
     for (const auto& [k, v] : params_)
-      if (v.dim() == 2 && k.find("norm") == std::string::npos && k.find("cell_embed") == std::string::npos)
+      if (k.find("norm") == std::string::npos && k.find("cell_embed") == std::string::npos && k.find("token") == std::string::npos &&
+          k.find("bias_k") == std::string::npos && k.find("bias_v") == std::string::npos && k.find("expression_projection.1") == std::string::npos &&
+          k.find("expression_projection.4") == std::string::npos)
         lowp_[k] = v.to(compute);
 }
 
@@ -135,8 +138,10 @@ const torch::Tensor& CellTransformer::p(const std::string& name) const { return 
 torch::Tensor CellTransformer::lin(const torch::Tensor& x, const std::string& prefix, bool bias) const {
   const auto lw = lowp_.find(prefix + ".weight");
   if (lw == lowp_.end()) return torch::linear(x.to(torch::kFloat32), p(prefix + ".weight"), bias ? p(prefix + ".bias") : torch::Tensor());
-  // Autocast semantics: the product in the compute dtype, the result back in float32.
-  return torch::linear(x.to(compute_), lw->second, bias ? p(prefix + ".bias").to(compute_) : torch::Tensor()).to(torch::kFloat32);
+  // Autocast semantics: the product and its result in the compute dtype; LayerNorm (ln) and the
+  // residual adds (float32 + bf16 -> float32) bring values back to float32.
+  const auto lb = lowp_.find(prefix + ".bias");
+  return torch::linear(x.to(compute_), lw->second, bias ? (lb != lowp_.end() ? lb->second : p(prefix + ".bias").to(compute_)) : torch::Tensor());
 }
 
 torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
@@ -161,7 +166,21 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
     if (low) return torch::linear(x.to(compute_), wp, b.defined() ? b.to(compute_) : b);
     return torch::linear(x, wp, b);
   };
-  torch::Tensor q = project(query, 0), k = project(key, 1), v = project(value, 2);
+  torch::Tensor q, k, v;
+  if (query.is_same(key) && key.is_same(value)) {
+    // Self-attention: one product with the whole [3E, E] in-projection.
+    const torch::Tensor x = low ? query.to(compute_) : query;
+    torch::Tensor b;
+    if (inBias) b = low ? lowp_.at(prefix + ".in_proj_bias") : p(prefix + ".in_proj_bias");
+    const auto qkv = torch::linear(x, low ? lw->second : w, b).chunk(3, -1);
+    q = qkv[0];
+    k = qkv[1];
+    v = qkv[2];
+  } else {
+    q = project(query, 0);
+    k = project(key, 1);
+    v = project(value, 2);
+  }
   torch::Tensor valid = keyValid.defined() ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
   std::vector<torch::Tensor> extraK, extraV;
   if (biasKV) {
@@ -179,9 +198,17 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
   valid = torch::cat({valid, torch::ones({B, extra}, valid.options())}, 1);
   const std::int64_t Lk = k.size(1);
 
-  q = q.view({B, Lq, H, d}).transpose(1, 2);
-  k = k.view({B, Lk, H, d}).transpose(1, 2);
-  v = v.view({B, Lk, H, d}).transpose(1, 2);
+  q = q.reshape({B, Lq, H, d}).transpose(1, 2);
+  k = k.reshape({B, Lk, H, d}).transpose(1, 2);
+  v = v.reshape({B, Lk, H, d}).transpose(1, 2);
+#if TORCH_VERSION_MAJOR >= 2
+  if (low && !attnMask.defined()) {
+    // Fused attention (memory-efficient kernel) in the compute dtype; the zero column is a real
+    // key of the masked batch, so the semantics are unchanged.
+    const torch::Tensor out = at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk}));
+    return lin(out.transpose(1, 2).reshape({B, Lq, E}), prefix + ".out_proj", outBias);
+  }
+#endif
   // Scores and softmax in float32 (autocast runs softmax in float32).
   torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
   torch::Tensor mask = torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
@@ -202,7 +229,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
   // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
   const torch::Tensor rows = batch.observed.reshape({-1});
-  const torch::Tensor x = expression.index_select(0, rows).view({B, N, expression.size(1)}).to(torch::kFloat32);
+  const torch::Tensor x = expression.index_select(0, rows).view({B, N, expression.size(1)});
   const torch::Tensor t = types.index_select(0, rows).view({B, N});
   torch::Tensor h = lin(x, "expression_projection.0");
   h = torch::gelu(ln(h, "expression_projection.1"));
@@ -244,10 +271,11 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
     // The heads read the decoder output at the reference-type token: it queries the reference
     // cell's expression given its neighbourhood.
     const torch::Tensor z = dec.select(1, 1);
-    out.mu = torch::exp(lin(z, "zinb_proj.mu")) + eps;
-    out.theta = torch::exp(lin(z, "zinb_proj.theta")) + eps;
-    out.ziLogits = lin(z, "zinb_proj.gate_logit");
-    out.scale = torch::exp(lin(z, "zinb_proj.scale")) + eps;
+    auto head = [&](const char* name) { return lin(z, std::string("zinb_proj.") + name).to(torch::kFloat32); };
+    out.mu = torch::exp(head("mu")) + eps;
+    out.theta = torch::exp(head("theta")) + eps;
+    out.ziLogits = head("gate_logit");
+    out.scale = torch::exp(head("scale")) + eps;
   }
   return out;
 }

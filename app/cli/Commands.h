@@ -6,6 +6,8 @@ namespace atlascope::cli {
 // Each adds its subcommand(s) to `app`; the work runs in the subcommand's callback.
 void addAtlasCommands(CLI::App& app);
 void addDeviceCommand(CLI::App& app);
+void addDataCommands(CLI::App& app);
+void addModelCommands(CLI::App& app);
 
 // The exit status the last command asked for (e.g. 2 for "point outside the volume").
 int exitCode();

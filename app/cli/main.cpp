@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   });
   app.set_version_flag("--version", std::string(ATLASCOPE_VERSION));
   atlascope::cli::addAtlasCommands(app);
+  atlascope::cli::addDataCommands(app);
+  atlascope::cli::addModelCommands(app);
   atlascope::cli::addDeviceCommand(app);
   try {
     app.parse(argc, argv);
@@ -43,7 +45,10 @@ int main(int argc, char** argv) {
     std::cerr << "atlascope-cli: error: out of memory\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "atlascope-cli: error: " << e.what() << "\n";
+    // Library errors (LibTorch's) may carry a backtrace after the first line: keep one line.
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::cerr << "atlascope-cli: error: " << msg << "\n";
     return 1;
   }
   return atlascope::cli::exitCode();

@@ -1,0 +1,249 @@
+// Model commands: embed a dataset, import reference weights, check parity, benchmark.
+#include "app/cli/ColumnOptions.h"
+#include "app/cli/Commands.h"
+
+#include "core/Atlas.h"
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Neighborhood.h"
+#include "core/SyntheticBrain.h"
+#include "inference/Device.h"
+#include "inference/Embedding.h"
+#include "inference/EmbeddingRun.h"
+#include "inference/Init.h"
+#include "inference/ModelFile.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+namespace atlascope::cli {
+
+namespace {
+CancellationToken gCancel;
+extern "C" void onSignal(int) { gCancel.cancel(); }
+
+// Progress as text lines on stderr, or one JSON object per line on stdout (the GUI's worker protocol).
+std::function<void(const std::string&, std::int64_t, std::int64_t, double)> progressPrinter(const std::string& mode) {
+  if (mode == "none") return {};
+  return [mode](const std::string& stage, std::int64_t done, std::int64_t total, double rate) {
+    if (mode == "json") {
+      nlohmann::json j = {{"stage", stage}, {"done", done}, {"total", total}, {"rate", rate}};
+      if (rate > 0 && total > done) j["eta_s"] = static_cast<double>(total - done) / rate;
+      std::cout << j.dump() << std::endl;
+    } else if (stage != "reading expression" || done == total) {
+      std::fprintf(stderr, "%s: %lld / %lld%s\n", stage.c_str(), static_cast<long long>(done), static_cast<long long>(total),
+                   rate > 0 ? (" (" + std::to_string(static_cast<long long>(rate)) + " cells/s)").c_str() : "");
+    }
+  };
+}
+
+nlohmann::json resultJson(const inference::EmbedRunResult& r) {
+  return {{"cells", r.cells}, {"resumed_cells", r.resumedCells}, {"device", r.device}, {"seconds", r.seconds},
+          {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors}, {"read_s", r.readSeconds},
+          {"upload_s", r.uploadSeconds}, {"neighborhood_s", r.neighborhoodSeconds}, {"model_s", r.modelSeconds},
+          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}};
+}
+} // namespace
+
+void addModelCommands(CLI::App& app) {
+  // --- embed
+  {
+    auto cols = std::make_shared<ColumnOptions>();
+    auto opt = std::make_shared<inference::EmbedRunOptions>();
+    auto data = std::make_shared<std::string>();
+    auto weights = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto heads = std::make_shared<int>(8);
+    auto progress = std::make_shared<std::string>("text");
+    auto noResume = std::make_shared<bool>(false);
+    CLI::App* cmd = app.add_subcommand("embed", "Embed every cell of a dataset with CellTransformer (HDF5 out)");
+    cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--out,-o", *out, "Output HDF5 (/embedding [cells, E])")->required();
+    cmd->add_option("--device", opt->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+    cmd->add_option("--batch-tokens", opt->batchTokens, "Padded tokens per batch (default 65536 CPU, 393216 GPU)");
+    cmd->add_option("--chunk-cells", opt->chunkCells, "Cells per resumable chunk");
+    cmd->add_option("--heads", *heads, "Attention heads of a bare .pth (not stored in it)");
+    cmd->add_flag("--reorder-genes", opt->reorderGenes, "Match the data's genes to the model's panel by name");
+    cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
+    cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
+    cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));
+    addColumnOptions(cmd, *cols);
+    cmd->callback([=] {
+      std::signal(SIGINT, onSignal);
+      std::signal(SIGTERM, onSignal);
+      opt->cancel = &gCancel;
+      opt->resume = !*noResume;
+      opt->progress = progressPrinter(*progress);
+      inference::ModelFile model = inference::loadModelFile(*weights, *heads);
+      try {
+        const auto r = inference::embedDataset(model, *data, *cols, *out, *opt);
+        nlohmann::json j = resultJson(r);
+        j["result"] = "ok";
+        j["out"] = *out;
+        if (*progress == "json") std::cout << j.dump() << std::endl;
+        else {
+          for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
+          std::cout << "wrote " << *out << ": " << r.cells << " cells in " << r.seconds << " s (" << static_cast<long long>(r.cellsPerSecond)
+                    << " cells/s on " << r.device << ", " << r.meanNeighbors << " neighbours per cell)\n";
+        }
+      } catch (const Cancelled&) {
+        std::cerr << "atlascope-cli: cancelled; completed chunks are kept in " << *out << ".parts: run the same command to resume\n";
+        setExitCode(130);
+      }
+    });
+  }
+
+  // --- model import: a reference .pth with the panel and types of its training data
+  {
+    auto pth = std::make_shared<std::string>();
+    auto panel = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>();
+    auto heads = std::make_shared<int>(8);
+    auto cols = std::make_shared<ColumnOptions>();
+    CLI::App* model = app.add_subcommand("model", "Model files");
+    model->require_subcommand(1);
+    CLI::App* cmd = model->add_subcommand("import", "Make an Atlascope checkpoint from a reference .pth and its training dataset's panel");
+    cmd->add_option("pth", *pth, "Reference state_dict (.pth)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--panel-from", *panel, "Dataset whose genes (in order) and sorted cell types the model was trained on")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--out,-o", *out, "Checkpoint (.h5)")->required();
+    cmd->add_option("--heads", *heads, "Attention heads");
+    addColumnOptions(cmd, *cols);
+    cmd->callback([=] {
+      inference::ModelFile m = inference::loadModelFile(*pth, *heads);
+      const CellTable cells = readCellTable(*panel, *cols);
+      if (static_cast<int>(cells.genes.size()) != m.model->config().genes)
+        throw Error("the model has " + std::to_string(m.model->config().genes) + " genes, " + *panel + " has " + std::to_string(cells.genes.size()));
+      std::vector<std::string> types = cells.types.names;
+      std::sort(types.begin(), types.end());
+      inference::saveCheckpoint(*m.model, cells.genes, types, *out);
+      std::cout << "wrote " << *out << " (" << m.model->config().describe() << ")\n";
+    });
+  }
+
+  // --- parity: the reference fixture on this machine's devices (the GPU machine has no Qt Test)
+  {
+    auto fixture = std::make_shared<std::string>();
+    auto weights = std::make_shared<std::string>();
+    auto device = std::make_shared<std::string>("cpu");
+    CLI::App* cmd = app.add_subcommand("parity", "Compare with the reference's outputs (a parity fixture .h5); one JSON line");
+    cmd->add_option("fixture", *fixture, "Fixture .h5 (/cells, /weights, /expected)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--weights", *weights, "Weights (.pth); default: the fixture's /weights");
+    cmd->add_option("--device", *device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+    cmd->callback([=] {
+      using namespace inference;
+      configureCpuThreads();
+      Hdf5File h5(*fixture);
+      const int heads = nlohmann::json::parse(h5.readStringAttribute("/", "config"))["H"];
+      StateDict w = weights->empty() ? loadHdf5Group(*fixture, "/weights") : loadPth(*weights);
+      CellTransformer model(w, inferConfig(w, heads, *fixture), *fixture);
+      auto x = h5.readFloat("/cells/x"), y = h5.readFloat("/cells/y");
+      auto s = h5.readInt64("/cells/section"), t = h5.readInt64("/cells/cell_type");
+      auto e = h5.readFloat("/cells/expression");
+      NeighborhoodIndex index(x.data.data(), y.data.data(), s.data.data(), x.size());
+      const auto hoods = index.compute(0, x.size());
+      const auto ref = h5.readInt64("/neighborhoods/indices");
+      bool same = static_cast<std::size_t>(ref.size()) == hoods.indices.size();
+      for (std::size_t i = 0; same && i < hoods.indices.size(); ++i) same = ref.data[i] == hoods.indices[i];
+      auto tensor = [](NdArray<float>& a) { return torch::from_blob(a.data.data(), a.shape, torch::kFloat32).clone(); };
+      const torch::Tensor expr = tensor(e), types = torch::from_blob(t.data.data(), {t.size()}, torch::kInt64).clone();
+      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+      EmbedOptions eo;
+      eo.heads = true;
+      nlohmann::json j = {{"neighborhoods_identical", same}, {"device", *device}};
+      auto err = [](const torch::Tensor& a, const torch::Tensor& b) { return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>(); };
+      model.to(dev, torch::kFloat32);
+      const Output o = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, eo);
+      auto repr = h5.readFloat("/expected/neighborhood_repr"), mu = h5.readFloat("/expected/mu");
+      auto theta = h5.readFloat("/expected/theta"), zi = h5.readFloat("/expected/zi_logits");
+      j["fp32_max_error"] = {{"repr", err(o.embedding, tensor(repr))}, {"mu", err(o.mu, tensor(mu))},
+                             {"theta", err(o.theta, tensor(theta))}, {"zi_logits", err(o.ziLogits, tensor(zi))}};
+      if (dev.is_cuda()) {
+        model.to(dev, torch::kBFloat16);
+        const Output b = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, eo);
+        const torch::Tensor cos = torch::cosine_similarity(b.embedding, o.embedding, 1);
+        j["bf16_cosine_min"] = cos.min().item<double>();
+        j["bf16_cosine_mean"] = cos.mean().item<double>();
+      }
+      std::cout << j.dump() << "\n";
+      const bool ok = same && j["fp32_max_error"]["repr"].get<double>() < 1e-4 && j["fp32_max_error"]["mu"].get<double>() < 1e-4 &&
+                      (!j.contains("bf16_cosine_min") || j["bf16_cosine_min"].get<double>() >= 0.999);
+      if (!ok) setExitCode(3);
+    });
+  }
+
+  // --- bench embed
+  {
+    auto sizes = std::make_shared<std::vector<std::int64_t>>(std::vector<std::int64_t>{100000});
+    auto density = std::make_shared<double>(3500.0);
+    auto dir = std::make_shared<std::string>("bench-data");
+    auto device = std::make_shared<std::string>("auto");
+    auto size = std::make_shared<std::string>("released");
+    auto batchTokens = std::make_shared<std::int64_t>(0);
+    auto genes = std::make_shared<int>(500);
+    auto typesN = std::make_shared<int>(150);
+    CLI::App* bench = app.add_subcommand("bench", "Benchmarks (one JSON line per figure)");
+    bench->require_subcommand(1);
+    CLI::App* cmd = bench->add_subcommand("embed", "Embedding throughput end to end (h5ad on disk -> embeddings on disk)");
+    cmd->add_option("--cells", *sizes, "Dataset sizes (synthetic brains, generated once into --dir)");
+    cmd->add_option("--density", *density, "Cells per mm^2 (3500: ~100 neighbours per cell)");
+    cmd->add_option("--dir", *dir, "Where the synthetic datasets and outputs go");
+    cmd->add_option("--device", *device, "cuda, cpu or auto");
+    cmd->add_option("--model", *size, "released (E 384, 8 heads, 4+4 layers) or compact (E 128, 4 heads, 2+2)")
+        ->check(CLI::IsMember({"released", "compact"}));
+    cmd->add_option("--batch-tokens", *batchTokens, "Padded tokens per batch");
+    cmd->add_option("--genes", *genes, "Genes");
+    cmd->add_option("--types", *typesN, "Cell types");
+    cmd->callback([=] {
+      namespace fs = std::filesystem;
+      fs::create_directories(*dir);
+      const Atlas atlas = Atlas::load(bundledAtlasPaths());
+      for (const std::int64_t cells : *sizes) {
+        const std::string data = (fs::path(*dir) / ("brain-" + std::to_string(cells) + ".h5ad")).string();
+        if (!fs::exists(data)) {
+          SyntheticBrainOptions g;
+          g.maxCells = cells;
+          g.cellsPerMm2 = *density;
+          g.genes = *genes;
+          g.cellTypes = *typesN;
+          const auto s = generateSyntheticBrain(atlas, g, data);
+          std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"sections", s.sections},
+                                      {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump() << std::endl;
+        }
+        const CellTable table = readCellTable(data);
+        inference::ModelConfig cfg;
+        cfg.genes = static_cast<int>(table.genes.size());
+        cfg.cellTypes = static_cast<int>(table.types.names.size());
+        if (*size == "compact") { cfg.embedDim = 128; cfg.heads = 4; cfg.encoderLayers = 2; cfg.decoderLayers = 2; cfg.feedForward = 512; }
+        std::vector<std::string> sortedTypes = table.types.names;
+        std::sort(sortedTypes.begin(), sortedTypes.end());
+        const std::string modelPath = (fs::path(*dir) / ("model-" + *size + ".h5")).string();
+        {
+          inference::CellTransformer m(inference::initWeights(cfg, 1221), cfg, "init");
+          inference::saveCheckpoint(m, table.genes, sortedTypes, modelPath);
+        }
+        inference::ModelFile mf = inference::loadModelFile(modelPath);
+        inference::EmbedRunOptions eo;
+        eo.device = *device;
+        eo.batchTokens = *batchTokens;
+        eo.resume = false;
+        const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + ".h5")).string();
+        const auto r = inference::embedDataset(mf, data, {}, out, eo);
+        nlohmann::json j = resultJson(r);
+        j["figure"] = "embed";
+        j["model"] = *size;
+        j["config"] = cfg.describe();
+        std::cout << j.dump() << std::endl;
+        fs::remove(out);
+      }
+    });
+  }
+}
+
+} // namespace atlascope::cli

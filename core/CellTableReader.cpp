@@ -1,0 +1,221 @@
+#include "core/CellTable.h"
+
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+namespace atlascope {
+
+namespace {
+
+std::string encodingOf(const Hdf5File& f, const std::string& obj) {
+  return f.hasAttribute(obj, "encoding-type") ? f.readStringAttribute(obj, "encoding-type") : std::string();
+}
+
+std::array<std::uint8_t, 3> parseColour(const std::string& hex) {
+  std::string h = hex;
+  if (!h.empty() && h[0] == '#') h.erase(0, 1);
+  if (h.size() < 6) return {128, 128, 128};
+  try {
+    const unsigned long v = std::stoul(h.substr(0, 6), nullptr, 16);
+    return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+  } catch (const std::exception&) {
+    return {128, 128, 128};
+  }
+}
+
+// An obs column as categories: codes per cell and the category names.
+struct Categorical {
+  std::vector<std::int32_t> codes;
+  std::vector<std::string> names;
+};
+
+Categorical readCategorical(const Hdf5File& f, const std::string& col) {
+  Categorical c;
+  if (encodingOf(f, col) == "categorical" || (f.exists(col + "/codes") && f.exists(col + "/categories"))) {
+    const auto codes = f.readInt64(col + "/codes");
+    c.codes.assign(codes.data.begin(), codes.data.end());
+    try {
+      c.names = f.readStrings(col + "/categories");
+    } catch (const FileError&) { // numeric categories
+      const auto v = f.readDouble(col + "/categories");
+      for (double d : v.data) {
+        std::ostringstream s;
+        s << d;
+        c.names.push_back(s.str());
+      }
+    }
+    return c;
+  }
+  std::vector<std::string> values;
+  try {
+    values = f.readStrings(col);
+  } catch (const FileError&) {
+    for (double d : f.readDouble(col).data) {
+      std::ostringstream s;
+      s << d;
+      values.push_back(s.str());
+    }
+  }
+  std::map<std::string, std::int32_t> index;
+  for (const auto& v : values) index.emplace(v, 0);
+  for (auto& [name, code] : index) {
+    code = static_cast<std::int32_t>(c.names.size());
+    c.names.push_back(name);
+  }
+  c.codes.reserve(values.size());
+  for (const auto& v : values) c.codes.push_back(index[v]);
+  return c;
+}
+
+std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
+  if (encodingOf(f, col) == "categorical") {
+    const Categorical c = readCategorical(f, col);
+    std::vector<double> out;
+    for (auto code : c.codes) out.push_back(code < 0 ? std::nan("") : std::strtod(c.names[static_cast<std::size_t>(code)].c_str(), nullptr));
+    return out;
+  }
+  try {
+    return f.readDouble(col).data;
+  } catch (const FileError&) {
+    throw FileError(f.path(), "column '" + col + "' is not numeric");
+  }
+}
+
+std::string firstExisting(const Hdf5File& f, const std::string& prefix, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (f.exists(prefix + n)) return prefix + n;
+  return {};
+}
+
+} // namespace
+
+CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
+  Hdf5File f(path);
+  if (!f.exists("/obs")) throw FileError(path, "not an AnnData file (no /obs)");
+  CellTable t;
+  t.source = path;
+  const double scale = opt.units == "mm" ? 1000.0 : 1.0;
+  if (opt.units != "mm" && opt.units != "um") throw FileError(path, "unknown units '" + opt.units + "' (um or mm)");
+
+  // Positions.
+  std::vector<double> x, y;
+  if (!opt.x.empty() || !opt.y.empty()) {
+    if (opt.x.empty() || opt.y.empty()) throw Error("give both --x and --y");
+    for (const auto& [col, out] : {std::pair<std::string, std::vector<double>*>{opt.x, &x}, {opt.y, &y}}) {
+      if (!f.exists("/obs/" + col)) throw FileError(path, "missing required column '" + col + "' in obs");
+      *out = readNumeric(f, "/obs/" + col);
+    }
+  } else if (f.exists("/obsm/spatial")) {
+    const auto s = f.readDouble("/obsm/spatial");
+    if (s.shape.size() != 2 || s.shape[1] < 2) throw FileError(path, "obsm['spatial'] must have at least 2 columns");
+    for (std::int64_t i = 0; i < s.shape[0]; ++i) {
+      x.push_back(s.data[static_cast<std::size_t>(i * s.shape[1])]);
+      y.push_back(s.data[static_cast<std::size_t>(i * s.shape[1] + 1)]);
+    }
+  } else if (f.exists("/obs/x") && f.exists("/obs/y")) {
+    x = readNumeric(f, "/obs/x");
+    y = readNumeric(f, "/obs/y");
+  } else {
+    throw FileError(path, "no cell positions: missing obsm['spatial'] and obs columns 'x'/'y' (use --x/--y)");
+  }
+  const std::size_t n = x.size();
+  if (y.size() != n) throw FileError(path, "x and y have different lengths");
+
+  // Section.
+  const std::string secCol = !opt.section.empty() ? "/obs/" + opt.section
+                                                  : firstExisting(f, "/obs/", {"brain_section_label", "section", "section_id"});
+  if (secCol.empty() || !f.exists(secCol)) throw FileError(path, "missing required column '" + (opt.section.empty() ? std::string("brain_section_label") : opt.section) + "' (the section of each cell; --section COL)");
+  const Categorical sec = readCategorical(f, secCol);
+  if (sec.codes.size() != n) throw FileError(path, "column '" + secCol + "' has " + std::to_string(sec.codes.size()) + " values for " + std::to_string(n) + " cells");
+
+  // Cell type (optional for reading; required by the model).
+  const std::string typeCol = !opt.type.empty() ? "/obs/" + opt.type : firstExisting(f, "/obs/", {"subclass", "cell_type", "celltype"});
+  Categorical types;
+  if (!typeCol.empty()) {
+    if (!f.exists(typeCol)) throw FileError(path, "missing required column '" + opt.type + "' in obs");
+    types = readCategorical(f, typeCol);
+    if (types.codes.size() != n) throw FileError(path, "column '" + typeCol + "' has the wrong length");
+    const std::string colours = "/uns/" + typeCol.substr(5) + "_colors";
+    if (f.exists(colours)) {
+      const auto hex = f.readStrings(colours);
+      for (const auto& h : hex) t.types.colours.push_back(parseColour(h));
+      if (t.types.colours.size() != types.names.size()) t.types.colours.clear();
+    }
+  }
+  t.types.names = types.names;
+
+  // CCF coordinates (optional).
+  std::vector<double> ccf;
+  const std::string ccfKey = opt.ccf.empty() ? "ccf" : opt.ccf;
+  if (f.exists("/obsm/" + ccfKey)) {
+    const auto c = f.readDouble("/obsm/" + ccfKey);
+    if (c.shape.size() != 2 || c.shape[1] != 3) throw FileError(path, "obsm['" + ccfKey + "'] must have 3 columns (AP, DV, ML)");
+    ccf = c.data;
+  }
+
+  // Genes.
+  if (f.exists("/var")) {
+    std::string idx = "_index";
+    if (f.hasAttribute("/var", "_index")) idx = f.readStringAttribute("/var", "_index");
+    if (f.exists("/var/" + idx)) t.genes = f.readStrings("/var/" + idx);
+  }
+
+  // Keep cells with finite positions; say how many were skipped and why.
+  t.sectionNames = sec.names;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i]) || !std::isfinite(y[i]) || sec.codes[i] < 0) {
+      ++t.skippedCells;
+      continue;
+    }
+    t.fileRow.push_back(static_cast<std::int64_t>(i));
+    t.x.push_back(static_cast<float>(x[i] * scale));
+    t.y.push_back(static_cast<float>(y[i] * scale));
+    t.section.push_back(sec.codes[i]);
+    t.cellType.push_back(types.codes.empty() ? -1 : types.codes[i]);
+    if (!ccf.empty()) {
+      t.ccfAp.push_back(static_cast<float>(ccf[3 * i] * scale));
+      t.ccfDv.push_back(static_cast<float>(ccf[3 * i + 1] * scale));
+      t.ccfMl.push_back(static_cast<float>(ccf[3 * i + 2] * scale));
+    }
+  }
+  if (t.skippedCells > 0) t.skippedReason = "NaN or infinite position, or no section";
+  return t;
+}
+
+struct ExpressionSource::Impl {
+  Hdf5File file;
+  explicit Impl(const std::string& p) : file(p) {}
+};
+
+ExpressionSource::ExpressionSource(const std::string& path) : impl_(new Impl(path)) {
+  if (!impl_->file.exists("/X")) {
+    delete impl_;
+    throw FileError(path, "no expression matrix /X");
+  }
+  const std::string enc = encodingOf(impl_->file, "/X");
+  if (enc == "csr_matrix" || enc == "csc_matrix") {
+    delete impl_;
+    throw FileError(path, "sparse X (" + enc + ") is not read yet: store X dense (the cell-data issue adds CSR/CSC)");
+  }
+  const auto s = impl_->file.shape("/X");
+  if (s.size() != 2) {
+    delete impl_;
+    throw FileError(path, "/X is not a 2D matrix");
+  }
+  rows_ = s[0];
+  cols_ = s[1];
+}
+
+ExpressionSource::~ExpressionSource() { delete impl_; }
+
+void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* out) const {
+  const auto a = impl_->file.readFloatRows("/X", begin, count);
+  std::copy(a.data.begin(), a.data.end(), out);
+}
+
+} // namespace atlascope

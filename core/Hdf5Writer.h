@@ -1,0 +1,44 @@
+#pragma once
+// Writes HDF5 files atomically: everything goes to a temporary file beside the target, which
+// replaces the target only in commit(). A writer destroyed without commit() removes its temp
+// file, so an interrupted write never leaves a half file under the real name.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace atlascope {
+
+enum class H5Type { Float32, Float64, Int8, Int16, Int32, Int64, UInt8 };
+
+class Hdf5Writer {
+public:
+  explicit Hdf5Writer(const std::string& path);
+  ~Hdf5Writer();
+  Hdf5Writer(const Hdf5Writer&) = delete;
+  Hdf5Writer& operator=(const Hdf5Writer&) = delete;
+
+  void createGroup(const std::string& path);
+  // A fixed-shape dataset (optionally chunked + gzip level `gzip` when > 0).
+  void writeArray(const std::string& path, H5Type type, const std::vector<std::int64_t>& shape, const void* data,
+                  std::int64_t chunkRows = 0, int gzip = 0);
+  void writeStrings(const std::string& path, const std::vector<std::string>& values);
+  // An extendible 1D or 2D dataset (rows grow) to be filled by append().
+  void createExtendible(const std::string& path, H5Type type, std::int64_t columns /* 0 for 1D */,
+                        std::int64_t chunkRows, int gzip = 0);
+  void append(const std::string& path, const void* data, std::int64_t rows);
+  void setStringAttribute(const std::string& object, const std::string& name, const std::string& value);
+  void setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values);
+  void setInt64ArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values);
+  void setBoolAttribute(const std::string& object, const std::string& name, bool value);
+
+  // Closes the file and moves it into place.
+  void commit();
+  const std::string& path() const { return path_; }
+  const std::string& tempPath() const { return tmp_; }
+
+private:
+  std::string path_, tmp_;
+  long id_ = -1;
+};
+
+} // namespace atlascope

@@ -1,0 +1,222 @@
+#include "inference/EmbeddingRun.h"
+
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Hdf5Writer.h"
+#include "core/Neighborhood.h"
+#include "inference/Device.h"
+#include "inference/Embedding.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+// Peak GPU memory comes from the CUDA caching allocator, in LibTorch builds that have CUDA.
+#if defined(__has_include)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define ATLASCOPE_WITH_CUDA_STATS 1
+#endif
+#endif
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace atlascope::inference {
+
+namespace fs = std::filesystem;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string chunkFile(const std::string& dir, std::int64_t k) {
+  char name[32];
+  std::snprintf(name, sizeof name, "chunk-%06lld.f32", static_cast<long long>(k));
+  return (fs::path(dir) / name).string();
+}
+
+void writeAtomically(const std::string& path, const void* data, std::size_t bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+    if (!f) throw FileError(path, "cannot write (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+} // namespace
+
+EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const ColumnOptions& columns,
+                            const std::string& outPath, const EmbedRunOptions& opt) {
+  const auto start = Clock::now();
+  EmbedRunResult res;
+  torch::NoGradGuard noGrad;
+  const std::string dev = resolveDevice(opt.device);
+  res.device = dev;
+  const bool cuda = dev == "cuda";
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (!cuda) configureCpuThreads();
+  CellTransformer& model = *mf.model;
+  model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
+  const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 65536);
+  const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 500000 : 20000);
+  const std::int64_t E = model.config().embedDim, G = model.config().genes;
+
+  // Cells, the panel mapping, coordinates in the model's unit (10 um).
+  auto t0 = Clock::now();
+  const CellTable cells = readCellTable(dataPath, columns);
+  const PanelMapping map = mapPanel(mf, cells, opt.reorderGenes);
+  res.warnings = map.warnings;
+  if (cells.skippedCells > 0)
+    res.warnings.push_back(std::to_string(cells.skippedCells) + " cells skipped (" + cells.skippedReason + ")");
+  const std::int64_t n = cells.size();
+  res.cells = n;
+  std::vector<float> ux(static_cast<std::size_t>(n)), uy(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> sec(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    ux[static_cast<std::size_t>(i)] = cells.x[static_cast<std::size_t>(i)] / 10.0f;
+    uy[static_cast<std::size_t>(i)] = cells.y[static_cast<std::size_t>(i)] / 10.0f;
+    sec[static_cast<std::size_t>(i)] = cells.section[static_cast<std::size_t>(i)];
+    const std::int32_t t = cells.cellType[static_cast<std::size_t>(i)];
+    if (t < 0) throw FileError(dataPath, "cell " + std::to_string(cells.fileRow[static_cast<std::size_t>(i)]) + " has no cell type");
+    typeCodes[static_cast<std::size_t>(i)] = map.typeCodes[static_cast<std::size_t>(t)];
+  }
+  const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
+  res.readSeconds += since(t0);
+
+  // The panel, streamed into the device table in slabs of rows.
+  t0 = Clock::now();
+  ExpressionSource source(dataPath);
+  const std::int64_t dataGenes = source.genes();
+  if (map.geneColumns.empty() && dataGenes != G)
+    throw FileError(dataPath, "X has " + std::to_string(dataGenes) + " genes, the model expects " + std::to_string(G));
+  torch::Tensor table = torch::empty({n, G}, torch::TensorOptions().dtype(cuda ? torch::kBFloat16 : torch::kFloat32).device(device));
+  const torch::Tensor geneIndex = map.geneColumns.empty() ? torch::Tensor()
+      : torch::from_blob(const_cast<std::int64_t*>(map.geneColumns.data()), {G}, torch::kInt64).clone().to(device);
+  {
+    const std::int64_t slab = std::max<std::int64_t>(1, (64ll << 20) / (4 * dataGenes)); // 64 MiB of rows
+    torch::Tensor host = torch::empty({slab, dataGenes}, torch::kFloat32);
+    if (cuda) host = host.pin_memory();
+    std::int64_t i = 0;
+    while (i < n) {
+      // The longest run of consecutive file rows (skipped cells break runs).
+      std::int64_t j = i + 1;
+      while (j < n && j - i < slab && cells.fileRow[static_cast<std::size_t>(j)] == cells.fileRow[static_cast<std::size_t>(j - 1)] + 1) ++j;
+      const auto rt = Clock::now();
+      if (cuda) torch::cuda::synchronize(); // the pinned slab is about to be overwritten
+      source.readRows(cells.fileRow[static_cast<std::size_t>(i)], j - i, host.data_ptr<float>());
+      res.readSeconds += since(rt);
+      torch::Tensor part = host.narrow(0, 0, j - i).to(device, /*non_blocking=*/true);
+      if (geneIndex.defined()) part = part.index_select(1, geneIndex);
+      table.narrow(0, i, j - i).copy_(part);
+      i = j;
+      if (opt.progress) opt.progress("reading expression", i, n, 0);
+      if (opt.cancel) opt.cancel->throwIfCancelled();
+    }
+    if (cuda) torch::cuda::synchronize();
+  }
+  res.uploadSeconds = since(t0) - 0.0;
+
+  // Resume state.
+  const std::string partsDir = outPath + ".parts";
+  const std::int64_t chunks = (n + chunkCells - 1) / chunkCells;
+  const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()}, {"model", fs::absolute(mf.path).string()},
+                               {"cells", n}, {"chunk_cells", chunkCells}, {"embed_dim", E}};
+  fs::create_directories(partsDir);
+  {
+    const std::string metaPath = (fs::path(partsDir) / "run.json").string();
+    bool reuse = false;
+    if (opt.resume && fs::exists(metaPath)) {
+      std::ifstream f(metaPath);
+      nlohmann::json old;
+      try { f >> old; reuse = old == meta; } catch (const std::exception&) {}
+    }
+    if (!reuse) {
+      for (const auto& e : fs::directory_iterator(partsDir)) fs::remove(e.path());
+      std::ofstream(metaPath) << meta.dump();
+    }
+  }
+
+  NeighborhoodIndex index(ux.data(), uy.data(), sec.data(), n);
+  auto hoodsOf = [&](std::int64_t k) {
+    const auto t = Clock::now();
+    const std::int64_t a = k * chunkCells, b = std::min(n, a + chunkCells);
+    NeighborhoodList h = index.compute(a, b);
+    res.neighborhoodSeconds += since(t);
+    return h;
+  };
+
+  std::int64_t totalNeighbors = 0, embedded = 0;
+  const auto runStart = Clock::now();
+  std::int64_t k = 0;
+  while (k < chunks && fs::exists(chunkFile(partsDir, k))) { res.resumedCells += std::min(chunkCells, n - k * chunkCells); ++k; }
+  // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
+  // computed on the host while the device works, then chunk k is fetched and written.
+  NeighborhoodList hoods = k < chunks ? hoodsOf(k) : NeighborhoodList{};
+  while (k < chunks) {
+    const std::int64_t a = k * chunkCells, count = hoods.cells();
+    totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
+    const auto mt = Clock::now();
+    const auto order = orderBySize(hoods);
+    const auto plan = planBatches(hoods, order, batchTokens);
+    torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
+    for (const auto& [first, last] : plan.ranges) {
+      if (opt.cancel) opt.cancel->throwIfCancelled();
+      const Batch batch = makeBatch(hoods, order, first, last, a, device);
+      const Output o = model.forward(table, types, batch, false);
+      chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
+    }
+    torch::Tensor host = cuda ? torch::empty({count, E}, torch::kFloat32).pin_memory() : chunkOut;
+    if (cuda) host.copy_(chunkOut, /*non_blocking=*/true);
+    NeighborhoodList nextHoods = k + 1 < chunks ? hoodsOf(k + 1) : NeighborhoodList{};
+    if (cuda) torch::cuda::synchronize();
+    res.modelSeconds += since(mt);
+    const auto wt = Clock::now();
+    writeAtomically(chunkFile(partsDir, k), host.data_ptr<float>(), static_cast<std::size_t>(count * E) * sizeof(float));
+    res.writeSeconds += since(wt);
+    embedded += count;
+    ++k;
+    hoods = std::move(nextHoods);
+    const double rate = static_cast<double>(embedded) / std::max(1e-9, since(runStart));
+    if (opt.progress) opt.progress("embedding", res.resumedCells + embedded, n, rate);
+  }
+  res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
+
+  // Assemble the output.
+  const auto wt = Clock::now();
+  {
+    Hdf5Writer out(outPath);
+    out.createExtendible("/embedding", H5Type::Float32, E, std::max<std::int64_t>(1, (1 << 20) / (4 * E)), opt.gzip);
+    std::vector<float> buf;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const std::int64_t count = std::min(chunkCells, n - c * chunkCells);
+      buf.resize(static_cast<std::size_t>(count * E));
+      std::ifstream f(chunkFile(partsDir, c), std::ios::binary);
+      if (!f.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(float))))
+        throw FileError(chunkFile(partsDir, c), "incomplete chunk (delete the .parts folder and run again)");
+      out.append("/embedding", buf.data(), count);
+    }
+    out.writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
+    out.setStringAttribute("/", "format", "atlascope-embedding");
+    out.setStringAttribute("/", "source", dataPath);
+    out.setStringAttribute("/", "model", mf.path);
+    out.setStringAttribute("/", "config", model.config().describe());
+    out.commit();
+  }
+  fs::remove_all(partsDir);
+  res.writeSeconds += since(wt);
+#ifdef ATLASCOPE_WITH_CUDA_STATS
+  if (cuda) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    res.peakGpuGiB = static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  }
+#endif
+  res.seconds = since(start);
+  res.cellsPerSecond = static_cast<double>(embedded) / res.seconds;
+  return res;
+}
+
+} // namespace atlascope::inference

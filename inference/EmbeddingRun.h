@@ -1,0 +1,46 @@
+#pragma once
+// Embedding a whole dataset, from the file on disk to embeddings on disk.
+//
+// The expression panel is streamed from the file once into a table on the compute device (bf16 on
+// a GPU: 4M x 500 = 4 GB; float32 on the CPU, where runs are small). Cells are processed in
+// chunks: the CPU computes a chunk's neighbourhoods (multi-threaded) while the GPU runs the
+// previous chunk; each finished chunk is written atomically into OUT.parts/ so that a cancelled or
+// crashed run resumes from the last completed chunk; the final HDF5 is assembled atomically.
+#include "core/CellTable.h"
+#include "core/Progress.h"
+#include "inference/ModelFile.h"
+
+#include <functional>
+#include <string>
+
+namespace atlascope::inference {
+
+struct EmbedRunOptions {
+  std::string device = "auto";      // auto, cuda, cpu
+  std::int64_t batchTokens = 0;     // 0: 65536 on the CPU, 393216 on a GPU
+  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 500000 on a GPU
+  bool reorderGenes = false;
+  bool resume = true;
+  int gzip = 0;                     // compression of the output embedding
+  const CancellationToken* cancel = nullptr;
+  // stage, cells done, total, cells/s
+  std::function<void(const std::string&, std::int64_t, std::int64_t, double)> progress;
+};
+
+struct EmbedRunResult {
+  std::int64_t cells = 0;
+  std::int64_t resumedCells = 0;
+  double meanNeighbors = 0;
+  double seconds = 0;          // end to end: reading, embedding, writing
+  double cellsPerSecond = 0;   // cells embedded in this run / seconds
+  std::string device;
+  // Where the time went (seconds; GPU work overlaps host work, so these need not add up).
+  double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
+  double peakGpuGiB = 0;
+  std::vector<std::string> warnings;
+};
+
+EmbedRunResult embedDataset(ModelFile& model, const std::string& dataPath, const ColumnOptions& columns,
+                            const std::string& outPath, const EmbedRunOptions& options);
+
+} // namespace atlascope::inference
