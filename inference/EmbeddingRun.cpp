@@ -11,7 +11,7 @@
 #include <torch/torch.h>
 // Peak GPU memory comes from the CUDA caching allocator, in LibTorch builds that have CUDA.
 #if defined(__has_include)
-#if __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #define ATLASCOPE_WITH_CUDA_STATS 1
 #endif
