@@ -1,9 +1,11 @@
 #include "inference/EmbeddingRun.h"
 
 #include "core/Error.h"
+#include "core/FileSystem.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
 #include "core/Neighborhood.h"
+#include "core/Trace.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
 
@@ -57,6 +59,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const bool cuda = dev == "cuda";
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (!cuda) configureCpuThreads();
+  trace("embed: moving the model");
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 65536);
@@ -65,6 +68,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
   auto t0 = Clock::now();
+  trace("embed: reading cells");
   const CellTable cells = readCellTable(dataPath, columns);
   const PanelMapping map = mapPanel(mf, cells, opt.reorderGenes);
   res.warnings = map.warnings;
@@ -86,6 +90,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
   res.readSeconds += since(t0);
 
+  trace("embed: uploading the panel");
   // The panel, streamed into the device table in slabs of rows.
   t0 = Clock::now();
   ExpressionSource source(dataPath);
@@ -134,11 +139,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       try { f >> old; reuse = old == meta; } catch (const std::exception&) {}
     }
     if (!reuse) {
-      for (const auto& e : fs::directory_iterator(partsDir)) fs::remove(e.path());
+      for (const auto& name : listFolder(partsDir)) std::remove((partsDir + "/" + name).c_str());
       std::ofstream(metaPath) << meta.dump();
     }
   }
 
+  trace("embed: neighbourhood index");
   NeighborhoodIndex index(ux.data(), uy.data(), sec.data(), n);
   auto hoodsOf = [&](std::int64_t k) {
     const auto t = Clock::now();
@@ -163,6 +169,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     const auto plan = planBatches(hoods, order, batchTokens);
     torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
+    trace("embed: queueing batches");
     for (const auto& [first, last] : plan.ranges) {
       if (opt.cancel) opt.cancel->throwIfCancelled();
       const Batch batch = makeBatch(hoods, order, first, last, a, device);
@@ -172,7 +179,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     torch::Tensor host = cuda ? torch::empty({count, E}, torch::kFloat32).pin_memory() : chunkOut;
     if (cuda) host.copy_(chunkOut, /*non_blocking=*/true);
     NeighborhoodList nextHoods = k + 1 < chunks ? hoodsOf(k + 1) : NeighborhoodList{};
+    trace("embed: waiting for the device");
     if (cuda) torch::cuda::synchronize();
+    trace("embed: chunk done");
     res.modelSeconds += since(mt);
     const auto wt = Clock::now();
     writeAtomically(chunkFile(partsDir, k), host.data_ptr<float>(), static_cast<std::size_t>(count * E) * sizeof(float));
@@ -185,6 +194,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
 
+  trace("embed: assembling the output");
   // Assemble the output.
   const auto wt = Clock::now();
   {
@@ -199,6 +209,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         throw FileError(chunkFile(partsDir, c), "incomplete chunk (delete the .parts folder and run again)");
       out.append("/embedding", buf.data(), count);
     }
+    trace("embed: chunks appended");
     out.writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
     out.setStringAttribute("/", "format", "atlascope-embedding");
     out.setStringAttribute("/", "source", dataPath);
@@ -206,8 +217,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     out.setStringAttribute("/", "config", model.config().describe());
     out.commit();
   }
-  fs::remove_all(partsDir);
+  trace("embed: output committed");
+  removeFolder(partsDir);
+  trace("embed: parts removed");
   res.writeSeconds += since(wt);
+  trace("embed: statistics");
 #ifdef ATLASCOPE_WITH_CUDA_STATS
   if (cuda) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);

@@ -7,6 +7,7 @@
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
 #include "core/SyntheticBrain.h"
+#include "core/Trace.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
 #include "inference/EmbeddingRun.h"
@@ -216,6 +217,7 @@ void addModelCommands(CLI::App& app) {
           std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"sections", s.sections},
                                       {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump() << std::endl;
         }
+        trace("bench: reading the table");
         const CellTable table = readCellTable(data);
         inference::ModelConfig cfg;
         cfg.genes = static_cast<int>(table.genes.size());
@@ -224,10 +226,12 @@ void addModelCommands(CLI::App& app) {
         std::vector<std::string> sortedTypes = table.types.names;
         std::sort(sortedTypes.begin(), sortedTypes.end());
         const std::string modelPath = (fs::path(*dir) / ("model-" + *size + ".h5")).string();
+        trace("bench: initialising weights");
         {
           inference::CellTransformer m(inference::initWeights(cfg, 1221), cfg, "init");
           inference::saveCheckpoint(m, table.genes, sortedTypes, modelPath);
         }
+        trace("bench: loading the model");
         inference::ModelFile mf = inference::loadModelFile(modelPath);
         inference::EmbedRunOptions eo;
         eo.device = *device;

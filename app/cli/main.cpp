@@ -6,9 +6,32 @@
 
 #include <CLI/CLI.hpp>
 
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
+#if defined(__GLIBC__)
+#include <execinfo.h>
+#include <unistd.h>
+#endif
+
+namespace {
+// A worker that crashes says where (to stderr, which the GUI shows in its job log).
+extern "C" void onCrash(int sig) {
+#if defined(__GLIBC__)
+  const char msg[] = "atlascope-cli: crashed; stack:\n";
+  (void)!write(2, msg, sizeof msg - 1);
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, n, 2);
+#endif
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+} // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGSEGV, onCrash);
+  std::signal(SIGABRT, onCrash);
   CLI::App app{"Atlascope command line: the Allen CCF, cell data and CellTransformer, headless."};
   app.require_subcommand(1);
   // One line on stderr for every parse error, like every other error of the CLI.
