@@ -244,7 +244,7 @@ void addModelCommands(CLI::App& app) {
         j["model"] = *size;
         j["config"] = cfg.describe();
         std::cout << j.dump() << std::endl;
-        fs::remove(out);
+        std::remove(out.c_str());
       }
     });
   }
