@@ -127,25 +127,22 @@ void CellTransformer::to(torch::Device device, torch::ScalarType compute) {
   lowp_.clear();
   if (compute != torch::kFloat32)
     for (const auto& [k, v] : params_)
-      if (k.find("norm") == std::string::npos && k.find("cell_embed") == std::string::npos && k.find("token") == std::string::npos &&
-          k.find("bias_k") == std::string::npos && k.find("bias_v") == std::string::npos && k.find("expression_projection.1") == std::string::npos &&
-          k.find("expression_projection.4") == std::string::npos)
-        lowp_[k] = v.to(compute);
+      lowp_[k] = v.to(compute);
 }
 
 const torch::Tensor& CellTransformer::p(const std::string& name) const { return params_.at(name); }
 
+const torch::Tensor& CellTransformer::P(const std::string& name) const {
+  const auto it = lowp_.find(name);
+  return it == lowp_.end() ? params_.at(name) : it->second;
+}
+
 torch::Tensor CellTransformer::lin(const torch::Tensor& x, const std::string& prefix, bool bias) const {
-  const auto lw = lowp_.find(prefix + ".weight");
-  if (lw == lowp_.end()) return torch::linear(x.to(torch::kFloat32), p(prefix + ".weight"), bias ? p(prefix + ".bias") : torch::Tensor());
-  // Autocast semantics: the product and its result in the compute dtype; LayerNorm (ln) and the
-  // residual adds (float32 + bf16 -> float32) bring values back to float32.
-  const auto lb = lowp_.find(prefix + ".bias");
-  return torch::linear(x.to(compute_), lw->second, bias ? (lb != lowp_.end() ? lb->second : p(prefix + ".bias").to(compute_)) : torch::Tensor());
+  return torch::linear(x.to(compute_), P(prefix + ".weight"), bias ? P(prefix + ".bias") : torch::Tensor());
 }
 
 torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
-  return torch::layer_norm(x.to(torch::kFloat32), {x.size(-1)}, p(prefix + ".weight"), p(prefix + ".bias"), 1e-5);
+  return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
 }
 
 // PyTorch's MultiheadAttention with add_zero_attn (and bias_k/bias_v for the pool).
@@ -156,23 +153,19 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
   using torch::indexing::Slice;
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = query.size(0), Lq = query.size(1);
-  const torch::Tensor& w = p(prefix + ".in_proj_weight");
-  const auto lw = lowp_.find(prefix + ".in_proj_weight");
-  const bool low = lw != lowp_.end();
+  const torch::Tensor& w = P(prefix + ".in_proj_weight");
+  const bool low = compute_ != torch::kFloat32;
   auto project = [&](const torch::Tensor& x, int part) {
-    const torch::Tensor wp = (low ? lw->second : w).narrow(0, part * E, E);
     torch::Tensor b;
-    if (inBias) b = p(prefix + ".in_proj_bias").narrow(0, part * E, E);
-    if (low) return torch::linear(x.to(compute_), wp, b.defined() ? b.to(compute_) : b);
-    return torch::linear(x, wp, b);
+    if (inBias) b = P(prefix + ".in_proj_bias").narrow(0, part * E, E);
+    return torch::linear(x.to(compute_), w.narrow(0, part * E, E), b);
   };
   torch::Tensor q, k, v;
   if (query.is_same(key) && key.is_same(value)) {
     // Self-attention: one product with the whole [3E, E] in-projection.
-    const torch::Tensor x = low ? query.to(compute_) : query;
     torch::Tensor b;
-    if (inBias) b = low ? lowp_.at(prefix + ".in_proj_bias") : p(prefix + ".in_proj_bias");
-    const auto qkv = torch::linear(x, low ? lw->second : w, b).chunk(3, -1);
+    if (inBias) b = P(prefix + ".in_proj_bias");
+    const auto qkv = torch::linear(query.to(compute_), w, b).chunk(3, -1);
     q = qkv[0];
     k = qkv[1];
     v = qkv[2];
@@ -181,11 +174,12 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
     k = project(key, 1);
     v = project(value, 2);
   }
-  torch::Tensor valid = keyValid.defined() ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
+  [[maybe_unused]] const bool masked = keyValid.defined();
+  torch::Tensor valid = masked ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
   std::vector<torch::Tensor> extraK, extraV;
   if (biasKV) {
-    extraK.push_back(p(prefix + ".bias_k").to(k.scalar_type()).expand({B, 1, E}));
-    extraV.push_back(p(prefix + ".bias_v").to(v.scalar_type()).expand({B, 1, E}));
+    extraK.push_back(P(prefix + ".bias_k").expand({B, 1, E}));
+    extraV.push_back(P(prefix + ".bias_v").expand({B, 1, E}));
   }
   // add_zero_attn: one all-zero key and value, always attendable.
   extraK.push_back(torch::zeros({B, 1, E}, k.options()));
@@ -205,7 +199,9 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
   if (low && !attnMask.defined()) {
     // Fused attention (memory-efficient kernel) in the compute dtype; the zero column is a real
     // key of the masked batch, so the semantics are unchanged.
-    const torch::Tensor out = at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk}));
+    // Without padding (uniform batches) there is no mask at all: the flash kernel.
+    const torch::Tensor out = masked ? at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk}))
+                                     : at::scaled_dot_product_attention(q, k, v);
     return lin(out.transpose(1, 2).reshape({B, Lq, E}), prefix + ".out_proj", outBias);
   }
 #endif
@@ -234,11 +230,12 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   torch::Tensor h = lin(x, "expression_projection.0");
   h = torch::gelu(ln(h, "expression_projection.1"));
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
-  const torch::Tensor typeEmb = torch::embedding(p("encoder_cell_embed.weight"), t);
+  const torch::Tensor typeEmb = torch::embedding(P("encoder_cell_embed.weight"), t);
   torch::Tensor tokens = ln(torch::cat({typeEmb, h}, -1), "proj_norm");
-  const torch::Tensor cls = ln(p("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
+  const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
   tokens = torch::cat({tokens, cls}, 1); // [B, N+1, E]
-  const torch::Tensor encValid = torch::cat({batch.valid, torch::ones({B, 1}, batch.valid.options())}, 1);
+  const torch::Tensor encValid =
+      batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 1}, batch.valid.options())}, 1);
 
   for (int i = 0; i < config_.encoderLayers; ++i) {
     const std::string l = "encoder.layers." + std::to_string(i);
@@ -249,14 +246,14 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   // Attention pool over the observed tokens only (not CLS). norm_v feeds the keys and norm_k
   // the values: the reference's names are swapped relative to their roles.
   const torch::Tensor enc = tokens.narrow(1, 0, N);
-  const torch::Tensor query = ln(p("attn_pool.query_token"), "attn_pool.norm").view({1, 1, E}).expand({B, 1, E});
+  const torch::Tensor query = ln(P("attn_pool.query_token"), "attn_pool.norm").view({1, 1, E}).expand({B, 1, E});
   torch::Tensor pooled = attention(query, ln(enc, "attn_pool.norm_v"), ln(enc, "attn_pool.norm_k"), "attn_pool.attn",
-                                   batch.valid, {}, false, true, false);
+                                   batch.uniform ? torch::Tensor() : batch.valid, {}, false, true, false);
   pooled = ln(pooled, "attn_pool.norm2"); // [B, 1, E]
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
   const torch::Tensor refType = types.index_select(0, batch.reference);
-  torch::Tensor dec = torch::cat({pooled, torch::embedding(p("decoder_cell_embed.weight"), refType).view({B, 1, E})}, 1);
+  torch::Tensor dec = torch::cat({pooled, torch::embedding(P("decoder_cell_embed.weight"), refType).view({B, 1, E})}, 1);
   const torch::Tensor self = torch::zeros({2, 2}, dec.options()).fill_diagonal_(-INFINITY);
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
@@ -265,7 +262,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   }
 
   Output out;
-  out.embedding = dec.select(1, 0).contiguous();
+  out.embedding = dec.select(1, 0).to(torch::kFloat32).contiguous();
   if (heads) {
     const double eps = 1e-15;
     // The heads read the decoder output at the reference-type token: it queries the reference

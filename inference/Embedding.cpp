@@ -14,7 +14,8 @@ std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods) {
   return order;
 }
 
-BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens) {
+BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens,
+                      bool exactLengths) {
   BatchPlan plan;
   std::int64_t first = 0;
   while (first < static_cast<std::int64_t>(order.size())) {
@@ -24,6 +25,7 @@ BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int6
     while (last < static_cast<std::int64_t>(order.size())) {
       const std::int64_t len = std::max(longest, hoods.size(order[static_cast<std::size_t>(last)]));
       if (last > first && (len + 1) * (last - first + 1) > batchTokens) break;
+      if (exactLengths && last > first && len != longest) break;
       longest = len;
       ++last;
     }
@@ -41,6 +43,7 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
   auto observed = torch::zeros({B, N}, torch::kInt64);
   auto valid = torch::zeros({B, N}, torch::kBool);
   auto reference = torch::empty({B}, torch::kInt64);
+  std::int64_t shortest = N;
   auto* obs = observed.data_ptr<std::int64_t>();
   auto* val = valid.data_ptr<bool>();
   auto* ref = reference.data_ptr<std::int64_t>();
@@ -48,6 +51,7 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
     const std::int64_t cell = order[static_cast<std::size_t>(first + b)];
     ref[b] = cellOffset + cell;
     const std::int64_t s = hoods.indptr[static_cast<std::size_t>(cell)], n = hoods.size(cell);
+    shortest = std::min(shortest, n);
     for (std::int64_t j = 0; j < n; ++j) {
       obs[b * N + j] = hoods.indices[static_cast<std::size_t>(s + j)];
       val[b * N + j] = true;
@@ -55,9 +59,10 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
     // Padding rows point at the reference cell: a valid row, masked out.
     for (std::int64_t j = n; j < N; ++j) obs[b * N + j] = cellOffset + cell;
   }
+  const bool uniform = shortest == N;
   if (device.is_cuda())
-    return {observed.pin_memory().to(device, true), valid.pin_memory().to(device, true), reference.pin_memory().to(device, true)};
-  return {observed, valid, reference};
+    return {observed.pin_memory().to(device, true), valid.pin_memory().to(device, true), reference.pin_memory().to(device, true), uniform};
+  return {observed, valid, reference, uniform};
 }
 
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
@@ -66,7 +71,7 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
   torch::NoGradGuard noGrad;
   const std::int64_t n = hoods.cells(), E = model.config().embedDim, G = model.config().genes;
   const auto order = orderBySize(hoods);
-  const auto plan = planBatches(hoods, order, options.batchTokens);
+  const auto plan = planBatches(hoods, order, options.batchTokens, options.exactLengths);
   Output out;
   out.embedding = torch::empty({n, E}, torch::kFloat32);
   if (options.heads) {

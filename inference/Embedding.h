@@ -14,6 +14,7 @@ struct EmbedOptions {
   // cache-friendly sizes; the GPU path uses more.
   std::int64_t batchTokens = 65536;
   bool heads = false; // also compute mu/theta/zi_logits
+  bool exactLengths = false; // see planBatches
 };
 
 // Cells' order of processing: ascending neighbourhood size (stable), so consecutive cells pad to
@@ -24,7 +25,10 @@ std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods);
 struct BatchPlan {
   std::vector<std::pair<std::int64_t, std::int64_t>> ranges; // [first, last) into order
 };
-BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens);
+// With exactLengths, a batch never mixes neighbourhood sizes (no padding, no attention mask: the
+// GPU's default); otherwise batches fill the budget and pad to their longest neighbourhood.
+BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens,
+                      bool exactLengths = false);
 
 // Builds one padded Batch for cells order[first..last) whose rows are `cellOffset + i`.
 Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first,

@@ -63,7 +63,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 65536);
-  const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 500000 : 20000);
+  const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 1000000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
@@ -166,7 +166,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
     const auto mt = Clock::now();
     const auto order = orderBySize(hoods);
-    const auto plan = planBatches(hoods, order, batchTokens);
+    const auto plan = planBatches(hoods, order, batchTokens, /*exactLengths=*/cuda);
     torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
     trace("embed: queueing batches");

@@ -18,7 +18,7 @@ namespace atlascope::inference {
 struct EmbedRunOptions {
   std::string device = "auto";      // auto, cuda, cpu
   std::int64_t batchTokens = 0;     // 0: 65536 on the CPU, 393216 on a GPU
-  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 500000 on a GPU
+  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 1000000 on a GPU
   bool reorderGenes = false;
   bool resume = true;
   int gzip = 0;                     // compression of the output embedding

@@ -157,6 +157,7 @@ void addModelCommands(CLI::App& app) {
       const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
       EmbedOptions eo;
       eo.heads = true;
+      eo.exactLengths = dev.is_cuda(); // the GPU's batching (no padding, fused attention)
       nlohmann::json j = {{"neighborhoods_identical", same}, {"device", *device}};
       auto err = [](const torch::Tensor& a, const torch::Tensor& b) { return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>(); };
       model.to(dev, torch::kFloat32);

@@ -119,6 +119,16 @@ private Q_SLOTS:
     QVERIFY(planBatches(h, orderBySize(h), 1).ranges.size() == static_cast<std::size_t>(h.cells()));
     QVERIFY(planBatches(h, orderBySize(h), big.batchTokens).ranges.size() < 5);
     QVERIFY((a.embedding - b.embedding).abs().max().item<double>() < 1e-5);
+    // Exact-length batches (no padding, no mask: the GPU's plan) give the same numbers.
+    EmbedOptions exact;
+    exact.exactLengths = true;
+    const auto plan = planBatches(h, orderBySize(h), exact.batchTokens, true);
+    for (const auto& [first, last] : plan.ranges) {
+      const auto order = orderBySize(h);
+      QCOMPARE(h.size(order[static_cast<std::size_t>(first)]), h.size(order[static_cast<std::size_t>(last - 1)]));
+    }
+    const Output c = embedNeighborhoods(model, expression_, types_, h, 0, exact);
+    QVERIFY((a.embedding - c.embedding).abs().max().item<double>() < 1e-5);
   }
 
   void badWeights() {
