@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <chrono>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -221,7 +222,16 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
 }
 
 Output CellTransformer::forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
-                                bool heads) const {
+                                bool heads, std::map<std::string, double>* profile) const {
+  auto last = std::chrono::steady_clock::now();
+  auto stage = [&](const char* name) {
+    if (!profile) return;
+    if (device_.is_cuda()) torch::cuda::synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    (*profile)[name] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
+  stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
   // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
   const torch::Tensor rows = batch.observed.reshape({-1});
@@ -234,6 +244,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   torch::Tensor tokens = ln(torch::cat({typeEmb, h}, -1), "proj_norm");
   const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
   tokens = torch::cat({tokens, cls}, 1); // [B, N+1, E]
+  stage("gather + expression MLP");
   const torch::Tensor encValid =
       batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 1}, batch.valid.options())}, 1);
 
@@ -243,6 +254,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
     tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
   }
 
+  stage("encoder");
   // Attention pool over the observed tokens only (not CLS). norm_v feeds the keys and norm_k
   // the values: the reference's names are swapped relative to their roles.
   const torch::Tensor enc = tokens.narrow(1, 0, N);
@@ -250,6 +262,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   torch::Tensor pooled = attention(query, ln(enc, "attn_pool.norm_v"), ln(enc, "attn_pool.norm_k"), "attn_pool.attn",
                                    batch.uniform ? torch::Tensor() : batch.valid, {}, false, true, false);
   pooled = ln(pooled, "attn_pool.norm2"); // [B, 1, E]
+  stage("pool");
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
   const torch::Tensor refType = types.index_select(0, batch.reference);
@@ -261,6 +274,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
     dec = ln(dec + lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
   }
 
+  stage("decoder");
   Output out;
   out.embedding = dec.select(1, 0).to(torch::kFloat32).contiguous();
   if (heads) {
@@ -273,6 +287,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
     out.theta = torch::exp(head("theta")) + eps;
     out.ziLogits = head("gate_logit");
     out.scale = torch::exp(head("scale")) + eps;
+    stage("heads");
   }
   return out;
 }

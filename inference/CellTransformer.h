@@ -9,6 +9,7 @@
 
 #include <torch/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,10 @@ public:
   torch::ScalarType computeType() const { return compute_; }
 
   // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
+  // With `profile`, the device is synchronised at each stage boundary and the seconds spent in
+  // each stage (gather+MLP, encoder, pool, decoder, heads) are added to it: slower, for reports.
   Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
-                 bool heads = true) const;
+                 bool heads = true, std::map<std::string, double>* profile = nullptr) const;
 
 private:
   const torch::Tensor& p(const std::string& name) const;  // float32 master copy

@@ -173,7 +173,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     for (const auto& [first, last] : plan.ranges) {
       if (opt.cancel) opt.cancel->throwIfCancelled();
       const Batch batch = makeBatch(hoods, order, first, last, a, device);
-      const Output o = model.forward(table, types, batch, false);
+      const Output o = model.forward(table, types, batch, false, opt.profile && k == 0 ? &res.profile : nullptr);
       chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
     }
     torch::Tensor host = cuda ? torch::empty({count, E}, torch::kFloat32).pin_memory() : chunkOut;

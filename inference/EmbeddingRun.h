@@ -11,6 +11,7 @@
 #include "inference/ModelFile.h"
 
 #include <functional>
+#include <map>
 #include <string>
 
 namespace atlascope::inference {
@@ -22,6 +23,7 @@ struct EmbedRunOptions {
   bool reorderGenes = false;
   bool resume = true;
   int gzip = 0;                     // compression of the output embedding
+  bool profile = false;             // time the model's stages on the first chunk (synchronising)
   const CancellationToken* cancel = nullptr;
   // stage, cells done, total, cells/s
   std::function<void(const std::string&, std::int64_t, std::int64_t, double)> progress;
@@ -37,6 +39,7 @@ struct EmbedRunResult {
   // Where the time went (seconds; GPU work overlaps host work, so these need not add up).
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double peakGpuGiB = 0;
+  std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   std::vector<std::string> warnings;
 };
 

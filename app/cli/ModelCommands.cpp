@@ -48,7 +48,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
   return {{"cells", r.cells}, {"resumed_cells", r.resumedCells}, {"device", r.device}, {"seconds", r.seconds},
           {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors}, {"read_s", r.readSeconds},
           {"upload_s", r.uploadSeconds}, {"neighborhood_s", r.neighborhoodSeconds}, {"model_s", r.modelSeconds},
-          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}};
+          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}, {"profile_s", r.profile}};
 }
 } // namespace
 
@@ -190,6 +190,7 @@ void addModelCommands(CLI::App& app) {
     auto batchTokens = std::make_shared<std::int64_t>(0);
     auto genes = std::make_shared<int>(500);
     auto typesN = std::make_shared<int>(150);
+    auto profile = std::make_shared<bool>(false);
     CLI::App* bench = app.add_subcommand("bench", "Benchmarks (one JSON line per figure)");
     bench->require_subcommand(1);
     CLI::App* cmd = bench->add_subcommand("embed", "Embedding throughput end to end (h5ad on disk -> embeddings on disk)");
@@ -202,6 +203,7 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--batch-tokens", *batchTokens, "Padded tokens per batch");
     cmd->add_option("--genes", *genes, "Genes");
     cmd->add_option("--types", *typesN, "Cell types");
+    cmd->add_flag("--profile", *profile, "Also time the model's stages (a second, synchronising run)");
     cmd->callback([=] {
       namespace fs = std::filesystem;
       fs::create_directories(*dir);
@@ -246,6 +248,13 @@ void addModelCommands(CLI::App& app) {
         j["config"] = cfg.describe();
         std::cout << j.dump() << std::endl;
         std::remove(out.c_str());
+        if (*profile) {
+          eo.profile = true;
+          eo.chunkCells = std::min<std::int64_t>(cells, 200000);
+          const auto p = inference::embedDataset(mf, data, {}, out, eo);
+          std::cout << nlohmann::json{{"figure", "profile"}, {"cells", eo.chunkCells}, {"model", *size}, {"profile_s", p.profile}}.dump() << std::endl;
+          std::remove(out.c_str());
+        }
       }
     });
   }
