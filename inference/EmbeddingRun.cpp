@@ -166,7 +166,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
     const auto mt = Clock::now();
     const auto order = orderBySize(hoods);
-    const auto plan = planBatches(hoods, order, batchTokens, /*exactLengths=*/cuda);
+    const auto plan = planBatches(hoods, order, batchTokens, opt.exactLengths);
     torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
     trace("embed: queueing batches");

@@ -72,6 +72,7 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--chunk-cells", opt->chunkCells, "Cells per resumable chunk");
     cmd->add_option("--heads", *heads, "Attention heads of a bare .pth (not stored in it)");
     cmd->add_flag("--reorder-genes", opt->reorderGenes, "Match the data's genes to the model's panel by name");
+    cmd->add_flag("--exact-lengths", opt->exactLengths, "Batches of one neighbourhood size only (no padding, no mask)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
     cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
     cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));
@@ -204,6 +205,8 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--genes", *genes, "Genes");
     cmd->add_option("--types", *typesN, "Cell types");
     cmd->add_flag("--profile", *profile, "Also time the model's stages (a second, synchronising run)");
+    auto exact = std::make_shared<bool>(false);
+    cmd->add_flag("--exact-lengths", *exact, "Batches of one neighbourhood size only (no padding, no mask)");
     cmd->callback([=] {
       namespace fs = std::filesystem;
       fs::create_directories(*dir);
@@ -240,10 +243,12 @@ void addModelCommands(CLI::App& app) {
         eo.device = *device;
         eo.batchTokens = *batchTokens;
         eo.resume = false;
+        eo.exactLengths = *exact;
         const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + ".h5")).string();
         const auto r = inference::embedDataset(mf, data, {}, out, eo);
         nlohmann::json j = resultJson(r);
         j["figure"] = "embed";
+        j["exact_lengths"] = *exact;
         j["model"] = *size;
         j["config"] = cfg.describe();
         std::cout << j.dump() << std::endl;
