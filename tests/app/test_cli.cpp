@@ -99,10 +99,41 @@ private slots:
   void helpEverywhere() {
     for (const QStringList& cmd : {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
                                    QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
-                                   QStringList{"device"}}) {
+                                   QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
+                                   QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
+  }
+
+  void generateInfoEmbed() {
+    REQUIRE_SHARED("fixtures/celltransformer_parity_small.pth");
+    const QString data = dir_.filePath("brain.h5ad");
+    // The fixture model's panel: 40 genes, 16 cell types.
+    Run g = cli({"generate", "--out", data, "--cells", "1500", "--genes", "40", "--types", "16", "--density", "3000", "--json"});
+    QCOMPARE(g.code, 0);
+    QVERIFY(g.out.contains("\"cells\":1500"));
+    Run info = cli({"info", data, "--json"});
+    QCOMPARE(info.code, 0);
+    QVERIFY(info.out.contains("\"cells\":1500") && info.out.contains("\"genes\":40") && info.out.contains("\"cell_types\":16"));
+    // The worker protocol: one JSON object per line, the last one the result.
+    const QString pth = atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth");
+    const QString out = dir_.filePath("emb.h5");
+    Run e = cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu", "--progress", "json"});
+    QVERIFY2(e.code == 0, qPrintable(e.err));
+    const QStringList lines = e.out.trimmed().split('\n');
+    QVERIFY(lines.size() >= 2);
+    for (const QString& l : lines) QVERIFY2(l.startsWith('{') && l.endsWith('}'), qPrintable(l));
+    QVERIFY(lines.first().contains("\"stage\""));
+    QVERIFY(lines.last().contains("\"result\":\"ok\"") && lines.last().contains("\"cells\":1500"));
+    QVERIFY(QFileInfo(out).size() > 1500 * 64 * 4);
+    // A dataset whose panel does not match the model, and a wrong weights file: one-line errors.
+    const QString other = dir_.filePath("other.h5ad");
+    QCOMPARE(cli({"generate", "--out", other, "--cells", "500", "--genes", "20", "--types", "16"}).code, 0);
+    expectOneLineError(cli({"embed", other, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu"}), "expects 40 genes");
+    expectOneLineError(cli({"embed", data, "--weights", data, "--out", out, "--device", "cpu"}), "not a CellTransformer model");
+    expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "5", "--out", out, "--device", "cpu"}), "not divisible");
+    expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cuda"}), "");
   }
 
   void badAtlasFiles() {

@@ -1,0 +1,223 @@
+// Cells on disk: the synthetic brain written as AnnData and read back (positions, sections, types,
+// colours, genes, CCF), its determinism and densities, hidden sub-regions as ground truth, bad
+// inputs (NaN positions skipped and counted, missing columns named, truncated files), and the
+// neighbourhood cap.
+#include "core/Atlas.h"
+#include "core/CellTable.h"
+#include "core/Error.h"
+#include "core/Gzip.h"
+#include "core/Hdf5File.h"
+#include "core/Hdf5Writer.h"
+#include "core/Neighborhood.h"
+#include "core/SyntheticBrain.h"
+
+#include "tests/TestPaths.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+using namespace atlascope;
+
+class TestCellData : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  std::unique_ptr<Atlas> atlas_;
+  QString path(const char* n) { return dir_.filePath(n); }
+
+private slots:
+  void initTestCase() { atlas_ = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths())); }
+
+  void generateAndReadBack() {
+    SyntheticBrainOptions o;
+    o.maxCells = 20000;
+    o.genes = 30;
+    o.cellTypes = 20;
+    o.hiddenSubregions = 2;
+    o.seed = 7;
+    const auto s = generateSyntheticBrain(*atlas_, o, path("a.h5ad").toStdString());
+    QCOMPARE(s.cells, std::int64_t(20000));
+    QCOMPARE(s.hiddenRegions.size(), std::size_t(2));
+    const CellTable t = readCellTable(path("a.h5ad").toStdString());
+    QCOMPARE(t.size(), std::int64_t(20000));
+    QCOMPARE(t.genes.size(), std::size_t(30));
+    QCOMPARE(t.types.names.size(), std::size_t(20));
+    QCOMPARE(t.types.colours.size(), std::size_t(20));
+    QVERIFY(t.hasCcf());
+    QCOMPARE(t.skippedCells, std::int64_t(0));
+    // Every cell lies inside the brain, in its region, and in-section x/y are CCF ML/DV.
+    for (std::int64_t i = 0; i < t.size(); i += 97) {
+      const auto si = atlas_->structureAtUm(t.ccfAp[static_cast<std::size_t>(i)], t.ccfDv[static_cast<std::size_t>(i)], t.ccfMl[static_cast<std::size_t>(i)]);
+      QVERIFY(si.has_value());
+      QCOMPARE(t.x[static_cast<std::size_t>(i)], t.ccfMl[static_cast<std::size_t>(i)]);
+      QCOMPARE(t.y[static_cast<std::size_t>(i)], t.ccfDv[static_cast<std::size_t>(i)]);
+    }
+    Hdf5File f(path("a.h5ad").toStdString());
+    QCOMPARE(f.readStringAttribute("/", "encoding-type"), std::string("anndata"));
+    QCOMPARE(f.readStringAttribute("/obs/subclass", "encoding-type"), std::string("categorical"));
+    QCOMPARE(f.shape("/X"), (std::vector<std::int64_t>{20000, 30}));
+    // Expression is log2(count + 1): non-negative, integers' logs.
+    ExpressionSource x(path("a.h5ad").toStdString());
+    std::vector<float> rows(10 * 30);
+    x.readRows(100, 10, rows.data());
+    for (float v : rows) {
+      QVERIFY(v >= 0);
+      const double count = std::exp2(v) - 1;
+      QVERIFY(std::abs(count - std::round(count)) < 1e-3);
+    }
+    // Hidden sub-regions: both parts of each split region are present, only in that region.
+    const auto hidden = f.readInt64("/obs/hidden_subregion");
+    const auto region = f.readInt64("/obs/ccf_structure_id");
+    std::set<std::int64_t> parts;
+    for (std::size_t i = 0; i < hidden.data.size(); ++i)
+      if (hidden.data[i] != 0) {
+        parts.insert(hidden.data[i]);
+        const std::string acr = atlas_->structures()[*atlas_->structures().indexOf(static_cast<StructureId>(region.data[i]))].acronym;
+        QCOMPARE(acr, s.hiddenRegions[static_cast<std::size_t>((hidden.data[i] - 1) / 2)]);
+      }
+    QVERIFY(parts.size() >= 2);
+  }
+
+  void deterministicAndDense() {
+    SyntheticBrainOptions o;
+    o.sections = 1;
+    o.genes = 5;
+    o.cellTypes = 10;
+    o.seed = 3;
+    const auto a = generateSyntheticBrain(*atlas_, o, path("d1.h5ad").toStdString());
+    const auto b = generateSyntheticBrain(*atlas_, o, path("d2.h5ad").toStdString());
+    QCOMPARE(a.cells, b.cells);
+    Hdf5File f1(path("d1.h5ad").toStdString()), f2(path("d2.h5ad").toStdString());
+    QCOMPARE(f1.readFloat("/X").data, f2.readFloat("/X").data);
+    QCOMPARE(f1.readFloat("/obsm/spatial").data, f2.readFloat("/obsm/spatial").data);
+    o.seed = 4;
+    generateSyntheticBrain(*atlas_, o, path("d3.h5ad").toStdString());
+    Hdf5File f3(path("d3.h5ad").toStdString());
+    QVERIFY(f1.readFloat("/obsm/spatial").data != f3.readFloat("/obsm/spatial").data);
+    // Density: cells per mm^2 of the section's brain area within 5% of the 1250 asked for.
+    const CellTable t = readCellTable(path("d1.h5ad").toStdString());
+    std::set<std::pair<int, int>> voxels;
+    for (std::int64_t i = 0; i < t.size(); ++i)
+      voxels.insert({static_cast<int>(t.y[static_cast<std::size_t>(i)] / 25), static_cast<int>(t.x[static_cast<std::size_t>(i)] / 25)});
+    const auto slice = static_cast<std::int64_t>(t.ccfAp[0] / 25);
+    std::int64_t brain = 0;
+    for (std::int64_t ml = 0; ml < 456; ++ml)
+      for (std::int64_t dv = 0; dv < 320; ++dv) brain += atlas_->annotation().idAt({slice, dv, ml}) != 0;
+    const double density = static_cast<double>(t.size()) / (static_cast<double>(brain) * 0.025 * 0.025);
+    qInfo("section of %lld cells, %.0f cells/mm^2", static_cast<long long>(t.size()), density);
+    QVERIFY(std::abs(density - 1250) / 1250 < 0.05);
+  }
+
+  void compositionDependsOnRegion() {
+    SyntheticBrainOptions o;
+    o.sections = 2;
+    o.genes = 3;
+    o.cellTypes = 60;
+    generateSyntheticBrain(*atlas_, o, path("c.h5ad").toStdString());
+    Hdf5File f(path("c.h5ad").toStdString());
+    const auto types = f.readInt64("/obs/subclass/codes");
+    const auto region = f.readInt64("/obs/ccf_structure_id");
+    // Two different big regions have different type mixes; glia (codes 0..5) are in both.
+    std::map<std::int64_t, std::map<std::int64_t, int>> mix;
+    for (std::size_t i = 0; i < types.data.size(); ++i) ++mix[region.data[i]][types.data[i]];
+    std::vector<std::pair<int, std::int64_t>> bySize;
+    for (const auto& [r, m] : mix) {
+      int n = 0;
+      for (const auto& [t, c] : m) n += c;
+      bySize.push_back({n, r});
+    }
+    std::sort(bySize.rbegin(), bySize.rend());
+    const auto& m1 = mix[bySize[0].second];
+    const auto& m2 = mix[bySize[1].second];
+    QVERIFY(m1.count(0) && m2.count(0));
+    std::set<std::int64_t> n1, n2;
+    for (const auto& [t, c] : m1) if (t >= 6 && c > 20) n1.insert(t);
+    for (const auto& [t, c] : m2) if (t >= 6 && c > 20) n2.insert(t);
+    QVERIFY(n1 != n2);
+  }
+
+  void badInputs() {
+    // NaN positions are skipped and counted; a missing section column is named.
+    {
+      Hdf5Writer w(path("nan.h5ad").toStdString());
+      w.createGroup("/obs");
+      w.createGroup("/obsm");
+      const float xy[6] = {1, 2, NAN, 4, 5, INFINITY};
+      w.writeArray("/obsm/spatial", H5Type::Float32, {3, 2}, xy);
+      const std::int64_t sec[3] = {0, 0, 1};
+      w.writeArray("/obs/section", H5Type::Int64, {3}, sec);
+      w.commit();
+    }
+    const CellTable t = readCellTable(path("nan.h5ad").toStdString());
+    QCOMPARE(t.size(), std::int64_t(1));
+    QCOMPARE(t.skippedCells, std::int64_t(2));
+    QCOMPARE(t.fileRow, (std::vector<std::int64_t>{0}));
+    {
+      Hdf5Writer w(path("nosec.h5ad").toStdString());
+      w.createGroup("/obs");
+      w.createGroup("/obsm");
+      const float xy[2] = {1, 2};
+      w.writeArray("/obsm/spatial", H5Type::Float32, {1, 2}, xy);
+      w.commit();
+    }
+    try {
+      readCellTable(path("nosec.h5ad").toStdString());
+      QFAIL("no error for a missing section column");
+    } catch (const FileError& e) {
+      QVERIFY2(QString(e.what()).contains("missing required column 'brain_section_label'"), e.what());
+    }
+    ColumnOptions cols;
+    cols.x = "px";
+    cols.y = "py";
+    QVERIFY_THROWS_EXCEPTION(FileError, readCellTable(path("nan.h5ad").toStdString(), cols));
+    // A truncated file.
+    const auto bytes = readFileBytes(path("a.h5ad").toStdString());
+    {
+      std::ofstream f(path("trunc.h5ad").toStdString(), std::ios::binary);
+      f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size() / 3));
+    }
+    QVERIFY_THROWS_EXCEPTION(FileError, readCellTable(path("trunc.h5ad").toStdString()));
+    QVERIFY_THROWS_EXCEPTION(FileError, readCellTable(path("absent.h5ad").toStdString()));
+  }
+
+  void interruptedWriteLeavesNothing() {
+    {
+      Hdf5Writer w(path("never.h5").toStdString());
+      w.createGroup("/g");
+      // destroyed without commit()
+    }
+    QVERIFY(!QFileInfo::exists(path("never.h5")));
+    for (const QString& f : QDir(dir_.path()).entryList(QDir::Files | QDir::Hidden)) QVERIFY2(!f.contains("never"), qPrintable(f));
+  }
+
+  void neighborhoodCap() {
+    // 400 cells on a 20x20 grid of 1 unit: every inner cell sees far more than 50 neighbours.
+    std::vector<float> x, y;
+    std::vector<std::int64_t> s;
+    for (int i = 0; i < 20; ++i)
+      for (int j = 0; j < 20; ++j) { x.push_back(static_cast<float>(i) + 0.3f); y.push_back(static_cast<float>(j) + 0.3f); s.push_back(0); }
+    NeighborhoodOptions o;
+    o.cap = 50;
+    NeighborhoodIndex capped(x.data(), y.data(), s.data(), 400, o), full(x.data(), y.data(), s.data(), 400);
+    const auto a = capped.compute(0, 400), b = full.compute(0, 400);
+    for (std::int64_t i = 0; i < 400; ++i) {
+      QCOMPARE(a.size(i), std::min<std::int64_t>(50, b.size(i)));
+      // A subset of the full list, sorted, without the cell itself.
+      const auto* fb = &b.indices[static_cast<std::size_t>(b.indptr[static_cast<std::size_t>(i)])];
+      const auto* fe = fb + b.size(i);
+      for (std::int64_t k = a.indptr[static_cast<std::size_t>(i)]; k < a.indptr[static_cast<std::size_t>(i) + 1]; ++k) {
+        QVERIFY(std::binary_search(fb, fe, a.indices[static_cast<std::size_t>(k)]));
+        QVERIFY(a.indices[static_cast<std::size_t>(k)] != i);
+      }
+    }
+    // Seeded: the same seed gives the same subset.
+    NeighborhoodIndex again(x.data(), y.data(), s.data(), 400, o);
+    QCOMPARE(again.compute(0, 400).indices, a.indices);
+  }
+};
+
+QTEST_APPLESS_MAIN(TestCellData)
+#include "test_cell_data.moc"

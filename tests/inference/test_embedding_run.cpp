@@ -1,0 +1,150 @@
+// Embedding a dataset from disk to disk on the CPU: the output equals the model applied directly,
+// a cancelled run resumes from its completed chunks to the same result, checkpoints carry their
+// panel, and a dataset that does not match the model's genes or types is a clear error.
+#include "core/Atlas.h"
+#include "core/CellTable.h"
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/SyntheticBrain.h"
+#include "inference/Device.h"
+#include "inference/Embedding.h"
+#include "inference/EmbeddingRun.h"
+#include "inference/Init.h"
+#include "inference/ModelFile.h"
+
+#include "tests/TestPaths.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <torch/torch.h>
+
+using namespace atlascope;
+using namespace atlascope::inference;
+
+class TestEmbeddingRun : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  std::string data_, model_;
+  CellTable cells_;
+  ModelConfig cfg_;
+
+  std::string path(const char* n) { return dir_.filePath(n).toStdString(); }
+
+private Q_SLOTS:
+  void initTestCase() {
+    configureCpuThreads(2);
+    const Atlas atlas = Atlas::load(bundledAtlasPaths());
+    SyntheticBrainOptions o;
+    o.maxCells = 3000;
+    o.genes = 24;
+    o.cellTypes = 12;
+    o.cellsPerMm2 = 3000;
+    data_ = path("cells.h5ad");
+    generateSyntheticBrain(atlas, o, data_);
+    cells_ = readCellTable(data_);
+    cfg_.embedDim = 32;
+    cfg_.heads = 4;
+    cfg_.encoderLayers = 1;
+    cfg_.decoderLayers = 1;
+    cfg_.feedForward = 64;
+    cfg_.genes = 24;
+    cfg_.cellTypes = 12;
+    std::vector<std::string> types = cells_.types.names;
+    std::sort(types.begin(), types.end());
+    model_ = path("model.h5");
+    saveCheckpoint(CellTransformer(initWeights(cfg_, 5), cfg_, "init"), cells_.genes, types, model_);
+  }
+
+  void checkpointRoundTrip() {
+    const ModelFile m = loadModelFile(model_);
+    QCOMPARE(m.genes, cells_.genes);
+    QCOMPARE(m.cellTypes.size(), std::size_t(12));
+    QCOMPARE(m.model->config().embedDim, 32);
+    const auto w = initWeights(cfg_, 5);
+    for (const auto& [k, v] : w) QVERIFY2(torch::equal(v, m.model->parameters().at(k)), k.c_str());
+    QVERIFY_THROWS_EXCEPTION(FileError, loadModelFile(data_)); // not a model
+  }
+
+  void embedMatchesDirectAndResumes() {
+    ModelFile m = loadModelFile(model_);
+    EmbedRunOptions o;
+    o.device = "cpu";
+    o.chunkCells = 1000;
+    const auto r = embedDataset(m, data_, {}, path("emb.h5"), o);
+    QCOMPARE(r.cells, std::int64_t(3000));
+    QVERIFY(r.meanNeighbors > 50);
+    Hdf5File f(path("emb.h5"));
+    const auto emb = f.readFloat("/embedding");
+    QCOMPARE(emb.shape, (std::vector<std::int64_t>{3000, 32}));
+    QVERIFY(!QFileInfo::exists(dir_.filePath("emb.h5.parts")));
+
+    // The same cells through the model directly.
+    std::vector<float> x(cells_.x.size()), y(cells_.y.size());
+    std::vector<std::int64_t> s(cells_.section.begin(), cells_.section.end());
+    for (std::size_t i = 0; i < x.size(); ++i) { x[i] = cells_.x[i] / 10; y[i] = cells_.y[i] / 10; }
+    NeighborhoodIndex index(x.data(), y.data(), s.data(), cells_.size());
+    ExpressionSource src(data_);
+    torch::Tensor expr = torch::empty({cells_.size(), 24});
+    src.readRows(0, cells_.size(), expr.data_ptr<float>());
+    std::vector<std::string> sorted = cells_.types.names;
+    std::sort(sorted.begin(), sorted.end());
+    torch::Tensor types = torch::empty({cells_.size()}, torch::kInt64);
+    for (std::int64_t i = 0; i < cells_.size(); ++i)
+      types[i] = std::lower_bound(sorted.begin(), sorted.end(), cells_.types.names[static_cast<std::size_t>(cells_.cellType[static_cast<std::size_t>(i)])]) - sorted.begin();
+    const Output direct = embedNeighborhoods(*m.model, expr, types, index.compute(0, cells_.size()), 0, {});
+    const torch::Tensor fromFile = torch::from_blob(const_cast<float*>(emb.data.data()), {3000, 32}).clone();
+    QVERIFY((direct.embedding - fromFile).abs().max().item<double>() < 1e-5);
+
+    // Cancel after the first chunk, then resume: the completed chunk is reused, the result equal.
+    CancellationToken cancel;
+    EmbedRunOptions c = o;
+    c.cancel = &cancel;
+    c.progress = [&](const std::string& stage, std::int64_t done, std::int64_t, double) {
+      if (stage == "embedding" && done >= 1000) cancel.cancel();
+    };
+    QVERIFY_THROWS_EXCEPTION(Cancelled, embedDataset(m, data_, {}, path("emb2.h5"), c));
+    QVERIFY(!QFileInfo::exists(dir_.filePath("emb2.h5")));
+    QVERIFY(QFileInfo::exists(dir_.filePath("emb2.h5.parts/chunk-000000.f32")));
+    const auto resumed = embedDataset(m, data_, {}, path("emb2.h5"), o);
+    QCOMPARE(resumed.resumedCells, std::int64_t(1000));
+    Hdf5File f2(path("emb2.h5"));
+    QCOMPARE(f2.readFloat("/embedding").data, emb.data);
+  }
+
+  void panelMismatches() {
+    ModelFile m = loadModelFile(model_);
+    CellTable t = cells_;
+    // Missing genes are listed.
+    t.genes.erase(t.genes.begin(), t.genes.begin() + 12);
+    try {
+      mapPanel(m, t, true);
+      QFAIL("no error for missing genes");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("12 of the model's 24 genes are not in the data: Gene0001"), e.what());
+    }
+    // Another order: an error that names --reorder-genes, or a mapping with it.
+    t = cells_;
+    std::reverse(t.genes.begin(), t.genes.end());
+    try {
+      mapPanel(m, t, false);
+      QFAIL("no error for reordered genes");
+    } catch (const Error& e) {
+      QVERIFY(QString(e.what()).contains("--reorder-genes"));
+    }
+    const PanelMapping map = mapPanel(m, t, true);
+    QCOMPARE(map.geneColumns.front(), std::int64_t(23));
+    // Unknown cell types are listed.
+    t = cells_;
+    t.types.names[0] = "999 Unheard-of type";
+    try {
+      mapPanel(m, t, false);
+      QFAIL("no error for an unknown type");
+    } catch (const Error& e) {
+      QVERIFY(QString(e.what()).contains("999 Unheard-of type"));
+    }
+  }
+};
+
+QTEST_APPLESS_MAIN(TestEmbeddingRun)
+#include "test_embedding_run.moc"
