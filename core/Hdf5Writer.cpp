@@ -1,15 +1,13 @@
 #include "core/Hdf5Writer.h"
 
+#include "core/AtomicFile.h"
 #include "core/Error.h"
 
 #include <hdf5.h>
 
-#include <filesystem>
-#include <random>
+#include <cstdio>
 
 namespace atlascope {
-
-namespace fs = std::filesystem;
 
 namespace {
 hid_t nativeOf(H5Type t) {
@@ -43,9 +41,7 @@ hid_t utf8VarString() {
 
 Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  std::random_device rd;
-  const fs::path p(path);
-  tmp_ = (p.parent_path() / ("." + p.filename().string() + ".tmp" + std::to_string(rd() % 1000000))).string();
+  tmp_ = temporaryPathFor(path);
   const hid_t f = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) throw FileError(path, "cannot create the file (is the folder writable?)");
   id_ = f;
@@ -54,8 +50,7 @@ Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
 Hdf5Writer::~Hdf5Writer() {
   if (id_ >= 0) {
     H5Fclose(static_cast<hid_t>(id_));
-    std::error_code ec;
-    fs::remove(tmp_, ec);
+    std::remove(tmp_.c_str());
   }
 }
 
@@ -63,16 +58,11 @@ void Hdf5Writer::commit() {
   if (id_ < 0) return;
   const herr_t rc = H5Fclose(static_cast<hid_t>(id_));
   id_ = -1;
-  std::error_code ec;
   if (rc < 0) {
-    fs::remove(tmp_, ec);
+    std::remove(tmp_.c_str());
     throw FileError(path_, "cannot finish writing (disk full?)");
   }
-  fs::rename(tmp_, path_, ec);
-  if (ec) {
-    fs::remove(tmp_, ec);
-    throw FileError(path_, "cannot move the finished file into place: " + ec.message());
-  }
+  moveIntoPlace(tmp_, path_);
 }
 
 void Hdf5Writer::createGroup(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "inference/EmbeddingRun.h"
 
+#include "core/AtomicFile.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
@@ -38,15 +39,6 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
   return (fs::path(dir) / name).string();
 }
 
-void writeAtomically(const std::string& path, const void* data, std::size_t bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
-    if (!f) throw FileError(path, "cannot write (disk full?)");
-  }
-  fs::rename(tmp, path);
-}
 } // namespace
 
 EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const ColumnOptions& columns,
@@ -93,7 +85,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   trace("embed: uploading the panel");
   // The panel, streamed into the device table in slabs of rows.
   t0 = Clock::now();
-  ExpressionSource source(dataPath);
+  ExpressionSource source(dataPath, columns);
   const std::int64_t dataGenes = source.genes();
   if (map.geneColumns.empty() && dataGenes != G)
     throw FileError(dataPath, "X has " + std::to_string(dataGenes) + " genes, the model expects " + std::to_string(G));
@@ -184,7 +176,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     trace("embed: chunk done");
     res.modelSeconds += since(mt);
     const auto wt = Clock::now();
-    writeAtomically(chunkFile(partsDir, k), host.data_ptr<float>(), static_cast<std::size_t>(count * E) * sizeof(float));
+    writeFileAtomically(chunkFile(partsDir, k), host.data_ptr<float>(), static_cast<std::size_t>(count * E) * sizeof(float));
     res.writeSeconds += since(wt);
     embedded += count;
     ++k;

@@ -1,5 +1,6 @@
 #include "viewer/AtlasScene.h"
 
+#include "core/AtomicFile.h"
 #include "core/Error.h"
 
 #include <vtkActor.h>
@@ -16,7 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <random>
+#include <cstdio>
 
 namespace atlascope::viewer {
 
@@ -216,19 +217,17 @@ void saveWindowPng(vtkRenderWindow* window, const std::string& path, int scale) 
   grab->ReadFrontBufferOff();
   grab->Update();
   namespace fs = std::filesystem;
-  std::random_device rd;
-  const std::string tmp = path + ".tmp" + std::to_string(rd() % 1000000) + ".png";
+  const std::string tmp = temporaryPathFor(path);
   auto writer = vtkSmartPointer<vtkPNGWriter>::New();
   writer->SetInputConnection(grab->GetOutputPort());
   writer->SetFileName(tmp.c_str());
   writer->Write();
   std::error_code ec;
   if (writer->GetErrorCode() != 0 || !fs::exists(tmp, ec)) {
-    fs::remove(tmp, ec);
-    throw FileError(path, "cannot write the PNG");
+    std::remove(tmp.c_str());
+    throw FileError(path, "cannot write the PNG (is the folder writable?)");
   }
-  fs::rename(tmp, path, ec);
-  if (ec) throw FileError(path, "cannot move the PNG into place: " + ec.message());
+  moveIntoPlace(tmp, path);
 }
 
 void renderToPng(AtlasScene& scene, int width, int height, const std::string& path) {

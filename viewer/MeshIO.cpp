@@ -1,5 +1,6 @@
 #include "viewer/MeshIO.h"
 
+#include "core/AtomicFile.h"
 #include "core/Error.h"
 
 #include <vtkOBJWriter.h>
@@ -11,7 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <random>
+#include <cstdio>
 
 namespace atlascope::viewer {
 
@@ -27,11 +28,7 @@ std::string extensionOf(const std::string& path) {
 
 void writeMesh(vtkPolyData* mesh, const std::string& path) {
   const std::string ext = extensionOf(path);
-  std::random_device rd;
-  // Same folder as the target, so that the rename stays on one file system (atomic). The temp
-  // keeps the extension: some VTK writers look at it.
-  const std::string tmp = (fs::path(path).parent_path() / ("." + fs::path(path).stem().string() + ".tmp" +
-                                                            std::to_string(rd() % 1000000) + ext)).string();
+  const std::string tmp = temporaryPathFor(path);
   int ok = 0;
   if (ext == ".obj") {
     auto w = vtkSmartPointer<vtkOBJWriter>::New();
@@ -62,14 +59,10 @@ void writeMesh(vtkPolyData* mesh, const std::string& path) {
   }
   std::error_code ec;
   if (!ok || !fs::exists(tmp, ec)) {
-    fs::remove(tmp, ec);
+    std::remove(tmp.c_str());
     throw FileError(path, "cannot write the mesh (is the folder writable?)");
   }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw FileError(path, "cannot move the finished mesh into place: " + ec.message());
-  }
+  moveIntoPlace(tmp, path);
 }
 
 vtkSmartPointer<vtkPolyData> readVtp(const std::string& path) {
