@@ -35,21 +35,32 @@ struct CellTable {
 // Which columns hold what; empty = the defaults (ABC names, obsm['spatial'], Atlascope's own).
 struct ColumnOptions {
   std::string x, y, section, type;
+  std::string id;    // CSV: the cell id column (default: cell_label, index, cell_id, or the first column)
+  // CSV: the gene columns, "A,B,C" or "FIRST..LAST" (by name, inclusive); default: every numeric
+  // column that is not mapped and not a known metadata column (cell_volume, fov, ...).
+  std::string genes;
   std::string ccf; // obsm key or "COLX,COLY,COLZ"
   std::string units = "um"; // "um" or "mm" for positions
 };
 
-// AnnData .h5ad: obs numeric/categorical/string columns (current and 0.7 encodings), obsm,
-// dense X (CSR/CSC X: the cell-data issue). Errors name the file and the column.
+// Reads cells from an AnnData .h5ad (obs numeric/categorical/string columns, obsm) or a plain
+// CSV/TSV table with a column mapping (.csv, .tsv, .txt: positions, optional section and type,
+// gene columns). A table without a section column is one section; without a type column, the
+// cells have no type (-1). Errors name the file and the column.
 CellTable readCellTable(const std::string& path, const ColumnOptions& columns = {});
 
-// Rows of the expression matrix on demand (never the whole matrix).
+// Rows of the expression matrix on demand. h5ad X dense (chunked reads) or CSR (rows from the
+// indptr range); CSC X and CSV tables are held in memory (CSC is column-major: rows cannot be
+// streamed; CSV files are small by nature).
 class ExpressionSource {
 public:
-  explicit ExpressionSource(const std::string& path);
+  explicit ExpressionSource(const std::string& path, const ColumnOptions& columns = {});
   ~ExpressionSource();
+  ExpressionSource(const ExpressionSource&) = delete;
+  ExpressionSource& operator=(const ExpressionSource&) = delete;
   std::int64_t cells() const { return rows_; }
   std::int64_t genes() const { return cols_; }
+  const std::string& layout() const { return layout_; } // "dense", "csr", "csc", "csv"
   // Rows [begin, begin + count) as float32, row-major, into `out` (count * genes()).
   void readRows(std::int64_t begin, std::int64_t count, float* out) const;
 
@@ -57,6 +68,11 @@ private:
   struct Impl;
   Impl* impl_;
   std::int64_t rows_ = 0, cols_ = 0;
+  std::string layout_;
 };
+
+// The CSV/TSV reader behind readCellTable; `expression`, when given, receives the gene values
+// (cells x genes, row-major, rows of skipped cells removed).
+CellTable readCsvCells(const std::string& path, const ColumnOptions& columns, std::vector<float>* expression = nullptr);
 
 } // namespace atlascope

@@ -4,6 +4,8 @@
 #include "core/Hdf5File.h"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -86,6 +88,16 @@ std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
   }
 }
 
+bool isCsvPath(const std::string& p) {
+  for (const char* ext : {".csv", ".tsv", ".txt", ".CSV", ".TSV"})
+    if (p.size() >= std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::strlen(ext), ext) == 0) return true;
+  return false;
+}
+
+std::vector<std::int64_t> readInt64Attribute(const Hdf5File& f, const std::string& obj, const std::string& name) {
+  return f.readInt64ArrayAttribute(obj, name);
+}
+
 std::string firstExisting(const Hdf5File& f, const std::string& prefix, std::initializer_list<const char*> names) {
   for (const char* n : names)
     if (f.exists(prefix + n)) return prefix + n;
@@ -95,6 +107,7 @@ std::string firstExisting(const Hdf5File& f, const std::string& prefix, std::ini
 } // namespace
 
 CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
+  if (isCsvPath(path)) return readCsvCells(path, opt);
   Hdf5File f(path);
   if (!f.exists("/obs")) throw FileError(path, "not an AnnData file (no /obs)");
   CellTable t;
@@ -188,34 +201,101 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
 }
 
 struct ExpressionSource::Impl {
-  Hdf5File file;
-  explicit Impl(const std::string& p) : file(p) {}
+  std::unique_ptr<Hdf5File> file;
+  std::vector<float> memory; // csv / csc: the whole matrix, row-major
 };
 
-ExpressionSource::ExpressionSource(const std::string& path) : impl_(new Impl(path)) {
-  if (!impl_->file.exists("/X")) {
-    delete impl_;
-    throw FileError(path, "no expression matrix /X");
+ExpressionSource::ExpressionSource(const std::string& path, const ColumnOptions& columns) : impl_(new Impl) {
+  std::unique_ptr<Impl> guard(impl_);
+  if (isCsvPath(path)) {
+    const CellTable t = readCsvCells(path, columns, &impl_->memory);
+    rows_ = t.size();
+    cols_ = static_cast<std::int64_t>(t.genes.size());
+    layout_ = "csv";
+    guard.release();
+    return;
   }
-  const std::string enc = encodingOf(impl_->file, "/X");
-  if (enc == "csr_matrix" || enc == "csc_matrix") {
-    delete impl_;
-    throw FileError(path, "sparse X (" + enc + ") is not read yet: store X dense (the cell-data issue adds CSR/CSC)");
+  impl_->file = std::make_unique<Hdf5File>(path);
+  Hdf5File& f = *impl_->file;
+  if (!f.exists("/X")) throw FileError(path, "no expression matrix /X");
+  const std::string enc = encodingOf(f, "/X");
+  const bool legacySparse = f.hasAttribute("/X", "h5sparse_format");
+  if (enc == "csr_matrix" || enc == "csc_matrix" || legacySparse) {
+    const std::string fmt = legacySparse ? f.readStringAttribute("/X", "h5sparse_format") + "_matrix" : enc;
+    // anndata: attribute `shape` (int64[2]); legacy h5sparse: `h5sparse_shape`.
+    const std::string shapeAttr = legacySparse ? "h5sparse_shape" : "shape";
+    const auto indptrLen = f.shape("/X/indptr");
+    if (indptrLen.size() != 1) throw FileError(path, "/X/indptr is not 1D");
+    layout_ = fmt == "csr_matrix" ? "csr" : "csc";
+    // Dimensions: from the attribute when present, else from indptr and the largest index.
+    std::int64_t major = indptrLen[0] - 1, minor = 0;
+    if (f.hasAttribute("/X", shapeAttr)) {
+      const auto dims = readInt64Attribute(f, "/X", shapeAttr);
+      if (dims.size() != 2) throw FileError(path, "/X has a malformed shape attribute");
+      rows_ = dims[0];
+      cols_ = dims[1];
+      minor = layout_ == "csr" ? cols_ : rows_;
+      if ((layout_ == "csr" ? rows_ : cols_) != major)
+        throw FileError(path, "X's shape disagrees with its indptr (" + std::to_string(major) + " entries)");
+    } else {
+      throw FileError(path, "sparse X without a shape attribute");
+    }
+    const std::int64_t nnz = f.shape("/X/data")[0];
+    if (f.shape("/X/indices")[0] != nnz) throw FileError(path, "X's data and indices have different lengths");
+    if (layout_ == "csc") {
+      // Column-major: gather the whole matrix once (rows cannot be streamed from CSC).
+      if (rows_ * cols_ > (std::int64_t{1} << 31)) throw FileError(path, "CSC X is too large to read row-wise: convert it to CSR");
+      impl_->memory.assign(static_cast<std::size_t>(rows_ * cols_), 0.0f);
+      const auto indptr = f.readInt64("/X/indptr").data;
+      const auto indices = f.readInt64("/X/indices").data;
+      const auto data = f.readFloat("/X/data").data;
+      for (std::int64_t c = 0; c < cols_; ++c)
+        for (std::int64_t k = indptr[static_cast<std::size_t>(c)]; k < indptr[static_cast<std::size_t>(c) + 1]; ++k) {
+          const std::int64_t r = indices[static_cast<std::size_t>(k)];
+          if (r < 0 || r >= rows_) throw FileError(path, "X has a row index out of range");
+          impl_->memory[static_cast<std::size_t>(r * cols_ + c)] = data[static_cast<std::size_t>(k)];
+        }
+    }
+    (void)minor;
+    guard.release();
+    return;
   }
-  const auto s = impl_->file.shape("/X");
-  if (s.size() != 2) {
-    delete impl_;
-    throw FileError(path, "/X is not a 2D matrix");
-  }
+  const auto s = f.shape("/X");
+  if (s.size() != 2) throw FileError(path, "/X is not a 2D matrix");
   rows_ = s[0];
   cols_ = s[1];
+  layout_ = "dense";
+  guard.release();
 }
 
 ExpressionSource::~ExpressionSource() { delete impl_; }
 
 void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* out) const {
-  const auto a = impl_->file.readFloatRows("/X", begin, count);
-  std::copy(a.data.begin(), a.data.end(), out);
+  if (begin < 0 || count < 0 || begin + count > rows_) throw Error("expression rows out of range");
+  if (!impl_->memory.empty() || layout_ == "csv") {
+    std::copy(impl_->memory.begin() + begin * cols_, impl_->memory.begin() + (begin + count) * cols_, out);
+    return;
+  }
+  Hdf5File& f = *impl_->file;
+  if (layout_ == "dense") {
+    const auto a = f.readFloatRows("/X", begin, count);
+    std::copy(a.data.begin(), a.data.end(), out);
+    return;
+  }
+  // CSR: the rows' slice of indptr, then their nonzeros.
+  std::fill(out, out + count * cols_, 0.0f);
+  if (count == 0) return;
+  const auto indptr = f.readInt64Range("/X/indptr", begin, count + 1);
+  const std::int64_t first = indptr.front(), n = indptr.back() - first;
+  if (n < 0) throw FileError(f.path(), "X's indptr is not increasing");
+  const auto indices = f.readInt64Range("/X/indices", first, n);
+  const auto data = f.readFloatRange("/X/data", first, n);
+  for (std::int64_t r = 0; r < count; ++r)
+    for (std::int64_t k = indptr[static_cast<std::size_t>(r)] - first; k < indptr[static_cast<std::size_t>(r) + 1] - first; ++k) {
+      const std::int64_t c = indices[static_cast<std::size_t>(k)];
+      if (c < 0 || c >= cols_) throw FileError(f.path(), "X has a column index out of range");
+      out[r * cols_ + c] = data[static_cast<std::size_t>(k)];
+    }
 }
 
 } // namespace atlascope

@@ -115,6 +115,31 @@ NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t 
   return out;
 }
 
+template <class T>
+std::vector<T> Hdf5File::readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
+  const auto dims = shape(dataset);
+  if (dims.size() != 1) throw FileError(path_, "dataset '" + dataset + "' is not 1D");
+  if (begin < 0 || count < 0 || begin + count > dims[0]) throw FileError(path_, "range out of bounds in '" + dataset + "'");
+  std::vector<T> out(static_cast<std::size_t>(count));
+  if (count == 0) return out;
+  Handle fspace{H5Dget_space(d.id), H5Sclose};
+  const hsize_t start = static_cast<hsize_t>(begin), cnt = static_cast<hsize_t>(count);
+  H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, &start, nullptr, &cnt, nullptr);
+  Handle mspace{H5Screate_simple(1, &cnt, nullptr), H5Sclose};
+  if (H5Dread(d.id, static_cast<hid_t>(memType), mspace.id, fspace.id, H5P_DEFAULT, out.data()) < 0)
+    throw FileError(path_, "cannot read '" + dataset + "' (truncated or damaged file?)");
+  return out;
+}
+
+std::vector<float> Hdf5File::readFloatRange(const std::string& ds, std::int64_t b, std::int64_t c) const {
+  return readRange<float>(ds, b, c, H5T_NATIVE_FLOAT);
+}
+std::vector<std::int64_t> Hdf5File::readInt64Range(const std::string& ds, std::int64_t b, std::int64_t c) const {
+  return readRange<std::int64_t>(ds, b, c, H5T_NATIVE_INT64);
+}
+
 std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const {
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
@@ -150,6 +175,17 @@ std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const
 
 bool Hdf5File::hasAttribute(const std::string& object, const std::string& name) const {
   return exists(object) && H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::vector<std::int64_t> Hdf5File::readInt64ArrayAttribute(const std::string& object, const std::string& name) const {
+  if (!hasAttribute(object, name)) throw FileError(path_, "'" + object + "' has no attribute '" + name + "'");
+  Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle space{H5Aget_space(a.id), H5Sclose};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  std::vector<std::int64_t> out(static_cast<std::size_t>(std::max<hssize_t>(0, n)));
+  if (n > 0 && H5Aread(a.id, H5T_NATIVE_INT64, out.data()) < 0)
+    throw FileError(path_, "cannot read attribute '" + name + "' of '" + object + "'");
+  return out;
 }
 
 std::string Hdf5File::readStringAttribute(const std::string& object, const std::string& name) const {

@@ -37,14 +37,19 @@ public:
   NdArray<std::int64_t> readInt64(const std::string& dataset) const;
   // Rows [begin, begin + count) of a 2D dataset, converted to float.
   NdArray<float> readFloatRows(const std::string& dataset, std::int64_t begin, std::int64_t count) const;
+  // Elements [begin, begin + count) of a 1D dataset.
+  std::vector<float> readFloatRange(const std::string& dataset, std::int64_t begin, std::int64_t count) const;
+  std::vector<std::int64_t> readInt64Range(const std::string& dataset, std::int64_t begin, std::int64_t count) const;
   // A 1D string dataset (variable or fixed length).
   std::vector<std::string> readStrings(const std::string& dataset) const;
   bool hasAttribute(const std::string& object, const std::string& name) const;
+  std::vector<std::int64_t> readInt64ArrayAttribute(const std::string& object, const std::string& name) const;
   // A string attribute (variable or fixed length) of a group or dataset.
   std::string readStringAttribute(const std::string& object, const std::string& name) const;
 
 private:
   template <class T> NdArray<T> read(const std::string& dataset, long memType) const;
+  template <class T> std::vector<T> readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const;
   std::string path_;
   long id_ = -1;
 };

@@ -183,6 +183,117 @@ private slots:
     QVERIFY_THROWS_EXCEPTION(FileError, readCellTable(path("absent.h5ad").toStdString()));
   }
 
+  void merfishSliceCsv() {
+    REQUIRE_SHARED("data/merfish/zhuang_mop_slice1.csv");
+    const std::string csv = atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv").toStdString();
+    const CellTable t = readCellTable(csv);
+    QCOMPARE(t.size(), std::int64_t(2109));
+    QCOMPARE(t.genes.size(), std::size_t(254));
+    QCOMPARE(t.genes.front(), std::string("1700022I11Rik"));
+    QCOMPARE(t.sectionNames.size(), std::size_t(1));
+    QVERIFY(t.types.names.empty());
+    QCOMPARE(t.cellType.front(), -1);
+    QVERIFY(std::abs(t.x[0] - 3891.1488871796f) < 1e-2);
+    QVERIFY(std::abs(t.y[0] - 1409.5325244069104f) < 1e-2);
+    // The panel file agrees with the columns taken as genes.
+    std::ifstream panel(atlascope::test::sharedFile("data/merfish/merfish_254_genes.csv").toStdString());
+    std::string line;
+    std::getline(panel, line);
+    for (std::size_t g = 0; std::getline(panel, line); ++g) QCOMPARE(line.substr(line.find(',') + 1), t.genes[g]);
+    ExpressionSource x(csv);
+    QCOMPARE(x.genes(), std::int64_t(254));
+    std::vector<float> r(254);
+    x.readRows(0, 1, r.data());
+    QVERIFY(std::abs(r[4] - 2.4463203f) < 1e-6); // Acta2 of the first cell
+    // mm units and an explicit mapping.
+    ColumnOptions c;
+    c.x = "pos_y";
+    c.y = "pos_x";
+    c.units = "mm";
+    c.genes = "Acta2..Alk";
+    const CellTable m = readCellTable(csv, c);
+    QVERIFY(std::abs(m.x[0] - 1409532.5f) < 1.0f);
+    QCOMPARE(m.genes.size(), std::size_t(6));
+  }
+
+  void csvBadInputs() {
+    auto write = [&](const char* name, const std::string& text) {
+      std::ofstream f(path(name).toStdString());
+      f << text;
+      return path(name).toStdString();
+    };
+    auto error = [](const std::string& p) {
+      try {
+        readCellTable(p);
+      } catch (const FileError& e) {
+        return QString::fromStdString(e.what());
+      }
+      return QString();
+    };
+    QVERIFY(error(write("text.csv", "cell_id,x,y,g1\na,1,2,3\nb,abc,2,3\n")).contains("line 3: column 'x' (x) holds 'abc', not a number"));
+    QVERIFY(error(write("dup.csv", "cell_id,x,y,g1\na,1,2,3\na,1,2,3\n")).contains("duplicate cell id 'a'"));
+    QVERIFY(error(write("nox.csv", "cell_id,u,v,g1\na,1,2,3\n")).contains("missing required column 'x'"));
+    const CellTable t = readCellTable(write("nan.tsv", "cell_id\tx\ty\tsection\tg1\na\t1\t2\ts1\t3\nb\tnan\t2\ts1\t3\nc\t1\tinf\ts2\t4\n"));
+    QCOMPARE(t.size(), std::int64_t(1));
+    QCOMPARE(t.skippedCells, std::int64_t(2));
+    QCOMPARE(t.genes, (std::vector<std::string>{"g1"}));
+  }
+
+  void sparseX() {
+    // The same 4 x 5 matrix as dense, CSR and CSC.
+    const float dense[20] = {0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0, 5, 6};
+    std::vector<float> data, cdata;
+    std::vector<std::int64_t> indices, indptr{0}, cindices, cindptr{0};
+    for (int r = 0; r < 4; ++r) {
+      for (int c = 0; c < 5; ++c)
+        if (dense[r * 5 + c] != 0) { data.push_back(dense[r * 5 + c]); indices.push_back(c); }
+      indptr.push_back(static_cast<std::int64_t>(data.size()));
+    }
+    for (int c = 0; c < 5; ++c) {
+      for (int r = 0; r < 4; ++r)
+        if (dense[r * 5 + c] != 0) { cdata.push_back(dense[r * 5 + c]); cindices.push_back(r); }
+      cindptr.push_back(static_cast<std::int64_t>(cdata.size()));
+    }
+    for (const char* fmt : {"csr", "csc"}) {
+      const std::string p = path(fmt).toStdString() + ".h5ad";
+      {
+        Hdf5Writer w(p);
+        w.createGroup("/X");
+        const bool csr = std::string(fmt) == "csr";
+        w.writeArray("/X/data", H5Type::Float32, {static_cast<std::int64_t>(data.size())}, (csr ? data : cdata).data());
+        w.writeArray("/X/indices", H5Type::Int64, {static_cast<std::int64_t>(indices.size())}, (csr ? indices : cindices).data());
+        w.writeArray("/X/indptr", H5Type::Int64, {static_cast<std::int64_t>((csr ? indptr : cindptr).size())}, (csr ? indptr : cindptr).data());
+        w.setStringAttribute("/X", "encoding-type", std::string(fmt) + "_matrix");
+        w.setInt64ArrayAttribute("/X", "shape", {4, 5});
+        w.commit();
+      }
+      ExpressionSource x(p);
+      QCOMPARE(x.layout(), std::string(fmt));
+      QCOMPARE(x.cells(), std::int64_t(4));
+      QCOMPARE(x.genes(), std::int64_t(5));
+      std::vector<float> rows(10);
+      x.readRows(1, 2, rows.data());
+      for (int k = 0; k < 10; ++k) QCOMPARE(rows[static_cast<std::size_t>(k)], dense[5 + k]);
+    }
+    // A shape that disagrees with indptr.
+    {
+      Hdf5Writer w(path("badshape.h5ad").toStdString());
+      w.createGroup("/X");
+      w.writeArray("/X/data", H5Type::Float32, {static_cast<std::int64_t>(data.size())}, data.data());
+      w.writeArray("/X/indices", H5Type::Int64, {static_cast<std::int64_t>(indices.size())}, indices.data());
+      w.writeArray("/X/indptr", H5Type::Int64, {static_cast<std::int64_t>(indptr.size())}, indptr.data());
+      w.setStringAttribute("/X", "encoding-type", "csr_matrix");
+      w.setInt64ArrayAttribute("/X", "shape", {7, 5});
+      w.commit();
+    }
+    try {
+      ExpressionSource bad(path("badshape.h5ad").toStdString());
+      QFAIL("no error for a shape that disagrees with indptr");
+    } catch (const FileError& e) {
+      QVERIFY(QString(e.what()).contains("disagrees"));
+    }
+  }
+
   void interruptedWriteLeavesNothing() {
     {
       Hdf5Writer w(path("never.h5").toStdString());
