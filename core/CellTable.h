@@ -63,6 +63,9 @@ public:
   const std::string& layout() const { return layout_; } // "dense", "csr", "csc", "csv"
   // Rows [begin, begin + count) as float32, row-major, into `out` (count * genes()).
   void readRows(std::int64_t begin, std::int64_t count, float* out) const;
+  // One gene's value for every row, streaming the rows in slabs (bounded memory). The cell-data
+  // issue adds a column-chunked copy for seconds-long reads on 10M cells.
+  std::vector<float> readGene(std::int64_t gene) const;
 
 private:
   struct Impl;

@@ -270,6 +270,20 @@ ExpressionSource::ExpressionSource(const std::string& path, const ColumnOptions&
 
 ExpressionSource::~ExpressionSource() { delete impl_; }
 
+std::vector<float> ExpressionSource::readGene(std::int64_t gene) const {
+  if (gene < 0 || gene >= cols_) throw Error("gene index out of range");
+  std::vector<float> out(static_cast<std::size_t>(rows_));
+  const std::int64_t slab = std::max<std::int64_t>(1, (32ll << 20) / (4 * std::max<std::int64_t>(1, cols_)));
+  std::vector<float> buf;
+  for (std::int64_t r = 0; r < rows_; r += slab) {
+    const std::int64_t n = std::min(slab, rows_ - r);
+    buf.resize(static_cast<std::size_t>(n * cols_));
+    readRows(r, n, buf.data());
+    for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(r + i)] = buf[static_cast<std::size_t>(i * cols_ + gene)];
+  }
+  return out;
+}
+
 void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* out) const {
   if (begin < 0 || count < 0 || begin + count > rows_) throw Error("expression rows out of range");
   if (!impl_->memory.empty() || layout_ == "csv") {

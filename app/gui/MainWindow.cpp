@@ -1,6 +1,7 @@
 #include "app/gui/MainWindow.h"
 
 #include "app/gui/CameraReactions.h"
+#include "app/gui/CellPanel.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SurfaceLoader.h"
@@ -9,6 +10,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QDockWidget>
+#include <QFileInfo>
 #include <QFutureWatcher>
 #include <QLabel>
 #include <QMenuBar>
@@ -19,7 +21,17 @@
 #include <QToolBar>
 #include <QtConcurrent/QtConcurrent>
 
+#include "viewer/CellCloud.h"
+
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QMimeData>
+
+#include <vtkActor.h>
 #include <vtkImageData.h>
+#include <vtkRenderer.h>
+#include <vtkScalarBarActor.h>
 #include <vtkRenderWindow.h>
 #include <vtkWindowToImageFilter.h>
 
@@ -38,6 +50,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   dock->setWidget(panel_);
   dock->setMinimumWidth(340);
   addDockWidget(Qt::LeftDockWidgetArea, dock);
+  cellPanel_ = new CellPanel(this);
+  auto* cellDock = new QDockWidget(tr("Cells"), this);
+  cellDock->setObjectName("cellDock");
+  cellDock->setWidget(cellPanel_);
+  addDockWidget(Qt::RightDockWidgetArea, cellDock);
+  cellDock->hide(); // shown when a dataset opens: no empty panel beside the atlas
+  setAcceptDrops(true);
 
   selectionLabel_ = new QLabel(this);
   selectionLabel_->setObjectName("selectionStatus");
@@ -71,6 +90,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     renderViews();
   });
   connect(view_, &VtkView::clicked, this, &MainWindow::onClicked);
+  connect(cellPanel_, &CellPanel::colourByCategory, this, &MainWindow::colourCellsByCategory);
+  connect(cellPanel_, &CellPanel::colourByGene, this, &MainWindow::colourCellsByGene);
+  connect(cellPanel_, &CellPanel::pointSizeChanged, this, [this](double px) {
+    if (!cloud_) return;
+    cloud_->setPointSize(px);
+    renderViews();
+  });
 
   // Reading and decoding the 25 um CCF takes ~1.5 s: off the GUI thread.
   selectionLabel_->setText(tr("Loading the Allen CCF…"));
@@ -113,6 +139,14 @@ MainWindow::~MainWindow() {
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
+  QAction* open = file->addAction(tr("&Open dataset…"));
+  open->setObjectName("openDataset");
+  open->setShortcut(QKeySequence::Open);
+  connect(open, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open cells"), {},
+                                                      tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
+    if (!path.isEmpty()) openDataset(path);
+  });
   QAction* shot = file->addAction(tr("Save &screenshot…"));
   shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
   new ScreenshotReaction(shot, this, [this](const QString& path, int scale) { saveViewImage(path, scale); });
@@ -143,6 +177,9 @@ void MainWindow::buildMenus() {
   reset->setShortcut(QKeySequence(tr("Ctrl+0")));
   new ResetCameraReaction(reset, scene, render);
   bar->addAction(reset);
+
+  viewMenu->addSeparator();
+  for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   connect(help->addAction(tr("&About Atlascope")), &QAction::triggered, this, [this] {
@@ -186,7 +223,147 @@ void MainWindow::onAtlasLoaded() {
     if (const auto i = atlas_->structures().find(s.toStdString())) setStructureVisible(*i, true);
   scene_->applyCameraPreset(options_.initialView);
   renderViews();
+  if (!options_.dataset.isEmpty()) openDataset(options_.dataset);
   updateBusy();
+}
+
+void MainWindow::openDataset(const QString& path) {
+  if (!scene_) { // the atlas first: the cells are placed in its space
+    options_.dataset = path;
+    return;
+  }
+  struct Loaded {
+    std::shared_ptr<CellTable> cells;
+    QString error;
+  };
+  ++datasetJobs_;
+  updateBusy();
+  statusBar()->showMessage(tr("Reading %1…").arg(path));
+  auto* watcher = new QFutureWatcher<Loaded>(this);
+  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, path] {
+    watcher->deleteLater();
+    --datasetJobs_;
+    const Loaded loaded = watcher->result();
+    if (!loaded.cells) {
+      datasetError_ = loaded.error;
+      statusBar()->showMessage(tr("Could not open %1: %2").arg(path, loaded.error), 15000);
+      if (!qEnvironmentVariableIsSet("ATLASCOPE_NO_DIALOGS"))
+        QMessageBox::warning(this, tr("Open dataset"), tr("Could not open the dataset:\n%1").arg(loaded.error));
+      updateBusy();
+      return;
+    }
+    if (cloud_) {
+      scene_->renderer()->RemoveActor(cloud_->actor());
+      scene_->renderer()->RemoveActor2D(cloud_->colourBar());
+    }
+    datasetError_.clear();
+    statusBar()->clearMessage();
+    datasetPath_ = path;
+    cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
+    cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
+    cloud_->setPointSize(3);
+    scene_->renderer()->AddActor(cloud_->actor());
+    scene_->renderer()->AddActor2D(cloud_->colourBar());
+    cellPanel_->setDataset(cells_.get());
+    findChild<QDockWidget*>("cellDock")->show();
+    colourCellsByCategory(cells_->types.names.empty() ? "section" : "type");
+    if (cells_->skippedCells > 0)
+      statusBar()->showMessage(tr("%1 cells skipped (%2)").arg(cells_->skippedCells).arg(QString::fromStdString(cells_->skippedReason)), 15000);
+    setWindowTitle(tr("Atlascope — %1").arg(QFileInfo(path).fileName()));
+    updateBusy();
+  });
+  const std::string p = path.toStdString();
+  watcher->setFuture(QtConcurrent::run([p]() -> Loaded {
+    try {
+      return {std::make_shared<CellTable>(readCellTable(p)), {}};
+    } catch (const std::exception& e) {
+      return {nullptr, QString::fromStdString(e.what())};
+    }
+  }));
+}
+
+void MainWindow::colourCellsByCategory(const QString& what) {
+  if (!cloud_) return;
+  colourGene_.clear();
+  if (what == "section") {
+    const auto pal = viewer::CellCloud::palette(cells_->sectionNames.size());
+    cloud_->colourByCategory(cells_->section, cells_->sectionNames, pal);
+    cellPanel_->setLegend(cells_->sectionNames, pal);
+  } else {
+    const auto& t = cells_->types;
+    const auto pal = t.colours.size() == t.names.size() ? t.colours : viewer::CellCloud::palette(t.names.size());
+    cloud_->colourByCategory(cells_->cellType, t.names, pal);
+    cellPanel_->setLegend(t.names, pal);
+  }
+  renderViews();
+}
+
+void MainWindow::colourCellsByGene(const QString& gene) {
+  if (!cloud_) return;
+  const auto it = std::find(cells_->genes.begin(), cells_->genes.end(), gene.toStdString());
+  if (it == cells_->genes.end()) {
+    statusBar()->showMessage(tr("No gene '%1' in this dataset").arg(gene), 8000);
+    return;
+  }
+  const std::int64_t g = it - cells_->genes.begin();
+  ++datasetJobs_;
+  updateBusy();
+  auto* watcher = new QFutureWatcher<std::vector<float>>(this);
+  connect(watcher, &QFutureWatcher<std::vector<float>>::finished, this, [this, watcher, gene] {
+    watcher->deleteLater();
+    --datasetJobs_;
+    std::vector<float> values = watcher->result();
+    if (!cloud_ || values.size() != static_cast<std::size_t>(cells_->size())) {
+      statusBar()->showMessage(tr("Could not read gene %1").arg(gene), 8000);
+    } else {
+      geneValues_ = std::move(values);
+      colourGene_ = gene;
+      cloud_->colourByValues(geneValues_, gene.toStdString());
+      cellPanel_->setLegend({}, {});
+      renderViews();
+    }
+    updateBusy();
+  });
+  const std::string path = datasetPath_.toStdString();
+  const std::vector<std::int64_t> rows = cells_->fileRow;
+  watcher->setFuture(QtConcurrent::run([path, g, rows]() -> std::vector<float> {
+    try {
+      const ExpressionSource x(path);
+      const std::vector<float> all = x.readGene(g);
+      std::vector<float> out;
+      out.reserve(rows.size());
+      for (std::int64_t r : rows) out.push_back(all[static_cast<std::size_t>(r)]);
+      return out;
+    } catch (const std::exception&) {
+      return {};
+    }
+  }));
+}
+
+void MainWindow::showCellDetails(std::int64_t cell) {
+  const auto k = static_cast<std::size_t>(cell);
+  QString html = tr("<b>cell</b> row %1").arg(cells_->fileRow[k]);
+  if (cells_->cellType[k] >= 0) html += tr("<br><b>type</b> %1").arg(QString::fromStdString(cells_->types.names[static_cast<std::size_t>(cells_->cellType[k])]));
+  html += tr("<br><b>section</b> %1").arg(QString::fromStdString(cells_->sectionNames[static_cast<std::size_t>(cells_->section[k])]));
+  if (cells_->hasCcf() && atlas_) {
+    const auto s = atlas_->structureAtUm(cells_->ccfAp[k], cells_->ccfDv[k], cells_->ccfMl[k]);
+    html += tr("<br><b>CCF</b> %1").arg(s ? QString::fromStdString(atlas_->structures()[*s].acronym + " (" + atlas_->structures()[*s].name + ")")
+                                          : tr("outside the brain"));
+  }
+  if (!colourGene_.isEmpty() && k < geneValues_.size()) html += tr("<br><b>%1</b> %2").arg(colourGene_).arg(geneValues_[k]);
+  cellPanel_->setCellInfo(html);
+  QString plain = html;
+  plain.replace("<br>", " — ").remove("<b>").remove("</b>");
+  selectionLabel_->setText(plain);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+  if (e->mimeData()->hasUrls()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+  const auto urls = e->mimeData()->urls();
+  if (!urls.isEmpty() && urls.first().isLocalFile()) openDataset(urls.first().toLocalFile());
 }
 
 void MainWindow::setStructureVisible(int index, bool visible) {
@@ -236,6 +413,12 @@ void MainWindow::onSelection(int index) {
 
 void MainWindow::onClicked(int x, int y) {
   if (!scene_) return;
+  if (cloud_ && cloud_->actor()->GetVisibility()) {
+    if (const auto cell = cloud_->pick(scene_->renderer(), x, y)) {
+      showCellDetails(*cell);
+      return;
+    }
+  }
   if (const auto hit = scene_->pick(x, y)) panel_->select(*hit);
 }
 
@@ -247,14 +430,14 @@ void MainWindow::applyCameraPreset(viewer::CameraPreset preset) {
 
 void MainWindow::renderViews() { view_->render(); }
 
-bool MainWindow::isIdle() const { return !loading_ && (!loader_ || loader_->pending() == 0); }
+bool MainWindow::isIdle() const { return !loading_ && datasetJobs_ == 0 && (!loader_ || loader_->pending() == 0); }
 
 QString MainWindow::statusText() const { return selectionLabel_->text(); }
 
 void MainWindow::updateBusy() {
   const int pending = loader_ ? loader_->pending() : 0;
-  busy_->setVisible(loading_ || pending > 0);
-  busy_->setFormat(loading_ ? tr("loading atlas") : tr("building %1 surface(s)").arg(pending));
+  busy_->setVisible(loading_ || pending > 0 || datasetJobs_ > 0);
+  busy_->setFormat(loading_ ? tr("loading atlas") : datasetJobs_ > 0 ? tr("reading cells") : tr("building %1 surface(s)").arg(pending));
   busy_->setTextVisible(true);
   if (isIdle()) emit idle();
 }

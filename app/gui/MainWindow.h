@@ -1,6 +1,7 @@
 #pragma once
 // The main window assembles the pieces (view, region tree, reactions); the work lives in them.
 #include "core/Atlas.h"
+#include "core/CellTable.h"
 #include "viewer/AtlasScene.h"
 #include "viewer/SurfaceCache.h"
 
@@ -14,8 +15,13 @@
 class QLabel;
 class QProgressBar;
 
+namespace atlascope::viewer {
+class CellCloud;
+}
+
 namespace atlascope::app {
 
+class CellPanel;
 class RegionTreePanel;
 class SurfaceLoader;
 class VtkView;
@@ -27,6 +33,7 @@ struct MainWindowOptions {
   // hides another (striatum, thalamus, hypothalamus, cerebellum).
   QStringList initialStructures{"STR", "TH", "HY", "CB"};
   viewer::CameraPreset initialView = viewer::CameraPreset::ThreeQuarter;
+  QString dataset; // opened once the atlas is loaded
 };
 
 class MainWindow : public QMainWindow {
@@ -54,6 +61,15 @@ public:
   // The whole window as the user sees it (Qt widgets with the 3D view composited in).
   QImage windowImage();
 
+  // Opens a cell dataset (.h5ad, .csv, .tsv) in the background; replaces the open one.
+  void openDataset(const QString& path);
+  const CellTable* cells() const { return cells_.get(); }
+  viewer::CellCloud* cellCloud() const { return cloud_.get(); }
+  CellPanel* cellPanel() const { return cellPanel_; }
+  QString datasetError() const { return datasetError_; }
+  void colourCellsByGene(const QString& gene);
+  void colourCellsByCategory(const QString& what);
+
 signals:
   void idle();
 
@@ -64,6 +80,9 @@ private:
   void onSelection(int index);
   void onClicked(int x, int y);
   void updateBusy();
+  void showCellDetails(std::int64_t cell);
+  void dragEnterEvent(QDragEnterEvent* e) override;
+  void dropEvent(QDropEvent* e) override;
 
   MainWindowOptions options_;
   std::unique_ptr<Atlas> atlas_;
@@ -76,6 +95,12 @@ private:
   QProgressBar* busy_;
   QString loadError_;
   bool loading_ = true;
+  CellPanel* cellPanel_;
+  std::unique_ptr<CellTable> cells_;
+  std::unique_ptr<viewer::CellCloud> cloud_;
+  QString datasetPath_, datasetError_, colourGene_;
+  std::vector<float> geneValues_;
+  int datasetJobs_ = 0;
 };
 
 } // namespace atlascope::app

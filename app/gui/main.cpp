@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   QCommandLineOption view("view", "Camera: anterior, posterior, dorsal, ventral, left, right, three-quarter.", "name");
   QCommandLineOption shot("screenshot", "Save an image of the window once everything is shown, then quit.", "png");
   QCommandLineOption size("size", "Window size WxH.", "size");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size});
+  QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv).", "file");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     }
     options.initialView = *p;
   }
+  if (parser.isSet(open)) options.dataset = parser.value(open);
   if (parser.isSet(shot)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
 
   atlascope::app::MainWindow window(options);

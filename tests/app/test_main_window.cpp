@@ -1,13 +1,21 @@
 // The real window under Xvfb: search "CA1" in the region tree, show it, compare a screenshot of
 // the 3D view with a stored baseline (with a tolerance), click the region in 3D and see it
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
+#include "app/gui/CellPanel.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/VtkView.h"
 
+#include "core/SyntheticBrain.h"
+#include "viewer/CellCloud.h"
+
 #include "tests/TestPaths.h"
 
 #include <QAction>
+#include <QComboBox>
+#include <QListWidget>
+
+#include <vtkScalarBarActor.h>
 #include <QApplication>
 #include <QImage>
 #include <QLineEdit>
@@ -134,6 +142,72 @@ private slots:
     w.setStructureVisible(ca1, false);
     QVERIFY(!panel->isChecked(ca1));
     QVERIFY(!w.scene()->display(ca1).visible);
+  }
+
+  void cellsOpenColourAndPick() {
+    // A small synthetic dataset: cells in CCF space, coloured by type, then by a gene.
+    const QString data = dir_.filePath("cells.h5ad");
+    {
+      const Atlas atlas = Atlas::load(bundledAtlasPaths());
+      SyntheticBrainOptions g;
+      g.maxCells = 4000;
+      g.genes = 12;
+      g.cellTypes = 10;
+      generateSyntheticBrain(atlas, g, data.toStdString());
+    }
+    MainWindowOptions o;
+    o.initialStructures = {};
+    o.dataset = data;
+    MainWindow w(o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    QCOMPARE(w.cells()->size(), std::int64_t(4000));
+    QVERIFY(w.cellCloud()->usesCcf());
+    CellPanel* panel = w.cellPanel();
+    QCOMPARE(panel->legend()->count(), 10); // one entry per cell type
+    // Hide the shell, look from the top where the section's cells face the camera.
+    w.setStructureVisible(w.atlas()->structures().root(), false);
+    w.applyCameraPreset(viewer::CameraPreset::Anterior);
+
+    // Colour by a gene as a user does: choose "Gene", type the name, press Enter.
+    panel->colourBy()->setCurrentIndex(2);
+    QTest::keyClicks(panel->geneBox(), "Gene0003");
+    QTest::keyClick(panel->geneBox(), Qt::Key_Return);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cellCloud()->colourBar()->GetVisibility(), 60000);
+    QCOMPARE(QString(w.cellCloud()->colourBar()->GetTitle()), QString("Gene0003"));
+    const QString shot = dir_.filePath("cells.png");
+    w.saveViewImage(shot);
+    const QImage img(shot);
+    int coloured = 0;
+    QPoint at;
+    for (int y = 0; y < img.height(); ++y)
+      for (int x = 0; x < img.width() * 0.85; ++x) { // left of the colour bar
+        const QColor c = img.pixelColor(x, y);
+        if (c.saturation() > 80 && c.lightness() < 240) {
+          ++coloured;
+          if (at.isNull() && x > 10 && y > 10) at = QPoint(x, y);
+        }
+      }
+    QVERIFY2(coloured > 300, qPrintable(QString("%1 coloured cell pixels").arg(coloured)));
+
+    // Click a cell: its details (type, section, CCF structure, the gene's value) appear.
+    QTest::mouseClick(w.view(), Qt::LeftButton, {}, at / w.view()->devicePixelRatioF());
+    QTRY_VERIFY(w.statusText().contains("cell row"));
+    QVERIFY(w.statusText().contains("type"));
+    QVERIFY(w.statusText().contains("CCF"));
+    QVERIFY(w.statusText().contains("Gene0003"));
+
+    // Back to types; an unknown gene and a broken file are messages, not crashes.
+    panel->colourBy()->setCurrentIndex(0);
+    QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
+    w.colourCellsByGene("NoSuchGene");
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    w.openDataset(dir_.filePath("missing.h5ad"));
+    QTRY_VERIFY_WITH_TIMEOUT(!w.datasetError().isEmpty(), 30000);
+    QVERIFY(w.datasetError().contains("missing.h5ad"));
+    QCOMPARE(w.cells()->size(), std::int64_t(4000)); // the open dataset stays
   }
 
   void brokenAtlasIsAMessage() {

@@ -1,0 +1,44 @@
+#pragma once
+// The cells dock: what the open dataset holds, colour by cell type / section / a gene (searchable
+// list), point size, a legend of the categories, and the picked cell's details.
+#include "core/CellTable.h"
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QListWidget;
+class QSlider;
+
+namespace atlascope::app {
+
+class CellPanel : public QWidget {
+  Q_OBJECT
+public:
+  explicit CellPanel(QWidget* parent = nullptr);
+
+  void setDataset(const CellTable* cells); // nullptr: no dataset
+  void setLegend(const std::vector<std::string>& names, const std::vector<std::array<std::uint8_t, 3>>& colours);
+  void setCellInfo(const QString& html);
+  QComboBox* colourBy() const { return colourBy_; }
+  QLineEdit* geneBox() const { return gene_; }
+  QSlider* pointSize() const { return pointSize_; }
+  QListWidget* legend() const { return legend_; }
+
+signals:
+  void colourByCategory(QString what);   // "type" or "section"
+  void colourByGene(QString gene);
+  void pointSizeChanged(double pixels);
+
+private:
+  const CellTable* cells_ = nullptr;
+  QLabel* summary_;
+  QComboBox* colourBy_;
+  QLineEdit* gene_;
+  QSlider* pointSize_;
+  QListWidget* legend_;
+  QLabel* cellInfo_;
+};
+
+} // namespace atlascope::app

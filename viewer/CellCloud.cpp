@@ -1,0 +1,173 @@
+#include "viewer/CellCloud.h"
+
+#include <vtkActor.h>
+#include <vtkCellArray.h>
+#include <vtkFloatArray.h>
+#include <vtkIntArray.h>
+#include <vtkLookupTable.h>
+#include <vtkPointData.h>
+#include <vtkPointPicker.h>
+#include <vtkPoints.h>
+#include <vtkPolyData.h>
+#include <vtkPolyDataMapper.h>
+#include <vtkProperty.h>
+#include <vtkRenderer.h>
+#include <vtkScalarBarActor.h>
+#include <vtkTextProperty.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace atlascope::viewer {
+
+std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) {
+  // Golden-angle hues over three lightness/saturation rings: neighbours in the list differ in hue
+  // and in lightness, so up to ~2,000 categories stay distinguishable in pairs.
+  std::vector<std::array<std::uint8_t, 3>> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double h = std::fmod(static_cast<double>(i) * 137.508, 360.0) / 60.0;
+    const double s = 0.55 + 0.15 * static_cast<double>(i % 3), v = 0.95 - 0.18 * static_cast<double>((i / 3) % 3);
+    const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
+    double r = 0, g = 0, b = 0;
+    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
+    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
+    out.push_back({static_cast<std::uint8_t>((r + m) * 255), static_cast<std::uint8_t>((g + m) * 255),
+                   static_cast<std::uint8_t>((b + m) * 255)});
+  }
+  return out;
+}
+
+CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasCcf()) {
+  auto pts = vtkSmartPointer<vtkPoints>::New();
+  pts->SetDataTypeToFloat();
+  pts->SetNumberOfPoints(n_);
+  for (std::int64_t i = 0; i < n_; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    if (ccf_) pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
+    else pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
+  }
+  auto verts = vtkSmartPointer<vtkCellArray>::New();
+  // One poly-vertex cell for all points: one draw call, no per-cell topology to upload.
+  verts->InsertNextCell(static_cast<vtkIdType>(n_));
+  for (std::int64_t i = 0; i < n_; ++i) verts->InsertCellPoint(i);
+  points_ = vtkSmartPointer<vtkPolyData>::New();
+  points_->SetPoints(pts);
+  points_->SetVerts(verts);
+  auto mapper = vtkSmartPointer<vtkPolyDataMapper>::New();
+  mapper->SetInputData(points_);
+  mapper->SetColorModeToMapScalars();
+  mapper->SetScalarModeToUsePointData();
+  actor_ = vtkSmartPointer<vtkActor>::New();
+  actor_->SetMapper(mapper);
+  actor_->GetProperty()->SetPointSize(3.0);
+  actor_->GetProperty()->SetLighting(false);
+  actor_->GetProperty()->SetRenderPointsAsSpheres(false);
+  bar_ = vtkSmartPointer<vtkScalarBarActor>::New();
+  bar_->SetNumberOfLabels(3);
+  bar_->SetWidth(0.06);
+  bar_->SetHeight(0.35);
+  bar_->SetPosition(0.92, 0.08);
+  bar_->GetTitleTextProperty()->SetColor(0.1, 0.1, 0.1);
+  bar_->GetLabelTextProperty()->SetColor(0.1, 0.1, 0.1);
+  bar_->GetTitleTextProperty()->ShadowOff();
+  bar_->GetLabelTextProperty()->ShadowOff();
+  bar_->VisibilityOff();
+  std::vector<std::int32_t> none(static_cast<std::size_t>(n_), -1);
+  colourByCategory(none, {}, {});
+}
+
+CellCloud::~CellCloud() = default;
+
+vtkActor* CellCloud::actor() const { return actor_; }
+vtkScalarBarActor* CellCloud::colourBar() const { return bar_; }
+
+void CellCloud::colourByCategory(const std::vector<std::int32_t>& codes, const std::vector<std::string>& names,
+                                 const std::vector<std::array<std::uint8_t, 3>>& colours) {
+  auto arr = vtkSmartPointer<vtkIntArray>::New();
+  arr->SetName("category");
+  arr->SetNumberOfTuples(n_);
+  const auto k = static_cast<int>(names.size());
+  for (std::int64_t i = 0; i < n_; ++i) {
+    const std::int32_t c = codes[static_cast<std::size_t>(i)];
+    arr->SetValue(i, c < 0 || c >= k ? k : c); // missing -> the extra grey entry
+  }
+  const auto pal = colours.size() == names.size() ? colours : palette(names.size());
+  auto lut = vtkSmartPointer<vtkLookupTable>::New();
+  lut->SetNumberOfTableValues(k + 1);
+  lut->SetRange(0, k);
+  for (int c = 0; c < k; ++c)
+    lut->SetTableValue(c, pal[static_cast<std::size_t>(c)][0] / 255.0, pal[static_cast<std::size_t>(c)][1] / 255.0, pal[static_cast<std::size_t>(c)][2] / 255.0, 1.0);
+  lut->SetTableValue(k, 0.6, 0.6, 0.6, 1.0);
+  lut->Build();
+  points_->GetPointData()->SetScalars(arr);
+  auto* mapper = vtkPolyDataMapper::SafeDownCast(actor_->GetMapper());
+  mapper->SetLookupTable(lut);
+  mapper->SetScalarRange(0, k);
+  mapper->ScalarVisibilityOn();
+  bar_->VisibilityOff();
+  points_->Modified();
+}
+
+void CellCloud::colourByValues(const std::vector<float>& values, const std::string& title,
+                               std::optional<std::pair<float, float>> range) {
+  auto arr = vtkSmartPointer<vtkFloatArray>::New();
+  arr->SetName(title.c_str());
+  arr->SetNumberOfTuples(n_);
+  float lo = 0, hi = 0;
+  bool first = true;
+  for (std::int64_t i = 0; i < n_; ++i) {
+    const float v = values[static_cast<std::size_t>(i)];
+    arr->SetValue(i, v);
+    if (std::isfinite(v)) {
+      lo = first ? v : std::min(lo, v);
+      hi = first ? v : std::max(hi, v);
+      first = false;
+    }
+  }
+  if (range) { lo = range->first; hi = range->second; }
+  if (!(hi > lo)) hi = lo + 1;
+  // A perceptual sequential map (light yellow -> dark purple, viridis-like in reverse).
+  auto lut = vtkSmartPointer<vtkLookupTable>::New();
+  lut->SetNumberOfTableValues(256);
+  const double stops[5][3] = {{0.99, 0.91, 0.14}, {0.37, 0.79, 0.38}, {0.13, 0.57, 0.55}, {0.23, 0.32, 0.55}, {0.27, 0.00, 0.33}};
+  for (int t = 0; t < 256; ++t) {
+    const double u = t / 255.0 * 4.0;
+    const int a = std::min(3, static_cast<int>(u));
+    const double f = u - a;
+    lut->SetTableValue(t, stops[a][0] * (1 - f) + stops[a + 1][0] * f, stops[a][1] * (1 - f) + stops[a + 1][1] * f,
+                       stops[a][2] * (1 - f) + stops[a + 1][2] * f, 1.0);
+  }
+  lut->SetRange(lo, hi);
+  lut->SetNanColor(0.8, 0.8, 0.8, 1.0);
+  lut->Build();
+  points_->GetPointData()->SetScalars(arr);
+  auto* mapper = vtkPolyDataMapper::SafeDownCast(actor_->GetMapper());
+  mapper->SetLookupTable(lut);
+  mapper->SetScalarRange(lo, hi);
+  mapper->ScalarVisibilityOn();
+  bar_->SetLookupTable(lut);
+  bar_->SetTitle(title.c_str());
+  bar_->VisibilityOn();
+  points_->Modified();
+}
+
+void CellCloud::setPointSize(double px) { actor_->GetProperty()->SetPointSize(static_cast<float>(px)); }
+double CellCloud::pointSize() const { return actor_->GetProperty()->GetPointSize(); }
+
+std::array<double, 3> CellCloud::position(std::int64_t cell) const {
+  double p[3];
+  points_->GetPoint(cell, p);
+  return {p[0], p[1], p[2]};
+}
+
+std::optional<std::int64_t> CellCloud::pick(vtkRenderer* renderer, int x, int y) const {
+  auto picker = vtkSmartPointer<vtkPointPicker>::New();
+  picker->SetTolerance(0.005);
+  picker->PickFromListOn();
+  picker->AddPickList(actor_);
+  if (!picker->Pick(x, y, 0, renderer) || picker->GetPointId() < 0) return std::nullopt;
+  return picker->GetPointId();
+}
+
+} // namespace atlascope::viewer

@@ -1,0 +1,57 @@
+#pragma once
+// All cells of a dataset as one VTK actor (never a glyph per cell: STYLE.md). Positions are CCF
+// micrometres when the data has them; otherwise cells are laid out by section (in-section x/y,
+// sections stacked along AP at their index x 200 um), so any dataset can be looked at.
+// Colour comes from one per-cell scalar array and a small lookup table: recolouring by another
+// category or a gene swaps the array and the table, never the geometry.
+#include "core/CellTable.h"
+
+#include <vtkSmartPointer.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+class vtkActor;
+class vtkPolyData;
+class vtkRenderer;
+class vtkScalarBarActor;
+
+namespace atlascope::viewer {
+
+class CellCloud {
+public:
+  explicit CellCloud(const CellTable& cells);
+  ~CellCloud();
+
+  vtkActor* actor() const;
+  vtkScalarBarActor* colourBar() const; // shown for continuous colourings
+  bool usesCcf() const { return ccf_; }
+  std::int64_t size() const { return n_; }
+
+  // Categorical colouring: one code per cell (-1 = missing, drawn grey), names and colours of the
+  // categories (colours empty: a generated palette).
+  void colourByCategory(const std::vector<std::int32_t>& codes, const std::vector<std::string>& names,
+                        const std::vector<std::array<std::uint8_t, 3>>& colours);
+  // Continuous colouring (a gene): values per cell, a colour map over [lo, hi] with a colour bar.
+  void colourByValues(const std::vector<float>& values, const std::string& title, std::optional<std::pair<float, float>> range = {});
+  void setPointSize(double pixels);
+  double pointSize() const;
+
+  // The cell whose point is under a display pixel (origin bottom left), within a few pixels.
+  std::optional<std::int64_t> pick(vtkRenderer* renderer, int x, int y) const;
+  std::array<double, 3> position(std::int64_t cell) const;
+
+  // The distinct colours of a categorical palette for n categories (up to thousands).
+  static std::vector<std::array<std::uint8_t, 3>> palette(std::size_t n);
+
+private:
+  std::int64_t n_ = 0;
+  bool ccf_ = false;
+  vtkSmartPointer<vtkPolyData> points_;
+  vtkSmartPointer<vtkActor> actor_;
+  vtkSmartPointer<vtkScalarBarActor> bar_;
+};
+
+} // namespace atlascope::viewer
