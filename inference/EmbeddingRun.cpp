@@ -1,5 +1,6 @@
 #include "inference/EmbeddingRun.h"
 
+#include "core/AnnDataResults.h"
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
@@ -46,6 +47,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const auto start = Clock::now();
   EmbedRunResult res;
   torch::NoGradGuard noGrad;
+  if (!opt.h5adOut.empty() && (dataPath.size() < 5 || dataPath.compare(dataPath.size() - 5, 5, ".h5ad") != 0))
+    throw Error("--h5ad-out needs an .h5ad input (results go into a copy of it)");
   const std::string dev = resolveDevice(opt.device);
   res.device = dev;
   const bool cuda = dev == "cuda";
@@ -193,6 +196,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     Hdf5Writer out(outPath);
     out.createExtendible("/embedding", H5Type::Float32, E, std::max<std::int64_t>(1, (1 << 20) / (4 * E)), opt.gzip);
     std::vector<float> buf;
+    // For --h5ad-out: rows in the file's order, NaN for skipped cells.
+    const std::int64_t fileRows = source.cells();
+    std::vector<float> byFileRow;
+    if (!opt.h5adOut.empty()) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
     for (std::int64_t c = 0; c < chunks; ++c) {
       const std::int64_t count = std::min(chunkCells, n - c * chunkCells);
       buf.resize(static_cast<std::size_t>(count * E));
@@ -200,6 +207,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       if (!f.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(float))))
         throw FileError(chunkFile(partsDir, c), "incomplete chunk (delete the .parts folder and run again)");
       out.append("/embedding", buf.data(), count);
+      if (!byFileRow.empty())
+        for (std::int64_t i = 0; i < count; ++i)
+          std::copy(buf.begin() + i * E, buf.begin() + (i + 1) * E,
+                    byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(c * chunkCells + i)] * E);
     }
     trace("embed: chunks appended");
     out.writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
@@ -208,6 +219,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     out.setStringAttribute("/", "model", mf.path);
     out.setStringAttribute("/", "config", model.config().describe());
     out.commit();
+    if (!byFileRow.empty()) {
+      trace("embed: writing the h5ad copy");
+      ObsmArray a;
+      a.key = opt.obsmKey;
+      a.columns = E;
+      a.values = std::move(byFileRow);
+      writeResultsToCopy(dataPath, opt.h5adOut, {}, {a});
+    }
   }
   trace("embed: output committed");
   removeFolder(partsDir);

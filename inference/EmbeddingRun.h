@@ -27,6 +27,10 @@ struct EmbedRunOptions {
   bool exactLengths = false;
   bool resume = true;
   int gzip = 0;                     // compression of the output embedding
+  // Also write the embeddings into obsm[obsmKey] of a copy of the (h5ad) input; cells skipped
+  // for bad positions get NaN rows. The input file is never modified.
+  std::string h5adOut;
+  std::string obsmKey = "X_celltransformer";
   bool profile = false;             // time the model's stages on the first chunk (synchronising)
   const CancellationToken* cancel = nullptr;
   // stage, cells done, total, cells/s

@@ -73,6 +73,8 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--heads", *heads, "Attention heads of a bare .pth (not stored in it)");
     cmd->add_flag("--reorder-genes", opt->reorderGenes, "Match the data's genes to the model's panel by name");
     cmd->add_flag("--exact-lengths", opt->exactLengths, "Batches of one neighbourhood size only (no padding, no mask)");
+    cmd->add_option("--h5ad-out", opt->h5adOut, "Also write the embeddings into obsm of a copy of the input .h5ad");
+    cmd->add_option("--obsm-key", opt->obsmKey, "obsm key for --h5ad-out (default X_celltransformer)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
     cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
     cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));

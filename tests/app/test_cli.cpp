@@ -1,5 +1,6 @@
 // atlascope-cli as users and scripts call it: the atlas commands on the bundled CCF, --help on
 // every command, and bad input answered by a one-line error and a non-zero exit.
+#include "core/Hdf5File.h"
 #include "tests/TestPaths.h"
 
 #include <QFileInfo>
@@ -119,7 +120,9 @@ private slots:
     // The worker protocol: one JSON object per line, the last one the result.
     const QString pth = atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth");
     const QString out = dir_.filePath("emb.h5");
-    Run e = cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu", "--progress", "json"});
+    const QString copy = dir_.filePath("brain-with-embedding.h5ad");
+    Run e = cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu", "--progress", "json",
+                 "--h5ad-out", copy});
     QVERIFY2(e.code == 0, qPrintable(e.err));
     const QStringList lines = e.out.trimmed().split('\n');
     QVERIFY(lines.size() >= 2);
@@ -127,6 +130,12 @@ private slots:
     QVERIFY(lines.first().contains("\"stage\""));
     QVERIFY(lines.last().contains("\"result\":\"ok\"") && lines.last().contains("\"cells\":1500"));
     QVERIFY(QFileInfo(out).size() > 1500 * 64 * 4);
+    {
+      atlascope::Hdf5File f(copy.toStdString());
+      QCOMPARE(f.shape("/obsm/X_celltransformer"), (std::vector<std::int64_t>{1500, 64}));
+      atlascope::Hdf5File e5(out.toStdString());
+      QCOMPARE(f.readFloat("/obsm/X_celltransformer").data, e5.readFloat("/embedding").data);
+    }
     // A dataset whose panel does not match the model, and a wrong weights file: one-line errors.
     const QString other = dir_.filePath("other.h5ad");
     QCOMPARE(cli({"generate", "--out", other, "--cells", "500", "--genes", "20", "--types", "16"}).code, 0);

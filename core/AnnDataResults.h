@@ -1,0 +1,32 @@
+#pragma once
+// Results written back into a *copy* of the user's AnnData file (the original is never modified):
+// region labels as categorical obs columns with their colours in uns["<name>_colors"],
+// embeddings in obsm, so that scanpy/anndata read them unchanged. Atomic: the copy is made and
+// edited under a temporary name and renamed into place when complete.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace atlascope {
+
+struct CategoricalColumn {
+  std::string name;
+  std::vector<std::int32_t> codes; // one per obs row; -1 = missing
+  std::vector<std::string> categories;
+  std::vector<std::array<std::uint8_t, 3>> colours; // empty: no uns colours
+};
+
+struct ObsmArray {
+  std::string key;
+  std::int64_t columns = 0;
+  std::vector<float> values; // obs rows x columns, row-major
+};
+
+void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
+                        const std::vector<ObsmArray>& obsm);
+
+// Per-cell labels as CSV: `cell,<name>...` (the obs index when the file has one, else the row).
+void writeLabelsCsv(const std::string& path, const std::vector<std::string>& cellIds, const std::vector<CategoricalColumn>& columns);
+
+} // namespace atlascope
