@@ -74,6 +74,14 @@ private:
   std::string layout_;
 };
 
+// One obs column as categories (categorical, string or numeric columns; h5ad or CSV), for
+// labels such as discovered regions or ground truth. Rows are the file's rows.
+struct ObsLabels {
+  std::vector<std::int32_t> codes; // -1 = missing
+  std::vector<std::string> names;
+};
+ObsLabels readObsLabels(const std::string& path, const std::string& column);
+
 // The CSV/TSV reader behind readCellTable; `expression`, when given, receives the gene values
 // (cells x genes, row-major, rows of skipped cells removed).
 CellTable readCsvCells(const std::string& path, const ColumnOptions& columns, std::vector<float>* expression = nullptr);

@@ -1,6 +1,7 @@
 #include "core/CellTable.h"
 
 #include "core/Error.h"
+#include "core/Csv.h"
 #include "core/Hdf5File.h"
 
 #include <algorithm>
@@ -198,6 +199,27 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
   }
   if (t.skippedCells > 0) t.skippedReason = "NaN or infinite position, or no section";
   return t;
+}
+
+ObsLabels readObsLabels(const std::string& path, const std::string& column) {
+  ObsLabels out;
+  if (isCsvPath(path)) {
+    CsvReader csv(path);
+    const std::size_t col = csv.requireColumn(column);
+    std::vector<std::string> row, values;
+    while (csv.next(row)) values.push_back(row[col]);
+    std::map<std::string, std::int32_t> index;
+    for (const auto& v : values) if (!v.empty()) index.emplace(v, 0);
+    for (auto& [name, code] : index) { code = static_cast<std::int32_t>(out.names.size()); out.names.push_back(name); }
+    for (const auto& v : values) out.codes.push_back(v.empty() ? -1 : index[v]);
+    return out;
+  }
+  Hdf5File f(path);
+  if (!f.exists("/obs/" + column)) throw FileError(path, "missing required column '" + column + "' in obs");
+  const Categorical c = readCategorical(f, "/obs/" + column);
+  out.codes = c.codes;
+  out.names = c.names;
+  return out;
 }
 
 struct ExpressionSource::Impl {

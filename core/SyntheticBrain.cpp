@@ -252,7 +252,10 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
         for (std::int64_t c = 0; c < k; ++c) {
           const double dvUm = (static_cast<double>(dv) + r.uniform()) * ann.spacingUm()[1];
           const double mlUm = (static_cast<double>(ml) + r.uniform()) * ann.spacingUm()[2];
-          const double apUm = p.ap + (r.uniform() - 0.5) * opt.sectionThicknessUm;
+          // Around the centre of the voxel slice the labels come from (the plane itself may sit
+          // on a voxel boundary), so every cell lies in the region it was drawn for.
+          const double apUm = (static_cast<double>(p.slice) + 0.5) * vx +
+                              (r.uniform() - 0.5) * std::min(opt.sectionThicknessUm, vx * 0.98);
           int part = 0;
           if (const auto it = splitDv.find(id); it != splitDv.end()) part = dvUm / ann.spacingUm()[1] < it->second ? 1 : 2;
           const Composition& comp = compositionOf(id, part);

@@ -8,6 +8,7 @@ void addAtlasCommands(CLI::App& app);
 void addDeviceCommand(CLI::App& app);
 void addDataCommands(CLI::App& app);
 void addModelCommands(CLI::App& app);
+void addCompareCommand(CLI::App& app); // after addModelCommands (adds to `bench`)
 
 // The exit status the last command asked for (e.g. 2 for "point outside the volume").
 int exitCode();

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   atlascope::cli::addAtlasCommands(app);
   atlascope::cli::addDataCommands(app);
   atlascope::cli::addModelCommands(app);
+  atlascope::cli::addCompareCommand(app);
   atlascope::cli::addDeviceCommand(app);
   try {
     app.parse(argc, argv);

@@ -4,6 +4,8 @@
 #include "tests/TestPaths.h"
 
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
@@ -101,7 +103,8 @@ private slots:
     for (const QStringList& cmd : {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
                                    QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
                                    QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
-                                   QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"}}) {
+                                   QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"},
+                                   QStringList{"compare"}, QStringList{"bench", "compare"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
@@ -143,6 +146,32 @@ private slots:
     expectOneLineError(cli({"embed", data, "--weights", data, "--out", out, "--device", "cpu"}), "not a CellTransformer model");
     expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "5", "--out", out, "--device", "cpu"}), "not divisible");
     expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cuda"}), "");
+  }
+
+  void compareWithCcf() {
+    const QString data = dir_.filePath("cmp.h5ad");
+    QCOMPARE(cli({"generate", "--out", data, "--cells", "3000", "--genes", "5", "--types", "10", "--hidden-subregions", "2"}).code, 0);
+    const QString out = dir_.filePath("report");
+    Run r = cli({"compare", data, "--labels", "ccf_structure_id", "--level", "leaf", "--out-dir", out});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    // The generator's own CCF column against the CCF looked up from the same coordinates: perfect.
+    const QJsonObject j = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    QCOMPARE(j["cells"].toInt(), 3000);
+    for (const char* k : {"adjusted_rand", "adjusted_mutual_information", "v_measure"})
+      QVERIFY2(std::abs(j[k].toDouble() - 1.0) < 1e-9, qPrintable(r.out));
+    for (const char* f : {"summary.json", "overlap.csv", "best_matches.csv", "splits.csv"})
+      QVERIFY2(QFileInfo(out + "/" + f).size() > 20, f);
+    // Against another column and at the major-division level.
+    QCOMPARE(cli({"compare", data, "--labels", "hidden_subregion", "--against", "ccf_structure_id", "--out-dir", out}).code, 0);
+    QCOMPARE(cli({"compare", data, "--labels", "subclass", "--level", "major", "--out-dir", out}).code, 0);
+    // No CCF coordinates: the comparison says so instead of failing.
+    if (QFileInfo::exists(atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"))) {
+      Run none = cli({"compare", atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--labels", "cell_volume"});
+      QCOMPARE(none.code, 0);
+      QVERIFY(none.out.contains("no_ccf"));
+    }
+    expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
+    expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
   }
 
   void badAtlasFiles() {

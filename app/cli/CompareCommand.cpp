@@ -1,0 +1,110 @@
+// compare: how a labeling of the cells (discovered regions, or any obs column) agrees with the
+// CCF (or with another labeling): scores, overlap, best matches, splits.
+#include "app/cli/ColumnOptions.h"
+#include "app/cli/Commands.h"
+
+#include "core/Agreement.h"
+#include "core/Atlas.h"
+#include "core/CcfLabels.h"
+#include "core/CellTable.h"
+#include "core/ComparisonReport.h"
+#include "core/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <random>
+
+namespace atlascope::cli {
+
+void addCompareCommand(CLI::App& app) {
+  {
+    auto data = std::make_shared<std::string>();
+    auto labels = std::make_shared<std::string>();
+    auto against = std::make_shared<std::string>("ccf");
+    auto level = std::make_shared<std::string>("leaf");
+    auto out = std::make_shared<std::string>("comparison");
+    auto cols = std::make_shared<ColumnOptions>();
+    CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling): scores and tables");
+    cmd->add_option("data", *data, "Dataset (.h5ad or .csv)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--labels", *labels, "obs column with the labels to score (e.g. discovered regions)")->required();
+    cmd->add_option("--against", *against, "ccf (the cells' CCF structures) or another obs column");
+    cmd->add_option("--level", *level, "CCF level: leaf, depth:N or major");
+    cmd->add_option("--out-dir", *out, "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv");
+    addColumnOptions(cmd, *cols);
+    cmd->callback([=] {
+      const CellTable cells = readCellTable(*data, *cols);
+      const ObsLabels predicted = readObsLabels(*data, *labels);
+      std::vector<std::int32_t> pred;
+      for (std::int64_t r : cells.fileRow) pred.push_back(predicted.codes[static_cast<std::size_t>(r)]);
+      std::vector<std::int32_t> ref;
+      LabelNames names;
+      names.predicted = predicted.names;
+      names.predictedTitle = *labels;
+      std::unique_ptr<Atlas> atlas;
+      if (*against == "ccf") {
+        if (!cells.hasCcf()) {
+          // Not a failure: say what is missing and what would make the comparison possible.
+          std::cout << nlohmann::json{{"result", "no_ccf"},
+                                      {"message", "the dataset has no CCF coordinates (obsm['ccf'] or --ccf), so it cannot be "
+                                                  "compared with the CCF; --against COLUMN compares two labelings"}}.dump()
+                    << "\n";
+          return;
+        }
+        atlas = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
+        ref = ccfLabels(*atlas, cells, {*level});
+        for (std::size_t i = 0; i < atlas->structures().size(); ++i) names.reference.push_back(atlas->structures()[static_cast<int>(i)].acronym);
+        names.referenceTitle = "ccf_" + *level;
+      } else {
+        const ObsLabels other = readObsLabels(*data, *against);
+        for (std::int64_t r : cells.fileRow) ref.push_back(other.codes[static_cast<std::size_t>(r)]);
+        names.reference = other.names;
+        names.referenceTitle = *against;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const Contingency table = contingency(ref, pred);
+      const AgreementScores scores = agreement(table);
+      nlohmann::json summary = writeComparisonReport(table, scores, names, *out);
+      summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      summary["out_dir"] = *out;
+      std::cout << summary.dump() << "\n";
+    });
+  }
+  {
+    auto cells = std::make_shared<std::int64_t>(10000000);
+    auto refLabels = std::make_shared<int>(700);
+    auto predLabels = std::make_shared<int>(2000);
+    CLI::App* bench = nullptr;
+    for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
+    if (!bench) return;
+    CLI::App* cmd = bench->add_subcommand("compare", "Agreement scores on random related labelings (one JSON line)");
+    cmd->add_option("--cells", *cells, "Cells");
+    cmd->add_option("--reference-labels", *refLabels, "Reference labels");
+    cmd->add_option("--predicted-labels", *predLabels, "Predicted labels");
+    cmd->callback([=] {
+      std::mt19937_64 rng(7);
+      std::vector<std::int32_t> a(static_cast<std::size_t>(*cells)), b(a.size());
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        a[i] = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(*refLabels));
+        // Each predicted label mostly inside one reference label, with 20% noise.
+        b[i] = rng() % 5 == 0 ? static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(*predLabels))
+                              : static_cast<std::int32_t>((a[i] * 3 + static_cast<std::int32_t>(rng() % 3)) % *predLabels);
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      const Contingency t = contingency(a, b);
+      const auto t1 = std::chrono::steady_clock::now();
+      const AgreementScores s = agreement(t);
+      const auto t2 = std::chrono::steady_clock::now();
+      std::cout << nlohmann::json{{"figure", "compare"}, {"cells", *cells}, {"reference_labels", s.referenceLabels},
+                                  {"predicted_labels", s.predictedLabels},
+                                  {"contingency_s", std::chrono::duration<double>(t1 - t0).count()},
+                                  {"scores_s", std::chrono::duration<double>(t2 - t1).count()}, {"ami", s.adjustedMutualInformation},
+                                  {"ari", s.adjustedRand}}.dump()
+                << "\n";
+    });
+  }
+}
+
+} // namespace atlascope::cli
