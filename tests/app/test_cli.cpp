@@ -104,7 +104,7 @@ private slots:
                                    QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
                                    QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
                                    QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"},
-                                   QStringList{"compare"}, QStringList{"bench", "compare"}}) {
+                                   QStringList{"compare"}, QStringList{"bench", "compare"}, QStringList{"segment"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
@@ -170,6 +170,22 @@ private slots:
       QCOMPARE(none.code, 0);
       QVERIFY(none.out.contains("no_ccf"));
     }
+    // Region discovery without a model (the composition baseline), then scored against the CCF.
+    const QString seg = dir_.filePath("segmented.h5ad");
+    Run sg = cli({"segment", data, "--k", "5,20", "--out", seg, "--restarts", "1", "--device", "cpu", "--tree-csv",
+                  dir_.filePath("tree.csv")});
+    QVERIFY2(sg.code == 0, qPrintable(sg.err));
+    QVERIFY(sg.out.contains("composition baseline"));
+    {
+      atlascope::Hdf5File f(seg.toStdString());
+      QCOMPARE(f.readStrings("/obs/regions_k20/categories").size(), std::size_t(20));
+      QCOMPARE(f.readStrings("/uns/regions_k5_colors").size(), std::size_t(5));
+    }
+    QFile tree(dir_.filePath("tree.csv"));
+    QVERIFY(tree.open(QIODevice::ReadOnly));
+    QCOMPARE(QString(tree.readAll()).count('\n'), 21); // header + one parent per fine region
+    QCOMPARE(cli({"compare", seg, "--labels", "regions_k20", "--level", "major", "--out-dir", out}).code, 0);
+    expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "larger than the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
   }

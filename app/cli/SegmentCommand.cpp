@@ -1,0 +1,147 @@
+// segment: region discovery. Features are CellTransformer embeddings (from `embed`) or, without a
+// model, each cell's neighbourhood cell-type composition (the baseline); k-means at several
+// resolutions, linked into a tree; labels written into a copy of the dataset.
+#include "app/cli/ColumnOptions.h"
+#include "app/cli/Commands.h"
+
+#include "core/AnnDataResults.h"
+#include "core/CellTable.h"
+#include "core/Composition.h"
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Neighborhood.h"
+#include "inference/Device.h"
+#include "inference/KMeans.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace atlascope::cli {
+
+namespace {
+std::vector<std::array<std::uint8_t, 3>> regionPalette(std::size_t n) {
+  // The same categorical palette as the viewer's (golden-angle hues over lightness rings).
+  std::vector<std::array<std::uint8_t, 3>> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double h = std::fmod(static_cast<double>(i) * 137.508, 360.0) / 60.0;
+    const double s = 0.55 + 0.15 * static_cast<double>(i % 3), v = 0.95 - 0.18 * static_cast<double>((i / 3) % 3);
+    const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
+    double r = 0, g = 0, b = 0;
+    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
+    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
+    out.push_back({static_cast<std::uint8_t>((r + m) * 255), static_cast<std::uint8_t>((g + m) * 255), static_cast<std::uint8_t>((b + m) * 255)});
+  }
+  return out;
+}
+} // namespace
+
+void addSegmentCommand(CLI::App& app) {
+  auto data = std::make_shared<std::string>();
+  auto embedding = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto ks = std::make_shared<std::vector<int>>(std::vector<int>{25, 354, 670, 1300});
+  auto device = std::make_shared<std::string>("auto");
+  auto restarts = std::make_shared<int>(3);
+  auto seed = std::make_shared<std::uint64_t>(42);
+  auto labelsCsv = std::make_shared<std::string>();
+  auto treeCsv = std::make_shared<std::string>();
+  auto cols = std::make_shared<ColumnOptions>();
+  CLI::App* cmd = app.add_subcommand("segment", "Discover regions: k-means of embeddings (or of neighbourhood composition) at several k");
+  cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--embedding", *embedding, "Embeddings from `atlascope-cli embed` (default: the composition baseline)");
+  cmd->add_option("--out,-o", *out, "A copy of the dataset with obs columns regions_k<k> (+ colours)")->required();
+  cmd->add_option("--k", *ks, "Resolutions (default 25 354 670 1300, as the paper)")->delimiter(',');
+  cmd->add_option("--device", *device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  cmd->add_option("--restarts", *restarts, "k-means restarts (the lowest inertia is kept)")->check(CLI::Range(1, 100));
+  cmd->add_option("--seed", *seed, "Random seed");
+  cmd->add_option("--labels-csv", *labelsCsv, "Also write per-cell labels as CSV");
+  cmd->add_option("--tree-csv", *treeCsv, "Also write the links between resolutions as CSV");
+  addColumnOptions(cmd, *cols);
+  cmd->callback([=] {
+    const auto start = std::chrono::steady_clock::now();
+    inference::configureCpuThreads();
+    const CellTable cells = readCellTable(*data, *cols);
+    const std::int64_t n = cells.size();
+    const std::string dev = inference::resolveDevice(*device);
+    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    torch::Tensor features;
+    std::string source;
+    if (!embedding->empty()) {
+      Hdf5File e(*embedding);
+      const auto emb = e.readFloat("/embedding");
+      if (emb.shape.size() != 2 || emb.shape[0] != n)
+        throw FileError(*embedding, "has " + std::to_string(emb.shape.empty() ? 0 : emb.shape[0]) + " embeddings for " + std::to_string(n) + " cells");
+      features = torch::from_blob(const_cast<float*>(emb.data.data()), {emb.shape[0], emb.shape[1]}).clone();
+      source = "embedding";
+    } else {
+      std::vector<float> ux(static_cast<std::size_t>(n)), uy(static_cast<std::size_t>(n));
+      std::vector<std::int64_t> sec(cells.section.begin(), cells.section.end());
+      for (std::int64_t i = 0; i < n; ++i) { ux[static_cast<std::size_t>(i)] = cells.x[static_cast<std::size_t>(i)] / 10; uy[static_cast<std::size_t>(i)] = cells.y[static_cast<std::size_t>(i)] / 10; }
+      NeighborhoodIndex index(ux.data(), uy.data(), sec.data(), n);
+      const auto comp = neighborhoodComposition(index.compute(0, n), cells.cellType, static_cast<int>(cells.types.names.size()));
+      features = torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())}).clone();
+      source = "composition baseline";
+    }
+    features = features.to(td);
+    std::vector<int> sorted = *ks;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<CategoricalColumn> columns;
+    nlohmann::json summary = {{"cells", n}, {"features", source}, {"device", dev}, {"resolutions", nlohmann::json::array()}};
+    std::ostringstream tree;
+    tree << "k,region,parent_k,parent\n";
+    std::vector<std::int32_t> previous;
+    int previousK = 0;
+    for (int k : sorted) {
+      const auto t0 = std::chrono::steady_clock::now();
+      inference::KMeansOptions ko;
+      ko.k = k;
+      ko.restarts = *restarts;
+      ko.seed = *seed;
+      const auto r = inference::kmeans(features, ko);
+      // Into file rows: cells skipped for bad positions have no region (-1).
+      CategoricalColumn col;
+      col.name = "regions_k" + std::to_string(k);
+      const std::int64_t fileRows = cells.fileRow.empty() ? 0 : cells.fileRow.back() + 1 + cells.skippedCells;
+      col.codes.assign(static_cast<std::size_t>(std::max(fileRows, n)), -1);
+      for (std::int64_t i = 0; i < n; ++i) col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] = r.labels[static_cast<std::size_t>(i)];
+      for (int c = 0; c < k; ++c) col.categories.push_back("k" + std::to_string(k) + "-" + std::to_string(c));
+      col.colours = regionPalette(static_cast<std::size_t>(k));
+      columns.push_back(col);
+      if (!previous.empty()) {
+        const auto parent = inference::linkResolutions(previous, r.labels, k);
+        for (int j = 0; j < k; ++j) tree << k << "," << j << "," << previousK << "," << parent[static_cast<std::size_t>(j)] << "\n";
+      }
+      previous = r.labels;
+      previousK = k;
+      summary["resolutions"].push_back({{"k", k}, {"inertia", r.inertia}, {"iterations", r.iterations}, {"empty_repairs", r.emptyRepairs},
+                                        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
+    }
+    // The obs row count of the copy is the file's: pad to it (cells skipped have no region).
+    {
+      Hdf5File f(*data);
+      const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+      const std::int64_t rows = f.shape("/obs/" + index)[0];
+      for (auto& c : columns) c.codes.resize(static_cast<std::size_t>(rows), -1);
+    }
+    writeResultsToCopy(*data, *out, columns, {});
+    if (!labelsCsv->empty()) {
+      std::vector<std::string> ids;
+      for (std::size_t i = 0; i < columns.front().codes.size(); ++i) ids.push_back(std::to_string(i));
+      writeLabelsCsv(*labelsCsv, ids, columns);
+    }
+    if (!treeCsv->empty()) {
+      std::ofstream(*treeCsv) << tree.str();
+    }
+    summary["out"] = *out;
+    summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << summary.dump() << "\n";
+  });
+}
+
+} // namespace atlascope::cli

@@ -1,0 +1,134 @@
+#include "inference/KMeans.h"
+
+#include "core/Error.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+
+namespace atlascope::inference {
+
+namespace {
+// Squared distances of rows to centroids, [rows, k]: |x|^2 - 2 x c^T + |c|^2.
+torch::Tensor distances(const torch::Tensor& x, const torch::Tensor& c, const torch::Tensor& cNorm) {
+  return (x.pow(2).sum(1, true) - 2 * torch::matmul(x, c.t()) + cNorm.view({1, -1})).clamp_min(0);
+}
+
+torch::Tensor seedPlusPlus(const torch::Tensor& x, int k, std::mt19937_64& rng) {
+  const std::int64_t n = x.size(0);
+  std::vector<std::int64_t> chosen;
+  chosen.push_back(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)));
+  torch::Tensor minDist = (x - x[chosen[0]]).pow(2).sum(1);
+  for (int c = 1; c < k; ++c) {
+    // D^2 sampling, on the host (the subsample is small).
+    const torch::Tensor cpu = minDist.to(torch::kCPU, torch::kFloat64).contiguous();
+    const double* d = cpu.data_ptr<double>();
+    double total = 0;
+    for (std::int64_t i = 0; i < n; ++i) total += d[i];
+    std::int64_t pick = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n));
+    if (total > 0) {
+      const double target = std::uniform_real_distribution<double>(0, total)(rng);
+      double acc = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        acc += d[i];
+        if (acc >= target) { pick = i; break; }
+      }
+    }
+    chosen.push_back(pick);
+    minDist = torch::minimum(minDist, (x - x[pick]).pow(2).sum(1));
+  }
+  const torch::Tensor idx = torch::tensor(chosen, torch::kInt64).to(x.device());
+  return x.index_select(0, idx).clone();
+}
+} // namespace
+
+KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& opt, const Progress& progress) {
+  torch::NoGradGuard noGrad;
+  const torch::Tensor x = input.to(torch::kFloat32).contiguous();
+  const std::int64_t n = x.size(0), dim = x.size(1);
+  if (opt.k < 1) throw Error("k must be at least 1");
+  if (opt.k > n) throw Error("k (" + std::to_string(opt.k) + ") is larger than the number of cells (" + std::to_string(n) + ")");
+  const auto dev = x.device();
+  KMeansResult best;
+  best.inertia = std::numeric_limits<double>::infinity();
+  for (int restart = 0; restart < std::max(1, opt.restarts); ++restart) {
+    std::mt19937_64 rng(opt.seed * 1000003ull + static_cast<std::uint64_t>(restart));
+    // Seeding on a subsample (uniform, seeded).
+    torch::Tensor sample = x;
+    if (n > opt.seedingSample) {
+      std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+      std::iota(idx.begin(), idx.end(), 0);
+      std::shuffle(idx.begin(), idx.end(), rng);
+      idx.resize(static_cast<std::size_t>(std::max<std::int64_t>(opt.seedingSample, opt.k)));
+      std::sort(idx.begin(), idx.end());
+      sample = x.index_select(0, torch::tensor(idx, torch::kInt64).to(dev));
+    }
+    torch::Tensor c = seedPlusPlus(sample, opt.k, rng);
+    torch::Tensor labels = torch::empty({n}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+    torch::Tensor nearest = torch::empty({n}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
+    double previous = std::numeric_limits<double>::infinity(), inertia = 0;
+    int it = 0, repairs = 0;
+    for (; it < opt.maxIterations; ++it) {
+      const torch::Tensor cNorm = c.pow(2).sum(1);
+      for (std::int64_t r = 0; r < n; r += opt.rowChunk) {
+        const std::int64_t m = std::min(opt.rowChunk, n - r);
+        const auto [d, a] = distances(x.narrow(0, r, m), c, cNorm).min(1);
+        labels.narrow(0, r, m).copy_(a);
+        nearest.narrow(0, r, m).copy_(d);
+      }
+      inertia = nearest.sum().item<double>();
+      // New centroids: sums by index_add (deterministic on the CPU), then means.
+      torch::Tensor sums = torch::zeros({opt.k, dim}, x.options()).index_add_(0, labels, x);
+      torch::Tensor counts = torch::zeros({opt.k}, x.options()).index_add_(0, labels, torch::ones({n}, x.options()));
+      // Empty clusters take the points farthest from their centroids.
+      const torch::Tensor empty = (counts == 0).nonzero().view(-1).to(torch::kCPU);
+      if (empty.numel() > 0) {
+        const torch::Tensor far = std::get<1>(nearest.topk(empty.numel()));
+        for (std::int64_t e = 0; e < empty.numel(); ++e) {
+          const std::int64_t cl = empty[e].item<std::int64_t>();
+          const std::int64_t p = far[e].item<std::int64_t>();
+          sums[cl] = x[p];
+          counts[cl] = 1;
+          nearest[p] = 0;
+          ++repairs;
+        }
+      }
+      c = sums / counts.clamp_min(1).view({-1, 1});
+      progress("k-means", it + 1, opt.maxIterations);
+      if (std::isfinite(previous) && std::abs(previous - inertia) <= opt.tolerance * std::max(previous, 1e-30) && empty.numel() == 0) {
+        ++it;
+        break;
+      }
+      previous = inertia;
+    }
+    if (inertia < best.inertia) {
+      best.inertia = inertia;
+      best.iterations = it;
+      best.emptyRepairs = repairs;
+      best.centroids = c;
+      const torch::Tensor l = labels.to(torch::kCPU, torch::kInt32).contiguous();
+      best.labels.assign(l.data_ptr<std::int32_t>(), l.data_ptr<std::int32_t>() + n);
+    }
+  }
+  return best;
+}
+
+std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse, const std::vector<std::int32_t>& fine, int fineK) {
+  if (coarse.size() != fine.size()) throw Error("resolutions of different lengths");
+  std::vector<std::map<std::int32_t, std::int64_t>> votes(static_cast<std::size_t>(fineK));
+  for (std::size_t i = 0; i < fine.size(); ++i)
+    if (fine[i] >= 0 && fine[i] < fineK && coarse[i] >= 0) ++votes[static_cast<std::size_t>(fine[i])][coarse[i]];
+  std::vector<std::int32_t> parent(static_cast<std::size_t>(fineK), -1);
+  for (int j = 0; j < fineK; ++j) {
+    std::int64_t most = 0;
+    for (const auto& [c, n] : votes[static_cast<std::size_t>(j)])
+      if (n > most) { most = n; parent[static_cast<std::size_t>(j)] = c; }
+  }
+  return parent;
+}
+
+} // namespace atlascope::inference
