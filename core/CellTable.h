@@ -81,6 +81,10 @@ struct ObsLabels {
   std::vector<std::string> names;
 };
 ObsLabels readObsLabels(const std::string& path, const std::string& column);
+// Colours a file stores for an obs column (h5ad uns["<column>_colors"]); empty when none.
+std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path, const std::string& column);
+// The obs columns a file has (h5ad: obs children but the index; CSV: the header).
+std::vector<std::string> listObsColumns(const std::string& path);
 
 // The CSV/TSV reader behind readCellTable; `expression`, when given, receives the gene values
 // (cells x genes, row-major, rows of skipped cells removed).

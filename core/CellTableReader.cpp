@@ -222,6 +222,25 @@ ObsLabels readObsLabels(const std::string& path, const std::string& column) {
   return out;
 }
 
+std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path, const std::string& column) {
+  std::vector<std::array<std::uint8_t, 3>> out;
+  if (isCsvPath(path)) return out;
+  Hdf5File f(path);
+  if (!f.exists("/uns/" + column + "_colors")) return out;
+  for (const auto& h : f.readStrings("/uns/" + column + "_colors")) out.push_back(parseColour(h));
+  return out;
+}
+
+std::vector<std::string> listObsColumns(const std::string& path) {
+  if (isCsvPath(path)) return CsvReader(path).header();
+  Hdf5File f(path);
+  std::vector<std::string> out;
+  const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+  for (const auto& c : f.children("/obs"))
+    if (c != index && c != "__categories") out.push_back(c);
+  return out;
+}
+
 struct ExpressionSource::Impl {
   std::unique_ptr<Hdf5File> file;
   std::vector<float> memory; // csv / csc: the whole matrix, row-major

@@ -51,7 +51,8 @@ CellPanel::CellPanel(QWidget* parent) : QWidget(parent) {
     gene_->setEnabled(i == 2);
     if (i == 0) emit colourByCategory("type");
     else if (i == 1) emit colourByCategory("section");
-    else if (!gene_->text().isEmpty()) emit colourByGene(gene_->text());
+    else if (i == 2) { if (!gene_->text().isEmpty()) emit colourByGene(gene_->text()); }
+    else if (i > 2) emit colourByCategory("obs:" + colourBy_->itemData(i).toString());
   });
   connect(gene_, &QLineEdit::returnPressed, this, [this] {
     if (colourBy_->currentIndex() == 2 && !gene_->text().isEmpty()) emit colourByGene(gene_->text().trimmed());
@@ -59,8 +60,10 @@ CellPanel::CellPanel(QWidget* parent) : QWidget(parent) {
   connect(pointSize_, &QSlider::valueChanged, this, [this](int v) { emit pointSizeChanged(v); });
 }
 
-void CellPanel::setDataset(const CellTable* cells) {
+void CellPanel::setDataset(const CellTable* cells, const std::vector<std::string>& obsColumns) {
   cells_ = cells;
+  while (colourBy_->count() > 3) colourBy_->removeItem(3);
+  for (const auto& c : obsColumns) colourBy_->addItem(QString::fromStdString(c), QString::fromStdString(c));
   setEnabled(cells != nullptr);
   if (!cells) {
     summary_->setText(tr("No dataset open"));

@@ -18,7 +18,8 @@ class CellPanel : public QWidget {
 public:
   explicit CellPanel(QWidget* parent = nullptr);
 
-  void setDataset(const CellTable* cells); // nullptr: no dataset
+  // nullptr: no dataset. `obsColumns`: further columns to colour by (e.g. regions_k25).
+  void setDataset(const CellTable* cells, const std::vector<std::string>& obsColumns = {});
   void setLegend(const std::vector<std::string>& names, const std::vector<std::array<std::uint8_t, 3>>& colours);
   void setCellInfo(const QString& html);
   QComboBox* colourBy() const { return colourBy_; }
@@ -27,7 +28,7 @@ public:
   QListWidget* legend() const { return legend_; }
 
 signals:
-  void colourByCategory(QString what);   // "type" or "section"
+  void colourByCategory(QString what);   // "type", "section" or "obs:<column>"
   void colourByGene(QString gene);
   void pointSizeChanged(double pixels);
 

@@ -234,6 +234,7 @@ void MainWindow::openDataset(const QString& path) {
   }
   struct Loaded {
     std::shared_ptr<CellTable> cells;
+    std::vector<std::string> obsColumns;
     QString error;
   };
   ++datasetJobs_;
@@ -264,7 +265,7 @@ void MainWindow::openDataset(const QString& path) {
     cloud_->setPointSize(3);
     scene_->renderer()->AddActor(cloud_->actor());
     scene_->renderer()->AddActor2D(cloud_->colourBar());
-    cellPanel_->setDataset(cells_.get());
+    cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
     colourCellsByCategory(cells_->types.names.empty() ? "section" : "type");
     if (cells_->skippedCells > 0)
@@ -275,9 +276,14 @@ void MainWindow::openDataset(const QString& path) {
   const std::string p = path.toStdString();
   watcher->setFuture(QtConcurrent::run([p]() -> Loaded {
     try {
-      return {std::make_shared<CellTable>(readCellTable(p)), {}};
+      auto cells = std::make_shared<CellTable>(readCellTable(p));
+      // Columns to colour by besides type and section (e.g. regions_k25 written by segment).
+      std::vector<std::string> columns;
+      for (const auto& c : listObsColumns(p))
+        if (c != "brain_section_label" && c != "section" && c != "subclass") columns.push_back(c);
+      return {cells, columns, {}};
     } catch (const std::exception& e) {
-      return {nullptr, QString::fromStdString(e.what())};
+      return {nullptr, {}, QString::fromStdString(e.what())};
     }
   }));
 }
@@ -285,6 +291,47 @@ void MainWindow::openDataset(const QString& path) {
 void MainWindow::colourCellsByCategory(const QString& what) {
   if (!cloud_) return;
   colourGene_.clear();
+  if (what.startsWith("obs:")) {
+    // Any obs column, read in the background; the file's own colours when it has them.
+    const std::string column = what.mid(4).toStdString(), path = datasetPath_.toStdString();
+    const std::vector<std::int64_t> rows = cells_->fileRow;
+    struct Column {
+      std::vector<std::int32_t> codes;
+      std::vector<std::string> names;
+      std::vector<std::array<std::uint8_t, 3>> colours;
+      QString error;
+    };
+    ++datasetJobs_;
+    updateBusy();
+    auto* watcher = new QFutureWatcher<Column>(this);
+    connect(watcher, &QFutureWatcher<Column>::finished, this, [this, watcher] {
+      watcher->deleteLater();
+      --datasetJobs_;
+      Column c = watcher->result();
+      if (!c.error.isEmpty() || !cloud_) {
+        statusBar()->showMessage(tr("Cannot colour by this column: %1").arg(c.error), 8000);
+      } else {
+        if (c.colours.size() != c.names.size()) c.colours = viewer::CellCloud::palette(c.names.size());
+        cloud_->colourByCategory(c.codes, c.names, c.colours);
+        cellPanel_->setLegend(c.names, c.colours);
+        renderViews();
+      }
+      updateBusy();
+    });
+    watcher->setFuture(QtConcurrent::run([path, column, rows]() -> Column {
+      Column c;
+      try {
+        const ObsLabels l = readObsLabels(path, column);
+        for (std::int64_t r : rows) c.codes.push_back(l.codes[static_cast<std::size_t>(r)]);
+        c.names = l.names;
+        c.colours = readObsColours(path, column);
+      } catch (const std::exception& e) {
+        c.error = QString::fromStdString(e.what());
+      }
+      return c;
+    }));
+    return;
+  }
   if (what == "section") {
     const auto pal = viewer::CellCloud::palette(cells_->sectionNames.size());
     cloud_->colourByCategory(cells_->section, cells_->sectionNames, pal);

@@ -199,6 +199,13 @@ private slots:
     QVERIFY(w.statusText().contains("CCF"));
     QVERIFY(w.statusText().contains("Gene0003"));
 
+    // Any obs column: the generator's hidden sub-regions (ground truth), as a category.
+    const int hidden = panel->colourBy()->findText("hidden_subregion");
+    QVERIFY(hidden > 2);
+    panel->colourBy()->setCurrentIndex(hidden);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && panel->legend()->count() >= 1, 30000);
+    QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
+
     // Back to types; an unknown gene and a broken file are messages, not crashes.
     panel->colourBy()->setCurrentIndex(0);
     QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
