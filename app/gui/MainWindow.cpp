@@ -8,6 +8,9 @@
 #include "app/gui/VtkView.h"
 
 #include <QAction>
+#include <QComboBox>
+#include <QLineEdit>
+#include <QSignalBlocker>
 #include <QApplication>
 #include <QDockWidget>
 #include <QFileInfo>
@@ -267,7 +270,19 @@ void MainWindow::openDataset(const QString& path) {
     scene_->renderer()->AddActor2D(cloud_->colourBar());
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
-    colourCellsByCategory(cells_->types.names.empty() ? "section" : "type");
+    const QString by = options_.colourBy;
+    {
+      // Show the chosen colouring in the panel without re-triggering it.
+      QSignalBlocker block(cellPanel_->colourBy());
+      QComboBox* combo = cellPanel_->colourBy();
+      if (by.startsWith("gene:")) { combo->setCurrentIndex(2); cellPanel_->geneBox()->setText(by.mid(5)); }
+      else if (by == "section") combo->setCurrentIndex(1);
+      else if (!by.isEmpty() && by != "type" && combo->findText(by) >= 0) combo->setCurrentIndex(combo->findText(by));
+    }
+    if (by.startsWith("gene:")) colourCellsByGene(by.mid(5));
+    else if (by == "type" || by == "section") colourCellsByCategory(by);
+    else if (!by.isEmpty()) colourCellsByCategory("obs:" + by);
+    else colourCellsByCategory(cells_->types.names.empty() ? "section" : "type");
     if (cells_->skippedCells > 0)
       statusBar()->showMessage(tr("%1 cells skipped (%2)").arg(cells_->skippedCells).arg(QString::fromStdString(cells_->skippedReason)), 15000);
     setWindowTitle(tr("Atlascope — %1").arg(QFileInfo(path).fileName()));

@@ -34,6 +34,7 @@ struct MainWindowOptions {
   QStringList initialStructures{"STR", "TH", "HY", "CB"};
   viewer::CameraPreset initialView = viewer::CameraPreset::ThreeQuarter;
   QString dataset; // opened once the atlas is loaded
+  QString colourBy; // "type", "section", "gene:NAME" or an obs column, applied when it opens
 };
 
 class MainWindow : public QMainWindow {

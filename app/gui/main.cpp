@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   QCommandLineOption shot("screenshot", "Save an image of the window once everything is shown, then quit.", "png");
   QCommandLineOption size("size", "Window size WxH.", "size");
   QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv).", "file");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open});
+  QCommandLineOption colourBy("colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     options.initialView = *p;
   }
   if (parser.isSet(open)) options.dataset = parser.value(open);
+  if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
   if (parser.isSet(shot)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
 
   atlascope::app::MainWindow window(options);
