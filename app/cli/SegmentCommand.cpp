@@ -10,6 +10,7 @@
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
+#include "core/SpatialSmoothing.h"
 #include "inference/Device.h"
 #include "inference/KMeans.h"
 
@@ -52,6 +53,10 @@ void addSegmentCommand(CLI::App& app) {
   auto labelsCsv = std::make_shared<std::string>();
   auto treeCsv = std::make_shared<std::string>();
   auto cols = std::make_shared<ColumnOptions>();
+  auto smooth = std::make_shared<bool>(false);
+  auto smoothK = std::make_shared<int>(500);
+  auto smoothSigma = std::make_shared<double>(100.0);
+  auto smoothLabelsK = std::make_shared<int>(0);
   CLI::App* cmd = app.add_subcommand("segment", "Discover regions: k-means of embeddings (or of neighbourhood composition) at several k");
   cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--embedding", *embedding, "Embeddings from `atlascope-cli embed` (default: the composition baseline)");
@@ -62,6 +67,10 @@ void addSegmentCommand(CLI::App& app) {
   cmd->add_option("--seed", *seed, "Random seed");
   cmd->add_option("--labels-csv", *labelsCsv, "Also write per-cell labels as CSV");
   cmd->add_option("--tree-csv", *treeCsv, "Also write the links between resolutions as CSV");
+  cmd->add_flag("--smooth", *smooth, "Smooth the features over each cell's k nearest cells of its section before clustering");
+  cmd->add_option("--smooth-k", *smoothK, "Nearest cells for smoothing (the reference's 500)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--smooth-sigma", *smoothSigma, "Gaussian sigma in units of 10 um (the reference's 100)")->check(CLI::PositiveNumber);
+  cmd->add_option("--smooth-labels", *smoothLabelsK, "After clustering, the majority label of the k nearest cells (0: off)")->check(CLI::Range(0, 100000));
   addColumnOptions(cmd, *cols);
   cmd->callback([=] {
     const auto start = std::chrono::steady_clock::now();
@@ -72,6 +81,7 @@ void addSegmentCommand(CLI::App& app) {
     const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
     torch::Tensor features;
     std::string source;
+    nlohmann::json summary;
     if (!embedding->empty()) {
       Hdf5File e(*embedding);
       const auto emb = e.readFloat("/embedding");
@@ -88,11 +98,26 @@ void addSegmentCommand(CLI::App& app) {
       features = torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())}).clone();
       source = "composition baseline";
     }
+    SmoothingOptions so;
+    so.k = *smoothK;
+    so.sigma = *smoothSigma * 10.0; // reference units (10 um) -> um
+    if (*smooth) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const torch::Tensor f = features.contiguous();
+      std::vector<float> in(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+      const auto sm = smoothFeatures(cells.x, cells.y, cells.section, in, f.size(1), so);
+      features = torch::from_blob(const_cast<float*>(sm.data()), f.sizes()).clone();
+      summary["smoothing"] = {{"k", so.k}, {"sigma_units", *smoothSigma},
+                              {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    }
     features = features.to(td);
     std::vector<int> sorted = *ks;
     std::sort(sorted.begin(), sorted.end());
     std::vector<CategoricalColumn> columns;
-    nlohmann::json summary = {{"cells", n}, {"features", source}, {"device", dev}, {"resolutions", nlohmann::json::array()}};
+    summary["cells"] = n;
+    summary["features"] = source;
+    summary["device"] = dev;
+    summary["resolutions"] = nlohmann::json::array();
     std::ostringstream tree;
     tree << "k,region,parent_k,parent\n";
     std::vector<std::int32_t> previous;
@@ -103,7 +128,12 @@ void addSegmentCommand(CLI::App& app) {
       ko.k = k;
       ko.restarts = *restarts;
       ko.seed = *seed;
-      const auto r = inference::kmeans(features, ko);
+      auto r = inference::kmeans(features, ko);
+      if (*smoothLabelsK > 0) {
+        SmoothingOptions lo = so;
+        lo.k = *smoothLabelsK;
+        r.labels = smoothLabels(cells.x, cells.y, cells.section, r.labels, lo);
+      }
       // Into file rows: cells skipped for bad positions have no region (-1).
       CategoricalColumn col;
       col.name = "regions_k" + std::to_string(k);

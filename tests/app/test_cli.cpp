@@ -185,6 +185,9 @@ private slots:
     QVERIFY(tree.open(QIODevice::ReadOnly));
     QCOMPARE(QString(tree.readAll()).count('\n'), 21); // header + one parent per fine region
     QCOMPARE(cli({"compare", seg, "--labels", "regions_k20", "--level", "major", "--out-dir", out}).code, 0);
+    Run sm = cli({"segment", data, "--k", "5", "--out", seg, "--restarts", "1", "--device", "cpu", "--smooth", "--smooth-k", "30",
+                  "--smooth-labels", "9"});
+    QVERIFY2(sm.code == 0 && sm.out.contains("\"smoothing\""), qPrintable(sm.out + sm.err));
     expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "larger than the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
