@@ -10,6 +10,7 @@ void addDataCommands(CLI::App& app);
 void addModelCommands(CLI::App& app);
 void addCompareCommand(CLI::App& app); // after addModelCommands (adds to `bench`)
 void addSegmentCommand(CLI::App& app);
+void addTrainCommand(CLI::App& app);
 
 // The exit status the last command asked for (e.g. 2 for "point outside the volume").
 int exitCode();

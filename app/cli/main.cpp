@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   atlascope::cli::addModelCommands(app);
   atlascope::cli::addCompareCommand(app);
   atlascope::cli::addSegmentCommand(app);
+  atlascope::cli::addTrainCommand(app);
   atlascope::cli::addDeviceCommand(app);
   try {
     app.parse(argc, argv);

@@ -104,7 +104,8 @@ private slots:
                                    QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
                                    QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
                                    QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"},
-                                   QStringList{"compare"}, QStringList{"bench", "compare"}, QStringList{"segment"}}) {
+                                   QStringList{"compare"}, QStringList{"bench", "compare"}, QStringList{"segment"},
+                                   QStringList{"train"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
@@ -191,6 +192,16 @@ private slots:
     expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "larger than the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
+  }
+
+  void trainThenEmbed() {
+    const QString data = dir_.filePath("train.h5ad"), model = dir_.filePath("model.h5");
+    QCOMPARE(cli({"generate", "--out", data, "--cells", "600", "--genes", "8", "--types", "6", "--density", "3000"}).code, 0);
+    Run t = cli({"train", data, "--out", model, "--max-steps", "3", "--cells-per-step", "64", "--progress", "none"});
+    QVERIFY2(t.code == 0 && t.out.contains("\"result\":\"ok\"") && t.out.contains("validation_pearson"), qPrintable(t.out + t.err));
+    QVERIFY(QFileInfo::exists(model) && QFileInfo::exists(model + ".train") && QFileInfo::exists(model + ".train.adam"));
+    QCOMPARE(cli({"embed", data, "--weights", model, "--out", dir_.filePath("e.h5"), "--device", "cpu", "--progress", "none"}).code, 0);
+    expectOneLineError(cli({"train", data, "--out", model, "--device", "cuda"}), "CPU");
   }
 
   void badAtlasFiles() {

@@ -1,0 +1,225 @@
+#include "inference/Trainer.h"
+
+#include "core/AtomicFile.h"
+#include "core/Error.h"
+#include "inference/Embedding.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+namespace atlascope::inference {
+
+double learningRate(const TrainOptions& o, std::int64_t step) {
+  if (step < o.warmup) return o.lr * static_cast<double>(step + 1) / o.warmup;
+  if (step < o.warmup + o.plateau) return o.lr;
+  return o.lr / std::sqrt((static_cast<double>(step) + 4450.0) / 5000.0);
+}
+
+struct Trainer::Impl {
+  CellTransformer& model;
+  torch::Tensor expression, types;
+  std::vector<float> x, y;
+  std::vector<std::int64_t> section;
+  TrainOptions opt;
+  std::unique_ptr<NeighborhoodIndex> index;
+  std::vector<std::int64_t> train, validation;
+  std::vector<torch::Tensor> params;
+  std::unique_ptr<torch::optim::Adam> adam;
+  Impl(CellTransformer& m) : model(m) {}
+
+  std::vector<std::int64_t> epochOrder(int epoch) const {
+    std::vector<std::int64_t> order = train;
+    std::mt19937_64 rng(opt.seed * 7919ull + static_cast<std::uint64_t>(epoch));
+    std::shuffle(order.begin(), order.end(), rng);
+    return order;
+  }
+
+  // Neighbourhoods of the given cells as a list (indices into the whole table).
+  NeighborhoodList hoodsOf(const std::vector<std::int64_t>& cells) const {
+    NeighborhoodList h;
+    h.indptr.push_back(0);
+    std::vector<std::int32_t> buf;
+    for (std::int64_t c : cells) {
+      buf.clear();
+      index->neighbors(c, buf);
+      h.indices.insert(h.indices.end(), buf.begin(), buf.end());
+      h.indptr.push_back(static_cast<std::int64_t>(h.indices.size()));
+    }
+    return h;
+  }
+
+  // The loss over `cells`, with their neighbourhoods; backward when `grad`.
+  double lossOver(const std::vector<std::int64_t>& cells, bool grad, double scale) {
+    const NeighborhoodList h = hoodsOf(cells);
+    std::vector<std::int64_t> order(cells.size());
+    std::iota(order.begin(), order.end(), 0);
+    const auto plan = planBatches(h, order, opt.microBatchTokens);
+    double total = 0;
+    for (const auto& [first, last] : plan.ranges) {
+      Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
+      // makeBatch numbers reference rows by list position: map them back to table rows.
+      auto* ref = b.reference.data_ptr<std::int64_t>();
+      auto* obs = b.observed.data_ptr<std::int64_t>();
+      const auto* val = b.valid.data_ptr<bool>();
+      for (std::int64_t k = 0; k < b.reference.size(0); ++k) {
+        const std::int64_t listPos = ref[k];
+        ref[k] = cells[static_cast<std::size_t>(listPos)];
+        for (std::int64_t j = 0; j < b.observed.size(1); ++j)
+          if (!val[k * b.observed.size(1) + j]) obs[k * b.observed.size(1) + j] = ref[k];
+      }
+      const Output o = model.forward(expression, types, b, true);
+      const torch::Tensor target = expression.index_select(0, b.reference);
+      const torch::Tensor nll = zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
+      total += nll.item<double>();
+      if (grad) (nll * scale).backward();
+    }
+    return total;
+  }
+};
+
+Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x, std::vector<float> y,
+                 std::vector<std::int64_t> section, TrainOptions options)
+    : impl_(new Impl(model)) {
+  Impl& m = *impl_;
+  m.expression = expression.to(torch::kFloat32).contiguous();
+  m.types = types.to(torch::kInt64).contiguous();
+  m.x = std::move(x);
+  m.y = std::move(y);
+  m.section = std::move(section);
+  m.opt = options;
+  const std::int64_t n = m.expression.size(0);
+  if (n < 2) throw Error("training needs at least two cells");
+  NeighborhoodOptions no;
+  no.cap = options.cap;
+  no.seed = options.seed;
+  m.index = std::make_unique<NeighborhoodIndex>(m.x.data(), m.y.data(), m.section.data(), n, no);
+  // The 80/20 split over cells, seeded.
+  std::vector<std::int64_t> all(static_cast<std::size_t>(n));
+  std::iota(all.begin(), all.end(), 0);
+  std::mt19937_64 rng(options.seed);
+  std::shuffle(all.begin(), all.end(), rng);
+  const auto nVal = static_cast<std::size_t>(std::max<double>(1, std::floor(options.validationFraction * static_cast<double>(n))));
+  m.validation.assign(all.begin(), all.begin() + static_cast<long>(nVal));
+  m.train.assign(all.begin() + static_cast<long>(nVal), all.end());
+  std::sort(m.train.begin(), m.train.end());
+  if (static_cast<std::int64_t>(m.validation.size()) > options.validationCells) m.validation.resize(static_cast<std::size_t>(options.validationCells));
+  for (auto& [k, t] : model.mutableParameters()) {
+    t.set_requires_grad(true);
+    m.params.push_back(t);
+  }
+  m.adam = std::make_unique<torch::optim::Adam>(m.params, torch::optim::AdamOptions(learningRate(options, 0)).weight_decay(options.weightDecay));
+}
+
+Trainer::~Trainer() {
+  for (auto& [k, t] : impl_->model.mutableParameters()) t.set_requires_grad(false);
+  delete impl_;
+}
+
+double Trainer::step() {
+  Impl& m = *impl_;
+  std::vector<std::int64_t> order = m.epochOrder(state_.epoch);
+  const std::int64_t take = std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(order.size()) - state_.position);
+  std::vector<std::int64_t> cells(order.begin() + state_.position, order.begin() + state_.position + take);
+  for (auto& g : m.adam->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(learningRate(m.opt, state_.step));
+  m.adam->zero_grad();
+  const double loss = m.lossOver(cells, true, 1.0 / static_cast<double>(cells.size())) / static_cast<double>(cells.size());
+  if (!std::isfinite(loss))
+    throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                std::to_string(state_.step) + "; the last checkpoint is kept (lower the learning rate and resume)");
+  m.adam->step();
+  ++state_.step;
+  state_.position += take;
+  if (state_.position >= static_cast<std::int64_t>(order.size())) {
+    ++state_.epoch;
+    state_.position = 0;
+  }
+  return loss;
+}
+
+void Trainer::run() {
+  Impl& m = *impl_;
+  const auto start = std::chrono::steady_clock::now();
+  std::int64_t cellsDone = 0;
+  while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
+    if (m.opt.cancel) m.opt.cancel->throwIfCancelled();
+    const std::int64_t before = state_.position;
+    const double loss = step();
+    cellsDone += state_.position > before ? state_.position - before : m.opt.cellsPerStep;
+    const double rate = static_cast<double>(cellsDone) / std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (m.opt.onStep) m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1), rate);
+  }
+}
+
+ValidationMetrics Trainer::validate() {
+  Impl& m = *impl_;
+  torch::NoGradGuard noGrad;
+  ValidationMetrics v;
+  const NeighborhoodList h = m.hoodsOf(m.validation);
+  std::vector<std::int64_t> order(m.validation.size());
+  std::iota(order.begin(), order.end(), 0);
+  // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
+  const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64);
+  const torch::Tensor trainCounts = torch::exp(m.expression.index_select(0, trainIdx)) - 1;
+  const torch::Tensor mean = trainCounts.mean(0), var = trainCounts.var(0, false);
+  const torch::Tensor theta = (mean * mean / (var - mean).clamp_min(1e-6)).clamp(1e-3, 1e6);
+  double nll = 0, base = 0, r = 0, rb = 0;
+  std::int64_t count = 0;
+  auto pearson = [](const torch::Tensor& a, const torch::Tensor& b) { // per row
+    const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean(1, true);
+    return (ac * bc).sum(1) / (ac.norm(2, 1) * bc.norm(2, 1)).clamp_min(1e-12);
+  };
+  for (const auto& [first, last] : planBatches(h, order, m.opt.microBatchTokens).ranges) {
+    Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
+    auto* ref = b.reference.data_ptr<std::int64_t>();
+    auto* obs = b.observed.data_ptr<std::int64_t>();
+    const auto* val = b.valid.data_ptr<bool>();
+    for (std::int64_t k = 0; k < b.reference.size(0); ++k) {
+      ref[k] = m.validation[static_cast<std::size_t>(ref[k])];
+      for (std::int64_t j = 0; j < b.observed.size(1); ++j)
+        if (!val[k * b.observed.size(1) + j]) obs[k * b.observed.size(1) + j] = ref[k];
+    }
+    const Output o = m.model.forward(m.expression, m.types, b, true);
+    const torch::Tensor target = m.expression.index_select(0, b.reference);
+    const torch::Tensor counts = torch::exp(target) - 1;
+    const std::int64_t B = b.reference.size(0);
+    nll += zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum().item<double>();
+    const torch::Tensor predicted = (1 - torch::sigmoid(o.ziLogits)) * o.mu;
+    r += pearson(predicted, counts).sum().item<double>();
+    const torch::Tensor bm = mean.view({1, -1}).expand({B, -1}), bt = theta.view({1, -1}).expand({B, -1});
+    base += zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0)).mean(1).sum().item<double>();
+    rb += pearson(bm + 1e-9 * torch::randn_like(bm), counts).sum().item<double>();
+    count += B;
+  }
+  v.nll = nll / static_cast<double>(count);
+  v.pearson = r / static_cast<double>(count);
+  v.baselineNll = base / static_cast<double>(count);
+  v.baselinePearson = rb / static_cast<double>(count);
+  return v;
+}
+
+void Trainer::saveState(const std::string& path) const {
+  const std::string optPath = path + ".adam", tmp = temporaryPathFor(optPath);
+  torch::save(*impl_->adam, tmp);
+  moveIntoPlace(tmp, optPath);
+  const std::string s = nlohmann::json{{"step", state_.step}, {"epoch", state_.epoch}, {"position", state_.position}}.dump();
+  writeFileAtomically(path, s.data(), s.size());
+}
+
+void Trainer::loadState(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "no training state to resume from");
+  nlohmann::json j;
+  try { in >> j; } catch (const std::exception&) { throw FileError(path, "damaged training state"); }
+  state_.step = j.at("step");
+  state_.epoch = j.at("epoch");
+  state_.position = j.at("position");
+  torch::load(*impl_->adam, path + ".adam");
+}
+
+} // namespace atlascope::inference

@@ -1,0 +1,72 @@
+#pragma once
+// Training CellTransformer (self-supervised: predict the reference cell's expression from its
+// neighbourhood) with the reference recipe: Adam (lr 1e-3, weight decay 1e-9), linear warm-up 500
+// steps, flat 50, then lr / sqrt((step + 4450) / 5000); ~1024 neighbourhoods per optimiser step by
+// gradient accumulation; observed cells capped at 250 (seeded subset); an 80/20 split over cells.
+// Deterministic on the CPU for a seed: data order per epoch comes from (seed, epoch), so a run
+// resumed from a checkpoint continues exactly where it stopped.
+#include "core/Neighborhood.h"
+#include "core/Progress.h"
+#include "inference/CellTransformer.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace atlascope::inference {
+
+struct TrainOptions {
+  int epochs = 1;
+  std::int64_t maxSteps = 0;        // > 0: stop after this many optimiser steps (tests, trials)
+  std::int64_t cellsPerStep = 1024;
+  std::int64_t microBatchTokens = 65536;
+  double lr = 1e-3, weightDecay = 1e-9;
+  int warmup = 500, plateau = 50;
+  int cap = 250;
+  double validationFraction = 0.2;
+  std::int64_t validationCells = 20000; // at most this many validation cells are scored
+  std::uint64_t seed = 1221;
+  const CancellationToken* cancel = nullptr;
+  // step, loss, lr, cells/s
+  std::function<void(std::int64_t, double, double, double)> onStep;
+};
+
+struct ValidationMetrics {
+  double nll = 0, pearson = 0;                  // the model
+  double baselineNll = 0, baselinePearson = 0;  // each gene's training mean
+};
+
+struct TrainState {
+  std::int64_t step = 0;     // optimiser steps done
+  int epoch = 0;             // current epoch
+  std::int64_t position = 0; // cells of this epoch's order already used
+};
+
+double learningRate(const TrainOptions& o, std::int64_t step);
+
+class Trainer {
+public:
+  // expression [n, G] log2 values and types [n] (CPU float32 / int64); x, y in 10 um units.
+  Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x, std::vector<float> y,
+          std::vector<std::int64_t> section, TrainOptions options);
+  ~Trainer();
+
+  // Runs until the epochs (or maxSteps) are done; throws Cancelled on cancel, Error on NaN.
+  void run();
+  ValidationMetrics validate();
+  const TrainState& state() const { return state_; }
+
+  // Optimiser state and position, atomically, beside a model checkpoint (PATH.train).
+  void saveState(const std::string& path) const;
+  void loadState(const std::string& path);
+
+  // One optimiser step on the next cells of the epoch; returns the mean loss.
+  double step();
+
+private:
+  struct Impl;
+  Impl* impl_;
+  TrainState state_;
+};
+
+} // namespace atlascope::inference
