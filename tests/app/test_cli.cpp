@@ -196,7 +196,7 @@ private slots:
 
   void trainThenEmbed() {
     const QString data = dir_.filePath("train.h5ad"), model = dir_.filePath("model.h5");
-    QCOMPARE(cli({"generate", "--out", data, "--cells", "600", "--genes", "8", "--types", "6", "--density", "3000"}).code, 0);
+    QCOMPARE(cli({"generate", "--out", data, "--cells", "600", "--genes", "8", "--types", "8", "--density", "3000"}).code, 0);
     Run t = cli({"train", data, "--out", model, "--max-steps", "3", "--cells-per-step", "64", "--progress", "none"});
     QVERIFY2(t.code == 0 && t.out.contains("\"result\":\"ok\"") && t.out.contains("validation_pearson"), qPrintable(t.out + t.err));
     QVERIFY(QFileInfo::exists(model) && QFileInfo::exists(model + ".train") && QFileInfo::exists(model + ".train.adam"));
