@@ -54,25 +54,33 @@ struct Trainer::Impl {
     return h;
   }
 
-  // The loss over `cells`, with their neighbourhoods; backward when `grad`.
-  double lossOver(const std::vector<std::int64_t>& cells, bool grad, double scale) {
+  // Padded batches of the given cells (table rows), their neighbourhoods as observed tokens.
+  std::vector<Batch> batchesOf(const std::vector<std::int64_t>& cells) const {
     const NeighborhoodList h = hoodsOf(cells);
     std::vector<std::int64_t> order(cells.size());
     std::iota(order.begin(), order.end(), 0);
-    const auto plan = planBatches(h, order, opt.microBatchTokens);
-    double total = 0;
-    for (const auto& [first, last] : plan.ranges) {
+    std::vector<Batch> out;
+    for (const auto& [first, last] : planBatches(h, order, opt.microBatchTokens).ranges) {
       Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
-      // makeBatch numbers reference rows by list position: map them back to table rows.
+      // makeBatch numbers cells by list position: map them to table rows (padding too).
       auto* ref = b.reference.data_ptr<std::int64_t>();
       auto* obs = b.observed.data_ptr<std::int64_t>();
       const auto* val = b.valid.data_ptr<bool>();
+      const std::int64_t N = b.observed.size(1);
       for (std::int64_t k = 0; k < b.reference.size(0); ++k) {
-        const std::int64_t listPos = ref[k];
-        ref[k] = cells[static_cast<std::size_t>(listPos)];
-        for (std::int64_t j = 0; j < b.observed.size(1); ++j)
-          if (!val[k * b.observed.size(1) + j]) obs[k * b.observed.size(1) + j] = ref[k];
+        ref[k] = cells[static_cast<std::size_t>(ref[k])];
+        for (std::int64_t j = 0; j < N; ++j)
+          if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  // The loss over `cells`, with their neighbourhoods; backward when `grad`.
+  double lossOver(const std::vector<std::int64_t>& cells, bool grad, double scale) {
+    double total = 0;
+    for (const Batch& b : batchesOf(cells)) {
       const Output o = model.forward(expression, types, b, true);
       const torch::Tensor target = expression.index_select(0, b.reference);
       const torch::Tensor nll = zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
@@ -160,9 +168,6 @@ ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
   torch::NoGradGuard noGrad;
   ValidationMetrics v;
-  const NeighborhoodList h = m.hoodsOf(m.validation);
-  std::vector<std::int64_t> order(m.validation.size());
-  std::iota(order.begin(), order.end(), 0);
   // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
   const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64);
   const torch::Tensor trainCounts = torch::exp(m.expression.index_select(0, trainIdx)) - 1;
@@ -174,16 +179,7 @@ ValidationMetrics Trainer::validate() {
     const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean(1, true);
     return (ac * bc).sum(1) / (ac.norm(2, 1) * bc.norm(2, 1)).clamp_min(1e-12);
   };
-  for (const auto& [first, last] : planBatches(h, order, m.opt.microBatchTokens).ranges) {
-    Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
-    auto* ref = b.reference.data_ptr<std::int64_t>();
-    auto* obs = b.observed.data_ptr<std::int64_t>();
-    const auto* val = b.valid.data_ptr<bool>();
-    for (std::int64_t k = 0; k < b.reference.size(0); ++k) {
-      ref[k] = m.validation[static_cast<std::size_t>(ref[k])];
-      for (std::int64_t j = 0; j < b.observed.size(1); ++j)
-        if (!val[k * b.observed.size(1) + j]) obs[k * b.observed.size(1) + j] = ref[k];
-    }
+  for (const Batch& b : m.batchesOf(m.validation)) {
     const Output o = m.model.forward(m.expression, m.types, b, true);
     const torch::Tensor target = m.expression.index_select(0, b.reference);
     const torch::Tensor counts = torch::exp(target) - 1;

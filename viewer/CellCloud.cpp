@@ -1,5 +1,7 @@
 #include "viewer/CellCloud.h"
 
+#include "core/Palette.h"
+
 #include <vtkActor.h>
 #include <vtkCellArray.h>
 #include <vtkFloatArray.h>
@@ -20,23 +22,7 @@
 
 namespace atlascope::viewer {
 
-std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) {
-  // Golden-angle hues over three lightness/saturation rings: neighbours in the list differ in hue
-  // and in lightness, so up to ~2,000 categories stay distinguishable in pairs.
-  std::vector<std::array<std::uint8_t, 3>> out;
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double h = std::fmod(static_cast<double>(i) * 137.508, 360.0) / 60.0;
-    const double s = 0.55 + 0.15 * static_cast<double>(i % 3), v = 0.95 - 0.18 * static_cast<double>((i / 3) % 3);
-    const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
-    double r = 0, g = 0, b = 0;
-    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
-    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
-    out.push_back({static_cast<std::uint8_t>((r + m) * 255), static_cast<std::uint8_t>((g + m) * 255),
-                   static_cast<std::uint8_t>((b + m) * 255)});
-  }
-  return out;
-}
+std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) { return categoricalPalette(n); }
 
 CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasCcf()) {
   auto pts = vtkSmartPointer<vtkPoints>::New();

@@ -10,6 +10,7 @@
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
+#include "core/Palette.h"
 #include "core/SpatialSmoothing.h"
 #include "inference/Device.h"
 #include "inference/KMeans.h"
@@ -24,23 +25,6 @@
 #include <sstream>
 
 namespace atlascope::cli {
-
-namespace {
-std::vector<std::array<std::uint8_t, 3>> regionPalette(std::size_t n) {
-  // The same categorical palette as the viewer's (golden-angle hues over lightness rings).
-  std::vector<std::array<std::uint8_t, 3>> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double h = std::fmod(static_cast<double>(i) * 137.508, 360.0) / 60.0;
-    const double s = 0.55 + 0.15 * static_cast<double>(i % 3), v = 0.95 - 0.18 * static_cast<double>((i / 3) % 3);
-    const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
-    double r = 0, g = 0, b = 0;
-    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
-    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
-    out.push_back({static_cast<std::uint8_t>((r + m) * 255), static_cast<std::uint8_t>((g + m) * 255), static_cast<std::uint8_t>((b + m) * 255)});
-  }
-  return out;
-}
-} // namespace
 
 void addSegmentCommand(CLI::App& app) {
   auto data = std::make_shared<std::string>();
@@ -141,7 +125,7 @@ void addSegmentCommand(CLI::App& app) {
       col.codes.assign(static_cast<std::size_t>(std::max(fileRows, n)), -1);
       for (std::int64_t i = 0; i < n; ++i) col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] = r.labels[static_cast<std::size_t>(i)];
       for (int c = 0; c < k; ++c) col.categories.push_back("k" + std::to_string(k) + "-" + std::to_string(c));
-      col.colours = regionPalette(static_cast<std::size_t>(k));
+      col.colours = categoricalPalette(static_cast<std::size_t>(k));
       columns.push_back(col);
       if (!previous.empty()) {
         const auto parent = inference::linkResolutions(previous, r.labels, k);

@@ -1,0 +1,11 @@
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace atlascope {
+// Distinct colours for n categories (up to thousands): golden-angle hues over three
+// saturation/lightness rings, so neighbours in the list differ in hue and in lightness. One
+// palette for the views, the exports and the uns colours written into h5ad files.
+std::vector<std::array<std::uint8_t, 3>> categoricalPalette(std::size_t n);
+} // namespace atlascope
