@@ -188,6 +188,24 @@ std::vector<std::int64_t> Hdf5File::readInt64ArrayAttribute(const std::string& o
   return out;
 }
 
+std::vector<std::string> Hdf5File::readStringArrayAttribute(const std::string& object, const std::string& name) const {
+  std::vector<std::string> out;
+  if (!hasAttribute(object, name)) return out;
+  Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle type{H5Aget_type(a.id), H5Tclose};
+  if (H5Tget_class(type.id) != H5T_STRING || H5Tis_variable_str(type.id) <= 0) return out;
+  Handle space{H5Aget_space(a.id), H5Sclose};
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  std::vector<char*> ptrs(static_cast<std::size_t>(std::max<hssize_t>(0, n)), nullptr);
+  Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
+  H5Tset_size(mem.id, H5T_VARIABLE);
+  H5Tset_cset(mem.id, H5Tget_cset(type.id));
+  if (n > 0 && H5Aread(a.id, mem.id, ptrs.data()) < 0) throw FileError(path_, "cannot read attribute '" + name + "' of '" + object + "'");
+  for (char* p : ptrs) out.emplace_back(p ? p : "");
+  if (n > 0) H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
 std::string Hdf5File::readStringAttribute(const std::string& object, const std::string& name) const {
   if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) <= 0)
     throw FileError(path_, "'" + object + "' has no attribute '" + name + "'");

@@ -44,6 +44,9 @@ public:
   std::vector<std::string> readStrings(const std::string& dataset) const;
   bool hasAttribute(const std::string& object, const std::string& name) const;
   std::vector<std::int64_t> readInt64ArrayAttribute(const std::string& object, const std::string& name) const;
+  // A string-array attribute; empty when absent or not strings (anndata writes an empty float
+  // array as the column-order of a dataframe without columns).
+  std::vector<std::string> readStringArrayAttribute(const std::string& object, const std::string& name) const;
   // A string attribute (variable or fixed length) of a group or dataset.
   std::string readStringAttribute(const std::string& object, const std::string& name) const;
 

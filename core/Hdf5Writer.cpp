@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <cstdio>
+#include <fstream>
 
 namespace atlascope {
 
@@ -39,12 +40,43 @@ hid_t utf8VarString() {
 }
 } // namespace
 
-Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) { open(true); }
+
+Hdf5Writer::Hdf5Writer(const std::string& path, const CopyOf& copy) : path_(path) {
+  if (copy.source == path) throw FileError(path, "edits go into a copy: the target must differ from the source");
   tmp_ = temporaryPathFor(path);
-  const hid_t f = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) throw FileError(path, "cannot create the file (is the folder writable?)");
+  {
+    std::ifstream in(copy.source, std::ios::binary);
+    if (!in) throw FileError(copy.source, "cannot open file");
+    std::ofstream out(tmp_, std::ios::binary);
+    if (!out) throw FileError(path, "cannot create the copy (is the folder writable?)");
+    out << in.rdbuf();
+    if (!out) {
+      std::remove(tmp_.c_str());
+      throw FileError(path, "cannot write the copy (disk full?)");
+    }
+  }
+  open(false);
+}
+
+void Hdf5Writer::open(bool create) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  if (create) tmp_ = temporaryPathFor(path_);
+  const hid_t f = create ? H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)
+                         : H5Fopen(tmp_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (f < 0) {
+    if (!create) std::remove(tmp_.c_str());
+    throw FileError(path_, create ? "cannot create the file (is the folder writable?)" : "cannot open the copy for writing");
+  }
   id_ = f;
+}
+
+bool Hdf5Writer::exists(const std::string& path) const {
+  return H5Lexists(static_cast<hid_t>(id_), path.c_str(), H5P_DEFAULT) > 0;
+}
+
+void Hdf5Writer::remove(const std::string& path) {
+  if (exists(path)) H5Ldelete(static_cast<hid_t>(id_), path.c_str(), H5P_DEFAULT);
 }
 
 Hdf5Writer::~Hdf5Writer() {
@@ -152,6 +184,8 @@ void Hdf5Writer::setStringAttribute(const std::string& object, const std::string
 }
 
 void Hdf5Writer::setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values) {
+  if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) > 0)
+    H5Adelete_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT);
   Handle type{utf8VarString(), H5Tclose};
   const hsize_t n = values.size();
   Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};

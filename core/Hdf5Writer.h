@@ -13,11 +13,18 @@ enum class H5Type { Float32, Float64, Int8, Int16, Int32, Int64, UInt8 };
 class Hdf5Writer {
 public:
   explicit Hdf5Writer(const std::string& path);
+  // Edits a copy of `source` that replaces `path` on commit() (the source is never modified).
+  struct CopyOf {
+    std::string source;
+  };
+  Hdf5Writer(const std::string& path, const CopyOf& copy);
   ~Hdf5Writer();
   Hdf5Writer(const Hdf5Writer&) = delete;
   Hdf5Writer& operator=(const Hdf5Writer&) = delete;
 
   void createGroup(const std::string& path);
+  bool exists(const std::string& path) const;
+  void remove(const std::string& path); // a dataset or group, if present
   // A fixed-shape dataset (optionally chunked + gzip level `gzip` when > 0).
   void writeArray(const std::string& path, H5Type type, const std::vector<std::int64_t>& shape, const void* data,
                   std::int64_t chunkRows = 0, int gzip = 0);
@@ -27,6 +34,7 @@ public:
                         std::int64_t chunkRows, int gzip = 0);
   void append(const std::string& path, const void* data, std::int64_t rows);
   void setStringAttribute(const std::string& object, const std::string& name, const std::string& value);
+  // Attribute setters replace an attribute of the same name.
   void setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values);
   void setInt64ArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values);
   void setBoolAttribute(const std::string& object, const std::string& name, bool value);
@@ -37,6 +45,7 @@ public:
   const std::string& tempPath() const { return tmp_; }
 
 private:
+  void open(bool create);
   std::string path_, tmp_;
   long id_ = -1;
 };
