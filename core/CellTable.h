@@ -32,6 +32,14 @@ struct CellTable {
   bool hasCcf() const { return !ccfAp.empty(); }
 };
 
+// In-section positions in CellTransformer's unit (10 um) and sections as int64: the inputs of
+// NeighborhoodIndex and of the model's window.
+struct ModelPositions {
+  std::vector<float> x, y;
+  std::vector<std::int64_t> section;
+};
+ModelPositions modelPositions(const CellTable& cells);
+
 // Which columns hold what; empty = the defaults (ABC names, obsm['spatial'], Atlascope's own).
 struct ColumnOptions {
   std::string x, y, section, type;

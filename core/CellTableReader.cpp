@@ -241,6 +241,16 @@ std::vector<std::string> listObsColumns(const std::string& path) {
   return out;
 }
 
+ModelPositions modelPositions(const CellTable& cells) {
+  ModelPositions p;
+  p.x.reserve(cells.x.size());
+  p.y.reserve(cells.y.size());
+  for (float v : cells.x) p.x.push_back(v / 10.0f);
+  for (float v : cells.y) p.y.push_back(v / 10.0f);
+  p.section.assign(cells.section.begin(), cells.section.end());
+  return p;
+}
+
 struct ExpressionSource::Impl {
   std::unique_ptr<Hdf5File> file;
   std::vector<float> memory; // csv / csc: the whole matrix, row-major

@@ -71,13 +71,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     res.warnings.push_back(std::to_string(cells.skippedCells) + " cells skipped (" + cells.skippedReason + ")");
   const std::int64_t n = cells.size();
   res.cells = n;
-  std::vector<float> ux(static_cast<std::size_t>(n)), uy(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> sec(static_cast<std::size_t>(n));
+  const ModelPositions pos = modelPositions(cells);
   std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
-    ux[static_cast<std::size_t>(i)] = cells.x[static_cast<std::size_t>(i)] / 10.0f;
-    uy[static_cast<std::size_t>(i)] = cells.y[static_cast<std::size_t>(i)] / 10.0f;
-    sec[static_cast<std::size_t>(i)] = cells.section[static_cast<std::size_t>(i)];
     const std::int32_t t = cells.cellType[static_cast<std::size_t>(i)];
     if (t < 0) throw FileError(dataPath, "cell " + std::to_string(cells.fileRow[static_cast<std::size_t>(i)]) + " has no cell type");
     typeCodes[static_cast<std::size_t>(i)] = map.typeCodes[static_cast<std::size_t>(t)];
@@ -140,7 +136,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
 
   trace("embed: neighbourhood index");
-  NeighborhoodIndex index(ux.data(), uy.data(), sec.data(), n);
+  NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
   auto hoodsOf = [&](std::int64_t k) {
     const auto t = Clock::now();
     const std::int64_t a = k * chunkCells, b = std::min(n, a + chunkCells);

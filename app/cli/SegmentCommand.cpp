@@ -74,10 +74,8 @@ void addSegmentCommand(CLI::App& app) {
       features = torch::from_blob(const_cast<float*>(emb.data.data()), {emb.shape[0], emb.shape[1]}).clone();
       source = "embedding";
     } else {
-      std::vector<float> ux(static_cast<std::size_t>(n)), uy(static_cast<std::size_t>(n));
-      std::vector<std::int64_t> sec(cells.section.begin(), cells.section.end());
-      for (std::int64_t i = 0; i < n; ++i) { ux[static_cast<std::size_t>(i)] = cells.x[static_cast<std::size_t>(i)] / 10; uy[static_cast<std::size_t>(i)] = cells.y[static_cast<std::size_t>(i)] / 10; }
-      NeighborhoodIndex index(ux.data(), uy.data(), sec.data(), n);
+      const ModelPositions pos = modelPositions(cells);
+      NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
       const auto comp = neighborhoodComposition(index.compute(0, n), cells.cellType, static_cast<int>(cells.types.names.size()));
       features = torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())}).clone();
       source = "composition baseline";

@@ -72,10 +72,7 @@ void addTrainCommand(CLI::App& app) {
     torch::Tensor types = torch::empty({n}, torch::kInt64);
     for (std::int64_t i = 0; i < n; ++i)
       types[i] = std::lower_bound(sortedTypes.begin(), sortedTypes.end(), cells.types.names[static_cast<std::size_t>(cells.cellType[static_cast<std::size_t>(i)])]) - sortedTypes.begin();
-    std::vector<float> x, y;
-    std::vector<std::int64_t> s(cells.section.begin(), cells.section.end());
-    for (std::int64_t i = 0; i < n; ++i) { x.push_back(cells.x[static_cast<std::size_t>(i)] / 10); y.push_back(cells.y[static_cast<std::size_t>(i)] / 10); }
-
+    ModelPositions pos = modelPositions(cells);
     std::unique_ptr<inference::CellTransformer> model;
     if (*resume) {
       inference::ModelFile mf = inference::loadModelFile(*out);
@@ -95,7 +92,7 @@ void addTrainCommand(CLI::App& app) {
       if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump() << std::endl;
       else std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr, rate);
     };
-    inference::Trainer trainer(*model, expr, types, x, y, s, *opt);
+    inference::Trainer trainer(*model, expr, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), *opt);
     if (*resume) trainer.loadState(*out + ".train");
     bool cancelled = false;
     try {
