@@ -65,6 +65,10 @@ public:
   // embeddings agree with float32 to cosine >= 0.999 (checked by `atlascope-cli parity`).
   void to(torch::Device device, torch::ScalarType compute = torch::kFloat32);
   torch::Device device() const { return device_; }
+  // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
+  // before each forward with gradients on, so that the casts are part of the graph and the
+  // gradients reach the float32 weights (mixed precision with float32 master weights, as autocast).
+  void refreshComputeCopies();
   torch::ScalarType computeType() const { return compute_; }
 
   // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
@@ -81,6 +85,7 @@ private:
   torch::Tensor attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
                           const std::string& prefix, const torch::Tensor& keyValid, const torch::Tensor& attnMask,
                           bool inBias, bool biasKV, bool outBias) const;
+  torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
 
   ModelConfig config_;
   StateDict params_;

@@ -6,6 +6,13 @@
 #include <torch/version.h>
 
 #include <thread>
+// Allocator statistics exist only in LibTorch builds with CUDA.
+#if defined(__has_include)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define ATLASCOPE_WITH_CUDA_STATS 1
+#endif
+#endif
 
 namespace atlascope::inference {
 
@@ -33,6 +40,22 @@ std::string resolveDevice(const std::string& requested) {
   }
   if (requested == "auto" || requested.empty()) return cuda ? "cuda" : "cpu";
   throw Error("unknown device '" + requested + "' (use cpu, cuda or auto)");
+}
+
+double peakGpuMemoryGiB() {
+#ifdef ATLASCOPE_WITH_CUDA_STATS
+  if (torch::cuda::is_available()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  }
+#endif
+  return 0;
+}
+
+void resetPeakGpuMemory() {
+#ifdef ATLASCOPE_WITH_CUDA_STATS
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+#endif
 }
 
 } // namespace atlascope::inference

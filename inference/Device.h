@@ -22,4 +22,9 @@ int configureCpuThreads(int threads = 0);
 // is an error that says so.
 std::string resolveDevice(const std::string& requested);
 
+// Peak GPU memory held by LibTorch's caching allocator since the last reset, in GiB; 0 without
+// CUDA (the Debian CPU LibTorch has no allocator statistics).
+double peakGpuMemoryGiB();
+void resetPeakGpuMemory();
+
 } // namespace atlascope::inference

@@ -10,17 +10,10 @@
 #include "core/Trace.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
+#include "inference/ExpressionTable.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
-// Peak GPU memory comes from the CUDA caching allocator, in LibTorch builds that have CUDA.
-#if defined(__has_include)
-#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
-#include <c10/cuda/CUDACachingAllocator.h>
-#define ATLASCOPE_WITH_CUDA_STATS 1
-#endif
-#endif
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -88,32 +81,16 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t dataGenes = source.genes();
   if (map.geneColumns.empty() && dataGenes != G)
     throw FileError(dataPath, "X has " + std::to_string(dataGenes) + " genes, the model expects " + std::to_string(G));
-  torch::Tensor table = torch::empty({n, G}, torch::TensorOptions().dtype(cuda ? torch::kBFloat16 : torch::kFloat32).device(device));
-  const torch::Tensor geneIndex = map.geneColumns.empty() ? torch::Tensor()
-      : torch::from_blob(const_cast<std::int64_t*>(map.geneColumns.data()), {G}, torch::kInt64).clone().to(device);
-  {
-    const std::int64_t slab = std::max<std::int64_t>(1, (64ll << 20) / (4 * dataGenes)); // 64 MiB of rows
-    torch::Tensor host = torch::empty({slab, dataGenes}, torch::kFloat32);
-    if (cuda) host = host.pin_memory();
-    std::int64_t i = 0;
-    while (i < n) {
-      // The longest run of consecutive file rows (skipped cells break runs).
-      std::int64_t j = i + 1;
-      while (j < n && j - i < slab && cells.fileRow[static_cast<std::size_t>(j)] == cells.fileRow[static_cast<std::size_t>(j - 1)] + 1) ++j;
-      const auto rt = Clock::now();
-      if (cuda) torch::cuda::synchronize(); // the pinned slab is about to be overwritten
-      source.readRows(cells.fileRow[static_cast<std::size_t>(i)], j - i, host.data_ptr<float>());
-      res.readSeconds += since(rt);
-      torch::Tensor part = host.narrow(0, 0, j - i).to(device, /*non_blocking=*/true);
-      if (geneIndex.defined()) part = part.index_select(1, geneIndex);
-      table.narrow(0, i, j - i).copy_(part);
-      i = j;
-      if (opt.progress) opt.progress("reading expression", i, n, 0);
-      if (opt.cancel) opt.cancel->throwIfCancelled();
-    }
-    if (cuda) torch::cuda::synchronize();
-  }
-  res.uploadSeconds = since(t0) - 0.0;
+  ExpressionTableOptions to;
+  to.device = device;
+  to.dtype = cuda ? torch::kBFloat16 : torch::kFloat32;
+  to.geneColumns = map.geneColumns;
+  to.readSeconds = &res.readSeconds;
+  Progress reading;
+  reading.cancel = opt.cancel;
+  if (opt.progress) reading.report = [&](const std::string& s, std::int64_t d, std::int64_t t) { opt.progress(s, d, t, 0); };
+  const torch::Tensor table = loadExpressionTable(source, cells, to, reading);
+  res.uploadSeconds = since(t0);
 
   // Resume state.
   const std::string partsDir = outPath + ".parts";
@@ -229,12 +206,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   trace("embed: parts removed");
   res.writeSeconds += since(wt);
   trace("embed: statistics");
-#ifdef ATLASCOPE_WITH_CUDA_STATS
-  if (cuda) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(0);
-    res.peakGpuGiB = static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
-  }
-#endif
+  if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();
   res.seconds = since(start);
   res.cellsPerSecond = static_cast<double>(embedded) / res.seconds;
   return res;

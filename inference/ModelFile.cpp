@@ -50,6 +50,10 @@ ModelFile loadModelFile(const std::string& path, int heads) {
   cfg.feedForward = cfgJson.at("feed_forward");
   m.genes = f.readStrings("/genes");
   m.cellTypes = f.readStrings("/cell_types");
+  if (f.exists("/training_log")) {
+    const auto log = f.readStrings("/training_log");
+    if (!log.empty()) m.trainingLog = log[0];
+  }
   if (static_cast<int>(m.genes.size()) != cfg.genes) throw FileError(path, "the gene panel does not match the model's G");
   if (static_cast<int>(m.cellTypes.size()) > cfg.cellTypes) throw FileError(path, "more cell types than the model's C");
   m.model = std::make_unique<CellTransformer>(loadHdf5Group(path, "/weights"), cfg, path);
@@ -57,7 +61,7 @@ ModelFile loadModelFile(const std::string& path, int heads) {
 }
 
 void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>& genes, const std::vector<std::string>& types,
-                    const std::string& path) {
+                    const std::string& path, const std::string& trainingLog) {
   const ModelConfig& c = model.config();
   if (static_cast<int>(genes.size()) != c.genes) throw Error("saveCheckpoint: " + std::to_string(genes.size()) + " gene names for G = " + std::to_string(c.genes));
   Hdf5Writer out(path);
@@ -68,6 +72,7 @@ void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>
                                                        {"cell_types", c.cellTypes}, {"feed_forward", c.feedForward}}.dump());
   out.writeStrings("/genes", genes);
   out.writeStrings("/cell_types", types);
+  if (!trainingLog.empty()) out.writeStrings("/training_log", {trainingLog});
   out.createGroup("/weights");
   for (const auto& [name, t] : model.parameters()) {
     const torch::Tensor c32 = t.to(torch::kCPU, torch::kFloat32).contiguous();

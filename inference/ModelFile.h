@@ -19,11 +19,14 @@ struct ModelFile {
   std::unique_ptr<CellTransformer> model;
   std::vector<std::string> genes;     // empty for a bare .pth
   std::vector<std::string> cellTypes; // empty for a bare .pth
+  std::string trainingLog;            // JSON, for checkpoints written by `train`
 };
 
 ModelFile loadModelFile(const std::string& path, int heads = 8);
+// trainingLog: JSON text (per step: loss, lr, cells/s; per validation: the metrics), kept with
+// the weights as /training_log so that a model says how it was made.
 void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>& genes,
-                    const std::vector<std::string>& cellTypes, const std::string& path);
+                    const std::vector<std::string>& cellTypes, const std::string& path, const std::string& trainingLog = {});
 
 // How a dataset's columns and type codes map onto the model's.
 struct PanelMapping {

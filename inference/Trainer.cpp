@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <numeric>
 #include <random>
 
@@ -31,7 +32,20 @@ struct Trainer::Impl {
   std::vector<std::int64_t> train, validation;
   std::vector<torch::Tensor> params;
   std::unique_ptr<torch::optim::Adam> adam;
+  // The next step's batches, built on a host thread: (epoch, position) they start at.
+  std::future<std::vector<Batch>> next;
+  std::pair<int, std::int64_t> nextAt{-1, -1};
   Impl(CellTransformer& m) : model(m) {}
+
+  torch::Device device() const { return model.device(); }
+  std::int64_t microTokens() const { return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 65536; }
+
+  // The cells of the step that starts at (epoch, position).
+  std::vector<std::int64_t> stepCells(int epoch, std::int64_t position) const {
+    const std::vector<std::int64_t> order = epochOrder(epoch);
+    const std::int64_t take = std::min<std::int64_t>(opt.cellsPerStep, static_cast<std::int64_t>(order.size()) - position);
+    return {order.begin() + position, order.begin() + position + take};
+  }
 
   std::vector<std::int64_t> epochOrder(int epoch) const {
     std::vector<std::int64_t> order = train;
@@ -54,13 +68,14 @@ struct Trainer::Impl {
     return h;
   }
 
-  // Padded batches of the given cells (table rows), their neighbourhoods as observed tokens.
+  // Padded batches of the given cells (table rows), their neighbourhoods as observed tokens, on
+  // the model's device.
   std::vector<Batch> batchesOf(const std::vector<std::int64_t>& cells) const {
     const NeighborhoodList h = hoodsOf(cells);
     std::vector<std::int64_t> order(cells.size());
     std::iota(order.begin(), order.end(), 0);
     std::vector<Batch> out;
-    for (const auto& [first, last] : planBatches(h, order, opt.microBatchTokens).ranges) {
+    for (const auto& [first, last] : planBatches(h, order, microTokens()).ranges) {
       Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
       // makeBatch numbers cells by list position: map them to table rows (padding too).
       auto* ref = b.reference.data_ptr<std::int64_t>();
@@ -72,19 +87,24 @@ struct Trainer::Impl {
         for (std::int64_t j = 0; j < N; ++j)
           if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
+      if (device().is_cuda())
+        b = {b.observed.pin_memory().to(device(), true), b.valid.pin_memory().to(device(), true),
+             b.reference.pin_memory().to(device(), true), b.uniform};
       out.push_back(std::move(b));
     }
     return out;
   }
 
-  // The loss over `cells`, with their neighbourhoods; backward when `grad`.
-  double lossOver(const std::vector<std::int64_t>& cells, bool grad, double scale) {
-    double total = 0;
-    for (const Batch& b : batchesOf(cells)) {
+  // The summed loss over the batches (one value, on the device: no synchronisation per batch);
+  // backward when `grad`.
+  torch::Tensor lossOver(const std::vector<Batch>& batches, bool grad, double scale) {
+    torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
+    for (const Batch& b : batches) {
+      if (grad && model.computeType() != torch::kFloat32) model.refreshComputeCopies();
       const Output o = model.forward(expression, types, b, true);
       const torch::Tensor target = expression.index_select(0, b.reference);
       const torch::Tensor nll = zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
-      total += nll.item<double>();
+      total += nll.detach();
       if (grad) (nll * scale).backward();
     }
     return total;
@@ -95,8 +115,9 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
                  std::vector<std::int64_t> section, TrainOptions options)
     : impl_(new Impl(model)) {
   Impl& m = *impl_;
-  m.expression = expression.to(torch::kFloat32).contiguous();
-  m.types = types.to(torch::kInt64).contiguous();
+  // The targets stay float32 on the device too: counts are exp(x) - 1 of these values.
+  m.expression = expression.to(model.device(), torch::kFloat32).contiguous();
+  m.types = types.to(model.device(), torch::kInt64).contiguous();
   m.x = std::move(x);
   m.y = std::move(y);
   m.section = std::move(section);
@@ -125,51 +146,75 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
 }
 
 Trainer::~Trainer() {
+  if (impl_->next.valid()) impl_->next.wait();
   for (auto& [k, t] : impl_->model.mutableParameters()) t.set_requires_grad(false);
   delete impl_;
 }
 
 double Trainer::step() {
   Impl& m = *impl_;
-  std::vector<std::int64_t> order = m.epochOrder(state_.epoch);
-  const std::int64_t take = std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(order.size()) - state_.position);
-  std::vector<std::int64_t> cells(order.begin() + state_.position, order.begin() + state_.position + take);
+  const std::vector<std::int64_t> cells = m.stepCells(state_.epoch, state_.position);
+  const std::int64_t take = static_cast<std::int64_t>(cells.size());
+  std::vector<Batch> batches;
+  if (m.next.valid() && m.nextAt == std::make_pair(state_.epoch, state_.position)) batches = m.next.get();
+  else {
+    if (m.next.valid()) m.next.wait();
+    batches = m.batchesOf(cells);
+  }
+  // Where the following step starts, and its batches built while this one runs.
+  TrainState after = state_;
+  after.position += take;
+  if (after.position >= static_cast<std::int64_t>(m.train.size())) {
+    ++after.epoch;
+    after.position = 0;
+  }
+  if (after.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || after.step + 1 < m.opt.maxSteps)) {
+    m.nextAt = {after.epoch, after.position};
+    m.next = std::async(std::launch::async, [&m, after] { return m.batchesOf(m.stepCells(after.epoch, after.position)); });
+  }
   for (auto& g : m.adam->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(learningRate(m.opt, state_.step));
   m.adam->zero_grad();
-  const double loss = m.lossOver(cells, true, 1.0 / static_cast<double>(cells.size())) / static_cast<double>(cells.size());
+  const double loss = m.lossOver(batches, true, 1.0 / static_cast<double>(take)).item<double>() / static_cast<double>(take);
   if (!std::isfinite(loss))
     throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                 std::to_string(state_.step) + "; the last checkpoint is kept (lower the learning rate and resume)");
   m.adam->step();
   ++state_.step;
-  state_.position += take;
-  if (state_.position >= static_cast<std::int64_t>(order.size())) {
-    ++state_.epoch;
-    state_.position = 0;
-  }
+  state_.position = after.position;
+  state_.epoch = after.epoch;
   return loss;
 }
 
 void Trainer::run() {
   Impl& m = *impl_;
-  const auto start = std::chrono::steady_clock::now();
+  double stepSeconds = 0;
   std::int64_t cellsDone = 0;
+  bool validatedLast = false;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     if (m.opt.cancel) m.opt.cancel->throwIfCancelled();
-    const std::int64_t before = state_.position;
+    const TrainState before = state_;
+    const auto t = std::chrono::steady_clock::now();
     const double loss = step();
-    cellsDone += state_.position > before ? state_.position - before : m.opt.cellsPerStep;
-    const double rate = static_cast<double>(cellsDone) / std::max(1e-9, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (m.opt.onStep) m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1), rate);
+    stepSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    cellsDone += std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(m.train.size()) - before.position);
+    if (m.opt.onStep) m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1), static_cast<double>(cellsDone) / std::max(1e-9, stepSeconds));
+    const bool due = m.opt.validateEvery > 0 ? state_.step % m.opt.validateEvery == 0 : state_.epoch != before.epoch;
+    validatedLast = false;
+    if (due && m.opt.onValidation) {
+      m.opt.onValidation(validate());
+      validatedLast = true;
+    }
   }
+  if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 
 ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
   torch::NoGradGuard noGrad;
+  if (m.model.computeType() != torch::kFloat32) m.model.refreshComputeCopies(); // the weights of the last step
   ValidationMetrics v;
   // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
-  const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64);
+  const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64).to(m.device());
   const torch::Tensor trainCounts = torch::exp(m.expression.index_select(0, trainIdx)) - 1;
   const torch::Tensor mean = trainCounts.mean(0), var = trainCounts.var(0, false);
   const torch::Tensor theta = (mean * mean / (var - mean).clamp_min(1e-6)).clamp(1e-3, 1e6);
@@ -188,7 +233,7 @@ ValidationMetrics Trainer::validate() {
     const torch::Tensor predicted = (1 - torch::sigmoid(o.ziLogits)) * o.mu;
     r += pearson(predicted, counts).sum().item<double>();
     const torch::Tensor bm = mean.view({1, -1}).expand({B, -1}), bt = theta.view({1, -1}).expand({B, -1});
-    base += zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0)).mean(1).sum().item<double>();
+    base += zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0, bm.options())).mean(1).sum().item<double>();
     rb += pearson(bm + 1e-9 * torch::randn_like(bm), counts).sum().item<double>();
     count += B;
   }

@@ -3,6 +3,9 @@
 // neighbourhood) with the reference recipe: Adam (lr 1e-3, weight decay 1e-9), linear warm-up 500
 // steps, flat 50, then lr / sqrt((step + 4450) / 5000); ~1024 neighbourhoods per optimiser step by
 // gradient accumulation; observed cells capped at 250 (seeded subset); an 80/20 split over cells.
+// Runs where the model is (CellTransformer::to): on a GPU in bf16 with float32 master weights and
+// optimiser state when the model's compute dtype is bf16, float32 otherwise. The next step's
+// neighbourhoods and batches are built on a host thread while the device runs the current step.
 // Deterministic on the CPU for a seed: data order per epoch comes from (seed, epoch), so a run
 // resumed from a checkpoint continues exactly where it stopped.
 #include "core/Neighborhood.h"
@@ -15,11 +18,16 @@
 
 namespace atlascope::inference {
 
+struct ValidationMetrics {
+  double nll = 0, pearson = 0;                  // the model
+  double baselineNll = 0, baselinePearson = 0;  // each gene's training mean
+};
+
 struct TrainOptions {
   int epochs = 1;
   std::int64_t maxSteps = 0;        // > 0: stop after this many optimiser steps (tests, trials)
   std::int64_t cellsPerStep = 1024;
-  std::int64_t microBatchTokens = 65536;
+  std::int64_t microBatchTokens = 0;   // padded tokens per forward; 0: 65536 on the CPU, 262144 on a GPU
   double lr = 1e-3, weightDecay = 1e-9;
   int warmup = 500, plateau = 50;
   int cap = 250;
@@ -27,14 +35,13 @@ struct TrainOptions {
   std::int64_t validationCells = 20000; // at most this many validation cells are scored
   std::uint64_t seed = 1221;
   const CancellationToken* cancel = nullptr;
-  // step, loss, lr, cells/s
+  // Validation every this many steps; 0: at the end of each epoch (and of the run).
+  std::int64_t validateEvery = 0;
+  // step, loss, lr, cells/s (training steps only, validation excluded)
   std::function<void(std::int64_t, double, double, double)> onStep;
+  std::function<void(const ValidationMetrics&)> onValidation;
 };
 
-struct ValidationMetrics {
-  double nll = 0, pearson = 0;                  // the model
-  double baselineNll = 0, baselinePearson = 0;  // each gene's training mean
-};
 
 struct TrainState {
   std::int64_t step = 0;     // optimiser steps done
@@ -46,7 +53,8 @@ double learningRate(const TrainOptions& o, std::int64_t step);
 
 class Trainer {
 public:
-  // expression [n, G] log2 values and types [n] (CPU float32 / int64); x, y in 10 um units.
+  // expression [n, G] log2 values and types [n] (float32 / int64, moved to the model's device);
+  // x, y in 10 um units.
   Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x, std::vector<float> y,
           std::vector<std::int64_t> section, TrainOptions options);
   ~Trainer();

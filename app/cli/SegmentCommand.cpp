@@ -154,6 +154,59 @@ void addSegmentCommand(CLI::App& app) {
     summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << summary.dump() << "\n";
   });
+
+  // bench kmeans: planted clusters of the embedding's shape; the same seed on the CPU for a check.
+  CLI::App* bench = nullptr;
+  for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
+  if (!bench) return;
+  auto bn = std::make_shared<std::int64_t>(4000000);
+  auto bd = std::make_shared<int>(384);
+  auto bk = std::make_shared<int>(1300);
+  auto brestarts = std::make_shared<int>(3);
+  auto bdevice = std::make_shared<std::string>("auto");
+  auto checkCpu = std::make_shared<std::int64_t>(0);
+  CLI::App* b = bench->add_subcommand("kmeans", "k-means time on planted clusters (JSON lines)");
+  b->add_option("--cells", *bn, "Rows");
+  b->add_option("--dim", *bd, "Columns (the embedding width)");
+  b->add_option("--k", *bk, "Clusters");
+  b->add_option("--restarts", *brestarts, "Restarts");
+  b->add_option("--device", *bdevice, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  b->add_option("--check-cpu", *checkCpu, "Also cluster the first N rows on the device and on the CPU and compare inertia");
+  b->callback([=] {
+    inference::configureCpuThreads();
+    const std::string dev = inference::resolveDevice(*bdevice);
+    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    torch::manual_seed(5);
+    // Planted clusters: unequal sizes, unit noise around centres of spread 4.
+    const torch::Tensor centres = torch::randn({*bk, *bd}) * 4;
+    const torch::Tensor assign = (torch::rand({*bn}).pow(2) * *bk).to(torch::kInt64).clamp_max(*bk - 1);
+    torch::Tensor x = (centres.index_select(0, assign) + torch::randn({*bn, *bd})).to(td);
+    inference::KMeansOptions ko;
+    ko.k = *bk;
+    ko.restarts = *brestarts;
+    if (td.is_cuda()) torch::cuda::synchronize();
+    auto t0 = std::chrono::steady_clock::now();
+    const auto r = inference::kmeans(x, ko);
+    if (td.is_cuda()) torch::cuda::synchronize();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << nlohmann::json{{"figure", "kmeans"}, {"device", dev}, {"cells", *bn}, {"dim", *bd}, {"k", *bk}, {"restarts", *brestarts},
+                                {"seconds", seconds}, {"iterations_best", r.iterations}, {"inertia", r.inertia},
+                                {"peak_gpu_gib", inference::peakGpuMemoryGiB()}}.dump()
+              << std::endl;
+    if (*checkCpu > 0 && td.is_cuda()) {
+      const std::int64_t m = std::min(*checkCpu, *bn);
+      inference::KMeansOptions co = ko;
+      co.k = std::min<int>(ko.k, 100);
+      co.restarts = 1;
+      co.maxIterations = 1000;
+      co.tolerance = 1e-7;
+      const auto g = inference::kmeans(x.narrow(0, 0, m), co);
+      const auto c = inference::kmeans(x.narrow(0, 0, m).to(torch::kCPU), co);
+      std::cout << nlohmann::json{{"figure", "kmeans_gpu_vs_cpu"}, {"cells", m}, {"k", co.k}, {"gpu_inertia", g.inertia},
+                                  {"cpu_inertia", c.inertia}, {"relative_difference", std::abs(g.inertia - c.inertia) / c.inertia}}.dump()
+                << std::endl;
+    }
+  });
 }
 
 } // namespace atlascope::cli

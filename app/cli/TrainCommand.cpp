@@ -1,11 +1,15 @@
 // train: CellTransformer on a dataset, self-supervised, with the reference recipe; a checkpoint
 // with the dataset's gene panel and cell types (usable by `embed` and `segment`), resumable.
+// bench train: the same job on a synthetic brain, one JSON line per figure.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
 
+#include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
+#include "core/SyntheticBrain.h"
 #include "inference/Device.h"
+#include "inference/ExpressionTable.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
 #include "inference/Trainer.h"
@@ -13,8 +17,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -23,92 +29,216 @@ namespace atlascope::cli {
 namespace {
 CancellationToken gTrainCancel;
 extern "C" void onTrainSignal(int) { gTrainCancel.cancel(); }
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct TrainJob {
+  std::string data, out;
+  inference::TrainOptions opt;
+  std::string size = "compact";   // a new model's size
+  std::string device = "auto";
+  std::string precision = "auto"; // bf16 on a GPU, fp32 on the CPU
+  std::string progress = "text";
+  int logEvery = 10;
+  bool resume = false;
+  ColumnOptions columns;
+};
+
+// "model.h5" -> "model.best.h5": the checkpoint with the lowest validation NLL so far.
+std::string bestPath(const std::string& out) {
+  const auto dot = out.rfind('.');
+  return dot == std::string::npos || dot < out.rfind('/') + 1 ? out + ".best" : out.substr(0, dot) + ".best" + out.substr(dot);
+}
+
+void applySize(inference::ModelConfig& cfg, const std::string& size) {
+  if (size == "compact") { cfg.embedDim = 128; cfg.heads = 4; cfg.encoderLayers = 2; cfg.decoderLayers = 2; cfg.feedForward = 512; }
+}
+
+// One training run; the summary line's fields. Checkpoints: OUT (the last validated weights),
+// OUT.train (+ .adam: the optimiser and position, for --resume), and OUT's .best twin.
+nlohmann::json runTraining(TrainJob& job) {
+  const auto start = Clock::now();
+  const std::string dev = inference::resolveDevice(job.device);
+  const bool cuda = dev == "cuda";
+  std::string precision = job.precision == "auto" ? (cuda ? "bf16" : "fp32") : job.precision;
+  if (precision == "bf16" && !cuda) throw Error("bf16 training runs on a GPU (use --precision fp32 on the CPU)");
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (!cuda) inference::configureCpuThreads();
+  inference::resetPeakGpuMemory();
+
+  const CellTable cells = readCellTable(job.data, job.columns);
+  if (cells.types.names.empty()) throw Error("training needs a cell-type column (--type COL)");
+  // Types are encoded as their sorted names, the reference's rule (and mapPanel's for a bare .pth).
+  std::vector<std::string> sortedTypes = cells.types.names;
+  std::sort(sortedTypes.begin(), sortedTypes.end());
+  const std::int64_t n = cells.size();
+  std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    typeCodes[static_cast<std::size_t>(i)] =
+        std::lower_bound(sortedTypes.begin(), sortedTypes.end(), cells.types.names[static_cast<std::size_t>(cells.cellType[static_cast<std::size_t>(i)])]) -
+        sortedTypes.begin();
+  const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
+  ExpressionSource source(job.data, job.columns);
+  inference::ExpressionTableOptions eo;
+  eo.device = device;
+  Progress loading;
+  loading.cancel = &gTrainCancel;
+  const torch::Tensor expression = inference::loadExpressionTable(source, cells, eo, loading);
+  const double loadSeconds = since(start);
+
+  std::unique_ptr<inference::CellTransformer> model;
+  nlohmann::json log = {{"steps", nlohmann::json::array()}, {"validations", nlohmann::json::array()}};
+  if (job.resume) {
+    inference::ModelFile mf = inference::loadModelFile(job.out);
+    if (mf.genes != cells.genes) throw FileError(job.out, "was trained on another gene panel than " + job.data + "'s; cannot resume");
+    if (mf.cellTypes != sortedTypes) throw FileError(job.out, "was trained with other cell types than " + job.data + "'s; cannot resume");
+    model = std::move(mf.model);
+    if (!mf.trainingLog.empty()) log = nlohmann::json::parse(mf.trainingLog, nullptr, false);
+    if (log.is_discarded()) log = {{"steps", nlohmann::json::array()}, {"validations", nlohmann::json::array()}};
+  } else {
+    inference::ModelConfig cfg;
+    cfg.genes = static_cast<int>(source.genes());
+    cfg.cellTypes = static_cast<int>(sortedTypes.size());
+    applySize(cfg, job.size);
+    model = std::make_unique<inference::CellTransformer>(inference::initWeights(cfg, job.opt.seed), cfg, "init");
+  }
+  model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+
+  inference::TrainOptions opt = job.opt;
+  opt.cancel = &gTrainCancel;
+  const std::string mode = job.progress;
+  const int logEvery = std::max(1, job.logEvery);
+  double lastRate = 0;
+  opt.onStep = [&, mode, logEvery](std::int64_t step, double loss, double lr, double rate) {
+    lastRate = rate;
+    log["steps"].push_back({{"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}});
+    if (mode == "none" || step % logEvery != 0) return;
+    if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump() << std::endl;
+    else std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr, rate);
+  };
+  std::unique_ptr<inference::Trainer> trainer;
+  double best = INFINITY;
+  for (const auto& v : log["validations"]) best = std::min(best, v.value("nll", static_cast<double>(INFINITY)));
+  inference::ValidationMetrics lastValidation;
+  opt.onValidation = [&](const inference::ValidationMetrics& v) {
+    lastValidation = v;
+    const auto& st = trainer->state();
+    const nlohmann::json entry = {{"step", st.step}, {"epoch", st.epoch}, {"nll", v.nll}, {"pearson", v.pearson},
+                                  {"baseline_nll", v.baselineNll}, {"baseline_pearson", v.baselinePearson}};
+    log["validations"].push_back(entry);
+    if (mode == "json") std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
+    else if (mode == "text")
+      std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n", static_cast<long long>(st.step),
+                   v.nll, v.baselineNll, v.pearson, v.baselinePearson);
+    // The model first, then the state that goes with it: a crash between the two resumes from
+    // the previous state with newer weights at worst, never from a state without weights.
+    inference::saveCheckpoint(*model, cells.genes, sortedTypes, job.out, log.dump());
+    trainer->saveState(job.out + ".train");
+    if (v.nll < best) {
+      best = v.nll;
+      inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
+    }
+  };
+  ModelPositions pos = modelPositions(cells);
+  trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), opt);
+  if (job.resume) trainer->loadState(job.out + ".train");
+  const auto trainStart = Clock::now();
+  bool cancelled = false;
+  try {
+    trainer->run();
+  } catch (const Cancelled&) {
+    cancelled = true;
+    // Stopped between steps: the weights and the state agree, so keep both (resume continues).
+    inference::saveCheckpoint(*model, cells.genes, sortedTypes, job.out, log.dump());
+    trainer->saveState(job.out + ".train");
+  }
+  const auto& st = trainer->state();
+  return {{"result", cancelled ? "cancelled" : "ok"}, {"out", job.out}, {"best", bestPath(job.out)}, {"device", dev},
+          {"precision", precision}, {"cells", n}, {"steps", st.step}, {"epoch", st.epoch},
+          {"cells_per_s", lastRate}, {"load_s", loadSeconds}, {"train_s", since(trainStart)}, {"seconds", since(start)},
+          {"validation_nll", lastValidation.nll}, {"validation_pearson", lastValidation.pearson},
+          {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
+          {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"config", model->config().describe()}};
+}
+
+void addTrainOptions(CLI::App* cmd, TrainJob& job) {
+  cmd->add_option("--epochs", job.opt.epochs, "Epochs")->check(CLI::Range(1, 10000));
+  cmd->add_option("--max-steps", job.opt.maxSteps, "Stop after this many optimiser steps");
+  cmd->add_option("--lr", job.opt.lr, "Peak learning rate");
+  cmd->add_option("--cells-per-step", job.opt.cellsPerStep, "Neighbourhoods per optimiser step (gradient accumulation)");
+  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 65536 CPU, 262144 GPU)");
+  cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
+  cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
+  cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");
+  cmd->add_option("--seed", job.opt.seed, "Seed (split, order, init, neighbourhood subsets)");
+  cmd->add_option("--device", job.device, "cuda, cpu or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--precision", job.precision, "bf16 (GPU: bf16 compute, float32 weights and optimiser), fp32, or auto")
+      ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
+  cmd->add_option("--size", job.size, "A new model's size: compact (E 128, 4 heads, 2+2 layers) or released (E 384, 8 heads, 4+4)")
+      ->check(CLI::IsMember({"compact", "released"}));
+  cmd->add_option("--progress", job.progress, "text, json or none")->check(CLI::IsMember({"text", "json", "none"}));
+  cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
+}
 } // namespace
 
 void addTrainCommand(CLI::App& app) {
-  auto data = std::make_shared<std::string>();
-  auto out = std::make_shared<std::string>();
-  auto opt = std::make_shared<inference::TrainOptions>();
-  auto size = std::make_shared<std::string>("compact");
-  auto device = std::make_shared<std::string>("cpu");
-  auto resume = std::make_shared<bool>(false);
-  auto progress = std::make_shared<std::string>("text");
-  auto every = std::make_shared<int>(10);
-  auto cols = std::make_shared<ColumnOptions>();
+  auto job = std::make_shared<TrainJob>();
   CLI::App* cmd = app.add_subcommand("train", "Train CellTransformer on a dataset (self-supervised); writes a checkpoint");
-  cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--out,-o", *out, "Checkpoint (.h5); its training state goes to OUT.train")->required();
-  cmd->add_option("--epochs", opt->epochs, "Epochs")->check(CLI::Range(1, 10000));
-  cmd->add_option("--max-steps", opt->maxSteps, "Stop after this many optimiser steps");
-  cmd->add_option("--size", *size, "compact (E 128, 4 heads, 2+2 layers) or released (E 384, 8 heads, 4+4)")->check(CLI::IsMember({"compact", "released"}));
-  cmd->add_option("--lr", opt->lr, "Peak learning rate");
-  cmd->add_option("--cells-per-step", opt->cellsPerStep, "Neighbourhoods per optimiser step (gradient accumulation)");
-  cmd->add_option("--seed", opt->seed, "Seed (split, order, init)");
-  cmd->add_option("--device", *device, "cpu (GPU training: not yet)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  cmd->add_flag("--resume", *resume, "Continue from OUT and OUT.train");
-  cmd->add_option("--progress", *progress, "text, json or none")->check(CLI::IsMember({"text", "json", "none"}));
-  cmd->add_option("--log-every", *every, "A progress line every N steps");
-  addColumnOptions(cmd, *cols);
-  cmd->callback([=] {
-    if (*device != "cpu")
-      throw Error("training runs on the CPU in this version (the GPU training path is the training issue's next step)");
+  cmd->add_option("data", job->data, "Dataset (.h5ad or CSV)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out,-o", job->out, "Checkpoint (.h5); OUT.train holds the state for --resume, OUT's .best twin the best")->required();
+  cmd->add_flag("--resume", job->resume, "Continue from OUT and OUT.train");
+  addTrainOptions(cmd, *job);
+  addColumnOptions(cmd, job->columns);
+  cmd->callback([job] {
     std::signal(SIGINT, onTrainSignal);
     std::signal(SIGTERM, onTrainSignal);
-    inference::configureCpuThreads();
-    const CellTable cells = readCellTable(*data, *cols);
-    if (cells.types.names.empty()) throw Error("training needs a cell-type column (--type COL)");
-    ExpressionSource src(*data, *cols);
-    const std::int64_t n = cells.size(), G = src.genes();
-    torch::Tensor expr = torch::empty({n, G});
-    {
-      std::vector<float> row(static_cast<std::size_t>(G));
-      for (std::int64_t i = 0; i < n; ++i) { // rows of kept cells (skipped ones are left out)
-        src.readRows(cells.fileRow[static_cast<std::size_t>(i)], 1, row.data());
-        std::memcpy(expr[i].data_ptr<float>(), row.data(), row.size() * sizeof(float));
-      }
-    }
-    std::vector<std::string> sortedTypes = cells.types.names;
-    std::sort(sortedTypes.begin(), sortedTypes.end());
-    torch::Tensor types = torch::empty({n}, torch::kInt64);
-    for (std::int64_t i = 0; i < n; ++i)
-      types[i] = std::lower_bound(sortedTypes.begin(), sortedTypes.end(), cells.types.names[static_cast<std::size_t>(cells.cellType[static_cast<std::size_t>(i)])]) - sortedTypes.begin();
-    ModelPositions pos = modelPositions(cells);
-    std::unique_ptr<inference::CellTransformer> model;
-    if (*resume) {
-      inference::ModelFile mf = inference::loadModelFile(*out);
-      model = std::move(mf.model);
-    } else {
-      inference::ModelConfig cfg;
-      cfg.genes = static_cast<int>(G);
-      cfg.cellTypes = static_cast<int>(sortedTypes.size());
-      if (*size == "compact") { cfg.embedDim = 128; cfg.heads = 4; cfg.encoderLayers = 2; cfg.decoderLayers = 2; cfg.feedForward = 512; }
-      model = std::make_unique<inference::CellTransformer>(inference::initWeights(cfg, opt->seed), cfg, "init");
-    }
-    opt->cancel = &gTrainCancel;
-    const std::string mode = *progress;
-    const int logEvery = *every;
-    opt->onStep = [mode, logEvery](std::int64_t step, double loss, double lr, double rate) {
-      if (mode == "none" || step % logEvery != 0) return;
-      if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump() << std::endl;
-      else std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr, rate);
-    };
-    inference::Trainer trainer(*model, expr, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), *opt);
-    if (*resume) trainer.loadState(*out + ".train");
-    bool cancelled = false;
-    try {
-      trainer.run();
-    } catch (const Cancelled&) {
-      cancelled = true;
-    }
-    // A checkpoint after every run (and on cancel): the model with its panel, then the state.
-    inference::saveCheckpoint(*model, cells.genes, sortedTypes, *out);
-    trainer.saveState(*out + ".train");
-    const auto v = trainer.validate();
-    nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"}, {"out", *out}, {"steps", trainer.state().step},
-                        {"epoch", trainer.state().epoch}, {"validation_nll", v.nll}, {"validation_pearson", v.pearson},
-                        {"baseline_nll", v.baselineNll}, {"baseline_pearson", v.baselinePearson}, {"config", model->config().describe()}};
+    const nlohmann::json j = runTraining(*job);
     std::cout << j.dump() << std::endl;
-    if (cancelled) setExitCode(130);
+    if (j["result"] == "cancelled") setExitCode(130);
+  });
+
+  // bench train: generated once into --dir, then a fixed number of steps.
+  CLI::App* bench = nullptr;
+  for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
+  if (!bench) return;
+  auto bjob = std::make_shared<TrainJob>();
+  bjob->size = "released";
+  bjob->opt.maxSteps = 200;
+  bjob->opt.warmup = 50;
+  bjob->progress = "none";
+  auto cellsN = std::make_shared<std::int64_t>(1000000);
+  auto density = std::make_shared<double>(3500.0);
+  auto dir = std::make_shared<std::string>("bench-data");
+  CLI::App* b = bench->add_subcommand("train", "Training throughput and learning on a synthetic brain (JSON lines)");
+  b->add_option("--cells", *cellsN, "Cells of the synthetic brain");
+  b->add_option("--density", *density, "Cells per mm^2 (3500: ~100 neighbours per cell)");
+  b->add_option("--dir", *dir, "Where the synthetic dataset and the checkpoints go");
+  b->add_option("--warmup", bjob->opt.warmup, "Warm-up steps of the schedule");
+  addTrainOptions(b, *bjob);
+  b->callback([=] {
+    namespace fs = std::filesystem;
+    fs::create_directories(*dir);
+    const std::string data = (fs::path(*dir) / ("brain-" + std::to_string(*cellsN) + ".h5ad")).string();
+    if (!fs::exists(data)) {
+      SyntheticBrainOptions g;
+      g.maxCells = *cellsN;
+      g.cellsPerMm2 = *density;
+      g.genes = 500;
+      g.cellTypes = 150;
+      const auto s = generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data);
+      std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump()
+                << std::endl;
+    }
+    TrainJob job = *bjob;
+    job.data = data;
+    job.out = (fs::path(*dir) / ("trained-" + job.size + "-" + job.precision + ".h5")).string();
+    nlohmann::json j = runTraining(job);
+    j["figure"] = "train";
+    j["size"] = job.size;
+    j["cells_per_step"] = job.opt.cellsPerStep;
+    j["cap"] = job.opt.cap;
+    std::cout << j.dump() << std::endl;
   });
 }
 

@@ -200,8 +200,14 @@ private slots:
     Run t = cli({"train", data, "--out", model, "--max-steps", "3", "--cells-per-step", "64", "--progress", "none"});
     QVERIFY2(t.code == 0 && t.out.contains("\"result\":\"ok\"") && t.out.contains("validation_pearson"), qPrintable(t.out + t.err));
     QVERIFY(QFileInfo::exists(model) && QFileInfo::exists(model + ".train") && QFileInfo::exists(model + ".train.adam"));
+    QVERIFY(QFileInfo::exists(dir_.filePath("model.best.h5")));
+    // Resuming continues the step count and keeps the log of the first run.
+    t = cli({"train", data, "--out", model, "--max-steps", "5", "--cells-per-step", "64", "--progress", "none", "--resume"});
+    QVERIFY2(t.code == 0 && t.out.contains("\"steps\":5"), qPrintable(t.out + t.err));
     QCOMPARE(cli({"embed", data, "--weights", model, "--out", dir_.filePath("e.h5"), "--device", "cpu", "--progress", "none"}).code, 0);
-    expectOneLineError(cli({"train", data, "--out", model, "--device", "cuda"}), "CPU");
+    expectOneLineError(cli({"train", data, "--out", model, "--precision", "bf16", "--device", "cpu"}), "GPU");
+    if (!qEnvironmentVariableIsSet("ATLASCOPE_HAS_CUDA"))
+      expectOneLineError(cli({"train", data, "--out", model, "--device", "cuda"}), "no CUDA device");
   }
 
   void badAtlasFiles() {
