@@ -154,7 +154,8 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
 // keyValid: [B, Lk] bool or undefined. attnMask: [Lq, Lk] additive or undefined.
 torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
                                          const std::string& prefix, const torch::Tensor& keyValid,
-                                         const torch::Tensor& attnMask, bool inBias, bool biasKV, bool outBias) const {
+                                         const torch::Tensor& attnMask, bool inBias, bool biasKV, bool outBias,
+                                         bool zeroSlot) const {
   using torch::indexing::Slice;
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = query.size(0), Lq = query.size(1);
@@ -170,7 +171,9 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
     // Self-attention: one product with the whole [3E, E] in-projection.
     torch::Tensor b;
     if (inBias) b = P(prefix + ".in_proj_bias");
-    const auto qkv = torch::linear(query.to(compute_), w, b).chunk(3, -1);
+    const torch::Tensor qkvAll = torch::linear(query.to(compute_), w, b);
+    if (zeroSlot) qkvAll.select(1, Lq - 1).narrow(-1, E, 2 * E).zero_(); // add_zero_attn's key and value
+    const auto qkv = qkvAll.chunk(3, -1);
     q = qkv[0];
     k = qkv[1];
     v = qkv[2];
@@ -181,20 +184,21 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
   }
   [[maybe_unused]] const bool masked = keyValid.defined();
   torch::Tensor valid = masked ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
-  std::vector<torch::Tensor> extraK, extraV;
-  if (biasKV) {
-    extraK.push_back(P(prefix + ".bias_k").expand({B, 1, E}));
-    extraV.push_back(P(prefix + ".bias_v").expand({B, 1, E}));
+  std::int64_t extra = 0;
+  if (!zeroSlot) {
+    std::vector<torch::Tensor> extraK{k}, extraV{v};
+    if (biasKV) {
+      extraK.push_back(P(prefix + ".bias_k").expand({B, 1, E}));
+      extraV.push_back(P(prefix + ".bias_v").expand({B, 1, E}));
+    }
+    // add_zero_attn: one all-zero key and value, always attendable.
+    extraK.push_back(torch::zeros({B, 1, E}, k.options()));
+    extraV.push_back(torch::zeros({B, 1, E}, v.options()));
+    extra = static_cast<std::int64_t>(extraK.size()) - 1;
+    k = torch::cat(extraK, 1);
+    v = torch::cat(extraV, 1);
+    valid = torch::cat({valid, torch::ones({B, extra}, valid.options())}, 1);
   }
-  // add_zero_attn: one all-zero key and value, always attendable.
-  extraK.push_back(torch::zeros({B, 1, E}, k.options()));
-  extraV.push_back(torch::zeros({B, 1, E}, v.options()));
-  const std::int64_t extra = static_cast<std::int64_t>(extraK.size());
-  extraK.insert(extraK.begin(), k);
-  extraV.insert(extraV.begin(), v);
-  k = torch::cat(extraK, 1);
-  v = torch::cat(extraV, 1);
-  valid = torch::cat({valid, torch::ones({B, extra}, valid.options())}, 1);
   const std::int64_t Lk = k.size(1);
 
   q = q.reshape({B, Lq, H, d}).transpose(1, 2);
@@ -269,36 +273,67 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
   return ln(out, "attn_pool.norm2").view({B, 1, E});
 }
 
-Output CellTransformer::forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
-                                bool heads, std::map<std::string, double>* profile) const {
-  auto last = std::chrono::steady_clock::now();
-  auto stage = [&](const char* name) {
-    if (!profile) return;
-    if (device_.is_cuda()) torch::cuda::synchronize();
-    const auto now = std::chrono::steady_clock::now();
-    (*profile)[name] += std::chrono::duration<double>(now - last).count();
-    last = now;
-  };
-  stage("batch");
-  const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
-  // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
-  const torch::Tensor rows = batch.observed.reshape({-1});
-  const torch::Tensor x = expression.index_select(0, rows).view({B, N, expression.size(1)});
-  const torch::Tensor t = types.index_select(0, rows).view({B, N});
+torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::Tensor& t) const {
   torch::Tensor h = lin(x, "expression_projection.0");
   h = torch::gelu(ln(h, "expression_projection.1"));
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
   const torch::Tensor typeEmb = torch::embedding(P("encoder_cell_embed.weight"), t);
-  torch::Tensor tokens = ln(torch::cat({typeEmb, h}, -1), "proj_norm");
-  const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
-  tokens = torch::cat({tokens, cls}, 1); // [B, N+1, E]
+  return ln(torch::cat({typeEmb, h}, -1), "proj_norm");
+}
+
+namespace {
+// Seconds per stage, at stage boundaries (the device synchronised first), for profiles.
+struct StageClock {
+  std::map<std::string, double>* profile;
+  bool cuda;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  void operator()(const char* name) {
+    if (!profile) return;
+    if (cuda) torch::cuda::synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    (*profile)[name] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  }
+};
+} // namespace
+
+Output CellTransformer::forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
+                                bool heads, std::map<std::string, double>* profile) const {
+  StageClock stage{profile, device_.is_cuda()};
+  stage("batch");
+  const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
+  // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
+  const torch::Tensor rows = batch.observed.reshape({-1});
+  const torch::Tensor tokens = cellTokens(expression.index_select(0, rows), types.index_select(0, rows)).view({B, N, E});
   stage("gather + expression MLP");
+  return encodeDecode(tokens, types, batch, heads, profile);
+}
+
+Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
+                                          bool heads, std::map<std::string, double>* profile) const {
+  StageClock stage{profile, device_.is_cuda()};
+  stage("batch");
+  const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
+  const torch::Tensor tokens = tokenTable.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
+  stage("gather tokens");
+  return encodeDecode(tokens, types, batch, heads, profile);
+}
+
+Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
+                                     std::map<std::string, double>* profile) const {
+  StageClock stage{profile, device_.is_cuda()};
+  const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
+  const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
+  // [observed ; CLS ; zero slot]: the last position carries add_zero_attn's all-zero key and
+  // value, written into each layer's projections in place (attention(..., zeroSlot)), so that no
+  // layer copies its keys and values to append them. Its own output is never read.
+  tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))}, 1); // [B, N+2, E]
   const torch::Tensor encValid =
-      batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 1}, batch.valid.options())}, 1);
+      batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 2}, batch.valid.options())}, 1);
 
   for (int i = 0; i < config_.encoderLayers; ++i) {
     const std::string l = "encoder.layers." + std::to_string(i);
-    tokens = ln(tokens + attention(tokens, tokens, tokens, l + ".self_attn", encValid, {}, true, false, true), l + ".norm1");
+    tokens = ln(tokens + attention(tokens, tokens, tokens, l + ".self_attn", encValid, {}, true, false, true, true), l + ".norm1");
     tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
   }
 

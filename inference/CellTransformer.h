@@ -77,14 +77,24 @@ public:
   Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
                  bool heads = true, std::map<std::string, double>* profile = nullptr) const;
 
+  // Each cell's encoder token, LN_proj([Emb_enc[type] ; MLP(x)]), [n, E] in the compute dtype.
+  // It depends on the cell alone, so an embedding run computes it once per cell instead of once
+  // per neighbourhood the cell appears in (~100 times) and gathers tokens (forwardFromTokens).
+  torch::Tensor cellTokens(const torch::Tensor& expression, const torch::Tensor& types) const;
+  // forward() from a table of cellTokens() rows instead of expression.
+  Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch, bool heads = true,
+                           std::map<std::string, double>* profile = nullptr) const;
+
 private:
+  Output encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
+                      std::map<std::string, double>* profile) const;
   const torch::Tensor& p(const std::string& name) const;  // float32 master copy
   const torch::Tensor& P(const std::string& name) const;  // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
                           const std::string& prefix, const torch::Tensor& keyValid, const torch::Tensor& attnMask,
-                          bool inBias, bool biasKV, bool outBias) const;
+                          bool inBias, bool biasKV, bool outBias, bool zeroSlot = false) const;
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
 
   ModelConfig config_;

@@ -54,7 +54,11 @@ double peakGpuMemoryGiB() {
 
 void resetPeakGpuMemory() {
 #ifdef ATLASCOPE_WITH_CUDA_STATS
-  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  if (torch::cuda::is_available()) {
+    // The allocator refuses requests about a device it has not initialised yet.
+    (void)torch::empty({1}, torch::TensorOptions().device(torch::kCUDA, 0));
+    c10::cuda::CUDACachingAllocator::resetPeakStats(0);
+  }
 #endif
 }
 

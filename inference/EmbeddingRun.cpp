@@ -14,8 +14,21 @@
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+// Completion events for chunks copied back from a GPU, in LibTorch builds that have CUDA.
+#if defined(__has_include)
+#if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAEvent.h>
+#define ATLASCOPE_WITH_CUDA_EVENTS 1
+#endif
+#endif
+
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -32,6 +45,24 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
   std::snprintf(name, sizeof name, "chunk-%06lld.f32", static_cast<long long>(k));
   return (fs::path(dir) / name).string();
 }
+
+// "This chunk's copy to the host has completed", without a device-wide synchronisation (which
+// would also wait for the chunks queued after it). CPU work is synchronous: nothing to wait for.
+struct DeviceEvent {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+  std::shared_ptr<at::cuda::CUDAEvent> event;
+  void record() {
+    event = std::make_shared<at::cuda::CUDAEvent>();
+    event->record();
+  }
+  void wait() const {
+    if (event) event->synchronize();
+  }
+#else
+  void record() {}
+  void wait() const {}
+#endif
+};
 
 } // namespace
 
@@ -51,7 +82,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 65536);
-  const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 1000000 : 20000);
+  const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
@@ -73,24 +104,23 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
   res.readSeconds += since(t0);
+  (void)t0;
 
-  trace("embed: uploading the panel");
-  // The panel, streamed into the device table in slabs of rows.
-  t0 = Clock::now();
+  // The panel streams into the device table in the background (ExpressionTableStream): each
+  // chunk waits only for the rows its neighbourhoods reach.
   ExpressionSource source(dataPath, columns);
   const std::int64_t dataGenes = source.genes();
   if (map.geneColumns.empty() && dataGenes != G)
     throw FileError(dataPath, "X has " + std::to_string(dataGenes) + " genes, the model expects " + std::to_string(G));
+  std::mutex hdf5; // HDF5 is not thread-safe: the reader and the writer take turns
   ExpressionTableOptions to;
   to.device = device;
   to.dtype = cuda ? torch::kBFloat16 : torch::kFloat32;
   to.geneColumns = map.geneColumns;
-  to.readSeconds = &res.readSeconds;
-  Progress reading;
-  reading.cancel = opt.cancel;
-  if (opt.progress) reading.report = [&](const std::string& s, std::int64_t d, std::int64_t t) { opt.progress(s, d, t, 0); };
-  const torch::Tensor table = loadExpressionTable(source, cells, to, reading);
-  res.uploadSeconds = since(t0);
+  to.fileMutex = &hdf5;
+  // The table holds each cell's encoder token, computed once per cell (CellTransformer::cellTokens).
+  to.transform = [&](const torch::Tensor& rows, std::int64_t begin) { return model.cellTokens(rows, types.narrow(0, begin, rows.size(0))); };
+  to.transformedColumns = E;
 
   // Resume state.
   const std::string partsDir = outPath + ".parts";
@@ -111,81 +141,168 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       std::ofstream(metaPath) << meta.dump();
     }
   }
+  std::int64_t firstNew = 0;
+  while (firstNew < chunks && fs::exists(chunkFile(partsDir, firstNew))) {
+    res.resumedCells += std::min(chunkCells, n - firstNew * chunkCells);
+    ++firstNew;
+  }
 
-  trace("embed: neighbourhood index");
-  NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
-  auto hoodsOf = [&](std::int64_t k) {
-    const auto t = Clock::now();
-    const std::int64_t a = k * chunkCells, b = std::min(n, a + chunkCells);
-    NeighborhoodList h = index.compute(a, b);
-    res.neighborhoodSeconds += since(t);
-    return h;
+  // The writer thread: each finished chunk (in order) into its resumable part file and into the
+  // output, while the device runs the next chunks. Resumed chunks are read back from their parts.
+  Hdf5Writer out(outPath);
+  out.createExtendible("/embedding", H5Type::Float32, E, std::max<std::int64_t>(1, (1 << 20) / (4 * E)), opt.gzip);
+  const std::int64_t fileRows = source.cells();
+  std::vector<float> byFileRow; // for --h5ad-out: rows in the file's order, NaN for skipped cells
+  if (!opt.h5adOut.empty()) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
+  struct Finished {
+    std::int64_t chunk;
+    torch::Tensor host; // undefined: a resumed chunk, read from its part file
+    DeviceEvent done;
+  };
+  std::mutex writeMutex;
+  std::condition_variable writeChanged;
+  std::deque<Finished> toWrite;
+  bool noMoreChunks = false;
+  std::exception_ptr writeError;
+  std::int64_t written = 0; // cells, fresh chunks only
+  const auto runStart = Clock::now();
+  std::thread writer([&] {
+    try {
+      std::vector<float> buf;
+      for (;;) {
+        Finished f;
+        {
+          std::unique_lock<std::mutex> lock(writeMutex);
+          writeChanged.wait(lock, [&] { return !toWrite.empty() || noMoreChunks; });
+          if (toWrite.empty()) return;
+          f = std::move(toWrite.front());
+        }
+        const std::int64_t count = std::min(chunkCells, n - f.chunk * chunkCells);
+        const float* rows = nullptr;
+        const auto wt = Clock::now();
+        if (f.host.defined()) {
+          f.done.wait();
+          rows = f.host.data_ptr<float>();
+          writeFileAtomically(chunkFile(partsDir, f.chunk), rows, static_cast<std::size_t>(count * E) * sizeof(float));
+        } else {
+          buf.resize(static_cast<std::size_t>(count * E));
+          std::ifstream in(chunkFile(partsDir, f.chunk), std::ios::binary);
+          if (!in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(float))))
+            throw FileError(chunkFile(partsDir, f.chunk), "incomplete chunk (delete the .parts folder and run again)");
+          rows = buf.data();
+        }
+        {
+          std::lock_guard<std::mutex> fileLock(hdf5);
+          out.append("/embedding", rows, count);
+        }
+        if (!byFileRow.empty())
+          for (std::int64_t i = 0; i < count; ++i)
+            std::copy(rows + i * E, rows + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
+        std::lock_guard<std::mutex> lock(writeMutex);
+        res.writeSeconds += since(wt);
+        if (f.host.defined()) written += count;
+        toWrite.pop_front();
+        writeChanged.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(writeMutex);
+      writeError = std::current_exception();
+      toWrite.clear();
+      writeChanged.notify_all();
+    }
+  });
+  auto finishWriter = [&] {
+    {
+      std::lock_guard<std::mutex> lock(writeMutex);
+      noMoreChunks = true;
+      writeChanged.notify_all();
+    }
+    if (writer.joinable()) writer.join();
+  };
+  // Queues a chunk for the writer; waits while two are pending (which also keeps the host from
+  // running far ahead of the device).
+  auto submit = [&](Finished f) {
+    std::unique_lock<std::mutex> lock(writeMutex);
+    writeChanged.wait(lock, [&] { return toWrite.size() < 2 || writeError; });
+    if (writeError) std::rethrow_exception(writeError);
+    toWrite.push_back(std::move(f));
+    writeChanged.notify_all();
+  };
+  auto reportProgress = [&] {
+    if (!opt.progress) return;
+    std::int64_t done;
+    {
+      std::lock_guard<std::mutex> lock(writeMutex);
+      done = written;
+    }
+    opt.progress("embedding", res.resumedCells + done, n, static_cast<double>(done) / std::max(1e-9, since(runStart)));
   };
 
   std::int64_t totalNeighbors = 0, embedded = 0;
-  const auto runStart = Clock::now();
-  std::int64_t k = 0;
-  while (k < chunks && fs::exists(chunkFile(partsDir, k))) { res.resumedCells += std::min(chunkCells, n - k * chunkCells); ++k; }
-  // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
-  // computed on the host while the device works, then chunk k is fetched and written.
-  NeighborhoodList hoods = k < chunks ? hoodsOf(k) : NeighborhoodList{};
-  while (k < chunks) {
-    const std::int64_t a = k * chunkCells, count = hoods.cells();
-    totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
-    const auto mt = Clock::now();
-    const auto order = orderBySize(hoods);
-    const auto plan = planBatches(hoods, order, batchTokens, opt.exactLengths);
-    torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-    const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
-    trace("embed: queueing batches");
-    for (const auto& [first, last] : plan.ranges) {
-      if (opt.cancel) opt.cancel->throwIfCancelled();
-      const Batch batch = makeBatch(hoods, order, first, last, a, device);
-      const Output o = model.forward(table, types, batch, false, opt.profile && k == 0 ? &res.profile : nullptr);
-      chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
+  try {
+    for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
+    trace("embed: neighbourhood index");
+    ExpressionTableStream stream(source, cells, to);
+    NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
+    auto hoodsOf = [&](std::int64_t k) {
+      const auto t = Clock::now();
+      const std::int64_t a = k * chunkCells, b = std::min(n, a + chunkCells);
+      NeighborhoodList h = index.compute(a, b);
+      res.neighborhoodSeconds += since(t);
+      return h;
+    };
+    // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
+    // computed on the host while the device works; the writer takes chunk k when it is done.
+    NeighborhoodList hoods = firstNew < chunks ? hoodsOf(firstNew) : NeighborhoodList{};
+    for (std::int64_t k = firstNew; k < chunks; ++k) {
+      const std::int64_t a = k * chunkCells, count = hoods.cells();
+      totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
+      // The rows this chunk reads: its own and its neighbours'.
+      std::int64_t need = a + count;
+      for (const std::int32_t j : hoods.indices) need = std::max<std::int64_t>(need, j + 1);
+      if (stream.rowsUploaded() < need) {
+        const auto ut = Clock::now();
+        stream.uploadUntil(need);
+        res.uploadSeconds += since(ut);
+        if (opt.progress && k == firstNew) opt.progress("reading expression", stream.rowsUploaded(), n, 0);
+      }
+      const auto mt = Clock::now();
+      const auto order = orderBySize(hoods);
+      const auto plan = planBatches(hoods, order, batchTokens, opt.exactLengths);
+      torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+      const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
+      trace("embed: queueing batches");
+      for (const auto& [first, last] : plan.ranges) {
+        if (opt.cancel) opt.cancel->throwIfCancelled();
+        stream.uploadReady();
+        const Batch batch = makeBatch(hoods, order, first, last, a, device);
+        const Output o = model.forwardFromTokens(stream.table(), types, batch, false, opt.profile && k == firstNew ? &res.profile : nullptr);
+        chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
+      }
+      Finished f{k, cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true)) : chunkOut, DeviceEvent()};
+      if (cuda) {
+        f.host.copy_(chunkOut, /*non_blocking=*/true);
+        f.done.record();
+      }
+      res.modelSeconds += since(mt);
+      if (k + 1 < chunks) hoods = hoodsOf(k + 1);
+      submit(std::move(f));
+      embedded += count;
+      reportProgress();
     }
-    torch::Tensor host = cuda ? torch::empty({count, E}, torch::kFloat32).pin_memory() : chunkOut;
-    if (cuda) host.copy_(chunkOut, /*non_blocking=*/true);
-    NeighborhoodList nextHoods = k + 1 < chunks ? hoodsOf(k + 1) : NeighborhoodList{};
-    trace("embed: waiting for the device");
-    if (cuda) torch::cuda::synchronize();
-    trace("embed: chunk done");
-    res.modelSeconds += since(mt);
-    const auto wt = Clock::now();
-    writeFileAtomically(chunkFile(partsDir, k), host.data_ptr<float>(), static_cast<std::size_t>(count * E) * sizeof(float));
-    res.writeSeconds += since(wt);
-    embedded += count;
-    ++k;
-    hoods = std::move(nextHoods);
-    const double rate = static_cast<double>(embedded) / std::max(1e-9, since(runStart));
-    if (opt.progress) opt.progress("embedding", res.resumedCells + embedded, n, rate);
+    res.readSeconds += stream.readSeconds();
+  } catch (...) {
+    // Cancelled or failed: the chunks already done are finished and kept for --resume.
+    finishWriter();
+    throw;
   }
+  finishWriter();
+  if (writeError) std::rethrow_exception(writeError);
   res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
 
   trace("embed: assembling the output");
-  // Assemble the output.
   const auto wt = Clock::now();
   {
-    Hdf5Writer out(outPath);
-    out.createExtendible("/embedding", H5Type::Float32, E, std::max<std::int64_t>(1, (1 << 20) / (4 * E)), opt.gzip);
-    std::vector<float> buf;
-    // For --h5ad-out: rows in the file's order, NaN for skipped cells.
-    const std::int64_t fileRows = source.cells();
-    std::vector<float> byFileRow;
-    if (!opt.h5adOut.empty()) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
-    for (std::int64_t c = 0; c < chunks; ++c) {
-      const std::int64_t count = std::min(chunkCells, n - c * chunkCells);
-      buf.resize(static_cast<std::size_t>(count * E));
-      std::ifstream f(chunkFile(partsDir, c), std::ios::binary);
-      if (!f.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(float))))
-        throw FileError(chunkFile(partsDir, c), "incomplete chunk (delete the .parts folder and run again)");
-      out.append("/embedding", buf.data(), count);
-      if (!byFileRow.empty())
-        for (std::int64_t i = 0; i < count; ++i)
-          std::copy(buf.begin() + i * E, buf.begin() + (i + 1) * E,
-                    byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(c * chunkCells + i)] * E);
-    }
-    trace("embed: chunks appended");
     out.writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
     out.setStringAttribute("/", "format", "atlascope-embedding");
     out.setStringAttribute("/", "source", dataPath);
@@ -194,16 +311,15 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     out.commit();
     if (!byFileRow.empty()) {
       trace("embed: writing the h5ad copy");
-      ObsmArray a;
-      a.key = opt.obsmKey;
-      a.columns = E;
-      a.values = std::move(byFileRow);
-      writeResultsToCopy(dataPath, opt.h5adOut, {}, {a});
+      ObsmArray arr;
+      arr.key = opt.obsmKey;
+      arr.columns = E;
+      arr.values = std::move(byFileRow);
+      writeResultsToCopy(dataPath, opt.h5adOut, {}, {arr});
     }
   }
   trace("embed: output committed");
   removeFolder(partsDir);
-  trace("embed: parts removed");
   res.writeSeconds += since(wt);
   trace("embed: statistics");
   if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();

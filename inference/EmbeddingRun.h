@@ -1,11 +1,13 @@
 #pragma once
 // Embedding a whole dataset, from the file on disk to embeddings on disk.
 //
-// The expression panel is streamed from the file once into a table on the compute device (bf16 on
-// a GPU: 4M x 500 = 4 GB; float32 on the CPU, where runs are small). Cells are processed in
-// chunks: the CPU computes a chunk's neighbourhoods (multi-threaded) while the GPU runs the
-// previous chunk; each finished chunk is written atomically into OUT.parts/ so that a cancelled or
-// crashed run resumes from the last completed chunk; the final HDF5 is assembled atomically.
+// Three things overlap: a reader thread streams the expression panel from the file into a table on
+// the compute device (bf16 on a GPU: 4M x 500 = 4 GB; float32 on the CPU), the main thread
+// computes a chunk's neighbourhoods (multi-threaded) and queues its batches, and a writer thread
+// takes each finished chunk into OUT.parts/ (atomically, so that a cancelled or crashed run resumes
+// from the last completed chunk) and into the output, which is committed atomically at the end.
+// A chunk waits only for the table rows its neighbourhoods reach, and the device never waits for
+// a write.
 #include "core/CellTable.h"
 #include "core/Progress.h"
 #include "inference/ModelFile.h"
@@ -19,7 +21,7 @@ namespace atlascope::inference {
 struct EmbedRunOptions {
   std::string device = "auto";      // auto, cuda, cpu
   std::int64_t batchTokens = 0;     // 0: 65536 on the CPU, 393216 on a GPU
-  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 1000000 on a GPU
+  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 250000 on a GPU
   bool reorderGenes = false;
   // Batches of one neighbourhood size only (no padding, unmasked fused attention). Off by default:
   // measured slower on the H200 (4M cells: 40k vs 56k cells/s), the many size buckets cost more
@@ -44,7 +46,9 @@ struct EmbedRunResult {
   double seconds = 0;          // end to end: reading, embedding, writing
   double cellsPerSecond = 0;   // cells embedded in this run / seconds
   std::string device;
-  // Where the time went (seconds; GPU work overlaps host work, so these need not add up).
+  // Where the time went (seconds; these overlap, so they need not add up): read = the reader
+  // thread in the file, upload = the main thread waiting for table rows, model = queueing the
+  // batches (on a GPU the device runs behind), write = the writer thread.
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)

@@ -165,7 +165,10 @@ void addSegmentCommand(CLI::App& app) {
   auto brestarts = std::make_shared<int>(3);
   auto bdevice = std::make_shared<std::string>("auto");
   auto checkCpu = std::make_shared<std::int64_t>(0);
+  auto bko = std::make_shared<inference::KMeansOptions>();
   CLI::App* b = bench->add_subcommand("kmeans", "k-means time on planted clusters (JSON lines)");
+  b->add_option("--max-iterations", bko->maxIterations, "Lloyd iterations at most per restart");
+  b->add_option("--tolerance", bko->tolerance, "Relative inertia change that stops (0: always --max-iterations)");
   b->add_option("--cells", *bn, "Rows");
   b->add_option("--dim", *bd, "Columns (the embedding width)");
   b->add_option("--k", *bk, "Clusters");
@@ -181,7 +184,7 @@ void addSegmentCommand(CLI::App& app) {
     const torch::Tensor centres = torch::randn({*bk, *bd}) * 4;
     const torch::Tensor assign = (torch::rand({*bn}).pow(2) * *bk).to(torch::kInt64).clamp_max(*bk - 1);
     torch::Tensor x = (centres.index_select(0, assign) + torch::randn({*bn, *bd})).to(td);
-    inference::KMeansOptions ko;
+    inference::KMeansOptions ko = *bko;
     ko.k = *bk;
     ko.restarts = *brestarts;
     if (td.is_cuda()) torch::cuda::synchronize();
@@ -190,7 +193,7 @@ void addSegmentCommand(CLI::App& app) {
     if (td.is_cuda()) torch::cuda::synchronize();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << nlohmann::json{{"figure", "kmeans"}, {"device", dev}, {"cells", *bn}, {"dim", *bd}, {"k", *bk}, {"restarts", *brestarts},
-                                {"seconds", seconds}, {"iterations_best", r.iterations}, {"inertia", r.inertia},
+                                {"seconds", seconds}, {"tolerance", ko.tolerance}, {"iterations_best", r.iterations}, {"inertia", r.inertia},
                                 {"peak_gpu_gib", inference::peakGpuMemoryGiB()}}.dump()
               << std::endl;
     if (*checkCpu > 0 && td.is_cuda()) {

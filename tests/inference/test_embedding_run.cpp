@@ -96,7 +96,8 @@ private Q_SLOTS:
     const torch::Tensor fromFile = torch::from_blob(const_cast<float*>(emb.data.data()), {3000, 32}).clone();
     QVERIFY((direct.embedding - fromFile).abs().max().item<double>() < 1e-5);
 
-    // Cancel after the first chunk, then resume: the completed chunk is reused, the result equal.
+    // Cancel after the first chunk, then resume: the completed chunks (the writer also finishes the
+    // chunk already computed when the cancel came) are reused, the result equal.
     CancellationToken cancel;
     EmbedRunOptions c = o;
     c.cancel = &cancel;
@@ -107,7 +108,7 @@ private Q_SLOTS:
     QVERIFY(!QFileInfo::exists(dir_.filePath("emb2.h5")));
     QVERIFY(QFileInfo::exists(dir_.filePath("emb2.h5.parts/chunk-000000.f32")));
     const auto resumed = embedDataset(m, data_, {}, path("emb2.h5"), o);
-    QCOMPARE(resumed.resumedCells, std::int64_t(1000));
+    QVERIFY2(resumed.resumedCells >= 1000 && resumed.resumedCells < 3000, qPrintable(QString::number(resumed.resumedCells)));
     Hdf5File f2(path("emb2.h5"));
     QCOMPARE(f2.readFloat("/embedding").data, emb.data);
   }
