@@ -36,7 +36,7 @@ void writeStringArray(Hdf5Writer& w, const std::string& path, const std::vector<
 } // namespace
 
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
-                        const std::vector<ObsmArray>& obsm) {
+                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns) {
   if (source == target) throw FileError(target, "results go into a copy: the target must differ from the source");
   std::int64_t rows = 0;
   std::vector<std::string> order;
@@ -56,7 +56,12 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
       throw Error("obsm '" + m.key + "' does not have " + std::to_string(rows) + " rows");
 
   Hdf5Writer w(target, Hdf5Writer::CopyOf{source});
-  if (!obs.empty()) ensureDict(w, "/uns");
+  if (!obs.empty() || !uns.empty()) ensureDict(w, "/uns");
+  for (const auto& u : uns) {
+    w.remove("/uns/" + u.key);
+    w.writeArray("/uns/" + u.key, H5Type::Int32, {static_cast<std::int64_t>(u.values.size())}, u.values.data());
+    setEncoding(w, "/uns/" + u.key, "array", "0.2.0");
+  }
   for (const auto& c : obs) {
     const std::string g = "/obs/" + c.name;
     w.remove(g);

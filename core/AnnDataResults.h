@@ -23,8 +23,15 @@ struct ObsmArray {
   std::vector<float> values; // obs rows x columns, row-major
 };
 
+// A 1D integer array in uns (e.g. uns["regions_k354_parent"]: each region's parent at the next
+// coarser k), read by anndata as a numpy array.
+struct UnsIntArray {
+  std::string key;
+  std::vector<std::int32_t> values;
+};
+
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
-                        const std::vector<ObsmArray>& obsm);
+                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns = {});
 
 // Per-cell labels as CSV: `cell,<name>...` (the obs index when the file has one, else the row).
 void writeLabelsCsv(const std::string& path, const std::vector<std::string>& cellIds, const std::vector<CategoricalColumn>& columns);

@@ -155,4 +155,54 @@ std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::v
   return out;
 }
 
+SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
+                                  const std::vector<std::int32_t>& labels, int labelCount, int k, int threads) {
+  SmoothingOptions o;
+  o.k = k + 1; // the cell itself is among its nearest
+  checkInputs(x, y, section, o);
+  const std::int64_t n = static_cast<std::int64_t>(x.size());
+  if (static_cast<std::int64_t>(labels.size()) != n) throw Error("coherence: labels do not match the cells");
+  const SectionGrid grid(x, y, section, o.k);
+  const int count = threadCount(threads);
+  std::vector<std::vector<double>> sums(static_cast<std::size_t>(count), std::vector<double>(static_cast<std::size_t>(labelCount), 0.0));
+  std::vector<std::vector<std::int64_t>> cells(static_cast<std::size_t>(count), std::vector<std::int64_t>(static_cast<std::size_t>(labelCount), 0));
+  std::vector<std::thread> pool;
+  for (int t = 0; t < count; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<std::pair<float, std::int32_t>> nn;
+      for (std::int64_t i = t; i < n; i += count) {
+        const std::int32_t l = labels[static_cast<std::size_t>(i)];
+        if (l < 0 || l >= labelCount) continue;
+        grid.nearest(i, o.k, nn);
+        int same = 0, others = 0;
+        for (const auto& [d2, j] : nn) {
+          if (j == i) continue;
+          ++others;
+          if (labels[static_cast<std::size_t>(j)] == l) ++same;
+        }
+        if (others == 0) continue;
+        sums[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)] += static_cast<double>(same) / others;
+        ++cells[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)];
+      }
+    });
+  for (auto& th : pool) th.join();
+  SpatialCoherence c;
+  c.perLabel.assign(static_cast<std::size_t>(labelCount), std::nan(""));
+  double total = 0;
+  std::int64_t totalCells = 0;
+  for (int l = 0; l < labelCount; ++l) {
+    double s = 0;
+    std::int64_t m = 0;
+    for (int t = 0; t < count; ++t) {
+      s += sums[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)];
+      m += cells[static_cast<std::size_t>(t)][static_cast<std::size_t>(l)];
+    }
+    if (m > 0) c.perLabel[static_cast<std::size_t>(l)] = s / static_cast<double>(m);
+    total += s;
+    totalCells += m;
+  }
+  c.overall = totalCells > 0 ? total / static_cast<double>(totalCells) : std::nan("");
+  return c;
+}
+
 } // namespace atlascope

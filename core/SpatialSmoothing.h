@@ -27,4 +27,14 @@ std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector
 std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
                                        const std::vector<std::int32_t>& labels, const SmoothingOptions& options);
 
+// Spatial coherence of a labeling: for each cell, the share of its k nearest cells (of its
+// section, itself excluded) that carry its label; averaged per label and over all labelled cells.
+// 1 = regions are solid patches, ~1/labels = salt and pepper.
+struct SpatialCoherence {
+  double overall = 0;
+  std::vector<double> perLabel; // indexed by label; NaN for labels without cells
+};
+SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
+                                  const std::vector<std::int32_t>& labels, int labelCount, int k = 10, int threads = 0);
+
 } // namespace atlascope

@@ -23,13 +23,19 @@ torch::Tensor seedPlusPlus(const torch::Tensor& x, int k, std::mt19937_64& rng) 
   torch::Tensor pick = torch::full({1}, static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(n)),
                                    torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
   std::vector<torch::Tensor> chosen{pick};
-  torch::Tensor minDist = (x - x.index_select(0, pick)).pow(2).sum(1);
+  // |x - c|^2 = |x|^2 - 2 x.c + |c|^2: one matrix-vector product per centre, no [n, d] temporary.
+  const torch::Tensor xNorm = x.pow(2).sum(1);
+  auto distanceTo = [&](const torch::Tensor& p) {
+    const torch::Tensor c = x.index_select(0, p).view({-1});
+    return (xNorm - 2 * torch::mv(x, c) + c.dot(c)).clamp_min(0);
+  };
+  torch::Tensor minDist = distanceTo(pick);
   for (int c = 1; c < k; ++c) {
     const torch::Tensor cumulative = minDist.to(torch::kFloat64).cumsum(0);
     const torch::Tensor target = cumulative.narrow(0, n - 1, 1) * uniform(rng);
     pick = torch::searchsorted(cumulative, target).clamp_max(n - 1);
     chosen.push_back(pick);
-    minDist = torch::minimum(minDist, (x - x.index_select(0, pick)).pow(2).sum(1));
+    minDist = torch::minimum(minDist, distanceTo(pick));
   }
   return x.index_select(0, torch::cat(chosen)).clone();
 }

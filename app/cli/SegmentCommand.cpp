@@ -14,11 +14,15 @@
 #include "core/SpatialSmoothing.h"
 #include "inference/Device.h"
 #include "inference/KMeans.h"
+#include "inference/RegionPipeline.h"
+#include "core/AtomicFile.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -26,133 +30,88 @@
 
 namespace atlascope::cli {
 
+namespace {
+CancellationToken gSegmentCancel;
+extern "C" void onSegmentSignal(int) { gSegmentCancel.cancel(); }
+} // namespace
+
 void addSegmentCommand(CLI::App& app) {
   auto data = std::make_shared<std::string>();
-  auto embedding = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto ks = std::make_shared<std::vector<int>>(std::vector<int>{25, 354, 670, 1300});
-  auto device = std::make_shared<std::string>("auto");
-  auto restarts = std::make_shared<int>(3);
-  auto seed = std::make_shared<std::uint64_t>(42);
+  auto o = std::make_shared<inference::RegionPipelineOptions>();
+  o->smoothing.k = 500;
+  auto smoothSigma = std::make_shared<double>(100.0);
   auto labelsCsv = std::make_shared<std::string>();
   auto treeCsv = std::make_shared<std::string>();
-  auto cols = std::make_shared<ColumnOptions>();
-  auto smooth = std::make_shared<bool>(false);
-  auto smoothK = std::make_shared<int>(500);
-  auto smoothSigma = std::make_shared<double>(100.0);
-  auto smoothLabelsK = std::make_shared<int>(0);
-  CLI::App* cmd = app.add_subcommand("segment", "Discover regions: k-means of embeddings (or of neighbourhood composition) at several k");
+  auto progress = std::make_shared<std::string>("none");
+  CLI::App* cmd = app.add_subcommand("segment", "Discover regions: embed (or composition baseline) -> smooth -> k-means at several k -> links -> scores");
   cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--embedding", *embedding, "Embeddings from `atlascope-cli embed` (default: the composition baseline)");
-  cmd->add_option("--out,-o", *out, "A copy of the dataset with obs columns regions_k<k> (+ colours)")->required();
-  cmd->add_option("--k", *ks, "Resolutions (default 25 354 670 1300, as the paper)")->delimiter(',');
-  cmd->add_option("--device", *device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-  cmd->add_option("--restarts", *restarts, "k-means restarts (the lowest inertia is kept)")->check(CLI::Range(1, 100));
-  cmd->add_option("--seed", *seed, "Random seed");
+  cmd->add_option("--out,-o", *out, "A copy of the dataset with obs columns regions_k<k> (+ colours, uns regions_k<k>_parent)")->required();
+  cmd->add_option("--weights,-w", o->weights, "Model (.h5 checkpoint or reference .pth): embed the cells first");
+  cmd->add_option("--embedding", o->embedding, "Embeddings from `atlascope-cli embed` (instead of --weights)");
+  cmd->add_option("--embedding-out", o->embeddingOut, "Where --weights' embeddings go (default OUT.embedding.h5)");
+  cmd->add_option("--k", o->ks, "Resolutions (default 25 354 670 1300, as the paper)")->delimiter(',');
+  cmd->add_option("--device", o->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
+  cmd->add_option("--restarts", o->restarts, "k-means restarts (the lowest inertia is kept)")->check(CLI::Range(1, 100));
+  cmd->add_option("--max-iterations", o->maxIterations, "Lloyd iterations per restart at most");
+  cmd->add_option("--seed", o->seed, "Random seed");
   cmd->add_option("--labels-csv", *labelsCsv, "Also write per-cell labels as CSV");
   cmd->add_option("--tree-csv", *treeCsv, "Also write the links between resolutions as CSV");
-  cmd->add_flag("--smooth", *smooth, "Smooth the features over each cell's k nearest cells of its section before clustering");
-  cmd->add_option("--smooth-k", *smoothK, "Nearest cells for smoothing (the reference's 500)")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--smooth", o->smooth, "Smooth the features over each cell's k nearest cells of its section before clustering");
+  cmd->add_option("--smooth-k", o->smoothing.k, "Nearest cells for smoothing (the reference's 500)")->check(CLI::Range(1, 100000));
   cmd->add_option("--smooth-sigma", *smoothSigma, "Gaussian sigma in units of 10 um (the reference's 100)")->check(CLI::PositiveNumber);
-  cmd->add_option("--smooth-labels", *smoothLabelsK, "After clustering, the majority label of the k nearest cells (0: off)")->check(CLI::Range(0, 100000));
-  addColumnOptions(cmd, *cols);
+  cmd->add_option("--smooth-labels", o->smoothLabelsK, "After clustering, the majority label of the k nearest cells (0: off)")->check(CLI::Range(0, 100000));
+  cmd->add_option("--ccf-level", o->ccfLevel, "Score against the CCF at this level: leaf, depth:N, major (\"\": no CCF scores)");
+  cmd->add_option("--compare", o->compareColumns, "obs labellings to score against as well (e.g. hidden_subregion)");
+  cmd->add_option("--subregions", o->subregionColumn, "Ground truth of split regions (the synthetic brain's hidden_subregion)");
+  cmd->add_option("--progress", *progress, "none, text or json (one object per line)")->check(CLI::IsMember({"none", "text", "json"}));
+  addColumnOptions(cmd, o->columns);
   cmd->callback([=] {
-    const auto start = std::chrono::steady_clock::now();
-    inference::configureCpuThreads();
-    const CellTable cells = readCellTable(*data, *cols);
-    const std::int64_t n = cells.size();
-    const std::string dev = inference::resolveDevice(*device);
-    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-    torch::Tensor features;
-    std::string source;
-    nlohmann::json summary;
-    if (!embedding->empty()) {
-      Hdf5File e(*embedding);
-      const auto emb = e.readFloat("/embedding");
-      if (emb.shape.size() != 2 || emb.shape[0] != n)
-        throw FileError(*embedding, "has " + std::to_string(emb.shape.empty() ? 0 : emb.shape[0]) + " embeddings for " + std::to_string(n) + " cells");
-      features = torch::from_blob(const_cast<float*>(emb.data.data()), {emb.shape[0], emb.shape[1]}).clone();
-      source = "embedding";
-    } else {
-      const ModelPositions pos = modelPositions(cells);
-      NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
-      const auto comp = neighborhoodComposition(index.compute(0, n), cells.cellType, static_cast<int>(cells.types.names.size()));
-      features = torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())}).clone();
-      source = "composition baseline";
+    std::signal(SIGINT, onSegmentSignal);
+    std::signal(SIGTERM, onSegmentSignal);
+    inference::RegionPipelineOptions opt = *o;
+    opt.smoothing.sigma = *smoothSigma * 10.0; // reference units (10 um) -> um
+    opt.cancel = &gSegmentCancel;
+    const std::string mode = *progress;
+    std::string lastStage;
+    opt.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total) {
+      if (mode == "json") std::cout << nlohmann::json{{"stage", stage}, {"done", done}, {"total", total}}.dump() << std::endl;
+      else if (mode == "text" && stage != lastStage) std::fprintf(stderr, "%s...\n", stage.c_str());
+      lastStage = stage;
+    };
+    inference::RegionPipelineResult r;
+    try {
+      r = inference::runRegionPipeline(*data, *out, opt);
+    } catch (const Cancelled&) {
+      std::cout << nlohmann::json{{"result", "cancelled"}, {"message", "cancelled; " + *out + " was not written"}}.dump() << std::endl;
+      setExitCode(130);
+      return;
     }
-    SmoothingOptions so;
-    so.k = *smoothK;
-    so.sigma = *smoothSigma * 10.0; // reference units (10 um) -> um
-    if (*smooth) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const torch::Tensor f = features.contiguous();
-      std::vector<float> in(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
-      const auto sm = smoothFeatures(cells.x, cells.y, cells.section, in, f.size(1), so);
-      features = torch::from_blob(const_cast<float*>(sm.data()), f.sizes()).clone();
-      summary["smoothing"] = {{"k", so.k}, {"sigma_units", *smoothSigma},
-                              {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-    }
-    features = features.to(td);
-    std::vector<int> sorted = *ks;
-    std::sort(sorted.begin(), sorted.end());
-    std::vector<CategoricalColumn> columns;
-    summary["cells"] = n;
-    summary["features"] = source;
-    summary["device"] = dev;
-    summary["resolutions"] = nlohmann::json::array();
-    std::ostringstream tree;
-    tree << "k,region,parent_k,parent\n";
-    std::vector<std::int32_t> previous;
-    int previousK = 0;
-    for (int k : sorted) {
-      const auto t0 = std::chrono::steady_clock::now();
-      inference::KMeansOptions ko;
-      ko.k = k;
-      ko.restarts = *restarts;
-      ko.seed = *seed;
-      auto r = inference::kmeans(features, ko);
-      if (*smoothLabelsK > 0) {
-        SmoothingOptions lo = so;
-        lo.k = *smoothLabelsK;
-        r.labels = smoothLabels(cells.x, cells.y, cells.section, r.labels, lo);
-      }
-      // Into file rows: cells skipped for bad positions have no region (-1).
-      CategoricalColumn col;
-      col.name = "regions_k" + std::to_string(k);
-      const std::int64_t fileRows = cells.fileRow.empty() ? 0 : cells.fileRow.back() + 1 + cells.skippedCells;
-      col.codes.assign(static_cast<std::size_t>(std::max(fileRows, n)), -1);
-      for (std::int64_t i = 0; i < n; ++i) col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] = r.labels[static_cast<std::size_t>(i)];
-      for (int c = 0; c < k; ++c) col.categories.push_back("k" + std::to_string(k) + "-" + std::to_string(c));
-      col.colours = categoricalPalette(static_cast<std::size_t>(k));
-      columns.push_back(col);
-      if (!previous.empty()) {
-        const auto parent = inference::linkResolutions(previous, r.labels, k);
-        for (int j = 0; j < k; ++j) tree << k << "," << j << "," << previousK << "," << parent[static_cast<std::size_t>(j)] << "\n";
-      }
-      previous = r.labels;
-      previousK = k;
-      summary["resolutions"].push_back({{"k", k}, {"inertia", r.inertia}, {"iterations", r.iterations}, {"empty_repairs", r.emptyRepairs},
-                                        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
-    }
-    // The obs row count of the copy is the file's: pad to it (cells skipped have no region).
-    {
-      Hdf5File f(*data);
-      const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
-      const std::int64_t rows = f.shape("/obs/" + index)[0];
-      for (auto& c : columns) c.codes.resize(static_cast<std::size_t>(rows), -1);
-    }
-    writeResultsToCopy(*data, *out, columns, {});
+    const CellTable cells = readCellTable(*data, opt.columns);
     if (!labelsCsv->empty()) {
       std::vector<std::string> ids;
-      for (std::size_t i = 0; i < columns.front().codes.size(); ++i) ids.push_back(std::to_string(i));
+      std::vector<CategoricalColumn> columns;
+      for (std::int64_t i = 0; i < cells.size(); ++i) ids.push_back(std::to_string(cells.fileRow[static_cast<std::size_t>(i)]));
+      for (const auto& d : r.resolutions) {
+        CategoricalColumn c;
+        c.name = "regions_k" + std::to_string(d.k);
+        c.codes = d.labels;
+        for (int j = 0; j < d.k; ++j) c.categories.push_back("k" + std::to_string(d.k) + "-" + std::to_string(j));
+        columns.push_back(std::move(c));
+      }
       writeLabelsCsv(*labelsCsv, ids, columns);
     }
     if (!treeCsv->empty()) {
-      std::ofstream(*treeCsv) << tree.str();
+      std::ostringstream tree;
+      tree << "k,region,parent_k,parent\n";
+      for (std::size_t i = 1; i < r.resolutions.size(); ++i)
+        for (int j = 0; j < r.resolutions[i].k; ++j)
+          tree << r.resolutions[i].k << "," << j << "," << r.resolutions[i - 1].k << "," << r.resolutions[i].parent[static_cast<std::size_t>(j)] << "\n";
+      const std::string text = tree.str();
+      writeFileAtomically(*treeCsv, text.data(), text.size());
     }
-    summary["out"] = *out;
-    summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << summary.dump() << "\n";
+    r.summary["result"] = "ok";
+    std::cout << r.summary.dump() << std::endl;
   });
 
   // bench kmeans: planted clusters of the embedding's shape; the same seed on the CPU for a check.

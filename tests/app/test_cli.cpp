@@ -189,7 +189,7 @@ private slots:
     Run sm = cli({"segment", data, "--k", "5", "--out", seg, "--restarts", "1", "--device", "cpu", "--smooth", "--smooth-k", "30",
                   "--smooth-labels", "9"});
     QVERIFY2(sm.code == 0 && sm.out.contains("\"smoothing\""), qPrintable(sm.out + sm.err));
-    expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "larger than the number of cells");
+    expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "is not between 1 and the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
   }

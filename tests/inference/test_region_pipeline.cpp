@@ -1,0 +1,149 @@
+// The region pipeline end to end on a small synthetic brain (the composition baseline and a
+// model's embeddings): regions at each k linked into a tree, scores against the CCF and the hidden
+// sub-regions, results reloaded from the dataset copy without recomputation, a cancelled run
+// leaving an earlier result intact, and bad requests answered clearly.
+#include "core/Atlas.h"
+#include "core/CellTable.h"
+#include "core/Error.h"
+#include "core/SpatialSmoothing.h"
+#include "core/SyntheticBrain.h"
+#include "inference/Device.h"
+#include "inference/Init.h"
+#include "inference/ModelFile.h"
+#include "inference/RegionPipeline.h"
+
+#include "tests/TestPaths.h"
+
+#include <QFileInfo>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <torch/torch.h>
+
+using namespace atlascope;
+using namespace atlascope::inference;
+
+class TestRegionPipeline : public QObject {
+  Q_OBJECT
+  QTemporaryDir dir_;
+  std::string data_;
+
+  std::string path(const char* n) { return dir_.filePath(n).toStdString(); }
+
+private Q_SLOTS:
+  void initTestCase() {
+    configureCpuThreads(2);
+    SyntheticBrainOptions o;
+    o.maxCells = 12000;
+    o.genes = 16;
+    o.cellTypes = 20;
+    o.cellsPerMm2 = 3000;
+    o.hiddenSubregions = 2;
+    data_ = path("cells.h5ad");
+    generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), o, data_);
+  }
+
+  void baselineRegionsReloadAndScore() {
+    RegionPipelineOptions o;
+    o.ks = {20, 6};
+    o.subregionColumn = "hidden_subregion";
+    std::vector<std::string> stages;
+    o.progress = [&](const std::string& s, std::int64_t, std::int64_t) {
+      if (stages.empty() || stages.back() != s) stages.push_back(s);
+    };
+    const RegionPipelineResult r = runRegionPipeline(data_, path("regions.h5ad"), o);
+    QCOMPARE(int(r.resolutions.size()), 2);
+    QCOMPARE(r.resolutions[0].k, 6); // ascending
+    QVERIFY(std::find(stages.begin(), stages.end(), "k-means k=20") != stages.end());
+    // The tree: every fine region has a coarse parent holding most of its cells.
+    for (std::int32_t p : r.resolutions[1].parent) QVERIFY(p >= 0 && p < 6);
+    // Scores against the CCF (the generated brain has CCF coordinates) and the ground truth.
+    const auto& s = r.summary["resolutions"][1];
+    QVERIFY(s["scores"]["ccf_major"]["ami"].get<double>() > 0.05);
+    QVERIFY(s.contains("hidden_subregions"));
+    const double coherence = s["spatial_coherence"];
+    QVERIFY2(coherence > 0.3 && coherence <= 1.0, qPrintable(QString::number(coherence)));
+    // Reloaded from the copy: the same labels, per obs row, and the same tree.
+    const auto back = readDiscoveredRegions(path("regions.h5ad"));
+    QCOMPARE(int(back.size()), 2);
+    const CellTable cells = readCellTable(data_);
+    for (std::size_t k = 0; k < 2; ++k) {
+      QCOMPARE(back[k].k, r.resolutions[k].k);
+      QCOMPARE(back[k].parent, r.resolutions[k].parent);
+      for (std::int64_t i = 0; i < cells.size(); ++i)
+        QCOMPARE(back[k].labels[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])], r.resolutions[k].labels[static_cast<std::size_t>(i)]);
+    }
+  }
+
+  void embeddingsFromAModel() {
+    const CellTable cells = readCellTable(data_);
+    ModelConfig cfg;
+    cfg.embedDim = 16;
+    cfg.heads = 2;
+    cfg.encoderLayers = 1;
+    cfg.decoderLayers = 1;
+    cfg.feedForward = 32;
+    cfg.genes = 16;
+    cfg.cellTypes = static_cast<int>(cells.types.names.size());
+    std::vector<std::string> types = cells.types.names;
+    std::sort(types.begin(), types.end());
+    saveCheckpoint(CellTransformer(initWeights(cfg, 2), cfg, "init"), cells.genes, types, path("model.h5"));
+    RegionPipelineOptions o;
+    o.ks = {8};
+    o.weights = path("model.h5");
+    o.device = "cpu";
+    const RegionPipelineResult r = runRegionPipeline(data_, path("model-regions.h5ad"), o);
+    QCOMPARE(r.summary["features"].get<std::string>(), std::string("CellTransformer embedding"));
+    QVERIFY(QFileInfo::exists(dir_.filePath("model-regions.h5ad.embedding.h5")));
+    QCOMPARE(std::int64_t(r.resolutions[0].labels.size()), cells.size());
+  }
+
+  void cancelKeepsTheEarlierResult() {
+    const auto before = QFileInfo(dir_.filePath("regions.h5ad")).lastModified();
+    CancellationToken cancel;
+    RegionPipelineOptions o;
+    o.ks = {6, 20};
+    o.cancel = &cancel;
+    o.progress = [&](const std::string& s, std::int64_t, std::int64_t) {
+      if (s == "k-means k=20") cancel.cancel();
+    };
+    QVERIFY_THROWS_EXCEPTION(Cancelled, runRegionPipeline(data_, path("regions.h5ad"), o));
+    QCOMPARE(QFileInfo(dir_.filePath("regions.h5ad")).lastModified(), before);
+    QCOMPARE(int(readDiscoveredRegions(path("regions.h5ad")).size()), 2);
+  }
+
+  void badRequests() {
+    RegionPipelineOptions o;
+    o.ks = {100000};
+    try {
+      runRegionPipeline(data_, path("x.h5ad"), o);
+      QFAIL("no error for k larger than the cells");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("number of cells"), e.what());
+    }
+    o.ks = {5};
+    o.embedding = path("model.h5"); // not an embedding file
+    QVERIFY_THROWS_EXCEPTION(Error, runRegionPipeline(data_, path("x.h5ad"), o));
+  }
+
+  void coherenceOfSolidAndScatteredLabels() {
+    std::vector<float> x, y;
+    std::vector<std::int32_t> s, solid, scattered;
+    for (int i = 0; i < 60; ++i)
+      for (int j = 0; j < 60; ++j) {
+        x.push_back(float(i));
+        y.push_back(float(j));
+        s.push_back(0);
+        solid.push_back(i < 30 ? 0 : 1);
+        scattered.push_back((i * 7 + j * 13) % 4);
+      }
+    const SpatialCoherence a = spatialCoherence(x, y, s, solid, 2, 8);
+    const SpatialCoherence b = spatialCoherence(x, y, s, scattered, 4, 8);
+    QVERIFY2(a.overall > 0.9, qPrintable(QString::number(a.overall)));
+    QVERIFY2(b.overall < 0.4, qPrintable(QString::number(b.overall)));
+    QCOMPARE(int(a.perLabel.size()), 2);
+  }
+};
+
+QTEST_APPLESS_MAIN(TestRegionPipeline)
+#include "test_region_pipeline.moc"
