@@ -10,6 +10,7 @@
 #include "core/Neighborhood.h"
 #include "core/Palette.h"
 #include "inference/Device.h"
+#include "inference/DeviceSmoothing.h"
 #include "inference/KMeans.h"
 #include "inference/ModelFile.h"
 
@@ -90,18 +91,23 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   }
   summary["stages"]["features"] = since(t);
 
+  features = features.to(td);
   if (o.smooth) {
+    // On a GPU by products and topk (DeviceSmoothing); on the CPU the grid search of core.
     t = Clock::now();
-    const torch::Tensor f = features.contiguous();
-    const std::vector<float> in(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
     Progress p;
     p.report = [&](const std::string& stage, std::int64_t done, std::int64_t total) { report(stage, done, total); };
     p.cancel = o.cancel;
-    const auto sm = smoothFeatures(cells.x, cells.y, cells.section, in, f.size(1), o.smoothing, p);
-    features = torch::from_blob(const_cast<float*>(sm.data()), f.sizes()).clone();
+    if (td.is_cuda()) {
+      features = smoothFeaturesOnDevice(features, cells.x, cells.y, cells.section, o.smoothing, p);
+    } else {
+      const torch::Tensor f = features.contiguous();
+      const std::vector<float> in(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+      const auto sm = smoothFeatures(cells.x, cells.y, cells.section, in, f.size(1), o.smoothing, p);
+      features = torch::from_blob(const_cast<float*>(sm.data()), f.sizes()).clone();
+    }
     summary["stages"]["smoothing"] = since(t);
   }
-  features = features.to(td);
 
   // Clustering at each k, coarse to fine, each linked to the previous.
   std::vector<int> ks = o.ks;

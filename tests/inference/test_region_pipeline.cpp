@@ -8,6 +8,7 @@
 #include "core/SpatialSmoothing.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
+#include "inference/DeviceSmoothing.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
 #include "inference/RegionPipeline.h"
@@ -19,6 +20,8 @@
 #include <QTest>
 
 #include <torch/torch.h>
+
+#include <random>
 
 using namespace atlascope;
 using namespace atlascope::inference;
@@ -124,6 +127,30 @@ private Q_SLOTS:
     o.ks = {5};
     o.embedding = path("model.h5"); // not an embedding file
     QVERIFY_THROWS_EXCEPTION(Error, runRegionPipeline(data_, path("x.h5ad"), o));
+  }
+
+  void deviceSmoothingEqualsCoreSmoothing() {
+    // Random positions (no distance ties) in two sections; the torch path (the GPU's, run here on
+    // the CPU) and the grid path must give the same weighted means.
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(0, 2000);
+    const std::int64_t n = 1500, d = 6;
+    std::vector<float> x, y, f;
+    std::vector<std::int32_t> s;
+    for (std::int64_t i = 0; i < n; ++i) {
+      x.push_back(u(rng));
+      y.push_back(u(rng));
+      s.push_back(i % 3 == 0 ? 1 : 0);
+      for (std::int64_t c = 0; c < d; ++c) f.push_back(u(rng) / 100);
+    }
+    SmoothingOptions o;
+    o.k = 40;
+    o.sigma = 150;
+    const std::vector<float> core = smoothFeatures(x, y, s, f, d, o);
+    const torch::Tensor dev = smoothFeaturesOnDevice(torch::from_blob(f.data(), {n, d}).clone(), x, y, s, o);
+    const torch::Tensor expected = torch::from_blob(const_cast<float*>(core.data()), {n, d});
+    const double err = (dev - expected).abs().max().item<double>();
+    QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
   }
 
   void coherenceOfSolidAndScatteredLabels() {
