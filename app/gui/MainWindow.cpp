@@ -1,5 +1,7 @@
 #include "app/gui/MainWindow.h"
 
+#include "app/gui/PipelinePanel.h"
+
 #include "app/gui/CameraReactions.h"
 #include "app/gui/CellPanel.h"
 #include "app/gui/RegionTreePanel.h"
@@ -28,6 +30,9 @@
 
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QPlainTextEdit>
 #include <QFileDialog>
 #include <QMimeData>
 
@@ -59,6 +64,27 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   cellDock->setWidget(cellPanel_);
   addDockWidget(Qt::RightDockWidgetArea, cellDock);
   cellDock->hide(); // shown when a dataset opens: no empty panel beside the atlas
+  pipelinePanel_ = new PipelinePanel(this);
+  auto* pipelineDock = new QDockWidget(tr("Discover regions"), this);
+  pipelineDock->setObjectName("pipelineDock");
+  pipelineDock->setWidget(pipelinePanel_);
+  addDockWidget(Qt::RightDockWidgetArea, pipelineDock);
+  tabifyDockWidget(cellDock, pipelineDock);
+  pipelineDock->hide();
+  // A finished region job: open its dataset copy, coloured by the coarsest resolution.
+  connect(pipelinePanel_, &PipelinePanel::regionsReady, this, [this](const QString& result, const QJsonObject& summary) {
+    const QJsonArray res = summary.value("resolutions").toArray();
+    if (!res.isEmpty()) options_.colourBy = QString("regions_k%1").arg(res.first().toObject().value("k").toInt());
+    for (const QJsonValue& r : res) {
+      const QJsonObject o = r.toObject();
+      QString line = tr("k = %1: spatial coherence %2").arg(o.value("k").toInt()).arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
+      const QJsonObject scores = o.value("scores").toObject();
+      for (auto it = scores.begin(); it != scores.end(); ++it)
+        line += tr(", AMI vs %1 %2").arg(it.key()).arg(it.value().toObject().value("ami").toDouble(), 0, 'f', 3);
+      pipelinePanel_->log()->appendPlainText(line);
+    }
+    openDataset(result);
+  });
   setAcceptDrops(true);
 
   selectionLabel_ = new QLabel(this);
@@ -270,6 +296,9 @@ void MainWindow::openDataset(const QString& path) {
     scene_->renderer()->AddActor2D(cloud_->colourBar());
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
+    // A region result is a copy of the dataset: further runs still start from the original.
+    if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) pipelinePanel_->setDataset(path);
+    findChild<QDockWidget*>("pipelineDock")->show();
     const QString by = options_.colourBy;
     {
       // Show the chosen colouring in the panel without re-triggering it.

@@ -22,6 +22,7 @@ class CellCloud;
 namespace atlascope::app {
 
 class CellPanel;
+class PipelinePanel;
 class RegionTreePanel;
 class SurfaceLoader;
 class VtkView;
@@ -67,6 +68,7 @@ public:
   const CellTable* cells() const { return cells_.get(); }
   viewer::CellCloud* cellCloud() const { return cloud_.get(); }
   CellPanel* cellPanel() const { return cellPanel_; }
+  PipelinePanel* pipelinePanel() const { return pipelinePanel_; }
   QString datasetError() const { return datasetError_; }
   void colourCellsByGene(const QString& gene);
   void colourCellsByCategory(const QString& what);
@@ -97,6 +99,7 @@ private:
   QString loadError_;
   bool loading_ = true;
   CellPanel* cellPanel_;
+  PipelinePanel* pipelinePanel_;
   std::unique_ptr<CellTable> cells_;
   std::unique_ptr<viewer::CellCloud> cloud_;
   QString datasetPath_, datasetError_, colourGene_;

@@ -3,6 +3,8 @@
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
 #include "app/gui/CellPanel.h"
 #include "app/gui/MainWindow.h"
+#include "app/gui/PipelinePanel.h"
+#include "app/gui/WorkerJob.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/VtkView.h"
 
@@ -21,6 +23,11 @@
 #include <QLineEdit>
 #include <QSlider>
 #include <QTemporaryDir>
+#include <QDateTime>
+#include <QFileInfo>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
 #include <QTest>
 #include <QTreeView>
 
@@ -215,6 +222,64 @@ private slots:
     QTRY_VERIFY_WITH_TIMEOUT(!w.datasetError().isEmpty(), 30000);
     QVERIFY(w.datasetError().contains("missing.h5ad"));
     QCOMPARE(w.cells()->size(), std::int64_t(4000)); // the open dataset stays
+  }
+
+  void discoverRegionsThroughTheWorker() {
+    // The region step as the user runs it: the panel starts `atlascope-cli segment` as a worker
+    // process; the result opens coloured by regions; a second run cancelled midway keeps the
+    // first result; a worker killed midway leaves the window running with a clear message.
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    qputenv("ATLASCOPE_WORKER", ATLASCOPE_CLI);
+    const QString data = dir_.filePath("regions.h5ad");
+    {
+      SyntheticBrainOptions g;
+      g.maxCells = 6000;
+      g.genes = 8;
+      g.cellTypes = 12;
+      generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data.toStdString());
+    }
+    MainWindowOptions o;
+    o.initialStructures = {};
+    o.dataset = data;
+    MainWindow w(o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    PipelinePanel* p = w.pipelinePanel();
+    QVERIFY(p->runButton()->isEnabled());
+    p->resolutionsEdit()->setText("6, 15");
+    p->deviceBox()->setCurrentText("cpu");
+    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    QVERIFY(p->isRunning());
+    const QString result = PipelinePanel::resultPathFor(data);
+    // The result opens: the cells coloured by the coarsest resolution, its legend one entry per region.
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle() && w.cellPanel()->legend()->count() == 6, 120000);
+    QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
+    QVERIFY(QFileInfo::exists(result));
+    QVERIFY(p->log()->toPlainText().contains("AMI vs ccf_major"));
+    const QDateTime written = QFileInfo(result).lastModified();
+
+    // A second run, cancelled as soon as it reports progress: the first result stays.
+    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
+    QSignalSpy started(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
+    p->cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QCOMPARE(p->lastError(), QString("cancelled"));
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+    QVERIFY(p->runButton()->isEnabled());
+
+    // A worker killed midway (as by the out-of-memory killer): a message, the window lives on.
+    QSignalSpy again(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
+    p->job()->kill();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+    QVERIFY(w.isVisible());
   }
 
   void brokenAtlasIsAMessage() {

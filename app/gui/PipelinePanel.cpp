@@ -1,0 +1,128 @@
+#include "app/gui/PipelinePanel.h"
+
+#include "app/gui/WorkerJob.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QVBoxLayout>
+
+namespace atlascope::app {
+
+PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
+  auto* layout = new QVBoxLayout(this);
+  auto* form = new QFormLayout;
+  auto* modelRow = new QHBoxLayout;
+  model_ = new QLineEdit;
+  model_->setPlaceholderText(tr("none: neighbourhood composition baseline"));
+  model_->setToolTip(tr("A trained CellTransformer (.h5 checkpoint or reference .pth); empty runs the model-free baseline"));
+  auto* browse = new QPushButton(tr("…"));
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Model"), {}, tr("Models (*.h5 *.pth *.pt)"));
+    if (!f.isEmpty()) model_->setText(f);
+  });
+  modelRow->addWidget(model_);
+  modelRow->addWidget(browse);
+  form->addRow(tr("Model"), modelRow);
+  ks_ = new QLineEdit("25,100");
+  ks_->setToolTip(tr("Resolutions: numbers of regions, comma separated (the paper: 25, 354, 670, 1300)"));
+  form->addRow(tr("Regions (k)"), ks_);
+  smooth_ = new QCheckBox(tr("Smooth features over neighbouring cells"));
+  form->addRow(QString(), smooth_);
+  device_ = new QComboBox;
+  device_->addItems({"auto", "cpu", "cuda"});
+  device_->setToolTip(tr("auto: the worker's GPU when it has one, its CPU otherwise"));
+  form->addRow(tr("Device"), device_);
+  layout->addLayout(form);
+  auto* buttons = new QHBoxLayout;
+  run_ = new QPushButton(tr("Discover regions"));
+  cancel_ = new QPushButton(tr("Cancel"));
+  cancel_->setEnabled(false);
+  buttons->addWidget(run_);
+  buttons->addWidget(cancel_);
+  layout->addLayout(buttons);
+  progress_ = new QProgressBar;
+  progress_->setRange(0, 1000);
+  progress_->setValue(0);
+  layout->addWidget(progress_);
+  status_ = new QLabel(tr("Open a dataset to discover its regions."));
+  status_->setWordWrap(true);
+  layout->addWidget(status_);
+  log_ = new QPlainTextEdit;
+  log_->setReadOnly(true);
+  log_->setMaximumBlockCount(2000);
+  layout->addWidget(log_, 1);
+  run_->setEnabled(false);
+
+  connect(run_, &QPushButton::clicked, this, &PipelinePanel::run);
+  connect(cancel_, &QPushButton::clicked, this, &PipelinePanel::cancel);
+  connect(job_, &WorkerJob::logLine, log_, &QPlainTextEdit::appendPlainText);
+  connect(job_, &WorkerJob::progress, this, [this](const QString& stage, qint64 done, qint64 total, double eta) {
+    progress_->setValue(total > 0 ? static_cast<int>(1000 * done / total) : 0);
+    QString text = stage;
+    if (total > 1) text += QString(" %1/%2").arg(done).arg(total);
+    if (eta >= 0) text += tr(", about %1 s left").arg(static_cast<int>(eta + 0.5));
+    status_->setText(text);
+  });
+  auto finish = [this] {
+    run_->setEnabled(!dataset_.isEmpty());
+    cancel_->setEnabled(false);
+    emit runningChanged(false);
+  };
+  connect(job_, &WorkerJob::finished, this, [this, finish](const QJsonObject& result) {
+    finish();
+    lastError_.clear();
+    progress_->setValue(1000);
+    status_->setText(tr("Done in %1 s (%2).").arg(result.value("seconds").toDouble(), 0, 'f', 1).arg(result.value("features").toString()));
+    emit regionsReady(resultPathFor(dataset_), result);
+  });
+  connect(job_, &WorkerJob::failed, this, [this, finish](const QString& message) {
+    finish();
+    lastError_ = message;
+    progress_->setValue(0);
+    status_->setText(message == tr("cancelled") ? tr("Cancelled; the previous result (if any) is kept.") : tr("Failed: %1").arg(message));
+    log_->appendPlainText(message);
+  });
+}
+
+QString PipelinePanel::resultPathFor(const QString& dataset) {
+  const QFileInfo f(dataset);
+  return f.dir().filePath(f.completeBaseName() + ".regions.h5ad");
+}
+
+void PipelinePanel::setDataset(const QString& path) {
+  dataset_ = path;
+  const bool h5ad = path.endsWith(".h5ad", Qt::CaseInsensitive) && !path.endsWith(".regions.h5ad", Qt::CaseInsensitive);
+  run_->setEnabled(h5ad && !isRunning());
+  status_->setText(path.isEmpty() ? tr("Open a dataset to discover its regions.")
+                   : h5ad        ? tr("Ready: %1").arg(QFileInfo(path).fileName())
+                                 : tr("Region discovery writes into a copy of an .h5ad dataset; convert this one first."));
+}
+
+bool PipelinePanel::isRunning() const { return job_->isRunning(); }
+
+void PipelinePanel::run() {
+  if (dataset_.isEmpty() || job_->isRunning()) return;
+  QStringList args{"segment", dataset_, "--out", resultPathFor(dataset_), "--k", ks_->text().simplified().remove(' '),
+                   "--device", device_->currentText()};
+  if (!model_->text().isEmpty()) args << "--weights" << model_->text();
+  if (smooth_->isChecked()) args << "--smooth";
+  run_->setEnabled(false);
+  cancel_->setEnabled(true);
+  progress_->setValue(0);
+  status_->setText(tr("Starting…"));
+  emit runningChanged(true);
+  job_->start(args);
+}
+
+void PipelinePanel::cancel() { job_->cancel(); }
+
+} // namespace atlascope::app

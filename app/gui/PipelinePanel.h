@@ -1,0 +1,65 @@
+#pragma once
+// The region-discovery panel: model (or the composition baseline), resolutions, smoothing,
+// device; "Discover regions" runs `atlascope-cli segment` as a worker process (WorkerJob) with a
+// progress bar, ETA, log and cancel. One job at a time; the window stays responsive. The result
+// (a copy of the dataset with regions_k<k> columns) is announced for the main window to open.
+#include <QJsonObject>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+
+namespace atlascope::app {
+
+class WorkerJob;
+
+class PipelinePanel : public QWidget {
+  Q_OBJECT
+public:
+  explicit PipelinePanel(QWidget* parent = nullptr);
+
+  void setDataset(const QString& path); // the dataset the jobs run on (empty: none)
+  QString dataset() const { return dataset_; }
+  // Where the results of `dataset` go: DATASET minus .h5ad plus .regions.h5ad, beside it.
+  static QString resultPathFor(const QString& dataset);
+
+  QLineEdit* modelEdit() const { return model_; }
+  QLineEdit* resolutionsEdit() const { return ks_; }
+  QCheckBox* smoothBox() const { return smooth_; }
+  QComboBox* deviceBox() const { return device_; }
+  QPushButton* runButton() const { return run_; }
+  QPushButton* cancelButton() const { return cancel_; }
+  QProgressBar* progressBar() const { return progress_; }
+  QPlainTextEdit* log() const { return log_; }
+  bool isRunning() const;
+  WorkerJob* job() const { return job_; }
+  QString lastError() const { return lastError_; }
+
+public slots:
+  void run();
+  void cancel();
+
+signals:
+  void regionsReady(const QString& resultPath, const QJsonObject& summary);
+  void runningChanged(bool running);
+
+private:
+  QString dataset_, lastError_;
+  QLineEdit* model_;
+  QLineEdit* ks_;
+  QCheckBox* smooth_;
+  QComboBox* device_;
+  QPushButton* run_;
+  QPushButton* cancel_;
+  QProgressBar* progress_;
+  QLabel* status_;
+  QPlainTextEdit* log_;
+  WorkerJob* job_;
+};
+
+} // namespace atlascope::app

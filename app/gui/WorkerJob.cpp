@@ -1,0 +1,127 @@
+#include "app/gui/WorkerJob.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QStandardPaths>
+
+namespace atlascope::app {
+
+WorkerHost WorkerHost::fromEnvironment() {
+  WorkerHost h;
+  h.host = qEnvironmentVariable("ATLASCOPE_WORKER_HOST");
+  h.program = qEnvironmentVariable("ATLASCOPE_WORKER");
+  return h;
+}
+
+WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(std::move(host)) {
+  connect(&process_, &QProcess::readyReadStandardOutput, this, &WorkerJob::onOutput);
+  connect(&process_, &QProcess::readyReadStandardError, this, [this] {
+    for (const QByteArray& line : process_.readAllStandardError().split('\n')) {
+      if (line.trimmed().isEmpty()) continue;
+      lastError_ = QString::fromUtf8(line.trimmed());
+      emit logLine(lastError_);
+    }
+  });
+  connect(&process_, &QProcess::finished, this, &WorkerJob::onFinished);
+  connect(&process_, &QProcess::errorOccurred, this, [this](QProcess::ProcessError e) {
+    if (e == QProcess::FailedToStart) emit failed(tr("could not start the worker (%1): %2").arg(commandLine_, process_.errorString()));
+  });
+}
+
+WorkerJob::~WorkerJob() {
+  if (process_.state() != QProcess::NotRunning) {
+    process_.kill();
+    process_.waitForFinished(3000);
+  }
+}
+
+void WorkerJob::start(const QStringList& arguments) {
+  QString program = host_.program;
+  if (program.isEmpty()) {
+    const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("atlascope-cli");
+    program = QFileInfo::exists(beside) || !host_.host.isEmpty() ? beside : QStringLiteral("atlascope-cli");
+    if (!host_.host.isEmpty()) program = "atlascope-cli";
+  }
+  QStringList args = arguments;
+  args << "--progress" << "json";
+  cancelled_ = false;
+  result_ = {};
+  lastError_.clear();
+  buffer_.clear();
+  stage_.clear();
+  if (host_.host.isEmpty()) {
+    commandLine_ = program + " " + args.join(' ');
+    process_.start(program, args);
+  } else {
+    // ssh passes one command line to the remote shell: quote each argument for it.
+    QStringList remote{program};
+    for (const QString& a : args) remote << "'" + QString(a).replace("'", "'\\''") + "'";
+    commandLine_ = "ssh " + host_.host + " " + remote.join(' ');
+    process_.start("ssh", {"-o", "BatchMode=yes", host_.host, remote.join(' ')});
+  }
+  emit logLine(commandLine_);
+}
+
+void WorkerJob::cancel() {
+  if (process_.state() == QProcess::NotRunning) return;
+  cancelled_ = true;
+  process_.terminate(); // SIGTERM: the worker stops at its next safe point
+}
+
+void WorkerJob::kill() {
+  if (process_.state() != QProcess::NotRunning) process_.kill();
+}
+
+bool WorkerJob::isRunning() const { return process_.state() != QProcess::NotRunning; }
+
+void WorkerJob::onOutput() {
+  buffer_ += process_.readAllStandardOutput();
+  int newline;
+  while ((newline = buffer_.indexOf('\n')) >= 0) {
+    const QByteArray line = buffer_.left(newline).trimmed();
+    buffer_.remove(0, newline + 1);
+    if (line.isEmpty()) continue;
+    const QJsonDocument doc = QJsonDocument::fromJson(line);
+    if (!doc.isObject()) {
+      emit logLine(QString::fromUtf8(line));
+      continue;
+    }
+    const QJsonObject o = doc.object();
+    if (o.contains("result")) {
+      result_ = o;
+      continue;
+    }
+    const QString stage = o.value("stage").toString();
+    const qint64 done = o.value("done").toVariant().toLongLong(), total = o.value("total").toVariant().toLongLong();
+    if (stage != stage_) {
+      stage_ = stage;
+      stageStart_ = std::chrono::steady_clock::now();
+      emit logLine(stage);
+    }
+    double eta = -1;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - stageStart_).count();
+    if (done > 0 && total > done && elapsed > 0.5) eta = elapsed * static_cast<double>(total - done) / static_cast<double>(done);
+    emit progress(stage, done, total, eta);
+  }
+}
+
+void WorkerJob::onFinished(int code, QProcess::ExitStatus status) {
+  onOutput();
+  if (status == QProcess::CrashExit && !cancelled_) {
+    emit failed(tr("the worker stopped unexpectedly (crashed or was killed)%1").arg(lastError_.isEmpty() ? QString() : ": " + lastError_));
+    return;
+  }
+  if (cancelled_ || result_.value("result").toString() == "cancelled") {
+    emit failed(tr("cancelled"));
+    return;
+  }
+  if (code != 0 || result_.isEmpty()) {
+    emit failed(lastError_.isEmpty() ? tr("the worker exited with status %1").arg(code) : lastError_);
+    return;
+  }
+  emit finished(result_);
+}
+
+} // namespace atlascope::app

@@ -1,0 +1,62 @@
+#pragma once
+// A long job run as a worker process: `atlascope-cli <command> ... --progress json`, whose stdout
+// carries one JSON object per line (progress: stage, done, total; the last line: the result, with
+// a "result" field). Why a process and not a thread: the worker can be a CUDA build of the same
+// code while the GUI links Debian's CPU LibTorch, an out-of-memory or a crash in a job never takes
+// the window down, and the same worker runs on a GPU server through ssh.
+//
+// Cancel sends SIGTERM; the CLI stops at its next safe point, leaving resumable state and any
+// earlier result intact (outputs are written atomically).
+#include <QJsonObject>
+#include <QObject>
+#include <QProcess>
+#include <QString>
+#include <QStringList>
+
+#include <chrono>
+
+namespace atlascope::app {
+
+// Where workers run. Empty host: this machine. "user@host": through `ssh -o BatchMode=yes`, with
+// `program` the worker's path there (data paths must be valid there too).
+struct WorkerHost {
+  QString host;
+  QString program; // empty: atlascope-cli beside this executable (or on the PATH)
+  static WorkerHost fromEnvironment(); // ATLASCOPE_WORKER_HOST, ATLASCOPE_WORKER
+};
+
+class WorkerJob : public QObject {
+  Q_OBJECT
+public:
+  explicit WorkerJob(WorkerHost host, QObject* parent = nullptr);
+  ~WorkerJob() override;
+
+  // Arguments after the program, without --progress (added here).
+  void start(const QStringList& arguments);
+  void cancel();
+  void kill(); // SIGKILL, as an out-of-memory killer would: the GUI must survive it
+  bool isRunning() const;
+  QString commandLine() const { return commandLine_; }
+
+signals:
+  // stage, done, total; etaSeconds < 0 when unknown.
+  void progress(const QString& stage, qint64 done, qint64 total, double etaSeconds);
+  void logLine(const QString& line);
+  void finished(const QJsonObject& result); // a result line arrived and the process exited 0
+  void failed(const QString& message);      // error, crash, kill or cancel (message says which)
+
+private:
+  void onOutput();
+  void onFinished(int code, QProcess::ExitStatus status);
+
+  WorkerHost host_;
+  QProcess process_;
+  QString commandLine_, lastError_;
+  QByteArray buffer_;
+  QJsonObject result_;
+  bool cancelled_ = false;
+  QString stage_;
+  std::chrono::steady_clock::time_point stageStart_;
+};
+
+} // namespace atlascope::app
