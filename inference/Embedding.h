@@ -12,7 +12,9 @@ namespace atlascope::inference {
 struct EmbedOptions {
   // Padded tokens per batch ((largest neighbourhood + 1) x cells). 64k keeps CPU batches in
   // cache-friendly sizes; the GPU path uses more.
-  std::int64_t batchTokens = 65536;
+  // CPU: small batches keep each intermediate under glibc's mmap threshold (32 MiB); 65536
+  // tokens made every FF activation a fresh mmap and page faults, half the run in the kernel.
+  std::int64_t batchTokens = 4096;
   bool heads = false; // also compute mu/theta/zi_logits
   bool exactLengths = false; // see planBatches
 };

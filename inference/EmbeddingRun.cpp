@@ -81,7 +81,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   trace("embed: moving the model");
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
-  const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 65536);
+  const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 4096);
   const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
 

@@ -47,7 +47,7 @@ struct Trainer::Impl {
   Impl(CellTransformer& m) : model(m) {}
 
   torch::Device device() const { return model.device(); }
-  std::int64_t microTokens() const { return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 65536; }
+  std::int64_t microTokens() const { return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 4096; }
 
   // The cells of the step that starts at (epoch, position).
   std::vector<std::int64_t> stepCells(int epoch, std::int64_t position) {

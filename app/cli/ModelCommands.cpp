@@ -69,7 +69,7 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", *out, "Output HDF5 (/embedding [cells, E])")->required();
     cmd->add_option("--device", opt->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
-    cmd->add_option("--batch-tokens", opt->batchTokens, "Padded tokens per batch (default 65536 CPU, 393216 GPU)");
+    cmd->add_option("--batch-tokens", opt->batchTokens, "Padded tokens per batch (default 4096 CPU, 393216 GPU)");
     cmd->add_option("--chunk-cells", opt->chunkCells, "Cells per resumable chunk");
     cmd->add_option("--heads", *heads, "Attention heads of a bare .pth (not stored in it)");
     cmd->add_flag("--reorder-genes", opt->reorderGenes, "Match the data's genes to the model's panel by name");
@@ -248,11 +248,11 @@ void addModelCommands(CLI::App& app) {
         eo.resume = false;
         eo.exactLengths = *exact;
         const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + ".h5")).string();
-        if (cells == sizes->front()) {
+        if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {
           // A short unreported run first, so that one-time costs (CUDA context, kernel loading,
           // allocator growth) are not charged to the first size and the sizes compare.
           inference::EmbedRunOptions w = eo;
-          w.chunkCells = std::min<std::int64_t>(cells, 20000);
+          w.chunkCells = std::min<std::int64_t>(cells / 4 + 1, 20000);
           trace("bench: warm-up");
           try {
             CancellationToken stop;

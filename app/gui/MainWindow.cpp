@@ -13,6 +13,7 @@
 #include <QComboBox>
 #include <QLineEdit>
 #include <QSignalBlocker>
+#include <QSplitter>
 #include <QApplication>
 #include <QDockWidget>
 #include <QFileInfo>
@@ -49,8 +50,29 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   setWindowTitle(tr("Atlascope"));
   resize(1280, 800);
 
+  // Two views in a splitter: the second shows the cells beside the CCF in side-by-side mode,
+  // through the same camera object (a camera link, as ParaView's).
   view_ = new VtkView(this);
-  setCentralWidget(view_);
+  view2_ = new VtkView(this);
+  view2_->setObjectName("cellsView");
+  auto* split = new QSplitter(this);
+  split->addWidget(view_);
+  split->addWidget(view2_);
+  view2_->hide();
+  setCentralWidget(split);
+  // Either view redraws the other after it draws (the camera they share may have moved).
+  connect(view_, &VtkView::rendered, this, [this] {
+    if (!sideBySide_ || syncing_) return;
+    syncing_ = true;
+    view2_->render();
+    syncing_ = false;
+  });
+  connect(view2_, &VtkView::rendered, this, [this] {
+    if (!sideBySide_ || syncing_) return;
+    syncing_ = true;
+    view_->render();
+    syncing_ = false;
+  });
 
   panel_ = new RegionTreePanel(this);
   auto* dock = new QDockWidget(tr("Regions (Allen CCF)"), this);
@@ -119,6 +141,10 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     renderViews();
   });
   connect(view_, &VtkView::clicked, this, &MainWindow::onClicked);
+  connect(view2_, &VtkView::clicked, this, [this](int x, int y) {
+    if (!cloud_ || !sideBySide_) return;
+    if (const auto cell = cloud_->pick(cellsRenderer_, x, y)) showCellDetails(*cell);
+  });
   connect(cellPanel_, &CellPanel::colourByCategory, this, &MainWindow::colourCellsByCategory);
   connect(cellPanel_, &CellPanel::colourByGene, this, &MainWindow::colourCellsByGene);
   connect(cellPanel_, &CellPanel::pointSizeChanged, this, [this](double px) {
@@ -208,6 +234,14 @@ void MainWindow::buildMenus() {
   bar->addAction(reset);
 
   viewMenu->addSeparator();
+  QAction* side = viewMenu->addAction(tr("&Side by side (CCF | cells)"));
+  side->setObjectName("view_side_by_side");
+  side->setCheckable(true);
+  side->setShortcut(QKeySequence(tr("Ctrl+D")));
+  side->setToolTip(tr("The CCF and the cells in two views that share one camera; off: the cells overlaid on the CCF"));
+  connect(side, &QAction::toggled, this, &MainWindow::setSideBySide);
+  bar->addAction(side);
+  viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
@@ -238,6 +272,13 @@ void MainWindow::onAtlasLoaded() {
 
   view_->addRenderer(scene_->renderer());
   view_->showOrientationMarker(scene_->renderer());
+  cellsRenderer_ = vtkSmartPointer<vtkRenderer>::New();
+  double bg[3];
+  scene_->renderer()->GetBackground(bg);
+  cellsRenderer_->SetBackground(bg);
+  cellsRenderer_->SetActiveCamera(scene_->renderer()->GetActiveCamera());
+  view2_->addRenderer(cellsRenderer_);
+  if (options_.sideBySide) setSideBySide(true);
   panel_->setTree(&atlas_->structures());
   loading_ = false;
   selectionLabel_->setText(tr("Allen CCF: %1 structures, %2 x %3 x %4 voxels of %5 um")
@@ -283,8 +324,8 @@ void MainWindow::openDataset(const QString& path) {
       return;
     }
     if (cloud_) {
-      scene_->renderer()->RemoveActor(cloud_->actor());
-      scene_->renderer()->RemoveActor2D(cloud_->colourBar());
+      cellRenderer()->RemoveActor(cloud_->actor());
+      cellRenderer()->RemoveActor2D(cloud_->colourBar());
     }
     datasetError_.clear();
     statusBar()->clearMessage();
@@ -292,8 +333,8 @@ void MainWindow::openDataset(const QString& path) {
     cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
     cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
     cloud_->setPointSize(3);
-    scene_->renderer()->AddActor(cloud_->actor());
-    scene_->renderer()->AddActor2D(cloud_->colourBar());
+    cellRenderer()->AddActor(cloud_->actor());
+    cellRenderer()->AddActor2D(cloud_->colourBar());
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
     // A region result is a copy of the dataset: further runs still start from the original.
@@ -502,9 +543,35 @@ void MainWindow::onSelection(int index) {
   renderViews();
 }
 
+vtkRenderer* MainWindow::cellRenderer() const { return sideBySide_ ? cellsRenderer_.Get() : scene_->renderer(); }
+
+void MainWindow::setSideBySide(bool on) {
+  if (!scene_ || on == sideBySide_) return;
+  if (cloud_) {
+    cellRenderer()->RemoveActor(cloud_->actor());
+    cellRenderer()->RemoveActor2D(cloud_->colourBar());
+  }
+  sideBySide_ = on;
+  if (cloud_) {
+    cellRenderer()->AddActor(cloud_->actor());
+    cellRenderer()->AddActor2D(cloud_->colourBar());
+  }
+  view2_->setVisible(on);
+  if (on) {
+    auto* split = static_cast<QSplitter*>(centralWidget());
+    const int half = std::max(2, split->width() / 2);
+    split->setSizes({half, half});
+  }
+  if (auto* a = findChild<QAction*>("view_side_by_side")) {
+    QSignalBlocker block(a);
+    a->setChecked(on);
+  }
+  renderViews();
+}
+
 void MainWindow::onClicked(int x, int y) {
   if (!scene_) return;
-  if (cloud_ && cloud_->actor()->GetVisibility()) {
+  if (cloud_ && cloud_->actor()->GetVisibility() && !sideBySide_) {
     if (const auto cell = cloud_->pick(scene_->renderer(), x, y)) {
       showCellDetails(*cell);
       return;
@@ -519,7 +586,10 @@ void MainWindow::applyCameraPreset(viewer::CameraPreset preset) {
   renderViews();
 }
 
-void MainWindow::renderViews() { view_->render(); }
+void MainWindow::renderViews() {
+  view_->render();
+  if (sideBySide_) view2_->render();
+}
 
 bool MainWindow::isIdle() const { return !loading_ && datasetJobs_ == 0 && (!loader_ || loader_->pending() == 0); }
 
@@ -541,21 +611,24 @@ void MainWindow::saveViewImage(const QString& path, int scale) {
 QImage MainWindow::windowImage() {
   renderViews();
   QImage img = grab().toImage().convertToFormat(QImage::Format_RGB32);
-  auto grabber = vtkSmartPointer<vtkWindowToImageFilter>::New();
-  grabber->SetInput(view_->renderWindow());
-  grabber->SetInputBufferTypeToRGB();
-  grabber->ReadFrontBufferOff();
-  grabber->Update();
-  vtkImageData* data = grabber->GetOutput();
-  int dims[3];
-  data->GetDimensions(dims);
-  QImage vtk(dims[0], dims[1], QImage::Format_RGB888);
-  const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
-  for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
-    std::memcpy(vtk.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * dims[0] * 3, static_cast<std::size_t>(dims[0]) * 3);
   QPainter painter(&img);
-  const QRect target(view_->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), view_->size() * img.devicePixelRatio());
-  painter.drawImage(target, vtk);
+  for (VtkView* v : {view_, view2_}) {
+    if (!v->isVisible() || !v->isReady()) continue;
+    auto grabber = vtkSmartPointer<vtkWindowToImageFilter>::New();
+    grabber->SetInput(v->renderWindow());
+    grabber->SetInputBufferTypeToRGB();
+    grabber->ReadFrontBufferOff();
+    grabber->Update();
+    vtkImageData* data = grabber->GetOutput();
+    int dims[3];
+    data->GetDimensions(dims);
+    QImage vtk(dims[0], dims[1], QImage::Format_RGB888);
+    const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
+    for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
+      std::memcpy(vtk.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * dims[0] * 3, static_cast<std::size_t>(dims[0]) * 3);
+    const QRect target(v->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), v->size() * img.devicePixelRatio());
+    painter.drawImage(target, vtk);
+  }
   return img;
 }
 

@@ -8,6 +8,9 @@
 #include <QImage>
 #include <QMainWindow>
 
+#include <vtkRenderer.h>
+#include <vtkSmartPointer.h>
+
 #include <memory>
 #include <optional>
 #include <vector>
@@ -36,6 +39,7 @@ struct MainWindowOptions {
   viewer::CameraPreset initialView = viewer::CameraPreset::ThreeQuarter;
   QString dataset; // opened once the atlas is loaded
   QString colourBy; // "type", "section", "gene:NAME" or an obs column, applied when it opens
+  bool sideBySide = false; // the CCF and the cells in two linked views
 };
 
 class MainWindow : public QMainWindow {
@@ -72,6 +76,12 @@ public:
   QString datasetError() const { return datasetError_; }
   void colourCellsByGene(const QString& gene);
   void colourCellsByCategory(const QString& what);
+  // Side by side: the CCF in the first view, the cells in a second one, one shared camera.
+  // Off (the default): the cells overlaid on the CCF in one view.
+  void setSideBySide(bool on);
+  bool sideBySide() const { return sideBySide_; }
+  VtkView* cellsView() const { return view2_; }
+  vtkRenderer* cellRenderer() const; // where the cells are drawn now
 
 signals:
   void idle();
@@ -93,6 +103,9 @@ private:
   std::unique_ptr<viewer::AtlasScene> scene_;
   SurfaceLoader* loader_ = nullptr;
   VtkView* view_;
+  VtkView* view2_;
+  vtkSmartPointer<vtkRenderer> cellsRenderer_;
+  bool sideBySide_ = false, syncing_ = false;
   RegionTreePanel* panel_;
   QLabel* selectionLabel_;
   QProgressBar* busy_;

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   QCommandLineOption size("size", "Window size WxH.", "size");
   QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv).", "file");
   QCommandLineOption colourBy("colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy});
+  QCommandLineOption side("side-by-side", "The CCF and the cells in two views with one camera (default: overlaid).");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   }
   if (parser.isSet(open)) options.dataset = parser.value(open);
   if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
+  options.sideBySide = parser.isSet(side);
   if (parser.isSet(shot)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
 
   atlascope::app::MainWindow window(options);

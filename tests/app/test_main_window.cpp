@@ -18,6 +18,10 @@
 #include <QListWidget>
 
 #include <vtkScalarBarActor.h>
+#include <vtkImageData.h>
+#include <vtkRenderWindow.h>
+#include <vtkRenderer.h>
+#include <vtkWindowToImageFilter.h>
 #include <QApplication>
 #include <QImage>
 #include <QLineEdit>
@@ -280,6 +284,53 @@ private slots:
     QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
     QCOMPARE(QFileInfo(result).lastModified(), written);
     QVERIFY(w.isVisible());
+  }
+
+  void sideBySideSharesTheCamera() {
+    const QString data = dir_.filePath("cells.h5ad"); // from cellsOpenColourAndPick
+    QVERIFY(QFileInfo::exists(data));
+    MainWindowOptions o;
+    o.initialStructures = {"CB"};
+    o.dataset = data;
+    MainWindow w(o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    vtkRenderer* ccf = w.scene()->renderer();
+    QCOMPARE(w.cellRenderer(), ccf); // overlay: one view
+    w.findChild<QAction*>("view_side_by_side")->trigger();
+    QVERIFY(w.sideBySide());
+    QVERIFY(w.cellsView()->isVisible());
+    vtkRenderer* cells = w.cellRenderer();
+    QVERIFY(cells != ccf);
+    QVERIFY(cells->HasViewProp(w.cellCloud()->actor()) && !ccf->HasViewProp(w.cellCloud()->actor()));
+    QCOMPARE(cells->GetActiveCamera(), ccf->GetActiveCamera()); // one camera: the views move together
+    w.findChild<QAction*>("camera_anterior")->trigger(); // coronal sections face this camera
+    QTRY_VERIFY(w.cellsView()->isReady());
+    QTest::qWait(200); // the splitter lays the views out
+    w.renderViews();
+    // The cells view shows cells: many pixels differ from the background.
+    auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
+    grab->SetInput(w.cellsView()->renderWindow());
+    grab->ReadFrontBufferOff();
+    grab->Update();
+    vtkImageData* img = grab->GetOutput();
+    double bg[3];
+    cells->GetBackground(bg);
+    int dims[3];
+    img->GetDimensions(dims);
+    int drawn = 0;
+    for (int yy = 0; yy < dims[1]; yy += 2)
+      for (int xx = 0; xx < dims[0]; xx += 2) {
+        const auto* px = static_cast<unsigned char*>(img->GetScalarPointer(xx, yy, 0));
+        if (std::abs(px[0] - bg[0] * 255) + std::abs(px[1] - bg[1] * 255) + std::abs(px[2] - bg[2] * 255) > 30) ++drawn;
+      }
+    QVERIFY2(drawn > 200, qPrintable(QString("%1 drawn pixels in %2 x %3").arg(drawn).arg(dims[0]).arg(dims[1])));
+    // Back to overlay: the cells return to the CCF view.
+    w.findChild<QAction*>("view_side_by_side")->trigger();
+    QVERIFY(!w.sideBySide() && !w.cellsView()->isVisible());
+    QVERIFY(ccf->HasViewProp(w.cellCloud()->actor()));
   }
 
   void brokenAtlasIsAMessage() {
