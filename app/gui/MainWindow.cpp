@@ -1,6 +1,7 @@
 #include "app/gui/MainWindow.h"
 
 #include "app/gui/PipelinePanel.h"
+#include "app/gui/Session.h"
 
 #include "app/gui/CameraReactions.h"
 #include "app/gui/CellPanel.h"
@@ -14,6 +15,7 @@
 #include <QLineEdit>
 #include <QSignalBlocker>
 #include <QSplitter>
+#include <QCheckBox>
 #include <QApplication>
 #include <QDockWidget>
 #include <QFileInfo>
@@ -38,6 +40,7 @@
 #include <QMimeData>
 
 #include <vtkActor.h>
+#include <vtkCamera.h>
 #include <vtkImageData.h>
 #include <vtkRenderer.h>
 #include <vtkScalarBarActor.h>
@@ -206,6 +209,30 @@ void MainWindow::buildMenus() {
   shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
   new ScreenshotReaction(shot, this, [this](const QString& path, int scale) { saveViewImage(path, scale); });
   file->addSeparator();
+  QAction* saveSession = file->addAction(tr("Save sess&ion…"));
+  saveSession->setObjectName("saveSession");
+  connect(saveSession, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
+    if (path.isEmpty()) return;
+    try {
+      captureSession().save(path);
+      statusBar()->showMessage(tr("Session saved to %1").arg(path), 8000);
+    } catch (const std::exception& e) {
+      QMessageBox::warning(this, tr("Save session"), QString::fromUtf8(e.what()));
+    }
+  });
+  QAction* openSession = file->addAction(tr("Open sessio&n…"));
+  openSession->setObjectName("openSession");
+  connect(openSession, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
+    if (path.isEmpty()) return;
+    try {
+      applySession(Session::load(path));
+    } catch (const std::exception& e) {
+      QMessageBox::warning(this, tr("Open session"), QString::fromUtf8(e.what()));
+    }
+  });
+  file->addSeparator();
   QAction* quit = file->addAction(tr("&Quit"));
   quit->setShortcut(QKeySequence::Quit);
   connect(quit, &QAction::triggered, qApp, &QApplication::quit);
@@ -294,7 +321,96 @@ void MainWindow::onAtlasLoaded() {
   scene_->applyCameraPreset(options_.initialView);
   renderViews();
   if (!options_.dataset.isEmpty()) openDataset(options_.dataset);
+  if (pendingSession_) {
+    const Session session = *pendingSession_;
+    pendingSession_.reset();
+    applySession(session);
+  }
   updateBusy();
+}
+
+Session MainWindow::captureSession() const {
+  Session s;
+  s.dataset = datasetPath_;
+  s.colourBy = colouring_;
+  s.sideBySide = sideBySide_;
+  s.width = width();
+  s.height = height();
+  if (scene_) {
+    const StructureTree& tree = atlas_->structures();
+    for (int i = 0; i < static_cast<int>(tree.size()); ++i) {
+      const viewer::RegionDisplay d = scene_->display(i), def = scene_->defaultDisplay(i);
+      const bool shown = panel_->isChecked(i);
+      if (!shown && d.opacity == def.opacity && d.colour == def.colour) continue;
+      SessionStructure st;
+      st.acronym = QString::fromStdString(tree[i].acronym);
+      st.visible = shown;
+      st.opacity = d.opacity;
+      if (d.colour != def.colour) st.colour = d.colour;
+      s.structures.push_back(st);
+    }
+    vtkCamera* c = scene_->renderer()->GetActiveCamera();
+    SessionCamera cam;
+    c->GetPosition(cam.position.data());
+    c->GetFocalPoint(cam.focalPoint.data());
+    c->GetViewUp(cam.viewUp.data());
+    cam.viewAngle = c->GetViewAngle();
+    s.camera = cam;
+  }
+  s.model = pipelinePanel_->modelEdit()->text();
+  s.resolutions = pipelinePanel_->resolutionsEdit()->text();
+  s.device = pipelinePanel_->deviceBox()->currentText();
+  s.smooth = pipelinePanel_->smoothBox()->isChecked();
+  return s;
+}
+
+void MainWindow::applySession(const Session& s) {
+  if (!scene_) {
+    pendingSession_ = std::make_unique<Session>(s);
+    return;
+  }
+  if (s.width > 0 && s.height > 0) resize(s.width, s.height);
+  const StructureTree& tree = atlas_->structures();
+  for (int i = 0; i < static_cast<int>(tree.size()); ++i) {
+    if (panel_->isChecked(i)) setStructureVisible(i, false);
+    scene_->setDisplay(i, [&] { auto d = scene_->defaultDisplay(i); d.visible = false; return d; }());
+  }
+  QStringList unknown;
+  for (const SessionStructure& st : s.structures) {
+    const auto i = tree.find(st.acronym.toStdString());
+    if (!i) {
+      unknown << st.acronym;
+      continue;
+    }
+    viewer::RegionDisplay d = scene_->defaultDisplay(*i);
+    d.visible = st.visible;
+    d.opacity = st.opacity;
+    if (st.colour) d.colour = *st.colour;
+    scene_->setDisplay(*i, d);
+    if (st.visible) setStructureVisible(*i, true);
+  }
+  if (!unknown.isEmpty()) statusBar()->showMessage(tr("Not in this atlas: %1").arg(unknown.join(", ")), 15000);
+  if (s.camera) {
+    vtkCamera* c = scene_->renderer()->GetActiveCamera();
+    c->SetPosition(s.camera->position.data());
+    c->SetFocalPoint(s.camera->focalPoint.data());
+    c->SetViewUp(s.camera->viewUp.data());
+    c->SetViewAngle(s.camera->viewAngle);
+    scene_->renderer()->ResetCameraClippingRange();
+  }
+  setSideBySide(s.sideBySide);
+  pipelinePanel_->modelEdit()->setText(s.model);
+  pipelinePanel_->resolutionsEdit()->setText(s.resolutions);
+  pipelinePanel_->deviceBox()->setCurrentText(s.device);
+  pipelinePanel_->smoothBox()->setChecked(s.smooth);
+  options_.colourBy = s.colourBy;
+  if (!s.dataset.isEmpty() && s.dataset != datasetPath_) openDataset(s.dataset);
+  else if (cloud_ && !s.colourBy.isEmpty()) {
+    if (s.colourBy.startsWith("gene:")) colourCellsByGene(s.colourBy.mid(5));
+    else if (s.colourBy == "type" || s.colourBy == "section") colourCellsByCategory(s.colourBy);
+    else colourCellsByCategory("obs:" + s.colourBy);
+  }
+  renderViews();
 }
 
 void MainWindow::openDataset(const QString& path) {
@@ -375,6 +491,7 @@ void MainWindow::openDataset(const QString& path) {
 
 void MainWindow::colourCellsByCategory(const QString& what) {
   if (!cloud_) return;
+  colouring_ = what.startsWith("obs:") ? what.mid(4) : what;
   colourGene_.clear();
   if (what.startsWith("obs:")) {
     // Any obs column, read in the background; the file's own colours when it has them.
@@ -432,6 +549,7 @@ void MainWindow::colourCellsByCategory(const QString& what) {
 
 void MainWindow::colourCellsByGene(const QString& gene) {
   if (!cloud_) return;
+  colouring_ = "gene:" + gene;
   const auto it = std::find(cells_->genes.begin(), cells_->genes.end(), gene.toStdString());
   if (it == cells_->genes.end()) {
     statusBar()->showMessage(tr("No gene '%1' in this dataset").arg(gene), 8000);

@@ -25,6 +25,7 @@ class CellCloud;
 namespace atlascope::app {
 
 class CellPanel;
+struct Session;
 class PipelinePanel;
 class RegionTreePanel;
 class SurfaceLoader;
@@ -76,6 +77,11 @@ public:
   QString datasetError() const { return datasetError_; }
   void colourCellsByGene(const QString& gene);
   void colourCellsByCategory(const QString& what);
+  // Sessions (Session.h): what is visible now, and restoring it (after the atlas has loaded, if
+  // it has not yet; the dataset opens in the background).
+  Session captureSession() const;
+  void applySession(const Session& session);
+  QString colouring() const { return colouring_; }
   // Side by side: the CCF in the first view, the cells in a second one, one shared camera.
   // Off (the default): the cells overlaid on the CCF in one view.
   void setSideBySide(bool on);
@@ -106,6 +112,8 @@ private:
   VtkView* view2_;
   vtkSmartPointer<vtkRenderer> cellsRenderer_;
   bool sideBySide_ = false, syncing_ = false;
+  QString colouring_; // the cells' colouring, as --colour-by takes it
+  std::unique_ptr<Session> pendingSession_;
   RegionTreePanel* panel_;
   QLabel* selectionLabel_;
   QProgressBar* busy_;

@@ -1,9 +1,12 @@
 // atlascope: the desktop viewer.
 #include "app/gui/MainWindow.h"
+#include "app/gui/Session.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QTimer>
+
+#include <optional>
 
 #include <cstdio>
 #include <memory>
@@ -30,7 +33,10 @@ int main(int argc, char** argv) {
   QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv).", "file");
   QCommandLineOption colourBy("colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
   QCommandLineOption side("side-by-side", "The CCF and the cells in two views with one camera (default: overlaid).");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side});
+  QCommandLineOption session("session", "Restore a saved session (.json).", "file");
+  QCommandLineOption exportView("export", "Save the 3D view as PNG (at --scale times its size) once everything is shown, then quit.", "png");
+  QCommandLineOption scale("scale", "Pixel scale of --export (e.g. 4 for a print figure).", "n", "1");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, session, exportView, scale});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -50,28 +56,51 @@ int main(int argc, char** argv) {
   if (parser.isSet(open)) options.dataset = parser.value(open);
   if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
   options.sideBySide = parser.isSet(side);
-  if (parser.isSet(shot)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  if (parser.isSet(shot) || parser.isSet(exportView)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  std::optional<atlascope::app::Session> restored;
+  if (parser.isSet(session)) {
+    try {
+      restored = atlascope::app::Session::load(parser.value(session));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "atlascope: %s\n", e.what());
+      return 2;
+    }
+    options.initialStructures = {}; // the session says what is shown
+  }
 
   atlascope::app::MainWindow window(options);
+  if (restored) window.applySession(*restored);
   if (parser.isSet(size)) {
     const QStringList wh = parser.value(size).split('x');
     if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
   }
   window.show();
 
-  if (parser.isSet(shot)) {
-    const QString path = parser.value(shot);
+  if (parser.isSet(shot) || parser.isSet(exportView)) {
+    const bool viewOnly = parser.isSet(exportView);
+    const QString path = viewOnly ? parser.value(exportView) : parser.value(shot);
+    const int pixelScale = std::max(1, parser.value(scale).toInt());
     auto done = std::make_shared<bool>(false);
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done] {
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done, viewOnly, pixelScale] {
       if (*done) return;
       *done = true;
-      QTimer::singleShot(200, &window, [&window, path] {
+      QTimer::singleShot(200, &window, [&window, path, viewOnly, pixelScale] {
         if (!window.loadError().isEmpty()) {
           std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
           QApplication::exit(1);
           return;
         }
-        const bool ok = window.windowImage().save(path);
+        bool ok = true;
+        if (viewOnly) {
+          try {
+            window.saveViewImage(path, pixelScale);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "atlascope: %s\n", e.what());
+            ok = false;
+          }
+        } else {
+          ok = window.windowImage().save(path);
+        }
         std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
         QApplication::exit(ok ? 0 : 1);
       });

@@ -4,6 +4,7 @@
 #include "app/gui/CellPanel.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
+#include "app/gui/Session.h"
 #include "app/gui/WorkerJob.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/VtkView.h"
@@ -28,6 +29,9 @@
 #include <QSlider>
 #include <QTemporaryDir>
 #include <QDateTime>
+#include <QProcess>
+#include <vtkCamera.h>
+#include "core/Error.h"
 #include <QFileInfo>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -331,6 +335,96 @@ private slots:
     w.findChild<QAction*>("view_side_by_side")->trigger();
     QVERIFY(!w.sideBySide() && !w.cellsView()->isVisible());
     QVERIFY(ccf->HasViewProp(w.cellCloud()->actor()));
+  }
+
+  void sessionSaveRestoreAndExport() {
+    const QString data = dir_.filePath("cells.h5ad"); // from cellsOpenColourAndPick
+    const QString sessionPath = dir_.filePath("s.atlascope.json");
+    QImage before;
+    {
+      MainWindowOptions o;
+      o.initialStructures = {"CA1"};
+      o.dataset = data;
+      MainWindow w(o);
+      w.resize(1200, 760);
+      w.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&w));
+      QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+      const int ca1 = *w.atlas()->structures().find("CA1");
+      w.scene()->setOpacity(ca1, 0.4);
+      w.scene()->setColour(ca1, {0.9, 0.2, 0.1});
+      w.colourCellsByCategory("section");
+      w.findChild<QAction*>("camera_dorsal")->trigger();
+      w.findChild<QAction*>("view_side_by_side")->trigger();
+      QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 60000);
+      w.captureSession().save(sessionPath);
+      QTest::qWait(200);
+      before = w.windowImage();
+    }
+    const Session s = Session::load(sessionPath);
+    QCOMPARE(s.version, Session::kVersion);
+    QCOMPARE(s.colourBy, QString("section"));
+    QVERIFY(s.sideBySide);
+    {
+      // A new window restores it: the same structures, display, camera, colouring and layout.
+      MainWindowOptions o;
+      o.initialStructures = {};
+      MainWindow w(o);
+      w.resize(1200, 760);
+      w.applySession(s);
+      w.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&w));
+      QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr && w.colouring() == "section", 120000);
+      const int ca1 = *w.atlas()->structures().find("CA1");
+      QTRY_VERIFY_WITH_TIMEOUT(w.scene()->hasSurface(ca1) && w.isIdle(), 120000);
+      QVERIFY(w.regionPanel()->isChecked(ca1));
+      QCOMPARE(w.scene()->display(ca1).opacity, 0.4);
+      QVERIFY(w.sideBySide());
+      double pos[3];
+      w.scene()->renderer()->GetActiveCamera()->GetPosition(pos);
+      for (int i = 0; i < 3; ++i) QCOMPARE(pos[i], s.camera->position[static_cast<std::size_t>(i)]);
+      QTest::qWait(200);
+      const QImage after = w.windowImage();
+      QCOMPARE(after.size(), before.size());
+      // The same picture within a tolerance (antialiasing and the status line may differ).
+      int differing = 0;
+      for (int y = 0; y < after.height(); y += 2)
+        for (int x = 0; x < after.width(); x += 2) {
+          const QRgb a = before.pixel(x, y), b = after.pixel(x, y);
+          if (std::abs(qRed(a) - qRed(b)) + std::abs(qGreen(a) - qGreen(b)) + std::abs(qBlue(a) - qBlue(b)) > 60) ++differing;
+        }
+      const double share = differing / (after.width() * after.height() / 4.0);
+      QVERIFY2(share < 0.03, qPrintable(QString("%1% of pixels differ").arg(100 * share)));
+    }
+    // A session of a newer version is refused with a clear message; a minimal older-style file
+    // (only what it knew then) restores with defaults for the rest.
+    QFile newer(dir_.filePath("newer.json"));
+    QVERIFY(newer.open(QIODevice::WriteOnly));
+    newer.write(R"({"format": "atlascope-session", "version": 99})");
+    newer.close();
+    try {
+      Session::load(newer.fileName());
+      QFAIL("no error for a newer session");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("newer"), e.what());
+    }
+    QFile minimal(dir_.filePath("minimal.json"));
+    QVERIFY(minimal.open(QIODevice::WriteOnly));
+    minimal.write(R"({"format": "atlascope-session", "version": 1, "structures": [{"acronym": "TH"}]})");
+    minimal.close();
+    const Session m = Session::load(minimal.fileName());
+    QCOMPARE(int(m.structures.size()), 1);
+    QVERIFY(!m.camera && m.dataset.isEmpty() && m.resolutions == "25,100");
+
+    // Headless figure: the GUI binary restores the session and exports the view at 2x.
+    const QString png = dir_.filePath("fig.png");
+    QProcess gui;
+    gui.start(ATLASCOPE_GUI_BIN, {"--session", sessionPath, "--export", png, "--scale", "2", "--size", "1000x700"});
+    QVERIFY(gui.waitForFinished(180000));
+    QVERIFY2(gui.exitCode() == 0, gui.readAllStandardError().constData());
+    const QImage fig(png);
+    QVERIFY(!fig.isNull());
+    QVERIFY2(fig.width() >= 2 * 300 && fig.width() % 2 == 0, qPrintable(QString::number(fig.width())));
   }
 
   void brokenAtlasIsAMessage() {
