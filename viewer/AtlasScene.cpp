@@ -9,6 +9,8 @@
 #include <vtkPNGWriter.h>
 #include <vtkPolyData.h>
 #include <vtkPolyDataMapper.h>
+
+#include "viewer/SectionPlane.h"
 #include <vtkProperty.h>
 #include <vtkRenderWindow.h>
 #include <vtkRenderer.h>
@@ -96,6 +98,14 @@ RegionDisplay AtlasScene::defaultDisplay(int index) const {
   return d;
 }
 
+void AtlasScene::setSection(SectionPlane* section) {
+  section_ = section;
+  for (auto& [i, actor] : actors_) {
+    if (section_) section_->attach(actor->GetMapper());
+    else actor->GetMapper()->RemoveAllClippingPlanes();
+  }
+}
+
 void AtlasScene::setSurface(int index, vtkPolyData* surface) {
   auto mapper = vtkSmartPointer<vtkPolyDataMapper>::New();
   mapper->SetInputData(surface);
@@ -104,6 +114,7 @@ void AtlasScene::setSurface(int index, vtkPolyData* surface) {
   if (actor) renderer_->RemoveActor(actor);
   actor = vtkSmartPointer<vtkActor>::New();
   actor->SetMapper(mapper);
+  if (section_) section_->attach(mapper);
   actor->GetProperty()->SetInterpolationToGouraud();
   actor->GetProperty()->SetAmbient(0.25);
   actor->GetProperty()->SetDiffuse(0.75);

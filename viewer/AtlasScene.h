@@ -61,8 +61,12 @@ public:
   // Fits the camera to the whole brain, keeping the direction.
   void resetCamera();
 
+  // Every structure's surface (now and later) is clipped by `section` (nullptr: none).
+  void setSection(class SectionPlane* section);
+
 private:
   void refreshActor(int structureIndex);
+  class SectionPlane* section_ = nullptr;
 
   const Atlas& atlas_;
   vtkSmartPointer<vtkRenderer> renderer_;

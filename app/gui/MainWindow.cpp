@@ -15,6 +15,8 @@
 #include <QLineEdit>
 #include <QSignalBlocker>
 #include <QSplitter>
+#include <QSlider>
+#include <vtkMapper.h>
 #include <QCheckBox>
 #include <QApplication>
 #include <QDockWidget>
@@ -30,6 +32,7 @@
 #include <QtConcurrent/QtConcurrent>
 
 #include "viewer/CellCloud.h"
+#include "viewer/SectionPlane.h"
 
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -271,6 +274,28 @@ void MainWindow::buildMenus() {
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
 
+  // Sections: an axis and a slider through the atlas (25 um steps), a 200 um slab.
+  QToolBar* sections = addToolBar(tr("Section"));
+  sections->setObjectName("sectionToolbar");
+  sectionAxis_ = new QComboBox(sections);
+  sectionAxis_->setObjectName("sectionAxis");
+  sectionAxis_->addItems({tr("No section"), tr("Coronal"), tr("Sagittal"), tr("Horizontal")});
+  sectionSlider_ = new QSlider(Qt::Horizontal, sections);
+  sectionSlider_->setObjectName("sectionSlider");
+  sectionSlider_->setMinimumWidth(220);
+  sectionSlider_->setEnabled(false);
+  sectionLabel_ = new QLabel(sections);
+  sections->addWidget(sectionAxis_);
+  sections->addWidget(sectionSlider_);
+  sections->addWidget(sectionLabel_);
+  auto apply = [this] {
+    const viewer::SectionAxis axes[] = {viewer::SectionAxis::None, viewer::SectionAxis::Coronal, viewer::SectionAxis::Sagittal,
+                                        viewer::SectionAxis::Horizontal};
+    setSection(axes[std::clamp(sectionAxis_->currentIndex(), 0, 3)], sectionSlider_->value() * 25.0);
+  };
+  connect(sectionAxis_, &QComboBox::currentIndexChanged, this, apply);
+  connect(sectionSlider_, &QSlider::valueChanged, this, apply);
+
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   connect(help->addAction(tr("&About Atlascope")), &QAction::triggered, this, [this] {
     QMessageBox::about(this, tr("About Atlascope"),
@@ -305,6 +330,8 @@ void MainWindow::onAtlasLoaded() {
   cellsRenderer_->SetBackground(bg);
   cellsRenderer_->SetActiveCamera(scene_->renderer()->GetActiveCamera());
   view2_->addRenderer(cellsRenderer_);
+  section_ = std::make_unique<viewer::SectionPlane>();
+  scene_->setSection(section_.get());
   if (options_.sideBySide) setSideBySide(true);
   panel_->setTree(&atlas_->structures());
   loading_ = false;
@@ -357,6 +384,11 @@ Session MainWindow::captureSession() const {
     cam.viewAngle = c->GetViewAngle();
     s.camera = cam;
   }
+  if (section_) {
+    s.sectionAxis = viewer::sectionAxisName(section_->axis());
+    s.sectionPosition = section_->position();
+    s.sectionThickness = section_->thickness();
+  }
   s.model = pipelinePanel_->modelEdit()->text();
   s.resolutions = pipelinePanel_->resolutionsEdit()->text();
   s.device = pipelinePanel_->deviceBox()->currentText();
@@ -399,6 +431,7 @@ void MainWindow::applySession(const Session& s) {
     scene_->renderer()->ResetCameraClippingRange();
   }
   setSideBySide(s.sideBySide);
+  setSection(viewer::sectionAxisFromName(s.sectionAxis.toStdString()), s.sectionPosition, s.sectionThickness);
   pipelinePanel_->modelEdit()->setText(s.model);
   pipelinePanel_->resolutionsEdit()->setText(s.resolutions);
   pipelinePanel_->deviceBox()->setCurrentText(s.device);
@@ -449,6 +482,7 @@ void MainWindow::openDataset(const QString& path) {
     cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
     cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
     cloud_->setPointSize(3);
+    if (section_) section_->attach(cloud_->actor()->GetMapper());
     cellRenderer()->AddActor(cloud_->actor());
     cellRenderer()->AddActor2D(cloud_->colourBar());
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
@@ -662,6 +696,26 @@ void MainWindow::onSelection(int index) {
 }
 
 vtkRenderer* MainWindow::cellRenderer() const { return sideBySide_ ? cellsRenderer_.Get() : scene_->renderer(); }
+
+void MainWindow::setSection(viewer::SectionAxis axis, double position, double thickness) {
+  if (!section_ || !atlas_) return;
+  const int i = viewer::sectionAxisIndex(axis);
+  {
+    // Keep the controls in step when called from code (sessions, tests).
+    QSignalBlocker a(sectionAxis_), b(sectionSlider_);
+    sectionAxis_->setCurrentIndex(axis == viewer::SectionAxis::Coronal ? 1 : axis == viewer::SectionAxis::Sagittal ? 2
+                                  : axis == viewer::SectionAxis::Horizontal ? 3 : 0);
+    sectionSlider_->setEnabled(i >= 0);
+    if (i >= 0) {
+      const double extent = atlas_->annotation().size()[static_cast<std::size_t>(i)] * atlas_->annotation().spacingUm()[static_cast<std::size_t>(i)];
+      sectionSlider_->setRange(0, static_cast<int>(extent / 25.0));
+      sectionSlider_->setValue(static_cast<int>(std::lround(position / 25.0)));
+    }
+  }
+  section_->set(axis, position, thickness);
+  sectionLabel_->setText(i < 0 ? QString() : tr("%1 %2 um").arg(QString(viewer::sectionAxisName(axis)), QString::number(position, 'f', 0)));
+  renderViews();
+}
 
 void MainWindow::setSideBySide(bool on) {
   if (!scene_ || on == sideBySide_) return;

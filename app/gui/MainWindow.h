@@ -15,11 +15,15 @@
 #include <optional>
 #include <vector>
 
+class QComboBox;
 class QLabel;
 class QProgressBar;
+class QSlider;
 
 namespace atlascope::viewer {
 class CellCloud;
+class SectionPlane;
+enum class SectionAxis;
 }
 
 namespace atlascope::app {
@@ -82,6 +86,10 @@ public:
   Session captureSession() const;
   void applySession(const Session& session);
   QString colouring() const { return colouring_; }
+  // A section through both views: the CCF surfaces and the cells clipped to a slab (thickness in
+  // um) across the axis at positionUm; SectionAxis::None shows everything.
+  void setSection(viewer::SectionAxis axis, double positionUm, double thicknessUm = 200);
+  const viewer::SectionPlane* section() const { return section_.get(); }
   // Side by side: the CCF in the first view, the cells in a second one, one shared camera.
   // Off (the default): the cells overlaid on the CCF in one view.
   void setSideBySide(bool on);
@@ -114,6 +122,10 @@ private:
   bool sideBySide_ = false, syncing_ = false;
   QString colouring_; // the cells' colouring, as --colour-by takes it
   std::unique_ptr<Session> pendingSession_;
+  std::unique_ptr<viewer::SectionPlane> section_;
+  QComboBox* sectionAxis_ = nullptr;
+  QSlider* sectionSlider_ = nullptr;
+  QLabel* sectionLabel_ = nullptr;
   RegionTreePanel* panel_;
   QLabel* selectionLabel_;
   QProgressBar* busy_;

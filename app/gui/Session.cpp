@@ -31,6 +31,7 @@ QJsonObject Session::toJson() const {
   if (camera)
     o["camera"] = QJsonObject{{"position", vec(camera->position)}, {"focal_point", vec(camera->focalPoint)},
                               {"view_up", vec(camera->viewUp)}, {"view_angle", camera->viewAngle}};
+  o["section"] = QJsonObject{{"axis", sectionAxis}, {"position", sectionPosition}, {"thickness", sectionThickness}};
   o["regions"] = QJsonObject{{"model", model}, {"k", resolutions}, {"device", device}, {"smooth", smooth}};
   if (width > 0 && height > 0) o["window"] = QJsonObject{{"width", width}, {"height", height}};
   return o;
@@ -66,6 +67,10 @@ Session Session::fromJson(const QJsonObject& o) {
     cam.viewAngle = c.value("view_angle").toDouble(30);
     s.camera = cam;
   }
+  const QJsonObject sec = o.value("section").toObject();
+  s.sectionAxis = sec.value("axis").toString("none");
+  s.sectionPosition = sec.value("position").toDouble(0);
+  s.sectionThickness = sec.value("thickness").toDouble(200);
   const QJsonObject r = o.value("regions").toObject();
   s.model = r.value("model").toString();
   s.resolutions = r.value("k").toString(s.resolutions);

@@ -34,6 +34,8 @@ struct Session {
   QString dataset;  // empty: none
   QString colourBy; // "type", "section", "gene:NAME" or an obs column
   bool sideBySide = false;
+  QString sectionAxis = "none"; // none, coronal, sagittal, horizontal
+  double sectionPosition = 0, sectionThickness = 200; // um
   std::vector<SessionStructure> structures;
   std::optional<SessionCamera> camera;
   // The region panel.

@@ -31,6 +31,9 @@
 #include <QDateTime>
 #include <QProcess>
 #include <vtkCamera.h>
+#include <vtkMapper.h>
+#include <vtkPlaneCollection.h>
+#include "viewer/SectionPlane.h"
 #include "core/Error.h"
 #include <QFileInfo>
 #include <QPlainTextEdit>
@@ -335,6 +338,52 @@ private slots:
     w.findChild<QAction*>("view_side_by_side")->trigger();
     QVERIFY(!w.sideBySide() && !w.cellsView()->isVisible());
     QVERIFY(ccf->HasViewProp(w.cellCloud()->actor()));
+  }
+
+  void sectionClipsBothParcellations() {
+    const QString data = dir_.filePath("cells.h5ad"); // from cellsOpenColourAndPick
+    MainWindowOptions o;
+    o.initialStructures = {"CB"};
+    o.dataset = data;
+    o.initialView = viewer::CameraPreset::Dorsal;
+    MainWindow w(o);
+    w.resize(1200, 760);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    auto drawn = [&] {
+      w.renderViews();
+      auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
+      grab->SetInput(w.view()->renderWindow());
+      grab->ReadFrontBufferOff();
+      grab->Update();
+      vtkImageData* img = grab->GetOutput();
+      double bg[3];
+      w.scene()->renderer()->GetBackground(bg);
+      int dims[3], count = 0;
+      img->GetDimensions(dims);
+      for (int yy = 0; yy < dims[1]; yy += 2)
+        for (int xx = 0; xx < dims[0]; xx += 2) {
+          const auto* px = static_cast<unsigned char*>(img->GetScalarPointer(xx, yy, 0));
+          if (std::abs(px[0] - bg[0] * 255) + std::abs(px[1] - bg[1] * 255) + std::abs(px[2] - bg[2] * 255) > 30) ++count;
+        }
+      return count;
+    };
+    const int whole = drawn();
+    // A coronal slab through the cerebellum: the shell and CB cut to a thin band.
+    w.setSection(viewer::SectionAxis::Coronal, 11000, 200);
+    auto* cloudPlanes = w.cellCloud()->actor()->GetMapper()->GetClippingPlanes();
+    QVERIFY(cloudPlanes && cloudPlanes->GetNumberOfItems() == 2);
+    QCOMPARE(w.findChild<QComboBox*>("sectionAxis")->currentIndex(), 1);
+    QCOMPARE(w.findChild<QSlider*>("sectionSlider")->value(), 440);
+    const int slab = drawn();
+    QVERIFY2(slab < whole / 2, qPrintable(QString("%1 vs %2").arg(slab).arg(whole)));
+    // The slider moves it; "No section" shows everything again.
+    w.findChild<QSlider*>("sectionSlider")->setValue(300);
+    QCOMPARE(w.section()->position(), 7500.0);
+    w.findChild<QComboBox*>("sectionAxis")->setCurrentIndex(0);
+    QCOMPARE(cloudPlanes->GetNumberOfItems(), 0);
+    QVERIFY(std::abs(drawn() - whole) < whole / 20 + 10);
   }
 
   void sessionSaveRestoreAndExport() {
