@@ -62,6 +62,28 @@ double differingShare(const QImage& a, const QImage& b, int threshold) {
 }
 } // namespace
 
+namespace {
+// Pixels (every other row and column) of what `window` shows that differ from `renderer`'s
+// background: "something is drawn here".
+int drawnPixels(vtkRenderWindow* window, vtkRenderer* renderer) {
+  auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
+  grab->SetInput(window);
+  grab->ReadFrontBufferOff();
+  grab->Update();
+  vtkImageData* img = grab->GetOutput();
+  double bg[3];
+  renderer->GetBackground(bg);
+  int dims[3], count = 0;
+  img->GetDimensions(dims);
+  for (int y = 0; y < dims[1]; y += 2)
+    for (int x = 0; x < dims[0]; x += 2) {
+      const auto* px = static_cast<unsigned char*>(img->GetScalarPointer(x, y, 0));
+      if (std::abs(px[0] - bg[0] * 255) + std::abs(px[1] - bg[1] * 255) + std::abs(px[2] - bg[2] * 255) > 30) ++count;
+    }
+  return count;
+}
+} // namespace
+
 class TestMainWindow : public QObject {
   Q_OBJECT
   QTemporaryDir dir_;
@@ -318,22 +340,8 @@ private slots:
     QTest::qWait(200); // the splitter lays the views out
     w.renderViews();
     // The cells view shows cells: many pixels differ from the background.
-    auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
-    grab->SetInput(w.cellsView()->renderWindow());
-    grab->ReadFrontBufferOff();
-    grab->Update();
-    vtkImageData* img = grab->GetOutput();
-    double bg[3];
-    cells->GetBackground(bg);
-    int dims[3];
-    img->GetDimensions(dims);
-    int drawn = 0;
-    for (int yy = 0; yy < dims[1]; yy += 2)
-      for (int xx = 0; xx < dims[0]; xx += 2) {
-        const auto* px = static_cast<unsigned char*>(img->GetScalarPointer(xx, yy, 0));
-        if (std::abs(px[0] - bg[0] * 255) + std::abs(px[1] - bg[1] * 255) + std::abs(px[2] - bg[2] * 255) > 30) ++drawn;
-      }
-    QVERIFY2(drawn > 200, qPrintable(QString("%1 drawn pixels in %2 x %3").arg(drawn).arg(dims[0]).arg(dims[1])));
+    const int drawn = drawnPixels(w.cellsView()->renderWindow(), cells);
+    QVERIFY2(drawn > 200, qPrintable(QString("%1 drawn pixels").arg(drawn)));
     // Back to overlay: the cells return to the CCF view.
     w.findChild<QAction*>("view_side_by_side")->trigger();
     QVERIFY(!w.sideBySide() && !w.cellsView()->isVisible());
@@ -353,21 +361,7 @@ private slots:
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
     auto drawn = [&] {
       w.renderViews();
-      auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
-      grab->SetInput(w.view()->renderWindow());
-      grab->ReadFrontBufferOff();
-      grab->Update();
-      vtkImageData* img = grab->GetOutput();
-      double bg[3];
-      w.scene()->renderer()->GetBackground(bg);
-      int dims[3], count = 0;
-      img->GetDimensions(dims);
-      for (int yy = 0; yy < dims[1]; yy += 2)
-        for (int xx = 0; xx < dims[0]; xx += 2) {
-          const auto* px = static_cast<unsigned char*>(img->GetScalarPointer(xx, yy, 0));
-          if (std::abs(px[0] - bg[0] * 255) + std::abs(px[1] - bg[1] * 255) + std::abs(px[2] - bg[2] * 255) > 30) ++count;
-        }
-      return count;
+      return drawnPixels(w.view()->renderWindow(), w.scene()->renderer());
     };
     const int whole = drawn();
     // A coronal slab through the cerebellum: the shell and CB cut to a thin band.
