@@ -232,6 +232,16 @@ double Trainer::step() {
   return loss;
 }
 
+std::int64_t Trainer::stepsPerEpoch() const {
+  const auto n = static_cast<std::int64_t>(impl_->train.size());
+  return (n + impl_->opt.cellsPerStep - 1) / std::max<std::int64_t>(1, impl_->opt.cellsPerStep);
+}
+
+std::int64_t Trainer::totalSteps() const {
+  const std::int64_t all = stepsPerEpoch() * impl_->opt.epochs;
+  return impl_->opt.maxSteps > 0 ? std::min(all, impl_->opt.maxSteps) : all;
+}
+
 void Trainer::run() {
   Impl& m = *impl_;
   double stepSeconds = 0;

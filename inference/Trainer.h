@@ -63,6 +63,8 @@ public:
   void run();
   ValidationMetrics validate();
   const TrainState& state() const { return state_; }
+  std::int64_t stepsPerEpoch() const;
+  std::int64_t totalSteps() const; // of the run: epochs x steps per epoch, or maxSteps when smaller
 
   // Optimiser state and position, atomically, beside a model checkpoint (PATH.train).
   void saveState(const std::string& path) const;

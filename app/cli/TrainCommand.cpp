@@ -107,6 +107,7 @@ nlohmann::json runTraining(TrainJob& job) {
 
   inference::TrainOptions opt = job.opt;
   opt.cancel = &gTrainCancel;
+  std::unique_ptr<inference::Trainer> trainer;
   const std::string mode = job.progress;
   const int logEvery = std::max(1, job.logEvery);
   double lastRate = 0;
@@ -114,10 +115,12 @@ nlohmann::json runTraining(TrainJob& job) {
     lastRate = rate;
     log["steps"].push_back({{"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}});
     if (mode == "none" || step % logEvery != 0) return;
-    if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump() << std::endl;
+    if (mode == "json")
+      std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"done", step}, {"total", trainer ? trainer->totalSteps() : 0},
+                                  {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump()
+                << std::endl;
     else std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr, rate);
   };
-  std::unique_ptr<inference::Trainer> trainer;
   double best = INFINITY;
   for (const auto& v : log["validations"]) best = std::min(best, v.value("nll", static_cast<double>(INFINITY)));
   inference::ValidationMetrics lastValidation;

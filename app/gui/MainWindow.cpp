@@ -2,6 +2,7 @@
 
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/Session.h"
+#include "app/gui/TrainingPanel.h"
 
 #include "app/gui/CameraReactions.h"
 #include "app/gui/CellPanel.h"
@@ -99,6 +100,18 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   addDockWidget(Qt::RightDockWidgetArea, pipelineDock);
   tabifyDockWidget(cellDock, pipelineDock);
   pipelineDock->hide();
+  trainingPanel_ = new TrainingPanel(this);
+  auto* trainingDock = new QDockWidget(tr("Train model"), this);
+  trainingDock->setObjectName("trainingDock");
+  trainingDock->setWidget(trainingPanel_);
+  addDockWidget(Qt::RightDockWidgetArea, trainingDock);
+  tabifyDockWidget(pipelineDock, trainingDock);
+  trainingDock->hide();
+  // A trained model is the one the region step uses next.
+  connect(trainingPanel_, &TrainingPanel::modelReady, this, [this](const QString& model) {
+    pipelinePanel_->modelEdit()->setText(model);
+    statusBar()->showMessage(tr("Model trained: %1 (used by Discover regions)").arg(model), 15000);
+  });
   // A finished region job: open its dataset copy, coloured by the coarsest resolution.
   connect(pipelinePanel_, &PipelinePanel::regionsReady, this, [this](const QString& result, const QJsonObject& summary) {
     const QJsonArray res = summary.value("resolutions").toArray();
@@ -488,8 +501,12 @@ void MainWindow::openDataset(const QString& path) {
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
     // A region result is a copy of the dataset: further runs still start from the original.
-    if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) pipelinePanel_->setDataset(path);
+    if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) {
+      pipelinePanel_->setDataset(path);
+      trainingPanel_->setDataset(path);
+    }
     findChild<QDockWidget*>("pipelineDock")->show();
+    findChild<QDockWidget*>("trainingDock")->show();
     const QString by = options_.colourBy;
     {
       // Show the chosen colouring in the panel without re-triggering it.

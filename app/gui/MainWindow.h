@@ -32,6 +32,7 @@ class CellPanel;
 struct Session;
 class PipelinePanel;
 class RegionTreePanel;
+class TrainingPanel;
 class SurfaceLoader;
 class VtkView;
 
@@ -78,6 +79,7 @@ public:
   viewer::CellCloud* cellCloud() const { return cloud_.get(); }
   CellPanel* cellPanel() const { return cellPanel_; }
   PipelinePanel* pipelinePanel() const { return pipelinePanel_; }
+  TrainingPanel* trainingPanel() const { return trainingPanel_; }
   QString datasetError() const { return datasetError_; }
   void colourCellsByGene(const QString& gene);
   void colourCellsByCategory(const QString& what);
@@ -133,6 +135,7 @@ private:
   bool loading_ = true;
   CellPanel* cellPanel_;
   PipelinePanel* pipelinePanel_;
+  TrainingPanel* trainingPanel_;
   std::unique_ptr<CellTable> cells_;
   std::unique_ptr<viewer::CellCloud> cloud_;
   QString datasetPath_, datasetError_, colourGene_;

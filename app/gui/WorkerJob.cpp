@@ -93,7 +93,9 @@ void WorkerJob::onOutput() {
       result_ = o;
       continue;
     }
+    emit message(o);
     const QString stage = o.value("stage").toString();
+    if (!o.contains("done")) continue;
     const qint64 done = o.value("done").toVariant().toLongLong(), total = o.value("total").toVariant().toLongLong();
     if (stage != stage_) {
       stage_ = stage;

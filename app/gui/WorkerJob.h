@@ -42,6 +42,7 @@ signals:
   // stage, done, total; etaSeconds < 0 when unknown.
   void progress(const QString& stage, qint64 done, qint64 total, double etaSeconds);
   void logLine(const QString& line);
+  void message(const QJsonObject& object); // every progress object as it arrives (e.g. losses)
   void finished(const QJsonObject& result); // a result line arrived and the process exited 0
   void failed(const QString& message);      // error, crash, kill or cancel (message says which)
 

@@ -5,6 +5,11 @@
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/Session.h"
+#include "app/gui/TrainingPanel.h"
+#include <QSpinBox>
+#include <QCheckBox>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QScatterSeries>
 #include "app/gui/WorkerJob.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/VtkView.h"
@@ -313,6 +318,52 @@ private slots:
     QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
     QCOMPARE(QFileInfo(result).lastModified(), written);
     QVERIFY(w.isVisible());
+  }
+
+  void trainingPanelTrainsAndFeedsTheRegionStep() {
+    // Training from the window: a worker process, live curves, then the model is the region
+    // step's; a second run resumes from the checkpoint.
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    qputenv("ATLASCOPE_WORKER", ATLASCOPE_CLI);
+    const QString data = dir_.filePath("train.h5ad");
+    {
+      SyntheticBrainOptions g;
+      g.maxCells = 1500;
+      g.genes = 8;
+      g.cellTypes = 8;
+      g.cellsPerMm2 = 3000;
+      generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data.toStdString());
+    }
+    MainWindowOptions o;
+    o.initialStructures = {};
+    o.dataset = data;
+    MainWindow w(o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    TrainingPanel* t = w.trainingPanel();
+    QVERIFY(t->startButton()->isEnabled());
+    t->epochsBox()->setValue(2);
+    t->deviceBox()->setCurrentText("cpu");
+    QTest::mouseClick(t->startButton(), Qt::LeftButton);
+    QVERIFY(t->isRunning());
+    QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning(), 120000);
+    QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
+    const QString model = TrainingPanel::modelPathFor(data);
+    QVERIFY(QFileInfo::exists(model));
+    QCOMPARE(t->lossSeries()->count(), 4);       // 1,200 training cells: steps of 1,024 and 176, two epochs
+    QCOMPARE(t->validationSeries()->count(), 2); // one validation per epoch
+    QCOMPARE(w.pipelinePanel()->modelEdit()->text(), model);
+    // Resume for a third epoch: the curve continues where it stopped.
+    t->epochsBox()->setValue(3);
+    t->resumeBox()->setChecked(true);
+    t->start();
+    QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning(), 120000);
+    QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
+    QCOMPARE(t->validationSeries()->count(), 3);
+    QCOMPARE(t->lossSeries()->count(), 6);
+    QCOMPARE(t->lossSeries()->at(5).x(), 6.0);
   }
 
   void sideBySideSharesTheCamera() {

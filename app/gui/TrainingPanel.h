@@ -1,0 +1,75 @@
+#pragma once
+// The training panel: train CellTransformer on the open dataset in the background (an
+// `atlascope-cli train` worker process), with a progress bar and ETA, a live curve of the training
+// loss and the validation NLL against the per-gene-mean baseline (Qt Charts), cancel and resume.
+// A finished (or cancelled) run's checkpoint is announced so that the region step uses it.
+#include <QJsonObject>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QChart;
+class QLineSeries;
+class QScatterSeries;
+class QValueAxis;
+
+namespace atlascope::app {
+
+class WorkerJob;
+
+class TrainingPanel : public QWidget {
+  Q_OBJECT
+public:
+  explicit TrainingPanel(QWidget* parent = nullptr);
+
+  void setDataset(const QString& path);
+  static QString modelPathFor(const QString& dataset); // DATASET stem + .model.h5, beside it
+
+  QComboBox* sizeBox() const { return size_; }
+  QSpinBox* epochsBox() const { return epochs_; }
+  QComboBox* deviceBox() const { return device_; }
+  QCheckBox* resumeBox() const { return resume_; }
+  QPushButton* startButton() const { return start_; }
+  QPushButton* cancelButton() const { return cancel_; }
+  QProgressBar* progressBar() const { return progress_; }
+  QLineSeries* lossSeries() const { return loss_; }
+  QScatterSeries* validationSeries() const { return validation_; }
+  WorkerJob* job() const { return job_; }
+  bool isRunning() const;
+  QString lastError() const { return lastError_; }
+
+public slots:
+  void start();
+  void cancel();
+
+signals:
+  void modelReady(const QString& path);
+
+private:
+  void onMessage(const QJsonObject& o);
+
+  QString dataset_, lastError_;
+  QComboBox* size_;
+  QSpinBox* epochs_;
+  QComboBox* device_;
+  QCheckBox* resume_;
+  QPushButton* start_;
+  QPushButton* cancel_;
+  QProgressBar* progress_;
+  QLabel* status_;
+  QChart* chart_;
+  QLineSeries* loss_;
+  QScatterSeries* validation_;
+  QLineSeries* baseline_;
+  QValueAxis* xAxis_;
+  QValueAxis* yAxis_;
+  double yMax_ = 0, yMin_ = 1e30;
+  WorkerJob* job_;
+};
+
+} // namespace atlascope::app
