@@ -37,21 +37,42 @@ struct Categorical {
   std::vector<std::string> names;
 };
 
+// anndata 0.7 kept a categorical column as its integer codes, with an object-reference attribute
+// `categories` pointing at <dataframe>/__categories/<column>. The reference is not followed: the
+// conventional path is read (anndata 0.7 always wrote it there).
+std::string legacyCategories(const Hdf5File& f, const std::string& col) {
+  const auto slash = col.rfind('/');
+  if (slash == std::string::npos) return {};
+  const std::string p = col.substr(0, slash) + "/__categories/" + col.substr(slash + 1);
+  return f.exists(p) && !f.exists(col + "/codes") ? p : std::string();
+}
+
+std::vector<std::string> categoryNames(const Hdf5File& f, const std::string& dataset) {
+  try {
+    return f.readStrings(dataset);
+  } catch (const FileError&) { // numeric categories
+    std::vector<std::string> names;
+    for (double d : f.readDouble(dataset).data) {
+      std::ostringstream s;
+      s << d;
+      names.push_back(s.str());
+    }
+    return names;
+  }
+}
+
 Categorical readCategorical(const Hdf5File& f, const std::string& col) {
   Categorical c;
+  if (const std::string legacy = legacyCategories(f, col); !legacy.empty()) {
+    const auto codes = f.readInt64(col);
+    c.codes.assign(codes.data.begin(), codes.data.end());
+    c.names = categoryNames(f, legacy);
+    return c;
+  }
   if (encodingOf(f, col) == "categorical" || (f.exists(col + "/codes") && f.exists(col + "/categories"))) {
     const auto codes = f.readInt64(col + "/codes");
     c.codes.assign(codes.data.begin(), codes.data.end());
-    try {
-      c.names = f.readStrings(col + "/categories");
-    } catch (const FileError&) { // numeric categories
-      const auto v = f.readDouble(col + "/categories");
-      for (double d : v.data) {
-        std::ostringstream s;
-        s << d;
-        c.names.push_back(s.str());
-      }
-    }
+    c.names = categoryNames(f, col + "/categories");
     return c;
   }
   std::vector<std::string> values;
@@ -76,7 +97,7 @@ Categorical readCategorical(const Hdf5File& f, const std::string& col) {
 }
 
 std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
-  if (encodingOf(f, col) == "categorical") {
+  if (encodingOf(f, col) == "categorical" || !legacyCategories(f, col).empty()) {
     const Categorical c = readCategorical(f, col);
     std::vector<double> out;
     for (auto code : c.codes) out.push_back(code < 0 ? std::nan("") : std::strtod(c.names[static_cast<std::size_t>(code)].c_str(), nullptr));

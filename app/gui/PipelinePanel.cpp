@@ -13,6 +13,9 @@
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QJsonArray>
+#include <QTableWidget>
+#include <QHeaderView>
 #include <QVBoxLayout>
 
 namespace atlascope::app {
@@ -56,6 +59,12 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
   status_ = new QLabel(tr("Open a dataset to discover its regions."));
   status_->setWordWrap(true);
   layout->addWidget(status_);
+  scores_ = new QTableWidget(0, 0);
+  scores_->setObjectName("scoresTable");
+  scores_->setSortingEnabled(true);
+  scores_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  scores_->setMinimumHeight(120);
+  layout->addWidget(scores_, 1);
   log_ = new QPlainTextEdit;
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
@@ -82,6 +91,7 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
     lastError_.clear();
     progress_->setValue(1000);
     status_->setText(tr("Done in %1 s (%2).").arg(result.value("seconds").toDouble(), 0, 'f', 1).arg(result.value("features").toString()));
+    showScores(result);
     emit regionsReady(resultPathFor(dataset_), result);
   });
   connect(job_, &WorkerJob::failed, this, [this, finish](const QString& message) {
@@ -124,5 +134,45 @@ void PipelinePanel::run() {
 }
 
 void PipelinePanel::cancel() { job_->cancel(); }
+
+void PipelinePanel::showScores(const QJsonObject& summary) {
+  const QJsonArray res = summary.value("resolutions").toArray();
+  QStringList headers{"k"};
+  QStringList refs;
+  for (const QJsonValue& r : res)
+    for (const QString& ref : r.toObject().value("scores").toObject().keys())
+      if (!refs.contains(ref)) refs << ref;
+  for (const QString& ref : refs)
+    for (const char* m : {"AMI", "ARI", "NMI", "V"}) headers << QString("%1 %2").arg(m, ref);
+  const bool hidden = !res.isEmpty() && res.first().toObject().contains("hidden_subregions");
+  if (hidden) headers << "AMI hidden splits";
+  headers << "coherence";
+  scores_->setSortingEnabled(false);
+  scores_->clear();
+  scores_->setColumnCount(headers.size());
+  scores_->setHorizontalHeaderLabels(headers);
+  scores_->setRowCount(res.size());
+  auto number = [](double v) {
+    auto* item = new QTableWidgetItem;
+    item->setData(Qt::DisplayRole, QString::number(v, 'f', 3).toDouble()); // numeric sort
+    return item;
+  };
+  for (int row = 0; row < res.size(); ++row) {
+    const QJsonObject o = res[row].toObject();
+    int col = 0;
+    auto* k = new QTableWidgetItem;
+    k->setData(Qt::DisplayRole, o.value("k").toInt());
+    scores_->setItem(row, col++, k);
+    const QJsonObject sc = o.value("scores").toObject();
+    for (const QString& ref : refs) {
+      const QJsonObject s = sc.value(ref).toObject();
+      for (const char* key : {"ami", "ari", "nmi", "v_measure"}) scores_->setItem(row, col++, number(s.value(key).toDouble()));
+    }
+    if (hidden) scores_->setItem(row, col++, number(o.value("hidden_subregions").toObject().value("mean_ami").toDouble()));
+    scores_->setItem(row, col++, number(o.value("spatial_coherence").toDouble()));
+  }
+  scores_->setSortingEnabled(true);
+  scores_->resizeColumnsToContents();
+}
 
 } // namespace atlascope::app

@@ -13,6 +13,7 @@ class QLineEdit;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
+class QTableWidget;
 
 namespace atlascope::app {
 
@@ -36,6 +37,9 @@ public:
   QPushButton* cancelButton() const { return cancel_; }
   QProgressBar* progressBar() const { return progress_; }
   QPlainTextEdit* log() const { return log_; }
+  // The last result's scores, one row per k (sortable): AMI, ARI, NMI and V-measure against each
+  // reference the job scored (the CCF level, ground truths), and the spatial coherence.
+  QTableWidget* scoresTable() const { return scores_; }
   bool isRunning() const;
   WorkerJob* job() const { return job_; }
   QString lastError() const { return lastError_; }
@@ -59,7 +63,9 @@ private:
   QProgressBar* progress_;
   QLabel* status_;
   QPlainTextEdit* log_;
+  QTableWidget* scores_;
   WorkerJob* job_;
+  void showScores(const QJsonObject& summary);
 };
 
 } // namespace atlascope::app

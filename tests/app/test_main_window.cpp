@@ -7,6 +7,7 @@
 #include "app/gui/Session.h"
 #include "app/gui/TrainingPanel.h"
 #include <QSpinBox>
+#include <QTableWidget>
 #include <QCheckBox>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
@@ -296,6 +297,12 @@ private slots:
     QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
     QVERIFY(QFileInfo::exists(result));
     QVERIFY(p->log()->toPlainText().contains("AMI vs ccf_major"));
+    // The scores table: a row per k, AMI against the CCF between 0 and 1.
+    QTableWidget* scores = p->scoresTable();
+    QCOMPARE(scores->rowCount(), 2);
+    QCOMPARE(scores->horizontalHeaderItem(1)->text(), QString("AMI ccf_major"));
+    const double ami = scores->item(0, 1)->data(Qt::DisplayRole).toDouble();
+    QVERIFY2(ami > 0 && ami <= 1, qPrintable(QString::number(ami)));
     const QDateTime written = QFileInfo(result).lastModified();
 
     // A second run, cancelled as soon as it reports progress: the first result stays.

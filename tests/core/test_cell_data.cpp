@@ -241,6 +241,34 @@ private slots:
     QCOMPARE(t.genes, (std::vector<std::string>{"g1"}));
   }
 
+  void legacyAnnData07Categoricals() {
+    // anndata 0.7: categorical columns as integer codes, their names under obs/__categories.
+    const std::string p = path("legacy07.h5ad").toStdString();
+    {
+      Hdf5Writer w(p);
+      w.createGroup("/obs");
+      w.createGroup("/obs/__categories");
+      w.createGroup("/obsm");
+      w.setStringAttribute("/obs", "_index", "cell_label");
+      w.writeStrings("/obs/cell_label", {"a", "b", "c", "d"});
+      const std::int8_t sec[4] = {0, 0, 1, 1}, type[4] = {1, 0, 1, -1};
+      w.writeArray("/obs/brain_section_label", H5Type::Int8, {4}, sec);
+      w.writeStrings("/obs/__categories/brain_section_label", {"S1", "S2"});
+      w.writeArray("/obs/subclass", H5Type::Int8, {4}, type);
+      w.writeStrings("/obs/__categories/subclass", {"Astro", "L2/3 IT"});
+      const float xy[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+      w.writeArray("/obsm/spatial", H5Type::Float32, {4, 2}, xy);
+      w.commit();
+    }
+    const CellTable t = readCellTable(p);
+    QCOMPARE(t.size(), std::int64_t(4));
+    QCOMPARE(t.sectionNames, (std::vector<std::string>{"S1", "S2"}));
+    QCOMPARE(t.types.names, (std::vector<std::string>{"Astro", "L2/3 IT"}));
+    QCOMPARE(t.cellType, (std::vector<std::int32_t>{1, 0, 1, -1}));
+    const ObsLabels l = readObsLabels(p, "subclass");
+    QCOMPARE(l.names[static_cast<std::size_t>(l.codes[0])], std::string("L2/3 IT"));
+  }
+
   void sparseX() {
     // The same 4 x 5 matrix as dense, CSR and CSC.
     const float dense[20] = {0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0, 5, 6};
