@@ -5,6 +5,7 @@
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
+#include "core/Hdf5Writer.h"
 #include "core/SpatialSmoothing.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
@@ -151,6 +152,40 @@ private Q_SLOTS:
     const torch::Tensor expected = torch::from_blob(const_cast<float*>(core.data()), {n, d});
     const double err = (dev - expected).abs().max().item<double>();
     QVERIFY2(err < 1e-4, qPrintable(QString::number(err)));
+  }
+
+  void noCcfCoordinatesIsSaidNotFatal() {
+    // A dataset without CCF coordinates: regions and coherence as usual, and the summary says
+    // why there are no CCF scores.
+    const std::string p = path("noccf.h5ad");
+    {
+      Hdf5Writer w(p);
+      w.createGroup("/obs");
+      w.createGroup("/obs/subclass");
+      w.createGroup("/obsm");
+      std::vector<float> xy;
+      std::vector<std::int64_t> sec;
+      std::vector<std::int8_t> type;
+      for (int i = 0; i < 400; ++i) {
+        xy.push_back(static_cast<float>(i % 20) * 30);
+        xy.push_back(static_cast<float>(i / 20) * 30);
+        sec.push_back(0);
+        type.push_back(static_cast<std::int8_t>((i % 20) < 10 ? 0 : 1));
+      }
+      w.writeArray("/obsm/spatial", H5Type::Float32, {400, 2}, xy.data());
+      w.writeArray("/obs/section", H5Type::Int64, {400}, sec.data());
+      w.setStringAttribute("/obs/subclass", "encoding-type", "categorical");
+      w.writeArray("/obs/subclass/codes", H5Type::Int8, {400}, type.data());
+      w.writeStrings("/obs/subclass/categories", {"A", "B"});
+      w.commit();
+    }
+    RegionPipelineOptions o;
+    o.ks = {2};
+    const RegionPipelineResult r = runRegionPipeline(p, "", o);
+    QVERIFY(r.summary.contains("ccf"));
+    QVERIFY(QString::fromStdString(r.summary["ccf"].get<std::string>()).contains("no CCF coordinates"));
+    QVERIFY(!r.summary["resolutions"][0].contains("scores"));
+    QVERIFY(r.summary["resolutions"][0]["spatial_coherence"].get<double>() > 0.8);
   }
 
   void coherenceOfSolidAndScatteredLabels() {
