@@ -1,5 +1,7 @@
 #include "core/CellTable.h"
 
+#include "core/AbcLayout.h"
+
 #include "core/Error.h"
 #include "core/Csv.h"
 #include "core/Hdf5File.h"
@@ -9,6 +11,7 @@
 #include <memory>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 #include <sstream>
 
 namespace atlascope {
@@ -130,6 +133,11 @@ std::string firstExisting(const Hdf5File& f, const std::string& prefix, std::ini
 
 CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
   if (isCsvPath(path)) return readCsvCells(path, opt);
+  if (isFolder(path)) {
+    const auto layout = findAbcLayout(path);
+    if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
+    return readAbcCells(*layout, opt);
+  }
   Hdf5File f(path);
   if (!f.exists("/obs")) throw FileError(path, "not an AnnData file (no /obs)");
   CellTable t;
@@ -222,7 +230,46 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
   return t;
 }
 
+namespace {
+// An ABC folder's metadata column by expression row (the rows readCellTable's fileRow names).
+ObsLabels abcLabels(const std::string& folder, const std::string& column, std::vector<std::string>* colourHex) {
+  const auto layout = findAbcLayout(folder);
+  if (!layout) throw FileError(folder, "a folder without ABC cell metadata (cell_metadata*.csv)");
+  std::unordered_map<std::string, std::int64_t> rowOf;
+  {
+    Hdf5File f(layout->expression);
+    const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+    const auto labels = f.readStrings("/obs/" + index);
+    for (std::size_t i = 0; i < labels.size(); ++i) rowOf.emplace(labels[i], static_cast<std::int64_t>(i));
+  }
+  CsvReader csv(layout->metadata);
+  const std::size_t label = csv.requireColumn("cell_label"), col = csv.requireColumn(column);
+  const std::optional<std::size_t> colour = csv.column(column + "_color");
+  std::vector<std::pair<std::int64_t, std::string>> values;
+  std::map<std::string, std::string> colours;
+  std::vector<std::string> row;
+  while (csv.next(row)) {
+    const auto it = rowOf.find(row[label]);
+    if (it == rowOf.end()) continue;
+    values.emplace_back(it->second, row[col]);
+    if (colour) colours.emplace(row[col], row[*colour]);
+  }
+  std::map<std::string, std::int32_t> codes;
+  for (const auto& [r, v] : values) codes.emplace(v, 0);
+  ObsLabels out;
+  for (auto& [name, code] : codes) {
+    code = static_cast<std::int32_t>(out.names.size());
+    out.names.push_back(name);
+    if (colourHex && colour) colourHex->push_back(colours[name]);
+  }
+  out.codes.assign(rowOf.size(), -1);
+  for (const auto& [r, v] : values) out.codes[static_cast<std::size_t>(r)] = codes[v];
+  return out;
+}
+} // namespace
+
 ObsLabels readObsLabels(const std::string& path, const std::string& column) {
+  if (isFolder(path)) return abcLabels(path, column, nullptr);
   ObsLabels out;
   if (isCsvPath(path)) {
     CsvReader csv(path);
@@ -246,6 +293,12 @@ ObsLabels readObsLabels(const std::string& path, const std::string& column) {
 std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path, const std::string& column) {
   std::vector<std::array<std::uint8_t, 3>> out;
   if (isCsvPath(path)) return out;
+  if (isFolder(path)) {
+    std::vector<std::string> hex;
+    abcLabels(path, column, &hex);
+    for (const auto& h : hex) out.push_back(parseColour(h));
+    return out;
+  }
   Hdf5File f(path);
   if (!f.exists("/uns/" + column + "_colors")) return out;
   for (const auto& h : f.readStrings("/uns/" + column + "_colors")) out.push_back(parseColour(h));
@@ -254,6 +307,15 @@ std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path,
 
 std::vector<std::string> listObsColumns(const std::string& path) {
   if (isCsvPath(path)) return CsvReader(path).header();
+  if (isFolder(path)) {
+    const auto layout = findAbcLayout(path);
+    if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
+    std::vector<std::string> out;
+    const CsvReader csv(layout->metadata); // header() is a reference into the reader: keep it alive
+    for (const auto& c : csv.header())
+      if (c != "cell_label" && c.find("_color") == std::string::npos) out.push_back(c);
+    return out;
+  }
   Hdf5File f(path);
   std::vector<std::string> out;
   const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
@@ -277,8 +339,15 @@ struct ExpressionSource::Impl {
   std::vector<float> memory; // csv / csc: the whole matrix, row-major
 };
 
-ExpressionSource::ExpressionSource(const std::string& path, const ColumnOptions& columns) : impl_(new Impl) {
+ExpressionSource::ExpressionSource(const std::string& folderOrPath, const ColumnOptions& columns) : impl_(new Impl) {
   std::unique_ptr<Impl> guard(impl_);
+  // An ABC folder's rows are its expression .h5ad's (readCellTable's fileRow).
+  std::string path = folderOrPath;
+  if (isFolder(path)) {
+    const auto layout = findAbcLayout(path);
+    if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
+    path = layout->expression;
+  }
   if (isCsvPath(path)) {
     const CellTable t = readCsvCells(path, columns, &impl_->memory);
     rows_ = t.size();

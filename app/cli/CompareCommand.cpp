@@ -28,7 +28,7 @@ void addCompareCommand(CLI::App& app) {
     auto out = std::make_shared<std::string>("comparison");
     auto cols = std::make_shared<ColumnOptions>();
     CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling): scores and tables");
-    cmd->add_option("data", *data, "Dataset (.h5ad or .csv)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
     cmd->add_option("--labels", *labels, "obs column with the labels to score (e.g. discovered regions)")->required();
     cmd->add_option("--against", *against, "ccf (the cells' CCF structures) or another obs column");
     cmd->add_option("--level", *level, "CCF level: leaf, depth:N or major");

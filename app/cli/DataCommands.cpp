@@ -63,7 +63,7 @@ void addDataCommands(CLI::App& app) {
     auto data = std::make_shared<std::string>();
     auto json = std::make_shared<bool>(false);
     CLI::App* cmd = app.add_subcommand("info", "What a dataset holds: cells, genes, sections, types, coordinate ranges");
-    cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
     addColumnOptions(cmd, *cols);
     cmd->add_flag("--json", *json, "Print one JSON object");
     cmd->callback([cols, data, json] {

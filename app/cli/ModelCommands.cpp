@@ -65,7 +65,7 @@ void addModelCommands(CLI::App& app) {
     auto progress = std::make_shared<std::string>("text");
     auto noResume = std::make_shared<bool>(false);
     CLI::App* cmd = app.add_subcommand("embed", "Embed every cell of a dataset with CellTransformer (HDF5 out)");
-    cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
     cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", *out, "Output HDF5 (/embedding [cells, E])")->required();
     cmd->add_option("--device", opt->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));

@@ -188,7 +188,7 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
 void addTrainCommand(CLI::App& app) {
   auto job = std::make_shared<TrainJob>();
   CLI::App* cmd = app.add_subcommand("train", "Train CellTransformer on a dataset (self-supervised); writes a checkpoint");
-  cmd->add_option("data", job->data, "Dataset (.h5ad or CSV)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("data", job->data, "Dataset (.h5ad, CSV, or an ABC download folder)")->required()->check(CLI::ExistingPath);
   cmd->add_option("--out,-o", job->out, "Checkpoint (.h5); OUT.train holds the state for --resume, OUT's .best twin the best")->required();
   cmd->add_flag("--resume", job->resume, "Continue from OUT and OUT.train");
   addTrainOptions(cmd, *job);

@@ -221,6 +221,13 @@ void MainWindow::buildMenus() {
                                                       tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
     if (!path.isEmpty()) openDataset(path);
   });
+  QAction* openFolder = file->addAction(tr("Open &ABC atlas folder…"));
+  openFolder->setObjectName("openAbcFolder");
+  connect(openFolder, &QAction::triggered, this, [this] {
+    // The ABC download as it is: metadata CSVs + CCF coordinates + expression .h5ad, joined.
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("ABC atlas folder (cell metadata, CCF coordinates, expression)"));
+    if (!dir.isEmpty()) openDataset(dir);
+  });
   QAction* shot = file->addAction(tr("Save &screenshot…"));
   shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
   new ScreenshotReaction(shot, this, [this](const QString& path, int scale) { saveViewImage(path, scale); });

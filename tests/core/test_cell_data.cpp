@@ -16,6 +16,7 @@
 
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QDir>
 #include <QTest>
 
 #include <cmath>
@@ -239,6 +240,72 @@ private slots:
     QCOMPARE(t.size(), std::int64_t(1));
     QCOMPARE(t.skippedCells, std::int64_t(2));
     QCOMPARE(t.genes, (std::vector<std::string>{"g1"}));
+  }
+
+  void abcLayoutJoinedByCellLabel() {
+    // A miniature ABC download: the metadata view (mm, taxonomy with colours, a quoted comma), the
+    // CCF coordinates (fewer rows), the expression .h5ad (rows in another order, one cell fewer).
+    QDir root(path("abc"));
+    QVERIFY(root.mkpath("metadata/MERFISH/20241115/views") && root.mkpath("metadata/MERFISH-CCF/20231215") &&
+            root.mkpath("expression_matrices/MERFISH/20230830"));
+    const std::string dir = root.absolutePath().toStdString();
+    {
+      std::ofstream m(dir + "/metadata/MERFISH/20241115/views/cell_metadata_with_cluster_annotation.csv");
+      m << "cell_label,brain_section_label,x,y,z,subclass,subclass_color,donor_label\n"
+           "c1,S.1,1.0,2.0,5.0,001 IT Glut,#FF0000,\"a,b\"\n"
+           "c2,S.1,1.5,2.5,5.0,002 Astro,#00ff00,d\n"
+           "c3,S.2,NaN,2.0,4.8,001 IT Glut,#FF0000,d\n"
+           "c9,S.2,1.0,1.0,4.8,NA,#0000FF,d\n"
+           "c4,S.2,2.0,3.0,4.8,NA,#0000FF,d\n";
+      std::ofstream c(dir + "/metadata/MERFISH-CCF/20231215/ccf_coordinates.csv");
+      c << "cell_label,x,y,z,parcellation_index\nc1,6.5,3.25,5.0,12\nc4,7.0,4.0,2.0,7\n";
+    }
+    {
+      Hdf5Writer w(dir + "/expression_matrices/MERFISH/20230830/C57BL6J-638850-log2.h5ad");
+      w.createGroup("/obs");
+      w.createGroup("/var");
+      w.setStringAttribute("/obs", "_index", "cell_label");
+      w.writeStrings("/obs/cell_label", {"c4", "c3", "c2", "c1"});
+      w.setStringAttribute("/var", "_index", "gene_identifier");
+      w.writeStrings("/var/gene_identifier", {"ENSMUSG1", "ENSMUSG2"});
+      w.writeStrings("/var/gene_symbol", {"Slc17a7", "Gfap"});
+      const float x[8] = {40, 41, 30, 31, 20, 21, 10, 11};
+      w.writeArray("/X", H5Type::Float32, {4, 2}, x);
+      w.commit();
+    }
+    const CellTable t = readCellTable(dir);
+    QCOMPARE(t.size(), std::int64_t(3)); // c1, c2, c4: c9 is not in the matrix, c3 has no x
+    QCOMPARE(t.skippedCells, std::int64_t(2));
+    QVERIFY(QString::fromStdString(t.skippedReason).contains("1 not in the expression matrix"));
+    QCOMPARE(t.fileRow, (std::vector<std::int64_t>{3, 2, 0}));
+    QCOMPARE(t.x[0], 1000.0f);
+    QCOMPARE(t.y[2], 3000.0f);
+    QCOMPARE(t.sectionNames, (std::vector<std::string>{"S.1", "S.2"}));
+    QCOMPARE(t.types.names, (std::vector<std::string>{"001 IT Glut", "002 Astro", "NA"}));
+    QCOMPARE(t.types.colours[1], (std::array<std::uint8_t, 3>{0, 255, 0}));
+    QCOMPARE(t.cellType, (std::vector<std::int32_t>{0, 1, 2}));
+    QCOMPARE(t.genes, (std::vector<std::string>{"Slc17a7", "Gfap"}));
+    QVERIFY(t.hasCcf());
+    QCOMPARE(t.ccfAp[0], 6500.0f);
+    QVERIFY(std::isnan(t.ccfAp[1])); // c2 has no CCF row
+    QCOMPARE(t.ccfMl[2], 2000.0f);
+    // Expression rows through the same folder, and metadata columns by expression row.
+    ExpressionSource x(dir);
+    std::vector<float> row(2);
+    x.readRows(t.fileRow[0], 1, row.data());
+    QCOMPARE(row, (std::vector<float>{10, 11}));
+    const ObsLabels donors = readObsLabels(dir, "donor_label");
+    QCOMPARE(donors.names[static_cast<std::size_t>(donors.codes[3])], std::string("a,b"));
+    const std::vector<std::string> columns = listObsColumns(dir);
+    QVERIFY(std::find(columns.begin(), columns.end(), "subclass") != columns.end());
+    // A folder without metadata is a clear error.
+    QVERIFY(QDir(path("empty")).mkpath("."));
+    try {
+      readCellTable(path("empty").toStdString());
+      QFAIL("no error for a folder without ABC metadata");
+    } catch (const FileError& e) {
+      QVERIFY2(QString(e.what()).contains("cell_metadata"), e.what());
+    }
   }
 
   void legacyAnnData07Categoricals() {
