@@ -4,6 +4,7 @@
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
+#include "core/Palette.h"
 
 #include <sys/stat.h>
 
@@ -28,17 +29,6 @@ void search(const std::string& dir, int depth, std::vector<std::string>& files) 
     const std::string p = dir + "/" + name;
     if (isFolder(p)) search(p, depth + 1, files);
     else files.push_back(p);
-  }
-}
-
-std::array<std::uint8_t, 3> hexColour(std::string h) {
-  if (!h.empty() && h[0] == '#') h.erase(0, 1);
-  if (h.size() < 6) return {128, 128, 128};
-  try {
-    const unsigned long v = std::stoul(h.substr(0, 6), nullptr, 16);
-    return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
-  } catch (const std::exception&) {
-    return {128, 128, 128};
   }
 }
 
@@ -70,18 +60,24 @@ std::optional<AbcLayout> findAbcLayout(const std::string& folder) {
   return l;
 }
 
+std::unordered_map<std::string, std::int64_t> abcExpressionRows(const AbcLayout& L) {
+  Hdf5File f(L.expression);
+  const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+  if (!f.exists("/obs/" + index)) throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
+  const auto labels = f.readStrings("/obs/" + index);
+  std::unordered_map<std::string, std::int64_t> rowOf;
+  rowOf.reserve(labels.size());
+  for (std::size_t i = 0; i < labels.size(); ++i) rowOf.emplace(labels[i], static_cast<std::int64_t>(i));
+  return rowOf;
+}
+
 CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
   // The expression matrix's rows by cell_label, and its genes (symbols when var has them).
-  std::unordered_map<std::string, std::int64_t> rowOf;
+  const std::unordered_map<std::string, std::int64_t> rowOf = abcExpressionRows(L);
   CellTable t;
   t.source = L.metadata;
   {
     Hdf5File f(L.expression);
-    const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
-    if (!f.exists("/obs/" + index)) throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
-    const auto labels = f.readStrings("/obs/" + index);
-    rowOf.reserve(labels.size());
-    for (std::size_t i = 0; i < labels.size(); ++i) rowOf.emplace(labels[i], static_cast<std::int64_t>(i));
     const std::string varIndex = f.hasAttribute("/var", "_index") ? f.readStringAttribute("/var", "_index") : "_index";
     if (f.exists("/var/gene_symbol")) t.genes = f.readStrings("/var/gene_symbol");
     else if (f.exists("/var/" + varIndex)) t.genes = f.readStrings("/var/" + varIndex);
@@ -100,8 +96,9 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
   const std::size_t sec = m.requireColumn(opt.section.empty() ? "brain_section_label" : opt.section);
   const std::size_t xs = m.requireColumn(opt.x.empty() ? "x" : opt.x), ys = m.requireColumn(opt.y.empty() ? "y" : opt.y);
   const std::string typeName = !opt.type.empty() ? opt.type : (m.column("subclass") ? "subclass" : "");
-  const std::optional<std::size_t> type = typeName.empty() ? std::nullopt : std::optional<std::size_t>(m.requireColumn(typeName));
-  const std::optional<std::size_t> colour = typeName.empty() ? std::nullopt : m.column(typeName + "_color");
+  const bool hasType = !typeName.empty();
+  const std::size_t type = hasType ? m.requireColumn(typeName) : 0;
+  const std::optional<std::size_t> colour = hasType ? m.column(typeName + "_color") : std::nullopt;
   const double scale = opt.units == "um" && !opt.x.empty() ? 1.0 : 1000.0; // the ABC's positions are in mm
   std::map<std::string, std::int32_t> sections, types;
   std::map<std::string, std::array<std::uint8_t, 3>> colours;
@@ -118,10 +115,10 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
     t.fileRow.push_back(it->second);
     sectionOf.push_back(row[sec]);
     sections.emplace(row[sec], 0);
-    if (type) {
-      typeOf.push_back(row[*type]); // "NA" is a taxonomy name, not a missing value
-      types.emplace(row[*type], 0);
-      if (colour) colours.emplace(row[*type], hexColour(row[*colour]));
+    if (hasType) {
+      typeOf.push_back(row[type]); // "NA" is a taxonomy name, not a missing value
+      types.emplace(row[type], 0);
+      if (colour) colours.emplace(row[type], parseHexColour(row[*colour]));
     }
     if (!L.ccf.empty()) {
       const auto c = ccf.find(row[label]);
@@ -141,7 +138,7 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
     if (colour) t.types.colours.push_back(colours[name]);
   }
   for (const auto& s : sectionOf) t.section.push_back(sections[s]);
-  if (type) for (const auto& s : typeOf) t.cellType.push_back(types[s]);
+  if (hasType) for (const auto& s : typeOf) t.cellType.push_back(types[s]);
   else t.cellType.assign(t.x.size(), -1);
   t.skippedCells = notExpressed + badPosition;
   if (t.skippedCells > 0)

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace atlascope {
 
@@ -24,6 +25,9 @@ std::optional<AbcLayout> findAbcLayout(const std::string& folder);
 // x, y of the metadata (mm -> um); sections: brain_section_label; types: --type or `subclass`
 // (colours from `<type>_color`); CCF from ccf_coordinates.csv (mm -> um; cells it lacks have NaN).
 CellTable readAbcCells(const AbcLayout& layout, const ColumnOptions& columns = {});
+
+// The expression .h5ad's row of each cell_label (its obs index): the join every ABC reader uses.
+std::unordered_map<std::string, std::int64_t> abcExpressionRows(const AbcLayout& layout);
 
 bool isFolder(const std::string& path);
 

@@ -5,6 +5,7 @@
 #include "core/Error.h"
 #include "core/Csv.h"
 #include "core/Hdf5File.h"
+#include "core/Palette.h"
 
 #include <algorithm>
 #include <cstring>
@@ -20,18 +21,6 @@ namespace {
 
 std::string encodingOf(const Hdf5File& f, const std::string& obj) {
   return f.hasAttribute(obj, "encoding-type") ? f.readStringAttribute(obj, "encoding-type") : std::string();
-}
-
-std::array<std::uint8_t, 3> parseColour(const std::string& hex) {
-  std::string h = hex;
-  if (!h.empty() && h[0] == '#') h.erase(0, 1);
-  if (h.size() < 6) return {128, 128, 128};
-  try {
-    const unsigned long v = std::stoul(h.substr(0, 6), nullptr, 16);
-    return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
-  } catch (const std::exception&) {
-    return {128, 128, 128};
-  }
 }
 
 // An obs column as categories: codes per cell and the category names.
@@ -186,7 +175,7 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
     const std::string colours = "/uns/" + typeCol.substr(5) + "_colors";
     if (f.exists(colours)) {
       const auto hex = f.readStrings(colours);
-      for (const auto& h : hex) t.types.colours.push_back(parseColour(h));
+      for (const auto& h : hex) t.types.colours.push_back(parseHexColour(h));
       if (t.types.colours.size() != types.names.size()) t.types.colours.clear();
     }
   }
@@ -235,13 +224,7 @@ namespace {
 ObsLabels abcLabels(const std::string& folder, const std::string& column, std::vector<std::string>* colourHex) {
   const auto layout = findAbcLayout(folder);
   if (!layout) throw FileError(folder, "a folder without ABC cell metadata (cell_metadata*.csv)");
-  std::unordered_map<std::string, std::int64_t> rowOf;
-  {
-    Hdf5File f(layout->expression);
-    const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
-    const auto labels = f.readStrings("/obs/" + index);
-    for (std::size_t i = 0; i < labels.size(); ++i) rowOf.emplace(labels[i], static_cast<std::int64_t>(i));
-  }
+  const std::unordered_map<std::string, std::int64_t> rowOf = abcExpressionRows(*layout);
   CsvReader csv(layout->metadata);
   const std::size_t label = csv.requireColumn("cell_label"), col = csv.requireColumn(column);
   const std::optional<std::size_t> colour = csv.column(column + "_color");
@@ -296,12 +279,12 @@ std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path,
   if (isFolder(path)) {
     std::vector<std::string> hex;
     abcLabels(path, column, &hex);
-    for (const auto& h : hex) out.push_back(parseColour(h));
+    for (const auto& h : hex) out.push_back(parseHexColour(h));
     return out;
   }
   Hdf5File f(path);
   if (!f.exists("/uns/" + column + "_colors")) return out;
-  for (const auto& h : f.readStrings("/uns/" + column + "_colors")) out.push_back(parseColour(h));
+  for (const auto& h : f.readStrings("/uns/" + column + "_colors")) out.push_back(parseHexColour(h));
   return out;
 }
 

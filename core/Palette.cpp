@@ -1,6 +1,7 @@
 #include "core/Palette.h"
 
 #include <cmath>
+#include <exception>
 
 namespace atlascope {
 
@@ -18,6 +19,18 @@ std::vector<std::array<std::uint8_t, 3>> categoricalPalette(std::size_t n) {
                    static_cast<std::uint8_t>((b + m) * 255)});
   }
   return out;
+}
+
+std::array<std::uint8_t, 3> parseHexColour(const std::string& hex) {
+  std::string h = hex;
+  if (!h.empty() && h[0] == '#') h.erase(0, 1);
+  if (h.size() < 6) return {128, 128, 128};
+  try {
+    const unsigned long v = std::stoul(h.substr(0, 6), nullptr, 16);
+    return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+  } catch (const std::exception&) {
+    return {128, 128, 128};
+  }
 }
 
 } // namespace atlascope

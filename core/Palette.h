@@ -1,6 +1,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace atlascope {
@@ -8,4 +9,7 @@ namespace atlascope {
 // saturation/lightness rings, so neighbours in the list differ in hue and in lightness. One
 // palette for the views, the exports and the uns colours written into h5ad files.
 std::vector<std::array<std::uint8_t, 3>> categoricalPalette(std::size_t n);
+// "#RRGGBB" or "RRGGBB" (any case, as h5ad uns colours and the ABC's *_color columns hold them);
+// grey for anything else.
+std::array<std::uint8_t, 3> parseHexColour(const std::string& hex);
 } // namespace atlascope
