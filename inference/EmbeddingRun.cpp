@@ -86,7 +86,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
-  auto t0 = Clock::now();
+  const auto t0 = Clock::now();
   trace("embed: reading cells");
   const CellTable cells = readCellTable(dataPath, columns);
   const PanelMapping map = mapPanel(mf, cells, opt.reorderGenes);
@@ -104,7 +104,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
   res.readSeconds += since(t0);
-  (void)t0;
 
   // The panel streams into the device table in the background (ExpressionTableStream): each
   // chunk waits only for the rows its neighbourhoods reach.

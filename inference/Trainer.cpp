@@ -31,7 +31,6 @@ struct Trainer::Impl {
   TrainOptions opt;
   std::unique_ptr<NeighborhoodIndex> index;
   std::vector<std::int64_t> train, validation;
-  std::vector<torch::Tensor> params;
   // Adam over one flat buffer: every parameter's storage and gradient are slices of flat
   // tensors, so a step is ten kernels instead of ten per parameter (a LibTorch op costs the host
   // ~10 us: the per-parameter optimiser alone held a GPU step at a third of its speed).
@@ -184,7 +183,6 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     leaf.set_requires_grad(true);
     leaf.mutable_grad() = m.flatGrad.narrow(0, offset, count).view(t.sizes());
     t = leaf;
-    m.params.push_back(t);
     offset += count;
   }
   if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
