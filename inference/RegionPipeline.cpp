@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <regex>
 
 namespace atlascope::inference {
@@ -74,11 +75,12 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   }
   if (!embeddingPath.empty()) {
     Hdf5File e(embeddingPath);
-    const auto emb = e.readFloat("/embedding");
-    if (emb.shape.size() != 2 || emb.shape[0] != n)
-      throw FileError(embeddingPath, "has " + std::to_string(emb.shape.empty() ? 0 : emb.shape[0]) + " embeddings for " + std::to_string(n) +
-                                         " cells (was it computed for this dataset?)");
-    features = torch::from_blob(const_cast<float*>(emb.data.data()), {emb.shape[0], emb.shape[1]}).clone();
+    // The tensor keeps the values read (4M x 384 floats: no second copy).
+    auto emb = std::make_shared<NdArray<float>>(e.readFloat("/embedding"));
+    if (emb->shape.size() != 2 || emb->shape[0] != n)
+      throw FileError(embeddingPath, "has " + std::to_string(emb->shape.empty() ? 0 : emb->shape[0]) + " embeddings for " +
+                                         std::to_string(n) + " cells (was it computed for this dataset?)");
+    features = torch::from_blob(emb->data.data(), {emb->shape[0], emb->shape[1]}, [emb](void*) {}, torch::kFloat32);
     summary["features"] = "CellTransformer embedding";
   } else {
     if (cells.types.names.empty()) throw Error("the composition baseline needs a cell-type column (--type COL)");
@@ -231,6 +233,7 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     summary["out"] = out;
     summary["stages"]["write"] = since(t);
   }
+  result.fileRow = cells.fileRow;
   summary["seconds"] = since(start);
   return result;
 }

@@ -53,6 +53,7 @@ struct DiscoveredResolution {
 
 struct RegionPipelineResult {
   std::vector<DiscoveredResolution> resolutions; // ascending k
+  std::vector<std::int64_t> fileRow;             // each kept cell's obs row (the labels' cell order)
   nlohmann::json summary;                        // stages, seconds, scores per k
 };
 

@@ -87,11 +87,10 @@ void addSegmentCommand(CLI::App& app) {
       setExitCode(130);
       return;
     }
-    const CellTable cells = readCellTable(*data, opt.columns);
     if (!labelsCsv->empty()) {
       std::vector<std::string> ids;
       std::vector<CategoricalColumn> columns;
-      for (std::int64_t i = 0; i < cells.size(); ++i) ids.push_back(std::to_string(cells.fileRow[static_cast<std::size_t>(i)]));
+      for (const std::int64_t row : r.fileRow) ids.push_back(std::to_string(row));
       for (const auto& d : r.resolutions) {
         CategoricalColumn c;
         c.name = "regions_k" + std::to_string(d.k);
