@@ -39,7 +39,6 @@
 #include <QDropEvent>
 #include <QJsonArray>
 #include <QJsonObject>
-#include <QPlainTextEdit>
 #include <QFileDialog>
 #include <QMimeData>
 
@@ -68,18 +67,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   view2_->hide();
   setCentralWidget(split);
   // Either view redraws the other after it draws (the camera they share may have moved).
-  connect(view_, &VtkView::rendered, this, [this] {
-    if (!sideBySide_ || syncing_) return;
-    syncing_ = true;
-    view2_->render();
-    syncing_ = false;
-  });
-  connect(view2_, &VtkView::rendered, this, [this] {
-    if (!sideBySide_ || syncing_) return;
-    syncing_ = true;
-    view_->render();
-    syncing_ = false;
-  });
+  for (auto [from, to] : {std::pair<VtkView*, VtkView*>{view_, view2_}, {view2_, view_}})
+    connect(from, &VtkView::rendered, this, [this, to = to] {
+      if (!sideBySide_ || syncing_) return;
+      syncing_ = true;
+      to->render();
+      syncing_ = false;
+    });
 
   panel_ = new RegionTreePanel(this);
   auto* dock = new QDockWidget(tr("Regions (Allen CCF)"), this);
@@ -116,14 +110,6 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(pipelinePanel_, &PipelinePanel::regionsReady, this, [this](const QString& result, const QJsonObject& summary) {
     const QJsonArray res = summary.value("resolutions").toArray();
     if (!res.isEmpty()) options_.colourBy = QString("regions_k%1").arg(res.first().toObject().value("k").toInt());
-    for (const QJsonValue& r : res) {
-      const QJsonObject o = r.toObject();
-      QString line = tr("k = %1: spatial coherence %2").arg(o.value("k").toInt()).arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
-      const QJsonObject scores = o.value("scores").toObject();
-      for (auto it = scores.begin(); it != scores.end(); ++it)
-        line += tr(", AMI vs %1 %2").arg(it.key()).arg(it.value().toObject().value("ami").toDouble(), 0, 'f', 3);
-      pipelinePanel_->log()->appendPlainText(line);
-    }
     openDataset(result);
   });
   setAcceptDrops(true);

@@ -173,6 +173,14 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
   }
   scores_->setSortingEnabled(true);
   scores_->resizeColumnsToContents();
+  for (const QJsonValue& r : res) {
+    const QJsonObject o = r.toObject();
+    QString line = tr("k = %1: spatial coherence %2").arg(o.value("k").toInt()).arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
+    const QJsonObject sc = o.value("scores").toObject();
+    for (auto it = sc.begin(); it != sc.end(); ++it)
+      line += tr(", AMI vs %1 %2").arg(it.key()).arg(it.value().toObject().value("ami").toDouble(), 0, 'f', 3);
+    log_->appendPlainText(line);
+  }
 }
 
 } // namespace atlascope::app

@@ -65,7 +65,7 @@ private:
   QPlainTextEdit* log_;
   QTableWidget* scores_;
   WorkerJob* job_;
-  void showScores(const QJsonObject& summary);
+  void showScores(const QJsonObject& summary); // the table, and a line per k in the log
 };
 
 } // namespace atlascope::app

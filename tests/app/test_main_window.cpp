@@ -94,6 +94,24 @@ class TestMainWindow : public QObject {
   Q_OBJECT
   QTemporaryDir dir_;
 
+  // A small synthetic brain for the window tests.
+  static void generateBrain(const QString& path, std::int64_t cells, int genes, int types, double density = 0) {
+    SyntheticBrainOptions g;
+    g.maxCells = cells;
+    g.genes = genes;
+    g.cellTypes = types;
+    if (density > 0) g.cellsPerMm2 = density;
+    generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, path.toStdString());
+  }
+
+  // Shows `w` and waits until its dataset's cells are in the view (callers return on failure).
+  static void showUntilCellsShown(MainWindow& w, int width = 1280, int height = 800) {
+    w.resize(width, height);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+  }
+
 private slots:
   void searchShowScreenshotAndPick() {
     MainWindow w;
@@ -193,14 +211,7 @@ private slots:
   void cellsOpenColourAndPick() {
     // A small synthetic dataset: cells in CCF space, coloured by type, then by a gene.
     const QString data = dir_.filePath("cells.h5ad");
-    {
-      const Atlas atlas = Atlas::load(bundledAtlasPaths());
-      SyntheticBrainOptions g;
-      g.maxCells = 4000;
-      g.genes = 12;
-      g.cellTypes = 10;
-      generateSyntheticBrain(atlas, g, data.toStdString());
-    }
+    generateBrain(data, 4000, 12, 10);
     MainWindowOptions o;
     o.initialStructures = {};
     o.dataset = data;
@@ -270,21 +281,13 @@ private slots:
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
     qputenv("ATLASCOPE_WORKER", ATLASCOPE_CLI);
     const QString data = dir_.filePath("regions.h5ad");
-    {
-      SyntheticBrainOptions g;
-      g.maxCells = 6000;
-      g.genes = 8;
-      g.cellTypes = 12;
-      generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data.toStdString());
-    }
+    generateBrain(data, 6000, 8, 12);
     MainWindowOptions o;
     o.initialStructures = {};
     o.dataset = data;
     MainWindow w(o);
-    w.resize(1280, 800);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    showUntilCellsShown(w);
+    if (QTest::currentTestFailed()) return;
     PipelinePanel* p = w.pipelinePanel();
     QVERIFY(p->runButton()->isEnabled());
     p->resolutionsEdit()->setText("6, 15");
@@ -333,22 +336,13 @@ private slots:
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
     qputenv("ATLASCOPE_WORKER", ATLASCOPE_CLI);
     const QString data = dir_.filePath("train.h5ad");
-    {
-      SyntheticBrainOptions g;
-      g.maxCells = 1500;
-      g.genes = 8;
-      g.cellTypes = 8;
-      g.cellsPerMm2 = 3000;
-      generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data.toStdString());
-    }
+    generateBrain(data, 1500, 8, 8, 3000);
     MainWindowOptions o;
     o.initialStructures = {};
     o.dataset = data;
     MainWindow w(o);
-    w.resize(1280, 800);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    showUntilCellsShown(w);
+    if (QTest::currentTestFailed()) return;
     TrainingPanel* t = w.trainingPanel();
     QVERIFY(t->startButton()->isEnabled());
     t->epochsBox()->setValue(2);
@@ -380,10 +374,8 @@ private slots:
     o.initialStructures = {"CB"};
     o.dataset = data;
     MainWindow w(o);
-    w.resize(1280, 800);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    showUntilCellsShown(w);
+    if (QTest::currentTestFailed()) return;
     vtkRenderer* ccf = w.scene()->renderer();
     QCOMPARE(w.cellRenderer(), ccf); // overlay: one view
     w.findChild<QAction*>("view_side_by_side")->trigger();
@@ -413,10 +405,8 @@ private slots:
     o.dataset = data;
     o.initialView = viewer::CameraPreset::Dorsal;
     MainWindow w(o);
-    w.resize(1200, 760);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+    showUntilCellsShown(w, 1200, 760);
+    if (QTest::currentTestFailed()) return;
     auto drawn = [&] {
       w.renderViews();
       return drawnPixels(w.view()->renderWindow(), w.scene()->renderer());
@@ -447,10 +437,8 @@ private slots:
       o.initialStructures = {"CA1"};
       o.dataset = data;
       MainWindow w(o);
-      w.resize(1200, 760);
-      w.show();
-      QVERIFY(QTest::qWaitForWindowExposed(&w));
-      QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+      showUntilCellsShown(w, 1200, 760);
+      if (QTest::currentTestFailed()) return;
       const int ca1 = *w.atlas()->structures().find("CA1");
       w.scene()->setOpacity(ca1, 0.4);
       w.scene()->setColour(ca1, {0.9, 0.2, 0.1});
