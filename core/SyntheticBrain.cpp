@@ -97,6 +97,22 @@ Composition makeComposition(std::uint64_t seed, std::uint64_t key, std::uint64_t
   return c;
 }
 
+// A region's expression programme: per gene, the factor its neurons' mean is multiplied by.
+// Real neurons of one type differ from region to region (the ABC atlas's clusters are largely
+// regional, and gradients run through cortex, striatum and thalamus); without that, composition
+// would be the only regional signal and a model reading expression could not find more than a
+// cell-type census does. Half of a region's programme is its parent's (siblings are alike);
+// about one gene in ten is changed at each level, by a log-normal factor (sd 0.5 in log).
+std::vector<float> makeExpressionProgramme(std::uint64_t seed, std::uint64_t key, std::uint64_t parentKey, int genes) {
+  std::vector<float> f(static_cast<std::size_t>(genes), 1.0f);
+  for (const auto& [k, weight] : {std::make_pair(parentKey, 0.7), std::make_pair(key, 0.7)}) {
+    Rng r(mix(seed, mix(k, 0xE4B5)));
+    for (int g = 0; g < genes; ++g)
+      if (r.uniform() < 0.1) f[static_cast<std::size_t>(g)] *= static_cast<float>(std::exp(weight * r.normal()));
+  }
+  return f;
+}
+
 } // namespace
 
 SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const SyntheticBrainOptions& opt, const std::string& outPath,
@@ -239,6 +255,16 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
     const std::uint64_t key = mix(id, static_cast<std::uint64_t>(part));
     return compositions.emplace(std::make_pair(id, part), makeComposition(opt.seed, key, parent, opt.cellTypes)).first->second;
   };
+  std::map<std::pair<StructureId, int>, std::vector<float>> programmes;
+  auto programmeOf = [&](StructureId id, int part) -> const std::vector<float>& {
+    std::lock_guard<std::mutex> lock(compMutex);
+    auto it = programmes.find({id, part});
+    if (it != programmes.end()) return it->second;
+    const auto idx = tree.indexOf(id);
+    const StructureId parent = (idx && tree[*idx].parent >= 0) ? tree[tree[*idx].parent].id : id;
+    return programmes.emplace(std::make_pair(id, part), makeExpressionProgramme(opt.seed, mix(id, static_cast<std::uint64_t>(part)), parent, G))
+        .first->second;
+  };
   auto makeSection = [&](std::size_t s) {
     SectionData& d = sections[s];
     const Plane& p = planes[s];
@@ -263,9 +289,10 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
           const int type = comp.types[static_cast<std::size_t>(std::lower_bound(comp.cdf.begin(), comp.cdf.end(), u) - comp.cdf.begin())];
           const double depth = std::exp(0.3 * r.normal());
           const float* prof = &profile[static_cast<std::size_t>(type) * static_cast<std::size_t>(G)];
+          const float* regional = type >= kGlia ? programmeOf(id, part).data() : nullptr; // glia: alike everywhere
           for (int g = 0; g < G; ++g) {
             // Negative binomial (dispersion 2) as a gamma-Poisson mixture.
-            const double mean = prof[g] * depth;
+            const double mean = prof[g] * depth * (regional ? regional[g] : 1.0f);
             const std::int64_t count = r.poisson(mean * r.gamma(2.0) / 2.0);
             d.x.push_back(static_cast<float>(std::log2(static_cast<double>(count) + 1.0)));
           }

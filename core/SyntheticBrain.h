@@ -2,7 +2,8 @@
 // A realistic stand-in for a whole-brain MERFISH dataset, made from the real CCF: coronal
 // sections through the annotation, cells at realistic densities inside the brain, cell types
 // whose mix depends on the CCF region (siblings share part of their mix; glia are everywhere),
-// negative-binomial counts with per-cell depth stored as log2(count + 1) like the ABC atlas, and
+// neurons whose expression shifts with the region (a programme over ~20% of the genes, half of it
+// the parent region's; hidden sub-regions have their own), negative-binomial counts with per-cell depth stored as log2(count + 1) like the ABC atlas, and
 // optional hidden sub-regions (CCF regions split in two parts of different composition, recorded
 // as ground truth). Deterministic for a seed; written section by section (streaming) as AnnData.
 #include "core/Atlas.h"

@@ -5,6 +5,7 @@
 #include "core/Atlas.h"
 #include "core/CcfLabels.h"
 #include "core/Composition.h"
+#include "inference/ExpressionTable.h"
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
@@ -82,6 +83,17 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
                                          std::to_string(n) + " cells (was it computed for this dataset?)");
     features = torch::from_blob(emb->data.data(), {emb->shape[0], emb->shape[1]}, [emb](void*) {}, torch::kFloat32);
     summary["features"] = "CellTransformer embedding";
+  } else if (o.baseline == "expression") {
+    report("reading expression", 0, n);
+    ExpressionTableOptions eo;
+    eo.device = td;
+    Progress p;
+    p.report = [&](const std::string& stage, std::int64_t done, std::int64_t total) { report(stage, done, total); };
+    p.cancel = o.cancel;
+    features = loadExpressionTable(ExpressionSource(data, o.columns), cells, eo, p);
+    summary["features"] = "own expression";
+  } else if (o.baseline != "composition") {
+    throw Error("unknown baseline '" + o.baseline + "' (composition or expression)");
   } else {
     if (cells.types.names.empty()) throw Error("the composition baseline needs a cell-type column (--type COL)");
     report("neighbourhood composition", 0, n);

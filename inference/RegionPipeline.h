@@ -23,6 +23,10 @@ struct RegionPipelineOptions {
   // Features: embeddings from `embedding` (an `embed` output) or computed with `weights` (a model
   // file; the embeddings go to embeddingOut, default OUT.embedding.h5); neither: the baseline.
   std::string embedding, weights, embeddingOut;
+  // Without a model: "composition" (each cell's neighbourhood cell-type mix, the baseline a model
+  // must beat) or "expression" (each cell's own expression, as a k-means on single cells would:
+  // the other yardstick; it finds cell types more than regions).
+  std::string baseline = "composition";
   EmbedRunOptions embed;
   std::vector<int> ks{25, 354, 670, 1300}; // the paper's resolutions
   int restarts = 3;

@@ -13,6 +13,7 @@
 #include "inference/CellTransformer.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ struct TrainOptions {
   int epochs = 1;
   std::int64_t maxSteps = 0;        // > 0: stop after this many optimiser steps (tests, trials)
   std::int64_t cellsPerStep = 1024;
-  std::int64_t microBatchTokens = 0;   // padded tokens per forward; 0: 4096 on the CPU, 262144 on a GPU
+  std::int64_t microBatchTokens = 0;   // padded tokens per forward; 0: 4096 on the CPU, 32768 on a GPU (length buckets)
   double lr = 1e-3, weightDecay = 1e-9;
   int warmup = 500, plateau = 50;
   int cap = 250;
@@ -40,6 +41,10 @@ struct TrainOptions {
   // step, loss, lr, cells/s (training steps only, validation excluded)
   std::function<void(std::int64_t, double, double, double)> onStep;
   std::function<void(const ValidationMetrics&)> onValidation;
+  // Non-null: each step synchronises the device between its parts and adds their seconds here
+  // (waiting for batches, the forward's stages, loss, backward, optimiser). Slows the run: for
+  // a profile, not for throughput.
+  std::map<std::string, double>* profile = nullptr;
 };
 
 

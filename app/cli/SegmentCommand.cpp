@@ -50,6 +50,8 @@ void addSegmentCommand(CLI::App& app) {
   cmd->add_option("--weights,-w", o->weights, "Model (.h5 checkpoint or reference .pth): embed the cells first");
   cmd->add_option("--embedding", o->embedding, "Embeddings from `atlascope-cli embed` (instead of --weights)");
   cmd->add_option("--embedding-out", o->embeddingOut, "Where --weights' embeddings go (default OUT.embedding.h5)");
+  cmd->add_option("--baseline", o->baseline, "Features without a model: composition (neighbourhood cell-type mix) or expression (each cell's own)")
+      ->check(CLI::IsMember({"composition", "expression"}));
   cmd->add_option("--k", o->ks, "Resolutions (default 25 354 670 1300, as the paper)")->delimiter(',');
   cmd->add_option("--device", o->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
   cmd->add_option("--restarts", o->restarts, "k-means restarts (the lowest inertia is kept)")->check(CLI::Range(1, 100));

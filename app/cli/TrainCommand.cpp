@@ -42,6 +42,7 @@ struct TrainJob {
   std::string progress = "text";
   int logEvery = 10;
   bool resume = false;
+  bool profile = false; // synchronised per-part timings (slower; bench train --profile)
   ColumnOptions columns;
 };
 
@@ -66,6 +67,7 @@ nlohmann::json runTraining(TrainJob& job) {
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (!cuda) inference::configureCpuThreads();
   inference::resetPeakGpuMemory();
+  std::map<std::string, double> profile;
 
   const CellTable cells = readCellTable(job.data, job.columns);
   if (cells.types.names.empty()) throw Error("training needs a cell-type column (--type COL)");
@@ -144,6 +146,7 @@ nlohmann::json runTraining(TrainJob& job) {
     }
   };
   ModelPositions pos = modelPositions(cells);
+  if (job.profile) opt.profile = &profile;
   trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), opt);
   if (job.resume) trainer->loadState(job.out + ".train");
   const auto trainStart = Clock::now();
@@ -157,12 +160,14 @@ nlohmann::json runTraining(TrainJob& job) {
     trainer->saveState(job.out + ".train");
   }
   const auto& st = trainer->state();
-  return {{"result", cancelled ? "cancelled" : "ok"}, {"out", job.out}, {"best", bestPath(job.out)}, {"device", dev},
+  nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"}, {"out", job.out}, {"best", bestPath(job.out)}, {"device", dev},
           {"precision", precision}, {"cells", n}, {"steps", st.step}, {"epoch", st.epoch},
           {"cells_per_s", lastRate}, {"load_s", loadSeconds}, {"train_s", since(trainStart)}, {"seconds", since(start)},
           {"validation_nll", lastValidation.nll}, {"validation_pearson", lastValidation.pearson},
           {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
           {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"config", model->config().describe()}};
+  if (job.profile) j["profile_s"] = profile;
+  return j;
 }
 
 void addTrainOptions(CLI::App* cmd, TrainJob& job) {
@@ -170,7 +175,7 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--max-steps", job.opt.maxSteps, "Stop after this many optimiser steps");
   cmd->add_option("--lr", job.opt.lr, "Peak learning rate");
   cmd->add_option("--cells-per-step", job.opt.cellsPerStep, "Neighbourhoods per optimiser step (gradient accumulation)");
-  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 4096 CPU, 262144 GPU)");
+  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 4096 CPU, 32768 GPU)");
   cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
   cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
   cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");
@@ -218,6 +223,7 @@ void addTrainCommand(CLI::App& app) {
   b->add_option("--density", *density, "Cells per mm^2 (3500: ~100 neighbours per cell)");
   b->add_option("--dir", *dir, "Where the synthetic dataset and the checkpoints go");
   b->add_option("--warmup", bjob->opt.warmup, "Warm-up steps of the schedule");
+  b->add_flag("--profile", bjob->profile, "Time the step's parts, synchronising the device between them (slower)");
   addTrainOptions(b, *bjob);
   b->callback([=] {
     namespace fs = std::filesystem;
