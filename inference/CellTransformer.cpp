@@ -150,83 +150,30 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
 }
 
-// PyTorch's MultiheadAttention with add_zero_attn (and bias_k/bias_v for the pool).
-// keyValid: [B, Lk] bool or undefined. attnMask: [Lq, Lk] additive or undefined.
-torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
-                                         const std::string& prefix, const torch::Tensor& keyValid,
-                                         const torch::Tensor& attnMask, bool inBias, bool biasKV, bool outBias,
-                                         bool zeroSlot) const {
-  using torch::indexing::Slice;
+// An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the
+// padded [B, N + 2, E] layout whose last slot is the zero slot. keyValid: [B, N + 2] or undefined.
+torch::Tensor CellTransformer::selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = query.size(0), Lq = query.size(1);
-  const torch::Tensor& w = P(prefix + ".in_proj_weight");
-  [[maybe_unused]] const bool low = compute_ != torch::kFloat32;
-  auto project = [&](const torch::Tensor& x, int part) {
-    torch::Tensor b;
-    if (inBias) b = P(prefix + ".in_proj_bias").narrow(0, part * E, E);
-    return torch::linear(x.to(compute_), w.narrow(0, part * E, E), b);
-  };
-  torch::Tensor q, k, v;
-  if (query.is_same(key) && key.is_same(value)) {
-    // Self-attention: one product with the whole [3E, E] in-projection.
-    torch::Tensor b;
-    if (inBias) b = P(prefix + ".in_proj_bias");
-    const torch::Tensor qkvAll = torch::linear(query.to(compute_), w, b);
-    if (zeroSlot) qkvAll.select(1, Lq - 1).narrow(-1, E, 2 * E).zero_(); // add_zero_attn's key and value
-    const auto qkv = qkvAll.chunk(3, -1);
-    q = qkv[0];
-    k = qkv[1];
-    v = qkv[2];
-  } else {
-    q = project(query, 0);
-    k = project(key, 1);
-    v = project(value, 2);
-  }
-  [[maybe_unused]] const bool masked = keyValid.defined();
-  torch::Tensor valid = masked ? keyValid : torch::ones({B, key.size(1)}, torch::TensorOptions().dtype(torch::kBool).device(query.device()));
-  std::int64_t extra = 0;
-  if (!zeroSlot) {
-    std::vector<torch::Tensor> extraK{k}, extraV{v};
-    if (biasKV) {
-      extraK.push_back(P(prefix + ".bias_k").expand({B, 1, E}));
-      extraV.push_back(P(prefix + ".bias_v").expand({B, 1, E}));
-    }
-    // add_zero_attn: one all-zero key and value, always attendable.
-    extraK.push_back(torch::zeros({B, 1, E}, k.options()));
-    extraV.push_back(torch::zeros({B, 1, E}, v.options()));
-    extra = static_cast<std::int64_t>(extraK.size()) - 1;
-    k = torch::cat(extraK, 1);
-    v = torch::cat(extraV, 1);
-    valid = torch::cat({valid, torch::ones({B, extra}, valid.options())}, 1);
-  }
-  const std::int64_t Lk = k.size(1);
+  const std::int64_t B = x.size(0), L = x.size(1);
+  const torch::Tensor qkv = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+  qkv.select(1, L - 1).narrow(-1, E, 2 * E).zero_(); // add_zero_attn's key and value
+  const torch::Tensor heads = qkv.view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4}); // [3, B, H, L, d]
+  return lin(attend(heads[0], heads[1], heads[2], keyValid), prefix + ".out_proj");
+}
 
-  q = q.reshape({B, Lq, H, d}).transpose(1, 2);
-  k = k.reshape({B, Lk, H, d}).transpose(1, 2);
-  v = v.reshape({B, Lk, H, d}).transpose(1, 2);
-#if TORCH_VERSION_MAJOR >= 2
-  if (low && !attnMask.defined()) {
-    // Fused attention (memory-efficient kernel) in the compute dtype; the zero column is a real
-    // key of the masked batch, so the semantics are unchanged.
-    // Without padding (uniform batches) there is no mask at all: the flash kernel.
-    const torch::Tensor out = masked ? at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk}))
-                                     : at::scaled_dot_product_attention(q, k, v);
-    return lin(out.transpose(1, 2).reshape({B, Lq, E}), prefix + ".out_proj", outBias);
-  }
-#endif
-  // Scores and softmax in float32 (autocast runs softmax in float32).
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
-  torch::Tensor mask = torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
-  scores = scores + mask;
-  if (attnMask.defined()) {
-    torch::Tensor am = attnMask;
-    if (am.size(-1) != Lk) am = torch::cat({am, torch::zeros({Lq, extra}, am.options())}, 1);
-    scores = scores + am.view({1, 1, Lq, Lk});
-  }
-  torch::Tensor attn = torch::softmax(scores, -1);
-  torch::Tensor out = torch::matmul(attn.to(v.scalar_type()), v); // [B, H, Lq, d]
-  out = out.transpose(1, 2).reshape({B, Lq, E});
-  return lin(out, prefix + ".out_proj", outBias);
+// A decoder layer's self-attention on its two tokens, each attending only to the other (its own
+// key masked) and to add_zero_attn's zero key and value: the softmax over {s, 0} puts sigmoid(s)
+// on the other token's value and the rest on zero, so per head the output is
+// sigmoid(q_i . k_j / sqrt(d)) v_j. The same numbers as the masked softmax, in a few operations.
+torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::string& prefix) const {
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
+  const std::int64_t B = x.size(0);
+  const torch::Tensor qkv = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"))
+                                .to(torch::kFloat32)
+                                .view({B, 2, 3, H, d});
+  const torch::Tensor q = qkv.select(2, 0), other = qkv.flip({1}); // the other token's k and v
+  const torch::Tensor s = (q * other.select(2, 1)).sum(-1, true) * (1.0 / std::sqrt(static_cast<double>(d)));
+  return lin((torch::sigmoid(s) * other.select(2, 2)).reshape({B, 2, E}), prefix + ".out_proj");
 }
 
 // The attention pool, PyTorch's MultiheadAttention with one query, bias_k/bias_v and
@@ -241,6 +188,79 @@ torch::Tensor CellTransformer::attention(const torch::Tensor& query, const torch
 // the tokens are normalised once and the two affine maps are folded into these small products.
 // The same numbers as the reference up to rounding (the parity tests hold it to 1e-4 in float32),
 // and on the GPU the pool went from 40% of the model's time to a few per cent.
+torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                      const torch::Tensor& valid) const {
+  const std::int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3), Lk = k.size(2);
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  if (compute_ != torch::kFloat32) {
+    // Fused attention in the compute dtype: the memory-efficient kernel with a padding mask, the
+    // flash kernel without one (uniform batches).
+    out = valid.defined() ? at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk})) : at::scaled_dot_product_attention(q, k, v);
+    return out.transpose(1, 2).reshape({B, Lq, H * d});
+  }
+#endif
+  // float32: scores and softmax in float32, -inf for padding (the reference's arithmetic).
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
+  if (valid.defined())
+    scores = scores + torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
+  out = torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
+  return out.transpose(1, 2).reshape({B, Lq, H * d});
+}
+
+torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
+                                                   const torch::Tensor& valid) const {
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
+  const std::int64_t B = batch.padIndex.size(0), L = batch.padIndex.size(1), rows = x.size(0);
+  const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [T + 2B, 3E]
+  qkv.narrow(0, rows - B, B).narrow(1, E, 2 * E).zero_(); // add_zero_attn's keys and values (the last B rows)
+  const torch::Tensor padded = qkv.index_select(0, batch.padIndex.reshape({-1})).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor out = attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
+  return lin(out, prefix + ".out_proj");
+}
+
+Batch packBatch(const Batch& padded, torch::Device device) {
+  const std::int64_t B = padded.observed.size(0), N = padded.observed.size(1), L = N + 2;
+  const torch::Tensor observed = padded.observed.cpu().contiguous(), valid = padded.valid.cpu().contiguous();
+  const auto* obs = observed.data_ptr<std::int64_t>();
+  const auto* val = valid.data_ptr<bool>();
+  std::int64_t T = 0;
+  for (std::int64_t i = 0; i < B * N; ++i) T += val[i];
+  torch::Tensor rows = torch::empty({T}, torch::kInt64), padIndex = torch::empty({B, L}, torch::kInt64),
+                unpackIndex = torch::empty({T + 2 * B}, torch::kInt64);
+  auto* r = rows.data_ptr<std::int64_t>();
+  auto* pi = padIndex.data_ptr<std::int64_t>();
+  auto* ui = unpackIndex.data_ptr<std::int64_t>();
+  std::int64_t t = 0;
+  for (std::int64_t b = 0; b < B; ++b) {
+    const std::int64_t cls = T + b, zero = T + B + b;
+    for (std::int64_t j = 0; j < N; ++j) {
+      if (val[b * N + j]) {
+        r[t] = obs[b * N + j];
+        ui[t] = b * L + j;
+        pi[b * L + j] = t++;
+      } else {
+        pi[b * L + j] = zero; // masked as a key; its query's output is dropped
+      }
+    }
+    pi[b * L + N] = cls;
+    pi[b * L + N + 1] = zero;
+    ui[cls] = b * L + N;
+    ui[zero] = b * L + N + 1;
+  }
+  const bool pin = device.is_cuda();
+  auto move = [&](const torch::Tensor& x) { return pin ? x.pin_memory().to(device, true) : x.to(device); };
+  Batch out;
+  out.observed = move(observed);
+  out.valid = move(valid);
+  out.reference = move(padded.reference.cpu());
+  out.uniform = padded.uniform;
+  out.rows = move(rows);
+  out.padIndex = move(padIndex);
+  out.unpackIndex = move(unpackIndex);
+  return out;
+}
+
 torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = enc.size(0), N = enc.size(1);
@@ -303,8 +323,10 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
   // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
-  const torch::Tensor rows = batch.observed.reshape({-1});
-  const torch::Tensor tokens = cellTokens(expression.index_select(0, rows), types.index_select(0, rows)).view({B, N, E});
+  const bool packed = batch.rows.defined();
+  const torch::Tensor rows = packed ? batch.rows : batch.observed.reshape({-1});
+  torch::Tensor tokens = cellTokens(expression.index_select(0, rows), types.index_select(0, rows));
+  if (!packed) tokens = tokens.view({B, N, E});
   stage("gather + expression MLP");
   return encodeDecode(tokens, types, batch, heads, profile);
 }
@@ -323,31 +345,43 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
                                      std::map<std::string, double>* profile) const {
   StageClock stage{profile, device_.is_cuda()};
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
-  const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
-  // [observed ; CLS ; zero slot]: the last position carries add_zero_attn's all-zero key and
-  // value, written into each layer's projections in place (attention(..., zeroSlot)), so that no
-  // layer copies its keys and values to append them. Its own output is never read.
-  tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))}, 1); // [B, N+2, E]
   const torch::Tensor encValid =
       batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 2}, batch.valid.options())}, 1);
-
-  for (int i = 0; i < config_.encoderLayers; ++i) {
-    const std::string l = "encoder.layers." + std::to_string(i);
-    tokens = ln(tokens + attention(tokens, tokens, tokens, l + ".self_attn", encValid, {}, true, false, true, true), l + ".norm1");
-    tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+  // [observed ; CLS ; zero slot]: the last slot carries add_zero_attn's all-zero key and value,
+  // written into each layer's projections in place, so that no layer copies its keys and values
+  // to append them. Its own output is never read.
+  torch::Tensor enc; // [B, N, E] for the pool
+  if (batch.rows.defined()) {
+    // Packed: the table [T observed ; B class tokens ; B zero slots].
+    const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, E}).expand({B, E});
+    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0);
+    for (int i = 0; i < config_.encoderLayers; ++i) {
+      const std::string l = "encoder.layers." + std::to_string(i);
+      tokens = ln(tokens + packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
+      tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+    }
+    enc = tokens.index_select(0, batch.padIndex.narrow(1, 0, N).reshape({-1})).view({B, N, E});
+  } else {
+    const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
+    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))}, 1); // [B, N+2, E]
+    for (int i = 0; i < config_.encoderLayers; ++i) {
+      const std::string l = "encoder.layers." + std::to_string(i);
+      tokens = ln(tokens + selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
+      tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+    }
+    enc = tokens.narrow(1, 0, N);
   }
 
   stage("encoder");
-  const torch::Tensor pooled = attentionPool(tokens.narrow(1, 0, N), batch.uniform ? torch::Tensor() : batch.valid);
+  const torch::Tensor pooled = attentionPool(enc, batch.uniform ? torch::Tensor() : batch.valid);
   stage("pool");
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
   const torch::Tensor refType = types.index_select(0, batch.reference);
   torch::Tensor dec = torch::cat({pooled, torch::embedding(P("decoder_cell_embed.weight"), refType).view({B, 1, E})}, 1);
-  const torch::Tensor self = torch::zeros({2, 2}, dec.options()).fill_diagonal_(-INFINITY);
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
-    dec = ln(dec + attention(dec, dec, dec, l + ".self_attn", {}, self, true, false, true), l + ".norm1");
+    dec = ln(dec + pairAttention(dec, l + ".self_attn"), l + ".norm1");
     dec = ln(dec + lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
   }
 

@@ -41,7 +41,16 @@ struct Batch {
   // Every neighbourhood of the batch has exactly N cells: no padding, so attention runs without a
   // mask (the fused flash kernel on a GPU).
   bool uniform = false;
+  // Packed layout (packBatch; training): the observed tokens of all neighbourhoods back to back,
+  // so the projections and feed-forwards run on real tokens only; attention alone sees the padded
+  // [B, N + 2] layout (N observed slots, the class token, add_zero_attn's slot). Undefined: padded.
+  torch::Tensor rows;        // [T] int64 cell rows of the observed tokens, neighbourhood by neighbourhood
+  torch::Tensor padIndex;    // [B, N + 2] int64: each padded position's row of the packed table [T + 2B]
+  torch::Tensor unpackIndex; // [T + 2B] int64: each packed row's flat padded position
 };
+
+// Adds the packed layout to a padded batch (its tensors on the CPU); the result on `device`.
+Batch packBatch(const Batch& padded, torch::Device device);
 
 struct Output {
   torch::Tensor embedding; // [B, E] float32: the decoder output at the pooled token
@@ -92,10 +101,15 @@ private:
   const torch::Tensor& P(const std::string& name) const;  // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
-  torch::Tensor attention(const torch::Tensor& query, const torch::Tensor& key, const torch::Tensor& value,
-                          const std::string& prefix, const torch::Tensor& keyValid, const torch::Tensor& attnMask,
-                          bool inBias, bool biasKV, bool outBias, bool zeroSlot = false) const;
+  torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
+  torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
+  // Self-attention of an encoder layer on the packed token table (see Batch::rows).
+  torch::Tensor packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
+                                    const torch::Tensor& valid) const;
+  // Scaled dot-product attention of [B, H, Lq, d] queries over [B, H, Lk, d] keys/values whose
+  // padding `valid` [B, Lk] marks (undefined: none); [B, Lq, E].
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& valid) const;
 
   ModelConfig config_;
   StateDict params_;

@@ -59,10 +59,13 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
     // Padding rows point at the reference cell: a valid row, masked out.
     for (std::int64_t j = n; j < N; ++j) obs[b * N + j] = cellOffset + cell;
   }
-  const bool uniform = shortest == N;
-  if (device.is_cuda())
-    return {observed.pin_memory().to(device, true), valid.pin_memory().to(device, true), reference.pin_memory().to(device, true), uniform};
-  return {observed, valid, reference, uniform};
+  Batch batch;
+  batch.uniform = shortest == N;
+  const bool pin = device.is_cuda();
+  batch.observed = pin ? observed.pin_memory().to(device, true) : observed;
+  batch.valid = pin ? valid.pin_memory().to(device, true) : valid;
+  batch.reference = pin ? reference.pin_memory().to(device, true) : reference;
+  return batch;
 }
 
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,

@@ -175,7 +175,7 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--max-steps", job.opt.maxSteps, "Stop after this many optimiser steps");
   cmd->add_option("--lr", job.opt.lr, "Peak learning rate");
   cmd->add_option("--cells-per-step", job.opt.cellsPerStep, "Neighbourhoods per optimiser step (gradient accumulation)");
-  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 4096 CPU, 32768 GPU)");
+  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 4096 CPU, 262144 GPU)");
   cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
   cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
   cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");

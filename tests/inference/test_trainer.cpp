@@ -1,4 +1,4 @@
-// Training: the schedule, gradients against finite differences on a tiny model, a few CPU steps
+// Training: the schedule, the packed forward against the padded one, gradients against finite differences on a tiny model, a few CPU steps
 // lower the loss and beat the per-gene-mean baseline, a resumed run gives bit-identical weights
 // to an uninterrupted one, and a NaN loss stops with a clear error.
 #include "core/Atlas.h"
@@ -6,6 +6,7 @@
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
+#include "inference/Embedding.h"
 #include "inference/Init.h"
 #include "inference/Trainer.h"
 
@@ -13,6 +14,8 @@
 #include <QTest>
 
 #include <torch/torch.h>
+
+#include <numeric>
 
 using namespace atlascope;
 using namespace atlascope::inference;
@@ -77,6 +80,25 @@ private Q_SLOTS:
     QCOMPARE(learningRate(o, 520), 1e-3);
     QCOMPARE(learningRate(o, 550), 1e-3);
     QVERIFY(std::abs(learningRate(o, 5550) - 1e-3 / std::sqrt(2.0)) < 1e-12);
+  }
+
+  // Training's packed layout (real tokens only outside attention) computes the padded forward.
+  void packedForwardMatchesPadded() {
+    CellTransformer m(initWeights(cfg_, 5), cfg_, "init");
+    NeighborhoodOptions no;
+    no.cap = 40;
+    NeighborhoodIndex index(x_.data(), y_.data(), s_.data(), static_cast<std::int64_t>(x_.size()), no);
+    const NeighborhoodList hoods = index.compute(0, 48);
+    std::vector<std::int64_t> order(48);
+    std::iota(order.begin(), order.end(), 0);
+    const Batch padded = makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+    QVERIFY(!padded.uniform); // lengths differ: padding and masks are exercised
+    const Batch packed = packBatch(padded, torch::kCPU);
+    QCOMPARE(packed.rows.size(0), padded.valid.sum().item<std::int64_t>());
+    const Output a = m.forward(expr_, types_, padded), b = m.forward(expr_, types_, packed);
+    QVERIFY(torch::allclose(a.embedding, b.embedding, 1e-5, 1e-5));
+    QVERIFY(torch::allclose(a.mu, b.mu, 1e-5, 1e-5));
+    QVERIFY(torch::allclose(a.ziLogits, b.ziLogits, 1e-5, 1e-5));
   }
 
   void gradientsMatchFiniteDifferences() {
