@@ -214,9 +214,17 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
   const std::int64_t B = batch.padIndex.size(0), L = batch.padIndex.size(1), rows = x.size(0);
   const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [T + 2B, 3E]
   qkv.narrow(0, rows - B, B).narrow(1, E, 2 * E).zero_(); // add_zero_attn's keys and values (the last B rows)
-  const torch::Tensor padded = qkv.index_select(0, batch.padIndex.reshape({-1})).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
   const torch::Tensor out = attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
   return lin(out, prefix + ".out_proj");
+}
+
+// Packed rows -> the flat padded layout [B * L, C] (padding slots zero). A scatter to distinct
+// slots, so its backward is a gather: the gather from padIndex it replaces sent every padding
+// slot's gradient to its neighbourhood's zero row, ~150 atomic adds per row and column per layer.
+torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
+  const std::int64_t slots = batch.padIndex.size(0) * batch.padIndex.size(1);
+  return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy(0, batch.unpackIndex, packed);
 }
 
 Batch packBatch(const Batch& padded, torch::Device device) {
@@ -360,7 +368,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       tokens = ln(tokens + packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
       tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
     }
-    enc = tokens.index_select(0, batch.padIndex.narrow(1, 0, N).reshape({-1})).view({B, N, E});
+    enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
     tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))}, 1); // [B, N+2, E]

@@ -51,6 +51,8 @@ struct Batch {
 
 // Adds the packed layout to a padded batch (its tensors on the CPU); the result on `device`.
 Batch packBatch(const Batch& padded, torch::Device device);
+// Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero.
+torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch);
 
 struct Output {
   torch::Tensor embedding; // [B, E] float32: the decoder output at the pooled token
