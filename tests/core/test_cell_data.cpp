@@ -1,5 +1,6 @@
 // Cells on disk: the synthetic brain written as AnnData and read back (positions, sections, types,
-// colours, genes, CCF), its determinism and densities, hidden sub-regions as ground truth, bad
+// colours, genes, CCF), its determinism and densities, regional expression of neurons, hidden
+// sub-regions as ground truth, bad
 // inputs (NaN positions skipped and counted, missing columns named, truncated files), and the
 // neighbourhood cap.
 #include "core/AnnDataResults.h"
@@ -112,6 +113,53 @@ private slots:
     const double density = static_cast<double>(t.size()) / (static_cast<double>(brain) * 0.025 * 0.025);
     qInfo("section of %lld cells, %.0f cells/mm^2", static_cast<long long>(t.size()), density);
     QVERIFY(std::abs(density - 1250) / 1250 < 0.05);
+  }
+
+  // Neurons of one type differ in expression between regions (the regional programme a model can
+  // read and a cell-type census cannot); glia do not.
+  void neuronExpressionDependsOnRegion() {
+    SyntheticBrainOptions o;
+    o.sections = 2;
+    o.genes = 40;
+    o.cellTypes = 10;
+    generateSyntheticBrain(*atlas_, o, path("e.h5ad").toStdString());
+    Hdf5File f(path("e.h5ad").toStdString());
+    const auto types = f.readInt64("/obs/subclass/codes");
+    const auto region = f.readInt64("/obs/ccf_structure_id");
+    const auto x = f.readFloat("/X");
+    // Mean log expression per (type, region) over groups of >= 300 cells.
+    std::map<std::pair<std::int64_t, std::int64_t>, std::pair<int, std::vector<double>>> sums;
+    for (std::size_t i = 0; i < types.data.size(); ++i) {
+      auto& [n, s] = sums[{types.data[i], region.data[i]}];
+      s.resize(40);
+      ++n;
+      for (int g = 0; g < 40; ++g) s[static_cast<std::size_t>(g)] += x.data[i * 40 + static_cast<std::size_t>(g)];
+    }
+    // For each type: the mean over genes of |mean log expression difference| between its two
+    // largest regions (-1 when it has fewer than two groups of 300 cells).
+    auto regionalShift = [&](std::int64_t type) {
+      std::vector<std::pair<int, std::vector<double>>> groups;
+      for (const auto& [key, v] : sums)
+        if (key.first == type && v.first >= 300) groups.push_back(v);
+      if (groups.size() < 2) return -1.0;
+      std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      double shift = 0;
+      for (std::size_t g = 0; g < 40; ++g) shift += std::abs(groups[0].second[g] / groups[0].first - groups[1].second[g] / groups[1].first);
+      return shift / 40;
+    };
+    const double astro = regionalShift(0);
+    QVERIFY(astro >= 0);
+    double neurons = 0;
+    int neuronTypes = 0;
+    for (std::int64_t t = 6; t < 10; ++t) {
+      const double s = regionalShift(t);
+      if (s < 0) continue;
+      qInfo("type %lld: mean |shift| %.3f between its two largest regions (astrocytes %.3f)", static_cast<long long>(t), s, astro);
+      neurons += s;
+      ++neuronTypes;
+    }
+    QVERIFY(neuronTypes >= 2);
+    QVERIFY2(neurons / neuronTypes > 2 * astro, "neurons should differ between regions more than glia (sampling noise)");
   }
 
   void compositionDependsOnRegion() {

@@ -102,6 +102,24 @@ private Q_SLOTS:
     QCOMPARE(std::int64_t(r.resolutions[0].labels.size()), cells.size());
   }
 
+  // The other yardstick: k-means on each cell's own expression finds cell types more than
+  // regions, so on the synthetic brain it scores below the neighbourhood composition.
+  void ownExpressionBaseline() {
+    RegionPipelineOptions o;
+    o.ks = {12};
+    o.device = "cpu";
+    o.restarts = 1;
+    o.baseline = "expression";
+    const RegionPipelineResult e = runRegionPipeline(data_, "", o);
+    QCOMPARE(e.summary["features"].get<std::string>(), std::string("own expression"));
+    o.baseline = "composition";
+    const RegionPipelineResult c = runRegionPipeline(data_, "", o);
+    const double amiE = e.summary["resolutions"][0]["scores"]["ccf_major"]["ami"], amiC = c.summary["resolutions"][0]["scores"]["ccf_major"]["ami"];
+    QVERIFY2(amiC > amiE, qPrintable(QString("composition %1, own expression %2").arg(amiC).arg(amiE)));
+    o.baseline = "types";
+    QVERIFY_THROWS_EXCEPTION(Error, runRegionPipeline(data_, "", o));
+  }
+
   void cancelKeepsTheEarlierResult() {
     const auto before = QFileInfo(dir_.filePath("regions.h5ad")).lastModified();
     CancellationToken cancel;
