@@ -62,7 +62,7 @@ std::optional<AbcLayout> findAbcLayout(const std::string& folder) {
 
 std::unordered_map<std::string, std::int64_t> abcExpressionRows(const AbcLayout& L) {
   Hdf5File f(L.expression);
-  const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+  const std::string index = dataframeIndexName(f, "/obs");
   if (!f.exists("/obs/" + index)) throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
   const auto labels = f.readStrings("/obs/" + index);
   std::unordered_map<std::string, std::int64_t> rowOf;
@@ -78,7 +78,7 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
   t.source = L.metadata;
   {
     Hdf5File f(L.expression);
-    const std::string varIndex = f.hasAttribute("/var", "_index") ? f.readStringAttribute("/var", "_index") : "_index";
+    const std::string varIndex = dataframeIndexName(f, "/var");
     if (f.exists("/var/gene_symbol")) t.genes = f.readStrings("/var/gene_symbol");
     else if (f.exists("/var/" + varIndex)) t.genes = f.readStrings("/var/" + varIndex);
   }

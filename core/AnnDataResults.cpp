@@ -43,7 +43,7 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
   {
     Hdf5File f(source);
     if (!f.exists("/obs")) throw FileError(source, "not an AnnData file (no /obs)");
-    const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+    const std::string index = dataframeIndexName(f, "/obs");
     if (!f.exists("/obs/" + index)) throw FileError(source, "obs has no index dataset '" + index + "'");
     rows = f.shape("/obs/" + index)[0];
     order = f.readStringArrayAttribute("/obs", "column-order");

@@ -32,9 +32,15 @@ struct Categorical {
 // anndata 0.7 kept a categorical column as its integer codes, with an object-reference attribute
 // `categories` pointing at <dataframe>/__categories/<column>. The reference is not followed: the
 // conventional path is read (anndata 0.7 always wrote it there).
+// anndata < 0.7: a member of the compound obs/var holds the codes, uns["<column>_categories"]
+// the categories.
 std::string legacyCategories(const Hdf5File& f, const std::string& col) {
   const auto slash = col.rfind('/');
   if (slash == std::string::npos) return {};
+  if (f.isCompoundMember(col)) {
+    const std::string u = "/uns/" + col.substr(slash + 1) + "_categories";
+    return f.exists(u) ? u : std::string();
+  }
   const std::string p = col.substr(0, slash) + "/__categories/" + col.substr(slash + 1);
   return f.exists(p) && !f.exists(col + "/codes") ? p : std::string();
 }
@@ -192,8 +198,7 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
 
   // Genes.
   if (f.exists("/var")) {
-    std::string idx = "_index";
-    if (f.hasAttribute("/var", "_index")) idx = f.readStringAttribute("/var", "_index");
+    const std::string idx = dataframeIndexName(f, "/var");
     if (f.exists("/var/" + idx)) t.genes = f.readStrings("/var/" + idx);
   }
 
@@ -301,7 +306,7 @@ std::vector<std::string> listObsColumns(const std::string& path) {
   }
   Hdf5File f(path);
   std::vector<std::string> out;
-  const std::string index = f.hasAttribute("/obs", "_index") ? f.readStringAttribute("/obs", "_index") : "_index";
+  const std::string index = dataframeIndexName(f, "/obs");
   for (const auto& c : f.children("/obs"))
     if (c != index && c != "__categories") out.push_back(c);
   return out;

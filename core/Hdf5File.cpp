@@ -43,20 +43,131 @@ Hdf5File::~Hdf5File() {
 }
 
 bool Hdf5File::exists(const std::string& object) const {
-  // Check each path component: H5Lexists fails on a missing intermediate group.
-  std::string partial;
+  // Each path component is checked (H5Lexists fails on a missing intermediate group).
+  Member m;
+  return plainlyExists(object) || compoundMember(object, &m);
+}
+
+bool Hdf5File::plainlyExists(const std::string& path) const {
   std::size_t pos = 0;
-  while (pos < object.size()) {
-    std::size_t next = object.find('/', pos + 1);
-    if (next == std::string::npos) next = object.size();
-    partial = object.substr(0, next);
+  while (pos < path.size()) {
+    std::size_t next = path.find('/', pos + 1);
+    if (next == std::string::npos) next = path.size();
+    const std::string partial = path.substr(0, next);
     if (partial != "/" && !partial.empty() && H5Lexists(static_cast<hid_t>(id_), partial.c_str(), H5P_DEFAULT) <= 0) return false;
     pos = next;
   }
   return true;
 }
 
+std::string dataframeIndexName(const Hdf5File& f, const std::string& dataframe) {
+  if (f.hasAttribute(dataframe, "_index")) return f.readStringAttribute(dataframe, "_index");
+  if (f.isCompoundMember(dataframe + "/index")) return "index";
+  return "_index";
+}
+
+bool Hdf5File::isCompound(const std::string& dataset) const {
+  if (dataset.empty() || H5Lexists(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT) <= 0) return false;
+  H5O_info_t info;
+  if (H5Oget_info_by_name(static_cast<hid_t>(id_), dataset.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return false;
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  return d.id >= 0 && H5Tget_class(type.id) == H5T_COMPOUND;
+}
+
+bool Hdf5File::compoundMember(const std::string& path, Member* out) const {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return false;
+  const std::string parent = path.substr(0, slash), name = path.substr(slash + 1);
+  if (!plainlyExists(parent)) return false; // no members of members
+  if (!isCompound(parent)) return false;
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), parent.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  if (H5Tget_member_index(type.id, name.c_str()) < 0) return false;
+  *out = {parent, name};
+  return true;
+}
+
+template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
+  NdArray<T> out;
+  out.shape = shape(m.dataset);
+  // A numeric member, or a fixed-size array of numbers (legacy obsm: one member per embedding).
+  std::int64_t width = 1;
+  hid_t elementType = H5Tcopy(static_cast<hid_t>(memType));
+  H5T_class_t cls = H5Tget_class(member.id);
+  if (cls == H5T_ARRAY) {
+    Handle base{H5Tget_super(member.id), H5Tclose};
+    cls = H5Tget_class(base.id);
+    const int rank = H5Tget_array_ndims(member.id);
+    std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+    H5Tget_array_dims2(member.id, dims.data());
+    for (hsize_t d : dims) width *= static_cast<std::int64_t>(d);
+    H5Tclose(elementType);
+    elementType = H5Tarray_create2(static_cast<hid_t>(memType), static_cast<unsigned>(rank), dims.data());
+    out.shape.push_back(width);
+  }
+  Handle element{elementType, H5Tclose};
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' is not numeric");
+  Handle mem{H5Tcreate(H5T_COMPOUND, sizeof(T) * static_cast<std::size_t>(width)), H5Tclose};
+  H5Tinsert(mem.id, m.name.c_str(), 0, element.id);
+  out.data.resize(static_cast<std::size_t>(out.size()));
+  if (!out.data.empty() && H5Dread(d.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()) < 0)
+    throw FileError(path_, "cannot read column '" + m.name + "' of '" + m.dataset + "' (truncated or damaged file?)");
+  return out;
+}
+
+std::vector<std::string> Hdf5File::readMemberStrings(const Member& m) const {
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
+  if (H5Tget_class(member.id) != H5T_STRING) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' does not hold strings");
+  const auto dims = shape(m.dataset);
+  const std::size_t n = dims.empty() ? 1 : static_cast<std::size_t>(dims[0]);
+  std::vector<std::string> out(n);
+  if (n == 0) return out;
+  if (H5Tis_variable_str(member.id) > 0) {
+    Handle str{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(str.id, H5T_VARIABLE);
+    H5Tset_cset(str.id, H5Tget_cset(member.id));
+    Handle mem{H5Tcreate(H5T_COMPOUND, sizeof(char*)), H5Tclose};
+    H5Tinsert(mem.id, m.name.c_str(), 0, str.id);
+    std::vector<char*> ptrs(n, nullptr);
+    if (H5Dread(d.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
+      throw FileError(path_, "cannot read column '" + m.name + "' of '" + m.dataset + "' (truncated or damaged file?)");
+    for (std::size_t i = 0; i < n; ++i) out[i] = ptrs[i] ? ptrs[i] : "";
+    Handle space{H5Dget_space(d.id), H5Sclose};
+    H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
+    return out;
+  }
+  const std::size_t w = H5Tget_size(member.id);
+  Handle mem{H5Tcreate(H5T_COMPOUND, w), H5Tclose};
+  H5Tinsert(mem.id, m.name.c_str(), 0, member.id);
+  std::vector<char> buf(n * w);
+  if (H5Dread(d.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
+    throw FileError(path_, "cannot read column '" + m.name + "' of '" + m.dataset + "' (truncated or damaged file?)");
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string v(buf.data() + i * w, w);
+    v.erase(std::find(v.begin(), v.end(), '\0'), v.end());
+    out[i] = v;
+  }
+  return out;
+}
+
 std::vector<std::string> Hdf5File::children(const std::string& group) const {
+  if (isCompound(group)) {
+    Handle d{H5Dopen2(static_cast<hid_t>(id_), group.c_str(), H5P_DEFAULT), H5Dclose};
+    Handle type{H5Dget_type(d.id), H5Tclose};
+    std::vector<std::string> names;
+    for (int i = 0; i < H5Tget_nmembers(type.id); ++i) {
+      char* name = H5Tget_member_name(type.id, static_cast<unsigned>(i));
+      names.emplace_back(name);
+      H5free_memory(name);
+    }
+    return names;
+  }
   Handle g{H5Gopen2(static_cast<hid_t>(id_), group.c_str(), H5P_DEFAULT), H5Gclose};
   if (g.id < 0) throw FileError(path_, "no group '" + group + "'");
   std::vector<std::string> names;
@@ -77,6 +188,8 @@ std::vector<std::int64_t> Hdf5File::shape(const std::string& dataset) const {
 }
 
 template <class T> NdArray<T> Hdf5File::read(const std::string& dataset, long memType) const {
+  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m))
+    return readMember<T>(m, memType);
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   Handle type{H5Dget_type(d.id), H5Tclose};
@@ -141,6 +254,8 @@ std::vector<std::int64_t> Hdf5File::readInt64Range(const std::string& ds, std::i
 }
 
 std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const {
+  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m))
+    return readMemberStrings(m);
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   Handle type{H5Dget_type(d.id), H5Tclose};

@@ -27,7 +27,7 @@ public:
 
   const std::string& path() const { return path_; }
   bool exists(const std::string& object) const;
-  // Names of a group's direct children, sorted.
+  // Names of a group's direct children, sorted (a compound dataset's members, in their order).
   std::vector<std::string> children(const std::string& group) const;
   std::vector<std::int64_t> shape(const std::string& dataset) const;
 
@@ -49,12 +49,31 @@ public:
   std::vector<std::string> readStringArrayAttribute(const std::string& object, const std::string& name) const;
   // A string attribute (variable or fixed length) of a group or dataset.
   std::string readStringAttribute(const std::string& object, const std::string& name) const;
+  // Whether `path` names a member of a compound dataset (see Member below).
+  bool isCompoundMember(const std::string& path) const {
+    Member m;
+    return !plainlyExists(path) && compoundMember(path, &m);
+  }
 
 private:
+  // anndata < 0.7 stored obs/var as one compound dataset: "<dataset>/<member>" then names a
+  // member, read like a 1D dataset of its own (exists, children, readDouble, readStrings...).
+  struct Member {
+    std::string dataset, name;
+  };
+  bool compoundMember(const std::string& path, Member* out) const;
+  bool isCompound(const std::string& dataset) const;
+  bool plainlyExists(const std::string& path) const; // a link, not a member
+  template <class T> NdArray<T> readMember(const Member& m, long memType) const;
+  std::vector<std::string> readMemberStrings(const Member& m) const;
   template <class T> NdArray<T> read(const std::string& dataset, long memType) const;
   template <class T> std::vector<T> readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const;
   std::string path_;
   long id_ = -1;
 };
+
+// The name of an AnnData dataframe's index column: its `_index` attribute; "index" for the
+// compound dataframes of anndata < 0.7; "_index" otherwise.
+std::string dataframeIndexName(const Hdf5File& f, const std::string& dataframe);
 
 } // namespace atlascope

@@ -5,6 +5,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -168,6 +169,35 @@ void Hdf5Writer::append(const std::string& path, const void* data, std::int64_t 
   hsize_t count[2] = {static_cast<hsize_t>(rows), dims[1]};
   H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, count, nullptr);
   Handle mspace{H5Screate_simple(rank, count, nullptr), H5Sclose};
+  if (H5Dwrite(ds.id, memType.id, mspace.id, fspace.id, H5P_DEFAULT, data) < 0)
+    throw FileError(path_, "cannot write to dataset '" + path + "' (disk full?)");
+}
+
+void Hdf5Writer::createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns, std::int64_t chunkRows,
+                                  std::int64_t chunkColumns) {
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(columns)};
+  hsize_t chunk[2] = {static_cast<hsize_t>(std::clamp<std::int64_t>(chunkRows, 1, std::max<std::int64_t>(1, rows))),
+                      static_cast<hsize_t>(std::clamp<std::int64_t>(chunkColumns, 1, std::max<std::int64_t>(1, columns)))};
+  Handle space{H5Screate_simple(2, dims, nullptr), H5Sclose};
+  Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
+  H5Pset_chunk(plist.id, 2, chunk);
+  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) throw FileError(path_, "cannot create dataset '" + path + "'");
+}
+
+void Hdf5Writer::writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows, std::int64_t columns,
+                            const void* data) {
+  if (rows <= 0 || columns <= 0) return;
+  Handle ds{H5Dopen2(static_cast<hid_t>(id_), path.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) throw FileError(path_, "no dataset '" + path + "'");
+  Handle fileType{H5Dget_type(ds.id), H5Tclose};
+  Handle memType{H5Tget_native_type(fileType.id, H5T_DIR_ASCEND), H5Tclose};
+  Handle fspace{H5Dget_space(ds.id), H5Sclose};
+  hsize_t start[2] = {static_cast<hsize_t>(row), static_cast<hsize_t>(column)};
+  hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(columns)};
+  if (H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 || H5Sselect_valid(fspace.id) <= 0)
+    throw FileError(path_, "block outside dataset '" + path + "'");
+  Handle mspace{H5Screate_simple(2, count, nullptr), H5Sclose};
   if (H5Dwrite(ds.id, memType.id, mspace.id, fspace.id, H5P_DEFAULT, data) < 0)
     throw FileError(path_, "cannot write to dataset '" + path + "' (disk full?)");
 }

@@ -33,6 +33,12 @@ public:
   void createExtendible(const std::string& path, H5Type type, std::int64_t columns /* 0 for 1D */,
                         std::int64_t chunkRows, int gzip = 0);
   void append(const std::string& path, const void* data, std::int64_t rows);
+  // A fixed-shape 2D dataset with the given chunk shape, filled block by block by writeBlock().
+  void createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns, std::int64_t chunkRows,
+                       std::int64_t chunkColumns);
+  // data: rows x columns, row-major, written at (row, column) of a 2D dataset.
+  void writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows, std::int64_t columns,
+                  const void* data);
   void setStringAttribute(const std::string& object, const std::string& name, const std::string& value);
   // Attribute setters replace an attribute of the same name.
   void setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values);

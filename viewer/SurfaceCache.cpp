@@ -2,6 +2,8 @@
 
 #include "viewer/MeshIO.h"
 
+#include "core/GeneStore.h"
+
 #include <vtkPolyData.h>
 
 #include <cstdio>
@@ -12,12 +14,7 @@ namespace atlascope::viewer {
 
 namespace fs = std::filesystem;
 
-std::string defaultCacheDir() {
-  if (const char* d = std::getenv("ATLASCOPE_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "atlascope").string();
-  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "atlascope").string();
-  return (fs::temp_directory_path() / "atlascope-cache").string();
-}
+std::string defaultCacheDir() { return atlascope::defaultCacheDir(); }
 
 SurfaceCache::SurfaceCache(const Atlas& atlas, std::string cacheDir, SurfaceOptions options)
     : atlas_(atlas), options_(options) {

@@ -9,6 +9,7 @@ void addDeviceCommand(CLI::App& app);
 void addDataCommands(CLI::App& app);
 void addModelCommands(CLI::App& app);
 void addCompareCommand(CLI::App& app); // after addModelCommands (adds to `bench`)
+void addCellBench(CLI::App& app);      // after addModelCommands
 void addSegmentCommand(CLI::App& app);
 void addTrainCommand(CLI::App& app);
 

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   atlascope::cli::addDataCommands(app);
   atlascope::cli::addModelCommands(app);
   atlascope::cli::addCompareCommand(app);
+  atlascope::cli::addCellBench(app);
   atlascope::cli::addSegmentCommand(app);
   atlascope::cli::addTrainCommand(app);
   atlascope::cli::addDeviceCommand(app);

@@ -1,12 +1,13 @@
 // Cells on disk: the synthetic brain written as AnnData and read back (positions, sections, types,
-// colours, genes, CCF), its determinism and densities, regional expression of neurons, hidden
-// sub-regions as ground truth, bad
+// colours, genes, CCF), its determinism and densities, regional expression of neurons, the
+// gene-major store, anndata < 0.7 compound dataframes, hidden sub-regions as ground truth, bad
 // inputs (NaN positions skipped and counted, missing columns named, truncated files), and the
 // neighbourhood cap.
 #include "core/AnnDataResults.h"
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
+#include "core/GeneStore.h"
 #include "core/Gzip.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
@@ -14,6 +15,8 @@
 #include "core/SyntheticBrain.h"
 
 #include "tests/TestPaths.h"
+
+#include <hdf5.h>
 
 #include <QProcess>
 #include <QTemporaryDir>
@@ -160,6 +163,110 @@ private slots:
     }
     QVERIFY(neuronTypes >= 2);
     QVERIFY2(neurons / neuronTypes > 2 * astro, "neurons should differ between regions more than glia (sampling noise)");
+  }
+
+  // The gene-major store: each gene equals the row-wise read, a second open reuses the copy, a
+  // changed dataset gets a new one.
+  void geneStoreMatchesRows() {
+    SyntheticBrainOptions o;
+    o.maxCells = 70000; // more than one 65,536-cell chunk
+    o.genes = 9;
+    o.cellTypes = 10;
+    const std::string data = path("store.h5ad").toStdString(), cache = path("cache").toStdString();
+    generateSyntheticBrain(*atlas_, o, data);
+    const GeneStore s = GeneStore::openOrBuild(data, {}, cache);
+    QVERIFY(s.built());
+    QCOMPARE(s.cells(), std::int64_t(70000));
+    QCOMPARE(s.genes(), std::int64_t(9));
+    const ExpressionSource x(data);
+    for (std::int64_t g : {0, 4, 8}) QCOMPARE(s.readGene(g), x.readGene(g));
+    QVERIFY(!GeneStore::openOrBuild(data, {}, cache).built());
+    QVERIFY_THROWS_EXCEPTION(Error, s.readGene(9));
+    o.seed = 2; // other values, same shape, same path
+    generateSyntheticBrain(*atlas_, o, data);
+    const GeneStore again = GeneStore::openOrBuild(data, {}, cache);
+    QVERIFY(again.built());
+    QCOMPARE(again.readGene(3), ExpressionSource(data).readGene(3));
+  }
+
+  // anndata < 0.7: obs, var and obsm as compound datasets (strings variable and fixed length,
+  // codes with uns["<column>_categories"], obsm's embedding as an array member), as scanpy 1.3
+  // wrote them; written here with the HDF5 C API.
+  void legacyCompoundDataframes() {
+    const std::string p = path("legacy.h5ad").toStdString();
+    {
+      const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+      const hid_t vstr = H5Tcopy(H5T_C_S1);
+      H5Tset_size(vstr, H5T_VARIABLE);
+      const hid_t fstr = H5Tcopy(H5T_C_S1);
+      H5Tset_size(fstr, 8);
+      const hsize_t n = 4, g = 3;
+      struct Obs { const char* index; char type[8]; std::int8_t section; double depth; };
+      const hid_t obsType = H5Tcreate(H5T_COMPOUND, sizeof(Obs));
+      H5Tinsert(obsType, "index", HOFFSET(Obs, index), vstr);
+      H5Tinsert(obsType, "cell_type", HOFFSET(Obs, type), fstr);
+      H5Tinsert(obsType, "section", HOFFSET(Obs, section), H5T_NATIVE_INT8);
+      H5Tinsert(obsType, "depth", HOFFSET(Obs, depth), H5T_NATIVE_DOUBLE);
+      const Obs obs[4] = {{"c1", "Astro", 1, 1.5}, {"c2", "L5 IT", 0, 2.5}, {"c3", "Astro", 1, 3.5}, {"c4", "Oligo", 0, 4.5}};
+      hid_t space = H5Screate_simple(1, &n, nullptr);
+      hid_t ds = H5Dcreate2(f, "/obs", obsType, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, obsType, H5S_ALL, H5S_ALL, H5P_DEFAULT, obs);
+      H5Dclose(ds);
+      struct Obsm { double spatial[2]; };
+      const hsize_t two = 2;
+      const hid_t pair = H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &two);
+      const hid_t obsmType = H5Tcreate(H5T_COMPOUND, sizeof(Obsm));
+      H5Tinsert(obsmType, "spatial", 0, pair);
+      const Obsm obsm[4] = {{{10, 20}}, {{30, 40}}, {{50, 60}}, {{70, 80}}};
+      ds = H5Dcreate2(f, "/obsm", obsmType, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, obsmType, H5S_ALL, H5S_ALL, H5P_DEFAULT, obsm);
+      H5Dclose(ds);
+      H5Sclose(space);
+      struct Var { const char* index; };
+      const hid_t varType = H5Tcreate(H5T_COMPOUND, sizeof(Var));
+      H5Tinsert(varType, "index", 0, vstr);
+      const Var var[3] = {{"Gad1"}, {"Slc17a7"}, {"Mbp"}};
+      space = H5Screate_simple(1, &g, nullptr);
+      ds = H5Dcreate2(f, "/var", varType, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, varType, H5S_ALL, H5S_ALL, H5P_DEFAULT, var);
+      H5Dclose(ds);
+      H5Sclose(space);
+      const hid_t uns = H5Gcreate2(f, "/uns", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      const char* sections[2] = {"S01", "S02"};
+      const hsize_t two2 = 2;
+      space = H5Screate_simple(1, &two2, nullptr);
+      ds = H5Dcreate2(uns, "section_categories", vstr, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, vstr, H5S_ALL, H5S_ALL, H5P_DEFAULT, sections);
+      H5Dclose(ds);
+      H5Sclose(space);
+      H5Gclose(uns);
+      const float x[12] = {1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0};
+      const hsize_t xs[2] = {n, g};
+      space = H5Screate_simple(2, xs, nullptr);
+      ds = H5Dcreate2(f, "/X", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+      H5Dclose(ds);
+      H5Sclose(space);
+      for (hid_t t : {vstr, fstr, obsType, pair, obsmType, varType}) H5Tclose(t);
+      H5Fclose(f);
+    }
+    ColumnOptions c;
+    c.type = "cell_type";
+    c.section = "section";
+    const CellTable t = readCellTable(p, c);
+    QCOMPARE(t.size(), std::int64_t(4));
+    QCOMPARE(t.x[2], 50.0f);
+    QCOMPARE(t.y[3], 80.0f);
+    QCOMPARE(t.sectionNames[static_cast<std::size_t>(t.section[0])], std::string("S02"));
+    QCOMPARE(t.sectionNames[static_cast<std::size_t>(t.section[1])], std::string("S01"));
+    QCOMPARE(t.types.names[static_cast<std::size_t>(t.cellType[1])], std::string("L5 IT"));
+    QCOMPARE(t.cellType[0], t.cellType[2]);
+    QCOMPARE(t.genes, (std::vector<std::string>{"Gad1", "Slc17a7", "Mbp"}));
+    const auto cols = listObsColumns(p);
+    QCOMPARE(cols, (std::vector<std::string>{"cell_type", "section", "depth"}));
+    const ObsLabels depth = readObsLabels(p, "depth");
+    QCOMPARE(depth.names.size(), std::size_t(4));
+    QCOMPARE(ExpressionSource(p).readGene(0), (std::vector<float>{1, 0, 4, 0}));
   }
 
   void compositionDependsOnRegion() {
