@@ -44,6 +44,9 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
     Hdf5File f(source);
     if (!f.exists("/obs")) throw FileError(source, "not an AnnData file (no /obs)");
     const std::string index = dataframeIndexName(f, "/obs");
+    if (f.isCompoundMember("/obs/" + index))
+      throw FileError(source, "is an anndata < 0.7 file (obs is one compound table); results are written into current "
+                              "AnnData files only: convert it first (atlascope-cli convert " + source + " --out NEW.h5ad)");
     if (!f.exists("/obs/" + index)) throw FileError(source, "obs has no index dataset '" + index + "'");
     rows = f.shape("/obs/" + index)[0];
     order = f.readStringArrayAttribute("/obs", "column-order");

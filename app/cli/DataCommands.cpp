@@ -4,6 +4,7 @@
 
 #include "core/Atlas.h"
 #include "core/CellTable.h"
+#include "core/ConvertCells.h"
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
 
@@ -56,6 +57,19 @@ void addDataCommands(CLI::App& app) {
         std::cout << "wrote " << *out << ": " << s.cells << " cells in " << s.sections << " sections, " << opt->genes
                   << " genes, " << opt->cellTypes << " types, ~" << std::lround(s.meanNeighbors) << " neighbours per cell, "
                   << s.seconds << " s\n";
+    });
+  }
+  {
+    auto cols = std::make_shared<ColumnOptions>();
+    auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+    CLI::App* cmd = app.add_subcommand("convert", "Write a dataset (any readable format) as a current AnnData .h5ad or one CSV/TSV table");
+    cmd->add_option("data", *in, "Dataset (.h5ad of any anndata version, CSV/TSV, or an ABC download folder)")->required()->check(CLI::ExistingPath);
+    cmd->add_option("--out,-o", *out, "Output: .h5ad (anndata 0.8 encoding) or .csv/.tsv")->required();
+    addColumnOptions(cmd, *cols);
+    cmd->callback([cols, in, out] {
+      const ConvertSummary s = convertCells(*in, *cols, *out);
+      std::cout << nlohmann::json{{"out", *out}, {"format", s.format}, {"cells", s.cells}, {"genes", s.genes}, {"skipped_cells", s.skipped}}.dump()
+                << std::endl;
     });
   }
   {

@@ -1,11 +1,12 @@
 // Cells on disk: the synthetic brain written as AnnData and read back (positions, sections, types,
 // colours, genes, CCF), its determinism and densities, regional expression of neurons, the
-// gene-major store, anndata < 0.7 compound dataframes, hidden sub-regions as ground truth, bad
-// inputs (NaN positions skipped and counted, missing columns named, truncated files), and the
-// neighbourhood cap.
+// gene-major store, anndata < 0.7 compound dataframes, convert round trips, hidden sub-regions
+// as ground truth, bad inputs (NaN positions skipped and counted, missing columns named,
+// truncated files), and the neighbourhood cap.
 #include "core/AnnDataResults.h"
 #include "core/Atlas.h"
 #include "core/CellTable.h"
+#include "core/ConvertCells.h"
 #include "core/Error.h"
 #include "core/GeneStore.h"
 #include "core/Gzip.h"
@@ -21,6 +22,7 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QDir>
+#include <QFileInfo>
 #include <QTest>
 
 #include <cmath>
@@ -267,6 +269,48 @@ private slots:
     const ObsLabels depth = readObsLabels(p, "depth");
     QCOMPARE(depth.names.size(), std::size_t(4));
     QCOMPARE(ExpressionSource(p).readGene(0), (std::vector<float>{1, 0, 4, 0}));
+    // Results cannot go into a legacy copy; the error says how to get a current file.
+    try {
+      writeResultsToCopy(p, path("legacy-results.h5ad").toStdString(), {{"regions", {0, 1, 0, 1}, {"a", "b"}, {}}}, {}, {});
+      QFAIL("no error for results into an anndata < 0.7 file");
+    } catch (const FileError& e) {
+      QVERIFY2(QString(e.what()).contains("convert"), e.what());
+    }
+    QVERIFY(!QFileInfo::exists(path("legacy-results.h5ad")));
+  }
+
+  // convert: the legacy file as a current h5ad and as CSV, each read back to the same cells.
+  void convertRoundTrips() {
+    const std::string legacy = path("legacy.h5ad").toStdString(); // written by legacyCompoundDataframes
+    ColumnOptions c;
+    c.type = "cell_type";
+    c.section = "section";
+    const std::string modern = path("converted.h5ad").toStdString(), csv = path("converted.csv").toStdString();
+    const ConvertSummary s = convertCells(legacy, c, modern);
+    QCOMPARE(s.cells, std::int64_t(4));
+    QCOMPARE(s.genes, std::int64_t(3));
+    convertCells(legacy, c, csv);
+    // The outputs use the standard names: brain_section_label (h5ad) / section (CSV), cell_type.
+    ColumnOptions cc;
+    cc.type = "cell_type";
+    const CellTable a = readCellTable(legacy, c), b = readCellTable(modern, cc), d = readCellTable(csv, cc);
+    for (const CellTable* t : {&b, &d}) {
+      QCOMPARE(t->x, a.x);
+      QCOMPARE(t->y, a.y);
+      QCOMPARE(t->genes, a.genes);
+      for (std::int64_t i = 0; i < 4; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        QCOMPARE(t->sectionNames[static_cast<std::size_t>(t->section[k])], a.sectionNames[static_cast<std::size_t>(a.section[k])]);
+        QCOMPARE(t->types.names[static_cast<std::size_t>(t->cellType[k])], a.types.names[static_cast<std::size_t>(a.cellType[k])]);
+      }
+    }
+    QCOMPARE(readCellIds(modern), (std::vector<std::string>{"c1", "c2", "c3", "c4"}));
+    QCOMPARE(readCellIds(csv), (std::vector<std::string>{"c1", "c2", "c3", "c4"}));
+    for (std::int64_t g = 0; g < 3; ++g) {
+      QCOMPARE(ExpressionSource(modern).readGene(g), ExpressionSource(legacy).readGene(g));
+      QCOMPARE(ExpressionSource(csv, cc).readGene(g), ExpressionSource(legacy).readGene(g));
+    }
+    QVERIFY_THROWS_EXCEPTION(Error, convertCells(legacy, c, path("x.parquet").toStdString()));
   }
 
   void compositionDependsOnRegion() {

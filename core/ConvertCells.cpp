@@ -1,0 +1,213 @@
+#include "core/ConvertCells.h"
+
+#include "core/AbcLayout.h"
+#include "core/AtomicFile.h"
+#include "core/Csv.h"
+#include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Hdf5Writer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace atlascope {
+
+namespace {
+bool endsWith(const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; }
+
+bool isCsv(const std::string& p) {
+  for (const char* e : {".csv", ".tsv", ".txt", ".CSV", ".TSV"})
+    if (endsWith(p, e)) return true;
+  return false;
+}
+
+std::string hex(const std::array<std::uint8_t, 3>& c) {
+  char b[8];
+  std::snprintf(b, sizeof b, "#%02x%02x%02x", c[0], c[1], c[2]);
+  return b;
+}
+
+void encode(Hdf5Writer& w, const std::string& path, const char* type, const char* version = "0.2.0") {
+  w.setStringAttribute(path, "encoding-type", type);
+  w.setStringAttribute(path, "encoding-version", version);
+}
+
+void writeCategorical(Hdf5Writer& w, const std::string& g, const std::vector<std::int32_t>& codes, const std::vector<std::string>& names) {
+  w.createGroup(g);
+  encode(w, g, "categorical");
+  w.setBoolAttribute(g, "ordered", false);
+  w.writeStrings(g + "/categories", names);
+  encode(w, g + "/categories", "string-array");
+  w.writeArray(g + "/codes", H5Type::Int32, {static_cast<std::int64_t>(codes.size())}, codes.data());
+  encode(w, g + "/codes", "array");
+}
+
+// The kept cells' expression, slab by slab (rows in table order): fn(first cell, count, values).
+template <class Fn> void forEachExpressionSlab(const ExpressionSource& x, const CellTable& t, const Progress& progress, Fn fn) {
+  const std::int64_t G = x.genes(), n = t.size();
+  const std::int64_t slab = std::max<std::int64_t>(1, (32ll << 20) / (4 * std::max<std::int64_t>(1, G)));
+  std::vector<float> rows, kept;
+  for (std::int64_t c = 0; c < n; c += slab) {
+    const std::int64_t m = std::min(slab, n - c);
+    // The file rows these cells come from: one range read when they are close together (gaps
+    // are skipped cells), row by row when the reader reordered them (an ABC metadata order).
+    const auto b = t.fileRow.begin() + c;
+    const auto [lo, hi] = std::minmax_element(b, b + m);
+    const std::int64_t first = *lo, span = *hi - *lo + 1;
+    kept.resize(static_cast<std::size_t>(m * G));
+    if (span <= 4 * m) {
+      rows.resize(static_cast<std::size_t>(span * G));
+      x.readRows(first, span, rows.data());
+      for (std::int64_t i = 0; i < m; ++i) std::copy_n(rows.begin() + (b[i] - first) * G, G, kept.begin() + i * G);
+    } else {
+      for (std::int64_t i = 0; i < m; ++i) x.readRows(b[i], 1, kept.data() + i * G);
+    }
+    fn(c, m, kept.data());
+    progress("converting", c + m, n);
+  }
+}
+} // namespace
+
+std::vector<std::string> readCellIds(const std::string& path, const ColumnOptions& columns) {
+  if (isFolder(path)) {
+    const auto layout = findAbcLayout(path);
+    if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
+    return readCellIds(layout->expression);
+  }
+  std::vector<std::string> ids;
+  if (isCsv(path)) {
+    CsvReader csv(path);
+    std::size_t col = 0;
+    if (!columns.id.empty()) col = csv.requireColumn(columns.id);
+    else
+      for (const char* n : {"cell_label", "index", "cell_id", "cell"})
+        if (const auto c = csv.column(n)) { col = *c; break; }
+    std::vector<std::string> row;
+    while (csv.next(row)) ids.push_back(row[col]);
+    return ids;
+  }
+  Hdf5File f(path);
+  const std::string index = "/obs/" + dataframeIndexName(f, "/obs");
+  if (!f.exists(index)) throw FileError(path, "obs has no index '" + index + "'");
+  try {
+    return f.readStrings(index);
+  } catch (const FileError&) {
+    for (const auto v : f.readInt64(index).data) ids.push_back(std::to_string(v));
+    return ids;
+  }
+}
+
+ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns, const std::string& out, const Progress& progress) {
+  const bool csv = isCsv(out);
+  if (!csv && !endsWith(out, ".h5ad")) throw Error("convert writes .h5ad or .csv/.tsv (got '" + out + "')");
+  progress("reading cells", 0, 1);
+  const CellTable t = readCellTable(in, columns);
+  const std::vector<std::string> allIds = readCellIds(in, columns);
+  const ExpressionSource x(in, columns);
+  const std::int64_t n = t.size(), G = x.genes();
+  std::vector<std::string> ids;
+  ids.reserve(static_cast<std::size_t>(n));
+  for (const std::int64_t r : t.fileRow)
+    ids.push_back(r < static_cast<std::int64_t>(allIds.size()) ? allIds[static_cast<std::size_t>(r)] : std::to_string(r));
+  std::vector<std::string> genes = t.genes;
+  for (std::int64_t g = static_cast<std::int64_t>(genes.size()); g < G; ++g) genes.push_back("gene" + std::to_string(g));
+  ConvertSummary s{n, G, t.skippedCells, csv ? "csv" : "h5ad"};
+
+  if (csv) {
+    const std::string tmp = temporaryPathFor(out);
+    {
+      std::ofstream o(tmp);
+      if (!o) throw FileError(out, "cannot write here");
+      const char d = endsWith(out, ".csv") || endsWith(out, ".CSV") ? ',' : '\t';
+      auto field = [&](const std::string& v) {
+        if (v.find_first_of(",\t\"\n") == std::string::npos) return v;
+        std::string q = "\"";
+        for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+        return q + "\"";
+      };
+      o << "cell_label" << d << "x" << d << "y" << d << "section" << d << "cell_type";
+      if (t.hasCcf()) o << d << "ccf_ap" << d << "ccf_dv" << d << "ccf_ml";
+      for (const auto& g : genes) o << d << field(g);
+      o << '\n';
+      o.precision(7);
+      forEachExpressionSlab(x, t, progress, [&](std::int64_t c0, std::int64_t m, const float* v) {
+        for (std::int64_t i = 0; i < m; ++i) {
+          const auto c = static_cast<std::size_t>(c0 + i);
+          o << field(ids[c]) << d << t.x[c] << d << t.y[c] << d << field(t.sectionNames[static_cast<std::size_t>(t.section[c])]) << d
+            << (t.cellType[c] >= 0 ? field(t.types.names[static_cast<std::size_t>(t.cellType[c])]) : std::string());
+          if (t.hasCcf()) o << d << t.ccfAp[c] << d << t.ccfDv[c] << d << t.ccfMl[c];
+          for (std::int64_t g = 0; g < G; ++g) o << d << v[i * G + g];
+          o << '\n';
+        }
+      });
+      if (!o.flush()) {
+        std::remove(tmp.c_str());
+        throw FileError(out, "cannot write (disk full?)");
+      }
+    }
+    moveIntoPlace(tmp, out);
+    return s;
+  }
+
+  Hdf5Writer w(out);
+  w.setStringAttribute("/", "encoding-type", "anndata");
+  w.setStringAttribute("/", "encoding-version", "0.1.0");
+  for (const char* g : {"/obsm", "/uns", "/layers", "/obsp", "/varm", "/varp"}) {
+    w.createGroup(g);
+    encode(w, g, "dict", "0.1.0");
+  }
+  for (const char* g : {"/obs", "/var"}) {
+    w.createGroup(g);
+    encode(w, g, "dataframe");
+  }
+  w.writeStrings("/obs/cell_label", ids);
+  encode(w, "/obs/cell_label", "string-array");
+  w.setStringAttribute("/obs", "_index", "cell_label");
+  std::vector<std::string> order{"brain_section_label"};
+  writeCategorical(w, "/obs/brain_section_label", t.section, t.sectionNames);
+  if (!t.types.names.empty()) {
+    const std::string typeName = columns.type.empty() ? "cell_type" : columns.type;
+    writeCategorical(w, "/obs/" + typeName, t.cellType, t.types.names);
+    order.push_back(typeName);
+    if (t.types.colours.size() == t.types.names.size()) {
+      std::vector<std::string> hexes;
+      for (const auto& c : t.types.colours) hexes.push_back(hex(c));
+      w.writeStrings("/uns/" + typeName + "_colors", hexes);
+      encode(w, "/uns/" + typeName + "_colors", "string-array");
+    }
+  }
+  w.setStringArrayAttribute("/obs", "column-order", order);
+  std::vector<float> xy(static_cast<std::size_t>(2 * n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    xy[static_cast<std::size_t>(2 * i)] = t.x[static_cast<std::size_t>(i)];
+    xy[static_cast<std::size_t>(2 * i + 1)] = t.y[static_cast<std::size_t>(i)];
+  }
+  w.writeArray("/obsm/spatial", H5Type::Float32, {n, 2}, xy.data());
+  encode(w, "/obsm/spatial", "array");
+  if (t.hasCcf()) {
+    std::vector<float> ccf(static_cast<std::size_t>(3 * n));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      ccf[3 * k] = t.ccfAp[k];
+      ccf[3 * k + 1] = t.ccfDv[k];
+      ccf[3 * k + 2] = t.ccfMl[k];
+    }
+    w.writeArray("/obsm/ccf", H5Type::Float32, {n, 3}, ccf.data());
+    encode(w, "/obsm/ccf", "array");
+  }
+  w.writeStrings("/var/gene_symbol", genes);
+  encode(w, "/var/gene_symbol", "string-array");
+  w.setStringAttribute("/var", "_index", "gene_symbol");
+  w.setStringArrayAttribute("/var", "column-order", {});
+  if (G > 0) { // X is optional in AnnData: a table of positions alone has none
+    w.createExtendible("/X", H5Type::Float32, G, std::max<std::int64_t>(64, (1 << 20) / (4 * G)));
+    forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { w.append("/X", v, m); });
+    encode(w, "/X", "array");
+  }
+  w.commit();
+  return s;
+}
+
+} // namespace atlascope
