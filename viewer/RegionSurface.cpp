@@ -19,6 +19,52 @@
 
 namespace atlascope::viewer {
 
+namespace {
+// Contour, smooth, decimate and orient a 0/1 mask image (padded by one sample), into `result`.
+void meshMaskImage(vtkImageData* image, const SurfaceOptions& options, const Progress& progress, vtkPolyData* result) {
+  progress("contouring", 1, 5);
+  auto contour = vtkSmartPointer<vtkDiscreteFlyingEdges3D>::New();
+  contour->SetInputData(image);
+  contour->SetValue(0, 1);
+  contour->ComputeNormalsOff();
+  contour->ComputeGradientsOff();
+  contour->ComputeScalarsOff();
+  contour->Update();
+
+  progress("smoothing", 2, 5);
+  auto smooth = vtkSmartPointer<vtkWindowedSincPolyDataFilter>::New();
+  smooth->SetInputConnection(contour->GetOutputPort());
+  smooth->SetNumberOfIterations(options.smoothingIterations);
+  smooth->SetPassBand(options.passBand);
+  smooth->BoundarySmoothingOff();
+  smooth->FeatureEdgeSmoothingOff();
+  smooth->NonManifoldSmoothingOn();
+  smooth->NormalizeCoordinatesOn();
+  smooth->Update();
+
+  progress("decimating", 3, 5);
+  vtkSmartPointer<vtkPolyData> mesh = smooth->GetOutput();
+  if (options.decimation > 0.0) {
+    auto decimate = vtkSmartPointer<vtkQuadricDecimation>::New();
+    decimate->SetInputData(mesh);
+    decimate->SetTargetReduction(options.decimation);
+    decimate->VolumePreservationOn();
+    decimate->Update();
+    mesh = decimate->GetOutput();
+  }
+
+  progress("normals", 4, 5);
+  auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
+  normals->SetInputData(mesh);
+  normals->SplittingOff();
+  normals->ConsistencyOn();
+  normals->AutoOrientNormalsOn(); // outward, so that lighting and exported meshes agree
+  normals->Update();
+  result->DeepCopy(normals->GetOutput());
+
+}
+} // namespace
+
 std::uint64_t SurfaceOptions::hash() const {
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const void* p, std::size_t n) {
@@ -127,45 +173,7 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
         }
   }
 
-  progress("contouring", 1, 5);
-  auto contour = vtkSmartPointer<vtkDiscreteFlyingEdges3D>::New();
-  contour->SetInputData(image);
-  contour->SetValue(0, 1);
-  contour->ComputeNormalsOff();
-  contour->ComputeGradientsOff();
-  contour->ComputeScalarsOff();
-  contour->Update();
-
-  progress("smoothing", 2, 5);
-  auto smooth = vtkSmartPointer<vtkWindowedSincPolyDataFilter>::New();
-  smooth->SetInputConnection(contour->GetOutputPort());
-  smooth->SetNumberOfIterations(options.smoothingIterations);
-  smooth->SetPassBand(options.passBand);
-  smooth->BoundarySmoothingOff();
-  smooth->FeatureEdgeSmoothingOff();
-  smooth->NonManifoldSmoothingOn();
-  smooth->NormalizeCoordinatesOn();
-  smooth->Update();
-
-  progress("decimating", 3, 5);
-  vtkSmartPointer<vtkPolyData> mesh = smooth->GetOutput();
-  if (options.decimation > 0.0) {
-    auto decimate = vtkSmartPointer<vtkQuadricDecimation>::New();
-    decimate->SetInputData(mesh);
-    decimate->SetTargetReduction(options.decimation);
-    decimate->VolumePreservationOn();
-    decimate->Update();
-    mesh = decimate->GetOutput();
-  }
-
-  progress("normals", 4, 5);
-  auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
-  normals->SetInputData(mesh);
-  normals->SplittingOff();
-  normals->ConsistencyOn();
-  normals->AutoOrientNormalsOn(); // outward, so that lighting and exported meshes agree
-  normals->Update();
-  result->DeepCopy(normals->GetOutput());
+  meshMaskImage(image, options, progress, result);
 
   const Structure& s = atlas.structures()[structureIndex];
   auto id = vtkSmartPointer<vtkIntArray>::New();
@@ -173,6 +181,42 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
   id->InsertNextValue(static_cast<int>(s.id));
   result->GetFieldData()->AddArray(id);
   progress("done", 5, 5);
+  return result;
+}
+
+vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label, const SurfaceOptions& options,
+                                               const Progress& progress) {
+  const auto& size = volume.size;
+  std::array<std::int64_t, 3> lo{size[0], size[1], size[2]}, hi{-1, -1, -1};
+  for (std::int64_t k = 0; k < size[2]; ++k)
+    for (std::int64_t j = 0; j < size[1]; ++j)
+      for (std::int64_t i = 0; i < size[0]; ++i)
+        if (volume.at(i, j, k) == label) {
+          lo = {std::min(lo[0], i), std::min(lo[1], j), std::min(lo[2], k)};
+          hi = {std::max(hi[0], i), std::max(hi[1], j), std::max(hi[2], k)};
+        }
+  auto result = vtkSmartPointer<vtkPolyData>::New();
+  if (hi[0] < 0) return result;
+  std::array<int, 3> dims{};
+  for (std::size_t a = 0; a < 3; ++a) dims[a] = static_cast<int>(hi[a] - lo[a] + 3); // one voxel of padding each side
+  auto image = vtkSmartPointer<vtkImageData>::New();
+  image->SetDimensions(dims[0], dims[1], dims[2]);
+  const double u = volume.voxelUm;
+  image->SetSpacing(u, u, u);
+  image->SetOrigin((static_cast<double>(lo[0]) - 0.5) * u, (static_cast<double>(lo[1]) - 0.5) * u, (static_cast<double>(lo[2]) - 0.5) * u);
+  image->AllocateScalars(VTK_UNSIGNED_CHAR, 1);
+  auto* out = static_cast<unsigned char*>(image->GetScalarPointer());
+  std::memset(out, 0, static_cast<std::size_t>(dims[0]) * dims[1] * dims[2]);
+  for (std::int64_t k = lo[2]; k <= hi[2]; ++k)
+    for (std::int64_t j = lo[1]; j <= hi[1]; ++j)
+      for (std::int64_t i = lo[0]; i <= hi[0]; ++i)
+        out[static_cast<std::size_t>((i - lo[0] + 1) + dims[0] * ((j - lo[1] + 1) + static_cast<std::int64_t>(dims[1]) * (k - lo[2] + 1)))] =
+            volume.at(i, j, k) == label;
+  meshMaskImage(image, options, progress, result);
+  auto id = vtkSmartPointer<vtkIntArray>::New();
+  id->SetName("RegionLabel");
+  id->InsertNextValue(label);
+  result->GetFieldData()->AddArray(id);
   return result;
 }
 

@@ -1,9 +1,10 @@
 #pragma once
-// Region surfaces from a label volume: discrete flying edges on a structure's voxel mask (the
+// Region surfaces from a label volume (the CCF's, or discovered regions voxelised on its grid): discrete flying edges on a structure's voxel mask (the
 // union of its descendants' labels), windowed-sinc smoothing, quadric decimation, in CCF
 // micrometres (x = AP, y = DV, z = ML), coloured by the ontology.
 #include "core/Atlas.h"
 #include "core/Progress.h"
+#include "core/RegionVolume.h"
 
 #include <vtkSmartPointer.h>
 
@@ -38,6 +39,11 @@ struct SurfaceOptions {
 vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structureIndex,
                                                 const SurfaceOptions& options = {},
                                                 const Progress& progress = {});
+
+// The surface of one discovered region of a voxelised labelling (voxeliseRegions), in CCF
+// micrometres like the CCF's; empty when no voxel carries the label. Field data RegionLabel.
+vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label, const SurfaceOptions& options = {},
+                                               const Progress& progress = {});
 
 // The voxel count of a structure's mask (the descendant union), for the accuracy bar and the UI.
 std::int64_t structureVoxelCount(const Atlas& atlas, int structureIndex);

@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
   atlascope::cli::addCellBench(app);
   atlascope::cli::addSegmentCommand(app);
   atlascope::cli::addTrainCommand(app);
+#ifdef ATLASCOPE_HAS_VTK
+  atlascope::cli::addRegionMeshCommand(app);
+#endif
   atlascope::cli::addDeviceCommand(app);
   try {
     app.parse(argc, argv);
