@@ -149,8 +149,10 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
       *out = readNumeric(f, "/obs/" + col);
     }
   } else if (f.exists("/obsm/spatial")) {
-    const auto s = f.readDouble("/obsm/spatial");
+    const auto s = f.readFloat("/obsm/spatial");
     if (s.shape.size() != 2 || s.shape[1] < 2) throw FileError(path, "obsm['spatial'] must have at least 2 columns");
+    x.reserve(static_cast<std::size_t>(s.shape[0]));
+    y.reserve(static_cast<std::size_t>(s.shape[0]));
     for (std::int64_t i = 0; i < s.shape[0]; ++i) {
       x.push_back(s.data[static_cast<std::size_t>(i * s.shape[1])]);
       y.push_back(s.data[static_cast<std::size_t>(i * s.shape[1] + 1)]);
@@ -188,12 +190,13 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
   t.types.names = types.names;
 
   // CCF coordinates (optional).
-  std::vector<double> ccf;
+  // Read as float32 (the table's type): 10M cells' coordinates as doubles were the reader's peak.
+  std::vector<float> ccf;
   const std::string ccfKey = opt.ccf.empty() ? "ccf" : opt.ccf;
   if (f.exists("/obsm/" + ccfKey)) {
-    const auto c = f.readDouble("/obsm/" + ccfKey);
+    auto c = f.readFloat("/obsm/" + ccfKey);
     if (c.shape.size() != 2 || c.shape[1] != 3) throw FileError(path, "obsm['" + ccfKey + "'] must have 3 columns (AP, DV, ML)");
-    ccf = c.data;
+    ccf = std::move(c.data);
   }
 
   // Genes.
@@ -204,6 +207,12 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
 
   // Keep cells with finite positions; say how many were skipped and why.
   t.sectionNames = sec.names;
+  for (auto* v : {&t.x, &t.y}) v->reserve(n);
+  if (!ccf.empty())
+    for (auto* v : {&t.ccfAp, &t.ccfDv, &t.ccfMl}) v->reserve(n);
+  t.fileRow.reserve(n);
+  t.section.reserve(n);
+  t.cellType.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (!std::isfinite(x[i]) || !std::isfinite(y[i]) || sec.codes[i] < 0) {
       ++t.skippedCells;
