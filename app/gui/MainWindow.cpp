@@ -20,6 +20,7 @@
 #include <vtkMapper.h>
 #include <QCheckBox>
 #include <QApplication>
+#include <QCryptographicHash>
 #include <QDockWidget>
 #include <QFileInfo>
 #include <QFutureWatcher>
@@ -34,6 +35,7 @@
 
 #include "core/GeneStore.h"
 #include "viewer/CellCloud.h"
+#include "viewer/RegionLayer.h"
 #include "viewer/SectionPlane.h"
 
 #include <QDragEnterEvent>
@@ -197,6 +199,8 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 }
 
 MainWindow::~MainWindow() {
+  if (regionCancel_) regionCancel_->cancel();
+  regionBuild_.waitForFinished(); // it reads atlas_
   delete loader_; // waits for running builds, which use cache_ and atlas_
   loader_ = nullptr;
 }
@@ -281,6 +285,13 @@ void MainWindow::buildMenus() {
   side->setToolTip(tr("The CCF and the cells in two views that share one camera; off: the cells overlaid on the CCF"));
   connect(side, &QAction::toggled, this, &MainWindow::setSideBySide);
   bar->addAction(side);
+  QAction* surfaces = viewMenu->addAction(tr("Region &surfaces"));
+  surfaces->setObjectName("view_region_surfaces");
+  surfaces->setCheckable(true);
+  surfaces->setShortcut(QKeySequence(tr("Ctrl+G")));
+  surfaces->setToolTip(tr("The discovered regions the cells are coloured by (regions_k…) as translucent surfaces, "
+                          "voxelised at 50 um on the CCF grid"));
+  connect(surfaces, &QAction::toggled, this, &MainWindow::setRegionSurfacesShown);
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
 
@@ -343,6 +354,7 @@ void MainWindow::onAtlasLoaded() {
   section_ = std::make_unique<viewer::SectionPlane>();
   scene_->setSection(section_.get());
   if (options_.sideBySide) setSideBySide(true);
+  if (options_.regionSurfaces) setRegionSurfacesShown(true);
   panel_->setTree(&atlas_->structures());
   loading_ = false;
   selectionLabel_->setText(tr("Allen CCF: %1 structures, %2 x %3 x %4 voxels of %5 um")
@@ -371,6 +383,7 @@ Session MainWindow::captureSession() const {
   s.dataset = datasetPath_;
   s.colourBy = colouring_;
   s.sideBySide = sideBySide_;
+  s.regionSurfaces = regionSurfacesOn_;
   s.width = width();
   s.height = height();
   if (scene_) {
@@ -441,6 +454,7 @@ void MainWindow::applySession(const Session& s) {
     scene_->renderer()->ResetCameraClippingRange();
   }
   setSideBySide(s.sideBySide);
+  if (s.regionSurfaces != regionSurfacesOn_) setRegionSurfacesShown(s.regionSurfaces);
   setSection(viewer::sectionAxisFromName(s.sectionAxis.toStdString()), s.sectionPosition, s.sectionThickness);
   pipelinePanel_->modelEdit()->setText(s.model);
   pipelinePanel_->resolutionsEdit()->setText(s.resolutions);
@@ -488,6 +502,13 @@ void MainWindow::openDataset(const QString& path) {
     }
     datasetError_.clear();
     statusBar()->clearMessage();
+    // The previous dataset's region surfaces go with it.
+    if (regionCancel_) regionCancel_->cancel();
+    regionLayer_.reset();
+    regionSurfaces_.clear();
+    regionColumn_.clear();
+    regionSurfacesColumn_.clear();
+    regionCodes_.clear();
     datasetPath_ = path;
     cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
     cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
@@ -564,6 +585,13 @@ void MainWindow::colourCellsByCategory(const QString& what) {
         if (c.colours.size() != c.names.size()) c.colours = viewer::CellCloud::palette(c.names.size());
         cloud_->colourByCategory(c.codes, c.names, c.colours);
         cellPanel_->setLegend(c.names, c.colours);
+        if (colouring_.startsWith("regions_k")) {
+          regionColumn_ = colouring_;
+          regionCodes_ = c.codes;
+          regionCount_ = static_cast<int>(c.names.size());
+          regionColours_ = c.colours;
+          if (regionSurfacesOn_) buildRegionSurfaces();
+        }
         renderViews();
       }
       updateBusy();
@@ -744,6 +772,7 @@ void MainWindow::setSideBySide(bool on) {
     cellRenderer()->AddActor(cloud_->actor());
     cellRenderer()->AddActor2D(cloud_->colourBar());
   }
+  placeRegionLayer();
   view2_->setVisible(on);
   if (on) {
     auto* split = static_cast<QSplitter*>(centralWidget());
@@ -818,6 +847,95 @@ QImage MainWindow::windowImage() {
     painter.drawImage(target, vtk);
   }
   return img;
+}
+
+void MainWindow::setRegionSurfacesShown(bool on) {
+  regionSurfacesOn_ = on;
+  if (auto* a = findChild<QAction*>("view_region_surfaces"); a && a->isChecked() != on) {
+    QSignalBlocker block(a);
+    a->setChecked(on);
+  }
+  if (!on) {
+    if (regionLayer_) regionLayer_->setVisible(false);
+    renderViews();
+    return;
+  }
+  if (!cells_ || !cells_->hasCcf()) {
+    statusBar()->showMessage(tr("Region surfaces need cells with CCF coordinates"), 8000);
+    return;
+  }
+  if (regionColumn_.isEmpty() || !colouring_.startsWith("regions_k")) {
+    statusBar()->showMessage(tr("Colour the cells by discovered regions (regions_k…) to see their surfaces"), 8000);
+    return;
+  }
+  if (regionSurfacesColumn_ == regionColumn_ && regionLayer_) {
+    regionLayer_->setVisible(true);
+    renderViews();
+    return;
+  }
+  buildRegionSurfaces();
+}
+
+int MainWindow::regionSurfaceCount() const { return regionLayer_ && regionLayer_->visible() ? regionLayer_->count() : 0; }
+
+void MainWindow::placeRegionLayer() {
+  regionLayer_.reset();
+  if (regionSurfaces_.empty() || !scene_) return;
+  regionLayer_ = std::make_unique<viewer::RegionLayer>(cellRenderer());
+  regionLayer_->setSection(section_.get());
+  regionLayer_->setSurfaces(regionSurfaces_, regionColours_);
+  regionLayer_->setVisible(regionSurfacesOn_);
+}
+
+void MainWindow::buildRegionSurfaces() {
+  if (!atlas_ || !cells_ || !cells_->hasCcf() || regionColumn_.isEmpty()) return;
+  if (regionCancel_) regionCancel_->cancel();
+  regionBuild_.waitForFinished();
+  auto cancel = std::make_shared<CancellationToken>();
+  regionCancel_ = cancel;
+  // The cache key: the dataset file (path, size, modification time) and the column.
+  const QFileInfo info(datasetPath_);
+  const QByteArray id = (info.absoluteFilePath() + "|" + QString::number(info.size()) + "|" +
+                         QString::number(info.lastModified().toMSecsSinceEpoch()) + "|" + regionColumn_).toUtf8();
+  const std::string key = QCryptographicHash::hash(id, QCryptographicHash::Sha1).toHex().left(16).toStdString();
+  const std::string cacheDir = options_.cacheDir.isEmpty() ? viewer::defaultCacheDir() : options_.cacheDir.toStdString();
+  const Atlas* atlas = atlas_.get();
+  const std::vector<float> ap = cells_->ccfAp, dv = cells_->ccfDv, ml = cells_->ccfMl;
+  const std::vector<std::int32_t> codes = regionCodes_;
+  const int regions = regionCount_;
+  const QString column = regionColumn_;
+  ++datasetJobs_;
+  updateBusy();
+  statusBar()->showMessage(tr("Building the surfaces of %1…").arg(column));
+  auto* watcher = new QFutureWatcher<void>(this);
+  auto result = std::make_shared<std::vector<vtkSmartPointer<vtkPolyData>>>();
+  auto error = std::make_shared<QString>();
+  connect(watcher, &QFutureWatcher<void>::finished, this, [this, watcher, result, error, column, cancel] {
+    watcher->deleteLater();
+    --datasetJobs_;
+    updateBusy();
+    if (cancel->isCancelled()) return; // superseded
+    if (!error->isEmpty()) {
+      statusBar()->showMessage(tr("Region surfaces: %1").arg(*error), 8000);
+      return;
+    }
+    regionSurfaces_ = std::move(*result);
+    regionSurfacesColumn_ = column;
+    placeRegionLayer();
+    statusBar()->showMessage(tr("%1: %2 region surfaces").arg(column).arg(regionLayer_ ? regionLayer_->count() : 0), 8000);
+    renderViews();
+  });
+  regionBuild_ = QtConcurrent::run([atlas, ap, dv, ml, codes, regions, cacheDir, key, cancel, result, error] {
+    try {
+      Progress p;
+      p.cancel = cancel.get();
+      *result = viewer::buildRegionSurfaceSet(*atlas, ap, dv, ml, codes, regions, cacheDir, key, p);
+    } catch (const Cancelled&) {
+    } catch (const std::exception& e) {
+      *error = QString::fromStdString(e.what());
+    }
+  });
+  watcher->setFuture(regionBuild_);
 }
 
 } // namespace atlascope::app

@@ -2,13 +2,16 @@
 // The main window assembles the pieces (view, region tree, reactions); the work lives in them.
 #include "core/Atlas.h"
 #include "core/CellTable.h"
+#include "core/Progress.h"
 #include "viewer/AtlasScene.h"
 #include "viewer/SurfaceCache.h"
 
 #include <QImage>
+#include <QFuture>
 #include <QMainWindow>
 
 #include <vtkRenderer.h>
+#include <vtkPolyData.h>
 #include <vtkSmartPointer.h>
 
 #include <memory>
@@ -22,6 +25,7 @@ class QSlider;
 
 namespace atlascope::viewer {
 class CellCloud;
+class RegionLayer;
 class SectionPlane;
 enum class SectionAxis;
 }
@@ -46,6 +50,7 @@ struct MainWindowOptions {
   QString dataset; // opened once the atlas is loaded
   QString colourBy; // "type", "section", "gene:NAME" or an obs column, applied when it opens
   bool sideBySide = false; // the CCF and the cells in two linked views
+  bool regionSurfaces = false; // View > Region surfaces on from the start
 };
 
 class MainWindow : public QMainWindow {
@@ -98,6 +103,12 @@ public:
   bool sideBySide() const { return sideBySide_; }
   VtkView* cellsView() const { return view2_; }
   vtkRenderer* cellRenderer() const; // where the cells are drawn now
+  // Discovered regions as translucent surfaces with the cells (View > Region surfaces): built in
+  // the background for the regions_k<k> column the cells are coloured by, cached per dataset and
+  // column; they follow the colouring to another k and the cells into the side-by-side view.
+  void setRegionSurfacesShown(bool on);
+  bool regionSurfacesShown() const { return regionSurfacesOn_; }
+  int regionSurfaceCount() const; // regions drawn now
 
 signals:
   void idle();
@@ -141,6 +152,21 @@ private:
   QString datasetPath_, datasetError_, colourGene_;
   std::vector<float> geneValues_;
   int datasetJobs_ = 0;
+  // Region surfaces: the labelling they are for (column, per-cell codes, names, colours), the
+  // surfaces once built, the layer drawing them, and the build in flight (cancelled when
+  // another starts or the window closes).
+  void buildRegionSurfaces();
+  void placeRegionLayer();
+  bool regionSurfacesOn_ = false;
+  QString regionColumn_;
+  std::vector<std::int32_t> regionCodes_;
+  int regionCount_ = 0;
+  std::vector<std::array<std::uint8_t, 3>> regionColours_;
+  std::vector<vtkSmartPointer<vtkPolyData>> regionSurfaces_;
+  QString regionSurfacesColumn_; // the column regionSurfaces_ were built for
+  std::unique_ptr<viewer::RegionLayer> regionLayer_;
+  std::shared_ptr<CancellationToken> regionCancel_;
+  QFuture<void> regionBuild_;
 };
 
 } // namespace atlascope::app

@@ -20,7 +20,7 @@ std::array<double, 3> vec(const QJsonValue& v, std::array<double, 3> fallback) {
 
 QJsonObject Session::toJson() const {
   QJsonObject o{{"format", "atlascope-session"}, {"version", kVersion}, {"dataset", dataset}, {"colour_by", colourBy},
-                {"side_by_side", sideBySide}};
+                {"side_by_side", sideBySide}, {"region_surfaces", regionSurfaces}};
   QJsonArray s;
   for (const auto& st : structures) {
     QJsonObject e{{"acronym", st.acronym}, {"visible", st.visible}, {"opacity", st.opacity}};
@@ -48,6 +48,7 @@ Session Session::fromJson(const QJsonObject& o) {
   s.dataset = o.value("dataset").toString();
   s.colourBy = o.value("colour_by").toString();
   s.sideBySide = o.value("side_by_side").toBool(false);
+  s.regionSurfaces = o.value("region_surfaces").toBool(false);
   for (const QJsonValue& v : o.value("structures").toArray()) {
     const QJsonObject e = v.toObject();
     SessionStructure st;

@@ -34,6 +34,7 @@ struct Session {
   QString dataset;  // empty: none
   QString colourBy; // "type", "section", "gene:NAME" or an obs column
   bool sideBySide = false;
+  bool regionSurfaces = false; // View > Region surfaces (absent in older sessions: off)
   QString sectionAxis = "none"; // none, coronal, sagittal, horizontal
   double sectionPosition = 0, sectionThickness = 200; // um
   std::vector<SessionStructure> structures;

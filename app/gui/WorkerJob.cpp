@@ -12,7 +12,18 @@ WorkerHost WorkerHost::fromEnvironment() {
   WorkerHost h;
   h.host = qEnvironmentVariable("ATLASCOPE_WORKER_HOST");
   h.program = qEnvironmentVariable("ATLASCOPE_WORKER");
+  h.sshConfig = qEnvironmentVariable("ATLASCOPE_SSH_CONFIG");
   return h;
+}
+
+QStringList WorkerHost::sshArguments() const {
+  QStringList a{"-o", "BatchMode=yes"};
+  if (!sshConfig.isEmpty()) a << "-F" << sshConfig;
+  return a;
+}
+
+namespace {
+constexpr char kPidLine[] = "atlascope-worker-pid ";
 }
 
 WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(std::move(host)) {
@@ -59,7 +70,8 @@ void WorkerJob::start(const QStringList& arguments) {
     QStringList remote{program};
     for (const QString& a : args) remote << "'" + QString(a).replace("'", "'\\''") + "'";
     commandLine_ = "ssh " + host_.host + " " + remote.join(' ');
-    process_.start("ssh", {"-o", "BatchMode=yes", host_.host, remote.join(' ')});
+    remotePid_.clear();
+    process_.start("ssh", host_.sshArguments() << host_.host << QString("echo %1$$; exec ").arg(kPidLine) + remote.join(' '));
   }
   emit logLine(commandLine_);
 }
@@ -67,11 +79,19 @@ void WorkerJob::start(const QStringList& arguments) {
 void WorkerJob::cancel() {
   if (process_.state() == QProcess::NotRunning) return;
   cancelled_ = true;
-  process_.terminate(); // SIGTERM: the worker stops at its next safe point
+  // SIGTERM: the worker stops at its next safe point (and then exits, closing the connection).
+  if (!host_.host.isEmpty() && !remotePid_.isEmpty()) signalRemote("TERM");
+  else process_.terminate();
+}
+
+void WorkerJob::signalRemote(const char* signal) {
+  QProcess::startDetached("ssh", host_.sshArguments() << host_.host << QString("kill -%1 %2").arg(signal, remotePid_));
 }
 
 void WorkerJob::kill() {
-  if (process_.state() != QProcess::NotRunning) process_.kill();
+  if (process_.state() == QProcess::NotRunning) return;
+  if (!host_.host.isEmpty() && !remotePid_.isEmpty()) signalRemote("KILL"); // the connection then closes
+  else process_.kill();
 }
 
 bool WorkerJob::isRunning() const { return process_.state() != QProcess::NotRunning; }
@@ -83,6 +103,10 @@ void WorkerJob::onOutput() {
     const QByteArray line = buffer_.left(newline).trimmed();
     buffer_.remove(0, newline + 1);
     if (line.isEmpty()) continue;
+    if (line.startsWith(kPidLine)) {
+      remotePid_ = QString::fromUtf8(line.mid(static_cast<int>(sizeof kPidLine) - 1)).trimmed();
+      continue;
+    }
     const QJsonDocument doc = QJsonDocument::fromJson(line);
     if (!doc.isObject()) {
       emit logLine(QString::fromUtf8(line));
@@ -117,6 +141,13 @@ void WorkerJob::onFinished(int code, QProcess::ExitStatus status) {
   }
   if (cancelled_ || result_.value("result").toString() == "cancelled") {
     emit failed(tr("cancelled"));
+    return;
+  }
+  if (!host_.host.isEmpty() && (code == 255 || (code > 128 && code < 160))) {
+    // ssh exits 255 when the remote worker died of a signal or the connection broke (its own
+    // message, if any, is the last error line), 128 + N when a shell reported signal N.
+    emit failed(tr("the worker stopped unexpectedly on %1 (killed, or the connection was lost)%2")
+                    .arg(host_.host, lastError_.isEmpty() ? QString() : ": " + lastError_));
     return;
   }
   if (code != 0 || result_.isEmpty()) {

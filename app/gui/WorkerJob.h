@@ -19,10 +19,17 @@ namespace atlascope::app {
 
 // Where workers run. Empty host: this machine. "user@host": through `ssh -o BatchMode=yes`, with
 // `program` the worker's path there (data paths must be valid there too).
+//
+// Through ssh, the remote shell first prints the worker's process id and then becomes the
+// worker (exec), so cancel and kill reach the worker itself with `ssh host kill -TERM|-KILL PID`:
+// a signal to the local ssh client would only close the connection (no tty, no hangup), and the
+// worker would run on unseen.
 struct WorkerHost {
   QString host;
-  QString program; // empty: atlascope-cli beside this executable (or on the PATH)
-  static WorkerHost fromEnvironment(); // ATLASCOPE_WORKER_HOST, ATLASCOPE_WORKER
+  QString program;   // empty: atlascope-cli beside this executable (or on the PATH)
+  QString sshConfig; // an ssh client configuration file (-F); empty: ssh's own
+  static WorkerHost fromEnvironment(); // ATLASCOPE_WORKER_HOST, ATLASCOPE_WORKER, ATLASCOPE_SSH_CONFIG
+  QStringList sshArguments() const;    // the options before the host
 };
 
 class WorkerJob : public QObject {
@@ -57,6 +64,8 @@ private:
   QJsonObject result_;
   bool cancelled_ = false;
   QString stage_;
+  QString remotePid_; // the worker's process id on the ssh host
+  void signalRemote(const char* signal);
   std::chrono::steady_clock::time_point stageStart_;
 };
 

@@ -33,10 +33,11 @@ int main(int argc, char** argv) {
   QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv).", "file");
   QCommandLineOption colourBy("colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
   QCommandLineOption side("side-by-side", "The CCF and the cells in two views with one camera (default: overlaid).");
+  QCommandLineOption regionSurfaces("region-surfaces", "The discovered regions the cells are coloured by (--colour-by regions_k<k>) as surfaces.");
   QCommandLineOption session("session", "Restore a saved session (.json).", "file");
   QCommandLineOption exportView("export", "Save the 3D view as PNG (at --scale times its size) once everything is shown, then quit.", "png");
   QCommandLineOption scale("scale", "Pixel scale of --export (e.g. 4 for a print figure).", "n", "1");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, session, exportView, scale});
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   if (parser.isSet(open)) options.dataset = parser.value(open);
   if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
   options.sideBySide = parser.isSet(side);
+  options.regionSurfaces = parser.isSet(regionSurfaces);
   if (parser.isSet(shot) || parser.isSet(exportView)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
   std::optional<atlascope::app::Session> restored;
   if (parser.isSet(session)) {

@@ -44,6 +44,7 @@
 #include <QFileInfo>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
 #include <QTreeView>
@@ -308,6 +309,19 @@ private slots:
     QVERIFY2(ami > 0 && ami <= 1, qPrintable(QString::number(ami)));
     const QDateTime written = QFileInfo(result).lastModified();
 
+    // The regions as surfaces (View > Region surfaces): built in the background, one per region
+    // that reaches the voxel grid, drawn with the cells; they follow the colouring to another k.
+    QAction* surfaces = w.findChild<QAction*>("view_region_surfaces");
+    QVERIFY(surfaces);
+    surfaces->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(w.regionSurfaceCount() > 0 && w.isIdle(), 120000);
+    QVERIFY(w.regionSurfaceCount() <= 6);
+    const int coarse = w.regionSurfaceCount();
+    w.colourCellsByCategory("obs:regions_k15");
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.regionSurfaceCount() > coarse, 120000);
+    surfaces->trigger();
+    QCOMPARE(w.regionSurfaceCount(), 0);
+
     // A second run, cancelled as soon as it reports progress: the first result stays.
     p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
     QSignalSpy started(p->job(), &WorkerJob::progress);
@@ -326,6 +340,70 @@ private slots:
     p->job()->kill();
     QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
     QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+    QVERIFY(w.isVisible());
+  }
+
+  // The same job on a worker host through ssh (scripts/test starts an OpenSSH server on loopback,
+  // key-based): the result arrives; cancel reaches the remote worker (it stops and the first result
+  // stays); a worker killed there leaves the window running with a clear message.
+  void discoverRegionsThroughSsh() {
+    if (qEnvironmentVariableIsSet("ATLASCOPE_TEST_SSH_ERROR")) QFAIL(qPrintable(qEnvironmentVariable("ATLASCOPE_TEST_SSH_ERROR")));
+    const QString host = qEnvironmentVariable("ATLASCOPE_TEST_SSH_HOST");
+    if (host.isEmpty()) QSKIP("no OpenSSH server on loopback (scripts/test starts one: ATLASCOPE_TEST_SSH_HOST)");
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    qputenv("ATLASCOPE_WORKER", ATLASCOPE_CLI);
+    qputenv("ATLASCOPE_WORKER_HOST", host.toUtf8());
+    qputenv("ATLASCOPE_SSH_CONFIG", qgetenv("ATLASCOPE_TEST_SSH_CONFIG"));
+    struct Unset {
+      ~Unset() {
+        qunsetenv("ATLASCOPE_WORKER_HOST");
+        qunsetenv("ATLASCOPE_SSH_CONFIG");
+      }
+    } unset;
+    const QString data = dir_.filePath("remote.h5ad");
+    generateBrain(data, 6000, 8, 12);
+    MainWindowOptions o;
+    o.initialStructures = {};
+    o.dataset = data;
+    MainWindow w(o);
+    showUntilCellsShown(w);
+    if (QTest::currentTestFailed()) return;
+    PipelinePanel* p = w.pipelinePanel();
+    p->resolutionsEdit()->setText("6");
+    p->deviceBox()->setCurrentText("cpu");
+    p->run();
+    QVERIFY(p->job()->commandLine().startsWith("ssh " + host));
+    const QString result = PipelinePanel::resultPathFor(data);
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle() && w.cellPanel()->legend()->count() == 6, 120000);
+    QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
+    const QDateTime written = QFileInfo(result).lastModified();
+
+    // Cancel: SIGTERM to the remote worker by its process id; it stops at a safe point.
+    auto remoteWorkers = [&] {
+      QProcess pgrep;
+      pgrep.start("pgrep", {"-f", "segment.*" + QRegularExpression::escape(data)});
+      pgrep.waitForFinished(10000);
+      return QString::fromUtf8(pgrep.readAllStandardOutput()).split('\n', Qt::SkipEmptyParts).size();
+    };
+    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
+    QSignalSpy started(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
+    p->cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QCOMPARE(p->lastError(), QString("cancelled"));
+    QTRY_COMPARE_WITH_TIMEOUT(remoteWorkers(), 0, 20000);
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+
+    // Killed on the host (as by its out-of-memory killer): a message, the window lives on.
+    QSignalSpy again(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
+    p->job()->kill();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
+    QTRY_COMPARE_WITH_TIMEOUT(remoteWorkers(), 0, 20000);
     QCOMPARE(QFileInfo(result).lastModified(), written);
     QVERIFY(w.isVisible());
   }
