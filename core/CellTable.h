@@ -40,7 +40,8 @@ struct ModelPositions {
 };
 ModelPositions modelPositions(const CellTable& cells);
 
-// Which columns hold what; empty = the defaults (ABC names, obsm['spatial'], Atlascope's own).
+// Which columns hold what; empty = the defaults (ABC names, obsm['spatial'], Atlascope's own);
+// "-" for a CSV's optional section, type or id column: none, even when a default name exists.
 struct ColumnOptions {
   std::string x, y, section, type;
   std::string id;    // CSV: the cell id column (default: cell_label, index, cell_id, or the first column)
@@ -97,5 +98,8 @@ std::vector<std::string> listObsColumns(const std::string& path);
 // The CSV/TSV reader behind readCellTable; `expression`, when given, receives the gene values
 // (cells x genes, row-major, rows of skipped cells removed).
 CellTable readCsvCells(const std::string& path, const ColumnOptions& columns, std::vector<float>* expression = nullptr);
+// The columns readCsvCells recognises by name in a header when none are given (empty: none),
+// e.g. to pre-fill a column-mapping dialog.
+ColumnOptions guessCsvColumns(const std::vector<std::string>& header);
 
 } // namespace atlascope

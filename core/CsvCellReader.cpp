@@ -15,8 +15,16 @@
 namespace atlascope {
 
 namespace {
-std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given, std::initializer_list<const char*> defaults,
+// The names each role is recognised by when no column is given (first match wins).
+const std::vector<const char*> kXNames{"x", "pos_x", "center_x", "x_um", "spatial_x"};
+const std::vector<const char*> kYNames{"y", "pos_y", "center_y", "y_um", "spatial_y"};
+const std::vector<const char*> kSectionNames{"brain_section_label", "section", "section_id", "slice"};
+const std::vector<const char*> kTypeNames{"subclass", "cell_type", "celltype"};
+const std::vector<const char*> kIdNames{"cell_label", "index", "cell_id", "cell"};
+
+std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given, const std::vector<const char*>& defaults,
                                 const char* what) {
+  if (given == "-") return std::nullopt; // explicitly none (a column-mapping dialog's "(none)")
   if (!given.empty()) {
     const auto c = csv.column(given);
     if (!c) throw FileError(csv.name(), "missing required column '" + given + "' (given as the " + what + " column)");
@@ -48,13 +56,13 @@ std::vector<std::string> split(const std::string& s, char sep) {
 CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::vector<float>* expression) {
   CsvReader csv(path);
   const double scale = opt.units == "mm" ? 1000.0 : 1.0;
-  const auto xCol = pick(csv, opt.x, {"x", "pos_x", "center_x", "x_um", "spatial_x"}, "x");
-  const auto yCol = pick(csv, opt.y, {"y", "pos_y", "center_y", "y_um", "spatial_y"}, "y");
+  const auto xCol = pick(csv, opt.x, kXNames, "x");
+  const auto yCol = pick(csv, opt.y, kYNames, "y");
   if (!xCol) throw FileError(path, "missing required column 'x' (or pos_x; give --x COL)");
   if (!yCol) throw FileError(path, "missing required column 'y' (or pos_y; give --y COL)");
-  const auto secCol = pick(csv, opt.section, {"brain_section_label", "section", "section_id", "slice"}, "section");
-  const auto typeCol = pick(csv, opt.type, {"subclass", "cell_type", "celltype"}, "type");
-  const auto idCol = pick(csv, opt.id, {"cell_label", "index", "cell_id", "cell"}, "id");
+  const auto secCol = pick(csv, opt.section, kSectionNames, "section");
+  const auto typeCol = pick(csv, opt.type, kTypeNames, "type");
+  const auto idCol = pick(csv, opt.id, kIdNames, "id");
   std::vector<std::size_t> ccfCols;
   if (!opt.ccf.empty()) {
     for (const auto& name : split(opt.ccf, ',')) {
@@ -150,6 +158,21 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
     t.cellType.assign(t.x.size(), -1);
   }
   return t;
+}
+
+ColumnOptions guessCsvColumns(const std::vector<std::string>& header) {
+  ColumnOptions c;
+  auto first = [&](const std::vector<const char*>& names) {
+    for (const char* n : names)
+      if (std::find(header.begin(), header.end(), n) != header.end()) return std::string(n);
+    return std::string();
+  };
+  c.x = first(kXNames);
+  c.y = first(kYNames);
+  c.section = first(kSectionNames);
+  c.type = first(kTypeNames);
+  c.id = first(kIdNames);
+  return c;
 }
 
 } // namespace atlascope

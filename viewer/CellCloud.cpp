@@ -1,5 +1,7 @@
 #include "viewer/CellCloud.h"
 
+#include "core/Error.h"
+
 #include "core/Palette.h"
 
 #include <vtkActor.h>
@@ -147,8 +149,25 @@ std::array<double, 3> CellCloud::position(std::int64_t cell) const {
   return {p[0], p[1], p[2]};
 }
 
+void CellCloud::setVisibleCells(std::vector<std::uint8_t> mask) {
+  if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_) throw Error("cell visibility: one flag per cell is needed");
+  if (std::all_of(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; })) mask.clear();
+  mask_ = std::move(mask);
+  auto verts = vtkSmartPointer<vtkCellArray>::New();
+  verts->InsertNextCell(static_cast<vtkIdType>(visibleCount()));
+  for (std::int64_t i = 0; i < n_; ++i)
+    if (mask_.empty() || mask_[static_cast<std::size_t>(i)]) verts->InsertCellPoint(i);
+  points_->SetVerts(verts);
+  points_->Modified();
+}
+
+std::int64_t CellCloud::visibleCount() const {
+  return mask_.empty() ? n_ : static_cast<std::int64_t>(std::count(mask_.begin(), mask_.end(), std::uint8_t{1}));
+}
+
 std::optional<std::int64_t> CellCloud::pick(vtkRenderer* renderer, int x, int y) const {
   auto picker = vtkSmartPointer<vtkPointPicker>::New();
+  picker->UseCellsOn(); // only the points the vertex list draws (hidden cells are not picked)
   picker->SetTolerance(0.005);
   picker->PickFromListOn();
   picker->AddPickList(actor_);

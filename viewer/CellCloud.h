@@ -38,6 +38,10 @@ public:
   void colourByValues(const std::vector<float>& values, const std::string& title, std::optional<std::pair<float, float>> range = {});
   void setPointSize(double pixels);
   double pointSize() const;
+  // Which cells are drawn (and pickable): one flag per cell; empty = all. Rebuilds only the
+  // vertex list (positions and colours stay), so filtering 4M cells by type or section is cheap.
+  void setVisibleCells(std::vector<std::uint8_t> mask);
+  std::int64_t visibleCount() const;
 
   // The cell whose point is under a display pixel (origin bottom left), within a few pixels.
   std::optional<std::int64_t> pick(vtkRenderer* renderer, int x, int y) const;
@@ -52,6 +56,7 @@ private:
   vtkSmartPointer<vtkPolyData> points_;
   vtkSmartPointer<vtkActor> actor_;
   vtkSmartPointer<vtkScalarBarActor> bar_;
+  std::vector<std::uint8_t> mask_; // empty: every cell
 };
 
 } // namespace atlascope::viewer

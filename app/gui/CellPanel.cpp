@@ -6,6 +6,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QSignalBlocker>
 #include <QPixmap>
 #include <QSlider>
 #include <QStringListModel>
@@ -44,6 +45,12 @@ CellPanel::CellPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(summary_);
   layout->addLayout(form);
   layout->addWidget(legend_, 1);
+  connect(legend_, &QListWidget::itemChanged, this, [this] {
+    std::vector<bool> shown(legendCategories_, true);
+    for (int i = 0; i < legend_->count() && static_cast<std::size_t>(i) < shown.size(); ++i)
+      shown[static_cast<std::size_t>(i)] = legend_->item(i)->checkState() == Qt::Checked;
+    emit categoriesShown(shown);
+  });
   layout->addWidget(cellInfo_);
   setEnabled(false);
 
@@ -84,13 +91,19 @@ void CellPanel::setDataset(const CellTable* cells, const std::vector<std::string
 }
 
 void CellPanel::setLegend(const std::vector<std::string>& names, const std::vector<std::array<std::uint8_t, 3>>& colours) {
+  QSignalBlocker block(legend_);
   legend_->clear();
+  legendCategories_ = names.size();
   // A legend past a few hundred entries helps nobody: the first 500, then a count.
   const std::size_t shown = std::min<std::size_t>(names.size(), 500);
   for (std::size_t i = 0; i < shown; ++i) {
     QPixmap pm(12, 12);
     pm.fill(QColor(colours[i][0], colours[i][1], colours[i][2]));
-    legend_->addItem(new QListWidgetItem(QIcon(pm), QString::fromStdString(names[i])));
+    auto* item = new QListWidgetItem(QIcon(pm), QString::fromStdString(names[i]));
+    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+    item->setCheckState(Qt::Checked);
+    item->setToolTip(tr("Uncheck to hide these cells"));
+    legend_->addItem(item);
   }
   if (names.size() > shown) legend_->addItem(tr("… and %1 more").arg(names.size() - shown));
 }

@@ -31,6 +31,9 @@ signals:
   void colourByCategory(QString what);   // "type", "section" or "obs:<column>"
   void colourByGene(QString gene);
   void pointSizeChanged(double pixels);
+  // The legend's check boxes: which categories of the current colouring are drawn (by code).
+  // Filters cells by type, section or region: uncheck an entry to hide its cells.
+  void categoriesShown(std::vector<bool> shown);
 
 private:
   const CellTable* cells_ = nullptr;
@@ -39,6 +42,7 @@ private:
   QLineEdit* gene_;
   QSlider* pointSize_;
   QListWidget* legend_;
+  std::size_t legendCategories_ = 0; // categories of the current legend (checkable or not)
   QLabel* cellInfo_;
 };
 

@@ -6,6 +6,7 @@
 
 #include "app/gui/CameraReactions.h"
 #include "app/gui/CellPanel.h"
+#include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SurfaceLoader.h"
@@ -158,6 +159,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   });
   connect(cellPanel_, &CellPanel::colourByCategory, this, &MainWindow::colourCellsByCategory);
   connect(cellPanel_, &CellPanel::colourByGene, this, &MainWindow::colourCellsByGene);
+  connect(cellPanel_, &CellPanel::categoriesShown, this, &MainWindow::showCategories);
   connect(cellPanel_, &CellPanel::pointSizeChanged, this, [this](double px) {
     if (!cloud_) return;
     cloud_->setPointSize(px);
@@ -213,7 +215,16 @@ void MainWindow::buildMenus() {
   connect(open, &QAction::triggered, this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open cells"), {},
                                                       tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
-    if (!path.isEmpty()) openDataset(path);
+    if (path.isEmpty()) return;
+    // A table: which column is what (pre-filled with what is recognised by name).
+    const QString suffix = QFileInfo(path).suffix().toLower();
+    if (suffix == "csv" || suffix == "tsv" || suffix == "txt") {
+      ColumnMappingDialog dialog(path, this);
+      if (dialog.exec() != QDialog::Accepted) return;
+      openDataset(path, dialog.columns());
+      return;
+    }
+    openDataset(path);
   });
   QAction* openFolder = file->addAction(tr("Open &ABC atlas folder…"));
   openFolder->setObjectName("openAbcFolder");
@@ -369,7 +380,7 @@ void MainWindow::onAtlasLoaded() {
     if (const auto i = atlas_->structures().find(s.toStdString())) setStructureVisible(*i, true);
   scene_->applyCameraPreset(options_.initialView);
   renderViews();
-  if (!options_.dataset.isEmpty()) openDataset(options_.dataset);
+  if (!options_.dataset.isEmpty()) openDataset(options_.dataset, pendingColumns_);
   if (pendingSession_) {
     const Session session = *pendingSession_;
     pendingSession_.reset();
@@ -470,9 +481,10 @@ void MainWindow::applySession(const Session& s) {
   renderViews();
 }
 
-void MainWindow::openDataset(const QString& path) {
+void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) {
   if (!scene_) { // the atlas first: the cells are placed in its space
     options_.dataset = path;
+    pendingColumns_ = columns;
     return;
   }
   struct Loaded {
@@ -484,7 +496,7 @@ void MainWindow::openDataset(const QString& path) {
   updateBusy();
   statusBar()->showMessage(tr("Reading %1…").arg(path));
   auto* watcher = new QFutureWatcher<Loaded>(this);
-  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, path] {
+  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, path, columns] {
     watcher->deleteLater();
     --datasetJobs_;
     const Loaded loaded = watcher->result();
@@ -510,6 +522,7 @@ void MainWindow::openDataset(const QString& path) {
     regionSurfacesColumn_.clear();
     regionCodes_.clear();
     datasetPath_ = path;
+    datasetColumns_ = columns;
     cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
     cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
     cloud_->setPointSize(3);
@@ -544,9 +557,9 @@ void MainWindow::openDataset(const QString& path) {
     updateBusy();
   });
   const std::string p = path.toStdString();
-  watcher->setFuture(QtConcurrent::run([p]() -> Loaded {
+  watcher->setFuture(QtConcurrent::run([p, columns]() -> Loaded {
     try {
-      auto cells = std::make_shared<CellTable>(readCellTable(p));
+      auto cells = std::make_shared<CellTable>(readCellTable(p, columns));
       // Columns to colour by besides type and section (e.g. regions_k25 written by segment).
       std::vector<std::string> columns;
       for (const auto& c : listObsColumns(p))
@@ -585,6 +598,8 @@ void MainWindow::colourCellsByCategory(const QString& what) {
         if (c.colours.size() != c.names.size()) c.colours = viewer::CellCloud::palette(c.names.size());
         cloud_->colourByCategory(c.codes, c.names, c.colours);
         cellPanel_->setLegend(c.names, c.colours);
+        categoryCodes_ = c.codes;
+        cloud_->setVisibleCells({});
         if (colouring_.startsWith("regions_k")) {
           regionColumn_ = colouring_;
           regionCodes_ = c.codes;
@@ -614,12 +629,15 @@ void MainWindow::colourCellsByCategory(const QString& what) {
     const auto pal = viewer::CellCloud::palette(cells_->sectionNames.size());
     cloud_->colourByCategory(cells_->section, cells_->sectionNames, pal);
     cellPanel_->setLegend(cells_->sectionNames, pal);
+    categoryCodes_ = cells_->section;
   } else {
     const auto& t = cells_->types;
     const auto pal = t.colours.size() == t.names.size() ? t.colours : viewer::CellCloud::palette(t.names.size());
     cloud_->colourByCategory(cells_->cellType, t.names, pal);
     cellPanel_->setLegend(t.names, pal);
+    categoryCodes_ = cells_->cellType;
   }
+  cloud_->setVisibleCells({}); // a new colouring shows every cell again
   renderViews();
 }
 
@@ -645,6 +663,8 @@ void MainWindow::colourCellsByGene(const QString& gene) {
       geneValues_ = std::move(values);
       colourGene_ = gene;
       cloud_->colourByValues(geneValues_, gene.toStdString());
+      categoryCodes_.clear();
+      cloud_->setVisibleCells({});
       cellPanel_->setLegend({}, {});
       renderViews();
     }
@@ -652,12 +672,13 @@ void MainWindow::colourCellsByGene(const QString& gene) {
   });
   const std::string path = datasetPath_.toStdString();
   const std::vector<std::int64_t> rows = cells_->fileRow;
-  watcher->setFuture(QtConcurrent::run([path, g, rows]() -> std::vector<float> {
+  const ColumnOptions columns = datasetColumns_;
+  watcher->setFuture(QtConcurrent::run([path, g, rows, columns]() -> std::vector<float> {
     try {
       // Large datasets through the gene-major store (made once, cached): seconds per gene instead
       // of a pass over the whole matrix each time; small ones directly.
       const std::vector<float> all =
-          rows.size() >= kGeneStoreCells ? GeneStore::openOrBuild(path).readGene(g) : ExpressionSource(path).readGene(g);
+          rows.size() >= kGeneStoreCells ? GeneStore::openOrBuild(path, columns).readGene(g) : ExpressionSource(path, columns).readGene(g);
       std::vector<float> out;
       out.reserve(rows.size());
       for (std::int64_t r : rows) out.push_back(all[static_cast<std::size_t>(r)]);
@@ -936,6 +957,18 @@ void MainWindow::buildRegionSurfaces() {
     }
   });
   watcher->setFuture(regionBuild_);
+}
+
+void MainWindow::showCategories(const std::vector<bool>& shown) {
+  if (!cloud_ || categoryCodes_.size() != static_cast<std::size_t>(cloud_->size())) return;
+  std::vector<std::uint8_t> mask(categoryCodes_.size());
+  for (std::size_t i = 0; i < mask.size(); ++i) {
+    const std::int32_t c = categoryCodes_[i];
+    mask[i] = c < 0 || static_cast<std::size_t>(c) >= shown.size() || shown[static_cast<std::size_t>(c)];
+  }
+  cloud_->setVisibleCells(std::move(mask));
+  statusBar()->showMessage(tr("%1 of %2 cells shown").arg(cloud_->visibleCount()).arg(cloud_->size()), 5000);
+  renderViews();
 }
 
 } // namespace atlascope::app

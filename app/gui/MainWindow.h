@@ -79,7 +79,9 @@ public:
   QImage windowImage();
 
   // Opens a cell dataset (.h5ad, .csv, .tsv) in the background; replaces the open one.
-  void openDataset(const QString& path);
+  // CSV/TSV tables with `columns` (File > Open asks with a column-mapping dialog); the gene
+  // colouring reads with the same mapping.
+  void openDataset(const QString& path, const ColumnOptions& columns = {});
   const CellTable* cells() const { return cells_.get(); }
   viewer::CellCloud* cellCloud() const { return cloud_.get(); }
   CellPanel* cellPanel() const { return cellPanel_; }
@@ -88,6 +90,8 @@ public:
   QString datasetError() const { return datasetError_; }
   void colourCellsByGene(const QString& gene);
   void colourCellsByCategory(const QString& what);
+  // Draws only the cells whose category (of the current categorical colouring) is shown.
+  void showCategories(const std::vector<bool>& shown);
   // Sessions (Session.h): what is visible now, and restoring it (after the atlas has loaded, if
   // it has not yet; the dataset opens in the background).
   Session captureSession() const;
@@ -151,6 +155,8 @@ private:
   std::unique_ptr<viewer::CellCloud> cloud_;
   QString datasetPath_, datasetError_, colourGene_;
   std::vector<float> geneValues_;
+  std::vector<std::int32_t> categoryCodes_; // the current categorical colouring, per cell
+  ColumnOptions datasetColumns_, pendingColumns_; // the open dataset's mapping; one waiting for the atlas
   int datasetJobs_ = 0;
   // Region surfaces: the labelling they are for (column, per-cell codes, names, colours), the
   // surfaces once built, the layer drawing them, and the build in flight (cancelled when

@@ -12,6 +12,7 @@
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
 #include "app/gui/WorkerJob.h"
+#include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/VtkView.h"
 
@@ -267,12 +268,63 @@ private slots:
     // Back to types; an unknown gene and a broken file are messages, not crashes.
     panel->colourBy()->setCurrentIndex(0);
     QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
+    // Filter by type: unchecking a legend entry hides exactly that type's cells (not pickable
+    // either); checking it again shows every cell.
+    const auto& types = w.cells()->cellType;
+    const auto ofType0 = std::count(types.begin(), types.end(), 0);
+    QVERIFY(ofType0 > 0);
+    panel->legend()->item(0)->setCheckState(Qt::Unchecked);
+    QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - ofType0));
+    panel->legend()->item(0)->setCheckState(Qt::Checked);
+    QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
+    // Sections the same way (colour by section, uncheck one).
+    panel->colourBy()->setCurrentIndex(1);
+    QCOMPARE(panel->legend()->count(), int(w.cells()->sectionNames.size()));
+    panel->legend()->item(0)->setCheckState(Qt::Unchecked);
+    const auto& sections = w.cells()->section;
+    QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - std::count(sections.begin(), sections.end(), 0)));
+    panel->colourBy()->setCurrentIndex(0); // a new colouring shows every cell again
+    QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
     w.colourCellsByGene("NoSuchGene");
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
     w.openDataset(dir_.filePath("missing.h5ad"));
     QTRY_VERIFY_WITH_TIMEOUT(!w.datasetError().isEmpty(), 30000);
     QVERIFY(w.datasetError().contains("missing.h5ad"));
     QCOMPARE(w.cells()->size(), std::int64_t(4000)); // the open dataset stays
+  }
+
+  // A CSV table through the column-mapping dialog: the real MERFISH slice (pos_x/pos_y, an index,
+  // 254 gene columns, no section or type) is recognised as it is; the mapping opens it.
+  void csvThroughTheColumnMapping() {
+    REQUIRE_SHARED("data/merfish/zhuang_mop_slice1.csv");
+    const QString csv = atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv");
+    ColumnMappingDialog d(csv);
+    QVERIFY(d.error().isEmpty());
+    QCOMPARE(d.xBox()->currentText(), QString("pos_x"));
+    QCOMPARE(d.yBox()->currentText(), QString("pos_y"));
+    QCOMPARE(d.sectionBox()->currentText(), QString("(none)"));
+    const ColumnOptions c = d.columns();
+    QCOMPARE(c.x, std::string("pos_x"));
+    QCOMPARE(c.section, std::string("-"));
+    d.yBox()->setCurrentText("pos_x"); // the same column twice cannot be accepted
+    bool openEnabled = true;
+    for (QPushButton* b : d.findChildren<QPushButton*>())
+      if (b->text() == "Open") openEnabled = b->isEnabled();
+    QVERIFY(!openEnabled);
+    MainWindowOptions o;
+    o.initialStructures = {};
+    MainWindow w(o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 120000);
+    w.openDataset(csv, c);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 60000);
+    QCOMPARE(w.cells()->size(), std::int64_t(2109));
+    QCOMPARE(int(w.cells()->genes.size()), 254);
+    QCOMPARE(int(w.cells()->sectionNames.size()), 1);
+    w.colourCellsByGene("Aqp4"); // read with the same mapping
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cellCloud()->colourBar()->GetVisibility(), 60000);
   }
 
   void discoverRegionsThroughTheWorker() {
