@@ -50,6 +50,7 @@ struct ColumnOptions {
   std::string genes;
   std::string ccf; // obsm key or "COLX,COLY,COLZ"
   std::string units = "um"; // "um" or "mm" for positions
+  std::string layer;         // h5ad: read expression from layers[layer] instead of X
 };
 
 // Reads cells from an AnnData .h5ad (obs numeric/categorical/string columns, obsm) or a plain

@@ -334,6 +334,7 @@ ModelPositions modelPositions(const CellTable& cells) {
 struct ExpressionSource::Impl {
   std::unique_ptr<Hdf5File> file;
   std::vector<float> memory; // csv / csc: the whole matrix, row-major
+  std::string matrix = "/X";  // the HDF5 path of the matrix read (X or a layer)
 };
 
 ExpressionSource::ExpressionSource(const std::string& folderOrPath, const ColumnOptions& columns) : impl_(new Impl) {
@@ -355,21 +356,30 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
   }
   impl_->file = std::make_unique<Hdf5File>(path);
   Hdf5File& f = *impl_->file;
-  if (!f.exists("/X")) throw FileError(path, "no expression matrix /X");
-  const std::string enc = encodingOf(f, "/X");
-  const bool legacySparse = f.hasAttribute("/X", "h5sparse_format");
+  // X, or a layer (e.g. counts next to log-normalised X) when one is named.
+  impl_->matrix = columns.layer.empty() ? "/X" : "/layers/" + columns.layer;
+  const std::string& X = impl_->matrix;
+  if (!columns.layer.empty() && !f.exists(X)) throw FileError(path, "no layer '" + columns.layer + "' (layers: " + [&] {
+    std::string names;
+    if (f.exists("/layers"))
+      for (const auto& n : f.children("/layers")) names += (names.empty() ? "" : ", ") + n;
+    return names.empty() ? std::string("none") : names;
+  }() + ")");
+  if (!f.exists(X)) throw FileError(path, "no expression matrix " + X);
+  const std::string enc = encodingOf(f, X);
+  const bool legacySparse = f.hasAttribute(X, "h5sparse_format");
   if (enc == "csr_matrix" || enc == "csc_matrix" || legacySparse) {
-    const std::string fmt = legacySparse ? f.readStringAttribute("/X", "h5sparse_format") + "_matrix" : enc;
+    const std::string fmt = legacySparse ? f.readStringAttribute(X, "h5sparse_format") + "_matrix" : enc;
     // anndata: attribute `shape` (int64[2]); legacy h5sparse: `h5sparse_shape`.
     const std::string shapeAttr = legacySparse ? "h5sparse_shape" : "shape";
-    const auto indptrLen = f.shape("/X/indptr");
-    if (indptrLen.size() != 1) throw FileError(path, "/X/indptr is not 1D");
+    const auto indptrLen = f.shape(X + "/indptr");
+    if (indptrLen.size() != 1) throw FileError(path, X + "/indptr is not 1D");
     layout_ = fmt == "csr_matrix" ? "csr" : "csc";
     // Dimensions: from the attribute when present, else from indptr and the largest index.
     std::int64_t major = indptrLen[0] - 1, minor = 0;
-    if (f.hasAttribute("/X", shapeAttr)) {
-      const auto dims = readInt64Attribute(f, "/X", shapeAttr);
-      if (dims.size() != 2) throw FileError(path, "/X has a malformed shape attribute");
+    if (f.hasAttribute(X, shapeAttr)) {
+      const auto dims = readInt64Attribute(f, X, shapeAttr);
+      if (dims.size() != 2) throw FileError(path, X + " has a malformed shape attribute");
       rows_ = dims[0];
       cols_ = dims[1];
       minor = layout_ == "csr" ? cols_ : rows_;
@@ -378,15 +388,15 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
     } else {
       throw FileError(path, "sparse X without a shape attribute");
     }
-    const std::int64_t nnz = f.shape("/X/data")[0];
-    if (f.shape("/X/indices")[0] != nnz) throw FileError(path, "X's data and indices have different lengths");
+    const std::int64_t nnz = f.shape(X + "/data")[0];
+    if (f.shape(X + "/indices")[0] != nnz) throw FileError(path, "X's data and indices have different lengths");
     if (layout_ == "csc") {
       // Column-major: gather the whole matrix once (rows cannot be streamed from CSC).
       if (rows_ * cols_ > (std::int64_t{1} << 31)) throw FileError(path, "CSC X is too large to read row-wise: convert it to CSR");
       impl_->memory.assign(static_cast<std::size_t>(rows_ * cols_), 0.0f);
-      const auto indptr = f.readInt64("/X/indptr").data;
-      const auto indices = f.readInt64("/X/indices").data;
-      const auto data = f.readFloat("/X/data").data;
+      const auto indptr = f.readInt64(X + "/indptr").data;
+      const auto indices = f.readInt64(X + "/indices").data;
+      const auto data = f.readFloat(X + "/data").data;
       for (std::int64_t c = 0; c < cols_; ++c)
         for (std::int64_t k = indptr[static_cast<std::size_t>(c)]; k < indptr[static_cast<std::size_t>(c) + 1]; ++k) {
           const std::int64_t r = indices[static_cast<std::size_t>(k)];
@@ -398,8 +408,8 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
     guard.release();
     return;
   }
-  const auto s = f.shape("/X");
-  if (s.size() != 2) throw FileError(path, "/X is not a 2D matrix");
+  const auto s = f.shape(X);
+  if (s.size() != 2) throw FileError(path, X + " is not a 2D matrix");
   rows_ = s[0];
   cols_ = s[1];
   layout_ = "dense";
@@ -430,18 +440,18 @@ void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* o
   }
   Hdf5File& f = *impl_->file;
   if (layout_ == "dense") {
-    const auto a = f.readFloatRows("/X", begin, count);
+    const auto a = f.readFloatRows(impl_->matrix, begin, count);
     std::copy(a.data.begin(), a.data.end(), out);
     return;
   }
   // CSR: the rows' slice of indptr, then their nonzeros.
   std::fill(out, out + count * cols_, 0.0f);
   if (count == 0) return;
-  const auto indptr = f.readInt64Range("/X/indptr", begin, count + 1);
+  const auto indptr = f.readInt64Range(impl_->matrix + "/indptr", begin, count + 1);
   const std::int64_t first = indptr.front(), n = indptr.back() - first;
   if (n < 0) throw FileError(f.path(), "X's indptr is not increasing");
-  const auto indices = f.readInt64Range("/X/indices", first, n);
-  const auto data = f.readFloatRange("/X/data", first, n);
+  const auto indices = f.readInt64Range(impl_->matrix + "/indices", first, n);
+  const auto data = f.readFloatRange(impl_->matrix + "/data", first, n);
   for (std::int64_t r = 0; r < count; ++r)
     for (std::int64_t k = indptr[static_cast<std::size_t>(r)] - first; k < indptr[static_cast<std::size_t>(r) + 1] - first; ++k) {
       const std::int64_t c = indices[static_cast<std::size_t>(k)];

@@ -25,6 +25,7 @@ void addColumnOptions(CLI::App* cmd, ColumnOptions& c) {
   cmd->add_option("--type", c.type, "obs column of the cell type (default: subclass, cell_type)");
   cmd->add_option("--ccf", c.ccf, "obsm key of CCF coordinates (AP, DV, ML; default: ccf)");
   cmd->add_option("--units", c.units, "units of positions: um or mm")->check(CLI::IsMember({"um", "mm"}));
+  cmd->add_option("--layer", c.layer, "h5ad: expression from layers[LAYER] instead of X");
 }
 
 void addDataCommands(CLI::App& app) {

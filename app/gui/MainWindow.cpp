@@ -32,6 +32,7 @@
 #include <QProgressBar>
 #include <QStatusBar>
 #include <QToolBar>
+#include <QToolButton>
 #include <QtConcurrent/QtConcurrent>
 
 #include "core/GeneStore.h"
@@ -130,6 +131,13 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   busy_->setFormat(tr("loading"));
   statusBar()->addWidget(selectionLabel_, 1);
   statusBar()->addPermanentWidget(busy_);
+  cancelLoad_ = new QToolButton(this);
+  cancelLoad_->setObjectName("cancelDatasetLoading");
+  cancelLoad_->setText(tr("Cancel"));
+  cancelLoad_->setToolTip(tr("Stop opening this dataset (the open one stays)"));
+  cancelLoad_->hide();
+  connect(cancelLoad_, &QToolButton::clicked, this, &MainWindow::cancelDatasetLoading);
+  statusBar()->addPermanentWidget(cancelLoad_);
 
   buildMenus();
 
@@ -493,12 +501,19 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
     QString error;
   };
   ++datasetJobs_;
+  const int generation = ++loadGeneration_;
+  cancelLoad_->show();
   updateBusy();
   statusBar()->showMessage(tr("Reading %1…").arg(path));
   auto* watcher = new QFutureWatcher<Loaded>(this);
-  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, path, columns] {
+  connect(watcher, &QFutureWatcher<Loaded>::finished, this, [this, watcher, path, columns, generation] {
     watcher->deleteLater();
     --datasetJobs_;
+    if (generation != loadGeneration_) { // cancelled, or another dataset was asked for since
+      updateBusy();
+      return;
+    }
+    cancelLoad_->hide();
     const Loaded loaded = watcher->result();
     if (!loaded.cells) {
       datasetError_ = loaded.error;
@@ -969,6 +984,13 @@ void MainWindow::showCategories(const std::vector<bool>& shown) {
   cloud_->setVisibleCells(std::move(mask));
   statusBar()->showMessage(tr("%1 of %2 cells shown").arg(cloud_->visibleCount()).arg(cloud_->size()), 5000);
   renderViews();
+}
+
+void MainWindow::cancelDatasetLoading() {
+  ++loadGeneration_; // the read finishes in the background and is dropped; the open dataset stays
+  cancelLoad_->hide();
+  statusBar()->showMessage(tr("Opening cancelled"), 5000);
+  updateBusy();
 }
 
 } // namespace atlascope::app

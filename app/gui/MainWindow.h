@@ -22,6 +22,7 @@ class QComboBox;
 class QLabel;
 class QProgressBar;
 class QSlider;
+class QToolButton;
 
 namespace atlascope::viewer {
 class CellCloud;
@@ -82,6 +83,8 @@ public:
   // CSV/TSV tables with `columns` (File > Open asks with a column-mapping dialog); the gene
   // colouring reads with the same mapping.
   void openDataset(const QString& path, const ColumnOptions& columns = {});
+  // Drops the dataset being read (the Cancel button beside the progress bar): the open one stays.
+  void cancelDatasetLoading();
   const CellTable* cells() const { return cells_.get(); }
   viewer::CellCloud* cellCloud() const { return cloud_.get(); }
   CellPanel* cellPanel() const { return cellPanel_; }
@@ -146,6 +149,8 @@ private:
   RegionTreePanel* panel_;
   QLabel* selectionLabel_;
   QProgressBar* busy_;
+  QToolButton* cancelLoad_ = nullptr;
+  int loadGeneration_ = 0;
   QString loadError_;
   bool loading_ = true;
   CellPanel* cellPanel_;

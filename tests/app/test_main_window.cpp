@@ -45,6 +45,7 @@
 #include <QFileInfo>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QToolButton>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
@@ -285,6 +286,15 @@ private slots:
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - std::count(sections.begin(), sections.end(), 0)));
     panel->colourBy()->setCurrentIndex(0); // a new colouring shows every cell again
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
+    // Opening another dataset, cancelled while it is read: the open one stays.
+    const QString other = dir_.filePath("other.h5ad");
+    generateBrain(other, 1500, 6, 8);
+    w.openDataset(other);
+    QVERIFY(w.findChild<QToolButton*>("cancelDatasetLoading")->isVisible());
+    QTest::mouseClick(w.findChild<QToolButton*>("cancelDatasetLoading"), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 30000);
+    QCOMPARE(w.cells()->size(), std::int64_t(4000));
+    QVERIFY(!w.findChild<QToolButton*>("cancelDatasetLoading")->isVisible());
     w.colourCellsByGene("NoSuchGene");
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
     w.openDataset(dir_.filePath("missing.h5ad"));

@@ -1,8 +1,8 @@
 // Cells on disk: the synthetic brain written as AnnData and read back (positions, sections, types,
 // colours, genes, CCF), its determinism and densities, regional expression of neurons, the
-// gene-major store, anndata < 0.7 compound dataframes, convert round trips, hidden sub-regions
-// as ground truth, bad inputs (NaN positions skipped and counted, missing columns named,
-// truncated files), and the neighbourhood cap.
+// gene-major store, layers, anndata < 0.7 compound dataframes, convert round trips, hidden
+// sub-regions as ground truth, bad inputs (NaN positions skipped and counted, missing columns
+// named, truncated files), and the neighbourhood cap.
 #include "core/AnnDataResults.h"
 #include "core/Atlas.h"
 #include "core/CellTable.h"
@@ -311,6 +311,36 @@ private slots:
       QCOMPARE(ExpressionSource(csv, cc).readGene(g), ExpressionSource(legacy).readGene(g));
     }
     QVERIFY_THROWS_EXCEPTION(Error, convertCells(legacy, c, path("x.parquet").toStdString()));
+  }
+
+  // Expression from a layer instead of X (--layer): the layer's values; an unknown layer is an
+  // error that lists the file's layers.
+  void expressionFromALayer() {
+    SyntheticBrainOptions o;
+    o.maxCells = 300;
+    o.genes = 4;
+    o.cellTypes = 8;
+    const std::string data = path("layers.h5ad").toStdString(), copy = path("layers2.h5ad").toStdString();
+    generateSyntheticBrain(*atlas_, o, data);
+    const auto x = Hdf5File(data).readFloat("/X");
+    std::vector<float> doubled = x.data;
+    for (auto& v : doubled) v *= 2;
+    {
+      Hdf5Writer w(copy, Hdf5Writer::CopyOf{data});
+      w.writeArray("/layers/counts", H5Type::Float32, x.shape, doubled.data());
+      w.commit();
+    }
+    ColumnOptions c;
+    c.layer = "counts";
+    const auto fromX = ExpressionSource(copy).readGene(1), fromLayer = ExpressionSource(copy, c).readGene(1);
+    for (std::size_t i = 0; i < fromX.size(); ++i) QCOMPARE(fromLayer[i], 2 * fromX[i]);
+    c.layer = "spliced";
+    try {
+      ExpressionSource bad(copy, c);
+      QFAIL("no error for a missing layer");
+    } catch (const FileError& e) {
+      QVERIFY2(QString(e.what()).contains("counts"), e.what());
+    }
   }
 
   void compositionDependsOnRegion() {
