@@ -1,5 +1,6 @@
 #include "app/gui/MainWindow.h"
 
+#include "app/gui/AnimationExport.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/Session.h"
 #include "app/gui/TrainingPanel.h"
@@ -10,6 +11,7 @@
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SurfaceLoader.h"
+#include "app/gui/ViewHistory.h"
 #include "app/gui/VtkView.h"
 
 #include <QAction>
@@ -32,6 +34,7 @@
 #include <QProgressBar>
 #include <QStatusBar>
 #include <QToolBar>
+#include <QUndoStack>
 #include <QToolButton>
 #include <QtConcurrent/QtConcurrent>
 
@@ -141,24 +144,39 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 
   buildMenus();
 
-  connect(panel_, &RegionTreePanel::visibilityChanged, this, &MainWindow::setStructureVisible);
+  connect(panel_, &RegionTreePanel::visibilityChanged, this, [this](int i, bool visible) {
+    setStructureVisible(i, visible);
+    if (!atlas_) return;
+    auto apply = [this, i](bool v) {
+      setStructureVisible(i, v);
+      panel_->setChecked(i, v);
+    };
+    history_->push(new ViewChange(tr("%1 %2").arg(visible ? tr("Show") : tr("Hide"), QString::fromStdString(atlas_->structures()[i].acronym)),
+                                  [apply, visible] { apply(!visible); }, [apply, visible] { apply(visible); }));
+  });
   connect(panel_, &RegionTreePanel::selectionChanged, this, &MainWindow::onSelection);
   connect(panel_, &RegionTreePanel::opacityChanged, this, [this](int i, double o) {
     if (!scene_) return;
+    const double before = scene_->display(i).opacity;
     scene_->setOpacity(i, o);
     renderViews();
+    recordDisplayChange(i, tr("Opacity of %1"), before, o);
   });
   connect(panel_, &RegionTreePanel::colourChanged, this, [this](int i, QColor c) {
     if (!scene_) return;
+    const viewer::RegionDisplay before = scene_->display(i);
     scene_->setColour(i, {c.redF(), c.greenF(), c.blueF()});
     panel_->setDisplayControls(scene_->display(i).opacity, c);
     renderViews();
+    recordDisplayChange(i, tr("Colour of %1"), before, scene_->display(i));
   });
   connect(panel_, &RegionTreePanel::colourReset, this, [this](int i) {
     if (!scene_) return;
+    const viewer::RegionDisplay before = scene_->display(i);
     scene_->setColour(i, scene_->defaultDisplay(i).colour);
     onSelection(i);
     renderViews();
+    recordDisplayChange(i, tr("Atlas colour of %1"), before, scene_->display(i));
   });
   connect(view_, &VtkView::clicked, this, &MainWindow::onClicked);
   connect(view2_, &VtkView::clicked, this, [this](int x, int y) {
@@ -244,6 +262,26 @@ void MainWindow::buildMenus() {
   QAction* shot = file->addAction(tr("Save &screenshot…"));
   shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
   new ScreenshotReaction(shot, this, [this](const QString& path, int scale) { saveViewImage(path, scale); });
+  // Animations: frames of the 3D view into a folder (and an MP4 with ffmpeg).
+  QAction* spin = file->addAction(tr("Export &turntable frames…"));
+  spin->setObjectName("exportTurntable");
+  connect(spin, &QAction::triggered, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder for the turntable frames (36 frames, 10 degrees apart)"));
+    if (dir.isEmpty()) return;
+    const AnimationResult r = exportTurntable(*this, dir, 36);
+    statusBar()->showMessage(r.error.isEmpty() ? tr("%1 frames in %2%3").arg(r.frames.size()).arg(dir, r.video.isEmpty() ? QString() : " + " + r.video)
+                                               : tr("Turntable: %1").arg(r.error), 10000);
+  });
+  QAction* sweep = file->addAction(tr("Export section s&weep frames…"));
+  sweep->setObjectName("exportSweep");
+  connect(sweep, &QAction::triggered, this, [this] {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Folder for the section sweep frames (60 frames along the section axis)"));
+    if (dir.isEmpty()) return;
+    const viewer::SectionAxis axis = section_ && section_->axis() != viewer::SectionAxis::None ? section_->axis() : viewer::SectionAxis::Coronal;
+    const AnimationResult r = exportSectionSweep(*this, dir, axis, 60);
+    statusBar()->showMessage(r.error.isEmpty() ? tr("%1 frames in %2%3").arg(r.frames.size()).arg(dir, r.video.isEmpty() ? QString() : " + " + r.video)
+                                               : tr("Section sweep: %1").arg(r.error), 10000);
+  });
   file->addSeparator();
   QAction* saveSession = file->addAction(tr("Save sess&ion…"));
   saveSession->setObjectName("saveSession");
@@ -273,6 +311,15 @@ void MainWindow::buildMenus() {
   quit->setShortcut(QKeySequence::Quit);
   connect(quit, &QAction::triggered, qApp, &QApplication::quit);
 
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* undo = history_->createUndoAction(this, tr("&Undo"));
+  undo->setObjectName("undo");
+  undo->setShortcut(QKeySequence::Undo);
+  QAction* redo = history_->createRedoAction(this, tr("&Redo"));
+  redo->setObjectName("redo");
+  redo->setShortcut(QKeySequence::Redo);
+  edit->addAction(undo);
+  edit->addAction(redo);
   QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
   QToolBar* bar = addToolBar(tr("Camera"));
   bar->setObjectName("cameraToolbar");
@@ -286,14 +333,19 @@ void MainWindow::buildMenus() {
     QAction* a = viewMenu->addAction(tr(p.label));
     a->setObjectName(QStringLiteral("camera_%1").arg(viewer::presetName(p.preset)));
     a->setShortcut(QKeySequence(QStringLiteral("Ctrl+%1").arg(p.key)));
+    // The camera before the reaction moves it (this connection runs first), then the step.
+    connect(a, &QAction::triggered, this, [this] { cameraBefore_ = currentCamera(); });
     new CameraPresetReaction(a, p.preset, scene, render);
+    connect(a, &QAction::triggered, this, [this, a] { recordCameraChange(a->text(), cameraBefore_); });
     bar->addAction(a);
   }
   viewMenu->addSeparator();
   QAction* reset = viewMenu->addAction(tr("&Reset camera"));
   reset->setObjectName("camera_reset");
   reset->setShortcut(QKeySequence(tr("Ctrl+0")));
+  connect(reset, &QAction::triggered, this, [this] { cameraBefore_ = currentCamera(); });
   new ResetCameraReaction(reset, scene, render);
+  connect(reset, &QAction::triggered, this, [this] { recordCameraChange(tr("Reset camera"), cameraBefore_); });
   bar->addAction(reset);
 
   viewMenu->addSeparator();
@@ -991,6 +1043,53 @@ void MainWindow::cancelDatasetLoading() {
   cancelLoad_->hide();
   statusBar()->showMessage(tr("Opening cancelled"), 5000);
   updateBusy();
+}
+
+void MainWindow::recordDisplayChange(int index, const QString& what, double opacityBefore, double opacityAfter) {
+  auto apply = [this, index](double o) {
+    if (!scene_) return;
+    scene_->setOpacity(index, o);
+    if (panel_) onSelection(index);
+    renderViews();
+  };
+  history_->push(new ViewChange(what.arg(QString::fromStdString(atlas_->structures()[index].acronym)), [apply, opacityBefore] { apply(opacityBefore); },
+                                [apply, opacityAfter] { apply(opacityAfter); }, ViewChange::Opacity, index));
+}
+
+void MainWindow::recordDisplayChange(int index, const QString& what, const viewer::RegionDisplay& before, const viewer::RegionDisplay& after) {
+  auto apply = [this, index](const viewer::RegionDisplay& d) {
+    if (!scene_) return;
+    scene_->setDisplay(index, d);
+    onSelection(index);
+    renderViews();
+  };
+  history_->push(new ViewChange(what.arg(QString::fromStdString(atlas_->structures()[index].acronym)), [apply, before] { apply(before); },
+                                [apply, after] { apply(after); }));
+}
+
+void MainWindow::recordCameraChange(const QString& what, const SessionCamera& before) {
+  const SessionCamera after = currentCamera();
+  auto apply = [this](const SessionCamera& c) {
+    vtkCamera* cam = scene_->renderer()->GetActiveCamera();
+    cam->SetPosition(c.position.data());
+    cam->SetFocalPoint(c.focalPoint.data());
+    cam->SetViewUp(c.viewUp.data());
+    cam->SetViewAngle(c.viewAngle);
+    scene_->renderer()->ResetCameraClippingRange();
+    renderViews();
+  };
+  history_->push(new ViewChange(what, [apply, before] { apply(before); }, [apply, after] { apply(after); }));
+}
+
+SessionCamera MainWindow::currentCamera() const {
+  SessionCamera c;
+  if (!scene_) return c;
+  vtkCamera* cam = scene_->renderer()->GetActiveCamera();
+  cam->GetPosition(c.position.data());
+  cam->GetFocalPoint(c.focalPoint.data());
+  cam->GetViewUp(c.viewUp.data());
+  c.viewAngle = cam->GetViewAngle();
+  return c;
 }
 
 } // namespace atlascope::app

@@ -1,5 +1,6 @@
 #pragma once
 // The main window assembles the pieces (view, region tree, reactions); the work lives in them.
+#include "app/gui/Session.h"
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Progress.h"
@@ -9,6 +10,7 @@
 #include <QImage>
 #include <QFuture>
 #include <QMainWindow>
+#include <QUndoStack>
 
 #include <vtkRenderer.h>
 #include <vtkPolyData.h>
@@ -100,6 +102,7 @@ public:
   Session captureSession() const;
   void applySession(const Session& session);
   QString colouring() const { return colouring_; }
+  QUndoStack* history() const { return history_; }
   // A section through both views: the CCF surfaces and the cells clipped to a slab (thickness in
   // um) across the axis at positionUm; SectionAxis::None shows everything.
   void setSection(viewer::SectionAxis axis, double positionUm, double thicknessUm = 200);
@@ -167,6 +170,13 @@ private:
   // surfaces once built, the layer drawing them, and the build in flight (cancelled when
   // another starts or the window closes).
   void buildRegionSurfaces();
+  // Undo/redo of view changes (Edit menu): recorded after each change is made.
+  void recordDisplayChange(int index, const QString& what, double opacityBefore, double opacityAfter);
+  void recordDisplayChange(int index, const QString& what, const viewer::RegionDisplay& before, const viewer::RegionDisplay& after);
+  void recordCameraChange(const QString& what, const SessionCamera& before);
+  SessionCamera currentCamera() const;
+  QUndoStack* history_ = new QUndoStack(this);
+  SessionCamera cameraBefore_;
   void placeRegionLayer();
   bool regionSurfacesOn_ = false;
   QString regionColumn_;

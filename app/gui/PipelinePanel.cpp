@@ -1,5 +1,12 @@
 #include "app/gui/PipelinePanel.h"
 
+#include "core/AtomicFile.h"
+#include <QtCharts/QValueAxis>
+#include <QtCharts/QLogValueAxis>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QChartView>
+#include <QtCharts/QChart>
+
 #include "app/gui/WorkerJob.h"
 
 #include <QCheckBox>
@@ -65,6 +72,22 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
   scores_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   scores_->setMinimumHeight(120);
   layout->addWidget(scores_, 1);
+  // Scores against k: one line per score (AMI against each reference, hidden splits, coherence).
+  chart_ = new QChart;
+  chart_->setTitle(tr("Scores against k"));
+  chart_->legend()->setAlignment(Qt::AlignBottom);
+  chartView_ = new QChartView(chart_, this);
+  chartView_->setObjectName("scoresChart");
+  chartView_->setRenderHint(QPainter::Antialiasing);
+  chartView_->setMinimumHeight(200);
+  layout->addWidget(chartView_, 1);
+  auto* exportScores = new QPushButton(tr("Export scores (CSV)…"), this);
+  exportScores->setObjectName("exportScores");
+  connect(exportScores, &QPushButton::clicked, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export scores"), {}, tr("CSV (*.csv)"));
+    if (!path.isEmpty() && !writeScoresCsv(path)) status_->setText(tr("Cannot write %1").arg(path));
+  });
+  layout->addWidget(exportScores);
   log_ = new QPlainTextEdit;
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
@@ -173,6 +196,38 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
   }
   scores_->setSortingEnabled(true);
   scores_->resizeColumnsToContents();
+  // The chart: each AMI column, the hidden splits and coherence, against k (log axis: the
+  // paper's k run from 25 to 1,300).
+  chart_->removeAllSeries();
+  for (QAbstractAxis* a : chart_->axes()) {
+    chart_->removeAxis(a);
+    delete a;
+  }
+  auto* axisK = new QLogValueAxis;
+  axisK->setTitleText("k");
+  axisK->setLabelFormat("%d");
+  axisK->setBase(10);
+  auto* axisScore = new QValueAxis;
+  axisScore->setRange(0, 1);
+  axisScore->setTitleText(tr("score"));
+  chart_->addAxis(axisK, Qt::AlignBottom);
+  chart_->addAxis(axisScore, Qt::AlignLeft);
+  for (int c = 1; c < headers.size(); ++c) {
+    const QString h = headers[c];
+    if (!h.startsWith("AMI") && h != "coherence") continue;
+    auto* line = new QLineSeries;
+    line->setName(h);
+    line->setPointsVisible(true);
+    std::vector<std::pair<int, double>> points;
+    for (int row = 0; row < scores_->rowCount(); ++row)
+      if (scores_->item(row, 0) && scores_->item(row, c))
+        points.emplace_back(scores_->item(row, 0)->data(Qt::DisplayRole).toInt(), scores_->item(row, c)->data(Qt::DisplayRole).toDouble());
+    std::sort(points.begin(), points.end());
+    for (const auto& [k, v] : points) line->append(k, v);
+    chart_->addSeries(line);
+    line->attachAxis(axisK);
+    line->attachAxis(axisScore);
+  }
   for (const QJsonValue& r : res) {
     const QJsonObject o = r.toObject();
     QString line = tr("k = %1: spatial coherence %2").arg(o.value("k").toInt()).arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
@@ -181,6 +236,25 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
       line += tr(", AMI vs %1 %2").arg(it.key()).arg(it.value().toObject().value("ami").toDouble(), 0, 'f', 3);
     log_->appendPlainText(line);
   }
+}
+
+bool PipelinePanel::writeScoresCsv(const QString& path) const {
+  QString text;
+  QStringList row;
+  for (int c = 0; c < scores_->columnCount(); ++c) row << scores_->horizontalHeaderItem(c)->text();
+  text += row.join(',') + '\n';
+  for (int r = 0; r < scores_->rowCount(); ++r) {
+    row.clear();
+    for (int c = 0; c < scores_->columnCount(); ++c) row << (scores_->item(r, c) ? scores_->item(r, c)->data(Qt::DisplayRole).toString() : QString());
+    text += row.join(',') + '\n';
+  }
+  const QByteArray bytes = text.toUtf8();
+  try {
+    writeFileAtomically(path.toStdString(), bytes.constData(), static_cast<std::size_t>(bytes.size()));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
 }
 
 } // namespace atlascope::app

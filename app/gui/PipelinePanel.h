@@ -14,6 +14,8 @@ class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
 class QTableWidget;
+class QChart;
+class QChartView;
 
 namespace atlascope::app {
 
@@ -40,6 +42,9 @@ public:
   // The last result's scores, one row per k (sortable): AMI, ARI, NMI and V-measure against each
   // reference the job scored (the CCF level, ground truths), and the spatial coherence.
   QTableWidget* scoresTable() const { return scores_; }
+  QChart* scoresChart() const { return chart_; } // scores against k, a line per score
+  // The scores table as CSV (atomic); false when it cannot be written.
+  bool writeScoresCsv(const QString& path) const;
   bool isRunning() const;
   WorkerJob* job() const { return job_; }
   QString lastError() const { return lastError_; }
@@ -64,6 +69,8 @@ private:
   QLabel* status_;
   QPlainTextEdit* log_;
   QTableWidget* scores_;
+  QChart* chart_;
+  QChartView* chartView_;
   WorkerJob* job_;
   void showScores(const QJsonObject& summary); // the table, and a line per k in the log
 };

@@ -1,4 +1,5 @@
 // atlascope: the desktop viewer.
+#include "app/gui/AnimationExport.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/Session.h"
 
@@ -37,7 +38,12 @@ int main(int argc, char** argv) {
   QCommandLineOption session("session", "Restore a saved session (.json).", "file");
   QCommandLineOption exportView("export", "Save the 3D view as PNG (at --scale times its size) once everything is shown, then quit.", "png");
   QCommandLineOption scale("scale", "Pixel scale of --export (e.g. 4 for a print figure).", "n", "1");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale});
+  QCommandLineOption turntable("turntable", "Export N frames of the camera once around the brain into --frames-dir, then quit.", "n");
+  QCommandLineOption sweep("sweep", "Export --sweep-frames frames of a section slab moving along AXIS (coronal, sagittal, horizontal).", "axis");
+  QCommandLineOption sweepFrames("sweep-frames", "Frames of --sweep.", "n", "60");
+  QCommandLineOption framesDir("frames-dir", "Folder for --turntable / --sweep frames (frame_0000.png ...; animation.mp4 with ffmpeg).", "dir", "frames");
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale,
+                     turntable, sweep, sweepFrames, framesDir});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -58,7 +64,7 @@ int main(int argc, char** argv) {
   if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
   options.sideBySide = parser.isSet(side);
   options.regionSurfaces = parser.isSet(regionSurfaces);
-  if (parser.isSet(shot) || parser.isSet(exportView)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  if (parser.isSet(shot) || parser.isSet(exportView) || parser.isSet(turntable) || parser.isSet(sweep)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
   std::optional<atlascope::app::Session> restored;
   if (parser.isSet(session)) {
     try {
@@ -105,6 +111,30 @@ int main(int argc, char** argv) {
         }
         std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
         QApplication::exit(ok ? 0 : 1);
+      });
+    });
+  }
+  if (parser.isSet(turntable) || parser.isSet(sweep)) {
+    const atlascope::viewer::SectionAxis axis = atlascope::viewer::sectionAxisFromName(parser.value(sweep).toStdString());
+    if (parser.isSet(sweep) && axis == atlascope::viewer::SectionAxis::None) {
+      std::fprintf(stderr, "atlascope: unknown section axis '%s'\n", qPrintable(parser.value(sweep)));
+      return 2;
+    }
+    const int frames = parser.isSet(turntable) ? parser.value(turntable).toInt() : parser.value(sweepFrames).toInt();
+    const QString dir = parser.value(framesDir);
+    const int pixelScale = std::max(1, parser.value(scale).toInt());
+    const bool spin = parser.isSet(turntable);
+    auto done = std::make_shared<bool>(false);
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, done, frames, dir, pixelScale, spin, axis] {
+      if (*done) return;
+      *done = true;
+      QTimer::singleShot(200, &window, [&window, frames, dir, pixelScale, spin, axis] {
+        const auto r = spin ? atlascope::app::exportTurntable(window, dir, frames, pixelScale)
+                            : atlascope::app::exportSectionSweep(window, dir, axis, frames, pixelScale);
+        if (!r.error.isEmpty()) std::fprintf(stderr, "atlascope: %s\n", qPrintable(r.error));
+        else std::printf("wrote %d frames to %s%s\n", static_cast<int>(r.frames.size()), qPrintable(dir),
+                         r.video.isEmpty() ? "" : qPrintable(" and " + r.video));
+        QApplication::exit(r.error.isEmpty() ? 0 : 1);
       });
     });
   }

@@ -1,6 +1,7 @@
 // The real window under Xvfb: search "CA1" in the region tree, show it, compare a screenshot of
 // the 3D view with a stored baseline (with a tolerance), click the region in 3D and see it
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
+#include "app/gui/AnimationExport.h"
 #include "app/gui/CellPanel.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
@@ -9,6 +10,7 @@
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QCheckBox>
+#include <QtCharts/QChart>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
 #include "app/gui/WorkerJob.h"
@@ -42,10 +44,12 @@
 #include <vtkPlaneCollection.h>
 #include "viewer/SectionPlane.h"
 #include "core/Error.h"
+#include <QFile>
 #include <QFileInfo>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QToolButton>
+#include <QUndoStack>
 #include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
@@ -369,6 +373,19 @@ private slots:
     QCOMPARE(scores->horizontalHeaderItem(1)->text(), QString("AMI ccf_major"));
     const double ami = scores->item(0, 1)->data(Qt::DisplayRole).toDouble();
     QVERIFY2(ami > 0 && ami <= 1, qPrintable(QString::number(ami)));
+    // The same scores against k as a chart (a line per score, a point per k) and as CSV.
+    const auto series = p->scoresChart()->series();
+    QVERIFY(series.size() >= 2);
+    auto* amiLine = qobject_cast<QLineSeries*>(series.first());
+    QVERIFY(amiLine && amiLine->name() == "AMI ccf_major" && amiLine->count() == 2);
+    QCOMPARE(amiLine->at(0).x(), 6.0);
+    const QString csv = dir_.filePath("scores.csv");
+    QVERIFY(p->writeScoresCsv(csv));
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 3);
+    QVERIFY(lines[0].startsWith("k,AMI ccf_major"));
     const QDateTime written = QFileInfo(result).lastModified();
 
     // The regions as surfaces (View > Region surfaces): built in the background, one per region
@@ -538,6 +555,48 @@ private slots:
     QVERIFY(ccf->HasViewProp(w.cellCloud()->actor()));
   }
 
+  // Edit > Undo / Redo for view changes: a camera preset, a dragged opacity slider (one step),
+  // a structure shown.
+  void undoRedoViewChanges() {
+    MainWindowOptions o;
+    o.initialStructures = {};
+    MainWindow w(o);
+    w.resize(1000, 700);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.scene(), 120000);
+    QUndoStack* h = w.history();
+    QCOMPARE(h->count(), 0);
+    double start[3], moved[3], now[3];
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(start);
+    w.findChild<QAction*>("camera_dorsal")->trigger();
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(moved);
+    QVERIFY(std::abs(moved[1] - start[1]) > 1);
+    const int root = w.atlas()->structures().root();
+    const double opacity = w.scene()->display(root).opacity;
+    emit w.regionPanel()->opacityChanged(root, 0.5);
+    emit w.regionPanel()->opacityChanged(root, 0.3); // the slider moving on: one step
+    QCOMPARE(h->count(), 2);
+    const int ca1 = *w.atlas()->structures().indexOfAcronym("CA1");
+    emit w.regionPanel()->visibilityChanged(ca1, true);
+    QCOMPARE(h->count(), 3);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.scene()->hasSurface(ca1) && w.scene()->display(ca1).visible, 60000);
+    h->undo();
+    QVERIFY(!w.scene()->display(ca1).visible);
+    h->undo();
+    QCOMPARE(w.scene()->display(root).opacity, opacity);
+    h->undo();
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(now);
+    for (int i = 0; i < 3; ++i) QVERIFY(std::abs(now[i] - start[i]) < 1e-6);
+    h->redo();
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(now);
+    for (int i = 0; i < 3; ++i) QVERIFY(std::abs(now[i] - moved[i]) < 1e-6);
+    h->redo();
+    QCOMPARE(w.scene()->display(root).opacity, 0.3);
+    h->redo();
+    QVERIFY(w.scene()->display(ca1).visible);
+  }
+
   void sectionClipsBothParcellations() {
     const QString data = dir_.filePath("cells.h5ad"); // from cellsOpenColourAndPick
     MainWindowOptions o;
@@ -566,6 +625,26 @@ private slots:
     w.findChild<QComboBox*>("sectionAxis")->setCurrentIndex(0);
     QCOMPARE(cloudPlanes->GetNumberOfItems(), 0);
     QVERIFY(std::abs(drawn() - whole) < whole / 20 + 10);
+
+    // Animations: a turntable (frames differ, the camera comes back) and a coronal sweep (the
+    // section comes back to none), as numbered PNGs of the view's size.
+    double before[3];
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(before);
+    const QString spin = dir_.filePath("spin");
+    const AnimationResult t = exportTurntable(w, spin, 4);
+    QVERIFY2(t.error.isEmpty(), qPrintable(t.error));
+    QCOMPARE(t.frames.size(), 4);
+    const QImage f0(t.frames[0]), f1(t.frames[1]);
+    QCOMPARE(f0.size(), w.view()->size() * w.view()->devicePixelRatioF());
+    QVERIFY(f0 != f1);
+    double after[3];
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(after);
+    for (int i = 0; i < 3; ++i) QVERIFY(std::abs(after[i] - before[i]) < 1e-6);
+    const AnimationResult sweep = exportSectionSweep(w, dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
+    QVERIFY2(sweep.error.isEmpty(), qPrintable(sweep.error));
+    QCOMPARE(sweep.frames.size(), 3);
+    QVERIFY(QImage(sweep.frames[0]) != QImage(sweep.frames[2]));
+    QCOMPARE(w.section()->axis(), viewer::SectionAxis::None);
   }
 
   void sessionSaveRestoreAndExport() {
