@@ -1,6 +1,9 @@
 #include "app/gui/CellPanel.h"
+#include "app/gui/PdfExport.h"
 
 #include <QComboBox>
+#include <QFileDialog>
+#include <QPushButton>
 #include <QCompleter>
 #include <QFormLayout>
 #include <QLabel>
@@ -45,6 +48,13 @@ CellPanel::CellPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(summary_);
   layout->addLayout(form);
   layout->addWidget(legend_, 1);
+  auto* exportLegend = new QPushButton(tr("Export legend (PDF)…"), this);
+  exportLegend->setObjectName("exportLegend");
+  connect(exportLegend, &QPushButton::clicked, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export the legend"), {}, tr("PDF (*.pdf)"));
+    if (!path.isEmpty()) writeWidgetPdf(legend_, path);
+  });
+  layout->addWidget(exportLegend);
   connect(legend_, &QListWidget::itemChanged, this, [this] {
     std::vector<bool> shown(legendCategories_, true);
     for (int i = 0; i < legend_->count() && static_cast<std::size_t>(i) < shown.size(); ++i)

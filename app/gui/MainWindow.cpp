@@ -346,6 +346,14 @@ void MainWindow::buildMenus() {
   connect(reset, &QAction::triggered, this, [this] { cameraBefore_ = currentCamera(); });
   new ResetCameraReaction(reset, scene, render);
   connect(reset, &QAction::triggered, this, [this] { recordCameraChange(tr("Reset camera"), cameraBefore_); });
+  // Camera bookmarks: Ctrl+B keeps the current view; Ctrl+Alt+N goes back to bookmark N.
+  QAction* bookmark = viewMenu->addAction(tr("&Bookmark camera"));
+  bookmark->setObjectName("camera_bookmark");
+  bookmark->setShortcut(QKeySequence(tr("Ctrl+B")));
+  connect(bookmark, &QAction::triggered, this, [this] { addCameraBookmark(currentCamera()); });
+  bookmarksMenu_ = viewMenu->addMenu(tr("Camera boo&kmarks"));
+  bookmarksMenu_->setObjectName("cameraBookmarks");
+  bookmarksMenu_->setEnabled(false);
   bar->addAction(reset);
 
   viewMenu->addSeparator();
@@ -455,6 +463,7 @@ Session MainWindow::captureSession() const {
   s.colourBy = colouring_;
   s.sideBySide = sideBySide_;
   s.regionSurfaces = regionSurfacesOn_;
+  s.bookmarks = bookmarks_;
   s.width = width();
   s.height = height();
   if (scene_) {
@@ -526,6 +535,9 @@ void MainWindow::applySession(const Session& s) {
   }
   setSideBySide(s.sideBySide);
   if (s.regionSurfaces != regionSurfacesOn_) setRegionSurfacesShown(s.regionSurfaces);
+  bookmarks_.clear();
+  bookmarksMenu_->clear();
+  for (const auto& b : s.bookmarks) addCameraBookmark(b);
   setSection(viewer::sectionAxisFromName(s.sectionAxis.toStdString()), s.sectionPosition, s.sectionThickness);
   pipelinePanel_->modelEdit()->setText(s.model);
   pipelinePanel_->resolutionsEdit()->setText(s.resolutions);
@@ -1090,6 +1102,30 @@ SessionCamera MainWindow::currentCamera() const {
   cam->GetViewUp(c.viewUp.data());
   c.viewAngle = cam->GetViewAngle();
   return c;
+}
+
+void MainWindow::addCameraBookmark(const SessionCamera& camera) {
+  bookmarks_.push_back(camera);
+  const int n = static_cast<int>(bookmarks_.size());
+  QAction* go = bookmarksMenu_->addAction(tr("Bookmark %1").arg(n));
+  go->setObjectName(QString("camera_bookmark_%1").arg(n));
+  if (n <= 9) go->setShortcut(QKeySequence(QString("Ctrl+Alt+%1").arg(n)));
+  connect(go, &QAction::triggered, this, [this, n] { goToCameraBookmark(n - 1); });
+  bookmarksMenu_->setEnabled(true);
+  statusBar()->showMessage(tr("Camera bookmark %1 kept").arg(n), 5000);
+}
+
+void MainWindow::goToCameraBookmark(int index) {
+  if (!scene_ || index < 0 || index >= static_cast<int>(bookmarks_.size())) return;
+  const SessionCamera before = currentCamera(), c = bookmarks_[static_cast<std::size_t>(index)];
+  vtkCamera* cam = scene_->renderer()->GetActiveCamera();
+  cam->SetPosition(c.position.data());
+  cam->SetFocalPoint(c.focalPoint.data());
+  cam->SetViewUp(c.viewUp.data());
+  cam->SetViewAngle(c.viewAngle);
+  scene_->renderer()->ResetCameraClippingRange();
+  renderViews();
+  recordCameraChange(tr("Go to bookmark %1").arg(index + 1), before);
 }
 
 } // namespace atlascope::app

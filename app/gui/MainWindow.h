@@ -22,6 +22,7 @@
 
 class QComboBox;
 class QLabel;
+class QMenu;
 class QProgressBar;
 class QSlider;
 class QToolButton;
@@ -103,6 +104,10 @@ public:
   void applySession(const Session& session);
   QString colouring() const { return colouring_; }
   QUndoStack* history() const { return history_; }
+  // Camera bookmarks (View menu; saved in sessions): keep a view, go back to it (undoable).
+  void addCameraBookmark(const SessionCamera& camera);
+  void goToCameraBookmark(int index);
+  int cameraBookmarkCount() const { return static_cast<int>(bookmarks_.size()); }
   // A section through both views: the CCF surfaces and the cells clipped to a slab (thickness in
   // um) across the axis at positionUm; SectionAxis::None shows everything.
   void setSection(viewer::SectionAxis axis, double positionUm, double thicknessUm = 200);
@@ -177,6 +182,8 @@ private:
   SessionCamera currentCamera() const;
   QUndoStack* history_ = new QUndoStack(this);
   SessionCamera cameraBefore_;
+  std::vector<SessionCamera> bookmarks_;
+  QMenu* bookmarksMenu_ = nullptr;
   void placeRegionLayer();
   bool regionSurfacesOn_ = false;
   QString regionColumn_;

@@ -1,4 +1,5 @@
 #include "app/gui/PipelinePanel.h"
+#include "app/gui/PdfExport.h"
 
 #include "core/AtomicFile.h"
 #include <QtCharts/QValueAxis>
@@ -88,6 +89,13 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
     if (!path.isEmpty() && !writeScoresCsv(path)) status_->setText(tr("Cannot write %1").arg(path));
   });
   layout->addWidget(exportScores);
+  auto* exportChart = new QPushButton(tr("Export chart (PDF)…"), this);
+  exportChart->setObjectName("exportScoresChart");
+  connect(exportChart, &QPushButton::clicked, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export the scores chart"), {}, tr("PDF (*.pdf)"));
+    if (!path.isEmpty() && !writeScoresChartPdf(path)) status_->setText(tr("Cannot write %1").arg(path));
+  });
+  layout->addWidget(exportChart);
   log_ = new QPlainTextEdit;
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
@@ -255,6 +263,10 @@ bool PipelinePanel::writeScoresCsv(const QString& path) const {
     return false;
   }
   return true;
+}
+
+bool PipelinePanel::writeScoresChartPdf(const QString& path) const {
+  return writeWidgetPdf(chartView_, path);
 }
 
 } // namespace atlascope::app

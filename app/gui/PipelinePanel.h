@@ -45,6 +45,8 @@ public:
   QChart* scoresChart() const { return chart_; } // scores against k, a line per score
   // The scores table as CSV (atomic); false when it cannot be written.
   bool writeScoresCsv(const QString& path) const;
+  // The chart as vector PDF (lines and text stay sharp at any size).
+  bool writeScoresChartPdf(const QString& path) const;
   bool isRunning() const;
   WorkerJob* job() const { return job_; }
   QString lastError() const { return lastError_; }

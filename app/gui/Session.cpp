@@ -28,9 +28,15 @@ QJsonObject Session::toJson() const {
     s.append(e);
   }
   o["structures"] = s;
-  if (camera)
-    o["camera"] = QJsonObject{{"position", vec(camera->position)}, {"focal_point", vec(camera->focalPoint)},
-                              {"view_up", vec(camera->viewUp)}, {"view_angle", camera->viewAngle}};
+  auto cameraJson = [](const SessionCamera& c) {
+    return QJsonObject{{"position", vec(c.position)}, {"focal_point", vec(c.focalPoint)}, {"view_up", vec(c.viewUp)}, {"view_angle", c.viewAngle}};
+  };
+  if (camera) o["camera"] = cameraJson(*camera);
+  if (!bookmarks.empty()) {
+    QJsonArray b;
+    for (const auto& c : bookmarks) b.append(cameraJson(c));
+    o["camera_bookmarks"] = b;
+  }
   o["section"] = QJsonObject{{"axis", sectionAxis}, {"position", sectionPosition}, {"thickness", sectionThickness}};
   o["regions"] = QJsonObject{{"model", model}, {"k", resolutions}, {"device", device}, {"smooth", smooth}};
   if (width > 0 && height > 0) o["window"] = QJsonObject{{"width", width}, {"height", height}};
@@ -59,15 +65,16 @@ Session Session::fromJson(const QJsonObject& o) {
     if (e.contains("colour")) st.colour = vec(e.value("colour"), {1, 1, 1});
     s.structures.push_back(st);
   }
-  if (o.contains("camera")) {
-    const QJsonObject c = o.value("camera").toObject();
+  auto cameraFrom = [](const QJsonObject& c) {
     SessionCamera cam;
     cam.position = vec(c.value("position"), cam.position);
     cam.focalPoint = vec(c.value("focal_point"), cam.focalPoint);
     cam.viewUp = vec(c.value("view_up"), cam.viewUp);
     cam.viewAngle = c.value("view_angle").toDouble(30);
-    s.camera = cam;
-  }
+    return cam;
+  };
+  if (o.contains("camera")) s.camera = cameraFrom(o.value("camera").toObject());
+  for (const QJsonValue& b : o.value("camera_bookmarks").toArray()) s.bookmarks.push_back(cameraFrom(b.toObject()));
   const QJsonObject sec = o.value("section").toObject();
   s.sectionAxis = sec.value("axis").toString("none");
   s.sectionPosition = sec.value("position").toDouble(0);

@@ -39,6 +39,7 @@ struct Session {
   double sectionPosition = 0, sectionThickness = 200; // um
   std::vector<SessionStructure> structures;
   std::optional<SessionCamera> camera;
+  std::vector<SessionCamera> bookmarks; // View > Camera bookmarks, in order
   // The region panel.
   QString model, resolutions = "25,100", device = "auto";
   bool smooth = false;

@@ -3,6 +3,7 @@
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
 #include "app/gui/AnimationExport.h"
 #include "app/gui/CellPanel.h"
+#include "app/gui/PdfExport.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/Session.h"
@@ -386,6 +387,15 @@ private slots:
     const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), 3);
     QVERIFY(lines[0].startsWith("k,AMI ccf_major"));
+    // Vector figures: the chart and the legend as PDF.
+    for (const auto& [pdf, ok] : {std::pair<QString, bool>{dir_.filePath("scores.pdf"), p->writeScoresChartPdf(dir_.filePath("scores.pdf"))},
+                                  {dir_.filePath("legend.pdf"), writeWidgetPdf(w.cellPanel()->legend(), dir_.filePath("legend.pdf"))}}) {
+      QVERIFY2(ok, qPrintable(pdf));
+      QFile out(pdf);
+      QVERIFY(out.open(QIODevice::ReadOnly));
+      QVERIFY(out.read(5) == "%PDF-");
+      QVERIFY(out.size() > 1000);
+    }
     const QDateTime written = QFileInfo(result).lastModified();
 
     // The regions as surfaces (View > Region surfaces): built in the background, one per region
@@ -595,6 +605,16 @@ private slots:
     QCOMPARE(w.scene()->display(root).opacity, 0.3);
     h->redo();
     QVERIFY(w.scene()->display(ca1).visible);
+
+    // Camera bookmarks: keep the dorsal view, move away, go back (one more undoable step).
+    w.findChild<QAction*>("camera_bookmark")->trigger();
+    QCOMPARE(w.cameraBookmarkCount(), 1);
+    w.findChild<QAction*>("camera_left")->trigger();
+    w.findChild<QAction*>("camera_bookmark_1")->trigger();
+    w.scene()->renderer()->GetActiveCamera()->GetPosition(now);
+    for (int i = 0; i < 3; ++i) QVERIFY(std::abs(now[i] - moved[i]) < 1e-6);
+    QVERIFY(h->undoText().contains("bookmark 1"));
+    QCOMPARE(w.captureSession().bookmarks.size(), std::size_t(1));
   }
 
   void sectionClipsBothParcellations() {
