@@ -153,12 +153,32 @@ void CellCloud::setVisibleCells(std::vector<std::uint8_t> mask) {
   if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_) throw Error("cell visibility: one flag per cell is needed");
   if (std::all_of(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; })) mask.clear();
   mask_ = std::move(mask);
-  auto verts = vtkSmartPointer<vtkCellArray>::New();
-  verts->InsertNextCell(static_cast<vtkIdType>(visibleCount()));
+  rebuildVerts();
+}
+
+void CellCloud::setInteracting(bool on) {
+  if (on == interacting_) return;
+  interacting_ = on;
+  if (visibleCount() > lodBudget_) rebuildVerts(); // small clouds are drawn whole anyway
+}
+
+void CellCloud::rebuildVerts() {
+  const std::int64_t visible = visibleCount();
+  const std::int64_t stride = interacting_ && visible > lodBudget_ ? (visible + lodBudget_ - 1) / std::max<std::int64_t>(1, lodBudget_) : 1;
+  std::vector<vtkIdType> ids;
+  ids.reserve(static_cast<std::size_t>(visible / stride + 1));
+  std::int64_t seen = 0;
   for (std::int64_t i = 0; i < n_; ++i)
-    if (mask_.empty() || mask_[static_cast<std::size_t>(i)]) verts->InsertCellPoint(i);
+    if (mask_.empty() || mask_[static_cast<std::size_t>(i)])
+      if (seen++ % stride == 0) ids.push_back(i);
+  auto verts = vtkSmartPointer<vtkCellArray>::New();
+  verts->InsertNextCell(static_cast<vtkIdType>(ids.size()), ids.data());
   points_->SetVerts(verts);
   points_->Modified();
+}
+
+std::int64_t CellCloud::drawnCount() const {
+  return points_->GetVerts() ? static_cast<std::int64_t>(points_->GetVerts()->GetNumberOfConnectivityIds()) : 0;
 }
 
 std::int64_t CellCloud::visibleCount() const {

@@ -42,6 +42,13 @@ public:
   // vertex list (positions and colours stay), so filtering 4M cells by type or section is cheap.
   void setVisibleCells(std::vector<std::uint8_t> mask);
   std::int64_t visibleCount() const;
+  // Level of detail: while the camera moves, at most lodBudget() of the visible cells are drawn
+  // (every n-th, so the picture keeps its shape), all of them again when it stops. Software
+  // OpenGL draws ~4M points at a few frames per second; the budget keeps drags smooth there.
+  void setInteracting(bool on);
+  void setLodBudget(std::int64_t cells) { lodBudget_ = cells; }
+  std::int64_t lodBudget() const { return lodBudget_; }
+  std::int64_t drawnCount() const; // cells in the vertex list now
 
   // The cell whose point is under a display pixel (origin bottom left), within a few pixels.
   std::optional<std::int64_t> pick(vtkRenderer* renderer, int x, int y) const;
@@ -57,6 +64,9 @@ private:
   vtkSmartPointer<vtkActor> actor_;
   vtkSmartPointer<vtkScalarBarActor> bar_;
   std::vector<std::uint8_t> mask_; // empty: every cell
+  std::int64_t lodBudget_ = 1'000'000;
+  bool interacting_ = false;
+  void rebuildVerts();
 };
 
 } // namespace atlascope::viewer

@@ -33,6 +33,7 @@
 #include <QPainter>
 #include <QProgressBar>
 #include <QStatusBar>
+#include <QTimer>
 #include <QToolBar>
 #include <QUndoStack>
 #include <QToolButton>
@@ -179,6 +180,11 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     recordDisplayChange(i, tr("Atlas colour of %1"), before, scene_->display(i));
   });
   connect(view_, &VtkView::clicked, this, &MainWindow::onClicked);
+  for (VtkView* v : {view_, view2_})
+    connect(v, &VtkView::interacting, this, [this](bool on) {
+      if (cloud_) cloud_->setInteracting(on);
+      if (!on) QTimer::singleShot(0, this, [this] { renderViews(); }); // every cell again
+    });
   connect(view2_, &VtkView::clicked, this, [this](int x, int y) {
     if (!cloud_ || !sideBySide_) return;
     if (const auto cell = cloud_->pick(cellsRenderer_, x, y)) showCellDetails(*cell);

@@ -7,6 +7,8 @@
 #include <vtkAxesActor.h>
 #include <vtkCaptionActor2D.h>
 #include <vtkGenericRenderWindowInteractor.h>
+#include <vtkCallbackCommand.h>
+#include <vtkCommand.h>
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkOrientationMarkerWidget.h>
 #include <vtkRenderWindow.h>
@@ -32,6 +34,17 @@ VtkView::VtkView(QWidget* parent) : QWidget(parent) {
   interactor_->SetRenderWindow(window_);
   auto style = vtkSmartPointer<vtkInteractorStyleTrackballCamera>::New();
   interactor_->SetInteractorStyle(style);
+  // Camera drags (rotate, pan, zoom) start and end: level of detail switches on and off.
+  auto relay = [](vtkObject*, unsigned long event, void* self, void*) {
+    auto* view = static_cast<VtkView*>(self);
+    emit view->interacting(event == vtkCommand::StartInteractionEvent);
+  };
+  for (unsigned long e : {vtkCommand::StartInteractionEvent, vtkCommand::EndInteractionEvent}) {
+    auto cb = vtkSmartPointer<vtkCallbackCommand>::New();
+    cb->SetCallback(relay);
+    cb->SetClientData(this);
+    style->AddObserver(e, cb);
+  }
 }
 
 VtkView::~VtkView() {

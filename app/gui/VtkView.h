@@ -33,6 +33,8 @@ signals:
   // A click (press and release without a drag) at VTK display coordinates (origin bottom left).
   void clicked(int x, int y);
   void rendered();
+  // A camera drag started (true) or ended (false).
+  void interacting(bool on);
 
 protected:
   void showEvent(QShowEvent* e) override;

@@ -291,6 +291,17 @@ private slots:
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - std::count(sections.begin(), sections.end(), 0)));
     panel->colourBy()->setCurrentIndex(0); // a new colouring shows every cell again
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
+    // Level of detail: a camera drag draws at most the budget of cells, all of them again after.
+    w.cellCloud()->setLodBudget(1000);
+    const QPoint centre(w.view()->width() / 2, w.view()->height() / 2);
+    QTest::mousePress(w.view(), Qt::LeftButton, {}, centre);
+    QTest::mouseMove(w.view(), centre + QPoint(40, 10));
+    QVERIFY2(w.cellCloud()->drawnCount() <= 1000 && w.cellCloud()->drawnCount() > 500,
+             qPrintable(QString::number(w.cellCloud()->drawnCount())));
+    QTest::mouseRelease(w.view(), Qt::LeftButton, {}, centre + QPoint(40, 10));
+    QCOMPARE(w.cellCloud()->drawnCount(), std::int64_t(4000));
+    w.cellCloud()->setLodBudget(1'000'000);
+
     // Opening another dataset, cancelled while it is read: the open one stays.
     const QString other = dir_.filePath("other.h5ad");
     generateBrain(other, 1500, 6, 8);
