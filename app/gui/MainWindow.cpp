@@ -485,13 +485,7 @@ Session MainWindow::captureSession() const {
       if (d.colour != def.colour) st.colour = d.colour;
       s.structures.push_back(st);
     }
-    vtkCamera* c = scene_->renderer()->GetActiveCamera();
-    SessionCamera cam;
-    c->GetPosition(cam.position.data());
-    c->GetFocalPoint(cam.focalPoint.data());
-    c->GetViewUp(cam.viewUp.data());
-    cam.viewAngle = c->GetViewAngle();
-    s.camera = cam;
+    s.camera = currentCamera();
   }
   if (section_) {
     s.sectionAxis = viewer::sectionAxisName(section_->axis());
@@ -531,14 +525,7 @@ void MainWindow::applySession(const Session& s) {
     if (st.visible) setStructureVisible(*i, true);
   }
   if (!unknown.isEmpty()) statusBar()->showMessage(tr("Not in this atlas: %1").arg(unknown.join(", ")), 15000);
-  if (s.camera) {
-    vtkCamera* c = scene_->renderer()->GetActiveCamera();
-    c->SetPosition(s.camera->position.data());
-    c->SetFocalPoint(s.camera->focalPoint.data());
-    c->SetViewUp(s.camera->viewUp.data());
-    c->SetViewAngle(s.camera->viewAngle);
-    scene_->renderer()->ResetCameraClippingRange();
-  }
+  if (s.camera) applyCamera(*s.camera);
   setSideBySide(s.sideBySide);
   if (s.regionSurfaces != regionSurfacesOn_) setRegionSurfacesShown(s.regionSurfaces);
   bookmarks_.clear();
@@ -1088,15 +1075,20 @@ void MainWindow::recordDisplayChange(int index, const QString& what, const viewe
 void MainWindow::recordCameraChange(const QString& what, const SessionCamera& before) {
   const SessionCamera after = currentCamera();
   auto apply = [this](const SessionCamera& c) {
-    vtkCamera* cam = scene_->renderer()->GetActiveCamera();
-    cam->SetPosition(c.position.data());
-    cam->SetFocalPoint(c.focalPoint.data());
-    cam->SetViewUp(c.viewUp.data());
-    cam->SetViewAngle(c.viewAngle);
-    scene_->renderer()->ResetCameraClippingRange();
+    applyCamera(c);
     renderViews();
   };
   history_->push(new ViewChange(what, [apply, before] { apply(before); }, [apply, after] { apply(after); }));
+}
+
+void MainWindow::applyCamera(const SessionCamera& c) {
+  if (!scene_) return;
+  vtkCamera* cam = scene_->renderer()->GetActiveCamera();
+  cam->SetPosition(c.position.data());
+  cam->SetFocalPoint(c.focalPoint.data());
+  cam->SetViewUp(c.viewUp.data());
+  cam->SetViewAngle(c.viewAngle);
+  scene_->renderer()->ResetCameraClippingRange();
 }
 
 SessionCamera MainWindow::currentCamera() const {
@@ -1123,13 +1115,8 @@ void MainWindow::addCameraBookmark(const SessionCamera& camera) {
 
 void MainWindow::goToCameraBookmark(int index) {
   if (!scene_ || index < 0 || index >= static_cast<int>(bookmarks_.size())) return;
-  const SessionCamera before = currentCamera(), c = bookmarks_[static_cast<std::size_t>(index)];
-  vtkCamera* cam = scene_->renderer()->GetActiveCamera();
-  cam->SetPosition(c.position.data());
-  cam->SetFocalPoint(c.focalPoint.data());
-  cam->SetViewUp(c.viewUp.data());
-  cam->SetViewAngle(c.viewAngle);
-  scene_->renderer()->ResetCameraClippingRange();
+  const SessionCamera before = currentCamera();
+  applyCamera(bookmarks_[static_cast<std::size_t>(index)]);
   renderViews();
   recordCameraChange(tr("Go to bookmark %1").arg(index + 1), before);
 }

@@ -180,6 +180,7 @@ private:
   void recordDisplayChange(int index, const QString& what, const viewer::RegionDisplay& before, const viewer::RegionDisplay& after);
   void recordCameraChange(const QString& what, const SessionCamera& before);
   SessionCamera currentCamera() const;
+  void applyCamera(const SessionCamera& camera); // (the caller renders)
   QUndoStack* history_ = new QUndoStack(this);
   SessionCamera cameraBefore_;
   std::vector<SessionCamera> bookmarks_;

@@ -11,6 +11,8 @@
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QCheckBox>
+#include <functional>
+
 #include <QtCharts/QChart>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
@@ -118,6 +120,32 @@ class TestMainWindow : public QObject {
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
+  }
+
+  // A second run cancelled as soon as it reports progress, then one killed midway (as by the
+  // out-of-memory killer): each a clear message, the first result as it was, the window running,
+  // and (workersLeft, when given) no worker process left.
+  void cancelThenKill(MainWindow& w, PipelinePanel* p, const QString& result, const QDateTime& written,
+                      const std::function<int()>& workersLeft) {
+    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
+    QSignalSpy started(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
+    p->cancel();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QCOMPARE(p->lastError(), QString("cancelled"));
+    if (workersLeft) QTRY_COMPARE_WITH_TIMEOUT(workersLeft(), 0, 20000);
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+    QVERIFY(p->runButton()->isEnabled());
+    QSignalSpy again(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
+    p->job()->kill();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
+    if (workersLeft) QTRY_COMPARE_WITH_TIMEOUT(workersLeft(), 0, 20000);
+    QCOMPARE(QFileInfo(result).lastModified(), written);
+    QVERIFY(w.isVisible());
   }
 
 private slots:
@@ -422,26 +450,7 @@ private slots:
     surfaces->trigger();
     QCOMPARE(w.regionSurfaceCount(), 0);
 
-    // A second run, cancelled as soon as it reports progress: the first result stays.
-    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
-    QSignalSpy started(p->job(), &WorkerJob::progress);
-    p->run();
-    QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
-    p->cancel();
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
-    QCOMPARE(p->lastError(), QString("cancelled"));
-    QCOMPARE(QFileInfo(result).lastModified(), written);
-    QVERIFY(p->runButton()->isEnabled());
-
-    // A worker killed midway (as by the out-of-memory killer): a message, the window lives on.
-    QSignalSpy again(p->job(), &WorkerJob::progress);
-    p->run();
-    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
-    p->job()->kill();
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
-    QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
-    QCOMPARE(QFileInfo(result).lastModified(), written);
-    QVERIFY(w.isVisible());
+    cancelThenKill(w, p, result, written, {});
   }
 
   // The same job on a worker host through ssh (scripts/test starts an OpenSSH server on loopback,
@@ -479,33 +488,15 @@ private slots:
     QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
     const QDateTime written = QFileInfo(result).lastModified();
 
-    // Cancel: SIGTERM to the remote worker by its process id; it stops at a safe point.
+    // Cancel: SIGTERM to the remote worker by its process id; kill: SIGKILL there. Neither
+    // leaves a worker running.
     auto remoteWorkers = [&] {
       QProcess pgrep;
       pgrep.start("pgrep", {"-f", "segment.*" + QRegularExpression::escape(data)});
       pgrep.waitForFinished(10000);
       return QString::fromUtf8(pgrep.readAllStandardOutput()).split('\n', Qt::SkipEmptyParts).size();
     };
-    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
-    QSignalSpy started(p->job(), &WorkerJob::progress);
-    p->run();
-    QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
-    p->cancel();
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
-    QCOMPARE(p->lastError(), QString("cancelled"));
-    QTRY_COMPARE_WITH_TIMEOUT(remoteWorkers(), 0, 20000);
-    QCOMPARE(QFileInfo(result).lastModified(), written);
-
-    // Killed on the host (as by its out-of-memory killer): a message, the window lives on.
-    QSignalSpy again(p->job(), &WorkerJob::progress);
-    p->run();
-    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
-    p->job()->kill();
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
-    QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
-    QTRY_COMPARE_WITH_TIMEOUT(remoteWorkers(), 0, 20000);
-    QCOMPARE(QFileInfo(result).lastModified(), written);
-    QVERIFY(w.isVisible());
+    cancelThenKill(w, p, result, written, remoteWorkers);
   }
 
   void trainingPanelTrainsAndFeedsTheRegionStep() {
