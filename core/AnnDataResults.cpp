@@ -4,6 +4,8 @@
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
+#include "core/Csv.h"
+#include "core/Palette.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -12,28 +14,41 @@
 namespace atlascope {
 
 namespace {
-std::string hex(const std::array<std::uint8_t, 3>& c) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c[0], c[1], c[2]);
-  return buf;
+void ensureDict(Hdf5Writer& w, const std::string& group) {
+  if (w.exists(group)) return;
+  w.createGroup(group);
+  setAnnDataEncoding(w, group, "dict", "0.1.0");
 }
+} // namespace
 
-void setEncoding(Hdf5Writer& w, const std::string& path, const char* type, const char* version) {
+void setAnnDataEncoding(Hdf5Writer& w, const std::string& path, const char* type, const char* version) {
   w.setStringAttribute(path, "encoding-type", type);
   w.setStringAttribute(path, "encoding-version", version);
 }
 
-void ensureDict(Hdf5Writer& w, const std::string& group) {
-  if (w.exists(group)) return;
+void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std::vector<std::int32_t>& codes,
+                             const std::vector<std::string>& categories, const std::vector<std::array<std::uint8_t, 3>>& colours) {
+  const auto rows = static_cast<std::int64_t>(codes.size());
   w.createGroup(group);
-  setEncoding(w, group, "dict", "0.1.0");
+  setAnnDataEncoding(w, group, "categorical");
+  w.setBoolAttribute(group, "ordered", false);
+  w.writeStrings(group + "/categories", categories);
+  setAnnDataEncoding(w, group + "/categories", "string-array");
+  if (categories.size() < 127) {
+    const std::vector<std::int8_t> c8(codes.begin(), codes.end());
+    w.writeArray(group + "/codes", H5Type::Int8, {rows}, c8.data());
+  } else {
+    w.writeArray(group + "/codes", H5Type::Int32, {rows}, codes.data());
+  }
+  setAnnDataEncoding(w, group + "/codes", "array");
+  if (colours.empty()) return;
+  std::vector<std::string> hexes;
+  for (const auto& c : colours) hexes.push_back(hexColour(c));
+  const std::string key = "/uns/" + group.substr(group.rfind('/') + 1) + "_colors";
+  w.remove(key);
+  w.writeStrings(key, hexes);
+  setAnnDataEncoding(w, key, "string-array");
 }
-
-void writeStringArray(Hdf5Writer& w, const std::string& path, const std::vector<std::string>& values) {
-  w.writeStrings(path, values);
-  setEncoding(w, path, "string-array", "0.2.0");
-}
-} // namespace
 
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
                         const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns) {
@@ -63,30 +78,13 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
   for (const auto& u : uns) {
     w.remove("/uns/" + u.key);
     w.writeArray("/uns/" + u.key, H5Type::Int32, {static_cast<std::int64_t>(u.values.size())}, u.values.data());
-    setEncoding(w, "/uns/" + u.key, "array", "0.2.0");
+    setAnnDataEncoding(w, "/uns/" + u.key, "array");
   }
   for (const auto& c : obs) {
     const std::string g = "/obs/" + c.name;
     w.remove(g);
-    w.createGroup(g);
-    setEncoding(w, g, "categorical", "0.2.0");
-    w.setBoolAttribute(g, "ordered", false);
-    writeStringArray(w, g + "/categories", c.categories);
-    // anndata stores codes in the smallest signed type that holds them.
-    if (c.categories.size() < 127) {
-      const std::vector<std::int8_t> c8(c.codes.begin(), c.codes.end());
-      w.writeArray(g + "/codes", H5Type::Int8, {rows}, c8.data());
-    } else {
-      w.writeArray(g + "/codes", H5Type::Int32, {rows}, c.codes.data());
-    }
-    setEncoding(w, g + "/codes", "array", "0.2.0");
+    writeAnnDataCategorical(w, g, c.codes, c.categories, c.colours);
     if (std::find(order.begin(), order.end(), c.name) == order.end()) order.push_back(c.name);
-    if (!c.colours.empty()) {
-      std::vector<std::string> hexes;
-      for (const auto& col : c.colours) hexes.push_back(hex(col));
-      w.remove("/uns/" + c.name + "_colors");
-      writeStringArray(w, "/uns/" + c.name + "_colors", hexes);
-    }
   }
   if (!obs.empty()) w.setStringArrayAttribute("/obs", "column-order", order);
   if (!obsm.empty()) ensureDict(w, "/obsm");
@@ -94,27 +92,21 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
     const std::string p = "/obsm/" + m.key;
     w.remove(p);
     w.writeArray(p, H5Type::Float32, {rows, m.columns}, m.values.data());
-    setEncoding(w, p, "array", "0.2.0");
+    setAnnDataEncoding(w, p, "array");
   }
   w.commit();
 }
 
 void writeLabelsCsv(const std::string& path, const std::vector<std::string>& ids, const std::vector<CategoricalColumn>& columns) {
   std::ostringstream out;
-  auto quoted = [](const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
   out << "cell";
-  for (const auto& c : columns) out << "," << quoted(c.name);
+  for (const auto& c : columns) out << "," << csvField(c.name);
   out << "\n";
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    out << quoted(ids[i]);
+    out << csvField(ids[i]);
     for (const auto& c : columns) {
       const std::int32_t code = c.codes[i];
-      out << "," << (code >= 0 ? quoted(c.categories[static_cast<std::size_t>(code)]) : std::string());
+      out << "," << (code >= 0 ? csvField(c.categories[static_cast<std::size_t>(code)]) : std::string());
     }
     out << "\n";
   }

@@ -30,6 +30,16 @@ struct UnsIntArray {
   std::vector<std::int32_t> values;
 };
 
+class Hdf5Writer;
+
+// AnnData's element encodings, shared by the writers (result copies, convert).
+void setAnnDataEncoding(Hdf5Writer& w, const std::string& path, const char* type, const char* version = "0.2.0");
+// A categorical obs column at `group` (codes in the smallest signed type that holds them, as
+// anndata writes them), with its colours in uns["<column>_colors"] when given (uns must exist).
+void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std::vector<std::int32_t>& codes,
+                             const std::vector<std::string>& categories,
+                             const std::vector<std::array<std::uint8_t, 3>>& colours = {});
+
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
                         const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns = {});
 

@@ -99,6 +99,9 @@ std::vector<std::string> listObsColumns(const std::string& path);
 // The CSV/TSV reader behind readCellTable; `expression`, when given, receives the gene values
 // (cells x genes, row-major, rows of skipped cells removed).
 CellTable readCsvCells(const std::string& path, const ColumnOptions& columns, std::vector<float>* expression = nullptr);
+// Whether a path names a CSV/TSV table (.csv, .tsv, .txt) rather than an h5ad or a folder.
+bool isTablePath(const std::string& path);
+
 // The columns readCsvCells recognises by name in a header when none are given (empty: none),
 // e.g. to pre-fill a column-mapping dialog.
 ColumnOptions guessCsvColumns(const std::vector<std::string>& header);

@@ -108,11 +108,6 @@ std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
   }
 }
 
-bool isCsvPath(const std::string& p) {
-  for (const char* ext : {".csv", ".tsv", ".txt", ".CSV", ".TSV"})
-    if (p.size() >= std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::strlen(ext), ext) == 0) return true;
-  return false;
-}
 
 std::vector<std::int64_t> readInt64Attribute(const Hdf5File& f, const std::string& obj, const std::string& name) {
   return f.readInt64ArrayAttribute(obj, name);
@@ -127,7 +122,7 @@ std::string firstExisting(const Hdf5File& f, const std::string& prefix, std::ini
 } // namespace
 
 CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
-  if (isCsvPath(path)) return readCsvCells(path, opt);
+  if (isTablePath(path)) return readCsvCells(path, opt);
   if (isFolder(path)) {
     const auto layout = findAbcLayout(path);
     if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
@@ -268,7 +263,7 @@ ObsLabels abcLabels(const std::string& folder, const std::string& column, std::v
 ObsLabels readObsLabels(const std::string& path, const std::string& column) {
   if (isFolder(path)) return abcLabels(path, column, nullptr);
   ObsLabels out;
-  if (isCsvPath(path)) {
+  if (isTablePath(path)) {
     CsvReader csv(path);
     const std::size_t col = csv.requireColumn(column);
     std::vector<std::string> row, values;
@@ -289,7 +284,7 @@ ObsLabels readObsLabels(const std::string& path, const std::string& column) {
 
 std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path, const std::string& column) {
   std::vector<std::array<std::uint8_t, 3>> out;
-  if (isCsvPath(path)) return out;
+  if (isTablePath(path)) return out;
   if (isFolder(path)) {
     std::vector<std::string> hex;
     abcLabels(path, column, &hex);
@@ -303,7 +298,7 @@ std::vector<std::array<std::uint8_t, 3>> readObsColours(const std::string& path,
 }
 
 std::vector<std::string> listObsColumns(const std::string& path) {
-  if (isCsvPath(path)) return CsvReader(path).header();
+  if (isTablePath(path)) return CsvReader(path).header();
   if (isFolder(path)) {
     const auto layout = findAbcLayout(path);
     if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
@@ -346,7 +341,7 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
     if (!layout) throw FileError(path, "a folder without ABC cell metadata (cell_metadata*.csv)");
     path = layout->expression;
   }
-  if (isCsvPath(path)) {
+  if (isTablePath(path)) {
     const CellTable t = readCsvCells(path, columns, &impl_->memory);
     rows_ = t.size();
     cols_ = static_cast<std::int64_t>(t.genes.size());
@@ -458,6 +453,12 @@ void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* o
       if (c < 0 || c >= cols_) throw FileError(f.path(), "X has a column index out of range");
       out[r * cols_ + c] = data[static_cast<std::size_t>(k)];
     }
+}
+
+bool isTablePath(const std::string& p) {
+  for (const char* ext : {".csv", ".tsv", ".txt", ".CSV", ".TSV"})
+    if (p.size() >= std::strlen(ext) && p.compare(p.size() - std::strlen(ext), std::strlen(ext), ext) == 0) return true;
+  return false;
 }
 
 } // namespace atlascope

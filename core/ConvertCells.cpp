@@ -1,6 +1,7 @@
 #include "core/ConvertCells.h"
 
 #include "core/AbcLayout.h"
+#include "core/AnnDataResults.h"
 #include "core/AtomicFile.h"
 #include "core/Csv.h"
 #include "core/Error.h"
@@ -16,33 +17,6 @@ namespace atlascope {
 
 namespace {
 bool endsWith(const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; }
-
-bool isCsv(const std::string& p) {
-  for (const char* e : {".csv", ".tsv", ".txt", ".CSV", ".TSV"})
-    if (endsWith(p, e)) return true;
-  return false;
-}
-
-std::string hex(const std::array<std::uint8_t, 3>& c) {
-  char b[8];
-  std::snprintf(b, sizeof b, "#%02x%02x%02x", c[0], c[1], c[2]);
-  return b;
-}
-
-void encode(Hdf5Writer& w, const std::string& path, const char* type, const char* version = "0.2.0") {
-  w.setStringAttribute(path, "encoding-type", type);
-  w.setStringAttribute(path, "encoding-version", version);
-}
-
-void writeCategorical(Hdf5Writer& w, const std::string& g, const std::vector<std::int32_t>& codes, const std::vector<std::string>& names) {
-  w.createGroup(g);
-  encode(w, g, "categorical");
-  w.setBoolAttribute(g, "ordered", false);
-  w.writeStrings(g + "/categories", names);
-  encode(w, g + "/categories", "string-array");
-  w.writeArray(g + "/codes", H5Type::Int32, {static_cast<std::int64_t>(codes.size())}, codes.data());
-  encode(w, g + "/codes", "array");
-}
 
 // The kept cells' expression, slab by slab (rows in table order): fn(first cell, count, values).
 template <class Fn> void forEachExpressionSlab(const ExpressionSource& x, const CellTable& t, const Progress& progress, Fn fn) {
@@ -77,14 +51,16 @@ std::vector<std::string> readCellIds(const std::string& path, const ColumnOption
     return readCellIds(layout->expression);
   }
   std::vector<std::string> ids;
-  if (isCsv(path)) {
+  if (isTablePath(path)) {
     CsvReader csv(path);
-    std::size_t col = 0;
-    if (!columns.id.empty()) col = csv.requireColumn(columns.id);
-    else
-      for (const char* n : {"cell_label", "index", "cell_id", "cell"})
-        if (const auto c = csv.column(n)) { col = *c; break; }
+    // The id column the cell reader uses (given, or recognised by name); none: row numbers.
+    const std::string id = columns.id.empty() ? guessCsvColumns(csv.header()).id : columns.id;
     std::vector<std::string> row;
+    if (id.empty() || id == "-") {
+      for (std::int64_t r = 0; csv.next(row); ++r) ids.push_back(std::to_string(r));
+      return ids;
+    }
+    const std::size_t col = csv.requireColumn(id);
     while (csv.next(row)) ids.push_back(row[col]);
     return ids;
   }
@@ -100,7 +76,7 @@ std::vector<std::string> readCellIds(const std::string& path, const ColumnOption
 }
 
 ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns, const std::string& out, const Progress& progress) {
-  const bool csv = isCsv(out);
+  const bool csv = isTablePath(out);
   if (!csv && !endsWith(out, ".h5ad")) throw Error("convert writes .h5ad or .csv/.tsv (got '" + out + "')");
   progress("reading cells", 0, 1);
   const CellTable t = readCellTable(in, columns);
@@ -121,12 +97,7 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
       std::ofstream o(tmp);
       if (!o) throw FileError(out, "cannot write here");
       const char d = endsWith(out, ".csv") || endsWith(out, ".CSV") ? ',' : '\t';
-      auto field = [&](const std::string& v) {
-        if (v.find_first_of(",\t\"\n") == std::string::npos) return v;
-        std::string q = "\"";
-        for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-        return q + "\"";
-      };
+      auto field = [d](const std::string& v) { return csvField(v, d); };
       o << "cell_label" << d << "x" << d << "y" << d << "section" << d << "cell_type";
       if (t.hasCcf()) o << d << "ccf_ap" << d << "ccf_dv" << d << "ccf_ml";
       for (const auto& g : genes) o << d << field(g);
@@ -156,27 +127,22 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
   w.setStringAttribute("/", "encoding-version", "0.1.0");
   for (const char* g : {"/obsm", "/uns", "/layers", "/obsp", "/varm", "/varp"}) {
     w.createGroup(g);
-    encode(w, g, "dict", "0.1.0");
+    setAnnDataEncoding(w, g, "dict", "0.1.0");
   }
   for (const char* g : {"/obs", "/var"}) {
     w.createGroup(g);
-    encode(w, g, "dataframe");
+    setAnnDataEncoding(w, g, "dataframe");
   }
   w.writeStrings("/obs/cell_label", ids);
-  encode(w, "/obs/cell_label", "string-array");
+  setAnnDataEncoding(w, "/obs/cell_label", "string-array");
   w.setStringAttribute("/obs", "_index", "cell_label");
   std::vector<std::string> order{"brain_section_label"};
-  writeCategorical(w, "/obs/brain_section_label", t.section, t.sectionNames);
+  writeAnnDataCategorical(w, "/obs/brain_section_label", t.section, t.sectionNames);
   if (!t.types.names.empty()) {
-    const std::string typeName = columns.type.empty() ? "cell_type" : columns.type;
-    writeCategorical(w, "/obs/" + typeName, t.cellType, t.types.names);
+    const std::string typeName = columns.type.empty() || columns.type == "-" ? "cell_type" : columns.type;
+    writeAnnDataCategorical(w, "/obs/" + typeName, t.cellType, t.types.names,
+                            t.types.colours.size() == t.types.names.size() ? t.types.colours : std::vector<std::array<std::uint8_t, 3>>{});
     order.push_back(typeName);
-    if (t.types.colours.size() == t.types.names.size()) {
-      std::vector<std::string> hexes;
-      for (const auto& c : t.types.colours) hexes.push_back(hex(c));
-      w.writeStrings("/uns/" + typeName + "_colors", hexes);
-      encode(w, "/uns/" + typeName + "_colors", "string-array");
-    }
   }
   w.setStringArrayAttribute("/obs", "column-order", order);
   std::vector<float> xy(static_cast<std::size_t>(2 * n));
@@ -185,7 +151,7 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
     xy[static_cast<std::size_t>(2 * i + 1)] = t.y[static_cast<std::size_t>(i)];
   }
   w.writeArray("/obsm/spatial", H5Type::Float32, {n, 2}, xy.data());
-  encode(w, "/obsm/spatial", "array");
+  setAnnDataEncoding(w, "/obsm/spatial", "array");
   if (t.hasCcf()) {
     std::vector<float> ccf(static_cast<std::size_t>(3 * n));
     for (std::int64_t i = 0; i < n; ++i) {
@@ -195,16 +161,16 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
       ccf[3 * k + 2] = t.ccfMl[k];
     }
     w.writeArray("/obsm/ccf", H5Type::Float32, {n, 3}, ccf.data());
-    encode(w, "/obsm/ccf", "array");
+    setAnnDataEncoding(w, "/obsm/ccf", "array");
   }
   w.writeStrings("/var/gene_symbol", genes);
-  encode(w, "/var/gene_symbol", "string-array");
+  setAnnDataEncoding(w, "/var/gene_symbol", "string-array");
   w.setStringAttribute("/var", "_index", "gene_symbol");
   w.setStringArrayAttribute("/var", "column-order", {});
   if (G > 0) { // X is optional in AnnData: a table of positions alone has none
     w.createExtendible("/X", H5Type::Float32, G, std::max<std::int64_t>(64, (1 << 20) / (4 * G)));
     forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { w.append("/X", v, m); });
-    encode(w, "/X", "array");
+    setAnnDataEncoding(w, "/X", "array");
   }
   w.commit();
   return s;

@@ -90,4 +90,11 @@ bool CsvReader::next(std::vector<std::string>& fields) {
   return false;
 }
 
+std::string csvField(const std::string& value, char delimiter) {
+  if (value.find_first_of(std::string("\"\r\n") + delimiter) == std::string::npos) return value;
+  std::string q = "\"";
+  for (char c : value) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 } // namespace atlascope

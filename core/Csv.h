@@ -9,6 +9,10 @@
 
 namespace atlascope {
 
+// One field as a CSV/TSV writer puts it: quoted (with "" escapes) when it holds the delimiter, a
+// quote or a line break.
+std::string csvField(const std::string& value, char delimiter = ',');
+
 class CsvReader {
 public:
   // Opens `path` and reads its header row; the delimiter is ',' unless the name ends in .tsv/.txt

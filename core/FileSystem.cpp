@@ -1,9 +1,15 @@
 #include "core/FileSystem.h"
 
+#include "core/Error.h"
+
+#include <sys/stat.h>
+
 #include <dirent.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 namespace atlascope {
 
@@ -22,6 +28,21 @@ std::vector<std::string> listFolder(const std::string& dir) {
 void removeFolder(const std::string& dir) {
   for (const auto& n : listFolder(dir)) std::remove((dir + "/" + n).c_str());
   ::rmdir(dir.c_str());
+}
+
+std::string fileIdentity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw FileError(path, "cannot read it");
+  return std::filesystem::absolute(path).lexically_normal().string() + "|" + std::to_string(st.st_size) + "|" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+std::string defaultCacheDir() {
+  namespace fs = std::filesystem;
+  if (const char* d = std::getenv("ATLASCOPE_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "atlascope").string();
+  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "atlascope").string();
+  return (fs::temp_directory_path() / "atlascope-cache").string();
 }
 
 } // namespace atlascope

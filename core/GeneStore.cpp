@@ -1,10 +1,9 @@
 #include "core/GeneStore.h"
 
 #include "core/Error.h"
+#include "core/FileSystem.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,22 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr std::int64_t kChunkCells = 65536;
-
-// What the store was made from: any change to the dataset file makes a new store.
-std::string sourceKey(const std::string& data) {
-  struct stat st {};
-  if (::stat(data.c_str(), &st) != 0) throw FileError(data, "cannot read it");
-  return fs::absolute(data).lexically_normal().string() + "|" + std::to_string(st.st_size) + "|" +
-         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
-}
 } // namespace
-
-std::string defaultCacheDir() {
-  if (const char* d = std::getenv("ATLASCOPE_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "atlascope").string();
-  if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "atlascope").string();
-  return (fs::temp_directory_path() / "atlascope-cache").string();
-}
 
 std::string GeneStore::pathFor(const std::string& data, const std::string& cacheDir) {
   const std::string abs = fs::absolute(data).lexically_normal().string();
@@ -45,7 +29,7 @@ GeneStore GeneStore::openOrBuild(const std::string& data, const ColumnOptions& c
                                  const Progress& progress) {
   GeneStore s;
   s.path_ = pathFor(data, cacheDir);
-  const std::string key = sourceKey(data);
+  const std::string key = fileIdentity(data);
   if (fs::exists(s.path_)) {
     try {
       Hdf5File f(s.path_);

@@ -10,6 +10,7 @@
 // the dataset's absolute path, size and modification time: a changed file gets a new copy, and
 // the dataset itself is never written. Written atomically (a crash leaves no half store).
 #include "core/CellTable.h"
+#include "core/FileSystem.h"
 #include "core/Progress.h"
 
 #include <cstdint>
@@ -18,8 +19,6 @@
 #include <vector>
 
 namespace atlascope {
-
-std::string defaultCacheDir(); // $ATLASCOPE_CACHE_DIR, $XDG_CACHE_HOME/atlascope, ~/.cache/atlascope
 
 class GeneStore {
 public:

@@ -1,5 +1,7 @@
 #include "core/Palette.h"
 
+#include <cstdio>
+
 #include <cmath>
 #include <exception>
 
@@ -31,6 +33,12 @@ std::array<std::uint8_t, 3> parseHexColour(const std::string& hex) {
   } catch (const std::exception&) {
     return {128, 128, 128};
   }
+}
+
+std::string hexColour(const std::array<std::uint8_t, 3>& rgb) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+  return buf;
 }
 
 } // namespace atlascope

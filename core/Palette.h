@@ -12,4 +12,6 @@ std::vector<std::array<std::uint8_t, 3>> categoricalPalette(std::size_t n);
 // "#RRGGBB" or "RRGGBB" (any case, as h5ad uns colours and the ABC's *_color columns hold them);
 // grey for anything else.
 std::array<std::uint8_t, 3> parseHexColour(const std::string& hex);
+// "#rrggbb", as anndata writes uns colours.
+std::string hexColour(const std::array<std::uint8_t, 3>& rgb);
 } // namespace atlascope

@@ -211,7 +211,7 @@ torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tenso
 torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
                                                    const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = batch.padIndex.size(0), L = batch.padIndex.size(1), rows = x.size(0);
+  const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, rows = x.size(0);
   const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [T + 2B, 3E]
   qkv.narrow(0, rows - B, B).narrow(1, E, 2 * E).zero_(); // add_zero_attn's keys and values (the last B rows)
   const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
@@ -220,10 +220,11 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
 }
 
 // Packed rows -> the flat padded layout [B * L, C] (padding slots zero). A scatter to distinct
-// slots, so its backward is a gather: the gather from padIndex it replaces sent every padding
-// slot's gradient to its neighbourhood's zero row, ~150 atomic adds per row and column per layer.
+// slots, so its backward is a gather: a gather of each padded slot's packed row (padding slots
+// pointing at their neighbourhood's zero row) sent every padding slot's gradient to that row,
+// ~150 atomic adds per row and column per layer.
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
-  const std::int64_t slots = batch.padIndex.size(0) * batch.padIndex.size(1);
+  const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
   return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy(0, batch.unpackIndex, packed);
 }
 
@@ -234,27 +235,18 @@ Batch packBatch(const Batch& padded, torch::Device device) {
   const auto* val = valid.data_ptr<bool>();
   std::int64_t T = 0;
   for (std::int64_t i = 0; i < B * N; ++i) T += val[i];
-  torch::Tensor rows = torch::empty({T}, torch::kInt64), padIndex = torch::empty({B, L}, torch::kInt64),
-                unpackIndex = torch::empty({T + 2 * B}, torch::kInt64);
+  torch::Tensor rows = torch::empty({T}, torch::kInt64), unpackIndex = torch::empty({T + 2 * B}, torch::kInt64);
   auto* r = rows.data_ptr<std::int64_t>();
-  auto* pi = padIndex.data_ptr<std::int64_t>();
   auto* ui = unpackIndex.data_ptr<std::int64_t>();
   std::int64_t t = 0;
   for (std::int64_t b = 0; b < B; ++b) {
-    const std::int64_t cls = T + b, zero = T + B + b;
-    for (std::int64_t j = 0; j < N; ++j) {
+    for (std::int64_t j = 0; j < N; ++j)
       if (val[b * N + j]) {
         r[t] = obs[b * N + j];
-        ui[t] = b * L + j;
-        pi[b * L + j] = t++;
-      } else {
-        pi[b * L + j] = zero; // masked as a key; its query's output is dropped
+        ui[t++] = b * L + j;
       }
-    }
-    pi[b * L + N] = cls;
-    pi[b * L + N + 1] = zero;
-    ui[cls] = b * L + N;
-    ui[zero] = b * L + N + 1;
+    ui[T + b] = b * L + N;         // the class token
+    ui[T + B + b] = b * L + N + 1; // add_zero_attn's slot
   }
   const bool pin = device.is_cuda();
   auto move = [&](const torch::Tensor& x) { return pin ? x.pin_memory().to(device, true) : x.to(device); };
@@ -264,7 +256,6 @@ Batch packBatch(const Batch& padded, torch::Device device) {
   out.reference = move(padded.reference.cpu());
   out.uniform = padded.uniform;
   out.rows = move(rows);
-  out.padIndex = move(padIndex);
   out.unpackIndex = move(unpackIndex);
   return out;
 }

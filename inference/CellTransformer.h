@@ -45,8 +45,7 @@ struct Batch {
   // so the projections and feed-forwards run on real tokens only; attention alone sees the padded
   // [B, N + 2] layout (N observed slots, the class token, add_zero_attn's slot). Undefined: padded.
   torch::Tensor rows;        // [T] int64 cell rows of the observed tokens, neighbourhood by neighbourhood
-  torch::Tensor padIndex;    // [B, N + 2] int64: each padded position's row of the packed table [T + 2B]
-  torch::Tensor unpackIndex; // [T + 2B] int64: each packed row's flat padded position
+  torch::Tensor unpackIndex; // [T + 2B] int64: each packed row's flat position in the padded [B, N + 2]
 };
 
 // Adds the packed layout to a padded batch (its tensors on the CPU); the result on `device`.

@@ -26,7 +26,7 @@ namespace atlascope::viewer {
 
 std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) { return categoricalPalette(n); }
 
-CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasCcf()) {
+CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasCcf()), visible_(cells.size()) {
   auto pts = vtkSmartPointer<vtkPoints>::New();
   pts->SetDataTypeToFloat();
   pts->SetNumberOfPoints(n_);
@@ -153,6 +153,7 @@ void CellCloud::setVisibleCells(std::vector<std::uint8_t> mask) {
   if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_) throw Error("cell visibility: one flag per cell is needed");
   if (std::all_of(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; })) mask.clear();
   mask_ = std::move(mask);
+  visible_ = mask_.empty() ? n_ : static_cast<std::int64_t>(std::count_if(mask_.begin(), mask_.end(), [](std::uint8_t v) { return v != 0; }));
   rebuildVerts();
 }
 
@@ -163,7 +164,7 @@ void CellCloud::setInteracting(bool on) {
 }
 
 void CellCloud::rebuildVerts() {
-  const std::int64_t visible = visibleCount();
+  const std::int64_t visible = visible_;
   const std::int64_t stride = interacting_ && visible > lodBudget_ ? (visible + lodBudget_ - 1) / std::max<std::int64_t>(1, lodBudget_) : 1;
   std::vector<vtkIdType> ids;
   ids.reserve(static_cast<std::size_t>(visible / stride + 1));
@@ -179,10 +180,6 @@ void CellCloud::rebuildVerts() {
 
 std::int64_t CellCloud::drawnCount() const {
   return points_->GetVerts() ? static_cast<std::int64_t>(points_->GetVerts()->GetNumberOfConnectivityIds()) : 0;
-}
-
-std::int64_t CellCloud::visibleCount() const {
-  return mask_.empty() ? n_ : static_cast<std::int64_t>(std::count(mask_.begin(), mask_.end(), std::uint8_t{1}));
 }
 
 std::optional<std::int64_t> CellCloud::pick(vtkRenderer* renderer, int x, int y) const {

@@ -41,7 +41,7 @@ public:
   // Which cells are drawn (and pickable): one flag per cell; empty = all. Rebuilds only the
   // vertex list (positions and colours stay), so filtering 4M cells by type or section is cheap.
   void setVisibleCells(std::vector<std::uint8_t> mask);
-  std::int64_t visibleCount() const;
+  std::int64_t visibleCount() const { return visible_; }
   // Level of detail: while the camera moves, at most lodBudget() of the visible cells are drawn
   // (every n-th, so the picture keeps its shape), all of them again when it stops. Software
   // OpenGL draws ~4M points at a few frames per second; the budget keeps drags smooth there.
@@ -64,6 +64,7 @@ private:
   vtkSmartPointer<vtkActor> actor_;
   vtkSmartPointer<vtkScalarBarActor> bar_;
   std::vector<std::uint8_t> mask_; // empty: every cell
+  std::int64_t visible_ = 0;       // cells the mask lets through
   std::int64_t lodBudget_ = 1'000'000;
   bool interacting_ = false;
   void rebuildVerts();

@@ -12,11 +12,7 @@
 #include <vtkProperty.h>
 #include <vtkRenderer.h>
 
-#include <atomic>
-#include <chrono>
 #include <filesystem>
-#include <mutex>
-#include <thread>
 #include <fstream>
 
 namespace atlascope::viewer {
@@ -43,45 +39,13 @@ std::vector<vtkSmartPointer<vtkPolyData>> buildRegionSurfaceSet(const Atlas& atl
   // 100 um voxels for the display: 6 s for the demo's 25 regions on 2 cores where 50 um takes 40
   // (`regions mesh` exports at 50 um).
   const RegionVolume volume = voxeliseRegions(atlas.annotation(), ap, dv, ml, labels, 4, progress);
-  SurfaceOptions options;
-  if (!cacheDir.empty()) fs::create_directories(dir);
-  // Regions meshed on every core (separate VTK pipelines); progress and cancel on this thread.
-  std::atomic<int> next{0}, done{0};
-  std::atomic<bool> stop{false};
-  std::mutex failure;
-  std::string error;
-  auto worker = [&] {
-    for (int l = next++; l < regions && !stop; l = next++) {
-      try {
-        auto mesh = buildLabelSurface(volume, l, options);
-        if (mesh->GetNumberOfPoints() > 0) {
-          out[static_cast<std::size_t>(l)] = mesh;
-          if (!cacheDir.empty()) writeMesh(mesh, fileOf(l));
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(failure);
-        error = e.what();
-        stop = true;
-      }
-      ++done;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) pool.emplace_back(worker);
-  try {
-    while (done < regions && !stop) {
-      progress("region surfaces", done, regions);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  } catch (...) { // cancelled: stop the workers before the volume they read goes away
-    stop = true;
-    for (auto& t : pool) t.join();
-    throw;
+  out = meshRegionVolume(volume, regions, {}, progress);
+  if (!cacheDir.empty()) {
+    fs::create_directories(dir);
+    for (int l = 0; l < regions; ++l)
+      if (out[static_cast<std::size_t>(l)]) writeMesh(out[static_cast<std::size_t>(l)], fileOf(l));
+    std::ofstream(complete) << regions << "\n";
   }
-  for (auto& t : pool) t.join();
-  if (!error.empty()) throw Error("region surfaces: " + error);
-  if (!cacheDir.empty()) std::ofstream(complete) << regions << "\n";
-  progress("region surfaces", regions, regions);
   return out;
 }
 

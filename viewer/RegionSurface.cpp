@@ -1,5 +1,7 @@
 #include "viewer/RegionSurface.h"
 
+#include "core/Error.h"
+
 #include <vtkDiscreteFlyingEdges3D.h>
 #include <vtkImageData.h>
 #include <vtkIntArray.h>
@@ -13,6 +15,10 @@
 #include <vtkFieldData.h>
 
 #include <algorithm>
+#include <thread>
+#include <mutex>
+#include <chrono>
+#include <atomic>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -218,6 +224,45 @@ vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::
   id->InsertNextValue(label);
   result->GetFieldData()->AddArray(id);
   return result;
+}
+
+std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions, const SurfaceOptions& options,
+                                                          const Progress& progress) {
+  std::vector<vtkSmartPointer<vtkPolyData>> out(static_cast<std::size_t>(std::max(0, regions)));
+  // Regions meshed on every core (separate VTK pipelines); progress and cancel on this thread.
+  std::atomic<int> next{0}, done{0};
+  std::atomic<bool> stop{false};
+  std::mutex failure;
+  std::string error;
+  auto worker = [&] {
+    for (int l = next++; l < regions && !stop; l = next++) {
+      try {
+        auto mesh = buildLabelSurface(volume, l, options);
+        if (mesh->GetNumberOfPoints() > 0) out[static_cast<std::size_t>(l)] = mesh;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(failure);
+        error = e.what();
+        stop = true;
+      }
+      ++done;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) pool.emplace_back(worker);
+  try {
+    while (done < regions && !stop) {
+      progress("region surfaces", done, regions);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  } catch (...) { // cancelled: stop the workers before the volume they read goes away
+    stop = true;
+    for (auto& t : pool) t.join();
+    throw;
+  }
+  for (auto& t : pool) t.join();
+  if (!error.empty()) throw Error("region surfaces: " + error);
+  progress("region surfaces", regions, regions);
+  return out;
 }
 
 } // namespace atlascope::viewer

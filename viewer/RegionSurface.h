@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 class vtkPolyData;
 
@@ -44,6 +45,11 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
 // micrometres like the CCF's; empty when no voxel carries the label. Field data RegionLabel.
 vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label, const SurfaceOptions& options = {},
                                                const Progress& progress = {});
+
+// Every region 0..regions-1 of a voxelised labelling meshed by buildLabelSurface, on every core;
+// null where a label has no voxels. Progress "region surfaces" (done, regions); cancellable.
+std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions, const SurfaceOptions& options = {},
+                                                          const Progress& progress = {});
 
 // The voxel count of a structure's mask (the descendant union), for the accuracy bar and the UI.
 std::int64_t structureVoxelCount(const Atlas& atlas, int structureIndex);

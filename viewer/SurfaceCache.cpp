@@ -2,7 +2,7 @@
 
 #include "viewer/MeshIO.h"
 
-#include "core/GeneStore.h"
+#include "core/FileSystem.h"
 
 #include <vtkPolyData.h>
 
@@ -13,8 +13,6 @@
 namespace atlascope::viewer {
 
 namespace fs = std::filesystem;
-
-std::string defaultCacheDir() { return atlascope::defaultCacheDir(); }
 
 SurfaceCache::SurfaceCache(const Atlas& atlas, std::string cacheDir, SurfaceOptions options)
     : atlas_(atlas), options_(options) {

@@ -1,6 +1,7 @@
 #pragma once
 // Region surfaces cached on disk so that a second launch shows them at once. Key: the annotation's
 // content fingerprint, the structure id and the surface options; files are VTP, written atomically.
+#include "core/FileSystem.h"
 #include "viewer/RegionSurface.h"
 
 #include <mutex>
@@ -8,9 +9,6 @@
 #include <unordered_map>
 
 namespace atlascope::viewer {
-
-// $ATLASCOPE_CACHE_DIR, else $XDG_CACHE_HOME/atlascope, else ~/.cache/atlascope.
-std::string defaultCacheDir();
 
 class SurfaceCache {
 public:

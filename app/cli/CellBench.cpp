@@ -28,9 +28,7 @@ double peakRssGiB() {
 } // namespace
 
 void addCellBench(CLI::App& app) {
-  CLI::App* bench = nullptr;
-  for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
-  if (!bench) return;
+  CLI::App* bench = app.get_subcommand("bench"); // made by addModelCommands (registered first)
   auto cells = std::make_shared<std::int64_t>(4000000);
   auto genes = std::make_shared<int>(500);
   auto density = std::make_shared<double>(1250.0);

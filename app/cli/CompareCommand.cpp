@@ -76,9 +76,7 @@ void addCompareCommand(CLI::App& app) {
     auto cells = std::make_shared<std::int64_t>(10000000);
     auto refLabels = std::make_shared<int>(700);
     auto predLabels = std::make_shared<int>(2000);
-    CLI::App* bench = nullptr;
-    for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
-    if (!bench) return;
+    CLI::App* bench = app.get_subcommand("bench"); // made by addModelCommands (registered first)
     CLI::App* cmd = bench->add_subcommand("compare", "Agreement scores on random related labelings (one JSON line)");
     cmd->add_option("--cells", *cells, "Cells");
     cmd->add_option("--reference-labels", *refLabels, "Reference labels");

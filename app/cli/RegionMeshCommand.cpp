@@ -8,6 +8,7 @@
 #include "core/AtomicFile.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
+#include "core/Palette.h"
 #include "core/RegionVolume.h"
 #include "inference/RegionPipeline.h"
 #include "viewer/MeshIO.h"
@@ -68,17 +69,14 @@ void addRegionMeshCommand(CLI::App& app) {
     std::ostringstream index;
     index << "region,colour,cells,voxels,volume_mm3,triangles,file\n";
     int written = 0;
+    const auto meshes = viewer::meshRegionVolume(volume, res->k, *sopts);
     for (const auto& [label, voxels] : voxelCount) {
-      auto mesh = viewer::buildLabelSurface(volume, label, *sopts);
-      if (mesh->GetNumberOfPoints() == 0) continue;
+      vtkPolyData* mesh = label < res->k ? meshes[static_cast<std::size_t>(label)].Get() : nullptr;
+      if (!mesh) continue;
       char name[64];
       std::snprintf(name, sizeof name, "%s_%04d.%s", column.c_str(), label, format->c_str());
       viewer::writeMesh(mesh, (std::filesystem::path(*dir) / name).string());
-      char hex[8] = "";
-      if (static_cast<std::size_t>(label) < colours.size()) {
-        const auto& c = colours[static_cast<std::size_t>(label)];
-        std::snprintf(hex, sizeof hex, "#%02x%02x%02x", c[0], c[1], c[2]);
-      }
+      const std::string hex = static_cast<std::size_t>(label) < colours.size() ? hexColour(colours[static_cast<std::size_t>(label)]) : "";
       index << label << "," << hex << "," << cellCount[label] << "," << voxels << ","
             << static_cast<double>(voxels) * volume.voxelUm * volume.voxelUm * volume.voxelUm / 1e9 << "," << mesh->GetNumberOfPolys() << ","
             << name << "\n";

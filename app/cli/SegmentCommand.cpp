@@ -116,9 +116,7 @@ void addSegmentCommand(CLI::App& app) {
   });
 
   // bench kmeans: planted clusters of the embedding's shape; the same seed on the CPU for a check.
-  CLI::App* bench = nullptr;
-  for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
-  if (!bench) return;
+  CLI::App* bench = app.get_subcommand("bench"); // made by addModelCommands (registered first)
   auto bn = std::make_shared<std::int64_t>(4000000);
   auto bd = std::make_shared<int>(384);
   auto bk = std::make_shared<int>(1300);

@@ -207,9 +207,7 @@ void addTrainCommand(CLI::App& app) {
   });
 
   // bench train: generated once into --dir, then a fixed number of steps.
-  CLI::App* bench = nullptr;
-  for (CLI::App* sub : app.get_subcommands({})) if (sub->get_name() == "bench") bench = sub;
-  if (!bench) return;
+  CLI::App* bench = app.get_subcommand("bench"); // made by addModelCommands (registered first)
   auto bjob = std::make_shared<TrainJob>();
   bjob->size = "released";
   bjob->opt.maxSteps = 200;

@@ -39,6 +39,7 @@
 #include <QToolButton>
 #include <QtConcurrent/QtConcurrent>
 
+#include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "viewer/CellCloud.h"
 #include "viewer/RegionLayer.h"
@@ -249,8 +250,7 @@ void MainWindow::buildMenus() {
                                                       tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
     if (path.isEmpty()) return;
     // A table: which column is what (pre-filled with what is recognised by name).
-    const QString suffix = QFileInfo(path).suffix().toLower();
-    if (suffix == "csv" || suffix == "tsv" || suffix == "txt") {
+    if (isTablePath(path.toStdString())) {
       ColumnMappingDialog dialog(path, this);
       if (dialog.exec() != QDialog::Accepted) return;
       openDataset(path, dialog.columns());
@@ -417,7 +417,7 @@ void MainWindow::onAtlasLoaded() {
   viewer::SurfaceOptions surfaceOptions;
   surfaceOptions.downsampleAboveVoxels = 4'000'000; // whole brain, cortex: 50 um blocks (RegionSurface.h)
   cache_ = std::make_unique<viewer::SurfaceCache>(
-      *atlas_, options_.cacheDir.isEmpty() ? viewer::defaultCacheDir() : options_.cacheDir.toStdString(), surfaceOptions);
+      *atlas_, cacheDir(), surfaceOptions);
   scene_ = std::make_unique<viewer::AtlasScene>(*atlas_);
   loader_ = new SurfaceLoader(*cache_);
   connect(loader_, &SurfaceLoader::surfaceReady, this, &MainWindow::onSurfaceReady);
@@ -745,12 +745,13 @@ void MainWindow::colourCellsByGene(const QString& gene) {
   const std::string path = datasetPath_.toStdString();
   const std::vector<std::int64_t> rows = cells_->fileRow;
   const ColumnOptions columns = datasetColumns_;
-  watcher->setFuture(QtConcurrent::run([path, g, rows, columns]() -> std::vector<float> {
+  const std::string cache = cacheDir();
+  watcher->setFuture(QtConcurrent::run([path, g, rows, columns, cache]() -> std::vector<float> {
     try {
       // Large datasets through the gene-major store (made once, cached): seconds per gene instead
       // of a pass over the whole matrix each time; small ones directly.
       const std::vector<float> all =
-          rows.size() >= kGeneStoreCells ? GeneStore::openOrBuild(path, columns).readGene(g) : ExpressionSource(path, columns).readGene(g);
+          rows.size() >= kGeneStoreCells ? GeneStore::openOrBuild(path, columns, cache).readGene(g) : ExpressionSource(path, columns).readGene(g);
       std::vector<float> out;
       out.reserve(rows.size());
       for (std::int64_t r : rows) out.push_back(all[static_cast<std::size_t>(r)]);
@@ -987,11 +988,16 @@ void MainWindow::buildRegionSurfaces() {
   auto cancel = std::make_shared<CancellationToken>();
   regionCancel_ = cancel;
   // The cache key: the dataset file (path, size, modification time) and the column.
-  const QFileInfo info(datasetPath_);
-  const QByteArray id = (info.absoluteFilePath() + "|" + QString::number(info.size()) + "|" +
-                         QString::number(info.lastModified().toMSecsSinceEpoch()) + "|" + regionColumn_).toUtf8();
+  std::string identity;
+  try {
+    identity = fileIdentity(datasetPath_.toStdString());
+  } catch (const std::exception& e) {
+    statusBar()->showMessage(tr("Region surfaces: %1").arg(QString::fromStdString(e.what())), 8000);
+    return;
+  }
+  const QByteArray id = QByteArray::fromStdString(identity) + "|" + regionColumn_.toUtf8();
   const std::string key = QCryptographicHash::hash(id, QCryptographicHash::Sha1).toHex().left(16).toStdString();
-  const std::string cacheDir = options_.cacheDir.isEmpty() ? viewer::defaultCacheDir() : options_.cacheDir.toStdString();
+  const std::string cacheDir = this->cacheDir();
   const Atlas* atlas = atlas_.get();
   const std::vector<float> ap = cells_->ccfAp, dv = cells_->ccfDv, ml = cells_->ccfMl;
   const std::vector<std::int32_t> codes = regionCodes_;
@@ -1120,5 +1126,7 @@ void MainWindow::goToCameraBookmark(int index) {
   renderViews();
   recordCameraChange(tr("Go to bookmark %1").arg(index + 1), before);
 }
+
+std::string MainWindow::cacheDir() const { return options_.cacheDir.isEmpty() ? defaultCacheDir() : options_.cacheDir.toStdString(); }
 
 } // namespace atlascope::app

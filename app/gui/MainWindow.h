@@ -46,7 +46,7 @@ class VtkView;
 
 struct MainWindowOptions {
   AtlasPaths atlas = bundledAtlasPaths();
-  QString cacheDir; // empty: viewer::defaultCacheDir()
+  QString cacheDir; // empty: defaultCacheDir() (core/FileSystem.h)
   // Shown at start besides the whole-brain shell: a few major divisions, chosen so that none
   // hides another (striatum, thalamus, hypothalamus, cerebellum).
   QStringList initialStructures{"STR", "TH", "HY", "CB"};
@@ -175,6 +175,7 @@ private:
   // surfaces once built, the layer drawing them, and the build in flight (cancelled when
   // another starts or the window closes).
   void buildRegionSurfaces();
+  std::string cacheDir() const; // --cache-dir, else defaultCacheDir(): surfaces, gene stores
   // Undo/redo of view changes (Edit menu): recorded after each change is made.
   void recordDisplayChange(int index, const QString& what, double opacityBefore, double opacityAfter);
   void recordDisplayChange(int index, const QString& what, const viewer::RegionDisplay& before, const viewer::RegionDisplay& after);
