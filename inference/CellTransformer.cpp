@@ -228,36 +228,78 @@ torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
   return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy(0, batch.unpackIndex, packed);
 }
 
-Batch packBatch(const Batch& padded, torch::Device device) {
-  const std::int64_t B = padded.observed.size(0), N = padded.observed.size(1), L = N + 2;
-  const torch::Tensor observed = padded.observed.cpu().contiguous(), valid = padded.valid.cpu().contiguous();
-  const auto* obs = observed.data_ptr<std::int64_t>();
-  const auto* val = valid.data_ptr<bool>();
+namespace {
+std::int64_t roundUp(std::int64_t v, std::int64_t multiple) { return multiple > 0 ? (v + multiple - 1) / multiple * multiple : v; }
+} // namespace
+
+Batch packBatch(const Batch& padded, const PackShape& shape) {
+  const std::int64_t B = padded.observed.size(0), N = padded.observed.size(1);
+  const torch::Tensor observed0 = padded.observed.cpu().contiguous(), valid0 = padded.valid.cpu().contiguous();
+  const torch::Tensor reference = padded.reference.cpu().contiguous();
+  const auto* obs0 = observed0.data_ptr<std::int64_t>();
+  const auto* val0 = valid0.data_ptr<bool>();
+  const auto* ref = reference.data_ptr<std::int64_t>();
   std::int64_t T = 0;
-  for (std::int64_t i = 0; i < B * N; ++i) T += val[i];
-  torch::Tensor rows = torch::empty({T}, torch::kInt64), unpackIndex = torch::empty({T + 2 * B}, torch::kInt64);
+  for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
+  // Rounded shapes; the extra tokens occupy padding slots (masked), so there must be enough.
+  const std::int64_t Tp = std::max<std::int64_t>(1, roundUp(T, shape.tokenMultiple));
+  std::int64_t Np = roundUp(N, shape.lengthMultiple);
+  while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
+  const std::int64_t L = Np + 2;
+  torch::Tensor observed = torch::empty({B, Np}, torch::kInt64), valid = torch::zeros({B, Np}, torch::kBool);
+  auto* obs = observed.data_ptr<std::int64_t>();
+  auto* val = valid.data_ptr<bool>();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = 0; j < Np; ++j) {
+      const bool real = j < N && val0[b * N + j];
+      obs[b * Np + j] = j < N ? obs0[b * N + j] : ref[b];
+      val[b * Np + j] = real;
+    }
+  torch::Tensor rows = torch::empty({Tp}, torch::kInt64), unpackIndex = torch::empty({Tp + 2 * B}, torch::kInt64);
   auto* r = rows.data_ptr<std::int64_t>();
   auto* ui = unpackIndex.data_ptr<std::int64_t>();
-  std::int64_t t = 0;
+  std::int64_t t = 0, extra = T;
   for (std::int64_t b = 0; b < B; ++b) {
-    for (std::int64_t j = 0; j < N; ++j)
-      if (val[b * N + j]) {
-        r[t] = obs[b * N + j];
+    for (std::int64_t j = 0; j < Np; ++j) {
+      if (val[b * Np + j]) {
+        r[t] = obs[b * Np + j];
         ui[t++] = b * L + j;
+      } else if (extra < Tp) { // a filler token in a padding slot: attended by nothing, pooled by nothing
+        r[extra] = ref[b];
+        ui[extra++] = b * L + j;
       }
-    ui[T + b] = b * L + N;         // the class token
-    ui[T + B + b] = b * L + N + 1; // add_zero_attn's slot
+    }
+    ui[Tp + b] = b * L + Np;          // the class token
+    ui[Tp + B + b] = b * L + Np + 1;  // add_zero_attn's slot
   }
-  const bool pin = device.is_cuda();
-  auto move = [&](const torch::Tensor& x) { return pin ? x.pin_memory().to(device, true) : x.to(device); };
   Batch out;
-  out.observed = move(observed);
-  out.valid = move(valid);
-  out.reference = move(padded.reference.cpu());
-  out.uniform = padded.uniform;
-  out.rows = move(rows);
-  out.unpackIndex = move(unpackIndex);
+  out.observed = observed;
+  out.valid = valid;
+  out.reference = reference.clone();
+  out.uniform = padded.uniform && Np == N && Tp == T;
+  out.rows = rows;
+  out.unpackIndex = unpackIndex;
   return out;
+}
+
+Batch toDevice(const Batch& batch, torch::Device device) {
+  if (device.is_cpu()) return batch;
+  // From pinned memory, without waiting: the caller keeps `batch` until the device has read it.
+  auto move = [&](const torch::Tensor& x) { return x.defined() ? (x.is_pinned() ? x : x.pin_memory()).to(device, true) : x; };
+  Batch out;
+  out.observed = move(batch.observed);
+  out.valid = move(batch.valid);
+  out.reference = move(batch.reference);
+  out.uniform = batch.uniform;
+  out.rows = move(batch.rows);
+  out.unpackIndex = move(batch.unpackIndex);
+  return out;
+}
+
+Batch pinned(Batch batch) {
+  for (torch::Tensor* t : {&batch.observed, &batch.valid, &batch.reference, &batch.rows, &batch.unpackIndex})
+    if (t->defined()) *t = t->pin_memory();
+  return batch;
 }
 
 torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const {
@@ -292,11 +334,19 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
   return ln(out, "attn_pool.norm2").view({B, 1, E});
 }
 
+// Rows of a type-embedding table, gathered from the float32 master and then cast: an
+// index_select's backward is an index_add into float32 (atomics, no host synchronisation), where
+// the embedding's sorting backward reads a segment count back to the host, which a CUDA graph
+// capture of the training step cannot contain. The same values as embedding() of the cast table.
+torch::Tensor CellTransformer::typeEmbedding(const std::string& table, const torch::Tensor& types) const {
+  return p(table).index_select(0, types).to(compute_);
+}
+
 torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::Tensor& t) const {
   torch::Tensor h = lin(x, "expression_projection.0");
   h = torch::gelu(ln(h, "expression_projection.1"));
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
-  const torch::Tensor typeEmb = torch::embedding(P("encoder_cell_embed.weight"), t);
+  const torch::Tensor typeEmb = typeEmbedding("encoder_cell_embed.weight", t);
   return ln(torch::cat({typeEmb, h}, -1), "proj_norm");
 }
 
@@ -377,7 +427,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
   const torch::Tensor refType = types.index_select(0, batch.reference);
-  torch::Tensor dec = torch::cat({pooled, torch::embedding(P("decoder_cell_embed.weight"), refType).view({B, 1, E})}, 1);
+  torch::Tensor dec = torch::cat({pooled, typeEmbedding("decoder_cell_embed.weight", refType).view({B, 1, E})}, 1);
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
     dec = ln(dec + pairAttention(dec, l + ".self_attn"), l + ".norm1");

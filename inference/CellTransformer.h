@@ -48,8 +48,22 @@ struct Batch {
   torch::Tensor unpackIndex; // [T + 2B] int64: each packed row's flat position in the padded [B, N + 2]
 };
 
-// Adds the packed layout to a padded batch (its tensors on the CPU); the result on `device`.
-Batch packBatch(const Batch& padded, torch::Device device);
+// Shapes a packed batch is rounded up to (0: exact). On a GPU, training rounds the token count and
+// the padded length so that steps repeat a handful of shapes: a CUDA graph is captured per shape,
+// and cuBLAS and the allocator see the same sizes again. The extra tokens are filler rows placed
+// in padding slots, which every key mask and the pool ignore: the loss and gradients are those of
+// the exact batch (tests/inference/test_trainer).
+struct PackShape {
+  std::int64_t tokenMultiple = 0;  // T rounded up to a multiple of this
+  std::int64_t lengthMultiple = 0; // N rounded up to a multiple of this
+};
+
+// Adds the packed layout to a padded batch; the result on the CPU (toDevice moves it).
+Batch packBatch(const Batch& padded, const PackShape& shape = {});
+// A batch's tensors on `device`, copied from pinned memory without waiting on a GPU.
+Batch toDevice(const Batch& batch, torch::Device device);
+// The batch's tensors in pinned host memory (for asynchronous copies).
+Batch pinned(Batch batch);
 // Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero.
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch);
 
@@ -103,6 +117,7 @@ private:
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
+  torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
   // Self-attention of an encoder layer on the packed token table (see Batch::rows).

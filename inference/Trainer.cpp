@@ -3,6 +3,7 @@
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 #include "inference/Embedding.h"
+#include "inference/StepGraphs.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -43,6 +44,9 @@ struct Trainer::Impl {
   // The next step's batches, built on a host thread: (epoch, position) they start at.
   std::future<std::vector<Batch>> next;
   std::pair<int, std::int64_t> nextAt{-1, -1};
+  // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
+  std::unique_ptr<StepGraphs> graphs;
+  std::int64_t eagerSteps = 0; // steps run eagerly by this trainer (the graphs' warm-up)
   Impl(CellTransformer& m) : model(m) {}
 
   torch::Device device() const { return model.device(); }
@@ -95,8 +99,9 @@ struct Trainer::Impl {
     return h;
   }
 
-  // Padded batches of the given cells (table rows), their neighbourhoods as observed tokens, on
-  // the model's device.
+  // Packed batches of the given cells (table rows), their neighbourhoods as observed tokens, in
+  // host memory (pinned for a GPU; toDevice moves them). On a GPU their shapes are rounded to
+  // multiples of 4,096 tokens and 32 neighbours (PackShape), so that steps repeat a few shapes.
   std::vector<Batch> batchesOf(const std::vector<std::int64_t>& cells) const {
     const NeighborhoodList h = hoodsOf(cells);
     // Packed batches (packBatch): projections and feed-forwards on real tokens only, attention in
@@ -121,12 +126,13 @@ struct Trainer::Impl {
         for (std::int64_t j = 0; j < N; ++j)
           if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
-      out.push_back(packBatch(b, device()));
+      if (device().is_cuda()) out.push_back(pinned(packBatch(b, PackShape{4096, 32})));
+      else out.push_back(packBatch(b));
     }
     return out;
   }
 
-  // The summed loss over the batches (one value, on the device: no synchronisation per batch);
+  // The summed loss over the batches (on the device; one value, no synchronisation per batch);
   // backward when `grad`.
   torch::Tensor lossOver(const std::vector<Batch>& batches, bool grad, double scale) {
     torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
@@ -205,7 +211,10 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     offset += count;
   }
   if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
+  if (options.cudaGraphs && StepGraphs::available(model.device())) m.graphs = std::make_unique<StepGraphs>(model.device());
 }
+
+int Trainer::graphs() const { return impl_->graphs ? impl_->graphs->graphs() : 0; }
 
 Trainer::~Trainer() {
   if (impl_->next.valid()) impl_->next.wait();
@@ -239,13 +248,42 @@ double Trainer::step() {
     m.next = std::async(std::launch::async, [&m, after] { return m.batchesOf(m.stepCells(after.epoch, after.position)); });
   }
   m.mark("waiting for batches");
-  m.flatGrad.zero_();
-  const double loss = m.lossOver(batches, true, 1.0 / static_cast<double>(take)).item<double>() / static_cast<double>(take);
+  // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
+  const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
+  const double scale = 1.0 / static_cast<double>(take);
+  double loss = 0;
+  bool done = false;
+  // Full steps in one batch are replayed; the first steps of a run (warm-up: lazy initialisation
+  // must not happen inside a capture) and an epoch's short last step run eagerly.
+  if (m.graphs && m.eagerSteps >= 2 && batches.size() == 1 && take == m.opt.cellsPerStep && !m.opt.profile) {
+    try {
+      const torch::Tensor total = m.graphs->run(batches[0], [&m, scale](const Batch& b) {
+        m.flatGrad.zero_();
+        return m.lossOver({b}, true, scale);
+      });
+      loss = total.item<double>() / static_cast<double>(take);
+      done = true;
+    } catch (const std::exception& e) {
+      // Not fatal: the run goes on eagerly, and says why.
+      if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
+      m.graphs->synchronize();
+      m.graphs.reset();
+    }
+  }
+  if (!done) {
+    std::vector<Batch> onDevice;
+    for (const Batch& b : batches) onDevice.push_back(toDevice(b, m.device()));
+    m.flatGrad.zero_();
+    loss = m.lossOver(onDevice, true, scale).item<double>() / static_cast<double>(take);
+    ++m.eagerSteps;
+  }
   if (!std::isfinite(loss))
     throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                 std::to_string(state_.step) + "; the last checkpoint is kept (lower the learning rate and resume)");
   m.mark(nullptr);
   m.adamStep(learningRate(m.opt, state_.step));
+  // Nothing of the step may still run on the graphs' stream when others use the weights.
+  if (m.graphs) m.graphs->synchronize();
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());
   ++state_.step;
@@ -290,6 +328,7 @@ void Trainer::run() {
 ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
   torch::NoGradGuard noGrad;
+  // The compute copies are rebuilt here: after graph replays the model's own copies are stale.
   if (m.model.computeType() != torch::kFloat32) m.model.refreshComputeCopies(); // the weights of the last step
   ValidationMetrics v;
   // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
@@ -303,7 +342,8 @@ ValidationMetrics Trainer::validate() {
     const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean(1, true);
     return (ac * bc).sum(1) / (ac.norm(2, 1) * bc.norm(2, 1)).clamp_min(1e-12);
   };
-  for (const Batch& b : m.batchesOf(m.validation)) {
+  for (const Batch& host : m.batchesOf(m.validation)) {
+    const Batch b = toDevice(host, m.device());
     const Output o = m.model.forward(m.expression, m.types, b, true);
     const torch::Tensor target = m.expression.index_select(0, b.reference);
     const torch::Tensor counts = torch::exp(target) - 1;

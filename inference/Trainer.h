@@ -45,6 +45,11 @@ struct TrainOptions {
   // (waiting for batches, the forward's stages, loss, backward, optimiser). Slows the run: for
   // a profile, not for throughput.
   std::map<std::string, double>* profile = nullptr;
+  // On a GPU (LibTorch with CUDA): capture each step shape's forward + backward as a CUDA graph
+  // and replay it (StepGraphs); off, or with a profile, every step runs eagerly.
+  bool cudaGraphs = true;
+  // Messages worth showing the user that do not stop the run (e.g. graphs turned off).
+  std::function<void(const std::string&)> onNotice;
 };
 
 
@@ -77,6 +82,8 @@ public:
 
   // One optimiser step on the next cells of the epoch; returns the mean loss.
   double step();
+  // CUDA graphs captured so far (one per step shape; 0 when eager).
+  int graphs() const;
 
 private:
   struct Impl;

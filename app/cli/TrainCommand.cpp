@@ -145,6 +145,10 @@ nlohmann::json runTraining(TrainJob& job) {
       inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
     }
   };
+  opt.onNotice = [mode](const std::string& message) {
+    if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"message", message}}.dump() << std::endl;
+    else std::fprintf(stderr, "%s\n", message.c_str());
+  };
   ModelPositions pos = modelPositions(cells);
   if (job.profile) opt.profile = &profile;
   trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), opt);
@@ -165,7 +169,8 @@ nlohmann::json runTraining(TrainJob& job) {
           {"cells_per_s", lastRate}, {"load_s", loadSeconds}, {"train_s", since(trainStart)}, {"seconds", since(start)},
           {"validation_nll", lastValidation.nll}, {"validation_pearson", lastValidation.pearson},
           {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
-          {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"config", model->config().describe()}};
+          {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"cuda_graphs", trainer->graphs()},
+          {"config", model->config().describe()}};
   if (job.profile) j["profile_s"] = profile;
   return j;
 }
@@ -187,6 +192,7 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
       ->check(CLI::IsMember({"compact", "released"}));
   cmd->add_option("--progress", job.progress, "text, json or none")->check(CLI::IsMember({"text", "json", "none"}));
   cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
+  cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs, "Run every GPU step eagerly instead of replaying captured CUDA graphs");
 }
 } // namespace
 

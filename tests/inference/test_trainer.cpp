@@ -93,12 +93,49 @@ private Q_SLOTS:
     std::iota(order.begin(), order.end(), 0);
     const Batch padded = makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
     QVERIFY(!padded.uniform); // lengths differ: padding and masks are exercised
-    const Batch packed = packBatch(padded, torch::kCPU);
+    const Batch packed = packBatch(padded);
     QCOMPARE(packed.rows.size(0), padded.valid.sum().item<std::int64_t>());
     const Output a = m.forward(expr_, types_, padded), b = m.forward(expr_, types_, packed);
     QVERIFY(torch::allclose(a.embedding, b.embedding, 1e-5, 1e-5));
     QVERIFY(torch::allclose(a.mu, b.mu, 1e-5, 1e-5));
     QVERIFY(torch::allclose(a.ziLogits, b.ziLogits, 1e-5, 1e-5));
+  }
+
+  // A GPU rounds packed batches to repeating shapes (filler tokens in padding slots, a longer
+  // padded length): the loss and every gradient must stay those of the exact batch.
+  void roundedShapesKeepLossAndGradients() {
+    CellTransformer m(initWeights(cfg_, 6), cfg_, "init");
+    NeighborhoodOptions no;
+    no.cap = 40;
+    NeighborhoodIndex index(x_.data(), y_.data(), s_.data(), static_cast<std::int64_t>(x_.size()), no);
+    const NeighborhoodList hoods = index.compute(0, 48);
+    std::vector<std::int64_t> order(48);
+    std::iota(order.begin(), order.end(), 0);
+    const Batch padded = makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+    const Batch exact = packBatch(padded), rounded = packBatch(padded, PackShape{64, 8});
+    QVERIFY(rounded.rows.size(0) % 64 == 0 && rounded.rows.size(0) > exact.rows.size(0));
+    QVERIFY(rounded.observed.size(1) % 8 == 0 && rounded.observed.size(1) >= exact.observed.size(1));
+    QCOMPARE(rounded.valid.sum().item<std::int64_t>(), exact.rows.size(0));
+    auto lossAndGrads = [&](const Batch& b) {
+      for (auto& [k, t] : m.mutableParameters()) {
+        t = t.detach().clone();
+        t.set_requires_grad(true);
+      }
+      const Output o = m.forward(expr_, types_, b);
+      const torch::Tensor loss = zinbNll(expr_.index_select(0, b.reference), o.mu, o.theta, o.ziLogits).mean(1).sum();
+      loss.backward();
+      std::map<std::string, torch::Tensor> grads;
+      for (const auto& [k, t] : m.parameters())
+        if (t.grad().defined()) grads[k] = t.grad().clone(); // (the scale head is not in the loss)
+      return std::make_pair(loss.item<double>(), grads);
+    };
+    const auto [l1, g1] = lossAndGrads(exact);
+    const auto [l2, g2] = lossAndGrads(rounded);
+    QVERIFY2(std::abs(l1 - l2) <= 1e-5 * std::abs(l1), qPrintable(QString("loss %1 vs %2").arg(l1).arg(l2)));
+    QCOMPARE(g1.size(), g2.size());
+    QVERIFY(g1.size() > 20);
+    for (const auto& [k, g] : g1)
+      QVERIFY2(torch::allclose(g, g2.at(k), 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
   }
 
   void gradientsMatchFiniteDifferences() {

@@ -1,0 +1,113 @@
+#include "inference/StepGraphs.h"
+
+#include "core/Error.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <vector>
+
+#if __has_include(<ATen/cuda/CUDAGraph.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#define ATLASCOPE_WITH_CUDA_GRAPHS 1
+#endif
+
+namespace atlascope::inference {
+
+#ifdef ATLASCOPE_WITH_CUDA_GRAPHS
+
+namespace {
+struct Captured {
+  at::cuda::CUDAGraph graph;
+  Batch inputs;         // static device tensors the graph reads
+  torch::Tensor output; // written by each replay
+};
+
+void copyInto(Batch& to, const Batch& from) {
+  to.observed.copy_(from.observed, true);
+  to.valid.copy_(from.valid, true);
+  to.reference.copy_(from.reference, true);
+  to.rows.copy_(from.rows, true);
+  to.unpackIndex.copy_(from.unpackIndex, true);
+}
+} // namespace
+
+struct StepGraphs::Impl {
+  torch::Device device;
+  c10::cuda::CUDAStream stream;
+  decltype(at::cuda::graph_pool_handle()) pool;
+  std::map<std::vector<std::int64_t>, std::unique_ptr<Captured>> graphs;
+  explicit Impl(torch::Device d)
+      : device(d), stream(c10::cuda::getStreamFromPool(false, d.has_index() ? d.index() : 0)), pool(at::cuda::graph_pool_handle()) {}
+};
+
+bool StepGraphs::available(torch::Device device) { return device.is_cuda(); }
+
+StepGraphs::StepGraphs(torch::Device device) : impl_(std::make_unique<Impl>(device)) {}
+
+StepGraphs::~StepGraphs() {
+  if (impl_) impl_->stream.synchronize();
+}
+
+std::shared_ptr<void> StepGraphs::scope() { return std::make_shared<c10::cuda::CUDAStreamGuard>(impl_->stream); }
+
+torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body) {
+  Impl& m = *impl_;
+  c10::cuda::CUDAStreamGuard guard(m.stream);
+  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0)};
+  auto it = m.graphs.find(key);
+  if (it != m.graphs.end()) {
+    copyInto(it->second->inputs, batch);
+    it->second->graph.replay();
+    return it->second->output;
+  }
+  auto c = std::make_unique<Captured>();
+  c->inputs = toDevice(batch, m.device); // ordinary allocations, before the capture
+  // Thread-local capture: the batch builder thread keeps pinning host memory meanwhile, which a
+  // global-mode capture would forbid to every thread.
+  c->graph.capture_begin(m.pool, cudaStreamCaptureModeThreadLocal);
+  try {
+    c->output = body(c->inputs);
+  } catch (...) {
+    try {
+      c->graph.capture_end();
+    } catch (...) {
+    }
+    throw;
+  }
+  c->graph.capture_end();
+  c->graph.replay();
+  torch::Tensor out = c->output;
+  m.graphs.emplace(key, std::move(c));
+  return out;
+}
+
+void StepGraphs::synchronize() { impl_->stream.synchronize(); }
+
+int StepGraphs::graphs() const { return static_cast<int>(impl_->graphs.size()); }
+
+#else
+
+struct StepGraphs::Impl {};
+
+bool StepGraphs::available(torch::Device) { return false; }
+
+StepGraphs::StepGraphs(torch::Device) { throw Error("CUDA graphs need a LibTorch build with CUDA"); }
+
+StepGraphs::~StepGraphs() = default;
+
+std::shared_ptr<void> StepGraphs::scope() { return nullptr; }
+
+torch::Tensor StepGraphs::run(const Batch&, const std::function<torch::Tensor(const Batch&)>&) {
+  throw Error("CUDA graphs need a LibTorch build with CUDA");
+}
+
+void StepGraphs::synchronize() {}
+
+int StepGraphs::graphs() const { return 0; }
+
+#endif
+
+} // namespace atlascope::inference
