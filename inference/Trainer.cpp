@@ -3,6 +3,7 @@
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 #include "inference/Embedding.h"
+#include "inference/KernelTrace.h"
 #include "inference/StepGraphs.h"
 
 #include <nlohmann/json.hpp>
@@ -307,8 +308,15 @@ void Trainer::run() {
   double stepSeconds = 0;
   std::int64_t cellsDone = 0;
   bool validatedLast = false;
+  KernelTrace trace;
+  std::int64_t runSteps = 0;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     if (m.opt.cancel) m.opt.cancel->throwIfCancelled();
+    if (!m.opt.traceFile.empty()) {
+      if (runSteps == m.opt.traceFrom) trace.start();
+      if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
+    }
+    ++runSteps;
     const TrainState before = state_;
     const auto t = std::chrono::steady_clock::now();
     const double loss = step();
@@ -322,6 +330,7 @@ void Trainer::run() {
       validatedLast = true;
     }
   }
+  if (!m.opt.traceFile.empty()) trace.stop(m.opt.traceFile);
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 

@@ -48,6 +48,10 @@ struct TrainOptions {
   // On a GPU (LibTorch with CUDA): capture each step shape's forward + backward as a CUDA graph
   // and replay it (StepGraphs); off, or with a profile, every step runs eagerly.
   bool cudaGraphs = true;
+  // Non-empty (GPU builds with Kineto): the kernels of steps traceFrom .. traceFrom + 4 of this run
+  // are written there as a Chrome trace (KernelTrace).
+  std::string traceFile;
+  std::int64_t traceFrom = 20;
   // Messages worth showing the user that do not stop the run (e.g. graphs turned off).
   std::function<void(const std::string&)> onNotice;
 };

@@ -228,6 +228,7 @@ void addTrainCommand(CLI::App& app) {
   b->add_option("--dir", *dir, "Where the synthetic dataset and the checkpoints go");
   b->add_option("--warmup", bjob->opt.warmup, "Warm-up steps of the schedule");
   b->add_flag("--profile", bjob->profile, "Time the step's parts, synchronising the device between them (slower)");
+  b->add_option("--trace", bjob->opt.traceFile, "Write the kernels of steps 20-24 as a Chrome trace (GPU builds with Kineto)");
   addTrainOptions(b, *bjob);
   b->callback([=] {
     namespace fs = std::filesystem;
