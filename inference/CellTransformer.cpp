@@ -208,12 +208,54 @@ torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tenso
   return out.transpose(1, 2).reshape({B, Lq, H * d});
 }
 
+#if TORCH_VERSION_MAJOR >= 2
+namespace {
+// Flash attention over variable-length sequences stored back to back ([R, H, d] views with
+// cu_seqlens), forward and backward through ATen's flash kernels (no dropout, not causal).
+struct VarlenAttention : torch::autograd::Function<VarlenAttention> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength, double scale) {
+    auto r = at::_flash_attention_forward(q, k, v, cu, cu, maxLength, maxLength, 0.0, false, false, scale);
+    const torch::Tensor out = std::get<0>(r);
+    ctx->save_for_backward({q, k, v, out, std::get<1>(r), cu, std::get<2>(r), std::get<3>(r)});
+    ctx->saved_data["max"] = maxLength;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const std::int64_t maxLength = ctx->saved_data["max"].toInt();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    auto g = at::_flash_attention_backward(grads[0].contiguous(), s[0], s[1], s[2], s[3], s[4], s[5], s[5], maxLength, maxLength,
+                                           0.0, false, s[6], s[7], scale);
+    return {std::get<0>(g), std::get<1>(g), std::get<2>(g), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+} // namespace
+#endif
+
+bool CellTransformer::variableLengthAttention() const {
+#if TORCH_VERSION_MAJOR >= 2
+  return varlen_ && device_.is_cuda() && compute_ != torch::kFloat32 && config_.embedDim / config_.heads % 8 == 0;
+#else
+  return false;
+#endif
+}
+
 torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
                                                    const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, rows = x.size(0);
-  const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [T + 2B, 3E]
-  qkv.narrow(0, rows - B, B).narrow(1, E, 2 * E).zero_(); // add_zero_attn's keys and values (the last B rows)
+  const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, R = x.size(0);
+  const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [R, 3E]
+  qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
+#if TORCH_VERSION_MAJOR >= 2
+  if (variableLengthAttention()) {
+    auto head = [&](int i) { return qkv.narrow(1, i * E, E).view({R, H, d}); };
+    const torch::Tensor out = VarlenAttention::apply(head(0), head(1), head(2), batch.cuSeqlens, batch.maxLength,
+                                                     1.0 / std::sqrt(static_cast<double>(d)));
+    return lin(out.reshape({R, E}), prefix + ".out_proj");
+  }
+#endif
   const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
   const torch::Tensor out = attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
   return lin(out, prefix + ".out_proj");
@@ -241,44 +283,76 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   const auto* ref = reference.data_ptr<std::int64_t>();
   std::int64_t T = 0;
   for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
-  // Rounded shapes; the extra tokens occupy padding slots (masked), so there must be enough.
-  const std::int64_t Tp = std::max<std::int64_t>(1, roundUp(T, shape.tokenMultiple));
+  // Rounded shapes: F filler sequences of at least one filler each, and enough padding slots
+  // in the padded layout to hold the fillers there too.
+  const std::int64_t F = shape.tokenMultiple > 0 ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple)) : 0;
+  const std::int64_t Tp = shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T;
   std::int64_t Np = roundUp(N, shape.lengthMultiple);
   while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
-  const std::int64_t L = Np + 2;
+  const std::int64_t L = Np + 2, R = Tp + 2 * B;
   torch::Tensor observed = torch::empty({B, Np}, torch::kInt64), valid = torch::zeros({B, Np}, torch::kBool);
   auto* obs = observed.data_ptr<std::int64_t>();
   auto* val = valid.data_ptr<bool>();
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t j = 0; j < Np; ++j) {
-      const bool real = j < N && val0[b * N + j];
       obs[b * Np + j] = j < N ? obs0[b * N + j] : ref[b];
-      val[b * Np + j] = real;
+      val[b * Np + j] = j < N && val0[b * N + j];
     }
-  torch::Tensor rows = torch::empty({Tp}, torch::kInt64), unpackIndex = torch::empty({Tp + 2 * B}, torch::kInt64);
+  torch::Tensor rows = torch::empty({Tp}, torch::kInt64), order = torch::empty({R}, torch::kInt64);
+  torch::Tensor unpackIndex = torch::empty({R}, torch::kInt64), zeroRows = torch::empty({B}, torch::kInt64);
+  torch::Tensor cu = torch::empty({B + F + 1}, torch::kInt32);
   auto* r = rows.data_ptr<std::int64_t>();
+  auto* o = order.data_ptr<std::int64_t>();
   auto* ui = unpackIndex.data_ptr<std::int64_t>();
-  std::int64_t t = 0, extra = T;
+  auto* zr = zeroRows.data_ptr<std::int64_t>();
+  auto* c = cu.data_ptr<std::int32_t>();
+  std::int64_t t = 0, pos = 0; // t: next computed token (rows), pos: next sequence position
+  std::int64_t maxLength = 1;
+  std::vector<std::int64_t> spare; // padding slots, for the fillers
   for (std::int64_t b = 0; b < B; ++b) {
+    c[b] = static_cast<std::int32_t>(pos);
     for (std::int64_t j = 0; j < Np; ++j) {
-      if (val[b * Np + j]) {
-        r[t] = obs[b * Np + j];
-        ui[t++] = b * L + j;
-      } else if (extra < Tp) { // a filler token in a padding slot: attended by nothing, pooled by nothing
-        r[extra] = ref[b];
-        ui[extra++] = b * L + j;
+      if (!val[b * Np + j]) {
+        spare.push_back(b * L + j);
+        continue;
       }
+      r[t] = obs[b * Np + j];
+      o[pos] = t++;
+      ui[pos++] = b * L + j;
     }
-    ui[Tp + b] = b * L + Np;          // the class token
-    ui[Tp + B + b] = b * L + Np + 1;  // add_zero_attn's slot
+    o[pos] = Tp + b; // the class token
+    ui[pos++] = b * L + Np;
+    zr[b] = pos;
+    o[pos] = Tp + B + b; // add_zero_attn's slot
+    ui[pos++] = b * L + Np + 1;
+    maxLength = std::max(maxLength, pos - c[b]);
   }
+  // Fillers: F sequences, lengths differing by at most one.
+  const std::int64_t fillers = Tp - T;
+  std::size_t nextSpare = 0;
+  for (std::int64_t f = 0; f < F; ++f) {
+    c[B + f] = static_cast<std::int32_t>(pos);
+    const std::int64_t count = fillers / F + (f < fillers % F ? 1 : 0);
+    for (std::int64_t i = 0; i < count; ++i) {
+      r[t] = ref[(f * 7 + i) % B];
+      o[pos] = t++;
+      ui[pos++] = spare[nextSpare++];
+    }
+    maxLength = std::max(maxLength, count);
+  }
+  c[B + F] = static_cast<std::int32_t>(pos);
   Batch out;
   out.observed = observed;
   out.valid = valid;
   out.reference = reference.clone();
   out.uniform = padded.uniform && Np == N && Tp == T;
   out.rows = rows;
+  out.order = order;
   out.unpackIndex = unpackIndex;
+  out.zeroRows = zeroRows;
+  out.cuSeqlens = cu;
+  // Rounded shapes keep one bound per padded length (a CUDA graph bakes it in).
+  out.maxLength = shape.lengthMultiple > 0 ? std::max(L, maxLength) : maxLength;
   return out;
 }
 
@@ -286,18 +360,14 @@ Batch toDevice(const Batch& batch, torch::Device device) {
   if (device.is_cpu()) return batch;
   // From pinned memory, without waiting: the caller keeps `batch` until the device has read it.
   auto move = [&](const torch::Tensor& x) { return x.defined() ? (x.is_pinned() ? x : x.pin_memory()).to(device, true) : x; };
-  Batch out;
-  out.observed = move(batch.observed);
-  out.valid = move(batch.valid);
-  out.reference = move(batch.reference);
-  out.uniform = batch.uniform;
-  out.rows = move(batch.rows);
-  out.unpackIndex = move(batch.unpackIndex);
+  Batch out = batch;
+  for (torch::Tensor* t : {&out.observed, &out.valid, &out.reference, &out.rows, &out.order, &out.unpackIndex, &out.zeroRows, &out.cuSeqlens})
+    *t = move(*t);
   return out;
 }
 
 Batch pinned(Batch batch) {
-  for (torch::Tensor* t : {&batch.observed, &batch.valid, &batch.reference, &batch.rows, &batch.unpackIndex})
+  for (torch::Tensor* t : {&batch.observed, &batch.valid, &batch.reference, &batch.rows, &batch.order, &batch.unpackIndex, &batch.zeroRows, &batch.cuSeqlens})
     if (t->defined()) *t = t->pin_memory();
   return batch;
 }
@@ -401,9 +471,9 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   // to append them. Its own output is never read.
   torch::Tensor enc; // [B, N, E] for the pool
   if (batch.rows.defined()) {
-    // Packed: the table [T observed ; B class tokens ; B zero slots].
+    // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, E}).expand({B, E});
-    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0);
+    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0).index_select(0, batch.order);
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = ln(tokens + packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");

@@ -41,18 +41,25 @@ struct Batch {
   // Every neighbourhood of the batch has exactly N cells: no padding, so attention runs without a
   // mask (the fused flash kernel on a GPU).
   bool uniform = false;
-  // Packed layout (packBatch; training): the observed tokens of all neighbourhoods back to back,
-  // so the projections and feed-forwards run on real tokens only; attention alone sees the padded
-  // [B, N + 2] layout (N observed slots, the class token, add_zero_attn's slot). Undefined: padded.
-  torch::Tensor rows;        // [T] int64 cell rows of the observed tokens, neighbourhood by neighbourhood
-  torch::Tensor unpackIndex; // [T + 2B] int64: each packed row's flat position in the padded [B, N + 2]
+  // Packed layout (packBatch; training): the tokens of all neighbourhoods back to back, sequence
+  // by sequence ([observed..., class token, add_zero_attn's slot] per neighbourhood, then any
+  // filler sequences), so that the projections and feed-forwards run on real tokens only and a
+  // GPU's variable-length attention reads the sequences in place. The CPU (and float32) attention
+  // scatters them to the padded [B, N + 2] layout. Undefined: padded.
+  torch::Tensor rows;        // [Tp] int64 cell rows whose tokens are computed (observed cells, then fillers)
+  torch::Tensor order;       // [R = Tp + 2B] int64: row of [tokens(rows); class tokens; zero slots] at each position
+  torch::Tensor unpackIndex; // [R] int64: each position's flat slot in the padded [B, N + 2] layout
+  torch::Tensor zeroRows;    // [B] int64: positions of the add_zero_attn slots
+  torch::Tensor cuSeqlens;   // [B + F + 1] int32: sequence boundaries (F filler sequences)
+  std::int64_t maxLength = 0; // no sequence is longer
 };
 
 // Shapes a packed batch is rounded up to (0: exact). On a GPU, training rounds the token count and
 // the padded length so that steps repeat a handful of shapes: a CUDA graph is captured per shape,
-// and cuBLAS and the allocator see the same sizes again. The extra tokens are filler rows placed
-// in padding slots, which every key mask and the pool ignore: the loss and gradients are those of
-// the exact batch (tests/inference/test_trainer).
+// and cuBLAS and the allocator see the same sizes again. The extra tokens are filler cells in
+// tokenMultiple / lengthMultiple sequences of their own (at most lengthMultiple + 1 long), which
+// no real token attends to and the pool never reads (in the padded layout they sit in padding
+// slots): the loss and gradients are those of the exact batch (tests/inference/test_trainer).
 struct PackShape {
   std::int64_t tokenMultiple = 0;  // T rounded up to a multiple of this
   std::int64_t lengthMultiple = 0; // N rounded up to a multiple of this
@@ -88,6 +95,10 @@ public:
   // their statistics in float32 inside the kernels) and outputs are returned as float32; its
   // embeddings agree with float32 to cosine >= 0.999 (checked by `atlascope-cli parity`).
   void to(torch::Device device, torch::ScalarType compute = torch::kFloat32);
+  // Packed batches on a GPU in bf16 attend with variable-length flash attention over the
+  // sequences in place (no padding, no scatter); off: the padded path every device has.
+  void setVariableLengthAttention(bool on) { varlen_ = on; }
+  bool variableLengthAttention() const;
   torch::Device device() const { return device_; }
   // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
   // before each forward with gradients on, so that the casts are part of the graph and the
@@ -132,6 +143,7 @@ private:
   StateDict lowp_; // matrices cast to the compute dtype (empty for float32)
   torch::Device device_ = torch::kCPU;
   torch::ScalarType compute_ = torch::kFloat32;
+  bool varlen_ = true;
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

@@ -30,7 +30,10 @@ void copyInto(Batch& to, const Batch& from) {
   to.valid.copy_(from.valid, true);
   to.reference.copy_(from.reference, true);
   to.rows.copy_(from.rows, true);
+  to.order.copy_(from.order, true);
   to.unpackIndex.copy_(from.unpackIndex, true);
+  to.zeroRows.copy_(from.zeroRows, true);
+  to.cuSeqlens.copy_(from.cuSeqlens, true);
 }
 } // namespace
 
@@ -56,7 +59,8 @@ std::shared_ptr<void> StepGraphs::scope() { return std::make_shared<c10::cuda::C
 torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body) {
   Impl& m = *impl_;
   c10::cuda::CUDAStreamGuard guard(m.stream);
-  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0)};
+  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0), batch.cuSeqlens.size(0),
+                                      batch.maxLength};
   auto it = m.graphs.find(key);
   if (it != m.graphs.end()) {
     copyInto(it->second->inputs, batch);

@@ -48,6 +48,7 @@ struct Trainer::Impl {
   // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
   std::unique_ptr<StepGraphs> graphs;
   std::int64_t eagerSteps = 0; // steps run eagerly by this trainer (the graphs' warm-up)
+  double attentionCheck = -1;   // variable-length vs padded attention, relative (-1: not run)
   Impl(CellTransformer& m) : model(m) {}
 
   torch::Device device() const { return model.device(); }
@@ -213,7 +214,27 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   }
   if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
   if (options.cudaGraphs && StepGraphs::available(model.device())) m.graphs = std::make_unique<StepGraphs>(model.device());
+  // The GPU's variable-length attention against the padded path, on validation cells, once per
+  // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path.
+  if (model.variableLengthAttention()) {
+    torch::NoGradGuard noGrad;
+    std::vector<std::int64_t> some(m.validation.begin(), m.validation.begin() + std::min<std::size_t>(256, m.validation.size()));
+    try {
+      const Batch b = toDevice(m.batchesOf(some).front(), model.device());
+      const torch::Tensor fast = model.forward(m.expression, m.types, b).mu;
+      model.setVariableLengthAttention(false);
+      const torch::Tensor padded = model.forward(m.expression, m.types, b).mu;
+      m.attentionCheck = ((fast - padded).abs().mean() / padded.abs().mean()).item<double>();
+      if (m.attentionCheck < 0.02) model.setVariableLengthAttention(true);
+      else if (options.onNotice) options.onNotice("variable-length attention off: it differs from the padded path by " + std::to_string(m.attentionCheck));
+    } catch (const std::exception& e) {
+      model.setVariableLengthAttention(false);
+      if (options.onNotice) options.onNotice(std::string("variable-length attention off: ") + e.what());
+    }
+  }
 }
+
+double Trainer::attentionCheck() const { return impl_->attentionCheck; }
 
 int Trainer::graphs() const { return impl_->graphs ? impl_->graphs->graphs() : 0; }
 

@@ -88,6 +88,9 @@ public:
   double step();
   // CUDA graphs captured so far (one per step shape; 0 when eager).
   int graphs() const;
+  // On a GPU: the mean relative difference of the predicted means between the variable-length
+  // and the padded attention on validation cells, measured once per run (-1: not measured).
+  double attentionCheck() const;
 
 private:
   struct Impl;

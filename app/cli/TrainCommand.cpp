@@ -43,6 +43,7 @@ struct TrainJob {
   int logEvery = 10;
   bool resume = false;
   bool profile = false; // synchronised per-part timings (slower; bench train --profile)
+  bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
   ColumnOptions columns;
 };
 
@@ -106,6 +107,7 @@ nlohmann::json runTraining(TrainJob& job) {
     model = std::make_unique<inference::CellTransformer>(inference::initWeights(cfg, job.opt.seed), cfg, "init");
   }
   model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+  model->setVariableLengthAttention(!job.paddedAttention);
 
   inference::TrainOptions opt = job.opt;
   opt.cancel = &gTrainCancel;
@@ -170,6 +172,7 @@ nlohmann::json runTraining(TrainJob& job) {
           {"validation_nll", lastValidation.nll}, {"validation_pearson", lastValidation.pearson},
           {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
           {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"cuda_graphs", trainer->graphs()},
+          {"attention_check", trainer->attentionCheck()}, {"variable_length_attention", model->variableLengthAttention()},
           {"config", model->config().describe()}};
   if (job.profile) j["profile_s"] = profile;
   return j;
@@ -193,6 +196,7 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--progress", job.progress, "text, json or none")->check(CLI::IsMember({"text", "json", "none"}));
   cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
   cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs, "Run every GPU step eagerly instead of replaying captured CUDA graphs");
+  cmd->add_flag("--padded-attention", job.paddedAttention, "GPU: attention in the padded layout instead of variable-length flash attention");
 }
 } // namespace
 
