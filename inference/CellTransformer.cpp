@@ -246,16 +246,24 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
                                                    const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, R = x.size(0);
-  const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [R, 3E]
-  qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
 #if TORCH_VERSION_MAJOR >= 2
   if (variableLengthAttention()) {
-    auto head = [&](int i) { return qkv.narrow(1, i * E, E).view({R, H, d}); };
-    const torch::Tensor out = VarlenAttention::apply(head(0), head(1), head(2), batch.cuSeqlens, batch.maxLength,
-                                                     1.0 / std::sqrt(static_cast<double>(d)));
+    // q, k and v by three projections (row blocks of in_proj, contiguous): the flash backward's
+    // dq, dk, dv then reach their projections directly, where slices of one [R, 3E] projection
+    // cost three zero-filled [R, 3E] gradients, strided copies and their sums per layer.
+    const torch::Tensor& w = P(prefix + ".in_proj_weight");
+    const torch::Tensor& bias = P(prefix + ".in_proj_bias");
+    auto project = [&](int i) { return torch::linear(x, w.narrow(0, i * E, E), bias.narrow(0, i * E, E)); };
+    const torch::Tensor q = project(0), k = project(1), v = project(2);
+    k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
+    v.index_fill_(0, batch.zeroRows, 0);
+    const torch::Tensor out = VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
+                                                     batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
     return lin(out.reshape({R, E}), prefix + ".out_proj");
   }
 #endif
+  const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [R, 3E]
+  qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
   const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
   const torch::Tensor out = attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
   return lin(out, prefix + ".out_proj");
