@@ -6,6 +6,8 @@
 // Runs where the model is (CellTransformer::to): on a GPU in bf16 with float32 master weights and
 // optimiser state when the model's compute dtype is bf16, float32 otherwise. The next step's
 // neighbourhoods and batches are built on a host thread while the device runs the current step.
+// On a GPU, batches are rounded to repeating shapes and each shape's step is a replayed CUDA graph
+// (StepGraphs), and attention runs over the packed sequences in place (variable-length flash).
 // Deterministic on the CPU for a seed: data order per epoch comes from (seed, epoch), so a run
 // resumed from a checkpoint continues exactly where it stopped.
 #include "core/Neighborhood.h"

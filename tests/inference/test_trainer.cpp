@@ -116,6 +116,14 @@ private Q_SLOTS:
     QVERIFY(rounded.rows.size(0) % 64 == 0 && rounded.rows.size(0) > exact.rows.size(0));
     QVERIFY(rounded.observed.size(1) % 8 == 0 && rounded.observed.size(1) >= exact.observed.size(1));
     QCOMPARE(rounded.valid.sum().item<std::int64_t>(), exact.rows.size(0));
+    // The sequence layout a GPU attends over: every position in one sequence, none too long, each
+    // neighbourhood's sequence ending with its class token and zero slot.
+    const std::int64_t B = rounded.reference.size(0), R = rounded.rows.size(0) + 2 * B;
+    const torch::Tensor cu = rounded.cuSeqlens.to(torch::kInt64);
+    QCOMPARE(cu[-1].item<std::int64_t>(), R);
+    QVERIFY((cu.narrow(0, 1, cu.size(0) - 1) - cu.narrow(0, 0, cu.size(0) - 1)).max().item<std::int64_t>() <= rounded.maxLength);
+    QVERIFY(torch::equal(rounded.zeroRows, cu.narrow(0, 1, B) - 1));
+    QCOMPARE(std::get<0>(torch::_unique(rounded.unpackIndex)).size(0), R); // distinct padded slots
     auto lossAndGrads = [&](const Batch& b) {
       for (auto& [k, t] : m.mutableParameters()) {
         t = t.detach().clone();
