@@ -39,6 +39,9 @@
 #include <QToolButton>
 #include <QtConcurrent/QtConcurrent>
 
+#include "app/gui/RegionMatchPanel.h"
+#include "app/gui/SectionView.h"
+#include "core/AtomicFile.h"
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "viewer/CellCloud.h"
@@ -46,6 +49,9 @@
 #include "viewer/SectionPlane.h"
 
 #include <QDragEnterEvent>
+#include <QPageSize>
+#include <QPdfWriter>
+#include <QSvgGenerator>
 #include <QDropEvent>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -114,6 +120,27 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   addDockWidget(Qt::RightDockWidgetArea, trainingDock);
   tabifyDockWidget(pipelineDock, trainingDock);
   trainingDock->hide();
+  // The discovered regions next to the CCF tree (shown when a region result opens).
+  matchPanel_ = new RegionMatchPanel(this);
+  auto* matchDock = new QDockWidget(tr("Discovered regions"), this);
+  matchDock->setObjectName("regionMatchDock");
+  matchDock->setWidget(matchPanel_);
+  addDockWidget(Qt::LeftDockWidgetArea, matchDock);
+  splitDockWidget(dock, matchDock, Qt::Vertical);
+  matchDock->hide();
+  connect(matchPanel_, &RegionMatchPanel::resolutionChosen, this, [this](const QString& column) {
+    QSignalBlocker block(cellPanel_->colourBy());
+    cellPanel_->colourBy()->setCurrentText(column);
+    colourCellsByCategory("obs:" + column);
+  });
+  connect(matchPanel_, &RegionMatchPanel::regionSelected, this, &MainWindow::highlightRegion);
+  // The 2D section view (View menu, or shown with Ctrl+2): follows the section toolbar.
+  sectionView_ = new SectionView(this);
+  auto* sectionDock = new QDockWidget(tr("Section (2D)"), this);
+  sectionDock->setObjectName("sectionDock");
+  sectionDock->setWidget(sectionView_);
+  addDockWidget(Qt::BottomDockWidgetArea, sectionDock);
+  sectionDock->hide();
   // A trained model is the one the region step uses next.
   connect(trainingPanel_, &TrainingPanel::modelReady, this, [this](const QString& model) {
     pipelinePanel_->modelEdit()->setText(model);
@@ -289,6 +316,25 @@ void MainWindow::buildMenus() {
                                                : tr("Section sweep: %1").arg(r.error), 10000);
   });
   file->addSeparator();
+  QAction* figure = file->addAction(tr("Export &figure (views, section, legend)…"));
+  figure->setObjectName("exportFigure");
+  connect(figure, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    if (path.isEmpty()) return;
+    const QSize size = path.endsWith(".png", Qt::CaseInsensitive) ? QSize(3600, 2100) : QSize(1800, 1050);
+    if (!writeFigure(path, size)) QMessageBox::warning(this, tr("Export figure"), tr("Could not write %1").arg(path));
+  });
+  QAction* sectionFigure = file->addAction(tr("Export 2D section (SVG, PDF or PNG)…"));
+  sectionFigure->setObjectName("exportSection");
+  connect(sectionFigure, &QAction::triggered, this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export 2D section"), "section.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    if (path.isEmpty()) return;
+    const QSize size(1600, 1200);
+    const bool ok = path.endsWith(".svg", Qt::CaseInsensitive)   ? sectionView_->writeSvg(path, size)
+                    : path.endsWith(".pdf", Qt::CaseInsensitive) ? sectionView_->writePdf(path, size)
+                                                                  : sectionView_->writePng(path, size * 2);
+    if (!ok) QMessageBox::warning(this, tr("Export 2D section"), tr("Could not write %1").arg(path));
+  });
   QAction* saveSession = file->addAction(tr("Save sess&ion…"));
   saveSession->setObjectName("saveSession");
   connect(saveSession, &QAction::triggered, this, [this] {
@@ -379,6 +425,7 @@ void MainWindow::buildMenus() {
   connect(surfaces, &QAction::toggled, this, &MainWindow::setRegionSurfacesShown);
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
+  if (QAction* section2d = findChild<QDockWidget*>("sectionDock")->toggleViewAction()) section2d->setShortcut(QKeySequence(tr("Ctrl+2")));
 
   // Sections: an axis and a slider through the atlas (25 um steps), a 200 um slab.
   QToolBar* sections = addToolBar(tr("Section"));
@@ -414,6 +461,8 @@ void MainWindow::buildMenus() {
 }
 
 void MainWindow::onAtlasLoaded() {
+  matchPanel_->setAtlas(atlas_.get());
+  sectionView_->setAtlas(atlas_.get());
   viewer::SurfaceOptions surfaceOptions;
   surfaceOptions.downsampleAboveVoxels = 4'000'000; // whole brain, cortex: 50 um blocks (RegionSurface.h)
   cache_ = std::make_unique<viewer::SurfaceCache>(
@@ -603,6 +652,13 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
     cellRenderer()->AddActor2D(cloud_->colourBar());
     cellPanel_->setDataset(cells_.get(), loaded.obsColumns);
     findChild<QDockWidget*>("cellDock")->show();
+    sectionView_->setCells(cells_.get());
+    matchPanel_->clear();
+    regionColumns_.clear();
+    for (const auto& c : loaded.obsColumns)
+      if (QString::fromStdString(c).startsWith("regions_k")) regionColumns_ << QString::fromStdString(c);
+    std::sort(regionColumns_.begin(), regionColumns_.end(), [](const QString& a, const QString& b) { return a.mid(9).toInt() < b.mid(9).toInt(); });
+    findChild<QDockWidget*>("regionMatchDock")->setVisible(!regionColumns_.isEmpty());
     // A region result is a copy of the dataset: further runs still start from the original.
     if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) {
       pipelinePanel_->setDataset(path);
@@ -668,10 +724,7 @@ void MainWindow::colourCellsByCategory(const QString& what) {
         statusBar()->showMessage(tr("Cannot colour by this column: %1").arg(c.error), 8000);
       } else {
         if (c.colours.size() != c.names.size()) c.colours = viewer::CellCloud::palette(c.names.size());
-        cloud_->colourByCategory(c.codes, c.names, c.colours);
-        cellPanel_->setLegend(c.names, c.colours);
-        categoryCodes_ = c.codes;
-        cloud_->setVisibleCells({});
+        showCategorical(c.codes, c.names, c.colours);
         if (colouring_.startsWith("regions_k")) {
           regionColumn_ = colouring_;
           regionCodes_ = c.codes;
@@ -698,18 +751,46 @@ void MainWindow::colourCellsByCategory(const QString& what) {
     return;
   }
   if (what == "section") {
-    const auto pal = viewer::CellCloud::palette(cells_->sectionNames.size());
-    cloud_->colourByCategory(cells_->section, cells_->sectionNames, pal);
-    cellPanel_->setLegend(cells_->sectionNames, pal);
-    categoryCodes_ = cells_->section;
+    showCategorical(cells_->section, cells_->sectionNames, viewer::CellCloud::palette(cells_->sectionNames.size()));
   } else {
     const auto& t = cells_->types;
-    const auto pal = t.colours.size() == t.names.size() ? t.colours : viewer::CellCloud::palette(t.names.size());
-    cloud_->colourByCategory(cells_->cellType, t.names, pal);
-    cellPanel_->setLegend(t.names, pal);
-    categoryCodes_ = cells_->cellType;
+    showCategorical(cells_->cellType, t.names, t.colours.size() == t.names.size() ? t.colours : viewer::CellCloud::palette(t.names.size()));
   }
   cloud_->setVisibleCells({}); // a new colouring shows every cell again
+  renderViews();
+}
+
+void MainWindow::showCategorical(std::vector<std::int32_t> codes, const std::vector<std::string>& names,
+                                 const std::vector<std::array<std::uint8_t, 3>>& colours) {
+  cloud_->colourByCategory(codes, names, colours);
+  cellPanel_->setLegend(names, colours);
+  legendNames_ = names;
+  legendColours_ = colours;
+  categoryCodes_ = std::move(codes);
+  cloud_->setVisibleCells({});
+  sectionView_->setColours(categoryCodes_, colours);
+  sectionView_->setShownCells({});
+  if (colouring_.startsWith("regions_k")) {
+    matchPanel_->setResolutions(regionColumns_, colouring_);
+    matchPanel_->setRegions(cells_.get(), colouring_, categoryCodes_, names, colours);
+    findChild<QDockWidget*>("regionMatchDock")->show();
+  } else {
+    matchPanel_->clear();
+  }
+}
+
+void MainWindow::highlightRegion(int code) {
+  if (!cloud_ || !colouring_.startsWith("regions_k")) return;
+  std::vector<std::uint8_t> mask;
+  if (code >= 0) {
+    mask.resize(categoryCodes_.size());
+    for (std::size_t i = 0; i < mask.size(); ++i) mask[i] = categoryCodes_[i] == code;
+  }
+  cloud_->setVisibleCells(mask);
+  sectionView_->setShownCells(std::move(mask));
+  if (regionLayer_) regionLayer_->setHighlighted(code >= 0 ? std::optional<int>(code) : std::nullopt);
+  if (code >= 0 && static_cast<std::size_t>(code) < legendNames_.size())
+    statusBar()->showMessage(tr("%1: %2 cells").arg(QString::fromStdString(legendNames_[static_cast<std::size_t>(code)])).arg(cloud_->visibleCount()), 8000);
   renderViews();
 }
 
@@ -738,6 +819,10 @@ void MainWindow::colourCellsByGene(const QString& gene) {
       categoryCodes_.clear();
       cloud_->setVisibleCells({});
       cellPanel_->setLegend({}, {});
+      legendNames_.clear();
+      legendColours_.clear();
+      sectionView_->setColours({}, {});
+      sectionView_->setShownCells({});
       renderViews();
     }
     updateBusy();
@@ -816,6 +901,7 @@ void MainWindow::onSurfaceReady(int index, vtkSmartPointer<vtkPolyData> mesh) {
 
 void MainWindow::onSelection(int index) {
   if (!scene_) return;
+  matchPanel_->showSplitsOf(index);
   if (index < 0) {
     scene_->setHighlighted(std::nullopt);
     renderViews();
@@ -851,6 +937,7 @@ void MainWindow::setSection(viewer::SectionAxis axis, double position, double th
     }
   }
   section_->set(axis, position, thickness);
+  sectionView_->setPlane(i < 0 ? 0 : i, position, thickness);
   sectionLabel_->setText(i < 0 ? QString() : tr("%1 %2 um").arg(QString(viewer::sectionAxisName(axis)), QString::number(position, 'f', 0)));
   renderViews();
 }
@@ -919,28 +1006,129 @@ void MainWindow::saveViewImage(const QString& path, int scale) {
   viewer::saveWindowPng(view_->renderWindow(), path.toStdString(), scale);
 }
 
+QImage MainWindow::viewImage(VtkView* v) {
+  auto grabber = vtkSmartPointer<vtkWindowToImageFilter>::New();
+  grabber->SetInput(v->renderWindow());
+  grabber->SetInputBufferTypeToRGB();
+  grabber->ReadFrontBufferOff();
+  grabber->Update();
+  vtkImageData* data = grabber->GetOutput();
+  int dims[3];
+  data->GetDimensions(dims);
+  QImage vtk(dims[0], dims[1], QImage::Format_RGB888);
+  const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
+  for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
+    std::memcpy(vtk.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * dims[0] * 3, static_cast<std::size_t>(dims[0]) * 3);
+  return vtk;
+}
+
 QImage MainWindow::windowImage() {
   renderViews();
   QImage img = grab().toImage().convertToFormat(QImage::Format_RGB32);
   QPainter painter(&img);
   for (VtkView* v : {view_, view2_}) {
     if (!v->isVisible() || !v->isReady()) continue;
-    auto grabber = vtkSmartPointer<vtkWindowToImageFilter>::New();
-    grabber->SetInput(v->renderWindow());
-    grabber->SetInputBufferTypeToRGB();
-    grabber->ReadFrontBufferOff();
-    grabber->Update();
-    vtkImageData* data = grabber->GetOutput();
-    int dims[3];
-    data->GetDimensions(dims);
-    QImage vtk(dims[0], dims[1], QImage::Format_RGB888);
-    const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
-    for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
-      std::memcpy(vtk.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * dims[0] * 3, static_cast<std::size_t>(dims[0]) * 3);
     const QRect target(v->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), v->size() * img.devicePixelRatio());
-    painter.drawImage(target, vtk);
+    painter.drawImage(target, viewImage(v));
   }
   return img;
+}
+
+bool MainWindow::writeFigure(const QString& path, QSize size) {
+  if (size.width() < 200 || size.height() < 150) return false;
+  renderViews();
+  std::vector<QImage> views;
+  for (VtkView* v : {view_, view2_})
+    if (v->isVisible() && v->isReady()) views.push_back(viewImage(v));
+  const bool withSection = cells_ && section_ && section_->axis() != viewer::SectionAxis::None;
+  auto draw = [&](QPainter& p) {
+    p.setRenderHint(QPainter::Antialiasing, true);
+    p.setRenderHint(QPainter::SmoothPixmapTransform, true);
+    p.fillRect(QRect(QPoint(0, 0), size), Qt::white);
+    const double unit = std::max(1.0, size.width() / 1200.0), pad = 10 * unit, titleH = 28 * unit;
+    QFont font = p.font();
+    font.setPixelSize(static_cast<int>(16 * unit));
+    p.setFont(font);
+    p.setPen(QColor(20, 20, 20));
+    const QString title = datasetPath_.isEmpty() ? tr("Allen CCF") : tr("%1 — %2").arg(QFileInfo(datasetPath_).fileName(), colouring_);
+    p.drawText(QRectF(pad, 0, size.width() - 2 * pad, titleH), Qt::AlignLeft | Qt::AlignVCenter, title);
+    // Panels: the 3D view(s) on the left (60%), the section and the legend on the right.
+    const bool right = withSection || !legendNames_.empty();
+    const QRectF left(pad, titleH, (right ? 0.6 : 1.0) * size.width() - 2 * pad, size.height() - titleH - pad);
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      const QRectF cell(left.left() + left.width() * static_cast<double>(i) / static_cast<double>(views.size()), left.top(),
+                        left.width() / static_cast<double>(views.size()), left.height());
+      QSizeF fit = QSizeF(views[i].size()).scaled(cell.size(), Qt::KeepAspectRatio);
+      p.drawImage(QRectF(cell.center() - QPointF(fit.width() / 2, fit.height() / 2), fit), views[i]);
+    }
+    if (!right) return;
+    const double x0 = left.right() + 2 * pad, w = size.width() - x0 - pad;
+    double y = titleH;
+    if (withSection) {
+      const double h = (legendNames_.empty() ? 1.0 : 0.62) * (size.height() - titleH - pad);
+      sectionView_->render(p, QRectF(x0, y, w, h));
+      y += h + pad;
+    }
+    // Legend: swatches and names, in columns, as many as fit.
+    font.setPixelSize(static_cast<int>(11 * unit));
+    p.setFont(font);
+    const double row = 15 * unit, colW = std::max(140 * unit, w / 3);
+    const int perCol = std::max(1, static_cast<int>((size.height() - pad - y) / row));
+    const int cols = std::max(1, static_cast<int>(w / colW));
+    const std::size_t fits = static_cast<std::size_t>(perCol * cols);
+    for (std::size_t k = 0; k < legendNames_.size() && k < fits; ++k) {
+      const double cx = x0 + static_cast<double>(k / static_cast<std::size_t>(perCol)) * colW;
+      const double cy = y + static_cast<double>(k % static_cast<std::size_t>(perCol)) * row;
+      const auto& c = k < legendColours_.size() ? legendColours_[k] : std::array<std::uint8_t, 3>{150, 150, 150};
+      p.fillRect(QRectF(cx, cy + 2 * unit, 10 * unit, 10 * unit), QColor(c[0], c[1], c[2]));
+      p.drawText(QRectF(cx + 14 * unit, cy, colW - 16 * unit, row), Qt::AlignLeft | Qt::AlignVCenter,
+                 (k + 1 == fits && legendNames_.size() > fits) ? tr("… %1 more").arg(legendNames_.size() - fits + 1)
+                                                               : QString::fromStdString(legendNames_[k]));
+    }
+  };
+  const std::string target = path.toStdString(), tmp = temporaryPathFor(target);
+  const QString suffix = QFileInfo(path).suffix().toLower();
+  bool ok = false;
+  if (suffix == "svg") {
+    QSvgGenerator svg;
+    svg.setFileName(QString::fromStdString(tmp));
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle(tr("Atlascope figure"));
+    QPainter p;
+    if (p.begin(&svg)) {
+      draw(p);
+      ok = p.end();
+    }
+  } else if (suffix == "pdf") {
+    QPdfWriter pdf(QString::fromStdString(tmp));
+    pdf.setResolution(96);
+    pdf.setPageSize(QPageSize(QSizeF(size.width() * 72.0 / 96.0, size.height() * 72.0 / 96.0), QPageSize::Point));
+    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
+    QPainter p;
+    if (p.begin(&pdf)) {
+      draw(p);
+      ok = p.end();
+    }
+  } else {
+    QImage image(size, QImage::Format_RGB32);
+    {
+      QPainter p(&image);
+      draw(p);
+    }
+    ok = image.save(QString::fromStdString(tmp), "PNG");
+  }
+  if (!ok) {
+    std::remove(tmp.c_str());
+    return false;
+  }
+  try {
+    moveIntoPlace(tmp, target);
+  } catch (const std::exception&) {
+    std::remove(tmp.c_str());
+    return false;
+  }
+  return true;
 }
 
 void MainWindow::setRegionSurfacesShown(bool on) {
@@ -1044,6 +1232,7 @@ void MainWindow::showCategories(const std::vector<bool>& shown) {
     const std::int32_t c = categoryCodes_[i];
     mask[i] = c < 0 || static_cast<std::size_t>(c) >= shown.size() || shown[static_cast<std::size_t>(c)];
   }
+  sectionView_->setShownCells(mask);
   cloud_->setVisibleCells(std::move(mask));
   statusBar()->showMessage(tr("%1 of %2 cells shown").arg(cloud_->visibleCount()).arg(cloud_->size()), 5000);
   renderViews();

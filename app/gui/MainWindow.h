@@ -37,6 +37,8 @@ enum class SectionAxis;
 namespace atlascope::app {
 
 class CellPanel;
+class RegionMatchPanel;
+class SectionView;
 struct Session;
 class PipelinePanel;
 class RegionTreePanel;
@@ -124,6 +126,16 @@ public:
   void setRegionSurfacesShown(bool on);
   bool regionSurfacesShown() const { return regionSurfacesOn_; }
   int regionSurfaceCount() const; // regions drawn now
+  // The discovered regions dock (resolution, regions, CCF matches, splits) and the 2D section view.
+  RegionMatchPanel* regionMatchPanel() const { return matchPanel_; }
+  SectionView* sectionView() const { return sectionView_; }
+  // Highlights one discovered region of the current resolution (its cells alone, its surface
+  // outlined) or none (-1); the dock's list does the same.
+  void highlightRegion(int code);
+  // Figure mode: the 3D view(s), the 2D section (when a section is set and cells are open), the
+  // legend of the current colouring and a title, laid out as one image of `size` pixels; PNG, SVG
+  // or PDF by the extension (the section and legend stay vector in SVG/PDF). Atomic; false on failure.
+  bool writeFigure(const QString& path, QSize size);
 
 signals:
   void idle();
@@ -138,6 +150,11 @@ private:
   void showCellDetails(std::int64_t cell);
   void dragEnterEvent(QDragEnterEvent* e) override;
   void dropEvent(QDropEvent* e) override;
+  // A categorical colouring shown everywhere: the cells, the legend, the 2D section, and (for a
+  // regions_k column) the discovered-regions dock.
+  void showCategorical(std::vector<std::int32_t> codes, const std::vector<std::string>& names,
+                       const std::vector<std::array<std::uint8_t, 3>>& colours);
+  QImage viewImage(VtkView* view); // one 3D view as rendered
 
   MainWindowOptions options_;
   std::unique_ptr<Atlas> atlas_;
@@ -162,6 +179,11 @@ private:
   QString loadError_;
   bool loading_ = true;
   CellPanel* cellPanel_;
+  RegionMatchPanel* matchPanel_;
+  SectionView* sectionView_;
+  std::vector<std::string> legendNames_;
+  std::vector<std::array<std::uint8_t, 3>> legendColours_;
+  QStringList regionColumns_; // the open dataset's regions_k<k> columns
   PipelinePanel* pipelinePanel_;
   TrainingPanel* trainingPanel_;
   std::unique_ptr<CellTable> cells_;

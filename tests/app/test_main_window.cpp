@@ -6,6 +6,8 @@
 #include "app/gui/PdfExport.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
+#include "app/gui/RegionMatchPanel.h"
+#include "app/gui/SectionView.h"
 #include "app/gui/Session.h"
 #include "app/gui/TrainingPanel.h"
 #include <QSpinBox>
@@ -16,6 +18,11 @@
 #include <QtCharts/QChart>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
+#include <QtCharts/QHorizontalBarSeries>
+#include <QtCharts/QBarSet>
+#include <QDockWidget>
+#include <QLabel>
+#include "core/CellTable.h"
 #include "app/gui/WorkerJob.h"
 #include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/RegionTreePanel.h"
@@ -437,6 +444,52 @@ private slots:
     }
     const QDateTime written = QFileInfo(result).lastModified();
 
+    // The discovered regions beside the CCF tree: the resolutions, the regions, and for a
+    // selected region its CCF matches (table + overlap bars) with only its cells drawn; for a CCF
+    // structure, the regions that split it.
+    RegionMatchPanel* m = w.regionMatchPanel();
+    QVERIFY(w.findChild<QDockWidget*>("regionMatchDock")->isVisible());
+    QCOMPARE(m->resolutionBox()->count(), 2);
+    QCOMPARE(m->resolutionBox()->currentText(), QString("regions_k6"));
+    QTRY_VERIFY_WITH_TIMEOUT(m->hasMatches() && m->regionList()->count() > 0, 60000);
+    QVERIFY(m->regionList()->count() <= 6);
+    const int code = m->regionList()->item(0)->data(Qt::UserRole).toInt();
+    m->regionList()->setCurrentRow(0);
+    QCOMPARE(m->selectedRegion(), code);
+    QVERIFY(m->matchTable()->rowCount() > 0);
+    double shares = 0;
+    for (int r = 0; r < m->matchTable()->rowCount(); ++r) {
+      const double j = m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble();
+      QVERIFY2(j > 0 && j <= 1, qPrintable(QString::number(j)));
+      shares += m->matchTable()->item(r, 2)->data(Qt::DisplayRole).toDouble();
+    }
+    QVERIFY2(shares > 0.3 && shares <= 1.001, qPrintable(QString::number(shares))); // the top matches hold most of the region
+    QCOMPARE(m->overlapChart()->series().size(), 1);
+    auto* bars = qobject_cast<QHorizontalBarSeries*>(m->overlapChart()->series().first());
+    QVERIFY(bars && bars->barSets().first()->count() == m->matchTable()->rowCount());
+    std::int64_t inRegion = 0;
+    {
+      const ObsLabels labels = readObsLabels(result.toStdString(), "regions_k6");
+      for (std::int32_t c : labels.codes) inRegion += c == code;
+    }
+    QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), inRegion);
+    // The best match's CCF structure, selected in the atlas tree: the split list names the region.
+    int topRow = 0;
+    for (int r = 0; r < m->matchTable()->rowCount(); ++r)
+      if (m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble() > m->matchTable()->item(topRow, 1)->data(Qt::DisplayRole).toDouble()) topRow = r;
+    w.regionPanel()->select(m->matchTable()->item(topRow, 0)->data(Qt::UserRole).toInt());
+    QVERIFY2(m->splitsLabel()->text().contains("is split into"), qPrintable(m->splitsLabel()->text()));
+    const QString regionName = m->regionList()->item(0)->text().section(" — ", 0, 0);
+    QVERIFY2(m->splitsLabel()->text().contains(regionName), qPrintable(m->splitsLabel()->text() + " / " + regionName));
+    m->selectRegion(-1);
+    QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), static_cast<std::int64_t>(w.cellCloud()->size()));
+    // Another resolution from the dock recolours the cells.
+    m->resolutionBox()->setCurrentIndex(1);
+    emit m->resolutionBox()->activated(1);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k15" && m->hasMatches() && m->regionList()->count() > 6, 60000);
+    w.colourCellsByCategory("obs:regions_k6");
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k6", 60000);
+
     // The regions as surfaces (View > Region surfaces): built in the background, one per region
     // that reaches the voxel grid, drawn with the cells; they follow the colouring to another k.
     QAction* surfaces = w.findChild<QAction*>("view_region_surfaces");
@@ -662,6 +715,49 @@ private slots:
     double after[3];
     w.scene()->renderer()->GetActiveCamera()->GetPosition(after);
     for (int i = 0; i < 3; ++i) QVERIFY(std::abs(after[i] - before[i]) < 1e-6);
+
+    // The 2D section view: the measured section nearest to the plane, whole, with the CCF
+    // boundaries on it; exported as SVG (vector: paths and circles), PNG and PDF; and the figure
+    // (views + section + legend) as one image.
+    w.setSection(viewer::SectionAxis::Coronal, 7000, 200);
+    SectionView* sv = w.sectionView();
+    QVERIFY(sv->shownSection() >= 0);
+    QVERIFY2(sv->drawnCells() > 50, qPrintable(QString::number(sv->drawnCells())));
+    QVERIFY2(sv->boundarySegments() > 100, qPrintable(QString::number(sv->boundarySegments())));
+    std::int64_t inSection = 0;
+    for (std::int32_t s : w.cells()->section) inSection += s == sv->shownSection();
+    QCOMPARE(static_cast<std::int64_t>(sv->drawnCells()), inSection);
+    const QString svgPath = dir_.filePath("section.svg");
+    QVERIFY(sv->writeSvg(svgPath, QSize(1600, 1200)));
+    QFile svgFile(svgPath);
+    QVERIFY(svgFile.open(QIODevice::ReadOnly));
+    const QByteArray svgText = svgFile.readAll();
+    QVERIFY(svgText.contains("<svg") && svgText.contains("<path"));
+    QVERIFY2(svgText.count("<ellipse") + svgText.count("<circle") + svgText.count("<path") >= sv->drawnCells() / 2,
+             qPrintable(QString::number(svgText.size())));
+    const QString pngPath = dir_.filePath("section.png");
+    QVERIFY(sv->writePng(pngPath, QSize(1600, 1200)));
+    QCOMPARE(QImage(pngPath).size(), QSize(1600, 1200));
+    // The other planes: cells within the slab, boundaries of that plane.
+    w.setSection(viewer::SectionAxis::Sagittal, 5700, 400);
+    QCOMPARE(sv->shownSection(), -1);
+    QVERIFY(sv->boundarySegments() > 100);
+    w.setSection(viewer::SectionAxis::Coronal, 7000, 200);
+    const QString fig = dir_.filePath("figure.png"), figSvg = dir_.filePath("figure.svg");
+    QVERIFY(w.writeFigure(fig, QSize(2400, 1400)));
+    const QImage figure(fig);
+    if (qEnvironmentVariableIsSet("ATLASCOPE_KEEP_FIGURE")) figure.save(qEnvironmentVariable("ATLASCOPE_KEEP_FIGURE"));
+    QCOMPARE(figure.size(), QSize(2400, 1400));
+    // The right-hand panel holds the section: not blank.
+    const QImage sectionPart = figure.copy(1460, 60, 920, 760);
+    int inked = 0;
+    for (int y = 0; y < sectionPart.height(); y += 2)
+      for (int x = 0; x < sectionPart.width(); x += 2) inked += qGray(sectionPart.pixel(x, y)) < 200;
+    QVERIFY2(inked > 2000, qPrintable(QString::number(inked))); // boundaries and cells
+    QVERIFY(w.writeFigure(figSvg, QSize(1800, 1050)));
+    QVERIFY(QFileInfo(figSvg).size() > 10000);
+    w.setSection(viewer::SectionAxis::None, 0);
+
     const AnimationResult sweep = exportSectionSweep(w, dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
     QVERIFY2(sweep.error.isEmpty(), qPrintable(sweep.error));
     QCOMPARE(sweep.frames.size(), 3);

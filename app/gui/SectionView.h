@@ -1,0 +1,62 @@
+#pragma once
+// The 2D section view: the cells of the measured section nearest to the section plane (coronal
+// planes; for sagittal and horizontal planes, the cells within the slab) in their current colours,
+// with the CCF's structure boundaries on that plane drawn over them, a 1 mm scale bar and the
+// orientation. One painter routine draws the widget and the exports, so PNG (any size), SVG and
+// PDF show the same figure; SVG and PDF keep cells and boundaries as vector shapes.
+#include "core/Atlas.h"
+#include "core/CellTable.h"
+#include "core/SectionBoundaries.h"
+
+#include <QWidget>
+
+#include <array>
+#include <vector>
+
+namespace atlascope::app {
+
+class SectionView : public QWidget {
+  Q_OBJECT
+public:
+  explicit SectionView(QWidget* parent = nullptr);
+
+  void setAtlas(const Atlas* atlas);
+  void setCells(const CellTable* cells); // nullptr: none (kept by the caller while shown)
+  // Per-cell category codes and the categories' colours; empty codes: every cell grey.
+  void setColours(std::vector<std::int32_t> codes, std::vector<std::array<std::uint8_t, 3>> colours);
+  // Only these cells are drawn (the legend filters, a selected region); empty: all.
+  void setShownCells(std::vector<std::uint8_t> shown);
+  // normal: 0 coronal, 1 horizontal, 2 sagittal (PlaneAxes); the slab's thickness for the latter.
+  void setPlane(int normal, double positionUm, double thicknessUm = 200);
+
+  int drawnCells() const { return static_cast<int>(drawn_.size()); }
+  std::size_t boundarySegments() const { return boundaries_.size(); }
+  // The measured section shown (coronal planes), or -1.
+  int shownSection() const { return section_; }
+  QString title() const;
+
+  // Draws the figure into `target` (widget, image, SVG or PDF painter).
+  void render(QPainter& painter, const QRectF& target) const;
+  // Atomic exports at `size` pixels (SVG/PDF: the same size in points at 96 dpi); false on failure.
+  bool writePng(const QString& path, QSize size, bool transparent = false) const;
+  bool writeSvg(const QString& path, QSize size) const;
+  bool writePdf(const QString& path, QSize size) const;
+
+protected:
+  void paintEvent(QPaintEvent*) override;
+
+private:
+  void update2d();
+  const Atlas* atlas_ = nullptr;
+  const CellTable* cells_ = nullptr;
+  std::vector<std::int32_t> codes_;
+  std::vector<std::array<std::uint8_t, 3>> colours_;
+  std::vector<std::uint8_t> shown_;
+  std::vector<double> sectionAp_; // mean CCF AP of each measured section's cells
+  int normal_ = 0, section_ = -1;
+  double position_ = 0, thickness_ = 200, planeUm_ = 0;
+  std::vector<std::int64_t> drawn_;     // the cells drawn
+  std::vector<PlaneSegment> boundaries_;
+};
+
+} // namespace atlascope::app
