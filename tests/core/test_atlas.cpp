@@ -2,6 +2,7 @@
 // points, the label set, descendant masks, and the ABC parcellation-index route.
 #include "core/AbcParcellation.h"
 #include "core/Atlas.h"
+#include "core/SectionBoundaries.h"
 #include "core/Error.h"
 
 #include "tests/TestPaths.h"
@@ -148,6 +149,40 @@ private slots:
     } catch (const FileError& e) {
       QVERIFY(QString(e.what()).contains("label 2"));
     }
+  }
+
+  // The 2D section view's outlines: every segment lies between voxels of different labels, and
+  // planes outside the volume have none.
+  void sectionBoundariesSeparateLabels() {
+    const AnnotationVolume& a = atlas_->annotation();
+    for (int normal : {0, 1, 2}) {
+      const double mid = a.extentUm()[static_cast<std::size_t>(normal)] / 2 + 3;
+      const auto segments = annotationBoundaries(a, normal, mid);
+      QVERIFY2(segments.size() > 200, qPrintable(QString::number(segments.size())));
+      const PlaneAxes ax = planeAxes(normal);
+      const double su = a.spacingUm()[static_cast<std::size_t>(ax.u)], sv = a.spacingUm()[static_cast<std::size_t>(ax.v)];
+      auto idAt = [&](double u, double v) {
+        std::array<double, 3> um{};
+        um[static_cast<std::size_t>(normal)] = mid;
+        um[static_cast<std::size_t>(ax.u)] = u;
+        um[static_cast<std::size_t>(ax.v)] = v;
+        const auto voxel = a.voxelAt(um[0], um[1], um[2]);
+        return voxel ? a.idAt(*voxel) : StructureId(0);
+      };
+      for (std::size_t i = 0; i < segments.size(); i += 37) {
+        const PlaneSegment& s = segments[i];
+        const double mu = (s.u0 + s.u1) / 2, mv = (s.v0 + s.v1) / 2;
+        if (s.u0 == s.u1) { // vertical: the voxels left and right of it differ at its first voxel
+          QVERIFY(idAt(s.u0 - su / 2, s.v0 + sv / 2) != idAt(s.u0 + su / 2, s.v0 + sv / 2));
+        } else {
+          QCOMPARE(s.v0, s.v1);
+          QVERIFY(idAt(s.u0 + su / 2, s.v0 - sv / 2) != idAt(s.u0 + su / 2, s.v0 + sv / 2));
+        }
+        QVERIFY(mu >= 0 && mv >= 0);
+      }
+    }
+    QVERIFY(annotationBoundaries(a, 0, -100).empty());
+    QVERIFY(annotationBoundaries(a, 0, a.extentUm()[0] + 100).empty());
   }
 
   void floatVolumeIsNotAnAnnotation() {
