@@ -7,6 +7,7 @@
 #include "viewer/SectionPlane.h"
 
 #include <vtkActor.h>
+#include <vtkCellPicker.h>
 #include <vtkPolyData.h>
 #include <vtkPolyDataMapper.h>
 #include <vtkProperty.h>
@@ -122,6 +123,26 @@ void RegionLayer::refresh() {
     actors_[l]->GetProperty()->SetEdgeVisibility(hl ? 1 : 0);
     actors_[l]->SetPickable(0);
   }
+}
+
+std::optional<int> RegionLayer::pick(int x, int y) const {
+  if (!visible_) return std::nullopt;
+  auto picker = vtkSmartPointer<vtkCellPicker>::New();
+  picker->SetTolerance(0.0005);
+  picker->PickFromListOn();
+  // The surfaces are unpickable otherwise, so that cell and CCF picks go through them.
+  for (const auto& a : actors_)
+    if (a) {
+      a->SetPickable(1);
+      picker->AddPickList(a);
+    }
+  const bool hit = picker->Pick(x, y, 0, renderer_) != 0;
+  for (const auto& a : actors_)
+    if (a) a->SetPickable(0);
+  if (!hit) return std::nullopt;
+  for (std::size_t label = 0; label < actors_.size(); ++label)
+    if (actors_[label] && actors_[label].GetPointer() == picker->GetActor()) return static_cast<int>(label);
+  return std::nullopt;
 }
 
 } // namespace atlascope::viewer

@@ -50,6 +50,8 @@ public:
   double opacity() const { return opacity_; }
   void setHighlighted(std::optional<int> label); // edges of one region drawn
   void setSection(SectionPlane* section);        // clipped like the CCF (nullptr: none)
+  // The region whose surface is under display point (x, y) (VTK pixels), if the layer is shown.
+  std::optional<int> pick(int x, int y) const;
 
 private:
   void refresh();

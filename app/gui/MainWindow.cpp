@@ -216,6 +216,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   connect(view2_, &VtkView::clicked, this, [this](int x, int y) {
     if (!cloud_ || !sideBySide_) return;
     if (const auto cell = cloud_->pick(cellsRenderer_, x, y)) showCellDetails(*cell);
+    else pickRegionSurface(x, y);
   });
   connect(cellPanel_, &CellPanel::colourByCategory, this, &MainWindow::colourCellsByCategory);
   connect(cellPanel_, &CellPanel::colourByGene, this, &MainWindow::colourCellsByGene);
@@ -975,7 +976,18 @@ void MainWindow::onClicked(int x, int y) {
       return;
     }
   }
+  if (pickRegionSurface(x, y)) return;
   if (const auto hit = scene_->pick(x, y)) panel_->select(*hit);
+}
+
+bool MainWindow::pickRegionSurface(int x, int y) {
+  if (!regionLayer_) return false;
+  const auto label = regionLayer_->pick(x, y);
+  if (!label) return false;
+  // The same selection as the dock's list: the region's cells alone, its outline, its matches.
+  matchPanel_->selectRegion(*label);
+  findChild<QDockWidget*>("regionMatchDock")->show();
+  return true;
 }
 
 void MainWindow::applyCameraPreset(viewer::CameraPreset preset) {

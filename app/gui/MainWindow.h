@@ -146,6 +146,7 @@ private:
   void onSurfaceReady(int index, vtkSmartPointer<vtkPolyData> mesh);
   void onSelection(int index);
   void onClicked(int x, int y);
+  bool pickRegionSurface(int x, int y); // selects the discovered region under (x, y) of its view
   void updateBusy();
   void showCellDetails(std::int64_t cell);
   void dragEnterEvent(QDragEnterEvent* e) override;

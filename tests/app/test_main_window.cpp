@@ -498,6 +498,31 @@ private slots:
     QTRY_VERIFY_WITH_TIMEOUT(w.regionSurfaceCount() > 0 && w.isIdle(), 120000);
     QVERIFY(w.regionSurfaceCount() <= 6);
     const int coarse = w.regionSurfaceCount();
+    // Picking a region surface (cells hidden, so that clicks reach the surfaces) selects that
+    // region everywhere: the dock's list, its matches, its cells alone.
+    {
+      w.cellCloud()->actor()->SetVisibility(0);
+      vtkRenderer* ren = w.scene()->renderer();
+      const CellTable* cells = w.cells();
+      int picked = -1;
+      for (std::int64_t i = 0; i < cells->size() && picked < 0; i += std::max<std::int64_t>(1, cells->size() / 60)) {
+        const auto k = static_cast<std::size_t>(i);
+        ren->SetWorldPoint(cells->ccfAp[k], cells->ccfDv[k], cells->ccfMl[k], 1.0);
+        ren->WorldToDisplay();
+        double d[3];
+        ren->GetDisplayPoint(d);
+        emit w.view()->clicked(static_cast<int>(d[0]), static_cast<int>(d[1]));
+        picked = m->selectedRegion();
+      }
+      QVERIFY2(picked >= 0, "no click reached a region surface");
+      QVERIFY(m->matchTable()->rowCount() > 0);
+      const ObsLabels labels = readObsLabels(result.toStdString(), "regions_k6");
+      std::int64_t n = 0;
+      for (std::int32_t c : labels.codes) n += c == picked;
+      QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), n);
+      m->selectRegion(-1);
+      w.cellCloud()->actor()->SetVisibility(1);
+    }
     w.colourCellsByCategory("obs:regions_k15");
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.regionSurfaceCount() > coarse, 120000);
     surfaces->trigger();
