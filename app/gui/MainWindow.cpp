@@ -134,6 +134,11 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     colourCellsByCategory("obs:" + column);
   });
   connect(matchPanel_, &RegionMatchPanel::regionSelected, this, &MainWindow::highlightRegion);
+  connect(matchPanel_, &RegionMatchPanel::matchesReady, this, [this] {
+    if (pendingRegion_ < 0) return;
+    matchPanel_->selectRegion(pendingRegion_);
+    pendingRegion_ = -1;
+  });
   // The 2D section view (View menu, or shown with Ctrl+2): follows the section toolbar.
   sectionView_ = new SectionView(this);
   auto* sectionDock = new QDockWidget(tr("Section (2D)"), this);
@@ -519,6 +524,8 @@ Session MainWindow::captureSession() const {
   s.colourBy = colouring_;
   s.sideBySide = sideBySide_;
   s.regionSurfaces = regionSurfacesOn_;
+  s.sectionView = findChild<QDockWidget*>("sectionDock")->isVisible();
+  s.selectedRegion = matchPanel_->selectedRegion();
   s.bookmarks = bookmarks_;
   s.width = width();
   s.height = height();
@@ -578,6 +585,10 @@ void MainWindow::applySession(const Session& s) {
   if (s.camera) applyCamera(*s.camera);
   setSideBySide(s.sideBySide);
   if (s.regionSurfaces != regionSurfacesOn_) setRegionSurfacesShown(s.regionSurfaces);
+  findChild<QDockWidget*>("sectionDock")->setVisible(s.sectionView);
+  // The highlighted region once its resolution's matches are in: the colouring below is always
+  // read again, and the matching follows it.
+  pendingRegion_ = s.colourBy.startsWith("regions_k") ? s.selectedRegion : -1;
   bookmarks_.clear();
   bookmarksMenu_->clear();
   for (const auto& b : s.bookmarks) addCameraBookmark(b);

@@ -185,6 +185,7 @@ private:
   std::vector<std::string> legendNames_;
   std::vector<std::array<std::uint8_t, 3>> legendColours_;
   QStringList regionColumns_; // the open dataset's regions_k<k> columns
+  int pendingRegion_ = -1;    // a session's highlighted region, selected when its matches are in
   PipelinePanel* pipelinePanel_;
   TrainingPanel* trainingPanel_;
   std::unique_ptr<CellTable> cells_;

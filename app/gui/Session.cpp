@@ -20,7 +20,8 @@ std::array<double, 3> vec(const QJsonValue& v, std::array<double, 3> fallback) {
 
 QJsonObject Session::toJson() const {
   QJsonObject o{{"format", "atlascope-session"}, {"version", kVersion}, {"dataset", dataset}, {"colour_by", colourBy},
-                {"side_by_side", sideBySide}, {"region_surfaces", regionSurfaces}};
+                {"side_by_side", sideBySide}, {"region_surfaces", regionSurfaces},
+                {"section_view", sectionView}, {"selected_region", selectedRegion}};
   QJsonArray s;
   for (const auto& st : structures) {
     QJsonObject e{{"acronym", st.acronym}, {"visible", st.visible}, {"opacity", st.opacity}};
@@ -55,6 +56,8 @@ Session Session::fromJson(const QJsonObject& o) {
   s.colourBy = o.value("colour_by").toString();
   s.sideBySide = o.value("side_by_side").toBool(false);
   s.regionSurfaces = o.value("region_surfaces").toBool(false);
+  s.sectionView = o.value("section_view").toBool(false);
+  s.selectedRegion = o.value("selected_region").toInt(-1);
   for (const QJsonValue& v : o.value("structures").toArray()) {
     const QJsonObject e = v.toObject();
     SessionStructure st;

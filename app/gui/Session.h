@@ -35,6 +35,8 @@ struct Session {
   QString colourBy; // "type", "section", "gene:NAME" or an obs column
   bool sideBySide = false;
   bool regionSurfaces = false; // View > Region surfaces (absent in older sessions: off)
+  bool sectionView = false;    // the 2D section view shown (absent: hidden)
+  int selectedRegion = -1;     // the discovered region highlighted (code at colourBy's k; absent: none)
   QString sectionAxis = "none"; // none, coronal, sagittal, horizontal
   double sectionPosition = 0, sectionThickness = 200; // um
   std::vector<SessionStructure> structures;

@@ -21,6 +21,7 @@
 #include <QtCharts/QHorizontalBarSeries>
 #include <QtCharts/QBarSet>
 #include <QDockWidget>
+#include <QJsonObject>
 #include <QLabel>
 #include "core/CellTable.h"
 #include "app/gui/WorkerJob.h"
@@ -481,8 +482,24 @@ private slots:
     QVERIFY2(m->splitsLabel()->text().contains("is split into"), qPrintable(m->splitsLabel()->text()));
     const QString regionName = m->regionList()->item(0)->text().section(" — ", 0, 0);
     QVERIFY2(m->splitsLabel()->text().contains(regionName), qPrintable(m->splitsLabel()->text() + " / " + regionName));
+    // Sessions keep the highlighted region and the 2D view (older files: none, hidden).
+    w.findChild<QDockWidget*>("sectionDock")->show();
+    const Session saved = w.captureSession();
+    QCOMPARE(saved.selectedRegion, code);
+    QVERIFY(saved.sectionView);
+    QCOMPARE(Session::fromJson(saved.toJson()).selectedRegion, code);
+    QJsonObject older = saved.toJson();
+    older.remove("selected_region");
+    older.remove("section_view");
+    QCOMPARE(Session::fromJson(older).selectedRegion, -1);
+    QVERIFY(!Session::fromJson(older).sectionView);
     m->selectRegion(-1);
     QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), static_cast<std::int64_t>(w.cellCloud()->size()));
+    w.applySession(saved);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && m->selectedRegion() == code, 60000);
+    QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), inRegion);
+    w.findChild<QDockWidget*>("sectionDock")->hide();
+    m->selectRegion(-1);
     // Another resolution from the dock recolours the cells.
     m->resolutionBox()->setCurrentIndex(1);
     emit m->resolutionBox()->activated(1);
