@@ -5,6 +5,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDockWidget>
 #include <QTimer>
 
 #include <optional>
@@ -15,6 +16,25 @@
 int main(int argc, char** argv) {
   // The VTK bridge needs an X11 window (TOOLCHAIN.md); on Wayland sessions use XWayland.
   if (!qEnvironmentVariableIsSet("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "xcb");
+  // Qt on X11 takes "-session ID" / "--session ID" for itself (X session management) and removes
+  // it from the arguments, so --session FILE is taken out before QApplication sees it.
+  QString sessionFile;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    int drop = 0;
+    if ((a == "--session" || a == "-session") && i + 1 < argc) {
+      sessionFile = QString::fromLocal8Bit(argv[i + 1]);
+      drop = 2;
+    } else if (a.rfind("--session=", 0) == 0) {
+      sessionFile = QString::fromLocal8Bit(argv[i] + 10);
+      drop = 1;
+    }
+    if (drop == 0) continue;
+    for (int j = i; j + drop < argc; ++j) argv[j] = argv[j + drop];
+    argc -= drop;
+    argv[argc] = nullptr;
+    --i;
+  }
   QApplication app(argc, argv);
   QApplication::setApplicationName("Atlascope");
   QApplication::setApplicationVersion(ATLASCOPE_VERSION);
@@ -42,8 +62,11 @@ int main(int argc, char** argv) {
   QCommandLineOption sweep("sweep", "Export --sweep-frames frames of a section slab moving along AXIS (coronal, sagittal, horizontal).", "axis");
   QCommandLineOption sweepFrames("sweep-frames", "Frames of --sweep.", "n", "60");
   QCommandLineOption framesDir("frames-dir", "Folder for --turntable / --sweep frames (frame_0000.png ...; animation.mp4 with ffmpeg).", "dir", "frames");
+  QCommandLineOption figure("figure", "Figure mode: the 3D view(s), the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.", "file");
+  QCommandLineOption figureSize("figure-size", "Size of --figure in pixels, WxH.", "size", "2400x1400");
+  QCommandLineOption sectionOpt("section", "A section through both parcellations, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
   parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale,
-                     turntable, sweep, sweepFrames, framesDir});
+                     turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -64,11 +87,34 @@ int main(int argc, char** argv) {
   if (parser.isSet(colourBy)) options.colourBy = parser.value(colourBy);
   options.sideBySide = parser.isSet(side);
   options.regionSurfaces = parser.isSet(regionSurfaces);
-  if (parser.isSet(shot) || parser.isSet(exportView) || parser.isSet(turntable) || parser.isSet(sweep)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  if (parser.isSet(shot) || parser.isSet(exportView) || parser.isSet(turntable) || parser.isSet(sweep) || parser.isSet(figure))
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  std::optional<std::pair<atlascope::viewer::SectionAxis, double>> sectionAt;
+  if (parser.isSet(sectionOpt)) {
+    const QStringList parts = parser.value(sectionOpt).split(':');
+    const auto axis = atlascope::viewer::sectionAxisFromName(parts.value(0).toStdString());
+    bool ok = false;
+    const double um = parts.value(1).toDouble(&ok);
+    if (parts.size() != 2 || axis == atlascope::viewer::SectionAxis::None || !ok) {
+      std::fprintf(stderr, "atlascope: --section takes AXIS:UM, e.g. coronal:7000\n");
+      return 2;
+    }
+    sectionAt = std::make_pair(axis, um);
+  }
+  QSize figurePixels;
+  if (parser.isSet(figure)) {
+    const QStringList wh = parser.value(figureSize).split('x');
+    figurePixels = QSize(wh.value(0).toInt(), wh.value(1).toInt());
+    if (figurePixels.width() < 200 || figurePixels.height() < 150) {
+      std::fprintf(stderr, "atlascope: --figure-size takes WxH of at least 200x150\n");
+      return 2;
+    }
+  }
   std::optional<atlascope::app::Session> restored;
-  if (parser.isSet(session)) {
+  if (sessionFile.isEmpty() && parser.isSet(session)) sessionFile = parser.value(session); // (non-X11 platforms)
+  if (!sessionFile.isEmpty()) {
     try {
-      restored = atlascope::app::Session::load(parser.value(session));
+      restored = atlascope::app::Session::load(sessionFile);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "atlascope: %s\n", e.what());
       return 2;
@@ -83,6 +129,43 @@ int main(int argc, char** argv) {
     if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
   }
   window.show();
+  if (sectionAt) {
+    // Once the atlas is in (the section needs its extent); the 2D view is shown with it.
+    auto placed = std::make_shared<bool>(false);
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, placed, sectionAt] {
+      if (*placed) return;
+      *placed = true;
+      window.setSection(sectionAt->first, sectionAt->second);
+      if (auto* dock = window.findChild<QDockWidget*>("sectionDock")) dock->show();
+    });
+  }
+  if (parser.isSet(figure)) {
+    const QString path = parser.value(figure);
+    auto done = std::make_shared<bool>(false);
+    // The atlas signals idle before a dataset (of --open or a session) is read: wait for its cells
+    // (or its error) and for the window to be idle again.
+    const bool wantCells = !options.dataset.isEmpty() || (restored && !restored->dataset.isEmpty());
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done, figurePixels, wantCells, sectionAt] {
+      if (*done) return;
+      *done = true;
+      auto* poll = new QTimer(&window);
+      poll->setInterval(200);
+      QObject::connect(poll, &QTimer::timeout, &window, [&window, poll, path, figurePixels, wantCells, sectionAt] {
+        if (window.loadError().isEmpty() && (!window.isIdle() || (wantCells && !window.cells() && window.datasetError().isEmpty()))) return;
+        poll->stop();
+        if (!window.loadError().isEmpty()) {
+          std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
+          QApplication::exit(1);
+          return;
+        }
+        if (sectionAt) window.setSection(sectionAt->first, sectionAt->second); // over a session's own
+        const bool ok = window.writeFigure(path, figurePixels);
+        std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
+        QApplication::exit(ok ? 0 : 1);
+      });
+      poll->start();
+    });
+  }
 
   if (parser.isSet(shot) || parser.isSet(exportView)) {
     const bool viewOnly = parser.isSet(exportView);
@@ -140,3 +223,4 @@ int main(int argc, char** argv) {
   }
   return app.exec();
 }
+

@@ -892,7 +892,23 @@ private slots:
     QVERIFY2(gui.exitCode() == 0, gui.readAllStandardError().constData());
     const QImage fig(png);
     QVERIFY(!fig.isNull());
-    QVERIFY2(fig.width() >= 2 * 300 && fig.width() % 2 == 0, qPrintable(QString::number(fig.width())));
+    // (The session is side by side: the CCF view is half of the central area, at 2x.)
+    QVERIFY2(fig.width() >= 2 * 150 && fig.width() % 2 == 0 && fig.height() % 2 == 0, qPrintable(QString::number(fig.width())));
+    // Figure mode headless: views, the 2D section and the legend in one SVG of the given size.
+    const QString svg = dir_.filePath("headless-figure.svg");
+    QProcess figure;
+    figure.start(ATLASCOPE_GUI_BIN, {"--session", sessionPath, "--section", "coronal:7000", "--figure", svg, "--figure-size", "1200x700",
+                                     "--size", "1000x700"});
+    QVERIFY(figure.waitForFinished(180000));
+    QVERIFY2(figure.exitCode() == 0, figure.readAllStandardError().constData());
+    QFile svgFile(svg);
+    QVERIFY(svgFile.open(QIODevice::ReadOnly));
+    const QByteArray text = svgFile.readAll();
+    QVERIFY(text.contains("<svg") && text.contains("viewBox=\"0 0 1200 700\"") && text.contains("<image") && text.contains("Section "));
+    QProcess bad;
+    bad.start(ATLASCOPE_GUI_BIN, {"--section", "oblique:7", "--figure", svg});
+    QVERIFY(bad.waitForFinished(60000));
+    QCOMPARE(bad.exitCode(), 2);
   }
 
   void brokenAtlasIsAMessage() {
