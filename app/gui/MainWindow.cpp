@@ -39,6 +39,7 @@
 #include <QToolButton>
 #include <QtConcurrent/QtConcurrent>
 
+#include "app/gui/JobQueue.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/SectionView.h"
 #include "core/AtomicFile.h"
@@ -146,6 +147,10 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   sectionDock->setWidget(sectionView_);
   addDockWidget(Qt::BottomDockWidgetArea, sectionDock);
   sectionDock->hide();
+  // One job at a time: a second one waits for the first (train, then discover regions).
+  auto* jobs = new JobQueue(this);
+  pipelinePanel_->setQueue(jobs);
+  trainingPanel_->setQueue(jobs);
   // A trained model is the one the region step uses next.
   connect(trainingPanel_, &TrainingPanel::modelReady, this, [this](const QString& model) {
     pipelinePanel_->modelEdit()->setText(model);

@@ -8,6 +8,7 @@
 #include <QtCharts/QChartView>
 #include <QtCharts/QChart>
 
+#include "app/gui/JobQueue.h"
 #include "app/gui/WorkerJob.h"
 
 #include <QCheckBox>
@@ -116,6 +117,7 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
     run_->setEnabled(!dataset_.isEmpty());
     cancel_->setEnabled(false);
     emit runningChanged(false);
+    if (queue_) queue_->ended(this); // the next job starts after this handler
   };
   connect(job_, &WorkerJob::finished, this, [this, finish](const QJsonObject& result) {
     finish();
@@ -151,7 +153,20 @@ void PipelinePanel::setDataset(const QString& path) {
 bool PipelinePanel::isRunning() const { return job_->isRunning(); }
 
 void PipelinePanel::run() {
-  if (dataset_.isEmpty() || job_->isRunning()) return;
+  if (dataset_.isEmpty() || job_->isRunning() || isQueued()) return;
+  run_->setEnabled(false);
+  cancel_->setEnabled(true);
+  if (queue_) {
+    if (!queue_->submit(this, tr("Discover regions"), [this] { startJob(); }))
+      status_->setText(tr("Queued: starts when %1 ends (Cancel takes it out).").arg(queue_->runningLabel()));
+    return;
+  }
+  startJob();
+}
+
+bool PipelinePanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
+
+void PipelinePanel::startJob() {
   QStringList args{"segment", dataset_, "--out", resultPathFor(dataset_), "--k", ks_->text().simplified().remove(' '),
                    "--device", device_->currentText()};
   if (!model_->text().isEmpty()) args << "--weights" << model_->text();
@@ -164,7 +179,15 @@ void PipelinePanel::run() {
   job_->start(args);
 }
 
-void PipelinePanel::cancel() { job_->cancel(); }
+void PipelinePanel::cancel() {
+  if (queue_ && queue_->remove(this)) {
+    run_->setEnabled(!dataset_.isEmpty());
+    cancel_->setEnabled(false);
+    status_->setText(tr("Taken out of the queue."));
+    return;
+  }
+  job_->cancel();
+}
 
 void PipelinePanel::showScores(const QJsonObject& summary) {
   const QJsonArray res = summary.value("resolutions").toArray();

@@ -19,6 +19,7 @@ class QChartView;
 
 namespace atlascope::app {
 
+class JobQueue;
 class WorkerJob;
 
 class PipelinePanel : public QWidget {
@@ -48,6 +49,9 @@ public:
   // The chart as vector PDF (lines and text stay sharp at any size).
   bool writeScoresChartPdf(const QString& path) const;
   bool isRunning() const;
+  bool isQueued() const; // waiting in the window's job queue
+  // The window's queue: one job at a time (none: start at once).
+  void setQueue(JobQueue* queue) { queue_ = queue; }
   WorkerJob* job() const { return job_; }
   QString lastError() const { return lastError_; }
 
@@ -74,6 +78,8 @@ private:
   QChart* chart_;
   QChartView* chartView_;
   WorkerJob* job_;
+  JobQueue* queue_ = nullptr;
+  void startJob();
   void showScores(const QJsonObject& summary); // the table, and a line per k in the log
 };
 

@@ -1,5 +1,6 @@
 #include "app/gui/TrainingPanel.h"
 
+#include "app/gui/JobQueue.h"
 #include "app/gui/WorkerJob.h"
 
 #include <QCheckBox>
@@ -93,6 +94,7 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent), job_(new Worker
   auto finish = [this] {
     start_->setEnabled(!dataset_.isEmpty());
     cancel_->setEnabled(false);
+    if (queue_) queue_->ended(this); // the next job starts after this handler (and modelReady)
   };
   connect(job_, &WorkerJob::finished, this, [this, finish](const QJsonObject& r) {
     finish();
@@ -130,7 +132,20 @@ void TrainingPanel::setDataset(const QString& path) {
 bool TrainingPanel::isRunning() const { return job_->isRunning(); }
 
 void TrainingPanel::start() {
-  if (dataset_.isEmpty() || job_->isRunning()) return;
+  if (dataset_.isEmpty() || job_->isRunning() || isQueued()) return;
+  start_->setEnabled(false);
+  cancel_->setEnabled(true);
+  if (queue_) {
+    if (!queue_->submit(this, tr("Train model"), [this] { startJob(); }))
+      status_->setText(tr("Queued: starts when %1 ends (Cancel takes it out).").arg(queue_->runningLabel()));
+    return;
+  }
+  startJob();
+}
+
+bool TrainingPanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
+
+void TrainingPanel::startJob() {
   QStringList args{"train", dataset_, "--out", modelPathFor(dataset_), "--epochs", QString::number(epochs_->value()),
                    "--size", size_->currentText(), "--device", device_->currentText(), "--log-every", "1"};
   if (resume_->isChecked()) args << "--resume";
@@ -148,7 +163,15 @@ void TrainingPanel::start() {
   job_->start(args);
 }
 
-void TrainingPanel::cancel() { job_->cancel(); }
+void TrainingPanel::cancel() {
+  if (queue_ && queue_->remove(this)) {
+    start_->setEnabled(!dataset_.isEmpty());
+    cancel_->setEnabled(false);
+    status_->setText(tr("Taken out of the queue."));
+    return;
+  }
+  job_->cancel();
+}
 
 void TrainingPanel::onMessage(const QJsonObject& o) {
   const QString stage = o.value("stage").toString();

@@ -20,6 +20,7 @@ class QValueAxis;
 
 namespace atlascope::app {
 
+class JobQueue;
 class WorkerJob;
 
 class TrainingPanel : public QWidget {
@@ -41,6 +42,8 @@ public:
   QScatterSeries* validationSeries() const { return validation_; }
   WorkerJob* job() const { return job_; }
   bool isRunning() const;
+  bool isQueued() const; // waiting in the window's job queue
+  void setQueue(JobQueue* queue) { queue_ = queue; }
   QString lastError() const { return lastError_; }
 
 public slots:
@@ -70,6 +73,8 @@ private:
   QValueAxis* yAxis_;
   double yMax_ = 0, yMin_ = 1e30;
   WorkerJob* job_;
+  JobQueue* queue_ = nullptr;
+  void startJob();
 };
 
 } // namespace atlascope::app

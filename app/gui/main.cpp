@@ -2,10 +2,15 @@
 #include "app/gui/AnimationExport.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/Session.h"
+#include "viewer/CellCloud.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDockWidget>
+#include <QElapsedTimer>
+
+#include <vtkCamera.h>
+#include <vtkRenderer.h>
 #include <QTimer>
 
 #include <optional>
@@ -62,11 +67,13 @@ int main(int argc, char** argv) {
   QCommandLineOption sweep("sweep", "Export --sweep-frames frames of a section slab moving along AXIS (coronal, sagittal, horizontal).", "axis");
   QCommandLineOption sweepFrames("sweep-frames", "Frames of --sweep.", "n", "60");
   QCommandLineOption framesDir("frames-dir", "Folder for --turntable / --sweep frames (frame_0000.png ...; animation.mp4 with ffmpeg).", "dir", "frames");
+  QCommandLineOption benchRender("bench-render", "Benchmark: N frames turning the camera with every cell drawn, then N while interacting "
+                                 "(level of detail); one JSON line with ms per frame, then quit.", "n");
   QCommandLineOption figure("figure", "Figure mode: the 3D view(s), the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.", "file");
   QCommandLineOption figureSize("figure-size", "Size of --figure in pixels, WxH.", "size", "2400x1400");
   QCommandLineOption sectionOpt("section", "A section through both parcellations, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
   parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale,
-                     turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt});
+                     turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -137,6 +144,48 @@ int main(int argc, char** argv) {
       *placed = true;
       window.setSection(sectionAt->first, sectionAt->second);
       if (auto* dock = window.findChild<QDockWidget*>("sectionDock")) dock->show();
+    });
+  }
+  if (parser.isSet(benchRender)) {
+    const int frames = std::max(1, parser.value(benchRender).toInt());
+    auto done = std::make_shared<bool>(false);
+    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, done, frames] {
+      if (*done) return;
+      *done = true;
+      auto* poll = new QTimer(&window);
+      poll->setInterval(200);
+      QObject::connect(poll, &QTimer::timeout, &window, [&window, poll, frames] {
+        if (!window.isIdle() || (!window.cellCloud() && window.datasetError().isEmpty())) return;
+        poll->stop();
+        auto* cloud = window.cellCloud();
+        if (!cloud) {
+          std::fprintf(stderr, "atlascope: --bench-render needs --open DATA\n");
+          QApplication::exit(1);
+          return;
+        }
+        vtkCamera* camera = window.scene()->renderer()->GetActiveCamera();
+        auto run = [&](bool interacting, std::int64_t& drawn) {
+          cloud->setInteracting(interacting);
+          window.renderViews(); // the first frame after a switch uploads the vertex list
+          drawn = cloud->drawnCount();
+          QElapsedTimer t;
+          t.start();
+          for (int i = 0; i < frames; ++i) {
+            camera->Azimuth(360.0 / frames);
+            window.renderViews();
+          }
+          return static_cast<double>(t.nsecsElapsed()) / 1e6 / frames;
+        };
+        std::int64_t drawnFull = 0, drawnLod = 0;
+        const double full = run(false, drawnFull), lod = run(true, drawnLod);
+        cloud->setInteracting(false);
+        std::printf("{\"figure\":\"render\",\"cells\":%lld,\"frames\":%d,\"full_ms\":%.2f,\"interacting_ms\":%.2f,\"drawn_full\":%lld,"
+                    "\"drawn_interacting\":%lld,\"speedup\":%.2f}\n",
+                    static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull),
+                    static_cast<long long>(drawnLod), full / lod);
+        QApplication::exit(0);
+      });
+      poll->start();
     });
   }
   if (parser.isSet(figure)) {

@@ -629,6 +629,30 @@ private slots:
     QCOMPARE(t->validationSeries()->count(), 3);
     QCOMPARE(t->lossSeries()->count(), 6);
     QCOMPARE(t->lossSeries()->at(5).x(), 6.0);
+
+    // One job at a time: a region step asked for while training runs waits in line (Cancel takes
+    // it out), then starts by itself with the model the training hands over.
+    PipelinePanel* p = w.pipelinePanel();
+    p->resolutionsEdit()->setText("4");
+    p->deviceBox()->setCurrentText("cpu");
+    p->modelEdit()->clear();
+    t->epochsBox()->setValue(4);
+    t->resumeBox()->setChecked(true);
+    t->start();
+    QVERIFY(t->isRunning());
+    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    QVERIFY(p->isQueued() && !p->isRunning());
+    p->cancel();
+    QVERIFY(!p->isQueued() && p->runButton()->isEnabled());
+    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    QVERIFY(p->isQueued());
+    QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning() && !p->isQueued(), 120000);
+    QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
+    QCOMPARE(p->modelEdit()->text(), model); // handed over before the region step started
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle(), 120000);
+    QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
+    QVERIFY(QFileInfo::exists(PipelinePanel::resultPathFor(data)));
+    QVERIFY(!p->log()->toPlainText().contains("composition baseline")); // it segmented with the model
   }
 
   void sideBySideSharesTheCamera() {
