@@ -135,6 +135,16 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
     colourCellsByCategory("obs:" + column);
   });
   connect(matchPanel_, &RegionMatchPanel::regionSelected, this, &MainWindow::highlightRegion);
+  connect(matchPanel_, &RegionMatchPanel::regionInResolutionChosen, this, [this](const QString& column, int code) {
+    if (colouring_ == column) {
+      matchPanel_->selectRegion(code);
+      return;
+    }
+    pendingRegion_ = code; // selected once that resolution's matches are in
+    QSignalBlocker block(cellPanel_->colourBy());
+    cellPanel_->colourBy()->setCurrentText(column);
+    colourCellsByCategory("obs:" + column);
+  });
   connect(matchPanel_, &RegionMatchPanel::matchesReady, this, [this] {
     if (pendingRegion_ < 0) return;
     matchPanel_->selectRegion(pendingRegion_);
@@ -676,6 +686,8 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
       if (QString::fromStdString(c).startsWith("regions_k")) regionColumns_ << QString::fromStdString(c);
     std::sort(regionColumns_.begin(), regionColumns_.end(), [](const QString& a, const QString& b) { return a.mid(9).toInt() < b.mid(9).toInt(); });
     findChild<QDockWidget*>("regionMatchDock")->setVisible(!regionColumns_.isEmpty());
+    matchPanel_->setHierarchy({});
+    if (regionColumns_.size() > 0) buildRegionHierarchy();
     // A region result is a copy of the dataset: further runs still start from the original.
     if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) {
       pipelinePanel_->setDataset(path);
@@ -794,6 +806,60 @@ void MainWindow::showCategorical(std::vector<std::int32_t> codes, const std::vec
   } else {
     matchPanel_->clear();
   }
+}
+
+void MainWindow::buildRegionHierarchy() {
+  using Level = RegionMatchPanel::Level;
+  const std::string path = datasetPath_.toStdString();
+  const std::vector<std::int64_t> rows = cells_->fileRow;
+  const QStringList columns = regionColumns_;
+  const int generation = loadGeneration_;
+  ++datasetJobs_;
+  updateBusy();
+  auto* watcher = new QFutureWatcher<std::vector<Level>>(this);
+  connect(watcher, &QFutureWatcher<std::vector<Level>>::finished, this, [this, watcher, generation] {
+    watcher->deleteLater();
+    --datasetJobs_;
+    if (generation == loadGeneration_) matchPanel_->setHierarchy(watcher->result());
+    updateBusy();
+  });
+  watcher->setFuture(QtConcurrent::run([path, rows, columns]() -> std::vector<Level> {
+    std::vector<Level> levels;
+    std::vector<std::int32_t> previous;
+    try {
+      for (const QString& column : columns) {
+        const ObsLabels l = readObsLabels(path, column.toStdString());
+        Level level;
+        level.column = column;
+        level.names = l.names;
+        level.colours = readObsColours(path, column.toStdString());
+        if (level.colours.size() != level.names.size()) level.colours = viewer::CellCloud::palette(level.names.size());
+        std::vector<std::int32_t> codes;
+        codes.reserve(rows.size());
+        for (std::int64_t r : rows) codes.push_back(l.codes[static_cast<std::size_t>(r)]);
+        const std::size_t n = l.names.size(), m = levels.empty() ? 0 : levels.back().names.size();
+        level.sizes.assign(n, 0);
+        std::vector<std::int64_t> joint(n * std::max<std::size_t>(m, 1), 0);
+        for (std::size_t i = 0; i < codes.size(); ++i) {
+          const std::int32_t c = codes[i];
+          if (c < 0 || static_cast<std::size_t>(c) >= n) continue;
+          ++level.sizes[static_cast<std::size_t>(c)];
+          if (m > 0 && previous[i] >= 0 && static_cast<std::size_t>(previous[i]) < m) ++joint[static_cast<std::size_t>(c) * m + static_cast<std::size_t>(previous[i])];
+        }
+        level.parent.assign(n, -1);
+        for (std::size_t c = 0; c < n && m > 0; ++c) {
+          const auto* row = &joint[c * m];
+          const auto best = std::max_element(row, row + m) - row;
+          if (row[best] > 0) level.parent[c] = static_cast<int>(best);
+        }
+        previous = std::move(codes);
+        levels.push_back(std::move(level));
+      }
+    } catch (const std::exception&) {
+      return {}; // the tree is a convenience: the list and the colouring still work
+    }
+    return levels;
+  }));
 }
 
 void MainWindow::highlightRegion(int code) {

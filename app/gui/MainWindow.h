@@ -156,6 +156,7 @@ private:
   void showCategorical(std::vector<std::int32_t> codes, const std::vector<std::string>& names,
                        const std::vector<std::array<std::uint8_t, 3>>& colours);
   QImage viewImage(VtkView* view); // one 3D view as rendered
+  void buildRegionHierarchy();     // the dock's tree across resolutions, read in the background
 
   MainWindowOptions options_;
   std::unique_ptr<Atlas> atlas_;

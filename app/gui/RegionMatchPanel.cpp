@@ -16,6 +16,7 @@
 #include <QListWidget>
 #include <QPixmap>
 #include <QTableWidget>
+#include <QTreeWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrent>
 
@@ -36,6 +37,14 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   regions_ = new QListWidget(this);
   regions_->setObjectName("discoveredRegions");
   layout->addWidget(regions_, 2);
+  tree_ = new QTreeWidget(this);
+  tree_->setObjectName("regionHierarchy");
+  tree_->setHeaderLabels({tr("Regions across resolutions"), tr("Cells")});
+  tree_->setToolTip(tr("Each region under the coarser region holding most of its cells; click to show it at its resolution"));
+  layout->addWidget(tree_, 2);
+  connect(tree_, &QTreeWidget::itemClicked, this, [this](QTreeWidgetItem* item) {
+    emit regionInResolutionChosen(item->data(0, Qt::UserRole).toString(), item->data(0, Qt::UserRole + 1).toInt());
+  });
   matches_ = new QTableWidget(0, 4, this);
   matches_->setObjectName("ccfMatches");
   matches_->setHorizontalHeaderLabels({tr("CCF structure"), tr("Jaccard"), tr("Share of region"), tr("Cells")});
@@ -151,6 +160,30 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
       r->splits[static_cast<std::size_t>(t.referenceLabels[static_cast<std::size_t>(ij.first)])].emplace_back(n, t.predictedLabels[static_cast<std::size_t>(ij.second)]);
     return r;
   }));
+}
+
+void RegionMatchPanel::setHierarchy(const std::vector<Level>& levels) {
+  tree_->clear();
+  std::vector<QTreeWidgetItem*> above; // the previous level's items, by code
+  for (const Level& level : levels) {
+    std::vector<QTreeWidgetItem*> items(level.names.size(), nullptr);
+    for (std::size_t r = 0; r < level.names.size(); ++r) {
+      if (r >= level.sizes.size() || level.sizes[r] == 0) continue;
+      const int p = r < level.parent.size() ? level.parent[r] : -1;
+      QTreeWidgetItem* parent = p >= 0 && static_cast<std::size_t>(p) < above.size() ? above[static_cast<std::size_t>(p)] : nullptr;
+      auto* item = parent ? new QTreeWidgetItem(parent) : new QTreeWidgetItem(tree_);
+      QPixmap swatch(12, 12);
+      swatch.fill(r < level.colours.size() ? QColor(level.colours[r][0], level.colours[r][1], level.colours[r][2]) : QColor(Qt::gray));
+      item->setIcon(0, QIcon(swatch));
+      item->setText(0, QString::fromStdString(level.names[r]));
+      item->setData(1, Qt::DisplayRole, static_cast<qlonglong>(level.sizes[r]));
+      item->setData(0, Qt::UserRole, level.column);
+      item->setData(0, Qt::UserRole + 1, static_cast<int>(r));
+      items[r] = item;
+    }
+    above = std::move(items);
+  }
+  tree_->resizeColumnToContents(0);
 }
 
 void RegionMatchPanel::selectRegion(int code) {

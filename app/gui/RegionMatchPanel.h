@@ -21,6 +21,7 @@ class QComboBox;
 class QLabel;
 class QListWidget;
 class QTableWidget;
+class QTreeWidget;
 
 namespace atlascope::app {
 
@@ -36,6 +37,17 @@ public:
   void setRegions(const CellTable* cells, const QString& column, std::vector<std::int32_t> codes, std::vector<std::string> names,
                   std::vector<std::array<std::uint8_t, 3>> colours);
   void clear();
+  // Every resolution's regions as one tree, coarsest first: each region under the coarser region
+  // that holds most of its cells (computed by the window from the result's columns).
+  struct Level {
+    QString column;
+    std::vector<std::string> names;
+    std::vector<std::array<std::uint8_t, 3>> colours;
+    std::vector<std::int64_t> sizes; // cells per region
+    std::vector<int> parent;         // per region: its region at the previous level (-1: none)
+  };
+  void setHierarchy(const std::vector<Level>& levels);
+  QTreeWidget* hierarchy() const { return tree_; }
   // Selects a discovered region (its code) or none (-1), as a click in the list does.
   void selectRegion(int code);
   // Lists the discovered regions that split this CCF structure (tree index; -1: none).
@@ -54,6 +66,7 @@ Q_SIGNALS:
   void resolutionChosen(QString column);  // colour the cells by this column
   void regionSelected(int code);          // -1: none
   void matchesReady();
+  void regionInResolutionChosen(QString column, int code); // a click in the tree
 
 private:
   struct Result {
@@ -78,6 +91,7 @@ private:
   QChart* chart_;
   QChartView* chartView_;
   QLabel* splits_;
+  QTreeWidget* tree_;
 };
 
 } // namespace atlascope::app

@@ -21,6 +21,7 @@
 #include <QtCharts/QHorizontalBarSeries>
 #include <QtCharts/QBarSet>
 #include <QDockWidget>
+#include <QTreeWidget>
 #include <QJsonObject>
 #include <QLabel>
 #include "core/CellTable.h"
@@ -231,6 +232,15 @@ private slots:
     const double share = differingShare(img.convertToFormat(QImage::Format_RGB32), base.convertToFormat(QImage::Format_RGB32), 40);
     if (share >= 0.02) img.save(QStringLiteral(ATLASCOPE_BINARY_DIR "/main_window_ca1_left.actual.png"));
     QVERIFY2(share < 0.02, qPrintable(QString("%1% of pixels differ from the baseline").arg(share * 100)));
+    // A print figure at 4x: four times the pixels, and scaled back down, the same picture as the
+    // baseline (rendered again at 4x, so edges and lines differ a little more).
+    const QString shot4 = dir_.filePath("ca1-4x.png");
+    w.saveViewImage(shot4, 4);
+    const QImage img4(shot4);
+    QCOMPARE(img4.size(), base.size() * 4);
+    const QImage down = img4.scaled(base.size(), Qt::IgnoreAspectRatio, Qt::SmoothTransformation).convertToFormat(QImage::Format_RGB32);
+    const double share4 = differingShare(down, base.convertToFormat(QImage::Format_RGB32), 40);
+    QVERIFY2(share4 < 0.05, qPrintable(QString("4x: %1% of pixels differ from the baseline").arg(share4 * 100)));
 
     // Click the region in 3D: the tree selects it and the status line names it.
     panel->select(root);
@@ -504,6 +514,23 @@ private slots:
     m->resolutionBox()->setCurrentIndex(1);
     emit m->resolutionBox()->activated(1);
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k15" && m->hasMatches() && m->regionList()->count() > 6, 60000);
+    // The tree across resolutions: k6's regions on top, k15's under the k6 region holding most
+    // of their cells; clicking a k15 region from k6 shows it at k15, selected.
+    QTreeWidget* h = m->hierarchy();
+    QTRY_VERIFY_WITH_TIMEOUT(h->topLevelItemCount() > 0, 60000);
+    int nodes = 0;
+    QTreeWidgetItem* child = nullptr;
+    for (int i = 0; i < h->topLevelItemCount(); ++i) {
+      nodes += 1 + h->topLevelItem(i)->childCount();
+      if (!child && h->topLevelItem(i)->childCount() > 0) child = h->topLevelItem(i)->child(0);
+    }
+    QVERIFY(h->topLevelItemCount() <= 6 && nodes > h->topLevelItemCount() && child);
+    QCOMPARE(child->data(0, Qt::UserRole).toString(), QString("regions_k15"));
+    w.colourCellsByCategory("obs:regions_k6");
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k6" && m->hasMatches(), 60000);
+    emit h->itemClicked(child, 0);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k15" && m->selectedRegion() == child->data(0, Qt::UserRole + 1).toInt(), 60000);
+    m->selectRegion(-1);
     w.colourCellsByCategory("obs:regions_k6");
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.colouring() == "regions_k6", 60000);
 
