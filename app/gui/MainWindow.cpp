@@ -40,9 +40,9 @@
 #include <QtConcurrent/QtConcurrent>
 
 #include "app/gui/JobQueue.h"
+#include "app/gui/PdfExport.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/SectionView.h"
-#include "core/AtomicFile.h"
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "viewer/CellCloud.h"
@@ -50,9 +50,6 @@
 #include "viewer/SectionPlane.h"
 
 #include <QDragEnterEvent>
-#include <QPageSize>
-#include <QPdfWriter>
-#include <QSvgGenerator>
 #include <QDropEvent>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -1180,49 +1177,7 @@ bool MainWindow::writeFigure(const QString& path, QSize size) {
                                                                : QString::fromStdString(legendNames_[k]));
     }
   };
-  const std::string target = path.toStdString(), tmp = temporaryPathFor(target);
-  const QString suffix = QFileInfo(path).suffix().toLower();
-  bool ok = false;
-  if (suffix == "svg") {
-    QSvgGenerator svg;
-    svg.setFileName(QString::fromStdString(tmp));
-    svg.setSize(size);
-    svg.setViewBox(QRect(QPoint(0, 0), size));
-    svg.setTitle(tr("Atlascope figure"));
-    QPainter p;
-    if (p.begin(&svg)) {
-      draw(p);
-      ok = p.end();
-    }
-  } else if (suffix == "pdf") {
-    QPdfWriter pdf(QString::fromStdString(tmp));
-    pdf.setResolution(96);
-    pdf.setPageSize(QPageSize(QSizeF(size.width() * 72.0 / 96.0, size.height() * 72.0 / 96.0), QPageSize::Point));
-    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
-    QPainter p;
-    if (p.begin(&pdf)) {
-      draw(p);
-      ok = p.end();
-    }
-  } else {
-    QImage image(size, QImage::Format_RGB32);
-    {
-      QPainter p(&image);
-      draw(p);
-    }
-    ok = image.save(QString::fromStdString(tmp), "PNG");
-  }
-  if (!ok) {
-    std::remove(tmp.c_str());
-    return false;
-  }
-  try {
-    moveIntoPlace(tmp, target);
-  } catch (const std::exception&) {
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  return writePainted(path, size, draw, tr("Atlascope figure"));
 }
 
 void MainWindow::setRegionSurfacesShown(bool on) {

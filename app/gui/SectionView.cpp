@@ -1,38 +1,16 @@
 #include "app/gui/SectionView.h"
 
-#include "core/AtomicFile.h"
+#include "app/gui/PdfExport.h"
 
-#include <QImage>
-#include <QPageSize>
 #include <QPainter>
 #include <QPainterPath>
-#include <QPdfWriter>
-#include <QSvgGenerator>
 
 #include <cmath>
-#include <cstdio>
-#include <functional>
 #include <limits>
 
 namespace atlascope::app {
 
 namespace {
-// Writes through `draw` into a temporary file, then moves it into place (no half-written figure).
-bool writeAtomically(const QString& path, const std::function<bool(const QString&)>& draw) {
-  const std::string target = path.toStdString(), tmp = temporaryPathFor(target);
-  if (!draw(QString::fromStdString(tmp))) {
-    std::remove(tmp.c_str());
-    return false;
-  }
-  try {
-    moveIntoPlace(tmp, target);
-  } catch (const std::exception&) {
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
-}
-
 float along(const CellTable& c, std::int64_t i, int axis) {
   const auto k = static_cast<std::size_t>(i);
   return axis == 0 ? c.ccfAp[k] : axis == 1 ? c.ccfDv[k] : c.ccfMl[k];
@@ -193,44 +171,18 @@ void SectionView::paintEvent(QPaintEvent*) {
 }
 
 bool SectionView::writePng(const QString& path, QSize size, bool transparent) const {
-  return writeAtomically(path, [&](const QString& tmp) {
-    QImage image(size, QImage::Format_ARGB32);
-    image.fill(transparent ? Qt::transparent : Qt::white);
-    {
-      QPainter p(&image);
-      render(p, QRectF(QPointF(0, 0), QSizeF(size)));
-    }
-    return image.save(tmp, "PNG");
-  });
+  return writePainted(path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title(), transparent);
 }
 
 bool SectionView::writeSvg(const QString& path, QSize size) const {
-  return writeAtomically(path, [&](const QString& tmp) {
-    QSvgGenerator svg;
-    svg.setFileName(tmp);
-    svg.setSize(size);
-    svg.setViewBox(QRect(QPoint(0, 0), size));
-    svg.setTitle(title());
-    svg.setDescription(tr("Atlascope section view: cells and CCF boundaries"));
-    QPainter p;
-    if (!p.begin(&svg)) return false;
+  return writePainted(path, size, [&](QPainter& p) {
     p.fillRect(QRect(QPoint(0, 0), size), Qt::white);
     render(p, QRectF(QPointF(0, 0), QSizeF(size)));
-    return p.end();
-  });
+  }, title());
 }
 
 bool SectionView::writePdf(const QString& path, QSize size) const {
-  return writeAtomically(path, [&](const QString& tmp) {
-    QPdfWriter pdf(tmp);
-    pdf.setResolution(96);
-    pdf.setPageSize(QPageSize(QSizeF(size.width() * 72.0 / 96.0, size.height() * 72.0 / 96.0), QPageSize::Point));
-    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
-    QPainter p;
-    if (!p.begin(&pdf)) return false;
-    render(p, QRectF(QPointF(0, 0), QSizeF(size)));
-    return p.end();
-  });
+  return writePainted(path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title());
 }
 
 } // namespace atlascope::app
