@@ -82,16 +82,21 @@ private Q_SLOTS:
     QVERIFY(std::abs(learningRate(o, 5550) - 1e-3 / std::sqrt(2.0)) < 1e-12);
   }
 
-  // Training's packed layout (real tokens only outside attention) computes the padded forward.
-  void packedForwardMatchesPadded() {
-    CellTransformer m(initWeights(cfg_, 5), cfg_, "init");
+  // The padded batch of the first 48 cells' neighbourhoods (cap 40: lengths differ).
+  Batch firstCellsBatch() const {
     NeighborhoodOptions no;
     no.cap = 40;
     NeighborhoodIndex index(x_.data(), y_.data(), s_.data(), static_cast<std::int64_t>(x_.size()), no);
     const NeighborhoodList hoods = index.compute(0, 48);
     std::vector<std::int64_t> order(48);
     std::iota(order.begin(), order.end(), 0);
-    const Batch padded = makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+    return makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+  }
+
+  // Training's packed layout (real tokens only outside attention) computes the padded forward.
+  void packedForwardMatchesPadded() {
+    CellTransformer m(initWeights(cfg_, 5), cfg_, "init");
+    const Batch padded = firstCellsBatch();
     QVERIFY(!padded.uniform); // lengths differ: padding and masks are exercised
     const Batch packed = packBatch(padded);
     QCOMPARE(packed.rows.size(0), padded.valid.sum().item<std::int64_t>());
@@ -105,13 +110,7 @@ private Q_SLOTS:
   // padded length): the loss and every gradient must stay those of the exact batch.
   void roundedShapesKeepLossAndGradients() {
     CellTransformer m(initWeights(cfg_, 6), cfg_, "init");
-    NeighborhoodOptions no;
-    no.cap = 40;
-    NeighborhoodIndex index(x_.data(), y_.data(), s_.data(), static_cast<std::int64_t>(x_.size()), no);
-    const NeighborhoodList hoods = index.compute(0, 48);
-    std::vector<std::int64_t> order(48);
-    std::iota(order.begin(), order.end(), 0);
-    const Batch padded = makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+    const Batch padded = firstCellsBatch();
     const Batch exact = packBatch(padded), rounded = packBatch(padded, PackShape{64, 8});
     QVERIFY(rounded.rows.size(0) % 64 == 0 && rounded.rows.size(0) > exact.rows.size(0));
     QVERIFY(rounded.observed.size(1) % 8 == 0 && rounded.observed.size(1) >= exact.observed.size(1));
