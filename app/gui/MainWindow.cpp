@@ -279,6 +279,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
 }
 
 MainWindow::~MainWindow() {
+  matchPanel_->waitForMatching(); // it reads atlas_
   if (regionCancel_) regionCancel_->cancel();
   regionBuild_.waitForFinished(); // it reads atlas_
   delete loader_; // waits for running builds, which use cache_ and atlas_

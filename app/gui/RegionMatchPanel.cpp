@@ -138,7 +138,8 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
   table.ccfDv = cells->ccfDv;
   table.ccfMl = cells->ccfMl;
   table.x = cells->x; // size() counts x
-  watcher_.setFuture(QtConcurrent::run([atlas, table = std::move(table), codes = std::move(codes)]() -> std::shared_ptr<Result> {
+  started_.erase(std::remove_if(started_.begin(), started_.end(), [](const auto& f) { return f.isFinished(); }), started_.end());
+  started_.push_back(QtConcurrent::run([atlas, table = std::move(table), codes = std::move(codes)]() -> std::shared_ptr<Result> {
     auto r = std::make_shared<Result>();
     std::vector<std::int32_t> ccf;
     try {
@@ -160,6 +161,12 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
       r->splits[static_cast<std::size_t>(t.referenceLabels[static_cast<std::size_t>(ij.first)])].emplace_back(n, t.predictedLabels[static_cast<std::size_t>(ij.second)]);
     return r;
   }));
+  watcher_.setFuture(started_.back());
+}
+
+void RegionMatchPanel::waitForMatching() {
+  for (auto& f : started_) f.waitForFinished();
+  started_.clear();
 }
 
 void RegionMatchPanel::setHierarchy(const std::vector<Level>& levels) {

@@ -54,6 +54,8 @@ public:
   void showSplitsOf(int structure);
 
   bool isMatching() const { return watcher_.isRunning(); }
+  // Waits for every matching started (they read the atlas): the window calls it before the atlas goes.
+  void waitForMatching();
   bool hasMatches() const { return result_ != nullptr; } // the matching of the current resolution is done
   int selectedRegion() const { return selected_; }
   QComboBox* resolutionBox() const { return resolution_; }
@@ -83,6 +85,7 @@ private:
   std::vector<std::array<std::uint8_t, 3>> colours_;
   std::shared_ptr<Result> result_;
   QFutureWatcher<std::shared_ptr<Result>> watcher_;
+  std::vector<QFuture<std::shared_ptr<Result>>> started_; // including ones a newer resolution replaced
   int selected_ = -1, splitStructure_ = -1, generation_ = 0;
   QComboBox* resolution_;
   QLabel* status_;
