@@ -369,13 +369,12 @@ Batch toDevice(const Batch& batch, torch::Device device) {
   // From pinned memory, without waiting: the caller keeps `batch` until the device has read it.
   auto move = [&](const torch::Tensor& x) { return x.defined() ? (x.is_pinned() ? x : x.pin_memory()).to(device, true) : x; };
   Batch out = batch;
-  for (torch::Tensor* t : {&out.observed, &out.valid, &out.reference, &out.rows, &out.order, &out.unpackIndex, &out.zeroRows, &out.cuSeqlens})
-    *t = move(*t);
+  for (torch::Tensor* t : out.tensors()) *t = move(*t);
   return out;
 }
 
 Batch pinned(Batch batch) {
-  for (torch::Tensor* t : {&batch.observed, &batch.valid, &batch.reference, &batch.rows, &batch.order, &batch.unpackIndex, &batch.zeroRows, &batch.cuSeqlens})
+  for (torch::Tensor* t : batch.tensors())
     if (t->defined()) *t = t->pin_memory();
   return batch;
 }

@@ -9,6 +9,7 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,6 +53,13 @@ struct Batch {
   torch::Tensor zeroRows;    // [B] int64: positions of the add_zero_attn slots
   torch::Tensor cuSeqlens;   // [B + F + 1] int32: sequence boundaries (F filler sequences)
   std::int64_t maxLength = 0; // no sequence is longer
+
+  // Every tensor of the batch, for what is done to all of them alike (moves, pinning, copies
+  // into a captured graph's inputs): one list to extend when the batch gains a tensor.
+  std::array<torch::Tensor*, 8> tensors() { return {&observed, &valid, &reference, &rows, &order, &unpackIndex, &zeroRows, &cuSeqlens}; }
+  std::array<const torch::Tensor*, 8> tensors() const {
+    return {&observed, &valid, &reference, &rows, &order, &unpackIndex, &zeroRows, &cuSeqlens};
+  }
 };
 
 // Shapes a packed batch is rounded up to (0: exact). On a GPU, training rounds the token count and

@@ -26,14 +26,9 @@ struct Captured {
 };
 
 void copyInto(Batch& to, const Batch& from) {
-  to.observed.copy_(from.observed, true);
-  to.valid.copy_(from.valid, true);
-  to.reference.copy_(from.reference, true);
-  to.rows.copy_(from.rows, true);
-  to.order.copy_(from.order, true);
-  to.unpackIndex.copy_(from.unpackIndex, true);
-  to.zeroRows.copy_(from.zeroRows, true);
-  to.cuSeqlens.copy_(from.cuSeqlens, true);
+  const auto dst = to.tensors();
+  const auto src = from.tensors();
+  for (std::size_t i = 0; i < dst.size(); ++i) dst[i]->copy_(*src[i], true);
 }
 } // namespace
 
