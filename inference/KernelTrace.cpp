@@ -23,8 +23,6 @@ const std::set<impl::ActivityType>& activities() {
 }
 } // namespace
 
-bool KernelTrace::available() { return true; }
-
 void KernelTrace::start() {
   torch::autograd::profiler::prepareProfiler(config(), activities());
   torch::autograd::profiler::enableProfiler(config(), activities());
@@ -37,7 +35,6 @@ void KernelTrace::stop(const std::string& path) {
   torch::autograd::profiler::disableProfiler()->save(path);
 }
 #else
-bool KernelTrace::available() { return false; }
 void KernelTrace::start() {}
 void KernelTrace::stop(const std::string&) {}
 #endif

@@ -1,14 +1,13 @@
 #pragma once
 // The device's kernels over a stretch of a run, as a Chrome trace (LibTorch's Kineto profiler):
 // where a GPU step's time goes kernel by kernel, for `bench train --trace`. Only in LibTorch
-// builds with CUDA and Kineto; available() says so, and start()/stop() do nothing otherwise.
+// builds with CUDA and Kineto; start()/stop() do nothing otherwise.
 #include <string>
 
 namespace atlascope::inference {
 
 class KernelTrace {
 public:
-  static bool available();
   void start();
   // Stops and writes the trace (JSON) to `path`.
   void stop(const std::string& path);
