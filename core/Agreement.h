@@ -34,4 +34,9 @@ AgreementScores agreement(const std::vector<std::int32_t>& reference, const std:
 // summing each pair's terms outwards from their mode until they vanish.
 double expectedMutualInformation(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b, std::int64_t n);
 
+// Links two labelings of the same cells, e.g. the regions at two resolutions: parent[j] of fine
+// label j (0 .. fineK - 1) = the coarse label holding most of its cells (the smallest on a tie;
+// -1 when it has none). `segment` writes these links; the window's tree of regions uses them.
+std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse, const std::vector<std::int32_t>& fine, int fineK);
+
 } // namespace atlascope

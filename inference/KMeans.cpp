@@ -132,18 +132,4 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& opt, const 
   return best;
 }
 
-std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse, const std::vector<std::int32_t>& fine, int fineK) {
-  if (coarse.size() != fine.size()) throw Error("resolutions of different lengths");
-  std::vector<std::map<std::int32_t, std::int64_t>> votes(static_cast<std::size_t>(fineK));
-  for (std::size_t i = 0; i < fine.size(); ++i)
-    if (fine[i] >= 0 && fine[i] < fineK && coarse[i] >= 0) ++votes[static_cast<std::size_t>(fine[i])][coarse[i]];
-  std::vector<std::int32_t> parent(static_cast<std::size_t>(fineK), -1);
-  for (int j = 0; j < fineK; ++j) {
-    std::int64_t most = 0;
-    for (const auto& [c, n] : votes[static_cast<std::size_t>(j)])
-      if (n > most) { most = n; parent[static_cast<std::size_t>(j)] = c; }
-  }
-  return parent;
-}
-
 } // namespace atlascope::inference

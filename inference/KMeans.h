@@ -37,7 +37,6 @@ struct KMeansResult {
 // x: [n, d] float32 on any device.
 KMeansResult kmeans(const torch::Tensor& x, const KMeansOptions& options, const Progress& progress = {});
 
-// Links resolutions: parent[j] of fine region j = the coarse region holding most of its cells.
-std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse, const std::vector<std::int32_t>& fine, int fineK);
+// (linkResolutions, which links the resolutions k-means finds, is in core/Agreement.h.)
 
 } // namespace atlascope::inference

@@ -43,6 +43,7 @@
 #include "app/gui/PdfExport.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/SectionView.h"
+#include "core/Agreement.h"
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "viewer/CellCloud.h"
@@ -783,7 +784,6 @@ void MainWindow::colourCellsByCategory(const QString& what) {
     const auto& t = cells_->types;
     showCategorical(cells_->cellType, t.names, t.colours.size() == t.names.size() ? t.colours : viewer::CellCloud::palette(t.names.size()));
   }
-  cloud_->setVisibleCells({}); // a new colouring shows every cell again
   renderViews();
 }
 
@@ -794,7 +794,7 @@ void MainWindow::showCategorical(std::vector<std::int32_t> codes, const std::vec
   legendNames_ = names;
   legendColours_ = colours;
   categoryCodes_ = std::move(codes);
-  cloud_->setVisibleCells({});
+  cloud_->setVisibleCells({}); // a new colouring shows every cell again
   sectionView_->setColours(categoryCodes_, colours);
   sectionView_->setShownCells({});
   if (colouring_.startsWith("regions_k")) {
@@ -835,21 +835,12 @@ void MainWindow::buildRegionHierarchy() {
         std::vector<std::int32_t> codes;
         codes.reserve(rows.size());
         for (std::int64_t r : rows) codes.push_back(l.codes[static_cast<std::size_t>(r)]);
-        const std::size_t n = l.names.size(), m = levels.empty() ? 0 : levels.back().names.size();
-        level.sizes.assign(n, 0);
-        std::vector<std::int64_t> joint(n * std::max<std::size_t>(m, 1), 0);
-        for (std::size_t i = 0; i < codes.size(); ++i) {
-          const std::int32_t c = codes[i];
-          if (c < 0 || static_cast<std::size_t>(c) >= n) continue;
-          ++level.sizes[static_cast<std::size_t>(c)];
-          if (m > 0 && previous[i] >= 0 && static_cast<std::size_t>(previous[i]) < m) ++joint[static_cast<std::size_t>(c) * m + static_cast<std::size_t>(previous[i])];
-        }
-        level.parent.assign(n, -1);
-        for (std::size_t c = 0; c < n && m > 0; ++c) {
-          const auto* row = &joint[c * m];
-          const auto best = std::max_element(row, row + m) - row;
-          if (row[best] > 0) level.parent[c] = static_cast<int>(best);
-        }
+        level.sizes.assign(l.names.size(), 0);
+        for (std::int32_t c : codes)
+          if (c >= 0 && static_cast<std::size_t>(c) < level.sizes.size()) ++level.sizes[static_cast<std::size_t>(c)];
+        // The links `segment` writes: each region under the coarser region holding most of its cells.
+        level.parent = levels.empty() ? std::vector<std::int32_t>(l.names.size(), -1)
+                                      : linkResolutions(previous, codes, static_cast<int>(l.names.size()));
         previous = std::move(codes);
         levels.push_back(std::move(level));
       }

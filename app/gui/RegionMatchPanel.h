@@ -44,7 +44,7 @@ public:
     std::vector<std::string> names;
     std::vector<std::array<std::uint8_t, 3>> colours;
     std::vector<std::int64_t> sizes; // cells per region
-    std::vector<int> parent;         // per region: its region at the previous level (-1: none)
+    std::vector<std::int32_t> parent; // per region: its region at the previous level (-1: none)
   };
   void setHierarchy(const std::vector<Level>& levels);
   QTreeWidget* hierarchy() const { return tree_; }
