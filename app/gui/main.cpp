@@ -13,10 +13,39 @@
 #include <vtkRenderer.h>
 #include <QTimer>
 
+#include <functional>
 #include <optional>
+#include <vector>
 
 #include <cstdio>
 #include <memory>
+
+namespace {
+// Runs `ready` once the window has settled: the atlas loaded and, when a dataset was asked for,
+// its cells read or refused, and nothing left to build. An atlas that fails to load ends the
+// program with its message instead (exit 1).
+void whenReady(atlascope::app::MainWindow& window, bool wantCells, std::function<void()> ready) {
+  auto started = std::make_shared<bool>(false);
+  QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, started, wantCells, ready] {
+    if (*started) return;
+    *started = true;
+    auto* poll = new QTimer(&window);
+    poll->setInterval(200);
+    QObject::connect(poll, &QTimer::timeout, &window, [&window, poll, wantCells, ready] {
+      const bool failed = !window.loadError().isEmpty();
+      if (!failed && (!window.isIdle() || (wantCells && !window.cells() && window.datasetError().isEmpty()))) return;
+      poll->stop();
+      if (failed) {
+        std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
+        QApplication::exit(1);
+        return;
+      }
+      ready();
+    });
+    poll->start();
+  });
+}
+} // namespace
 
 int main(int argc, char** argv) {
   // The VTK bridge needs an X11 window (TOOLCHAIN.md); on Wayland sessions use XWayland.
@@ -136,114 +165,28 @@ int main(int argc, char** argv) {
     if (wh.size() == 2) window.resize(wh[0].toInt(), wh[1].toInt());
   }
   window.show();
-  if (sectionAt) {
-    // Once the atlas is in (the section needs its extent); the 2D view is shown with it.
-    auto placed = std::make_shared<bool>(false);
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, placed, sectionAt] {
-      if (*placed) return;
-      *placed = true;
-      window.setSection(sectionAt->first, sectionAt->second);
-      if (auto* dock = window.findChild<QDockWidget*>("sectionDock")) dock->show();
-    });
-  }
-  if (parser.isSet(benchRender)) {
-    const int frames = std::max(1, parser.value(benchRender).toInt());
-    auto done = std::make_shared<bool>(false);
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, done, frames] {
-      if (*done) return;
-      *done = true;
-      auto* poll = new QTimer(&window);
-      poll->setInterval(200);
-      QObject::connect(poll, &QTimer::timeout, &window, [&window, poll, frames] {
-        if (!window.isIdle() || (!window.cellCloud() && window.datasetError().isEmpty())) return;
-        poll->stop();
-        auto* cloud = window.cellCloud();
-        if (!cloud) {
-          std::fprintf(stderr, "atlascope: --bench-render needs --open DATA\n");
-          QApplication::exit(1);
-          return;
-        }
-        vtkCamera* camera = window.scene()->renderer()->GetActiveCamera();
-        auto run = [&](bool interacting, std::int64_t& drawn) {
-          cloud->setInteracting(interacting);
-          window.renderViews(); // the first frame after a switch uploads the vertex list
-          drawn = cloud->drawnCount();
-          QElapsedTimer t;
-          t.start();
-          for (int i = 0; i < frames; ++i) {
-            camera->Azimuth(360.0 / frames);
-            window.renderViews();
-          }
-          return static_cast<double>(t.nsecsElapsed()) / 1e6 / frames;
-        };
-        std::int64_t drawnFull = 0, drawnLod = 0;
-        const double full = run(false, drawnFull), lod = run(true, drawnLod);
-        cloud->setInteracting(false);
-        std::printf("{\"figure\":\"render\",\"cells\":%lld,\"frames\":%d,\"full_ms\":%.2f,\"interacting_ms\":%.2f,\"drawn_full\":%lld,"
-                    "\"drawn_interacting\":%lld,\"speedup\":%.2f}\n",
-                    static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull),
-                    static_cast<long long>(drawnLod), full / lod);
-        QApplication::exit(0);
-      });
-      poll->start();
-    });
-  }
-  if (parser.isSet(figure)) {
-    const QString path = parser.value(figure);
-    auto done = std::make_shared<bool>(false);
-    // The atlas signals idle before a dataset (of --open or a session) is read: wait for its cells
-    // (or its error) and for the window to be idle again.
-    const bool wantCells = !options.dataset.isEmpty() || (restored && !restored->dataset.isEmpty());
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done, figurePixels, wantCells, sectionAt] {
-      if (*done) return;
-      *done = true;
-      auto* poll = new QTimer(&window);
-      poll->setInterval(200);
-      QObject::connect(poll, &QTimer::timeout, &window, [&window, poll, path, figurePixels, wantCells, sectionAt] {
-        if (window.loadError().isEmpty() && (!window.isIdle() || (wantCells && !window.cells() && window.datasetError().isEmpty()))) return;
-        poll->stop();
-        if (!window.loadError().isEmpty()) {
-          std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
-          QApplication::exit(1);
-          return;
-        }
-        if (sectionAt) window.setSection(sectionAt->first, sectionAt->second); // over a session's own
-        const bool ok = window.writeFigure(path, figurePixels);
-        std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
-        QApplication::exit(ok ? 0 : 1);
-      });
-      poll->start();
-    });
-  }
 
+  // What runs once the window has settled (headless exports, benchmarks), in this order; the
+  // program then quits, with 1 when one of them failed.
+  std::vector<std::function<bool()>> actions;
   if (parser.isSet(shot) || parser.isSet(exportView)) {
     const bool viewOnly = parser.isSet(exportView);
     const QString path = viewOnly ? parser.value(exportView) : parser.value(shot);
     const int pixelScale = std::max(1, parser.value(scale).toInt());
-    auto done = std::make_shared<bool>(false);
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, path, done, viewOnly, pixelScale] {
-      if (*done) return;
-      *done = true;
-      QTimer::singleShot(200, &window, [&window, path, viewOnly, pixelScale] {
-        if (!window.loadError().isEmpty()) {
-          std::fprintf(stderr, "atlascope: %s\n", qPrintable(window.loadError()));
-          QApplication::exit(1);
-          return;
+    actions.push_back([&window, path, viewOnly, pixelScale] {
+      bool ok = true;
+      if (viewOnly) {
+        try {
+          window.saveViewImage(path, pixelScale);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "atlascope: %s\n", e.what());
+          ok = false;
         }
-        bool ok = true;
-        if (viewOnly) {
-          try {
-            window.saveViewImage(path, pixelScale);
-          } catch (const std::exception& e) {
-            std::fprintf(stderr, "atlascope: %s\n", e.what());
-            ok = false;
-          }
-        } else {
-          ok = window.windowImage().save(path);
-        }
-        std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
-        QApplication::exit(ok ? 0 : 1);
-      });
+      } else {
+        ok = window.windowImage().save(path);
+      }
+      std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
+      return ok;
     });
   }
   if (parser.isSet(turntable) || parser.isSet(sweep)) {
@@ -256,18 +199,68 @@ int main(int argc, char** argv) {
     const QString dir = parser.value(framesDir);
     const int pixelScale = std::max(1, parser.value(scale).toInt());
     const bool spin = parser.isSet(turntable);
-    auto done = std::make_shared<bool>(false);
-    QObject::connect(&window, &atlascope::app::MainWindow::idle, &window, [&window, done, frames, dir, pixelScale, spin, axis] {
-      if (*done) return;
-      *done = true;
-      QTimer::singleShot(200, &window, [&window, frames, dir, pixelScale, spin, axis] {
-        const auto r = spin ? atlascope::app::exportTurntable(window, dir, frames, pixelScale)
-                            : atlascope::app::exportSectionSweep(window, dir, axis, frames, pixelScale);
-        if (!r.error.isEmpty()) std::fprintf(stderr, "atlascope: %s\n", qPrintable(r.error));
-        else std::printf("wrote %d frames to %s%s\n", static_cast<int>(r.frames.size()), qPrintable(dir),
-                         r.video.isEmpty() ? "" : qPrintable(" and " + r.video));
-        QApplication::exit(r.error.isEmpty() ? 0 : 1);
-      });
+    actions.push_back([&window, frames, dir, pixelScale, spin, axis] {
+      const auto r = spin ? atlascope::app::exportTurntable(window, dir, frames, pixelScale)
+                          : atlascope::app::exportSectionSweep(window, dir, axis, frames, pixelScale);
+      if (!r.error.isEmpty()) std::fprintf(stderr, "atlascope: %s\n", qPrintable(r.error));
+      else std::printf("wrote %d frames to %s%s\n", static_cast<int>(r.frames.size()), qPrintable(dir),
+                       r.video.isEmpty() ? "" : qPrintable(" and " + r.video));
+      return r.error.isEmpty();
+    });
+  }
+  if (parser.isSet(figure)) {
+    const QString path = parser.value(figure);
+    actions.push_back([&window, path, figurePixels] {
+      const bool ok = window.writeFigure(path, figurePixels);
+      std::fprintf(ok ? stdout : stderr, ok ? "wrote %s\n" : "atlascope: cannot write %s\n", qPrintable(path));
+      return ok;
+    });
+  }
+  if (parser.isSet(benchRender)) {
+    const int frames = std::max(1, parser.value(benchRender).toInt());
+    actions.push_back([&window, frames] {
+      auto* cloud = window.cellCloud();
+      if (!cloud) {
+        std::fprintf(stderr, "atlascope: --bench-render needs --open DATA\n");
+        return false;
+      }
+      vtkCamera* camera = window.scene()->renderer()->GetActiveCamera();
+      auto run = [&](bool interacting, std::int64_t& drawn) {
+        cloud->setInteracting(interacting);
+        window.renderViews(); // the first frame after a switch uploads the vertex list
+        drawn = cloud->drawnCount();
+        QElapsedTimer t;
+        t.start();
+        for (int i = 0; i < frames; ++i) {
+          camera->Azimuth(360.0 / frames);
+          window.renderViews();
+        }
+        return static_cast<double>(t.nsecsElapsed()) / 1e6 / frames;
+      };
+      std::int64_t drawnFull = 0, drawnLod = 0;
+      const double full = run(false, drawnFull), lod = run(true, drawnLod);
+      cloud->setInteracting(false);
+      std::printf("{\"figure\":\"render\",\"cells\":%lld,\"frames\":%d,\"full_ms\":%.2f,\"interacting_ms\":%.2f,\"drawn_full\":%lld,"
+                  "\"drawn_interacting\":%lld,\"speedup\":%.2f}\n",
+                  static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull),
+                  static_cast<long long>(drawnLod), full / lod);
+      return true;
+    });
+  }
+  if (sectionAt || !actions.empty()) {
+    // The atlas signals idle before a dataset (of --open or a session) is read: wait for its cells
+    // (or its error) and for the window to be idle again. The section goes on first (over a
+    // session's own), with the 2D view shown.
+    const bool wantCells = !options.dataset.isEmpty() || (restored && !restored->dataset.isEmpty());
+    whenReady(window, wantCells, [&window, sectionAt, actions] {
+      if (sectionAt) {
+        window.setSection(sectionAt->first, sectionAt->second);
+        if (auto* dock = window.findChild<QDockWidget*>("sectionDock")) dock->show();
+      }
+      if (actions.empty()) return;
+      bool ok = true;
+      for (const auto& action : actions) ok = action() && ok;
+      QApplication::exit(ok ? 0 : 1);
     });
   }
   return app.exec();
