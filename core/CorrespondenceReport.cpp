@@ -19,8 +19,7 @@ const std::vector<std::string>& displayNames(const CorrespondenceSide& s) { retu
 } // namespace
 
 nlohmann::json agreementJson(const AgreementScores& s) {
-  return {{"cells", s.cells},
-          {"ami", s.adjustedMutualInformation},
+  return {{"ami", s.adjustedMutualInformation},
           {"ari", s.adjustedRand},
           {"nmi", s.normalizedMutualInformation},
           {"homogeneity", s.homogeneity},
@@ -35,7 +34,6 @@ nlohmann::json writeCorrespondenceReport(const RegionCorrespondence& r, const Co
     return nlohmann::json{{"data", s.data}, {"labels", s.column}, {"cells", s.cells}, {"regions", regions}, {"voxels", voxels}, {"ccf", s.ccf}};
   };
   nlohmann::json shared = agreementJson(r.agreement);
-  shared.erase("cells");
   shared["voxel_um"] = r.voxelUm;
   shared["joint_voxels"] = r.jointVoxels;
   shared["matched_share"] = r.matchedShare;

@@ -20,7 +20,7 @@ struct CorrespondenceSide {
 };
 
 // The scores of the summary, in one place for the CLI and the window: ami, ari, nmi, homogeneity,
-// completeness, v_measure.
+// completeness, v_measure (what they count, cells or voxels, is said beside them).
 nlohmann::json agreementJson(const AgreementScores& scores);
 
 // Writes summary.json and matches.csv into `folder` (created), each atomically, and returns the

@@ -139,6 +139,10 @@ RegionCorrespondence correspondRegions(const AnnotationVolume& ccf, const CellTa
   }
   RegionCorrespondence r = correspondLabels(volumes[0].labels, volumes[1].labels, options);
   r.voxelUm = volumes[0].voxelUm;
+  r.gridA = std::move(volumes[0].labels);
+  r.gridB = std::move(volumes[1].labels);
+  for (std::size_t v = 0; v < r.gridA.size(); ++v)
+    if (r.gridA[v] < 0 || r.gridB[v] < 0) r.gridA[v] = r.gridB[v] = -1;
   progress("comparing regions", 3, 3);
   return r;
 }

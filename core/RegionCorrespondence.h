@@ -60,6 +60,10 @@ struct RegionCorrespondence {
   // (a, b) of |a n b|, divided by jointVoxels. 1 when the labelings are the same up to renaming;
   // 1/k-ish for unrelated ones. Unlike AMI it credits only the one-to-one reading of the regions.
   double matchedShare = 0;
+  // correspondRegions only: each dataset's label per voxel of the shared grid (RegionVolume's
+  // layout), -1 where the voxel is not labelled in both; e.g. to score each against the CCF on
+  // the same voxels (ccfVoxelLabels).
+  std::vector<std::int32_t> gridA, gridB;
   // The region of B paired one-to-one with region `regionA` of A (label values; -1: none), and
   // the reverse.
   std::int32_t matchOfA(std::int32_t regionA) const;

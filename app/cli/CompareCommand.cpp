@@ -92,9 +92,16 @@ void addCompareCommand(CLI::App& app) {
           throw Error("compare: --voxel-um must be a multiple of the CCF's voxel (" + nlohmann::json(atlas.annotation().spacingUm()[0]).dump() + " um)");
         CorrespondenceOptions options = *correspondence;
         options.voxelFactor = static_cast<int>(std::lround(factor));
-        const LabelledDataset a = readLabelledDataset(*data, *labels, *cols, atlas);
-        const LabelledDataset b = readLabelledDataset(*otherData, otherLabels->empty() ? *labels : *otherLabels, *cols, atlas);
+        LabelledDataset a = readLabelledDataset(*data, *labels, *cols, atlas);
+        LabelledDataset b = readLabelledDataset(*otherData, otherLabels->empty() ? *labels : *otherLabels, *cols, atlas);
         const RegionCorrespondence r = correspondRegions(atlas.annotation(), a.cells, a.labels, b.cells, b.labels, options);
+        // Each one against the CCF on the very voxels A and B are compared on: the figure to set
+        // the A-B agreement beside (the cells' scores above count cells, not voxels).
+        for (const char* level : {"leaf", "major"}) {
+          const std::vector<std::int32_t> ccf = ccfVoxelLabels(atlas, options.voxelFactor, {level});
+          a.side.ccf["shared_grid"][level] = agreementJson(agreement(contingency(ccf, r.gridA)));
+          b.side.ccf["shared_grid"][level] = agreementJson(agreement(contingency(ccf, r.gridB)));
+        }
         nlohmann::json summary = writeCorrespondenceReport(r, a.side, b.side, options, *out);
         summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         summary["out_dir"] = *out;

@@ -288,6 +288,14 @@ private slots:
              qPrintable(QString("AMI %1, matched %2").arg(r.agreement.adjustedMutualInformation).arg(r.matchedShare)));
     for (const RegionOverlap& p : r.oneToOne)
       if (p.voxels > 200) QCOMPARE(p.a, p.b); // the same division in both
+    // On the shared grid each agrees with the CCF itself, voxel for voxel, about as well.
+    const std::vector<std::int32_t> ccfGrid = ccfVoxelLabels(*atlas_, 4, {"major"});
+    QCOMPARE(r.gridA.size(), ccfGrid.size());
+    const double amiA = agreement(ccfGrid, r.gridA).adjustedMutualInformation, amiB = agreement(ccfGrid, r.gridB).adjustedMutualInformation;
+    QVERIFY2(amiA > 0.7 && amiB > 0.7, qPrintable(QString("AMI with the CCF: %1, %2").arg(amiA).arg(amiB)));
+    // Every jointly labelled voxel is a brain voxel with a CCF leaf (the major divisions leave
+    // out a few structures, so that level counts fewer).
+    QCOMPARE(agreement(ccfVoxelLabels(*atlas_, 4, {"leaf"}), r.gridA).cells, r.jointVoxels);
     // Without CCF coordinates: a clear error naming the dataset.
     CellTable flat = a;
     flat.ccfAp.clear();
