@@ -165,7 +165,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   if (!std::isfinite(opt.sectionOffsetUm)) throw Error("generate: the section offset must be a number of um");
   if (!(opt.deformationUm >= 0) || opt.deformationUm > 2000)
     throw Error("generate: the deformation must be between 0 and 2000 um");
-  const Displacement displacement(opt.seed, opt.deformationUm);
+  const std::uint64_t animal = opt.animalSeed != 0 ? opt.animalSeed : opt.seed; // the sampling, not the biology
+  const Displacement displacement(animal, opt.deformationUm);
   const AnnotationVolume& ann = atlas.annotation();
   const StructureTree& tree = atlas.structures();
   const auto sz = ann.size();
@@ -315,7 +316,7 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   auto makeSection = [&](std::size_t s) {
     SectionData& d = sections[s];
     const Plane& p = planes[s];
-    Rng r(mix(opt.seed, 0x5EC7 + s));
+    Rng r(mix(animal, 0x5EC7 + s));
     const double lambda = opt.cellsPerMm2 * voxelArea;
     for (std::int64_t ml = 0; ml < sz[2]; ++ml)
       for (std::int64_t dv = 0; dv < sz[1]; ++dv) {

@@ -37,6 +37,11 @@ struct SyntheticBrainOptions {
   int cellTypes = 150;
   int hiddenSubregions = 0;
   std::uint64_t seed = 1;
+  // > 0: another animal of the same brain: which cells are drawn where (and the deformation) come
+  // from this seed, while `seed` keeps fixing the biology (each region's cell-type mix, the types'
+  // expression, the regional programmes). 0: `seed` fixes both, as before; another `seed` alone
+  // makes a brain whose regions differ in composition from this one's (another species, so to say).
+  std::uint64_t animalSeed = 0;
   int threads = 0;              // 0: all cores
   int gzip = 0;                 // X compression level (0: none, fastest)
 };

@@ -201,7 +201,7 @@ private slots:
     const QString a = dir_.filePath("animal-a.h5ad"), b = dir_.filePath("animal-b.h5ad");
     const QStringList small{"--sections", "3", "--spacing", "400", "--density", "400", "--genes", "5", "--types", "10"};
     QCOMPARE(cli(QStringList{"generate", "--out", a} + small).code, 0);
-    QCOMPARE(cli(QStringList{"generate", "--out", b, "--seed", "2", "--section-offset", "200", "--deformation", "100"} + small).code, 0);
+    QCOMPARE(cli(QStringList{"generate", "--out", b, "--animal", "2", "--section-offset", "200", "--deformation", "100"} + small).code, 0);
     const QString sa = dir_.filePath("animal-a.regions.h5ad"), sb = dir_.filePath("animal-b.regions.h5ad");
     for (const auto& [in, out] : {std::make_pair(a, sa), std::make_pair(b, sb)}) {
       const Run s = cli({"segment", in, "--k", "4", "--out", out, "--restarts", "1", "--device", "cpu"});

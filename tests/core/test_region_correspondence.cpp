@@ -234,7 +234,7 @@ private slots:
     o.cellTypes = 8;
     o.cellsPerMm2 = 300;
     generateSyntheticBrain(*atlas_, o, path("animal-a.h5ad"));
-    o.seed = 2;
+    o.animalSeed = 2; // the same biology, other cells
     o.sectionOffsetUm = 200;
     o.deformationUm = 100;
     generateSyntheticBrain(*atlas_, o, path("animal-b.h5ad"));
@@ -273,6 +273,19 @@ private slots:
       meanShift += (dx + dy) / 2 / static_cast<double>(b.size());
       QVERIFY(leafB[k] >= 0);
       QCOMPARE(static_cast<std::int64_t>(atlas_->structures()[leafB[k]].id), idsB[static_cast<std::size_t>(b.fileRow[k])]);
+    }
+    // Naming the first animal's own seed as the animal changes nothing.
+    {
+      SyntheticBrainOptions same;
+      same.maxCells = 500;
+      same.genes = 4;
+      same.cellTypes = 8;
+      generateSyntheticBrain(*atlas_, same, path("same-0.h5ad"));
+      same.animalSeed = same.seed;
+      generateSyntheticBrain(*atlas_, same, path("same-1.h5ad"));
+      Hdf5File f0(path("same-0.h5ad")), f1(path("same-1.h5ad"));
+      QCOMPARE(f0.readFloat("/X").data, f1.readFloat("/X").data);
+      QCOMPARE(f0.readFloat("/obsm/ccf").data, f1.readFloat("/obsm/ccf").data);
     }
     QVERIFY2(maxShift > 30 && meanShift > 5, qPrintable(QString("max %1, mean %2 um").arg(maxShift).arg(meanShift)));
     for (std::int64_t i = 0; i < a.size(); ++i) { // the first animal is the CCF's own shape
