@@ -7,6 +7,10 @@
 #include "core/Palette.h"
 #include "viewer/SectionPlane.h"
 
+#include <QInputDialog>
+#include <QLineEdit>
+#include <QListWidget>
+
 #include <algorithm>
 
 namespace atlascope::app {
@@ -40,8 +44,23 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     pendingRegion_ = code; // selected once that resolution's matches are in
     ws.setColourBy(d->id, column);
   });
+  // A double click on a region renames it (undoable; saved in sessions; File > Save region names
+  // writes it into the dataset file).
+  connect(regions_->regionList(), &QListWidget::itemDoubleClicked, this, [this, &ws, current](QListWidgetItem* item) {
+    const DatasetDocument* d = ws.dataset(current());
+    if (!d) return;
+    const int code = item->data(Qt::UserRole).toInt();
+    bool ok = false;
+    const QString name = QInputDialog::getText(regions_, tr("Rename region"), tr("Name (empty: the default)"), QLineEdit::Normal,
+                                               item->text().section(QStringLiteral(" — "), 0, 0), &ok);
+    if (ok) ws.setRegionName(d->id, d->display.colourBy, code, name.trimmed());
+  });
+  // Matches in: the region the tree asked for, else the model's highlighted region, selected.
   connect(regions_, &RegionMatchPanel::matchesReady, this, [this, &ws, current] {
-    if (pendingRegion_ < 0) return;
+    if (pendingRegion_ < 0) {
+      refresh();
+      return;
+    }
     ws.setHighlightedRegion(current(), pendingRegion_);
     pendingRegion_ = -1;
   });

@@ -5,7 +5,8 @@
 #include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/DataPanel.h"
 #include "app/gui/DatasetDocks.h"
-#include "app/gui/FigureExport.h"
+#include "app/gui/FileMenu.h"
+#include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/JobQueue.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/RegionMatchPanel.h"
@@ -92,6 +93,9 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   tabifyDockWidget(pipelineDock, trainingDock);
   cellDock->raise();
   for (QDockWidget* d : {dataDock, cellDock, pipelineDock, trainingDock}) d->hide(); // no empty panels beside the atlas
+  QDockWidget* acrossDock = dock(new RegionsAcrossPanel(*engine_, this), tr("Regions across datasets"), "regionsAcrossDock", Qt::LeftDockWidgetArea);
+  tabifyDockWidget(matchDock, acrossDock);
+  acrossDock->hide();
   sectionView_ = new SectionView(this);
   dock(sectionView_, tr("Section (2D)"), "sectionDock", Qt::BottomDockWidgetArea)->hide();
   docks_ = new DatasetDocks(*engine_, matchPanel_, sectionView_, this);
@@ -164,7 +168,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   connect(cancelLoad_, &QToolButton::clicked, this, &MainWindow::cancelDatasetLoading);
   statusBar()->addPermanentWidget(cancelLoad_);
 
-  buildFileMenu();
+  new FileMenu(*this, *engine_, *sectionView_);
   QMenu* edit = menuBar()->addMenu(tr("&Edit"));
   QAction* undo = ws.undoStack()->createUndoAction(this, tr("&Undo"));
   undo->setObjectName("undo");
@@ -244,104 +248,6 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
 MainWindow::~MainWindow() {
   matchPanel_->waitForMatching(); // it reads the atlas
   engine_->tasks().waitForAll();
-}
-
-void MainWindow::buildFileMenu() {
-  QMenu* file = menuBar()->addMenu(tr("&File"));
-  QAction* open = file->addAction(tr("&Open dataset…"));
-  open->setObjectName("openDataset");
-  open->setShortcut(QKeySequence::Open);
-  connect(open, &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open cells"), {}, tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
-    if (path.isEmpty()) return;
-    // A table: which column is what (pre-filled with what is recognised by name).
-    if (isTablePath(path.toStdString())) {
-      ColumnMappingDialog dialog(path, this);
-      if (dialog.exec() == QDialog::Accepted) openDataset(path, dialog.columns());
-      return;
-    }
-    openDataset(path);
-  });
-  QAction* openFolder = file->addAction(tr("Open &ABC atlas folder…"));
-  openFolder->setObjectName("openAbcFolder");
-  connect(openFolder, &QAction::triggered, this, [this] {
-    // The ABC download as it is: metadata CSVs + CCF coordinates + expression .h5ad, joined.
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("ABC atlas folder (cell metadata, CCF coordinates, expression)"));
-    if (!dir.isEmpty()) openDataset(dir);
-  });
-  QAction* close = file->addAction(tr("&Close dataset"));
-  close->setObjectName("closeCurrentDataset");
-  close->setShortcut(QKeySequence::Close);
-  connect(close, &QAction::triggered, this, [this] { workspace().closeDataset(workspace().currentDataset()); });
-  file->addSeparator();
-  QAction* shot = file->addAction(tr("Save &screenshot…"));
-  shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
-  new ScreenshotReaction(shot, this, [this](const QString& path, int scale) { saveViewImage(path, scale); });
-  // Animations: frames of every view into a folder (and an MP4 with ffmpeg).
-  auto animation = [this, file](const QString& text, const char* name, const QString& ask, bool spin) {
-    QAction* a = file->addAction(text);
-    a->setObjectName(name);
-    connect(a, &QAction::triggered, this, [this, ask, spin] {
-      const QString dir = QFileDialog::getExistingDirectory(this, ask);
-      auto scene = engine_->offscreenScene();
-      if (dir.isEmpty() || !scene) return;
-      const QSize size = view_->size() * view_->devicePixelRatioF();
-      const auto axis = viewer::sectionAxisFromName(workspace().section().axis.toStdString());
-      const AnimationResult r = spin ? exportTurntable(*scene, size, dir, 36)
-                                     : exportSectionSweep(*scene, size, dir, axis == viewer::SectionAxis::None ? viewer::SectionAxis::Coronal : axis, 60);
-      statusBar()->showMessage(r.error.isEmpty() ? tr("%1 frames in %2%3").arg(r.frames.size()).arg(dir, r.video.isEmpty() ? QString() : " + " + r.video)
-                                                 : r.error, 10000);
-    });
-  };
-  animation(tr("Export &turntable frames…"), "exportTurntable", tr("Folder for the turntable frames (36 frames, 10 degrees apart)"), true);
-  animation(tr("Export section s&weep frames…"), "exportSweep", tr("Folder for the section sweep frames (60 frames along the section axis)"), false);
-  file->addSeparator();
-  QAction* figure = file->addAction(tr("Export &figure (views, section, legend)…"));
-  figure->setObjectName("exportFigure");
-  connect(figure, &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export figure"), "figure.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
-    if (path.isEmpty()) return;
-    const QSize size = path.endsWith(".png", Qt::CaseInsensitive) ? QSize(3600, 2100) : QSize(1800, 1050);
-    if (!writeFigure(path, size, *engine_, *sectionView_)) QMessageBox::warning(this, tr("Export figure"), tr("Could not write %1").arg(path));
-  });
-  QAction* sectionFigure = file->addAction(tr("Export 2D section (SVG, PDF or PNG)…"));
-  sectionFigure->setObjectName("exportSection");
-  connect(sectionFigure, &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export 2D section"), "section.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
-    if (path.isEmpty()) return;
-    const QSize size(1600, 1200);
-    const bool ok = path.endsWith(".svg", Qt::CaseInsensitive)   ? sectionView_->writeSvg(path, size)
-                    : path.endsWith(".pdf", Qt::CaseInsensitive) ? sectionView_->writePdf(path, size)
-                                                                  : sectionView_->writePng(path, size * 2);
-    if (!ok) QMessageBox::warning(this, tr("Export 2D section"), tr("Could not write %1").arg(path));
-  });
-  QAction* saveSession = file->addAction(tr("Save sess&ion…"));
-  saveSession->setObjectName("saveSession");
-  connect(saveSession, &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
-    if (path.isEmpty()) return;
-    try {
-      writeSessionFile(path, captureSession());
-      statusBar()->showMessage(tr("Session saved to %1").arg(path), 8000);
-    } catch (const std::exception& e) {
-      QMessageBox::warning(this, tr("Save session"), QString::fromUtf8(e.what()));
-    }
-  });
-  QAction* openSession = file->addAction(tr("Open sessio&n…"));
-  openSession->setObjectName("openSession");
-  connect(openSession, &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
-    if (path.isEmpty()) return;
-    try {
-      applySession(readSessionFile(path));
-    } catch (const std::exception& e) {
-      QMessageBox::warning(this, tr("Open session"), QString::fromUtf8(e.what()));
-    }
-  });
-  file->addSeparator();
-  QAction* quit = file->addAction(tr("&Quit"));
-  quit->setShortcut(QKeySequence::Quit);
-  connect(quit, &QAction::triggered, qApp, &QApplication::quit);
 }
 
 DatasetId MainWindow::openDataset(const QString& path, const ColumnOptions& columns, const QString& colourBy) {

@@ -3,6 +3,7 @@
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "core/Palette.h"
+#include "core/RegionNames.h"
 
 #include <QThread>
 
@@ -193,6 +194,9 @@ void DatasetData::resolve(DatasetId id) {
             c.codes.push_back(code >= 0 && static_cast<std::size_t>(code) < c.names.size() ? code : -1);
           }
           c.colours = coloursFor(readObsColours(path, by.toStdString()), c.names.size());
+          // Discovered regions carry names saying where they are ("k25-3 · CP 82%", written by
+          // segment or edited by a user): those are what legends and docks show.
+          if (auto named = readRegionNames(path, by.toStdString()); named.size() == c.names.size()) c.names = std::move(named);
         }
         } catch (const Cancelled&) {
           throw;

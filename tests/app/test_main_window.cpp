@@ -9,6 +9,9 @@
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/SectionView.h"
 #include "app/gui/FigureExport.h"
+#include "app/gui/RegionsAcrossPanel.h"
+#include "app/scene/SceneController.h"
+#include "core/RegionCorrespondence.h"
 #include "app/workspace/Workspace.h"
 #include "app/gui/TrainingPanel.h"
 #include <QSpinBox>
@@ -965,6 +968,98 @@ private slots:
     bad.start(ATLASCOPE_GUI_BIN, {"--section", "oblique:7", "--figure", svg});
     QVERIFY(bad.waitForFinished(60000));
     QCOMPARE(bad.exitCode(), 2);
+  }
+
+  // The comparison of issue 13: two animals and the CCF in three linked views, both segmented,
+  // their regions named after the CCF (one renamed), matched across the animals with shared
+  // colours; the session saved, and its headless export the same picture as the window's.
+  void twoAnimalsComparedInThreeViews() {
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    const Atlas atlas = Atlas::load(bundledAtlasPaths());
+    QStringList results;
+    for (int animal = 0; animal < 2; ++animal) {
+      SyntheticBrainOptions g;
+      g.sectionSpacingUm = 800;
+      g.sections = 5;
+      g.cellsPerMm2 = 250;
+      g.genes = 10;
+      g.cellTypes = 12;
+      g.seed = static_cast<std::uint64_t>(animal + 1);
+      g.sectionOffsetUm = animal * 400.0; // the second animal cut elsewhere, and deformed
+      g.deformationUm = animal * 100.0;
+      const QString data = dir_.filePath(QStringLiteral("animal%1.h5ad").arg(animal + 1));
+      generateSyntheticBrain(atlas, g, data.toStdString());
+      const QString result = dir_.filePath(QStringLiteral("animal%1.regions.h5ad").arg(animal + 1));
+      QProcess segment;
+      segment.start(ATLASCOPE_CLI, {"segment", data, "--k", "8", "--restarts", "1", "--out", result});
+      QVERIFY(segment.waitForFinished(300000));
+      QVERIFY2(segment.exitCode() == 0, segment.readAllStandardError().constData());
+      results << result;
+    }
+    StartupPatch o;
+    o.show = QStringList{"CB"};
+    o.datasets = results;
+    o.colourBy = "regions_k8";
+    o.layout = std::make_pair(1, 3);
+    MainWindow w({}, o);
+    w.resize(1500, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    Workspace& ws = w.workspace();
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && ws.loadedDatasetIds().size() == 2 && ws.viewCount() == 3, 180000);
+    const DatasetId a = ws.loadedDatasetIds()[0], b = ws.loadedDatasetIds()[1];
+    // The CCF alone in the first view, each animal in a view of its own, one camera for all.
+    ws.setViewLayers(0, {atlasLayer()});
+    QCOMPARE(ws.view(1).layers.first(), cellsLayer(a));
+    QCOMPARE(ws.view(2).layers.first(), cellsLayer(b));
+    SceneController* scene = w.scene();
+    QCOMPARE(scene->renderer(1)->GetActiveCamera(), scene->renderer(0)->GetActiveCamera());
+    QCOMPARE(scene->renderer(2)->GetActiveCamera(), scene->renderer(0)->GetActiveCamera());
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.engine().data().colouring(a) && w.engine().data().colouring(b), 60000);
+
+    // Named after their best CCF match ("k8-3 · CP 82%"), written by segment; one renamed.
+    const CellColouring* ca = w.engine().data().colouring(a);
+    QCOMPARE(ca->names.size(), std::size_t(8));
+    for (const auto& name : ca->names) QVERIFY2(QString::fromStdString(name).contains(QString::fromUtf8(" \u00b7 ")), name.c_str());
+    ws.setCurrentDataset(a);
+    ws.setRegionName(a, "regions_k8", 0, "my region");
+    QTRY_COMPARE(w.cellPanel()->legend()->item(0)->text(), QString("my region"));
+
+    // Matched across the animals on the CCF grid: pairs, scores, and B's matched regions in A's colours.
+    auto* across = w.findChild<RegionsAcrossPanel*>();
+    QVERIFY(across);
+    QSignalSpy matched(across, &RegionsAcrossPanel::matched);
+    across->match(a, b);
+    QTRY_VERIFY_WITH_TIMEOUT(matched.count() == 1, 120000);
+    const RegionCorrespondence* r = across->result();
+    QVERIFY(r && !r->oneToOne.empty());
+    QVERIFY2(r->agreement.adjustedMutualInformation > 0.2, qPrintable(QString::number(r->agreement.adjustedMutualInformation)));
+    QVERIFY(across->table()->rowCount() >= static_cast<int>(r->oneToOne.size()));
+    const auto coloursA = displayColours(*ws.dataset(a), *w.engine().data().colouring(a));
+    const auto coloursB = displayColours(*ws.dataset(b), *w.engine().data().colouring(b));
+    for (const RegionOverlap& pair : r->oneToOne)
+      QVERIFY(coloursB[static_cast<std::size_t>(pair.b)] == coloursA[static_cast<std::size_t>(pair.a)]);
+    ws.undoStack()->undo(); // the shared colours are one step
+    QVERIFY(ws.dataset(b)->regionColours.empty());
+    ws.undoStack()->redo();
+
+    // The session, and its headless export: the same picture as the window's, at the asked size.
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 60000);
+    const QString session = dir_.filePath("comparison.atlascope.json");
+    writeSessionFile(session, w.captureSession());
+    const QSize size(1200, 420);
+    const QImage window = w.engine().renderImage(size).convertToFormat(QImage::Format_RGB32);
+    if (qEnvironmentVariableIsSet("ATLASCOPE_KEEP_FIGURE")) window.save(qEnvironmentVariable("ATLASCOPE_KEEP_FIGURE"));
+    const QString png = dir_.filePath("comparison.png");
+    QProcess gui;
+    gui.start(ATLASCOPE_GUI_BIN, {"--session", session, "--export", png, "--size", QStringLiteral("%1x%2").arg(size.width()).arg(size.height())});
+    QVERIFY(gui.waitForFinished(300000));
+    QVERIFY2(gui.exitCode() == 0, gui.readAllStandardError().constData());
+    const QImage headless = QImage(png).convertToFormat(QImage::Format_RGB32);
+    QCOMPARE(headless.size(), size);
+    const double share = differingShare(headless, window, 40);
+    if (share >= 0.02) headless.save(QStringLiteral(ATLASCOPE_BINARY_DIR "/comparison.headless.png"));
+    QVERIFY2(share < 0.02, qPrintable(QString("%1% of pixels differ between the window and the headless export").arg(share * 100)));
   }
 
   void brokenAtlasIsAMessage() {
