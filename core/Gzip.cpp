@@ -1,6 +1,7 @@
 #include "core/Gzip.h"
 
 #include "core/Error.h"
+#include "core/MemoryBudget.h"
 
 #include <zlib.h>
 
@@ -30,6 +31,9 @@ bool looksGzipped(const std::uint8_t* data, std::size_t size) {
 
 std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t size,
                                          std::size_t expected, const std::string& path) {
+  // The header's size is checked before it is allocated: deflate cannot expand more than
+  // kMaxDeflateRatio:1 (a 1 kB file claiming 1 GiB is a bomb or a lie).
+  checkAllocation(path, "the decompressed data", expected, saturatingMultiply(size, kMaxDeflateRatio) + 1024);
   std::vector<std::uint8_t> out(expected);
   Inflater inf(path);
   std::size_t inPos = 0, outPos = 0;
@@ -70,6 +74,9 @@ std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t s
 std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
                                      const std::string& path) {
   std::vector<std::uint8_t> out;
+  // No header states the size: the output is bounded as it grows, by deflate's largest ratio and
+  // by the memory available (checked once per MiB step).
+  const std::uint64_t fileCanHold = saturatingMultiply(size, kMaxDeflateRatio) + 1024;
   std::size_t inPos = 0;
   while (inPos < size) { // one iteration per gzip member
     Inflater inf(path);
@@ -83,6 +90,7 @@ std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
         inPos += n;
       }
       const std::size_t old = out.size();
+      checkAllocation(path, "the decompressed data", old + (1u << 20), fileCanHold + (1u << 20));
       out.resize(old + (1u << 20));
       inf.zs.next_out = out.data() + old;
       inf.zs.avail_out = 1u << 20;
@@ -108,6 +116,7 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path) {
   if (!in) throw FileError(path, "cannot open file");
   const auto end = in.tellg();
   if (end < 0) throw FileError(path, "cannot read file size");
+  checkAllocation(path, "the file", static_cast<std::uint64_t>(end), static_cast<std::uint64_t>(end));
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(end));
   in.seekg(0);
   if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))
