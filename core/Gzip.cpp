@@ -23,6 +23,16 @@ struct Inflater {
   ~Inflater() { inflateEnd(&zs); }
 };
 
+// Every inflate() result but progress (Z_OK) and "no progress possible yet" (Z_BUF_ERROR) ends
+// the stream with an error. Why all of them: a zlib header asking for a preset dictionary
+// (Z_NEED_DICT) returned the same code forever, and the read loop never ended (found by fuzzing).
+void checkInflate(int rc, const z_stream& zs, const std::string& path) {
+  if (rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END) return;
+  if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+  if (rc == Z_NEED_DICT) throw FileError(path, "corrupt gzip data (the stream asks for a preset dictionary)");
+  throw FileError(path, std::string("corrupt gzip data (") + (zs.msg ? zs.msg : "zlib error " + std::to_string(rc)) + ")");
+}
+
 } // namespace
 
 bool looksGzipped(const std::uint8_t* data, std::size_t size) {
@@ -57,9 +67,7 @@ std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t s
                                 " bytes the header describes");
     outPos += produced;
     if (rc == Z_STREAM_END) break;
-    if (rc == Z_DATA_ERROR)
-      throw FileError(path, std::string("corrupt gzip data (") + (inf.zs.msg ? inf.zs.msg : "?") + ")");
-    if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+    checkInflate(rc, inf.zs, path);
     if (rc == Z_BUF_ERROR && inf.zs.avail_in == 0 && inPos >= size) break; // input exhausted
   }
   if (rc != Z_STREAM_END)
@@ -97,9 +105,7 @@ std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
       rc = inflate(&inf.zs, Z_NO_FLUSH);
       out.resize(old + ((1u << 20) - inf.zs.avail_out));
       if (rc == Z_STREAM_END) break;
-      if (rc == Z_DATA_ERROR)
-        throw FileError(path, std::string("corrupt gzip data (") + (inf.zs.msg ? inf.zs.msg : "?") + ")");
-      if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+      checkInflate(rc, inf.zs, path);
       if (rc == Z_BUF_ERROR && inf.zs.avail_in == 0 && inPos >= size)
         throw FileError(path, "truncated gzip data after " + std::to_string(out.size()) + " bytes");
     }

@@ -204,6 +204,14 @@ private slots:
     expectError([&] { readNifti(path("big.nii.gz").toStdString()); }, path("big.nii.gz"), "the decompressed data needs");
   }
 
+  // Found by fuzz_gzip: a zlib header asking for a preset dictionary made inflate return
+  // Z_NEED_DICT forever, and both inflaters looped without end.
+  void presetDictionaryRefused() {
+    const std::uint8_t stream[] = {0x78, 0x3f, 0x9c, 0x73, 0x60, 0x62, 0x66, 0x00, 0x63, 0x61, 0x60};
+    expectError([&] { inflateExactly(stream, sizeof stream, 16, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
+    expectError([&] { inflateAll(stream, sizeof stream, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
+  }
+
   void headerWithoutSizes() {
     writeFile(path("nosizes.nrrd"), "NRRD0004\ntype: uint8\ndimension: 3\nencoding: raw\n\nabc");
     expectError([&] { readNrrd(path("nosizes.nrrd").toStdString()); }, path("nosizes.nrrd"), "no 'sizes'");
