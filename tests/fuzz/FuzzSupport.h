@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -24,6 +25,7 @@ inline const std::string& scratch() {
     const char* base = std::getenv("TMPDIR");
     std::string tmpl = std::string(base && *base ? base : "/tmp") + "/atlascope-fuzz-XXXXXX";
     if (!mkdtemp(tmpl.data())) std::abort();
+    std::atexit([] { std::filesystem::remove_all(scratch()); }); // a normal end leaves nothing
     return tmpl;
   }();
   return dir;
