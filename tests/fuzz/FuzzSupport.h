@@ -21,14 +21,16 @@ namespace atlascope::fuzz {
 constexpr std::uint64_t kMemoryBudget = 256ull << 20;
 
 inline const std::string& scratch() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler that removes the folder runs after static destructors
+  // would have (a static std::string here was used after free at exit).
+  static const std::string* dir = [] {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/atlascope-fuzz-XXXXXX";
-    if (!mkdtemp(tmpl.data())) std::abort();
+    auto* tmpl = new std::string(std::string(base && *base ? base : "/tmp") + "/atlascope-fuzz-XXXXXX");
+    if (!mkdtemp(tmpl->data())) std::abort();
     std::atexit([] { std::filesystem::remove_all(scratch()); }); // a normal end leaves nothing
     return tmpl;
   }();
-  return dir;
+  return *dir;
 }
 
 inline std::string writeInput(const std::string& name, const std::uint8_t* data, std::size_t size) {
