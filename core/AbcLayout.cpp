@@ -4,6 +4,7 @@
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
+#include "core/AnnDataValidation.h"
 #include "core/Palette.h"
 
 #include <sys/stat.h>
@@ -62,6 +63,7 @@ std::optional<AbcLayout> findAbcLayout(const std::string& folder) {
 
 std::unordered_map<std::string, std::int64_t> abcExpressionRows(const AbcLayout& L) {
   Hdf5File f(L.expression);
+  validateAnnDataFile(f);
   const std::string index = dataframeIndexName(f, "/obs");
   if (!f.exists("/obs/" + index)) throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
   const auto labels = f.readStrings("/obs/" + index);

@@ -4,10 +4,13 @@
 // from the file (ExpressionSource), so millions of cells fit in little memory.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace atlascope {
+
+class Hdf5File;
 
 struct CategoryTable {
   std::vector<std::string> names;
@@ -58,6 +61,8 @@ struct ColumnOptions {
 // gene columns). A table without a section column is one section; without a type column, the
 // cells have no type (-1). Errors name the file and the column.
 CellTable readCellTable(const std::string& path, const ColumnOptions& columns = {});
+// The same for an open AnnData file (a file on disk or an in-memory image).
+CellTable readCellTable(const Hdf5File& file, const ColumnOptions& columns = {});
 
 // Rows of the expression matrix on demand. h5ad X dense (chunked reads) or CSR (rows from the
 // indptr range); CSC X and CSV tables are held in memory (CSC is column-major: rows cannot be
@@ -65,6 +70,8 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& columns = 
 class ExpressionSource {
 public:
   explicit ExpressionSource(const std::string& path, const ColumnOptions& columns = {});
+  // An open AnnData file (e.g. an in-memory image), owned from here on.
+  explicit ExpressionSource(std::unique_ptr<Hdf5File> file, const ColumnOptions& columns = {});
   ~ExpressionSource();
   ExpressionSource(const ExpressionSource&) = delete;
   ExpressionSource& operator=(const ExpressionSource&) = delete;
@@ -78,6 +85,7 @@ public:
   std::vector<float> readGene(std::int64_t gene) const;
 
 private:
+  void init(std::unique_ptr<Hdf5File> file, const ColumnOptions& columns);
   struct Impl;
   Impl* impl_;
   std::int64_t rows_ = 0, cols_ = 0;

@@ -1,10 +1,12 @@
 #include "core/CellTable.h"
 
 #include "core/AbcLayout.h"
+#include "core/AnnDataValidation.h"
 
 #include "core/Error.h"
 #include "core/Csv.h"
 #include "core/Hdf5File.h"
+#include "core/MemoryBudget.h"
 #include "core/Palette.h"
 
 #include <algorithm>
@@ -59,18 +61,29 @@ std::vector<std::string> categoryNames(const Hdf5File& f, const std::string& dat
   }
 }
 
+// Codes as the table holds them, each checked against the categories (validateAnnData did so
+// for the whole file; this keeps the reader safe on its own: the codes index the names).
+void assignCodes(const Hdf5File& f, const std::string& dataset, const std::vector<std::int64_t>& codes, Categorical& c) {
+  c.codes.reserve(codes.size());
+  const auto k = static_cast<std::int64_t>(c.names.size());
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    if (codes[i] < -1 || codes[i] >= k)
+      throw FileError(f.path(), quote(dataset) + "[" + std::to_string(i) + "] = " + std::to_string(codes[i]) + ", but there are " +
+                                    std::to_string(k) + " categories (-1 = missing)");
+    c.codes.push_back(static_cast<std::int32_t>(codes[i]));
+  }
+}
+
 Categorical readCategorical(const Hdf5File& f, const std::string& col) {
   Categorical c;
   if (const std::string legacy = legacyCategories(f, col); !legacy.empty()) {
-    const auto codes = f.readInt64(col);
-    c.codes.assign(codes.data.begin(), codes.data.end());
     c.names = categoryNames(f, legacy);
+    assignCodes(f, col, f.readInt64(col).data, c);
     return c;
   }
   if (encodingOf(f, col) == "categorical" || (f.exists(col + "/codes") && f.exists(col + "/categories"))) {
-    const auto codes = f.readInt64(col + "/codes");
-    c.codes.assign(codes.data.begin(), codes.data.end());
     c.names = categoryNames(f, col + "/categories");
+    assignCodes(f, col + "/codes", f.readInt64(col + "/codes").data, c);
     return c;
   }
   std::vector<std::string> values;
@@ -129,7 +142,13 @@ CellTable readCellTable(const std::string& path, const ColumnOptions& opt) {
     return readAbcCells(*layout, opt);
   }
   Hdf5File f(path);
+  return readCellTable(f, opt);
+}
+
+CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
+  const std::string& path = f.path();
   if (!f.exists("/obs")) throw FileError(path, "not an AnnData file (no /obs)");
+  validateAnnDataFile(f);
   CellTable t;
   t.source = path;
   const double scale = opt.units == "mm" ? 1000.0 : 1.0;
@@ -275,6 +294,7 @@ ObsLabels readObsLabels(const std::string& path, const std::string& column) {
     return out;
   }
   Hdf5File f(path);
+  validateAnnDataFile(f);
   if (!f.exists("/obs/" + column)) throw FileError(path, "missing required column '" + column + "' in obs");
   const Categorical c = readCategorical(f, "/obs/" + column);
   out.codes = c.codes;
@@ -309,6 +329,7 @@ std::vector<std::string> listObsColumns(const std::string& path) {
     return out;
   }
   Hdf5File f(path);
+  validateAnnDataFile(f);
   std::vector<std::string> out;
   const std::string index = dataframeIndexName(f, "/obs");
   for (const auto& c : f.children("/obs"))
@@ -349,8 +370,20 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
     guard.release();
     return;
   }
-  impl_->file = std::make_unique<Hdf5File>(path);
+  guard.release();
+  init(std::make_unique<Hdf5File>(path), columns);
+}
+
+ExpressionSource::ExpressionSource(std::unique_ptr<Hdf5File> file, const ColumnOptions& columns) : impl_(new Impl) {
+  init(std::move(file), columns);
+}
+
+void ExpressionSource::init(std::unique_ptr<Hdf5File> file, const ColumnOptions& columns) {
+  std::unique_ptr<Impl> guard(impl_);
+  impl_->file = std::move(file);
   Hdf5File& f = *impl_->file;
+  const std::string& path = f.path();
+  validateAnnDataFile(f);
   // X, or a layer (e.g. counts next to log-normalised X) when one is named.
   impl_->matrix = columns.layer.empty() ? "/X" : "/layers/" + columns.layer;
   const std::string& X = impl_->matrix;
@@ -387,7 +420,9 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
     if (f.shape(X + "/indices")[0] != nnz) throw FileError(path, "X's data and indices have different lengths");
     if (layout_ == "csc") {
       // Column-major: gather the whole matrix once (rows cannot be streamed from CSC).
-      if (rows_ * cols_ > (std::int64_t{1} << 31)) throw FileError(path, "CSC X is too large to read row-wise: convert it to CSR");
+      if (saturatingMultiply(static_cast<std::uint64_t>(rows_), static_cast<std::uint64_t>(cols_)) > (std::uint64_t{1} << 31))
+        throw FileError(path, "CSC X is too large to read row-wise: convert it to CSR");
+      checkAllocation(path, X + " (CSC, read whole)", saturatingMultiply(static_cast<std::uint64_t>(rows_ * cols_), sizeof(float)), f.canHold());
       impl_->memory.assign(static_cast<std::size_t>(rows_ * cols_), 0.0f);
       const auto indptr = f.readInt64(X + "/indptr").data;
       const auto indices = f.readInt64(X + "/indices").data;
@@ -395,7 +430,8 @@ ExpressionSource::ExpressionSource(const std::string& folderOrPath, const Column
       for (std::int64_t c = 0; c < cols_; ++c)
         for (std::int64_t k = indptr[static_cast<std::size_t>(c)]; k < indptr[static_cast<std::size_t>(c) + 1]; ++k) {
           const std::int64_t r = indices[static_cast<std::size_t>(k)];
-          if (r < 0 || r >= rows_) throw FileError(path, "X has a row index out of range");
+          if (r < 0 || r >= rows_)
+            throw FileError(path, quote(X + "/indices") + "[" + std::to_string(k) + "] = " + std::to_string(r) + " is outside the " + std::to_string(rows_) + " rows");
           impl_->memory[static_cast<std::size_t>(r * cols_ + c)] = data[static_cast<std::size_t>(k)];
         }
     }
@@ -444,13 +480,15 @@ void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* o
   if (count == 0) return;
   const auto indptr = f.readInt64Range(impl_->matrix + "/indptr", begin, count + 1);
   const std::int64_t first = indptr.front(), n = indptr.back() - first;
-  if (n < 0) throw FileError(f.path(), "X's indptr is not increasing");
+  if (n < 0) throw FileError(f.path(), quote(impl_->matrix + "/indptr") + " is not increasing between rows " + std::to_string(begin) + " and " + std::to_string(begin + count));
   const auto indices = f.readInt64Range(impl_->matrix + "/indices", first, n);
   const auto data = f.readFloatRange(impl_->matrix + "/data", first, n);
   for (std::int64_t r = 0; r < count; ++r)
     for (std::int64_t k = indptr[static_cast<std::size_t>(r)] - first; k < indptr[static_cast<std::size_t>(r) + 1] - first; ++k) {
       const std::int64_t c = indices[static_cast<std::size_t>(k)];
-      if (c < 0 || c >= cols_) throw FileError(f.path(), "X has a column index out of range");
+      if (c < 0 || c >= cols_)
+        throw FileError(f.path(), quote(impl_->matrix + "/indices") + "[" + std::to_string(first + k) + "] = " + std::to_string(c) +
+                                      " is outside the " + std::to_string(cols_) + " columns");
       out[r * cols_ + c] = data[static_cast<std::size_t>(k)];
     }
 }

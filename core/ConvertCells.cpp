@@ -2,6 +2,7 @@
 
 #include "core/AbcLayout.h"
 #include "core/AnnDataResults.h"
+#include "core/AnnDataValidation.h"
 #include "core/AtomicFile.h"
 #include "core/Csv.h"
 #include "core/Error.h"
@@ -65,6 +66,7 @@ std::vector<std::string> readCellIds(const std::string& path, const ColumnOption
     return ids;
   }
   Hdf5File f(path);
+  validateAnnDataFile(f);
   const std::string index = "/obs/" + dataframeIndexName(f, "/obs");
   if (!f.exists(index)) throw FileError(path, "obs has no index '" + index + "'");
   try {

@@ -42,7 +42,7 @@ std::optional<std::size_t> CsvReader::column(const std::string& name) const {
 
 std::size_t CsvReader::requireColumn(const std::string& name) const {
   if (auto c = column(name)) return *c;
-  throw FileError(name_, "missing required column '" + name + "'");
+  throw FileError(name_, "missing required column " + quote(name));
 }
 
 bool CsvReader::readRecord(std::vector<std::string>& fields) {

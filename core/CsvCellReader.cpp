@@ -82,12 +82,12 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
     const auto dots = opt.genes.find("..");
     if (dots != std::string::npos) {
       const auto a = csv.column(opt.genes.substr(0, dots)), b = csv.column(opt.genes.substr(dots + 2));
-      if (!a || !b || *a > *b) throw FileError(path, "--genes " + opt.genes + ": columns not found or in the wrong order");
+      if (!a || !b || *a > *b) throw FileError(path, "--genes " + quote(opt.genes) + ": columns not found or in the wrong order");
       for (std::size_t c = *a; c <= *b; ++c) geneCols.push_back(c);
     } else {
       for (const auto& name : split(opt.genes, ',')) {
         const auto c = csv.column(name);
-        if (!c) throw FileError(path, "missing gene column '" + name + "'");
+        if (!c) throw FileError(path, "missing gene column " + quote(name));
         geneCols.push_back(*c);
       }
     }
@@ -117,12 +117,12 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
     auto number = [&](std::size_t c, const char* what) {
       double v;
       if (!parseNumber(row[c], v))
-        throw FileError(path, "line " + std::to_string(csv.line()) + ": column '" + header[c] + "' (" + what + ") holds '" +
-                                  row[c] + "', not a number");
+        throw FileError(path, "line " + std::to_string(csv.line()) + ": column " + quote(header[c]) + " (" + what + ") holds " +
+                                  quote(row[c]) + ", not a number");
       return v;
     };
     if (idCol && !row[*idCol].empty() && !ids.insert(row[*idCol]).second)
-      throw FileError(path, "line " + std::to_string(csv.line()) + ": duplicate cell id '" + row[*idCol] + "'");
+      throw FileError(path, "line " + std::to_string(csv.line()) + ": duplicate cell id " + quote(row[*idCol]));
     const double x = number(*xCol, "x"), y = number(*yCol, "y");
     std::vector<double> ccf;
     for (std::size_t c : ccfCols) ccf.push_back(number(c, "CCF"));

@@ -1,6 +1,7 @@
 #include "core/Gzip.h"
 
 #include "core/Error.h"
+#include "core/MemoryBudget.h"
 
 #include <zlib.h>
 
@@ -22,6 +23,16 @@ struct Inflater {
   ~Inflater() { inflateEnd(&zs); }
 };
 
+// Every inflate() result but progress (Z_OK) and "no progress possible yet" (Z_BUF_ERROR) ends
+// the stream with an error. Why all of them: a zlib header asking for a preset dictionary
+// (Z_NEED_DICT) returned the same code forever, and the read loop never ended (found by fuzzing).
+void checkInflate(int rc, const z_stream& zs, const std::string& path) {
+  if (rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END) return;
+  if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+  if (rc == Z_NEED_DICT) throw FileError(path, "corrupt gzip data (the stream asks for a preset dictionary)");
+  throw FileError(path, std::string("corrupt gzip data (") + (zs.msg ? zs.msg : "zlib error " + std::to_string(rc)) + ")");
+}
+
 } // namespace
 
 bool looksGzipped(const std::uint8_t* data, std::size_t size) {
@@ -30,6 +41,9 @@ bool looksGzipped(const std::uint8_t* data, std::size_t size) {
 
 std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t size,
                                          std::size_t expected, const std::string& path) {
+  // The header's size is checked before it is allocated: deflate cannot expand more than
+  // kMaxDeflateRatio:1 (a 1 kB file claiming 1 GiB is a bomb or a lie).
+  checkAllocation(path, "the decompressed data", expected, saturatingMultiply(size, kMaxDeflateRatio) + 1024);
   std::vector<std::uint8_t> out(expected);
   Inflater inf(path);
   std::size_t inPos = 0, outPos = 0;
@@ -53,9 +67,7 @@ std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t s
                                 " bytes the header describes");
     outPos += produced;
     if (rc == Z_STREAM_END) break;
-    if (rc == Z_DATA_ERROR)
-      throw FileError(path, std::string("corrupt gzip data (") + (inf.zs.msg ? inf.zs.msg : "?") + ")");
-    if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+    checkInflate(rc, inf.zs, path);
     if (rc == Z_BUF_ERROR && inf.zs.avail_in == 0 && inPos >= size) break; // input exhausted
   }
   if (rc != Z_STREAM_END)
@@ -70,6 +82,9 @@ std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t s
 std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
                                      const std::string& path) {
   std::vector<std::uint8_t> out;
+  // No header states the size: the output is bounded as it grows, by deflate's largest ratio and
+  // by the memory available (checked once per MiB step).
+  const std::uint64_t fileCanHold = saturatingMultiply(size, kMaxDeflateRatio) + 1024;
   std::size_t inPos = 0;
   while (inPos < size) { // one iteration per gzip member
     Inflater inf(path);
@@ -83,15 +98,14 @@ std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
         inPos += n;
       }
       const std::size_t old = out.size();
+      checkAllocation(path, "the decompressed data", old + (1u << 20), fileCanHold + (1u << 20));
       out.resize(old + (1u << 20));
       inf.zs.next_out = out.data() + old;
       inf.zs.avail_out = 1u << 20;
       rc = inflate(&inf.zs, Z_NO_FLUSH);
       out.resize(old + ((1u << 20) - inf.zs.avail_out));
       if (rc == Z_STREAM_END) break;
-      if (rc == Z_DATA_ERROR)
-        throw FileError(path, std::string("corrupt gzip data (") + (inf.zs.msg ? inf.zs.msg : "?") + ")");
-      if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
+      checkInflate(rc, inf.zs, path);
       if (rc == Z_BUF_ERROR && inf.zs.avail_in == 0 && inPos >= size)
         throw FileError(path, "truncated gzip data after " + std::to_string(out.size()) + " bytes");
     }
@@ -108,6 +122,7 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path) {
   if (!in) throw FileError(path, "cannot open file");
   const auto end = in.tellg();
   if (end < 0) throw FileError(path, "cannot read file size");
+  checkAllocation(path, "the file", static_cast<std::uint64_t>(end), static_cast<std::uint64_t>(end));
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(end));
   in.seekg(0);
   if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))

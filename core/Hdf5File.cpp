@@ -1,6 +1,7 @@
 #include "core/Hdf5File.h"
 
 #include "core/Error.h"
+#include "core/MemoryBudget.h"
 
 #include <hdf5.h>
 
@@ -36,6 +37,57 @@ Hdf5File::Hdf5File(const std::string& path) : path_(path) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) throw FileError(path, "cannot open as HDF5 (truncated or damaged file?)");
   id_ = f;
+}
+
+std::unique_ptr<Hdf5File> Hdf5File::adopt(long fileId, const std::string& name) {
+  static Silence silence;
+  std::unique_ptr<Hdf5File> f(new Hdf5File());
+  f->path_ = name;
+  f->id_ = fileId;
+  return f;
+}
+
+std::uint64_t Hdf5File::canHold() const {
+  hsize_t size = 0;
+  if (H5Fget_filesize(static_cast<hid_t>(id_), &size) < 0) return 0;
+  return saturatingMultiply(size, kMaxDeflateRatio) + 4096;
+}
+
+void Hdf5File::checkRead(const std::string& dataset, std::uint64_t elements, std::uint64_t elementBytes) const {
+  checkAllocation(path_, "dataset " + quote(dataset), saturatingMultiply(elements, elementBytes), canHold());
+}
+
+char Hdf5File::kind(const std::string& path) const {
+  if (!plainlyExists(path)) {
+    Member m;
+    return compoundMember(path, &m) ? 'm' : 0;
+  }
+  H5O_info_t info;
+  if (H5Oget_info_by_name(static_cast<hid_t>(id_), path.c_str(), &info, H5P_DEFAULT) < 0) return 0;
+  return info.type == H5O_TYPE_GROUP ? 'g' : info.type == H5O_TYPE_DATASET ? 'd' : 0;
+}
+
+char Hdf5File::typeClass(const std::string& dataset) const {
+  auto classOf = [](hid_t type) {
+    switch (H5Tget_class(type)) {
+    case H5T_INTEGER: case H5T_ENUM: case H5T_BITFIELD: return 'i';
+    case H5T_FLOAT: return 'f';
+    case H5T_STRING: return 's';
+    case H5T_COMPOUND: return 'c';
+    case H5T_ARRAY: return 'a';
+    default: return '?';
+    }
+  };
+  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m)) {
+    Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
+    Handle type{H5Dget_type(d.id), H5Tclose};
+    Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
+    return member.id < 0 ? '?' : classOf(member.id);
+  }
+  Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
+  if (d.id < 0) throw FileError(path_, "no dataset " + quote(dataset));
+  Handle type{H5Dget_type(d.id), H5Tclose};
+  return type.id < 0 ? '?' : classOf(type.id);
 }
 
 Hdf5File::~Hdf5File() {
@@ -94,6 +146,7 @@ template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType
   Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
   NdArray<T> out;
   out.shape = shape(m.dataset);
+  if (out.shape.size() > 1) throw FileError(path_, "compound dataset " + quote(m.dataset) + " is not 1D");
   // A numeric member, or a fixed-size array of numbers (legacy obsm: one member per embedding).
   std::int64_t width = 1;
   hid_t elementType = H5Tcopy(static_cast<hid_t>(memType));
@@ -104,13 +157,14 @@ template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType
     const int rank = H5Tget_array_ndims(member.id);
     std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
     H5Tget_array_dims2(member.id, dims.data());
-    for (hsize_t d : dims) width *= static_cast<std::int64_t>(d);
+    for (hsize_t d : dims) width = static_cast<std::int64_t>(std::min<std::uint64_t>(saturatingMultiply(static_cast<std::uint64_t>(width), d), 1ull << 40));
     H5Tclose(elementType);
     elementType = H5Tarray_create2(static_cast<hid_t>(memType), static_cast<unsigned>(rank), dims.data());
     out.shape.push_back(width);
   }
   Handle element{elementType, H5Tclose};
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' is not numeric");
+  checkRead(m.dataset + "/" + m.name, saturatingMultiply(static_cast<std::uint64_t>(out.shape.empty() ? 1 : out.shape[0]), static_cast<std::uint64_t>(width)), sizeof(T));
   Handle mem{H5Tcreate(H5T_COMPOUND, sizeof(T) * static_cast<std::size_t>(width)), H5Tclose};
   H5Tinsert(mem.id, m.name.c_str(), 0, element.id);
   out.data.resize(static_cast<std::size_t>(out.size()));
@@ -125,7 +179,9 @@ std::vector<std::string> Hdf5File::readMemberStrings(const Member& m) const {
   Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
   if (H5Tget_class(member.id) != H5T_STRING) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' does not hold strings");
   const auto dims = shape(m.dataset);
+  if (dims.size() > 1) throw FileError(path_, "compound dataset " + quote(m.dataset) + " is not 1D");
   const std::size_t n = dims.empty() ? 1 : static_cast<std::size_t>(dims[0]);
+  checkRead(m.dataset + "/" + m.name, n, sizeof(std::string) + std::max<std::size_t>(sizeof(char*), H5Tget_size(member.id)));
   std::vector<std::string> out(n);
   if (n == 0) return out;
   if (H5Tis_variable_str(member.id) > 0) {
@@ -198,6 +254,9 @@ template <class T> NdArray<T> Hdf5File::read(const std::string& dataset, long me
     throw FileError(path_, "dataset '" + dataset + "' is not numeric");
   NdArray<T> out;
   out.shape = shape(dataset);
+  std::uint64_t elements = 1;
+  for (const auto s : out.shape) elements = saturatingMultiply(elements, static_cast<std::uint64_t>(s));
+  checkRead(dataset, elements, sizeof(T));
   out.data.resize(static_cast<std::size_t>(out.size()));
   if (!out.data.empty() &&
       H5Dread(d.id, static_cast<hid_t>(memType), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data.data()) < 0)
@@ -215,8 +274,9 @@ NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t 
   NdArray<float> out;
   out.shape = shape(dataset);
   if (out.shape.size() != 2) throw FileError(path_, "dataset '" + dataset + "' is not 2D");
-  if (begin < 0 || count < 0 || begin + count > out.shape[0]) throw FileError(path_, "rows out of range in '" + dataset + "'");
+  if (begin < 0 || count < 0 || begin > out.shape[0] || count > out.shape[0] - begin) throw FileError(path_, "rows out of range in '" + dataset + "'");
   out.shape[0] = count;
+  checkRead(dataset, saturatingMultiply(static_cast<std::uint64_t>(count), static_cast<std::uint64_t>(out.shape[1])), sizeof(float));
   out.data.resize(static_cast<std::size_t>(count * out.shape[1]));
   if (count == 0) return out;
   Handle fspace{H5Dget_space(d.id), H5Sclose};
@@ -234,7 +294,8 @@ std::vector<T> Hdf5File::readRange(const std::string& dataset, std::int64_t begi
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   const auto dims = shape(dataset);
   if (dims.size() != 1) throw FileError(path_, "dataset '" + dataset + "' is not 1D");
-  if (begin < 0 || count < 0 || begin + count > dims[0]) throw FileError(path_, "range out of bounds in '" + dataset + "'");
+  if (begin < 0 || count < 0 || begin > dims[0] || count > dims[0] - begin) throw FileError(path_, "range out of bounds in '" + dataset + "'");
+  checkRead(dataset, static_cast<std::uint64_t>(count), sizeof(T));
   std::vector<T> out(static_cast<std::size_t>(count));
   if (count == 0) return out;
   Handle fspace{H5Dget_space(d.id), H5Sclose};
@@ -261,7 +322,9 @@ std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const
   Handle type{H5Dget_type(d.id), H5Tclose};
   if (H5Tget_class(type.id) != H5T_STRING) throw FileError(path_, "dataset '" + dataset + "' does not hold strings");
   const auto dims = shape(dataset);
+  if (dims.size() > 1) throw FileError(path_, "string dataset " + quote(dataset) + " is not 1D");
   const std::size_t n = dims.empty() ? 1 : static_cast<std::size_t>(dims[0]);
+  checkRead(dataset, n, sizeof(std::string) + std::max<std::size_t>(sizeof(char*), H5Tget_size(type.id)));
   std::vector<std::string> out(n);
   if (n == 0) return out;
   if (H5Tis_variable_str(type.id) > 0) {
@@ -297,6 +360,7 @@ std::vector<std::int64_t> Hdf5File::readInt64ArrayAttribute(const std::string& o
   Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   Handle space{H5Aget_space(a.id), H5Sclose};
   const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  checkRead(object + "@" + name, static_cast<std::uint64_t>(std::max<hssize_t>(0, n)), sizeof(std::int64_t));
   std::vector<std::int64_t> out(static_cast<std::size_t>(std::max<hssize_t>(0, n)));
   if (n > 0 && H5Aread(a.id, H5T_NATIVE_INT64, out.data()) < 0)
     throw FileError(path_, "cannot read attribute '" + name + "' of '" + object + "'");
@@ -311,6 +375,7 @@ std::vector<std::string> Hdf5File::readStringArrayAttribute(const std::string& o
   if (H5Tget_class(type.id) != H5T_STRING || H5Tis_variable_str(type.id) <= 0) return out;
   Handle space{H5Aget_space(a.id), H5Sclose};
   const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  checkRead(object + "@" + name, static_cast<std::uint64_t>(std::max<hssize_t>(0, n)), sizeof(std::string) + sizeof(char*));
   std::vector<char*> ptrs(static_cast<std::size_t>(std::max<hssize_t>(0, n)), nullptr);
   Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
   H5Tset_size(mem.id, H5T_VARIABLE);
@@ -327,6 +392,10 @@ std::string Hdf5File::readStringAttribute(const std::string& object, const std::
   Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   Handle type{H5Aget_type(a.id), H5Tclose};
   if (H5Tget_class(type.id) != H5T_STRING) throw FileError(path_, "attribute '" + name + "' of '" + object + "' is not a string");
+  // One string: H5Aread writes every element, and an array attribute here would overrun `value`.
+  Handle space{H5Aget_space(a.id), H5Sclose};
+  if (H5Sget_simple_extent_npoints(space.id) != 1)
+    throw FileError(path_, "attribute '" + name + "' of '" + object + "' is not a single string");
   if (H5Tis_variable_str(type.id) > 0) {
     Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
     H5Tset_size(mem.id, H5T_VARIABLE);

@@ -3,6 +3,7 @@
 // files and (later) AnnData. Every failure is a FileError naming the file and the object; HDF5's
 // own error stack printing is switched off.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ template <class T> struct NdArray {
 class Hdf5File {
 public:
   explicit Hdf5File(const std::string& path); // read-only
+  // Takes ownership of an open HDF5 file id (e.g. an in-memory image from H5LTopen_file_image,
+  // which the fuzz target uses); `name` stands for the file in messages.
+  static std::unique_ptr<Hdf5File> adopt(long fileId, const std::string& name);
   ~Hdf5File();
   Hdf5File(const Hdf5File&) = delete;
   Hdf5File& operator=(const Hdf5File&) = delete;
@@ -30,6 +34,15 @@ public:
   // Names of a group's direct children, sorted (a compound dataset's members, in their order).
   std::vector<std::string> children(const std::string& group) const;
   std::vector<std::int64_t> shape(const std::string& dataset) const;
+  // What a path names: 'g' group, 'd' dataset, 'm' a compound member, 0 nothing (or a link to
+  // nothing).
+  char kind(const std::string& path) const;
+  // A dataset's (or compound member's) element class: 'i' integer (enums too), 'f' float,
+  // 's' string, 'c' compound, 'a' array, '?' other.
+  char typeClass(const std::string& dataset) const;
+  // The most bytes the file can hold once decompressed (its size times deflate's largest ratio):
+  // the bound every read sized by a dataset's shape is checked against (MemoryBudget.h).
+  std::uint64_t canHold() const;
 
   // Any stored numeric type, converted by HDF5.
   NdArray<float> readFloat(const std::string& dataset) const;
@@ -68,6 +81,8 @@ private:
   std::vector<std::string> readMemberStrings(const Member& m) const;
   template <class T> NdArray<T> read(const std::string& dataset, long memType) const;
   template <class T> std::vector<T> readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const;
+  void checkRead(const std::string& dataset, std::uint64_t elements, std::uint64_t elementBytes) const;
+  Hdf5File() = default;
   std::string path_;
   long id_ = -1;
 };

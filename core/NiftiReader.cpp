@@ -91,6 +91,8 @@ Volume readNifti(const std::string& path) {
   std::string dataPath = path;
   if (magic == "n+1") {
     const float off = get<float>(file, kVoxOffset, swap);
+    // Compared as a float first: casting an infinite or huge vox_offset to an integer is undefined.
+    if (off > static_cast<float>(file.size())) throw FileError(path, "vox_offset points past the end of the file");
     const std::size_t offset = off >= kHeaderSize ? static_cast<std::size_t>(off) : kHeaderSize;
     if (offset > file.size()) throw FileError(path, "vox_offset points past the end of the file");
     data = file.data() + offset;

@@ -1,6 +1,7 @@
 #include "core/Endian.h"
 #include "core/Error.h"
 #include "core/Gzip.h"
+#include "core/MemoryBudget.h"
 #include "core/VolumeIO.h"
 
 #include <algorithm>
@@ -65,7 +66,7 @@ std::vector<double> parseNumbers(const std::string& text, const std::string& pat
     char* end = nullptr;
     const double v = std::strtod(tok.c_str(), &end);
     if (end == tok.c_str() || *end != '\0')
-      throw FileError(path, "field '" + field + "' holds '" + tok + "', not a number");
+      throw FileError(path, "field '" + field + "' holds " + quote(tok) + ", not a number");
     out.push_back(v);
   }
   return out;
@@ -80,7 +81,7 @@ std::vector<std::vector<double>> parseVectors(const std::string& text, const std
     while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
     if (pos >= text.size()) break;
     if (text.compare(pos, 4, "none") == 0) { out.emplace_back(); pos += 4; continue; }
-    if (text[pos] != '(') throw FileError(path, "field '" + field + "' is malformed: " + text);
+    if (text[pos] != '(') throw FileError(path, "field '" + field + "' is malformed: " + quote(text));
     const auto close = text.find(')', pos);
     if (close == std::string::npos) throw FileError(path, "field '" + field + "' is missing ')'");
     std::string inner = text.substr(pos + 1, close - pos - 1);
@@ -89,6 +90,24 @@ std::vector<std::vector<double>> parseVectors(const std::string& text, const std
     pos = close + 1;
   }
   return out;
+}
+
+// Whether a value read as text fits the voxel type (NaN only in float types).
+bool inRange(ScalarType t, double v) {
+  auto within = [v](double lo, double hi) { return v >= lo && v <= hi; };
+  switch (t) {
+  case ScalarType::Int8: return within(-128, 127);
+  case ScalarType::UInt8: return within(0, 255);
+  case ScalarType::Int16: return within(-32768, 32767);
+  case ScalarType::UInt16: return within(0, 65535);
+  case ScalarType::Int32: return within(-2147483648.0, 2147483647.0);
+  case ScalarType::UInt32: return within(0, 4294967295.0);
+  case ScalarType::Int64: return within(-9223372036854775808.0, 9223372036854774784.0);
+  case ScalarType::UInt64: return within(0, 18446744073709549568.0);
+  case ScalarType::Float32: return !std::isfinite(v) || within(-3.4028234663852886e38, 3.4028234663852886e38);
+  case ScalarType::Float64: return true;
+  }
+  return false;
 }
 
 std::string describeSizes(const std::array<std::int64_t, 3>& s) {
@@ -117,7 +136,7 @@ Volume readNrrd(const std::string& path) {
     if (line[0] == '#') continue;
     if (line.find(":=") != std::string::npos) continue; // key/value pairs: not needed here
     const auto colon = line.find(": ");
-    if (colon == std::string::npos) throw FileError(path, "malformed header line: '" + line + "'");
+    if (colon == std::string::npos) throw FileError(path, "malformed header line: " + quote(line));
     fields[lower(trim(line.substr(0, colon)))] = trim(line.substr(colon + 2));
   }
   auto field = [&](const std::string& name) -> std::optional<std::string> {
@@ -130,13 +149,13 @@ Volume readNrrd(const std::string& path) {
   const auto typeText = field("type");
   if (!typeText) throw FileError(path, "header has no 'type' field");
   const auto type = nrrdType(*typeText);
-  if (!type) throw FileError(path, "unsupported type '" + *typeText + "'");
+  if (!type) throw FileError(path, "unsupported type " + quote(*typeText));
   vol.type = *type;
 
   const auto dimText = field("dimension");
   if (!dimText) throw FileError(path, "header has no 'dimension' field");
   if (trim(*dimText) != "3")
-    throw FileError(path, "dimension " + *dimText + " is not supported (3D volumes only)");
+    throw FileError(path, "dimension " + quote(*dimText) + " is not supported (3D volumes only)");
 
   const auto sizesText = field("sizes");
   if (!sizesText) throw FileError(path, "header has no 'sizes' field");
@@ -144,7 +163,7 @@ Volume readNrrd(const std::string& path) {
   if (sizes.size() != 3) throw FileError(path, "'sizes' must hold 3 numbers, holds " + std::to_string(sizes.size()));
   for (int a = 0; a < 3; ++a) {
     if (!(sizes[a] >= 1) || sizes[a] != std::floor(sizes[a]) || sizes[a] > 1e6)
-      throw FileError(path, "'sizes' holds an invalid size: " + *sizesText);
+      throw FileError(path, "'sizes' holds an invalid size: " + quote(*sizesText));
     vol.size[a] = static_cast<std::int64_t>(sizes[a]);
   }
 
@@ -183,15 +202,15 @@ Volume readNrrd(const std::string& path) {
   else if (enc == "gzip" || enc == "gz") encoding = Enc::Gzip;
   else if (enc == "ascii" || enc == "text" || enc == "txt") encoding = Enc::Text;
   else if (enc == "bzip2" || enc == "bz2" || enc == "hex" || enc == "zrl")
-    throw FileError(path, "encoding '" + *encText + "' is not supported (raw, gzip and ascii are)");
-  else throw FileError(path, "unknown encoding '" + *encText + "'");
+    throw FileError(path, "encoding " + quote(*encText) + " is not supported (raw, gzip and ascii are)");
+  else throw FileError(path, "unknown encoding " + quote(*encText));
 
   const std::size_t width = scalarSize(vol.type);
   bool bigEndian = false;
   if (const auto e = field("endian")) {
     const std::string el = lower(*e);
     if (el == "big") bigEndian = true;
-    else if (el != "little") throw FileError(path, "unknown endian '" + *e + "'");
+    else if (el != "little") throw FileError(path, "unknown endian " + quote(*e));
   } else if (width > 1 && encoding != Enc::Text) {
     throw FileError(path, "header has no 'endian' field, needed for " + std::string(scalarName(vol.type)));
   }
@@ -226,7 +245,13 @@ Volume readNrrd(const std::string& path) {
     data = nl + 1;
   }
 
-  const std::size_t expected = static_cast<std::size_t>(vol.voxelCount()) * width;
+  const std::size_t expected = static_cast<std::size_t>(vol.voxelCount()) * width; // < 2^63: sizes <= 1e6
+  // Raw and ascii data are in memory already and checked against `expected` before the volume is
+  // allocated; gzip data is not, so its claim is bounded first by what the compressed bytes can
+  // inflate to and by the memory available (a 1 kB file claiming 1 GiB was inflated into 3.3 GB).
+  if (encoding == Enc::Gzip)
+    checkAllocation(dataPath, "'sizes' (" + describeSizes(vol.size) + " of " + scalarName(vol.type) + ")", expected,
+                    saturatingMultiply(dataSize, kMaxDeflateRatio) + 1024);
   const std::string need = "sizes " + describeSizes(vol.size) + " of " + scalarName(vol.type) +
                            " need " + std::to_string(expected) + " bytes";
   switch (encoding) {
@@ -269,6 +294,10 @@ Volume readNrrd(const std::string& path) {
       const double v = values[n];
       std::uint8_t* dst = vol.bytes.data() + n * width;
       auto put = [&](auto x) { std::memcpy(dst, &x, sizeof x); };
+      // A value outside the type's range is an error, not a wrapped label (and a float-to-int
+      // cast out of range is undefined behaviour).
+      if (!inRange(vol.type, v))
+        throw FileError(dataPath, "value " + quote(std::to_string(v), 40) + " at voxel " + std::to_string(n) + " does not fit " + scalarName(vol.type));
       switch (vol.type) {
       case ScalarType::Int8: put(static_cast<std::int8_t>(v)); break;
       case ScalarType::UInt8: put(static_cast<std::uint8_t>(v)); break;

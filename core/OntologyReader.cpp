@@ -16,7 +16,7 @@ using nlohmann::json;
 std::array<std::uint8_t, 3> parseHex(std::string hex, const std::string& source, StructureId id) {
   if (!hex.empty() && hex[0] == '#') hex.erase(0, 1);
   if (hex.size() != 6 || !std::all_of(hex.begin(), hex.end(), [](unsigned char c) { return std::isxdigit(c); }))
-    throw FileError(source, "structure " + std::to_string(id) + " has an invalid colour '" + hex + "'");
+    throw FileError(source, "structure " + std::to_string(id) + " has an invalid colour " + quote(hex));
   const unsigned long v = std::stoul(hex, nullptr, 16);
   return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
@@ -28,7 +28,7 @@ StructureId parseId(const std::string& text, const std::string& source, const st
     if (used != text.size() || v < 0 || v > 0xFFFFFFFFLL) throw std::invalid_argument(text);
     return static_cast<StructureId>(v);
   } catch (const std::exception&) {
-    throw FileError(source, "invalid " + what + " '" + text + "'");
+    throw FileError(source, "invalid " + what + " " + quote(text));
   }
 }
 
@@ -46,7 +46,7 @@ StructureId jsonId(const json& v, const std::string& source, const char* what) {
   if (v.is_number_unsigned()) return static_cast<StructureId>(v.get<std::uint64_t>());
   if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<StructureId>(v.get<std::int64_t>());
   if (v.is_string()) return parseId(v.get<std::string>(), source, what);
-  throw FileError(source, std::string("invalid ") + what + ": " + v.dump());
+  throw FileError(source, std::string("invalid ") + what + ": " + quote(v.dump()));
 }
 
 std::string jsonString(const json& obj, const char* key) {
@@ -149,8 +149,10 @@ StructureTree readOntology(const std::string& path) {
   json doc;
   try {
     doc = json::parse(bytes.begin(), bytes.end());
-  } catch (const json::parse_error& e) {
-    throw FileError(path, std::string("invalid JSON: ") + e.what());
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double is json::out_of_range (406). Either
+    // way the library's text is wrapped with what was being read.
+    throw FileError(path, std::string("invalid JSON (reading the ontology): ") + e.what());
   }
   if (doc.is_object() && doc.contains("msg")) doc = doc["msg"]; // Allen API envelope
   if (doc.is_object()) doc = json::array({doc});
@@ -165,7 +167,7 @@ StructureTree readOntology(const std::string& path) {
     if (first0.is_object() && first0.contains("structure_id_path"))
       return StructureTree::fromRecords(readFlatJson(doc, path), path);
   } catch (const json::exception& e) {
-    throw FileError(path, std::string("unexpected JSON content: ") + e.what());
+    throw FileError(path, std::string("reading the ontology's structures: unexpected JSON content: ") + e.what());
   }
   throw FileError(path, "unrecognised ontology JSON (neither 'children' lists nor 'structure_id_path')");
 }

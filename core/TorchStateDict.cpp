@@ -3,10 +3,12 @@
 #include "core/Endian.h"
 #include "core/Error.h"
 #include "core/Gzip.h"
+#include "core/MemoryBudget.h"
 
 #include <zlib.h>
 
 #include <algorithm>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -49,6 +51,7 @@ namespace {
 struct ZipEntry {
   std::size_t dataOffset = 0, compressedSize = 0, size = 0;
   int method = 0;
+  std::uint32_t crc = 0; // from the central directory, checked against the member's bytes
 };
 
 std::uint32_t le32(const std::uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24); }
@@ -71,14 +74,15 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
   if (cdOffset == 0xFFFFFFFFu || count == 0xFFFFu) { // ZIP64: the locator sits just before
     if (eocd < 20 || le32(&f[eocd - 20]) != 0x07064b50u) throw FileError(path, "damaged ZIP64 directory");
     const std::uint64_t z64 = le64(&f[eocd - 20 + 8]);
-    if (z64 + 56 > f.size() || le32(&f[z64]) != 0x06064b50u) throw FileError(path, "damaged ZIP64 directory");
+    if (z64 > f.size() || f.size() - z64 < 56 || le32(&f[z64]) != 0x06064b50u) throw FileError(path, "damaged ZIP64 directory");
     count = le64(&f[z64 + 32]);
     cdOffset = le64(&f[z64 + 48]);
   }
   std::map<std::string, ZipEntry> entries;
-  std::size_t p = cdOffset;
+  if (cdOffset > f.size()) throw FileError(path, "damaged zip directory (it starts past the end of the file)");
+  std::size_t p = static_cast<std::size_t>(cdOffset);
   for (std::uint64_t n = 0; n < count; ++n) {
-    if (p + 46 > f.size() || le32(&f[p]) != 0x02014b50u) throw FileError(path, "damaged zip directory");
+    if (p > f.size() || f.size() - p < 46 || le32(&f[p]) != 0x02014b50u) throw FileError(path, "damaged zip directory");
     ZipEntry e;
     e.method = le16(&f[p + 10]);
     std::uint64_t csize = le32(&f[p + 20]), usize = le32(&f[p + 24]), local = le32(&f[p + 42]);
@@ -96,14 +100,31 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
       }
       x += 4 + len;
     }
-    if (local + 30 > f.size() || le32(&f[local]) != 0x04034b50u) throw FileError(path, "damaged zip entry '" + name + "'");
-    e.dataOffset = local + 30 + le16(&f[local + 26]) + le16(&f[local + 28]);
+    const std::string member = "zip member " + quote(name);
+    if (local > f.size() || f.size() - local < 30 || le32(&f[local]) != 0x04034b50u) throw FileError(path, "damaged " + member + " (no local header)");
+    // The local header must agree with the central directory: the name (a reader that trusted a
+    // lying name length would read shifted bytes), the method and, unless a data descriptor
+    // follows the data (flag bit 3), the CRC and the sizes.
+    const std::size_t localNameLen = le16(&f[local + 26]), localExtraLen = le16(&f[local + 28]);
+    const std::uint16_t flags = le16(&f[local + 6]);
+    if (localNameLen != nameLen || local + 30 + nameLen > f.size() || std::memcmp(&f[local + 30], name.data(), nameLen) != 0)
+      throw FileError(path, "damaged " + member + ": its local header names another member than the directory");
+    if (le16(&f[local + 8]) != e.method) throw FileError(path, "damaged " + member + ": local header and directory disagree on the compression method");
+    e.crc = le32(&f[p + 16]);
+    if (!(flags & 0x08)) {
+      const std::uint32_t lcrc = le32(&f[local + 14]), lcsize = le32(&f[local + 18]), lusize = le32(&f[local + 22]);
+      if (lcrc != e.crc || (lcsize != 0xFFFFFFFFu && lcsize != csize) || (lusize != 0xFFFFFFFFu && lusize != usize))
+        throw FileError(path, "damaged " + member + ": local header and directory disagree on its CRC or sizes");
+    }
+    e.dataOffset = local + 30 + localNameLen + localExtraLen;
     e.compressedSize = csize;
     e.size = usize;
-    if (e.dataOffset + e.compressedSize > f.size())
-      throw FileError(path, "zip entry '" + name + "' runs past the end of the file (truncated?)");
+    if (e.dataOffset > f.size() || e.compressedSize > f.size() - e.dataOffset)
+      throw FileError(path, member + " runs past the end of the file (truncated?)");
     if (e.method != 0 && e.method != 8)
-      throw FileError(path, "zip entry '" + name + "' uses compression method " + std::to_string(e.method));
+      throw FileError(path, member + " uses compression method " + std::to_string(e.method));
+    if (e.method == 0 && e.size != e.compressedSize)
+      throw FileError(path, "damaged " + member + ": stored, but its sizes differ");
     entries[name] = e;
     p += 46 + nameLen + extraLen + commentLen;
   }
@@ -113,7 +134,24 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
 std::vector<std::uint8_t> entryBytes(const std::vector<std::uint8_t>& f, const ZipEntry& e, const std::string& path,
                                      const std::string& name) {
   const std::uint8_t* data = f.data() + e.dataOffset;
-  if (e.method == 0) return std::vector<std::uint8_t>(data, data + e.compressedSize);
+  const std::string member = "zip member " + quote(name);
+  // Every member's CRC-32 is verified: flipped bytes in a stored tensor would otherwise load as
+  // wrong weights without a word (parity then fails far from the cause).
+  auto verified = [&](std::vector<std::uint8_t> bytes) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (std::size_t at = 0; at < bytes.size();) { // crc32 takes uInt lengths
+      const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1u << 30);
+      crc = crc32(crc, bytes.data() + at, static_cast<uInt>(n));
+      at += n;
+    }
+    if (static_cast<std::uint32_t>(crc) != e.crc)
+      throw FileError(path, "damaged " + member + ": its CRC-32 does not match (the bytes were changed or corrupted)");
+    return bytes;
+  };
+  if (e.method == 0) return verified(std::vector<std::uint8_t>(data, data + e.compressedSize));
+  checkAllocation(path, member + "'s size", e.size, saturatingMultiply(e.compressedSize, kMaxDeflateRatio) + 1024);
+  if (e.compressedSize > std::numeric_limits<uInt>::max() || e.size > std::numeric_limits<uInt>::max())
+    throw FileError(path, member + " is deflated and larger than 4 GB (not supported)");
   std::vector<std::uint8_t> out(e.size);
   z_stream zs{};
   if (inflateInit2(&zs, -15) != Z_OK) throw FileError(path, "cannot initialise zlib");
@@ -123,8 +161,8 @@ std::vector<std::uint8_t> entryBytes(const std::vector<std::uint8_t>& f, const Z
   zs.avail_out = static_cast<uInt>(out.size());
   const int rc = inflate(&zs, Z_FINISH);
   inflateEnd(&zs);
-  if (rc != Z_STREAM_END || zs.total_out != e.size) throw FileError(path, "corrupt compressed zip entry '" + name + "'");
-  return out;
+  if (rc != Z_STREAM_END || zs.total_out != e.size) throw FileError(path, "damaged " + member + ": corrupt compressed data");
+  return verified(std::move(out));
 }
 
 // ---- the pickle subset ----
@@ -144,6 +182,23 @@ struct Value {
 };
 
 template <class T> ValuePtr make(T x) { auto p = std::make_shared<Value>(); p->v = std::move(x); return p; }
+
+// Every tuple and dict an Unpickler made, emptied when it ends. Why: the memo lets a pickle put a
+// dict into itself (d[k] = d, or through a tuple), a cycle shared_ptr never frees, and a chain of
+// a million nested tuples would be destroyed recursively and overflow the stack. Emptying each
+// container from a flat list frees both without recursion.
+class Containers {
+public:
+  ValuePtr add(ValuePtr v) { all_.push_back(v); return v; }
+  ~Containers() {
+    for (auto& v : all_) {
+      if (auto* t = std::get_if<Tuple>(&v->v)) Tuple().swap(*t);
+      else if (auto* d = std::get_if<Dict>(&v->v)) Dict().swap(*d);
+    }
+  }
+private:
+  std::vector<ValuePtr> all_;
+};
 
 const std::map<std::string, TensorDType>& storageTypes() {
   static const std::map<std::string, TensorDType> m = {
@@ -175,8 +230,8 @@ public:
       case 0x80: byte(); break;                                          // PROTO
       case '(': stack_.push_back(make(Mark{})); break;                   // MARK
       case '.': return pop();                                            // STOP
-      case ')': stack_.push_back(make(Tuple{})); break;                  // EMPTY_TUPLE
-      case '}': stack_.push_back(make(Dict{})); break;                   // EMPTY_DICT
+      case ')': stack_.push_back(owned(make(Tuple{}))); break;           // EMPTY_TUPLE
+      case '}': stack_.push_back(owned(make(Dict{}))); break;            // EMPTY_DICT
       case 'N': stack_.push_back(make(None{})); break;                   // NONE
       case 0x88: stack_.push_back(make(true)); break;                    // NEWTRUE
       case 0x89: stack_.push_back(make(false)); break;                   // NEWFALSE
@@ -208,13 +263,13 @@ public:
       case 'r': memo_[u32()] = top(); break;                             // LONG_BINPUT
       case 'h': get(byte()); break;                                      // BINGET
       case 'j': get(u32()); break;                                       // LONG_BINGET
-      case 't': { Tuple t = popToMark(); stack_.push_back(make(std::move(t))); break; } // TUPLE
+      case 't': { Tuple t = popToMark(); stack_.push_back(owned(make(std::move(t)))); break; } // TUPLE
       case 0x85: case 0x86: case 0x87: {                                 // TUPLE1..3
         const std::size_t n = op - 0x84u;
         if (stack_.size() < n) fail("stack underflow");
         Tuple t(stack_.end() - static_cast<long>(n), stack_.end());
         stack_.resize(stack_.size() - n);
-        stack_.push_back(make(std::move(t)));
+        stack_.push_back(owned(make(std::move(t))));
         break;
       }
       case 's': {                                                        // SETITEM
@@ -254,7 +309,8 @@ public:
   }
 
 private:
-  [[noreturn]] void fail(const std::string& why) const { throw FileError(path_, why); }
+  [[noreturn]] void fail(const std::string& why) const { throw FileError(path_, "data.pkl: " + why); }
+  ValuePtr owned(ValuePtr v) { return containers_.add(std::move(v)); }
   void need(std::size_t n) const {
     if (pos_ + n > d_.size()) fail("the pickle ends in the middle of an instruction (truncated?)");
   }
@@ -332,7 +388,7 @@ private:
     const Tuple& a = std::get<Tuple>(args->v);
     if (g.module == "collections" && g.name == "OrderedDict") {
       if (!a.empty()) fail("OrderedDict with arguments");
-      return make(Dict{});
+      return owned(make(Dict{}));
     }
     if (g.name == "_rebuild_tensor_v2") {
       // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
@@ -349,6 +405,7 @@ private:
     fail("storage classes cannot be called");
   }
 
+  Containers containers_; // declared first: destroyed last, after the stack and the memo
   const std::vector<std::uint8_t>& d_;
   std::string path_;
   std::size_t pos_ = 0;
@@ -372,10 +429,10 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
   if (prefix.empty()) throw FileError(path, "not a torch.save archive (no data.pkl)");
   bool bigEndian = false;
   if (const auto it = entries.find(prefix + "byteorder"); it != entries.end()) {
-    const auto b = entryBytes(file, it->second, path, "byteorder");
+    const auto b = entryBytes(file, it->second, path, it->first);
     bigEndian = std::string(b.begin(), b.end()) == "big";
   }
-  const auto pkl = entryBytes(file, entries.at(prefix + "data.pkl"), path, "data.pkl");
+  const auto pkl = entryBytes(file, entries.at(prefix + "data.pkl"), path, prefix + "data.pkl");
   Unpickler up(pkl, path);
   const ValuePtr root = up.run();
   if (!std::holds_alternative<Dict>(root->v))
@@ -392,9 +449,10 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
     if (sit == storages.end()) {
       const auto e = entries.find(prefix + "data/" + t.storage->key);
       if (e == entries.end()) throw FileError(path, "storage 'data/" + t.storage->key + "' of '" + name + "' is missing from the archive");
-      auto bytes = entryBytes(file, e->second, path, "data/" + t.storage->key);
+      auto bytes = entryBytes(file, e->second, path, e->first);
       const std::size_t w = dtypeSize(t.storage->dtype);
-      if (bytes.size() < static_cast<std::size_t>(t.storage->numel) * w)
+      if (t.storage->numel < 0) throw FileError(path, "storage 'data/" + t.storage->key + "' has a negative size");
+      if (bytes.size() / w < static_cast<std::uint64_t>(t.storage->numel))
         throw FileError(path, "storage 'data/" + t.storage->key + "' is shorter than its " + std::to_string(t.storage->numel) + " elements");
       if (bigEndian != !hostIsLittleEndian()) swapBytes(bytes.data(), bytes.size(), w);
       sit = storages.emplace(t.storage->key, std::move(bytes)).first;
@@ -404,8 +462,15 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
     r.dtype = t.storage->dtype;
     r.shape = t.size;
     const std::size_t w = dtypeSize(r.dtype);
-    const std::int64_t n = r.numel();
-    if (n < 0) throw FileError(path, "tensor '" + name + "' has a negative size");
+    // The element count from the pickle's size tuple, without overflow; a tensor larger than its
+    // storage is possible only through zero strides (an expanded view), so it is bounded by memory.
+    std::uint64_t n64 = 1;
+    for (const std::int64_t s : t.size) {
+      if (s < 0) throw FileError(path, "tensor " + quote(name) + " has a negative size");
+      n64 = saturatingMultiply(n64, static_cast<std::uint64_t>(s));
+    }
+    checkAllocation(path, "tensor " + quote(name), saturatingMultiply(n64, w), std::numeric_limits<std::uint64_t>::max());
+    const std::int64_t n = static_cast<std::int64_t>(n64);
     r.bytes.resize(static_cast<std::size_t>(n) * w);
     bool contiguous = true;
     std::int64_t expect = 1;
@@ -414,7 +479,7 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
       expect *= t.size[d];
     }
     if (contiguous) {
-      if (n > 0 && (t.offset < 0 || t.offset + n > t.storage->numel))
+      if (n > 0 && (t.offset < 0 || t.offset > t.storage->numel || n > t.storage->numel - t.offset))
         throw FileError(path, "tensor '" + name + "' reaches outside its storage");
       if (n > 0) std::memcpy(r.bytes.data(), &sit->second[static_cast<std::size_t>(t.offset) * w], r.bytes.size());
       out.push_back(std::move(r));
@@ -424,8 +489,12 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
     std::vector<std::int64_t> idx(t.size.size(), 0);
     for (std::int64_t e = 0; e < n; ++e) {
       std::int64_t off = t.offset;
-      for (std::size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.stride[d];
-      if (off < 0 || off >= t.storage->numel) throw FileError(path, "tensor '" + name + "' reaches outside its storage");
+      bool overflow = false;
+      for (std::size_t d = 0; d < idx.size(); ++d) {
+        std::int64_t step = 0;
+        overflow |= __builtin_mul_overflow(idx[d], t.stride[d], &step) || __builtin_add_overflow(off, step, &off);
+      }
+      if (overflow || off < 0 || off >= t.storage->numel) throw FileError(path, "tensor '" + name + "' reaches outside its storage");
       std::memcpy(&r.bytes[static_cast<std::size_t>(e) * w], &sit->second[static_cast<std::size_t>(off) * w], w);
       for (std::size_t d = idx.size(); d-- > 0;) {
         if (++idx[d] < t.size[d]) break;

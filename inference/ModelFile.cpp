@@ -39,15 +39,19 @@ ModelFile loadModelFile(const std::string& path, int heads) {
   Hdf5File f(path);
   if (!f.hasAttribute("/", "format") || f.readStringAttribute("/", "format") != kFormat)
     throw FileError(path, "not a CellTransformer model (expected a reference .pth or an Atlascope checkpoint .h5)");
-  const auto cfgJson = nlohmann::json::parse(f.readStringAttribute("/", "config"));
   ModelConfig cfg;
-  cfg.embedDim = cfgJson.at("embed_dim");
-  cfg.heads = cfgJson.at("heads");
-  cfg.encoderLayers = cfgJson.at("encoder_layers");
-  cfg.decoderLayers = cfgJson.at("decoder_layers");
-  cfg.genes = cfgJson.at("genes");
-  cfg.cellTypes = cfgJson.at("cell_types");
-  cfg.feedForward = cfgJson.at("feed_forward");
+  try { // the JSON library's text reaches the user wrapped with what was being read
+    const auto cfgJson = nlohmann::json::parse(f.readStringAttribute("/", "config"));
+    cfg.embedDim = cfgJson.at("embed_dim");
+    cfg.heads = cfgJson.at("heads");
+    cfg.encoderLayers = cfgJson.at("encoder_layers");
+    cfg.decoderLayers = cfgJson.at("decoder_layers");
+    cfg.genes = cfgJson.at("genes");
+    cfg.cellTypes = cfgJson.at("cell_types");
+    cfg.feedForward = cfgJson.at("feed_forward");
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("reading the checkpoint's 'config' attribute (JSON): ") + e.what());
+  }
   m.genes = f.readStrings("/genes");
   m.cellTypes = f.readStrings("/cell_types");
   if (f.exists("/training_log")) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -145,7 +146,12 @@ void addModelCommands(CLI::App& app) {
       using namespace inference;
       configureCpuThreads();
       Hdf5File h5(*fixture);
-      const int heads = nlohmann::json::parse(h5.readStringAttribute("/", "config"))["H"];
+      int heads = 0;
+      try {
+        heads = nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H").get<int>();
+      } catch (const nlohmann::json::exception& e) { // the library's text, with what was being read
+        throw FileError(*fixture, std::string("reading the fixture's 'config' attribute (JSON with \"H\"): ") + e.what());
+      }
       StateDict w = weights->empty() ? loadHdf5Group(*fixture, "/weights") : loadPth(*weights);
       CellTransformer model(w, inferConfig(w, heads, *fixture), *fixture);
       auto x = h5.readFloat("/cells/x"), y = h5.readFloat("/cells/y");
@@ -178,9 +184,19 @@ void addModelCommands(CLI::App& app) {
         j["bf16_cosine_mean"] = cos.mean().item<double>();
       }
       std::cout << j.dump() << "\n";
-      const bool ok = same && j["fp32_max_error"]["repr"].get<double>() < 1e-4 && j["fp32_max_error"]["mu"].get<double>() < 1e-4 &&
-                      (!j.contains("bf16_cosine_min") || j["bf16_cosine_min"].get<double>() >= 0.999);
-      if (!ok) setExitCode(3);
+      // What failed, on stderr: stdout is one JSON line for scripts, where a NaN error is `null`
+      // and says nothing to a person.
+      std::vector<std::string> failures;
+      if (!same) failures.push_back("the neighbourhoods differ from the fixture's /neighborhoods/indices");
+      for (const char* key : {"repr", "mu"}) {
+        const double v = j["fp32_max_error"][key].is_number() ? j["fp32_max_error"][key].get<double>() : std::nan("");
+        if (std::isnan(v)) failures.push_back(std::string("the fp32 ") + key + " error is NaN (the weights or the outputs hold NaN or infinity: damaged weights?)");
+        else if (!(v < 1e-4)) failures.push_back(std::string("the fp32 ") + key + " error " + std::to_string(v) + " exceeds 1e-4");
+      }
+      if (j.contains("bf16_cosine_min") && !(j["bf16_cosine_min"].is_number() && j["bf16_cosine_min"].get<double>() >= 0.999))
+        failures.push_back("the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
+      for (const auto& f : failures) std::cerr << "parity failed: " << f << "\n";
+      if (!failures.empty()) setExitCode(3);
     });
   }
 

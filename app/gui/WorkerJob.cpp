@@ -1,4 +1,5 @@
 #include "app/gui/WorkerJob.h"
+#include "app/gui/WorkerProtocol.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -23,7 +24,7 @@ QStringList WorkerHost::sshArguments() const {
 }
 
 namespace {
-constexpr char kPidLine[] = "atlascope-worker-pid ";
+constexpr const char* kPidLine = kWorkerPidLine;
 }
 
 WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(std::move(host)) {
@@ -98,29 +99,26 @@ bool WorkerJob::isRunning() const { return process_.state() != QProcess::NotRunn
 
 void WorkerJob::onOutput() {
   buffer_ += process_.readAllStandardOutput();
-  int newline;
-  while ((newline = buffer_.indexOf('\n')) >= 0) {
-    const QByteArray line = buffer_.left(newline).trimmed();
-    buffer_.remove(0, newline + 1);
-    if (line.isEmpty()) continue;
-    if (line.startsWith(kPidLine)) {
-      remotePid_ = QString::fromUtf8(line.mid(static_cast<int>(sizeof kPidLine) - 1)).trimmed();
+  // The parsing is WorkerProtocol's (fuzzed); what follows acts on each line.
+  for (const QByteArray& raw : takeWorkerLines(buffer_)) {
+    const WorkerLine line = parseWorkerLine(raw);
+    if (line.kind == WorkerLine::Kind::Empty) continue;
+    if (line.kind == WorkerLine::Kind::Pid) {
+      remotePid_ = line.text;
       continue;
     }
-    const QJsonDocument doc = QJsonDocument::fromJson(line);
-    if (!doc.isObject()) {
-      emit logLine(QString::fromUtf8(line));
+    if (line.kind == WorkerLine::Kind::Log) {
+      emit logLine(line.text);
       continue;
     }
-    const QJsonObject o = doc.object();
-    if (o.contains("result")) {
-      result_ = o;
+    if (line.kind == WorkerLine::Kind::Result) {
+      result_ = line.object;
       continue;
     }
-    emit message(o);
-    const QString stage = o.value("stage").toString();
-    if (!o.contains("done")) continue;
-    const qint64 done = o.value("done").toVariant().toLongLong(), total = o.value("total").toVariant().toLongLong();
+    emit message(line.object);
+    const QString stage = line.stage;
+    if (!line.hasCounts) continue;
+    const qint64 done = line.done, total = line.total;
     if (stage != stage_) {
       stage_ = stage;
       stageStart_ = std::chrono::steady_clock::now();

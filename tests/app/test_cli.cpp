@@ -1,8 +1,14 @@
 // atlascope-cli as users and scripts call it: the atlas commands on the bundled CCF, --help on
 // every command, and bad input answered by a one-line error and a non-zero exit.
+#include "core/Gzip.h"
 #include "core/Hdf5File.h"
 #include "core/RegionNames.h"
+#include "tests/AnnDataFixtures.h"
 #include "tests/TestPaths.h"
+#include "tests/ZipTestUtil.h"
+
+#include <QElapsedTimer>
+#include <fstream>
 
 #include <QFileInfo>
 #include <QJsonDocument>
@@ -276,6 +282,66 @@ private slots:
     expectOneLineError(cli({"atlas", "info", "--annotation", f.fileName()}), "no 'sizes'");
     expectOneLineError(cli({"atlas", "info", "--annotation", dir_.filePath("missing.nrrd")}), "missing.nrrd");
     expectOneLineError(cli({"atlas", "frobnicate"}), "frobnicate");
+  }
+
+  // Issue 14's three defects, as a user met them through the CLI.
+  void codesPastCategories() {
+    // convert died with SIGSEGV (csvField indexed the names with the code); info said nothing.
+    const std::string p = dir_.filePath("codes.h5ad").toStdString();
+    atlascope::test::writeAnnData(p, atlascope::test::AnnDataCase::CodePastCategories);
+    const QString fragment = "'/obs/subclass/codes'[4] = 3, but there are 3 categories";
+    expectOneLineError(cli({"convert", QString::fromStdString(p), "--out", dir_.filePath("codes.csv")}), fragment);
+    expectOneLineError(cli({"convert", QString::fromStdString(p), "--out", dir_.filePath("codes-out.h5ad")}), fragment);
+    expectOneLineError(cli({"info", QString::fromStdString(p)}), fragment);
+    QVERIFY(!QFileInfo::exists(dir_.filePath("codes.csv")));
+  }
+
+  void hugeXShape() {
+    // X claiming 6 x 2^40 (dense and sparse): convert hung (a name for each of 2^40 genes).
+    for (const auto c : {atlascope::test::AnnDataCase::HugeDenseX, atlascope::test::AnnDataCase::HugeSparseX}) {
+      const std::string p = dir_.filePath("huge.h5ad").toStdString();
+      atlascope::test::writeAnnData(p, c);
+      QElapsedTimer clock;
+      clock.start();
+      const Run r = cli({"convert", QString::fromStdString(p), "--out", dir_.filePath("huge.csv")}, 20000);
+      QVERIFY2(r.code != -1, "convert still running after 20 s");
+      expectOneLineError(r, "1099511627776");
+      QVERIFY(clock.elapsed() < 20000);
+    }
+  }
+
+  void damagedWeights() {
+    // A .pth with flipped tensor bytes or a lying local header loaded silently, and parity then
+    // failed with every error null and nothing on stderr.
+    REQUIRE_SHARED("fixtures/celltransformer_parity_small.pth");
+    const QString fixture = atlascope::test::sharedFile("fixtures/celltransformer_parity_small.h5");
+    const auto bytes = atlascope::readFileBytes(atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth").toStdString());
+    const auto member = atlascope::test::zipMember(bytes, "/data/3");
+    auto write = [&](const char* name, const std::vector<std::uint8_t>& b) {
+      std::ofstream(dir_.filePath(name).toStdString(), std::ios::binary)
+          .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+      return dir_.filePath(name);
+    };
+    auto flipped = bytes;
+    for (std::size_t i = 0; i < 16; ++i) flipped[member.data + i] ^= 0xff;
+    const QString memberName = "zip member '" + QString::fromStdString(member.name) + "'";
+    expectOneLineError(cli({"parity", fixture, "--weights", write("flipped.pth", flipped)}), memberName);
+    auto lying = bytes;
+    lying[member.local + 26] = static_cast<std::uint8_t>(lying[member.local + 26] + 2);
+    expectOneLineError(cli({"parity", fixture, "--weights", write("lying.pth", lying)}), memberName);
+    // Damage the CRC cannot see (NaN weights written with a fresh CRC): parity fails and says
+    // why on stderr, besides its JSON line.
+    auto nan = bytes;
+    for (const auto& m : atlascope::test::zipMembers(bytes)) {
+      if (m.name.find("/data/") == std::string::npos) continue;
+      for (std::size_t i = 0; i + 4 <= m.size; i += 4) {
+        const std::uint8_t quietNaN[4] = {0x00, 0x00, 0xc0, 0x7f}; // float32, little-endian
+        std::copy(quietNaN, quietNaN + 4, nan.begin() + static_cast<long>(m.data + i));
+      }
+    }
+    const Run r = cli({"parity", fixture, "--weights", write("nan.pth", atlascope::test::zipWithFixedCrcs(nan))});
+    QCOMPARE(r.code, 3);
+    QVERIFY2(r.err.contains("parity failed: the fp32 repr error is NaN"), qPrintable(r.err));
   }
 };
 

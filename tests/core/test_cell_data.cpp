@@ -15,6 +15,7 @@
 #include "core/Neighborhood.h"
 #include "core/SyntheticBrain.h"
 
+#include "tests/AnnDataFixtures.h"
 #include "tests/TestPaths.h"
 
 #include <hdf5.h>
@@ -26,6 +27,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <functional>
 #include <fstream>
 #include <set>
 
@@ -448,6 +450,58 @@ private slots:
     QCOMPARE(m.genes.size(), std::size_t(6));
   }
 
+  // Issue 14: one validation of AnnData before any reader uses it. Each broken file is refused by
+  // every reader with one line naming the file, the HDF5 path and the first bad index; the good
+  // layouts read the same cells.
+  void annDataValidated_data() {
+    QTest::addColumn<int>("which");
+    QTest::addColumn<QString>("fragment");
+    using C = test::AnnDataCase;
+    QTest::newRow("dense") << int(C::Dense) << QString();
+    QTest::newRow("csr") << int(C::Csr) << QString();
+    QTest::newRow("csc") << int(C::Csc) << QString();
+    QTest::newRow("anndata 0.7") << int(C::Legacy07) << QString();
+    QTest::newRow("code past categories") << int(C::CodePastCategories) << "'/obs/subclass/codes'[4] = 3, but there are 3 categories";
+    QTest::newRow("X 6 x 2^40") << int(C::HugeDenseX) << "'/X' claims 6 x 1099511627776 values, more than the file";
+    QTest::newRow("sparse X 6 x 2^40") << int(C::HugeSparseX) << "claims a shape of 6 x 1099511627776";
+    QTest::newRow("indptr decreasing") << int(C::IndptrDecreasing) << "'/X/indptr'[2] = 2 is less than the entry before (4)";
+    QTest::newRow("index past columns") << int(C::IndexPastColumns) << "'/X/indices'[3] = 4 is outside the 4 columns";
+    QTest::newRow("short obsm") << int(C::ShortObsm) << "'/obsm/spatial' has 5 rows for 6";
+  }
+  void annDataValidated() {
+    QFETCH(int, which);
+    QFETCH(QString, fragment);
+    const std::string p = path(QTest::currentDataTag()).toStdString() + ".h5ad";
+    test::writeAnnData(p, static_cast<test::AnnDataCase>(which));
+    const std::vector<std::function<void()>> readers{
+        [&] { readCellTable(p); }, [&] { ExpressionSource x(p); }, [&] { readObsLabels(p, "subclass"); },
+        [&] { listObsColumns(p); }, [&] { convertCells(p, {}, path("converted.csv").toStdString()); }};
+    for (const auto& read : readers) {
+      QString error;
+      try {
+        read();
+      } catch (const FileError& e) {
+        error = QString::fromStdString(e.what());
+      }
+      if (fragment.isEmpty()) {
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        continue;
+      }
+      QVERIFY2(error.contains(fragment) && error.startsWith(QString::fromStdString(p)) && !error.contains('\n'), qPrintable(error));
+    }
+    if (!fragment.isEmpty()) return;
+    // The good layouts: the same six cells (one without a type), the same expression.
+    const CellTable t = readCellTable(p);
+    QCOMPARE(t.size(), std::int64_t(6));
+    QCOMPARE(t.cellType, (std::vector<std::int32_t>{0, 1, 2, 0, -1, 2}));
+    QCOMPARE(t.sectionNames, (std::vector<std::string>{"s1", "s2"}));
+    ExpressionSource x(p);
+    std::vector<float> rows(24);
+    x.readRows(0, 6, rows.data());
+    QCOMPARE(rows[4 * 5 + 1], 6.0f);
+    QCOMPARE(rows[4 * 5 + 2], 0.5f);
+  }
+
   void csvBadInputs() {
     auto write = [&](const char* name, const std::string& text) {
       std::ofstream f(path(name).toStdString());
@@ -464,6 +518,10 @@ private slots:
     };
     QVERIFY(error(write("text.csv", "cell_id,x,y,g1\na,1,2,3\nb,abc,2,3\n")).contains("line 3: column 'x' (x) holds 'abc', not a number"));
     QVERIFY(error(write("dup.csv", "cell_id,x,y,g1\na,1,2,3\na,1,2,3\n")).contains("duplicate cell id 'a'"));
+    // A 1 MB field is quoted, not echoed: one line, its first 100 characters and its length.
+    const std::string huge(1 << 20, 'z');
+    const QString hugeError = error(write("huge.csv", "cell_id,x,y,g1\na,1,2,3\nb," + huge + ",2,3\n"));
+    QVERIFY2(hugeError.contains("(1048576 characters, cut)") && hugeError.size() < 400, qPrintable(hugeError.left(400)));
     QVERIFY(error(write("nox.csv", "cell_id,u,v,g1\na,1,2,3\n")).contains("missing required column 'x'"));
     const CellTable t = readCellTable(write("nan.tsv", "cell_id\tx\ty\tsection\tg1\na\t1\t2\ts1\t3\nb\tnan\t2\ts1\t3\nc\t1\tinf\ts2\t4\n"));
     QCOMPARE(t.size(), std::int64_t(1));

@@ -151,6 +151,16 @@ private slots:
     QVERIFY(errorOf(dir_.filePath("missing.json")).contains("cannot open"));
     writeFile(dir_.filePath("empty.json"), "   ");
     QVERIFY(errorOf(dir_.filePath("empty.json")).contains("empty"));
+    // Issue 14: a number too large for a double is the JSON library's out_of_range, not a parse
+    // error; it reached the user as the library's raw text. Now: the file and what was being read.
+    const QString overflow = dir_.filePath("overflow.json");
+    writeFile(overflow, R"([{"id": 1e999, "acronym": "root", "structure_id_path": "/1/"}])");
+    const QString msg = errorOf(overflow);
+    QVERIFY2(msg.startsWith(overflow) && msg.contains("reading the ontology") && msg.contains("number overflow"), qPrintable(msg));
+    // A long bad value is quoted, cut to 100 characters.
+    writeFile(dir_.filePath("longcolour.csv"), "id,acronym,name,parent_structure_id,color_hex_triplet\n1,A,a,," + std::string(5000, 'Q') + "\n");
+    const QString colour = errorOf(dir_.filePath("longcolour.csv"));
+    QVERIFY2(colour.contains("(5000 characters, cut)") && colour.size() < 300, qPrintable(colour.left(300)));
   }
 
   void apiEnvelopeAndQuotedCsv() {

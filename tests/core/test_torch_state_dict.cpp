@@ -6,6 +6,7 @@
 #include "core/TorchStateDict.h"
 
 #include "tests/TestPaths.h"
+#include "tests/ZipTestUtil.h"
 
 #include <QTemporaryDir>
 #include <QTest>
@@ -34,11 +35,12 @@ QString errorOf(const QString& p) {
 }
 
 // Replaces every occurrence of `from` by `to` (same length) in the archive's bytes; the zip
-// stores data.pkl uncompressed, so this edits the pickle in place.
+// stores data.pkl uncompressed, so this edits the pickle in place. The CRC-32s are recomputed so
+// that the edit reaches the pickle checks (a stale CRC is its own test below).
 std::vector<std::uint8_t> patched(std::vector<std::uint8_t> bytes, const std::string& from, const std::string& to) {
   for (std::size_t i = 0; i + from.size() <= bytes.size(); ++i)
     if (std::memcmp(&bytes[i], from.data(), from.size()) == 0) std::memcpy(&bytes[i], to.data(), to.size());
-  return bytes;
+  return atlascope::test::zipWithFixedCrcs(bytes);
 }
 } // namespace
 
@@ -90,6 +92,38 @@ private slots:
     writeFile(nodata, patched(bytes, "celltransformer_parity_small/data/0", "celltransformer_parity_small/data/X"));
     QVERIFY2(errorOf(nodata).contains("missing from the archive"), qPrintable(errorOf(nodata)));
     QVERIFY(errorOf(dir_.filePath("absent.pth")).contains("cannot open"));
+  }
+
+  // Issue 14: flipped tensor bytes and a lying local header loaded without complaint (the CRC was
+  // never checked; shifted bytes were read) and parity failed far from the cause.
+  void crcAndLocalHeadersChecked() {
+    REQUIRE_SHARED(kPth);
+    const auto bytes = readFileBytes(atlascope::test::sharedFile(kPth).toStdString());
+    const auto member = atlascope::test::zipMember(bytes, "/data/3");
+    auto flipped = bytes;
+    flipped[member.data + member.size / 2] ^= 0xff;
+    const QString p = dir_.filePath("flipped.pth");
+    writeFile(p, flipped);
+    QString msg = errorOf(p);
+    QVERIFY2(msg.startsWith(p) && msg.contains("zip member '" + QString::fromStdString(member.name) + "'") && msg.contains("CRC-32"),
+             qPrintable(msg));
+    // The local header's name length says one byte more than the directory's: the data would be
+    // read one byte late.
+    auto lying = bytes;
+    lying[member.local + 26] = static_cast<std::uint8_t>(lying[member.local + 26] + 1);
+    const QString l = dir_.filePath("lying.pth");
+    writeFile(l, lying);
+    msg = errorOf(l);
+    QVERIFY2(msg.contains("zip member '" + QString::fromStdString(member.name) + "'") && msg.contains("local header"), qPrintable(msg));
+    // The extra field's length (legal to differ from the directory's) moves the data: the CRC
+    // catches the shifted bytes.
+    auto extra = bytes;
+    extra[member.local + 28] = static_cast<std::uint8_t>(extra[member.local + 28] + 4);
+    const QString e = dir_.filePath("extra.pth");
+    writeFile(e, extra);
+    QVERIFY2(errorOf(e).contains("CRC-32"), qPrintable(errorOf(e)));
+    // The unmodified archive still loads (the checks accept what torch.save writes).
+    QVERIFY(readTorchStateDict(atlascope::test::sharedFile(kPth).toStdString()).size() > 0);
   }
 };
 

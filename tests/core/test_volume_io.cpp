@@ -2,10 +2,12 @@
 // bad input the issue lists (a clear error naming the file, never a crash).
 #include "core/Error.h"
 #include "core/Gzip.h"
+#include "core/MemoryBudget.h"
 #include "core/VolumeIO.h"
 
 #include "tests/TestPaths.h"
 
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -179,6 +181,35 @@ private slots:
     expectError([&] { readNrrd(path("long.nrrd").toStdString()); }, path("long.nrrd"), "disagrees");
     writeFile(path("gzlong.nrrd"), header("gzip", "", "3 2 1") + "\n" + gzipBytes(rawU16(false)));
     expectError([&] { readNrrd(path("gzlong.nrrd").toStdString()); }, path("gzlong.nrrd"), "more than");
+  }
+
+  // Issue 14: an allocation sized by a header is checked against what the file can hold and the
+  // memory available before it is made, and the refusal names the field and the size.
+  void memoryBoundedByTheFile() {
+    // 1 GiB claimed by 64 bytes of gzip: refused before inflating (it peaked at 3.3 GB).
+    writeFile(path("bomb.nrrd"), "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1024 1024 1024\nencoding: gzip\n\n" +
+                                     gzipBytes(std::string(64, 'a')));
+    expectError([&] { readNrrd(path("bomb.nrrd").toStdString()); }, path("bomb.nrrd"),
+                "'sizes' (1024x1024x1024 of uint8) claims 1.1 GB, more than the file can hold");
+    // Within what the file can hold but over the memory available (a lowered budget stands in for
+    // a small machine): the field and both sizes are named.
+    setMemoryLimit(1 << 20);
+    const std::string zeros(4 << 20, '\0');
+    writeFile(path("big.nrrd"), "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1024 1024 4\nencoding: gzip\n\n" + gzipBytes(zeros));
+    const QString big = path("big.nrrd");
+    auto restore = qScopeGuard([] { setMemoryLimit(0); });
+    expectError([&] { readNrrd(big.toStdString()); }, big, "'sizes' (1024x1024x4 of uint8) needs 4.2 MB of memory, 1.0 MB is available");
+    // NIfTI .nii.gz states no size up front: the inflated data is bounded as it grows.
+    writeFile(path("big.nii.gz"), gzipBytes(zeros));
+    expectError([&] { readNifti(path("big.nii.gz").toStdString()); }, path("big.nii.gz"), "the decompressed data needs");
+  }
+
+  // Found by fuzz_gzip: a zlib header asking for a preset dictionary made inflate return
+  // Z_NEED_DICT forever, and both inflaters looped without end.
+  void presetDictionaryRefused() {
+    const std::uint8_t stream[] = {0x78, 0x3f, 0x9c, 0x73, 0x60, 0x62, 0x66, 0x00, 0x63, 0x61, 0x60};
+    expectError([&] { inflateExactly(stream, sizeof stream, 16, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
+    expectError([&] { inflateAll(stream, sizeof stream, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
   }
 
   void headerWithoutSizes() {
