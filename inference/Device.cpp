@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <thread>
 // Allocator statistics exist only in LibTorch builds with CUDA.
 #if defined(__has_include)
@@ -26,7 +27,11 @@ DeviceInfo describeDevices() {
 }
 
 int configureCpuThreads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) {
+    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // CPU ranks of one job on this host share its cores (inference/Distributed, --ranks N).
+    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1) threads = std::max(1, threads / std::atoi(local));
+  }
   at::set_num_threads(threads);
   return at::get_num_threads();
 }
