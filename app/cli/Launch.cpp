@@ -214,6 +214,9 @@ std::unique_ptr<inference::Distributed> joinJob(const std::string& device) {
     throw Error("rank " + std::to_string(env.rank) + ": no GPU for LOCAL_RANK " + std::to_string(env.localRank) +
                 " (CUDA_VISIBLE_DEVICES=" + (visible ? visible : "") + "): fewer GPUs than ranks on this host?");
   }
+  // The host's cores shared by its ranks (LOCAL_WORLD_SIZE): the host-side batch building of
+  // two GPU ranks with all cores each contended.
+  inference::configureCpuThreads();
   return std::make_unique<inference::Distributed>(env, dev == "cuda");
 }
 

@@ -294,7 +294,13 @@ void addModelCommands(CLI::App& app) {
         }
         eo.dist = dist.get();
         const auto r = inference::embedDataset(mf, data, {}, out, eo);
-        if (!lead) continue;
+        if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
+          nlohmann::json k = resultJson(r);
+          k["figure"] = "embed_rank";
+          k["rank"] = r.rank;
+          std::cerr << k.dump() << std::endl;
+          continue;
+        }
         nlohmann::json j = resultJson(r);
         j["figure"] = "embed";
         j["exact_lengths"] = *exact;

@@ -284,7 +284,7 @@ void addTrainCommand(CLI::App& app) {
     j["size"] = job.size;
     j["cells_per_step"] = job.opt.cellsPerStep;
     j["cap"] = job.opt.cap;
-    std::cout << j.dump() << std::endl;
+    (j.value("rank", 0) == 0 ? std::cout : std::cerr) << j.dump() << std::endl;
   });
 }
 
