@@ -1,6 +1,7 @@
 #include "inference/Distributed.h"
 
 #include "core/Error.h"
+#include "inference/Device.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -129,7 +130,7 @@ Distributed::Distributed(const RankEnv& env, bool cuda, std::chrono::millisecond
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       m.group = c10::make_intrusive<c10d::ProcessGroupNCCL>(m.store, env.rank, env.worldSize, opts);
-      m.device = torch::Device(torch::kCUDA, 0);
+      m.device = torch::Device(torch::kCUDA, cudaIndex());
 #endif
     } else {
 #ifdef ATLASCOPE_WITH_GLOO

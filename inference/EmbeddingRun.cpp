@@ -79,7 +79,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::string dev = resolveDevice(opt.device);
   res.device = dev;
   const bool cuda = dev == "cuda";
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) configureCpuThreads();
   trace("embed: moving the model");
   CellTransformer& model = *mf.model;

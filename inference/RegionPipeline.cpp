@@ -59,7 +59,7 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   // Features.
   t = Clock::now();
   const std::string dev = resolveDevice(o.device);
-  const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, cudaIndex()) : torch::Device(torch::kCPU);
   if (dev == "cpu") configureCpuThreads();
   summary["device"] = dev;
   torch::Tensor features;

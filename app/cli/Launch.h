@@ -20,7 +20,7 @@ class Distributed;
 namespace atlascope::cli {
 
 // main(): the command line to start again, then the rank's environment (before anything touches
-// CUDA): CUDA_VISIBLE_DEVICES narrowed to the LOCAL_RANK-th GPU, NCCL_NVLS_ENABLE=0 unless set.
+// CUDA): NCCL_NVLS_ENABLE=0 unless set. A rank's GPU is the LOCAL_RANK-th (inference::cudaIndex).
 void rememberCommandLine(int argc, char** argv);
 void prepareRankEnvironment();
 

@@ -171,7 +171,7 @@ void addModelCommands(CLI::App& app) {
       for (std::size_t i = 0; same && i < hoods.indices.size(); ++i) same = ref.data[i] == hoods.indices[i];
       auto tensor = [](NdArray<float>& a) { return torch::from_blob(a.data.data(), a.shape, torch::kFloat32).clone(); };
       const torch::Tensor expr = tensor(e), types = torch::from_blob(t.data.data(), {t.size()}, torch::kInt64).clone();
-      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
       EmbedOptions eo;
       eo.heads = true;
       eo.exactLengths = dev.is_cuda(); // the GPU's batching (no padding, fused attention)

@@ -153,7 +153,7 @@ void addSegmentCommand(CLI::App& app) {
   b->callback([=] {
     inference::configureCpuThreads();
     const std::string dev = inference::resolveDevice(*bdevice);
-    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
     torch::manual_seed(5);
     // Planted clusters: unequal sizes, unit noise around centres of spread 4.
     const torch::Tensor centres = torch::randn({*bk, *bd}) * 4;

@@ -74,7 +74,7 @@ nlohmann::json runTraining(TrainJob& job) {
   const bool cuda = dev == "cuda";
   std::string precision = job.precision == "auto" ? (cuda ? "bf16" : "fp32") : job.precision;
   if (precision == "bf16" && !cuda) throw Error("bf16 training runs on a GPU (use --precision fp32 on the CPU)");
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) inference::configureCpuThreads();
   inference::resetPeakGpuMemory();
   std::map<std::string, double> profile;
