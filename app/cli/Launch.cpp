@@ -182,7 +182,7 @@ int launchRanks(int ranks, const std::string& device) {
   return rank0Status;
 }
 
-std::unique_ptr<inference::Distributed> joinJob(const std::string& device) {
+std::unique_ptr<inference::Distributed> joinJob(const std::string& device, bool shareCores) {
   const inference::RankEnv env = inference::RankEnv::fromEnvironment();
   if (!env.present || env.worldSize <= 1) return nullptr;
   std::string dev = device;
@@ -192,9 +192,9 @@ std::unique_ptr<inference::Distributed> joinJob(const std::string& device) {
     throw Error("rank " + std::to_string(env.rank) + ": no GPU for LOCAL_RANK " + std::to_string(env.localRank) +
                 " (CUDA_VISIBLE_DEVICES=" + (visible ? visible : "") + "): fewer GPUs than ranks on this host?");
   }
-  // The host's cores shared by its ranks (LOCAL_WORLD_SIZE): the host-side batch building of
-  // two GPU ranks with all cores each contended (2-GPU embedding 1.15x one; 1.62x after).
-  inference::configureCpuThreads();
+  // The host's cores shared by its ranks (LOCAL_WORLD_SIZE): two embedding GPU ranks with all
+  // cores each contended on the host (4M cells on 2 GPUs: 1.15x one GPU; 1.62x shared).
+  if (shareCores || dev != "cuda") inference::configureCpuThreads();
   if (dev == "cuda") inference::useRankGpu();
   return std::make_unique<inference::Distributed>(env, dev == "cuda");
 }

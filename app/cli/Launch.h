@@ -35,6 +35,7 @@ bool isRank();
 int launchRanks(int ranks, const std::string& device);
 
 // A rank joins its job (device "cuda", "cpu" or "auto"); null when this process is not a rank of several.
-std::unique_ptr<inference::Distributed> joinJob(const std::string& device);
+// CPU ranks, and GPU ranks with `shareCores`, divide the host's cores for LibTorch's threads.
+std::unique_ptr<inference::Distributed> joinJob(const std::string& device, bool shareCores = true);
 
 } // namespace atlascope::cli
