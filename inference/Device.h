@@ -22,6 +22,13 @@ int configureCpuThreads(int threads = 0);
 // is an error that says so.
 std::string resolveDevice(const std::string& requested);
 
+// This process's GPU: LOCAL_RANK's for a rank of several on a host with several visible GPUs
+// (every GPU stays visible to every rank, so that NCCL reaches its peers over NVLink), else 0.
+int cudaIndex();
+// A rank makes its GPU the current device (streams, events, synchronisation follow it) before
+// anything touches CUDA; throws Error when LOCAL_RANK has no GPU.
+void useRankGpu();
+
 // Peak GPU memory held by LibTorch's caching allocator since the last reset, in GiB; 0 without
 // CUDA (the Debian CPU LibTorch has no allocator statistics).
 double peakGpuMemoryGiB();

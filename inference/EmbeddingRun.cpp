@@ -9,6 +9,7 @@
 #include "core/Neighborhood.h"
 #include "core/Trace.h"
 #include "inference/Device.h"
+#include "inference/Distributed.h"
 #include "inference/Embedding.h"
 #include "inference/ExpressionTable.h"
 
@@ -26,7 +27,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <atomic>
 #include <exception>
+#include <unordered_map>
 #include <mutex>
 #include <thread>
 #include <filesystem>
@@ -76,7 +79,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::string dev = resolveDevice(opt.device);
   res.device = dev;
   const bool cuda = dev == "cuda";
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) configureCpuThreads();
   trace("embed: moving the model");
   CellTransformer& model = *mf.model;
@@ -126,8 +129,16 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t chunks = (n + chunkCells - 1) / chunkCells;
   const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()}, {"model", fs::absolute(mf.path).string()},
                                {"cells", n}, {"chunk_cells", chunkCells}, {"embed_dim", E}};
+  // Sharded over ranks: rank r takes the r-th contiguous range of chunks; rank 0 prepares the
+  // parts folder before anyone reads it, and assembles the output.
+  const bool sharded = opt.dist && opt.dist->size() > 1;
+  const int rank = sharded ? opt.dist->rank() : 0, world = sharded ? opt.dist->size() : 1;
+  const bool lead = rank == 0;
+  res.rank = rank;
+  res.worldSize = world;
+  const std::int64_t lo = chunks * rank / world, hi = chunks * (rank + 1) / world;
   fs::create_directories(partsDir);
-  {
+  if (lead) {
     const std::string metaPath = (fs::path(partsDir) / "run.json").string();
     bool reuse = false;
     if (opt.resume && fs::exists(metaPath)) {
@@ -140,19 +151,29 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       std::ofstream(metaPath) << meta.dump();
     }
   }
-  std::int64_t firstNew = 0;
-  while (firstNew < chunks && fs::exists(chunkFile(partsDir, firstNew))) {
+  if (sharded) opt.dist->barrier();
+  std::int64_t resumedAll = 0; // every rank's chunks already done (the rate counts the others)
+  for (std::int64_t k = 0; k < chunks; ++k)
+    if (fs::exists(chunkFile(partsDir, k))) resumedAll += std::min(chunkCells, n - k * chunkCells);
+  std::int64_t firstNew = lo;
+  while (firstNew < hi && fs::exists(chunkFile(partsDir, firstNew))) {
     res.resumedCells += std::min(chunkCells, n - firstNew * chunkCells);
     ++firstNew;
   }
 
   // The writer thread: each finished chunk (in order) into its resumable part file and into the
   // output, while the device runs the next chunks. Resumed chunks are read back from their parts.
-  Hdf5Writer out(outPath);
-  out.createExtendible("/embedding", H5Type::Float32, E, std::max<std::int64_t>(1, (1 << 20) / (4 * E)), opt.gzip);
+  // The output: rank 0's. Sharded, its rows arrive out of order (block writes at each chunk's row).
+  std::unique_ptr<Hdf5Writer> out;
+  if (lead) {
+    out = std::make_unique<Hdf5Writer>(outPath);
+    const std::int64_t rowsPerChunk = std::max<std::int64_t>(1, (1 << 20) / (4 * E));
+    if (sharded) out->createChunked2D("/embedding", H5Type::Float32, n, E, std::min(rowsPerChunk, std::max<std::int64_t>(1, n)), E);
+    else out->createExtendible("/embedding", H5Type::Float32, E, rowsPerChunk, opt.gzip);
+  }
   const std::int64_t fileRows = source.cells();
   std::vector<float> byFileRow; // for --h5ad-out: rows in the file's order, NaN for skipped cells
-  if (!opt.h5adOut.empty()) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
+  if (!opt.h5adOut.empty() && lead) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
   struct Finished {
     std::int64_t chunk;
     torch::Tensor host; // undefined: a resumed chunk, read from its part file
@@ -190,13 +211,15 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
             throw FileError(chunkFile(partsDir, f.chunk), "incomplete chunk (delete the .parts folder and run again)");
           rows = buf.data();
         }
-        {
-          std::lock_guard<std::mutex> fileLock(hdf5);
-          out.append("/embedding", rows, count);
-        }
-        if (!byFileRow.empty())
+        if (!sharded) {
+          {
+            std::lock_guard<std::mutex> fileLock(hdf5);
+            out->append("/embedding", rows, count);
+          }
+          if (!byFileRow.empty())
           for (std::int64_t i = 0; i < count; ++i)
-            std::copy(rows + i * E, rows + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
+              std::copy(rows + i * E, rows + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
+        }
         std::lock_guard<std::mutex> lock(writeMutex);
         res.writeSeconds += since(wt);
         if (f.host.defined()) written += count;
@@ -218,6 +241,57 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     }
     if (writer.joinable()) writer.join();
   };
+  // Sharded, rank 0: the assembler places every rank's chunk parts (its own included) into the
+  // output as they appear, so that little is left to copy when the last rank is done.
+  std::atomic<bool> allDone{false}, stopAssembler{false};
+  std::atomic<std::int64_t> assembled{0};
+  std::exception_ptr assembleError;
+  std::thread assembler;
+  if (sharded && lead) {
+    assembler = std::thread([&] {
+      try {
+        std::vector<char> placed(static_cast<std::size_t>(chunks), 0);
+        std::int64_t left = chunks;
+        std::vector<float> buf;
+        while (left > 0 && !stopAssembler) {
+          const bool finalPass = allDone.load(); // every rank had finished before this pass
+          bool progress = false;
+          for (std::int64_t k = 0; k < chunks; ++k) {
+            if (placed[static_cast<std::size_t>(k)] || !fs::exists(chunkFile(partsDir, k))) continue;
+            const std::int64_t count = std::min(chunkCells, n - k * chunkCells);
+            const auto wt = Clock::now();
+            buf.resize(static_cast<std::size_t>(count * E));
+            std::ifstream in(chunkFile(partsDir, k), std::ios::binary);
+            if (!in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * sizeof(float))))
+              throw FileError(chunkFile(partsDir, k), "incomplete chunk (delete the .parts folder and run again)");
+            {
+              std::lock_guard<std::mutex> fileLock(hdf5);
+              out->writeBlock("/embedding", k * chunkCells, 0, count, E, buf.data());
+            }
+            if (!byFileRow.empty())
+              for (std::int64_t i = 0; i < count; ++i)
+                std::copy(buf.data() + i * E, buf.data() + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(k * chunkCells + i)] * E);
+            placed[static_cast<std::size_t>(k)] = 1;
+            --left;
+            assembled += count;
+            progress = true;
+            std::lock_guard<std::mutex> lock(writeMutex);
+            res.writeSeconds += since(wt);
+          }
+          if (left > 0 && !progress) {
+            if (finalPass) throw Error("sharded embedding: every rank has finished but chunk parts are missing in " + partsDir);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }
+      } catch (...) {
+        assembleError = std::current_exception();
+      }
+    });
+  }
+  auto stopAssembling = [&] {
+    stopAssembler = true;
+    if (assembler.joinable()) assembler.join();
+  };
   // Queues a chunk for the writer; waits while two are pending (which also keeps the host from
   // running far ahead of the device).
   auto submit = [&](Finished f) {
@@ -229,6 +303,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   };
   auto reportProgress = [&] {
     if (!opt.progress) return;
+    if (sharded) { // rank 0: the cells of every rank placed in the output so far
+      const std::int64_t placed = assembled.load();
+      opt.progress("embedding", placed, n, static_cast<double>(std::max<std::int64_t>(0, placed - resumedAll)) / std::max(1e-9, since(runStart)));
+      return;
+    }
     std::int64_t done;
     {
       std::lock_guard<std::mutex> lock(writeMutex);
@@ -239,8 +318,19 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
 
   std::int64_t totalNeighbors = 0, embedded = 0;
   try {
-    for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
+    if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
+      for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
     trace("embed: neighbourhood index");
+    if (sharded && firstNew < hi) {
+      // Neighbours are cells of the same section: this rank reads from the first row of any
+      // section its chunks hold.
+      std::unordered_map<std::int64_t, std::int64_t> firstOfSection;
+      for (std::int64_t i = 0; i < n; ++i) firstOfSection.emplace(pos.section[static_cast<std::size_t>(i)], i);
+      std::int64_t first = firstNew * chunkCells;
+      for (std::int64_t i = firstNew * chunkCells, end = std::min(n, hi * chunkCells); i < end; ++i)
+        first = std::min(first, firstOfSection[pos.section[static_cast<std::size_t>(i)]]);
+      to.firstRow = first;
+    }
     ExpressionTableStream stream(source, cells, to);
     NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
     auto hoodsOf = [&](std::int64_t k) {
@@ -252,8 +342,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     };
     // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
     // computed on the host while the device works; the writer takes chunk k when it is done.
-    NeighborhoodList hoods = firstNew < chunks ? hoodsOf(firstNew) : NeighborhoodList{};
-    for (std::int64_t k = firstNew; k < chunks; ++k) {
+    NeighborhoodList hoods = firstNew < hi ? hoodsOf(firstNew) : NeighborhoodList{};
+    for (std::int64_t k = firstNew; k < hi; ++k) {
       const std::int64_t a = k * chunkCells, count = hoods.cells();
       totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
       // The rows this chunk reads: its own and its neighbours'.
@@ -284,7 +374,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         f.done.record();
       }
       res.modelSeconds += since(mt);
-      if (k + 1 < chunks) hoods = hoodsOf(k + 1);
+      if (k + 1 < hi) hoods = hoodsOf(k + 1);
       submit(std::move(f));
       embedded += count;
       reportProgress();
@@ -293,21 +383,45 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   } catch (...) {
     // Cancelled or failed: the chunks already done are finished and kept for --resume.
     finishWriter();
+    stopAssembling();
     throw;
   }
   finishWriter();
-  if (writeError) std::rethrow_exception(writeError);
+  if (writeError) {
+    stopAssembling();
+    std::rethrow_exception(writeError);
+  }
+  if (sharded) {
+    // Every rank's parts are written once all have passed here (a rank that died fails this).
+    try {
+      opt.dist->barrier();
+    } catch (...) {
+      stopAssembling();
+      throw;
+    }
+    allDone = true;
+    if (assembler.joinable()) assembler.join();
+    if (assembleError) std::rethrow_exception(assembleError);
+    reportProgress();
+    if (!lead) {
+      res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
+      res.seconds = since(start);
+      res.cellsPerSecond = static_cast<double>(embedded) / res.seconds;
+      if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();
+      return res; // rank 0 writes the output and removes the parts
+    }
+  }
   res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
 
   trace("embed: assembling the output");
   const auto wt = Clock::now();
   {
-    out.writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
-    out.setStringAttribute("/", "format", "atlascope-embedding");
-    out.setStringAttribute("/", "source", dataPath);
-    out.setStringAttribute("/", "model", mf.path);
-    out.setStringAttribute("/", "config", model.config().describe());
-    out.commit();
+    out->writeArray("/file_row", H5Type::Int64, {n}, cells.fileRow.data());
+    out->setStringAttribute("/", "format", "atlascope-embedding");
+    out->setStringAttribute("/", "source", dataPath);
+    out->setStringAttribute("/", "model", mf.path);
+    out->setStringAttribute("/", "config", model.config().describe());
+    out->commit();
     if (!byFileRow.empty()) {
       trace("embed: writing the h5ad copy");
       ObsmArray arr;
@@ -323,7 +437,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   trace("embed: statistics");
   if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();
   res.seconds = since(start);
-  res.cellsPerSecond = static_cast<double>(embedded) / res.seconds;
+  // Sharded: every rank's cells over rank 0's wall time (its run ends with the output assembled).
+  if (sharded) res.resumedCells = resumedAll;
+  res.cellsPerSecond = static_cast<double>(sharded ? n - resumedAll : embedded) / res.seconds;
   return res;
 }
 

@@ -18,6 +18,8 @@
 
 namespace atlascope::inference {
 
+class Distributed;
+
 struct EmbedRunOptions {
   std::string device = "auto";      // auto, cuda, cpu
   std::int64_t batchTokens = 0;     // 0: 4096 on the CPU (measured 2.3x faster than 65536: see Embedding.h), 393216 on a GPU
@@ -35,6 +37,13 @@ struct EmbedRunOptions {
   std::string obsmKey = "X_celltransformer";
   bool profile = false;             // time the model's stages on the first chunk (synchronising)
   const CancellationToken* cancel = nullptr;
+  // Sharded over the ranks of a job (null: this process alone): rank r embeds the r-th contiguous
+  // range of whole chunks into OUT.parts/ (reading only the table rows of the sections its cells
+  // are in), rank 0 also assembles every rank's parts into the one output as they appear (an
+  // HDF5 dataset written block by block) and commits it once all ranks are done. The chunks are
+  // those of a single process (chunkCells), so a run resumes with any number of ranks. The
+  // folder must be shared by the ranks (one host, or a shared file system).
+  Distributed* dist = nullptr;
   // stage, cells done, total, cells/s
   std::function<void(const std::string&, std::int64_t, std::int64_t, double)> progress;
 };
@@ -52,6 +61,7 @@ struct EmbedRunResult {
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
+  int worldSize = 1, rank = 0;  // of a sharded run (rank 0's result covers the output)
   std::vector<std::string> warnings;
 };
 

@@ -35,7 +35,7 @@ struct ExpressionTableStream::Impl {
     try {
       const std::int64_t n = cells.size(), dataGenes = source.genes();
       const std::int64_t slab = std::max<std::int64_t>(1, (64ll << 20) / (4 * std::max<std::int64_t>(1, dataGenes))); // 64 MiB
-      std::int64_t i = 0;
+      std::int64_t i = std::min(n, std::max<std::int64_t>(0, opt.firstRow));
       while (i < n) {
         // The longest run of consecutive file rows (skipped cells break runs).
         std::int64_t j = i + 1;
@@ -93,6 +93,7 @@ struct ExpressionTableStream::Impl {
 ExpressionTableStream::ExpressionTableStream(const ExpressionSource& source, const CellTable& cells, ExpressionTableOptions options)
     : impl_(std::make_unique<Impl>(source, cells, std::move(options))) {
   Impl& m = *impl_;
+  m.uploaded = std::min(cells.size(), std::max<std::int64_t>(0, m.opt.firstRow));
   const std::int64_t n = cells.size(), dataGenes = source.genes();
   const std::int64_t G = m.opt.geneColumns.empty() ? dataGenes : static_cast<std::int64_t>(m.opt.geneColumns.size());
   m.table = torch::empty({n, m.opt.transform ? m.opt.transformedColumns : G}, torch::TensorOptions().dtype(m.opt.dtype).device(m.opt.device));

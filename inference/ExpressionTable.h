@@ -33,6 +33,9 @@ struct ExpressionTableOptions {
   // expression into the model's per-cell tokens here, so the expression table is never kept.
   std::function<torch::Tensor(const torch::Tensor& rows, std::int64_t begin)> transform;
   std::int64_t transformedColumns = 0;
+  // Table rows before this one are never read (left unset): a rank of a sharded embedding reads
+  // only the rows its chunks reach.
+  std::int64_t firstRow = 0;
 };
 
 class ExpressionTableStream {

@@ -60,7 +60,7 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   // Features.
   t = Clock::now();
   const std::string dev = resolveDevice(o.device);
-  const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, cudaIndex()) : torch::Device(torch::kCPU);
   if (dev == "cpu") configureCpuThreads();
   summary["device"] = dev;
   torch::Tensor features;
@@ -73,6 +73,7 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     eo.cancel = o.cancel;
     eo.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total, double) { report(stage, done, total); };
     const EmbedRunResult r = embedDataset(mf, data, o.columns, embeddingPath, eo);
+    if (r.rank != 0) return {}; // a rank of a sharded embedding: the rest runs on rank 0
     summary["embedding"] = {{"path", embeddingPath}, {"cells_per_s", r.cellsPerSecond}, {"seconds", r.seconds}};
   }
   if (!embeddingPath.empty()) {

@@ -2,6 +2,7 @@
 
 #include "core/AtomicFile.h"
 #include "core/Error.h"
+#include "inference/Distributed.h"
 #include "inference/Embedding.h"
 #include "inference/KernelTrace.h"
 #include "inference/StepGraphs.h"
@@ -37,6 +38,8 @@ struct Trainer::Impl {
   // tensors, so a step is ten kernels instead of ten per parameter (a LibTorch op costs the host
   // ~10 us: the per-parameter optimiser alone held a GPU step at a third of its speed).
   torch::Tensor flat, flatGrad, expAvg, expAvgSq;
+  // With ranks: flatGrad followed by two slots (the step's summed loss, cancel requests), all-reduced together.
+  torch::Tensor comm;
   std::int64_t adamSteps = 0;
   // The epoch's shuffled order, cached (shuffling 3M cells per step cost more than the step).
   int orderEpoch = -1;
@@ -53,6 +56,14 @@ struct Trainer::Impl {
 
   torch::Device device() const { return model.device(); }
   std::int64_t microTokens() const { return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 4096; }
+
+  // This rank's contiguous share of a step's (or the validation's) cells.
+  std::vector<std::int64_t> shareOf(const std::vector<std::int64_t>& cells) const {
+    if (!opt.dist || opt.dist->size() <= 1) return cells;
+    const auto n = static_cast<std::int64_t>(cells.size());
+    const std::int64_t r = opt.dist->rank(), N = opt.dist->size();
+    return {cells.begin() + n * r / N, cells.begin() + n * (r + 1) / N};
+  }
 
   // The cells of the step that starts at (epoch, position).
   std::vector<std::int64_t> stepCells(int epoch, std::int64_t position) {
@@ -198,7 +209,8 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   for (const auto& [k, t] : model.parameters()) total += t.numel();
   const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(model.device());
   m.flat = torch::empty({total}, fo);
-  m.flatGrad = torch::zeros({total}, fo);
+  m.comm = torch::zeros({total + 2}, fo);
+  m.flatGrad = m.comm.narrow(0, 0, total);
   m.expAvg = torch::zeros({total}, fo);
   m.expAvgSq = torch::zeros({total}, fo);
   std::int64_t offset = 0;
@@ -212,6 +224,8 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     t = leaf;
     offset += count;
   }
+  // Every rank starts from rank 0's weights (as DDP does).
+  if (options.dist && options.dist->size() > 1) options.dist->broadcast(m.flat, 0);
   if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
   if (options.cudaGraphs && StepGraphs::available(model.device())) m.graphs = std::make_unique<StepGraphs>(model.device());
   // The GPU's variable-length attention against the padded path, on validation cells, once per
@@ -249,8 +263,9 @@ Trainer::~Trainer() {
 
 double Trainer::step() {
   Impl& m = *impl_;
-  const std::vector<std::int64_t> cells = m.stepCells(state_.epoch, state_.position);
-  const std::int64_t take = static_cast<std::int64_t>(cells.size());
+  const std::vector<std::int64_t> all = m.stepCells(state_.epoch, state_.position);
+  const std::int64_t take = static_cast<std::int64_t>(all.size()); // the whole step's, over every rank
+  const std::vector<std::int64_t> cells = m.shareOf(all);
   std::vector<Batch> batches;
   m.mark(nullptr);
   if (m.next.valid() && m.nextAt == std::make_pair(state_.epoch, state_.position)) batches = m.next.get();
@@ -267,23 +282,23 @@ double Trainer::step() {
   }
   if (after.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || after.step + 1 < m.opt.maxSteps)) {
     m.nextAt = {after.epoch, after.position};
-    m.next = std::async(std::launch::async, [&m, after] { return m.batchesOf(m.stepCells(after.epoch, after.position)); });
+    m.next = std::async(std::launch::async, [&m, after] { return m.batchesOf(m.shareOf(m.stepCells(after.epoch, after.position))); });
   }
   m.mark("waiting for batches");
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
   const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
   const double scale = 1.0 / static_cast<double>(take);
   double loss = 0;
+  torch::Tensor total; // this rank's summed loss, on the device
   bool done = false;
   // Full steps in one batch are replayed; the first steps of a run (warm-up: lazy initialisation
   // must not happen inside a capture) and an epoch's short last step run eagerly.
   if (m.graphs && m.eagerSteps >= 2 && batches.size() == 1 && take == m.opt.cellsPerStep && !m.opt.profile) {
     try {
-      const torch::Tensor total = m.graphs->run(batches[0], [&m, scale](const Batch& b) {
+      total = m.graphs->run(batches[0], [&m, scale](const Batch& b) {
         m.flatGrad.zero_();
         return m.lossOver({b}, true, scale);
       });
-      loss = total.item<double>() / static_cast<double>(take);
       done = true;
     } catch (const std::exception& e) {
       // Not fatal: the run goes on eagerly, and says why.
@@ -296,8 +311,26 @@ double Trainer::step() {
     std::vector<Batch> onDevice;
     for (const Batch& b : batches) onDevice.push_back(toDevice(b, m.device()));
     m.flatGrad.zero_();
-    loss = m.lossOver(onDevice, true, scale).item<double>() / static_cast<double>(take);
+    total = m.lossOver(onDevice, true, scale);
     ++m.eagerSteps;
+  }
+  if (m.opt.dist && m.opt.dist->size() > 1) {
+    // The gradients (already scaled by the whole step's cell count), the loss and the ranks'
+    // cancel requests in one all-reduce. Bucketing it would only pay if it overlapped the
+    // backward, which runs inside a CUDA graph here: one buffer, once, after the backward.
+    m.mark(nullptr);
+    const std::int64_t n = m.flatGrad.numel();
+    m.comm.narrow(0, n, 1).copy_(total.reshape({1}));
+    m.comm.narrow(0, n + 1, 1).fill_(m.opt.cancel && m.opt.cancel->isCancelled() ? 1.0 : 0.0);
+    m.opt.dist->allReduceSum(m.comm);
+    const torch::Tensor tail = m.comm.narrow(0, n, 2).cpu();
+    loss = static_cast<double>(tail[0].item<float>()) / static_cast<double>(take);
+    m.mark("all-reduce");
+    // Every rank sees the same requests: all stop here, before the optimiser step, so the
+    // weights and the state still agree.
+    if (tail[1].item<float>() > 0) throw Cancelled();
+  } else {
+    loss = total.item<double>() / static_cast<double>(take);
   }
   if (!std::isfinite(loss))
     throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
@@ -309,6 +342,18 @@ double Trainer::step() {
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());
   ++state_.step;
+  if (m.opt.dist && m.opt.dist->size() > 1 && m.opt.checkWeightsEvery > 0 && state_.step % m.opt.checkWeightsEvery == 0) {
+    // The same reduced gradients and the same Adam on every rank: the weights must agree bit for bit.
+    torch::NoGradGuard noGrad;
+    const torch::Tensor s = m.flat.to(torch::kFloat64).sum().reshape({1});
+    torch::Tensor both = torch::cat({s, -s});
+    m.opt.dist->allReduceMax(both);
+    const torch::Tensor h = both.cpu();
+    const double hi = h[0].item<double>(), lo = -h[1].item<double>();
+    if (hi != lo)
+      throw Error("the ranks' weights differ after step " + std::to_string(state_.step) + " (checksums from " + std::to_string(lo) + " to " +
+                  std::to_string(hi) + ")");
+  }
   state_.position = after.position;
   state_.epoch = after.epoch;
   return loss;
@@ -332,7 +377,8 @@ void Trainer::run() {
   KernelTrace trace;
   std::int64_t runSteps = 0;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
-    if (m.opt.cancel) m.opt.cancel->throwIfCancelled();
+    // With ranks, a cancel is agreed on inside the step (all stop at the same one).
+    if (m.opt.cancel && !(m.opt.dist && m.opt.dist->size() > 1)) m.opt.cancel->throwIfCancelled();
     if (!m.opt.traceFile.empty()) {
       if (runSteps == m.opt.traceFrom) trace.start();
       if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
@@ -372,7 +418,7 @@ ValidationMetrics Trainer::validate() {
     const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean(1, true);
     return (ac * bc).sum(1) / (ac.norm(2, 1) * bc.norm(2, 1)).clamp_min(1e-12);
   };
-  for (const Batch& host : m.batchesOf(m.validation)) {
+  for (const Batch& host : m.batchesOf(m.shareOf(m.validation))) {
     const Batch b = toDevice(host, m.device());
     const Output o = m.model.forward(m.expression, m.types, b, true);
     const torch::Tensor target = m.expression.index_select(0, b.reference);
@@ -385,6 +431,17 @@ ValidationMetrics Trainer::validate() {
     base += zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0, bm.options())).mean(1).sum().item<double>();
     rb += pearson(bm + 1e-9 * torch::randn_like(bm), counts).sum().item<double>();
     count += B;
+  }
+  if (m.opt.dist && m.opt.dist->size() > 1) {
+    // Each rank scored its share: the sums over every rank.
+    torch::Tensor sums = torch::tensor({nll, r, base, rb, static_cast<double>(count)}, torch::kFloat64).to(m.device());
+    m.opt.dist->allReduceSum(sums);
+    const torch::Tensor h = sums.cpu();
+    nll = h[0].item<double>();
+    r = h[1].item<double>();
+    base = h[2].item<double>();
+    rb = h[3].item<double>();
+    count = static_cast<std::int64_t>(h[4].item<double>());
   }
   v.nll = nll / static_cast<double>(count);
   v.pearson = r / static_cast<double>(count);

@@ -21,6 +21,8 @@
 
 namespace atlascope::inference {
 
+class Distributed;
+
 struct ValidationMetrics {
   double nll = 0, pearson = 0;                  // the model
   double baselineNll = 0, baselinePearson = 0;  // each gene's training mean
@@ -56,6 +58,16 @@ struct TrainOptions {
   std::int64_t traceFrom = 20;
   // Messages worth showing the user that do not stop the run (e.g. graphs turned off).
   std::function<void(const std::string&)> onNotice;
+  // Data-parallel over the ranks of a job (null: this process alone). Each rank takes a contiguous
+  // share of every step's cells (the global step, its order and so the result do not depend on
+  // the number of ranks), the summed gradients are all-reduced as one flat buffer after the
+  // backward (with the step's loss and the ranks' cancel requests in two extra slots, so that
+  // every rank stops at the same step), and every rank applies the same Adam step. The initial
+  // weights are rank 0's; validation is split across the ranks and reduced.
+  Distributed* dist = nullptr;
+  // > 0 with dist: every this many steps the ranks compare a checksum of their weights and stop
+  // with an Error if they differ (debug runs; costs one small all-reduce).
+  std::int64_t checkWeightsEvery = 0;
 };
 
 

@@ -1,6 +1,7 @@
 // Model commands: embed a dataset, import reference weights, check parity, benchmark.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
+#include "app/cli/Launch.h"
 
 #include "core/Atlas.h"
 #include "core/Error.h"
@@ -10,6 +11,7 @@
 #include "core/SyntheticBrain.h"
 #include "core/Trace.h"
 #include "inference/Device.h"
+#include "inference/Distributed.h"
 #include "inference/Embedding.h"
 #include "inference/EmbeddingRun.h"
 #include "inference/Init.h"
@@ -50,7 +52,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
   return {{"cells", r.cells}, {"resumed_cells", r.resumedCells}, {"device", r.device}, {"seconds", r.seconds},
           {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors}, {"read_s", r.readSeconds},
           {"upload_s", r.uploadSeconds}, {"neighborhood_s", r.neighborhoodSeconds}, {"model_s", r.modelSeconds},
-          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}, {"profile_s", r.profile}};
+          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}, {"profile_s", r.profile},
+          {"world_size", r.worldSize}};
 }
 } // namespace
 
@@ -65,6 +68,7 @@ void addModelCommands(CLI::App& app) {
     auto heads = std::make_shared<int>(8);
     auto progress = std::make_shared<std::string>("text");
     auto noResume = std::make_shared<bool>(false);
+    auto ranks = std::make_shared<int>(1);
     CLI::App* cmd = app.add_subcommand("embed", "Embed every cell of a dataset with CellTransformer (HDF5 out)");
     cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
     cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
@@ -81,15 +85,24 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
     cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));
     addColumnOptions(cmd, *cols);
+    addRankOption(cmd, *ranks);
     cmd->callback([=] {
+      if (*ranks > 1 && !isRank()) {
+        setExitCode(launchRanks(*ranks, opt->device));
+        return;
+      }
       std::signal(SIGINT, onSignal);
       std::signal(SIGTERM, onSignal);
+      // A rank of several embeds its share of the chunks; rank 0 reports and writes the output.
+      const std::unique_ptr<inference::Distributed> dist = joinJob(opt->device);
+      opt->dist = dist.get();
       opt->cancel = &gCancel;
       opt->resume = !*noResume;
-      opt->progress = progressPrinter(*progress);
+      opt->progress = progressPrinter(dist && dist->rank() != 0 ? "none" : *progress);
       inference::ModelFile model = inference::loadModelFile(*weights, *heads);
       try {
         const auto r = inference::embedDataset(model, *data, *cols, *out, *opt);
+        if (r.rank != 0) return; // rank 0 wrote the output and says so
         nlohmann::json j = resultJson(r);
         j["result"] = "ok";
         j["out"] = *out;
@@ -164,7 +177,7 @@ void addModelCommands(CLI::App& app) {
       for (std::size_t i = 0; same && i < hoods.indices.size(); ++i) same = ref.data[i] == hoods.indices[i];
       auto tensor = [](NdArray<float>& a) { return torch::from_blob(a.data.data(), a.shape, torch::kFloat32).clone(); };
       const torch::Tensor expr = tensor(e), types = torch::from_blob(t.data.data(), {t.size()}, torch::kInt64).clone();
-      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
       EmbedOptions eo;
       eo.heads = true;
       eo.exactLengths = dev.is_cuda(); // the GPU's batching (no padding, fused attention)
@@ -211,6 +224,7 @@ void addModelCommands(CLI::App& app) {
     auto genes = std::make_shared<int>(500);
     auto typesN = std::make_shared<int>(150);
     auto profile = std::make_shared<bool>(false);
+    auto benchRanks = std::make_shared<int>(1);
     CLI::App* bench = app.add_subcommand("bench", "Benchmarks (one JSON line per figure)");
     bench->require_subcommand(1);
     CLI::App* cmd = bench->add_subcommand("embed", "Embedding throughput end to end (h5ad on disk -> embeddings on disk)");
@@ -226,11 +240,21 @@ void addModelCommands(CLI::App& app) {
     cmd->add_flag("--profile", *profile, "Also time the model's stages (a second, synchronising run)");
     auto exact = std::make_shared<bool>(false);
     cmd->add_flag("--exact-lengths", *exact, "Batches of one neighbourhood size only (no padding, no mask)");
+    addRankOption(cmd, *benchRanks);
     cmd->callback([=] {
       namespace fs = std::filesystem;
       fs::create_directories(*dir);
       const Atlas atlas = Atlas::load(bundledAtlasPaths());
+      // With ranks: the launcher makes the data and the models (below), then the ranks run.
+      const bool launcher = *benchRanks > 1 && !isRank();
+      const std::unique_ptr<inference::Distributed> dist = launcher ? nullptr : joinJob(*device);
+      const bool lead = !dist || dist->rank() == 0;
+      for (int pass = 0; pass < (launcher ? 2 : 1); ++pass)
       for (const std::int64_t cells : *sizes) {
+        if (launcher && pass == 1) {
+          setExitCode(launchRanks(*benchRanks, *device));
+          return;
+        }
         const std::string data = (fs::path(*dir) / ("brain-" + std::to_string(cells) + ".h5ad")).string();
         if (!fs::exists(data)) {
           SyntheticBrainOptions g;
@@ -252,10 +276,11 @@ void addModelCommands(CLI::App& app) {
         std::sort(sortedTypes.begin(), sortedTypes.end());
         const std::string modelPath = (fs::path(*dir) / ("model-" + *size + ".h5")).string();
         trace("bench: initialising weights");
-        {
+        if (!dist || !fs::exists(modelPath)) { // the ranks use the launcher's (the same weights)
           inference::CellTransformer m(inference::initWeights(cfg, 1221), cfg, "init");
           inference::saveCheckpoint(m, table.genes, sortedTypes, modelPath);
         }
+        if (launcher) continue;
         trace("bench: loading the model");
         inference::ModelFile mf = inference::loadModelFile(modelPath);
         inference::EmbedRunOptions eo;
@@ -263,12 +288,13 @@ void addModelCommands(CLI::App& app) {
         eo.batchTokens = *batchTokens;
         eo.resume = false;
         eo.exactLengths = *exact;
-        const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + ".h5")).string();
+        const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
         if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {
           // A short unreported run first, so that one-time costs (CUDA context, kernel loading,
           // allocator growth) are not charged to the first size and the sizes compare.
           inference::EmbedRunOptions w = eo;
           w.chunkCells = std::min<std::int64_t>(cells / 4 + 1, 20000);
+          const std::string warmOut = dist ? out + ".warm-up-rank" + std::to_string(dist->rank()) : out; // each rank alone
           trace("bench: warm-up");
           try {
             CancellationToken stop;
@@ -277,12 +303,20 @@ void addModelCommands(CLI::App& app) {
             w.progress = [&stop](const std::string& stage, std::int64_t done, std::int64_t, double) {
               if (stage == "embedding" && done > 0) stop.cancel();
             };
-            inference::embedDataset(mf, data, {}, out, w);
+            inference::embedDataset(mf, data, {}, warmOut, w);
           } catch (const Cancelled&) {
           }
-          removeFolder(out + ".parts");
+          removeFolder(warmOut + ".parts");
         }
+        eo.dist = dist.get();
         const auto r = inference::embedDataset(mf, data, {}, out, eo);
+        if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
+          nlohmann::json k = resultJson(r);
+          k["figure"] = "embed_rank";
+          k["rank"] = r.rank;
+          std::cerr << k.dump() << std::endl;
+          continue;
+        }
         nlohmann::json j = resultJson(r);
         j["figure"] = "embed";
         j["exact_lengths"] = *exact;
@@ -290,7 +324,7 @@ void addModelCommands(CLI::App& app) {
         j["config"] = cfg.describe();
         std::cout << j.dump() << std::endl;
         std::remove(out.c_str());
-        if (*profile) {
+        if (*profile && !dist) {
           eo.profile = true;
           eo.chunkCells = std::min<std::int64_t>(cells, 200000);
           const auto p = inference::embedDataset(mf, data, {}, out, eo);

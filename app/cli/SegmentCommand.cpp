@@ -3,6 +3,7 @@
 // resolutions, linked into a tree; labels written into a copy of the dataset.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
+#include "app/cli/Launch.h"
 
 #include "core/AnnDataResults.h"
 #include "core/CellTable.h"
@@ -13,6 +14,7 @@
 #include "core/Palette.h"
 #include "core/SpatialSmoothing.h"
 #include "inference/Device.h"
+#include "inference/Distributed.h"
 #include "inference/KMeans.h"
 #include "inference/RegionPipeline.h"
 #include "core/AtomicFile.h"
@@ -41,6 +43,7 @@ void addSegmentCommand(CLI::App& app) {
   auto o = std::make_shared<inference::RegionPipelineOptions>();
   o->smoothing.k = 500;
   auto smoothSigma = std::make_shared<double>(100.0);
+  auto ranks = std::make_shared<int>(1);
   auto labelsCsv = std::make_shared<std::string>();
   auto treeCsv = std::make_shared<std::string>();
   auto progress = std::make_shared<std::string>("none");
@@ -68,13 +71,26 @@ void addSegmentCommand(CLI::App& app) {
   cmd->add_option("--subregions", o->subregionColumn, "Ground truth of split regions (the synthetic brain's hidden_subregion)");
   cmd->add_option("--progress", *progress, "none, text or json (one object per line)")->check(CLI::IsMember({"none", "text", "json"}));
   addColumnOptions(cmd, o->columns);
+  addRankOption(cmd, *ranks);
   cmd->callback([=] {
+    // Ranks share the embedding (--weights); the rest of the pipeline (smoothing, k-means, scores)
+    // runs on rank 0 alone. Without a model there is nothing to share: one process.
+    if (*ranks > 1 && !isRank()) {
+      if (o->weights.empty() || !o->embedding.empty())
+        std::fprintf(stderr, "segment: --gpus %d applies to the embedding (--weights); this job runs as one process\n", *ranks);
+      else {
+        setExitCode(launchRanks(*ranks, o->device));
+        return;
+      }
+    }
     std::signal(SIGINT, onSegmentSignal);
     std::signal(SIGTERM, onSegmentSignal);
+    const std::unique_ptr<inference::Distributed> dist = joinJob(o->device);
     inference::RegionPipelineOptions opt = *o;
+    opt.embed.dist = dist.get();
     opt.smoothing.sigma = *smoothSigma * 10.0; // reference units (10 um) -> um
     opt.cancel = &gSegmentCancel;
-    const std::string mode = *progress;
+    const std::string mode = dist && dist->rank() != 0 ? "none" : *progress;
     std::string lastStage;
     opt.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total) {
       if (mode == "json") std::cout << nlohmann::json{{"stage", stage}, {"done", done}, {"total", total}}.dump() << std::endl;
@@ -84,6 +100,7 @@ void addSegmentCommand(CLI::App& app) {
     inference::RegionPipelineResult r;
     try {
       r = inference::runRegionPipeline(*data, *out, opt);
+      if (dist && dist->rank() != 0) return; // its share of the embedding is done; rank 0 goes on
     } catch (const Cancelled&) {
       std::cout << nlohmann::json{{"result", "cancelled"}, {"message", "cancelled; " + *out + " was not written"}}.dump() << std::endl;
       setExitCode(130);
@@ -136,7 +153,7 @@ void addSegmentCommand(CLI::App& app) {
   b->callback([=] {
     inference::configureCpuThreads();
     const std::string dev = inference::resolveDevice(*bdevice);
-    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+    const torch::Device td = dev == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
     torch::manual_seed(5);
     // Planted clusters: unequal sizes, unit noise around centres of spread 4.
     const torch::Tensor centres = torch::randn({*bk, *bd}) * 4;

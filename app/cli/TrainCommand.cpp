@@ -3,12 +3,14 @@
 // bench train: the same job on a synthetic brain, one JSON line per figure.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
+#include "app/cli/Launch.h"
 
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
+#include "inference/Distributed.h"
 #include "inference/ExpressionTable.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
@@ -44,6 +46,7 @@ struct TrainJob {
   bool resume = false;
   bool profile = false; // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
+  int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
 };
 
@@ -61,11 +64,19 @@ void applySize(inference::ModelConfig& cfg, const std::string& size) {
 // OUT.train (+ .adam: the optimiser and position, for --resume), and OUT's .best twin.
 nlohmann::json runTraining(TrainJob& job) {
   const auto start = Clock::now();
+  // One rank of several (--gpus N, torchrun variables): join the job first, so that a missing
+  // rank fails now; rank 0 alone reports progress and writes the checkpoints.
+  // GPU ranks keep LibTorch's default CPU threads: training builds its batches with CPU tensor
+  // ops on a host thread (sharing the cores measured slower, bench train 4M cells).
+  const std::unique_ptr<inference::Distributed> dist = joinJob(job.device, /*shareCores=*/false);
+  const int worldSize = dist ? dist->size() : 1;
+  const bool lead = !dist || dist->rank() == 0;
+  if (!lead) job.progress = "none";
   const std::string dev = inference::resolveDevice(job.device);
   const bool cuda = dev == "cuda";
   std::string precision = job.precision == "auto" ? (cuda ? "bf16" : "fp32") : job.precision;
   if (precision == "bf16" && !cuda) throw Error("bf16 training runs on a GPU (use --precision fp32 on the CPU)");
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) inference::configureCpuThreads();
   inference::resetPeakGpuMemory();
   std::map<std::string, double> profile;
@@ -111,6 +122,8 @@ nlohmann::json runTraining(TrainJob& job) {
 
   inference::TrainOptions opt = job.opt;
   opt.cancel = &gTrainCancel;
+  opt.dist = dist.get();
+  log["world_size"] = worldSize; // of the latest run (a resumed job may use another N)
   std::unique_ptr<inference::Trainer> trainer;
   const std::string mode = job.progress;
   const int logEvery = std::max(1, job.logEvery);
@@ -132,12 +145,13 @@ nlohmann::json runTraining(TrainJob& job) {
     lastValidation = v;
     const auto& st = trainer->state();
     const nlohmann::json entry = {{"step", st.step}, {"epoch", st.epoch}, {"nll", v.nll}, {"pearson", v.pearson},
-                                  {"baseline_nll", v.baselineNll}, {"baseline_pearson", v.baselinePearson}};
+                                  {"baseline_nll", v.baselineNll}, {"baseline_pearson", v.baselinePearson}, {"world_size", worldSize}};
     log["validations"].push_back(entry);
     if (mode == "json") std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
     else if (mode == "text")
       std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n", static_cast<long long>(st.step),
                    v.nll, v.baselineNll, v.pearson, v.baselinePearson);
+    if (!lead) return; // the ranks hold the same weights: rank 0 writes them, once
     // The model first, then the state that goes with it: a crash between the two resumes from
     // the previous state with newer weights at worst, never from a state without weights.
     inference::saveCheckpoint(*model, cells.genes, sortedTypes, job.out, log.dump());
@@ -162,8 +176,10 @@ nlohmann::json runTraining(TrainJob& job) {
   } catch (const Cancelled&) {
     cancelled = true;
     // Stopped between steps: the weights and the state agree, so keep both (resume continues).
-    inference::saveCheckpoint(*model, cells.genes, sortedTypes, job.out, log.dump());
-    trainer->saveState(job.out + ".train");
+    if (lead) {
+      inference::saveCheckpoint(*model, cells.genes, sortedTypes, job.out, log.dump());
+      trainer->saveState(job.out + ".train");
+    }
   }
   const auto& st = trainer->state();
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"}, {"out", job.out}, {"best", bestPath(job.out)}, {"device", dev},
@@ -173,7 +189,11 @@ nlohmann::json runTraining(TrainJob& job) {
           {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
           {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"cuda_graphs", trainer->graphs()},
           {"attention_check", trainer->attentionCheck()}, {"variable_length_attention", model->variableLengthAttention()},
-          {"config", model->config().describe()}};
+          {"config", model->config().describe()}, {"world_size", worldSize}};
+  if (dist) {
+    j["rank"] = dist->rank();
+    j["backend"] = dist->backend();
+  }
   if (job.profile) j["profile_s"] = profile;
   return j;
 }
@@ -197,6 +217,8 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
   cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs, "Run every GPU step eagerly instead of replaying captured CUDA graphs");
   cmd->add_flag("--padded-attention", job.paddedAttention, "GPU: attention in the padded layout instead of variable-length flash attention");
+  addRankOption(cmd, job.ranks);
+  cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery, "With ranks: compare the ranks' weights every N steps (debug)");
 }
 } // namespace
 
@@ -209,6 +231,10 @@ void addTrainCommand(CLI::App& app) {
   addTrainOptions(cmd, *job);
   addColumnOptions(cmd, job->columns);
   cmd->callback([job] {
+    if (job->ranks > 1 && !isRank()) {
+      setExitCode(launchRanks(job->ranks, job->device));
+      return;
+    }
     std::signal(SIGINT, onTrainSignal);
     std::signal(SIGTERM, onTrainSignal);
     const nlohmann::json j = runTraining(*job);
@@ -248,6 +274,10 @@ void addTrainCommand(CLI::App& app) {
       std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump()
                 << std::endl;
     }
+    if (bjob->ranks > 1 && !isRank()) {
+      setExitCode(launchRanks(bjob->ranks, bjob->device)); // the ranks find the data generated
+      return;
+    }
     TrainJob job = *bjob;
     job.data = data;
     job.out = (fs::path(*dir) / ("trained-" + job.size + "-" + job.precision + ".h5")).string();
@@ -256,7 +286,7 @@ void addTrainCommand(CLI::App& app) {
     j["size"] = job.size;
     j["cells_per_step"] = job.opt.cellsPerStep;
     j["cap"] = job.opt.cap;
-    std::cout << j.dump() << std::endl;
+    (j.value("rank", 0) == 0 ? std::cout : std::cerr) << j.dump() << std::endl;
   });
 }
 

@@ -1,6 +1,7 @@
 // atlascope-cli: the headless face of Atlascope (no Qt, no display). Every command prints a
 // one-line error and exits non-zero on bad input; `--help` works on every command.
 #include "app/cli/Commands.h"
+#include "app/cli/Launch.h"
 
 #include "core/Error.h"
 
@@ -30,6 +31,9 @@ extern "C" void onCrash(int sig) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Before anything touches CUDA: a rank's GPU, NVLink multicast off (Launch.h).
+  atlascope::cli::rememberCommandLine(argc, argv);
+  atlascope::cli::prepareRankEnvironment();
   std::signal(SIGSEGV, onCrash);
   std::signal(SIGABRT, onCrash);
   CLI::App app{"Atlascope command line: the Allen CCF, cell data and CellTransformer, headless."};

@@ -1,0 +1,63 @@
+#pragma once
+// Several processes as one job, on LibTorch's c10d: a TCPStore rendezvous (rank 0 serves it at
+// MASTER_ADDR:MASTER_PORT), then a process group: NCCL between GPUs (LibTorch builds with CUDA
+// and nccl.h), Gloo between CPU processes (builds with Gloo's headers: Debian's libgloo-dev).
+// The rank comes from torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+// MASTER_PORT), which `atlascope-cli ... --gpus N` sets for the N processes it starts, and which a
+// cluster's scheduler sets for a job across hosts.
+//
+// Every collective waits at most timeout(): a rank that died or hangs fails the others with an
+// Error that says so, instead of a hang (Gloo sees a closed connection at once; NCCL waits for the
+// timeout).
+#include <torch/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace atlascope::inference {
+
+struct RankEnv {
+  int rank = 0, worldSize = 1, localRank = 0;
+  std::string masterAddr = "127.0.0.1";
+  int masterPort = 29500;
+  bool present = false; // RANK and WORLD_SIZE were set
+  // From the environment; throws Error on malformed values.
+  static RankEnv fromEnvironment();
+};
+
+class Distributed {
+public:
+  // Joins the job (blocks until every rank has joined, at most `timeout`). `cuda`: NCCL over
+  // this process's current GPU; otherwise Gloo over the CPU.
+  Distributed(const RankEnv& env, bool cuda, std::chrono::milliseconds timeout = defaultTimeout());
+  ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  std::string backend() const;
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // In place, on every rank (tensors on the group's device: CUDA for NCCL, CPU for Gloo).
+  void allReduceSum(torch::Tensor& t);
+  void allReduceMax(torch::Tensor& t);
+  void broadcast(torch::Tensor& t, int root);
+  void barrier();
+
+  // ATLASCOPE_DIST_TIMEOUT (seconds) or 30 minutes (c10d's default: a rank may still be reading
+  // its data while another waits at the first collective).
+  static std::chrono::milliseconds defaultTimeout();
+  // Whether this build has the backend.
+  static bool hasGloo();
+  static bool hasNccl();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int rank_ = 0, size_ = 1;
+  std::chrono::milliseconds timeout_;
+};
+
+} // namespace atlascope::inference
