@@ -41,6 +41,7 @@ nlohmann::json writeCorrespondenceReport(const RegionCorrespondence& r, const Co
   shared["splits"] = r.splits.size();
   shared["merges"] = r.merges.size();
   shared["split_threshold"] = options.splitThreshold;
+  shared["minimum_jaccard"] = options.minimumJaccard;
   double meanJaccard = 0;
   for (const RegionOverlap& o : r.oneToOne) meanJaccard += o.jaccard / static_cast<double>(r.oneToOne.size());
   shared["mean_jaccard_one_to_one"] = meanJaccard;

@@ -71,6 +71,7 @@ RegionCorrespondence correspondLabels(const std::vector<std::int32_t>& a, const 
                                       const CorrespondenceOptions& options) {
   if (a.size() != b.size()) throw Error("comparing regions: the two labelings cover different numbers of voxels");
   if (!(options.splitThreshold > 0 && options.splitThreshold <= 1)) throw Error("comparing regions: the split threshold must be in (0, 1]");
+  if (!(options.minimumJaccard >= 0 && options.minimumJaccard <= 1)) throw Error("comparing regions: the minimum Jaccard must be in [0, 1]");
   RegionCorrespondence r;
   for (std::size_t i = 0; i < a.size(); ++i) {
     r.voxelsA += a[i] >= 0;
@@ -110,6 +111,7 @@ RegionCorrespondence correspondLabels(const std::vector<std::int32_t>& a, const 
                                      [](const RegionOverlap& o, const std::pair<std::int32_t, std::int32_t>& key) {
                                        return std::make_pair(o.a, o.b) < key;
                                      });
+    if (it->jaccard < options.minimumJaccard) continue;
     r.oneToOne.push_back(*it);
     matched += it->voxels;
   }

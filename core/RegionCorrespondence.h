@@ -27,6 +27,10 @@ struct CorrespondenceOptions {
   // Count a dataset's voxels only between its first and last section (along AP): beyond them the
   // fill extrapolates, it does not measure.
   bool sectionSpanOnly = true;
+  // One-to-one pairs below this Jaccard are left unmatched: the Hungarian method pairs every
+  // region it can, also with a region it shares a handful of voxels with, and such a pair is no
+  // correspondence (nor a reason to share a colour).
+  double minimumJaccard = 0.1;
 };
 
 // Two regions sharing voxels (labels are the datasets' own label values).
@@ -52,12 +56,12 @@ struct RegionCorrespondence {
   std::vector<std::int32_t> regionsA, regionsB;         // the labels present on the joint voxels, ascending
   std::vector<std::int64_t> sizesA, sizesB;             // their joint voxels (same order)
   std::vector<RegionOverlap> overlaps;    // every pair sharing a voxel (sparse), by (a, b)
-  std::vector<RegionOverlap> oneToOne;    // the Hungarian pairs that overlap, by a
+  std::vector<RegionOverlap> oneToOne;    // the Hungarian pairs with Jaccard >= minimumJaccard, by a
   std::vector<RegionSplit> splits;        // regions of A split in B
   std::vector<RegionSplit> merges;        // regions of B that merge regions of A
   AgreementScores agreement;              // A (as the reference) against B, over the joint voxels
-  // The share of the joint voxels that lie in a one-to-one pair: sum over the Hungarian pairs
-  // (a, b) of |a n b|, divided by jointVoxels. 1 when the labelings are the same up to renaming;
+  // The share of the joint voxels that lie in a one-to-one pair: sum over the pairs (a, b) in
+  // oneToOne of |a n b|, divided by jointVoxels. 1 when the labelings are the same up to renaming;
   // 1/k-ish for unrelated ones. Unlike AMI it credits only the one-to-one reading of the regions.
   double matchedShare = 0;
   // correspondRegions only: each dataset's label per voxel of the shared grid (RegionVolume's

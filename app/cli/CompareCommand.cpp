@@ -81,6 +81,9 @@ void addCompareCommand(CLI::App& app) {
                     "With --against-dataset: a region is split when two or more regions of the other lie at least this share inside "
                     "it and cover this share of it (merges the reverse)")
         ->check(CLI::Range(0.01, 1.0));
+    cmd->add_option("--min-jaccard", correspondence->minimumJaccard,
+                    "With --against-dataset: one-to-one pairs below this Jaccard are left unmatched")
+        ->check(CLI::Range(0.0, 1.0));
     addColumnOptions(cmd, *cols);
     cmd->callback([=] {
       if (!otherData->empty()) {

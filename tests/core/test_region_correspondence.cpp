@@ -154,6 +154,18 @@ private slots:
     // A stricter threshold: the parts must cover 100% and lie wholly inside; they do.
     QCOMPARE(correspondLabels(a, b, {1.0, 4, true}).splits.size(), std::size_t(1));
     QVERIFY_THROWS_EXCEPTION(Error, correspondLabels(a, std::vector<std::int32_t>(3, 0)));
+    // A pairing the Hungarian method forces (A2 and B2 share 1 of 100 items) is no match.
+    std::vector<std::int32_t> fa, fb;
+    auto add = [&](std::int32_t x, std::int32_t y, int n) { for (int i = 0; i < n; ++i) { fa.push_back(x); fb.push_back(y); } };
+    add(0, 0, 100);
+    add(1, 1, 100);
+    add(2, 0, 99);
+    add(2, 2, 1);
+    QCOMPARE(correspondLabels(fa, fb).matchOfA(2), -1);
+    QCOMPARE(correspondLabels(fa, fb).matchOfA(0), 0);
+    CorrespondenceOptions all;
+    all.minimumJaccard = 0;
+    QCOMPARE(correspondLabels(fa, fb, all).matchOfA(2), 2);
     QVERIFY_THROWS_EXCEPTION(Error, correspondLabels({-1, -1}, {0, 1}));
   }
 
