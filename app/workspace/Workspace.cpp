@@ -147,6 +147,12 @@ void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> c
   d->cells = std::move(cells);
   d->obsColumns = std::move(obsColumns);
   if (d->display.colourBy.isEmpty()) d->display.colourBy = d->cells->types.names.empty() ? "section" : "type";
+  // A session's datasets are where the workspace starts, not an edit: the session's views say
+  // where they are drawn.
+  if (restoredDatasets_.erase(id)) {
+    emit datasetLoaded(id);
+    return;
+  }
   // Views that follow datasets show the new one (cells, and its region surfaces when turned on).
   std::vector<ViewState> views = views_;
   bool changed = false;
@@ -157,8 +163,6 @@ void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> c
   }
   if (changed) applyViews(rows_, cols_, std::move(views), cameras_);
   emit datasetLoaded(id);
-  // A session's datasets are where the workspace starts, not an edit.
-  if (restoredDatasets_.erase(id)) return;
   // Undo closes it; redo opens it again from the cells kept here.
   std::shared_ptr<DatasetDocument> doc;
   for (auto& p : datasets_)
@@ -417,6 +421,7 @@ void Workspace::setViewLayers(int view, const QStringList& layers) {
   if (view < 0 || view >= viewCount() || views_[static_cast<std::size_t>(view)].layers == layers) return;
   std::vector<ViewState> views = views_;
   views[static_cast<std::size_t>(view)].layers = layers;
+  views[static_cast<std::size_t>(view)].followsDatasets = false; // the user chose what it shows
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows_, cols_, views, cameras_};
   push(new Step(
       tr("Layers of view %1").arg(view + 1), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
