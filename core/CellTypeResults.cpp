@@ -5,10 +5,53 @@
 #include "core/Hdf5Writer.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace atlascope {
 
-void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& c, const ObsmArray& pcs) {
+namespace {
+// X := log1p(X), the input kept as layers/counts (CellTypeResults.h).
+void logExpressionInCopy(const Hdf5File& src, Hdf5Writer& w) {
+  if (!src.exists("/X")) throw FileError(src.path(), "has no expression matrix X");
+  if (w.exists("/layers/counts"))
+    throw FileError(src.path(), "already has layers['counts']: type its counts with --layer counts instead");
+  if (!w.exists("/layers")) {
+    w.createGroup("/layers");
+    setAnnDataEncoding(w, "/layers", "dict", "0.1.0");
+  }
+  const bool sparse = src.exists("/X/data");
+  if (sparse && !src.hasAttribute("/X", "encoding-type"))
+    throw FileError(src.path(), "has a sparse X of an older layout: convert it first (atlascope-cli convert)");
+  w.move("/X", "/layers/counts");
+  if (sparse) {
+    w.createGroup("/X");
+    for (const char* a : {"encoding-type", "encoding-version"}) w.setStringAttribute("/X", a, src.readStringAttribute("/X", a));
+    w.setInt64ArrayAttribute("/X", "shape", src.readInt64ArrayAttribute("/X", "shape"));
+    for (const char* part : {"/X/indptr", "/X/indices"}) {
+      const auto v = src.readInt64(part);
+      w.writeArray(part, H5Type::Int64, {static_cast<std::int64_t>(v.data.size())}, v.data.data());
+    }
+    auto data = src.readFloat("/X/data").data;
+    for (float& v : data) v = std::log1p(v);
+    w.writeArray("/X/data", H5Type::Float32, {static_cast<std::int64_t>(data.size())}, data.data());
+    return;
+  }
+  const auto shape = src.shape("/X");
+  if (shape.size() != 2) throw FileError(src.path(), "X is not a 2D matrix");
+  const std::int64_t rows = shape[0], genes = std::max<std::int64_t>(1, shape[1]);
+  const std::int64_t slab = std::max<std::int64_t>(1, (16ll << 20) / (4 * genes));
+  w.createExtendible("/X", H5Type::Float32, shape[1], std::max<std::int64_t>(64, (1 << 20) / (4 * genes)));
+  for (std::int64_t r = 0; r < rows; r += slab) {
+    auto block = src.readFloatRows("/X", r, std::min(slab, rows - r));
+    for (float& v : block.data) v = std::log1p(v);
+    w.append("/X", block.data.data(), std::min(slab, rows - r));
+  }
+  setAnnDataEncoding(w, "/X", "array");
+}
+} // namespace
+
+void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& c, const ObsmArray& pcs,
+                          bool logExpression) {
   if (c.markers.size() != c.types.size()) throw Error("cell types: " + std::to_string(c.markers.size()) + " marker lists for " +
                                                       std::to_string(c.types.size()) + " types");
   // Not writeResultsToCopy: it has no dicts of strings for uns, and one copy takes one commit.
@@ -54,6 +97,7 @@ void writeCellTypesToCopy(const std::string& source, const std::string& target, 
     w.writeArray(p, H5Type::Float32, {rows, pcs.columns}, pcs.values.data());
     setAnnDataEncoding(w, p, "array");
   }
+  if (logExpression) logExpressionInCopy(Hdf5File(source), w);
   w.commit();
 }
 

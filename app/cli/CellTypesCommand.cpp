@@ -88,8 +88,11 @@ void addCellTypesCommand(CLI::App& app) {
       c.colours = categoricalPalette(r.names.size());
       c.markers = r.markers;
       opt.progress("writing", 0, 1);
-      writeCellTypesToCopy(d.path, *out, c, pcs);
-      opt.progress("writing", 1, 1);
+      // Counts (or intensities) not on a log scale: the copy's X becomes log1p of them, what
+      // CellTransformer reads, so the copy goes straight into train/embed/segment.
+      const bool logX = (r.inputScale == "counts" || r.inputScale == "intensities") && d.columns.layer.empty();
+      writeCellTypesToCopy(d.path, *out, c, pcs, logX);
+      if (opt.progress.report) opt.progress.report("writing", 1, 1); // written: too late to cancel
 
       nlohmann::json markers;
       for (std::size_t t = 0; t < r.names.size(); ++t)
@@ -101,6 +104,7 @@ void addCellTypesCommand(CLI::App& app) {
                           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
                           {"markers", markers}};
       if (d.path != data->paths.front()) j["combined"] = d.path;
+      j["x"] = logX ? "log1p of the input (the input in layers['counts'])" : "as in the input";
       if (!compare->empty()) {
         const ObsLabels truth = readObsLabels(d.path, *compare);
         std::vector<std::int32_t> ref, got;

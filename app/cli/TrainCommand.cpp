@@ -90,6 +90,11 @@ nlohmann::json runTraining(TrainJob& job) {
   Progress loading;
   loading.cancel = &gTrainCancel;
   const torch::Tensor expression = inference::loadExpressionTable(source, cells, eo, loading);
+  // The model reads log1p(counts) and its likelihood undoes the log: raw counts or intensities
+  // overflow it into a NaN loss at the first step. Say what to do instead.
+  if (const double top = expression.numel() > 0 ? expression.max().item<double>() : 0.0; top > 30)
+    throw FileError(job.data, "its expression goes up to " + std::to_string(top) +
+                                  ": CellTransformer reads log counts (log1p); `atlascope-cli celltypes` writes them into its copy's X");
   const double loadSeconds = since(start);
 
   std::unique_ptr<inference::CellTransformer> model;
