@@ -4,6 +4,7 @@
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
+#include "core/Hdf5File.h"
 
 #include <sys/stat.h>
 
@@ -278,8 +279,16 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
         progress("combining files", done, s.cells);
       }
     }
-  });
+  }, options.sectionSpacingUm);
   return s;
+}
+
+double readSectionSpacing(const std::string& path) {
+  if (isTablePath(path) || isDirectory(path)) return 0;
+  const Hdf5File f(path);
+  if (!f.exists("/uns/section_spacing_um")) return 0;
+  const auto v = f.readDouble("/uns/section_spacing_um").data;
+  return v.empty() ? 0 : v.front();
 }
 
 ColumnOptions combinedColumns(const ColumnOptions& given) {
@@ -293,7 +302,7 @@ std::string combinedCellFiles(const std::vector<std::string>& files, const Colum
   std::ostringstream key;
   for (const auto& f : files) key << fileIdentity(f) << "\n";
   key << columns.x << "|" << columns.y << "|" << columns.section << "|" << columns.type << "|" << columns.id << "|" << columns.genes << "|"
-      << columns.ccf << "|" << columns.units << "|" << columns.layer << "|" << options.sectionFromFilename << "|" << options.commonGenes << "|v1";
+      << columns.ccf << "|" << columns.units << "|" << columns.layer << "|" << options.sectionFromFilename << "|" << options.commonGenes << "|" << options.sectionSpacingUm << "|v1";
   char name[40];
   std::snprintf(name, sizeof name, "%016zx.h5ad", std::hash<std::string>{}(key.str()));
   const std::string dir = defaultCacheDir() + "/datasets";

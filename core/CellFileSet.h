@@ -25,6 +25,10 @@ struct FileSetOptions {
   std::string sectionFromFilename;
   // Keep the genes every file has (in the first file's order) instead of requiring equal panels.
   bool commonGenes = false;
+  // > 0: the distance between consecutive sections, stored as uns["section_spacing_um"] (the
+  // views stack sections without CCF coordinates by their order at this spacing; 200 um when
+  // a file does not say).
+  double sectionSpacingUm = 0;
 };
 
 // The files a dataset argument names when they are to be read as one set: several paths, or a
@@ -54,6 +58,9 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
 // same files read the same copy (and `embed` can resume). Returns its path.
 std::string combinedCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns, const FileSetOptions& options,
                               FileSetSummary* summary = nullptr, const Progress& progress = {});
+
+// uns["section_spacing_um"] of an h5ad; 0 when it has none (or is not an h5ad).
+double readSectionSpacing(const std::string& path);
 
 // The column options that read the file combineCellFiles wrote with `given` (its own layout, in um).
 ColumnOptions combinedColumns(const ColumnOptions& given);

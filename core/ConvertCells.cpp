@@ -3,6 +3,7 @@
 #include "core/AbcLayout.h"
 #include "core/AnnDataResults.h"
 #include "core/AtomicFile.h"
+#include "core/CellFileSet.h"
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/Hdf5File.h"
@@ -125,12 +126,12 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
   const std::string typeName = columns.type.empty() || columns.type == "-" ? "cell_type" : columns.type;
   writeCellsH5ad(out, t, ids, genes, typeName, [&](const RowSink& sink) {
     forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { sink(v, m); });
-  });
+  }, readSectionSpacing(in));
   return s;
 }
 
 void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vector<std::string>& ids, const std::vector<std::string>& genes,
-                    const std::string& typeName, const std::function<void(const RowSink&)>& fillX) {
+                    const std::string& typeName, const std::function<void(const RowSink&)>& fillX, double sectionSpacingUm) {
   const std::int64_t n = t.size(), G = static_cast<std::int64_t>(genes.size());
   Hdf5Writer w(out);
   w.setStringAttribute("/", "encoding-type", "anndata");
@@ -171,6 +172,10 @@ void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vecto
     }
     w.writeArray("/obsm/ccf", H5Type::Float32, {n, 3}, ccf.data());
     setAnnDataEncoding(w, "/obsm/ccf", "array");
+  }
+  if (sectionSpacingUm > 0) {
+    w.writeArray("/uns/section_spacing_um", H5Type::Float64, {1}, &sectionSpacingUm);
+    setAnnDataEncoding(w, "/uns/section_spacing_um", "array");
   }
   w.writeStrings("/var/gene_symbol", genes);
   setAnnDataEncoding(w, "/var/gene_symbol", "string-array");

@@ -41,6 +41,10 @@ void addDatasetArgument(CLI::App* cmd, DatasetArgument& d, const std::string& he
   cmd->add_option("--section-from-filename", d.files.sectionFromFilename,
                   "Several files: a regular expression on each file's name whose first group is its section, e.g. 'slice(\\d+)' "
                   "(default: the section column, else the file's name)");
+  cmd->add_option("--section-spacing", d.files.sectionSpacingUm,
+                  "Distance between consecutive sections (um) where cells have no CCF coordinates: the views stack the sections "
+                  "in order at this spacing (default 200; stored in the dataset's uns)")
+      ->check(CLI::PositiveNumber);
 }
 
 OpenedDataset openDataset(const DatasetArgument& d, bool needH5ad, const Progress& progress) {
@@ -52,7 +56,8 @@ OpenedDataset openDataset(const DatasetArgument& d, bool needH5ad, const Progres
   }
   std::vector<std::string> set = cellFileSet(d.paths);
   const std::string& first = d.paths.front();
-  if (set.empty() && (!files.sectionFromFilename.empty() || (needH5ad && isTablePath(first)))) set = {first};
+  if (set.empty() && (!files.sectionFromFilename.empty() || files.sectionSpacingUm > 0 || (needH5ad && isTablePath(first))))
+    set = {first};
   if (set.empty()) return {first, columns};
   const std::string path = combinedCellFiles(set, columns, files, nullptr, progress);
   return {path, combinedColumns(columns)};
@@ -122,6 +127,7 @@ void addDataCommands(CLI::App& app) {
                           {"ccf", t.hasCcf()}, {"skipped_cells", t.skippedCells}, {"skipped_reason", t.skippedReason},
                           {"section_names", t.sectionNames}};
       if (d.path != data->paths.front()) j["combined"] = d.path;
+      if (const double spacing = readSectionSpacing(d.path); spacing > 0) j["section_spacing_um"] = spacing;
       if (t.hasCcf()) j["ccf_um"] = {range(t.ccfAp), range(t.ccfDv), range(t.ccfMl)};
       if (*json) {
         std::cout << j.dump() << "\n";

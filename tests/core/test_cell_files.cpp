@@ -124,6 +124,12 @@ private slots:
     QCOMPARE(combinedCellFiles(files, {}, {}, &again), cached);
     QVERIFY(!first.cached && again.cached);
     QCOMPARE(readCellTable(cached).sectionNames, (std::vector<std::string>{"mop_slice1", "mop_slice2", "mop_slice10"}));
+    QCOMPARE(readSectionSpacing(cached), 0.0);
+    FileSetOptions spaced;
+    spaced.sectionSpacingUm = 150;
+    QCOMPARE(readSectionSpacing(combinedCellFiles(files, {}, spaced)), 150.0);
+    convertCells(combinedCellFiles(files, {}, spaced), {}, path("converted.h5ad"));
+    QCOMPARE(readSectionSpacing(path("converted.h5ad")), 150.0); // convert keeps it
     o.sectionFromFilename = "section(\\d+)";
     QVERIFY(errorOf([&] { combineCellFiles(files, {}, o, path("x.h5ad")); }).find("does not match --section-from-filename") != std::string::npos);
   }
