@@ -1,5 +1,7 @@
 #include "core/CellFileSet.h"
 
+#include "core/AbcLayout.h"
+
 #include "core/ConvertCells.h"
 #include "core/Csv.h"
 #include "core/Error.h"
@@ -114,13 +116,10 @@ std::vector<std::string> cellFileSet(const std::vector<std::string>& arguments) 
       files.push_back(a);
       continue;
     }
-    // An ABC download folder is one dataset of its own kind (CellTableReader reads it).
-    const std::vector<std::string> entries = listFolder(a);
-    if (arguments.size() == 1 &&
-        std::any_of(entries.begin(), entries.end(), [](const std::string& n) { return n.rfind("cell_metadata", 0) == 0; }))
-      return {};
+    // An ABC download folder (its metadata found below it) is one dataset of its own kind.
+    if (arguments.size() == 1 && findAbcLayout(a)) return {};
     std::vector<std::string> names;
-    for (const auto& n : entries)
+    for (const auto& n : listFolder(a))
       if (isCellFile(n) && n[0] != '.') names.push_back(n);
     if (names.empty()) throw FileError(a, "a folder without cell tables (.csv, .tsv, .h5ad)");
     std::sort(names.begin(), names.end(), naturalLess);
