@@ -61,11 +61,12 @@ torch::Tensor highlyVariableGenes(const torch::Tensor& logX, int keep) {
 torch::Tensor nearestNeighbours(const torch::Tensor& pcs, int k, const Progress& progress) {
   const std::int64_t n = pcs.size(0);
   const torch::Tensor sq = pcs.pow(2).sum(1);
-  const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(n, (std::int64_t{64} << 20) / std::max<std::int64_t>(1, n)));
+  // Blocks of ~16M distances (64 MB, a few temporaries of that size at once).
+  const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(n, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, n)));
   torch::Tensor out = torch::empty({n, k}, torch::kInt64);
   for (std::int64_t b = 0; b < n; b += block) {
     const std::int64_t m = std::min(block, n - b);
-    torch::Tensor d = sq.narrow(0, b, m).unsqueeze(1) + sq.unsqueeze(0) - 2 * torch::mm(pcs.narrow(0, b, m), pcs.t());
+    torch::Tensor d = torch::addmm(sq.narrow(0, b, m).unsqueeze(1) + sq.unsqueeze(0), pcs.narrow(0, b, m), pcs.t(), 1.0, -2.0);
     d.narrow(1, b, m).diagonal().fill_(std::numeric_limits<float>::infinity()); // not its own neighbour
     out.narrow(0, b, m).copy_(std::get<1>(torch::topk(d, k, 1, /*largest=*/false, /*sorted=*/true)).to(torch::kCPU));
     progress("neighbours", b + m, n);
