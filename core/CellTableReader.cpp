@@ -188,7 +188,7 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
   if (sec.codes.size() != n) throw FileError(path, "column '" + secCol + "' has " + std::to_string(sec.codes.size()) + " values for " + std::to_string(n) + " cells");
 
   // Cell type (optional for reading; required by the model).
-  const std::string typeCol = !opt.type.empty() ? "/obs/" + opt.type : firstExisting(f, "/obs/", {"subclass", "cell_type", "celltype"});
+  const std::string typeCol = !opt.type.empty() ? "/obs/" + opt.type : firstExisting(f, "/obs/", {"subclass", "cell_type", "celltype", "celltype_leiden"});
   Categorical types;
   if (!typeCol.empty()) {
     if (!f.exists(typeCol)) throw FileError(path, "missing required column '" + opt.type + "' in obs");

@@ -4,6 +4,7 @@
 #include "core/AnnDataResults.h"
 #include "core/AnnDataValidation.h"
 #include "core/AtomicFile.h"
+#include "core/CellFileSet.h"
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/Hdf5File.h"
@@ -124,6 +125,16 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
     return s;
   }
 
+  const std::string typeName = columns.type.empty() || columns.type == "-" ? "cell_type" : columns.type;
+  writeCellsH5ad(out, t, ids, genes, typeName, [&](const RowSink& sink) {
+    forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { sink(v, m); });
+  }, readSectionSpacing(in));
+  return s;
+}
+
+void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vector<std::string>& ids, const std::vector<std::string>& genes,
+                    const std::string& typeName, const std::function<void(const RowSink&)>& fillX, double sectionSpacingUm) {
+  const std::int64_t n = t.size(), G = static_cast<std::int64_t>(genes.size());
   Hdf5Writer w(out);
   w.setStringAttribute("/", "encoding-type", "anndata");
   w.setStringAttribute("/", "encoding-version", "0.1.0");
@@ -141,7 +152,6 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
   std::vector<std::string> order{"brain_section_label"};
   writeAnnDataCategorical(w, "/obs/brain_section_label", t.section, t.sectionNames);
   if (!t.types.names.empty()) {
-    const std::string typeName = columns.type.empty() || columns.type == "-" ? "cell_type" : columns.type;
     writeAnnDataCategorical(w, "/obs/" + typeName, t.cellType, t.types.names,
                             t.types.colours.size() == t.types.names.size() ? t.types.colours : std::vector<std::array<std::uint8_t, 3>>{});
     order.push_back(typeName);
@@ -165,17 +175,20 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
     w.writeArray("/obsm/ccf", H5Type::Float32, {n, 3}, ccf.data());
     setAnnDataEncoding(w, "/obsm/ccf", "array");
   }
+  if (sectionSpacingUm > 0) {
+    w.writeArray("/uns/section_spacing_um", H5Type::Float64, {1}, &sectionSpacingUm);
+    setAnnDataEncoding(w, "/uns/section_spacing_um", "array");
+  }
   w.writeStrings("/var/gene_symbol", genes);
   setAnnDataEncoding(w, "/var/gene_symbol", "string-array");
   w.setStringAttribute("/var", "_index", "gene_symbol");
   w.setStringArrayAttribute("/var", "column-order", {});
   if (G > 0) { // X is optional in AnnData: a table of positions alone has none
     w.createExtendible("/X", H5Type::Float32, G, std::max<std::int64_t>(64, (1 << 20) / (4 * G)));
-    forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { w.append("/X", v, m); });
+    fillX([&](const float* v, std::int64_t m) { w.append("/X", v, m); });
     setAnnDataEncoding(w, "/X", "array");
   }
   w.commit();
-  return s;
 }
 
 } // namespace atlascope

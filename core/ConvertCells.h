@@ -9,6 +9,7 @@
 #include "core/CellTable.h"
 #include "core/Progress.h"
 
+#include <functional>
 #include <string>
 
 namespace atlascope {
@@ -21,6 +22,16 @@ struct ConvertSummary {
 // The cell ids of a dataset's rows (file row order): the h5ad obs index, the CSV id column, the
 // ABC cell_label; row numbers when the file has none.
 std::vector<std::string> readCellIds(const std::string& path, const ColumnOptions& columns = {});
+
+// Writes cells as a current AnnData file in the layout above: obs index cell_label (`ids`),
+// brain_section_label and, when the table has types, `typeColumn` (categoricals), obsm spatial
+// (and ccf), var index gene_symbol (`genes`); X filled by `fillX`, which calls its argument with
+// consecutive slabs of rows (cells x genes, row-major) in table order; uns["section_spacing_um"]
+// when `sectionSpacingUm` > 0. Atomic.
+using RowSink = std::function<void(const float* values, std::int64_t rows)>;
+void writeCellsH5ad(const std::string& out, const CellTable& cells, const std::vector<std::string>& ids,
+                    const std::vector<std::string>& genes, const std::string& typeColumn,
+                    const std::function<void(const RowSink&)>& fillX, double sectionSpacingUm = 0);
 
 ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns, const std::string& out,
                             const Progress& progress = {});

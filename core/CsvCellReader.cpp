@@ -19,7 +19,7 @@ namespace {
 const std::vector<const char*> kXNames{"x", "pos_x", "center_x", "x_um", "spatial_x"};
 const std::vector<const char*> kYNames{"y", "pos_y", "center_y", "y_um", "spatial_y"};
 const std::vector<const char*> kSectionNames{"brain_section_label", "section", "section_id", "slice"};
-const std::vector<const char*> kTypeNames{"subclass", "cell_type", "celltype"};
+const std::vector<const char*> kTypeNames{"subclass", "cell_type", "celltype", "celltype_leiden"};
 const std::vector<const char*> kIdNames{"cell_label", "index", "cell_id", "cell"};
 
 std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given, const std::vector<const char*>& defaults,

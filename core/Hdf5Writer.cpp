@@ -80,6 +80,11 @@ void Hdf5Writer::remove(const std::string& path) {
   if (exists(path)) H5Ldelete(static_cast<hid_t>(id_), path.c_str(), H5P_DEFAULT);
 }
 
+void Hdf5Writer::move(const std::string& from, const std::string& to) {
+  if (H5Lmove(static_cast<hid_t>(id_), from.c_str(), static_cast<hid_t>(id_), to.c_str(), H5P_DEFAULT, H5P_DEFAULT) < 0)
+    throw FileError(path_, "cannot move " + from + " to " + to);
+}
+
 Hdf5Writer::~Hdf5Writer() {
   if (id_ >= 0) {
     H5Fclose(static_cast<hid_t>(id_));

@@ -27,6 +27,8 @@ public:
   void createGroup(const std::string& path);
   bool exists(const std::string& path) const;
   void remove(const std::string& path); // a dataset or group, if present
+  // Renames a dataset or group (a link move: no data is copied); `to`'s parent group must exist.
+  void move(const std::string& from, const std::string& to);
   // A fixed-shape dataset (optionally chunked + gzip level `gzip` when > 0).
   void writeArray(const std::string& path, H5Type type, const std::vector<std::int64_t>& shape, const void* data,
                   std::int64_t chunkRows = 0, int gzip = 0);

@@ -12,6 +12,7 @@ void addCompareCommand(CLI::App& app); // after addModelCommands (adds to `bench
 void addCellBench(CLI::App& app);      // after addModelCommands
 void addSegmentCommand(CLI::App& app);
 void addTrainCommand(CLI::App& app);
+void addCellTypesCommand(CLI::App& app);
 void addRegionMeshCommand(CLI::App& app); // VTK builds only
 
 // The exit status the last command asked for (e.g. 2 for "point outside the volume").

@@ -4,6 +4,7 @@
 
 #include "core/Atlas.h"
 #include "core/CellTable.h"
+#include "core/CellFileSet.h"
 #include "core/ConvertCells.h"
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
@@ -26,6 +27,40 @@ void addColumnOptions(CLI::App* cmd, ColumnOptions& c) {
   cmd->add_option("--ccf", c.ccf, "obsm key of CCF coordinates (AP, DV, ML; default: ccf)");
   cmd->add_option("--units", c.units, "units of positions: um or mm")->check(CLI::IsMember({"um", "mm"}));
   cmd->add_option("--layer", c.layer, "h5ad: expression from layers[LAYER] instead of X");
+  cmd->add_option("--id", c.id, "CSV: the cell id column (default: cell_label, index, cell_id or none)");
+  cmd->add_option("--genes", c.genes,
+                  "CSV: the gene columns, A,B,C or FIRST..LAST (default: every numeric column that is not metadata); "
+                  "several files: 'common' keeps the genes every file has instead of requiring one panel");
+}
+
+void addDatasetArgument(CLI::App* cmd, DatasetArgument& d, const std::string& help) {
+  cmd->add_option("data", d.paths, help + "; several files (or a folder of them) with the same columns are read as one dataset")
+      ->required()
+      ->check(CLI::ExistingPath);
+  addColumnOptions(cmd, d.columns);
+  cmd->add_option("--section-from-filename", d.files.sectionFromFilename,
+                  "Several files: a regular expression on each file's name whose first group is its section, e.g. 'slice(\\d+)' "
+                  "(default: the section column, else the file's name)");
+  cmd->add_option("--section-spacing", d.files.sectionSpacingUm,
+                  "Distance between consecutive sections (um) where cells have no CCF coordinates: the views stack the sections "
+                  "in order at this spacing (default 200; stored in the dataset's uns)")
+      ->check(CLI::PositiveNumber);
+}
+
+OpenedDataset openDataset(const DatasetArgument& d, bool needH5ad, const Progress& progress) {
+  ColumnOptions columns = d.columns;
+  FileSetOptions files = d.files;
+  if (columns.genes == "common") {
+    files.commonGenes = true;
+    columns.genes.clear();
+  }
+  std::vector<std::string> set = cellFileSet(d.paths);
+  const std::string& first = d.paths.front();
+  if (set.empty() && (!files.sectionFromFilename.empty() || files.sectionSpacingUm > 0 || (needH5ad && isTablePath(first))))
+    set = {first};
+  if (set.empty()) return {first, columns};
+  const std::string path = combinedCellFiles(set, columns, files, nullptr, progress);
+  return {path, combinedColumns(columns)};
 }
 
 void addDataCommands(CLI::App& app) {
@@ -67,28 +102,27 @@ void addDataCommands(CLI::App& app) {
     });
   }
   {
-    auto cols = std::make_shared<ColumnOptions>();
-    auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+    auto in = std::make_shared<DatasetArgument>();
+    auto out = std::make_shared<std::string>();
     CLI::App* cmd = app.add_subcommand("convert", "Write a dataset (any readable format) as a current AnnData .h5ad or one CSV/TSV table");
-    cmd->add_option("data", *in, "Dataset (.h5ad of any anndata version, CSV/TSV, or an ABC download folder)")->required()->check(CLI::ExistingPath);
+    addDatasetArgument(cmd, *in, "Dataset (.h5ad of any anndata version, CSV/TSV, or an ABC download folder)");
     cmd->add_option("--out,-o", *out, "Output: .h5ad (anndata 0.8 encoding) or .csv/.tsv")->required();
-    addColumnOptions(cmd, *cols);
-    cmd->callback([cols, in, out] {
-      const ConvertSummary s = convertCells(*in, *cols, *out);
+    cmd->callback([in, out] {
+      const OpenedDataset d = openDataset(*in);
+      const ConvertSummary s = convertCells(d.path, d.columns, *out);
       std::cout << nlohmann::json{{"out", *out}, {"format", s.format}, {"cells", s.cells}, {"genes", s.genes}, {"skipped_cells", s.skipped}}.dump()
                 << std::endl;
     });
   }
   {
-    auto cols = std::make_shared<ColumnOptions>();
-    auto data = std::make_shared<std::string>();
+    auto data = std::make_shared<DatasetArgument>();
     auto json = std::make_shared<bool>(false);
     CLI::App* cmd = app.add_subcommand("info", "What a dataset holds: cells, genes, sections, types, coordinate ranges");
-    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
-    addColumnOptions(cmd, *cols);
+    addDatasetArgument(cmd, *data, "Dataset (.h5ad, .csv, or an ABC download folder)");
     cmd->add_flag("--json", *json, "Print one JSON object");
-    cmd->callback([cols, data, json] {
-      const CellTable t = readCellTable(*data, *cols);
+    cmd->callback([data, json] {
+      const OpenedDataset d = openDataset(*data);
+      const CellTable t = readCellTable(d.path, d.columns);
       auto range = [](const std::vector<float>& v) {
         if (v.empty()) return nlohmann::json::array();
         const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
@@ -96,7 +130,10 @@ void addDataCommands(CLI::App& app) {
       };
       nlohmann::json j = {{"cells", t.size()}, {"genes", t.genes.size()}, {"sections", t.sectionNames.size()},
                           {"cell_types", t.types.names.size()}, {"x_um", range(t.x)}, {"y_um", range(t.y)},
-                          {"ccf", t.hasCcf()}, {"skipped_cells", t.skippedCells}, {"skipped_reason", t.skippedReason}};
+                          {"ccf", t.hasCcf()}, {"skipped_cells", t.skippedCells}, {"skipped_reason", t.skippedReason},
+                          {"section_names", t.sectionNames}};
+      if (d.path != data->paths.front()) j["combined"] = d.path;
+      if (const double spacing = readSectionSpacing(d.path); spacing > 0) j["section_spacing_um"] = spacing;
       if (t.hasCcf()) j["ccf_um"] = {range(t.ccfAp), range(t.ccfDv), range(t.ccfMl)};
       if (*json) {
         std::cout << j.dump() << "\n";

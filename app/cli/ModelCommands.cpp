@@ -60,9 +60,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
 void addModelCommands(CLI::App& app) {
   // --- embed
   {
-    auto cols = std::make_shared<ColumnOptions>();
     auto opt = std::make_shared<inference::EmbedRunOptions>();
-    auto data = std::make_shared<std::string>();
+    auto data = std::make_shared<DatasetArgument>();
     auto weights = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto heads = std::make_shared<int>(8);
@@ -70,7 +69,7 @@ void addModelCommands(CLI::App& app) {
     auto noResume = std::make_shared<bool>(false);
     auto ranks = std::make_shared<int>(1);
     CLI::App* cmd = app.add_subcommand("embed", "Embed every cell of a dataset with CellTransformer (HDF5 out)");
-    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
+    addDatasetArgument(cmd, *data, "Dataset (.h5ad, .csv, or an ABC download folder)");
     cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", *out, "Output HDF5 (/embedding [cells, E])")->required();
     cmd->add_option("--device", opt->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
@@ -84,7 +83,6 @@ void addModelCommands(CLI::App& app) {
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
     cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
     cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));
-    addColumnOptions(cmd, *cols);
     addRankOption(cmd, *ranks);
     cmd->callback([=] {
       if (*ranks > 1 && !isRank()) {
@@ -101,7 +99,10 @@ void addModelCommands(CLI::App& app) {
       opt->progress = progressPrinter(dist && dist->rank() != 0 ? "none" : *progress);
       inference::ModelFile model = inference::loadModelFile(*weights, *heads);
       try {
-        const auto r = inference::embedDataset(model, *data, *cols, *out, *opt);
+        Progress combining;
+        combining.cancel = &gCancel;
+        const OpenedDataset d = openDataset(*data, false, combining);
+        const auto r = inference::embedDataset(model, d.path, d.columns, *out, *opt);
         if (r.rank != 0) return; // rank 0 wrote the output and says so
         nlohmann::json j = resultJson(r);
         j["result"] = "ok";

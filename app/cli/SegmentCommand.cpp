@@ -38,7 +38,7 @@ extern "C" void onSegmentSignal(int) { gSegmentCancel.cancel(); }
 } // namespace
 
 void addSegmentCommand(CLI::App& app) {
-  auto data = std::make_shared<std::string>();
+  auto data = std::make_shared<DatasetArgument>();
   auto out = std::make_shared<std::string>();
   auto o = std::make_shared<inference::RegionPipelineOptions>();
   o->smoothing.k = 500;
@@ -48,7 +48,7 @@ void addSegmentCommand(CLI::App& app) {
   auto treeCsv = std::make_shared<std::string>();
   auto progress = std::make_shared<std::string>("none");
   CLI::App* cmd = app.add_subcommand("segment", "Discover regions: embed (or composition baseline) -> smooth -> k-means at several k -> links -> scores");
-  cmd->add_option("data", *data, "Dataset (.h5ad)")->required()->check(CLI::ExistingFile);
+  addDatasetArgument(cmd, *data, "Dataset (.h5ad; a CSV table or several files are combined into one h5ad first)");
   cmd->add_option("--out,-o", *out, "A copy of the dataset with obs columns regions_k<k> (+ colours, uns regions_k<k>_parent)")->required();
   cmd->add_option("--weights,-w", o->weights, "Model (.h5 checkpoint or reference .pth): embed the cells first");
   cmd->add_option("--embedding", o->embedding, "Embeddings from `atlascope-cli embed` (instead of --weights)");
@@ -70,7 +70,6 @@ void addSegmentCommand(CLI::App& app) {
   cmd->add_option("--compare", o->compareColumns, "obs labellings to score against as well (e.g. hidden_subregion)");
   cmd->add_option("--subregions", o->subregionColumn, "Ground truth of split regions (the synthetic brain's hidden_subregion)");
   cmd->add_option("--progress", *progress, "none, text or json (one object per line)")->check(CLI::IsMember({"none", "text", "json"}));
-  addColumnOptions(cmd, o->columns);
   addRankOption(cmd, *ranks);
   cmd->callback([=] {
     // Ranks share the embedding (--weights); the rest of the pipeline (smoothing, k-means, scores)
@@ -99,7 +98,12 @@ void addSegmentCommand(CLI::App& app) {
     };
     inference::RegionPipelineResult r;
     try {
-      r = inference::runRegionPipeline(*data, *out, opt);
+      Progress combining;
+      combining.report = opt.progress;
+      combining.cancel = &gSegmentCancel;
+      const OpenedDataset d = openDataset(*data, /*needH5ad=*/true, combining);
+      opt.columns = d.columns;
+      r = inference::runRegionPipeline(d.path, *out, opt);
       if (dist && dist->rank() != 0) return; // its share of the embedding is done; rank 0 goes on
     } catch (const Cancelled&) {
       std::cout << nlohmann::json{{"result", "cancelled"}, {"message", "cancelled; " + *out + " was not written"}}.dump() << std::endl;

@@ -82,7 +82,9 @@ nlohmann::json runTraining(TrainJob& job) {
   std::map<std::string, double> profile;
 
   const CellTable cells = readCellTable(job.data, job.columns);
-  if (cells.types.names.empty()) throw Error("training needs a cell-type column (--type COL)");
+  if (cells.types.names.empty())
+    throw Error("training needs a cell-type column (--type COL); without one, find types from expression first: "
+                "atlascope-cli celltypes " + job.data + " --out TYPED.h5ad, then train on TYPED.h5ad");
   // Types are encoded as their sorted names, the reference's rule (and mapPanel's for a bare .pth).
   std::vector<std::string> sortedTypes = cells.types.names;
   std::sort(sortedTypes.begin(), sortedTypes.end());
@@ -99,6 +101,11 @@ nlohmann::json runTraining(TrainJob& job) {
   Progress loading;
   loading.cancel = &gTrainCancel;
   const torch::Tensor expression = inference::loadExpressionTable(source, cells, eo, loading);
+  // The model reads log1p(counts) and its likelihood undoes the log: raw counts or intensities
+  // overflow it into a NaN loss at the first step. Say what to do instead.
+  if (const double top = expression.numel() > 0 ? expression.max().item<double>() : 0.0; top > 30)
+    throw FileError(job.data, "its expression goes up to " + std::to_string(top) +
+                                  ": CellTransformer reads log counts (log1p); `atlascope-cli celltypes` writes them into its copy's X");
   const double loadSeconds = since(start);
 
   std::unique_ptr<inference::CellTransformer> model;
@@ -224,19 +231,24 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
 
 void addTrainCommand(CLI::App& app) {
   auto job = std::make_shared<TrainJob>();
+  auto data = std::make_shared<DatasetArgument>();
   CLI::App* cmd = app.add_subcommand("train", "Train CellTransformer on a dataset (self-supervised); writes a checkpoint");
-  cmd->add_option("data", job->data, "Dataset (.h5ad, CSV, or an ABC download folder)")->required()->check(CLI::ExistingPath);
+  addDatasetArgument(cmd, *data, "Dataset (.h5ad, CSV, or an ABC download folder)");
   cmd->add_option("--out,-o", job->out, "Checkpoint (.h5); OUT.train holds the state for --resume, OUT's .best twin the best")->required();
   cmd->add_flag("--resume", job->resume, "Continue from OUT and OUT.train");
   addTrainOptions(cmd, *job);
-  addColumnOptions(cmd, job->columns);
-  cmd->callback([job] {
+  cmd->callback([job, data] {
     if (job->ranks > 1 && !isRank()) {
       setExitCode(launchRanks(job->ranks, job->device));
       return;
     }
     std::signal(SIGINT, onTrainSignal);
     std::signal(SIGTERM, onTrainSignal);
+    Progress combining;
+    combining.cancel = &gTrainCancel;
+    const OpenedDataset d = openDataset(*data, false, combining);
+    job->data = d.path;
+    job->columns = d.columns;
     const nlohmann::json j = runTraining(*job);
     std::cout << j.dump() << std::endl;
     if (j["result"] == "cancelled") setExitCode(130);

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   atlascope::cli::addCellBench(app);
   atlascope::cli::addSegmentCommand(app);
   atlascope::cli::addTrainCommand(app);
+  atlascope::cli::addCellTypesCommand(app);
 #ifdef ATLASCOPE_HAS_VTK
   atlascope::cli::addRegionMeshCommand(app);
 #endif

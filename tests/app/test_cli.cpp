@@ -10,13 +10,18 @@
 #include <QElapsedTimer>
 #include <fstream>
 
+#include <QDir>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <csignal>
+#include <set>
 
 namespace {
 struct Run {
@@ -113,7 +118,7 @@ private slots:
                                    QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
                                    QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"},
                                    QStringList{"compare"}, QStringList{"bench", "compare"}, QStringList{"segment"},
-                                   QStringList{"train"}}) {
+                                   QStringList{"train"}, QStringList{"celltypes"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
@@ -272,6 +277,144 @@ private slots:
     expectOneLineError(cli({"train", data, "--out", model, "--precision", "bf16", "--device", "cpu"}), "GPU");
     if (!qEnvironmentVariableIsSet("ATLASCOPE_HAS_CUDA"))
       expectOneLineError(cli({"train", data, "--out", model, "--device", "cuda"}), "no CUDA device");
+  }
+
+  // The real MOp slice, untyped: types from expression, then a compact model for one epoch and
+  // regions from its embeddings, all on the CPU; the regions are spatial patches.
+  void untypedSliceToRegions() {
+    REQUIRE_SHARED("data/merfish/zhuang_mop_slice1.csv");
+    const QString slice = atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv");
+    const QString typed = dir_.filePath("slice1.typed.h5ad"), model = dir_.filePath("slice1.model.h5");
+    const QString regions = dir_.filePath("slice1.regions.h5ad");
+    expectOneLineError(cli({"train", slice, "--out", model, "--device", "cpu"}), "atlascope-cli celltypes");
+    Run t = cli({"celltypes", slice, "--out", typed, "--device", "cpu", "--progress", "json"});
+    QVERIFY2(t.code == 0, qPrintable(t.err));
+    const QStringList lines = t.out.trimmed().split('\n');
+    for (const QString& l : lines) QVERIFY2(l.startsWith('{') && l.endsWith('}'), qPrintable(l));
+    QVERIFY(lines.first().contains("\"stage\""));
+    const QJsonObject j = QJsonDocument::fromJson(lines.last().toUtf8()).object();
+    QCOMPARE(j["result"].toString(), QString("ok"));
+    QCOMPARE(j["column"].toString(), QString("celltype_leiden"));
+    const int types = j["types"].toInt();
+    qInfo("real slice: %d types, %s", types, qPrintable(QJsonDocument(j["seconds_by_step"].toObject()).toJson(QJsonDocument::Compact)));
+    QVERIFY2(types >= 10 && types <= 40, qPrintable(lines.last()));
+    QCOMPARE(j["cells"].toInt(), 2109);
+    {
+      atlascope::Hdf5File f(typed.toStdString());
+      QCOMPARE(f.readStrings("/uns/celltype_leiden_colors").size(), static_cast<std::size_t>(types));
+      QCOMPARE(f.children("/uns/celltype_leiden_markers").size(), static_cast<std::size_t>(types));
+      QVERIFY(f.exists("/layers/counts") && f.exists("/obsm/X_pca")); // X: log1p of the intensities
+    }
+    // The same seed, the same types.
+    Run again = cli({"celltypes", slice, "--out", dir_.filePath("again.h5ad"), "--device", "cpu"});
+    QVERIFY2(again.code == 0, qPrintable(again.err));
+    QCOMPARE(QJsonDocument::fromJson(again.out.toUtf8()).object()["markers"], j["markers"]);
+
+    Run tr = cli({"train", typed, "--type", "celltype_leiden", "--size", "compact", "--epochs", "1", "--device", "cpu", "--out", model,
+                  "--progress", "none"});
+    QVERIFY2(tr.code == 0 && tr.out.contains("\"result\":\"ok\""), qPrintable(tr.out + tr.err));
+    Run sg = cli({"segment", typed, "--type", "celltype_leiden", "--weights", model, "--k", "8", "--device", "cpu", "--out", regions});
+    QVERIFY2(sg.code == 0, qPrintable(sg.err));
+    const QJsonObject r = QJsonDocument::fromJson(sg.out.toUtf8()).object();
+    QCOMPARE(r["features"].toString(), QString("CellTransformer embedding"));
+    const double coherence = r["resolutions"].toArray()[0].toObject()["spatial_coherence"].toDouble();
+    // Against labels scattered at random with the same sizes: a neighbour shares a cell's label
+    // with probability sum(p^2).
+    atlascope::Hdf5File f(regions.toStdString());
+    const auto codes = f.readInt64("/obs/regions_k8/codes").data;
+    std::vector<double> share(8, 0);
+    for (auto c : codes) share[static_cast<std::size_t>(c)] += 1.0 / static_cast<double>(codes.size());
+    double chance = 0;
+    for (double p : share) chance += p * p;
+    qInfo("real slice, k 8: spatial coherence %.3f (scattered at random: %.3f)", coherence, chance);
+    QVERIFY2(coherence > 2 * chance, qPrintable(sg.out));
+  }
+
+  // A release as one file per slice (the real slice cut in three by x): one dataset, sections
+  // from the file names; bad sets answered by one-line errors naming the file.
+  void severalFilesAsOneDataset() {
+    REQUIRE_SHARED("data/merfish/zhuang_mop_slice1.csv");
+    QFile in(atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"));
+    QVERIFY(in.open(QIODevice::ReadOnly));
+    const QByteArray header = in.readLine();
+    QList<QByteArray> rows;
+    while (!in.atEnd()) rows.push_back(in.readLine());
+    const QString release = dir_.filePath("release");
+    QDir().mkpath(release);
+    QList<QFile*> parts;
+    for (int p = 1; p <= 3; ++p) {
+      parts.push_back(new QFile(release + QString("/mop_slice%1.csv").arg(p), this));
+      QVERIFY(parts.back()->open(QIODevice::WriteOnly));
+      parts.back()->write(header);
+    }
+    for (const QByteArray& row : rows) {
+      const double x = row.split(',')[2].toDouble(); // pos_x
+      parts[x < 2500 ? 0 : x < 3500 ? 1 : 2]->write(row);
+    }
+    for (QFile* f : parts) f->close();
+
+    Run info = cli({"info", release, "--section-from-filename", "slice(\\d+)", "--json"});
+    QVERIFY2(info.code == 0, qPrintable(info.err));
+    const QJsonObject i = QJsonDocument::fromJson(info.out.toUtf8()).object();
+    QCOMPARE(i["cells"].toInt(), 2109);
+    QCOMPARE(i["genes"].toInt(), 254);
+    QCOMPARE(i["section_names"].toArray(), (QJsonArray{"1", "2", "3"}));
+    Run typed = cli({"celltypes", release + "/mop_slice1.csv", release + "/mop_slice2.csv", release + "/mop_slice3.csv", "--out",
+                     dir_.filePath("release.typed.h5ad"), "--device", "cpu"});
+    QVERIFY2(typed.code == 0 && typed.out.contains("\"cells\":2109"), qPrintable(typed.out + typed.err));
+
+    // A slice without one gene, with another column, with a repeated id, and an empty one.
+    auto variant = [&](const QString& name, const std::function<QByteArray(const QByteArray&)>& edit) {
+      QFile src(release + "/mop_slice2.csv"), dst(dir_.filePath(name));
+      src.open(QIODevice::ReadOnly);
+      dst.open(QIODevice::WriteOnly);
+      dst.write(edit(src.readAll()));
+      return dst.fileName();
+    };
+    const QString one = release + "/mop_slice1.csv";
+    const QString noGene = variant("no_gene.csv", [](QByteArray t) {
+      QList<QByteArray> lines = t.split('\n');
+      for (auto& l : lines) {
+        QList<QByteArray> f = l.split(',');
+        if (f.size() > 5) f.removeAt(5);
+        l = f.join(',');
+      }
+      return lines.join('\n');
+    });
+    expectOneLineError(cli({"info", one, noGene}), "no_gene.csv: its gene panel differs");
+    QVERIFY(cli({"info", one, noGene}).err.contains("lacks 1810046K07Rik"));
+    QCOMPARE(cli({"info", one, noGene, "--genes", "common", "--json"}).out.contains("\"genes\":253"), true);
+    const QString extra = variant("extra_column.csv", [](QByteArray t) {
+      QList<QByteArray> lines = t.split('\n');
+      for (int k = 0; k < lines.size(); ++k)
+        if (!lines[k].isEmpty()) lines[k] += k == 0 ? ",fov" : ",a";
+      return lines.join('\n');
+    });
+    expectOneLineError(cli({"info", one, extra}), "extra_column.csv: has other columns");
+    const QString dup = variant("dup.csv", [](QByteArray t) {
+      const QList<QByteArray> lines = t.split('\n');
+      return t + lines[1] + "\n";
+    });
+    expectOneLineError(cli({"info", one, dup}), "dup.csv: line");
+    QVERIFY(cli({"info", one, dup}).err.contains("duplicate cell id"));
+    const QString empty = variant("empty.csv", [](const QByteArray&) { return QByteArray(); });
+    expectOneLineError(cli({"info", one, empty}), "empty.csv: empty file");
+  }
+
+  // Typing as a worker job: JSON progress, and SIGTERM stops it without an output.
+  void cellTypesCancel() {
+    const QString data = dir_.filePath("cancel.h5ad"), out = dir_.filePath("cancel.typed.h5ad");
+    QCOMPARE(cli({"generate", "--out", data, "--cells", "20000", "--genes", "100", "--types", "20"}).code, 0);
+    QProcess p;
+    p.start(QStringLiteral(ATLASCOPE_CLI), {"celltypes", data, "--out", out, "--device", "cpu", "--progress", "json"});
+    QVERIFY(p.waitForStarted());
+    QVERIFY(p.waitForReadyRead(60000));
+    ::kill(static_cast<pid_t>(p.processId()), SIGTERM);
+    QVERIFY(p.waitForFinished(60000));
+    const QString o = QString::fromUtf8(p.readAllStandardOutput());
+    QCOMPARE(p.exitCode(), 130);
+    QVERIFY2(o.trimmed().split('\n').last().contains("\"result\":\"cancelled\""), qPrintable(o));
+    QVERIFY(!QFileInfo::exists(out));
   }
 
   void badAtlasFiles() {
