@@ -45,6 +45,8 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption side("side-by-side", "The CCF and the cells in two views with one camera (default: overlaid).");
   const QCommandLineOption layout("layout", "Views as a grid RxC (1x1 to 3x3), e.g. 1x3: the CCF, then each dataset in a view of its own.", "RxC");
   const QCommandLineOption regionSurfaces("region-surfaces", "The discovered regions the cells are coloured by (--colour-by regions_k<k>) as surfaces.");
+  const QCommandLineOption matchRegions("match-regions", "Match the discovered regions of the first two datasets on the CCF grid "
+                                        "(the Regions across datasets dock; matched regions share colours), before any export.");
   const QCommandLineOption session("session", "Restore a saved session (.json); the other flags apply on top.", "file");
   const QCommandLineOption exportView("export", "Save every view as laid out, as PNG of --size pixels (times --scale), rendered offscreen, then quit.", "png");
   const QCommandLineOption scale("scale", "Pixel scale of --export (e.g. 4 for a print figure).", "n", "1");
@@ -57,7 +59,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption figure("figure", "Figure mode: the views, the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.", "file");
   const QCommandLineOption figureSize("figure-size", "Size of --figure in pixels, WxH.", "size", "2400x1400");
   const QCommandLineOption sectionOpt("section", "A section through every view, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, layout, regionSurfaces, session, exportView,
+  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, layout, regionSurfaces, matchRegions, session, exportView,
                      scale, turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender});
   parser.process(app);
 
@@ -81,6 +83,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
     p.layout = std::make_pair(rc.width(), rc.height());
   }
   p.regionSurfaces = parser.isSet(regionSurfaces);
+  p.matchRegions = parser.isSet(matchRegions);
   if (parser.isSet(sectionOpt)) {
     const QStringList parts = parser.value(sectionOpt).split(':');
     const auto axis = viewer::sectionAxisFromName(parts.value(0).toStdString());
@@ -138,6 +141,10 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
     else if (p.sideBySide) w.setSideBySide(true);
     if (p.regionSurfaces)
       for (DatasetId id : w.datasetIds()) w.setRegionSurfaces(id, true);
+    // The camera framed for the views as they are now (a grid's views are narrower), unless a
+    // session gave one and no --view asks for another.
+    if (engine.scene() && (p.layout || p.sideBySide) && (p.session.isEmpty() || p.view))
+      engine.scene()->applyCameraPreset(0, p.view.value_or(viewer::CameraPreset::ThreeQuarter), QObject::tr("Camera"));
     w.undoStack()->clear(); // where the user starts, not an edit
   };
   auto reading = [&ws] {

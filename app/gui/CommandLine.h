@@ -22,6 +22,7 @@ struct StartupPatch {
   bool sideBySide = false;
   std::optional<std::pair<int, int>> layout; // --layout RxC
   bool regionSurfaces = false;
+  bool matchRegions = false; // the first two datasets' regions matched (Regions across datasets)
   std::optional<SectionState> section;
   QJsonObject session;                      // --session, read
 };
@@ -36,7 +37,7 @@ struct CommandLine {
   QSize figureSize;
   bool headless() const { return !screenshot.isEmpty() || !exportPath.isEmpty() || !figure.isEmpty() || turntable > 0 || sweep != viewer::SectionAxis::None; }
   // Only what needs no window (--export, --turntable, --sweep): rendered offscreen from the model.
-  bool windowless() const { return headless() && screenshot.isEmpty() && figure.isEmpty() && benchRender == 0; }
+  bool windowless() const { return headless() && screenshot.isEmpty() && figure.isEmpty() && benchRender == 0 && !patch.matchRegions; }
 };
 
 // Parses the arguments (`--session` taken out beforehand: Qt on X11 takes it for itself). Exits

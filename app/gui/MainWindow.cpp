@@ -93,9 +93,14 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   tabifyDockWidget(pipelineDock, trainingDock);
   cellDock->raise();
   for (QDockWidget* d : {dataDock, cellDock, pipelineDock, trainingDock}) d->hide(); // no empty panels beside the atlas
-  QDockWidget* acrossDock = dock(new RegionsAcrossPanel(*engine_, this), tr("Regions across datasets"), "regionsAcrossDock", Qt::LeftDockWidgetArea);
+  auto* across = new RegionsAcrossPanel(*engine_, this);
+  QDockWidget* acrossDock = dock(across, tr("Regions across datasets"), "regionsAcrossDock", Qt::LeftDockWidgetArea);
   tabifyDockWidget(matchDock, acrossDock);
   acrossDock->hide();
+  connect(across, &RegionsAcrossPanel::matched, acrossDock, [acrossDock] {
+    acrossDock->show();
+    acrossDock->raise();
+  });
   sectionView_ = new SectionView(this);
   dock(sectionView_, tr("Section (2D)"), "sectionDock", Qt::BottomDockWidgetArea)->hide();
   docks_ = new DatasetDocks(*engine_, matchPanel_, sectionView_, this);

@@ -61,6 +61,13 @@ RegionsAcrossPanel::RegionsAcrossPanel(Engine& engine, QWidget* parent) : QWidge
   for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged, &Workspace::currentDatasetChanged})
     connect(&ws, signal, this, &RegionsAcrossPanel::refreshChoices);
   connect(&engine_.data(), &DatasetData::colouringReady, this, &RegionsAcrossPanel::refreshChoices);
+  connect(&engine_.tasks(), &TaskRunner::failed, this, [this](const QString& what, const QString& message) {
+    if (what != tr("Matching regions across datasets")) return;
+    result_.reset();
+    summary_->setText(tr("Could not match the regions: %1").arg(message));
+    run_->setEnabled(true);
+    emit matched();
+  });
   connect(run_, &QPushButton::clicked, this, [this, &ws] {
     if (other_->currentIndex() >= 0) match(ws.currentDataset(), other_->currentData().toInt());
   });

@@ -35,6 +35,7 @@ public:
   QLabel* summary() const { return summary_; }
 
 signals:
+  // A match finished: result() holds it, or is null when it failed (the summary says why).
   void matched();
 
 private:

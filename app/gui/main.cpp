@@ -5,6 +5,7 @@
 #include "app/gui/CommandLine.h"
 #include "app/gui/FigureExport.h"
 #include "app/gui/MainWindow.h"
+#include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/SectionView.h"
 #include "app/gui/VtkView.h"
 #include "viewer/CellCloud.h"
@@ -174,13 +175,31 @@ int main(int argc, char** argv) {
   if (c.benchRender > 0) actions.push_back([&window, &c] { return benchRender(window, c.benchRender); });
   if (c.patch.section) // the 2D view shows the section asked for
     QObject::connect(&engine, &Engine::atlasLoaded, &window, [&window] { window.findChild<QDockWidget*>("sectionDock")->show(); });
-  if (!actions.empty())
-    whenIdle(engine, [&window] { return window.isIdle(); }, [&window, actions] {
-      QTimer::singleShot(100, &window, [actions] { // one event loop turn for the last frame
-        bool ok = true;
-        for (const auto& action : actions) ok = action() && ok;
-        QApplication::exit(ok ? 0 : 1);
-      });
+  auto runActions = [&window, actions] {
+    if (actions.empty()) return;
+    QTimer::singleShot(100, &window, [actions] { // one event loop turn for the last frame
+      bool ok = true;
+      for (const auto& action : actions) ok = action() && ok;
+      QApplication::exit(ok ? 0 : 1);
     });
+  };
+  if (c.patch.matchRegions) {
+    // The regions matched once both datasets are read and coloured; the pictures after that.
+    whenIdle(engine, [&window] { return window.isIdle(); }, [&window, &engine, runActions] {
+      auto* across = window.findChild<RegionsAcrossPanel*>();
+      const auto ids = engine.workspace().loadedDatasetIds();
+      if (!across || ids.size() < 2) {
+        std::fprintf(stderr, "atlascope: --match-regions needs two datasets coloured by their regions (regions_k...)\n");
+        runActions();
+        return;
+      }
+      QObject::connect(across, &RegionsAcrossPanel::matched, &window, [&engine, runActions] {
+        whenIdle(engine, [] { return true; }, runActions);
+      });
+      across->match(ids[0], ids[1]);
+    });
+  } else if (!actions.empty()) {
+    whenIdle(engine, [&window] { return window.isIdle(); }, runActions);
+  }
   return app.exec();
 }

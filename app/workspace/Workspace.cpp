@@ -411,6 +411,12 @@ void Workspace::setLayout(int rows, int columns) {
     views.push_back(v);
   }
   views.resize(n);
+  // Every dataset now in a view of its own: the first view, if it showed everything, keeps the
+  // atlas alone (the CCF | animal 1 | animal 2 comparison).
+  const auto loaded = loadedDatasetIds();
+  if (views.size() > loaded.size() && !loaded.empty() && views.front().followsDatasets && views.front().layers.contains(atlasLayer()) &&
+      std::all_of(loaded.begin(), loaded.end(), [&alone](DatasetId id) { return std::find(alone.begin(), alone.end(), id) != alone.end(); }))
+    views.front() = ViewState{{atlasLayer()}, views.front().cameraGroup, false};
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows, columns, views, cameras_};
   push(new Step(
       tr("Layout %1x%2").arg(rows).arg(columns), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
