@@ -8,8 +8,10 @@
 #include "app/gui/CameraReactions.h"
 #include "app/gui/CellPanel.h"
 #include "app/gui/ColumnMappingDialog.h"
+#include "app/gui/DatasetGuard.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/ScreenshotReaction.h"
+#include "app/gui/SessionAutosave.h"
 #include "app/gui/SurfaceLoader.h"
 #include "app/gui/ViewHistory.h"
 #include "app/gui/VtkView.h"
@@ -190,6 +192,7 @@ MainWindow::MainWindow(MainWindowOptions options, QWidget* parent) : QMainWindow
   statusBar()->addPermanentWidget(cancelLoad_);
 
   buildMenus();
+  new SessionAutosave(this); // the open state kept on disk against a crash (issue 14)
 
   connect(panel_, &RegionTreePanel::visibilityChanged, this, [this](int i, bool visible) {
     setStructureVisible(i, visible);
@@ -716,6 +719,7 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
   watcher->setFuture(QtConcurrent::run([p, columns]() -> Loaded {
     try {
       auto cells = std::make_shared<CellTable>(readCellTable(p, columns));
+      checkOpenable(*cells, p, columns); // refused before the open dataset is touched (issue 14)
       // Columns to colour by besides type and section (e.g. regions_k25 written by segment).
       std::vector<std::string> columns;
       for (const auto& c : listObsColumns(p))

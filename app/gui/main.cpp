@@ -2,6 +2,8 @@
 #include "app/gui/AnimationExport.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/Session.h"
+#include "app/gui/SessionRecovery.h"
+#include "app/gui/SessionAutosave.h"
 #include "viewer/CellCloud.h"
 
 #include <QApplication>
@@ -103,6 +105,11 @@ int main(int argc, char** argv) {
   QCommandLineOption sectionOpt("section", "A section through both parcellations, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
   parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale,
                      turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender});
+  // Issue 14: crash recovery, a session dump.
+  QCommandLineOption restoreSession("restore-session", "After a crash or a kill: restore the autosaved session (yes), discard it (no) or ask "
+                                    "(default; without dialogs it is kept for a later start).", "yes|no|ask", "ask");
+  QCommandLineOption saveSessionOpt("save-session", "Save the session (what is shown) once everything is shown, then quit.", "file");
+  parser.addOptions({restoreSession, saveSessionOpt});
   parser.process(app);
 
   atlascope::app::MainWindowOptions options;
@@ -156,6 +163,17 @@ int main(int argc, char** argv) {
       return 2;
     }
     options.initialStructures = {}; // the session says what is shown
+  }
+  // Crash recovery (SessionRecovery.h): a session autosaved by a run that did not exit cleanly,
+  // unless this run was told what to show (--session, or --open without --restore-session).
+  if (parser.isSet(saveSessionOpt)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  if (const QString answer = parser.value(restoreSession); answer != "yes" && answer != "no" && answer != "ask") {
+    std::fprintf(stderr, "atlascope: --restore-session takes yes, no or ask\n");
+    return 2;
+  }
+  if (!restored && (!parser.isSet(open) || parser.isSet(restoreSession))) {
+    restored = atlascope::app::recoverSession(parser.value(restoreSession), atlascope::app::recoveryDir());
+    if (restored) options.initialStructures = {};
   }
 
   atlascope::app::MainWindow window(options);
@@ -244,6 +262,19 @@ int main(int argc, char** argv) {
                   "\"drawn_interacting\":%lld,\"speedup\":%.2f}\n",
                   static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull),
                   static_cast<long long>(drawnLod), full / lod);
+      return true;
+    });
+  }
+  if (parser.isSet(saveSessionOpt)) {
+    const QString path = parser.value(saveSessionOpt);
+    actions.push_back([&window, path] {
+      try {
+        window.captureSession().save(path);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "atlascope: %s\n", e.what());
+        return false;
+      }
+      std::printf("wrote %s\n", qPrintable(path));
       return true;
     });
   }
