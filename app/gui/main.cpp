@@ -3,6 +3,8 @@
 #include "app/gui/MainWindow.h"
 #include "app/gui/Session.h"
 #include "app/gui/SessionRecovery.h"
+#include "app/gui/StallBench.h"
+#include "app/gui/StallDetector.h"
 #include "app/gui/SessionAutosave.h"
 #include "viewer/CellCloud.h"
 
@@ -105,12 +107,23 @@ int main(int argc, char** argv) {
   QCommandLineOption sectionOpt("section", "A section through both parcellations, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
   parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, regionSurfaces, session, exportView, scale,
                      turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender});
-  // Issue 14: crash recovery, a session dump.
+  // Issue 14: crash recovery, a session dump, the stall benchmark.
   QCommandLineOption restoreSession("restore-session", "After a crash or a kill: restore the autosaved session (yes), discard it (no) or ask "
                                     "(default; without dialogs it is kept for a later start).", "yes|no|ask", "ask");
   QCommandLineOption saveSessionOpt("save-session", "Save the session (what is shown) once everything is shown, then quit.", "file");
-  parser.addOptions({restoreSession, saveSessionOpt});
+  QCommandLineOption benchStalls("bench-stalls", "Benchmark: the longest GUI-thread stalls while --open's dataset opens, is coloured by a gene "
+                                 "and a region job (k = 25) runs and opens; one JSON line, then quit.");
+  parser.addOptions({restoreSession, saveSessionOpt, benchStalls});
   parser.process(app);
+  // GUI-thread stalls (StallDetector.h): always in debug builds, and with --bench-stalls; from
+  // here on, so that the atlas and the dataset loading count too.
+  std::unique_ptr<atlascope::app::StallDetector> stalls;
+#ifndef NDEBUG
+  stalls = std::make_unique<atlascope::app::StallDetector>();
+  stalls->setReportLive(true);
+#endif
+  if (parser.isSet(benchStalls) && !stalls) stalls = std::make_unique<atlascope::app::StallDetector>();
+  if (stalls) stalls->setPhase(parser.isSet(open) ? "open" : "start");
 
   atlascope::app::MainWindowOptions options;
   if (parser.isSet(annotation)) options.atlas.annotation = parser.value(annotation).toStdString();
@@ -166,7 +179,7 @@ int main(int argc, char** argv) {
   }
   // Crash recovery (SessionRecovery.h): a session autosaved by a run that did not exit cleanly,
   // unless this run was told what to show (--session, or --open without --restore-session).
-  if (parser.isSet(saveSessionOpt)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  if (parser.isSet(saveSessionOpt) || parser.isSet(benchStalls)) qputenv("ATLASCOPE_NO_DIALOGS", "1");
   if (const QString answer = parser.value(restoreSession); answer != "yes" && answer != "no" && answer != "ask") {
     std::fprintf(stderr, "atlascope: --restore-session takes yes, no or ask\n");
     return 2;
@@ -278,6 +291,13 @@ int main(int argc, char** argv) {
       return true;
     });
   }
+  if (parser.isSet(benchStalls))
+    actions.push_back([&window, &stalls] {
+      const bool ok = atlascope::app::runStallBench(window, *stalls);
+      std::printf("%s\n", stalls->json().constData());
+      std::fflush(stdout);
+      return ok;
+    });
   if (sectionAt || !actions.empty()) {
     // The atlas signals idle before a dataset (of --open or a session) is read: wait for its cells
     // (or its error) and for the window to be idle again. The section goes on first (over a
@@ -294,6 +314,8 @@ int main(int argc, char** argv) {
       QApplication::exit(ok ? 0 : 1);
     });
   }
-  return app.exec();
+  const int status = app.exec();
+  if (stalls && !parser.isSet(benchStalls)) std::fprintf(stderr, "%s\n", stalls->json().constData()); // (debug builds)
+  return status;
 }
 
