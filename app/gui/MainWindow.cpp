@@ -634,6 +634,7 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
     std::shared_ptr<CellTable> cells;
     std::vector<std::string> obsColumns;
     QString error;
+    std::shared_ptr<viewer::CellCloud> cloud; // laid out in the background too (issue 14: no stall)
   };
   ++datasetJobs_;
   const int generation = ++loadGeneration_;
@@ -674,7 +675,7 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
     datasetPath_ = path;
     datasetColumns_ = columns;
     cells_ = std::make_unique<CellTable>(std::move(*loaded.cells));
-    cloud_ = std::make_unique<viewer::CellCloud>(*cells_);
+    cloud_ = std::make_unique<viewer::CellCloud>(std::move(*loaded.cloud));
     cloud_->setPointSize(3);
     if (section_) section_->attach(cloud_->actor()->GetMapper());
     cellRenderer()->AddActor(cloud_->actor());
@@ -724,9 +725,10 @@ void MainWindow::openDataset(const QString& path, const ColumnOptions& columns) 
       std::vector<std::string> columns;
       for (const auto& c : listObsColumns(p))
         if (c != "brain_section_label" && c != "section" && c != "subclass") columns.push_back(c);
-      return {cells, columns, {}};
+      auto cloud = std::make_shared<viewer::CellCloud>(*cells);
+      return {cells, columns, {}, cloud};
     } catch (const std::exception& e) {
-      return {nullptr, {}, QString::fromStdString(e.what())};
+      return {nullptr, {}, QString::fromStdString(e.what()), nullptr};
     }
   }));
 }

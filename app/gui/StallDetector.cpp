@@ -6,6 +6,10 @@
 #include <QJsonObject>
 #include <QMetaEnum>
 
+#include <vtkCallbackCommand.h>
+#include <vtkCommand.h>
+#include <vtkRenderWindow.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +29,28 @@ StallDetector::StallDetector(QObject* parent) : QObject(parent) {
 
 StallDetector::~StallDetector() {
   if (QCoreApplication::instance()) QCoreApplication::instance()->removeEventFilter(this);
+}
+
+void StallDetector::watchRenderWindow(vtkRenderWindow* window) {
+  auto cb = vtkSmartPointer<vtkCallbackCommand>::New();
+  cb->SetCallback(&StallDetector::onRender);
+  cb->SetClientData(this);
+  window->AddObserver(vtkCommand::StartEvent, cb);
+  window->AddObserver(vtkCommand::EndEvent, cb);
+}
+
+void StallDetector::onRender(vtkObject*, unsigned long event, void* self, void*) {
+  auto* d = static_cast<StallDetector*>(self);
+  const qint64 now = d->clock_.nsecsElapsed();
+  if (event == vtkCommand::StartEvent) {
+    d->renderStartNs_ = now;
+    return;
+  }
+  const qint64 frame = now - d->renderStartNs_;
+  d->renderNs_ += frame;
+  Phase& p = d->phases_[d->phase_];
+  ++p.stats.frames;
+  p.stats.frameMs = std::max(p.stats.frameMs, static_cast<double>(frame) / 1e6);
 }
 
 void StallDetector::setPhase(const QString& phase) {
@@ -74,6 +100,14 @@ void StallDetector::tick() {
   lastTickNs_ = now;
   Phase& p = phases_[phase_];
   p.latencies.push_back(static_cast<float>(latency));
+  const double work = std::max(0.0, latency - static_cast<double>(renderNs_) / 1e6);
+  renderNs_ = 0;
+  p.work.push_back(static_cast<float>(work));
+  if (work > kReportMs) ++p.stats.overWork;
+  if (work > p.stats.longestWorkMs) {
+    p.stats.longestWorkMs = work;
+    if (work > kReportMs) p.stats.longestWorkDuring = describeStall(from, now);
+  }
   if (latency > kReportMs) {
     ++p.stats.over;
     p.stats.stalledMs += latency;
@@ -88,15 +122,20 @@ void StallDetector::tick() {
                  qPrintable(describeStall(from, now)));
 }
 
+namespace {
+double p99(std::vector<float> l) {
+  if (l.empty()) return 0;
+  const auto k = static_cast<std::ptrdiff_t>(static_cast<double>(l.size() - 1) * 0.99);
+  std::nth_element(l.begin(), l.begin() + k, l.end());
+  return l[static_cast<std::size_t>(k)];
+}
+} // namespace
+
 StallDetector::Stats StallDetector::summarise(const Phase& p) {
   Stats s = p.stats;
   s.ticks = static_cast<std::int64_t>(p.latencies.size());
-  if (!p.latencies.empty()) {
-    std::vector<float> l = p.latencies;
-    const auto k = static_cast<std::ptrdiff_t>(static_cast<double>(l.size() - 1) * 0.99);
-    std::nth_element(l.begin(), l.begin() + k, l.end());
-    s.p99Ms = l[static_cast<std::size_t>(k)];
-  }
+  s.p99Ms = p99(p.latencies);
+  s.p99WorkMs = p99(p.work);
   return s;
 }
 
@@ -109,7 +148,15 @@ StallDetector::Stats StallDetector::total() const {
   Phase all;
   for (const auto& [name, p] : phases_) {
     all.latencies.insert(all.latencies.end(), p.latencies.begin(), p.latencies.end());
+    all.work.insert(all.work.end(), p.work.begin(), p.work.end());
     all.stats.over += p.stats.over;
+    all.stats.overWork += p.stats.overWork;
+    all.stats.frames += p.stats.frames;
+    all.stats.frameMs = std::max(all.stats.frameMs, p.stats.frameMs);
+    if (p.stats.longestWorkMs > all.stats.longestWorkMs) {
+      all.stats.longestWorkMs = p.stats.longestWorkMs;
+      all.stats.longestWorkDuring = p.stats.longestWorkDuring.isEmpty() ? QString() : name + ": " + p.stats.longestWorkDuring;
+    }
     all.stats.stalledMs += p.stats.stalledMs;
     if (p.stats.longestMs > all.stats.longestMs) {
       all.stats.longestMs = p.stats.longestMs;
@@ -126,14 +173,22 @@ QByteArray StallDetector::json() const {
     QJsonObject o{{"ticks", static_cast<double>(s.ticks)}, {"longest_ms", round(s.longestMs)}, {"p99_ms", round(s.p99Ms)},
                   {"over_100ms", s.over}, {"stalled_ms", round(s.stalledMs)}, {"longest_at_s", round(s.longestAtS)}};
     if (!s.longestDuring.isEmpty()) o["longest_during"] = s.longestDuring;
+    o["work_longest_ms"] = round(s.longestWorkMs);
+    o["work_p99_ms"] = round(s.p99WorkMs);
+    o["work_over_100ms"] = s.overWork;
+    if (!s.longestWorkDuring.isEmpty()) o["work_longest_during"] = s.longestWorkDuring;
+    o["frames"] = s.frames;
+    o["frame_longest_ms"] = round(s.frameMs);
     return o;
   };
   QJsonObject o = object(total());
+  for (auto it = extra_.begin(); it != extra_.end(); ++it) o[it.key()] = it.value();
   o["figure"] = "stalls";
   o["tick_ms"] = kTickMs;
   o["seconds"] = round(static_cast<double>(clock_.nsecsElapsed()) / 1e9);
   QJsonObject phases;
-  for (const QString& name : order_) phases[name] = object(phase(name));
+  for (const QString& name : order_)
+    if (const Stats p = phase(name); p.ticks > 0) phases[name] = object(p);
   o["phases"] = phases;
   return QJsonDocument(o).toJson(QJsonDocument::Compact);
 }

@@ -6,6 +6,7 @@
 #include "app/gui/StallBench.h"
 #include "app/gui/StallDetector.h"
 #include "app/gui/SessionAutosave.h"
+#include "app/gui/VtkView.h"
 #include "viewer/CellCloud.h"
 
 #include <QApplication>
@@ -120,9 +121,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<atlascope::app::StallDetector> stalls;
 #ifndef NDEBUG
   stalls = std::make_unique<atlascope::app::StallDetector>();
-  stalls->setReportLive(true);
 #endif
   if (parser.isSet(benchStalls) && !stalls) stalls = std::make_unique<atlascope::app::StallDetector>();
+  if (stalls) stalls->setReportLive(true); // each stall over 100 ms on stderr as it happens
   if (stalls) stalls->setPhase(parser.isSet(open) ? "open" : "start");
 
   atlascope::app::MainWindowOptions options;
@@ -190,6 +191,8 @@ int main(int argc, char** argv) {
   }
 
   atlascope::app::MainWindow window(options);
+  if (stalls)
+    for (auto* v : {window.view(), window.cellsView()}) stalls->watchRenderWindow(v->renderWindow()); // frames apart from work
   if (restored) window.applySession(*restored);
   if (parser.isSet(size)) {
     const QStringList wh = parser.value(size).split('x');
