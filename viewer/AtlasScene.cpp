@@ -111,7 +111,10 @@ void AtlasScene::setSurface(int index, vtkPolyData* surface) {
   mapper->SetInputData(surface);
   mapper->ScalarVisibilityOff();
   auto& actor = actors_[index];
-  if (actor) renderer_->RemoveActor(actor);
+  if (actor) {
+    renderer_->RemoveActor(actor);
+    for (auto& r : others_) r->RemoveActor(actor);
+  }
   actor = vtkSmartPointer<vtkActor>::New();
   actor->SetMapper(mapper);
   if (section_) section_->attach(mapper);
@@ -120,6 +123,7 @@ void AtlasScene::setSurface(int index, vtkPolyData* surface) {
   actor->GetProperty()->SetDiffuse(0.75);
   actor->GetProperty()->SetSpecular(0.0);
   renderer_->AddActor(actor);
+  for (auto& r : others_) r->AddActor(actor);
   if (!displays_.count(index)) displays_[index] = defaultDisplay(index);
   refreshActor(index);
 }
@@ -177,7 +181,20 @@ void AtlasScene::refreshActor(int index) {
   a->SetPickable(d.visible ? 1 : 0);
 }
 
-std::optional<int> AtlasScene::pick(int x, int y) const {
+std::optional<int> AtlasScene::pick(int x, int y) const { return pick(x, y, renderer_); }
+
+void AtlasScene::showIn(vtkRenderer* renderer, bool shown) {
+  const auto it = std::find_if(others_.begin(), others_.end(), [renderer](const auto& r) { return r.GetPointer() == renderer; });
+  if (shown == (it != others_.end()) || renderer == renderer_) return;
+  for (auto& [i, actor] : actors_) {
+    if (shown) renderer->AddActor(actor);
+    else renderer->RemoveActor(actor);
+  }
+  if (shown) others_.emplace_back(renderer);
+  else others_.erase(it);
+}
+
+std::optional<int> AtlasScene::pick(int x, int y, vtkRenderer* renderer) const {
   auto picker = vtkSmartPointer<vtkCellPicker>::New();
   picker->SetTolerance(0.0005);
   // The translucent root shell would catch every click: pick through it unless it is alone.
@@ -188,18 +205,20 @@ std::optional<int> AtlasScene::pick(int x, int y) const {
   picker->PickFromListOn();
   for (const auto& [idx, actor] : actors_)
     if (actor->GetVisibility() && (idx != root || !others)) picker->AddPickList(actor);
-  if (!picker->Pick(x, y, 0, renderer_)) return std::nullopt;
+  if (!picker->Pick(x, y, 0, renderer)) return std::nullopt;
   vtkActor* hit = picker->GetActor();
   for (const auto& [idx, actor] : actors_)
     if (actor.GetPointer() == hit) return idx;
   return std::nullopt;
 }
 
-void AtlasScene::applyCameraPreset(CameraPreset preset) {
+void AtlasScene::applyCameraPreset(CameraPreset preset) { applyCameraPreset(preset, renderer_); }
+
+void AtlasScene::applyCameraPreset(CameraPreset preset, vtkRenderer* renderer) {
   const auto g = geometry(preset);
   const auto extent = atlas_.annotation().extentUm();
   const double centre[3] = {extent[0] / 2, extent[1] / 2, extent[2] / 2};
-  vtkCamera* cam = renderer_->GetActiveCamera();
+  vtkCamera* cam = renderer->GetActiveCamera();
   cam->SetFocalPoint(centre);
   const double dist = 40000.0;
   double n = std::sqrt(g.direction[0] * g.direction[0] + g.direction[1] * g.direction[1] + g.direction[2] * g.direction[2]);
@@ -207,17 +226,19 @@ void AtlasScene::applyCameraPreset(CameraPreset preset) {
                    centre[2] + dist * g.direction[2] / n);
   cam->SetViewUp(g.viewUp[0], g.viewUp[1], g.viewUp[2]);
   cam->OrthogonalizeViewUp();
-  resetCamera();
+  resetCamera(renderer);
 }
 
-void AtlasScene::resetCamera() {
+void AtlasScene::resetCamera() { resetCamera(renderer_); }
+
+void AtlasScene::resetCamera(vtkRenderer* renderer) {
   // Fit the whole CCF box, not just what is visible, so that presets frame the brain the same
   // whatever is shown.
   const auto e = atlas_.annotation().extentUm();
   const double bounds[6] = {0, e[0], 0, e[1], 0, e[2]};
-  renderer_->ResetCamera(bounds);
-  renderer_->GetActiveCamera()->Zoom(1.25);
-  renderer_->ResetCameraClippingRange();
+  renderer->ResetCamera(bounds);
+  renderer->GetActiveCamera()->Zoom(1.25);
+  renderer->ResetCameraClippingRange();
 }
 
 void saveWindowPng(vtkRenderWindow* window, const std::string& path, int scale) {

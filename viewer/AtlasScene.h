@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 class vtkActor;
 class vtkPolyData;
@@ -54,12 +55,19 @@ public:
   void setHighlighted(std::optional<int> structureIndex);
   std::optional<int> highlighted() const { return highlighted_; }
 
-  // The visible structure under a display pixel (VTK's coordinates: origin bottom left).
+  // The visible structure under a display pixel (VTK's coordinates: origin bottom left), in the
+  // scene's renderer or in another one that shows it.
   std::optional<int> pick(int x, int y) const;
+  std::optional<int> pick(int x, int y, vtkRenderer* renderer) const;
 
   void applyCameraPreset(CameraPreset preset);
+  void applyCameraPreset(CameraPreset preset, vtkRenderer* renderer); // that renderer's camera, framed in it
   // Fits the camera to the whole brain, keeping the direction.
   void resetCamera();
+  void resetCamera(vtkRenderer* renderer);
+  // The scene's actors are drawn by `renderer` too (another view of a multi-view layout; actors
+  // are shared between the renderers of one window); false takes them out of it again.
+  void showIn(vtkRenderer* renderer, bool shown);
 
   // Every structure's surface (now and later) is clipped by `section` (nullptr: none).
   void setSection(class SectionPlane* section);
@@ -70,6 +78,7 @@ private:
 
   const Atlas& atlas_;
   vtkSmartPointer<vtkRenderer> renderer_;
+  std::vector<vtkSmartPointer<vtkRenderer>> others_; // further renderers showing the actors
   std::map<int, vtkSmartPointer<vtkActor>> actors_;
   std::map<int, RegionDisplay> displays_;
   std::optional<int> highlighted_;

@@ -12,7 +12,7 @@
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SessionAutosave.h"
-#include "app/gui/SurfaceLoader.h"
+#include "app/scene/SurfaceLoader.h"
 #include "app/gui/ViewHistory.h"
 #include "app/gui/VtkView.h"
 

@@ -1,4 +1,4 @@
-#include "app/gui/SurfaceLoader.h"
+#include "app/scene/SurfaceLoader.h"
 
 #include <QMetaObject>
 #include <QPointer>

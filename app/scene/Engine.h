@@ -1,0 +1,88 @@
+#pragma once
+// A workspace with everything it takes to draw it (F3D's engine): the model, its datasets read and
+// coloured in the background, the atlas (loaded off the GUI thread) with its structure surfaces
+// built and cached on demand, the discovered regions' surfaces, and the scene. No widget in it:
+// the window hands it the render window of its view, a headless export an offscreen one, and both
+// wait for idle() before they take a picture.
+#include "app/scene/SceneController.h"
+#include "app/workspace/DatasetData.h"
+#include "app/workspace/TaskRunner.h"
+#include "app/workspace/Workspace.h"
+#include "core/Atlas.h"
+
+#include <QObject>
+#include <QStringList>
+
+#include <map>
+#include <memory>
+#include <set>
+
+class vtkRenderWindow;
+
+namespace atlascope::viewer {
+class SurfaceCache;
+}
+
+namespace atlascope::app {
+
+class SurfaceLoader;
+
+struct EngineOptions {
+  AtlasPaths atlas = bundledAtlasPaths();
+  QString cacheDir; // empty: defaultCacheDir() (core/FileSystem.h): surfaces, gene stores
+};
+
+class Engine : public QObject {
+  Q_OBJECT
+public:
+  explicit Engine(EngineOptions options = {}, QObject* parent = nullptr);
+  ~Engine() override;
+
+  Workspace& workspace() { return ws_; }
+  TaskRunner& tasks() { return tasks_; }
+  DatasetData& data() { return *data_; }
+  const Atlas* atlas() const { return atlas_.get(); }
+  QString atlasError() const { return atlasError_; }
+  bool atlasLoading() const { return !atlas_ && atlasError_.isEmpty(); }
+  SceneController* scene() const { return scene_.get(); } // null until the atlas is loaded
+  QString cacheDir() const;
+  // Where the scene draws (kept until the scene exists).
+  void setRenderWindow(vtkRenderWindow* window);
+
+  // The model's names of structures (acronyms), for sessions; empty before the atlas is loaded.
+  Workspace::StructureNames structureNames() const;
+  // Shows these structures (acronyms) and the whole-brain shell in one step; unknown ones returned.
+  QStringList showStructures(const QStringList& acronyms, const QString& text);
+
+  int pendingSurfaces() const;
+  // Nothing left to read, build or load: what a picture taken now shows is final.
+  bool isIdle() const;
+
+signals:
+  void atlasLoaded();
+  void atlasFailed(QString message);
+  void busyChanged();
+  void idle();
+  void message(QString text); // for the status line: a surface that could not be built, ...
+
+private:
+  void onAtlasLoaded();
+  void buildRegionSurfaces(DatasetId id, const QString& column);
+  void checkIdle();
+
+  EngineOptions options_;
+  Workspace ws_;
+  TaskRunner tasks_;
+  std::unique_ptr<DatasetData> data_;
+  std::unique_ptr<Atlas> atlas_;
+  QString atlasError_;
+  std::unique_ptr<viewer::SurfaceCache> cache_;
+  SurfaceLoader* loader_ = nullptr;
+  std::unique_ptr<SceneController> scene_;
+  vtkRenderWindow* window_ = nullptr;
+  std::set<int> unavailable_; // structures without voxels or whose build failed
+  std::map<DatasetId, QString> regionBuilding_; // the column whose surfaces are being built
+  bool idleQueued_ = false;
+};
+
+} // namespace atlascope::app

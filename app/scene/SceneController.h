@@ -1,0 +1,147 @@
+#pragma once
+// The workspace drawn with VTK (3D Slicer's displayable managers): the atlas's structures, each
+// dataset's cells and region surfaces, per view of the layout, in one render window whose
+// renderers sit side by side as the grid says. No widget in it: the window gives it the render
+// window of its VtkView; headless export gives it an offscreen one. Either way the picture comes
+// from the model alone, so a session, the window and `--export` draw the same thing.
+//
+// Actors are shared between the views' renderers (one window, one OpenGL context): a dataset's
+// 4M points are uploaded once however many views show them. Views of one camera group share one
+// vtkCamera (linked); a camera moved by the mouse is written back to the model when the drag ends.
+#include "app/workspace/DatasetData.h"
+#include "app/workspace/Workspace.h"
+#include "viewer/AtlasScene.h"
+
+#include <QImage>
+#include <QObject>
+#include <QSize>
+
+#include <vtkSmartPointer.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+class vtkCamera;
+class vtkPolyData;
+class vtkRenderWindow;
+class vtkRenderer;
+class vtkTextActor;
+
+namespace atlascope::viewer {
+class CellCloud;
+class RegionLayer;
+class SectionPlane;
+} // namespace atlascope::viewer
+
+namespace atlascope::app {
+
+class SceneController : public QObject {
+  Q_OBJECT
+public:
+  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, QObject* parent = nullptr);
+  ~SceneController() override;
+
+  // Where it draws (null: nowhere yet). The controller's renderers move to the new window.
+  void setRenderWindow(vtkRenderWindow* window);
+  vtkRenderWindow* renderWindow() const { return window_; }
+  void render();
+  // Every view as laid out, at exactly `size` pixels (rendered offscreen; the window is untouched).
+  QImage renderImage(QSize size);
+  // PNG, atomic; throws atlascope::FileError when it cannot be written.
+  void writeImage(const QString& path, QSize size);
+
+  viewer::AtlasScene& atlasScene() { return *atlas_; }
+  viewer::SectionPlane* section() const { return section_.get(); }
+  // A structure's surface, built elsewhere (in the background); shown as the model says.
+  void setStructureSurface(int structure, vtkSmartPointer<vtkPolyData> mesh);
+  // Shown structures still waiting for their surface.
+  std::set<int> missingSurfaces() const;
+  void setHighlightedStructure(std::optional<int> structure);
+
+  // The region surfaces of a dataset's regions_k colouring (index = region code).
+  void setRegionSurfaces(DatasetId id, const QString& column, std::vector<vtkSmartPointer<vtkPolyData>> surfaces);
+  QString regionSurfacesColumn(DatasetId id) const;
+  int regionSurfaceCount(DatasetId id) const; // regions drawn now (0 when hidden)
+
+  viewer::CellCloud* cloud(DatasetId id) const;
+  int viewCount() const { return static_cast<int>(views_.size()); }
+  vtkRenderer* renderer(int view) const;
+  // The view under a display pixel of the window (origin bottom left); -1: none.
+  int viewAt(int x, int y) const;
+  // What is under a display pixel: a cell, else a discovered region's surface, else a structure.
+  struct Hit {
+    int view = -1;
+    DatasetId dataset = -1;
+    std::int64_t cell = -1;
+    int region = -1;
+    int structure = -1;
+  };
+  Hit pick(int x, int y) const;
+
+  // Camera presets and reset for a view (its whole camera group), recorded in the model.
+  void applyCameraPreset(int view, viewer::CameraPreset preset, const QString& text);
+  void resetCamera(int view, const QString& text);
+  // After a drag: the cameras as the mouse left them, into the model (one undo step).
+  void commitCameras(const QString& text);
+  // Level of detail while the camera moves (CellCloud::setInteracting).
+  void setInteracting(bool on);
+
+signals:
+  void surfaceNeeded(int structure);
+  void regionSurfacesNeeded(DatasetId id, QString column);
+  void changed(); // something to draw
+
+private:
+  struct View {
+    vtkSmartPointer<vtkRenderer> renderer;
+    vtkSmartPointer<vtkTextActor> title;
+    int group = 0;
+    bool atlas = false;
+    std::vector<DatasetId> cells;
+    std::map<DatasetId, std::unique_ptr<viewer::RegionLayer>> regions;
+  };
+  struct Applied { // what a dataset's cloud shows now, to redo only what changed
+    const CellColouring* colouring = nullptr;
+    QString colourBy;
+    std::vector<std::string> names;
+    std::vector<std::array<std::uint8_t, 3>> colours;
+    std::vector<int> hidden;
+    int highlighted = -1;
+  };
+  struct RegionSet {
+    QString column;
+    std::vector<vtkSmartPointer<vtkPolyData>> surfaces;
+  };
+
+  void rebuildViews();
+  void placeViewports();
+  void applyStructures(const QList<int>& structures);
+  void applyCamera(int group);
+  vtkCamera* cameraOf(int group);
+  void datasetLoaded(DatasetId id);
+  void datasetRemoved(DatasetId id);
+  void applyDataset(DatasetId id);
+  void applySection();
+  void updateTitles();
+  CameraState stateOf(vtkCamera* camera) const;
+
+  Workspace& ws_;
+  DatasetData& data_;
+  const Atlas& atlasData_;
+  std::unique_ptr<viewer::AtlasScene> atlas_;
+  std::unique_ptr<viewer::SectionPlane> section_;
+  vtkRenderWindow* window_ = nullptr;
+  vtkSmartPointer<vtkRenderer> background_; // the gaps between views
+  std::vector<View> views_;
+  std::map<int, vtkSmartPointer<vtkCamera>> cameras_;
+  std::map<DatasetId, std::unique_ptr<viewer::CellCloud>> clouds_;
+  std::map<DatasetId, Applied> applied_;
+  std::map<DatasetId, RegionSet> regionSets_;
+  std::set<int> surfaces_; // structures with a surface
+  bool interacting_ = false;
+};
+
+} // namespace atlascope::app

@@ -1,0 +1,520 @@
+#include "app/workspace/Workspace.h"
+
+#include <QFileInfo>
+#include <QUndoCommand>
+#include <QUndoStack>
+
+#include <algorithm>
+
+namespace atlascope::app {
+
+QString atlasLayer() { return QStringLiteral("atlas"); }
+QString cellsLayer(DatasetId id) { return QStringLiteral("cells:%1").arg(id); }
+QString surfacesLayer(DatasetId id) { return QStringLiteral("surfaces:%1").arg(id); }
+std::optional<DatasetId> layerDataset(const QString& layer) {
+  const int colon = layer.indexOf(':');
+  if (colon < 0) return std::nullopt;
+  bool ok = false;
+  const int id = layer.mid(colon + 1).toInt(&ok);
+  return ok ? std::optional<DatasetId>(id) : std::nullopt;
+}
+
+namespace {
+
+// One undoable step: two closures that set the state after and before. Steps of one kind and key
+// (a dragged slider) merge into one, keeping the state from before the first.
+class Step : public QUndoCommand {
+public:
+  Step(const QString& text, std::function<void()> undo, std::function<void()> redo, int kind = -1, qint64 key = -1,
+       bool alreadyDone = false)
+      : undo_(std::move(undo)), redo_(std::move(redo)), kind_(kind), key_(key), skip_(alreadyDone) {
+    setText(text);
+  }
+  void undo() override { undo_(); }
+  void redo() override {
+    if (skip_) { // the change was made before it was recorded (a dataset read, a camera dragged)
+      skip_ = false;
+      return;
+    }
+    redo_();
+  }
+  int id() const override { return kind_; }
+  bool mergeWith(const QUndoCommand* other) override {
+    const auto* o = static_cast<const Step*>(other);
+    if (key_ < 0 || o->key_ != key_) return false;
+    redo_ = o->redo_;
+    return true;
+  }
+
+private:
+  std::function<void()> undo_, redo_;
+  int kind_;
+  qint64 key_;
+  bool skip_;
+};
+
+// Kinds of steps that merge when repeated on one object.
+enum MergeKind { PointSize = 1, Opacity, SectionMove };
+
+} // namespace
+
+Workspace::Workspace(QObject* parent) : QObject(parent), undo_(new QUndoStack(this)) { clear(); }
+
+Workspace::~Workspace() {
+  // Commands hold closures over this object: drop them first.
+  undo_->clear();
+}
+
+void Workspace::push(QUndoCommand* command) { undo_->push(command); }
+
+void Workspace::clear() {
+  undo_->clear();
+  const auto ids = datasetIds();
+  datasets_.clear();
+  for (DatasetId id : ids) emit datasetRemoved(id);
+  current_ = -1;
+  structures_.clear();
+  rows_ = cols_ = 1;
+  views_ = {ViewState{{atlasLayer()}, 0, true}};
+  cameras_.clear();
+  bookmarks_.clear();
+  section_ = {};
+  extras_ = {};
+}
+
+// --- datasets
+
+DatasetDocument* Workspace::find(DatasetId id) {
+  for (auto& d : datasets_)
+    if (d->id == id) return d.get();
+  return nullptr;
+}
+
+const DatasetDocument* Workspace::dataset(DatasetId id) const {
+  for (const auto& d : datasets_)
+    if (d->id == id) return d.get();
+  return nullptr;
+}
+
+std::vector<DatasetId> Workspace::datasetIds() const {
+  std::vector<DatasetId> ids;
+  for (const auto& d : datasets_) ids.push_back(d->id);
+  return ids;
+}
+
+std::vector<DatasetId> Workspace::loadedDatasetIds() const {
+  std::vector<DatasetId> ids;
+  for (const auto& d : datasets_)
+    if (d->cells) ids.push_back(d->id);
+  return ids;
+}
+
+DatasetId Workspace::addDataset(const QString& path, const ColumnOptions& columns, const QString& name) {
+  auto doc = std::make_shared<DatasetDocument>();
+  doc->id = nextId_++;
+  doc->path = path;
+  doc->columns = columns;
+  doc->name = name.isEmpty() ? QFileInfo(path).fileName() : name;
+  insertDataset(doc, static_cast<int>(datasets_.size()));
+  return doc->id;
+}
+
+void Workspace::insertDataset(std::shared_ptr<DatasetDocument> doc, int position) {
+  const DatasetId id = doc->id;
+  datasets_.insert(datasets_.begin() + std::clamp(position, 0, static_cast<int>(datasets_.size())), std::move(doc));
+  nextId_ = std::max(nextId_, id + 1);
+  emit datasetAdded(id);
+  if (dataset(id)->cells) emit datasetLoaded(id);
+  if (current_ < 0) setCurrentDataset(id);
+}
+
+std::shared_ptr<DatasetDocument> Workspace::takeDataset(DatasetId id, int* position) {
+  const auto it = std::find_if(datasets_.begin(), datasets_.end(), [id](const auto& d) { return d->id == id; });
+  if (it == datasets_.end()) return nullptr;
+  auto doc = *it;
+  if (position) *position = static_cast<int>(it - datasets_.begin());
+  datasets_.erase(it);
+  emit datasetRemoved(id);
+  if (current_ == id) setCurrentDataset(datasets_.empty() ? -1 : datasets_.back()->id);
+  return doc;
+}
+
+void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells, std::vector<std::string> obsColumns) {
+  DatasetDocument* d = find(id);
+  if (!d || !cells) return;
+  d->cells = std::move(cells);
+  d->obsColumns = std::move(obsColumns);
+  if (d->display.colourBy.isEmpty()) d->display.colourBy = d->cells->types.names.empty() ? "section" : "type";
+  // Views that follow datasets show the new one (cells, and its region surfaces when turned on).
+  std::vector<ViewState> views = views_;
+  bool changed = false;
+  for (ViewState& v : views) {
+    if (!v.followsDatasets || v.layers.contains(cellsLayer(id))) continue;
+    v.layers << cellsLayer(id) << surfacesLayer(id);
+    changed = true;
+  }
+  if (changed) applyViews(rows_, cols_, std::move(views), cameras_);
+  emit datasetLoaded(id);
+  // Undo closes it; redo opens it again from the cells kept here.
+  std::shared_ptr<DatasetDocument> doc;
+  for (auto& p : datasets_)
+    if (p->id == id) doc = p;
+  auto position = std::make_shared<int>(0);
+  push(new Step(
+      tr("Open %1").arg(d->name), [this, id, position] { takeDataset(id, position.get()); },
+      [this, doc, position] { insertDataset(doc, *position); }, -1, -1, true));
+}
+
+void Workspace::discardDataset(DatasetId id) { takeDataset(id, nullptr); }
+
+void Workspace::closeDataset(DatasetId id) {
+  const DatasetDocument* d = dataset(id);
+  if (!d) return;
+  const QString text = tr("Close %1").arg(d->name);
+  auto where = std::make_shared<int>(0);
+  auto kept = std::make_shared<std::shared_ptr<DatasetDocument>>();
+  const DatasetId wasCurrent = current_;
+  push(new Step(
+      text,
+      [this, kept, where, wasCurrent] {
+        insertDataset(*kept, *where);
+        setCurrentDataset(wasCurrent);
+      },
+      [this, id, kept, where] { *kept = takeDataset(id, where.get()); }));
+}
+
+void Workspace::setCurrentDataset(DatasetId id) {
+  if (id == current_ || (id >= 0 && !dataset(id))) return;
+  current_ = id;
+  emit currentDatasetChanged(id);
+}
+
+void Workspace::applyDisplay(DatasetId id, const DatasetDisplay& display) {
+  DatasetDocument* d = find(id);
+  if (!d) return;
+  d->display = display;
+  emit datasetChanged(id);
+}
+
+namespace {
+template <class Edit> bool editDisplay(const DatasetDocument* d, DatasetDisplay& after, Edit edit) {
+  if (!d) return false;
+  after = d->display;
+  edit(after);
+  return after != d->display;
+}
+} // namespace
+
+#define ATLASCOPE_DISPLAY_STEP(TEXT, KIND, EDIT)                                                                             \
+  DatasetDisplay after;                                                                                                      \
+  const DatasetDocument* d = dataset(id);                                                                                    \
+  if (!editDisplay(d, after, EDIT)) return;                                                                                  \
+  const DatasetDisplay before = d->display;                                                                                  \
+  push(new Step(TEXT, [this, id, before] { applyDisplay(id, before); }, [this, id, after] { applyDisplay(id, after); }, KIND, \
+                KIND < 0 ? -1 : id))
+
+void Workspace::setDatasetVisible(DatasetId id, bool visible) {
+  ATLASCOPE_DISPLAY_STEP(tr("%1 %2").arg(visible ? tr("Show") : tr("Hide"), d ? d->name : QString()), -1,
+                         [visible](DatasetDisplay& x) { x.visible = visible; });
+}
+
+void Workspace::setColourBy(DatasetId id, const QString& colourBy) {
+  ATLASCOPE_DISPLAY_STEP(tr("Colour %1 by %2").arg(d ? d->name : QString(), colourBy), -1, [colourBy](DatasetDisplay& x) {
+    if (x.colourBy == colourBy) return;
+    x.colourBy = colourBy;
+    x.hiddenCategories.clear();
+    x.highlightedRegion = -1;
+  });
+}
+
+void Workspace::setPointSize(DatasetId id, double pixels) {
+  ATLASCOPE_DISPLAY_STEP(tr("Point size of %1").arg(d ? d->name : QString()), PointSize,
+                         [pixels](DatasetDisplay& x) { x.pointSize = pixels; });
+}
+
+void Workspace::setHiddenCategories(DatasetId id, std::vector<int> hidden) {
+  std::sort(hidden.begin(), hidden.end());
+  hidden.erase(std::unique(hidden.begin(), hidden.end()), hidden.end());
+  ATLASCOPE_DISPLAY_STEP(tr("Filter %1").arg(d ? d->name : QString()), -1,
+                         [hidden](DatasetDisplay& x) { x.hiddenCategories = hidden; });
+}
+
+void Workspace::setHighlightedRegion(DatasetId id, int code) {
+  ATLASCOPE_DISPLAY_STEP(code >= 0 ? tr("Highlight region %1").arg(code) : tr("Show every region"), -1,
+                         [code](DatasetDisplay& x) { x.highlightedRegion = code; });
+}
+
+void Workspace::setRegionSurfaces(DatasetId id, bool on) {
+  ATLASCOPE_DISPLAY_STEP(on ? tr("Show region surfaces") : tr("Hide region surfaces"), -1,
+                         [on](DatasetDisplay& x) { x.regionSurfaces = on; });
+}
+
+#undef ATLASCOPE_DISPLAY_STEP
+
+void Workspace::setDatasetName(DatasetId id, const QString& name) {
+  const DatasetDocument* d = dataset(id);
+  if (!d || name.isEmpty() || d->name == name) return;
+  auto apply = [this, id](const QString& n) {
+    if (DatasetDocument* x = find(id)) {
+      x->name = n;
+      emit datasetChanged(id);
+    }
+  };
+  const QString before = d->name;
+  push(new Step(tr("Rename %1 to %2").arg(before, name), [apply, before] { apply(before); }, [apply, name] { apply(name); }));
+}
+
+void Workspace::setRegionName(DatasetId id, const QString& column, int code, const QString& name) {
+  const DatasetDocument* d = dataset(id);
+  if (!d) return;
+  const auto col = d->regionNames.find(column);
+  const QString before = col == d->regionNames.end() || !col->second.count(code) ? QString() : col->second.at(code);
+  if (before == name) return;
+  auto apply = [this, id, column, code](const QString& n) {
+    DatasetDocument* x = find(id);
+    if (!x) return;
+    if (n.isEmpty()) x->regionNames[column].erase(code);
+    else x->regionNames[column][code] = n;
+    emit datasetChanged(id);
+  };
+  push(new Step(name.isEmpty() ? tr("Default name for region %1").arg(code) : tr("Name region %1 \"%2\"").arg(code).arg(name),
+                [apply, before] { apply(before); }, [apply, name] { apply(name); }));
+}
+
+void Workspace::setRegionColours(DatasetId id, const QString& column, std::map<int, std::array<std::uint8_t, 3>> colours) {
+  const DatasetDocument* d = dataset(id);
+  if (!d) return;
+  const auto col = d->regionColours.find(column);
+  const auto before = col == d->regionColours.end() ? std::map<int, std::array<std::uint8_t, 3>>{} : col->second;
+  if (before == colours) return;
+  auto apply = [this, id, column](const std::map<int, std::array<std::uint8_t, 3>>& c) {
+    DatasetDocument* x = find(id);
+    if (!x) return;
+    if (c.empty()) x->regionColours.erase(column);
+    else x->regionColours[column] = c;
+    emit datasetChanged(id);
+  };
+  push(new Step(colours.empty() ? tr("Own region colours of %1").arg(d->name) : tr("Matched region colours for %1").arg(d->name),
+                [apply, before] { apply(before); }, [apply, colours] { apply(colours); }));
+}
+
+// --- structures
+
+StructureDisplay Workspace::structureDisplay(int structure) const {
+  const auto it = structures_.find(structure);
+  return it == structures_.end() ? StructureDisplay{} : it->second;
+}
+
+void Workspace::applyStructures(const std::map<int, StructureDisplay>& changes) {
+  QList<int> changed;
+  for (const auto& [i, d] : changes) {
+    if (d == StructureDisplay{}) structures_.erase(i);
+    else structures_[i] = d;
+    changed << i;
+  }
+  emit structuresChanged(changed);
+}
+
+void Workspace::setStructureDisplays(std::map<int, StructureDisplay> displays, const QString& text) {
+  std::map<int, StructureDisplay> before, after;
+  for (const auto& [i, d] : displays) {
+    if (structureDisplay(i) == d) continue;
+    before[i] = structureDisplay(i);
+    after[i] = d;
+  }
+  if (after.empty()) return;
+  push(new Step(text, [this, before] { applyStructures(before); }, [this, after] { applyStructures(after); }));
+}
+
+void Workspace::setStructureVisible(int structure, bool visible) {
+  StructureDisplay d = structureDisplay(structure);
+  d.visible = visible;
+  setStructureDisplays({{structure, d}}, visible ? tr("Show structure") : tr("Hide structure"));
+}
+
+void Workspace::setStructureOpacity(int structure, double opacity) {
+  StructureDisplay before = structureDisplay(structure), after = before;
+  after.opacity = opacity;
+  if (after == before) return;
+  push(new Step(
+      tr("Opacity"), [this, structure, before] { applyStructures({{structure, before}}); },
+      [this, structure, after] { applyStructures({{structure, after}}); }, Opacity, structure));
+}
+
+void Workspace::setStructureColour(int structure, std::optional<std::array<double, 3>> colour) {
+  StructureDisplay d = structureDisplay(structure);
+  d.colour = colour;
+  setStructureDisplays({{structure, d}}, colour ? tr("Colour") : tr("Atlas colour"));
+}
+
+// --- views
+
+void Workspace::applyViews(int rows, int cols, std::vector<ViewState> views, std::map<int, CameraState> cameras) {
+  rows_ = rows;
+  cols_ = cols;
+  views_ = std::move(views);
+  const bool camerasChanged = cameras != cameras_;
+  cameras_ = std::move(cameras);
+  emit layoutChanged();
+  if (camerasChanged)
+    for (const auto& [g, c] : cameras_) emit cameraChanged(g);
+}
+
+int Workspace::newCameraGroup() const {
+  int g = 0;
+  for (const ViewState& v : views_) g = std::max(g, v.cameraGroup + 1);
+  for (const auto& [k, c] : cameras_) g = std::max(g, k + 1);
+  return g;
+}
+
+namespace {
+struct ViewEdit {
+  int rows, cols;
+  std::vector<ViewState> views;
+  std::map<int, CameraState> cameras;
+};
+} // namespace
+
+void Workspace::setLayout(int rows, int columns) {
+  rows = std::clamp(rows, 1, 3);
+  columns = std::clamp(columns, 1, 3);
+  if (rows == rows_ && columns == cols_) return;
+  std::vector<ViewState> views = views_;
+  const std::size_t n = static_cast<std::size_t>(rows * columns);
+  // New views: the next dataset not yet shown alone in a view, else the atlas and every dataset.
+  std::vector<DatasetId> alone;
+  for (const ViewState& v : views)
+    if (v.layers.size() <= 2 && !v.layers.contains(atlasLayer()) && !v.layers.isEmpty())
+      if (const auto id = layerDataset(v.layers.first())) alone.push_back(*id);
+  while (views.size() < n) {
+    ViewState v;
+    v.cameraGroup = views_.empty() ? 0 : views_.front().cameraGroup;
+    for (DatasetId id : loadedDatasetIds()) {
+      if (std::find(alone.begin(), alone.end(), id) != alone.end()) continue;
+      v.layers = {cellsLayer(id), surfacesLayer(id)};
+      v.followsDatasets = false;
+      alone.push_back(id);
+      break;
+    }
+    if (v.layers.isEmpty()) {
+      v.layers << atlasLayer();
+      for (DatasetId id : loadedDatasetIds()) v.layers << cellsLayer(id) << surfacesLayer(id);
+    }
+    views.push_back(v);
+  }
+  views.resize(n);
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows, columns, views, cameras_};
+  push(new Step(
+      tr("Layout %1x%2").arg(rows).arg(columns), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
+}
+
+void Workspace::setViewLayers(int view, const QStringList& layers) {
+  if (view < 0 || view >= viewCount() || views_[static_cast<std::size_t>(view)].layers == layers) return;
+  std::vector<ViewState> views = views_;
+  views[static_cast<std::size_t>(view)].layers = layers;
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows_, cols_, views, cameras_};
+  push(new Step(
+      tr("Layers of view %1").arg(view + 1), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
+}
+
+void Workspace::setLayerShown(int view, const QString& layer, bool shown) {
+  if (view < 0 || view >= viewCount()) return;
+  QStringList layers = views_[static_cast<std::size_t>(view)].layers;
+  if (shown == layers.contains(layer)) return;
+  if (shown) layers << layer;
+  else layers.removeAll(layer);
+  setViewLayers(view, layers);
+}
+
+bool Workspace::viewLinked(int view) const {
+  return view >= 0 && view < viewCount() && views_[static_cast<std::size_t>(view)].cameraGroup == views_.front().cameraGroup;
+}
+
+void Workspace::setViewLinked(int view, bool linked) {
+  if (view <= 0 || view >= viewCount() || viewLinked(view) == linked) return;
+  std::vector<ViewState> views = views_;
+  std::map<int, CameraState> cameras = cameras_;
+  const int own = views[static_cast<std::size_t>(view)].cameraGroup;
+  if (linked) {
+    views[static_cast<std::size_t>(view)].cameraGroup = views.front().cameraGroup;
+  } else {
+    const int g = newCameraGroup();
+    views[static_cast<std::size_t>(view)].cameraGroup = g;
+    if (cameras.count(own)) cameras[g] = cameras.at(own);
+  }
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows_, cols_, views, cameras};
+  push(new Step(
+      linked ? tr("Link view %1").arg(view + 1) : tr("Unlink view %1").arg(view + 1),
+      [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
+}
+
+bool Workspace::sideBySide() const { return rows_ == 1 && cols_ == 2 && views_.front().layers == QStringList{atlasLayer()}; }
+
+void Workspace::setSideBySide(bool on) {
+  if (on == sideBySide()) return;
+  const int group = views_.front().cameraGroup;
+  QStringList data;
+  for (DatasetId id : loadedDatasetIds()) data << cellsLayer(id) << surfacesLayer(id);
+  std::vector<ViewState> views;
+  if (on) views = {ViewState{{atlasLayer()}, group, false}, ViewState{data, group, true}};
+  else views = {ViewState{QStringList{atlasLayer()} + data, group, true}};
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{1, on ? 2 : 1, views, cameras_};
+  push(new Step(
+      on ? tr("Side by side") : tr("Overlaid"), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
+}
+
+// --- cameras
+
+CameraState Workspace::camera(int group) const {
+  const auto it = cameras_.find(group);
+  return it == cameras_.end() ? CameraState{} : it->second;
+}
+
+void Workspace::setCamera(int group, const CameraState& camera, const QString& text) {
+  const bool had = hasCamera(group);
+  const CameraState before = this->camera(group);
+  if (had && before == camera) return;
+  auto apply = [this, group](std::optional<CameraState> c) {
+    if (c) cameras_[group] = *c;
+    else cameras_.erase(group);
+    emit cameraChanged(group);
+  };
+  const std::optional<CameraState> was = had ? std::optional<CameraState>(before) : std::nullopt;
+  if (!had) { // the first camera (the initial preset) is where a workspace starts, not an edit
+    apply(camera);
+    return;
+  }
+  push(new Step(text, [apply, was] { apply(was); }, [apply, camera] { apply(camera); }));
+}
+
+void Workspace::addBookmark(const CameraState& camera) {
+  auto apply = [this](std::vector<CameraState> b) {
+    bookmarks_ = std::move(b);
+    emit bookmarksChanged();
+  };
+  std::vector<CameraState> after = bookmarks_;
+  after.push_back(camera);
+  const std::vector<CameraState> before = bookmarks_;
+  push(new Step(tr("Bookmark camera"), [apply, before] { apply(before); }, [apply, after] { apply(after); }));
+}
+
+// --- section
+
+void Workspace::setSection(const SectionState& section) {
+  if (section == section_) return;
+  const SectionState before = section_;
+  auto apply = [this](const SectionState& s) {
+    section_ = s;
+    emit sectionChanged();
+  };
+  // Moves along one axis (a dragged slider) merge; a change of axis is a step of its own.
+  const bool move = before.axis == section.axis && section.axis != "none";
+  push(new Step(section.axis == "none" ? tr("No section") : tr("Section %1 %2 um").arg(section.axis).arg(section.position, 0, 'f', 0),
+                [apply, before] { apply(before); }, [apply, section] { apply(section); }, move ? SectionMove : -1, move ? 1 : -1));
+}
+
+} // namespace atlascope::app

@@ -1,0 +1,235 @@
+#pragma once
+// The workspace: the document the window shows (3D Slicer's scene, ParaView's proxies), with no
+// widget and no VTK in it. It holds the open datasets (their cells and how they are drawn), the
+// atlas's structure displays, the views (a grid of 1x1 to 3x3, each showing chosen layers, the
+// cameras linked in groups), the section, camera bookmarks and the names users give regions.
+//
+// Every change a user makes goes through a setter here, which pushes a QUndoCommand onto the
+// workspace's undo stack (ParaView's and MITK's operation-level undo: no scene snapshots, a 4M-cell
+// dataset is never copied; closing a dataset keeps its cells in the command by shared pointer).
+// Widgets and the scene observe the signals below and never hold state of their own; sessions are
+// this model serialised (WorkspaceSession.cpp), CLI flags are a patch applied to it, headless
+// export renders from it.
+#include "core/CellTable.h"
+
+#include <QJsonObject>
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+class QUndoCommand;
+class QUndoStack;
+
+namespace atlascope::app {
+
+using DatasetId = int; // stable for the workspace's life, never reused
+
+struct CameraState {
+  std::array<double, 3> position{0, 0, 1}, focalPoint{0, 0, 0}, viewUp{0, 1, 0};
+  double viewAngle = 30;
+  bool operator==(const CameraState& o) const {
+    return position == o.position && focalPoint == o.focalPoint && viewUp == o.viewUp && viewAngle == o.viewAngle;
+  }
+  bool operator!=(const CameraState& o) const { return !(*this == o); }
+};
+
+// How one atlas structure is drawn; unset opacity/colour = the atlas's default look.
+struct StructureDisplay {
+  bool visible = false;
+  std::optional<double> opacity;
+  std::optional<std::array<double, 3>> colour; // 0..1
+  bool operator==(const StructureDisplay& o) const { return visible == o.visible && opacity == o.opacity && colour == o.colour; }
+  bool operator!=(const StructureDisplay& o) const { return !(*this == o); }
+};
+
+// How a dataset's cells are drawn.
+struct DatasetDisplay {
+  bool visible = true;
+  QString colourBy;              // "type", "section", "gene:NAME" or an obs column (e.g. regions_k25)
+  double pointSize = 3;          // pixels
+  std::vector<int> hiddenCategories; // codes of the colouring's categories not drawn (legend filter), ascending
+  int highlightedRegion = -1;    // a discovered region of a regions_k colouring drawn alone (-1: none)
+  bool regionSurfaces = false;   // the regions_k colouring's regions as surfaces
+  bool operator==(const DatasetDisplay& o) const {
+    return visible == o.visible && colourBy == o.colourBy && pointSize == o.pointSize && hiddenCategories == o.hiddenCategories &&
+           highlightedRegion == o.highlightedRegion && regionSurfaces == o.regionSurfaces;
+  }
+  bool operator!=(const DatasetDisplay& o) const { return !(*this == o); }
+};
+
+struct DatasetDocument {
+  DatasetId id = 0;
+  QString name; // shown in the docks, legends and figures; the file name unless renamed
+  QString path;
+  ColumnOptions columns;
+  std::shared_ptr<const CellTable> cells; // null until read
+  std::vector<std::string> obsColumns;    // further columns to colour by (e.g. regions_k25)
+  DatasetDisplay display;
+  // Names users gave discovered regions: column -> region code -> name (others: the default name).
+  std::map<QString, std::map<int, QString>> regionNames;
+  // Colours of discovered regions set by a match with another dataset: column -> code -> rgb.
+  std::map<QString, std::map<int, std::array<std::uint8_t, 3>>> regionColours;
+};
+
+// What a view draws, as a key: "atlas" (the atlas's shown structures), "cells:<id>" (a dataset's
+// cells), "surfaces:<id>" (its discovered regions as surfaces). The section applies to them all.
+QString atlasLayer();
+QString cellsLayer(DatasetId id);
+QString surfacesLayer(DatasetId id);
+// The dataset a layer key names (nullopt for the atlas or a malformed key).
+std::optional<DatasetId> layerDataset(const QString& layer);
+
+struct ViewState {
+  QStringList layers;
+  int cameraGroup = 0; // views of one group share a camera (linked); an unlinked view has a group of its own
+  bool followsDatasets = true; // a dataset opened later is added to this view
+  bool operator==(const ViewState& o) const {
+    return layers == o.layers && cameraGroup == o.cameraGroup && followsDatasets == o.followsDatasets;
+  }
+};
+
+struct SectionState {
+  QString axis = "none"; // none, coronal, sagittal, horizontal
+  double position = 0, thickness = 200; // um
+  bool operator==(const SectionState& o) const { return axis == o.axis && position == o.position && thickness == o.thickness; }
+  bool operator!=(const SectionState& o) const { return !(*this == o); }
+};
+
+class Workspace : public QObject {
+  Q_OBJECT
+public:
+  explicit Workspace(QObject* parent = nullptr);
+  ~Workspace() override;
+
+  QUndoStack* undoStack() const { return undo_; }
+
+  // --- datasets
+  // A dataset entry waiting for its cells (the reader fills them with setDatasetCells); the
+  // undoable step is taken when they arrive (undo closes it).
+  DatasetId addDataset(const QString& path, const ColumnOptions& columns = {}, const QString& name = {});
+  // The cells read (not undoable: reading is not an edit). Views that show every dataset gain it.
+  void setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells, std::vector<std::string> obsColumns);
+  void closeDataset(DatasetId id); // undoable; the cells stay alive in the command
+  // A dataset entry removed without an undo step (its read failed or was cancelled).
+  void discardDataset(DatasetId id);
+  const DatasetDocument* dataset(DatasetId id) const;
+  std::vector<DatasetId> datasetIds() const; // in opening order
+  std::vector<DatasetId> loadedDatasetIds() const;
+  // The dataset the docks act on (the Data dock's selection); -1: none. Not undoable (a selection).
+  DatasetId currentDataset() const { return current_; }
+  void setCurrentDataset(DatasetId id);
+
+  void setDatasetName(DatasetId id, const QString& name);
+  void setDatasetVisible(DatasetId id, bool visible);
+  void setColourBy(DatasetId id, const QString& colourBy); // clears the category filter and highlight
+  void setPointSize(DatasetId id, double pixels);          // consecutive changes merge (a dragged slider)
+  void setHiddenCategories(DatasetId id, std::vector<int> hidden);
+  void setHighlightedRegion(DatasetId id, int code);
+  void setRegionSurfaces(DatasetId id, bool on);
+  void setRegionName(DatasetId id, const QString& column, int code, const QString& name); // empty: the default again
+  void setRegionColours(DatasetId id, const QString& column, std::map<int, std::array<std::uint8_t, 3>> colours);
+
+  // --- the atlas's structures (by index in its StructureTree)
+  StructureDisplay structureDisplay(int structure) const;
+  const std::map<int, StructureDisplay>& structureDisplays() const { return structures_; }
+  void setStructureVisible(int structure, bool visible);
+  void setStructureOpacity(int structure, double opacity); // consecutive changes of one structure merge
+  void setStructureColour(int structure, std::optional<std::array<double, 3>> colour); // nullopt: the atlas colour
+  // Several structures in one step (a session's or the command line's selection).
+  void setStructureDisplays(std::map<int, StructureDisplay> displays, const QString& text);
+
+  // --- views
+  int rows() const { return rows_; }
+  int columns() const { return cols_; }
+  int viewCount() const { return static_cast<int>(views_.size()); }
+  const ViewState& view(int index) const { return views_.at(static_cast<std::size_t>(index)); }
+  // A grid of rows x columns (1..3 each). Views kept keep their layers; new ones show the atlas
+  // and every dataset's cells, linked to the first view's camera.
+  void setLayout(int rows, int columns);
+  void setViewLayers(int view, const QStringList& layers);
+  void setLayerShown(int view, const QString& layer, bool shown);
+  // Linked: the view takes the first view's camera group; unlinked: a group of its own that starts
+  // from the camera it had.
+  void setViewLinked(int view, bool linked);
+  bool viewLinked(int view) const;
+  // Side by side (the layout of earlier versions): the atlas in view 1, the datasets in view 2,
+  // one camera; off: one view with everything.
+  void setSideBySide(bool on);
+  bool sideBySide() const;
+
+  // --- cameras (one per group)
+  CameraState camera(int group) const;
+  bool hasCamera(int group) const { return cameras_.count(group) > 0; }
+  // `text` names the step ("Anterior", "Rotate"); nothing is recorded when the camera did not move.
+  void setCamera(int group, const CameraState& camera, const QString& text);
+  const std::vector<CameraState>& bookmarks() const { return bookmarks_; }
+  void addBookmark(const CameraState& camera);
+
+  // --- section
+  const SectionState& section() const { return section_; }
+  void setSection(const SectionState& section); // consecutive moves along one axis merge
+
+  // --- sessions (WorkspaceSession.cpp): format "atlascope-session", version 2; version 1 files
+  // (one dataset, side by side or not) are read too. Restoring clears the undo history.
+  static constexpr int kSessionVersion = 2;
+  // Structure acronyms need the atlas's tree: `acronym(index)` and `findStructure(acronym)`.
+  struct StructureNames {
+    std::function<QString(int)> acronym;
+    std::function<std::optional<int>(const QString&)> find;
+  };
+  QJsonObject toJson(const StructureNames& names) const;
+  // Replaces the whole state with the session's (datasets become entries waiting for their cells:
+  // the caller reads them). Unknown structure acronyms are returned. Throws atlascope::Error on a
+  // malformed or newer file.
+  QStringList restore(const QJsonObject& session, const StructureNames& names);
+  // Everything back to an empty workspace (no undo step).
+  void clear();
+  // Extra settings the window keeps in sessions (the region panel's fields, the window size,
+  // whether the 2D section view is shown); kept as given.
+  QJsonObject extras() const { return extras_; }
+  void setExtras(const QJsonObject& extras) { extras_ = extras; }
+
+signals:
+  void datasetAdded(DatasetId id);    // an entry (cells may still be null)
+  void datasetLoaded(DatasetId id);   // its cells arrived
+  void datasetRemoved(DatasetId id);
+  void datasetChanged(DatasetId id);  // name, visibility, colouring, point size, filter, highlight, surfaces, names
+  void currentDatasetChanged(DatasetId id);
+  void structuresChanged(QList<int> structures); // empty: any may have changed (a session was restored)
+  void layoutChanged();               // grid size, layers of a view or camera links
+  void cameraChanged(int group);
+  void bookmarksChanged();
+  void sectionChanged();
+  void restored();                    // a session replaced everything
+
+private:
+  DatasetDocument* find(DatasetId id);
+  void insertDataset(std::shared_ptr<DatasetDocument> doc, int position);
+  std::shared_ptr<DatasetDocument> takeDataset(DatasetId id, int* position);
+  void applyDisplay(DatasetId id, const DatasetDisplay& display);
+  void applyStructures(const std::map<int, StructureDisplay>& changes);
+  void applyViews(int rows, int cols, std::vector<ViewState> views, std::map<int, CameraState> cameras);
+  void push(QUndoCommand* command);
+  int newCameraGroup() const;
+
+  QUndoStack* undo_;
+  std::vector<std::shared_ptr<DatasetDocument>> datasets_;
+  DatasetId nextId_ = 1;
+  DatasetId current_ = -1;
+  std::map<int, StructureDisplay> structures_;
+  int rows_ = 1, cols_ = 1;
+  std::vector<ViewState> views_;
+  std::map<int, CameraState> cameras_;
+  std::vector<CameraState> bookmarks_;
+  SectionState section_;
+  QJsonObject extras_;
+};
+
+} // namespace atlascope::app
