@@ -50,8 +50,24 @@ void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std:
   setAnnDataEncoding(w, key, "string-array");
 }
 
+void writeUnsStrings(Hdf5Writer& w, const UnsStringArray& array) {
+  std::string path = "/uns";
+  ensureDict(w, path);
+  std::size_t from = 0;
+  for (std::size_t slash = array.key.find('/'); slash != std::string::npos; slash = array.key.find('/', from)) {
+    path += "/" + array.key.substr(from, slash - from);
+    ensureDict(w, path);
+    from = slash + 1;
+  }
+  path += "/" + array.key.substr(from);
+  w.remove(path);
+  w.writeStrings(path, array.values);
+  setAnnDataEncoding(w, path, "string-array");
+}
+
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
-                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns) {
+                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns,
+                        const std::vector<UnsStringArray>& unsStrings) {
   if (source == target) throw FileError(target, "results go into a copy: the target must differ from the source");
   std::int64_t rows = 0;
   std::vector<std::string> order;
@@ -74,7 +90,8 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
       throw Error("obsm '" + m.key + "' does not have " + std::to_string(rows) + " rows");
 
   Hdf5Writer w(target, Hdf5Writer::CopyOf{source});
-  if (!obs.empty() || !uns.empty()) ensureDict(w, "/uns");
+  if (!obs.empty() || !uns.empty() || !unsStrings.empty()) ensureDict(w, "/uns");
+  for (const auto& u : unsStrings) writeUnsStrings(w, u);
   for (const auto& u : uns) {
     w.remove("/uns/" + u.key);
     w.writeArray("/uns/" + u.key, H5Type::Int32, {static_cast<std::int64_t>(u.values.size())}, u.values.data());

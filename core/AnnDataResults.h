@@ -30,6 +30,13 @@ struct UnsIntArray {
   std::vector<std::int32_t> values;
 };
 
+// A string array in uns, e.g. uns["region_names"]["regions_k25"] (key "region_names/regions_k25":
+// the groups on the way are made as anndata dicts), read by anndata as a numpy array of str.
+struct UnsStringArray {
+  std::string key;
+  std::vector<std::string> values;
+};
+
 class Hdf5Writer;
 
 // AnnData's element encodings, shared by the writers (result copies, convert).
@@ -40,8 +47,12 @@ void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std:
                              const std::vector<std::string>& categories,
                              const std::vector<std::array<std::uint8_t, 3>>& colours = {});
 
+// Writes (replacing) one uns string array into an open writer, making the dicts on its way.
+void writeUnsStrings(Hdf5Writer& w, const UnsStringArray& array);
+
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
-                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns = {});
+                        const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns = {},
+                        const std::vector<UnsStringArray>& unsStrings = {});
 
 // Per-cell labels as CSV: `cell,<name>...` (the obs index when the file has one, else the row).
 void writeLabelsCsv(const std::string& path, const std::vector<std::string>& cellIds, const std::vector<CategoricalColumn>& columns);

@@ -18,4 +18,12 @@ struct CcfLevel {
 // Per cell: a tree index (or -1 outside the brain / no coordinates / not in the chosen set).
 std::vector<std::int32_t> ccfLabels(const Atlas& atlas, const CellTable& cells, const CcfLevel& level);
 
+// Per tree index: its label at `level` (a tree index; -1 when not in the chosen set).
+std::vector<std::int32_t> ccfLevelLabels(const StructureTree& tree, const CcfLevel& level);
+
+// The CCF itself on RegionVolume's grid (`factor` annotation voxels per edge, AP fastest): per
+// voxel the label at `level` of the annotation voxel at its centre (-1 outside the brain), so that
+// regions voxelised from cells can be scored against the CCF voxel for voxel.
+std::vector<std::int32_t> ccfVoxelLabels(const Atlas& atlas, int factor, const CcfLevel& level);
+
 } // namespace atlascope

@@ -44,7 +44,7 @@ hid_t utf8VarString() {
 Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) { open(true); }
 
 Hdf5Writer::Hdf5Writer(const std::string& path, const CopyOf& copy) : path_(path) {
-  if (copy.source == path) throw FileError(path, "edits go into a copy: the target must differ from the source");
+  if (copy.source == path && !copy.replaceSource) throw FileError(path, "edits go into a copy: the target must differ from the source");
   tmp_ = temporaryPathFor(path);
   {
     std::ifstream in(copy.source, std::ios::binary);

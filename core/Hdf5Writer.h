@@ -13,9 +13,11 @@ enum class H5Type { Float32, Float64, Int8, Int16, Int32, Int64, UInt8 };
 class Hdf5Writer {
 public:
   explicit Hdf5Writer(const std::string& path);
-  // Edits a copy of `source` that replaces `path` on commit() (the source is never modified).
+  // Edits a copy of `source` that replaces `path` on commit() (the source is never modified,
+  // unless it is `path` itself and replaceSource says so: an in-place edit that is still atomic).
   struct CopyOf {
     std::string source;
+    bool replaceSource = false;
   };
   Hdf5Writer(const std::string& path, const CopyOf& copy);
   ~Hdf5Writer();

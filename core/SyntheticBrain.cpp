@@ -5,6 +5,7 @@
 #include "core/Neighborhood.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -113,6 +114,47 @@ std::vector<float> makeExpressionProgramme(std::uint64_t seed, std::uint64_t key
   return f;
 }
 
+// How another animal's body differs from the CCF's: per axis, three plane waves of random
+// direction, wavelength (4-8 mm) and phase, each a third of the amplitude, so the displacement
+// is smooth at the scale of regions, never more than the amplitude, and the same for a seed.
+class Displacement {
+public:
+  Displacement(std::uint64_t seed, double amplitudeUm) : amplitude_(amplitudeUm) {
+    Rng r(mix(seed, 0xDEF0));
+    for (auto& axis : waves_)
+      for (Wave& w : axis) {
+        double k[3], norm = 0;
+        do {
+          norm = 0;
+          for (double& c : k) { c = r.normal(); norm += c * c; }
+        } while (norm < 1e-12);
+        const double wavenumber = 6.283185307179586 / (4000.0 + 4000.0 * r.uniform());
+        for (int a = 0; a < 3; ++a) w.k[a] = k[a] / std::sqrt(norm) * wavenumber;
+        w.phase = 6.283185307179586 * r.uniform();
+      }
+  }
+  bool active() const { return amplitude_ > 0; }
+  // Moves (ap, dv, ml) um by the displacement at that point.
+  void apply(double& ap, double& dv, double& ml) const {
+    const double p[3] = {ap, dv, ml};
+    double d[3] = {0, 0, 0};
+    for (int a = 0; a < 3; ++a)
+      for (const Wave& w : waves_[static_cast<std::size_t>(a)])
+        d[a] += amplitude_ / 3.0 * std::sin(w.k[0] * p[0] + w.k[1] * p[1] + w.k[2] * p[2] + w.phase);
+    ap += d[0];
+    dv += d[1];
+    ml += d[2];
+  }
+
+private:
+  struct Wave {
+    double k[3];
+    double phase;
+  };
+  double amplitude_;
+  std::array<std::array<Wave, 3>, 3> waves_{};
+};
+
 } // namespace
 
 SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const SyntheticBrainOptions& opt, const std::string& outPath,
@@ -120,6 +162,11 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   const auto start = std::chrono::steady_clock::now();
   if (opt.genes < 1 || opt.cellTypes < kGlia + 1) throw Error("generate: need at least 1 gene and 7 cell types");
   if (!(opt.cellsPerMm2 > 0) || !(opt.sectionSpacingUm > 0)) throw Error("generate: density and spacing must be positive");
+  if (!std::isfinite(opt.sectionOffsetUm)) throw Error("generate: the section offset must be a number of um");
+  if (!(opt.deformationUm >= 0) || opt.deformationUm > 2000)
+    throw Error("generate: the deformation must be between 0 and 2000 um");
+  const std::uint64_t animal = opt.animalSeed != 0 ? opt.animalSeed : opt.seed; // the sampling, not the biology
+  const Displacement displacement(animal, opt.deformationUm);
   const AnnotationVolume& ann = atlas.annotation();
   const StructureTree& tree = atlas.structures();
   const auto sz = ann.size();
@@ -129,7 +176,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   // Candidate section planes and the brain area each cuts.
   struct Plane { double ap; std::int64_t slice; std::int64_t voxels; };
   std::vector<Plane> planes;
-  for (double ap = opt.sectionSpacingUm / 2; ap < ann.extentUm()[0]; ap += opt.sectionSpacingUm) {
+  for (double ap = opt.sectionSpacingUm / 2 + opt.sectionOffsetUm; ap < ann.extentUm()[0]; ap += opt.sectionSpacingUm) {
+    if (ap < 0) continue;
     const auto slice = static_cast<std::int64_t>(ap / vx);
     std::int64_t voxels = 0;
     for (std::int64_t ml = 0; ml < sz[2]; ++ml)
@@ -268,20 +316,28 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   auto makeSection = [&](std::size_t s) {
     SectionData& d = sections[s];
     const Plane& p = planes[s];
-    Rng r(mix(opt.seed, 0x5EC7 + s));
+    Rng r(mix(animal, 0x5EC7 + s));
     const double lambda = opt.cellsPerMm2 * voxelArea;
     for (std::int64_t ml = 0; ml < sz[2]; ++ml)
       for (std::int64_t dv = 0; dv < sz[1]; ++dv) {
-        const StructureId id = ann.idAt({p.slice, dv, ml});
-        if (id == 0) continue;
+        const StructureId planeId = ann.idAt({p.slice, dv, ml});
+        // Displaced, a cell outside the plane's brain may land inside the CCF's (and the reverse).
+        if (planeId == 0 && !displacement.active()) continue;
         const std::int64_t k = r.poisson(lambda);
         for (std::int64_t c = 0; c < k; ++c) {
-          const double dvUm = (static_cast<double>(dv) + r.uniform()) * ann.spacingUm()[1];
-          const double mlUm = (static_cast<double>(ml) + r.uniform()) * ann.spacingUm()[2];
+          const double sectionDvUm = (static_cast<double>(dv) + r.uniform()) * ann.spacingUm()[1];
+          const double sectionMlUm = (static_cast<double>(ml) + r.uniform()) * ann.spacingUm()[2];
           // Around the centre of the voxel slice the labels come from (the plane itself may sit
           // on a voxel boundary), so every cell lies in the region it was drawn for.
-          const double apUm = (static_cast<double>(p.slice) + 0.5) * vx +
-                              (r.uniform() - 0.5) * std::min(opt.sectionThicknessUm, vx * 0.98);
+          double apUm = (static_cast<double>(p.slice) + 0.5) * vx + (r.uniform() - 0.5) * std::min(opt.sectionThicknessUm, vx * 0.98);
+          double dvUm = sectionDvUm, mlUm = sectionMlUm;
+          StructureId id = planeId;
+          if (displacement.active()) {
+            displacement.apply(apUm, dvUm, mlUm);
+            const auto at = ann.voxelAt(apUm, dvUm, mlUm);
+            id = at ? ann.idAt(*at) : 0;
+            if (id == 0) continue;
+          }
           int part = 0;
           if (const auto it = splitDv.find(id); it != splitDv.end()) part = dvUm / ann.spacingUm()[1] < it->second ? 1 : 2;
           const Composition& comp = compositionOf(id, part);
@@ -296,8 +352,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
             const std::int64_t count = r.poisson(mean * r.gamma(2.0) / 2.0);
             d.x.push_back(static_cast<float>(std::log2(static_cast<double>(count) + 1.0)));
           }
-          d.spatial.push_back(static_cast<float>(mlUm));
-          d.spatial.push_back(static_cast<float>(dvUm));
+          d.spatial.push_back(static_cast<float>(sectionMlUm));
+          d.spatial.push_back(static_cast<float>(sectionDvUm));
           d.ccf.push_back(static_cast<float>(apUm));
           d.ccf.push_back(static_cast<float>(dvUm));
           d.ccf.push_back(static_cast<float>(mlUm));

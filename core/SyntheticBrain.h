@@ -6,6 +6,9 @@
 // the parent region's; hidden sub-regions have their own), negative-binomial counts with per-cell depth stored as log2(count + 1) like the ABC atlas, and
 // optional hidden sub-regions (CCF regions split in two parts of different composition, recorded
 // as ground truth). Deterministic for a seed; written section by section (streaming) as AnnData.
+// Another animal: another seed, sections cut elsewhere (sectionOffsetUm) and a body that is not
+// the CCF's shape (deformationUm): its cells are measured in their own sections and registered
+// into the same CCF.
 #include "core/Atlas.h"
 #include "core/Progress.h"
 
@@ -17,6 +20,14 @@ namespace atlascope {
 struct SyntheticBrainOptions {
   double sectionSpacingUm = 200.0;
   double sectionThicknessUm = 10.0;
+  // Added to every section's AP position (the first plane sits at spacing / 2 + offset); planes
+  // outside the annotation are dropped.
+  double sectionOffsetUm = 0.0;
+  // > 0: a smooth displacement (wavelengths of 4-8 mm, at most this many um along each axis,
+  // deterministic for the seed) from each cell's place in its section to its place in the CCF:
+  // obsm['spatial'] keeps the measured in-section position, obsm['ccf'] the displaced one, and
+  // the cell's region is the CCF's at the displaced point. 0: the sections are CCF planes.
+  double deformationUm = 0.0;
   double cellsPerMm2 = 1250.0;  // the ABC atlas: ~4M cells over 59 sections
   // > 0: exactly this many cells: sections from the middle of the brain outwards, the last one
   // cut to a band of its cells.
@@ -26,6 +37,11 @@ struct SyntheticBrainOptions {
   int cellTypes = 150;
   int hiddenSubregions = 0;
   std::uint64_t seed = 1;
+  // > 0: another animal of the same brain: which cells are drawn where (and the deformation) come
+  // from this seed, while `seed` keeps fixing the biology (each region's cell-type mix, the types'
+  // expression, the regional programmes). 0: `seed` fixes both, as before; another `seed` alone
+  // makes a brain whose regions differ in composition from this one's (another species, so to say).
+  std::uint64_t animalSeed = 0;
   int threads = 0;              // 0: all cores
   int gzip = 0;                 // X compression level (0: none, fastest)
 };

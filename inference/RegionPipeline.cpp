@@ -10,6 +10,7 @@
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
 #include "core/Palette.h"
+#include "core/RegionNames.h"
 #include "inference/Device.h"
 #include "inference/DeviceSmoothing.h"
 #include "inference/KMeans.h"
@@ -163,10 +164,16 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   t = Clock::now();
   report("scores", 0, 1);
   std::vector<std::pair<std::string, std::vector<std::int32_t>>> references;
+  // The CCF leaves name the regions in the result ("k25-3 · CP 82%").
+  std::unique_ptr<Atlas> atlas;
+  std::vector<std::int32_t> ccfLeaves;
+  if (cells.hasCcf() && (!o.ccfLevel.empty() || !out.empty())) {
+    atlas = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
+    if (!out.empty()) ccfLeaves = ccfLabels(*atlas, cells, {"leaf"});
+  }
   if (!o.ccfLevel.empty()) {
-    if (cells.hasCcf()) {
-      const Atlas atlas = Atlas::load(bundledAtlasPaths());
-      references.emplace_back("ccf_" + o.ccfLevel, ccfLabels(atlas, cells, {o.ccfLevel}));
+    if (atlas) {
+      references.emplace_back("ccf_" + o.ccfLevel, o.ccfLevel == "leaf" && !ccfLeaves.empty() ? ccfLeaves : ccfLabels(*atlas, cells, {o.ccfLevel}));
     } else {
       summary["ccf"] = "the dataset has no CCF coordinates: no comparison with the CCF";
     }
@@ -231,6 +238,7 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     }
     std::vector<CategoricalColumn> columns;
     std::vector<UnsIntArray> parents;
+    std::vector<UnsStringArray> names;
     for (const DiscoveredResolution& d : result.resolutions) {
       CategoricalColumn col;
       col.name = "regions_k" + std::to_string(d.k);
@@ -238,10 +246,11 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
       for (std::int64_t i = 0; i < n; ++i) col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] = d.labels[static_cast<std::size_t>(i)];
       for (int c = 0; c < d.k; ++c) col.categories.push_back("k" + std::to_string(d.k) + "-" + std::to_string(c));
       col.colours = categoricalPalette(static_cast<std::size_t>(d.k));
+      if (!ccfLeaves.empty()) names.push_back({regionNamesKey(col.name), ccfRegionNames(ccfLeaves, d.labels, col.categories, atlas->structures())});
       columns.push_back(std::move(col));
       parents.push_back({"regions_k" + std::to_string(d.k) + "_parent", d.parent});
     }
-    writeResultsToCopy(data, out, columns, {}, parents);
+    writeResultsToCopy(data, out, columns, {}, parents, names);
     summary["out"] = out;
     summary["stages"]["write"] = since(t);
   }

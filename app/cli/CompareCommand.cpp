@@ -1,5 +1,6 @@
 // compare: how a labeling of the cells (discovered regions, or any obs column) agrees with the
-// CCF (or with another labeling): scores, overlap, best matches, splits.
+// CCF (or with another labeling): scores, overlap, best matches, splits. With --against-dataset:
+// how the regions of two datasets (two animals) correspond in the CCF they share.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
 
@@ -8,16 +9,49 @@
 #include "core/CcfLabels.h"
 #include "core/CellTable.h"
 #include "core/ComparisonReport.h"
+#include "core/CorrespondenceReport.h"
 #include "core/Error.h"
+#include "core/RegionCorrespondence.h"
+#include "core/RegionNames.h"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <random>
 
 namespace atlascope::cli {
+
+namespace {
+struct LabelledDataset {
+  CellTable cells;
+  std::vector<std::int32_t> labels; // per cell (CellTable order)
+  CorrespondenceSide side;
+};
+
+// A dataset, its labels, its agreement with the CCF (major divisions and leaves) and its region
+// names: the ones stored in the file (a user may have edited them), else named after the CCF.
+LabelledDataset readLabelledDataset(const std::string& path, const std::string& column, const ColumnOptions& columns, const Atlas& atlas) {
+  LabelledDataset d;
+  d.cells = readCellTable(path, columns);
+  if (!d.cells.hasCcf())
+    throw FileError(path, "has no CCF coordinates (obsm['ccf'] or --ccf): its regions cannot be compared with another dataset's in the CCF");
+  const ObsLabels obs = readObsLabels(path, column);
+  for (std::int64_t r : d.cells.fileRow) d.labels.push_back(obs.codes[static_cast<std::size_t>(r)]);
+  d.side.data = path;
+  d.side.column = column;
+  d.side.categories = obs.names;
+  for (std::int32_t l : d.labels) d.side.cells += l >= 0;
+  const std::vector<std::int32_t> leaf = ccfLabels(atlas, d.cells, {"leaf"});
+  d.side.ccf["leaf"] = agreementJson(agreement(contingency(leaf, d.labels)));
+  d.side.ccf["major"] = agreementJson(agreement(contingency(ccfLabels(atlas, d.cells, {"major"}), d.labels)));
+  d.side.names = readRegionNames(path, column);
+  if (d.side.names.size() != obs.names.size()) d.side.names = ccfRegionNames(leaf, d.labels, obs.names, atlas.structures());
+  return d;
+}
+} // namespace
 
 void addCompareCommand(CLI::App& app) {
   {
@@ -27,14 +61,54 @@ void addCompareCommand(CLI::App& app) {
     auto level = std::make_shared<std::string>("leaf");
     auto out = std::make_shared<std::string>("comparison");
     auto cols = std::make_shared<ColumnOptions>();
-    CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling): scores and tables");
+    auto otherData = std::make_shared<std::string>();
+    auto otherLabels = std::make_shared<std::string>();
+    auto correspondence = std::make_shared<CorrespondenceOptions>();
+    auto voxelUm = std::make_shared<double>(100.0);
+    CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling, or another dataset's regions): scores and tables");
     cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
     cmd->add_option("--labels", *labels, "obs column with the labels to score (e.g. discovered regions)")->required();
     cmd->add_option("--against", *against, "ccf (the cells' CCF structures) or another obs column");
     cmd->add_option("--level", *level, "CCF level: leaf, depth:N or major");
-    cmd->add_option("--out-dir", *out, "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv");
+    cmd->add_option("--out-dir", *out, "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv (with --against-dataset: summary.json, matches.csv)");
+    cmd->add_option("--against-dataset", *otherData,
+                    "Another dataset (another animal) with CCF coordinates: its regions against these, voxel by voxel on the CCF grid")
+        ->check(CLI::ExistingPath);
+    cmd->add_option("--against-labels", *otherLabels, "The other dataset's label column (default: the same as --labels)");
+    cmd->add_option("--voxel-um", *voxelUm, "With --against-dataset: the shared grid's voxel edge, a multiple of the CCF's 25 um")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--split-threshold", correspondence->splitThreshold,
+                    "With --against-dataset: a region is split when two or more regions of the other lie at least this share inside "
+                    "it and cover this share of it (merges the reverse)")
+        ->check(CLI::Range(0.01, 1.0));
     addColumnOptions(cmd, *cols);
     cmd->callback([=] {
+      if (!otherData->empty()) {
+        if (*against != "ccf") throw Error("compare: --against and --against-dataset do not go together (--against-labels names the other dataset's column)");
+        const auto t0 = std::chrono::steady_clock::now();
+        const Atlas atlas = Atlas::load(bundledAtlasPaths());
+        const double factor = *voxelUm / atlas.annotation().spacingUm()[0];
+        if (std::abs(factor - std::round(factor)) > 1e-6 || factor < 1)
+          throw Error("compare: --voxel-um must be a multiple of the CCF's voxel (" + nlohmann::json(atlas.annotation().spacingUm()[0]).dump() + " um)");
+        CorrespondenceOptions options = *correspondence;
+        options.voxelFactor = static_cast<int>(std::lround(factor));
+        LabelledDataset a = readLabelledDataset(*data, *labels, *cols, atlas);
+        LabelledDataset b = readLabelledDataset(*otherData, otherLabels->empty() ? *labels : *otherLabels, *cols, atlas);
+        const RegionCorrespondence r = correspondRegions(atlas.annotation(), a.cells, a.labels, b.cells, b.labels, options);
+        // Each one against the CCF on the very voxels A and B are compared on: the figure to set
+        // the A-B agreement beside (the cells' scores above count cells, not voxels).
+        for (const char* level : {"leaf", "major"}) {
+          const std::vector<std::int32_t> ccf = ccfVoxelLabels(atlas, options.voxelFactor, {level});
+          a.side.ccf["shared_grid"][level] = agreementJson(agreement(contingency(ccf, r.gridA)));
+          b.side.ccf["shared_grid"][level] = agreementJson(agreement(contingency(ccf, r.gridB)));
+        }
+        nlohmann::json summary = writeCorrespondenceReport(r, a.side, b.side, options, *out);
+        summary["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        summary["out_dir"] = *out;
+        std::cout << summary.dump() << "\n";
+        return;
+      }
+      if (!otherLabels->empty()) throw Error("compare: --against-labels needs --against-dataset");
       const CellTable cells = readCellTable(*data, *cols);
       const ObsLabels predicted = readObsLabels(*data, *labels);
       std::vector<std::int32_t> pred;

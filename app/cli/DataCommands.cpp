@@ -44,6 +44,12 @@ void addDataCommands(CLI::App& app) {
     cmd->add_option("--types", opt->cellTypes, "Cell types (subclasses)")->check(CLI::Range(7, 30000));
     cmd->add_option("--hidden-subregions", opt->hiddenSubregions, "CCF regions split into two hidden parts")->check(CLI::Range(0, 100));
     cmd->add_option("--seed", opt->seed, "Random seed");
+    cmd->add_option("--animal", opt->animalSeed,
+                    "Another animal of the same brain: this seed draws the cells (and the deformation), --seed keeps the biology");
+    cmd->add_option("--section-offset", opt->sectionOffsetUm, "Another animal: shift every section along AP by UM (the sections stay --spacing apart)");
+    cmd->add_option("--deformation", opt->deformationUm,
+                    "Another animal: a smooth displacement of up to UM per axis between each cell's section position and its CCF position")
+        ->check(CLI::Range(0.0, 2000.0));
     cmd->add_option("--gzip", opt->gzip, "gzip level of X (0 = none)")->check(CLI::Range(0, 9));
     cmd->add_option("--threads", opt->threads, "Threads (0 = all cores)");
     cmd->add_flag("--json", *json, "Print a JSON summary");

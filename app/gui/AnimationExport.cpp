@@ -1,12 +1,14 @@
 #include "app/gui/AnimationExport.h"
 
-#include "app/gui/MainWindow.h"
+#include "app/scene/SceneController.h"
+#include "viewer/SectionPlane.h"
 
 #include <QDir>
 #include <QProcess>
 #include <QStandardPaths>
 
 #include <vtkCamera.h>
+#include <vtkRenderer.h>
 
 namespace atlascope::app {
 
@@ -24,7 +26,7 @@ QString encodeVideo(const QString& dir) {
   return p.waitForFinished(600000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 ? out : QString();
 }
 
-template <class Step> AnimationResult writeFrames(MainWindow& window, const QString& dir, int frames, int scale, Step step) {
+template <class Step> AnimationResult writeFrames(SceneController& scene, QSize size, const QString& dir, int frames, Step step) {
   AnimationResult r;
   if (frames < 1) {
     r.error = QObject::tr("at least one frame");
@@ -38,7 +40,7 @@ template <class Step> AnimationResult writeFrames(MainWindow& window, const QStr
     step(i);
     const QString path = framePath(dir, i);
     try {
-      window.saveViewImage(path, scale);
+      scene.writeImage(path, size);
     } catch (const std::exception& e) {
       r.error = QString::fromStdString(e.what());
       return r;
@@ -50,36 +52,37 @@ template <class Step> AnimationResult writeFrames(MainWindow& window, const QStr
 }
 } // namespace
 
-AnimationResult exportTurntable(MainWindow& window, const QString& dir, int frames, int scale) {
-  vtkCamera* camera = window.scene()->renderer()->GetActiveCamera();
+AnimationResult exportTurntable(SceneController& scene, QSize size, const QString& dir, int frames) {
+  // The first view's camera (and so its linked views') turns; the model's camera is left as it is
+  // and the scene's camera put back afterwards, so an animation is no edit of the workspace.
+  vtkCamera* camera = scene.renderer(0)->GetActiveCamera();
   double position[3], focal[3], up[3];
   camera->GetPosition(position);
   camera->GetFocalPoint(focal);
   camera->GetViewUp(up);
   // About the view-up axis through the focal point, a full turn over the frames.
-  AnimationResult r = writeFrames(window, dir, frames, scale, [&](int i) {
+  AnimationResult r = writeFrames(scene, size, dir, frames, [&](int i) {
     if (i > 0) camera->Azimuth(360.0 / frames);
-    window.scene()->renderer()->ResetCameraClippingRange();
   });
   camera->SetPosition(position);
   camera->SetFocalPoint(focal);
   camera->SetViewUp(up);
-  window.renderViews();
+  scene.render();
   return r;
 }
 
-AnimationResult exportSectionSweep(MainWindow& window, const QString& dir, viewer::SectionAxis axis, int frames, int scale) {
+AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis, int frames) {
   if (axis == viewer::SectionAxis::None) return {{}, {}, QObject::tr("a section sweep needs an axis")};
-  const viewer::SectionPlane* now = window.section();
-  const viewer::SectionAxis oldAxis = now ? now->axis() : viewer::SectionAxis::None;
-  const double oldPosition = now ? now->position() : 0, thickness = now && now->thickness() > 0 ? now->thickness() : 200;
+  // The scene's section plane moves; the workspace's section is put back afterwards.
+  viewer::SectionPlane* plane = scene.section();
+  const viewer::SectionAxis oldAxis = plane->axis();
+  const double oldPosition = plane->position(), thickness = plane->thickness() > 0 ? plane->thickness() : 200;
   // Slab centres from one side of the CCF to the other (13.2 x 8.0 x 11.4 mm).
   const double extent[3] = {13200, 8000, 11400};
   const double length = extent[viewer::sectionAxisIndex(axis)];
-  AnimationResult r = writeFrames(window, dir, frames, scale, [&](int i) {
-    window.setSection(axis, length * (i + 0.5) / frames, thickness);
-  });
-  window.setSection(oldAxis, oldPosition, thickness);
+  AnimationResult r = writeFrames(scene, size, dir, frames, [&](int i) { plane->set(axis, length * (i + 0.5) / frames, thickness); });
+  plane->set(oldAxis, oldPosition, thickness);
+  scene.render();
   return r;
 }
 

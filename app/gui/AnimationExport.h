@@ -5,12 +5,13 @@
 // section are restored afterwards. Runs on the GUI thread (each frame is a render).
 #include "viewer/SectionPlane.h"
 
+#include <QSize>
 #include <QString>
 #include <QStringList>
 
 namespace atlascope::app {
 
-class MainWindow;
+class SceneController;
 
 struct AnimationResult {
   QStringList frames; // written PNGs, in order
@@ -18,7 +19,8 @@ struct AnimationResult {
   QString error;      // empty when every frame was written
 };
 
-AnimationResult exportTurntable(MainWindow& window, const QString& dir, int frames, int scale = 1);
-AnimationResult exportSectionSweep(MainWindow& window, const QString& dir, viewer::SectionAxis axis, int frames, int scale = 1);
+// Frames of `size` pixels (every view of the layout), rendered offscreen.
+AnimationResult exportTurntable(SceneController& scene, QSize size, const QString& dir, int frames);
+AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis, int frames);
 
 } // namespace atlascope::app

@@ -1,28 +1,23 @@
 #include "app/gui/CameraReactions.h"
 
+#include "app/scene/SceneController.h"
+
 #include <QAction>
 
 namespace atlascope::app {
 
-CameraPresetReaction::CameraPresetReaction(QAction* action, viewer::CameraPreset preset,
-                                           std::function<viewer::AtlasScene*()> scene, std::function<void()> render)
+CameraPresetReaction::CameraPresetReaction(QAction* action, viewer::CameraPreset preset, std::function<SceneController*()> scene,
+                                           std::function<int()> view)
     : QObject(action) {
-  connect(action, &QAction::triggered, this, [preset, scene, render] {
-    if (auto* s = scene()) {
-      s->applyCameraPreset(preset);
-      render();
-    }
+  connect(action, &QAction::triggered, this, [action, preset, scene, view] {
+    if (auto* s = scene()) s->applyCameraPreset(view(), preset, action->text().remove('&'));
   });
 }
 
-ResetCameraReaction::ResetCameraReaction(QAction* action, std::function<viewer::AtlasScene*()> scene,
-                                         std::function<void()> render)
+ResetCameraReaction::ResetCameraReaction(QAction* action, std::function<SceneController*()> scene, std::function<int()> view)
     : QObject(action) {
-  connect(action, &QAction::triggered, this, [scene, render] {
-    if (auto* s = scene()) {
-      s->applyCameraPreset(viewer::CameraPreset::ThreeQuarter);
-      render();
-    }
+  connect(action, &QAction::triggered, this, [action, scene, view] {
+    if (auto* s = scene()) s->applyCameraPreset(view(), viewer::CameraPreset::ThreeQuarter, action->text().remove('&'));
   });
 }
 

@@ -1,5 +1,6 @@
 #include "app/gui/CellPanel.h"
 #include "app/gui/PdfExport.h"
+#include "app/scene/Engine.h"
 
 #include <QComboBox>
 #include <QFileDialog>
@@ -14,6 +15,9 @@
 #include <QSlider>
 #include <QStringListModel>
 #include <QVBoxLayout>
+
+#include <algorithm>
+#include <cmath>
 
 namespace atlascope::app {
 
@@ -119,5 +123,88 @@ void CellPanel::setLegend(const std::vector<std::string>& names, const std::vect
 }
 
 void CellPanel::setCellInfo(const QString& html) { cellInfo_->setText(html); }
+
+} // namespace atlascope::app
+
+namespace atlascope::app {
+
+void CellPanel::attach(Engine& engine) {
+  Workspace& ws = engine.workspace();
+  auto current = [&ws] { return ws.currentDataset(); };
+  connect(this, &CellPanel::colourByCategory, this, [&ws, current](const QString& what) {
+    ws.setColourBy(current(), what.startsWith("obs:") ? what.mid(4) : what);
+  });
+  connect(this, &CellPanel::colourByGene, this, [&ws, current](const QString& gene) { ws.setColourBy(current(), "gene:" + gene); });
+  connect(this, &CellPanel::pointSizeChanged, this, [&ws, current](double px) { ws.setPointSize(current(), px); });
+  connect(this, &CellPanel::categoriesShown, this, [&ws, current](const std::vector<bool>& shown) {
+    std::vector<int> hidden;
+    for (std::size_t i = 0; i < shown.size(); ++i)
+      if (!shown[i]) hidden.push_back(static_cast<int>(i));
+    ws.setHiddenCategories(current(), hidden);
+  });
+  connect(&ws, &Workspace::currentDatasetChanged, this, [this, &engine] { showDataset(engine); });
+  connect(&ws, &Workspace::datasetLoaded, this, [this, &engine, current](DatasetId id) {
+    if (id == current()) showDataset(engine);
+  });
+  connect(&ws, &Workspace::datasetChanged, this, [this, &engine, current](DatasetId id) {
+    if (id == current()) showDataset(engine);
+  });
+  connect(&engine.data(), &DatasetData::colouringReady, this, [this, &engine, current](DatasetId id) {
+    if (id == current()) showColouring(engine);
+  });
+}
+
+void CellPanel::showDataset(Engine& engine) {
+  const DatasetDocument* d = engine.workspace().dataset(engine.workspace().currentDataset());
+  const CellTable* cells = d ? d->cells.get() : nullptr;
+  if (cells != cells_) {
+    setDataset(cells, d ? d->obsColumns : std::vector<std::string>{});
+    legendFor_.clear();
+  }
+  if (!d || !cells) {
+    setLegend({}, {});
+    return;
+  }
+  // The model's display in the widgets, without sending it back.
+  const QSignalBlocker a(colourBy_), b(pointSize_), c(legend_);
+  const QString by = d->display.colourBy;
+  if (by.startsWith("gene:")) {
+    colourBy_->setCurrentIndex(2);
+    gene_->setText(by.mid(5));
+  } else if (by == "section") {
+    colourBy_->setCurrentIndex(1);
+  } else if (by == "type" || by.isEmpty()) {
+    colourBy_->setCurrentIndex(0);
+  } else if (const int i = colourBy_->findData(by); i >= 0) {
+    colourBy_->setCurrentIndex(i);
+  }
+  gene_->setEnabled(colourBy_->currentIndex() == 2);
+  pointSize_->setValue(static_cast<int>(std::lround(d->display.pointSize)));
+  showColouring(engine);
+}
+
+void CellPanel::showColouring(Engine& engine) {
+  const DatasetDocument* d = engine.workspace().dataset(engine.workspace().currentDataset());
+  const CellColouring* c = d ? engine.data().colouring(d->id) : nullptr;
+  if (!d || !c || c->cells != d->cells.get() || !c->categorical) {
+    if (!legendFor_.isEmpty() || legendCategories_ > 0) setLegend({}, {});
+    legendFor_.clear();
+    return;
+  }
+  const auto names = displayNames(*d, *c);
+  const auto colours = displayColours(*d, *c);
+  const QString key = c->colourBy;
+  if (legendFor_ != key || legendNames_ != names || legendColours_ != colours) {
+    setLegend(names, colours);
+    legendFor_ = key;
+    legendNames_ = names;
+    legendColours_ = colours;
+  }
+  const QSignalBlocker block(legend_);
+  for (int i = 0; i < legend_->count() && static_cast<std::size_t>(i) < legendCategories_; ++i) {
+    const bool hidden = std::binary_search(d->display.hiddenCategories.begin(), d->display.hiddenCategories.end(), i);
+    legend_->item(i)->setCheckState(hidden ? Qt::Unchecked : Qt::Checked);
+  }
+}
 
 } // namespace atlascope::app

@@ -13,6 +13,8 @@ class QSlider;
 
 namespace atlascope::app {
 
+class Engine;
+
 class CellPanel : public QWidget {
   Q_OBJECT
 public:
@@ -22,6 +24,9 @@ public:
   void setDataset(const CellTable* cells, const std::vector<std::string>& obsColumns = {});
   void setLegend(const std::vector<std::string>& names, const std::vector<std::array<std::uint8_t, 3>>& colours);
   void setCellInfo(const QString& html);
+  // Binds the panel to the workspace's current dataset: its colouring, point size and legend
+  // filter are read from the model and every change goes back to it as an undoable command.
+  void attach(Engine& engine);
   QComboBox* colourBy() const { return colourBy_; }
   QLineEdit* geneBox() const { return gene_; }
   QSlider* pointSize() const { return pointSize_; }
@@ -36,6 +41,8 @@ signals:
   void categoriesShown(std::vector<bool> shown);
 
 private:
+  void showDataset(Engine& engine);   // the current dataset's cells, columns and display
+  void showColouring(Engine& engine); // its legend (with user names and matched colours)
   const CellTable* cells_ = nullptr;
   QLabel* summary_;
   QComboBox* colourBy_;
@@ -43,6 +50,9 @@ private:
   QSlider* pointSize_;
   QListWidget* legend_;
   std::size_t legendCategories_ = 0; // categories of the current legend (checkable or not)
+  QString legendFor_;                 // the colouring the legend shows
+  std::vector<std::string> legendNames_;
+  std::vector<std::array<std::uint8_t, 3>> legendColours_;
   QLabel* cellInfo_;
 };
 

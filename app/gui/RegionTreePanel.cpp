@@ -1,4 +1,5 @@
 #include "app/gui/RegionTreePanel.h"
+#include "app/scene/Engine.h"
 
 #include <QColorDialog>
 #include <QHBoxLayout>
@@ -248,6 +249,41 @@ std::vector<int> RegionTreePanel::visibleRows() const {
     if (p.isValid()) out.push_back(proxy_->mapToSource(p).data(kIndexRole).toInt());
   }
   return out;
+}
+
+} // namespace atlascope::app
+
+namespace atlascope::app {
+
+void RegionTreePanel::attach(Engine& engine) {
+  Workspace& ws = engine.workspace();
+  connect(&engine, &Engine::atlasLoaded, this, [this, &engine] { setTree(&engine.atlas()->structures()); });
+  connect(this, &RegionTreePanel::visibilityChanged, this, [&ws](int i, bool visible) { ws.setStructureVisible(i, visible); });
+  connect(this, &RegionTreePanel::opacityChanged, this, [&ws](int i, double o) { ws.setStructureOpacity(i, o); });
+  connect(this, &RegionTreePanel::colourChanged, this, [&ws](int i, const QColor& c) {
+    ws.setStructureColour(i, std::array<double, 3>{c.redF(), c.greenF(), c.blueF()});
+  });
+  connect(this, &RegionTreePanel::colourReset, this, [&ws](int i) { ws.setStructureColour(i, std::nullopt); });
+  // The controls show the structure as drawn (the atlas's look where the model sets none).
+  auto showControls = [this, &engine](int i) {
+    if (!engine.scene() || i < 0) return;
+    viewer::RegionDisplay d = engine.scene()->atlasScene().defaultDisplay(i);
+    const StructureDisplay m = engine.workspace().structureDisplay(i);
+    if (m.opacity) d.opacity = *m.opacity;
+    if (m.colour) d.colour = *m.colour;
+    setDisplayControls(d.opacity, QColor::fromRgbF(static_cast<float>(d.colour[0]), static_cast<float>(d.colour[1]),
+                                                   static_cast<float>(d.colour[2])));
+  };
+  connect(this, &RegionTreePanel::selectionChanged, this, showControls);
+  connect(&ws, &Workspace::structuresChanged, this, [this, &ws, showControls](const QList<int>& changed) {
+    if (!tree_) return;
+    if (changed.isEmpty()) {
+      for (int i = 0; i < static_cast<int>(tree_->size()); ++i) setChecked(i, ws.structureDisplay(i).visible);
+    } else {
+      for (int i : changed) setChecked(i, ws.structureDisplay(i).visible);
+    }
+    if (const auto s = selected(); s && (changed.isEmpty() || changed.contains(*s))) showControls(*s);
+  });
 }
 
 } // namespace atlascope::app

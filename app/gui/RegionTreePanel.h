@@ -21,12 +21,17 @@ class QTreeView;
 
 namespace atlascope::app {
 
+class Engine;
+
 class RegionTreePanel : public QWidget {
   Q_OBJECT
 public:
   explicit RegionTreePanel(QWidget* parent = nullptr);
 
   void setTree(const StructureTree* tree);
+  // Binds the tree to the engine's atlas and the workspace's structure displays: check boxes,
+  // opacity and colour read from the model, every change sent to it as an undoable command.
+  void attach(Engine& engine);
   void setChecked(int structureIndex, bool checked); // no visibilityChanged signal
   bool isChecked(int structureIndex) const;
   // Selects a structure, making it visible in the tree (expands its ancestors, clears a search

@@ -1,13 +1,14 @@
 #include "app/gui/SessionAutosave.h"
 
 #include "app/gui/MainWindow.h"
-#include "app/gui/Session.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
+#include <QJsonObject>
 #include <QLockFile>
 #include <QSaveFile>
 #include <QStatusBar>
@@ -27,9 +28,9 @@ QString recoveryDir() {
 namespace {
 // What counts as a change: the session without the window size (a window manager resizing the
 // window at start is not the user's work).
-QByteArray comparable(Session s) {
-  s.width = s.height = 0;
-  return QJsonDocument(s.toJson()).toJson(QJsonDocument::Compact);
+QByteArray comparable(QJsonObject s) {
+  s.remove("window"); // the window's size, one of the window's extras at the top level
+  return QJsonDocument(s).toJson(QJsonDocument::Compact);
 }
 } // namespace
 
@@ -61,8 +62,10 @@ QString SessionAutosave::path() const { return QDir(dir_).filePath(id_ + ".json"
 void SessionAutosave::waitForWrites() { writer_.waitForDone(); }
 
 void SessionAutosave::poll() {
-  if (!window_->atlasLoaded()) return; // before it, the session holds nothing of the user's
-  const Session session = window_->captureSession();
+  // Before the atlas (and the command line's patch, applied with it), the session holds nothing
+  // of the user's.
+  if (!window_->atlas()) return;
+  const QJsonObject session = window_->captureSession();
   const QByteArray now = comparable(session);
   if (!haveBaseline_) {
     baseline_ = now;
@@ -77,12 +80,12 @@ void SessionAutosave::poll() {
     return;
   }
   // The state the window came up in, without a dataset, is what any start shows: nothing to offer.
-  if (written_.isEmpty() && now == baseline_ && session.dataset.isEmpty()) return;
+  if (written_.isEmpty() && now == baseline_ && session.value("datasets").toArray().isEmpty()) return;
   if (!dirty_.isValid()) dirty_.start();
   if (changed_.elapsed() < kQuietMs && dirty_.elapsed() < kMaxDelayMs) return;
   written_ = now;
   dirty_.invalidate();
-  write(QJsonDocument(session.toJson()).toJson(QJsonDocument::Indented));
+  write(QJsonDocument(session).toJson(QJsonDocument::Indented));
 }
 
 void SessionAutosave::write(const QByteArray& json) {

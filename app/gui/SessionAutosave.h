@@ -1,5 +1,5 @@
 #pragma once
-// Nothing lost in the window: the open state (the session, Session.h) is written in the background
+// Nothing lost in the window: the open state (the session, the workspace JSON, Workspace.h) is written in the background
 // a few seconds after it changes, and within kMaxDelayMs while it keeps changing (a long camera
 // drag), to a per-user recovery folder. A clean exit (the window destroyed) removes the file; a
 // crash or a kill leaves it, and the next start offers it back (SessionRecovery.h).

@@ -1,7 +1,11 @@
 #include "app/gui/SessionRecovery.h"
 
+#include "app/workspace/Workspace.h"
+#include "core/Error.h"
+
 #include <QDir>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QLocale>
 #include <QLockFile>
 #include <QMessageBox>
@@ -27,13 +31,14 @@ std::vector<OrphanedSession> orphanedSessions(const QString& dir) {
   return found;
 }
 
-std::optional<Session> recoverSession(const QString& answer, const QString& dir) {
+std::optional<QJsonObject> recoverSession(const QString& answer, const QString& dir) {
   const std::vector<OrphanedSession> orphans = orphanedSessions(dir);
   if (orphans.empty()) return std::nullopt;
   const OrphanedSession& newest = orphans.front();
-  std::optional<Session> session;
+  std::optional<QJsonObject> session;
   try {
-    session = Session::load(newest.file);
+    session = readSessionFile(newest.file);
+    if (session->value("format").toString() != "atlascope-session") throw Error("not an Atlascope session");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "atlascope: the session left by an earlier run cannot be restored: %s\n", e.what());
     QFile::remove(newest.file);
@@ -42,8 +47,15 @@ std::optional<Session> recoverSession(const QString& answer, const QString& dir)
   bool restore = answer == QLatin1String("yes");
   if (answer == QLatin1String("ask")) {
     if (qEnvironmentVariableIsSet("ATLASCOPE_NO_DIALOGS")) return std::nullopt; // asked at a later start
-    QString what = session->dataset.isEmpty() ? QObject::tr("the atlas view") : QFileInfo(session->dataset).fileName();
-    if (!session->dataset.isEmpty() && !session->colourBy.isEmpty()) what += QObject::tr(", coloured by %1").arg(session->colourBy);
+    QStringList shown;
+    for (const QJsonValue& v : session->value("datasets").toArray()) {
+      const QJsonObject d = v.toObject();
+      QString one = QFileInfo(d.value("path").toString()).fileName();
+      const QString by = d.value("display").toObject().value("colour_by").toString();
+      if (!by.isEmpty()) one += QObject::tr(", coloured by %1").arg(by);
+      shown << one;
+    }
+    const QString what = shown.isEmpty() ? QObject::tr("the atlas view") : shown.join('\n');
     restore = QMessageBox::question(nullptr, QObject::tr("Atlascope"),
                                     QObject::tr("Atlascope did not close normally last time. Restore what was open then?\n\n%1\n(saved %2)")
                                         .arg(what, QLocale().toString(newest.saved, QLocale::ShortFormat)),

@@ -2,9 +2,9 @@
 // Crash recovery at start: the sessions that windows autosaved (SessionAutosave.h) before their
 // process ended without a clean exit (a crash, a kill, the machine going down). A session whose
 // window still runs (its lock held) is never offered, so a second instance leaves the first alone.
-#include "app/gui/Session.h"
 
 #include <QDateTime>
+#include <QJsonObject>
 #include <QString>
 
 #include <optional>
@@ -24,7 +24,7 @@ std::vector<OrphanedSession> orphanedSessions(const QString& dir);
 // dialog (with ATLASCOPE_NO_DIALOGS set, nothing is asked and the file stays for a later start).
 // Answered either way, the file goes: the restored window autosaves its own within seconds, and a
 // session whose restore crashes is not offered for ever. Older orphans wait for later starts.
-// A file that cannot be read is reported on stderr and discarded.
-std::optional<Session> recoverSession(const QString& answer, const QString& dir);
+// The session is the workspace JSON (readSessionFile). A file that cannot be read is reported on stderr and discarded.
+std::optional<QJsonObject> recoverSession(const QString& answer, const QString& dir);
 
 } // namespace atlascope::app

@@ -3,6 +3,7 @@
 #include "app/gui/MainWindow.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/StallDetector.h"
+#include "app/gui/VtkView.h"
 
 #include <QElapsedTimer>
 #include <QEventLoop>
@@ -30,6 +31,12 @@ bool waitFor(const std::function<bool()>& done, int timeoutS) {
   loop.exec();
   return ok;
 }
+
+// How the current dataset (the one last opened, a region result once it is read) is coloured.
+QString colouring(MainWindow& window) {
+  const DatasetDocument* d = window.workspace().dataset(window.workspace().currentDataset());
+  return d ? d->display.colourBy : QString();
+}
 } // namespace
 
 bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& resolutions) {
@@ -41,9 +48,9 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
     std::fprintf(stderr, "atlascope: --bench-stalls needs a dataset with genes\n");
     return false;
   }
-  const QString gene = window.colouring().startsWith("gene:") ? window.colouring().mid(5) : QString::fromStdString(window.cells()->genes.front());
+  const QString gene = colouring(window).startsWith("gene:") ? colouring(window).mid(5) : QString::fromStdString(window.cells()->genes.front());
   stalls.setPhase("gene");
-  window.colourCellsByGene(gene);
+  window.workspace().setColourBy(window.workspace().currentDataset(), "gene:" + gene);
   if (!waitFor([&] { return window.isIdle(); }, 1800)) {
     std::fprintf(stderr, "atlascope: --bench-stalls: colouring by %s did not end\n", qPrintable(gene));
     return false;
@@ -62,7 +69,7 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
   const bool ok = waitFor(
       [&] {
         if (!ready) return !regions->isRunning() && !regions->lastError().isEmpty(); // failed: stop waiting
-        return window.isIdle() && window.colouring().startsWith("regions_k");
+        return window.isIdle() && colouring(window).startsWith("regions_k");
       },
       3600);
   QObject::disconnect(connection);
@@ -75,7 +82,7 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
   // software renderer draws every point on the CPU; a GPU draws them in milliseconds).
   QElapsedTimer frame;
   frame.start();
-  for (int i = 0; i < 3; ++i) window.renderViews();
+  for (int i = 0; i < 3; ++i) window.view()->render(); // (renderViews() only queues one)
   stalls.addFigure("frame_ms", static_cast<double>(frame.nsecsElapsed()) / 3e6);
   stalls.addFigure("cells", static_cast<double>(window.cells()->size()));
   return true;

@@ -151,9 +151,11 @@ void VtkView::mouseReleaseEvent(QMouseEvent* e) {
   case Qt::RightButton: interactor_->InvokeEvent(vtkCommand::RightButtonReleaseEvent, e); break;
   default: break;
   }
-  if (e->button() == Qt::LeftButton && (e->position().toPoint() - pressPos_).manhattanLength() <= 3) {
+  if ((e->position().toPoint() - pressPos_).manhattanLength() <= 3) {
     const qreal dpr = devicePixelRatioF();
-    emit clicked(static_cast<int>(e->position().x() * dpr), static_cast<int>((height() - 1 - e->position().y()) * dpr));
+    const int x = static_cast<int>(e->position().x() * dpr), y = static_cast<int>((height() - 1 - e->position().y()) * dpr);
+    if (e->button() == Qt::LeftButton) emit clicked(x, y);
+    else if (e->button() == Qt::RightButton) emit contextClicked(x, y, e->globalPosition().toPoint());
   }
 }
 

@@ -32,6 +32,8 @@ public:
 signals:
   // A click (press and release without a drag) at VTK display coordinates (origin bottom left).
   void clicked(int x, int y);
+  // A right click without a drag (a right drag zooms): where, in VTK and in screen coordinates.
+  void contextClicked(int x, int y, QPoint global);
   void rendered();
   // A camera drag started (true) or ended (false).
   void interacting(bool on);

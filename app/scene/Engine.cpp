@@ -153,6 +153,25 @@ void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
       });
 }
 
+std::unique_ptr<SceneController> Engine::offscreenScene() {
+  if (!atlas_ || !scene_) return nullptr;
+  auto copy = std::make_unique<SceneController>(ws_, *data_, *atlas_);
+  copy->shareSurfacesOf(*scene_);
+  return copy;
+}
+
+QImage Engine::renderImage(QSize size) {
+  auto scene = offscreenScene();
+  if (!scene) throw Error("the atlas is not loaded");
+  return scene->renderImage(size);
+}
+
+void Engine::writeImage(const QString& path, QSize size) {
+  auto scene = offscreenScene();
+  if (!scene) throw Error("the atlas is not loaded");
+  scene->writeImage(path, size);
+}
+
 int Engine::pendingSurfaces() const { return loader_ ? loader_->pending() : 0; }
 
 bool Engine::isIdle() const {

@@ -49,6 +49,14 @@ public:
   // Where the scene draws (kept until the scene exists).
   void setRenderWindow(vtkRenderWindow* window);
 
+  // A scene of its own for pictures of any size (exports, figures, animations): it draws the
+  // workspace as the window's scene does, sharing its surfaces, cells and colourings, and leaves
+  // the window's scene alone. Null before the atlas is loaded.
+  std::unique_ptr<SceneController> offscreenScene();
+  // Every view as laid out, at exactly `size` pixels; PNG, atomic (throws Error / FileError).
+  QImage renderImage(QSize size);
+  void writeImage(const QString& path, QSize size);
+
   // The model's names of structures (acronyms), for sessions; empty before the atlas is loaded.
   Workspace::StructureNames structureNames() const;
   // Shows these structures (acronyms) and the whole-brain shell in one step; unknown ones returned.

@@ -219,7 +219,7 @@ void SceneController::writeImage(const QString& path, QSize size) {
 void SceneController::setStructureSurface(int structure, vtkSmartPointer<vtkPolyData> mesh) {
   if (!mesh || mesh->GetNumberOfPoints() == 0) return;
   atlas_->setSurface(structure, mesh);
-  surfaces_.insert(structure);
+  surfaces_[structure] = mesh;
   applyStructures({structure});
 }
 
@@ -233,7 +233,7 @@ std::set<int> SceneController::missingSurfaces() const {
 void SceneController::applyStructures(const QList<int>& structures) {
   std::set<int> which(structures.begin(), structures.end());
   if (which.empty()) { // everything: what the model has and what the scene shows
-    which = surfaces_;
+    for (const auto& [i, mesh] : surfaces_) which.insert(i);
     for (const auto& [i, d] : ws_.structureDisplays()) which.insert(i);
   }
   for (int i : which) {
@@ -247,6 +247,12 @@ void SceneController::applyStructures(const QList<int>& structures) {
     else if (s.visible) emit surfaceNeeded(i);
   }
   emit changed();
+}
+
+void SceneController::shareSurfacesOf(const SceneController& other) {
+  for (const auto& [i, mesh] : other.surfaces_) setStructureSurface(i, mesh);
+  for (const auto& [id, set] : other.regionSets_) setRegionSurfaces(id, set.column, set.surfaces);
+  setHighlightedStructure(other.atlas_->highlighted());
 }
 
 void SceneController::setHighlightedStructure(std::optional<int> structure) {
@@ -380,18 +386,7 @@ void SceneController::applyDataset(DatasetId id) {
     }
     // Which cells are drawn: the legend's filter, or one highlighted region alone.
     if (recolour || a.hidden != x.hiddenCategories || a.highlighted != x.highlightedRegion) {
-      std::vector<std::uint8_t> mask;
-      if (c->categorical && (x.highlightedRegion >= 0 || !x.hiddenCategories.empty())) {
-        std::vector<std::uint8_t> shown(c->names.size() + 1, 1);
-        for (int h : x.hiddenCategories)
-          if (h >= 0 && static_cast<std::size_t>(h) < c->names.size()) shown[static_cast<std::size_t>(h)] = 0;
-        mask.resize(c->codes.size());
-        for (std::size_t i = 0; i < mask.size(); ++i) {
-          const std::int32_t code = c->codes[i];
-          mask[i] = x.highlightedRegion >= 0 ? code == x.highlightedRegion : (code < 0 || shown[static_cast<std::size_t>(code)]);
-        }
-      }
-      cloud->setVisibleCells(std::move(mask));
+      cloud->setVisibleCells(shownCells(x, *c));
       a.hidden = x.hiddenCategories;
       a.highlighted = x.highlightedRegion;
     }
@@ -457,9 +452,9 @@ SceneController::Hit SceneController::pick(int x, int y) const {
   if (hit.view < 0) return hit;
   const View& v = views_[static_cast<std::size_t>(hit.view)];
   for (auto it = v.cells.rbegin(); it != v.cells.rend(); ++it) { // the one drawn last is on top
-    const DatasetDocument* d = ws_.dataset(*it);
-    if (!d || !d->display.visible) continue;
-    if (const auto cell = clouds_.at(*it)->pick(v.renderer, x, y)) {
+    const viewer::CellCloud* cloud = clouds_.at(*it).get();
+    if (!cloud->actor()->GetVisibility()) continue;
+    if (const auto cell = cloud->pick(v.renderer, x, y)) {
       hit.dataset = *it;
       hit.cell = *cell;
       return hit;

@@ -66,6 +66,10 @@ public:
   QString regionSurfacesColumn(DatasetId id) const;
   int regionSurfaceCount(DatasetId id) const; // regions drawn now (0 when hidden)
 
+  // Takes the other scene's structure and region surfaces (shared, not copied): a second scene of
+  // the same workspace draws at once what the first has built.
+  void shareSurfacesOf(const SceneController& other);
+
   viewer::CellCloud* cloud(DatasetId id) const;
   int viewCount() const { return static_cast<int>(views_.size()); }
   vtkRenderer* renderer(int view) const;
@@ -140,7 +144,7 @@ private:
   std::map<DatasetId, std::unique_ptr<viewer::CellCloud>> clouds_;
   std::map<DatasetId, Applied> applied_;
   std::map<DatasetId, RegionSet> regionSets_;
-  std::set<int> surfaces_; // structures with a surface
+  std::map<int, vtkSmartPointer<vtkPolyData>> surfaces_; // structures with a surface
   bool interacting_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "app/workspace/DatasetData.h"
 
+#include "app/workspace/DatasetGuard.h"
+
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "core/Palette.h"
@@ -41,6 +43,20 @@ std::vector<std::array<std::uint8_t, 3>> displayColours(const DatasetDocument& d
   for (const auto& [code, rgb] : it->second)
     if (code >= 0 && static_cast<std::size_t>(code) < colours.size()) colours[static_cast<std::size_t>(code)] = rgb;
   return colours;
+}
+
+std::vector<std::uint8_t> shownCells(const DatasetDisplay& x, const CellColouring& c) {
+  std::vector<std::uint8_t> mask;
+  if (!c.categorical || (x.highlightedRegion < 0 && x.hiddenCategories.empty())) return mask;
+  std::vector<std::uint8_t> shown(c.names.size(), 1);
+  for (int h : x.hiddenCategories)
+    if (h >= 0 && static_cast<std::size_t>(h) < shown.size()) shown[static_cast<std::size_t>(h)] = 0;
+  mask.resize(c.codes.size());
+  for (std::size_t i = 0; i < mask.size(); ++i) {
+    const std::int32_t code = c.codes[i];
+    mask[i] = x.highlightedRegion >= 0 ? code == x.highlightedRegion : (code < 0 || shown[static_cast<std::size_t>(code)]);
+  }
+  return mask;
 }
 
 DatasetData::DatasetData(Workspace& workspace, TaskRunner& tasks, QString cacheDir, QObject* parent)
@@ -90,7 +106,11 @@ void DatasetData::read(DatasetId id) {
       [path, columns](const CancellationToken&) -> Outcome {
         try {
           Read r;
-          r.cells = std::make_shared<const CellTable>(readCellTable(path, columns));
+          auto cells = std::make_shared<const CellTable>(readCellTable(path, columns));
+          // A dataset the window cannot show is refused here, before anything replaces the open
+          // ones (issue 14): the entry goes with the reason, the others stay.
+          checkOpenable(*cells, path, columns);
+          r.cells = std::move(cells);
           // Columns to colour by besides type and section (e.g. regions_k25 written by segment).
           if (!isTablePath(path))
             for (const auto& c : listObsColumns(path))
@@ -122,6 +142,28 @@ void DatasetData::resolve(DatasetId id) {
   const auto have = colourings_.find(id);
   if (have != colourings_.end() && have->second.colourBy == by && have->second.cells == d->cells.get()) return;
   if (tasks_.isRunning(colourChannel(id)) && pending_.count(id) && pending_[id] == by) return; // already on its way
+  // Types and sections are in the cells already: coloured at once, and whatever column or gene was
+  // on its way for this dataset is dropped.
+  if (by == "type" || by == "section" || by.isEmpty()) {
+    tasks_.invalidate(colourChannel(id));
+    pending_.erase(id);
+    CellColouring c;
+    c.colourBy = by;
+    c.cells = d->cells.get();
+    const CellTable& cells = *d->cells;
+    if (by == "section") {
+      c.codes = cells.section;
+      c.names = cells.sectionNames;
+      c.colours = categoricalPalette(c.names.size());
+    } else {
+      c.codes = cells.cellType;
+      c.names = cells.types.names;
+      c.colours = coloursFor(cells.types.colours, c.names.size());
+    }
+    colourings_[id] = std::move(c);
+    emit colouringReady(id);
+    return;
+  }
   std::shared_ptr<const CellTable> cells = d->cells;
   const std::string path = d->path.toStdString(), cache = cacheDir_.isEmpty() ? defaultCacheDir() : cacheDir_.toStdString();
   const ColumnOptions columns = d->columns;
@@ -134,15 +176,7 @@ void DatasetData::resolve(DatasetId id) {
         c.cells = cells.get();
         const std::vector<std::int64_t>& rows = cells->fileRow;
         try {
-        if (by == "type" || by.isEmpty()) {
-          c.codes = cells->cellType;
-          c.names = cells->types.names;
-          c.colours = coloursFor(cells->types.colours, c.names.size());
-        } else if (by == "section") {
-          c.codes = cells->section;
-          c.names = cells->sectionNames;
-          c.colours = categoricalPalette(c.names.size());
-        } else if (by.startsWith("gene:")) {
+        if (by.startsWith("gene:")) {
           c.categorical = false;
           c.gene = by.mid(5);
           const auto it = std::find(cells->genes.begin(), cells->genes.end(), c.gene.toStdString());

@@ -34,6 +34,10 @@ struct CellColouring {
 std::vector<std::string> displayNames(const DatasetDocument& d, const CellColouring& c);
 std::vector<std::array<std::uint8_t, 3>> displayColours(const DatasetDocument& d, const CellColouring& c);
 
+// Which cells are drawn: one flag per cell from the legend's filter, or the highlighted region's
+// cells alone; empty when every cell is.
+std::vector<std::uint8_t> shownCells(const DatasetDisplay& display, const CellColouring& colouring);
+
 class DatasetData : public QObject {
   Q_OBJECT
 public:

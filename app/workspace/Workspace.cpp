@@ -71,6 +71,7 @@ void Workspace::clear() {
   undo_->clear();
   const auto ids = datasetIds();
   datasets_.clear();
+  restoredDatasets_.clear();
   for (DatasetId id : ids) emit datasetRemoved(id);
   current_ = -1;
   structures_.clear();
@@ -109,8 +110,9 @@ std::vector<DatasetId> Workspace::loadedDatasetIds() const {
   return ids;
 }
 
-DatasetId Workspace::addDataset(const QString& path, const ColumnOptions& columns, const QString& name) {
+DatasetId Workspace::addDataset(const QString& path, const ColumnOptions& columns, const QString& name, const QString& colourBy) {
   auto doc = std::make_shared<DatasetDocument>();
+  doc->display.colourBy = colourBy;
   doc->id = nextId_++;
   doc->path = path;
   doc->columns = columns;
@@ -155,6 +157,8 @@ void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> c
   }
   if (changed) applyViews(rows_, cols_, std::move(views), cameras_);
   emit datasetLoaded(id);
+  // A session's datasets are where the workspace starts, not an edit.
+  if (restoredDatasets_.erase(id)) return;
   // Undo closes it; redo opens it again from the cells kept here.
   std::shared_ptr<DatasetDocument> doc;
   for (auto& p : datasets_)

@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 class QUndoCommand;
@@ -102,6 +103,11 @@ struct SectionState {
   bool operator!=(const SectionState& o) const { return !(*this == o); }
 };
 
+// Session files: the JSON of Workspace::toJson written atomically (temp file + rename), and read
+// back (errors name the file: unreadable, not JSON).
+void writeSessionFile(const QString& path, const QJsonObject& session);
+QJsonObject readSessionFile(const QString& path);
+
 class Workspace : public QObject {
   Q_OBJECT
 public:
@@ -113,7 +119,8 @@ public:
   // --- datasets
   // A dataset entry waiting for its cells (the reader fills them with setDatasetCells); the
   // undoable step is taken when they arrive (undo closes it).
-  DatasetId addDataset(const QString& path, const ColumnOptions& columns = {}, const QString& name = {});
+  // `colourBy`: how its cells are coloured once read (empty: by type, else by section).
+  DatasetId addDataset(const QString& path, const ColumnOptions& columns = {}, const QString& name = {}, const QString& colourBy = {});
   // The cells read (not undoable: reading is not an edit). Views that show every dataset gain it.
   void setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells, std::vector<std::string> obsColumns);
   void closeDataset(DatasetId id); // undoable; the cells stay alive in the command
@@ -230,6 +237,7 @@ private:
   std::vector<CameraState> bookmarks_;
   SectionState section_;
   QJsonObject extras_;
+  std::set<DatasetId> restoredDatasets_; // from a session: reading them is no undo step
 };
 
 } // namespace atlascope::app

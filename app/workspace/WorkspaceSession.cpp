@@ -12,8 +12,11 @@
 
 #include "core/Error.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
+#include <QJsonDocument>
+#include <QSaveFile>
 #include <QUndoStack>
 
 namespace atlascope::app {
@@ -93,6 +96,22 @@ SectionState sectionFrom(const QJsonObject& o) {
 }
 
 } // namespace
+
+void writeSessionFile(const QString& path, const QJsonObject& session) {
+  QSaveFile f(path); // temp file + rename on commit
+  if (!f.open(QIODevice::WriteOnly)) throw FileError(path.toStdString(), "cannot write: " + f.errorString().toStdString());
+  f.write(QJsonDocument(session).toJson(QJsonDocument::Indented));
+  if (!f.commit()) throw FileError(path.toStdString(), "cannot write: " + f.errorString().toStdString());
+}
+
+QJsonObject readSessionFile(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) throw FileError(path.toStdString(), "cannot read: " + f.errorString().toStdString());
+  QJsonParseError err;
+  const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
+  if (!doc.isObject()) throw FileError(path.toStdString(), "not a session (not a JSON object: " + err.errorString().toStdString() + ")");
+  return doc.object();
+}
 
 QJsonObject Workspace::toJson(const StructureNames& names) const {
   QJsonObject o{{"format", "atlascope-session"}, {"version", kSessionVersion}};
@@ -269,6 +288,7 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
   const int current = o.value("current_dataset").toInt(datasets_.empty() ? -1 : datasets_.front()->id);
   current_ = dataset(current) ? current : (datasets_.empty() ? -1 : datasets_.front()->id);
   undo_->clear();
+  for (const auto& d : datasets_) restoredDatasets_.insert(d->id);
   for (const auto& d : datasets_) emit datasetAdded(d->id);
   emit currentDatasetChanged(current_);
   emit structuresChanged({});

@@ -1,12 +1,14 @@
 // atlascope-cli as users and scripts call it: the atlas commands on the bundled CCF, --help on
 // every command, and bad input answered by a one-line error and a non-zero exit.
 #include "core/Hdf5File.h"
+#include "core/RegionNames.h"
 #include "tests/TestPaths.h"
 
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -192,6 +194,62 @@ private slots:
     expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "is not between 1 and the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
+  }
+
+  void compareTwoAnimals() {
+    // Two small animals, cut 200 um apart and deformed by up to 100 um, segmented without a model.
+    const QString a = dir_.filePath("animal-a.h5ad"), b = dir_.filePath("animal-b.h5ad");
+    const QStringList small{"--sections", "3", "--spacing", "400", "--density", "400", "--genes", "5", "--types", "10"};
+    QCOMPARE(cli(QStringList{"generate", "--out", a} + small).code, 0);
+    QCOMPARE(cli(QStringList{"generate", "--out", b, "--animal", "2", "--section-offset", "200", "--deformation", "100"} + small).code, 0);
+    const QString sa = dir_.filePath("animal-a.regions.h5ad"), sb = dir_.filePath("animal-b.regions.h5ad");
+    for (const auto& [in, out] : {std::make_pair(a, sa), std::make_pair(b, sb)}) {
+      const Run s = cli({"segment", in, "--k", "4", "--out", out, "--restarts", "1", "--device", "cpu"});
+      QVERIFY2(s.code == 0, qPrintable(s.err));
+    }
+    {
+      // segment names each region after its best CCF match.
+      atlascope::Hdf5File f(sa.toStdString());
+      const auto names = f.readStrings("/uns/region_names/regions_k4");
+      QCOMPARE(names.size(), std::size_t(4));
+      for (const std::string& n : names)
+        QVERIFY2(QRegularExpression(QString::fromUtf8("^k4-\\d \xc2\xb7 \\S+ \\d+%$")).match(QString::fromStdString(n)).hasMatch(), n.c_str());
+    }
+    // A user's name for one of B's regions is what the comparison shows.
+    std::vector<std::string> edited = atlascope::readRegionNames(sb.toStdString(), "regions_k4");
+    edited[2] = "my region";
+    atlascope::writeRegionNames(sb.toStdString(), "regions_k4", edited);
+    const QString out = dir_.filePath("two-animals");
+    const Run r = cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels", "regions_k4", "--out-dir", out});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    const QJsonObject j = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    const QJsonObject ab = j["a_vs_b"].toObject();
+    for (const char* k : {"ami", "ari", "nmi", "matched_share", "one_to_one", "splits", "merges", "joint_voxels"})
+      QVERIFY2(ab.contains(k), k);
+    QVERIFY(ab["matched_share"].toDouble() > 0 && ab["matched_share"].toDouble() <= 1);
+    QVERIFY(ab["one_to_one"].toInt() >= 1 && ab["one_to_one"].toInt() <= 4);
+    for (const char* side : {"a", "b"})
+      for (const char* level : {"major", "leaf"})
+        QVERIFY2(j[side].toObject()["ccf"].toObject()[level].toObject().contains("ami"), qPrintable(r.out));
+    QFile summary(out + "/summary.json"), matches(out + "/matches.csv");
+    QVERIFY(summary.open(QIODevice::ReadOnly) && matches.open(QIODevice::ReadOnly));
+    QCOMPARE(QJsonDocument::fromJson(summary.readAll()).object()["a_vs_b"].toObject()["ami"].toDouble(), ab["ami"].toDouble());
+    const QString table = QString::fromUtf8(matches.readAll());
+    QVERIFY(table.startsWith("a_region,b_region,jaccard,kind,a_name,b_name,"));
+    QVERIFY(table.contains(",one-to-one,"));
+    QVERIFY(table.contains(QString::fromUtf8(" \xc2\xb7 ")));
+    // Bad input: one line, non-zero.
+    expectOneLineError(cli({"compare", sa, "--labels", "nope", "--against-dataset", sb, "--out-dir", out}), "missing required column 'nope'");
+    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels", "regions_k9", "--out-dir", out}),
+                       "missing required column 'regions_k9'");
+    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--voxel-um", "30", "--out-dir", out}),
+                       "multiple");
+    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-labels", "regions_k4"}), "needs --against-dataset");
+    if (QFileInfo::exists(atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv")))
+      expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset",
+                              atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--against-labels", "cell_volume",
+                              "--out-dir", out}),
+                         "no CCF coordinates");
   }
 
   void trainThenEmbed() {

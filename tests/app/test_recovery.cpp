@@ -4,16 +4,19 @@
 // file, is a clear error that leaves the open dataset, its cells and colouring as they were.
 #include "app/gui/CellPanel.h"
 #include "app/gui/MainWindow.h"
-#include "app/gui/Session.h"
 #include "app/gui/SessionAutosave.h"
 #include "app/gui/SessionRecovery.h"
 #include "core/SyntheticBrain.h"
+#include "app/workspace/Workspace.h"
+#include "core/Error.h"
 #include "viewer/CellCloud.h"
 
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QListWidget>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -22,9 +25,11 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 using namespace atlascope;
 using namespace atlascope::app;
@@ -40,6 +45,42 @@ void generateBrain(const QString& path, std::int64_t cells) {
 }
 
 QStringList sessionFiles(const QString& dir) { return QDir(dir).entryList({"session-*"}, QDir::Files); }
+
+// What the tests look at in a session file (the workspace JSON, version 2): the first dataset and
+// its colouring, side by side, the visible structures, the first camera's position.
+struct Saved {
+  QString dataset, colourBy;
+  bool sideBySide = false;
+  QStringList visibleStructures;
+  std::optional<std::array<double, 3>> camera;
+};
+
+Saved loadSession(const QString& path) {
+  const QJsonObject o = readSessionFile(path);
+  if (o.value("format").toString() != "atlascope-session") throw Error("not a session");
+  Saved s;
+  const QJsonArray datasets = o.value("datasets").toArray();
+  if (!datasets.isEmpty()) {
+    s.dataset = datasets[0].toObject().value("path").toString();
+    s.colourBy = datasets[0].toObject().value("display").toObject().value("colour_by").toString();
+  }
+  const QJsonObject layout = o.value("layout").toObject();
+  s.sideBySide = layout.value("rows").toInt() == 1 && layout.value("columns").toInt() == 2;
+  for (const QJsonValue& v : o.value("structures").toArray())
+    if (v.toObject().value("visible").toBool()) s.visibleStructures << v.toObject().value("acronym").toString();
+  const QJsonObject cameras = o.value("cameras").toObject();
+  if (!cameras.isEmpty()) {
+    const QJsonArray p = cameras.begin().value().toObject().value("position").toArray();
+    if (p.size() == 3) s.camera = std::array<double, 3>{p[0].toDouble(), p[1].toDouble(), p[2].toDouble()};
+  }
+  return s;
+}
+
+// The current dataset's colouring in a window.
+QString colouring(MainWindow& w) {
+  const DatasetDocument* d = w.workspace().dataset(w.workspace().currentDataset());
+  return d ? d->display.colourBy : QString();
+}
 
 // Small HDF5 edits that make a good .h5ad bad in one way each (what a stranger's file may hold).
 struct H5File {
@@ -162,7 +203,7 @@ class TestRecovery : public QObject {
     while (t.elapsed() < timeoutMs) {
       for (const QString& name : QDir(recovery).entryList({"session-*.json"}, QDir::Files)) {
         try {
-          const Session s = Session::load(QDir(recovery).filePath(name));
+          const Saved s = loadSession(QDir(recovery).filePath(name));
           if (s.dataset == data_ && s.colourBy == colourBy) return QDir(recovery).filePath(name);
         } catch (const std::exception&) {
         }
@@ -173,19 +214,19 @@ class TestRecovery : public QObject {
   }
   // Starts the binary on the dataset with a few changes, waits for their autosave, then kills it
   // with SIGKILL (no clean exit): the session it had.
-  Session killAfterAutosave() {
+  Saved killAfterAutosave() {
     QProcess a;
     a.setProcessEnvironment(environment());
     a.start(ATLASCOPE_GUI_BIN, {"--open", data_, "--colour-by", "section", "--side-by-side", "--show", "CA1", "--view", "dorsal", "--size",
                                 "1000x700"});
     const QString saved = waitForAutosave("section", 180000);
-    Session s;
+    Saved s;
     if (saved.isEmpty()) {
       a.kill();
       a.waitForFinished();
       return s;
     }
-    s = Session::load(saved);
+    s = loadSession(saved);
     // While it runs, its session is not another start's to take.
     if (!orphanedSessions(QDir(stateDir()).filePath("recovery")).empty()) s.dataset = "(offered while running)";
     a.kill(); // SIGKILL
@@ -209,10 +250,10 @@ private slots:
     QCOMPARE(recovery, QDir(stateDir()).filePath("recovery"));
     QString path;
     {
-      MainWindowOptions o;
-      o.initialStructures = {};
-      o.dataset = data_;
-      MainWindow w(o);
+      StartupPatch o;
+      o.show = QStringList{};
+      o.datasets = {data_};
+      MainWindow w({}, o);
       w.resize(1000, 700);
       w.show();
       QVERIFY(QTest::qWaitForWindowExposed(&w));
@@ -222,12 +263,12 @@ private slots:
       path = autosave->path();
       QVERIFY(QFileInfo(path).absolutePath() == recovery);
       QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(path), 15000);
-      QCOMPARE(Session::load(path).dataset, data_);
-      w.colourCellsByCategory("section");
-      w.setSideBySide(true);
-      QTRY_VERIFY_WITH_TIMEOUT(Session::load(path).colourBy == "section", 15000);
+      QCOMPARE(loadSession(path).dataset, data_);
+      w.workspace().setColourBy(w.workspace().currentDataset(), "section");
+      w.workspace().setSideBySide(true);
+      QTRY_VERIFY_WITH_TIMEOUT(loadSession(path).colourBy == "section", 15000);
       autosave->waitForWrites();
-      const Session s = Session::load(path);
+      const Saved s = loadSession(path);
       QVERIFY(s.sideBySide);
       QVERIFY(orphanedSessions(recovery).empty()); // this window's, locked
       QVERIFY(!recoverSession("yes", recovery));
@@ -237,9 +278,9 @@ private slots:
     QVERIFY2(sessionFiles(recovery).isEmpty(), qPrintable(sessionFiles(recovery).join(", ")));
     // A window where nothing happens leaves nothing either.
     {
-      MainWindowOptions o;
-      o.initialStructures = {};
-      MainWindow w(o);
+      StartupPatch o;
+      o.show = QStringList{};
+      MainWindow w({}, o);
       w.show();
       QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 120000);
       QTest::qWait(SessionAutosave::kPollMs + SessionAutosave::kQuietMs + 500);
@@ -253,32 +294,32 @@ private slots:
   void crashRestoreOfTheRealBinary() {
     const QString recovery = QDir(stateDir()).filePath("recovery");
     QDir(recovery).removeRecursively();
-    const Session killed = killAfterAutosave();
+    const Saved killed = killAfterAutosave();
     QCOMPARE(killed.dataset, data_);
     QCOMPARE(int(orphanedSessions(recovery).size()), 1);
 
     // Without an answer and without dialogs: nothing restored, nothing lost.
     const QString plain = dir_.filePath("plain.json");
     QCOMPARE(runToEnd({"--save-session", plain, "--size", "1000x700"}), 0);
-    QVERIFY(Session::load(plain).dataset.isEmpty());
+    QVERIFY(loadSession(plain).dataset.isEmpty());
     QCOMPARE(int(orphanedSessions(recovery).size()), 1);
 
     const QString restoredPath = dir_.filePath("restored.json");
     QCOMPARE(runToEnd({"--restore-session", "yes", "--save-session", restoredPath, "--size", "1000x700"}), 0);
-    const Session r = Session::load(restoredPath);
+    const Saved r = loadSession(restoredPath);
     QCOMPARE(r.dataset, data_);
     QCOMPARE(r.colourBy, QString("section"));
     QVERIFY(r.sideBySide);
-    QVERIFY(std::any_of(r.structures.begin(), r.structures.end(), [](const SessionStructure& s) { return s.acronym == "CA1" && s.visible; }));
+    QVERIFY2(r.visibleStructures.contains("CA1"), qPrintable(r.visibleStructures.join(",")));
     QVERIFY(r.camera && killed.camera);
-    for (std::size_t i = 0; i < 3; ++i) QVERIFY(std::abs(r.camera->position[i] - killed.camera->position[i]) < 1e-3);
+    for (std::size_t i = 0; i < 3; ++i) QVERIFY(std::abs((*r.camera)[i] - (*killed.camera)[i]) < 1e-3);
     QVERIFY2(sessionFiles(recovery).isEmpty(), qPrintable(sessionFiles(recovery).join(", "))); // restored, then a clean exit
 
     // Killed again, then "no": the next start is the plain one, and nothing is left.
     QCOMPARE(killAfterAutosave().dataset, data_);
     const QString declined = dir_.filePath("declined.json");
     QCOMPARE(runToEnd({"--restore-session", "no", "--save-session", declined, "--size", "1000x700"}), 0);
-    QVERIFY(Session::load(declined).dataset.isEmpty());
+    QVERIFY(loadSession(declined).dataset.isEmpty());
     QVERIFY2(sessionFiles(recovery).isEmpty(), qPrintable(sessionFiles(recovery).join(", ")));
     QCOMPARE(runToEnd({"--restore-session", "maybe", "--save-session", declined}), 2);
   }
@@ -286,17 +327,18 @@ private slots:
   // Each class of bad file, opened over a good dataset: a clear error naming the file; the open
   // dataset, its cell count, colouring and legend stay; the window keeps working.
   void failedOpenLeavesTheOpenDataset() {
-    MainWindowOptions o;
-    o.initialStructures = {};
-    o.dataset = data_;
+    StartupPatch o;
+    o.show = QStringList{};
+    o.datasets = {data_};
     o.colourBy = "type";
-    MainWindow w(o);
+    MainWindow w({}, o);
     w.resize(1000, 700);
     w.show();
     QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr && w.colouring() == "type", 120000);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr && colouring(w) == "type", 120000);
     const CellTable* cells = w.cells();
     const std::int64_t count = cells->size();
+    const std::size_t datasets = w.workspace().datasetIds().size();
     const int legend = w.cellPanel()->legend()->count();
     QVERIFY(legend > 1);
 
@@ -359,15 +401,16 @@ private slots:
       QVERIFY2(error.contains(QFileInfo(b.path).fileName()), qPrintable(b.name + ": " + error));
       QVERIFY2(!error.contains('\n') && error.size() < 400, qPrintable(b.name + ": " + error));
       QVERIFY2(w.cells() == cells && w.cells()->size() == count, qPrintable(b.name + ": the open dataset was replaced"));
-      QCOMPARE(w.colouring(), QString("type"));
+      QCOMPARE(w.workspace().datasetIds().size(), datasets); // the refused one's entry is gone
+      QCOMPARE(colouring(w), QString("type"));
       QCOMPARE(w.cellPanel()->legend()->count(), legend);
       QVERIFY(w.cellCloud() && w.cellCloud()->size() == count);
       QVERIFY(w.isVisible());
       qInfo("%s: %s", qPrintable(b.name), qPrintable(error));
     }
     // Still working: another colouring, then the good dataset again.
-    w.colourCellsByCategory("section");
-    QCOMPARE(w.colouring(), QString("section"));
+    w.workspace().setColourBy(w.workspace().currentDataset(), "section");
+    QCOMPARE(colouring(w), QString("section"));
     w.openDataset(data_);
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 60000);
     QVERIFY(w.datasetError().isEmpty());

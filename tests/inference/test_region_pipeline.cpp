@@ -6,6 +6,7 @@
 #include "core/CellTable.h"
 #include "core/Error.h"
 #include "core/Hdf5Writer.h"
+#include "core/RegionNames.h"
 #include "core/SpatialSmoothing.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
@@ -77,6 +78,12 @@ private Q_SLOTS:
       for (std::int64_t i = 0; i < cells.size(); ++i)
         QCOMPARE(back[k].labels[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])], r.resolutions[k].labels[static_cast<std::size_t>(i)]);
     }
+    // Each region named after its best CCF match, in uns/region_names.
+    const auto names = readRegionNames(path("regions.h5ad"), "regions_k6");
+    QCOMPARE(names.size(), std::size_t(6));
+    for (std::size_t j = 0; j < names.size(); ++j)
+      QVERIFY2(names[j].rfind("k6-" + std::to_string(j) + " \u00b7 ", 0) == 0 && names[j].back() == '%', names[j].c_str());
+    QCOMPARE(readRegionNames(path("regions.h5ad"), "regions_k20").size(), std::size_t(20));
   }
 
   void embeddingsFromAModel() {

@@ -1,4 +1,5 @@
 #pragma once
+// (Qt-free: core only; the workspace's read worker calls it, DatasetData::read.)
 // What the window relies on in a dataset, checked in the background before it replaces the open
 // one: at least one cell to show; every section and type code naming one of the names (the
 // legend, the colours and the cell details index the names with them: a code past them reads past

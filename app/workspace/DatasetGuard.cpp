@@ -1,4 +1,4 @@
-#include "app/gui/DatasetGuard.h"
+#include "app/workspace/DatasetGuard.h"
 
 #include "core/AbcLayout.h"
 #include "core/Error.h"

@@ -1,0 +1,135 @@
+#include "app/gui/DatasetDocks.h"
+
+#include "app/gui/RegionMatchPanel.h"
+#include "app/gui/SectionView.h"
+#include "app/scene/Engine.h"
+#include "core/Agreement.h"
+#include "core/Palette.h"
+#include "viewer/SectionPlane.h"
+
+#include <algorithm>
+
+namespace atlascope::app {
+
+DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionView* section, QObject* parent)
+    : QObject(parent), engine_(engine), regions_(regions), section_(section) {
+  Workspace& ws = engine_.workspace();
+  connect(&engine_, &Engine::atlasLoaded, this, [this] {
+    regions_->setAtlas(engine_.atlas());
+    section_->setAtlas(engine_.atlas());
+    refresh();
+  });
+  for (auto signal : {&Workspace::currentDatasetChanged, &Workspace::datasetLoaded, &Workspace::datasetChanged, &Workspace::datasetRemoved})
+    connect(&ws, signal, this, &DatasetDocks::refresh);
+  connect(&engine_.data(), &DatasetData::colouringReady, this, &DatasetDocks::refresh);
+  connect(&ws, &Workspace::sectionChanged, this, [this] {
+    const SectionState& s = engine_.workspace().section();
+    const int normal = viewer::sectionAxisIndex(viewer::sectionAxisFromName(s.axis.toStdString()));
+    section_->setPlane(normal < 0 ? 0 : normal, s.position, s.thickness);
+  });
+  auto current = [&ws] { return ws.currentDataset(); };
+  connect(regions_, &RegionMatchPanel::resolutionChosen, this, [&ws, current](const QString& column) { ws.setColourBy(current(), column); });
+  connect(regions_, &RegionMatchPanel::regionSelected, this, [&ws, current](int code) { ws.setHighlightedRegion(current(), code); });
+  connect(regions_, &RegionMatchPanel::regionInResolutionChosen, this, [this, &ws, current](const QString& column, int code) {
+    const DatasetDocument* d = ws.dataset(current());
+    if (!d) return;
+    if (d->display.colourBy == column) {
+      ws.setHighlightedRegion(d->id, code);
+      return;
+    }
+    pendingRegion_ = code; // selected once that resolution's matches are in
+    ws.setColourBy(d->id, column);
+  });
+  connect(regions_, &RegionMatchPanel::matchesReady, this, [this, &ws, current] {
+    if (pendingRegion_ < 0) return;
+    ws.setHighlightedRegion(current(), pendingRegion_);
+    pendingRegion_ = -1;
+  });
+}
+
+QStringList DatasetDocks::regionColumns() const {
+  QStringList columns;
+  const DatasetDocument* d = engine_.workspace().dataset(engine_.workspace().currentDataset());
+  if (!d) return columns;
+  for (const auto& c : d->obsColumns)
+    if (QString::fromStdString(c).startsWith("regions_k")) columns << QString::fromStdString(c);
+  std::sort(columns.begin(), columns.end(), [](const QString& a, const QString& b) { return a.mid(9).toInt() < b.mid(9).toInt(); });
+  return columns;
+}
+
+void DatasetDocks::refresh() {
+  const Workspace& ws = engine_.workspace();
+  const DatasetDocument* d = ws.dataset(ws.currentDataset());
+  const bool loaded = d && d->cells;
+  const CellColouring* c = loaded ? engine_.data().colouring(d->id) : nullptr;
+  if (c && c->cells != d->cells.get()) c = nullptr;
+  if (!loaded || d->id != shownDataset_) {
+    section_->setCells(loaded ? d->cells.get() : nullptr);
+    regions_->clear();
+    shownColouring_ = nullptr;
+    shownDataset_ = loaded ? d->id : -1;
+    regions_->setHierarchy({});
+    if (loaded) buildHierarchy();
+  }
+  if (!loaded) {
+    emit regionsAvailable(false);
+    return;
+  }
+  if (c && c->categorical) section_->setColours(c->codes, displayColours(*d, *c));
+  else section_->setColours({}, {});
+  section_->setShownCells(c ? shownCells(d->display, *c) : std::vector<std::uint8_t>{});
+
+  const QStringList columns = regionColumns();
+  emit regionsAvailable(!columns.isEmpty());
+  if (c && c->colourBy.startsWith("regions_k")) {
+    const auto names = displayNames(*d, *c);
+    if (shownColouring_ != c || shownNames_ != names) {
+      regions_->setResolutions(columns, c->colourBy);
+      regions_->setRegions(d->cells.get(), c->colourBy, c->codes, names, displayColours(*d, *c));
+      shownColouring_ = c;
+      shownNames_ = names;
+    }
+    if (regions_->selectedRegion() != d->display.highlightedRegion && regions_->hasMatches()) regions_->selectRegion(d->display.highlightedRegion);
+  } else if (shownColouring_) {
+    regions_->clear();
+    shownColouring_ = nullptr;
+  }
+}
+
+void DatasetDocks::buildHierarchy() {
+  using Level = RegionMatchPanel::Level;
+  const DatasetDocument* d = engine_.workspace().dataset(shownDataset_);
+  const QStringList columns = regionColumns();
+  if (!d || columns.isEmpty()) return;
+  const std::string path = d->path.toStdString();
+  std::shared_ptr<const CellTable> cells = d->cells;
+  engine_.tasks().run<std::vector<Level>>(
+      QStringLiteral("dataset:%1/hierarchy").arg(d->id), tr("Reading the regions of %1").arg(d->name),
+      [path, cells, columns](const CancellationToken&) {
+        std::vector<Level> levels;
+        std::vector<std::int32_t> previous;
+        for (const QString& column : columns) {
+          const ObsLabels l = readObsLabels(path, column.toStdString());
+          Level level;
+          level.column = column;
+          level.names = l.names;
+          level.colours = readObsColours(path, column.toStdString());
+          if (level.colours.size() != level.names.size()) level.colours = categoricalPalette(level.names.size());
+          std::vector<std::int32_t> codes;
+          codes.reserve(cells->fileRow.size());
+          for (std::int64_t r : cells->fileRow) codes.push_back(l.codes.at(static_cast<std::size_t>(r)));
+          level.sizes.assign(l.names.size(), 0);
+          for (std::int32_t code : codes)
+            if (code >= 0 && static_cast<std::size_t>(code) < level.sizes.size()) ++level.sizes[static_cast<std::size_t>(code)];
+          // The links `segment` writes: each region under the coarser region holding most of its cells.
+          level.parent = levels.empty() ? std::vector<std::int32_t>(l.names.size(), -1)
+                                        : linkResolutions(previous, codes, static_cast<int>(l.names.size()));
+          previous = std::move(codes);
+          levels.push_back(std::move(level));
+        }
+        return levels;
+      },
+      [this](std::vector<Level> levels) { regions_->setHierarchy(levels); });
+}
+
+} // namespace atlascope::app
