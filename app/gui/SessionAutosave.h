@@ -1,7 +1,7 @@
 #pragma once
-// Nothing lost in the window: the open state (the session, the workspace JSON, Workspace.h) is written in the background
-// a few seconds after it changes, and within kMaxDelayMs while it keeps changing (a long camera
-// drag), to a per-user recovery folder. A clean exit (the window destroyed) removes the file; a
+// Nothing lost in the window: the open state (MainWindow::captureSession(), the workspace JSON)
+// is written in the background a few seconds after it changes, and within kMaxDelayMs while it
+// keeps changing (a long camera drag), to a per-user recovery folder. A clean exit (the window destroyed) removes the file; a
 // crash or a kill leaves it, and the next start offers it back (SessionRecovery.h).
 //
 // One file per window, <id>.json, beside a lock <id>.lock that the window holds while it lives:
