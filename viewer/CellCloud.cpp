@@ -65,6 +65,7 @@ CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasC
   colourByCategory(none, {}, {});
 }
 
+CellCloud::CellCloud(CellCloud&&) noexcept = default;
 CellCloud::~CellCloud() = default;
 
 vtkActor* CellCloud::actor() const { return actor_; }
@@ -152,6 +153,7 @@ std::array<double, 3> CellCloud::position(std::int64_t cell) const {
 void CellCloud::setVisibleCells(std::vector<std::uint8_t> mask) {
   if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_) throw Error("cell visibility: one flag per cell is needed");
   if (std::all_of(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; })) mask.clear();
+  if (mask.empty() && mask_.empty()) return; // every cell drawn already (each colouring asks): no pass over the cells
   mask_ = std::move(mask);
   visible_ = mask_.empty() ? n_ : static_cast<std::int64_t>(std::count_if(mask_.begin(), mask_.end(), [](std::uint8_t v) { return v != 0; }));
   rebuildVerts();

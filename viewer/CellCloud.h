@@ -22,7 +22,10 @@ namespace atlascope::viewer {
 
 class CellCloud {
 public:
+  // Keeps no reference to `cells`. Safe to build on a worker thread (nothing is drawn yet) and
+  // move to the GUI thread: 4M cells take a few hundred ms to lay out, too long for the GUI thread.
   explicit CellCloud(const CellTable& cells);
+  CellCloud(CellCloud&&) noexcept;
   ~CellCloud();
 
   vtkActor* actor() const;

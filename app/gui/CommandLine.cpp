@@ -59,8 +59,14 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption figure("figure", "Figure mode: the views, the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.", "file");
   const QCommandLineOption figureSize("figure-size", "Size of --figure in pixels, WxH.", "size", "2400x1400");
   const QCommandLineOption sectionOpt("section", "A section through every view, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
+  const QCommandLineOption restoreSession("restore-session", "After a crash or a kill: restore the autosaved session (yes), discard it (no) or ask "
+                                          "(default; without dialogs it is kept for a later start).", "yes|no|ask", "ask");
+  const QCommandLineOption saveSession("save-session", "Save the session (what is shown) once everything is shown, then quit.", "file");
+  const QCommandLineOption benchStalls("bench-stalls", "Benchmark: the longest GUI-thread stalls while --open's dataset opens, is coloured by a gene "
+                                       "and a region job (k = 25) runs and opens; one JSON line, then quit.");
   parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, layout, regionSurfaces, matchRegions, session, exportView,
-                     scale, turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender});
+                     scale, turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender, restoreSession, saveSession,
+                     benchStalls});
   parser.process(app);
 
   CommandLine c;
@@ -114,6 +120,11 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   c.benchRender = parser.isSet(benchRender) ? std::max(1, parser.value(benchRender).toInt()) : 0;
   c.figure = parser.value(figure);
   if (!c.figure.isEmpty()) c.figureSize = parseSize(parser.value(figureSize), "--figure-size", {200, 150});
+  c.restoreSession = parser.value(restoreSession);
+  if (c.restoreSession != "yes" && c.restoreSession != "no" && c.restoreSession != "ask") fail("--restore-session takes yes, no or ask");
+  c.restoreSessionGiven = parser.isSet(restoreSession);
+  c.saveSession = parser.value(saveSession);
+  c.benchStalls = parser.isSet(benchStalls);
   return c;
 }
 

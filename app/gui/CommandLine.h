@@ -35,6 +35,13 @@ struct CommandLine {
   int scale = 1, turntable = 0, sweepFrames = 60, benchRender = 0;
   viewer::SectionAxis sweep = viewer::SectionAxis::None;
   QSize figureSize;
+  // Issue 14: crash recovery (SessionRecovery.h), a session dump, the stall benchmark.
+  QString restoreSession = "ask"; // --restore-session yes|no|ask
+  bool restoreSessionGiven = false;
+  QString saveSession;           // --save-session FILE: once everything is shown, then quit
+  bool benchStalls = false;      // --bench-stalls
+  // A run that quits by itself once the window has settled (no dialog may wait for a person).
+  bool oneShot() const { return headless() || benchRender > 0 || !saveSession.isEmpty() || benchStalls; }
   bool headless() const { return !screenshot.isEmpty() || !exportPath.isEmpty() || !figure.isEmpty() || turntable > 0 || sweep != viewer::SectionAxis::None; }
   // Only what needs no window (--export, --turntable, --sweep): rendered offscreen from the model.
   bool windowless() const { return headless() && screenshot.isEmpty() && figure.isEmpty() && benchRender == 0 && !patch.matchRegions; }

@@ -14,6 +14,7 @@
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SectionToolbar.h"
 #include "app/gui/SectionView.h"
+#include "app/gui/SessionAutosave.h"
 #include "app/gui/TrainingPanel.h"
 #include "app/gui/ViewMenu.h"
 #include "app/gui/VtkView.h"
@@ -174,6 +175,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   statusBar()->addPermanentWidget(cancelLoad_);
 
   new FileMenu(*this, *engine_, *sectionView_);
+  new SessionAutosave(this); // the open state kept on disk against a crash (issue 14)
   QMenu* edit = menuBar()->addMenu(tr("&Edit"));
   QAction* undo = ws.undoStack()->createUndoAction(this, tr("&Undo"));
   undo->setObjectName("undo");

@@ -83,7 +83,6 @@ signals:
   void idle();
 
 private:
-  void buildFileMenu();
   void onClicked(int x, int y);
   void showCellDetails(DatasetId id, std::int64_t cell);
   void updateBusy();

@@ -7,6 +7,10 @@
 #include "app/gui/MainWindow.h"
 #include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/SectionView.h"
+#include "app/gui/SessionAutosave.h"
+#include "app/gui/SessionRecovery.h"
+#include "app/gui/StallBench.h"
+#include "app/gui/StallDetector.h"
 #include "app/gui/VtkView.h"
 #include "viewer/CellCloud.h"
 
@@ -21,6 +25,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <vector>
 
 using namespace atlascope;
@@ -156,12 +161,30 @@ int main(int argc, char** argv) {
   QApplication app(argc, argv);
   QApplication::setApplicationName("Atlascope");
   QApplication::setApplicationVersion(ATLASCOPE_VERSION);
-  const CommandLine c = parseCommandLine(app, sessionFile);
-  if (c.headless()) qputenv("ATLASCOPE_NO_DIALOGS", "1");
+  CommandLine c = parseCommandLine(app, sessionFile);
+  if (c.oneShot()) qputenv("ATLASCOPE_NO_DIALOGS", "1");
   if (c.windowless()) return runWindowless(c);
+
+  // GUI-thread stalls (StallDetector.h): always in debug builds, and with --bench-stalls; from
+  // here on, so that the atlas and the dataset loading count too.
+  std::unique_ptr<StallDetector> stalls;
+#ifndef NDEBUG
+  stalls = std::make_unique<StallDetector>();
+#endif
+  if (c.benchStalls && !stalls) stalls = std::make_unique<StallDetector>();
+  if (stalls) {
+    stalls->setReportLive(true); // each stall over 100 ms on stderr as it happens
+    stalls->setPhase(c.patch.datasets.isEmpty() ? "start" : "open");
+  }
+  // Crash recovery (SessionRecovery.h): a session autosaved by a run that did not exit cleanly,
+  // unless this run was told what to show (--session, or --open without --restore-session). It
+  // becomes the start's session: applied when the atlas is in, the other flags on top.
+  if (c.patch.session.isEmpty() && (c.patch.datasets.isEmpty() || c.restoreSessionGiven))
+    if (std::optional<QJsonObject> recovered = recoverSession(c.restoreSession, recoveryDir())) c.patch.session = *recovered;
 
   MainWindow window(c.engine, c.patch);
   Engine& engine = window.engine();
+  if (stalls) stalls->watchRenderWindow(window.view()->renderWindow()); // frames apart from work (every view renders into it)
   if (c.size.isValid()) window.resize(c.size);
   window.show();
 
@@ -173,6 +196,23 @@ int main(int argc, char** argv) {
   if (!c.figure.isEmpty())
     actions.push_back([&window, &engine, &c] { return report(writeFigure(c.figure, c.figureSize, engine, *window.sectionView()), c.figure) == 0; });
   if (c.benchRender > 0) actions.push_back([&window, &c] { return benchRender(window, c.benchRender); });
+  if (!c.saveSession.isEmpty())
+    actions.push_back([&window, &c] {
+      try {
+        writeSessionFile(c.saveSession, window.captureSession());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "atlascope: %s\n", e.what());
+        return false;
+      }
+      return report(true, c.saveSession) == 0;
+    });
+  if (c.benchStalls)
+    actions.push_back([&window, &stalls] {
+      const bool ok = runStallBench(window, *stalls);
+      std::printf("%s\n", stalls->json().constData());
+      std::fflush(stdout);
+      return ok;
+    });
   if (c.patch.section) // the 2D view shows the section asked for
     QObject::connect(&engine, &Engine::atlasLoaded, &window, [&window] { window.findChild<QDockWidget*>("sectionDock")->show(); });
   auto runActions = [&window, actions] {
@@ -201,5 +241,7 @@ int main(int argc, char** argv) {
   } else if (!actions.empty()) {
     whenIdle(engine, [&window] { return window.isIdle(); }, runActions);
   }
-  return app.exec();
+  const int status = app.exec();
+  if (stalls && !c.benchStalls) std::fprintf(stderr, "%s\n", stalls->json().constData()); // (debug builds)
+  return status;
 }

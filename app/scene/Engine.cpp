@@ -86,7 +86,7 @@ void Engine::onAtlasLoaded() {
   surfaceOptions.downsampleAboveVoxels = 4'000'000; // whole brain, cortex: 50 um blocks (RegionSurface.h)
   cache_ = std::make_unique<viewer::SurfaceCache>(*atlas_, cacheDir().toStdString(), surfaceOptions);
   loader_ = new SurfaceLoader(*cache_);
-  scene_ = std::make_unique<SceneController>(ws_, *data_, *atlas_);
+  scene_ = std::make_unique<SceneController>(ws_, *data_, *atlas_, &tasks_);
   connect(loader_, &SurfaceLoader::surfaceReady, this, [this](int i, vtkSmartPointer<vtkPolyData> mesh) {
     if (!mesh || mesh->GetNumberOfPoints() == 0) {
       unavailable_.insert(i);

@@ -29,9 +29,10 @@ namespace {
 constexpr double kGap = 0.003; // between views, in window fractions
 }
 
-SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, QObject* parent)
+SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks, QObject* parent)
     : QObject(parent), ws_(workspace), data_(data), atlasData_(atlas), atlas_(std::make_unique<viewer::AtlasScene>(atlas)),
       section_(std::make_unique<viewer::SectionPlane>()), background_(vtkSmartPointer<vtkRenderer>::New()) {
+  tasks_ = tasks;
   atlas_->setSection(section_.get());
   background_->SetBackground(0.82, 0.82, 0.82);
   background_->SetInteractive(0);
@@ -54,7 +55,12 @@ SceneController::SceneController(Workspace& workspace, DatasetData& data, const 
   applySection();
 }
 
+namespace {
+QString cloudChannel(DatasetId id) { return QStringLiteral("cloud:%1").arg(id); }
+} // namespace
+
 SceneController::~SceneController() {
+  if (tasks_) tasks_->invalidatePrefix("cloud:"); // no cloud may arrive after this
   setRenderWindow(nullptr);
   for (View& v : views_) atlas_->showIn(v.renderer, false);
 }
@@ -336,7 +342,24 @@ viewer::CellCloud* SceneController::cloud(DatasetId id) const {
 void SceneController::datasetLoaded(DatasetId id) {
   const DatasetDocument* d = ws_.dataset(id);
   if (!d || !d->cells || clouds_.count(id)) return;
-  auto cloud = std::make_unique<viewer::CellCloud>(*d->cells);
+  if (!tasks_) {
+    addCloud(id, std::make_unique<viewer::CellCloud>(*d->cells));
+    return;
+  }
+  // Laid out on a worker (CellCloud keeps no reference to the cells and moves), added on the GUI
+  // thread if the dataset still has these cells.
+  std::shared_ptr<const CellTable> cells = d->cells;
+  tasks_->run<std::shared_ptr<viewer::CellCloud>>(
+      cloudChannel(id), tr("Laying out the cells of %1").arg(d->name),
+      [cells](const CancellationToken&) { return std::make_shared<viewer::CellCloud>(*cells); },
+      [this, id, cells](std::shared_ptr<viewer::CellCloud> cloud) {
+        const DatasetDocument* now = ws_.dataset(id);
+        if (!now || now->cells != cells || clouds_.count(id)) return;
+        addCloud(id, std::make_unique<viewer::CellCloud>(std::move(*cloud)));
+      });
+}
+
+void SceneController::addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud) {
   section_->attach(cloud->actor()->GetMapper());
   cloud->setInteracting(interacting_);
   clouds_[id] = std::move(cloud);
@@ -345,6 +368,7 @@ void SceneController::datasetLoaded(DatasetId id) {
 }
 
 void SceneController::datasetRemoved(DatasetId id) {
+  if (tasks_) tasks_->invalidate(cloudChannel(id));
   for (View& v : views_) {
     v.regions.erase(id);
     if (const auto it = clouds_.find(id); it != clouds_.end()) {

@@ -9,6 +9,7 @@
 // 4M points are uploaded once however many views show them. Views of one camera group share one
 // vtkCamera (linked); a camera moved by the mouse is written back to the model when the drag ends.
 #include "app/workspace/DatasetData.h"
+#include "app/workspace/TaskRunner.h"
 #include "app/workspace/Workspace.h"
 #include "viewer/AtlasScene.h"
 
@@ -41,7 +42,10 @@ namespace atlascope::app {
 class SceneController : public QObject {
   Q_OBJECT
 public:
-  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, QObject* parent = nullptr);
+  // With `tasks`, each dataset's point cloud is laid out on a worker (4M cells take a few hundred
+  // ms: too long for the GUI thread) and added when ready, counting as busy meanwhile; without
+  // (an offscreen copy that draws at once), on the spot.
+  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks = nullptr, QObject* parent = nullptr);
   ~SceneController() override;
 
   // Where it draws (null: nowhere yet). The controller's renderers move to the new window.
@@ -126,6 +130,7 @@ private:
   void applyCamera(int group);
   vtkCamera* cameraOf(int group);
   void datasetLoaded(DatasetId id);
+  void addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud);
   void datasetRemoved(DatasetId id);
   void applyDataset(DatasetId id);
   void applySection();
@@ -142,6 +147,7 @@ private:
   std::vector<View> views_;
   std::map<int, vtkSmartPointer<vtkCamera>> cameras_;
   std::map<DatasetId, std::unique_ptr<viewer::CellCloud>> clouds_;
+  TaskRunner* tasks_ = nullptr; // where clouds are laid out (none: on the GUI thread)
   std::map<DatasetId, Applied> applied_;
   std::map<DatasetId, RegionSet> regionSets_;
   std::map<int, vtkSmartPointer<vtkPolyData>> surfaces_; // structures with a surface

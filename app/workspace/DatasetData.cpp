@@ -1,5 +1,7 @@
 #include "app/workspace/DatasetData.h"
 
+#include "app/workspace/DatasetGuard.h"
+
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "core/Palette.h"
@@ -105,7 +107,11 @@ void DatasetData::read(DatasetId id) {
       [path, columns](const CancellationToken&) -> Outcome {
         try {
           Read r;
-          r.cells = std::make_shared<const CellTable>(readCellTable(path, columns));
+          auto cells = std::make_shared<const CellTable>(readCellTable(path, columns));
+          // A dataset the window cannot show is refused here, before anything replaces the open
+          // ones (issue 14): the entry goes with the reason, the others stay.
+          checkOpenable(*cells, path, columns);
+          r.cells = std::move(cells);
           // Columns to colour by besides type and section (e.g. regions_k25 written by segment).
           if (!isTablePath(path))
             for (const auto& c : listObsColumns(path))
