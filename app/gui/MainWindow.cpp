@@ -1,8 +1,7 @@
 #include "app/gui/MainWindow.h"
 
-#include "app/gui/AnimationExport.h"
+#include "app/gui/CellDetails.h"
 #include "app/gui/CellPanel.h"
-#include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/DataPanel.h"
 #include "app/gui/DatasetDocks.h"
 #include "app/gui/FileMenu.h"
@@ -11,14 +10,12 @@
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/RegionTreePanel.h"
-#include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SectionToolbar.h"
 #include "app/gui/SectionView.h"
 #include "app/gui/SessionAutosave.h"
 #include "app/gui/TrainingPanel.h"
 #include "app/gui/ViewMenu.h"
 #include "app/gui/VtkView.h"
-#include "core/FileSystem.h"
 #include "viewer/CellCloud.h"
 
 #include <QAction>
@@ -28,8 +25,6 @@
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
-#include <QFileDialog>
-#include <QFileInfo>
 #include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
@@ -380,23 +375,8 @@ void MainWindow::onClicked(int x, int y) {
 }
 
 void MainWindow::showCellDetails(DatasetId id, std::int64_t cell) {
-  const DatasetDocument* d = workspace().dataset(id);
-  if (!d || !d->cells) return;
-  const CellTable& cells = *d->cells;
-  const auto k = static_cast<std::size_t>(cell);
-  QString html = tr("<b>%1</b> cell, row %2").arg(d->name.toHtmlEscaped()).arg(cells.fileRow[k]);
-  if (cells.cellType[k] >= 0) html += tr("<br><b>type</b> %1").arg(QString::fromStdString(cells.types.names[static_cast<std::size_t>(cells.cellType[k])]));
-  html += tr("<br><b>section</b> %1").arg(QString::fromStdString(cells.sectionNames[static_cast<std::size_t>(cells.section[k])]));
-  if (cells.hasCcf() && engine_->atlas()) {
-    const auto s = engine_->atlas()->structureAtUm(cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
-    html += tr("<br><b>CCF</b> %1").arg(s ? QString::fromStdString(engine_->atlas()->structures()[*s].acronym + " (" + engine_->atlas()->structures()[*s].name + ")")
-                                          : tr("outside the brain"));
-  }
-  if (const CellColouring* c = engine_->data().colouring(id); c && c->cells == d->cells.get()) {
-    if (!c->categorical && k < c->values.size()) html += tr("<br><b>%1</b> %2").arg(c->gene).arg(c->values[k]);
-    else if (c->categorical && k < c->codes.size() && c->codes[k] >= 0 && c->colourBy != "type" && c->colourBy != "section")
-      html += tr("<br><b>%1</b> %2").arg(c->colourBy, QString::fromStdString(displayNames(*d, *c)[static_cast<std::size_t>(c->codes[k])]));
-  }
+  const QString html = cellDetails(*engine_, id, cell);
+  if (html.isEmpty()) return;
   cellPanel_->setCellInfo(html);
   QString plain = html;
   plain.replace("<br>", " — ").remove("<b>").remove("</b>");
