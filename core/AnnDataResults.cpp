@@ -65,23 +65,24 @@ void writeUnsStrings(Hdf5Writer& w, const UnsStringArray& array) {
   setAnnDataEncoding(w, path, "string-array");
 }
 
+ObsLayout readObsLayoutForResults(const std::string& source) {
+  Hdf5File f(source);
+  if (!f.exists("/obs")) throw FileError(source, "not an AnnData file (no /obs)");
+  const std::string index = dataframeIndexName(f, "/obs");
+  if (f.isCompoundMember("/obs/" + index))
+    throw FileError(source, "is an anndata < 0.7 file (obs is one compound table); results are written into current "
+                            "AnnData files only: convert it first (atlascope-cli convert " + source + " --out NEW.h5ad)");
+  if (!f.exists("/obs/" + index)) throw FileError(source, "obs has no index dataset '" + index + "'");
+  return {f.shape("/obs/" + index)[0], f.readStringArrayAttribute("/obs", "column-order")};
+}
+
 void writeResultsToCopy(const std::string& source, const std::string& target, const std::vector<CategoricalColumn>& obs,
                         const std::vector<ObsmArray>& obsm, const std::vector<UnsIntArray>& uns,
                         const std::vector<UnsStringArray>& unsStrings) {
   if (source == target) throw FileError(target, "results go into a copy: the target must differ from the source");
-  std::int64_t rows = 0;
-  std::vector<std::string> order;
-  {
-    Hdf5File f(source);
-    if (!f.exists("/obs")) throw FileError(source, "not an AnnData file (no /obs)");
-    const std::string index = dataframeIndexName(f, "/obs");
-    if (f.isCompoundMember("/obs/" + index))
-      throw FileError(source, "is an anndata < 0.7 file (obs is one compound table); results are written into current "
-                              "AnnData files only: convert it first (atlascope-cli convert " + source + " --out NEW.h5ad)");
-    if (!f.exists("/obs/" + index)) throw FileError(source, "obs has no index dataset '" + index + "'");
-    rows = f.shape("/obs/" + index)[0];
-    order = f.readStringArrayAttribute("/obs", "column-order");
-  }
+  const ObsLayout layout = readObsLayoutForResults(source);
+  const std::int64_t rows = layout.rows;
+  std::vector<std::string> order = layout.columnOrder;
   for (const auto& c : obs)
     if (static_cast<std::int64_t>(c.codes.size()) != rows)
       throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " + std::to_string(rows) + " cells");

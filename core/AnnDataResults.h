@@ -47,6 +47,15 @@ void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std:
                              const std::vector<std::string>& categories,
                              const std::vector<std::array<std::uint8_t, 3>>& colours = {});
 
+// What a results copy needs to know of its source before copying it: a current AnnData file
+// (older layouts are refused with the convert command to run), its cell count and obs column
+// order. Throws FileError naming the source.
+struct ObsLayout {
+  std::int64_t rows = 0;
+  std::vector<std::string> columnOrder;
+};
+ObsLayout readObsLayoutForResults(const std::string& source);
+
 // Writes (replacing) one uns string array into an open writer, making the dicts on its way.
 void writeUnsStrings(Hdf5Writer& w, const UnsStringArray& array);
 

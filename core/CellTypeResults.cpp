@@ -55,17 +55,9 @@ void writeCellTypesToCopy(const std::string& source, const std::string& target, 
   if (c.markers.size() != c.types.size()) throw Error("cell types: " + std::to_string(c.markers.size()) + " marker lists for " +
                                                       std::to_string(c.types.size()) + " types");
   // Not writeResultsToCopy: it has no dicts of strings for uns, and one copy takes one commit.
-  std::int64_t rows = 0;
-  std::vector<std::string> order;
-  {
-    Hdf5File f(source);
-    if (!f.exists("/obs")) throw FileError(source, "not an AnnData file (no /obs)");
-    const std::string index = dataframeIndexName(f, "/obs");
-    if (f.isCompoundMember("/obs/" + index))
-      throw FileError(source, "is an anndata < 0.7 file; convert it first (atlascope-cli convert " + source + " --out NEW.h5ad)");
-    rows = f.shape("/obs/" + index)[0];
-    order = f.readStringArrayAttribute("/obs", "column-order");
-  }
+  const ObsLayout layout = readObsLayoutForResults(source);
+  const std::int64_t rows = layout.rows;
+  std::vector<std::string> order = layout.columnOrder;
   if (source == target) throw FileError(target, "results go into a copy: the target must differ from the source");
   if (static_cast<std::int64_t>(c.codes.size()) != rows)
     throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " + std::to_string(rows) + " cells");

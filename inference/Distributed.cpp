@@ -155,22 +155,14 @@ Distributed::~Distributed() = default;
 
 std::string Distributed::backend() const { return impl_->backend; }
 
-void Distributed::allReduceSum(torch::Tensor& t) {
-  std::vector<torch::Tensor> v{t};
-  c10d::AllreduceOptions o;
-  o.reduceOp = c10d::ReduceOp::SUM;
-  o.timeout = timeout_;
-  try {
-    impl_->group->allreduce(v, o)->wait(timeout_);
-  } catch (const std::exception& e) {
-    impl_->fail("all-reduce", e, rank_, size_, timeout_);
-  }
-}
+void Distributed::allReduceSum(torch::Tensor& t) { allReduce(t, false); }
 
-void Distributed::allReduceMax(torch::Tensor& t) {
+void Distributed::allReduceMax(torch::Tensor& t) { allReduce(t, true); }
+
+void Distributed::allReduce(torch::Tensor& t, bool max) {
   std::vector<torch::Tensor> v{t};
   c10d::AllreduceOptions o;
-  o.reduceOp = c10d::ReduceOp::MAX;
+  o.reduceOp = max ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
   o.timeout = timeout_;
   try {
     impl_->group->allreduce(v, o)->wait(timeout_);

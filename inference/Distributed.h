@@ -54,6 +54,7 @@ public:
   static bool hasNccl();
 
 private:
+  void allReduce(torch::Tensor& t, bool max); // sum, or max
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, size_ = 1;

@@ -39,11 +39,8 @@
 #include <QToolButton>
 #include <QUndoStack>
 
-#include <vtkImageData.h>
 #include <vtkRenderWindow.h>
-#include <vtkWindowToImageFilter.h>
 
-#include <cstring>
 
 namespace atlascope::app {
 
@@ -326,19 +323,7 @@ QImage MainWindow::windowImage() {
   if (!engine_->scene() || !view_->isVisible() || !view_->isReady()) return img;
   // What VTK drew into the native window, which QWidget::grab cannot see (TOOLCHAIN.md).
   view_->render();
-  auto grabber = vtkSmartPointer<vtkWindowToImageFilter>::New();
-  grabber->SetInput(view_->renderWindow());
-  grabber->SetInputBufferTypeToRGB();
-  grabber->ReadFrontBufferOff();
-  grabber->Update();
-  vtkImageData* data = grabber->GetOutput();
-  int dims[3];
-  data->GetDimensions(dims);
-  QImage vtk(dims[0], dims[1], QImage::Format_RGB888);
-  const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
-  for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
-    std::memcpy(vtk.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * static_cast<std::size_t>(dims[0]) * 3,
-                static_cast<std::size_t>(dims[0]) * 3);
+  const QImage vtk = grabImage(view_->renderWindow());
   QPainter painter(&img);
   painter.drawImage(QRect(view_->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), view_->size() * img.devicePixelRatio()), vtk);
   return img;

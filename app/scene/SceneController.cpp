@@ -29,6 +29,23 @@ namespace {
 constexpr double kGap = 0.003; // between views, in window fractions
 }
 
+QImage grabImage(vtkRenderWindow* window) {
+  auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
+  grab->SetInput(window);
+  grab->SetInputBufferTypeToRGB();
+  grab->ReadFrontBufferOff();
+  grab->Update();
+  vtkImageData* data = grab->GetOutput();
+  int dims[3];
+  data->GetDimensions(dims);
+  QImage image(dims[0], dims[1], QImage::Format_RGB888);
+  const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
+  for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
+    std::memcpy(image.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * static_cast<std::size_t>(dims[0]) * 3,
+                static_cast<std::size_t>(dims[0]) * 3);
+  return image;
+}
+
 SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks, QObject* parent)
     : QObject(parent), ws_(workspace), data_(data), atlasData_(atlas), atlas_(std::make_unique<viewer::AtlasScene>(atlas)),
       section_(std::make_unique<viewer::SectionPlane>()), background_(vtkSmartPointer<vtkRenderer>::New()) {
@@ -193,19 +210,7 @@ QImage SceneController::renderImage(QSize size) {
   vtkRenderWindow* was = window_;
   setRenderWindow(offscreen);
   render();
-  auto grab = vtkSmartPointer<vtkWindowToImageFilter>::New();
-  grab->SetInput(offscreen);
-  grab->SetInputBufferTypeToRGB();
-  grab->ReadFrontBufferOff();
-  grab->Update();
-  vtkImageData* data = grab->GetOutput();
-  int dims[3];
-  data->GetDimensions(dims);
-  QImage image(dims[0], dims[1], QImage::Format_RGB888);
-  const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
-  for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
-    std::memcpy(image.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * static_cast<std::size_t>(dims[0]) * 3,
-                static_cast<std::size_t>(dims[0]) * 3);
+  const QImage image = grabImage(offscreen);
   setRenderWindow(was);
   return image;
 }

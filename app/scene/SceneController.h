@@ -39,6 +39,9 @@ class SectionPlane;
 
 namespace atlascope::app {
 
+// What a render window shows now, read from VTK's own buffer (QWidget::grab cannot see it).
+QImage grabImage(vtkRenderWindow* window);
+
 class SceneController : public QObject {
   Q_OBJECT
 public:
