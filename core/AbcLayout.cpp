@@ -1,17 +1,16 @@
 #include "core/AbcLayout.h"
 
+#include "core/AnnDataValidation.h"
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
-#include "core/AnnDataValidation.h"
 #include "core/Palette.h"
-
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sys/stat.h>
 #include <unordered_map>
 
 namespace atlascope {
@@ -22,14 +21,18 @@ bool isFolder(const std::string& path) {
 }
 
 namespace {
-bool endsWith(const std::string& s, const std::string& t) { return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0; }
+bool endsWith(const std::string& s, const std::string& t) {
+  return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+}
 
 void search(const std::string& dir, int depth, std::vector<std::string>& files) {
   if (depth > 6) return;
   for (const std::string& name : listFolder(dir)) {
     const std::string p = dir + "/" + name;
-    if (isFolder(p)) search(p, depth + 1, files);
-    else files.push_back(p);
+    if (isFolder(p))
+      search(p, depth + 1, files);
+    else
+      files.push_back(p);
   }
 }
 
@@ -48,16 +51,21 @@ std::optional<AbcLayout> findAbcLayout(const std::string& folder) {
   AbcLayout l;
   for (const auto& f : files) {
     const std::string name = f.substr(f.rfind('/') + 1);
-    if (name == "cell_metadata_with_cluster_annotation.csv") l.metadata = f;
-    else if (l.metadata.empty() && name.rfind("cell_metadata", 0) == 0 && endsWith(name, ".csv")) l.metadata = f;
-    else if (name == "ccf_coordinates.csv") l.ccf = f;
-    else if (endsWith(name, ".h5ad") && (l.expression.empty() || name.find("log2") != std::string::npos)) l.expression = f;
+    if (name == "cell_metadata_with_cluster_annotation.csv")
+      l.metadata = f;
+    else if (l.metadata.empty() && name.rfind("cell_metadata", 0) == 0 && endsWith(name, ".csv"))
+      l.metadata = f;
+    else if (name == "ccf_coordinates.csv")
+      l.ccf = f;
+    else if (endsWith(name, ".h5ad") && (l.expression.empty() || name.find("log2") != std::string::npos))
+      l.expression = f;
   }
   // The annotation view wins over the plain metadata wherever it comes in the listing.
   for (const auto& f : files)
     if (endsWith(f, "/cell_metadata_with_cluster_annotation.csv")) l.metadata = f;
   if (l.metadata.empty()) return std::nullopt;
-  if (l.expression.empty()) throw FileError(folder, "has ABC cell metadata (" + l.metadata + ") but no expression .h5ad");
+  if (l.expression.empty())
+    throw FileError(folder, "has ABC cell metadata (" + l.metadata + ") but no expression .h5ad");
   return l;
 }
 
@@ -65,7 +73,8 @@ std::unordered_map<std::string, std::int64_t> abcExpressionRows(const AbcLayout&
   Hdf5File f(L.expression);
   validateAnnDataFile(f);
   const std::string index = dataframeIndexName(f, "/obs");
-  if (!f.exists("/obs/" + index)) throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
+  if (!f.exists("/obs/" + index))
+    throw FileError(L.expression, "obs has no index (cell_label) to join the metadata by");
   const auto labels = f.readStrings("/obs/" + index);
   std::unordered_map<std::string, std::int64_t> rowOf;
   rowOf.reserve(labels.size());
@@ -81,22 +90,27 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
   {
     Hdf5File f(L.expression);
     const std::string varIndex = dataframeIndexName(f, "/var");
-    if (f.exists("/var/gene_symbol")) t.genes = f.readStrings("/var/gene_symbol");
-    else if (f.exists("/var/" + varIndex)) t.genes = f.readStrings("/var/" + varIndex);
+    if (f.exists("/var/gene_symbol"))
+      t.genes = f.readStrings("/var/gene_symbol");
+    else if (f.exists("/var/" + varIndex))
+      t.genes = f.readStrings("/var/" + varIndex);
   }
   // CCF coordinates by cell_label (mm).
   std::unordered_map<std::string, std::array<float, 3>> ccf;
   if (!L.ccf.empty()) {
     CsvReader c(L.ccf);
-    const std::size_t label = c.requireColumn("cell_label"), x = c.requireColumn("x"), y = c.requireColumn("y"), z = c.requireColumn("z");
+    const std::size_t label = c.requireColumn("cell_label"), x = c.requireColumn("x"), y = c.requireColumn("y"),
+                      z = c.requireColumn("z");
     std::vector<std::string> row;
     while (c.next(row))
-      ccf[row[label]] = {static_cast<float>(number(row[x]) * 1000), static_cast<float>(number(row[y]) * 1000), static_cast<float>(number(row[z]) * 1000)};
+      ccf[row[label]] = {static_cast<float>(number(row[x]) * 1000), static_cast<float>(number(row[y]) * 1000),
+                         static_cast<float>(number(row[z]) * 1000)};
   }
   CsvReader m(L.metadata);
   const std::size_t label = m.requireColumn("cell_label");
   const std::size_t sec = m.requireColumn(opt.section.empty() ? "brain_section_label" : opt.section);
-  const std::size_t xs = m.requireColumn(opt.x.empty() ? "x" : opt.x), ys = m.requireColumn(opt.y.empty() ? "y" : opt.y);
+  const std::size_t xs = m.requireColumn(opt.x.empty() ? "x" : opt.x),
+                    ys = m.requireColumn(opt.y.empty() ? "y" : opt.y);
   const std::string typeName = !opt.type.empty() ? opt.type : (m.column("subclass") ? "subclass" : "");
   const bool hasType = !typeName.empty();
   const std::size_t type = hasType ? m.requireColumn(typeName) : 0;
@@ -109,9 +123,15 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
   std::vector<std::string> row;
   while (m.next(row)) {
     const auto it = rowOf.find(row[label]);
-    if (it == rowOf.end()) { ++notExpressed; continue; }
+    if (it == rowOf.end()) {
+      ++notExpressed;
+      continue;
+    }
     const double x = number(row[xs]), y = number(row[ys]);
-    if (!std::isfinite(x) || !std::isfinite(y)) { ++badPosition; continue; }
+    if (!std::isfinite(x) || !std::isfinite(y)) {
+      ++badPosition;
+      continue;
+    }
     t.x.push_back(static_cast<float>(x * scale));
     t.y.push_back(static_cast<float>(y * scale));
     t.fileRow.push_back(it->second);
@@ -140,12 +160,16 @@ CellTable readAbcCells(const AbcLayout& L, const ColumnOptions& opt) {
     if (colour) t.types.colours.push_back(colours[name]);
   }
   for (const auto& s : sectionOf) t.section.push_back(sections[s]);
-  if (hasType) for (const auto& s : typeOf) t.cellType.push_back(types[s]);
-  else t.cellType.assign(t.x.size(), -1);
+  if (hasType)
+    for (const auto& s : typeOf) t.cellType.push_back(types[s]);
+  else
+    t.cellType.assign(t.x.size(), -1);
   t.skippedCells = notExpressed + badPosition;
   if (t.skippedCells > 0)
-    t.skippedReason = std::to_string(notExpressed) + " not in the expression matrix, " + std::to_string(badPosition) + " without a finite position";
-  if (t.x.empty()) throw FileError(L.metadata, "no cell of the metadata is in " + L.expression + " (joined by cell_label)");
+    t.skippedReason = std::to_string(notExpressed) + " not in the expression matrix, " + std::to_string(badPosition) +
+                      " without a finite position";
+  if (t.x.empty())
+    throw FileError(L.metadata, "no cell of the metadata is in " + L.expression + " (joined by cell_label)");
   return t;
 }
 

@@ -11,8 +11,8 @@ namespace atlascope {
 
 // The overlap (contingency) table, sparse: (reference label, predicted label) -> cells.
 struct Contingency {
-  std::vector<std::int32_t> referenceLabels, predictedLabels; // the distinct labels, ascending
-  std::vector<std::int64_t> referenceSizes, predictedSizes;   // cells per label (same order)
+  std::vector<std::int32_t> referenceLabels, predictedLabels;          // the distinct labels, ascending
+  std::vector<std::int64_t> referenceSizes, predictedSizes;            // cells per label (same order)
   std::map<std::pair<std::int32_t, std::int32_t>, std::int64_t> cells; // (row, column) indices -> cells
   std::int64_t total = 0;
 };
@@ -32,11 +32,13 @@ AgreementScores agreement(const std::vector<std::int32_t>& reference, const std:
 
 // E[MI] under the hypergeometric model of random labelings with these label sizes (Vinh et al.),
 // summing each pair's terms outwards from their mode until they vanish.
-double expectedMutualInformation(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b, std::int64_t n);
+double expectedMutualInformation(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b,
+                                 std::int64_t n);
 
 // Links two labelings of the same cells, e.g. the regions at two resolutions: parent[j] of fine
 // label j (0 .. fineK - 1) = the coarse label holding most of its cells (the smallest on a tie;
 // -1 when it has none). `segment` writes these links; the window's tree of regions uses them.
-std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse, const std::vector<std::int32_t>& fine, int fineK);
+std::vector<std::int32_t> linkResolutions(const std::vector<std::int32_t>& coarse,
+                                          const std::vector<std::int32_t>& fine, int fineK);
 
 } // namespace atlascope

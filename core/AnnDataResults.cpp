@@ -1,10 +1,10 @@
 #include "core/AnnDataResults.h"
 
 #include "core/AtomicFile.h"
+#include "core/Csv.h"
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
-#include "core/Csv.h"
 #include "core/Palette.h"
 
 #include <algorithm>
@@ -27,7 +27,8 @@ void setAnnDataEncoding(Hdf5Writer& w, const std::string& path, const char* type
 }
 
 void writeAnnDataCategorical(Hdf5Writer& w, const std::string& group, const std::vector<std::int32_t>& codes,
-                             const std::vector<std::string>& categories, const std::vector<std::array<std::uint8_t, 3>>& colours) {
+                             const std::vector<std::string>& categories,
+                             const std::vector<std::array<std::uint8_t, 3>>& colours) {
   const auto rows = static_cast<std::int64_t>(codes.size());
   w.createGroup(group);
   setAnnDataEncoding(w, group, "categorical");
@@ -71,7 +72,8 @@ ObsLayout readObsLayoutForResults(const std::string& source) {
   const std::string index = dataframeIndexName(f, "/obs");
   if (f.isCompoundMember("/obs/" + index))
     throw FileError(source, "is an anndata < 0.7 file (obs is one compound table); results are written into current "
-                            "AnnData files only: convert it first (atlascope-cli convert " + source + " --out NEW.h5ad)");
+                            "AnnData files only: convert it first (atlascope-cli convert " +
+                                source + " --out NEW.h5ad)");
   if (!f.exists("/obs/" + index)) throw FileError(source, "obs has no index dataset '" + index + "'");
   return {f.shape("/obs/" + index)[0], f.readStringArrayAttribute("/obs", "column-order")};
 }
@@ -85,7 +87,8 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
   std::vector<std::string> order = layout.columnOrder;
   for (const auto& c : obs)
     if (static_cast<std::int64_t>(c.codes.size()) != rows)
-      throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " + std::to_string(rows) + " cells");
+      throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " +
+                  std::to_string(rows) + " cells");
   for (const auto& m : obsm)
     if (m.columns <= 0 || static_cast<std::int64_t>(m.values.size()) != rows * m.columns)
       throw Error("obsm '" + m.key + "' does not have " + std::to_string(rows) + " rows");
@@ -115,7 +118,8 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
   w.commit();
 }
 
-void writeLabelsCsv(const std::string& path, const std::vector<std::string>& ids, const std::vector<CategoricalColumn>& columns) {
+void writeLabelsCsv(const std::string& path, const std::vector<std::string>& ids,
+                    const std::vector<CategoricalColumn>& columns) {
   std::ostringstream out;
   out << "cell";
   for (const auto& c : columns) out << "," << csvField(c.name);

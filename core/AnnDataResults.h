@@ -64,6 +64,7 @@ void writeResultsToCopy(const std::string& source, const std::string& target, co
                         const std::vector<UnsStringArray>& unsStrings = {});
 
 // Per-cell labels as CSV: `cell,<name>...` (the obs index when the file has one, else the row).
-void writeLabelsCsv(const std::string& path, const std::vector<std::string>& cellIds, const std::vector<CategoricalColumn>& columns);
+void writeLabelsCsv(const std::string& path, const std::vector<std::string>& cellIds,
+                    const std::vector<CategoricalColumn>& columns);
 
 } // namespace atlascope

@@ -40,9 +40,11 @@ public:
     if (nObs_ < 0) nObs_ = xRows;
     if (nVar_ < 0) nVar_ = xCols;
     if (xRows >= 0 && xRows != nObs_)
-      throw FileError(f_.path(), "/X has " + std::to_string(xRows) + " rows but obs has " + std::to_string(nObs_) + " cells");
+      throw FileError(f_.path(),
+                      "/X has " + std::to_string(xRows) + " rows but obs has " + std::to_string(nObs_) + " cells");
     if (xCols >= 0 && nVar_ >= 0 && xCols != nVar_)
-      throw FileError(f_.path(), "/X has " + std::to_string(xCols) + " columns but var has " + std::to_string(nVar_) + " genes");
+      throw FileError(f_.path(),
+                      "/X has " + std::to_string(xCols) + " columns but var has " + std::to_string(nVar_) + " genes");
     if (f_.kind("/X")) matrix("/X");
     if (f_.kind("/obs")) dataframe("/obs", nObs_);
     if (f_.kind("/var")) dataframe("/var", nVar_);
@@ -54,7 +56,7 @@ public:
           matrixShape(m, &r, &c);
           if ((nObs_ >= 0 && r != nObs_) || (nVar_ >= 0 && c != nVar_))
             throw FileError(f_.path(), quote(m) + " is " + std::to_string(r) + " x " + std::to_string(c) + ", X is " +
-                                          std::to_string(nObs_) + " x " + std::to_string(nVar_));
+                                           std::to_string(nObs_) + " x " + std::to_string(nVar_));
           matrix(m);
         }
     alignedGroup("/obsm", nObs_);
@@ -66,7 +68,8 @@ public:
           if (!isMatrix(m)) continue;
           std::int64_t r = -1, c = -1;
           matrixShape(m, &r, &c);
-          if (r != n || c != n) throw FileError(f_.path(), quote(m) + " must be " + std::to_string(n) + " x " + std::to_string(n));
+          if (r != n || c != n)
+            throw FileError(f_.path(), quote(m) + " must be " + std::to_string(n) + " x " + std::to_string(n));
         }
   }
 
@@ -86,7 +89,8 @@ private:
   std::int64_t length1D(const std::string& ds) {
     if (f_.kind(ds) == 'm') return length1D(ds.substr(0, ds.rfind('/')));
     const auto s = f_.shape(ds);
-    if (s.size() != 1) throw FileError(f_.path(), quote(ds) + " must be 1D (it has " + std::to_string(s.size()) + " dimensions)");
+    if (s.size() != 1)
+      throw FileError(f_.path(), quote(ds) + " must be 1D (it has " + std::to_string(s.size()) + " dimensions)");
     return s[0];
   }
 
@@ -121,21 +125,27 @@ private:
       if (!compound) expectLength(col, n);
       const std::string enc = kind == 'd' ? encodingOf(f_, col) : std::string();
       const char cls = f_.typeClass(col);
-      if (enc == "string-array" && cls != 's') throw FileError(f_.path(), quote(col) + " is declared a string-array but does not hold strings");
-      if (enc == "array" && cls != 'i' && cls != 'f') throw FileError(f_.path(), quote(col) + " is declared an array but is not numeric");
+      if (enc == "string-array" && cls != 's')
+        throw FileError(f_.path(), quote(col) + " is declared a string-array but does not hold strings");
+      if (enc == "array" && cls != 'i' && cls != 'f')
+        throw FileError(f_.path(), quote(col) + " is declared an array but is not numeric");
       // anndata 0.7: integer codes here, names under <df>/__categories/<name>; anndata < 0.7
       // (compound): uns['<name>_categories'].
       const std::string legacy07 = df + "/__categories/" + name, legacyUns = "/uns/" + name + "_categories";
       if (name != index && cls == 'i') {
-        if (!compound && f_.kind(legacy07)) categorical(col, legacy07, n);
-        else if (compound && f_.kind(legacyUns)) categorical(col, legacyUns, n);
+        if (!compound && f_.kind(legacy07))
+          categorical(col, legacy07, n);
+        else if (compound && f_.kind(legacyUns))
+          categorical(col, legacyUns, n);
       }
     }
   }
 
   void expectLength(const std::string& ds, std::int64_t n) {
     const auto len = length1D(ds);
-    if (len != n) throw FileError(f_.path(), quote(ds) + " has " + std::to_string(len) + " values for " + std::to_string(n) + " rows");
+    if (len != n)
+      throw FileError(f_.path(),
+                      quote(ds) + " has " + std::to_string(len) + " values for " + std::to_string(n) + " rows");
   }
 
   // Codes: integers, -1 (missing) or within [0, number of categories).
@@ -146,8 +156,8 @@ private:
     expectClass(categories, "sif", "category names or values");
     scan(codes, n, [&](std::int64_t i, std::int64_t v) {
       if (v < -1 || v >= k)
-        throw FileError(f_.path(), quote(codes) + "[" + std::to_string(i) + "] = " + std::to_string(v) + ", but there are " +
-                                      std::to_string(k) + " categories (-1 = missing)");
+        throw FileError(f_.path(), quote(codes) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                       ", but there are " + std::to_string(k) + " categories (-1 = missing)");
     });
   }
 
@@ -179,15 +189,19 @@ private:
     const char kind = f_.kind(m);
     if (kind == 'd') {
       const auto s = f_.shape(m);
-      if (s.size() != 2) throw FileError(f_.path(), quote(m) + " must be a 2D matrix (it has " + std::to_string(s.size()) + " dimensions)");
+      if (s.size() != 2)
+        throw FileError(f_.path(),
+                        quote(m) + " must be a 2D matrix (it has " + std::to_string(s.size()) + " dimensions)");
       *rows = s[0];
       *cols = s[1];
       // A shape the file cannot hold even at one byte per value and deflate's best ratio (a
       // header claiming 480 x 2^40 made convert loop over 2^40 gene names).
-      const std::uint64_t values = saturatingMultiply(static_cast<std::uint64_t>(s[0]), static_cast<std::uint64_t>(s[1]));
+      const std::uint64_t values =
+          saturatingMultiply(static_cast<std::uint64_t>(s[0]), static_cast<std::uint64_t>(s[1]));
       if (values > f_.canHold())
         throw FileError(f_.path(), quote(m) + " claims " + std::to_string(s[0]) + " x " + std::to_string(s[1]) +
-                                      " values, more than the file (" + describeBytes(f_.canHold() / kMaxDeflateRatio) + ") can hold");
+                                       " values, more than the file (" +
+                                       describeBytes(f_.canHold() / kMaxDeflateRatio) + ") can hold");
       return;
     }
     if (kind != 'g') throw FileError(f_.path(), quote(m) + " is not a matrix");
@@ -195,14 +209,15 @@ private:
     const std::string attr = legacy ? "h5sparse_shape" : "shape";
     if (!f_.hasAttribute(m, attr)) throw FileError(f_.path(), "sparse " + quote(m) + " has no shape attribute");
     const auto dims = f_.readInt64ArrayAttribute(m, attr);
-    if (dims.size() != 2 || dims[0] < 0 || dims[1] < 0) throw FileError(f_.path(), "sparse " + quote(m) + " has a malformed shape attribute");
+    if (dims.size() != 2 || dims[0] < 0 || dims[1] < 0)
+      throw FileError(f_.path(), "sparse " + quote(m) + " has a malformed shape attribute");
     *rows = dims[0];
     *cols = dims[1];
     // A sparse matrix's shape is only an attribute; each row (or column) costs an indptr entry,
     // and a row read densely costs the other axis in floats: bound both by the file.
     if (static_cast<std::uint64_t>(std::max(dims[0], dims[1])) > f_.canHold())
-      throw FileError(f_.path(), "sparse " + quote(m) + " claims a shape of " + std::to_string(dims[0]) + " x " + std::to_string(dims[1]) +
-                                    ", more than the file can hold");
+      throw FileError(f_.path(), "sparse " + quote(m) + " claims a shape of " + std::to_string(dims[0]) + " x " +
+                                     std::to_string(dims[1]) + ", more than the file can hold");
   }
 
   // A sparse matrix's structure (a dense one's shape was checked by matrixShape).
@@ -214,9 +229,12 @@ private:
     std::int64_t rows = 0, cols = 0;
     matrixShape(m, &rows, &cols);
     const bool legacy = f_.hasAttribute(m, "h5sparse_format");
-    const std::string enc = legacy ? (f_.hasAttribute(m, "h5sparse_format") ? f_.readStringAttribute(m, "h5sparse_format") + "_matrix" : "")
-                                   : encodingOf(f_, m);
-    if (enc != "csr_matrix" && enc != "csc_matrix") throw FileError(f_.path(), quote(m) + " is a group but not a CSR or CSC matrix (encoding " + quote(enc, 40) + ")");
+    const std::string enc =
+        legacy ? (f_.hasAttribute(m, "h5sparse_format") ? f_.readStringAttribute(m, "h5sparse_format") + "_matrix" : "")
+               : encodingOf(f_, m);
+    if (enc != "csr_matrix" && enc != "csc_matrix")
+      throw FileError(f_.path(),
+                      quote(m) + " is a group but not a CSR or CSC matrix (encoding " + quote(enc, 40) + ")");
     for (const char* part : {"/data", "/indices", "/indptr"})
       if (f_.kind(m + part) != 'd') throw FileError(f_.path(), "sparse " + quote(m) + " has no " + (part + 1));
     const bool csr = enc == "csr_matrix";
@@ -227,24 +245,31 @@ private:
     expectClass(data, "if", "numbers");
     const std::int64_t nnz = length1D(data);
     if (length1D(indices) != nnz)
-      throw FileError(f_.path(), quote(indices) + " has " + std::to_string(length1D(indices)) + " entries, " + quote(data) + " has " + std::to_string(nnz));
+      throw FileError(f_.path(), quote(indices) + " has " + std::to_string(length1D(indices)) + " entries, " +
+                                     quote(data) + " has " + std::to_string(nnz));
     if (length1D(indptr) != major + 1)
-      throw FileError(f_.path(), "the shape of " + quote(m) + " disagrees with its indptr: " + std::to_string(length1D(indptr)) +
-                                    " entries for " + std::to_string(major) + (csr ? " rows" : " columns") + " (expected one more)");
+      throw FileError(f_.path(), "the shape of " + quote(m) + " disagrees with its indptr: " +
+                                     std::to_string(length1D(indptr)) + " entries for " + std::to_string(major) +
+                                     (csr ? " rows" : " columns") + " (expected one more)");
     std::int64_t previous = 0;
     scan(indptr, major + 1, [&](std::int64_t i, std::int64_t v) {
       if (i == 0 && v != 0) throw FileError(f_.path(), quote(indptr) + "[0] = " + std::to_string(v) + ", not 0");
-      if (v < previous) throw FileError(f_.path(), quote(indptr) + "[" + std::to_string(i) + "] = " + std::to_string(v) + " is less than the entry before (" + std::to_string(previous) + ")");
-      if (v > nnz) throw FileError(f_.path(), quote(indptr) + "[" + std::to_string(i) + "] = " + std::to_string(v) + " is past the " + std::to_string(nnz) + " nonzeros");
+      if (v < previous)
+        throw FileError(f_.path(), quote(indptr) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                       " is less than the entry before (" + std::to_string(previous) + ")");
+      if (v > nnz)
+        throw FileError(f_.path(), quote(indptr) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                       " is past the " + std::to_string(nnz) + " nonzeros");
       previous = v;
     });
     if (previous != nnz)
-      throw FileError(f_.path(), quote(indptr) + " ends at " + std::to_string(previous) + ", not at the " + std::to_string(nnz) + " nonzeros");
+      throw FileError(f_.path(), quote(indptr) + " ends at " + std::to_string(previous) + ", not at the " +
+                                     std::to_string(nnz) + " nonzeros");
     if (nnz <= kFullIndexScan)
       scan(indices, nnz, [&](std::int64_t i, std::int64_t v) {
         if (v < 0 || v >= minor)
-          throw FileError(f_.path(), quote(indices) + "[" + std::to_string(i) + "] = " + std::to_string(v) + " is outside the " +
-                                        std::to_string(minor) + (csr ? " columns" : " rows"));
+          throw FileError(f_.path(), quote(indices) + "[" + std::to_string(i) + "] = " + std::to_string(v) +
+                                         " is outside the " + std::to_string(minor) + (csr ? " columns" : " rows"));
       });
   }
 
@@ -254,7 +279,9 @@ private:
     if (!kind || n < 0) return;
     if (kind == 'd') { // anndata < 0.7: one compound dataset, one member per embedding
       const auto s = f_.shape(group);
-      if (s.size() != 1 || s[0] != n) throw FileError(f_.path(), quote(group) + " has " + std::to_string(s.empty() ? 0 : s[0]) + " rows for " + std::to_string(n));
+      if (s.size() != 1 || s[0] != n)
+        throw FileError(f_.path(), quote(group) + " has " + std::to_string(s.empty() ? 0 : s[0]) + " rows for " +
+                                       std::to_string(n));
       return;
     }
     for (const auto& name : f_.children(group)) {
@@ -262,22 +289,25 @@ private:
       const char k = f_.kind(m);
       if (k == 'd') {
         const auto s = f_.shape(m);
-        if (s.empty() || s[0] != n) throw FileError(f_.path(), quote(m) + " has " + std::to_string(s.empty() ? 0 : s[0]) + " rows for " + std::to_string(n));
+        if (s.empty() || s[0] != n)
+          throw FileError(f_.path(),
+                          quote(m) + " has " + std::to_string(s.empty() ? 0 : s[0]) + " rows for " + std::to_string(n));
         const std::string enc = encodingOf(f_, m);
         if (enc == "array") expectClass(m, "if", "numbers (it is declared an array)");
         if (enc == "string-array") expectClass(m, "s", "strings (it is declared a string-array)");
       } else if (k == 'g') {
         if (encodingOf(f_, m) == "dataframe") {
           const std::int64_t len = dataframeLength(m);
-          if (len >= 0 && len != n) throw FileError(f_.path(), quote(m) + " has " + std::to_string(len) + " rows for " + std::to_string(n));
+          if (len >= 0 && len != n)
+            throw FileError(f_.path(), quote(m) + " has " + std::to_string(len) + " rows for " + std::to_string(n));
           dataframe(m, n);
         } else if (isMatrix(m)) {
           std::int64_t r = 0, c = 0;
           matrixShape(m, &r, &c);
-          if (r != n) throw FileError(f_.path(), quote(m) + " has " + std::to_string(r) + " rows for " + std::to_string(n));
+          if (r != n)
+            throw FileError(f_.path(), quote(m) + " has " + std::to_string(r) + " rows for " + std::to_string(n));
           matrix(m);
         } // other encodings (awkward arrays, ...): not read by Atlascope
-
       }
     }
   }

@@ -44,11 +44,13 @@ void encode(const Volume& vol, std::vector<AnnotationVolume::Code>& codes, std::
 
 AnnotationVolume AnnotationVolume::fromVolume(const Volume& vol, const std::string& source) {
   if (!isInteger(vol.type))
-    throw FileError(source, std::string("an annotation must hold integer labels, this volume holds ") + scalarName(vol.type));
+    throw FileError(source,
+                    std::string("an annotation must hold integer labels, this volume holds ") + scalarName(vol.type));
   AnnotationVolume a;
   a.size_ = vol.size;
   const bool mm = vol.unit == "mm" || (vol.unit.empty() && vol.spacing[0] < 1.0);
-  for (int i = 0; i < 3; ++i) a.spacing_[static_cast<std::size_t>(i)] = vol.spacing[static_cast<std::size_t>(i)] * (mm ? 1000.0 : 1.0);
+  for (int i = 0; i < 3; ++i)
+    a.spacing_[static_cast<std::size_t>(i)] = vol.spacing[static_cast<std::size_t>(i)] * (mm ? 1000.0 : 1.0);
   switch (vol.type) {
   case ScalarType::Int8: encode<std::int8_t>(vol, a.codes_, a.ids_, source); break;
   case ScalarType::UInt8: encode<std::uint8_t>(vol, a.codes_, a.ids_, source); break;
@@ -136,7 +138,8 @@ void AnnotationVolume::remap(const std::unordered_map<StructureId, StructureId>&
   }
 }
 
-std::vector<std::uint8_t> codeMaskFor(const AnnotationVolume& annotation, const StructureTree& tree, int structureIndex) {
+std::vector<std::uint8_t> codeMaskFor(const AnnotationVolume& annotation, const StructureTree& tree,
+                                      int structureIndex) {
   const auto& ids = annotation.codeIds();
   std::vector<std::uint8_t> mask(ids.size(), 0);
   for (std::size_t c = 1; c < ids.size(); ++c) {

@@ -8,7 +8,8 @@
 
 namespace atlascope {
 
-std::vector<std::int32_t> maximumWeightAssignment(const std::vector<double>& weights, std::int32_t rows, std::int32_t columns) {
+std::vector<std::int32_t> maximumWeightAssignment(const std::vector<double>& weights, std::int32_t rows,
+                                                  std::int32_t columns) {
   if (rows < 0 || columns < 0 || weights.size() != static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns))
     throw Error("assignment: the weight matrix does not have rows x columns entries");
   for (double w : weights)
@@ -40,12 +41,21 @@ std::vector<std::int32_t> maximumWeightAssignment(const std::vector<double>& wei
       for (std::size_t j = 1; j <= n; ++j) {
         if (used[j]) continue;
         const double reduced = cost(i0 - 1, j - 1) - u[i0] - v[j];
-        if (reduced < minv[j]) { minv[j] = reduced; way[j] = j0; }
-        if (minv[j] < delta) { delta = minv[j]; j1 = j; }
+        if (reduced < minv[j]) {
+          minv[j] = reduced;
+          way[j] = j0;
+        }
+        if (minv[j] < delta) {
+          delta = minv[j];
+          j1 = j;
+        }
       }
       for (std::size_t j = 0; j <= n; ++j) {
-        if (used[j]) { u[match[j]] += delta; v[j] -= delta; }
-        else minv[j] -= delta;
+        if (used[j]) {
+          u[match[j]] += delta;
+          v[j] -= delta;
+        } else
+          minv[j] -= delta;
       }
       j0 = j1;
     } while (match[j0] != 0);

@@ -11,6 +11,7 @@ namespace atlascope {
 // left over when there are more rows than columns. Every row (or every column, when there are
 // fewer columns) is assigned, also to weight-0 pairs: a caller that wants only real overlaps
 // drops those.
-std::vector<std::int32_t> maximumWeightAssignment(const std::vector<double>& weights, std::int32_t rows, std::int32_t columns);
+std::vector<std::int32_t> maximumWeightAssignment(const std::vector<double>& weights, std::int32_t rows,
+                                                  std::int32_t columns);
 
 } // namespace atlascope

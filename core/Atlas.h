@@ -10,8 +10,8 @@
 namespace atlascope {
 
 struct AtlasPaths {
-  std::string annotation; // .nrrd / .nhdr / .nii(.gz)
-  std::string ontology;   // any format readOntology() accepts
+  std::string annotation;        // .nrrd / .nhdr / .nii(.gz)
+  std::string ontology;          // any format readOntology() accepts
   std::string parcellationTable; // optional: ABC parcellation.csv, when the volume holds indices
 };
 

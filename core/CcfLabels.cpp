@@ -13,13 +13,18 @@ std::vector<std::int32_t> ccfLevelLabels(const StructureTree& tree, const CcfLev
     for (std::size_t i = 0; i < tree.size(); ++i) roll[i] = static_cast<std::int32_t>(i);
   } else if (level.spec.rfind("depth:", 0) == 0) {
     int depth = 0;
-    try { depth = std::stoi(level.spec.substr(6)); } catch (const std::exception&) { throw Error("bad level '" + level.spec + "'"); }
+    try {
+      depth = std::stoi(level.spec.substr(6));
+    } catch (const std::exception&) {
+      throw Error("bad level '" + level.spec + "'");
+    }
     for (std::size_t i = 0; i < tree.size(); ++i) {
       const auto path = tree.pathFromRoot(static_cast<int>(i));
       roll[i] = path[static_cast<std::size_t>(std::min<int>(depth, static_cast<int>(path.size()) - 1))];
     }
   } else if (level.spec == "major") {
-    for (const char* acr : {"Isocortex", "OLF", "HPF", "CTXsp", "STR", "PAL", "TH", "HY", "MB", "P", "MY", "CB", "fiber tracts", "VS"})
+    for (const char* acr :
+         {"Isocortex", "OLF", "HPF", "CTXsp", "STR", "PAL", "TH", "HY", "MB", "P", "MY", "CB", "fiber tracts", "VS"})
       if (const auto d = tree.indexOfAcronym(acr))
         for (int i : tree.descendants(*d)) roll[static_cast<std::size_t>(i)] = *d;
   } else {
@@ -57,7 +62,8 @@ std::vector<std::int32_t> ccfVoxelLabels(const Atlas& atlas, int factor, const C
     for (std::int64_t j = 0; j < size[1]; ++j)
       for (std::int64_t i = 0; i < size[0]; ++i, ++at) {
         // The centre voxel, as RegionVolume's brain mask takes it.
-        const VoxelIndex centre{std::min(full[0] - 1, i * factor + factor / 2), std::min(full[1] - 1, j * factor + factor / 2),
+        const VoxelIndex centre{std::min(full[0] - 1, i * factor + factor / 2),
+                                std::min(full[1] - 1, j * factor + factor / 2),
                                 std::min(full[2] - 1, k * factor + factor / 2)};
         if (const auto s = atlas.structureAt(centre)) out[at] = roll[static_cast<std::size_t>(*s)];
       }

@@ -1,24 +1,22 @@
 #include "core/CellFileSet.h"
 
 #include "core/AbcLayout.h"
-
 #include "core/ConvertCells.h"
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <filesystem>
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -29,12 +27,15 @@ bool isDirectory(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
-bool endsWith(const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; }
+bool endsWith(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
 bool isCellFile(const std::string& name) { return isTablePath(name) || endsWith(name, ".h5ad"); }
 std::string baseName(const std::string& p) { return p.substr(p.find_last_of('/') + 1); }
 std::string stem(const std::string& p) {
   const std::string b = baseName(p);
-  return b.substr(0, b.find_last_of('.') == std::string::npos || b.find_last_of('.') == 0 ? b.size() : b.find_last_of('.'));
+  return b.substr(0, b.find_last_of('.') == std::string::npos || b.find_last_of('.') == 0 ? b.size()
+                                                                                          : b.find_last_of('.'));
 }
 
 // "slice2" before "slice10": digit runs compare as numbers.
@@ -129,15 +130,16 @@ std::vector<std::string> cellFileSet(const std::vector<std::string>& arguments) 
   return files;
 }
 
-FileSetSummary combineCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns, const FileSetOptions& options,
-                                const std::string& out, const Progress& progress) {
+FileSetSummary combineCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns,
+                                const FileSetOptions& options, const std::string& out, const Progress& progress) {
   if (files.empty()) throw Error("no files to combine");
   std::optional<std::regex> sectionPattern;
   if (!options.sectionFromFilename.empty()) {
     try {
       sectionPattern.emplace(options.sectionFromFilename);
     } catch (const std::regex_error& e) {
-      throw Error("--section-from-filename '" + options.sectionFromFilename + "' is not a regular expression (" + e.what() + ")");
+      throw Error("--section-from-filename '" + options.sectionFromFilename + "' is not a regular expression (" +
+                  e.what() + ")");
     }
   }
   FileSetSummary s;
@@ -149,20 +151,27 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
     const Member& m = members.back();
     const Member& first = members.front();
     if (m.otherColumns != first.otherColumns) {
-      const auto lacks = missingFrom(first.otherColumns, m.otherColumns), extra = missingFrom(m.otherColumns, first.otherColumns);
-      throw FileError(m.path, "has other columns than " + first.path + (lacks.empty() ? "" : ": lacks " + listed(lacks)) +
-                                  (extra.empty() ? "" : std::string(lacks.empty() ? ":" : ";") + " has " + listed(extra) + " in addition") +
-                                  " (every file of a dataset needs the same columns)");
+      const auto lacks = missingFrom(first.otherColumns, m.otherColumns),
+                 extra = missingFrom(m.otherColumns, first.otherColumns);
+      throw FileError(
+          m.path,
+          "has other columns than " + first.path + (lacks.empty() ? "" : ": lacks " + listed(lacks)) +
+              (extra.empty() ? "" : std::string(lacks.empty() ? ":" : ";") + " has " + listed(extra) + " in addition") +
+              " (every file of a dataset needs the same columns)");
     }
     if (m.cells.hasCcf() != first.cells.hasCcf())
       throw FileError(m.path, std::string(m.cells.hasCcf() ? "has" : "has no") + " CCF coordinates but " + first.path +
                                   (first.cells.hasCcf() ? " has" : " has none"));
     if (!options.commonGenes && m.cells.genes != first.cells.genes) {
-      const auto lacks = missingFrom(first.cells.genes, m.cells.genes), extra = missingFrom(m.cells.genes, first.cells.genes);
+      const auto lacks = missingFrom(first.cells.genes, m.cells.genes),
+                 extra = missingFrom(m.cells.genes, first.cells.genes);
       if (!lacks.empty() || !extra.empty())
-        throw FileError(m.path, "its gene panel differs from " + first.path + "'s" + (lacks.empty() ? "" : ": lacks " + listed(lacks)) +
-                                    (extra.empty() ? "" : std::string(lacks.empty() ? ":" : ";") + " has " + listed(extra) + " in addition") +
-                                    " (--genes common keeps the genes all files have)");
+        throw FileError(
+            m.path,
+            "its gene panel differs from " + first.path + "'s" + (lacks.empty() ? "" : ": lacks " + listed(lacks)) +
+                (extra.empty() ? ""
+                               : std::string(lacks.empty() ? ":" : ";") + " has " + listed(extra) + " in addition") +
+                " (--genes common keeps the genes all files have)");
     }
   }
 
@@ -173,7 +182,8 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
     for (const auto& g : lacks) s.droppedGenes.push_back(g);
     if (!lacks.empty()) {
       const std::unordered_set<std::string> drop(lacks.begin(), lacks.end());
-      genes.erase(std::remove_if(genes.begin(), genes.end(), [&](const std::string& g) { return drop.count(g) > 0; }), genes.end());
+      genes.erase(std::remove_if(genes.begin(), genes.end(), [&](const std::string& g) { return drop.count(g) > 0; }),
+                  genes.end());
     }
   }
   for (const Member& m : members)
@@ -188,7 +198,8 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
       std::smatch match;
       const std::string name = baseName(m.path);
       if (!std::regex_search(name, match, *sectionPattern))
-        throw FileError(m.path, "its name does not match --section-from-filename '" + options.sectionFromFilename + "'");
+        throw FileError(m.path,
+                        "its name does not match --section-from-filename '" + options.sectionFromFilename + "'");
       return match.size() > 1 && match[1].matched ? match[1].str() : match[0].str();
     }
     if (!m.hasSectionColumn) return stem(m.path);
@@ -196,7 +207,8 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
   };
   std::set<std::string> sectionSet, typeSet;
   for (const Member& m : members) {
-    for (std::size_t i = 0; i < m.cells.sectionNames.size(); ++i) sectionSet.insert(sectionOf(m, static_cast<std::int32_t>(i)));
+    for (std::size_t i = 0; i < m.cells.sectionNames.size(); ++i)
+      sectionSet.insert(sectionOf(m, static_cast<std::int32_t>(i)));
     typeSet.insert(m.cells.types.names.begin(), m.cells.types.names.end());
   }
   CellTable t;
@@ -240,7 +252,8 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
   if (collide) {
     std::unordered_set<std::string> unique(ids.begin(), ids.end());
     if (unique.size() != ids.size())
-      throw Error("cell ids repeat across files even with the file name before them (two files of one name in different folders?)");
+      throw Error("cell ids repeat across files even with the file name before them (two files of one name in "
+                  "different folders?)");
   }
   s.cells = t.size();
   s.sections = t.sectionNames.size();
@@ -250,35 +263,41 @@ FileSetSummary combineCellFiles(const std::vector<std::string>& files, const Col
 
   // Expression, file by file, in the panel's order.
   const auto G = static_cast<std::int64_t>(genes.size());
-  writeCellsH5ad(out, t, ids, genes, s.typeColumn.empty() ? "cell_type" : s.typeColumn, [&](const RowSink& sink) {
-    std::int64_t done = 0;
-    for (const Member& m : members) {
-      const ExpressionSource x(m.path, columns);
-      std::unordered_map<std::string, std::int64_t> column;
-      for (std::size_t g = 0; g < m.cells.genes.size(); ++g) column[m.cells.genes[g]] = static_cast<std::int64_t>(g);
-      std::vector<std::int64_t> take;
-      for (const auto& g : genes) take.push_back(column.at(g));
-      const std::int64_t FG = x.genes(), slab = std::max<std::int64_t>(1, (16ll << 20) / (4 * std::max<std::int64_t>(1, FG)));
-      std::vector<float> rows, buf;
-      for (std::int64_t c = 0; c < m.cells.size(); c += slab) {
-        const std::int64_t n = std::min(slab, m.cells.size() - c);
-        // The file rows of these cells in one read (gaps are skipped cells; readers keep file order).
-        const std::int64_t first = m.cells.fileRow[static_cast<std::size_t>(c)];
-        const std::int64_t span = m.cells.fileRow[static_cast<std::size_t>(c + n - 1)] - first + 1;
-        if (span < n) throw FileError(m.path, "rows out of order"); // not a table Atlascope's readers make
-        rows.resize(static_cast<std::size_t>(span * FG));
-        x.readRows(first, span, rows.data());
-        buf.assign(static_cast<std::size_t>(n * G), 0.0f);
-        for (std::int64_t i = 0; i < n; ++i) {
-          const float* row = rows.data() + (m.cells.fileRow[static_cast<std::size_t>(c + i)] - first) * FG;
-          for (std::int64_t g = 0; g < G; ++g) buf[static_cast<std::size_t>(i * G + g)] = row[take[static_cast<std::size_t>(g)]];
+  writeCellsH5ad(
+      out, t, ids, genes, s.typeColumn.empty() ? "cell_type" : s.typeColumn,
+      [&](const RowSink& sink) {
+        std::int64_t done = 0;
+        for (const Member& m : members) {
+          const ExpressionSource x(m.path, columns);
+          std::unordered_map<std::string, std::int64_t> column;
+          for (std::size_t g = 0; g < m.cells.genes.size(); ++g)
+            column[m.cells.genes[g]] = static_cast<std::int64_t>(g);
+          std::vector<std::int64_t> take;
+          for (const auto& g : genes) take.push_back(column.at(g));
+          const std::int64_t FG = x.genes(),
+                             slab = std::max<std::int64_t>(1, (16ll << 20) / (4 * std::max<std::int64_t>(1, FG)));
+          std::vector<float> rows, buf;
+          for (std::int64_t c = 0; c < m.cells.size(); c += slab) {
+            const std::int64_t n = std::min(slab, m.cells.size() - c);
+            // The file rows of these cells in one read (gaps are skipped cells; readers keep file order).
+            const std::int64_t first = m.cells.fileRow[static_cast<std::size_t>(c)];
+            const std::int64_t span = m.cells.fileRow[static_cast<std::size_t>(c + n - 1)] - first + 1;
+            if (span < n) throw FileError(m.path, "rows out of order"); // not a table Atlascope's readers make
+            rows.resize(static_cast<std::size_t>(span * FG));
+            x.readRows(first, span, rows.data());
+            buf.assign(static_cast<std::size_t>(n * G), 0.0f);
+            for (std::int64_t i = 0; i < n; ++i) {
+              const float* row = rows.data() + (m.cells.fileRow[static_cast<std::size_t>(c + i)] - first) * FG;
+              for (std::int64_t g = 0; g < G; ++g)
+                buf[static_cast<std::size_t>(i * G + g)] = row[take[static_cast<std::size_t>(g)]];
+            }
+            sink(buf.data(), n);
+            done += n;
+            progress("combining files", done, s.cells);
+          }
         }
-        sink(buf.data(), n);
-        done += n;
-        progress("combining files", done, s.cells);
-      }
-    }
-  }, options.sectionSpacingUm);
+      },
+      options.sectionSpacingUm);
   return s;
 }
 
@@ -296,12 +315,13 @@ ColumnOptions combinedColumns(const ColumnOptions& given) {
   return c;
 }
 
-std::string combinedCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns, const FileSetOptions& options,
-                              FileSetSummary* summary, const Progress& progress) {
+std::string combinedCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns,
+                              const FileSetOptions& options, FileSetSummary* summary, const Progress& progress) {
   std::ostringstream key;
   for (const auto& f : files) key << fileIdentity(f) << "\n";
-  key << columns.x << "|" << columns.y << "|" << columns.section << "|" << columns.type << "|" << columns.id << "|" << columns.genes << "|"
-      << columns.ccf << "|" << columns.units << "|" << columns.layer << "|" << options.sectionFromFilename << "|" << options.commonGenes << "|" << options.sectionSpacingUm << "|v1";
+  key << columns.x << "|" << columns.y << "|" << columns.section << "|" << columns.type << "|" << columns.id << "|"
+      << columns.genes << "|" << columns.ccf << "|" << columns.units << "|" << columns.layer << "|"
+      << options.sectionFromFilename << "|" << options.commonGenes << "|" << options.sectionSpacingUm << "|v1";
   char name[40];
   std::snprintf(name, sizeof name, "%016zx.h5ad", std::hash<std::string>{}(key.str()));
   const std::string dir = defaultCacheDir() + "/datasets";

@@ -50,14 +50,15 @@ struct FileSetSummary {
 // `columns` maps them in each file). Errors name the file: a different column set, another gene
 // panel (the differences listed), no cells, ids repeated within a file, CCF coordinates in some
 // files only.
-FileSetSummary combineCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns, const FileSetOptions& options,
-                                const std::string& out, const Progress& progress = {});
+FileSetSummary combineCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns,
+                                const FileSetOptions& options, const std::string& out, const Progress& progress = {});
 
 // combineCellFiles into the cache (defaultCacheDir()/datasets/<key>.h5ad, the key made of the
 // files' paths, sizes and modification times and the options), made once: later commands on the
 // same files read the same copy (and `embed` can resume). Returns its path.
-std::string combinedCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns, const FileSetOptions& options,
-                              FileSetSummary* summary = nullptr, const Progress& progress = {});
+std::string combinedCellFiles(const std::vector<std::string>& files, const ColumnOptions& columns,
+                              const FileSetOptions& options, FileSetSummary* summary = nullptr,
+                              const Progress& progress = {});
 
 // uns["section_spacing_um"] of an h5ad; 0 when it has none (or is not an h5ad).
 double readSectionSpacing(const std::string& path);

@@ -19,11 +19,11 @@ struct CategoryTable {
 
 struct CellTable {
   std::string source;
-  std::vector<std::int32_t> section;        // index into sectionNames, per cell
+  std::vector<std::int32_t> section; // index into sectionNames, per cell
   std::vector<std::string> sectionNames;
-  std::vector<float> x, y;                  // in-section position, micrometres
-  std::vector<float> ccfAp, ccfDv, ccfMl;   // CCF micrometres (empty when the file has none)
-  std::vector<std::int32_t> cellType;       // index into types.names; -1 = missing
+  std::vector<float> x, y;                // in-section position, micrometres
+  std::vector<float> ccfAp, ccfDv, ccfMl; // CCF micrometres (empty when the file has none)
+  std::vector<std::int32_t> cellType;     // index into types.names; -1 = missing
   CategoryTable types;
   std::vector<std::string> genes;
   // Row of each cell in the file's expression matrix (cells with bad coordinates are skipped).
@@ -47,13 +47,13 @@ ModelPositions modelPositions(const CellTable& cells);
 // "-" for a CSV's optional section, type or id column: none, even when a default name exists.
 struct ColumnOptions {
   std::string x, y, section, type;
-  std::string id;    // CSV: the cell id column (default: cell_label, index, cell_id, or the first column)
+  std::string id; // CSV: the cell id column (default: cell_label, index, cell_id, or the first column)
   // CSV: the gene columns, "A,B,C" or "FIRST..LAST" (by name, inclusive); default: every numeric
   // column that is not mapped and not a known metadata column (cell_volume, fov, ...).
   std::string genes;
-  std::string ccf; // obsm key or "COLX,COLY,COLZ"
+  std::string ccf;          // obsm key or "COLX,COLY,COLZ"
   std::string units = "um"; // "um" or "mm" for positions
-  std::string layer;         // h5ad: read expression from layers[layer] instead of X
+  std::string layer;        // h5ad: read expression from layers[layer] instead of X
 };
 
 // Reads cells from an AnnData .h5ad (obs numeric/categorical/string columns, obsm) or a plain

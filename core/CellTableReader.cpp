@@ -1,21 +1,19 @@
-#include "core/CellTable.h"
-
 #include "core/AbcLayout.h"
 #include "core/AnnDataValidation.h"
-
-#include "core/Error.h"
+#include "core/CellTable.h"
 #include "core/Csv.h"
+#include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/MemoryBudget.h"
 #include "core/Palette.h"
 
 #include <algorithm>
-#include <cstring>
-#include <memory>
 #include <cmath>
+#include <cstring>
 #include <map>
-#include <unordered_map>
+#include <memory>
 #include <sstream>
+#include <unordered_map>
 
 namespace atlascope {
 
@@ -63,13 +61,14 @@ std::vector<std::string> categoryNames(const Hdf5File& f, const std::string& dat
 
 // Codes as the table holds them, each checked against the categories (validateAnnData did so
 // for the whole file; this keeps the reader safe on its own: the codes index the names).
-void assignCodes(const Hdf5File& f, const std::string& dataset, const std::vector<std::int64_t>& codes, Categorical& c) {
+void assignCodes(const Hdf5File& f, const std::string& dataset, const std::vector<std::int64_t>& codes,
+                 Categorical& c) {
   c.codes.reserve(codes.size());
   const auto k = static_cast<std::int64_t>(c.names.size());
   for (std::size_t i = 0; i < codes.size(); ++i) {
     if (codes[i] < -1 || codes[i] >= k)
-      throw FileError(f.path(), quote(dataset) + "[" + std::to_string(i) + "] = " + std::to_string(codes[i]) + ", but there are " +
-                                    std::to_string(k) + " categories (-1 = missing)");
+      throw FileError(f.path(), quote(dataset) + "[" + std::to_string(i) + "] = " + std::to_string(codes[i]) +
+                                    ", but there are " + std::to_string(k) + " categories (-1 = missing)");
     c.codes.push_back(static_cast<std::int32_t>(codes[i]));
   }
 }
@@ -111,7 +110,8 @@ std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
   if (encodingOf(f, col) == "categorical" || !legacyCategories(f, col).empty()) {
     const Categorical c = readCategorical(f, col);
     std::vector<double> out;
-    for (auto code : c.codes) out.push_back(code < 0 ? std::nan("") : std::strtod(c.names[static_cast<std::size_t>(code)].c_str(), nullptr));
+    for (auto code : c.codes)
+      out.push_back(code < 0 ? std::nan("") : std::strtod(c.names[static_cast<std::size_t>(code)].c_str(), nullptr));
     return out;
   }
   try {
@@ -120,7 +120,6 @@ std::vector<double> readNumeric(const Hdf5File& f, const std::string& col) {
     throw FileError(f.path(), "column '" + col + "' is not numeric");
   }
 }
-
 
 std::vector<std::int64_t> readInt64Attribute(const Hdf5File& f, const std::string& obj, const std::string& name) {
   return f.readInt64ArrayAttribute(obj, name);
@@ -181,14 +180,22 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
   if (y.size() != n) throw FileError(path, "x and y have different lengths");
 
   // Section.
-  const std::string secCol = !opt.section.empty() ? "/obs/" + opt.section
-                                                  : firstExisting(f, "/obs/", {"brain_section_label", "section", "section_id"});
-  if (secCol.empty() || !f.exists(secCol)) throw FileError(path, "missing required column '" + (opt.section.empty() ? std::string("brain_section_label") : opt.section) + "' (the section of each cell; --section COL)");
+  const std::string secCol = !opt.section.empty()
+                                 ? "/obs/" + opt.section
+                                 : firstExisting(f, "/obs/", {"brain_section_label", "section", "section_id"});
+  if (secCol.empty() || !f.exists(secCol))
+    throw FileError(path, "missing required column '" +
+                              (opt.section.empty() ? std::string("brain_section_label") : opt.section) +
+                              "' (the section of each cell; --section COL)");
   const Categorical sec = readCategorical(f, secCol);
-  if (sec.codes.size() != n) throw FileError(path, "column '" + secCol + "' has " + std::to_string(sec.codes.size()) + " values for " + std::to_string(n) + " cells");
+  if (sec.codes.size() != n)
+    throw FileError(path, "column '" + secCol + "' has " + std::to_string(sec.codes.size()) + " values for " +
+                              std::to_string(n) + " cells");
 
   // Cell type (optional for reading; required by the model).
-  const std::string typeCol = !opt.type.empty() ? "/obs/" + opt.type : firstExisting(f, "/obs/", {"subclass", "cell_type", "celltype", "celltype_leiden"});
+  const std::string typeCol = !opt.type.empty()
+                                  ? "/obs/" + opt.type
+                                  : firstExisting(f, "/obs/", {"subclass", "cell_type", "celltype", "celltype_leiden"});
   Categorical types;
   if (!typeCol.empty()) {
     if (!f.exists(typeCol)) throw FileError(path, "missing required column '" + opt.type + "' in obs");
@@ -209,7 +216,8 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
   const std::string ccfKey = opt.ccf.empty() ? "ccf" : opt.ccf;
   if (f.exists("/obsm/" + ccfKey)) {
     auto c = f.readFloat("/obsm/" + ccfKey);
-    if (c.shape.size() != 2 || c.shape[1] != 3) throw FileError(path, "obsm['" + ccfKey + "'] must have 3 columns (AP, DV, ML)");
+    if (c.shape.size() != 2 || c.shape[1] != 3)
+      throw FileError(path, "obsm['" + ccfKey + "'] must have 3 columns (AP, DV, ML)");
     ccf = std::move(c.data);
   }
 
@@ -288,8 +296,12 @@ ObsLabels readObsLabels(const std::string& path, const std::string& column) {
     std::vector<std::string> row, values;
     while (csv.next(row)) values.push_back(row[col]);
     std::map<std::string, std::int32_t> index;
-    for (const auto& v : values) if (!v.empty()) index.emplace(v, 0);
-    for (auto& [name, code] : index) { code = static_cast<std::int32_t>(out.names.size()); out.names.push_back(name); }
+    for (const auto& v : values)
+      if (!v.empty()) index.emplace(v, 0);
+    for (auto& [name, code] : index) {
+      code = static_cast<std::int32_t>(out.names.size());
+      out.names.push_back(name);
+    }
     for (const auto& v : values) out.codes.push_back(v.empty() ? -1 : index[v]);
     return out;
   }
@@ -350,7 +362,7 @@ ModelPositions modelPositions(const CellTable& cells) {
 struct ExpressionSource::Impl {
   std::unique_ptr<Hdf5File> file;
   std::vector<float> memory; // csv / csc: the whole matrix, row-major
-  std::string matrix = "/X";  // the HDF5 path of the matrix read (X or a layer)
+  std::string matrix = "/X"; // the HDF5 path of the matrix read (X or a layer)
 };
 
 ExpressionSource::ExpressionSource(const std::string& folderOrPath, const ColumnOptions& columns) : impl_(new Impl) {
@@ -387,12 +399,14 @@ void ExpressionSource::init(std::unique_ptr<Hdf5File> file, const ColumnOptions&
   // X, or a layer (e.g. counts next to log-normalised X) when one is named.
   impl_->matrix = columns.layer.empty() ? "/X" : "/layers/" + columns.layer;
   const std::string& X = impl_->matrix;
-  if (!columns.layer.empty() && !f.exists(X)) throw FileError(path, "no layer '" + columns.layer + "' (layers: " + [&] {
-    std::string names;
-    if (f.exists("/layers"))
-      for (const auto& n : f.children("/layers")) names += (names.empty() ? "" : ", ") + n;
-    return names.empty() ? std::string("none") : names;
-  }() + ")");
+  if (!columns.layer.empty() && !f.exists(X))
+    throw FileError(
+        path, "no layer '" + columns.layer + "' (layers: " + [&] {
+          std::string names;
+          if (f.exists("/layers"))
+            for (const auto& n : f.children("/layers")) names += (names.empty() ? "" : ", ") + n;
+          return names.empty() ? std::string("none") : names;
+        }() + ")");
   if (!f.exists(X)) throw FileError(path, "no expression matrix " + X);
   const std::string enc = encodingOf(f, X);
   const bool legacySparse = f.hasAttribute(X, "h5sparse_format");
@@ -420,9 +434,11 @@ void ExpressionSource::init(std::unique_ptr<Hdf5File> file, const ColumnOptions&
     if (f.shape(X + "/indices")[0] != nnz) throw FileError(path, "X's data and indices have different lengths");
     if (layout_ == "csc") {
       // Column-major: gather the whole matrix once (rows cannot be streamed from CSC).
-      if (saturatingMultiply(static_cast<std::uint64_t>(rows_), static_cast<std::uint64_t>(cols_)) > (std::uint64_t{1} << 31))
+      if (saturatingMultiply(static_cast<std::uint64_t>(rows_), static_cast<std::uint64_t>(cols_)) >
+          (std::uint64_t{1} << 31))
         throw FileError(path, "CSC X is too large to read row-wise: convert it to CSR");
-      checkAllocation(path, X + " (CSC, read whole)", saturatingMultiply(static_cast<std::uint64_t>(rows_ * cols_), sizeof(float)), f.canHold());
+      checkAllocation(path, X + " (CSC, read whole)",
+                      saturatingMultiply(static_cast<std::uint64_t>(rows_ * cols_), sizeof(float)), f.canHold());
       impl_->memory.assign(static_cast<std::size_t>(rows_ * cols_), 0.0f);
       const auto indptr = f.readInt64(X + "/indptr").data;
       const auto indices = f.readInt64(X + "/indices").data;
@@ -431,7 +447,8 @@ void ExpressionSource::init(std::unique_ptr<Hdf5File> file, const ColumnOptions&
         for (std::int64_t k = indptr[static_cast<std::size_t>(c)]; k < indptr[static_cast<std::size_t>(c) + 1]; ++k) {
           const std::int64_t r = indices[static_cast<std::size_t>(k)];
           if (r < 0 || r >= rows_)
-            throw FileError(path, quote(X + "/indices") + "[" + std::to_string(k) + "] = " + std::to_string(r) + " is outside the " + std::to_string(rows_) + " rows");
+            throw FileError(path, quote(X + "/indices") + "[" + std::to_string(k) + "] = " + std::to_string(r) +
+                                      " is outside the " + std::to_string(rows_) + " rows");
           impl_->memory[static_cast<std::size_t>(r * cols_ + c)] = data[static_cast<std::size_t>(k)];
         }
     }
@@ -458,7 +475,8 @@ std::vector<float> ExpressionSource::readGene(std::int64_t gene) const {
     const std::int64_t n = std::min(slab, rows_ - r);
     buf.resize(static_cast<std::size_t>(n * cols_));
     readRows(r, n, buf.data());
-    for (std::int64_t i = 0; i < n; ++i) out[static_cast<std::size_t>(r + i)] = buf[static_cast<std::size_t>(i * cols_ + gene)];
+    for (std::int64_t i = 0; i < n; ++i)
+      out[static_cast<std::size_t>(r + i)] = buf[static_cast<std::size_t>(i * cols_ + gene)];
   }
   return out;
 }
@@ -480,15 +498,18 @@ void ExpressionSource::readRows(std::int64_t begin, std::int64_t count, float* o
   if (count == 0) return;
   const auto indptr = f.readInt64Range(impl_->matrix + "/indptr", begin, count + 1);
   const std::int64_t first = indptr.front(), n = indptr.back() - first;
-  if (n < 0) throw FileError(f.path(), quote(impl_->matrix + "/indptr") + " is not increasing between rows " + std::to_string(begin) + " and " + std::to_string(begin + count));
+  if (n < 0)
+    throw FileError(f.path(), quote(impl_->matrix + "/indptr") + " is not increasing between rows " +
+                                  std::to_string(begin) + " and " + std::to_string(begin + count));
   const auto indices = f.readInt64Range(impl_->matrix + "/indices", first, n);
   const auto data = f.readFloatRange(impl_->matrix + "/data", first, n);
   for (std::int64_t r = 0; r < count; ++r)
-    for (std::int64_t k = indptr[static_cast<std::size_t>(r)] - first; k < indptr[static_cast<std::size_t>(r) + 1] - first; ++k) {
+    for (std::int64_t k = indptr[static_cast<std::size_t>(r)] - first;
+         k < indptr[static_cast<std::size_t>(r) + 1] - first; ++k) {
       const std::int64_t c = indices[static_cast<std::size_t>(k)];
       if (c < 0 || c >= cols_)
-        throw FileError(f.path(), quote(impl_->matrix + "/indices") + "[" + std::to_string(first + k) + "] = " + std::to_string(c) +
-                                      " is outside the " + std::to_string(cols_) + " columns");
+        throw FileError(f.path(), quote(impl_->matrix + "/indices") + "[" + std::to_string(first + k) + "] = " +
+                                      std::to_string(c) + " is outside the " + std::to_string(cols_) + " columns");
       out[r * cols_ + c] = data[static_cast<std::size_t>(k)];
     }
 }

@@ -25,7 +25,8 @@ void logExpressionInCopy(const Hdf5File& src, Hdf5Writer& w) {
   w.move("/X", "/layers/counts");
   if (sparse) {
     w.createGroup("/X");
-    for (const char* a : {"encoding-type", "encoding-version"}) w.setStringAttribute("/X", a, src.readStringAttribute("/X", a));
+    for (const char* a : {"encoding-type", "encoding-version"})
+      w.setStringAttribute("/X", a, src.readStringAttribute("/X", a));
     w.setInt64ArrayAttribute("/X", "shape", src.readInt64ArrayAttribute("/X", "shape"));
     for (const char* part : {"/X/indptr", "/X/indices"}) {
       const auto v = src.readInt64(part);
@@ -50,17 +51,19 @@ void logExpressionInCopy(const Hdf5File& src, Hdf5Writer& w) {
 }
 } // namespace
 
-void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& c, const ObsmArray& pcs,
-                          bool logExpression) {
-  if (c.markers.size() != c.types.size()) throw Error("cell types: " + std::to_string(c.markers.size()) + " marker lists for " +
-                                                      std::to_string(c.types.size()) + " types");
+void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& c,
+                          const ObsmArray& pcs, bool logExpression) {
+  if (c.markers.size() != c.types.size())
+    throw Error("cell types: " + std::to_string(c.markers.size()) + " marker lists for " +
+                std::to_string(c.types.size()) + " types");
   // Not writeResultsToCopy: it has no dicts of strings for uns, and one copy takes one commit.
   const ObsLayout layout = readObsLayoutForResults(source);
   const std::int64_t rows = layout.rows;
   std::vector<std::string> order = layout.columnOrder;
   if (source == target) throw FileError(target, "results go into a copy: the target must differ from the source");
   if (static_cast<std::int64_t>(c.codes.size()) != rows)
-    throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " + std::to_string(rows) + " cells");
+    throw Error("column '" + c.name + "' has " + std::to_string(c.codes.size()) + " values for " +
+                std::to_string(rows) + " cells");
   if (pcs.columns > 0 && static_cast<std::int64_t>(pcs.values.size()) != rows * pcs.columns)
     throw Error("obsm '" + pcs.key + "' does not have " + std::to_string(rows) + " rows");
 

@@ -18,15 +18,15 @@
 namespace atlascope {
 
 struct CellTypeColumn {
-  std::string name;                             // obs column, e.g. celltype_leiden
-  std::vector<std::int32_t> codes;              // per obs row of the source; -1 = none
+  std::string name;                // obs column, e.g. celltype_leiden
+  std::vector<std::int32_t> codes; // per obs row of the source; -1 = none
   std::vector<std::string> types;
   std::vector<std::array<std::uint8_t, 3>> colours;
   std::vector<std::vector<std::string>> markers; // per type
 };
 
-void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& column, const ObsmArray& pcs,
-                          bool logExpression = false);
+void writeCellTypesToCopy(const std::string& source, const std::string& target, const CellTypeColumn& column,
+                          const ObsmArray& pcs, bool logExpression = false);
 
 // uns["<column>_markers"] of a file: type -> marker genes; empty when it has none (e.g. for the
 // legend's tooltips).

@@ -3,11 +3,10 @@
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace atlascope {
 
@@ -20,10 +19,13 @@ std::string csvField(const std::string& s) {
 }
 
 std::string nameOf(const std::vector<std::string>& names, std::int32_t label) {
-  return label >= 0 && static_cast<std::size_t>(label) < names.size() ? names[static_cast<std::size_t>(label)] : std::to_string(label);
+  return label >= 0 && static_cast<std::size_t>(label) < names.size() ? names[static_cast<std::size_t>(label)]
+                                                                      : std::to_string(label);
 }
 
-void writeText(const std::string& path, const std::string& text) { writeFileAtomically(path, text.data(), text.size()); }
+void writeText(const std::string& path, const std::string& text) {
+  writeFileAtomically(path, text.data(), text.size());
+}
 } // namespace
 
 std::vector<std::vector<RegionMatch>> bestMatches(const Contingency& t, int count) {
@@ -67,20 +69,22 @@ nlohmann::json writeComparisonReport(const Contingency& t, const AgreementScores
   overlap << csvField(names.referenceTitle) << "," << csvField(names.predictedTitle) << ",cells\n";
   for (const auto& [ij, n] : t.cells)
     overlap << csvField(nameOf(names.reference, t.referenceLabels[static_cast<std::size_t>(ij.first)])) << ","
-            << csvField(nameOf(names.predicted, t.predictedLabels[static_cast<std::size_t>(ij.second)])) << "," << n << "\n";
+            << csvField(nameOf(names.predicted, t.predictedLabels[static_cast<std::size_t>(ij.second)])) << "," << n
+            << "\n";
   writeText(folder + "/overlap.csv", overlap.str());
 
   std::ostringstream best;
-  best << csvField(names.predictedTitle) << ",cells,rank," << csvField(names.referenceTitle) << ",overlap_cells,jaccard,dice,fraction_of_region\n";
+  best << csvField(names.predictedTitle) << ",cells,rank," << csvField(names.referenceTitle)
+       << ",overlap_cells,jaccard,dice,fraction_of_region\n";
   const auto matches = bestMatches(t, 3);
   for (std::size_t p = 0; p < matches.size(); ++p)
     for (std::size_t r = 0; r < matches[p].size(); ++r) {
       const RegionMatch& m = matches[p][r];
       char nums[96];
       std::snprintf(nums, sizeof nums, "%.6f,%.6f,%.6f", m.jaccard, m.dice, m.fraction);
-      best << csvField(nameOf(names.predicted, t.predictedLabels[p])) << "," << t.predictedSizes[p] << "," << r + 1 << ","
-           << csvField(nameOf(names.reference, t.referenceLabels[static_cast<std::size_t>(m.reference)])) << "," << m.cells << ","
-           << nums << "\n";
+      best << csvField(nameOf(names.predicted, t.predictedLabels[p])) << "," << t.predictedSizes[p] << "," << r + 1
+           << "," << csvField(nameOf(names.reference, t.referenceLabels[static_cast<std::size_t>(m.reference)])) << ","
+           << m.cells << "," << nums << "\n";
     }
   writeText(folder + "/best_matches.csv", best.str());
 
@@ -101,9 +105,11 @@ nlohmann::json writeComparisonReport(const Contingency& t, const AgreementScores
       ++parts;
       char pct[16];
       std::snprintf(pct, sizeof pct, "%.0f%%", f * 100);
-      text += (text.empty() ? "" : "; ") + nameOf(names.predicted, t.predictedLabels[static_cast<std::size_t>(p)]) + " " + pct;
+      text += (text.empty() ? "" : "; ") + nameOf(names.predicted, t.predictedLabels[static_cast<std::size_t>(p)]) +
+              " " + pct;
     }
-    sp << csvField(nameOf(names.reference, t.referenceLabels[r])) << "," << t.referenceSizes[r] << "," << parts << "," << csvField(text) << "\n";
+    sp << csvField(nameOf(names.reference, t.referenceLabels[r])) << "," << t.referenceSizes[r] << "," << parts << ","
+       << csvField(text) << "\n";
   }
   writeText(folder + "/splits.csv", sp.str());
   return summary;

@@ -4,7 +4,6 @@
 #include "core/Agreement.h"
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 

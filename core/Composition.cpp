@@ -4,7 +4,8 @@
 
 namespace atlascope {
 
-std::vector<float> neighborhoodComposition(const NeighborhoodList& hoods, const std::vector<std::int32_t>& types, int typeCount) {
+std::vector<float> neighborhoodComposition(const NeighborhoodList& hoods, const std::vector<std::int32_t>& types,
+                                           int typeCount) {
   if (typeCount <= 0) throw Error("the composition baseline needs cell types");
   const std::int64_t n = hoods.cells();
   std::vector<float> out(static_cast<std::size_t>(n) * static_cast<std::size_t>(typeCount), 0.0f);

@@ -9,6 +9,7 @@
 namespace atlascope {
 
 // [cells x types] row-major, rows summing to 1 (or 0 for empty neighbourhoods).
-std::vector<float> neighborhoodComposition(const NeighborhoodList& hoods, const std::vector<std::int32_t>& types, int typeCount);
+std::vector<float> neighborhoodComposition(const NeighborhoodList& hoods, const std::vector<std::int32_t>& types,
+                                           int typeCount);
 
 } // namespace atlascope

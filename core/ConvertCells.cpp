@@ -18,10 +18,13 @@
 namespace atlascope {
 
 namespace {
-bool endsWith(const std::string& s, const std::string& e) { return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0; }
+bool endsWith(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
 
 // The kept cells' expression, slab by slab (rows in table order): fn(first cell, count, values).
-template <class Fn> void forEachExpressionSlab(const ExpressionSource& x, const CellTable& t, const Progress& progress, Fn fn) {
+template <class Fn>
+void forEachExpressionSlab(const ExpressionSource& x, const CellTable& t, const Progress& progress, Fn fn) {
   const std::int64_t G = x.genes(), n = t.size();
   const std::int64_t slab = std::max<std::int64_t>(1, (32ll << 20) / (4 * std::max<std::int64_t>(1, G)));
   std::vector<float> rows, kept;
@@ -78,7 +81,8 @@ std::vector<std::string> readCellIds(const std::string& path, const ColumnOption
   }
 }
 
-ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns, const std::string& out, const Progress& progress) {
+ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns, const std::string& out,
+                            const Progress& progress) {
   const bool csv = isTablePath(out);
   if (!csv && !endsWith(out, ".h5ad")) throw Error("convert writes .h5ad or .csv/.tsv (got '" + out + "')");
   progress("reading cells", 0, 1);
@@ -89,9 +93,11 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
   std::vector<std::string> ids;
   ids.reserve(static_cast<std::size_t>(n));
   for (const std::int64_t r : t.fileRow)
-    ids.push_back(r < static_cast<std::int64_t>(allIds.size()) ? allIds[static_cast<std::size_t>(r)] : std::to_string(r));
+    ids.push_back(r < static_cast<std::int64_t>(allIds.size()) ? allIds[static_cast<std::size_t>(r)]
+                                                               : std::to_string(r));
   std::vector<std::string> genes = t.genes;
-  for (std::int64_t g = static_cast<std::int64_t>(genes.size()); g < G; ++g) genes.push_back("gene" + std::to_string(g));
+  for (std::int64_t g = static_cast<std::int64_t>(genes.size()); g < G; ++g)
+    genes.push_back("gene" + std::to_string(g));
   ConvertSummary s{n, G, t.skippedCells, csv ? "csv" : "h5ad"};
 
   if (csv) {
@@ -109,7 +115,8 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
       forEachExpressionSlab(x, t, progress, [&](std::int64_t c0, std::int64_t m, const float* v) {
         for (std::int64_t i = 0; i < m; ++i) {
           const auto c = static_cast<std::size_t>(c0 + i);
-          o << field(ids[c]) << d << t.x[c] << d << t.y[c] << d << field(t.sectionNames[static_cast<std::size_t>(t.section[c])]) << d
+          o << field(ids[c]) << d << t.x[c] << d << t.y[c] << d
+            << field(t.sectionNames[static_cast<std::size_t>(t.section[c])]) << d
             << (t.cellType[c] >= 0 ? field(t.types.names[static_cast<std::size_t>(t.cellType[c])]) : std::string());
           if (t.hasCcf()) o << d << t.ccfAp[c] << d << t.ccfDv[c] << d << t.ccfMl[c];
           for (std::int64_t g = 0; g < G; ++g) o << d << v[i * G + g];
@@ -126,14 +133,18 @@ ConvertSummary convertCells(const std::string& in, const ColumnOptions& columns,
   }
 
   const std::string typeName = columns.type.empty() || columns.type == "-" ? "cell_type" : columns.type;
-  writeCellsH5ad(out, t, ids, genes, typeName, [&](const RowSink& sink) {
-    forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { sink(v, m); });
-  }, readSectionSpacing(in));
+  writeCellsH5ad(
+      out, t, ids, genes, typeName,
+      [&](const RowSink& sink) {
+        forEachExpressionSlab(x, t, progress, [&](std::int64_t, std::int64_t m, const float* v) { sink(v, m); });
+      },
+      readSectionSpacing(in));
   return s;
 }
 
-void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vector<std::string>& ids, const std::vector<std::string>& genes,
-                    const std::string& typeName, const std::function<void(const RowSink&)>& fillX, double sectionSpacingUm) {
+void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vector<std::string>& ids,
+                    const std::vector<std::string>& genes, const std::string& typeName,
+                    const std::function<void(const RowSink&)>& fillX, double sectionSpacingUm) {
   const std::int64_t n = t.size(), G = static_cast<std::int64_t>(genes.size());
   Hdf5Writer w(out);
   w.setStringAttribute("/", "encoding-type", "anndata");
@@ -152,8 +163,9 @@ void writeCellsH5ad(const std::string& out, const CellTable& t, const std::vecto
   std::vector<std::string> order{"brain_section_label"};
   writeAnnDataCategorical(w, "/obs/brain_section_label", t.section, t.sectionNames);
   if (!t.types.names.empty()) {
-    writeAnnDataCategorical(w, "/obs/" + typeName, t.cellType, t.types.names,
-                            t.types.colours.size() == t.types.names.size() ? t.types.colours : std::vector<std::array<std::uint8_t, 3>>{});
+    writeAnnDataCategorical(
+        w, "/obs/" + typeName, t.cellType, t.types.names,
+        t.types.colours.size() == t.types.names.size() ? t.types.colours : std::vector<std::array<std::uint8_t, 3>>{});
     order.push_back(typeName);
   }
   w.setStringArrayAttribute("/obs", "column-order", order);

@@ -5,17 +5,16 @@
 #include "core/RegionCorrespondence.h"
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
 namespace atlascope {
 
 struct CorrespondenceSide {
-  std::string data, column;            // the dataset and its label column
-  std::vector<std::string> categories; // per label value, e.g. "k25-3"
-  std::vector<std::string> names;      // per label value, e.g. "k25-3 · CP 82%" (empty: the categories)
-  std::int64_t cells = 0;              // labelled cells
+  std::string data, column;                      // the dataset and its label column
+  std::vector<std::string> categories;           // per label value, e.g. "k25-3"
+  std::vector<std::string> names;                // per label value, e.g. "k25-3 · CP 82%" (empty: the categories)
+  std::int64_t cells = 0;                        // labelled cells
   nlohmann::json ccf = nlohmann::json::object(); // its agreement with the CCF, e.g. {"major": {...}, "leaf": {...}}
 };
 
@@ -29,6 +28,7 @@ nlohmann::json agreementJson(const AgreementScores& scores);
 // overlap_voxels, share_of_a, share_of_b; one-to-one rows first. A pair can be both one-to-one
 // and a part of a split.
 nlohmann::json writeCorrespondenceReport(const RegionCorrespondence& correspondence, const CorrespondenceSide& a,
-                                         const CorrespondenceSide& b, const CorrespondenceOptions& options, const std::string& folder);
+                                         const CorrespondenceSide& b, const CorrespondenceOptions& options,
+                                         const std::string& folder);
 
 } // namespace atlascope

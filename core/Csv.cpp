@@ -10,8 +10,8 @@ CsvReader::CsvReader(const std::string& path) : name_(path) {
   auto f = std::make_unique<std::ifstream>(path, std::ios::binary);
   if (!*f) throw FileError(path, "cannot open file");
   in_ = std::move(f);
-  const bool tsvName = path.size() > 4 && (path.compare(path.size() - 4, 4, ".tsv") == 0 ||
-                                           path.compare(path.size() - 4, 4, ".txt") == 0);
+  const bool tsvName = path.size() > 4 &&
+                       (path.compare(path.size() - 4, 4, ".tsv") == 0 || path.compare(path.size() - 4, 4, ".txt") == 0);
   delim_ = tsvName ? '\t' : ',';
   if (!readRecord(header_)) throw FileError(path, "empty file (no header row)");
   if (!tsvName && header_.size() == 1 && header_[0].find('\t') != std::string::npos) {
@@ -20,7 +20,11 @@ CsvReader::CsvReader(const std::string& path) : name_(path) {
     std::vector<std::string> cols;
     std::string cur;
     for (char c : header_[0]) {
-      if (c == '\t') { cols.push_back(cur); cur.clear(); } else cur += c;
+      if (c == '\t') {
+        cols.push_back(cur);
+        cur.clear();
+      } else
+        cur += c;
     }
     cols.push_back(cur);
     header_ = cols;
@@ -57,8 +61,11 @@ bool CsvReader::readRecord(std::vector<std::string>& fields) {
     if (quoted) {
       if (c == EOF) throw FileError(name_, "line " + std::to_string(line_) + ": unterminated quoted field");
       if (c == '"') {
-        if (in.peek() == '"') { cur += '"'; in.get(); }
-        else quoted = false;
+        if (in.peek() == '"') {
+          cur += '"';
+          in.get();
+        } else
+          quoted = false;
       } else {
         if (c == '\n') ++line_;
         cur += static_cast<char>(c);
@@ -69,9 +76,13 @@ bool CsvReader::readRecord(std::vector<std::string>& fields) {
         fields.push_back(std::move(cur));
         return true;
       }
-      if (c == delim_) { fields.push_back(std::move(cur)); cur.clear(); }
-      else if (c == '"' && cur.empty()) quoted = true;
-      else cur += static_cast<char>(c);
+      if (c == delim_) {
+        fields.push_back(std::move(cur));
+        cur.clear();
+      } else if (c == '"' && cur.empty())
+        quoted = true;
+      else
+        cur += static_cast<char>(c);
     }
     any = true;
     c = in.get();

@@ -22,8 +22,8 @@ const std::vector<const char*> kSectionNames{"brain_section_label", "section", "
 const std::vector<const char*> kTypeNames{"subclass", "cell_type", "celltype", "celltype_leiden"};
 const std::vector<const char*> kIdNames{"cell_label", "index", "cell_id", "cell"};
 
-std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given, const std::vector<const char*>& defaults,
-                                const char* what) {
+std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given,
+                                const std::vector<const char*>& defaults, const char* what) {
   if (given == "-") return std::nullopt; // explicitly none (a column-mapping dialog's "(none)")
   if (!given.empty()) {
     const auto c = csv.column(given);
@@ -36,7 +36,10 @@ std::optional<std::size_t> pick(const CsvReader& csv, const std::string& given, 
 }
 
 bool parseNumber(const std::string& s, double& out) {
-  if (s.empty()) { out = std::nan(""); return true; }
+  if (s.empty()) {
+    out = std::nan("");
+    return true;
+  }
   char* end = nullptr;
   out = std::strtod(s.c_str(), &end);
   return end != s.c_str() && *end == '\0';
@@ -46,7 +49,11 @@ std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string cur;
   for (char c : s) {
-    if (c == sep) { out.push_back(cur); cur.clear(); } else cur += c;
+    if (c == sep) {
+      out.push_back(cur);
+      cur.clear();
+    } else
+      cur += c;
   }
   out.push_back(cur);
   return out;
@@ -82,7 +89,8 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
     const auto dots = opt.genes.find("..");
     if (dots != std::string::npos) {
       const auto a = csv.column(opt.genes.substr(0, dots)), b = csv.column(opt.genes.substr(dots + 2));
-      if (!a || !b || *a > *b) throw FileError(path, "--genes " + quote(opt.genes) + ": columns not found or in the wrong order");
+      if (!a || !b || *a > *b)
+        throw FileError(path, "--genes " + quote(opt.genes) + ": columns not found or in the wrong order");
       for (std::size_t c = *a; c <= *b; ++c) geneCols.push_back(c);
     } else {
       for (const auto& name : split(opt.genes, ',')) {
@@ -92,9 +100,24 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
       }
     }
   } else if (haveFirst) {
-    static const std::set<std::string> metadata = {"cell_volume", "volume", "fov", "area", "z", "x", "y", "cell_label",
-                                                   "index", "cell_id", "cell", "section", "brain_section_label",
-                                                   "Unnamed: 0", "total_counts", "n_genes", "cluster", "leiden"};
+    static const std::set<std::string> metadata = {"cell_volume",
+                                                   "volume",
+                                                   "fov",
+                                                   "area",
+                                                   "z",
+                                                   "x",
+                                                   "y",
+                                                   "cell_label",
+                                                   "index",
+                                                   "cell_id",
+                                                   "cell",
+                                                   "section",
+                                                   "brain_section_label",
+                                                   "Unnamed: 0",
+                                                   "total_counts",
+                                                   "n_genes",
+                                                   "cluster",
+                                                   "leiden"};
     std::set<std::size_t> mapped;
     for (const auto& c : {xCol, yCol, secCol, typeCol, idCol})
       if (c) mapped.insert(*c);
@@ -117,8 +140,8 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
     auto number = [&](std::size_t c, const char* what) {
       double v;
       if (!parseNumber(row[c], v))
-        throw FileError(path, "line " + std::to_string(csv.line()) + ": column " + quote(header[c]) + " (" + what + ") holds " +
-                                  quote(row[c]) + ", not a number");
+        throw FileError(path, "line " + std::to_string(csv.line()) + ": column " + quote(header[c]) + " (" + what +
+                                  ") holds " + quote(row[c]) + ", not a number");
       return v;
     };
     if (idCol && !row[*idCol].empty() && !ids.insert(row[*idCol]).second)
@@ -148,11 +171,17 @@ CellTable readCsvCells(const std::string& path, const ColumnOptions& opt, std::v
   if (t.skippedCells > 0) t.skippedReason = "NaN or infinite position";
   // Categories in sorted order (the ABC's names sort by their numeric prefix).
   for (const auto& s : rawSection) sections.emplace(s, 0);
-  for (auto& [name, code] : sections) { code = static_cast<std::int32_t>(t.sectionNames.size()); t.sectionNames.push_back(name); }
+  for (auto& [name, code] : sections) {
+    code = static_cast<std::int32_t>(t.sectionNames.size());
+    t.sectionNames.push_back(name);
+  }
   for (const auto& s : rawSection) t.section.push_back(sections[s]);
   if (typeCol) {
     for (const auto& s : rawType) types.emplace(s, 0);
-    for (auto& [name, code] : types) { code = static_cast<std::int32_t>(t.types.names.size()); t.types.names.push_back(name); }
+    for (auto& [name, code] : types) {
+      code = static_cast<std::int32_t>(t.types.names.size());
+      t.types.names.push_back(name);
+    }
     for (const auto& s : rawType) t.cellType.push_back(types[s]);
   } else {
     t.cellType.assign(t.x.size(), -1);

@@ -2,14 +2,12 @@
 
 #include "core/Error.h"
 
-#include <sys/stat.h>
-
-#include <dirent.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
+#include <dirent.h>
 #include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace atlascope {
 

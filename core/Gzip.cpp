@@ -3,10 +3,9 @@
 #include "core/Error.h"
 #include "core/MemoryBudget.h"
 
-#include <zlib.h>
-
 #include <fstream>
 #include <limits>
+#include <zlib.h>
 
 namespace atlascope {
 namespace {
@@ -30,7 +29,8 @@ void checkInflate(int rc, const z_stream& zs, const std::string& path) {
   if (rc == Z_OK || rc == Z_BUF_ERROR || rc == Z_STREAM_END) return;
   if (rc == Z_MEM_ERROR) throw FileError(path, "out of memory while decompressing");
   if (rc == Z_NEED_DICT) throw FileError(path, "corrupt gzip data (the stream asks for a preset dictionary)");
-  throw FileError(path, std::string("corrupt gzip data (") + (zs.msg ? zs.msg : "zlib error " + std::to_string(rc)) + ")");
+  throw FileError(path,
+                  std::string("corrupt gzip data (") + (zs.msg ? zs.msg : "zlib error " + std::to_string(rc)) + ")");
 }
 
 } // namespace
@@ -39,8 +39,8 @@ bool looksGzipped(const std::uint8_t* data, std::size_t size) {
   return size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
 }
 
-std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t size,
-                                         std::size_t expected, const std::string& path) {
+std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t size, std::size_t expected,
+                                         const std::string& path) {
   // The header's size is checked before it is allocated: deflate cannot expand more than
   // kMaxDeflateRatio:1 (a 1 kB file claiming 1 GiB is a bomb or a lie).
   checkAllocation(path, "the decompressed data", expected, saturatingMultiply(size, kMaxDeflateRatio) + 1024);
@@ -71,16 +71,15 @@ std::vector<std::uint8_t> inflateExactly(const std::uint8_t* data, std::size_t s
     if (rc == Z_BUF_ERROR && inf.zs.avail_in == 0 && inPos >= size) break; // input exhausted
   }
   if (rc != Z_STREAM_END)
-    throw FileError(path, "truncated gzip data: the stream ends after " + std::to_string(outPos) +
-                              " of " + std::to_string(expected) + " bytes");
+    throw FileError(path, "truncated gzip data: the stream ends after " + std::to_string(outPos) + " of " +
+                              std::to_string(expected) + " bytes");
   if (outPos != expected)
-    throw FileError(path, "data length disagrees with the header: " + std::to_string(outPos) +
-                              " bytes decompressed, " + std::to_string(expected) + " expected");
+    throw FileError(path, "data length disagrees with the header: " + std::to_string(outPos) + " bytes decompressed, " +
+                              std::to_string(expected) + " expected");
   return out;
 }
 
-std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size,
-                                     const std::string& path) {
+std::vector<std::uint8_t> inflateAll(const std::uint8_t* data, std::size_t size, const std::string& path) {
   std::vector<std::uint8_t> out;
   // No header states the size: the output is bounded as it grows, by deflate's largest ratio and
   // by the memory available (checked once per MiB step).
@@ -125,8 +124,7 @@ std::vector<std::uint8_t> readFileBytes(const std::string& path) {
   checkAllocation(path, "the file", static_cast<std::uint64_t>(end), static_cast<std::uint64_t>(end));
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(end));
   in.seekg(0);
-  if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end))
-    throw FileError(path, "cannot read file");
+  if (!bytes.empty() && !in.read(reinterpret_cast<char*>(bytes.data()), end)) throw FileError(path, "cannot read file");
   return bytes;
 }
 

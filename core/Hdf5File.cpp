@@ -3,10 +3,9 @@
 #include "core/Error.h"
 #include "core/MemoryBudget.h"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <filesystem>
+#include <hdf5.h>
 
 namespace atlascope {
 
@@ -70,7 +69,9 @@ char Hdf5File::kind(const std::string& path) const {
 char Hdf5File::typeClass(const std::string& dataset) const {
   auto classOf = [](hid_t type) {
     switch (H5Tget_class(type)) {
-    case H5T_INTEGER: case H5T_ENUM: case H5T_BITFIELD: return 'i';
+    case H5T_INTEGER:
+    case H5T_ENUM:
+    case H5T_BITFIELD: return 'i';
     case H5T_FLOAT: return 'f';
     case H5T_STRING: return 's';
     case H5T_COMPOUND: return 'c';
@@ -81,7 +82,8 @@ char Hdf5File::typeClass(const std::string& dataset) const {
   if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m)) {
     Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
     Handle type{H5Dget_type(d.id), H5Tclose};
-    Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
+    Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))),
+                  H5Tclose};
     return member.id < 0 ? '?' : classOf(member.id);
   }
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
@@ -106,7 +108,8 @@ bool Hdf5File::plainlyExists(const std::string& path) const {
     std::size_t next = path.find('/', pos + 1);
     if (next == std::string::npos) next = path.size();
     const std::string partial = path.substr(0, next);
-    if (partial != "/" && !partial.empty() && H5Lexists(static_cast<hid_t>(id_), partial.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (partial != "/" && !partial.empty() && H5Lexists(static_cast<hid_t>(id_), partial.c_str(), H5P_DEFAULT) <= 0)
+      return false;
     pos = next;
   }
   return true;
@@ -121,7 +124,9 @@ std::string dataframeIndexName(const Hdf5File& f, const std::string& dataframe) 
 bool Hdf5File::isCompound(const std::string& dataset) const {
   if (dataset.empty() || H5Lexists(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT) <= 0) return false;
   H5O_info_t info;
-  if (H5Oget_info_by_name(static_cast<hid_t>(id_), dataset.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return false;
+  if (H5Oget_info_by_name(static_cast<hid_t>(id_), dataset.c_str(), &info, H5P_DEFAULT) < 0 ||
+      info.type != H5O_TYPE_DATASET)
+    return false;
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   Handle type{H5Dget_type(d.id), H5Tclose};
   return d.id >= 0 && H5Tget_class(type.id) == H5T_COMPOUND;
@@ -143,7 +148,8 @@ bool Hdf5File::compoundMember(const std::string& path, Member* out) const {
 template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType) const {
   Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
   Handle type{H5Dget_type(d.id), H5Tclose};
-  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
+  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))),
+                H5Tclose};
   NdArray<T> out;
   out.shape = shape(m.dataset);
   if (out.shape.size() > 1) throw FileError(path_, "compound dataset " + quote(m.dataset) + " is not 1D");
@@ -157,14 +163,20 @@ template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType
     const int rank = H5Tget_array_ndims(member.id);
     std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
     H5Tget_array_dims2(member.id, dims.data());
-    for (hsize_t d : dims) width = static_cast<std::int64_t>(std::min<std::uint64_t>(saturatingMultiply(static_cast<std::uint64_t>(width), d), 1ull << 40));
+    for (hsize_t d : dims)
+      width = static_cast<std::int64_t>(
+          std::min<std::uint64_t>(saturatingMultiply(static_cast<std::uint64_t>(width), d), 1ull << 40));
     H5Tclose(elementType);
     elementType = H5Tarray_create2(static_cast<hid_t>(memType), static_cast<unsigned>(rank), dims.data());
     out.shape.push_back(width);
   }
   Handle element{elementType, H5Tclose};
-  if (cls != H5T_INTEGER && cls != H5T_FLOAT) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' is not numeric");
-  checkRead(m.dataset + "/" + m.name, saturatingMultiply(static_cast<std::uint64_t>(out.shape.empty() ? 1 : out.shape[0]), static_cast<std::uint64_t>(width)), sizeof(T));
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+    throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' is not numeric");
+  checkRead(m.dataset + "/" + m.name,
+            saturatingMultiply(static_cast<std::uint64_t>(out.shape.empty() ? 1 : out.shape[0]),
+                               static_cast<std::uint64_t>(width)),
+            sizeof(T));
   Handle mem{H5Tcreate(H5T_COMPOUND, sizeof(T) * static_cast<std::size_t>(width)), H5Tclose};
   H5Tinsert(mem.id, m.name.c_str(), 0, element.id);
   out.data.resize(static_cast<std::size_t>(out.size()));
@@ -176,12 +188,15 @@ template <class T> NdArray<T> Hdf5File::readMember(const Member& m, long memType
 std::vector<std::string> Hdf5File::readMemberStrings(const Member& m) const {
   Handle d{H5Dopen2(static_cast<hid_t>(id_), m.dataset.c_str(), H5P_DEFAULT), H5Dclose};
   Handle type{H5Dget_type(d.id), H5Tclose};
-  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))), H5Tclose};
-  if (H5Tget_class(member.id) != H5T_STRING) throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' does not hold strings");
+  Handle member{H5Tget_member_type(type.id, static_cast<unsigned>(H5Tget_member_index(type.id, m.name.c_str()))),
+                H5Tclose};
+  if (H5Tget_class(member.id) != H5T_STRING)
+    throw FileError(path_, "column '" + m.name + "' of '" + m.dataset + "' does not hold strings");
   const auto dims = shape(m.dataset);
   if (dims.size() > 1) throw FileError(path_, "compound dataset " + quote(m.dataset) + " is not 1D");
   const std::size_t n = dims.empty() ? 1 : static_cast<std::size_t>(dims[0]);
-  checkRead(m.dataset + "/" + m.name, n, sizeof(std::string) + std::max<std::size_t>(sizeof(char*), H5Tget_size(member.id)));
+  checkRead(m.dataset + "/" + m.name, n,
+            sizeof(std::string) + std::max<std::size_t>(sizeof(char*), H5Tget_size(member.id)));
   std::vector<std::string> out(n);
   if (n == 0) return out;
   if (H5Tis_variable_str(member.id) > 0) {
@@ -244,8 +259,7 @@ std::vector<std::int64_t> Hdf5File::shape(const std::string& dataset) const {
 }
 
 template <class T> NdArray<T> Hdf5File::read(const std::string& dataset, long memType) const {
-  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m))
-    return readMember<T>(m, memType);
+  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m)) return readMember<T>(m, memType);
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   Handle type{H5Dget_type(d.id), H5Tclose};
@@ -266,7 +280,9 @@ template <class T> NdArray<T> Hdf5File::read(const std::string& dataset, long me
 
 NdArray<float> Hdf5File::readFloat(const std::string& ds) const { return read<float>(ds, H5T_NATIVE_FLOAT); }
 NdArray<double> Hdf5File::readDouble(const std::string& ds) const { return read<double>(ds, H5T_NATIVE_DOUBLE); }
-NdArray<std::int64_t> Hdf5File::readInt64(const std::string& ds) const { return read<std::int64_t>(ds, H5T_NATIVE_INT64); }
+NdArray<std::int64_t> Hdf5File::readInt64(const std::string& ds) const {
+  return read<std::int64_t>(ds, H5T_NATIVE_INT64);
+}
 
 NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t begin, std::int64_t count) const {
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
@@ -274,13 +290,16 @@ NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t 
   NdArray<float> out;
   out.shape = shape(dataset);
   if (out.shape.size() != 2) throw FileError(path_, "dataset '" + dataset + "' is not 2D");
-  if (begin < 0 || count < 0 || begin > out.shape[0] || count > out.shape[0] - begin) throw FileError(path_, "rows out of range in '" + dataset + "'");
+  if (begin < 0 || count < 0 || begin > out.shape[0] || count > out.shape[0] - begin)
+    throw FileError(path_, "rows out of range in '" + dataset + "'");
   out.shape[0] = count;
-  checkRead(dataset, saturatingMultiply(static_cast<std::uint64_t>(count), static_cast<std::uint64_t>(out.shape[1])), sizeof(float));
+  checkRead(dataset, saturatingMultiply(static_cast<std::uint64_t>(count), static_cast<std::uint64_t>(out.shape[1])),
+            sizeof(float));
   out.data.resize(static_cast<std::size_t>(count * out.shape[1]));
   if (count == 0) return out;
   Handle fspace{H5Dget_space(d.id), H5Sclose};
-  hsize_t start[2] = {static_cast<hsize_t>(begin), 0}, cnt[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(out.shape[1])};
+  hsize_t start[2] = {static_cast<hsize_t>(begin), 0},
+          cnt[2] = {static_cast<hsize_t>(count), static_cast<hsize_t>(out.shape[1])};
   H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, cnt, nullptr);
   Handle mspace{H5Screate_simple(2, cnt, nullptr), H5Sclose};
   if (H5Dread(d.id, H5T_NATIVE_FLOAT, mspace.id, fspace.id, H5P_DEFAULT, out.data.data()) < 0)
@@ -289,12 +308,14 @@ NdArray<float> Hdf5File::readFloatRows(const std::string& dataset, std::int64_t 
 }
 
 template <class T>
-std::vector<T> Hdf5File::readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const {
+std::vector<T> Hdf5File::readRange(const std::string& dataset, std::int64_t begin, std::int64_t count,
+                                   long memType) const {
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   const auto dims = shape(dataset);
   if (dims.size() != 1) throw FileError(path_, "dataset '" + dataset + "' is not 1D");
-  if (begin < 0 || count < 0 || begin > dims[0] || count > dims[0] - begin) throw FileError(path_, "range out of bounds in '" + dataset + "'");
+  if (begin < 0 || count < 0 || begin > dims[0] || count > dims[0] - begin)
+    throw FileError(path_, "range out of bounds in '" + dataset + "'");
   checkRead(dataset, static_cast<std::uint64_t>(count), sizeof(T));
   std::vector<T> out(static_cast<std::size_t>(count));
   if (count == 0) return out;
@@ -315,8 +336,7 @@ std::vector<std::int64_t> Hdf5File::readInt64Range(const std::string& ds, std::i
 }
 
 std::vector<std::string> Hdf5File::readStrings(const std::string& dataset) const {
-  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m))
-    return readMemberStrings(m);
+  if (Member m; !plainlyExists(dataset) && compoundMember(dataset, &m)) return readMemberStrings(m);
   Handle d{H5Dopen2(static_cast<hid_t>(id_), dataset.c_str(), H5P_DEFAULT), H5Dclose};
   if (d.id < 0) throw FileError(path_, "no dataset '" + dataset + "'");
   Handle type{H5Dget_type(d.id), H5Tclose};
@@ -375,12 +395,14 @@ std::vector<std::string> Hdf5File::readStringArrayAttribute(const std::string& o
   if (H5Tget_class(type.id) != H5T_STRING || H5Tis_variable_str(type.id) <= 0) return out;
   Handle space{H5Aget_space(a.id), H5Sclose};
   const hssize_t n = H5Sget_simple_extent_npoints(space.id);
-  checkRead(object + "@" + name, static_cast<std::uint64_t>(std::max<hssize_t>(0, n)), sizeof(std::string) + sizeof(char*));
+  checkRead(object + "@" + name, static_cast<std::uint64_t>(std::max<hssize_t>(0, n)),
+            sizeof(std::string) + sizeof(char*));
   std::vector<char*> ptrs(static_cast<std::size_t>(std::max<hssize_t>(0, n)), nullptr);
   Handle mem{H5Tcopy(H5T_C_S1), H5Tclose};
   H5Tset_size(mem.id, H5T_VARIABLE);
   H5Tset_cset(mem.id, H5Tget_cset(type.id));
-  if (n > 0 && H5Aread(a.id, mem.id, ptrs.data()) < 0) throw FileError(path_, "cannot read attribute '" + name + "' of '" + object + "'");
+  if (n > 0 && H5Aread(a.id, mem.id, ptrs.data()) < 0)
+    throw FileError(path_, "cannot read attribute '" + name + "' of '" + object + "'");
   for (char* p : ptrs) out.emplace_back(p ? p : "");
   if (n > 0) H5Dvlen_reclaim(mem.id, space.id, H5P_DEFAULT, ptrs.data());
   return out;
@@ -391,7 +413,8 @@ std::string Hdf5File::readStringAttribute(const std::string& object, const std::
     throw FileError(path_, "'" + object + "' has no attribute '" + name + "'");
   Handle a{H5Aopen_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
   Handle type{H5Aget_type(a.id), H5Tclose};
-  if (H5Tget_class(type.id) != H5T_STRING) throw FileError(path_, "attribute '" + name + "' of '" + object + "' is not a string");
+  if (H5Tget_class(type.id) != H5T_STRING)
+    throw FileError(path_, "attribute '" + name + "' of '" + object + "' is not a string");
   // One string: H5Aread writes every element, and an array attribute here would overrun `value`.
   Handle space{H5Aget_space(a.id), H5Sclose};
   if (H5Sget_simple_extent_npoints(space.id) != 1)

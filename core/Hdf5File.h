@@ -80,7 +80,8 @@ private:
   template <class T> NdArray<T> readMember(const Member& m, long memType) const;
   std::vector<std::string> readMemberStrings(const Member& m) const;
   template <class T> NdArray<T> read(const std::string& dataset, long memType) const;
-  template <class T> std::vector<T> readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const;
+  template <class T>
+  std::vector<T> readRange(const std::string& dataset, std::int64_t begin, std::int64_t count, long memType) const;
   void checkRead(const std::string& dataset, std::uint64_t elements, std::uint64_t elementBytes) const;
   Hdf5File() = default;
   std::string path_;

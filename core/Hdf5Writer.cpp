@@ -3,11 +3,10 @@
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <hdf5.h>
 
 namespace atlascope {
 
@@ -44,7 +43,8 @@ hid_t utf8VarString() {
 Hdf5Writer::Hdf5Writer(const std::string& path) : path_(path) { open(true); }
 
 Hdf5Writer::Hdf5Writer(const std::string& path, const CopyOf& copy) : path_(path) {
-  if (copy.source == path && !copy.replaceSource) throw FileError(path, "edits go into a copy: the target must differ from the source");
+  if (copy.source == path && !copy.replaceSource)
+    throw FileError(path, "edits go into a copy: the target must differ from the source");
   tmp_ = temporaryPathFor(path);
   {
     std::ifstream in(copy.source, std::ios::binary);
@@ -67,7 +67,8 @@ void Hdf5Writer::open(bool create) {
                          : H5Fopen(tmp_.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   if (f < 0) {
     if (!create) std::remove(tmp_.c_str());
-    throw FileError(path_, create ? "cannot create the file (is the folder writable?)" : "cannot open the copy for writing");
+    throw FileError(path_,
+                    create ? "cannot create the file (is the folder writable?)" : "cannot open the copy for writing");
   }
   id_ = f;
 }
@@ -108,8 +109,8 @@ void Hdf5Writer::createGroup(const std::string& path) {
   if (g.id < 0) throw FileError(path_, "cannot create group '" + path + "'");
 }
 
-void Hdf5Writer::writeArray(const std::string& path, H5Type type, const std::vector<std::int64_t>& shape, const void* data,
-                            std::int64_t chunkRows, int gzip) {
+void Hdf5Writer::writeArray(const std::string& path, H5Type type, const std::vector<std::int64_t>& shape,
+                            const void* data, std::int64_t chunkRows, int gzip) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Handle space{H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose};
   Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
@@ -122,7 +123,9 @@ void Hdf5Writer::writeArray(const std::string& path, H5Type type, const std::vec
       H5Pset_deflate(plist.id, static_cast<unsigned>(gzip));
     }
   }
-  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT), H5Dclose};
+  Handle ds{
+      H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
+      H5Dclose};
   if (ds.id < 0) throw FileError(path_, "cannot create dataset '" + path + "'");
   if (H5Dwrite(ds.id, nativeOf(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     throw FileError(path_, "cannot write dataset '" + path + "' (disk full?)");
@@ -132,7 +135,8 @@ void Hdf5Writer::writeStrings(const std::string& path, const std::vector<std::st
   const hsize_t n = values.size();
   Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
   Handle type{utf8VarString(), H5Tclose};
-  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            H5Dclose};
   if (ds.id < 0) throw FileError(path_, "cannot create dataset '" + path + "'");
   std::vector<const char*> ptrs;
   ptrs.reserve(values.size());
@@ -141,7 +145,8 @@ void Hdf5Writer::writeStrings(const std::string& path, const std::vector<std::st
     throw FileError(path_, "cannot write dataset '" + path + "'");
 }
 
-void Hdf5Writer::createExtendible(const std::string& path, H5Type type, std::int64_t columns, std::int64_t chunkRows, int gzip) {
+void Hdf5Writer::createExtendible(const std::string& path, H5Type type, std::int64_t columns, std::int64_t chunkRows,
+                                  int gzip) {
   const int rank = columns > 0 ? 2 : 1;
   hsize_t dims[2] = {0, static_cast<hsize_t>(columns)};
   hsize_t maxDims[2] = {H5S_UNLIMITED, static_cast<hsize_t>(columns)};
@@ -153,7 +158,9 @@ void Hdf5Writer::createExtendible(const std::string& path, H5Type type, std::int
     H5Pset_shuffle(plist.id);
     H5Pset_deflate(plist.id, static_cast<unsigned>(gzip));
   }
-  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT), H5Dclose};
+  Handle ds{
+      H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
+      H5Dclose};
   if (ds.id < 0) throw FileError(path_, "cannot create dataset '" + path + "'");
 }
 
@@ -178,20 +185,23 @@ void Hdf5Writer::append(const std::string& path, const void* data, std::int64_t 
     throw FileError(path_, "cannot write to dataset '" + path + "' (disk full?)");
 }
 
-void Hdf5Writer::createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns, std::int64_t chunkRows,
-                                  std::int64_t chunkColumns) {
+void Hdf5Writer::createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns,
+                                 std::int64_t chunkRows, std::int64_t chunkColumns) {
   hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(columns)};
-  hsize_t chunk[2] = {static_cast<hsize_t>(std::clamp<std::int64_t>(chunkRows, 1, std::max<std::int64_t>(1, rows))),
-                      static_cast<hsize_t>(std::clamp<std::int64_t>(chunkColumns, 1, std::max<std::int64_t>(1, columns)))};
+  hsize_t chunk[2] = {
+      static_cast<hsize_t>(std::clamp<std::int64_t>(chunkRows, 1, std::max<std::int64_t>(1, rows))),
+      static_cast<hsize_t>(std::clamp<std::int64_t>(chunkColumns, 1, std::max<std::int64_t>(1, columns)))};
   Handle space{H5Screate_simple(2, dims, nullptr), H5Sclose};
   Handle plist{H5Pcreate(H5P_DATASET_CREATE), H5Pclose};
   H5Pset_chunk(plist.id, 2, chunk);
-  Handle ds{H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT), H5Dclose};
+  Handle ds{
+      H5Dcreate2(static_cast<hid_t>(id_), path.c_str(), nativeOf(type), space.id, H5P_DEFAULT, plist.id, H5P_DEFAULT),
+      H5Dclose};
   if (ds.id < 0) throw FileError(path_, "cannot create dataset '" + path + "'");
 }
 
-void Hdf5Writer::writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows, std::int64_t columns,
-                            const void* data) {
+void Hdf5Writer::writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows,
+                            std::int64_t columns, const void* data) {
   if (rows <= 0 || columns <= 0) return;
   Handle ds{H5Dopen2(static_cast<hid_t>(id_), path.c_str(), H5P_DEFAULT), H5Dclose};
   if (ds.id < 0) throw FileError(path_, "no dataset '" + path + "'");
@@ -200,7 +210,8 @@ void Hdf5Writer::writeBlock(const std::string& path, std::int64_t row, std::int6
   Handle fspace{H5Dget_space(ds.id), H5Sclose};
   hsize_t start[2] = {static_cast<hsize_t>(row), static_cast<hsize_t>(column)};
   hsize_t count[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(columns)};
-  if (H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 || H5Sselect_valid(fspace.id) <= 0)
+  if (H5Sselect_hyperslab(fspace.id, H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+      H5Sselect_valid(fspace.id) <= 0)
     throw FileError(path_, "block outside dataset '" + path + "'");
   Handle mspace{H5Screate_simple(2, count, nullptr), H5Sclose};
   if (H5Dwrite(ds.id, memType.id, mspace.id, fspace.id, H5P_DEFAULT, data) < 0)
@@ -212,29 +223,37 @@ void Hdf5Writer::setStringAttribute(const std::string& object, const std::string
   Handle space{H5Screate(H5S_SCALAR), H5Sclose};
   if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) > 0)
     H5Adelete_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT);
-  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose};
   if (a.id < 0) throw FileError(path_, "cannot set attribute '" + name + "' on '" + object + "'");
   const char* p = value.c_str();
   H5Awrite(a.id, type.id, &p);
 }
 
-void Hdf5Writer::setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values) {
+void Hdf5Writer::setStringArrayAttribute(const std::string& object, const std::string& name,
+                                         const std::vector<std::string>& values) {
   if (H5Aexists_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT) > 0)
     H5Adelete_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5P_DEFAULT);
   Handle type{utf8VarString(), H5Tclose};
   const hsize_t n = values.size();
   Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
-  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose};
   if (a.id < 0) throw FileError(path_, "cannot set attribute '" + name + "' on '" + object + "'");
   std::vector<const char*> ptrs;
   for (const auto& s : values) ptrs.push_back(s.c_str());
   if (n > 0) H5Awrite(a.id, type.id, ptrs.data());
 }
 
-void Hdf5Writer::setInt64ArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values) {
+void Hdf5Writer::setInt64ArrayAttribute(const std::string& object, const std::string& name,
+                                        const std::vector<std::int64_t>& values) {
   const hsize_t n = values.size();
   Handle space{H5Screate_simple(1, &n, nullptr), H5Sclose};
-  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5T_STD_I64LE, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), H5T_STD_I64LE, space.id,
+                             H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose};
   if (a.id < 0) throw FileError(path_, "cannot set attribute '" + name + "' on '" + object + "'");
   H5Awrite(a.id, H5T_NATIVE_INT64, values.data());
 }
@@ -246,7 +265,9 @@ void Hdf5Writer::setBoolAttribute(const std::string& object, const std::string& 
   H5Tenum_insert(type.id, "FALSE", &f);
   H5Tenum_insert(type.id, "TRUE", &t);
   Handle space{H5Screate(H5S_SCALAR), H5Sclose};
-  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  Handle a{H5Acreate_by_name(static_cast<hid_t>(id_), object.c_str(), name.c_str(), type.id, space.id, H5P_DEFAULT,
+                             H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose};
   if (a.id < 0) throw FileError(path_, "cannot set attribute '" + name + "' on '" + object + "'");
   const std::int8_t v = value ? 1 : 0;
   H5Awrite(a.id, type.id, &v);

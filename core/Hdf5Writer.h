@@ -38,15 +38,17 @@ public:
                         std::int64_t chunkRows, int gzip = 0);
   void append(const std::string& path, const void* data, std::int64_t rows);
   // A fixed-shape 2D dataset with the given chunk shape, filled block by block by writeBlock().
-  void createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns, std::int64_t chunkRows,
-                       std::int64_t chunkColumns);
+  void createChunked2D(const std::string& path, H5Type type, std::int64_t rows, std::int64_t columns,
+                       std::int64_t chunkRows, std::int64_t chunkColumns);
   // data: rows x columns, row-major, written at (row, column) of a 2D dataset.
-  void writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows, std::int64_t columns,
-                  const void* data);
+  void writeBlock(const std::string& path, std::int64_t row, std::int64_t column, std::int64_t rows,
+                  std::int64_t columns, const void* data);
   void setStringAttribute(const std::string& object, const std::string& name, const std::string& value);
   // Attribute setters replace an attribute of the same name.
-  void setStringArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::string>& values);
-  void setInt64ArrayAttribute(const std::string& object, const std::string& name, const std::vector<std::int64_t>& values);
+  void setStringArrayAttribute(const std::string& object, const std::string& name,
+                               const std::vector<std::string>& values);
+  void setInt64ArrayAttribute(const std::string& object, const std::string& name,
+                              const std::vector<std::int64_t>& values);
   void setBoolAttribute(const std::string& object, const std::string& name, bool value);
 
   // Closes the file and moves it into place.

@@ -2,9 +2,8 @@
 
 #include "core/Error.h"
 
-#include <igraph/igraph.h>
-
 #include <algorithm>
+#include <igraph/igraph.h>
 #include <numeric>
 #include <string>
 
@@ -96,8 +95,8 @@ LeidenResult leiden(std::int64_t n, const WeightedEdges& edges, const LeidenOpti
     before.assign(VECTOR(membership), VECTOR(membership) + n);
     igraph_integer_t clusters = 0;
     igraph_real_t quality = 0;
-    check(igraph_community_leiden(&graph, &weights, &strength, opt.resolution / (2.0 * total), 0.01, r.iterations > 0, 1,
-                                  &membership, &clusters, &quality),
+    check(igraph_community_leiden(&graph, &weights, &strength, opt.resolution / (2.0 * total), 0.01, r.iterations > 0,
+                                  1, &membership, &clusters, &quality),
           "clustering");
     ++r.iterations;
     r.quality = quality;
@@ -109,20 +108,25 @@ LeidenResult leiden(std::int64_t n, const WeightedEdges& edges, const LeidenOpti
   std::vector<std::int64_t> size, first;
   for (std::int64_t v = 0; v < n; ++v) {
     const auto c = static_cast<std::size_t>(VECTOR(membership)[v]);
-    if (c >= size.size()) { size.resize(c + 1, 0); first.resize(c + 1, n); }
+    if (c >= size.size()) {
+      size.resize(c + 1, 0);
+      first.resize(c + 1, n);
+    }
     ++size[c];
     first[c] = std::min(first[c], v);
   }
   std::vector<std::size_t> order(size.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a] != size[b] ? size[a] > size[b] : first[a] < first[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return size[a] != size[b] ? size[a] > size[b] : first[a] < first[b]; });
   std::vector<std::int32_t> rank(size.size(), -1);
   int used = 0;
   for (std::size_t c : order)
     if (size[c] > 0) rank[c] = used++;
   r.communities = used;
   r.membership.resize(static_cast<std::size_t>(n));
-  for (std::int64_t v = 0; v < n; ++v) r.membership[static_cast<std::size_t>(v)] = rank[static_cast<std::size_t>(VECTOR(membership)[v])];
+  for (std::int64_t v = 0; v < n; ++v)
+    r.membership[static_cast<std::size_t>(v)] = rank[static_cast<std::size_t>(VECTOR(membership)[v])];
   return r;
 }
 

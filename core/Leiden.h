@@ -30,6 +30,7 @@ struct LeidenResult {
 };
 
 // Progress: one step per pass ("leiden", pass, maxIterations); cancellable between passes.
-LeidenResult leiden(std::int64_t vertices, const WeightedEdges& edges, const LeidenOptions& options, const Progress& progress = {});
+LeidenResult leiden(std::int64_t vertices, const WeightedEdges& edges, const LeidenOptions& options,
+                    const Progress& progress = {});
 
 } // namespace atlascope

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-
 #include <unistd.h>
 
 namespace atlascope {
@@ -52,20 +51,26 @@ std::string describeBytes(std::uint64_t bytes) {
   if (bytes < 10000) return std::to_string(bytes) + " bytes";
   char buf[64];
   const double b = static_cast<double>(bytes);
-  if (b < 1e6) std::snprintf(buf, sizeof buf, "%.1f kB", b / 1e3);
-  else if (b < 1e9) std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
-  else if (b < 1e12) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
-  else std::snprintf(buf, sizeof buf, "%.3g TB", b / 1e12);
+  if (b < 1e6)
+    std::snprintf(buf, sizeof buf, "%.1f kB", b / 1e3);
+  else if (b < 1e9)
+    std::snprintf(buf, sizeof buf, "%.1f MB", b / 1e6);
+  else if (b < 1e12)
+    std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g TB", b / 1e12);
   return buf;
 }
 
-void checkAllocation(const std::string& path, const std::string& field, std::uint64_t bytes, std::uint64_t fileCanHold) {
+void checkAllocation(const std::string& path, const std::string& field, std::uint64_t bytes,
+                     std::uint64_t fileCanHold) {
   if (bytes > fileCanHold)
     throw FileError(path, field + " claims " + describeBytes(bytes) + ", more than the file can hold (at most " +
                               describeBytes(fileCanHold) + "): a damaged or forged header");
   const std::uint64_t available = memoryAvailable();
   if (bytes > available)
-    throw FileError(path, field + " needs " + describeBytes(bytes) + " of memory, " + describeBytes(available) + " is available");
+    throw FileError(path, field + " needs " + describeBytes(bytes) + " of memory, " + describeBytes(available) +
+                              " is available");
 }
 
 } // namespace atlascope

@@ -25,8 +25,7 @@ void setMemoryLimit(std::uint64_t bytes);
 
 // Throws a FileError "<field> needs <bytes> (...) but ..." unless `bytes` fits both `fileCanHold`
 // (pass UINT64_MAX when the file does not bound it) and the memory available.
-void checkAllocation(const std::string& path, const std::string& field, std::uint64_t bytes,
-                     std::uint64_t fileCanHold);
+void checkAllocation(const std::string& path, const std::string& field, std::uint64_t bytes, std::uint64_t fileCanHold);
 
 // a * b, or UINT64_MAX when it overflows (sizes from headers multiply to more than 2^64).
 std::uint64_t saturatingMultiply(std::uint64_t a, std::uint64_t b);

@@ -107,7 +107,8 @@ NeighborhoodList NeighborhoodIndex::compute(std::int64_t begin, std::int64_t end
   out.indices.reserve(total);
   for (int t = 0; t < threads; ++t) {
     for (std::int64_t s : sizes[static_cast<std::size_t>(t)]) out.indptr.push_back(out.indptr.back() + s);
-    out.indices.insert(out.indices.end(), parts[static_cast<std::size_t>(t)].begin(), parts[static_cast<std::size_t>(t)].end());
+    out.indices.insert(out.indices.end(), parts[static_cast<std::size_t>(t)].begin(),
+                       parts[static_cast<std::size_t>(t)].end());
   }
   return out;
 }

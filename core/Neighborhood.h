@@ -9,7 +9,7 @@
 namespace atlascope {
 
 struct NeighborhoodOptions {
-  float patchSize = 17.0f;  // P, in the coordinates' unit (10 um for the reference)
+  float patchSize = 17.0f; // P, in the coordinates' unit (10 um for the reference)
   // Training caps a neighbourhood at this many observed cells (seeded uniform subset); 0 = no cap
   // (inference).
   int cap = 0;
@@ -21,7 +21,9 @@ struct NeighborhoodList {
   std::vector<std::int64_t> indptr;
   std::vector<std::int32_t> indices;
   std::int64_t cells() const { return static_cast<std::int64_t>(indptr.size()) - 1; }
-  std::int64_t size(std::int64_t i) const { return indptr[static_cast<std::size_t>(i) + 1] - indptr[static_cast<std::size_t>(i)]; }
+  std::int64_t size(std::int64_t i) const {
+    return indptr[static_cast<std::size_t>(i) + 1] - indptr[static_cast<std::size_t>(i)];
+  }
 };
 
 // A spatial grid per section (bins of P units), built once in O(N); queries visit at most 2x2
@@ -59,7 +61,7 @@ private:
   const std::int64_t* section_;
   std::int64_t n_;
   NeighborhoodOptions opt_;
-  std::vector<std::int32_t> order_; // cells grouped by bin
+  std::vector<std::int32_t> order_;                                              // cells grouped by bin
   std::unordered_map<Bin, std::pair<std::int64_t, std::int64_t>, BinHash> bins_; // bin -> [first, last) in order_
 };
 

@@ -11,8 +11,7 @@ namespace {
 
 // Field offsets of the NIfTI-1 header (nifti1.h).
 constexpr std::size_t kHeaderSize = 348;
-constexpr std::size_t kDim = 40, kDatatype = 70, kPixdim = 76, kVoxOffset = 108, kXyztUnits = 123,
-                      kMagic = 344;
+constexpr std::size_t kDim = 40, kDatatype = 70, kPixdim = 76, kVoxOffset = 108, kXyztUnits = 123, kMagic = 344;
 
 std::vector<std::uint8_t> readMaybeGzipped(const std::string& path) {
   std::vector<std::uint8_t> bytes = readFileBytes(path);
@@ -45,8 +44,7 @@ Volume readNifti(const std::string& path) {
     if (sizeofHdr != 348) throw FileError(path, "not a NIfTI-1 file (sizeof_hdr is not 348)");
   }
   const std::string magic(reinterpret_cast<const char*>(file.data() + kMagic), 3);
-  if (magic != "n+1" && magic != "ni1")
-    throw FileError(path, "not a NIfTI-1 file (magic is not n+1 or ni1)");
+  if (magic != "n+1" && magic != "ni1") throw FileError(path, "not a NIfTI-1 file (magic is not n+1 or ni1)");
 
   Volume vol;
   const auto ndim = get<std::int16_t>(file, kDim, swap);
@@ -54,9 +52,11 @@ Volume readNifti(const std::string& path) {
   for (int a = 0; a < 7; ++a) {
     const auto d = get<std::int16_t>(file, kDim + 2 * (a + 1), swap);
     if (a < ndim && d < 1) throw FileError(path, "invalid size along axis " + std::to_string(a));
-    if (a < 3) vol.size[a] = a < ndim ? d : 1;
+    if (a < 3)
+      vol.size[a] = a < ndim ? d : 1;
     else if (a < ndim && d != 1)
-      throw FileError(path, "only 3D volumes are supported (dim[" + std::to_string(a + 1) + "] = " + std::to_string(d) + ")");
+      throw FileError(path,
+                      "only 3D volumes are supported (dim[" + std::to_string(a + 1) + "] = " + std::to_string(d) + ")");
   }
   switch (get<std::int16_t>(file, kDatatype, swap)) {
   case 2: vol.type = ScalarType::UInt8; break;
@@ -77,7 +77,10 @@ Volume readNifti(const std::string& path) {
     vol.spacing[a] = (std::isfinite(p) && p > 0) ? p : 1.0;
   }
   switch (file[kXyztUnits] & 0x07) {
-  case 1: for (double& s : vol.spacing) s *= 1000.0; vol.unit = "mm"; break; // metres -> mm
+  case 1:
+    for (double& s : vol.spacing) s *= 1000.0;
+    vol.unit = "mm";
+    break; // metres -> mm
   case 2: vol.unit = "mm"; break;
   case 3: vol.unit = "um"; break;
   default: break;
@@ -99,8 +102,10 @@ Volume readNifti(const std::string& path) {
     available = file.size() - offset;
   } else {
     std::string img = path;
-    if (endsWith(img, ".hdr.gz")) img = img.substr(0, img.size() - 7) + ".img.gz";
-    else if (endsWith(img, ".hdr")) img = img.substr(0, img.size() - 4) + ".img";
+    if (endsWith(img, ".hdr.gz"))
+      img = img.substr(0, img.size() - 7) + ".img.gz";
+    else if (endsWith(img, ".hdr"))
+      img = img.substr(0, img.size() - 4) + ".img";
     if (!std::filesystem::exists(img) && std::filesystem::exists(img + ".gz")) img += ".gz";
     dataPath = img;
     pairData = readMaybeGzipped(img);

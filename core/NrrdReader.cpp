@@ -29,40 +29,60 @@ std::string lower(std::string s) {
 
 std::optional<ScalarType> nrrdType(const std::string& raw) {
   // The type names of the NRRD 5 specification, all spellings.
-  static const std::map<std::string, ScalarType> names = {
-      {"signed char", ScalarType::Int8}, {"int8", ScalarType::Int8}, {"int8_t", ScalarType::Int8},
-      {"uchar", ScalarType::UInt8}, {"unsigned char", ScalarType::UInt8},
-      {"uint8", ScalarType::UInt8}, {"uint8_t", ScalarType::UInt8},
-      {"short", ScalarType::Int16}, {"short int", ScalarType::Int16},
-      {"signed short", ScalarType::Int16}, {"signed short int", ScalarType::Int16},
-      {"int16", ScalarType::Int16}, {"int16_t", ScalarType::Int16},
-      {"ushort", ScalarType::UInt16}, {"unsigned short", ScalarType::UInt16},
-      {"unsigned short int", ScalarType::UInt16}, {"uint16", ScalarType::UInt16},
-      {"uint16_t", ScalarType::UInt16},
-      {"int", ScalarType::Int32}, {"signed int", ScalarType::Int32},
-      {"int32", ScalarType::Int32}, {"int32_t", ScalarType::Int32},
-      {"uint", ScalarType::UInt32}, {"unsigned int", ScalarType::UInt32},
-      {"uint32", ScalarType::UInt32}, {"uint32_t", ScalarType::UInt32},
-      {"longlong", ScalarType::Int64}, {"long long", ScalarType::Int64},
-      {"long long int", ScalarType::Int64}, {"signed long long", ScalarType::Int64},
-      {"signed long long int", ScalarType::Int64}, {"int64", ScalarType::Int64},
-      {"int64_t", ScalarType::Int64},
-      {"ulonglong", ScalarType::UInt64}, {"unsigned long long", ScalarType::UInt64},
-      {"unsigned long long int", ScalarType::UInt64}, {"uint64", ScalarType::UInt64},
-      {"uint64_t", ScalarType::UInt64},
-      {"float", ScalarType::Float32}, {"double", ScalarType::Float64}};
+  static const std::map<std::string, ScalarType> names = {{"signed char", ScalarType::Int8},
+                                                          {"int8", ScalarType::Int8},
+                                                          {"int8_t", ScalarType::Int8},
+                                                          {"uchar", ScalarType::UInt8},
+                                                          {"unsigned char", ScalarType::UInt8},
+                                                          {"uint8", ScalarType::UInt8},
+                                                          {"uint8_t", ScalarType::UInt8},
+                                                          {"short", ScalarType::Int16},
+                                                          {"short int", ScalarType::Int16},
+                                                          {"signed short", ScalarType::Int16},
+                                                          {"signed short int", ScalarType::Int16},
+                                                          {"int16", ScalarType::Int16},
+                                                          {"int16_t", ScalarType::Int16},
+                                                          {"ushort", ScalarType::UInt16},
+                                                          {"unsigned short", ScalarType::UInt16},
+                                                          {"unsigned short int", ScalarType::UInt16},
+                                                          {"uint16", ScalarType::UInt16},
+                                                          {"uint16_t", ScalarType::UInt16},
+                                                          {"int", ScalarType::Int32},
+                                                          {"signed int", ScalarType::Int32},
+                                                          {"int32", ScalarType::Int32},
+                                                          {"int32_t", ScalarType::Int32},
+                                                          {"uint", ScalarType::UInt32},
+                                                          {"unsigned int", ScalarType::UInt32},
+                                                          {"uint32", ScalarType::UInt32},
+                                                          {"uint32_t", ScalarType::UInt32},
+                                                          {"longlong", ScalarType::Int64},
+                                                          {"long long", ScalarType::Int64},
+                                                          {"long long int", ScalarType::Int64},
+                                                          {"signed long long", ScalarType::Int64},
+                                                          {"signed long long int", ScalarType::Int64},
+                                                          {"int64", ScalarType::Int64},
+                                                          {"int64_t", ScalarType::Int64},
+                                                          {"ulonglong", ScalarType::UInt64},
+                                                          {"unsigned long long", ScalarType::UInt64},
+                                                          {"unsigned long long int", ScalarType::UInt64},
+                                                          {"uint64", ScalarType::UInt64},
+                                                          {"uint64_t", ScalarType::UInt64},
+                                                          {"float", ScalarType::Float32},
+                                                          {"double", ScalarType::Float64}};
   const auto it = names.find(lower(raw));
   if (it == names.end()) return std::nullopt;
   return it->second;
 }
 
-std::vector<double> parseNumbers(const std::string& text, const std::string& path,
-                                 const std::string& field) {
+std::vector<double> parseNumbers(const std::string& text, const std::string& path, const std::string& field) {
   std::vector<double> out;
   std::istringstream in(text);
   std::string tok;
   while (in >> tok) {
-    if (lower(tok) == "nan") { out.push_back(std::nan("")); continue; }
+    if (lower(tok) == "nan") {
+      out.push_back(std::nan(""));
+      continue;
+    }
     char* end = nullptr;
     const double v = std::strtod(tok.c_str(), &end);
     if (end == tok.c_str() || *end != '\0')
@@ -80,7 +100,11 @@ std::vector<std::vector<double>> parseVectors(const std::string& text, const std
   while (pos < text.size()) {
     while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
     if (pos >= text.size()) break;
-    if (text.compare(pos, 4, "none") == 0) { out.emplace_back(); pos += 4; continue; }
+    if (text.compare(pos, 4, "none") == 0) {
+      out.emplace_back();
+      pos += 4;
+      continue;
+    }
     if (text[pos] != '(') throw FileError(path, "field '" + field + "' is malformed: " + quote(text));
     const auto close = text.find(')', pos);
     if (close == std::string::npos) throw FileError(path, "field '" + field + "' is missing ')'");
@@ -131,8 +155,14 @@ Volume readNrrd(const std::string& path) {
     std::string line(file.begin() + pos, nl);
     pos = (nl == file.end()) ? file.size() : static_cast<std::size_t>(nl - file.begin()) + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (firstLine) { firstLine = false; continue; }
-    if (line.empty()) { sawBlank = true; break; }
+    if (firstLine) {
+      firstLine = false;
+      continue;
+    }
+    if (line.empty()) {
+      sawBlank = true;
+      break;
+    }
     if (line[0] == '#') continue;
     if (line.find(":=") != std::string::npos) continue; // key/value pairs: not needed here
     const auto colon = line.find(": ");
@@ -190,27 +220,35 @@ Volume readNrrd(const std::string& path) {
   }
   if (const auto units = field("space units")) {
     const std::string u = lower(*units);
-    if (u.find("mm") != std::string::npos) vol.unit = "mm";
-    else if (u.find("micron") != std::string::npos || u.find("um") != std::string::npos) vol.unit = "um";
+    if (u.find("mm") != std::string::npos)
+      vol.unit = "mm";
+    else if (u.find("micron") != std::string::npos || u.find("um") != std::string::npos)
+      vol.unit = "um";
   }
 
   const auto encText = field("encoding");
   if (!encText) throw FileError(path, "header has no 'encoding' field");
   const std::string enc = lower(*encText);
   enum class Enc { Raw, Gzip, Text } encoding;
-  if (enc == "raw") encoding = Enc::Raw;
-  else if (enc == "gzip" || enc == "gz") encoding = Enc::Gzip;
-  else if (enc == "ascii" || enc == "text" || enc == "txt") encoding = Enc::Text;
+  if (enc == "raw")
+    encoding = Enc::Raw;
+  else if (enc == "gzip" || enc == "gz")
+    encoding = Enc::Gzip;
+  else if (enc == "ascii" || enc == "text" || enc == "txt")
+    encoding = Enc::Text;
   else if (enc == "bzip2" || enc == "bz2" || enc == "hex" || enc == "zrl")
     throw FileError(path, "encoding " + quote(*encText) + " is not supported (raw, gzip and ascii are)");
-  else throw FileError(path, "unknown encoding " + quote(*encText));
+  else
+    throw FileError(path, "unknown encoding " + quote(*encText));
 
   const std::size_t width = scalarSize(vol.type);
   bool bigEndian = false;
   if (const auto e = field("endian")) {
     const std::string el = lower(*e);
-    if (el == "big") bigEndian = true;
-    else if (el != "little") throw FileError(path, "unknown endian " + quote(*e));
+    if (el == "big")
+      bigEndian = true;
+    else if (el != "little")
+      throw FileError(path, "unknown endian " + quote(*e));
   } else if (width > 1 && encoding != Enc::Text) {
     throw FileError(path, "header has no 'endian' field, needed for " + std::string(scalarName(vol.type)));
   }
@@ -252,28 +290,32 @@ Volume readNrrd(const std::string& path) {
   if (encoding == Enc::Gzip)
     checkAllocation(dataPath, "'sizes' (" + describeSizes(vol.size) + " of " + scalarName(vol.type) + ")", expected,
                     saturatingMultiply(dataSize, kMaxDeflateRatio) + 1024);
-  const std::string need = "sizes " + describeSizes(vol.size) + " of " + scalarName(vol.type) +
-                           " need " + std::to_string(expected) + " bytes";
+  const std::string need = "sizes " + describeSizes(vol.size) + " of " + scalarName(vol.type) + " need " +
+                           std::to_string(expected) + " bytes";
   switch (encoding) {
   case Enc::Raw: {
     if (byteSkip == -1) { // data is the last `expected` bytes
       if (dataSize < expected)
-        throw FileError(dataPath, "data length disagrees with the header: " + need + ", file holds " + std::to_string(dataSize));
+        throw FileError(dataPath,
+                        "data length disagrees with the header: " + need + ", file holds " + std::to_string(dataSize));
       data += dataSize - expected;
       dataSize = expected;
     } else if (byteSkip > 0) {
-      if (static_cast<std::size_t>(byteSkip) > dataSize) throw FileError(dataPath, "'byte skip' goes past the end of the data");
+      if (static_cast<std::size_t>(byteSkip) > dataSize)
+        throw FileError(dataPath, "'byte skip' goes past the end of the data");
       data += byteSkip;
       dataSize -= static_cast<std::size_t>(byteSkip);
     }
     if (dataSize != expected)
-      throw FileError(dataPath, "data length disagrees with the header: " + need + ", the data holds " + std::to_string(dataSize));
+      throw FileError(dataPath, "data length disagrees with the header: " + need + ", the data holds " +
+                                    std::to_string(dataSize));
     vol.bytes.assign(data, data + expected);
     break;
   }
   case Enc::Gzip: {
     if (byteSkip > 0) {
-      if (static_cast<std::size_t>(byteSkip) > dataSize) throw FileError(dataPath, "'byte skip' goes past the end of the data");
+      if (static_cast<std::size_t>(byteSkip) > dataSize)
+        throw FileError(dataPath, "'byte skip' goes past the end of the data");
       data += byteSkip;
       dataSize -= static_cast<std::size_t>(byteSkip);
     }
@@ -286,8 +328,8 @@ Volume readNrrd(const std::string& path) {
     const std::string text(data, data + dataSize);
     const auto values = parseNumbers(text, dataPath, "data");
     if (values.size() != static_cast<std::size_t>(vol.voxelCount()))
-      throw FileError(dataPath, "data length disagrees with the header: sizes " + describeSizes(vol.size) +
-                                    " need " + std::to_string(vol.voxelCount()) + " values, the data holds " +
+      throw FileError(dataPath, "data length disagrees with the header: sizes " + describeSizes(vol.size) + " need " +
+                                    std::to_string(vol.voxelCount()) + " values, the data holds " +
                                     std::to_string(values.size()));
     vol.bytes.resize(expected);
     for (std::size_t n = 0; n < values.size(); ++n) {
@@ -297,7 +339,8 @@ Volume readNrrd(const std::string& path) {
       // A value outside the type's range is an error, not a wrapped label (and a float-to-int
       // cast out of range is undefined behaviour).
       if (!inRange(vol.type, v))
-        throw FileError(dataPath, "value " + quote(std::to_string(v), 40) + " at voxel " + std::to_string(n) + " does not fit " + scalarName(vol.type));
+        throw FileError(dataPath, "value " + quote(std::to_string(v), 40) + " at voxel " + std::to_string(n) +
+                                      " does not fit " + scalarName(vol.type));
       switch (vol.type) {
       case ScalarType::Int8: put(static_cast<std::int8_t>(v)); break;
       case ScalarType::UInt8: put(static_cast<std::uint8_t>(v)); break;

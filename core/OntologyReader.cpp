@@ -3,9 +3,8 @@
 #include "core/Gzip.h"
 #include "core/StructureTree.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace atlascope {
@@ -57,7 +56,8 @@ std::string jsonString(const json& obj, const char* key) {
 std::array<std::uint8_t, 3> jsonColour(const json& obj, const std::string& source, StructureId id) {
   if (const auto it = obj.find("rgb_triplet"); it != obj.end() && it->is_array() && it->size() == 3) {
     std::array<std::uint8_t, 3> rgb{};
-    for (int c = 0; c < 3; ++c) rgb[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((*it)[static_cast<std::size_t>(c)].get<int>());
+    for (int c = 0; c < 3; ++c)
+      rgb[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((*it)[static_cast<std::size_t>(c)].get<int>());
     return rgb;
   }
   if (const auto it = obj.find("color_hex_triplet"); it != obj.end() && it->is_string())
@@ -66,8 +66,7 @@ std::array<std::uint8_t, 3> jsonColour(const json& obj, const std::string& sourc
 }
 
 StructureRecord baseRecord(const json& obj, const std::string& source) {
-  if (!obj.is_object() || !obj.contains("id"))
-    throw FileError(source, "a structure entry has no 'id'");
+  if (!obj.is_object() || !obj.contains("id")) throw FileError(source, "a structure entry has no 'id'");
   StructureRecord r;
   r.id = jsonId(obj["id"], source, "structure id");
   r.acronym = jsonString(obj, "acronym");
@@ -124,10 +123,13 @@ std::vector<StructureRecord> readCsv(const std::string& path) {
     if (acrCol) r.acronym = f[*acrCol];
     if (nameCol) r.name = f[*nameCol];
     if (colourCol && !f[*colourCol].empty()) r.rgb = parseHex(f[*colourCol], path, r.id);
-    if (orderCol && !f[*orderCol].empty()) r.graphOrder = std::atoi(f[*orderCol].c_str());
-    else r.graphOrder = static_cast<int>(out.size());
+    if (orderCol && !f[*orderCol].empty())
+      r.graphOrder = std::atoi(f[*orderCol].c_str());
+    else
+      r.graphOrder = static_cast<int>(out.size());
     if (parentCol) {
-      if (!f[*parentCol].empty()) r.parentId = parseId(f[*parentCol], path, "parent_structure_id on line " + std::to_string(csv.line()));
+      if (!f[*parentCol].empty())
+        r.parentId = parseId(f[*parentCol], path, "parent_structure_id on line " + std::to_string(csv.line()));
     } else {
       const auto p = parsePathString(f[*pathCol], path);
       if (p.size() >= 2) r.parentId = p[p.size() - 2];

@@ -1,8 +1,7 @@
 #include "core/Palette.h"
 
-#include <cstdio>
-
 #include <cmath>
+#include <cstdio>
 #include <exception>
 
 namespace atlascope {
@@ -15,8 +14,25 @@ std::vector<std::array<std::uint8_t, 3>> categoricalPalette(std::size_t n) {
     const double s = 0.55 + 0.15 * static_cast<double>(i % 3), v = 0.95 - 0.18 * static_cast<double>((i / 3) % 3);
     const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
     double r = 0, g = 0, b = 0;
-    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
-    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
+    if (h < 1) {
+      r = c;
+      g = x;
+    } else if (h < 2) {
+      r = x;
+      g = c;
+    } else if (h < 3) {
+      g = c;
+      b = x;
+    } else if (h < 4) {
+      g = x;
+      b = c;
+    } else if (h < 5) {
+      r = x;
+      b = c;
+    } else {
+      r = c;
+      b = x;
+    }
     out.push_back({static_cast<std::uint8_t>((r + m) * 255), static_cast<std::uint8_t>((g + m) * 255),
                    static_cast<std::uint8_t>((b + m) * 255)});
   }

@@ -37,29 +37,29 @@ struct CorrespondenceOptions {
 struct RegionOverlap {
   std::int32_t a = -1, b = -1;
   std::int64_t voxels = 0;
-  double jaccard = 0;       // voxels / |a u b|
-  double shareOfA = 0;      // voxels / |a|
-  double shareOfB = 0;      // voxels / |b|
+  double jaccard = 0;  // voxels / |a u b|
+  double shareOfA = 0; // voxels / |a|
+  double shareOfB = 0; // voxels / |b|
 };
 
 // A region of one dataset and the regions of the other that lie mostly inside it.
 struct RegionSplit {
-  std::int32_t region = -1;          // a region of A (a split) or of B (a merge)
-  std::vector<RegionOverlap> parts;  // by voxels, largest first
-  double covered = 0;                // share of the region the parts cover
+  std::int32_t region = -1;         // a region of A (a split) or of B (a merge)
+  std::vector<RegionOverlap> parts; // by voxels, largest first
+  double covered = 0;               // share of the region the parts cover
 };
 
 struct RegionCorrespondence {
-  double voxelUm = 0;                     // voxel edge of the shared grid (0: labels compared as given)
-  std::int64_t voxelsA = 0, voxelsB = 0;  // voxels labelled in each
-  std::int64_t jointVoxels = 0;           // voxels labelled in both: everything below counts these only
-  std::vector<std::int32_t> regionsA, regionsB;         // the labels present on the joint voxels, ascending
-  std::vector<std::int64_t> sizesA, sizesB;             // their joint voxels (same order)
-  std::vector<RegionOverlap> overlaps;    // every pair sharing a voxel (sparse), by (a, b)
-  std::vector<RegionOverlap> oneToOne;    // the Hungarian pairs with Jaccard >= minimumJaccard, by a
-  std::vector<RegionSplit> splits;        // regions of A split in B
-  std::vector<RegionSplit> merges;        // regions of B that merge regions of A
-  AgreementScores agreement;              // A (as the reference) against B, over the joint voxels
+  double voxelUm = 0;                           // voxel edge of the shared grid (0: labels compared as given)
+  std::int64_t voxelsA = 0, voxelsB = 0;        // voxels labelled in each
+  std::int64_t jointVoxels = 0;                 // voxels labelled in both: everything below counts these only
+  std::vector<std::int32_t> regionsA, regionsB; // the labels present on the joint voxels, ascending
+  std::vector<std::int64_t> sizesA, sizesB;     // their joint voxels (same order)
+  std::vector<RegionOverlap> overlaps;          // every pair sharing a voxel (sparse), by (a, b)
+  std::vector<RegionOverlap> oneToOne;          // the Hungarian pairs with Jaccard >= minimumJaccard, by a
+  std::vector<RegionSplit> splits;              // regions of A split in B
+  std::vector<RegionSplit> merges;              // regions of B that merge regions of A
+  AgreementScores agreement;                    // A (as the reference) against B, over the joint voxels
   // The share of the joint voxels that lie in a one-to-one pair: sum over the pairs (a, b) in
   // oneToOne of |a n b|, divided by jointVoxels. 1 when the labelings are the same up to renaming;
   // 1/k-ish for unrelated ones. Unlike AMI it credits only the one-to-one reading of the regions.
@@ -83,8 +83,9 @@ RegionCorrespondence correspondLabels(const std::vector<std::int32_t>& a, const 
 // Two datasets with CCF coordinates and one labeling each (per cell, in CellTable order; -1 =
 // none): both voxelised on the CCF grid of `ccf`, then correspondLabels on the voxels. Throws an
 // Error naming the dataset when one has no CCF coordinates or no labelled cell inside the brain.
-RegionCorrespondence correspondRegions(const AnnotationVolume& ccf, const CellTable& cellsA, const std::vector<std::int32_t>& labelsA,
-                                       const CellTable& cellsB, const std::vector<std::int32_t>& labelsB,
+RegionCorrespondence correspondRegions(const AnnotationVolume& ccf, const CellTable& cellsA,
+                                       const std::vector<std::int32_t>& labelsA, const CellTable& cellsB,
+                                       const std::vector<std::int32_t>& labelsB,
                                        const CorrespondenceOptions& options = {}, const Progress& progress = {});
 
 // B's region colours (indexed by B's label values) for showing both datasets at once: a

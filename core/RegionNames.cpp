@@ -26,7 +26,8 @@ std::vector<std::string> ccfRegionNames(const std::vector<std::int32_t>& ccf, co
     const RegionMatch& m = best[p].front();
     const std::int32_t structure = table.referenceLabels[static_cast<std::size_t>(m.reference)];
     if (structure < 0 || static_cast<std::size_t>(structure) >= tree.size()) continue;
-    names[static_cast<std::size_t>(region)] = regionNameWithCcf(categories[static_cast<std::size_t>(region)], tree[structure].acronym, m.fraction);
+    names[static_cast<std::size_t>(region)] =
+        regionNameWithCcf(categories[static_cast<std::size_t>(region)], tree[structure].acronym, m.fraction);
   }
   return names;
 }
@@ -41,7 +42,8 @@ std::vector<std::string> readRegionNames(const std::string& h5ad, const std::str
 }
 
 void writeRegionNames(const std::string& h5ad, const std::string& column, const std::vector<std::string>& names) {
-  if (column.empty() || column.find('/') != std::string::npos) throw Error("region names: '" + column + "' is not an obs column name");
+  if (column.empty() || column.find('/') != std::string::npos)
+    throw Error("region names: '" + column + "' is not an obs column name");
   {
     Hdf5File f(h5ad);
     if (!f.exists("/obs/" + column)) throw FileError(h5ad, "has no obs column '" + column + "' to name the regions of");
@@ -49,7 +51,8 @@ void writeRegionNames(const std::string& h5ad, const std::string& column, const 
     if (f.exists(categories)) {
       const auto n = f.shape(categories)[0];
       if (n != static_cast<std::int64_t>(names.size()))
-        throw FileError(h5ad, "obs column '" + column + "' has " + std::to_string(n) + " regions, not " + std::to_string(names.size()) + " names");
+        throw FileError(h5ad, "obs column '" + column + "' has " + std::to_string(n) + " regions, not " +
+                                  std::to_string(names.size()) + " names");
     }
   }
   Hdf5Writer w(h5ad, Hdf5Writer::CopyOf{h5ad, true});

@@ -21,13 +21,16 @@ RegionVolume voxeliseRegions(const AnnotationVolume& ann, const std::vector<floa
   for (std::size_t a = 0; a < 3; ++a) v.size[a] = (full[a] + factor - 1) / factor;
   const std::size_t total = static_cast<std::size_t>(v.size[0] * v.size[1] * v.size[2]);
   v.labels.assign(total, -1);
-  auto index = [&](std::int64_t i, std::int64_t j, std::int64_t k) { return static_cast<std::size_t>(i + v.size[0] * (j + v.size[1] * k)); };
+  auto index = [&](std::int64_t i, std::int64_t j, std::int64_t k) {
+    return static_cast<std::size_t>(i + v.size[0] * (j + v.size[1] * k));
+  };
   // Brain mask: the annotation at each voxel's centre.
   std::vector<std::uint8_t> brain(total, 0);
   for (std::int64_t k = 0; k < v.size[2]; ++k)
     for (std::int64_t j = 0; j < v.size[1]; ++j)
       for (std::int64_t i = 0; i < v.size[0]; ++i) {
-        const VoxelIndex centre{std::min(full[0] - 1, i * factor + factor / 2), std::min(full[1] - 1, j * factor + factor / 2),
+        const VoxelIndex centre{std::min(full[0] - 1, i * factor + factor / 2),
+                                std::min(full[1] - 1, j * factor + factor / 2),
                                 std::min(full[2] - 1, k * factor + factor / 2)};
         brain[index(i, j, k)] = ann.idAt(centre) != 0;
       }
@@ -38,7 +41,8 @@ RegionVolume voxeliseRegions(const AnnotationVolume& ann, const std::vector<floa
   pairs.reserve(labels.size());
   for (std::size_t c = 0; c < labels.size(); ++c) {
     if (labels[c] < 0 || !std::isfinite(ap[c]) || !std::isfinite(dv[c]) || !std::isfinite(ml[c])) continue;
-    const auto i = static_cast<std::int64_t>(std::floor(ap[c] / v.voxelUm)), j = static_cast<std::int64_t>(std::floor(dv[c] / v.voxelUm)),
+    const auto i = static_cast<std::int64_t>(std::floor(ap[c] / v.voxelUm)),
+               j = static_cast<std::int64_t>(std::floor(dv[c] / v.voxelUm)),
                k = static_cast<std::int64_t>(std::floor(ml[c] / v.voxelUm));
     if (i < 0 || j < 0 || k < 0 || i >= v.size[0] || j >= v.size[1] || k >= v.size[2]) continue;
     const std::size_t at = index(i, j, k);
@@ -52,7 +56,10 @@ RegionVolume voxeliseRegions(const AnnotationVolume& ann, const std::vector<floa
     while (b < pairs.size() && pairs[b].first == pairs[a].first) {
       std::size_t e = b;
       while (e < pairs.size() && pairs[e].first == pairs[b].first && pairs[e].second == pairs[b].second) ++e;
-      if (e - b > bestCount) { bestCount = e - b; best = pairs[b].second; } // ties: the smaller label
+      if (e - b > bestCount) {
+        bestCount = e - b;
+        best = pairs[b].second;
+      } // ties: the smaller label
       b = e;
     }
     v.labels[pairs[a].first] = best;

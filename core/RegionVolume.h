@@ -16,8 +16,8 @@ namespace atlascope {
 
 struct RegionVolume {
   std::array<std::int64_t, 3> size{0, 0, 0}; // voxels along AP, DV, ML
-  double voxelUm = 0;                         // the voxel edge (isotropic)
-  std::vector<std::int32_t> labels;           // AP fastest; -1 outside the brain
+  double voxelUm = 0;                        // the voxel edge (isotropic)
+  std::vector<std::int32_t> labels;          // AP fastest; -1 outside the brain
   std::int32_t at(std::int64_t ap, std::int64_t dv, std::int64_t ml) const {
     return labels[static_cast<std::size_t>(ap + size[0] * (dv + size[1] * ml))];
   }
@@ -26,8 +26,8 @@ struct RegionVolume {
 // ap/dv/ml: CCF micrometres per cell; labels per cell (-1 = none, skipped). factor: voxel edge in
 // annotation voxels (2: 50 um on the 25 um CCF). A voxel is brain when the annotation voxel at
 // its centre is.
-RegionVolume voxeliseRegions(const AnnotationVolume& annotation, const std::vector<float>& ap, const std::vector<float>& dv,
-                             const std::vector<float>& ml, const std::vector<std::int32_t>& labels, int factor = 2,
-                             const Progress& progress = {});
+RegionVolume voxeliseRegions(const AnnotationVolume& annotation, const std::vector<float>& ap,
+                             const std::vector<float>& dv, const std::vector<float>& ml,
+                             const std::vector<std::int32_t>& labels, int factor = 2, const Progress& progress = {});
 
 } // namespace atlascope

@@ -6,8 +6,8 @@ namespace atlascope {
 
 PlaneAxes planeAxes(int normal) {
   switch (normal) {
-  case 1: return {1, 2, 0}; // horizontal: lateral across, anterior-posterior down
-  case 2: return {2, 0, 1}; // sagittal: anterior-posterior across, dorsal-ventral down
+  case 1: return {1, 2, 0};  // horizontal: lateral across, anterior-posterior down
+  case 2: return {2, 0, 1};  // sagittal: anterior-posterior across, dorsal-ventral down
   default: return {0, 2, 1}; // coronal: lateral across, dorsal-ventral down
   }
 }

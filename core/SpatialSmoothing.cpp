@@ -24,7 +24,8 @@ public:
     for (std::size_t i = 0; i < x.size(); ++i) {
       auto& e = extent[section[i]];
       if (e.first++ == 0) e.second = {x[i], x[i], y[i], y[i]};
-      e.second = {std::min(e.second[0], x[i]), std::max(e.second[1], x[i]), std::min(e.second[2], y[i]), std::max(e.second[3], y[i])};
+      e.second = {std::min(e.second[0], x[i]), std::max(e.second[1], x[i]), std::min(e.second[2], y[i]),
+                  std::max(e.second[3], y[i])};
     }
     double area = 0;
     std::int64_t cells = 0;
@@ -34,7 +35,8 @@ public:
     }
     bin_ = static_cast<float>(std::sqrt(area / std::max<std::int64_t>(1, cells) * std::max(1, k / 4)));
     if (!(bin_ > 0)) bin_ = 1;
-    for (std::size_t i = 0; i < x.size(); ++i) bins_[key(section[i], cell(x[i]), cell(y[i]))].push_back(static_cast<std::int32_t>(i));
+    for (std::size_t i = 0; i < x.size(); ++i)
+      bins_[key(section[i], cell(x[i]), cell(y[i]))].push_back(static_cast<std::int32_t>(i));
   }
 
   // The k nearest cells of cell i (itself included) with squared distances.
@@ -51,7 +53,8 @@ public:
           if (it == bins_.end()) continue;
           any = true;
           for (std::int32_t j : it->second) {
-            const float dx = x_[static_cast<std::size_t>(j)] - x_[static_cast<std::size_t>(i)], dy = y_[static_cast<std::size_t>(j)] - y_[static_cast<std::size_t>(i)];
+            const float dx = x_[static_cast<std::size_t>(j)] - x_[static_cast<std::size_t>(i)],
+                        dy = y_[static_cast<std::size_t>(j)] - y_[static_cast<std::size_t>(i)];
             out.emplace_back(dx * dx + dy * dy, j);
           }
         }
@@ -71,8 +74,8 @@ public:
 private:
   std::int64_t cell(float v) const { return static_cast<std::int64_t>(std::floor(v / bin_)); }
   static std::uint64_t key(std::int32_t s, std::int64_t bx, std::int64_t by) {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(s)) << 42) ^ (static_cast<std::uint64_t>(bx & 0x1FFFFF) << 21) ^
-           static_cast<std::uint64_t>(by & 0x1FFFFF);
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(s)) << 42) ^
+           (static_cast<std::uint64_t>(bx & 0x1FFFFF) << 21) ^ static_cast<std::uint64_t>(by & 0x1FFFFF);
   }
   const std::vector<float>& x_;
   const std::vector<float>& y_;
@@ -85,15 +88,18 @@ int threadCount(int requested) {
   return requested > 0 ? requested : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void checkInputs(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section, const SmoothingOptions& o) {
-  if (x.size() != y.size() || x.size() != section.size()) throw Error("smoothing: positions and sections have different lengths");
+void checkInputs(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
+                 const SmoothingOptions& o) {
+  if (x.size() != y.size() || x.size() != section.size())
+    throw Error("smoothing: positions and sections have different lengths");
   if (o.k < 1) throw Error("smoothing: k must be at least 1");
   if (!(o.sigma > 0)) throw Error("smoothing: sigma must be positive");
 }
 } // namespace
 
-std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
-                                  const std::vector<float>& features, std::int64_t dims, const SmoothingOptions& o, const Progress& progress) {
+std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector<float>& y,
+                                  const std::vector<std::int32_t>& section, const std::vector<float>& features,
+                                  std::int64_t dims, const SmoothingOptions& o, const Progress& progress) {
   checkInputs(x, y, section, o);
   const std::int64_t n = static_cast<std::int64_t>(x.size());
   if (static_cast<std::int64_t>(features.size()) != n * dims) throw Error("smoothing: features do not match the cells");
@@ -118,7 +124,8 @@ std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector
           for (std::int64_t c = 0; c < dims; ++c) acc[static_cast<std::size_t>(c)] += w * f[c];
         }
         float* dst = &out[static_cast<std::size_t>(i) * static_cast<std::size_t>(dims)];
-        for (std::int64_t c = 0; c < dims; ++c) dst[c] = total > 0 ? static_cast<float>(acc[static_cast<std::size_t>(c)] / total) : 0.0f;
+        for (std::int64_t c = 0; c < dims; ++c)
+          dst[c] = total > 0 ? static_cast<float>(acc[static_cast<std::size_t>(c)] / total) : 0.0f;
         if (t == 0 && (i / threads) % 8192 == 0) progress("smoothing", done.load(), n);
         ++done;
       }
@@ -128,7 +135,8 @@ std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector
   return out;
 }
 
-std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
+std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::vector<float>& y,
+                                       const std::vector<std::int32_t>& section,
                                        const std::vector<std::int32_t>& labels, const SmoothingOptions& o) {
   checkInputs(x, y, section, o);
   const std::int64_t n = static_cast<std::int64_t>(x.size());
@@ -148,15 +156,19 @@ std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::v
           if (labels[static_cast<std::size_t>(j)] >= 0) ++votes[labels[static_cast<std::size_t>(j)]];
         int most = 0;
         for (const auto& [l, v] : votes)
-          if (v > most) { most = v; out[static_cast<std::size_t>(i)] = l; }
+          if (v > most) {
+            most = v;
+            out[static_cast<std::size_t>(i)] = l;
+          }
       }
     });
   for (auto& th : pool) th.join();
   return out;
 }
 
-SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
-                                  const std::vector<std::int32_t>& labels, int labelCount, int k, int threads) {
+SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y,
+                                  const std::vector<std::int32_t>& section, const std::vector<std::int32_t>& labels,
+                                  int labelCount, int k, int threads) {
   SmoothingOptions o;
   o.k = k + 1; // the cell itself is among its nearest
   checkInputs(x, y, section, o);
@@ -164,8 +176,10 @@ SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector
   if (static_cast<std::int64_t>(labels.size()) != n) throw Error("coherence: labels do not match the cells");
   const SectionGrid grid(x, y, section, o.k);
   const int count = threadCount(threads);
-  std::vector<std::vector<double>> sums(static_cast<std::size_t>(count), std::vector<double>(static_cast<std::size_t>(labelCount), 0.0));
-  std::vector<std::vector<std::int64_t>> cells(static_cast<std::size_t>(count), std::vector<std::int64_t>(static_cast<std::size_t>(labelCount), 0));
+  std::vector<std::vector<double>> sums(static_cast<std::size_t>(count),
+                                        std::vector<double>(static_cast<std::size_t>(labelCount), 0.0));
+  std::vector<std::vector<std::int64_t>> cells(static_cast<std::size_t>(count),
+                                               std::vector<std::int64_t>(static_cast<std::size_t>(labelCount), 0));
   std::vector<std::thread> pool;
   for (int t = 0; t < count; ++t)
     pool.emplace_back([&, t] {

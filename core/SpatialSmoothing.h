@@ -19,12 +19,13 @@ struct SmoothingOptions {
 };
 
 // features: n x dims, row-major. Returns the smoothed features (same layout).
-std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
-                                  const std::vector<float>& features, std::int64_t dims, const SmoothingOptions& options,
-                                  const Progress& progress = {});
+std::vector<float> smoothFeatures(const std::vector<float>& x, const std::vector<float>& y,
+                                  const std::vector<std::int32_t>& section, const std::vector<float>& features,
+                                  std::int64_t dims, const SmoothingOptions& options, const Progress& progress = {});
 
 // Majority of the k nearest cells' labels (ties: the smallest label); -1 labels do not vote.
-std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
+std::vector<std::int32_t> smoothLabels(const std::vector<float>& x, const std::vector<float>& y,
+                                       const std::vector<std::int32_t>& section,
                                        const std::vector<std::int32_t>& labels, const SmoothingOptions& options);
 
 // Spatial coherence of a labeling: for each cell, the share of its k nearest cells (of its
@@ -34,7 +35,8 @@ struct SpatialCoherence {
   double overall = 0;
   std::vector<double> perLabel; // indexed by label; NaN for labels without cells
 };
-SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y, const std::vector<std::int32_t>& section,
-                                  const std::vector<std::int32_t>& labels, int labelCount, int k = 10, int threads = 0);
+SpatialCoherence spatialCoherence(const std::vector<float>& x, const std::vector<float>& y,
+                                  const std::vector<std::int32_t>& section, const std::vector<std::int32_t>& labels,
+                                  int labelCount, int k = 10, int threads = 0);
 
 } // namespace atlascope

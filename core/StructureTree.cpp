@@ -39,7 +39,10 @@ StructureTree StructureTree::fromRecords(std::vector<StructureRecord> records, c
   std::vector<int> roots;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& r = records[i];
-    if (!r.parentId) { roots.push_back(static_cast<int>(i)); continue; }
+    if (!r.parentId) {
+      roots.push_back(static_cast<int>(i));
+      continue;
+    }
     const auto it = tree.byId_.find(*r.parentId);
     if (it == tree.byId_.end())
       throw FileError(source, "structure " + label(r) + " names parent " + std::to_string(*r.parentId) +
@@ -105,8 +108,7 @@ std::optional<int> StructureTree::find(const std::string& text) const {
   if (!text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
     try {
       if (auto i = indexOf(static_cast<StructureId>(std::stoull(text)))) return i;
-    } catch (const std::out_of_range&) {
-    }
+    } catch (const std::out_of_range&) {}
   }
   if (auto i = indexOfAcronym(text)) return i;
   const std::string want = lower(text);
@@ -154,14 +156,18 @@ std::vector<int> StructureTree::search(const std::string& text) const {
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     const std::string a = lower(nodes_[i].acronym), n = lower(nodes_[i].name);
     int rank = -1;
-    if (a == want) rank = 0;
-    else if (a.rfind(want, 0) == 0) rank = 1;
-    else if (a.find(want) != std::string::npos || n.find(want) != std::string::npos) rank = 2;
+    if (a == want)
+      rank = 0;
+    else if (a.rfind(want, 0) == 0)
+      rank = 1;
+    else if (a.find(want) != std::string::npos || n.find(want) != std::string::npos)
+      rank = 2;
     if (rank >= 0) hits.emplace_back(rank, static_cast<int>(i));
   }
   std::stable_sort(hits.begin(), hits.end(), [&](const auto& x, const auto& y) {
     if (x.first != y.first) return x.first < y.first;
-    return nodes_[static_cast<std::size_t>(x.second)].graphOrder < nodes_[static_cast<std::size_t>(y.second)].graphOrder;
+    return nodes_[static_cast<std::size_t>(x.second)].graphOrder <
+           nodes_[static_cast<std::size_t>(y.second)].graphOrder;
   });
   std::vector<int> out;
   for (const auto& h : hits) out.push_back(h.second);

@@ -33,7 +33,12 @@ struct Rng {
   static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   std::uint64_t next() {
     const std::uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
     return r;
   }
   double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
@@ -46,7 +51,10 @@ struct Rng {
     const double d = k - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
     while (true) {
       double x, v;
-      do { x = normal(); v = 1.0 + c * x; } while (v <= 0);
+      do {
+        x = normal();
+        v = 1.0 + c * x;
+      } while (v <= 0);
       v = v * v * v;
       const double u = uniform();
       if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
@@ -56,7 +64,11 @@ struct Rng {
     if (lambda < 30) { // inversion
       double p = std::exp(-lambda), sum = p, u = uniform();
       std::int64_t k = 0;
-      while (u > sum && k < 1000) { ++k; p *= lambda / static_cast<double>(k); sum += p; }
+      while (u > sum && k < 1000) {
+        ++k;
+        p *= lambda / static_cast<double>(k);
+        sum += p;
+      }
       return k;
     }
     return std::max<std::int64_t>(0, static_cast<std::int64_t>(std::lround(lambda + std::sqrt(lambda) * normal())));
@@ -84,7 +96,10 @@ Composition makeComposition(std::uint64_t seed, std::uint64_t key, std::uint64_t
   Composition c;
   std::vector<double> w;
   const double glia[kGlia] = {0.12, 0.10, 0.04, 0.04, 0.04, 0.01};
-  for (int g = 0; g < kGlia; ++g) { c.types.push_back(g); w.push_back(glia[g]); }
+  for (int g = 0; g < kGlia; ++g) {
+    c.types.push_back(g);
+    w.push_back(glia[g]);
+  }
   const int neurons = std::max(1, cellTypes - kGlia);
   for (int k = 0; k < 6; ++k) {
     Rng r(mix(seed, mix(k < 3 ? parentKey : key, static_cast<std::uint64_t>(k))));
@@ -94,7 +109,10 @@ Composition makeComposition(std::uint64_t seed, std::uint64_t key, std::uint64_t
   double total = 0;
   for (double x : w) total += x;
   double acc = 0;
-  for (double x : w) { acc += x / total; c.cdf.push_back(acc); }
+  for (double x : w) {
+    acc += x / total;
+    c.cdf.push_back(acc);
+  }
   return c;
 }
 
@@ -126,7 +144,10 @@ public:
         double k[3], norm = 0;
         do {
           norm = 0;
-          for (double& c : k) { c = r.normal(); norm += c * c; }
+          for (double& c : k) {
+            c = r.normal();
+            norm += c * c;
+          }
         } while (norm < 1e-12);
         const double wavenumber = 6.283185307179586 / (4000.0 + 4000.0 * r.uniform());
         for (int a = 0; a < 3; ++a) w.k[a] = k[a] / std::sqrt(norm) * wavenumber;
@@ -157,11 +178,12 @@ private:
 
 } // namespace
 
-SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const SyntheticBrainOptions& opt, const std::string& outPath,
-                                             const Progress& progress) {
+SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const SyntheticBrainOptions& opt,
+                                             const std::string& outPath, const Progress& progress) {
   const auto start = std::chrono::steady_clock::now();
   if (opt.genes < 1 || opt.cellTypes < kGlia + 1) throw Error("generate: need at least 1 gene and 7 cell types");
-  if (!(opt.cellsPerMm2 > 0) || !(opt.sectionSpacingUm > 0)) throw Error("generate: density and spacing must be positive");
+  if (!(opt.cellsPerMm2 > 0) || !(opt.sectionSpacingUm > 0))
+    throw Error("generate: density and spacing must be positive");
   if (!std::isfinite(opt.sectionOffsetUm)) throw Error("generate: the section offset must be a number of um");
   if (!(opt.deformationUm >= 0) || opt.deformationUm > 2000)
     throw Error("generate: the deformation must be between 0 and 2000 um");
@@ -174,7 +196,11 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   const double voxelArea = ann.spacingUm()[1] * ann.spacingUm()[2] * 1e-6; // mm^2
 
   // Candidate section planes and the brain area each cuts.
-  struct Plane { double ap; std::int64_t slice; std::int64_t voxels; };
+  struct Plane {
+    double ap;
+    std::int64_t slice;
+    std::int64_t voxels;
+  };
   std::vector<Plane> planes;
   for (double ap = opt.sectionSpacingUm / 2 + opt.sectionOffsetUm; ap < ann.extentUm()[0]; ap += opt.sectionSpacingUm) {
     if (ap < 0) continue;
@@ -190,7 +216,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
     std::vector<std::size_t> byCentre(planes.size());
     for (std::size_t i = 0; i < planes.size(); ++i) byCentre[i] = i;
     const double mid = (static_cast<double>(planes.size()) - 1) / 2;
-    std::stable_sort(byCentre.begin(), byCentre.end(), [&](std::size_t a, std::size_t b) { return std::abs(a - mid) < std::abs(b - mid); });
+    std::stable_sort(byCentre.begin(), byCentre.end(),
+                     [&](std::size_t a, std::size_t b) { return std::abs(a - mid) < std::abs(b - mid); });
     std::vector<Plane> chosen;
     double expected = 0;
     for (std::size_t i : byCentre) {
@@ -214,7 +241,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
     std::vector<std::pair<std::int64_t, StructureId>> leaves;
     for (const auto& [id, n] : voxelsOf) {
       const auto idx = tree.indexOf(id);
-      if (idx && tree[*idx].children.empty() && (!grey || tree.isAncestorOrSelf(*grey, *idx))) leaves.emplace_back(n, id);
+      if (idx && tree[*idx].children.empty() && (!grey || tree.isAncestorOrSelf(*grey, *idx)))
+        leaves.emplace_back(n, id);
     }
     std::sort(leaves.rbegin(), leaves.rend());
     for (int k = 0; k < opt.hiddenSubregions && k < static_cast<int>(leaves.size()); ++k) {
@@ -234,14 +262,33 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   std::vector<std::string> typeNames, colours;
   for (int t = 0; t < opt.cellTypes; ++t) {
     char name[64];
-    if (t < kGlia) std::snprintf(name, sizeof name, "%03d %s NN", t + 1, kGliaNames[t]);
-    else std::snprintf(name, sizeof name, "%03d Neuron-%03d Glut", t + 1, t + 1);
+    if (t < kGlia)
+      std::snprintf(name, sizeof name, "%03d %s NN", t + 1, kGliaNames[t]);
+    else
+      std::snprintf(name, sizeof name, "%03d Neuron-%03d Glut", t + 1, t + 1);
     typeNames.push_back(name);
     const double h = std::fmod(t * 137.50776405, 360.0) / 60.0, s = 0.65, v = t % 2 ? 0.85 : 0.7;
     const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
     double r = 0, g = 0, b = 0;
-    if (h < 1) { r = c; g = x; } else if (h < 2) { r = x; g = c; } else if (h < 3) { g = c; b = x; }
-    else if (h < 4) { g = x; b = c; } else if (h < 5) { r = x; b = c; } else { r = c; b = x; }
+    if (h < 1) {
+      r = c;
+      g = x;
+    } else if (h < 2) {
+      r = x;
+      g = c;
+    } else if (h < 3) {
+      g = c;
+      b = x;
+    } else if (h < 4) {
+      g = x;
+      b = c;
+    } else if (h < 5) {
+      r = x;
+      b = c;
+    } else {
+      r = c;
+      b = x;
+    }
     char hex[8];
     std::snprintf(hex, sizeof hex, "#%02X%02X%02X", static_cast<int>((r + m) * 255), static_cast<int>((g + m) * 255),
                   static_cast<int>((b + m) * 255));
@@ -269,8 +316,10 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   out.setStringAttribute("/", "encoding-version", "0.1.0");
   for (const char* g : {"/obs", "/obsm", "/var", "/uns", "/layers", "/obsp", "/varm", "/varp"}) {
     out.createGroup(g);
-    out.setStringAttribute(g, "encoding-type", std::string(g) == "/obs" || std::string(g) == "/var" ? "dataframe" : "dict");
-    out.setStringAttribute(g, "encoding-version", std::string(g) == "/obs" || std::string(g) == "/var" ? "0.2.0" : "0.1.0");
+    out.setStringAttribute(g, "encoding-type",
+                           std::string(g) == "/obs" || std::string(g) == "/var" ? "dataframe" : "dict");
+    out.setStringAttribute(g, "encoding-version",
+                           std::string(g) == "/obs" || std::string(g) == "/var" ? "0.2.0" : "0.1.0");
   }
   const std::int64_t chunk = std::max<std::int64_t>(64, (1 << 20) / (4 * G)); // ~1 MiB chunks of X rows
   out.createExtendible("/X", H5Type::Float32, G, chunk, opt.gzip);
@@ -301,7 +350,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
     const auto idx = tree.indexOf(id);
     const StructureId parent = (idx && tree[*idx].parent >= 0) ? tree[tree[*idx].parent].id : id;
     const std::uint64_t key = mix(id, static_cast<std::uint64_t>(part));
-    return compositions.emplace(std::make_pair(id, part), makeComposition(opt.seed, key, parent, opt.cellTypes)).first->second;
+    return compositions.emplace(std::make_pair(id, part), makeComposition(opt.seed, key, parent, opt.cellTypes))
+        .first->second;
   };
   std::map<std::pair<StructureId, int>, std::vector<float>> programmes;
   auto programmeOf = [&](StructureId id, int part) -> const std::vector<float>& {
@@ -310,7 +360,9 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
     if (it != programmes.end()) return it->second;
     const auto idx = tree.indexOf(id);
     const StructureId parent = (idx && tree[*idx].parent >= 0) ? tree[tree[*idx].parent].id : id;
-    return programmes.emplace(std::make_pair(id, part), makeExpressionProgramme(opt.seed, mix(id, static_cast<std::uint64_t>(part)), parent, G))
+    return programmes
+        .emplace(std::make_pair(id, part),
+                 makeExpressionProgramme(opt.seed, mix(id, static_cast<std::uint64_t>(part)), parent, G))
         .first->second;
   };
   auto makeSection = [&](std::size_t s) {
@@ -329,7 +381,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
           const double sectionMlUm = (static_cast<double>(ml) + r.uniform()) * ann.spacingUm()[2];
           // Around the centre of the voxel slice the labels come from (the plane itself may sit
           // on a voxel boundary), so every cell lies in the region it was drawn for.
-          double apUm = (static_cast<double>(p.slice) + 0.5) * vx + (r.uniform() - 0.5) * std::min(opt.sectionThicknessUm, vx * 0.98);
+          double apUm = (static_cast<double>(p.slice) + 0.5) * vx +
+                        (r.uniform() - 0.5) * std::min(opt.sectionThicknessUm, vx * 0.98);
           double dvUm = sectionDvUm, mlUm = sectionMlUm;
           StructureId id = planeId;
           if (displacement.active()) {
@@ -339,10 +392,12 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
             if (id == 0) continue;
           }
           int part = 0;
-          if (const auto it = splitDv.find(id); it != splitDv.end()) part = dvUm / ann.spacingUm()[1] < it->second ? 1 : 2;
+          if (const auto it = splitDv.find(id); it != splitDv.end())
+            part = dvUm / ann.spacingUm()[1] < it->second ? 1 : 2;
           const Composition& comp = compositionOf(id, part);
           const double u = r.uniform();
-          const int type = comp.types[static_cast<std::size_t>(std::lower_bound(comp.cdf.begin(), comp.cdf.end(), u) - comp.cdf.begin())];
+          const int type = comp.types[static_cast<std::size_t>(std::lower_bound(comp.cdf.begin(), comp.cdf.end(), u) -
+                                                               comp.cdf.begin())];
           const double depth = std::exp(0.3 * r.normal());
           const float* prof = &profile[static_cast<std::size_t>(type) * static_cast<std::size_t>(G)];
           const float* regional = type >= kGlia ? programmeOf(id, part).data() : nullptr; // glia: alike everywhere
@@ -359,7 +414,13 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
           d.ccf.push_back(static_cast<float>(mlUm));
           d.type.push_back(static_cast<std::int16_t>(type));
           d.region.push_back(id);
-          d.hidden.push_back(part == 0 ? 0 : static_cast<std::int32_t>(std::find(summary.hiddenRegions.begin(), summary.hiddenRegions.end(), tree[*tree.indexOf(id)].acronym) - summary.hiddenRegions.begin()) * 2 + part);
+          d.hidden.push_back(part == 0 ? 0
+                                       : static_cast<std::int32_t>(std::find(summary.hiddenRegions.begin(),
+                                                                             summary.hiddenRegions.end(),
+                                                                             tree[*tree.indexOf(id)].acronym) -
+                                                                   summary.hiddenRegions.begin()) *
+                                                 2 +
+                                             part);
         }
       }
   };
@@ -368,7 +429,8 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   std::vector<std::string> sectionNames;
   std::vector<float> sampleX, sampleY;
   std::vector<std::int64_t> sampleSection;
-  const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::size_t next = 0;
   while (next < planes.size()) {
     const std::size_t batchEnd = std::min(planes.size(), next + static_cast<std::size_t>(threads));
@@ -420,9 +482,11 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   out.setStringAttribute("/obs/cell_label", "encoding-type", "string-array");
   out.setStringAttribute("/obs/cell_label", "encoding-version", "0.2.0");
   out.setStringAttribute("/obs", "_index", "cell_label");
-  out.setStringArrayAttribute("/obs", "column-order", {"brain_section_label", "subclass", "ccf_structure_id", "hidden_subregion"});
-  for (const auto& [group, cats] : {std::pair<std::string, const std::vector<std::string>*>{"/obs/brain_section_label", &sectionNames},
-                                    {"/obs/subclass", &typeNames}}) {
+  out.setStringArrayAttribute("/obs", "column-order",
+                              {"brain_section_label", "subclass", "ccf_structure_id", "hidden_subregion"});
+  for (const auto& [group, cats] :
+       {std::pair<std::string, const std::vector<std::string>*>{"/obs/brain_section_label", &sectionNames},
+        {"/obs/subclass", &typeNames}}) {
     out.writeStrings(group + "/categories", *cats);
     out.setStringAttribute(group + "/categories", "encoding-type", "string-array");
     out.setStringAttribute(group + "/categories", "encoding-version", "0.2.0");
@@ -456,7 +520,10 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
   // sampled cell counts neighbours among every cell, estimated as sample neighbours x 50.
   if (!sampleX.empty()) {
     std::vector<float> ux(sampleX.size()), uy(sampleY.size());
-    for (std::size_t i = 0; i < sampleX.size(); ++i) { ux[i] = sampleX[i] / 10.0f; uy[i] = sampleY[i] / 10.0f; }
+    for (std::size_t i = 0; i < sampleX.size(); ++i) {
+      ux[i] = sampleX[i] / 10.0f;
+      uy[i] = sampleY[i] / 10.0f;
+    }
     NeighborhoodIndex idx(ux.data(), uy.data(), sampleSection.data(), static_cast<std::int64_t>(ux.size()));
     const auto h = idx.compute(0, idx.cells());
     summary.meanNeighbors = static_cast<double>(h.indices.size()) / static_cast<double>(h.cells()) * 50.0;

@@ -5,25 +5,30 @@
 #include "core/Gzip.h"
 #include "core/MemoryBudget.h"
 
-#include <zlib.h>
-
 #include <algorithm>
-#include <limits>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <unordered_map>
 #include <variant>
+#include <zlib.h>
 
 namespace atlascope {
 
 std::size_t dtypeSize(TensorDType t) {
   switch (t) {
-  case TensorDType::Float64: case TensorDType::Int64: return 8;
-  case TensorDType::Float32: case TensorDType::Int32: return 4;
-  case TensorDType::Float16: case TensorDType::BFloat16: case TensorDType::Int16: return 2;
-  case TensorDType::Int8: case TensorDType::UInt8: case TensorDType::Bool: return 1;
+  case TensorDType::Float64:
+  case TensorDType::Int64: return 8;
+  case TensorDType::Float32:
+  case TensorDType::Int32: return 4;
+  case TensorDType::Float16:
+  case TensorDType::BFloat16:
+  case TensorDType::Int16: return 2;
+  case TensorDType::Int8:
+  case TensorDType::UInt8:
+  case TensorDType::Bool: return 1;
   }
   return 1;
 }
@@ -54,7 +59,9 @@ struct ZipEntry {
   std::uint32_t crc = 0; // from the central directory, checked against the member's bytes
 };
 
-std::uint32_t le32(const std::uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24); }
+std::uint32_t le32(const std::uint8_t* p) {
+  return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
+}
 std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
 std::uint64_t le64(const std::uint8_t* p) { return le32(p) | (static_cast<std::uint64_t>(le32(p + 4)) << 32); }
 
@@ -64,9 +71,13 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
   std::size_t eocd = std::string::npos;
   const std::size_t lowest = f.size() > 65557 ? f.size() - 65557 : 0;
   for (std::size_t i = f.size() - 22 + 1; i-- > lowest;)
-    if (le32(&f[i]) == 0x06054b50u) { eocd = i; break; }
+    if (le32(&f[i]) == 0x06054b50u) {
+      eocd = i;
+      break;
+    }
   if (eocd == std::string::npos) {
-    if (f.size() >= 2 && f[0] == 0x80) throw FileError(path, "a legacy (non-zip) torch.save file: re-save it with torch >= 1.6");
+    if (f.size() >= 2 && f[0] == 0x80)
+      throw FileError(path, "a legacy (non-zip) torch.save file: re-save it with torch >= 1.6");
     throw FileError(path, "not a torch.save archive (no zip directory; truncated?)");
   }
   std::uint64_t count = le16(&f[eocd + 10]);
@@ -74,7 +85,8 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
   if (cdOffset == 0xFFFFFFFFu || count == 0xFFFFu) { // ZIP64: the locator sits just before
     if (eocd < 20 || le32(&f[eocd - 20]) != 0x07064b50u) throw FileError(path, "damaged ZIP64 directory");
     const std::uint64_t z64 = le64(&f[eocd - 20 + 8]);
-    if (z64 > f.size() || f.size() - z64 < 56 || le32(&f[z64]) != 0x06064b50u) throw FileError(path, "damaged ZIP64 directory");
+    if (z64 > f.size() || f.size() - z64 < 56 || le32(&f[z64]) != 0x06064b50u)
+      throw FileError(path, "damaged ZIP64 directory");
     count = le64(&f[z64 + 32]);
     cdOffset = le64(&f[z64 + 48]);
   }
@@ -94,22 +106,33 @@ std::map<std::string, ZipEntry> readZipDirectory(const std::vector<std::uint8_t>
       const std::uint16_t id = le16(&f[x]), len = le16(&f[x + 2]);
       if (id == 0x0001) {
         std::size_t q = x + 4;
-        if (usize == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { usize = le64(&f[q]); q += 8; }
-        if (csize == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { csize = le64(&f[q]); q += 8; }
-        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) { local = le64(&f[q]); }
+        if (usize == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          usize = le64(&f[q]);
+          q += 8;
+        }
+        if (csize == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          csize = le64(&f[q]);
+          q += 8;
+        }
+        if (local == 0xFFFFFFFFu && q + 8 <= x + 4 + len) {
+          local = le64(&f[q]);
+        }
       }
       x += 4 + len;
     }
     const std::string member = "zip member " + quote(name);
-    if (local > f.size() || f.size() - local < 30 || le32(&f[local]) != 0x04034b50u) throw FileError(path, "damaged " + member + " (no local header)");
+    if (local > f.size() || f.size() - local < 30 || le32(&f[local]) != 0x04034b50u)
+      throw FileError(path, "damaged " + member + " (no local header)");
     // The local header must agree with the central directory: the name (a reader that trusted a
     // lying name length would read shifted bytes), the method and, unless a data descriptor
     // follows the data (flag bit 3), the CRC and the sizes.
     const std::size_t localNameLen = le16(&f[local + 26]), localExtraLen = le16(&f[local + 28]);
     const std::uint16_t flags = le16(&f[local + 6]);
-    if (localNameLen != nameLen || local + 30 + nameLen > f.size() || std::memcmp(&f[local + 30], name.data(), nameLen) != 0)
+    if (localNameLen != nameLen || local + 30 + nameLen > f.size() ||
+        std::memcmp(&f[local + 30], name.data(), nameLen) != 0)
       throw FileError(path, "damaged " + member + ": its local header names another member than the directory");
-    if (le16(&f[local + 8]) != e.method) throw FileError(path, "damaged " + member + ": local header and directory disagree on the compression method");
+    if (le16(&f[local + 8]) != e.method)
+      throw FileError(path, "damaged " + member + ": local header and directory disagree on the compression method");
     e.crc = le32(&f[p + 16]);
     if (!(flags & 0x08)) {
       const std::uint32_t lcrc = le32(&f[local + 14]), lcsize = le32(&f[local + 18]), lusize = le32(&f[local + 22]);
@@ -161,7 +184,8 @@ std::vector<std::uint8_t> entryBytes(const std::vector<std::uint8_t>& f, const Z
   zs.avail_out = static_cast<uInt>(out.size());
   const int rc = inflate(&zs, Z_FINISH);
   inflateEnd(&zs);
-  if (rc != Z_STREAM_END || zs.total_out != e.size) throw FileError(path, "damaged " + member + ": corrupt compressed data");
+  if (rc != Z_STREAM_END || zs.total_out != e.size)
+    throw FileError(path, "damaged " + member + ": corrupt compressed data");
   return verified(std::move(out));
 }
 
@@ -169,9 +193,19 @@ std::vector<std::uint8_t> entryBytes(const std::vector<std::uint8_t>& f, const Z
 
 struct Value;
 using ValuePtr = std::shared_ptr<Value>;
-struct Global { std::string module, name; };
-struct Storage { TensorDType dtype; std::string key; std::int64_t numel; };
-struct TensorRef { std::shared_ptr<Storage> storage; std::int64_t offset; std::vector<std::int64_t> size, stride; };
+struct Global {
+  std::string module, name;
+};
+struct Storage {
+  TensorDType dtype;
+  std::string key;
+  std::int64_t numel;
+};
+struct TensorRef {
+  std::shared_ptr<Storage> storage;
+  std::int64_t offset;
+  std::vector<std::int64_t> size, stride;
+};
 struct Mark {};
 struct None {};
 using Tuple = std::vector<ValuePtr>;
@@ -181,7 +215,11 @@ struct Value {
   std::variant<None, bool, std::int64_t, std::string, Tuple, Dict, Global, std::shared_ptr<Storage>, TensorRef, Mark> v;
 };
 
-template <class T> ValuePtr make(T x) { auto p = std::make_shared<Value>(); p->v = std::move(x); return p; }
+template <class T> ValuePtr make(T x) {
+  auto p = std::make_shared<Value>();
+  p->v = std::move(x);
+  return p;
+}
 
 // Every tuple and dict an Unpickler made, emptied when it ends. Why: the memo lets a pickle put a
 // dict into itself (d[k] = d, or through a tuple), a cycle shared_ptr never frees, and a chain of
@@ -189,13 +227,19 @@ template <class T> ValuePtr make(T x) { auto p = std::make_shared<Value>(); p->v
 // container from a flat list frees both without recursion.
 class Containers {
 public:
-  ValuePtr add(ValuePtr v) { all_.push_back(v); return v; }
+  ValuePtr add(ValuePtr v) {
+    all_.push_back(v);
+    return v;
+  }
   ~Containers() {
     for (auto& v : all_) {
-      if (auto* t = std::get_if<Tuple>(&v->v)) Tuple().swap(*t);
-      else if (auto* d = std::get_if<Dict>(&v->v)) Dict().swap(*d);
+      if (auto* t = std::get_if<Tuple>(&v->v))
+        Tuple().swap(*t);
+      else if (auto* d = std::get_if<Dict>(&v->v))
+        Dict().swap(*d);
     }
   }
+
 private:
   std::vector<ValuePtr> all_;
 };
@@ -227,18 +271,18 @@ public:
       const std::size_t at = pos_;
       const std::uint8_t op = d_[pos_++];
       switch (op) {
-      case 0x80: byte(); break;                                          // PROTO
-      case '(': stack_.push_back(make(Mark{})); break;                   // MARK
-      case '.': return pop();                                            // STOP
-      case ')': stack_.push_back(owned(make(Tuple{}))); break;           // EMPTY_TUPLE
-      case '}': stack_.push_back(owned(make(Dict{}))); break;            // EMPTY_DICT
-      case 'N': stack_.push_back(make(None{})); break;                   // NONE
-      case 0x88: stack_.push_back(make(true)); break;                    // NEWTRUE
-      case 0x89: stack_.push_back(make(false)); break;                   // NEWFALSE
-      case 'K': stack_.push_back(make(static_cast<std::int64_t>(byte()))); break;            // BININT1
-      case 'M': stack_.push_back(make(static_cast<std::int64_t>(u16()))); break;             // BININT2
+      case 0x80: byte(); break;                                                   // PROTO
+      case '(': stack_.push_back(make(Mark{})); break;                            // MARK
+      case '.': return pop();                                                     // STOP
+      case ')': stack_.push_back(owned(make(Tuple{}))); break;                    // EMPTY_TUPLE
+      case '}': stack_.push_back(owned(make(Dict{}))); break;                     // EMPTY_DICT
+      case 'N': stack_.push_back(make(None{})); break;                            // NONE
+      case 0x88: stack_.push_back(make(true)); break;                             // NEWTRUE
+      case 0x89: stack_.push_back(make(false)); break;                            // NEWFALSE
+      case 'K': stack_.push_back(make(static_cast<std::int64_t>(byte()))); break; // BININT1
+      case 'M': stack_.push_back(make(static_cast<std::int64_t>(u16()))); break;  // BININT2
       case 'J': stack_.push_back(make(static_cast<std::int64_t>(static_cast<std::int32_t>(u32())))); break; // BININT
-      case 0x8a: {                                                       // LONG1
+      case 0x8a: {                                                                                          // LONG1
         const std::size_t n = byte();
         if (n > 8) fail("integer too large");
         need(n);
@@ -249,9 +293,17 @@ public:
         stack_.push_back(make(v));
         break;
       }
-      case 'X': { const std::size_t n = u32(); stack_.push_back(make(str(n))); break; } // BINUNICODE
-      case 0x8c: { const std::size_t n = byte(); stack_.push_back(make(str(n))); break; } // SHORT_BINUNICODE
-      case 'c': {                                                        // GLOBAL
+      case 'X': {
+        const std::size_t n = u32();
+        stack_.push_back(make(str(n)));
+        break;
+      } // BINUNICODE
+      case 0x8c: {
+        const std::size_t n = byte();
+        stack_.push_back(make(str(n)));
+        break;
+      }           // SHORT_BINUNICODE
+      case 'c': { // GLOBAL
         Global g{line(), line()};
         if (!allowedGlobal(g))
           fail("unsupported pickle global '" + g.module + "." + g.name +
@@ -259,12 +311,18 @@ public:
         stack_.push_back(make(g));
         break;
       }
-      case 'q': memo_[byte()] = top(); break;                            // BINPUT
-      case 'r': memo_[u32()] = top(); break;                             // LONG_BINPUT
-      case 'h': get(byte()); break;                                      // BINGET
-      case 'j': get(u32()); break;                                       // LONG_BINGET
-      case 't': { Tuple t = popToMark(); stack_.push_back(owned(make(std::move(t)))); break; } // TUPLE
-      case 0x85: case 0x86: case 0x87: {                                 // TUPLE1..3
+      case 'q': memo_[byte()] = top(); break; // BINPUT
+      case 'r': memo_[u32()] = top(); break;  // LONG_BINPUT
+      case 'h': get(byte()); break;           // BINGET
+      case 'j': get(u32()); break;            // LONG_BINGET
+      case 't': {
+        Tuple t = popToMark();
+        stack_.push_back(owned(make(std::move(t))));
+        break;
+      } // TUPLE
+      case 0x85:
+      case 0x86:
+      case 0x87: { // TUPLE1..3
         const std::size_t n = op - 0x84u;
         if (stack_.size() < n) fail("stack underflow");
         Tuple t(stack_.end() - static_cast<long>(n), stack_.end());
@@ -272,29 +330,29 @@ public:
         stack_.push_back(owned(make(std::move(t))));
         break;
       }
-      case 's': {                                                        // SETITEM
+      case 's': { // SETITEM
         ValuePtr v = pop(), k = pop();
         dictOf(top()).emplace_back(k, v);
         break;
       }
-      case 'u': {                                                        // SETITEMS
+      case 'u': { // SETITEMS
         Tuple items = popToMark();
         if (items.size() % 2) fail("odd SETITEMS");
         Dict& d = dictOf(top());
         for (std::size_t i = 0; i < items.size(); i += 2) d.emplace_back(items[i], items[i + 1]);
         break;
       }
-      case 'Q': {                                                        // BINPERSID
+      case 'Q': { // BINPERSID
         const ValuePtr pid = pop();
         stack_.push_back(persistent(pid));
         break;
       }
-      case 'R': {                                                        // REDUCE
+      case 'R': { // REDUCE
         ValuePtr args = pop(), fn = pop();
         stack_.push_back(reduce(fn, args));
         break;
       }
-      case 'b': {                                                        // BUILD: OrderedDict._metadata only
+      case 'b': { // BUILD: OrderedDict._metadata only
         pop();
         if (!std::holds_alternative<Dict>(top()->v)) fail("BUILD on something other than a dict");
         break;
@@ -314,10 +372,28 @@ private:
   void need(std::size_t n) const {
     if (pos_ + n > d_.size()) fail("the pickle ends in the middle of an instruction (truncated?)");
   }
-  std::uint8_t byte() { need(1); return d_[pos_++]; }
-  std::uint16_t u16() { need(2); const auto v = le16(&d_[pos_]); pos_ += 2; return v; }
-  std::uint32_t u32() { need(4); const auto v = le32(&d_[pos_]); pos_ += 4; return v; }
-  std::string str(std::size_t n) { need(n); std::string s(reinterpret_cast<const char*>(&d_[pos_]), n); pos_ += n; return s; }
+  std::uint8_t byte() {
+    need(1);
+    return d_[pos_++];
+  }
+  std::uint16_t u16() {
+    need(2);
+    const auto v = le16(&d_[pos_]);
+    pos_ += 2;
+    return v;
+  }
+  std::uint32_t u32() {
+    need(4);
+    const auto v = le32(&d_[pos_]);
+    pos_ += 4;
+    return v;
+  }
+  std::string str(std::size_t n) {
+    need(n);
+    std::string s(reinterpret_cast<const char*>(&d_[pos_]), n);
+    pos_ += n;
+    return s;
+  }
   std::string line() {
     const auto nl = std::find(d_.begin() + static_cast<long>(pos_), d_.end(), '\n');
     if (nl == d_.end()) fail("unterminated GLOBAL");
@@ -378,7 +454,8 @@ private:
     const auto it = storageTypes().find(g.name);
     if (g.module != "torch" || it == storageTypes().end()) fail("unsupported storage type " + g.module + "." + g.name);
     if (!std::holds_alternative<std::string>(t[2]->v)) fail("storage key is not a string");
-    auto s = std::make_shared<Storage>(Storage{it->second, std::get<std::string>(t[2]->v), intOf(t[4], "storage size")});
+    auto s =
+        std::make_shared<Storage>(Storage{it->second, std::get<std::string>(t[2]->v), intOf(t[4], "storage size")});
     return make(s);
   }
   ValuePtr reduce(const ValuePtr& fn, const ValuePtr& args) {
@@ -392,7 +469,8 @@ private:
     }
     if (g.name == "_rebuild_tensor_v2") {
       // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-      if (a.size() < 6 || !std::holds_alternative<std::shared_ptr<Storage>>(a[0]->v)) fail("malformed _rebuild_tensor_v2 call");
+      if (a.size() < 6 || !std::holds_alternative<std::shared_ptr<Storage>>(a[0]->v))
+        fail("malformed _rebuild_tensor_v2 call");
       TensorRef t{std::get<std::shared_ptr<Storage>>(a[0]->v), intOf(a[1], "storage offset"), intTuple(a[2], "size"),
                   intTuple(a[3], "stride")};
       if (t.size.size() != t.stride.size()) fail("tensor size and stride disagree");
@@ -443,17 +521,20 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
   for (const auto& [k, v] : std::get<Dict>(root->v)) {
     if (!std::holds_alternative<std::string>(k->v)) throw FileError(path, "a state_dict key is not a string");
     const std::string& name = std::get<std::string>(k->v);
-    if (!std::holds_alternative<TensorRef>(v->v)) throw FileError(path, "state_dict entry '" + name + "' is not a tensor");
+    if (!std::holds_alternative<TensorRef>(v->v))
+      throw FileError(path, "state_dict entry '" + name + "' is not a tensor");
     const TensorRef& t = std::get<TensorRef>(v->v);
     auto sit = storages.find(t.storage->key);
     if (sit == storages.end()) {
       const auto e = entries.find(prefix + "data/" + t.storage->key);
-      if (e == entries.end()) throw FileError(path, "storage 'data/" + t.storage->key + "' of '" + name + "' is missing from the archive");
+      if (e == entries.end())
+        throw FileError(path, "storage 'data/" + t.storage->key + "' of '" + name + "' is missing from the archive");
       auto bytes = entryBytes(file, e->second, path, e->first);
       const std::size_t w = dtypeSize(t.storage->dtype);
       if (t.storage->numel < 0) throw FileError(path, "storage 'data/" + t.storage->key + "' has a negative size");
       if (bytes.size() / w < static_cast<std::uint64_t>(t.storage->numel))
-        throw FileError(path, "storage 'data/" + t.storage->key + "' is shorter than its " + std::to_string(t.storage->numel) + " elements");
+        throw FileError(path, "storage 'data/" + t.storage->key + "' is shorter than its " +
+                                  std::to_string(t.storage->numel) + " elements");
       if (bigEndian != !hostIsLittleEndian()) swapBytes(bytes.data(), bytes.size(), w);
       sit = storages.emplace(t.storage->key, std::move(bytes)).first;
     }
@@ -469,7 +550,8 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
       if (s < 0) throw FileError(path, "tensor " + quote(name) + " has a negative size");
       n64 = saturatingMultiply(n64, static_cast<std::uint64_t>(s));
     }
-    checkAllocation(path, "tensor " + quote(name), saturatingMultiply(n64, w), std::numeric_limits<std::uint64_t>::max());
+    checkAllocation(path, "tensor " + quote(name), saturatingMultiply(n64, w),
+                    std::numeric_limits<std::uint64_t>::max());
     const std::int64_t n = static_cast<std::int64_t>(n64);
     r.bytes.resize(static_cast<std::size_t>(n) * w);
     bool contiguous = true;
@@ -494,7 +576,8 @@ std::vector<RawTensor> readTorchStateDict(const std::string& path) {
         std::int64_t step = 0;
         overflow |= __builtin_mul_overflow(idx[d], t.stride[d], &step) || __builtin_add_overflow(off, step, &off);
       }
-      if (overflow || off < 0 || off >= t.storage->numel) throw FileError(path, "tensor '" + name + "' reaches outside its storage");
+      if (overflow || off < 0 || off >= t.storage->numel)
+        throw FileError(path, "tensor '" + name + "' reaches outside its storage");
       std::memcpy(&r.bytes[static_cast<std::size_t>(e) * w], &sit->second[static_cast<std::size_t>(off) * w], w);
       for (std::size_t d = idx.size(); d-- > 0;) {
         if (++idx[d] < t.size[d]) break;

@@ -10,7 +10,8 @@ inline void trace(const char* what) {
   static const bool on = std::getenv("ATLASCOPE_TRACE") != nullptr;
   if (!on) return;
   static const auto t0 = std::chrono::steady_clock::now();
-  std::fprintf(stderr, "[trace %8.3f s] %s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), what);
+  std::fprintf(stderr, "[trace %8.3f s] %s\n",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), what);
   std::fflush(stderr);
 }
 } // namespace atlascope

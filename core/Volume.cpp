@@ -4,10 +4,16 @@ namespace atlascope {
 
 std::size_t scalarSize(ScalarType t) {
   switch (t) {
-  case ScalarType::Int8: case ScalarType::UInt8: return 1;
-  case ScalarType::Int16: case ScalarType::UInt16: return 2;
-  case ScalarType::Int32: case ScalarType::UInt32: case ScalarType::Float32: return 4;
-  case ScalarType::Int64: case ScalarType::UInt64: case ScalarType::Float64: return 8;
+  case ScalarType::Int8:
+  case ScalarType::UInt8: return 1;
+  case ScalarType::Int16:
+  case ScalarType::UInt16: return 2;
+  case ScalarType::Int32:
+  case ScalarType::UInt32:
+  case ScalarType::Float32: return 4;
+  case ScalarType::Int64:
+  case ScalarType::UInt64:
+  case ScalarType::Float64: return 8;
   }
   return 1;
 }

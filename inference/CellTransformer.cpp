@@ -38,20 +38,25 @@ const torch::Tensor& need(const StateDict& w, const std::string& key, const std:
 
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> ModelConfig::expectedShapes() const {
   const std::int64_t E = embedDim, G = genes, C = cellTypes, F = feedForward, h = embedDim / 2;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> s = {
-      {"cls_token", {1, E}},
-      {"pooling_token", {1, E}},
-      {"expression_projection.0.weight", {h, G}}, {"expression_projection.0.bias", {h}},
-      {"expression_projection.1.weight", {h}},    {"expression_projection.1.bias", {h}},
-      {"expression_projection.3.weight", {h, h}}, {"expression_projection.3.bias", {h}},
-      {"expression_projection.4.weight", {h}},    {"expression_projection.4.bias", {h}},
-      {"encoder_cell_embed.weight", {C, h}},
-      {"decoder_cell_embed.weight", {C, E}},
-      {"proj_norm.weight", {E}}, {"proj_norm.bias", {E}},
-      {"attn_pool.query_token", {1, E}},
-      {"attn_pool.attn.in_proj_weight", {3 * E, E}},
-      {"attn_pool.attn.bias_k", {1, 1, E}}, {"attn_pool.attn.bias_v", {1, 1, E}},
-      {"attn_pool.attn.out_proj.weight", {E, E}}};
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> s = {{"cls_token", {1, E}},
+                                                                      {"pooling_token", {1, E}},
+                                                                      {"expression_projection.0.weight", {h, G}},
+                                                                      {"expression_projection.0.bias", {h}},
+                                                                      {"expression_projection.1.weight", {h}},
+                                                                      {"expression_projection.1.bias", {h}},
+                                                                      {"expression_projection.3.weight", {h, h}},
+                                                                      {"expression_projection.3.bias", {h}},
+                                                                      {"expression_projection.4.weight", {h}},
+                                                                      {"expression_projection.4.bias", {h}},
+                                                                      {"encoder_cell_embed.weight", {C, h}},
+                                                                      {"decoder_cell_embed.weight", {C, E}},
+                                                                      {"proj_norm.weight", {E}},
+                                                                      {"proj_norm.bias", {E}},
+                                                                      {"attn_pool.query_token", {1, E}},
+                                                                      {"attn_pool.attn.in_proj_weight", {3 * E, E}},
+                                                                      {"attn_pool.attn.bias_k", {1, 1, E}},
+                                                                      {"attn_pool.attn.bias_v", {1, 1, E}},
+                                                                      {"attn_pool.attn.out_proj.weight", {E, E}}};
   for (const char* n : {"norm", "norm_v", "norm_k", "norm2"}) {
     s.push_back({std::string("attn_pool.") + n + ".weight", {E}});
     s.push_back({std::string("attn_pool.") + n + ".bias", {E}});
@@ -80,9 +85,9 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> ModelConfig::expe
 }
 
 std::string ModelConfig::describe() const {
-  return "E " + std::to_string(embedDim) + ", " + std::to_string(heads) + " heads, " + std::to_string(encoderLayers) + "+" +
-         std::to_string(decoderLayers) + " layers, G " + std::to_string(genes) + ", C " + std::to_string(cellTypes) +
-         ", feed-forward " + std::to_string(feedForward);
+  return "E " + std::to_string(embedDim) + ", " + std::to_string(heads) + " heads, " + std::to_string(encoderLayers) +
+         "+" + std::to_string(decoderLayers) + " layers, G " + std::to_string(genes) + ", C " +
+         std::to_string(cellTypes) + ", feed-forward " + std::to_string(feedForward);
 }
 
 ModelConfig inferConfig(const StateDict& w, int heads, const std::string& source) {
@@ -92,11 +97,14 @@ ModelConfig inferConfig(const StateDict& w, int heads, const std::string& source
   c.cellTypes = static_cast<int>(need(w, "encoder_cell_embed.weight", source).size(0));
   c.encoderLayers = countLayers(w, "encoder");
   c.decoderLayers = countLayers(w, "decoder");
-  c.feedForward = c.encoderLayers > 0 ? static_cast<int>(need(w, "encoder.layers.0.linear1.weight", source).size(0)) : 2048;
+  c.feedForward =
+      c.encoderLayers > 0 ? static_cast<int>(need(w, "encoder.layers.0.linear1.weight", source).size(0)) : 2048;
   c.heads = heads;
-  if (c.encoderLayers == 0 || c.decoderLayers == 0) throw FileError(source, "no encoder or decoder layers in the weights");
+  if (c.encoderLayers == 0 || c.decoderLayers == 0)
+    throw FileError(source, "no encoder or decoder layers in the weights");
   if (heads <= 0 || c.embedDim % heads != 0)
-    throw FileError(source, "embedding width " + std::to_string(c.embedDim) + " is not divisible by " + std::to_string(heads) + " heads");
+    throw FileError(source, "embedding width " + std::to_string(c.embedDim) + " is not divisible by " +
+                                std::to_string(heads) + " heads");
   return c;
 }
 
@@ -112,8 +120,8 @@ CellTransformer::CellTransformer(StateDict weights, ModelConfig config, const st
     }
     const auto actual = it->second.sizes().vec();
     if (actual != shape)
-      throw FileError(source, "weight '" + key + "' has shape " + shapeString(actual) + ", expected " + shapeString(shape) +
-                                  " for a model of " + config_.describe());
+      throw FileError(source, "weight '" + key + "' has shape " + shapeString(actual) + ", expected " +
+                                  shapeString(shape) + " for a model of " + config_.describe());
     if (!it->second.is_floating_point()) throw FileError(source, "weight '" + key + "' is not a floating-point tensor");
     it->second = it->second.to(torch::kFloat32).contiguous();
   }
@@ -152,11 +160,12 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
 
 // An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the
 // padded [B, N + 2, E] layout whose last slot is the zero slot. keyValid: [B, N + 2] or undefined.
-torch::Tensor CellTransformer::selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const {
+torch::Tensor CellTransformer::selfAttention(const torch::Tensor& x, const std::string& prefix,
+                                             const torch::Tensor& keyValid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = x.size(0), L = x.size(1);
   const torch::Tensor qkv = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
-  qkv.select(1, L - 1).narrow(-1, E, 2 * E).zero_(); // add_zero_attn's key and value
+  qkv.select(1, L - 1).narrow(-1, E, 2 * E).zero_();                              // add_zero_attn's key and value
   const torch::Tensor heads = qkv.view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4}); // [3, B, H, L, d]
   return lin(attend(heads[0], heads[1], heads[2], keyValid), prefix + ".out_proj");
 }
@@ -196,14 +205,18 @@ torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tenso
   if (compute_ != torch::kFloat32) {
     // Fused attention in the compute dtype: the memory-efficient kernel with a padding mask, the
     // flash kernel without one (uniform batches).
-    out = valid.defined() ? at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk})) : at::scaled_dot_product_attention(q, k, v);
+    out = valid.defined() ? at::scaled_dot_product_attention(q, k, v, valid.view({B, 1, 1, Lk}))
+                          : at::scaled_dot_product_attention(q, k, v);
     return out.transpose(1, 2).reshape({B, Lq, H * d});
   }
 #endif
   // float32: scores and softmax in float32, -inf for padding (the reference's arithmetic).
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
+  torch::Tensor scores =
+      torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(d)));
   if (valid.defined())
-    scores = scores + torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
+    scores =
+        scores +
+        torch::zeros({B, 1, 1, Lk}, scores.options()).masked_fill(valid.logical_not().view({B, 1, 1, Lk}), -INFINITY);
   out = torch::matmul(torch::softmax(scores, -1).to(v.scalar_type()), v);
   return out.transpose(1, 2).reshape({B, Lq, H * d});
 }
@@ -222,12 +235,13 @@ struct VarlenAttention : torch::autograd::Function<VarlenAttention> {
     ctx->saved_data["scale"] = scale;
     return out;
   }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
     const std::int64_t maxLength = ctx->saved_data["max"].toInt();
     const double scale = ctx->saved_data["scale"].toDouble();
-    auto g = at::_flash_attention_backward(grads[0].contiguous(), s[0], s[1], s[2], s[3], s[4], s[5], s[5], maxLength, maxLength,
-                                           0.0, false, s[6], s[7], scale);
+    auto g = at::_flash_attention_backward(grads[0].contiguous(), s[0], s[1], s[2], s[3], s[4], s[5], s[5], maxLength,
+                                           maxLength, 0.0, false, s[6], s[7], scale);
     return {std::get<0>(g), std::get<1>(g), std::get<2>(g), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -242,8 +256,8 @@ bool CellTransformer::variableLengthAttention() const {
 #endif
 }
 
-torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
-                                                   const torch::Tensor& valid) const {
+torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix,
+                                                   const Batch& batch, const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, R = x.size(0);
 #if TORCH_VERSION_MAJOR >= 2
@@ -257,15 +271,17 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     const torch::Tensor q = project(0), k = project(1), v = project(2);
     k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
     v.index_fill_(0, batch.zeroRows, 0);
-    const torch::Tensor out = VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
-                                                     batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
+    const torch::Tensor out =
+        VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
+                               batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
     return lin(out.reshape({R, E}), prefix + ".out_proj");
   }
 #endif
   const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [R, 3E]
   qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
   const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
-  const torch::Tensor out = attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
+  const torch::Tensor out =
+      attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
   return lin(out, prefix + ".out_proj");
 }
 
@@ -279,7 +295,9 @@ torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
 }
 
 namespace {
-std::int64_t roundUp(std::int64_t v, std::int64_t multiple) { return multiple > 0 ? (v + multiple - 1) / multiple * multiple : v; }
+std::int64_t roundUp(std::int64_t v, std::int64_t multiple) {
+  return multiple > 0 ? (v + multiple - 1) / multiple * multiple : v;
+}
 } // namespace
 
 Batch packBatch(const Batch& padded, const PackShape& shape) {
@@ -293,7 +311,10 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
   // Rounded shapes: F filler sequences of at least one filler each, and enough padding slots
   // in the padded layout to hold the fillers there too.
-  const std::int64_t F = shape.tokenMultiple > 0 ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple)) : 0;
+  const std::int64_t F =
+      shape.tokenMultiple > 0
+          ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
+          : 0;
   const std::int64_t Tp = shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T;
   std::int64_t Np = roundUp(N, shape.lengthMultiple);
   while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
@@ -367,7 +388,9 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
 Batch toDevice(const Batch& batch, torch::Device device) {
   if (device.is_cpu()) return batch;
   // From pinned memory, without waiting: the caller keeps `batch` until the device has read it.
-  auto move = [&](const torch::Tensor& x) { return x.defined() ? (x.is_pinned() ? x : x.pin_memory()).to(device, true) : x; };
+  auto move = [&](const torch::Tensor& x) {
+    return x.defined() ? (x.is_pinned() ? x : x.pin_memory()).to(device, true) : x;
+  };
   Batch out = batch;
   for (torch::Tensor* t : out.tensors()) *t = move(*t);
   return out;
@@ -387,21 +410,22 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
   const torch::Tensor q = torch::linear(torch::layer_norm(p("attn_pool.query_token"), {E}, p("attn_pool.norm.weight"),
                                                           p("attn_pool.norm.bias"), 1e-5),
                                         w.narrow(0, 0, E))
-                              .view({H, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
+                              .view({H, d}) *
+                          (1.0 / std::sqrt(static_cast<double>(d)));
   const torch::Tensor U = torch::einsum("hd,hde->he", {q, w.narrow(0, E, E).view({H, d, E})}); // [H, E]
-  const torch::Tensor A = U * p("attn_pool.norm_v.weight");                                      // [H, E]
-  const torch::Tensor c = torch::mv(U, p("attn_pool.norm_v.bias"));                              // [H]
+  const torch::Tensor A = U * p("attn_pool.norm_v.weight");                                    // [H, E]
+  const torch::Tensor c = torch::mv(U, p("attn_pool.norm_v.bias"));                            // [H]
   const torch::Tensor biasScore = (q * p("attn_pool.attn.bias_k").view({H, d})).sum(-1);       // [H]
 
-  const torch::Tensor n = torch::layer_norm(enc.to(compute_), {E}, {}, {}, 1e-5);                // [B, N, E]
-  torch::Tensor scores = torch::matmul(n, A.to(compute_).t()).to(torch::kFloat32) + c;          // [B, N, H]
+  const torch::Tensor n = torch::layer_norm(enc.to(compute_), {E}, {}, {}, 1e-5);      // [B, N, E]
+  torch::Tensor scores = torch::matmul(n, A.to(compute_).t()).to(torch::kFloat32) + c; // [B, N, H]
   if (valid.defined()) scores = scores.masked_fill(valid.logical_not().unsqueeze(-1), -INFINITY);
   // The two extra keys: bias_k, and the all-zero key of add_zero_attn (score 0, value 0).
   const torch::Tensor extra = torch::stack({biasScore, torch::zeros_like(biasScore)}).unsqueeze(0).expand({B, 2, H});
-  const torch::Tensor attn = torch::softmax(torch::cat({scores, extra}, 1), 1);                  // [B, N+2, H]
+  const torch::Tensor attn = torch::softmax(torch::cat({scores, extra}, 1), 1); // [B, N+2, H]
   const torch::Tensor a = attn.narrow(1, 0, N);
   // sum_j a_j LN_k(e_j) = (sum_j a_j n_j) * w_k + (sum_j a_j) b_k, per head.
-  torch::Tensor S = torch::matmul(a.transpose(1, 2).to(compute_), n).to(torch::kFloat32);       // [B, H, E]
+  torch::Tensor S = torch::matmul(a.transpose(1, 2).to(compute_), n).to(torch::kFloat32); // [B, H, E]
   S = S * p("attn_pool.norm_k.weight") + a.sum(1).unsqueeze(-1) * p("attn_pool.norm_k.bias");
   // W_v,h applied per head, plus the bias_v value.
   const torch::Tensor Wv = P("attn_pool.attn.in_proj_weight").narrow(0, 2 * E, E).view({H, d, E});
@@ -457,8 +481,9 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   return encodeDecode(tokens, types, batch, heads, profile);
 }
 
-Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
-                                          bool heads, std::map<std::string, double>* profile) const {
+Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types,
+                                          const Batch& batch, bool heads,
+                                          std::map<std::string, double>* profile) const {
   StageClock stage{profile, device_.is_cuda()};
   stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
@@ -480,7 +505,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   if (batch.rows.defined()) {
     // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, E}).expand({B, E});
-    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0).index_select(0, batch.order);
+    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0)
+                 .index_select(0, batch.order);
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = ln(tokens + packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
@@ -489,7 +515,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
-    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))}, 1); // [B, N+2, E]
+    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))},
+                        1); // [B, N+2, E]
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = ln(tokens + selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
@@ -529,7 +556,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   return out;
 }
 
-torch::Tensor zinbNll(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta, const torch::Tensor& pi) {
+torch::Tensor zinbNll(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta,
+                      const torch::Tensor& pi) {
   const double eps = 1e-8;
   const torch::Tensor x = torch::exp(xLog.to(torch::kFloat32)) - 1.0;
   const torch::Tensor softplusNegPi = torch::nn::functional::softplus(-pi);

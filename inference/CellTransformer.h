@@ -17,12 +17,12 @@
 namespace atlascope::inference {
 
 struct ModelConfig {
-  int embedDim = 384;   // E
-  int heads = 8;        // H (not stored in a state_dict: the reference's default is 8)
+  int embedDim = 384; // E
+  int heads = 8;      // H (not stored in a state_dict: the reference's default is 8)
   int encoderLayers = 4;
   int decoderLayers = 4;
-  int genes = 500;      // G
-  int cellTypes = 384;  // C
+  int genes = 500;     // G
+  int cellTypes = 384; // C
   int feedForward = 2048;
 
   // Every key of the reference's state_dict for this config, with its shape.
@@ -36,9 +36,9 @@ ModelConfig inferConfig(const StateDict& weights, int heads, const std::string& 
 // One padded batch of neighbourhoods. Observed cells are given as row indices into the
 // expression/type tables, so that the gather happens on the device holding the tables.
 struct Batch {
-  torch::Tensor observed;    // [B, N] int64 cell rows (padding: any valid row)
-  torch::Tensor valid;       // [B, N] bool: true for real observed cells
-  torch::Tensor reference;   // [B] int64 cell rows of the reference cells
+  torch::Tensor observed;  // [B, N] int64 cell rows (padding: any valid row)
+  torch::Tensor valid;     // [B, N] bool: true for real observed cells
+  torch::Tensor reference; // [B] int64 cell rows of the reference cells
   // Every neighbourhood of the batch has exactly N cells: no padding, so attention runs without a
   // mask (the fused flash kernel on a GPU).
   bool uniform = false;
@@ -47,16 +47,18 @@ struct Batch {
   // filler sequences), so that the projections and feed-forwards run on real tokens only and a
   // GPU's variable-length attention reads the sequences in place. The CPU (and float32) attention
   // scatters them to the padded [B, N + 2] layout. Undefined: padded.
-  torch::Tensor rows;        // [Tp] int64 cell rows whose tokens are computed (observed cells, then fillers)
-  torch::Tensor order;       // [R = Tp + 2B] int64: row of [tokens(rows); class tokens; zero slots] at each position
-  torch::Tensor unpackIndex; // [R] int64: each position's flat slot in the padded [B, N + 2] layout
-  torch::Tensor zeroRows;    // [B] int64: positions of the add_zero_attn slots
-  torch::Tensor cuSeqlens;   // [B + F + 1] int32: sequence boundaries (F filler sequences)
+  torch::Tensor rows;         // [Tp] int64 cell rows whose tokens are computed (observed cells, then fillers)
+  torch::Tensor order;        // [R = Tp + 2B] int64: row of [tokens(rows); class tokens; zero slots] at each position
+  torch::Tensor unpackIndex;  // [R] int64: each position's flat slot in the padded [B, N + 2] layout
+  torch::Tensor zeroRows;     // [B] int64: positions of the add_zero_attn slots
+  torch::Tensor cuSeqlens;    // [B + F + 1] int32: sequence boundaries (F filler sequences)
   std::int64_t maxLength = 0; // no sequence is longer
 
   // Every tensor of the batch, for what is done to all of them alike (moves, pinning, copies
   // into a captured graph's inputs): one list to extend when the batch gains a tensor.
-  std::array<torch::Tensor*, 8> tensors() { return {&observed, &valid, &reference, &rows, &order, &unpackIndex, &zeroRows, &cuSeqlens}; }
+  std::array<torch::Tensor*, 8> tensors() {
+    return {&observed, &valid, &reference, &rows, &order, &unpackIndex, &zeroRows, &cuSeqlens};
+  }
   std::array<const torch::Tensor*, 8> tensors() const {
     return {&observed, &valid, &reference, &rows, &order, &unpackIndex, &zeroRows, &cuSeqlens};
   }
@@ -117,22 +119,22 @@ public:
   // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
   // With `profile`, the device is synchronised at each stage boundary and the seconds spent in
   // each stage (gather+MLP, encoder, pool, decoder, heads) are added to it: slower, for reports.
-  Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
-                 bool heads = true, std::map<std::string, double>* profile = nullptr) const;
+  Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch, bool heads = true,
+                 std::map<std::string, double>* profile = nullptr) const;
 
   // Each cell's encoder token, LN_proj([Emb_enc[type] ; MLP(x)]), [n, E] in the compute dtype.
   // It depends on the cell alone, so an embedding run computes it once per cell instead of once
   // per neighbourhood the cell appears in (~100 times) and gathers tokens (forwardFromTokens).
   torch::Tensor cellTokens(const torch::Tensor& expression, const torch::Tensor& types) const;
   // forward() from a table of cellTokens() rows instead of expression.
-  Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch, bool heads = true,
-                           std::map<std::string, double>* profile = nullptr) const;
+  Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
+                           bool heads = true, std::map<std::string, double>* profile = nullptr) const;
 
 private:
   Output encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
                       std::map<std::string, double>* profile) const;
-  const torch::Tensor& p(const std::string& name) const;  // float32 master copy
-  const torch::Tensor& P(const std::string& name) const;  // the compute-dtype copy
+  const torch::Tensor& p(const std::string& name) const; // float32 master copy
+  const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
@@ -144,7 +146,8 @@ private:
                                     const torch::Tensor& valid) const;
   // Scaled dot-product attention of [B, H, Lq, d] queries over [B, H, Lk, d] keys/values whose
   // padding `valid` [B, Lk] marks (undefined: none); [B, Lq, E].
-  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& valid) const;
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& valid) const;
 
   ModelConfig config_;
   StateDict params_;

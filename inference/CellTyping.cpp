@@ -26,9 +26,12 @@ std::string detectInputScale(const torch::Tensor& x) {
   const torch::Tensor s = x.narrow(0, 0, std::min<std::int64_t>(x.size(0), 2000)).to(torch::kCPU, torch::kFloat64);
   if (s.numel() == 0) return "counts";
   if (s.min().item<double>() < 0)
-    throw Error("the expression holds negative values (scaled or centred data?): cell typing needs counts or log counts "
-                "(an h5ad's raw counts may be in a layer: --layer NAME)");
-  auto integral = [](const torch::Tensor& v) { return ((v - v.round()).abs() <= 1e-3 * v.abs().clamp_min(1.0)).all().item<bool>(); };
+    throw Error(
+        "the expression holds negative values (scaled or centred data?): cell typing needs counts or log counts "
+        "(an h5ad's raw counts may be in a layer: --layer NAME)");
+  auto integral = [](const torch::Tensor& v) {
+    return ((v - v.round()).abs() <= 1e-3 * v.abs().clamp_min(1.0)).all().item<bool>();
+  };
   if (integral(s)) return "counts";
   if (integral(torch::exp2(s) - 1)) return "log2";
   if (integral(torch::expm1(s))) return "log1p";
@@ -62,11 +65,13 @@ torch::Tensor nearestNeighbours(const torch::Tensor& pcs, int k, const Progress&
   const std::int64_t n = pcs.size(0);
   const torch::Tensor sq = pcs.pow(2).sum(1);
   // Blocks of ~16M distances (64 MB, a few temporaries of that size at once).
-  const std::int64_t block = std::max<std::int64_t>(1, std::min<std::int64_t>(n, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, n)));
+  const std::int64_t block =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(n, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, n)));
   torch::Tensor out = torch::empty({n, k}, torch::kInt64);
   for (std::int64_t b = 0; b < n; b += block) {
     const std::int64_t m = std::min(block, n - b);
-    torch::Tensor d = torch::addmm(sq.narrow(0, b, m).unsqueeze(1) + sq.unsqueeze(0), pcs.narrow(0, b, m), pcs.t(), 1.0, -2.0);
+    torch::Tensor d =
+        torch::addmm(sq.narrow(0, b, m).unsqueeze(1) + sq.unsqueeze(0), pcs.narrow(0, b, m), pcs.t(), 1.0, -2.0);
     d.narrow(1, b, m).diagonal().fill_(std::numeric_limits<float>::infinity()); // not its own neighbour
     out.narrow(0, b, m).copy_(std::get<1>(torch::topk(d, k, 1, /*largest=*/false, /*sorted=*/true)).to(torch::kCPU));
     progress("neighbours", b + m, n);
@@ -83,7 +88,8 @@ WeightedEdges knnGraph(const torch::Tensor& knn) {
   pairs.reserve(static_cast<std::size_t>(n * k));
   for (std::int64_t i = 0; i < n; ++i)
     for (std::int64_t j = 0; j < k; ++j) {
-      const auto u = static_cast<std::uint64_t>(std::min(i, a[i][j])), v = static_cast<std::uint64_t>(std::max(i, a[i][j]));
+      const auto u = static_cast<std::uint64_t>(std::min(i, a[i][j])),
+                 v = static_cast<std::uint64_t>(std::max(i, a[i][j]));
       pairs.push_back(u << 32 | v);
     }
   std::sort(pairs.begin(), pairs.end());
@@ -104,13 +110,17 @@ std::vector<std::int32_t> bySize(const std::vector<std::int32_t>& labels, int& c
   std::vector<std::int64_t> size, first;
   for (std::size_t i = 0; i < labels.size(); ++i) {
     const auto c = static_cast<std::size_t>(labels[i]);
-    if (c >= size.size()) { size.resize(c + 1, 0); first.resize(c + 1, static_cast<std::int64_t>(labels.size())); }
+    if (c >= size.size()) {
+      size.resize(c + 1, 0);
+      first.resize(c + 1, static_cast<std::int64_t>(labels.size()));
+    }
     ++size[c];
     first[c] = std::min<std::int64_t>(first[c], static_cast<std::int64_t>(i));
   }
   std::vector<std::size_t> order(size.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size[a] != size[b] ? size[a] > size[b] : first[a] < first[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return size[a] != size[b] ? size[a] > size[b] : first[a] < first[b]; });
   std::vector<std::int32_t> rank(size.size(), -1);
   count = 0;
   for (std::size_t c : order)
@@ -125,8 +135,10 @@ CellTypingResult typeCells(const CellTable& cells, const ExpressionSource& sourc
   const Progress& progress = o.progress;
   const std::int64_t n = cells.size();
   if (n < 3) throw Error("cell typing needs at least 3 cells (the dataset has " + std::to_string(n) + ")");
-  if (source.genes() < 2) throw Error("cell typing needs at least 2 genes (the dataset has " + std::to_string(source.genes()) + ")");
-  if (o.method != "leiden" && o.method != "kmeans") throw Error("unknown typing method '" + o.method + "' (leiden or kmeans)");
+  if (source.genes() < 2)
+    throw Error("cell typing needs at least 2 genes (the dataset has " + std::to_string(source.genes()) + ")");
+  if (o.method != "leiden" && o.method != "kmeans")
+    throw Error("unknown typing method '" + o.method + "' (leiden or kmeans)");
   if (!(o.resolution > 0)) throw Error("the resolution must be positive");
   CellTypingResult r;
   r.device = resolveDevice(o.device);
@@ -144,8 +156,10 @@ CellTypingResult typeCells(const CellTable& cells, const ExpressionSource& sourc
   t = Clock::now();
   progress("normalising", 0, 1);
   r.inputScale = o.input == "auto" ? detectInputScale(x) : o.input;
-  if (r.inputScale == "log2") x = torch::exp2(x).sub_(1);
-  else if (r.inputScale == "log1p") x = torch::expm1(x);
+  if (r.inputScale == "log2")
+    x = torch::exp2(x).sub_(1);
+  else if (r.inputScale == "log1p")
+    x = torch::expm1(x);
   else if (r.inputScale != "counts" && r.inputScale != "intensities" && r.inputScale != "normalised")
     throw Error("unknown input scale '" + o.input + "' (auto, counts, log2, log1p or normalised)");
   if (r.inputScale != "normalised") {
@@ -204,7 +218,9 @@ CellTypingResult typeCells(const CellTable& cells, const ExpressionSource& sourc
     r.quality = lr.quality;
     r.seconds["leiden"] = since(t);
   } else {
-    if (o.k < 1 || o.k > n) throw Error("k = " + std::to_string(o.k) + " is not between 1 and the number of cells (" + std::to_string(n) + ")");
+    if (o.k < 1 || o.k > n)
+      throw Error("k = " + std::to_string(o.k) + " is not between 1 and the number of cells (" + std::to_string(n) +
+                  ")");
     KMeansOptions ko;
     ko.k = o.k;
     ko.seed = o.seed;

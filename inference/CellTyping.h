@@ -47,14 +47,15 @@ struct CellTypingResult {
   std::vector<std::vector<std::string>> markers; // per type, the best first
   std::vector<float> pcs;                        // cells x components, row-major (obsm X_pca)
   int components = 0;
-  double explainedVariance = 0;                  // fraction of the scaled genes' variance the components hold
-  int genesUsed = 0;                             // after the highly-variable selection
-  std::string inputScale;                        // what "auto" decided, or the option
+  double explainedVariance = 0; // fraction of the scaled genes' variance the components hold
+  int genesUsed = 0;            // after the highly-variable selection
+  std::string inputScale;       // what "auto" decided, or the option
   std::string device;
-  double quality = 0;                            // Leiden: the modularity; k-means: the inertia
-  std::map<std::string, double> seconds;         // per step
+  double quality = 0;                    // Leiden: the modularity; k-means: the inertia
+  std::map<std::string, double> seconds; // per step
 };
 
-CellTypingResult typeCells(const CellTable& cells, const ExpressionSource& expression, const CellTypingOptions& options);
+CellTypingResult typeCells(const CellTable& cells, const ExpressionSource& expression,
+                           const CellTypingOptions& options);
 
 } // namespace atlascope::inference

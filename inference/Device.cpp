@@ -31,7 +31,8 @@ int configureCpuThreads(int threads) {
   if (threads <= 0) {
     threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     // CPU ranks of one job on this host share its cores (inference/Distributed, --ranks N).
-    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1) threads = std::max(1, threads / std::atoi(local));
+    if (const char* local = std::getenv("LOCAL_WORLD_SIZE"); local && std::atoi(local) > 1)
+      threads = std::max(1, threads / std::atoi(local));
   }
   at::set_num_threads(threads);
   return at::get_num_threads();
@@ -55,7 +56,8 @@ int cudaIndex() {
     if (!world || !local || std::atoi(world) <= 1 || !torch::cuda::is_available()) return 0;
     const int count = static_cast<int>(torch::cuda::device_count()), want = std::atoi(local);
     if (count <= 1) return 0; // a scheduler gave this rank its one GPU
-    if (want >= count) throw Error("LOCAL_RANK " + std::to_string(want) + " has no GPU: " + std::to_string(count) + " are visible");
+    if (want >= count)
+      throw Error("LOCAL_RANK " + std::to_string(want) + " has no GPU: " + std::to_string(count) + " are visible");
     return want;
   }();
   return index;

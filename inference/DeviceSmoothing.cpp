@@ -8,8 +8,9 @@
 
 namespace atlascope::inference {
 
-torch::Tensor smoothFeaturesOnDevice(const torch::Tensor& features, const std::vector<float>& x, const std::vector<float>& y,
-                                     const std::vector<std::int32_t>& section, const SmoothingOptions& o, const Progress& progress) {
+torch::Tensor smoothFeaturesOnDevice(const torch::Tensor& features, const std::vector<float>& x,
+                                     const std::vector<float>& y, const std::vector<std::int32_t>& section,
+                                     const SmoothingOptions& o, const Progress& progress) {
   torch::NoGradGuard noGrad;
   const std::int64_t n = features.size(0), d = features.size(1);
   if (static_cast<std::int64_t>(x.size()) != n || y.size() != x.size() || section.size() != x.size())
@@ -39,11 +40,13 @@ torch::Tensor smoothFeaturesOnDevice(const torch::Tensor& features, const std::v
     const torch::Tensor fs = f.index_select(0, idx);
     const std::int64_t k = std::min<std::int64_t>(o.k, m);
     // Rows per block: the distance block and the gathered neighbours stay within ~1 GiB each.
-    const std::int64_t rows = std::max<std::int64_t>(1, std::min((1ll << 28) / std::max<std::int64_t>(1, m), (1ll << 28) / std::max<std::int64_t>(1, k * d)));
+    const std::int64_t rows = std::max<std::int64_t>(
+        1, std::min((1ll << 28) / std::max<std::int64_t>(1, m), (1ll << 28) / std::max<std::int64_t>(1, k * d)));
     for (std::int64_t a = 0; a < m; a += rows) {
       const std::int64_t c = std::min(rows, m - a);
       const torch::Tensor q = p.narrow(0, a, c);
-      const torch::Tensor d2 = (pNorm.narrow(0, a, c).unsqueeze(1) - 2 * torch::matmul(q, p.t()) + pNorm.unsqueeze(0)).clamp_min(0);
+      const torch::Tensor d2 =
+          (pNorm.narrow(0, a, c).unsqueeze(1) - 2 * torch::matmul(q, p.t()) + pNorm.unsqueeze(0)).clamp_min(0);
       const auto [dist, nearest] = d2.topk(k, 1, /*largest=*/false, /*sorted=*/false);
       torch::Tensor w = torch::exp(dist * -inv2s2);
       w = w / w.sum(1, true).clamp_min(1e-30);

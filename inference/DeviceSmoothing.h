@@ -15,8 +15,8 @@
 namespace atlascope::inference {
 
 // features [n, d] float32 on the device of the computation; x, y in the unit of options.sigma.
-torch::Tensor smoothFeaturesOnDevice(const torch::Tensor& features, const std::vector<float>& x, const std::vector<float>& y,
-                                     const std::vector<std::int32_t>& section, const SmoothingOptions& options,
-                                     const Progress& progress = {});
+torch::Tensor smoothFeaturesOnDevice(const torch::Tensor& features, const std::vector<float>& x,
+                                     const std::vector<float>& y, const std::vector<std::int32_t>& section,
+                                     const SmoothingOptions& options, const Progress& progress = {});
 
 } // namespace atlascope::inference

@@ -3,10 +3,9 @@
 #include "core/Error.h"
 #include "inference/Device.h"
 
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 #include <torch/version.h>
-
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 // Gloo: Debian's LibTorch has it, its headers come with libgloo-dev (CMake defines
 // ATLASCOPE_WITH_GLOO when it finds them). NCCL: LibTorch builds with CUDA, nccl.h found.
 #ifdef ATLASCOPE_WITH_GLOO
@@ -44,7 +43,8 @@ int envInt(const char* name, int fallback, bool& present) {
   if (!v || !*v) return fallback;
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0 || x > 1000000) throw Error(std::string("environment variable ") + name + "='" + v + "' is not a valid number");
+  if (*end != '\0' || x < 0 || x > 1000000)
+    throw Error(std::string("environment variable ") + name + "='" + v + "' is not a valid number");
   present = true;
   return static_cast<int>(x);
 }
@@ -75,10 +75,11 @@ struct Distributed::Impl {
   std::string backend;
   torch::Device device = torch::kCPU;
 
-  [[noreturn]] void fail(const char* what, const std::exception& e, int rank, int size, std::chrono::milliseconds timeout) const {
-    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": the job's " + what + " (" + backend +
-                ") failed: another rank stopped or cannot be reached (waited at most " + std::to_string(timeout.count() / 1000) +
-                " s): " + firstLine(e.what()));
+  [[noreturn]] void fail(const char* what, const std::exception& e, int rank, int size,
+                         std::chrono::milliseconds timeout) const {
+    throw Error("rank " + std::to_string(rank) + " of " + std::to_string(size) + ": the job's " + what + " (" +
+                backend + ") failed: another rank stopped or cannot be reached (waited at most " +
+                std::to_string(timeout.count() / 1000) + " s): " + firstLine(e.what()));
   }
 };
 
@@ -110,8 +111,11 @@ Distributed::Distributed(const RankEnv& env, bool cuda, std::chrono::millisecond
     : impl_(std::make_unique<Impl>()), rank_(env.rank), size_(env.worldSize), timeout_(timeout) {
   Impl& m = *impl_;
   m.backend = cuda ? "nccl" : "gloo";
-  if (cuda && !hasNccl()) throw Error("--gpus: this LibTorch build has no NCCL (a CUDA build with nccl.h is needed); --device cpu runs CPU ranks");
-  if (!cuda && !hasGloo()) throw Error("several CPU ranks need Gloo, which this build lacks (install libgloo-dev and rebuild)");
+  if (cuda && !hasNccl())
+    throw Error(
+        "--gpus: this LibTorch build has no NCCL (a CUDA build with nccl.h is needed); --device cpu runs CPU ranks");
+  if (!cuda && !hasGloo())
+    throw Error("several CPU ranks need Gloo, which this build lacks (install libgloo-dev and rebuild)");
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(env.masterPort);
@@ -121,8 +125,9 @@ Distributed::Distributed(const RankEnv& env, bool cuda, std::chrono::millisecond
     so.timeout = timeout;
     m.store = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, so);
   } catch (const std::exception& e) {
-    throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": no rendezvous at " + env.masterAddr + ":" +
-                std::to_string(env.masterPort) + " within " + std::to_string(timeout.count() / 1000) + " s: " + firstLine(e.what()));
+    throw Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": no rendezvous at " +
+                env.masterAddr + ":" + std::to_string(env.masterPort) + " within " +
+                std::to_string(timeout.count() / 1000) + " s: " + firstLine(e.what()));
   }
   try {
     if (cuda) {
@@ -138,8 +143,10 @@ Distributed::Distributed(const RankEnv& env, bool cuda, std::chrono::millisecond
       const bool loopback = env.masterAddr == "127.0.0.1" || env.masterAddr == "localhost";
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
         opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-      else if (loopback) opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      else opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+      else if (loopback)
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      else
+        opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       opts->threads = 2;
       m.group = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, env.rank, env.worldSize, opts);
 #endif

@@ -10,7 +10,8 @@ namespace atlascope::inference {
 std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(hoods.cells()));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) { return hoods.size(a) < hoods.size(b); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return hoods.size(a) < hoods.size(b); });
   return order;
 }
 
@@ -35,8 +36,8 @@ BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int6
   return plan;
 }
 
-Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first, std::int64_t last,
-                std::int64_t cellOffset, torch::Device device) {
+Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first,
+                std::int64_t last, std::int64_t cellOffset, torch::Device device) {
   const std::int64_t B = last - first;
   std::int64_t N = 0;
   for (std::int64_t k = first; k < last; ++k) N = std::max(N, hoods.size(order[static_cast<std::size_t>(k)]));

@@ -15,7 +15,7 @@ struct EmbedOptions {
   // CPU: small batches keep each intermediate under glibc's mmap threshold (32 MiB); 65536
   // tokens made every FF activation a fresh mmap and page faults, half the run in the kernel.
   std::int64_t batchTokens = 4096;
-  bool heads = false; // also compute mu/theta/zi_logits
+  bool heads = false;        // also compute mu/theta/zi_logits
   bool exactLengths = false; // see planBatches
 };
 

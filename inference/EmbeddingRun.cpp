@@ -13,8 +13,9 @@
 #include "inference/Embedding.h"
 #include "inference/ExpressionTable.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 // Completion events for chunks copied back from a GPU, in LibTorch builds that have CUDA.
 #if defined(__has_include)
 #if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
@@ -23,17 +24,17 @@
 #endif
 #endif
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <atomic>
 #include <exception>
-#include <unordered_map>
-#include <mutex>
-#include <thread>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 
 namespace atlascope::inference {
 
@@ -102,7 +103,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int32_t t = cells.cellType[static_cast<std::size_t>(i)];
-    if (t < 0) throw FileError(dataPath, "cell " + std::to_string(cells.fileRow[static_cast<std::size_t>(i)]) + " has no cell type");
+    if (t < 0)
+      throw FileError(dataPath,
+                      "cell " + std::to_string(cells.fileRow[static_cast<std::size_t>(i)]) + " has no cell type");
     typeCodes[static_cast<std::size_t>(i)] = map.typeCodes[static_cast<std::size_t>(t)];
   }
   const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
@@ -121,14 +124,19 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   to.geneColumns = map.geneColumns;
   to.fileMutex = &hdf5;
   // The table holds each cell's encoder token, computed once per cell (CellTransformer::cellTokens).
-  to.transform = [&](const torch::Tensor& rows, std::int64_t begin) { return model.cellTokens(rows, types.narrow(0, begin, rows.size(0))); };
+  to.transform = [&](const torch::Tensor& rows, std::int64_t begin) {
+    return model.cellTokens(rows, types.narrow(0, begin, rows.size(0)));
+  };
   to.transformedColumns = E;
 
   // Resume state.
   const std::string partsDir = outPath + ".parts";
   const std::int64_t chunks = (n + chunkCells - 1) / chunkCells;
-  const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()}, {"model", fs::absolute(mf.path).string()},
-                               {"cells", n}, {"chunk_cells", chunkCells}, {"embed_dim", E}};
+  const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()},
+                               {"model", fs::absolute(mf.path).string()},
+                               {"cells", n},
+                               {"chunk_cells", chunkCells},
+                               {"embed_dim", E}};
   // Sharded over ranks: rank r takes the r-th contiguous range of chunks; rank 0 prepares the
   // parts folder before anyone reads it, and assembles the output.
   const bool sharded = opt.dist && opt.dist->size() > 1;
@@ -144,7 +152,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     if (opt.resume && fs::exists(metaPath)) {
       std::ifstream f(metaPath);
       nlohmann::json old;
-      try { f >> old; reuse = old == meta; } catch (const std::exception&) {}
+      try {
+        f >> old;
+        reuse = old == meta;
+      } catch (const std::exception&) {}
     }
     if (!reuse) {
       for (const auto& name : listFolder(partsDir)) std::remove((partsDir + "/" + name).c_str());
@@ -168,8 +179,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   if (lead) {
     out = std::make_unique<Hdf5Writer>(outPath);
     const std::int64_t rowsPerChunk = std::max<std::int64_t>(1, (1 << 20) / (4 * E));
-    if (sharded) out->createChunked2D("/embedding", H5Type::Float32, n, E, std::min(rowsPerChunk, std::max<std::int64_t>(1, n)), E);
-    else out->createExtendible("/embedding", H5Type::Float32, E, rowsPerChunk, opt.gzip);
+    if (sharded)
+      out->createChunked2D("/embedding", H5Type::Float32, n, E, std::min(rowsPerChunk, std::max<std::int64_t>(1, n)),
+                           E);
+    else
+      out->createExtendible("/embedding", H5Type::Float32, E, rowsPerChunk, opt.gzip);
   }
   const std::int64_t fileRows = source.cells();
   std::vector<float> byFileRow; // for --h5ad-out: rows in the file's order, NaN for skipped cells
@@ -217,8 +231,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
             out->append("/embedding", rows, count);
           }
           if (!byFileRow.empty())
-          for (std::int64_t i = 0; i < count; ++i)
-              std::copy(rows + i * E, rows + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
+            for (std::int64_t i = 0; i < count; ++i)
+              std::copy(rows + i * E, rows + (i + 1) * E,
+                        byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
         }
         std::lock_guard<std::mutex> lock(writeMutex);
         res.writeSeconds += since(wt);
@@ -270,7 +285,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
             }
             if (!byFileRow.empty())
               for (std::int64_t i = 0; i < count; ++i)
-                std::copy(buf.data() + i * E, buf.data() + (i + 1) * E, byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(k * chunkCells + i)] * E);
+                std::copy(buf.data() + i * E, buf.data() + (i + 1) * E,
+                          byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(k * chunkCells + i)] * E);
             placed[static_cast<std::size_t>(k)] = 1;
             --left;
             assembled += count;
@@ -279,7 +295,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
             res.writeSeconds += since(wt);
           }
           if (left > 0 && !progress) {
-            if (finalPass) throw Error("sharded embedding: every rank has finished but chunk parts are missing in " + partsDir);
+            if (finalPass)
+              throw Error("sharded embedding: every rank has finished but chunk parts are missing in " + partsDir);
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
           }
         }
@@ -305,7 +322,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     if (!opt.progress) return;
     if (sharded) { // rank 0: the cells of every rank placed in the output so far
       const std::int64_t placed = assembled.load();
-      opt.progress("embedding", placed, n, static_cast<double>(std::max<std::int64_t>(0, placed - resumedAll)) / std::max(1e-9, since(runStart)));
+      opt.progress("embedding", placed, n,
+                   static_cast<double>(std::max<std::int64_t>(0, placed - resumedAll)) /
+                       std::max(1e-9, since(runStart)));
       return;
     }
     std::int64_t done;
@@ -359,16 +378,21 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       const auto order = orderBySize(hoods);
       const auto plan = planBatches(hoods, order, batchTokens, opt.exactLengths);
       torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-      const torch::Tensor where = torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
+      const torch::Tensor where =
+          torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
       trace("embed: queueing batches");
       for (const auto& [first, last] : plan.ranges) {
         if (opt.cancel) opt.cancel->throwIfCancelled();
         stream.uploadReady();
         const Batch batch = makeBatch(hoods, order, first, last, a, device);
-        const Output o = model.forwardFromTokens(stream.table(), types, batch, false, opt.profile && k == firstNew ? &res.profile : nullptr);
+        const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
+                                                 opt.profile && k == firstNew ? &res.profile : nullptr);
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
       }
-      Finished f{k, cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true)) : chunkOut, DeviceEvent()};
+      Finished f{k,
+                 cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true))
+                      : chunkOut,
+                 DeviceEvent()};
       if (cuda) {
         f.host.copy_(chunkOut, /*non_blocking=*/true);
         f.done.record();

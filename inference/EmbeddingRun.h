@@ -21,21 +21,22 @@ namespace atlascope::inference {
 class Distributed;
 
 struct EmbedRunOptions {
-  std::string device = "auto";      // auto, cuda, cpu
-  std::int64_t batchTokens = 0;     // 0: 4096 on the CPU (measured 2.3x faster than 65536: see Embedding.h), 393216 on a GPU
-  std::int64_t chunkCells = 0;      // 0: 20000 on the CPU, 250000 on a GPU
+  std::string device = "auto"; // auto, cuda, cpu
+  std::int64_t batchTokens =
+      0;                       // 0: 4096 on the CPU (measured 2.3x faster than 65536: see Embedding.h), 393216 on a GPU
+  std::int64_t chunkCells = 0; // 0: 20000 on the CPU, 250000 on a GPU
   bool reorderGenes = false;
   // Batches of one neighbourhood size only (no padding, unmasked fused attention). Off by default:
   // measured slower on the H200 (4M cells: 40k vs 56k cells/s), the many size buckets cost more
   // than the padding they save.
   bool exactLengths = false;
   bool resume = true;
-  int gzip = 0;                     // compression of the output embedding
+  int gzip = 0; // compression of the output embedding
   // Also write the embeddings into obsm[obsmKey] of a copy of the (h5ad) input; cells skipped
   // for bad positions get NaN rows. The input file is never modified.
   std::string h5adOut;
   std::string obsmKey = "X_celltransformer";
-  bool profile = false;             // time the model's stages on the first chunk (synchronising)
+  bool profile = false; // time the model's stages on the first chunk (synchronising)
   const CancellationToken* cancel = nullptr;
   // Sharded over the ranks of a job (null: this process alone): rank r embeds the r-th contiguous
   // range of whole chunks into OUT.parts/ (reading only the table rows of the sections its cells
@@ -52,8 +53,8 @@ struct EmbedRunResult {
   std::int64_t cells = 0;
   std::int64_t resumedCells = 0;
   double meanNeighbors = 0;
-  double seconds = 0;          // end to end: reading, embedding, writing
-  double cellsPerSecond = 0;   // cells embedded in this run / seconds
+  double seconds = 0;        // end to end: reading, embedding, writing
+  double cellsPerSecond = 0; // cells embedded in this run / seconds
   std::string device;
   // Where the time went (seconds; these overlap, so they need not add up): read = the reader
   // thread in the file, upload = the main thread waiting for table rows, model = queueing the
@@ -61,7 +62,7 @@ struct EmbedRunResult {
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
-  int worldSize = 1, rank = 0;  // of a sharded run (rank 0's result covers the output)
+  int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
   std::vector<std::string> warnings;
 };
 

@@ -29,18 +29,23 @@ struct ExpressionTableStream::Impl {
   double readSeconds = 0;
   std::thread reader;
 
-  Impl(const ExpressionSource& s, const CellTable& c, ExpressionTableOptions o) : source(s), cells(c), opt(std::move(o)) {}
+  Impl(const ExpressionSource& s, const CellTable& c, ExpressionTableOptions o)
+      : source(s), cells(c), opt(std::move(o)) {}
 
   void read() {
     try {
       const std::int64_t n = cells.size(), dataGenes = source.genes();
-      const std::int64_t slab = std::max<std::int64_t>(1, (64ll << 20) / (4 * std::max<std::int64_t>(1, dataGenes))); // 64 MiB
+      const std::int64_t slab =
+          std::max<std::int64_t>(1, (64ll << 20) / (4 * std::max<std::int64_t>(1, dataGenes))); // 64 MiB
       std::int64_t i = std::min(n, std::max<std::int64_t>(0, opt.firstRow));
       while (i < n) {
         // The longest run of consecutive file rows (skipped cells break runs).
         std::int64_t j = i + 1;
-        while (j < n && j - i < slab && cells.fileRow[static_cast<std::size_t>(j)] == cells.fileRow[static_cast<std::size_t>(j - 1)] + 1) ++j;
-        torch::Tensor host = torch::empty({j - i, dataGenes}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(opt.device.is_cuda()));
+        while (j < n && j - i < slab &&
+               cells.fileRow[static_cast<std::size_t>(j)] == cells.fileRow[static_cast<std::size_t>(j - 1)] + 1)
+          ++j;
+        torch::Tensor host = torch::empty(
+            {j - i, dataGenes}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(opt.device.is_cuda()));
         const auto t = std::chrono::steady_clock::now();
         {
           std::unique_lock<std::mutex> fileLock;
@@ -90,13 +95,15 @@ struct ExpressionTableStream::Impl {
   }
 };
 
-ExpressionTableStream::ExpressionTableStream(const ExpressionSource& source, const CellTable& cells, ExpressionTableOptions options)
+ExpressionTableStream::ExpressionTableStream(const ExpressionSource& source, const CellTable& cells,
+                                             ExpressionTableOptions options)
     : impl_(std::make_unique<Impl>(source, cells, std::move(options))) {
   Impl& m = *impl_;
   m.uploaded = std::min(cells.size(), std::max<std::int64_t>(0, m.opt.firstRow));
   const std::int64_t n = cells.size(), dataGenes = source.genes();
   const std::int64_t G = m.opt.geneColumns.empty() ? dataGenes : static_cast<std::int64_t>(m.opt.geneColumns.size());
-  m.table = torch::empty({n, m.opt.transform ? m.opt.transformedColumns : G}, torch::TensorOptions().dtype(m.opt.dtype).device(m.opt.device));
+  m.table = torch::empty({n, m.opt.transform ? m.opt.transformedColumns : G},
+                         torch::TensorOptions().dtype(m.opt.dtype).device(m.opt.device));
   if (!m.opt.geneColumns.empty())
     m.geneIndex = torch::from_blob(m.opt.geneColumns.data(), {G}, torch::kInt64).clone().to(m.opt.device);
   m.reader = std::thread([&m] { m.read(); });
@@ -132,8 +139,8 @@ void ExpressionTableStream::uploadUntil(std::int64_t rows) {
   }
 }
 
-torch::Tensor loadExpressionTable(const ExpressionSource& source, const CellTable& cells, const ExpressionTableOptions& options,
-                                  const Progress& progress) {
+torch::Tensor loadExpressionTable(const ExpressionSource& source, const CellTable& cells,
+                                  const ExpressionTableOptions& options, const Progress& progress) {
   ExpressionTableStream stream(source, cells, options);
   const std::int64_t n = cells.size();
   const std::int64_t step = std::max<std::int64_t>(1, n / 50);

@@ -57,7 +57,7 @@ private:
 };
 
 // The whole table, waiting for it (progress per slab; cancellable).
-torch::Tensor loadExpressionTable(const ExpressionSource& source, const CellTable& cells, const ExpressionTableOptions& options,
-                                  const Progress& progress = {});
+torch::Tensor loadExpressionTable(const ExpressionSource& source, const CellTable& cells,
+                                  const ExpressionTableOptions& options, const Progress& progress = {});
 
 } // namespace atlascope::inference

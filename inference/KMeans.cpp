@@ -59,7 +59,8 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& opt, const 
   const torch::Tensor x = input.to(torch::kFloat32).contiguous();
   const std::int64_t n = x.size(0), dim = x.size(1);
   if (opt.k < 1) throw Error("k must be at least 1");
-  if (opt.k > n) throw Error("k (" + std::to_string(opt.k) + ") is larger than the number of cells (" + std::to_string(n) + ")");
+  if (opt.k > n)
+    throw Error("k (" + std::to_string(opt.k) + ") is larger than the number of cells (" + std::to_string(n) + ")");
   const auto dev = x.device();
   const FastMatmul fast(dev.is_cuda());
   const std::int64_t rowChunk = dev.is_cuda() ? std::max<std::int64_t>(opt.rowChunk, 262144) : opt.rowChunk;
@@ -87,7 +88,8 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& opt, const 
       const torch::Tensor cNorm = c.pow(2).sum(1);
       for (std::int64_t r = 0; r < n; r += rowChunk) {
         const std::int64_t m = std::min(rowChunk, n - r);
-        const torch::Tensor d = (xNorm.narrow(0, r, m) - 2 * torch::matmul(x.narrow(0, r, m), c.t()) + cNorm.view({1, -1}));
+        const torch::Tensor d =
+            (xNorm.narrow(0, r, m) - 2 * torch::matmul(x.narrow(0, r, m), c.t()) + cNorm.view({1, -1}));
         labels.narrow(0, r, m).copy_(d.argmin(1));
       }
       // Exact squared distances to the chosen centroids (the products above may be TF32).
@@ -114,7 +116,8 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& opt, const 
       }
       c = sums / counts.clamp_min(1).view({-1, 1});
       progress("k-means", it + 1, opt.maxIterations);
-      if (std::isfinite(previous) && std::abs(previous - inertia) <= opt.tolerance * std::max(previous, 1e-30) && empty.numel() == 0) {
+      if (std::isfinite(previous) && std::abs(previous - inertia) <= opt.tolerance * std::max(previous, 1e-30) &&
+          empty.numel() == 0) {
         ++it;
         break;
       }

@@ -23,7 +23,7 @@ struct KMeansOptions {
   double tolerance = 1e-4;
   std::uint64_t seed = 42;
   std::int64_t seedingSample = 200000;
-  std::int64_t rowChunk = 65536;    // rows per distance block
+  std::int64_t rowChunk = 65536; // rows per distance block
 };
 
 struct KMeansResult {

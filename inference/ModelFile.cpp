@@ -4,10 +4,10 @@
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <unordered_map>
 
 namespace atlascope::inference {
@@ -58,22 +58,30 @@ ModelFile loadModelFile(const std::string& path, int heads) {
     const auto log = f.readStrings("/training_log");
     if (!log.empty()) m.trainingLog = log[0];
   }
-  if (static_cast<int>(m.genes.size()) != cfg.genes) throw FileError(path, "the gene panel does not match the model's G");
+  if (static_cast<int>(m.genes.size()) != cfg.genes)
+    throw FileError(path, "the gene panel does not match the model's G");
   if (static_cast<int>(m.cellTypes.size()) > cfg.cellTypes) throw FileError(path, "more cell types than the model's C");
   m.model = std::make_unique<CellTransformer>(loadHdf5Group(path, "/weights"), cfg, path);
   return m;
 }
 
-void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>& genes, const std::vector<std::string>& types,
-                    const std::string& path, const std::string& trainingLog) {
+void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>& genes,
+                    const std::vector<std::string>& types, const std::string& path, const std::string& trainingLog) {
   const ModelConfig& c = model.config();
-  if (static_cast<int>(genes.size()) != c.genes) throw Error("saveCheckpoint: " + std::to_string(genes.size()) + " gene names for G = " + std::to_string(c.genes));
+  if (static_cast<int>(genes.size()) != c.genes)
+    throw Error("saveCheckpoint: " + std::to_string(genes.size()) + " gene names for G = " + std::to_string(c.genes));
   Hdf5Writer out(path);
   out.setStringAttribute("/", "format", kFormat);
   out.setStringAttribute("/", "format-version", "1");
-  out.setStringAttribute("/", "config", nlohmann::json{{"embed_dim", c.embedDim}, {"heads", c.heads}, {"encoder_layers", c.encoderLayers},
-                                                       {"decoder_layers", c.decoderLayers}, {"genes", c.genes},
-                                                       {"cell_types", c.cellTypes}, {"feed_forward", c.feedForward}}.dump());
+  out.setStringAttribute("/", "config",
+                         nlohmann::json{{"embed_dim", c.embedDim},
+                                        {"heads", c.heads},
+                                        {"encoder_layers", c.encoderLayers},
+                                        {"decoder_layers", c.decoderLayers},
+                                        {"genes", c.genes},
+                                        {"cell_types", c.cellTypes},
+                                        {"feed_forward", c.feedForward}}
+                             .dump());
   out.writeStrings("/genes", genes);
   out.writeStrings("/cell_types", types);
   if (!trainingLog.empty()) out.writeStrings("/training_log", {trainingLog});
@@ -91,7 +99,8 @@ PanelMapping mapPanel(const ModelFile& m, const CellTable& cells, bool reorderGe
   // Genes.
   if (m.genes.empty()) {
     if (static_cast<int>(cells.genes.size()) != cfg.genes && !(cells.genes.empty()))
-      throw Error("the model expects " + std::to_string(cfg.genes) + " genes, the data has " + std::to_string(cells.genes.size()) +
+      throw Error("the model expects " + std::to_string(cfg.genes) + " genes, the data has " +
+                  std::to_string(cells.genes.size()) +
                   " (a reference .pth carries no gene names: import it with the training panel, see 'model import')");
   } else {
     std::unordered_map<std::string, std::int64_t> column;
@@ -100,16 +109,21 @@ PanelMapping mapPanel(const ModelFile& m, const CellTable& cells, bool reorderGe
     bool identity = cells.genes.size() == m.genes.size();
     for (std::size_t g = 0; g < m.genes.size(); ++g) {
       const auto it = column.find(m.genes[g]);
-      if (it == column.end()) { missing.push_back(m.genes[g]); continue; }
+      if (it == column.end()) {
+        missing.push_back(m.genes[g]);
+        continue;
+      }
       map.geneColumns.push_back(it->second);
       identity = identity && it->second == static_cast<std::int64_t>(g);
     }
     if (!missing.empty())
       throw Error(std::to_string(missing.size()) + " of the model's " + std::to_string(m.genes.size()) +
                   " genes are not in the data: " + listSome(missing));
-    if (identity) map.geneColumns.clear();
+    if (identity)
+      map.geneColumns.clear();
     else if (!reorderGenes)
-      throw Error("the data has the model's genes in another order or among other genes; pass --reorder-genes to match them by name");
+      throw Error("the data has the model's genes in another order or among other genes; pass --reorder-genes to match "
+                  "them by name");
   }
   // Cell types.
   if (cells.types.names.empty()) throw Error("the data has no cell-type column (give --type COL)");
@@ -118,21 +132,27 @@ PanelMapping mapPanel(const ModelFile& m, const CellTable& cells, bool reorderGe
     std::vector<std::string> sorted = cells.types.names;
     std::sort(sorted.begin(), sorted.end());
     if (static_cast<int>(sorted.size()) > cfg.cellTypes)
-      throw Error("the data has " + std::to_string(sorted.size()) + " cell types, the model knows " + std::to_string(cfg.cellTypes));
+      throw Error("the data has " + std::to_string(sorted.size()) + " cell types, the model knows " +
+                  std::to_string(cfg.cellTypes));
     for (const auto& name : cells.types.names)
       map.typeCodes.push_back(std::lower_bound(sorted.begin(), sorted.end(), name) - sorted.begin());
-    map.warnings.push_back("a bare .pth carries no type names: types are encoded as the index of their sorted name, as the reference does");
+    map.warnings.push_back("a bare .pth carries no type names: types are encoded as the index of their sorted name, as "
+                           "the reference does");
   } else {
     std::unordered_map<std::string, std::int64_t> code;
     for (std::size_t i = 0; i < m.cellTypes.size(); ++i) code.emplace(m.cellTypes[i], static_cast<std::int64_t>(i));
     std::vector<std::string> missing;
     for (const auto& name : cells.types.names) {
       const auto it = code.find(name);
-      if (it == code.end()) { missing.push_back(name); map.typeCodes.push_back(-1); }
-      else map.typeCodes.push_back(it->second);
+      if (it == code.end()) {
+        missing.push_back(name);
+        map.typeCodes.push_back(-1);
+      } else
+        map.typeCodes.push_back(it->second);
     }
     if (!missing.empty())
-      throw Error(std::to_string(missing.size()) + " cell types of the data are unknown to the model: " + listSome(missing));
+      throw Error(std::to_string(missing.size()) +
+                  " cell types of the data are unknown to the model: " + listSome(missing));
   }
   return map;
 }

@@ -26,7 +26,8 @@ ModelFile loadModelFile(const std::string& path, int heads = 8);
 // trainingLog: JSON text (per step: loss, lr, cells/s; per validation: the metrics), kept with
 // the weights as /training_log so that a model says how it was made.
 void saveCheckpoint(const CellTransformer& model, const std::vector<std::string>& genes,
-                    const std::vector<std::string>& cellTypes, const std::string& path, const std::string& trainingLog = {});
+                    const std::vector<std::string>& cellTypes, const std::string& path,
+                    const std::string& trainingLog = {});
 
 // How a dataset's columns and type codes map onto the model's.
 struct PanelMapping {

@@ -5,7 +5,6 @@
 #include "core/Atlas.h"
 #include "core/CcfLabels.h"
 #include "core/Composition.h"
-#include "inference/ExpressionTable.h"
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Neighborhood.h"
@@ -13,6 +12,7 @@
 #include "core/RegionNames.h"
 #include "inference/Device.h"
 #include "inference/DeviceSmoothing.h"
+#include "inference/ExpressionTable.h"
 #include "inference/KMeans.h"
 #include "inference/ModelFile.h"
 
@@ -32,13 +32,15 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 nlohmann::json scoresJson(const AgreementScores& s) {
-  return {{"ami", s.adjustedMutualInformation}, {"ari", s.adjustedRand}, {"nmi", s.normalizedMutualInformation},
-          {"homogeneity", s.homogeneity}, {"completeness", s.completeness}, {"v_measure", s.vMeasure},
+  return {{"ami", s.adjustedMutualInformation},    {"ari", s.adjustedRand},
+          {"nmi", s.normalizedMutualInformation},  {"homogeneity", s.homogeneity},
+          {"completeness", s.completeness},        {"v_measure", s.vMeasure},
           {"reference_labels", s.referenceLabels}, {"cells", s.cells}};
 }
 } // namespace
 
-RegionPipelineResult runRegionPipeline(const std::string& data, const std::string& out, const RegionPipelineOptions& o) {
+RegionPipelineResult runRegionPipeline(const std::string& data, const std::string& out,
+                                       const RegionPipelineOptions& o) {
   const auto start = Clock::now();
   RegionPipelineResult result;
   nlohmann::json& summary = result.summary;
@@ -53,7 +55,8 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   const CellTable cells = readCellTable(data, o.columns);
   const std::int64_t n = cells.size();
   for (int k : o.ks)
-    if (k < 1 || k > n) throw Error("k = " + std::to_string(k) + " is not between 1 and the number of cells (" + std::to_string(n) + ")");
+    if (k < 1 || k > n)
+      throw Error("k = " + std::to_string(k) + " is not between 1 and the number of cells (" + std::to_string(n) + ")");
   summary["cells"] = n;
   summary["stages"]["read"] = since(t);
 
@@ -71,7 +74,9 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     EmbedRunOptions eo = o.embed;
     eo.device = dev;
     eo.cancel = o.cancel;
-    eo.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total, double) { report(stage, done, total); };
+    eo.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total, double) {
+      report(stage, done, total);
+    };
     const EmbedRunResult r = embedDataset(mf, data, o.columns, embeddingPath, eo);
     if (r.rank != 0) return {}; // a rank of a sharded embedding: the rest runs on rank 0
     summary["embedding"] = {{"path", embeddingPath}, {"cells_per_s", r.cellsPerSecond}, {"seconds", r.seconds}};
@@ -81,9 +86,11 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     // The tensor keeps the values read (4M x 384 floats: no second copy).
     auto emb = std::make_shared<NdArray<float>>(e.readFloat("/embedding"));
     if (emb->shape.size() != 2 || emb->shape[0] != n)
-      throw FileError(embeddingPath, "has " + std::to_string(emb->shape.empty() ? 0 : emb->shape[0]) + " embeddings for " +
-                                         std::to_string(n) + " cells (was it computed for this dataset?)");
-    features = torch::from_blob(emb->data.data(), {emb->shape[0], emb->shape[1]}, [emb](void*) {}, torch::kFloat32);
+      throw FileError(embeddingPath, "has " + std::to_string(emb->shape.empty() ? 0 : emb->shape[0]) +
+                                         " embeddings for " + std::to_string(n) +
+                                         " cells (was it computed for this dataset?)");
+    features = torch::from_blob(
+        emb->data.data(), {emb->shape[0], emb->shape[1]}, [emb](void*) {}, torch::kFloat32);
     summary["features"] = "CellTransformer embedding";
   } else if (o.baseline == "expression") {
     report("reading expression", 0, n);
@@ -101,8 +108,11 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
     report("neighbourhood composition", 0, n);
     const ModelPositions pos = modelPositions(cells);
     NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
-    const auto comp = neighborhoodComposition(index.compute(0, n), cells.cellType, static_cast<int>(cells.types.names.size()));
-    features = torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())}).clone();
+    const auto comp =
+        neighborhoodComposition(index.compute(0, n), cells.cellType, static_cast<int>(cells.types.names.size()));
+    features =
+        torch::from_blob(const_cast<float*>(comp.data()), {n, static_cast<std::int64_t>(cells.types.names.size())})
+            .clone();
     summary["features"] = "composition baseline";
   }
   summary["stages"]["features"] = since(t);
@@ -156,7 +166,8 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
                       : linkResolutions(result.resolutions.back().labels, d.labels, d.k);
     d.inertia = km.inertia;
     d.iterations = km.iterations;
-    summary["resolutions"].push_back({{"k", d.k}, {"inertia", d.inertia}, {"iterations", d.iterations}, {"seconds", since(tk)}});
+    summary["resolutions"].push_back(
+        {{"k", d.k}, {"inertia", d.inertia}, {"iterations", d.iterations}, {"seconds", since(tk)}});
     result.resolutions.push_back(std::move(d));
   }
   summary["stages"]["clustering"] = since(t);
@@ -174,7 +185,9 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   }
   if (!o.ccfLevel.empty()) {
     if (atlas) {
-      references.emplace_back("ccf_" + o.ccfLevel, o.ccfLevel == "leaf" && !ccfLeaves.empty() ? ccfLeaves : ccfLabels(*atlas, cells, {o.ccfLevel}));
+      references.emplace_back("ccf_" + o.ccfLevel, o.ccfLevel == "leaf" && !ccfLeaves.empty()
+                                                       ? ccfLeaves
+                                                       : ccfLabels(*atlas, cells, {o.ccfLevel}));
     } else {
       summary["ccf"] = "the dataset has no CCF coordinates: no comparison with the CCF";
     }
@@ -194,7 +207,11 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
       // Categorical columns carry names: use the numeric value of the name when there is one.
       std::int32_t v = code;
       if (code >= 0 && !l.names.empty()) {
-        try { v = std::stoi(l.names[static_cast<std::size_t>(code)]); } catch (const std::exception&) { v = code; }
+        try {
+          v = std::stoi(l.names[static_cast<std::size_t>(code)]);
+        } catch (const std::exception&) {
+          v = code;
+        }
       }
       parts.push_back(v);
     }
@@ -203,7 +220,8 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   for (std::size_t r = 0; r < result.resolutions.size(); ++r) {
     const DiscoveredResolution& d = result.resolutions[r];
     nlohmann::json& entry = summary["resolutions"][r];
-    for (const auto& [name, ref] : references) entry["scores"][name] = scoresJson(agreement(contingency(ref, d.labels)));
+    for (const auto& [name, ref] : references)
+      entry["scores"][name] = scoresJson(agreement(contingency(ref, d.labels)));
     if (!parts.empty()) {
       // Per split region: its cells' part (1 or 2) against their discovered labels.
       std::map<std::int32_t, std::pair<std::vector<std::int32_t>, std::vector<std::int32_t>>> byRegion;
@@ -218,7 +236,8 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
       double meanAmi = 0;
       for (const auto& [region, pair] : byRegion) {
         const AgreementScores s = agreement(contingency(pair.first, pair.second));
-        regions.push_back({{"region", region}, {"cells", s.cells}, {"ami", s.adjustedMutualInformation}, {"ari", s.adjustedRand}});
+        regions.push_back(
+            {{"region", region}, {"cells", s.cells}, {"ami", s.adjustedMutualInformation}, {"ari", s.adjustedRand}});
         meanAmi += s.adjustedMutualInformation / static_cast<double>(byRegion.size());
       }
       entry["hidden_subregions"] = {{"mean_ami", meanAmi}, {"regions", regions}};
@@ -244,10 +263,14 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
       CategoricalColumn col;
       col.name = "regions_k" + std::to_string(d.k);
       col.codes.assign(static_cast<std::size_t>(rows), -1);
-      for (std::int64_t i = 0; i < n; ++i) col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] = d.labels[static_cast<std::size_t>(i)];
+      for (std::int64_t i = 0; i < n; ++i)
+        col.codes[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])] =
+            d.labels[static_cast<std::size_t>(i)];
       for (int c = 0; c < d.k; ++c) col.categories.push_back("k" + std::to_string(d.k) + "-" + std::to_string(c));
       col.colours = categoricalPalette(static_cast<std::size_t>(d.k));
-      if (!ccfLeaves.empty()) names.push_back({regionNamesKey(col.name), ccfRegionNames(ccfLeaves, d.labels, col.categories, atlas->structures())});
+      if (!ccfLeaves.empty())
+        names.push_back(
+            {regionNamesKey(col.name), ccfRegionNames(ccfLeaves, d.labels, col.categories, atlas->structures())});
       columns.push_back(std::move(col));
       parents.push_back({"regions_k" + std::to_string(d.k) + "_parent", d.parent});
     }
@@ -278,7 +301,8 @@ std::vector<DiscoveredResolution> readDiscoveredRegions(const std::string& h5ad)
     }
     out.push_back(std::move(d));
   }
-  std::sort(out.begin(), out.end(), [](const DiscoveredResolution& a, const DiscoveredResolution& b) { return a.k < b.k; });
+  std::sort(out.begin(), out.end(),
+            [](const DiscoveredResolution& a, const DiscoveredResolution& b) { return a.k < b.k; });
   return out;
 }
 

@@ -9,9 +9,8 @@
 #include "core/SpatialSmoothing.h"
 #include "inference/EmbeddingRun.h"
 
-#include <nlohmann/json.hpp>
-
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -33,10 +32,10 @@ struct RegionPipelineOptions {
   int maxIterations = 300;
   double tolerance = 1e-4;
   std::uint64_t seed = 42;
-  bool smooth = false;          // smooth the features before clustering
-  SmoothingOptions smoothing;   // (sigma in um)
-  int smoothLabelsK = 0;        // majority of the k nearest after clustering (0: off)
-  std::string ccfLevel = "major"; // scores against the CCF at this level (leaf, depth:N, major; empty: none)
+  bool smooth = false;                     // smooth the features before clustering
+  SmoothingOptions smoothing;              // (sigma in um)
+  int smoothLabelsK = 0;                   // majority of the k nearest after clustering (0: off)
+  std::string ccfLevel = "major";          // scores against the CCF at this level (leaf, depth:N, major; empty: none)
   std::vector<std::string> compareColumns; // obs labellings scored as well
   // The synthetic brain's ground truth of CCF regions it split in two (obs hidden_subregion: 0
   // outside them, 2r+1 and 2r+2 the two parts of split region r): per split region, how well
@@ -63,7 +62,8 @@ struct RegionPipelineResult {
 
 // `out`: the dataset copy (.h5ad) with obs regions_k<k> (+ colours) and uns regions_k<k>_parent;
 // empty: nothing written.
-RegionPipelineResult runRegionPipeline(const std::string& data, const std::string& out, const RegionPipelineOptions& options);
+RegionPipelineResult runRegionPipeline(const std::string& data, const std::string& out,
+                                       const RegionPipelineOptions& options);
 
 // The regions a pipeline stored in a dataset copy (labels per obs row, -1 for none), ascending k.
 std::vector<DiscoveredResolution> readDiscoveredRegions(const std::string& h5ad);

@@ -38,7 +38,8 @@ struct StepGraphs::Impl {
   decltype(at::cuda::graph_pool_handle()) pool;
   std::map<std::vector<std::int64_t>, std::unique_ptr<Captured>> graphs;
   explicit Impl(torch::Device d)
-      : device(d), stream(c10::cuda::getStreamFromPool(false, d.has_index() ? d.index() : 0)), pool(at::cuda::graph_pool_handle()) {}
+      : device(d), stream(c10::cuda::getStreamFromPool(false, d.has_index() ? d.index() : 0)),
+        pool(at::cuda::graph_pool_handle()) {}
 };
 
 bool StepGraphs::available(torch::Device device) { return device.is_cuda(); }
@@ -54,8 +55,8 @@ std::shared_ptr<void> StepGraphs::scope() { return std::make_shared<c10::cuda::C
 torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body) {
   Impl& m = *impl_;
   c10::cuda::CUDAStreamGuard guard(m.stream);
-  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0), batch.cuSeqlens.size(0),
-                                      batch.maxLength};
+  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0),
+                                      batch.cuSeqlens.size(0), batch.maxLength};
   auto it = m.graphs.find(key);
   if (it != m.graphs.end()) {
     copyInto(it->second->inputs, batch);
@@ -72,8 +73,7 @@ torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Ten
   } catch (...) {
     try {
       c->graph.capture_end();
-    } catch (...) {
-    }
+    } catch (...) {}
     throw;
   }
   c->graph.capture_end();

@@ -7,7 +7,6 @@
 #include "inference/KernelTrace.h"
 #include "inference/StepGraphs.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -15,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 
@@ -51,11 +51,13 @@ struct Trainer::Impl {
   // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
   std::unique_ptr<StepGraphs> graphs;
   std::int64_t eagerSteps = 0; // steps run eagerly by this trainer (the graphs' warm-up)
-  double attentionCheck = -1;   // variable-length vs padded attention, relative (-1: not run)
+  double attentionCheck = -1;  // variable-length vs padded attention, relative (-1: not run)
   Impl(CellTransformer& m) : model(m) {}
 
   torch::Device device() const { return model.device(); }
-  std::int64_t microTokens() const { return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 4096; }
+  std::int64_t microTokens() const {
+    return opt.microBatchTokens > 0 ? opt.microBatchTokens : device().is_cuda() ? 262144 : 4096;
+  }
 
   // This rank's contiguous share of a step's (or the validation's) cells.
   std::vector<std::int64_t> shareOf(const std::vector<std::int64_t>& cells) const {
@@ -93,7 +95,8 @@ struct Trainer::Impl {
     if (opt.weightDecay != 0) g = g.add(flat, opt.weightDecay);
     expAvg.mul_(b1).add_(g, 1 - b1);
     expAvgSq.mul_(b2).addcmul_(g, g, 1 - b2);
-    const double c1 = 1 - std::pow(b1, static_cast<double>(adamSteps)), c2 = 1 - std::pow(b2, static_cast<double>(adamSteps));
+    const double c1 = 1 - std::pow(b1, static_cast<double>(adamSteps)),
+                 c2 = 1 - std::pow(b2, static_cast<double>(adamSteps));
     const torch::Tensor denom = (expAvgSq.sqrt() / std::sqrt(c2)).add_(eps);
     flat.addcdiv_(expAvg, denom, -lr / c1);
   }
@@ -125,7 +128,8 @@ struct Trainer::Impl {
     // not depend on how the cells are grouped.
     std::vector<std::int64_t> order(cells.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&h](std::int64_t a, std::int64_t b) { return h.size(a) < h.size(b); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&h](std::int64_t a, std::int64_t b) { return h.size(a) < h.size(b); });
     std::vector<Batch> out;
     for (const auto& [first, last] : planBatches(h, order, microTokens()).ranges) {
       Batch b = makeBatch(h, order, first, last, 0, torch::kCPU);
@@ -139,8 +143,10 @@ struct Trainer::Impl {
         for (std::int64_t j = 0; j < N; ++j)
           if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
-      if (device().is_cuda()) out.push_back(pinned(packBatch(b, PackShape{4096, 32})));
-      else out.push_back(packBatch(b));
+      if (device().is_cuda())
+        out.push_back(pinned(packBatch(b, PackShape{4096, 32})));
+      else
+        out.push_back(packBatch(b));
     }
     return out;
   }
@@ -176,8 +182,8 @@ struct Trainer::Impl {
   }
 };
 
-Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x, std::vector<float> y,
-                 std::vector<std::int64_t> section, TrainOptions options)
+Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x,
+                 std::vector<float> y, std::vector<std::int64_t> section, TrainOptions options)
     : impl_(new Impl(model)) {
   Impl& m = *impl_;
   // The targets stay float32 on the device too: counts are exp(x) - 1 of these values.
@@ -198,11 +204,13 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   std::iota(all.begin(), all.end(), 0);
   std::mt19937_64 rng(options.seed);
   std::shuffle(all.begin(), all.end(), rng);
-  const auto nVal = static_cast<std::size_t>(std::max<double>(1, std::floor(options.validationFraction * static_cast<double>(n))));
+  const auto nVal =
+      static_cast<std::size_t>(std::max<double>(1, std::floor(options.validationFraction * static_cast<double>(n))));
   m.validation.assign(all.begin(), all.begin() + static_cast<long>(nVal));
   m.train.assign(all.begin() + static_cast<long>(nVal), all.end());
   std::sort(m.train.begin(), m.train.end());
-  if (static_cast<std::int64_t>(m.validation.size()) > options.validationCells) m.validation.resize(static_cast<std::size_t>(options.validationCells));
+  if (static_cast<std::int64_t>(m.validation.size()) > options.validationCells)
+    m.validation.resize(static_cast<std::size_t>(options.validationCells));
   // Parameters become slices of one flat float32 buffer (leaves still: they keep their names,
   // shapes and .grad), their gradients slices of another.
   std::int64_t total = 0;
@@ -227,20 +235,25 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   // Every rank starts from rank 0's weights (as DDP does).
   if (options.dist && options.dist->size() > 1) options.dist->broadcast(m.flat, 0);
   if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
-  if (options.cudaGraphs && StepGraphs::available(model.device())) m.graphs = std::make_unique<StepGraphs>(model.device());
+  if (options.cudaGraphs && StepGraphs::available(model.device()))
+    m.graphs = std::make_unique<StepGraphs>(model.device());
   // The GPU's variable-length attention against the padded path, on validation cells, once per
   // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path.
   if (model.variableLengthAttention()) {
     torch::NoGradGuard noGrad;
-    std::vector<std::int64_t> some(m.validation.begin(), m.validation.begin() + std::min<std::size_t>(256, m.validation.size()));
+    std::vector<std::int64_t> some(m.validation.begin(),
+                                   m.validation.begin() + std::min<std::size_t>(256, m.validation.size()));
     try {
       const Batch b = toDevice(m.batchesOf(some).front(), model.device());
       const torch::Tensor fast = model.forward(m.expression, m.types, b).mu;
       model.setVariableLengthAttention(false);
       const torch::Tensor padded = model.forward(m.expression, m.types, b).mu;
       m.attentionCheck = ((fast - padded).abs().mean() / padded.abs().mean()).item<double>();
-      if (m.attentionCheck < 0.02) model.setVariableLengthAttention(true);
-      else if (options.onNotice) options.onNotice("variable-length attention off: it differs from the padded path by " + std::to_string(m.attentionCheck));
+      if (m.attentionCheck < 0.02)
+        model.setVariableLengthAttention(true);
+      else if (options.onNotice)
+        options.onNotice("variable-length attention off: it differs from the padded path by " +
+                         std::to_string(m.attentionCheck));
     } catch (const std::exception& e) {
       model.setVariableLengthAttention(false);
       if (options.onNotice) options.onNotice(std::string("variable-length attention off: ") + e.what());
@@ -268,7 +281,8 @@ double Trainer::step() {
   const std::vector<std::int64_t> cells = m.shareOf(all);
   std::vector<Batch> batches;
   m.mark(nullptr);
-  if (m.next.valid() && m.nextAt == std::make_pair(state_.epoch, state_.position)) batches = m.next.get();
+  if (m.next.valid() && m.nextAt == std::make_pair(state_.epoch, state_.position))
+    batches = m.next.get();
   else {
     if (m.next.valid()) m.next.wait();
     batches = m.batchesOf(cells);
@@ -282,7 +296,8 @@ double Trainer::step() {
   }
   if (after.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || after.step + 1 < m.opt.maxSteps)) {
     m.nextAt = {after.epoch, after.position};
-    m.next = std::async(std::launch::async, [&m, after] { return m.batchesOf(m.shareOf(m.stepCells(after.epoch, after.position))); });
+    m.next = std::async(std::launch::async,
+                        [&m, after] { return m.batchesOf(m.shareOf(m.stepCells(after.epoch, after.position))); });
   }
   m.mark("waiting for batches");
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
@@ -333,8 +348,9 @@ double Trainer::step() {
     loss = total.item<double>() / static_cast<double>(take);
   }
   if (!std::isfinite(loss))
-    throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
-                std::to_string(state_.step) + "; the last checkpoint is kept (lower the learning rate and resume)");
+    throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                " at step " + std::to_string(state_.step) +
+                "; the last checkpoint is kept (lower the learning rate and resume)");
   m.mark(nullptr);
   m.adamStep(learningRate(m.opt, state_.step));
   // Nothing of the step may still run on the graphs' stream when others use the weights.
@@ -342,7 +358,8 @@ double Trainer::step() {
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());
   ++state_.step;
-  if (m.opt.dist && m.opt.dist->size() > 1 && m.opt.checkWeightsEvery > 0 && state_.step % m.opt.checkWeightsEvery == 0) {
+  if (m.opt.dist && m.opt.dist->size() > 1 && m.opt.checkWeightsEvery > 0 &&
+      state_.step % m.opt.checkWeightsEvery == 0) {
     // The same reduced gradients and the same Adam on every rank: the weights must agree bit for bit.
     torch::NoGradGuard noGrad;
     const torch::Tensor s = m.flat.to(torch::kFloat64).sum().reshape({1});
@@ -351,8 +368,8 @@ double Trainer::step() {
     const torch::Tensor h = both.cpu();
     const double hi = h[0].item<double>(), lo = -h[1].item<double>();
     if (hi != lo)
-      throw Error("the ranks' weights differ after step " + std::to_string(state_.step) + " (checksums from " + std::to_string(lo) + " to " +
-                  std::to_string(hi) + ")");
+      throw Error("the ranks' weights differ after step " + std::to_string(state_.step) + " (checksums from " +
+                  std::to_string(lo) + " to " + std::to_string(hi) + ")");
   }
   state_.position = after.position;
   state_.epoch = after.epoch;
@@ -388,8 +405,11 @@ void Trainer::run() {
     const auto t = std::chrono::steady_clock::now();
     const double loss = step();
     stepSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    cellsDone += std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(m.train.size()) - before.position);
-    if (m.opt.onStep) m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1), static_cast<double>(cellsDone) / std::max(1e-9, stepSeconds));
+    cellsDone +=
+        std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(m.train.size()) - before.position);
+    if (m.opt.onStep)
+      m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1),
+                   static_cast<double>(cellsDone) / std::max(1e-9, stepSeconds));
     const bool due = m.opt.validateEvery > 0 ? state_.step % m.opt.validateEvery == 0 : state_.epoch != before.epoch;
     validatedLast = false;
     if (due && m.opt.onValidation) {
@@ -452,9 +472,12 @@ ValidationMetrics Trainer::validate() {
 
 void Trainer::saveState(const std::string& path) const {
   const std::string optPath = path + ".adam", tmp = temporaryPathFor(optPath);
-  torch::save(std::vector<torch::Tensor>{impl_->expAvg.cpu(), impl_->expAvgSq.cpu(), torch::tensor({impl_->adamSteps}, torch::kInt64)}, tmp);
+  torch::save(std::vector<torch::Tensor>{impl_->expAvg.cpu(), impl_->expAvgSq.cpu(),
+                                         torch::tensor({impl_->adamSteps}, torch::kInt64)},
+              tmp);
   moveIntoPlace(tmp, optPath);
-  const std::string s = nlohmann::json{{"step", state_.step}, {"epoch", state_.epoch}, {"position", state_.position}}.dump();
+  const std::string s =
+      nlohmann::json{{"step", state_.step}, {"epoch", state_.epoch}, {"position", state_.position}}.dump();
   writeFileAtomically(path, s.data(), s.size());
 }
 
@@ -462,7 +485,11 @@ void Trainer::loadState(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw FileError(path, "no training state to resume from");
   nlohmann::json j;
-  try { in >> j; } catch (const std::exception&) { throw FileError(path, "damaged training state"); }
+  try {
+    in >> j;
+  } catch (const std::exception&) {
+    throw FileError(path, "damaged training state");
+  }
   state_.step = j.at("step");
   state_.epoch = j.at("epoch");
   state_.position = j.at("position");

@@ -24,15 +24,15 @@ namespace atlascope::inference {
 class Distributed;
 
 struct ValidationMetrics {
-  double nll = 0, pearson = 0;                  // the model
-  double baselineNll = 0, baselinePearson = 0;  // each gene's training mean
+  double nll = 0, pearson = 0;                 // the model
+  double baselineNll = 0, baselinePearson = 0; // each gene's training mean
 };
 
 struct TrainOptions {
   int epochs = 1;
-  std::int64_t maxSteps = 0;        // > 0: stop after this many optimiser steps (tests, trials)
+  std::int64_t maxSteps = 0; // > 0: stop after this many optimiser steps (tests, trials)
   std::int64_t cellsPerStep = 1024;
-  std::int64_t microBatchTokens = 0;   // padded tokens per forward; 0: 4096 on the CPU, 262144 on a GPU
+  std::int64_t microBatchTokens = 0; // padded tokens per forward; 0: 4096 on the CPU, 262144 on a GPU
   double lr = 1e-3, weightDecay = 1e-9;
   int warmup = 500, plateau = 50;
   int cap = 250;
@@ -70,7 +70,6 @@ struct TrainOptions {
   std::int64_t checkWeightsEvery = 0;
 };
 
-
 struct TrainState {
   std::int64_t step = 0;     // optimiser steps done
   int epoch = 0;             // current epoch
@@ -83,8 +82,8 @@ class Trainer {
 public:
   // expression [n, G] log2 values and types [n] (float32 / int64, moved to the model's device);
   // x, y in 10 um units.
-  Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x, std::vector<float> y,
-          std::vector<std::int64_t> section, TrainOptions options);
+  Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor types, std::vector<float> x,
+          std::vector<float> y, std::vector<std::int64_t> section, TrainOptions options);
   ~Trainer();
 
   // Runs until the epochs (or maxSteps) are done; throws Cancelled on cancel, Error on NaN.

@@ -12,16 +12,16 @@
 namespace atlascope::test {
 
 enum class AnnDataCase {
-  Dense,            // dense X, categorical section and subclass, obsm spatial + ccf
-  Csr,              // CSR X
-  Csc,              // CSC X
-  Legacy07,         // anndata 0.7: integer codes in obs, names under obs/__categories
+  Dense,              // dense X, categorical section and subclass, obsm spatial + ccf
+  Csr,                // CSR X
+  Csc,                // CSC X
+  Legacy07,           // anndata 0.7: integer codes in obs, names under obs/__categories
   CodePastCategories, // subclass code 3 with 3 categories (convert crashed: SIGSEGV)
-  HugeDenseX,       // X declared 6 x 2^40 (convert hung)
-  HugeSparseX,      // CSR X whose shape attribute says 6 x 2^40
-  IndptrDecreasing, // CSR indptr 0 2 1 ...
-  IndexPastColumns, // CSR indices reach column 4 of 4
-  ShortObsm,        // obsm['spatial'] with 5 rows for 6 cells
+  HugeDenseX,         // X declared 6 x 2^40 (convert hung)
+  HugeSparseX,        // CSR X whose shape attribute says 6 x 2^40
+  IndptrDecreasing,   // CSR indptr 0 2 1 ...
+  IndexPastColumns,   // CSR indices reach column 4 of 4
+  ShortObsm,          // obsm['spatial'] with 5 rows for 6 cells
 };
 
 inline void writeAnnData(const std::string& path, AnnDataCase c) {

@@ -14,8 +14,8 @@ inline QString resourceFile(const QString& rel) { return QDir(QStringLiteral(ATL
 } // namespace atlascope::test
 
 // Skips the current test, with a message, when ../shared is not there.
-#define REQUIRE_SHARED(rel)                                                                              \
-  do {                                                                                                   \
-    if (!QFileInfo::exists(atlascope::test::sharedFile(rel)))                                            \
-      QSKIP(qPrintable(QStringLiteral("../shared not found (%1): skipped").arg(atlascope::test::sharedFile(rel)))); \
+#define REQUIRE_SHARED(rel)                                                                                            \
+  do {                                                                                                                 \
+    if (!QFileInfo::exists(atlascope::test::sharedFile(rel)))                                                          \
+      QSKIP(qPrintable(QStringLiteral("../shared not found (%1): skipped").arg(atlascope::test::sharedFile(rel))));    \
   } while (0)

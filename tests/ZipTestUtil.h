@@ -2,13 +2,12 @@
 // Edits a zip archive (a torch.save .pth) in memory for the tests: find a member's data, and
 // recompute the CRC-32s after a deliberate edit, so that a test can reach the pickle checks
 // behind the CRC check (or leave the CRC stale to test that check).
-#include <zlib.h>
-
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include <zlib.h>
 
 namespace atlascope::test {
 
@@ -20,7 +19,9 @@ struct ZipMember {
 inline std::uint32_t zipLe32(const std::vector<std::uint8_t>& b, std::size_t p) {
   return b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (static_cast<std::uint32_t>(b[p + 3]) << 24);
 }
-inline std::uint16_t zipLe16(const std::vector<std::uint8_t>& b, std::size_t p) { return static_cast<std::uint16_t>(b[p] | (b[p + 1] << 8)); }
+inline std::uint16_t zipLe16(const std::vector<std::uint8_t>& b, std::size_t p) {
+  return static_cast<std::uint16_t>(b[p] | (b[p + 1] << 8));
+}
 inline void zipPut32(std::vector<std::uint8_t>& b, std::size_t p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) b[p + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * i));
 }
@@ -49,7 +50,8 @@ inline std::vector<ZipMember> zipMembers(const std::vector<std::uint8_t>& b) {
 
 inline ZipMember zipMember(const std::vector<std::uint8_t>& b, const std::string& suffix) {
   for (const auto& m : zipMembers(b))
-    if (m.name.size() >= suffix.size() && m.name.compare(m.name.size() - suffix.size(), suffix.size(), suffix) == 0) return m;
+    if (m.name.size() >= suffix.size() && m.name.compare(m.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return m;
   throw std::runtime_error("no zip member " + suffix);
 }
 

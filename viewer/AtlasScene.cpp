@@ -2,6 +2,7 @@
 
 #include "core/AtomicFile.h"
 #include "core/Error.h"
+#include "viewer/SectionPlane.h"
 
 #include <vtkActor.h>
 #include <vtkCamera.h>
@@ -9,8 +10,6 @@
 #include <vtkPNGWriter.h>
 #include <vtkPolyData.h>
 #include <vtkPolyDataMapper.h>
-
-#include "viewer/SectionPlane.h"
 #include <vtkProperty.h>
 #include <vtkRenderWindow.h>
 #include <vtkRenderer.h>
@@ -18,8 +17,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 
 namespace atlascope::viewer {
 
@@ -101,8 +100,10 @@ RegionDisplay AtlasScene::defaultDisplay(int index) const {
 void AtlasScene::setSection(SectionPlane* section) {
   section_ = section;
   for (auto& [i, actor] : actors_) {
-    if (section_) section_->attach(actor->GetMapper());
-    else actor->GetMapper()->RemoveAllClippingPlanes();
+    if (section_)
+      section_->attach(actor->GetMapper());
+    else
+      actor->GetMapper()->RemoveAllClippingPlanes();
   }
 }
 
@@ -184,14 +185,19 @@ void AtlasScene::refreshActor(int index) {
 std::optional<int> AtlasScene::pick(int x, int y) const { return pick(x, y, renderer_); }
 
 void AtlasScene::showIn(vtkRenderer* renderer, bool shown) {
-  const auto it = std::find_if(others_.begin(), others_.end(), [renderer](const auto& r) { return r.GetPointer() == renderer; });
+  const auto it =
+      std::find_if(others_.begin(), others_.end(), [renderer](const auto& r) { return r.GetPointer() == renderer; });
   if (shown == (it != others_.end()) || renderer == renderer_) return;
   for (auto& [i, actor] : actors_) {
-    if (shown) renderer->AddActor(actor);
-    else renderer->RemoveActor(actor);
+    if (shown)
+      renderer->AddActor(actor);
+    else
+      renderer->RemoveActor(actor);
   }
-  if (shown) others_.emplace_back(renderer);
-  else others_.erase(it);
+  if (shown)
+    others_.emplace_back(renderer);
+  else
+    others_.erase(it);
 }
 
 std::optional<int> AtlasScene::pick(int x, int y, vtkRenderer* renderer) const {
@@ -221,7 +227,8 @@ void AtlasScene::applyCameraPreset(CameraPreset preset, vtkRenderer* renderer) {
   vtkCamera* cam = renderer->GetActiveCamera();
   cam->SetFocalPoint(centre);
   const double dist = 40000.0;
-  double n = std::sqrt(g.direction[0] * g.direction[0] + g.direction[1] * g.direction[1] + g.direction[2] * g.direction[2]);
+  double n =
+      std::sqrt(g.direction[0] * g.direction[0] + g.direction[1] * g.direction[1] + g.direction[2] * g.direction[2]);
   cam->SetPosition(centre[0] + dist * g.direction[0] / n, centre[1] + dist * g.direction[1] / n,
                    centre[2] + dist * g.direction[2] / n);
   cam->SetViewUp(g.viewUp[0], g.viewUp[1], g.viewUp[2]);

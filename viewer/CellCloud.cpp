@@ -1,7 +1,6 @@
 #include "viewer/CellCloud.h"
 
 #include "core/Error.h"
-
 #include "core/Palette.h"
 
 #include <vtkActor.h>
@@ -32,8 +31,10 @@ CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasC
   pts->SetNumberOfPoints(n_);
   for (std::int64_t i = 0; i < n_; ++i) {
     const auto k = static_cast<std::size_t>(i);
-    if (ccf_) pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
-    else pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
+    if (ccf_)
+      pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
+    else
+      pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
   }
   auto verts = vtkSmartPointer<vtkCellArray>::New();
   // One poly-vertex cell for all points: one draw call, no per-cell topology to upload.
@@ -86,7 +87,8 @@ void CellCloud::colourByCategory(const std::vector<std::int32_t>& codes, const s
   lut->SetNumberOfTableValues(k + 1);
   lut->SetRange(0, k);
   for (int c = 0; c < k; ++c)
-    lut->SetTableValue(c, pal[static_cast<std::size_t>(c)][0] / 255.0, pal[static_cast<std::size_t>(c)][1] / 255.0, pal[static_cast<std::size_t>(c)][2] / 255.0, 1.0);
+    lut->SetTableValue(c, pal[static_cast<std::size_t>(c)][0] / 255.0, pal[static_cast<std::size_t>(c)][1] / 255.0,
+                       pal[static_cast<std::size_t>(c)][2] / 255.0, 1.0);
   lut->SetTableValue(k, 0.6, 0.6, 0.6, 1.0);
   lut->Build();
   points_->GetPointData()->SetScalars(arr);
@@ -114,12 +116,16 @@ void CellCloud::colourByValues(const std::vector<float>& values, const std::stri
       first = false;
     }
   }
-  if (range) { lo = range->first; hi = range->second; }
+  if (range) {
+    lo = range->first;
+    hi = range->second;
+  }
   if (!(hi > lo)) hi = lo + 1;
   // A perceptual sequential map (light yellow -> dark purple, viridis-like in reverse).
   auto lut = vtkSmartPointer<vtkLookupTable>::New();
   lut->SetNumberOfTableValues(256);
-  const double stops[5][3] = {{0.99, 0.91, 0.14}, {0.37, 0.79, 0.38}, {0.13, 0.57, 0.55}, {0.23, 0.32, 0.55}, {0.27, 0.00, 0.33}};
+  const double stops[5][3] = {
+      {0.99, 0.91, 0.14}, {0.37, 0.79, 0.38}, {0.13, 0.57, 0.55}, {0.23, 0.32, 0.55}, {0.27, 0.00, 0.33}};
   for (int t = 0; t < 256; ++t) {
     const double u = t / 255.0 * 4.0;
     const int a = std::min(3, static_cast<int>(u));
@@ -151,11 +157,15 @@ std::array<double, 3> CellCloud::position(std::int64_t cell) const {
 }
 
 void CellCloud::setVisibleCells(std::vector<std::uint8_t> mask) {
-  if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_) throw Error("cell visibility: one flag per cell is needed");
+  if (!mask.empty() && static_cast<std::int64_t>(mask.size()) != n_)
+    throw Error("cell visibility: one flag per cell is needed");
   if (std::all_of(mask.begin(), mask.end(), [](std::uint8_t v) { return v != 0; })) mask.clear();
   if (mask.empty() && mask_.empty()) return; // every cell drawn already (each colouring asks): no pass over the cells
   mask_ = std::move(mask);
-  visible_ = mask_.empty() ? n_ : static_cast<std::int64_t>(std::count_if(mask_.begin(), mask_.end(), [](std::uint8_t v) { return v != 0; }));
+  visible_ =
+      mask_.empty()
+          ? n_
+          : static_cast<std::int64_t>(std::count_if(mask_.begin(), mask_.end(), [](std::uint8_t v) { return v != 0; }));
   rebuildVerts();
 }
 
@@ -167,7 +177,8 @@ void CellCloud::setInteracting(bool on) {
 
 void CellCloud::rebuildVerts() {
   const std::int64_t visible = visible_;
-  const std::int64_t stride = interacting_ && visible > lodBudget_ ? (visible + lodBudget_ - 1) / std::max<std::int64_t>(1, lodBudget_) : 1;
+  const std::int64_t stride =
+      interacting_ && visible > lodBudget_ ? (visible + lodBudget_ - 1) / std::max<std::int64_t>(1, lodBudget_) : 1;
   std::vector<vtkIdType> ids;
   ids.reserve(static_cast<std::size_t>(visible / stride + 1));
   std::int64_t seen = 0;

@@ -38,7 +38,8 @@ public:
   void colourByCategory(const std::vector<std::int32_t>& codes, const std::vector<std::string>& names,
                         const std::vector<std::array<std::uint8_t, 3>>& colours);
   // Continuous colouring (a gene): values per cell, a colour map over [lo, hi] with a colour bar.
-  void colourByValues(const std::vector<float>& values, const std::string& title, std::optional<std::pair<float, float>> range = {});
+  void colourByValues(const std::vector<float>& values, const std::string& title,
+                      std::optional<std::pair<float, float>> range = {});
   void setPointSize(double pixels);
   double pointSize() const;
   // Which cells are drawn (and pickable): one flag per cell; empty = all. Rebuilds only the

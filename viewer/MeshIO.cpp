@@ -11,8 +11,8 @@
 #include <vtkXMLPolyDataWriter.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 
 namespace atlascope::viewer {
 

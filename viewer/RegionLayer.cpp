@@ -20,11 +20,10 @@ namespace atlascope::viewer {
 
 namespace fs = std::filesystem;
 
-std::vector<vtkSmartPointer<vtkPolyData>> buildRegionSurfaceSet(const Atlas& atlas, const std::vector<float>& ap,
-                                                                const std::vector<float>& dv, const std::vector<float>& ml,
-                                                                const std::vector<std::int32_t>& labels, int regions,
-                                                                const std::string& cacheDir, const std::string& key,
-                                                                const Progress& progress) {
+std::vector<vtkSmartPointer<vtkPolyData>>
+buildRegionSurfaceSet(const Atlas& atlas, const std::vector<float>& ap, const std::vector<float>& dv,
+                      const std::vector<float>& ml, const std::vector<std::int32_t>& labels, int regions,
+                      const std::string& cacheDir, const std::string& key, const Progress& progress) {
   std::vector<vtkSmartPointer<vtkPolyData>> out(static_cast<std::size_t>(std::max(0, regions)));
   const fs::path dir = fs::path(cacheDir) / "regions" / key;
   const fs::path complete = dir / "complete";
@@ -108,8 +107,10 @@ void RegionLayer::setSection(SectionPlane* section) {
   section_ = section;
   for (auto& a : actors_) {
     if (!a) continue;
-    if (section_) section_->attach(a->GetMapper());
-    else a->GetMapper()->RemoveAllClippingPlanes();
+    if (section_)
+      section_->attach(a->GetMapper());
+    else
+      a->GetMapper()->RemoveAllClippingPlanes();
   }
 }
 

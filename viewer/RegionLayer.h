@@ -27,11 +27,10 @@ class SectionPlane;
 // 50 um), filled through the brain, meshed like the CCF's on every core.
 // Cached on disk under cacheDir/regions/<key>/ (VTP per region, written atomically; `key` names
 // the dataset and labelling, e.g. a hash of path, modification time and column). Cancellable.
-std::vector<vtkSmartPointer<vtkPolyData>> buildRegionSurfaceSet(const Atlas& atlas, const std::vector<float>& ap,
-                                                                const std::vector<float>& dv, const std::vector<float>& ml,
-                                                                const std::vector<std::int32_t>& labels, int regions,
-                                                                const std::string& cacheDir, const std::string& key,
-                                                                const Progress& progress = {});
+std::vector<vtkSmartPointer<vtkPolyData>>
+buildRegionSurfaceSet(const Atlas& atlas, const std::vector<float>& ap, const std::vector<float>& dv,
+                      const std::vector<float>& ml, const std::vector<std::int32_t>& labels, int regions,
+                      const std::string& cacheDir, const std::string& key, const Progress& progress = {});
 
 class RegionLayer {
 public:
@@ -41,7 +40,8 @@ public:
   RegionLayer& operator=(const RegionLayer&) = delete;
 
   // Replaces the layer's surfaces; colours per label (0..255).
-  void setSurfaces(const std::vector<vtkSmartPointer<vtkPolyData>>& surfaces, const std::vector<std::array<std::uint8_t, 3>>& colours);
+  void setSurfaces(const std::vector<vtkSmartPointer<vtkPolyData>>& surfaces,
+                   const std::vector<std::array<std::uint8_t, 3>>& colours);
   void clear();
   int count() const; // regions with a surface
   void setVisible(bool visible);

@@ -3,6 +3,7 @@
 #include "core/Error.h"
 
 #include <vtkDiscreteFlyingEdges3D.h>
+#include <vtkFieldData.h>
 #include <vtkImageData.h>
 #include <vtkIntArray.h>
 #include <vtkMassProperties.h>
@@ -12,16 +13,15 @@
 #include <vtkTriangleFilter.h>
 #include <vtkUnsignedCharArray.h>
 #include <vtkWindowedSincPolyDataFilter.h>
-#include <vtkFieldData.h>
 
 #include <algorithm>
-#include <thread>
-#include <mutex>
-#include <chrono>
-#include <atomic>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 namespace atlascope::viewer {
 
@@ -67,7 +67,6 @@ void meshMaskImage(vtkImageData* image, const SurfaceOptions& options, const Pro
   normals->AutoOrientNormalsOn(); // outward, so that lighting and exported meshes agree
   normals->Update();
   result->DeepCopy(normals->GetOutput());
-
 }
 } // namespace
 
@@ -75,7 +74,10 @@ std::uint64_t SurfaceOptions::hash() const {
   std::uint64_t h = 1469598103934665603ull;
   auto mix = [&h](const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) { h ^= b[i]; h *= 1099511628211ull; }
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= b[i];
+      h *= 1099511628211ull;
+    }
   };
   const int version = 1; // bump when the pipeline below changes what it produces
   mix(&version, sizeof version);
@@ -106,8 +108,8 @@ double enclosedVolume(vtkPolyData* surface) {
   return mass->GetVolume();
 }
 
-vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structureIndex,
-                                                const SurfaceOptions& options, const Progress& progress) {
+vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structureIndex, const SurfaceOptions& options,
+                                                const Progress& progress) {
   const AnnotationVolume& ann = atlas.annotation();
   const auto mask = codeMaskFor(ann, atlas.structures(), structureIndex);
   const auto& codes = ann.codes();
@@ -122,9 +124,12 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
       const std::size_t row = static_cast<std::size_t>(size[0] * (j + size[1] * k));
       for (std::int64_t i = 0; i < size[0]; ++i)
         if (mask[codes[row + static_cast<std::size_t>(i)]]) {
-          lo[0] = std::min(lo[0], i); hi[0] = std::max(hi[0], i);
-          lo[1] = std::min(lo[1], j); hi[1] = std::max(hi[1], j);
-          lo[2] = std::min(lo[2], k); hi[2] = std::max(hi[2], k);
+          lo[0] = std::min(lo[0], i);
+          hi[0] = std::max(hi[0], i);
+          lo[1] = std::min(lo[1], j);
+          hi[1] = std::max(hi[1], j);
+          lo[2] = std::min(lo[2], k);
+          hi[2] = std::max(hi[2], k);
         }
     }
   auto result = vtkSmartPointer<vtkPolyData>::New();
@@ -150,7 +155,8 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
   image->SetDimensions(dims[0], dims[1], dims[2]);
   image->SetSpacing(spacing[0] * f, spacing[1] * f, spacing[2] * f);
   // Sample (block) centres in CCF micrometres: voxel centres at (index + 0.5) * spacing.
-  image->SetOrigin((static_cast<double>(lo[0] - f) + 0.5 * f) * spacing[0], (static_cast<double>(lo[1] - f) + 0.5 * f) * spacing[1],
+  image->SetOrigin((static_cast<double>(lo[0] - f) + 0.5 * f) * spacing[0],
+                   (static_cast<double>(lo[1] - f) + 0.5 * f) * spacing[1],
                    (static_cast<double>(lo[2] - f) + 0.5 * f) * spacing[2]);
   image->AllocateScalars(VTK_UNSIGNED_CHAR, 1);
   auto* out = static_cast<unsigned char*>(image->GetScalarPointer());
@@ -159,8 +165,11 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
     for (std::int64_t k = lo[2]; k <= hi[2]; ++k)
       for (std::int64_t j = lo[1]; j <= hi[1]; ++j) {
         const std::size_t src = static_cast<std::size_t>(size[0] * (j + size[1] * k));
-        const std::size_t dst = static_cast<std::size_t>(dims[0]) * (static_cast<std::size_t>(j - lo[1] + 1) + static_cast<std::size_t>(dims[1]) * static_cast<std::size_t>(k - lo[2] + 1));
-        for (std::int64_t i = lo[0]; i <= hi[0]; ++i) out[dst + static_cast<std::size_t>(i - lo[0] + 1)] = mask[codes[src + static_cast<std::size_t>(i)]];
+        const std::size_t dst = static_cast<std::size_t>(dims[0]) *
+                                (static_cast<std::size_t>(j - lo[1] + 1) +
+                                 static_cast<std::size_t>(dims[1]) * static_cast<std::size_t>(k - lo[2] + 1));
+        for (std::int64_t i = lo[0]; i <= hi[0]; ++i)
+          out[dst + static_cast<std::size_t>(i - lo[0] + 1)] = mask[codes[src + static_cast<std::size_t>(i)]];
       }
   } else {
     // Majority of each f^3 block (voxels beyond the volume count as outside).
@@ -175,7 +184,8 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
               for (std::int64_t i = lo[0] + bi * f; i < std::min(size[0], lo[0] + (bi + 1) * f); ++i)
                 inside += mask[codes[row + static_cast<std::size_t>(i)]];
             }
-          out[static_cast<std::size_t>((bi + 1) + dims[0] * ((bj + 1) + static_cast<std::int64_t>(dims[1]) * (bk + 1)))] = inside >= need ? 1 : 0;
+          out[static_cast<std::size_t>((bi + 1) + dims[0] * ((bj + 1) + static_cast<std::int64_t>(dims[1]) *
+                                                                            (bk + 1)))] = inside >= need ? 1 : 0;
         }
   }
 
@@ -190,8 +200,8 @@ vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structur
   return result;
 }
 
-vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label, const SurfaceOptions& options,
-                                               const Progress& progress) {
+vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label,
+                                               const SurfaceOptions& options, const Progress& progress) {
   const auto& size = volume.size;
   std::array<std::int64_t, 3> lo{size[0], size[1], size[2]}, hi{-1, -1, -1};
   for (std::int64_t k = 0; k < size[2]; ++k)
@@ -209,14 +219,16 @@ vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::
   image->SetDimensions(dims[0], dims[1], dims[2]);
   const double u = volume.voxelUm;
   image->SetSpacing(u, u, u);
-  image->SetOrigin((static_cast<double>(lo[0]) - 0.5) * u, (static_cast<double>(lo[1]) - 0.5) * u, (static_cast<double>(lo[2]) - 0.5) * u);
+  image->SetOrigin((static_cast<double>(lo[0]) - 0.5) * u, (static_cast<double>(lo[1]) - 0.5) * u,
+                   (static_cast<double>(lo[2]) - 0.5) * u);
   image->AllocateScalars(VTK_UNSIGNED_CHAR, 1);
   auto* out = static_cast<unsigned char*>(image->GetScalarPointer());
   std::memset(out, 0, static_cast<std::size_t>(dims[0]) * dims[1] * dims[2]);
   for (std::int64_t k = lo[2]; k <= hi[2]; ++k)
     for (std::int64_t j = lo[1]; j <= hi[1]; ++j)
       for (std::int64_t i = lo[0]; i <= hi[0]; ++i)
-        out[static_cast<std::size_t>((i - lo[0] + 1) + dims[0] * ((j - lo[1] + 1) + static_cast<std::int64_t>(dims[1]) * (k - lo[2] + 1)))] =
+        out[static_cast<std::size_t>(
+            (i - lo[0] + 1) + dims[0] * ((j - lo[1] + 1) + static_cast<std::int64_t>(dims[1]) * (k - lo[2] + 1)))] =
             volume.at(i, j, k) == label;
   meshMaskImage(image, options, progress, result);
   auto id = vtkSmartPointer<vtkIntArray>::New();
@@ -226,8 +238,8 @@ vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::
   return result;
 }
 
-std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions, const SurfaceOptions& options,
-                                                          const Progress& progress) {
+std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions,
+                                                           const SurfaceOptions& options, const Progress& progress) {
   std::vector<vtkSmartPointer<vtkPolyData>> out(static_cast<std::size_t>(std::max(0, regions)));
   // Regions meshed on every core (separate VTK pipelines); progress and cancel on this thread.
   std::atomic<int> next{0}, done{0};

@@ -1,7 +1,7 @@
 #pragma once
-// Region surfaces from a label volume (the CCF's, or discovered regions voxelised on its grid): discrete flying edges on a structure's voxel mask (the
-// union of its descendants' labels), windowed-sinc smoothing, quadric decimation, in CCF
-// micrometres (x = AP, y = DV, z = ML), coloured by the ontology.
+// Region surfaces from a label volume (the CCF's, or discovered regions voxelised on its grid): discrete flying edges
+// on a structure's voxel mask (the union of its descendants' labels), windowed-sinc smoothing, quadric decimation, in
+// CCF micrometres (x = AP, y = DV, z = ML), coloured by the ontology.
 #include "core/Atlas.h"
 #include "core/Progress.h"
 #include "core/RegionVolume.h"
@@ -38,18 +38,18 @@ struct SurfaceOptions {
 // Builds the surface of tree structure `structureIndex`; an empty polydata when no voxel carries
 // it (e.g. ontology-only structures). Thread-safe: touches no shared VTK state.
 vtkSmartPointer<vtkPolyData> buildRegionSurface(const Atlas& atlas, int structureIndex,
-                                                const SurfaceOptions& options = {},
-                                                const Progress& progress = {});
+                                                const SurfaceOptions& options = {}, const Progress& progress = {});
 
 // The surface of one discovered region of a voxelised labelling (voxeliseRegions), in CCF
 // micrometres like the CCF's; empty when no voxel carries the label. Field data RegionLabel.
-vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label, const SurfaceOptions& options = {},
-                                               const Progress& progress = {});
+vtkSmartPointer<vtkPolyData> buildLabelSurface(const RegionVolume& volume, std::int32_t label,
+                                               const SurfaceOptions& options = {}, const Progress& progress = {});
 
 // Every region 0..regions-1 of a voxelised labelling meshed by buildLabelSurface, on every core;
 // null where a label has no voxels. Progress "region surfaces" (done, regions); cancellable.
-std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions, const SurfaceOptions& options = {},
-                                                          const Progress& progress = {});
+std::vector<vtkSmartPointer<vtkPolyData>> meshRegionVolume(const RegionVolume& volume, int regions,
+                                                           const SurfaceOptions& options = {},
+                                                           const Progress& progress = {});
 
 // The voxel count of a structure's mask (the descendant union), for the accuracy bar and the UI.
 std::int64_t structureVoxelCount(const Atlas& atlas, int structureIndex);

@@ -15,7 +15,7 @@ class vtkPlaneCollection;
 namespace atlascope::viewer {
 
 enum class SectionAxis { None, Coronal, Sagittal, Horizontal };
-const char* sectionAxisName(SectionAxis a); // "none", "coronal", ...
+const char* sectionAxisName(SectionAxis a);               // "none", "coronal", ...
 SectionAxis sectionAxisFromName(const std::string& name); // unknown: None
 // The CCF world axis a section cuts across: 0 = AP (coronal), 1 = DV (horizontal), 2 = ML (sagittal).
 int sectionAxisIndex(SectionAxis a);

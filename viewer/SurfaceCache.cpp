@@ -1,8 +1,7 @@
 #include "viewer/SurfaceCache.h"
 
-#include "viewer/MeshIO.h"
-
 #include "core/FileSystem.h"
+#include "viewer/MeshIO.h"
 
 #include <vtkPolyData.h>
 

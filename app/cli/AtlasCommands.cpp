@@ -1,5 +1,4 @@
 #include "app/cli/Commands.h"
-
 #include "core/Atlas.h"
 #include "core/Error.h"
 
@@ -8,15 +7,15 @@
 #include "viewer/MeshIO.h"
 #include "viewer/RegionSurface.h"
 #include "viewer/SurfaceCache.h"
+
 #include <vtkPolyData.h>
 #endif
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace atlascope::cli {
 
@@ -36,9 +35,11 @@ struct AtlasOptions {
 };
 
 void addAtlasOptions(CLI::App* cmd, AtlasOptions& o) {
-  cmd->add_option("--annotation", o.annotation, "Label volume (.nrrd, .nhdr, .nii, .nii.gz); default: the bundled CCF 25 um")
+  cmd->add_option("--annotation", o.annotation,
+                  "Label volume (.nrrd, .nhdr, .nii, .nii.gz); default: the bundled CCF 25 um")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--ontology", o.ontology, "Structure ontology (AllenSDK JSON, CSV or Allen API JSON); default: bundled")
+  cmd->add_option("--ontology", o.ontology,
+                  "Structure ontology (AllenSDK JSON, CSV or Allen API JSON); default: bundled")
       ->check(CLI::ExistingFile);
   cmd->add_option("--parcellation-table", o.parcellationTable,
                   "ABC parcellation.csv, when the volume holds parcellation indices")
@@ -53,13 +54,14 @@ std::string hexColour(const Structure& s) {
 
 nlohmann::json structureJson(const StructureTree& t, int i) {
   const Structure& s = t[i];
-  return {{"id", s.id}, {"acronym", s.acronym}, {"name", s.name}, {"colour", hexColour(s)},
+  return {{"id", s.id},       {"acronym", s.acronym},   {"name", s.name}, {"colour", hexColour(s)},
           {"depth", s.depth}, {"path", t.pathString(i)}};
 }
 
 int resolveStructure(const StructureTree& tree, const std::string& text) {
   const auto i = tree.find(text);
-  if (!i) throw Error("no structure with id, acronym or name '" + text + "' (try: atlascope-cli atlas find " + text + ")");
+  if (!i)
+    throw Error("no structure with id, acronym or name '" + text + "' (try: atlascope-cli atlas find " + text + ")");
   return *i;
 }
 } // namespace
@@ -83,25 +85,27 @@ void addAtlasCommands(CLI::App& app) {
       const auto& ann = a.annotation();
       const auto ids = ann.distinctIds();
       const auto unknown = a.unknownIds();
-      nlohmann::json j = {
-          {"annotation", a.paths().annotation},
-          {"ontology", a.paths().ontology},
-          {"structures", a.structures().size()},
-          {"shape", {ann.size()[0], ann.size()[1], ann.size()[2]}},
-          {"axes", {"AP", "DV", "ML"}},
-          {"spacing_um", {ann.spacingUm()[0], ann.spacingUm()[1], ann.spacingUm()[2]}},
-          {"extent_um", {ann.extentUm()[0], ann.extentUm()[1], ann.extentUm()[2]}},
-          {"labels", ids.size()},
-          {"labels_not_in_ontology", unknown}};
+      nlohmann::json j = {{"annotation", a.paths().annotation},
+                          {"ontology", a.paths().ontology},
+                          {"structures", a.structures().size()},
+                          {"shape", {ann.size()[0], ann.size()[1], ann.size()[2]}},
+                          {"axes", {"AP", "DV", "ML"}},
+                          {"spacing_um", {ann.spacingUm()[0], ann.spacingUm()[1], ann.spacingUm()[2]}},
+                          {"extent_um", {ann.extentUm()[0], ann.extentUm()[1], ann.extentUm()[2]}},
+                          {"labels", ids.size()},
+                          {"labels_not_in_ontology", unknown}};
       if (*json) {
         std::cout << j.dump() << "\n";
         return;
       }
       std::cout << "annotation:  " << a.paths().annotation << "\n"
                 << "ontology:    " << a.paths().ontology << " (" << a.structures().size() << " structures)\n"
-                << "shape:       " << ann.size()[0] << " x " << ann.size()[1] << " x " << ann.size()[2] << " (AP x DV x ML)\n"
-                << "spacing:     " << ann.spacingUm()[0] << " x " << ann.spacingUm()[1] << " x " << ann.spacingUm()[2] << " um\n"
-                << "extent:      " << ann.extentUm()[0] << " x " << ann.extentUm()[1] << " x " << ann.extentUm()[2] << " um\n"
+                << "shape:       " << ann.size()[0] << " x " << ann.size()[1] << " x " << ann.size()[2]
+                << " (AP x DV x ML)\n"
+                << "spacing:     " << ann.spacingUm()[0] << " x " << ann.spacingUm()[1] << " x " << ann.spacingUm()[2]
+                << " um\n"
+                << "extent:      " << ann.extentUm()[0] << " x " << ann.extentUm()[1] << " x " << ann.extentUm()[2]
+                << " um\n"
                 << "labels:      " << ids.size() << " distinct structure ids (+ 0 = outside)\n";
       if (!unknown.empty()) std::cout << "warning:     " << unknown.size() << " labels are not in the ontology\n";
     });
@@ -127,7 +131,8 @@ void addAtlasCommands(CLI::App& app) {
       std::string where;
       if (!um->empty()) {
         v = ann.voxelAt((*um)[0], (*um)[1], (*um)[2]);
-        where = "point (" + std::to_string((*um)[0]) + ", " + std::to_string((*um)[1]) + ", " + std::to_string((*um)[2]) + ") um";
+        where = "point (" + std::to_string((*um)[0]) + ", " + std::to_string((*um)[1]) + ", " +
+                std::to_string((*um)[2]) + ") um";
       } else {
         const VoxelIndex vi{(*voxel)[0], (*voxel)[1], (*voxel)[2]};
         if (ann.contains(vi)) v = vi;
@@ -136,7 +141,8 @@ void addAtlasCommands(CLI::App& app) {
       if (!v) {
         const auto e = ann.extentUm();
         throw Error(where + " is outside the volume (0..." + std::to_string(static_cast<int>(e[0])) + ", 0..." +
-                    std::to_string(static_cast<int>(e[1])) + ", 0..." + std::to_string(static_cast<int>(e[2])) + " um)");
+                    std::to_string(static_cast<int>(e[1])) + ", 0..." + std::to_string(static_cast<int>(e[2])) +
+                    " um)");
       }
       const StructureId id = ann.idAt(*v);
       const auto idx = a.structureAt(*v);
@@ -197,7 +203,8 @@ void addAtlasCommands(CLI::App& app) {
         ->check(CLI::Range(0, 500));
     cmd->add_option("--pass-band", sopts->passBand, "Windowed-sinc pass band (smaller = smoother)")
         ->check(CLI::Range(0.0001, 2.0));
-    cmd->add_option("--downsample", sopts->downsample, "Mesh blocks of N^3 voxels (1 = native grid)")->check(CLI::Range(1, 8));
+    cmd->add_option("--downsample", sopts->downsample, "Mesh blocks of N^3 voxels (1 = native grid)")
+        ->check(CLI::Range(1, 8));
     cmd->add_option("--decimate", sopts->decimation, "Fraction of triangles to remove")->check(CLI::Range(0.0, 0.99));
     cmd->callback([opts, structure, out, sopts] {
       const Atlas a = Atlas::load(opts->paths());
@@ -207,11 +214,12 @@ void addAtlasCommands(CLI::App& app) {
         throw Error("structure " + a.structures()[idx].acronym + " has no voxels in this annotation");
       viewer::writeMesh(mesh, *out);
       const double voxelVolume = static_cast<double>(viewer::structureVoxelCount(a, idx)) *
-                                 a.annotation().spacingUm()[0] * a.annotation().spacingUm()[1] * a.annotation().spacingUm()[2];
+                                 a.annotation().spacingUm()[0] * a.annotation().spacingUm()[1] *
+                                 a.annotation().spacingUm()[2];
       const double vol = viewer::enclosedVolume(mesh);
-      std::cout << std::fixed << std::setprecision(4) << "wrote " << *out << ": " << mesh->GetNumberOfPoints() << " points, "
-                << mesh->GetNumberOfPolys() << " triangles, volume " << vol / 1e9 << " mm^3 (voxels: " << voxelVolume / 1e9
-                << " mm^3)\n";
+      std::cout << std::fixed << std::setprecision(4) << "wrote " << *out << ": " << mesh->GetNumberOfPoints()
+                << " points, " << mesh->GetNumberOfPolys() << " triangles, volume " << vol / 1e9
+                << " mm^3 (voxels: " << voxelVolume / 1e9 << " mm^3)\n";
     });
   }
 

@@ -8,12 +8,11 @@
 #include "core/GeneStore.h"
 #include "core/SyntheticBrain.h"
 
-#include <nlohmann/json.hpp>
-#include <sys/resource.h>
-
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
 
 namespace atlascope::cli {
 
@@ -35,50 +34,65 @@ void addCellBench(CLI::App& app) {
   auto dir = std::make_shared<std::string>("bench-data");
   auto readGenes = std::make_shared<int>(5);
   auto skipRows = std::make_shared<bool>(false);
-  CLI::App* b = bench->add_subcommand("cells", "Cell data: generate, open, read a gene (rows vs gene store), stream rows (JSON lines)");
+  CLI::App* b = bench->add_subcommand(
+      "cells", "Cell data: generate, open, read a gene (rows vs gene store), stream rows (JSON lines)");
   b->add_option("--cells", *cells, "Cells of the synthetic brain (whole sections from the middle outwards)");
   b->add_option("--genes", *genes, "Genes")->check(CLI::Range(1, 100000));
   b->add_option("--density", *density, "Cells per mm^2 (1250: the ABC atlas; the whole brain then holds ~4M cells)");
   b->add_option("--dir", *dir, "Where the dataset goes (kept for later runs) and the gene store (cache)");
   b->add_option("--gene-reads", *readGenes, "Genes read from the store (their mean time is reported)");
-  b->add_flag("--skip-row-reads", *skipRows, "Skip the row-streaming gene read and the full row pass (the slow baselines)");
+  b->add_flag("--skip-row-reads", *skipRows,
+              "Skip the row-streaming gene read and the full row pass (the slow baselines)");
   b->callback([=] {
     namespace fs = std::filesystem;
     fs::create_directories(*dir);
-    const std::string data = (fs::path(*dir) / ("cells-" + std::to_string(*cells) + "-g" + std::to_string(*genes) + ".h5ad")).string();
+    const std::string data =
+        (fs::path(*dir) / ("cells-" + std::to_string(*cells) + "-g" + std::to_string(*genes) + ".h5ad")).string();
     if (!fs::exists(data)) {
       SyntheticBrainOptions g;
       g.maxCells = *cells;
       g.genes = *genes;
       g.cellsPerMm2 = *density;
       const auto s = generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data);
-      std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"genes", *genes}, {"sections", s.sections},
-                                  {"seconds", s.seconds}, {"bytes", fs::file_size(data)}}.dump()
+      std::cout << nlohmann::json{{"figure", "generate"},   {"cells", s.cells},     {"genes", *genes},
+                                  {"sections", s.sections}, {"seconds", s.seconds}, {"bytes", fs::file_size(data)}}
+                       .dump()
                 << std::endl;
     }
     auto t = Clock::now();
     const CellTable table = readCellTable(data);
-    std::cout << nlohmann::json{{"figure", "open"}, {"cells", table.size()}, {"seconds", since(t)}, {"peak_rss_gib", peakRssGiB()},
-                                {"what", "positions, sections, types, CCF (no expression)"}}.dump()
+    std::cout << nlohmann::json{{"figure", "open"},
+                                {"cells", table.size()},
+                                {"seconds", since(t)},
+                                {"peak_rss_gib", peakRssGiB()},
+                                {"what", "positions, sections, types, CCF (no expression)"}}
+                     .dump()
               << std::endl;
     const ExpressionSource source(data);
     if (!*skipRows) {
       t = Clock::now();
       const auto v = source.readGene(source.genes() / 2);
-      std::cout << nlohmann::json{{"figure", "gene_from_rows"}, {"cells", v.size()}, {"seconds", since(t)}}.dump() << std::endl;
+      std::cout << nlohmann::json{{"figure", "gene_from_rows"}, {"cells", v.size()}, {"seconds", since(t)}}.dump()
+                << std::endl;
     }
     const std::string cache = (fs::path(*dir) / "cache").string();
     fs::remove(GeneStore::pathFor(data, cache));
     t = Clock::now();
     const GeneStore store = GeneStore::openOrBuild(data, {}, cache);
-    std::cout << nlohmann::json{{"figure", "gene_store_build"}, {"cells", store.cells()}, {"seconds", since(t)},
-                                {"bytes", fs::file_size(store.path())}}.dump()
+    std::cout << nlohmann::json{{"figure", "gene_store_build"},
+                                {"cells", store.cells()},
+                                {"seconds", since(t)},
+                                {"bytes", fs::file_size(store.path())}}
+                     .dump()
               << std::endl;
     t = Clock::now();
     std::int64_t n = 0;
-    for (int k = 0; k < *readGenes; ++k) n += static_cast<std::int64_t>(store.readGene((k * 7919) % store.genes()).size());
-    std::cout << nlohmann::json{{"figure", "gene_from_store"}, {"cells", n / std::max(1, *readGenes)},
-                                {"seconds_per_gene", since(t) / std::max(1, *readGenes)}}.dump()
+    for (int k = 0; k < *readGenes; ++k)
+      n += static_cast<std::int64_t>(store.readGene((k * 7919) % store.genes()).size());
+    std::cout << nlohmann::json{{"figure", "gene_from_store"},
+                                {"cells", n / std::max(1, *readGenes)},
+                                {"seconds_per_gene", since(t) / std::max(1, *readGenes)}}
+                     .dump()
               << std::endl;
     if (!*skipRows) {
       t = Clock::now();
@@ -92,8 +106,12 @@ void addCellBench(CLI::App& app) {
         sum += buf[0];
       }
       const double s = since(t);
-      std::cout << nlohmann::json{{"figure", "stream_rows"}, {"cells", source.cells()}, {"seconds", s},
-                                  {"cells_per_s", static_cast<double>(source.cells()) / s}, {"checksum", sum}}.dump()
+      std::cout << nlohmann::json{{"figure", "stream_rows"},
+                                  {"cells", source.cells()},
+                                  {"seconds", s},
+                                  {"cells_per_s", static_cast<double>(source.cells()) / s},
+                                  {"checksum", sum}}
+                       .dump()
                 << std::endl;
     }
   });

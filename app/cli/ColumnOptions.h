@@ -4,7 +4,6 @@
 #include "core/Progress.h"
 
 #include <CLI/CLI.hpp>
-
 #include <string>
 #include <vector>
 

@@ -3,7 +3,6 @@
 // how the regions of two datasets (two animals) correspond in the CCF they share.
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
-
 #include "core/Agreement.h"
 #include "core/Atlas.h"
 #include "core/CcfLabels.h"
@@ -14,12 +13,11 @@
 #include "core/RegionCorrespondence.h"
 #include "core/RegionNames.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 
 namespace atlascope::cli {
@@ -33,11 +31,13 @@ struct LabelledDataset {
 
 // A dataset, its labels, its agreement with the CCF (major divisions and leaves) and its region
 // names: the ones stored in the file (a user may have edited them), else named after the CCF.
-LabelledDataset readLabelledDataset(const std::string& path, const std::string& column, const ColumnOptions& columns, const Atlas& atlas) {
+LabelledDataset readLabelledDataset(const std::string& path, const std::string& column, const ColumnOptions& columns,
+                                    const Atlas& atlas) {
   LabelledDataset d;
   d.cells = readCellTable(path, columns);
   if (!d.cells.hasCcf())
-    throw FileError(path, "has no CCF coordinates (obsm['ccf'] or --ccf): its regions cannot be compared with another dataset's in the CCF");
+    throw FileError(path, "has no CCF coordinates (obsm['ccf'] or --ccf): its regions cannot be compared with another "
+                          "dataset's in the CCF");
   const ObsLabels obs = readObsLabels(path, column);
   for (std::int64_t r : d.cells.fileRow) d.labels.push_back(obs.codes[static_cast<std::size_t>(r)]);
   d.side.data = path;
@@ -48,7 +48,8 @@ LabelledDataset readLabelledDataset(const std::string& path, const std::string& 
   d.side.ccf["leaf"] = agreementJson(agreement(contingency(leaf, d.labels)));
   d.side.ccf["major"] = agreementJson(agreement(contingency(ccfLabels(atlas, d.cells, {"major"}), d.labels)));
   d.side.names = readRegionNames(path, column);
-  if (d.side.names.size() != obs.names.size()) d.side.names = ccfRegionNames(leaf, d.labels, obs.names, atlas.structures());
+  if (d.side.names.size() != obs.names.size())
+    d.side.names = ccfRegionNames(leaf, d.labels, obs.names, atlas.structures());
   return d;
 }
 } // namespace
@@ -65,20 +66,29 @@ void addCompareCommand(CLI::App& app) {
     auto otherLabels = std::make_shared<std::string>();
     auto correspondence = std::make_shared<CorrespondenceOptions>();
     auto voxelUm = std::make_shared<double>(100.0);
-    CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling, or another dataset's regions): scores and tables");
-    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")->required()->check(CLI::ExistingPath);
+    CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling, "
+                                                  "or another dataset's regions): scores and tables");
+    cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")
+        ->required()
+        ->check(CLI::ExistingPath);
     cmd->add_option("--labels", *labels, "obs column with the labels to score (e.g. discovered regions)")->required();
     cmd->add_option("--against", *against, "ccf (the cells' CCF structures) or another obs column");
     cmd->add_option("--level", *level, "CCF level: leaf, depth:N or major");
-    cmd->add_option("--out-dir", *out, "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv (with --against-dataset: summary.json, matches.csv)");
+    cmd->add_option("--out-dir", *out,
+                    "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv (with --against-dataset: "
+                    "summary.json, matches.csv)");
     cmd->add_option("--against-dataset", *otherData,
-                    "Another dataset (another animal) with CCF coordinates: its regions against these, voxel by voxel on the CCF grid")
+                    "Another dataset (another animal) with CCF coordinates: its regions against these, voxel by voxel "
+                    "on the CCF grid")
         ->check(CLI::ExistingPath);
-    cmd->add_option("--against-labels", *otherLabels, "The other dataset's label column (default: the same as --labels)");
-    cmd->add_option("--voxel-um", *voxelUm, "With --against-dataset: the shared grid's voxel edge, a multiple of the CCF's 25 um")
+    cmd->add_option("--against-labels", *otherLabels,
+                    "The other dataset's label column (default: the same as --labels)");
+    cmd->add_option("--voxel-um", *voxelUm,
+                    "With --against-dataset: the shared grid's voxel edge, a multiple of the CCF's 25 um")
         ->check(CLI::PositiveNumber);
     cmd->add_option("--split-threshold", correspondence->splitThreshold,
-                    "With --against-dataset: a region is split when two or more regions of the other lie at least this share inside "
+                    "With --against-dataset: a region is split when two or more regions of the other lie at least this "
+                    "share inside "
                     "it and cover this share of it (merges the reverse)")
         ->check(CLI::Range(0.01, 1.0));
     cmd->add_option("--min-jaccard", correspondence->minimumJaccard,
@@ -87,17 +97,22 @@ void addCompareCommand(CLI::App& app) {
     addColumnOptions(cmd, *cols);
     cmd->callback([=] {
       if (!otherData->empty()) {
-        if (*against != "ccf") throw Error("compare: --against and --against-dataset do not go together (--against-labels names the other dataset's column)");
+        if (*against != "ccf")
+          throw Error("compare: --against and --against-dataset do not go together (--against-labels names the other "
+                      "dataset's column)");
         const auto t0 = std::chrono::steady_clock::now();
         const Atlas atlas = Atlas::load(bundledAtlasPaths());
         const double factor = *voxelUm / atlas.annotation().spacingUm()[0];
         if (std::abs(factor - std::round(factor)) > 1e-6 || factor < 1)
-          throw Error("compare: --voxel-um must be a multiple of the CCF's voxel (" + nlohmann::json(atlas.annotation().spacingUm()[0]).dump() + " um)");
+          throw Error("compare: --voxel-um must be a multiple of the CCF's voxel (" +
+                      nlohmann::json(atlas.annotation().spacingUm()[0]).dump() + " um)");
         CorrespondenceOptions options = *correspondence;
         options.voxelFactor = static_cast<int>(std::lround(factor));
         LabelledDataset a = readLabelledDataset(*data, *labels, *cols, atlas);
-        LabelledDataset b = readLabelledDataset(*otherData, otherLabels->empty() ? *labels : *otherLabels, *cols, atlas);
-        const RegionCorrespondence r = correspondRegions(atlas.annotation(), a.cells, a.labels, b.cells, b.labels, options);
+        LabelledDataset b =
+            readLabelledDataset(*otherData, otherLabels->empty() ? *labels : *otherLabels, *cols, atlas);
+        const RegionCorrespondence r =
+            correspondRegions(atlas.annotation(), a.cells, a.labels, b.cells, b.labels, options);
         // Each one against the CCF on the very voxels A and B are compared on: the figure to set
         // the A-B agreement beside (the cells' scores above count cells, not voxels).
         for (const char* level : {"leaf", "major"}) {
@@ -125,14 +140,17 @@ void addCompareCommand(CLI::App& app) {
         if (!cells.hasCcf()) {
           // Not a failure: say what is missing and what would make the comparison possible.
           std::cout << nlohmann::json{{"result", "no_ccf"},
-                                      {"message", "the dataset has no CCF coordinates (obsm['ccf'] or --ccf), so it cannot be "
-                                                  "compared with the CCF; --against COLUMN compares two labelings"}}.dump()
+                                      {"message",
+                                       "the dataset has no CCF coordinates (obsm['ccf'] or --ccf), so it cannot be "
+                                       "compared with the CCF; --against COLUMN compares two labelings"}}
+                           .dump()
                     << "\n";
           return;
         }
         atlas = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
         ref = ccfLabels(*atlas, cells, {*level});
-        for (std::size_t i = 0; i < atlas->structures().size(); ++i) names.reference.push_back(atlas->structures()[static_cast<int>(i)].acronym);
+        for (std::size_t i = 0; i < atlas->structures().size(); ++i)
+          names.reference.push_back(atlas->structures()[static_cast<int>(i)].acronym);
         names.referenceTitle = "ccf_" + *level;
       } else {
         const ObsLabels other = readObsLabels(*data, *against);
@@ -164,19 +182,24 @@ void addCompareCommand(CLI::App& app) {
       for (std::size_t i = 0; i < a.size(); ++i) {
         a[i] = static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(*refLabels));
         // Each predicted label mostly inside one reference label, with 20% noise.
-        b[i] = rng() % 5 == 0 ? static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(*predLabels))
-                              : static_cast<std::int32_t>((a[i] * 3 + static_cast<std::int32_t>(rng() % 3)) % *predLabels);
+        b[i] = rng() % 5 == 0
+                   ? static_cast<std::int32_t>(rng() % static_cast<std::uint64_t>(*predLabels))
+                   : static_cast<std::int32_t>((a[i] * 3 + static_cast<std::int32_t>(rng() % 3)) % *predLabels);
       }
       const auto t0 = std::chrono::steady_clock::now();
       const Contingency t = contingency(a, b);
       const auto t1 = std::chrono::steady_clock::now();
       const AgreementScores s = agreement(t);
       const auto t2 = std::chrono::steady_clock::now();
-      std::cout << nlohmann::json{{"figure", "compare"}, {"cells", *cells}, {"reference_labels", s.referenceLabels},
+      std::cout << nlohmann::json{{"figure", "compare"},
+                                  {"cells", *cells},
+                                  {"reference_labels", s.referenceLabels},
                                   {"predicted_labels", s.predictedLabels},
                                   {"contingency_s", std::chrono::duration<double>(t1 - t0).count()},
-                                  {"scores_s", std::chrono::duration<double>(t2 - t1).count()}, {"ami", s.adjustedMutualInformation},
-                                  {"ari", s.adjustedRand}}.dump()
+                                  {"scores_s", std::chrono::duration<double>(t2 - t1).count()},
+                                  {"ami", s.adjustedMutualInformation},
+                                  {"ari", s.adjustedRand}}
+                       .dump()
                 << "\n";
     });
   }

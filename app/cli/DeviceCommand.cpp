@@ -1,5 +1,4 @@
 #include "app/cli/Commands.h"
-
 #include "inference/Device.h"
 
 #include <iostream>

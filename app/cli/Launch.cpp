@@ -5,20 +5,19 @@
 #include "inference/Distributed.h"
 
 #include <arpa/inet.h>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <string>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace atlascope::cli {
@@ -37,7 +36,8 @@ int freePort() {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
   socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
     ::close(fd);
     throw Error("--gpus: could not find a free port for the rendezvous");
   }
@@ -88,15 +88,15 @@ int launchRanks(int ranks, const std::string& device) {
   const std::string dev = inference::resolveDevice(device);
   const int gpus = inference::describeDevices().cudaDeviceCount;
   if (dev == "cuda" && ranks > gpus)
-    throw Error("--gpus " + std::to_string(ranks) + ": this host has " + std::to_string(gpus) + " GPU" + (gpus == 1 ? "" : "s") +
-                " (--device cpu runs CPU ranks)");
+    throw Error("--gpus " + std::to_string(ranks) + ": this host has " + std::to_string(gpus) + " GPU" +
+                (gpus == 1 ? "" : "s") + " (--device cpu runs CPU ranks)");
   const char* userPort = std::getenv("MASTER_PORT");
   const int port = userPort && *userPort ? std::atoi(userPort) : freePort();
   std::vector<char*> argv;
   for (auto& a : gArgs) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = onLauncherSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
@@ -169,8 +169,8 @@ int launchRanks(int ranks, const std::string& device) {
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok && !cancelledExit && !forwarded && failed < 0) {
       failed = r;
-      std::fprintf(stderr, "atlascope-cli: error: rank %d of %d (pid %d) %s; stopping the other ranks\n", r, ranks, static_cast<int>(pid),
-                   describeStatus(status).c_str());
+      std::fprintf(stderr, "atlascope-cli: error: rank %d of %d (pid %d) %s; stopping the other ranks\n", r, ranks,
+                   static_cast<int>(pid), describeStatus(status).c_str());
       std::fflush(stderr);
       signalAll(SIGTERM);
       // A rank blocked in a collective with the dead one does not see SIGTERM until c10d's

@@ -9,7 +9,6 @@
 // RANK and WORLD_SIZE already set (torchrun, Slurm, Kubernetes, or this launcher) is a rank
 // itself and joins the job through c10d (inference/Distributed).
 #include <CLI/CLI.hpp>
-
 #include <memory>
 #include <string>
 

@@ -2,7 +2,6 @@
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
 #include "app/cli/Launch.h"
-
 #include "core/Atlas.h"
 #include "core/Error.h"
 #include "core/FileSystem.h"
@@ -17,7 +16,6 @@
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -26,6 +24,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace atlascope::cli {
 
@@ -42,18 +41,19 @@ std::function<void(const std::string&, std::int64_t, std::int64_t, double)> prog
       if (rate > 0 && total > done) j["eta_s"] = static_cast<double>(total - done) / rate;
       std::cout << j.dump() << std::endl;
     } else if (stage != "reading expression" || done == total) {
-      std::fprintf(stderr, "%s: %lld / %lld%s\n", stage.c_str(), static_cast<long long>(done), static_cast<long long>(total),
+      std::fprintf(stderr, "%s: %lld / %lld%s\n", stage.c_str(), static_cast<long long>(done),
+                   static_cast<long long>(total),
                    rate > 0 ? (" (" + std::to_string(static_cast<long long>(rate)) + " cells/s)").c_str() : "");
     }
   };
 }
 
 nlohmann::json resultJson(const inference::EmbedRunResult& r) {
-  return {{"cells", r.cells}, {"resumed_cells", r.resumedCells}, {"device", r.device}, {"seconds", r.seconds},
-          {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors}, {"read_s", r.readSeconds},
-          {"upload_s", r.uploadSeconds}, {"neighborhood_s", r.neighborhoodSeconds}, {"model_s", r.modelSeconds},
-          {"write_s", r.writeSeconds}, {"peak_gpu_gib", r.peakGpuGiB}, {"warnings", r.warnings}, {"profile_s", r.profile},
-          {"world_size", r.worldSize}};
+  return {{"cells", r.cells},          {"resumed_cells", r.resumedCells}, {"device", r.device},
+          {"seconds", r.seconds},      {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors},
+          {"read_s", r.readSeconds},   {"upload_s", r.uploadSeconds},     {"neighborhood_s", r.neighborhoodSeconds},
+          {"model_s", r.modelSeconds}, {"write_s", r.writeSeconds},       {"peak_gpu_gib", r.peakGpuGiB},
+          {"warnings", r.warnings},    {"profile_s", r.profile},          {"world_size", r.worldSize}};
 }
 } // namespace
 
@@ -70,7 +70,9 @@ void addModelCommands(CLI::App& app) {
     auto ranks = std::make_shared<int>(1);
     CLI::App* cmd = app.add_subcommand("embed", "Embed every cell of a dataset with CellTransformer (HDF5 out)");
     addDatasetArgument(cmd, *data, "Dataset (.h5ad, .csv, or an ABC download folder)");
-    cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--weights,-w", *weights, "Reference .pth or Atlascope checkpoint .h5")
+        ->required()
+        ->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", *out, "Output HDF5 (/embedding [cells, E])")->required();
     cmd->add_option("--device", opt->device, "cuda, cpu or auto")->check(CLI::IsMember({"auto", "cuda", "cpu"}));
     cmd->add_option("--batch-tokens", opt->batchTokens, "Padded tokens per batch (default 4096 CPU, 393216 GPU)");
@@ -82,7 +84,8 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--obsm-key", opt->obsmKey, "obsm key for --h5ad-out (default X_celltransformer)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
     cmd->add_option("--gzip", opt->gzip, "gzip level of the output (0 = none)")->check(CLI::Range(0, 9));
-    cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")->check(CLI::IsMember({"text", "json", "none"}));
+    cmd->add_option("--progress", *progress, "text, json (one JSON object per line) or none")
+        ->check(CLI::IsMember({"text", "json", "none"}));
     addRankOption(cmd, *ranks);
     cmd->callback([=] {
       if (*ranks > 1 && !isRank()) {
@@ -107,14 +110,17 @@ void addModelCommands(CLI::App& app) {
         nlohmann::json j = resultJson(r);
         j["result"] = "ok";
         j["out"] = *out;
-        if (*progress == "json") std::cout << j.dump() << std::endl;
+        if (*progress == "json")
+          std::cout << j.dump() << std::endl;
         else {
           for (const auto& w : r.warnings) std::cerr << "warning: " << w << "\n";
-          std::cout << "wrote " << *out << ": " << r.cells << " cells in " << r.seconds << " s (" << static_cast<long long>(r.cellsPerSecond)
-                    << " cells/s on " << r.device << ", " << r.meanNeighbors << " neighbours per cell)\n";
+          std::cout << "wrote " << *out << ": " << r.cells << " cells in " << r.seconds << " s ("
+                    << static_cast<long long>(r.cellsPerSecond) << " cells/s on " << r.device << ", " << r.meanNeighbors
+                    << " neighbours per cell)\n";
         }
       } catch (const Cancelled&) {
-        std::cerr << "atlascope-cli: cancelled; completed chunks are kept in " << *out << ".parts: run the same command to resume\n";
+        std::cerr << "atlascope-cli: cancelled; completed chunks are kept in " << *out
+                  << ".parts: run the same command to resume\n";
         setExitCode(130);
       }
     });
@@ -129,9 +135,13 @@ void addModelCommands(CLI::App& app) {
     auto cols = std::make_shared<ColumnOptions>();
     CLI::App* model = app.add_subcommand("model", "Model files");
     model->require_subcommand(1);
-    CLI::App* cmd = model->add_subcommand("import", "Make an Atlascope checkpoint from a reference .pth and its training dataset's panel");
+    CLI::App* cmd = model->add_subcommand(
+        "import", "Make an Atlascope checkpoint from a reference .pth and its training dataset's panel");
     cmd->add_option("pth", *pth, "Reference state_dict (.pth)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--panel-from", *panel, "Dataset whose genes (in order) and sorted cell types the model was trained on")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--panel-from", *panel,
+                    "Dataset whose genes (in order) and sorted cell types the model was trained on")
+        ->required()
+        ->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", *out, "Checkpoint (.h5)")->required();
     cmd->add_option("--heads", *heads, "Attention heads");
     addColumnOptions(cmd, *cols);
@@ -139,7 +149,8 @@ void addModelCommands(CLI::App& app) {
       inference::ModelFile m = inference::loadModelFile(*pth, *heads);
       const CellTable cells = readCellTable(*panel, *cols);
       if (static_cast<int>(cells.genes.size()) != m.model->config().genes)
-        throw Error("the model has " + std::to_string(m.model->config().genes) + " genes, " + *panel + " has " + std::to_string(cells.genes.size()));
+        throw Error("the model has " + std::to_string(m.model->config().genes) + " genes, " + *panel + " has " +
+                    std::to_string(cells.genes.size()));
       std::vector<std::string> types = cells.types.names;
       std::sort(types.begin(), types.end());
       inference::saveCheckpoint(*m.model, cells.genes, types, *out);
@@ -152,8 +163,11 @@ void addModelCommands(CLI::App& app) {
     auto fixture = std::make_shared<std::string>();
     auto weights = std::make_shared<std::string>();
     auto device = std::make_shared<std::string>("cpu");
-    CLI::App* cmd = app.add_subcommand("parity", "Compare with the reference's outputs (a parity fixture .h5); one JSON line");
-    cmd->add_option("fixture", *fixture, "Fixture .h5 (/cells, /weights, /expected)")->required()->check(CLI::ExistingFile);
+    CLI::App* cmd =
+        app.add_subcommand("parity", "Compare with the reference's outputs (a parity fixture .h5); one JSON line");
+    cmd->add_option("fixture", *fixture, "Fixture .h5 (/cells, /weights, /expected)")
+        ->required()
+        ->check(CLI::ExistingFile);
     cmd->add_option("--weights", *weights, "Weights (.pth); default: the fixture's /weights");
     cmd->add_option("--device", *device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
     cmd->callback([=] {
@@ -164,7 +178,8 @@ void addModelCommands(CLI::App& app) {
       try {
         heads = nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H").get<int>();
       } catch (const nlohmann::json::exception& e) { // the library's text, with what was being read
-        throw FileError(*fixture, std::string("reading the fixture's 'config' attribute (JSON with \"H\"): ") + e.what());
+        throw FileError(*fixture,
+                        std::string("reading the fixture's 'config' attribute (JSON with \"H\"): ") + e.what());
       }
       StateDict w = weights->empty() ? loadHdf5Group(*fixture, "/weights") : loadPth(*weights);
       CellTransformer model(w, inferConfig(w, heads, *fixture), *fixture);
@@ -178,18 +193,23 @@ void addModelCommands(CLI::App& app) {
       for (std::size_t i = 0; same && i < hoods.indices.size(); ++i) same = ref.data[i] == hoods.indices[i];
       auto tensor = [](NdArray<float>& a) { return torch::from_blob(a.data.data(), a.shape, torch::kFloat32).clone(); };
       const torch::Tensor expr = tensor(e), types = torch::from_blob(t.data.data(), {t.size()}, torch::kInt64).clone();
-      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
+      const torch::Device dev = resolveDevice(*device) == "cuda" ? torch::Device(torch::kCUDA, inference::cudaIndex())
+                                                                 : torch::Device(torch::kCPU);
       EmbedOptions eo;
       eo.heads = true;
       eo.exactLengths = dev.is_cuda(); // the GPU's batching (no padding, fused attention)
       nlohmann::json j = {{"neighborhoods_identical", same}, {"device", *device}};
-      auto err = [](const torch::Tensor& a, const torch::Tensor& b) { return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>(); };
+      auto err = [](const torch::Tensor& a, const torch::Tensor& b) {
+        return ((a - b).abs() / b.abs().clamp_min(1.0)).max().item<double>();
+      };
       model.to(dev, torch::kFloat32);
       const Output o = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, eo);
       auto repr = h5.readFloat("/expected/neighborhood_repr"), mu = h5.readFloat("/expected/mu");
       auto theta = h5.readFloat("/expected/theta"), zi = h5.readFloat("/expected/zi_logits");
-      j["fp32_max_error"] = {{"repr", err(o.embedding, tensor(repr))}, {"mu", err(o.mu, tensor(mu))},
-                             {"theta", err(o.theta, tensor(theta))}, {"zi_logits", err(o.ziLogits, tensor(zi))}};
+      j["fp32_max_error"] = {{"repr", err(o.embedding, tensor(repr))},
+                             {"mu", err(o.mu, tensor(mu))},
+                             {"theta", err(o.theta, tensor(theta))},
+                             {"zi_logits", err(o.ziLogits, tensor(zi))}};
       if (dev.is_cuda()) {
         model.to(dev, torch::kBFloat16);
         const Output b = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, eo);
@@ -204,10 +224,14 @@ void addModelCommands(CLI::App& app) {
       if (!same) failures.push_back("the neighbourhoods differ from the fixture's /neighborhoods/indices");
       for (const char* key : {"repr", "mu"}) {
         const double v = j["fp32_max_error"][key].is_number() ? j["fp32_max_error"][key].get<double>() : std::nan("");
-        if (std::isnan(v)) failures.push_back(std::string("the fp32 ") + key + " error is NaN (the weights or the outputs hold NaN or infinity: damaged weights?)");
-        else if (!(v < 1e-4)) failures.push_back(std::string("the fp32 ") + key + " error " + std::to_string(v) + " exceeds 1e-4");
+        if (std::isnan(v))
+          failures.push_back(std::string("the fp32 ") + key +
+                             " error is NaN (the weights or the outputs hold NaN or infinity: damaged weights?)");
+        else if (!(v < 1e-4))
+          failures.push_back(std::string("the fp32 ") + key + " error " + std::to_string(v) + " exceeds 1e-4");
       }
-      if (j.contains("bf16_cosine_min") && !(j["bf16_cosine_min"].is_number() && j["bf16_cosine_min"].get<double>() >= 0.999))
+      if (j.contains("bf16_cosine_min") &&
+          !(j["bf16_cosine_min"].is_number() && j["bf16_cosine_min"].get<double>() >= 0.999))
         failures.push_back("the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
       for (const auto& f : failures) std::cerr << "parity failed: " << f << "\n";
       if (!failures.empty()) setExitCode(3);
@@ -228,7 +252,8 @@ void addModelCommands(CLI::App& app) {
     auto benchRanks = std::make_shared<int>(1);
     CLI::App* bench = app.add_subcommand("bench", "Benchmarks (one JSON line per figure)");
     bench->require_subcommand(1);
-    CLI::App* cmd = bench->add_subcommand("embed", "Embedding throughput end to end (h5ad on disk -> embeddings on disk)");
+    CLI::App* cmd =
+        bench->add_subcommand("embed", "Embedding throughput end to end (h5ad on disk -> embeddings on disk)");
     cmd->add_option("--cells", *sizes, "Dataset sizes (synthetic brains, generated once into --dir)");
     cmd->add_option("--density", *density, "Cells per mm^2 (3500: ~100 neighbours per cell)");
     cmd->add_option("--dir", *dir, "Where the synthetic datasets and outputs go");
@@ -251,88 +276,105 @@ void addModelCommands(CLI::App& app) {
       const std::unique_ptr<inference::Distributed> dist = launcher ? nullptr : joinJob(*device);
       const bool lead = !dist || dist->rank() == 0;
       for (int pass = 0; pass < (launcher ? 2 : 1); ++pass)
-      for (const std::int64_t cells : *sizes) {
-        if (launcher && pass == 1) {
-          setExitCode(launchRanks(*benchRanks, *device));
-          return;
-        }
-        const std::string data = (fs::path(*dir) / ("brain-" + std::to_string(cells) + ".h5ad")).string();
-        if (!fs::exists(data)) {
-          SyntheticBrainOptions g;
-          g.maxCells = cells;
-          g.cellsPerMm2 = *density;
-          g.genes = *genes;
-          g.cellTypes = *typesN;
-          const auto s = generateSyntheticBrain(atlas, g, data);
-          std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"sections", s.sections},
-                                      {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump() << std::endl;
-        }
-        trace("bench: reading the table");
-        const CellTable table = readCellTable(data);
-        inference::ModelConfig cfg;
-        cfg.genes = static_cast<int>(table.genes.size());
-        cfg.cellTypes = static_cast<int>(table.types.names.size());
-        if (*size == "compact") { cfg.embedDim = 128; cfg.heads = 4; cfg.encoderLayers = 2; cfg.decoderLayers = 2; cfg.feedForward = 512; }
-        std::vector<std::string> sortedTypes = table.types.names;
-        std::sort(sortedTypes.begin(), sortedTypes.end());
-        const std::string modelPath = (fs::path(*dir) / ("model-" + *size + ".h5")).string();
-        trace("bench: initialising weights");
-        if (!dist || !fs::exists(modelPath)) { // the ranks use the launcher's (the same weights)
-          inference::CellTransformer m(inference::initWeights(cfg, 1221), cfg, "init");
-          inference::saveCheckpoint(m, table.genes, sortedTypes, modelPath);
-        }
-        if (launcher) continue;
-        trace("bench: loading the model");
-        inference::ModelFile mf = inference::loadModelFile(modelPath);
-        inference::EmbedRunOptions eo;
-        eo.device = *device;
-        eo.batchTokens = *batchTokens;
-        eo.resume = false;
-        eo.exactLengths = *exact;
-        const std::string out = (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
-        if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {
-          // A short unreported run first, so that one-time costs (CUDA context, kernel loading,
-          // allocator growth) are not charged to the first size and the sizes compare.
-          inference::EmbedRunOptions w = eo;
-          w.chunkCells = std::min<std::int64_t>(cells / 4 + 1, 20000);
-          const std::string warmOut = dist ? out + ".warm-up-rank" + std::to_string(dist->rank()) : out; // each rank alone
-          trace("bench: warm-up");
-          try {
-            CancellationToken stop;
-            w.cancel = &stop;
-            w.resume = false;
-            w.progress = [&stop](const std::string& stage, std::int64_t done, std::int64_t, double) {
-              if (stage == "embedding" && done > 0) stop.cancel();
-            };
-            inference::embedDataset(mf, data, {}, warmOut, w);
-          } catch (const Cancelled&) {
+        for (const std::int64_t cells : *sizes) {
+          if (launcher && pass == 1) {
+            setExitCode(launchRanks(*benchRanks, *device));
+            return;
           }
-          removeFolder(warmOut + ".parts");
-        }
-        eo.dist = dist.get();
-        const auto r = inference::embedDataset(mf, data, {}, out, eo);
-        if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
-          nlohmann::json k = resultJson(r);
-          k["figure"] = "embed_rank";
-          k["rank"] = r.rank;
-          std::cerr << k.dump() << std::endl;
-          continue;
-        }
-        nlohmann::json j = resultJson(r);
-        j["figure"] = "embed";
-        j["exact_lengths"] = *exact;
-        j["model"] = *size;
-        j["config"] = cfg.describe();
-        std::cout << j.dump() << std::endl;
-        std::remove(out.c_str());
-        if (*profile && !dist) {
-          eo.profile = true;
-          eo.chunkCells = std::min<std::int64_t>(cells, 200000);
-          const auto p = inference::embedDataset(mf, data, {}, out, eo);
-          std::cout << nlohmann::json{{"figure", "profile"}, {"cells", eo.chunkCells}, {"model", *size}, {"profile_s", p.profile}}.dump() << std::endl;
+          const std::string data = (fs::path(*dir) / ("brain-" + std::to_string(cells) + ".h5ad")).string();
+          if (!fs::exists(data)) {
+            SyntheticBrainOptions g;
+            g.maxCells = cells;
+            g.cellsPerMm2 = *density;
+            g.genes = *genes;
+            g.cellTypes = *typesN;
+            const auto s = generateSyntheticBrain(atlas, g, data);
+            std::cout << nlohmann::json{{"figure", "generate"},
+                                        {"cells", s.cells},
+                                        {"sections", s.sections},
+                                        {"mean_neighbors", s.meanNeighbors},
+                                        {"seconds", s.seconds}}
+                             .dump()
+                      << std::endl;
+          }
+          trace("bench: reading the table");
+          const CellTable table = readCellTable(data);
+          inference::ModelConfig cfg;
+          cfg.genes = static_cast<int>(table.genes.size());
+          cfg.cellTypes = static_cast<int>(table.types.names.size());
+          if (*size == "compact") {
+            cfg.embedDim = 128;
+            cfg.heads = 4;
+            cfg.encoderLayers = 2;
+            cfg.decoderLayers = 2;
+            cfg.feedForward = 512;
+          }
+          std::vector<std::string> sortedTypes = table.types.names;
+          std::sort(sortedTypes.begin(), sortedTypes.end());
+          const std::string modelPath = (fs::path(*dir) / ("model-" + *size + ".h5")).string();
+          trace("bench: initialising weights");
+          if (!dist || !fs::exists(modelPath)) { // the ranks use the launcher's (the same weights)
+            inference::CellTransformer m(inference::initWeights(cfg, 1221), cfg, "init");
+            inference::saveCheckpoint(m, table.genes, sortedTypes, modelPath);
+          }
+          if (launcher) continue;
+          trace("bench: loading the model");
+          inference::ModelFile mf = inference::loadModelFile(modelPath);
+          inference::EmbedRunOptions eo;
+          eo.device = *device;
+          eo.batchTokens = *batchTokens;
+          eo.resume = false;
+          eo.exactLengths = *exact;
+          const std::string out =
+              (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
+          if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {
+            // A short unreported run first, so that one-time costs (CUDA context, kernel loading,
+            // allocator growth) are not charged to the first size and the sizes compare.
+            inference::EmbedRunOptions w = eo;
+            w.chunkCells = std::min<std::int64_t>(cells / 4 + 1, 20000);
+            const std::string warmOut =
+                dist ? out + ".warm-up-rank" + std::to_string(dist->rank()) : out; // each rank alone
+            trace("bench: warm-up");
+            try {
+              CancellationToken stop;
+              w.cancel = &stop;
+              w.resume = false;
+              w.progress = [&stop](const std::string& stage, std::int64_t done, std::int64_t, double) {
+                if (stage == "embedding" && done > 0) stop.cancel();
+              };
+              inference::embedDataset(mf, data, {}, warmOut, w);
+            } catch (const Cancelled&) {}
+            removeFolder(warmOut + ".parts");
+          }
+          eo.dist = dist.get();
+          const auto r = inference::embedDataset(mf, data, {}, out, eo);
+          if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
+            nlohmann::json k = resultJson(r);
+            k["figure"] = "embed_rank";
+            k["rank"] = r.rank;
+            std::cerr << k.dump() << std::endl;
+            continue;
+          }
+          nlohmann::json j = resultJson(r);
+          j["figure"] = "embed";
+          j["exact_lengths"] = *exact;
+          j["model"] = *size;
+          j["config"] = cfg.describe();
+          std::cout << j.dump() << std::endl;
           std::remove(out.c_str());
+          if (*profile && !dist) {
+            eo.profile = true;
+            eo.chunkCells = std::min<std::int64_t>(cells, 200000);
+            const auto p = inference::embedDataset(mf, data, {}, out, eo);
+            std::cout << nlohmann::json{{"figure", "profile"},
+                                        {"cells", eo.chunkCells},
+                                        {"model", *size},
+                                        {"profile_s", p.profile}}
+                             .dump()
+                      << std::endl;
+            std::remove(out.c_str());
+          }
         }
-      }
     });
   }
 }

@@ -4,7 +4,6 @@
 #include "app/cli/ColumnOptions.h"
 #include "app/cli/Commands.h"
 #include "app/cli/Launch.h"
-
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
@@ -16,7 +15,6 @@
 #include "inference/ModelFile.h"
 #include "inference/Trainer.h"
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -25,6 +23,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace atlascope::cli {
 
@@ -38,13 +37,13 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 struct TrainJob {
   std::string data, out;
   inference::TrainOptions opt;
-  std::string size = "compact";   // a new model's size
+  std::string size = "compact"; // a new model's size
   std::string device = "auto";
   std::string precision = "auto"; // bf16 on a GPU, fp32 on the CPU
   std::string progress = "text";
   int logEvery = 10;
   bool resume = false;
-  bool profile = false; // synchronised per-part timings (slower; bench train --profile)
+  bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
   int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -53,11 +52,18 @@ struct TrainJob {
 // "model.h5" -> "model.best.h5": the checkpoint with the lowest validation NLL so far.
 std::string bestPath(const std::string& out) {
   const auto dot = out.rfind('.');
-  return dot == std::string::npos || dot < out.rfind('/') + 1 ? out + ".best" : out.substr(0, dot) + ".best" + out.substr(dot);
+  return dot == std::string::npos || dot < out.rfind('/') + 1 ? out + ".best"
+                                                              : out.substr(0, dot) + ".best" + out.substr(dot);
 }
 
 void applySize(inference::ModelConfig& cfg, const std::string& size) {
-  if (size == "compact") { cfg.embedDim = 128; cfg.heads = 4; cfg.encoderLayers = 2; cfg.decoderLayers = 2; cfg.feedForward = 512; }
+  if (size == "compact") {
+    cfg.embedDim = 128;
+    cfg.heads = 4;
+    cfg.encoderLayers = 2;
+    cfg.decoderLayers = 2;
+    cfg.feedForward = 512;
+  }
 }
 
 // One training run; the summary line's fields. Checkpoints: OUT (the last validated weights),
@@ -84,7 +90,8 @@ nlohmann::json runTraining(TrainJob& job) {
   const CellTable cells = readCellTable(job.data, job.columns);
   if (cells.types.names.empty())
     throw Error("training needs a cell-type column (--type COL); without one, find types from expression first: "
-                "atlascope-cli celltypes " + job.data + " --out TYPED.h5ad, then train on TYPED.h5ad");
+                "atlascope-cli celltypes " +
+                job.data + " --out TYPED.h5ad, then train on TYPED.h5ad");
   // Types are encoded as their sorted names, the reference's rule (and mapPanel's for a bare .pth).
   std::vector<std::string> sortedTypes = cells.types.names;
   std::sort(sortedTypes.begin(), sortedTypes.end());
@@ -92,7 +99,8 @@ nlohmann::json runTraining(TrainJob& job) {
   std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i)
     typeCodes[static_cast<std::size_t>(i)] =
-        std::lower_bound(sortedTypes.begin(), sortedTypes.end(), cells.types.names[static_cast<std::size_t>(cells.cellType[static_cast<std::size_t>(i)])]) -
+        std::lower_bound(sortedTypes.begin(), sortedTypes.end(),
+                         cells.types.names[static_cast<std::size_t>(cells.cellType[static_cast<std::size_t>(i)])]) -
         sortedTypes.begin();
   const torch::Tensor types = torch::from_blob(typeCodes.data(), {n}, torch::kInt64).to(device);
   ExpressionSource source(job.data, job.columns);
@@ -104,16 +112,20 @@ nlohmann::json runTraining(TrainJob& job) {
   // The model reads log1p(counts) and its likelihood undoes the log: raw counts or intensities
   // overflow it into a NaN loss at the first step. Say what to do instead.
   if (const double top = expression.numel() > 0 ? expression.max().item<double>() : 0.0; top > 30)
-    throw FileError(job.data, "its expression goes up to " + std::to_string(top) +
-                                  ": CellTransformer reads log counts (log1p); `atlascope-cli celltypes` writes them into its copy's X");
+    throw FileError(
+        job.data,
+        "its expression goes up to " + std::to_string(top) +
+            ": CellTransformer reads log counts (log1p); `atlascope-cli celltypes` writes them into its copy's X");
   const double loadSeconds = since(start);
 
   std::unique_ptr<inference::CellTransformer> model;
   nlohmann::json log = {{"steps", nlohmann::json::array()}, {"validations", nlohmann::json::array()}};
   if (job.resume) {
     inference::ModelFile mf = inference::loadModelFile(job.out);
-    if (mf.genes != cells.genes) throw FileError(job.out, "was trained on another gene panel than " + job.data + "'s; cannot resume");
-    if (mf.cellTypes != sortedTypes) throw FileError(job.out, "was trained with other cell types than " + job.data + "'s; cannot resume");
+    if (mf.genes != cells.genes)
+      throw FileError(job.out, "was trained on another gene panel than " + job.data + "'s; cannot resume");
+    if (mf.cellTypes != sortedTypes)
+      throw FileError(job.out, "was trained with other cell types than " + job.data + "'s; cannot resume");
     model = std::move(mf.model);
     if (!mf.trainingLog.empty()) log = nlohmann::json::parse(mf.trainingLog, nullptr, false);
     if (log.is_discarded()) log = {{"steps", nlohmann::json::array()}, {"validations", nlohmann::json::array()}};
@@ -140,10 +152,15 @@ nlohmann::json runTraining(TrainJob& job) {
     log["steps"].push_back({{"step", step}, {"loss", loss}, {"lr", lr}, {"rate", rate}});
     if (mode == "none" || step % logEvery != 0) return;
     if (mode == "json")
-      std::cout << nlohmann::json{{"stage", "training"}, {"step", step}, {"done", step}, {"total", trainer ? trainer->totalSteps() : 0},
-                                  {"loss", loss}, {"lr", lr}, {"rate", rate}}.dump()
+      std::cout << nlohmann::json{{"stage", "training"}, {"step", step},
+                                  {"done", step},        {"total", trainer ? trainer->totalSteps() : 0},
+                                  {"loss", loss},        {"lr", lr},
+                                  {"rate", rate}}
+                       .dump()
                 << std::endl;
-    else std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr, rate);
+    else
+      std::fprintf(stderr, "step %lld: loss %.4f, lr %.2e, %.0f cells/s\n", static_cast<long long>(step), loss, lr,
+                   rate);
   };
   double best = INFINITY;
   for (const auto& v : log["validations"]) best = std::min(best, v.value("nll", static_cast<double>(INFINITY)));
@@ -151,13 +168,19 @@ nlohmann::json runTraining(TrainJob& job) {
   opt.onValidation = [&](const inference::ValidationMetrics& v) {
     lastValidation = v;
     const auto& st = trainer->state();
-    const nlohmann::json entry = {{"step", st.step}, {"epoch", st.epoch}, {"nll", v.nll}, {"pearson", v.pearson},
-                                  {"baseline_nll", v.baselineNll}, {"baseline_pearson", v.baselinePearson}, {"world_size", worldSize}};
+    const nlohmann::json entry = {{"step", st.step},
+                                  {"epoch", st.epoch},
+                                  {"nll", v.nll},
+                                  {"pearson", v.pearson},
+                                  {"baseline_nll", v.baselineNll},
+                                  {"baseline_pearson", v.baselinePearson},
+                                  {"world_size", worldSize}};
     log["validations"].push_back(entry);
-    if (mode == "json") std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
+    if (mode == "json")
+      std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
     else if (mode == "text")
-      std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n", static_cast<long long>(st.step),
-                   v.nll, v.baselineNll, v.pearson, v.baselinePearson);
+      std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n",
+                   static_cast<long long>(st.step), v.nll, v.baselineNll, v.pearson, v.baselinePearson);
     if (!lead) return; // the ranks hold the same weights: rank 0 writes them, once
     // The model first, then the state that goes with it: a crash between the two resumes from
     // the previous state with newer weights at worst, never from a state without weights.
@@ -169,12 +192,15 @@ nlohmann::json runTraining(TrainJob& job) {
     }
   };
   opt.onNotice = [mode](const std::string& message) {
-    if (mode == "json") std::cout << nlohmann::json{{"stage", "training"}, {"message", message}}.dump() << std::endl;
-    else std::fprintf(stderr, "%s\n", message.c_str());
+    if (mode == "json")
+      std::cout << nlohmann::json{{"stage", "training"}, {"message", message}}.dump() << std::endl;
+    else
+      std::fprintf(stderr, "%s\n", message.c_str());
   };
   ModelPositions pos = modelPositions(cells);
   if (job.profile) opt.profile = &profile;
-  trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y), std::move(pos.section), opt);
+  trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y),
+                                                 std::move(pos.section), opt);
   if (job.resume) trainer->loadState(job.out + ".train");
   const auto trainStart = Clock::now();
   bool cancelled = false;
@@ -189,14 +215,29 @@ nlohmann::json runTraining(TrainJob& job) {
     }
   }
   const auto& st = trainer->state();
-  nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"}, {"out", job.out}, {"best", bestPath(job.out)}, {"device", dev},
-          {"precision", precision}, {"cells", n}, {"steps", st.step}, {"epoch", st.epoch},
-          {"cells_per_s", lastRate}, {"load_s", loadSeconds}, {"train_s", since(trainStart)}, {"seconds", since(start)},
-          {"validation_nll", lastValidation.nll}, {"validation_pearson", lastValidation.pearson},
-          {"baseline_nll", lastValidation.baselineNll}, {"baseline_pearson", lastValidation.baselinePearson},
-          {"best_validation_nll", best}, {"peak_gpu_gib", inference::peakGpuMemoryGiB()}, {"cuda_graphs", trainer->graphs()},
-          {"attention_check", trainer->attentionCheck()}, {"variable_length_attention", model->variableLengthAttention()},
-          {"config", model->config().describe()}, {"world_size", worldSize}};
+  nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
+                      {"out", job.out},
+                      {"best", bestPath(job.out)},
+                      {"device", dev},
+                      {"precision", precision},
+                      {"cells", n},
+                      {"steps", st.step},
+                      {"epoch", st.epoch},
+                      {"cells_per_s", lastRate},
+                      {"load_s", loadSeconds},
+                      {"train_s", since(trainStart)},
+                      {"seconds", since(start)},
+                      {"validation_nll", lastValidation.nll},
+                      {"validation_pearson", lastValidation.pearson},
+                      {"baseline_nll", lastValidation.baselineNll},
+                      {"baseline_pearson", lastValidation.baselinePearson},
+                      {"best_validation_nll", best},
+                      {"peak_gpu_gib", inference::peakGpuMemoryGiB()},
+                      {"cuda_graphs", trainer->graphs()},
+                      {"attention_check", trainer->attentionCheck()},
+                      {"variable_length_attention", model->variableLengthAttention()},
+                      {"config", model->config().describe()},
+                      {"world_size", worldSize}};
   if (dist) {
     j["rank"] = dist->rank();
     j["backend"] = dist->backend();
@@ -209,32 +250,42 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--epochs", job.opt.epochs, "Epochs")->check(CLI::Range(1, 10000));
   cmd->add_option("--max-steps", job.opt.maxSteps, "Stop after this many optimiser steps");
   cmd->add_option("--lr", job.opt.lr, "Peak learning rate");
-  cmd->add_option("--cells-per-step", job.opt.cellsPerStep, "Neighbourhoods per optimiser step (gradient accumulation)");
-  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens, "Padded tokens per forward pass (0: 4096 CPU, 262144 GPU)");
+  cmd->add_option("--cells-per-step", job.opt.cellsPerStep,
+                  "Neighbourhoods per optimiser step (gradient accumulation)");
+  cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens,
+                  "Padded tokens per forward pass (0: 4096 CPU, 262144 GPU)");
   cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
   cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
   cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");
   cmd->add_option("--seed", job.opt.seed, "Seed (split, order, init, neighbourhood subsets)");
   cmd->add_option("--device", job.device, "cuda, cpu or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  cmd->add_option("--precision", job.precision, "bf16 (GPU: bf16 compute, float32 weights and optimiser), fp32, or auto")
+  cmd->add_option("--precision", job.precision,
+                  "bf16 (GPU: bf16 compute, float32 weights and optimiser), fp32, or auto")
       ->check(CLI::IsMember({"auto", "bf16", "fp32"}));
-  cmd->add_option("--size", job.size, "A new model's size: compact (E 128, 4 heads, 2+2 layers) or released (E 384, 8 heads, 4+4)")
+  cmd->add_option("--size", job.size,
+                  "A new model's size: compact (E 128, 4 heads, 2+2 layers) or released (E 384, 8 heads, 4+4)")
       ->check(CLI::IsMember({"compact", "released"}));
   cmd->add_option("--progress", job.progress, "text, json or none")->check(CLI::IsMember({"text", "json", "none"}));
   cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
-  cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs, "Run every GPU step eagerly instead of replaying captured CUDA graphs");
-  cmd->add_flag("--padded-attention", job.paddedAttention, "GPU: attention in the padded layout instead of variable-length flash attention");
+  cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs,
+                "Run every GPU step eagerly instead of replaying captured CUDA graphs");
+  cmd->add_flag("--padded-attention", job.paddedAttention,
+                "GPU: attention in the padded layout instead of variable-length flash attention");
   addRankOption(cmd, job.ranks);
-  cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery, "With ranks: compare the ranks' weights every N steps (debug)");
+  cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery,
+                  "With ranks: compare the ranks' weights every N steps (debug)");
 }
 } // namespace
 
 void addTrainCommand(CLI::App& app) {
   auto job = std::make_shared<TrainJob>();
   auto data = std::make_shared<DatasetArgument>();
-  CLI::App* cmd = app.add_subcommand("train", "Train CellTransformer on a dataset (self-supervised); writes a checkpoint");
+  CLI::App* cmd =
+      app.add_subcommand("train", "Train CellTransformer on a dataset (self-supervised); writes a checkpoint");
   addDatasetArgument(cmd, *data, "Dataset (.h5ad, CSV, or an ABC download folder)");
-  cmd->add_option("--out,-o", job->out, "Checkpoint (.h5); OUT.train holds the state for --resume, OUT's .best twin the best")->required();
+  cmd->add_option("--out,-o", job->out,
+                  "Checkpoint (.h5); OUT.train holds the state for --resume, OUT's .best twin the best")
+      ->required();
   cmd->add_flag("--resume", job->resume, "Continue from OUT and OUT.train");
   addTrainOptions(cmd, *job);
   cmd->callback([job, data] {
@@ -270,7 +321,8 @@ void addTrainCommand(CLI::App& app) {
   b->add_option("--dir", *dir, "Where the synthetic dataset and the checkpoints go");
   b->add_option("--warmup", bjob->opt.warmup, "Warm-up steps of the schedule");
   b->add_flag("--profile", bjob->profile, "Time the step's parts, synchronising the device between them (slower)");
-  b->add_option("--trace", bjob->opt.traceFile, "Write the kernels of steps 20-24 as a Chrome trace (GPU builds with Kineto)");
+  b->add_option("--trace", bjob->opt.traceFile,
+                "Write the kernels of steps 20-24 as a Chrome trace (GPU builds with Kineto)");
   addTrainOptions(b, *bjob);
   b->callback([=] {
     namespace fs = std::filesystem;
@@ -283,7 +335,11 @@ void addTrainCommand(CLI::App& app) {
       g.genes = 500;
       g.cellTypes = 150;
       const auto s = generateSyntheticBrain(Atlas::load(bundledAtlasPaths()), g, data);
-      std::cout << nlohmann::json{{"figure", "generate"}, {"cells", s.cells}, {"mean_neighbors", s.meanNeighbors}, {"seconds", s.seconds}}.dump()
+      std::cout << nlohmann::json{{"figure", "generate"},
+                                  {"cells", s.cells},
+                                  {"mean_neighbors", s.meanNeighbors},
+                                  {"seconds", s.seconds}}
+                       .dump()
                 << std::endl;
     }
     if (bjob->ranks > 1 && !isRank()) {

@@ -2,11 +2,9 @@
 // one-line error and exits non-zero on bad input; `--help` works on every command.
 #include "app/cli/Commands.h"
 #include "app/cli/Launch.h"
-
 #include "core/Error.h"
 
 #include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdlib>
 #include <iostream>

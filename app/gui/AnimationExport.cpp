@@ -13,7 +13,9 @@
 namespace atlascope::app {
 
 namespace {
-QString framePath(const QString& dir, int i) { return QDir(dir).filePath(QString("frame_%1.png").arg(i, 4, 10, QChar('0'))); }
+QString framePath(const QString& dir, int i) {
+  return QDir(dir).filePath(QString("frame_%1.png").arg(i, 4, 10, QChar('0')));
+}
 
 // frame_%04d.png -> animation.mp4 at 24 fps, when ffmpeg is there (H.264, yuv420p for players).
 QString encodeVideo(const QString& dir) {
@@ -21,12 +23,13 @@ QString encodeVideo(const QString& dir) {
   if (ffmpeg.isEmpty()) return {};
   const QString out = QDir(dir).filePath("animation.mp4");
   QProcess p;
-  p.start(ffmpeg, {"-y", "-loglevel", "error", "-framerate", "24", "-i", QDir(dir).filePath("frame_%04d.png"), "-pix_fmt", "yuv420p",
-                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", out});
+  p.start(ffmpeg, {"-y", "-loglevel", "error", "-framerate", "24", "-i", QDir(dir).filePath("frame_%04d.png"),
+                   "-pix_fmt", "yuv420p", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", out});
   return p.waitForFinished(600000) && p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0 ? out : QString();
 }
 
-template <class Step> AnimationResult writeFrames(SceneController& scene, QSize size, const QString& dir, int frames, Step step) {
+template <class Step>
+AnimationResult writeFrames(SceneController& scene, QSize size, const QString& dir, int frames, Step step) {
   AnimationResult r;
   if (frames < 1) {
     r.error = QObject::tr("at least one frame");
@@ -71,7 +74,8 @@ AnimationResult exportTurntable(SceneController& scene, QSize size, const QStrin
   return r;
 }
 
-AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis, int frames) {
+AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis,
+                                   int frames) {
   if (axis == viewer::SectionAxis::None) return {{}, {}, QObject::tr("a section sweep needs an axis")};
   // The scene's section plane moves; the workspace's section is put back afterwards.
   viewer::SectionPlane* plane = scene.section();
@@ -80,7 +84,8 @@ AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QSt
   // Slab centres from one side of the CCF to the other (13.2 x 8.0 x 11.4 mm).
   const double extent[3] = {13200, 8000, 11400};
   const double length = extent[viewer::sectionAxisIndex(axis)];
-  AnimationResult r = writeFrames(scene, size, dir, frames, [&](int i) { plane->set(axis, length * (i + 0.5) / frames, thickness); });
+  AnimationResult r =
+      writeFrames(scene, size, dir, frames, [&](int i) { plane->set(axis, length * (i + 0.5) / frames, thickness); });
   plane->set(oldAxis, oldPosition, thickness);
   scene.render();
   return r;

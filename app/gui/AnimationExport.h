@@ -21,6 +21,7 @@ struct AnimationResult {
 
 // Frames of `size` pixels (every view of the layout), rendered offscreen.
 AnimationResult exportTurntable(SceneController& scene, QSize size, const QString& dir, int frames);
-AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis, int frames);
+AnimationResult exportSectionSweep(SceneController& scene, QSize size, const QString& dir, viewer::SectionAxis axis,
+                                   int frames);
 
 } // namespace atlascope::app

@@ -18,7 +18,8 @@ class CameraPresetReaction : public QObject {
   Q_OBJECT
 public:
   // `scene`: null until the atlas is loaded; `view`: the active view.
-  CameraPresetReaction(QAction* action, viewer::CameraPreset preset, std::function<SceneController*()> scene, std::function<int()> view);
+  CameraPresetReaction(QAction* action, viewer::CameraPreset preset, std::function<SceneController*()> scene,
+                       std::function<int()> view);
 };
 
 class ResetCameraReaction : public QObject {

@@ -1,17 +1,18 @@
 #include "app/gui/CellPanel.h"
+
 #include "app/gui/PdfExport.h"
 #include "app/scene/Engine.h"
 
 #include <QComboBox>
-#include <QFileDialog>
-#include <QPushButton>
 #include <QCompleter>
+#include <QFileDialog>
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
-#include <QSignalBlocker>
 #include <QPixmap>
+#include <QPushButton>
+#include <QSignalBlocker>
 #include <QSlider>
 #include <QStringListModel>
 #include <QVBoxLayout>
@@ -70,10 +71,14 @@ CellPanel::CellPanel(QWidget* parent) : QWidget(parent) {
 
   connect(colourBy_, &QComboBox::currentIndexChanged, this, [this](int i) {
     gene_->setEnabled(i == 2);
-    if (i == 0) emit colourByCategory("type");
-    else if (i == 1) emit colourByCategory("section");
-    else if (i == 2) { if (!gene_->text().isEmpty()) emit colourByGene(gene_->text()); }
-    else if (i > 2) emit colourByCategory("obs:" + colourBy_->itemData(i).toString());
+    if (i == 0)
+      emit colourByCategory("type");
+    else if (i == 1)
+      emit colourByCategory("section");
+    else if (i == 2) {
+      if (!gene_->text().isEmpty()) emit colourByGene(gene_->text());
+    } else if (i > 2)
+      emit colourByCategory("obs:" + colourBy_->itemData(i).toString());
   });
   connect(gene_, &QLineEdit::returnPressed, this, [this] {
     if (colourBy_->currentIndex() == 2 && !gene_->text().isEmpty()) emit colourByGene(gene_->text().trimmed());
@@ -90,12 +95,13 @@ void CellPanel::setDataset(const CellTable* cells, const std::vector<std::string
     summary_->setText(tr("No dataset open"));
     return;
   }
-  summary_->setText(tr("%1 cells, %2 genes, %3 sections, %4 cell types%5")
-                        .arg(cells->size())
-                        .arg(cells->genes.size())
-                        .arg(cells->sectionNames.size())
-                        .arg(cells->types.names.size())
-                        .arg(cells->hasCcf() ? tr(", in CCF coordinates") : tr(", laid out by section (no CCF coordinates)")));
+  summary_->setText(
+      tr("%1 cells, %2 genes, %3 sections, %4 cell types%5")
+          .arg(cells->size())
+          .arg(cells->genes.size())
+          .arg(cells->sectionNames.size())
+          .arg(cells->types.names.size())
+          .arg(cells->hasCcf() ? tr(", in CCF coordinates") : tr(", laid out by section (no CCF coordinates)")));
   QStringList genes;
   for (const auto& g : cells->genes) genes << QString::fromStdString(g);
   auto* completer = new QCompleter(genes, gene_);
@@ -104,7 +110,8 @@ void CellPanel::setDataset(const CellTable* cells, const std::vector<std::string
   gene_->setCompleter(completer);
 }
 
-void CellPanel::setLegend(const std::vector<std::string>& names, const std::vector<std::array<std::uint8_t, 3>>& colours) {
+void CellPanel::setLegend(const std::vector<std::string>& names,
+                          const std::vector<std::array<std::uint8_t, 3>>& colours) {
   QSignalBlocker block(legend_);
   legend_->clear();
   legendCategories_ = names.size();
@@ -134,7 +141,8 @@ void CellPanel::attach(Engine& engine) {
   connect(this, &CellPanel::colourByCategory, this, [&ws, current](const QString& what) {
     ws.setColourBy(current(), what.startsWith("obs:") ? what.mid(4) : what);
   });
-  connect(this, &CellPanel::colourByGene, this, [&ws, current](const QString& gene) { ws.setColourBy(current(), "gene:" + gene); });
+  connect(this, &CellPanel::colourByGene, this,
+          [&ws, current](const QString& gene) { ws.setColourBy(current(), "gene:" + gene); });
   connect(this, &CellPanel::pointSizeChanged, this, [&ws, current](double px) { ws.setPointSize(current(), px); });
   connect(this, &CellPanel::categoriesShown, this, [&ws, current](const std::vector<bool>& shown) {
     std::vector<int> hidden;

@@ -33,7 +33,7 @@ public:
   QListWidget* legend() const { return legend_; }
 
 signals:
-  void colourByCategory(QString what);   // "type", "section" or "obs:<column>"
+  void colourByCategory(QString what); // "type", "section" or "obs:<column>"
   void colourByGene(QString gene);
   void pointSizeChanged(double pixels);
   // The legend's check boxes: which categories of the current colouring are drawn (by code).
@@ -50,7 +50,7 @@ private:
   QSlider* pointSize_;
   QListWidget* legend_;
   std::size_t legendCategories_ = 0; // categories of the current legend (checkable or not)
-  QString legendFor_;                 // the colouring the legend shows
+  QString legendFor_;                // the colouring the legend shows
   std::vector<std::string> legendNames_;
   std::vector<std::array<std::uint8_t, 3>> legendColours_;
   QLabel* cellInfo_;

@@ -18,7 +18,8 @@ namespace atlascope::app {
 namespace {
 const QString kNone = QObject::tr("(none)");
 
-QComboBox* columnBox(const std::vector<std::string>& header, bool optional, const std::string& chosen, QWidget* parent) {
+QComboBox* columnBox(const std::vector<std::string>& header, bool optional, const std::string& chosen,
+                     QWidget* parent) {
   auto* b = new QComboBox(parent);
   if (optional) b->addItem(kNone, QStringLiteral("-")); // "-": no such column (ColumnOptions)
   for (const auto& h : header) b->addItem(QString::fromStdString(h), QString::fromStdString(h));
@@ -64,7 +65,8 @@ ColumnMappingDialog::ColumnMappingDialog(const QString& path, QWidget* parent) :
     preview_->setHorizontalHeaderItem(static_cast<int>(c), new QTableWidgetItem(QString::fromStdString(header[c])));
   for (std::size_t r = 0; r < rows.size(); ++r)
     for (std::size_t c = 0; c < rows[r].size() && c < header.size(); ++c)
-      preview_->setItem(static_cast<int>(r), static_cast<int>(c), new QTableWidgetItem(QString::fromStdString(rows[r][c])));
+      preview_->setItem(static_cast<int>(r), static_cast<int>(c),
+                        new QTableWidgetItem(QString::fromStdString(rows[r][c])));
   preview_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   preview_->setMaximumHeight(170);
   problem_ = new QLabel(this);
@@ -86,8 +88,10 @@ ColumnMappingDialog::ColumnMappingDialog(const QString& path, QWidget* parent) :
 
 void ColumnMappingDialog::validate() {
   QString problem = error_;
-  if (problem.isEmpty() && x_->count() == 0) problem = tr("The table has no columns");
-  else if (problem.isEmpty() && x_->currentData() == y_->currentData()) problem = tr("x and y must be different columns");
+  if (problem.isEmpty() && x_->count() == 0)
+    problem = tr("The table has no columns");
+  else if (problem.isEmpty() && x_->currentData() == y_->currentData())
+    problem = tr("x and y must be different columns");
   problem_->setText(problem);
   ok_->setEnabled(problem.isEmpty());
 }

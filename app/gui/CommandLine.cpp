@@ -32,41 +32,72 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   parser.setApplicationDescription("Atlascope: the Allen CCF and spatial transcriptomics in 3D.");
   parser.addHelpOption();
   parser.addVersionOption();
-  const QCommandLineOption annotation("annotation", "Label volume (.nrrd, .nhdr, .nii.gz); default: bundled CCF 25 um.", "file");
+  const QCommandLineOption annotation("annotation", "Label volume (.nrrd, .nhdr, .nii.gz); default: bundled CCF 25 um.",
+                                      "file");
   const QCommandLineOption ontology("ontology", "Structure ontology (JSON or CSV); default: bundled.", "file");
-  const QCommandLineOption table("parcellation-table", "ABC parcellation.csv when the volume holds parcellation indices.", "file");
+  const QCommandLineOption table("parcellation-table",
+                                 "ABC parcellation.csv when the volume holds parcellation indices.", "file");
   const QCommandLineOption cache("cache-dir", "Where region surfaces and gene stores are cached.", "dir");
-  const QCommandLineOption show("show", "Structures to show besides the brain shell (comma-separated acronyms).", "list");
-  const QCommandLineOption view("view", "Camera: anterior, posterior, dorsal, ventral, left, right, three-quarter.", "name");
-  const QCommandLineOption shot("screenshot", "Save an image of the window once everything is shown, then quit.", "png");
+  const QCommandLineOption show("show", "Structures to show besides the brain shell (comma-separated acronyms).",
+                                "list");
+  const QCommandLineOption view("view", "Camera: anterior, posterior, dorsal, ventral, left, right, three-quarter.",
+                                "name");
+  const QCommandLineOption shot("screenshot", "Save an image of the window once everything is shown, then quit.",
+                                "png");
   const QCommandLineOption size("size", "Window size WxH (with --export alone: the picture's size).", "size");
   const QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv); repeat to open several.", "file");
-  const QCommandLineOption colourBy("colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
-  const QCommandLineOption side("side-by-side", "The CCF and the cells in two views with one camera (default: overlaid).");
-  const QCommandLineOption layout("layout", "Views as a grid RxC (1x1 to 3x3), e.g. 1x3: the CCF, then each dataset in a view of its own.", "RxC");
-  const QCommandLineOption regionSurfaces("region-surfaces", "The discovered regions the cells are coloured by (--colour-by regions_k<k>) as surfaces.");
-  const QCommandLineOption matchRegions("match-regions", "Match the discovered regions of the first two datasets on the CCF grid "
-                                        "(the Regions across datasets dock; matched regions share colours), before any export.");
+  const QCommandLineOption colourBy(
+      "colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
+  const QCommandLineOption side("side-by-side",
+                                "The CCF and the cells in two views with one camera (default: overlaid).");
+  const QCommandLineOption layout(
+      "layout", "Views as a grid RxC (1x1 to 3x3), e.g. 1x3: the CCF, then each dataset in a view of its own.", "RxC");
+  const QCommandLineOption regionSurfaces(
+      "region-surfaces", "The discovered regions the cells are coloured by (--colour-by regions_k<k>) as surfaces.");
+  const QCommandLineOption matchRegions(
+      "match-regions", "Match the discovered regions of the first two datasets on the CCF grid "
+                       "(the Regions across datasets dock; matched regions share colours), before any export.");
   const QCommandLineOption session("session", "Restore a saved session (.json); the other flags apply on top.", "file");
-  const QCommandLineOption exportView("export", "Save every view as laid out, as PNG of --size pixels (times --scale), rendered offscreen, then quit.", "png");
+  const QCommandLineOption exportView(
+      "export", "Save every view as laid out, as PNG of --size pixels (times --scale), rendered offscreen, then quit.",
+      "png");
   const QCommandLineOption scale("scale", "Pixel scale of --export (e.g. 4 for a print figure).", "n", "1");
-  const QCommandLineOption turntable("turntable", "Export N frames of the camera once around the brain into --frames-dir, then quit.", "n");
-  const QCommandLineOption sweep("sweep", "Export --sweep-frames frames of a section slab moving along AXIS (coronal, sagittal, horizontal).", "axis");
+  const QCommandLineOption turntable(
+      "turntable", "Export N frames of the camera once around the brain into --frames-dir, then quit.", "n");
+  const QCommandLineOption sweep(
+      "sweep", "Export --sweep-frames frames of a section slab moving along AXIS (coronal, sagittal, horizontal).",
+      "axis");
   const QCommandLineOption sweepFrames("sweep-frames", "Frames of --sweep.", "n", "60");
-  const QCommandLineOption framesDir("frames-dir", "Folder for --turntable / --sweep frames (frame_0000.png ...; animation.mp4 with ffmpeg).", "dir", "frames");
-  const QCommandLineOption benchRender("bench-render", "Benchmark: N frames turning the camera with every cell drawn, then N while interacting "
-                                       "(level of detail); one JSON line with ms per frame, then quit.", "n");
-  const QCommandLineOption figure("figure", "Figure mode: the views, the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.", "file");
+  const QCommandLineOption framesDir(
+      "frames-dir", "Folder for --turntable / --sweep frames (frame_0000.png ...; animation.mp4 with ffmpeg).", "dir",
+      "frames");
+  const QCommandLineOption benchRender(
+      "bench-render",
+      "Benchmark: N frames turning the camera with every cell drawn, then N while interacting "
+      "(level of detail); one JSON line with ms per frame, then quit.",
+      "n");
+  const QCommandLineOption figure(
+      "figure",
+      "Figure mode: the views, the 2D section (with --section) and the legend as one PNG, SVG or PDF, then quit.",
+      "file");
   const QCommandLineOption figureSize("figure-size", "Size of --figure in pixels, WxH.", "size", "2400x1400");
-  const QCommandLineOption sectionOpt("section", "A section through every view, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.", "axis:um");
-  const QCommandLineOption restoreSession("restore-session", "After a crash or a kill: restore the autosaved session (yes), discard it (no) or ask "
-                                          "(default; without dialogs it is kept for a later start).", "yes|no|ask", "ask");
-  const QCommandLineOption saveSession("save-session", "Save the session (what is shown) once everything is shown, then quit.", "file");
-  const QCommandLineOption benchStalls("bench-stalls", "Benchmark: the longest GUI-thread stalls while --open's dataset opens, is coloured by a gene "
-                                       "and a region job (k = 25) runs and opens; one JSON line, then quit.");
-  parser.addOptions({annotation, ontology, table, cache, show, view, shot, size, open, colourBy, side, layout, regionSurfaces, matchRegions, session, exportView,
-                     scale, turntable, sweep, sweepFrames, framesDir, figure, figureSize, sectionOpt, benchRender, restoreSession, saveSession,
-                     benchStalls});
+  const QCommandLineOption sectionOpt(
+      "section", "A section through every view, AXIS:UM (e.g. coronal:7000; 200 um slab), shown in the 2D view.",
+      "axis:um");
+  const QCommandLineOption restoreSession(
+      "restore-session",
+      "After a crash or a kill: restore the autosaved session (yes), discard it (no) or ask "
+      "(default; without dialogs it is kept for a later start).",
+      "yes|no|ask", "ask");
+  const QCommandLineOption saveSession("save-session",
+                                       "Save the session (what is shown) once everything is shown, then quit.", "file");
+  const QCommandLineOption benchStalls(
+      "bench-stalls", "Benchmark: the longest GUI-thread stalls while --open's dataset opens, is coloured by a gene "
+                      "and a region job (k = 25) runs and opens; one JSON line, then quit.");
+  parser.addOptions({annotation, ontology,   table,      cache,       show,           view,           shot,
+                     size,       open,       colourBy,   side,        layout,         regionSurfaces, matchRegions,
+                     session,    exportView, scale,      turntable,   sweep,          sweepFrames,    framesDir,
+                     figure,     figureSize, sectionOpt, benchRender, restoreSession, saveSession,    benchStalls});
   parser.process(app);
 
   CommandLine c;
@@ -95,7 +126,8 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
     const auto axis = viewer::sectionAxisFromName(parts.value(0).toStdString());
     bool ok = false;
     const double um = parts.value(1).toDouble(&ok);
-    if (parts.size() != 2 || axis == viewer::SectionAxis::None || !ok) fail("--section takes AXIS:UM, e.g. coronal:7000");
+    if (parts.size() != 2 || axis == viewer::SectionAxis::None || !ok)
+      fail("--section takes AXIS:UM, e.g. coronal:7000");
     p.section = SectionState{parts.value(0), um, 200};
   }
   const QString sessionPath = !sessionFile.isEmpty() ? sessionFile : parser.value(session); // (non-X11 platforms)
@@ -113,7 +145,8 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   c.turntable = parser.isSet(turntable) ? std::max(1, parser.value(turntable).toInt()) : 0;
   if (parser.isSet(sweep)) {
     c.sweep = viewer::sectionAxisFromName(parser.value(sweep).toStdString());
-    if (c.sweep == viewer::SectionAxis::None) fail(QStringLiteral("unknown section axis '%1'").arg(parser.value(sweep)));
+    if (c.sweep == viewer::SectionAxis::None)
+      fail(QStringLiteral("unknown section axis '%1'").arg(parser.value(sweep)));
   }
   c.sweepFrames = std::max(1, parser.value(sweepFrames).toInt());
   c.framesDir = parser.value(framesDir);
@@ -121,7 +154,8 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   c.figure = parser.value(figure);
   if (!c.figure.isEmpty()) c.figureSize = parseSize(parser.value(figureSize), "--figure-size", {200, 150});
   c.restoreSession = parser.value(restoreSession);
-  if (c.restoreSession != "yes" && c.restoreSession != "no" && c.restoreSession != "ask") fail("--restore-session takes yes, no or ask");
+  if (c.restoreSession != "yes" && c.restoreSession != "no" && c.restoreSession != "ask")
+    fail("--restore-session takes yes, no or ask");
   c.restoreSessionGiven = parser.isSet(restoreSession);
   c.saveSession = parser.value(saveSession);
   c.benchStalls = parser.isSet(benchStalls);
@@ -139,7 +173,8 @@ void addDatasets(Engine& engine, const StartupPatch& patch) {
 
 void applyPatch(Engine& engine, const StartupPatch& p) {
   Workspace& ws = engine.workspace();
-  if (p.show || p.session.isEmpty()) engine.showStructures(p.show.value_or(defaultStructures()), QObject::tr("Show structures"));
+  if (p.show || p.session.isEmpty())
+    engine.showStructures(p.show.value_or(defaultStructures()), QObject::tr("Show structures"));
   addDatasets(engine, p);
   if (!p.colourBy.isEmpty())
     for (DatasetId id : ws.datasetIds()) ws.setColourBy(id, p.colourBy);
@@ -148,8 +183,10 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
   // The layout once every dataset is read (or refused): new views of a grid take a dataset each.
   auto arrange = [&engine, p] {
     Workspace& w = engine.workspace();
-    if (p.layout) w.setLayout(p.layout->first, p.layout->second);
-    else if (p.sideBySide) w.setSideBySide(true);
+    if (p.layout)
+      w.setLayout(p.layout->first, p.layout->second);
+    else if (p.sideBySide)
+      w.setSideBySide(true);
     if (p.regionSurfaces)
       for (DatasetId id : w.datasetIds()) w.setRegionSurfaces(id, true);
     // The camera framed for the views as they are now (a grid's views are narrower), unless a

@@ -24,13 +24,13 @@ struct StartupPatch {
   bool regionSurfaces = false;
   bool matchRegions = false; // the first two datasets' regions matched (Regions across datasets)
   std::optional<SectionState> section;
-  QJsonObject session;                      // --session, read
+  QJsonObject session; // --session, read
 };
 
 struct CommandLine {
   EngineOptions engine;
   StartupPatch patch;
-  QSize size;                  // --size (window, or the headless picture)
+  QSize size; // --size (window, or the headless picture)
   QString screenshot, exportPath, figure, framesDir;
   int scale = 1, turntable = 0, sweepFrames = 60, benchRender = 0;
   viewer::SectionAxis sweep = viewer::SectionAxis::None;
@@ -38,13 +38,18 @@ struct CommandLine {
   // Issue 14: crash recovery (SessionRecovery.h), a session dump, the stall benchmark.
   QString restoreSession = "ask"; // --restore-session yes|no|ask
   bool restoreSessionGiven = false;
-  QString saveSession;           // --save-session FILE: once everything is shown, then quit
-  bool benchStalls = false;      // --bench-stalls
+  QString saveSession;      // --save-session FILE: once everything is shown, then quit
+  bool benchStalls = false; // --bench-stalls
   // A run that quits by itself once the window has settled (no dialog may wait for a person).
   bool oneShot() const { return headless() || benchRender > 0 || !saveSession.isEmpty() || benchStalls; }
-  bool headless() const { return !screenshot.isEmpty() || !exportPath.isEmpty() || !figure.isEmpty() || turntable > 0 || sweep != viewer::SectionAxis::None; }
+  bool headless() const {
+    return !screenshot.isEmpty() || !exportPath.isEmpty() || !figure.isEmpty() || turntable > 0 ||
+           sweep != viewer::SectionAxis::None;
+  }
   // Only what needs no window (--export, --turntable, --sweep): rendered offscreen from the model.
-  bool windowless() const { return headless() && screenshot.isEmpty() && figure.isEmpty() && benchRender == 0 && !patch.matchRegions; }
+  bool windowless() const {
+    return headless() && screenshot.isEmpty() && figure.isEmpty() && benchRender == 0 && !patch.matchRegions;
+  }
 };
 
 // Parses the arguments (`--session` taken out beforehand: Qt on X11 takes it for itself). Exits

@@ -16,8 +16,9 @@ constexpr int kIdRole = Qt::UserRole + 1;
 DataPanel::DataPanel(Engine& engine, QWidget* parent) : QWidget(parent), engine_(engine) {
   list_ = new QListWidget(this);
   list_->setObjectName("datasetList");
-  list_->setToolTip(tr("Open datasets: the check box shows or hides one, a double click renames it; the selected one is what the "
-                       "Cells, Discover regions and Train docks act on"));
+  list_->setToolTip(
+      tr("Open datasets: the check box shows or hides one, a double click renames it; the selected one is what the "
+         "Cells, Discover regions and Train docks act on"));
   close_ = new QPushButton(tr("Close"), this);
   close_->setObjectName("closeDataset");
   auto* buttons = new QHBoxLayout;
@@ -53,8 +54,8 @@ DataPanel::DataPanel(Engine& engine, QWidget* parent) : QWidget(parent), engine_
     updating_ = was;
     list_->editItem(item);
   });
-  for (auto signal : {&Workspace::datasetAdded, &Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged,
-                      &Workspace::currentDatasetChanged})
+  for (auto signal : {&Workspace::datasetAdded, &Workspace::datasetLoaded, &Workspace::datasetRemoved,
+                      &Workspace::datasetChanged, &Workspace::currentDatasetChanged})
     connect(&ws, signal, this, &DataPanel::refresh);
   refresh();
 }

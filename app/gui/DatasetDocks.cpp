@@ -23,7 +23,8 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     section_->setAtlas(engine_.atlas());
     refresh();
   });
-  for (auto signal : {&Workspace::currentDatasetChanged, &Workspace::datasetLoaded, &Workspace::datasetChanged, &Workspace::datasetRemoved})
+  for (auto signal : {&Workspace::currentDatasetChanged, &Workspace::datasetLoaded, &Workspace::datasetChanged,
+                      &Workspace::datasetRemoved})
     connect(&ws, signal, this, &DatasetDocks::refresh);
   connect(&engine_.data(), &DatasetData::colouringReady, this, &DatasetDocks::refresh);
   connect(&ws, &Workspace::sectionChanged, this, [this] {
@@ -32,18 +33,21 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     section_->setPlane(normal < 0 ? 0 : normal, s.position, s.thickness);
   });
   auto current = [&ws] { return ws.currentDataset(); };
-  connect(regions_, &RegionMatchPanel::resolutionChosen, this, [&ws, current](const QString& column) { ws.setColourBy(current(), column); });
-  connect(regions_, &RegionMatchPanel::regionSelected, this, [&ws, current](int code) { ws.setHighlightedRegion(current(), code); });
-  connect(regions_, &RegionMatchPanel::regionInResolutionChosen, this, [this, &ws, current](const QString& column, int code) {
-    const DatasetDocument* d = ws.dataset(current());
-    if (!d) return;
-    if (d->display.colourBy == column) {
-      ws.setHighlightedRegion(d->id, code);
-      return;
-    }
-    pendingRegion_ = code; // selected once that resolution's matches are in
-    ws.setColourBy(d->id, column);
-  });
+  connect(regions_, &RegionMatchPanel::resolutionChosen, this,
+          [&ws, current](const QString& column) { ws.setColourBy(current(), column); });
+  connect(regions_, &RegionMatchPanel::regionSelected, this,
+          [&ws, current](int code) { ws.setHighlightedRegion(current(), code); });
+  connect(regions_, &RegionMatchPanel::regionInResolutionChosen, this,
+          [this, &ws, current](const QString& column, int code) {
+            const DatasetDocument* d = ws.dataset(current());
+            if (!d) return;
+            if (d->display.colourBy == column) {
+              ws.setHighlightedRegion(d->id, code);
+              return;
+            }
+            pendingRegion_ = code; // selected once that resolution's matches are in
+            ws.setColourBy(d->id, column);
+          });
   // A double click on a region renames it (undoable; saved in sessions; File > Save region names
   // writes it into the dataset file).
   connect(regions_->regionList(), &QListWidget::itemDoubleClicked, this, [this, &ws, current](QListWidgetItem* item) {
@@ -51,8 +55,9 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     if (!d) return;
     const int code = item->data(Qt::UserRole).toInt();
     bool ok = false;
-    const QString name = QInputDialog::getText(regions_, tr("Rename region"), tr("Name (empty: the default)"), QLineEdit::Normal,
-                                               item->text().section(QStringLiteral(" — "), 0, 0), &ok);
+    const QString name =
+        QInputDialog::getText(regions_, tr("Rename region"), tr("Name (empty: the default)"), QLineEdit::Normal,
+                              item->text().section(QStringLiteral(" — "), 0, 0), &ok);
     if (ok) ws.setRegionName(d->id, d->display.colourBy, code, name.trimmed());
   });
   // Matches in: the region the tree asked for, else the model's highlighted region, selected.
@@ -72,7 +77,8 @@ QStringList DatasetDocks::regionColumns() const {
   if (!d) return columns;
   for (const auto& c : d->obsColumns)
     if (QString::fromStdString(c).startsWith("regions_k")) columns << QString::fromStdString(c);
-  std::sort(columns.begin(), columns.end(), [](const QString& a, const QString& b) { return a.mid(9).toInt() < b.mid(9).toInt(); });
+  std::sort(columns.begin(), columns.end(),
+            [](const QString& a, const QString& b) { return a.mid(9).toInt() < b.mid(9).toInt(); });
   return columns;
 }
 
@@ -94,8 +100,10 @@ void DatasetDocks::refresh() {
     emit regionsAvailable(false);
     return;
   }
-  if (c && c->categorical) section_->setColours(c->codes, displayColours(*d, *c));
-  else section_->setColours({}, {});
+  if (c && c->categorical)
+    section_->setColours(c->codes, displayColours(*d, *c));
+  else
+    section_->setColours({}, {});
   section_->setShownCells(c ? shownCells(d->display, *c) : std::vector<std::uint8_t>{});
 
   const QStringList columns = regionColumns();
@@ -108,7 +116,8 @@ void DatasetDocks::refresh() {
       shownColouring_ = c;
       shownNames_ = names;
     }
-    if (regions_->selectedRegion() != d->display.highlightedRegion && regions_->hasMatches()) regions_->selectRegion(d->display.highlightedRegion);
+    if (regions_->selectedRegion() != d->display.highlightedRegion && regions_->hasMatches())
+      regions_->selectRegion(d->display.highlightedRegion);
   } else if (shownColouring_) {
     regions_->clear();
     shownColouring_ = nullptr;
@@ -139,7 +148,8 @@ void DatasetDocks::buildHierarchy() {
           for (std::int64_t r : cells->fileRow) codes.push_back(l.codes.at(static_cast<std::size_t>(r)));
           level.sizes.assign(l.names.size(), 0);
           for (std::int32_t code : codes)
-            if (code >= 0 && static_cast<std::size_t>(code) < level.sizes.size()) ++level.sizes[static_cast<std::size_t>(code)];
+            if (code >= 0 && static_cast<std::size_t>(code) < level.sizes.size())
+              ++level.sizes[static_cast<std::size_t>(code)];
           // The links `segment` writes: each region under the coarser region holding most of its cells.
           level.parent = levels.empty() ? std::vector<std::int32_t>(l.names.size(), -1)
                                         : linkResolutions(previous, codes, static_cast<int>(l.names.size()));

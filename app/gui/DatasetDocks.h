@@ -33,7 +33,7 @@ private:
   Engine& engine_;
   RegionMatchPanel* regions_;
   SectionView* section_;
-  DatasetId shownDataset_ = -1;            // the dataset the docks show
+  DatasetId shownDataset_ = -1;                   // the dataset the docks show
   const CellColouring* shownColouring_ = nullptr; // the colouring whose regions are being matched
   std::vector<std::string> shownNames_;
   int pendingRegion_ = -1; // chosen in the tree at another resolution: selected once matched

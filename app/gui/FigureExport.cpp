@@ -43,8 +43,9 @@ bool writeFigure(const QString& path, QSize size, Engine& engine, const SectionV
     QStringList shown;
     for (DatasetId id : ws.loadedDatasetIds())
       if (ws.dataset(id)->display.visible) shown << ws.dataset(id)->name;
-    const QString title = shown.isEmpty() ? QObject::tr("Allen CCF")
-                                          : QObject::tr("%1 — %2").arg(shown.join(", "), d ? d->display.colourBy : QString());
+    const QString title = shown.isEmpty()
+                              ? QObject::tr("Allen CCF")
+                              : QObject::tr("%1 — %2").arg(shown.join(", "), d ? d->display.colourBy : QString());
     p.drawText(QRectF(pad, 0, size.width() - 2 * pad, titleH), Qt::AlignLeft | Qt::AlignVCenter, title);
     p.drawImage(left, views);
     if (!right) return;

@@ -29,7 +29,8 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
   open->setObjectName("openDataset");
   open->setShortcut(QKeySequence::Open);
   connect(open, &QAction::triggered, this, [w] {
-    const QString path = QFileDialog::getOpenFileName(w, tr("Open cells"), {}, tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
+    const QString path = QFileDialog::getOpenFileName(w, tr("Open cells"), {},
+                                                      tr("Cell data (*.h5ad *.csv *.tsv *.txt);;All files (*)"));
     if (path.isEmpty()) return;
     // A table: which column is what (pre-filled with what is recognised by name).
     if (isTablePath(path.toStdString())) {
@@ -43,13 +44,15 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
   openFolder->setObjectName("openAbcFolder");
   connect(openFolder, &QAction::triggered, this, [w] {
     // The ABC download as it is: metadata CSVs + CCF coordinates + expression .h5ad, joined.
-    const QString dir = QFileDialog::getExistingDirectory(w, tr("ABC atlas folder (cell metadata, CCF coordinates, expression)"));
+    const QString dir =
+        QFileDialog::getExistingDirectory(w, tr("ABC atlas folder (cell metadata, CCF coordinates, expression)"));
     if (!dir.isEmpty()) w->openDataset(dir);
   });
   QAction* close = file->addAction(tr("&Close dataset"));
   close->setObjectName("closeCurrentDataset");
   close->setShortcut(QKeySequence::Close);
-  connect(close, &QAction::triggered, this, [engine_] { engine_->workspace().closeDataset(engine_->workspace().currentDataset()); });
+  connect(close, &QAction::triggered, this,
+          [engine_] { engine_->workspace().closeDataset(engine_->workspace().currentDataset()); });
   file->addSeparator();
   QAction* shot = file->addAction(tr("Save &screenshot…"));
   shot->setShortcut(QKeySequence(tr("Ctrl+Shift+S")));
@@ -64,38 +67,49 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
       if (dir.isEmpty() || !scene) return;
       const QSize size = w->view()->size() * w->view()->devicePixelRatioF();
       const auto axis = viewer::sectionAxisFromName(engine_->workspace().section().axis.toStdString());
-      const AnimationResult r = spin ? exportTurntable(*scene, size, dir, 36)
-                                     : exportSectionSweep(*scene, size, dir, axis == viewer::SectionAxis::None ? viewer::SectionAxis::Coronal : axis, 60);
-      w->statusBar()->showMessage(r.error.isEmpty() ? tr("%1 frames in %2%3").arg(r.frames.size()).arg(dir, r.video.isEmpty() ? QString() : " + " + r.video)
-                                                 : r.error, 10000);
+      const AnimationResult r =
+          spin ? exportTurntable(*scene, size, dir, 36)
+               : exportSectionSweep(*scene, size, dir,
+                                    axis == viewer::SectionAxis::None ? viewer::SectionAxis::Coronal : axis, 60);
+      w->statusBar()->showMessage(
+          r.error.isEmpty()
+              ? tr("%1 frames in %2%3").arg(r.frames.size()).arg(dir, r.video.isEmpty() ? QString() : " + " + r.video)
+              : r.error,
+          10000);
     });
   };
-  animation(tr("Export &turntable frames…"), "exportTurntable", tr("Folder for the turntable frames (36 frames, 10 degrees apart)"), true);
-  animation(tr("Export section s&weep frames…"), "exportSweep", tr("Folder for the section sweep frames (60 frames along the section axis)"), false);
+  animation(tr("Export &turntable frames…"), "exportTurntable",
+            tr("Folder for the turntable frames (36 frames, 10 degrees apart)"), true);
+  animation(tr("Export section s&weep frames…"), "exportSweep",
+            tr("Folder for the section sweep frames (60 frames along the section axis)"), false);
   file->addSeparator();
   QAction* figure = file->addAction(tr("Export &figure (views, section, legend)…"));
   figure->setObjectName("exportFigure");
   connect(figure, &QAction::triggered, this, [w, engine_, sectionView_] {
-    const QString path = QFileDialog::getSaveFileName(w, tr("Export figure"), "figure.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    const QString path =
+        QFileDialog::getSaveFileName(w, tr("Export figure"), "figure.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
     if (path.isEmpty()) return;
     const QSize size = path.endsWith(".png", Qt::CaseInsensitive) ? QSize(3600, 2100) : QSize(1800, 1050);
-    if (!writeFigure(path, size, *engine_, *sectionView_)) QMessageBox::warning(w, tr("Export figure"), tr("Could not write %1").arg(path));
+    if (!writeFigure(path, size, *engine_, *sectionView_))
+      QMessageBox::warning(w, tr("Export figure"), tr("Could not write %1").arg(path));
   });
   QAction* sectionFigure = file->addAction(tr("Export 2D section (SVG, PDF or PNG)…"));
   sectionFigure->setObjectName("exportSection");
   connect(sectionFigure, &QAction::triggered, this, [w, sectionView_] {
-    const QString path = QFileDialog::getSaveFileName(w, tr("Export 2D section"), "section.svg", tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
+    const QString path = QFileDialog::getSaveFileName(w, tr("Export 2D section"), "section.svg",
+                                                      tr("SVG (*.svg);;PDF (*.pdf);;PNG (*.png)"));
     if (path.isEmpty()) return;
     const QSize size(1600, 1200);
     const bool ok = path.endsWith(".svg", Qt::CaseInsensitive)   ? sectionView_->writeSvg(path, size)
                     : path.endsWith(".pdf", Qt::CaseInsensitive) ? sectionView_->writePdf(path, size)
-                                                                  : sectionView_->writePng(path, size * 2);
+                                                                 : sectionView_->writePng(path, size * 2);
     if (!ok) QMessageBox::warning(w, tr("Export 2D section"), tr("Could not write %1").arg(path));
   });
   QAction* saveSession = file->addAction(tr("Save sess&ion…"));
   saveSession->setObjectName("saveSession");
   connect(saveSession, &QAction::triggered, this, [w] {
-    const QString path = QFileDialog::getSaveFileName(w, tr("Save session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
+    const QString path =
+        QFileDialog::getSaveFileName(w, tr("Save session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
     if (path.isEmpty()) return;
     try {
       writeSessionFile(path, w->captureSession());
@@ -107,7 +121,8 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
   QAction* openSession = file->addAction(tr("Open sessio&n…"));
   openSession->setObjectName("openSession");
   connect(openSession, &QAction::triggered, this, [w] {
-    const QString path = QFileDialog::getOpenFileName(w, tr("Open session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
+    const QString path =
+        QFileDialog::getOpenFileName(w, tr("Open session"), {}, tr("Atlascope sessions (*.atlascope.json *.json)"));
     if (path.isEmpty()) return;
     try {
       w->applySession(readSessionFile(path));
@@ -124,7 +139,8 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
     const DatasetDocument* d = ws.dataset(ws.currentDataset());
     const CellColouring* c = d ? engine_->data().colouring(d->id) : nullptr;
     if (!d || !c || !c->colourBy.startsWith("regions_k") || isTablePath(d->path.toStdString())) {
-      w->statusBar()->showMessage(QObject::tr("Colour an .h5ad dataset by its discovered regions (regions_k…) first"), 8000);
+      w->statusBar()->showMessage(QObject::tr("Colour an .h5ad dataset by its discovered regions (regions_k…) first"),
+                                  8000);
       return;
     }
     const std::string path = d->path.toStdString(), column = c->colourBy.toStdString();
@@ -135,7 +151,10 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
           writeRegionNames(path, column, named);
           return true;
         },
-        [w, column](bool) { w->statusBar()->showMessage(QObject::tr("Region names of %1 saved").arg(QString::fromStdString(column)), 8000); });
+        [w, column](bool) {
+          w->statusBar()->showMessage(QObject::tr("Region names of %1 saved").arg(QString::fromStdString(column)),
+                                      8000);
+        });
   });
   file->addSeparator();
   QAction* quit = file->addAction(tr("&Quit"));

@@ -5,11 +5,11 @@
 #include "app/gui/DataPanel.h"
 #include "app/gui/DatasetDocks.h"
 #include "app/gui/FileMenu.h"
-#include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/JobQueue.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/RegionTreePanel.h"
+#include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/SectionToolbar.h"
 #include "app/gui/SectionView.h"
 #include "app/gui/SessionAutosave.h"
@@ -40,7 +40,6 @@
 #include <QUndoStack>
 
 #include <vtkRenderWindow.h>
-
 
 namespace atlascope::app {
 
@@ -109,25 +108,30 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   });
   // A finished region job: its dataset copy opens beside the original, coloured by the coarsest resolution.
   // It takes the place of the dataset it was made from, which is hidden (not closed: both stay).
-  connect(pipelinePanel_, &PipelinePanel::regionsReady, this, [this, &ws](const QString& result, const QJsonObject& summary) {
-    const QJsonArray res = summary.value("resolutions").toArray();
-    const DatasetId source = ws.currentDataset();
-    const DatasetId id = openDataset(result, {}, res.isEmpty() ? QString() : QStringLiteral("regions_k%1").arg(res.first().toObject().value("k").toInt()));
-    if (source >= 0) replaces_[id] = source;
-  });
+  connect(pipelinePanel_, &PipelinePanel::regionsReady, this,
+          [this, &ws](const QString& result, const QJsonObject& summary) {
+            const QJsonArray res = summary.value("resolutions").toArray();
+            const DatasetId source = ws.currentDataset();
+            const DatasetId id = openDataset(
+                result, {},
+                res.isEmpty() ? QString()
+                              : QStringLiteral("regions_k%1").arg(res.first().toObject().value("k").toInt()));
+            if (source >= 0) replaces_[id] = source;
+          });
   // The jobs run on the current dataset (a region result is a copy: runs start from the original).
-  connect(&ws, &Workspace::currentDatasetChanged, this, [this, &ws, dataDock, cellDock, pipelineDock, trainingDock](DatasetId id) {
-    const DatasetDocument* d = ws.dataset(id);
-    const QString path = d ? d->path : QString();
-    if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) {
-      pipelinePanel_->setDataset(path);
-      trainingPanel_->setDataset(path);
-    }
-    for (QDockWidget* w : {dataDock, cellDock, pipelineDock, trainingDock})
-      if (d && !w->isVisible()) w->show();
-    cellDock->raise();
-    setWindowTitle(d ? tr("Atlascope — %1").arg(d->name) : tr("Atlascope"));
-  });
+  connect(&ws, &Workspace::currentDatasetChanged, this,
+          [this, &ws, dataDock, cellDock, pipelineDock, trainingDock](DatasetId id) {
+            const DatasetDocument* d = ws.dataset(id);
+            const QString path = d ? d->path : QString();
+            if (!path.endsWith(".regions.h5ad", Qt::CaseInsensitive)) {
+              pipelinePanel_->setDataset(path);
+              trainingPanel_->setDataset(path);
+            }
+            for (QDockWidget* w : {dataDock, cellDock, pipelineDock, trainingDock})
+              if (d && !w->isVisible()) w->show();
+            cellDock->raise();
+            setWindowTitle(d ? tr("Atlascope — %1").arg(d->name) : tr("Atlascope"));
+          });
   connect(&ws, &Workspace::datasetLoaded, this, [this, &ws](DatasetId id) {
     const DatasetDocument* d = ws.dataset(id);
     // A dataset the user opened becomes the one the docks show once it is read.
@@ -137,13 +141,19 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
       replaces_.erase(it);
     }
     if (d->cells->skippedCells > 0)
-      statusBar()->showMessage(tr("%1: %2 cells skipped (%3)").arg(d->name).arg(d->cells->skippedCells).arg(QString::fromStdString(d->cells->skippedReason)), 15000);
+      statusBar()->showMessage(tr("%1: %2 cells skipped (%3)")
+                                   .arg(d->name)
+                                   .arg(d->cells->skippedCells)
+                                   .arg(QString::fromStdString(d->cells->skippedReason)),
+                               15000);
   });
-  connect(&engine_->data(), &DatasetData::readFailed, this, [this](DatasetId, const QString& path, const QString& error) {
-    datasetError_ = error;
-    statusBar()->showMessage(tr("Could not open %1: %2").arg(path, error), 15000);
-    if (dialogsAllowed()) QMessageBox::warning(this, tr("Open dataset"), tr("Could not open the dataset:\n%1").arg(error));
-  });
+  connect(&engine_->data(), &DatasetData::readFailed, this,
+          [this](DatasetId, const QString& path, const QString& error) {
+            datasetError_ = error;
+            statusBar()->showMessage(tr("Could not open %1: %2").arg(path, error), 15000);
+            if (dialogsAllowed())
+              QMessageBox::warning(this, tr("Open dataset"), tr("Could not open the dataset:\n%1").arg(error));
+          });
   connect(&engine_->data(), &DatasetData::colouringFailed, this, [this](DatasetId, const QString& error) {
     statusBar()->showMessage(tr("Cannot colour the cells that way: %1").arg(error), 8000);
   });
@@ -230,8 +240,10 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
     patched_ = true;
     renderViews();
   });
-  if (patch.session.isEmpty()) addDatasets(*engine_, patch); // read while the atlas loads
-  else pendingSession_ = patch.session;
+  if (patch.session.isEmpty())
+    addDatasets(*engine_, patch); // read while the atlas loads
+  else
+    pendingSession_ = patch.session;
   connect(engine_, &Engine::atlasFailed, this, [this](const QString& error) {
     selectionLabel_->setText(tr("Could not load the atlas: %1").arg(error));
     if (dialogsAllowed()) QMessageBox::critical(this, tr("Atlascope"), tr("Could not load the atlas:\n%1").arg(error));
@@ -299,7 +311,8 @@ void MainWindow::applySession(const QJsonObject& session) {
   if (r.contains("k")) pipelinePanel_->resolutionsEdit()->setText(r.value("k").toString());
   if (r.contains("device")) pipelinePanel_->deviceBox()->setCurrentText(r.value("device").toString());
   pipelinePanel_->smoothBox()->setChecked(r.value("smooth").toBool(false));
-  if (w.value("width").toInt() > 0 && w.value("height").toInt() > 0) resize(w.value("width").toInt(), w.value("height").toInt());
+  if (w.value("width").toInt() > 0 && w.value("height").toInt() > 0)
+    resize(w.value("width").toInt(), w.value("height").toInt());
   findChild<QDockWidget*>("sectionDock")->setVisible(extras.value("section_view").toBool(false));
   renderViews();
 }
@@ -325,7 +338,8 @@ QImage MainWindow::windowImage() {
   view_->render();
   const QImage vtk = grabImage(view_->renderWindow());
   QPainter painter(&img);
-  painter.drawImage(QRect(view_->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), view_->size() * img.devicePixelRatio()), vtk);
+  painter.drawImage(
+      QRect(view_->mapTo(this, QPoint(0, 0)) * img.devicePixelRatio(), view_->size() * img.devicePixelRatio()), vtk);
   return img;
 }
 
@@ -336,8 +350,10 @@ void MainWindow::updateBusy() {
   for (DatasetId id : workspace().datasetIds()) reading = reading || !workspace().dataset(id)->cells;
   const bool busy = !engine_->isIdle();
   busy_->setVisible(busy);
-  busy_->setFormat(engine_->atlasLoading() ? tr("loading atlas") : reading ? tr("reading cells") : engine_->pendingSurfaces() > 0
-                                                                       ? tr("building %1 surface(s)").arg(engine_->pendingSurfaces()) : tr("working"));
+  busy_->setFormat(engine_->atlasLoading()          ? tr("loading atlas")
+                   : reading                        ? tr("reading cells")
+                   : engine_->pendingSurfaces() > 0 ? tr("building %1 surface(s)").arg(engine_->pendingSurfaces())
+                                                    : tr("working"));
   busy_->setTextVisible(true);
   cancelLoad_->setVisible(reading);
 }

@@ -51,7 +51,8 @@ bool writeWidgetPdf(QWidget* widget, const QString& path) {
   });
 }
 
-bool writePainted(const QString& path, QSize size, const std::function<void(QPainter&)>& draw, const QString& title, bool transparent) {
+bool writePainted(const QString& path, QSize size, const std::function<void(QPainter&)>& draw, const QString& title,
+                  bool transparent) {
   if (size.width() <= 0 || size.height() <= 0) return false;
   const QString suffix = QFileInfo(path).suffix().toLower();
   return writeThroughTemporary(path, [&](const QString& tmp) {

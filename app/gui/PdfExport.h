@@ -17,7 +17,7 @@ bool writeWidgetPdf(QWidget* widget, const QString& path);
 
 // Paints `draw` onto a `size`-pixel canvas (SVG/PDF: the same size in points at 96 dpi) and writes
 // it to `path` as .svg, .pdf or PNG (anything else); `title` goes into the SVG. False on failure.
-bool writePainted(const QString& path, QSize size, const std::function<void(QPainter&)>& draw, const QString& title = {},
-                  bool transparent = false);
+bool writePainted(const QString& path, QSize size, const std::function<void(QPainter&)>& draw,
+                  const QString& title = {}, bool transparent = false);
 
 } // namespace atlascope::app

@@ -1,15 +1,9 @@
 #include "app/gui/PipelinePanel.h"
-#include "app/gui/PdfExport.h"
-
-#include "core/AtomicFile.h"
-#include <QtCharts/QValueAxis>
-#include <QtCharts/QLogValueAxis>
-#include <QtCharts/QLineSeries>
-#include <QtCharts/QChartView>
-#include <QtCharts/QChart>
 
 #include "app/gui/JobQueue.h"
+#include "app/gui/PdfExport.h"
 #include "app/gui/WorkerJob.h"
+#include "core/AtomicFile.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -17,25 +11,32 @@
 #include <QFileInfo>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QJsonArray>
 #include <QTableWidget>
-#include <QHeaderView>
 #include <QVBoxLayout>
+#include <QtCharts/QChart>
+#include <QtCharts/QChartView>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QLogValueAxis>
+#include <QtCharts/QValueAxis>
 
 namespace atlascope::app {
 
-PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
+PipelinePanel::PipelinePanel(QWidget* parent)
+    : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
   auto* layout = new QVBoxLayout(this);
   auto* form = new QFormLayout;
   auto* modelRow = new QHBoxLayout;
   model_ = new QLineEdit;
   model_->setPlaceholderText(tr("none: neighbourhood composition baseline"));
-  model_->setToolTip(tr("A trained CellTransformer (.h5 checkpoint or reference .pth); empty runs the model-free baseline"));
+  model_->setToolTip(
+      tr("A trained CellTransformer (.h5 checkpoint or reference .pth); empty runs the model-free baseline"));
   auto* browse = new QPushButton(tr("…"));
   connect(browse, &QPushButton::clicked, this, [this] {
     const QString f = QFileDialog::getOpenFileName(this, tr("Model"), {}, tr("Models (*.h5 *.pth *.pt)"));
@@ -123,7 +124,9 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
     finish();
     lastError_.clear();
     progress_->setValue(1000);
-    status_->setText(tr("Done in %1 s (%2).").arg(result.value("seconds").toDouble(), 0, 'f', 1).arg(result.value("features").toString()));
+    status_->setText(tr("Done in %1 s (%2).")
+                         .arg(result.value("seconds").toDouble(), 0, 'f', 1)
+                         .arg(result.value("features").toString()));
     showScores(result);
     emit regionsReady(resultPathFor(dataset_), result);
   });
@@ -131,7 +134,8 @@ PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new Worker
     finish();
     lastError_ = message;
     progress_->setValue(0);
-    status_->setText(message == tr("cancelled") ? tr("Cancelled; the previous result (if any) is kept.") : tr("Failed: %1").arg(message));
+    status_->setText(message == tr("cancelled") ? tr("Cancelled; the previous result (if any) is kept.")
+                                                : tr("Failed: %1").arg(message));
     log_->appendPlainText(message);
   });
 }
@@ -146,8 +150,8 @@ void PipelinePanel::setDataset(const QString& path) {
   const bool h5ad = path.endsWith(".h5ad", Qt::CaseInsensitive) && !path.endsWith(".regions.h5ad", Qt::CaseInsensitive);
   run_->setEnabled(h5ad && !isRunning());
   status_->setText(path.isEmpty() ? tr("Open a dataset to discover its regions.")
-                   : h5ad        ? tr("Ready: %1").arg(QFileInfo(path).fileName())
-                                 : tr("Region discovery writes into a copy of an .h5ad dataset; convert this one first."));
+                   : h5ad         ? tr("Ready: %1").arg(QFileInfo(path).fileName())
+                          : tr("Region discovery writes into a copy of an .h5ad dataset; convert this one first."));
 }
 
 bool PipelinePanel::isRunning() const { return job_->isRunning(); }
@@ -167,7 +171,9 @@ void PipelinePanel::run() {
 bool PipelinePanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
 
 void PipelinePanel::startJob() {
-  QStringList args{"segment", dataset_, "--out", resultPathFor(dataset_), "--k", ks_->text().simplified().remove(' '),
+  QStringList args{"segment",  dataset_,
+                   "--out",    resultPathFor(dataset_),
+                   "--k",      ks_->text().simplified().remove(' '),
                    "--device", device_->currentText()};
   if (!model_->text().isEmpty()) args << "--weights" << model_->text();
   if (smooth_->isChecked()) args << "--smooth";
@@ -220,9 +226,11 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
     const QJsonObject sc = o.value("scores").toObject();
     for (const QString& ref : refs) {
       const QJsonObject s = sc.value(ref).toObject();
-      for (const char* key : {"ami", "ari", "nmi", "v_measure"}) scores_->setItem(row, col++, number(s.value(key).toDouble()));
+      for (const char* key : {"ami", "ari", "nmi", "v_measure"})
+        scores_->setItem(row, col++, number(s.value(key).toDouble()));
     }
-    if (hidden) scores_->setItem(row, col++, number(o.value("hidden_subregions").toObject().value("mean_ami").toDouble()));
+    if (hidden)
+      scores_->setItem(row, col++, number(o.value("hidden_subregions").toObject().value("mean_ami").toDouble()));
     scores_->setItem(row, col++, number(o.value("spatial_coherence").toDouble()));
   }
   scores_->setSortingEnabled(true);
@@ -252,7 +260,8 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
     std::vector<std::pair<int, double>> points;
     for (int row = 0; row < scores_->rowCount(); ++row)
       if (scores_->item(row, 0) && scores_->item(row, c))
-        points.emplace_back(scores_->item(row, 0)->data(Qt::DisplayRole).toInt(), scores_->item(row, c)->data(Qt::DisplayRole).toDouble());
+        points.emplace_back(scores_->item(row, 0)->data(Qt::DisplayRole).toInt(),
+                            scores_->item(row, c)->data(Qt::DisplayRole).toDouble());
     std::sort(points.begin(), points.end());
     for (const auto& [k, v] : points) line->append(k, v);
     chart_->addSeries(line);
@@ -261,7 +270,9 @@ void PipelinePanel::showScores(const QJsonObject& summary) {
   }
   for (const QJsonValue& r : res) {
     const QJsonObject o = r.toObject();
-    QString line = tr("k = %1: spatial coherence %2").arg(o.value("k").toInt()).arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
+    QString line = tr("k = %1: spatial coherence %2")
+                       .arg(o.value("k").toInt())
+                       .arg(o.value("spatial_coherence").toDouble(), 0, 'f', 3);
     const QJsonObject sc = o.value("scores").toObject();
     for (auto it = sc.begin(); it != sc.end(); ++it)
       line += tr(", AMI vs %1 %2").arg(it.key()).arg(it.value().toObject().value("ami").toDouble(), 0, 'f', 3);
@@ -276,7 +287,8 @@ bool PipelinePanel::writeScoresCsv(const QString& path) const {
   text += row.join(',') + '\n';
   for (int r = 0; r < scores_->rowCount(); ++r) {
     row.clear();
-    for (int c = 0; c < scores_->columnCount(); ++c) row << (scores_->item(r, c) ? scores_->item(r, c)->data(Qt::DisplayRole).toString() : QString());
+    for (int c = 0; c < scores_->columnCount(); ++c)
+      row << (scores_->item(r, c) ? scores_->item(r, c)->data(Qt::DisplayRole).toString() : QString());
     text += row.join(',') + '\n';
   }
   const QByteArray bytes = text.toUtf8();
@@ -288,8 +300,6 @@ bool PipelinePanel::writeScoresCsv(const QString& path) const {
   return true;
 }
 
-bool PipelinePanel::writeScoresChartPdf(const QString& path) const {
-  return writeWidgetPdf(chartView_, path);
-}
+bool PipelinePanel::writeScoresChartPdf(const QString& path) const { return writeWidgetPdf(chartView_, path); }
 
 } // namespace atlascope::app

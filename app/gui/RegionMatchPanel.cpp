@@ -3,13 +3,6 @@
 #include "core/Agreement.h"
 #include "core/CcfLabels.h"
 
-#include <QtCharts/QBarCategoryAxis>
-#include <QtCharts/QBarSet>
-#include <QtCharts/QChart>
-#include <QtCharts/QChartView>
-#include <QtCharts/QHorizontalBarSeries>
-#include <QtCharts/QValueAxis>
-
 #include <QComboBox>
 #include <QHeaderView>
 #include <QLabel>
@@ -18,6 +11,12 @@
 #include <QTableWidget>
 #include <QTreeWidget>
 #include <QVBoxLayout>
+#include <QtCharts/QBarCategoryAxis>
+#include <QtCharts/QBarSet>
+#include <QtCharts/QChart>
+#include <QtCharts/QChartView>
+#include <QtCharts/QHorizontalBarSeries>
+#include <QtCharts/QValueAxis>
 #include <QtConcurrent/QtConcurrent>
 
 #include <algorithm>
@@ -40,7 +39,8 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   tree_ = new QTreeWidget(this);
   tree_->setObjectName("regionHierarchy");
   tree_->setHeaderLabels({tr("Regions across resolutions"), tr("Cells")});
-  tree_->setToolTip(tr("Each region under the coarser region holding most of its cells; click to show it at its resolution"));
+  tree_->setToolTip(
+      tr("Each region under the coarser region holding most of its cells; click to show it at its resolution"));
   layout->addWidget(tree_, 2);
   connect(tree_, &QTreeWidget::itemClicked, this, [this](QTreeWidgetItem* item) {
     emit regionInResolutionChosen(item->data(0, Qt::UserRole).toString(), item->data(0, Qt::UserRole + 1).toInt());
@@ -80,7 +80,8 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
       result_.reset();
       return;
     }
-    status_->setText(tr("%1 regions; select one for its CCF matches, or a CCF structure for the regions that split it.").arg(names_.size()));
+    status_->setText(tr("%1 regions; select one for its CCF matches, or a CCF structure for the regions that split it.")
+                         .arg(names_.size()));
     showMatches();
     showSplitsOf(splitStructure_);
     emit matchesReady();
@@ -125,7 +126,8 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
       if (sizes[r] == 0) continue;
       QPixmap swatch(12, 12);
       swatch.fill(r < colours_.size() ? QColor(colours_[r][0], colours_[r][1], colours_[r][2]) : QColor(Qt::gray));
-      auto* item = new QListWidgetItem(QIcon(swatch), tr("%1 — %2 cells").arg(QString::fromStdString(names_[r])).arg(sizes[r]), regions_);
+      auto* item = new QListWidgetItem(
+          QIcon(swatch), tr("%1 — %2 cells").arg(QString::fromStdString(names_[r])).arg(sizes[r]), regions_);
       item->setData(Qt::UserRole, static_cast<int>(r));
     }
   }
@@ -138,29 +140,34 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
   table.ccfDv = cells->ccfDv;
   table.ccfMl = cells->ccfMl;
   table.x = cells->x; // size() counts x
-  started_.erase(std::remove_if(started_.begin(), started_.end(), [](const auto& f) { return f.isFinished(); }), started_.end());
-  started_.push_back(QtConcurrent::run([atlas, table = std::move(table), codes = std::move(codes)]() -> std::shared_ptr<Result> {
-    auto r = std::make_shared<Result>();
-    std::vector<std::int32_t> ccf;
-    try {
-      ccf = ccfLabels(*atlas, table, {"leaf"});
-    } catch (const std::exception& e) {
-      r->error = e.what();
-      return r;
-    }
-    const Contingency t = contingency(ccf, codes);
-    r->regionLabels = t.predictedLabels;
-    r->regionSizes = t.predictedSizes;
-    r->best = bestMatches(t, 8);
-    for (auto& matches : r->best)
-      for (RegionMatch& m : matches) m.reference = t.referenceLabels[static_cast<std::size_t>(m.reference)]; // -> tree index
-    r->splits.resize(atlas->structures().size());
-    r->structureCells.assign(atlas->structures().size(), 0);
-    for (std::size_t i = 0; i < t.referenceLabels.size(); ++i) r->structureCells[static_cast<std::size_t>(t.referenceLabels[i])] = t.referenceSizes[i];
-    for (const auto& [ij, n] : t.cells)
-      r->splits[static_cast<std::size_t>(t.referenceLabels[static_cast<std::size_t>(ij.first)])].emplace_back(n, t.predictedLabels[static_cast<std::size_t>(ij.second)]);
-    return r;
-  }));
+  started_.erase(std::remove_if(started_.begin(), started_.end(), [](const auto& f) { return f.isFinished(); }),
+                 started_.end());
+  started_.push_back(
+      QtConcurrent::run([atlas, table = std::move(table), codes = std::move(codes)]() -> std::shared_ptr<Result> {
+        auto r = std::make_shared<Result>();
+        std::vector<std::int32_t> ccf;
+        try {
+          ccf = ccfLabels(*atlas, table, {"leaf"});
+        } catch (const std::exception& e) {
+          r->error = e.what();
+          return r;
+        }
+        const Contingency t = contingency(ccf, codes);
+        r->regionLabels = t.predictedLabels;
+        r->regionSizes = t.predictedSizes;
+        r->best = bestMatches(t, 8);
+        for (auto& matches : r->best)
+          for (RegionMatch& m : matches)
+            m.reference = t.referenceLabels[static_cast<std::size_t>(m.reference)]; // -> tree index
+        r->splits.resize(atlas->structures().size());
+        r->structureCells.assign(atlas->structures().size(), 0);
+        for (std::size_t i = 0; i < t.referenceLabels.size(); ++i)
+          r->structureCells[static_cast<std::size_t>(t.referenceLabels[i])] = t.referenceSizes[i];
+        for (const auto& [ij, n] : t.cells)
+          r->splits[static_cast<std::size_t>(t.referenceLabels[static_cast<std::size_t>(ij.first)])].emplace_back(
+              n, t.predictedLabels[static_cast<std::size_t>(ij.second)]);
+        return r;
+      }));
   watcher_.setFuture(started_.back());
 }
 
@@ -177,10 +184,12 @@ void RegionMatchPanel::setHierarchy(const std::vector<Level>& levels) {
     for (std::size_t r = 0; r < level.names.size(); ++r) {
       if (r >= level.sizes.size() || level.sizes[r] == 0) continue;
       const int p = r < level.parent.size() ? level.parent[r] : -1;
-      QTreeWidgetItem* parent = p >= 0 && static_cast<std::size_t>(p) < above.size() ? above[static_cast<std::size_t>(p)] : nullptr;
+      QTreeWidgetItem* parent =
+          p >= 0 && static_cast<std::size_t>(p) < above.size() ? above[static_cast<std::size_t>(p)] : nullptr;
       auto* item = parent ? new QTreeWidgetItem(parent) : new QTreeWidgetItem(tree_);
       QPixmap swatch(12, 12);
-      swatch.fill(r < level.colours.size() ? QColor(level.colours[r][0], level.colours[r][1], level.colours[r][2]) : QColor(Qt::gray));
+      swatch.fill(r < level.colours.size() ? QColor(level.colours[r][0], level.colours[r][1], level.colours[r][2])
+                                           : QColor(Qt::gray));
       item->setIcon(0, QIcon(swatch));
       item->setText(0, QString::fromStdString(level.names[r]));
       item->setData(1, Qt::DisplayRole, static_cast<qlonglong>(level.sizes[r]));
@@ -232,13 +241,15 @@ void RegionMatchPanel::showMatches() {
     matches_->setItem(row, 3, number(static_cast<double>(m.cells)));
   }
   std::vector<RegionMatch> byShare = best;
-  std::sort(byShare.begin(), byShare.end(), [](const RegionMatch& a, const RegionMatch& b) { return a.fraction < b.fraction; });
+  std::sort(byShare.begin(), byShare.end(),
+            [](const RegionMatch& a, const RegionMatch& b) { return a.fraction < b.fraction; });
   for (const RegionMatch& m : byShare) {
     *set << m.fraction;
     labels << QString::fromStdString(atlas_->structures()[m.reference].acronym);
   }
   if (selected_ < static_cast<int>(colours_.size()))
-    set->setColor(QColor(colours_[static_cast<std::size_t>(selected_)][0], colours_[static_cast<std::size_t>(selected_)][1],
+    set->setColor(QColor(colours_[static_cast<std::size_t>(selected_)][0],
+                         colours_[static_cast<std::size_t>(selected_)][1],
                          colours_[static_cast<std::size_t>(selected_)][2]));
   auto* series = new QHorizontalBarSeries;
   series->append(set);
@@ -273,9 +284,15 @@ void RegionMatchPanel::showSplitsOf(int structure) {
   QStringList list;
   for (const auto& [n, region] : parts) {
     if (list.size() == 8) break;
-    list << QStringLiteral("%1 (%2%)").arg(QString::fromStdString(names_[static_cast<std::size_t>(region)])).arg(100.0 * static_cast<double>(n) / static_cast<double>(total), 0, 'f', 0);
+    list << QStringLiteral("%1 (%2%)")
+                .arg(QString::fromStdString(names_[static_cast<std::size_t>(region)]))
+                .arg(100.0 * static_cast<double>(n) / static_cast<double>(total), 0, 'f', 0);
   }
-  splits_->setText(tr("%1 (%2 cells) is split into %3 discovered regions: %4").arg(QString::fromStdString(s.acronym)).arg(total).arg(parts.size()).arg(list.join(", ")));
+  splits_->setText(tr("%1 (%2 cells) is split into %3 discovered regions: %4")
+                       .arg(QString::fromStdString(s.acronym))
+                       .arg(total)
+                       .arg(parts.size())
+                       .arg(list.join(", ")));
 }
 
 } // namespace atlascope::app

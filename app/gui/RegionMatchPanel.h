@@ -34,8 +34,8 @@ public:
   // The dataset's regions_k<k> columns (empty: no results open); `current` is shown.
   void setResolutions(const QStringList& columns, const QString& current);
   // The cells and one resolution's labels (codes per cell, names, colours); starts the matching.
-  void setRegions(const CellTable* cells, const QString& column, std::vector<std::int32_t> codes, std::vector<std::string> names,
-                  std::vector<std::array<std::uint8_t, 3>> colours);
+  void setRegions(const CellTable* cells, const QString& column, std::vector<std::int32_t> codes,
+                  std::vector<std::string> names, std::vector<std::array<std::uint8_t, 3>> colours);
   void clear();
   // Every resolution's regions as one tree, coarsest first: each region under the coarser region
   // that holds most of its cells (computed by the window from the result's columns).
@@ -43,7 +43,7 @@ public:
     QString column;
     std::vector<std::string> names;
     std::vector<std::array<std::uint8_t, 3>> colours;
-    std::vector<std::int64_t> sizes; // cells per region
+    std::vector<std::int64_t> sizes;  // cells per region
     std::vector<std::int32_t> parent; // per region: its region at the previous level (-1: none)
   };
   void setHierarchy(const std::vector<Level>& levels);
@@ -65,19 +65,20 @@ public:
   QLabel* splitsLabel() const { return splits_; }
 
 Q_SIGNALS:
-  void resolutionChosen(QString column);  // colour the cells by this column
-  void regionSelected(int code);          // -1: none
+  void resolutionChosen(QString column); // colour the cells by this column
+  void regionSelected(int code);         // -1: none
   void matchesReady();
   void regionInResolutionChosen(QString column, int code); // a click in the tree
 
 private:
   struct Result {
-    std::vector<std::int32_t> regionLabels;                // contingency column -> region code
+    std::vector<std::int32_t> regionLabels; // contingency column -> region code
     std::vector<std::int64_t> regionSizes;
-    std::vector<std::vector<RegionMatch>> best;            // per column
-    std::vector<std::vector<std::pair<std::int64_t, std::int32_t>>> splits; // per CCF structure (tree index): (cells, region)
-    std::vector<std::int64_t> structureCells;              // per tree index
-    std::string error;                                     // e.g. no CCF coordinates
+    std::vector<std::vector<RegionMatch>> best; // per column
+    std::vector<std::vector<std::pair<std::int64_t, std::int32_t>>>
+        splits;                               // per CCF structure (tree index): (cells, region)
+    std::vector<std::int64_t> structureCells; // per tree index
+    std::string error;                        // e.g. no CCF coordinates
   };
   void showMatches();
   const Atlas* atlas_ = nullptr;

@@ -1,4 +1,5 @@
 #include "app/gui/RegionTreePanel.h"
+
 #include "app/scene/Engine.h"
 
 #include <QColorDialog>
@@ -113,11 +114,11 @@ RegionTreePanel::RegionTreePanel(QWidget* parent) : QWidget(parent) {
     resetColour_->setEnabled(any);
     if (any && tree_) {
       const Structure& s = (*tree_)[index];
-      info_->setText(QStringLiteral("<b>%1</b> %2<br>id %3<br>%4")
-                         .arg(QString::fromStdString(s.acronym).toHtmlEscaped(),
-                              QString::fromStdString(s.name).toHtmlEscaped())
-                         .arg(s.id)
-                         .arg(QString::fromStdString(tree_->pathString(index)).toHtmlEscaped()));
+      info_->setText(
+          QStringLiteral("<b>%1</b> %2<br>id %3<br>%4")
+              .arg(QString::fromStdString(s.acronym).toHtmlEscaped(), QString::fromStdString(s.name).toHtmlEscaped())
+              .arg(s.id)
+              .arg(QString::fromStdString(tree_->pathString(index)).toHtmlEscaped()));
     } else {
       info_->setText(tr("No region selected"));
     }
@@ -194,7 +195,8 @@ void RegionTreePanel::applyFilter(const QString& text) {
 }
 
 QModelIndex RegionTreePanel::viewIndexOf(int index) const {
-  if (index < 0 || static_cast<std::size_t>(index) >= items_.size() || !items_[static_cast<std::size_t>(index)]) return {};
+  if (index < 0 || static_cast<std::size_t>(index) >= items_.size() || !items_[static_cast<std::size_t>(index)])
+    return {};
   return proxy_->mapFromSource(items_[static_cast<std::size_t>(index)]->index());
 }
 
@@ -258,7 +260,8 @@ namespace atlascope::app {
 void RegionTreePanel::attach(Engine& engine) {
   Workspace& ws = engine.workspace();
   connect(&engine, &Engine::atlasLoaded, this, [this, &engine] { setTree(&engine.atlas()->structures()); });
-  connect(this, &RegionTreePanel::visibilityChanged, this, [&ws](int i, bool visible) { ws.setStructureVisible(i, visible); });
+  connect(this, &RegionTreePanel::visibilityChanged, this,
+          [&ws](int i, bool visible) { ws.setStructureVisible(i, visible); });
   connect(this, &RegionTreePanel::opacityChanged, this, [&ws](int i, double o) { ws.setStructureOpacity(i, o); });
   connect(this, &RegionTreePanel::colourChanged, this, [&ws](int i, const QColor& c) {
     ws.setStructureColour(i, std::array<double, 3>{c.redF(), c.greenF(), c.blueF()});

@@ -21,15 +21,17 @@ namespace atlascope::app {
 namespace {
 bool isRegions(const CellColouring* c) { return c && c->categorical && c->colourBy.startsWith("regions_k"); }
 QString nameOf(const std::vector<std::string>& names, std::int32_t code) {
-  return code >= 0 && static_cast<std::size_t>(code) < names.size() ? QString::fromStdString(names[static_cast<std::size_t>(code)])
-                                                                     : QString::number(code);
+  return code >= 0 && static_cast<std::size_t>(code) < names.size()
+             ? QString::fromStdString(names[static_cast<std::size_t>(code)])
+             : QString::number(code);
 }
 } // namespace
 
 RegionsAcrossPanel::RegionsAcrossPanel(Engine& engine, QWidget* parent) : QWidget(parent), engine_(engine) {
   other_ = new QComboBox(this);
   other_->setObjectName("matchWith");
-  other_->setToolTip(tr("The dataset whose discovered regions the current dataset's are matched with (both coloured by regions_k…)"));
+  other_->setToolTip(
+      tr("The dataset whose discovered regions the current dataset's are matched with (both coloured by regions_k…)"));
   run_ = new QPushButton(tr("Match"), this);
   run_->setObjectName("matchRegions");
   summary_ = new QLabel(tr("Colour two datasets by their discovered regions, then match them."), this);
@@ -58,7 +60,8 @@ RegionsAcrossPanel::RegionsAcrossPanel(Engine& engine, QWidget* parent) : QWidge
   layout->addWidget(chartView, 1);
 
   Workspace& ws = engine_.workspace();
-  for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged, &Workspace::currentDatasetChanged})
+  for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged,
+                      &Workspace::currentDatasetChanged})
     connect(&ws, signal, this, &RegionsAcrossPanel::refreshChoices);
   connect(&engine_.data(), &DatasetData::colouringReady, this, &RegionsAcrossPanel::refreshChoices);
   connect(&engine_.tasks(), &TaskRunner::failed, this, [this](const QString& what, const QString& message) {
@@ -110,13 +113,16 @@ void RegionsAcrossPanel::match(DatasetId a, DatasetId b, bool shareColours) {
       [job, grid](const CancellationToken& cancel) {
         Progress p;
         p.cancel = &cancel;
-        return std::make_shared<const RegionCorrespondence>(correspondRegions(*grid, *job->cellsA, job->codesA, *job->cellsB, job->codesB, {}, p));
+        return std::make_shared<const RegionCorrespondence>(
+            correspondRegions(*grid, *job->cellsA, job->codesA, *job->cellsB, job->codesB, {}, p));
       },
-      [this, a, b, job, namesA, namesB, coloursA, coloursB, columnB, shareColours](std::shared_ptr<const RegionCorrespondence> r) {
+      [this, a, b, job, namesA, namesB, coloursA, coloursB, columnB,
+       shareColours](std::shared_ptr<const RegionCorrespondence> r) {
         Workspace& w = engine_.workspace();
         run_->setEnabled(true);
         // Dropped when either dataset went or was re-read meanwhile.
-        if (!w.dataset(a) || !w.dataset(b) || w.dataset(a)->cells != job->cellsA || w.dataset(b)->cells != job->cellsB) return;
+        if (!w.dataset(a) || !w.dataset(b) || w.dataset(a)->cells != job->cellsA || w.dataset(b)->cells != job->cellsB)
+          return;
         result_ = r;
         show(*r, namesA, namesB);
         if (shareColours) {
@@ -130,17 +136,19 @@ void RegionsAcrossPanel::match(DatasetId a, DatasetId b, bool shareColours) {
       });
 }
 
-void RegionsAcrossPanel::show(const RegionCorrespondence& r, const std::vector<std::string>& namesA, const std::vector<std::string>& namesB) {
-  summary_->setText(tr("On %L1 voxels of %2 um labelled in both: AMI %3, ARI %4, matched share %5; %6 one-to-one pairs, %7 splits, "
-                       "%8 merges")
-                        .arg(r.jointVoxels)
-                        .arg(r.voxelUm, 0, 'f', 0)
-                        .arg(r.agreement.adjustedMutualInformation, 0, 'f', 3)
-                        .arg(r.agreement.adjustedRand, 0, 'f', 3)
-                        .arg(r.matchedShare, 0, 'f', 3)
-                        .arg(r.oneToOne.size())
-                        .arg(r.splits.size())
-                        .arg(r.merges.size()));
+void RegionsAcrossPanel::show(const RegionCorrespondence& r, const std::vector<std::string>& namesA,
+                              const std::vector<std::string>& namesB) {
+  summary_->setText(
+      tr("On %L1 voxels of %2 um labelled in both: AMI %3, ARI %4, matched share %5; %6 one-to-one pairs, %7 splits, "
+         "%8 merges")
+          .arg(r.jointVoxels)
+          .arg(r.voxelUm, 0, 'f', 0)
+          .arg(r.agreement.adjustedMutualInformation, 0, 'f', 3)
+          .arg(r.agreement.adjustedRand, 0, 'f', 3)
+          .arg(r.matchedShare, 0, 'f', 3)
+          .arg(r.oneToOne.size())
+          .arg(r.splits.size())
+          .arg(r.merges.size()));
   table_->setSortingEnabled(false);
   table_->setRowCount(0);
   auto add = [&](const QString& a, const QString& b, double jaccard, const QString& kind) {

@@ -40,7 +40,8 @@ signals:
 
 private:
   void refreshChoices();
-  void show(const RegionCorrespondence& r, const std::vector<std::string>& namesA, const std::vector<std::string>& namesB);
+  void show(const RegionCorrespondence& r, const std::vector<std::string>& namesA,
+            const std::vector<std::string>& namesB);
 
   Engine& engine_;
   QComboBox* other_;

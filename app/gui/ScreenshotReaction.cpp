@@ -10,7 +10,8 @@ namespace atlascope::app {
 ScreenshotReaction::ScreenshotReaction(QAction* action, QWidget* parent, std::function<void(const QString&, int)> save)
     : QObject(action) {
   connect(action, &QAction::triggered, this, [parent, save] {
-    const QString path = QFileDialog::getSaveFileName(parent, tr("Save screenshot"), "atlascope.png", tr("PNG image (*.png)"));
+    const QString path =
+        QFileDialog::getSaveFileName(parent, tr("Save screenshot"), "atlascope.png", tr("PNG image (*.png)"));
     if (path.isEmpty()) return;
     bool ok = false;
     const QString scale = QInputDialog::getItem(parent, tr("Screenshot size"), tr("Scale of the screen size:"),

@@ -51,7 +51,8 @@ void SectionToolbar::showSection() {
     // The slider spans the atlas along the axis the section cuts across (AP, ML or DV).
     const int dim = axis == 1 ? 0 : axis == 2 ? 2 : 1;
     const auto& v = engine_.atlas()->annotation();
-    slider_->setRange(0, static_cast<int>(v.size()[static_cast<std::size_t>(dim)] * v.spacingUm()[static_cast<std::size_t>(dim)] / kStepUm));
+    slider_->setRange(0, static_cast<int>(v.size()[static_cast<std::size_t>(dim)] *
+                                          v.spacingUm()[static_cast<std::size_t>(dim)] / kStepUm));
     slider_->setValue(static_cast<int>(std::lround(s.position / kStepUm)));
   }
   label_->setText(axis > 0 ? tr("%1 %2 um").arg(s.axis, QString::number(s.position, 'f', 0)) : QString());

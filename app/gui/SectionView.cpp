@@ -86,7 +86,9 @@ void SectionView::update2d() {
     for (std::int64_t i = 0; i < cells_->size(); ++i) {
       const auto k = static_cast<std::size_t>(i);
       if (!shown_.empty() && (k >= shown_.size() || !shown_[k])) continue;
-      if (section_ >= 0 ? cells_->section[k] != section_ : std::abs(along(*cells_, i, normal_) - position_) > thickness_ / 2) continue;
+      if (section_ >= 0 ? cells_->section[k] != section_
+                        : std::abs(along(*cells_, i, normal_) - position_) > thickness_ / 2)
+        continue;
       drawn_.push_back(i);
     }
   }
@@ -96,9 +98,14 @@ void SectionView::update2d() {
 
 QString SectionView::title() const {
   static const char* names[] = {"AP", "DV", "ML"};
-  QString t = section_ >= 0 && cells_ ? tr("Section %1").arg(QString::fromStdString(cells_->sectionNames[static_cast<std::size_t>(section_)]))
-                                      : tr("Slab %1 um").arg(thickness_, 0, 'f', 0);
-  return t + QStringLiteral(" — %1 %2 mm — %3 cells").arg(names[normal_]).arg(planeUm_ / 1000.0, 0, 'f', 2).arg(drawn_.size());
+  QString t =
+      section_ >= 0 && cells_
+          ? tr("Section %1").arg(QString::fromStdString(cells_->sectionNames[static_cast<std::size_t>(section_)]))
+          : tr("Slab %1 um").arg(thickness_, 0, 'f', 0);
+  return t + QStringLiteral(" — %1 %2 mm — %3 cells")
+                 .arg(names[normal_])
+                 .arg(planeUm_ / 1000.0, 0, 'f', 2)
+                 .arg(drawn_.size());
 }
 
 void SectionView::render(QPainter& painter, const QRectF& target) const {
@@ -124,7 +131,8 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
   std::vector<std::vector<std::int64_t>> groups(byCategory ? colours_.size() + 1 : 1);
   for (std::int64_t i : drawn_) {
     const std::int32_t c = byCategory ? codes_[static_cast<std::size_t>(i)] : -1;
-    groups[c >= 0 && static_cast<std::size_t>(c) < colours_.size() ? static_cast<std::size_t>(c) : groups.size() - 1].push_back(i);
+    groups[c >= 0 && static_cast<std::size_t>(c) < colours_.size() ? static_cast<std::size_t>(c) : groups.size() - 1]
+        .push_back(i);
   }
   for (std::size_t g = 0; g < groups.size(); ++g) {
     const bool known = g < colours_.size() && byCategory;
@@ -153,8 +161,10 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
   const QPointF bar(target.left() + margin + 4 * unit, target.bottom() - margin - 4 * unit);
   painter.setPen(QPen(QColor(20, 20, 20), 2.5 * unit));
   painter.drawLine(bar, bar + QPointF(1000 * scale, 0));
-  painter.drawText(QRectF(bar.x(), bar.y() - 18 * unit, 1000 * scale + 40 * unit, 16 * unit), Qt::AlignLeft | Qt::AlignBottom, tr("1 mm"));
-  static const char* across[] = {"L", "L", "A"}, *acrossEnd[] = {"L", "L", "P"}, *down[] = {"D", "A", "D"}, *downEnd[] = {"V", "P", "V"};
+  painter.drawText(QRectF(bar.x(), bar.y() - 18 * unit, 1000 * scale + 40 * unit, 16 * unit),
+                   Qt::AlignLeft | Qt::AlignBottom, tr("1 mm"));
+  static const char *across[] = {"L", "L", "A"}, *acrossEnd[] = {"L", "L", "P"}, *down[] = {"D", "A", "D"},
+                    *downEnd[] = {"V", "P", "V"};
   const QRectF plane(toScreen(0, 0), toScreen(extU, extV));
   const double w = 14 * unit;
   painter.drawText(QRectF(plane.left() - w, plane.center().y() - w / 2, w, w), Qt::AlignCenter, across[normal_]);
@@ -171,18 +181,23 @@ void SectionView::paintEvent(QPaintEvent*) {
 }
 
 bool SectionView::writePng(const QString& path, QSize size, bool transparent) const {
-  return writePainted(path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title(), transparent);
+  return writePainted(
+      path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title(), transparent);
 }
 
 bool SectionView::writeSvg(const QString& path, QSize size) const {
-  return writePainted(path, size, [&](QPainter& p) {
-    p.fillRect(QRect(QPoint(0, 0), size), Qt::white);
-    render(p, QRectF(QPointF(0, 0), QSizeF(size)));
-  }, title());
+  return writePainted(
+      path, size,
+      [&](QPainter& p) {
+        p.fillRect(QRect(QPoint(0, 0), size), Qt::white);
+        render(p, QRectF(QPointF(0, 0), QSizeF(size)));
+      },
+      title());
 }
 
 bool SectionView::writePdf(const QString& path, QSize size) const {
-  return writePainted(path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title());
+  return writePainted(
+      path, size, [&](QPainter& p) { render(p, QRectF(QPointF(0, 0), QSizeF(size))); }, title());
 }
 
 } // namespace atlascope::app

@@ -55,7 +55,7 @@ private:
   std::vector<double> sectionAp_; // mean CCF AP of each measured section's cells
   int normal_ = 0, section_ = -1;
   double position_ = 0, thickness_ = 200, planeUm_ = 0;
-  std::vector<std::int64_t> drawn_;     // the cells drawn
+  std::vector<std::int64_t> drawn_; // the cells drawn
   std::vector<PlaneSegment> boundaries_;
 };
 

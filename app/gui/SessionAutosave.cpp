@@ -34,7 +34,8 @@ QByteArray comparable(QJsonObject s) {
 }
 } // namespace
 
-SessionAutosave::SessionAutosave(MainWindow* window, QString dir) : QObject(window), window_(window), dir_(std::move(dir)) {
+SessionAutosave::SessionAutosave(MainWindow* window, QString dir)
+    : QObject(window), window_(window), dir_(std::move(dir)) {
   // The pid names the instance for a person looking at the folder; the time and a counter keep
   // ids unique across reused pids and several windows in one process.
   static std::atomic<int> counter{0};
@@ -98,7 +99,8 @@ void SessionAutosave::write(const QByteArray& json) {
     if (!lock_->tryLock(0)) {
       lock_.reset();
       written_.clear();
-      if (!reportedError_) window_->statusBar()->showMessage(tr("Autosave is off: cannot create a lock in %1").arg(dir_), 15000);
+      if (!reportedError_)
+        window_->statusBar()->showMessage(tr("Autosave is off: cannot create a lock in %1").arg(dir_), 15000);
       reportedError_ = true;
       return;
     }
@@ -110,12 +112,15 @@ void SessionAutosave::write(const QByteArray& json) {
     if (!f.open(QIODevice::WriteOnly) || f.write(json) != json.size() || !f.commit()) error = f.errorString();
     if (error.isEmpty()) return;
     // Back on the GUI thread (this lives until the writes are done: the destructor waits).
-    QMetaObject::invokeMethod(this, [this, file, error] {
-      written_.clear(); // try again at the next poll
-      if (reportedError_) return;
-      reportedError_ = true;
-      window_->statusBar()->showMessage(tr("Autosave: cannot write %1: %2").arg(file, error), 15000);
-    }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this,
+        [this, file, error] {
+          written_.clear(); // try again at the next poll
+          if (reportedError_) return;
+          reportedError_ = true;
+          window_->statusBar()->showMessage(tr("Autosave: cannot write %1: %2").arg(file, error), 15000);
+        },
+        Qt::QueuedConnection);
   });
 }
 

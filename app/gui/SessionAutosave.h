@@ -1,8 +1,8 @@
 #pragma once
 // Nothing lost in the window: the open state (MainWindow::captureSession(), the workspace JSON)
 // is written in the background a few seconds after it changes, and within kMaxDelayMs while it
-// keeps changing (a long camera drag), to a per-user recovery folder. A clean exit (the window destroyed) removes the file; a
-// crash or a kill leaves it, and the next start offers it back (SessionRecovery.h).
+// keeps changing (a long camera drag), to a per-user recovery folder. A clean exit (the window destroyed) removes the
+// file; a crash or a kill leaves it, and the next start offers it back (SessionRecovery.h).
 //
 // One file per window, <id>.json, beside a lock <id>.lock that the window holds while it lives:
 // a held lock is a running instance (its file is not offered), a stale one (its process gone) a
@@ -54,9 +54,9 @@ private:
   QThreadPool writer_; // one thread: writes land in order
   std::unique_ptr<QLockFile> lock_;
   bool haveBaseline_ = false;
-  QByteArray baseline_;  // the state when the atlas came up: not worth a file by itself
-  QByteArray lastSeen_;  // the previous poll's state
-  QByteArray written_;   // what the file holds
+  QByteArray baseline_; // the state when the atlas came up: not worth a file by itself
+  QByteArray lastSeen_; // the previous poll's state
+  QByteArray written_;  // what the file holds
   QElapsedTimer changed_, dirty_;
   bool reportedError_ = false;
 };

@@ -27,7 +27,8 @@ std::vector<OrphanedSession> orphanedSessions(const QString& dir) {
     lock.unlock(); // the dead window's lock, no longer needed
     found.push_back({f.filePath(), f.lastModified()});
   }
-  std::sort(found.begin(), found.end(), [](const OrphanedSession& a, const OrphanedSession& b) { return a.saved > b.saved; });
+  std::sort(found.begin(), found.end(),
+            [](const OrphanedSession& a, const OrphanedSession& b) { return a.saved > b.saved; });
   return found;
 }
 
@@ -56,10 +57,12 @@ std::optional<QJsonObject> recoverSession(const QString& answer, const QString& 
       shown << one;
     }
     const QString what = shown.isEmpty() ? QObject::tr("the atlas view") : shown.join('\n');
-    restore = QMessageBox::question(nullptr, QObject::tr("Atlascope"),
-                                    QObject::tr("Atlascope did not close normally last time. Restore what was open then?\n\n%1\n(saved %2)")
-                                        .arg(what, QLocale().toString(newest.saved, QLocale::ShortFormat)),
-                                    QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes) == QMessageBox::Yes;
+    restore =
+        QMessageBox::question(
+            nullptr, QObject::tr("Atlascope"),
+            QObject::tr("Atlascope did not close normally last time. Restore what was open then?\n\n%1\n(saved %2)")
+                .arg(what, QLocale().toString(newest.saved, QLocale::ShortFormat)),
+            QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes) == QMessageBox::Yes;
   }
   QFile::remove(newest.file);
   if (!restore) return std::nullopt;

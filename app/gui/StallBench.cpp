@@ -48,7 +48,8 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
     std::fprintf(stderr, "atlascope: --bench-stalls needs a dataset with genes\n");
     return false;
   }
-  const QString gene = colouring(window).startsWith("gene:") ? colouring(window).mid(5) : QString::fromStdString(window.cells()->genes.front());
+  const QString gene = colouring(window).startsWith("gene:") ? colouring(window).mid(5)
+                                                             : QString::fromStdString(window.cells()->genes.front());
   stalls.setPhase("gene");
   window.workspace().setColourBy(window.workspace().currentDataset(), "gene:" + gene);
   if (!waitFor([&] { return window.isIdle(); }, 1800)) {
@@ -74,7 +75,8 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
       3600);
   QObject::disconnect(connection);
   if (!ok || !ready) {
-    std::fprintf(stderr, "atlascope: --bench-stalls: the region job failed or did not end: %s\n", qPrintable(regions->lastError()));
+    std::fprintf(stderr, "atlascope: --bench-stalls: the region job failed or did not end: %s\n",
+                 qPrintable(regions->lastError()));
     return false;
   }
   stalls.setPhase("end");

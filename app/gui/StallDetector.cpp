@@ -155,7 +155,8 @@ StallDetector::Stats StallDetector::total() const {
     all.stats.frameMs = std::max(all.stats.frameMs, p.stats.frameMs);
     if (p.stats.longestWorkMs > all.stats.longestWorkMs) {
       all.stats.longestWorkMs = p.stats.longestWorkMs;
-      all.stats.longestWorkDuring = p.stats.longestWorkDuring.isEmpty() ? QString() : name + ": " + p.stats.longestWorkDuring;
+      all.stats.longestWorkDuring =
+          p.stats.longestWorkDuring.isEmpty() ? QString() : name + ": " + p.stats.longestWorkDuring;
     }
     all.stats.stalledMs += p.stats.stalledMs;
     if (p.stats.longestMs > all.stats.longestMs) {
@@ -170,8 +171,12 @@ StallDetector::Stats StallDetector::total() const {
 QByteArray StallDetector::json() const {
   auto round = [](double v) { return std::round(v * 10) / 10; };
   auto object = [&](const Stats& s) {
-    QJsonObject o{{"ticks", static_cast<double>(s.ticks)}, {"longest_ms", round(s.longestMs)}, {"p99_ms", round(s.p99Ms)},
-                  {"over_100ms", s.over}, {"stalled_ms", round(s.stalledMs)}, {"longest_at_s", round(s.longestAtS)}};
+    QJsonObject o{{"ticks", static_cast<double>(s.ticks)},
+                  {"longest_ms", round(s.longestMs)},
+                  {"p99_ms", round(s.p99Ms)},
+                  {"over_100ms", s.over},
+                  {"stalled_ms", round(s.stalledMs)},
+                  {"longest_at_s", round(s.longestAtS)}};
     if (!s.longestDuring.isEmpty()) o["longest_during"] = s.longestDuring;
     o["work_longest_ms"] = round(s.longestWorkMs);
     o["work_p99_ms"] = round(s.p99WorkMs);

@@ -22,7 +22,8 @@
 
 namespace atlascope::app {
 
-TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
+TrainingPanel::TrainingPanel(QWidget* parent)
+    : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
   auto* layout = new QVBoxLayout(this);
   auto* form = new QFormLayout;
   size_ = new QComboBox;
@@ -70,7 +71,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent), job_(new Worker
   xAxis_->setTitleText(tr("step"));
   xAxis_->setLabelFormat("%d");
   yAxis_ = new QValueAxis;
-  for (QAbstractSeries* s : std::initializer_list<QAbstractSeries*>{loss_, validation_, baseline_}) chart_->addSeries(s);
+  for (QAbstractSeries* s : std::initializer_list<QAbstractSeries*>{loss_, validation_, baseline_})
+    chart_->addSeries(s);
   chart_->addAxis(xAxis_, Qt::AlignBottom);
   chart_->addAxis(yAxis_, Qt::AlignLeft);
   for (QAbstractSeries* s : chart_->series()) {
@@ -113,7 +115,8 @@ TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent), job_(new Worker
     finish();
     lastError_ = message;
     const bool cancelled = message == tr("cancelled");
-    status_->setText(cancelled ? tr("Cancelled; the checkpoint is kept: tick Resume to continue.") : tr("Failed: %1").arg(message));
+    status_->setText(cancelled ? tr("Cancelled; the checkpoint is kept: tick Resume to continue.")
+                               : tr("Failed: %1").arg(message));
     if (cancelled) resume_->setChecked(true);
   });
 }
@@ -126,7 +129,8 @@ QString TrainingPanel::modelPathFor(const QString& dataset) {
 void TrainingPanel::setDataset(const QString& path) {
   dataset_ = path;
   start_->setEnabled(!path.isEmpty() && !isRunning());
-  status_->setText(path.isEmpty() ? tr("Open a dataset to train a model on it.") : tr("Ready: %1").arg(QFileInfo(path).fileName()));
+  status_->setText(path.isEmpty() ? tr("Open a dataset to train a model on it.")
+                                  : tr("Ready: %1").arg(QFileInfo(path).fileName()));
 }
 
 bool TrainingPanel::isRunning() const { return job_->isRunning(); }
@@ -146,9 +150,14 @@ void TrainingPanel::start() {
 bool TrainingPanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
 
 void TrainingPanel::startJob() {
-  QStringList args{"train", dataset_, "--out", modelPathFor(dataset_), "--epochs", QString::number(epochs_->value()),
-                   "--size", size_->currentText(), "--device", device_->currentText(), "--log-every", "1"};
-  if (resume_->isChecked()) args << "--resume";
+  QStringList args{"train",       dataset_,
+                   "--out",       modelPathFor(dataset_),
+                   "--epochs",    QString::number(epochs_->value()),
+                   "--size",      size_->currentText(),
+                   "--device",    device_->currentText(),
+                   "--log-every", "1"};
+  if (resume_->isChecked())
+    args << "--resume";
   else {
     loss_->clear();
     validation_->clear();

@@ -24,9 +24,12 @@ ViewMenu::ViewMenu(Engine& engine, QMainWindow* window, std::function<int()> act
     viewer::CameraPreset preset;
     const char* label;
     const char* key;
-  } presets[] = {{viewer::CameraPreset::Anterior, QT_TR_NOOP("Anterior"), "1"}, {viewer::CameraPreset::Posterior, QT_TR_NOOP("Posterior"), "2"},
-                 {viewer::CameraPreset::Dorsal, QT_TR_NOOP("Dorsal"), "3"},     {viewer::CameraPreset::Ventral, QT_TR_NOOP("Ventral"), "4"},
-                 {viewer::CameraPreset::Left, QT_TR_NOOP("Left"), "5"},         {viewer::CameraPreset::Right, QT_TR_NOOP("Right"), "6"}};
+  } presets[] = {{viewer::CameraPreset::Anterior, QT_TR_NOOP("Anterior"), "1"},
+                 {viewer::CameraPreset::Posterior, QT_TR_NOOP("Posterior"), "2"},
+                 {viewer::CameraPreset::Dorsal, QT_TR_NOOP("Dorsal"), "3"},
+                 {viewer::CameraPreset::Ventral, QT_TR_NOOP("Ventral"), "4"},
+                 {viewer::CameraPreset::Left, QT_TR_NOOP("Left"), "5"},
+                 {viewer::CameraPreset::Right, QT_TR_NOOP("Right"), "6"}};
   for (const auto& p : presets) {
     QAction* a = menu_->addAction(tr(p.label));
     a->setObjectName(QStringLiteral("camera_%1").arg(viewer::presetName(p.preset)));
@@ -77,19 +80,23 @@ ViewMenu::ViewMenu(Engine& engine, QMainWindow* window, std::function<int()> act
   surfaces->setObjectName("view_region_surfaces");
   surfaces->setCheckable(true);
   surfaces->setShortcut(QKeySequence(tr("Ctrl+G")));
-  surfaces->setToolTip(tr("The discovered regions the current dataset is coloured by (regions_k…) as translucent surfaces, "
-                          "voxelised on the CCF grid"));
+  surfaces->setToolTip(
+      tr("The discovered regions the current dataset is coloured by (regions_k…) as translucent surfaces, "
+         "voxelised on the CCF grid"));
   connect(surfaces, &QAction::triggered, this, [&ws](bool on) { ws.setRegionSurfaces(ws.currentDataset(), on); });
   menu_->addSeparator();
 
   connect(&ws, &Workspace::layoutChanged, this, &ViewMenu::rebuildViews);
-  for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged, &Workspace::currentDatasetChanged})
+  for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged,
+                      &Workspace::currentDatasetChanged})
     connect(&ws, signal, this, &ViewMenu::rebuildViews);
   connect(&ws, &Workspace::bookmarksChanged, this, &ViewMenu::rebuildBookmarks);
   rebuildViews();
 }
 
-QMenu* ViewMenu::viewMenu(int view) const { return views_->findChild<QMenu*>(QStringLiteral("viewMenu_%1").arg(view + 1)); }
+QMenu* ViewMenu::viewMenu(int view) const {
+  return views_->findChild<QMenu*>(QStringLiteral("viewMenu_%1").arg(view + 1));
+}
 
 void ViewMenu::rebuildViews() {
   Workspace& ws = engine_.workspace();

@@ -1,21 +1,21 @@
 #include "app/gui/VtkView.h"
 
+#include "viewer/AtlasScene.h"
+
 #include <QGuiApplication>
 #include <QMouseEvent>
 #include <QWheelEvent>
 
 #include <vtkAxesActor.h>
-#include <vtkCaptionActor2D.h>
-#include <vtkGenericRenderWindowInteractor.h>
 #include <vtkCallbackCommand.h>
+#include <vtkCaptionActor2D.h>
 #include <vtkCommand.h>
+#include <vtkGenericRenderWindowInteractor.h>
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkOrientationMarkerWidget.h>
 #include <vtkRenderWindow.h>
 #include <vtkRenderer.h>
 #include <vtkTextProperty.h>
-
-#include "viewer/AtlasScene.h"
 
 namespace atlascope::app {
 
@@ -153,9 +153,12 @@ void VtkView::mouseReleaseEvent(QMouseEvent* e) {
   }
   if ((e->position().toPoint() - pressPos_).manhattanLength() <= 3) {
     const qreal dpr = devicePixelRatioF();
-    const int x = static_cast<int>(e->position().x() * dpr), y = static_cast<int>((height() - 1 - e->position().y()) * dpr);
-    if (e->button() == Qt::LeftButton) emit clicked(x, y);
-    else if (e->button() == Qt::RightButton) emit contextClicked(x, y, e->globalPosition().toPoint());
+    const int x = static_cast<int>(e->position().x() * dpr),
+              y = static_cast<int>((height() - 1 - e->position().y()) * dpr);
+    if (e->button() == Qt::LeftButton)
+      emit clicked(x, y);
+    else if (e->button() == Qt::RightButton)
+      emit contextClicked(x, y, e->globalPosition().toPoint());
   }
 }
 
@@ -168,8 +171,10 @@ void VtkView::mouseMoveEvent(QMouseEvent* e) {
 void VtkView::wheelEvent(QWheelEvent* e) {
   if (!initialised_) return;
   setEventInfo(e->position(), e->modifiers());
-  if (e->angleDelta().y() > 0) interactor_->InvokeEvent(vtkCommand::MouseWheelForwardEvent, e);
-  else if (e->angleDelta().y() < 0) interactor_->InvokeEvent(vtkCommand::MouseWheelBackwardEvent, e);
+  if (e->angleDelta().y() > 0)
+    interactor_->InvokeEvent(vtkCommand::MouseWheelForwardEvent, e);
+  else if (e->angleDelta().y() < 0)
+    interactor_->InvokeEvent(vtkCommand::MouseWheelBackwardEvent, e);
 }
 
 void VtkView::keyPressEvent(QKeyEvent* e) {

@@ -1,4 +1,5 @@
 #include "app/gui/WorkerJob.h"
+
 #include "app/gui/WorkerProtocol.h"
 
 #include <QCoreApplication>
@@ -38,7 +39,8 @@ WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(
   });
   connect(&process_, &QProcess::finished, this, &WorkerJob::onFinished);
   connect(&process_, &QProcess::errorOccurred, this, [this](QProcess::ProcessError e) {
-    if (e == QProcess::FailedToStart) emit failed(tr("could not start the worker (%1): %2").arg(commandLine_, process_.errorString()));
+    if (e == QProcess::FailedToStart)
+      emit failed(tr("could not start the worker (%1): %2").arg(commandLine_, process_.errorString()));
   });
 }
 
@@ -57,7 +59,8 @@ void WorkerJob::start(const QStringList& arguments) {
     if (!host_.host.isEmpty()) program = "atlascope-cli";
   }
   QStringList args = arguments;
-  args << "--progress" << "json";
+  args << "--progress"
+       << "json";
   cancelled_ = false;
   result_ = {};
   lastError_.clear();
@@ -72,7 +75,8 @@ void WorkerJob::start(const QStringList& arguments) {
     for (const QString& a : args) remote << "'" + QString(a).replace("'", "'\\''") + "'";
     commandLine_ = "ssh " + host_.host + " " + remote.join(' ');
     remotePid_.clear();
-    process_.start("ssh", host_.sshArguments() << host_.host << QString("echo %1$$; exec ").arg(kPidLine) + remote.join(' '));
+    process_.start("ssh", host_.sshArguments()
+                              << host_.host << QString("echo %1$$; exec ").arg(kPidLine) + remote.join(' '));
   }
   emit logLine(commandLine_);
 }
@@ -81,8 +85,10 @@ void WorkerJob::cancel() {
   if (process_.state() == QProcess::NotRunning) return;
   cancelled_ = true;
   // SIGTERM: the worker stops at its next safe point (and then exits, closing the connection).
-  if (!host_.host.isEmpty() && !remotePid_.isEmpty()) signalRemote("TERM");
-  else process_.terminate();
+  if (!host_.host.isEmpty() && !remotePid_.isEmpty())
+    signalRemote("TERM");
+  else
+    process_.terminate();
 }
 
 void WorkerJob::signalRemote(const char* signal) {
@@ -91,8 +97,10 @@ void WorkerJob::signalRemote(const char* signal) {
 
 void WorkerJob::kill() {
   if (process_.state() == QProcess::NotRunning) return;
-  if (!host_.host.isEmpty() && !remotePid_.isEmpty()) signalRemote("KILL"); // the connection then closes
-  else process_.kill();
+  if (!host_.host.isEmpty() && !remotePid_.isEmpty())
+    signalRemote("KILL"); // the connection then closes
+  else
+    process_.kill();
 }
 
 bool WorkerJob::isRunning() const { return process_.state() != QProcess::NotRunning; }
@@ -126,7 +134,8 @@ void WorkerJob::onOutput() {
     }
     double eta = -1;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - stageStart_).count();
-    if (done > 0 && total > done && elapsed > 0.5) eta = elapsed * static_cast<double>(total - done) / static_cast<double>(done);
+    if (done > 0 && total > done && elapsed > 0.5)
+      eta = elapsed * static_cast<double>(total - done) / static_cast<double>(done);
     emit progress(stage, done, total, eta);
   }
 }
@@ -134,7 +143,8 @@ void WorkerJob::onOutput() {
 void WorkerJob::onFinished(int code, QProcess::ExitStatus status) {
   onOutput();
   if (status == QProcess::CrashExit && !cancelled_) {
-    emit failed(tr("the worker stopped unexpectedly (crashed or was killed)%1").arg(lastError_.isEmpty() ? QString() : ": " + lastError_));
+    emit failed(tr("the worker stopped unexpectedly (crashed or was killed)%1")
+                    .arg(lastError_.isEmpty() ? QString() : ": " + lastError_));
     return;
   }
   if (cancelled_ || result_.value("result").toString() == "cancelled") {

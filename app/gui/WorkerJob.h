@@ -26,8 +26,8 @@ namespace atlascope::app {
 // worker would run on unseen.
 struct WorkerHost {
   QString host;
-  QString program;   // empty: atlascope-cli beside this executable (or on the PATH)
-  QString sshConfig; // an ssh client configuration file (-F); empty: ssh's own
+  QString program;                     // empty: atlascope-cli beside this executable (or on the PATH)
+  QString sshConfig;                   // an ssh client configuration file (-F); empty: ssh's own
   static WorkerHost fromEnvironment(); // ATLASCOPE_WORKER_HOST, ATLASCOPE_WORKER, ATLASCOPE_SSH_CONFIG
   QStringList sshArguments() const;    // the options before the host
 };
@@ -49,7 +49,7 @@ signals:
   // stage, done, total; etaSeconds < 0 when unknown.
   void progress(const QString& stage, qint64 done, qint64 total, double etaSeconds);
   void logLine(const QString& line);
-  void message(const QJsonObject& object); // every progress object as it arrives (e.g. losses)
+  void message(const QJsonObject& object);  // every progress object as it arrives (e.g. losses)
   void finished(const QJsonObject& result); // a result line arrived and the process exited 0
   void failed(const QString& message);      // error, crash, kill or cancel (message says which)
 

@@ -12,8 +12,10 @@ namespace {
 // Converting an out-of-range double to an integer is undefined, so it is clamped first.
 qint64 count(const QJsonValue& v) {
   double d = 0;
-  if (v.isDouble()) d = v.toDouble();
-  else if (v.isString()) d = v.toString().toDouble();
+  if (v.isDouble())
+    d = v.toDouble();
+  else if (v.isString())
+    d = v.toString().toDouble();
   if (!std::isfinite(d) || d <= 0) return 0;
   if (d >= 9.2e18) return static_cast<qint64>(9.2e18);
   return static_cast<qint64>(d);

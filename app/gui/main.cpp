@@ -69,7 +69,8 @@ int runWindowless(const CommandLine& c) {
     try {
       if (!c.patch.session.isEmpty()) {
         const QStringList unknown = engine.workspace().restore(c.patch.session, engine.structureNames());
-        if (!unknown.isEmpty()) std::fprintf(stderr, "atlascope: not in this atlas: %s\n", qPrintable(unknown.join(", ")));
+        if (!unknown.isEmpty())
+          std::fprintf(stderr, "atlascope: not in this atlas: %s\n", qPrintable(unknown.join(", ")));
       }
       applyPatch(engine, c.patch);
     } catch (const std::exception& e) {
@@ -79,28 +80,33 @@ int runWindowless(const CommandLine& c) {
     *patched = true;
   });
   int status = 0;
-  whenIdle(engine, [patched] { return *patched; }, [&] {
-    auto offscreen = engine.offscreenScene();
-    SceneController& scene = *offscreen;
-    if (!c.exportPath.isEmpty()) {
-      try {
-        scene.writeImage(c.exportPath, size);
-        status |= report(true, c.exportPath);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "atlascope: %s\n", e.what());
-        status = 1;
-      }
-    }
-    if (c.turntable > 0 || c.sweep != viewer::SectionAxis::None) {
-      const AnimationResult r = c.turntable > 0 ? exportTurntable(scene, size, c.framesDir, c.turntable)
-                                                : exportSectionSweep(scene, size, c.framesDir, c.sweep, c.sweepFrames);
-      if (!r.error.isEmpty()) std::fprintf(stderr, "atlascope: %s\n", qPrintable(r.error));
-      else std::printf("wrote %d frames to %s%s\n", static_cast<int>(r.frames.size()), qPrintable(c.framesDir),
-                       r.video.isEmpty() ? "" : qPrintable(" and " + r.video));
-      status |= r.error.isEmpty() ? 0 : 1;
-    }
-    QApplication::exit(status);
-  });
+  whenIdle(
+      engine, [patched] { return *patched; },
+      [&] {
+        auto offscreen = engine.offscreenScene();
+        SceneController& scene = *offscreen;
+        if (!c.exportPath.isEmpty()) {
+          try {
+            scene.writeImage(c.exportPath, size);
+            status |= report(true, c.exportPath);
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "atlascope: %s\n", e.what());
+            status = 1;
+          }
+        }
+        if (c.turntable > 0 || c.sweep != viewer::SectionAxis::None) {
+          const AnimationResult r = c.turntable > 0
+                                        ? exportTurntable(scene, size, c.framesDir, c.turntable)
+                                        : exportSectionSweep(scene, size, c.framesDir, c.sweep, c.sweepFrames);
+          if (!r.error.isEmpty())
+            std::fprintf(stderr, "atlascope: %s\n", qPrintable(r.error));
+          else
+            std::printf("wrote %d frames to %s%s\n", static_cast<int>(r.frames.size()), qPrintable(c.framesDir),
+                        r.video.isEmpty() ? "" : qPrintable(" and " + r.video));
+          status |= r.error.isEmpty() ? 0 : 1;
+        }
+        QApplication::exit(status);
+      });
   return QApplication::exec();
 }
 
@@ -127,10 +133,11 @@ bool benchRender(MainWindow& window, int frames) {
   std::int64_t drawnFull = 0, drawnLod = 0;
   const double full = run(false, drawnFull), lod = run(true, drawnLod);
   window.scene()->setInteracting(false);
-  std::printf("{\"figure\":\"render\",\"cells\":%lld,\"frames\":%d,\"full_ms\":%.2f,\"interacting_ms\":%.2f,\"drawn_full\":%lld,"
+  std::printf("{\"figure\":\"render\",\"cells\":%lld,\"frames\":%d,\"full_ms\":%.2f,\"interacting_ms\":%.2f,\"drawn_"
+              "full\":%lld,"
               "\"drawn_interacting\":%lld,\"speedup\":%.2f}\n",
-              static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull), static_cast<long long>(drawnLod),
-              full / lod);
+              static_cast<long long>(cloud->size()), frames, full, lod, static_cast<long long>(drawnFull),
+              static_cast<long long>(drawnLod), full / lod);
   return true;
 }
 
@@ -180,11 +187,13 @@ int main(int argc, char** argv) {
   // unless this run was told what to show (--session, or --open without --restore-session). It
   // becomes the start's session: applied when the atlas is in, the other flags on top.
   if (c.patch.session.isEmpty() && (c.patch.datasets.isEmpty() || c.restoreSessionGiven))
-    if (std::optional<QJsonObject> recovered = recoverSession(c.restoreSession, recoveryDir())) c.patch.session = *recovered;
+    if (std::optional<QJsonObject> recovered = recoverSession(c.restoreSession, recoveryDir()))
+      c.patch.session = *recovered;
 
   MainWindow window(c.engine, c.patch);
   Engine& engine = window.engine();
-  if (stalls) stalls->watchRenderWindow(window.view()->renderWindow()); // frames apart from work (every view renders into it)
+  if (stalls)
+    stalls->watchRenderWindow(window.view()->renderWindow()); // frames apart from work (every view renders into it)
   if (c.size.isValid()) window.resize(c.size);
   window.show();
 
@@ -194,7 +203,9 @@ int main(int argc, char** argv) {
   if (!c.screenshot.isEmpty())
     actions.push_back([&window, &c] { return report(window.windowImage().save(c.screenshot), c.screenshot) == 0; });
   if (!c.figure.isEmpty())
-    actions.push_back([&window, &engine, &c] { return report(writeFigure(c.figure, c.figureSize, engine, *window.sectionView()), c.figure) == 0; });
+    actions.push_back([&window, &engine, &c] {
+      return report(writeFigure(c.figure, c.figureSize, engine, *window.sectionView()), c.figure) == 0;
+    });
   if (c.benchRender > 0) actions.push_back([&window, &c] { return benchRender(window, c.benchRender); });
   if (!c.saveSession.isEmpty())
     actions.push_back([&window, &c] {
@@ -214,7 +225,8 @@ int main(int argc, char** argv) {
       return ok;
     });
   if (c.patch.section) // the 2D view shows the section asked for
-    QObject::connect(&engine, &Engine::atlasLoaded, &window, [&window] { window.findChild<QDockWidget*>("sectionDock")->show(); });
+    QObject::connect(&engine, &Engine::atlasLoaded, &window,
+                     [&window] { window.findChild<QDockWidget*>("sectionDock")->show(); });
   auto runActions = [&window, actions] {
     if (actions.empty()) return;
     QTimer::singleShot(100, &window, [actions] { // one event loop turn for the last frame
@@ -225,21 +237,26 @@ int main(int argc, char** argv) {
   };
   if (c.patch.matchRegions) {
     // The regions matched once both datasets are read and coloured; the pictures after that.
-    whenIdle(engine, [&window] { return window.isIdle(); }, [&window, &engine, runActions] {
-      auto* across = window.findChild<RegionsAcrossPanel*>();
-      const auto ids = engine.workspace().loadedDatasetIds();
-      if (!across || ids.size() < 2) {
-        std::fprintf(stderr, "atlascope: --match-regions needs two datasets coloured by their regions (regions_k...)\n");
-        runActions();
-        return;
-      }
-      QObject::connect(across, &RegionsAcrossPanel::matched, &window, [&engine, runActions] {
-        whenIdle(engine, [] { return true; }, runActions);
-      });
-      across->match(ids[0], ids[1]);
-    });
+    whenIdle(
+        engine, [&window] { return window.isIdle(); },
+        [&window, &engine, runActions] {
+          auto* across = window.findChild<RegionsAcrossPanel*>();
+          const auto ids = engine.workspace().loadedDatasetIds();
+          if (!across || ids.size() < 2) {
+            std::fprintf(stderr,
+                         "atlascope: --match-regions needs two datasets coloured by their regions (regions_k...)\n");
+            runActions();
+            return;
+          }
+          QObject::connect(across, &RegionsAcrossPanel::matched, &window, [&engine, runActions] {
+            whenIdle(
+                engine, [] { return true; }, runActions);
+          });
+          across->match(ids[0], ids[1]);
+        });
   } else if (!actions.empty()) {
-    whenIdle(engine, [&window] { return window.isIdle(); }, runActions);
+    whenIdle(
+        engine, [&window] { return window.isIdle(); }, runActions);
   }
   const int status = app.exec();
   if (stalls && !c.benchStalls) std::fprintf(stderr, "%s\n", stalls->json().constData()); // (debug builds)

@@ -13,7 +13,8 @@ namespace atlascope::app {
 Engine::Engine(EngineOptions options, QObject* parent) : QObject(parent), options_(std::move(options)) {
   data_ = std::make_unique<DatasetData>(ws_, tasks_, options_.cacheDir);
   connect(&tasks_, &TaskRunner::busyChanged, this, &Engine::checkIdle);
-  connect(&tasks_, &TaskRunner::failed, this, [this](const QString& what, const QString& error) { emit message(what + ": " + error); });
+  connect(&tasks_, &TaskRunner::failed, this,
+          [this](const QString& what, const QString& error) { emit message(what + ": " + error); });
   // Reading and decoding the 25 um CCF takes ~1.5 s: off the GUI thread.
   const AtlasPaths paths = options_.atlas;
   auto* self = this;
@@ -47,7 +48,9 @@ Engine::~Engine() {
   scene_.reset();
 }
 
-QString Engine::cacheDir() const { return options_.cacheDir.isEmpty() ? QString::fromStdString(defaultCacheDir()) : options_.cacheDir; }
+QString Engine::cacheDir() const {
+  return options_.cacheDir.isEmpty() ? QString::fromStdString(defaultCacheDir()) : options_.cacheDir;
+}
 
 void Engine::setRenderWindow(vtkRenderWindow* window) {
   window_ = window;
@@ -57,8 +60,9 @@ void Engine::setRenderWindow(vtkRenderWindow* window) {
 Workspace::StructureNames Engine::structureNames() const {
   const Atlas* atlas = atlas_.get();
   return {[atlas](int i) {
-            return atlas && i >= 0 && i < static_cast<int>(atlas->structures().size()) ? QString::fromStdString(atlas->structures()[i].acronym)
-                                                                                         : QString();
+            return atlas && i >= 0 && i < static_cast<int>(atlas->structures().size())
+                       ? QString::fromStdString(atlas->structures()[i].acronym)
+                       : QString();
           },
           [atlas](const QString& acronym) -> std::optional<int> {
             if (!atlas) return std::nullopt;
@@ -74,8 +78,10 @@ QStringList Engine::showStructures(const QStringList& acronyms, const QString& t
   on.visible = true;
   shown[atlas_->structures().root()] = on;
   for (const QString& a : acronyms) {
-    if (const auto i = atlas_->structures().find(a.toStdString())) shown[*i] = on;
-    else unknown << a;
+    if (const auto i = atlas_->structures().find(a.toStdString()))
+      shown[*i] = on;
+    else
+      unknown << a;
   }
   ws_.setStructureDisplays(shown, text);
   return unknown;
@@ -90,7 +96,8 @@ void Engine::onAtlasLoaded() {
   connect(loader_, &SurfaceLoader::surfaceReady, this, [this](int i, vtkSmartPointer<vtkPolyData> mesh) {
     if (!mesh || mesh->GetNumberOfPoints() == 0) {
       unavailable_.insert(i);
-      emit message(tr("%1 has no voxels in this annotation (an ontology-only structure)").arg(QString::fromStdString(atlas_->structures()[i].acronym)));
+      emit message(tr("%1 has no voxels in this annotation (an ontology-only structure)")
+                       .arg(QString::fromStdString(atlas_->structures()[i].acronym)));
     } else {
       scene_->setStructureSurface(i, mesh);
     }
@@ -116,7 +123,8 @@ void Engine::onAtlasLoaded() {
 void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
   const DatasetDocument* d = ws_.dataset(id);
   const CellColouring* c = data_->colouring(id);
-  if (!atlas_ || !d || !d->cells || !c || c->colourBy != column || c->cells != d->cells.get()) return; // asked again when it is
+  if (!atlas_ || !d || !d->cells || !c || c->colourBy != column || c->cells != d->cells.get())
+    return; // asked again when it is
   if (!d->cells->hasCcf()) {
     emit message(tr("Region surfaces need cells with CCF coordinates"));
     return;
@@ -145,7 +153,8 @@ void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
       [atlas, cells, codes, regions, cache, hash](const CancellationToken& cancel) {
         Progress p;
         p.cancel = &cancel;
-        return viewer::buildRegionSurfaceSet(*atlas, cells->ccfAp, cells->ccfDv, cells->ccfMl, codes, regions, cache, hash, p);
+        return viewer::buildRegionSurfaceSet(*atlas, cells->ccfAp, cells->ccfDv, cells->ccfMl, codes, regions, cache,
+                                             hash, p);
       },
       [this, id, column](Surfaces surfaces) {
         if (scene_) scene_->setRegionSurfaces(id, column, std::move(surfaces));

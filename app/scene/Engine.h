@@ -88,7 +88,7 @@ private:
   SurfaceLoader* loader_ = nullptr;
   std::unique_ptr<SceneController> scene_;
   vtkRenderWindow* window_ = nullptr;
-  std::set<int> unavailable_; // structures without voxels or whose build failed
+  std::set<int> unavailable_;                   // structures without voxels or whose build failed
   std::map<DatasetId, QString> regionBuilding_; // the column whose surfaces are being built
   bool idleQueued_ = false;
 };

@@ -41,14 +41,17 @@ QImage grabImage(vtkRenderWindow* window) {
   QImage image(dims[0], dims[1], QImage::Format_RGB888);
   const auto* src = static_cast<const unsigned char*>(data->GetScalarPointer());
   for (int y = 0; y < dims[1]; ++y) // VTK rows go bottom-up
-    std::memcpy(image.scanLine(dims[1] - 1 - y), src + static_cast<std::size_t>(y) * static_cast<std::size_t>(dims[0]) * 3,
+    std::memcpy(image.scanLine(dims[1] - 1 - y),
+                src + static_cast<std::size_t>(y) * static_cast<std::size_t>(dims[0]) * 3,
                 static_cast<std::size_t>(dims[0]) * 3);
   return image;
 }
 
-SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks, QObject* parent)
-    : QObject(parent), ws_(workspace), data_(data), atlasData_(atlas), atlas_(std::make_unique<viewer::AtlasScene>(atlas)),
-      section_(std::make_unique<viewer::SectionPlane>()), background_(vtkSmartPointer<vtkRenderer>::New()) {
+SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks,
+                                 QObject* parent)
+    : QObject(parent), ws_(workspace), data_(data), atlasData_(atlas),
+      atlas_(std::make_unique<viewer::AtlasScene>(atlas)), section_(std::make_unique<viewer::SectionPlane>()),
+      background_(vtkSmartPointer<vtkRenderer>::New()) {
   tasks_ = tasks;
   atlas_->setSection(section_.get());
   background_->SetBackground(0.82, 0.82, 0.82);
@@ -254,8 +257,10 @@ void SceneController::applyStructures(const QList<int>& structures) {
     d.visible = s.visible;
     if (s.opacity) d.opacity = *s.opacity;
     if (s.colour) d.colour = *s.colour;
-    if (surfaces_.count(i)) atlas_->setDisplay(i, d);
-    else if (s.visible) emit surfaceNeeded(i);
+    if (surfaces_.count(i))
+      atlas_->setDisplay(i, d);
+    else if (s.visible)
+      emit surfaceNeeded(i);
   }
   emit changed();
 }
@@ -403,8 +408,10 @@ void SceneController::applyDataset(DatasetId id) {
     const auto colours = displayColours(*d, *c);
     const bool recolour = a.colouring != c || a.colourBy != c->colourBy || a.names != names || a.colours != colours;
     if (recolour) {
-      if (c->categorical) cloud->colourByCategory(c->codes, names, colours);
-      else cloud->colourByValues(c->values, c->gene.toStdString());
+      if (c->categorical)
+        cloud->colourByCategory(c->codes, names, colours);
+      else
+        cloud->colourByValues(c->values, c->gene.toStdString());
       cloud->colourBar()->SetVisibility(!c->categorical && x.visible ? 1 : 0);
       a.colouring = c;
       a.colourBy = c->colourBy;
@@ -437,7 +444,8 @@ void SceneController::applyDataset(DatasetId id) {
     if (layer == v.regions.end()) {
       auto made = std::make_unique<viewer::RegionLayer>(v.renderer);
       made->setSection(section_.get());
-      std::vector<std::array<std::uint8_t, 3>> colours = c && c->colourBy == x.colourBy ? displayColours(*d, *c) : std::vector<std::array<std::uint8_t, 3>>{};
+      std::vector<std::array<std::uint8_t, 3>> colours =
+          c && c->colourBy == x.colourBy ? displayColours(*d, *c) : std::vector<std::array<std::uint8_t, 3>>{};
       if (colours.size() < set->second.surfaces.size()) colours.resize(set->second.surfaces.size(), {150, 150, 150});
       made->setSurfaces(set->second.surfaces, colours);
       layer = v.regions.emplace(id, std::move(made)).first;
@@ -449,7 +457,8 @@ void SceneController::applyDataset(DatasetId id) {
   emit changed();
 }
 
-void SceneController::setRegionSurfaces(DatasetId id, const QString& column, std::vector<vtkSmartPointer<vtkPolyData>> surfaces) {
+void SceneController::setRegionSurfaces(DatasetId id, const QString& column,
+                                        std::vector<vtkSmartPointer<vtkPolyData>> surfaces) {
   if (!ws_.dataset(id)) return;
   regionSets_[id] = RegionSet{column, std::move(surfaces)};
   for (View& v : views_) v.regions.erase(id); // made again with the new surfaces

@@ -48,7 +48,8 @@ public:
   // With `tasks`, each dataset's point cloud is laid out on a worker (4M cells take a few hundred
   // ms: too long for the GUI thread) and added when ready, counting as busy meanwhile; without
   // (an offscreen copy that draws at once), on the spot.
-  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks = nullptr, QObject* parent = nullptr);
+  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks = nullptr,
+                  QObject* parent = nullptr);
   ~SceneController() override;
 
   // Where it draws (null: nowhere yet). The controller's renderers move to the new window.

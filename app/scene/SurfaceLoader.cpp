@@ -35,7 +35,8 @@ void SurfaceLoader::request(int index) {
       error = QString::fromStdString(e.what());
     }
     QMetaObject::invokeMethod(
-        self, [self, index, mesh, error] {
+        self,
+        [self, index, mesh, error] {
           if (!self) return;
           self->pending_.remove(index);
           if (error.isEmpty()) {

@@ -1,7 +1,6 @@
 #include "app/workspace/DatasetData.h"
 
 #include "app/workspace/DatasetGuard.h"
-
 #include "core/FileSystem.h"
 #include "core/GeneStore.h"
 #include "core/Palette.h"
@@ -23,7 +22,8 @@ std::atomic<int> columnReadDelayMs{0};
 QString readChannel(DatasetId id) { return QStringLiteral("dataset:%1/read").arg(id); }
 QString colourChannel(DatasetId id) { return QStringLiteral("dataset:%1/colour").arg(id); }
 
-std::vector<std::array<std::uint8_t, 3>> coloursFor(const std::vector<std::array<std::uint8_t, 3>>& own, std::size_t n) {
+std::vector<std::array<std::uint8_t, 3>> coloursFor(const std::vector<std::array<std::uint8_t, 3>>& own,
+                                                    std::size_t n) {
   return own.size() == n ? own : categoricalPalette(n);
 }
 } // namespace
@@ -33,7 +33,8 @@ std::vector<std::string> displayNames(const DatasetDocument& d, const CellColour
   const auto it = d.regionNames.find(c.colourBy);
   if (it == d.regionNames.end()) return names;
   for (const auto& [code, name] : it->second)
-    if (code >= 0 && static_cast<std::size_t>(code) < names.size()) names[static_cast<std::size_t>(code)] = name.toStdString();
+    if (code >= 0 && static_cast<std::size_t>(code) < names.size())
+      names[static_cast<std::size_t>(code)] = name.toStdString();
   return names;
 }
 
@@ -55,7 +56,8 @@ std::vector<std::uint8_t> shownCells(const DatasetDisplay& x, const CellColourin
   mask.resize(c.codes.size());
   for (std::size_t i = 0; i < mask.size(); ++i) {
     const std::int32_t code = c.codes[i];
-    mask[i] = x.highlightedRegion >= 0 ? code == x.highlightedRegion : (code < 0 || shown[static_cast<std::size_t>(code)]);
+    mask[i] =
+        x.highlightedRegion >= 0 ? code == x.highlightedRegion : (code < 0 || shown[static_cast<std::size_t>(code)]);
   }
   return mask;
 }
@@ -166,7 +168,8 @@ void DatasetData::resolve(DatasetId id) {
     return;
   }
   std::shared_ptr<const CellTable> cells = d->cells;
-  const std::string path = d->path.toStdString(), cache = cacheDir_.isEmpty() ? defaultCacheDir() : cacheDir_.toStdString();
+  const std::string path = d->path.toStdString(),
+                    cache = cacheDir_.isEmpty() ? defaultCacheDir() : cacheDir_.toStdString();
   const ColumnOptions columns = d->columns;
   pending_[id] = by;
   tasks_.run<CellColouring>(
@@ -177,33 +180,35 @@ void DatasetData::resolve(DatasetId id) {
         c.cells = cells.get();
         const std::vector<std::int64_t>& rows = cells->fileRow;
         try {
-        if (by.startsWith("gene:")) {
-          c.categorical = false;
-          c.gene = by.mid(5);
-          const auto it = std::find(cells->genes.begin(), cells->genes.end(), c.gene.toStdString());
-          if (it == cells->genes.end()) throw Error("no gene '" + c.gene.toStdString() + "' in this dataset");
-          const std::int64_t g = it - cells->genes.begin();
-          Progress progress;
-          progress.cancel = &cancel;
-          const std::vector<float> all = rows.size() >= kGeneStoreCells ? GeneStore::openOrBuild(path, columns, cache, progress).readGene(g)
-                                                                        : ExpressionSource(path, columns).readGene(g);
-          c.values.reserve(rows.size());
-          for (std::int64_t r : rows) c.values.push_back(all.at(static_cast<std::size_t>(r)));
-        } else {
-          if (const int ms = columnReadDelayMs.load(); ms > 0) QThread::msleep(static_cast<unsigned long>(ms));
-          cancel.throwIfCancelled();
-          const ObsLabels l = readObsLabels(path, by.toStdString());
-          c.names = l.names;
-          c.codes.reserve(rows.size());
-          for (std::int64_t r : rows) {
-            const std::int32_t code = l.codes.at(static_cast<std::size_t>(r));
-            c.codes.push_back(code >= 0 && static_cast<std::size_t>(code) < c.names.size() ? code : -1);
+          if (by.startsWith("gene:")) {
+            c.categorical = false;
+            c.gene = by.mid(5);
+            const auto it = std::find(cells->genes.begin(), cells->genes.end(), c.gene.toStdString());
+            if (it == cells->genes.end()) throw Error("no gene '" + c.gene.toStdString() + "' in this dataset");
+            const std::int64_t g = it - cells->genes.begin();
+            Progress progress;
+            progress.cancel = &cancel;
+            const std::vector<float> all = rows.size() >= kGeneStoreCells
+                                               ? GeneStore::openOrBuild(path, columns, cache, progress).readGene(g)
+                                               : ExpressionSource(path, columns).readGene(g);
+            c.values.reserve(rows.size());
+            for (std::int64_t r : rows) c.values.push_back(all.at(static_cast<std::size_t>(r)));
+          } else {
+            if (const int ms = columnReadDelayMs.load(); ms > 0) QThread::msleep(static_cast<unsigned long>(ms));
+            cancel.throwIfCancelled();
+            const ObsLabels l = readObsLabels(path, by.toStdString());
+            c.names = l.names;
+            c.codes.reserve(rows.size());
+            for (std::int64_t r : rows) {
+              const std::int32_t code = l.codes.at(static_cast<std::size_t>(r));
+              c.codes.push_back(code >= 0 && static_cast<std::size_t>(code) < c.names.size() ? code : -1);
+            }
+            c.colours = coloursFor(readObsColours(path, by.toStdString()), c.names.size());
+            // Discovered regions carry names saying where they are ("k25-3 · CP 82%", written by
+            // segment or edited by a user): those are what legends and docks show.
+            if (auto named = readRegionNames(path, by.toStdString()); named.size() == c.names.size())
+              c.names = std::move(named);
           }
-          c.colours = coloursFor(readObsColours(path, by.toStdString()), c.names.size());
-          // Discovered regions carry names saying where they are ("k25-3 · CP 82%", written by
-          // segment or edited by a user): those are what legends and docks show.
-          if (auto named = readRegionNames(path, by.toStdString()); named.size() == c.names.size()) c.names = std::move(named);
-        }
         } catch (const Cancelled&) {
           throw;
         } catch (const std::exception& e) {

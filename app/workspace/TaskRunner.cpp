@@ -10,7 +10,9 @@ quint64 TaskRunner::begin(const QString& channel, std::shared_ptr<CancellationTo
   ++busy_;
   emit busyChanged(busy_);
   // Finished futures are forgotten so the list stays short.
-  futures_.erase(std::remove_if(futures_.begin(), futures_.end(), [](const QFuture<void>& f) { return f.isFinished(); }), futures_.end());
+  futures_.erase(
+      std::remove_if(futures_.begin(), futures_.end(), [](const QFuture<void>& f) { return f.isFinished(); }),
+      futures_.end());
   return slot.inFlight;
 }
 

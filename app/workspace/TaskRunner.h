@@ -30,7 +30,8 @@ public:
   // superseded or cancelled meanwhile. An exception from `work` becomes failed(what, message)
   // (Cancelled ones are silent).
   template <class R>
-  void run(const QString& channel, const QString& what, std::function<R(const CancellationToken&)> work, std::function<void(R)> done) {
+  void run(const QString& channel, const QString& what, std::function<R(const CancellationToken&)> work,
+           std::function<void(R)> done) {
     auto token = std::make_shared<CancellationToken>();
     const quint64 stamp = begin(channel, token);
     struct Outcome {
@@ -43,8 +44,10 @@ public:
       Outcome o = watcher->result();
       const bool current = finish(channel, stamp);
       if (!current) return;
-      if (!o.error.isEmpty()) emit failed(what, o.error);
-      else if (o.value) done(std::move(*o.value));
+      if (!o.error.isEmpty())
+        emit failed(what, o.error);
+      else if (o.value)
+        done(std::move(*o.value));
     });
     auto future = QtConcurrent::run([work, token]() -> Outcome {
       try {

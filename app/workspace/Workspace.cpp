@@ -110,7 +110,8 @@ std::vector<DatasetId> Workspace::loadedDatasetIds() const {
   return ids;
 }
 
-DatasetId Workspace::addDataset(const QString& path, const ColumnOptions& columns, const QString& name, const QString& colourBy) {
+DatasetId Workspace::addDataset(const QString& path, const ColumnOptions& columns, const QString& name,
+                                const QString& colourBy) {
   auto doc = std::make_shared<DatasetDocument>();
   doc->display.colourBy = colourBy;
   doc->id = nextId_++;
@@ -141,7 +142,8 @@ std::shared_ptr<DatasetDocument> Workspace::takeDataset(DatasetId id, int* posit
   return doc;
 }
 
-void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells, std::vector<std::string> obsColumns) {
+void Workspace::setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells,
+                                std::vector<std::string> obsColumns) {
   DatasetDocument* d = find(id);
   if (!d || !cells) return;
   d->cells = std::move(cells);
@@ -213,13 +215,14 @@ template <class Edit> bool editDisplay(const DatasetDocument* d, DatasetDisplay&
 }
 } // namespace
 
-#define ATLASCOPE_DISPLAY_STEP(TEXT, KIND, EDIT)                                                                             \
-  DatasetDisplay after;                                                                                                      \
-  const DatasetDocument* d = dataset(id);                                                                                    \
-  if (!editDisplay(d, after, EDIT)) return;                                                                                  \
-  const DatasetDisplay before = d->display;                                                                                  \
-  push(new Step(TEXT, [this, id, before] { applyDisplay(id, before); }, [this, id, after] { applyDisplay(id, after); }, KIND, \
-                KIND < 0 ? -1 : id))
+#define ATLASCOPE_DISPLAY_STEP(TEXT, KIND, EDIT)                                                                       \
+  DatasetDisplay after;                                                                                                \
+  const DatasetDocument* d = dataset(id);                                                                              \
+  if (!editDisplay(d, after, EDIT)) return;                                                                            \
+  const DatasetDisplay before = d->display;                                                                            \
+  push(new Step(                                                                                                       \
+      TEXT, [this, id, before] { applyDisplay(id, before); }, [this, id, after] { applyDisplay(id, after); }, KIND,    \
+      KIND < 0 ? -1 : id))
 
 void Workspace::setDatasetVisible(DatasetId id, bool visible) {
   ATLASCOPE_DISPLAY_STEP(tr("%1 %2").arg(visible ? tr("Show") : tr("Hide"), d ? d->name : QString()), -1,
@@ -227,12 +230,13 @@ void Workspace::setDatasetVisible(DatasetId id, bool visible) {
 }
 
 void Workspace::setColourBy(DatasetId id, const QString& colourBy) {
-  ATLASCOPE_DISPLAY_STEP(tr("Colour %1 by %2").arg(d ? d->name : QString(), colourBy), -1, [colourBy](DatasetDisplay& x) {
-    if (x.colourBy == colourBy) return;
-    x.colourBy = colourBy;
-    x.hiddenCategories.clear();
-    x.highlightedRegion = -1;
-  });
+  ATLASCOPE_DISPLAY_STEP(tr("Colour %1 by %2").arg(d ? d->name : QString(), colourBy), -1,
+                         [colourBy](DatasetDisplay& x) {
+                           if (x.colourBy == colourBy) return;
+                           x.colourBy = colourBy;
+                           x.hiddenCategories.clear();
+                           x.highlightedRegion = -1;
+                         });
 }
 
 void Workspace::setPointSize(DatasetId id, double pixels) {
@@ -269,7 +273,8 @@ void Workspace::setDatasetName(DatasetId id, const QString& name) {
     }
   };
   const QString before = d->name;
-  push(new Step(tr("Rename %1 to %2").arg(before, name), [apply, before] { apply(before); }, [apply, name] { apply(name); }));
+  push(new Step(
+      tr("Rename %1 to %2").arg(before, name), [apply, before] { apply(before); }, [apply, name] { apply(name); }));
 }
 
 void Workspace::setRegionName(DatasetId id, const QString& column, int code, const QString& name) {
@@ -281,15 +286,19 @@ void Workspace::setRegionName(DatasetId id, const QString& column, int code, con
   auto apply = [this, id, column, code](const QString& n) {
     DatasetDocument* x = find(id);
     if (!x) return;
-    if (n.isEmpty()) x->regionNames[column].erase(code);
-    else x->regionNames[column][code] = n;
+    if (n.isEmpty())
+      x->regionNames[column].erase(code);
+    else
+      x->regionNames[column][code] = n;
     emit datasetChanged(id);
   };
-  push(new Step(name.isEmpty() ? tr("Default name for region %1").arg(code) : tr("Name region %1 \"%2\"").arg(code).arg(name),
-                [apply, before] { apply(before); }, [apply, name] { apply(name); }));
+  push(new Step(
+      name.isEmpty() ? tr("Default name for region %1").arg(code) : tr("Name region %1 \"%2\"").arg(code).arg(name),
+      [apply, before] { apply(before); }, [apply, name] { apply(name); }));
 }
 
-void Workspace::setRegionColours(DatasetId id, const QString& column, std::map<int, std::array<std::uint8_t, 3>> colours) {
+void Workspace::setRegionColours(DatasetId id, const QString& column,
+                                 std::map<int, std::array<std::uint8_t, 3>> colours) {
   const DatasetDocument* d = dataset(id);
   if (!d) return;
   const auto col = d->regionColours.find(column);
@@ -298,12 +307,15 @@ void Workspace::setRegionColours(DatasetId id, const QString& column, std::map<i
   auto apply = [this, id, column](const std::map<int, std::array<std::uint8_t, 3>>& c) {
     DatasetDocument* x = find(id);
     if (!x) return;
-    if (c.empty()) x->regionColours.erase(column);
-    else x->regionColours[column] = c;
+    if (c.empty())
+      x->regionColours.erase(column);
+    else
+      x->regionColours[column] = c;
     emit datasetChanged(id);
   };
-  push(new Step(colours.empty() ? tr("Own region colours of %1").arg(d->name) : tr("Matched region colours for %1").arg(d->name),
-                [apply, before] { apply(before); }, [apply, colours] { apply(colours); }));
+  push(new Step(
+      colours.empty() ? tr("Own region colours of %1").arg(d->name) : tr("Matched region colours for %1").arg(d->name),
+      [apply, before] { apply(before); }, [apply, colours] { apply(colours); }));
 }
 
 // --- structures
@@ -316,8 +328,10 @@ StructureDisplay Workspace::structureDisplay(int structure) const {
 void Workspace::applyStructures(const std::map<int, StructureDisplay>& changes) {
   QList<int> changed;
   for (const auto& [i, d] : changes) {
-    if (d == StructureDisplay{}) structures_.erase(i);
-    else structures_[i] = d;
+    if (d == StructureDisplay{})
+      structures_.erase(i);
+    else
+      structures_[i] = d;
     changed << i;
   }
   emit structuresChanged(changed);
@@ -331,7 +345,8 @@ void Workspace::setStructureDisplays(std::map<int, StructureDisplay> displays, c
     after[i] = d;
   }
   if (after.empty()) return;
-  push(new Step(text, [this, before] { applyStructures(before); }, [this, after] { applyStructures(after); }));
+  push(new Step(
+      text, [this, before] { applyStructures(before); }, [this, after] { applyStructures(after); }));
 }
 
 void Workspace::setStructureVisible(int structure, bool visible) {
@@ -345,8 +360,14 @@ void Workspace::setStructureOpacity(int structure, double opacity) {
   after.opacity = opacity;
   if (after == before) return;
   push(new Step(
-      tr("Opacity"), [this, structure, before] { applyStructures({{structure, before}}); },
-      [this, structure, after] { applyStructures({{structure, after}}); }, Opacity, structure));
+      tr("Opacity"),
+      [this, structure, before] {
+        applyStructures({{structure, before}});
+      },
+      [this, structure, after] {
+        applyStructures({{structure, after}});
+      },
+      Opacity, structure));
 }
 
 void Workspace::setStructureColour(int structure, std::optional<std::array<double, 3>> colour) {
@@ -414,12 +435,15 @@ void Workspace::setLayout(int rows, int columns) {
   // Every dataset now in a view of its own: the first view, if it showed everything, keeps the
   // atlas alone (the CCF | animal 1 | animal 2 comparison).
   const auto loaded = loadedDatasetIds();
-  if (views.size() > loaded.size() && !loaded.empty() && views.front().followsDatasets && views.front().layers.contains(atlasLayer()) &&
-      std::all_of(loaded.begin(), loaded.end(), [&alone](DatasetId id) { return std::find(alone.begin(), alone.end(), id) != alone.end(); }))
+  if (views.size() > loaded.size() && !loaded.empty() && views.front().followsDatasets &&
+      views.front().layers.contains(atlasLayer()) && std::all_of(loaded.begin(), loaded.end(), [&alone](DatasetId id) {
+        return std::find(alone.begin(), alone.end(), id) != alone.end();
+      }))
     views.front() = ViewState{{atlasLayer()}, views.front().cameraGroup, false};
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows, columns, views, cameras_};
   push(new Step(
-      tr("Layout %1x%2").arg(rows).arg(columns), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      tr("Layout %1x%2").arg(rows).arg(columns),
+      [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
       [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
 }
 
@@ -430,7 +454,8 @@ void Workspace::setViewLayers(int view, const QStringList& layers) {
   views[static_cast<std::size_t>(view)].followsDatasets = false; // the user chose what it shows
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows_, cols_, views, cameras_};
   push(new Step(
-      tr("Layers of view %1").arg(view + 1), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      tr("Layers of view %1").arg(view + 1),
+      [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
       [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
 }
 
@@ -438,13 +463,16 @@ void Workspace::setLayerShown(int view, const QString& layer, bool shown) {
   if (view < 0 || view >= viewCount()) return;
   QStringList layers = views_[static_cast<std::size_t>(view)].layers;
   if (shown == layers.contains(layer)) return;
-  if (shown) layers << layer;
-  else layers.removeAll(layer);
+  if (shown)
+    layers << layer;
+  else
+    layers.removeAll(layer);
   setViewLayers(view, layers);
 }
 
 bool Workspace::viewLinked(int view) const {
-  return view >= 0 && view < viewCount() && views_[static_cast<std::size_t>(view)].cameraGroup == views_.front().cameraGroup;
+  return view >= 0 && view < viewCount() &&
+         views_[static_cast<std::size_t>(view)].cameraGroup == views_.front().cameraGroup;
 }
 
 void Workspace::setViewLinked(int view, bool linked) {
@@ -466,7 +494,9 @@ void Workspace::setViewLinked(int view, bool linked) {
       [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
 }
 
-bool Workspace::sideBySide() const { return rows_ == 1 && cols_ == 2 && views_.front().layers == QStringList{atlasLayer()}; }
+bool Workspace::sideBySide() const {
+  return rows_ == 1 && cols_ == 2 && views_.front().layers == QStringList{atlasLayer()};
+}
 
 void Workspace::setSideBySide(bool on) {
   if (on == sideBySide()) return;
@@ -474,11 +504,14 @@ void Workspace::setSideBySide(bool on) {
   QStringList data;
   for (DatasetId id : loadedDatasetIds()) data << cellsLayer(id) << surfacesLayer(id);
   std::vector<ViewState> views;
-  if (on) views = {ViewState{{atlasLayer()}, group, false}, ViewState{data, group, true}};
-  else views = {ViewState{QStringList{atlasLayer()} + data, group, true}};
+  if (on)
+    views = {ViewState{{atlasLayer()}, group, false}, ViewState{data, group, true}};
+  else
+    views = {ViewState{QStringList{atlasLayer()} + data, group, true}};
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{1, on ? 2 : 1, views, cameras_};
   push(new Step(
-      on ? tr("Side by side") : tr("Overlaid"), [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
+      on ? tr("Side by side") : tr("Overlaid"),
+      [this, before] { applyViews(before.rows, before.cols, before.views, before.cameras); },
       [this, after] { applyViews(after.rows, after.cols, after.views, after.cameras); }));
 }
 
@@ -494,8 +527,10 @@ void Workspace::setCamera(int group, const CameraState& camera, const QString& t
   const CameraState before = this->camera(group);
   if (had && before == camera) return;
   auto apply = [this, group](std::optional<CameraState> c) {
-    if (c) cameras_[group] = *c;
-    else cameras_.erase(group);
+    if (c)
+      cameras_[group] = *c;
+    else
+      cameras_.erase(group);
     emit cameraChanged(group);
   };
   const std::optional<CameraState> was = had ? std::optional<CameraState>(before) : std::nullopt;
@@ -503,7 +538,8 @@ void Workspace::setCamera(int group, const CameraState& camera, const QString& t
     apply(camera);
     return;
   }
-  push(new Step(text, [apply, was] { apply(was); }, [apply, camera] { apply(camera); }));
+  push(new Step(
+      text, [apply, was] { apply(was); }, [apply, camera] { apply(camera); }));
 }
 
 void Workspace::addBookmark(const CameraState& camera) {
@@ -514,7 +550,8 @@ void Workspace::addBookmark(const CameraState& camera) {
   std::vector<CameraState> after = bookmarks_;
   after.push_back(camera);
   const std::vector<CameraState> before = bookmarks_;
-  push(new Step(tr("Bookmark camera"), [apply, before] { apply(before); }, [apply, after] { apply(after); }));
+  push(new Step(
+      tr("Bookmark camera"), [apply, before] { apply(before); }, [apply, after] { apply(after); }));
 }
 
 // --- section
@@ -528,8 +565,11 @@ void Workspace::setSection(const SectionState& section) {
   };
   // Moves along one axis (a dragged slider) merge; a change of axis is a step of its own.
   const bool move = before.axis == section.axis && section.axis != "none";
-  push(new Step(section.axis == "none" ? tr("No section") : tr("Section %1 %2 um").arg(section.axis).arg(section.position, 0, 'f', 0),
-                [apply, before] { apply(before); }, [apply, section] { apply(section); }, move ? SectionMove : -1, move ? 1 : -1));
+  push(new Step(
+      section.axis == "none" ? tr("No section")
+                             : tr("Section %1 %2 um").arg(section.axis).arg(section.position, 0, 'f', 0),
+      [apply, before] { apply(before); }, [apply, section] { apply(section); }, move ? SectionMove : -1,
+      move ? 1 : -1));
 }
 
 } // namespace atlascope::app

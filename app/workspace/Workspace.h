@@ -46,21 +46,24 @@ struct StructureDisplay {
   bool visible = false;
   std::optional<double> opacity;
   std::optional<std::array<double, 3>> colour; // 0..1
-  bool operator==(const StructureDisplay& o) const { return visible == o.visible && opacity == o.opacity && colour == o.colour; }
+  bool operator==(const StructureDisplay& o) const {
+    return visible == o.visible && opacity == o.opacity && colour == o.colour;
+  }
   bool operator!=(const StructureDisplay& o) const { return !(*this == o); }
 };
 
 // How a dataset's cells are drawn.
 struct DatasetDisplay {
   bool visible = true;
-  QString colourBy;              // "type", "section", "gene:NAME" or an obs column (e.g. regions_k25)
-  double pointSize = 3;          // pixels
+  QString colourBy;                  // "type", "section", "gene:NAME" or an obs column (e.g. regions_k25)
+  double pointSize = 3;              // pixels
   std::vector<int> hiddenCategories; // codes of the colouring's categories not drawn (legend filter), ascending
-  int highlightedRegion = -1;    // a discovered region of a regions_k colouring drawn alone (-1: none)
-  bool regionSurfaces = false;   // the regions_k colouring's regions as surfaces
+  int highlightedRegion = -1;        // a discovered region of a regions_k colouring drawn alone (-1: none)
+  bool regionSurfaces = false;       // the regions_k colouring's regions as surfaces
   bool operator==(const DatasetDisplay& o) const {
-    return visible == o.visible && colourBy == o.colourBy && pointSize == o.pointSize && hiddenCategories == o.hiddenCategories &&
-           highlightedRegion == o.highlightedRegion && regionSurfaces == o.regionSurfaces;
+    return visible == o.visible && colourBy == o.colourBy && pointSize == o.pointSize &&
+           hiddenCategories == o.hiddenCategories && highlightedRegion == o.highlightedRegion &&
+           regionSurfaces == o.regionSurfaces;
   }
   bool operator!=(const DatasetDisplay& o) const { return !(*this == o); }
 };
@@ -89,7 +92,7 @@ std::optional<DatasetId> layerDataset(const QString& layer);
 
 struct ViewState {
   QStringList layers;
-  int cameraGroup = 0; // views of one group share a camera (linked); an unlinked view has a group of its own
+  int cameraGroup = 0;         // views of one group share a camera (linked); an unlinked view has a group of its own
   bool followsDatasets = true; // a dataset opened later is added to this view
   bool operator==(const ViewState& o) const {
     return layers == o.layers && cameraGroup == o.cameraGroup && followsDatasets == o.followsDatasets;
@@ -97,9 +100,11 @@ struct ViewState {
 };
 
 struct SectionState {
-  QString axis = "none"; // none, coronal, sagittal, horizontal
+  QString axis = "none";                // none, coronal, sagittal, horizontal
   double position = 0, thickness = 200; // um
-  bool operator==(const SectionState& o) const { return axis == o.axis && position == o.position && thickness == o.thickness; }
+  bool operator==(const SectionState& o) const {
+    return axis == o.axis && position == o.position && thickness == o.thickness;
+  }
   bool operator!=(const SectionState& o) const { return !(*this == o); }
 };
 
@@ -120,7 +125,8 @@ public:
   // A dataset entry waiting for its cells (the reader fills them with setDatasetCells); the
   // undoable step is taken when they arrive (undo closes it).
   // `colourBy`: how its cells are coloured once read (empty: by type, else by section).
-  DatasetId addDataset(const QString& path, const ColumnOptions& columns = {}, const QString& name = {}, const QString& colourBy = {});
+  DatasetId addDataset(const QString& path, const ColumnOptions& columns = {}, const QString& name = {},
+                       const QString& colourBy = {});
   // The cells read (not undoable: reading is not an edit). Views that show every dataset gain it.
   void setDatasetCells(DatasetId id, std::shared_ptr<const CellTable> cells, std::vector<std::string> obsColumns);
   void closeDataset(DatasetId id); // undoable; the cells stay alive in the command
@@ -204,17 +210,17 @@ public:
   void setExtras(const QJsonObject& extras) { extras_ = extras; }
 
 signals:
-  void datasetAdded(DatasetId id);    // an entry (cells may still be null)
-  void datasetLoaded(DatasetId id);   // its cells arrived
+  void datasetAdded(DatasetId id);  // an entry (cells may still be null)
+  void datasetLoaded(DatasetId id); // its cells arrived
   void datasetRemoved(DatasetId id);
-  void datasetChanged(DatasetId id);  // name, visibility, colouring, point size, filter, highlight, surfaces, names
+  void datasetChanged(DatasetId id); // name, visibility, colouring, point size, filter, highlight, surfaces, names
   void currentDatasetChanged(DatasetId id);
   void structuresChanged(QList<int> structures); // empty: any may have changed (a session was restored)
-  void layoutChanged();               // grid size, layers of a view or camera links
+  void layoutChanged();                          // grid size, layers of a view or camera links
   void cameraChanged(int group);
   void bookmarksChanged();
   void sectionChanged();
-  void restored();                    // a session replaced everything
+  void restored(); // a session replaced everything
 
 private:
   DatasetDocument* find(DatasetId id);

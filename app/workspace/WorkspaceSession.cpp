@@ -9,7 +9,6 @@
 // Files of a newer version are refused with a message saying so; fields a file lacks take their
 // defaults.
 #include "app/workspace/Workspace.h"
-
 #include "core/Error.h"
 
 #include <QFile>
@@ -31,7 +30,10 @@ std::array<double, 3> vec(const QJsonValue& v, std::array<double, 3> fallback) {
 }
 
 QJsonObject cameraJson(const CameraState& c) {
-  return QJsonObject{{"position", vec(c.position)}, {"focal_point", vec(c.focalPoint)}, {"view_up", vec(c.viewUp)}, {"view_angle", c.viewAngle}};
+  return QJsonObject{{"position", vec(c.position)},
+                     {"focal_point", vec(c.focalPoint)},
+                     {"view_up", vec(c.viewUp)},
+                     {"view_angle", c.viewAngle}};
 }
 CameraState cameraFrom(const QJsonObject& o) {
   CameraState c;
@@ -76,14 +78,18 @@ ColumnOptions columnsFrom(const QJsonObject& o) {
 }
 
 QString hexColour(const std::array<std::uint8_t, 3>& c) {
-  return QStringLiteral("#%1%2%3").arg(c[0], 2, 16, QChar('0')).arg(c[1], 2, 16, QChar('0')).arg(c[2], 2, 16, QChar('0'));
+  return QStringLiteral("#%1%2%3")
+      .arg(c[0], 2, 16, QChar('0'))
+      .arg(c[1], 2, 16, QChar('0'))
+      .arg(c[2], 2, 16, QChar('0'));
 }
 std::optional<std::array<std::uint8_t, 3>> colourFrom(const QString& hex) {
   if (hex.size() != 7 || !hex.startsWith('#')) return std::nullopt;
   bool ok = false;
   const uint v = hex.mid(1).toUInt(&ok, 16);
   if (!ok) return std::nullopt;
-  return std::array<std::uint8_t, 3>{static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+  return std::array<std::uint8_t, 3>{static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
+                                     static_cast<std::uint8_t>(v)};
 }
 
 SectionState sectionFrom(const QJsonObject& o) {
@@ -99,17 +105,20 @@ SectionState sectionFrom(const QJsonObject& o) {
 
 void writeSessionFile(const QString& path, const QJsonObject& session) {
   QSaveFile f(path); // temp file + rename on commit
-  if (!f.open(QIODevice::WriteOnly)) throw FileError(path.toStdString(), "cannot write: " + f.errorString().toStdString());
+  if (!f.open(QIODevice::WriteOnly))
+    throw FileError(path.toStdString(), "cannot write: " + f.errorString().toStdString());
   f.write(QJsonDocument(session).toJson(QJsonDocument::Indented));
   if (!f.commit()) throw FileError(path.toStdString(), "cannot write: " + f.errorString().toStdString());
 }
 
 QJsonObject readSessionFile(const QString& path) {
   QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) throw FileError(path.toStdString(), "cannot read: " + f.errorString().toStdString());
+  if (!f.open(QIODevice::ReadOnly))
+    throw FileError(path.toStdString(), "cannot read: " + f.errorString().toStdString());
   QJsonParseError err;
   const QJsonDocument doc = QJsonDocument::fromJson(f.readAll(), &err);
-  if (!doc.isObject()) throw FileError(path.toStdString(), "not a session (not a JSON object: " + err.errorString().toStdString() + ")");
+  if (!doc.isObject())
+    throw FileError(path.toStdString(), "not a session (not a JSON object: " + err.errorString().toStdString() + ")");
   return doc.object();
 }
 
@@ -161,7 +170,9 @@ QJsonObject Workspace::toJson(const StructureNames& names) const {
   o["structures"] = structures;
   QJsonArray views;
   for (const ViewState& v : views_)
-    views.append(QJsonObject{{"layers", QJsonArray::fromStringList(v.layers)}, {"camera_group", v.cameraGroup}, {"follows_datasets", v.followsDatasets}});
+    views.append(QJsonObject{{"layers", QJsonArray::fromStringList(v.layers)},
+                             {"camera_group", v.cameraGroup},
+                             {"follows_datasets", v.followsDatasets}});
   o["layout"] = QJsonObject{{"rows", rows_}, {"columns", cols_}, {"views", views}};
   QJsonObject cameras;
   for (const auto& [g, c] : cameras_) cameras[QString::number(g)] = cameraJson(c);
@@ -171,19 +182,21 @@ QJsonObject Workspace::toJson(const StructureNames& names) const {
     for (const auto& c : bookmarks_) b.append(cameraJson(c));
     o["camera_bookmarks"] = b;
   }
-  o["section"] = QJsonObject{{"axis", section_.axis}, {"position", section_.position}, {"thickness", section_.thickness}};
+  o["section"] =
+      QJsonObject{{"axis", section_.axis}, {"position", section_.position}, {"thickness", section_.thickness}};
   for (auto it = extras_.begin(); it != extras_.end(); ++it)
     if (!o.contains(it.key())) o[it.key()] = it.value();
   return o;
 }
 
 QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names) {
-  if (o.value("format").toString() != "atlascope-session") throw Error("not an Atlascope session (no \"format\": \"atlascope-session\")");
+  if (o.value("format").toString() != "atlascope-session")
+    throw Error("not an Atlascope session (no \"format\": \"atlascope-session\")");
   const int version = o.value("version").toInt(0);
   if (version < 1) throw Error("session without a valid \"version\"");
   if (version > kSessionVersion)
-    throw Error("session version " + std::to_string(version) + " is newer than this Atlascope reads (" + std::to_string(kSessionVersion) +
-                "): update Atlascope");
+    throw Error("session version " + std::to_string(version) + " is newer than this Atlascope reads (" +
+                std::to_string(kSessionVersion) + "): update Atlascope");
 
   clear();
   // What the window keeps for itself: the region panel, the window size, the 2D view.
@@ -251,7 +264,8 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
       doc->display.visible = x.value("visible").toBool(true);
       doc->display.colourBy = x.value("colour_by").toString();
       doc->display.pointSize = std::clamp(x.value("point_size").toDouble(3), 0.5, 50.0);
-      for (const QJsonValue& c : x.value("hidden_categories").toArray()) doc->display.hiddenCategories.push_back(c.toInt());
+      for (const QJsonValue& c : x.value("hidden_categories").toArray())
+        doc->display.hiddenCategories.push_back(c.toInt());
       doc->display.highlightedRegion = x.value("highlighted_region").toInt(-1);
       doc->display.regionSurfaces = x.value("region_surfaces").toBool(false);
       const QJsonObject rn = e.value("region_names").toObject();
@@ -283,7 +297,8 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
     while (views_.size() < n) views_.push_back(ViewState{{atlasLayer()}, 0, true});
     views_.resize(n);
     const QJsonObject cameras = o.value("cameras").toObject();
-    for (auto it = cameras.begin(); it != cameras.end(); ++it) cameras_[it.key().toInt()] = cameraFrom(it.value().toObject());
+    for (auto it = cameras.begin(); it != cameras.end(); ++it)
+      cameras_[it.key().toInt()] = cameraFrom(it.value().toObject());
   }
   const int current = o.value("current_dataset").toInt(datasets_.empty() ? -1 : datasets_.front()->id);
   current_ = dataset(current) ? current : (datasets_.empty() ? -1 : datasets_.front()->id);

@@ -7,10 +7,8 @@
 #include "tests/TestPaths.h"
 #include "tests/ZipTestUtil.h"
 
-#include <QElapsedTimer>
-#include <fstream>
-
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -21,6 +19,7 @@
 #include <QTest>
 
 #include <csignal>
+#include <fstream>
 #include <set>
 
 namespace {
@@ -113,14 +112,14 @@ private slots:
   }
 
   void helpEverywhere() {
-    for (const QStringList& cmd : {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
-                                   QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
-                                   QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
-                                   QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"},
-                                   QStringList{"compare"}, QStringList{"bench", "compare"}, QStringList{"segment"},
-                                   QStringList{"train"}, QStringList{"celltypes"}}) {
+    for (const QStringList& cmd :
+         {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
+          QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
+          QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
+          QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"}, QStringList{"compare"},
+          QStringList{"bench", "compare"}, QStringList{"segment"}, QStringList{"train"}, QStringList{"celltypes"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
-      QVERIFY2(r.code == 0 && r.out.contains("Usage") , qPrintable(cmd.join(' ') + ": " + r.out + r.err));
+      QVERIFY2(r.code == 0 && r.out.contains("Usage"), qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
   }
 
@@ -128,12 +127,14 @@ private slots:
     REQUIRE_SHARED("fixtures/celltransformer_parity_small.pth");
     const QString data = dir_.filePath("brain.h5ad");
     // The fixture model's panel: 40 genes, 16 cell types.
-    Run g = cli({"generate", "--out", data, "--cells", "1500", "--genes", "40", "--types", "16", "--density", "3000", "--json"});
+    Run g = cli({"generate", "--out", data, "--cells", "1500", "--genes", "40", "--types", "16", "--density", "3000",
+                 "--json"});
     QCOMPARE(g.code, 0);
     QVERIFY(g.out.contains("\"cells\":1500"));
     Run info = cli({"info", data, "--json"});
     QCOMPARE(info.code, 0);
-    QVERIFY(info.out.contains("\"cells\":1500") && info.out.contains("\"genes\":40") && info.out.contains("\"cell_types\":16"));
+    QVERIFY(info.out.contains("\"cells\":1500") && info.out.contains("\"genes\":40") &&
+            info.out.contains("\"cell_types\":16"));
     // The worker protocol: one JSON object per line, the last one the result.
     const QString pth = atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth");
     const QString out = dir_.filePath("emb.h5");
@@ -156,15 +157,21 @@ private slots:
     // A dataset whose panel does not match the model, and a wrong weights file: one-line errors.
     const QString other = dir_.filePath("other.h5ad");
     QCOMPARE(cli({"generate", "--out", other, "--cells", "500", "--genes", "20", "--types", "16"}).code, 0);
-    expectOneLineError(cli({"embed", other, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu"}), "expects 40 genes");
-    expectOneLineError(cli({"embed", data, "--weights", data, "--out", out, "--device", "cpu"}), "not a CellTransformer model");
-    expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "5", "--out", out, "--device", "cpu"}), "not divisible");
+    expectOneLineError(cli({"embed", other, "--weights", pth, "--heads", "4", "--out", out, "--device", "cpu"}),
+                       "expects 40 genes");
+    expectOneLineError(cli({"embed", data, "--weights", data, "--out", out, "--device", "cpu"}),
+                       "not a CellTransformer model");
+    expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "5", "--out", out, "--device", "cpu"}),
+                       "not divisible");
     expectOneLineError(cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out, "--device", "cuda"}), "");
   }
 
   void compareWithCcf() {
     const QString data = dir_.filePath("cmp.h5ad");
-    QCOMPARE(cli({"generate", "--out", data, "--cells", "3000", "--genes", "5", "--types", "10", "--hidden-subregions", "2"}).code, 0);
+    QCOMPARE(
+        cli({"generate", "--out", data, "--cells", "3000", "--genes", "5", "--types", "10", "--hidden-subregions", "2"})
+            .code,
+        0);
     const QString out = dir_.filePath("report");
     Run r = cli({"compare", data, "--labels", "ccf_structure_id", "--level", "leaf", "--out-dir", out});
     QVERIFY2(r.code == 0, qPrintable(r.err));
@@ -176,11 +183,14 @@ private slots:
     for (const char* f : {"summary.json", "overlap.csv", "best_matches.csv", "splits.csv"})
       QVERIFY2(QFileInfo(out + "/" + f).size() > 20, f);
     // Against another column and at the major-division level.
-    QCOMPARE(cli({"compare", data, "--labels", "hidden_subregion", "--against", "ccf_structure_id", "--out-dir", out}).code, 0);
+    QCOMPARE(
+        cli({"compare", data, "--labels", "hidden_subregion", "--against", "ccf_structure_id", "--out-dir", out}).code,
+        0);
     QCOMPARE(cli({"compare", data, "--labels", "subclass", "--level", "major", "--out-dir", out}).code, 0);
     // No CCF coordinates: the comparison says so instead of failing.
     if (QFileInfo::exists(atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"))) {
-      Run none = cli({"compare", atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--labels", "cell_volume"});
+      Run none = cli(
+          {"compare", atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--labels", "cell_volume"});
       QCOMPARE(none.code, 0);
       QVERIFY(none.out.contains("no_ccf"));
     }
@@ -199,10 +209,11 @@ private slots:
     QVERIFY(tree.open(QIODevice::ReadOnly));
     QCOMPARE(QString(tree.readAll()).count('\n'), 21); // header + one parent per fine region
     QCOMPARE(cli({"compare", seg, "--labels", "regions_k20", "--level", "major", "--out-dir", out}).code, 0);
-    Run sm = cli({"segment", data, "--k", "5", "--out", seg, "--restarts", "1", "--device", "cpu", "--smooth", "--smooth-k", "30",
-                  "--smooth-labels", "9"});
+    Run sm = cli({"segment", data, "--k", "5", "--out", seg, "--restarts", "1", "--device", "cpu", "--smooth",
+                  "--smooth-k", "30", "--smooth-labels", "9"});
     QVERIFY2(sm.code == 0 && sm.out.contains("\"smoothing\""), qPrintable(sm.out + sm.err));
-    expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}), "is not between 1 and the number of cells");
+    expectOneLineError(cli({"segment", data, "--k", "5000", "--out", seg, "--device", "cpu"}),
+                       "is not between 1 and the number of cells");
     expectOneLineError(cli({"compare", data, "--labels", "nope"}), "missing required column 'nope'");
     expectOneLineError(cli({"compare", data, "--labels", "subclass", "--level", "sideways"}), "unknown CCF level");
   }
@@ -212,7 +223,11 @@ private slots:
     const QString a = dir_.filePath("animal-a.h5ad"), b = dir_.filePath("animal-b.h5ad");
     const QStringList small{"--sections", "3", "--spacing", "400", "--density", "400", "--genes", "5", "--types", "10"};
     QCOMPARE(cli(QStringList{"generate", "--out", a} + small).code, 0);
-    QCOMPARE(cli(QStringList{"generate", "--out", b, "--animal", "2", "--section-offset", "200", "--deformation", "100"} + small).code, 0);
+    QCOMPARE(
+        cli(QStringList{"generate", "--out", b, "--animal", "2", "--section-offset", "200", "--deformation", "100"} +
+            small)
+            .code,
+        0);
     const QString sa = dir_.filePath("animal-a.regions.h5ad"), sb = dir_.filePath("animal-b.regions.h5ad");
     for (const auto& [in, out] : {std::make_pair(a, sa), std::make_pair(b, sb)}) {
       const Run s = cli({"segment", in, "--k", "4", "--out", out, "--restarts", "1", "--device", "cpu"});
@@ -224,14 +239,18 @@ private slots:
       const auto names = f.readStrings("/uns/region_names/regions_k4");
       QCOMPARE(names.size(), std::size_t(4));
       for (const std::string& n : names)
-        QVERIFY2(QRegularExpression(QString::fromUtf8("^k4-\\d \xc2\xb7 \\S+ \\d+%$")).match(QString::fromStdString(n)).hasMatch(), n.c_str());
+        QVERIFY2(QRegularExpression(QString::fromUtf8("^k4-\\d \xc2\xb7 \\S+ \\d+%$"))
+                     .match(QString::fromStdString(n))
+                     .hasMatch(),
+                 n.c_str());
     }
     // A user's name for one of B's regions is what the comparison shows.
     std::vector<std::string> edited = atlascope::readRegionNames(sb.toStdString(), "regions_k4");
     edited[2] = "my region";
     atlascope::writeRegionNames(sb.toStdString(), "regions_k4", edited);
     const QString out = dir_.filePath("two-animals");
-    const Run r = cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels", "regions_k4", "--out-dir", out});
+    const Run r = cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels",
+                       "regions_k4", "--out-dir", out});
     QVERIFY2(r.code == 0, qPrintable(r.err));
     const QJsonObject j = QJsonDocument::fromJson(r.out.toUtf8()).object();
     const QJsonObject ab = j["a_vs_b"].toObject();
@@ -244,36 +263,49 @@ private slots:
         QVERIFY2(j[side].toObject()["ccf"].toObject()[level].toObject().contains("ami"), qPrintable(r.out));
     QFile summary(out + "/summary.json"), matches(out + "/matches.csv");
     QVERIFY(summary.open(QIODevice::ReadOnly) && matches.open(QIODevice::ReadOnly));
-    QCOMPARE(QJsonDocument::fromJson(summary.readAll()).object()["a_vs_b"].toObject()["ami"].toDouble(), ab["ami"].toDouble());
+    QCOMPARE(QJsonDocument::fromJson(summary.readAll()).object()["a_vs_b"].toObject()["ami"].toDouble(),
+             ab["ami"].toDouble());
     const QString table = QString::fromUtf8(matches.readAll());
     QVERIFY(table.startsWith("a_region,b_region,jaccard,kind,a_name,b_name,"));
     QVERIFY(table.contains(",one-to-one,"));
     QVERIFY(table.contains(QString::fromUtf8(" \xc2\xb7 ")));
     // Bad input: one line, non-zero.
-    expectOneLineError(cli({"compare", sa, "--labels", "nope", "--against-dataset", sb, "--out-dir", out}), "missing required column 'nope'");
-    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels", "regions_k9", "--out-dir", out}),
+    expectOneLineError(cli({"compare", sa, "--labels", "nope", "--against-dataset", sb, "--out-dir", out}),
+                       "missing required column 'nope'");
+    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--against-labels",
+                            "regions_k9", "--out-dir", out}),
                        "missing required column 'regions_k9'");
-    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--voxel-um", "30", "--out-dir", out}),
-                       "multiple");
-    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-labels", "regions_k4"}), "needs --against-dataset");
+    expectOneLineError(
+        cli({"compare", sa, "--labels", "regions_k4", "--against-dataset", sb, "--voxel-um", "30", "--out-dir", out}),
+        "multiple");
+    expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-labels", "regions_k4"}),
+                       "needs --against-dataset");
     if (QFileInfo::exists(atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv")))
       expectOneLineError(cli({"compare", sa, "--labels", "regions_k4", "--against-dataset",
-                              atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--against-labels", "cell_volume",
-                              "--out-dir", out}),
+                              atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv"), "--against-labels",
+                              "cell_volume", "--out-dir", out}),
                          "no CCF coordinates");
   }
 
   void trainThenEmbed() {
     const QString data = dir_.filePath("train.h5ad"), model = dir_.filePath("model.h5");
-    QCOMPARE(cli({"generate", "--out", data, "--cells", "600", "--genes", "8", "--types", "8", "--density", "3000"}).code, 0);
+    QCOMPARE(
+        cli({"generate", "--out", data, "--cells", "600", "--genes", "8", "--types", "8", "--density", "3000"}).code,
+        0);
     Run t = cli({"train", data, "--out", model, "--max-steps", "3", "--cells-per-step", "64", "--progress", "none"});
-    QVERIFY2(t.code == 0 && t.out.contains("\"result\":\"ok\"") && t.out.contains("validation_pearson"), qPrintable(t.out + t.err));
-    QVERIFY(QFileInfo::exists(model) && QFileInfo::exists(model + ".train") && QFileInfo::exists(model + ".train.adam"));
+    QVERIFY2(t.code == 0 && t.out.contains("\"result\":\"ok\"") && t.out.contains("validation_pearson"),
+             qPrintable(t.out + t.err));
+    QVERIFY(QFileInfo::exists(model) && QFileInfo::exists(model + ".train") &&
+            QFileInfo::exists(model + ".train.adam"));
     QVERIFY(QFileInfo::exists(dir_.filePath("model.best.h5")));
     // Resuming continues the step count and keeps the log of the first run.
-    t = cli({"train", data, "--out", model, "--max-steps", "5", "--cells-per-step", "64", "--progress", "none", "--resume"});
+    t = cli({"train", data, "--out", model, "--max-steps", "5", "--cells-per-step", "64", "--progress", "none",
+             "--resume"});
     QVERIFY2(t.code == 0 && t.out.contains("\"steps\":5"), qPrintable(t.out + t.err));
-    QCOMPARE(cli({"embed", data, "--weights", model, "--out", dir_.filePath("e.h5"), "--device", "cpu", "--progress", "none"}).code, 0);
+    QCOMPARE(cli({"embed", data, "--weights", model, "--out", dir_.filePath("e.h5"), "--device", "cpu", "--progress",
+                  "none"})
+                 .code,
+             0);
     expectOneLineError(cli({"train", data, "--out", model, "--precision", "bf16", "--device", "cpu"}), "GPU");
     if (!qEnvironmentVariableIsSet("ATLASCOPE_HAS_CUDA"))
       expectOneLineError(cli({"train", data, "--out", model, "--device", "cuda"}), "no CUDA device");
@@ -296,7 +328,8 @@ private slots:
     QCOMPARE(j["result"].toString(), QString("ok"));
     QCOMPARE(j["column"].toString(), QString("celltype_leiden"));
     const int types = j["types"].toInt();
-    qInfo("real slice: %d types, %s", types, qPrintable(QJsonDocument(j["seconds_by_step"].toObject()).toJson(QJsonDocument::Compact)));
+    qInfo("real slice: %d types, %s", types,
+          qPrintable(QJsonDocument(j["seconds_by_step"].toObject()).toJson(QJsonDocument::Compact)));
     QVERIFY2(types >= 10 && types <= 40, qPrintable(lines.last()));
     QCOMPARE(j["cells"].toInt(), 2109);
     {
@@ -310,10 +343,11 @@ private slots:
     QVERIFY2(again.code == 0, qPrintable(again.err));
     QCOMPARE(QJsonDocument::fromJson(again.out.toUtf8()).object()["markers"], j["markers"]);
 
-    Run tr = cli({"train", typed, "--type", "celltype_leiden", "--size", "compact", "--epochs", "1", "--device", "cpu", "--out", model,
-                  "--progress", "none"});
+    Run tr = cli({"train", typed, "--type", "celltype_leiden", "--size", "compact", "--epochs", "1", "--device", "cpu",
+                  "--out", model, "--progress", "none"});
     QVERIFY2(tr.code == 0 && tr.out.contains("\"result\":\"ok\""), qPrintable(tr.out + tr.err));
-    Run sg = cli({"segment", typed, "--type", "celltype_leiden", "--weights", model, "--k", "8", "--device", "cpu", "--out", regions});
+    Run sg = cli({"segment", typed, "--type", "celltype_leiden", "--weights", model, "--k", "8", "--device", "cpu",
+                  "--out", regions});
     QVERIFY2(sg.code == 0, qPrintable(sg.err));
     const QJsonObject r = QJsonDocument::fromJson(sg.out.toUtf8()).object();
     QCOMPARE(r["features"].toString(), QString("CellTransformer embedding"));
@@ -359,8 +393,8 @@ private slots:
     QCOMPARE(i["cells"].toInt(), 2109);
     QCOMPARE(i["genes"].toInt(), 254);
     QCOMPARE(i["section_names"].toArray(), (QJsonArray{"1", "2", "3"}));
-    Run typed = cli({"celltypes", release + "/mop_slice1.csv", release + "/mop_slice2.csv", release + "/mop_slice3.csv", "--out",
-                     dir_.filePath("release.typed.h5ad"), "--device", "cpu"});
+    Run typed = cli({"celltypes", release + "/mop_slice1.csv", release + "/mop_slice2.csv", release + "/mop_slice3.csv",
+                     "--out", dir_.filePath("release.typed.h5ad"), "--device", "cpu"});
     QVERIFY2(typed.code == 0 && typed.out.contains("\"cells\":2109"), qPrintable(typed.out + typed.err));
 
     // A slice without one gene, with another column, with a repeated id, and an empty one.
@@ -458,7 +492,8 @@ private slots:
     // failed with every error null and nothing on stderr.
     REQUIRE_SHARED("fixtures/celltransformer_parity_small.pth");
     const QString fixture = atlascope::test::sharedFile("fixtures/celltransformer_parity_small.h5");
-    const auto bytes = atlascope::readFileBytes(atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth").toStdString());
+    const auto bytes = atlascope::readFileBytes(
+        atlascope::test::sharedFile("fixtures/celltransformer_parity_small.pth").toStdString());
     const auto member = atlascope::test::zipMember(bytes, "/data/3");
     auto write = [&](const char* name, const std::vector<std::uint8_t>& b) {
       std::ofstream(dir_.filePath(name).toStdString(), std::ios::binary)

@@ -13,12 +13,11 @@
 #include <QTest>
 
 #include <arpa/inet.h>
+#include <cmath>
+#include <csignal>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cmath>
-#include <csignal>
 
 namespace {
 struct Run {
@@ -94,33 +93,43 @@ private Q_SLOTS:
   void initTestCase() {
     qputenv("ATLASCOPE_DIST_TIMEOUT", "30");
     data_ = path("ranks.h5ad");
-    QCOMPARE(cli({"generate", "--out", data_, "--cells", "600", "--genes", "8", "--types", "8", "--density", "3000"}).code, 0);
+    QCOMPARE(
+        cli({"generate", "--out", data_, "--cells", "600", "--genes", "8", "--types", "8", "--density", "3000"}).code,
+        0);
     base_ = QStringList{"--device", "cpu", "--cells-per-step", "64", "--seed", "7"};
     train_ = base_ + QStringList{"--lr", "0.05", "--progress", "none"};
   }
 
   void twoRanksEqualOne() {
     // lr 0: the initial weights, for the size of the updates.
-    Run init = cli(QStringList{"train", data_, "--out", path("init.h5"), "--max-steps", "1", "--lr", "0", "--progress", "none"} + base_);
+    Run init = cli(
+        QStringList{"train", data_, "--out", path("init.h5"), "--max-steps", "1", "--lr", "0", "--progress", "none"} +
+        base_);
     QVERIFY2(init.code == 0, qPrintable(init.err));
     Run one = cli(QStringList{"train", data_, "--out", path("one.h5"), "--max-steps", "4"} + train_);
     QVERIFY2(one.code == 0, qPrintable(one.err));
-    Run two = cli(QStringList{"train", data_, "--out", path("two.h5"), "--max-steps", "4", "--ranks", "2", "--check-weights-every", "1"} + train_);
+    Run two = cli(QStringList{"train", data_, "--out", path("two.h5"), "--max-steps", "4", "--ranks", "2",
+                              "--check-weights-every", "1"} +
+                  train_);
     QVERIFY2(two.code == 0, qPrintable(two.out + two.err));
     const QJsonObject r1 = lastJson(one.out), r2 = lastJson(two.out);
     QCOMPARE(r2["world_size"].toInt(), 2);
     QCOMPARE(r2["backend"].toString(), QString("gloo"));
     QCOMPARE(r2["steps"].toInt(), 4);
     // Validation split over the ranks and reduced: the same figure.
-    QVERIFY2(std::abs(r1["validation_nll"].toDouble() - r2["validation_nll"].toDouble()) < 1e-4 * std::abs(r1["validation_nll"].toDouble()),
+    QVERIFY2(std::abs(r1["validation_nll"].toDouble() - r2["validation_nll"].toDouble()) <
+                 1e-4 * std::abs(r1["validation_nll"].toDouble()),
              qPrintable(one.out + two.out));
     const Diff moved = weightDiff(path("init.h5"), path("one.h5")), apart = weightDiff(path("one.h5"), path("two.h5"));
-    qInfo("updates: max %.3g mean %.3g; one vs two ranks: max %.3g mean %.3g", moved.max, moved.mean, apart.max, apart.mean);
+    qInfo("updates: max %.3g mean %.3g; one vs two ranks: max %.3g mean %.3g", moved.max, moved.mean, apart.max,
+          apart.mean);
     QVERIFY(moved.mean > 1e-4);
-    QVERIFY2(apart.mean < 1e-3 * moved.mean && apart.max < 0.05 * moved.max, "the 2-rank weights differ from the 1-process run");
+    QVERIFY2(apart.mean < 1e-3 * moved.mean && apart.max < 0.05 * moved.max,
+             "the 2-rank weights differ from the 1-process run");
     // The training log says how many ranks trained.
     atlascope::Hdf5File f(path("two.h5").toStdString());
-    const QJsonObject log = QJsonDocument::fromJson(QByteArray::fromStdString(f.readStrings("/training_log").at(0))).object();
+    const QJsonObject log =
+        QJsonDocument::fromJson(QByteArray::fromStdString(f.readStrings("/training_log").at(0))).object();
     QCOMPARE(log["world_size"].toInt(), 2);
   }
 
@@ -134,7 +143,8 @@ private Q_SLOTS:
     QCOMPARE(lastJson(resumed.out)["steps"].toInt(), 6);
     QCOMPARE(lastJson(resumed.out)["world_size"].toInt(), 1);
     const Diff moved = weightDiff(path("init.h5"), path("six.h5")), apart = weightDiff(path("six.h5"), path("two.h5"));
-    QVERIFY2(apart.mean < 1e-3 * moved.mean && apart.max < 0.05 * moved.max, "resumed with 1 rank differs from 6 steps in one process");
+    QVERIFY2(apart.mean < 1e-3 * moved.mean && apart.max < 0.05 * moved.max,
+             "resumed with 1 rank differs from 6 steps in one process");
   }
 
   void deadRankFailsTheOther() {
@@ -151,8 +161,9 @@ private Q_SLOTS:
       env.insert("MASTER_PORT", QString::number(port));
       env.insert("ATLASCOPE_DIST_TIMEOUT", "20");
       ranks[r].setProcessEnvironment(env);
-      ranks[r].start(QStringLiteral(ATLASCOPE_CLI), QStringList{"train", data_, "--out", path("dead.h5"), "--epochs", "1000"} + base_ +
-                                                       QStringList{"--progress", "json", "--log-every", "1"});
+      ranks[r].start(QStringLiteral(ATLASCOPE_CLI),
+                     QStringList{"train", data_, "--out", path("dead.h5"), "--epochs", "1000"} + base_ +
+                         QStringList{"--progress", "json", "--log-every", "1"});
     }
     QVERIFY(ranks[0].waitForStarted() && ranks[1].waitForStarted());
     QString seen;
@@ -176,8 +187,9 @@ private Q_SLOTS:
     // SIGTERM to the launcher (the GUI's Cancel): both ranks stop at the same step, rank 0 keeps
     // the checkpoint, the job ends as cancelled.
     QProcess p;
-    p.start(QStringLiteral(ATLASCOPE_CLI), QStringList{"train", data_, "--out", path("cancel.h5"), "--epochs", "1000", "--ranks", "2"} + base_ +
-                                               QStringList{"--progress", "json", "--log-every", "1"});
+    p.start(QStringLiteral(ATLASCOPE_CLI),
+            QStringList{"train", data_, "--out", path("cancel.h5"), "--epochs", "1000", "--ranks", "2"} + base_ +
+                QStringList{"--progress", "json", "--log-every", "1"});
     QString seen;
     for (int i = 0; i < 600 && !seen.contains("\"stage\":\"training\""); ++i) {
       p.waitForReadyRead(200);
@@ -205,7 +217,8 @@ private Q_SLOTS:
     const auto x = a.readFloat("/embedding"), y = b.readFloat("/embedding");
     QCOMPARE(x.shape, y.shape);
     double worst = 0;
-    for (std::size_t i = 0; i < x.data.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(x.data[i] - y.data[i])));
+    for (std::size_t i = 0; i < x.data.size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::abs(x.data[i] - y.data[i])));
     QVERIFY2(worst < 1e-5, qPrintable(QString("largest difference %1").arg(worst)));
     QCOMPARE(a.readInt64("/file_row").data, b.readInt64("/file_row").data);
   }

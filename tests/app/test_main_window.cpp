@@ -3,74 +3,72 @@
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
 #include "app/gui/AnimationExport.h"
 #include "app/gui/CellPanel.h"
-#include "app/gui/PdfExport.h"
+#include "app/gui/ColumnMappingDialog.h"
+#include "app/gui/FigureExport.h"
 #include "app/gui/MainWindow.h"
+#include "app/gui/PdfExport.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/RegionMatchPanel.h"
-#include "app/gui/SectionView.h"
-#include "app/gui/FigureExport.h"
+#include "app/gui/RegionTreePanel.h"
 #include "app/gui/RegionsAcrossPanel.h"
-#include "app/scene/SceneController.h"
-#include "core/RegionCorrespondence.h"
-#include "app/workspace/Workspace.h"
+#include "app/gui/SectionView.h"
 #include "app/gui/TrainingPanel.h"
-#include <QSpinBox>
-#include <QTableWidget>
-#include <QCheckBox>
-#include <functional>
+#include "app/gui/VtkView.h"
+#include "app/gui/WorkerJob.h"
+#include "app/scene/SceneController.h"
+#include "app/workspace/Workspace.h"
+#include "core/CellTable.h"
+#include "core/Error.h"
+#include "core/RegionCorrespondence.h"
+#include "core/SyntheticBrain.h"
+#include "tests/TestPaths.h"
+#include "viewer/CellCloud.h"
+#include "viewer/SectionPlane.h"
 
-#include <QtCharts/QChart>
-#include <QtCharts/QLineSeries>
-#include <QtCharts/QScatterSeries>
-#include <QtCharts/QHorizontalBarSeries>
-#include <QtCharts/QBarSet>
+#include <QAction>
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDateTime>
 #include <QDockWidget>
-#include <QTreeWidget>
+#include <QFile>
+#include <QFileInfo>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QLabel>
-#include "core/CellTable.h"
-#include "app/gui/WorkerJob.h"
-#include "app/gui/ColumnMappingDialog.h"
-#include "app/gui/RegionTreePanel.h"
-#include "app/gui/VtkView.h"
-
-#include "core/SyntheticBrain.h"
-#include "viewer/CellCloud.h"
-
-#include "tests/TestPaths.h"
-
-#include <QAction>
-#include <QComboBox>
-#include <QListWidget>
-
-#include <vtkScalarBarActor.h>
-#include <vtkImageData.h>
-#include <vtkRenderWindow.h>
-#include <vtkRenderer.h>
-#include <vtkWindowToImageFilter.h>
-#include <QApplication>
-#include <QImage>
 #include <QLineEdit>
-#include <QSlider>
-#include <QTemporaryDir>
-#include <QDateTime>
-#include <QProcess>
-#include <vtkCamera.h>
-#include <vtkMapper.h>
-#include <vtkPlaneCollection.h>
-#include "viewer/SectionPlane.h"
-#include "core/Error.h"
-#include <QFile>
-#include <QFileInfo>
+#include <QListWidget>
 #include <QPlainTextEdit>
+#include <QProcess>
 #include <QPushButton>
-#include <QToolButton>
-#include <QUndoStack>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSlider>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTemporaryDir>
 #include <QTest>
+#include <QToolButton>
 #include <QTreeView>
+#include <QTreeWidget>
+#include <QUndoStack>
+#include <QtCharts/QBarSet>
+#include <QtCharts/QChart>
+#include <QtCharts/QHorizontalBarSeries>
+#include <QtCharts/QLineSeries>
+#include <QtCharts/QScatterSeries>
+
+#include <vtkCamera.h>
+#include <vtkImageData.h>
+#include <vtkMapper.h>
+#include <vtkPlaneCollection.h>
+#include <vtkRenderWindow.h>
+#include <vtkRenderer.h>
+#include <vtkScalarBarActor.h>
+#include <vtkWindowToImageFilter.h>
+
+#include <functional>
 
 using namespace atlascope;
 using namespace atlascope::app;
@@ -85,7 +83,8 @@ QString colouring(MainWindow& w) {
 // The display of the current dataset as a saved session has it.
 QJsonObject savedDisplay(const QJsonObject& session) {
   for (const QJsonValue& v : session.value("datasets").toArray())
-    if (v.toObject().value("id").toInt() == session.value("current_dataset").toInt()) return v.toObject().value("display").toObject();
+    if (v.toObject().value("id").toInt() == session.value("current_dataset").toInt())
+      return v.toObject().value("display").toObject();
   return {};
 }
 
@@ -199,12 +198,13 @@ private slots:
       const QString text = QString::fromStdString(tree[i].acronym + " " + tree[i].name).toLower();
       bool ancestorOfHit = false;
       for (int j : rows)
-        if (j != i && tree.isAncestorOrSelf(i, j) && QString::fromStdString(tree[j].acronym).contains("CA1")) ancestorOfHit = true;
+        if (j != i && tree.isAncestorOrSelf(i, j) && QString::fromStdString(tree[j].acronym).contains("CA1"))
+          ancestorOfHit = true;
       QVERIFY2(text.contains("ca1") || ancestorOfHit, qPrintable(text));
     }
     QTreeView* view = panel->treeView();
     const QModelIndexList found = view->model()->match(view->model()->index(0, 0), Qt::DisplayRole, "CA1", 1,
-                                                      Qt::MatchExactly | Qt::MatchRecursive);
+                                                       Qt::MatchExactly | Qt::MatchRecursive);
     QCOMPARE(found.size(), 1);
     const QModelIndex ca1Row = found.first();
     QVERIFY(ca1Row.isValid());
@@ -215,7 +215,8 @@ private slots:
     QTest::keyClick(view, Qt::Key_Space);
     QVERIFY(panel->isChecked(ca1));
     QTRY_VERIFY_WITH_TIMEOUT(w.scene()->atlasScene().hasSurface(ca1) && w.isIdle(), 120000);
-    QVERIFY(w.statusText().contains("CA1 — Field CA1 — id 382 — root / grey / CH / CTX / CTXpl / HPF / HIP / CA / CA1"));
+    QVERIFY(
+        w.statusText().contains("CA1 — Field CA1 — id 382 — root / grey / CH / CTX / CTXpl / HPF / HIP / CA / CA1"));
 
     // Hide the starting divisions, clear the selection outline, look from the left.
     for (const char* a : {"STR", "TH", "HY", "CB"}) w.workspace().setStructureVisible(*tree.indexOfAcronym(a), false);
@@ -247,7 +248,8 @@ private slots:
     const QImage base(baseline);
     QVERIFY2(!base.isNull(), qPrintable("missing baseline " + baseline + " (run with ATLASCOPE_UPDATE_BASELINES=1)"));
     QCOMPARE(img.size(), base.size());
-    const double share = differingShare(img.convertToFormat(QImage::Format_RGB32), base.convertToFormat(QImage::Format_RGB32), 40);
+    const double share =
+        differingShare(img.convertToFormat(QImage::Format_RGB32), base.convertToFormat(QImage::Format_RGB32), 40);
     if (share >= 0.02) img.save(QStringLiteral(ATLASCOPE_BINARY_DIR "/main_window_ca1_left.actual.png"));
     QVERIFY2(share < 0.02, qPrintable(QString("%1% of pixels differ from the baseline").arg(share * 100)));
     // A print figure at 4x: four times the pixels, and scaled back down, the same picture as the
@@ -256,7 +258,8 @@ private slots:
     w.saveViewImage(shot4, 4);
     const QImage img4(shot4);
     QCOMPARE(img4.size(), base.size() * 4);
-    const QImage down = img4.scaled(base.size(), Qt::IgnoreAspectRatio, Qt::SmoothTransformation).convertToFormat(QImage::Format_RGB32);
+    const QImage down =
+        img4.scaled(base.size(), Qt::IgnoreAspectRatio, Qt::SmoothTransformation).convertToFormat(QImage::Format_RGB32);
     const double share4 = differingShare(down, base.convertToFormat(QImage::Format_RGB32), 40);
     QVERIFY2(share4 < 0.05, qPrintable(QString("4x: %1% of pixels differ from the baseline").arg(share4 * 100)));
 
@@ -463,8 +466,9 @@ private slots:
     QCOMPARE(lines.size(), 3);
     QVERIFY(lines[0].startsWith("k,AMI ccf_major"));
     // Vector figures: the chart and the legend as PDF.
-    for (const auto& [pdf, ok] : {std::pair<QString, bool>{dir_.filePath("scores.pdf"), p->writeScoresChartPdf(dir_.filePath("scores.pdf"))},
-                                  {dir_.filePath("legend.pdf"), writeWidgetPdf(w.cellPanel()->legend(), dir_.filePath("legend.pdf"))}}) {
+    for (const auto& [pdf, ok] :
+         {std::pair<QString, bool>{dir_.filePath("scores.pdf"), p->writeScoresChartPdf(dir_.filePath("scores.pdf"))},
+          {dir_.filePath("legend.pdf"), writeWidgetPdf(w.cellPanel()->legend(), dir_.filePath("legend.pdf"))}}) {
       QVERIFY2(ok, qPrintable(pdf));
       QFile out(pdf);
       QVERIFY(out.open(QIODevice::ReadOnly));
@@ -492,7 +496,8 @@ private slots:
       QVERIFY2(j > 0 && j <= 1, qPrintable(QString::number(j)));
       shares += m->matchTable()->item(r, 2)->data(Qt::DisplayRole).toDouble();
     }
-    QVERIFY2(shares > 0.3 && shares <= 1.001, qPrintable(QString::number(shares))); // the top matches hold most of the region
+    QVERIFY2(shares > 0.3 && shares <= 1.001,
+             qPrintable(QString::number(shares))); // the top matches hold most of the region
     QCOMPARE(m->overlapChart()->series().size(), 1);
     auto* bars = qobject_cast<QHorizontalBarSeries*>(m->overlapChart()->series().first());
     QVERIFY(bars && bars->barSets().first()->count() == m->matchTable()->rowCount());
@@ -505,7 +510,9 @@ private slots:
     // The best match's CCF structure, selected in the atlas tree: the split list names the region.
     int topRow = 0;
     for (int r = 0; r < m->matchTable()->rowCount(); ++r)
-      if (m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble() > m->matchTable()->item(topRow, 1)->data(Qt::DisplayRole).toDouble()) topRow = r;
+      if (m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble() >
+          m->matchTable()->item(topRow, 1)->data(Qt::DisplayRole).toDouble())
+        topRow = r;
     w.regionPanel()->select(m->matchTable()->item(topRow, 0)->data(Qt::UserRole).toInt());
     QVERIFY2(m->splitsLabel()->text().contains("is split into"), qPrintable(m->splitsLabel()->text()));
     const QString regionName = m->regionList()->item(0)->text().section(" — ", 0, 0);
@@ -516,7 +523,8 @@ private slots:
     QCOMPARE(savedDisplay(saved).value("highlighted_region").toInt(), code);
     QVERIFY(saved.value("section_view").toBool());
     m->selectRegion(-1);
-    QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), static_cast<std::int64_t>(w.cellCloud()->size()));
+    QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()),
+             static_cast<std::int64_t>(w.cellCloud()->size()));
     w.applySession(saved); // every dataset read again, the highlighted region with it
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cellCloud() && m->hasMatches() && m->selectedRegion() == code, 60000);
     QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), inRegion);
@@ -525,7 +533,8 @@ private slots:
     // Another resolution from the dock recolours the cells.
     m->resolutionBox()->setCurrentIndex(1);
     emit m->resolutionBox()->activated(1);
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k15" && m->hasMatches() && m->regionList()->count() > 6, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        w.isIdle() && colouring(w) == "regions_k15" && m->hasMatches() && m->regionList()->count() > 6, 60000);
     // The tree across resolutions: k6's regions on top, k15's under the k6 region holding most
     // of their cells; clicking a k15 region from k6 shows it at k15, selected.
     QTreeWidget* h = m->hierarchy();
@@ -541,7 +550,9 @@ private slots:
     w.workspace().setColourBy(current(w), "regions_k6");
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k6" && m->hasMatches(), 60000);
     emit h->itemClicked(child, 0);
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k15" && m->selectedRegion() == child->data(0, Qt::UserRole + 1).toInt(), 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k15" &&
+                                 m->selectedRegion() == child->data(0, Qt::UserRole + 1).toInt(),
+                             60000);
     m->selectRegion(-1);
     w.workspace().setColourBy(current(w), "regions_k6");
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k6", 60000);
@@ -591,7 +602,8 @@ private slots:
   // key-based): the result arrives; cancel reaches the remote worker (it stops and the first result
   // stays); a worker killed there leaves the window running with a clear message.
   void discoverRegionsThroughSsh() {
-    if (qEnvironmentVariableIsSet("ATLASCOPE_TEST_SSH_ERROR")) QFAIL(qPrintable(qEnvironmentVariable("ATLASCOPE_TEST_SSH_ERROR")));
+    if (qEnvironmentVariableIsSet("ATLASCOPE_TEST_SSH_ERROR"))
+      QFAIL(qPrintable(qEnvironmentVariable("ATLASCOPE_TEST_SSH_ERROR")));
     const QString host = qEnvironmentVariable("ATLASCOPE_TEST_SSH_HOST");
     if (host.isEmpty()) QSKIP("no OpenSSH server on loopback (scripts/test starts one: ATLASCOPE_TEST_SSH_HOST)");
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
@@ -714,7 +726,7 @@ private slots:
     QVERIFY(scene->renderer(0) == ccf && cells != ccf);
     QVERIFY(cells->HasViewProp(w.cellCloud()->actor()) && !ccf->HasViewProp(w.cellCloud()->actor()));
     QCOMPARE(cells->GetActiveCamera(), ccf->GetActiveCamera()); // one camera: the views move together
-    w.findChild<QAction*>("camera_anterior")->trigger(); // coronal sections face this camera
+    w.findChild<QAction*>("camera_anterior")->trigger();        // coronal sections face this camera
     w.view()->render();
     // The cells view (the right half) shows cells; the CCF view none of them.
     const int drawn = drawnPixels(w.view()->renderWindow(), cells);
@@ -752,7 +764,8 @@ private slots:
     const int ca1 = *w.atlas()->structures().indexOfAcronym("CA1");
     emit w.regionPanel()->visibilityChanged(ca1, true);
     QCOMPARE(h->count(), 3);
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.scene()->atlasScene().hasSurface(ca1) && w.scene()->atlasScene().display(ca1).visible, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        w.isIdle() && w.scene()->atlasScene().hasSurface(ca1) && w.scene()->atlasScene().display(ca1).visible, 60000);
     h->undo();
     QVERIFY(!w.scene()->atlasScene().display(ca1).visible);
     h->undo();
@@ -813,7 +826,8 @@ private slots:
     double before[3];
     w.scene()->renderer(0)->GetActiveCamera()->GetPosition(before);
     const QString spin = dir_.filePath("spin");
-    const AnimationResult t = exportTurntable(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(), spin, 4);
+    const AnimationResult t =
+        exportTurntable(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(), spin, 4);
     QVERIFY2(t.error.isEmpty(), qPrintable(t.error));
     QCOMPARE(t.frames.size(), 4);
     const QImage f0(t.frames[0]), f1(t.frames[1]);
@@ -865,7 +879,9 @@ private slots:
     QVERIFY(QFileInfo(figSvg).size() > 10000);
     w.workspace().setSection({"none", 0, 200});
 
-    const AnimationResult sweep = exportSectionSweep(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(), dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
+    const AnimationResult sweep =
+        exportSectionSweep(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(),
+                           dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
     QVERIFY2(sweep.error.isEmpty(), qPrintable(sweep.error));
     QCOMPARE(sweep.frames.size(), 3);
     QVERIFY(QImage(sweep.frames[0]) != QImage(sweep.frames[2]));
@@ -926,7 +942,8 @@ private slots:
       for (int y = 0; y < after.height(); y += 2)
         for (int x = 0; x < after.width(); x += 2) {
           const QRgb a = before.pixel(x, y), b = after.pixel(x, y);
-          if (std::abs(qRed(a) - qRed(b)) + std::abs(qGreen(a) - qGreen(b)) + std::abs(qBlue(a) - qBlue(b)) > 60) ++differing;
+          if (std::abs(qRed(a) - qRed(b)) + std::abs(qGreen(a) - qGreen(b)) + std::abs(qBlue(a) - qBlue(b)) > 60)
+            ++differing;
         }
       const double share = differing / (after.width() * after.height() / 4.0);
       if (share >= 0.04) {
@@ -962,14 +979,15 @@ private slots:
     // Figure mode headless: views, the 2D section and the legend in one SVG of the given size.
     const QString svg = dir_.filePath("headless-figure.svg");
     QProcess figure;
-    figure.start(ATLASCOPE_GUI_BIN, {"--session", sessionPath, "--section", "coronal:7000", "--figure", svg, "--figure-size", "1200x700",
-                                     "--size", "1000x700"});
+    figure.start(ATLASCOPE_GUI_BIN, {"--session", sessionPath, "--section", "coronal:7000", "--figure", svg,
+                                     "--figure-size", "1200x700", "--size", "1000x700"});
     QVERIFY(figure.waitForFinished(180000));
     QVERIFY2(figure.exitCode() == 0, figure.readAllStandardError().constData());
     QFile svgFile(svg);
     QVERIFY(svgFile.open(QIODevice::ReadOnly));
     const QByteArray text = svgFile.readAll();
-    QVERIFY(text.contains("<svg") && text.contains("viewBox=\"0 0 1200 700\"") && text.contains("<image") && text.contains("Section "));
+    QVERIFY(text.contains("<svg") && text.contains("viewBox=\"0 0 1200 700\"") && text.contains("<image") &&
+            text.contains("Section "));
     QProcess bad;
     bad.start(ATLASCOPE_GUI_BIN, {"--section", "oblique:7", "--figure", svg});
     QVERIFY(bad.waitForFinished(60000));
@@ -998,8 +1016,8 @@ private slots:
       generateSyntheticBrain(atlas, g, data.toStdString());
       const QString result = dir_.filePath(QStringLiteral("animal%1.regions.h5ad").arg(animal + 1));
       QProcess segment;
-      segment.start(ATLASCOPE_CLI, {"segment", data, "--k", "8", "--restarts", "1", "--smooth", "--smooth-k", "50", "--smooth-labels", "15",
-                                    "--out", result});
+      segment.start(ATLASCOPE_CLI, {"segment", data, "--k", "8", "--restarts", "1", "--smooth", "--smooth-k", "50",
+                                    "--smooth-labels", "15", "--out", result});
       QVERIFY(segment.waitForFinished(300000));
       QVERIFY2(segment.exitCode() == 0, segment.readAllStandardError().constData());
       results << result;
@@ -1028,7 +1046,8 @@ private slots:
     // Named after their best CCF match ("k8-3 · CP 82%"), written by segment; one renamed.
     const CellColouring* ca = w.engine().data().colouring(a);
     QCOMPARE(ca->names.size(), std::size_t(8));
-    for (const auto& name : ca->names) QVERIFY2(QString::fromStdString(name).contains(QString::fromUtf8(" \u00b7 ")), name.c_str());
+    for (const auto& name : ca->names)
+      QVERIFY2(QString::fromStdString(name).contains(QString::fromUtf8(" \u00b7 ")), name.c_str());
     ws.setCurrentDataset(a);
     ws.setRegionName(a, "regions_k8", 0, "my region");
     QTRY_COMPARE(w.cellPanel()->legend()->item(0)->text(), QString("my region"));
@@ -1043,7 +1062,8 @@ private slots:
     QVERIFY(r && !r->oneToOne.empty());
     // (On these few sparse sections the composition baseline agrees across animals at AMI ~0.14,
     // matched share ~0.33; unrelated labelings score ~0.)
-    QVERIFY2(r->agreement.adjustedMutualInformation > 0.05, qPrintable(QString::number(r->agreement.adjustedMutualInformation)));
+    QVERIFY2(r->agreement.adjustedMutualInformation > 0.05,
+             qPrintable(QString::number(r->agreement.adjustedMutualInformation)));
     QVERIFY2(r->matchedShare > 0.15, qPrintable(QString::number(r->matchedShare)));
     QVERIFY(across->table()->rowCount() >= static_cast<int>(r->oneToOne.size()));
     const auto coloursA = displayColours(*ws.dataset(a), *w.engine().data().colouring(a));
@@ -1063,21 +1083,24 @@ private slots:
     if (qEnvironmentVariableIsSet("ATLASCOPE_KEEP_FIGURE")) window.save(qEnvironmentVariable("ATLASCOPE_KEEP_FIGURE"));
     const QString png = dir_.filePath("comparison.png");
     QProcess gui;
-    gui.start(ATLASCOPE_GUI_BIN, {"--session", session, "--export", png, "--size", QStringLiteral("%1x%2").arg(size.width()).arg(size.height())});
+    gui.start(ATLASCOPE_GUI_BIN, {"--session", session, "--export", png, "--size",
+                                  QStringLiteral("%1x%2").arg(size.width()).arg(size.height())});
     QVERIFY(gui.waitForFinished(300000));
     QVERIFY2(gui.exitCode() == 0, gui.readAllStandardError().constData());
     const QImage headless = QImage(png).convertToFormat(QImage::Format_RGB32);
     QCOMPARE(headless.size(), size);
     const double share = differingShare(headless, window, 40);
     if (share >= 0.02) headless.save(QStringLiteral(ATLASCOPE_BINARY_DIR "/comparison.headless.png"));
-    QVERIFY2(share < 0.02, qPrintable(QString("%1% of pixels differ between the window and the headless export").arg(share * 100)));
+    QVERIFY2(share < 0.02,
+             qPrintable(QString("%1% of pixels differ between the window and the headless export").arg(share * 100)));
   }
 
   void brokenAtlasIsAMessage() {
     qputenv("ATLASCOPE_NO_DIALOGS", "1");
     QFile f(dir_.filePath("broken.nrrd"));
     QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write("NRRD0004\ntype: uint32\ndimension: 3\nsizes: 10 10 10\nendian: little\nencoding: gzip\n\n\x1f\x8b garbage");
+    f.write(
+        "NRRD0004\ntype: uint32\ndimension: 3\nsizes: 10 10 10\nendian: little\nencoding: gzip\n\n\x1f\x8b garbage");
     f.close();
     EngineOptions o;
     o.atlas.annotation = f.fileName().toStdString();

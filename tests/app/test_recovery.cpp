@@ -6,9 +6,9 @@
 #include "app/gui/MainWindow.h"
 #include "app/gui/SessionAutosave.h"
 #include "app/gui/SessionRecovery.h"
-#include "core/SyntheticBrain.h"
 #include "app/workspace/Workspace.h"
 #include "core/Error.h"
+#include "core/SyntheticBrain.h"
 #include "viewer/CellCloud.h"
 
 #include <QDir>
@@ -22,12 +22,11 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <hdf5.h>
 #include <limits>
 #include <optional>
 
@@ -205,8 +204,7 @@ class TestRecovery : public QObject {
         try {
           const Saved s = loadSession(QDir(recovery).filePath(name));
           if (s.dataset == data_ && s.colourBy == colourBy) return QDir(recovery).filePath(name);
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
       }
       QTest::qWait(250);
     }
@@ -217,8 +215,8 @@ class TestRecovery : public QObject {
   Saved killAfterAutosave() {
     QProcess a;
     a.setProcessEnvironment(environment());
-    a.start(ATLASCOPE_GUI_BIN, {"--open", data_, "--colour-by", "section", "--side-by-side", "--show", "CA1", "--view", "dorsal", "--size",
-                                "1000x700"});
+    a.start(ATLASCOPE_GUI_BIN, {"--open", data_, "--colour-by", "section", "--side-by-side", "--show", "CA1", "--view",
+                                "dorsal", "--size", "1000x700"});
     const QString saved = waitForAutosave("section", 180000);
     Saved s;
     if (saved.isEmpty()) {
@@ -313,7 +311,8 @@ private slots:
     QVERIFY2(r.visibleStructures.contains("CA1"), qPrintable(r.visibleStructures.join(",")));
     QVERIFY(r.camera && killed.camera);
     for (std::size_t i = 0; i < 3; ++i) QVERIFY(std::abs((*r.camera)[i] - (*killed.camera)[i]) < 1e-3);
-    QVERIFY2(sessionFiles(recovery).isEmpty(), qPrintable(sessionFiles(recovery).join(", "))); // restored, then a clean exit
+    QVERIFY2(sessionFiles(recovery).isEmpty(),
+             qPrintable(sessionFiles(recovery).join(", "))); // restored, then a clean exit
 
     // Killed again, then "no": the next start is the plain one, and nothing is left.
     QCOMPARE(killAfterAutosave().dataset, data_);
@@ -400,7 +399,8 @@ private slots:
       QVERIFY2(!error.isEmpty(), qPrintable(b.name + ": opened without an error"));
       QVERIFY2(error.contains(QFileInfo(b.path).fileName()), qPrintable(b.name + ": " + error));
       QVERIFY2(!error.contains('\n') && error.size() < 400, qPrintable(b.name + ": " + error));
-      QVERIFY2(w.cells() == cells && w.cells()->size() == count, qPrintable(b.name + ": the open dataset was replaced"));
+      QVERIFY2(w.cells() == cells && w.cells()->size() == count,
+               qPrintable(b.name + ": the open dataset was replaced"));
       QCOMPARE(w.workspace().datasetIds().size(), datasets); // the refused one's entry is gone
       QCOMPARE(colouring(w), QString("type"));
       QCOMPARE(w.cellPanel()->legend()->count(), legend);

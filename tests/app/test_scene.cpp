@@ -4,7 +4,6 @@
 // under the pointer.
 #include "app/scene/Engine.h"
 #include "app/scene/SceneController.h"
-
 #include "core/SyntheticBrain.h"
 #include "viewer/CellCloud.h"
 
@@ -37,7 +36,9 @@ int near(const QImage& img, const QRect& r, QColor want) {
   for (int y = r.top(); y <= r.bottom(); ++y)
     for (int x = r.left(); x <= r.right(); ++x) {
       const QColor c = img.pixelColor(x, y);
-      if (std::abs(c.red() - want.red()) < 12 && std::abs(c.green() - want.green()) < 12 && std::abs(c.blue() - want.blue()) < 12) ++n;
+      if (std::abs(c.red() - want.red()) < 12 && std::abs(c.green() - want.green()) < 12 &&
+          std::abs(c.blue() - want.blue()) < 12)
+        ++n;
     }
   return n;
 }
@@ -91,9 +92,11 @@ private slots:
     const QSize size(900, 560);
     const QImage img = scene->renderImage(size);
     QCOMPARE(img.size(), size);
-    if (qEnvironmentVariableIsSet("ATLASCOPE_TEST_IMAGES")) img.save(qEnvironmentVariable("ATLASCOPE_TEST_IMAGES") + "/scene-2x2.png");
+    if (qEnvironmentVariableIsSet("ATLASCOPE_TEST_IMAGES"))
+      img.save(qEnvironmentVariable("ATLASCOPE_TEST_IMAGES") + "/scene-2x2.png");
     const int w = size.width() / 2, h = size.height() / 2;
-    const QRect tl(10, 10, w - 20, h - 20), tr(w + 10, 10, w - 20, h - 20), bl(10, h + 10, w - 20, h - 20), br(w + 10, h + 10, w - 20, h - 20);
+    const QRect tl(10, 10, w - 20, h - 20), tr(w + 10, 10, w - 20, h - 20), bl(10, h + 10, w - 20, h - 20),
+        br(w + 10, h + 10, w - 20, h - 20);
     for (const QRect& q : {tl, tr, bl, br}) QVERIFY2(inked(img, q) > 500, "every view draws something");
     // The CCF's grey shell is in the top-left view only among the first three; cells are not.
     const auto sectionColour = [&](DatasetId id) {
@@ -120,8 +123,8 @@ private slots:
     scene->renderer(0)->GetActiveCamera()->GetPosition(p0);
     scene->renderer(3)->GetActiveCamera()->GetPosition(p3);
     QVERIFY(std::abs(p0[1] - p3[1]) > 1000); // view 4 did not follow
-    ws.undoStack()->undo();                   // the preset
-    ws.undoStack()->undo();                   // the unlinking
+    ws.undoStack()->undo();                  // the preset
+    ws.undoStack()->undo();                  // the unlinking
     QCOMPARE(scene->renderer(0)->GetActiveCamera(), scene->renderer(3)->GetActiveCamera());
 
     // Cells in a view's renderer are picked there: the centre of view 2 shows animal A.

@@ -4,7 +4,6 @@
 #include "app/workspace/DatasetData.h"
 #include "app/workspace/TaskRunner.h"
 #include "app/workspace/Workspace.h"
-
 #include "core/Atlas.h"
 #include "core/SyntheticBrain.h"
 
@@ -100,23 +99,36 @@ private slots:
     const std::vector<std::pair<const char*, std::function<void()>>> changes = {
         {"dataset visibility", [&] { ws.setDatasetVisible(a, false); }},
         {"colouring", [&] { ws.setColourBy(b, "section"); }},
-        {"gene colouring", [&] { ws.setColourBy(a, "gene:" + QString::fromStdString(ws.dataset(a)->cells->genes[3])); }},
+        {"gene colouring",
+         [&] { ws.setColourBy(a, "gene:" + QString::fromStdString(ws.dataset(a)->cells->genes[3])); }},
         {"point size", [&] { ws.setPointSize(a, 6); }},
-        {"category filter", [&] { ws.setHiddenCategories(b, {2, 0}); }},
+        {"category filter",
+         [&] {
+           ws.setHiddenCategories(b, {2, 0});
+         }},
         {"highlighted region", [&] { ws.setHighlightedRegion(a, 4); }},
         {"region surfaces", [&] { ws.setRegionSurfaces(b, true); }},
         {"dataset name", [&] { ws.setDatasetName(b, "animal B"); }},
         {"region name", [&] { ws.setRegionName(a, "regions_k25", 3, "my CP"); }},
-        {"matched colours", [&] { ws.setRegionColours(b, "regions_k25", {{1, {10, 20, 30}}}); }},
+        {"matched colours",
+         [&] {
+           ws.setRegionColours(b, "regions_k25", {{1, {10, 20, 30}}});
+         }},
         {"structure shown", [&] { ws.setStructureVisible(672, true); }},
         {"structure opacity", [&] { ws.setStructureOpacity(672, 0.3); }},
-        {"structure colour", [&] { ws.setStructureColour(672, std::array<double, 3>{1, 0, 0}); }},
+        {"structure colour",
+         [&] {
+           ws.setStructureColour(672, std::array<double, 3>{1, 0, 0});
+         }},
         {"layout", [&] { ws.setLayout(2, 2); }},
         {"layers of a view", [&] { ws.setLayerShown(0, atlasLayer(), false); }},
         {"side by side", [&] { ws.setSideBySide(true); }},
         {"camera", [&] { ws.setCamera(0, turned, "Rotate"); }},
         {"bookmark", [&] { ws.addBookmark(turned); }},
-        {"section", [&] { ws.setSection({"coronal", 6800, 200}); }},
+        {"section",
+         [&] {
+           ws.setSection({"coronal", 6800, 200});
+         }},
         {"close a dataset", [&] { ws.closeDataset(a); }},
     };
     for (const auto& [what, change] : changes) {
@@ -199,19 +211,22 @@ private slots:
 
   void versionOneSessionsStillOpen() {
     // As the previous release wrote them: one dataset, side by side, one camera.
-    const QJsonObject v1{{"format", "atlascope-session"},
-                         {"version", 1},
-                         {"dataset", animalA_},
-                         {"colour_by", "regions_k25"},
-                         {"side_by_side", true},
-                         {"region_surfaces", true},
-                         {"selected_region", 4},
-                         {"section_view", true},
-                         {"structures", QJsonArray{QJsonObject{{"acronym", "S672"}, {"visible", true}, {"opacity", 0.5}},
-                                                   QJsonObject{{"acronym", "NOPE"}, {"visible", true}}}},
-                         {"camera", QJsonObject{{"position", QJsonArray{1, 2, 3}}, {"focal_point", QJsonArray{0, 0, 0}},
-                                                {"view_up", QJsonArray{0, -1, 0}}, {"view_angle", 30}}},
-                         {"section", QJsonObject{{"axis", "coronal"}, {"position", 7000}, {"thickness", 200}}}};
+    const QJsonObject v1{
+        {"format", "atlascope-session"},
+        {"version", 1},
+        {"dataset", animalA_},
+        {"colour_by", "regions_k25"},
+        {"side_by_side", true},
+        {"region_surfaces", true},
+        {"selected_region", 4},
+        {"section_view", true},
+        {"structures", QJsonArray{QJsonObject{{"acronym", "S672"}, {"visible", true}, {"opacity", 0.5}},
+                                  QJsonObject{{"acronym", "NOPE"}, {"visible", true}}}},
+        {"camera", QJsonObject{{"position", QJsonArray{1, 2, 3}},
+                               {"focal_point", QJsonArray{0, 0, 0}},
+                               {"view_up", QJsonArray{0, -1, 0}},
+                               {"view_angle", 30}}},
+        {"section", QJsonObject{{"axis", "coronal"}, {"position", 7000}, {"thickness", 200}}}};
     Workspace ws;
     const QStringList unknown = ws.restore(v1, names());
     QCOMPARE(unknown, QStringList{"NOPE"});
@@ -245,8 +260,8 @@ private slots:
     QTRY_VERIFY(data.colouring(a));
     ws.setColourBy(a, "hidden_subregion"); // slow
     QVERIFY(tasks.busy() > 0);
-    ws.closeDataset(a);                            // replaced meanwhile...
-    const DatasetId b = ws.addDataset(animalB_);   // ...by a smaller dataset
+    ws.closeDataset(a);                          // replaced meanwhile...
+    const DatasetId b = ws.addDataset(animalB_); // ...by a smaller dataset
     QTRY_VERIFY(data.colouring(b));
     QTRY_COMPARE_WITH_TIMEOUT(tasks.busy(), 0, 10000);
     QVERIFY(!data.colouring(a));

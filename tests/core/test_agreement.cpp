@@ -27,12 +27,16 @@ Labels make(std::int64_t n, const std::function<std::pair<std::int64_t, std::int
 // ARI, AMI, NMI, homogeneity, completeness, V-measure, MI.
 void check(const Labels& l, const std::array<double, 7>& expected) {
   const AgreementScores s = agreement(l.first, l.second);
-  const std::array<double, 7> got = {s.adjustedRand, s.adjustedMutualInformation, s.normalizedMutualInformation, s.homogeneity,
-                                     s.completeness, s.vMeasure, s.mutualInformation};
+  const std::array<double, 7> got = {
+      s.adjustedRand, s.adjustedMutualInformation, s.normalizedMutualInformation, s.homogeneity, s.completeness,
+      s.vMeasure,     s.mutualInformation};
   const char* names[7] = {"ARI", "AMI", "NMI", "homogeneity", "completeness", "V-measure", "MI"};
   for (int k = 0; k < 7; ++k)
     QVERIFY2(std::abs(got[static_cast<std::size_t>(k)] - expected[static_cast<std::size_t>(k)]) < 1e-9,
-             qPrintable(QString("%1: %2, scikit-learn %3").arg(names[k]).arg(got[static_cast<std::size_t>(k)], 0, 'g', 15).arg(expected[static_cast<std::size_t>(k)], 0, 'g', 15)));
+             qPrintable(QString("%1: %2, scikit-learn %3")
+                            .arg(names[k])
+                            .arg(got[static_cast<std::size_t>(k)], 0, 'g', 15)
+                            .arg(expected[static_cast<std::size_t>(k)], 0, 'g', 15)));
 }
 } // namespace
 
@@ -45,21 +49,29 @@ private slots:
            0.0167291977527951, 0.0245630458459907});
   }
   void related40x30() {
-    check(make(5000, [](std::int64_t i) {
-            const std::int64_t a = (i * 7919 % 104729) % 40;
-            return std::make_pair(a, (a * 3 + (i % 7 == 0 ? i % 30 : 0)) % 30);
-          }),
-          {0.33004137612379, 0.598165053731233, 0.613181537060407, 0.529519026184052, 0.728241663473705, 0.613181537060407,
-           1.95327728222688});
+    check(make(5000,
+               [](std::int64_t i) {
+                 const std::int64_t a = (i * 7919 % 104729) % 40;
+                 return std::make_pair(a, (a * 3 + (i % 7 == 0 ? i % 30 : 0)) % 30);
+               }),
+          {0.33004137612379, 0.598165053731233, 0.613181537060407, 0.529519026184052, 0.728241663473705,
+           0.613181537060407, 1.95327728222688});
   }
   void blocks50x120() {
     // 100k cells: exercises the truncated expected-mutual-information sums.
-    check(make(100000, [](std::int64_t i) { return std::make_pair((i / 1000) % 50, ((i + (i * 2654435761LL % 997)) / 2000) % 120); }),
-          {0.363419057261023, 0.735206691904664, 0.736038619887367, 0.737094569194401, 0.7349856917228, 0.736038619887367,
-           2.88353091186465});
+    check(make(100000,
+               [](std::int64_t i) {
+                 return std::make_pair((i / 1000) % 50, ((i + (i * 2654435761LL % 997)) / 2000) % 120);
+               }),
+          {0.363419057261023, 0.735206691904664, 0.736038619887367, 0.737094569194401, 0.7349856917228,
+           0.736038619887367, 2.88353091186465});
   }
   void relabellingIsPerfect() {
-    check(make(300, [](std::int64_t i) { const std::int64_t a = (i * 5) % 7; return std::make_pair(a, (a + 3) % 7); }),
+    check(make(300,
+               [](std::int64_t i) {
+                 const std::int64_t a = (i * 5) % 7;
+                 return std::make_pair(a, (a + 3) % 7);
+               }),
           {1, 1, 1, 1, 1, 1, 1.94587662860007});
   }
   void oneClassAgainstThree() {

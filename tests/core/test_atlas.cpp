@@ -2,9 +2,8 @@
 // points, the label set, descendant masks, and the ABC parcellation-index route.
 #include "core/AbcParcellation.h"
 #include "core/Atlas.h"
-#include "core/SectionBoundaries.h"
 #include "core/Error.h"
-
+#include "core/SectionBoundaries.h"
 #include "tests/TestPaths.h"
 
 #include <QTemporaryDir>
@@ -21,7 +20,8 @@ class TestAtlas : public QObject {
 private slots:
   void initTestCase() {
     AtlasPaths p{atlascope::test::resourceFile("ccf/annotation_25.nrrd").toStdString(),
-                 atlascope::test::resourceFile("ccf/structures.json").toStdString(), {}};
+                 atlascope::test::resourceFile("ccf/structures.json").toStdString(),
+                 {}};
     atlas_ = std::make_unique<Atlas>(Atlas::load(p));
   }
 
@@ -103,7 +103,8 @@ private slots:
     }
     QVERIFY(inside > 20); // TH is a parent: its voxels carry only its descendants' labels
     const auto imd = *t.indexOfAcronym("IMD");
-    QVERIFY(mask[atlas_->annotation().codes()[static_cast<std::size_t>(atlas_->annotation().linearIndex({264, 160, 228}))]]);
+    QVERIFY(mask[atlas_->annotation()
+                     .codes()[static_cast<std::size_t>(atlas_->annotation().linearIndex({264, 160, 228}))]]);
     QVERIFY(t.isAncestorOrSelf(th, imd));
     // Root covers every non-zero label.
     const auto all = codeMaskFor(atlas_->annotation(), t, t.root());
@@ -131,7 +132,8 @@ private slots:
       nrrd << "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 2 1\nspacings: 0.025 0.025 0.025\nencoding: raw\n\n";
       nrrd << '\0' << '\1' << '\2' << '\2';
     }
-    AtlasPaths p{dir.filePath("p.nrrd").toStdString(), atlascope::test::resourceFile("ccf/structures.json").toStdString(),
+    AtlasPaths p{dir.filePath("p.nrrd").toStdString(),
+                 atlascope::test::resourceFile("ccf/structures.json").toStdString(),
                  dir.filePath("parcellation.csv").toStdString()};
     const Atlas a = Atlas::load(p);
     QCOMPARE(a.annotation().spacingUm()[0], 25.0); // mm spacing recognised
@@ -160,7 +162,8 @@ private slots:
       const auto segments = annotationBoundaries(a, normal, mid);
       QVERIFY2(segments.size() > 200, qPrintable(QString::number(segments.size())));
       const PlaneAxes ax = planeAxes(normal);
-      const double su = a.spacingUm()[static_cast<std::size_t>(ax.u)], sv = a.spacingUm()[static_cast<std::size_t>(ax.v)];
+      const double su = a.spacingUm()[static_cast<std::size_t>(ax.u)],
+                   sv = a.spacingUm()[static_cast<std::size_t>(ax.v)];
       auto idAt = [&](double u, double v) {
         std::array<double, 3> um{};
         um[static_cast<std::size_t>(normal)] = mid;
@@ -192,7 +195,9 @@ private slots:
       nrrd << "NRRD0004\ntype: float\ndimension: 3\nsizes: 1 1 1\nencoding: ascii\n\n1.5\n";
     }
     try {
-      Atlas::load({dir.filePath("f.nrrd").toStdString(), atlascope::test::resourceFile("ccf/structures.json").toStdString(), {}});
+      Atlas::load({dir.filePath("f.nrrd").toStdString(),
+                   atlascope::test::resourceFile("ccf/structures.json").toStdString(),
+                   {}});
       QFAIL("a float volume was accepted as annotation");
     } catch (const FileError& e) {
       QVERIFY(QString(e.what()).contains("integer labels"));

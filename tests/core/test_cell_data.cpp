@@ -14,21 +14,19 @@
 #include "core/Hdf5Writer.h"
 #include "core/Neighborhood.h"
 #include "core/SyntheticBrain.h"
-
 #include "tests/AnnDataFixtures.h"
 #include "tests/TestPaths.h"
 
-#include <hdf5.h>
-
-#include <QProcess>
-#include <QTemporaryDir>
 #include <QDir>
 #include <QFileInfo>
+#include <QProcess>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <cmath>
-#include <functional>
 #include <fstream>
+#include <functional>
+#include <hdf5.h>
 #include <set>
 
 using namespace atlascope;
@@ -61,7 +59,8 @@ private slots:
     QCOMPARE(t.skippedCells, std::int64_t(0));
     // Every cell lies inside the brain, in its region, and in-section x/y are CCF ML/DV.
     for (std::int64_t i = 0; i < t.size(); i += 97) {
-      const auto si = atlas_->structureAtUm(t.ccfAp[static_cast<std::size_t>(i)], t.ccfDv[static_cast<std::size_t>(i)], t.ccfMl[static_cast<std::size_t>(i)]);
+      const auto si = atlas_->structureAtUm(t.ccfAp[static_cast<std::size_t>(i)], t.ccfDv[static_cast<std::size_t>(i)],
+                                            t.ccfMl[static_cast<std::size_t>(i)]);
       QVERIFY(si.has_value());
       QCOMPARE(t.x[static_cast<std::size_t>(i)], t.ccfMl[static_cast<std::size_t>(i)]);
       QCOMPARE(t.y[static_cast<std::size_t>(i)], t.ccfDv[static_cast<std::size_t>(i)]);
@@ -86,7 +85,8 @@ private slots:
     for (std::size_t i = 0; i < hidden.data.size(); ++i)
       if (hidden.data[i] != 0) {
         parts.insert(hidden.data[i]);
-        const std::string acr = atlas_->structures()[*atlas_->structures().indexOf(static_cast<StructureId>(region.data[i]))].acronym;
+        const std::string acr =
+            atlas_->structures()[*atlas_->structures().indexOf(static_cast<StructureId>(region.data[i]))].acronym;
         QCOMPARE(acr, s.hiddenRegions[static_cast<std::size_t>((hidden.data[i] - 1) / 2)]);
       }
     QVERIFY(parts.size() >= 2);
@@ -112,7 +112,8 @@ private slots:
     const CellTable t = readCellTable(path("d1.h5ad").toStdString());
     std::set<std::pair<int, int>> voxels;
     for (std::int64_t i = 0; i < t.size(); ++i)
-      voxels.insert({static_cast<int>(t.y[static_cast<std::size_t>(i)] / 25), static_cast<int>(t.x[static_cast<std::size_t>(i)] / 25)});
+      voxels.insert({static_cast<int>(t.y[static_cast<std::size_t>(i)] / 25),
+                     static_cast<int>(t.x[static_cast<std::size_t>(i)] / 25)});
     const auto slice = static_cast<std::int64_t>(t.ccfAp[0] / 25);
     std::int64_t brain = 0;
     for (std::int64_t ml = 0; ml < 456; ++ml)
@@ -151,7 +152,8 @@ private slots:
       if (groups.size() < 2) return -1.0;
       std::sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
       double shift = 0;
-      for (std::size_t g = 0; g < 40; ++g) shift += std::abs(groups[0].second[g] / groups[0].first - groups[1].second[g] / groups[1].first);
+      for (std::size_t g = 0; g < 40; ++g)
+        shift += std::abs(groups[0].second[g] / groups[0].first - groups[1].second[g] / groups[1].first);
       return shift / 40;
     };
     const double astro = regionalShift(0);
@@ -161,12 +163,14 @@ private slots:
     for (std::int64_t t = 6; t < 10; ++t) {
       const double s = regionalShift(t);
       if (s < 0) continue;
-      qInfo("type %lld: mean |shift| %.3f between its two largest regions (astrocytes %.3f)", static_cast<long long>(t), s, astro);
+      qInfo("type %lld: mean |shift| %.3f between its two largest regions (astrocytes %.3f)", static_cast<long long>(t),
+            s, astro);
       neurons += s;
       ++neuronTypes;
     }
     QVERIFY(neuronTypes >= 2);
-    QVERIFY2(neurons / neuronTypes > 2 * astro, "neurons should differ between regions more than glia (sampling noise)");
+    QVERIFY2(neurons / neuronTypes > 2 * astro,
+             "neurons should differ between regions more than glia (sampling noise)");
   }
 
   // The gene-major store: each gene equals the row-wise read, a second open reuses the copy, a
@@ -205,18 +209,26 @@ private slots:
       const hid_t fstr = H5Tcopy(H5T_C_S1);
       H5Tset_size(fstr, 8);
       const hsize_t n = 4, g = 3;
-      struct Obs { const char* index; char type[8]; std::int8_t section; double depth; };
+      struct Obs {
+        const char* index;
+        char type[8];
+        std::int8_t section;
+        double depth;
+      };
       const hid_t obsType = H5Tcreate(H5T_COMPOUND, sizeof(Obs));
       H5Tinsert(obsType, "index", HOFFSET(Obs, index), vstr);
       H5Tinsert(obsType, "cell_type", HOFFSET(Obs, type), fstr);
       H5Tinsert(obsType, "section", HOFFSET(Obs, section), H5T_NATIVE_INT8);
       H5Tinsert(obsType, "depth", HOFFSET(Obs, depth), H5T_NATIVE_DOUBLE);
-      const Obs obs[4] = {{"c1", "Astro", 1, 1.5}, {"c2", "L5 IT", 0, 2.5}, {"c3", "Astro", 1, 3.5}, {"c4", "Oligo", 0, 4.5}};
+      const Obs obs[4] = {
+          {"c1", "Astro", 1, 1.5}, {"c2", "L5 IT", 0, 2.5}, {"c3", "Astro", 1, 3.5}, {"c4", "Oligo", 0, 4.5}};
       hid_t space = H5Screate_simple(1, &n, nullptr);
       hid_t ds = H5Dcreate2(f, "/obs", obsType, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
       H5Dwrite(ds, obsType, H5S_ALL, H5S_ALL, H5P_DEFAULT, obs);
       H5Dclose(ds);
-      struct Obsm { double spatial[2]; };
+      struct Obsm {
+        double spatial[2];
+      };
       const hsize_t two = 2;
       const hid_t pair = H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &two);
       const hid_t obsmType = H5Tcreate(H5T_COMPOUND, sizeof(Obsm));
@@ -226,7 +238,9 @@ private slots:
       H5Dwrite(ds, obsmType, H5S_ALL, H5S_ALL, H5P_DEFAULT, obsm);
       H5Dclose(ds);
       H5Sclose(space);
-      struct Var { const char* index; };
+      struct Var {
+        const char* index;
+      };
       const hid_t varType = H5Tcreate(H5T_COMPOUND, sizeof(Var));
       H5Tinsert(varType, "index", 0, vstr);
       const Var var[3] = {{"Gad1"}, {"Slc17a7"}, {"Mbp"}};
@@ -273,7 +287,8 @@ private slots:
     QCOMPARE(ExpressionSource(p).readGene(0), (std::vector<float>{1, 0, 4, 0}));
     // Results cannot go into a legacy copy; the error says how to get a current file.
     try {
-      writeResultsToCopy(p, path("legacy-results.h5ad").toStdString(), {{"regions", {0, 1, 0, 1}, {"a", "b"}, {}}}, {}, {});
+      writeResultsToCopy(p, path("legacy-results.h5ad").toStdString(), {{"regions", {0, 1, 0, 1}, {"a", "b"}, {}}}, {},
+                         {});
       QFAIL("no error for results into an anndata < 0.7 file");
     } catch (const FileError& e) {
       QVERIFY2(QString(e.what()).contains("convert"), e.what());
@@ -302,8 +317,10 @@ private slots:
       QCOMPARE(t->genes, a.genes);
       for (std::int64_t i = 0; i < 4; ++i) {
         const auto k = static_cast<std::size_t>(i);
-        QCOMPARE(t->sectionNames[static_cast<std::size_t>(t->section[k])], a.sectionNames[static_cast<std::size_t>(a.section[k])]);
-        QCOMPARE(t->types.names[static_cast<std::size_t>(t->cellType[k])], a.types.names[static_cast<std::size_t>(a.cellType[k])]);
+        QCOMPARE(t->sectionNames[static_cast<std::size_t>(t->section[k])],
+                 a.sectionNames[static_cast<std::size_t>(a.section[k])]);
+        QCOMPARE(t->types.names[static_cast<std::size_t>(t->cellType[k])],
+                 a.types.names[static_cast<std::size_t>(a.cellType[k])]);
       }
     }
     QCOMPARE(readCellIds(modern), (std::vector<std::string>{"c1", "c2", "c3", "c4"}));
@@ -368,8 +385,10 @@ private slots:
     const auto& m2 = mix[bySize[1].second];
     QVERIFY(m1.count(0) && m2.count(0));
     std::set<std::int64_t> n1, n2;
-    for (const auto& [t, c] : m1) if (t >= 6 && c > 20) n1.insert(t);
-    for (const auto& [t, c] : m2) if (t >= 6 && c > 20) n2.insert(t);
+    for (const auto& [t, c] : m1)
+      if (t >= 6 && c > 20) n1.insert(t);
+    for (const auto& [t, c] : m2)
+      if (t >= 6 && c > 20) n2.insert(t);
     QVERIFY(n1 != n2);
   }
 
@@ -461,10 +480,12 @@ private slots:
     QTest::newRow("csr") << int(C::Csr) << QString();
     QTest::newRow("csc") << int(C::Csc) << QString();
     QTest::newRow("anndata 0.7") << int(C::Legacy07) << QString();
-    QTest::newRow("code past categories") << int(C::CodePastCategories) << "'/obs/subclass/codes'[4] = 3, but there are 3 categories";
+    QTest::newRow("code past categories")
+        << int(C::CodePastCategories) << "'/obs/subclass/codes'[4] = 3, but there are 3 categories";
     QTest::newRow("X 6 x 2^40") << int(C::HugeDenseX) << "'/X' claims 6 x 1099511627776 values, more than the file";
     QTest::newRow("sparse X 6 x 2^40") << int(C::HugeSparseX) << "claims a shape of 6 x 1099511627776";
-    QTest::newRow("indptr decreasing") << int(C::IndptrDecreasing) << "'/X/indptr'[2] = 2 is less than the entry before (4)";
+    QTest::newRow("indptr decreasing") << int(C::IndptrDecreasing)
+                                       << "'/X/indptr'[2] = 2 is less than the entry before (4)";
     QTest::newRow("index past columns") << int(C::IndexPastColumns) << "'/X/indices'[3] = 4 is outside the 4 columns";
     QTest::newRow("short obsm") << int(C::ShortObsm) << "'/obsm/spatial' has 5 rows for 6";
   }
@@ -473,9 +494,9 @@ private slots:
     QFETCH(QString, fragment);
     const std::string p = path(QTest::currentDataTag()).toStdString() + ".h5ad";
     test::writeAnnData(p, static_cast<test::AnnDataCase>(which));
-    const std::vector<std::function<void()>> readers{
-        [&] { readCellTable(p); }, [&] { ExpressionSource x(p); }, [&] { readObsLabels(p, "subclass"); },
-        [&] { listObsColumns(p); }, [&] { convertCells(p, {}, path("converted.csv").toStdString()); }};
+    const std::vector<std::function<void()>> readers{[&] { readCellTable(p); }, [&] { ExpressionSource x(p); },
+                                                     [&] { readObsLabels(p, "subclass"); }, [&] { listObsColumns(p); },
+                                                     [&] { convertCells(p, {}, path("converted.csv").toStdString()); }};
     for (const auto& read : readers) {
       QString error;
       try {
@@ -487,7 +508,8 @@ private slots:
         QVERIFY2(error.isEmpty(), qPrintable(error));
         continue;
       }
-      QVERIFY2(error.contains(fragment) && error.startsWith(QString::fromStdString(p)) && !error.contains('\n'), qPrintable(error));
+      QVERIFY2(error.contains(fragment) && error.startsWith(QString::fromStdString(p)) && !error.contains('\n'),
+               qPrintable(error));
     }
     if (!fragment.isEmpty()) return;
     // The good layouts: the same six cells (one without a type), the same expression.
@@ -516,14 +538,17 @@ private slots:
       }
       return QString();
     };
-    QVERIFY(error(write("text.csv", "cell_id,x,y,g1\na,1,2,3\nb,abc,2,3\n")).contains("line 3: column 'x' (x) holds 'abc', not a number"));
+    QVERIFY(error(write("text.csv", "cell_id,x,y,g1\na,1,2,3\nb,abc,2,3\n"))
+                .contains("line 3: column 'x' (x) holds 'abc', not a number"));
     QVERIFY(error(write("dup.csv", "cell_id,x,y,g1\na,1,2,3\na,1,2,3\n")).contains("duplicate cell id 'a'"));
     // A 1 MB field is quoted, not echoed: one line, its first 100 characters and its length.
     const std::string huge(1 << 20, 'z');
     const QString hugeError = error(write("huge.csv", "cell_id,x,y,g1\na,1,2,3\nb," + huge + ",2,3\n"));
-    QVERIFY2(hugeError.contains("(1048576 characters, cut)") && hugeError.size() < 400, qPrintable(hugeError.left(400)));
+    QVERIFY2(hugeError.contains("(1048576 characters, cut)") && hugeError.size() < 400,
+             qPrintable(hugeError.left(400)));
     QVERIFY(error(write("nox.csv", "cell_id,u,v,g1\na,1,2,3\n")).contains("missing required column 'x'"));
-    const CellTable t = readCellTable(write("nan.tsv", "cell_id\tx\ty\tsection\tg1\na\t1\t2\ts1\t3\nb\tnan\t2\ts1\t3\nc\t1\tinf\ts2\t4\n"));
+    const CellTable t = readCellTable(
+        write("nan.tsv", "cell_id\tx\ty\tsection\tg1\na\t1\t2\ts1\t3\nb\tnan\t2\ts1\t3\nc\t1\tinf\ts2\t4\n"));
     QCOMPARE(t.size(), std::int64_t(1));
     QCOMPARE(t.skippedCells, std::int64_t(2));
     QCOMPARE(t.genes, (std::vector<std::string>{"g1"}));
@@ -630,12 +655,18 @@ private slots:
     std::vector<std::int64_t> indices, indptr{0}, cindices, cindptr{0};
     for (int r = 0; r < 4; ++r) {
       for (int c = 0; c < 5; ++c)
-        if (dense[r * 5 + c] != 0) { data.push_back(dense[r * 5 + c]); indices.push_back(c); }
+        if (dense[r * 5 + c] != 0) {
+          data.push_back(dense[r * 5 + c]);
+          indices.push_back(c);
+        }
       indptr.push_back(static_cast<std::int64_t>(data.size()));
     }
     for (int c = 0; c < 5; ++c) {
       for (int r = 0; r < 4; ++r)
-        if (dense[r * 5 + c] != 0) { cdata.push_back(dense[r * 5 + c]); cindices.push_back(r); }
+        if (dense[r * 5 + c] != 0) {
+          cdata.push_back(dense[r * 5 + c]);
+          cindices.push_back(r);
+        }
       cindptr.push_back(static_cast<std::int64_t>(cdata.size()));
     }
     for (const char* fmt : {"csr", "csc"}) {
@@ -645,8 +676,10 @@ private slots:
         w.createGroup("/X");
         const bool csr = std::string(fmt) == "csr";
         w.writeArray("/X/data", H5Type::Float32, {static_cast<std::int64_t>(data.size())}, (csr ? data : cdata).data());
-        w.writeArray("/X/indices", H5Type::Int64, {static_cast<std::int64_t>(indices.size())}, (csr ? indices : cindices).data());
-        w.writeArray("/X/indptr", H5Type::Int64, {static_cast<std::int64_t>((csr ? indptr : cindptr).size())}, (csr ? indptr : cindptr).data());
+        w.writeArray("/X/indices", H5Type::Int64, {static_cast<std::int64_t>(indices.size())},
+                     (csr ? indices : cindices).data());
+        w.writeArray("/X/indptr", H5Type::Int64, {static_cast<std::int64_t>((csr ? indptr : cindptr).size())},
+                     (csr ? indptr : cindptr).data());
         w.setStringAttribute("/X", "encoding-type", std::string(fmt) + "_matrix");
         w.setInt64ArrayAttribute("/X", "shape", {4, 5});
         w.commit();
@@ -710,20 +743,24 @@ private slots:
     // anndata (what scanpy uses) reads the result as it is, when it is installed.
     if (QFileInfo::exists("/usr/bin/python3")) {
       QProcess py;
-      py.start("/usr/bin/python3", {"-c", QString("import anndata, sys\n"
-                                                  "a = anndata.read_h5ad(sys.argv[1])\n"
-                                                  "c = a.obs['regions_k3']\n"
-                                                  "assert str(c.dtype) == 'category', c.dtype\n"
-                                                  "assert list(c.cat.categories) == ['R0', 'R1', 'R2']\n"
-                                                  "assert c.isna().sum() == 1 and c.iloc[8] == 'R2'\n"
-                                                  "assert list(a.uns['regions_k3_colors']) == ['#ff0000', '#00ff00', '#0000ff']\n"
-                                                  "assert a.obsm['X_test'].shape == (300, 2) and a.obsm['X_test'][1, 1] == 3\n"
-                                                  "assert a.X.shape == (300, 4) and str(a.obs['subclass'].dtype) == 'category'\n"
-                                                  "print('anndata ok')"),
-                                  QString::fromStdString(dst)});
+      py.start("/usr/bin/python3",
+               {"-c",
+                QString("import anndata, sys\n"
+                        "a = anndata.read_h5ad(sys.argv[1])\n"
+                        "c = a.obs['regions_k3']\n"
+                        "assert str(c.dtype) == 'category', c.dtype\n"
+                        "assert list(c.cat.categories) == ['R0', 'R1', 'R2']\n"
+                        "assert c.isna().sum() == 1 and c.iloc[8] == 'R2'\n"
+                        "assert list(a.uns['regions_k3_colors']) == ['#ff0000', '#00ff00', '#0000ff']\n"
+                        "assert a.obsm['X_test'].shape == (300, 2) and a.obsm['X_test'][1, 1] == 3\n"
+                        "assert a.X.shape == (300, 4) and str(a.obs['subclass'].dtype) == 'category'\n"
+                        "print('anndata ok')"),
+                QString::fromStdString(dst)});
       QVERIFY(py.waitForFinished(120000));
-      const QString out = QString::fromUtf8(py.readAllStandardOutput()), err = QString::fromUtf8(py.readAllStandardError());
-      if (err.contains("No module named 'anndata'")) QSKIP("python3-anndata not installed: the anndata round trip is skipped");
+      const QString out = QString::fromUtf8(py.readAllStandardOutput()),
+                    err = QString::fromUtf8(py.readAllStandardError());
+      if (err.contains("No module named 'anndata'"))
+        QSKIP("python3-anndata not installed: the anndata round trip is skipped");
       QVERIFY2(py.exitCode() == 0 && out.contains("anndata ok"), qPrintable(out + err));
     }
     // Labels as CSV.
@@ -741,7 +778,8 @@ private slots:
       // destroyed without commit()
     }
     QVERIFY(!QFileInfo::exists(path("never.h5")));
-    for (const QString& f : QDir(dir_.path()).entryList(QDir::Files | QDir::Hidden)) QVERIFY2(!f.contains("never"), qPrintable(f));
+    for (const QString& f : QDir(dir_.path()).entryList(QDir::Files | QDir::Hidden))
+      QVERIFY2(!f.contains("never"), qPrintable(f));
   }
 
   void neighborhoodCap() {
@@ -749,7 +787,11 @@ private slots:
     std::vector<float> x, y;
     std::vector<std::int64_t> s;
     for (int i = 0; i < 20; ++i)
-      for (int j = 0; j < 20; ++j) { x.push_back(static_cast<float>(i) + 0.3f); y.push_back(static_cast<float>(j) + 0.3f); s.push_back(0); }
+      for (int j = 0; j < 20; ++j) {
+        x.push_back(static_cast<float>(i) + 0.3f);
+        y.push_back(static_cast<float>(j) + 0.3f);
+        s.push_back(0);
+      }
     NeighborhoodOptions o;
     o.cap = 50;
     NeighborhoodIndex capped(x.data(), y.data(), s.data(), 400, o), full(x.data(), y.data(), s.data(), 400);

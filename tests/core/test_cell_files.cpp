@@ -20,9 +20,7 @@
 using namespace atlascope;
 
 namespace {
-void write(const QString& path, const std::string& text) {
-  std::ofstream(path.toStdString()) << text;
-}
+void write(const QString& path, const std::string& text) { std::ofstream(path.toStdString()) << text; }
 
 // Cliques of `size` vertices, each joined to the next by one edge.
 WeightedEdges cliques(int count, int size) {
@@ -70,7 +68,8 @@ private slots:
     const LeidenResult r = leiden(48, e, o);
     QCOMPARE(r.communities, 6);
     for (int c = 0; c < 6; ++c)
-      for (int i = 1; i < 8; ++i) QCOMPARE(r.membership[static_cast<std::size_t>(c * 8 + i)], r.membership[static_cast<std::size_t>(c * 8)]);
+      for (int i = 1; i < 8; ++i)
+        QCOMPARE(r.membership[static_cast<std::size_t>(c * 8 + i)], r.membership[static_cast<std::size_t>(c * 8)]);
     QVERIFY(r.quality > 0.5);
     // The same seed, the same labels; a higher resolution never gives fewer communities here.
     QCOMPARE(leiden(48, e, o).membership, r.membership);
@@ -92,12 +91,14 @@ private slots:
     QDir(dir_.path()).mkdir("release");
     // Three slices as labs write them: no section column, ids restarting in every file, the
     // second file's genes in another order.
-    write(dir_.filePath("release/mop_slice2.csv"), "index,cell_volume,pos_x,pos_y,Gad1,Slc17a7,Sst\n0,10,1,2,1,0,3\n1,11,3,4,0,5,0\n");
+    write(dir_.filePath("release/mop_slice2.csv"),
+          "index,cell_volume,pos_x,pos_y,Gad1,Slc17a7,Sst\n0,10,1,2,1,0,3\n1,11,3,4,0,5,0\n");
     write(dir_.filePath("release/mop_slice10.csv"), "index,cell_volume,pos_x,pos_y,Slc17a7,Gad1,Sst\n0,10,5,6,7,8,9\n");
     write(dir_.filePath("release/mop_slice1.csv"), "index,cell_volume,pos_x,pos_y,Gad1,Slc17a7,Sst\n0,12,7,8,2,2,2\n");
     const std::vector<std::string> files = cellFileSet({path("release")});
     QCOMPARE(files.size(), std::size_t(3));
-    QVERIFY(files[0].find("slice1.csv") != std::string::npos && files[2].find("slice10.csv") != std::string::npos); // natural order
+    QVERIFY(files[0].find("slice1.csv") != std::string::npos &&
+            files[2].find("slice10.csv") != std::string::npos); // natural order
     QVERIFY(cellFileSet({path("release/mop_slice1.csv")}).empty());
 
     FileSetOptions o;
@@ -131,7 +132,9 @@ private slots:
     convertCells(combinedCellFiles(files, {}, spaced), {}, path("converted.h5ad"));
     QCOMPARE(readSectionSpacing(path("converted.h5ad")), 150.0); // convert keeps it
     o.sectionFromFilename = "section(\\d+)";
-    QVERIFY(errorOf([&] { combineCellFiles(files, {}, o, path("x.h5ad")); }).find("does not match --section-from-filename") != std::string::npos);
+    QVERIFY(errorOf([&] {
+              combineCellFiles(files, {}, o, path("x.h5ad"));
+            }).find("does not match --section-from-filename") != std::string::npos);
   }
 
   void badSets() {
@@ -169,7 +172,11 @@ private slots:
   void typesIntoACopy() {
     write(dir_.filePath("t.csv"), "cell,x,y,Gad1,Slc17a7\nc1,1,2,1,0\nc2,3,4,0,1\nc3,5,6,2,2\n");
     const std::string h5 = combinedCellFiles({path("t.csv")}, {}, {});
-    CellTypeColumn c{"celltype_leiden", {0, 1, -1}, {"C1", "C2"}, {{255, 0, 0}, {0, 0, 255}}, {{"Gad1", "Slc17a7"}, {"Slc17a7", "Gad1"}}};
+    CellTypeColumn c{"celltype_leiden",
+                     {0, 1, -1},
+                     {"C1", "C2"},
+                     {{255, 0, 0}, {0, 0, 255}},
+                     {{"Gad1", "Slc17a7"}, {"Slc17a7", "Gad1"}}};
     writeCellTypesToCopy(h5, path("typed.h5ad"), c, ObsmArray{"X_pca", 2, {1, 2, 3, 4, 5, 6}});
     const CellTable t = readCellTable(path("typed.h5ad")); // celltype_leiden is found by name
     QCOMPARE(t.types.names, (std::vector<std::string>{"C1", "C2"}));

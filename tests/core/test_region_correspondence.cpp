@@ -11,7 +11,6 @@
 #include "core/RegionCorrespondence.h"
 #include "core/RegionNames.h"
 #include "core/SyntheticBrain.h"
-
 #include "tests/TestPaths.h"
 
 #include <QTemporaryDir>
@@ -44,7 +43,8 @@ double bruteForce(const std::vector<double>& w, std::int32_t rows, std::int32_t 
     double sum = 0;
     for (std::int32_t i = 0; i < rows; ++i)
       if (perm[static_cast<std::size_t>(i)] < columns)
-        sum += w[static_cast<std::size_t>(i) * static_cast<std::size_t>(columns) + static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])];
+        sum += w[static_cast<std::size_t>(i) * static_cast<std::size_t>(columns) +
+                 static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])];
     best = std::max(best, sum);
   } while (std::next_permutation(perm.begin(), perm.end()));
   return best;
@@ -72,10 +72,13 @@ private slots:
   void hungarianMatchesBruteForce() {
     std::mt19937 rng(11);
     for (int trial = 0; trial < 300; ++trial) {
-      const std::int32_t rows = 1 + static_cast<std::int32_t>(rng() % 7), columns = 1 + static_cast<std::int32_t>(rng() % 7);
+      const std::int32_t rows = 1 + static_cast<std::int32_t>(rng() % 7),
+                         columns = 1 + static_cast<std::int32_t>(rng() % 7);
       std::vector<double> w(static_cast<std::size_t>(rows * columns));
       // Sparse like Jaccard tables (most pairs 0), with ties now and then.
-      for (double& x : w) x = rng() % 3 == 0 ? static_cast<double>(rng() % 5) / 4.0 : (rng() % 2 ? std::uniform_real_distribution<double>(0, 1)(rng) : 0.0);
+      for (double& x : w)
+        x = rng() % 3 == 0 ? static_cast<double>(rng() % 5) / 4.0
+                           : (rng() % 2 ? std::uniform_real_distribution<double>(0, 1)(rng) : 0.0);
       const auto a = maximumWeightAssignment(w, rows, columns);
       QCOMPARE(a.size(), static_cast<std::size_t>(rows));
       std::set<std::int32_t> used;
@@ -88,7 +91,8 @@ private slots:
       }
       QCOMPARE(assigned, std::min(rows, columns));
       const double got = totalWeight(w, columns, a), best = bruteForce(w, rows, columns);
-      QVERIFY2(std::abs(got - best) < 1e-12, qPrintable(QString("%1 x %2: %3, brute force %4").arg(rows).arg(columns).arg(got).arg(best)));
+      QVERIFY2(std::abs(got - best) < 1e-12,
+               qPrintable(QString("%1 x %2: %3, brute force %4").arg(rows).arg(columns).arg(got).arg(best)));
     }
     QCOMPARE(maximumWeightAssignment({}, 0, 3).size(), std::size_t(0));
     QVERIFY_THROWS_EXCEPTION(Error, maximumWeightAssignment({1, 2, 3}, 2, 2));
@@ -156,7 +160,12 @@ private slots:
     QVERIFY_THROWS_EXCEPTION(Error, correspondLabels(a, std::vector<std::int32_t>(3, 0)));
     // A pairing the Hungarian method forces (A2 and B2 share 1 of 100 items) is no match.
     std::vector<std::int32_t> fa, fb;
-    auto add = [&](std::int32_t x, std::int32_t y, int n) { for (int i = 0; i < n; ++i) { fa.push_back(x); fb.push_back(y); } };
+    auto add = [&](std::int32_t x, std::int32_t y, int n) {
+      for (int i = 0; i < n; ++i) {
+        fa.push_back(x);
+        fb.push_back(y);
+      }
+    };
     add(0, 0, 100);
     add(1, 1, 100);
     add(2, 0, 99);
@@ -189,15 +198,31 @@ private slots:
 
   void namesFollowTheBestCcfMatch() {
     const StructureTree tree = smallTree();
-    const std::int32_t cp = *tree.indexOfAcronym("CP"), acb = *tree.indexOfAcronym("ACB"), th = *tree.indexOfAcronym("TH");
+    const std::int32_t cp = *tree.indexOfAcronym("CP"), acb = *tree.indexOfAcronym("ACB"),
+                       th = *tree.indexOfAcronym("TH");
     std::vector<std::int32_t> ccf, regions;
     // Region 3: 82 cells in CP, 18 in ACB; region 0: 30 cells in TH (and CP is much larger than
     // region 3, but ACB is small: Jaccard still favours CP here); region 1: no cell in the CCF.
-    for (int i = 0; i < 82; ++i) { ccf.push_back(cp); regions.push_back(3); }
-    for (int i = 0; i < 18; ++i) { ccf.push_back(acb); regions.push_back(3); }
-    for (int i = 0; i < 300; ++i) { ccf.push_back(cp); regions.push_back(2); }
-    for (int i = 0; i < 30; ++i) { ccf.push_back(th); regions.push_back(0); }
-    for (int i = 0; i < 5; ++i) { ccf.push_back(-1); regions.push_back(1); }
+    for (int i = 0; i < 82; ++i) {
+      ccf.push_back(cp);
+      regions.push_back(3);
+    }
+    for (int i = 0; i < 18; ++i) {
+      ccf.push_back(acb);
+      regions.push_back(3);
+    }
+    for (int i = 0; i < 300; ++i) {
+      ccf.push_back(cp);
+      regions.push_back(2);
+    }
+    for (int i = 0; i < 30; ++i) {
+      ccf.push_back(th);
+      regions.push_back(0);
+    }
+    for (int i = 0; i < 5; ++i) {
+      ccf.push_back(-1);
+      regions.push_back(1);
+    }
     const std::vector<std::string> categories{"k25-0", "k25-1", "k25-2", "k25-3"};
     const auto names = ccfRegionNames(ccf, regions, categories, tree);
     QCOMPARE(names.size(), std::size_t(4));
@@ -206,7 +231,8 @@ private slots:
     QCOMPARE(QString::fromStdString(names[0]), QString::fromUtf8("k25-0 \xc2\xb7 TH 100%"));
     QCOMPARE(QString::fromStdString(names[1]), QString("k25-1"));
     QCOMPARE(QString::fromStdString(names[2]), QString::fromUtf8("k25-2 \xc2\xb7 CP 100%"));
-    QCOMPARE(QString::fromStdString(regionNameWithCcf("k100-7", "CA1", 0.616)), QString::fromUtf8("k100-7 \xc2\xb7 CA1 62%"));
+    QCOMPARE(QString::fromStdString(regionNameWithCcf("k100-7", "CA1", 0.616)),
+             QString::fromUtf8("k100-7 \xc2\xb7 CA1 62%"));
   }
 
   void namesLiveInTheResultFile() {
@@ -270,7 +296,8 @@ private slots:
     for (double p : apB) {
       double nearest = 1e9;
       for (double q : apA) nearest = std::min(nearest, std::abs(p - q));
-      QVERIFY2(nearest > 100 && nearest < 300, qPrintable(QString("a section of B at %1 um is %2 um from A's").arg(p).arg(nearest)));
+      QVERIFY2(nearest > 100 && nearest < 300,
+               qPrintable(QString("a section of B at %1 um is %2 um from A's").arg(p).arg(nearest)));
     }
     double maxShift = 0, meanShift = 0;
     const std::vector<std::int32_t> leafB = ccfLabels(*atlas_, b, {"leaf"});
@@ -284,7 +311,8 @@ private slots:
       maxShift = std::max({maxShift, dx, dy});
       meanShift += (dx + dy) / 2 / static_cast<double>(b.size());
       QVERIFY(leafB[k] >= 0);
-      QCOMPARE(static_cast<std::int64_t>(atlas_->structures()[leafB[k]].id), idsB[static_cast<std::size_t>(b.fileRow[k])]);
+      QCOMPARE(static_cast<std::int64_t>(atlas_->structures()[leafB[k]].id),
+               idsB[static_cast<std::size_t>(b.fileRow[k])]);
     }
     // Naming the first animal's own seed as the animal changes nothing.
     {
@@ -306,7 +334,8 @@ private slots:
       QCOMPARE(a.ccfDv[k], a.y[k]);
     }
     // Labelled by their CCF structure, the two animals' regions correspond on the shared grid.
-    const std::vector<std::int32_t> majorA = ccfLabels(*atlas_, a, {"major"}), majorB = ccfLabels(*atlas_, b, {"major"});
+    const std::vector<std::int32_t> majorA = ccfLabels(*atlas_, a, {"major"}),
+                                    majorB = ccfLabels(*atlas_, b, {"major"});
     const RegionCorrespondence r = correspondRegions(atlas_->annotation(), a, majorA, b, majorB);
     QCOMPARE(r.voxelUm, 100.0);
     QVERIFY2(r.agreement.adjustedMutualInformation > 0.7 && r.matchedShare > 0.8,
@@ -316,7 +345,8 @@ private slots:
     // On the shared grid each agrees with the CCF itself, voxel for voxel, about as well.
     const std::vector<std::int32_t> ccfGrid = ccfVoxelLabels(*atlas_, 4, {"major"});
     QCOMPARE(r.gridA.size(), ccfGrid.size());
-    const double amiA = agreement(ccfGrid, r.gridA).adjustedMutualInformation, amiB = agreement(ccfGrid, r.gridB).adjustedMutualInformation;
+    const double amiA = agreement(ccfGrid, r.gridA).adjustedMutualInformation,
+                 amiB = agreement(ccfGrid, r.gridB).adjustedMutualInformation;
     QVERIFY2(amiA > 0.7 && amiB > 0.7, qPrintable(QString("AMI with the CCF: %1, %2").arg(amiA).arg(amiB)));
     // Every jointly labelled voxel is a brain voxel with a CCF leaf (the major divisions leave
     // out a few structures, so that level counts fewer).

@@ -2,14 +2,13 @@
 // search; and broken ontologies (cycle, missing parent, duplicate id) are clear errors.
 #include "core/Error.h"
 #include "core/StructureTree.h"
-
 #include "tests/TestPaths.h"
 
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <fstream>
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 using namespace atlascope;
@@ -38,8 +37,10 @@ private slots:
   void threeFormatsAgree() {
     REQUIRE_SHARED("data/ccf/structure_graph.json");
     const StructureTree flat = readOntology(atlascope::test::sharedFile("data/ccf/structures.json").toStdString());
-    const StructureTree csv = readOntology(atlascope::test::sharedFile("data/ccf/structure_tree_safe_2017.csv").toStdString());
-    const StructureTree nested = readOntology(atlascope::test::sharedFile("data/ccf/structure_graph.json").toStdString());
+    const StructureTree csv =
+        readOntology(atlascope::test::sharedFile("data/ccf/structure_tree_safe_2017.csv").toStdString());
+    const StructureTree nested =
+        readOntology(atlascope::test::sharedFile("data/ccf/structure_graph.json").toStdString());
     QCOMPARE(flat.size(), std::size_t(1327));
     QCOMPARE(csv.size(), flat.size());
     QCOMPARE(nested.size(), flat.size());
@@ -156,19 +157,24 @@ private slots:
     const QString overflow = dir_.filePath("overflow.json");
     writeFile(overflow, R"([{"id": 1e999, "acronym": "root", "structure_id_path": "/1/"}])");
     const QString msg = errorOf(overflow);
-    QVERIFY2(msg.startsWith(overflow) && msg.contains("reading the ontology") && msg.contains("number overflow"), qPrintable(msg));
+    QVERIFY2(msg.startsWith(overflow) && msg.contains("reading the ontology") && msg.contains("number overflow"),
+             qPrintable(msg));
     // A long bad value is quoted, cut to 100 characters.
-    writeFile(dir_.filePath("longcolour.csv"), "id,acronym,name,parent_structure_id,color_hex_triplet\n1,A,a,," + std::string(5000, 'Q') + "\n");
+    writeFile(dir_.filePath("longcolour.csv"),
+              "id,acronym,name,parent_structure_id,color_hex_triplet\n1,A,a,," + std::string(5000, 'Q') + "\n");
     const QString colour = errorOf(dir_.filePath("longcolour.csv"));
     QVERIFY2(colour.contains("(5000 characters, cut)") && colour.size() < 300, qPrintable(colour.left(300)));
   }
 
   void apiEnvelopeAndQuotedCsv() {
-    writeFile(dir_.filePath("api.json"), R"({"success":true,"msg":[{"id":997,"acronym":"root","name":"root","color_hex_triplet":"FFFFFF",
+    writeFile(dir_.filePath("api.json"),
+              R"({"success":true,"msg":[{"id":997,"acronym":"root","name":"root","color_hex_triplet":"FFFFFF",
         "children":[{"id":8,"acronym":"grey","name":"Basic, cell groups","color_hex_triplet":"BFDAE3","children":[]}]}]})");
     const StructureTree a = readOntology(dir_.filePath("api.json").toStdString());
     QCOMPARE(a.size(), std::size_t(2));
-    writeFile(dir_.filePath("q.csv"), "id,acronym,name,parent_structure_id\r\n997,root,root,\r\n8,grey,\"Basic, \"\"cell\"\"\ngroups\",997\r\n");
+    writeFile(
+        dir_.filePath("q.csv"),
+        "id,acronym,name,parent_structure_id\r\n997,root,root,\r\n8,grey,\"Basic, \"\"cell\"\"\ngroups\",997\r\n");
     const StructureTree c = readOntology(dir_.filePath("q.csv").toStdString());
     QCOMPARE(c[*c.indexOf(8)].name, std::string("Basic, \"cell\"\ngroups"));
   }

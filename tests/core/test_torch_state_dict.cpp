@@ -4,7 +4,6 @@
 #include "core/Gzip.h"
 #include "core/Hdf5File.h"
 #include "core/TorchStateDict.h"
-
 #include "tests/TestPaths.h"
 #include "tests/ZipTestUtil.h"
 
@@ -85,7 +84,8 @@ private slots:
     writeFile(half, std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
     QVERIFY(errorOf(half).contains("truncated"));
     const QString notzip = dir_.filePath("not.pth");
-    writeFile(notzip, {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', ' ', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'});
+    writeFile(notzip, {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', ' ',
+                       'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'});
     QVERIFY(errorOf(notzip).contains("not a torch.save archive"));
     // A missing storage entry.
     const QString nodata = dir_.filePath("nodata.pth");
@@ -105,7 +105,8 @@ private slots:
     const QString p = dir_.filePath("flipped.pth");
     writeFile(p, flipped);
     QString msg = errorOf(p);
-    QVERIFY2(msg.startsWith(p) && msg.contains("zip member '" + QString::fromStdString(member.name) + "'") && msg.contains("CRC-32"),
+    QVERIFY2(msg.startsWith(p) && msg.contains("zip member '" + QString::fromStdString(member.name) + "'") &&
+                 msg.contains("CRC-32"),
              qPrintable(msg));
     // The local header's name length says one byte more than the directory's: the data would be
     // read one byte late.
@@ -114,7 +115,8 @@ private slots:
     const QString l = dir_.filePath("lying.pth");
     writeFile(l, lying);
     msg = errorOf(l);
-    QVERIFY2(msg.contains("zip member '" + QString::fromStdString(member.name) + "'") && msg.contains("local header"), qPrintable(msg));
+    QVERIFY2(msg.contains("zip member '" + QString::fromStdString(member.name) + "'") && msg.contains("local header"),
+             qPrintable(msg));
     // The extra field's length (legal to differ from the directory's) moves the data: the CRC
     // catches the shifted bytes.
     auto extra = bytes;

@@ -4,18 +4,16 @@
 #include "core/Gzip.h"
 #include "core/MemoryBudget.h"
 #include "core/VolumeIO.h"
-
 #include "tests/TestPaths.h"
 
 #include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
-#include <zlib.h>
-
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <zlib.h>
 
 using namespace atlascope;
 
@@ -113,7 +111,10 @@ private slots:
     writeFile(path("dirs.nrrd"), header("raw") + "\n" + rawU16(false));
     const Volume a = readNrrd(path("dirs.nrrd").toStdString());
     QCOMPARE(a.spacing[2], 50.0);
-    writeFile(path("sp.nrrd"), "NRRD0004\ntype: ushort\ndimension: 3\nsizes: 3 2 2\nspacings: 10 20 30\nendian: little\nencoding: raw\n\n" + rawU16(false));
+    writeFile(
+        path("sp.nrrd"),
+        "NRRD0004\ntype: ushort\ndimension: 3\nsizes: 3 2 2\nspacings: 10 20 30\nendian: little\nencoding: raw\n\n" +
+            rawU16(false));
     const Volume b = readNrrd(path("sp.nrrd").toStdString());
     QCOMPARE(b.spacing[0], 10.0);
     QCOMPARE(b.spacing[1], 20.0);
@@ -138,7 +139,8 @@ private slots:
     std::string f32(8, '\0');
     const float vals[2] = {3.5f, 7.0f};
     std::memcpy(f32.data(), vals, 8);
-    writeFile(path("f.nrrd"), "NRRD0005\ntype: float\ndimension: 3\nsizes: 2 1 1\nendian: little\nencoding: gz\n\n" + gzipBytes(f32));
+    writeFile(path("f.nrrd"),
+              "NRRD0005\ntype: float\ndimension: 3\nsizes: 2 1 1\nendian: little\nencoding: gz\n\n" + gzipBytes(f32));
     QCOMPARE(readNrrd(path("f.nrrd").toStdString()).value(1), 7.0);
   }
 
@@ -195,21 +197,26 @@ private slots:
     // a small machine): the field and both sizes are named.
     setMemoryLimit(1 << 20);
     const std::string zeros(4 << 20, '\0');
-    writeFile(path("big.nrrd"), "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1024 1024 4\nencoding: gzip\n\n" + gzipBytes(zeros));
+    writeFile(path("big.nrrd"),
+              "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 1024 1024 4\nencoding: gzip\n\n" + gzipBytes(zeros));
     const QString big = path("big.nrrd");
     auto restore = qScopeGuard([] { setMemoryLimit(0); });
-    expectError([&] { readNrrd(big.toStdString()); }, big, "'sizes' (1024x1024x4 of uint8) needs 4.2 MB of memory, 1.0 MB is available");
+    expectError([&] { readNrrd(big.toStdString()); }, big,
+                "'sizes' (1024x1024x4 of uint8) needs 4.2 MB of memory, 1.0 MB is available");
     // NIfTI .nii.gz states no size up front: the inflated data is bounded as it grows.
     writeFile(path("big.nii.gz"), gzipBytes(zeros));
-    expectError([&] { readNifti(path("big.nii.gz").toStdString()); }, path("big.nii.gz"), "the decompressed data needs");
+    expectError([&] { readNifti(path("big.nii.gz").toStdString()); }, path("big.nii.gz"),
+                "the decompressed data needs");
   }
 
   // Found by fuzz_gzip: a zlib header asking for a preset dictionary made inflate return
   // Z_NEED_DICT forever, and both inflaters looped without end.
   void presetDictionaryRefused() {
     const std::uint8_t stream[] = {0x78, 0x3f, 0x9c, 0x73, 0x60, 0x62, 0x66, 0x00, 0x63, 0x61, 0x60};
-    expectError([&] { inflateExactly(stream, sizeof stream, 16, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
-    expectError([&] { inflateAll(stream, sizeof stream, path("dict.z").toStdString()); }, path("dict.z"), "preset dictionary");
+    expectError([&] { inflateExactly(stream, sizeof stream, 16, path("dict.z").toStdString()); }, path("dict.z"),
+                "preset dictionary");
+    expectError([&] { inflateAll(stream, sizeof stream, path("dict.z").toStdString()); }, path("dict.z"),
+                "preset dictionary");
   }
 
   void headerWithoutSizes() {
@@ -226,11 +233,13 @@ private slots:
     expectError([&] { readNrrd(path("neg.nrrd").toStdString()); }, path("neg.nrrd"), "invalid size");
     writeFile(path("dim.nrrd"), "NRRD0004\ntype: uint8\ndimension: 2\nsizes: 2 2\nencoding: raw\n\nabcd");
     expectError([&] { readNrrd(path("dim.nrrd").toStdString()); }, path("dim.nrrd"), "dimension");
-    writeFile(path("noend.nrrd"), "NRRD0004\ntype: ushort\ndimension: 3\nsizes: 3 2 2\nencoding: raw\n\n" + rawU16(false));
+    writeFile(path("noend.nrrd"),
+              "NRRD0004\ntype: ushort\ndimension: 3\nsizes: 3 2 2\nencoding: raw\n\n" + rawU16(false));
     expectError([&] { readNrrd(path("noend.nrrd").toStdString()); }, path("noend.nrrd"), "endian");
     writeFile(path("missingdata.nhdr"), header("raw", "data file: nowhere.raw\n"));
     expectError([&] { readNrrd(path("missingdata.nhdr").toStdString()); }, path("nowhere.raw"), "cannot open");
-    expectError([&] { readNrrd(path("does-not-exist.nrrd").toStdString()); }, path("does-not-exist.nrrd"), "cannot open");
+    expectError([&] { readNrrd(path("does-not-exist.nrrd").toStdString()); }, path("does-not-exist.nrrd"),
+                "cannot open");
     expectError([&] { readVolume(path("x.tif").toStdString()); }, path("x.tif"), "unknown volume format");
   }
 

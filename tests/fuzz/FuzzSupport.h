@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-
 #include <unistd.h>
 
 namespace atlascope::fuzz {
@@ -47,13 +46,13 @@ inline void setUp() { setMemoryLimit(kMemoryBudget); }
 
 // Runs `body`; an atlascope::Error is a clean refusal. Its message must be one line of bounded
 // length (issue 14: one line, at most ~100 characters of quoted content).
-#define ATLASCOPE_FUZZ_BODY(body)                                                                    \
-  try {                                                                                               \
-    body;                                                                                             \
-  } catch (const atlascope::Error& e) {                                                               \
-    const std::string what = e.what();                                                                \
-    if (what.find('\n') != std::string::npos || what.size() > 2000) {                                 \
-      std::fprintf(stderr, "message not one short line (%zu chars): %.300s\n", what.size(), what.c_str()); \
-      std::abort();                                                                                   \
-    }                                                                                                 \
+#define ATLASCOPE_FUZZ_BODY(body)                                                                                      \
+  try {                                                                                                                \
+    body;                                                                                                              \
+  } catch (const atlascope::Error& e) {                                                                                \
+    const std::string what = e.what();                                                                                 \
+    if (what.find('\n') != std::string::npos || what.size() > 2000) {                                                  \
+      std::fprintf(stderr, "message not one short line (%zu chars): %.300s\n", what.size(), what.c_str());             \
+      std::abort();                                                                                                    \
+    }                                                                                                                  \
   }

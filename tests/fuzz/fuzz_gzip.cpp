@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size >= 3) {
     const std::size_t expected = static_cast<std::size_t>(data[0]) | static_cast<std::size_t>(data[1]) << 8 |
                                  static_cast<std::size_t>(data[2]) << 16;
-    ATLASCOPE_FUZZ_BODY(const auto exact = atlascope::inflateExactly(data + 3, size - 3, expected, "input.gz"); (void)exact.size());
+    ATLASCOPE_FUZZ_BODY(const auto exact = atlascope::inflateExactly(data + 3, size - 3, expected, "input.gz");
+                        (void)exact.size());
   }
   return 0;
 }

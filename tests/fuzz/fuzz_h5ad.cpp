@@ -7,7 +7,6 @@
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
-
 #include <vector>
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

@@ -24,11 +24,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const QJsonDocument doc = QJsonDocument::fromJson(QByteArray(reinterpret_cast<const char*>(data), static_cast<int>(size)));
+  const QJsonDocument doc =
+      QJsonDocument::fromJson(QByteArray(reinterpret_cast<const char*>(data), static_cast<int>(size)));
   if (!doc.isObject()) return 0;
   ATLASCOPE_FUZZ_BODY(atlascope::app::Workspace ws; ws.restore(doc.object(), names());
-                      const QJsonObject saved = ws.toJson(names());
-                      atlascope::app::Workspace again; again.restore(saved, names());
-                      if (again.toJson(names()) != saved) __builtin_trap());
+                      const QJsonObject saved = ws.toJson(names()); atlascope::app::Workspace again;
+                      again.restore(saved, names()); if (again.toJson(names()) != saved) __builtin_trap());
   return 0;
 }

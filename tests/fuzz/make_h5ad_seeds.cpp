@@ -11,12 +11,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   using atlascope::test::AnnDataCase;
-  const std::pair<const char*, AnnDataCase> cases[] = {
-      {"dense", AnnDataCase::Dense}, {"csr", AnnDataCase::Csr}, {"csc", AnnDataCase::Csc},
-      {"legacy07", AnnDataCase::Legacy07}, {"code-past-categories", AnnDataCase::CodePastCategories},
-      {"huge-dense-x", AnnDataCase::HugeDenseX}, {"huge-sparse-x", AnnDataCase::HugeSparseX},
-      {"indptr-decreasing", AnnDataCase::IndptrDecreasing}, {"index-past-columns", AnnDataCase::IndexPastColumns},
-      {"short-obsm", AnnDataCase::ShortObsm}};
+  const std::pair<const char*, AnnDataCase> cases[] = {{"dense", AnnDataCase::Dense},
+                                                       {"csr", AnnDataCase::Csr},
+                                                       {"csc", AnnDataCase::Csc},
+                                                       {"legacy07", AnnDataCase::Legacy07},
+                                                       {"code-past-categories", AnnDataCase::CodePastCategories},
+                                                       {"huge-dense-x", AnnDataCase::HugeDenseX},
+                                                       {"huge-sparse-x", AnnDataCase::HugeSparseX},
+                                                       {"indptr-decreasing", AnnDataCase::IndptrDecreasing},
+                                                       {"index-past-columns", AnnDataCase::IndexPastColumns},
+                                                       {"short-obsm", AnnDataCase::ShortObsm}};
   for (const auto& [name, c] : cases) atlascope::test::writeAnnData(std::string(argv[1]) + "/" + name + ".h5ad", c);
   return 0;
 }

@@ -48,9 +48,9 @@ private Q_SLOTS:
   void recoversGeneratorTypes() {
     const CellTypingResult r = typeCells(*cells_, *x_, cpu());
     const double a = ari(r);
-    qInfo("Leiden: %zu types for %zu generated, ARI %.3f, %d components (%.0f%% of the variance), input %s", r.names.size(),
-          std::set<std::int32_t>(cells_->cellType.begin(), cells_->cellType.end()).size(), a, r.components, 100 * r.explainedVariance,
-          r.inputScale.c_str());
+    qInfo("Leiden: %zu types for %zu generated, ARI %.3f, %d components (%.0f%% of the variance), input %s",
+          r.names.size(), std::set<std::int32_t>(cells_->cellType.begin(), cells_->cellType.end()).size(), a,
+          r.components, 100 * r.explainedVariance, r.inputScale.c_str());
     QVERIFY2(a >= 0.8, qPrintable(QString("ARI %1").arg(a)));
     QCOMPARE(r.inputScale, std::string("log2")); // the generator stores log2(count + 1)
     QCOMPARE(r.labels.size(), static_cast<std::size_t>(cells_->size()));
@@ -72,7 +72,8 @@ private Q_SLOTS:
     const auto coarse = typeCells(*cells_, *x_, o);
     o.resolution = 3;
     const auto fine = typeCells(*cells_, *x_, o);
-    QVERIFY2(coarse.names.size() < fine.names.size(), qPrintable(QString("%1 vs %2").arg(coarse.names.size()).arg(fine.names.size())));
+    QVERIFY2(coarse.names.size() < fine.names.size(),
+             qPrintable(QString("%1 vs %2").arg(coarse.names.size()).arg(fine.names.size())));
     o = cpu();
     o.method = "kmeans";
     o.k = 30;

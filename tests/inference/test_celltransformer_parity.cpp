@@ -9,15 +9,14 @@
 #include "inference/Device.h"
 #include "inference/Embedding.h"
 #include "inference/StateDict.h"
-
 #include "tests/TestPaths.h"
-
-#include <nlohmann/json.hpp>
 
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 using namespace atlascope;
 using namespace atlascope::inference;
@@ -51,7 +50,8 @@ class TestCellTransformerParity : public QObject {
 
 private Q_SLOTS:
   void initTestCase() {
-    if (!QFileInfo::exists(atlascope::test::sharedFile(kH5))) QSKIP("../shared/fixtures not found: parity tests skipped");
+    if (!QFileInfo::exists(atlascope::test::sharedFile(kH5)))
+      QSKIP("../shared/fixtures not found: parity tests skipped");
     configureCpuThreads(2);
     h5_ = std::make_unique<Hdf5File>(atlascope::test::sharedFile(kH5).toStdString());
     x_ = h5_->readFloat("/cells/x");
@@ -70,7 +70,8 @@ private Q_SLOTS:
     const NeighborhoodList mine = hoods();
     QCOMPARE(mine.indptr.size(), indptr.data.size());
     for (std::size_t i = 0; i < indptr.data.size(); ++i) QCOMPARE(mine.indptr[i], indptr.data[i]);
-    for (std::size_t i = 0; i < indices.data.size(); ++i) QCOMPARE(static_cast<std::int64_t>(mine.indices[i]), indices.data[i]);
+    for (std::size_t i = 0; i < indices.data.size(); ++i)
+      QCOMPARE(static_cast<std::int64_t>(mine.indices[i]), indices.data[i]);
     for (int empty : {219, 237, 359}) QCOMPARE(mine.size(empty), std::int64_t(0));
     // Thread layout does not change the lists.
     NeighborhoodIndex index(x_.data.data(), y_.data.data(), section_.data.data(), x_.size());

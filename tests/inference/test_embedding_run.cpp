@@ -11,7 +11,6 @@
 #include "inference/EmbeddingRun.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
-
 #include "tests/TestPaths.h"
 
 #include <QTemporaryDir>
@@ -82,7 +81,10 @@ private Q_SLOTS:
     // The same cells through the model directly.
     std::vector<float> x(cells_.x.size()), y(cells_.y.size());
     std::vector<std::int64_t> s(cells_.section.begin(), cells_.section.end());
-    for (std::size_t i = 0; i < x.size(); ++i) { x[i] = cells_.x[i] / 10; y[i] = cells_.y[i] / 10; }
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = cells_.x[i] / 10;
+      y[i] = cells_.y[i] / 10;
+    }
     NeighborhoodIndex index(x.data(), y.data(), s.data(), cells_.size());
     ExpressionSource src(data_);
     torch::Tensor expr = torch::empty({cells_.size(), 24});
@@ -91,7 +93,10 @@ private Q_SLOTS:
     std::sort(sorted.begin(), sorted.end());
     torch::Tensor types = torch::empty({cells_.size()}, torch::kInt64);
     for (std::int64_t i = 0; i < cells_.size(); ++i)
-      types[i] = std::lower_bound(sorted.begin(), sorted.end(), cells_.types.names[static_cast<std::size_t>(cells_.cellType[static_cast<std::size_t>(i)])]) - sorted.begin();
+      types[i] =
+          std::lower_bound(sorted.begin(), sorted.end(),
+                           cells_.types.names[static_cast<std::size_t>(cells_.cellType[static_cast<std::size_t>(i)])]) -
+          sorted.begin();
     const Output direct = embedNeighborhoods(*m.model, expr, types, index.compute(0, cells_.size()), 0, {});
     const torch::Tensor fromFile = torch::from_blob(const_cast<float*>(emb.data.data()), {3000, 32}).clone();
     QVERIFY((direct.embedding - fromFile).abs().max().item<double>() < 1e-5);
@@ -108,7 +113,8 @@ private Q_SLOTS:
     QVERIFY(!QFileInfo::exists(dir_.filePath("emb2.h5")));
     QVERIFY(QFileInfo::exists(dir_.filePath("emb2.h5.parts/chunk-000000.f32")));
     const auto resumed = embedDataset(m, data_, {}, path("emb2.h5"), o);
-    QVERIFY2(resumed.resumedCells >= 1000 && resumed.resumedCells < 3000, qPrintable(QString::number(resumed.resumedCells)));
+    QVERIFY2(resumed.resumedCells >= 1000 && resumed.resumedCells < 3000,
+             qPrintable(QString::number(resumed.resumedCells)));
     Hdf5File f2(path("emb2.h5"));
     QCOMPARE(f2.readFloat("/embedding").data, emb.data);
   }

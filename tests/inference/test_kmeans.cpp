@@ -20,7 +20,8 @@ class TestKMeans : public QObject {
     torch::manual_seed(3);
     std::vector<torch::Tensor> parts;
     for (int c = 0; c < k; ++c) {
-      parts.push_back(torch::randn({per, 8}) * 0.3 + torch::full({1, 8}, static_cast<float>(c * 4)) * torch::randn({1, 8}).sign());
+      parts.push_back(torch::randn({per, 8}) * 0.3 +
+                      torch::full({1, 8}, static_cast<float>(c * 4)) * torch::randn({1, 8}).sign());
       for (int i = 0; i < per; ++i) truth.push_back(c);
     }
     return torch::cat(parts);

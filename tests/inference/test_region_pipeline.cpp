@@ -14,7 +14,6 @@
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
 #include "inference/RegionPipeline.h"
-
 #include "tests/TestPaths.h"
 
 #include <QFileInfo>
@@ -76,13 +75,15 @@ private Q_SLOTS:
       QCOMPARE(back[k].k, r.resolutions[k].k);
       QCOMPARE(back[k].parent, r.resolutions[k].parent);
       for (std::int64_t i = 0; i < cells.size(); ++i)
-        QCOMPARE(back[k].labels[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])], r.resolutions[k].labels[static_cast<std::size_t>(i)]);
+        QCOMPARE(back[k].labels[static_cast<std::size_t>(cells.fileRow[static_cast<std::size_t>(i)])],
+                 r.resolutions[k].labels[static_cast<std::size_t>(i)]);
     }
     // Each region named after its best CCF match, in uns/region_names.
     const auto names = readRegionNames(path("regions.h5ad"), "regions_k6");
     QCOMPARE(names.size(), std::size_t(6));
     for (std::size_t j = 0; j < names.size(); ++j)
-      QVERIFY2(names[j].rfind("k6-" + std::to_string(j) + " \u00b7 ", 0) == 0 && names[j].back() == '%', names[j].c_str());
+      QVERIFY2(names[j].rfind("k6-" + std::to_string(j) + " \u00b7 ", 0) == 0 && names[j].back() == '%',
+               names[j].c_str());
     QCOMPARE(readRegionNames(path("regions.h5ad"), "regions_k20").size(), std::size_t(20));
   }
 
@@ -121,7 +122,8 @@ private Q_SLOTS:
     QCOMPARE(e.summary["features"].get<std::string>(), std::string("own expression"));
     o.baseline = "composition";
     const RegionPipelineResult c = runRegionPipeline(data_, "", o);
-    const double amiE = e.summary["resolutions"][0]["scores"]["ccf_major"]["ami"], amiC = c.summary["resolutions"][0]["scores"]["ccf_major"]["ami"];
+    const double amiE = e.summary["resolutions"][0]["scores"]["ccf_major"]["ami"],
+                 amiC = c.summary["resolutions"][0]["scores"]["ccf_major"]["ami"];
     QVERIFY2(amiC > amiE, qPrintable(QString("composition %1, own expression %2").arg(amiC).arg(amiE)));
     o.baseline = "types";
     QVERIFY_THROWS_EXCEPTION(Error, runRegionPipeline(data_, "", o));

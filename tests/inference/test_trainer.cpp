@@ -1,5 +1,5 @@
-// Training: the schedule, the packed forward against the padded one, gradients against finite differences on a tiny model, a few CPU steps
-// lower the loss and beat the per-gene-mean baseline, a resumed run gives bit-identical weights
+// Training: the schedule, the packed forward against the padded one, gradients against finite differences on a tiny
+// model, a few CPU steps lower the loss and beat the per-gene-mean baseline, a resumed run gives bit-identical weights
 // to an uninterrupted one, and a NaN loss stops with a clear error.
 #include "core/Atlas.h"
 #include "core/CellTable.h"
@@ -120,7 +120,8 @@ private Q_SLOTS:
     const std::int64_t B = rounded.reference.size(0), R = rounded.rows.size(0) + 2 * B;
     const torch::Tensor cu = rounded.cuSeqlens.to(torch::kInt64);
     QCOMPARE(cu[-1].item<std::int64_t>(), R);
-    QVERIFY((cu.narrow(0, 1, cu.size(0) - 1) - cu.narrow(0, 0, cu.size(0) - 1)).max().item<std::int64_t>() <= rounded.maxLength);
+    QVERIFY((cu.narrow(0, 1, cu.size(0) - 1) - cu.narrow(0, 0, cu.size(0) - 1)).max().item<std::int64_t>() <=
+            rounded.maxLength);
     QVERIFY(torch::equal(rounded.zeroRows, cu.narrow(0, 1, B) - 1));
     QCOMPARE(std::get<0>(torch::_unique(rounded.unpackIndex)).size(0), R); // distinct padded slots
     auto lossAndGrads = [&](const Batch& b) {
@@ -153,7 +154,8 @@ private Q_SLOTS:
     t->step(); // accumulates .grad on every parameter
     auto& params = m.mutableParameters();
     int checked = 0;
-    for (const char* name : {"zinb_proj.mu.weight", "decoder.layers.0.linear2.weight", "expression_projection.0.weight"}) {
+    for (const char* name :
+         {"zinb_proj.mu.weight", "decoder.layers.0.linear2.weight", "expression_projection.0.weight"}) {
       torch::Tensor p = params.at(name);
       const torch::Tensor g = p.grad().clone();
       const auto flat = g.abs().view(-1).argmax().item<std::int64_t>();

@@ -5,12 +5,11 @@
 #include "core/Atlas.h"
 #include "core/Error.h"
 #include "core/RegionVolume.h"
+#include "tests/TestPaths.h"
 #include "viewer/AtlasScene.h"
 #include "viewer/MeshIO.h"
 #include "viewer/RegionSurface.h"
 #include "viewer/SurfaceCache.h"
-
-#include "tests/TestPaths.h"
 
 #include <QDir>
 #include <QImage>
@@ -43,14 +42,18 @@ class TestRegionSurface : public QObject {
       double x[3];
       mesh->GetPoint(p, x);
       const auto v = ann.voxelAt(x[0], x[1], x[2]);
-      const VoxelIndex c = v ? *v : VoxelIndex{static_cast<std::int64_t>(x[0] / 25), static_cast<std::int64_t>(x[1] / 25),
-                                                static_cast<std::int64_t>(x[2] / 25)};
+      const VoxelIndex c = v ? *v
+                             : VoxelIndex{static_cast<std::int64_t>(x[0] / 25), static_cast<std::int64_t>(x[1] / 25),
+                                          static_cast<std::int64_t>(x[2] / 25)};
       bool in = false, out = false;
       for (int a = -1; a <= 1; ++a)
         for (int b = -1; b <= 1; ++b)
           for (int d = -1; d <= 1; ++d) {
             const VoxelIndex n{c.ap + a, c.dv + b, c.ml + d};
-            if (!ann.contains(n)) { out = true; continue; }
+            if (!ann.contains(n)) {
+              out = true;
+              continue;
+            }
             (mask[ann.codes()[static_cast<std::size_t>(ann.linearIndex(n))]] ? in : out) = true;
           }
       ok += (in && out) ? 1 : 0;
@@ -69,16 +72,15 @@ class TestRegionSurface : public QObject {
           static_cast<long long>(mesh->GetNumberOfPolys()), vol / 1e9, voxels / 1e9, rel * 100);
     QVERIFY2(rel < volumeTolerance, qPrintable(QString("%1: volume off by %2%").arg(acronym).arg(rel * 100)));
     const double share = withinOneVoxel(mesh, s);
-    QVERIFY2(share >= boundaryShare, qPrintable(QString("%1: %2 of vertices within one voxel").arg(acronym).arg(share)));
+    QVERIFY2(share >= boundaryShare,
+             qPrintable(QString("%1: %2 of vertices within one voxel").arg(acronym).arg(share)));
     auto* id = vtkIntArray::SafeDownCast(mesh->GetFieldData()->GetArray("StructureId"));
     QVERIFY(id);
     QCOMPARE(static_cast<StructureId>(id->GetValue(0)), atlas_->structures()[s].id);
   }
 
 private slots:
-  void initTestCase() {
-    atlas_ = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
-  }
+  void initTestCase() { atlas_ = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths())); }
 
   // The bar, on the exported (native grid) meshes: a leaf, a thin leaf, a parent.
   void accuracyCaudoputamen() { checkAccuracy("CP", {}, 0.03, 1.0); }
