@@ -15,34 +15,50 @@
 #include <vtkPolyDataMapper.h>
 #include <vtkProperty.h>
 #include <vtkRenderer.h>
+#include <vtkSOADataArrayTemplate.h>
 #include <vtkScalarBarActor.h>
 #include <vtkTextProperty.h>
+#include <vtkTypeInt32Array.h>
+#include <vtkTypeInt64Array.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace atlascope::viewer {
 
 std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) { return categoricalPalette(n); }
 
-CellCloud::CellCloud(const CellTable& cells) : n_(cells.size()), ccf_(cells.hasCcf()), visible_(cells.size()) {
+CellCloud::CellCloud(std::shared_ptr<const CellTable> cells) : CellCloud(*cells, cells) {}
+
+CellCloud::CellCloud(const CellTable& cells) : CellCloud(cells, nullptr) {}
+
+CellCloud::CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> held)
+    : n_(cells.size()), ccf_(cells.hasCcf()), visible_(cells.size()) {
   auto pts = vtkSmartPointer<vtkPoints>::New();
-  pts->SetDataTypeToFloat();
-  pts->SetNumberOfPoints(n_);
-  for (std::int64_t i = 0; i < n_; ++i) {
-    const auto k = static_cast<std::size_t>(i);
-    if (ccf_)
-      pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
-    else
-      pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
+  if (ccf_ && held) {
+    // The table's three coordinate arrays as the points' components, in place.
+    auto soa = vtkSmartPointer<vtkSOADataArrayTemplate<float>>::New();
+    soa->SetNumberOfComponents(3);
+    float* axes[] = {const_cast<float*>(cells.ccfAp.data()), const_cast<float*>(cells.ccfDv.data()),
+                     const_cast<float*>(cells.ccfMl.data())};
+    for (int c = 0; c < 3; ++c) soa->SetArray(c, axes[c], static_cast<vtkIdType>(n_), true, true);
+    pts->SetData(soa);
+    held_ = std::move(held);
+  } else {
+    pts->SetDataTypeToFloat();
+    pts->SetNumberOfPoints(n_);
+    for (std::int64_t i = 0; i < n_; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      if (ccf_)
+        pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
+      else
+        pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
+    }
   }
-  auto verts = vtkSmartPointer<vtkCellArray>::New();
-  // One poly-vertex cell for all points: one draw call, no per-cell topology to upload.
-  verts->InsertNextCell(static_cast<vtkIdType>(n_));
-  for (std::int64_t i = 0; i < n_; ++i) verts->InsertCellPoint(i);
   points_ = vtkSmartPointer<vtkPolyData>::New();
   points_->SetPoints(pts);
-  points_->SetVerts(verts);
+  rebuildVerts();
   auto mapper = vtkSmartPointer<vtkPolyDataMapper>::New();
   mapper->SetInputData(points_);
   mapper->SetColorModeToMapScalars();
@@ -179,15 +195,26 @@ void CellCloud::rebuildVerts() {
   const std::int64_t visible = visible_;
   const std::int64_t stride =
       interacting_ && visible > lodBudget_ ? (visible + lodBudget_ - 1) / std::max<std::int64_t>(1, lodBudget_) : 1;
-  std::vector<vtkIdType> ids;
-  ids.reserve(static_cast<std::size_t>(visible / stride + 1));
-  std::int64_t seen = 0;
-  for (std::int64_t i = 0; i < n_; ++i)
-    if (mask_.empty() || mask_[static_cast<std::size_t>(i)])
-      if (seen++ % stride == 0) ids.push_back(i);
-  auto verts = vtkSmartPointer<vtkCellArray>::New();
-  verts->InsertNextCell(static_cast<vtkIdType>(ids.size()), ids.data());
-  points_->SetVerts(verts);
+  // One poly-vertex cell for all drawn points (one draw call), its ids written straight into the
+  // cell array's own storage, 32-bit below 2^31 points (16 MB for 4M cells, not 32 plus a copy).
+  const std::int64_t count = (visible + stride - 1) / stride;
+  auto fill = [&](auto offsets, auto connectivity) {
+    connectivity->SetNumberOfValues(static_cast<vtkIdType>(count));
+    std::int64_t seen = 0, at = 0;
+    for (std::int64_t i = 0; i < n_ && at < count; ++i)
+      if (mask_.empty() || mask_[static_cast<std::size_t>(i)])
+        if (seen++ % stride == 0) connectivity->SetValue(static_cast<vtkIdType>(at++), i);
+    offsets->SetNumberOfValues(2);
+    offsets->SetValue(0, 0);
+    offsets->SetValue(1, count);
+    auto verts = vtkSmartPointer<vtkCellArray>::New();
+    verts->SetData(offsets, connectivity);
+    points_->SetVerts(verts);
+  };
+  if (n_ < std::numeric_limits<std::int32_t>::max())
+    fill(vtkSmartPointer<vtkTypeInt32Array>::New(), vtkSmartPointer<vtkTypeInt32Array>::New());
+  else
+    fill(vtkSmartPointer<vtkTypeInt64Array>::New(), vtkSmartPointer<vtkTypeInt64Array>::New());
   points_->Modified();
 }
 

@@ -27,10 +27,6 @@ public:
   // Binds the panel to the workspace's current dataset: its colouring, point size and legend
   // filter are read from the model and every change goes back to it as an undoable command.
   void attach(Engine& engine);
-  QComboBox* colourBy() const { return colourBy_; }
-  QLineEdit* geneBox() const { return gene_; }
-  QSlider* pointSize() const { return pointSize_; }
-  QListWidget* legend() const { return legend_; }
 
 signals:
   void colourByCategory(QString what); // "type", "section" or "obs:<column>"

@@ -22,13 +22,6 @@ public:
   // The mapping as the CLI's column options take it.
   ColumnOptions columns() const;
 
-  QComboBox* xBox() const { return x_; }
-  QComboBox* yBox() const { return y_; }
-  QComboBox* sectionBox() const { return section_; }
-  QComboBox* typeBox() const { return type_; }
-  QComboBox* unitsBox() const { return units_; }
-  QLineEdit* genesEdit() const { return genes_; }
-
 private:
   void validate();
   QString error_;

@@ -94,10 +94,14 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption benchStalls(
       "bench-stalls", "Benchmark: the longest GUI-thread stalls while --open's dataset opens, is coloured by a gene "
                       "and a region job (k = 25) runs and opens; one JSON line, then quit.");
-  parser.addOptions({annotation, ontology,   table,      cache,       show,           view,           shot,
-                     size,       open,       colourBy,   side,        layout,         regionSurfaces, matchRegions,
-                     session,    exportView, scale,      turntable,   sweep,          sweepFrames,    framesDir,
-                     figure,     figureSize, sectionOpt, benchRender, restoreSession, saveSession,    benchStalls});
+  const QCommandLineOption benchStartup(
+      "bench-startup", "Benchmark: seconds from the process's start to the first frame, the atlas, the surfaces, "
+                       "--open's cells and everything settled; one JSON line each, then quit.");
+  parser.addOptions({annotation,     ontology,       table,       cache,       show,        view,
+                     shot,           size,           open,        colourBy,    side,        layout,
+                     regionSurfaces, matchRegions,   session,     exportView,  scale,       turntable,
+                     sweep,          sweepFrames,    framesDir,   figure,      figureSize,  sectionOpt,
+                     benchRender,    restoreSession, saveSession, benchStalls, benchStartup});
   parser.process(app);
 
   CommandLine c;
@@ -159,6 +163,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   c.restoreSessionGiven = parser.isSet(restoreSession);
   c.saveSession = parser.value(saveSession);
   c.benchStalls = parser.isSet(benchStalls);
+  c.benchStartup = parser.isSet(benchStartup);
   return c;
 }
 

@@ -38,10 +38,13 @@ struct CommandLine {
   // Issue 14: crash recovery (SessionRecovery.h), a session dump, the stall benchmark.
   QString restoreSession = "ask"; // --restore-session yes|no|ask
   bool restoreSessionGiven = false;
-  QString saveSession;      // --save-session FILE: once everything is shown, then quit
-  bool benchStalls = false; // --bench-stalls
+  QString saveSession;       // --save-session FILE: once everything is shown, then quit
+  bool benchStalls = false;  // --bench-stalls
+  bool benchStartup = false; // --bench-startup (StartupBench.h)
   // A run that quits by itself once the window has settled (no dialog may wait for a person).
-  bool oneShot() const { return headless() || benchRender > 0 || !saveSession.isEmpty() || benchStalls; }
+  bool oneShot() const {
+    return headless() || benchRender > 0 || !saveSession.isEmpty() || benchStalls || benchStartup;
+  }
   bool headless() const {
     return !screenshot.isEmpty() || !exportPath.isEmpty() || !figure.isEmpty() || turntable > 0 ||
            sweep != viewer::SectionAxis::None;

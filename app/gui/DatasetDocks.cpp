@@ -50,14 +50,12 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
           });
   // A double click on a region renames it (undoable; saved in sessions; File > Save region names
   // writes it into the dataset file).
-  connect(regions_->regionList(), &QListWidget::itemDoubleClicked, this, [this, &ws, current](QListWidgetItem* item) {
+  connect(regions_, &RegionMatchPanel::regionActivated, this, [this, &ws, current](int code, const QString& shown) {
     const DatasetDocument* d = ws.dataset(current());
     if (!d) return;
-    const int code = item->data(Qt::UserRole).toInt();
     bool ok = false;
-    const QString name =
-        QInputDialog::getText(regions_, tr("Rename region"), tr("Name (empty: the default)"), QLineEdit::Normal,
-                              item->text().section(QStringLiteral(" — "), 0, 0), &ok);
+    const QString name = QInputDialog::getText(regions_, tr("Rename region"), tr("Name (empty: the default)"),
+                                               QLineEdit::Normal, shown, &ok);
     if (ok) ws.setRegionName(d->id, d->display.colourBy, code, name.trimmed());
   });
   // Matches in: the region the tree asked for, else the model's highlighted region, selected.

@@ -65,7 +65,7 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
       const QString dir = QFileDialog::getExistingDirectory(w, ask);
       auto scene = engine_->offscreenScene();
       if (dir.isEmpty() || !scene) return;
-      const QSize size = w->view()->size() * w->view()->devicePixelRatioF();
+      const QSize size = w->viewPixels();
       const auto axis = viewer::sectionAxisFromName(engine_->workspace().section().axis.toStdString());
       const AnimationResult r =
           spin ? exportTurntable(*scene, size, dir, 36)

@@ -4,6 +4,8 @@
 #include "app/gui/CellPanel.h"
 #include "app/gui/DataPanel.h"
 #include "app/gui/DatasetDocks.h"
+#include "app/gui/EditMenu.h"
+#include "app/gui/FigureExport.h"
 #include "app/gui/FileMenu.h"
 #include "app/gui/JobQueue.h"
 #include "app/gui/PipelinePanel.h"
@@ -53,6 +55,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   resize(1280, 800);
   Workspace& ws = engine_->workspace();
   view_ = new VtkView(this);
+  view_->setObjectName(QStringLiteral("view3d"));
   setCentralWidget(view_);
   engine_->setRenderWindow(view_->renderWindow());
 
@@ -103,7 +106,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   pipelinePanel_->setQueue(jobs);
   trainingPanel_->setQueue(jobs);
   connect(trainingPanel_, &TrainingPanel::modelReady, this, [this](const QString& model) {
-    pipelinePanel_->modelEdit()->setText(model);
+    pipelinePanel_->setModel(model);
     statusBar()->showMessage(tr("Model trained: %1 (used by Discover regions)").arg(model), 15000);
   });
   // A finished region job: its dataset copy opens beside the original, coloured by the coarsest resolution.
@@ -178,14 +181,10 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
 
   new FileMenu(*this, *engine_, *sectionView_);
   new SessionAutosave(this); // the open state kept on disk against a crash (issue 14)
-  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
-  QAction* undo = ws.undoStack()->createUndoAction(this, tr("&Undo"));
-  undo->setObjectName("undo");
-  undo->setShortcut(QKeySequence::Undo);
-  QAction* redo = ws.undoStack()->createRedoAction(this, tr("&Redo"));
-  redo->setObjectName("redo");
-  redo->setShortcut(QKeySequence::Redo);
-  edit->addActions({undo, redo});
+  addEditMenu(*this, *ws.undoStack(), [this] {
+    pipelinePanel_->refreshJobLocation();
+    trainingPanel_->refreshJobLocation();
+  });
   viewMenu_ = new ViewMenu(*engine_, this, [this] { return activeView_; });
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu_->menu()->addAction(d->toggleViewAction());
   findChild<QDockWidget*>("sectionDock")->toggleViewAction()->setShortcut(QKeySequence(tr("Ctrl+2")));
@@ -287,10 +286,7 @@ viewer::CellCloud* MainWindow::cellCloud() const {
 
 QJsonObject MainWindow::captureSession() const {
   Workspace& ws = engine_->workspace();
-  QJsonObject extras{{"regions", QJsonObject{{"model", pipelinePanel_->modelEdit()->text()},
-                                             {"k", pipelinePanel_->resolutionsEdit()->text()},
-                                             {"device", pipelinePanel_->deviceBox()->currentText()},
-                                             {"smooth", pipelinePanel_->smoothBox()->isChecked()}}},
+  QJsonObject extras{{"regions", pipelinePanel_->settings()},
                      {"window", QJsonObject{{"width", width()}, {"height", height()}}},
                      {"section_view", findChild<QDockWidget*>("sectionDock")->isVisible()}};
   ws.setExtras(extras);
@@ -307,10 +303,9 @@ void MainWindow::applySession(const QJsonObject& session) {
   if (!unknown.isEmpty()) statusBar()->showMessage(tr("Not in this atlas: %1").arg(unknown.join(", ")), 15000);
   const QJsonObject extras = workspace().extras();
   const QJsonObject r = extras.value("regions").toObject(), w = extras.value("window").toObject();
-  pipelinePanel_->modelEdit()->setText(r.value("model").toString());
-  if (r.contains("k")) pipelinePanel_->resolutionsEdit()->setText(r.value("k").toString());
-  if (r.contains("device")) pipelinePanel_->deviceBox()->setCurrentText(r.value("device").toString());
-  pipelinePanel_->smoothBox()->setChecked(r.value("smooth").toBool(false));
+  QJsonObject regions{{"model", QString()}, {"smooth", false}}; // a session without them: none, off
+  for (auto i = r.begin(); i != r.end(); ++i) regions[i.key()] = i.value();
+  pipelinePanel_->applySettings(regions);
   if (w.value("width").toInt() > 0 && w.value("height").toInt() > 0)
     resize(w.value("width").toInt(), w.value("height").toInt());
   findChild<QDockWidget*>("sectionDock")->setVisible(extras.value("section_view").toBool(false));
@@ -344,6 +339,13 @@ QImage MainWindow::windowImage() {
 }
 
 QString MainWindow::statusText() const { return selectionLabel_->text(); }
+
+vtkRenderWindow* MainWindow::renderWindow() const { return view_->renderWindow(); }
+QSize MainWindow::viewPixels() const { return view_->size() * view_->devicePixelRatioF(); }
+void MainWindow::renderNow() { view_->render(); }
+bool MainWindow::writeFigure(const QString& path, QSize size) {
+  return atlascope::app::writeFigure(path, size, *engine_, *sectionView_);
+}
 
 void MainWindow::updateBusy() {
   bool reading = false;

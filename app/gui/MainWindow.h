@@ -15,6 +15,7 @@
 class QLabel;
 class QProgressBar;
 class QToolButton;
+class vtkRenderWindow;
 
 namespace atlascope::viewer {
 class CellCloud;
@@ -48,13 +49,12 @@ public:
   QString loadError() const { return engine_->atlasError(); }
   const Atlas* atlas() const { return engine_->atlas(); }
   SceneController* scene() const { return engine_->scene(); }
-  VtkView* view() const { return view_; }
-  RegionTreePanel* regionPanel() const { return tree_; }
-  CellPanel* cellPanel() const { return cellPanel_; }
-  PipelinePanel* pipelinePanel() const { return pipelinePanel_; }
-  TrainingPanel* trainingPanel() const { return trainingPanel_; }
-  RegionMatchPanel* regionMatchPanel() const { return matchPanel_; }
-  SectionView* sectionView() const { return sectionView_; }
+  // The 3D area: its render window (every view draws into it), its size in pixels, a frame now.
+  vtkRenderWindow* renderWindow() const;
+  QSize viewPixels() const;
+  void renderNow();
+  // The figure of File > Save figure: the 3D views beside the 2D section, at `size` (FigureExport.h).
+  bool writeFigure(const QString& path, QSize size);
   QString statusText() const;
   int activeView() const { return activeView_; }
 

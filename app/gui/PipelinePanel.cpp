@@ -1,5 +1,6 @@
 #include "app/gui/PipelinePanel.h"
 
+#include "app/gui/GpuCountField.h"
 #include "app/gui/JobQueue.h"
 #include "app/gui/PdfExport.h"
 #include "app/gui/WorkerJob.h"
@@ -28,12 +29,12 @@
 
 namespace atlascope::app {
 
-PipelinePanel::PipelinePanel(QWidget* parent)
-    : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
+PipelinePanel::PipelinePanel(QWidget* parent) : QWidget(parent), job_(new WorkerJob(this)) {
   auto* layout = new QVBoxLayout(this);
   auto* form = new QFormLayout;
   auto* modelRow = new QHBoxLayout;
   model_ = new QLineEdit;
+  model_->setObjectName(QStringLiteral("modelEdit"));
   model_->setPlaceholderText(tr("none: neighbourhood composition baseline"));
   model_->setToolTip(
       tr("A trained CellTransformer (.h5 checkpoint or reference .pth); empty runs the model-free baseline"));
@@ -46,23 +47,30 @@ PipelinePanel::PipelinePanel(QWidget* parent)
   modelRow->addWidget(browse);
   form->addRow(tr("Model"), modelRow);
   ks_ = new QLineEdit("25,100");
+  ks_->setObjectName(QStringLiteral("resolutionsEdit"));
   ks_->setToolTip(tr("Resolutions: numbers of regions, comma separated (the paper: 25, 354, 670, 1300)"));
   form->addRow(tr("Regions (k)"), ks_);
   smooth_ = new QCheckBox(tr("Smooth features over neighbouring cells"));
+  smooth_->setObjectName(QStringLiteral("smoothBox"));
   form->addRow(QString(), smooth_);
   device_ = new QComboBox;
+  device_->setObjectName(QStringLiteral("deviceBox"));
   device_->addItems({"auto", "cpu", "cuda"});
   device_->setToolTip(tr("auto: the worker's GPU when it has one, its CPU otherwise"));
   form->addRow(tr("Device"), device_);
+  gpus_ = new GpuCountField(form);
   layout->addLayout(form);
   auto* buttons = new QHBoxLayout;
   run_ = new QPushButton(tr("Discover regions"));
+  run_->setObjectName(QStringLiteral("runButton"));
   cancel_ = new QPushButton(tr("Cancel"));
+  cancel_->setObjectName(QStringLiteral("cancelButton"));
   cancel_->setEnabled(false);
   buttons->addWidget(run_);
   buttons->addWidget(cancel_);
   layout->addLayout(buttons);
   progress_ = new QProgressBar;
+  progress_->setObjectName(QStringLiteral("progressBar"));
   progress_->setRange(0, 1000);
   progress_->setValue(0);
   layout->addWidget(progress_);
@@ -99,6 +107,7 @@ PipelinePanel::PipelinePanel(QWidget* parent)
   });
   layout->addWidget(exportChart);
   log_ = new QPlainTextEdit;
+  log_->setObjectName(QStringLiteral("log"));
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
   layout->addWidget(log_, 1);
@@ -140,6 +149,23 @@ PipelinePanel::PipelinePanel(QWidget* parent)
   });
 }
 
+QJsonObject PipelinePanel::settings() const {
+  return {{"model", model_->text()},
+          {"k", ks_->text()},
+          {"device", device_->currentText()},
+          {"smooth", smooth_->isChecked()}};
+}
+
+void PipelinePanel::applySettings(const QJsonObject& s) {
+  if (s.contains("model")) model_->setText(s.value("model").toString());
+  if (s.contains("k")) ks_->setText(s.value("k").toString());
+  if (s.contains("device")) device_->setCurrentText(s.value("device").toString());
+  if (s.contains("smooth")) smooth_->setChecked(s.value("smooth").toBool());
+}
+
+void PipelinePanel::setModel(const QString& path) { model_->setText(path); }
+void PipelinePanel::setResolutions(const QString& ks) { ks_->setText(ks); }
+
 QString PipelinePanel::resultPathFor(const QString& dataset) {
   const QFileInfo f(dataset);
   return f.dir().filePath(f.completeBaseName() + ".regions.h5ad");
@@ -168,6 +194,8 @@ void PipelinePanel::run() {
   startJob();
 }
 
+void PipelinePanel::refreshJobLocation() { gpus_->refresh(); }
+
 bool PipelinePanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
 
 void PipelinePanel::startJob() {
@@ -177,12 +205,15 @@ void PipelinePanel::startJob() {
                    "--device", device_->currentText()};
   if (!model_->text().isEmpty()) args << "--weights" << model_->text();
   if (smooth_->isChecked()) args << "--smooth";
+  args << gpus_->arguments(device_->currentText());
+  JobFiles files{{dataset_}, {resultPathFor(dataset_)}};
+  if (!model_->text().isEmpty()) files.inputs << model_->text();
   run_->setEnabled(false);
   cancel_->setEnabled(true);
   progress_->setValue(0);
   status_->setText(tr("Starting…"));
   emit runningChanged(true);
-  job_->start(args);
+  job_->start(args, files);
 }
 
 void PipelinePanel::cancel() {

@@ -31,19 +31,14 @@ public:
   QString dataset() const { return dataset_; }
   // Where the results of `dataset` go: DATASET minus .h5ad plus .regions.h5ad, beside it.
   static QString resultPathFor(const QString& dataset);
-
-  QLineEdit* modelEdit() const { return model_; }
-  QLineEdit* resolutionsEdit() const { return ks_; }
-  QCheckBox* smoothBox() const { return smooth_; }
-  QComboBox* deviceBox() const { return device_; }
-  QPushButton* runButton() const { return run_; }
-  QPushButton* cancelButton() const { return cancel_; }
-  QProgressBar* progressBar() const { return progress_; }
-  QPlainTextEdit* log() const { return log_; }
+  // The form as data (model, k, device, smooth), as sessions keep it; applySettings() takes the
+  // keys it finds and leaves the others.
+  QJsonObject settings() const;
+  void applySettings(const QJsonObject& settings);
+  void setModel(const QString& path); // the weights the next run uses (empty: composition baseline)
+  void setResolutions(const QString& ks);
   // The last result's scores, one row per k (sortable): AMI, ARI, NMI and V-measure against each
   // reference the job scored (the CCF level, ground truths), and the spatial coherence.
-  QTableWidget* scoresTable() const { return scores_; }
-  QChart* scoresChart() const { return chart_; } // scores against k, a line per score
   // The scores table as CSV (atomic); false when it cannot be written.
   bool writeScoresCsv(const QString& path) const;
   // The chart as vector PDF (lines and text stay sharp at any size).
@@ -54,6 +49,9 @@ public:
   void setQueue(JobQueue* queue) { queue_ = queue; }
   WorkerJob* job() const { return job_; }
   QString lastError() const { return lastError_; }
+
+  // Preferences changed: the GPUs row follows the worker.
+  void refreshJobLocation();
 
 public slots:
   void run();
@@ -69,6 +67,7 @@ private:
   QLineEdit* ks_;
   QCheckBox* smooth_;
   QComboBox* device_;
+  class GpuCountField* gpus_;
   QPushButton* run_;
   QPushButton* cancel_;
   QProgressBar* progress_;

@@ -57,6 +57,7 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   chart_->setTitle(tr("Overlap with CCF structures"));
   chart_->legend()->hide();
   chartView_ = new QChartView(chart_, this);
+  chartView_->setObjectName(QStringLiteral("overlapChart"));
   chartView_->setMinimumHeight(160);
   chartView_->setRenderHint(QPainter::Antialiasing);
   layout->addWidget(chartView_, 2);
@@ -67,6 +68,9 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(splits_);
 
   connect(resolution_, &QComboBox::activated, this, [this](int i) { emit resolutionChosen(resolution_->itemText(i)); });
+  connect(regions_, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) {
+    emit regionActivated(item->data(Qt::UserRole).toInt(), item->text().section(QStringLiteral(" — "), 0, 0));
+  });
   connect(regions_, &QListWidget::currentRowChanged, this, [this](int row) {
     selected_ = row < 0 ? -1 : regions_->item(row)->data(Qt::UserRole).toInt();
     showMatches();

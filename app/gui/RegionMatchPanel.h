@@ -47,7 +47,6 @@ public:
     std::vector<std::int32_t> parent; // per region: its region at the previous level (-1: none)
   };
   void setHierarchy(const std::vector<Level>& levels);
-  QTreeWidget* hierarchy() const { return tree_; }
   // Selects a discovered region (its code) or none (-1), as a click in the list does.
   void selectRegion(int code);
   // Lists the discovered regions that split this CCF structure (tree index; -1: none).
@@ -58,15 +57,12 @@ public:
   void waitForMatching();
   bool hasMatches() const { return result_ != nullptr; } // the matching of the current resolution is done
   int selectedRegion() const { return selected_; }
-  QComboBox* resolutionBox() const { return resolution_; }
-  QListWidget* regionList() const { return regions_; }
-  QTableWidget* matchTable() const { return matches_; }
-  QChart* overlapChart() const { return chart_; }
-  QLabel* splitsLabel() const { return splits_; }
 
 Q_SIGNALS:
   void resolutionChosen(QString column); // colour the cells by this column
   void regionSelected(int code);         // -1: none
+  // A double click on a discovered region: its code and the name shown (without the match).
+  void regionActivated(int code, QString shownName);
   void matchesReady();
   void regionInResolutionChosen(QString column, int code); // a click in the tree
 

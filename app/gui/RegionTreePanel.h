@@ -40,9 +40,6 @@ public:
   std::optional<int> selected() const;
   // Shows the selected region's display values in the opacity/colour controls.
   void setDisplayControls(double opacity, const QColor& colour);
-
-  QLineEdit* searchBox() const { return search_; }
-  QTreeView* treeView() const { return view_; }
   // Structure indices of the rows the tree shows now (after filtering), in display order.
   std::vector<int> visibleRows() const;
 

@@ -35,6 +35,7 @@ RegionsAcrossPanel::RegionsAcrossPanel(Engine& engine, QWidget* parent) : QWidge
   run_ = new QPushButton(tr("Match"), this);
   run_->setObjectName("matchRegions");
   summary_ = new QLabel(tr("Colour two datasets by their discovered regions, then match them."), this);
+  summary_->setObjectName(QStringLiteral("summary"));
   summary_->setWordWrap(true);
   summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   table_ = new QTableWidget(0, 4, this);

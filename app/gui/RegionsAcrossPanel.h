@@ -31,8 +31,6 @@ public:
   // arrives with matched(); `shareColours`: B's matched regions take A's colours.
   void match(DatasetId a, DatasetId b, bool shareColours = true);
   const RegionCorrespondence* result() const { return result_.get(); }
-  QTableWidget* table() const { return table_; }
-  QLabel* summary() const { return summary_; }
 
 signals:
   // A match finished: result() holds it, or is null when it failed (the summary says why).

@@ -58,14 +58,14 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
   }
 
   stalls.setPhase("region job");
-  PipelinePanel* regions = window.pipelinePanel();
+  auto* regions = window.findChild<PipelinePanel*>();
   bool ready = false;
   const auto connection = QObject::connect(regions, &PipelinePanel::regionsReady, &window, [&] {
     ready = true;
     stalls.setPhase("region result"); // the result dataset opening and its colouring
   });
-  regions->modelEdit()->clear(); // the composition baseline: no model needed
-  regions->resolutionsEdit()->setText(resolutions);
+  regions->setModel({}); // the composition baseline: no model needed
+  regions->setResolutions(resolutions);
   regions->run();
   const bool ok = waitFor(
       [&] {
@@ -84,7 +84,7 @@ bool runStallBench(MainWindow& window, StallDetector& stalls, const QString& res
   // software renderer draws every point on the CPU; a GPU draws them in milliseconds).
   QElapsedTimer frame;
   frame.start();
-  for (int i = 0; i < 3; ++i) window.view()->render(); // (renderViews() only queues one)
+  for (int i = 0; i < 3; ++i) window.renderNow(); // (renderViews() only queues one)
   stalls.addFigure("frame_ms", static_cast<double>(frame.nsecsElapsed()) / 3e6);
   stalls.addFigure("cells", static_cast<double>(window.cells()->size()));
   return true;

@@ -1,5 +1,6 @@
 #include "app/gui/TrainingPanel.h"
 
+#include "app/gui/GpuCountField.h"
 #include "app/gui/JobQueue.h"
 #include "app/gui/WorkerJob.h"
 
@@ -22,33 +23,40 @@
 
 namespace atlascope::app {
 
-TrainingPanel::TrainingPanel(QWidget* parent)
-    : QWidget(parent), job_(new WorkerJob(WorkerHost::fromEnvironment(), this)) {
+TrainingPanel::TrainingPanel(QWidget* parent) : QWidget(parent), job_(new WorkerJob(this)) {
   auto* layout = new QVBoxLayout(this);
   auto* form = new QFormLayout;
   size_ = new QComboBox;
+  size_->setObjectName(QStringLiteral("sizeBox"));
   size_->addItems({"compact", "released"});
   size_->setToolTip(tr("compact: E 128, 2+2 layers (minutes on a CPU); released: E 384, 4+4 layers (a GPU)"));
   form->addRow(tr("Model size"), size_);
   epochs_ = new QSpinBox;
+  epochs_->setObjectName(QStringLiteral("epochsBox"));
   epochs_->setRange(1, 1000);
   epochs_->setValue(1);
   form->addRow(tr("Epochs"), epochs_);
   device_ = new QComboBox;
+  device_->setObjectName(QStringLiteral("deviceBox"));
   device_->addItems({"auto", "cpu", "cuda"});
   form->addRow(tr("Device"), device_);
+  gpus_ = new GpuCountField(form);
   resume_ = new QCheckBox(tr("Resume the last run"));
+  resume_->setObjectName(QStringLiteral("resumeBox"));
   form->addRow(QString(), resume_);
   layout->addLayout(form);
   auto* buttons = new QHBoxLayout;
   start_ = new QPushButton(tr("Train"));
+  start_->setObjectName(QStringLiteral("startButton"));
   cancel_ = new QPushButton(tr("Cancel"));
+  cancel_->setObjectName(QStringLiteral("cancelButton"));
   cancel_->setEnabled(false);
   start_->setEnabled(false);
   buttons->addWidget(start_);
   buttons->addWidget(cancel_);
   layout->addLayout(buttons);
   progress_ = new QProgressBar;
+  progress_->setObjectName(QStringLiteral("progressBar"));
   progress_->setRange(0, 1000);
   layout->addWidget(progress_);
   status_ = new QLabel(tr("Open a dataset to train a model on it."));
@@ -135,6 +143,9 @@ void TrainingPanel::setDataset(const QString& path) {
 
 bool TrainingPanel::isRunning() const { return job_->isRunning(); }
 
+QList<QPointF> TrainingPanel::lossCurve() const { return loss_->points(); }
+QList<QPointF> TrainingPanel::validationCurve() const { return validation_->points(); }
+
 void TrainingPanel::start() {
   if (dataset_.isEmpty() || job_->isRunning() || isQueued()) return;
   start_->setEnabled(false);
@@ -147,6 +158,8 @@ void TrainingPanel::start() {
   startJob();
 }
 
+void TrainingPanel::refreshJobLocation() { gpus_->refresh(); }
+
 bool TrainingPanel::isQueued() const { return queue_ && queue_->isWaiting(this); }
 
 void TrainingPanel::startJob() {
@@ -156,9 +169,16 @@ void TrainingPanel::startJob() {
                    "--size",      size_->currentText(),
                    "--device",    device_->currentText(),
                    "--log-every", "1"};
-  if (resume_->isChecked())
+  args << gpus_->arguments(device_->currentText());
+  // On a host without this machine's files: the dataset (and a checkpoint to resume) go there,
+  // the checkpoints come back.
+  const QString model = modelPathFor(dataset_),
+                best = QFileInfo(model).dir().filePath(QFileInfo(model).completeBaseName() + ".best.h5");
+  JobFiles files{{dataset_}, {model, best, model + ".train"}};
+  if (resume_->isChecked()) {
     args << "--resume";
-  else {
+    files.inputs << model << model + ".train";
+  } else {
     loss_->clear();
     validation_->clear();
     baseline_->clear();
@@ -169,7 +189,7 @@ void TrainingPanel::startJob() {
   cancel_->setEnabled(true);
   progress_->setValue(0);
   status_->setText(tr("Starting…"));
-  job_->start(args);
+  job_->start(args, files);
 }
 
 void TrainingPanel::cancel() {

@@ -4,6 +4,8 @@
 // loss and the validation NLL against the per-gene-mean baseline (Qt Charts), cancel and resume.
 // A finished (or cancelled) run's checkpoint is announced so that the region step uses it.
 #include <QJsonObject>
+#include <QList>
+#include <QPointF>
 #include <QWidget>
 
 class QCheckBox;
@@ -30,21 +32,17 @@ public:
 
   void setDataset(const QString& path);
   static QString modelPathFor(const QString& dataset); // DATASET stem + .model.h5, beside it
-
-  QComboBox* sizeBox() const { return size_; }
-  QSpinBox* epochsBox() const { return epochs_; }
-  QComboBox* deviceBox() const { return device_; }
-  QCheckBox* resumeBox() const { return resume_; }
-  QPushButton* startButton() const { return start_; }
-  QPushButton* cancelButton() const { return cancel_; }
-  QProgressBar* progressBar() const { return progress_; }
-  QLineSeries* lossSeries() const { return loss_; }
-  QScatterSeries* validationSeries() const { return validation_; }
+  // The curves drawn: training loss per step, validation loss per epoch (x: step).
+  QList<QPointF> lossCurve() const;
+  QList<QPointF> validationCurve() const;
   WorkerJob* job() const { return job_; }
   bool isRunning() const;
   bool isQueued() const; // waiting in the window's job queue
   void setQueue(JobQueue* queue) { queue_ = queue; }
   QString lastError() const { return lastError_; }
+
+  // Preferences changed: the GPUs row follows the worker.
+  void refreshJobLocation();
 
 public slots:
   void start();
@@ -60,6 +58,7 @@ private:
   QComboBox* size_;
   QSpinBox* epochs_;
   QComboBox* device_;
+  class GpuCountField* gpus_;
   QCheckBox* resume_;
   QPushButton* start_;
   QPushButton* cancel_;

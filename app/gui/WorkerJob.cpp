@@ -1,5 +1,7 @@
 #include "app/gui/WorkerJob.h"
 
+#include "app/gui/DataStaging.h"
+#include "app/gui/JobLocation.h"
 #include "app/gui/WorkerProtocol.h"
 
 #include <QCoreApplication>
@@ -10,13 +12,7 @@
 
 namespace atlascope::app {
 
-WorkerHost WorkerHost::fromEnvironment() {
-  WorkerHost h;
-  h.host = qEnvironmentVariable("ATLASCOPE_WORKER_HOST");
-  h.program = qEnvironmentVariable("ATLASCOPE_WORKER");
-  h.sshConfig = qEnvironmentVariable("ATLASCOPE_SSH_CONFIG");
-  return h;
-}
+WorkerHost WorkerHost::current() { return JobLocation::current().workerHost(); }
 
 QStringList WorkerHost::sshArguments() const {
   QStringList a{"-o", "BatchMode=yes"};
@@ -28,7 +24,9 @@ namespace {
 constexpr const char* kPidLine = kWorkerPidLine;
 }
 
-WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(std::move(host)) {
+WorkerJob::WorkerJob(QObject* parent) : WorkerJob(WorkerHost::current(), parent) { fixedHost_ = false; }
+
+WorkerJob::WorkerJob(WorkerHost host, QObject* parent) : QObject(parent), host_(std::move(host)), fixedHost_(true) {
   connect(&process_, &QProcess::readyReadStandardOutput, this, &WorkerJob::onOutput);
   connect(&process_, &QProcess::readyReadStandardError, this, [this] {
     for (const QByteArray& line : process_.readAllStandardError().split('\n')) {
@@ -51,17 +49,62 @@ WorkerJob::~WorkerJob() {
   }
 }
 
-void WorkerJob::start(const QStringList& arguments) {
+void WorkerJob::start(const QStringList& arguments, const JobFiles& files) {
+  if (isRunning()) return;
+  if (!fixedHost_) host_ = WorkerHost::current();
+  cancelled_ = false;
+  staged_ = false;
+  delete staging_;
+  staging_ = nullptr;
+  if (host_.host.isEmpty() || (files.inputs.isEmpty() && files.outputs.isEmpty())) {
+    launch(arguments);
+    return;
+  }
+  // On a host: the files first (in place when it sees them, else copies), then the job on them.
+  staging_ = new DataStaging(host_, this);
+  connect(staging_, &DataStaging::logLine, this, &WorkerJob::logLine);
+  connect(staging_, &DataStaging::progress, this,
+          [this](const QString& stage, qint64 done, qint64 total) { emit progress(stage, done, total, -1); });
+  connect(staging_, &DataStaging::failed, this, [this](const QString& message) {
+    staging_->deleteLater();
+    staging_ = nullptr;
+    emit failed(message);
+  });
+  connect(staging_, &DataStaging::ready, this, [this, arguments] {
+    if (process_.state() != QProcess::NotRunning || staged_) { // the outputs are back
+      staging_->deleteLater();
+      staging_ = nullptr;
+      QJsonObject local = result_;
+      for (auto i = local.begin(); i != local.end(); ++i)
+        if (i.value().isString())
+          for (auto r = remote_.cbegin(); r != remote_.cend(); ++r)
+            if (i.value().toString() == r.value()) i.value() = r.key();
+      emit finished(local);
+      return;
+    }
+    remote_ = staging_->remotePaths();
+    staged_ = !remote_.isEmpty();
+    QStringList args = arguments;
+    for (QString& a : args) a = remote_.value(a, a);
+    if (!staged_) {
+      staging_->deleteLater();
+      staging_ = nullptr;
+    }
+    launch(args);
+  });
+  staging_->prepare(files);
+}
+
+void WorkerJob::launch(QStringList arguments) {
   QString program = host_.program;
   if (program.isEmpty()) {
     const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("atlascope-cli");
     program = QFileInfo::exists(beside) || !host_.host.isEmpty() ? beside : QStringLiteral("atlascope-cli");
     if (!host_.host.isEmpty()) program = "atlascope-cli";
   }
-  QStringList args = arguments;
+  QStringList& args = arguments;
   args << "--progress"
        << "json";
-  cancelled_ = false;
   result_ = {};
   lastError_.clear();
   buffer_.clear();
@@ -82,6 +125,11 @@ void WorkerJob::start(const QStringList& arguments) {
 }
 
 void WorkerJob::cancel() {
+  if (staging_ && staging_->isBusy()) {
+    cancelled_ = true;
+    staging_->cancel(); // its failed("cancelled") ends the job
+    return;
+  }
   if (process_.state() == QProcess::NotRunning) return;
   cancelled_ = true;
   // SIGTERM: the worker stops at its next safe point (and then exits, closing the connection).
@@ -96,6 +144,11 @@ void WorkerJob::signalRemote(const char* signal) {
 }
 
 void WorkerJob::kill() {
+  if (staging_ && staging_->isBusy()) { // no worker yet (or any more): the copy stops
+    cancelled_ = true;
+    staging_->cancel();
+    return;
+  }
   if (process_.state() == QProcess::NotRunning) return;
   if (!host_.host.isEmpty() && !remotePid_.isEmpty())
     signalRemote("KILL"); // the connection then closes
@@ -103,7 +156,9 @@ void WorkerJob::kill() {
     process_.kill();
 }
 
-bool WorkerJob::isRunning() const { return process_.state() != QProcess::NotRunning; }
+bool WorkerJob::isRunning() const {
+  return process_.state() != QProcess::NotRunning || (staging_ && staging_->isBusy());
+}
 
 void WorkerJob::onOutput() {
   buffer_ += process_.readAllStandardOutput();
@@ -160,6 +215,10 @@ void WorkerJob::onFinished(int code, QProcess::ExitStatus status) {
   }
   if (code != 0 || result_.isEmpty()) {
     emit failed(lastError_.isEmpty() ? tr("the worker exited with status %1").arg(code) : lastError_);
+    return;
+  }
+  if (staged_ && staging_) { // the results come back first
+    staging_->bringBack();
     return;
   }
   emit finished(result_);

@@ -8,6 +8,7 @@
 // Cancel sends SIGTERM; the CLI stops at its next safe point, leaving resumable state and any
 // earlier result intact (outputs are written atomically).
 #include <QJsonObject>
+#include <QMap>
 #include <QObject>
 #include <QProcess>
 #include <QString>
@@ -26,20 +27,34 @@ namespace atlascope::app {
 // worker would run on unseen.
 struct WorkerHost {
   QString host;
-  QString program;                     // empty: atlascope-cli beside this executable (or on the PATH)
-  QString sshConfig;                   // an ssh client configuration file (-F); empty: ssh's own
-  static WorkerHost fromEnvironment(); // ATLASCOPE_WORKER_HOST, ATLASCOPE_WORKER, ATLASCOPE_SSH_CONFIG
-  QStringList sshArguments() const;    // the options before the host
+  QString program;   // empty: atlascope-cli beside this executable (or on the PATH)
+  QString sshConfig; // an ssh client configuration file (-F); empty: ssh's own
+  // On a host: where datasets are copied when it does not see them (relative: to the home
+  // folder), and whether to copy even when it does (DataStaging.h).
+  QString jobFolder;
+  bool alwaysCopy = false;
+  // Where jobs run now: Preferences > Jobs (JobLocation.h), the environment variables on top.
+  static WorkerHost current();
+  QStringList sshArguments() const; // the options before the host
+};
+
+// The files a job reads and writes, named as they appear in its arguments: on a host that does
+// not share this machine's files they are copied there and back (DataStaging.h).
+struct JobFiles {
+  QStringList inputs;
+  QStringList outputs; // also the files the worker derives from an --out (a model's .best.h5)
 };
 
 class WorkerJob : public QObject {
   Q_OBJECT
 public:
+  // Without a host: where the preferences say at each start().
+  explicit WorkerJob(QObject* parent = nullptr);
   explicit WorkerJob(WorkerHost host, QObject* parent = nullptr);
   ~WorkerJob() override;
 
   // Arguments after the program, without --progress (added here).
-  void start(const QStringList& arguments);
+  void start(const QStringList& arguments, const JobFiles& files = {});
   void cancel();
   void kill(); // SIGKILL, as an out-of-memory killer would: the GUI must survive it
   bool isRunning() const;
@@ -56,6 +71,13 @@ signals:
 private:
   void onOutput();
   void onFinished(int code, QProcess::ExitStatus status);
+  void launch(QStringList arguments);
+  void succeeded(QJsonObject result);
+
+  bool fixedHost_ = false;
+  class DataStaging* staging_ = nullptr; // while files travel to or from a host
+  bool staged_ = false;                  // the running job works on copies
+  QMap<QString, QString> remote_;        // local path -> the copy's path on the host
 
   WorkerHost host_;
   QProcess process_;

@@ -11,6 +11,7 @@
 #include "app/gui/SessionRecovery.h"
 #include "app/gui/StallBench.h"
 #include "app/gui/StallDetector.h"
+#include "app/gui/StartupBench.h"
 #include "app/gui/VtkView.h"
 #include "viewer/CellCloud.h"
 
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 using namespace atlascope;
@@ -120,13 +122,13 @@ bool benchRender(MainWindow& window, int frames) {
   vtkCamera* camera = window.scene()->renderer(0)->GetActiveCamera();
   auto run = [&](bool interacting, std::int64_t& drawn) {
     window.scene()->setInteracting(interacting);
-    window.view()->render(); // the first frame after a switch uploads the vertex list
+    window.renderNow(); // the first frame after a switch uploads the vertex list
     drawn = cloud->drawnCount();
     QElapsedTimer t;
     t.start();
     for (int i = 0; i < frames; ++i) {
       camera->Azimuth(360.0 / frames);
-      window.view()->render();
+      window.renderNow();
     }
     return static_cast<double>(t.nsecsElapsed()) / 1e6 / frames;
   };
@@ -146,6 +148,13 @@ bool benchRender(MainWindow& window, int frames) {
 int main(int argc, char** argv) {
   // The VTK bridge needs an X11 window (TOOLCHAIN.md); on Wayland sessions use XWayland.
   if (!qEnvironmentVariableIsSet("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "xcb");
+  // Software OpenGL (Mesa's llvmpipe, read only by that driver): its binning threads keep every
+  // point's setup of a frame in flight, 0.6 GB for 4M cells (heaptrack), and on a few cores they
+  // do not make the frame faster (4M cells on 2 cores: 2.66 s a frame without them, 2.91 s with;
+  // peak 0.94 GB against 1.52 GB). So below 5 hardware threads it rasterises in the drawing thread,
+  // unless the user chose otherwise. A GPU driver ignores the variable.
+  if (!qEnvironmentVariableIsSet("LP_NUM_THREADS") && std::thread::hardware_concurrency() <= 4)
+    qputenv("LP_NUM_THREADS", "0");
   // Qt on X11 takes "-session ID" / "--session ID" for itself (X session management) and removes
   // it from the arguments, so --session FILE is taken out before QApplication sees it.
   QString sessionFile;
@@ -192,9 +201,9 @@ int main(int argc, char** argv) {
 
   MainWindow window(c.engine, c.patch);
   Engine& engine = window.engine();
-  if (stalls)
-    stalls->watchRenderWindow(window.view()->renderWindow()); // frames apart from work (every view renders into it)
+  if (stalls) stalls->watchRenderWindow(window.renderWindow()); // frames apart from work (every view renders into it)
   if (c.size.isValid()) window.resize(c.size);
+  auto* startup = c.benchStartup ? new StartupBench(window) : nullptr;
   window.show();
 
   // What runs once the window has settled (headless pictures, benchmarks), in this order; the
@@ -203,9 +212,7 @@ int main(int argc, char** argv) {
   if (!c.screenshot.isEmpty())
     actions.push_back([&window, &c] { return report(window.windowImage().save(c.screenshot), c.screenshot) == 0; });
   if (!c.figure.isEmpty())
-    actions.push_back([&window, &engine, &c] {
-      return report(writeFigure(c.figure, c.figureSize, engine, *window.sectionView()), c.figure) == 0;
-    });
+    actions.push_back([&window, &c] { return report(window.writeFigure(c.figure, c.figureSize), c.figure) == 0; });
   if (c.benchRender > 0) actions.push_back([&window, &c] { return benchRender(window, c.benchRender); });
   if (!c.saveSession.isEmpty())
     actions.push_back([&window, &c] {
@@ -217,6 +224,7 @@ int main(int argc, char** argv) {
       }
       return report(true, c.saveSession) == 0;
     });
+  if (startup) actions.push_back([startup] { return startup->finish(); });
   if (c.benchStalls)
     actions.push_back([&window, &stalls] {
       const bool ok = runStallBench(window, *stalls);

@@ -353,15 +353,15 @@ void SceneController::datasetLoaded(DatasetId id) {
   const DatasetDocument* d = ws_.dataset(id);
   if (!d || !d->cells || clouds_.count(id)) return;
   if (!tasks_) {
-    addCloud(id, std::make_unique<viewer::CellCloud>(*d->cells));
+    addCloud(id, std::make_unique<viewer::CellCloud>(d->cells));
     return;
   }
-  // Laid out on a worker (CellCloud keeps no reference to the cells and moves), added on the GUI
+  // Laid out on a worker (the cloud shares the cells' CCF arrays and moves), added on the GUI
   // thread if the dataset still has these cells.
   std::shared_ptr<const CellTable> cells = d->cells;
   tasks_->run<std::shared_ptr<viewer::CellCloud>>(
       cloudChannel(id), tr("Laying out the cells of %1").arg(d->name),
-      [cells](const CancellationToken&) { return std::make_shared<viewer::CellCloud>(*cells); },
+      [cells](const CancellationToken&) { return std::make_shared<viewer::CellCloud>(cells); },
       [this, id, cells](std::shared_ptr<viewer::CellCloud> cloud) {
         const DatasetDocument* now = ws_.dataset(id);
         if (!now || now->cells != cells || clouds_.count(id)) return;

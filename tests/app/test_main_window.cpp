@@ -5,9 +5,11 @@
 #include "app/gui/CellPanel.h"
 #include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/FigureExport.h"
+#include "app/gui/JobLocation.h"
 #include "app/gui/MainWindow.h"
 #include "app/gui/PdfExport.h"
 #include "app/gui/PipelinePanel.h"
+#include "app/gui/PreferencesDialog.h"
 #include "app/gui/RegionMatchPanel.h"
 #include "app/gui/RegionTreePanel.h"
 #include "app/gui/RegionsAcrossPanel.h"
@@ -22,6 +24,7 @@
 #include "core/RegionCorrespondence.h"
 #include "core/SyntheticBrain.h"
 #include "tests/TestPaths.h"
+#include "tests/app/Widgets.h"
 #include "viewer/CellCloud.h"
 #include "viewer/SectionPlane.h"
 
@@ -30,6 +33,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
+#include <QDir>
 #include <QDockWidget>
 #include <QFile>
 #include <QFileInfo>
@@ -42,7 +46,9 @@
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
+#include <QRadioButton>
 #include <QRegularExpression>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QSlider>
 #include <QSpinBox>
@@ -55,6 +61,7 @@
 #include <QUndoStack>
 #include <QtCharts/QBarSet>
 #include <QtCharts/QChart>
+#include <QtCharts/QChartView>
 #include <QtCharts/QHorizontalBarSeries>
 #include <QtCharts/QLineSeries>
 #include <QtCharts/QScatterSeries>
@@ -72,6 +79,7 @@
 
 using namespace atlascope;
 using namespace atlascope::app;
+using namespace atlascope::app::test;
 
 namespace {
 // Shorthands over the window's workspace.
@@ -153,7 +161,7 @@ class TestMainWindow : public QObject {
   // and (workersLeft, when given) no worker process left.
   void cancelThenKill(MainWindow& w, PipelinePanel* p, const QString& result, const QDateTime& written,
                       const std::function<int()>& workersLeft) {
-    p->resolutionsEdit()->setText("6, 15, 30, 60, 120, 240");
+    child<QLineEdit>(p, "resolutionsEdit")->setText("6, 15, 30, 60, 120, 240");
     QSignalSpy started(p->job(), &WorkerJob::progress);
     p->run();
     QTRY_VERIFY_WITH_TIMEOUT(started.count() > 0, 60000);
@@ -162,10 +170,16 @@ class TestMainWindow : public QObject {
     QCOMPARE(p->lastError(), QString("cancelled"));
     if (workersLeft) QTRY_COMPARE_WITH_TIMEOUT(workersLeft(), 0, 20000);
     QCOMPARE(QFileInfo(result).lastModified(), written);
-    QVERIFY(p->runButton()->isEnabled());
+    QVERIFY(child<QPushButton>(p, "runButton")->isEnabled());
     QSignalSpy again(p->job(), &WorkerJob::progress);
     p->run();
-    QTRY_VERIFY_WITH_TIMEOUT(again.count() > 0, 60000);
+    // The worker's own progress (on a host, its files are checked first: no worker yet to kill).
+    auto workerProgress = [&again] {
+      for (const auto& args : again)
+        if (!args.at(0).toString().startsWith("checking") && !args.at(0).toString().startsWith("copying")) return true;
+      return false;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(workerProgress(), 60000);
     p->job()->kill();
     QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
     QVERIFY2(p->lastError().contains("stopped unexpectedly"), qPrintable(p->lastError()));
@@ -175,6 +189,9 @@ class TestMainWindow : public QObject {
   }
 
 private slots:
+  // Preferences of the tests' own, never the user's (QSettings reads XDG_CONFIG_HOME once).
+  void initTestCase() { qputenv("XDG_CONFIG_HOME", dir_.filePath("config").toUtf8()); }
+
   void searchShowScreenshotAndPick() {
     MainWindow w;
     w.resize(1280, 800);
@@ -185,14 +202,14 @@ private slots:
     const StructureTree& tree = w.atlas()->structures();
     const int ca1 = *tree.indexOfAcronym("CA1");
     const int root = tree.root();
-    RegionTreePanel* panel = w.regionPanel();
-    QVERIFY(panel->isChecked(root)); // the whole-brain shell is on at start
+    RegionTreePanel* treePanel = panel<RegionTreePanel>(w);
+    QVERIFY(treePanel->isChecked(root)); // the whole-brain shell is on at start
     QVERIFY(w.scene()->atlasScene().hasSurface(root));
     QCOMPARE(w.scene()->atlasScene().display(root).opacity, 0.2);
 
     // Search: only CA1 matches and their ancestors remain, expanded to the hits.
-    QTest::keyClicks(panel->searchBox(), "CA1");
-    const auto rows = panel->visibleRows();
+    QTest::keyClicks(child<QLineEdit>(treePanel, "regionSearch"), "CA1");
+    const auto rows = treePanel->visibleRows();
     QVERIFY(std::find(rows.begin(), rows.end(), ca1) != rows.end());
     for (int i : rows) {
       const QString text = QString::fromStdString(tree[i].acronym + " " + tree[i].name).toLower();
@@ -202,7 +219,7 @@ private slots:
           ancestorOfHit = true;
       QVERIFY2(text.contains("ca1") || ancestorOfHit, qPrintable(text));
     }
-    QTreeView* view = panel->treeView();
+    QTreeView* view = child<QTreeView>(treePanel, "regionTree");
     const QModelIndexList found = view->model()->match(view->model()->index(0, 0), Qt::DisplayRole, "CA1", 1,
                                                        Qt::MatchExactly | Qt::MatchRecursive);
     QCOMPARE(found.size(), 1);
@@ -213,7 +230,7 @@ private slots:
     // Show it as a user would: select the row, press space on its check box.
     view->setCurrentIndex(ca1Row);
     QTest::keyClick(view, Qt::Key_Space);
-    QVERIFY(panel->isChecked(ca1));
+    QVERIFY(treePanel->isChecked(ca1));
     QTRY_VERIFY_WITH_TIMEOUT(w.scene()->atlasScene().hasSurface(ca1) && w.isIdle(), 120000);
     QVERIFY(
         w.statusText().contains("CA1 — Field CA1 — id 382 — root / grey / CH / CTX / CTXpl / HPF / HIP / CA / CA1"));
@@ -228,7 +245,7 @@ private slots:
     const QString shot = dir_.filePath("ca1.png");
     w.saveViewImage(shot);
     const QImage img(shot);
-    QCOMPARE(img.size(), w.view()->size() * w.view()->devicePixelRatioF());
+    QCOMPARE(img.size(), w.viewPixels());
     int green = 0;
     QPoint greenAt;
     for (int y = 0; y < img.height(); ++y)
@@ -264,22 +281,23 @@ private slots:
     QVERIFY2(share4 < 0.05, qPrintable(QString("4x: %1% of pixels differ from the baseline").arg(share4 * 100)));
 
     // Click the region in 3D: the tree selects it and the status line names it.
-    panel->select(root);
+    treePanel->select(root);
     QVERIFY(!w.statusText().contains("Field CA1"));
-    QTest::mouseClick(w.view(), Qt::LeftButton, {}, greenAt / w.view()->devicePixelRatioF());
-    QTRY_COMPARE(panel->selected().value_or(-1), ca1);
+    QTest::mouseClick(child<VtkView>(w, "view3d"), Qt::LeftButton, {},
+                      greenAt / child<VtkView>(w, "view3d")->devicePixelRatioF());
+    QTRY_COMPARE(treePanel->selected().value_or(-1), ca1);
     QVERIFY(w.statusText().contains("Field CA1"));
     QCOMPARE(w.scene()->atlasScene().highlighted().value_or(-1), ca1);
 
     // Opacity of the selected region.
-    auto* slider = panel->findChild<QSlider*>("regionOpacity");
+    auto* slider = treePanel->findChild<QSlider*>("regionOpacity");
     QVERIFY(slider && slider->isEnabled());
     slider->setValue(50);
     QCOMPARE(w.scene()->atlasScene().display(ca1).opacity, 0.5);
 
     // Unchecking hides.
     w.workspace().setStructureVisible(ca1, false);
-    QVERIFY(!panel->isChecked(ca1));
+    QVERIFY(!treePanel->isChecked(ca1));
     QVERIFY(!w.scene()->atlasScene().display(ca1).visible);
   }
 
@@ -297,16 +315,16 @@ private slots:
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr, 120000);
     QCOMPARE(w.cells()->size(), std::int64_t(4000));
     QVERIFY(w.cellCloud()->usesCcf());
-    CellPanel* panel = w.cellPanel();
-    QCOMPARE(panel->legend()->count(), 10); // one entry per cell type
+    CellPanel* cellPanel = panel<CellPanel>(w);
+    QCOMPARE(child<QListWidget>(cellPanel, "cellLegend")->count(), 10); // one entry per cell type
     // Hide the shell, look from the top where the section's cells face the camera.
     w.workspace().setStructureVisible(w.atlas()->structures().root(), false);
     w.scene()->applyCameraPreset(0, viewer::CameraPreset::Anterior, "Anterior");
 
     // Colour by a gene as a user does: choose "Gene", type the name, press Enter.
-    panel->colourBy()->setCurrentIndex(2);
-    QTest::keyClicks(panel->geneBox(), "Gene0003");
-    QTest::keyClick(panel->geneBox(), Qt::Key_Return);
+    child<QComboBox>(cellPanel, "cellColourBy")->setCurrentIndex(2);
+    QTest::keyClicks(child<QLineEdit>(cellPanel, "cellGene"), "Gene0003");
+    QTest::keyClick(child<QLineEdit>(cellPanel, "cellGene"), Qt::Key_Return);
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cellCloud()->colourBar()->GetVisibility(), 60000);
     QCOMPARE(QString(w.cellCloud()->colourBar()->GetTitle()), QString("Gene0003"));
     const QString shot = dir_.filePath("cells.png");
@@ -325,47 +343,48 @@ private slots:
     QVERIFY2(coloured > 300, qPrintable(QString("%1 coloured cell pixels").arg(coloured)));
 
     // Click a cell: its details (type, section, CCF structure, the gene's value) appear.
-    QTest::mouseClick(w.view(), Qt::LeftButton, {}, at / w.view()->devicePixelRatioF());
+    QTest::mouseClick(child<VtkView>(w, "view3d"), Qt::LeftButton, {},
+                      at / child<VtkView>(w, "view3d")->devicePixelRatioF());
     QTRY_VERIFY(w.statusText().contains("cell, row"));
     QVERIFY(w.statusText().contains("type"));
     QVERIFY(w.statusText().contains("CCF"));
     QVERIFY(w.statusText().contains("Gene0003"));
 
     // Any obs column: the generator's hidden sub-regions (ground truth), as a category.
-    const int hidden = panel->colourBy()->findText("hidden_subregion");
+    const int hidden = child<QComboBox>(cellPanel, "cellColourBy")->findText("hidden_subregion");
     QVERIFY(hidden > 2);
-    panel->colourBy()->setCurrentIndex(hidden);
-    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && panel->legend()->count() >= 1, 30000);
+    child<QComboBox>(cellPanel, "cellColourBy")->setCurrentIndex(hidden);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && child<QListWidget>(cellPanel, "cellLegend")->count() >= 1, 30000);
     QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
 
     // Back to types; an unknown gene and a broken file are messages, not crashes.
-    panel->colourBy()->setCurrentIndex(0);
+    child<QComboBox>(cellPanel, "cellColourBy")->setCurrentIndex(0);
     QVERIFY(!w.cellCloud()->colourBar()->GetVisibility());
     // Filter by type: unchecking a legend entry hides exactly that type's cells (not pickable
     // either); checking it again shows every cell.
     const auto& types = w.cells()->cellType;
     const auto ofType0 = std::count(types.begin(), types.end(), 0);
     QVERIFY(ofType0 > 0);
-    panel->legend()->item(0)->setCheckState(Qt::Unchecked);
+    child<QListWidget>(cellPanel, "cellLegend")->item(0)->setCheckState(Qt::Unchecked);
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - ofType0));
-    panel->legend()->item(0)->setCheckState(Qt::Checked);
+    child<QListWidget>(cellPanel, "cellLegend")->item(0)->setCheckState(Qt::Checked);
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
     // Sections the same way (colour by section, uncheck one).
-    panel->colourBy()->setCurrentIndex(1);
-    QCOMPARE(panel->legend()->count(), int(w.cells()->sectionNames.size()));
-    panel->legend()->item(0)->setCheckState(Qt::Unchecked);
+    child<QComboBox>(cellPanel, "cellColourBy")->setCurrentIndex(1);
+    QCOMPARE(child<QListWidget>(cellPanel, "cellLegend")->count(), int(w.cells()->sectionNames.size()));
+    child<QListWidget>(cellPanel, "cellLegend")->item(0)->setCheckState(Qt::Unchecked);
     const auto& sections = w.cells()->section;
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000 - std::count(sections.begin(), sections.end(), 0)));
-    panel->colourBy()->setCurrentIndex(0); // a new colouring shows every cell again
+    child<QComboBox>(cellPanel, "cellColourBy")->setCurrentIndex(0); // a new colouring shows every cell again
     QCOMPARE(w.cellCloud()->visibleCount(), std::int64_t(4000));
     // Level of detail: a camera drag draws at most the budget of cells, all of them again after.
     w.cellCloud()->setLodBudget(1000);
-    const QPoint centre(w.view()->width() / 2, w.view()->height() / 2);
-    QTest::mousePress(w.view(), Qt::LeftButton, {}, centre);
-    QTest::mouseMove(w.view(), centre + QPoint(40, 10));
+    const QPoint centre(child<VtkView>(w, "view3d")->width() / 2, child<VtkView>(w, "view3d")->height() / 2);
+    QTest::mousePress(child<VtkView>(w, "view3d"), Qt::LeftButton, {}, centre);
+    QTest::mouseMove(child<VtkView>(w, "view3d"), centre + QPoint(40, 10));
     QVERIFY2(w.cellCloud()->drawnCount() <= 1000 && w.cellCloud()->drawnCount() > 500,
              qPrintable(QString::number(w.cellCloud()->drawnCount())));
-    QTest::mouseRelease(w.view(), Qt::LeftButton, {}, centre + QPoint(40, 10));
+    QTest::mouseRelease(child<VtkView>(w, "view3d"), Qt::LeftButton, {}, centre + QPoint(40, 10));
     QCOMPARE(w.cellCloud()->drawnCount(), std::int64_t(4000));
     w.cellCloud()->setLodBudget(1'000'000);
 
@@ -393,13 +412,13 @@ private slots:
     const QString csv = atlascope::test::sharedFile("data/merfish/zhuang_mop_slice1.csv");
     ColumnMappingDialog d(csv);
     QVERIFY(d.error().isEmpty());
-    QCOMPARE(d.xBox()->currentText(), QString("pos_x"));
-    QCOMPARE(d.yBox()->currentText(), QString("pos_y"));
-    QCOMPARE(d.sectionBox()->currentText(), QString("(none)"));
+    QCOMPARE(child<QComboBox>(d, "xBox")->currentText(), QString("pos_x"));
+    QCOMPARE(child<QComboBox>(d, "yBox")->currentText(), QString("pos_y"));
+    QCOMPARE(child<QComboBox>(d, "sectionBox")->currentText(), QString("(none)"));
     const ColumnOptions c = d.columns();
     QCOMPARE(c.x, std::string("pos_x"));
     QCOMPARE(c.section, std::string("-"));
-    d.yBox()->setCurrentText("pos_x"); // the same column twice cannot be accepted
+    child<QComboBox>(d, "yBox")->setCurrentText("pos_x"); // the same column twice cannot be accepted
     bool openEnabled = true;
     for (QPushButton* b : d.findChildren<QPushButton*>())
       if (b->text() == "Open") openEnabled = b->isEnabled();
@@ -434,26 +453,27 @@ private slots:
     MainWindow w({}, o);
     showUntilCellsShown(w);
     if (QTest::currentTestFailed()) return;
-    PipelinePanel* p = w.pipelinePanel();
-    QVERIFY(p->runButton()->isEnabled());
-    p->resolutionsEdit()->setText("6, 15");
-    p->deviceBox()->setCurrentText("cpu");
-    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    PipelinePanel* p = panel<PipelinePanel>(w);
+    QVERIFY(child<QPushButton>(p, "runButton")->isEnabled());
+    child<QLineEdit>(p, "resolutionsEdit")->setText("6, 15");
+    child<QComboBox>(p, "deviceBox")->setCurrentText("cpu");
+    QTest::mouseClick(child<QPushButton>(p, "runButton"), Qt::LeftButton);
     QVERIFY(p->isRunning());
     const QString result = PipelinePanel::resultPathFor(data);
     // The result opens: the cells coloured by the coarsest resolution, its legend one entry per region.
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle() && w.cellPanel()->legend()->count() == 6, 120000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !p->isRunning() && w.isIdle() && child<QListWidget>(panel<CellPanel>(w), "cellLegend")->count() == 6, 120000);
     QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
     QVERIFY(QFileInfo::exists(result));
-    QVERIFY(p->log()->toPlainText().contains("AMI vs ccf_major"));
+    QVERIFY(child<QPlainTextEdit>(p, "log")->toPlainText().contains("AMI vs ccf_major"));
     // The scores table: a row per k, AMI against the CCF between 0 and 1.
-    QTableWidget* scores = p->scoresTable();
+    QTableWidget* scores = child<QTableWidget>(p, "scoresTable");
     QCOMPARE(scores->rowCount(), 2);
     QCOMPARE(scores->horizontalHeaderItem(1)->text(), QString("AMI ccf_major"));
     const double ami = scores->item(0, 1)->data(Qt::DisplayRole).toDouble();
     QVERIFY2(ami > 0 && ami <= 1, qPrintable(QString::number(ami)));
     // The same scores against k as a chart (a line per score, a point per k) and as CSV.
-    const auto series = p->scoresChart()->series();
+    const auto series = child<QChartView>(p, "scoresChart")->chart()->series();
     QVERIFY(series.size() >= 2);
     auto* amiLine = qobject_cast<QLineSeries*>(series.first());
     QVERIFY(amiLine && amiLine->name() == "AMI ccf_major" && amiLine->count() == 2);
@@ -468,7 +488,8 @@ private slots:
     // Vector figures: the chart and the legend as PDF.
     for (const auto& [pdf, ok] :
          {std::pair<QString, bool>{dir_.filePath("scores.pdf"), p->writeScoresChartPdf(dir_.filePath("scores.pdf"))},
-          {dir_.filePath("legend.pdf"), writeWidgetPdf(w.cellPanel()->legend(), dir_.filePath("legend.pdf"))}}) {
+          {dir_.filePath("legend.pdf"),
+           writeWidgetPdf(child<QListWidget>(panel<CellPanel>(w), "cellLegend"), dir_.filePath("legend.pdf"))}}) {
       QVERIFY2(ok, qPrintable(pdf));
       QFile out(pdf);
       QVERIFY(out.open(QIODevice::ReadOnly));
@@ -480,27 +501,27 @@ private slots:
     // The discovered regions beside the CCF tree: the resolutions, the regions, and for a
     // selected region its CCF matches (table + overlap bars) with only its cells drawn; for a CCF
     // structure, the regions that split it.
-    RegionMatchPanel* m = w.regionMatchPanel();
+    RegionMatchPanel* m = panel<RegionMatchPanel>(w);
     QVERIFY(w.findChild<QDockWidget*>("regionMatchDock")->isVisible());
-    QCOMPARE(m->resolutionBox()->count(), 2);
-    QCOMPARE(m->resolutionBox()->currentText(), QString("regions_k6"));
-    QTRY_VERIFY_WITH_TIMEOUT(m->hasMatches() && m->regionList()->count() > 0, 60000);
-    QVERIFY(m->regionList()->count() <= 6);
-    const int code = m->regionList()->item(0)->data(Qt::UserRole).toInt();
-    m->regionList()->setCurrentRow(0);
+    QCOMPARE(child<QComboBox>(m, "resolution")->count(), 2);
+    QCOMPARE(child<QComboBox>(m, "resolution")->currentText(), QString("regions_k6"));
+    QTRY_VERIFY_WITH_TIMEOUT(m->hasMatches() && child<QListWidget>(m, "discoveredRegions")->count() > 0, 60000);
+    QVERIFY(child<QListWidget>(m, "discoveredRegions")->count() <= 6);
+    const int code = child<QListWidget>(m, "discoveredRegions")->item(0)->data(Qt::UserRole).toInt();
+    child<QListWidget>(m, "discoveredRegions")->setCurrentRow(0);
     QCOMPARE(m->selectedRegion(), code);
-    QVERIFY(m->matchTable()->rowCount() > 0);
+    QVERIFY(child<QTableWidget>(m, "ccfMatches")->rowCount() > 0);
     double shares = 0;
-    for (int r = 0; r < m->matchTable()->rowCount(); ++r) {
-      const double j = m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble();
+    for (int r = 0; r < child<QTableWidget>(m, "ccfMatches")->rowCount(); ++r) {
+      const double j = child<QTableWidget>(m, "ccfMatches")->item(r, 1)->data(Qt::DisplayRole).toDouble();
       QVERIFY2(j > 0 && j <= 1, qPrintable(QString::number(j)));
-      shares += m->matchTable()->item(r, 2)->data(Qt::DisplayRole).toDouble();
+      shares += child<QTableWidget>(m, "ccfMatches")->item(r, 2)->data(Qt::DisplayRole).toDouble();
     }
     QVERIFY2(shares > 0.3 && shares <= 1.001,
              qPrintable(QString::number(shares))); // the top matches hold most of the region
-    QCOMPARE(m->overlapChart()->series().size(), 1);
-    auto* bars = qobject_cast<QHorizontalBarSeries*>(m->overlapChart()->series().first());
-    QVERIFY(bars && bars->barSets().first()->count() == m->matchTable()->rowCount());
+    QCOMPARE(child<QChartView>(m, "overlapChart")->chart()->series().size(), 1);
+    auto* bars = qobject_cast<QHorizontalBarSeries*>(child<QChartView>(m, "overlapChart")->chart()->series().first());
+    QVERIFY(bars && bars->barSets().first()->count() == child<QTableWidget>(m, "ccfMatches")->rowCount());
     std::int64_t inRegion = 0;
     {
       const ObsLabels labels = readObsLabels(result.toStdString(), "regions_k6");
@@ -509,14 +530,17 @@ private slots:
     QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), inRegion);
     // The best match's CCF structure, selected in the atlas tree: the split list names the region.
     int topRow = 0;
-    for (int r = 0; r < m->matchTable()->rowCount(); ++r)
-      if (m->matchTable()->item(r, 1)->data(Qt::DisplayRole).toDouble() >
-          m->matchTable()->item(topRow, 1)->data(Qt::DisplayRole).toDouble())
+    for (int r = 0; r < child<QTableWidget>(m, "ccfMatches")->rowCount(); ++r)
+      if (child<QTableWidget>(m, "ccfMatches")->item(r, 1)->data(Qt::DisplayRole).toDouble() >
+          child<QTableWidget>(m, "ccfMatches")->item(topRow, 1)->data(Qt::DisplayRole).toDouble())
         topRow = r;
-    w.regionPanel()->select(m->matchTable()->item(topRow, 0)->data(Qt::UserRole).toInt());
-    QVERIFY2(m->splitsLabel()->text().contains("is split into"), qPrintable(m->splitsLabel()->text()));
-    const QString regionName = m->regionList()->item(0)->text().section(" — ", 0, 0);
-    QVERIFY2(m->splitsLabel()->text().contains(regionName), qPrintable(m->splitsLabel()->text() + " / " + regionName));
+    panel<RegionTreePanel>(w)->select(
+        child<QTableWidget>(m, "ccfMatches")->item(topRow, 0)->data(Qt::UserRole).toInt());
+    QVERIFY2(child<QLabel>(m, "ccfSplits")->text().contains("is split into"),
+             qPrintable(child<QLabel>(m, "ccfSplits")->text()));
+    const QString regionName = child<QListWidget>(m, "discoveredRegions")->item(0)->text().section(" — ", 0, 0);
+    QVERIFY2(child<QLabel>(m, "ccfSplits")->text().contains(regionName),
+             qPrintable(child<QLabel>(m, "ccfSplits")->text() + " / " + regionName));
     // Sessions keep the highlighted region and the 2D view (older files: none, hidden).
     w.findChild<QDockWidget*>("sectionDock")->show();
     const QJsonObject saved = w.captureSession();
@@ -531,27 +555,28 @@ private slots:
     w.findChild<QDockWidget*>("sectionDock")->hide();
     m->selectRegion(-1);
     // Another resolution from the dock recolours the cells.
-    m->resolutionBox()->setCurrentIndex(1);
-    emit m->resolutionBox()->activated(1);
-    QTRY_VERIFY_WITH_TIMEOUT(
-        w.isIdle() && colouring(w) == "regions_k15" && m->hasMatches() && m->regionList()->count() > 6, 60000);
+    child<QComboBox>(m, "resolution")->setCurrentIndex(1);
+    emit child<QComboBox>(m, "resolution")->activated(1);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k15" && m->hasMatches() &&
+                                 child<QListWidget>(m, "discoveredRegions")->count() > 6,
+                             60000);
     // The tree across resolutions: k6's regions on top, k15's under the k6 region holding most
     // of their cells; clicking a k15 region from k6 shows it at k15, selected.
-    QTreeWidget* h = m->hierarchy();
+    QTreeWidget* h = child<QTreeWidget>(m, "regionHierarchy");
     QTRY_VERIFY_WITH_TIMEOUT(h->topLevelItemCount() > 0, 60000);
     int nodes = 0;
-    QTreeWidgetItem* child = nullptr;
+    QTreeWidgetItem* finer = nullptr;
     for (int i = 0; i < h->topLevelItemCount(); ++i) {
       nodes += 1 + h->topLevelItem(i)->childCount();
-      if (!child && h->topLevelItem(i)->childCount() > 0) child = h->topLevelItem(i)->child(0);
+      if (!finer && h->topLevelItem(i)->childCount() > 0) finer = h->topLevelItem(i)->child(0);
     }
-    QVERIFY(h->topLevelItemCount() <= 6 && nodes > h->topLevelItemCount() && child);
-    QCOMPARE(child->data(0, Qt::UserRole).toString(), QString("regions_k15"));
+    QVERIFY(h->topLevelItemCount() <= 6 && nodes > h->topLevelItemCount() && finer);
+    QCOMPARE(finer->data(0, Qt::UserRole).toString(), QString("regions_k15"));
     w.workspace().setColourBy(current(w), "regions_k6");
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k6" && m->hasMatches(), 60000);
-    emit h->itemClicked(child, 0);
+    emit h->itemClicked(finer, 0);
     QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && colouring(w) == "regions_k15" &&
-                                 m->selectedRegion() == child->data(0, Qt::UserRole + 1).toInt(),
+                                 m->selectedRegion() == finer->data(0, Qt::UserRole + 1).toInt(),
                              60000);
     m->selectRegion(-1);
     w.workspace().setColourBy(current(w), "regions_k6");
@@ -578,11 +603,11 @@ private slots:
         ren->WorldToDisplay();
         double d[3];
         ren->GetDisplayPoint(d);
-        emit w.view()->clicked(static_cast<int>(d[0]), static_cast<int>(d[1]));
+        emit child<VtkView>(w, "view3d")->clicked(static_cast<int>(d[0]), static_cast<int>(d[1]));
         picked = m->selectedRegion();
       }
       QVERIFY2(picked >= 0, "no click reached a region surface");
-      QVERIFY(m->matchTable()->rowCount() > 0);
+      QVERIFY(child<QTableWidget>(m, "ccfMatches")->rowCount() > 0);
       const ObsLabels labels = readObsLabels(result.toStdString(), "regions_k6");
       std::int64_t n = 0;
       for (std::int32_t c : labels.codes) n += c == picked;
@@ -624,13 +649,15 @@ private slots:
     MainWindow w({}, o);
     showUntilCellsShown(w);
     if (QTest::currentTestFailed()) return;
-    PipelinePanel* p = w.pipelinePanel();
-    p->resolutionsEdit()->setText("6");
-    p->deviceBox()->setCurrentText("cpu");
+    PipelinePanel* p = panel<PipelinePanel>(w);
+    child<QLineEdit>(p, "resolutionsEdit")->setText("6");
+    child<QComboBox>(p, "deviceBox")->setCurrentText("cpu");
     p->run();
-    QVERIFY(p->job()->commandLine().startsWith("ssh " + host));
+    // (the job starts once the host said it sees the dataset under the same path)
+    QTRY_VERIFY_WITH_TIMEOUT(p->job()->commandLine().startsWith("ssh " + host), 30000);
     const QString result = PipelinePanel::resultPathFor(data);
-    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle() && w.cellPanel()->legend()->count() == 6, 120000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !p->isRunning() && w.isIdle() && child<QListWidget>(panel<CellPanel>(w), "cellLegend")->count() == 6, 120000);
     QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
     const QDateTime written = QFileInfo(result).lastModified();
 
@@ -643,6 +670,137 @@ private slots:
       return QString::fromUtf8(pgrep.readAllStandardOutput()).split('\n', Qt::SkipEmptyParts).size();
     };
     cancelThenKill(w, p, result, written, remoteWorkers);
+  }
+
+  // Edit > Preferences decides where jobs run: "Test" asks the worker there what it has; a worker
+  // with several GPUs gets a "GPUs" field whose value reaches the command line; a host that does
+  // not see this machine's files gets copies (and the result comes back); one that does works in
+  // place. The environment variables, when set, override the preferences.
+  void jobsRunWhereThePreferencesSay() {
+    for (const char* v : {"ATLASCOPE_WORKER_HOST", "ATLASCOPE_WORKER", "ATLASCOPE_SSH_CONFIG"}) qunsetenv(v);
+    struct Forget { // the next tests run where the environment says
+      ~Forget() { QSettings().remove("jobs"); }
+    } forget;
+    qputenv("ATLASCOPE_NO_DIALOGS", "1");
+    const QString data = dir_.filePath("prefs.h5ad");
+    generateBrain(data, 6000, 8, 12);
+    StartupPatch o;
+    o.show = QStringList{};
+    o.datasets = {data};
+    MainWindow w({}, o);
+    showUntilCellsShown(w);
+    if (QTest::currentTestFailed()) return;
+
+    auto openPreferences = [&w] {
+      w.findChild<QAction*>("preferences")->trigger();
+      auto* d = w.findChild<PreferencesDialog*>("preferencesDialog");
+      if (!d) qFatal("Edit > Preferences did not open the dialog");
+      return d;
+    };
+    // A worker program on this machine (the CUDA build's slot): Test shows what it runs on.
+    {
+      PreferencesDialog* d = openPreferences();
+      child<QRadioButton>(d, "jobs_cuda")->click();
+      child<QLineEdit>(d, "jobs_cuda_program")->setText(ATLASCOPE_CLI);
+      QSignalSpy tested(d, &PreferencesDialog::tested);
+      QTest::mouseClick(child<QPushButton>(d, "jobs_test"), Qt::LeftButton);
+      QVERIFY(tested.wait(60000));
+      QVERIFY2(tested.first().first().toBool(), qPrintable(d->testResult()));
+      QVERIFY2(d->testResult().contains("LibTorch") && d->testResult().contains("CPU threads"),
+               qPrintable(d->testResult()));
+      d->accept();
+    }
+    QCOMPARE(JobLocation::current().kind, JobLocation::Kind::ThisCuda);
+    QCOMPARE(JobLocation::current().cudaProgram, QString(ATLASCOPE_CLI));
+    // A worker with no such program: a clear failure in the dialog, nothing saved.
+    {
+      PreferencesDialog* d = openPreferences();
+      child<QLineEdit>(d, "jobs_cuda_program")->setText(dir_.filePath("no-such-cli"));
+      QSignalSpy tested(d, &PreferencesDialog::tested);
+      d->test();
+      QVERIFY(tested.wait(60000));
+      QVERIFY(!tested.first().first().toBool());
+      QVERIFY2(d->testResult().contains("no-such-cli"), qPrintable(d->testResult()));
+      d->reject();
+    }
+    QCOMPARE(JobLocation::current().cudaProgram, QString(ATLASCOPE_CLI));
+
+    // Several GPUs there (as a Test on a GPU server records them): the field appears and the job
+    // runs as that many ranks; this machine has none, so the worker says so.
+    PipelinePanel* p = panel<PipelinePanel>(w);
+    QVERIFY(!child<QSpinBox>(p, "gpusBox")->isVisibleTo(p));
+    {
+      QSettings s;
+      s.setValue("jobs/gpus", 2);
+    }
+    p->refreshJobLocation();
+    QVERIFY(child<QSpinBox>(p, "gpusBox")->isVisibleTo(p));
+    QCOMPARE(child<QSpinBox>(p, "gpusBox")->value(), 2); // every GPU unless the user chooses fewer
+    child<QLineEdit>(p, "resolutionsEdit")->setText("6");
+    child<QComboBox>(p, "deviceBox")->setCurrentText("cuda");
+    p->run();
+    QVERIFY2(p->job()->commandLine().contains("--gpus 2"), qPrintable(p->job()->commandLine()));
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 60000);
+    QVERIFY2(p->lastError().contains("GPU", Qt::CaseInsensitive) ||
+                 p->lastError().contains("cuda", Qt::CaseInsensitive),
+             qPrintable(p->lastError()));
+    {
+      QSettings s;
+      s.setValue("jobs/gpus", 0);
+    }
+    p->refreshJobLocation();
+    QVERIFY(!child<QSpinBox>(p, "gpusBox")->isVisibleTo(p));
+    child<QComboBox>(p, "deviceBox")->setCurrentText("cpu");
+
+    const QString host = qEnvironmentVariable("ATLASCOPE_TEST_SSH_HOST");
+    if (host.isEmpty()) QSKIP("no OpenSSH server on loopback (scripts/test starts one: ATLASCOPE_TEST_SSH_HOST)");
+    // A host that does not share the files (forced here: loopback sees them): the dataset is
+    // copied into the job folder there, the job runs on the copy, the result comes back.
+    const QString jobs = dir_.filePath("remote-jobs");
+    {
+      PreferencesDialog* d = openPreferences();
+      child<QRadioButton>(d, "jobs_ssh")->click();
+      child<QLineEdit>(d, "jobs_host")->setText(host);
+      child<QLineEdit>(d, "jobs_remote_program")->setText(ATLASCOPE_CLI);
+      child<QLineEdit>(d, "jobs_ssh_config")->setText(qEnvironmentVariable("ATLASCOPE_TEST_SSH_CONFIG"));
+      child<QLineEdit>(d, "jobs_job_folder")->setText(jobs);
+      child<QCheckBox>(d, "jobs_always_copy")->setChecked(true);
+      QSignalSpy tested(d, &PreferencesDialog::tested);
+      d->test();
+      QVERIFY(tested.wait(60000));
+      QVERIFY2(tested.first().first().toBool(), qPrintable(d->testResult()));
+      d->accept();
+    }
+    const QString result = PipelinePanel::resultPathFor(data);
+    QFile::remove(result);
+    QSignalSpy progress(p->job(), &WorkerJob::progress);
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !p->isRunning() && w.isIdle() && child<QListWidget>(panel<CellPanel>(w), "cellLegend")->count() == 6, 120000);
+    QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
+    QVERIFY2(p->job()->commandLine().contains(jobs), qPrintable(p->job()->commandLine()));
+    bool copying = false;
+    for (const auto& args : progress) copying |= args.at(0).toString().startsWith("copying");
+    QVERIFY(copying);
+    QVERIFY(QFileInfo::exists(result)); // back beside the dataset
+    const QStringList copies = QDir(jobs).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    QCOMPARE(copies.size(), 1);
+    QVERIFY(QFileInfo::exists(QDir(jobs).filePath(copies.first() + "/prefs.h5ad")));
+    QCOMPARE(QFileInfo(QDir(jobs).filePath(copies.first() + "/prefs.h5ad")).size(), QFileInfo(data).size());
+
+    // The same host seeing the same files: the job works on them in place.
+    {
+      QSettings s;
+      s.setValue("jobs/always_copy", false);
+    }
+    const QDateTime before = QFileInfo(result).lastModified();
+    QTest::qWait(1100); // a later modification time
+    p->run();
+    QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning(), 120000);
+    QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
+    QVERIFY2(!p->job()->commandLine().contains(jobs) && p->job()->commandLine().contains(data),
+             qPrintable(p->job()->commandLine()));
+    QVERIFY(QFileInfo(result).lastModified() > before);
   }
 
   void trainingPanelTrainsAndFeedsTheRegionStep() {
@@ -658,52 +816,53 @@ private slots:
     MainWindow w({}, o);
     showUntilCellsShown(w);
     if (QTest::currentTestFailed()) return;
-    TrainingPanel* t = w.trainingPanel();
-    QVERIFY(t->startButton()->isEnabled());
-    t->epochsBox()->setValue(2);
-    t->deviceBox()->setCurrentText("cpu");
-    QTest::mouseClick(t->startButton(), Qt::LeftButton);
+    TrainingPanel* t = panel<TrainingPanel>(w);
+    QVERIFY(child<QPushButton>(t, "startButton")->isEnabled());
+    child<QSpinBox>(t, "epochsBox")->setValue(2);
+    child<QComboBox>(t, "deviceBox")->setCurrentText("cpu");
+    QTest::mouseClick(child<QPushButton>(t, "startButton"), Qt::LeftButton);
     QVERIFY(t->isRunning());
     QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning(), 400000);
     QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
     const QString model = TrainingPanel::modelPathFor(data);
     QVERIFY(QFileInfo::exists(model));
-    QCOMPARE(t->lossSeries()->count(), 4);       // 1,200 training cells: steps of 1,024 and 176, two epochs
-    QCOMPARE(t->validationSeries()->count(), 2); // one validation per epoch
-    QCOMPARE(w.pipelinePanel()->modelEdit()->text(), model);
+    QCOMPARE(t->lossCurve().size(), 4);       // 1,200 training cells: steps of 1,024 and 176, two epochs
+    QCOMPARE(t->validationCurve().size(), 2); // one validation per epoch
+    QCOMPARE(child<QLineEdit>(panel<PipelinePanel>(w), "modelEdit")->text(), model);
     // Resume for a third epoch: the curve continues where it stopped.
-    t->epochsBox()->setValue(3);
-    t->resumeBox()->setChecked(true);
+    child<QSpinBox>(t, "epochsBox")->setValue(3);
+    child<QCheckBox>(t, "resumeBox")->setChecked(true);
     t->start();
     QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning(), 400000);
     QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
-    QCOMPARE(t->validationSeries()->count(), 3);
-    QCOMPARE(t->lossSeries()->count(), 6);
-    QCOMPARE(t->lossSeries()->at(5).x(), 6.0);
+    QCOMPARE(t->validationCurve().size(), 3);
+    QCOMPARE(t->lossCurve().size(), 6);
+    QCOMPARE(t->lossCurve().at(5).x(), 6.0);
 
     // One job at a time: a region step asked for while training runs waits in line (Cancel takes
     // it out), then starts by itself with the model the training hands over.
-    PipelinePanel* p = w.pipelinePanel();
-    p->resolutionsEdit()->setText("4");
-    p->deviceBox()->setCurrentText("cpu");
-    p->modelEdit()->clear();
-    t->epochsBox()->setValue(4);
-    t->resumeBox()->setChecked(true);
+    PipelinePanel* p = panel<PipelinePanel>(w);
+    child<QLineEdit>(p, "resolutionsEdit")->setText("4");
+    child<QComboBox>(p, "deviceBox")->setCurrentText("cpu");
+    child<QLineEdit>(p, "modelEdit")->clear();
+    child<QSpinBox>(t, "epochsBox")->setValue(4);
+    child<QCheckBox>(t, "resumeBox")->setChecked(true);
     t->start();
     QVERIFY(t->isRunning());
-    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    QTest::mouseClick(child<QPushButton>(p, "runButton"), Qt::LeftButton);
     QVERIFY(p->isQueued() && !p->isRunning());
     p->cancel();
-    QVERIFY(!p->isQueued() && p->runButton()->isEnabled());
-    QTest::mouseClick(p->runButton(), Qt::LeftButton);
+    QVERIFY(!p->isQueued() && child<QPushButton>(p, "runButton")->isEnabled());
+    QTest::mouseClick(child<QPushButton>(p, "runButton"), Qt::LeftButton);
     QVERIFY(p->isQueued());
     QTRY_VERIFY_WITH_TIMEOUT(!t->isRunning() && !p->isQueued(), 120000);
     QVERIFY2(t->lastError().isEmpty(), qPrintable(t->lastError()));
-    QCOMPARE(p->modelEdit()->text(), model); // handed over before the region step started
+    QCOMPARE(child<QLineEdit>(p, "modelEdit")->text(), model); // handed over before the region step started
     QTRY_VERIFY_WITH_TIMEOUT(!p->isRunning() && w.isIdle(), 120000);
     QVERIFY2(p->lastError().isEmpty(), qPrintable(p->lastError()));
     QVERIFY(QFileInfo::exists(PipelinePanel::resultPathFor(data)));
-    QVERIFY(!p->log()->toPlainText().contains("composition baseline")); // it segmented with the model
+    QVERIFY(!child<QPlainTextEdit>(p, "log")->toPlainText().contains(
+        "composition baseline")); // it segmented with the model
   }
 
   void sideBySideSharesTheCamera() {
@@ -727,9 +886,9 @@ private slots:
     QVERIFY(cells->HasViewProp(w.cellCloud()->actor()) && !ccf->HasViewProp(w.cellCloud()->actor()));
     QCOMPARE(cells->GetActiveCamera(), ccf->GetActiveCamera()); // one camera: the views move together
     w.findChild<QAction*>("camera_anterior")->trigger();        // coronal sections face this camera
-    w.view()->render();
+    child<VtkView>(w, "view3d")->render();
     // The cells view (the right half) shows cells; the CCF view none of them.
-    const int drawn = drawnPixels(w.view()->renderWindow(), cells);
+    const int drawn = drawnPixels(child<VtkView>(w, "view3d")->renderWindow(), cells);
     QVERIFY2(drawn > 200, qPrintable(QString("%1 drawn pixels").arg(drawn)));
     // Undo: back to the overlay, the cells return to the CCF view.
     w.workspace().undoStack()->undo(); // the preset
@@ -758,11 +917,11 @@ private slots:
     QVERIFY(std::abs(moved[1] - start[1]) > 1);
     const int root = w.atlas()->structures().root();
     const double opacity = w.scene()->atlasScene().display(root).opacity;
-    emit w.regionPanel()->opacityChanged(root, 0.5);
-    emit w.regionPanel()->opacityChanged(root, 0.3); // the slider moving on: one step
+    emit panel<RegionTreePanel>(w)->opacityChanged(root, 0.5);
+    emit panel<RegionTreePanel>(w)->opacityChanged(root, 0.3); // the slider moving on: one step
     QCOMPARE(h->count(), 2);
     const int ca1 = *w.atlas()->structures().indexOfAcronym("CA1");
-    emit w.regionPanel()->visibilityChanged(ca1, true);
+    emit panel<RegionTreePanel>(w)->visibilityChanged(ca1, true);
     QCOMPARE(h->count(), 3);
     QTRY_VERIFY_WITH_TIMEOUT(
         w.isIdle() && w.scene()->atlasScene().hasSurface(ca1) && w.scene()->atlasScene().display(ca1).visible, 60000);
@@ -803,7 +962,7 @@ private slots:
     if (QTest::currentTestFailed()) return;
     auto drawn = [&] {
       w.renderViews();
-      return drawnPixels(w.view()->renderWindow(), w.scene()->renderer(0));
+      return drawnPixels(child<VtkView>(w, "view3d")->renderWindow(), w.scene()->renderer(0));
     };
     const int whole = drawn();
     // A coronal slab through the cerebellum: the shell and CB cut to a thin band.
@@ -826,12 +985,11 @@ private slots:
     double before[3];
     w.scene()->renderer(0)->GetActiveCamera()->GetPosition(before);
     const QString spin = dir_.filePath("spin");
-    const AnimationResult t =
-        exportTurntable(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(), spin, 4);
+    const AnimationResult t = exportTurntable(*w.engine().offscreenScene(), w.viewPixels(), spin, 4);
     QVERIFY2(t.error.isEmpty(), qPrintable(t.error));
     QCOMPARE(t.frames.size(), 4);
     const QImage f0(t.frames[0]), f1(t.frames[1]);
-    QCOMPARE(f0.size(), w.view()->size() * w.view()->devicePixelRatioF());
+    QCOMPARE(f0.size(), w.viewPixels());
     QVERIFY(f0 != f1);
     double after[3];
     w.scene()->renderer(0)->GetActiveCamera()->GetPosition(after);
@@ -841,7 +999,7 @@ private slots:
     // boundaries on it; exported as SVG (vector: paths and circles), PNG and PDF; and the figure
     // (views + section + legend) as one image.
     w.workspace().setSection({"coronal", 7000, 200});
-    SectionView* sv = w.sectionView();
+    SectionView* sv = panel<SectionView>(w);
     QVERIFY(sv->shownSection() >= 0);
     QVERIFY2(sv->drawnCells() > 50, qPrintable(QString::number(sv->drawnCells())));
     QVERIFY2(sv->boundarySegments() > 100, qPrintable(QString::number(sv->boundarySegments())));
@@ -865,7 +1023,7 @@ private slots:
     QVERIFY(sv->boundarySegments() > 100);
     w.workspace().setSection({"coronal", 7000, 200});
     const QString fig = dir_.filePath("figure.png"), figSvg = dir_.filePath("figure.svg");
-    QVERIFY(writeFigure(fig, QSize(2400, 1400), w.engine(), *w.sectionView()));
+    QVERIFY(writeFigure(fig, QSize(2400, 1400), w.engine(), *panel<SectionView>(w)));
     const QImage figure(fig);
     if (qEnvironmentVariableIsSet("ATLASCOPE_KEEP_FIGURE")) figure.save(qEnvironmentVariable("ATLASCOPE_KEEP_FIGURE"));
     QCOMPARE(figure.size(), QSize(2400, 1400));
@@ -875,13 +1033,12 @@ private slots:
     for (int y = 0; y < sectionPart.height(); y += 2)
       for (int x = 0; x < sectionPart.width(); x += 2) inked += qGray(sectionPart.pixel(x, y)) < 200;
     QVERIFY2(inked > 2000, qPrintable(QString::number(inked))); // boundaries and cells
-    QVERIFY(writeFigure(figSvg, QSize(1800, 1050), w.engine(), *w.sectionView()));
+    QVERIFY(writeFigure(figSvg, QSize(1800, 1050), w.engine(), *panel<SectionView>(w)));
     QVERIFY(QFileInfo(figSvg).size() > 10000);
     w.workspace().setSection({"none", 0, 200});
 
-    const AnimationResult sweep =
-        exportSectionSweep(*w.engine().offscreenScene(), w.view()->size() * w.view()->devicePixelRatioF(),
-                           dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
+    const AnimationResult sweep = exportSectionSweep(*w.engine().offscreenScene(), w.viewPixels(),
+                                                     dir_.filePath("sweep"), viewer::SectionAxis::Coronal, 3);
     QVERIFY2(sweep.error.isEmpty(), qPrintable(sweep.error));
     QCOMPARE(sweep.frames.size(), 3);
     QVERIFY(QImage(sweep.frames[0]) != QImage(sweep.frames[2]));
@@ -926,7 +1083,7 @@ private slots:
       QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.cells() != nullptr && colouring(w) == "section", 120000);
       const int ca1 = *w.atlas()->structures().find("CA1");
       QTRY_VERIFY_WITH_TIMEOUT(w.scene()->atlasScene().hasSurface(ca1) && w.isIdle(), 120000);
-      QVERIFY(w.regionPanel()->isChecked(ca1));
+      QVERIFY(panel<RegionTreePanel>(w)->isChecked(ca1));
       QCOMPARE(w.scene()->atlasScene().display(ca1).opacity, 0.4);
       QVERIFY(w.workspace().sideBySide());
       QCOMPARE(w.workspace().undoStack()->count(), 0); // a session starts a new history
@@ -1050,7 +1207,7 @@ private slots:
       QVERIFY2(QString::fromStdString(name).contains(QString::fromUtf8(" \u00b7 ")), name.c_str());
     ws.setCurrentDataset(a);
     ws.setRegionName(a, "regions_k8", 0, "my region");
-    QTRY_COMPARE(w.cellPanel()->legend()->item(0)->text(), QString("my region"));
+    QTRY_COMPARE(child<QListWidget>(panel<CellPanel>(w), "cellLegend")->item(0)->text(), QString("my region"));
 
     // Matched across the animals on the CCF grid: pairs, scores, and B's matched regions in A's colours.
     auto* across = w.findChild<RegionsAcrossPanel*>();
@@ -1065,7 +1222,7 @@ private slots:
     QVERIFY2(r->agreement.adjustedMutualInformation > 0.05,
              qPrintable(QString::number(r->agreement.adjustedMutualInformation)));
     QVERIFY2(r->matchedShare > 0.15, qPrintable(QString::number(r->matchedShare)));
-    QVERIFY(across->table()->rowCount() >= static_cast<int>(r->oneToOne.size()));
+    QVERIFY(child<QTableWidget>(across, "regionPairs")->rowCount() >= static_cast<int>(r->oneToOne.size()));
     const auto coloursA = displayColours(*ws.dataset(a), *w.engine().data().colouring(a));
     const auto coloursB = displayColours(*ws.dataset(b), *w.engine().data().colouring(b));
     for (const RegionOverlap& pair : r->oneToOne)

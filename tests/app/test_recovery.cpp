@@ -9,6 +9,7 @@
 #include "app/workspace/Workspace.h"
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
+#include "tests/app/Widgets.h"
 #include "viewer/CellCloud.h"
 
 #include <QDir>
@@ -32,6 +33,7 @@
 
 using namespace atlascope;
 using namespace atlascope::app;
+using namespace atlascope::app::test;
 
 namespace {
 
@@ -338,7 +340,7 @@ private slots:
     const CellTable* cells = w.cells();
     const std::int64_t count = cells->size();
     const std::size_t datasets = w.workspace().datasetIds().size();
-    const int legend = w.cellPanel()->legend()->count();
+    const int legend = child<QListWidget>(panel<CellPanel>(w), "cellLegend")->count();
     QVERIFY(legend > 1);
 
     struct Bad {
@@ -403,7 +405,7 @@ private slots:
                qPrintable(b.name + ": the open dataset was replaced"));
       QCOMPARE(w.workspace().datasetIds().size(), datasets); // the refused one's entry is gone
       QCOMPARE(colouring(w), QString("type"));
-      QCOMPARE(w.cellPanel()->legend()->count(), legend);
+      QCOMPARE(child<QListWidget>(panel<CellPanel>(w), "cellLegend")->count(), legend);
       QVERIFY(w.cellCloud() && w.cellCloud()->size() == count);
       QVERIFY(w.isVisible());
       qInfo("%s: %s", qPrintable(b.name), qPrintable(error));
