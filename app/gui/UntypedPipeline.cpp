@@ -13,7 +13,6 @@
 #include <QFileInfo>
 #include <QFrame>
 #include <QHBoxLayout>
-#include <QJsonArray>
 #include <QLabel>
 #include <QMainWindow>
 #include <QMenu>
@@ -59,6 +58,7 @@ UntypedPipeline::UntypedPipeline(Engine& engine, JobQueue& queue, TrainingPanel&
   text_ = new QLabel(bar_);
   text_->setObjectName("typingBarText");
   text_->setWordWrap(true);
+  text_->setMinimumHeight(3 * text_->fontMetrics().lineSpacing()); // the dock may be short: room for 3 lines
   progress_ = new QProgressBar(bar_);
   progress_->setObjectName("typingProgress");
   progress_->setRange(0, 1000);
@@ -113,6 +113,7 @@ UntypedPipeline::UntypedPipeline(Engine& engine, JobQueue& queue, TrainingPanel&
     QString text = chain_ ? tr("Step 1 of 3, typing cells: %1").arg(stage) : tr("Typing cells: %1").arg(stage);
     if (eta >= 0) text += tr(", about %1 s left").arg(static_cast<int>(eta + 0.5));
     text_->setText(text);
+    text_->setToolTip(text);
   });
   connect(job_, &WorkerJob::finished, this, &UntypedPipeline::onTyped);
   connect(job_, &WorkerJob::failed, this, [this](const QString& message) {
@@ -211,18 +212,8 @@ void UntypedPipeline::onTyped(const QJsonObject& r) {
   Workspace& ws = engine_.workspace();
   typed_ = r.value("out").toString(typed_);
   column_ = r.value("column").toString("celltype_leiden");
-  // Three types' first markers, as the worker lists them.
-  QStringList some;
-  const QJsonObject markers = r.value("markers").toObject();
-  for (auto it = markers.begin(); it != markers.end() && some.size() < 3; ++it) {
-    QStringList genes;
-    for (const QJsonValue& g : it.value().toArray()) genes << g.toString();
-    some << QStringLiteral("%1: %2").arg(it.key(), genes.join(", "));
-  }
-  message_ = tr("%1 cell types in %2 s (%3). ")
-                 .arg(r.value("types").toInt())
-                 .arg(r.value("seconds").toDouble(), 0, 'f', 1)
-                 .arg(some.join("; "));
+  // Each type's marker genes are in the Cells dock's legend (tooltips) once the copy is open.
+  message_ = tr("%1 cell types in %2 s. ").arg(r.value("types").toInt()).arg(r.value("seconds").toDouble(), 0, 'f', 1);
   typedId_ = ws.addDataset(typed_, {}, {}, column_);
   if (chain_) {
     // Queued behind this job, which ends below: it starts next, on the typed copy.
@@ -311,11 +302,12 @@ void UntypedPipeline::refresh() {
   const bool offer = !busy && offered(d);
   QString text = message_;
   if (offer && text.isEmpty())
-    text = tr("%1 has no cell types. Find them from expression (Leiden clustering), or go on to train a model and "
-              "discover regions.")
-               .arg(d->name);
+    text = tr("No cell types in %1: find them from expression (Leiden), or go on to regions.").arg(d->name);
   bar_->setVisible(busy || offer || !message_.isEmpty());
-  if (step_ != Step::Typing || !job_->isRunning()) text_->setText(text); // the worker's progress otherwise
+  if (step_ != Step::Typing || !job_->isRunning()) { // the worker's progress otherwise
+    text_->setText(text);
+    text_->setToolTip(text);
+  }
   typeButton_->setVisible(canStart && offer);
   chainButton_->setVisible(canStart && offer);
   cancelButton_->setVisible(busy);

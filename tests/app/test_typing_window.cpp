@@ -113,7 +113,7 @@ private slots:
     // The offer: a bar in the Data dock (no dialog), and the Analysis menu.
     auto* bar = w.findChild<QFrame*>("typingBar");
     QVERIFY(bar && bar->isVisible());
-    QVERIFY(w.findChild<QLabel*>("typingBarText")->text().contains("no cell types"));
+    QVERIFY(w.findChild<QLabel*>("typingBarText")->text().contains("No cell types"));
     auto* chain = w.findChild<QPushButton*>("typeToRegionsButton");
     QVERIFY(chain && chain->isVisible() && w.findChild<QPushButton*>("typeCellsButton")->isVisible());
     QVERIFY(w.findChild<QAction*>("typeCells")->isEnabled() && w.findChild<QAction*>("typeToRegions")->isEnabled());
@@ -246,6 +246,19 @@ private slots:
     QVERIFY(ws.dataset(source)->display.visible && ws.currentDataset() == source);
     QVERIFY(w.cells() && w.cells()->types.names.empty());
     QVERIFY(w.findChild<QAction*>("typeCells")->isEnabled());
+
+    // A worker that fails (the table gone from disk since it was opened): its message in the
+    // bar, the open data as they were.
+    QVERIFY(QFile::rename(csv, csv + ".moved"));
+    pipeline->typeToRegions();
+    QTRY_VERIFY_WITH_TIMEOUT(!pipeline->isBusy(), 60000);
+    QVERIFY2(pipeline->lastError().contains("cancel.csv"), qPrintable(pipeline->lastError()));
+    const QString shown = w.findChild<QLabel*>("typingBarText")->text();
+    QVERIFY2(shown.contains("failed") && shown.contains("cancel.csv"), qPrintable(shown));
+    qInfo("a failed step, as the bar shows it: %s", qPrintable(shown));
+    QVERIFY(!QFileInfo::exists(typed) && !queue->isBusy() && queue->waiting() == 0);
+    QVERIFY(ws.datasetIds() == std::vector<DatasetId>{source});
+    QVERIFY(ws.dataset(source)->display.visible && w.cells() != nullptr);
   }
 
   void sectionSpacingFromTheCommandLine() {
