@@ -13,6 +13,7 @@
 #include "core/SyntheticBrain.h"
 #include "viewer/CellCloud.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QDockWidget>
 #include <QFile>
@@ -233,8 +234,8 @@ private slots:
     QTest::qWait(200);
     QVERIFY(!QFileInfo::exists(typed));
 
-    // Typing cancelled while the worker runs.
-    pipeline->typeCells();
+    // Typing cancelled while the worker runs (started from the Analysis menu).
+    w.findChild<QAction*>("typeCells")->trigger();
     QVERIFY(pipeline->step() == UntypedPipeline::Step::Typing && queue->isBusy());
     QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("typingBarText")->text().startsWith("Typing cells:"), 60000);
     pipeline->cancel();
