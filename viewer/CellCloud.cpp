@@ -29,12 +29,14 @@ namespace atlascope::viewer {
 
 std::vector<std::array<std::uint8_t, 3>> CellCloud::palette(std::size_t n) { return categoricalPalette(n); }
 
-CellCloud::CellCloud(std::shared_ptr<const CellTable> cells) : CellCloud(*cells, cells) {}
+CellCloud::CellCloud(std::shared_ptr<const CellTable> cells, double sectionSpacingUm)
+    : CellCloud(*cells, cells, sectionSpacingUm) {}
 
-CellCloud::CellCloud(const CellTable& cells) : CellCloud(cells, nullptr) {}
+CellCloud::CellCloud(const CellTable& cells, double sectionSpacingUm) : CellCloud(cells, nullptr, sectionSpacingUm) {}
 
-CellCloud::CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> held)
-    : n_(cells.size()), ccf_(cells.hasCcf()), visible_(cells.size()) {
+CellCloud::CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> held, double sectionSpacingUm)
+    : n_(cells.size()), ccf_(cells.hasCcf()),
+      spacing_(sectionSpacingUm > 0 ? sectionSpacingUm : kDefaultSectionSpacingUm), visible_(cells.size()) {
   auto pts = vtkSmartPointer<vtkPoints>::New();
   if (ccf_ && held) {
     // The table's three coordinate arrays as the points' components, in place.
@@ -53,7 +55,7 @@ CellCloud::CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> he
       if (ccf_)
         pts->SetPoint(i, cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
       else
-        pts->SetPoint(i, static_cast<double>(cells.section[k]) * 200.0, cells.y[k], cells.x[k]);
+        pts->SetPoint(i, static_cast<double>(cells.section[k]) * spacing_, cells.y[k], cells.x[k]);
     }
   }
   points_ = vtkSmartPointer<vtkPolyData>::New();
@@ -84,6 +86,19 @@ CellCloud::CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> he
 
 CellCloud::CellCloud(CellCloud&&) noexcept = default;
 CellCloud::~CellCloud() = default;
+
+void CellCloud::setSectionSpacing(double um) {
+  if (ccf_ || !(um > 0) || um == spacing_) return;
+  vtkPoints* pts = points_->GetPoints();
+  for (std::int64_t i = 0; i < n_; ++i) {
+    double p[3];
+    pts->GetPoint(i, p);
+    p[0] = std::round(p[0] / spacing_) * um; // the section index times the new spacing
+    pts->SetPoint(i, p);
+  }
+  pts->Modified();
+  spacing_ = um;
+}
 
 vtkActor* CellCloud::actor() const { return actor_; }
 vtkScalarBarActor* CellCloud::colourBar() const { return bar_; }

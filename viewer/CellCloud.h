@@ -1,7 +1,8 @@
 #pragma once
 // All cells of a dataset as one VTK actor (never a glyph per cell: STYLE.md). Positions are CCF
 // micrometres when the data has them; otherwise cells are laid out by section (in-section x/y,
-// sections stacked along AP at their index x 200 um), so any dataset can be looked at.
+// sections stacked along AP at their index x the section spacing, 200 um unless the data or the
+// user says otherwise), so any dataset can be looked at.
 // Colour comes from one per-cell scalar array and a small lookup table: recolouring by another
 // category or a gene swaps the array and the table, never the geometry.
 #include "core/CellTable.h"
@@ -25,10 +26,12 @@ class CellCloud {
 public:
   // Copies the positions it draws (no reference to `cells` kept). Safe to build on a worker thread
   // (nothing is drawn yet) and move to the GUI thread: 4M cells take a few hundred ms to lay out.
-  explicit CellCloud(const CellTable& cells);
+  // `sectionSpacingUm`: between consecutive sections, for data without CCF coordinates.
+  explicit CellCloud(const CellTable& cells, double sectionSpacingUm = kDefaultSectionSpacingUm);
   // Draws the CCF positions the table already holds (no copy: 48 MB less for 4M cells) and keeps
   // the table alive for as long as the cloud is.
-  explicit CellCloud(std::shared_ptr<const CellTable> cells);
+  explicit CellCloud(std::shared_ptr<const CellTable> cells, double sectionSpacingUm = kDefaultSectionSpacingUm);
+  static constexpr double kDefaultSectionSpacingUm = 200.0;
   CellCloud(CellCloud&&) noexcept;
   ~CellCloud();
 
@@ -36,6 +39,9 @@ public:
   vtkScalarBarActor* colourBar() const; // shown for continuous colourings
   bool usesCcf() const { return ccf_; }
   std::int64_t size() const { return n_; }
+  // Sections laid out at another spacing (moves the points along AP; nothing with CCF coordinates).
+  void setSectionSpacing(double um);
+  double sectionSpacing() const { return spacing_; }
 
   // Categorical colouring: one code per cell (-1 = missing, drawn grey), names and colours of the
   // categories (colours empty: a generated palette).
@@ -66,9 +72,10 @@ public:
   static std::vector<std::array<std::uint8_t, 3>> palette(std::size_t n);
 
 private:
-  CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> held);
+  CellCloud(const CellTable& cells, std::shared_ptr<const CellTable> held, double sectionSpacingUm);
   std::int64_t n_ = 0;
   bool ccf_ = false;
+  double spacing_ = kDefaultSectionSpacingUm;
   vtkSmartPointer<vtkPolyData> points_;
   vtkSmartPointer<vtkActor> actor_;
   vtkSmartPointer<vtkScalarBarActor> bar_;

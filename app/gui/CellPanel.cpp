@@ -2,10 +2,13 @@
 
 #include "app/gui/PdfExport.h"
 #include "app/scene/Engine.h"
+#include "core/CellTypeResults.h"
+#include "core/Hdf5File.h"
 
 #include <QComboBox>
 #include <QCompleter>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -19,6 +22,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace atlascope::app {
 
@@ -191,6 +195,30 @@ void CellPanel::showDataset(Engine& engine) {
   showColouring(engine);
 }
 
+namespace {
+// The marker genes a file keeps for the categories of a colouring (uns["<column>_markers"], as
+// `atlascope-cli celltypes` writes them): by type name; empty when it has none. Colouring by
+// "type" means the column the reader took: the one the dataset was opened with, else the first of
+// the reader's names that the file has.
+std::map<std::string, std::vector<std::string>> legendMarkers(const DatasetDocument& d, const QString& colourBy) {
+  const QFileInfo f(d.path);
+  if (!f.isFile() || f.suffix().compare("h5ad", Qt::CaseInsensitive) != 0) return {};
+  try {
+    std::string column = colourBy.toStdString();
+    if (colourBy == "type") {
+      column = d.columns.type;
+      const Hdf5File file(d.path.toStdString());
+      for (const char* name : {"subclass", "cell_type", "celltype", "celltype_leiden"})
+        if (column.empty() && file.exists(std::string("/obs/") + name)) column = name;
+    }
+    return column.empty() ? std::map<std::string, std::vector<std::string>>{}
+                          : readTypeMarkers(d.path.toStdString(), column);
+  } catch (const std::exception&) {
+    return {}; // no tooltips: the legend is there all the same
+  }
+}
+} // namespace
+
 void CellPanel::showColouring(Engine& engine) {
   const DatasetDocument* d = engine.workspace().dataset(engine.workspace().currentDataset());
   const CellColouring* c = d ? engine.data().colouring(d->id) : nullptr;
@@ -207,6 +235,17 @@ void CellPanel::showColouring(Engine& engine) {
     legendFor_ = key;
     legendNames_ = names;
     legendColours_ = colours;
+    // Each type's marker genes in its tooltip, when the file has them (typed from expression).
+    const auto markers = legendMarkers(*d, key);
+    for (int i = 0; !markers.empty() && i < legend_->count() && static_cast<std::size_t>(i) < c->names.size(); ++i)
+      if (const auto m = markers.find(c->names[static_cast<std::size_t>(i)]);
+          m != markers.end() && !m->second.empty()) {
+        QStringList genes;
+        for (const auto& g : m->second) genes << QString::fromStdString(g);
+        legend_->item(i)->setToolTip(
+            tr("<b>%1</b><br>Marker genes: %2<br>Uncheck to hide these cells")
+                .arg(legend_->item(i)->text().toHtmlEscaped(), genes.join(", ").toHtmlEscaped()));
+      }
   }
   const QSignalBlocker block(legend_);
   for (int i = 0; i < legend_->count() && static_cast<std::size_t>(i) < legendCategories_; ++i) {

@@ -48,6 +48,11 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption open("open", "Cell dataset to open (.h5ad, .csv, .tsv); repeat to open several.", "file");
   const QCommandLineOption colourBy(
       "colour-by", "Colour cells by: type, section, gene:NAME or an obs column (e.g. regions_k25).", "what");
+  const QCommandLineOption spacing(
+      "section-spacing",
+      "Cells without CCF coordinates are laid out by section: the distance between sections, um "
+      "(default: the file's uns['section_spacing_um'], else 200).",
+      "um");
   const QCommandLineOption side("side-by-side",
                                 "The CCF and the cells in two views with one camera (default: overlaid).");
   const QCommandLineOption layout(
@@ -102,6 +107,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
                      regionSurfaces, matchRegions,   session,     exportView,  scale,       turntable,
                      sweep,          sweepFrames,    framesDir,   figure,      figureSize,  sectionOpt,
                      benchRender,    restoreSession, saveSession, benchStalls, benchStartup});
+  parser.addOption(spacing);
   parser.process(app);
 
   CommandLine c;
@@ -117,6 +123,11 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   }
   p.datasets = parser.values(open);
   p.colourBy = parser.value(colourBy);
+  if (parser.isSet(spacing)) {
+    bool ok = false;
+    p.sectionSpacing = parser.value(spacing).toDouble(&ok);
+    if (!ok || !(p.sectionSpacing > 0) || p.sectionSpacing > 100000) fail("--section-spacing takes a distance in um");
+  }
   p.sideBySide = parser.isSet(side);
   if (parser.isSet(layout)) {
     const QSize rc = parseSize(parser.value(layout), "--layout", {1, 1});
@@ -172,7 +183,9 @@ void addDatasets(Engine& engine, const StartupPatch& patch) {
   for (const QString& path : patch.datasets) {
     bool open = false;
     for (DatasetId id : ws.datasetIds()) open = open || ws.dataset(id)->path == path;
-    if (!open) ws.addDataset(path, {}, {}, patch.colourBy);
+    if (open) continue;
+    const DatasetId id = ws.addDataset(path, {}, {}, patch.colourBy);
+    if (patch.sectionSpacing > 0) ws.setSectionSpacing(id, patch.sectionSpacing); // laid out so from the start
   }
 }
 
@@ -183,6 +196,8 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
   addDatasets(engine, p);
   if (!p.colourBy.isEmpty())
     for (DatasetId id : ws.datasetIds()) ws.setColourBy(id, p.colourBy);
+  if (p.sectionSpacing > 0)
+    for (DatasetId id : ws.datasetIds()) ws.setSectionSpacing(id, p.sectionSpacing);
   if (p.section) ws.setSection(*p.section);
   if (p.view && engine.scene()) engine.scene()->applyCameraPreset(0, *p.view, QObject::tr("Camera"));
   // The layout once every dataset is read (or refused): new views of a grid take a dataset each.

@@ -17,6 +17,7 @@ namespace atlascope::app {
 struct StartupPatch {
   QStringList datasets;            // --open (repeatable)
   QString colourBy;                // --colour-by, for every dataset opened
+  double sectionSpacing = 0;       // --section-spacing (um) for sections without CCF coordinates; 0: the file's
   std::optional<QStringList> show; // --show; default: the major divisions, unless a session says
   std::optional<viewer::CameraPreset> view;
   bool sideBySide = false;

@@ -16,6 +16,7 @@
 #include "app/gui/SectionView.h"
 #include "app/gui/SessionAutosave.h"
 #include "app/gui/TrainingPanel.h"
+#include "app/gui/UntypedPipeline.h"
 #include "app/gui/ViewMenu.h"
 #include "app/gui/VtkView.h"
 #include "viewer/CellCloud.h"
@@ -189,6 +190,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu_->menu()->addAction(d->toggleViewAction());
   findChild<QDockWidget*>("sectionDock")->toggleViewAction()->setShortcut(QKeySequence(tr("Ctrl+2")));
   addToolBar(new SectionToolbar(*engine_, this));
+  new UntypedPipeline(*engine_, *jobs, *trainingPanel_, *pipelinePanel_, *this); // Analysis menu, typing offer
   connect(menuBar()->addMenu(tr("&Help"))->addAction(tr("&About Atlascope")), &QAction::triggered, this, [this] {
     QMessageBox::about(this, tr("About Atlascope"),
                        tr("<b>Atlascope</b> %1<br>A brain-atlas viewer for spatial transcriptomics.<br><br>"

@@ -1,6 +1,7 @@
 #include "app/scene/SceneController.h"
 
 #include "core/AtomicFile.h"
+#include "core/CellFileSet.h"
 #include "core/Error.h"
 #include "viewer/CellCloud.h"
 #include "viewer/RegionLayer.h"
@@ -77,6 +78,22 @@ SceneController::SceneController(Workspace& workspace, DatasetData& data, const 
 
 namespace {
 QString cloudChannel(DatasetId id) { return QStringLiteral("cloud:%1").arg(id); }
+
+// The section spacing a file states (uns["section_spacing_um"]), for cells without CCF
+// coordinates; 0: none stated (or CCF coordinates, which need none).
+double fileSectionSpacing(const CellTable& cells) {
+  if (cells.hasCcf()) return 0;
+  try {
+    return readSectionSpacing(cells.source);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+double spacingFor(const DatasetDisplay& display, double fileSpacing) {
+  return display.sectionSpacing > 0 ? display.sectionSpacing
+         : fileSpacing > 0          ? fileSpacing
+                                    : viewer::CellCloud::kDefaultSectionSpacingUm;
+}
 } // namespace
 
 SceneController::~SceneController() {
@@ -353,23 +370,33 @@ void SceneController::datasetLoaded(DatasetId id) {
   const DatasetDocument* d = ws_.dataset(id);
   if (!d || !d->cells || clouds_.count(id)) return;
   if (!tasks_) {
-    addCloud(id, std::make_unique<viewer::CellCloud>(d->cells));
+    const double file = fileSectionSpacing(*d->cells);
+    addCloud(id, std::make_unique<viewer::CellCloud>(d->cells, spacingFor(d->display, file)), file);
     return;
   }
   // Laid out on a worker (the cloud shares the cells' CCF arrays and moves), added on the GUI
   // thread if the dataset still has these cells.
   std::shared_ptr<const CellTable> cells = d->cells;
-  tasks_->run<std::shared_ptr<viewer::CellCloud>>(
+  struct Layout {
+    std::shared_ptr<viewer::CellCloud> cloud;
+    double fileSpacing = 0;
+  };
+  const DatasetDisplay display = d->display;
+  tasks_->run<Layout>(
       cloudChannel(id), tr("Laying out the cells of %1").arg(d->name),
-      [cells](const CancellationToken&) { return std::make_shared<viewer::CellCloud>(cells); },
-      [this, id, cells](std::shared_ptr<viewer::CellCloud> cloud) {
+      [cells, display](const CancellationToken&) {
+        const double file = fileSectionSpacing(*cells);
+        return Layout{std::make_shared<viewer::CellCloud>(cells, spacingFor(display, file)), file};
+      },
+      [this, id, cells](Layout layout) {
         const DatasetDocument* now = ws_.dataset(id);
         if (!now || now->cells != cells || clouds_.count(id)) return;
-        addCloud(id, std::make_unique<viewer::CellCloud>(std::move(*cloud)));
+        addCloud(id, std::make_unique<viewer::CellCloud>(std::move(*layout.cloud)), layout.fileSpacing);
       });
 }
 
-void SceneController::addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud) {
+void SceneController::addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud, double fileSpacing) {
+  fileSpacing_[id] = fileSpacing;
   section_->attach(cloud->actor()->GetMapper());
   cloud->setInteracting(interacting_);
   clouds_[id] = std::move(cloud);
@@ -388,6 +415,7 @@ void SceneController::datasetRemoved(DatasetId id) {
     v.cells.erase(std::remove(v.cells.begin(), v.cells.end(), id), v.cells.end());
   }
   clouds_.erase(id);
+  fileSpacing_.erase(id);
   applied_.erase(id);
   regionSets_.erase(id);
   updateTitles();
@@ -401,6 +429,7 @@ void SceneController::applyDataset(DatasetId id) {
   const DatasetDisplay& x = d->display;
   cloud->actor()->SetVisibility(x.visible ? 1 : 0);
   cloud->setPointSize(x.pointSize);
+  cloud->setSectionSpacing(spacingFor(x, fileSpacing_[id])); // nothing to do with CCF coordinates
   Applied& a = applied_[id];
   const CellColouring* c = data_.colouring(id);
   if (c && c->cells == d->cells.get()) {

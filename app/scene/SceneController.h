@@ -134,7 +134,7 @@ private:
   void applyCamera(int group);
   vtkCamera* cameraOf(int group);
   void datasetLoaded(DatasetId id);
-  void addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud);
+  void addCloud(DatasetId id, std::unique_ptr<viewer::CellCloud> cloud, double fileSpacing);
   void datasetRemoved(DatasetId id);
   void applyDataset(DatasetId id);
   void applySection();
@@ -151,7 +151,8 @@ private:
   std::vector<View> views_;
   std::map<int, vtkSmartPointer<vtkCamera>> cameras_;
   std::map<DatasetId, std::unique_ptr<viewer::CellCloud>> clouds_;
-  TaskRunner* tasks_ = nullptr; // where clouds are laid out (none: on the GUI thread)
+  std::map<DatasetId, double> fileSpacing_; // section spacing each dataset's file states (0: none)
+  TaskRunner* tasks_ = nullptr;             // where clouds are laid out (none: on the GUI thread)
   std::map<DatasetId, Applied> applied_;
   std::map<DatasetId, RegionSet> regionSets_;
   std::map<int, vtkSmartPointer<vtkPolyData>> surfaces_; // structures with a surface

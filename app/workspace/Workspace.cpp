@@ -261,6 +261,11 @@ void Workspace::setRegionSurfaces(DatasetId id, bool on) {
                          [on](DatasetDisplay& x) { x.regionSurfaces = on; });
 }
 
+void Workspace::setSectionSpacing(DatasetId id, double um) {
+  ATLASCOPE_DISPLAY_STEP(tr("Section spacing of %1").arg(d ? d->name : QString()), -1,
+                         [um](DatasetDisplay& x) { x.sectionSpacing = um > 0 ? um : 0; });
+}
+
 #undef ATLASCOPE_DISPLAY_STEP
 
 void Workspace::setDatasetName(DatasetId id, const QString& name) {

@@ -60,10 +60,13 @@ struct DatasetDisplay {
   std::vector<int> hiddenCategories; // codes of the colouring's categories not drawn (legend filter), ascending
   int highlightedRegion = -1;        // a discovered region of a regions_k colouring drawn alone (-1: none)
   bool regionSurfaces = false;       // the regions_k colouring's regions as surfaces
+  // Between consecutive sections of data without CCF coordinates, um (the layout along AP);
+  // 0: the file's uns["section_spacing_um"], else 200.
+  double sectionSpacing = 0;
   bool operator==(const DatasetDisplay& o) const {
     return visible == o.visible && colourBy == o.colourBy && pointSize == o.pointSize &&
            hiddenCategories == o.hiddenCategories && highlightedRegion == o.highlightedRegion &&
-           regionSurfaces == o.regionSurfaces;
+           regionSurfaces == o.regionSurfaces && sectionSpacing == o.sectionSpacing;
   }
   bool operator!=(const DatasetDisplay& o) const { return !(*this == o); }
 };
@@ -146,6 +149,7 @@ public:
   void setHiddenCategories(DatasetId id, std::vector<int> hidden);
   void setHighlightedRegion(DatasetId id, int code);
   void setRegionSurfaces(DatasetId id, bool on);
+  void setSectionSpacing(DatasetId id, double um);                                        // 0: the file's, else 200 um
   void setRegionName(DatasetId id, const QString& column, int code, const QString& name); // empty: the default again
   void setRegionColours(DatasetId id, const QString& column, std::map<int, std::array<std::uint8_t, 3>> colours);
 

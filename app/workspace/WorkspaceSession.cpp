@@ -1,9 +1,9 @@
 // Sessions: the workspace serialised as JSON ("format": "atlascope-session").
 //
-// Version 2 (this one): every open dataset with its display, region names and matched colours;
-// the views (grid, each view's layers, camera groups) and one camera per group; structures by
-// acronym; the section; camera bookmarks; the window's extras (the region panel's fields, the
-// window size, the 2D view) as given.
+// Version 2 (this one): every open dataset with its display (section_spacing_um only when set),
+// region names and matched colours; the views (grid, each view's layers, camera groups) and one
+// camera per group; structures by acronym; the section; camera bookmarks; the window's extras
+// (the region panel's fields, the window size, the 2D view) as given.
 // Version 1 (earlier releases): one dataset and its colouring, side by side or not, one camera.
 // It is read into the same model (side by side becomes a 1x2 layout), so old files keep opening.
 // Files of a newer version are refused with a message saying so; fields a file lacks take their
@@ -138,6 +138,11 @@ QJsonObject Workspace::toJson(const StructureNames& names) const {
                                           {"hidden_categories", hidden},
                                           {"highlighted_region", x.highlightedRegion},
                                           {"region_surfaces", x.regionSurfaces}}}};
+    if (x.sectionSpacing > 0) { // written when set: older readers ignore it
+      QJsonObject display = e.value("display").toObject();
+      display["section_spacing_um"] = x.sectionSpacing;
+      e["display"] = display;
+    }
     const QJsonObject columns = columnsJson(d->columns);
     if (!columns.isEmpty()) e["columns"] = columns;
     QJsonObject regionNames;
@@ -268,6 +273,7 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
         doc->display.hiddenCategories.push_back(c.toInt());
       doc->display.highlightedRegion = x.value("highlighted_region").toInt(-1);
       doc->display.regionSurfaces = x.value("region_surfaces").toBool(false);
+      doc->display.sectionSpacing = std::clamp(x.value("section_spacing_um").toDouble(0), 0.0, 100000.0);
       const QJsonObject rn = e.value("region_names").toObject();
       for (auto it = rn.begin(); it != rn.end(); ++it) {
         const QJsonObject m = it.value().toObject();
