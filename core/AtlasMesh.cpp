@@ -6,9 +6,13 @@
 
 #ifdef ATLASCOPE_HAS_DRACO
 #include <draco/compression/decode.h>
+#include <draco/compression/encode.h>
 #include <draco/mesh/mesh.h>
+#include <draco/mesh/triangle_soup_mesh_builder.h>
 #endif
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -217,9 +221,69 @@ TriangleMesh readPrecomputedMesh(const std::string& meshFolder, StructureId id) 
   if (m.triangles.empty()) throw FileError(dataPath, "no triangles in the mesh");
   return m;
 }
+
+void writePrecomputedMesh(const std::string& meshFolder, StructureId id, const TriangleMesh& mesh) {
+  namespace fs = std::filesystem;
+  fs::create_directories(meshFolder);
+  // Nanometres, x y z = the stack's axes 2 1 0; the winding kept by swapping two corners.
+  std::vector<float> nm(mesh.points.size());
+  for (std::size_t i = 0; i + 2 < mesh.points.size(); i += 3) {
+    nm[i] = mesh.points[i + 2] * 1000.0f;
+    nm[i + 1] = mesh.points[i + 1] * 1000.0f;
+    nm[i + 2] = mesh.points[i] * 1000.0f;
+  }
+  std::array<float, 3> lo{INFINITY, INFINITY, INFINITY}, hi{-INFINITY, -INFINITY, -INFINITY};
+  for (std::size_t i = 0; i < nm.size(); ++i) {
+    lo[i % 3] = std::min(lo[i % 3], nm[i]);
+    hi[i % 3] = std::max(hi[i % 3], nm[i]);
+  }
+  float range = std::max({hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]});
+  if (!(range > 0)) range = 1;
+  draco::TriangleSoupMeshBuilder builder;
+  const int faces = static_cast<int>(mesh.triangleCount());
+  builder.Start(faces);
+  const int pos = builder.AddAttribute(draco::GeometryAttribute::POSITION, 3, draco::DT_FLOAT32);
+  for (int f = 0; f < faces; ++f) {
+    const auto* t = &mesh.triangles[static_cast<std::size_t>(f) * 3];
+    builder.SetAttributeValuesForFace(pos, draco::FaceIndex(static_cast<std::uint32_t>(f)), &nm[t[0] * 3],
+                                      &nm[t[2] * 3], &nm[t[1] * 3]);
+  }
+  const std::unique_ptr<draco::Mesh> m = builder.Finalize();
+  if (!m) throw FileError(meshFolder, "Draco could not build the mesh");
+  draco::Encoder encoder;
+  encoder.SetAttributeExplicitQuantization(draco::GeometryAttribute::POSITION, 16, 3, lo.data(), range);
+  draco::EncoderBuffer buffer;
+  const draco::Status status = encoder.EncodeMeshToBuffer(*m, &buffer);
+  if (!status.ok()) throw FileError(meshFolder, "Draco: " + status.error_msg_string());
+  const std::string data(buffer.data(), buffer.size());
+  writeFileAtomically((fs::path(meshFolder) / std::to_string(id)).string(), data.data(), data.size());
+  // The manifest: chunk shape, grid origin, 1 LOD, its scale, vertex offset 0, 1 fragment at 0.
+  std::string manifest;
+  const auto put = [&manifest](const auto v) { manifest.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  for (int i = 0; i < 3; ++i) put(range);
+  for (float v : lo) put(v);
+  put(std::uint32_t{1});
+  put(range);
+  for (int i = 0; i < 3; ++i) put(0.0f);
+  put(std::uint32_t{1});
+  for (int i = 0; i < 3; ++i) put(std::uint32_t{0});
+  put(static_cast<std::uint32_t>(data.size()));
+  writeFileAtomically((fs::path(meshFolder) / (std::to_string(id) + ".index")).string(), manifest.data(),
+                      manifest.size());
+  const std::string info = nlohmann::json{
+      {"@type", "neuroglancer_multilod_draco"},
+      {"vertex_quantization_bits", 16},
+      {"transform", {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}},
+      {"lod_scale_multiplier",
+       1.0}}.dump(2);
+  writeFileAtomically((fs::path(meshFolder) / "info").string(), info.data(), info.size());
+}
 #else
 TriangleMesh readPrecomputedMesh(const std::string& meshFolder, StructureId) {
   throw FileError(meshFolder, "this build reads no Draco meshes (built without libdraco-dev)");
+}
+void writePrecomputedMesh(const std::string& meshFolder, StructureId, const TriangleMesh&) {
+  throw FileError(meshFolder, "this build writes no Draco meshes (built without libdraco-dev)");
 }
 #endif
 

@@ -24,4 +24,10 @@ TriangleMesh readPrecomputedMesh(const std::string& meshFolder, StructureId id);
 // Writes an OBJ (tests and `atlas mesh` of an atlas' own mesh).
 void writeObjMesh(const std::string& path, const TriangleMesh& mesh);
 
+// Writes segment `id` as brainglobe-atlasapi 3.x does (mesh_utils.write_mesh): one level of
+// detail, one fragment, Draco with 16-bit positions quantized over the bounding cube; `mesh` in
+// micrometres along the stack's axes 0, 1, 2 (stored as nanometres in x, y, z = axes 2, 1, 0).
+// Also writes the folder's `info`. Tests and tools; a FileError without Draco support.
+void writePrecomputedMesh(const std::string& meshFolder, StructureId id, const TriangleMesh& mesh);
+
 } // namespace atlascope

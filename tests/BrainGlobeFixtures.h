@@ -280,6 +280,11 @@ inline std::string writeV3(const std::string& root, const LabelGrid& g, const St
         {"template", templ},
         {"terminology", terms}}},
       {"template", templ}};
+  TriangleMesh tetra;
+  const auto u = static_cast<float>(g.spacingUm);
+  tetra.points = {0, 0, 0, u, 0, 0, 0, u, 0, 0, 0, u};
+  tetra.triangles = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3};
+  writePrecomputedMesh((ann / "annotations.precomputed" / "mesh").string(), tree[tree.root()].id, tetra);
   const fs::path manifestPath = base / "atlases" / atlasName / ver / "manifest.json";
   writeText(manifestPath, manifest.dump(4));
   return manifestPath.string();

@@ -247,6 +247,51 @@ private slots:
     QVERIFY(errorOf([&] { a.readMesh(a.structures().indexOfAcronym("CP").value()); }).contains("no mesh"));
   }
 
+  void dracoMeshes() {
+    const Atlas a = openAtlas(v3_);
+    QCOMPARE(a.meshCount(), std::size_t(1));
+    const int root = a.structures().root();
+    QCOMPARE(int(a.meshSource(root)->kind), int(AtlasMeshSource::Kind::NeuroglancerPrecomputed));
+    const TriangleMesh m = a.readMesh(root);
+    QCOMPARE(m.triangleCount(), std::size_t(4));
+    // The same tetrahedron as the v1 OBJ: corners at Atlascope (50, 50, 50), (150, 50, 50), ...
+    // within the 16-bit quantization of a 100 um cube (1.5 nm).
+    std::array<float, 3> lo{1e9f, 1e9f, 1e9f}, hi{-1e9f, -1e9f, -1e9f};
+    for (std::size_t i = 0; i < m.points.size(); ++i) {
+      lo[i % 3] = std::min(lo[i % 3], m.points[i]);
+      hi[i % 3] = std::max(hi[i % 3], m.points[i]);
+    }
+    for (std::size_t k = 0; k < 3; ++k) {
+      QVERIFY2(std::abs(lo[k] - 50.0f) < 0.01f, qPrintable(QString::number(lo[k])));
+      QVERIFY2(std::abs(hi[k] - 150.0f) < 0.01f, qPrintable(QString::number(hi[k])));
+    }
+    // The winding survives the x y z <-> axis 0 1 2 swap: every face faces outwards, as the OBJ's.
+    const auto outwards = [](const TriangleMesh& t) {
+      float c[3] = {0, 0, 0};
+      for (std::size_t i = 0; i < t.points.size(); ++i) c[i % 3] += t.points[i] / static_cast<float>(t.vertexCount());
+      for (std::size_t f = 0; f < t.triangleCount(); ++f) {
+        const float* p0 = &t.points[t.triangles[3 * f] * 3];
+        const float* p1 = &t.points[t.triangles[3 * f + 1] * 3];
+        const float* p2 = &t.points[t.triangles[3 * f + 2] * 3];
+        const float u[3] = {p1[0] - p0[0], p1[1] - p0[1], p1[2] - p0[2]};
+        const float v[3] = {p2[0] - p0[0], p2[1] - p0[1], p2[2] - p0[2]};
+        const float n[3] = {u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+        const float d[3] = {p0[0] - c[0], p0[1] - c[1], p0[2] - c[2]};
+        if (n[0] * d[0] + n[1] * d[1] + n[2] * d[2] <= 0) return false;
+      }
+      return true;
+    };
+    QVERIFY(outwards(openAtlas(v1_).readMesh(root)));
+    QVERIFY(outwards(m));
+    // A damaged fragment: named.
+    const std::string folder = a.meshSource(root)->path;
+    const std::string data = folder + "/" + std::to_string(a.structures()[root].id);
+    fs::resize_file(data, fs::file_size(data) / 2);
+    const QString msg = errorOf([&] { a.readMesh(root); });
+    QVERIFY2(msg.contains(QString::fromStdString(data)), qPrintable(msg));
+    fixtures::writeV3(path("bg"), grid_, ccf_->structures()); // restored for the tests below
+  }
+
   void cacheListingAndNames() {
     const std::string config = path("config");
     fixtures::writeText(fs::path(config) / "bg_config.conf", "[default_dirs]\nbrainglobe_dir = " + path("bg") +
