@@ -87,11 +87,14 @@ Metadata readCommonMetadata(const json& j, const std::string& path) {
 // Labels -> AnnotationVolume codes while a stack is read, in Atlascope's layout.
 class LabelEncoder {
 public:
-  LabelEncoder(const VoxelScatter& scatter, std::string source, std::uint64_t fill = 0)
+  // `fileCanHold`: the most voxels the file can hold (a Zarr array's absent chunks are the fill
+  // value, so only memory bounds it).
+  LabelEncoder(const VoxelScatter& scatter, std::string source, std::uint64_t fill = 0,
+               std::uint64_t fileCanHold = UINT64_MAX)
       : scatter_(scatter), source_(std::move(source)) {
     const auto voxels = static_cast<std::uint64_t>(scatter.voxelCount());
     checkAllocation(source_, "the annotation (" + std::to_string(voxels) + " voxels, 2 bytes each)",
-                    saturatingMultiply(voxels, 2), UINT64_MAX);
+                    saturatingMultiply(voxels, 2), saturatingMultiply(fileCanHold, 2));
     const AnnotationVolume::Code fillCode = codeOf(fill);
     codes_.assign(static_cast<std::size_t>(voxels), fillCode);
   }
@@ -240,9 +243,10 @@ Atlas openBrainGlobeV1(const std::string& folder, const AtlasOpenOptions& option
 
   const std::array<double, 3> spacing = toAtlascopeAxes(m.axes, m.resolution);
   const VoxelScatter scatter(m.shape, m.axes);
-  checkTiffShape(annotation, inspectTiffStack(annotation), m.shape, "metadata.json");
+  const TiffStackInfo annotationInfo = inspectTiffStack(annotation);
+  checkTiffShape(annotation, annotationInfo, m.shape, "metadata.json");
   if (options.labels) {
-    LabelEncoder labels(scatter, annotation);
+    LabelEncoder labels(scatter, annotation, 0, tiffVoxelsBound(annotation, annotationInfo));
     readTiffStack(annotation, std::ref(labels), options.progress);
     parts.annotation = labels.finish(spacing);
   }

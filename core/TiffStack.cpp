@@ -209,6 +209,10 @@ TiffStackInfo inspectTiffStack(const std::string& path) {
   return inspect(f, path);
 }
 
+std::uint64_t tiffVoxelsBound(const std::string& path, const TiffStackInfo& info) {
+  return pageCanHold(path, info.compression == "none" ? COMPRESSION_NONE : COMPRESSION_LZW) / scalarSize(info.type);
+}
+
 TiffStackInfo readTiffStack(const std::string& path, const StackBlockSink& sink, const Progress& progress) {
   TiffFile f(path, "r");
   const TiffStackInfo info = inspect(f, path);

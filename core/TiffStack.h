@@ -25,6 +25,10 @@ struct TiffStackInfo {
 
 // Reads every page's tags (no pixel data): all pages must agree in size and type.
 TiffStackInfo inspectTiffStack(const std::string& path);
+// The most voxels the file can hold: its size over the sample size when uncompressed, times the
+// largest expansion of a codec when compressed. Buffers sized by a stack's claimed shape are
+// checked against it before they are made.
+std::uint64_t tiffVoxelsBound(const std::string& path, const TiffStackInfo& info);
 
 // Hands each page to `sink` as a block (origin {page, 0, 0}, extent {1, rows, columns}), in page
 // order. Progress: ("reading <file name>", page, pages).
