@@ -56,7 +56,7 @@ void expectOneLineError(const Run& r, const QString& fragment) {
 class TestCliAtlases : public QObject {
   Q_OBJECT
   QTemporaryDir dir_;
-  QString v1_, v3_, coarse_;
+  QString v1_, v3_, coarse_, cut_;
 
 private slots:
   void initTestCase() {
@@ -70,6 +70,15 @@ private slots:
     o.name = "ccf_depth5";
     coarse_ = QString::fromStdString(fixtures::writeV1(
         dir_.filePath("other").toStdString(), fixtures::coarsened(g, ccf.structures(), 5), ccf.structures(), o));
+    // An atlas of another space: the first 60 AP planes only.
+    fixtures::LabelGrid cut = g;
+    cut.shape[0] = 60;
+    cut.ids.clear();
+    for (std::int64_t k = 0; k < g.shape[2]; ++k)
+      for (std::int64_t j = 0; j < g.shape[1]; ++j)
+        for (std::int64_t i = 0; i < 60; ++i) cut.ids.push_back(g.at(i, j, k));
+    o.name = "front";
+    cut_ = QString::fromStdString(fixtures::writeV1(dir_.filePath("other").toStdString(), cut, ccf.structures(), o));
     gConfigDir = dir_.filePath("config");
     fixtures::writeText(fs::path(gConfigDir.toStdString()) / "bg_config.conf",
                         "[default_dirs]\nbrainglobe_dir = " + bg + "\n");
@@ -146,6 +155,34 @@ private slots:
     qInfo("atlas compare (100 um CCF vs its depth-5 self): %s", qPrintable(r.out.trimmed()));
     for (const char* f : {"summary.json", "overlap.csv", "best_matches.csv", "splits.csv", "matches.csv"})
       QVERIFY2(QFileInfo::exists(out + "/" + f), f);
+  }
+
+  void cellsAgainstAnAtlas() {
+    // Cells with CCF coordinates scored against a BrainGlobe atlas of the CCF's space (here the CCF
+    // itself at 100 um): the generator's own CCF labels agree with it nearly as with the CCF.
+    const QString data = dir_.filePath("cells.h5ad");
+    QCOMPARE(cli({"generate", "--out", data, "--cells", "3000", "--genes", "5", "--types", "10"}).code, 0);
+    const QString out = dir_.filePath("cells-report");
+    const Run ccf = cli({"compare", data, "--labels", "ccf_structure_id", "--level", "leaf", "--out-dir", out});
+    const Run bg =
+        cli({"compare", data, "--labels", "ccf_structure_id", "--level", "leaf", "--atlas", v3_, "--out-dir", out});
+    QVERIFY2(ccf.code == 0 && bg.code == 0, qPrintable(ccf.err + bg.err));
+    const double amiCcf = json(ccf)["adjusted_mutual_information"].toDouble();
+    const double amiBg = json(bg)["adjusted_mutual_information"].toDouble();
+    qInfo("cells' CCF labels vs the atlas' structures: bundled CCF AMI %.4f, BrainGlobe 100 um AMI %.4f", amiCcf,
+          amiBg);
+    QVERIFY(std::abs(amiCcf - 1.0) < 1e-9);
+    QVERIFY(amiBg > 0.6 && amiBg < amiCcf); // a coarser grid of the same labels
+    QCOMPARE(json(bg)["reference"].toString(), QString("allen_mouse_100um_leaf"));
+    // Segment scores its regions against the same atlas.
+    const QString seg = dir_.filePath("seg.h5ad");
+    const Run s =
+        cli({"segment", data, "--k", "5", "--out", seg, "--restarts", "1", "--device", "cpu", "--atlas", v1_});
+    QVERIFY2(s.code == 0, qPrintable(s.err));
+    QVERIFY2(s.out.contains("allen_mouse_100um_major"), qPrintable(s.out));
+    // An atlas of another space: refused, saying why.
+    expectOneLineError(cli({"compare", data, "--labels", "ccf_structure_id", "--atlas", cut_}),
+                       "does not cover the CCF's space");
   }
 
   void badAtlases() {
