@@ -12,8 +12,6 @@
 #include "viewer/RegionSurface.h"
 #include "viewer/SurfaceCache.h"
 
-#include <vtkCellArray.h>
-#include <vtkPoints.h>
 #include <vtkPolyData.h>
 #endif
 
@@ -373,17 +371,7 @@ void addAtlasCommands(CLI::App& app) {
           throw Error("atlas " + a.name() + " ships no mesh of " + a.structures()[idx].acronym +
                       " (--source labels builds one from the label volume)");
         const TriangleMesh m = a.readMesh(idx);
-        auto poly = vtkSmartPointer<vtkPolyData>::New();
-        auto points = vtkSmartPointer<vtkPoints>::New();
-        for (std::size_t i = 0; i + 2 < m.points.size(); i += 3)
-          points->InsertNextPoint(m.points[i], m.points[i + 1], m.points[i + 2]);
-        auto polys = vtkSmartPointer<vtkCellArray>::New();
-        for (std::size_t i = 0; i + 2 < m.triangles.size(); i += 3) {
-          const vtkIdType t[3] = {m.triangles[i], m.triangles[i + 1], m.triangles[i + 2]};
-          polys->InsertNextCell(3, t);
-        }
-        poly->SetPoints(points);
-        poly->SetPolys(polys);
+        const auto poly = viewer::toPolyData(m);
         viewer::writeMesh(poly, *out);
         std::cout << "wrote " << *out << ": " << m.vertexCount() << " points, " << m.triangleCount()
                   << " triangles (the atlas' own mesh of " << a.structures()[idx].acronym << ", "
