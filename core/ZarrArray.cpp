@@ -175,6 +175,9 @@ void ZarrArray::parseV3(const json& meta) {
   if (meta.value("node_type", std::string()) != "array")
     throw FileError(metaPath_, "not an array (node_type " + quote(meta.value("node_type", std::string()), 20) + ")");
   shape_ = readShape(meta.at("shape"), metaPath_, "shape");
+  if (meta.contains("storage_transformers") && meta["storage_transformers"].is_array() &&
+      !meta["storage_transformers"].empty())
+    throw FileError(metaPath_, "storage transformers are not read");
   const std::string dt = meta.at("data_type").is_string() ? meta.at("data_type").get<std::string>() : "";
   const auto t = typeFromV3(dt);
   if (!t) throw FileError(metaPath_, "data type " + quote(meta.at("data_type").dump(), 30) + " is not read");
