@@ -153,14 +153,27 @@ ZarrArray ZarrArray::fromMetadata(const std::string& text, int zarrFormat, const
   }
   if (saturatingMultiply(chunkElements, scalarSize(a.type_)) > (1ull << 34))
     throw FileError(a.metaPath_, "chunks of " + joinShape(a.chunks_) + " are beyond any atlas (over 16 GB each)");
-  if (!a.transpose_.empty()) {
+  for (const Codecs* c : {&a.codecs_, &a.inner_}) {
+    if (c->transpose.empty()) continue;
     std::vector<int> seen(a.shape_.size(), 0);
-    if (a.transpose_.size() != a.shape_.size())
+    if (c->transpose.size() != a.shape_.size())
       throw FileError(a.metaPath_, "the transpose order has the wrong length");
-    for (int o : a.transpose_) {
+    for (int o : c->transpose) {
       if (o < 0 || o >= static_cast<int>(a.shape_.size()) || seen[static_cast<std::size_t>(o)]++)
         throw FileError(a.metaPath_, "the transpose order is not a permutation of the axes");
     }
+  }
+  if (a.sharded_) {
+    if (a.innerChunks_.size() != a.shape_.size())
+      throw FileError(a.metaPath_, "the shards' inner chunks have the wrong number of axes");
+    std::uint64_t inner = 1;
+    for (std::size_t i = 0; i < a.shape_.size(); ++i) {
+      if (a.innerChunks_[i] <= 0 || a.chunks_[i] % a.innerChunks_[i] != 0)
+        throw FileError(a.metaPath_, "inner chunks of " + joinShape(a.innerChunks_) + " do not divide shards of " +
+                                         joinShape(a.chunks_));
+      inner = saturatingMultiply(inner, static_cast<std::uint64_t>(a.chunks_[i] / a.innerChunks_[i]));
+    }
+    if (inner > (1u << 24)) throw FileError(a.metaPath_, "more than 16 M inner chunks per shard");
   }
   const bool isInt = isInteger(a.type_);
   if (isInt && (a.fillValue_ < 0 || std::isnan(a.fillValue_)))
@@ -197,35 +210,55 @@ void ZarrArray::parseV3(const json& meta) {
     throw FileError(metaPath_, "chunk key encoding " + quote(keyName, 30) + " is not read");
   separator_ = sep[0];
   fillValue_ = fillFromJson(meta.at("fill_value"));
+  codecs_ = parseCodecs(meta.at("codecs"), true);
+}
+
+ZarrArray::Codecs ZarrArray::parseCodecs(const json& list, bool outer) {
+  if (!list.is_array()) throw FileError(metaPath_, "'codecs' is not a list");
+  Codecs out;
   bool sawBytes = false;
-  for (const json& c : meta.at("codecs")) {
+  for (const json& c : list) {
     const std::string name = c.is_string() ? c.get<std::string>() : c.at("name").get<std::string>();
     const json conf = c.is_object() && c.contains("configuration") ? c["configuration"] : json::object();
     if (name == "transpose") {
       if (sawBytes) throw FileError(metaPath_, "transpose after the bytes codec");
-      transpose_.clear();
+      out.transpose.clear();
       if (conf.at("order").is_string()) {
         // Early drafts: "C" or "F".
         for (std::size_t i = 0; i < shape_.size(); ++i)
-          transpose_.push_back(conf["order"] == "F" ? static_cast<int>(shape_.size() - 1 - i) : static_cast<int>(i));
+          out.transpose.push_back(conf["order"] == "F" ? static_cast<int>(shape_.size() - 1 - i) : static_cast<int>(i));
       } else {
-        for (const auto& o : conf.at("order")) transpose_.push_back(o.get<int>());
+        for (const auto& o : conf.at("order")) out.transpose.push_back(o.get<int>());
       }
     } else if (name == "bytes" || name == "endian") {
+      if (sawBytes) throw FileError(metaPath_, "two array-to-bytes codecs");
       sawBytes = true;
-      bigEndian_ = conf.value("endian", std::string("little")) == "big";
+      out.bigEndian = conf.value("endian", std::string("little")) == "big";
     } else if (name == "blosc" || name == "zstd" || name == "gzip" || name == "crc32c") {
       if (!sawBytes) throw FileError(metaPath_, "codec " + name + " comes before the bytes codec");
-      compress_.push_back(name);
+      out.compress.push_back(name);
     } else if (name == "sharding_indexed") {
-      throw FileError(metaPath_, "sharded Zarr arrays (sharding_indexed) are not read yet");
+      if (!outer) throw FileError(metaPath_, "nested sharding is not read");
+      if (sawBytes || !out.transpose.empty()) throw FileError(metaPath_, "sharding_indexed must be the only codec");
+      sawBytes = true;
+      sharded_ = true;
+      innerChunks_ = readShape(conf.at("chunk_shape"), metaPath_, "sharding chunk_shape");
+      inner_ = parseCodecs(conf.at("codecs"), false);
+      index_ = parseCodecs(conf.value("index_codecs", json::array({{{"name", "bytes"}}, {{"name", "crc32c"}}})), false);
+      if (!index_.transpose.empty() ||
+          std::any_of(index_.compress.begin(), index_.compress.end(), [](const auto& n) { return n != "crc32c"; }))
+        throw FileError(metaPath_, "a compressed or transposed shard index is not read");
+      const std::string where = conf.value("index_location", std::string("end"));
+      if (where != "end" && where != "start") throw FileError(metaPath_, "index_location " + quote(where, 20));
+      indexAtStart_ = where == "start";
     } else {
       throw FileError(metaPath_, "codec " + quote(name, 40) +
-                                     " is not read (transpose, bytes, blosc, zstd, gzip, "
-                                     "crc32c are)");
+                                     " is not read (transpose, bytes, blosc, zstd, gzip, crc32c, sharding_indexed "
+                                     "are)");
     }
   }
   if (!sawBytes) throw FileError(metaPath_, "no bytes codec: the chunks' byte layout is not stated");
+  return out;
 }
 
 void ZarrArray::parseV2(const json& meta) {
@@ -235,7 +268,7 @@ void ZarrArray::parseV2(const json& meta) {
   const std::string dt = meta.at("dtype").is_string() ? meta.at("dtype").get<std::string>() : "";
   // "<u4", ">i2", "|u1", "<f8".
   if (dt.size() < 3) throw FileError(metaPath_, "dtype " + quote(meta.at("dtype").dump(), 30) + " is not read");
-  bigEndian_ = dt[0] == '>';
+  codecs_.bigEndian = dt[0] == '>';
   const std::string kind = dt.substr(1, 1), size = dt.substr(2);
   const std::string v3 = kind == "u" ? "uint" : kind == "i" ? "int" : kind == "f" ? "float" : "?";
   std::string bits;
@@ -250,7 +283,8 @@ void ZarrArray::parseV2(const json& meta) {
   fillValue_ = meta.contains("fill_value") ? fillFromJson(meta["fill_value"]) : 0;
   const std::string order = meta.value("order", std::string("C"));
   if (order == "F")
-    for (std::size_t i = 0; i < shape_.size(); ++i) transpose_.push_back(static_cast<int>(shape_.size() - 1 - i));
+    for (std::size_t i = 0; i < shape_.size(); ++i)
+      codecs_.transpose.push_back(static_cast<int>(shape_.size() - 1 - i));
   else if (order != "C")
     throw FileError(metaPath_, "order " + quote(order, 10) + " is neither C nor F");
   if (meta.contains("filters") && !meta["filters"].is_null() && !meta["filters"].empty())
@@ -261,9 +295,9 @@ void ZarrArray::parseV2(const json& meta) {
   if (meta.contains("compressor") && !meta["compressor"].is_null()) {
     const std::string id = meta["compressor"].at("id").get<std::string>();
     if (id == "blosc" || id == "zstd" || id == "gzip")
-      compress_.push_back(id);
+      codecs_.compress.push_back(id);
     else if (id == "zlib")
-      compress_.push_back("gzip"); // inflateExactly reads zlib and gzip streams alike
+      codecs_.compress.push_back("gzip"); // inflateExactly reads zlib and gzip streams alike
     else
       throw FileError(metaPath_, "compressor " + quote(id, 30) + " is not read (blosc, zstd, zlib, gzip are)");
   }
@@ -272,25 +306,108 @@ void ZarrArray::parseV2(const json& meta) {
 std::string ZarrArray::describe() const {
   std::string s = "zarr v" + std::to_string(format_) + ", " + scalarName(type_) + ", shape " + joinShape(shape_) +
                   ", chunks " + joinShape(chunks_);
-  for (const auto& c : compress_) s += ", " + c;
+  for (const auto& c : codecs_.compress) s += ", " + c;
+  if (sharded_) {
+    s += ", shards of " + joinShape(innerChunks_);
+    for (const auto& c : inner_.compress) s += ", " + c;
+  }
   return s;
 }
 
 std::vector<std::uint8_t> ZarrArray::decodeChunk(const std::uint8_t* data, std::size_t size,
                                                  const std::string& chunkPath) const {
+  if (sharded_) return decodeShard(data, size, chunkPath);
+  return decodeWith(codecs_, chunks_, scalarSize(type_), data, size, chunkPath);
+}
+
+std::vector<std::uint8_t> ZarrArray::decodeShard(const std::uint8_t* data, std::size_t size,
+                                                 const std::string& path) const {
+  const std::size_t n = chunks_.size(), item = scalarSize(type_);
+  std::vector<std::int64_t> grid(n);
+  std::uint64_t count = 1, elements = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    grid[i] = chunks_[i] / innerChunks_[i];
+    count *= static_cast<std::uint64_t>(grid[i]);
+    elements = saturatingMultiply(elements, static_cast<std::uint64_t>(chunks_[i]));
+  }
+  const std::size_t indexBytes =
+      static_cast<std::size_t>(count) * 16 +
+      4 * static_cast<std::size_t>(std::count(index_.compress.begin(), index_.compress.end(), "crc32c"));
+  if (size < indexBytes)
+    throw FileError(path, "a shard of " + std::to_string(size) + " bytes cannot hold its index of " +
+                              std::to_string(indexBytes) + " (truncated)");
+  const std::uint8_t* indexData = indexAtStart_ ? data : data + size - indexBytes;
+  const auto index = decodeWith(index_, {static_cast<std::int64_t>(count), 2}, 8, indexData, indexBytes, path);
+  // The shard starts filled: inner chunks that are not stored hold the fill value.
+  checkAllocation(path, "a shard of " + joinShape(chunks_) + " " + scalarName(type_),
+                  saturatingMultiply(elements, item), UINT64_MAX);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(elements) * item, 0);
+  if (fillValue_ != 0) {
+    std::vector<std::uint8_t> one(item, 0);
+    if (type_ == ScalarType::Float32) {
+      const auto f = static_cast<float>(fillValue_);
+      std::memcpy(one.data(), &f, 4);
+    } else if (type_ == ScalarType::Float64) {
+      std::memcpy(one.data(), &fillValue_, 8);
+    } else {
+      const auto v = static_cast<std::int64_t>(fillValue_);
+      std::memcpy(one.data(), &v, item); // little-endian hosts (Atlascope's)
+    }
+    for (std::size_t i = 0; i < out.size(); i += item) std::memcpy(out.data() + i, one.data(), item);
+  }
+  std::vector<std::int64_t> ci(n, 0), stride(n);
+  std::int64_t s = 1;
+  for (std::size_t i = n; i-- > 0;) {
+    stride[i] = s;
+    s *= chunks_[i];
+  }
+  for (std::uint64_t c = 0; c < count; ++c) {
+    std::uint64_t offset, nbytes;
+    std::memcpy(&offset, index.data() + c * 16, 8);
+    std::memcpy(&nbytes, index.data() + c * 16 + 8, 8);
+    if (!(offset == UINT64_MAX && nbytes == UINT64_MAX)) {
+      if (offset > size || nbytes > size - offset)
+        throw FileError(path, "inner chunk " + std::to_string(c) + " lies past the shard's end (truncated or damaged)");
+      const auto values = decodeWith(inner_, innerChunks_, item, data + offset, static_cast<std::size_t>(nbytes),
+                                     path + " (inner chunk " + std::to_string(c) + ")");
+      // Copy rows of the inner chunk (its last axis contiguous) into the shard.
+      const std::int64_t row = innerChunks_[n - 1];
+      std::vector<std::int64_t> e(n, 0);
+      for (std::size_t at = 0; at < values.size(); at += static_cast<std::size_t>(row) * item) {
+        std::int64_t dst = 0;
+        for (std::size_t i = 0; i < n; ++i) dst += (ci[i] * innerChunks_[i] + e[i]) * stride[i];
+        std::memcpy(out.data() + static_cast<std::size_t>(dst) * item, values.data() + at,
+                    static_cast<std::size_t>(row) * item);
+        for (std::size_t i = n - 1; i-- > 0;) {
+          if (++e[i] < innerChunks_[i]) break;
+          e[i] = 0;
+        }
+      }
+    }
+    for (std::size_t i = n; i-- > 0;) {
+      if (++ci[i] < grid[i]) break;
+      ci[i] = 0;
+    }
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> ZarrArray::decodeWith(const Codecs& codecs, const std::vector<std::int64_t>& shape,
+                                                std::size_t item, const std::uint8_t* data, std::size_t size,
+                                                const std::string& chunkPath) const {
   std::uint64_t elements = 1;
-  for (auto c : chunks_) elements = saturatingMultiply(elements, static_cast<std::uint64_t>(c));
-  const std::size_t item = scalarSize(type_);
+  for (auto c : shape) elements = saturatingMultiply(elements, static_cast<std::uint64_t>(c));
   const std::uint64_t expected = saturatingMultiply(elements, item);
   std::uint64_t canHold = size;
-  for (const auto& c : compress_)
+  for (const auto& c : codecs.compress)
     if (c != "crc32c") canHold = saturatingMultiply(canHold, c == "gzip" ? kMaxDeflateRatio : kMaxChunkRatio);
-  checkAllocation(chunkPath, "a chunk of " + joinShape(chunks_) + " " + scalarName(type_), expected, canHold);
+  checkAllocation(chunkPath, "a chunk of " + joinShape(shape) + " (" + std::to_string(item) + "-byte values)", expected,
+                  canHold);
 
   std::vector<std::uint8_t> buf(data, data + size);
-  for (auto it = compress_.rbegin(); it != compress_.rend(); ++it) {
+  for (auto it = codecs.compress.rbegin(); it != codecs.compress.rend(); ++it) {
     const std::string& c = *it;
-    const bool last = std::next(it) == compress_.rend();
+    const bool last = std::next(it) == codecs.compress.rend();
     if (c == "crc32c") {
       if (buf.size() < 4) throw FileError(chunkPath, "shorter than its crc32c checksum");
       std::uint32_t stored;
@@ -328,28 +445,29 @@ std::vector<std::uint8_t> ZarrArray::decodeChunk(const std::uint8_t* data, std::
     }
   }
   if (buf.size() != expected)
-    throw FileError(chunkPath, "holds " + std::to_string(buf.size()) + " bytes, a chunk of " + joinShape(chunks_) +
-                                   " " + scalarName(type_) + " " + std::to_string(expected));
-  if (bigEndian_ == hostIsLittleEndian()) swapBytes(buf.data(), buf.size(), item);
-  if (transpose_.empty()) return buf;
+    throw FileError(chunkPath, "holds " + std::to_string(buf.size()) + " bytes, a chunk of " + joinShape(shape) + " " +
+                                   std::to_string(expected));
+  if (codecs.bigEndian == hostIsLittleEndian()) swapBytes(buf.data(), buf.size(), item);
+  const std::vector<int>& transpose = codecs.transpose;
+  if (transpose.empty()) return buf;
   bool identity = true;
-  for (std::size_t i = 0; i < transpose_.size(); ++i) identity = identity && transpose_[i] == static_cast<int>(i);
+  for (std::size_t i = 0; i < transpose.size(); ++i) identity = identity && transpose[i] == static_cast<int>(i);
   if (identity) return buf;
-  // Encoded axis i is array axis transpose_[i]: walk the encoded (C order) buffer and place each
+  // Encoded axis i is array axis transpose[i]: walk the encoded (C order) buffer and place each
   // element at its array position.
-  const std::size_t n = chunks_.size();
+  const std::size_t n = shape.size();
   std::vector<std::int64_t> encShape(n), arrStride(n);
-  for (std::size_t i = 0; i < n; ++i) encShape[i] = chunks_[static_cast<std::size_t>(transpose_[i])];
+  for (std::size_t i = 0; i < n; ++i) encShape[i] = shape[static_cast<std::size_t>(transpose[i])];
   std::int64_t s = 1;
   for (std::size_t i = n; i-- > 0;) {
     arrStride[i] = s;
-    s *= chunks_[i];
+    s *= shape[i];
   }
   std::vector<std::uint8_t> out(buf.size());
   std::vector<std::int64_t> idx(n, 0);
   for (std::uint64_t e = 0; e < elements; ++e) {
     std::int64_t at = 0;
-    for (std::size_t i = 0; i < n; ++i) at += idx[i] * arrStride[static_cast<std::size_t>(transpose_[i])];
+    for (std::size_t i = 0; i < n; ++i) at += idx[i] * arrStride[static_cast<std::size_t>(transpose[i])];
     std::memcpy(out.data() + static_cast<std::size_t>(at) * item, buf.data() + e * item, item);
     for (std::size_t i = n; i-- > 0;) {
       if (++idx[i] < encShape[i]) break;
@@ -575,6 +693,15 @@ void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& 
           {{"name", "blosc"},
            {"configuration",
             {{"cname", "zstd"}, {"clevel", 5}, {"shuffle", "shuffle"}, {"typesize", item}, {"blocksize", 0}}}});
+    if (!o.shardInner.empty()) {
+      const json inner = codecs;
+      const json index =
+          json::array({{{"name", "bytes"}, {"configuration", {{"endian", "little"}}}}, {{"name", "crc32c"}}});
+      codecs = json::array(
+          {{{"name", "sharding_indexed"},
+            {"configuration",
+             {{"chunk_shape", o.shardInner}, {"codecs", inner}, {"index_codecs", index}, {"index_location", "end"}}}}});
+    }
     meta = {
         {"zarr_format", 3},
         {"node_type", "array"},
@@ -616,6 +743,25 @@ void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& 
   for (auto c : chunks) chunkElements *= c;
   const auto* src = static_cast<const std::uint8_t*>(data);
   std::vector<std::uint8_t> buf(static_cast<std::size_t>(chunkElements) * item);
+  const auto encode = [&](std::vector<std::uint8_t> raw) {
+    if (!o.littleEndian) swapBytes(raw.data(), raw.size(), item);
+    std::vector<std::uint8_t> enc;
+    if (o.compressor == "zstd") {
+      enc.resize(ZSTD_compressBound(raw.size()));
+      const std::size_t r = ZSTD_compress(enc.data(), enc.size(), raw.data(), raw.size(), 3);
+      if (ZSTD_isError(r)) throw Error("zstd compression failed");
+      enc.resize(r);
+    } else if (o.compressor == "blosc") {
+      enc.resize(raw.size() + BLOSC_MAX_OVERHEAD);
+      const int r =
+          blosc_compress_ctx(5, BLOSC_SHUFFLE, item, raw.size(), raw.data(), enc.data(), enc.size(), "zstd", 0, 1);
+      if (r <= 0) throw Error("blosc compression failed");
+      enc.resize(static_cast<std::size_t>(r));
+    } else {
+      enc = std::move(raw);
+    }
+    return enc;
+  };
   std::vector<std::int64_t> ci(n, 0), e(n, 0);
   for (std::int64_t c = 0; c < total; ++c) {
     // Gather the chunk (edge chunks padded with 0, the fill value).
@@ -640,21 +786,58 @@ void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& 
       }
     }
     if (!(allFill && o.omitFillChunks)) {
-      if (!o.littleEndian) swapBytes(buf.data(), buf.size(), item);
       std::vector<std::uint8_t> enc;
-      if (o.compressor == "zstd") {
-        enc.resize(ZSTD_compressBound(buf.size()));
-        const std::size_t r = ZSTD_compress(enc.data(), enc.size(), buf.data(), buf.size(), 3);
-        if (ZSTD_isError(r)) throw Error("zstd compression failed");
-        enc.resize(r);
-      } else if (o.compressor == "blosc") {
-        enc.resize(buf.size() + BLOSC_MAX_OVERHEAD);
-        const int r =
-            blosc_compress_ctx(5, BLOSC_SHUFFLE, item, buf.size(), buf.data(), enc.data(), enc.size(), "zstd", 0, 1);
-        if (r <= 0) throw Error("blosc compression failed");
-        enc.resize(static_cast<std::size_t>(r));
+      if (o.shardInner.empty()) {
+        enc = encode(buf);
       } else {
-        enc = buf;
+        // Inner chunks in C order over the shard, then the index (offset, size per inner chunk;
+        // all ones when not stored) and its crc32c.
+        std::vector<std::int64_t> grid2(n), at2(n, 0);
+        std::int64_t innerCount = 1, innerElements = 1;
+        for (std::size_t i = 0; i < n; ++i) {
+          grid2[i] = chunks[i] / o.shardInner[i];
+          innerCount *= grid2[i];
+          innerElements *= o.shardInner[i];
+        }
+        std::vector<std::uint64_t> index;
+        std::vector<std::uint8_t> inner(static_cast<std::size_t>(innerElements) * item);
+        for (std::int64_t c2 = 0; c2 < innerCount; ++c2) {
+          std::vector<std::int64_t> e2(n, 0);
+          bool zero = true;
+          for (std::int64_t k = 0; k < innerElements; ++k) {
+            std::int64_t src2 = 0, sstride = 1;
+            for (std::size_t i = n; i-- > 0;) {
+              src2 += (at2[i] * o.shardInner[i] + e2[i]) * sstride;
+              sstride *= chunks[i];
+            }
+            std::memcpy(inner.data() + static_cast<std::size_t>(k) * item,
+                        buf.data() + static_cast<std::size_t>(src2) * item, item);
+            for (std::size_t b2 = 0; b2 < item; ++b2)
+              zero = zero && inner[static_cast<std::size_t>(k) * item + b2] == 0;
+            for (std::size_t i = n; i-- > 0;) {
+              if (++e2[i] < o.shardInner[i]) break;
+              e2[i] = 0;
+            }
+          }
+          if (zero && o.omitFillChunks) {
+            index.insert(index.end(), {UINT64_MAX, UINT64_MAX});
+          } else {
+            const auto part = encode(inner);
+            index.insert(index.end(),
+                         {static_cast<std::uint64_t>(enc.size()), static_cast<std::uint64_t>(part.size())});
+            enc.insert(enc.end(), part.begin(), part.end());
+          }
+          for (std::size_t i = n; i-- > 0;) {
+            if (++at2[i] < grid2[i]) break;
+            at2[i] = 0;
+          }
+        }
+        const auto* ib = reinterpret_cast<const std::uint8_t*>(index.data());
+        const std::vector<std::uint8_t> indexBytes(ib, ib + index.size() * 8);
+        const std::uint32_t crc = crc32c(indexBytes.data(), indexBytes.size());
+        enc.insert(enc.end(), indexBytes.begin(), indexBytes.end());
+        const auto* cb = reinterpret_cast<const std::uint8_t*>(&crc);
+        enc.insert(enc.end(), cb, cb + 4);
       }
       std::string key = o.zarrFormat == 3 ? "c" : "";
       for (std::size_t i = 0; i < n; ++i)

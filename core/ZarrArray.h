@@ -3,9 +3,10 @@
 // annotation, template and hemispheres in, as OME-Zarr), on c-blosc, zstd and zlib.
 //
 // Read: Zarr v3 (zarr.json: regular chunk grid, "default" or "v2" chunk key encoding, codecs
-// transpose, bytes, blosc, zstd, gzip, crc32c) and Zarr v2 (.zarray: compressor blosc, zstd, zlib,
-// gzip or none; C or F order; no filters); integer and float data types. Not read: sharding,
-// variable-length types, filters; each refused with a message saying so.
+// transpose, bytes, blosc, zstd, gzip, crc32c, and sharding_indexed over them) and Zarr v2
+// (.zarray: compressor blosc, zstd, zlib, gzip or none; C or F order; no filters); integer and
+// float data types. Not read: variable-length types, filters, storage transformers, nested
+// sharding; each refused with a message saying so.
 //
 // A chunk absent from the disk holds the fill value (the Zarr specification: writers omit chunks
 // that hold nothing else, and zarr-python does so by default). An array none of whose chunks are
@@ -53,18 +54,34 @@ public:
   // The chunk files present, with their grid indices (sorted).
   std::vector<std::pair<std::vector<std::int64_t>, std::string>> presentChunks() const;
 
+  // A codec chain: array -> array (transpose), array -> bytes (endianness), bytes -> bytes.
+  struct Codecs {
+    std::vector<int> transpose; // encoded axis i = array axis transpose[i] (empty: none)
+    bool bigEndian = false;
+    std::vector<std::string> compress; // bytes->bytes codecs, in encoding order
+  };
+
 private:
   void parseV3(const nlohmann::json& meta);
   void parseV2(const nlohmann::json& meta);
+  Codecs parseCodecs(const nlohmann::json& list, bool outer);
+  std::vector<std::uint8_t> decodeWith(const Codecs& codecs, const std::vector<std::int64_t>& shape, std::size_t item,
+                                       const std::uint8_t* data, std::size_t size, const std::string& path) const;
+  std::vector<std::uint8_t> decodeShard(const std::uint8_t* data, std::size_t size, const std::string& path) const;
 
   std::string folder_, metaPath_;
   int format_ = 3;
   std::vector<std::int64_t> shape_, chunks_;
   ScalarType type_ = ScalarType::UInt8;
-  bool bigEndian_ = false;
-  std::vector<int> transpose_;        // encoded axis i = array axis transpose_[i] (empty: none)
-  std::vector<std::string> compress_; // bytes->bytes codecs, in encoding order
-  std::string keyPrefix_;             // "c" (v3 default encoding) or ""
+  Codecs codecs_;
+  // sharding_indexed: the chunk grid's chunks are shards of inner chunks, each encoded with
+  // inner_, and an index (offset, size per inner chunk) encoded with index_ at the shard's end
+  // (or start).
+  bool sharded_ = false;
+  std::vector<std::int64_t> innerChunks_;
+  Codecs inner_, index_;
+  bool indexAtStart_ = false;
+  std::string keyPrefix_; // "c" (v3 default encoding) or ""
   char separator_ = '/';
   std::uint64_t fillLabel_ = 0;
   double fillValue_ = 0;
@@ -91,6 +108,7 @@ struct ZarrWriteOptions {
   char separator = '/';
   bool omitFillChunks = true; // as zarr-python: chunks holding only the fill value are not written
   bool littleEndian = true;
+  std::vector<std::int64_t> shardInner; // v3: write `chunks` as shards of inner chunks of this shape
 };
 void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& shape,
                     const std::vector<std::int64_t>& chunks, ScalarType type, const void* data,

@@ -140,6 +140,7 @@ struct WriteOptions {
   std::string compressor = "zstd";
   int zarrFormat = 3;
   std::int64_t chunk = 32;
+  std::int64_t shardInner = 0; // > 0: chunks written as shards of inner chunks of this edge
 };
 
 // A v1 folder <parent>/<name>_<res>um_v<version>; returns its path.
@@ -209,6 +210,7 @@ inline std::string writeV3(const std::string& root, const LabelGrid& g, const St
   ZarrWriteOptions zo;
   zo.zarrFormat = o.zarrFormat;
   zo.compressor = o.compressor;
+  if (o.shardInner > 0) zo.shardInner = {o.shardInner, o.shardInner, o.shardInner};
   // Axis orientations as BrainGlobe writes them, from the orientation string.
   std::vector<std::string> orient;
   for (char c : o.orientation) {

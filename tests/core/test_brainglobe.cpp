@@ -162,21 +162,40 @@ private slots:
   void zarrVariants_data() {
     QTest::addColumn<int>("format");
     QTest::addColumn<QString>("compressor");
-    QTest::newRow("v3 blosc") << 3 << "blosc";
-    QTest::newRow("v3 raw") << 3 << "none";
-    QTest::newRow("v2 blosc") << 2 << "blosc";
-    QTest::newRow("v2 zstd") << 2 << "zstd";
+    QTest::addColumn<int>("shardInner");
+    QTest::newRow("v3 blosc") << 3 << "blosc" << 0;
+    QTest::newRow("v3 sharded zstd") << 3 << "zstd" << 12;
+    QTest::newRow("v3 sharded raw") << 3 << "none" << 8;
+    QTest::newRow("v3 raw") << 3 << "none" << 0;
+    QTest::newRow("v2 blosc") << 2 << "blosc" << 0;
+    QTest::newRow("v2 zstd") << 2 << "zstd" << 0;
   }
   void zarrVariants() {
     QFETCH(int, format);
     QFETCH(QString, compressor);
+    QFETCH(int, shardInner);
     fixtures::WriteOptions o;
     o.zarrFormat = format;
     o.compressor = compressor.toStdString();
     o.chunk = 24; // edge chunks clipped on every axis
-    const std::string root = path("zarr-" + std::to_string(format) + compressor.toStdString());
-    const Atlas a = openAtlas(fixtures::writeV3(root, grid_, ccf_->structures(), o));
+    o.shardInner = shardInner;
+    const std::string root =
+        path("zarr-" + std::to_string(format) + compressor.toStdString() + std::to_string(shardInner));
+    const std::string manifest = fixtures::writeV3(root, grid_, ccf_->structures(), o);
+    const Atlas a = openAtlas(manifest);
     compareWithGrid(a, grid_);
+    if (shardInner > 0) {
+      // A damaged shard index: its checksum fails, the shard named.
+      const fs::path shard = fs::path(root) / "brainglobe-atlasapi/annotation-sets/allen_mouse-annotation/1_2/"
+                                              "annotations_compressed.ome.zarr/0/c/2/1/2";
+      QVERIFY(fs::exists(shard));
+      std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(-10, std::ios::end);
+      f.put('\x7f');
+      f.close();
+      const QString msg = errorOf([&] { openAtlas(manifest); });
+      QVERIFY2(msg.contains("c/2/1/2") && msg.contains("crc32c"), qPrintable(msg));
+    }
   }
 
   void referenceAndReorientation_data() {

@@ -67,6 +67,18 @@ int main(int argc, char** argv) {
           std::string(1, static_cast<char>(format == 3 ? 0 : 1)) + meta + std::string(1, '\0') + chunk);
       ++n;
     }
+  {
+    // A sharded array (shards of 3x6x5 holding inner chunks of 1x3x5).
+    ZarrWriteOptions o;
+    o.compressor = "zstd";
+    o.omitFillChunks = false;
+    o.shardInner = {1, 3, 5};
+    const fs::path a = tmp / "sharded";
+    writeZarrArray(a.string(), {3, 6, 5}, {3, 6, 5}, ScalarType::UInt32, v32.data(), o);
+    put(out / "fuzz_zarr" / "v3-sharded-zstd",
+        std::string(1, '\0') + slurp(a / "zarr.json") + std::string(1, '\0') + slurp(a / "c/0/0/0"));
+    ++n;
+  }
   writeOmeZarrGroup((tmp / "g").string(), 3, {{"0", {0.025, 0.025, 0.025}}, {"1", {0.05, 0.05, 0.05}}}, {"z", "y", "x"},
                     {"anterior-to-posterior", "superior-to-inferior", "right-to-left"});
   put(out / "fuzz_zarr" / "ome-group-v3", std::string(1, '\2') + slurp(tmp / "g" / "zarr.json"));
