@@ -65,6 +65,19 @@ AnnotationVolume AnnotationVolume::fromVolume(const Volume& vol, const std::stri
   return a;
 }
 
+AnnotationVolume AnnotationVolume::fromCodes(const std::array<std::int64_t, 3>& size,
+                                             const std::array<double, 3>& spacingUm, std::vector<Code> codes,
+                                             std::vector<StructureId> ids) {
+  AnnotationVolume a;
+  a.size_ = size;
+  a.spacing_ = spacingUm;
+  a.codes_ = std::move(codes);
+  a.ids_ = std::move(ids);
+  if (a.ids_.empty() || a.ids_[0] != 0) throw Error("annotation codes: code 0 must be id 0");
+  if (static_cast<std::int64_t>(a.codes_.size()) != a.voxelCount()) throw Error("annotation codes: wrong count");
+  return a;
+}
+
 std::optional<VoxelIndex> AnnotationVolume::voxelAt(double ap, double dv, double ml) const {
   if (!std::isfinite(ap) || !std::isfinite(dv) || !std::isfinite(ml)) return std::nullopt;
   const VoxelIndex v{static_cast<std::int64_t>(std::floor(ap / spacing_[0])),

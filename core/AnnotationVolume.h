@@ -32,6 +32,10 @@ public:
   // is mm (NIfTI xyzt_units, NRRD space units), or that states no unit and a spacing below 1
   // (no CCF volume has sub-micrometre voxels), is converted from mm.
   static AnnotationVolume fromVolume(const Volume& volume, const std::string& source);
+  // From codes already made (the BrainGlobe readers encode while they read): `codes` in this
+  // class' layout (axis 0 fastest), `ids` code -> structure id with ids[0] == 0.
+  static AnnotationVolume fromCodes(const std::array<std::int64_t, 3>& size, const std::array<double, 3>& spacingUm,
+                                    std::vector<Code> codes, std::vector<StructureId> ids);
 
   const std::array<std::int64_t, 3>& size() const { return size_; }
   const std::array<double, 3>& spacingUm() const { return spacing_; }

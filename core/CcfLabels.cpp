@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 namespace atlascope {
 
@@ -31,6 +32,17 @@ std::vector<std::int32_t> ccfLevelLabels(const StructureTree& tree, const CcfLev
     throw Error("unknown CCF level '" + level.spec + "' (leaf, depth:N or major)");
   }
   return roll;
+}
+
+void requireCcfSpace(const Atlas& atlas) {
+  static constexpr double kCcfExtentUm[3] = {13200, 8000, 11400};
+  const auto e = atlas.annotation().extentUm();
+  const auto s = atlas.annotation().spacingUm();
+  for (std::size_t i = 0; i < 3; ++i)
+    if (std::abs(e[i] - kCcfExtentUm[i]) > s[i])
+      throw Error("atlas " + atlas.name() + " does not cover the CCF's space (its extent " + std::to_string(e[0]) +
+                  " x " + std::to_string(e[1]) + " x " + std::to_string(e[2]) +
+                  " um, the CCF's 13200 x 8000 x 11400 um): cells' CCF coordinates do not land on it");
 }
 
 std::vector<std::int32_t> ccfLabels(const Atlas& atlas, const CellTable& cells, const CcfLevel& level) {

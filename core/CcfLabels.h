@@ -15,6 +15,11 @@ struct CcfLevel {
   std::string spec = "leaf";
 };
 
+// Cells' CCF coordinates (micrometres AP, DV, ML) land on an atlas only when it covers the CCF's
+// space (13,200 x 8,000 x 11,400 um: the Allen CCFv3 and the BrainGlobe atlases built on it, at any
+// resolution). Throws an Error naming the atlas and its extent otherwise.
+void requireCcfSpace(const Atlas& atlas);
+
 // Per cell: a tree index (or -1 outside the brain / no coordinates / not in the chosen set).
 std::vector<std::int32_t> ccfLabels(const Atlas& atlas, const CellTable& cells, const CcfLevel& level);
 

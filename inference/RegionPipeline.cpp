@@ -3,6 +3,7 @@
 #include "core/Agreement.h"
 #include "core/AnnDataResults.h"
 #include "core/Atlas.h"
+#include "core/AtlasCatalog.h"
 #include "core/CcfLabels.h"
 #include "core/Composition.h"
 #include "core/Error.h"
@@ -180,14 +181,16 @@ RegionPipelineResult runRegionPipeline(const std::string& data, const std::strin
   std::unique_ptr<Atlas> atlas;
   std::vector<std::int32_t> ccfLeaves;
   if (cells.hasCcf() && (!o.ccfLevel.empty() || !out.empty())) {
-    atlas = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
+    atlas = std::make_unique<Atlas>(openAtlas(o.atlas));
+    requireCcfSpace(*atlas);
     if (!out.empty()) ccfLeaves = ccfLabels(*atlas, cells, {"leaf"});
   }
   if (!o.ccfLevel.empty()) {
     if (atlas) {
-      references.emplace_back("ccf_" + o.ccfLevel, o.ccfLevel == "leaf" && !ccfLeaves.empty()
-                                                       ? ccfLeaves
-                                                       : ccfLabels(*atlas, cells, {o.ccfLevel}));
+      const std::string prefix = o.atlas.empty() || o.atlas == kBundledAtlasName ? "ccf" : atlas->name();
+      references.emplace_back(prefix + "_" + o.ccfLevel, o.ccfLevel == "leaf" && !ccfLeaves.empty()
+                                                             ? ccfLeaves
+                                                             : ccfLabels(*atlas, cells, {o.ccfLevel}));
     } else {
       summary["ccf"] = "the dataset has no CCF coordinates: no comparison with the CCF";
     }

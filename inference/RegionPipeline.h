@@ -36,6 +36,7 @@ struct RegionPipelineOptions {
   SmoothingOptions smoothing;              // (sigma in um)
   int smoothLabelsK = 0;                   // majority of the k nearest after clustering (0: off)
   std::string ccfLevel = "major";          // scores against the CCF at this level (leaf, depth:N, major; empty: none)
+  std::string atlas = "ccf";               // the atlas scored against: ccf, or a BrainGlobe atlas of the CCF's space
   std::vector<std::string> compareColumns; // obs labellings scored as well
   // The synthetic brain's ground truth of CCF regions it split in two (obs hidden_subregion: 0
   // outside them, 2r+1 and 2r+2 the two parts of split region r): per split region, how well

@@ -10,6 +10,7 @@ BUILD_DIR="${ATLASCOPE_BUILD_DIR:-$ROOT/build}"
 PACKAGES=(cmake g++ make pkg-config
           qt6-base-dev qt6-charts-dev qt6-svg-dev libvtk9-dev libtorch-dev libgloo-dev libopenblas0-openmp
           zlib1g-dev libhdf5-dev nlohmann-json3-dev libcli11-dev libigraph-dev
+          libtiff-dev libblosc-dev libzstd-dev libdraco-dev
           xvfb xauth libgl1-mesa-dri)
 
 install_packages() {

@@ -1,10 +1,13 @@
 #include "viewer/MeshIO.h"
 
+#include "core/Atlas.h"
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 
+#include <vtkCellArray.h>
 #include <vtkOBJWriter.h>
 #include <vtkPLYWriter.h>
+#include <vtkPoints.h>
 #include <vtkPolyData.h>
 #include <vtkSTLWriter.h>
 #include <vtkXMLPolyDataReader.h>
@@ -15,6 +18,23 @@
 #include <filesystem>
 
 namespace atlascope::viewer {
+
+vtkSmartPointer<vtkPolyData> toPolyData(const TriangleMesh& mesh) {
+  auto points = vtkSmartPointer<vtkPoints>::New();
+  points->SetDataTypeToFloat();
+  points->SetNumberOfPoints(static_cast<vtkIdType>(mesh.vertexCount()));
+  for (std::size_t i = 0; i < mesh.vertexCount(); ++i)
+    points->SetPoint(static_cast<vtkIdType>(i), mesh.points[3 * i], mesh.points[3 * i + 1], mesh.points[3 * i + 2]);
+  auto polys = vtkSmartPointer<vtkCellArray>::New();
+  for (std::size_t i = 0; i + 2 < mesh.triangles.size(); i += 3) {
+    const vtkIdType t[3] = {mesh.triangles[i], mesh.triangles[i + 1], mesh.triangles[i + 2]};
+    polys->InsertNextCell(3, t);
+  }
+  auto poly = vtkSmartPointer<vtkPolyData>::New();
+  poly->SetPoints(points);
+  poly->SetPolys(polys);
+  return poly;
+}
 
 namespace fs = std::filesystem;
 

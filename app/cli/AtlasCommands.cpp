@@ -1,5 +1,9 @@
 #include "app/cli/Commands.h"
 #include "core/Atlas.h"
+#include "core/AtlasCatalog.h"
+#include "core/AtlasComparison.h"
+#include "core/AtlasMesh.h"
+#include "core/CorrespondenceReport.h"
 #include "core/Error.h"
 
 #ifdef ATLASCOPE_HAS_VTK
@@ -11,6 +15,8 @@
 #include <vtkPolyData.h>
 #endif
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -23,7 +29,7 @@ namespace {
 int gExitCode = 0;
 
 struct AtlasOptions {
-  std::string annotation, ontology, parcellationTable;
+  std::string atlas, annotation, ontology, parcellationTable;
 
   AtlasPaths paths() const {
     AtlasPaths p = bundledAtlasPaths();
@@ -32,9 +38,21 @@ struct AtlasOptions {
     p.parcellationTable = parcellationTable;
     return p;
   }
+  bool custom() const { return !annotation.empty() || !ontology.empty() || !parcellationTable.empty(); }
+  // --atlas NAME_OR_PATH, else the bundled CCF (or the files --annotation/--ontology name).
+  Atlas load(AtlasOpenOptions o = {}) const {
+    if (!atlas.empty()) {
+      if (custom()) throw Error("--atlas and --annotation/--ontology/--parcellation-table do not go together");
+      return openAtlas(atlas, o);
+    }
+    return Atlas::load(paths(), o.progress);
+  }
 };
 
 void addAtlasOptions(CLI::App* cmd, AtlasOptions& o) {
+  cmd->add_option("--atlas", o.atlas,
+                  "Atlas: ccf (the bundled CCF, default), a BrainGlobe atlas name (see `atlas list`), or the path of a "
+                  "BrainGlobe atlas folder or manifest.json");
   cmd->add_option("--annotation", o.annotation,
                   "Label volume (.nrrd, .nhdr, .nii, .nii.gz); default: the bundled CCF 25 um")
       ->check(CLI::ExistingFile);
@@ -70,7 +88,8 @@ int exitCode() { return gExitCode; }
 void setExitCode(int code) { gExitCode = code; }
 
 void addAtlasCommands(CLI::App& app) {
-  CLI::App* atlas = app.add_subcommand("atlas", "The Allen CCF: structures, lookups, meshes");
+  CLI::App* atlas = app.add_subcommand(
+      "atlas", "Atlases (the bundled Allen CCF, BrainGlobe atlases): structures, lookups, meshes, atlas vs atlas");
   atlas->require_subcommand(1);
 
   // --- info
@@ -81,11 +100,17 @@ void addAtlasCommands(CLI::App& app) {
     addAtlasOptions(cmd, *opts);
     cmd->add_flag("--json", *json, "Print one JSON object");
     cmd->callback([opts, json] {
-      const Atlas a = Atlas::load(opts->paths());
+      const auto t0 = std::chrono::steady_clock::now();
+      const Atlas a = opts->load();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto& ann = a.annotation();
+      const auto& d = a.description();
       const auto ids = ann.distinctIds();
       const auto unknown = a.unknownIds();
-      nlohmann::json j = {{"annotation", a.paths().annotation},
+      nlohmann::json j = {{"name", d.name},
+                          {"format", d.format},
+                          {"location", d.location},
+                          {"annotation", a.paths().annotation},
                           {"ontology", a.paths().ontology},
                           {"structures", a.structures().size()},
                           {"shape", {ann.size()[0], ann.size()[1], ann.size()[2]}},
@@ -93,12 +118,23 @@ void addAtlasCommands(CLI::App& app) {
                           {"spacing_um", {ann.spacingUm()[0], ann.spacingUm()[1], ann.spacingUm()[2]}},
                           {"extent_um", {ann.extentUm()[0], ann.extentUm()[1], ann.extentUm()[2]}},
                           {"labels", ids.size()},
-                          {"labels_not_in_ontology", unknown}};
+                          {"labels_not_in_ontology", unknown},
+                          {"orientation", d.orientation},
+                          {"symmetric", d.symmetric},
+                          {"version", d.version},
+                          {"species", d.species},
+                          {"meshes", a.meshCount()},
+                          {"warnings", d.warnings},
+                          {"open_seconds", seconds}};
+      if (d.annotationChunksTotal > 0)
+        j["annotation_chunks"] = {{"present", d.annotationChunksPresent}, {"total", d.annotationChunksTotal}};
       if (*json) {
         std::cout << j.dump() << "\n";
         return;
       }
-      std::cout << "annotation:  " << a.paths().annotation << "\n"
+      std::cout << "atlas:       " << d.name << " (" << d.format << (d.version.empty() ? "" : ", version " + d.version)
+                << (d.species.empty() ? "" : ", " + d.species) << ")\n"
+                << "annotation:  " << a.paths().annotation << "\n"
                 << "ontology:    " << a.paths().ontology << " (" << a.structures().size() << " structures)\n"
                 << "shape:       " << ann.size()[0] << " x " << ann.size()[1] << " x " << ann.size()[2]
                 << " (AP x DV x ML)\n"
@@ -107,7 +143,57 @@ void addAtlasCommands(CLI::App& app) {
                 << "extent:      " << ann.extentUm()[0] << " x " << ann.extentUm()[1] << " x " << ann.extentUm()[2]
                 << " um\n"
                 << "labels:      " << ids.size() << " distinct structure ids (+ 0 = outside)\n";
-      if (!unknown.empty()) std::cout << "warning:     " << unknown.size() << " labels are not in the ontology\n";
+      if (!d.orientation.empty())
+        std::cout << "orientation: " << d.orientation << " as stored (Atlascope: AP, DV, ML; ML index 0 = left)\n";
+      if (d.format != "nrrd") std::cout << "meshes:      " << a.meshCount() << " structures with their own mesh\n";
+      if (d.annotationChunksTotal > 0 && d.annotationChunksPresent < d.annotationChunksTotal)
+        std::cout << "chunks:      " << d.annotationChunksPresent << " of " << d.annotationChunksTotal
+                  << " annotation chunks on disk (the others hold the fill value)\n";
+      if (!unknown.empty())
+        std::cout << "warning:     " << unknown.size()
+                  << " labels are not in the ontology (shown as outside the atlas): " <<
+            [&] {
+              std::string list;
+              for (std::size_t i = 0; i < unknown.size() && i < 10; ++i)
+                list += (i ? ", " : "") + std::to_string(unknown[i]);
+              return list + (unknown.size() > 10 ? ", ..." : "");
+            }() << "\n";
+      for (const auto& w : d.warnings) std::cout << "warning:     " << w << "\n";
+    });
+  }
+
+  // --- list
+  {
+    auto json = std::make_shared<bool>(false);
+    CLI::App* cmd = atlas->add_subcommand("list", "The atlases Atlascope can open by name (BrainGlobe's folder)");
+    cmd->add_flag("--json", *json, "Print one JSON object");
+    cmd->callback([json] {
+      const BrainGlobeFolder folder = brainGlobeFolder();
+      const auto cached = listCachedAtlases(folder.path);
+      if (*json) {
+        nlohmann::json list = nlohmann::json::array();
+        list.push_back({{"name", kBundledAtlasName}, {"format", "nrrd"}, {"path", bundledAtlasPaths().annotation}});
+        for (const auto& e : cached)
+          list.push_back({{"name", e.name},
+                          {"version", e.version},
+                          {"format", e.format},
+                          {"path", e.path},
+                          {"problem", e.problem}});
+        std::cout << nlohmann::json{{"brainglobe_dir", folder.path},
+                                    {"found_by", folder.foundBy},
+                                    {"brainglobe_supported", brainGlobeSupported()},
+                                    {"atlases", list}}
+                         .dump()
+                  << "\n";
+        return;
+      }
+      std::cout << "BrainGlobe folder: " << folder.path << " (" << folder.foundBy << ")\n";
+      std::cout << kBundledAtlasName << "\tbundled\tnrrd\t" << bundledAtlasPaths().annotation << "\n";
+      for (const auto& e : cached)
+        std::cout << e.name << "\t" << (e.version.empty() ? "-" : e.version) << "\t" << e.format << "\t" << e.path
+                  << (e.problem.empty() ? "" : "\t(unreadable: " + e.problem + ")") << "\n";
+      if (!brainGlobeSupported())
+        std::cout << "note: this build reads no BrainGlobe atlases (built without libtiff, c-blosc and zstd)\n";
     });
   }
 
@@ -125,7 +211,7 @@ void addAtlasCommands(CLI::App& app) {
     cmd->add_flag("--json", *json, "Print one JSON object");
     cmd->callback([opts, um, voxel, json] {
       if (um->empty() && voxel->empty()) throw Error("atlas lookup: give --um AP DV ML or --voxel AP DV ML");
-      const Atlas a = Atlas::load(opts->paths());
+      const Atlas a = opts->load();
       const auto& ann = a.annotation();
       std::optional<VoxelIndex> v;
       std::string where;
@@ -146,14 +232,18 @@ void addAtlasCommands(CLI::App& app) {
       }
       const StructureId id = ann.idAt(*v);
       const auto idx = a.structureAt(*v);
-      nlohmann::json j = {{"voxel", {v->ap, v->dv, v->ml}}, {"id", id}};
+      nlohmann::json j = {{"voxel", {v->ap, v->dv, v->ml}},
+                          {"id", id},
+                          {"atlas", a.name()},
+                          {"hemisphere", hemisphereName(a.hemisphereAt(*v))}};
       if (idx) j.update(structureJson(a.structures(), *idx));
+      if (id != 0 && !idx) j["outside_atlas"] = "label not in the structure tree";
       if (*json) {
         std::cout << j.dump() << "\n";
       } else if (id == 0) {
         std::cout << "0\toutside the brain\n";
       } else if (!idx) {
-        std::cout << id << "\t(label not in the ontology)\n";
+        std::cout << id << "\t(label not in the ontology: outside the atlas)\n";
       } else {
         const Structure& s = a.structures()[*idx];
         std::cout << s.id << "\t" << s.acronym << "\t" << s.name << "\t" << a.structures().pathString(*idx) << "\n";
@@ -173,7 +263,11 @@ void addAtlasCommands(CLI::App& app) {
     cmd->add_option("--limit", *limit, "At most this many results (0: all)");
     cmd->callback([opts, text, limit] {
       // Only the ontology is needed: do not decode the volume.
-      const StructureTree tree = readOntology(opts->paths().ontology);
+      AtlasOpenOptions structuresOnly;
+      structuresOnly.labels = false;
+      const StructureTree tree = opts->atlas.empty() || opts->atlas == kBundledAtlasName
+                                     ? readOntology(opts->paths().ontology)
+                                     : opts->load(structuresOnly).structures();
       const auto hits = tree.search(*text);
       if (hits.empty()) {
         std::cerr << "atlascope-cli: no structure matches '" << *text << "'\n";
@@ -185,6 +279,63 @@ void addAtlasCommands(CLI::App& app) {
         if (*limit > 0 && shown++ >= *limit) break;
         std::cout << tree[i].id << "\t" << tree[i].acronym << "\t" << tree[i].name << "\n";
       }
+    });
+  }
+
+  // --- compare
+  {
+    auto a = std::make_shared<std::string>(), b = std::make_shared<std::string>();
+    auto out = std::make_shared<std::string>("atlas-comparison");
+    auto o = std::make_shared<AtlasComparisonOptions>();
+    auto noDepths = std::make_shared<bool>(false);
+    CLI::App* cmd = atlas->add_subcommand(
+        "compare", "One atlas against another of the same space, voxel by voxel: scores (AMI, ARI, V-measure; by "
+                   "depth of A's tree), best matches, splits and merges");
+    cmd->add_option("a", *a, "Reference atlas: ccf, a BrainGlobe name or path")->required();
+    cmd->add_option("b", *b, "Atlas scored against it")->required();
+    cmd->add_option("--out-dir", *out,
+                    "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv, matches.csv");
+    cmd->add_option("--level-a", o->levelA.spec, "A's labels: leaf, depth:N or major");
+    cmd->add_option("--level-b", o->levelB.spec, "B's labels: leaf, depth:N or major");
+    cmd->add_flag("--no-depths", *noDepths, "Skip the scores of A cut at each depth of its tree");
+    cmd->add_option("--split-threshold", o->correspondence.splitThreshold,
+                    "A structure is split when two or more of the other's lie at least this share inside it")
+        ->check(CLI::Range(0.01, 1.0));
+    cmd->add_option("--min-jaccard", o->correspondence.minimumJaccard,
+                    "One-to-one pairs below this Jaccard are left unmatched")
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->callback([=] {
+      const auto t0 = std::chrono::steady_clock::now();
+      AtlasOptions optsA, optsB;
+      optsA.atlas = *a;
+      optsB.atlas = *b;
+      const Atlas atlasA = optsA.load(), atlasB = optsB.load();
+      const auto t1 = std::chrono::steady_clock::now();
+      AtlasComparisonOptions options = *o;
+      options.byDepth = !*noDepths;
+      const AtlasComparison c = compareAtlases(atlasA, atlasB, options);
+      nlohmann::json summary = writeAtlasComparisonReport(c, atlasA, atlasB, options, *out);
+      const auto t2 = std::chrono::steady_clock::now();
+      // The line printed: what the summary says at the top, without the per-depth list.
+      nlohmann::json line = {{"a", atlasA.name()},
+                             {"b", atlasB.name()},
+                             {"voxels_compared", summary["voxels_compared"]},
+                             {"grid", summary["grid"]},
+                             {"scores", agreementJson(c.scores)},
+                             {"one_to_one", c.correspondence.oneToOne.size()},
+                             {"splits", c.correspondence.splits.size()},
+                             {"merges", c.correspondence.merges.size()},
+                             {"matched_share", c.correspondence.matchedShare},
+                             {"open_seconds", std::chrono::duration<double>(t1 - t0).count()},
+                             {"compare_seconds", std::chrono::duration<double>(t2 - t1).count()},
+                             {"out_dir", *out}};
+      if (!c.byDepth.empty()) {
+        const auto best = std::max_element(c.byDepth.begin(), c.byDepth.end(), [](const auto& x, const auto& y) {
+          return x.scores.adjustedMutualInformation < y.scores.adjustedMutualInformation;
+        });
+        line["best_depth_of_a"] = {{"depth", best->depth}, {"ami", best->scores.adjustedMutualInformation}};
+      }
+      std::cout << line.dump() << "\n";
     });
   }
 
@@ -206,9 +357,27 @@ void addAtlasCommands(CLI::App& app) {
     cmd->add_option("--downsample", sopts->downsample, "Mesh blocks of N^3 voxels (1 = native grid)")
         ->check(CLI::Range(1, 8));
     cmd->add_option("--decimate", sopts->decimation, "Fraction of triangles to remove")->check(CLI::Range(0.0, 0.99));
-    cmd->callback([opts, structure, out, sopts] {
-      const Atlas a = Atlas::load(opts->paths());
+    auto source = std::make_shared<std::string>("labels");
+    cmd->add_option("--source", *source,
+                    "labels (a surface of the label volume, any atlas) or atlas (the atlas' own mesh, BrainGlobe)")
+        ->check(CLI::IsMember({"labels", "atlas"}));
+    cmd->callback([opts, structure, out, sopts, source] {
+      AtlasOpenOptions o;
+      o.labels = *source == "labels";
+      const Atlas a = opts->load(o);
       const int idx = resolveStructure(a.structures(), *structure);
+      if (*source == "atlas") {
+        if (!a.meshSource(idx))
+          throw Error("atlas " + a.name() + " ships no mesh of " + a.structures()[idx].acronym +
+                      " (--source labels builds one from the label volume)");
+        const TriangleMesh m = a.readMesh(idx);
+        const auto poly = viewer::toPolyData(m);
+        viewer::writeMesh(poly, *out);
+        std::cout << "wrote " << *out << ": " << m.vertexCount() << " points, " << m.triangleCount()
+                  << " triangles (the atlas' own mesh of " << a.structures()[idx].acronym << ", "
+                  << a.meshSource(idx)->path << ")\n";
+        return;
+      }
       auto mesh = viewer::buildRegionSurface(a, idx, *sopts);
       if (mesh->GetNumberOfPoints() == 0)
         throw Error("structure " + a.structures()[idx].acronym + " has no voxels in this annotation");
@@ -239,7 +408,7 @@ void addAtlasCommands(CLI::App& app) {
     cmd->callback([opts, structures, out, view, size] {
       const auto preset = viewer::presetFromName(*view);
       if (!preset) throw Error("unknown view '" + *view + "'");
-      const Atlas a = Atlas::load(opts->paths());
+      const Atlas a = opts->load();
       viewer::SurfaceCache cache(a);
       viewer::AtlasScene scene(a);
       scene.setSurface(a.structures().root(), cache.surface(a.structures().root()));

@@ -5,6 +5,7 @@
 #include "app/cli/Commands.h"
 #include "core/Agreement.h"
 #include "core/Atlas.h"
+#include "core/AtlasCatalog.h"
 #include "core/CcfLabels.h"
 #include "core/CellTable.h"
 #include "core/ComparisonReport.h"
@@ -66,6 +67,7 @@ void addCompareCommand(CLI::App& app) {
     auto otherLabels = std::make_shared<std::string>();
     auto correspondence = std::make_shared<CorrespondenceOptions>();
     auto voxelUm = std::make_shared<double>(100.0);
+    auto atlasName = std::make_shared<std::string>(kBundledAtlasName);
     CLI::App* cmd = app.add_subcommand("compare", "Compare a labeling of the cells with the CCF (or another labeling, "
                                                   "or another dataset's regions): scores and tables");
     cmd->add_option("data", *data, "Dataset (.h5ad, .csv, or an ABC download folder)")
@@ -74,6 +76,9 @@ void addCompareCommand(CLI::App& app) {
     cmd->add_option("--labels", *labels, "obs column with the labels to score (e.g. discovered regions)")->required();
     cmd->add_option("--against", *against, "ccf (the cells' CCF structures) or another obs column");
     cmd->add_option("--level", *level, "CCF level: leaf, depth:N or major");
+    cmd->add_option("--atlas", *atlasName,
+                    "Atlas whose structures --against ccf means: ccf (the bundled CCF, default), or a BrainGlobe atlas "
+                    "of the CCF's space, by name or path");
     cmd->add_option("--out-dir", *out,
                     "Folder for summary.json, overlap.csv, best_matches.csv, splits.csv (with --against-dataset: "
                     "summary.json, matches.csv)");
@@ -101,7 +106,8 @@ void addCompareCommand(CLI::App& app) {
           throw Error("compare: --against and --against-dataset do not go together (--against-labels names the other "
                       "dataset's column)");
         const auto t0 = std::chrono::steady_clock::now();
-        const Atlas atlas = Atlas::load(bundledAtlasPaths());
+        const Atlas atlas = openAtlas(*atlasName);
+        requireCcfSpace(atlas);
         const double factor = *voxelUm / atlas.annotation().spacingUm()[0];
         if (std::abs(factor - std::round(factor)) > 1e-6 || factor < 1)
           throw Error("compare: --voxel-um must be a multiple of the CCF's voxel (" +
@@ -147,11 +153,12 @@ void addCompareCommand(CLI::App& app) {
                     << "\n";
           return;
         }
-        atlas = std::make_unique<Atlas>(Atlas::load(bundledAtlasPaths()));
+        atlas = std::make_unique<Atlas>(openAtlas(*atlasName));
+        requireCcfSpace(*atlas);
         ref = ccfLabels(*atlas, cells, {*level});
         for (std::size_t i = 0; i < atlas->structures().size(); ++i)
           names.reference.push_back(atlas->structures()[static_cast<int>(i)].acronym);
-        names.referenceTitle = "ccf_" + *level;
+        names.referenceTitle = (*atlasName == kBundledAtlasName ? std::string("ccf") : atlas->name()) + "_" + *level;
       } else {
         const ObsLabels other = readObsLabels(*data, *against);
         for (std::int64_t r : cells.fileRow) ref.push_back(other.codes[static_cast<std::size_t>(r)]);

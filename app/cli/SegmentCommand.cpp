@@ -78,6 +78,8 @@ void addSegmentCommand(CLI::App& app) {
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--ccf-level", o->ccfLevel,
                   "Score against the CCF at this level: leaf, depth:N, major (\"\": no CCF scores)");
+  cmd->add_option("--atlas", o->atlas,
+                  "Atlas to score against: ccf (default), or a BrainGlobe atlas of the CCF's space (name or path)");
   cmd->add_option("--compare", o->compareColumns, "obs labellings to score against as well (e.g. hidden_subregion)");
   cmd->add_option("--subregions", o->subregionColumn,
                   "Ground truth of split regions (the synthetic brain's hidden_subregion)");
