@@ -35,6 +35,10 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   const QCommandLineOption annotation("annotation", "Label volume (.nrrd, .nhdr, .nii.gz); default: bundled CCF 25 um.",
                                       "file");
   const QCommandLineOption ontology("ontology", "Structure ontology (JSON or CSV); default: bundled.", "file");
+  const QCommandLineOption atlasOpt("atlas",
+                                    "A BrainGlobe atlas instead of the bundled CCF: a name in the BrainGlobe folder "
+                                    "(allen_mouse_25um), a v1 atlas folder or a v3 manifest.json.",
+                                    "name|path");
   const QCommandLineOption table("parcellation-table",
                                  "ABC parcellation.csv when the volume holds parcellation indices.", "file");
   const QCommandLineOption cache("cache-dir", "Where region surfaces and gene stores are cached.", "dir");
@@ -108,6 +112,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
                      sweep,          sweepFrames,    framesDir,   figure,      figureSize,  sectionOpt,
                      benchRender,    restoreSession, saveSession, benchStalls, benchStartup});
   parser.addOption(spacing);
+  parser.addOption(atlasOpt);
   parser.process(app);
 
   CommandLine c;
@@ -115,6 +120,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
   if (parser.isSet(ontology)) c.engine.atlas.ontology = parser.value(ontology).toStdString();
   if (parser.isSet(table)) c.engine.atlas.parcellationTable = parser.value(table).toStdString();
   if (parser.isSet(cache)) c.engine.cacheDir = parser.value(cache);
+  if (parser.isSet(atlasOpt)) c.engine.atlasName = parser.value(atlasOpt);
   StartupPatch& p = c.patch;
   if (parser.isSet(show)) p.show = parser.value(show).split(',', Qt::SkipEmptyParts);
   if (parser.isSet(view)) {

@@ -4,6 +4,7 @@
 #include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/FigureExport.h"
 #include "app/gui/MainWindow.h"
+#include "app/gui/OpenAtlasDialog.h"
 #include "app/gui/ScreenshotReaction.h"
 #include "app/gui/SectionView.h"
 #include "app/gui/VtkView.h"
@@ -47,6 +48,14 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
     const QString dir =
         QFileDialog::getExistingDirectory(w, tr("ABC atlas folder (cell metadata, CCF coordinates, expression)"));
     if (!dir.isEmpty()) w->openDataset(dir);
+  });
+  QAction* openAtlas = file->addAction(tr("Open a&tlas (BrainGlobe)…"));
+  openAtlas->setObjectName("openAtlas");
+  connect(openAtlas, &QAction::triggered, this, [w] {
+    OpenAtlasDialog d(w);
+    if (d.exec() != QDialog::Accepted || d.chosen().isEmpty()) return;
+    if (!OpenAtlasDialog::openInNewWindow(d.chosen()))
+      QMessageBox::warning(w, tr("Open atlas"), tr("Could not start a window for %1").arg(d.chosen()));
   });
   QAction* close = file->addAction(tr("&Close dataset"));
   close->setObjectName("closeCurrentDataset");

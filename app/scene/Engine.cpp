@@ -1,6 +1,7 @@
 #include "app/scene/Engine.h"
 
 #include "app/scene/SurfaceLoader.h"
+#include "core/AtlasCatalog.h"
 #include "core/FileSystem.h"
 #include "viewer/RegionLayer.h"
 #include "viewer/SurfaceCache.h"
@@ -17,11 +18,13 @@ Engine::Engine(EngineOptions options, QObject* parent) : QObject(parent), option
           [this](const QString& what, const QString& error) { emit message(what + ": " + error); });
   // Reading and decoding the 25 um CCF takes ~1.5 s: off the GUI thread.
   const AtlasPaths paths = options_.atlas;
+  const std::string name = options_.atlasName.toStdString();
   auto* self = this;
   tasks_.run<std::shared_ptr<Atlas>>(
       "atlas", tr("Loading the atlas"),
-      [paths](const CancellationToken&) -> std::shared_ptr<Atlas> {
+      [paths, name](const CancellationToken&) -> std::shared_ptr<Atlas> {
         try {
+          if (!name.empty()) return std::make_shared<Atlas>(openAtlas(name));
           return std::make_shared<Atlas>(Atlas::load(paths));
         } catch (const Cancelled&) {
           throw;

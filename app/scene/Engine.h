@@ -29,6 +29,9 @@ class SurfaceLoader;
 
 struct EngineOptions {
   AtlasPaths atlas = bundledAtlasPaths();
+  // A BrainGlobe atlas (a cached name, a v1 folder or a v3 manifest; core/AtlasCatalog.h) instead of
+  // `atlas`; empty: `atlas`.
+  QString atlasName;
   QString cacheDir; // empty: defaultCacheDir() (core/FileSystem.h): surfaces, gene stores
 };
 

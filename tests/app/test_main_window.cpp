@@ -7,6 +7,7 @@
 #include "app/gui/FigureExport.h"
 #include "app/gui/JobLocation.h"
 #include "app/gui/MainWindow.h"
+#include "app/gui/OpenAtlasDialog.h"
 #include "app/gui/PdfExport.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/PreferencesDialog.h"
@@ -19,10 +20,12 @@
 #include "app/gui/WorkerJob.h"
 #include "app/scene/SceneController.h"
 #include "app/workspace/Workspace.h"
+#include "core/AtlasCatalog.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
 #include "core/RegionCorrespondence.h"
 #include "core/SyntheticBrain.h"
+#include "tests/BrainGlobeFixtures.h"
 #include "tests/TestPaths.h"
 #include "tests/app/Widgets.h"
 #include "viewer/CellCloud.h"
@@ -33,6 +36,7 @@
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
+#include <QDialogButtonBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QFile>
@@ -75,6 +79,7 @@
 #include <vtkScalarBarActor.h>
 #include <vtkWindowToImageFilter.h>
 
+#include <filesystem>
 #include <functional>
 
 using namespace atlascope;
@@ -801,6 +806,53 @@ private slots:
     QVERIFY2(!p->job()->commandLine().contains(jobs) && p->job()->commandLine().contains(data),
              qPrintable(p->job()->commandLine()));
     QVERIFY(QFileInfo(result).lastModified() > before);
+  }
+
+  // File > Open atlas lists the BrainGlobe atlases of the user's BrainGlobe folder (found through
+  // $BRAINGLOBE_CONFIG_DIR/bg_config.conf, as brainglobe-atlasapi does); `atlascope --atlas` opens
+  // one (here a v1 folder written from the CCF at 100 um) and draws it.
+  void openAtlasListsBrainGlobeAndOpensOne() {
+    if (!brainGlobeSupported()) QSKIP("this build reads no BrainGlobe atlases");
+    namespace fs = std::filesystem;
+    const std::string bg = dir_.filePath("bg").toStdString(), config = dir_.filePath("bgconfig").toStdString();
+    const Atlas ccf = Atlas::load(bundledAtlasPaths());
+    const std::string v1 = fixtures::writeV1(bg, fixtures::downsample(ccf, 4), ccf.structures());
+    fixtures::writeText(fs::path(config) / "bg_config.conf", "[default_dirs]\nbrainglobe_dir = " + bg + "\n");
+    qputenv("BRAINGLOBE_CONFIG_DIR", QByteArray::fromStdString(config));
+    struct Unset {
+      ~Unset() { qunsetenv("BRAINGLOBE_CONFIG_DIR"); }
+    } unset;
+    {
+      OpenAtlasDialog d;
+      d.show();
+      QVERIFY(QTest::qWaitForWindowExposed(&d));
+      QCOMPARE(d.listed(), 1);
+      auto* list = child<QListWidget>(d, "cachedAtlases");
+      QVERIFY2(list->item(0)->text().startsWith("allen_mouse_100um"), qPrintable(list->item(0)->text()));
+      list->setCurrentRow(0);
+      QTest::mouseClick(d.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Open), Qt::LeftButton);
+      QCOMPARE(d.chosen(), QString::fromStdString(v1));
+    }
+    const QString shot = dir_.filePath("brainglobe.png");
+    QProcess p;
+    p.start(ATLASCOPE_GUI_BIN, {"--atlas", "allen_mouse_100um", "--show", "CB", "--size", "800x600", "--screenshot",
+                                shot, "--cache-dir", dir_.filePath("bgcache")});
+    QVERIFY(p.waitForFinished(180000));
+    QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0,
+             qPrintable(QString("exit %1: %2").arg(p.exitCode()).arg(QString::fromUtf8(p.readAllStandardError()))));
+    const QImage img(shot);
+    QVERIFY(!img.isNull());
+    // The brain's shell and the cerebellum drawn: colours that are not the background's.
+    const QColor background = img.pixelColor(2, img.height() / 2);
+    int drawn = 0;
+    for (int y = 0; y < img.height(); y += 4)
+      for (int x = 0; x < img.width(); x += 4) drawn += img.pixelColor(x, y) != background;
+    QVERIFY2(drawn > 500, qPrintable(QString("%1 pixels drawn").arg(drawn)));
+    // A wrong name: a clear error, no window left behind.
+    p.start(ATLASCOPE_GUI_BIN, {"--atlas", "no_such_atlas_25um", "--screenshot", dir_.filePath("none.png")});
+    QVERIFY(p.waitForFinished(120000));
+    QVERIFY(p.exitCode() != 0);
+    QVERIFY2(QString::fromUtf8(p.readAllStandardError()).contains("no_such_atlas_25um"), "the error names the atlas");
   }
 
   void trainingPanelTrainsAndFeedsTheRegionStep() {
