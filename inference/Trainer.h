@@ -60,11 +60,19 @@ struct TrainOptions {
   std::function<void(const std::string&)> onNotice;
   // Data-parallel over the ranks of a job (null: this process alone). Each rank takes a contiguous
   // share of every step's cells (the global step, its order and so the result do not depend on
-  // the number of ranks), the summed gradients are all-reduced as one flat buffer after the
-  // backward (with the step's loss and the ranks' cancel requests in two extra slots, so that
-  // every rank stops at the same step), and every rank applies the same Adam step. The initial
+  // the number of ranks), the summed gradients are all-reduced (allReduce below), then the step's
+  // loss and the ranks' cancel requests (so that every rank stops at the same step), and every
+  // rank applies the same Adam step. The initial
   // weights are rank 0's; validation is split across the ranks and reduced.
   Distributed* dist = nullptr;
+  // With ranks, how the gradients are summed: "buckets" (as DDP's reducer: the gradient buffer is
+  // laid out in the order the backward produces it and cut into buckets of about bucketMiB; each
+  // bucket's all-reduce starts from a gradient hook as soon as its gradients are in, so that it
+  // overlaps the rest of the backward, inside the CUDA graphs too), "after" (one all-reduce of the
+  // whole buffer after the backward), or "after-polling" (the same, waited for as before bucketing:
+  // the host polls c10d every 10 ms; for comparisons).
+  std::string allReduce = "buckets";
+  double bucketMiB = 25;
   // > 0 with dist: every this many steps the ranks compare a checksum of their weights and stop
   // with an Error if they differ (debug runs; costs one small all-reduce).
   std::int64_t checkWeightsEvery = 0;

@@ -77,6 +77,13 @@ nlohmann::json runTraining(TrainJob& job) {
   const std::unique_ptr<inference::Distributed> dist = joinJob(job.device, /*shareCores=*/false);
   const int worldSize = dist ? dist->size() : 1;
   const bool lead = !dist || dist->rank() == 0;
+  // Devices of the job, in every JSON progress line and the result: "ranks" (processes) and "gpus"
+  // (0 on the CPU).
+  const int gpus = inference::resolveDevice(job.device) == "cuda" ? worldSize : 0;
+  if (job.progress == "json")
+    std::cout
+        << nlohmann::json{{"stage", "starting"}, {"done", 0}, {"total", 0}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+        << std::endl;
   if (!lead) job.progress = "none";
   const std::string dev = inference::resolveDevice(job.device);
   const bool cuda = dev == "cuda";
@@ -155,7 +162,8 @@ nlohmann::json runTraining(TrainJob& job) {
       std::cout << nlohmann::json{{"stage", "training"}, {"step", step},
                                   {"done", step},        {"total", trainer ? trainer->totalSteps() : 0},
                                   {"loss", loss},        {"lr", lr},
-                                  {"rate", rate}}
+                                  {"rate", rate},        {"gpus", gpus},
+                                  {"ranks", worldSize}}
                        .dump()
                 << std::endl;
     else
@@ -177,7 +185,9 @@ nlohmann::json runTraining(TrainJob& job) {
                                   {"world_size", worldSize}};
     log["validations"].push_back(entry);
     if (mode == "json")
-      std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
+      std::cout
+          << nlohmann::json{{"stage", "validation"}, {"metrics", entry}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+          << std::endl;
     else if (mode == "text")
       std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n",
                    static_cast<long long>(st.step), v.nll, v.baselineNll, v.pearson, v.baselinePearson);
@@ -191,9 +201,11 @@ nlohmann::json runTraining(TrainJob& job) {
       inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
     }
   };
-  opt.onNotice = [mode](const std::string& message) {
+  opt.onNotice = [mode, gpus, worldSize](const std::string& message) {
     if (mode == "json")
-      std::cout << nlohmann::json{{"stage", "training"}, {"message", message}}.dump() << std::endl;
+      std::cout
+          << nlohmann::json{{"stage", "training"}, {"message", message}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+          << std::endl;
     else
       std::fprintf(stderr, "%s\n", message.c_str());
   };
@@ -237,7 +249,10 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"attention_check", trainer->attentionCheck()},
                       {"variable_length_attention", model->variableLengthAttention()},
                       {"config", model->config().describe()},
-                      {"world_size", worldSize}};
+                      {"world_size", worldSize},
+                      {"gpus", gpus},
+                      {"ranks", worldSize},
+                      {"allreduce", worldSize > 1 ? opt.allReduce : std::string("none")}};
   if (dist) {
     j["rank"] = dist->rank();
     j["backend"] = dist->backend();
@@ -272,6 +287,11 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
   addRankOption(cmd, job.ranks);
+  cmd->add_option("--allreduce", job.opt.allReduce,
+                  "With ranks: buckets (all-reduced during the backward), after (one all-reduce after it), "
+                  "after-polling (as before bucketing, for comparisons)")
+      ->check(CLI::IsMember({"buckets", "after", "after-polling"}));
+  cmd->add_option("--bucket-mb", job.opt.bucketMiB, "With ranks: gradient bucket size (MiB)");
   cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery,
                   "With ranks: compare the ranks' weights every N steps (debug)");
 }
