@@ -4,6 +4,15 @@
 
 #include <torch/torch.h>
 #include <torch/version.h>
+// The fused kernels (FusedKernels.cu) where CMake built them and LibTorch has CUDA.
+#if defined(ATLASCOPE_WITH_CUDA_KERNELS) && defined(__has_include)
+#if __has_include(<ATen/cuda/CUDAContext.h>)
+#include "inference/FusedKernels.h"
+
+#include <ATen/cuda/CUDAContext.h>
+#define ATLASCOPE_FUSED_KERNELS 1
+#endif
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -156,6 +165,39 @@ torch::Tensor CellTransformer::lin(const torch::Tensor& x, const std::string& pr
 
 torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
+}
+
+bool CellTransformer::fusedKernelsBuilt() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+
+// LN(x + y): on a GPU in bf16 without gradients (embedding, validation), one fused kernel that
+// reads x and y once and writes the result (FusedKernels.cu); otherwise ATen's add and layer_norm,
+// which write the sum and read it back (training needs their gradients).
+torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fused_ && x.is_cuda() && x.scalar_type() == torch::kBFloat16 && y.scalar_type() == torch::kBFloat16 &&
+      x.sizes() == y.sizes() && !at::GradMode::is_enabled()) {
+    const torch::Tensor& w = P(prefix + ".weight");
+    const torch::Tensor& b = P(prefix + ".bias");
+    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
+        b.is_contiguous()) {
+      const torch::Tensor a = x.contiguous(), c = y.contiguous();
+      torch::Tensor out = torch::empty_like(a);
+      auto bits = [](const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); };
+      const std::int64_t cols = a.size(-1);
+      if (cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), static_cast<std::uint16_t*>(out.data_ptr()),
+                                 a.numel() / cols, static_cast<int>(cols), 1e-5f,
+                                 at::cuda::getCurrentCUDAStream(a.device().index()).stream()))
+        return out;
+    }
+  }
+#endif
+  return ln(x + y, prefix);
 }
 
 // An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the
@@ -487,7 +529,10 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
   StageClock stage{profile, device_.is_cuda()};
   stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
-  const torch::Tensor tokens = tokenTable.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
+  // Packed (packBatch): the real tokens only, back to back; padded: [B, N, E].
+  const torch::Tensor tokens = batch.rows.defined()
+                                   ? tokenTable.index_select(0, batch.rows)
+                                   : tokenTable.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
   stage("gather tokens");
   return encodeDecode(tokens, types, batch, heads, profile);
 }
@@ -509,8 +554,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
                  .index_select(0, batch.order);
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = ln(tokens + packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
-      tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+      tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
+      tokens = addLn(tokens, lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
     }
     enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
@@ -519,8 +564,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
                         1); // [B, N+2, E]
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = ln(tokens + selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
-      tokens = ln(tokens + lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+      tokens = addLn(tokens, selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
+      tokens = addLn(tokens, lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
     }
     enc = tokens.narrow(1, 0, N);
   }
@@ -534,8 +579,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   torch::Tensor dec = torch::cat({pooled, typeEmbedding("decoder_cell_embed.weight", refType).view({B, 1, E})}, 1);
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
-    dec = ln(dec + pairAttention(dec, l + ".self_attn"), l + ".norm1");
-    dec = ln(dec + lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
+    dec = addLn(dec, pairAttention(dec, l + ".self_attn"), l + ".norm1");
+    dec = addLn(dec, lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
   }
 
   stage("decoder");
