@@ -21,6 +21,8 @@
 #if defined(__has_include)
 #if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #define ATLASCOPE_WITH_CUDA_EVENTS 1
 #endif
 #endif
@@ -35,6 +37,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -68,6 +71,37 @@ struct DeviceEvent {
   void record() {}
   void wait() const {}
 #endif
+};
+
+// Packed batches reach a GPU on a stream of their own (the copy engine), so that a batch's upload
+// overlaps the previous batch's compute instead of queueing behind it on the compute stream
+// (~6% of the device time on the H200). The compute stream waits for the copy by an event, and
+// the device tensors are marked as used by it (allocated on the upload stream).
+struct BatchUploader {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+  std::optional<c10::cuda::CUDAStream> stream;
+#endif
+  bool sideStream = true;
+  Batch operator()(const Batch& host, torch::Device device) {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+    if (device.is_cuda() && sideStream) {
+      if (!stream) stream = c10::cuda::getStreamFromPool(false, device.index());
+      const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream(device.index());
+      Batch b;
+      {
+        c10::cuda::CUDAStreamGuard guard(*stream);
+        b = toDevice(pinned(host), device);
+      }
+      at::cuda::CUDAEvent copied;
+      copied.record(*stream);
+      copied.block(compute);
+      for (torch::Tensor* t : b.tensors())
+        if (t->defined()) t->record_stream(compute);
+      return b;
+    }
+#endif
+    return toDevice(host, device);
+  }
 };
 
 } // namespace
@@ -367,6 +401,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     };
     // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
     // computed on the host while the device works; the writer takes chunk k when it is done.
+    BatchUploader upload;
+    upload.sideStream = opt.uploadStream;
     NeighborhoodList hoods = firstNew < hi ? hoodsOf(firstNew) : NeighborhoodList{};
     for (std::int64_t k = firstNew; k < hi; ++k) {
       // Chunk k+1's neighbourhoods on a host thread while this thread queues chunk k's batches: the
@@ -402,8 +438,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
           kernels.start();
         }
         ++batchNo;
-        const Batch batch = packed ? toDevice(packBatch(makeBatch(hoods, order, first, last, a, torch::kCPU)), device)
+        const auto bt = Clock::now();
+        const Batch batch = packed ? upload(packBatch(makeBatch(hoods, order, first, last, a, torch::kCPU)), device)
                                    : makeBatch(hoods, order, first, last, a, device);
+        res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);

@@ -39,6 +39,9 @@ struct EmbedRunOptions {
   bool serialNeighborhoods = false;
   // Fused CUDA kernels (CellTransformer::setFusedKernels) where the build has them.
   bool fusedKernels = true;
+  // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
+  // stream, as before).
+  bool uploadStream = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
   // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it).
   std::string traceFile;
@@ -73,6 +76,7 @@ struct EmbedRunResult {
   // thread in the file, upload = the main thread waiting for table rows, model = queueing the
   // batches (on a GPU the device runs behind), write = the writer thread.
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
+  double batchSeconds = 0; // of modelSeconds: building batches on the host and queueing their upload
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)

@@ -76,6 +76,8 @@ struct TrainOptions {
   // > 0 with dist: every this many steps the ranks compare a checksum of their weights and stop
   // with an Error if they differ (debug runs; costs one small all-reduce).
   std::int64_t checkWeightsEvery = 0;
+  // Steps whose batches are built ahead on host threads (0: 3 on a GPU, 1 on the CPU).
+  int batchLookahead = 0;
 };
 
 struct TrainState {
@@ -112,6 +114,9 @@ public:
   // On a GPU: the mean relative difference of the predicted means between the variable-length
   // and the padded attention on validation cells, measured once per run (-1: not measured).
   double attentionCheck() const;
+  // Host seconds so far: the steps waiting for their batches, and building them (on threads,
+  // overlapping the device).
+  std::pair<double, double> batchSeconds() const;
 
 private:
   struct Impl;

@@ -70,6 +70,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"ranks", r.worldSize},
           {"gpus", r.device == "cuda" ? r.worldSize : 0},
           {"packed_batches", r.packedBatches},
+          {"batch_s", r.batchSeconds},
           {"fused_kernels", r.fusedKernels}};
 }
 } // namespace
@@ -320,6 +321,9 @@ void addModelCommands(CLI::App& app) {
     auto serial = std::make_shared<bool>(false);
     cmd->add_flag("--serial-neighborhoods", *serial,
                   "Compute each next chunk's neighbourhoods between chunks (as before), not on a thread meanwhile");
+    auto noUploadStream = std::make_shared<bool>(false);
+    cmd->add_flag("--no-upload-stream", *noUploadStream,
+                  "GPU: upload packed batches on the compute stream (as before), not on a stream of their own");
     auto noFused = std::make_shared<bool>(false);
     cmd->add_flag("--no-fused-kernels", *noFused, "GPU: ATen's operations instead of the fused CUDA kernels");
     auto traceFile = std::make_shared<std::string>();
@@ -388,6 +392,7 @@ void addModelCommands(CLI::App& app) {
           eo.paddedBatches = *padded;
           eo.serialNeighborhoods = *serial;
           eo.fusedKernels = !*noFused;
+          eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
           if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {

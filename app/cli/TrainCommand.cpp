@@ -247,6 +247,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"peak_gpu_gib", inference::peakGpuMemoryGiB()},
                       {"cuda_graphs", trainer->graphs()},
                       {"attention_check", trainer->attentionCheck()},
+                      {"batch_wait_s", trainer->batchSeconds().first},
+                      {"batch_build_s", trainer->batchSeconds().second},
                       {"variable_length_attention", model->variableLengthAttention()},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
@@ -292,6 +294,8 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                   "after-polling (as before bucketing, for comparisons)")
       ->check(CLI::IsMember({"buckets", "after", "after-polling"}));
   cmd->add_option("--bucket-mb", job.opt.bucketMiB, "With ranks: gradient bucket size (MiB)");
+  cmd->add_option("--batch-lookahead", job.opt.batchLookahead,
+                  "Steps whose batches are built ahead on host threads (0: 3 on a GPU, 1 on the CPU)");
   cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery,
                   "With ranks: compare the ranks' weights every N steps (debug)");
 }
