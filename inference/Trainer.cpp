@@ -627,11 +627,13 @@ void Trainer::run() {
   std::int64_t cellsDone = 0;
   bool validatedLast = false;
   KernelTrace trace;
+  // With ranks, rank 0 traces (its file alone).
+  const bool tracing = !m.opt.traceFile.empty() && (!m.opt.dist || m.opt.dist->rank() == 0);
   std::int64_t runSteps = 0;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     // With ranks, a cancel is agreed on inside the step (all stop at the same one).
     if (m.opt.cancel && !(m.opt.dist && m.opt.dist->size() > 1)) m.opt.cancel->throwIfCancelled();
-    if (!m.opt.traceFile.empty()) {
+    if (tracing) {
       if (runSteps == m.opt.traceFrom) trace.start();
       if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
     }
@@ -652,7 +654,7 @@ void Trainer::run() {
       validatedLast = true;
     }
   }
-  if (!m.opt.traceFile.empty()) trace.stop(m.opt.traceFile);
+  if (tracing) trace.stop(m.opt.traceFile);
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 
