@@ -110,14 +110,18 @@ public:
   void setVariableLengthAttention(bool on) { varlen_ = on; }
   bool variableLengthAttention() const;
   torch::Device device() const { return device_; }
-  // Fused CUDA kernels (FusedKernels.cu) for what runs without gradients on a GPU in bf16; off:
-  // ATen's operations (the path before them, for comparisons). fusedKernelsBuilt(): whether this
+  // Fused CUDA kernels (FusedKernels.cu) on a GPU in bf16: residual add + LayerNorm without
+  // gradients, LayerNorm's weight and bias gradients in training; off: ATen's operations (the path
+  // before them, for comparisons). fusedKernelsBuilt(): whether this
   // build has them (CMake found the CUDA toolkit and LibTorch has CUDA).
   void setFusedKernels(bool on) { fused_ = on; }
   bool fusedKernels() const {
     return fused_ && fusedKernelsBuilt() && device_.is_cuda() && compute_ == torch::kBFloat16;
   }
   static bool fusedKernelsBuilt();
+  // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
+  // the largest relative difference of the output and the three gradients (-1: not built).
+  static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
   // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
   // before each forward with gradients on, so that the casts are part of the graph and the
   // gradients reach the float32 weights (mixed precision with float32 master weights, as autocast).

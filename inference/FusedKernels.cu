@@ -69,7 +69,85 @@ bool launchAddLayerNorm(const void* x, const void* y, const void* w, const void*
 
 bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 4 == 0; }
 
+constexpr int kGammaRows = 8; // row threads per block (x: 32 columns)
+
+// Stage 1: block (x, y) sums columns 32x .. 32x + 31 over its slice of rows.
+__global__ void gammaBetaPartialKernel(const __nv_bfloat16* __restrict__ dy, const __nv_bfloat16* __restrict__ x,
+                                       const float* __restrict__ mean, const float* __restrict__ rstd,
+                                       float* __restrict__ partialGamma, float* __restrict__ partialBeta,
+                                       long long rows, int cols, long long rowsPerSlice) {
+  __shared__ float sg[kGammaRows][33];
+  __shared__ float sb[kGammaRows][33];
+  const int j = static_cast<int>(blockIdx.x) * 32 + static_cast<int>(threadIdx.x);
+  const long long first = static_cast<long long>(blockIdx.y) * rowsPerSlice;
+  const long long end = first + rowsPerSlice < rows ? first + rowsPerSlice : rows;
+  float g = 0.f, b = 0.f;
+  if (j < cols)
+    for (long long i = first + threadIdx.y; i < end; i += kGammaRows) {
+      const long long at = i * cols + j;
+      const float d = __bfloat162float(dy[at]);
+      g += d * ((__bfloat162float(x[at]) - mean[i]) * rstd[i]);
+      b += d;
+    }
+  sg[threadIdx.y][threadIdx.x] = g;
+  sb[threadIdx.y][threadIdx.x] = b;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < cols) {
+#pragma unroll
+    for (int k = 1; k < kGammaRows; ++k) {
+      g += sg[k][threadIdx.x];
+      b += sb[k][threadIdx.x];
+    }
+    partialGamma[static_cast<long long>(blockIdx.y) * cols + j] = g;
+    partialBeta[static_cast<long long>(blockIdx.y) * cols + j] = b;
+  }
+}
+
+// Stage 2: the slices' sums, in slice order.
+__global__ void gammaBetaFinalKernel(const float* __restrict__ partialGamma, const float* __restrict__ partialBeta,
+                                     int slices, int cols, __nv_bfloat16* __restrict__ dgamma,
+                                     __nv_bfloat16* __restrict__ dbeta) {
+  const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (j >= cols) return;
+  float g = 0.f, b = 0.f;
+  for (int k = 0; k < slices; ++k) {
+    g += partialGamma[static_cast<long long>(k) * cols + j];
+    b += partialBeta[static_cast<long long>(k) * cols + j];
+  }
+  dgamma[j] = __float2bfloat16_rn(g);
+  dbeta[j] = __float2bfloat16_rn(b);
+}
+
 } // namespace
+
+int gammaBetaSlices(std::int64_t rows, int cols) {
+  // About 1,024 blocks in all, slices of at least 64 rows.
+  const long long columnBlocks = (cols + 31) / 32;
+  long long slices = 1024 / (columnBlocks > 0 ? columnBlocks : 1);
+  const long long bySize = (rows + 63) / 64;
+  if (slices > bySize) slices = bySize;
+  if (slices > 65535) slices = 65535;
+  return static_cast<int>(slices < 1 ? 1 : slices);
+}
+
+bool layerNormGammaBetaBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const float* mean,
+                                    const float* rstd, float* partial, std::uint16_t* dgamma, std::uint16_t* dbeta,
+                                    std::int64_t rows, int cols, void* stream) {
+  if (rows <= 0 || cols <= 0) return false;
+  const int slices = gammaBetaSlices(rows, cols);
+  const long long rowsPerSlice = (rows + slices - 1) / slices;
+  const auto s = static_cast<cudaStream_t>(stream);
+  float* partialGamma = partial;
+  float* partialBeta = partial + static_cast<long long>(slices) * cols;
+  const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(slices));
+  gammaBetaPartialKernel<<<grid, dim3(32, kGammaRows), 0, s>>>(
+      reinterpret_cast<const __nv_bfloat16*>(dy), reinterpret_cast<const __nv_bfloat16*>(x), mean, rstd, partialGamma,
+      partialBeta, rows, cols, rowsPerSlice);
+  gammaBetaFinalKernel<<<static_cast<unsigned>((cols + 127) / 128), 128, 0, s>>>(
+      partialGamma, partialBeta, slices, cols, reinterpret_cast<__nv_bfloat16*>(dgamma),
+      reinterpret_cast<__nv_bfloat16*>(dbeta));
+  return cudaGetLastError() == cudaSuccess;
+}
 
 bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std::uint16_t* weight,
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,

@@ -45,6 +45,7 @@ struct TrainJob {
   bool resume = false;
   bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
+  bool noFusedKernels = false;  // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
 };
@@ -145,6 +146,7 @@ nlohmann::json runTraining(TrainJob& job) {
   }
   model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   model->setVariableLengthAttention(!job.paddedAttention);
+  model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
   opt.cancel = &gTrainCancel;
@@ -250,6 +252,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"batch_wait_s", trainer->batchSeconds().first},
                       {"batch_build_s", trainer->batchSeconds().second},
                       {"variable_length_attention", model->variableLengthAttention()},
+                      {"fused_kernels", model->fusedKernels()},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
                       {"gpus", gpus},
@@ -288,6 +291,8 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "Run every GPU step eagerly instead of replaying captured CUDA graphs");
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
+  cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
+                "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm gradients, validation)");
   addRankOption(cmd, job.ranks);
   cmd->add_option("--allreduce", job.opt.allReduce,
                   "With ranks: buckets (all-reduced during the backward), after (one all-reduce after it), "
