@@ -4,8 +4,8 @@
 // steps, flat 50, then lr / sqrt((step + 4450) / 5000); ~1024 neighbourhoods per optimiser step by
 // gradient accumulation; observed cells capped at 250 (seeded subset); an 80/20 split over cells.
 // Runs where the model is (CellTransformer::to): on a GPU in bf16 with float32 master weights and
-// optimiser state when the model's compute dtype is bf16, float32 otherwise. The next step's
-// neighbourhoods and batches are built on a host thread while the device runs the current step.
+// optimiser state when the model's compute dtype is bf16, float32 otherwise. The next steps'
+// neighbourhoods and batches (3 on a GPU) are built on host threads while the device runs.
 // On a GPU, batches are rounded to repeating shapes and each shape's step is a replayed CUDA graph
 // (StepGraphs), and attention runs over the packed sequences in place (variable-length flash).
 // Deterministic on the CPU for a seed: data order per epoch comes from (seed, epoch), so a run
