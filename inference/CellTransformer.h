@@ -110,6 +110,18 @@ public:
   void setVariableLengthAttention(bool on) { varlen_ = on; }
   bool variableLengthAttention() const;
   torch::Device device() const { return device_; }
+  // Fused CUDA kernels (FusedKernels.cu) on a GPU in bf16: residual add + LayerNorm without
+  // gradients, LayerNorm's weight and bias gradients in training; off: ATen's operations (the path
+  // before them, for comparisons). fusedKernelsBuilt(): whether this
+  // build has them (CMake found the CUDA toolkit and LibTorch has CUDA).
+  void setFusedKernels(bool on) { fused_ = on; }
+  bool fusedKernels() const {
+    return fused_ && fusedKernelsBuilt() && device_.is_cuda() && compute_ == torch::kBFloat16;
+  }
+  static bool fusedKernelsBuilt();
+  // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
+  // the largest relative difference of the output and the three gradients (-1: not built).
+  static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
   // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
   // before each forward with gradients on, so that the casts are part of the graph and the
   // gradients reach the float32 weights (mixed precision with float32 master weights, as autocast).
@@ -126,7 +138,7 @@ public:
   // It depends on the cell alone, so an embedding run computes it once per cell instead of once
   // per neighbourhood the cell appears in (~100 times) and gathers tokens (forwardFromTokens).
   torch::Tensor cellTokens(const torch::Tensor& expression, const torch::Tensor& types) const;
-  // forward() from a table of cellTokens() rows instead of expression.
+  // forward() from a table of cellTokens() rows instead of expression; padded or packed batches.
   Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
                            bool heads = true, std::map<std::string, double>* profile = nullptr) const;
 
@@ -137,6 +149,7 @@ private:
   const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
+  torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
   torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;
@@ -155,6 +168,7 @@ private:
   torch::Device device_ = torch::kCPU;
   torch::ScalarType compute_ = torch::kFloat32;
   bool varlen_ = true;
+  bool fused_ = true;
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

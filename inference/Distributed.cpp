@@ -37,6 +37,7 @@ using Group = c10d::Backend;
 #else
 using Group = c10d::ProcessGroup;
 #endif
+using WorkHandle = c10::intrusive_ptr<c10d::Work>;
 
 int envInt(const char* name, int fallback, bool& present) {
   const char* v = std::getenv(name);
@@ -68,6 +69,10 @@ RankEnv RankEnv::fromEnvironment() {
     throw Error("RANK=" + std::to_string(e.rank) + " is not below WORLD_SIZE=" + std::to_string(e.worldSize));
   return e;
 }
+
+struct Distributed::Work {
+  WorkHandle work;
+};
 
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;
@@ -166,13 +171,48 @@ void Distributed::allReduceSum(torch::Tensor& t) { allReduce(t, false); }
 
 void Distributed::allReduceMax(torch::Tensor& t) { allReduce(t, true); }
 
-void Distributed::allReduce(torch::Tensor& t, bool max) {
+void Distributed::allReduceSumPolling(torch::Tensor& t) { allReduce(t, false, true); }
+
+void Distributed::allReduce(torch::Tensor& t, bool max, bool polling) {
   std::vector<torch::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = max ? c10d::ReduceOp::MAX : c10d::ReduceOp::SUM;
   o.timeout = timeout_;
   try {
-    impl_->group->allreduce(v, o)->wait(timeout_);
+    // NCCL's wait with a timeout makes the host poll for the end every 10 ms (c10d's
+    // kSynchronizeBusyWaitMillis); without one it only orders the current stream, and the
+    // watchdog (the group's timeout) still catches a rank that stopped.
+    const bool nccl = impl_->backend == "nccl";
+    if (nccl && !polling)
+      impl_->group->allreduce(v, o)->wait();
+    else
+      impl_->group->allreduce(v, o)->wait(timeout_);
+  } catch (const std::exception& e) {
+    impl_->fail("all-reduce", e, rank_, size_, timeout_);
+  }
+}
+
+Distributed::Pending Distributed::allReduceSumAsync(torch::Tensor& t) {
+  std::vector<torch::Tensor> v{t};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::SUM;
+  o.timeout = timeout_;
+  auto w = std::make_shared<Work>();
+  try {
+    w->work = impl_->group->allreduce(v, o);
+  } catch (const std::exception& e) {
+    impl_->fail("all-reduce", e, rank_, size_, timeout_);
+  }
+  return w;
+}
+
+void Distributed::wait(const Pending& work) {
+  if (!work || !work->work) return;
+  try {
+    if (impl_->backend == "nccl")
+      work->work->wait(); // the current stream waits; capturable
+    else
+      work->work->wait(timeout_);
   } catch (const std::exception& e) {
     impl_->fail("all-reduce", e, rank_, size_, timeout_);
   }

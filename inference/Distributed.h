@@ -40,11 +40,29 @@ public:
   std::string backend() const;
   std::chrono::milliseconds timeout() const { return timeout_; }
 
-  // In place, on every rank (tensors on the group's device: CUDA for NCCL, CPU for Gloo).
+  // In place, on every rank (tensors on the group's device: CUDA for NCCL, CPU for Gloo). NCCL:
+  // the current stream is ordered after the all-reduce and the host does not wait (a later read
+  // of a result waits for it; a rank that stops is caught by c10d's watchdog after timeout());
+  // Gloo: returns once done.
   void allReduceSum(torch::Tensor& t);
   void allReduceMax(torch::Tensor& t);
   void broadcast(torch::Tensor& t, int root);
   void barrier();
+
+  // An all-reduce started and not yet waited for (allReduceSumAsync).
+  struct Work;
+  using Pending = std::shared_ptr<Work>;
+  // Starts a sum all-reduce of `t` in place and returns at once. NCCL: on c10d's stream, after
+  // the work queued so far on the current stream; inside a CUDA graph capture it is captured (and
+  // runs at each replay). Gloo: on its threads. `t` must not be touched until wait().
+  Pending allReduceSumAsync(torch::Tensor& t);
+  // NCCL: the current stream waits for the all-reduce (the host does not); Gloo: blocks until it
+  // is done (at most timeout()).
+  void wait(const Pending& work);
+  // The code before bucketed all-reduces, for comparisons (TrainOptions::allReduce
+  // "after-polling"): NCCL waits with the timeout, so that c10d's host polls for the end every
+  // 10 ms (which held a 2-GPU training step at ~23 ms where its device work took ~16).
+  void allReduceSumPolling(torch::Tensor& t);
 
   // ATLASCOPE_DIST_TIMEOUT (seconds) or 30 minutes (c10d's default: a rank may still be reading
   // its data while another waits at the first collective).
@@ -54,7 +72,7 @@ public:
   static bool hasNccl();
 
 private:
-  void allReduce(torch::Tensor& t, bool max); // sum, or max
+  void allReduce(torch::Tensor& t, bool max, bool polling = false); // sum, or max
   struct Impl;
   std::unique_ptr<Impl> impl_;
   int rank_ = 0, size_ = 1;

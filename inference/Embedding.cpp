@@ -87,7 +87,10 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
   const auto orderTensor = torch::from_blob(const_cast<std::int64_t*>(order.data()), {n}, torch::kInt64);
   std::int64_t done = 0;
   for (const auto& [first, last] : plan.ranges) {
-    const Batch batch = makeBatch(hoods, order, first, last, cellOffset, model.device());
+    const Batch batch =
+        options.packed
+            ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU)), model.device())
+            : makeBatch(hoods, order, first, last, cellOffset, model.device());
     const Output o = model.forward(expression, types, batch, options.heads);
     const auto where = orderTensor.narrow(0, first, last - first);
     out.embedding.index_copy_(0, where, o.embedding.to(torch::kCPU));

@@ -17,6 +17,10 @@ struct EmbedOptions {
   std::int64_t batchTokens = 4096;
   bool heads = false;        // also compute mu/theta/zi_logits
   bool exactLengths = false; // see planBatches
+  // Packed batches (packBatch): the real tokens only, sequence after sequence; on a GPU in bf16
+  // attention reads them in place (variable-length flash attention), elsewhere it scatters them to
+  // the padded layout. Off: padded batches with a key mask (the path before packing).
+  bool packed = false;
 };
 
 // Cells' order of processing: ascending neighbourhood size (stable), so consecutive cells pad to

@@ -12,6 +12,7 @@
 #include "inference/Distributed.h"
 #include "inference/Embedding.h"
 #include "inference/ExpressionTable.h"
+#include "inference/KernelTrace.h"
 
 #include <torch/torch.h>
 
@@ -20,6 +21,8 @@
 #if defined(__has_include)
 #if __has_include(<ATen/cuda/CUDAEvent.h>) && __has_include(<cuda_runtime_api.h>)
 #include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #define ATLASCOPE_WITH_CUDA_EVENTS 1
 #endif
 #endif
@@ -32,7 +35,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -68,6 +73,37 @@ struct DeviceEvent {
 #endif
 };
 
+// Packed batches reach a GPU on a stream of their own (the copy engine), so that a batch's upload
+// overlaps the previous batch's compute instead of queueing behind it on the compute stream
+// (~6% of the device time on the H200). The compute stream waits for the copy by an event, and
+// the device tensors are marked as used by it (allocated on the upload stream).
+struct BatchUploader {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+  std::optional<c10::cuda::CUDAStream> stream;
+#endif
+  bool sideStream = true;
+  Batch operator()(const Batch& host, torch::Device device) {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+    if (device.is_cuda() && sideStream) {
+      if (!stream) stream = c10::cuda::getStreamFromPool(false, device.index());
+      const c10::cuda::CUDAStream compute = c10::cuda::getCurrentCUDAStream(device.index());
+      Batch b;
+      {
+        c10::cuda::CUDAStreamGuard guard(*stream);
+        b = toDevice(pinned(host), device);
+      }
+      at::cuda::CUDAEvent copied;
+      copied.record(*stream);
+      copied.block(compute);
+      for (torch::Tensor* t : b.tensors())
+        if (t->defined()) t->record_stream(compute);
+      return b;
+    }
+#endif
+    return toDevice(host, device);
+  }
+};
+
 } // namespace
 
 EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const ColumnOptions& columns,
@@ -85,9 +121,13 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   trace("embed: moving the model");
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
+  model.setFusedKernels(opt.fusedKernels);
+  res.fusedKernels = model.fusedKernels();
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 4096);
   const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
+  const bool packed = !opt.paddedBatches && !opt.exactLengths && model.variableLengthAttention();
+  res.packedBatches = packed;
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
   const auto t0 = Clock::now();
@@ -361,8 +401,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     };
     // Pipeline: chunk k's batches are queued on the device, then chunk k+1's neighbourhoods are
     // computed on the host while the device works; the writer takes chunk k when it is done.
+    BatchUploader upload;
+    upload.sideStream = opt.uploadStream;
     NeighborhoodList hoods = firstNew < hi ? hoodsOf(firstNew) : NeighborhoodList{};
     for (std::int64_t k = firstNew; k < hi; ++k) {
+      // Chunk k+1's neighbourhoods on a host thread while this thread queues chunk k's batches: the
+      // device's queue holds only a few batches, so computing them in between left it idle.
+      std::future<NeighborhoodList> nextHoods;
+      if (k + 1 < hi && !opt.serialNeighborhoods) nextHoods = std::async(std::launch::async, hoodsOf, k + 1);
       const std::int64_t a = k * chunkCells, count = hoods.cells();
       totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
       // The rows this chunk reads: its own and its neighbours'.
@@ -381,13 +427,29 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       const torch::Tensor where =
           torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
       trace("embed: queueing batches");
+      KernelTrace kernels;
+      int batchNo = 0;
       for (const auto& [first, last] : plan.ranges) {
         if (opt.cancel) opt.cancel->throwIfCancelled();
         stream.uploadReady();
-        const Batch batch = makeBatch(hoods, order, first, last, a, device);
+        const bool tracing = !opt.traceFile.empty() && k == firstNew && batchNo < opt.traceBatches;
+        if (tracing && batchNo == 0) {
+          if (cuda) torch::cuda::synchronize();
+          kernels.start();
+        }
+        ++batchNo;
+        const auto bt = Clock::now();
+        const Batch batch = packed ? upload(packBatch(makeBatch(hoods, order, first, last, a, torch::kCPU)), device)
+                                   : makeBatch(hoods, order, first, last, a, device);
+        res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
+        if (tracing && (batchNo == opt.traceBatches || batchNo == static_cast<int>(plan.ranges.size()))) {
+          if (cuda) torch::cuda::synchronize();
+          kernels.stop(opt.traceFile);
+          res.tracedBatches = batchNo;
+        }
       }
       Finished f{k,
                  cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true))
@@ -398,7 +460,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         f.done.record();
       }
       res.modelSeconds += since(mt);
-      if (k + 1 < hi) hoods = hoodsOf(k + 1);
+      if (nextHoods.valid())
+        hoods = nextHoods.get();
+      else if (k + 1 < hi)
+        hoods = hoodsOf(k + 1);
       submit(std::move(f));
       embedded += count;
       reportProgress();

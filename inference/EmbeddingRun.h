@@ -30,6 +30,22 @@ struct EmbedRunOptions {
   // measured slower on the H200 (4M cells: 40k vs 56k cells/s), the many size buckets cost more
   // than the padding they save.
   bool exactLengths = false;
+  // Padded batches with a key mask, the path before packing (for comparisons). By default a GPU
+  // in bf16 embeds packed batches: the real tokens only, attended in place by variable-length
+  // flash attention (Embedding.h); the CPU keeps padded batches (its attention would scatter).
+  bool paddedBatches = false;
+  // The next chunk's neighbourhoods between two chunks on the main thread, as before they moved to
+  // a thread of their own while the batches are queued (for comparisons).
+  bool serialNeighborhoods = false;
+  // Fused CUDA kernels (CellTransformer::setFusedKernels) where the build has them.
+  bool fusedKernels = true;
+  // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
+  // stream, as before).
+  bool uploadStream = true;
+  // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
+  // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it).
+  std::string traceFile;
+  int traceBatches = 8;
   bool resume = true;
   int gzip = 0; // compression of the output embedding
   // Also write the embeddings into obsm[obsmKey] of a copy of the (h5ad) input; cells skipped
@@ -60,9 +76,13 @@ struct EmbedRunResult {
   // thread in the file, upload = the main thread waiting for table rows, model = queueing the
   // batches (on a GPU the device runs behind), write = the writer thread.
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
+  double batchSeconds = 0; // of modelSeconds: building batches on the host and queueing their upload
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
+  bool packedBatches = false;            // packed batches, variable-length attention (paddedBatches)
+  bool fusedKernels = false;             // fused CUDA kernels used
+  int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };
 

@@ -7,15 +7,21 @@
 #include "inference/KernelTrace.h"
 #include "inference/StepGraphs.h"
 
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 
 namespace atlascope::inference {
@@ -25,6 +31,135 @@ double learningRate(const TrainOptions& o, std::int64_t step) {
   if (step < o.warmup + o.plateau) return o.lr;
   return o.lr / std::sqrt((static_cast<double>(step) + 4450.0) / 5000.0);
 }
+
+namespace {
+// When a parameter's gradient is complete in the backward, earliest first: the heads, the decoder
+// from its last layer, the pool, the encoder from its last layer, then the token inputs. The
+// gradient buffer is laid out in this order, so that its buckets fill one after the other.
+int backwardRank(const std::string& key, const ModelConfig& c) {
+  auto layerOf = [&key](const std::string& stack) {
+    return std::atoi(key.c_str() + stack.size()); // "<stack>.layers.<i>...."
+  };
+  if (key.rfind("zinb_proj.", 0) == 0) return 0;
+  if (key.rfind("decoder.layers.", 0) == 0) return 1 + (c.decoderLayers - 1 - layerOf("decoder.layers."));
+  if (key.rfind("decoder_cell_embed", 0) == 0) return 1 + c.decoderLayers;
+  if (key.rfind("attn_pool.", 0) == 0) return 2 + c.decoderLayers;
+  if (key.rfind("encoder.layers.", 0) == 0)
+    return 3 + c.decoderLayers + (c.encoderLayers - 1 - layerOf("encoder.layers."));
+  return 3 + c.decoderLayers + c.encoderLayers;
+}
+} // namespace
+
+// The ranks' gradients summed in buckets while the backward runs, as DDP's reducer does: a hook
+// after each parameter's gradient accumulation counts what its bucket still waits for, and a
+// bucket whose gradients are all in is all-reduced at once (buckets start strictly in order, so
+// every rank issues the same collectives in the same order). Inside a CUDA graph capture the
+// all-reduces are captured where they start and so overlap the rest of the backward at each
+// replay. Parameters that get no gradient (unused in the loss: their gradient stays zero) are
+// learnt from the first backward and not waited for afterwards.
+class GradientBuckets {
+public:
+  // `ranges`: [offset, count) of each bucket in `flatGrad`; `leaves` with their bucket.
+  GradientBuckets(Distributed& dist, const torch::Tensor& flatGrad,
+                  const std::vector<std::pair<std::int64_t, std::int64_t>>& ranges,
+                  const std::vector<std::pair<torch::Tensor, int>>& leaves, torch::Device device)
+      : state_(std::make_shared<State>(dist)) {
+    State& s = *state_;
+    for (const auto& [offset, count] : ranges) s.buckets.push_back(flatGrad.narrow(0, offset, count));
+    s.bucketOf.resize(leaves.size());
+    s.used.assign(leaves.size(), true); // until the first backward says otherwise
+    s.fired.assign(leaves.size(), false);
+    if (device.is_cuda()) s.stream = c10::impl::VirtualGuardImpl(device.type()).getStream(device);
+    std::weak_ptr<State> weak = state_;
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+      s.bucketOf[i] = leaves[i].second;
+      auto acc = torch::autograd::impl::grad_accumulator(leaves[i].first);
+      const auto key = acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+          [weak, i](const torch::autograd::variable_list& out, const torch::autograd::variable_list&) {
+            if (auto st = weak.lock()) st->ready(i);
+            return out;
+          }));
+      hooks_.emplace_back(std::move(acc), key);
+    }
+  }
+  ~GradientBuckets() {
+    for (auto& [acc, key] : hooks_) acc->del_post_hook(key);
+  }
+  GradientBuckets(const GradientBuckets&) = delete;
+  GradientBuckets& operator=(const GradientBuckets&) = delete;
+
+  // The next backward is the step's last: its hooks start the all-reduces.
+  void arm() {
+    State& s = *state_;
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.left.assign(s.buckets.size(), 0);
+    for (std::size_t i = 0; i < s.bucketOf.size(); ++i)
+      if (s.used[i]) ++s.left[static_cast<std::size_t>(s.bucketOf[i])];
+    std::fill(s.fired.begin(), s.fired.end(), false);
+    s.next = 0;
+    s.pending.clear();
+    s.armed = true;
+    s.launchReady();
+  }
+  // After that backward: starts the buckets still waiting, then orders the current stream after
+  // every all-reduce (Gloo: waits for them).
+  void finish() {
+    State& s = *state_;
+    std::vector<Distributed::Pending> pending;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      if (s.late) {
+        s.late = false;
+        throw Error("a gradient arrived after its bucket was all-reduced (a parameter unused at the first step is "
+                    "used now); run with --allreduce after");
+      }
+      while (s.next < s.buckets.size()) s.launch(s.next++);
+      for (std::size_t i = 0; i < s.used.size(); ++i) s.used[i] = s.fired[i];
+      s.armed = false;
+      pending.swap(s.pending);
+    }
+    for (const auto& p : pending) s.dist.wait(p);
+  }
+  std::size_t buckets() const { return state_->buckets.size(); }
+
+private:
+  struct State {
+    Distributed& dist;
+    std::vector<torch::Tensor> buckets;
+    std::vector<int> bucketOf;
+    std::vector<bool> used, fired;
+    std::vector<int> left; // per bucket: gradients still to come
+    std::size_t next = 0;  // the next bucket to start
+    bool armed = false, late = false;
+    std::vector<Distributed::Pending> pending;
+    std::optional<c10::Stream> stream; // the backward's (CUDA): c10d orders its all-reduce after it
+    std::mutex mutex;
+    explicit State(Distributed& d) : dist(d) {}
+
+    void ready(std::size_t i) {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!armed) return;
+      fired[i] = true;
+      const auto b = static_cast<std::size_t>(bucketOf[i]);
+      if (b < next) {
+        late = true; // its bucket was started without it: finish() says so
+        return;
+      }
+      if (used[i]) --left[b];
+      launchReady();
+    }
+    void launchReady() {
+      while (next < buckets.size() && left[next] <= 0) launch(next++);
+    }
+    void launch(std::size_t b) {
+      std::optional<c10::StreamGuard> guard;
+      if (stream) guard.emplace(*stream);
+      pending.push_back(dist.allReduceSumAsync(buckets[b]));
+    }
+  };
+  std::shared_ptr<State> state_;
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, std::uintptr_t>> hooks_;
+};
 
 struct Trainer::Impl {
   CellTransformer& model;
@@ -38,16 +173,48 @@ struct Trainer::Impl {
   // tensors, so a step is ten kernels instead of ten per parameter (a LibTorch op costs the host
   // ~10 us: the per-parameter optimiser alone held a GPU step at a third of its speed).
   torch::Tensor flat, flatGrad, expAvg, expAvgSq;
-  // With ranks: flatGrad followed by two slots (the step's summed loss, cancel requests), all-reduced together.
-  torch::Tensor comm;
+  // With ranks: flatGrad followed by two slots (the step's summed loss, cancel requests), all-reduced
+  // together ("after"); with buckets, the two slots alone (tail) after the gradients.
+  torch::Tensor comm, tail;
+  std::unique_ptr<GradientBuckets> reducer;
+  // Each parameter's [offset, count) in flat, in the order of model.parameters() (checkpoints of
+  // the optimiser keep that order, whatever the layout).
+  std::vector<std::pair<std::int64_t, std::int64_t>> layout;
   std::int64_t adamSteps = 0;
   // The epoch's shuffled order, cached (shuffling 3M cells per step cost more than the step).
   int orderEpoch = -1;
   std::shared_ptr<const std::vector<std::int64_t>> order;
   std::mutex orderMutex;
-  // The next step's batches, built on a host thread: (epoch, position) they start at.
-  std::future<std::vector<Batch>> next;
-  std::pair<int, std::int64_t> nextAt{-1, -1};
+  // The next steps' batches, each built on a host thread of its own while the device runs: (epoch,
+  // position) they start at, in step order; aheadEnd: where the step after the last of them starts.
+  // A GPU step on 512 cells (2 ranks) took about as long as building its batches on one thread.
+  std::deque<std::pair<std::pair<int, std::int64_t>, std::future<std::vector<Batch>>>> ahead;
+  TrainState aheadEnd;
+  double batchWaitSeconds = 0, batchBuildSeconds = 0; // the step waiting for batches; building them (threads)
+  std::mutex buildMutex;
+  int lookahead() const { return opt.batchLookahead > 0 ? opt.batchLookahead : device().is_cuda() ? 3 : 1; }
+  // Where the step after the one starting at `s` starts.
+  TrainState advance(TrainState s) const {
+    s.position += std::min<std::int64_t>(opt.cellsPerStep, static_cast<std::int64_t>(train.size()) - s.position);
+    if (s.position >= static_cast<std::int64_t>(train.size())) {
+      ++s.epoch;
+      s.position = 0;
+    }
+    ++s.step;
+    return s;
+  }
+  std::vector<Batch> timedBatchesOf(int epoch, std::int64_t position) {
+    const auto t = std::chrono::steady_clock::now();
+    std::vector<Batch> b = batchesOf(shareOf(stepCells(epoch, position)));
+    std::lock_guard<std::mutex> lock(buildMutex);
+    batchBuildSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    return b;
+  }
+  void dropAhead() {
+    for (auto& [at, f] : ahead)
+      if (f.valid()) f.wait();
+    ahead.clear();
+  }
   // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
   std::unique_ptr<StepGraphs> graphs;
   std::int64_t eagerSteps = 0; // steps run eagerly by this trainer (the graphs' warm-up)
@@ -155,7 +322,8 @@ struct Trainer::Impl {
   // backward when `grad`.
   torch::Tensor lossOver(const std::vector<Batch>& batches, bool grad, double scale) {
     torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
-    for (const Batch& b : batches) {
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      const Batch& b = batches[i];
       mark(nullptr);
       if (grad && model.computeType() != torch::kFloat32) model.refreshComputeCopies();
       mark("weight casts");
@@ -165,10 +333,26 @@ struct Trainer::Impl {
       const torch::Tensor nll = zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
       total += nll.detach();
       mark("loss");
+      if (grad && reducer && i + 1 == batches.size()) reducer->arm(); // the step's last backward
       if (grad) (nll * scale).backward();
       mark("backward");
     }
+    if (grad && reducer) reducer->finish();
     return total;
+  }
+
+  // The optimiser's state in the order of model.parameters(), from the layout of flat (and back).
+  torch::Tensor canonical(const torch::Tensor& t) const {
+    std::vector<torch::Tensor> parts;
+    for (const auto& [offset, count] : layout) parts.push_back(t.narrow(0, offset, count));
+    return torch::cat(parts);
+  }
+  void fromCanonical(torch::Tensor& t, const torch::Tensor& c) const {
+    std::int64_t at = 0;
+    for (const auto& [offset, count] : layout) {
+      t.narrow(0, offset, count).copy_(c.narrow(0, at, count));
+      at += count;
+    }
   }
 
   // Profiling: the seconds since the last mark go to `part` (nullptr: restart the clock).
@@ -212,17 +396,29 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   if (static_cast<std::int64_t>(m.validation.size()) > options.validationCells)
     m.validation.resize(static_cast<std::size_t>(options.validationCells));
   // Parameters become slices of one flat float32 buffer (leaves still: they keep their names,
-  // shapes and .grad), their gradients slices of another.
+  // shapes and .grad), their gradients slices of another, laid out in the order the backward
+  // completes them (backwardRank), so that gradient buckets are contiguous slices.
   std::int64_t total = 0;
-  for (const auto& [k, t] : model.parameters()) total += t.numel();
+  std::vector<std::pair<int, std::size_t>> byRank; // (backward rank, index in parameters())
+  for (const auto& [k, t] : model.parameters()) {
+    byRank.emplace_back(backwardRank(k, model.config()), byRank.size());
+    total += t.numel();
+  }
+  std::stable_sort(byRank.begin(), byRank.end());
   const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(model.device());
   m.flat = torch::empty({total}, fo);
   m.comm = torch::zeros({total + 2}, fo);
+  m.tail = torch::zeros({2}, fo);
   m.flatGrad = m.comm.narrow(0, 0, total);
   m.expAvg = torch::zeros({total}, fo);
   m.expAvgSq = torch::zeros({total}, fo);
+  std::vector<torch::Tensor*> params;
+  for (auto& [k, t] : model.mutableParameters()) params.push_back(&t);
+  m.layout.resize(params.size());
+  std::vector<torch::Tensor> leaves; // in layout order
   std::int64_t offset = 0;
-  for (auto& [k, t] : model.mutableParameters()) {
+  for (const auto& [rank, i] : byRank) {
+    torch::Tensor& t = *params[i];
     const std::int64_t count = t.numel();
     torch::Tensor slot = m.flat.narrow(0, offset, count);
     slot.copy_(t.detach().reshape({-1}));
@@ -230,13 +426,38 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     leaf.set_requires_grad(true);
     leaf.mutable_grad() = m.flatGrad.narrow(0, offset, count).view(t.sizes());
     t = leaf;
+    leaves.push_back(leaf);
+    m.layout[i] = {offset, count};
     offset += count;
   }
-  // Every rank starts from rank 0's weights (as DDP does).
-  if (options.dist && options.dist->size() > 1) options.dist->broadcast(m.flat, 0);
-  if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
   if (options.cudaGraphs && StepGraphs::available(model.device()))
     m.graphs = std::make_unique<StepGraphs>(model.device());
+  if (options.dist && options.dist->size() > 1) {
+    // Every rank starts from rank 0's weights (as DDP does).
+    options.dist->broadcast(m.flat, 0);
+    if (options.allReduce == "buckets") {
+      // Buckets of about bucketMiB over the layout; a parameter is never split.
+      const auto cap = static_cast<std::int64_t>(std::max(0.0, options.bucketMiB) * 1024 * 1024 / 4);
+      std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+      std::vector<std::pair<torch::Tensor, int>> members;
+      std::int64_t start = 0;
+      for (std::size_t j = 0; j < leaves.size(); ++j) {
+        const auto& [rank, i] = byRank[j];
+        members.emplace_back(leaves[j], static_cast<int>(ranges.size()));
+        const std::int64_t end = m.layout[i].first + m.layout[i].second;
+        if (end - start >= cap || j + 1 == leaves.size()) {
+          ranges.emplace_back(start, end - start);
+          start = end;
+        }
+      }
+      // Made on the stream the steps run on: the gradient accumulators it creates keep that stream
+      // (a CUDA graph capture cannot contain work on another).
+      const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
+      m.reducer = std::make_unique<GradientBuckets>(*options.dist, m.flatGrad, ranges, members, model.device());
+    } else if (options.allReduce != "after" && options.allReduce != "after-polling")
+      throw Error("unknown all-reduce mode '" + options.allReduce + "' (buckets, after or after-polling)");
+  }
+  if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
   // The GPU's variable-length attention against the padded path, on validation cells, once per
   // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path.
   if (model.variableLengthAttention()) {
@@ -263,10 +484,16 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
 
 double Trainer::attentionCheck() const { return impl_->attentionCheck; }
 
+std::pair<double, double> Trainer::batchSeconds() const {
+  std::lock_guard<std::mutex> lock(impl_->buildMutex);
+  return {impl_->batchWaitSeconds, impl_->batchBuildSeconds};
+}
+
 int Trainer::graphs() const { return impl_->graphs ? impl_->graphs->graphs() : 0; }
 
 Trainer::~Trainer() {
-  if (impl_->next.valid()) impl_->next.wait();
+  impl_->dropAhead();
+  impl_->reducer.reset();
   for (auto& [k, t] : impl_->model.mutableParameters()) {
     t.mutable_grad() = torch::Tensor();
     t.set_requires_grad(false);
@@ -281,23 +508,26 @@ double Trainer::step() {
   const std::vector<std::int64_t> cells = m.shareOf(all);
   std::vector<Batch> batches;
   m.mark(nullptr);
-  if (m.next.valid() && m.nextAt == std::make_pair(state_.epoch, state_.position))
-    batches = m.next.get();
-  else {
-    if (m.next.valid()) m.next.wait();
-    batches = m.batchesOf(cells);
+  const auto waitStart = std::chrono::steady_clock::now();
+  if (!m.ahead.empty() && m.ahead.front().first != std::make_pair(state_.epoch, state_.position))
+    m.dropAhead(); // built for another position (a resumed state)
+  if (!m.ahead.empty()) {
+    batches = m.ahead.front().second.get();
+    m.ahead.pop_front();
+  } else {
+    batches = m.timedBatchesOf(state_.epoch, state_.position);
   }
-  // Where the following step starts, and its batches built while this one runs.
-  TrainState after = state_;
-  after.position += take;
-  if (after.position >= static_cast<std::int64_t>(m.train.size())) {
-    ++after.epoch;
-    after.position = 0;
-  }
-  if (after.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || after.step + 1 < m.opt.maxSteps)) {
-    m.nextAt = {after.epoch, after.position};
-    m.next = std::async(std::launch::async,
-                        [&m, after] { return m.batchesOf(m.shareOf(m.stepCells(after.epoch, after.position))); });
+  m.batchWaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - waitStart).count();
+  // Where the following step starts, and the next steps' batches built while this one runs.
+  const TrainState after = m.advance(state_);
+  TrainState cursor = m.ahead.empty() ? after : m.aheadEnd;
+  while (static_cast<int>(m.ahead.size()) < m.lookahead() && cursor.epoch < m.opt.epochs &&
+         (m.opt.maxSteps <= 0 || cursor.step < m.opt.maxSteps)) {
+    const TrainState at = cursor;
+    m.ahead.emplace_back(std::make_pair(at.epoch, at.position),
+                         std::async(std::launch::async, [&m, at] { return m.timedBatchesOf(at.epoch, at.position); }));
+    cursor = m.advance(cursor);
+    m.aheadEnd = cursor;
   }
   m.mark("waiting for batches");
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
@@ -330,15 +560,20 @@ double Trainer::step() {
     ++m.eagerSteps;
   }
   if (m.opt.dist && m.opt.dist->size() > 1) {
-    // The gradients (already scaled by the whole step's cell count), the loss and the ranks'
-    // cancel requests in one all-reduce. Bucketing it would only pay if it overlapped the
-    // backward, which runs inside a CUDA graph here: one buffer, once, after the backward.
+    // The gradients (already scaled by the whole step's cell count; with buckets, summed during
+    // the backward), the loss and the ranks' cancel requests.
     m.mark(nullptr);
     const std::int64_t n = m.flatGrad.numel();
-    m.comm.narrow(0, n, 1).copy_(total.reshape({1}));
-    m.comm.narrow(0, n + 1, 1).fill_(m.opt.cancel && m.opt.cancel->isCancelled() ? 1.0 : 0.0);
-    m.opt.dist->allReduceSum(m.comm);
-    const torch::Tensor tail = m.comm.narrow(0, n, 2).cpu();
+    const bool withGrads = !m.reducer;
+    torch::Tensor& buffer = withGrads ? m.comm : m.tail;
+    const std::int64_t at = withGrads ? n : 0;
+    buffer.narrow(0, at, 1).copy_(total.reshape({1}));
+    buffer.narrow(0, at + 1, 1).fill_(m.opt.cancel && m.opt.cancel->isCancelled() ? 1.0 : 0.0);
+    if (m.opt.allReduce == "after-polling")
+      m.opt.dist->allReduceSumPolling(buffer);
+    else
+      m.opt.dist->allReduceSum(buffer);
+    const torch::Tensor tail = buffer.narrow(0, at, 2).cpu();
     loss = static_cast<double>(tail[0].item<float>()) / static_cast<double>(take);
     m.mark("all-reduce");
     // Every rank sees the same requests: all stop here, before the optimiser step, so the
@@ -392,11 +627,13 @@ void Trainer::run() {
   std::int64_t cellsDone = 0;
   bool validatedLast = false;
   KernelTrace trace;
+  // With ranks, rank 0 traces (its file alone).
+  const bool tracing = !m.opt.traceFile.empty() && (!m.opt.dist || m.opt.dist->rank() == 0);
   std::int64_t runSteps = 0;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     // With ranks, a cancel is agreed on inside the step (all stop at the same one).
     if (m.opt.cancel && !(m.opt.dist && m.opt.dist->size() > 1)) m.opt.cancel->throwIfCancelled();
-    if (!m.opt.traceFile.empty()) {
+    if (tracing) {
       if (runSteps == m.opt.traceFrom) trace.start();
       if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
     }
@@ -417,7 +654,7 @@ void Trainer::run() {
       validatedLast = true;
     }
   }
-  if (!m.opt.traceFile.empty()) trace.stop(m.opt.traceFile);
+  if (tracing) trace.stop(m.opt.traceFile);
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 
@@ -472,7 +709,7 @@ ValidationMetrics Trainer::validate() {
 
 void Trainer::saveState(const std::string& path) const {
   const std::string optPath = path + ".adam", tmp = temporaryPathFor(optPath);
-  torch::save(std::vector<torch::Tensor>{impl_->expAvg.cpu(), impl_->expAvgSq.cpu(),
+  torch::save(std::vector<torch::Tensor>{impl_->canonical(impl_->expAvg).cpu(), impl_->canonical(impl_->expAvgSq).cpu(),
                                          torch::tensor({impl_->adamSteps}, torch::kInt64)},
               tmp);
   moveIntoPlace(tmp, optPath);
@@ -502,8 +739,8 @@ void Trainer::loadState(const std::string& path) {
   if (adam.size() != 3 || adam[0].numel() != impl_->expAvg.numel() || adam[1].numel() != impl_->expAvgSq.numel())
     throw FileError(path + ".adam", "optimiser state of another model");
   torch::NoGradGuard noGrad;
-  impl_->expAvg.copy_(adam[0]);
-  impl_->expAvgSq.copy_(adam[1]);
+  impl_->fromCanonical(impl_->expAvg, adam[0].to(impl_->expAvg.device()));
+  impl_->fromCanonical(impl_->expAvgSq, adam[1].to(impl_->expAvgSq.device()));
   impl_->adamSteps = adam[2].item<std::int64_t>();
 }
 

@@ -4,8 +4,8 @@
 // steps, flat 50, then lr / sqrt((step + 4450) / 5000); ~1024 neighbourhoods per optimiser step by
 // gradient accumulation; observed cells capped at 250 (seeded subset); an 80/20 split over cells.
 // Runs where the model is (CellTransformer::to): on a GPU in bf16 with float32 master weights and
-// optimiser state when the model's compute dtype is bf16, float32 otherwise. The next step's
-// neighbourhoods and batches are built on a host thread while the device runs the current step.
+// optimiser state when the model's compute dtype is bf16, float32 otherwise. The next steps'
+// neighbourhoods and batches (3 on a GPU) are built on host threads while the device runs.
 // On a GPU, batches are rounded to repeating shapes and each shape's step is a replayed CUDA graph
 // (StepGraphs), and attention runs over the packed sequences in place (variable-length flash).
 // Deterministic on the CPU for a seed: data order per epoch comes from (seed, epoch), so a run
@@ -60,14 +60,24 @@ struct TrainOptions {
   std::function<void(const std::string&)> onNotice;
   // Data-parallel over the ranks of a job (null: this process alone). Each rank takes a contiguous
   // share of every step's cells (the global step, its order and so the result do not depend on
-  // the number of ranks), the summed gradients are all-reduced as one flat buffer after the
-  // backward (with the step's loss and the ranks' cancel requests in two extra slots, so that
-  // every rank stops at the same step), and every rank applies the same Adam step. The initial
+  // the number of ranks), the summed gradients are all-reduced (allReduce below), then the step's
+  // loss and the ranks' cancel requests (so that every rank stops at the same step), and every
+  // rank applies the same Adam step. The initial
   // weights are rank 0's; validation is split across the ranks and reduced.
   Distributed* dist = nullptr;
+  // With ranks, how the gradients are summed: "buckets" (as DDP's reducer: the gradient buffer is
+  // laid out in the order the backward produces it and cut into buckets of about bucketMiB; each
+  // bucket's all-reduce starts from a gradient hook as soon as its gradients are in, so that it
+  // overlaps the rest of the backward, inside the CUDA graphs too), "after" (one all-reduce of the
+  // whole buffer after the backward), or "after-polling" (the same, waited for as before bucketing:
+  // the host polls c10d every 10 ms; for comparisons).
+  std::string allReduce = "buckets";
+  double bucketMiB = 25;
   // > 0 with dist: every this many steps the ranks compare a checksum of their weights and stop
   // with an Error if they differ (debug runs; costs one small all-reduce).
   std::int64_t checkWeightsEvery = 0;
+  // Steps whose batches are built ahead on host threads (0: 3 on a GPU, 1 on the CPU).
+  int batchLookahead = 0;
 };
 
 struct TrainState {
@@ -104,6 +114,9 @@ public:
   // On a GPU: the mean relative difference of the predicted means between the variable-length
   // and the padded attention on validation cells, measured once per run (-1: not measured).
   double attentionCheck() const;
+  // Host seconds so far: the steps waiting for their batches, and building them (on threads,
+  // overlapping the device).
+  std::pair<double, double> batchSeconds() const;
 
 private:
   struct Impl;

@@ -33,11 +33,14 @@ CancellationToken gCancel;
 extern "C" void onSignal(int) { gCancel.cancel(); }
 
 // Progress as text lines on stderr, or one JSON object per line on stdout (the GUI's worker protocol).
-std::function<void(const std::string&, std::int64_t, std::int64_t, double)> progressPrinter(const std::string& mode) {
+// JSON lines also say the job's devices: "ranks" (processes) and "gpus" (0 on the CPU).
+std::function<void(const std::string&, std::int64_t, std::int64_t, double)>
+progressPrinter(const std::string& mode, int gpus = 0, int ranks = 1) {
   if (mode == "none") return {};
-  return [mode](const std::string& stage, std::int64_t done, std::int64_t total, double rate) {
+  return [mode, gpus, ranks](const std::string& stage, std::int64_t done, std::int64_t total, double rate) {
     if (mode == "json") {
-      nlohmann::json j = {{"stage", stage}, {"done", done}, {"total", total}, {"rate", rate}};
+      nlohmann::json j = {{"stage", stage}, {"done", done}, {"total", total},
+                          {"rate", rate},   {"gpus", gpus}, {"ranks", ranks}};
       if (rate > 0 && total > done) j["eta_s"] = static_cast<double>(total - done) / rate;
       std::cout << j.dump() << std::endl;
     } else if (stage != "reading expression" || done == total) {
@@ -49,11 +52,26 @@ std::function<void(const std::string&, std::int64_t, std::int64_t, double)> prog
 }
 
 nlohmann::json resultJson(const inference::EmbedRunResult& r) {
-  return {{"cells", r.cells},          {"resumed_cells", r.resumedCells}, {"device", r.device},
-          {"seconds", r.seconds},      {"cells_per_s", r.cellsPerSecond}, {"mean_neighbors", r.meanNeighbors},
-          {"read_s", r.readSeconds},   {"upload_s", r.uploadSeconds},     {"neighborhood_s", r.neighborhoodSeconds},
-          {"model_s", r.modelSeconds}, {"write_s", r.writeSeconds},       {"peak_gpu_gib", r.peakGpuGiB},
-          {"warnings", r.warnings},    {"profile_s", r.profile},          {"world_size", r.worldSize}};
+  return {{"cells", r.cells},
+          {"resumed_cells", r.resumedCells},
+          {"device", r.device},
+          {"seconds", r.seconds},
+          {"cells_per_s", r.cellsPerSecond},
+          {"mean_neighbors", r.meanNeighbors},
+          {"read_s", r.readSeconds},
+          {"upload_s", r.uploadSeconds},
+          {"neighborhood_s", r.neighborhoodSeconds},
+          {"model_s", r.modelSeconds},
+          {"write_s", r.writeSeconds},
+          {"peak_gpu_gib", r.peakGpuGiB},
+          {"warnings", r.warnings},
+          {"profile_s", r.profile},
+          {"world_size", r.worldSize},
+          {"ranks", r.worldSize},
+          {"gpus", r.device == "cuda" ? r.worldSize : 0},
+          {"packed_batches", r.packedBatches},
+          {"batch_s", r.batchSeconds},
+          {"fused_kernels", r.fusedKernels}};
 }
 } // namespace
 
@@ -80,6 +98,9 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option("--heads", *heads, "Attention heads of a bare .pth (not stored in it)");
     cmd->add_flag("--reorder-genes", opt->reorderGenes, "Match the data's genes to the model's panel by name");
     cmd->add_flag("--exact-lengths", opt->exactLengths, "Batches of one neighbourhood size only (no padding, no mask)");
+    cmd->add_flag("--padded-batches", opt->paddedBatches,
+                  "GPU: padded batches with a key mask instead of packed ones with variable-length attention");
+    cmd->add_flag("!--no-fused-kernels", opt->fusedKernels, "GPU: ATen's operations instead of the fused CUDA kernels");
     cmd->add_option("--h5ad-out", opt->h5adOut, "Also write the embeddings into obsm of a copy of the input .h5ad");
     cmd->add_option("--obsm-key", opt->obsmKey, "obsm key for --h5ad-out (default X_celltransformer)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
@@ -99,7 +120,10 @@ void addModelCommands(CLI::App& app) {
       opt->dist = dist.get();
       opt->cancel = &gCancel;
       opt->resume = !*noResume;
-      opt->progress = progressPrinter(dist && dist->rank() != 0 ? "none" : *progress);
+      const int world = dist ? dist->size() : 1;
+      const int gpus = inference::resolveDevice(opt->device) == "cuda" ? world : 0;
+      opt->progress = progressPrinter(dist && dist->rank() != 0 ? "none" : *progress, gpus, world);
+      if (opt->progress && *progress == "json") opt->progress("starting", 0, 0, 0);
       inference::ModelFile model = inference::loadModelFile(*weights, *heads);
       try {
         Progress combining;
@@ -210,12 +234,32 @@ void addModelCommands(CLI::App& app) {
                              {"mu", err(o.mu, tensor(mu))},
                              {"theta", err(o.theta, tensor(theta))},
                              {"zi_logits", err(o.ziLogits, tensor(zi))}};
+      // Packed batches (what `embed` runs on a GPU in bf16) against the padded ones, in fp32 on
+      // this device (the attention scatters to the padded layout there).
+      EmbedOptions po = eo;
+      po.exactLengths = false;
+      po.packed = true;
+      const Output op = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
+      j["fp32_packed_max_error"] = {{"repr", err(op.embedding, tensor(repr))}, {"mu", err(op.mu, tensor(mu))}};
       if (dev.is_cuda()) {
         model.to(dev, torch::kBFloat16);
+        model.setFusedKernels(false); // the path before packing and fused kernels
         const Output b = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, eo);
         const torch::Tensor cos = torch::cosine_similarity(b.embedding, o.embedding, 1);
         j["bf16_cosine_min"] = cos.min().item<double>();
         j["bf16_cosine_mean"] = cos.mean().item<double>();
+        // bf16 packed (`embed`'s path): variable-length flash attention over the packed
+        // sequences, the fused kernels where built.
+        model.setFusedKernels(true);
+        j["fused_kernels"] = model.fusedKernels();
+        const Output bp = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
+        const torch::Tensor cp = torch::cosine_similarity(bp.embedding, o.embedding, 1);
+        j["bf16_packed_cosine_min"] = cp.min().item<double>();
+        j["bf16_packed_cosine_mean"] = cp.mean().item<double>();
+        j["bf16_packed_varlen"] = model.variableLengthAttention();
+        // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
+        if (CellTransformer::fusedKernelsBuilt())
+          j["train_layer_norm_max_rel_error"] = CellTransformer::checkTrainLayerNorm(dev);
       }
       std::cout << j.dump() << "\n";
       // What failed, on stderr: stdout is one JSON line for scripts, where a NaN error is `null`
@@ -233,6 +277,17 @@ void addModelCommands(CLI::App& app) {
       if (j.contains("bf16_cosine_min") &&
           !(j["bf16_cosine_min"].is_number() && j["bf16_cosine_min"].get<double>() >= 0.999))
         failures.push_back("the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
+      if (j.contains("bf16_packed_cosine_min") &&
+          !(j["bf16_packed_cosine_min"].is_number() && j["bf16_packed_cosine_min"].get<double>() >= 0.999))
+        failures.push_back("the packed bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
+      if (j.contains("train_layer_norm_max_rel_error") && !(j["train_layer_norm_max_rel_error"].is_number() &&
+                                                            j["train_layer_norm_max_rel_error"].get<double>() < 1e-2))
+        failures.push_back("the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
+      for (const char* key : {"repr", "mu"}) {
+        const auto& v = j["fp32_packed_max_error"][key];
+        if (!(v.is_number() && v.get<double>() < 1e-4))
+          failures.push_back(std::string("the fp32 packed ") + key + " error exceeds 1e-4 (or is NaN)");
+      }
       for (const auto& f : failures) std::cerr << "parity failed: " << f << "\n";
       if (!failures.empty()) setExitCode(3);
     });
@@ -266,6 +321,21 @@ void addModelCommands(CLI::App& app) {
     cmd->add_flag("--profile", *profile, "Also time the model's stages (a second, synchronising run)");
     auto exact = std::make_shared<bool>(false);
     cmd->add_flag("--exact-lengths", *exact, "Batches of one neighbourhood size only (no padding, no mask)");
+    auto padded = std::make_shared<bool>(false);
+    cmd->add_flag("--padded-batches", *padded,
+                  "GPU: padded batches with a key mask (the path before packing) instead of packed ones");
+    auto serial = std::make_shared<bool>(false);
+    cmd->add_flag("--serial-neighborhoods", *serial,
+                  "Compute each next chunk's neighbourhoods between chunks (as before), not on a thread meanwhile");
+    auto noUploadStream = std::make_shared<bool>(false);
+    cmd->add_flag("--no-upload-stream", *noUploadStream,
+                  "GPU: upload packed batches on the compute stream (as before), not on a stream of their own");
+    auto noFused = std::make_shared<bool>(false);
+    cmd->add_flag("--no-fused-kernels", *noFused, "GPU: ATen's operations instead of the fused CUDA kernels");
+    auto traceFile = std::make_shared<std::string>();
+    cmd->add_option(
+        "--trace", *traceFile,
+        "Write the kernels of the first chunk's first 8 batches as a Chrome trace (GPU builds with Kineto)");
     addRankOption(cmd, *benchRanks);
     cmd->callback([=] {
       namespace fs = std::filesystem;
@@ -325,6 +395,10 @@ void addModelCommands(CLI::App& app) {
           eo.batchTokens = *batchTokens;
           eo.resume = false;
           eo.exactLengths = *exact;
+          eo.paddedBatches = *padded;
+          eo.serialNeighborhoods = *serial;
+          eo.fusedKernels = !*noFused;
+          eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
           if (cells == sizes->front() && inference::resolveDevice(*device) == "cuda") {
@@ -347,7 +421,9 @@ void addModelCommands(CLI::App& app) {
             removeFolder(warmOut + ".parts");
           }
           eo.dist = dist.get();
+          if (!dist) eo.traceFile = *traceFile;
           const auto r = inference::embedDataset(mf, data, {}, out, eo);
+          eo.traceFile.clear();
           if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
             nlohmann::json k = resultJson(r);
             k["figure"] = "embed_rank";
@@ -358,6 +434,7 @@ void addModelCommands(CLI::App& app) {
           nlohmann::json j = resultJson(r);
           j["figure"] = "embed";
           j["exact_lengths"] = *exact;
+          j["serial_neighborhoods"] = *serial;
           j["model"] = *size;
           j["config"] = cfg.describe();
           std::cout << j.dump() << std::endl;

@@ -107,9 +107,16 @@ void addSegmentCommand(CLI::App& app) {
     opt.cancel = &gSegmentCancel;
     const std::string mode = dist && dist->rank() != 0 ? "none" : *progress;
     std::string lastStage;
-    opt.progress = [&](const std::string& stage, std::int64_t done, std::int64_t total) {
+    // The job's devices in every JSON line: "ranks" (processes) and "gpus" (0 on the CPU; only the
+    // embedding is shared across ranks).
+    const int ranks = dist ? dist->size() : 1;
+    const int gpus = inference::resolveDevice(o->device) == "cuda" ? ranks : 0;
+    opt.progress = [&, ranks, gpus](const std::string& stage, std::int64_t done, std::int64_t total) {
       if (mode == "json")
-        std::cout << nlohmann::json{{"stage", stage}, {"done", done}, {"total", total}}.dump() << std::endl;
+        std::cout
+            << nlohmann::json{{"stage", stage}, {"done", done}, {"total", total}, {"gpus", gpus}, {"ranks", ranks}}
+                   .dump()
+            << std::endl;
       else if (mode == "text" && stage != lastStage)
         std::fprintf(stderr, "%s...\n", stage.c_str());
       lastStage = stage;

@@ -45,6 +45,7 @@ struct TrainJob {
   bool resume = false;
   bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
+  bool noFusedKernels = false;  // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
 };
@@ -77,6 +78,13 @@ nlohmann::json runTraining(TrainJob& job) {
   const std::unique_ptr<inference::Distributed> dist = joinJob(job.device, /*shareCores=*/false);
   const int worldSize = dist ? dist->size() : 1;
   const bool lead = !dist || dist->rank() == 0;
+  // Devices of the job, in every JSON progress line and the result: "ranks" (processes) and "gpus"
+  // (0 on the CPU).
+  const int gpus = inference::resolveDevice(job.device) == "cuda" ? worldSize : 0;
+  if (job.progress == "json")
+    std::cout
+        << nlohmann::json{{"stage", "starting"}, {"done", 0}, {"total", 0}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+        << std::endl;
   if (!lead) job.progress = "none";
   const std::string dev = inference::resolveDevice(job.device);
   const bool cuda = dev == "cuda";
@@ -138,6 +146,7 @@ nlohmann::json runTraining(TrainJob& job) {
   }
   model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   model->setVariableLengthAttention(!job.paddedAttention);
+  model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
   opt.cancel = &gTrainCancel;
@@ -155,7 +164,8 @@ nlohmann::json runTraining(TrainJob& job) {
       std::cout << nlohmann::json{{"stage", "training"}, {"step", step},
                                   {"done", step},        {"total", trainer ? trainer->totalSteps() : 0},
                                   {"loss", loss},        {"lr", lr},
-                                  {"rate", rate}}
+                                  {"rate", rate},        {"gpus", gpus},
+                                  {"ranks", worldSize}}
                        .dump()
                 << std::endl;
     else
@@ -177,7 +187,9 @@ nlohmann::json runTraining(TrainJob& job) {
                                   {"world_size", worldSize}};
     log["validations"].push_back(entry);
     if (mode == "json")
-      std::cout << nlohmann::json{{"stage", "validation"}, {"metrics", entry}}.dump() << std::endl;
+      std::cout
+          << nlohmann::json{{"stage", "validation"}, {"metrics", entry}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+          << std::endl;
     else if (mode == "text")
       std::fprintf(stderr, "validation at step %lld: NLL %.4f (baseline %.4f), r %.3f (baseline %.3f)\n",
                    static_cast<long long>(st.step), v.nll, v.baselineNll, v.pearson, v.baselinePearson);
@@ -191,9 +203,11 @@ nlohmann::json runTraining(TrainJob& job) {
       inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
     }
   };
-  opt.onNotice = [mode](const std::string& message) {
+  opt.onNotice = [mode, gpus, worldSize](const std::string& message) {
     if (mode == "json")
-      std::cout << nlohmann::json{{"stage", "training"}, {"message", message}}.dump() << std::endl;
+      std::cout
+          << nlohmann::json{{"stage", "training"}, {"message", message}, {"gpus", gpus}, {"ranks", worldSize}}.dump()
+          << std::endl;
     else
       std::fprintf(stderr, "%s\n", message.c_str());
   };
@@ -235,9 +249,15 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"peak_gpu_gib", inference::peakGpuMemoryGiB()},
                       {"cuda_graphs", trainer->graphs()},
                       {"attention_check", trainer->attentionCheck()},
+                      {"batch_wait_s", trainer->batchSeconds().first},
+                      {"batch_build_s", trainer->batchSeconds().second},
                       {"variable_length_attention", model->variableLengthAttention()},
+                      {"fused_kernels", model->fusedKernels()},
                       {"config", model->config().describe()},
-                      {"world_size", worldSize}};
+                      {"world_size", worldSize},
+                      {"gpus", gpus},
+                      {"ranks", worldSize},
+                      {"allreduce", worldSize > 1 ? opt.allReduce : std::string("none")}};
   if (dist) {
     j["rank"] = dist->rank();
     j["backend"] = dist->backend();
@@ -271,7 +291,16 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "Run every GPU step eagerly instead of replaying captured CUDA graphs");
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
+  cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
+                "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm gradients, validation)");
   addRankOption(cmd, job.ranks);
+  cmd->add_option("--allreduce", job.opt.allReduce,
+                  "With ranks: buckets (all-reduced during the backward), after (one all-reduce after it), "
+                  "after-polling (as before bucketing, for comparisons)")
+      ->check(CLI::IsMember({"buckets", "after", "after-polling"}));
+  cmd->add_option("--bucket-mb", job.opt.bucketMiB, "With ranks: gradient bucket size (MiB)");
+  cmd->add_option("--batch-lookahead", job.opt.batchLookahead,
+                  "Steps whose batches are built ahead on host threads (0: 3 on a GPU, 1 on the CPU)");
   cmd->add_option("--check-weights-every", job.opt.checkWeightsEvery,
                   "With ranks: compare the ranks' weights every N steps (debug)");
 }

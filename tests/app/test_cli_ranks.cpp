@@ -108,12 +108,26 @@ private Q_SLOTS:
     QVERIFY2(init.code == 0, qPrintable(init.err));
     Run one = cli(QStringList{"train", data_, "--out", path("one.h5"), "--max-steps", "4"} + train_);
     QVERIFY2(one.code == 0, qPrintable(one.err));
+    // Small gradient buckets (the default 25 MiB would hold this model whole): many all-reduces,
+    // each started from the backward's hooks as its bucket fills.
     Run two = cli(QStringList{"train", data_, "--out", path("two.h5"), "--max-steps", "4", "--ranks", "2",
-                              "--check-weights-every", "1"} +
+                              "--check-weights-every", "1", "--bucket-mb", "0.02"} +
                   train_);
     QVERIFY2(two.code == 0, qPrintable(two.out + two.err));
     const QJsonObject r1 = lastJson(one.out), r2 = lastJson(two.out);
     QCOMPARE(r2["world_size"].toInt(), 2);
+    QCOMPARE(r2["ranks"].toInt(), 2);
+    QCOMPARE(r2["gpus"].toInt(), 0); // CPU ranks
+    QCOMPARE(r2["allreduce"].toString(), QString("buckets"));
+    QCOMPARE(r1["ranks"].toInt(), 1);
+    // One all-reduce after the backward (the path before buckets): the same weights.
+    Run after = cli(QStringList{"train", data_, "--out", path("after.h5"), "--max-steps", "4", "--ranks", "2",
+                                "--allreduce", "after"} +
+                    train_);
+    QVERIFY2(after.code == 0, qPrintable(after.out + after.err));
+    QCOMPARE(lastJson(after.out)["allreduce"].toString(), QString("after"));
+    const Diff modes = weightDiff(path("two.h5"), path("after.h5"));
+    QVERIFY2(modes.max < 1e-6, "buckets and one all-reduce after the backward give other weights");
     QCOMPARE(r2["backend"].toString(), QString("gloo"));
     QCOMPARE(r2["steps"].toInt(), 4);
     // Validation split over the ranks and reduced: the same figure.
@@ -196,6 +210,11 @@ private Q_SLOTS:
       seen += QString::fromUtf8(p.readAllStandardOutput());
     }
     QVERIFY2(seen.contains("\"stage\":\"training\""), qPrintable(seen + p.readAllStandardError()));
+    // The first line says how many ranks (and GPUs) the job runs on, for the job panel.
+    const QJsonObject first = QJsonDocument::fromJson(seen.trimmed().split('\n').first().toUtf8()).object();
+    QCOMPARE(first["stage"].toString(), QString("starting"));
+    QCOMPARE(first["ranks"].toInt(), 2);
+    QCOMPARE(first["gpus"].toInt(), 0);
     p.terminate();
     QVERIFY2(p.waitForFinished(60000), "the ranks did not stop");
     seen += QString::fromUtf8(p.readAllStandardOutput());

@@ -132,6 +132,38 @@ private Q_SLOTS:
     QVERIFY((a.embedding - c.embedding).abs().max().item<double>() < 1e-5);
   }
 
+  // Packed batches (real tokens only, sequence after sequence: `embed`'s GPU path, where attention
+  // reads them in place) give the padded batches' numbers, heads included, from the expression
+  // and from a table of per-cell tokens (forwardFromTokens), empty neighbourhoods finite.
+  void packedBatchesMatchPadded() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    const auto h = hoods();
+    EmbedOptions padded, packed;
+    padded.heads = packed.heads = true;
+    packed.packed = true;
+    for (const std::int64_t tokens : {std::int64_t(4096), std::int64_t(300)}) {
+      padded.batchTokens = packed.batchTokens = tokens;
+      const Output a = embedNeighborhoods(model, expression_, types_, h, 0, padded);
+      const Output b = embedNeighborhoods(model, expression_, types_, h, 0, packed);
+      QVERIFY((a.embedding - b.embedding).abs().max().item<double>() < 1e-5);
+      QVERIFY(maxError(b.mu, a.mu) < 1e-5);
+      QVERIFY(maxError(b.ziLogits, a.ziLogits) < 1e-5);
+      for (int empty : {219, 237, 359}) QVERIFY(torch::isfinite(b.embedding[empty]).all().item<bool>());
+    }
+    torch::NoGradGuard noGrad;
+    const torch::Tensor table = model.cellTokens(expression_, types_);
+    const auto order = orderBySize(h);
+    const auto plan = planBatches(h, order, 2048);
+    for (const auto& [first, last] : plan.ranges) {
+      const Batch pad = makeBatch(h, order, first, last, 0, torch::kCPU);
+      const Batch pack = packBatch(pad);
+      const Output x = model.forwardFromTokens(table, types_, pad, false);
+      const Output y = model.forwardFromTokens(table, types_, pack, false);
+      QVERIFY((x.embedding - y.embedding).abs().max().item<double>() < 1e-5);
+    }
+  }
+
   void badWeights() {
     StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
     const ModelConfig cfg = inferConfig(w, heads_, "fixture");
