@@ -201,8 +201,21 @@ private slots:
   void cancelledChainLeavesDataIntact() {
     // A chain waiting behind another job is taken out of line by Cancel; typing cancelled while
     // it runs writes nothing. Either way the open data are as they were.
+    // The table 40 times over (ids made unique): typing takes seconds, so that a cancel reaches
+    // the worker before it is done even on an idle machine.
     const QString csv = dir_.filePath("cancel.csv");
-    QVERIFY(QFile::copy(untyped_, csv));
+    {
+      QFile in(untyped_), out(csv);
+      QVERIFY(in.open(QIODevice::ReadOnly) && out.open(QIODevice::WriteOnly));
+      const QList<QByteArray> lines = in.readAll().split('\n');
+      out.write(lines.first() + '\n');
+      for (int copy = 0; copy < 40; ++copy)
+        for (qsizetype i = 1; i < lines.size(); ++i)
+          if (!lines[i].isEmpty()) {
+            const qsizetype comma = lines[i].indexOf(',');
+            out.write(lines[i].left(comma) + "_" + QByteArray::number(copy) + lines[i].mid(comma) + '\n');
+          }
+    }
     const QString typed = UntypedPipeline::typedPathFor(csv);
     StartupPatch o;
     o.show = QStringList{};
