@@ -6,6 +6,7 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QStandardPaths>
+#include <QTimer>
 
 #include <cstdio>
 
@@ -15,11 +16,13 @@ namespace {
 
 QString quoted(const QString& s) { return "'" + QString(s).replace("'", "'\\''") + "'"; }
 
-// One line per path on the host: "SIZE MTIME", or "missing".
+// One line per path on the host: "SIZE MTIME", "folder" or "missing".
 QString probeScript(const QStringList& paths) {
   QStringList q;
   for (const QString& p : paths) q << quoted(p);
-  return "for f in " + q.join(' ') + "; do if [ -f \"$f\" ]; then stat -c '%s %Y' \"$f\"; else echo missing; fi; done";
+  return "for f in " + q.join(' ') +
+         "; do if [ -f \"$f\" ]; then stat -c '%s %Y' \"$f\"; elif [ -d \"$f\" ]; then echo folder; "
+         "else echo missing; fi; done";
 }
 
 } // namespace
@@ -52,17 +55,33 @@ void DataStaging::prepare(const JobFiles& files) {
   remote_.clear();
   cancelled_ = false;
   toSend_.clear();
-  for (const QString& f : files_.inputs)
+  folders_.clear();
+  for (const QString& f : files_.inputs) {
     if (QFileInfo(f).isFile()) toSend_ << f;
+    if (QFileInfo(f).isDir()) folders_ << f;
+  }
   // Are the inputs on the host under the same paths (a shared filesystem)?
   QStringList absolute;
-  for (const QString& f : toSend_) absolute << QFileInfo(f).absoluteFilePath();
+  for (const QString& f : toSend_ + folders_) absolute << QFileInfo(f).absoluteFilePath();
+  if (host_.alwaysCopy && !folders_.isEmpty()) {
+    QTimer::singleShot(0, this, &DataStaging::failIfFolders); // as every other outcome: from the event loop
+    return;
+  }
   if (host_.alwaysCopy || absolute.isEmpty()) {
     run(Step::Mkdir, "ssh", host_.sshArguments() << host_.host << "mkdir -p " + quoted(remoteFolder()));
     return;
   }
   emit progress(tr("checking the files on %1").arg(host_.host), 0, 0);
   run(Step::Probe, "ssh", host_.sshArguments() << host_.host << probeScript(absolute));
+}
+
+void DataStaging::failIfFolders() {
+  // A dataset of several files (a folder) is not copied: the job would need every file and the
+  // cache of the combined table; one .h5ad travels, and `convert` makes one.
+  step_ = Step::Idle;
+  emit failed(tr("%1 does not see %2 (a dataset of several files) under the same path: put it on a filesystem the "
+                 "host shares, or make it one file first (atlascope-cli convert FOLDER --out DATA.h5ad)")
+                  .arg(host_.host, folders_.join(", ")));
 }
 
 void DataStaging::bringBack() {
@@ -181,10 +200,15 @@ void DataStaging::onFinished(int code, QProcess::ExitStatus status) {
   switch (step) {
   case Step::Probe: {
     const QStringList lines = out.split('\n', Qt::SkipEmptyParts);
-    bool inPlace = lines.size() == toSend_.size();
+    bool inPlace = lines.size() == toSend_.size() + folders_.size();
     for (int i = 0; inPlace && i < toSend_.size(); ++i) {
       const QFileInfo f(toSend_[i]);
       inPlace = lines[i].trimmed() == QString("%1 %2").arg(f.size()).arg(f.lastModified().toSecsSinceEpoch());
+    }
+    for (int i = 0; inPlace && i < folders_.size(); ++i) inPlace = lines[toSend_.size() + i].trimmed() == "folder";
+    if (!inPlace && !folders_.isEmpty()) {
+      failIfFolders();
+      return;
     }
     if (inPlace) { // a shared filesystem: nothing to copy, nothing to bring back
       toSend_.clear();

@@ -47,6 +47,7 @@ private:
   void onFinished(int code, QProcess::ExitStatus status);
   void onOutput();
   void sendNext();
+  void failIfFolders();
   void fetchNext();
   QString remoteFolder() const;
   QStringList copyCommand(const QString& from, const QString& to, QString& program) const;
@@ -54,7 +55,7 @@ private:
   WorkerHost host_;
   JobFiles files_;
   QMap<QString, QString> remote_;
-  QStringList toSend_, toFetch_;
+  QStringList toSend_, toFetch_, folders_;
   QString current_, partial_;
   qint64 bytesTotal_ = 0, bytesDone_ = 0, currentSize_ = 0;
   Step step_ = Step::Idle;

@@ -806,6 +806,26 @@ private slots:
     QVERIFY2(!p->job()->commandLine().contains(jobs) && p->job()->commandLine().contains(data),
              qPrintable(p->job()->commandLine()));
     QVERIFY(QFileInfo(result).lastModified() > before);
+
+    // A dataset of several files (a folder) is not copied: a host that would need a copy gets a
+    // clear refusal before anything runs.
+    const QString folder = dir_.filePath("slices");
+    QVERIFY(QDir().mkpath(folder));
+    QVERIFY(QFile::copy(data, folder + "/slice1.h5ad"));
+    WorkerHost remote;
+    remote.host = host;
+    remote.program = ATLASCOPE_CLI;
+    remote.sshConfig = qEnvironmentVariable("ATLASCOPE_TEST_SSH_CONFIG");
+    remote.jobFolder = jobs;
+    remote.alwaysCopy = true;
+    WorkerJob job(remote);
+    QSignalSpy failed(&job, &WorkerJob::failed);
+    job.start({"celltypes", folder, "--out", dir_.filePath("slices.typed.h5ad")},
+              JobFiles{{folder}, {dir_.filePath("slices.typed.h5ad")}});
+    QTRY_VERIFY_WITH_TIMEOUT(failed.count() == 1, 30000);
+    QVERIFY2(failed.first().first().toString().contains("several files"),
+             qPrintable(failed.first().first().toString()));
+    QVERIFY(!QFileInfo::exists(dir_.filePath("slices.typed.h5ad")));
   }
 
   // File > Open atlas lists the BrainGlobe atlases of the user's BrainGlobe folder (found through
