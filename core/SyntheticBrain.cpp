@@ -3,6 +3,7 @@
 #include "core/Error.h"
 #include "core/Hdf5Writer.h"
 #include "core/Neighborhood.h"
+#include "core/Palette.h"
 
 #include <algorithm>
 #include <array>
@@ -268,30 +269,10 @@ SyntheticBrainSummary generateSyntheticBrain(const Atlas& atlas, const Synthetic
       std::snprintf(name, sizeof name, "%03d Neuron-%03d Glut", t + 1, t + 1);
     typeNames.push_back(name);
     const double h = std::fmod(t * 137.50776405, 360.0) / 60.0, s = 0.65, v = t % 2 ? 0.85 : 0.7;
-    const double c = v * s, x = c * (1 - std::abs(std::fmod(h, 2.0) - 1)), m = v - c;
-    double r = 0, g = 0, b = 0;
-    if (h < 1) {
-      r = c;
-      g = x;
-    } else if (h < 2) {
-      r = x;
-      g = c;
-    } else if (h < 3) {
-      g = c;
-      b = x;
-    } else if (h < 4) {
-      g = x;
-      b = c;
-    } else if (h < 5) {
-      r = x;
-      b = c;
-    } else {
-      r = c;
-      b = x;
-    }
+    const auto [r, g, b] = hsvToRgb(h, s, v);
     char hex[8];
-    std::snprintf(hex, sizeof hex, "#%02X%02X%02X", static_cast<int>((r + m) * 255), static_cast<int>((g + m) * 255),
-                  static_cast<int>((b + m) * 255));
+    std::snprintf(hex, sizeof hex, "#%02X%02X%02X", static_cast<int>(r * 255), static_cast<int>(g * 255),
+                  static_cast<int>(b * 255));
     colours.push_back(hex);
   }
   std::vector<float> profile(static_cast<std::size_t>(opt.cellTypes) * static_cast<std::size_t>(opt.genes));

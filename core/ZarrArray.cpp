@@ -654,21 +654,6 @@ OmeMultiscales readOmeMultiscales(const std::string& groupFolder) {
 namespace atlascope {
 
 namespace {
-const char* v3TypeName(ScalarType t) {
-  switch (t) {
-  case ScalarType::Int8: return "int8";
-  case ScalarType::UInt8: return "uint8";
-  case ScalarType::Int16: return "int16";
-  case ScalarType::UInt16: return "uint16";
-  case ScalarType::Int32: return "int32";
-  case ScalarType::UInt32: return "uint32";
-  case ScalarType::Int64: return "int64";
-  case ScalarType::UInt64: return "uint64";
-  case ScalarType::Float32: return "float32";
-  case ScalarType::Float64: return "float64";
-  }
-  return "uint8";
-}
 
 void writeText(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
@@ -706,7 +691,7 @@ void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& 
         {"zarr_format", 3},
         {"node_type", "array"},
         {"shape", shape},
-        {"data_type", v3TypeName(type)},
+        {"data_type", scalarName(type)},
         {"chunk_grid", {{"name", "regular"}, {"configuration", {{"chunk_shape", chunks}}}}},
         {"chunk_key_encoding", {{"name", "default"}, {"configuration", {{"separator", std::string(1, o.separator)}}}}},
         {"fill_value", 0},
@@ -717,7 +702,7 @@ void writeZarrArray(const std::string& folder, const std::vector<std::int64_t>& 
     std::string dt = std::string(item == 1        ? "|"
                                  : o.littleEndian ? "<"
                                                   : ">") +
-                     (isInteger(type) ? (std::string(v3TypeName(type))[0] == 'u' ? "u" : "i") : "f") +
+                     (isInteger(type) ? (std::string(scalarName(type))[0] == 'u' ? "u" : "i") : "f") +
                      std::to_string(item);
     json compressor = nullptr;
     if (o.compressor == "zstd") compressor = {{"id", "zstd"}, {"level", 3}};

@@ -68,11 +68,15 @@ void DataStaging::prepare(const JobFiles& files) {
     return;
   }
   if (host_.alwaysCopy || absolute.isEmpty()) {
-    run(Step::Mkdir, "ssh", host_.sshArguments() << host_.host << "mkdir -p " + quoted(remoteFolder()));
+    makeRemoteFolder();
     return;
   }
   emit progress(tr("checking the files on %1").arg(host_.host), 0, 0);
   run(Step::Probe, "ssh", host_.sshArguments() << host_.host << probeScript(absolute));
+}
+
+void DataStaging::makeRemoteFolder() {
+  run(Step::Mkdir, "ssh", host_.sshArguments() << host_.host << "mkdir -p " + quoted(remoteFolder()));
 }
 
 void DataStaging::failIfFolders() {
@@ -216,7 +220,7 @@ void DataStaging::onFinished(int code, QProcess::ExitStatus status) {
       emit ready();
       return;
     }
-    run(Step::Mkdir, "ssh", host_.sshArguments() << host_.host << "mkdir -p " + quoted(remoteFolder()));
+    makeRemoteFolder();
     return;
   }
   case Step::Mkdir: {

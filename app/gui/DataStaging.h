@@ -48,6 +48,7 @@ private:
   void onOutput();
   void sendNext();
   void failIfFolders();
+  void makeRemoteFolder(); // then the copies (Step::Mkdir)
   void fetchNext();
   QString remoteFolder() const;
   QStringList copyCommand(const QString& from, const QString& to, QString& program) const;

@@ -1,8 +1,5 @@
 #include "app/gui/JobLocation.h"
 
-#include <QCoreApplication>
-#include <QDir>
-#include <QFileInfo>
 #include <QSettings>
 
 namespace atlascope::app {
@@ -85,16 +82,8 @@ WorkerHost JobLocation::workerHost() const {
 
 QStringList JobLocation::testCommand() const {
   const WorkerHost h = workerHost();
-  if (h.host.isEmpty()) {
-    QString program = h.program;
-    if (program.isEmpty()) {
-      const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("atlascope-cli");
-      program = QFileInfo::exists(beside) ? beside : QStringLiteral("atlascope-cli");
-    }
-    return {program, "device", "--json"};
-  }
-  const QString program = h.program.isEmpty() ? QStringLiteral("atlascope-cli") : h.program;
-  return QStringList{"ssh"} << h.sshArguments() << h.host << program + " device --json";
+  if (h.host.isEmpty()) return {h.workerProgram(), "device", "--json"};
+  return QStringList{"ssh"} << h.sshArguments() << h.host << h.workerProgram() + " device --json";
 }
 
 } // namespace atlascope::app

@@ -14,6 +14,13 @@ namespace atlascope::app {
 
 WorkerHost WorkerHost::current() { return JobLocation::current().workerHost(); }
 
+QString WorkerHost::workerProgram() const {
+  if (!program.isEmpty()) return program;
+  if (!host.isEmpty()) return QStringLiteral("atlascope-cli"); // on the host's PATH
+  const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("atlascope-cli");
+  return QFileInfo::exists(beside) ? beside : QStringLiteral("atlascope-cli");
+}
+
 QStringList WorkerHost::sshArguments() const {
   QStringList a{"-o", "BatchMode=yes"};
   if (!sshConfig.isEmpty()) a << "-F" << sshConfig;
@@ -96,12 +103,7 @@ void WorkerJob::start(const QStringList& arguments, const JobFiles& files) {
 }
 
 void WorkerJob::launch(QStringList arguments) {
-  QString program = host_.program;
-  if (program.isEmpty()) {
-    const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath("atlascope-cli");
-    program = QFileInfo::exists(beside) || !host_.host.isEmpty() ? beside : QStringLiteral("atlascope-cli");
-    if (!host_.host.isEmpty()) program = "atlascope-cli";
-  }
+  const QString program = host_.workerProgram();
   QStringList& args = arguments;
   args << "--progress"
        << "json";

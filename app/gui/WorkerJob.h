@@ -36,6 +36,9 @@ struct WorkerHost {
   // Where jobs run now: Preferences > Jobs (JobLocation.h), the environment variables on top.
   static WorkerHost current();
   QStringList sshArguments() const; // the options before the host
+  // The worker to run: `program`, else atlascope-cli beside this executable (or on the PATH; on a
+  // host, on its PATH).
+  QString workerProgram() const;
 };
 
 // The files a job reads and writes, named as they appear in its arguments: on a host that does
@@ -72,14 +75,13 @@ private:
   void onOutput();
   void onFinished(int code, QProcess::ExitStatus status);
   void launch(QStringList arguments);
-  void succeeded(QJsonObject result);
 
-  bool fixedHost_ = false;
   class DataStaging* staging_ = nullptr; // while files travel to or from a host
   bool staged_ = false;                  // the running job works on copies
   QMap<QString, QString> remote_;        // local path -> the copy's path on the host
 
   WorkerHost host_;
+  bool fixedHost_ = false; // false: host_ is read from the preferences at each start
   QProcess process_;
   QString commandLine_, lastError_;
   QByteArray buffer_;
