@@ -4,6 +4,7 @@
 #include "viewer/MeshIO.h"
 
 #include <vtkPolyData.h>
+#include <vtkPolyDataNormals.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,21 @@ vtkSmartPointer<vtkPolyData> SurfaceCache::surface(int structureIndex, const Pro
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto it = memory_.find(structureIndex); it != memory_.end()) return it->second;
+  }
+  // The atlas' own mesh when it ships one (BrainGlobe atlases: the meshes its authors curated,
+  // smoother than ours); a mesh file that cannot be read is an error naming it, not a silent
+  // rebuild, so that a damaged atlas is noticed.
+  if (atlas_.meshSource(structureIndex)) {
+    auto normals = vtkSmartPointer<vtkPolyDataNormals>::New();
+    normals->SetInputData(toPolyData(atlas_.readMesh(structureIndex)));
+    normals->SplittingOff();
+    normals->ConsistencyOn();
+    normals->AutoOrientNormalsOn();
+    normals->Update();
+    vtkSmartPointer<vtkPolyData> own = normals->GetOutput();
+    std::lock_guard<std::mutex> lock(mutex_);
+    memory_[structureIndex] = own;
+    return own;
   }
   const std::string path = pathFor(structureIndex);
   vtkSmartPointer<vtkPolyData> mesh = readVtp(path);

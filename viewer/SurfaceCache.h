@@ -1,6 +1,8 @@
 #pragma once
 // Region surfaces cached on disk so that a second launch shows them at once. Key: the annotation's
 // content fingerprint, the structure id and the surface options; files are VTP, written atomically.
+// A structure the atlas ships a mesh for (BrainGlobe) is drawn with that mesh instead (read, not
+// cached: reading it is as fast as reading the cache).
 #include "core/FileSystem.h"
 #include "viewer/RegionSurface.h"
 

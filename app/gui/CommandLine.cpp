@@ -39,6 +39,11 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
                                     "A BrainGlobe atlas instead of the bundled CCF: a name in the BrainGlobe folder "
                                     "(allen_mouse_25um), a v1 atlas folder or a v3 manifest.json.",
                                     "name|path");
+  const QCommandLineOption addAtlas(
+      "add-atlas",
+      "An atlas to open beside the window's (a tab and a view of its own): a BrainGlobe name, a v1 atlas "
+      "folder or a v3 manifest.json; repeat to open several.",
+      "name|path");
   const QCommandLineOption table("parcellation-table",
                                  "ABC parcellation.csv when the volume holds parcellation indices.", "file");
   const QCommandLineOption cache("cache-dir", "Where region surfaces and gene stores are cached.", "dir");
@@ -113,6 +118,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
                      benchRender,    restoreSession, saveSession, benchStalls, benchStartup});
   parser.addOption(spacing);
   parser.addOption(atlasOpt);
+  parser.addOption(addAtlas);
   parser.process(app);
 
   CommandLine c;
@@ -128,6 +134,7 @@ CommandLine parseCommandLine(const QCoreApplication& app, const QString& session
     if (!p.view) fail(QStringLiteral("unknown view '%1'").arg(parser.value(view)));
   }
   p.datasets = parser.values(open);
+  p.atlases = parser.values(addAtlas);
   p.colourBy = parser.value(colourBy);
   if (parser.isSet(spacing)) {
     bool ok = false;
@@ -200,6 +207,11 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
   if (p.show || p.session.isEmpty())
     engine.showStructures(p.show.value_or(defaultStructures()), QObject::tr("Show structures"));
   addDatasets(engine, p);
+  for (const QString& source : p.atlases) {
+    bool open = false;
+    for (AtlasId id : ws.atlasIds()) open = open || ws.atlas(id)->source == source;
+    if (!open) ws.addAtlas(source);
+  }
   if (!p.colourBy.isEmpty())
     for (DatasetId id : ws.datasetIds()) ws.setColourBy(id, p.colourBy);
   if (p.sectionSpacing > 0)

@@ -16,6 +16,7 @@ namespace atlascope::app {
 
 struct StartupPatch {
   QStringList datasets;            // --open (repeatable)
+  QStringList atlases;             // --add-atlas (repeatable): atlases opened beside the window's
   QString colourBy;                // --colour-by, for every dataset opened
   double sectionSpacing = 0;       // --section-spacing (um) for sections without CCF coordinates; 0: the file's
   std::optional<QStringList> show; // --show; default: the major divisions, unless a session says

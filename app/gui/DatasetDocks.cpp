@@ -27,6 +27,17 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
                       &Workspace::datasetRemoved})
     connect(&ws, signal, this, &DatasetDocks::refresh);
   connect(&engine_.data(), &DatasetData::colouringReady, this, &DatasetDocks::refresh);
+  // The 2D view's background: the template of the first atlas that shows one (the engine keeps
+  // a read atlas while the engine lives, so the pointer outlives a close).
+  auto showTemplate = [this] {
+    const Workspace& w = engine_.workspace();
+    const Atlas* shown = nullptr;
+    for (AtlasId id : w.atlasIds())
+      if (!shown && w.atlas(id)->templateShown) shown = engine_.atlas(id);
+    section_->setTemplate(shown);
+  };
+  for (auto signal : {&Workspace::atlasChanged, &Workspace::atlasLoaded, &Workspace::atlasRemoved})
+    connect(&ws, signal, this, showTemplate);
   connect(&ws, &Workspace::sectionChanged, this, [this] {
     const SectionState& s = engine_.workspace().section();
     const int normal = viewer::sectionAxisIndex(viewer::sectionAxisFromName(s.axis.toStdString()));

@@ -53,9 +53,7 @@ FileMenu::FileMenu(MainWindow& window, Engine& engine, SectionView& section) : Q
   openAtlas->setObjectName("openAtlas");
   connect(openAtlas, &QAction::triggered, this, [w] {
     OpenAtlasDialog d(w);
-    if (d.exec() != QDialog::Accepted || d.chosen().isEmpty()) return;
-    if (!OpenAtlasDialog::openInNewWindow(d.chosen()))
-      QMessageBox::warning(w, tr("Open atlas"), tr("Could not start a window for %1").arg(d.chosen()));
+    if (d.exec() == QDialog::Accepted && !d.chosen().isEmpty()) w->workspace().addAtlas(d.chosen());
   });
   QAction* close = file->addAction(tr("&Close dataset"));
   close->setObjectName("closeCurrentDataset");

@@ -1,5 +1,6 @@
 #include "app/gui/MainWindow.h"
 
+#include "app/gui/AtlasTreeTabs.h"
 #include "app/gui/CellDetails.h"
 #include "app/gui/CellPanel.h"
 #include "app/gui/DataPanel.h"
@@ -10,7 +11,6 @@
 #include "app/gui/JobQueue.h"
 #include "app/gui/PipelinePanel.h"
 #include "app/gui/RegionMatchPanel.h"
-#include "app/gui/RegionTreePanel.h"
 #include "app/gui/RegionsAcrossPanel.h"
 #include "app/gui/SectionToolbar.h"
 #include "app/gui/SectionView.h"
@@ -67,9 +67,8 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
     addDockWidget(area, d);
     return d;
   };
-  tree_ = new RegionTreePanel(this);
-  tree_->attach(*engine_);
-  QDockWidget* treeDock = dock(tree_, tr("Regions (Allen CCF)"), "regionDock", Qt::LeftDockWidgetArea);
+  atlasTabs_ = new AtlasTreeTabs(*engine_, this);
+  QDockWidget* treeDock = dock(atlasTabs_, tr("Atlas structures"), "regionDock", Qt::LeftDockWidgetArea);
   treeDock->setMinimumWidth(340);
   matchPanel_ = new RegionMatchPanel(this);
   QDockWidget* matchDock = dock(matchPanel_, tr("Discovered regions"), "regionMatchDock", Qt::LeftDockWidgetArea);
@@ -215,20 +214,23 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
       renderViews(); // every cell again
     }
   });
-  connect(tree_, &RegionTreePanel::selectionChanged, this, [this](int i) {
-    matchPanel_->showSplitsOf(i);
-    if (!engine_->scene()) return;
-    engine_->scene()->setHighlightedStructure(i >= 0 ? std::optional<int>(i) : std::nullopt);
+  connect(atlasTabs_, &AtlasTreeTabs::selectionChanged, this, [this](AtlasId atlas, int i) {
+    if (atlas == kMainAtlas) matchPanel_->showSplitsOf(i); // discovered regions are matched to the window's atlas
+    const Atlas* a = engine_->atlas(atlas);
+    if (!engine_->scene() || !a) return;
+    engine_->scene()->setHighlightedStructure(atlas, i >= 0 ? std::optional<int>(i) : std::nullopt);
     if (i < 0) return;
-    const Structure& s = engine_->atlas()->structures()[i];
-    selectionLabel_->setText(QStringLiteral("%1 — %2 — id %3 — %4")
-                                 .arg(QString::fromStdString(s.acronym), QString::fromStdString(s.name))
-                                 .arg(s.id)
-                                 .arg(QString::fromStdString(engine_->atlas()->structures().pathString(i))));
+    const Structure& s = a->structures()[i];
+    selectionLabel_->setText(
+        QStringLiteral("%1: %2 — %3 — id %4 — %5")
+            .arg(workspace().atlas(atlas)->name, QString::fromStdString(s.acronym), QString::fromStdString(s.name))
+            .arg(s.id)
+            .arg(QString::fromStdString(a->structures().pathString(i))));
   });
   connect(engine_, &Engine::atlasLoaded, this, [this, patch] {
     const Atlas* a = engine_->atlas();
-    selectionLabel_->setText(tr("Allen CCF: %1 structures, %2 x %3 x %4 voxels of %5 um")
+    selectionLabel_->setText(tr("%1: %2 structures, %3 x %4 x %5 voxels of %6 um")
+                                 .arg(workspace().atlas(kMainAtlas)->name)
                                  .arg(a->structures().size())
                                  .arg(a->annotation().size()[0])
                                  .arg(a->annotation().size()[1])
@@ -375,7 +377,7 @@ void MainWindow::onClicked(int x, int y) {
     workspace().setCurrentDataset(hit.dataset);
     workspace().setHighlightedRegion(hit.dataset, hit.region);
   } else if (hit.structure >= 0) {
-    tree_->select(hit.structure);
+    atlasTabs_->select(hit.atlas, hit.structure);
   }
 }
 

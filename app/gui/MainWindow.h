@@ -28,7 +28,7 @@ class DataPanel;
 class DatasetDocks;
 class PipelinePanel;
 class RegionMatchPanel;
-class RegionTreePanel;
+class AtlasTreeTabs;
 class SectionView;
 class TrainingPanel;
 class ViewMenu;
@@ -91,7 +91,7 @@ private:
 
   Engine* engine_;
   VtkView* view_;
-  RegionTreePanel* tree_;
+  AtlasTreeTabs* atlasTabs_;
   CellPanel* cellPanel_;
   DataPanel* dataPanel_;
   PipelinePanel* pipelinePanel_;

@@ -2,13 +2,11 @@
 
 #include "core/AtlasCatalog.h"
 
-#include <QCoreApplication>
 #include <QDialogButtonBox>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QListWidget>
-#include <QProcess>
 #include <QPushButton>
 #include <QVBoxLayout>
 
@@ -79,10 +77,6 @@ int OpenAtlasDialog::listed() const {
   int n = 0;
   for (int i = 0; i < list_->count(); ++i) n += !list_->item(i)->data(Qt::UserRole).toString().isEmpty();
   return n;
-}
-
-bool OpenAtlasDialog::openInNewWindow(const QString& nameOrPath) {
-  return QProcess::startDetached(QCoreApplication::applicationFilePath(), {"--atlas", nameOrPath});
 }
 
 } // namespace atlascope::app

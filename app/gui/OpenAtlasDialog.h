@@ -1,8 +1,8 @@
 #pragma once
 // File > Open atlas: the BrainGlobe atlases on this machine (the BrainGlobe folder, both layouts),
-// or an atlas folder / v3 manifest.json chosen on disk. The atlas opens in a window of its own
-// (`atlascope --atlas NAME_OR_PATH`): a workspace holds one atlas today (README, Known limits), and
-// a second window keeps the first one's datasets and views as they are.
+// or an atlas folder / v3 manifest.json chosen on disk. The choice opens in this workspace, beside
+// the atlases already there (a tab of its own in the atlases dock, a view of its own); a window on
+// another atlas alone is `atlascope --atlas NAME_OR_PATH`.
 #include <QDialog>
 #include <QString>
 
@@ -17,9 +17,6 @@ public:
   explicit OpenAtlasDialog(QWidget* parent = nullptr);
   QString chosen() const { return chosen_; } // a name or a path; empty until one is chosen
   int listed() const;                        // atlases found in the BrainGlobe folder
-
-  // Starts `atlascope --atlas NAME_OR_PATH` beside this executable; false when it cannot start.
-  static bool openInNewWindow(const QString& nameOrPath);
 
 private:
   QListWidget* list_;

@@ -257,36 +257,51 @@ std::vector<int> RegionTreePanel::visibleRows() const {
 
 namespace atlascope::app {
 
-void RegionTreePanel::attach(Engine& engine) {
+void RegionTreePanel::attach(Engine& engine, AtlasId atlas) {
   Workspace& ws = engine.workspace();
-  connect(&engine, &Engine::atlasLoaded, this, [this, &engine] { setTree(&engine.atlas()->structures()); });
+  // The tree once the atlas is read, its check boxes as the model says then.
+  auto showTree = [this, &engine, &ws, atlas] {
+    setTree(&engine.atlas(atlas)->structures());
+    for (const auto& [i, d] : ws.structureDisplays(atlas)) setChecked(i, d.visible);
+  };
+  if (engine.atlas(atlas))
+    showTree();
+  else
+    connect(&ws, &Workspace::atlasLoaded, this, [this, &engine, atlas, showTree](AtlasId id) {
+      if (id == atlas && !tree_ && engine.atlas(atlas)) showTree();
+    });
   connect(this, &RegionTreePanel::visibilityChanged, this,
-          [&ws](int i, bool visible) { ws.setStructureVisible(i, visible); });
-  connect(this, &RegionTreePanel::opacityChanged, this, [&ws](int i, double o) { ws.setStructureOpacity(i, o); });
-  connect(this, &RegionTreePanel::colourChanged, this, [&ws](int i, const QColor& c) {
-    ws.setStructureColour(i, std::array<double, 3>{c.redF(), c.greenF(), c.blueF()});
+          [&ws, atlas](int i, bool visible) { ws.setStructureVisible(atlas, i, visible); });
+  connect(this, &RegionTreePanel::opacityChanged, this,
+          [&ws, atlas](int i, double o) { ws.setStructureOpacity(atlas, i, o); });
+  connect(this, &RegionTreePanel::colourChanged, this, [&ws, atlas](int i, const QColor& c) {
+    ws.setStructureColour(atlas, i, std::array<double, 3>{c.redF(), c.greenF(), c.blueF()});
   });
-  connect(this, &RegionTreePanel::colourReset, this, [&ws](int i) { ws.setStructureColour(i, std::nullopt); });
+  connect(this, &RegionTreePanel::colourReset, this,
+          [&ws, atlas](int i) { ws.setStructureColour(atlas, i, std::nullopt); });
   // The controls show the structure as drawn (the atlas's look where the model sets none).
-  auto showControls = [this, &engine](int i) {
-    if (!engine.scene() || i < 0) return;
-    viewer::RegionDisplay d = engine.scene()->atlasScene().defaultDisplay(i);
-    const StructureDisplay m = engine.workspace().structureDisplay(i);
+  auto showControls = [this, &engine, atlas](int i) {
+    viewer::AtlasScene* scene = engine.scene() ? engine.scene()->atlasScene(atlas) : nullptr;
+    if (!scene || i < 0) return;
+    viewer::RegionDisplay d = scene->defaultDisplay(i);
+    const StructureDisplay m = engine.workspace().structureDisplay(atlas, i);
     if (m.opacity) d.opacity = *m.opacity;
     if (m.colour) d.colour = *m.colour;
     setDisplayControls(d.opacity, QColor::fromRgbF(static_cast<float>(d.colour[0]), static_cast<float>(d.colour[1]),
                                                    static_cast<float>(d.colour[2])));
   };
   connect(this, &RegionTreePanel::selectionChanged, this, showControls);
-  connect(&ws, &Workspace::structuresChanged, this, [this, &ws, showControls](const QList<int>& changed) {
-    if (!tree_) return;
-    if (changed.isEmpty()) {
-      for (int i = 0; i < static_cast<int>(tree_->size()); ++i) setChecked(i, ws.structureDisplay(i).visible);
-    } else {
-      for (int i : changed) setChecked(i, ws.structureDisplay(i).visible);
-    }
-    if (const auto s = selected(); s && (changed.isEmpty() || changed.contains(*s))) showControls(*s);
-  });
+  connect(&ws, &Workspace::structuresChanged, this,
+          [this, &ws, showControls, atlas](AtlasId which, const QList<int>& changed) {
+            if (!tree_ || which != atlas) return;
+            if (changed.isEmpty()) {
+              for (int i = 0; i < static_cast<int>(tree_->size()); ++i)
+                setChecked(i, ws.structureDisplay(atlas, i).visible);
+            } else {
+              for (int i : changed) setChecked(i, ws.structureDisplay(atlas, i).visible);
+            }
+            if (const auto s = selected(); s && (changed.isEmpty() || changed.contains(*s))) showControls(*s);
+          });
 }
 
 } // namespace atlascope::app

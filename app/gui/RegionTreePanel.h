@@ -2,6 +2,7 @@
 // The region tree dock: the ontology as a tree (collapsed below the top levels), a search box
 // matching acronym or name that expands to the hits, a visibility check box per region, and
 // opacity / colour controls for the selected region.
+#include "app/workspace/Workspace.h"
 #include "core/StructureTree.h"
 
 #include <QColor>
@@ -29,9 +30,10 @@ public:
   explicit RegionTreePanel(QWidget* parent = nullptr);
 
   void setTree(const StructureTree* tree);
-  // Binds the tree to the engine's atlas and the workspace's structure displays: check boxes,
-  // opacity and colour read from the model, every change sent to it as an undoable command.
-  void attach(Engine& engine);
+  // Binds the tree to one atlas of the engine (the window's by default) and the workspace's
+  // structure displays: check boxes, opacity and colour read from the model, every change sent to
+  // it as an undoable command. The tree appears when the atlas is read.
+  void attach(Engine& engine, AtlasId atlas = kMainAtlas);
   void setChecked(int structureIndex, bool checked); // no visibilityChanged signal
   bool isChecked(int structureIndex) const;
   // Selects a structure, making it visible in the tree (expands its ancestors, clears a search

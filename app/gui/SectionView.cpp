@@ -60,6 +60,13 @@ void SectionView::setShownCells(std::vector<std::uint8_t> shown) {
   update2d();
 }
 
+void SectionView::setTemplate(const Atlas* atlas) {
+  if (atlas && !atlas->hasReference()) atlas = nullptr;
+  if (atlas != template_ && atlas) templateWindow_ = templateWindow(atlas->reference());
+  template_ = atlas;
+  update2d();
+}
+
 void SectionView::setPlane(int normal, double positionUm, double thicknessUm) {
   normal_ = normal;
   position_ = positionUm;
@@ -93,6 +100,21 @@ void SectionView::update2d() {
     }
   }
   boundaries_ = atlas_ ? annotationBoundaries(atlas_->annotation(), normal_, planeUm_) : std::vector<PlaneSegment>{};
+  templatePlane_ = template_ ? templatePlane(template_->reference(), template_->annotation().spacingUm(), normal_,
+                                             planeUm_, templateWindow_)
+                             : TemplatePlane{};
+  templateImage_ = QImage();
+  if (!templatePlane_.empty()) {
+    templateImage_ = QImage(templatePlane_.width, templatePlane_.height, QImage::Format_ARGB32);
+    for (int y = 0; y < templatePlane_.height; ++y) {
+      auto* row = reinterpret_cast<QRgb*>(templateImage_.scanLine(y));
+      for (int x = 0; x < templatePlane_.width; ++x) {
+        const int g = templatePlane_.grey[static_cast<std::size_t>(y) * static_cast<std::size_t>(templatePlane_.width) +
+                                          static_cast<std::size_t>(x)];
+        row[x] = g == 0 ? qRgba(0, 0, 0, 0) : qRgba(g, g, g, 255);
+      }
+    }
+  }
   update();
 }
 
@@ -123,6 +145,16 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
   const double scale = std::min((target.width() - 2 * margin) / extU, (target.height() - top - 2 * margin) / extV);
   const double ox = target.left() + (target.width() - extU * scale) / 2, oy = target.top() + top + margin;
   auto toScreen = [&](double u, double v) { return QPointF(ox + u * scale, oy + v * scale); };
+
+  // The template under everything, its voxels scaled to the plane (smooth when magnified).
+  if (!templateImage_.isNull()) {
+    painter.save();
+    painter.setRenderHint(QPainter::SmoothPixmapTransform, true);
+    painter.drawImage(QRectF(toScreen(0, 0), toScreen(templatePlane_.width * templatePlane_.spacingUm[0],
+                                                      templatePlane_.height * templatePlane_.spacingUm[1])),
+                      templateImage_);
+    painter.restore();
+  }
 
   // Cells, grouped by colour (one brush change per category).
   const double r = std::max(0.6 * unit, 10.0 * scale); // ~10 um, at least a visible dot

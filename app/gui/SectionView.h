@@ -1,13 +1,16 @@
 #pragma once
 // The 2D section view: the cells of the measured section nearest to the section plane (coronal
 // planes; for sagittal and horizontal planes, the cells within the slab) in their current colours,
-// with the CCF's structure boundaries on that plane drawn over them, a 1 mm scale bar and the
-// orientation. One painter routine draws the widget and the exports, so PNG (any size), SVG and
-// PDF show the same figure; SVG and PDF keep cells and boundaries as vector shapes.
+// with the CCF's structure boundaries on that plane drawn over them, on an atlas's reference
+// template when one is shown (grey, under everything), a 1 mm scale bar and the orientation. One painter routine draws
+// the widget and the exports, so PNG (any size), SVG and PDF show the same figure; SVG and PDF keep cells and
+// boundaries as vector shapes.
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/SectionBoundaries.h"
+#include "core/TemplatePlane.h"
 
+#include <QImage>
 #include <QWidget>
 
 #include <array>
@@ -21,6 +24,9 @@ public:
   explicit SectionView(QWidget* parent = nullptr);
 
   void setAtlas(const Atlas* atlas);
+  // The atlas whose reference template is drawn under the cells (null: none; kept by the caller).
+  void setTemplate(const Atlas* atlas);
+  bool templateDrawn() const { return !templatePlane_.empty(); }
   void setCells(const CellTable* cells); // nullptr: none (kept by the caller while shown)
   // Per-cell category codes and the categories' colours; empty codes: every cell grey.
   void setColours(std::vector<std::int32_t> codes, std::vector<std::array<std::uint8_t, 3>> colours);
@@ -57,6 +63,10 @@ private:
   double position_ = 0, thickness_ = 200, planeUm_ = 0;
   std::vector<std::int64_t> drawn_; // the cells drawn
   std::vector<PlaneSegment> boundaries_;
+  const Atlas* template_ = nullptr;
+  GreyWindow templateWindow_;
+  TemplatePlane templatePlane_;
+  QImage templateImage_; // templatePlane_ as an image (grey, transparent outside the brain)
 };
 
 } // namespace atlascope::app

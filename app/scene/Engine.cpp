@@ -9,7 +9,20 @@
 #include <QCryptographicHash>
 #include <QTimer>
 
+#include <algorithm>
+
 namespace atlascope::app {
+
+namespace {
+// A template is read with atlases of voxels this size or coarser (2 bytes a voxel: 0.15 GB for the
+// 25 um mouse); a 10 um mouse atlas (1.2 G voxels) opens without it rather than take 2.4 GB more.
+constexpr double kTemplateMinVoxelUm = 20;
+
+QString shownName(const Atlas& atlas) {
+  const std::string& n = atlas.name();
+  return n.empty() || n == kBundledAtlasName ? QObject::tr("Allen CCF") : QString::fromStdString(n);
+}
+} // namespace
 
 Engine::Engine(EngineOptions options, QObject* parent) : QObject(parent), options_(std::move(options)) {
   data_ = std::make_unique<DatasetData>(ws_, tasks_, options_.cacheDir);
@@ -33,23 +46,43 @@ Engine::Engine(EngineOptions options, QObject* parent) : QObject(parent), option
         }
       },
       [self](std::shared_ptr<Atlas> atlas) {
-        self->atlas_ = std::make_unique<Atlas>(std::move(*atlas));
+        self->addRuntime(kMainAtlas, std::move(atlas));
         self->onAtlasLoaded();
       });
   connect(&tasks_, &TaskRunner::failed, this, [this](const QString& what, const QString& error) {
-    if (what != tr("Loading the atlas") || atlas_) return;
+    if (what != tr("Loading the atlas") || atlas()) return;
     atlasError_ = error;
     emit atlasFailed(error);
+    checkIdle();
+  });
+  // Atlases opened beside the window's: read when the workspace gains them, drawn once read (a
+  // redo brings back one read before), dropped from the scene when closed.
+  connect(&ws_, &Workspace::atlasAdded, this, [this](AtlasId id) {
+    if (!atlases_.count(id)) readAtlas(id);
+  });
+  connect(&ws_, &Workspace::atlasLoaded, this, &Engine::showAtlasInScene);
+  connect(&ws_, &Workspace::atlasRemoved, this, [this](AtlasId id) {
+    if (reading_.erase(id)) tasks_.invalidate(QStringLiteral("atlas:%1").arg(id));
+    if (scene_) scene_->removeAtlas(id);
     checkIdle();
   });
 }
 
 Engine::~Engine() {
-  tasks_.waitForAll(); // they read the atlas and the cells
-  delete loader_;      // waits for running surface builds, which use the cache and the atlas
-  loader_ = nullptr;
+  tasks_.waitForAll();             // they read the atlas and the cells
+  for (auto& [id, r] : atlases_) { // waits for running surface builds, which use the cache and the atlas
+    delete r.loader;
+    r.loader = nullptr;
+  }
   scene_.reset();
 }
+
+std::shared_ptr<const Atlas> Engine::sharedAtlas(AtlasId id) const {
+  const auto it = atlases_.find(id);
+  return it == atlases_.end() ? nullptr : it->second.atlas;
+}
+
+int Engine::atlasesLoading() const { return static_cast<int>(reading_.size()); }
 
 QString Engine::cacheDir() const {
   return options_.cacheDir.isEmpty() ? QString::fromStdString(defaultCacheDir()) : options_.cacheDir;
@@ -61,64 +94,148 @@ void Engine::setRenderWindow(vtkRenderWindow* window) {
 }
 
 Workspace::StructureNames Engine::structureNames() const {
-  const Atlas* atlas = atlas_.get();
-  return {[atlas](int i) {
-            return atlas && i >= 0 && i < static_cast<int>(atlas->structures().size())
-                       ? QString::fromStdString(atlas->structures()[i].acronym)
-                       : QString();
+  auto treeOf = [this](AtlasId id) -> const StructureTree* {
+    const Atlas* a = atlas(id);
+    return a ? &a->structures() : nullptr;
+  };
+  return {[treeOf](AtlasId id, int i) {
+            const StructureTree* t = treeOf(id);
+            return t && i >= 0 && i < static_cast<int>(t->size()) ? QString::fromStdString((*t)[i].acronym) : QString();
           },
-          [atlas](const QString& acronym) -> std::optional<int> {
-            if (!atlas) return std::nullopt;
-            return atlas->structures().find(acronym.toStdString());
+          [treeOf](AtlasId id, const QString& acronym) -> std::optional<int> {
+            const StructureTree* t = treeOf(id);
+            if (!t) return std::nullopt;
+            return t->find(acronym.toStdString());
           }};
 }
 
-QStringList Engine::showStructures(const QStringList& acronyms, const QString& text) {
+QStringList Engine::showStructures(const QStringList& acronyms, const QString& text, AtlasId id) {
   QStringList unknown;
-  if (!atlas_) return acronyms;
+  const Atlas* a = atlas(id);
+  if (!a) return acronyms;
   std::map<int, StructureDisplay> shown;
   StructureDisplay on;
   on.visible = true;
-  shown[atlas_->structures().root()] = on;
-  for (const QString& a : acronyms) {
-    if (const auto i = atlas_->structures().find(a.toStdString()))
+  shown[a->structures().root()] = on;
+  for (const QString& s : acronyms) {
+    if (const auto i = a->structures().find(s.toStdString()))
       shown[*i] = on;
     else
-      unknown << a;
+      unknown << s;
   }
-  ws_.setStructureDisplays(shown, text);
+  ws_.setStructureDisplays(id, shown, text);
   return unknown;
 }
 
-void Engine::onAtlasLoaded() {
+Engine::AtlasRuntime& Engine::addRuntime(AtlasId id, std::shared_ptr<const Atlas> atlas) {
+  AtlasRuntime& r = atlases_[id];
+  r.atlas = std::move(atlas);
   viewer::SurfaceOptions surfaceOptions;
   surfaceOptions.downsampleAboveVoxels = 4'000'000; // whole brain, cortex: 50 um blocks (RegionSurface.h)
-  cache_ = std::make_unique<viewer::SurfaceCache>(*atlas_, cacheDir().toStdString(), surfaceOptions);
-  loader_ = new SurfaceLoader(*cache_);
-  scene_ = std::make_unique<SceneController>(ws_, *data_, *atlas_, &tasks_);
-  connect(loader_, &SurfaceLoader::surfaceReady, this, [this](int i, vtkSmartPointer<vtkPolyData> mesh) {
+  r.cache = std::make_unique<viewer::SurfaceCache>(*r.atlas, cacheDir().toStdString(), surfaceOptions);
+  r.loader = new SurfaceLoader(*r.cache);
+  const Atlas* a = r.atlas.get();
+  connect(r.loader, &SurfaceLoader::surfaceReady, this, [this, id, a](int i, vtkSmartPointer<vtkPolyData> mesh) {
     if (!mesh || mesh->GetNumberOfPoints() == 0) {
-      unavailable_.insert(i);
+      atlases_[id].unavailable.insert(i);
       emit message(tr("%1 has no voxels in this annotation (an ontology-only structure)")
-                       .arg(QString::fromStdString(atlas_->structures()[i].acronym)));
-    } else {
-      scene_->setStructureSurface(i, mesh);
+                       .arg(QString::fromStdString(a->structures()[i].acronym)));
+    } else if (scene_) {
+      scene_->setStructureSurface(id, i, mesh);
     }
     checkIdle();
   });
-  connect(loader_, &SurfaceLoader::failed, this, [this](int i, const QString& error) {
-    unavailable_.insert(i);
+  connect(r.loader, &SurfaceLoader::failed, this, [this, id, a](int i, const QString& error) {
+    atlases_[id].unavailable.insert(i);
     if (error != QLatin1String("cancelled"))
-      emit message(tr("Could not build %1: %2").arg(QString::fromStdString(atlas_->structures()[i].acronym), error));
+      emit message(tr("Could not build %1: %2").arg(QString::fromStdString(a->structures()[i].acronym), error));
     checkIdle();
   });
-  connect(loader_, &SurfaceLoader::pendingChanged, this, &Engine::checkIdle);
-  connect(scene_.get(), &SceneController::surfaceNeeded, this, [this](int i) {
-    if (!unavailable_.count(i)) loader_->request(i);
+  connect(r.loader, &SurfaceLoader::pendingChanged, this, &Engine::checkIdle);
+  return r;
+}
+
+void Engine::readAtlas(AtlasId id) {
+  const AtlasDocument* doc = ws_.atlas(id);
+  if (!doc || id == kMainAtlas) return;
+  reading_.insert(id);
+  const std::string source = doc->source.toStdString();
+  struct Read {
+    std::shared_ptr<const Atlas> atlas;
+    QString error;
+  };
+  tasks_.run<Read>(
+      QStringLiteral("atlas:%1").arg(id), tr("Reading the atlas %1").arg(doc->name),
+      [source](const CancellationToken& cancel) -> Read {
+        try {
+          AtlasOpenOptions options;
+          Progress progress;
+          progress.cancel = &cancel;
+          options.progress = progress;
+          // Its metadata first (cheap) to know whether the template is affordable.
+          AtlasOpenOptions probe;
+          probe.labels = false;
+          probe.meshes = false;
+          const AtlasDescription about = openAtlas(source, probe).description();
+          const auto& um = about.resolutionUm;
+          options.reference = about.format != "nrrd" && std::min({um[0], um[1], um[2]}) >= kTemplateMinVoxelUm;
+          return {std::make_shared<Atlas>(openAtlas(source, options)), {}};
+        } catch (const Cancelled&) {
+          throw;
+        } catch (const std::exception& e) {
+          return {nullptr, QString::fromUtf8(e.what())};
+        }
+      },
+      [this, id](Read read) {
+        reading_.erase(id);
+        const AtlasDocument* doc = ws_.atlas(id);
+        if (!doc) return;
+        if (!read.atlas) {
+          const QString name = doc->name;
+          ws_.discardAtlas(id);
+          emit message(tr("Could not open the atlas %1: %2").arg(name, read.error));
+          checkIdle();
+          return;
+        }
+        addRuntime(id, read.atlas);
+        const Atlas* a = read.atlas.get();
+        // Unless a session says otherwise: its shell and the structures the window's atlas shows,
+        // where this atlas's tree has them (the same anatomy side by side).
+        QJsonArray same;
+        const auto names = structureNames();
+        same.append(structureDisplayJson(QString::fromStdString(a->structures()[a->structures().root()].acronym),
+                                         StructureDisplay{true, {}, {}}));
+        for (const auto& [i, d] : ws_.structureDisplays(kMainAtlas))
+          if (d.visible)
+            same.append(structureDisplayJson(names.acronym(kMainAtlas, i), StructureDisplay{true, {}, {}}));
+        ws_.resolvePendingStructures(
+            id, [a](const QString& acronym) { return a->structures().find(acronym.toStdString()); }, same);
+        ws_.setAtlasLoaded(id, shownName(*a));
+        checkIdle();
+      });
+}
+
+void Engine::showAtlasInScene(AtlasId id) {
+  const auto it = atlases_.find(id);
+  if (!scene_ || id == kMainAtlas || it == atlases_.end()) return;
+  scene_->addAtlas(id, it->second.atlas);
+  for (int i : scene_->missingSurfaces(id)) it->second.loader->request(i);
+  checkIdle();
+}
+
+void Engine::onAtlasLoaded() {
+  AtlasRuntime& main = atlases_.at(kMainAtlas);
+  scene_ = std::make_unique<SceneController>(ws_, *data_, main.atlas, &tasks_);
+  connect(scene_.get(), &SceneController::surfaceNeeded, this, [this](AtlasId id, int i) {
+    const auto it = atlases_.find(id);
+    if (it != atlases_.end() && !it->second.unavailable.count(i)) it->second.loader->request(i);
   });
   connect(scene_.get(), &SceneController::regionSurfacesNeeded, this, &Engine::buildRegionSurfaces);
   if (window_) scene_->setRenderWindow(window_);
-  for (int i : scene_->missingSurfaces()) loader_->request(i);
+  for (int i : scene_->missingSurfaces(kMainAtlas)) main.loader->request(i);
+  ws_.setAtlasLoaded(kMainAtlas, shownName(*main.atlas));
+  for (AtlasId id : ws_.atlasIds()) // read before the window's atlas
+    if (const AtlasDocument* d = ws_.atlas(id); d && d->loaded) showAtlasInScene(id);
   emit atlasLoaded();
   checkIdle();
 }
@@ -126,7 +243,7 @@ void Engine::onAtlasLoaded() {
 void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
   const DatasetDocument* d = ws_.dataset(id);
   const CellColouring* c = data_->colouring(id);
-  if (!atlas_ || !d || !d->cells || !c || c->colourBy != column || c->cells != d->cells.get())
+  if (!atlas() || !d || !d->cells || !c || c->colourBy != column || c->cells != d->cells.get())
     return; // asked again when it is
   if (!d->cells->hasCcf()) {
     emit message(tr("Region surfaces need cells with CCF coordinates"));
@@ -146,7 +263,7 @@ void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
   const QByteArray name = QByteArray::fromStdString(identity) + "|" + column.toUtf8();
   const std::string hash = QCryptographicHash::hash(name, QCryptographicHash::Sha1).toHex().left(16).toStdString();
   const std::string cache = cacheDir().toStdString();
-  const Atlas* atlas = atlas_.get();
+  std::shared_ptr<const Atlas> atlas = sharedAtlas(kMainAtlas);
   std::shared_ptr<const CellTable> cells = d->cells;
   const std::vector<std::int32_t> codes = c->codes;
   const int regions = static_cast<int>(c->names.size());
@@ -166,8 +283,11 @@ void Engine::buildRegionSurfaces(DatasetId id, const QString& column) {
 }
 
 std::unique_ptr<SceneController> Engine::offscreenScene() {
-  if (!atlas_ || !scene_) return nullptr;
-  auto copy = std::make_unique<SceneController>(ws_, *data_, *atlas_);
+  if (!atlas() || !scene_) return nullptr;
+  auto copy = std::make_unique<SceneController>(ws_, *data_, sharedAtlas(kMainAtlas));
+  for (AtlasId id : ws_.atlasIds())
+    if (const AtlasDocument* d = ws_.atlas(id); id != kMainAtlas && d && d->loaded && atlases_.count(id))
+      copy->addAtlas(id, atlases_.at(id).atlas);
   copy->shareSurfacesOf(*scene_);
   return copy;
 }
@@ -184,13 +304,19 @@ void Engine::writeImage(const QString& path, QSize size) {
   scene->writeImage(path, size);
 }
 
-int Engine::pendingSurfaces() const { return loader_ ? loader_->pending() : 0; }
+int Engine::pendingSurfaces() const {
+  int n = 0;
+  for (const auto& [id, r] : atlases_) n += r.loader ? r.loader->pending() : 0;
+  return n;
+}
 
 bool Engine::isIdle() const {
-  if (atlasLoading() || tasks_.busy() > 0 || pendingSurfaces() > 0) return false;
+  if (atlasLoading() || !reading_.empty() || tasks_.busy() > 0 || pendingSurfaces() > 0) return false;
   if (scene_)
-    for (int i : scene_->missingSurfaces())
-      if (!unavailable_.count(i)) return false;
+    for (const auto& [id, r] : atlases_)
+      if (const AtlasDocument* d = ws_.atlas(id); d && d->loaded)
+        for (int i : scene_->missingSurfaces(id))
+          if (!r.unavailable.count(i)) return false;
   return true;
 }
 

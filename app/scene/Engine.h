@@ -1,7 +1,8 @@
 #pragma once
 // A workspace with everything it takes to draw it (F3D's engine): the model, its datasets read and
-// coloured in the background, the atlas (loaded off the GUI thread) with its structure surfaces
-// built and cached on demand, the discovered regions' surfaces, and the scene. No widget in it:
+// coloured in the background, its atlases (each read off the GUI thread: the window's at start,
+// the others as the workspace gains them) with their structure surfaces built and cached on demand
+// (or the atlas' own meshes), the discovered regions' surfaces, and the scene. No widget in it:
 // the window hands it the render window of its view, a headless export an offscreen one, and both
 // wait for idle() before they take a picture.
 #include "app/scene/SceneController.h"
@@ -44,9 +45,16 @@ public:
   Workspace& workspace() { return ws_; }
   TaskRunner& tasks() { return tasks_; }
   DatasetData& data() { return *data_; }
-  const Atlas* atlas() const { return atlas_.get(); }
+  // The window's atlas (null until read).
+  const Atlas* atlas() const { return atlas(kMainAtlas); }
+  // Any atlas of the workspace, once read (null before, or when its id is unknown); shared for
+  // work that outlives a close (a comparison running).
+  const Atlas* atlas(AtlasId id) const { return sharedAtlas(id).get(); }
+  std::shared_ptr<const Atlas> sharedAtlas(AtlasId id) const;
   QString atlasError() const { return atlasError_; }
-  bool atlasLoading() const { return !atlas_ && atlasError_.isEmpty(); }
+  bool atlasLoading() const { return !atlas() && atlasError_.isEmpty(); }
+  // Atlases the workspace has asked for that are still being read.
+  int atlasesLoading() const;
   SceneController* scene() const { return scene_.get(); } // null until the atlas is loaded
   QString cacheDir() const;
   // Where the scene draws (kept until the scene exists).
@@ -63,7 +71,7 @@ public:
   // The model's names of structures (acronyms), for sessions; empty before the atlas is loaded.
   Workspace::StructureNames structureNames() const;
   // Shows these structures (acronyms) and the whole-brain shell in one step; unknown ones returned.
-  QStringList showStructures(const QStringList& acronyms, const QString& text);
+  QStringList showStructures(const QStringList& acronyms, const QString& text, AtlasId atlas = kMainAtlas);
 
   int pendingSurfaces() const;
   // Nothing left to read, build or load: what a picture taken now shows is final.
@@ -77,7 +85,18 @@ signals:
   void message(QString text); // for the status line: a surface that could not be built, ...
 
 private:
+  // A read atlas and what builds its surfaces. Kept after the workspace closes the atlas (undo
+  // opens it again at once), freed with the engine.
+  struct AtlasRuntime {
+    std::shared_ptr<const Atlas> atlas;
+    std::unique_ptr<viewer::SurfaceCache> cache;
+    SurfaceLoader* loader = nullptr; // owned: deleted before the cache (it waits for its builds)
+    std::set<int> unavailable;       // structures without voxels or whose build failed
+  };
   void onAtlasLoaded();
+  void readAtlas(AtlasId id);
+  AtlasRuntime& addRuntime(AtlasId id, std::shared_ptr<const Atlas> atlas);
+  void showAtlasInScene(AtlasId id);
   void buildRegionSurfaces(DatasetId id, const QString& column);
   void checkIdle();
 
@@ -85,13 +104,11 @@ private:
   Workspace ws_;
   TaskRunner tasks_;
   std::unique_ptr<DatasetData> data_;
-  std::unique_ptr<Atlas> atlas_;
+  std::map<AtlasId, AtlasRuntime> atlases_;
+  std::set<AtlasId> reading_; // atlases being read
   QString atlasError_;
-  std::unique_ptr<viewer::SurfaceCache> cache_;
-  SurfaceLoader* loader_ = nullptr;
   std::unique_ptr<SceneController> scene_;
   vtkRenderWindow* window_ = nullptr;
-  std::set<int> unavailable_;                   // structures without voxels or whose build failed
   std::map<DatasetId, QString> regionBuilding_; // the column whose surfaces are being built
   bool idleQueued_ = false;
 };

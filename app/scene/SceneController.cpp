@@ -6,11 +6,13 @@
 #include "viewer/CellCloud.h"
 #include "viewer/RegionLayer.h"
 #include "viewer/SectionPlane.h"
+#include "viewer/TemplateSlice.h"
 
 #include <QFile>
 
 #include <vtkActor.h>
 #include <vtkCamera.h>
+#include <vtkImageActor.h>
 #include <vtkImageData.h>
 #include <vtkMapper.h>
 #include <vtkPolyData.h>
@@ -48,13 +50,15 @@ QImage grabImage(vtkRenderWindow* window) {
   return image;
 }
 
-SceneController::SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks,
-                                 QObject* parent)
-    : QObject(parent), ws_(workspace), data_(data), atlasData_(atlas),
-      atlas_(std::make_unique<viewer::AtlasScene>(atlas)), section_(std::make_unique<viewer::SectionPlane>()),
+SceneController::SceneController(Workspace& workspace, DatasetData& data, std::shared_ptr<const Atlas> atlas,
+                                 TaskRunner* tasks, QObject* parent)
+    : QObject(parent), ws_(workspace), data_(data), section_(std::make_unique<viewer::SectionPlane>()),
       background_(vtkSmartPointer<vtkRenderer>::New()) {
   tasks_ = tasks;
-  atlas_->setSection(section_.get());
+  AtlasLayer& main = atlases_[kMainAtlas];
+  main.atlas = std::move(atlas);
+  main.scene = std::make_unique<viewer::AtlasScene>(*main.atlas);
+  main.scene->setSection(section_.get());
   background_->SetBackground(0.82, 0.82, 0.82);
   background_->SetInteractive(0);
   background_->SetViewport(0, 0, 1, 1);
@@ -66,13 +70,15 @@ SceneController::SceneController(Workspace& workspace, DatasetData& data, const 
   connect(&ws_, &Workspace::datasetRemoved, this, &SceneController::datasetRemoved);
   connect(&ws_, &Workspace::datasetChanged, this, &SceneController::applyDataset);
   connect(&data_, &DatasetData::colouringReady, this, &SceneController::applyDataset);
+  connect(&ws_, &Workspace::atlasRemoved, this, &SceneController::removeAtlas);
+  connect(&ws_, &Workspace::atlasChanged, this, &SceneController::applyTemplate);
   connect(&ws_, &Workspace::restored, this, [this] {
-    applyStructures({});
+    for (const auto& [id, layer] : atlases_) applyStructures(id, {});
     applySection();
   });
   for (DatasetId id : ws_.loadedDatasetIds()) datasetLoaded(id);
   rebuildViews();
-  applyStructures({});
+  applyStructures(kMainAtlas, {});
   applySection();
 }
 
@@ -99,7 +105,8 @@ double spacingFor(const DatasetDisplay& display, double fileSpacing) {
 SceneController::~SceneController() {
   if (tasks_) tasks_->invalidatePrefix("cloud:"); // no cloud may arrive after this
   setRenderWindow(nullptr);
-  for (View& v : views_) atlas_->showIn(v.renderer, false);
+  for (View& v : views_)
+    for (auto& [id, layer] : atlases_) layer.scene->showIn(v.renderer, false);
 }
 
 // --- window and views
@@ -121,7 +128,10 @@ void SceneController::rebuildViews() {
   const int n = ws_.viewCount();
   while (static_cast<int>(views_.size()) > n) {
     View& v = views_.back();
-    atlas_->showIn(v.renderer, false);
+    for (auto& [id, layer] : atlases_) {
+      layer.scene->showIn(v.renderer, false);
+      if (layer.templateSlice) v.renderer->RemoveViewProp(layer.templateSlice->actor());
+    }
     if (window_) window_->RemoveRenderer(v.renderer);
     views_.pop_back();
   }
@@ -142,9 +152,16 @@ void SceneController::rebuildViews() {
     const ViewState& state = ws_.view(i);
     v.group = state.cameraGroup;
     v.renderer->SetActiveCamera(cameraOf(v.group));
-    const bool atlas = state.layers.contains(atlasLayer());
-    atlas_->showIn(v.renderer, atlas);
-    v.atlas = atlas;
+    v.atlases.clear();
+    for (auto& [id, layer] : atlases_) {
+      const bool shown = state.layers.contains(atlasLayer(id));
+      layer.scene->showIn(v.renderer, shown);
+      if (layer.templateSlice) {
+        v.renderer->RemoveViewProp(layer.templateSlice->actor());
+        if (shown) v.renderer->AddViewProp(layer.templateSlice->actor());
+      }
+      if (shown) v.atlases.push_back(id);
+    }
     // Cells: the layer's actors in this renderer, in the order the view lists them.
     for (DatasetId id : v.cells)
       if (const auto it = clouds_.find(id); it != clouds_.end()) {
@@ -167,7 +184,7 @@ void SceneController::rebuildViews() {
   // Each view's camera exists in the model from the first frame on (the initial preset).
   for (const View& v : views_)
     if (!ws_.hasCamera(v.group)) {
-      atlas_->applyCameraPreset(viewer::CameraPreset::ThreeQuarter, v.renderer);
+      atlasScene().applyCameraPreset(viewer::CameraPreset::ThreeQuarter, v.renderer);
       ws_.setCamera(v.group, stateOf(cameraOf(v.group)), tr("Camera"));
     }
   for (DatasetId id : ws_.loadedDatasetIds()) applyDataset(id);
@@ -191,7 +208,8 @@ void SceneController::updateTitles() {
   // A view says what it shows when there is more than one (a figure's panels name themselves).
   for (View& v : views_) {
     QStringList parts;
-    if (v.atlas) parts << tr("Allen CCF");
+    for (AtlasId id : v.atlases)
+      if (const AtlasDocument* a = ws_.atlas(id)) parts << (a->name.isEmpty() ? tr("Allen CCF") : a->name);
     for (DatasetId id : v.cells)
       if (const DatasetDocument* d = ws_.dataset(id); d && d->display.visible) parts << d->name;
     v.title->SetInput(views_.size() > 1 ? parts.join(" + ").toUtf8().constData() : "");
@@ -245,51 +263,123 @@ void SceneController::writeImage(const QString& path, QSize size) {
   moveIntoPlace(tmp, path.toStdString());
 }
 
-// --- atlas
+// --- atlases
 
-void SceneController::setStructureSurface(int structure, vtkSmartPointer<vtkPolyData> mesh) {
-  if (!mesh || mesh->GetNumberOfPoints() == 0) return;
-  atlas_->setSurface(structure, mesh);
-  surfaces_[structure] = mesh;
-  applyStructures({structure});
+void SceneController::addAtlas(AtlasId id, std::shared_ptr<const Atlas> atlas) {
+  if (id == kMainAtlas || !atlas || atlases_.count(id)) return;
+  AtlasLayer& layer = atlases_[id];
+  layer.atlas = std::move(atlas);
+  layer.scene = std::make_unique<viewer::AtlasScene>(*layer.atlas);
+  layer.scene->setSection(section_.get());
+  rebuildViews();
+  applyStructures(id, {});
+  applyTemplate(id);
 }
 
-std::set<int> SceneController::missingSurfaces() const {
+void SceneController::removeAtlas(AtlasId id) {
+  const auto it = atlases_.find(id);
+  if (id == kMainAtlas || it == atlases_.end()) return;
+  for (View& v : views_) {
+    it->second.scene->showIn(v.renderer, false);
+    if (it->second.templateSlice) v.renderer->RemoveViewProp(it->second.templateSlice->actor());
+    v.atlases.erase(std::remove(v.atlases.begin(), v.atlases.end(), id), v.atlases.end());
+  }
+  atlases_.erase(it);
+  updateTitles();
+  emit changed();
+}
+
+viewer::AtlasScene* SceneController::atlasScene(AtlasId id) const {
+  const auto it = atlases_.find(id);
+  return it == atlases_.end() ? nullptr : it->second.scene.get();
+}
+
+void SceneController::setStructureSurface(AtlasId atlas, int structure, vtkSmartPointer<vtkPolyData> mesh) {
+  const auto it = atlases_.find(atlas);
+  if (!mesh || mesh->GetNumberOfPoints() == 0 || it == atlases_.end()) return;
+  it->second.scene->setSurface(structure, mesh);
+  it->second.surfaces[structure] = mesh;
+  applyStructures(atlas, {structure});
+}
+
+std::set<int> SceneController::missingSurfaces(AtlasId atlas) const {
   std::set<int> missing;
-  for (const auto& [i, d] : ws_.structureDisplays())
-    if (d.visible && !surfaces_.count(i)) missing.insert(i);
+  const auto it = atlases_.find(atlas);
+  if (it == atlases_.end()) return missing;
+  for (const auto& [i, d] : ws_.structureDisplays(atlas))
+    if (d.visible && !it->second.surfaces.count(i)) missing.insert(i);
   return missing;
 }
 
-void SceneController::applyStructures(const QList<int>& structures) {
+void SceneController::applyStructures(AtlasId atlas, const QList<int>& structures) {
+  const auto it = atlases_.find(atlas);
+  if (it == atlases_.end()) return;
+  AtlasLayer& layer = it->second;
   std::set<int> which(structures.begin(), structures.end());
   if (which.empty()) { // everything: what the model has and what the scene shows
-    for (const auto& [i, mesh] : surfaces_) which.insert(i);
-    for (const auto& [i, d] : ws_.structureDisplays()) which.insert(i);
+    for (const auto& [i, mesh] : layer.surfaces) which.insert(i);
+    for (const auto& [i, d] : ws_.structureDisplays(atlas)) which.insert(i);
   }
   for (int i : which) {
-    if (i < 0 || i >= static_cast<int>(atlasData_.structures().size())) continue;
-    const StructureDisplay s = ws_.structureDisplay(i);
-    viewer::RegionDisplay d = atlas_->defaultDisplay(i);
+    if (i < 0 || i >= static_cast<int>(layer.atlas->structures().size())) continue;
+    const StructureDisplay s = ws_.structureDisplay(atlas, i);
+    viewer::RegionDisplay d = layer.scene->defaultDisplay(i);
     d.visible = s.visible;
     if (s.opacity) d.opacity = *s.opacity;
     if (s.colour) d.colour = *s.colour;
-    if (surfaces_.count(i))
-      atlas_->setDisplay(i, d);
+    if (layer.surfaces.count(i))
+      layer.scene->setDisplay(i, d);
     else if (s.visible)
-      emit surfaceNeeded(i);
+      emit surfaceNeeded(atlas, i);
   }
   emit changed();
 }
 
-void SceneController::shareSurfacesOf(const SceneController& other) {
-  for (const auto& [i, mesh] : other.surfaces_) setStructureSurface(i, mesh);
-  for (const auto& [id, set] : other.regionSets_) setRegionSurfaces(id, set.column, set.surfaces);
-  setHighlightedStructure(other.atlas_->highlighted());
+void SceneController::applyTemplate(AtlasId atlas) {
+  const auto it = atlases_.find(atlas);
+  const AtlasDocument* doc = ws_.atlas(atlas);
+  if (it == atlases_.end() || !doc) return;
+  AtlasLayer& layer = it->second;
+  const bool wanted = doc->templateShown && layer.atlas->hasReference();
+  if (!wanted) {
+    if (layer.templateSlice) layer.templateSlice->actor()->SetVisibility(0);
+    emit changed();
+    return;
+  }
+  if (!layer.templateSlice) {
+    layer.templateSlice =
+        std::make_unique<viewer::TemplateSlice>(layer.atlas->reference(), layer.atlas->annotation().spacingUm());
+    rebuildViews(); // into the views that show the atlas
+  }
+  // On the section's plane; without a section, the coronal plane through the middle.
+  const SectionState& s = ws_.section();
+  const int normal = viewer::sectionAxisIndex(viewer::sectionAxisFromName(s.axis.toStdString()));
+  if (normal >= 0)
+    layer.templateSlice->setPlane(normal, s.position);
+  else
+    layer.templateSlice->setPlane(0, 0.5 * layer.atlas->annotation().extentUm()[0]);
+  emit changed();
 }
 
-void SceneController::setHighlightedStructure(std::optional<int> structure) {
-  atlas_->setHighlighted(structure && surfaces_.count(*structure) ? structure : std::nullopt);
+bool SceneController::templateDrawn(AtlasId atlas) const {
+  const auto it = atlases_.find(atlas);
+  return it != atlases_.end() && it->second.templateSlice && it->second.templateSlice->actor()->GetVisibility() &&
+         it->second.templateSlice->placed();
+}
+
+void SceneController::shareSurfacesOf(const SceneController& other) {
+  for (const auto& [id, layer] : other.atlases_) {
+    if (!atlases_.count(id)) continue;
+    for (const auto& [i, mesh] : layer.surfaces) setStructureSurface(id, i, mesh);
+    if (layer.scene->highlighted()) setHighlightedStructure(id, layer.scene->highlighted());
+  }
+  for (const auto& [id, set] : other.regionSets_) setRegionSurfaces(id, set.column, set.surfaces);
+}
+
+void SceneController::setHighlightedStructure(AtlasId atlas, std::optional<int> structure) {
+  for (auto& [id, layer] : atlases_)
+    layer.scene->setHighlighted(id == atlas && structure && layer.surfaces.count(*structure) ? structure
+                                                                                             : std::nullopt);
   emit changed();
 }
 
@@ -334,7 +424,7 @@ void SceneController::applyCamera(int group) {
 void SceneController::applyCameraPreset(int view, viewer::CameraPreset preset, const QString& text) {
   vtkRenderer* r = renderer(view);
   if (!r) return;
-  atlas_->applyCameraPreset(preset, r);
+  atlasScene().applyCameraPreset(preset, r);
   ws_.setCamera(views_[static_cast<std::size_t>(view)].group, stateOf(r->GetActiveCamera()), text);
   emit changed();
 }
@@ -342,7 +432,7 @@ void SceneController::applyCameraPreset(int view, viewer::CameraPreset preset, c
 void SceneController::resetCamera(int view, const QString& text) {
   vtkRenderer* r = renderer(view);
   if (!r) return;
-  atlas_->resetCamera(r);
+  atlasScene().resetCamera(r);
   ws_.setCamera(views_[static_cast<std::size_t>(view)].group, stateOf(r->GetActiveCamera()), text);
   emit changed();
 }
@@ -510,6 +600,8 @@ int SceneController::regionSurfaceCount(DatasetId id) const {
 void SceneController::applySection() {
   const SectionState& s = ws_.section();
   section_->set(viewer::sectionAxisFromName(s.axis.toStdString()), s.position, s.thickness);
+  for (const auto& [id, layer] : atlases_)
+    if (layer.templateSlice) applyTemplate(id);
   emit changed();
 }
 
@@ -533,8 +625,12 @@ SceneController::Hit SceneController::pick(int x, int y) const {
       hit.region = *region;
       return hit;
     }
-  if (v.atlas)
-    if (const auto s = atlas_->pick(x, y, v.renderer)) hit.structure = *s;
+  for (auto it = v.atlases.rbegin(); it != v.atlases.rend(); ++it)
+    if (const auto s = atlases_.at(*it).scene->pick(x, y, v.renderer)) {
+      hit.structure = *s;
+      hit.atlas = *it;
+      return hit;
+    }
   return hit;
 }
 

@@ -35,6 +35,7 @@ namespace atlascope::viewer {
 class CellCloud;
 class RegionLayer;
 class SectionPlane;
+class TemplateSlice;
 } // namespace atlascope::viewer
 
 namespace atlascope::app {
@@ -48,8 +49,9 @@ public:
   // With `tasks`, each dataset's point cloud is laid out on a worker (4M cells take a few hundred
   // ms: too long for the GUI thread) and added when ready, counting as busy meanwhile; without
   // (an offscreen copy that draws at once), on the spot.
-  SceneController(Workspace& workspace, DatasetData& data, const Atlas& atlas, TaskRunner* tasks = nullptr,
-                  QObject* parent = nullptr);
+  // `atlas`: the window's atlas; the workspace's other atlases come with addAtlas once read.
+  SceneController(Workspace& workspace, DatasetData& data, std::shared_ptr<const Atlas> atlas,
+                  TaskRunner* tasks = nullptr, QObject* parent = nullptr);
   ~SceneController() override;
 
   // Where it draws (null: nowhere yet). The controller's renderers move to the new window.
@@ -61,13 +63,22 @@ public:
   // PNG, atomic; throws atlascope::FileError when it cannot be written.
   void writeImage(const QString& path, QSize size);
 
-  viewer::AtlasScene& atlasScene() { return *atlas_; }
+  // An atlas of the workspace, read (the engine reads it); drawn in the views with its layer.
+  void addAtlas(AtlasId id, std::shared_ptr<const Atlas> atlas);
+  void removeAtlas(AtlasId id);
+  bool hasAtlas(AtlasId id) const { return atlases_.count(id) > 0; }
+  viewer::AtlasScene& atlasScene() { return *atlases_.at(kMainAtlas).scene; }
+  viewer::AtlasScene* atlasScene(AtlasId id) const;
   viewer::SectionPlane* section() const { return section_.get(); }
   // A structure's surface, built elsewhere (in the background); shown as the model says.
-  void setStructureSurface(int structure, vtkSmartPointer<vtkPolyData> mesh);
-  // Shown structures still waiting for their surface.
-  std::set<int> missingSurfaces() const;
-  void setHighlightedStructure(std::optional<int> structure);
+  void setStructureSurface(AtlasId atlas, int structure, vtkSmartPointer<vtkPolyData> mesh);
+  // Shown structures of an atlas still waiting for their surface.
+  std::set<int> missingSurfaces(AtlasId atlas = kMainAtlas) const;
+  // Outlines one structure of one atlas (the others' outlines go).
+  void setHighlightedStructure(std::optional<int> structure) { setHighlightedStructure(kMainAtlas, structure); }
+  void setHighlightedStructure(AtlasId atlas, std::optional<int> structure);
+  // Whether an atlas' template slice is drawn now (its template shown, read, and a section set).
+  bool templateDrawn(AtlasId atlas) const;
 
   // The region surfaces of a dataset's regions_k colouring (index = region code).
   void setRegionSurfaces(DatasetId id, const QString& column, std::vector<vtkSmartPointer<vtkPolyData>> surfaces);
@@ -90,6 +101,7 @@ public:
     std::int64_t cell = -1;
     int region = -1;
     int structure = -1;
+    AtlasId atlas = kMainAtlas; // whose structure
   };
   Hit pick(int x, int y) const;
 
@@ -102,7 +114,7 @@ public:
   void setInteracting(bool on);
 
 signals:
-  void surfaceNeeded(int structure);
+  void surfaceNeeded(AtlasId atlas, int structure);
   void regionSurfacesNeeded(DatasetId id, QString column);
   void changed(); // something to draw
 
@@ -111,7 +123,7 @@ private:
     vtkSmartPointer<vtkRenderer> renderer;
     vtkSmartPointer<vtkTextActor> title;
     int group = 0;
-    bool atlas = false;
+    std::vector<AtlasId> atlases; // shown here, in the model's order
     std::vector<DatasetId> cells;
     std::map<DatasetId, std::unique_ptr<viewer::RegionLayer>> regions;
   };
@@ -128,9 +140,17 @@ private:
     std::vector<vtkSmartPointer<vtkPolyData>> surfaces;
   };
 
+  // An atlas as drawn: its actors, the surfaces it has, its template slice.
+  struct AtlasLayer {
+    std::shared_ptr<const Atlas> atlas;
+    std::unique_ptr<viewer::AtlasScene> scene;
+    std::map<int, vtkSmartPointer<vtkPolyData>> surfaces;
+    std::unique_ptr<viewer::TemplateSlice> templateSlice; // made when first shown
+  };
   void rebuildViews();
   void placeViewports();
-  void applyStructures(const QList<int>& structures);
+  void applyStructures(AtlasId atlas, const QList<int>& structures);
+  void applyTemplate(AtlasId atlas);
   void applyCamera(int group);
   vtkCamera* cameraOf(int group);
   void datasetLoaded(DatasetId id);
@@ -143,8 +163,7 @@ private:
 
   Workspace& ws_;
   DatasetData& data_;
-  const Atlas& atlasData_;
-  std::unique_ptr<viewer::AtlasScene> atlas_;
+  std::map<AtlasId, AtlasLayer> atlases_; // the window's (kMainAtlas) always
   std::unique_ptr<viewer::SectionPlane> section_;
   vtkRenderWindow* window_ = nullptr;
   vtkSmartPointer<vtkRenderer> background_; // the gaps between views
@@ -155,7 +174,6 @@ private:
   TaskRunner* tasks_ = nullptr;             // where clouds are laid out (none: on the GUI thread)
   std::map<DatasetId, Applied> applied_;
   std::map<DatasetId, RegionSet> regionSets_;
-  std::map<int, vtkSmartPointer<vtkPolyData>> surfaces_; // structures with a surface
   bool interacting_ = false;
 };
 

@@ -17,7 +17,9 @@ SurfaceLoader::~SurfaceLoader() {
 }
 
 void SurfaceLoader::request(int index) {
-  if (pending_.contains(index) || done_.contains(index)) return;
+  // One built before comes from the cache's memory at once: asked again when a scene lost it (an
+  // atlas closed and opened again by undo).
+  if (pending_.contains(index)) return;
   pending_.insert(index);
   emit pendingChanged(pending_.size());
   QPointer<SurfaceLoader> self(this);
@@ -40,7 +42,6 @@ void SurfaceLoader::request(int index) {
           if (!self) return;
           self->pending_.remove(index);
           if (error.isEmpty()) {
-            self->done_.insert(index);
             emit self->surfaceReady(index, mesh);
           } else {
             emit self->failed(index, error);

@@ -21,7 +21,8 @@ public:
   SurfaceLoader(viewer::SurfaceCache& cache, QObject* parent = nullptr);
   ~SurfaceLoader() override;
 
-  // Queues a build unless one is queued, running or done for this structure.
+  // Queues a build unless one is queued or running for this structure (one built before comes
+  // from the cache at once).
   void request(int structureIndex);
   int pending() const { return pending_.size(); }
   // Drops queued builds and asks running ones to stop.
@@ -36,7 +37,6 @@ private:
   viewer::SurfaceCache& cache_;
   QThreadPool pool_;
   QSet<int> pending_;
-  QSet<int> done_;
   std::shared_ptr<CancellationToken> cancel_;
 };
 

@@ -8,15 +8,29 @@
 
 namespace atlascope::app {
 
-QString atlasLayer() { return QStringLiteral("atlas"); }
+QString atlasLayer(AtlasId id) {
+  return id == kMainAtlas ? QStringLiteral("atlas") : QStringLiteral("atlas:%1").arg(id);
+}
 QString cellsLayer(DatasetId id) { return QStringLiteral("cells:%1").arg(id); }
 QString surfacesLayer(DatasetId id) { return QStringLiteral("surfaces:%1").arg(id); }
-std::optional<DatasetId> layerDataset(const QString& layer) {
+namespace {
+std::optional<int> layerNumber(const QString& layer) {
   const int colon = layer.indexOf(':');
   if (colon < 0) return std::nullopt;
   bool ok = false;
   const int id = layer.mid(colon + 1).toInt(&ok);
-  return ok ? std::optional<DatasetId>(id) : std::nullopt;
+  return ok ? std::optional<int>(id) : std::nullopt;
+}
+} // namespace
+std::optional<DatasetId> layerDataset(const QString& layer) {
+  if (!layer.startsWith(QLatin1String("cells:")) && !layer.startsWith(QLatin1String("surfaces:"))) return std::nullopt;
+  return layerNumber(layer);
+}
+std::optional<AtlasId> layerAtlas(const QString& layer) {
+  if (layer == QLatin1String("atlas")) return kMainAtlas;
+  if (!layer.startsWith(QLatin1String("atlas:"))) return std::nullopt;
+  const auto id = layerNumber(layer);
+  return id && *id > kMainAtlas ? id : std::nullopt;
 }
 
 namespace {
@@ -53,6 +67,12 @@ private:
   bool skip_;
 };
 
+struct ViewEdit {
+  int rows, cols;
+  std::vector<ViewState> views;
+  std::map<int, CameraState> cameras;
+};
+
 // Kinds of steps that merge when repeated on one object.
 enum MergeKind { PointSize = 1, Opacity, SectionMove };
 
@@ -74,7 +94,24 @@ void Workspace::clear() {
   restoredDatasets_.clear();
   for (DatasetId id : ids) emit datasetRemoved(id);
   current_ = -1;
-  structures_.clear();
+  // The window's atlas stays (it is the window's, read once); the others close.
+  std::shared_ptr<AtlasDocument> main = atlases_.empty() ? nullptr : atlases_.front();
+  const auto atlasIdsBefore = atlasIds();
+  atlases_.clear();
+  restoredAtlases_.clear();
+  for (AtlasId id : atlasIdsBefore)
+    if (id != kMainAtlas) emit atlasRemoved(id);
+  auto fresh = std::make_shared<AtlasDocument>();
+  if (main) {
+    fresh->name = main->name;
+    fresh->source = main->source;
+    fresh->loaded = main->loaded;
+  }
+  atlases_.push_back(fresh);
+  if (main && (!main->structures.empty() || main->templateShown)) {
+    emit structuresChanged(kMainAtlas, {});
+    emit atlasChanged(kMainAtlas);
+  }
   rows_ = cols_ = 1;
   views_ = {ViewState{{atlasLayer()}, 0, true}};
   cameras_.clear();
@@ -323,62 +360,216 @@ void Workspace::setRegionColours(DatasetId id, const QString& column,
       [apply, before] { apply(before); }, [apply, colours] { apply(colours); }));
 }
 
-// --- structures
+// --- atlases
 
-StructureDisplay Workspace::structureDisplay(int structure) const {
-  const auto it = structures_.find(structure);
-  return it == structures_.end() ? StructureDisplay{} : it->second;
+AtlasDocument* Workspace::findAtlas(AtlasId id) {
+  for (auto& a : atlases_)
+    if (a->id == id) return a.get();
+  return nullptr;
 }
 
-void Workspace::applyStructures(const std::map<int, StructureDisplay>& changes) {
+const AtlasDocument* Workspace::atlas(AtlasId id) const {
+  for (const auto& a : atlases_)
+    if (a->id == id) return a.get();
+  return nullptr;
+}
+
+std::vector<AtlasId> Workspace::atlasIds() const {
+  std::vector<AtlasId> ids;
+  for (const auto& a : atlases_) ids.push_back(a->id);
+  return ids;
+}
+
+AtlasId Workspace::addAtlas(const QString& source, const QString& name) {
+  auto doc = std::make_shared<AtlasDocument>();
+  doc->id = nextAtlas_++;
+  doc->source = source;
+  doc->name = name.isEmpty() ? QFileInfo(source).fileName() : name;
+  if (doc->name == QLatin1String("manifest.json")) doc->name = source; // named once read
+  insertAtlas(doc);
+  return doc->id;
+}
+
+void Workspace::insertAtlas(std::shared_ptr<AtlasDocument> doc) {
+  const AtlasId id = doc->id;
+  // In id order, the window's first: tabs and titles keep their places through undo and redo.
+  const auto at = std::find_if(atlases_.begin(), atlases_.end(), [id](const auto& a) { return a->id > id; });
+  atlases_.insert(at, std::move(doc));
+  nextAtlas_ = std::max(nextAtlas_, id + 1);
+  emit atlasAdded(id);
+  if (atlas(id)->loaded) emit atlasLoaded(id);
+}
+
+std::shared_ptr<AtlasDocument> Workspace::takeAtlas(AtlasId id) {
+  const auto it = std::find_if(atlases_.begin(), atlases_.end(), [id](const auto& a) { return a->id == id; });
+  if (it == atlases_.end() || id == kMainAtlas) return nullptr;
+  auto doc = *it;
+  atlases_.erase(it);
+  emit atlasRemoved(id);
+  return doc;
+}
+
+void Workspace::setAtlasLoaded(AtlasId id, const QString& name) {
+  AtlasDocument* a = findAtlas(id);
+  if (!a) return;
+  a->loaded = true;
+  if (!name.isEmpty()) a->name = name;
+  if (id == kMainAtlas || restoredAtlases_.erase(id)) { // where the workspace starts, not an edit
+    emit atlasLoaded(id);
+    return;
+  }
+  // A view of its own beside the others, same camera.
+  std::vector<ViewState> views = views_;
+  int rows = rows_, cols = cols_;
+  const int group = views.front().cameraGroup;
+  if (rows == 1 && cols < 3) {
+    cols += 1;
+    views.push_back(ViewState{{atlasLayer(id)}, group, false});
+  } else {
+    views.back().layers << atlasLayer(id);
+  }
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows, cols, views, cameras_};
+  applyViews(after.rows, after.cols, after.views, after.cameras);
+  emit atlasLoaded(id);
+  std::shared_ptr<AtlasDocument> doc;
+  for (auto& p : atlases_)
+    if (p->id == id) doc = p;
+  push(new Step(
+      tr("Open atlas %1").arg(a->name),
+      [this, id, before] {
+        takeAtlas(id);
+        applyViews(before.rows, before.cols, before.views, before.cameras);
+      },
+      [this, doc, after] {
+        insertAtlas(doc);
+        applyViews(after.rows, after.cols, after.views, after.cameras);
+      },
+      -1, -1, true));
+}
+
+void Workspace::discardAtlas(AtlasId id) { takeAtlas(id); }
+
+void Workspace::closeAtlas(AtlasId id) {
+  const AtlasDocument* a = atlas(id);
+  if (!a || id == kMainAtlas) return;
+  // Views lose its layer; a view that showed only it goes with it when the grid is one row.
+  std::vector<ViewState> views = views_;
+  int rows = rows_, cols = cols_;
+  for (ViewState& v : views) v.layers.removeAll(atlasLayer(id));
+  for (std::size_t i = views.size(); i-- > 1;)
+    if (rows == 1 && views[i].layers.isEmpty()) {
+      views.erase(views.begin() + static_cast<std::ptrdiff_t>(i));
+      --cols;
+    }
+  const ViewEdit before{rows_, cols_, views_, cameras_}, after{rows, cols, views, cameras_};
+  auto kept = std::make_shared<std::shared_ptr<AtlasDocument>>();
+  push(new Step(
+      tr("Close atlas %1").arg(a->name),
+      [this, kept, before] {
+        insertAtlas(*kept);
+        applyViews(before.rows, before.cols, before.views, before.cameras);
+      },
+      [this, id, kept, after] {
+        *kept = takeAtlas(id);
+        applyViews(after.rows, after.cols, after.views, after.cameras);
+      }));
+}
+
+void Workspace::setTemplateShown(AtlasId id, bool shown) {
+  const AtlasDocument* a = atlas(id);
+  if (!a || a->templateShown == shown) return;
+  auto apply = [this, id](bool on) {
+    if (AtlasDocument* x = findAtlas(id)) {
+      x->templateShown = on;
+      emit atlasChanged(id);
+    }
+  };
+  push(new Step(
+      shown ? tr("Show the template of %1").arg(a->name) : tr("Hide the template of %1").arg(a->name),
+      [apply, shown] { apply(!shown); }, [apply, shown] { apply(shown); }));
+}
+
+// --- structures
+
+StructureDisplay Workspace::structureDisplay(AtlasId atlas, int structure) const {
+  const AtlasDocument* a = this->atlas(atlas);
+  if (!a) return {};
+  const auto it = a->structures.find(structure);
+  return it == a->structures.end() ? StructureDisplay{} : it->second;
+}
+
+const std::map<int, StructureDisplay>& Workspace::structureDisplays(AtlasId atlas) const {
+  static const std::map<int, StructureDisplay> none;
+  const AtlasDocument* a = this->atlas(atlas);
+  return a ? a->structures : none;
+}
+
+void Workspace::applyStructures(AtlasId atlas, const std::map<int, StructureDisplay>& changes) {
+  AtlasDocument* a = findAtlas(atlas);
+  if (!a) return;
   QList<int> changed;
   for (const auto& [i, d] : changes) {
     if (d == StructureDisplay{})
-      structures_.erase(i);
+      a->structures.erase(i);
     else
-      structures_[i] = d;
+      a->structures[i] = d;
     changed << i;
   }
-  emit structuresChanged(changed);
+  emit structuresChanged(atlas, changed);
 }
 
-void Workspace::setStructureDisplays(std::map<int, StructureDisplay> displays, const QString& text) {
+void Workspace::resolvePendingStructures(AtlasId id, const std::function<std::optional<int>(const QString&)>& find,
+                                         const QJsonArray& otherwise) {
+  AtlasDocument* a = findAtlas(id);
+  if (!a) return;
+  if (a->pendingStructures.isEmpty()) a->pendingStructures = otherwise;
+  if (a->pendingStructures.isEmpty()) return;
+  for (const QJsonValue& v : a->pendingStructures) {
+    const QJsonObject e = v.toObject();
+    if (const auto i = find(e.value("acronym").toString())) a->structures[*i] = structureDisplayFromJson(e);
+  }
+  a->pendingStructures = {};
+  emit structuresChanged(id, {});
+}
+
+void Workspace::setStructureDisplays(AtlasId atlas, std::map<int, StructureDisplay> displays, const QString& text) {
   std::map<int, StructureDisplay> before, after;
   for (const auto& [i, d] : displays) {
-    if (structureDisplay(i) == d) continue;
-    before[i] = structureDisplay(i);
+    if (structureDisplay(atlas, i) == d) continue;
+    before[i] = structureDisplay(atlas, i);
     after[i] = d;
   }
-  if (after.empty()) return;
+  if (after.empty() || !this->atlas(atlas)) return;
   push(new Step(
-      text, [this, before] { applyStructures(before); }, [this, after] { applyStructures(after); }));
+      text, [this, atlas, before] { applyStructures(atlas, before); },
+      [this, atlas, after] { applyStructures(atlas, after); }));
 }
 
-void Workspace::setStructureVisible(int structure, bool visible) {
-  StructureDisplay d = structureDisplay(structure);
+void Workspace::setStructureVisible(AtlasId atlas, int structure, bool visible) {
+  StructureDisplay d = structureDisplay(atlas, structure);
   d.visible = visible;
-  setStructureDisplays({{structure, d}}, visible ? tr("Show structure") : tr("Hide structure"));
+  setStructureDisplays(atlas, {{structure, d}}, visible ? tr("Show structure") : tr("Hide structure"));
 }
 
-void Workspace::setStructureOpacity(int structure, double opacity) {
-  StructureDisplay before = structureDisplay(structure), after = before;
+void Workspace::setStructureOpacity(AtlasId atlas, int structure, double opacity) {
+  StructureDisplay before = structureDisplay(atlas, structure), after = before;
   after.opacity = opacity;
-  if (after == before) return;
+  if (after == before || !this->atlas(atlas)) return;
   push(new Step(
       tr("Opacity"),
-      [this, structure, before] {
-        applyStructures({{structure, before}});
+      [this, atlas, structure, before] {
+        applyStructures(atlas, {{structure, before}});
       },
-      [this, structure, after] {
-        applyStructures({{structure, after}});
+      [this, atlas, structure, after] {
+        applyStructures(atlas, {{structure, after}});
       },
-      Opacity, structure));
+      Opacity, (static_cast<qint64>(atlas) << 32) | static_cast<quint32>(structure)));
 }
 
-void Workspace::setStructureColour(int structure, std::optional<std::array<double, 3>> colour) {
-  StructureDisplay d = structureDisplay(structure);
+void Workspace::setStructureColour(AtlasId atlas, int structure, std::optional<std::array<double, 3>> colour) {
+  StructureDisplay d = structureDisplay(atlas, structure);
   d.colour = colour;
-  setStructureDisplays({{structure, d}}, colour ? tr("Colour") : tr("Atlas colour"));
+  setStructureDisplays(atlas, {{structure, d}}, colour ? tr("Colour") : tr("Atlas colour"));
 }
 
 // --- views
@@ -400,14 +591,6 @@ int Workspace::newCameraGroup() const {
   for (const auto& [k, c] : cameras_) g = std::max(g, k + 1);
   return g;
 }
-
-namespace {
-struct ViewEdit {
-  int rows, cols;
-  std::vector<ViewState> views;
-  std::map<int, CameraState> cameras;
-};
-} // namespace
 
 void Workspace::setLayout(int rows, int columns) {
   rows = std::clamp(rows, 1, 3);

@@ -1,7 +1,8 @@
 #pragma once
 // The workspace: the document the window shows (3D Slicer's scene, ParaView's proxies), with no
 // widget and no VTK in it. It holds the open datasets (their cells and how they are drawn), the
-// atlas's structure displays, the views (a grid of 1x1 to 3x3, each showing chosen layers, the
+// open atlases (the window's own, plus BrainGlobe atlases opened beside it) with their structure
+// displays, the views (a grid of 1x1 to 3x3, each showing chosen layers, the
 // cameras linked in groups), the section, camera bookmarks and the names users give regions.
 //
 // Every change a user makes goes through a setter here, which pushes a QUndoCommand onto the
@@ -12,6 +13,7 @@
 // export renders from it.
 #include "core/CellTable.h"
 
+#include <QJsonArray>
 #include <QJsonObject>
 #include <QObject>
 #include <QString>
@@ -31,6 +33,10 @@ class QUndoStack;
 namespace atlascope::app {
 
 using DatasetId = int; // stable for the workspace's life, never reused
+// Atlases: 0 is the window's atlas (the bundled CCF unless `--atlas` says otherwise), always
+// there; atlases opened beside it are numbered from 1, never reused.
+using AtlasId = int;
+constexpr AtlasId kMainAtlas = 0;
 
 struct CameraState {
   std::array<double, 3> position{0, 0, 1}, focalPoint{0, 0, 0}, viewUp{0, 1, 0};
@@ -85,13 +91,28 @@ struct DatasetDocument {
   std::map<QString, std::map<int, std::array<std::uint8_t, 3>>> regionColours;
 };
 
-// What a view draws, as a key: "atlas" (the atlas's shown structures), "cells:<id>" (a dataset's
-// cells), "surfaces:<id>" (its discovered regions as surfaces). The section applies to them all.
-QString atlasLayer();
+// An atlas of the workspace. Its structures are indices in its own StructureTree.
+struct AtlasDocument {
+  AtlasId id = kMainAtlas;
+  QString name;   // shown on its tree tab, view titles and figures ("Allen CCF", "kim_mouse_25um")
+  QString source; // what openAtlas (core/AtlasCatalog.h) takes: a cached name, a v1 folder, a v3 manifest
+  bool loaded = false;
+  bool templateShown = false; // its reference template under the section (3D) and in the 2D view
+  std::map<int, StructureDisplay> structures;
+  // A session's structure displays by acronym, kept until the atlas' tree is read.
+  QJsonArray pendingStructures;
+};
+
+// What a view draws, as a key: "atlas" (the window's atlas's shown structures), "atlas:<id>"
+// (another atlas's), "cells:<id>" (a dataset's cells), "surfaces:<id>" (its discovered regions as
+// surfaces). The section applies to them all.
+QString atlasLayer(AtlasId id = kMainAtlas);
 QString cellsLayer(DatasetId id);
 QString surfacesLayer(DatasetId id);
-// The dataset a layer key names (nullopt for the atlas or a malformed key).
+// The dataset a cells or surfaces key names (nullopt for atlases or a malformed key).
 std::optional<DatasetId> layerDataset(const QString& layer);
+// The atlas an atlas key names (nullopt for datasets or a malformed key).
+std::optional<AtlasId> layerAtlas(const QString& layer);
 
 struct ViewState {
   QStringList layers;
@@ -110,6 +131,10 @@ struct SectionState {
   }
   bool operator!=(const SectionState& o) const { return !(*this == o); }
 };
+
+// A structure display in sessions: {"acronym", "visible", "opacity"?, "colour"?}.
+QJsonObject structureDisplayJson(const QString& acronym, const StructureDisplay& d);
+StructureDisplay structureDisplayFromJson(const QJsonObject& o);
 
 // Session files: the JSON of Workspace::toJson written atomically (temp file + rename), and read
 // back (errors name the file: unreadable, not JSON).
@@ -153,14 +178,43 @@ public:
   void setRegionName(DatasetId id, const QString& column, int code, const QString& name); // empty: the default again
   void setRegionColours(DatasetId id, const QString& column, std::map<int, std::array<std::uint8_t, 3>> colours);
 
-  // --- the atlas's structures (by index in its StructureTree)
-  StructureDisplay structureDisplay(int structure) const;
-  const std::map<int, StructureDisplay>& structureDisplays() const { return structures_; }
-  void setStructureVisible(int structure, bool visible);
-  void setStructureOpacity(int structure, double opacity); // consecutive changes of one structure merge
-  void setStructureColour(int structure, std::optional<std::array<double, 3>> colour); // nullopt: the atlas colour
+  // --- atlases
+  // An atlas to open beside the window's (`source` as openAtlas takes it); the engine reads it and
+  // calls setAtlasLoaded (the undoable step: undo closes it) or discardAtlas.
+  AtlasId addAtlas(const QString& source, const QString& name = {});
+  // Read: named as the atlas calls itself. An atlas opened by the user gets a view of its own
+  // beside the others (the grid grows by a column up to 3, else the last view shows it too),
+  // linked to the first view's camera; one from a session keeps the session's views.
+  void setAtlasLoaded(AtlasId id, const QString& name);
+  void discardAtlas(AtlasId id); // its read failed or was cancelled: no undo step
+  void closeAtlas(AtlasId id);   // undoable; not the window's atlas
+  const AtlasDocument* atlas(AtlasId id) const;
+  std::vector<AtlasId> atlasIds() const; // the window's atlas first, then in opening order
+  void setTemplateShown(AtlasId id, bool shown);
+  // A session's structures by acronym (without any: `otherwise`, e.g. those the window's atlas
+  // shows), resolved once the atlas' tree is known (no undo step: where the atlas starts).
+  void resolvePendingStructures(AtlasId id, const std::function<std::optional<int>(const QString&)>& find,
+                                const QJsonArray& otherwise = {});
+
+  // --- an atlas's structures (by index in its StructureTree); without an atlas: the window's
+  StructureDisplay structureDisplay(AtlasId atlas, int structure) const;
+  const std::map<int, StructureDisplay>& structureDisplays(AtlasId atlas) const;
+  void setStructureVisible(AtlasId atlas, int structure, bool visible);
+  void setStructureOpacity(AtlasId atlas, int structure, double opacity); // consecutive changes of one merge
+  void setStructureColour(AtlasId atlas, int structure,
+                          std::optional<std::array<double, 3>> colour); // nullopt: atlas colour
   // Several structures in one step (a session's or the command line's selection).
-  void setStructureDisplays(std::map<int, StructureDisplay> displays, const QString& text);
+  void setStructureDisplays(AtlasId atlas, std::map<int, StructureDisplay> displays, const QString& text);
+  StructureDisplay structureDisplay(int structure) const { return structureDisplay(kMainAtlas, structure); }
+  const std::map<int, StructureDisplay>& structureDisplays() const { return structureDisplays(kMainAtlas); }
+  void setStructureVisible(int structure, bool visible) { setStructureVisible(kMainAtlas, structure, visible); }
+  void setStructureOpacity(int structure, double opacity) { setStructureOpacity(kMainAtlas, structure, opacity); }
+  void setStructureColour(int structure, std::optional<std::array<double, 3>> colour) {
+    setStructureColour(kMainAtlas, structure, colour);
+  }
+  void setStructureDisplays(std::map<int, StructureDisplay> displays, const QString& text) {
+    setStructureDisplays(kMainAtlas, std::move(displays), text);
+  }
 
   // --- views
   int rows() const { return rows_; }
@@ -196,10 +250,11 @@ public:
   // --- sessions (WorkspaceSession.cpp): format "atlascope-session", version 2; version 1 files
   // (one dataset, side by side or not) are read too. Restoring clears the undo history.
   static constexpr int kSessionVersion = 2;
-  // Structure acronyms need the atlas's tree: `acronym(index)` and `findStructure(acronym)`.
+  // Structure acronyms need the atlases' trees: `acronym(atlas, index)` and `find(atlas, acronym)`
+  // (an atlas not read yet: empty / nullopt).
   struct StructureNames {
-    std::function<QString(int)> acronym;
-    std::function<std::optional<int>(const QString&)> find;
+    std::function<QString(AtlasId, int)> acronym;
+    std::function<std::optional<int>(AtlasId, const QString&)> find;
   };
   QJsonObject toJson(const StructureNames& names) const;
   // Replaces the whole state with the session's (datasets become entries waiting for their cells:
@@ -219,8 +274,12 @@ signals:
   void datasetRemoved(DatasetId id);
   void datasetChanged(DatasetId id); // name, visibility, colouring, point size, filter, highlight, surfaces, names
   void currentDatasetChanged(DatasetId id);
-  void structuresChanged(QList<int> structures); // empty: any may have changed (a session was restored)
-  void layoutChanged();                          // grid size, layers of a view or camera links
+  void atlasAdded(AtlasId id);  // an entry (not read yet)
+  void atlasLoaded(AtlasId id); // read (the window's atlas too)
+  void atlasRemoved(AtlasId id);
+  void atlasChanged(AtlasId id);                                // its template shown or hidden
+  void structuresChanged(AtlasId atlas, QList<int> structures); // empty: any may have changed
+  void layoutChanged();                                         // grid size, layers of a view or camera links
   void cameraChanged(int group);
   void bookmarksChanged();
   void sectionChanged();
@@ -231,7 +290,10 @@ private:
   void insertDataset(std::shared_ptr<DatasetDocument> doc, int position);
   std::shared_ptr<DatasetDocument> takeDataset(DatasetId id, int* position);
   void applyDisplay(DatasetId id, const DatasetDisplay& display);
-  void applyStructures(const std::map<int, StructureDisplay>& changes);
+  void applyStructures(AtlasId atlas, const std::map<int, StructureDisplay>& changes);
+  AtlasDocument* findAtlas(AtlasId id);
+  void insertAtlas(std::shared_ptr<AtlasDocument> doc);
+  std::shared_ptr<AtlasDocument> takeAtlas(AtlasId id);
   void applyViews(int rows, int cols, std::vector<ViewState> views, std::map<int, CameraState> cameras);
   void push(QUndoCommand* command);
   int newCameraGroup() const;
@@ -240,7 +302,9 @@ private:
   std::vector<std::shared_ptr<DatasetDocument>> datasets_;
   DatasetId nextId_ = 1;
   DatasetId current_ = -1;
-  std::map<int, StructureDisplay> structures_;
+  std::vector<std::shared_ptr<AtlasDocument>> atlases_; // the window's first
+  AtlasId nextAtlas_ = 1;
+  std::set<AtlasId> restoredAtlases_; // from a session: reading them is no undo step
   int rows_ = 1, cols_ = 1;
   std::vector<ViewState> views_;
   std::map<int, CameraState> cameras_;

@@ -2,8 +2,12 @@
 //
 // Version 2 (this one): every open dataset with its display (section_spacing_um only when set),
 // region names and matched colours; the views (grid, each view's layers, camera groups) and one
-// camera per group; structures by acronym; the section; camera bookmarks; the window's extras
-// (the region panel's fields, the window size, the 2D view) as given.
+// camera per group; the window's atlas's structures by acronym ("structures", its template as
+// "template" when shown); the atlases opened beside it ("atlases": source, name, template, their
+// structures by acronym; read again when the session opens; written when present, so older
+// readers ignore them); the section; camera bookmarks; the window's extras (the region panel's
+// fields, the window size, the 2D view) as given. The window's atlas itself is the window's
+// (`--atlas`), not the session's.
 // Version 1 (earlier releases): one dataset and its colouring, side by side or not, one camera.
 // It is read into the same model (side by side becomes a 1x2 layout), so old files keep opening.
 // Files of a newer version are refused with a message saying so; fields a file lacks take their
@@ -17,6 +21,8 @@
 #include <QJsonDocument>
 #include <QSaveFile>
 #include <QUndoStack>
+
+#include <algorithm>
 
 namespace atlascope::app {
 
@@ -103,6 +109,21 @@ SectionState sectionFrom(const QJsonObject& o) {
 
 } // namespace
 
+QJsonObject structureDisplayJson(const QString& acronym, const StructureDisplay& d) {
+  QJsonObject e{{"acronym", acronym}, {"visible", d.visible}};
+  if (d.opacity) e["opacity"] = *d.opacity;
+  if (d.colour) e["colour"] = vec(*d.colour);
+  return e;
+}
+
+StructureDisplay structureDisplayFromJson(const QJsonObject& e) {
+  StructureDisplay d;
+  d.visible = e.value("visible").toBool(true);
+  if (e.contains("opacity")) d.opacity = std::clamp(e.value("opacity").toDouble(1.0), 0.0, 1.0);
+  if (e.contains("colour")) d.colour = vec(e.value("colour"), {1, 1, 1});
+  return d;
+}
+
 void writeSessionFile(const QString& path, const QJsonObject& session) {
   QSaveFile f(path); // temp file + rename on commit
   if (!f.open(QIODevice::WriteOnly))
@@ -163,16 +184,24 @@ QJsonObject Workspace::toJson(const StructureNames& names) const {
   }
   o["datasets"] = datasets;
   o["current_dataset"] = current_;
-  QJsonArray structures;
-  for (const auto& [i, d] : structures_) {
-    const QString acronym = names.acronym ? names.acronym(i) : QString();
-    if (acronym.isEmpty()) continue;
-    QJsonObject e{{"acronym", acronym}, {"visible", d.visible}};
-    if (d.opacity) e["opacity"] = *d.opacity;
-    if (d.colour) e["colour"] = vec(*d.colour);
-    structures.append(e);
+  auto structuresOf = [&names](const AtlasDocument& a) {
+    QJsonArray structures = a.pendingStructures;
+    for (const auto& [i, d] : a.structures) {
+      const QString acronym = names.acronym ? names.acronym(a.id, i) : QString();
+      if (!acronym.isEmpty()) structures.append(structureDisplayJson(acronym, d));
+    }
+    return structures;
+  };
+  o["structures"] = structuresOf(*atlases_.front());
+  if (atlases_.front()->templateShown) o["template"] = true;
+  QJsonArray atlases;
+  for (const auto& a : atlases_) {
+    if (a->id == kMainAtlas) continue;
+    QJsonObject e{{"id", a->id}, {"source", a->source}, {"name", a->name}, {"structures", structuresOf(*a)}};
+    if (a->templateShown) e["template"] = true;
+    atlases.append(e);
   }
-  o["structures"] = structures;
+  if (!atlases.isEmpty()) o["atlases"] = atlases;
   QJsonArray views;
   for (const ViewState& v : views_)
     views.append(QJsonObject{{"layers", QJsonArray::fromStringList(v.layers)},
@@ -211,23 +240,33 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
   extras_ = extras;
 
   QStringList unknown;
-  std::map<int, StructureDisplay> structures;
+  AtlasDocument& main = *atlases_.front();
   for (const QJsonValue& v : o.value("structures").toArray()) {
     const QJsonObject e = v.toObject();
     const QString acronym = e.value("acronym").toString();
     if (acronym.isEmpty()) continue;
-    const auto i = names.find ? names.find(acronym) : std::nullopt;
+    const auto i = names.find ? names.find(kMainAtlas, acronym) : std::nullopt;
     if (!i) {
       unknown << acronym;
       continue;
     }
-    StructureDisplay d;
-    d.visible = e.value("visible").toBool(true);
-    if (e.contains("opacity")) d.opacity = e.value("opacity").toDouble(1.0);
-    if (e.contains("colour")) d.colour = vec(e.value("colour"), {1, 1, 1});
-    structures[*i] = d;
+    main.structures[*i] = structureDisplayFromJson(e);
   }
-  structures_ = structures;
+  main.templateShown = o.value("template").toBool(false);
+  // Atlases beside it: entries the engine reads again; their structures wait for their trees.
+  for (const QJsonValue& v : o.value("atlases").toArray()) {
+    const QJsonObject e = v.toObject();
+    auto doc = std::make_shared<AtlasDocument>();
+    doc->id = e.value("id").toInt(nextAtlas_);
+    if (doc->id <= kMainAtlas || atlas(doc->id)) doc->id = nextAtlas_;
+    nextAtlas_ = std::max(nextAtlas_, doc->id + 1);
+    doc->source = e.value("source").toString();
+    if (doc->source.isEmpty()) continue;
+    doc->name = e.value("name").toString(doc->source);
+    doc->templateShown = e.value("template").toBool(false);
+    doc->pendingStructures = e.value("structures").toArray();
+    atlases_.push_back(doc);
+  }
   for (const QJsonValue& b : o.value("camera_bookmarks").toArray()) bookmarks_.push_back(cameraFrom(b.toObject()));
   section_ = sectionFrom(o.value("section").toObject());
 
@@ -311,8 +350,13 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
   undo_->clear();
   for (const auto& d : datasets_) restoredDatasets_.insert(d->id);
   for (const auto& d : datasets_) emit datasetAdded(d->id);
+  for (const auto& a : atlases_)
+    if (a->id != kMainAtlas) restoredAtlases_.insert(a->id);
+  for (const auto& a : atlases_)
+    if (a->id != kMainAtlas) emit atlasAdded(a->id);
   emit currentDatasetChanged(current_);
-  emit structuresChanged({});
+  emit structuresChanged(kMainAtlas, {});
+  emit atlasChanged(kMainAtlas);
   emit layoutChanged();
   for (const auto& [g, c] : cameras_) emit cameraChanged(g);
   emit bookmarksChanged();

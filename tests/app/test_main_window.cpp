@@ -56,6 +56,7 @@
 #include <QSignalSpy>
 #include <QSlider>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -873,6 +874,103 @@ private slots:
     QVERIFY(p.waitForFinished(120000));
     QVERIFY(p.exitCode() != 0);
     QVERIFY2(QString::fromUtf8(p.readAllStandardError()).contains("no_such_atlas_25um"), "the error names the atlas");
+  }
+
+  void twoAtlasesSideBySideInOneWorkspace() {
+    // The CCF and a BrainGlobe atlas (the CCF at 100 um coarsened to depth 5, written by the
+    // test) in one window: a tab and a view each, one camera, their own structures, the
+    // atlas's own mesh for its root, its template on the section and in the 2D view, closed and
+    // opened again by undo, and back from a session.
+    if (!brainGlobeSupported()) QSKIP("this build reads no BrainGlobe atlases");
+    const Atlas ccf = Atlas::load(bundledAtlasPaths());
+    const auto grid = fixtures::downsample(ccf, 4);
+    fixtures::WriteOptions options;
+    options.name = "ccf_depth5";
+    const std::string v1 = fixtures::writeV1(dir_.filePath("bg2").toStdString(),
+                                             fixtures::coarsened(grid, ccf.structures(), 5), ccf.structures(), options);
+    StartupPatch o;
+    o.show = QStringList{"CB"};
+    o.atlases = {QString::fromStdString(v1)};
+    MainWindow w({}, o);
+    w.resize(1280, 800);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    Workspace& ws = w.workspace();
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && ws.atlasIds().size() == 2 && ws.atlas(ws.atlasIds()[1])->loaded, 120000);
+    const AtlasId k = ws.atlasIds()[1];
+    QCOMPARE(ws.atlas(k)->name, QString("ccf_depth5_100um"));
+    QCOMPARE(ws.columns(), 2);
+    QCOMPARE(ws.view(1).layers, QStringList{atlasLayer(k)});
+    QVERIFY(ws.viewLinked(1));
+    auto* tabs = child<QTabWidget>(w, "atlasTabs");
+    QCOMPARE(tabs->count(), 2);
+    QCOMPARE(tabs->tabText(1), QString("ccf_depth5_100um"));
+    // The window's atlas shows CB; the new one the same structure in its own tree, and its shell.
+    const Atlas* other = w.engine().atlas(k);
+    const int cb = *other->structures().find("CB");
+    QVERIFY(ws.structureDisplay(k, cb).visible);
+    QVERIFY(w.scene()->atlasScene(k)->hasSurface(cb));
+    QVERIFY(w.scene()->atlasScene(k)->hasSurface(other->structures().root()));
+    QVERIFY(child<RegionTreePanel>(w, QStringLiteral("atlasTree%1").arg(k).toLatin1().constData())->isChecked(cb));
+    // Both views draw: pixels other than the background's in each half.
+    w.renderNow();
+    const QImage img = grabImage(w.renderWindow());
+    auto drawn = [&img](int x0, int x1) {
+      const QColor background = img.pixelColor(x0 + 2, 2);
+      int n = 0;
+      for (int y = 0; y < img.height(); y += 4)
+        for (int x = x0; x < x1; x += 4) n += img.pixelColor(x, y) != background;
+      return n;
+    };
+    QVERIFY2(drawn(0, img.width() / 2) > 300, "the CCF's view draws");
+    QVERIFY2(drawn(img.width() / 2, img.width()) > 300, "the second atlas's view draws");
+    // A structure chosen in the second tab is outlined in its atlas, named with it.
+    child<RegionTreePanel>(w, QStringLiteral("atlasTree%1").arg(k).toLatin1().constData())->select(cb);
+    QCOMPARE(w.scene()->atlasScene(k)->highlighted().value_or(-1), cb);
+    QVERIFY(!w.scene()->atlasScene().highlighted());
+    QVERIFY2(w.statusText().contains("ccf_depth5_100um: CB"), qPrintable(w.statusText()));
+    // Its template: on the section plane in 3D and under the 2D view; the CCF ships none.
+    QVERIFY(!child<QCheckBox>(w, "templateCheck0")->isEnabled());
+    auto* templateBox = child<QCheckBox>(w, QStringLiteral("templateCheck%1").arg(k).toLatin1().constData());
+    QVERIFY(templateBox->isEnabled());
+    templateBox->click();
+    QVERIFY(ws.atlas(k)->templateShown);
+    QVERIFY(w.scene()->templateDrawn(k));
+    ws.setSection({"coronal", 6000, 200});
+    QVERIFY(w.scene()->templateDrawn(k));
+    QVERIFY(panel<SectionView>(w)->templateDrawn());
+    ws.undoStack()->undo(); // the section
+    ws.undoStack()->undo(); // the template
+    QVERIFY(!w.scene()->templateDrawn(k));
+    QVERIFY(!templateBox->isChecked());
+    // A session keeps both atlases; Close atlas drops its tab and view, undo brings them back.
+    const QJsonObject session = w.captureSession();
+    child<QPushButton>(w, QStringLiteral("closeAtlas%1").arg(k).toLatin1().constData())->click();
+    QTRY_COMPARE(tabs->count(), 1);
+    QCOMPARE(ws.viewCount(), 1);
+    QVERIFY(!w.scene()->hasAtlas(k));
+    ws.undoStack()->undo();
+    QCOMPARE(tabs->count(), 2);
+    QVERIFY(w.scene()->hasAtlas(k));
+    QCOMPARE(ws.columns(), 2);
+    MainWindow restored;
+    restored.show();
+    QTRY_VERIFY_WITH_TIMEOUT(restored.isIdle(), 120000);
+    restored.applySession(session);
+    QTRY_VERIFY_WITH_TIMEOUT(restored.isIdle() && restored.workspace().atlasIds().size() == 2 &&
+                                 restored.workspace().atlas(restored.workspace().atlasIds()[1])->loaded,
+                             120000);
+    const AtlasId r = restored.workspace().atlasIds()[1];
+    QVERIFY(restored.workspace().structureDisplay(r, cb).visible);
+    QCOMPARE(restored.workspace().columns(), 2);
+    QCOMPARE(restored.workspace().undoStack()->count(), 0);
+    // A wrong atlas: a clear message, the workspace as it was.
+    QSignalSpy said(&w.engine(), &Engine::message);
+    ws.addAtlas(dir_.filePath("no_such_atlas_v1.2"));
+    QTRY_VERIFY_WITH_TIMEOUT(ws.atlasIds().size() == 2 && w.isIdle(), 60000);
+    bool named = false;
+    for (const auto& args : said) named = named || args.at(0).toString().contains("no_such_atlas");
+    QVERIFY2(named, "the error names the atlas");
   }
 
   void trainingPanelTrainsAndFeedsTheRegionStep() {

@@ -22,8 +22,8 @@ using namespace atlascope::app;
 namespace {
 // Structures named by index, as the atlas's tree would ("S12").
 Workspace::StructureNames names() {
-  return {[](int i) { return QStringLiteral("S%1").arg(i); },
-          [](const QString& a) -> std::optional<int> {
+  return {[](atlascope::app::AtlasId, int i) { return QStringLiteral("S%1").arg(i); },
+          [](atlascope::app::AtlasId, const QString& a) -> std::optional<int> {
             bool ok = false;
             const int i = a.mid(1).toInt(&ok);
             return a.startsWith('S') && ok ? std::optional<int>(i) : std::nullopt;
@@ -207,6 +207,84 @@ private slots:
     QVERIFY(!back.viewLinked(2));
     QCOMPARE(back.dataset(a)->regionNames.at("regions_k25").at(3), QString("CP-like"));
     QCOMPARE(back.extras().value("section_view").toBool(), true);
+  }
+
+  void atlasesAreLayersOfTheWorkspace() {
+    // A second atlas: an entry until read, then a view of its own beside the first (one camera),
+    // its own structure displays; undo closes it, redo brings it back as it was; a session keeps it.
+    Workspace ws;
+    QCOMPARE(ws.atlasIds(), std::vector<AtlasId>{kMainAtlas});
+    const AtlasId k = ws.addAtlas("/atlases/kim_mouse_25um_v1.2");
+    QVERIFY(k > kMainAtlas);
+    QCOMPARE(ws.atlas(k)->name, QString("kim_mouse_25um_v1.2"));
+    QCOMPARE(ws.viewCount(), 1); // not read yet: no view
+    QCOMPARE(ws.undoStack()->count(), 0);
+    ws.resolvePendingStructures(
+        k, [](const QString& a) { return a == "CB" ? std::optional<int>(7) : std::nullopt; },
+        QJsonArray{structureDisplayJson("CB", StructureDisplay{true, {}, {}}),
+                   structureDisplayJson("NOPE", StructureDisplay{true, {}, {}})});
+    ws.setAtlasLoaded(k, "kim_mouse_25um");
+    QCOMPARE(ws.atlas(k)->name, QString("kim_mouse_25um"));
+    QCOMPARE(ws.columns(), 2);
+    QCOMPARE(ws.view(1).layers, QStringList{atlasLayer(k)});
+    QVERIFY(ws.viewLinked(1));
+    QVERIFY(ws.structureDisplay(k, 7).visible); // the structures the window's atlas shows, where it has them
+    QVERIFY(!ws.structureDisplay(7).visible);   // the window's atlas is another tree
+    QCOMPARE(layerAtlas(atlasLayer(k)).value_or(-1), k);
+    QVERIFY(!layerDataset(atlasLayer(k))); // "atlas:2" names no dataset
+    QCOMPARE(layerAtlas(atlasLayer()).value_or(-1), kMainAtlas);
+    QVERIFY(!layerAtlas(cellsLayer(2)));
+
+    ws.setStructureOpacity(k, 7, 0.3);
+    ws.setTemplateShown(k, true);
+    QCOMPARE(*ws.structureDisplay(k, 7).opacity, 0.3);
+    QVERIFY(!ws.structureDisplay(kMainAtlas, 7).opacity);
+    const QJsonObject saved = ws.toJson(names());
+    QCOMPARE(saved.value("atlases").toArray().size(), 1);
+
+    QSignalSpy removed(&ws, &Workspace::atlasRemoved);
+    ws.undoStack()->undo(); // template
+    ws.undoStack()->undo(); // opacity
+    ws.undoStack()->undo(); // the opening
+    QCOMPARE(removed.count(), 1);
+    QVERIFY(!ws.atlas(k));
+    QCOMPARE(ws.viewCount(), 1);
+    ws.undoStack()->redo();
+    QVERIFY(ws.atlas(k) && ws.atlas(k)->loaded);
+    QCOMPARE(ws.columns(), 2);
+    QVERIFY(ws.structureDisplay(k, 7).visible);
+    ws.undoStack()->redo();
+    ws.undoStack()->redo();
+    QCOMPARE(ws.toJson(names()), saved);
+
+    ws.closeAtlas(k);
+    QVERIFY(!ws.atlas(k));
+    QCOMPARE(ws.viewCount(), 1); // its view went with it
+    ws.closeAtlas(kMainAtlas);   // the window's atlas stays
+    QVERIFY(ws.atlas(kMainAtlas));
+    ws.undoStack()->undo();
+    QVERIFY(ws.atlas(k)->templateShown);
+    QCOMPARE(ws.toJson(names()), saved);
+
+    // A session: the atlas comes back as an entry to read; its structures wait for its tree and
+    // are written back unchanged meanwhile.
+    Workspace back;
+    QSignalSpy added(&back, &Workspace::atlasAdded);
+    back.restore(saved, names());
+    QCOMPARE(added.count(), 1);
+    QCOMPARE(back.atlas(k)->source, QString("/atlases/kim_mouse_25um_v1.2"));
+    QVERIFY(!back.atlas(k)->loaded);
+    QCOMPARE(back.toJson(names()), saved);
+    back.resolvePendingStructures(k, [](const QString& a) {
+      bool ok = false;
+      const int i = a.mid(1).toInt(&ok);
+      return ok ? std::optional<int>(i) : std::nullopt;
+    });
+    back.setAtlasLoaded(k, "kim_mouse_25um");
+    QCOMPARE(back.undoStack()->count(), 0); // a session's atlas is where it starts
+    QCOMPARE(*back.structureDisplay(k, 7).opacity, 0.3);
+    QCOMPARE(back.viewCount(), 2); // the session's views, not a new one
+    QCOMPARE(back.toJson(names()), saved);
   }
 
   void versionOneSessionsStillOpen() {

@@ -9,8 +9,8 @@
 namespace {
 // Structures named by index, as the atlas's tree would ("S12"), for any index up to 2,000.
 atlascope::app::Workspace::StructureNames names() {
-  return {[](int i) { return QStringLiteral("S%1").arg(i); },
-          [](const QString& a) -> std::optional<int> {
+  return {[](atlascope::app::AtlasId, int i) { return QStringLiteral("S%1").arg(i); },
+          [](atlascope::app::AtlasId, const QString& a) -> std::optional<int> {
             bool ok = false;
             const int i = a.mid(1).toInt(&ok);
             return a.startsWith('S') && ok && i >= 0 && i < 2000 ? std::optional<int>(i) : std::nullopt;
