@@ -90,6 +90,8 @@ ViewMenu::ViewMenu(Engine& engine, QMainWindow* window, std::function<int()> act
   for (auto signal : {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::datasetChanged,
                       &Workspace::currentDatasetChanged})
     connect(&ws, signal, this, &ViewMenu::rebuildViews);
+  for (auto signal : {&Workspace::atlasLoaded, &Workspace::atlasRemoved})
+    connect(&ws, signal, this, &ViewMenu::rebuildViews);
   connect(&ws, &Workspace::bookmarksChanged, this, &ViewMenu::rebuildBookmarks);
   rebuildViews();
 }
@@ -112,7 +114,9 @@ void ViewMenu::rebuildViews() {
       a->setObjectName(QStringLiteral("view%1_%2").arg(v + 1).arg(QString(key).replace(':', '_')));
       connect(a, &QAction::triggered, this, [&ws, v, key](bool on) { ws.setLayerShown(v, key, on); });
     };
-    layer(atlasLayer(), tr("Allen CCF"));
+    for (AtlasId id : ws.atlasIds())
+      if (const AtlasDocument* a = ws.atlas(id); id == kMainAtlas || a->loaded)
+        layer(atlasLayer(id), a->name.isEmpty() ? tr("Allen CCF") : a->name);
     for (DatasetId id : ws.loadedDatasetIds()) {
       const QString name = ws.dataset(id)->name;
       layer(cellsLayer(id), tr("%1: cells").arg(name));

@@ -683,19 +683,24 @@ void Workspace::setViewLinked(int view, bool linked) {
 }
 
 bool Workspace::sideBySide() const {
-  return rows_ == 1 && cols_ == 2 && views_.front().layers == QStringList{atlasLayer()};
+  const QStringList& first = views_.front().layers;
+  return rows_ == 1 && cols_ == 2 && !first.isEmpty() &&
+         std::all_of(first.begin(), first.end(), [](const QString& l) { return layerAtlas(l).has_value(); });
 }
 
 void Workspace::setSideBySide(bool on) {
   if (on == sideBySide()) return;
   const int group = views_.front().cameraGroup;
-  QStringList data;
+  // Every atlas read goes with the atlas side (overlaid with each other when there are several).
+  QStringList atlases, data;
+  for (const auto& a : atlases_)
+    if (a->loaded || a->id == kMainAtlas) atlases << atlasLayer(a->id);
   for (DatasetId id : loadedDatasetIds()) data << cellsLayer(id) << surfacesLayer(id);
   std::vector<ViewState> views;
   if (on)
-    views = {ViewState{{atlasLayer()}, group, false}, ViewState{data, group, true}};
+    views = {ViewState{atlases, group, false}, ViewState{data, group, true}};
   else
-    views = {ViewState{QStringList{atlasLayer()} + data, group, true}};
+    views = {ViewState{atlases + data, group, true}};
   const ViewEdit before{rows_, cols_, views_, cameras_}, after{1, on ? 2 : 1, views, cameras_};
   push(new Step(
       on ? tr("Side by side") : tr("Overlaid"),

@@ -943,6 +943,15 @@ private slots:
     ws.undoStack()->undo(); // the template
     QVERIFY(!w.scene()->templateDrawn(k));
     QVERIFY(!templateBox->isChecked());
+    // Overlaid: the side-by-side toggle off puts both atlases in one view; the view menus list both.
+    QVERIFY(ws.sideBySide());
+    ws.setSideBySide(false);
+    QCOMPARE(ws.viewCount(), 1);
+    QVERIFY(ws.view(0).layers.contains(atlasLayer()) && ws.view(0).layers.contains(atlasLayer(k)));
+    QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete); // the menus as they were
+    QVERIFY(w.findChild<QAction*>(QStringLiteral("view1_atlas_%1").arg(k))->isChecked());
+    ws.undoStack()->undo();
+    QCOMPARE(ws.columns(), 2);
     // A session keeps both atlases; Close atlas drops its tab and view, undo brings them back.
     const QJsonObject session = w.captureSession();
     child<QPushButton>(w, QStringLiteral("closeAtlas%1").arg(k).toLatin1().constData())->click();
