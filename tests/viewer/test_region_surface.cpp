@@ -3,13 +3,17 @@
 // cache returns the same mesh; exports are readable and atomic; the scene draws what is visible;
 // discovered regions voxelised from cells on sections fill the brain and mesh to their volume.
 #include "core/Atlas.h"
+#include "core/AtlasCatalog.h"
 #include "core/Error.h"
 #include "core/RegionVolume.h"
+#include "core/TemplatePlane.h"
+#include "tests/BrainGlobeFixtures.h"
 #include "tests/TestPaths.h"
 #include "viewer/AtlasScene.h"
 #include "viewer/MeshIO.h"
 #include "viewer/RegionSurface.h"
 #include "viewer/SurfaceCache.h"
+#include "viewer/TemplateSlice.h"
 
 #include <QDir>
 #include <QImage>
@@ -17,6 +21,7 @@
 #include <QTest>
 
 #include <vtkFieldData.h>
+#include <vtkImageActor.h>
 #include <vtkIntArray.h>
 #include <vtkOBJReader.h>
 #include <vtkPLYReader.h>
@@ -188,6 +193,54 @@ private slots:
     }
     SurfaceCache third(*atlas_, cacheDir.toStdString());
     QCOMPARE(third.surface(s)->GetNumberOfPoints(), points);
+  }
+
+  void atlasOwnMeshesAndTemplateSlice() {
+    // A BrainGlobe atlas's own mesh is drawn instead of ours (the fixture ships a tetrahedron for
+    // its root), structures it ships none for are built from voxels, a damaged mesh file is an
+    // error naming it; its template becomes a grey slice on a plane.
+    if (!brainGlobeSupported()) QSKIP("this build reads no BrainGlobe atlases");
+    const std::string v1 =
+        fixtures::writeV1(dir_.filePath("bg").toStdString(), fixtures::downsample(*atlas_, 8), atlas_->structures());
+    AtlasOpenOptions options;
+    options.reference = true;
+    const Atlas bg = openAtlas(v1, options);
+    SurfaceCache cache(bg, dir_.filePath("bgcache").toStdString());
+    const int root = bg.structures().root();
+    QCOMPARE(cache.surface(root)->GetNumberOfPoints(), vtkIdType(4));
+    QVERIFY(cache.surface(*bg.structures().find("CB"))->GetNumberOfPoints() > 4);
+    {
+      std::ofstream damaged(bg.meshSource(root)->path, std::ios::trunc);
+      damaged << "v 0 0\nf 1 2 9\n";
+    }
+    SurfaceCache again(bg, dir_.filePath("bgcache").toStdString());
+    try {
+      again.surface(root);
+      QFAIL("a damaged mesh was accepted");
+    } catch (const std::exception& e) {
+      QVERIFY2(QString::fromUtf8(e.what()).contains("997.obj"), e.what());
+    }
+
+    QVERIFY(bg.hasReference());
+    TemplateSlice slice(bg.reference(), bg.annotation().spacingUm());
+    const double mid = 0.5 * bg.annotation().extentUm()[0];
+    slice.setPlane(0, mid);
+    QVERIFY(slice.placed());
+    double bounds[6];
+    slice.actor()->GetBounds(bounds);
+    const double spacing = bg.annotation().spacingUm()[0];
+    QVERIFY2(std::abs(bounds[0] - mid) <= spacing, "the slice lies on the plane asked for");
+    QVERIFY(bounds[5] - bounds[4] > 0.9 * bg.annotation().extentUm()[2]); // across the brain's width
+    slice.setPlane(0, -500);                                              // outside the volume: not drawn
+    QVERIFY(!slice.placed());
+    QVERIFY(!slice.actor()->GetVisibility());
+    // Grey levels follow the template's values along a row (the fixture's template rises with ML).
+    const TemplatePlane plane =
+        templatePlane(bg.reference(), bg.annotation().spacingUm(), 0, mid, templateWindow(bg.reference()));
+    QCOMPARE(plane.width, static_cast<int>(bg.reference().size[2]));
+    const std::size_t row = static_cast<std::size_t>(plane.height / 2) * static_cast<std::size_t>(plane.width);
+    QVERIFY(plane.grey[row + 1] > 0);
+    QVERIFY(plane.grey[row + static_cast<std::size_t>(plane.width) - 1] >= plane.grey[row + 1]);
   }
 
   void exportFormats() {
