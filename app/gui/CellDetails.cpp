@@ -15,13 +15,23 @@ QString cellDetails(Engine& engine, DatasetId id, std::int64_t cell) {
                 .arg(QString::fromStdString(cells.types.names[static_cast<std::size_t>(cells.cellType[k])]));
   html += QObject::tr("<br><b>section</b> %1")
               .arg(QString::fromStdString(cells.sectionNames[static_cast<std::size_t>(cells.section[k])]));
-  if (cells.hasCcf() && engine.atlas()) {
-    const auto s = engine.atlas()->structureAtUm(cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
-    html += QObject::tr("<br><b>CCF</b> %1")
-                .arg(s ? QString::fromStdString(engine.atlas()->structures()[*s].acronym + " (" +
-                                                engine.atlas()->structures()[*s].name + ")")
-                       : QObject::tr("outside the brain"));
-  }
+  // Where the cell lies in each atlas of the workspace (those of the CCF's space place it).
+  if (cells.hasCcf())
+    for (AtlasId a : engine.workspace().atlasIds()) {
+      const Atlas* atlas = engine.atlas(a);
+      if (!atlas) continue;
+      const AtlasDocument* doc = engine.workspace().atlas(a);
+      const QString label =
+          a == kMainAtlas && doc->name == QObject::tr("Allen CCF") ? QStringLiteral("CCF") : doc->name;
+      const auto v = atlas->annotation().voxelAt(cells.ccfAp[k], cells.ccfDv[k], cells.ccfMl[k]);
+      const StructureId id = v ? atlas->annotation().idAt(*v) : 0;
+      const auto s = id != 0 ? atlas->structures().indexOf(id) : std::nullopt;
+      const QString where =
+          s    ? QString::fromStdString(atlas->structures()[*s].acronym + " (" + atlas->structures()[*s].name + ")")
+          : id ? QObject::tr("outside atlas (label %1 is not in its tree)").arg(id)
+               : QObject::tr("outside the brain");
+      html += QObject::tr("<br><b>%1</b> %2").arg(label.toHtmlEscaped(), where.toHtmlEscaped());
+    }
   if (const CellColouring* c = engine.data().colouring(id); c && c->cells == d->cells.get()) {
     if (!c->categorical && k < c->values.size())
       html += QObject::tr("<br><b>%1</b> %2").arg(c->gene).arg(c->values[k]);
