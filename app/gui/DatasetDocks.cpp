@@ -19,8 +19,21 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     : QObject(parent), engine_(engine), regions_(regions), section_(section) {
   Workspace& ws = engine_.workspace();
   connect(&engine_, &Engine::atlasLoaded, this, [this] {
-    regions_->setAtlas(engine_.atlas());
+    regions_->setAtlas(engine_.atlas(), engine_.workspace().atlas(kMainAtlas)->name);
     section_->setAtlas(engine_.atlas());
+    refresh();
+  });
+  // Discovered regions can be matched against any atlas read (those of the CCF's space place the
+  // cells; another space leaves every cell outside it, which the panel says).
+  for (auto signal : {&Workspace::atlasLoaded, &Workspace::atlasRemoved})
+    connect(&ws, signal, this, &DatasetDocks::offerAtlases);
+  connect(regions_, &RegionMatchPanel::atlasChosen, this, [this](int index) {
+    const auto ids = engine_.workspace().atlasIds();
+    if (index < 0 || index >= static_cast<int>(ids.size()) || !engine_.atlas(ids[static_cast<std::size_t>(index)]))
+      return;
+    matchedAtlas_ = ids[static_cast<std::size_t>(index)];
+    regions_->setAtlas(engine_.atlas(matchedAtlas_), engine_.workspace().atlas(matchedAtlas_)->name);
+    shownColouring_ = nullptr; // matched again
     refresh();
   });
   for (auto signal : {&Workspace::currentDatasetChanged, &Workspace::datasetLoaded, &Workspace::datasetChanged,
@@ -78,6 +91,23 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     ws.setHighlightedRegion(current(), pendingRegion_);
     pendingRegion_ = -1;
   });
+}
+
+void DatasetDocks::offerAtlases() {
+  const Workspace& ws = engine_.workspace();
+  if (!ws.atlas(matchedAtlas_)) { // closed: back to the window's
+    matchedAtlas_ = kMainAtlas;
+    regions_->setAtlas(engine_.atlas(), ws.atlas(kMainAtlas)->name);
+    shownColouring_ = nullptr;
+    refresh();
+  }
+  QStringList names;
+  int current = 0;
+  for (AtlasId id : ws.atlasIds()) {
+    if (id == matchedAtlas_) current = static_cast<int>(names.size());
+    names << ws.atlas(id)->name;
+  }
+  regions_->setAtlasChoices(names, current);
 }
 
 QStringList DatasetDocks::regionColumns() const {

@@ -21,6 +21,8 @@ public:
   DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionView* section, QObject* parent = nullptr);
   // The current dataset's regions_k<k> columns, coarsest first.
   QStringList regionColumns() const;
+  // The atlas the discovered regions are matched against (the window's unless chosen otherwise).
+  AtlasId matchedAtlas() const { return matchedAtlas_; }
 
 signals:
   // The current dataset has discovered regions (true) or none (the dock can hide).
@@ -37,6 +39,8 @@ private:
   const CellColouring* shownColouring_ = nullptr; // the colouring whose regions are being matched
   std::vector<std::string> shownNames_;
   int pendingRegion_ = -1; // chosen in the tree at another resolution: selected once matched
+  AtlasId matchedAtlas_ = kMainAtlas;
+  void offerAtlases();
 };
 
 } // namespace atlascope::app

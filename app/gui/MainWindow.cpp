@@ -215,7 +215,7 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
     }
   });
   connect(atlasTabs_, &AtlasTreeTabs::selectionChanged, this, [this](AtlasId atlas, int i) {
-    if (atlas == kMainAtlas) matchPanel_->showSplitsOf(i); // discovered regions are matched to the window's atlas
+    if (atlas == docks_->matchedAtlas()) matchPanel_->showSplitsOf(i); // the regions that split it
     const Atlas* a = engine_->atlas(atlas);
     if (!engine_->scene() || !a) return;
     engine_->scene()->setHighlightedStructure(atlas, i >= 0 ? std::optional<int>(i) : std::nullopt);

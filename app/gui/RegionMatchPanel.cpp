@@ -26,6 +26,12 @@ namespace atlascope::app {
 RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   setObjectName("regionMatchPanel");
   auto* layout = new QVBoxLayout(this);
+  against_ = new QComboBox(this);
+  against_->setObjectName("matchAtlas");
+  against_->setToolTip(tr("The atlas the regions are matched against (atlases of the CCF's space)"));
+  against_->hide();
+  layout->addWidget(against_);
+  connect(against_, QOverload<int>::of(&QComboBox::activated), this, &RegionMatchPanel::atlasChosen);
   resolution_ = new QComboBox(this);
   resolution_->setObjectName("resolution");
   resolution_->setToolTip(tr("Resolution: which k of the discovered regions is shown"));
@@ -80,19 +86,33 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
     result_ = watcher_.result();
     if (!result_) return;
     if (!result_->error.empty()) {
-      status_->setText(tr("Cannot match with the CCF: %1").arg(QString::fromStdString(result_->error)));
+      status_->setText(tr("Cannot match with the %1: %2").arg(atlasName_, QString::fromStdString(result_->error)));
       result_.reset();
       return;
     }
-    status_->setText(tr("%1 regions; select one for its CCF matches, or a CCF structure for the regions that split it.")
-                         .arg(names_.size()));
+    status_->setText(tr("%1 regions; select one for its %2 matches, or a %2 structure for the regions that split it.")
+                         .arg(names_.size())
+                         .arg(atlasName_));
     showMatches();
     showSplitsOf(splitStructure_);
     emit matchesReady();
   });
 }
 
-void RegionMatchPanel::setAtlas(const Atlas* atlas) { atlas_ = atlas; }
+void RegionMatchPanel::setAtlas(const Atlas* atlas, const QString& name) {
+  atlas_ = atlas;
+  atlasName_ = name;
+  matches_->setHorizontalHeaderItem(0, new QTableWidgetItem(tr("%1 structure").arg(name)));
+  chart_->setTitle(tr("Overlap with %1 structures").arg(name));
+}
+
+void RegionMatchPanel::setAtlasChoices(const QStringList& names, int current) {
+  const QSignalBlocker block(against_);
+  against_->clear();
+  for (const QString& n : names) against_->addItem(tr("Against %1").arg(n));
+  against_->setCurrentIndex(current);
+  against_->setVisible(names.size() > 1);
+}
 
 void RegionMatchPanel::setResolutions(const QStringList& columns, const QString& current) {
   const QSignalBlocker block(resolution_);
@@ -135,7 +155,7 @@ void RegionMatchPanel::setRegions(const CellTable* cells, const QString& column,
       item->setData(Qt::UserRole, static_cast<int>(r));
     }
   }
-  status_->setText(tr("Matching %1 with the CCF…").arg(column));
+  status_->setText(tr("Matching %1 with the %2…").arg(column, atlasName_));
   // Leaf structures of each cell, the contingency and the best matches: seconds for millions of
   // cells, off the GUI thread. The table copies what it needs.
   const Atlas* atlas = atlas_;

@@ -30,7 +30,12 @@ class RegionMatchPanel : public QWidget {
 public:
   explicit RegionMatchPanel(QWidget* parent = nullptr);
 
-  void setAtlas(const Atlas* atlas);
+  // The atlas the regions are matched against (its name in the texts); a change re-matches on the
+  // next setRegions.
+  void setAtlas(const Atlas* atlas, const QString& name = QStringLiteral("CCF"));
+  // The atlases of the workspace to choose from (the "against" box; hidden with one); `current` is
+  // shown. A choice is reported by atlasChosen(index in `names`).
+  void setAtlasChoices(const QStringList& names, int current);
   // The dataset's regions_k<k> columns (empty: no results open); `current` is shown.
   void setResolutions(const QStringList& columns, const QString& current);
   // The cells and one resolution's labels (codes per cell, names, colours); starts the matching.
@@ -59,6 +64,7 @@ public:
   int selectedRegion() const { return selected_; }
 
 Q_SIGNALS:
+  void atlasChosen(int index);
   void resolutionChosen(QString column); // colour the cells by this column
   void regionSelected(int code);         // -1: none
   // A double click on a discovered region: its code and the name shown (without the match).
@@ -84,6 +90,8 @@ private:
   QFutureWatcher<std::shared_ptr<Result>> watcher_;
   std::vector<QFuture<std::shared_ptr<Result>>> started_; // including ones a newer resolution replaced
   int selected_ = -1, splitStructure_ = -1, generation_ = 0;
+  QString atlasName_ = QStringLiteral("CCF");
+  QComboBox* against_;
   QComboBox* resolution_;
   QLabel* status_;
   QListWidget* regions_;

@@ -18,6 +18,20 @@ namespace {
 // 25 um mouse); a 10 um mouse atlas (1.2 G voxels) opens without it rather than take 2.4 GB more.
 constexpr double kTemplateMinVoxelUm = 20;
 
+// A BrainGlobe atlas as the workspace reads it: labels, the list of its meshes, and its template
+// when affordable (its metadata read first, cheaply, to know).
+Atlas openWithTemplate(const std::string& source, const Progress& progress) {
+  AtlasOpenOptions probe;
+  probe.labels = false;
+  probe.meshes = false;
+  const AtlasDescription about = openAtlas(source, probe).description();
+  const auto& um = about.resolutionUm;
+  AtlasOpenOptions options;
+  options.progress = progress;
+  options.reference = about.format != "nrrd" && std::min({um[0], um[1], um[2]}) >= kTemplateMinVoxelUm;
+  return openAtlas(source, options);
+}
+
 QString shownName(const Atlas& atlas) {
   const std::string& n = atlas.name();
   return n.empty() || n == kBundledAtlasName ? QObject::tr("Allen CCF") : QString::fromStdString(n);
@@ -37,7 +51,7 @@ Engine::Engine(EngineOptions options, QObject* parent) : QObject(parent), option
       "atlas", tr("Loading the atlas"),
       [paths, name](const CancellationToken&) -> std::shared_ptr<Atlas> {
         try {
-          if (!name.empty()) return std::make_shared<Atlas>(openAtlas(name));
+          if (!name.empty()) return std::make_shared<Atlas>(openWithTemplate(name, {}));
           return std::make_shared<Atlas>(Atlas::load(paths));
         } catch (const Cancelled&) {
           throw;
@@ -168,18 +182,9 @@ void Engine::readAtlas(AtlasId id) {
       QStringLiteral("atlas:%1").arg(id), tr("Reading the atlas %1").arg(doc->name),
       [source](const CancellationToken& cancel) -> Read {
         try {
-          AtlasOpenOptions options;
           Progress progress;
           progress.cancel = &cancel;
-          options.progress = progress;
-          // Its metadata first (cheap) to know whether the template is affordable.
-          AtlasOpenOptions probe;
-          probe.labels = false;
-          probe.meshes = false;
-          const AtlasDescription about = openAtlas(source, probe).description();
-          const auto& um = about.resolutionUm;
-          options.reference = about.format != "nrrd" && std::min({um[0], um[1], um[2]}) >= kTemplateMinVoxelUm;
-          return {std::make_shared<Atlas>(openAtlas(source, options)), {}};
+          return {std::make_shared<Atlas>(openWithTemplate(source, progress)), {}};
         } catch (const Cancelled&) {
           throw;
         } catch (const std::exception& e) {

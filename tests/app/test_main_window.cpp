@@ -560,6 +560,35 @@ private slots:
     QCOMPARE(static_cast<std::int64_t>(w.cellCloud()->visibleCount()), inRegion);
     w.findChild<QDockWidget*>("sectionDock")->hide();
     m->selectRegion(-1);
+    // The same regions against a second atlas of the CCF's space (the CCF coarsened to depth 3):
+    // its structures in the table; closed, the matches are the window's atlas's again.
+    if (brainGlobeSupported()) {
+      const Atlas ccf = Atlas::load(bundledAtlasPaths());
+      fixtures::WriteOptions coarse;
+      coarse.name = "ccf_depth3";
+      const std::string v1 = fixtures::writeV1(dir_.filePath("bg3").toStdString(),
+                                               fixtures::coarsened(fixtures::downsample(ccf, 4), ccf.structures(), 3),
+                                               ccf.structures(), coarse);
+      const AtlasId k = w.workspace().addAtlas(QString::fromStdString(v1));
+      QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && w.workspace().atlas(k)->loaded, 60000);
+      auto* against = child<QComboBox>(m, "matchAtlas");
+      QVERIFY(!against->isHidden());
+      QCOMPARE(against->count(), 2);
+      against->setCurrentIndex(1);
+      emit against->activated(1);
+      QTRY_VERIFY_WITH_TIMEOUT(m->hasMatches() && w.isIdle(), 60000);
+      child<QListWidget>(m, "discoveredRegions")->setCurrentRow(0);
+      auto* table = child<QTableWidget>(m, "ccfMatches");
+      QVERIFY(table->rowCount() > 0);
+      QCOMPARE(table->horizontalHeaderItem(0)->text(), QString("ccf_depth3_100um structure"));
+      for (int r = 0; r < table->rowCount(); ++r)
+        QVERIFY(w.engine().atlas(k)->structures()[table->item(r, 0)->data(Qt::UserRole).toInt()].depth <= 3);
+      m->selectRegion(-1);
+      w.workspace().closeAtlas(k);
+      QTRY_VERIFY_WITH_TIMEOUT(m->hasMatches() && w.isIdle() && against->isHidden(), 60000);
+      QCOMPARE(table->horizontalHeaderItem(0)->text(), QString("Allen CCF structure"));
+      QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete);
+    }
     // Another resolution from the dock recolours the cells.
     child<QComboBox>(m, "resolution")->setCurrentIndex(1);
     emit child<QComboBox>(m, "resolution")->activated(1);
