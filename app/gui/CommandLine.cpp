@@ -229,14 +229,15 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
       for (DatasetId id : w.datasetIds()) w.setRegionSurfaces(id, true);
     // The camera framed for the views as they are now (a grid's views are narrower), unless a
     // session gave one and no --view asks for another.
-    if (engine.scene() && (p.layout || p.sideBySide) && (p.session.isEmpty() || p.view))
+    if (engine.scene() && (p.layout || p.sideBySide || !p.atlases.isEmpty()) && (p.session.isEmpty() || p.view))
       engine.scene()->applyCameraPreset(0, p.view.value_or(viewer::CameraPreset::ThreeQuarter), QObject::tr("Camera"));
     w.undoStack()->clear(); // where the user starts, not an edit
   };
-  auto reading = [&ws] {
+  // (and the atlases opened beside the window's: each brings a view)
+  auto reading = [&ws, &engine] {
     for (DatasetId id : ws.datasetIds())
       if (!ws.dataset(id)->cells) return true;
-    return false;
+    return engine.atlasesLoading() > 0;
   };
   if (!reading()) {
     arrange();
@@ -248,8 +249,9 @@ void applyPatch(Engine& engine, const StartupPatch& p) {
     arrange();
     waiter->deleteLater();
   };
-  QObject::connect(&ws, &Workspace::datasetLoaded, waiter, check);
-  QObject::connect(&ws, &Workspace::datasetRemoved, waiter, check);
+  for (auto signal :
+       {&Workspace::datasetLoaded, &Workspace::datasetRemoved, &Workspace::atlasLoaded, &Workspace::atlasRemoved})
+    QObject::connect(&ws, signal, waiter, check);
 }
 
 } // namespace atlascope::app
