@@ -275,6 +275,8 @@ DatasetId MainWindow::openDataset(const QString& path, const ColumnOptions& colu
 void MainWindow::cancelDatasetLoading() {
   for (DatasetId id : workspace().datasetIds())
     if (!workspace().dataset(id)->cells) engine_->data().cancelReading(id);
+  for (AtlasId id : workspace().atlasIds()) // atlases being read beside the window's
+    if (id != kMainAtlas && !workspace().atlas(id)->loaded) workspace().discardAtlas(id);
   statusBar()->showMessage(tr("Opening cancelled"), 5000);
   updateBusy();
 }
@@ -357,11 +359,12 @@ void MainWindow::updateBusy() {
   const bool busy = !engine_->isIdle();
   busy_->setVisible(busy);
   busy_->setFormat(engine_->atlasLoading()          ? tr("loading atlas")
+                   : engine_->atlasesLoading() > 0  ? tr("reading %n atlas(es)", nullptr, engine_->atlasesLoading())
                    : reading                        ? tr("reading cells")
                    : engine_->pendingSurfaces() > 0 ? tr("building %1 surface(s)").arg(engine_->pendingSurfaces())
                                                     : tr("working"));
   busy_->setTextVisible(true);
-  cancelLoad_->setVisible(reading);
+  cancelLoad_->setVisible(reading || engine_->atlasesLoading() > 0);
 }
 
 void MainWindow::onClicked(int x, int y) {

@@ -1002,6 +1002,13 @@ private slots:
     QVERIFY(restored.workspace().structureDisplay(r, cb).visible);
     QCOMPARE(restored.workspace().columns(), 2);
     QCOMPARE(restored.workspace().undoStack()->count(), 0);
+    // An atlas being read is cancelled with the reads of cells (the Cancel beside the progress).
+    ws.addAtlas(QString::fromStdString(v1));
+    QCOMPARE(w.engine().atlasesLoading(), 1);
+    w.cancelDatasetLoading();
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 60000);
+    QCOMPARE(ws.atlasIds().size(), std::size_t(2));
+    QCOMPARE(tabs->count(), 2);
     // A wrong atlas: a clear message, the workspace as it was.
     QSignalSpy said(&w.engine(), &Engine::message);
     ws.addAtlas(dir_.filePath("no_such_atlas_v1.2"));
