@@ -331,8 +331,12 @@ void AtlasComparePanel::start() {
   const AtlasEntry *a = entry(atlasA()), *b = entry(atlasB());
   swap_->setEnabled(a && b);
   compare_->setEnabled(a && b && a != b);
-  if (atlases_.size() < 2 || !a || !b) {
+  if (atlases_.size() < 2) {
     status_->setText(tr("Open two atlases of the same space (File > Open atlas) to compare their parcellations."));
+    return;
+  }
+  if (!a || !b) {
+    status_->setText(tr("Choose the two atlases to compare: A, the reference, and B."));
     return;
   }
   if (a == b) {

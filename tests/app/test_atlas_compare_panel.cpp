@@ -16,6 +16,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -296,6 +297,10 @@ private slots:
     QCOMPARE(child<QTableWidget>(p, "atlasScores")->rowCount(), 0);
     QVERIFY(!child<QPushButton>(p, "atlasWriteReport")->isEnabled());
     QVERIFY(!p.writeReport(dir_.filePath("never")));
+    // An atlas not open (a stale name): nothing to run, saying so.
+    p.choose(fineName_, "closed meanwhile");
+    QVERIFY(!p.isComparing());
+    QVERIFY(child<QLabel>(p, "atlasStatus")->text().contains("Choose the two atlases"));
     // The same atlas twice: nothing to run.
     p.choose(fineName_, fineName_);
     QVERIFY(!p.isComparing());
@@ -315,10 +320,11 @@ private slots:
     p.setAtlases(all());
     QVERIFY(p.isComparing());
     auto* cancel = child<QPushButton>(p, "atlasCancel");
-    QVERIFY(cancel->isVisible());
+    auto* progress = child<QProgressBar>(p, "atlasProgress");
+    QVERIFY(cancel->isVisible() && progress->isVisible());
     cancel->click();
     QVERIFY(!p.isComparing());
-    QVERIFY(!cancel->isVisible());
+    QVERIFY(!cancel->isVisible() && !progress->isVisible());
     QVERIFY(child<QLabel>(p, "atlasStatus")->text().contains("cancelled"));
     // Whatever the job had done by then is dropped, now and when it ends.
     p.waitForComparison();
