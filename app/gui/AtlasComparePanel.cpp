@@ -90,8 +90,10 @@ QTableWidget* table(const QStringList& headers, const char* name, QWidget* paren
   auto* t = new QTableWidget(0, static_cast<int>(headers.size()), parent);
   t->setObjectName(QString::fromLatin1(name));
   t->setHorizontalHeaderLabels(headers);
+  t->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
   t->horizontalHeader()->setStretchLastSection(true);
   t->verticalHeader()->hide();
+  t->verticalHeader()->setDefaultSectionSize(t->fontMetrics().height() + 6); // a dock shows more rows
   t->setEditTriggers(QAbstractItemView::NoEditTriggers);
   t->setSelectionBehavior(QAbstractItemView::SelectRows);
   return t;
@@ -148,11 +150,13 @@ AtlasComparePanel::AtlasComparePanel(QWidget* parent) : QWidget(parent) {
   overlap_->horizontalHeaderItem(4)->setToolTip(tr("The share of this structure's voxels inside the selected one"));
   overlap_->horizontalHeaderItem(5)->setToolTip(tr("Shared voxels over the voxels of either"));
   overlap_->setToolTip(tr("Double click: select the structure in its atlas' tree"));
+  overlap_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+  overlap_->horizontalHeader()->setStretchLastSection(false);
   overlap_->setSortingEnabled(true);
   chart_ = makeOverlapChart(tr("Overlap with the other atlas' structures"));
   auto* chartView = new QChartView(chart_, this);
   chartView->setObjectName(QStringLiteral("atlasOverlapChart"));
-  chartView->setMinimumHeight(160);
+  chartView->setMinimumHeight(200);
   chartView->setRenderHint(QPainter::Antialiasing);
 
   auto* choice = new QGridLayout;
@@ -514,7 +518,6 @@ void AtlasComparePanel::showResult() {
     scores_->setItem(i, 1,
                      row.decimals < 0 ? count(static_cast<std::int64_t>(row.value)) : number(row.value, row.decimals));
   }
-  scores_->resizeColumnToContents(0);
 
   byDepth_->setRowCount(static_cast<int>(c.byDepth.size()));
   int best = -1;
@@ -581,11 +584,12 @@ void AtlasComparePanel::showOverlap() {
                             .arg(acronym, QString::fromStdString(s.name), structureAtlas_, otherName));
     return;
   }
-  structure_->setText(tr("%1 (%2) of %3: %L4 voxels, in %5 structures of %6.")
+  const QString in = shared.size() == 1 ? tr("in one structure of %1").arg(otherName)
+                                        : tr("in %1 structures of %2").arg(shared.size()).arg(otherName);
+  structure_->setText(tr("%1 (%2) of %3: %L4 voxels, %5.")
                           .arg(acronym, QString::fromStdString(s.name), structureAtlas_)
                           .arg(size)
-                          .arg(shared.size())
-                          .arg(otherName));
+                          .arg(in));
   struct Overlap {
     std::int32_t structure;
     std::int64_t voxels;
@@ -615,8 +619,9 @@ void AtlasComparePanel::showOverlap() {
   overlap_->setSortingEnabled(true);
   overlap_->sortByColumn(2, Qt::DescendingOrder);
 
-  // The largest shares on top: the bars go in bottom to top.
-  const std::size_t shown = std::min<std::size_t>(rows.size(), 12);
+  // The largest shares on top: the bars go in bottom to top. Eight, as the regions-vs-CCF chart:
+  // more and a dock's chart elides their names.
+  const std::size_t shown = std::min<std::size_t>(rows.size(), 8);
   QStringList labels;
   std::vector<double> shares;
   for (std::size_t i = shown; i-- > 0;) {

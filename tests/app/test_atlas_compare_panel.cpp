@@ -222,7 +222,7 @@ private slots:
     QCOMPARE(sum, hpfVoxels);
     QVERIFY(row(overlap, "CA1") >= 0 || row(overlap, "CA1sp") >= 0);
     bars = qobject_cast<QHorizontalBarSeries*>(chart->series().first());
-    QCOMPARE(bars->barSets().first()->count(), std::min(overlap->rowCount(), 12));
+    QCOMPARE(bars->barSets().first()->count(), std::min(overlap->rowCount(), 8));
     // The largest share on top (the last bar).
     const QBarSet* set = bars->barSets().first();
     QCOMPARE(set->at(set->count() - 1), overlap->item(0, 3)->data(Qt::UserRole).toDouble());
