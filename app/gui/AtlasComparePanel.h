@@ -69,7 +69,10 @@ public:
   bool hasComparison() const { return result_ != nullptr; }
   // Stops the running comparison; the panel is usable at once.
   void cancel();
-  // Waits for every job started (comparisons, including cancelled ones, and report writes).
+  // Waits for every job started (comparisons, including cancelled ones, and report writes); the
+  // awaited comparison is shown before it returns (comparisonReady emitted from within). Not needed
+  // for an atlas to close safely (the jobs hold the atlases); for a quit that should not leave
+  // threads running.
   void waitForComparison();
   // Writes the report of the comparison shown into `folder` in the background (reportWritten
   // says when); without a comparison, false.
