@@ -1,5 +1,6 @@
 #include "app/gui/RegionMatchPanel.h"
 
+#include "app/gui/OverlapChart.h"
 #include "core/Agreement.h"
 #include "core/CcfLabels.h"
 
@@ -11,12 +12,8 @@
 #include <QTableWidget>
 #include <QTreeWidget>
 #include <QVBoxLayout>
-#include <QtCharts/QBarCategoryAxis>
-#include <QtCharts/QBarSet>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
-#include <QtCharts/QHorizontalBarSeries>
-#include <QtCharts/QValueAxis>
 #include <QtConcurrent/QtConcurrent>
 
 #include <algorithm>
@@ -59,9 +56,7 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
   matches_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   matches_->setSortingEnabled(true);
   layout->addWidget(matches_, 2);
-  chart_ = new QChart;
-  chart_->setTitle(tr("Overlap with CCF structures"));
-  chart_->legend()->hide();
+  chart_ = makeOverlapChart(tr("Overlap with CCF structures"));
   chartView_ = new QChartView(chart_, this);
   chartView_->setObjectName(QStringLiteral("overlapChart"));
   chartView_->setMinimumHeight(160);
@@ -130,8 +125,7 @@ void RegionMatchPanel::clear() {
   const QSignalBlocker block(regions_);
   regions_->clear();
   matches_->setRowCount(0);
-  chart_->removeAllSeries();
-  for (QAbstractAxis* a : chart_->axes()) chart_->removeAxis(a);
+  clearOverlapBars(chart_);
   splits_->clear();
 }
 
@@ -238,15 +232,11 @@ void RegionMatchPanel::selectRegion(int code) {
 void RegionMatchPanel::showMatches() {
   matches_->setSortingEnabled(false);
   matches_->setRowCount(0);
-  chart_->removeAllSeries();
-  for (QAbstractAxis* a : chart_->axes()) chart_->removeAxis(a);
+  clearOverlapBars(chart_);
   if (!result_ || selected_ < 0 || !atlas_) return;
   const auto it = std::find(result_->regionLabels.begin(), result_->regionLabels.end(), selected_);
   if (it == result_->regionLabels.end()) return;
   const auto& best = result_->best[static_cast<std::size_t>(it - result_->regionLabels.begin())];
-  // The bar chart lists the largest shares first, top to bottom.
-  auto* set = new QBarSet(tr("share of the region's cells"));
-  QStringList labels;
   for (std::size_t i = 0; i < best.size(); ++i) {
     const RegionMatch& m = best[i];
     const Structure& s = atlas_->structures()[m.reference];
@@ -267,26 +257,21 @@ void RegionMatchPanel::showMatches() {
   std::vector<RegionMatch> byShare = best;
   std::sort(byShare.begin(), byShare.end(),
             [](const RegionMatch& a, const RegionMatch& b) { return a.fraction < b.fraction; });
+  // The bar chart lists the largest shares first, top to bottom.
+  QStringList labels;
+  std::vector<double> shares;
   for (const RegionMatch& m : byShare) {
-    *set << m.fraction;
+    shares.push_back(m.fraction);
     labels << QString::fromStdString(atlas_->structures()[m.reference].acronym);
   }
-  if (selected_ < static_cast<int>(colours_.size()))
-    set->setColor(QColor(colours_[static_cast<std::size_t>(selected_)][0],
-                         colours_[static_cast<std::size_t>(selected_)][1],
-                         colours_[static_cast<std::size_t>(selected_)][2]));
-  auto* series = new QHorizontalBarSeries;
-  series->append(set);
-  chart_->addSeries(series);
-  auto* y = new QBarCategoryAxis;
-  y->append(labels);
-  auto* x = new QValueAxis;
-  x->setRange(0, 1);
-  x->setTitleText(tr("share of %1's cells").arg(QString::fromStdString(names_[static_cast<std::size_t>(selected_)])));
-  chart_->addAxis(y, Qt::AlignLeft);
-  chart_->addAxis(x, Qt::AlignBottom);
-  series->attachAxis(y);
-  series->attachAxis(x);
+  QColor colour;
+  if (selected_ < static_cast<int>(colours_.size())) {
+    const auto& c = colours_[static_cast<std::size_t>(selected_)];
+    colour = QColor(c[0], c[1], c[2]);
+  }
+  setOverlapBars(chart_, tr("share of the region's cells"), labels, shares,
+                 tr("share of %1's cells").arg(QString::fromStdString(names_[static_cast<std::size_t>(selected_)])),
+                 colour);
   matches_->setSortingEnabled(true);
   matches_->sortByColumn(1, Qt::DescendingOrder);
 }

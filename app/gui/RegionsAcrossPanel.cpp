@@ -1,5 +1,6 @@
 #include "app/gui/RegionsAcrossPanel.h"
 
+#include "app/gui/OverlapChart.h"
 #include "app/scene/Engine.h"
 
 #include <QComboBox>
@@ -9,12 +10,8 @@
 #include <QPushButton>
 #include <QTableWidget>
 #include <QVBoxLayout>
-#include <QtCharts/QBarCategoryAxis>
-#include <QtCharts/QBarSet>
 #include <QtCharts/QChart>
 #include <QtCharts/QChartView>
-#include <QtCharts/QHorizontalBarSeries>
-#include <QtCharts/QValueAxis>
 
 namespace atlascope::app {
 
@@ -44,9 +41,7 @@ RegionsAcrossPanel::RegionsAcrossPanel(Engine& engine, QWidget* parent) : QWidge
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSortingEnabled(true);
-  chart_ = new QChart;
-  chart_->legend()->hide();
-  chart_->setTitle(tr("Jaccard of the one-to-one pairs"));
+  chart_ = makeOverlapChart(tr("Jaccard of the one-to-one pairs"));
   auto* chartView = new QChartView(chart_, this);
   chartView->setMinimumHeight(180);
   auto* row = new QHBoxLayout;
@@ -170,26 +165,14 @@ void RegionsAcrossPanel::show(const RegionCorrespondence& r, const std::vector<s
   table_->setSortingEnabled(true);
   table_->sortByColumn(2, Qt::DescendingOrder);
 
-  chart_->removeAllSeries();
-  for (QAbstractAxis* axis : chart_->axes()) chart_->removeAxis(axis);
-  auto* set = new QBarSet(tr("Jaccard"));
   QStringList labels;
+  std::vector<double> jaccards;
   const std::size_t shown = std::min<std::size_t>(r.oneToOne.size(), 20);
   for (std::size_t i = 0; i < shown; ++i) {
-    *set << r.oneToOne[i].jaccard;
+    jaccards.push_back(r.oneToOne[i].jaccard);
     labels << nameOf(namesA, r.oneToOne[i].a).section(QStringLiteral(" · "), 0, 0);
   }
-  auto* series = new QHorizontalBarSeries;
-  series->append(set);
-  chart_->addSeries(series);
-  auto* y = new QBarCategoryAxis;
-  y->append(labels);
-  auto* x = new QValueAxis;
-  x->setRange(0, 1);
-  chart_->addAxis(y, Qt::AlignLeft);
-  chart_->addAxis(x, Qt::AlignBottom);
-  series->attachAxis(y);
-  series->attachAxis(x);
+  setOverlapBars(chart_, tr("Jaccard"), labels, jaccards);
 }
 
 } // namespace atlascope::app
