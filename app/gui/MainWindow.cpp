@@ -1,5 +1,7 @@
 #include "app/gui/MainWindow.h"
 
+#include "app/gui/AtlasCompareBinding.h"
+#include "app/gui/AtlasComparePanel.h"
 #include "app/gui/AtlasTreeTabs.h"
 #include "app/gui/CellDetails.h"
 #include "app/gui/CellPanel.h"
@@ -92,6 +94,11 @@ MainWindow::MainWindow(EngineOptions options, StartupPatch patch, QWidget* paren
   QDockWidget* acrossDock = dock(across, tr("Regions across datasets"), "regionsAcrossDock", Qt::LeftDockWidgetArea);
   tabifyDockWidget(matchDock, acrossDock);
   acrossDock->hide();
+  auto* atlasCompare = new AtlasComparePanel(this);
+  QDockWidget* compareDock = dock(atlasCompare, tr("Atlas comparison"), "atlasCompareDock", Qt::LeftDockWidgetArea);
+  tabifyDockWidget(acrossDock, compareDock);
+  compareDock->hide(); // shown once two atlases are read
+  new AtlasCompareBinding(*engine_, atlasCompare, atlasTabs_, compareDock);
   connect(across, &RegionsAcrossPanel::matched, acrossDock, [acrossDock] {
     acrossDock->show();
     acrossDock->raise();

@@ -2,6 +2,7 @@
 // the 3D view with a stored baseline (with a tolerance), click the region in 3D and see it
 // selected, change its opacity; a broken atlas file gives a message, not a crash.
 #include "app/gui/AnimationExport.h"
+#include "app/gui/AtlasComparePanel.h"
 #include "app/gui/CellPanel.h"
 #include "app/gui/ColumnMappingDialog.h"
 #include "app/gui/FigureExport.h"
@@ -972,6 +973,18 @@ private slots:
     ws.undoStack()->undo(); // the template
     QVERIFY(!w.scene()->templateDrawn(k));
     QVERIFY(!templateBox->isChecked());
+    // Atlas against atlas: the comparison dock appears with the second atlas and scores the pair;
+    // CA1 picked in the CCF's tree lies whole in HPF (its depth-5 ancestor) of the other atlas.
+    auto* compare = panel<AtlasComparePanel>(w);
+    QVERIFY(w.findChild<QDockWidget*>("atlasCompareDock")->isVisible());
+    QTRY_VERIFY_WITH_TIMEOUT(compare->hasComparison(), 120000);
+    QCOMPARE(compare->atlasA(), QString("Allen CCF"));
+    QCOMPARE(compare->atlasB(), QString("ccf_depth5_100um"));
+    child<RegionTreePanel>(w, "atlasTree0")->select(*ccf.structures().find("CA1"));
+    auto* overlap = child<QTableWidget>(compare, "atlasOverlap");
+    QTRY_VERIFY(overlap->rowCount() > 0);
+    QCOMPARE(overlap->rowCount(), 1);
+    QCOMPARE(overlap->item(0, 0)->data(Qt::UserRole).toInt(), *other->structures().find("HPF"));
     // Overlaid: the side-by-side toggle off puts both atlases in one view; the view menus list both.
     QVERIFY(ws.sideBySide());
     ws.setSideBySide(false);
