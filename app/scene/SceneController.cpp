@@ -79,6 +79,7 @@ SceneController::SceneController(Workspace& workspace, DatasetData& data, std::s
   for (DatasetId id : ws_.loadedDatasetIds()) datasetLoaded(id);
   rebuildViews();
   applyStructures(kMainAtlas, {});
+  applyTemplate(kMainAtlas);
   applySection();
 }
 
