@@ -42,6 +42,10 @@ double learningRate(const TrainOptions& o, std::int64_t step) {
 }
 
 namespace {
+// A parameter's room in the flat buffers: a multiple of 8 values, so that every parameter (and its
+// compute copy) starts 16-byte aligned, as vectorised kernels need (the gaps stay zero).
+std::int64_t slotSize(std::int64_t count) { return (count + 7) / 8 * 8; }
+
 // When a parameter's gradient is complete in the backward, earliest first: the heads, the decoder
 // from its last layer, the pool, the encoder from its last layer, then the token inputs. The
 // gradient buffer is laid out in this order, so that its buckets fill one after the other.
@@ -444,11 +448,11 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   std::vector<std::pair<int, std::size_t>> byRank; // (backward rank, index in parameters())
   for (const auto& [k, t] : model.parameters()) {
     byRank.emplace_back(backwardRank(k, model.config()), byRank.size());
-    total += t.numel();
+    total += slotSize(t.numel());
   }
   std::stable_sort(byRank.begin(), byRank.end());
   const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(model.device());
-  m.flat = torch::empty({total}, fo);
+  m.flat = torch::zeros({total}, fo);
   m.comm = torch::zeros({total + 2}, fo);
   m.tail = torch::zeros({2}, fo);
   m.flatGrad = m.comm.narrow(0, 0, total);
@@ -458,7 +462,7 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   for (auto& [k, t] : model.mutableParameters()) params.emplace_back(k, &t);
   m.layout.resize(params.size());
   if (model.computeType() != torch::kFloat32 && options.flatComputeCopies)
-    m.flatLow = torch::empty({total}, fo.dtype(model.computeType()));
+    m.flatLow = torch::zeros({total}, fo.dtype(model.computeType()));
   std::vector<torch::Tensor> leaves, lowLeaves; // in layout order (lowLeaves: undefined where none)
   StateDict copies;
   std::int64_t offset = 0;
@@ -485,7 +489,7 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     }
     lowLeaves.push_back(low);
     m.layout[i] = {offset, count};
-    offset += count;
+    offset += slotSize(count);
   }
 #ifdef ATLASCOPE_FUSED_KERNELS
   m.fusedAdam = model.device().is_cuda() && model.fusedKernels();
@@ -803,7 +807,9 @@ void Trainer::loadState(const std::string& path) {
   } catch (const std::exception&) {
     throw FileError(path + ".adam", "damaged or missing optimiser state");
   }
-  if (adam.size() != 3 || adam[0].numel() != impl_->expAvg.numel() || adam[1].numel() != impl_->expAvgSq.numel())
+  std::int64_t count = 0; // values in the order of parameters(), without the layout's gaps
+  for (const auto& [offset, n] : impl_->layout) count += n;
+  if (adam.size() != 3 || adam[0].numel() != count || adam[1].numel() != count)
     throw FileError(path + ".adam", "optimiser state of another model");
   torch::NoGradGuard noGrad;
   impl_->fromCanonical(impl_->expAvg, adam[0].to(impl_->expAvg.device()));
