@@ -119,7 +119,7 @@ __global__ void gammaBetaFinalKernel(const float* __restrict__ partialGamma, con
   dbeta[j] = __float2bfloat16_rn(b);
 }
 
-constexpr int kBiasRows = 8; // row threads per block (x: 32 column pairs)
+constexpr int kBiasRows = 8; // row threads per block (x: 32 column groups)
 
 // The erf GELU's derivative, as ATen's gelu_backward computes it (float32 opmath).
 __device__ __forceinline__ float geluGrad(float x) {
@@ -130,41 +130,62 @@ __device__ __forceinline__ float geluGrad(float x) {
   return cdf + x * pdf;
 }
 
-// Stage 1: block (x, y) sums column pairs 32x .. 32x + 31 over its slice of rows (with GELU: of
-// dh, which it writes, rounded to bf16 as the sum then reads it).
-template <bool GELU>
-__global__ void biasGradPartialKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ h,
-                                      __nv_bfloat162* __restrict__ dh, float* __restrict__ partial, long long rows,
-                                      int pairs, long long rowsPerSlice) {
-  __shared__ float2 s[kBiasRows][33];
+// VEC bf16 values of a row read or written at once (16 bytes for 8: one vector load per thread).
+template <int VEC> struct alignas(2 * VEC) BfPack { __nv_bfloat162 v[VEC / 2]; };
+
+// Stage 1: block (x, y) sums columns VEC * (32x .. 32x + 31) + 0 .. VEC - 1 over its slice of rows
+// (with GELU: of dh, which it writes, rounded to bf16 as the sum then reads it). Several rows'
+// loads in flight per thread (unrolled), so that the reads run near the memory bandwidth.
+template <int VEC, bool GELU>
+__global__ void biasGradPartialKernel(const BfPack<VEC>* __restrict__ dy, const BfPack<VEC>* __restrict__ h,
+                                      BfPack<VEC>* __restrict__ dh, float* __restrict__ partial, long long rows,
+                                      int packs, long long rowsPerSlice) {
+  __shared__ float s[kBiasRows][32][VEC + 1];
   const int p = static_cast<int>(blockIdx.x) * 32 + static_cast<int>(threadIdx.x);
   const long long first = static_cast<long long>(blockIdx.y) * rowsPerSlice;
   const long long end = first + rowsPerSlice < rows ? first + rowsPerSlice : rows;
-  float2 acc = make_float2(0.f, 0.f);
-  if (p < pairs)
-    for (long long i = first + threadIdx.y; i < end; i += kBiasRows) {
-      const long long at = i * pairs + p;
-      float2 d = __bfloat1622float2(dy[at]);
-      if constexpr (GELU) {
-        const float2 x = __bfloat1622float2(h[at]);
-        const __nv_bfloat162 r = __floats2bfloat162_rn(d.x * geluGrad(x.x), d.y * geluGrad(x.y));
-        dh[at] = r;
-        d = __bfloat1622float2(r);
-      }
-      acc.x += d.x;
-      acc.y += d.y;
-    }
-  s[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && p < pairs) {
+  float acc[VEC];
 #pragma unroll
-    for (int k = 1; k < kBiasRows; ++k) {
-      acc.x += s[k][threadIdx.x].x;
-      acc.y += s[k][threadIdx.x].y;
+  for (int e = 0; e < VEC; ++e) acc[e] = 0.f;
+  if (p < packs) {
+#pragma unroll 4
+    for (long long i = first + threadIdx.y; i < end; i += kBiasRows) {
+      const long long at = i * packs + p;
+      const BfPack<VEC> d = dy[at];
+      if constexpr (GELU) {
+        const BfPack<VEC> x = h[at];
+        BfPack<VEC> r;
+#pragma unroll
+        for (int e = 0; e < VEC / 2; ++e) {
+          const float2 dv = __bfloat1622float2(d.v[e]), xv = __bfloat1622float2(x.v[e]);
+          r.v[e] = __floats2bfloat162_rn(dv.x * geluGrad(xv.x), dv.y * geluGrad(xv.y));
+          const float2 rv = __bfloat1622float2(r.v[e]);
+          acc[2 * e] += rv.x;
+          acc[2 * e + 1] += rv.y;
+        }
+        dh[at] = r;
+      } else {
+#pragma unroll
+        for (int e = 0; e < VEC / 2; ++e) {
+          const float2 dv = __bfloat1622float2(d.v[e]);
+          acc[2 * e] += dv.x;
+          acc[2 * e + 1] += dv.y;
+        }
+      }
     }
-    float* out = partial + static_cast<long long>(blockIdx.y) * 2 * pairs + 2 * p;
-    out[0] = acc.x;
-    out[1] = acc.y;
+  }
+#pragma unroll
+  for (int e = 0; e < VEC; ++e) s[threadIdx.y][threadIdx.x][e] = acc[e];
+  __syncthreads();
+  if (threadIdx.y == 0 && p < packs) {
+    float* out = partial + static_cast<long long>(blockIdx.y) * VEC * packs + static_cast<long long>(VEC) * p;
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) {
+      float sum = acc[e];
+#pragma unroll
+      for (int k = 1; k < kBiasRows; ++k) sum += s[k][threadIdx.x][e];
+      out[e] = sum;
+    }
   }
 }
 
@@ -314,9 +335,16 @@ template <typename Launch> bool byWidth(int cols, Launch&& launch) {
 
 } // namespace
 
-int biasGradSlices(std::int64_t rows, int cols) {
+namespace {
+// 8 values per thread where the width and the pointers allow 16-byte accesses, else pairs.
+int biasGradVector(int cols, const void* dy, const void* h, const void* dh) {
+  auto aligned16 = [](const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
+  return cols % 8 == 0 && aligned16(dy) && (!h || aligned16(h)) && (!dh || aligned16(dh)) ? 8 : 2;
+}
+
+int slicesFor(std::int64_t rows, int cols, int vec) {
   // About 1,024 blocks in all, slices of at least 64 rows.
-  const long long columnBlocks = (cols / 2 + 31) / 32;
+  const long long columnBlocks = (cols / vec + 31) / 32;
   long long slices = 1024 / (columnBlocks > 0 ? columnBlocks : 1);
   const long long bySize = (rows + 63) / 64;
   if (slices > bySize) slices = bySize;
@@ -324,23 +352,38 @@ int biasGradSlices(std::int64_t rows, int cols) {
   return static_cast<int>(slices < 1 ? 1 : slices);
 }
 
-namespace {
+template <int VEC, bool GELU>
+void launchBiasGradPartial(const void* dy, const void* h, void* dh, float* partial, long long rows, int cols,
+                           int slices, cudaStream_t stream) {
+  const long long rowsPerSlice = (rows + slices - 1) / slices;
+  const int packs = cols / VEC;
+  const dim3 grid(static_cast<unsigned>((packs + 31) / 32), static_cast<unsigned>(slices));
+  biasGradPartialKernel<VEC, GELU><<<grid, dim3(32, kBiasRows), 0, stream>>>(
+      static_cast<const BfPack<VEC>*>(dy), static_cast<const BfPack<VEC>*>(h), static_cast<BfPack<VEC>*>(dh), partial,
+      rows, packs, rowsPerSlice);
+}
+
 template <bool GELU>
 bool launchBiasGrad(const void* dy, const void* h, void* dh, float* partial, void* dbias, long long rows, int cols,
                     cudaStream_t stream) {
   if (rows <= 0 || cols <= 0 || cols % 2 != 0 || !aligned(dy) || (GELU && (!aligned(h) || !aligned(dh)))) return false;
-  const int slices = biasGradSlices(rows, cols);
-  const long long rowsPerSlice = (rows + slices - 1) / slices;
-  const int pairs = cols / 2;
-  const dim3 grid(static_cast<unsigned>((pairs + 31) / 32), static_cast<unsigned>(slices));
-  biasGradPartialKernel<GELU><<<grid, dim3(32, kBiasRows), 0, stream>>>(
-      static_cast<const __nv_bfloat162*>(dy), static_cast<const __nv_bfloat162*>(h), static_cast<__nv_bfloat162*>(dh),
-      partial, rows, pairs, rowsPerSlice);
+  const int vec = biasGradVector(cols, dy, GELU ? h : nullptr, GELU ? dh : nullptr);
+  const int slices = slicesFor(rows, cols, vec);
+  if (vec == 8)
+    launchBiasGradPartial<8, GELU>(dy, h, dh, partial, rows, cols, slices, stream);
+  else
+    launchBiasGradPartial<2, GELU>(dy, h, dh, partial, rows, cols, slices, stream);
   biasGradFinalKernel<<<static_cast<unsigned>((cols + 127) / 128), 128, 0, stream>>>(
       partial, slices, cols, static_cast<__nv_bfloat16*>(dbias));
   return cudaGetLastError() == cudaSuccess;
 }
 } // namespace
+
+int biasGradSlices(std::int64_t rows, int cols) {
+  // The larger of the two layouts' counts: `partial` is sized before the pointers are known.
+  const int a = slicesFor(rows, cols, 2), b = slicesFor(rows, cols, 8);
+  return a > b ? a : b;
+}
 
 bool biasGradBf16(const std::uint16_t* dy, float* partial, std::uint16_t* dbias, std::int64_t rows, int cols,
                   void* stream) {
