@@ -319,11 +319,12 @@ void launchLayerNormBackwardInput(const void* dy, const void* x, const void* w, 
       static_cast<const __nv_bfloat162*>(w), mean, rstd, static_cast<__nv_bfloat162*>(dx), rows);
 }
 
-// The widths with a kernel (as addLayerNormBf16): E 64 .. 1024.
+// The widths with a kernel: those of addLayerNormBf16 and 192 (the released size's expression MLP).
 template <typename Launch> bool byWidth(int cols, Launch&& launch) {
   switch (cols) {
   case 64: launch(std::integral_constant<int, 1>()); return true;
   case 128: launch(std::integral_constant<int, 2>()); return true;
+  case 192: launch(std::integral_constant<int, 3>()); return true; // the expression MLP's E / 2
   case 256: launch(std::integral_constant<int, 4>()); return true;
   case 384: launch(std::integral_constant<int, 6>()); return true;
   case 512: launch(std::integral_constant<int, 8>()); return true;
