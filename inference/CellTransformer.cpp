@@ -262,11 +262,7 @@ struct TrainLinear : torch::autograd::Function<TrainLinear> {
       return h.view(shape);
     }
     ctx->save_for_backward({x2, w, h});
-    torch::Tensor g = torch::empty_like(h);
-    if (!cuda::geluBf16(bits(h), mutableBits(g), h.numel(),
-                        at::cuda::getCurrentCUDAStream(h.device().index()).stream()))
-      g = at::gelu(h);
-    return g.view(shape);
+    return at::gelu(h).view(shape);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -447,23 +443,14 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
-// x W^T + b, then GELU when `gelu`. On a GPU in bf16 with the fused kernels: GELU by FusedKernels.cu
-// (in place without gradients), and while training the backward's bias gradient (and GELU's
-// backward) too (TrainLinear); otherwise ATen's.
+// x W^T + b, then GELU when `gelu`: while training on a GPU in bf16 with the fused kernels, the
+// backward's bias gradient (and GELU's backward) by FusedKernels.cu (TrainLinear); otherwise ATen's.
 torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                                       bool gelu) const {
 #ifdef ATLASCOPE_FUSED_KERNELS
-  const bool bf16 = x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16;
-  if (fused_ && x.is_cuda() && bf16 && at::GradMode::is_enabled() && b.defined() &&
-      b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
+  if (fused_ && x.is_cuda() && at::GradMode::is_enabled() && b.defined() && x.scalar_type() == torch::kBFloat16 &&
+      w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
     return TrainLinear::apply(x, w, b, gelu);
-  if (fused_ && x.is_cuda() && bf16 && gelu && !at::GradMode::is_enabled()) {
-    torch::Tensor y = torch::linear(x, w, b);
-    if (y.is_contiguous() &&
-        cuda::geluBf16(bits(y), mutableBits(y), y.numel(), at::cuda::getCurrentCUDAStream(y.device().index()).stream()))
-      return y;
-    return torch::gelu(y);
-  }
 #endif
   const torch::Tensor y = torch::linear(x, w, b);
   return gelu ? torch::gelu(y) : y;

@@ -189,25 +189,6 @@ __global__ void biasGradPartialKernel(const BfPack<VEC>* __restrict__ dy, const 
   }
 }
 
-// GELU (erf) of n bf16 values, 8 per thread at a time (16-byte accesses), as ATen computes it:
-// x * 0.5 * (1 + erf(x / sqrt(2))) in float32, rounded. ATen's elementwise kernel ran at ~2.6 TB/s
-// on the feed-forward's [94k, 2048] (GELU: 16% of the embedding's device time).
-__global__ void geluKernel(const BfPack<8>* __restrict__ x, BfPack<8>* __restrict__ y, long long packs) {
-  constexpr float kAlpha = 0.70710678118654752440f;
-  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < packs; i += stride) {
-    const BfPack<8> v = x[i];
-    BfPack<8> r;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float2 a = __bfloat1622float2(v.v[e]);
-      r.v[e] =
-          __floats2bfloat162_rn(a.x * 0.5f * (1.0f + erff(a.x * kAlpha)), a.y * 0.5f * (1.0f + erff(a.y * kAlpha)));
-    }
-    y[i] = r;
-  }
-}
-
 // Stage 2: the slices' sums, in slice order.
 __global__ void biasGradFinalKernel(const float* __restrict__ partial, int slices, int cols,
                                     __nv_bfloat16* __restrict__ dbias) {
@@ -499,17 +480,6 @@ bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x,
         launchLayerNormBackwardInput<decltype(pairs)::value>(dy, x, weight, mean, rstd, dx, rows, s);
       }))
     return false;
-  return cudaGetLastError() == cudaSuccess;
-}
-
-bool geluBf16(const std::uint16_t* x, std::uint16_t* y, std::int64_t n, void* stream) {
-  auto aligned16 = [](const void* q) { return reinterpret_cast<std::uintptr_t>(q) % 16 == 0; };
-  if (n <= 0 || n % 8 != 0 || !aligned16(x) || !aligned16(y)) return false;
-  const long long packs = n / 8;
-  long long blocks = (packs + 255) / 256;
-  if (blocks > 132 * 16) blocks = 132 * 16; // a grid-stride loop over the rest
-  geluKernel<<<static_cast<unsigned>(blocks), 256, 0, static_cast<cudaStream_t>(stream)>>>(
-      reinterpret_cast<const BfPack<8>*>(x), reinterpret_cast<BfPack<8>*>(y), packs);
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -51,11 +51,6 @@ bool biasGradBf16(const std::uint16_t* dy, float* partial, std::uint16_t* dbias,
 bool geluBackwardBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* h, std::uint16_t* dh, float* partial,
                               std::uint16_t* dbias, std::int64_t rows, int cols, void* stream);
 
-// y = GELU(x) (erf, as ATen's gelu: float32 arithmetic, rounded) over n bf16 values, 16 bytes per
-// access; y may be x. False (nothing launched) unless n is a multiple of 8 and both pointers are
-// 16-byte aligned.
-bool geluBf16(const std::uint16_t* x, std::uint16_t* y, std::int64_t n, void* stream);
-
 // torch.optim.Adam's step (L2 weight decay added to the gradient, bias corrections) over float32
 // weights, gradients and moments in one kernel, also writing the new weights as bf16 into `low`
 // (the compute copies the next step's forward reads; null: none). lrOverC1 = lr / (1 - beta1^t),
