@@ -1,9 +1,9 @@
 #pragma once
-// Fused CUDA kernels for inference (FusedKernels.cu), built only when CMake finds the CUDA toolkit
+// Fused CUDA kernels (FusedKernels.cu), built only when CMake finds the CUDA toolkit
 // (ATLASCOPE_WITH_CUDA_KERNELS). Plain pointers and a cudaStream_t passed as void*, so that this
-// file and the .cu need no LibTorch header; CellTransformer calls them on bf16 tensors of its
-// GPU path and keeps the ATen operations as the CPU path and the fallback (and for training,
-// which needs their gradients).
+// file and the .cu need no LibTorch header; CellTransformer (embedding, validation and the
+// training step's autograd functions) and Trainer (Adam) call them on the tensors of their GPU
+// paths and keep the ATen operations as the CPU path and the fallback.
 #include <cstdint>
 
 namespace atlascope::inference::cuda {
