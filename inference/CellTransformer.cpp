@@ -142,14 +142,22 @@ void CellTransformer::to(torch::Device device, torch::ScalarType compute) {
   for (auto& [k, v] : params_) v = v.to(device);
   device_ = device;
   compute_ = compute;
+  ownedCopies_ = false;
   refreshComputeCopies();
 }
 
 void CellTransformer::refreshComputeCopies() {
+  if (ownedCopies_) return; // their owner casts them
   lowp_.clear();
   if (compute_ != torch::kFloat32)
     for (const auto& [k, v] : params_)
       if (v.dim() >= 1) lowp_[k] = v.to(compute_);
+}
+
+void CellTransformer::setComputeCopies(StateDict copies) {
+  ownedCopies_ = !copies.empty();
+  lowp_ = std::move(copies);
+  if (!ownedCopies_) refreshComputeCopies();
 }
 
 const torch::Tensor& CellTransformer::p(const std::string& name) const { return params_.at(name); }
@@ -160,7 +168,11 @@ const torch::Tensor& CellTransformer::P(const std::string& name) const {
 }
 
 torch::Tensor CellTransformer::lin(const torch::Tensor& x, const std::string& prefix, bool bias) const {
-  return torch::linear(x.to(compute_), P(prefix + ".weight"), bias ? P(prefix + ".bias") : torch::Tensor());
+  return linear(x.to(compute_), P(prefix + ".weight"), bias ? P(prefix + ".bias") : torch::Tensor(), false);
+}
+
+torch::Tensor CellTransformer::linGelu(const torch::Tensor& x, const std::string& prefix) const {
+  return linear(x.to(compute_), P(prefix + ".weight"), P(prefix + ".bias"), true);
 }
 
 #ifdef ATLASCOPE_FUSED_KERNELS
@@ -168,16 +180,26 @@ namespace {
 const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
 std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
 
-// LayerNorm while training on a GPU in bf16: ATen's forward and input gradient, the weight and bias
-// gradients by FusedKernels.cu (ATen's kernel for them runs on cols / 32 blocks below 64k rows:
-// 2.5 ms of a 2-GPU step's 20 on the H200).
+// LayerNorm while training on a GPU in bf16, by FusedKernels.cu: the forward and the input gradient
+// one warp per row (ATen's kernels run a block per row, at a fraction of the memory bandwidth for
+// E 384), the weight and bias gradients in two deterministic stages (ATen's kernel for them runs on
+// cols / 32 blocks below 64k rows: 2.5 ms of a 2-GPU step's 20 on the H200). ATen's operations
+// where a kernel declines (another width, misaligned pointers).
 struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
                                const torch::Tensor& b, double eps) {
     const std::vector<std::int64_t> shape{x.size(-1)};
-    auto r = at::native_layer_norm(x, shape, w, b, eps);
-    ctx->save_for_backward({x, w, b, std::get<1>(r), std::get<2>(r)});
-    return std::get<0>(r);
+    const std::int64_t N = x.size(-1), M = x.numel() / N;
+    std::vector<std::int64_t> statShape = x.sizes().vec(); // as native_layer_norm's: [..., 1]
+    statShape.back() = 1;
+    torch::Tensor out = torch::empty_like(x);
+    torch::Tensor mean = torch::empty(statShape, x.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
+    if (!cuda::layerNormForwardBf16(bits(x), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
+                                    rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
+                                    at::cuda::getCurrentCUDAStream(x.device().index()).stream()))
+      std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
+    ctx->save_for_backward({x, w, b, mean, rstd});
+    return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -186,19 +208,111 @@ struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
     const std::vector<std::int64_t> shape{x.size(-1)};
     const std::int64_t N = x.size(-1), M = x.numel() / N;
     const torch::Tensor dy = grads[0].contiguous();
-    auto r = at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false});
+    void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
+    const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
+    torch::Tensor dx = torch::empty_like(dy);
+    if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
+                                          mutableBits(dx), M, static_cast<int>(N), stream))
+      dx = std::get<0>(at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false}));
     torch::Tensor dw = torch::empty_like(w), db = torch::empty_like(b);
     const int slices = cuda::gammaBetaSlices(M, static_cast<int>(N));
     torch::Tensor partial = torch::empty({2 * slices * N}, dy.options().dtype(torch::kFloat32));
-    const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
-    if (!cuda::layerNormGammaBetaBackwardBf16(
-            bits(dy), bits(x), m32.data_ptr<float>(), r32.data_ptr<float>(), partial.data_ptr<float>(), mutableBits(dw),
-            mutableBits(db), M, static_cast<int>(N), at::cuda::getCurrentCUDAStream(x.device().index()).stream())) {
+    if (!cuda::layerNormGammaBetaBackwardBf16(bits(dy), bits(x), m32.data_ptr<float>(), r32.data_ptr<float>(),
+                                              partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
+                                              static_cast<int>(N), stream)) {
       auto full = at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {false, true, true});
       dw = std::get<1>(full);
       db = std::get<2>(full);
     }
-    return {std::get<0>(r), dw, db, torch::Tensor()};
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
+
+// dy's column sums (a bias gradient) into db (a contiguous bf16 [cols]; undefined: a new one) by
+// FusedKernels.cu; with `h`, GELU's backward first, its result written to dh. False: nothing done
+// (the caller uses ATen).
+bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor& dh, torch::Tensor& db) {
+  const std::int64_t M = dy.size(0);
+  const int N = static_cast<int>(dy.size(1));
+  const int slices = cuda::biasGradSlices(M, N);
+  torch::Tensor partial = torch::empty({static_cast<std::int64_t>(slices) * N}, dy.options().dtype(torch::kFloat32));
+  if (!db.defined()) db = torch::empty({N}, dy.options());
+  void* stream = at::cuda::getCurrentCUDAStream(dy.device().index()).stream();
+  if (!h.defined()) return cuda::biasGradBf16(bits(dy), partial.data_ptr<float>(), mutableBits(db), M, N, stream);
+  dh = torch::empty_like(dy);
+  return cuda::geluBackwardBiasGradBf16(bits(dy), bits(h), mutableBits(dh), partial.data_ptr<float>(), mutableBits(db),
+                                        M, N, stream);
+}
+
+// The bias gradient and GELU's backward of a training step's linear layer (bf16, on a GPU): ATen's
+// linear backward sums the bias gradient with a generic reduction (68 of them, 2.7 ms of a 31 ms
+// step), and GELU's backward writes dh for that reduction to read back. Forward: ATen's addmm
+// (cuBLASLt's bias epilogue) and erf GELU, the same numbers as torch::linear and torch::gelu.
+struct TrainLinear : torch::autograd::Function<TrainLinear> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b, bool gelu) {
+    const torch::Tensor x2 = x.reshape({-1, x.size(-1)});
+    const torch::Tensor h = at::addmm(b, x2, w.t());
+    std::vector<std::int64_t> shape = x.sizes().vec();
+    shape.back() = w.size(0);
+    ctx->saved_data["shape"] = x.sizes().vec();
+    ctx->saved_data["gelu"] = gelu;
+    if (!gelu) {
+      ctx->save_for_backward({x2, w});
+      return h.view(shape);
+    }
+    ctx->save_for_backward({x2, w, h});
+    return at::gelu(h).view(shape);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &x2 = s[0], &w = s[1];
+    const bool gelu = ctx->saved_data["gelu"].toBool();
+    const torch::Tensor dy = grads[0].reshape({-1, w.size(0)}).contiguous();
+    torch::Tensor dh = dy, db;
+    if (!biasGradient(dy, gelu ? s[2] : torch::Tensor(), dh, db)) {
+      dh = gelu ? at::gelu_backward(dy, s[2]) : dy;
+      db = dh.sum(0);
+    }
+    torch::Tensor dx, dw;
+    if (ctx->needs_input_grad(0)) dx = dh.mm(w).view(ctx->saved_data["shape"].toIntVector());
+    if (ctx->needs_input_grad(1)) dw = dh.t().mm(x2);
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
+
+// The q, k and v projections of packed tokens by row blocks of in_proj (three products, so that
+// the flash backward's dq, dk, dv reach them directly), with a backward that writes the weight and
+// bias gradients of the three blocks into one [3E, E] and one [3E] tensor and accumulates dx in
+// the products (beta 1): through narrow() views each block's gradient was a zero-filled full-size
+// tensor plus a copy, summed twice, and dx two sums of [R, E].
+struct QkvProjection : torch::autograd::Function<QkvProjection> {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                                              const torch::Tensor& w, const torch::Tensor& b) {
+    const std::int64_t E = w.size(1);
+    ctx->save_for_backward({x, w});
+    torch::autograd::tensor_list out;
+    for (int i = 0; i < 3; ++i) out.push_back(at::addmm(b.narrow(0, i * E, E), x, w.narrow(0, i * E, E).t()));
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &x = s[0], &w = s[1];
+    const std::int64_t E = w.size(1);
+    torch::Tensor dx, dw = torch::empty_like(w), db = torch::empty({3 * E}, w.options());
+    for (int i = 0; i < 3; ++i) {
+      const torch::Tensor g = grads[static_cast<std::size_t>(i)].defined()
+                                  ? grads[static_cast<std::size_t>(i)].contiguous()
+                                  : torch::zeros({x.size(0), E}, x.options());
+      if (ctx->needs_input_grad(0))
+        dx = dx.defined() ? dx.addmm_(g, w.narrow(0, i * E, E)) : g.mm(w.narrow(0, i * E, E));
+      torch::Tensor block = dw.narrow(0, i * E, E), part = db.narrow(0, i * E, E), unused;
+      at::mm_out(block, g.t(), x);
+      if (!biasGradient(g, torch::Tensor(), unused, part)) part.copy_(g.sum(0));
+    }
+    return {dx, dw, db};
   }
 };
 } // namespace
@@ -247,6 +361,56 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
 #endif
 }
 
+double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows, int in, int out) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda()) return -1;
+  torch::manual_seed(8);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x0 = torch::randn({rows, in}, o), w0 = torch::randn({out, in}, o) * (1.0 / std::sqrt(in));
+  const torch::Tensor b0 = 0.1 * torch::randn({out}, o), dy = torch::randn({rows, out}, o);
+  const torch::Tensor w3 = torch::randn({3 * in, in}, o) * (1.0 / std::sqrt(in)), b3 = 0.1 * torch::randn({3 * in}, o);
+  const torch::Tensor dy3 = torch::randn({rows, 3 * in}, o);
+  double worst = 0;
+  auto compare = [&worst](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& e) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
+      const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
+      worst = std::max(worst, (d / scale).item<double>());
+    }
+  };
+  for (const bool gelu : {false, true}) {
+    auto grads = [&](bool fused) {
+      torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true),
+                    b = b0.clone().requires_grad_(true);
+      torch::Tensor y = fused ? TrainLinear::apply(x, w, b, gelu) : torch::linear(x, w, b);
+      if (!fused && gelu) y = torch::gelu(y);
+      (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+      return std::vector<torch::Tensor>{y, x.grad(), w.grad(), b.grad()};
+    };
+    compare(grads(true), grads(false));
+  }
+  auto qkv = [&](bool fused) {
+    torch::Tensor x = x0.clone().requires_grad_(true), w = w3.clone().requires_grad_(true),
+                  b = b3.clone().requires_grad_(true);
+    std::vector<torch::Tensor> y;
+    if (fused)
+      y = QkvProjection::apply(x, w, b);
+    else
+      for (int i = 0; i < 3; ++i) y.push_back(torch::linear(x, w.narrow(0, i * in, in), b.narrow(0, i * in, in)));
+    (torch::cat(y, 1).to(torch::kFloat32) * dy3.to(torch::kFloat32)).sum().backward();
+    return std::vector<torch::Tensor>{torch::cat(y, 1), x.grad(), w.grad(), b.grad()};
+  };
+  compare(qkv(true), qkv(false));
+  return worst;
+#else
+  (void)device;
+  (void)rows;
+  (void)in;
+  (void)out;
+  return -1;
+#endif
+}
+
 bool CellTransformer::fusedKernelsBuilt() {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return true;
@@ -277,6 +441,19 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   }
 #endif
   return ln(x + y, prefix);
+}
+
+// x W^T + b, then GELU when `gelu`: while training on a GPU in bf16 with the fused kernels, the
+// backward's bias gradient (and GELU's backward) by FusedKernels.cu (TrainLinear); otherwise ATen's.
+torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                                      bool gelu) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fused_ && x.is_cuda() && at::GradMode::is_enabled() && b.defined() && x.scalar_type() == torch::kBFloat16 &&
+      w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
+    return TrainLinear::apply(x, w, b, gelu);
+#endif
+  const torch::Tensor y = torch::linear(x, w, b);
+  return gelu ? torch::gelu(y) : y;
 }
 
 // An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the
@@ -389,7 +566,21 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     const torch::Tensor& w = P(prefix + ".in_proj_weight");
     const torch::Tensor& bias = P(prefix + ".in_proj_bias");
     auto project = [&](int i) { return torch::linear(x, w.narrow(0, i * E, E), bias.narrow(0, i * E, E)); };
-    const torch::Tensor q = project(0), k = project(1), v = project(2);
+    torch::Tensor q, k, v;
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
+        w.scalar_type() == torch::kBFloat16 && bias.scalar_type() == torch::kBFloat16 && E % 2 == 0) {
+      const auto qkv = QkvProjection::apply(x, w, bias);
+      q = qkv[0];
+      k = qkv[1];
+      v = qkv[2];
+    }
+#endif
+    if (!q.defined()) {
+      q = project(0);
+      k = project(1);
+      v = project(2);
+    }
     k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
     v.index_fill_(0, batch.zeroRows, 0);
     const torch::Tensor out =
@@ -634,7 +825,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
-      tokens = addLn(tokens, lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+      tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
     }
     enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
@@ -644,7 +835,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = addLn(tokens, selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
-      tokens = addLn(tokens, lin(torch::gelu(lin(tokens, l + ".linear1")), l + ".linear2"), l + ".norm2");
+      tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
     }
     enc = tokens.narrow(1, 0, N);
   }
@@ -659,7 +850,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
     dec = addLn(dec, pairAttention(dec, l + ".self_attn"), l + ".norm1");
-    dec = addLn(dec, lin(torch::gelu(lin(dec, l + ".linear1")), l + ".linear2"), l + ".norm2");
+    dec = addLn(dec, lin(linGelu(dec, l + ".linear1"), l + ".linear2"), l + ".norm2");
   }
 
   stage("decoder");

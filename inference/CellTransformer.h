@@ -122,10 +122,18 @@ public:
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built).
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
+  // The training linear layers of the fused kernels (bias gradient, GELU's backward with it, the
+  // q/k/v projections) against ATen's linear and gelu, the same way (input width `in`, output
+  // width `out`; the q/k/v projections [3 in, in]).
+  static double checkTrainLinear(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048);
   // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
   // before each forward with gradients on, so that the casts are part of the graph and the
   // gradients reach the float32 weights (mixed precision with float32 master weights, as autocast).
+  // Training with the copies its owner provides instead (views of one flat bf16 buffer cast once
+  // per step, whose gradients land in one flat buffer: Trainer); refreshComputeCopies() then leaves
+  // them to their owner. Empty: the model's own again, re-derived.
   void refreshComputeCopies();
+  void setComputeCopies(StateDict copies);
   torch::ScalarType computeType() const { return compute_; }
 
   // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
@@ -148,6 +156,8 @@ private:
   const torch::Tensor& p(const std::string& name) const; // float32 master copy
   const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
+  torch::Tensor linGelu(const torch::Tensor& x, const std::string& prefix) const; // GELU(lin(x))
+  torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
@@ -169,6 +179,7 @@ private:
   torch::ScalarType compute_ = torch::kFloat32;
   bool varlen_ = true;
   bool fused_ = true;
+  bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

@@ -1,9 +1,9 @@
 #pragma once
-// Fused CUDA kernels for inference (FusedKernels.cu), built only when CMake finds the CUDA toolkit
+// Fused CUDA kernels (FusedKernels.cu), built only when CMake finds the CUDA toolkit
 // (ATLASCOPE_WITH_CUDA_KERNELS). Plain pointers and a cudaStream_t passed as void*, so that this
-// file and the .cu need no LibTorch header; CellTransformer calls them on bf16 tensors of its
-// GPU path and keeps the ATen operations as the CPU path and the fallback (and for training,
-// which needs their gradients).
+// file and the .cu need no LibTorch header; CellTransformer (embedding, validation and the
+// training step's autograd functions) and Trainer (Adam) call them on the tensors of their GPU
+// paths and keep the ATen operations as the CPU path and the fallback.
 #include <cstdint>
 
 namespace atlascope::inference::cuda {
@@ -23,8 +23,40 @@ bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std:
 // slices), written as bf16. ATen's own kernel runs on cols / 32 blocks below 64k rows (12 of the
 // H200's 132 multiprocessors for E 384): a 2-GPU training step spent 12% of its time there.
 int gammaBetaSlices(std::int64_t rows, int cols);
+// Training's LayerNorm forward over rows of `cols` bf16 values (the widths of addLayerNormBf16 and 192),
+// also writing each row's float32 mean and 1/std (as ATen's native_layer_norm), and its input
+// gradient from them. ATen's kernels run a block per row, at a fraction of the memory bandwidth for
+// E 384 (LayerNorm took 3.5 ms of a 31 ms training step). False: nothing launched.
+bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
+                          std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
+                          void* stream);
+bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
+                                const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
+                                void* stream);
 bool layerNormGammaBetaBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const float* mean,
                                     const float* rstd, float* partial, std::uint16_t* dgamma, std::uint16_t* dbeta,
                                     std::int64_t rows, int cols, void* stream);
+
+// A linear layer's bias gradient in training, dbias[j] = sum_i dy[i,j] over rows of bf16 dy,
+// summed in float32 in two deterministic stages (row slices into `partial`, biasGradSlices(rows,
+// cols) * cols floats, then over the slices), written as bf16. ATen's column sum of a tall bf16
+// matrix took 2.7 ms of a 31 ms training step (68 reductions). Needs an even `cols` and 4-byte
+// aligned pointers; false (nothing launched) otherwise.
+int biasGradSlices(std::int64_t rows, int cols);
+bool biasGradBf16(const std::uint16_t* dy, float* partial, std::uint16_t* dbias, std::int64_t rows, int cols,
+                  void* stream);
+// The same with the erf GELU's backward in front: dh = dy * GELU'(h) (as ATen's gelu_backward,
+// rounded to bf16) and dbias = sum_i dh[i,j], in one pass over dy and h, so that the feed-forward's
+// first bias gradient costs no read of dh.
+bool geluBackwardBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* h, std::uint16_t* dh, float* partial,
+                              std::uint16_t* dbias, std::int64_t rows, int cols, void* stream);
+
+// torch.optim.Adam's step (L2 weight decay added to the gradient, bias corrections) over float32
+// weights, gradients and moments in one kernel, also writing the new weights as bf16 into `low`
+// (the compute copies the next step's forward reads; null: none). lrOverC1 = lr / (1 - beta1^t),
+// sqrtC2 = sqrt(1 - beta2^t). Ten ATen operations over the flat buffers read and wrote each ~3
+// times over, and a cast kernel followed.
+bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, std::uint16_t* low, std::int64_t n,
+              float lrOverC1, float beta1, float beta2, float eps, float weightDecay, float sqrtC2, void* stream);
 
 } // namespace atlascope::inference::cuda

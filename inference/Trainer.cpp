@@ -12,6 +12,15 @@
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
+// The fused kernels (FusedKernels.cu: Adam) where CMake built them and LibTorch has CUDA.
+#if defined(ATLASCOPE_WITH_CUDA_KERNELS) && defined(__has_include)
+#if __has_include(<ATen/cuda/CUDAContext.h>)
+#include "inference/FusedKernels.h"
+
+#include <ATen/cuda/CUDAContext.h>
+#define ATLASCOPE_FUSED_KERNELS 1
+#endif
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -33,6 +42,10 @@ double learningRate(const TrainOptions& o, std::int64_t step) {
 }
 
 namespace {
+// A parameter's room in the flat buffers: a multiple of 8 values, so that every parameter (and its
+// compute copy) starts 16-byte aligned, as vectorised kernels need (the gaps stay zero).
+std::int64_t slotSize(std::int64_t count) { return (count + 7) / 8 * 8; }
+
 // When a parameter's gradient is complete in the backward, earliest first: the heads, the decoder
 // from its last layer, the pool, the encoder from its last layer, then the token inputs. The
 // gradient buffer is laid out in this order, so that its buckets fill one after the other.
@@ -173,6 +186,13 @@ struct Trainer::Impl {
   // tensors, so a step is ten kernels instead of ten per parameter (a LibTorch op costs the host
   // ~10 us: the per-parameter optimiser alone held a GPU step at a third of its speed).
   torch::Tensor flat, flatGrad, expAvg, expAvgSq;
+  // With a compute dtype below float32 (TrainOptions::flatComputeCopies): the compute copies of
+  // the weights as views of one flat buffer, cast from flat in one kernel (or written by the fused
+  // Adam step, fusedAdam), each a leaf whose .grad is its float32 slice of flatGrad, so that a
+  // step's ~120 per-parameter casts and their backward casts are gone.
+  torch::Tensor flatLow;
+  bool fusedAdam = false; // FusedKernels.cu's Adam step (GPU)
+  bool adamCasts = false; // the optimiser step writes flatLow (the fused one does it on its way)
   // With ranks: flatGrad followed by two slots (the step's summed loss, cancel requests), all-reduced
   // together ("after"); with buckets, the two slots alone (tail) after the gradients.
   torch::Tensor comm, tail;
@@ -253,11 +273,36 @@ struct Trainer::Impl {
     return order;
   }
 
+  // The compute-dtype weights from the float32 ones.
+  void refreshCopies() {
+    if (!flatLow.defined()) return model.refreshComputeCopies();
+    torch::NoGradGuard noGrad;
+    flatLow.copy_(flat);
+  }
+  // Whether a step's forward casts the weights first (not when the optimiser step wrote them).
+  bool castsInStep() const { return model.computeType() != torch::kFloat32 && !adamCasts; }
+
   // torch.optim.Adam's update (L2 weight decay added to the gradient, bias corrections).
   void adamStep(double lr) {
     torch::NoGradGuard noGrad;
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
     ++adamSteps;
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (fusedAdam) {
+      const double c1 = 1 - std::pow(b1, static_cast<double>(adamSteps)),
+                   c2 = 1 - std::pow(b2, static_cast<double>(adamSteps));
+      if (cuda::adamStep(
+              flat.data_ptr<float>(), flatGrad.data_ptr<float>(), expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(),
+              flatLow.defined() ? static_cast<std::uint16_t*>(flatLow.data_ptr()) : nullptr, flat.numel(),
+              static_cast<float>(lr / c1), static_cast<float>(b1), static_cast<float>(b2), static_cast<float>(eps),
+              static_cast<float>(opt.weightDecay), static_cast<float>(std::sqrt(c2)),
+              at::cuda::getCurrentCUDAStream(flat.device().index()).stream()))
+        return;
+      // Not launched: ATen's operations below (which cast the compute copies after them).
+      fusedAdam = false;
+      if (opt.onNotice) opt.onNotice("the fused Adam kernel could not run: ATen's Adam from here on");
+    }
+#endif
     torch::Tensor g = flatGrad;
     if (opt.weightDecay != 0) g = g.add(flat, opt.weightDecay);
     expAvg.mul_(b1).add_(g, 1 - b1);
@@ -266,6 +311,7 @@ struct Trainer::Impl {
                  c2 = 1 - std::pow(b2, static_cast<double>(adamSteps));
     const torch::Tensor denom = (expAvgSq.sqrt() / std::sqrt(c2)).add_(eps);
     flat.addcdiv_(expAvg, denom, -lr / c1);
+    if (adamCasts) refreshCopies();
   }
 
   // Neighbourhoods of the given cells as a list (indices into the whole table).
@@ -325,7 +371,7 @@ struct Trainer::Impl {
     for (std::size_t i = 0; i < batches.size(); ++i) {
       const Batch& b = batches[i];
       mark(nullptr);
-      if (grad && model.computeType() != torch::kFloat32) model.refreshComputeCopies();
+      if (grad && castsInStep()) refreshCopies();
       mark("weight casts");
       const Output o = model.forward(expression, types, b, true, grad ? opt.profile : nullptr);
       mark(nullptr);
@@ -402,34 +448,54 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   std::vector<std::pair<int, std::size_t>> byRank; // (backward rank, index in parameters())
   for (const auto& [k, t] : model.parameters()) {
     byRank.emplace_back(backwardRank(k, model.config()), byRank.size());
-    total += t.numel();
+    total += slotSize(t.numel());
   }
   std::stable_sort(byRank.begin(), byRank.end());
   const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(model.device());
-  m.flat = torch::empty({total}, fo);
+  m.flat = torch::zeros({total}, fo);
   m.comm = torch::zeros({total + 2}, fo);
   m.tail = torch::zeros({2}, fo);
   m.flatGrad = m.comm.narrow(0, 0, total);
   m.expAvg = torch::zeros({total}, fo);
   m.expAvgSq = torch::zeros({total}, fo);
-  std::vector<torch::Tensor*> params;
-  for (auto& [k, t] : model.mutableParameters()) params.push_back(&t);
+  std::vector<std::pair<std::string, torch::Tensor*>> params;
+  for (auto& [k, t] : model.mutableParameters()) params.emplace_back(k, &t);
   m.layout.resize(params.size());
-  std::vector<torch::Tensor> leaves; // in layout order
+  if (model.computeType() != torch::kFloat32 && options.flatComputeCopies)
+    m.flatLow = torch::zeros({total}, fo.dtype(model.computeType()));
+  std::vector<torch::Tensor> leaves, lowLeaves; // in layout order (lowLeaves: undefined where none)
+  StateDict copies;
   std::int64_t offset = 0;
   for (const auto& [rank, i] : byRank) {
-    torch::Tensor& t = *params[i];
+    torch::Tensor& t = *params[i].second;
     const std::int64_t count = t.numel();
     torch::Tensor slot = m.flat.narrow(0, offset, count);
     slot.copy_(t.detach().reshape({-1}));
     torch::Tensor leaf = slot.view(t.sizes()).detach();
     leaf.set_requires_grad(true);
-    leaf.mutable_grad() = m.flatGrad.narrow(0, offset, count).view(t.sizes());
+    const torch::Tensor grad = m.flatGrad.narrow(0, offset, count).view(t.sizes());
+    leaf.mutable_grad() = grad;
     t = leaf;
     leaves.push_back(leaf);
+    // The compute copy is a leaf of its own whose gradient (in the compute dtype) is added into the
+    // same float32 slice: one addition per parameter where a cast, its backward and the
+    // accumulation were three operations.
+    torch::Tensor low;
+    if (m.flatLow.defined() && t.dim() >= 1) {
+      low = m.flatLow.narrow(0, offset, count).view(t.sizes()).detach();
+      low.set_requires_grad(true);
+      low.mutable_grad() = grad;
+      copies[params[i].first] = low;
+    }
+    lowLeaves.push_back(low);
     m.layout[i] = {offset, count};
-    offset += count;
+    offset += slotSize(count);
   }
+#ifdef ATLASCOPE_FUSED_KERNELS
+  m.fusedAdam = model.device().is_cuda() && model.fusedKernels();
+#endif
+  m.adamCasts = m.fusedAdam && m.flatLow.defined();
+  if (m.flatLow.defined()) model.setComputeCopies(copies);
   if (options.cudaGraphs && StepGraphs::available(model.device()))
     m.graphs = std::make_unique<StepGraphs>(model.device());
   if (options.dist && options.dist->size() > 1) {
@@ -444,6 +510,7 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
       for (std::size_t j = 0; j < leaves.size(); ++j) {
         const auto& [rank, i] = byRank[j];
         members.emplace_back(leaves[j], static_cast<int>(ranges.size()));
+        if (lowLeaves[j].defined()) members.emplace_back(lowLeaves[j], static_cast<int>(ranges.size()));
         const std::int64_t end = m.layout[i].first + m.layout[i].second;
         if (end - start >= cap || j + 1 == leaves.size()) {
           ranges.emplace_back(start, end - start);
@@ -457,7 +524,7 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     } else if (options.allReduce != "after" && options.allReduce != "after-polling")
       throw Error("unknown all-reduce mode '" + options.allReduce + "' (buckets, after or after-polling)");
   }
-  if (model.computeType() != torch::kFloat32) model.refreshComputeCopies();
+  if (model.computeType() != torch::kFloat32) m.refreshCopies();
   // The GPU's variable-length attention against the padded path, on validation cells, once per
   // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path.
   if (model.variableLengthAttention()) {
@@ -497,6 +564,10 @@ Trainer::~Trainer() {
   for (auto& [k, t] : impl_->model.mutableParameters()) {
     t.mutable_grad() = torch::Tensor();
     t.set_requires_grad(false);
+  }
+  if (impl_->flatLow.defined()) {
+    torch::NoGradGuard noGrad;
+    impl_->model.setComputeCopies({}); // the model's own again, from the trained weights
   }
   delete impl_;
 }
@@ -662,7 +733,7 @@ ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
   torch::NoGradGuard noGrad;
   // The compute copies are rebuilt here: after graph replays the model's own copies are stale.
-  if (m.model.computeType() != torch::kFloat32) m.model.refreshComputeCopies(); // the weights of the last step
+  if (m.model.computeType() != torch::kFloat32) m.refreshCopies(); // the weights of the last step
   ValidationMetrics v;
   // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
   const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64).to(m.device());
@@ -736,7 +807,9 @@ void Trainer::loadState(const std::string& path) {
   } catch (const std::exception&) {
     throw FileError(path + ".adam", "damaged or missing optimiser state");
   }
-  if (adam.size() != 3 || adam[0].numel() != impl_->expAvg.numel() || adam[1].numel() != impl_->expAvgSq.numel())
+  std::int64_t count = 0; // values in the order of parameters(), without the layout's gaps
+  for (const auto& [offset, n] : impl_->layout) count += n;
+  if (adam.size() != 3 || adam[0].numel() != count || adam[1].numel() != count)
     throw FileError(path + ".adam", "optimiser state of another model");
   torch::NoGradGuard noGrad;
   impl_->fromCanonical(impl_->expAvg, adam[0].to(impl_->expAvg.device()));

@@ -52,6 +52,11 @@ struct TrainOptions {
   // On a GPU (LibTorch with CUDA): capture each step shape's forward + backward as a CUDA graph
   // and replay it (StepGraphs); off, or with a profile, every step runs eagerly.
   bool cudaGraphs = true;
+  // With a compute dtype below float32 (bf16 on a GPU): the compute copies of the weights are views
+  // of one flat buffer, cast in one operation per step (written by the fused Adam step on a GPU),
+  // their gradients added straight into the float32 gradient buffer; off: a cast per parameter and
+  // its backward (the path before, for comparisons).
+  bool flatComputeCopies = true;
   // Non-empty (GPU builds with Kineto): the kernels of steps traceFrom .. traceFrom + 4 of this run
   // are written there as a Chrome trace (KernelTrace).
   std::string traceFile;

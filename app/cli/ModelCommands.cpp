@@ -258,8 +258,12 @@ void addModelCommands(CLI::App& app) {
         j["bf16_packed_cosine_mean"] = cp.mean().item<double>();
         j["bf16_packed_varlen"] = model.variableLengthAttention();
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
-        if (CellTransformer::fusedKernelsBuilt())
-          j["train_layer_norm_max_rel_error"] = CellTransformer::checkTrainLayerNorm(dev);
+        if (CellTransformer::fusedKernelsBuilt()) {
+          // E 384 and the expression MLP's 192 (the released size's widths).
+          j["train_layer_norm_max_rel_error"] = std::max(CellTransformer::checkTrainLayerNorm(dev),
+                                                         CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
+          j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
+        }
       }
       std::cout << j.dump() << "\n";
       // What failed, on stderr: stdout is one JSON line for scripts, where a NaN error is `null`
@@ -283,6 +287,9 @@ void addModelCommands(CLI::App& app) {
       if (j.contains("train_layer_norm_max_rel_error") && !(j["train_layer_norm_max_rel_error"].is_number() &&
                                                             j["train_layer_norm_max_rel_error"].get<double>() < 1e-2))
         failures.push_back("the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
+      if (j.contains("train_linear_max_rel_error") &&
+          !(j["train_linear_max_rel_error"].is_number() && j["train_linear_max_rel_error"].get<double>() < 1e-2))
+        failures.push_back("the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
       for (const char* key : {"repr", "mu"}) {
         const auto& v = j["fp32_packed_max_error"][key];
         if (!(v.is_number() && v.get<double>() < 1e-4))

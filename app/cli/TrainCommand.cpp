@@ -253,6 +253,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"batch_build_s", trainer->batchSeconds().second},
                       {"variable_length_attention", model->variableLengthAttention()},
                       {"fused_kernels", model->fusedKernels()},
+                      {"flat_compute_copies", opt.flatComputeCopies},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
                       {"gpus", gpus},
@@ -289,10 +290,13 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_option("--log-every", job.logEvery, "A progress line every N steps");
   cmd->add_flag("!--no-cuda-graphs", job.opt.cudaGraphs,
                 "Run every GPU step eagerly instead of replaying captured CUDA graphs");
+  cmd->add_flag("!--per-parameter-casts", job.opt.flatComputeCopies,
+                "bf16: cast each weight to bf16 and back in every step (the path before one flat cast)");
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
-                "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm gradients, validation)");
+                "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
+                "Adam, validation)");
   addRankOption(cmd, job.ranks);
   cmd->add_option("--allreduce", job.opt.allReduce,
                   "With ranks: buckets (all-reduced during the backward), after (one all-reduce after it), "

@@ -223,6 +223,32 @@ private Q_SLOTS:
     for (const auto& [k, v] : a.parameters()) QVERIFY2(torch::equal(v, c.parameters().at(k)), k.c_str());
   }
 
+  // bf16 compute copies as views of one flat buffer (one cast per step, their gradients added
+  // straight into the float32 gradient buffer) train to the weights of a cast per parameter, bit
+  // for bit; afterwards the model computes with copies of its own again.
+  void flatComputeCopiesMatchPerParameterCasts() {
+    TrainOptions o = small();
+    o.maxSteps = 3;
+    auto trained = [&](bool flat) {
+      auto m = std::make_unique<CellTransformer>(initWeights(cfg_, 9), cfg_, "m");
+      m->to(torch::kCPU, torch::kBFloat16);
+      o.flatComputeCopies = flat;
+      trainer(*m, o)->run();
+      return m;
+    };
+    const auto a = trained(true), b = trained(false);
+    const torch::Tensor before = initWeights(cfg_, 9).at("zinb_proj.mu.weight");
+    QVERIFY(!torch::equal(a->parameters().at("zinb_proj.mu.weight"), before)); // it trained
+    for (const auto& [k, v] : a->parameters()) QVERIFY2(torch::equal(v, b->parameters().at(k)), k.c_str());
+    StateDict w;
+    for (const auto& [k, v] : a->parameters()) w[k] = v.detach().clone();
+    CellTransformer fresh(w, cfg_, "fresh");
+    fresh.to(torch::kCPU, torch::kBFloat16);
+    torch::NoGradGuard noGrad;
+    const Batch batch = packBatch(firstCellsBatch());
+    QVERIFY(torch::equal(a->forward(expr_, types_, batch).mu, fresh.forward(expr_, types_, batch).mu));
+  }
+
   void nanStops() {
     StateDict w = initWeights(cfg_, 6);
     w["zinb_proj.mu.bias"].fill_(NAN);
