@@ -14,10 +14,14 @@ AtlasCompareBinding::AtlasCompareBinding(Engine& engine, AtlasComparePanel* pane
   Workspace& ws = engine.workspace();
   for (auto signal : {&Workspace::atlasLoaded, &Workspace::atlasRemoved})
     connect(&ws, signal, this, [this] {
-      // The dock appears (behind its neighbours' tabs) once there are two atlases to compare.
+      // The dock appears when a second atlas arrives and goes with the last but one; a user who
+      // closed it meanwhile is not overruled by an undo or redo.
       int loaded = 0;
-      for (AtlasId id : engine_.workspace().atlasIds()) loaded += engine_.atlas(id) != nullptr;
-      dock_->setVisible(loaded > 1);
+      for (AtlasId id : engine_.workspace().atlasIds())
+        loaded += engine_.atlas(id) != nullptr && engine_.workspace().atlas(id)->loaded;
+      if (loaded > 1 && loadedBefore_ < 2) dock_->show();
+      if (loaded < 2) dock_->hide();
+      loadedBefore_ = loaded;
       feed();
     });
   connect(dock, &QDockWidget::visibilityChanged, this, [this](bool shown) {

@@ -32,6 +32,7 @@ private:
   AtlasTreeTabs* tabs_;
   QDockWidget* dock_;
   std::map<QString, AtlasId> ids_; // the names the panel knows
+  int loadedBefore_ = 1;           // atlases read before the last change
 };
 
 } // namespace atlascope::app

@@ -28,10 +28,10 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
   for (auto signal : {&Workspace::atlasLoaded, &Workspace::atlasRemoved})
     connect(&ws, signal, this, &DatasetDocks::offerAtlases);
   connect(regions_, &RegionMatchPanel::atlasChosen, this, [this](int index) {
-    const auto ids = engine_.workspace().atlasIds();
-    if (index < 0 || index >= static_cast<int>(ids.size()) || !engine_.atlas(ids[static_cast<std::size_t>(index)]))
+    if (index < 0 || index >= static_cast<int>(offered_.size()) ||
+        !engine_.atlas(offered_[static_cast<std::size_t>(index)]))
       return;
-    matchedAtlas_ = ids[static_cast<std::size_t>(index)];
+    matchedAtlas_ = offered_[static_cast<std::size_t>(index)];
     regions_->setAtlas(engine_.atlas(matchedAtlas_), engine_.workspace().atlas(matchedAtlas_)->name);
     shownColouring_ = nullptr; // matched again
     refresh();
@@ -95,17 +95,21 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
 
 void DatasetDocks::offerAtlases() {
   const Workspace& ws = engine_.workspace();
-  if (!ws.atlas(matchedAtlas_)) { // closed: back to the window's
+  if (!ws.atlas(matchedAtlas_) && matchedAtlas_ != kMainAtlas) { // closed: back to the window's
     matchedAtlas_ = kMainAtlas;
-    regions_->setAtlas(engine_.atlas(), ws.atlas(kMainAtlas)->name);
+    regions_->setAtlas(engine_.atlas(), ws.atlas(kMainAtlas) ? ws.atlas(kMainAtlas)->name : QString());
     shownColouring_ = nullptr;
     refresh();
   }
+  // Only atlases read can be chosen.
   QStringList names;
   int current = 0;
+  offered_.clear();
   for (AtlasId id : ws.atlasIds()) {
+    if (!engine_.atlas(id) || (id != kMainAtlas && !ws.atlas(id)->loaded)) continue;
     if (id == matchedAtlas_) current = static_cast<int>(names.size());
     names << ws.atlas(id)->name;
+    offered_.push_back(id);
   }
   regions_->setAtlasChoices(names, current);
 }

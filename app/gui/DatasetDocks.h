@@ -8,6 +8,8 @@
 
 #include <QObject>
 
+#include <vector>
+
 namespace atlascope::app {
 
 struct CellColouring;
@@ -40,6 +42,7 @@ private:
   std::vector<std::string> shownNames_;
   int pendingRegion_ = -1; // chosen in the tree at another resolution: selected once matched
   AtlasId matchedAtlas_ = kMainAtlas;
+  std::vector<AtlasId> offered_; // the atlases in the panel's "Against" box, in its order
   void offerAtlases();
 };
 

@@ -95,6 +95,7 @@ RegionMatchPanel::RegionMatchPanel(QWidget* parent) : QWidget(parent) {
 }
 
 void RegionMatchPanel::setAtlas(const Atlas* atlas, const QString& name) {
+  if (atlas != atlas_) splitStructure_ = -1; // an index in the other atlas's tree
   atlas_ = atlas;
   atlasName_ = name;
   matches_->setHorizontalHeaderItem(0, new QTableWidgetItem(tr("%1 structure").arg(name)));

@@ -224,7 +224,8 @@ void Engine::showAtlasInScene(AtlasId id) {
   const auto it = atlases_.find(id);
   if (!scene_ || id == kMainAtlas || it == atlases_.end()) return;
   scene_->addAtlas(id, it->second.atlas);
-  for (int i : scene_->missingSurfaces(id)) it->second.loader->request(i);
+  for (int i : scene_->missingSurfaces(id))
+    if (!it->second.unavailable.count(i)) it->second.loader->request(i);
   checkIdle();
 }
 

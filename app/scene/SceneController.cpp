@@ -359,6 +359,8 @@ void SceneController::applyTemplate(AtlasId atlas) {
     layer.templateSlice->setPlane(normal, s.position);
   else
     layer.templateSlice->setPlane(0, 0.5 * layer.atlas->annotation().extentUm()[0]);
+  // Shown again after a hide on the same plane (setPlane has nothing to redo then).
+  layer.templateSlice->actor()->SetVisibility(layer.templateSlice->placed() ? 1 : 0);
   emit changed();
 }
 

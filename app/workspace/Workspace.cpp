@@ -95,19 +95,19 @@ void Workspace::clear() {
   for (DatasetId id : ids) emit datasetRemoved(id);
   current_ = -1;
   // The window's atlas stays (it is the window's, read once); the others close.
+  // The new list is in place before anything is told (an observer asks for the window's atlas).
   std::shared_ptr<AtlasDocument> main = atlases_.empty() ? nullptr : atlases_.front();
   const auto atlasIdsBefore = atlasIds();
-  atlases_.clear();
-  restoredAtlases_.clear();
-  for (AtlasId id : atlasIdsBefore)
-    if (id != kMainAtlas) emit atlasRemoved(id);
   auto fresh = std::make_shared<AtlasDocument>();
   if (main) {
     fresh->name = main->name;
     fresh->source = main->source;
     fresh->loaded = main->loaded;
   }
-  atlases_.push_back(fresh);
+  atlases_ = {fresh};
+  restoredAtlases_.clear();
+  for (AtlasId id : atlasIdsBefore)
+    if (id != kMainAtlas) emit atlasRemoved(id);
   if (main && (!main->structures.empty() || main->templateShown)) {
     emit structuresChanged(kMainAtlas, {});
     emit atlasChanged(kMainAtlas);
@@ -447,7 +447,13 @@ void Workspace::setAtlasLoaded(AtlasId id, const QString& name) {
       -1, -1, true));
 }
 
-void Workspace::discardAtlas(AtlasId id) { takeAtlas(id); }
+void Workspace::discardAtlas(AtlasId id) {
+  // A session's atlas that could not be read leaves no layer behind in the session's views.
+  const bool restored = restoredAtlases_.erase(id) > 0;
+  if (!takeAtlas(id) || !restored) return;
+  for (ViewState& v : views_) v.layers.removeAll(atlasLayer(id));
+  emit layoutChanged();
+}
 
 void Workspace::closeAtlas(AtlasId id) {
   const AtlasDocument* a = atlas(id);
@@ -522,7 +528,8 @@ void Workspace::resolvePendingStructures(AtlasId id, const std::function<std::op
                                          const QJsonArray& otherwise) {
   AtlasDocument* a = findAtlas(id);
   if (!a) return;
-  if (a->pendingStructures.isEmpty()) a->pendingStructures = otherwise;
+  if (!a->structuresFromSession) a->pendingStructures = otherwise; // a session's list, even empty, stands
+  a->structuresFromSession = false;
   if (a->pendingStructures.isEmpty()) return;
   for (const QJsonValue& v : a->pendingStructures) {
     const QJsonObject e = v.toObject();

@@ -101,6 +101,7 @@ struct AtlasDocument {
   std::map<int, StructureDisplay> structures;
   // A session's structure displays by acronym, kept until the atlas' tree is read.
   QJsonArray pendingStructures;
+  bool structuresFromSession = false; // pendingStructures came from a session (even empty)
 };
 
 // What a view draws, as a key: "atlas" (the window's atlas's shown structures), "atlas:<id>"

@@ -23,6 +23,7 @@
 #include <QUndoStack>
 
 #include <algorithm>
+#include <map>
 
 namespace atlascope::app {
 
@@ -253,18 +254,22 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
     main.structures[*i] = structureDisplayFromJson(e);
   }
   main.templateShown = o.value("template").toBool(false);
-  // Atlases beside it: entries the engine reads again; their structures wait for their trees.
+  // Atlases beside it: entries the engine reads again, under ids of this workspace (never one it
+  // used before: the engine keeps what it read under those); their structures wait for their
+  // trees. The views' atlas layers are renamed to match below.
+  std::map<QString, QString> atlasLayers; // the file's "atlas:<id>" -> ours
   for (const QJsonValue& v : o.value("atlases").toArray()) {
     const QJsonObject e = v.toObject();
     auto doc = std::make_shared<AtlasDocument>();
-    doc->id = e.value("id").toInt(nextAtlas_);
-    if (doc->id <= kMainAtlas || atlas(doc->id)) doc->id = nextAtlas_;
-    nextAtlas_ = std::max(nextAtlas_, doc->id + 1);
     doc->source = e.value("source").toString();
     if (doc->source.isEmpty()) continue;
+    doc->id = nextAtlas_++;
+    const int fileId = e.value("id").toInt(-1);
+    if (fileId > kMainAtlas) atlasLayers[atlasLayer(fileId)] = atlasLayer(doc->id);
     doc->name = e.value("name").toString(doc->source);
     doc->templateShown = e.value("template").toBool(false);
     doc->pendingStructures = e.value("structures").toArray();
+    doc->structuresFromSession = e.contains("structures");
     atlases_.push_back(doc);
   }
   for (const QJsonValue& b : o.value("camera_bookmarks").toArray()) bookmarks_.push_back(cameraFrom(b.toObject()));
@@ -337,6 +342,18 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
       view.cameraGroup = std::max(0, e.value("camera_group").toInt(0));
       view.followsDatasets = e.value("follows_datasets").toBool(true);
       views_.push_back(view);
+    }
+    // Atlas layers under this workspace's ids; one naming no atlas of the session is dropped.
+    for (ViewState& view : views_) {
+      QStringList layers;
+      for (const QString& l : view.layers) {
+        const auto id = layerAtlas(l);
+        if (!id || *id == kMainAtlas)
+          layers << l;
+        else if (const auto it = atlasLayers.find(l); it != atlasLayers.end())
+          layers << it->second;
+      }
+      view.layers = layers;
     }
     const std::size_t n = static_cast<std::size_t>(rows_ * cols_);
     while (views_.size() < n) views_.push_back(ViewState{{atlasLayer()}, 0, true});

@@ -973,6 +973,9 @@ private slots:
     ws.undoStack()->undo(); // the template
     QVERIFY(!w.scene()->templateDrawn(k));
     QVERIFY(!templateBox->isChecked());
+    templateBox->click(); // on the same plane again
+    QVERIFY(w.scene()->templateDrawn(k));
+    ws.undoStack()->undo();
     // Atlas against atlas: the comparison dock appears with the second atlas and scores the pair;
     // CA1 picked in the CCF's tree lies whole in HPF (its depth-5 ancestor) of the other atlas.
     auto* compare = panel<AtlasComparePanel>(w);
@@ -991,7 +994,8 @@ private slots:
     QCOMPARE(ws.viewCount(), 1);
     QVERIFY(ws.view(0).layers.contains(atlasLayer()) && ws.view(0).layers.contains(atlasLayer(k)));
     QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete); // the menus as they were
-    QVERIFY(w.findChild<QAction*>(QStringLiteral("view1_atlas_%1").arg(k))->isChecked());
+    auto* layerAction = w.findChild<QAction*>(QStringLiteral("view1_atlas_%1").arg(k));
+    QVERIFY(layerAction && layerAction->isChecked());
     ws.undoStack()->undo();
     QCOMPARE(ws.columns(), 2);
     // A session keeps both atlases; Close atlas drops its tab and view, undo brings them back.
@@ -1004,6 +1008,14 @@ private slots:
     QCOMPARE(tabs->count(), 2);
     QVERIFY(w.scene()->hasAtlas(k));
     QCOMPARE(ws.columns(), 2);
+    // The session opened in this very window: its atlas read again under a new id, its view kept.
+    w.applySession(session);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle() && ws.atlasIds().size() == 2 && ws.atlas(ws.atlasIds()[1])->loaded, 120000);
+    const AtlasId again = ws.atlasIds()[1];
+    QVERIFY(again != k);
+    QCOMPARE(ws.view(1).layers, QStringList{atlasLayer(again)});
+    QCOMPARE(tabs->count(), 2);
+    QVERIFY(w.scene()->atlasScene(again)->hasSurface(cb));
     MainWindow restored;
     restored.show();
     QTRY_VERIFY_WITH_TIMEOUT(restored.isIdle(), 120000);

@@ -285,6 +285,17 @@ private slots:
     QCOMPARE(*back.structureDisplay(k, 7).opacity, 0.3);
     QCOMPARE(back.viewCount(), 2); // the session's views, not a new one
     QCOMPARE(back.toJson(names()), saved);
+    // A session's atlas that showed nothing shows nothing again (not the window's atlas's choice).
+    back.setStructureVisible(k, 7, false);
+    back.setStructureOpacity(k, 7, 1.0);
+    back.setStructureDisplays(k, {{7, StructureDisplay{}}}, "none");
+    QVERIFY(back.structureDisplays(k).empty());
+    Workspace empty;
+    empty.restore(back.toJson(names()), names());
+    empty.resolvePendingStructures(
+        k, [](const QString&) { return std::optional<int>(3); },
+        QJsonArray{structureDisplayJson("S3", StructureDisplay{true, {}, {}})});
+    QVERIFY(empty.structureDisplays(k).empty());
   }
 
   void versionOneSessionsStillOpen() {
