@@ -200,7 +200,7 @@ void AtlasScene::showIn(vtkRenderer* renderer, bool shown) {
     others_.erase(it);
 }
 
-std::optional<int> AtlasScene::pick(int x, int y, vtkRenderer* renderer) const {
+std::optional<int> AtlasScene::pick(int x, int y, vtkRenderer* renderer, bool rootIfAlone, double* distance) const {
   auto picker = vtkSmartPointer<vtkCellPicker>::New();
   picker->SetTolerance(0.0005);
   // The translucent root shell would catch every click: pick through it unless it is alone.
@@ -210,9 +210,16 @@ std::optional<int> AtlasScene::pick(int x, int y, vtkRenderer* renderer) const {
     if (idx != root && actor->GetVisibility()) others = true;
   picker->PickFromListOn();
   for (const auto& [idx, actor] : actors_)
-    if (actor->GetVisibility() && (idx != root || !others)) picker->AddPickList(actor);
+    if (actor->GetVisibility() && (idx != root || (!others && rootIfAlone))) picker->AddPickList(actor);
   if (!picker->Pick(x, y, 0, renderer)) return std::nullopt;
   vtkActor* hit = picker->GetActor();
+  if (distance) {
+    double at[3], eye[3];
+    picker->GetPickPosition(at);
+    renderer->GetActiveCamera()->GetPosition(eye);
+    *distance = std::sqrt((at[0] - eye[0]) * (at[0] - eye[0]) + (at[1] - eye[1]) * (at[1] - eye[1]) +
+                          (at[2] - eye[2]) * (at[2] - eye[2]));
+  }
   for (const auto& [idx, actor] : actors_)
     if (actor.GetPointer() == hit) return idx;
   return std::nullopt;

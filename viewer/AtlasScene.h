@@ -58,7 +58,11 @@ public:
   // The visible structure under a display pixel (VTK's coordinates: origin bottom left), in the
   // scene's renderer or in another one that shows it.
   std::optional<int> pick(int x, int y) const;
-  std::optional<int> pick(int x, int y, vtkRenderer* renderer) const;
+  // `rootIfAlone`: the translucent whole-brain shell is picked when no other structure is shown
+  // (false: never, for a view that overlays atlases and asks each in turn); `distance`, when
+  // given, receives the hit's distance from the camera.
+  std::optional<int> pick(int x, int y, vtkRenderer* renderer, bool rootIfAlone = true,
+                          double* distance = nullptr) const;
 
   void applyCameraPreset(CameraPreset preset);
   void applyCameraPreset(CameraPreset preset, vtkRenderer* renderer); // that renderer's camera, framed in it

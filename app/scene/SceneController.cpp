@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace atlascope::app {
 
@@ -628,12 +629,21 @@ SceneController::Hit SceneController::pick(int x, int y) const {
       hit.region = *region;
       return hit;
     }
-  for (auto it = v.atlases.rbegin(); it != v.atlases.rend(); ++it)
-    if (const auto s = atlases_.at(*it).scene->pick(x, y, v.renderer)) {
-      hit.structure = *s;
-      hit.atlas = *it;
-      return hit;
+  // Overlaid atlases: the structure nearest the camera among them all; a whole-brain shell only
+  // when no atlas has another structure under the pixel (it would hide every structure inside).
+  for (const bool shells : {false, true}) {
+    double nearest = std::numeric_limits<double>::infinity();
+    for (AtlasId id : v.atlases) {
+      double d = 0;
+      const auto s = atlases_.at(id).scene->pick(x, y, v.renderer, shells, &d);
+      if (s && d < nearest) {
+        nearest = d;
+        hit.structure = *s;
+        hit.atlas = id;
+      }
     }
+    if (hit.structure >= 0) return hit;
+  }
   return hit;
 }
 

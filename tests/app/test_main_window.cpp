@@ -996,6 +996,28 @@ private slots:
     QCoreApplication::sendPostedEvents(nullptr, QEvent::DeferredDelete); // the menus as they were
     auto* layerAction = w.findChild<QAction*>(QStringLiteral("view1_atlas_%1").arg(k));
     QVERIFY(layerAction && layerAction->isChecked());
+    // Overlaid, a click on the CCF's CB selects it even where the other atlas shows only its
+    // whole-brain shell around it: the same pixels hit CB with that shell shown or hidden.
+    ws.setStructureVisible(k, cb, false);
+    QTRY_VERIFY_WITH_TIMEOUT(w.isIdle(), 60000);
+    w.renderNow();
+    auto cbPixels = [&w, cb] {
+      int n = 0;
+      const int* size = w.renderWindow()->GetSize();
+      for (int y = 0; y < size[1]; y += 32)
+        for (int x = 0; x < size[0]; x += 32) {
+          const auto hit = w.scene()->pick(x, y);
+          n += hit.structure == cb && hit.atlas == kMainAtlas;
+        }
+      return n;
+    };
+    const int withShell = cbPixels();
+    ws.setStructureVisible(k, other->structures().root(), false);
+    w.renderNow();
+    QCOMPARE(withShell, cbPixels());
+    QVERIFY(withShell > 0);
+    ws.undoStack()->undo();
+    ws.undoStack()->undo();
     ws.undoStack()->undo();
     QCOMPARE(ws.columns(), 2);
     // A session keeps both atlases; Close atlas drops its tab and view, undo brings them back.
