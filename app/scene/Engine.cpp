@@ -239,8 +239,8 @@ void Engine::onAtlasLoaded() {
   connect(scene_.get(), &SceneController::regionSurfacesNeeded, this, &Engine::buildRegionSurfaces);
   if (window_) scene_->setRenderWindow(window_);
   for (int i : scene_->missingSurfaces(kMainAtlas)) main.loader->request(i);
-  ws_.setAtlasLoaded(kMainAtlas, shownName(*main.atlas));
-  for (AtlasId id : ws_.atlasIds()) // read before the window's atlas
+  ws_.setAtlasLoaded(kMainAtlas, shownName(*main.atlas), options_.atlasName); // (--add-atlas of it: no second copy)
+  for (AtlasId id : ws_.atlasIds())                                           // read before the window's atlas
     if (const AtlasDocument* d = ws_.atlas(id); d && d->loaded) showAtlasInScene(id);
   emit atlasLoaded();
   checkIdle();

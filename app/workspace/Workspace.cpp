@@ -409,11 +409,12 @@ std::shared_ptr<AtlasDocument> Workspace::takeAtlas(AtlasId id) {
   return doc;
 }
 
-void Workspace::setAtlasLoaded(AtlasId id, const QString& name) {
+void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& source) {
   AtlasDocument* a = findAtlas(id);
   if (!a) return;
   a->loaded = true;
   if (!name.isEmpty()) a->name = name;
+  if (!source.isEmpty()) a->source = source;
   if (id == kMainAtlas || restoredAtlases_.erase(id)) { // where the workspace starts, not an edit
     emit atlasLoaded(id);
     return;

@@ -186,7 +186,8 @@ public:
   // Read: named as the atlas calls itself. An atlas opened by the user gets a view of its own
   // beside the others (the grid grows by a column up to 3, else the last view shows it too),
   // linked to the first view's camera; one from a session keeps the session's views.
-  void setAtlasLoaded(AtlasId id, const QString& name);
+  // `source`, when given, records what it was opened from (the window's atlas: `--atlas`).
+  void setAtlasLoaded(AtlasId id, const QString& name, const QString& source = {});
   void discardAtlas(AtlasId id); // its read failed or was cancelled: no undo step
   void closeAtlas(AtlasId id);   // undoable; not the window's atlas
   const AtlasDocument* atlas(AtlasId id) const;
