@@ -56,6 +56,25 @@ struct ColumnOptions {
   std::string layer;        // h5ad: read expression from layers[layer] instead of X
 };
 
+// Every column option with its name (the CLI's flag without "--", the session's key), so that
+// writing them out and reading them back go through one list: f(name, value) for a const or a
+// mutable ColumnOptions.
+template <class Options, class F> void forEachColumnOption(Options& c, F f) {
+  f("x", c.x);
+  f("y", c.y);
+  f("section", c.section);
+  f("type", c.type);
+  f("id", c.id);
+  f("genes", c.genes);
+  f("ccf", c.ccf);
+  f("units", c.units);
+  f("layer", c.layer);
+}
+// An option worth writing: set, and not the default unit.
+inline bool columnOptionSet(const std::string& name, const std::string& value) {
+  return !value.empty() && !(name == "units" && value == "um");
+}
+
 // Reads cells from an AnnData .h5ad (obs numeric/categorical/string columns, obsm) or a plain
 // CSV/TSV table with a column mapping (.csv, .tsv, .txt: positions, optional section and type,
 // gene columns). A table without a section column is one section; without a type column, the

@@ -30,18 +30,9 @@ namespace {
 // The column options a dataset was opened with, as the CLI's flags.
 QStringList columnFlags(const ColumnOptions& c) {
   QStringList a;
-  auto put = [&a](const char* flag, const std::string& v) {
-    if (!v.empty()) a << flag << QString::fromStdString(v);
-  };
-  put("--x", c.x);
-  put("--y", c.y);
-  put("--section", c.section);
-  put("--type", c.type);
-  put("--id", c.id);
-  put("--genes", c.genes);
-  put("--ccf", c.ccf);
-  if (c.units != "um") put("--units", c.units);
-  put("--layer", c.layer);
+  forEachColumnOption(c, [&a](const char* name, const std::string& v) {
+    if (columnOptionSet(name, v)) a << QStringLiteral("--%1").arg(name) << QString::fromStdString(v);
+  });
   return a;
 }
 } // namespace

@@ -53,34 +53,16 @@ CameraState cameraFrom(const QJsonObject& o) {
 
 QJsonObject columnsJson(const ColumnOptions& c) {
   QJsonObject o;
-  auto put = [&o](const char* key, const std::string& v) {
-    if (!v.empty()) o[key] = QString::fromStdString(v);
-  };
-  put("x", c.x);
-  put("y", c.y);
-  put("section", c.section);
-  put("type", c.type);
-  put("id", c.id);
-  put("genes", c.genes);
-  put("ccf", c.ccf);
-  if (c.units != "um") put("units", c.units);
-  put("layer", c.layer);
+  forEachColumnOption(c, [&o](const char* key, const std::string& v) {
+    if (columnOptionSet(key, v)) o[key] = QString::fromStdString(v);
+  });
   return o;
 }
 ColumnOptions columnsFrom(const QJsonObject& o) {
   ColumnOptions c;
-  auto get = [&o](const char* key, std::string& v) {
+  forEachColumnOption(c, [&o](const char* key, std::string& v) {
     if (o.contains(key)) v = o.value(key).toString().toStdString();
-  };
-  get("x", c.x);
-  get("y", c.y);
-  get("section", c.section);
-  get("type", c.type);
-  get("id", c.id);
-  get("genes", c.genes);
-  get("ccf", c.ccf);
-  get("units", c.units);
-  get("layer", c.layer);
+  });
   return c;
 }
 
