@@ -6,6 +6,7 @@
 #include "tests/AnnDataFixtures.h"
 #include "tests/TestPaths.h"
 #include "tests/ZipTestUtil.h"
+#include "tests/app/CliRun.h"
 
 #include <QDir>
 #include <QElapsedTimer>
@@ -23,31 +24,10 @@
 #include <set>
 
 namespace {
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using Run = atlascope::app::test::CliRun;
+using atlascope::app::test::expectOneLineError;
 
-Run cli(const QStringList& args, int timeoutMs = 120000) {
-  QProcess p;
-  p.start(QStringLiteral(ATLASCOPE_CLI), args);
-  Run r;
-  if (!p.waitForFinished(timeoutMs)) {
-    p.kill();
-    return r;
-  }
-  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2; // -2: crashed
-  r.out = QString::fromUtf8(p.readAllStandardOutput());
-  r.err = QString::fromUtf8(p.readAllStandardError());
-  return r;
-}
-
-void expectOneLineError(const Run& r, const QString& fragment) {
-  QVERIFY2(r.code > 0, qPrintable(QString("exit %1, stderr: %2").arg(r.code).arg(r.err)));
-  const QStringList lines = r.err.trimmed().split('\n');
-  QVERIFY2(lines.size() == 1, qPrintable("expected one line, got: " + r.err));
-  QVERIFY2(r.err.contains(fragment, Qt::CaseInsensitive), qPrintable("expected '" + fragment + "' in: " + r.err));
-}
+Run cli(const QStringList& args, int timeoutMs = 120000) { return atlascope::app::test::runCli(args, timeoutMs); }
 } // namespace
 
 class TestCli : public QObject {

@@ -4,6 +4,7 @@
 #include "core/AtlasCatalog.h"
 #include "tests/BrainGlobeFixtures.h"
 #include "tests/TestPaths.h"
+#include "tests/app/CliRun.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -19,38 +20,19 @@ using namespace atlascope;
 namespace fs = std::filesystem;
 
 namespace {
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using Run = atlascope::app::test::CliRun;
+using atlascope::app::test::expectOneLineError;
 
 QString gConfigDir;
 
 Run cli(const QStringList& args, int timeoutMs = 180000) {
-  QProcess p;
   QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
   env.insert("BRAINGLOBE_CONFIG_DIR", gConfigDir);
-  p.setProcessEnvironment(env);
-  p.start(QStringLiteral(ATLASCOPE_CLI), args);
-  Run r;
-  if (!p.waitForFinished(timeoutMs)) {
-    p.kill();
-    return r;
-  }
-  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-  r.out = QString::fromUtf8(p.readAllStandardOutput());
-  r.err = QString::fromUtf8(p.readAllStandardError());
-  return r;
+  return atlascope::app::test::runCli(args, timeoutMs, env);
 }
 
 QJsonObject json(const Run& r) { return QJsonDocument::fromJson(r.out.trimmed().split('\n').last().toUtf8()).object(); }
 
-void expectOneLineError(const Run& r, const QString& fragment) {
-  QVERIFY2(r.code > 0, qPrintable(QString("exit %1, stderr: %2").arg(r.code).arg(r.err)));
-  const QStringList lines = r.err.trimmed().split('\n');
-  QVERIFY2(lines.size() == 1, qPrintable("expected one line, got: " + r.err));
-  QVERIFY2(r.err.contains(fragment, Qt::CaseInsensitive), qPrintable("expected '" + fragment + "' in: " + r.err));
-}
 } // namespace
 
 class TestCliAtlases : public QObject {

@@ -3,6 +3,7 @@
 // the other with a clear error within the c10d timeout, a cancel stops every rank at the same
 // step, a 2-rank checkpoint resumes with 1 rank, and a sharded embedding equals one process's.
 #include "core/Hdf5File.h"
+#include "tests/app/CliRun.h"
 
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -20,25 +21,9 @@
 #include <unistd.h>
 
 namespace {
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using Run = atlascope::app::test::CliRun;
 
-Run cli(const QStringList& args, int timeoutMs = 180000) {
-  QProcess p;
-  p.start(QStringLiteral(ATLASCOPE_CLI), args);
-  Run r;
-  if (!p.waitForFinished(timeoutMs)) {
-    p.kill();
-    p.waitForFinished();
-    return r;
-  }
-  r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-  r.out = QString::fromUtf8(p.readAllStandardOutput());
-  r.err = QString::fromUtf8(p.readAllStandardError());
-  return r;
-}
+Run cli(const QStringList& args, int timeoutMs = 180000) { return atlascope::app::test::runCli(args, timeoutMs); }
 
 QJsonObject lastJson(const QString& out) {
   const QStringList lines = out.trimmed().split('\n');
