@@ -3,6 +3,7 @@
 #include "core/AtomicFile.h"
 #include "core/Error.h"
 #include "core/Gzip.h"
+#include "core/JsonNumber.h"
 
 #ifdef ATLASCOPE_HAS_DRACO
 #include <draco/compression/decode.h>
@@ -139,7 +140,7 @@ TriangleMesh readPrecomputedMesh(const std::string& meshFolder, StructureId id) 
   int bits = 0;
   std::array<double, 12> transform{1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
   try {
-    bits = info.at("vertex_quantization_bits").get<int>();
+    bits = static_cast<int>(jsonInteger(info.at("vertex_quantization_bits"), 0, 64).value_or(0));
     if (info.contains("transform")) {
       const auto t = info["transform"].get<std::vector<double>>();
       if (t.size() != 12) throw FileError(infoPath, "the transform is not 12 numbers");

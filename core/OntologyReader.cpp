@@ -1,9 +1,11 @@
 #include "core/Csv.h"
 #include "core/Error.h"
 #include "core/Gzip.h"
+#include "core/JsonNumber.h"
 #include "core/StructureTree.h"
 
 #include <cctype>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -31,6 +33,19 @@ StructureId parseId(const std::string& text, const std::string& source, const st
   }
 }
 
+// atoi is undefined past int's range; a graph_order that is not an int is an error naming its line.
+int parseGraphOrder(const std::string& text, const std::string& source, std::size_t line) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used != text.size() || v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+      throw std::invalid_argument(text);
+    return static_cast<int>(v);
+  } catch (const std::exception&) {
+    throw FileError(source, "invalid graph_order " + quote(text) + " on line " + std::to_string(line));
+  }
+}
+
 // "/997/8/567/" -> {997, 8, 567}
 std::vector<StructureId> parsePathString(const std::string& s, const std::string& source) {
   std::vector<StructureId> out;
@@ -42,10 +57,17 @@ std::vector<StructureId> parsePathString(const std::string& s, const std::string
 }
 
 StructureId jsonId(const json& v, const std::string& source, const char* what) {
-  if (v.is_number_unsigned()) return static_cast<StructureId>(v.get<std::uint64_t>());
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) return static_cast<StructureId>(v.get<std::int64_t>());
+  // Ids are 32-bit label values; a larger one would silently alias another structure.
+  if (const auto i = jsonInteger(v, 0, 0xFFFFFFFFll)) return static_cast<StructureId>(*i);
   if (v.is_string()) return parseId(v.get<std::string>(), source, what);
   throw FileError(source, std::string("invalid ") + what + ": " + quote(v.dump()));
+}
+
+long long jsonIntegerOrThrow(const json& v, long long lo, long long hi, const std::string& source,
+                             const std::string& what) {
+  if (const auto i = jsonInteger(v, lo, hi)) return *i;
+  throw FileError(source, "invalid " + what + ": " + quote(v.dump()) + " (expected an integer from " +
+                              std::to_string(lo) + " to " + std::to_string(hi) + ")");
 }
 
 std::string jsonString(const json& obj, const char* key) {
@@ -57,7 +79,8 @@ std::array<std::uint8_t, 3> jsonColour(const json& obj, const std::string& sourc
   if (const auto it = obj.find("rgb_triplet"); it != obj.end() && it->is_array() && it->size() == 3) {
     std::array<std::uint8_t, 3> rgb{};
     for (int c = 0; c < 3; ++c)
-      rgb[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((*it)[static_cast<std::size_t>(c)].get<int>());
+      rgb[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>(jsonIntegerOrThrow(
+          (*it)[static_cast<std::size_t>(c)], 0, 255, source, "colour of structure " + std::to_string(id)));
     return rgb;
   }
   if (const auto it = obj.find("color_hex_triplet"); it != obj.end() && it->is_string())
@@ -72,7 +95,10 @@ StructureRecord baseRecord(const json& obj, const std::string& source) {
   r.acronym = jsonString(obj, "acronym");
   r.name = jsonString(obj, "name");
   r.rgb = jsonColour(obj, source, r.id);
-  if (const auto it = obj.find("graph_order"); it != obj.end() && it->is_number()) r.graphOrder = it->get<int>();
+  if (const auto it = obj.find("graph_order"); it != obj.end() && it->is_number())
+    r.graphOrder =
+        static_cast<int>(jsonIntegerOrThrow(*it, std::numeric_limits<int>::min(), std::numeric_limits<int>::max(),
+                                            source, "graph_order of structure " + std::to_string(r.id)));
   return r;
 }
 
@@ -124,7 +150,7 @@ std::vector<StructureRecord> readCsv(const std::string& path) {
     if (nameCol) r.name = f[*nameCol];
     if (colourCol && !f[*colourCol].empty()) r.rgb = parseHex(f[*colourCol], path, r.id);
     if (orderCol && !f[*orderCol].empty())
-      r.graphOrder = std::atoi(f[*orderCol].c_str());
+      r.graphOrder = static_cast<int>(parseGraphOrder(f[*orderCol], path, csv.line()));
     else
       r.graphOrder = static_cast<int>(out.size());
     if (parentCol) {

@@ -4,6 +4,7 @@
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Gzip.h"
+#include "core/JsonNumber.h"
 #include "core/MemoryBudget.h"
 
 #include <algorithm>
@@ -184,7 +185,7 @@ ZarrArray ZarrArray::fromMetadata(const std::string& text, int zarrFormat, const
 }
 
 void ZarrArray::parseV3(const json& meta) {
-  if (meta.value("zarr_format", 0) != 3) throw FileError(metaPath_, "zarr_format is not 3");
+  if (jsonInteger(meta.value("zarr_format", json()), 0, 99) != 3) throw FileError(metaPath_, "zarr_format is not 3");
   if (meta.value("node_type", std::string()) != "array")
     throw FileError(metaPath_, "not an array (node_type " + quote(meta.value("node_type", std::string()), 20) + ")");
   shape_ = readShape(meta.at("shape"), metaPath_, "shape");
@@ -228,7 +229,11 @@ ZarrArray::Codecs ZarrArray::parseCodecs(const json& list, bool outer) {
         for (std::size_t i = 0; i < shape_.size(); ++i)
           out.transpose.push_back(conf["order"] == "F" ? static_cast<int>(shape_.size() - 1 - i) : static_cast<int>(i));
       } else {
-        for (const auto& o : conf.at("order")) out.transpose.push_back(o.get<int>());
+        for (const auto& o : conf.at("order")) {
+          const auto axis = jsonInteger(o, 0, static_cast<long long>(shape_.size()) - 1);
+          if (!axis) throw FileError(metaPath_, "transpose order entry " + quote(o.dump(), 20) + " is not an axis");
+          out.transpose.push_back(static_cast<int>(*axis));
+        }
       }
     } else if (name == "bytes" || name == "endian") {
       if (sawBytes) throw FileError(metaPath_, "two array-to-bytes codecs");
@@ -262,7 +267,7 @@ ZarrArray::Codecs ZarrArray::parseCodecs(const json& list, bool outer) {
 }
 
 void ZarrArray::parseV2(const json& meta) {
-  if (meta.value("zarr_format", 0) != 2) throw FileError(metaPath_, "zarr_format is not 2");
+  if (jsonInteger(meta.value("zarr_format", json()), 0, 99) != 2) throw FileError(metaPath_, "zarr_format is not 2");
   shape_ = readShape(meta.at("shape"), metaPath_, "shape");
   chunks_ = readShape(meta.at("chunks"), metaPath_, "chunks");
   const std::string dt = meta.at("dtype").is_string() ? meta.at("dtype").get<std::string>() : "";

@@ -6,6 +6,7 @@
 #include "core/Error.h"
 #include "core/FileSystem.h"
 #include "core/Hdf5File.h"
+#include "core/JsonNumber.h"
 #include "core/Neighborhood.h"
 #include "core/SyntheticBrain.h"
 #include "core/Trace.h"
@@ -200,7 +201,9 @@ void addModelCommands(CLI::App& app) {
       Hdf5File h5(*fixture);
       int heads = 0;
       try {
-        heads = nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H").get<int>();
+        const auto h = nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H");
+        heads = static_cast<int>(jsonInteger(h, 1, 4096).value_or(0));
+        if (heads == 0) throw FileError(*fixture, "the 'config' attribute's H is not a head count: " + h.dump());
       } catch (const nlohmann::json::exception& e) { // the library's text, with what was being read
         throw FileError(*fixture,
                         std::string("reading the fixture's 'config' attribute (JSON with \"H\"): ") + e.what());

@@ -159,6 +159,19 @@ private slots:
     const QString msg = errorOf(overflow);
     QVERIFY2(msg.startsWith(overflow) && msg.contains("reading the ontology") && msg.contains("number overflow"),
              qPrintable(msg));
+    // The fuzzer's find: a graph_order (or colour) as a huge float was cast to int unchecked
+    // (undefined behaviour). Now each is an error naming the field and the structure.
+    const QString order = dir_.filePath("order.json");
+    writeFile(order, R"([{"id": 1, "graph_order": 1e300, "structure_id_path": "/1/"}])");
+    QVERIFY2(errorOf(order).contains("invalid graph_order of structure 1"), qPrintable(errorOf(order)));
+    const QString rgb = dir_.filePath("rgb.json");
+    writeFile(rgb, R"([{"id": 1, "rgb_triplet": [0, 300, 0.5], "children": []}])");
+    QVERIFY2(errorOf(rgb).contains("invalid colour of structure 1"), qPrintable(errorOf(rgb)));
+    const QString bigId = dir_.filePath("bigid.json");
+    writeFile(bigId, R"([{"id": 4294967297, "structure_id_path": "/4294967297/"}])");
+    QVERIFY2(errorOf(bigId).contains("invalid structure id"), qPrintable(errorOf(bigId)));
+    writeFile(dir_.filePath("order.csv"), "id,acronym,name,parent_structure_id,graph_order\n1,A,a,,99999999999\n");
+    QVERIFY(errorOf(dir_.filePath("order.csv")).contains("invalid graph_order"));
     // A long bad value is quoted, cut to 100 characters.
     writeFile(dir_.filePath("longcolour.csv"),
               "id,acronym,name,parent_structure_id,color_hex_triplet\n1,A,a,," + std::string(5000, 'Q') + "\n");
