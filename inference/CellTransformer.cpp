@@ -710,7 +710,7 @@ Batch toDevice(const Batch& batch, torch::Device device) {
 
 Batch pinned(Batch batch) {
   for (torch::Tensor* t : batch.tensors())
-    if (t->defined()) *t = t->pin_memory();
+    if (t->defined() && !t->is_pinned()) *t = t->pin_memory();
   return batch;
 }
 

@@ -427,9 +427,27 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       const torch::Tensor where =
           torch::from_blob(const_cast<std::int64_t*>(order.data()), {count}, torch::kInt64).clone().to(device);
       trace("embed: queueing batches");
+      // Batches from host threads, batchLookahead ahead (declared after the chunk's data and
+      // before the loop: a cancelled loop waits for them here, while what they read lives).
+      std::mutex buildMutex;
+      auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda](std::pair<std::int64_t, std::int64_t> r) {
+        const auto t = Clock::now();
+        Batch b = makeBatch(hoods, order, r.first, r.second, a, torch::kCPU);
+        if (packed) b = packBatch(b);
+        if (cuda) b = pinned(std::move(b));
+        const double s = since(t);
+        std::lock_guard<std::mutex> lock(buildMutex);
+        res.batchBuildSeconds += s;
+        return b;
+      };
+      std::deque<std::future<Batch>> ahead;
+      std::size_t nextToBuild = 0;
+      const std::size_t lookahead = static_cast<std::size_t>(std::max(0, opt.batchLookahead));
       KernelTrace kernels;
       int batchNo = 0;
       for (const auto& [first, last] : plan.ranges) {
+        while (ahead.size() < lookahead && nextToBuild < plan.ranges.size())
+          ahead.push_back(std::async(std::launch::async, build, plan.ranges[nextToBuild++]));
         if (opt.cancel) opt.cancel->throwIfCancelled();
         stream.uploadReady();
         const bool tracing = !opt.traceFile.empty() && k == firstNew && batchNo < opt.traceBatches;
@@ -439,8 +457,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         }
         ++batchNo;
         const auto bt = Clock::now();
-        const Batch batch = packed ? upload(packBatch(makeBatch(hoods, order, first, last, a, torch::kCPU)), device)
-                                   : makeBatch(hoods, order, first, last, a, device);
+        Batch batch;
+        if (!ahead.empty()) {
+          batch = upload(ahead.front().get(), device);
+          ahead.pop_front();
+        } else {
+          // As before the threads: built here, and padded ones uploaded on the compute stream.
+          batch = packed ? upload(build({first, last}), device) : makeBatch(hoods, order, first, last, a, device);
+        }
         res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);

@@ -72,6 +72,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"gpus", r.device == "cuda" ? r.worldSize : 0},
           {"packed_batches", r.packedBatches},
           {"batch_s", r.batchSeconds},
+          {"batch_build_s", r.batchBuildSeconds},
           {"fused_kernels", r.fusedKernels}};
 }
 } // namespace
@@ -337,6 +338,10 @@ void addModelCommands(CLI::App& app) {
     auto serial = std::make_shared<bool>(false);
     cmd->add_flag("--serial-neighborhoods", *serial,
                   "Compute each next chunk's neighbourhoods between chunks (as before), not on a thread meanwhile");
+    auto lookahead = std::make_shared<int>(inference::EmbedRunOptions().batchLookahead);
+    cmd->add_option("--batch-lookahead", *lookahead,
+                    "Batches built on host threads ahead of the device (0: between batches, as before)")
+        ->check(CLI::Range(0, 64));
     auto noUploadStream = std::make_shared<bool>(false);
     cmd->add_flag("--no-upload-stream", *noUploadStream,
                   "GPU: upload packed batches on the compute stream (as before), not on a stream of their own");
@@ -407,6 +412,7 @@ void addModelCommands(CLI::App& app) {
           eo.exactLengths = *exact;
           eo.paddedBatches = *padded;
           eo.serialNeighborhoods = *serial;
+          eo.batchLookahead = *lookahead;
           eo.fusedKernels = !*noFused;
           eo.uploadStream = !*noUploadStream;
           const std::string out =
@@ -445,6 +451,7 @@ void addModelCommands(CLI::App& app) {
           j["figure"] = "embed";
           j["exact_lengths"] = *exact;
           j["serial_neighborhoods"] = *serial;
+          j["batch_lookahead"] = *lookahead;
           j["model"] = *size;
           j["config"] = cfg.describe();
           std::cout << j.dump() << std::endl;

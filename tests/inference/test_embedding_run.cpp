@@ -101,6 +101,17 @@ private Q_SLOTS:
     const torch::Tensor fromFile = torch::from_blob(const_cast<float*>(emb.data.data()), {3000, 32}).clone();
     QVERIFY((direct.embedding - fromFile).abs().max().item<double>() < 1e-5);
 
+    // Batches built on host threads ahead of the model (the default) or between batches on the
+    // queueing thread: the same batches, so the same bits, whatever the lookahead.
+    QVERIFY(r.batchBuildSeconds > 0);
+    for (const int lookahead : {0, 1, 7}) {
+      EmbedRunOptions l = o;
+      l.batchLookahead = lookahead;
+      const std::string out = dir_.filePath(QStringLiteral("emb-lookahead%1.h5").arg(lookahead)).toStdString();
+      embedDataset(m, data_, {}, out, l);
+      QVERIFY2(Hdf5File(out).readFloat("/embedding").data == emb.data, out.c_str());
+    }
+
     // Cancel after the first chunk, then resume: the completed chunks (the writer also finishes the
     // chunk already computed when the cancel came) are reused, the result equal.
     CancellationToken cancel;
