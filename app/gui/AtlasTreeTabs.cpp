@@ -42,6 +42,12 @@ void AtlasTreeTabs::addAtlasTab(AtlasId id) {
                              "coronal plane without a section) and the background of the 2D section view"));
   connect(templateBox, &QCheckBox::toggled, this, [&ws, id](bool on) { ws.setTemplateShown(id, on); });
   row->addWidget(templateBox);
+  auto* boundariesBox = new QCheckBox(tr("2D boundaries"), page);
+  boundariesBox->setObjectName(QStringLiteral("boundariesCheck%1").arg(id));
+  boundariesBox->setToolTip(tr("The atlas's structure boundaries on the 2D section view's plane, over the cells "
+                               "(each atlas in its own colour)"));
+  connect(boundariesBox, &QCheckBox::toggled, this, [&ws, id](bool on) { ws.setBoundariesShown(id, on); });
+  row->addWidget(boundariesBox);
   row->addStretch(1);
   if (id != kMainAtlas) {
     auto* close = new QPushButton(tr("Close atlas"), page);
@@ -83,6 +89,10 @@ void AtlasTreeTabs::updateTemplateBox(AtlasId id) {
   const auto it = pages_.find(id);
   const AtlasDocument* doc = engine_.workspace().atlas(id);
   if (it == pages_.end() || !doc) return;
+  auto* boundaries = it->second->findChild<QCheckBox*>(QStringLiteral("boundariesCheck%1").arg(id));
+  boundaries->blockSignals(true);
+  boundaries->setChecked(doc->boundariesShown);
+  boundaries->blockSignals(false);
   auto* box = it->second->findChild<QCheckBox*>(QStringLiteral("templateCheck%1").arg(id));
   const Atlas* atlas = engine_.atlas(id);
   const bool available = atlas && atlas->hasReference();

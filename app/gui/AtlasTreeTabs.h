@@ -2,7 +2,8 @@
 // The atlases dock: one tab per atlas of the workspace (the window's first, then each atlas opened
 // beside it, named as it names itself), each holding that atlas's structure tree bound to the
 // model, a "Template" check box (its reference template drawn under the section and in the 2D
-// view; disabled when the atlas ships none) and, for atlases opened beside the window's, "Close".
+// view; disabled when the atlas ships none), "2D boundaries" (its boundaries over the 2D section
+// view's cells) and, for atlases opened beside the window's, "Close".
 // Tabs follow the model: undo of an opening removes its tab, a session brings its atlases' tabs.
 #include "app/workspace/Workspace.h"
 
@@ -32,7 +33,7 @@ signals:
 private:
   void addAtlasTab(AtlasId id);
   void removeAtlasTab(AtlasId id);
-  void updateTemplateBox(AtlasId id);
+  void updateTemplateBox(AtlasId id); // and the boundaries box: both follow the model
 
   Engine& engine_;
   std::map<AtlasId, QWidget*> pages_;

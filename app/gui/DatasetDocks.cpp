@@ -12,6 +12,7 @@
 #include <QListWidget>
 
 #include <algorithm>
+#include <iterator>
 
 namespace atlascope::app {
 
@@ -51,6 +52,26 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
   };
   for (auto signal : {&Workspace::atlasChanged, &Workspace::atlasLoaded, &Workspace::atlasRemoved})
     connect(&ws, signal, this, showTemplate);
+  // Its boundaries: every read atlas that shows them, the window's first (dark grey, as the CCF's
+  // always were), each other in a colour of its own kept by its id (closing one recolours none).
+  auto showBoundaries = [this] {
+    static const QColor others[] = {QColor(230, 110, 0), QColor(0, 140, 210), QColor(200, 0, 150), QColor(30, 150, 60),
+                                    QColor(130, 80, 200)};
+    const Workspace& w = engine_.workspace();
+    std::vector<SectionView::Boundaries> shown;
+    for (AtlasId id : w.atlasIds()) {
+      const AtlasDocument* doc = w.atlas(id);
+      const Atlas* atlas = engine_.atlas(id);
+      if (!doc || !atlas || !doc->boundariesShown) continue;
+      const QColor colour =
+          id == kMainAtlas ? QColor(40, 40, 40, 200) : others[static_cast<std::size_t>(id - 1) % std::size(others)];
+      shown.push_back({atlas, doc->name, colour});
+    }
+    section_->setBoundaryAtlases(std::move(shown));
+  };
+  for (auto signal : {&Workspace::atlasChanged, &Workspace::atlasLoaded, &Workspace::atlasRemoved})
+    connect(&ws, signal, this, showBoundaries);
+  connect(&engine_, &Engine::atlasLoaded, this, showBoundaries);
   connect(&ws, &Workspace::sectionChanged, this, [this] {
     const SectionState& s = engine_.workspace().section();
     const int normal = viewer::sectionAxisIndex(viewer::sectionAxisFromName(s.axis.toStdString()));

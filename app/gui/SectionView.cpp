@@ -2,6 +2,7 @@
 
 #include "app/gui/PdfExport.h"
 
+#include <QFontMetricsF>
 #include <QPainter>
 #include <QPainterPath>
 
@@ -26,6 +27,24 @@ SectionView::SectionView(QWidget* parent) : QWidget(parent) {
 void SectionView::setAtlas(const Atlas* atlas) {
   atlas_ = atlas;
   update2d();
+}
+
+void SectionView::setBoundaryAtlases(std::vector<Boundaries> atlases) {
+  boundaryAtlases_ = std::move(atlases);
+  update2d();
+}
+
+std::size_t SectionView::boundarySegments() const {
+  std::size_t n = 0;
+  for (const auto& b : boundaries_) n += b.size();
+  return n;
+}
+
+std::vector<std::pair<QString, std::size_t>> SectionView::boundarySets() const {
+  std::vector<std::pair<QString, std::size_t>> out;
+  for (std::size_t i = 0; i < boundaryAtlases_.size() && i < boundaries_.size(); ++i)
+    out.emplace_back(boundaryAtlases_[i].name, boundaries_[i].size());
+  return out;
 }
 
 void SectionView::setCells(const CellTable* cells) {
@@ -99,7 +118,10 @@ void SectionView::update2d() {
       drawn_.push_back(i);
     }
   }
-  boundaries_ = atlas_ ? annotationBoundaries(atlas_->annotation(), normal_, planeUm_) : std::vector<PlaneSegment>{};
+  boundaries_.clear();
+  for (const Boundaries& b : boundaryAtlases_)
+    boundaries_.push_back(b.atlas ? annotationBoundaries(b.atlas->annotation(), normal_, planeUm_)
+                                  : std::vector<PlaneSegment>{});
   templatePlane_ = template_ ? templatePlane(template_->reference(), template_->annotation().spacingUm(), normal_,
                                              planeUm_, templateWindow_)
                              : TemplatePlane{};
@@ -173,15 +195,18 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
       painter.drawEllipse(toScreen(along(*cells_, i, ax.u), along(*cells_, i, ax.v)), r, r);
   }
 
-  // CCF boundaries over the cells.
-  QPainterPath path;
-  for (const PlaneSegment& s : boundaries_) {
-    path.moveTo(toScreen(s.u0, s.v0));
-    path.lineTo(toScreen(s.u1, s.v1));
-  }
+  // Each atlas's boundaries over the cells, in its colour; a legend names them when they are
+  // not the window's atlas alone.
   painter.setBrush(Qt::NoBrush);
-  painter.setPen(QPen(QColor(40, 40, 40, 200), 0.7 * unit));
-  painter.drawPath(path);
+  for (std::size_t i = 0; i < boundaries_.size() && i < boundaryAtlases_.size(); ++i) {
+    QPainterPath path;
+    for (const PlaneSegment& s : boundaries_[i]) {
+      path.moveTo(toScreen(s.u0, s.v0));
+      path.lineTo(toScreen(s.u1, s.v1));
+    }
+    painter.setPen(QPen(boundaryAtlases_[i].colour, (i == 0 ? 0.7 : 1.0) * unit));
+    painter.drawPath(path);
+  }
 
   // Title, scale bar (1 mm) and orientation.
   QFont font = painter.font();
@@ -190,6 +215,19 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
   painter.setPen(QColor(20, 20, 20));
   painter.drawText(QRectF(target.left() + margin, target.top() + 2 * unit, target.width() - 2 * margin, top),
                    Qt::AlignLeft | Qt::AlignVCenter, title());
+  if (boundaryAtlases_.size() > 1 || (boundaryAtlases_.size() == 1 && boundaryAtlases_[0].atlas != atlas_)) {
+    const QFontMetricsF fm(font);
+    double y = target.top() + top + margin;
+    for (const Boundaries& b : boundaryAtlases_) {
+      const double w = fm.horizontalAdvance(b.name);
+      const double x = target.right() - margin - w;
+      painter.setPen(QPen(b.colour, 2.5 * unit));
+      painter.drawLine(QPointF(x - 22 * unit, y + 8 * unit), QPointF(x - 6 * unit, y + 8 * unit));
+      painter.setPen(QColor(20, 20, 20));
+      painter.drawText(QRectF(x, y, w + 1, 16 * unit), Qt::AlignLeft | Qt::AlignVCenter, b.name);
+      y += 16 * unit;
+    }
+  }
   const QPointF bar(target.left() + margin + 4 * unit, target.bottom() - margin - 4 * unit);
   painter.setPen(QPen(QColor(20, 20, 20), 2.5 * unit));
   painter.drawLine(bar, bar + QPointF(1000 * scale, 0));

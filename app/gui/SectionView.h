@@ -1,7 +1,8 @@
 #pragma once
 // The 2D section view: the cells of the measured section nearest to the section plane (coronal
 // planes; for sagittal and horizontal planes, the cells within the slab) in their current colours,
-// with the CCF's structure boundaries on that plane drawn over them, on an atlas's reference
+// with the structure boundaries of each shown atlas on that plane drawn over them (the window's
+// atlas dark grey, others in their colours, named in a legend), on an atlas's reference
 // template when one is shown (grey, under everything), a 1 mm scale bar and the orientation. One painter routine draws
 // the widget and the exports, so PNG (any size), SVG and PDF show the same figure; SVG and PDF keep cells and
 // boundaries as vector shapes.
@@ -10,6 +11,7 @@
 #include "core/SectionBoundaries.h"
 #include "core/TemplatePlane.h"
 
+#include <QColor>
 #include <QImage>
 #include <QWidget>
 
@@ -23,7 +25,15 @@ class SectionView : public QWidget {
 public:
   explicit SectionView(QWidget* parent = nullptr);
 
+  // The atlas that frames the plane (its extent; the window's atlas).
   void setAtlas(const Atlas* atlas);
+  // Whose boundaries are drawn, in this order (later ones on top); atlases kept by the caller.
+  struct Boundaries {
+    const Atlas* atlas = nullptr;
+    QString name;
+    QColor colour;
+  };
+  void setBoundaryAtlases(std::vector<Boundaries> atlases);
   // The atlas whose reference template is drawn under the cells (null: none; kept by the caller).
   void setTemplate(const Atlas* atlas);
   bool templateDrawn() const { return !templatePlane_.empty(); }
@@ -36,7 +46,9 @@ public:
   void setPlane(int normal, double positionUm, double thicknessUm = 200);
 
   int drawnCells() const { return static_cast<int>(drawn_.size()); }
-  std::size_t boundarySegments() const { return boundaries_.size(); }
+  std::size_t boundarySegments() const; // of every atlas drawn
+  // Per atlas drawn, in setBoundaryAtlases' order: its name and segments on the plane.
+  std::vector<std::pair<QString, std::size_t>> boundarySets() const;
   // The measured section shown (coronal planes), or -1.
   int shownSection() const { return section_; }
   QString title() const;
@@ -62,7 +74,8 @@ private:
   int normal_ = 0, section_ = -1;
   double position_ = 0, thickness_ = 200, planeUm_ = 0;
   std::vector<std::int64_t> drawn_; // the cells drawn
-  std::vector<PlaneSegment> boundaries_;
+  std::vector<Boundaries> boundaryAtlases_;
+  std::vector<std::vector<PlaneSegment>> boundaries_; // per boundaryAtlases_ entry
   const Atlas* template_ = nullptr;
   GreyWindow templateWindow_;
   TemplatePlane templatePlane_;

@@ -108,7 +108,7 @@ void Workspace::clear() {
   restoredAtlases_.clear();
   for (AtlasId id : atlasIdsBefore)
     if (id != kMainAtlas) emit atlasRemoved(id);
-  if (main && (!main->structures.empty() || main->templateShown)) {
+  if (main && (!main->structures.empty() || main->templateShown || !main->boundariesShown)) {
     emit structuresChanged(kMainAtlas, {});
     emit atlasChanged(kMainAtlas);
   }
@@ -482,18 +482,32 @@ void Workspace::closeAtlas(AtlasId id) {
       }));
 }
 
-void Workspace::setTemplateShown(AtlasId id, bool shown) {
+void Workspace::setAtlasFlag(AtlasId id, bool AtlasDocument::*flag, bool on, const QString& text) {
   const AtlasDocument* a = atlas(id);
-  if (!a || a->templateShown == shown) return;
-  auto apply = [this, id](bool on) {
+  if (!a || a->*flag == on) return;
+  auto apply = [this, id, flag](bool value) {
     if (AtlasDocument* x = findAtlas(id)) {
-      x->templateShown = on;
+      x->*flag = value;
       emit atlasChanged(id);
     }
   };
   push(new Step(
-      shown ? tr("Show the template of %1").arg(a->name) : tr("Hide the template of %1").arg(a->name),
-      [apply, shown] { apply(!shown); }, [apply, shown] { apply(shown); }));
+      text, [apply, on] { apply(!on); }, [apply, on] { apply(on); }));
+}
+
+void Workspace::setTemplateShown(AtlasId id, bool shown) {
+  const AtlasDocument* a = atlas(id);
+  if (!a) return;
+  setAtlasFlag(id, &AtlasDocument::templateShown, shown,
+               shown ? tr("Show the template of %1").arg(a->name) : tr("Hide the template of %1").arg(a->name));
+}
+
+void Workspace::setBoundariesShown(AtlasId id, bool shown) {
+  const AtlasDocument* a = atlas(id);
+  if (!a) return;
+  setAtlasFlag(id, &AtlasDocument::boundariesShown, shown,
+               shown ? tr("Show the 2D boundaries of %1").arg(a->name)
+                     : tr("Hide the 2D boundaries of %1").arg(a->name));
 }
 
 // --- structures

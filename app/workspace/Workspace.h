@@ -98,6 +98,9 @@ struct AtlasDocument {
   QString source; // what openAtlas (core/AtlasCatalog.h) takes: a cached name, a v1 folder, a v3 manifest
   bool loaded = false;
   bool templateShown = false; // its reference template under the section (3D) and in the 2D view
+  // Its structures' boundaries on the 2D section view's plane, over the cells, each atlas in a
+  // colour of its own. On by default: two atlases' boundaries over one section is the comparison.
+  bool boundariesShown = true;
   std::map<int, StructureDisplay> structures;
   // A session's structure displays by acronym, kept until the atlas' tree is read.
   QJsonArray pendingStructures;
@@ -193,6 +196,7 @@ public:
   const AtlasDocument* atlas(AtlasId id) const;
   std::vector<AtlasId> atlasIds() const; // the window's atlas first, then in opening order
   void setTemplateShown(AtlasId id, bool shown);
+  void setBoundariesShown(AtlasId id, bool shown);
   // A session's structures by acronym (without any: `otherwise`, e.g. those the window's atlas
   // shows), resolved once the atlas' tree is known (no undo step: where the atlas starts).
   void resolvePendingStructures(AtlasId id, const std::function<std::optional<int>(const QString&)>& find,
@@ -294,6 +298,8 @@ private:
   void applyDisplay(DatasetId id, const DatasetDisplay& display);
   void applyStructures(AtlasId atlas, const std::map<int, StructureDisplay>& changes);
   AtlasDocument* findAtlas(AtlasId id);
+  // One of an atlas's on/off display flags as an undoable step named `text` (atlasChanged).
+  void setAtlasFlag(AtlasId id, bool AtlasDocument::*flag, bool on, const QString& text);
   void insertAtlas(std::shared_ptr<AtlasDocument> doc);
   std::shared_ptr<AtlasDocument> takeAtlas(AtlasId id);
   void applyViews(int rows, int cols, std::vector<ViewState> views, std::map<int, CameraState> cameras);

@@ -177,11 +177,13 @@ QJsonObject Workspace::toJson(const StructureNames& names) const {
   };
   o["structures"] = structuresOf(*atlases_.front());
   if (atlases_.front()->templateShown) o["template"] = true;
+  if (!atlases_.front()->boundariesShown) o["boundaries"] = false;
   QJsonArray atlases;
   for (const auto& a : atlases_) {
     if (a->id == kMainAtlas) continue;
     QJsonObject e{{"id", a->id}, {"source", a->source}, {"name", a->name}, {"structures", structuresOf(*a)}};
     if (a->templateShown) e["template"] = true;
+    if (!a->boundariesShown) e["boundaries"] = false;
     atlases.append(e);
   }
   if (!atlases.isEmpty()) o["atlases"] = atlases;
@@ -236,6 +238,7 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
     main.structures[*i] = structureDisplayFromJson(e);
   }
   main.templateShown = o.value("template").toBool(false);
+  main.boundariesShown = o.value("boundaries").toBool(true);
   // Atlases beside it: entries the engine reads again, under ids of this workspace (never one it
   // used before: the engine keeps what it read under those); their structures wait for their
   // trees. The views' atlas layers are renamed to match below.
@@ -250,6 +253,7 @@ QStringList Workspace::restore(const QJsonObject& o, const StructureNames& names
     if (fileId > kMainAtlas) atlasLayers[atlasLayer(fileId)] = atlasLayer(doc->id);
     doc->name = e.value("name").toString(doc->source);
     doc->templateShown = e.value("template").toBool(false);
+    doc->boundariesShown = e.value("boundaries").toBool(true);
     doc->pendingStructures = e.value("structures").toArray();
     doc->structuresFromSession = e.contains("structures");
     atlases_.push_back(doc);

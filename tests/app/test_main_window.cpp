@@ -48,6 +48,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QPainter>
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
@@ -976,6 +977,42 @@ private slots:
     templateBox->click(); // on the same plane again
     QVERIFY(w.scene()->templateDrawn(k));
     ws.undoStack()->undo();
+    // The 2D view draws both atlases' boundaries on its plane, the second in its own colour (orange)
+    // and named in a legend; its "2D boundaries" box hides them, undoably.
+    auto* sv = panel<SectionView>(w);
+    ws.setSection({"coronal", 6000, 200});
+    const auto sets = sv->boundarySets();
+    QCOMPARE(sets.size(), std::size_t(2));
+    QCOMPARE(sets[0].first, QString("Allen CCF"));
+    QCOMPARE(sets[1].first, QString("ccf_depth5_100um"));
+    // The coarsened atlas at 100 um: boundaries, fewer than the CCF's at 25 um and depth 10.
+    QVERIFY2(sets[1].second > 20 && sets[1].second < sets[0].second,
+             qPrintable(QStringLiteral("%1 vs %2").arg(sets[1].second).arg(sets[0].second)));
+    auto orangePixels = [sv] {
+      QImage img(900, 700, QImage::Format_ARGB32);
+      img.fill(Qt::white);
+      QPainter p(&img);
+      sv->render(p, QRectF(0, 0, 900, 700));
+      p.end();
+      int n = 0;
+      for (int y = 0; y < img.height(); ++y)
+        for (int x = 0; x < img.width(); ++x) {
+          const QColor c = img.pixelColor(x, y);
+          n += c.red() > 180 && c.green() > 60 && c.green() < 160 && c.blue() < 60;
+        }
+      return n;
+    };
+    QVERIFY2(orangePixels() > 200, qPrintable(QString::number(orangePixels())));
+    auto* boundariesBox = child<QCheckBox>(w, QStringLiteral("boundariesCheck%1").arg(k).toLatin1().constData());
+    QVERIFY(boundariesBox->isChecked());
+    boundariesBox->click();
+    QVERIFY(!ws.atlas(k)->boundariesShown);
+    QCOMPARE(sv->boundarySets().size(), std::size_t(1));
+    QCOMPARE(orangePixels(), 0);
+    ws.undoStack()->undo(); // the boundaries
+    QCOMPARE(sv->boundarySets().size(), std::size_t(2));
+    QVERIFY(boundariesBox->isChecked());
+    ws.undoStack()->undo(); // the section
     // Atlas against atlas: the comparison dock appears with the second atlas and scores the pair;
     // CA1 picked in the CCF's tree lies whole in HPF (its depth-5 ancestor) of the other atlas.
     auto* compare = panel<AtlasComparePanel>(w);

@@ -237,12 +237,19 @@ private slots:
 
     ws.setStructureOpacity(k, 7, 0.3);
     ws.setTemplateShown(k, true);
+    QVERIFY(ws.atlas(k)->boundariesShown); // 2D boundaries: on unless turned off
+    ws.setBoundariesShown(k, false);
+    QVERIFY(!ws.atlas(k)->boundariesShown && ws.atlas(kMainAtlas)->boundariesShown);
     QCOMPARE(*ws.structureDisplay(k, 7).opacity, 0.3);
     QVERIFY(!ws.structureDisplay(kMainAtlas, 7).opacity);
     const QJsonObject saved = ws.toJson(names());
     QCOMPARE(saved.value("atlases").toArray().size(), 1);
+    QCOMPARE(saved.value("atlases").toArray()[0].toObject().value("boundaries"), QJsonValue(false));
+    QVERIFY(!saved.contains("boundaries")); // the window's atlas's: on, the default, not written
 
     QSignalSpy removed(&ws, &Workspace::atlasRemoved);
+    ws.undoStack()->undo(); // boundaries
+    QVERIFY(ws.atlas(k)->boundariesShown);
     ws.undoStack()->undo(); // template
     ws.undoStack()->undo(); // opacity
     ws.undoStack()->undo(); // the opening
@@ -255,6 +262,7 @@ private slots:
     QVERIFY(ws.structureDisplay(k, 7).visible);
     ws.undoStack()->redo();
     ws.undoStack()->redo();
+    ws.undoStack()->redo();
     QCOMPARE(ws.toJson(names()), saved);
 
     ws.closeAtlas(k);
@@ -263,7 +271,7 @@ private slots:
     ws.closeAtlas(kMainAtlas);   // the window's atlas stays
     QVERIFY(ws.atlas(kMainAtlas));
     ws.undoStack()->undo();
-    QVERIFY(ws.atlas(k)->templateShown);
+    QVERIFY(ws.atlas(k)->templateShown && !ws.atlas(k)->boundariesShown);
     QCOMPARE(ws.toJson(names()), saved);
 
     // A session: the atlas comes back as an entry to read; its structures wait for its tree and
@@ -274,6 +282,7 @@ private slots:
     QCOMPARE(added.count(), 1);
     QCOMPARE(back.atlas(k)->source, QString("/atlases/kim_mouse_25um_v1.2"));
     QVERIFY(!back.atlas(k)->loaded);
+    QVERIFY(!back.atlas(k)->boundariesShown && back.atlas(kMainAtlas)->boundariesShown);
     QCOMPARE(back.toJson(names()), saved);
     back.resolvePendingStructures(k, [](const QString& a) {
       bool ok = false;
@@ -296,6 +305,11 @@ private slots:
         k, [](const QString&) { return std::optional<int>(3); },
         QJsonArray{structureDisplayJson("S3", StructureDisplay{true, {}, {}})});
     QVERIFY(empty.structureDisplays(k).empty());
+    // The window's atlas's boundaries off: written, and off again in a session.
+    ws.setBoundariesShown(kMainAtlas, false);
+    Workspace mainOff;
+    mainOff.restore(ws.toJson(names()), names());
+    QVERIFY(!mainOff.atlas(kMainAtlas)->boundariesShown);
   }
 
   void versionOneSessionsStillOpen() {
