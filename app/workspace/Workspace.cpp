@@ -413,7 +413,18 @@ void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& s
   AtlasDocument* a = findAtlas(id);
   if (!a) return;
   a->loaded = true;
-  if (!name.isEmpty()) a->name = name;
+  if (!name.isEmpty()) {
+    // Names tell atlases apart in tabs, view titles, figures and the comparison dock: the same
+    // atlas opened twice (two folders of one name) is "name (2)".
+    auto taken = [this, id](const QString& n) {
+      for (const auto& other : atlases_)
+        if (other->id != id && other->name == n) return true;
+      return false;
+    };
+    QString unique = name;
+    for (int k = 2; taken(unique); ++k) unique = QStringLiteral("%1 (%2)").arg(name).arg(k);
+    a->name = unique;
+  }
   if (!source.isEmpty()) a->source = source;
   if (id == kMainAtlas || restoredAtlases_.erase(id)) { // where the workspace starts, not an edit
     emit atlasLoaded(id);

@@ -190,6 +190,7 @@ public:
   // beside the others (the grid grows by a column up to 3, else the last view shows it too),
   // linked to the first view's camera; one from a session keeps the session's views.
   // `source`, when given, records what it was opened from (the window's atlas: `--atlas`).
+  // A name another atlas of the workspace has gets " (2)", " (3)"...
   void setAtlasLoaded(AtlasId id, const QString& name, const QString& source = {});
   void discardAtlas(AtlasId id); // its read failed or was cancelled: no undo step
   void closeAtlas(AtlasId id);   // undoable; not the window's atlas

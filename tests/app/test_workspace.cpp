@@ -305,6 +305,11 @@ private slots:
         k, [](const QString&) { return std::optional<int>(3); },
         QJsonArray{structureDisplayJson("S3", StructureDisplay{true, {}, {}})});
     QVERIFY(empty.structureDisplays(k).empty());
+    // The same atlas opened twice: told apart by name.
+    const AtlasId twin = ws.addAtlas("/elsewhere/kim_mouse_25um_v1.2");
+    ws.setAtlasLoaded(twin, "kim_mouse_25um");
+    QCOMPARE(ws.atlas(twin)->name, QString("kim_mouse_25um (2)"));
+    QCOMPARE(ws.atlas(k)->name, QString("kim_mouse_25um"));
     // The window's atlas's boundaries off: written, and off again in a session.
     ws.setBoundariesShown(kMainAtlas, false);
     Workspace mainOff;
