@@ -6,6 +6,7 @@
 #include <QCheckBox>
 #include <QHBoxLayout>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QVBoxLayout>
 
 namespace atlascope::app {
@@ -36,18 +37,23 @@ void AtlasTreeTabs::addAtlasTab(AtlasId id) {
   tree->attach(engine_, id);
   layout->addWidget(tree, 1);
   auto* row = new QHBoxLayout;
-  auto* templateBox = new QCheckBox(tr("Template"), page);
-  templateBox->setObjectName(QStringLiteral("templateCheck%1").arg(id));
-  templateBox->setToolTip(tr("The atlas's reference template: a translucent slice on the section plane (the middle "
-                             "coronal plane without a section) and the background of the 2D section view"));
-  connect(templateBox, &QCheckBox::toggled, this, [&ws, id](bool on) { ws.setTemplateShown(id, on); });
-  row->addWidget(templateBox);
-  auto* boundariesBox = new QCheckBox(tr("2D boundaries"), page);
-  boundariesBox->setObjectName(QStringLiteral("boundariesCheck%1").arg(id));
-  boundariesBox->setToolTip(tr("The atlas's structure boundaries on the 2D section view's plane, over the cells "
-                               "(each atlas in its own colour)"));
-  connect(boundariesBox, &QCheckBox::toggled, this, [&ws, id](bool on) { ws.setBoundariesShown(id, on); });
-  row->addWidget(boundariesBox);
+  // The atlas's display flags, each a check box that sets it in the model (updateTemplateBox
+  // follows the model back).
+  auto addFlag = [&](const char* name, const QString& text, const QString& tip, void (Workspace::*set)(AtlasId, bool)) {
+    auto* box = new QCheckBox(text, page);
+    box->setObjectName(QStringLiteral("%1%2").arg(QLatin1String(name)).arg(id));
+    box->setToolTip(tip);
+    connect(box, &QCheckBox::toggled, this, [&ws, id, set](bool on) { (ws.*set)(id, on); });
+    row->addWidget(box);
+  };
+  addFlag("templateCheck", tr("Template"),
+          tr("The atlas's reference template: a translucent slice on the section plane (the middle coronal plane "
+             "without a section) and the background of the 2D section view"),
+          &Workspace::setTemplateShown);
+  addFlag("boundariesCheck", tr("2D boundaries"),
+          tr("The atlas's structure boundaries on the 2D section view's plane, over the cells (each atlas in its own "
+             "colour)"),
+          &Workspace::setBoundariesShown);
   row->addStretch(1);
   if (id != kMainAtlas) {
     auto* close = new QPushButton(tr("Close atlas"), page);
@@ -89,16 +95,16 @@ void AtlasTreeTabs::updateTemplateBox(AtlasId id) {
   const auto it = pages_.find(id);
   const AtlasDocument* doc = engine_.workspace().atlas(id);
   if (it == pages_.end() || !doc) return;
-  auto* boundaries = it->second->findChild<QCheckBox*>(QStringLiteral("boundariesCheck%1").arg(id));
-  boundaries->blockSignals(true);
-  boundaries->setChecked(doc->boundariesShown);
-  boundaries->blockSignals(false);
-  auto* box = it->second->findChild<QCheckBox*>(QStringLiteral("templateCheck%1").arg(id));
+  auto follow = [&](const char* name, bool checked) {
+    auto* box = it->second->findChild<QCheckBox*>(QStringLiteral("%1%2").arg(QLatin1String(name)).arg(id));
+    const QSignalBlocker quiet(box);
+    box->setChecked(checked);
+    return box;
+  };
+  follow("boundariesCheck", doc->boundariesShown);
+  auto* box = follow("templateCheck", doc->templateShown);
   const Atlas* atlas = engine_.atlas(id);
   const bool available = atlas && atlas->hasReference();
-  box->blockSignals(true);
-  box->setChecked(doc->templateShown);
-  box->blockSignals(false);
   box->setEnabled(available);
   if (atlas && !available)
     box->setToolTip(tr("This atlas has no reference template (or it was not read: atlases "
