@@ -135,8 +135,9 @@ private:
 // Any stack (template) copied into Atlascope's layout as it is.
 class VolumeCopier {
 public:
+  // `fill`: one element of `type` (ZarrArray::fillBytes), or empty for zeros.
   VolumeCopier(const VoxelScatter& scatter, ScalarType type, const std::array<double, 3>& spacing, std::string source,
-               double fill)
+               const std::vector<std::uint8_t>& fill)
       : scatter_(scatter), source_(std::move(source)) {
     v_.size = scatter.atlascopeShape();
     v_.spacing = spacing;
@@ -146,13 +147,9 @@ public:
     checkAllocation(source_, "the template", saturatingMultiply(static_cast<std::uint64_t>(v_.voxelCount()), item),
                     UINT64_MAX);
     v_.bytes.assign(static_cast<std::size_t>(v_.voxelCount()) * item, 0);
-    if (fill != 0) {
+    if (fill.size() == item && std::any_of(fill.begin(), fill.end(), [](std::uint8_t b) { return b != 0; }))
       // Rare (templates are filled with 0): write the fill value voxel by voxel.
-      std::vector<std::uint8_t> one(item);
-      const auto f = static_cast<std::uint64_t>(fill);
-      std::memcpy(one.data(), &f, std::min<std::size_t>(item, sizeof f));
-      for (std::size_t i = 0; i < v_.bytes.size(); i += item) std::memcpy(v_.bytes.data() + i, one.data(), item);
-    }
+      for (std::size_t i = 0; i < v_.bytes.size(); i += item) std::memcpy(v_.bytes.data() + i, fill.data(), item);
   }
   void operator()(const StackBlock& b) {
     if (b.type != v_.type) throw FileError(source_, "the stack changes its scalar type between blocks");
@@ -255,7 +252,7 @@ Atlas openBrainGlobeV1(const std::string& folder, const AtlasOpenOptions& option
     const std::string ref = requireFile(dir / "reference.tiff", "the BrainGlobe v1 layout");
     const TiffStackInfo info = inspectTiffStack(ref);
     checkTiffShape(ref, info, m.shape, "metadata.json");
-    VolumeCopier copy(scatter, info.type, spacing, ref, 0);
+    VolumeCopier copy(scatter, info.type, spacing, ref, {});
     readTiffStack(ref, std::ref(copy), options.progress);
     parts.reference = copy.finish();
   }
@@ -393,7 +390,7 @@ Atlas openBrainGlobeV3(const std::string& manifestPath, const AtlasOpenOptions& 
         nested ? componentFolder(root, manifest, manifestPath, {"annotation_set", "template", "location"})
                : componentFolder(root, manifest, manifestPath, {"template", "location"});
     const ZarrArray t = openLevel(tmpl / "template.ome.zarr", m, manifestPath, orientation);
-    VolumeCopier copy(scatter, t.type(), spacing, t.folder(), t.fillValue());
+    VolumeCopier copy(scatter, t.type(), spacing, t.folder(), t.fillBytes());
     t.read3d(std::ref(copy), options.progress);
     parts.reference = copy.finish();
   }

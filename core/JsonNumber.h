@@ -2,10 +2,13 @@
 // Integers read from JSON files. nlohmann's get<int>() on a floating-point value is an unchecked
 // static_cast, undefined for 1e300 (fuzz_ontology found it in graph_order), and value("key", 0)
 // goes through the same cast. Every integer a reader takes from JSON comes through here.
+#include "core/Error.h"
+
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 
 namespace atlascope {
 
@@ -29,6 +32,14 @@ inline std::optional<long long> jsonInteger(const nlohmann::json& v, long long l
   }
   if (out < lo || out > hi) return std::nullopt;
   return out;
+}
+
+// The same, or a FileError naming `source` and `what` ("graph_order of structure 8").
+inline long long jsonIntegerOrThrow(const nlohmann::json& v, long long lo, long long hi, const std::string& source,
+                                    const std::string& what) {
+  if (const auto i = jsonInteger(v, lo, hi)) return *i;
+  throw FileError(source, "invalid " + what + ": " + quote(v.dump()) + " (expected an integer from " +
+                              std::to_string(lo) + " to " + std::to_string(hi) + ")");
 }
 
 } // namespace atlascope

@@ -63,13 +63,6 @@ StructureId jsonId(const json& v, const std::string& source, const char* what) {
   throw FileError(source, std::string("invalid ") + what + ": " + quote(v.dump()));
 }
 
-long long jsonIntegerOrThrow(const json& v, long long lo, long long hi, const std::string& source,
-                             const std::string& what) {
-  if (const auto i = jsonInteger(v, lo, hi)) return *i;
-  throw FileError(source, "invalid " + what + ": " + quote(v.dump()) + " (expected an integer from " +
-                              std::to_string(lo) + " to " + std::to_string(hi) + ")");
-}
-
 std::string jsonString(const json& obj, const char* key) {
   const auto it = obj.find(key);
   return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string();

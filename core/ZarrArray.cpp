@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -67,6 +68,15 @@ std::optional<ScalarType> typeFromV3(const std::string& s) {
   for (const auto& [n, t] : names)
     if (s == n) return t;
   return std::nullopt;
+}
+
+// [lowest, past the highest] of an integer type, as doubles (exact: powers of two).
+std::pair<double, double> integerRange(ScalarType t) {
+  const double bits = 8.0 * static_cast<double>(scalarSize(t));
+  const bool isSigned =
+      t == ScalarType::Int8 || t == ScalarType::Int16 || t == ScalarType::Int32 || t == ScalarType::Int64;
+  return isSigned ? std::pair{-std::ldexp(1.0, static_cast<int>(bits) - 1), std::ldexp(1.0, static_cast<int>(bits) - 1)}
+                  : std::pair{0.0, std::ldexp(1.0, static_cast<int>(bits))};
 }
 
 double fillFromJson(const json& v) {
@@ -176,12 +186,42 @@ ZarrArray ZarrArray::fromMetadata(const std::string& text, int zarrFormat, const
     }
     if (inner > (1u << 24)) throw FileError(a.metaPath_, "more than 16 M inner chunks per shard");
   }
+  // The fill value must be one the type holds: an integer array's NaN or 1e300 would reach an
+  // integer cast (undefined), a float32 array's 1e300 a float one.
+  const double f = a.fillValue_;
   const bool isInt = isInteger(a.type_);
-  if (isInt && (a.fillValue_ < 0 || std::isnan(a.fillValue_)))
-    a.fillLabel_ = 0;
-  else if (std::isfinite(a.fillValue_) && a.fillValue_ == std::floor(a.fillValue_) && a.fillValue_ < 1.8e19)
-    a.fillLabel_ = static_cast<std::uint64_t>(a.fillValue_);
+  bool fits = true;
+  if (isInt) {
+    const auto [lo, hi] = integerRange(a.type_); // hi exclusive: 2^63 and 2^64 are exact doubles
+    fits = std::isfinite(f) && f == std::floor(f) && f >= lo && f < hi;
+  } else if (a.type_ == ScalarType::Float32) {
+    fits = !std::isfinite(f) || std::abs(f) <= static_cast<double>(std::numeric_limits<float>::max());
+  }
+  if (!fits) {
+    std::ostringstream text;
+    text << "fill_value " << f << " is not a " << scalarName(a.type_) << " value";
+    throw FileError(a.metaPath_, text.str());
+  }
+  if (std::isfinite(f) && f >= 0 && f == std::floor(f) && f < 18446744073709551616.0)
+    a.fillLabel_ = static_cast<std::uint64_t>(f); // labels are unsigned: a negative fill labels nothing (0)
   return a;
+}
+
+std::vector<std::uint8_t> ZarrArray::fillBytes() const {
+  std::vector<std::uint8_t> one(scalarSize(type_), 0);
+  if (type_ == ScalarType::Float32) {
+    const auto v = static_cast<float>(fillValue_);
+    std::memcpy(one.data(), &v, 4);
+  } else if (type_ == ScalarType::Float64) {
+    std::memcpy(one.data(), &fillValue_, 8);
+  } else if (fillValue_ < 0) {
+    const auto v = static_cast<std::int64_t>(fillValue_); // two's complement: the low bytes are the value
+    std::memcpy(one.data(), &v, one.size());
+  } else {
+    const auto v = static_cast<std::uint64_t>(fillValue_);
+    std::memcpy(one.data(), &v, one.size());
+  }
+  return one;
 }
 
 void ZarrArray::parseV3(const json& meta) {
@@ -348,16 +388,7 @@ std::vector<std::uint8_t> ZarrArray::decodeShard(const std::uint8_t* data, std::
                   saturatingMultiply(elements, item), UINT64_MAX);
   std::vector<std::uint8_t> out(static_cast<std::size_t>(elements) * item, 0);
   if (fillValue_ != 0) {
-    std::vector<std::uint8_t> one(item, 0);
-    if (type_ == ScalarType::Float32) {
-      const auto f = static_cast<float>(fillValue_);
-      std::memcpy(one.data(), &f, 4);
-    } else if (type_ == ScalarType::Float64) {
-      std::memcpy(one.data(), &fillValue_, 8);
-    } else {
-      const auto v = static_cast<std::int64_t>(fillValue_);
-      std::memcpy(one.data(), &v, item); // little-endian hosts (Atlascope's)
-    }
+    const std::vector<std::uint8_t> one = fillBytes();
     for (std::size_t i = 0; i < out.size(); i += item) std::memcpy(out.data() + i, one.data(), item);
   }
   std::vector<std::int64_t> ci(n, 0), stride(n);

@@ -38,6 +38,10 @@ public:
   // The fill value as a label (integers; 0 for a float array whose fill is not a whole number).
   std::uint64_t fillLabel() const { return fillLabel_; }
   double fillValue() const { return fillValue_; }
+  // The fill value as one element of the array's type, host (little-endian) byte order. The
+  // metadata's fill value is checked against the type when read (an integer array's fill is a
+  // whole number it holds), so this encodes without undefined casts.
+  std::vector<std::uint8_t> fillBytes() const;
   std::string describe() const; // "zarr v3, uint32, chunks 128x128x128, zstd"
 
   // One chunk's stored bytes -> the chunk's values, C order over the chunk shape, host byte order.

@@ -3,6 +3,7 @@
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/Hdf5Writer.h"
+#include "core/JsonNumber.h"
 
 #include <torch/torch.h>
 
@@ -42,13 +43,17 @@ ModelFile loadModelFile(const std::string& path, int heads) {
   ModelConfig cfg;
   try { // the JSON library's text reaches the user wrapped with what was being read
     const auto cfgJson = nlohmann::json::parse(f.readStringAttribute("/", "config"));
-    cfg.embedDim = cfgJson.at("embed_dim");
-    cfg.heads = cfgJson.at("heads");
-    cfg.encoderLayers = cfgJson.at("encoder_layers");
-    cfg.decoderLayers = cfgJson.at("decoder_layers");
-    cfg.genes = cfgJson.at("genes");
-    cfg.cellTypes = cfgJson.at("cell_types");
-    cfg.feedForward = cfgJson.at("feed_forward");
+    // Sizes, range-checked (a float such as 1e300 cast to int is undefined; 0 heads divides by 0).
+    auto size = [&](const char* key, long long lo, long long hi) {
+      return static_cast<int>(jsonIntegerOrThrow(cfgJson.at(key), lo, hi, path, std::string("config ") + key));
+    };
+    cfg.embedDim = size("embed_dim", 1, 1 << 16);
+    cfg.heads = size("heads", 1, 1024);
+    cfg.encoderLayers = size("encoder_layers", 1, 1024);
+    cfg.decoderLayers = size("decoder_layers", 0, 1024);
+    cfg.genes = size("genes", 1, 1 << 20);
+    cfg.cellTypes = size("cell_types", 1, 1 << 24);
+    cfg.feedForward = size("feed_forward", 1, 1 << 20);
   } catch (const nlohmann::json::exception& e) {
     throw FileError(path, std::string("reading the checkpoint's 'config' attribute (JSON): ") + e.what());
   }

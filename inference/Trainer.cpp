@@ -2,6 +2,7 @@
 
 #include "core/AtomicFile.h"
 #include "core/Error.h"
+#include "core/JsonNumber.h"
 #include "inference/Distributed.h"
 #include "inference/Embedding.h"
 #include "inference/KernelTrace.h"
@@ -798,9 +799,14 @@ void Trainer::loadState(const std::string& path) {
   } catch (const std::exception&) {
     throw FileError(path, "damaged training state");
   }
-  state_.step = j.at("step");
-  state_.epoch = j.at("epoch");
-  state_.position = j.at("position");
+  try { // counts, range-checked: a float such as 1e300 cast to an integer is undefined
+    const long long most = 1ll << 62;
+    state_.step = jsonIntegerOrThrow(j.at("step"), 0, most, path, "step");
+    state_.epoch = static_cast<int>(jsonIntegerOrThrow(j.at("epoch"), 0, 1 << 30, path, "epoch"));
+    state_.position = jsonIntegerOrThrow(j.at("position"), 0, most, path, "position");
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("damaged training state: ") + e.what());
+  }
   std::vector<torch::Tensor> adam;
   try {
     torch::load(adam, path + ".adam");

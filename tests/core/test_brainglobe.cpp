@@ -543,6 +543,40 @@ private slots:
       const QString msg = errorOf([&] { ZarrArray::open(folder).read3d([](const StackBlock&) {}); });
       QVERIFY2(msg.contains("zarr.json"), qPrintable(msg));
     }
+    // A fill value the type cannot hold (an integer cast of NaN or 1e300 is undefined; the review
+    // of the fuzzer's JSON finding), or a transpose order naming no axis: errors naming the file.
+    auto withFill = [](const std::string& dataType, const std::string& fill, const std::string& codecs) {
+      nlohmann::json m = nlohmann::json::parse(
+          R"({"zarr_format":3,"node_type":"array","shape":[8,8,8],"chunk_key_encoding":{"name":"default"}})");
+      m["data_type"] = dataType;
+      m["chunk_grid"] = {{"name", "regular"}, {"configuration", {{"chunk_shape", {4, 4, 4}}}}};
+      m["fill_value"] = nlohmann::json::parse(fill);
+      m["codecs"] = nlohmann::json::parse(codecs);
+      return m.dump();
+    };
+    const std::string bytes = R"([{"name":"bytes"}])";
+    for (const auto& [type, fill] : std::vector<std::pair<std::string, std::string>>{{"uint8", "256"},
+                                                                                     {"uint16", "-1"},
+                                                                                     {"int32", "1e300"},
+                                                                                     {"uint32", "\"NaN\""},
+                                                                                     {"int8", "2.5"},
+                                                                                     {"uint64", "1.9e19"},
+                                                                                     {"float32", "1e300"}}) {
+      fixtures::writeText(meta, withFill(type, fill, bytes));
+      const QString msg = errorOf([&] { ZarrArray::open(folder); });
+      QVERIFY2(msg.contains("zarr.json") && msg.contains("fill_value"),
+               qPrintable(QString::fromStdString(type + " " + fill + ": ") + msg));
+    }
+    fixtures::writeText(meta, withFill("int16", "-1", bytes));
+    const ZarrArray negative = ZarrArray::open(folder);
+    QCOMPARE(negative.fillLabel(), std::uint64_t(0)); // labels are unsigned: -1 labels nothing
+    QCOMPARE(negative.fillBytes(), (std::vector<std::uint8_t>{0xff, 0xff}));
+    fixtures::writeText(meta, withFill("float32", "\"NaN\"", bytes));
+    QVERIFY(std::isnan(ZarrArray::open(folder).fillValue()));
+    fixtures::writeText(
+        meta, withFill("uint8", "0", R"([{"name":"transpose","configuration":{"order":[0,1,7]}},{"name":"bytes"}])"));
+    const QString transpose = errorOf([&] { ZarrArray::open(folder); });
+    QVERIFY2(transpose.contains("zarr.json") && transpose.contains("transpose"), qPrintable(transpose));
   }
 };
 

@@ -15,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
 #include <numeric>
 
 using namespace atlascope;
@@ -221,6 +222,20 @@ private Q_SLOTS:
     QCOMPARE(tc->state().step, std::int64_t(2));
     tc->run();
     for (const auto& [k, v] : a.parameters()) QVERIFY2(torch::equal(v, c.parameters().at(k)), k.c_str());
+
+    // A damaged state: a count that is no count (1e300 cast to an integer is undefined), or none.
+    for (const char* bad : {R"({"step": 1e300, "epoch": 0, "position": 0})", R"({"step": 2, "epoch": 0})",
+                            R"({"step": -1, "epoch": 0, "position": 0})"}) {
+      const std::string damaged = dir_.filePath("damaged.train").toStdString();
+      std::ofstream(damaged) << bad;
+      auto td = trainer(c, o);
+      try {
+        td->loadState(damaged);
+        QFAIL(bad);
+      } catch (const FileError& e) {
+        QVERIFY2(QString(e.what()).contains("damaged.train"), e.what());
+      }
+    }
   }
 
   // bf16 compute copies as views of one flat buffer (one cast per step, their gradients added
