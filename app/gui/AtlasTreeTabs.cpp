@@ -95,6 +95,7 @@ void AtlasTreeTabs::updateTemplateBox(AtlasId id) {
   const auto it = pages_.find(id);
   const AtlasDocument* doc = engine_.workspace().atlas(id);
   if (it == pages_.end() || !doc) return;
+  if (!doc->name.isEmpty()) setTabText(indexOf(it->second), doc->name); // renamed when a namesake was read
   auto follow = [&](const char* name, bool checked) {
     auto* box = it->second->findChild<QCheckBox*>(QStringLiteral("%1%2").arg(QLatin1String(name)).arg(id));
     const QSignalBlocker quiet(box);

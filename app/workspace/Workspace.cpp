@@ -409,25 +409,39 @@ std::shared_ptr<AtlasDocument> Workspace::takeAtlas(AtlasId id) {
   return doc;
 }
 
+QString Workspace::uniqueAtlasName(const QString& name, AtlasId id) const {
+  // Taken: by an atlas read, or the window's (named when read); not by one named after its source.
+  auto taken = [this, id](const QString& n) {
+    for (const auto& other : atlases_)
+      if (other->id != id && (other->loaded || other->id == kMainAtlas) && other->name == n) return true;
+    return false;
+  };
+  QString unique = name;
+  for (int k = 2; taken(unique); ++k) unique = QStringLiteral("%1 (%2)").arg(name).arg(k);
+  return unique;
+}
+
 void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& source) {
   AtlasDocument* a = findAtlas(id);
   if (!a) return;
   a->loaded = true;
+  // Names tell atlases apart in tabs, view titles, figures and the comparison dock: the same atlas
+  // opened twice (two folders of one name) is "name (2)". The window's atlas keeps its own name
+  // whenever it is read: an atlas read before it under that name is renamed then.
+  std::vector<AtlasId> renamed;
   if (!name.isEmpty()) {
-    // Names tell atlases apart in tabs, view titles, figures and the comparison dock: the same
-    // atlas opened twice (two folders of one name) is "name (2)".
-    auto taken = [this, id](const QString& n) {
-      for (const auto& other : atlases_)
-        if (other->id != id && other->name == n) return true;
-      return false;
-    };
-    QString unique = name;
-    for (int k = 2; taken(unique); ++k) unique = QStringLiteral("%1 (%2)").arg(name).arg(k);
-    a->name = unique;
+    a->name = id == kMainAtlas ? name : uniqueAtlasName(name, id);
+    if (id == kMainAtlas)
+      for (auto& other : atlases_)
+        if (other->id != kMainAtlas && other->loaded && other->name == name) {
+          other->name = uniqueAtlasName(name, other->id);
+          renamed.push_back(other->id);
+        }
   }
   if (!source.isEmpty()) a->source = source;
   if (id == kMainAtlas || restoredAtlases_.erase(id)) { // where the workspace starts, not an edit
     emit atlasLoaded(id);
+    for (AtlasId r : renamed) emit atlasChanged(r);
     return;
   }
   // A view of its own beside the others, same camera.

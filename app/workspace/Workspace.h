@@ -299,6 +299,7 @@ private:
   void applyDisplay(DatasetId id, const DatasetDisplay& display);
   void applyStructures(AtlasId atlas, const std::map<int, StructureDisplay>& changes);
   AtlasDocument* findAtlas(AtlasId id);
+  QString uniqueAtlasName(const QString& name, AtlasId id) const; // "name", else "name (2)", ...
   // One of an atlas's on/off display flags as an undoable step named `text` (atlasChanged).
   void setAtlasFlag(AtlasId id, bool AtlasDocument::*flag, bool on, const QString& text);
   void insertAtlas(std::shared_ptr<AtlasDocument> doc);

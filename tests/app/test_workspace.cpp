@@ -310,6 +310,15 @@ private slots:
     ws.setAtlasLoaded(twin, "kim_mouse_25um");
     QCOMPARE(ws.atlas(twin)->name, QString("kim_mouse_25um (2)"));
     QCOMPARE(ws.atlas(k)->name, QString("kim_mouse_25um"));
+    // The window's atlas keeps its name, whichever was read first.
+    const AtlasId same = ws.addAtlas("/elsewhere/allen_mouse_25um_v1.2");
+    ws.setAtlasLoaded(same, "allen_mouse_25um"); // read before the window's
+    QCOMPARE(ws.atlas(same)->name, QString("allen_mouse_25um"));
+    QSignalSpy renamed(&ws, &Workspace::atlasChanged);
+    ws.setAtlasLoaded(kMainAtlas, "allen_mouse_25um");
+    QCOMPARE(ws.atlas(kMainAtlas)->name, QString("allen_mouse_25um"));
+    QCOMPARE(ws.atlas(same)->name, QString("allen_mouse_25um (2)"));
+    QVERIFY(!renamed.isEmpty());
     // The window's atlas's boundaries off: written, and off again in a session.
     ws.setBoundariesShown(kMainAtlas, false);
     Workspace mainOff;
