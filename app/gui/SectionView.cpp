@@ -154,6 +154,7 @@ QString SectionView::title() const {
 
 void SectionView::render(QPainter& painter, const QRectF& target) const {
   painter.save();
+  painter.setClipRect(target, Qt::IntersectClip); // another atlas's boundaries may reach past this one's extent
   painter.setRenderHint(QPainter::Antialiasing, true);
   const PlaneAxes ax = planeAxes(normal_);
   double extU = 11400, extV = 8000;
@@ -162,7 +163,8 @@ void SectionView::render(QPainter& painter, const QRectF& target) const {
     extU = e[static_cast<std::size_t>(ax.u)];
     extV = e[static_cast<std::size_t>(ax.v)];
   }
-  const double unit = std::max(1.0, target.width() / 800.0); // text and marks grow with the figure
+  // Text and marks grow with the figure, by its smaller side: a wide, short dock keeps them small.
+  const double unit = std::max(1.0, std::min(target.width() / 800.0, target.height() / 500.0));
   const double top = 22 * unit, margin = 8 * unit;
   const double scale = std::min((target.width() - 2 * margin) / extU, (target.height() - top - 2 * margin) / extV);
   const double ox = target.left() + (target.width() - extU * scale) / 2, oy = target.top() + top + margin;
