@@ -48,17 +48,23 @@ int deepest(const StructureTree& t) {
 
 } // namespace
 
+bool coverSameSpace(const Atlas& a, const Atlas& b) {
+  const AnnotationVolume& va = a.annotation();
+  const AnnotationVolume& vb = b.annotation();
+  const auto ea = va.extentUm(), eb = vb.extentUm();
+  for (std::size_t i = 0; i < 3; ++i)
+    if (std::abs(ea[i] - eb[i]) > std::max(va.spacingUm()[i], vb.spacingUm()[i])) return false;
+  return true;
+}
+
 AtlasGridLabels atlasLabelsOnSharedGrid(const Atlas& a, const Atlas& b, const CcfLevel& levelA,
                                         const CcfLevel& levelB) {
   const AnnotationVolume& va = a.annotation();
   const AnnotationVolume& vb = b.annotation();
   const auto ea = va.extentUm(), eb = vb.extentUm();
-  for (std::size_t i = 0; i < 3; ++i) {
-    const double tolerance = std::max(va.spacingUm()[i], vb.spacingUm()[i]);
-    if (std::abs(ea[i] - eb[i]) > tolerance)
-      throw Error("atlases " + a.name() + " and " + b.name() + " do not cover the same space: extents " + triple(ea) +
-                  " um and " + triple(eb) + " um (a parcellation is compared with another of the same space)");
-  }
+  if (!coverSameSpace(a, b))
+    throw Error("atlases " + a.name() + " and " + b.name() + " do not cover the same space: extents " + triple(ea) +
+                " um and " + triple(eb) + " um (a parcellation is compared with another of the same space)");
   AtlasGridLabels g;
   std::vector<std::uint8_t> unknownA, unknownB;
   const auto labelsA = codeLabels(a, levelA, g.unknownIdsA, unknownA);

@@ -27,6 +27,10 @@ struct AtlasGridLabels {
   std::vector<StructureId> unknownIdsA, unknownIdsB;
 };
 
+// Whether two atlases cover the same space: extents equal within a voxel of the coarser grid
+// (a rat atlas against the CCF: no). What atlasLabelsOnSharedGrid requires.
+bool coverSameSpace(const Atlas& a, const Atlas& b);
+
 // Throws an Error when the two do not cover the same space (extents differing by more than a
 // voxel of the coarser grid).
 AtlasGridLabels atlasLabelsOnSharedGrid(const Atlas& a, const Atlas& b, const CcfLevel& levelA = {},

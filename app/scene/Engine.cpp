@@ -2,6 +2,7 @@
 
 #include "app/scene/SurfaceLoader.h"
 #include "core/AtlasCatalog.h"
+#include "core/AtlasComparison.h"
 #include "core/FileSystem.h"
 #include "viewer/RegionLayer.h"
 #include "viewer/SurfaceCache.h"
@@ -215,7 +216,9 @@ void Engine::readAtlas(AtlasId id) {
             same.append(structureDisplayJson(names.acronym(kMainAtlas, i), StructureDisplay{true, {}, {}}));
         ws_.resolvePendingStructures(
             id, [a](const QString& acronym) { return a->structures().find(acronym.toStdString()); }, same);
-        ws_.setAtlasLoaded(id, shownName(*a));
+        // Read before the window's atlas: assumed of its space (the window's is read first in practice).
+        const Atlas* main = atlas(kMainAtlas);
+        ws_.setAtlasLoaded(id, shownName(*a), {}, !main || coverSameSpace(*main, *a));
         checkIdle();
       });
 }

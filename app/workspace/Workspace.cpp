@@ -421,7 +421,7 @@ QString Workspace::uniqueAtlasName(const QString& name, AtlasId id) const {
   return unique;
 }
 
-void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& source) {
+void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& source, bool sameSpace) {
   AtlasDocument* a = findAtlas(id);
   if (!a) return;
   a->loaded = true;
@@ -439,6 +439,7 @@ void Workspace::setAtlasLoaded(AtlasId id, const QString& name, const QString& s
         }
   }
   if (!source.isEmpty()) a->source = source;
+  if (!sameSpace && id != kMainAtlas && !restoredAtlases_.count(id)) a->boundariesShown = false;
   if (id == kMainAtlas || restoredAtlases_.erase(id)) { // where the workspace starts, not an edit
     emit atlasLoaded(id);
     for (AtlasId r : renamed) emit atlasChanged(r);

@@ -191,7 +191,10 @@ public:
   // linked to the first view's camera; one from a session keeps the session's views.
   // `source`, when given, records what it was opened from (the window's atlas: `--atlas`).
   // A name another atlas of the workspace has gets " (2)", " (3)"...
-  void setAtlasLoaded(AtlasId id, const QString& name, const QString& source = {});
+  // An atlas the user opened in another space than the window's atlas (`sameSpace` false: a rat
+  // atlas beside the CCF) starts with its 2D boundaries off: they would lie over the cells in a
+  // frame that is not theirs. A session's atlas keeps the session's choice.
+  void setAtlasLoaded(AtlasId id, const QString& name, const QString& source = {}, bool sameSpace = true);
   void discardAtlas(AtlasId id); // its read failed or was cancelled: no undo step
   void closeAtlas(AtlasId id);   // undoable; not the window's atlas
   const AtlasDocument* atlas(AtlasId id) const;

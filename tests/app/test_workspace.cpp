@@ -319,6 +319,14 @@ private slots:
     QCOMPARE(ws.atlas(kMainAtlas)->name, QString("allen_mouse_25um"));
     QCOMPARE(ws.atlas(same)->name, QString("allen_mouse_25um (2)"));
     QVERIFY(!renamed.isEmpty());
+    // An atlas of another space (a rat atlas beside the CCF) starts without its 2D boundaries;
+    // undo and redo of its opening keep that.
+    const AtlasId rat = ws.addAtlas("/atlases/whs_sd_rat_39um_v1.0");
+    ws.setAtlasLoaded(rat, "whs_sd_rat_39um", {}, /*sameSpace=*/false);
+    QVERIFY(!ws.atlas(rat)->boundariesShown);
+    ws.undoStack()->undo();
+    ws.undoStack()->redo();
+    QVERIFY(!ws.atlas(rat)->boundariesShown);
     // The window's atlas's boundaries off: written, and off again in a session.
     ws.setBoundariesShown(kMainAtlas, false);
     Workspace mainOff;
