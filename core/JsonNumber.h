@@ -1,7 +1,8 @@
 #pragma once
 // Integers read from JSON files. nlohmann's get<int>() on a floating-point value is an unchecked
 // static_cast, undefined for 1e300 (fuzz_ontology found it in graph_order), and value("key", 0)
-// goes through the same cast. Every integer a reader takes from JSON comes through here.
+// goes through the same cast. An integer a reader takes from a user's JSON comes through here
+// (or is checked with is_number_integer() before get<std::int64_t>()).
 #include "core/Error.h"
 
 #include <cmath>

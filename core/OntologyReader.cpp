@@ -7,6 +7,7 @@
 #include <cctype>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace atlascope {
@@ -22,28 +23,26 @@ std::array<std::uint8_t, 3> parseHex(std::string hex, const std::string& source,
   return {static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
 }
 
-StructureId parseId(const std::string& text, const std::string& source, const std::string& what) {
+// The whole of `text` as an integer in [lo, hi], or nothing (atoi is undefined past its range).
+std::optional<long long> parseInteger(const std::string& text, long long lo, long long hi) {
   try {
     std::size_t used = 0;
     const long long v = std::stoll(text, &used);
-    if (used != text.size() || v < 0 || v > 0xFFFFFFFFLL) throw std::invalid_argument(text);
-    return static_cast<StructureId>(v);
-  } catch (const std::exception&) {
-    throw FileError(source, "invalid " + what + " " + quote(text));
-  }
+    if (used == text.size() && v >= lo && v <= hi) return v;
+  } catch (const std::exception&) {}
+  return std::nullopt;
 }
 
-// atoi is undefined past int's range; a graph_order that is not an int is an error naming its line.
+StructureId parseId(const std::string& text, const std::string& source, const std::string& what) {
+  if (const auto v = parseInteger(text, 0, 0xFFFFFFFFLL)) return static_cast<StructureId>(*v);
+  throw FileError(source, "invalid " + what + " " + quote(text));
+}
+
+// A graph_order that is not an int is an error naming its line.
 int parseGraphOrder(const std::string& text, const std::string& source, std::size_t line) {
-  try {
-    std::size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used != text.size() || v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
-      throw std::invalid_argument(text);
-    return static_cast<int>(v);
-  } catch (const std::exception&) {
-    throw FileError(source, "invalid graph_order " + quote(text) + " on line " + std::to_string(line));
-  }
+  if (const auto v = parseInteger(text, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()))
+    return static_cast<int>(*v);
+  throw FileError(source, "invalid graph_order " + quote(text) + " on line " + std::to_string(line));
 }
 
 // "/997/8/567/" -> {997, 8, 567}
@@ -143,7 +142,7 @@ std::vector<StructureRecord> readCsv(const std::string& path) {
     if (nameCol) r.name = f[*nameCol];
     if (colourCol && !f[*colourCol].empty()) r.rgb = parseHex(f[*colourCol], path, r.id);
     if (orderCol && !f[*orderCol].empty())
-      r.graphOrder = static_cast<int>(parseGraphOrder(f[*orderCol], path, csv.line()));
+      r.graphOrder = parseGraphOrder(f[*orderCol], path, csv.line());
     else
       r.graphOrder = static_cast<int>(out.size());
     if (parentCol) {

@@ -82,7 +82,7 @@ struct EmbedRunResult {
   // batches (on a GPU the device runs behind), write = the writer thread.
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double batchSeconds = 0;      // of modelSeconds: waiting for (or building) batches and queueing their upload
-  double batchBuildSeconds = 0; // building packed batches, summed over the threads that do it
+  double batchBuildSeconds = 0; // building batches on the host, summed over the threads that do it
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)

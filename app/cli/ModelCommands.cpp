@@ -202,9 +202,9 @@ void addModelCommands(CLI::App& app) {
       Hdf5File h5(*fixture);
       int heads = 0;
       try {
-        const auto h = nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H");
-        heads = static_cast<int>(jsonInteger(h, 1, 4096).value_or(0));
-        if (heads == 0) throw FileError(*fixture, "the 'config' attribute's H is not a head count: " + h.dump());
+        heads =
+            static_cast<int>(jsonIntegerOrThrow(nlohmann::json::parse(h5.readStringAttribute("/", "config")).at("H"), 1,
+                                                4096, *fixture, "head count H of the 'config' attribute"));
       } catch (const nlohmann::json::exception& e) { // the library's text, with what was being read
         throw FileError(*fixture,
                         std::string("reading the fixture's 'config' attribute (JSON with \"H\"): ") + e.what());

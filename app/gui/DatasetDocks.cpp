@@ -69,9 +69,9 @@ DatasetDocks::DatasetDocks(Engine& engine, RegionMatchPanel* regions, SectionVie
     }
     section_->setBoundaryAtlases(std::move(shown));
   };
+  // (The window's atlas: Workspace::atlasLoaded comes once the engine holds it.)
   for (auto signal : {&Workspace::atlasChanged, &Workspace::atlasLoaded, &Workspace::atlasRemoved})
     connect(&ws, signal, this, showBoundaries);
-  connect(&engine_, &Engine::atlasLoaded, this, showBoundaries);
   connect(&ws, &Workspace::sectionChanged, this, [this] {
     const SectionState& s = engine_.workspace().section();
     const int normal = viewer::sectionAxisIndex(viewer::sectionAxisFromName(s.axis.toStdString()));
