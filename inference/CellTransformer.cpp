@@ -443,6 +443,49 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
+double CellTransformer::checkShortAttention(torch::Device device, std::int64_t sequences, std::int64_t maxLength) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || !cuda::shortAttentionFits(48, maxLength)) return -1;
+  torch::manual_seed(9);
+  const std::int64_t E = 384, H = 8, d = E / H;
+  const torch::Tensor lengths = torch::randint(1, maxLength + 1, {sequences}, torch::kInt64);
+  const torch::Tensor cu = torch::cat({torch::zeros({1}, torch::kInt64), lengths.cumsum(0)}).to(torch::kInt32);
+  const std::int64_t R = cu[-1].item<std::int64_t>();
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  // Scores of a few units, as a trained model's: softmax neither uniform nor one-hot.
+  const torch::Tensor qkv = torch::randn({R, 3 * E}, o) * 2.0;
+  torch::Tensor out = torch::empty({R, E}, o);
+  const torch::Tensor cuDevice = cu.to(device);
+  const auto* base = static_cast<const std::uint16_t*>(qkv.data_ptr());
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuDevice.data_ptr<int>(), sequences,
+                                static_cast<int>(H), static_cast<int>(d), maxLength, static_cast<float>(scale),
+                                static_cast<std::uint16_t*>(out.data_ptr()),
+                                E, at::cuda::getCurrentCUDAStream(device.index()).stream()))
+    return 1.0;
+  // The reference: float32 attention of each sequence (padded to maxLength, masked).
+  const torch::Tensor q = qkv.narrow(1, 0, E).to(torch::kFloat32), k = qkv.narrow(1, E, E).to(torch::kFloat32),
+                      v = qkv.narrow(1, 2 * E, E).to(torch::kFloat32);
+  double worst = 0;
+  const auto* c = cu.data_ptr<int>();
+  const torch::Tensor outF = out.to(torch::kFloat32);
+  const torch::Tensor peak = outF.abs().max().clamp_min(1e-6);
+  for (std::int64_t i = 0; i < sequences; i += std::max<std::int64_t>(1, sequences / 300)) {
+    const std::int64_t s0 = c[i], n = c[i + 1] - c[i];
+    auto heads = [&](const torch::Tensor& t) { return t.narrow(0, s0, n).view({n, H, d}).transpose(0, 1); };
+    const torch::Tensor a = torch::softmax(torch::matmul(heads(q), heads(k).transpose(1, 2)) * scale, -1);
+    const torch::Tensor ref = torch::matmul(a, heads(v)).transpose(0, 1).reshape({n, E});
+    worst = std::max(worst, ((outF.narrow(0, s0, n) - ref).abs().max() / peak).item<double>());
+  }
+  return worst;
+#else
+  (void)device;
+  (void)sequences;
+  (void)maxLength;
+  return -1;
+#endif
+}
+
 // x W^T + b, then GELU when `gelu`: while training on a GPU in bf16 with the fused kernels, the
 // backward's bias gradient (and GELU's backward) by FusedKernels.cu (TrainLinear); otherwise ATen's.
 torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
@@ -560,6 +603,28 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, R = x.size(0);
 #if TORCH_VERSION_MAJOR >= 2
   if (variableLengthAttention()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (shortAttention() && !at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
+        cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
+      // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
+      const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+      qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
+      torch::Tensor out = torch::empty({R, E}, qkv.options());
+      const auto* base = static_cast<const std::uint16_t*>(qkv.data_ptr());
+      if (cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, batch.cuSeqlens.data_ptr<int>(),
+                                   batch.cuSeqlens.size(0) - 1, static_cast<int>(H), static_cast<int>(d),
+                                   batch.maxLength, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))),
+                                   static_cast<std::uint16_t*>(out.data_ptr()), E,
+                                   at::cuda::getCurrentCUDAStream(x.device().index()).stream()))
+        return lin(out, prefix + ".out_proj");
+      // Declined (a misaligned row, say): flash on the same projections.
+      const torch::Tensor o = VarlenAttention::apply(
+          qkv.narrow(1, 0, E).contiguous().view({R, H, d}), qkv.narrow(1, E, E).contiguous().view({R, H, d}),
+          qkv.narrow(1, 2 * E, E).contiguous().view({R, H, d}), batch.cuSeqlens, batch.maxLength,
+          1.0 / std::sqrt(static_cast<double>(d)));
+      return lin(o.reshape({R, E}), prefix + ".out_proj");
+    }
+#endif
     // q, k and v by three projections (row blocks of in_proj, contiguous): the flash backward's
     // dq, dk, dv then reach their projections directly, where slices of one [R, 3E] projection
     // cost three zero-filled [R, 3E] gradients, strided copies and their sums per layer.

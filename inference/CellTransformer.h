@@ -119,6 +119,16 @@ public:
     return fused_ && fusedKernelsBuilt() && device_.is_cuda() && compute_ == torch::kBFloat16;
   }
   static bool fusedKernelsBuilt();
+  // Without gradients on a GPU in bf16 with the fused kernels (embedding, validation): one fused
+  // q/k/v projection read in place by ShortAttention.cu's kernel over the packed sequences,
+  // instead of three projections and ATen's flash kernel (which pads head size 48 to 64);
+  // sequences longer than 256 tokens take flash. Off: the previous path, for same-call ratios.
+  void setShortAttention(bool on) { shortAttention_ = on; }
+  bool shortAttention() const { return shortAttention_ && fusedKernels(); }
+  // The short-attention kernel against ATen's attention on random packed sequences of 1 to
+  // `maxLength` tokens (bf16, E 384, 8 heads) on `device`: the largest difference relative to the
+  // largest output (-1: not built or not a GPU).
+  static double checkShortAttention(torch::Device device, std::int64_t sequences = 3000, std::int64_t maxLength = 200);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built).
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
@@ -179,6 +189,7 @@ private:
   torch::ScalarType compute_ = torch::kFloat32;
   bool varlen_ = true;
   bool fused_ = true;
+  bool shortAttention_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 

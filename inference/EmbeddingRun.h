@@ -44,6 +44,8 @@ struct EmbedRunOptions {
   int batchLookahead = 3;
   // Fused CUDA kernels (CellTransformer::setFusedKernels) where the build has them.
   bool fusedKernels = true;
+  // With them, the encoder's short-attention kernel (CellTransformer::setShortAttention).
+  bool shortAttention = true;
   // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
   // stream, as before).
   bool uploadStream = true;
@@ -88,6 +90,7 @@ struct EmbedRunResult {
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
   bool packedBatches = false;            // packed batches, variable-length attention (paddedBatches)
   bool fusedKernels = false;             // fused CUDA kernels used
+  bool shortAttention = false;           // the short-attention kernel used
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

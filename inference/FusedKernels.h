@@ -59,4 +59,17 @@ bool geluBackwardBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* h, s
 bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, std::uint16_t* low, std::int64_t n,
               float lrOverC1, float beta1, float beta2, float eps, float weightDecay, float sqrtC2, void* stream);
 
+// Attention without gradients over packed sequences (embedding, validation; ShortAttention.cu):
+// out[i, h*d:(h+1)*d] = softmax(scale q_i k_j^T over j of i's sequence) v for each head h, with q,
+// k and v rows of bf16 at `rowStride` elements apart (head h at column h * d; a fused [R, 3E]
+// projection or three [R, E] ones), sequence s the rows cuSeqlens[s] .. cuSeqlens[s + 1] (int32,
+// on the device), out rows `outStride` apart. Scores and softmax in float32, probabilities
+// rounded to bf16 before the product with v (as flash attention). For head sizes 32, 48 and 64
+// and sequences of at most 256 rows (shortAttentionFits); false (nothing launched) otherwise or
+// for pointers not 16-byte aligned.
+bool shortAttentionFits(int headDim, std::int64_t maxLength);
+bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
+                        const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
+                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream);
+
 } // namespace atlascope::inference::cuda

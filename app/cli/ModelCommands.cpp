@@ -73,7 +73,14 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"packed_batches", r.packedBatches},
           {"batch_s", r.batchSeconds},
           {"batch_build_s", r.batchBuildSeconds},
-          {"fused_kernels", r.fusedKernels}};
+          {"fused_kernels", r.fusedKernels},
+          {"short_attention", r.shortAttention}};
+}
+
+// The encoder's inference kernels (EmbedRunOptions), for embed and bench embed alike.
+void addEncoderKernelOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
+  cmd->add_flag("!--no-short-attention", opt.shortAttention,
+                "GPU: ATen's flash attention instead of the short-sequence attention kernel");
 }
 } // namespace
 
@@ -103,6 +110,7 @@ void addModelCommands(CLI::App& app) {
     cmd->add_flag("--padded-batches", opt->paddedBatches,
                   "GPU: padded batches with a key mask instead of packed ones with variable-length attention");
     cmd->add_flag("!--no-fused-kernels", opt->fusedKernels, "GPU: ATen's operations instead of the fused CUDA kernels");
+    addEncoderKernelOptions(cmd, *opt);
     cmd->add_option("--h5ad-out", opt->h5adOut, "Also write the embeddings into obsm of a copy of the input .h5ad");
     cmd->add_option("--obsm-key", opt->obsmKey, "obsm key for --h5ad-out (default X_celltransformer)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
@@ -256,17 +264,26 @@ void addModelCommands(CLI::App& app) {
         // sequences, the fused kernels where built.
         model.setFusedKernels(true);
         j["fused_kernels"] = model.fusedKernels();
+        // With the short-attention kernel, then with flash attention (the previous path).
         const Output bp = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
         const torch::Tensor cp = torch::cosine_similarity(bp.embedding, o.embedding, 1);
         j["bf16_packed_cosine_min"] = cp.min().item<double>();
         j["bf16_packed_cosine_mean"] = cp.mean().item<double>();
         j["bf16_packed_varlen"] = model.variableLengthAttention();
+        j["bf16_packed_short_attention"] = model.shortAttention();
+        model.setShortAttention(false);
+        const Output bq = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
+        const torch::Tensor cq = torch::cosine_similarity(bq.embedding, o.embedding, 1);
+        j["bf16_packed_flash_cosine_min"] = cq.min().item<double>();
+        j["bf16_packed_flash_cosine_mean"] = cq.mean().item<double>();
+        model.setShortAttention(true);
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
         if (CellTransformer::fusedKernelsBuilt()) {
           // E 384 and the expression MLP's 192 (the released size's widths).
           j["train_layer_norm_max_rel_error"] = std::max(CellTransformer::checkTrainLayerNorm(dev),
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
+          j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
         }
       }
       std::cout << j.dump() << "\n";
@@ -291,6 +308,10 @@ void addModelCommands(CLI::App& app) {
       if (j.contains("train_layer_norm_max_rel_error") && !(j["train_layer_norm_max_rel_error"].is_number() &&
                                                             j["train_layer_norm_max_rel_error"].get<double>() < 1e-2))
         failures.push_back("the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
+      if (j.contains("short_attention_max_rel_error") &&
+          !(j["short_attention_max_rel_error"].is_number() && j["short_attention_max_rel_error"].get<double>() >= 0 &&
+            j["short_attention_max_rel_error"].get<double>() < 1e-2))
+        failures.push_back("the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
       if (j.contains("train_linear_max_rel_error") &&
           !(j["train_linear_max_rel_error"].is_number() && j["train_linear_max_rel_error"].get<double>() < 1e-2))
         failures.push_back("the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
@@ -347,6 +368,8 @@ void addModelCommands(CLI::App& app) {
                   "GPU: upload packed batches on the compute stream (as before), not on a stream of their own");
     auto noFused = std::make_shared<bool>(false);
     cmd->add_flag("--no-fused-kernels", *noFused, "GPU: ATen's operations instead of the fused CUDA kernels");
+    auto kernels = std::make_shared<inference::EmbedRunOptions>();
+    addEncoderKernelOptions(cmd, *kernels);
     auto traceFile = std::make_shared<std::string>();
     cmd->add_option(
         "--trace", *traceFile,
@@ -414,6 +437,7 @@ void addModelCommands(CLI::App& app) {
           eo.serialNeighborhoods = *serial;
           eo.batchLookahead = *lookahead;
           eo.fusedKernels = !*noFused;
+          eo.shortAttention = kernels->shortAttention;
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
