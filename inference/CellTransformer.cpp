@@ -460,8 +460,8 @@ double CellTransformer::checkShortAttention(torch::Device device, std::int64_t s
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuDevice.data_ptr<int>(), sequences,
                                 static_cast<int>(H), static_cast<int>(d), maxLength, static_cast<float>(scale),
-                                static_cast<std::uint16_t*>(out.data_ptr()),
-                                E, at::cuda::getCurrentCUDAStream(device.index()).stream()))
+                                static_cast<std::uint16_t*>(out.data_ptr()), E,
+                                at::cuda::getCurrentCUDAStream(device.index()).stream()))
     return 1.0;
   // The reference: float32 attention of each sequence (padded to maxLength, masked).
   const torch::Tensor q = qkv.narrow(1, 0, E).to(torch::kFloat32), k = qkv.narrow(1, E, E).to(torch::kFloat32),
@@ -494,9 +494,62 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (fused_ && x.is_cuda() && at::GradMode::is_enabled() && b.defined() && x.scalar_type() == torch::kBFloat16 &&
       w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
     return TrainLinear::apply(x, w, b, gelu);
+  if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
+      x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
+      b.scalar_type() == torch::kBFloat16) {
+    const std::int64_t K = w.size(1), N = w.size(0);
+    const torch::Tensor a = x.reshape({-1, K}).contiguous(), wc = w.contiguous(), bc = b.contiguous();
+    const std::int64_t M = a.size(0), bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
+    if (M > 0 && bytes >= 0) {
+      torch::Tensor out = torch::empty({M, N}, a.options());
+      torch::Tensor workspace = torch::empty({std::max<std::int64_t>(bytes, 1)}, a.options().dtype(torch::kUInt8));
+      if (cuda::gemmBiasGeluBf16(bits(a), bits(wc), bits(bc), mutableBits(out), M, static_cast<int>(N),
+                                 static_cast<int>(K), bytes > 0 ? workspace.data_ptr() : nullptr,
+                                 at::cuda::getCurrentCUDAStream(a.device().index()).stream())) {
+        std::vector<std::int64_t> shape = x.sizes().vec();
+        shape.back() = N;
+        return out.view(shape);
+      }
+    }
+  }
 #endif
   const torch::Tensor y = torch::linear(x, w, b);
   return gelu ? torch::gelu(y) : y;
+}
+
+bool CellTransformer::gemmGeluBuilt() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return cuda::gemmBiasGeluBuilt();
+#else
+  return false;
+#endif
+}
+
+double CellTransformer::checkGemmGelu(torch::Device device, std::int64_t rows, int in, int out) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return -1;
+  torch::manual_seed(10);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x = torch::randn({rows, in}, o), w = torch::randn({out, in}, o) * (1.0 / std::sqrt(in));
+  const torch::Tensor b = 0.5 * torch::randn({out}, o);
+  const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(rows, out, in);
+  if (bytes < 0) return 1.0;
+  torch::Tensor y = torch::empty({rows, out}, o), workspace = torch::empty({bytes + 1}, o.dtype(torch::kUInt8));
+  if (!cuda::gemmBiasGeluBf16(bits(x), bits(w), bits(b), mutableBits(y), rows, out, in,
+                              bytes > 0 ? workspace.data_ptr() : nullptr,
+                              at::cuda::getCurrentCUDAStream(device.index()).stream()))
+    return 1.0;
+  // The reference in float32 from the same bf16 inputs.
+  const torch::Tensor e =
+      torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
+  return ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+#else
+  (void)device;
+  (void)rows;
+  (void)in;
+  (void)out;
+  return -1;
+#endif
 }
 
 // An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the

@@ -125,6 +125,15 @@ public:
   // sequences longer than 256 tokens take flash. Off: the previous path, for same-call ratios.
   void setShortAttention(bool on) { shortAttention_ = on; }
   bool shortAttention() const { return shortAttention_ && fusedKernels(); }
+  // Likewise the feed-forward layers' GELU(x W^T + b) as one CUTLASS GEMM with the bias and the
+  // erf GELU in its epilogue (GemmGelu.cu, where the build has CUTLASS) instead of cuBLASLt's GEMM
+  // and ATen's GELU pass over the hidden activations. Off: the previous path.
+  void setGemmGelu(bool on) { gemmGelu_ = on; }
+  bool gemmGelu() const { return gemmGelu_ && gemmGeluBuilt() && fusedKernels(); }
+  static bool gemmGeluBuilt();
+  // The fused GEMM + GELU against ATen's linear and gelu on random bf16 data (rows x in -> out):
+  // the largest difference relative to the largest output (-1: not built or not a GPU).
+  static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048);
   // The short-attention kernel against ATen's attention on random packed sequences of 1 to
   // `maxLength` tokens (bf16, E 384, 8 heads) on `device`: the largest difference relative to the
   // largest output (-1: not built or not a GPU).
@@ -190,6 +199,7 @@ private:
   bool varlen_ = true;
   bool fused_ = true;
   bool shortAttention_ = true;
+  bool gemmGelu_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 

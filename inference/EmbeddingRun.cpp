@@ -123,8 +123,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
   model.setFusedKernels(opt.fusedKernels);
   model.setShortAttention(opt.shortAttention);
+  model.setGemmGelu(opt.gemmGelu);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
+  res.gemmGelu = model.gemmGelu();
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 4096);
   const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;

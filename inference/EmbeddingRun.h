@@ -44,8 +44,10 @@ struct EmbedRunOptions {
   int batchLookahead = 3;
   // Fused CUDA kernels (CellTransformer::setFusedKernels) where the build has them.
   bool fusedKernels = true;
-  // With them, the encoder's short-attention kernel (CellTransformer::setShortAttention).
+  // With them, the encoder's short-attention kernel and the fused GEMM + GELU
+  // (CellTransformer::setShortAttention, setGemmGelu); false: the previous path.
   bool shortAttention = true;
+  bool gemmGelu = true;
   // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
   // stream, as before).
   bool uploadStream = true;
@@ -91,6 +93,7 @@ struct EmbedRunResult {
   bool packedBatches = false;            // packed batches, variable-length attention (paddedBatches)
   bool fusedKernels = false;             // fused CUDA kernels used
   bool shortAttention = false;           // the short-attention kernel used
+  bool gemmGelu = false;                 // the fused GEMM + GELU used
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

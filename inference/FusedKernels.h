@@ -72,4 +72,13 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream);
 
+// out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
+// Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias and applies GELU in
+// float32 (GemmGelu.cu, sm_90a; built only with ATLASCOPE_CUTLASS_DIR: gemmBiasGeluBuilt()).
+// `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
+// launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
+bool gemmBiasGeluBuilt();
+std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
+bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                      std::int64_t M, int N, int K, void* workspace, void* stream);
 } // namespace atlascope::inference::cuda

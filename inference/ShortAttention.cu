@@ -197,12 +197,15 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
   const int padded = static_cast<int>((maxLength + 15) / 16 * 16);
   const auto s = static_cast<cudaStream_t>(stream);
   switch (headDim) {
-  case 32: return launchShortAttention<32>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out,
-                                           outStride, padded, scale, s);
-  case 48: return launchShortAttention<48>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out,
-                                           outStride, padded, scale, s);
-  default: return launchShortAttention<64>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out,
-                                           outStride, padded, scale, s);
+  case 32:
+    return launchShortAttention<32>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
+                                    padded, scale, s);
+  case 48:
+    return launchShortAttention<48>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
+                                    padded, scale, s);
+  default:
+    return launchShortAttention<64>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
+                                    padded, scale, s);
   }
 }
 
