@@ -10,6 +10,7 @@
 #include "inference/FusedKernels.h"
 
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 #define ATLASCOPE_FUSED_KERNELS 1
 #endif
 #endif
@@ -179,6 +180,22 @@ torch::Tensor CellTransformer::linGelu(const torch::Tensor& x, const std::string
 namespace {
 const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
 std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
+
+// GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
+// undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
+torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b) {
+  const c10::cuda::CUDAGuard device(a.device()); // the kernel runs on the current device
+  const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
+  const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
+  if (M <= 0 || bytes < 0) return {};
+  torch::Tensor out = torch::empty({M, N}, a.options());
+  const torch::Tensor workspace = torch::empty({std::max<std::int64_t>(bytes, 1)}, a.options().dtype(torch::kUInt8));
+  if (!cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N), static_cast<int>(K),
+                              bytes > 0 ? workspace.data_ptr() : nullptr,
+                              at::cuda::getCurrentCUDAStream(a.device().index()).stream()))
+    return {};
+  return out;
+}
 
 // LayerNorm while training on a GPU in bf16, by FusedKernels.cu: the forward and the input gradient
 // one warp per row (ATen's kernels run a block per row, at a fraction of the memory bandwidth for
@@ -443,12 +460,18 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
-double CellTransformer::checkShortAttention(torch::Device device, std::int64_t sequences, std::int64_t maxLength) {
+double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device device,
+                                            [[maybe_unused]] std::int64_t sequences,
+                                            [[maybe_unused]] std::int64_t maxLength) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::shortAttentionFits(48, maxLength)) return -1;
+  const c10::cuda::CUDAGuard guard(device);
   torch::manual_seed(9);
   const std::int64_t E = 384, H = 8, d = E / H;
-  const torch::Tensor lengths = torch::randint(1, maxLength + 1, {sequences}, torch::kInt64);
+  // Lengths 0 (packBatch's fillers) to maxLength, the longest present (the kernel's largest
+  // shared memory: above 48 KB from 225 tokens).
+  torch::Tensor lengths = torch::randint(0, maxLength + 1, {sequences}, torch::kInt64);
+  lengths[0] = maxLength;
   const torch::Tensor cu = torch::cat({torch::zeros({1}, torch::kInt64), lengths.cumsum(0)}).to(torch::kInt32);
   const std::int64_t R = cu[-1].item<std::int64_t>();
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
@@ -463,25 +486,23 @@ double CellTransformer::checkShortAttention(torch::Device device, std::int64_t s
                                 static_cast<std::uint16_t*>(out.data_ptr()), E,
                                 at::cuda::getCurrentCUDAStream(device.index()).stream()))
     return 1.0;
-  // The reference: float32 attention of each sequence (padded to maxLength, masked).
+  // The reference: float32 attention of every sequence.
   const torch::Tensor q = qkv.narrow(1, 0, E).to(torch::kFloat32), k = qkv.narrow(1, E, E).to(torch::kFloat32),
                       v = qkv.narrow(1, 2 * E, E).to(torch::kFloat32);
-  double worst = 0;
-  const auto* c = cu.data_ptr<int>();
   const torch::Tensor outF = out.to(torch::kFloat32);
   const torch::Tensor peak = outF.abs().max().clamp_min(1e-6);
-  for (std::int64_t i = 0; i < sequences; i += std::max<std::int64_t>(1, sequences / 300)) {
+  const auto* c = cu.data_ptr<int>();
+  torch::Tensor worst = torch::zeros({}, outF.options());
+  for (std::int64_t i = 0; i < sequences; ++i) {
     const std::int64_t s0 = c[i], n = c[i + 1] - c[i];
+    if (n == 0) continue;
     auto heads = [&](const torch::Tensor& t) { return t.narrow(0, s0, n).view({n, H, d}).transpose(0, 1); };
     const torch::Tensor a = torch::softmax(torch::matmul(heads(q), heads(k).transpose(1, 2)) * scale, -1);
     const torch::Tensor ref = torch::matmul(a, heads(v)).transpose(0, 1).reshape({n, E});
-    worst = std::max(worst, ((outF.narrow(0, s0, n) - ref).abs().max() / peak).item<double>());
+    worst = torch::maximum(worst, (outF.narrow(0, s0, n) - ref).abs().max());
   }
-  return worst;
+  return (worst / peak).item<double>();
 #else
-  (void)device;
-  (void)sequences;
-  (void)maxLength;
   return -1;
 #endif
 }
@@ -497,19 +518,11 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
       x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       b.scalar_type() == torch::kBFloat16) {
-    const std::int64_t K = w.size(1), N = w.size(0);
-    const torch::Tensor a = x.reshape({-1, K}).contiguous(), wc = w.contiguous(), bc = b.contiguous();
-    const std::int64_t M = a.size(0), bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
-    if (M > 0 && bytes >= 0) {
-      torch::Tensor out = torch::empty({M, N}, a.options());
-      torch::Tensor workspace = torch::empty({std::max<std::int64_t>(bytes, 1)}, a.options().dtype(torch::kUInt8));
-      if (cuda::gemmBiasGeluBf16(bits(a), bits(wc), bits(bc), mutableBits(out), M, static_cast<int>(N),
-                                 static_cast<int>(K), bytes > 0 ? workspace.data_ptr() : nullptr,
-                                 at::cuda::getCurrentCUDAStream(a.device().index()).stream())) {
-        std::vector<std::int64_t> shape = x.sizes().vec();
-        shape.back() = N;
-        return out.view(shape);
-      }
+    const torch::Tensor out = gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous());
+    if (out.defined()) {
+      std::vector<std::int64_t> shape = x.sizes().vec();
+      shape.back() = w.size(0);
+      return out.view(shape);
     }
   }
 #endif
@@ -525,29 +538,26 @@ bool CellTransformer::gemmGeluBuilt() {
 #endif
 }
 
-double CellTransformer::checkGemmGelu(torch::Device device, std::int64_t rows, int in, int out) {
+double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
+                                      [[maybe_unused]] int in, [[maybe_unused]] int out) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return -1;
   torch::manual_seed(10);
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
-  const torch::Tensor x = torch::randn({rows, in}, o), w = torch::randn({out, in}, o) * (1.0 / std::sqrt(in));
-  const torch::Tensor b = 0.5 * torch::randn({out}, o);
-  const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(rows, out, in);
-  if (bytes < 0) return 1.0;
-  torch::Tensor y = torch::empty({rows, out}, o), workspace = torch::empty({bytes + 1}, o.dtype(torch::kUInt8));
-  if (!cuda::gemmBiasGeluBf16(bits(x), bits(w), bits(b), mutableBits(y), rows, out, in,
-                              bytes > 0 ? workspace.data_ptr() : nullptr,
-                              at::cuda::getCurrentCUDAStream(device.index()).stream()))
-    return 1.0;
-  // The reference in float32 from the same bf16 inputs.
-  const torch::Tensor e =
-      torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
-  return ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+  const torch::Tensor w = torch::randn({out, in}, o) * (1.0 / std::sqrt(in)), b = 0.5 * torch::randn({out}, o);
+  double worst = 0;
+  // Whole tiles (128 rows) and partial ones: one row, one more than a tile, a ragged end.
+  for (const std::int64_t m : {rows, std::int64_t{1}, std::int64_t{129}, rows + 77}) {
+    const torch::Tensor x = torch::randn({m, in}, o);
+    const torch::Tensor y = gemmBiasGelu(x, w, b);
+    if (!y.defined()) return 1.0;
+    // The reference in float32 from the same bf16 inputs.
+    const torch::Tensor e =
+        torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
+    worst = std::max(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
+  }
+  return worst;
 #else
-  (void)device;
-  (void)rows;
-  (void)in;
-  (void)out;
   return -1;
 #endif
 }
@@ -653,14 +663,16 @@ bool CellTransformer::variableLengthAttention() const {
 torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix,
                                                    const Batch& batch, const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2, R = x.size(0);
+  const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2;
 #if TORCH_VERSION_MAJOR >= 2
   if (variableLengthAttention()) {
+    const std::int64_t R = x.size(0);
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (shortAttention() && !at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
         cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
       // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
-      const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+      const c10::cuda::CUDAGuard device(x.device()); // the kernel runs on the current device
+      torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
       qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
       torch::Tensor out = torch::empty({R, E}, qkv.options());
       const auto* base = static_cast<const std::uint16_t*>(qkv.data_ptr());

@@ -131,13 +131,14 @@ public:
   void setGemmGelu(bool on) { gemmGelu_ = on; }
   bool gemmGelu() const { return gemmGelu_ && gemmGeluBuilt() && fusedKernels(); }
   static bool gemmGeluBuilt();
-  // The fused GEMM + GELU against ATen's linear and gelu on random bf16 data (rows x in -> out):
-  // the largest difference relative to the largest output (-1: not built or not a GPU).
+  // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
+  // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
+  // output (-1: not built or not a GPU).
   static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048);
-  // The short-attention kernel against ATen's attention on random packed sequences of 1 to
-  // `maxLength` tokens (bf16, E 384, 8 heads) on `device`: the largest difference relative to the
-  // largest output (-1: not built or not a GPU).
-  static double checkShortAttention(torch::Device device, std::int64_t sequences = 3000, std::int64_t maxLength = 200);
+  // The short-attention kernel against float32 attention on random packed sequences of 0 to
+  // `maxLength` tokens (bf16, E 384, 8 heads) on `device`, every sequence compared: the largest
+  // difference relative to the largest output (-1: not built or not a GPU).
+  static double checkShortAttention(torch::Device device, std::int64_t sequences = 3000, std::int64_t maxLength = 256);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built).
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);

@@ -66,7 +66,8 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
 // on the device), out rows `outStride` apart. Scores and softmax in float32, probabilities
 // rounded to bf16 before the product with v (as flash attention). For head sizes 32, 48 and 64
 // and sequences of at most 256 rows (shortAttentionFits); false (nothing launched) otherwise or
-// for pointers not 16-byte aligned.
+// for pointers not 16-byte aligned. maxLength must bound every sequence (rows past it are not
+// written); sequences may be empty (packBatch's fillers). Runs on the current device.
 bool shortAttentionFits(int headDim, std::int64_t maxLength);
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,

@@ -5,6 +5,7 @@
 // (ATLASCOPE_CUTLASS_DIR) for sm_90a (Hopper's wgmma and TMA).
 #include "inference/FusedKernels.h"
 
+#include <atomic>
 #include <cuda_runtime.h>
 #include <cute/tensor.hpp>
 #include <cutlass/cutlass.h>
@@ -71,10 +72,11 @@ typename Gemm::Arguments arguments(const void* x, const void* w, const void* bia
   cutlass::KernelHardwareInfo hw;
   hw.device_id = device;
   // The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
-  static int counts[64] = {};
+  static std::atomic<int> counts[64] = {};
   if (device >= 0 && device < 64) {
-    if (counts[device] == 0) counts[device] = cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device);
-    hw.sm_count = counts[device];
+    if (counts[device].load() == 0)
+      counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
+    hw.sm_count = counts[device].load();
   }
   typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
                              {static_cast<int>(M), N, K, 1},

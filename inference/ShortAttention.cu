@@ -168,10 +168,13 @@ bool launchShortAttention(const void* q, const void* k, const void* v, long long
                           int sequences, int heads, void* out, long long outStride, int padded, float scale,
                           cudaStream_t stream) {
   const long long bytes = sharedBytes(padded, D);
-  // Above 48 KB a kernel must opt in (per kernel and device; a few microseconds).
+  // Above 48 KB a kernel must opt in (per kernel and device): always to the largest size, so that
+  // threads sharing a device never lower it under each other's launch.
   if (bytes > 48 * 1024 && cudaFuncSetAttribute(shortAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(bytes)) != cudaSuccess)
+                                                static_cast<int>(sharedBytes(kMaxPadded, D))) != cudaSuccess) {
+    cudaGetLastError(); // declined: the caller's fallback must not find this error pending
     return false;
+  }
   const dim3 grid(static_cast<unsigned>(sequences), static_cast<unsigned>(heads));
   shortAttentionKernel<D><<<grid, 32 * kWarps, static_cast<size_t>(bytes), stream>>>(
       static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v),

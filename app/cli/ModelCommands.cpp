@@ -276,14 +276,15 @@ void addModelCommands(CLI::App& app) {
         j["bf16_packed_varlen"] = model.variableLengthAttention();
         j["bf16_packed_short_attention"] = model.shortAttention();
         j["bf16_packed_gemm_gelu"] = model.gemmGelu();
+        const bool shortAttention = model.shortAttention(), gemmGelu = model.gemmGelu();
         model.setShortAttention(false);
         model.setGemmGelu(false);
         const Output bq = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
         const torch::Tensor cq = torch::cosine_similarity(bq.embedding, o.embedding, 1);
         j["bf16_packed_previous_cosine_min"] = cq.min().item<double>();
         j["bf16_packed_previous_cosine_mean"] = cq.mean().item<double>();
-        model.setShortAttention(true);
-        model.setGemmGelu(true);
+        model.setShortAttention(shortAttention);
+        model.setGemmGelu(gemmGelu);
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
         if (CellTransformer::fusedKernelsBuilt()) {
           // E 384 and the expression MLP's 192 (the released size's widths).
