@@ -181,6 +181,23 @@ namespace {
 const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
 std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
 
+// Attention of each head over the packed sequences of `cuSeqlens` (int32, on the device), q, k
+// and v read in place from one bf16 [R, 3E] projection, by ShortAttention.cu's kernel into a new
+// [R, E]; undefined where the kernel declines.
+torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor& cuSeqlens, std::int64_t maxLength,
+                                   std::int64_t heads) {
+  const c10::cuda::CUDAGuard device(qkv.device()); // the kernel runs on the current device
+  const std::int64_t R = qkv.size(0), E = qkv.size(1) / 3, d = E / heads;
+  torch::Tensor out = torch::empty({R, E}, qkv.options());
+  const auto* base = bits(qkv);
+  if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuSeqlens.data_ptr<int>(), cuSeqlens.size(0) - 1,
+                                static_cast<int>(heads), static_cast<int>(d), maxLength,
+                                static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out), E,
+                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
+    return {};
+  return out;
+}
+
 // GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
 // undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
 torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b) {
@@ -188,8 +205,8 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
   const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
   if (M <= 0 || bytes < 0) return {};
-  torch::Tensor out = torch::empty({M, N}, a.options());
-  const torch::Tensor workspace = torch::empty({std::max<std::int64_t>(bytes, 1)}, a.options().dtype(torch::kUInt8));
+  torch::Tensor out = torch::empty({M, N}, a.options()), workspace;
+  if (bytes > 0) workspace = torch::empty({bytes}, a.options().dtype(torch::kUInt8));
   if (!cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N), static_cast<int>(K),
                               bytes > 0 ? workspace.data_ptr() : nullptr,
                               at::cuda::getCurrentCUDAStream(a.device().index()).stream()))
@@ -465,7 +482,6 @@ double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device devic
                                             [[maybe_unused]] std::int64_t maxLength) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::shortAttentionFits(48, maxLength)) return -1;
-  const c10::cuda::CUDAGuard guard(device);
   torch::manual_seed(9);
   const std::int64_t E = 384, H = 8, d = E / H;
   // Lengths 0 (packBatch's fillers) to maxLength, the longest present (the kernel's largest
@@ -477,15 +493,9 @@ double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device devic
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
   // Scores of a few units, as a trained model's: softmax neither uniform nor one-hot.
   const torch::Tensor qkv = torch::randn({R, 3 * E}, o) * 2.0;
-  torch::Tensor out = torch::empty({R, E}, o);
-  const torch::Tensor cuDevice = cu.to(device);
-  const auto* base = static_cast<const std::uint16_t*>(qkv.data_ptr());
+  const torch::Tensor out = packedShortAttention(qkv, cu.to(device), maxLength, H);
+  if (!out.defined()) return 1.0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuDevice.data_ptr<int>(), sequences,
-                                static_cast<int>(H), static_cast<int>(d), maxLength, static_cast<float>(scale),
-                                static_cast<std::uint16_t*>(out.data_ptr()), E,
-                                at::cuda::getCurrentCUDAStream(device.index()).stream()))
-    return 1.0;
   // The reference: float32 attention of every sequence.
   const torch::Tensor q = qkv.narrow(1, 0, E).to(torch::kFloat32), k = qkv.narrow(1, E, E).to(torch::kFloat32),
                       v = qkv.narrow(1, 2 * E, E).to(torch::kFloat32);
@@ -667,36 +677,27 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
 #if TORCH_VERSION_MAJOR >= 2
   if (variableLengthAttention()) {
     const std::int64_t R = x.size(0);
+    const torch::Tensor& w = P(prefix + ".in_proj_weight");
+    const torch::Tensor& bias = P(prefix + ".in_proj_bias");
+    torch::Tensor q, k, v;
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (shortAttention() && !at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
         cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
       // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
-      const c10::cuda::CUDAGuard device(x.device()); // the kernel runs on the current device
-      torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+      const torch::Tensor qkv = torch::linear(x, w, bias);
       qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
-      torch::Tensor out = torch::empty({R, E}, qkv.options());
-      const auto* base = static_cast<const std::uint16_t*>(qkv.data_ptr());
-      if (cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, batch.cuSeqlens.data_ptr<int>(),
-                                   batch.cuSeqlens.size(0) - 1, static_cast<int>(H), static_cast<int>(d),
-                                   batch.maxLength, static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))),
-                                   static_cast<std::uint16_t*>(out.data_ptr()), E,
-                                   at::cuda::getCurrentCUDAStream(x.device().index()).stream()))
-        return lin(out, prefix + ".out_proj");
-      // Declined (a misaligned row, say): flash on the same projections.
-      const torch::Tensor o = VarlenAttention::apply(
-          qkv.narrow(1, 0, E).contiguous().view({R, H, d}), qkv.narrow(1, E, E).contiguous().view({R, H, d}),
-          qkv.narrow(1, 2 * E, E).contiguous().view({R, H, d}), batch.cuSeqlens, batch.maxLength,
-          1.0 / std::sqrt(static_cast<double>(d)));
-      return lin(o.reshape({R, E}), prefix + ".out_proj");
+      const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H);
+      if (out.defined()) return lin(out, prefix + ".out_proj");
+      // Declined (a misaligned row, say): flash on the same projections, below.
+      q = qkv.narrow(1, 0, E).contiguous();
+      k = qkv.narrow(1, E, E).contiguous();
+      v = qkv.narrow(1, 2 * E, E).contiguous();
     }
 #endif
     // q, k and v by three projections (row blocks of in_proj, contiguous): the flash backward's
     // dq, dk, dv then reach their projections directly, where slices of one [R, 3E] projection
     // cost three zero-filled [R, 3E] gradients, strided copies and their sums per layer.
-    const torch::Tensor& w = P(prefix + ".in_proj_weight");
-    const torch::Tensor& bias = P(prefix + ".in_proj_bias");
     auto project = [&](int i) { return torch::linear(x, w.narrow(0, i * E, E), bias.narrow(0, i * E, E)); };
-    torch::Tensor q, k, v;
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
         w.scalar_type() == torch::kBFloat16 && bias.scalar_type() == torch::kBFloat16 && E % 2 == 0) {

@@ -74,8 +74,9 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
-// Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias and applies GELU in
-// float32 (GemmGelu.cu, sm_90a; built only with ATLASCOPE_CUTLASS_DIR: gemmBiasGeluBuilt()).
+// Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to
+// bf16 and applies GELU in float32, as cuBLASLt's bias epilogue followed by ATen's GELU compute it
+// (GemmGelu.cu, sm_90a; built only with ATLASCOPE_CUTLASS_DIR: gemmBiasGeluBuilt()).
 // `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
 bool gemmBiasGeluBuilt();

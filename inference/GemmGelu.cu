@@ -1,8 +1,9 @@
 // The feed-forward's first layer without gradients, GELU(x W^T + b), as one CUTLASS GEMM whose
-// epilogue adds the bias and applies the erf GELU (see gemmBiasGeluBf16 in FusedKernels.h). cuBLASLt's GELU epilogue is
-// the tanh approximation, so the model's erf GELU ran as a pass of its own over the [R, 2048] hidden activations:
-// written, read and written again, 17% of an embedding batch on the H200. Built only with CUTLASS's headers
-// (ATLASCOPE_CUTLASS_DIR) for sm_90a (Hopper's wgmma and TMA).
+// epilogue adds the bias and applies the erf GELU (see gemmBiasGeluBf16 in FusedKernels.h).
+// cuBLASLt's GELU epilogue is the tanh approximation, so the model's erf GELU ran as a pass of
+// its own over the [R, 2048] hidden activations: written, read and written again, 17% of an
+// embedding batch on the H200. Built only with CUTLASS's headers (ATLASCOPE_CUTLASS_DIR) for
+// sm_90a (Hopper's wgmma and TMA).
 #include "inference/FusedKernels.h"
 
 #include <atomic>
@@ -26,9 +27,6 @@ using namespace cute;
 using Element = cutlass::bfloat16_t;
 constexpr int kAlign = 8; // 16-byte accesses
 
-// A = x [M, K] row-major; B = W [N, K] row-major, i.e. K x N column-major (PyTorch's Linear);
-// D = [M, N] row-major; no C. A 128 x 256 tile per pair of consumer warp groups (cooperative),
-// clusters of 2 along M sharing W's tile by TMA multicast.
 // GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
 // writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
 // GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
@@ -49,6 +47,9 @@ template <class T, int N> struct RoundedGelu<cutlass::Array<T, N>> {
   }
 };
 
+// A = x [M, K] row-major; B = W [N, K] row-major, i.e. K x N column-major (PyTorch's Linear);
+// D = [M, N] row-major; no C. A 128 x 256 tile per pair of consumer warp groups (cooperative),
+// clusters of 2 along M sharing W's tile by TMA multicast.
 using TileShape = Shape<_128, _256, _64>;
 using ClusterShape = Shape<_2, _1, _1>;
 using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<RoundedGelu, Element, float, Element, Element, float>;
