@@ -743,22 +743,40 @@ std::int64_t roundUp(std::int64_t v, std::int64_t multiple) {
 }
 } // namespace
 
+std::int64_t roundedCells(std::int64_t cells, std::int64_t steps) {
+  if (steps <= 0 || cells <= steps) return cells;
+  std::int64_t octave = 1;
+  while (octave * 2 <= cells) octave *= 2;
+  return roundUp(cells, std::max<std::int64_t>(1, octave / steps));
+}
+
 Batch packBatch(const Batch& padded, const PackShape& shape) {
-  const std::int64_t B = padded.observed.size(0), N = padded.observed.size(1);
-  const torch::Tensor observed0 = padded.observed.cpu().contiguous(), valid0 = padded.valid.cpu().contiguous();
-  const torch::Tensor reference = padded.reference.cpu().contiguous();
+  const std::int64_t B0 = padded.observed.size(0), N = padded.observed.size(1);
+  const std::int64_t B = roundedCells(B0, shape.cellSteps);
+  torch::Tensor observed0 = padded.observed.cpu().contiguous(), valid0 = padded.valid.cpu().contiguous();
+  torch::Tensor reference = padded.reference.cpu().contiguous();
+  if (B > B0 && B0 > 0) {
+    // Empty neighbourhoods of the first reference cell: no observed token, a finite output.
+    observed0 = torch::cat({observed0, torch::full({B - B0, N}, reference[0].item<std::int64_t>(), torch::kInt64)});
+    valid0 = torch::cat({valid0, torch::zeros({B - B0, N}, torch::kBool)});
+    reference = torch::cat({reference, reference[0].expand({B - B0})});
+  }
   const auto* obs0 = observed0.data_ptr<std::int64_t>();
   const auto* val0 = valid0.data_ptr<bool>();
   const auto* ref = reference.data_ptr<std::int64_t>();
   std::int64_t T = 0;
   for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
-  // Rounded shapes: F filler sequences of at least one filler each, and enough padding slots
-  // in the padded layout to hold the fillers there too.
+  // Rounded shapes: F filler sequences of at least one filler each (of at most ~128 fillers for
+  // rowMultiple: the short-attention kernel's lengths), and enough padding slots in the padded
+  // layout to hold the fillers there too.
   const std::int64_t F =
-      shape.tokenMultiple > 0
+      shape.rowMultiple > 0 ? std::max<std::int64_t>(1, shape.rowMultiple / 128)
+      : shape.tokenMultiple > 0
           ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
           : 0;
-  const std::int64_t Tp = shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T;
+  const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + 2 * B, shape.rowMultiple) - 2 * B
+                          : shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple)
+                                                    : T;
   std::int64_t Np = roundUp(N, shape.lengthMultiple);
   while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
   const std::int64_t L = Np + 2, R = Tp + 2 * B;
@@ -817,14 +835,15 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   out.observed = observed;
   out.valid = valid;
   out.reference = reference.clone();
-  out.uniform = padded.uniform && Np == N && Tp == T;
+  out.uniform = padded.uniform && B == B0 && Np == N && Tp == T;
   out.rows = rows;
   out.order = order;
   out.unpackIndex = unpackIndex;
   out.zeroRows = zeroRows;
   out.cuSeqlens = cu;
-  // Rounded shapes keep one bound per padded length (a CUDA graph bakes it in).
-  out.maxLength = shape.lengthMultiple > 0 ? std::max(L, maxLength) : maxLength;
+  // Training's rounded shapes keep one bound per padded length (a CUDA graph bakes it in);
+  // embedding's (rowMultiple, no graphs) keep the true one, which picks the attention kernel.
+  out.maxLength = shape.lengthMultiple > 0 && shape.rowMultiple == 0 ? std::max(L, maxLength) : maxLength;
   return out;
 }
 

@@ -70,10 +70,22 @@ struct Batch {
 // tokenMultiple / lengthMultiple sequences of their own (at most lengthMultiple + 1 long), which
 // no real token attends to and the pool never reads (in the padded layout they sit in padding
 // slots): the loss and gradients are those of the exact batch (tests/inference/test_trainer).
+//
+// Embedding's batches vary in their neighbourhood count B as well (they are filled to a token
+// budget with neighbourhoods sorted by size), and every new row count of a matrix product costs
+// cuBLASLt a kernel search of ~3 ms of host time on the H200 machine: 14% of an embedding batch
+// was the device waiting for it. rowMultiple rounds the packed row count R = T + 2B instead of T,
+// and cellSteps adds empty neighbourhoods (no observed cell; their outputs are to be ignored)
+// until B is a multiple of 2^floor(log2 B) / cellSteps (at most 1/cellSteps more), so that the
+// encoder's, the pool's and the decoder's products repeat a few row counts.
 struct PackShape {
   std::int64_t tokenMultiple = 0;  // T rounded up to a multiple of this
   std::int64_t lengthMultiple = 0; // N rounded up to a multiple of this
+  std::int64_t rowMultiple = 0;    // R = T + 2B rounded up to a multiple of this (instead of tokenMultiple)
+  std::int64_t cellSteps = 0;      // B rounded up by empty neighbourhoods (see above; 0: exact)
 };
+// B rounded as PackShape::cellSteps asks (B itself for 0 steps).
+std::int64_t roundedCells(std::int64_t cells, std::int64_t steps);
 
 // Adds the packed layout to a padded batch; the result on the CPU (toDevice moves it).
 Batch packBatch(const Batch& padded, const PackShape& shape = {});

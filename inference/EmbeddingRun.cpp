@@ -132,6 +132,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
   const bool packed = !opt.paddedBatches && !opt.exactLengths && model.variableLengthAttention();
   res.packedBatches = packed;
+  res.roundShapes = packed && cuda && opt.roundShapes;
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
   const auto t0 = Clock::now();
@@ -434,10 +435,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // Batches from host threads, batchLookahead ahead (declared after the chunk's data and
       // before the loop: a cancelled loop waits for them here, while what they read lives).
       std::mutex buildMutex;
-      auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda](std::pair<std::int64_t, std::int64_t> r) {
+      const PackShape shape = cuda && opt.roundShapes ? PackShape{0, 8, 4096, 8} : PackShape{};
+      auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda, shape](std::pair<std::int64_t, std::int64_t> r) {
         const auto t = Clock::now();
         Batch b = makeBatch(hoods, order, r.first, r.second, a, torch::kCPU);
-        if (packed) b = packBatch(b);
+        if (packed) b = packBatch(b, shape);
         if (cuda) b = pinned(std::move(b));
         const double s = since(t);
         std::lock_guard<std::mutex> lock(buildMutex);
@@ -472,7 +474,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);
-        chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding);
+        // The first last - first rows: a rounded batch appends empty neighbourhoods.
+        chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
         if (tracing && (batchNo == opt.traceBatches || batchNo == static_cast<int>(plan.ranges.size()))) {
           if (cuda) torch::cuda::synchronize();
           kernels.stop(opt.traceFile);

@@ -48,6 +48,11 @@ struct EmbedRunOptions {
   // (CellTransformer::setShortAttention, setGemmGelu); false: the previous path.
   bool shortAttention = true;
   bool gemmGelu = true;
+  // Packed batches on a GPU rounded to repeating row counts (PackShape: R to 4,096 rows, the
+  // neighbourhood count to 1/8 of its octave by empty neighbourhoods, the padded length to 8), so
+  // that cuBLASLt searches a kernel for a few shapes instead of each batch's (~3 ms of host time
+  // per new shape, during which the device idled). Off: exact shapes (for comparisons).
+  bool roundShapes = true;
   // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
   // stream, as before).
   bool uploadStream = true;
@@ -94,6 +99,7 @@ struct EmbedRunResult {
   bool fusedKernels = false;             // fused CUDA kernels used
   bool shortAttention = false;           // the short-attention kernel used
   bool gemmGelu = false;                 // the fused GEMM + GELU used
+  bool roundShapes = false;              // packed batches rounded to repeating row counts
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

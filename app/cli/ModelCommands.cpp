@@ -75,7 +75,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"batch_build_s", r.batchBuildSeconds},
           {"fused_kernels", r.fusedKernels},
           {"short_attention", r.shortAttention},
-          {"gemm_gelu", r.gemmGelu}};
+          {"gemm_gelu", r.gemmGelu},
+          {"round_shapes", r.roundShapes}};
 }
 
 // The encoder's inference kernels (EmbedRunOptions), for embed and bench embed alike.
@@ -84,6 +85,8 @@ void addEncoderKernelOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
+  cmd->add_flag("!--exact-shapes", opt.roundShapes,
+                "GPU: packed batches of their exact row counts, not rounded to repeating ones");
 }
 } // namespace
 
@@ -452,6 +455,7 @@ void addModelCommands(CLI::App& app) {
           eo.fusedKernels = !*noFused;
           eo.shortAttention = kernels->shortAttention;
           eo.gemmGelu = kernels->gemmGelu;
+          eo.roundShapes = kernels->roundShapes;
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();

@@ -83,15 +83,15 @@ private Q_SLOTS:
     QVERIFY(std::abs(learningRate(o, 5550) - 1e-3 / std::sqrt(2.0)) < 1e-12);
   }
 
-  // The padded batch of the first 48 cells' neighbourhoods (cap 40: lengths differ).
-  Batch firstCellsBatch() const {
+  // The padded batch of the first `cells` cells' neighbourhoods (cap 40: lengths differ).
+  Batch firstCellsBatch(std::int64_t cells = 48) const {
     NeighborhoodOptions no;
     no.cap = 40;
     NeighborhoodIndex index(x_.data(), y_.data(), s_.data(), static_cast<std::int64_t>(x_.size()), no);
-    const NeighborhoodList hoods = index.compute(0, 48);
-    std::vector<std::int64_t> order(48);
+    const NeighborhoodList hoods = index.compute(0, cells);
+    std::vector<std::int64_t> order(static_cast<std::size_t>(cells));
     std::iota(order.begin(), order.end(), 0);
-    return makeBatch(hoods, order, 0, 48, 0, torch::kCPU);
+    return makeBatch(hoods, order, 0, cells, 0, torch::kCPU);
   }
 
   // Training's packed layout (real tokens only outside attention) computes the padded forward.
@@ -145,6 +145,32 @@ private Q_SLOTS:
     QVERIFY(g1.size() > 20);
     for (const auto& [k, g] : g1)
       QVERIFY2(torch::allclose(g, g2.at(k), 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
+  }
+
+  // Embedding rounds its packed batches' row counts and adds empty neighbourhoods (PackShape's
+  // rowMultiple and cellSteps): each real cell keeps its embedding, the added ones stay finite.
+  void roundedRowsAndCellsKeepEmbeddings() {
+    QCOMPARE(roundedCells(1000, 8), std::int64_t(1024)); // octave 512, steps of 64
+    QCOMPARE(roundedCells(1024, 8), std::int64_t(1024));
+    QCOMPARE(roundedCells(1025, 8), std::int64_t(1152)); // octave 1024, steps of 128
+    QCOMPARE(roundedCells(5, 8), std::int64_t(5));
+    QCOMPARE(roundedCells(77, 0), std::int64_t(77));
+    CellTransformer m(initWeights(cfg_, 7), cfg_, "init");
+    torch::NoGradGuard noGrad;
+    const Batch padded = firstCellsBatch(45); // rounded to 48 (octave 32, steps of 4)
+    const std::int64_t B = padded.reference.size(0);
+    const Batch exact = packBatch(padded), rounded = packBatch(padded, PackShape{0, 8, 64, 8});
+    const std::int64_t Bp = rounded.reference.size(0);
+    QCOMPARE(Bp, roundedCells(B, 8));
+    QVERIFY(Bp > B); // the fixture's B is not a step: empty neighbourhoods are exercised
+    QCOMPARE((rounded.rows.size(0) + 2 * Bp) % 64, std::int64_t(0));
+    QCOMPARE(rounded.valid.sum().item<std::int64_t>(), exact.rows.size(0));
+    QCOMPARE(rounded.valid.narrow(0, B, Bp - B).sum().item<std::int64_t>(), std::int64_t(0));
+    QVERIFY(torch::equal(rounded.zeroRows, rounded.cuSeqlens.narrow(0, 1, Bp).to(torch::kInt64) - 1));
+    const Output a = m.forward(expr_, types_, exact, false), b = m.forward(expr_, types_, rounded, false);
+    QCOMPARE(b.embedding.size(0), Bp);
+    QVERIFY(torch::allclose(a.embedding, b.embedding.narrow(0, 0, B), 1e-5, 1e-5));
+    QVERIFY(torch::isfinite(b.embedding).all().item<bool>());
   }
 
   void gradientsMatchFiniteDifferences() {
