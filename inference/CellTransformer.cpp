@@ -1,6 +1,7 @@
 #include "inference/CellTransformer.h"
 
 #include "core/Error.h"
+#include "inference/Init.h"
 
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -176,10 +177,39 @@ torch::Tensor CellTransformer::linGelu(const torch::Tensor& x, const std::string
   return linear(x.to(compute_), P(prefix + ".weight"), P(prefix + ".bias"), true);
 }
 
-#ifdef ATLASCOPE_FUSED_KERNELS
 namespace {
+#ifdef ATLASCOPE_FUSED_KERNELS
 const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
 std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
+#endif
+
+// The packed encoder input [R, E] in sequence order (Batch::order): the token table's rows of
+// batch.rows, the class token `cls` for each neighbourhood, zeros in the add_zero_attn slots, by
+// one gather of EmbeddingKernels.cu; undefined where it declines (and in builds without it).
+torch::Tensor assembleTokens(const torch::Tensor& table, const torch::Tensor& cls, const Batch& batch) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t E = table.size(1), R = batch.order.size(0);
+  if (!table.is_cuda() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16) return {};
+  const c10::cuda::CUDAGuard device(table.device());
+  const torch::Tensor c = cls.reshape({E}).to(torch::kBFloat16).contiguous();
+  torch::Tensor out = torch::empty({R, E}, table.options());
+  if (!cuda::assembleTokensBf16(bits(table), bits(c), batch.rows.data_ptr<std::int64_t>(),
+                                batch.order.data_ptr<std::int64_t>(), batch.rows.size(0), batch.reference.size(0), R,
+                                static_cast<int>(E), mutableBits(out),
+                                at::cuda::getCurrentCUDAStream(table.device().index()).stream()))
+    return {};
+  return out;
+#else
+  (void)table;
+  (void)cls;
+  (void)batch;
+  return {};
+#endif
+}
+} // namespace
+
+#ifdef ATLASCOPE_FUSED_KERNELS
+namespace {
 
 // Attention of each head over the packed sequences of `cuSeqlens` (int32, on the device), q, k
 // and v read in place from one bf16 [R, 3E] projection, by ShortAttention.cu's kernel into a new
@@ -477,6 +507,36 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
+double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells) {
+  if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
+  torch::NoGradGuard noGrad;
+  ModelConfig config; // the released size
+  config.genes = 64;
+  config.cellTypes = 32;
+  CellTransformer model(initWeights(config, 11), config, "check");
+  model.to(device, torch::kBFloat16);
+  if (!model.fusedPool()) return -1;
+  const std::int64_t E = config.embedDim, table = 5000;
+  torch::manual_seed(7);
+  // Neighbourhoods of 0 to 300 observed cells (the empty and the long ones included).
+  const torch::Tensor lengths = torch::randint(0, 301, {cells}, torch::kInt64);
+  lengths[0] = 0;
+  lengths[1] = 300;
+  const std::int64_t N = lengths.max().item<std::int64_t>();
+  Batch padded;
+  padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
+  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+  padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
+  const Batch batch = toDevice(packBatch(padded, PackShape{0, 8, 4096, 8}), device);
+  const torch::Tensor tokens = torch::randn({table, E}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
+  const torch::Tensor types =
+      torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  const torch::Tensor a = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  model.setFusedPool(false);
+  const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  return torch::cosine_similarity(a, b, 1).min().item<double>();
+}
+
 double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device device,
                                             [[maybe_unused]] std::int64_t sequences,
                                             [[maybe_unused]] std::int64_t maxLength) {
@@ -591,26 +651,23 @@ torch::Tensor CellTransformer::selfAttention(const torch::Tensor& x, const std::
 torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::string& prefix) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = x.size(0);
-  const torch::Tensor qkv = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"))
-                                .to(torch::kFloat32)
-                                .view({B, 2, 3, H, d});
+  const torch::Tensor proj = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fusedPool() && !at::GradMode::is_enabled() && proj.scalar_type() == torch::kBFloat16 && proj.is_contiguous()) {
+    const c10::cuda::CUDAGuard device(proj.device());
+    torch::Tensor out = torch::empty({B, 2, E}, proj.options());
+    if (cuda::pairAttentionBf16(bits(proj), B, static_cast<int>(H), static_cast<int>(d),
+                                static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out),
+                                at::cuda::getCurrentCUDAStream(proj.device().index()).stream()))
+      return lin(out, prefix + ".out_proj");
+  }
+#endif
+  const torch::Tensor qkv = proj.to(torch::kFloat32).view({B, 2, 3, H, d});
   const torch::Tensor q = qkv.select(2, 0), other = qkv.flip({1}); // the other token's k and v
   const torch::Tensor s = (q * other.select(2, 1)).sum(-1, true) * (1.0 / std::sqrt(static_cast<double>(d)));
   return lin((torch::sigmoid(s) * other.select(2, 2)).reshape({B, 2, E}), prefix + ".out_proj");
 }
 
-// The attention pool, PyTorch's MultiheadAttention with one query, bias_k/bias_v and
-// add_zero_attn, over the observed tokens only (not CLS); norm_v feeds the keys and norm_k the
-// values (the reference's names are swapped relative to their roles).
-//
-// The query is the same learned token for every neighbourhood, so the algebra is rearranged
-// rather than run as written: for head h, score_j = q_h . W_k,h LN_v(e_j) / sqrt(d)
-// = (W_k,h^T q_h / sqrt(d)) . LN_v(e_j), one [E, H] product per token instead of an [E, E] one;
-// and sum_j a_j W_v,h LN_k(e_j) = W_v,h (sum_j a_j LN_k(e_j)), so the value projection is applied
-// once per neighbourhood instead of once per token. Both LayerNorms share their statistics, so
-// the tokens are normalised once and the two affine maps are folded into these small products.
-// The same numbers as the reference up to rounding (the parity tests hold it to 1e-4 in float32),
-// and on the GPU the pool went from 40% of the model's time to a few per cent.
 torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                       const torch::Tensor& valid) const {
   const std::int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3), Lk = k.size(2);
@@ -864,10 +921,21 @@ Batch pinned(Batch batch) {
   return batch;
 }
 
-torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const {
+// The attention pool, PyTorch's MultiheadAttention with one query, bias_k/bias_v and
+// add_zero_attn, over the observed tokens only (not CLS); norm_v feeds the keys and norm_k the
+// values (the reference's names are swapped relative to their roles).
+//
+// The query is the same learned token for every neighbourhood, so the algebra is rearranged
+// rather than run as written: for head h, score_j = q_h . W_k,h LN_v(e_j) / sqrt(d)
+// = (W_k,h^T q_h / sqrt(d)) . LN_v(e_j), one [E, H] product per token instead of an [E, E] one;
+// and sum_j a_j W_v,h LN_k(e_j) = W_v,h (sum_j a_j LN_k(e_j)), so the value projection is applied
+// once per neighbourhood instead of once per token. Both LayerNorms share their statistics, so
+// the tokens are normalised once and the two affine maps are folded into these small products.
+// The same numbers as the reference up to rounding (the parity tests hold it to 1e-4 in float32),
+// and on the GPU the pool went from 40% of the model's time to a few per cent.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> CellTransformer::poolScores() const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = enc.size(0), N = enc.size(1);
-  // Per-model constants (tiny), in float32, then cast to the compute dtype.
+  // Per-model constants (tiny), in float32.
   const torch::Tensor& w = p("attn_pool.attn.in_proj_weight");
   const torch::Tensor q = torch::linear(torch::layer_norm(p("attn_pool.query_token"), {E}, p("attn_pool.norm.weight"),
                                                           p("attn_pool.norm.bias"), 1e-5),
@@ -878,7 +946,26 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
   const torch::Tensor A = U * p("attn_pool.norm_v.weight");                                    // [H, E]
   const torch::Tensor c = torch::mv(U, p("attn_pool.norm_v.bias"));                            // [H]
   const torch::Tensor biasScore = (q * p("attn_pool.attn.bias_k").view({H, d})).sum(-1);       // [H]
+  return {A, c, biasScore};
+}
 
+torch::Tensor CellTransformer::poolOutput(torch::Tensor S, const torch::Tensor& observedWeight,
+                                          const torch::Tensor& biasWeight) const {
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H, B = S.size(0);
+  // sum_j a_j LN_k(e_j) = (sum_j a_j n_j) * w_k + (sum_j a_j) b_k, per head.
+  S = S * p("attn_pool.norm_k.weight") + observedWeight.unsqueeze(-1) * p("attn_pool.norm_k.bias");
+  // W_v,h applied per head, plus the bias_v value.
+  const torch::Tensor Wv = P("attn_pool.attn.in_proj_weight").narrow(0, 2 * E, E).view({H, d, E});
+  torch::Tensor o = torch::matmul(S.to(compute_).transpose(0, 1), Wv.transpose(1, 2)).transpose(0, 1); // [B, H, d]
+  o = o.to(torch::kFloat32) + biasWeight.unsqueeze(-1) * p("attn_pool.attn.bias_v").view({H, d});
+  const torch::Tensor out = lin(o.reshape({B, E}), "attn_pool.attn.out_proj", false);
+  return ln(out, "attn_pool.norm2").view({B, 1, E});
+}
+
+torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const {
+  const std::int64_t E = config_.embedDim, H = config_.heads;
+  const std::int64_t B = enc.size(0), N = enc.size(1);
+  const auto [A, c, biasScore] = poolScores();
   const torch::Tensor n = torch::layer_norm(enc.to(compute_), {E}, {}, {}, 1e-5);      // [B, N, E]
   torch::Tensor scores = torch::matmul(n, A.to(compute_).t()).to(torch::kFloat32) + c; // [B, N, H]
   if (valid.defined()) scores = scores.masked_fill(valid.logical_not().unsqueeze(-1), -INFINITY);
@@ -886,15 +973,32 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
   const torch::Tensor extra = torch::stack({biasScore, torch::zeros_like(biasScore)}).unsqueeze(0).expand({B, 2, H});
   const torch::Tensor attn = torch::softmax(torch::cat({scores, extra}, 1), 1); // [B, N+2, H]
   const torch::Tensor a = attn.narrow(1, 0, N);
-  // sum_j a_j LN_k(e_j) = (sum_j a_j n_j) * w_k + (sum_j a_j) b_k, per head.
-  torch::Tensor S = torch::matmul(a.transpose(1, 2).to(compute_), n).to(torch::kFloat32); // [B, H, E]
-  S = S * p("attn_pool.norm_k.weight") + a.sum(1).unsqueeze(-1) * p("attn_pool.norm_k.bias");
-  // W_v,h applied per head, plus the bias_v value.
-  const torch::Tensor Wv = P("attn_pool.attn.in_proj_weight").narrow(0, 2 * E, E).view({H, d, E});
-  torch::Tensor o = torch::matmul(S.to(compute_).transpose(0, 1), Wv.transpose(1, 2)).transpose(0, 1); // [B, H, d]
-  o = o.to(torch::kFloat32) + attn.select(1, N).unsqueeze(-1) * p("attn_pool.attn.bias_v").view({H, d});
-  const torch::Tensor out = lin(o.reshape({B, E}), "attn_pool.attn.out_proj", false);
-  return ln(out, "attn_pool.norm2").view({B, 1, E});
+  const torch::Tensor S = torch::matmul(a.transpose(1, 2).to(compute_), n).to(torch::kFloat32); // [B, H, E]
+  return poolOutput(S, a.sum(1), attn.select(1, N));
+}
+
+torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, const Batch& batch) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t E = config_.embedDim, H = config_.heads, B = batch.reference.size(0);
+  if (!cuda::packedPoolFits(static_cast<int>(E), static_cast<int>(H), batch.maxLength) ||
+      packed.scalar_type() != torch::kBFloat16 || !packed.is_contiguous())
+    return {};
+  const c10::cuda::CUDAGuard device(packed.device());
+  const auto [A, c, biasScore] = poolScores();
+  const torch::Tensor Ac = A.contiguous(), cc = c.contiguous(), bc = biasScore.contiguous();
+  torch::Tensor S = torch::empty({B, H, E}, packed.options().dtype(torch::kFloat32));
+  torch::Tensor weights = torch::empty({B, H, 2}, S.options());
+  if (!cuda::packedPoolBf16(static_cast<const std::uint16_t*>(packed.data_ptr()), batch.cuSeqlens.data_ptr<int>(), B,
+                            static_cast<int>(E), static_cast<int>(H), batch.maxLength, Ac.data_ptr<float>(),
+                            cc.data_ptr<float>(), bc.data_ptr<float>(), S.data_ptr<float>(), weights.data_ptr<float>(),
+                            at::cuda::getCurrentCUDAStream(packed.device().index()).stream()))
+    return {};
+  return poolOutput(S, weights.select(2, 0), weights.select(2, 1));
+#else
+  (void)packed;
+  (void)batch;
+  return {};
+#endif
 }
 
 // Rows of a type-embedding table, gathered from the float32 master and then cast: an
@@ -949,7 +1053,10 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
   StageClock stage{profile, device_.is_cuda()};
   stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
-  // Packed (packBatch): the real tokens only, back to back; padded: [B, N, E].
+  // Packed (packBatch): the real tokens only, back to back (gathered with the class tokens and
+  // zero slots in one kernel where the fused pool runs); padded: [B, N, E].
+  if (batch.rows.defined() && fusedPool() && !at::GradMode::is_enabled() && tokenTable.scalar_type() == compute_)
+    return encodeDecode({}, types, batch, heads, profile, tokenTable);
   const torch::Tensor tokens = batch.rows.defined()
                                    ? tokenTable.index_select(0, batch.rows)
                                    : tokenTable.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
@@ -958,7 +1065,7 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
 }
 
 Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
-                                     std::map<std::string, double>* profile) const {
+                                     std::map<std::string, double>* profile, const torch::Tensor& table) const {
   StageClock stage{profile, device_.is_cuda()};
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
   const torch::Tensor encValid =
@@ -966,18 +1073,29 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   // [observed ; CLS ; zero slot]: the last slot carries add_zero_attn's all-zero key and value,
   // written into each layer's projections in place, so that no layer copies its keys and values
   // to append them. Its own output is never read.
-  torch::Tensor enc; // [B, N, E] for the pool
+  torch::Tensor enc;    // [B, N, E] for the pool
+  torch::Tensor pooled; // [B, 1, E], where the fused pool read the packed encoder output
   if (batch.rows.defined()) {
     // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
-    const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, E}).expand({B, E});
-    tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, E}, tokens.options().dtype(compute_))}, 0)
-                 .index_select(0, batch.order);
+    const torch::Tensor cls = ln(P("cls_token"), "proj_norm");
+    const torch::Tensor assembled = table.defined() ? assembleTokens(table, cls, batch) : torch::Tensor();
+    if (assembled.defined()) {
+      tokens = assembled;
+    } else {
+      const torch::Tensor rows = table.defined() ? table.index_select(0, batch.rows) : tokens;
+      tokens = torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
+                           torch::zeros({B, E}, rows.options().dtype(compute_))},
+                          0)
+                   .index_select(0, batch.order);
+    }
+    stage("gather tokens");
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
       tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
     }
-    enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
+    if (fusedPool() && !at::GradMode::is_enabled()) pooled = packedAttentionPool(tokens, batch);
+    if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
     tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))},
@@ -991,7 +1109,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   }
 
   stage("encoder");
-  const torch::Tensor pooled = attentionPool(enc, batch.uniform ? torch::Tensor() : batch.valid);
+  if (!pooled.defined()) pooled = attentionPool(enc, batch.uniform ? torch::Tensor() : batch.valid);
   stage("pool");
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.

@@ -12,6 +12,7 @@
 #include <array>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace atlascope::inference {
@@ -143,6 +144,19 @@ public:
   void setGemmGelu(bool on) { gemmGelu_ = on; }
   bool gemmGelu() const { return gemmGelu_ && gemmGeluBuilt() && fusedKernels(); }
   static bool gemmGeluBuilt();
+  // Likewise embedding's small stages by EmbeddingKernels.cu: the packed encoder input assembled
+  // from the token table in one gather, the attention pool read in place from the packed encoder
+  // output (no padded copy) and the decoder's two-token attention, each one kernel instead of
+  // ATen's gathers, copies and elementwise operations. Off: the previous path.
+  void setFusedPool(bool on) { fusedPool_ = on; }
+  bool fusedPool() const { return fusedPool_ && fusedKernels(); }
+  // The fused pool, token assembly and decoder attention against the ATen path on `device`, a
+  // random model of the released size (E 384, 8 heads) on random tokens in a rounded packed batch
+  // (neighbourhoods of 0 to 300 observed cells, empty ones and fillers): the smallest cosine
+  // similarity of a cell's embeddings by the two paths (-1: not built or not a GPU). Both round to
+  // bf16 at different places (the fused pool keeps its scores and weights in float32), so it is a
+  // cosine, not an equality.
+  static double checkFusedPool(torch::Device device, std::int64_t cells = 2000);
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
@@ -183,8 +197,17 @@ public:
                            bool heads = true, std::map<std::string, double>* profile = nullptr) const;
 
 private:
+  // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
+  // fused assembly.
   Output encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
-                      std::map<std::string, double>* profile) const;
+                      std::map<std::string, double>* profile, const torch::Tensor& table = {}) const;
+  // The pool over the packed encoder output by the fused kernel; undefined where it declines.
+  torch::Tensor packedAttentionPool(const torch::Tensor& packed, const Batch& batch) const;
+  // The pool's per-model constants: q_h W_k,h folded with norm_v (A [H, E], c [H]) and bias_k's score [H].
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> poolScores() const;
+  // From the weighted sums over the normalised tokens (S [B, H, E], float32) and each head's
+  // weights of the observed tokens and of bias_v ([B, H] each): the pooled token [B, 1, E].
+  torch::Tensor poolOutput(torch::Tensor S, const torch::Tensor& observedWeight, const torch::Tensor& biasWeight) const;
   const torch::Tensor& p(const std::string& name) const; // float32 master copy
   const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
@@ -213,6 +236,7 @@ private:
   bool fused_ = true;
   bool shortAttention_ = true;
   bool gemmGelu_ = true;
+  bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 

@@ -69,6 +69,8 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
   return batch;
 }
 
+PackShape gpuEmbeddingShape() { return PackShape{0, 8, 4096, 8}; }
+
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
                           const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,
                           const Progress& progress) {
@@ -85,20 +87,25 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
     out.scale = torch::empty({n, G}, torch::kFloat32);
   }
   const auto orderTensor = torch::from_blob(const_cast<std::int64_t*>(order.data()), {n}, torch::kInt64);
+  const bool embedPath = options.packed && options.embedPath && model.device().is_cuda();
+  const torch::Tensor table = embedPath ? model.cellTokens(expression, types) : torch::Tensor();
   std::int64_t done = 0;
   for (const auto& [first, last] : plan.ranges) {
-    const Batch batch =
-        options.packed
-            ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU)), model.device())
-            : makeBatch(hoods, order, first, last, cellOffset, model.device());
-    const Output o = model.forward(expression, types, batch, options.heads);
+    const Batch batch = options.packed ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU),
+                                                            embedPath ? gpuEmbeddingShape() : PackShape{}),
+                                                  model.device())
+                                       : makeBatch(hoods, order, first, last, cellOffset, model.device());
+    const Output o = embedPath ? model.forwardFromTokens(table, types, batch, options.heads)
+                               : model.forward(expression, types, batch, options.heads);
     const auto where = orderTensor.narrow(0, first, last - first);
-    out.embedding.index_copy_(0, where, o.embedding.to(torch::kCPU));
+    // The first last - first rows: a rounded batch appends empty neighbourhoods.
+    auto rows = [&](const torch::Tensor& t) { return t.narrow(0, 0, last - first).to(torch::kCPU); };
+    out.embedding.index_copy_(0, where, rows(o.embedding));
     if (options.heads) {
-      out.mu.index_copy_(0, where, o.mu.to(torch::kCPU));
-      out.theta.index_copy_(0, where, o.theta.to(torch::kCPU));
-      out.ziLogits.index_copy_(0, where, o.ziLogits.to(torch::kCPU));
-      out.scale.index_copy_(0, where, o.scale.to(torch::kCPU));
+      out.mu.index_copy_(0, where, rows(o.mu));
+      out.theta.index_copy_(0, where, rows(o.theta));
+      out.ziLogits.index_copy_(0, where, rows(o.ziLogits));
+      out.scale.index_copy_(0, where, rows(o.scale));
     }
     done += last - first;
     progress("embedding", done, n);

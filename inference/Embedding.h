@@ -21,7 +21,15 @@ struct EmbedOptions {
   // attention reads them in place (variable-length flash attention), elsewhere it scatters them to
   // the padded layout. Off: padded batches with a key mask (the path before packing).
   bool packed = false;
+  // Packed batches on a GPU rounded as `embed` rounds them (gpuEmbeddingShape) and embedded from a
+  // table of per-cell tokens (CellTransformer::forwardFromTokens), `embed`'s path; off: exact
+  // shapes through CellTransformer::forward.
+  bool embedPath = true;
 };
+
+// How `embed` rounds packed batches on a GPU (EmbedRunOptions::roundShapes): R to 4,096 rows, B
+// to 1/8 of its octave by empty neighbourhoods, the padded length to 8 (PackShape).
+PackShape gpuEmbeddingShape();
 
 // Cells' order of processing: ascending neighbourhood size (stable), so consecutive cells pad to
 // nearly the same length.

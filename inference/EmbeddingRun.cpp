@@ -124,9 +124,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setFusedKernels(opt.fusedKernels);
   model.setShortAttention(opt.shortAttention);
   model.setGemmGelu(opt.gemmGelu);
+  model.setFusedPool(opt.fusedPool);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.gemmGelu = model.gemmGelu();
+  res.fusedPool = model.fusedPool();
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 4096);
   const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
@@ -435,7 +437,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // Batches from host threads, batchLookahead ahead (declared after the chunk's data and
       // before the loop: a cancelled loop waits for them here, while what they read lives).
       std::mutex buildMutex;
-      const PackShape shape = cuda && opt.roundShapes ? PackShape{0, 8, 4096, 8} : PackShape{};
+      const PackShape shape = cuda && opt.roundShapes ? gpuEmbeddingShape() : PackShape{};
       auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda, shape](std::pair<std::int64_t, std::int64_t> r) {
         const auto t = Clock::now();
         Batch b = makeBatch(hoods, order, r.first, r.second, a, torch::kCPU);

@@ -48,6 +48,8 @@ struct EmbedRunOptions {
   // (CellTransformer::setShortAttention, setGemmGelu); false: the previous path.
   bool shortAttention = true;
   bool gemmGelu = true;
+  // And embedding's small stages as one kernel each (CellTransformer::setFusedPool).
+  bool fusedPool = true;
   // Packed batches on a GPU rounded to repeating row counts (PackShape: R to 4,096 rows, the
   // neighbourhood count to 1/8 of its octave by empty neighbourhoods, the padded length to 8), so
   // that cuBLASLt searches a kernel for a few shapes instead of each batch's (~3 ms of host time
@@ -100,6 +102,7 @@ struct EmbedRunResult {
   bool shortAttention = false;           // the short-attention kernel used
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool roundShapes = false;              // packed batches rounded to repeating row counts
+  bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

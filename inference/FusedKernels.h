@@ -83,4 +83,31 @@ bool gemmBiasGeluBuilt();
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                       std::int64_t M, int N, int K, void* workspace, void* stream);
+// Embedding's small stages (EmbeddingKernels.cu), each one kernel instead of ATen's gathers,
+// copies, casts and elementwise operations on small tensors:
+// - assembleTokensBf16: the packed encoder input, out[p] = table[rows[order[p]]] where order[p] <
+//   tokens, cls where order[p] < tokens + cells, zeros otherwise (Batch::order's layout), rows of
+//   `cols` bf16 (a multiple of 8, 16-byte aligned).
+// - packedPoolBf16: the attention pool's weighted sums over the packed encoder output, read in
+//   place (no padded copy): for neighbourhood b (sequence b of cuSeqlens, its last two rows the
+//   class token and the zero slot, not attended), n_j = LayerNorm(e_j) without affine (float32
+//   statistics, rounded to bf16 as ATen's output), score_hj = A_h . n_j + c_h, softmax per head
+//   over the observed tokens, biasScore_h and add_zero_attn's 0; S[b, h, :] = sum_j a_hj n_j
+//   (float32 [cells, heads, cols]); weights[b, h] = (sum_j a_hj, a of bias_k) (float32 [cells,
+//   heads, 2]). A [heads, cols], c and biasScore [heads], float32 on the device. For cols 128 *
+//   {1, 2, 3, 4, 6, 8}, at most 16 heads, sequences of at most maxObserved observed tokens where the
+//   shared memory holds them (packedPoolFits); false (nothing launched) otherwise.
+// - pairAttentionBf16: the decoder's attention between its two tokens, qkv [cells, 2, 3 E] bf16
+//   (q, k, v; heads of headDim columns) -> out [cells, 2, E]: each token's output is sigmoid(scale
+//   q . k_other) v_other per head (softmax over the other token's key and add_zero_attn's zero
+//   key), in float32, rounded to bf16. headDim a multiple of 8, 16-byte aligned pointers.
+bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
+                        const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
+                        int cols, std::uint16_t* out, void* stream);
+bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
+bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
+                    std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
+                    float* weights, void* stream);
+bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
+                       std::uint16_t* out, void* stream);
 } // namespace atlascope::inference::cuda

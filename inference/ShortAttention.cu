@@ -51,11 +51,14 @@ template <int D>
 __global__ void __launch_bounds__(32 * kWarps)
     shortAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
-                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, float scaleLog2e) {
+                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads,
+                         float scaleLog2e) {
   constexpr int kPitch = D + 8;
   constexpr int kVecs = D / 8; // 16-byte vectors per row of one head
   extern __shared__ __align__(16) unsigned char smem[];
-  const int seq = static_cast<int>(blockIdx.x), head = static_cast<int>(blockIdx.y);
+  // Heads fastest: the blocks of one sequence's heads run side by side and read its q/k/v rows
+  // from DRAM together (with the sequence fastest, each head's 96-byte slices came separately).
+  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
   const int start = cuSeqlens[seq];
   int len = cuSeqlens[seq + 1] - start;
   if (len > padded) len = padded; // the caller's maxLength bounds every sequence
@@ -175,10 +178,10 @@ bool launchShortAttention(const void* q, const void* k, const void* v, long long
     cudaGetLastError(); // declined: the caller's fallback must not find this error pending
     return false;
   }
-  const dim3 grid(static_cast<unsigned>(sequences), static_cast<unsigned>(heads));
-  shortAttentionKernel<D><<<grid, 32 * kWarps, static_cast<size_t>(bytes), stream>>>(
+  const unsigned blocks = static_cast<unsigned>(static_cast<long long>(sequences) * heads);
+  shortAttentionKernel<D><<<blocks, 32 * kWarps, static_cast<size_t>(bytes), stream>>>(
       static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v),
-      rowStride, cuSeqlens, static_cast<__nv_bfloat16*>(out), outStride, padded, scale * 1.4426950408889634f);
+      rowStride, cuSeqlens, static_cast<__nv_bfloat16*>(out), outStride, padded, heads, scale * 1.4426950408889634f);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -193,8 +196,8 @@ bool shortAttentionFits(int headDim, std::int64_t maxLength) {
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream) {
-  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || sequences > 0x7fffffffLL || heads <= 0 ||
-      heads > 65535 || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) ||
+  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || heads <= 0 || heads > 65535 ||
+      sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) ||
       reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
     return false;
   const int padded = static_cast<int>((maxLength + 15) / 16 * 16);

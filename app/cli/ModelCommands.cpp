@@ -76,7 +76,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"fused_kernels", r.fusedKernels},
           {"short_attention", r.shortAttention},
           {"gemm_gelu", r.gemmGelu},
-          {"round_shapes", r.roundShapes}};
+          {"round_shapes", r.roundShapes},
+          {"fused_pool", r.fusedPool}};
 }
 
 // The encoder's inference kernels (EmbedRunOptions), for embed and bench embed alike.
@@ -85,6 +86,8 @@ void addEncoderKernelOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
+  cmd->add_flag("!--no-fused-pool", opt.fusedPool,
+                "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
 }
@@ -279,15 +282,19 @@ void addModelCommands(CLI::App& app) {
         j["bf16_packed_varlen"] = model.variableLengthAttention();
         j["bf16_packed_short_attention"] = model.shortAttention();
         j["bf16_packed_gemm_gelu"] = model.gemmGelu();
-        const bool shortAttention = model.shortAttention(), gemmGelu = model.gemmGelu();
+        j["bf16_packed_fused_pool"] = model.fusedPool();
+        const bool shortAttention = model.shortAttention(), gemmGelu = model.gemmGelu(), pool = model.fusedPool();
         model.setShortAttention(false);
         model.setGemmGelu(false);
+        model.setFusedPool(false);
         const Output bq = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
         const torch::Tensor cq = torch::cosine_similarity(bq.embedding, o.embedding, 1);
         j["bf16_packed_previous_cosine_min"] = cq.min().item<double>();
         j["bf16_packed_previous_cosine_mean"] = cq.mean().item<double>();
         model.setShortAttention(shortAttention);
         model.setGemmGelu(gemmGelu);
+        model.setFusedPool(pool);
+
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
         if (CellTransformer::fusedKernelsBuilt()) {
           // E 384 and the expression MLP's 192 (the released size's widths).
@@ -296,6 +303,7 @@ void addModelCommands(CLI::App& app) {
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           if (CellTransformer::gemmGeluBuilt()) j["gemm_gelu_max_rel_error"] = CellTransformer::checkGemmGelu(dev);
+          j["fused_pool_cosine_min"] = CellTransformer::checkFusedPool(dev);
         }
       }
       std::cout << j.dump() << "\n";
@@ -328,6 +336,9 @@ void addModelCommands(CLI::App& app) {
           !(j["gemm_gelu_max_rel_error"].is_number() && j["gemm_gelu_max_rel_error"].get<double>() >= 0 &&
             j["gemm_gelu_max_rel_error"].get<double>() < 1e-2))
         failures.push_back("the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
+      if (j.contains("fused_pool_cosine_min") &&
+          !(j["fused_pool_cosine_min"].is_number() && j["fused_pool_cosine_min"].get<double>() >= 0.999))
+        failures.push_back("the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
       if (j.contains("train_linear_max_rel_error") &&
           !(j["train_linear_max_rel_error"].is_number() && j["train_linear_max_rel_error"].get<double>() < 1e-2))
         failures.push_back("the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
@@ -456,6 +467,7 @@ void addModelCommands(CLI::App& app) {
           eo.shortAttention = kernels->shortAttention;
           eo.gemmGelu = kernels->gemmGelu;
           eo.roundShapes = kernels->roundShapes;
+          eo.fusedPool = kernels->fusedPool;
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();

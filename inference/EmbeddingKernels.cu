@@ -1,0 +1,276 @@
+// The small stages of an embedding batch around the encoder, as one kernel each (see
+// FusedKernels.h): the token assembly, the attention pool over the packed sequences and the
+// decoder's two-token attention. In ATen they were ~70 launches per batch of gathers, copies,
+// casts and elementwise operations on small tensors (5 ms of a 27 ms batch on the H200), with the
+// pool reading a padded copy of the encoder output (zeros, then a scatter into it).
+#include "inference/FusedKernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace atlascope::inference::cuda {
+
+namespace {
+
+// ---- token assembly: one 16-byte vector per thread.
+__global__ void assembleTokensKernel(const uint4* __restrict__ table, const uint4* __restrict__ cls,
+                                     const long long* __restrict__ rows, const long long* __restrict__ order,
+                                     long long tokens, long long cells, long long positions, int vecs,
+                                     uint4* __restrict__ out) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= positions * vecs) return;
+  const long long pos = i / vecs;
+  const int c = static_cast<int>(i - pos * vecs);
+  const long long o = order[pos];
+  uint4 v = make_uint4(0, 0, 0, 0); // add_zero_attn's slot
+  if (o < tokens)
+    v = table[rows[o] * vecs + c];
+  else if (o < tokens + cells)
+    v = cls[c];
+  out[i] = v;
+}
+
+// ---- attention pool: one block per neighbourhood, E threads (E / 32 warps).
+constexpr int kMaxHeads = 16;
+
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// C: E / 128 (each lane holds C vectors of 4 columns: lane * 4 + 128 * k).
+template <int C>
+__global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
+                                 const float* __restrict__ A, const float* __restrict__ c,
+                                 const float* __restrict__ biasScore, int heads, int maxObserved,
+                                 float* __restrict__ S, float* __restrict__ weights) {
+  constexpr int E = 128 * C;
+  extern __shared__ float smem[];
+  float* sA = smem;                          // [heads][E]
+  float* sMean = sA + heads * E;             // [maxObserved]
+  float* sRstd = sMean + maxObserved;        // [maxObserved]
+  float* sScore = sRstd + maxObserved;       // [heads][maxObserved]: scores, then weights
+  __shared__ float sExtra[kMaxHeads];        // each head's weight of the bias_k slot
+  const int b = static_cast<int>(blockIdx.x);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int start = cuSeqlens[b];
+  // The observed tokens: the sequence without its class token and zero slot.
+  const int n = min(max(cuSeqlens[b + 1] - start - 2, 0), maxObserved);
+  for (int i = threadIdx.x; i < heads * E; i += blockDim.x) sA[i] = A[i];
+  __syncthreads();
+
+  // Pass 1, a warp per token: LayerNorm statistics (float32, as ATen's) and the heads' scores
+  // A_h . LN(e_j) + c_h of the normalised token rounded to bf16 (ATen's LayerNorm output).
+  for (int j = warp; j < n; j += warps) {
+    const __nv_bfloat16* row = tokens + static_cast<long long>(start + j) * E;
+    float x[4 * C];
+#pragma unroll
+    for (int k = 0; k < C; ++k) {
+      const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
+      const __nv_bfloat162 lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
+      const __nv_bfloat162 hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
+      x[4 * k] = __low2float(lo);
+      x[4 * k + 1] = __high2float(lo);
+      x[4 * k + 2] = __low2float(hi);
+      x[4 * k + 3] = __high2float(hi);
+    }
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4 * C; ++i) sum += x[i];
+    const float mean = warpSum(sum) * (1.f / E);
+    float sq = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4 * C; ++i) {
+      const float d = x[i] - mean;
+      sq += d * d;
+    }
+    const float rstd = rsqrtf(warpSum(sq) * (1.f / E) + 1e-5f);
+#pragma unroll
+    for (int i = 0; i < 4 * C; ++i) x[i] = __bfloat162float(__float2bfloat16((x[i] - mean) * rstd));
+    if (lane == 0) {
+      sMean[j] = mean;
+      sRstd[j] = rstd;
+    }
+    for (int h = 0; h < heads; ++h) {
+      const float* a = sA + h * E;
+      float dot = 0.f;
+#pragma unroll
+      for (int k = 0; k < C; ++k) {
+        const float4 w = *reinterpret_cast<const float4*>(a + lane * 4 + 128 * k); // no bank conflicts
+        dot += w.x * x[4 * k] + w.y * x[4 * k + 1] + w.z * x[4 * k + 2] + w.w * x[4 * k + 3];
+      }
+      dot = warpSum(dot);
+      if (lane == 0) sScore[h * maxObserved + j] = dot + c[h];
+    }
+  }
+  __syncthreads();
+
+  // Softmax per head over the observed tokens, bias_k's score and add_zero_attn's 0: a warp per head.
+  for (int h = warp; h < heads; h += warps) {
+    float* s = sScore + h * maxObserved;
+    const float bias = biasScore[h];
+    float m = fmaxf(bias, 0.f);
+    for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
+    m = warpMax(m);
+    float total = 0.f;
+    for (int j = lane; j < n; j += 32) {
+      const float e = __expf(s[j] - m);
+      s[j] = e;
+      total += e;
+    }
+    total = warpSum(total);
+    const float eb = __expf(bias - m), ez = __expf(-m);
+    total += eb + ez;
+    const float inv = 1.f / total;
+    float observed = 0.f;
+    for (int j = lane; j < n; j += 32) {
+      s[j] *= inv;
+      observed += s[j];
+    }
+    observed = warpSum(observed);
+    if (lane == 0) {
+      sExtra[h] = eb * inv;
+      weights[(static_cast<long long>(b) * heads + h) * 2] = observed;
+      weights[(static_cast<long long>(b) * heads + h) * 2 + 1] = eb * inv;
+    }
+  }
+  __syncthreads();
+
+  // Pass 2, a thread per column: S[b, h, e] = sum_j a_hj LN(e_j)[e].
+  const int e = threadIdx.x;
+  float acc[kMaxHeads];
+#pragma unroll
+  for (int h = 0; h < kMaxHeads; ++h) acc[h] = 0.f;
+  for (int j = 0; j < n; ++j) {
+    const float x = __bfloat162float(tokens[static_cast<long long>(start + j) * E + e]);
+    const float v = __bfloat162float(__float2bfloat16((x - sMean[j]) * sRstd[j]));
+#pragma unroll
+    for (int h = 0; h < kMaxHeads; ++h)
+      if (h < heads) acc[h] += sScore[h * maxObserved + j] * v;
+  }
+#pragma unroll
+  for (int h = 0; h < kMaxHeads; ++h)
+    if (h < heads) S[(static_cast<long long>(b) * heads + h) * E + e] = acc[h];
+}
+
+// ---- the decoder's attention between its two tokens: a thread per (cell, token, head).
+__global__ void pairAttentionKernel(const __nv_bfloat16* __restrict__ qkv, long long cells, int heads, int d,
+                                    float scale, __nv_bfloat16* __restrict__ out) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= cells * 2 * heads) return;
+  const int h = static_cast<int>(i % heads);
+  const long long bt = i / heads; // cell * 2 + token
+  const long long other = bt ^ 1;
+  const int E = heads * d;
+  const __nv_bfloat16* q = qkv + bt * 3 * E + h * d;
+  const __nv_bfloat16* k = qkv + other * 3 * E + E + h * d;
+  const __nv_bfloat16* v = qkv + other * 3 * E + 2 * E + h * d;
+  float s = 0.f;
+  for (int c = 0; c < d; c += 8) {
+    const uint4 qa = *reinterpret_cast<const uint4*>(q + c), ka = *reinterpret_cast<const uint4*>(k + c);
+    const __nv_bfloat162* q2 = reinterpret_cast<const __nv_bfloat162*>(&qa);
+    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&ka);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 a = __bfloat1622float2(q2[t]), bb = __bfloat1622float2(k2[t]);
+      s += a.x * bb.x + a.y * bb.y;
+    }
+  }
+  // Softmax over the other token's key and add_zero_attn's zero key: sigmoid of the score.
+  const float w = 1.f / (1.f + __expf(-s * scale));
+  __nv_bfloat16* o = out + bt * E + h * d;
+  for (int c = 0; c < d; c += 8) {
+    const uint4 va = *reinterpret_cast<const uint4*>(v + c);
+    const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&va);
+    uint4 r;
+    __nv_bfloat162* r2 = reinterpret_cast<__nv_bfloat162*>(&r);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 f = __bfloat1622float2(v2[t]);
+      r2[t] = __floats2bfloat162_rn(w * f.x, w * f.y);
+    }
+    *reinterpret_cast<uint4*>(o + c) = r;
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+std::int64_t poolSharedBytes(int E, int heads, int maxObserved) {
+  return 4LL * (static_cast<long long>(heads) * E + 2LL * maxObserved + static_cast<long long>(heads) * maxObserved);
+}
+
+} // namespace
+
+bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
+                        const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
+                        int cols, std::uint16_t* out, void* stream) {
+  if (cols % 8 != 0 || !aligned16(table) || !aligned16(cls) || !aligned16(out)) return false;
+  if (positions == 0) return true;
+  const int vecs = cols / 8;
+  const long long total = positions * vecs;
+  const int threads = 256;
+  assembleTokensKernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0,
+                         static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const uint4*>(table), reinterpret_cast<const uint4*>(cls),
+      reinterpret_cast<const long long*>(rows), reinterpret_cast<const long long*>(order), tokens, cells, positions,
+      vecs, reinterpret_cast<uint4*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool packedPoolFits(int cols, int heads, std::int64_t maxObserved) {
+  const int C = cols / 128;
+  return cols % 128 == 0 && (C == 1 || C == 2 || C == 3 || C == 4 || C == 6 || C == 8) && heads >= 1 &&
+         heads <= kMaxHeads && maxObserved >= 0 && poolSharedBytes(cols, heads, static_cast<int>(maxObserved)) <= 200 * 1024;
+}
+
+bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
+                    std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
+                    float* weights, void* stream) {
+  if (!packedPoolFits(cols, heads, maxObserved) || (reinterpret_cast<std::uintptr_t>(tokens) % 8) != 0) return false;
+  if (cells == 0) return true;
+  const int mo = static_cast<int>(std::max<std::int64_t>(1, maxObserved));
+  const std::int64_t bytes = poolSharedBytes(cols, heads, mo);
+  const auto s = static_cast<cudaStream_t>(stream);
+  auto launch = [&](auto kernel) {
+    if (bytes > 48 * 1024 &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    kernel<<<static_cast<unsigned>(cells), cols, static_cast<std::size_t>(bytes), s>>>(
+        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, A, c, biasScore, heads, mo, S, weights);
+    return cudaGetLastError() == cudaSuccess;
+  };
+  switch (cols / 128) {
+  case 1: return launch(packedPoolKernel<1>);
+  case 2: return launch(packedPoolKernel<2>);
+  case 3: return launch(packedPoolKernel<3>);
+  case 4: return launch(packedPoolKernel<4>);
+  case 6: return launch(packedPoolKernel<6>);
+  default: return launch(packedPoolKernel<8>);
+  }
+}
+
+bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
+                       std::uint16_t* out, void* stream) {
+  if (headDim % 8 != 0 || !aligned16(qkv) || !aligned16(out)) return false;
+  if (cells == 0) return true;
+  const long long total = cells * 2 * heads;
+  const int threads = 256;
+  pairAttentionKernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0,
+                        static_cast<cudaStream_t>(stream)>>>(reinterpret_cast<const __nv_bfloat16*>(qkv), cells,
+                                                             heads, headDim, scale,
+                                                             reinterpret_cast<__nv_bfloat16*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
+} // namespace atlascope::inference::cuda
