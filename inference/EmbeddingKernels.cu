@@ -59,7 +59,6 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
   float* sMean = sA + heads * E;             // [maxObserved]
   float* sRstd = sMean + maxObserved;        // [maxObserved]
   float* sScore = sRstd + maxObserved;       // [heads][maxObserved]: scores, then weights
-  __shared__ float sExtra[kMaxHeads];        // each head's weight of the bias_k slot
   const int b = static_cast<int>(blockIdx.x);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   const int start = cuSeqlens[b];
@@ -138,7 +137,6 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
     }
     observed = warpSum(observed);
     if (lane == 0) {
-      sExtra[h] = eb * inv;
       weights[(static_cast<long long>(b) * heads + h) * 2] = observed;
       weights[(static_cast<long long>(b) * heads + h) * 2 + 1] = eb * inv;
     }
