@@ -809,6 +809,7 @@ std::int64_t roundedCells(std::int64_t cells, std::int64_t steps) {
 
 Batch packBatch(const Batch& padded, const PackShape& shape) {
   const std::int64_t B0 = padded.observed.size(0), N = padded.observed.size(1);
+  if (B0 == 0 && (shape.tokenMultiple > 0 || shape.rowMultiple > 0)) return packBatch(padded); // nothing to round
   const std::int64_t B = roundedCells(B0, shape.cellSteps);
   torch::Tensor observed0 = padded.observed.cpu().contiguous(), valid0 = padded.valid.cpu().contiguous();
   torch::Tensor reference = padded.reference.cpu().contiguous();
@@ -823,11 +824,19 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   const auto* ref = reference.data_ptr<std::int64_t>();
   std::int64_t T = 0;
   for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
-  // Rounded shapes: F filler sequences of at least one filler each (of at most ~128 fillers for
-  // rowMultiple: the short-attention kernel's lengths), and enough padding slots in the padded
-  // layout to hold the fillers there too.
+  // Rounded shapes: F filler sequences of at least one filler each, and enough padding slots in
+  // the padded layout to hold the fillers there too. For rowMultiple (at most rowMultiple + F - 1
+  // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
+  // never raise maxLength, which sizes the attention's and the pool's shared memory.
+  std::int64_t longest = 0; // the longest real sequence, observed tokens + 2
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::int64_t n = 0;
+    for (std::int64_t j = 0; j < N; ++j) n += val0[b * N + j];
+    longest = std::max(longest, n + 2);
+  }
   const std::int64_t F =
-      shape.rowMultiple > 0 ? std::max<std::int64_t>(1, shape.rowMultiple / 128)
+      shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(16, longest) - 2) /
+                                  (std::max<std::int64_t>(16, longest) - 1)
       : shape.tokenMultiple > 0
           ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
           : 0;
@@ -1055,7 +1064,8 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
   // Packed (packBatch): the real tokens only, back to back (gathered with the class tokens and
   // zero slots in one kernel where the fused pool runs); padded: [B, N, E].
-  if (batch.rows.defined() && fusedPool() && !at::GradMode::is_enabled() && tokenTable.scalar_type() == compute_)
+  if (batch.rows.defined() && fusedPool() && !at::GradMode::is_enabled() && tokenTable.scalar_type() == compute_ &&
+      batch.rows.device() == tokenTable.device() && batch.order.device() == tokenTable.device())
     return encodeDecode({}, types, batch, heads, profile, tokenTable);
   const torch::Tensor tokens = batch.rows.defined()
                                    ? tokenTable.index_select(0, batch.rows)
@@ -1094,7 +1104,8 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
       tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
     }
-    if (fusedPool() && !at::GradMode::is_enabled()) pooled = packedAttentionPool(tokens, batch);
+    if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device())
+      pooled = packedAttentionPool(tokens, batch);
     if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});

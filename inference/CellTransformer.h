@@ -185,6 +185,9 @@ public:
   // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
   // With `profile`, the device is synchronised at each stage boundary and the seconds spent in
   // each stage (gather+MLP, encoder, pool, decoder, heads) are added to it: slower, for reports.
+  // Outputs have one row per neighbourhood of the batch, batch.reference.size(0): more than the
+  // caller's cells where packBatch appended empty neighbourhoods (PackShape::cellSteps), the
+  // cells' rows first.
   Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch, bool heads = true,
                  std::map<std::string, double>* profile = nullptr) const;
 

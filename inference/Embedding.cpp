@@ -87,7 +87,9 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
     out.scale = torch::empty({n, G}, torch::kFloat32);
   }
   const auto orderTensor = torch::from_blob(const_cast<std::int64_t*>(order.data()), {n}, torch::kInt64);
-  const bool embedPath = options.packed && options.embedPath && model.device().is_cuda();
+  // embed's GPU path: bf16 packed batches read in place by the GPU's attention (a float32 model
+  // would scatter rounded batches to their padded layout: rounding only costs there).
+  const bool embedPath = options.packed && options.embedPath && model.variableLengthAttention();
   const torch::Tensor table = embedPath ? model.cellTokens(expression, types) : torch::Tensor();
   std::int64_t done = 0;
   for (const auto& [first, last] : plan.ranges) {

@@ -94,9 +94,10 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
 //   statistics, rounded to bf16 as ATen's output), score_hj = A_h . n_j + c_h, softmax per head
 //   over the observed tokens, biasScore_h and add_zero_attn's 0; S[b, h, :] = sum_j a_hj n_j
 //   (float32 [cells, heads, cols]); weights[b, h] = (sum_j a_hj, a of bias_k) (float32 [cells,
-//   heads, 2]). A [heads, cols], c and biasScore [heads], float32 on the device. For cols 128 *
-//   {1, 2, 3, 4, 6, 8}, at most 16 heads, sequences of at most maxObserved observed tokens where the
-//   shared memory holds them (packedPoolFits); false (nothing launched) otherwise.
+//   heads, 2]). A [heads, cols], c and biasScore [heads], float32 on the device. maxObserved
+//   bounds every neighbourhood's observed tokens (Batch::maxLength, which also counts the class
+//   token and zero slot, will do). For cols 128 * {1, 2, 3, 4, 6, 8}, at most 16 heads, where the
+//   shared memory holds maxObserved tokens (packedPoolFits); false (nothing launched) otherwise.
 // - pairAttentionBf16: the decoder's attention between its two tokens, qkv [cells, 2, 3 E] bf16
 //   (q, k, v; heads of headDim columns) -> out [cells, 2, E]: each token's output is sigmoid(scale
 //   q . k_other) v_other per head (softmax over the other token's key and add_zero_attn's zero

@@ -287,7 +287,9 @@ void addModelCommands(CLI::App& app) {
         model.setShortAttention(false);
         model.setGemmGelu(false);
         model.setFusedPool(false);
-        const Output bq = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
+        EmbedOptions previous = po; // exact shapes through forward(), as before
+        previous.embedPath = false;
+        const Output bq = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, previous);
         const torch::Tensor cq = torch::cosine_similarity(bq.embedding, o.embedding, 1);
         j["bf16_packed_previous_cosine_min"] = cq.min().item<double>();
         j["bf16_packed_previous_cosine_mean"] = cq.mean().item<double>();

@@ -164,6 +164,9 @@ private Q_SLOTS:
     QCOMPARE(Bp, roundedCells(B, 8));
     QVERIFY(Bp > B); // the fixture's B is not a step: empty neighbourhoods are exercised
     QCOMPARE((rounded.rows.size(0) + 2 * Bp) % 64, std::int64_t(0));
+    // Fillers never make a sequence longer than the longest real one (it sizes kernels' memory).
+    QVERIFY(rounded.maxLength <= std::max<std::int64_t>(16, exact.maxLength));
+    QCOMPARE(packBatch(firstCellsBatch(0), PackShape{0, 8, 64, 8}).rows.size(0), std::int64_t(0)); // no hang
     QCOMPARE(rounded.valid.sum().item<std::int64_t>(), exact.rows.size(0));
     QCOMPARE(rounded.valid.narrow(0, B, Bp - B).sum().item<std::int64_t>(), std::int64_t(0));
     QVERIFY(torch::equal(rounded.zeroRows, rounded.cuSeqlens.narrow(0, 1, Bp).to(torch::kInt64) - 1));
