@@ -1,6 +1,7 @@
 #include "inference/CellTransformer.h"
 
 #include "core/Error.h"
+#include "inference/Embedding.h"
 #include "inference/Init.h"
 
 #include <torch/torch.h>
@@ -527,7 +528,7 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells)
   padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
   padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
   padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
-  const Batch batch = toDevice(packBatch(padded, PackShape{0, 8, 4096, 8}), device);
+  const Batch batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
   const torch::Tensor tokens = torch::randn({table, E}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
   const torch::Tensor types =
       torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
@@ -822,18 +823,17 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   const auto* obs0 = observed0.data_ptr<std::int64_t>();
   const auto* val0 = valid0.data_ptr<bool>();
   const auto* ref = reference.data_ptr<std::int64_t>();
-  std::int64_t T = 0;
-  for (std::int64_t i = 0; i < B * N; ++i) T += val0[i];
+  std::int64_t T = 0, longest = 0; // tokens; the longest real sequence (observed tokens + 2)
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::int64_t n = 0;
+    for (std::int64_t j = 0; j < N; ++j) n += val0[b * N + j];
+    T += n;
+    longest = std::max(longest, n + 2);
+  }
   // Rounded shapes: F filler sequences of at least one filler each, and enough padding slots in
   // the padded layout to hold the fillers there too. For rowMultiple (at most rowMultiple + F - 1
   // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
   // never raise maxLength, which sizes the attention's and the pool's shared memory.
-  std::int64_t longest = 0; // the longest real sequence, observed tokens + 2
-  for (std::int64_t b = 0; b < B; ++b) {
-    std::int64_t n = 0;
-    for (std::int64_t j = 0; j < N; ++j) n += val0[b * N + j];
-    longest = std::max(longest, n + 2);
-  }
   const std::int64_t F =
       shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(16, longest) - 2) /
                                   (std::max<std::int64_t>(16, longest) - 1)

@@ -437,7 +437,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // Batches from host threads, batchLookahead ahead (declared after the chunk's data and
       // before the loop: a cancelled loop waits for them here, while what they read lives).
       std::mutex buildMutex;
-      const PackShape shape = cuda && opt.roundShapes ? gpuEmbeddingShape() : PackShape{};
+      const PackShape shape = res.roundShapes ? gpuEmbeddingShape() : PackShape{};
       auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda, shape](std::pair<std::int64_t, std::int64_t> r) {
         const auto t = Clock::now();
         Batch b = makeBatch(hoods, order, r.first, r.second, a, torch::kCPU);

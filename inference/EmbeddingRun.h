@@ -50,10 +50,9 @@ struct EmbedRunOptions {
   bool gemmGelu = true;
   // And embedding's small stages as one kernel each (CellTransformer::setFusedPool).
   bool fusedPool = true;
-  // Packed batches on a GPU rounded to repeating row counts (PackShape: R to 4,096 rows, the
-  // neighbourhood count to 1/8 of its octave by empty neighbourhoods, the padded length to 8), so
-  // that cuBLASLt searches a kernel for a few shapes instead of each batch's (~3 ms of host time
-  // per new shape, during which the device idled). Off: exact shapes (for comparisons).
+  // Packed batches on a GPU rounded to repeating row counts (gpuEmbeddingShape), so that cuBLASLt
+  // searches a kernel for a few shapes instead of each batch's (~3 ms of host time per new shape).
+  // Off: exact shapes (for comparisons).
   bool roundShapes = true;
   // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
   // stream, as before).

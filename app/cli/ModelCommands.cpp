@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -321,29 +322,27 @@ void addModelCommands(CLI::App& app) {
         else if (!(v < 1e-4))
           failures.push_back(std::string("the fp32 ") + key + " error " + std::to_string(v) + " exceeds 1e-4");
       }
-      if (j.contains("bf16_cosine_min") &&
-          !(j["bf16_cosine_min"].is_number() && j["bf16_cosine_min"].get<double>() >= 0.999))
-        failures.push_back("the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
-      if (j.contains("bf16_packed_cosine_min") &&
-          !(j["bf16_packed_cosine_min"].is_number() && j["bf16_packed_cosine_min"].get<double>() >= 0.999))
-        failures.push_back("the packed bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
-      if (j.contains("train_layer_norm_max_rel_error") && !(j["train_layer_norm_max_rel_error"].is_number() &&
-                                                            j["train_layer_norm_max_rel_error"].get<double>() < 1e-2))
-        failures.push_back("the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
-      if (j.contains("short_attention_max_rel_error") &&
-          !(j["short_attention_max_rel_error"].is_number() && j["short_attention_max_rel_error"].get<double>() >= 0 &&
-            j["short_attention_max_rel_error"].get<double>() < 1e-2))
-        failures.push_back("the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
-      if (j.contains("gemm_gelu_max_rel_error") &&
-          !(j["gemm_gelu_max_rel_error"].is_number() && j["gemm_gelu_max_rel_error"].get<double>() >= 0 &&
-            j["gemm_gelu_max_rel_error"].get<double>() < 1e-2))
-        failures.push_back("the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
-      if (j.contains("fused_pool_cosine_min") &&
-          !(j["fused_pool_cosine_min"].is_number() && j["fused_pool_cosine_min"].get<double>() >= 0.999))
-        failures.push_back("the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
-      if (j.contains("train_linear_max_rel_error") &&
-          !(j["train_linear_max_rel_error"].is_number() && j["train_linear_max_rel_error"].get<double>() < 1e-2))
-        failures.push_back("the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
+      // A figure present in j must be a number in [lo, hi) (a NaN is written as null: not a number).
+      auto require = [&](const char* key, double lo, double hi, const char* failure) {
+        if (!j.contains(key)) return;
+        const auto& v = j[key];
+        if (!(v.is_number() && v.get<double>() >= lo && v.get<double>() < hi)) failures.push_back(failure);
+      };
+      const double inf = std::numeric_limits<double>::infinity();
+      require("bf16_cosine_min", 0.999, inf,
+              "the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
+      require("bf16_packed_cosine_min", 0.999, inf,
+              "the packed bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
+      require("train_layer_norm_max_rel_error", -inf, 1e-2,
+              "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
+      require("short_attention_max_rel_error", 0, 1e-2,
+              "the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
+      require("gemm_gelu_max_rel_error", 0, 1e-2,
+              "the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
+      require("fused_pool_cosine_min", 0.999, inf,
+              "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
+      require("train_linear_max_rel_error", -inf, 1e-2,
+              "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
       for (const char* key : {"repr", "mu"}) {
         const auto& v = j["fp32_packed_max_error"][key];
         if (!(v.is_number() && v.get<double>() < 1e-4))
