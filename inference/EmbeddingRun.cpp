@@ -8,6 +8,7 @@
 #include "core/Hdf5Writer.h"
 #include "core/Neighborhood.h"
 #include "core/Trace.h"
+#include "inference/ChunkLayout.h"
 #include "inference/Device.h"
 #include "inference/Distributed.h"
 #include "inference/Embedding.h"
@@ -53,6 +54,35 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
   char name[32];
   std::snprintf(name, sizeof name, "chunk-%06lld.f32", static_cast<long long>(k));
   return (fs::path(dir) / name).string();
+}
+
+// The chunk layout of the run recorded in a parts folder's run.json when the rest of its record
+// equals `meta` (same data, model, cells, chunk size, width); none when it does not, or when the
+// file is missing or damaged. A record without a layout is of a run from before tapering: uniform.
+std::optional<ChunkLayout> recordedLayout(const std::string& path, const nlohmann::json& meta, std::int64_t cells,
+                                          std::int64_t chunkCells) {
+  std::ifstream f(path);
+  if (!f) return std::nullopt;
+  try {
+    nlohmann::json old;
+    f >> old;
+    if (!old.is_object()) return std::nullopt;
+    const auto starts = old.find("chunk_starts");
+    ChunkLayout layout = uniformChunks(cells, chunkCells);
+    if (starts != old.end()) {
+      if (!starts->is_array()) return std::nullopt;
+      layout.starts.clear();
+      for (const auto& v : *starts) {
+        if (!v.is_number_integer()) return std::nullopt;
+        layout.starts.push_back(v.get<std::int64_t>());
+      }
+      old.erase("chunk_starts");
+    }
+    if (old != meta || !layout.valid(cells)) return std::nullopt;
+    return layout;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 // "This chunk's copy to the host has completed", without a device-wide synchronisation (which
@@ -178,44 +208,50 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
 
   // Resume state.
   const std::string partsDir = outPath + ".parts";
-  const std::int64_t chunks = (n + chunkCells - 1) / chunkCells;
+  const std::string metaPath = (fs::path(partsDir) / "run.json").string();
   const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()},
                                {"model", fs::absolute(mf.path).string()},
                                {"cells", n},
                                {"chunk_cells", chunkCells},
                                {"embed_dim", E}};
   // Sharded over ranks: rank r takes the r-th contiguous range of chunks; rank 0 prepares the
-  // parts folder before anyone reads it, and assembles the output.
+  // parts folder and its layout before anyone reads them, and assembles the output.
   const bool sharded = opt.dist && opt.dist->size() > 1;
   const int rank = sharded ? opt.dist->rank() : 0, world = sharded ? opt.dist->size() : 1;
   const bool lead = rank == 0;
   res.rank = rank;
   res.worldSize = world;
-  const std::int64_t lo = chunks * rank / world, hi = chunks * (rank + 1) / world;
   fs::create_directories(partsDir);
+  std::optional<ChunkLayout> recorded;
   if (lead) {
-    const std::string metaPath = (fs::path(partsDir) / "run.json").string();
-    bool reuse = false;
-    if (opt.resume && fs::exists(metaPath)) {
-      std::ifstream f(metaPath);
-      nlohmann::json old;
-      try {
-        f >> old;
-        reuse = old == meta;
-      } catch (const std::exception&) {}
-    }
-    if (!reuse) {
+    if (opt.resume) recorded = recordedLayout(metaPath, meta, n, chunkCells);
+    if (!recorded) {
       for (const auto& name : listFolder(partsDir)) std::remove((partsDir + "/" + name).c_str());
-      std::ofstream(metaPath) << meta.dump();
+      recorded = opt.taperedChunks ? taperedChunks(n, chunkCells, world) : uniformChunks(n, chunkCells);
+      nlohmann::json record = meta;
+      record["chunk_starts"] = recorded->starts;
+      const std::string text = record.dump();
+      writeFileAtomically(metaPath, text.data(), text.size());
     }
   }
   if (sharded) opt.dist->barrier();
+  if (!lead) {
+    recorded = recordedLayout(metaPath, meta, n, chunkCells);
+    if (!recorded) throw FileError(metaPath, "rank 0's record of this run is missing or differs from rank " +
+                                                 std::to_string(rank) + "'s arguments");
+  }
+  const ChunkLayout layout = std::move(*recorded);
+  const std::int64_t chunks = layout.chunks();
+  res.chunks = chunks;
+  res.taperedChunks = layout.starts != uniformChunks(n, chunkCells).starts;
+  const std::pair<std::int64_t, std::int64_t> mine = layout.rankChunks(rank, world);
+  const std::int64_t lo = mine.first, hi = mine.second;
   std::int64_t resumedAll = 0; // every rank's chunks already done (the rate counts the others)
   for (std::int64_t k = 0; k < chunks; ++k)
-    if (fs::exists(chunkFile(partsDir, k))) resumedAll += std::min(chunkCells, n - k * chunkCells);
+    if (fs::exists(chunkFile(partsDir, k))) resumedAll += layout.count(k);
   std::int64_t firstNew = lo;
   while (firstNew < hi && fs::exists(chunkFile(partsDir, firstNew))) {
-    res.resumedCells += std::min(chunkCells, n - firstNew * chunkCells);
+    res.resumedCells += layout.count(firstNew);
     ++firstNew;
   }
 
@@ -258,7 +294,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
           if (toWrite.empty()) return;
           f = std::move(toWrite.front());
         }
-        const std::int64_t count = std::min(chunkCells, n - f.chunk * chunkCells);
+        const std::int64_t count = layout.count(f.chunk);
         const float* rows = nullptr;
         const auto wt = Clock::now();
         if (f.host.defined()) {
@@ -280,7 +316,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
           if (!byFileRow.empty())
             for (std::int64_t i = 0; i < count; ++i)
               std::copy(rows + i * E, rows + (i + 1) * E,
-                        byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(f.chunk * chunkCells + i)] * E);
+                        byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(layout.begin(f.chunk) + i)] * E);
         }
         std::lock_guard<std::mutex> lock(writeMutex);
         res.writeSeconds += since(wt);
@@ -320,7 +356,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
           bool progress = false;
           for (std::int64_t k = 0; k < chunks; ++k) {
             if (placed[static_cast<std::size_t>(k)] || !fs::exists(chunkFile(partsDir, k))) continue;
-            const std::int64_t count = std::min(chunkCells, n - k * chunkCells);
+            const std::int64_t count = layout.count(k);
             const auto wt = Clock::now();
             buf.resize(static_cast<std::size_t>(count * E));
             std::ifstream in(chunkFile(partsDir, k), std::ios::binary);
@@ -328,12 +364,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
               throw FileError(chunkFile(partsDir, k), "incomplete chunk (delete the .parts folder and run again)");
             {
               std::lock_guard<std::mutex> fileLock(hdf5);
-              out->writeBlock("/embedding", k * chunkCells, 0, count, E, buf.data());
+              out->writeBlock("/embedding", layout.begin(k), 0, count, E, buf.data());
             }
             if (!byFileRow.empty())
               for (std::int64_t i = 0; i < count; ++i)
                 std::copy(buf.data() + i * E, buf.data() + (i + 1) * E,
-                          byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(k * chunkCells + i)] * E);
+                          byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(layout.begin(k) + i)] * E);
             placed[static_cast<std::size_t>(k)] = 1;
             --left;
             assembled += count;
@@ -383,6 +419,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   };
 
   std::int64_t totalNeighbors = 0, embedded = 0;
+  std::optional<Clock::time_point> lastQueued; // the last batch's forward queued
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
       for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
@@ -392,8 +429,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // section its chunks hold.
       std::unordered_map<std::int64_t, std::int64_t> firstOfSection;
       for (std::int64_t i = 0; i < n; ++i) firstOfSection.emplace(pos.section[static_cast<std::size_t>(i)], i);
-      std::int64_t first = firstNew * chunkCells;
-      for (std::int64_t i = firstNew * chunkCells, end = std::min(n, hi * chunkCells); i < end; ++i)
+      std::int64_t first = layout.begin(firstNew);
+      for (std::int64_t i = layout.begin(firstNew), end = layout.begin(hi); i < end; ++i)
         first = std::min(first, firstOfSection[pos.section[static_cast<std::size_t>(i)]]);
       to.firstRow = first;
     }
@@ -401,8 +438,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
     auto hoodsOf = [&](std::int64_t k) {
       const auto t = Clock::now();
-      const std::int64_t a = k * chunkCells, b = std::min(n, a + chunkCells);
-      NeighborhoodList h = index.compute(a, b);
+      NeighborhoodList h = index.compute(layout.begin(k), layout.begin(k + 1));
       res.neighborhoodSeconds += since(t);
       return h;
     };
@@ -416,7 +452,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // device's queue holds only a few batches, so computing them in between left it idle.
       std::future<NeighborhoodList> nextHoods;
       if (k + 1 < hi && !opt.serialNeighborhoods) nextHoods = std::async(std::launch::async, hoodsOf, k + 1);
-      const std::int64_t a = k * chunkCells, count = hoods.cells();
+      const std::int64_t a = layout.begin(k), count = hoods.cells();
       totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
       // The rows this chunk reads: its own and its neighbours'.
       std::int64_t need = a + count;
@@ -476,6 +512,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);
+        if (!lastQueued) res.startSeconds = since(start);
+        lastQueued = Clock::now();
         // The first last - first rows: a rounded batch appends empty neighbourhoods.
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
         if (tracing && (batchNo == opt.traceBatches || batchNo == static_cast<int>(plan.ranges.size()))) {
@@ -526,6 +564,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     if (assembleError) std::rethrow_exception(assembleError);
     reportProgress();
     if (!lead) {
+      if (lastQueued) res.finishSeconds = since(*lastQueued);
       res.meanNeighbors = embedded > 0 ? static_cast<double>(totalNeighbors) / static_cast<double>(embedded) : 0;
       res.seconds = since(start);
       res.cellsPerSecond = static_cast<double>(embedded) / res.seconds;
@@ -558,6 +597,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.writeSeconds += since(wt);
   trace("embed: statistics");
   if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();
+  if (lastQueued) res.finishSeconds = since(*lastQueued);
   res.seconds = since(start);
   // Sharded: every rank's cells over rank 0's wall time (its run ends with the output assembled).
   if (sharded) res.resumedCells = resumedAll;

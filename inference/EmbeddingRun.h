@@ -25,6 +25,9 @@ struct EmbedRunOptions {
   std::int64_t batchTokens =
       0;                       // 0: 4096 on the CPU (measured 2.3x faster than 65536: see Embedding.h), 393216 on a GPU
   std::int64_t chunkCells = 0; // 0: 20000 on the CPU, 250000 on a GPU
+  // Short chunks at both ends of each rank's share (ChunkLayout.h); false: uniform chunks, the
+  // layout before (for comparisons). A resumed run keeps the layout its parts were written in.
+  bool taperedChunks = true;
   bool reorderGenes = false;
   // Batches of one neighbourhood size only (no padding, unmasked fused attention). Off by default:
   // measured slower on the H200 (4M cells: 40k vs 56k cells/s), the many size buckets cost more
@@ -72,8 +75,8 @@ struct EmbedRunOptions {
   // Sharded over the ranks of a job (null: this process alone): rank r embeds the r-th contiguous
   // range of whole chunks into OUT.parts/ (reading only the table rows of the sections its cells
   // are in), rank 0 also assembles every rank's parts into the one output as they appear (an
-  // HDF5 dataset written block by block) and commits it once all ranks are done. The chunks are
-  // those of a single process (chunkCells), so a run resumes with any number of ranks. The
+  // HDF5 dataset written block by block) and commits it once all ranks are done. The chunks'
+  // layout is recorded in the parts folder, so a run resumes with any number of ranks. The
   // folder must be shared by the ranks (one host, or a shared file system).
   Distributed* dist = nullptr;
   // stage, cells done, total, cells/s
@@ -93,6 +96,11 @@ struct EmbedRunResult {
   double readSeconds = 0, uploadSeconds = 0, neighborhoodSeconds = 0, modelSeconds = 0, writeSeconds = 0;
   double batchSeconds = 0;      // of modelSeconds: waiting for (or building) batches and queueing their upload
   double batchBuildSeconds = 0; // building batches on the host, summed over the threads that do it
+  // What does not overlap the device: from the start to the first batch queued, and from the last
+  // batch queued to the end (the device finishing what is queued, the last writes, the commit).
+  double startSeconds = 0, finishSeconds = 0;
+  std::int64_t chunks = 0;     // in the run's layout (all ranks)
+  bool taperedChunks = false;  // that layout tapered at its ends (ChunkLayout.h)
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)

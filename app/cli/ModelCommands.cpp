@@ -74,6 +74,10 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"packed_batches", r.packedBatches},
           {"batch_s", r.batchSeconds},
           {"batch_build_s", r.batchBuildSeconds},
+          {"start_s", r.startSeconds},
+          {"finish_s", r.finishSeconds},
+          {"chunks", r.chunks},
+          {"tapered_chunks", r.taperedChunks},
           {"fused_kernels", r.fusedKernels},
           {"short_attention", r.shortAttention},
           {"gemm_gelu", r.gemmGelu},
@@ -81,8 +85,9 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"fused_pool", r.fusedPool}};
 }
 
-// The encoder's inference kernels (EmbedRunOptions), for embed and bench embed alike.
-void addEncoderKernelOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
+// The embedding run's switches for comparisons (EmbedRunOptions: the encoder's inference kernels, the
+// chunk layout), for embed and bench embed alike.
+void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("!--no-short-attention", opt.shortAttention,
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
@@ -91,6 +96,8 @@ void addEncoderKernelOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
+  cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
+                "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
 }
 } // namespace
 
@@ -120,7 +127,7 @@ void addModelCommands(CLI::App& app) {
     cmd->add_flag("--padded-batches", opt->paddedBatches,
                   "GPU: padded batches with a key mask instead of packed ones with variable-length attention");
     cmd->add_flag("!--no-fused-kernels", opt->fusedKernels, "GPU: ATen's operations instead of the fused CUDA kernels");
-    addEncoderKernelOptions(cmd, *opt);
+    addEmbedRunOptions(cmd, *opt);
     cmd->add_option("--h5ad-out", opt->h5adOut, "Also write the embeddings into obsm of a copy of the input .h5ad");
     cmd->add_option("--obsm-key", opt->obsmKey, "obsm key for --h5ad-out (default X_celltransformer)");
     cmd->add_flag("--no-resume", *noResume, "Start over even if an interrupted run left chunks");
@@ -397,7 +404,7 @@ void addModelCommands(CLI::App& app) {
     auto noFused = std::make_shared<bool>(false);
     cmd->add_flag("--no-fused-kernels", *noFused, "GPU: ATen's operations instead of the fused CUDA kernels");
     auto kernels = std::make_shared<inference::EmbedRunOptions>();
-    addEncoderKernelOptions(cmd, *kernels);
+    addEmbedRunOptions(cmd, *kernels);
     auto traceFile = std::make_shared<std::string>();
     cmd->add_option(
         "--trace", *traceFile,
@@ -469,6 +476,7 @@ void addModelCommands(CLI::App& app) {
           eo.gemmGelu = kernels->gemmGelu;
           eo.roundShapes = kernels->roundShapes;
           eo.fusedPool = kernels->fusedPool;
+          eo.taperedChunks = kernels->taperedChunks;
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
@@ -514,6 +522,7 @@ void addModelCommands(CLI::App& app) {
           if (*profile && !dist) {
             eo.profile = true;
             eo.chunkCells = std::min<std::int64_t>(cells, 200000);
+            eo.taperedChunks = false; // the profile's chunk: the first, of chunkCells
             const auto p = inference::embedDataset(mf, data, {}, out, eo);
             std::cout << nlohmann::json{{"figure", "profile"},
                                         {"cells", eo.chunkCells},

@@ -6,6 +6,7 @@
 #include "core/Error.h"
 #include "core/Hdf5File.h"
 #include "core/SyntheticBrain.h"
+#include "inference/ChunkLayout.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
 #include "inference/EmbeddingRun.h"
@@ -17,6 +18,10 @@
 #include <QTest>
 
 #include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
 
 using namespace atlascope;
 using namespace atlascope::inference;
@@ -72,6 +77,9 @@ private Q_SLOTS:
     o.chunkCells = 1000;
     const auto r = embedDataset(m, data_, {}, path("emb.h5"), o);
     QCOMPARE(r.cells, std::int64_t(3000));
+    // Tapered chunks (the default): 125 125 250 500 | 1000 | 500 250 125 125.
+    QCOMPARE(r.chunks, std::int64_t(9));
+    QVERIFY(r.taperedChunks);
     QVERIFY(r.meanNeighbors > 50);
     Hdf5File f(path("emb.h5"));
     const auto emb = f.readFloat("/embedding");
@@ -101,6 +109,18 @@ private Q_SLOTS:
     const torch::Tensor fromFile = torch::from_blob(const_cast<float*>(emb.data.data()), {3000, 32}).clone();
     QVERIFY((direct.embedding - fromFile).abs().max().item<double>() < 1e-5);
 
+    // Uniform chunks (the layout before): other batches, the same embeddings.
+    {
+      EmbedRunOptions u = o;
+      u.taperedChunks = false;
+      const auto ur = embedDataset(m, data_, {}, path("emb-uniform.h5"), u);
+      QCOMPARE(ur.chunks, std::int64_t(3));
+      QVERIFY(!ur.taperedChunks);
+      const auto ue = Hdf5File(path("emb-uniform.h5")).readFloat("/embedding");
+      const torch::Tensor uniform = torch::from_blob(const_cast<float*>(ue.data.data()), {3000, 32});
+      QVERIFY((uniform - fromFile).abs().max().item<double>() < 1e-5);
+    }
+
     // Batches built on host threads ahead of the model (the default) or between batches on the
     // queueing thread: the same batches, so the same bits, whatever the lookahead.
     QVERIFY(r.batchBuildSeconds > 0);
@@ -123,11 +143,73 @@ private Q_SLOTS:
     QVERIFY_THROWS_EXCEPTION(Cancelled, embedDataset(m, data_, {}, path("emb2.h5"), c));
     QVERIFY(!QFileInfo::exists(dir_.filePath("emb2.h5")));
     QVERIFY(QFileInfo::exists(dir_.filePath("emb2.h5.parts/chunk-000000.f32")));
-    const auto resumed = embedDataset(m, data_, {}, path("emb2.h5"), o);
+    // Resumed with other defaults (uniform chunks): the parts keep the layout they were written in.
+    EmbedRunOptions other = o;
+    other.taperedChunks = false;
+    const auto resumed = embedDataset(m, data_, {}, path("emb2.h5"), other);
     QVERIFY2(resumed.resumedCells >= 1000 && resumed.resumedCells < 3000,
              qPrintable(QString::number(resumed.resumedCells)));
+    QCOMPARE(resumed.chunks, std::int64_t(9));
     Hdf5File f2(path("emb2.h5"));
     QCOMPARE(f2.readFloat("/embedding").data, emb.data);
+
+    // A damaged layout in the record of the interrupted run: it starts over, with the same result.
+    QVERIFY_THROWS_EXCEPTION(Cancelled, embedDataset(m, data_, {}, path("emb3.h5"), c));
+    nlohmann::json record;
+    std::ifstream(path("emb3.h5.parts/run.json")) >> record;
+    QCOMPARE(record["chunk_starts"].size(), std::size_t(10));
+    record["chunk_starts"] = {0, 1000, 500, 3000};
+    std::ofstream(path("emb3.h5.parts/run.json")) << record.dump();
+    const auto fresh = embedDataset(m, data_, {}, path("emb3.h5"), o);
+    QCOMPARE(fresh.resumedCells, std::int64_t(0));
+    QCOMPARE(Hdf5File(path("emb3.h5")).readFloat("/embedding").data, emb.data);
+  }
+
+  void chunkLayouts() {
+    // One share of 4M cells in chunks of 250k: 1/8 1/8 1/4 1/2 at each end, 14 full between.
+    const ChunkLayout t = taperedChunks(4000000, 250000, 1);
+    QVERIFY(t.valid(4000000));
+    QCOMPARE(t.chunks(), std::int64_t(22));
+    const std::int64_t ends[4] = {31250, 31250, 62500, 125000};
+    for (int i = 0; i < 4; ++i) {
+      QCOMPARE(t.count(i), ends[i]);
+      QCOMPARE(t.count(t.chunks() - 1 - i), ends[i]);
+    }
+    for (std::int64_t k = 4; k < t.chunks() - 4; ++k) QCOMPARE(t.count(k), std::int64_t(250000));
+    // Two ranks: each share tapered at its own ends, each rank exactly its share.
+    const ChunkLayout two = taperedChunks(4000001, 250000, 2);
+    QVERIFY(two.valid(4000001));
+    const auto r0 = two.rankChunks(0, 2), r1 = two.rankChunks(1, 2);
+    QCOMPARE(r0.first, std::int64_t(0));
+    QCOMPARE(r0.second, r1.first);
+    QCOMPARE(r1.second, two.chunks());
+    QCOMPARE(two.begin(r1.first), std::int64_t(2000000));
+    QCOMPARE(two.count(r1.first - 1), std::int64_t(31250));
+    QCOMPARE(two.count(r1.first), std::int64_t(31250));
+    // Any layout over any number of ranks (a resumed run): every chunk once, in order.
+    for (const ChunkLayout& l : {t, two, uniformChunks(1001, 250), taperedChunks(37, 10, 3)})
+      for (int world = 1; world <= 5; ++world) {
+        std::int64_t next = 0;
+        for (int r = 0; r < world; ++r) {
+          const auto mine = l.rankChunks(r, world);
+          QCOMPARE(mine.first, next);
+          QVERIFY(mine.second >= mine.first);
+          next = mine.second;
+        }
+        QCOMPARE(next, l.chunks());
+      }
+    // Short shares taper around half of themselves; tiny ones are one chunk; none is empty.
+    QCOMPARE(taperedChunks(100, 1000, 1).starts, (std::vector<std::int64_t>{0, 6, 12, 24, 50, 76, 88, 94, 100}));
+    QCOMPARE(taperedChunks(10, 250000, 1).chunks(), std::int64_t(1));
+    QCOMPARE(taperedChunks(0, 250000, 1).chunks(), std::int64_t(0));
+    QCOMPARE(taperedChunks(3, 1, 8).chunks(), std::int64_t(3));
+    QCOMPARE(uniformChunks(1001, 250).count(4), std::int64_t(1));
+    // What a record read back must be.
+    const auto layoutOf = [](std::vector<std::int64_t> starts) { return ChunkLayout{std::move(starts)}; };
+    QVERIFY(!layoutOf({0, 5, 5, 10}).valid(10));
+    QVERIFY(!layoutOf({1, 10}).valid(10));
+    QVERIFY(!layoutOf({0, 9}).valid(10));
+    QVERIFY(layoutOf({0}).valid(0));
   }
 
   void panelMismatches() {
