@@ -237,8 +237,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   if (sharded) opt.dist->barrier();
   if (!lead) {
     recorded = recordedLayout(metaPath, meta, n, chunkCells);
-    if (!recorded) throw FileError(metaPath, "rank 0's record of this run is missing or differs from rank " +
-                                                 std::to_string(rank) + "'s arguments");
+    if (!recorded)
+      throw FileError(metaPath, "rank 0's record of this run is missing or differs from rank " + std::to_string(rank) +
+                                    "'s arguments");
   }
   const ChunkLayout layout = std::move(*recorded);
   const std::int64_t chunks = layout.chunks();
@@ -474,7 +475,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // before the loop: a cancelled loop waits for them here, while what they read lives).
       std::mutex buildMutex;
       const PackShape shape = res.roundShapes ? gpuEmbeddingShape() : PackShape{};
-      auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda, shape](std::pair<std::int64_t, std::int64_t> r) {
+      auto build = [&hoods, &order, &res, &buildMutex, a, packed, cuda,
+                    shape](std::pair<std::int64_t, std::int64_t> r) {
         const auto t = Clock::now();
         Batch b = makeBatch(hoods, order, r.first, r.second, a, torch::kCPU);
         if (packed) b = packBatch(b, shape);
@@ -540,6 +542,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       reportProgress();
     }
     res.readSeconds += stream.readSeconds();
+    trace("embed: every batch queued");
   } catch (...) {
     // Cancelled or failed: the chunks already done are finished and kept for --resume.
     finishWriter();
@@ -547,6 +550,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     throw;
   }
   finishWriter();
+  trace("embed: writer done");
   if (writeError) {
     stopAssembling();
     std::rethrow_exception(writeError);

@@ -99,8 +99,8 @@ struct EmbedRunResult {
   // What does not overlap the device: from the start to the first batch queued, and from the last
   // batch queued to the end (the device finishing what is queued, the last writes, the commit).
   double startSeconds = 0, finishSeconds = 0;
-  std::int64_t chunks = 0;     // in the run's layout (all ranks)
-  bool taperedChunks = false;  // that layout tapered at its ends (ChunkLayout.h)
+  std::int64_t chunks = 0;    // in the run's layout (all ranks)
+  bool taperedChunks = false; // that layout tapered at its ends (ChunkLayout.h)
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
