@@ -40,8 +40,8 @@ ChunkLayout taperedChunks(std::int64_t cells, std::int64_t chunkCells, int world
     if (span <= 0) continue;
     std::vector<std::int64_t> sizes;
     const std::int64_t c = std::min(full, span / 2); // the tapers take 2c
-    if (c < 8) {
-      sizes.push_back(span);
+    if (c < 8) {                                     // too short to taper: pieces of at most chunkCells
+      for (std::int64_t a = 0; a < span; a += full) sizes.push_back(std::min(full, span - a));
     } else {
       const std::int64_t taper[4] = {c >> 3, c >> 3, c >> 2, c - 2 * (c >> 3) - (c >> 2)};
       sizes.assign(taper, taper + 4);

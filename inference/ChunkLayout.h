@@ -33,7 +33,7 @@ struct ChunkLayout {
 
 ChunkLayout uniformChunks(std::int64_t cells, std::int64_t chunkCells);
 // Each of the `world` shares tapered as above; a share shorter than 2 chunkCells tapers around
-// half of itself, one under 16 cells is a single chunk.
+// half of itself; one under 16 cells, or with chunkCells under 8, is cut uniformly.
 ChunkLayout taperedChunks(std::int64_t cells, std::int64_t chunkCells, int world);
 
 } // namespace atlascope::inference

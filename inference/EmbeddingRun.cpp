@@ -57,10 +57,11 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
 }
 
 // The chunk layout of the run recorded in a parts folder's run.json when the rest of its record
-// equals `meta` (same data, model, cells, chunk size, width); none when it does not, or when the
-// file is missing or damaged. A record without a layout is of a run from before tapering: uniform.
+// equals `meta` (same data, model, cells, chunk size, width; with `sameShape` only the fields
+// `meta` has); none when it does not, or when the file is missing or damaged. A record without a
+// layout is of a run from before tapering: uniform.
 std::optional<ChunkLayout> recordedLayout(const std::string& path, const nlohmann::json& meta, std::int64_t cells,
-                                          std::int64_t chunkCells) {
+                                          std::int64_t chunkCells, bool sameShape = false) {
   std::ifstream f(path);
   if (!f) return std::nullopt;
   try {
@@ -78,7 +79,13 @@ std::optional<ChunkLayout> recordedLayout(const std::string& path, const nlohman
       }
       old.erase("chunk_starts");
     }
-    if (old != meta || !layout.valid(cells)) return std::nullopt;
+    if (sameShape) {
+      for (const auto& [key, value] : meta.items())
+        if (!old.contains(key) || old[key] != value) return std::nullopt;
+    } else if (old != meta) {
+      return std::nullopt;
+    }
+    if (!layout.valid(cells)) return std::nullopt;
     return layout;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -236,10 +243,13 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   if (sharded) opt.dist->barrier();
   if (!lead) {
-    recorded = recordedLayout(metaPath, meta, n, chunkCells);
+    // Rank 0's record, of the same cells and chunks: its paths may differ from this rank's
+    // (another host, another working folder) while the files are the same.
+    const nlohmann::json shape = {{"cells", n}, {"chunk_cells", chunkCells}, {"embed_dim", E}};
+    recorded = recordedLayout(metaPath, shape, n, chunkCells, true);
     if (!recorded)
-      throw FileError(metaPath, "rank 0's record of this run is missing or differs from rank " + std::to_string(rank) +
-                                    "'s arguments");
+      throw FileError(metaPath, "rank 0's record of this run is missing here, or of other cells (rank " +
+                                    std::to_string(rank) + "): the output's folder must be shared by the ranks");
   }
   const ChunkLayout layout = std::move(*recorded);
   const std::int64_t chunks = layout.chunks();

@@ -200,6 +200,7 @@ private Q_SLOTS:
     // Short shares taper around half of themselves; tiny ones are one chunk; none is empty.
     QCOMPARE(taperedChunks(100, 1000, 1).starts, (std::vector<std::int64_t>{0, 6, 12, 24, 50, 76, 88, 94, 100}));
     QCOMPARE(taperedChunks(10, 250000, 1).chunks(), std::int64_t(1));
+    QCOMPARE(taperedChunks(20, 4, 1).starts, (std::vector<std::int64_t>{0, 4, 8, 12, 16, 20}));
     QCOMPARE(taperedChunks(0, 250000, 1).chunks(), std::int64_t(0));
     QCOMPARE(taperedChunks(3, 1, 8).chunks(), std::int64_t(3));
     QCOMPARE(uniformChunks(1001, 250).count(4), std::int64_t(1));
