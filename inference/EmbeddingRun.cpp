@@ -445,6 +445,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         first = std::min(first, firstOfSection[pos.section[static_cast<std::size_t>(i)]]);
       to.firstRow = first;
     }
+    if (firstNew >= hi) to.firstRow = n; // no chunk left to embed here (resumed, or more ranks than chunks)
     ExpressionTableStream stream(source, cells, to);
     NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
     auto hoodsOf = [&](std::int64_t k) {
