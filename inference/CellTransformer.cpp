@@ -231,7 +231,7 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
 
 // GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
 // undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
-torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b) {
+torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff) {
   const c10::cuda::CUDAGuard device(a.device()); // the kernel runs on the current device
   const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
@@ -240,7 +240,7 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
   if (bytes > 0) workspace = torch::empty({bytes}, a.options().dtype(torch::kUInt8));
   if (!cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N), static_cast<int>(K),
                               bytes > 0 ? workspace.data_ptr() : nullptr,
-                              at::cuda::getCurrentCUDAStream(a.device().index()).stream()))
+                              at::cuda::getCurrentCUDAStream(a.device().index()).stream(), erff))
     return {};
   return out;
 }
@@ -589,7 +589,8 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
       x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       b.scalar_type() == torch::kBFloat16) {
-    const torch::Tensor out = gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous());
+    const torch::Tensor out =
+        gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(), erffGelu_);
     if (out.defined()) {
       std::vector<std::int64_t> shape = x.sizes().vec();
       shape.back() = w.size(0);
@@ -610,7 +611,7 @@ bool CellTransformer::gemmGeluBuilt() {
 }
 
 double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
-                                      [[maybe_unused]] int in, [[maybe_unused]] int out) {
+                                      [[maybe_unused]] int in, [[maybe_unused]] int out, [[maybe_unused]] bool erff) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return -1;
   torch::manual_seed(10);
@@ -620,7 +621,7 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
   // Whole tiles (128 rows) and partial ones: one row, one more than a tile, a ragged end.
   for (const std::int64_t m : {rows, std::int64_t{1}, std::int64_t{129}, rows + 77}) {
     const torch::Tensor x = torch::randn({m, in}, o);
-    const torch::Tensor y = gemmBiasGelu(x, w, b);
+    const torch::Tensor y = gemmBiasGelu(x, w, b, erff);
     if (!y.defined()) return 1.0;
     // The reference in float32 from the same bf16 inputs.
     const torch::Tensor e =
@@ -631,6 +632,47 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
 #else
   return -1;
 #endif
+}
+
+CellTransformer::GeluExp2Check CellTransformer::checkGeluExp2([[maybe_unused]] torch::Device device) {
+  GeluExp2Check r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda()) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  const auto o = torch::TensorOptions().dtype(torch::kInt16).device(device);
+  torch::Tensor a = torch::empty({65536}, o), e = torch::empty({65536}, o), d = torch::empty({65536}, o);
+  if (!cuda::geluExp2TableBf16(mutableBits(a), mutableBits(e), mutableBits(d),
+                               at::cuda::getCurrentCUDAStream(device.index()).stream()))
+    return r;
+  const torch::Tensor x = torch::arange(65536, torch::TensorOptions().dtype(torch::kInt32))
+                              .to(torch::kInt16)
+                              .view(torch::kBFloat16)
+                              .to(torch::kFloat32);
+  auto floats = [](const torch::Tensor& t) { return t.cpu().view(torch::kBFloat16).to(torch::kFloat32); };
+  const torch::Tensor ya = floats(a), ye = floats(e), yd = floats(d);
+  // float32's subnormals aside (|x| or |GELU(x)| below 2^-126: float32 has fewer bits there than bf16).
+  auto normal = [](const torch::Tensor& v) { return v.isfinite() & ((v.abs() >= 1.1754944e-38) | (v == 0)); };
+  const torch::Tensor checked = normal(x) & normal(yd) & (x >= -6.0);
+  r.checked = checked.sum().item<std::int64_t>();
+  r.mismatches = (checked & (ya != yd)).sum().item<std::int64_t>();
+  r.erffMismatches = (checked & (ya != ye)).sum().item<std::int64_t>();
+  const torch::Tensor finite = x.isfinite();
+  r.maxAbs = (ya - ye).masked_select(finite).abs().max().item<double>();
+  if (cuda::gemmBiasGeluBuilt()) {
+    torch::manual_seed(10);
+    const auto ob = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+    const std::int64_t rows = 46080, in = 384, out = 2048;
+    const torch::Tensor w = torch::randn({out, in}, ob) * (1.0 / std::sqrt(in)), b = 0.5 * torch::randn({out}, ob);
+    const torch::Tensor xs = torch::randn({rows, in}, ob);
+    const torch::Tensor p = gemmBiasGelu(xs, w, b, false), q = gemmBiasGelu(xs, w, b, true);
+    if (p.defined() && q.defined()) {
+      r.gemmValues = p.numel();
+      r.gemmDiffering = (p != q).sum().item<std::int64_t>();
+      r.gemmMaxAbs = (p.to(torch::kFloat32) - q.to(torch::kFloat32)).abs().max().item<double>();
+    }
+  }
+#endif
+  return r;
 }
 
 // An encoder layer's self-attention, PyTorch's MultiheadAttention with add_zero_attn, on the

@@ -144,6 +144,10 @@ public:
   void setGemmGelu(bool on) { gemmGelu_ = on; }
   bool gemmGelu() const { return gemmGelu_ && gemmGeluBuilt() && fusedKernels(); }
   static bool gemmGeluBuilt();
+  // The fused GEMM + GELU's epilogue evaluates erff itself instead of geluExp2 (GeluExp2.h: the
+  // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
+  void setErffGelu(bool on) { erffGelu_ = on; }
+  bool erffGelu() const { return erffGelu_; }
   // Likewise embedding's small stages by EmbeddingKernels.cu: the packed encoder input assembled
   // from the token table in one gather, the attention pool read in place from the packed encoder
   // output (no padded copy) and the decoder's two-token attention, each one kernel instead of
@@ -160,7 +164,20 @@ public:
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
-  static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048);
+  static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048,
+                              bool erff = false);
+  // geluExp2 against the erf GELU on `device`: every bf16 input through geluExp2, the erf GELU in
+  // double precision and ATen's float32 formula, rounded to bf16 (`mismatches`: of the `checked`
+  // inputs from -6 up, float32's subnormals aside, those where geluExp2 and double precision
+  // differ; `erffMismatches`: where it and the float32 formula differ; `maxAbs`: the largest
+  // difference from the float32 formula over every finite input); then the fused GEMM + GELU with
+  // each epilogue on the same random data as checkGemmGelu (`gemmDiffering` of `gemmValues`
+  // outputs differ, by at most `gemmMaxAbs`). Negative counts: not built or not a GPU.
+  struct GeluExp2Check {
+    std::int64_t mismatches = -1, erffMismatches = -1, checked = 0, gemmDiffering = -1, gemmValues = 0;
+    double maxAbs = 0, gemmMaxAbs = 0;
+  };
+  static GeluExp2Check checkGeluExp2(torch::Device device);
   // The short-attention kernel against float32 attention on random packed sequences of 0 to
   // `maxLength` tokens (bf16, E 384, 8 heads) on `device`, every sequence compared: the largest
   // difference relative to the largest output (-1: not built or not a GPU).
@@ -239,6 +256,7 @@ private:
   bool fused_ = true;
   bool shortAttention_ = true;
   bool gemmGelu_ = true;
+  bool erffGelu_ = false;
   bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };

@@ -51,6 +51,12 @@ struct EmbedRunOptions {
   // (CellTransformer::setShortAttention, setGemmGelu); false: the previous path.
   bool shortAttention = true;
   bool gemmGelu = true;
+  // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
+  bool erffGelu = false;
+  // The next chunk's first batches built while this chunk's last ones are queued, and a chunk's
+  // order copied to the device without waiting for the queue; false: each chunk's batches start
+  // once the previous chunk's are queued and the device's queue has drained (for comparisons).
+  bool batchesAcrossChunks = true;
   // And embedding's small stages as one kernel each (CellTransformer::setFusedPool).
   bool fusedPool = true;
   // Packed batches on a GPU rounded to repeating row counts (gpuEmbeddingShape), so that cuBLASLt
@@ -99,8 +105,9 @@ struct EmbedRunResult {
   // What does not overlap the device: from the start to the first batch queued, and from the last
   // batch queued to the end (the device finishing what is queued, the last writes, the commit).
   double startSeconds = 0, finishSeconds = 0;
-  std::int64_t chunks = 0;    // in the run's layout (all ranks)
-  bool taperedChunks = false; // that layout tapered at its ends (ChunkLayout.h)
+  std::int64_t chunks = 0;           // in the run's layout (all ranks)
+  std::int64_t chunksBuiltAhead = 0; // chunks whose first batches were built during the previous one's
+  bool taperedChunks = false;        // that layout tapered at its ends (ChunkLayout.h)
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
   int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
@@ -108,6 +115,7 @@ struct EmbedRunResult {
   bool fusedKernels = false;             // fused CUDA kernels used
   bool shortAttention = false;           // the short-attention kernel used
   bool gemmGelu = false;                 // the fused GEMM + GELU used
+  bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)

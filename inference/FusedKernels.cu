@@ -1,5 +1,6 @@
 // Fused CUDA kernels for inference (see FusedKernels.h). No LibTorch header: plain pointers.
 #include "inference/FusedKernels.h"
+#include "inference/GeluExp2.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -10,6 +11,20 @@ namespace atlascope::inference::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 4; // one warp per row
+
+// Every bf16 bit pattern through geluExp2, the erf GELU in float32 (ATen's formula) and in double
+// precision, each rounded to bf16: the device's own ex2.approx and fma, which the CPU test cannot see.
+__global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned short* __restrict__ erffOut,
+                                unsigned short* __restrict__ exactOut) {
+  const unsigned bits = blockIdx.x * blockDim.x + threadIdx.x;
+  if (bits > 0xffffu) return;
+  const float x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits)));
+  exp2Out[bits] = __bfloat16_as_ushort(__float2bfloat16_rn(geluExp2(x)));
+  erffOut[bits] = __bfloat16_as_ushort(__float2bfloat16_rn(x * 0.5f * (1.f + erff(x * 0.70710678118654752440f))));
+  const double v = x;
+  exactOut[bits] =
+      __bfloat16_as_ushort(__float2bfloat16_rn(static_cast<float>(v * 0.5 * erfc(-v * 0.70710678118654752440))));
+}
 
 // One warp per row of 64 * PAIRS values, read and written as bf16 pairs (32 bits): lane l holds
 // pairs l, l + 32, ... in registers, so x + y is read once and LayerNorm needs no second pass
@@ -480,6 +495,11 @@ bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x,
         launchLayerNormBackwardInput<decltype(pairs)::value>(dy, x, weight, mean, rstd, dx, rows, s);
       }))
     return false;
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream) {
+  geluTableKernel<<<256, 256, 0, static_cast<cudaStream_t>(stream)>>>(exp2Out, erffOut, exactOut);
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -77,12 +77,18 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to
 // bf16 and applies GELU in float32, as cuBLASLt's bias epilogue followed by ATen's GELU compute it
 // (GemmGelu.cu, sm_90a; built only with ATLASCOPE_CUTLASS_DIR: gemmBiasGeluBuilt()).
+// GELU by geluExp2 (GeluExp2.h: the same bf16 as erff's for every input from -6 up), or by erff
+// itself when `erff` (the epilogue before it, for comparisons).
 // `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
 bool gemmBiasGeluBuilt();
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream);
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
+// geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
+// (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
+// of the epilogue's GELU on the device).
+bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream);
 // Embedding's small stages (EmbeddingKernels.cu), each one kernel instead of ATen's gathers,
 // copies, casts and elementwise operations on small tensors:
 // - assembleTokensBf16: the packed encoder input, out[p] = table[rows[order[p]]] where order[p] <

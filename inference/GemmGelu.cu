@@ -5,7 +5,9 @@
 // embedding batch on the H200. Built only with CUTLASS's headers (ATLASCOPE_CUTLASS_DIR) for
 // sm_90a (Hopper's wgmma and TMA).
 #include "inference/FusedKernels.h"
+#include "inference/GeluExp2.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cuda_runtime.h>
 #include <cute/tensor.hpp>
@@ -30,47 +32,65 @@ constexpr int kAlign = 8; // 16-byte accesses
 // GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
 // writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
 // GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
-// to 0.999897).
-template <class T> struct RoundedGelu {
-  CUTLASS_HOST_DEVICE T operator()(T const& value) const {
-    const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
-    return T(r * 0.5f * (1.f + erff(r * 0.70710678118654752440f)));
-  }
+// to 0.999897). Erff: erff itself (`--erff-gelu`, the epilogue before GeluExp2.h); otherwise
+// geluExp2, which lands on the same bf16 for every input from -6 up at half the epilogue's cost.
+template <bool Erff> struct RoundedGeluOf {
+  template <class T> struct Op {
+    CUTLASS_HOST_DEVICE T operator()(T const& value) const {
+      const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
+      if constexpr (Erff)
+        return T(r * 0.5f * (1.f + erff(r * 0.70710678118654752440f)));
+      else
+        return T(geluExp2(r));
+    }
+  };
+  template <class T, int N> struct Op<cutlass::Array<T, N>> {
+    CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
+      cutlass::Array<T, N> y;
+      Op<T> gelu;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = gelu(value[i]);
+      return y;
+    }
+  };
 };
-template <class T, int N> struct RoundedGelu<cutlass::Array<T, N>> {
-  CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
-    cutlass::Array<T, N> y;
-    RoundedGelu<T> gelu;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < N; ++i) y[i] = gelu(value[i]);
-    return y;
-  }
-};
+template <class T> using RoundedGeluErff = RoundedGeluOf<true>::Op<T>;
+template <class T> using RoundedGeluExp2 = RoundedGeluOf<false>::Op<T>;
 
 // A = x [M, K] row-major; B = W [N, K] row-major, i.e. K x N column-major (PyTorch's Linear);
 // D = [M, N] row-major; no C. A 128 x 256 tile per pair of consumer warp groups (cooperative),
-// clusters of 2 along M sharing W's tile by TMA multicast. The epilogue's erf GELU costs about as
-// much as the 6-step main loop (K 384). The ping-pong schedule, one warp group's epilogue beside
-// the other's products, measured slower end to end (4M cells on the H200: tiles 128 x 128
-// 140,970 and 64 x 256 139,856 cells/s against 155,756 for this one, same call): a tile's
-// epilogue on 4 warps instead of 8 runs at half the rate.
-using TileShape = Shape<_128, _256, _64>;
+// clusters of 2 along M sharing W's tile by TMA multicast. With erff the epilogue cost about as
+// much as the 6-step main loop (K 384): 8.2 ms per embedding batch for the 8 layers, 6.5 with
+// geluExp2. The ping-pong schedule, one warp group's epilogue beside the other's products,
+// measured slower end to end with either: with erff (4M cells on the H200, tiles 128 x 128
+// 140,970 and 64 x 256 139,856 cells/s against 155,756 for this one, same call), and with
+// geluExp2 (128 x 128: model phase 24.5 s against 23.2 s, same call): a tile's epilogue on 4
+// warps instead of 8 runs at half the rate.
 using ClusterShape = Shape<_2, _1, _1>;
-using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<RoundedGelu, Element, float, Element, Element, float>;
-using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-    cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
-    cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
-    cutlass::layout::RowMajor, kAlign, cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
-using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-    cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, cutlass::layout::RowMajor, kAlign, Element,
-    cutlass::layout::ColumnMajor, kAlign, float, TileShape, ClusterShape,
-    cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
-    cutlass::gemm::KernelTmaWarpSpecializedCooperative>::CollectiveOp;
-using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
-using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
-
-typename Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
-                                   int K, int device) {
+template <template <class> class Gelu, class TileShape = Shape<_128, _256, _64>,
+          class KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative,
+          class EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative>
+struct GemmOf {
+  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>;
+  using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
+      cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
+      cutlass::layout::RowMajor, kAlign, EpilogueSchedule, Fusion>::CollectiveOp;
+  using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, cutlass::layout::RowMajor, kAlign, Element,
+      cutlass::layout::ColumnMajor, kAlign, float, TileShape, ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
+      KernelSchedule>::CollectiveOp;
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
+  using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
+};
+using GemmErff = GemmOf<RoundedGeluErff>;
+using GemmExp2 = GemmOf<RoundedGeluExp2>;
+template <class G>
+typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
+                                      int K, int device) {
+  using Kernel = typename G::Kernel;
+  using Gemm = typename G::Gemm;
   const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {static_cast<int>(M), K, 1});
   const auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, {N, K, 1});
   const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {static_cast<int>(M), N, 1});
@@ -108,21 +128,32 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   if (M <= 0 || M >= (1LL << 31)) return -1;
   int device = 0;
   cudaGetDevice(&device);
-  return static_cast<std::int64_t>(
-      Gemm::get_workspace_size(arguments(nullptr, nullptr, nullptr, nullptr, M, N, K, device)));
+  // One workspace for either epilogue's kernel.
+  return static_cast<std::int64_t>(std::max(
+      GemmErff::Gemm::get_workspace_size(arguments<GemmErff>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)),
+      GemmExp2::Gemm::get_workspace_size(arguments<GemmExp2>(nullptr, nullptr, nullptr, nullptr, M, N, K, device))));
 }
 
+namespace {
+template <class G>
+bool run(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M,
+         int N, int K, void* workspace, cudaStream_t stream, int device) {
+  const auto a = arguments<G>(x, w, bias, out, M, N, K, device);
+  typename G::Gemm gemm;
+  if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
+  if (gemm.initialize(a, workspace, stream) != cutlass::Status::kSuccess) return false;
+  return gemm.run(stream) == cutlass::Status::kSuccess;
+}
+} // namespace
+
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream) {
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff) {
   if (!fits(x, w, bias, out, M, N, K)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  const auto a = arguments(x, w, bias, out, M, N, K, device);
-  Gemm gemm;
-  if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  if (gemm.initialize(a, workspace, s) != cutlass::Status::kSuccess) return false;
-  return gemm.run(s) == cutlass::Status::kSuccess;
+  return erff ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
+              : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 } // namespace atlascope::inference::cuda

@@ -7,7 +7,7 @@ namespace atlascope::inference::cuda {
 bool gemmBiasGeluBuilt() { return false; }
 std::int64_t gemmBiasGeluWorkspace(std::int64_t, int, int) { return -1; }
 bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t,
-                      int, int, void*, void*) {
+                      int, int, void*, void*, bool) {
   return false;
 }
 

@@ -8,6 +8,7 @@
 #include "inference/CellTransformer.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
+#include "inference/GeluExp2.h"
 #include "inference/StateDict.h"
 #include "tests/TestPaths.h"
 
@@ -16,6 +17,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 using namespace atlascope;
@@ -162,6 +165,54 @@ private Q_SLOTS:
       const Output y = model.forwardFromTokens(table, types_, pack, false);
       QVERIFY((x.embedding - y.embedding).abs().max().item<double>() < 1e-5);
     }
+  }
+
+  // The GPU's fused GEMM + GELU evaluates GELU as geluExp2 (GeluExp2.h): for every bf16 input
+  // from -6 up it must round to the same bf16 as the erf GELU (in double precision), and below
+  // it stay within a few 1e-9 of it; infinities and NaN as the exact formula. Against ATen's
+  // float32 formula, x/2 (1 + erf(x/sqrt 2)), it differs only where that formula cancels (1 +
+  // erf near -1: 45 inputs below -4, by at most 1.2e-7). (`parity` repeats this on the device,
+  // with its own ex2 and fma.)
+  void geluExp2LandsOnErfBf16() {
+    const torch::Tensor x =
+        torch::arange(65536, torch::kInt32).to(torch::kInt16).view(torch::kBFloat16).to(torch::kFloat32).contiguous();
+    torch::Tensor approx = torch::empty_like(x), exact = torch::empty_like(x), aten = torch::empty_like(x);
+    const float* px = x.data_ptr<float>();
+    for (std::int64_t i = 0; i < x.numel(); ++i) {
+      const double v = px[i];
+      approx.data_ptr<float>()[i] = geluExp2(px[i]);
+      exact.data_ptr<float>()[i] = static_cast<float>(v * 0.5 * std::erfc(-v * 0.70710678118654752440));
+      aten.data_ptr<float>()[i] = px[i] * 0.5f * (1.f + std::erf(px[i] * 0.70710678118654752440f));
+    }
+    auto bf16 = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat32); };
+    const torch::Tensor a = bf16(approx), e = bf16(exact), f = bf16(aten);
+    // float32's subnormals aside (|x| or |GELU(x)| below 2^-126), where float32 itself has fewer
+    // bits than bf16.
+    auto normal = [](const torch::Tensor& v) { return v.isfinite() & ((v.abs() >= 1.1754944e-38) | (v == 0)); };
+    const torch::Tensor checked = normal(x) & normal(exact) & (x >= -6.0);
+    // The normal bf16 values from -6 up and the two zeros, but the 256 in [2^-126, 2^-125) by
+    // magnitude (their GELU, ~x/2, is subnormal).
+    QCOMPARE(checked.sum().item<std::int64_t>(), std::int64_t{48963 - 256});
+    const torch::Tensor differ = checked & (a != e);
+    QVERIFY2(differ.sum().item<std::int64_t>() == 0,
+             qPrintable(QString("geluExp2 rounds differently from the erf GELU at %1 bf16 inputs, e.g. x = %2")
+                            .arg(differ.sum().item<std::int64_t>())
+                            .arg(differ.any().item<bool>() ? x.masked_select(differ)[0].item<double>() : 0.0)));
+    // Below -6 the GELU is under 6e-9 in magnitude: the polynomial stays that close.
+    QVERIFY((a - e).masked_select(x.isfinite()).abs().max().item<double>() < 1e-8);
+    const torch::Tensor fromAten = checked & (a != f);
+    qInfo("against ATen's float32 formula: %lld of %lld bf16 inputs differ, all below x = %g, by at most %g",
+          static_cast<long long>(fromAten.sum().item<std::int64_t>()),
+          static_cast<long long>(checked.sum().item<std::int64_t>()),
+          fromAten.any().item<bool>() ? x.masked_select(fromAten).max().item<double>() : 0.0,
+          (a - f).masked_select(checked).abs().max().item<double>());
+    QVERIFY(!(fromAten & (x > -4.0)).any().item<bool>());
+    QVERIFY((a - f).masked_select(x.isfinite()).abs().max().item<double>() < 1e-6);
+    QCOMPARE(geluExp2(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+    QVERIFY(std::isnan(geluExp2(-std::numeric_limits<float>::infinity()))); // -inf * 0, as -inf * 0.5 * (1 + erf)
+    QVERIFY(std::isnan(geluExp2(std::nanf(""))));
+    QCOMPARE(geluExp2(1e30f), 1e30f);
+    QCOMPARE(geluExp2(-1e30f), -0.f);
   }
 
   void badWeights() {

@@ -120,15 +120,22 @@ private Q_SLOTS:
       QVERIFY((uniform - fromFile).abs().max().item<double>() < 1e-5);
     }
 
-    // Batches built on host threads ahead of the model (the default) or between batches on the
-    // queueing thread: the same batches, so the same bits, whatever the lookahead.
+    // Batches built on host threads ahead of the model (the default), across chunk boundaries or
+    // not, or between batches on the queueing thread: the same batches, so the same bits, whatever
+    // the lookahead.
     QVERIFY(r.batchBuildSeconds > 0);
-    for (const int lookahead : {0, 1, 7}) {
+    qInfo("chunks whose first batches were built during the previous chunk's: %lld of %lld",
+          static_cast<long long>(r.chunksBuiltAhead), static_cast<long long>(r.chunks));
+    QVERIFY(r.chunksBuiltAhead < r.chunks); // never the first
+    for (const auto& [lookahead, across] : {std::pair{0, true}, {1, true}, {7, true}, {3, false}, {1, false}}) {
       EmbedRunOptions l = o;
       l.batchLookahead = lookahead;
-      const std::string out = dir_.filePath(QStringLiteral("emb-lookahead%1.h5").arg(lookahead)).toStdString();
-      embedDataset(m, data_, {}, out, l);
+      l.batchesAcrossChunks = across;
+      const std::string out =
+          dir_.filePath(QStringLiteral("emb-lookahead%1-%2.h5").arg(lookahead).arg(across)).toStdString();
+      const auto lr = embedDataset(m, data_, {}, out, l);
       QVERIFY2(Hdf5File(out).readFloat("/embedding").data == emb.data, out.c_str());
+      if (!across || lookahead == 0) QCOMPARE(lr.chunksBuiltAhead, std::int64_t(0));
     }
 
     // Cancel after the first chunk, then resume: the completed chunks (the writer also finishes the
