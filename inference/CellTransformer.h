@@ -168,7 +168,7 @@ public:
                               bool erff = false);
   // geluExp2 against the erf GELU on `device`: every bf16 input through geluExp2, the erf GELU in
   // double precision and ATen's float32 formula, rounded to bf16 (`mismatches`: of the `checked`
-  // inputs from -6 up, float32's subnormals aside, those where geluExp2 and double precision
+  // inputs from -6 up, |x| < 2^-125 aside, those where geluExp2 and double precision
   // differ; `erffMismatches`: where it and the float32 formula differ; `maxAbs`: the largest
   // difference from the float32 formula over every finite input); then the fused GEMM + GELU with
   // each epilogue on the same random data as checkGemmGelu (`gemmDiffering` of `gemmValues`

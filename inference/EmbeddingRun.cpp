@@ -110,6 +110,47 @@ struct DeviceEvent {
 #endif
 };
 
+// Each batch's start and end on the compute stream (CUDA events with timing), so that a run can
+// say where its device waited: between batches within a chunk, or before a chunk's first batch.
+// Read once the device has finished (after the writer has taken the last chunk).
+struct DeviceTimeline {
+  struct Summary {
+    double busy = 0, idle = 0, idleAtChunkStarts = 0, idleMax = 0;
+  };
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+  std::vector<std::unique_ptr<at::cuda::CUDAEvent>> starts, ends;
+  std::vector<bool> chunkFirst;
+  void begin(bool on, bool firstOfChunk) {
+    if (!on) return;
+    starts.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+    starts.back()->record();
+    chunkFirst.push_back(firstOfChunk);
+  }
+  void end(bool on) {
+    if (!on) return;
+    ends.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+    ends.back()->record();
+  }
+  Summary summary() const {
+    Summary s;
+    const std::size_t n = std::min(starts.size(), ends.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      s.busy += starts[i]->elapsed_time(*ends[i]) / 1000.0;
+      if (i == 0) continue;
+      const double gap = std::max(0.0, ends[i - 1]->elapsed_time(*starts[i]) / 1000.0);
+      s.idle += gap;
+      if (chunkFirst[i]) s.idleAtChunkStarts += gap;
+      s.idleMax = std::max(s.idleMax, gap);
+    }
+    return s;
+  }
+#else
+  void begin(bool, bool) {}
+  void end(bool) {}
+  Summary summary() const { return {}; }
+#endif
+};
+
 // Packed batches reach a GPU on a stream of their own (the copy engine), so that a batch's upload
 // overlaps the previous batch's compute instead of queueing behind it on the compute stream
 // (~6% of the device time on the H200). The compute stream waits for the copy by an event, and
@@ -433,6 +474,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
 
   std::int64_t totalNeighbors = 0, embedded = 0;
   std::optional<Clock::time_point> lastQueued; // the last batch's forward queued
+  DeviceTimeline timeline;
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
       for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
@@ -545,6 +587,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         }
         if (next) topUp(*next, lookahead - std::min(lookahead, chunk->ahead.size()));
         if (opt.cancel) opt.cancel->throwIfCancelled();
+        timeline.begin(cuda, batchNo == 0);
         stream.uploadReady();
         const bool tracing = !opt.traceFile.empty() && k == firstNew && batchNo < opt.traceBatches;
         if (tracing && batchNo == 0) {
@@ -569,16 +612,26 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         lastQueued = Clock::now();
         // The first last - first rows: a rounded batch appends empty neighbourhoods.
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
+        timeline.end(cuda);
         if (tracing && (batchNo == opt.traceBatches || batchNo == static_cast<int>(chunk->plan.ranges.size()))) {
           if (cuda) torch::cuda::synchronize();
           kernels.stop(opt.traceFile);
           res.tracedBatches = batchNo;
         }
       }
+      // Every batch queued: the next chunk's first batches start now at the latest, before this
+      // chunk's host copy and hand-over to the writer (which can wait).
+      if (!next && opt.batchesAcrossChunks && lookahead > 0 && nextHoods.valid()) {
+        next = planChunk(k + 1, nextHoods.get());
+        ++res.chunksBuiltAhead;
+        topUp(*next, lookahead);
+      }
+      const auto ht = Clock::now();
       Finished f{k,
                  cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true))
                       : chunkOut,
                  DeviceEvent()};
+      res.hostBufferSeconds += since(ht);
       if (cuda) {
         f.host.copy_(chunkOut, /*non_blocking=*/true);
         f.done.record();
@@ -590,7 +643,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         chunk = planChunk(k + 1, nextHoods.get());
       else if (k + 1 < hi)
         chunk = planChunk(k + 1, hoodsOf(k + 1));
+      const auto st = Clock::now();
       submit(std::move(f));
+      res.submitSeconds += since(st);
       embedded += count;
       reportProgress();
     }
@@ -604,6 +659,17 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   finishWriter();
   trace("embed: writer done");
+  if (cuda && !writeError) { // every chunk's batches have finished on the device
+    try {
+      const DeviceTimeline::Summary d = timeline.summary();
+      res.deviceBusySeconds = d.busy;
+      res.deviceIdleSeconds = d.idle;
+      res.deviceIdleAtChunkStartsSeconds = d.idleAtChunkStarts;
+      res.deviceIdleMaxSeconds = d.idleMax;
+    } catch (const std::exception& e) {
+      res.warnings.push_back(std::string("device timeline not read: ") + e.what());
+    }
+  }
   if (writeError) {
     stopAssembling();
     std::rethrow_exception(writeError);

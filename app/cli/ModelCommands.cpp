@@ -74,6 +74,12 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"packed_batches", r.packedBatches},
           {"batch_s", r.batchSeconds},
           {"batch_build_s", r.batchBuildSeconds},
+          {"host_buffer_s", r.hostBufferSeconds},
+          {"submit_s", r.submitSeconds},
+          {"device_busy_s", r.deviceBusySeconds},
+          {"device_idle_s", r.deviceIdleSeconds},
+          {"device_idle_chunk_starts_s", r.deviceIdleAtChunkStartsSeconds},
+          {"device_idle_max_s", r.deviceIdleMaxSeconds},
           {"start_s", r.startSeconds},
           {"finish_s", r.finishSeconds},
           {"chunks", r.chunks},
@@ -372,17 +378,17 @@ void addModelCommands(CLI::App& app) {
               "the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
       require("gemm_gelu_erff_max_rel_error", 0, 1e-2,
               "the fused GEMM + GELU with erff differs from float32 linear + GELU by more than 1% (or NaN)");
-      // geluExp2 lands on the erf GELU's bf16 (double precision) for every input from -6 up on the
-      // CPU; the device's ex2 and fma may move a rare rounding, not more than 1 in 1,000 of them.
-      if (j.contains("gelu_exp2_bf16_mismatches") &&
-          j["gelu_exp2_bf16_mismatches"].get<std::int64_t>() * 1000 > j["gelu_exp2_bf16_checked"].get<std::int64_t>())
-        failures.push_back(
-            "the epilogue's exp2 GELU rounds differently from the erf GELU for more than 1 in 1,000 bf16 inputs");
-      // At most one bf16 step of a value below 4 (above 4, both give x).
-      require("gelu_exp2_max_abs", 0, 0.0313,
-              "the epilogue's exp2 GELU differs from erff's by more than one bf16 step somewhere (or NaN)");
-      require("gemm_gelu_exp2_vs_erff_max_abs", 0, 1e-2,
-              "the fused GEMM + GELU's two epilogues differ by 0.01 or more (or NaN)");
+      // geluExp2 lands on the erf GELU's bf16 (double precision) for every input from -6 up, on
+      // the CPU and on the H200 alike; where it differs from ATen's float32 formula, that formula
+      // is off (1 + erf near 0), by 1.5e-5 at most on the H200.
+      if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda() && !j.contains("gelu_exp2_bf16_mismatches"))
+        failures.push_back("the epilogue's exp2 GELU check did not run (its kernel failed to launch)");
+      require("gelu_exp2_bf16_mismatches", 0, 0.5,
+              "the epilogue's exp2 GELU rounds differently from the erf GELU for some bf16 input from -6 up");
+      require("gelu_exp2_max_abs", 0, 1e-4,
+              "the epilogue's exp2 GELU differs from the float32 erf GELU by 1e-4 or more somewhere (or NaN)");
+      require("gemm_gelu_exp2_vs_erff_max_abs", 0, 1e-4,
+              "the fused GEMM + GELU's two epilogues differ by 1e-4 or more (or NaN)");
       require("fused_pool_cosine_min", 0.999, inf,
               "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
       require("train_linear_max_rel_error", -inf, 1e-2,

@@ -212,7 +212,7 @@ private Q_SLOTS:
     QVERIFY(std::isnan(geluExp2(-std::numeric_limits<float>::infinity()))); // -inf * 0, as -inf * 0.5 * (1 + erf)
     QVERIFY(std::isnan(geluExp2(std::nanf(""))));
     QCOMPARE(geluExp2(1e30f), 1e30f);
-    QCOMPARE(geluExp2(-1e30f), -0.f);
+    QVERIFY(geluExp2(-1e30f) == 0.f && std::signbit(geluExp2(-1e30f)));
   }
 
   void badWeights() {
