@@ -151,6 +151,66 @@ struct DeviceTimeline {
 #endif
 };
 
+// Pinned host copies of finished chunks, reused: allocating one (up to 384 MB) on the queueing
+// thread at a chunk's end took up to 0.35 s, in which the device ran out of queued batches (0.4 s
+// of a 4M-cell run on the H200). Allocated on a thread of their own as the run starts; the writer
+// gives each back once it has written its chunk. Never waits for a buffer once the filler is done:
+// with none free it allocates one (a writer that failed gives none back).
+class HostBuffers {
+public:
+  ~HostBuffers() {
+    if (filler_.joinable()) filler_.join();
+  }
+  void start(int count, std::int64_t rows, std::int64_t cols) {
+    rows_ = rows;
+    cols_ = cols;
+    filling_ = true;
+    filler_ = std::thread([this, count] {
+      for (int i = 0; i < count; ++i) {
+        torch::Tensor t;
+        try {
+          t = allocate(rows_);
+        } catch (...) { // out of pinned memory: take() allocates as before
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (t.defined()) free_.push_back(std::move(t));
+        if (i + 1 == count) filling_ = false;
+        changed_.notify_all();
+      }
+    });
+  }
+  // A buffer of at least `rows` rows (more: narrow it).
+  torch::Tensor take(std::int64_t rows) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return !free_.empty() || !filling_; });
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (it->size(0) >= rows) {
+        torch::Tensor t = std::move(*it);
+        free_.erase(it);
+        return t;
+      }
+    lock.unlock();
+    return allocate(rows);
+  }
+  void give(torch::Tensor t) {
+    if (t.size(0) < rows_) return; // a smaller one allocated by take(): freed
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(t));
+    changed_.notify_all();
+  }
+
+private:
+  torch::Tensor allocate(std::int64_t rows) const {
+    return torch::empty({rows, cols_}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<torch::Tensor> free_;
+  bool filling_ = false;
+  std::int64_t rows_ = 0, cols_ = 0;
+  std::thread filler_;
+};
+
 // Packed batches reach a GPU on a stream of their own (the copy engine), so that a batch's upload
 // overlaps the previous batch's compute instead of queueing behind it on the compute stream
 // (~6% of the device time on the H200). The compute stream waits for the copy by an event, and
@@ -329,7 +389,15 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     std::int64_t chunk;
     torch::Tensor host; // undefined: a resumed chunk, read from its part file
     DeviceEvent done;
+    torch::Tensor buffer; // HostBuffers' buffer that `host` views (a GPU run), given back once written
   };
+  HostBuffers hostBuffers; // before the writer, which gives buffers back
+  if (cuda && opt.batchesAcrossChunks && hi > firstNew) {
+    std::int64_t rows = 0;
+    for (std::int64_t k = firstNew; k < hi; ++k) rows = std::max(rows, layout.count(k));
+    // One being filled, one being written, one waiting: what submit() lets through.
+    hostBuffers.start(static_cast<int>(std::min<std::int64_t>(3, hi - firstNew)), rows, E);
+  }
   std::mutex writeMutex;
   std::condition_variable writeChanged;
   std::deque<Finished> toWrite;
@@ -372,9 +440,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
               std::copy(rows + i * E, rows + (i + 1) * E,
                         byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(layout.begin(f.chunk) + i)] * E);
         }
+        const bool fresh = f.host.defined();
+        f.host = torch::Tensor();
+        if (f.buffer.defined()) hostBuffers.give(std::move(f.buffer));
         std::lock_guard<std::mutex> lock(writeMutex);
         res.writeSeconds += since(wt);
-        if (f.host.defined()) written += count;
+        if (fresh) written += count;
         toWrite.pop_front();
         writeChanged.notify_all();
       }
@@ -477,7 +548,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   DeviceTimeline timeline;
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
-      for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent()});
+      for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent(), torch::Tensor()});
     trace("embed: neighbourhood index");
     if (sharded && firstNew < hi) {
       // Neighbours are cells of the same section: this rank reads from the first row of any
@@ -515,6 +586,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     // last: destroying a chunk waits for its builds, while what they read lives).
     struct ChunkBatches {
       std::int64_t k = 0, first = 0;
+      bool planned = false;
+      std::int64_t need = 0; // the rows its neighbourhoods read: its own and its neighbours'
       NeighborhoodList hoods;
       std::vector<std::int64_t> order;
       BatchPlan plan;
@@ -532,13 +605,22 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       res.batchBuildSeconds += s;
       return b;
     };
-    auto planChunk = [&](std::int64_t k, NeighborhoodList h) {
+    // Its order and batch plan (`plan` false: left to finishPlan on the queueing thread, as before
+    // batchesAcrossChunks).
+    auto finishPlan = [&](ChunkBatches& c) {
+      if (c.planned) return;
+      c.planned = true;
+      c.need = c.first + c.hoods.cells();
+      for (const std::int32_t j : c.hoods.indices) c.need = std::max<std::int64_t>(c.need, j + 1);
+      c.order = orderBySize(c.hoods);
+      c.plan = planBatches(c.hoods, c.order, batchTokens, opt.exactLengths);
+    };
+    auto planChunk = [&](std::int64_t k, NeighborhoodList h, bool plan = true) {
       auto c = std::make_unique<ChunkBatches>();
       c->k = k;
       c->first = layout.begin(k);
       c->hoods = std::move(h);
-      c->order = orderBySize(c->hoods);
-      c->plan = planBatches(c->hoods, c->order, batchTokens, opt.exactLengths);
+      if (plan) finishPlan(*c);
       return c;
     };
     // Starts building c's next batches until `limit` are under way.
@@ -550,19 +632,21 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     };
     std::unique_ptr<ChunkBatches> chunk = firstNew < hi ? planChunk(firstNew, hoodsOf(firstNew)) : nullptr, next;
     for (std::int64_t k = firstNew; k < hi; ++k) {
-      // Chunk k+1's neighbourhoods on a host thread while this thread queues chunk k's batches: the
-      // device's queue holds only a few batches, so computing them in between left it idle.
-      std::future<NeighborhoodList> nextHoods;
-      if (k + 1 < hi && !opt.serialNeighborhoods) nextHoods = std::async(std::launch::async, hoodsOf, k + 1);
+      // Chunk k+1's neighbourhoods, their order and batch plan on a host thread while this thread
+      // queues chunk k's batches: the device's queue holds only a few batches, so computing them in
+      // between left it idle.
+      std::future<std::unique_ptr<ChunkBatches>> nextChunk;
+      if (k + 1 < hi && !opt.serialNeighborhoods)
+        nextChunk = std::async(std::launch::async, [&planChunk, &hoodsOf, k, across = opt.batchesAcrossChunks] {
+          return planChunk(k + 1, hoodsOf(k + 1), across);
+        });
+      finishPlan(*chunk);
       const NeighborhoodList& hoods = chunk->hoods;
       const std::int64_t a = chunk->first, count = hoods.cells();
       totalNeighbors += static_cast<std::int64_t>(hoods.indices.size());
-      // The rows this chunk reads: its own and its neighbours'.
-      std::int64_t need = a + count;
-      for (const std::int32_t j : hoods.indices) need = std::max<std::int64_t>(need, j + 1);
-      if (stream.rowsUploaded() < need) {
+      if (stream.rowsUploaded() < chunk->need) {
         const auto ut = Clock::now();
-        stream.uploadUntil(need);
+        stream.uploadUntil(chunk->need);
         res.uploadSeconds += since(ut);
         if (opt.progress && k == firstNew) opt.progress("reading expression", stream.rowsUploaded(), n, 0);
       }
@@ -581,8 +665,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         // This chunk's last batches under way: the next chunk's first ones, once its
         // neighbourhoods are ready (never waiting for them here).
         if (!next && opt.batchesAcrossChunks && lookahead > 0 && chunk->nextToBuild == chunk->plan.ranges.size() &&
-            nextHoods.valid() && nextHoods.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-          next = planChunk(k + 1, nextHoods.get());
+            nextChunk.valid() && nextChunk.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+          next = nextChunk.get();
           ++res.chunksBuiltAhead;
         }
         if (next) topUp(*next, lookahead - std::min(lookahead, chunk->ahead.size()));
@@ -621,16 +705,19 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       }
       // Every batch queued: the next chunk's first batches start now at the latest, before this
       // chunk's host copy and hand-over to the writer (which can wait).
-      if (!next && opt.batchesAcrossChunks && lookahead > 0 && nextHoods.valid()) {
-        next = planChunk(k + 1, nextHoods.get());
+      if (!next && opt.batchesAcrossChunks && lookahead > 0 && nextChunk.valid()) {
+        next = nextChunk.get();
         ++res.chunksBuiltAhead;
         topUp(*next, lookahead);
       }
       const auto ht = Clock::now();
-      Finished f{k,
-                 cuda ? torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true))
-                      : chunkOut,
-                 DeviceEvent()};
+      Finished f{k, chunkOut, DeviceEvent(), torch::Tensor()};
+      if (cuda && opt.batchesAcrossChunks) {
+        f.buffer = hostBuffers.take(count);
+        f.host = f.buffer.narrow(0, 0, count);
+      } else if (cuda) {
+        f.host = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+      }
       res.hostBufferSeconds += since(ht);
       if (cuda) {
         f.host.copy_(chunkOut, /*non_blocking=*/true);
@@ -639,8 +726,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       res.modelSeconds += since(mt);
       if (next)
         chunk = std::move(next);
-      else if (nextHoods.valid())
-        chunk = planChunk(k + 1, nextHoods.get());
+      else if (nextChunk.valid())
+        chunk = nextChunk.get();
       else if (k + 1 < hi)
         chunk = planChunk(k + 1, hoodsOf(k + 1));
       const auto st = Clock::now();

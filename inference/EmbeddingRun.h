@@ -53,9 +53,12 @@ struct EmbedRunOptions {
   bool gemmGelu = true;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
-  // The next chunk's first batches built while this chunk's last ones are queued, and a chunk's
-  // order copied to the device without waiting for the queue; false: each chunk's batches start
-  // once the previous chunk's are queued and the device's queue has drained (for comparisons).
+  // The next chunk's first batches built while this chunk's last ones are queued, its order and
+  // batch plan made on a host thread, its order copied to the device without waiting for the
+  // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
+  // chunk planned, its batches started and its host copy allocated on the queueing thread once the
+  // previous chunk's are queued, and its order copied after the device's queue has drained (as
+  // before, for comparisons).
   bool batchesAcrossChunks = true;
   // And embedding's small stages as one kernel each (CellTransformer::setFusedPool).
   bool fusedPool = true;

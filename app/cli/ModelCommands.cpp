@@ -106,9 +106,9 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
-  cmd->add_flag(
-      "!--batches-within-chunks", opt.batchesAcrossChunks,
-      "Each chunk's batches built once the previous chunk's are queued and the device has drained (as before)");
+  cmd->add_flag("!--batches-within-chunks", opt.batchesAcrossChunks,
+                "Each chunk planned, its batches built and its host copy allocated once the previous chunk's are "
+                "queued (as before)");
   cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
                 "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
 }
