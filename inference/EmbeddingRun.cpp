@@ -392,12 +392,15 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     torch::Tensor buffer; // HostBuffers' buffer that `host` views (a GPU run), given back once written
   };
   HostBuffers hostBuffers; // before the writer, which gives buffers back
-  if (cuda && opt.batchesAcrossChunks && hi > firstNew) {
+  // Filled once the first batch is queued: allocating them while the run starts delayed the
+  // first batch by 0.3 s (the driver's pinning competes with the start's own CUDA calls). One
+  // being filled, one being written, one waiting: what submit() lets through.
+  auto startHostBuffers = [&] {
+    if (!cuda || !opt.batchesAcrossChunks || hi <= firstNew) return;
     std::int64_t rows = 0;
     for (std::int64_t k = firstNew; k < hi; ++k) rows = std::max(rows, layout.count(k));
-    // One being filled, one being written, one waiting: what submit() lets through.
     hostBuffers.start(static_cast<int>(std::min<std::int64_t>(3, hi - firstNew)), rows, E);
-  }
+  };
   std::mutex writeMutex;
   std::condition_variable writeChanged;
   std::deque<Finished> toWrite;
@@ -692,7 +695,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         res.batchSeconds += since(bt);
         const Output o = model.forwardFromTokens(stream.table(), types, batch, false,
                                                  opt.profile && k == firstNew ? &res.profile : nullptr);
-        if (!lastQueued) res.startSeconds = since(start);
+        if (!lastQueued) {
+          res.startSeconds = since(start);
+          startHostBuffers();
+        }
         lastQueued = Clock::now();
         // The first last - first rows: a rounded batch appends empty neighbourhoods.
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
