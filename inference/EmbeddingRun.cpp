@@ -112,7 +112,10 @@ struct DeviceEvent {
 
 // Each batch's start and end on the compute stream (CUDA events with timing), so that a run can
 // say where its device waited: between batches within a chunk, or before a chunk's first batch.
-// Read once the device has finished (after the writer has taken the last chunk).
+// Read once the device has finished (after the writer has taken the last chunk). A batch's start
+// is recorded before it is fetched from the builders and uploaded, so a wait for its build when
+// the device's queue was empty counts as busy; the gap before a chunk's first batch also holds
+// the previous chunk's copy back to the host and the order's copy, which run on the compute stream.
 struct DeviceTimeline {
   struct Summary {
     double busy = 0, idle = 0, idleAtChunkStarts = 0, idleMax = 0;
@@ -159,6 +162,7 @@ struct DeviceTimeline {
 class HostBuffers {
 public:
   ~HostBuffers() {
+    stop_ = true; // a cancelled or failed run does not wait for the rest of the pool
     if (filler_.joinable()) filler_.join();
   }
   void start(int count, std::int64_t rows, std::int64_t cols) {
@@ -169,7 +173,7 @@ public:
       for (int i = 0; i < count; ++i) {
         torch::Tensor t;
         try {
-          t = allocate(rows_);
+          if (!stop_) t = allocate(rows_, cols_);
         } catch (...) { // out of pinned memory: take() allocates as before
         }
         std::lock_guard<std::mutex> lock(mutex_);
@@ -179,34 +183,35 @@ public:
       }
     });
   }
-  // A buffer of at least `rows` rows (more: narrow it).
-  torch::Tensor take(std::int64_t rows) {
+  // A buffer of at least `rows` rows of `cols` (more rows: narrow it).
+  torch::Tensor take(std::int64_t rows, std::int64_t cols) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] { return !free_.empty() || !filling_; });
     for (auto it = free_.begin(); it != free_.end(); ++it)
-      if (it->size(0) >= rows) {
+      if (it->size(0) >= rows && it->size(1) == cols) {
         torch::Tensor t = std::move(*it);
         free_.erase(it);
         return t;
       }
     lock.unlock();
-    return allocate(rows);
+    return allocate(rows, cols);
   }
   void give(torch::Tensor t) {
-    if (t.size(0) < rows_) return; // a smaller one allocated by take(): freed
+    if (t.size(0) < rows_ || t.size(1) != cols_) return; // one allocated by take(): freed
     std::lock_guard<std::mutex> lock(mutex_);
     free_.push_back(std::move(t));
     changed_.notify_all();
   }
 
 private:
-  torch::Tensor allocate(std::int64_t rows) const {
-    return torch::empty({rows, cols_}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  static torch::Tensor allocate(std::int64_t rows, std::int64_t cols) {
+    return torch::empty({rows, cols}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
   }
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<torch::Tensor> free_;
   bool filling_ = false;
+  std::atomic<bool> stop_{false};
   std::int64_t rows_ = 0, cols_ = 0;
   std::thread filler_;
 };
@@ -713,13 +718,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       // chunk's host copy and hand-over to the writer (which can wait).
       if (!next && opt.batchesAcrossChunks && lookahead > 0 && nextChunk.valid()) {
         next = nextChunk.get();
-        ++res.chunksBuiltAhead;
         topUp(*next, lookahead);
       }
       const auto ht = Clock::now();
       Finished f{k, chunkOut, DeviceEvent(), torch::Tensor()};
       if (cuda && opt.batchesAcrossChunks) {
-        f.buffer = hostBuffers.take(count);
+        f.buffer = hostBuffers.take(count, E);
         f.host = f.buffer.narrow(0, 0, count);
       } else if (cuda) {
         f.host = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));

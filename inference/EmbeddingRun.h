@@ -108,15 +108,16 @@ struct EmbedRunResult {
   // Of the main thread's time between chunks: allocating a chunk's pinned host copy, and handing
   // it to the writer (which waits while two chunks are pending).
   double hostBufferSeconds = 0, submitSeconds = 0;
-  // On a GPU, from events around each batch on the compute stream: the batches' time on the
-  // device, and the device waiting between batches (in all, before a chunk's first batch, the
-  // longest wait). The wait before the first batch is in startSeconds instead.
+  // On a GPU, from events around each batch on the compute stream (DeviceTimeline in
+  // EmbeddingRun.cpp says what they hold): the batches' time on the device, and the device
+  // waiting between batches (in all, before a chunk's first batch, the longest wait). The wait
+  // before the first batch is in startSeconds instead. 0 in LibTorch builds without CUDA events.
   double deviceBusySeconds = 0, deviceIdleSeconds = 0, deviceIdleAtChunkStartsSeconds = 0, deviceIdleMaxSeconds = 0;
   // What does not overlap the device: from the start to the first batch queued, and from the last
   // batch queued to the end (the device finishing what is queued, the last writes, the commit).
   double startSeconds = 0, finishSeconds = 0;
   std::int64_t chunks = 0;           // in the run's layout (all ranks)
-  std::int64_t chunksBuiltAhead = 0; // chunks whose first batches were started before their turn
+  std::int64_t chunksBuiltAhead = 0; // chunks whose first batches started while the previous one's were queued
   bool taperedChunks = false;        // that layout tapered at its ends (ChunkLayout.h)
   double peakGpuGiB = 0;
   std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
