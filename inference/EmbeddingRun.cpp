@@ -593,7 +593,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     // A chunk's neighbourhoods, their order and batch plan, and its batches being built (declared
     // last: destroying a chunk waits for its builds, while what they read lives).
     struct ChunkBatches {
-      std::int64_t k = 0, first = 0;
+      std::int64_t first = 0;
       bool planned = false;
       std::int64_t need = 0; // the rows its neighbourhoods read: its own and its neighbours'
       NeighborhoodList hoods;
@@ -625,7 +625,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     };
     auto planChunk = [&](std::int64_t k, NeighborhoodList h, bool plan = true) {
       auto c = std::make_unique<ChunkBatches>();
-      c->k = k;
       c->first = layout.begin(k);
       c->hoods = std::move(h);
       if (plan) finishPlan(*c);
@@ -639,6 +638,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       }
     };
     std::unique_ptr<ChunkBatches> chunk = firstNew < hi ? planChunk(firstNew, hoodsOf(firstNew)) : nullptr, next;
+    // The next chunk from its future into `next`, to start its first batches early (only if it is
+    // ready: `onlyIfReady`); false when there is none to take.
+    auto takeNext = [&](std::future<std::unique_ptr<ChunkBatches>>& nextChunk, bool onlyIfReady) {
+      if (next || !opt.batchesAcrossChunks || lookahead == 0 || !nextChunk.valid()) return false;
+      if (onlyIfReady && nextChunk.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return false;
+      next = nextChunk.get();
+      return true;
+    };
     for (std::int64_t k = firstNew; k < hi; ++k) {
       // Chunk k+1's neighbourhoods, their order and batch plan on a host thread while this thread
       // queues chunk k's batches: the device's queue holds only a few batches, so computing them in
@@ -672,11 +679,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         topUp(*chunk, lookahead);
         // This chunk's last batches under way: the next chunk's first ones, once its
         // neighbourhoods are ready (never waiting for them here).
-        if (!next && opt.batchesAcrossChunks && lookahead > 0 && chunk->nextToBuild == chunk->plan.ranges.size() &&
-            nextChunk.valid() && nextChunk.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-          next = nextChunk.get();
-          ++res.chunksBuiltAhead;
-        }
+        if (chunk->nextToBuild == chunk->plan.ranges.size() && takeNext(nextChunk, true)) ++res.chunksBuiltAhead;
         if (next) topUp(*next, lookahead - std::min(lookahead, chunk->ahead.size()));
         if (opt.cancel) opt.cancel->throwIfCancelled();
         timeline.begin(cuda, batchNo == 0);
@@ -716,10 +719,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       }
       // Every batch queued: the next chunk's first batches start now at the latest, before this
       // chunk's host copy and hand-over to the writer (which can wait).
-      if (!next && opt.batchesAcrossChunks && lookahead > 0 && nextChunk.valid()) {
-        next = nextChunk.get();
-        topUp(*next, lookahead);
-      }
+      if (takeNext(nextChunk, false)) topUp(*next, lookahead);
       const auto ht = Clock::now();
       Finished f{k, chunkOut, DeviceEvent(), torch::Tensor()};
       if (cuda && opt.batchesAcrossChunks) {

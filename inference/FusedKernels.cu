@@ -20,7 +20,7 @@ __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned s
   if (bits > 0xffffu) return;
   const float x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits)));
   exp2Out[bits] = __bfloat16_as_ushort(__float2bfloat16_rn(geluExp2(x)));
-  erffOut[bits] = __bfloat16_as_ushort(__float2bfloat16_rn(x * 0.5f * (1.f + erff(x * 0.70710678118654752440f))));
+  erffOut[bits] = __bfloat16_as_ushort(__float2bfloat16_rn(geluErff(x)));
   const double v = x;
   exactOut[bits] =
       __bfloat16_as_ushort(__float2bfloat16_rn(static_cast<float>(v * 0.5 * erfc(-v * 0.70710678118654752440))));

@@ -30,6 +30,9 @@
 
 namespace atlascope::inference {
 
+// The erf GELU as ATen computes it in float32 (and the epilogue before geluExp2, --erff-gelu).
+ATLASCOPE_GELU_INLINE float geluErff(float x) { return x * 0.5f * (1.f + erff(x * 0.70710678118654752440f)); }
+
 ATLASCOPE_GELU_INLINE float geluExp2(float x) {
   const float t = fminf(fabsf(x), 16.f);
   float q = -1.834846785e-06f;

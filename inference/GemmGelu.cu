@@ -39,7 +39,7 @@ template <bool Erff> struct RoundedGeluOf {
     CUTLASS_HOST_DEVICE T operator()(T const& value) const {
       const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
       if constexpr (Erff)
-        return T(r * 0.5f * (1.f + erff(r * 0.70710678118654752440f)));
+        return T(geluErff(r));
       else
         return T(geluExp2(r));
     }

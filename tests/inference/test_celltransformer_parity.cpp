@@ -182,7 +182,7 @@ private Q_SLOTS:
       const double v = px[i];
       approx.data_ptr<float>()[i] = geluExp2(px[i]);
       exact.data_ptr<float>()[i] = static_cast<float>(v * 0.5 * std::erfc(-v * 0.70710678118654752440));
-      aten.data_ptr<float>()[i] = px[i] * 0.5f * (1.f + std::erf(px[i] * 0.70710678118654752440f));
+      aten.data_ptr<float>()[i] = geluErff(px[i]);
     }
     auto bf16 = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat32); };
     const torch::Tensor a = bf16(approx), e = bf16(exact), f = bf16(aten);
