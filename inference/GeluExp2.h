@@ -18,8 +18,8 @@
 // at most 1.5e-5 (near x = -3.1): there geluExp2 is the closer one. Below -6 the GELU is under 6e-9
 // in magnitude and the polynomial, extrapolated, stays within 20% of it down to -10; on the device
 // ex2 flushes to 0 beyond |x| ~ 12.7, where the exact GELU is below 1e-36. |x| is clamped at 16 so
-// that no power overflows: an infinite or huge input gives x or -0 as the exact GELU does (-inf and
-// NaN give NaN).
+// that no power overflows: a huge input gives x or 0 as the exact GELU does, +inf gives +inf, -inf
+// gives 0 (its limit; ATen's formula gives NaN, -inf * 0) and NaN gives NaN.
 #include <cmath>
 
 #if defined(__CUDACC__)
@@ -33,8 +33,19 @@ namespace atlascope::inference {
 // The erf GELU as ATen computes it in float32 (and the epilogue before geluExp2, --erff-gelu).
 ATLASCOPE_GELU_INLINE float geluErff(float x) { return x * 0.5f * (1.f + erff(x * 0.70710678118654752440f)); }
 
+// min(a, 16), NaN kept (fminf would return 16): a NaN input stays NaN through the polynomial.
+ATLASCOPE_GELU_INLINE float min16KeepNan(float a) {
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("min.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(16.f));
+  return r;
+#else
+  return a < 16.f || a != a ? a : 16.f;
+#endif
+}
+
 ATLASCOPE_GELU_INLINE float geluExp2(float x) {
-  const float t = fminf(fabsf(x), 16.f);
+  const float t = min16KeepNan(fabsf(x));
   float q = -1.834846785e-06f;
   q = fmaf(q, t, 6.159898476e-05f);
   q = fmaf(q, t, -9.305300773e-04f);
@@ -49,7 +60,10 @@ ATLASCOPE_GELU_INLINE float geluExp2(float x) {
 #else
   h = std::exp2(q);
 #endif
-  return x * (x >= 0.f ? 1.f - h : h);
+  // x Phi(x) = max(x, 0) - |x| Phi(-|x|) for either sign: one max and one fused multiply-add, where
+  // a select between x (1 - h) and x h took four instructions. t for |x|: from 16 up, h is 0 in
+  // float32 (2^q(16) ~ 2^-235), so +inf gives +inf rather than inf - inf.
+  return fmaf(-t, h, fmaxf(x, 0.f));
 }
 
 } // namespace atlascope::inference
