@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <regex>
 #include <set>
 
@@ -231,17 +232,21 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
 
 // GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
 // undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
-torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff) {
+torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
+                           bool biasOnly = false) {
   const c10::cuda::CUDAGuard device(a.device()); // the kernel runs on the current device
   const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
   if (M <= 0 || bytes < 0) return {};
   torch::Tensor out = torch::empty({M, N}, a.options()), workspace;
   if (bytes > 0) workspace = torch::empty({bytes}, a.options().dtype(torch::kUInt8));
-  if (!cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N), static_cast<int>(K),
-                              bytes > 0 ? workspace.data_ptr() : nullptr,
-                              at::cuda::getCurrentCUDAStream(a.device().index()).stream(), erff))
-    return {};
+  void* const ws = bytes > 0 ? workspace.data_ptr() : nullptr;
+  void* const stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
+  const bool ran = biasOnly ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N),
+                                                 static_cast<int>(K), ws, stream)
+                            : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M,
+                                                     static_cast<int>(N), static_cast<int>(K), ws, stream, erff);
+  if (!ran) return {};
   return out;
 }
 
@@ -632,6 +637,38 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
 #else
   return -1;
 #endif
+}
+
+std::vector<CellTransformer::GemmGeluTiming>
+CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
+                               [[maybe_unused]] int in, [[maybe_unused]] int out, [[maybe_unused]] int iterations) {
+  std::vector<GemmGeluTiming> r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt() || rows <= 0 || iterations <= 0) return r;
+  torch::manual_seed(12);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x = torch::randn({rows, in}, o), w = torch::randn({out, in}, o) * (1.0 / std::sqrt(in)),
+                      b = 0.5 * torch::randn({out}, o);
+  const torch::Tensor reference = gemmBiasGelu(x, w, b, false), linear = torch::linear(x, w, b);
+  if (!reference.defined()) return r;
+  auto time = [&](const std::string& path, const torch::Tensor& from, const std::function<torch::Tensor()>& f) {
+    torch::Tensor y = f(); // warm-up (cuBLASLt's search, the kernels' first launch)
+    if (!y.defined()) return;
+    torch::cuda::synchronize();
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < iterations; ++i) y = f();
+    torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    r.push_back(
+        {path, 1000.0 * s / iterations, (y.to(torch::kFloat32) - from.to(torch::kFloat32)).abs().max().item<double>()});
+  };
+  time("cublaslt_bias (no GELU)", linear, [&] { return torch::linear(x, w, b); });
+  time("cutlass_bias (no GELU)", linear, [&] { return gemmBiasGelu(x, w, b, false, true); });
+  time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
+  time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
+  time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
+#endif
+  return r;
 }
 
 CellTransformer::GeluExp2Check CellTransformer::checkGeluExp2([[maybe_unused]] torch::Device device) {

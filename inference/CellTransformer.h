@@ -148,6 +148,19 @@ public:
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
+  // `bench gemm-gelu`: the feed-forward's first layer at embedding's size (rows x in -> out, bf16,
+  // random data) by each path, `iterations` times after a warm-up, on `device`: cuBLASLt's GEMM
+  // with its bias epilogue alone and the CUTLASS kernel without GELU (the bounds), cuBLASLt's
+  // followed by ATen's GELU (the unfused path), the fused kernel with erff, and with geluExp2
+  // (embedding's). ms per call (wall time between synchronisations) and the largest difference of
+  // its output from the fused kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
+  // Empty: not built or not a GPU.
+  struct GemmGeluTiming {
+    std::string path;
+    double ms = 0, maxAbsFromDefault = 0;
+  };
+  static std::vector<GemmGeluTiming> benchGemmGelu(torch::Device device, std::int64_t rows, int in, int out,
+                                                   int iterations);
   // Likewise embedding's small stages by EmbeddingKernels.cu: the packed encoder input assembled
   // from the token table in one gather, the attention pool read in place from the packed encoder
   // output (no padded copy) and the decoder's two-token attention, each one kernel instead of

@@ -69,10 +69,17 @@ struct EmbedRunOptions {
   // Packed batches uploaded on a stream of their own, overlapping the compute (off: on the compute
   // stream, as before).
   bool uploadStream = true;
+  // Finished chunks copied back to the host on a stream of their own (ChunkCopier in
+  // EmbeddingRun.cpp); off: on the compute stream, between batches (as before, for comparisons).
+  bool chunkCopyStream = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
-  // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it).
+  // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it),
+  // after a synchronisation; with traceFromBatch > 0, those of the run's batches traceFromBatch..
+  // (any chunk) without one, so that the trace shows the run's steady state: where the device
+  // waits for the host, which an empty queue at the trace's start would hide.
   std::string traceFile;
   int traceBatches = 8;
+  std::int64_t traceFromBatch = 0;
   bool resume = true;
   int gzip = 0; // compression of the output embedding
   // Also write the embeddings into obsm[obsmKey] of a copy of the (h5ad) input; cells skipped
@@ -129,6 +136,7 @@ struct EmbedRunResult {
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
+  bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

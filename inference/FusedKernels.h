@@ -83,8 +83,11 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
 bool gemmBiasGeluBuilt();
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
+// gemmBiasBf16: the same kernel without GELU, x W^T + b (what the GELU costs, for `bench gemm-gelu`).
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                       std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
+bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                  std::int64_t M, int N, int K, void* workspace, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

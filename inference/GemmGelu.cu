@@ -29,19 +29,30 @@ using namespace cute;
 using Element = cutlass::bfloat16_t;
 constexpr int kAlign = 8; // 16-byte accesses
 
+// What the epilogue computes per value of x W^T + b (float32).
+enum class Epi {
+  Erff,     // GELU by erff (`--erff-gelu`, the epilogue before GeluExp2.h)
+  Exp2,     // GELU by geluExp2
+  BiasOnly, // no GELU: what the GELU costs (bench gemm-gelu only; not the model's function)
+};
+
 // GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
 // writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
 // GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
-// to 0.999897). Erff: erff itself (`--erff-gelu`, the epilogue before GeluExp2.h); otherwise
-// geluExp2, which lands on the same bf16 for every input from -6 up at half the epilogue's cost.
-template <bool Erff> struct RoundedGeluOf {
+// to 0.999897). geluExp2 lands on the same bf16 as erff's for every input from -6 up at half
+// the epilogue's cost. Measured and not kept: that rounding, and the output's, by integer
+// arithmetic instead of conversion instructions (which share a quarter-rate unit with ex2):
+// 1.863 and 1.941 ms against 1.678 (`bench gemm-gelu`, H200): the epilogue waits for the
+// float32 and integer arithmetic, not for that unit.
+template <Epi E> struct RoundedGeluOf {
   template <class T> struct Op {
     CUTLASS_HOST_DEVICE T operator()(T const& value) const {
-      const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
-      if constexpr (Erff)
-        return T(geluErff(r));
-      else
-        return T(geluExp2(r));
+      if constexpr (E == Epi::BiasOnly) {
+        return value;
+      } else {
+        const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
+        return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
+      }
     }
   };
   template <class T, int N> struct Op<cutlass::Array<T, N>> {
@@ -54,38 +65,40 @@ template <bool Erff> struct RoundedGeluOf {
     }
   };
 };
-template <class T> using RoundedGeluErff = RoundedGeluOf<true>::Op<T>;
-template <class T> using RoundedGeluExp2 = RoundedGeluOf<false>::Op<T>;
+template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
+template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
+template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
 
 // A = x [M, K] row-major; B = W [N, K] row-major, i.e. K x N column-major (PyTorch's Linear);
 // D = [M, N] row-major; no C. A 128 x 256 tile per pair of consumer warp groups (cooperative),
 // clusters of 2 along M sharing W's tile by TMA multicast. With erff the epilogue cost about as
 // much as the 6-step main loop (K 384): 8.2 ms per embedding batch for the 8 layers, 6.5 with
-// geluExp2. The ping-pong schedule, one warp group's epilogue beside the other's products,
-// measured slower end to end with either: with erff (4M cells on the H200, tiles 128 x 128
-// 140,970 and 64 x 256 139,856 cells/s against 155,756 for this one, same call), and with
-// geluExp2 (128 x 128: model phase 24.5 s against 23.2 s, same call): a tile's epilogue on 4
+// geluExp2. Measured and not kept (H200, 393,216 x 384 -> 2048, `bench gemm-gelu`): an epilogue
+// subtile of 128 x 64 (1.671 ms against 1.627), tiles of 256 x 128 in clusters of 1 x 2 (1.722),
+// no cluster (1.643); the ping-pong schedule, one warp group's epilogue beside the other's
+// products, measured slower end to end with either GELU: with erff (4M cells on the H200, tiles
+// 128 x 128 140,970 and 64 x 256 139,856 cells/s against 155,756 for this one, same call), and
+// with geluExp2 (128 x 128: model phase 24.5 s against 23.2 s, same call): a tile's epilogue on 4
 // warps instead of 8 runs at half the rate.
-using ClusterShape = Shape<_2, _1, _1>;
-template <template <class> class Gelu, class TileShape = Shape<_128, _256, _64>,
-          class KernelSchedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative,
-          class EpilogueSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative>
-struct GemmOf {
+template <template <class> class Gelu> struct GemmOf {
+  using TileShape = Shape<_128, _256, _64>;
+  using ClusterShape = Shape<_2, _1, _1>;
   using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
-      cutlass::layout::RowMajor, kAlign, EpilogueSchedule, Fusion>::CollectiveOp;
+      cutlass::layout::RowMajor, kAlign, cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
   using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, cutlass::layout::RowMajor, kAlign, Element,
       cutlass::layout::ColumnMajor, kAlign, float, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
-      KernelSchedule>::CollectiveOp;
+      cutlass::gemm::KernelTmaWarpSpecializedCooperative>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
-using GemmErff = GemmOf<RoundedGeluErff>;
-using GemmExp2 = GemmOf<RoundedGeluExp2>;
+using GemmErff = GemmOf<GeluErff>;
+using GemmExp2 = GemmOf<GeluExp2>;
+using GemmBiasOnly = GemmOf<BiasOnly>;
 template <class G>
 typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
                                       int K, int device) {
@@ -128,10 +141,12 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   if (M <= 0 || M >= (1LL << 31)) return -1;
   int device = 0;
   cudaGetDevice(&device);
-  // One workspace for either epilogue's kernel.
-  return static_cast<std::int64_t>(std::max(
-      GemmErff::Gemm::get_workspace_size(arguments<GemmErff>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)),
-      GemmExp2::Gemm::get_workspace_size(arguments<GemmExp2>(nullptr, nullptr, nullptr, nullptr, M, N, K, device))));
+  // One workspace for every kernel.
+  auto bytes = [&](auto g) {
+    using G = decltype(g);
+    return G::Gemm::get_workspace_size(arguments<G>(nullptr, nullptr, nullptr, nullptr, M, N, K, device));
+  };
+  return static_cast<std::int64_t>(std::max({bytes(GemmErff{}), bytes(GemmExp2{}), bytes(GemmBiasOnly{})}));
 }
 
 namespace {
@@ -154,6 +169,14 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
   const auto s = static_cast<cudaStream_t>(stream);
   return erff ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
               : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
+}
+
+bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                  std::int64_t M, int N, int K, void* workspace, void* stream) {
+  if (!fits(x, w, bias, out, M, N, K)) return false;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device);
 }
 
 } // namespace atlascope::inference::cuda

@@ -10,5 +10,9 @@ bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uin
                       int, int, void*, void*, bool) {
   return false;
 }
+bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
+                  int, void*, void*) {
+  return false;
+}
 
 } // namespace atlascope::inference::cuda

@@ -17,3 +17,28 @@ print(json.dumps({"figure": "trace", "device_ms_per_step": total / 1000 / steps,
                   "span_ms_per_step": (last - first) / 1000 / steps if total else 0}))
 for name, us in by.most_common(top):
     print(json.dumps({"ms_per_step": round(us / 1000 / steps, 3), "share": round(us / total, 4), "calls": count[name] / steps, "kernel": name[:160]}))
+# Where the device waited: the gaps between consecutive kernels and copies on the busiest stream
+# (the compute stream), by size; and the host's CUDA calls by their time (a launch that waits for
+# room in the device's queue, or a synchronisation, is long). A steady-state trace
+# (`bench embed --trace-from N`) with few gaps and long launches is device-bound; many gaps with
+# short launches, host-bound.
+streams = collections.Counter(e["tid"] for e in trace.get("traceEvents", [])
+                              if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e)
+if streams:
+    busiest = max(streams, key=streams.get)
+    ev = sorted((e for e in trace["traceEvents"] if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset")
+                 and "dur" in e and e["tid"] == busiest), key=lambda e: e["ts"])
+    gaps = [b["ts"] - (a["ts"] + a["dur"]) for a, b in zip(ev, ev[1:])]
+    bins = {"under_5us": (0, 5), "5_50us": (5, 50), "50_500us": (50, 500), "over_500us": (500, float("inf"))}
+    print(json.dumps({"figure": "trace_gaps", "stream_busy_ms_per_step": sum(e["dur"] for e in ev) / 1000 / steps,
+                      "stream_span_ms_per_step": (ev[-1]["ts"] + ev[-1]["dur"] - ev[0]["ts"]) / 1000 / steps,
+                      **{f"gaps_{k}_ms_per_step": round(sum(g for g in gaps if lo <= g < hi) / 1000 / steps, 3)
+                         for k, (lo, hi) in bins.items()},
+                      **{f"gaps_{k}_count": sum(1 for g in gaps if lo <= g < hi) for k, (lo, hi) in bins.items()}}))
+calls = collections.defaultdict(list)
+for e in trace.get("traceEvents", []):
+    if e.get("cat") in ("cuda_runtime", "cuda_driver") and "dur" in e:
+        calls[e["name"]].append(e["dur"])
+for name, d in sorted(calls.items(), key=lambda kv: -sum(kv[1]))[:8]:
+    print(json.dumps({"figure": "trace_host_call", "call": name, "ms_per_step": round(sum(d) / 1000 / steps, 3),
+                      "count_per_step": len(d) / steps, "max_ms": round(max(d) / 1000, 3)}))

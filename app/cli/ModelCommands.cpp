@@ -90,7 +90,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
           {"round_shapes", r.roundShapes},
-          {"fused_pool", r.fusedPool}};
+          {"fused_pool", r.fusedPool},
+          {"chunk_copy_stream", r.chunkCopyStream}};
 }
 
 // The embedding run's switches for comparisons (EmbedRunOptions: the encoder's inference kernels, the
@@ -109,8 +110,22 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("!--batches-within-chunks", opt.batchesAcrossChunks,
                 "Each chunk planned, its batches built and its host copy allocated once the previous chunk's are "
                 "queued (as before)");
+  cmd->add_flag("!--chunk-copies-on-compute", opt.chunkCopyStream,
+                "GPU: finished chunks copied to the host on the compute stream (as before), not a stream of their own");
   cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
                 "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
+}
+// What addEmbedRunOptions binds, from `from` into `to` (bench embed parses them into options of
+// their own): one list beside the other, so that a new switch cannot be parsed and then dropped.
+void copyEmbedRunOptions(const inference::EmbedRunOptions& from, inference::EmbedRunOptions& to) {
+  to.shortAttention = from.shortAttention;
+  to.gemmGelu = from.gemmGelu;
+  to.erffGelu = from.erffGelu;
+  to.fusedPool = from.fusedPool;
+  to.roundShapes = from.roundShapes;
+  to.batchesAcrossChunks = from.batchesAcrossChunks;
+  to.chunkCopyStream = from.chunkCopyStream;
+  to.taperedChunks = from.taperedChunks;
 }
 } // namespace
 
@@ -452,6 +467,13 @@ void addModelCommands(CLI::App& app) {
     cmd->add_option(
         "--trace", *traceFile,
         "Write the kernels of the first chunk's first 8 batches as a Chrome trace (GPU builds with Kineto)");
+    auto traceFrom = std::make_shared<std::int64_t>(0);
+    auto traceBatches = std::make_shared<int>(8);
+    cmd->add_option("--trace-from", *traceFrom,
+                    "With --trace: from the run's batch N on, without synchronising first (its steady state)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--trace-batches", *traceBatches, "With --trace: this many batches (default 8)")
+        ->check(CLI::Range(1, 1000));
     addRankOption(cmd, *benchRanks);
     cmd->callback([=] {
       namespace fs = std::filesystem;
@@ -515,13 +537,7 @@ void addModelCommands(CLI::App& app) {
           eo.serialNeighborhoods = *serial;
           eo.batchLookahead = *lookahead;
           eo.fusedKernels = !*noFused;
-          eo.shortAttention = kernels->shortAttention;
-          eo.gemmGelu = kernels->gemmGelu;
-          eo.erffGelu = kernels->erffGelu;
-          eo.batchesAcrossChunks = kernels->batchesAcrossChunks;
-          eo.roundShapes = kernels->roundShapes;
-          eo.fusedPool = kernels->fusedPool;
-          eo.taperedChunks = kernels->taperedChunks;
+          copyEmbedRunOptions(*kernels, eo);
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
@@ -545,7 +561,11 @@ void addModelCommands(CLI::App& app) {
             removeFolder(warmOut + ".parts");
           }
           eo.dist = dist.get();
-          if (!dist) eo.traceFile = *traceFile;
+          if (!dist) {
+            eo.traceFile = *traceFile;
+            eo.traceFromBatch = *traceFrom;
+            eo.traceBatches = *traceBatches;
+          }
           const auto r = inference::embedDataset(mf, data, {}, out, eo);
           eo.traceFile.clear();
           if (!lead) { // the other ranks' figures, for the record (their stdout is not the job's)
@@ -579,6 +599,35 @@ void addModelCommands(CLI::App& app) {
           }
         }
     });
+    // --- bench gemm-gelu: the feed-forward's first layer by each path (issue 18)
+    {
+      auto rows = std::make_shared<std::int64_t>(393216);
+      auto iterations = std::make_shared<int>(50);
+      CLI::App* g =
+          bench->add_subcommand("gemm-gelu", "GELU(x W^T + b) at embedding's size by each path (GPU; JSON lines)");
+      g->add_option("--rows", *rows, "Rows of x (default 393216: an embedding batch's tokens)")
+          ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
+      g->add_option("--iterations", *iterations, "Calls timed per path")->check(CLI::Range(1, 100000));
+      g->callback([=] {
+        const std::string dev = inference::resolveDevice("auto");
+        if (dev != "cuda") throw Error("bench gemm-gelu needs a CUDA GPU");
+        const int in = 384, out = 2048; // the released model's feed-forward
+        const auto timings =
+            inference::CellTransformer::benchGemmGelu(torch::Device(torch::kCUDA), *rows, in, out, *iterations);
+        if (timings.empty()) throw Error("bench gemm-gelu: the fused GEMM + GELU is not built here");
+        const double flop = 2.0 * static_cast<double>(*rows) * in * out;
+        for (const auto& t : timings)
+          std::cout << nlohmann::json{{"figure", "gemm_gelu"},
+                                      {"path", t.path},
+                                      {"rows", *rows},
+                                      {"ms", t.ms},
+                                      {"tflops", flop / (t.ms * 1e-3) / 1e12},
+                                      {"ratio_to_first", timings.front().ms / t.ms},
+                                      {"max_abs_from_default", t.maxAbsFromDefault}}
+                           .dump()
+                    << std::endl;
+      });
+    }
   }
 }
 

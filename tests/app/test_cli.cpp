@@ -92,15 +92,32 @@ private slots:
   }
 
   void helpEverywhere() {
-    for (const QStringList& cmd :
-         {QStringList{}, QStringList{"atlas"}, QStringList{"atlas", "info"}, QStringList{"atlas", "lookup"},
-          QStringList{"atlas", "find"}, QStringList{"atlas", "mesh"}, QStringList{"atlas", "render"},
-          QStringList{"device"}, QStringList{"generate"}, QStringList{"info"}, QStringList{"embed"},
-          QStringList{"parity"}, QStringList{"bench", "embed"}, QStringList{"model", "import"}, QStringList{"compare"},
-          QStringList{"bench", "compare"}, QStringList{"segment"}, QStringList{"train"}, QStringList{"celltypes"}}) {
+    for (const QStringList& cmd : {QStringList{},
+                                   QStringList{"atlas"},
+                                   QStringList{"atlas", "info"},
+                                   QStringList{"atlas", "lookup"},
+                                   QStringList{"atlas", "find"},
+                                   QStringList{"atlas", "mesh"},
+                                   QStringList{"atlas", "render"},
+                                   QStringList{"device"},
+                                   QStringList{"generate"},
+                                   QStringList{"info"},
+                                   QStringList{"embed"},
+                                   QStringList{"parity"},
+                                   QStringList{"bench", "embed"},
+                                   QStringList{"model", "import"},
+                                   QStringList{"compare"},
+                                   QStringList{"bench", "compare"},
+                                   QStringList{"bench", "gemm-gelu"},
+                                   QStringList{"segment"},
+                                   QStringList{"train"},
+                                   QStringList{"celltypes"}}) {
       const Run r = cli(cmd + QStringList{"--help"});
       QVERIFY2(r.code == 0 && r.out.contains("Usage"), qPrintable(cmd.join(' ') + ": " + r.out + r.err));
     }
+    // Checked before any GPU is looked for.
+    expectOneLineError(cli({"bench", "gemm-gelu", "--rows", "0"}), "--rows");
+    expectOneLineError(cli({"bench", "embed", "--trace-batches", "0"}), "--trace-batches");
   }
 
   void generateInfoEmbed() {
