@@ -75,7 +75,9 @@ template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
 // much as the 6-step main loop (K 384): 8.2 ms per embedding batch for the 8 layers, 6.5 with
 // geluExp2. Measured and not kept (H200, 393,216 x 384 -> 2048, `bench gemm-gelu`): an epilogue
 // subtile of 128 x 64 (1.671 ms against 1.627), tiles of 256 x 128 in clusters of 1 x 2 (1.722),
-// no cluster (1.643); the ping-pong schedule, one warp group's epilogue beside the other's
+// no cluster (1.643), clusters of 2 along N sharing x's tile as cuBLASLt's kernel for these
+// shapes (1.764 against 1.697 with GELU though 1.216 against 1.272 without; end to end 165,353 and
+// 165,923 against 165,763 and 168,359 cells/s); the ping-pong schedule, one warp group's epilogue beside the other's
 // products, measured slower end to end with either GELU: with erff (4M cells on the H200, tiles
 // 128 x 128 140,970 and 64 x 256 139,856 cells/s against 155,756 for this one, same call), and
 // with geluExp2 (128 x 128: model phase 24.5 s against 23.2 s, same call): a tile's epilogue on 4
