@@ -304,7 +304,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
   res.fusedPool = model.fusedPool();
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;
+#endif
   const std::int64_t batchTokens = opt.batchTokens > 0 ? opt.batchTokens : (cuda ? 393216 : 4096);
   const std::int64_t chunkCells = opt.chunkCells > 0 ? opt.chunkCells : (cuda ? 250000 : 20000);
   const std::int64_t E = model.config().embedDim, G = model.config().genes;
@@ -586,6 +588,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   std::optional<Clock::time_point> lastQueued; // the last batch's forward queued
   DeviceTimeline timeline;
   std::int64_t batchesQueued = 0; // in this run, over its chunks
+  KernelTrace kernels;            // outside the chunks: a steady-state trace may span two
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
       for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent(), torch::Tensor()});
@@ -707,7 +710,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       const torch::Tensor where =
           orderHost.to(torch::TensorOptions().device(device), /*non_blocking=*/cuda && opt.batchesAcrossChunks);
       trace("embed: queueing batches");
-      KernelTrace kernels;
       int batchNo = 0;
       for (const auto& [first, last] : chunk->plan.ranges) {
         topUp(*chunk, lookahead);
@@ -783,6 +785,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       res.submitSeconds += since(st);
       embedded += count;
       reportProgress();
+    }
+    if (kernels.running()) { // the run ended inside the trace's window
+      if (cuda) torch::cuda::synchronize();
+      kernels.stop(opt.traceFile);
+      res.tracedBatches = static_cast<int>(batchesQueued - opt.traceFromBatch);
     }
     res.readSeconds += stream.readSeconds();
     trace("embed: every batch queued");

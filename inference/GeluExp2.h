@@ -3,7 +3,7 @@
 // erff's cost: Phi(-|x|) = 2^q(|x|), q a degree-7 polynomial, and Phi(x) = 1 - Phi(-x) for x >= 0.
 // The epilogue evaluates GELU on every value of the [R, 2048] hidden activations (3.2 billion per
 // embedding batch) while the tensor cores wait: erff's two branches, both evaluated and one
-// selected, cost ~16 more instructions per value than this (13 and one ex2 on the
+// selected, cost ~16 more instructions per value than this (10 and one ex2 on the
 // special-function unit).
 //
 // Why this form: an input of bf16 (the epilogue rounds the pre-activation first, as the unfused

@@ -34,9 +34,18 @@ void KernelTrace::stop(const std::string& path) {
   running_ = false;
   torch::autograd::profiler::disableProfiler()->save(path);
 }
+
+KernelTrace::~KernelTrace() {
+  if (!running_) return;
+  try {
+    torch::autograd::profiler::disableProfiler();
+  } catch (...) { // nothing to report from a destructor; the trace is dropped either way
+  }
+}
 #else
 void KernelTrace::start() {}
 void KernelTrace::stop(const std::string&) {}
+KernelTrace::~KernelTrace() = default;
 #endif
 
 } // namespace atlascope::inference

@@ -8,9 +8,16 @@ namespace atlascope::inference {
 
 class KernelTrace {
 public:
+  KernelTrace() = default;
+  KernelTrace(const KernelTrace&) = delete;
+  KernelTrace& operator=(const KernelTrace&) = delete;
+  // A trace still running (a run that failed inside its window) is stopped and dropped, so that
+  // the profiler does not go on recording the rest of the process.
+  ~KernelTrace();
   void start();
   // Stops and writes the trace (JSON) to `path`.
   void stop(const std::string& path);
+  bool running() const { return running_; }
 
 private:
   bool running_ = false;

@@ -464,16 +464,20 @@ void addModelCommands(CLI::App& app) {
     auto kernels = std::make_shared<inference::EmbedRunOptions>();
     addEmbedRunOptions(cmd, *kernels);
     auto traceFile = std::make_shared<std::string>();
-    cmd->add_option(
-        "--trace", *traceFile,
-        "Write the kernels of the first chunk's first 8 batches as a Chrome trace (GPU builds with Kineto)");
+    CLI::Option* traceOption =
+        cmd->add_option("--trace", *traceFile,
+                        "Write the kernels of the first chunk's first --trace-batches batches, after a "
+                        "synchronisation, as a Chrome trace (GPU builds with Kineto)");
     auto traceFrom = std::make_shared<std::int64_t>(0);
     auto traceBatches = std::make_shared<int>(8);
     cmd->add_option("--trace-from", *traceFrom,
-                    "With --trace: from the run's batch N on, without synchronising first (its steady state)")
-        ->check(CLI::NonNegativeNumber);
+                    "With --trace: the batches from the run's batch N on (any chunk), without synchronising first "
+                    "(its steady state); 0: the first chunk's, as without it")
+        ->check(CLI::NonNegativeNumber)
+        ->needs(traceOption);
     cmd->add_option("--trace-batches", *traceBatches, "With --trace: this many batches (default 8)")
-        ->check(CLI::Range(1, 1000));
+        ->check(CLI::Range(1, 1000))
+        ->needs(traceOption);
     addRankOption(cmd, *benchRanks);
     cmd->callback([=] {
       namespace fs = std::filesystem;
