@@ -589,6 +589,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   DeviceTimeline timeline;
   std::int64_t batchesQueued = 0; // in this run, over its chunks
   KernelTrace kernels;            // outside the chunks: a steady-state trace may span two
+  // The trace from the first batch after a synchronisation, or (traceFromBatch) in the run's
+  // steady state: the device's queue as the run left it, so the trace shows where it waits.
+  const bool steadyTrace = opt.traceFromBatch > 0;
+  const std::int64_t traceFirst = steadyTrace ? opt.traceFromBatch : 0;
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
       for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent(), torch::Tensor()});
@@ -720,14 +724,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         if (opt.cancel) opt.cancel->throwIfCancelled();
         timeline.begin(cuda, batchNo == 0);
         stream.uploadReady();
-        // From the first batch after a synchronisation, or (traceFromBatch) in the run's steady
-        // state: the device's queue as the run left it, so the trace shows where it waits.
-        const bool steady = opt.traceFromBatch > 0;
-        const std::int64_t traceFirst = steady ? opt.traceFromBatch : 0;
-        const bool tracing = !opt.traceFile.empty() && (steady || k == firstNew) && batchesQueued >= traceFirst &&
+        const bool tracing = !opt.traceFile.empty() && (steadyTrace || k == firstNew) && batchesQueued >= traceFirst &&
                              batchesQueued < traceFirst + opt.traceBatches;
         if (tracing && batchesQueued == traceFirst) {
-          if (cuda && !steady) torch::cuda::synchronize();
+          if (cuda && !steadyTrace) torch::cuda::synchronize();
           kernels.start();
         }
         ++batchNo;
@@ -754,7 +754,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
         timeline.end(cuda);
         if (tracing && (batchesQueued == traceFirst + opt.traceBatches ||
-                        (!steady && batchNo == static_cast<int>(chunk->plan.ranges.size())))) {
+                        (!steadyTrace && batchNo == static_cast<int>(chunk->plan.ranges.size())))) {
           if (cuda) torch::cuda::synchronize();
           kernels.stop(opt.traceFile);
           res.tracedBatches = static_cast<int>(batchesQueued - traceFirst);
@@ -789,7 +789,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     if (kernels.running()) { // the run ended inside the trace's window
       if (cuda) torch::cuda::synchronize();
       kernels.stop(opt.traceFile);
-      res.tracedBatches = static_cast<int>(batchesQueued - opt.traceFromBatch);
+      res.tracedBatches = static_cast<int>(batchesQueued - traceFirst);
     }
     res.readSeconds += stream.readSeconds();
     trace("embed: every batch queued");

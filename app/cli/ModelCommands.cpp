@@ -115,18 +115,6 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
                 "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
 }
-// What addEmbedRunOptions binds, from `from` into `to` (bench embed parses them into options of
-// their own): one list beside the other, so that a new switch cannot be parsed and then dropped.
-void copyEmbedRunOptions(const inference::EmbedRunOptions& from, inference::EmbedRunOptions& to) {
-  to.shortAttention = from.shortAttention;
-  to.gemmGelu = from.gemmGelu;
-  to.erffGelu = from.erffGelu;
-  to.fusedPool = from.fusedPool;
-  to.roundShapes = from.roundShapes;
-  to.batchesAcrossChunks = from.batchesAcrossChunks;
-  to.chunkCopyStream = from.chunkCopyStream;
-  to.taperedChunks = from.taperedChunks;
-}
 } // namespace
 
 void addModelCommands(CLI::App& app) {
@@ -532,7 +520,8 @@ void addModelCommands(CLI::App& app) {
           if (launcher) continue;
           trace("bench: loading the model");
           inference::ModelFile mf = inference::loadModelFile(modelPath);
-          inference::EmbedRunOptions eo;
+          // The switches addEmbedRunOptions parsed, whichever they are, then bench embed's own.
+          inference::EmbedRunOptions eo = *kernels;
           eo.device = *device;
           eo.batchTokens = *batchTokens;
           eo.resume = false;
@@ -541,7 +530,6 @@ void addModelCommands(CLI::App& app) {
           eo.serialNeighborhoods = *serial;
           eo.batchLookahead = *lookahead;
           eo.fusedKernels = !*noFused;
-          copyEmbedRunOptions(*kernels, eo);
           eo.uploadStream = !*noUploadStream;
           const std::string out =
               (fs::path(*dir) / ("embedding-" + std::to_string(cells) + (dist ? "-ranks" : "") + ".h5")).string();
