@@ -217,7 +217,7 @@ namespace {
 // and v read in place from one bf16 [R, 3E] projection, by ShortAttention.cu's kernel into a new
 // [R, E]; undefined where the kernel declines.
 torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor& cuSeqlens, std::int64_t maxLength,
-                                   std::int64_t heads) {
+                                   std::int64_t heads, int variant = 0) {
   const c10::cuda::CUDAGuard device(qkv.device()); // the kernel runs on the current device
   const std::int64_t R = qkv.size(0), E = qkv.size(1) / 3, d = E / heads;
   torch::Tensor out = torch::empty({R, E}, qkv.options());
@@ -225,7 +225,7 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
   if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuSeqlens.data_ptr<int>(), cuSeqlens.size(0) - 1,
                                 static_cast<int>(heads), static_cast<int>(d), maxLength,
                                 static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out), E,
-                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
+                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream(), variant))
     return {};
   return out;
 }
@@ -513,7 +513,7 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
-double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells) {
+double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells, bool before) {
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   torch::NoGradGuard noGrad;
   ModelConfig config; // the released size
@@ -521,6 +521,7 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells)
   config.cellTypes = 32;
   CellTransformer model(initWeights(config, 11), config, "check");
   model.to(device, torch::kBFloat16);
+  model.setPoolKernelBefore(before);
   if (!model.fusedPool()) return -1;
   const std::int64_t E = config.embedDim, table = 5000;
   torch::manual_seed(7);
@@ -538,6 +539,7 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells)
   const torch::Tensor types =
       torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   const torch::Tensor a = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  if (model.fusedPoolDeclines_ > 0) return 0.0; // the fused pool did not run: ATen against ATen says nothing
   model.setFusedPool(false);
   const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
@@ -545,7 +547,7 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells)
 
 double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device device,
                                             [[maybe_unused]] std::int64_t sequences,
-                                            [[maybe_unused]] std::int64_t maxLength) {
+                                            [[maybe_unused]] std::int64_t maxLength, [[maybe_unused]] int variant) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::shortAttentionFits(48, maxLength)) return -1;
   torch::manual_seed(9);
@@ -559,7 +561,7 @@ double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device devic
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
   // Scores of a few units, as a trained model's: softmax neither uniform nor one-hot.
   const torch::Tensor qkv = torch::randn({R, 3 * E}, o) * 2.0;
-  const torch::Tensor out = packedShortAttention(qkv, cu.to(device), maxLength, H);
+  const torch::Tensor out = packedShortAttention(qkv, cu.to(device), maxLength, H, variant);
   if (!out.defined()) return 1.0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   // The reference: float32 attention of every sequence.
@@ -581,6 +583,57 @@ double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device devic
 #else
   return -1;
 #endif
+}
+
+const char* CellTransformer::attentionVariantName([[maybe_unused]] int variant) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return cuda::shortAttentionVariantName(variant);
+#else
+  return nullptr;
+#endif
+}
+
+std::vector<CellTransformer::AttentionTiming> CellTransformer::benchAttention([[maybe_unused]] torch::Device device,
+                                                                              [[maybe_unused]] std::int64_t rows,
+                                                                              [[maybe_unused]] std::int64_t meanLength,
+                                                                              [[maybe_unused]] int iterations) {
+  std::vector<AttentionTiming> r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || rows <= 0 || meanLength < 2 || iterations <= 0) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(13);
+  const std::int64_t E = 384, H = 8;
+  // Sequences until `rows` tokens: lengths uniform in [mean / 2, 3 mean / 2], the last one cut.
+  const std::int64_t low = std::max<std::int64_t>(1, meanLength / 2), high = std::max(low, 3 * meanLength / 2);
+  const torch::Tensor draws = torch::randint(low, high + 1, {rows / low + 1}, torch::kInt64);
+  std::vector<int> cu{0};
+  const auto* dl = draws.data_ptr<std::int64_t>();
+  std::int64_t maxLength = 0;
+  for (std::int64_t i = 0; cu.back() < rows; ++i) {
+    const std::int64_t n = std::min(dl[i], rows - cu.back());
+    cu.push_back(static_cast<int>(cu.back() + n));
+    maxLength = std::max(maxLength, n);
+  }
+  if (!cuda::shortAttentionFits(static_cast<int>(E / H), maxLength)) return r;
+  const torch::Tensor cuSeqlens = torch::tensor(cu, torch::kInt32).to(device);
+  const torch::Tensor qkv =
+      torch::randn({rows, 3 * E}, torch::TensorOptions().dtype(torch::kBFloat16).device(device)) * 2.0;
+  const torch::Tensor before = packedShortAttention(qkv, cuSeqlens, maxLength, H, 1);
+  if (!before.defined()) return r;
+  for (int variant = 0; cuda::shortAttentionVariantName(variant); ++variant) {
+    torch::Tensor y = packedShortAttention(qkv, cuSeqlens, maxLength, H, variant); // warm-up
+    if (!y.defined()) continue;
+    torch::cuda::synchronize();
+    const auto t = std::chrono::steady_clock::now();
+    for (int i = 0; i < iterations; ++i) y = packedShortAttention(qkv, cuSeqlens, maxLength, H, variant);
+    torch::cuda::synchronize();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    r.push_back({variant, cuda::shortAttentionVariantName(variant), 1000.0 * s / iterations,
+                 (y.to(torch::kFloat32) - before.to(torch::kFloat32)).abs().max().item<double>(), rows,
+                 static_cast<std::int64_t>(cu.size()) - 1, maxLength});
+  }
+#endif
+  return r;
 }
 
 // x W^T + b, then GELU when `gelu`: while training on a GPU in bf16 with the fused kernels, the
@@ -823,7 +876,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
       // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
       const torch::Tensor qkv = torch::linear(x, w, bias);
       qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
-      const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H);
+      const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_);
       if (out.defined()) return lin(out, prefix + ".out_proj");
       // Declined (a misaligned row, say): flash on the same projections, below.
       q = qkv.narrow(1, 0, E).contiguous();
@@ -1079,7 +1132,7 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
   if (!cuda::packedPoolBf16(static_cast<const std::uint16_t*>(packed.data_ptr()), batch.cuSeqlens.data_ptr<int>(), B,
                             static_cast<int>(E), static_cast<int>(H), batch.maxLength, Ac.data_ptr<float>(),
                             cc.data_ptr<float>(), bc.data_ptr<float>(), S.data_ptr<float>(), weights.data_ptr<float>(),
-                            at::cuda::getCurrentCUDAStream(packed.device().index()).stream()))
+                            at::cuda::getCurrentCUDAStream(packed.device().index()).stream(), poolKernelBefore_))
     return {};
   return poolOutput(S, weights.select(2, 0), weights.select(2, 1));
 #else
@@ -1183,8 +1236,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
       tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
     }
-    if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device())
+    if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device()) {
       pooled = packedAttentionPool(tokens, batch);
+      if (!pooled.defined()) ++fusedPoolDeclines_;
+    }
     if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});

@@ -138,6 +138,13 @@ public:
   // sequences longer than 256 tokens take flash. Off: the previous path, for same-call ratios.
   void setShortAttention(bool on) { shortAttention_ = on; }
   bool shortAttention() const { return shortAttention_ && fusedKernels(); }
+  // Which short-attention kernel (cuda::shortAttentionBf16's variant): 0 the default, 1 the kernel
+  // before it (16 keys a step, values transposed in shared memory), 2.. other shapes of the default; for
+  // same-call ratios. A variant the build lacks: the attention declines and flash runs.
+  void setAttentionVariant(int variant) { attentionVariant_ = variant; }
+  int attentionVariant() const { return attentionVariant_; }
+  // A variant's name for reports; null past the last one or where the kernels are not built.
+  static const char* attentionVariantName(int variant);
   // Likewise the feed-forward layers' GELU(x W^T + b) as one CUTLASS GEMM with the bias and the
   // erf GELU in its epilogue (GemmGelu.cu, where the build has CUTLASS) instead of cuBLASLt's GEMM
   // and ATen's GELU pass over the hidden activations. Off: the previous path.
@@ -167,13 +174,17 @@ public:
   // ATen's gathers, copies and elementwise operations. Off: the previous path.
   void setFusedPool(bool on) { fusedPool_ = on; }
   bool fusedPool() const { return fusedPool_ && fusedKernels(); }
+  // The fused pool's kernel before its grouped second pass (cuda::packedPoolBf16's `before`).
+  void setPoolKernelBefore(bool on) { poolKernelBefore_ = on; }
+  bool poolKernelBefore() const { return poolKernelBefore_; }
   // The fused pool, token assembly and decoder attention against the ATen path on `device`, a
   // random model of the released size (E 384, 8 heads) on random tokens in a rounded packed batch
   // (neighbourhoods of 0 to 300 observed cells, empty ones and fillers): the smallest cosine
   // similarity of a cell's embeddings by the two paths (-1: not built or not a GPU). Both round to
   // bf16 at different places (the fused pool keeps its scores and weights in float32), so it is a
   // cosine, not an equality.
-  static double checkFusedPool(torch::Device device, std::int64_t cells = 2000);
+  // `before`: with the pool's kernel before its grouped second pass. 0: the fused pool declined.
+  static double checkFusedPool(torch::Device device, std::int64_t cells = 2000, bool before = false);
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
@@ -194,7 +205,21 @@ public:
   // The short-attention kernel against float32 attention on random packed sequences of 0 to
   // `maxLength` tokens (bf16, E 384, 8 heads) on `device`, every sequence compared: the largest
   // difference relative to the largest output (-1: not built or not a GPU).
-  static double checkShortAttention(torch::Device device, std::int64_t sequences = 3000, std::int64_t maxLength = 256);
+  static double checkShortAttention(torch::Device device, std::int64_t sequences = 3000, std::int64_t maxLength = 256,
+                                    int variant = 0);
+  // `bench attention`: each short-attention kernel (cuda::shortAttentionVariantName) on one
+  // embedding batch's shape: `rows` packed tokens in sequences of mean length `meanLength` (uniform
+  // from half to one and a half times it; E 384, 8 heads, random bf16 q/k/v), `iterations` calls
+  // after a warm-up. ms per call, and the largest difference of its output from variant 1's (the
+  // kernel before). Empty: not built or not a GPU.
+  struct AttentionTiming {
+    int variant = 0;
+    std::string name;
+    double ms = 0, maxAbsFromBefore = 0;
+    std::int64_t rows = 0, sequences = 0, maxLength = 0;
+  };
+  static std::vector<AttentionTiming> benchAttention(torch::Device device, std::int64_t rows, std::int64_t meanLength,
+                                                     int iterations);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built).
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
@@ -268,6 +293,9 @@ private:
   bool varlen_ = true;
   bool fused_ = true;
   bool shortAttention_ = true;
+  int attentionVariant_ = 0;
+  bool poolKernelBefore_ = false;
+  mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
   bool erffGelu_ = false;
   bool fusedPool_ = true;

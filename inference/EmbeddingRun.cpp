@@ -296,14 +296,18 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);
   model.setFusedKernels(opt.fusedKernels);
   model.setShortAttention(opt.shortAttention);
+  model.setAttentionVariant(opt.attentionVariant);
+  model.setPoolKernelBefore(opt.poolKernelBefore);
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
   model.setFusedPool(opt.fusedPool);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
+  res.attentionVariant = model.attentionVariant();
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
   res.fusedPool = model.fusedPool();
+  res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;
 #endif

@@ -51,6 +51,11 @@ struct EmbedRunOptions {
   // (CellTransformer::setShortAttention, setGemmGelu); false: the previous path.
   bool shortAttention = true;
   bool gemmGelu = true;
+  // Which short-attention kernel (CellTransformer::setAttentionVariant): 0 the default, 1 the one
+  // before it, 2.. other shapes of the default (`bench attention` lists them).
+  int attentionVariant = 0;
+  // The fused pool's kernel before its grouped second pass (CellTransformer::setPoolKernelBefore).
+  bool poolKernelBefore = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
@@ -132,6 +137,8 @@ struct EmbedRunResult {
   bool packedBatches = false;            // packed batches, variable-length attention (paddedBatches)
   bool fusedKernels = false;             // fused CUDA kernels used
   bool shortAttention = false;           // the short-attention kernel used
+  int attentionVariant = 0;              // which one (cuda::shortAttentionVariantName)
+  bool poolKernelBefore = false;         // the fused pool's kernel before its grouped second pass
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   bool roundShapes = false;              // packed batches rounded to repeating row counts

@@ -68,10 +68,15 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
 // and sequences of at most 256 rows (shortAttentionFits); false (nothing launched) otherwise or
 // for pointers not 16-byte aligned. maxLength must bound every sequence (rows past it are not
 // written); sequences may be empty (packBatch's fillers). Runs on the current device.
+// `variant` picks the kernel (shortAttentionVariantName: null past the last): 0 the default (keys
+// and values row-major in shared memory, 4 warps, 16 keys a step), 1 the kernel before it (16 keys a
+// step, values transposed; `--attention-kernel 1`), 2.. other shapes of the default, for
+// `bench attention`. Every variant computes the same function.
 bool shortAttentionFits(int headDim, std::int64_t maxLength);
+const char* shortAttentionVariantName(int variant);
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
-                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream);
+                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant = 0);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to
@@ -115,9 +120,10 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
                         int cols, std::uint16_t* out, void* stream);
 bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
+// `before`: the pool kernel before its grouped second pass (for same-call ratios).
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
-                    float* weights, void* stream);
+                    float* weights, void* stream, bool before = false);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 } // namespace atlascope::inference::cuda

@@ -3,8 +3,9 @@
 //
 // Why not ATen's flash kernel: it pads the released model's head size 48 to 64 (copies of q, k
 // and v and of the output) and its tiles of 128 queries are mostly empty for sequences of ~100
-// tokens. Here a block takes one sequence and one head: its keys (rows) and values (transposed)
-// in shared memory, read once from the [R, 3E] projection in place; each warp takes 16 queries
+// tokens. Here a block takes one sequence and one head: its keys and values in shared memory,
+// read once from the [R, 3E] projection in place. Two kernels: the tiled one (the default, below)
+// and the one before it (`--attention-kernel 1`): values transposed in shared memory; each warp takes 16 queries
 // at a time, in registers: scores by tensor cores (mma.sync m16n8k16, bf16 in, float32 out) over
 // 16 keys per step with a running (online) softmax in float32, the probabilities rounded to
 // bf16 for the product with the values, the row sums from the float32 ones (as flash does).
@@ -166,23 +167,268 @@ __global__ void __launch_bounds__(32 * kWarps)
   }
 }
 
-template <int D>
-bool launchShortAttention(const void* q, const void* k, const void* v, long long rowStride, const int* cuSeqlens,
-                          int sequences, int heads, void* out, long long outStride, int padded, float scale,
-                          cudaStream_t stream) {
-  const long long bytes = sharedBytes(padded, D);
-  // Above 48 KB a kernel must opt in (per kernel and device): always to the largest size, so that
-  // threads sharing a device never lower it under each other's launch.
-  if (bytes > 48 * 1024 && cudaFuncSetAttribute(shortAttentionKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(sharedBytes(kMaxPadded, D))) != cudaSuccess) {
-    cudaGetLastError(); // declined: the caller's fallback must not find this error pending
-    return false;
+// ---- The tiled kernel (the default): keys and values row-major in shared memory, copied there
+// by cp.async (16 bytes a thread, no registers, rows past the sequence zero-filled), their
+// fragments read by ldmatrix (.trans for the values: no transposed copy, which took eight 2-byte
+// stores per 16 bytes, six of a warp's to one bank), the warp's query fragments loaded from
+// global memory while the copies are in flight, the scores of KEYS keys a step with the running
+// softmax updated once per step, and no exponentials past the sequence's last 16 keys. The
+// arithmetic per value is the old kernel's: float32 scores and softmax, probabilities rounded to
+// bf16. What decided the shape (`bench attention`, H200, 393,216 rows, ms per call against 0.733
+// for the kernel before, mean length 87 (longest 130); its 8 warps at 64 registers held 4
+// blocks a multiprocessor): 8 warps and 64 keys a step, 108 registers (2 blocks), 0.776; 8
+// warps, 32 keys, 80 registers, 0.623; 4 warps and 32 keys, 0.552; 4 warps and 16 keys, 86
+// registers, 0.532 (the default; at mean length 130, longest 195: 0.675 against 0.866). Fewer
+// warps a block, so more blocks: ~100-row sequences are 7 query tiles, and a block's warps wait
+// for its longest. Splitting a batch's sequences at 128 rows into two launches (less shared
+// memory for the short ones) made no difference (0.745 against 0.748 at longest 195).
+
+__device__ __forceinline__ void ldmatrix4(std::uint32_t (&r)[4], const void* p) {
+  const auto a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+__device__ __forceinline__ void ldmatrix4t(std::uint32_t (&r)[4], const void* p) {
+  const auto a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+// 2^x by the multiprocessor's ex2 (what exp2f becomes, less its scaling of subnormal results:
+// probabilities below 2^-126 of the row's largest count for nothing in a bf16 product).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+// 16 bytes global -> shared; `bytes` 0 zero-fills the destination (rows past the sequence).
+__device__ __forceinline__ void copy16(void* dst, const void* src, int bytes) {
+  const auto a = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(a), "l"(src), "r"(bytes));
+}
+
+__host__ __device__ constexpr long long tiledSharedBytes(int padded, int d) { return 2LL * 2 * padded * (d + 8); }
+
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS>
+__global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
+    tiledAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                         const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
+                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads,
+                         float scaleLog2e) {
+  static_assert(D % 16 == 0 && KEYS % 16 == 0, "whole fragments");
+  constexpr int kPitch = D + 8; // 16-byte rows whose 8-row fragments fall on distinct banks
+  constexpr int kVecs = D / 8;
+  constexpr int kPairs = KEYS / 16; // 16-key groups per step
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
+  const int start = cuSeqlens[seq];
+  int len = cuSeqlens[seq + 1] - start;
+  if (len > padded) len = padded; // the caller's maxLength bounds every sequence
+  if (len <= 0) return;
+  const int lp = (len + 15) & ~15;
+  auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* vs = ks + padded * kPitch;
+  const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += 32 * WARPS) {
+    const int r = i / kVecs, c = (i % kVecs) * 8;
+    const int bytes = r < len ? 16 : 0;
+    const long long src = base + static_cast<long long>(r < len ? r : 0) * rowStride + c;
+    copy16(ks + r * kPitch + c, k + src, bytes);
+    copy16(vs + r * kPitch + c, v + src, bytes);
   }
-  const unsigned blocks = static_cast<unsigned>(static_cast<long long>(sequences) * heads);
-  shortAttentionKernel<D><<<blocks, 32 * kWarps, static_cast<size_t>(bytes), stream>>>(
-      static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v),
-      rowStride, cuSeqlens, static_cast<__nv_bfloat16*>(out), outStride, padded, heads, scale * 1.4426950408889634f);
+  asm volatile("cp.async.commit_group;\n" ::);
+
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
+  const int g = lane >> 2, t = lane & 3;
+  // ldmatrix's row addresses: lane L gives row L % 8 of matrix L / 8.
+  const int mRow = lane & 7, mIdx = lane >> 3;
+  std::uint32_t qf[D / 16][4];
+  auto loadQuery = [&](int row0) {
+    const int ra = row0 + g, rb = row0 + g + 8;
+    const __nv_bfloat16* qa0 = q + base + static_cast<long long>(ra) * rowStride + 2 * t;
+    const __nv_bfloat16* qb0 = q + base + static_cast<long long>(rb) * rowStride + 2 * t;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      qf[kk][0] = ra < len ? load32(qa0 + kk * 16) : 0u;
+      qf[kk][1] = rb < len ? load32(qb0 + kk * 16) : 0u;
+      qf[kk][2] = ra < len ? load32(qa0 + kk * 16 + 8) : 0u;
+      qf[kk][3] = rb < len ? load32(qb0 + kk * 16 + 8) : 0u;
+    }
+  };
+  if (warp * 16 < len) loadQuery(warp * 16); // in flight with the copies
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+
+  for (int row0 = warp * 16; row0 < len; row0 += 16 * WARPS) {
+    if (row0 != warp * 16) loadQuery(row0);
+    float o[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    float ma = -INFINITY, mb = -INFINITY, la = 0.f, lb = 0.f;
+    for (int n0 = 0; n0 < lp; n0 += KEYS) {
+      // Scores: s[2p + h] holds keys n0 + 16p + 8h + 2t, + 1 (rows g, g + 8).
+      float s[2 * kPairs][4];
+#pragma unroll
+      for (int p = 0; p < kPairs; ++p) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) s[2 * p + h][0] = s[2 * p + h][1] = s[2 * p + h][2] = s[2 * p + h][3] = 0.f;
+        if (n0 + 16 * p < lp) {
+#pragma unroll
+          for (int kk = 0; kk < D / 16; ++kk) {
+            // Matrices: keys +0..7 dims +0..7, keys +0..7 dims +8..15, keys +8..15 dims +0..7, +8..15 +8..15.
+            std::uint32_t b[4];
+            ldmatrix4(b, ks + (n0 + 16 * p + (mIdx >> 1) * 8 + mRow) * kPitch + kk * 16 + (mIdx & 1) * 8);
+            mma16816(s[2 * p], qf[kk], b[0], b[1]);
+            mma16816(s[2 * p + 1], qf[kk], b[2], b[3]);
+          }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int key = n0 + 16 * p + 8 * h + 2 * t;
+          if (key >= len) s[2 * p + h][0] = s[2 * p + h][2] = -INFINITY;
+          if (key + 1 >= len) s[2 * p + h][1] = s[2 * p + h][3] = -INFINITY;
+        }
+      }
+      float xa = -INFINITY, xb = -INFINITY;
+#pragma unroll
+      for (int i = 0; i < 2 * kPairs; ++i) {
+        xa = fmaxf(xa, fmaxf(s[i][0], s[i][1]));
+        xb = fmaxf(xb, fmaxf(s[i][2], s[i][3]));
+      }
+#pragma unroll
+      for (int m = 1; m < 4; m <<= 1) {
+        xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, m));
+        xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, m));
+      }
+      // Key n0 + 0 is real in the first step, so the running maxima are finite from then on.
+      const float na = fmaxf(ma, xa), nb = fmaxf(mb, xb);
+      const float ca = exp2f((ma - na) * scaleLog2e), cb = exp2f((mb - nb) * scaleLog2e);
+      ma = na;
+      mb = nb;
+      // Probabilities of the step's 16-key groups within the sequence's (the others stay -inf
+      // and unused): ex2 is a quarter-rate unit, a fifth of the kernel's issue at ~100 rows.
+      const float sa2 = na * scaleLog2e, sb2 = nb * scaleLog2e;
+#pragma unroll
+      for (int p = 0; p < kPairs; ++p) {
+        if (n0 + 16 * p >= lp) continue;
+#pragma unroll
+        for (int i = 2 * p; i < 2 * p + 2; ++i) {
+          s[i][0] = ex2(fmaf(s[i][0], scaleLog2e, -sa2));
+          s[i][1] = ex2(fmaf(s[i][1], scaleLog2e, -sa2));
+          s[i][2] = ex2(fmaf(s[i][2], scaleLog2e, -sb2));
+          s[i][3] = ex2(fmaf(s[i][3], scaleLog2e, -sb2));
+        }
+      }
+      float sa = 0.f, sb = 0.f;
+#pragma unroll
+      for (int i = 0; i < 2 * kPairs; ++i) {
+        if (n0 + 8 * i >= lp) continue;
+        sa += s[i][0] + s[i][1];
+        sb += s[i][2] + s[i][3];
+      }
+      la = la * ca + sa;
+      lb = lb * cb + sb;
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        o[j][0] *= ca;
+        o[j][1] *= ca;
+        o[j][2] *= cb;
+        o[j][3] *= cb;
+      }
+#pragma unroll
+      for (int p = 0; p < kPairs; ++p) {
+        if (n0 + 16 * p >= lp) continue;
+        const std::uint32_t pf[4] = {pack(s[2 * p][0], s[2 * p][1]), pack(s[2 * p][2], s[2 * p][3]),
+                                     pack(s[2 * p + 1][0], s[2 * p + 1][1]), pack(s[2 * p + 1][2], s[2 * p + 1][3])};
+#pragma unroll
+        for (int j = 0; j < D / 16; ++j) {
+          // Matrices (transposed): keys +0..7 dims +0..7, keys +8..15 dims +0..7, then dims +8..15.
+          std::uint32_t b[4];
+          ldmatrix4t(b, vs + (n0 + 16 * p + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+          mma16816(o[2 * j], pf, b[0], b[1]);
+          mma16816(o[2 * j + 1], pf, b[2], b[3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int m = 1; m < 4; m <<= 1) {
+      la += __shfl_xor_sync(0xffffffffu, la, m);
+      lb += __shfl_xor_sync(0xffffffffu, lb, m);
+    }
+    const float ia = 1.f / la, ib = 1.f / lb;
+    const int ra = row0 + g, rb = row0 + g + 8;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
+      if (ra < len)
+        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + ra) * outStride + col) =
+            __floats2bfloat162_rn(o[j][0] * ia, o[j][1] * ia);
+      if (rb < len)
+        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + rb) * outStride + col) =
+            __floats2bfloat162_rn(o[j][2] * ib, o[j][3] * ib);
+    }
+  }
+}
+
+// Above 48 KB of shared memory a kernel must opt in (per kernel and device): always to its largest
+// size, so that threads sharing a device never lower it under each other's launch.
+bool sharedOptIn(const void* kernel, long long bytes, long long largest) {
+  if (bytes <= 48 * 1024) return true;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(largest)) ==
+      cudaSuccess)
+    return true;
+  cudaGetLastError(); // declined: the caller's fallback must not find this error pending
+  return false;
+}
+
+struct Launch {
+  const void *q, *k, *v;
+  long long rowStride;
+  const int* cuSeqlens;
+  int sequences, heads;
+  void* out;
+  long long outStride;
+  int padded;
+  float scale;
+  cudaStream_t stream;
+  unsigned blocks() const { return static_cast<unsigned>(static_cast<long long>(sequences) * heads); }
+};
+
+template <int D> bool launchSteps16(const Launch& l) {
+  const long long bytes = sharedBytes(l.padded, D);
+  if (!sharedOptIn(reinterpret_cast<const void*>(shortAttentionKernel<D>), bytes, sharedBytes(kMaxPadded, D)))
+    return false;
+  shortAttentionKernel<D><<<l.blocks(), 32 * kWarps, static_cast<size_t>(bytes), l.stream>>>(
+      static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
+      static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
+      l.padded, l.heads, l.scale * 1.4426950408889634f);
   return cudaGetLastError() == cudaSuccess;
+}
+
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1> bool launchTiled(const Launch& l) {
+  const long long bytes = tiledSharedBytes(l.padded, D);
+  if (!sharedOptIn(reinterpret_cast<const void*>(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS>), bytes,
+                   tiledSharedBytes(kMaxPadded, D)))
+    return false;
+  tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS><<<l.blocks(), 32 * WARPS, static_cast<size_t>(bytes), l.stream>>>(
+      static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
+      static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
+      l.padded, l.heads, l.scale * 1.4426950408889634f);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+template <int D> bool launchVariant(const Launch& l, int variant) {
+  switch (variant) {
+  case 0: return launchTiled<D, 4, 16>(l);
+  case 1: return launchSteps16<D>(l);
+  case 2: return launchTiled<D, 2, 32>(l);
+  case 3: return launchTiled<D, 4, 32>(l);
+  case 4: return launchTiled<D, 8, 32, 3>(l);
+  case 5: return launchTiled<D, 4, 64>(l);
+  case 6: return launchTiled<D, 4, 16, 6>(l);
+  default: return false;
+  }
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
@@ -193,25 +439,36 @@ bool shortAttentionFits(int headDim, std::int64_t maxLength) {
   return (headDim == 32 || headDim == 48 || headDim == 64) && maxLength >= 1 && maxLength <= kMaxPadded;
 }
 
+const char* shortAttentionVariantName(int variant) {
+  switch (variant) {
+  case 0: return "tiled: 4 warps, 16 keys a step (default)";
+  case 1: return "16 keys a step, values transposed (before)";
+  case 2: return "tiled: 2 warps, 32 keys a step";
+  case 3: return "tiled: 4 warps, 32 keys a step";
+  case 4: return "tiled: 8 warps, 32 keys a step, at most 80 registers";
+  case 5: return "tiled: 4 warps, 64 keys a step";
+  case 6: return "tiled: 4 warps, 16 keys a step, at most 80 registers";
+  default: return nullptr;
+  }
+}
+
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
-                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream) {
-  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || heads <= 0 || heads > 65535 ||
-      sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) || !aligned16(v) ||
-      reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
+                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant) {
+  if (!shortAttentionFits(headDim, maxLength) || !shortAttentionVariantName(variant) || sequences <= 0 || heads <= 0 ||
+      heads > 65535 || sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) ||
+      !aligned16(k) || !aligned16(v) || reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
     return false;
-  const int padded = static_cast<int>((maxLength + 15) / 16 * 16);
-  const auto s = static_cast<cudaStream_t>(stream);
+  const Launch l{q,         k,
+                 v,         rowStride,
+                 cuSeqlens, static_cast<int>(sequences),
+                 heads,     out,
+                 outStride, static_cast<int>((maxLength + 15) / 16 * 16),
+                 scale,     static_cast<cudaStream_t>(stream)};
   switch (headDim) {
-  case 32:
-    return launchShortAttention<32>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
-                                    padded, scale, s);
-  case 48:
-    return launchShortAttention<48>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
-                                    padded, scale, s);
-  default:
-    return launchShortAttention<64>(q, k, v, rowStride, cuSeqlens, static_cast<int>(sequences), heads, out, outStride,
-                                    padded, scale, s);
+  case 32: return launchVariant<32>(l, variant);
+  case 48: return launchVariant<48>(l, variant);
+  default: return launchVariant<64>(l, variant);
   }
 }
 

@@ -87,10 +87,12 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"tapered_chunks", r.taperedChunks},
           {"fused_kernels", r.fusedKernels},
           {"short_attention", r.shortAttention},
+          {"attention_variant", r.shortAttention ? r.attentionVariant : -1},
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
+          {"pool_kernel_before", r.poolKernelBefore},
           {"chunk_copy_stream", r.chunkCopyStream}};
 }
 
@@ -99,12 +101,18 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
 void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("!--no-short-attention", opt.shortAttention,
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
+  cmd->add_option("--attention-kernel", opt.attentionVariant,
+                  "GPU: the short-attention kernel: 0 tiled (default), 1 the one before (16 keys a step, values "
+                  "transposed), 2-6 other shapes of the tiled one (bench attention names them)")
+      ->check(CLI::Range(0, 6));
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
                 "GPU: the fused GEMM + GELU's epilogue evaluates erff instead of its exp2 form (same bf16 from -6 up)");
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
+  cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
+                "GPU: the fused attention pool's kernel before its grouped second pass");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
   cmd->add_flag("!--batches-within-chunks", opt.batchesAcrossChunks,
@@ -328,6 +336,10 @@ void addModelCommands(CLI::App& app) {
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
+          // Each kernel variant (the default above), on the same sequences.
+          for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
+            j["short_attention_variant_max_rel_error"][std::to_string(v)] =
+                CellTransformer::checkShortAttention(dev, 3000, 256, v);
           if (CellTransformer::gemmGeluBuilt()) {
             j["gemm_gelu_max_rel_error"] = CellTransformer::checkGemmGelu(dev);
             j["gemm_gelu_erff_max_rel_error"] = CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, true);
@@ -347,6 +359,7 @@ void addModelCommands(CLI::App& app) {
             j["gemm_gelu_exp2_vs_erff_max_abs"] = g.gemmMaxAbs;
           }
           j["fused_pool_cosine_min"] = CellTransformer::checkFusedPool(dev);
+          j["fused_pool_before_cosine_min"] = CellTransformer::checkFusedPool(dev, 2000, true);
         }
       }
       std::cout << j.dump() << "\n";
@@ -591,6 +604,47 @@ void addModelCommands(CLI::App& app) {
           }
         }
     });
+    // --- bench attention: the encoder's short-attention kernels on one batch's shape (issue 18)
+    {
+      auto rows = std::make_shared<std::int64_t>(393216);
+      auto meanLength = std::make_shared<std::int64_t>(87);
+      auto iterations = std::make_shared<int>(50);
+      CLI::App* a = bench->add_subcommand(
+          "attention", "The encoder's short-attention kernels on an embedding batch's shape (GPU; JSON lines)");
+      a->add_option("--rows", *rows, "Packed tokens (default 393216: an embedding batch's)")
+          ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 24));
+      a->add_option("--mean-length", *meanLength,
+                    "Mean tokens per sequence, lengths uniform from half to 1.5 times it (default 87: the bench "
+                    "brain's 85 neighbours, the class token and the zero slot)")
+          ->check(CLI::Range(std::int64_t{2}, std::int64_t{170}));
+      a->add_option("--iterations", *iterations, "Calls timed per kernel")->check(CLI::Range(1, 100000));
+      a->callback([=] {
+        const std::string dev = inference::resolveDevice("auto");
+        if (dev != "cuda") throw Error("bench attention needs a CUDA GPU");
+        const auto timings =
+            inference::CellTransformer::benchAttention(torch::Device(torch::kCUDA), *rows, *meanLength, *iterations);
+        if (timings.empty()) throw Error("bench attention: the short-attention kernels are not built here");
+        double before = timings.front().ms;
+        for (const auto& t : timings)
+          if (t.variant == 1) before = t.ms;
+        for (const auto& t : timings) {
+          // What one call must move: q, k and v read, the output written (bf16, E 384).
+          const double bytes = static_cast<double>(t.rows) * (3 * 384 + 384) * 2;
+          std::cout << nlohmann::json{{"figure", "attention"},
+                                      {"variant", t.variant},
+                                      {"kernel", t.name},
+                                      {"rows", t.rows},
+                                      {"sequences", t.sequences},
+                                      {"max_length", t.maxLength},
+                                      {"ms", t.ms},
+                                      {"gb_per_s", bytes / (t.ms * 1e-3) / 1e9},
+                                      {"ratio_to_before", before / t.ms},
+                                      {"max_abs_from_before", t.maxAbsFromBefore}}
+                           .dump()
+                    << std::endl;
+        }
+      });
+    }
     // --- bench gemm-gelu: the feed-forward's first layer by each path (issue 18)
     {
       auto rows = std::make_shared<std::int64_t>(393216);

@@ -109,6 +109,7 @@ private slots:
                                    QStringList{"compare"},
                                    QStringList{"bench", "compare"},
                                    QStringList{"bench", "gemm-gelu"},
+                                   QStringList{"bench", "attention"},
                                    QStringList{"segment"},
                                    QStringList{"train"},
                                    QStringList{"celltypes"}}) {
@@ -118,6 +119,8 @@ private slots:
     // Checked before any GPU is looked for.
     expectOneLineError(cli({"bench", "gemm-gelu", "--rows", "0"}), "--rows");
     expectOneLineError(cli({"bench", "embed", "--trace-batches", "0"}), "--trace-batches");
+    expectOneLineError(cli({"bench", "attention", "--mean-length", "1"}), "--mean-length");
+    expectOneLineError(cli({"bench", "embed", "--attention-kernel", "9"}), "--attention-kernel");
   }
 
   void generateInfoEmbed() {
