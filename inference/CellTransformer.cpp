@@ -230,6 +230,19 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
   return out;
 }
 
+// The benches' timing: ms per call of f over `iterations` calls after one warm-up call (which
+// also takes cuBLASLt's search and a kernel's first launch out), between synchronisations; `last`
+// gets the last output. Negative where f declines (an undefined output).
+double msPerCall(int iterations, const std::function<torch::Tensor()>& f, torch::Tensor& last) {
+  last = f();
+  if (!last.defined()) return -1;
+  torch::cuda::synchronize();
+  const auto t = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) last = f();
+  torch::cuda::synchronize();
+  return 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count() / iterations;
+}
+
 // GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
 // undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
 torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
@@ -621,14 +634,11 @@ std::vector<CellTransformer::AttentionTiming> CellTransformer::benchAttention([[
   const torch::Tensor before = packedShortAttention(qkv, cuSeqlens, maxLength, H, 1);
   if (!before.defined()) return r;
   for (int variant = 0; cuda::shortAttentionVariantName(variant); ++variant) {
-    torch::Tensor y = packedShortAttention(qkv, cuSeqlens, maxLength, H, variant); // warm-up
-    if (!y.defined()) continue;
-    torch::cuda::synchronize();
-    const auto t = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) y = packedShortAttention(qkv, cuSeqlens, maxLength, H, variant);
-    torch::cuda::synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    r.push_back({variant, cuda::shortAttentionVariantName(variant), 1000.0 * s / iterations,
+    torch::Tensor y;
+    const double ms = msPerCall(
+        iterations, [&] { return packedShortAttention(qkv, cuSeqlens, maxLength, H, variant); }, y);
+    if (ms < 0) continue;
+    r.push_back({variant, cuda::shortAttentionVariantName(variant), ms,
                  (y.to(torch::kFloat32) - before.to(torch::kFloat32)).abs().max().item<double>(), rows,
                  static_cast<std::int64_t>(cu.size()) - 1, maxLength});
   }
@@ -705,15 +715,10 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   const torch::Tensor reference = gemmBiasGelu(x, w, b, false), linear = torch::linear(x, w, b);
   if (!reference.defined()) return r;
   auto time = [&](const std::string& path, const torch::Tensor& from, const std::function<torch::Tensor()>& f) {
-    torch::Tensor y = f(); // warm-up (cuBLASLt's search, the kernels' first launch)
-    if (!y.defined()) return;
-    torch::cuda::synchronize();
-    const auto t = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) y = f();
-    torch::cuda::synchronize();
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    r.push_back(
-        {path, 1000.0 * s / iterations, (y.to(torch::kFloat32) - from.to(torch::kFloat32)).abs().max().item<double>()});
+    torch::Tensor y;
+    const double ms = msPerCall(iterations, f, y);
+    if (ms < 0) return;
+    r.push_back({path, ms, (y.to(torch::kFloat32) - from.to(torch::kFloat32)).abs().max().item<double>()});
   };
   time("cublaslt_bias (no GELU)", linear, [&] { return torch::linear(x, w, b); });
   time("cutlass_bias (no GELU)", linear, [&] { return gemmBiasGelu(x, w, b, false, true); });

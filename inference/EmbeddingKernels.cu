@@ -47,6 +47,18 @@ __device__ __forceinline__ float warpMax(float v) {
   return v;
 }
 
+// This lane's share of a head's score, a . x over its C vectors of 4 columns (a: the head's row of
+// A in shared memory; float4 reads of consecutive lanes: no bank conflicts).
+template <int C> __device__ __forceinline__ float laneDot(const float* a, const float (&x)[4 * C], int lane) {
+  float dot = 0.f;
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const float4 w = *reinterpret_cast<const float4*>(a + lane * 4 + 128 * k);
+    dot += w.x * x[4 * k] + w.y * x[4 * k + 1] + w.z * x[4 * k + 2] + w.w * x[4 * k + 3];
+  }
+  return dot;
+}
+
 // C: E / 128 (each lane holds C vectors of 4 columns: lane * 4 + 128 * k). H: the heads the
 // registers hold (8: the released model's; 16 the most). GROUPED (the default since 2026-12-01,
 // 0.71 ms of a 20 ms batch before): pass 1 reduces the 8 heads' dot products across the warp in
@@ -109,15 +121,7 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
       float v[8];
 #pragma unroll
       for (int h = 0; h < 8; ++h) {
-        v[h] = 0.f;
-        if (h < heads) {
-          const float* a = sA + h * E;
-#pragma unroll
-          for (int k = 0; k < C; ++k) {
-            const float4 w = *reinterpret_cast<const float4*>(a + lane * 4 + 128 * k);
-            v[h] += w.x * x[4 * k] + w.y * x[4 * k + 1] + w.z * x[4 * k + 2] + w.w * x[4 * k + 3];
-          }
-        }
+        v[h] = h < heads ? laneDot<C>(sA + h * E, x, lane) : 0.f;
       }
       // Butterfly: each step halves the values a lane keeps, summing the kept half with the
       // partner's; lane ends with head 4 b4 + 2 b3 + b2 (its lane bits) summed over the warp.
@@ -144,14 +148,7 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
       if ((lane & 3) == 0 && h < heads) sScore[h * maxObserved + j] = v[0] + c[h];
     } else {
       for (int h = 0; h < heads; ++h) {
-        const float* a = sA + h * E;
-        float dot = 0.f;
-#pragma unroll
-        for (int k = 0; k < C; ++k) {
-          const float4 w = *reinterpret_cast<const float4*>(a + lane * 4 + 128 * k); // no bank conflicts
-          dot += w.x * x[4 * k] + w.y * x[4 * k + 1] + w.z * x[4 * k + 2] + w.w * x[4 * k + 3];
-        }
-        dot = warpSum(dot);
+        const float dot = warpSum(laneDot<C>(sA + h * E, x, lane));
         if (lane == 0) sScore[h * maxObserved + j] = dot + c[h];
       }
     }

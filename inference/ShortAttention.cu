@@ -46,6 +46,39 @@ __device__ __forceinline__ std::uint32_t pack(float lo, float hi) {
   return *reinterpret_cast<const std::uint32_t*>(&v);
 }
 
+// Rows g and g + 8's maxima (a, b) over the quad of lanes holding their scores (lanes 4g .. 4g + 3).
+__device__ __forceinline__ void quadMax(float& a, float& b) {
+#pragma unroll
+  for (int m = 1; m < 4; m <<= 1) {
+    a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, m));
+    b = fmaxf(b, __shfl_xor_sync(0xffffffffu, b, m));
+  }
+}
+
+// A warp's 16 query rows out: o (the C fragments of rows ra = row0 + g and rb = row0 + g + 8 over
+// head `head`'s D columns) divided by the rows' softmax sums (la, lb: this lane's share, summed
+// over the quad here), rounded to bf16; rows past `len` not written.
+template <int D>
+__device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float la, float lb, __nv_bfloat16* out,
+                                          long long outStride, int start, int ra, int rb, int len, int head, int t) {
+#pragma unroll
+  for (int m = 1; m < 4; m <<= 1) {
+    la += __shfl_xor_sync(0xffffffffu, la, m);
+    lb += __shfl_xor_sync(0xffffffffu, lb, m);
+  }
+  const float ia = 1.f / la, ib = 1.f / lb;
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
+    if (ra < len)
+      *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + ra) * outStride + col) =
+          __floats2bfloat162_rn(o[j][0] * ia, o[j][1] * ia);
+    if (rb < len)
+      *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + rb) * outStride + col) =
+          __floats2bfloat162_rn(o[j][2] * ib, o[j][3] * ib);
+  }
+}
+
 // Fragments (PTX's m16n8k16 layouts): lane = 4 g + t; A rows g and g + 8, columns 2t, 2t + 1
 // (+ 8); B columns g, rows 2t, 2t + 1 (+ 8); C rows g and g + 8, columns 2t, 2t + 1.
 template <int D>
@@ -116,11 +149,7 @@ __global__ void __launch_bounds__(32 * kWarps)
       }
       float xa = fmaxf(fmaxf(s[0][0], s[0][1]), fmaxf(s[1][0], s[1][1]));
       float xb = fmaxf(fmaxf(s[0][2], s[0][3]), fmaxf(s[1][2], s[1][3]));
-#pragma unroll
-      for (int m = 1; m < 4; m <<= 1) {
-        xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, m));
-        xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, m));
-      }
+      quadMax(xa, xb);
       // Key n0 + 0 is real in the first step, so the running maxima are finite from then on.
       const float na = fmaxf(ma, xa), nb = fmaxf(mb, xb);
       const float ca = exp2f((ma - na) * scaleLog2e), cb = exp2f((mb - nb) * scaleLog2e);
@@ -148,22 +177,7 @@ __global__ void __launch_bounds__(32 * kWarps)
         mma16816(o[j], pf, load32(vr), load32(vr + 8));
       }
     }
-#pragma unroll
-    for (int m = 1; m < 4; m <<= 1) {
-      la += __shfl_xor_sync(0xffffffffu, la, m);
-      lb += __shfl_xor_sync(0xffffffffu, lb, m);
-    }
-    const float ia = 1.f / la, ib = 1.f / lb;
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
-      if (ra < len)
-        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + ra) * outStride + col) =
-            __floats2bfloat162_rn(o[j][0] * ia, o[j][1] * ia);
-      if (rb < len)
-        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + rb) * outStride + col) =
-            __floats2bfloat162_rn(o[j][2] * ib, o[j][3] * ib);
-    }
+    storeRows<D>(o, la, lb, out, outStride, start, ra, rb, len, head, t);
   }
 }
 
@@ -296,11 +310,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
         xa = fmaxf(xa, fmaxf(s[i][0], s[i][1]));
         xb = fmaxf(xb, fmaxf(s[i][2], s[i][3]));
       }
-#pragma unroll
-      for (int m = 1; m < 4; m <<= 1) {
-        xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, m));
-        xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, m));
-      }
+      quadMax(xa, xb);
       // Key n0 + 0 is real in the first step, so the running maxima are finite from then on.
       const float na = fmaxf(ma, xa), nb = fmaxf(mb, xb);
       const float ca = exp2f((ma - na) * scaleLog2e), cb = exp2f((mb - nb) * scaleLog2e);
@@ -351,23 +361,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
         }
       }
     }
-#pragma unroll
-    for (int m = 1; m < 4; m <<= 1) {
-      la += __shfl_xor_sync(0xffffffffu, la, m);
-      lb += __shfl_xor_sync(0xffffffffu, lb, m);
-    }
-    const float ia = 1.f / la, ib = 1.f / lb;
-    const int ra = row0 + g, rb = row0 + g + 8;
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
-      if (ra < len)
-        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + ra) * outStride + col) =
-            __floats2bfloat162_rn(o[j][0] * ia, o[j][1] * ia);
-      if (rb < len)
-        *reinterpret_cast<__nv_bfloat162*>(out + static_cast<long long>(start + rb) * outStride + col) =
-            __floats2bfloat162_rn(o[j][2] * ib, o[j][3] * ib);
-    }
+    storeRows<D>(o, la, lb, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
   }
 }
 
@@ -395,27 +389,25 @@ struct Launch {
   unsigned blocks() const { return static_cast<unsigned>(static_cast<long long>(sequences) * heads); }
 };
 
-template <int D> bool launchSteps16(const Launch& l) {
-  const long long bytes = sharedBytes(l.padded, D);
-  if (!sharedOptIn(reinterpret_cast<const void*>(shortAttentionKernel<D>), bytes, sharedBytes(kMaxPadded, D)))
-    return false;
-  shortAttentionKernel<D><<<l.blocks(), 32 * kWarps, static_cast<size_t>(bytes), l.stream>>>(
+// Both kernels take the same arguments; `bytes` of shared memory, `largest` its most at any length.
+using AttentionKernel = void (*)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, long long,
+                                 const int*, __nv_bfloat16*, long long, int, int, float);
+bool launchKernel(AttentionKernel kernel, int threads, long long bytes, long long largest, const Launch& l) {
+  if (!sharedOptIn(reinterpret_cast<const void*>(kernel), bytes, largest)) return false;
+  kernel<<<l.blocks(), threads, static_cast<size_t>(bytes), l.stream>>>(
       static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
       static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
       l.padded, l.heads, l.scale * 1.4426950408889634f);
   return cudaGetLastError() == cudaSuccess;
 }
 
+template <int D> bool launchSteps16(const Launch& l) {
+  return launchKernel(shortAttentionKernel<D>, 32 * kWarps, sharedBytes(l.padded, D), sharedBytes(kMaxPadded, D), l);
+}
+
 template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1> bool launchTiled(const Launch& l) {
-  const long long bytes = tiledSharedBytes(l.padded, D);
-  if (!sharedOptIn(reinterpret_cast<const void*>(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS>), bytes,
-                   tiledSharedBytes(kMaxPadded, D)))
-    return false;
-  tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS><<<l.blocks(), 32 * WARPS, static_cast<size_t>(bytes), l.stream>>>(
-      static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
-      static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
-      l.padded, l.heads, l.scale * 1.4426950408889634f);
-  return cudaGetLastError() == cudaSuccess;
+  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS>, 32 * WARPS, tiledSharedBytes(l.padded, D),
+                      tiledSharedBytes(kMaxPadded, D), l);
 }
 
 template <int D> bool launchVariant(const Launch& l, int variant) {
