@@ -155,12 +155,21 @@ public:
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
+  // Which fused GEMM + GELU kernel (cuda::gemmBiasGeluBf16's variant): 0 the default (CUTLASS's
+  // TMA-store epilogue), 1.. epilogues that store from registers (cooperative, ping-pong); the same
+  // bits out, for same-call ratios. A variant the build lacks: the GEMM declines and cuBLASLt + ATen's
+  // GELU run. With erffGelu, variant 0's kernel.
+  void setGemmGeluVariant(int variant) { gemmGeluVariant_ = variant; }
+  int gemmGeluVariant() const { return erffGelu_ ? 0 : gemmGeluVariant_; }
+  // A variant's name for reports; null past the last one or where the kernel is not built.
+  static const char* gemmGeluVariantName(int variant);
   // `bench gemm-gelu`: the feed-forward's first layer at embedding's size (rows x in -> out, bf16,
   // random data) by each path, `iterations` times after a warm-up, on `device`: cuBLASLt's GEMM
   // with its bias epilogue alone and the CUTLASS kernel without GELU (the bounds), cuBLASLt's
   // followed by ATen's GELU (the unfused path), the fused kernel with erff, and with geluExp2
-  // (embedding's). ms per call (wall time between synchronisations) and the largest difference of
-  // its output from the fused kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
+  // (embedding's), then each other kernel variant with geluExp2 and without GELU. ms per call (wall
+  // time between synchronisations) and the largest difference of its output from the default fused
+  // kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
   // Empty: not built or not a GPU.
   struct GemmGeluTiming {
     std::string path;
@@ -188,8 +197,10 @@ public:
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
+  // `variant`: the kernel (gemmGeluVariantName); `differing`, where given: how many outputs differ
+  // from variant 0's on the same data (every variant computes the same bits).
   static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048,
-                              bool erff = false);
+                              bool erff = false, int variant = 0, std::int64_t* differing = nullptr);
   // geluExp2 against the erf GELU on `device`: every bf16 input through geluExp2, the erf GELU in
   // double precision and ATen's float32 formula, rounded to bf16 (`mismatches`: of the `checked`
   // inputs from -6 up, |x| < 2^-125 aside, those where geluExp2 and double precision
@@ -298,6 +309,7 @@ private:
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
   bool erffGelu_ = false;
+  int gemmGeluVariant_ = 0;
   bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };

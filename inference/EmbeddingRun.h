@@ -58,6 +58,9 @@ struct EmbedRunOptions {
   bool poolKernelBefore = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
+  // Which fused GEMM + GELU kernel (CellTransformer::setGemmGeluVariant): 0 the default, 1.. with
+  // epilogues that store from registers (`bench gemm-gelu` lists them).
+  int gemmGeluVariant = 0;
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
   // batch plan made on a host thread, its order copied to the device without waiting for the
   // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
@@ -141,6 +144,7 @@ struct EmbedRunResult {
   bool poolKernelBefore = false;         // the fused pool's kernel before its grouped second pass
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
+  int gemmGeluVariant = 0;               // its kernel (cuda::gemmGeluVariantName)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own

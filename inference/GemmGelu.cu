@@ -3,71 +3,16 @@
 // cuBLASLt's GELU epilogue is the tanh approximation, so the model's erf GELU ran as a pass of
 // its own over the [R, 2048] hidden activations: written, read and written again, 17% of an
 // embedding batch on the H200. Built only with CUTLASS's headers (ATLASCOPE_CUTLASS_DIR) for
-// sm_90a (Hopper's wgmma and TMA).
+// sm_90a (Hopper's wgmma and TMA). This file: the kernel with CUTLASS's TMA-store epilogue
+// (variant 0, the default); GemmGeluDirect.cu: those whose epilogue stores from registers.
 #include "inference/FusedKernels.h"
-#include "inference/GeluExp2.h"
-
-#include <algorithm>
-#include <atomic>
-#include <cuda_runtime.h>
-#include <cute/tensor.hpp>
-#include <cutlass/cutlass.h>
-#include <cutlass/epilogue/collective/collective_builder.hpp>
-#include <cutlass/epilogue/fusion/operations.hpp>
-#include <cutlass/epilogue/thread/activation.h>
-#include <cutlass/gemm/collective/collective_builder.hpp>
-#include <cutlass/gemm/device/gemm_universal_adapter.h>
-#include <cutlass/gemm/kernel/gemm_universal.hpp>
-#include <cutlass/util/packed_stride.hpp>
+#include "inference/GemmGeluKernels.cuh"
 
 namespace atlascope::inference::cuda {
 
+using namespace gemm_gelu;
+
 namespace {
-
-using namespace cute;
-
-using Element = cutlass::bfloat16_t;
-constexpr int kAlign = 8; // 16-byte accesses
-
-// What the epilogue computes per value of x W^T + b (float32).
-enum class Epi {
-  Erff,     // GELU by erff (`--erff-gelu`, the epilogue before GeluExp2.h)
-  Exp2,     // GELU by geluExp2
-  BiasOnly, // no GELU: what the GELU costs (bench gemm-gelu only; not the model's function)
-};
-
-// GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
-// writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
-// GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
-// to 0.999897). geluExp2 lands on the same bf16 as erff's for every input from -6 up at half
-// the epilogue's cost. Measured and not kept: that rounding, and the output's, by integer
-// arithmetic instead of conversion instructions (which share a quarter-rate unit with ex2):
-// 1.863 and 1.941 ms against 1.678 (`bench gemm-gelu`, H200): the epilogue waits for the
-// float32 and integer arithmetic, not for that unit.
-template <Epi E> struct RoundedGeluOf {
-  template <class T> struct Op {
-    CUTLASS_HOST_DEVICE T operator()(T const& value) const {
-      if constexpr (E == Epi::BiasOnly) {
-        return value;
-      } else {
-        const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
-        return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
-      }
-    }
-  };
-  template <class T, int N> struct Op<cutlass::Array<T, N>> {
-    CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
-      cutlass::Array<T, N> y;
-      Op<T> gelu;
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < N; ++i) y[i] = gelu(value[i]);
-      return y;
-    }
-  };
-};
-template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
-template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
-template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
 
 // A = x [M, K] row-major; B = W [N, K] row-major, i.e. K x N column-major (PyTorch's Linear);
 // D = [M, N] row-major; no C. A 128 x 256 tile per pair of consumer warp groups (cooperative),
@@ -103,43 +48,23 @@ template <template <class> class Gelu> struct GemmOf {
 using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
-template <class G>
-typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
-                                      int K, int device) {
-  using Kernel = typename G::Kernel;
-  using Gemm = typename G::Gemm;
-  const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {static_cast<int>(M), K, 1});
-  const auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, {N, K, 1});
-  const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {static_cast<int>(M), N, 1});
-  cutlass::KernelHardwareInfo hw;
-  hw.device_id = device;
-  // The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
-  static std::atomic<int> counts[64] = {};
-  if (device >= 0 && device < 64) {
-    if (counts[device].load() == 0)
-      counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
-    hw.sm_count = counts[device].load();
-  }
-  typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
-                             {static_cast<int>(M), N, K, 1},
-                             {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
-                             {{}, nullptr, sd, static_cast<Element*>(out), sd},
-                             hw};
-  a.epilogue.thread.alpha = 1.f;
-  a.epilogue.thread.beta = 0.f;
-  a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
-  return a;
-}
 
-bool fits(const void* x, const void* w, const void* bias, const void* out, std::int64_t M, int N, int K) {
-  auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  return M > 0 && M < (1LL << 31) && N > 0 && K > 0 && N % kAlign == 0 && K % kAlign == 0 && aligned(x) && aligned(w) &&
-         aligned(bias) && aligned(out);
-}
+// The kernels by variant (gemmGeluVariantName): 0 GemmOf, 1.. GemmGeluDirect.cu's.
+constexpr const char* kVariantNames[] = {
+    "cooperative 128x256, TMA-store epilogue",
+    "cooperative 128x256, direct stores",
+    "ping-pong 64x256, direct stores",
+    "ping-pong 128x128, direct stores",
+};
+constexpr int kVariants = static_cast<int>(sizeof(kVariantNames) / sizeof(kVariantNames[0]));
 
 } // namespace
 
 bool gemmBiasGeluBuilt() { return true; }
+
+const char* gemmGeluVariantName(int variant) {
+  return variant >= 0 && variant < kVariants ? kVariantNames[variant] : nullptr;
+}
 
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   if (M <= 0 || M >= (1LL << 31)) return -1;
@@ -148,39 +73,31 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   // One workspace for every kernel.
   auto bytes = [&](auto g) {
     using G = decltype(g);
-    return G::Gemm::get_workspace_size(arguments<G>(nullptr, nullptr, nullptr, nullptr, M, N, K, device));
+    return static_cast<std::int64_t>(
+        G::Gemm::get_workspace_size(arguments<G>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)));
   };
-  return static_cast<std::int64_t>(std::max({bytes(GemmErff{}), bytes(GemmExp2{}), bytes(GemmBiasOnly{})}));
+  return std::max({bytes(GemmErff{}), bytes(GemmExp2{}), bytes(GemmBiasOnly{}), directWorkspace(M, N, K, device)});
 }
-
-namespace {
-template <class G>
-bool run(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M,
-         int N, int K, void* workspace, cudaStream_t stream, int device) {
-  const auto a = arguments<G>(x, w, bias, out, M, N, K, device);
-  typename G::Gemm gemm;
-  if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
-  if (gemm.initialize(a, workspace, stream) != cutlass::Status::kSuccess) return false;
-  return gemm.run(stream) == cutlass::Status::kSuccess;
-}
-} // namespace
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff) {
-  if (!fits(x, w, bias, out, M, N, K)) return false;
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff, int variant) {
+  if (!fits(x, w, bias, out, M, N, K) || !gemmGeluVariantName(variant)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  return erff ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
-              : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
+  if (erff) return run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device);
+  return variant == 0 ? run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device)
+                      : runDirect(variant, false, x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                  std::int64_t M, int N, int K, void* workspace, void* stream) {
-  if (!fits(x, w, bias, out, M, N, K)) return false;
+                  std::int64_t M, int N, int K, void* workspace, void* stream, int variant) {
+  if (!fits(x, w, bias, out, M, N, K) || !gemmGeluVariantName(variant)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device);
+  const auto s = static_cast<cudaStream_t>(stream);
+  return variant == 0 ? run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, s, device)
+                      : runDirect(variant, true, x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 } // namespace atlascope::inference::cuda

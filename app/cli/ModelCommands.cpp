@@ -90,6 +90,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"attention_variant", r.shortAttention ? r.attentionVariant : -1},
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
+          {"gemm_gelu_variant", r.gemmGelu ? r.gemmGeluVariant : -1},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
           {"pool_kernel_before", r.poolKernelBefore},
@@ -109,6 +110,10 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
                 "GPU: the fused GEMM + GELU's epilogue evaluates erff instead of its exp2 form (same bf16 from -6 up)");
+  cmd->add_option("--gemm-gelu-kernel", opt.gemmGeluVariant,
+                  "GPU: the fused GEMM + GELU's kernel: 0 CUTLASS's TMA-store epilogue (default), 1-3 epilogues that "
+                  "store from registers (bench gemm-gelu names them); the same bits out")
+      ->check(CLI::Range(0, 3));
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
@@ -343,6 +348,14 @@ void addModelCommands(CLI::App& app) {
           if (CellTransformer::gemmGeluBuilt()) {
             j["gemm_gelu_max_rel_error"] = CellTransformer::checkGemmGelu(dev);
             j["gemm_gelu_erff_max_rel_error"] = CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, true);
+            // Each other kernel on the same data: its error, and its outputs that differ from the
+            // default's (the same arithmetic: 0).
+            for (int v = 1; CellTransformer::gemmGeluVariantName(v); ++v) {
+              std::int64_t differing = -1;
+              j["gemm_gelu_variant_max_rel_error"][std::to_string(v)] =
+                  CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, false, v, &differing);
+              j["gemm_gelu_variant_differing"][std::to_string(v)] = differing;
+            }
           }
           // The epilogue's exp2 GELU against erff on the device: every bf16 input, then the
           // fused GEMM + GELU by each epilogue on the same data.
@@ -409,6 +422,16 @@ void addModelCommands(CLI::App& app) {
               "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
+      // The other kernel variants as the defaults: within 1% of float32; the GEMM's, the default's bits.
+      for (const char* key : {"short_attention_variant_max_rel_error", "gemm_gelu_variant_max_rel_error"})
+        if (j.contains(key))
+          for (const auto& [v, e] : j[key].items())
+            if (!(e.is_number() && e.get<double>() >= 0 && e.get<double>() < 1e-2))
+              failures.push_back(std::string(key) + " of kernel " + v + " is not within [0, 1e-2) (or NaN)");
+      if (j.contains("gemm_gelu_variant_differing"))
+        for (const auto& [v, d] : j["gemm_gelu_variant_differing"].items())
+          if (!(d.is_number_integer() && d.get<std::int64_t>() == 0))
+            failures.push_back("the fused GEMM + GELU's kernel " + v + " writes other values than the default kernel");
       for (const char* key : {"repr", "mu"}) {
         const auto& v = j["fp32_packed_max_error"][key];
         if (!(v.is_number() && v.get<double>() < 1e-4))

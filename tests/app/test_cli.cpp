@@ -121,6 +121,7 @@ private slots:
     expectOneLineError(cli({"bench", "embed", "--trace-batches", "0"}), "--trace-batches");
     expectOneLineError(cli({"bench", "attention", "--mean-length", "1"}), "--mean-length");
     expectOneLineError(cli({"bench", "embed", "--attention-kernel", "9"}), "--attention-kernel");
+    expectOneLineError(cli({"bench", "embed", "--gemm-gelu-kernel", "4"}), "--gemm-gelu-kernel");
   }
 
   void generateInfoEmbed() {
