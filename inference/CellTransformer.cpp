@@ -655,11 +655,11 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (fused_ && x.is_cuda() && at::GradMode::is_enabled() && b.defined() && x.scalar_type() == torch::kBFloat16 &&
       w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
     return TrainLinear::apply(x, w, b, gelu);
-  if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
+  if (b.defined() && !at::GradMode::is_enabled() && (gelu ? gemmGelu() : projectionVariant() >= 0) && x.is_cuda() &&
       x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       b.scalar_type() == torch::kBFloat16) {
     const torch::Tensor out = gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(),
-                                           erffGelu_, false, gemmGeluVariant_);
+                                           erffGelu_, !gelu, gelu ? gemmGeluVariant_ : projectionVariant_);
     if (out.defined()) {
       std::vector<std::int64_t> shape = x.sizes().vec();
       shape.back() = w.size(0);
@@ -689,7 +689,8 @@ bool CellTransformer::gemmGeluBuilt() {
 
 double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
                                       [[maybe_unused]] int in, [[maybe_unused]] int out, [[maybe_unused]] bool erff,
-                                      [[maybe_unused]] int variant, [[maybe_unused]] std::int64_t* differing) {
+                                      [[maybe_unused]] int variant, [[maybe_unused]] std::int64_t* differing,
+                                      [[maybe_unused]] bool biasOnly) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return -1;
   if (differing) *differing = 0;
@@ -700,15 +701,15 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
   // Whole tiles (128 rows) and partial ones: one row, one more than a tile, a ragged end.
   for (const std::int64_t m : {rows, std::int64_t{1}, std::int64_t{129}, rows + 77}) {
     const torch::Tensor x = torch::randn({m, in}, o);
-    const torch::Tensor y = gemmBiasGelu(x, w, b, erff, false, variant);
+    const torch::Tensor y = gemmBiasGelu(x, w, b, erff, biasOnly, variant);
     if (!y.defined()) return 1.0;
     if (differing && variant != 0) {
-      const torch::Tensor y0 = gemmBiasGelu(x, w, b, erff);
+      const torch::Tensor y0 = gemmBiasGelu(x, w, b, erff, biasOnly);
       *differing += y0.defined() ? (y != y0).sum().item<std::int64_t>() : y.numel();
     }
     // The reference in float32 from the same bf16 inputs.
-    const torch::Tensor e =
-        torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
+    const torch::Tensor l = torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32));
+    const torch::Tensor e = biasOnly ? l : torch::gelu(l);
     worst = std::max(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
   }
   return worst;
@@ -729,11 +730,13 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
                       b = 0.5 * torch::randn({out}, o);
   const torch::Tensor reference = gemmBiasGelu(x, w, b, false), linear = torch::linear(x, w, b);
   if (!reference.defined()) return r;
+  std::string shape = "linear1";
+  double flop = 2.0 * static_cast<double>(rows) * in * out;
   auto time = [&](const std::string& path, const torch::Tensor& from, const std::function<torch::Tensor()>& f) {
     torch::Tensor y;
     const double ms = msPerCall(iterations, f, y);
     if (ms < 0) return;
-    r.push_back({path, ms, (y.to(torch::kFloat32) - from.to(torch::kFloat32)).abs().max().item<double>()});
+    r.push_back({path, shape, ms, (y.to(torch::kFloat32) - from.to(torch::kFloat32)).abs().max().item<double>(), flop});
   };
   time("cublaslt_bias (no GELU)", linear, [&] { return torch::linear(x, w, b); });
   time("cutlass_bias (no GELU)", linear, [&] { return gemmBiasGelu(x, w, b, false, true); });
@@ -744,6 +747,20 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
     const std::string name = std::string(" [") + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]";
     time("cutlass_exp2" + name, reference, [&] { return gemmBiasGelu(x, w, b, false, false, v); });
     time("cutlass_bias (no GELU)" + name, linear, [&] { return gemmBiasGelu(x, w, b, false, true, v); });
+  }
+  // The encoder's other products at these rows (the released size: in 384, out 2048): the q/k/v and
+  // output projections and the feed-forward's second layer.
+  for (const auto& [name, k, n] :
+       {std::tuple<const char*, int, int>{"qkv", in, 3 * in}, {"out_proj", in, in}, {"linear2", out, in}}) {
+    shape = name;
+    flop = 2.0 * static_cast<double>(rows) * k * n;
+    const torch::Tensor xs = torch::randn({rows, k}, o), ws = torch::randn({n, k}, o) * (1.0 / std::sqrt(k)),
+                        bs = 0.5 * torch::randn({n}, o);
+    const torch::Tensor ys = torch::linear(xs, ws, bs);
+    time("cublaslt_bias", ys, [&] { return torch::linear(xs, ws, bs); });
+    for (int v = 0; cuda::gemmGeluVariantName(v); ++v)
+      time(std::string("cutlass_bias [") + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]", ys,
+           [&] { return gemmBiasGelu(xs, ws, bs, false, true, v); });
   }
 #endif
   return r;
@@ -899,7 +916,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     if (shortAttention() && !at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
         cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
       // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
-      const torch::Tensor qkv = torch::linear(x, w, bias);
+      const torch::Tensor qkv = linear(x, w, bias, false);
       qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
       const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_);
       if (out.defined()) return lin(out, prefix + ".out_proj");

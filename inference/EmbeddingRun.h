@@ -61,6 +61,9 @@ struct EmbedRunOptions {
   // Which fused GEMM + GELU kernel (CellTransformer::setGemmGeluVariant): 0 the default, 1.. with
   // epilogues that store from registers (`bench gemm-gelu` lists them).
   int gemmGeluVariant = 0;
+  // The encoder's other products by that kernel's variant without GELU instead of cuBLASLt (-1)
+  // (CellTransformer::setProjectionVariant).
+  int projectionVariant = -1;
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
   // batch plan made on a host thread, its order copied to the device without waiting for the
   // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
@@ -145,6 +148,7 @@ struct EmbedRunResult {
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   int gemmGeluVariant = 0;               // its kernel (cuda::gemmGeluVariantName)
+  int projectionVariant = -1;            // the other products' CUTLASS kernel; -1: cuBLASLt
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own

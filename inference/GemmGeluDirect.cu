@@ -9,15 +9,16 @@ namespace {
 
 // An epilogue without shared memory: each consumer thread adds the bias to its accumulators, applies
 // the GELU and writes the bf16 pairs (two adjacent columns, one 4-byte store) straight from its
-// registers, with the same arithmetic as GemmOf's epilogue (the same bits out). Why: with the K of
+// registers, with the same arithmetic as GemmOf's epilogue (the same bits out, but for one sign:
+// where x W^T + b is exactly -0, a -0 bias on products summing to -0, GemmOf's epilogue adds its
+// beta * C = +0 and writes +0, this one -0; the same value). Why: with the K of
 // 384, a 128 x 256 tile's main loop is ~4 us on the H200 at 790 TFLOP/s, so that GemmOf's epilogue
 // takes ~2.3 us without GELU and ~4.5 with it (`bench gemm-gelu`: 1.202 and 1.613 ms for 186 tiles
-// per multiprocessor), while its arithmetic is ~1/3 of that: it works through 128 x 32 subtiles, each through shared memory,
-// a barrier of the 256 threads and a TMA store, so that a thread holds 16 values at a time and
-// waits at every subtile. Here a thread's 128 values are independent work for the scheduler, and
-// the stores are fire-and-forget (the L2 merges a warp's 16-byte row pieces into whole sectors).
-// Under the ping-pong schedules this is the epilogue that can run beside the other warp group's
-// products, which their TMA-store epilogue measured not to (see GemmOf).
+// per multiprocessor), while its arithmetic is ~1/3 of that: it works through 128 x 32 subtiles, each through shared
+// memory, a barrier of the 256 threads and a TMA store, so that a thread holds 16 values at a time and waits at every
+// subtile. Here a thread's 128 values are independent work for the scheduler, and the stores are fire-and-forget (the
+// L2 merges a warp's 16-byte row pieces into whole sectors). Under the ping-pong schedules this is the epilogue that
+// can run beside the other warp group's products, which their TMA-store epilogue measured not to (see GemmOf).
 template <Epi E> struct DirectEpilogue {
   using ElementC = Element;
   using ElementD = Element;
@@ -44,8 +45,11 @@ template <Epi E> struct DirectEpilogue {
                                               cutlass::CudaHostAdapter* = nullptr) {
     return cutlass::Status::kSuccess;
   }
-  template <class ProblemShape> static bool can_implement(ProblemShape const&, Arguments const& a) {
-    return a.bias != nullptr && a.d != nullptr;
+  // The pairs' 4-byte loads and stores: an even N and 4-byte aligned pointers.
+  template <class ProblemShape> static bool can_implement(ProblemShape const& shape, Arguments const& a) {
+    auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 4 == 0; };
+    return a.bias != nullptr && a.d != nullptr && get<1>(shape) % 2 == 0 && a.ldd % 2 == 0 && aligned(a.bias) &&
+           aligned(a.d);
   }
 
   CUTLASS_HOST_DEVICE explicit DirectEpilogue(Params const& p) : params(p) {}
@@ -55,36 +59,48 @@ template <Epi E> struct DirectEpilogue {
             class TiledMma, class ResidueMNK>
   CUTLASS_DEVICE void operator()(ProblemShapeMNKL, BlockShapeMNK blockShape, BlockCoordMNKL blockCoord,
                                  cute::Tensor<FrgEngine, FrgLayout> const& acc, TiledMma tiledMma, ResidueMNK residue,
-                                 int threadIdx, char*) {
+                                 int thread, char*) {
     static_assert(is_static<BlockShapeMNK>::value, "static tile shape");
     const auto [mBlock, nBlock, kBlock, lBlock] = blockCoord;
     const std::int64_t m0 = static_cast<std::int64_t>(mBlock) * size<0>(blockShape);
     const int n0 = static_cast<int>(nBlock) * size<1>(blockShape);
     // Each accumulator's (row, column) within the tile: the MMA's own partition of the tile.
-    const Tensor coords =
-        tiledMma.get_thread_slice(threadIdx).partition_C(make_identity_tensor(take<0, 2>(blockShape)));
+    const Tensor coords = tiledMma.get_thread_slice(thread).partition_C(make_identity_tensor(take<0, 2>(blockShape)));
     CUTE_STATIC_ASSERT_V(size(coords) == size(acc), "one coordinate per accumulator");
     static_assert(decltype(size(acc))::value % 2 == 0, "accumulators in pairs");
     const int rows = static_cast<int>(get<0>(residue)), cols = static_cast<int>(get<1>(residue));
     typename RoundedGeluOf<E>::template Op<float> f;
+    // A bias pair is loaded for each of a thread's two rows (L1 hits): __restrict__ copies of the
+    // pointers did not make nvcc load it once.
+    const Element* const bias = params.bias;
+    Element* const d = params.d;
     CUTLASS_PRAGMA_UNROLL
     for (int i = 0; i < size(acc); i += 2) {
       const auto c = coords(i), next = coords(i + 1);
       const int m = get<0>(c), n = get<1>(c);
       if (m >= rows || n >= cols) continue;
-      Element* const out = params.d + (m0 + m) * params.ldd + n0 + n;
+      Element* const out = d + (m0 + m) * params.ldd + n0 + n;
       if (get<0>(next) == m && get<1>(next) == n + 1) { // wgmma's layout: adjacent columns (folded at compile time)
-        const __nv_bfloat162 b = *reinterpret_cast<const __nv_bfloat162*>(params.bias + n0 + n);
-        const float2 bf = __bfloat1622float2(b);
-        const __nv_bfloat162 y = __floats2bfloat162_rn(f(acc(i) + bf.x), f(acc(i + 1) + bf.y));
-        *reinterpret_cast<__nv_bfloat162*>(out) = y;
+        const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(bias + n0 + n));
+        *reinterpret_cast<__nv_bfloat162*>(out) = pair(acc(i) + b.x, acc(i + 1) + b.y);
       } else {
-        out[0] = Element(f(acc(i) + static_cast<float>(params.bias[n0 + n])));
+        out[0] = Element(f(acc(i) + static_cast<float>(bias[n0 + n])));
         const int m1 = get<0>(next), n1 = get<1>(next);
         if (m1 < rows && n1 < cols)
-          params.d[(m0 + m1) * params.ldd + n0 + n1] =
-              Element(f(acc(i + 1) + static_cast<float>(params.bias[n0 + n1])));
+          d[(m0 + m1) * params.ldd + n0 + n1] = Element(f(acc(i + 1) + static_cast<float>(bias[n0 + n1])));
       }
+    }
+  }
+
+  // f of two values, as bf16: the pre-activations rounded to bf16 by one conversion of the pair
+  // instead of two (the same rounding, to nearest even, per value), then the GELU in float32.
+  CUTLASS_DEVICE static __nv_bfloat162 pair(float a, float b) {
+    if constexpr (E == Epi::BiasOnly) {
+      return __floats2bfloat162_rn(a, b);
+    } else {
+      const float2 r = __bfloat1622float2(__floats2bfloat162_rn(a, b));
+      return E == Epi::Erff ? __floats2bfloat162_rn(geluErff(r.x), geluErff(r.y))
+                            : __floats2bfloat162_rn(geluExp2(r.x), geluExp2(r.y));
     }
   }
 

@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -91,6 +92,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
           {"gemm_gelu_variant", r.gemmGelu ? r.gemmGeluVariant : -1},
+          {"projection_variant", r.projectionVariant},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
           {"pool_kernel_before", r.poolKernelBefore},
@@ -110,9 +112,13 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
                 "GPU: the fused GEMM + GELU's epilogue evaluates erff instead of its exp2 form (same bf16 from -6 up)");
+  cmd->add_option("--projection-kernel", opt.projectionVariant,
+                  "GPU: the encoder's other products (q/k/v, output projection, second feed-forward layer) by the "
+                  "CUTLASS kernel N of --gemm-gelu-kernel without GELU instead of cuBLASLt (-1, the default)")
+      ->check(CLI::Range(-1, 3));
   cmd->add_option("--gemm-gelu-kernel", opt.gemmGeluVariant,
                   "GPU: the fused GEMM + GELU's kernel: 0 CUTLASS's TMA-store epilogue (default), 1-3 epilogues that "
-                  "store from registers (bench gemm-gelu names them); the same bits out")
+                  "store from registers (bench gemm-gelu names them); the same values out")
       ->check(CLI::Range(0, 3));
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
@@ -356,6 +362,10 @@ void addModelCommands(CLI::App& app) {
                   CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, false, v, &differing);
               j["gemm_gelu_variant_differing"][std::to_string(v)] = differing;
             }
+            // The same kernels without GELU (--projection-kernel) at the q/k/v projection's shape.
+            for (int v = 0; CellTransformer::gemmGeluVariantName(v); ++v)
+              j["projection_variant_max_rel_error"][std::to_string(v)] =
+                  CellTransformer::checkGemmGelu(dev, 46080, 384, 1152, false, v, nullptr, true);
           }
           // The epilogue's exp2 GELU against erff on the device: every bf16 input, then the
           // fused GEMM + GELU by each epilogue on the same data.
@@ -423,7 +433,8 @@ void addModelCommands(CLI::App& app) {
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
       // The other kernel variants as the defaults: within 1% of float32; the GEMM's, the default's bits.
-      for (const char* key : {"short_attention_variant_max_rel_error", "gemm_gelu_variant_max_rel_error"})
+      for (const char* key : {"short_attention_variant_max_rel_error", "gemm_gelu_variant_max_rel_error",
+                              "projection_variant_max_rel_error"})
         if (j.contains(key))
           for (const auto& [v, e] : j[key].items())
             if (!(e.is_number() && e.get<double>() >= 0 && e.get<double>() < 1e-2))
@@ -684,14 +695,17 @@ void addModelCommands(CLI::App& app) {
         const auto timings =
             inference::CellTransformer::benchGemmGelu(torch::Device(torch::kCUDA), *rows, in, out, *iterations);
         if (timings.empty()) throw Error("bench gemm-gelu: the fused GEMM + GELU is not built here");
-        const double flop = 2.0 * static_cast<double>(*rows) * in * out;
+        // Ratios against the first path of the same shape (cuBLASLt's).
+        std::map<std::string, double> first;
+        for (const auto& t : timings) first.emplace(t.shape, t.ms);
         for (const auto& t : timings)
           std::cout << nlohmann::json{{"figure", "gemm_gelu"},
+                                      {"shape", t.shape},
                                       {"path", t.path},
                                       {"rows", *rows},
                                       {"ms", t.ms},
-                                      {"tflops", flop / (t.ms * 1e-3) / 1e12},
-                                      {"ratio_to_first", timings.front().ms / t.ms},
+                                      {"tflops", t.flop / (t.ms * 1e-3) / 1e12},
+                                      {"ratio_to_first", first[t.shape] / t.ms},
                                       {"max_abs_from_default", t.maxAbsFromDefault}}
                            .dump()
                     << std::endl;

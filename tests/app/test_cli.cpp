@@ -122,6 +122,7 @@ private slots:
     expectOneLineError(cli({"bench", "attention", "--mean-length", "1"}), "--mean-length");
     expectOneLineError(cli({"bench", "embed", "--attention-kernel", "9"}), "--attention-kernel");
     expectOneLineError(cli({"bench", "embed", "--gemm-gelu-kernel", "4"}), "--gemm-gelu-kernel");
+    expectOneLineError(cli({"bench", "embed", "--projection-kernel", "-2"}), "--projection-kernel");
   }
 
   void generateInfoEmbed() {
