@@ -71,12 +71,7 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  auto bytes = [&](auto g) {
-    using G = decltype(g);
-    return static_cast<std::int64_t>(
-        G::Gemm::get_workspace_size(arguments<G>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)));
-  };
-  return std::max({bytes(GemmErff{}), bytes(GemmExp2{}), bytes(GemmBiasOnly{}), directWorkspace(M, N, K, device)});
+  return std::max(workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device), directWorkspace(M, N, K, device));
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,

@@ -131,14 +131,9 @@ template <Epi E> using DirectPingpong128x128 = DirectGemmOf<E, Shape<_128, _128,
 } // namespace
 
 std::int64_t directWorkspace(std::int64_t M, int N, int K, int device) {
-  auto bytes = [&](auto g) {
-    using G = decltype(g);
-    return static_cast<std::int64_t>(
-        G::Gemm::get_workspace_size(arguments<G>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)));
-  };
-  return std::max({bytes(DirectCooperative<Epi::Exp2>{}), bytes(DirectCooperative<Epi::BiasOnly>{}),
-                   bytes(DirectPingpong64x256<Epi::Exp2>{}), bytes(DirectPingpong64x256<Epi::BiasOnly>{}),
-                   bytes(DirectPingpong128x128<Epi::Exp2>{}), bytes(DirectPingpong128x128<Epi::BiasOnly>{})});
+  return workspaceOf<DirectCooperative<Epi::Exp2>, DirectCooperative<Epi::BiasOnly>, DirectPingpong64x256<Epi::Exp2>,
+                     DirectPingpong64x256<Epi::BiasOnly>, DirectPingpong128x128<Epi::Exp2>,
+                     DirectPingpong128x128<Epi::BiasOnly>>(M, N, K, device);
 }
 
 bool runDirect(int variant, bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,

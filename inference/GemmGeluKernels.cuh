@@ -125,6 +125,12 @@ bool run(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bi
   return gemm.run(stream) == cutlass::Status::kSuccess;
 }
 
+// The largest workspace any of the kernels Gs needs for an M x N x K product (one buffer serves all).
+template <class... Gs> std::int64_t workspaceOf(std::int64_t M, int N, int K, int device) {
+  return std::max({static_cast<std::int64_t>(
+      Gs::Gemm::get_workspace_size(arguments<Gs>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)))...});
+}
+
 // The direct-store kernels (GemmGeluDirect.cu): variant 1.. of gemmGeluVariantName, GELU by geluExp2
 // or none (`biasOnly`). False: no such variant, or CUTLASS declined.
 bool runDirect(int variant, bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,

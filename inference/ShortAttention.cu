@@ -79,6 +79,20 @@ __device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float la, 
   }
 }
 
+// The sequence and head of this block (heads fastest: the blocks of one sequence's heads run
+// side by side and read its q/k/v rows from DRAM together; with the sequence fastest, each head's
+// 96-byte slices came separately), and the sequence's first row and length, bounded by the
+// caller's maxLength (`padded`); len <= 0: nothing to do.
+struct BlockSequence {
+  int head, start, len;
+};
+__device__ __forceinline__ BlockSequence blockSequence(const int* __restrict__ cuSeqlens, int heads, int padded) {
+  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
+  const int start = cuSeqlens[seq];
+  const int len = cuSeqlens[seq + 1] - start;
+  return {head, start, len > padded ? padded : len};
+}
+
 // Fragments (PTX's m16n8k16 layouts): lane = 4 g + t; A rows g and g + 8, columns 2t, 2t + 1
 // (+ 8); B columns g, rows 2t, 2t + 1 (+ 8); C rows g and g + 8, columns 2t, 2t + 1.
 template <int D>
@@ -90,12 +104,7 @@ __global__ void __launch_bounds__(32 * kWarps)
   constexpr int kPitch = D + 8;
   constexpr int kVecs = D / 8; // 16-byte vectors per row of one head
   extern __shared__ __align__(16) unsigned char smem[];
-  // Heads fastest: the blocks of one sequence's heads run side by side and read its q/k/v rows
-  // from DRAM together (with the sequence fastest, each head's 96-byte slices came separately).
-  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
-  const int start = cuSeqlens[seq];
-  int len = cuSeqlens[seq + 1] - start;
-  if (len > padded) len = padded; // the caller's maxLength bounds every sequence
+  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
   if (len <= 0) return;
   const int lp = (len + 15) & ~15; // this sequence's keys, in whole steps of 16
   const int vPitch = padded + 8;
@@ -235,10 +244,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   constexpr int kVecs = D / 8;
   constexpr int kPairs = KEYS / 16; // 16-key groups per step
   extern __shared__ __align__(16) unsigned char smem[];
-  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
-  const int start = cuSeqlens[seq];
-  int len = cuSeqlens[seq + 1] - start;
-  if (len > padded) len = padded; // the caller's maxLength bounds every sequence
+  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
   if (len <= 0) return;
   const int lp = (len + 15) & ~15;
   auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
