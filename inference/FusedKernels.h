@@ -87,10 +87,10 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
 // `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
 // `variant` picks the kernel (gemmGeluVariantName: null past the last): 0 the default (cooperative
-// 128 x 256 tiles, CUTLASS's TMA-store epilogue), 1.. kernels whose epilogue stores from registers
-// (GemmGeluDirect.cu), for same-call ratios; every variant computes the same values (the same bits
-// but for the sign of an exact zero: GemmGeluDirect.cu). `erff` runs
-// variant 0's kernel whatever `variant` says.
+// 128 x 256 tiles, CUTLASS's TMA-store epilogue), 1 the same tiles with the epilogue on warps of
+// its own (GemmGeluOverlap.cu; slower as measured); both compute the same values (the same bits
+// but for the sign of an exact zero: GemmGeluOverlap.cu). `erff` runs variant 0's kernel whatever
+// `variant` says.
 bool gemmBiasGeluBuilt();
 const char* gemmGeluVariantName(int variant);
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);

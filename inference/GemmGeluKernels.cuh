@@ -1,5 +1,5 @@
 #pragma once
-// What GemmGelu.cu and GemmGeluDirect.cu share: the epilogue's function, the CUTLASS arguments of a
+// What GemmGelu.cu and GemmGeluOverlap.cu share: the epilogue's function, the CUTLASS arguments of a
 // kernel and its launch. Two files so that the device's build compiles their kernels in parallel
 // (each CUTLASS kernel is ~30 s of nvcc).
 #include "inference/GeluExp2.h"
@@ -68,9 +68,14 @@ template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
 template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
 template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
 
-template <class G, class = void> struct HasDirect : std::false_type {};
-template <class G> struct HasDirect<G, std::void_t<typename G::IsDirect>> : std::true_type {};
-template <class G> constexpr bool isDirect() { return HasDirect<G>::value; }
+// The multiprocessor count, once per device (the persistent schedulers size their grid by it).
+inline int smCount(int device) {
+  static std::atomic<int> counts[64] = {};
+  if (device < 0 || device >= 64) return 0;
+  if (counts[device].load() == 0)
+    counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
+  return counts[device].load();
+}
 
 template <class G>
 typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
@@ -82,31 +87,16 @@ typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* 
   const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {static_cast<int>(M), N, 1});
   cutlass::KernelHardwareInfo hw;
   hw.device_id = device;
-  // The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
-  static std::atomic<int> counts[64] = {};
-  if (device >= 0 && device < 64) {
-    if (counts[device].load() == 0)
-      counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
-    hw.sm_count = counts[device].load();
-  }
-  if constexpr (isDirect<G>()) {
-    return typename Gemm::Arguments{
-        cutlass::gemm::GemmUniversalMode::kGemm,
-        {static_cast<int>(M), N, K, 1},
-        {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
-        {static_cast<const Element*>(bias), static_cast<Element*>(out), static_cast<std::int64_t>(N)},
-        hw};
-  } else {
-    typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
-                               {static_cast<int>(M), N, K, 1},
-                               {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
-                               {{}, nullptr, sd, static_cast<Element*>(out), sd},
-                               hw};
-    a.epilogue.thread.alpha = 1.f;
-    a.epilogue.thread.beta = 0.f;
-    a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
-    return a;
-  }
+  hw.sm_count = smCount(device);
+  typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
+                             {static_cast<int>(M), N, K, 1},
+                             {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
+                             {{}, nullptr, sd, static_cast<Element*>(out), sd},
+                             hw};
+  a.epilogue.thread.alpha = 1.f;
+  a.epilogue.thread.beta = 0.f;
+  a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
+  return a;
 }
 
 inline bool fits(const void* x, const void* w, const void* bias, const void* out, std::int64_t M, int N, int K) {
@@ -131,10 +121,10 @@ template <class... Gs> std::int64_t workspaceOf(std::int64_t M, int N, int K, in
       Gs::Gemm::get_workspace_size(arguments<Gs>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)))...});
 }
 
-// The direct-store kernels (GemmGeluDirect.cu): variant 1.. of gemmGeluVariantName, GELU by geluExp2
-// or none (`biasOnly`). False: no such variant, or CUTLASS declined.
-bool runDirect(int variant, bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,
-               std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, cudaStream_t stream, int device);
-std::int64_t directWorkspace(std::int64_t M, int N, int K, int device);
+// The kernel whose epilogue runs on warps of its own (GemmGeluOverlap.cu): variant 1 of gemmGeluVariantName,
+// GELU by geluExp2 or none (`biasOnly`); needs no workspace. False: N past 4,096, or CUTLASS's
+// main loop declined.
+bool runOverlap(bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,
+                std::uint16_t* out, std::int64_t M, int N, int K, cudaStream_t stream, int device);
 
 } // namespace atlascope::inference::cuda::gemm_gelu
