@@ -106,8 +106,8 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
   cmd->add_option("--attention-kernel", opt.attentionVariant,
                   "GPU: the short-attention kernel: 0 tiled (default), 1 the one before (16 keys a step, values "
-                  "transposed), 2-6 other shapes of the tiled one (bench attention names them)")
-      ->check(CLI::Range(0, 6));
+                  "transposed), 2-7 other forms of the tiled one (bench attention names them)")
+      ->check(CLI::Range(0, 7));
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
