@@ -743,10 +743,10 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
+  auto label = [](int v) { return " [" + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]"; };
   for (int v = 1; cuda::gemmGeluVariantName(v); ++v) {
-    const std::string name = std::string(" [") + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]";
-    time("cutlass_exp2" + name, reference, [&] { return gemmBiasGelu(x, w, b, false, false, v); });
-    time("cutlass_bias (no GELU)" + name, linear, [&] { return gemmBiasGelu(x, w, b, false, true, v); });
+    time("cutlass_exp2" + label(v), reference, [&] { return gemmBiasGelu(x, w, b, false, false, v); });
+    time("cutlass_bias (no GELU)" + label(v), linear, [&] { return gemmBiasGelu(x, w, b, false, true, v); });
   }
   // The encoder's other products at these rows (the released size: in 384, out 2048): the q/k/v and
   // output projections and the feed-forward's second layer.
@@ -759,8 +759,7 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
     const torch::Tensor ys = torch::linear(xs, ws, bs);
     time("cublaslt_bias", ys, [&] { return torch::linear(xs, ws, bs); });
     for (int v = 0; cuda::gemmGeluVariantName(v); ++v)
-      time(std::string("cutlass_bias [") + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]", ys,
-           [&] { return gemmBiasGelu(xs, ws, bs, false, true, v); });
+      time("cutlass_bias" + label(v), ys, [&] { return gemmBiasGelu(xs, ws, bs, false, true, v); });
   }
 #endif
   return r;

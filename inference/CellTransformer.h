@@ -156,9 +156,9 @@ public:
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
   // Which fused GEMM + GELU kernel (cuda::gemmBiasGeluBf16's variant): 0 the default (CUTLASS's
-  // TMA-store epilogue), 1.. epilogues that store from registers (cooperative, ping-pong); the same
-  // values out, for same-call ratios. A variant the build lacks: the GEMM declines and cuBLASLt + ATen's
-  // GELU run. With erffGelu, variant 0's kernel.
+  // TMA-store epilogue), 1 the same tiles with the epilogue on warps of its own (slower as
+  // measured: GemmGeluOverlap.cu); the same values out, for same-call ratios. A variant the build lacks: the GEMM
+  // declines and cuBLASLt + ATen's GELU run. With erffGelu, variant 0's kernel.
   void setGemmGeluVariant(int variant) { gemmGeluVariant_ = variant; }
   int gemmGeluVariant() const { return erffGelu_ ? 0 : gemmGeluVariant_; }
   // A variant's name for reports; null past the last one or where the kernel is not built.

@@ -58,8 +58,8 @@ struct EmbedRunOptions {
   bool poolKernelBefore = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
-  // Which fused GEMM + GELU kernel (CellTransformer::setGemmGeluVariant): 0 the default, 1.. with
-  // epilogues that store from registers (`bench gemm-gelu` lists them).
+  // Which fused GEMM + GELU kernel (CellTransformer::setGemmGeluVariant): 0 the default, 1 the
+  // one whose epilogue runs on warps of its own (`bench gemm-gelu` lists them).
   int gemmGeluVariant = 0;
   // The encoder's other products by that kernel's variant without GELU instead of cuBLASLt (-1)
   // (CellTransformer::setProjectionVariant).

@@ -55,18 +55,23 @@ __device__ __forceinline__ void quadMax(float& a, float& b) {
   }
 }
 
+// 1 / each row's softmax sum for rows g and g + 8 (la, lb: this lane's share, summed over its quad).
+__device__ __forceinline__ float2 quadInverseSums(float la, float lb) {
+#pragma unroll
+  for (int m = 1; m < 4; m <<= 1) {
+    la += __shfl_xor_sync(0xffffffffu, la, m);
+    lb += __shfl_xor_sync(0xffffffffu, lb, m);
+  }
+  return {1.f / la, 1.f / lb};
+}
+
 // A warp's 16 query rows out: o (the C fragments of rows ra = row0 + g and rb = row0 + g + 8 over
 // head `head`'s D columns) divided by the rows' softmax sums (la, lb: this lane's share, summed
 // over the quad here), rounded to bf16; rows past `len` not written.
 template <int D>
 __device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float la, float lb, __nv_bfloat16* out,
                                           long long outStride, int start, int ra, int rb, int len, int head, int t) {
-#pragma unroll
-  for (int m = 1; m < 4; m <<= 1) {
-    la += __shfl_xor_sync(0xffffffffu, la, m);
-    lb += __shfl_xor_sync(0xffffffffu, lb, m);
-  }
-  const float ia = 1.f / la, ib = 1.f / lb;
+  const auto [ia, ib] = quadInverseSums(la, lb);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
@@ -246,12 +251,7 @@ __device__ __forceinline__ void stageRows(const float (&o)[D / 8][4], float la, 
                                           int head, int lane) {
   constexpr int kPitch = D + 8, kVecs = D / 8;
   const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int m = 1; m < 4; m <<= 1) {
-    la += __shfl_xor_sync(0xffffffffu, la, m);
-    lb += __shfl_xor_sync(0xffffffffu, lb, m);
-  }
-  const float ia = 1.f / la, ib = 1.f / lb;
+  const auto [ia, ib] = quadInverseSums(la, lb);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     *reinterpret_cast<__nv_bfloat162*>(rows + (row0 + g) * kPitch + j * 8 + 2 * t) =
