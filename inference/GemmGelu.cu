@@ -49,7 +49,8 @@ using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
 
-// The kernels by variant (gemmGeluVariantName): 0 GemmOf, 1 GemmGeluOverlap.cu's. Measured and
+// The kernels by variant (gemmGeluVariantName): 0 GemmOf, 1 GemmGeluOverlap.cu's, 2
+// GemmGeluPipelined.cu's. Measured and
 // removed (H200, `bench gemm-gelu`, 2026-12-01, 50 iterations): epilogues that store bf16 pairs
 // straight from the accumulators' registers, no shared memory, no barrier: cooperative 128 x 256
 // 2.674 ms, ping-pong 64 x 256 3.726 and 128 x 128 3.356 against 1.601 for GemmOf (2.052, 2.559
@@ -58,6 +59,7 @@ using GemmBiasOnly = GemmOf<BiasOnly>;
 constexpr const char* kVariantNames[] = {
     "cooperative 128x256, TMA-store epilogue",
     "cooperative 128x256, epilogue on the loader's idle warps",
+    "cooperative 128x128, epilogue between the next tile's k-steps",
 };
 constexpr int kVariants = static_cast<int>(sizeof(kVariantNames) / sizeof(kVariantNames[0]));
 
@@ -74,7 +76,7 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device); // the overlap kernel needs none
+  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device); // variants 1 and 2 need none
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
@@ -84,8 +86,9 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
   if (erff) return run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device);
-  return variant == 0 ? run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device)
-                      : runOverlap(false, x, w, bias, out, M, N, K, s, device);
+  if (variant == 0) return run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
+  return variant == 1 ? runOverlap(false, x, w, bias, out, M, N, K, s, device)
+                      : runPipelined(false, x, w, bias, out, M, N, K, s, device);
 }
 
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
@@ -94,8 +97,9 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  return variant == 0 ? run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, s, device)
-                      : runOverlap(true, x, w, bias, out, M, N, K, s, device);
+  if (variant == 0) return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, s, device);
+  return variant == 1 ? runOverlap(true, x, w, bias, out, M, N, K, s, device)
+                      : runPipelined(true, x, w, bias, out, M, N, K, s, device);
 }
 
 } // namespace atlascope::inference::cuda

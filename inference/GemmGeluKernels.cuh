@@ -121,10 +121,25 @@ template <class... Gs> std::int64_t workspaceOf(std::int64_t M, int N, int K, in
       Gs::Gemm::get_workspace_size(arguments<Gs>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)))...});
 }
 
+// bf16 bits to float, two at a time (the low half is the lower column), and back: the hand-written
+// epilogues' pieces.
+CUTLASS_DEVICE float lowHalf(std::uint32_t w) { return __uint_as_float(w << 16); }
+CUTLASS_DEVICE float highHalf(std::uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+CUTLASS_DEVICE std::uint32_t pairBits(__nv_bfloat162 v) { return reinterpret_cast<std::uint32_t&>(v); }
+// GELU (geluExp2) of two bf16 pre-activations, rounded to bf16.
+CUTLASS_DEVICE std::uint32_t geluPair(std::uint32_t w) {
+  return pairBits(__floats2bfloat162_rn(geluExp2(lowHalf(w)), geluExp2(highHalf(w))));
+}
+
 // The kernel whose epilogue runs on warps of its own (GemmGeluOverlap.cu): variant 1 of gemmGeluVariantName,
 // GELU by geluExp2 or none (`biasOnly`); needs no workspace. False: N past 4,096, or CUTLASS's
 // main loop declined.
 bool runOverlap(bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,
                 std::uint16_t* out, std::int64_t M, int N, int K, cudaStream_t stream, int device);
+
+// The kernel whose product warp groups apply the GELU to one tile while the tensor cores compute
+// the next (GemmGeluPipelined.cu): variant 2; as runOverlap otherwise.
+bool runPipelined(bool biasOnly, const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias,
+                  std::uint16_t* out, std::int64_t M, int N, int K, cudaStream_t stream, int device);
 
 } // namespace atlascope::inference::cuda::gemm_gelu

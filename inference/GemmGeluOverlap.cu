@@ -103,14 +103,6 @@ template <Epi E> struct OverlapKernel {
     std::uint16_t* d;          // [M, N] row-major
   };
 
-  // bf16 bits to float, two at a time (the low half is the lower column).
-  CUTLASS_DEVICE static float low(std::uint32_t w) { return __uint_as_float(w << 16); }
-  CUTLASS_DEVICE static float high(std::uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
-  CUTLASS_DEVICE static std::uint32_t bits(__nv_bfloat162 v) { return reinterpret_cast<std::uint32_t&>(v); }
-  CUTLASS_DEVICE static std::uint32_t geluPair(std::uint32_t w) {
-    return bits(__floats2bfloat162_rn(geluExp2(low(w)), geluExp2(high(w))));
-  }
-
   // Warps 1-3 (t 0-95): each staged tile's GELU (none for BiasOnly), stored straight to D.
   template <class Work>
   CUTLASS_DEVICE static void epilogue(Params const& params, SharedStorage& shared, Scheduler& scheduler, Work work,
@@ -234,7 +226,7 @@ template <Epi E> struct OverlapKernel {
           const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(bias + n0 + n));
           const std::uint32_t row = staging + (n / kBoxN) * (kTileM * kBoxN * 2) + m * (kBoxN * 2);
           const std::uint32_t chunk = ((n % kBoxN) / 8) ^ ((row >> 7) & 7);
-          const std::uint32_t v = bits(__floats2bfloat162_rn(acc(i) + b.x, acc(i + 1) + b.y));
+          const std::uint32_t v = pairBits(__floats2bfloat162_rn(acc(i) + b.x, acc(i + 1) + b.y));
           asm volatile("st.shared.b32 [%0], %1;" ::"r"(row + chunk * 16 + (n % 8) * 2), "r"(v) : "memory");
         }
         NamedBarrier::arrive(kMmaThreads + kEpilogueThreads, kFull);

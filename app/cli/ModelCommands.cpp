@@ -115,11 +115,12 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_option("--projection-kernel", opt.projectionVariant,
                   "GPU: the encoder's other products (q/k/v, output projection, second feed-forward layer) by the "
                   "CUTLASS kernel N of --gemm-gelu-kernel without GELU instead of cuBLASLt (-1, the default)")
-      ->check(CLI::Range(-1, 1));
+      ->check(CLI::Range(-1, 2));
   cmd->add_option("--gemm-gelu-kernel", opt.gemmGeluVariant,
                   "GPU: the fused GEMM + GELU's kernel: 0 CUTLASS's cooperative kernel (default), 1 one whose "
-                  "epilogue runs on warps of its own beside the products (slower); the same values out")
-      ->check(CLI::Range(0, 1));
+                  "epilogue runs on warps of its own beside the products (slower), 2 one that applies a tile's GELU "
+                  "between the next tile's products; the same values out")
+      ->check(CLI::Range(0, 2));
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
