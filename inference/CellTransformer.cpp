@@ -246,7 +246,7 @@ double msPerCall(int iterations, const std::function<torch::Tensor()>& f, torch:
 // GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
 // undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
 torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
-                           bool biasOnly = false, int variant = 0) {
+                           bool biasOnly = false) {
   const c10::cuda::CUDAGuard device(a.device()); // the kernel runs on the current device
   const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
@@ -255,11 +255,10 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
   if (bytes > 0) workspace = torch::empty({bytes}, a.options().dtype(torch::kUInt8));
   void* const ws = bytes > 0 ? workspace.data_ptr() : nullptr;
   void* const stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
-  const bool ran = biasOnly
-                       ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N),
-                                            static_cast<int>(K), ws, stream, variant)
-                       : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N),
-                                                static_cast<int>(K), ws, stream, erff, variant);
+  const bool ran = biasOnly ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N),
+                                                 static_cast<int>(K), ws, stream)
+                            : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M,
+                                                     static_cast<int>(N), static_cast<int>(K), ws, stream, erff);
   if (!ran) return {};
   return out;
 }
@@ -655,11 +654,11 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (fused_ && x.is_cuda() && at::GradMode::is_enabled() && b.defined() && x.scalar_type() == torch::kBFloat16 &&
       w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.size(0) % 2 == 0)
     return TrainLinear::apply(x, w, b, gelu);
-  if (b.defined() && !at::GradMode::is_enabled() && (gelu ? gemmGelu() : projectionVariant() >= 0) && x.is_cuda() &&
+  if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
       x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       b.scalar_type() == torch::kBFloat16) {
-    const torch::Tensor out = gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(),
-                                           erffGelu_, !gelu, gelu ? gemmGeluVariant_ : projectionVariant_);
+    const torch::Tensor out =
+        gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(), erffGelu_);
     if (out.defined()) {
       std::vector<std::int64_t> shape = x.sizes().vec();
       shape.back() = w.size(0);
@@ -671,14 +670,6 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   return gelu ? torch::gelu(y) : y;
 }
 
-const char* CellTransformer::gemmGeluVariantName([[maybe_unused]] int variant) {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  return cuda::gemmBiasGeluBuilt() ? cuda::gemmGeluVariantName(variant) : nullptr;
-#else
-  return nullptr;
-#endif
-}
-
 bool CellTransformer::gemmGeluBuilt() {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return cuda::gemmBiasGeluBuilt();
@@ -688,12 +679,9 @@ bool CellTransformer::gemmGeluBuilt() {
 }
 
 double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
-                                      [[maybe_unused]] int in, [[maybe_unused]] int out, [[maybe_unused]] bool erff,
-                                      [[maybe_unused]] int variant, [[maybe_unused]] std::int64_t* differing,
-                                      [[maybe_unused]] bool biasOnly) {
+                                      [[maybe_unused]] int in, [[maybe_unused]] int out, [[maybe_unused]] bool erff) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return -1;
-  if (differing) *differing = 0;
   torch::manual_seed(10);
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
   const torch::Tensor w = torch::randn({out, in}, o) * (1.0 / std::sqrt(in)), b = 0.5 * torch::randn({out}, o);
@@ -701,15 +689,11 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
   // Whole tiles (128 rows) and partial ones: one row, one more than a tile, a ragged end.
   for (const std::int64_t m : {rows, std::int64_t{1}, std::int64_t{129}, rows + 77}) {
     const torch::Tensor x = torch::randn({m, in}, o);
-    const torch::Tensor y = gemmBiasGelu(x, w, b, erff, biasOnly, variant);
+    const torch::Tensor y = gemmBiasGelu(x, w, b, erff);
     if (!y.defined()) return 1.0;
-    if (differing && variant != 0) {
-      const torch::Tensor y0 = gemmBiasGelu(x, w, b, erff, biasOnly);
-      *differing += y0.defined() ? (y != y0).sum().item<std::int64_t>() : y.numel();
-    }
     // The reference in float32 from the same bf16 inputs.
-    const torch::Tensor l = torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32));
-    const torch::Tensor e = biasOnly ? l : torch::gelu(l);
+    const torch::Tensor e =
+        torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
     worst = std::max(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
   }
   return worst;
@@ -730,8 +714,8 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
                       b = 0.5 * torch::randn({out}, o);
   const torch::Tensor reference = gemmBiasGelu(x, w, b, false), linear = torch::linear(x, w, b);
   if (!reference.defined()) return r;
-  std::string shape = "linear1";
-  double flop = 2.0 * static_cast<double>(rows) * in * out;
+  const std::string shape = "linear1";
+  const double flop = 2.0 * static_cast<double>(rows) * in * out;
   auto time = [&](const std::string& path, const torch::Tensor& from, const std::function<torch::Tensor()>& f) {
     torch::Tensor y;
     const double ms = msPerCall(iterations, f, y);
@@ -743,24 +727,6 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
-  auto label = [](int v) { return " [" + std::to_string(v) + ": " + cuda::gemmGeluVariantName(v) + "]"; };
-  for (int v = 1; cuda::gemmGeluVariantName(v); ++v) {
-    time("cutlass_exp2" + label(v), reference, [&] { return gemmBiasGelu(x, w, b, false, false, v); });
-    time("cutlass_bias (no GELU)" + label(v), linear, [&] { return gemmBiasGelu(x, w, b, false, true, v); });
-  }
-  // The encoder's other products at these rows (the released size: in 384, out 2048): the q/k/v and
-  // output projections and the feed-forward's second layer.
-  for (const auto& [name, k, n] :
-       {std::tuple<const char*, int, int>{"qkv", in, 3 * in}, {"out_proj", in, in}, {"linear2", out, in}}) {
-    shape = name;
-    flop = 2.0 * static_cast<double>(rows) * k * n;
-    const torch::Tensor xs = torch::randn({rows, k}, o), ws = torch::randn({n, k}, o) * (1.0 / std::sqrt(k)),
-                        bs = 0.5 * torch::randn({n}, o);
-    const torch::Tensor ys = torch::linear(xs, ws, bs);
-    time("cublaslt_bias", ys, [&] { return torch::linear(xs, ws, bs); });
-    for (int v = 0; cuda::gemmGeluVariantName(v); ++v)
-      time("cutlass_bias" + label(v), ys, [&] { return gemmBiasGelu(xs, ws, bs, false, true, v); });
-  }
 #endif
   return r;
 }

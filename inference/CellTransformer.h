@@ -155,31 +155,14 @@ public:
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
-  // Which fused GEMM + GELU kernel (cuda::gemmBiasGeluBf16's variant): 0 the default (CUTLASS's
-  // TMA-store epilogue), 1 the same tiles with the epilogue on warps of its own (slower as
-  // measured: GemmGeluOverlap.cu); the same values out, for same-call ratios. A variant the build lacks: the GEMM
-  // declines and cuBLASLt + ATen's GELU run. With erffGelu, variant 0's kernel.
-  void setGemmGeluVariant(int variant) { gemmGeluVariant_ = variant; }
-  int gemmGeluVariant() const { return erffGelu_ ? 0 : gemmGeluVariant_; }
-  // A variant's name for reports; null past the last one or where the kernel is not built.
-  static const char* gemmGeluVariantName(int variant);
-  // The other linear layers without gradients (x W^T + b in bf16: the q/k/v and output projections,
-  // the feed-forward's second layer) by that CUTLASS kernel without GELU, variant `variant`, instead
-  // of cuBLASLt's GEMM with its bias epilogue; -1 (the default): cuBLASLt. Both add the bias to the
-  // float32 products and round once; the products' summation order differs. For same-call ratios.
-  void setProjectionVariant(int variant) { projectionVariant_ = variant; }
-  int projectionVariant() const { return gemmGeluBuilt() && fusedKernels() ? projectionVariant_ : -1; }
   // `bench gemm-gelu`: the feed-forward's first layer at embedding's size (rows x in -> out, bf16,
   // random data) by each path, `iterations` times after a warm-up, on `device`: cuBLASLt's GEMM
   // with its bias epilogue alone and the CUTLASS kernel without GELU (the bounds), cuBLASLt's
   // followed by ATen's GELU (the unfused path), the fused kernel with erff, and with geluExp2
-  // (embedding's), then each other kernel variant with geluExp2 and without GELU. ms per call (wall
-  // time between synchronisations) and the largest difference of its output from the default fused
-  // kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
-  // Empty: not built or not a GPU.
-  // Then the encoder's other products at the same rows (`shape`: "qkv" in -> 3 in, "out_proj" in ->
-  // in, "linear2" out -> in) by cuBLASLt and by each CUTLASS kernel without GELU (their differences:
-  // from cuBLASLt's). `flop`: of one call.
+  // (embedding's). ms per call (wall time between synchronisations) and the largest difference of
+  // its output from the fused kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
+  // Empty: not built or not a GPU. `shape`: "linear1" (the feed-forward's first layer); `flop`: of
+  // one call.
   struct GemmGeluTiming {
     std::string path, shape = "linear1";
     double ms = 0, maxAbsFromDefault = 0, flop = 0;
@@ -206,12 +189,8 @@ public:
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
-  // `variant`: the kernel (gemmGeluVariantName); `differing`, where given: how many outputs differ
-  // from variant 0's on the same data (the same arithmetic: none on random data). `biasOnly`: the kernel
-  // without GELU (--projection-kernel) against float32 linear.
   static double checkGemmGelu(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048,
-                              bool erff = false, int variant = 0, std::int64_t* differing = nullptr,
-                              bool biasOnly = false);
+                              bool erff = false);
   // geluExp2 against the erf GELU on `device`: every bf16 input through geluExp2, the erf GELU in
   // double precision and ATen's float32 formula, rounded to bf16 (`mismatches`: of the `checked`
   // inputs from -6 up, |x| < 2^-125 aside, those where geluExp2 and double precision
@@ -320,8 +299,6 @@ private:
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
   bool erffGelu_ = false;
-  int gemmGeluVariant_ = 0;
-  int projectionVariant_ = -1;
   bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };

@@ -300,16 +300,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setPoolKernelBefore(opt.poolKernelBefore);
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
-  model.setGemmGeluVariant(opt.gemmGeluVariant);
-  model.setProjectionVariant(opt.projectionVariant);
   model.setFusedPool(opt.fusedPool);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
-  res.gemmGeluVariant = model.gemmGeluVariant();
-  res.projectionVariant = model.projectionVariant();
   res.fusedPool = model.fusedPool();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream

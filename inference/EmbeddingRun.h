@@ -58,12 +58,6 @@ struct EmbedRunOptions {
   bool poolKernelBefore = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
-  // Which fused GEMM + GELU kernel (CellTransformer::setGemmGeluVariant): 0 the default, 1 the
-  // one whose epilogue runs on warps of its own (`bench gemm-gelu` lists them).
-  int gemmGeluVariant = 0;
-  // The encoder's other products by that kernel's variant without GELU instead of cuBLASLt (-1)
-  // (CellTransformer::setProjectionVariant).
-  int projectionVariant = -1;
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
   // batch plan made on a host thread, its order copied to the device without waiting for the
   // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
@@ -147,8 +141,6 @@ struct EmbedRunResult {
   bool poolKernelBefore = false;         // the fused pool's kernel before its grouped second pass
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
-  int gemmGeluVariant = 0;               // its kernel (cuda::gemmGeluVariantName)
-  int projectionVariant = -1;            // the other products' CUTLASS kernel; -1: cuBLASLt
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own

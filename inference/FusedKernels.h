@@ -86,19 +86,13 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
 // itself when `erff` (the epilogue before it, for comparisons).
 // `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
-// `variant` picks the kernel (gemmGeluVariantName: null past the last): 0 the default (cooperative
-// 128 x 256 tiles, CUTLASS's TMA-store epilogue), 1 the same tiles with the epilogue on warps of
-// its own (GemmGeluOverlap.cu; slower as measured); both compute the same values (the same bits
-// but for the sign of an exact zero: GemmGeluOverlap.cu). `erff` runs variant 0's kernel whatever
-// `variant` says.
 bool gemmBiasGeluBuilt();
-const char* gemmGeluVariantName(int variant);
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
 // gemmBiasBf16: the same kernel without GELU, x W^T + b (what the GELU costs, for `bench gemm-gelu`).
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false, int variant = 0);
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                  std::int64_t M, int N, int K, void* workspace, void* stream, int variant = 0);
+                  std::int64_t M, int N, int K, void* workspace, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

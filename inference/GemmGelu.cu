@@ -3,10 +3,125 @@
 // cuBLASLt's GELU epilogue is the tanh approximation, so the model's erf GELU ran as a pass of
 // its own over the [R, 2048] hidden activations: written, read and written again, 17% of an
 // embedding batch on the H200. Built only with CUTLASS's headers (ATLASCOPE_CUTLASS_DIR) for
-// sm_90a (Hopper's wgmma and TMA). This file: the kernel with CUTLASS's TMA-store epilogue
-// (variant 0, the default); GemmGeluOverlap.cu: one whose epilogue runs on warps of its own.
+// sm_90a (Hopper's wgmma and TMA).
 #include "inference/FusedKernels.h"
-#include "inference/GemmGeluKernels.cuh"
+#include "inference/GeluExp2.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cuda_runtime.h>
+#include <cute/tensor.hpp>
+#include <cutlass/cutlass.h>
+#include <cutlass/epilogue/collective/collective_builder.hpp>
+#include <cutlass/epilogue/fusion/operations.hpp>
+#include <cutlass/epilogue/thread/activation.h>
+#include <cutlass/gemm/collective/collective_builder.hpp>
+#include <cutlass/gemm/device/gemm_universal_adapter.h>
+#include <cutlass/gemm/kernel/gemm_universal.hpp>
+#include <cutlass/util/packed_stride.hpp>
+
+namespace atlascope::inference::cuda::gemm_gelu {
+
+using namespace cute;
+
+using Element = cutlass::bfloat16_t;
+constexpr int kAlign = 8; // 16-byte accesses
+
+// What the epilogue computes per value of x W^T + b (float32).
+enum class Epi {
+  Erff,     // GELU by erff (`--erff-gelu`, the epilogue before GeluExp2.h)
+  Exp2,     // GELU by geluExp2
+  BiasOnly, // no GELU: what the GELU costs (bench gemm-gelu only; not the model's function)
+};
+
+// GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
+// writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
+// GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
+// to 0.999897). geluExp2 lands on the same bf16 as erff's for every input from -6 up at half
+// the epilogue's cost. Measured and not kept: that rounding, and the output's, by integer
+// arithmetic instead of conversion instructions (which share a quarter-rate unit with ex2):
+// 1.863 and 1.941 ms against 1.678 (`bench gemm-gelu`, H200): the epilogue waits for the
+// float32 and integer arithmetic, not for that unit.
+template <Epi E> struct RoundedGeluOf {
+  template <class T> struct Op {
+    CUTLASS_HOST_DEVICE T operator()(T const& value) const {
+      if constexpr (E == Epi::BiasOnly) {
+        return value;
+      } else {
+        const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
+        return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
+      }
+    }
+  };
+  template <class T, int N> struct Op<cutlass::Array<T, N>> {
+    CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
+      cutlass::Array<T, N> y;
+      Op<T> gelu;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = gelu(value[i]);
+      return y;
+    }
+  };
+};
+template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
+template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
+template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
+
+// The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
+inline int smCount(int device) {
+  static std::atomic<int> counts[64] = {};
+  if (device < 0 || device >= 64) return 0;
+  if (counts[device].load() == 0)
+    counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
+  return counts[device].load();
+}
+
+template <class G>
+typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
+                                      int K, int device) {
+  using Kernel = typename G::Kernel;
+  using Gemm = typename G::Gemm;
+  const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {static_cast<int>(M), K, 1});
+  const auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, {N, K, 1});
+  const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {static_cast<int>(M), N, 1});
+  cutlass::KernelHardwareInfo hw;
+  hw.device_id = device;
+  hw.sm_count = smCount(device);
+  typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
+                             {static_cast<int>(M), N, K, 1},
+                             {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
+                             {{}, nullptr, sd, static_cast<Element*>(out), sd},
+                             hw};
+  a.epilogue.thread.alpha = 1.f;
+  a.epilogue.thread.beta = 0.f;
+  a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
+  return a;
+}
+
+inline bool fits(const void* x, const void* w, const void* bias, const void* out, std::int64_t M, int N, int K) {
+  auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return M > 0 && M < (1LL << 31) && N > 0 && K > 0 && N % kAlign == 0 && K % kAlign == 0 && aligned(x) && aligned(w) &&
+         aligned(bias) && aligned(out);
+}
+
+template <class G>
+bool run(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M,
+         int N, int K, void* workspace, cudaStream_t stream, int device) {
+  const auto a = arguments<G>(x, w, bias, out, M, N, K, device);
+  typename G::Gemm gemm;
+  if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
+  if (gemm.initialize(a, workspace, stream) != cutlass::Status::kSuccess) return false;
+  return gemm.run(stream) == cutlass::Status::kSuccess;
+}
+
+// The largest workspace any of the kernels Gs needs for an M x N x K product (one buffer serves all).
+template <class... Gs> std::int64_t workspaceOf(std::int64_t M, int N, int K, int device) {
+  return std::max({static_cast<std::int64_t>(
+      Gs::Gemm::get_workspace_size(arguments<Gs>(nullptr, nullptr, nullptr, nullptr, M, N, K, device)))...});
+}
+
+} // namespace atlascope::inference::cuda::gemm_gelu
 
 namespace atlascope::inference::cuda {
 
@@ -49,57 +164,58 @@ using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
 
-// The kernels by variant (gemmGeluVariantName): 0 GemmOf, 1 GemmGeluOverlap.cu's, 2
-// GemmGeluPipelined.cu's. Measured and
-// removed (H200, `bench gemm-gelu`, 2026-12-01, 50 iterations): epilogues that store bf16 pairs
-// straight from the accumulators' registers, no shared memory, no barrier: cooperative 128 x 256
-// 2.674 ms, ping-pong 64 x 256 3.726 and 128 x 128 3.356 against 1.601 for GemmOf (2.052, 2.559
-// and 2.136 against 1.185 without GELU); Nsight Compute: a third of their warps' stalls wait on
-// the bias loads from global memory, and a warp's 4-byte stores write half-sectors of 8 rows.
-constexpr const char* kVariantNames[] = {
-    "cooperative 128x256, TMA-store epilogue",
-    "cooperative 128x256, epilogue on the loader's idle warps",
-    "cooperative 128x128, epilogue between the next tile's k-steps",
-};
-constexpr int kVariants = static_cast<int>(sizeof(kVariantNames) / sizeof(kVariantNames[0]));
+// Epilogues tried beside this one on the H200 (`bench gemm-gelu --iterations 50`, 393,216 x 384 ->
+// 2,048, each against this kernel in the same call), none faster, all removed (the register-store
+// ones in git at 4821192, GemmGeluDirect.cu; the other two at 73f76d4):
+// - Bf16 pairs stored straight from the accumulators' registers (no shared memory, no barrier):
+//   cooperative 128 x 256 2.674 ms, ping-pong 64 x 256 3.726 and 128 x 128 3.356 against 1.601
+//   (2.052, 2.559 and 2.136 against 1.185 without GELU). Nsight Compute: a third of their warps'
+//   stalls waited on the bias loads from global memory; a warp's 4-byte stores wrote half-sectors.
+// - The GELU on the loader's three idle warps (GemmGeluOverlap.cu): the product warp groups stage
+//   each tile's bias-added bf16 values in a 64 KB swizzled tile and go on to the next tile:
+//   1.840-1.847 ms against 1.588-1.606 (1.311 against 1.157-1.180 without GELU). Three warps
+//   issue the GELU on a third of their cycles; the product warp groups waited for them 40% of the
+//   time. With a fourth warp group and TMA stores (not committed): 1.689 against 1.601; end to
+//   end 175,049 cells/s against 175,074-178,293.
+// - The GELU of one tile between the next tile's k-steps on the product warps themselves, two
+//   accumulators a thread, as FlashAttention-3 overlaps its softmax (GemmGeluPipelined.cu):
+//   1.865-2.001 ms against 1.564-1.622 (1.498-1.563 against 1.143-1.226 without GELU). Two
+//   accumulators fit only at 128 x 128 tiles, which cost ~0.3 ms without GELU (twice the tiles,
+//   each with its barriers and pipeline fill), and the GELU still added ~0.36 ms: its
+//   instructions filled the schedulers (Nsight Compute: the product warps waiting on other warps'
+//   issue and the math pipes). Clusters of 2 x 2: slower again (2.186).
+// The GELU's ~17 instructions a value cost about the same issue time wherever they run; what is
+// left is fewer of them (docs/bench/gpu-gemm-gelu-epilogue-2026-12-01.jsonl,
+// docs/bench/gpu-gemm-gelu-pipelined-2026-12-02.jsonl).
 
 } // namespace
 
 bool gemmBiasGeluBuilt() { return true; }
-
-const char* gemmGeluVariantName(int variant) {
-  return variant >= 0 && variant < kVariants ? kVariantNames[variant] : nullptr;
-}
 
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   if (M <= 0 || M >= (1LL << 31)) return -1;
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device); // variants 1 and 2 need none
+  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device);
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff, int variant) {
-  if (!fits(x, w, bias, out, M, N, K) || !gemmGeluVariantName(variant)) return false;
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff) {
+  if (!fits(x, w, bias, out, M, N, K)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  if (erff) return run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device);
-  if (variant == 0) return run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
-  return variant == 1 ? runOverlap(false, x, w, bias, out, M, N, K, s, device)
-                      : runPipelined(false, x, w, bias, out, M, N, K, s, device);
+  return erff ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
+              : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                  std::int64_t M, int N, int K, void* workspace, void* stream, int variant) {
-  if (!fits(x, w, bias, out, M, N, K) || !gemmGeluVariantName(variant)) return false;
+                  std::int64_t M, int N, int K, void* workspace, void* stream) {
+  if (!fits(x, w, bias, out, M, N, K)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  const auto s = static_cast<cudaStream_t>(stream);
-  if (variant == 0) return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, s, device);
-  return variant == 1 ? runOverlap(true, x, w, bias, out, M, N, K, s, device)
-                      : runPipelined(true, x, w, bias, out, M, N, K, s, device);
+  return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device);
 }
 
 } // namespace atlascope::inference::cuda

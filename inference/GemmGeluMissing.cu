@@ -5,14 +5,13 @@
 namespace atlascope::inference::cuda {
 
 bool gemmBiasGeluBuilt() { return false; }
-const char* gemmGeluVariantName(int) { return nullptr; }
 std::int64_t gemmBiasGeluWorkspace(std::int64_t, int, int) { return -1; }
 bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t,
-                      int, int, void*, void*, bool, int) {
+                      int, int, void*, void*, bool) {
   return false;
 }
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
-                  int, void*, void*, int) {
+                  int, void*, void*) {
   return false;
 }
 

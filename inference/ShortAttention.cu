@@ -11,6 +11,10 @@
 // bf16 for the product with the values, the row sums from the float32 ones (as flash does).
 // A first version kept the scores in shared memory through WMMA (whole rows): its ~100 KB per
 // block left the multiprocessors a few warps each, and it ran 1.8x slower than flash.
+// Measured and removed (H200, `bench attention --iterations 50`, 2026-12-02): the queries copied
+// into shared memory with the keys and values (fragments by ldmatrix) and the output written
+// through shared memory in 16-byte row pieces (96 registers), where Nsight Compute found 42% of
+// the tiled kernel's global sectors excessive: 0.536-0.538 ms against 0.521-0.524 (git: 4c624bf).
 #include "inference/FusedKernels.h"
 
 #include <cuda_bf16.h>
@@ -236,45 +240,10 @@ __device__ __forceinline__ void copy16(void* dst, const void* src, int bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(a), "l"(src), "r"(bytes));
 }
 
-// Keys and values (and with STAGED the queries) [padded][d + 8] bf16.
-__host__ __device__ constexpr long long tiledSharedBytes(int padded, int d, bool staged = false) {
-  return (staged ? 3LL : 2LL) * 2 * padded * (d + 8);
-}
+// Keys and values [padded][d + 8] bf16.
+__host__ __device__ constexpr long long tiledSharedBytes(int padded, int d) { return 2LL * 2 * padded * (d + 8); }
 
-// A warp's 16 rows out through shared memory (STAGED): storeRows's values, written into the warp's
-// own rows of `rows` (pitch D + 8; its queries, already in registers) and copied to global memory
-// in 16-byte pieces, a row's D columns by D / 8 consecutive lanes, where storeRows writes 4 bytes a
-// lane over 8 rows (half of each 32-byte sector a store).
-template <int D>
-__device__ __forceinline__ void stageRows(const float (&o)[D / 8][4], float la, float lb, __nv_bfloat16* rows,
-                                          __nv_bfloat16* out, long long outStride, int start, int row0, int len,
-                                          int head, int lane) {
-  constexpr int kPitch = D + 8, kVecs = D / 8;
-  const int g = lane >> 2, t = lane & 3;
-  const auto [ia, ib] = quadInverseSums(la, lb);
-#pragma unroll
-  for (int j = 0; j < D / 8; ++j) {
-    *reinterpret_cast<__nv_bfloat162*>(rows + (row0 + g) * kPitch + j * 8 + 2 * t) =
-        __floats2bfloat162_rn(o[j][0] * ia, o[j][1] * ia);
-    *reinterpret_cast<__nv_bfloat162*>(rows + (row0 + g + 8) * kPitch + j * 8 + 2 * t) =
-        __floats2bfloat162_rn(o[j][2] * ib, o[j][3] * ib);
-  }
-  __syncwarp();
-#pragma unroll
-  for (int c = lane; c < 16 * kVecs; c += 32) {
-    const int r = row0 + c / kVecs, col = (c % kVecs) * 8;
-    if (r < len)
-      *reinterpret_cast<uint4*>(out + static_cast<long long>(start + r) * outStride + static_cast<long long>(head) * D +
-                                col) = *reinterpret_cast<const uint4*>(rows + r * kPitch + col);
-  }
-}
-
-// STAGED: the queries copied into shared memory with the keys and values and their fragments read
-// by ldmatrix, and the output through shared memory (stageRows), where the others load each
-// query fragment's 4-byte pieces from global memory and store the output 4 bytes a lane. Why:
-// Nsight Compute on the default (H200, 393,216 rows, mean length 87): 42% of its global sectors
-// excessive (28.1 M of 66.3 M), L1 and L2 at 69-70% of their peak, DRAM at 37%.
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS, bool STAGED = false>
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS>
 __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     tiledAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
@@ -290,7 +259,6 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   const int lp = (len + 15) & ~15;
   auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
   __nv_bfloat16* vs = ks + padded * kPitch;
-  __nv_bfloat16* qs = vs + padded * kPitch; // STAGED only
   const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
   for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += 32 * WARPS) {
     const int r = i / kVecs, c = (i % kVecs) * 8;
@@ -298,7 +266,6 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     const long long src = base + static_cast<long long>(r < len ? r : 0) * rowStride + c;
     copy16(ks + r * kPitch + c, k + src, bytes);
     copy16(vs + r * kPitch + c, v + src, bytes);
-    if constexpr (STAGED) copy16(qs + r * kPitch + c, q + src, bytes);
   }
   asm volatile("cp.async.commit_group;\n" ::);
 
@@ -308,13 +275,6 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   const int mRow = lane & 7, mIdx = lane >> 3;
   std::uint32_t qf[D / 16][4];
   auto loadQuery = [&](int row0) {
-    if constexpr (STAGED) {
-      // Matrices: rows +0..7 dims +0..7, rows +8..15 dims +0..7, then dims +8..15 (zero past len).
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-        ldmatrix4(qf[kk], qs + (row0 + (mIdx & 1) * 8 + mRow) * kPitch + kk * 16 + (mIdx >> 1) * 8);
-      return;
-    }
     const int ra = row0 + g, rb = row0 + g + 8;
     const __nv_bfloat16* qa0 = q + base + static_cast<long long>(ra) * rowStride + 2 * t;
     const __nv_bfloat16* qb0 = q + base + static_cast<long long>(rb) * rowStride + 2 * t;
@@ -326,10 +286,9 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
       qf[kk][3] = rb < len ? load32(qb0 + kk * 16 + 8) : 0u;
     }
   };
-  if (!STAGED && warp * 16 < len) loadQuery(warp * 16); // in flight with the copies
+  if (warp * 16 < len) loadQuery(warp * 16); // in flight with the copies
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
-  if (STAGED && warp * 16 < len) loadQuery(warp * 16);
 
   for (int row0 = warp * 16; row0 < len; row0 += 16 * WARPS) {
     if (row0 != warp * 16) loadQuery(row0);
@@ -418,10 +377,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
         }
       }
     }
-    if constexpr (STAGED)
-      stageRows<D>(o, la, lb, qs, out, outStride, start, row0, len, head, lane);
-    else
-      storeRows<D>(o, la, lb, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
+    storeRows<D>(o, la, lb, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
   }
 }
 
@@ -465,12 +421,10 @@ template <int D> bool launchSteps16(const Launch& l) {
   return launchKernel(shortAttentionKernel<D>, 32 * kWarps, sharedBytes(l.padded, D), sharedBytes(kMaxPadded, D), l);
 }
 
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1, bool STAGED = false> bool launchTiled(const Launch& l) {
-  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS, STAGED>, 32 * WARPS,
-                      tiledSharedBytes(l.padded, D, STAGED), tiledSharedBytes(kMaxPadded, D, STAGED), l);
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1> bool launchTiled(const Launch& l) {
+  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS>, 32 * WARPS, tiledSharedBytes(l.padded, D),
+                      tiledSharedBytes(kMaxPadded, D), l);
 }
-
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 template <int D> bool launchVariant(const Launch& l, int variant) {
   switch (variant) {
@@ -481,11 +435,11 @@ template <int D> bool launchVariant(const Launch& l, int variant) {
   case 4: return launchTiled<D, 8, 32, 3>(l);
   case 5: return launchTiled<D, 4, 64>(l);
   case 6: return launchTiled<D, 4, 16, 6>(l);
-  case 7: // 16-byte output stores: where the output allows them, else the default's
-    return aligned16(l.out) && l.outStride % 8 == 0 ? launchTiled<D, 4, 16, 1, true>(l) : launchTiled<D, 4, 16>(l);
   default: return false;
   }
 }
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 } // namespace
 
@@ -502,7 +456,6 @@ const char* shortAttentionVariantName(int variant) {
   case 4: return "tiled: 8 warps, 32 keys a step, at most 80 registers";
   case 5: return "tiled: 4 warps, 64 keys a step";
   case 6: return "tiled: 4 warps, 16 keys a step, at most 80 registers";
-  case 7: return "tiled: 4 warps, 16 keys a step, queries and output through shared memory";
   default: return nullptr;
   }
 }

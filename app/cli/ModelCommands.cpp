@@ -91,8 +91,6 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"attention_variant", r.shortAttention ? r.attentionVariant : -1},
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
-          {"gemm_gelu_variant", r.gemmGelu ? r.gemmGeluVariant : -1},
-          {"projection_variant", r.projectionVariant},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
           {"pool_kernel_before", r.poolKernelBefore},
@@ -106,21 +104,12 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: ATen's flash attention instead of the short-sequence attention kernel");
   cmd->add_option("--attention-kernel", opt.attentionVariant,
                   "GPU: the short-attention kernel: 0 tiled (default), 1 the one before (16 keys a step, values "
-                  "transposed), 2-7 other forms of the tiled one (bench attention names them)")
-      ->check(CLI::Range(0, 7));
+                  "transposed), 2-6 other forms of the tiled one (bench attention names them)")
+      ->check(CLI::Range(0, 6));
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
                 "GPU: the fused GEMM + GELU's epilogue evaluates erff instead of its exp2 form (same bf16 from -6 up)");
-  cmd->add_option("--projection-kernel", opt.projectionVariant,
-                  "GPU: the encoder's other products (q/k/v, output projection, second feed-forward layer) by the "
-                  "CUTLASS kernel N of --gemm-gelu-kernel without GELU instead of cuBLASLt (-1, the default)")
-      ->check(CLI::Range(-1, 2));
-  cmd->add_option("--gemm-gelu-kernel", opt.gemmGeluVariant,
-                  "GPU: the fused GEMM + GELU's kernel: 0 CUTLASS's cooperative kernel (default), 1 one whose "
-                  "epilogue runs on warps of its own beside the products (slower), 2 one that applies a tile's GELU "
-                  "between the next tile's products; the same values out")
-      ->check(CLI::Range(0, 2));
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
@@ -355,18 +344,6 @@ void addModelCommands(CLI::App& app) {
           if (CellTransformer::gemmGeluBuilt()) {
             j["gemm_gelu_max_rel_error"] = CellTransformer::checkGemmGelu(dev);
             j["gemm_gelu_erff_max_rel_error"] = CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, true);
-            // Each other kernel on the same data: its error, and its outputs that differ from the
-            // default's (the same arithmetic: 0).
-            for (int v = 1; CellTransformer::gemmGeluVariantName(v); ++v) {
-              std::int64_t differing = -1;
-              j["gemm_gelu_variant_max_rel_error"][std::to_string(v)] =
-                  CellTransformer::checkGemmGelu(dev, 46080, 384, 2048, false, v, &differing);
-              j["gemm_gelu_variant_differing"][std::to_string(v)] = differing;
-            }
-            // The same kernels without GELU (--projection-kernel) at the q/k/v projection's shape.
-            for (int v = 0; CellTransformer::gemmGeluVariantName(v); ++v)
-              j["projection_variant_max_rel_error"][std::to_string(v)] =
-                  CellTransformer::checkGemmGelu(dev, 46080, 384, 1152, false, v, nullptr, true);
           }
           // The epilogue's exp2 GELU against erff on the device: every bf16 input, then the
           // fused GEMM + GELU by each epilogue on the same data.
@@ -433,17 +410,12 @@ void addModelCommands(CLI::App& app) {
               "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
-      // The other kernel variants as the defaults: within 1% of float32; the GEMM's, the default's bits.
-      for (const char* key : {"short_attention_variant_max_rel_error", "gemm_gelu_variant_max_rel_error",
-                              "projection_variant_max_rel_error"})
-        if (j.contains(key))
-          for (const auto& [v, e] : j[key].items())
-            if (!(e.is_number() && e.get<double>() >= 0 && e.get<double>() < 1e-2))
-              failures.push_back(std::string(key) + " of kernel " + v + " is not within [0, 1e-2) (or NaN)");
-      if (j.contains("gemm_gelu_variant_differing"))
-        for (const auto& [v, d] : j["gemm_gelu_variant_differing"].items())
-          if (!(d.is_number_integer() && d.get<std::int64_t>() == 0))
-            failures.push_back("the fused GEMM + GELU's kernel " + v + " writes other values than the default kernel");
+      // The other short-attention kernels as the default: within 1% of float32.
+      if (j.contains("short_attention_variant_max_rel_error"))
+        for (const auto& [v, e] : j["short_attention_variant_max_rel_error"].items())
+          if (!(e.is_number() && e.get<double>() >= 0 && e.get<double>() < 1e-2))
+            failures.push_back("short_attention_variant_max_rel_error of kernel " + v +
+                               " is not within [0, 1e-2) (or NaN)");
       for (const char* key : {"repr", "mu"}) {
         const auto& v = j["fp32_packed_max_error"][key];
         if (!(v.is_number() && v.get<double>() < 1e-4))
