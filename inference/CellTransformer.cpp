@@ -727,6 +727,43 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
+  // Timing for an FP8 first layer (not a model path yet): the same kernel with x and W in e4m3,
+  // random bytes of magnitude 1/8 to 4 (x) and 1/64 to 1/4 (W), no scales; its difference is from
+  // float32's GELU(x W^T + b) over the same e4m3 values (the kernel's own check).
+  if (in % 16 == 0) {
+    const auto oi = torch::TensorOptions().dtype(torch::kInt32).device(device);
+    auto bytes = [&](std::int64_t r, std::int64_t c, int e0, int e1) {
+      const torch::Tensor s = torch::randint(0, 2, {r, c}, oi), e = torch::randint(e0, e1 + 1, {r, c}, oi),
+                          m = torch::randint(0, 8, {r, c}, oi);
+      return (s * 128 + e * 8 + m).to(torch::kUInt8);
+    };
+    std::vector<float> table(256); // e4m3fn: bias 7, subnormals at exponent 0 (0x7f and 0xff, NaN, not drawn)
+    for (int i = 0; i < 256; ++i) {
+      const int e = (i >> 3) & 15, m = i & 7;
+      const float v = e == 0 ? std::ldexp(m / 8.f, -6) : std::ldexp(1 + m / 8.f, e - 7);
+      table[i] = (i & 128) ? -v : v;
+    }
+    const torch::Tensor values = torch::tensor(table).to(device);
+    auto decode = [&](const torch::Tensor& q) {
+      return values.index_select(0, q.flatten().to(torch::kLong)).view(q.sizes());
+    };
+    const torch::Tensor x8 = bytes(rows, in, 4, 9), w8 = bytes(out, in, 1, 5);
+    const torch::Tensor reference8 = torch::gelu(torch::linear(decode(x8), decode(w8), b.to(torch::kFloat32)));
+    for (const bool fast : {false, true})
+      time(fast ? "cutlass_exp2 e4m3 x and W, fast accumulation (timing)" : "cutlass_exp2 e4m3 x and W (timing)",
+           reference8, [&] {
+             const c10::cuda::CUDAGuard guard(device);
+             const std::int64_t bytesNeeded = cuda::gemmBiasGeluWorkspace(rows, out, in);
+             torch::Tensor y = torch::empty({rows, out}, o), workspace;
+             if (bytesNeeded > 0) workspace = torch::empty({bytesNeeded}, o.dtype(torch::kUInt8));
+             if (bytesNeeded < 0 || !cuda::gemmBiasGeluFp8Timing(
+                                        x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), bits(b),
+                                        mutableBits(y), rows, out, in, bytesNeeded > 0 ? workspace.data_ptr() : nullptr,
+                                        at::cuda::getCurrentCUDAStream(device.index()).stream(), fast))
+               return torch::Tensor();
+             return y;
+           });
+  }
 #endif
   return r;
 }

@@ -93,6 +93,11 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
                       std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                   std::int64_t M, int N, int K, void* workspace, void* stream);
+// Timing only (`bench gemm-gelu`): the same GELU(x W^T + b) with x [M, K] and W [N, K] in e4m3
+// (one byte each, taken as they are: no scales, not a model path; K a multiple of 16), out bf16;
+// `fastAccum`: CUTLASS's FP8 fast accumulation. What an FP8 first feed-forward layer would save.
+bool gemmBiasGeluFp8Timing(const std::uint8_t* x, const std::uint8_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                           std::int64_t M, int N, int K, void* workspace, void* stream, bool fastAccum);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

@@ -88,11 +88,12 @@ typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* 
   cutlass::KernelHardwareInfo hw;
   hw.device_id = device;
   hw.sm_count = smCount(device);
-  typename Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
-                             {static_cast<int>(M), N, K, 1},
-                             {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
-                             {{}, nullptr, sd, static_cast<Element*>(out), sd},
-                             hw};
+  typename Gemm::Arguments a{
+      cutlass::gemm::GemmUniversalMode::kGemm,
+      {static_cast<int>(M), N, K, 1},
+      {static_cast<const typename Kernel::ElementA*>(x), sa, static_cast<const typename Kernel::ElementB*>(w), sb},
+      {{}, nullptr, sd, static_cast<Element*>(out), sd},
+      hw};
   a.epilogue.thread.alpha = 1.f;
   a.epilogue.thread.beta = 0.f;
   a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
@@ -106,8 +107,8 @@ inline bool fits(const void* x, const void* w, const void* bias, const void* out
 }
 
 template <class G>
-bool run(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M,
-         int N, int K, void* workspace, cudaStream_t stream, int device) {
+bool run(const void* x, const void* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M, int N, int K,
+         void* workspace, cudaStream_t stream, int device) {
   const auto a = arguments<G>(x, w, bias, out, M, N, K, device);
   typename G::Gemm gemm;
   if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
@@ -144,8 +145,12 @@ namespace {
 // warps instead of 8 runs at half the rate. Again as kernels, with geluExp2 (`bench gemm-gelu`,
 // 2026-12-01): ping-pong 64 x 256 1.975 ms and 128 x 128 1.875 against 1.613 for this one, and
 // ping-pong 64 x 256 without GELU 1.235 against 1.202: its products alone are slower already.
-template <template <class> class Gelu> struct GemmOf {
-  using TileShape = Shape<_128, _256, _64>;
+// In: the inputs' element (bf16, or e4m3 for timing: 16 a 16-byte access, k-steps of 128).
+template <template <class> class Gelu, class In = Element,
+          class Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative>
+struct GemmOf {
+  static constexpr int kAlignIn = 16 / sizeof(In);
+  using TileShape = Shape<_128, _256, Int<64 * 2 / sizeof(In)>>;
   using ClusterShape = Shape<_2, _1, _1>;
   using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
@@ -153,16 +158,24 @@ template <template <class> class Gelu> struct GemmOf {
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
       cutlass::layout::RowMajor, kAlign, cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
   using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, cutlass::layout::RowMajor, kAlign, Element,
-      cutlass::layout::ColumnMajor, kAlign, float, TileShape, ClusterShape,
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, In, cutlass::layout::RowMajor, kAlignIn, In,
+      cutlass::layout::ColumnMajor, kAlignIn, float, TileShape, ClusterShape,
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epilogue::SharedStorage))>,
-      cutlass::gemm::KernelTmaWarpSpecializedCooperative>::CollectiveOp;
+      Schedule>::CollectiveOp;
   using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
 using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
+
+// Timing only (gemmBiasGeluFp8Timing): GemmOf<GeluExp2> with x and W in e4m3, one byte each and
+// 128-byte k-steps, for what an FP8 first layer would save before it is built (no scales yet);
+// CUTLASS's cooperative main loop, or its FP8 one with fast accumulation (no periodic promotion of
+// the tensor cores' partial sums to float32).
+using GemmFp8 = GemmOf<GeluExp2, cutlass::float_e4m3_t>;
+using GemmFp8Fast =
+    GemmOf<GeluExp2, cutlass::float_e4m3_t, cutlass::gemm::KernelTmaWarpSpecializedCooperativeFP8FastAccum>;
 
 // Epilogues tried beside this one on the H200 (`bench gemm-gelu --iterations 50`, 393,216 x 384 ->
 // 2,048, each against this kernel in the same call), none faster, all removed (the register-store
@@ -197,7 +210,7 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly>(M, N, K, device);
+  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmFp8, GemmFp8Fast>(M, N, K, device);
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
@@ -216,6 +229,16 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device);
+}
+
+bool gemmBiasGeluFp8Timing(const std::uint8_t* x, const std::uint8_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                           std::int64_t M, int N, int K, void* workspace, void* stream, bool fastAccum) {
+  if (!fits(x, w, bias, out, M, N, K) || K % GemmFp8::kAlignIn != 0) return false;
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  const auto s = static_cast<cudaStream_t>(stream);
+  return fastAccum ? run<GemmFp8Fast>(x, w, bias, out, M, N, K, workspace, s, device)
+                   : run<GemmFp8>(x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 } // namespace atlascope::inference::cuda

@@ -10,6 +10,10 @@ bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uin
                       int, int, void*, void*, bool) {
   return false;
 }
+bool gemmBiasGeluFp8Timing(const std::uint8_t*, const std::uint8_t*, const std::uint16_t*, std::uint16_t*, std::int64_t,
+                           int, int, void*, void*, bool) {
+  return false;
+}
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
                   int, void*, void*) {
   return false;
