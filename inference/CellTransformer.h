@@ -161,6 +161,9 @@ public:
   // followed by ATen's GELU (the unfused path), the fused kernel with erff, and with geluExp2
   // (embedding's). ms per call (wall time between synchronisations) and the largest difference of
   // its output from the fused kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
+  // Then, timing only, the same kernel with x and W in e4m3 (random bytes, no scales; with CUTLASS's
+  // FP8 main loop and with its fast accumulation), their differences from float32 over the same
+  // e4m3 values: what an FP8 first layer would save.
   // Empty: not built or not a GPU. `shape`: "linear1" (the feed-forward's first layer); `flop`: of
   // one call.
   struct GemmGeluTiming {
