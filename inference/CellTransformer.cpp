@@ -243,24 +243,33 @@ double msPerCall(int iterations, const std::function<torch::Tensor()>& f, torch:
   return 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count() / iterations;
 }
 
-// GELU(a W^T + b) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel, into a new [M, N];
-// undefined where the kernel declines (not built, a width not a multiple of 8, misaligned).
-torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
-                           bool biasOnly = false) {
-  const c10::cuda::CUDAGuard device(a.device()); // the kernel runs on the current device
-  const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
+// A new bf16 [M, N] on `device` filled by one of GemmGelu.cu's kernels: launch(out, workspace,
+// stream) with the kernels' shared workspace; undefined where it declines (not built, a width not a
+// multiple of 8, misaligned).
+template <class Launch>
+torch::Tensor gemmInto(torch::Device device, std::int64_t M, std::int64_t N, std::int64_t K, const Launch& launch) {
+  const c10::cuda::CUDAGuard guard(device); // the kernel runs on the current device
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
   if (M <= 0 || bytes < 0) return {};
-  torch::Tensor out = torch::empty({M, N}, a.options()), workspace;
-  if (bytes > 0) workspace = torch::empty({bytes}, a.options().dtype(torch::kUInt8));
-  void* const ws = bytes > 0 ? workspace.data_ptr() : nullptr;
-  void* const stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
-  const bool ran = biasOnly ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), mutableBits(out), M, static_cast<int>(N),
-                                                 static_cast<int>(K), ws, stream)
-                            : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), mutableBits(out), M,
-                                                     static_cast<int>(N), static_cast<int>(K), ws, stream, erff);
-  if (!ran) return {};
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  torch::Tensor out = torch::empty({M, N}, o), workspace;
+  if (bytes > 0) workspace = torch::empty({bytes}, o.dtype(torch::kUInt8));
+  if (!launch(mutableBits(out), bytes > 0 ? workspace.data_ptr() : nullptr,
+              at::cuda::getCurrentCUDAStream(device.index()).stream()))
+    return {};
   return out;
+}
+
+// GELU(a W^T + b) (x W^T + b when `biasOnly`) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel.
+torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
+                           bool biasOnly = false) {
+  const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
+  return gemmInto(a.device(), M, N, K, [&](std::uint16_t* out, void* ws, void* stream) {
+    return biasOnly ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), out, M, static_cast<int>(N), static_cast<int>(K),
+                                         ws, stream)
+                    : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), out, M, static_cast<int>(N),
+                                             static_cast<int>(K), ws, stream, erff);
+  });
 }
 
 // LayerNorm while training on a GPU in bf16, by FusedKernels.cu: the forward and the input gradient
@@ -728,13 +737,13 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
   // Timing for an FP8 first layer (not a model path yet): the same kernel with x and W in e4m3,
-  // random bytes of magnitude 1/8 to 4 (x) and 1/64 to 1/4 (W), no scales; its difference is from
+  // random bytes of magnitude 1/8 to 7.5 (x) and 1/64 to 15/32 (W), no scales; its difference is from
   // float32's GELU(x W^T + b) over the same e4m3 values (the kernel's own check).
   if (in % 16 == 0) {
     const auto oi = torch::TensorOptions().dtype(torch::kInt32).device(device);
-    auto bytes = [&](std::int64_t r, std::int64_t c, int e0, int e1) {
-      const torch::Tensor s = torch::randint(0, 2, {r, c}, oi), e = torch::randint(e0, e1 + 1, {r, c}, oi),
-                          m = torch::randint(0, 8, {r, c}, oi);
+    auto bytes = [&](std::int64_t n, std::int64_t k, int e0, int e1) {
+      const torch::Tensor s = torch::randint(0, 2, {n, k}, oi), e = torch::randint(e0, e1 + 1, {n, k}, oi),
+                          m = torch::randint(0, 8, {n, k}, oi);
       return (s * 128 + e * 8 + m).to(torch::kUInt8);
     };
     std::vector<float> table(256); // e4m3fn: bias 7, subnormals at exponent 0 (0x7f and 0xff, NaN, not drawn)
@@ -752,16 +761,10 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
     for (const bool fast : {false, true})
       time(fast ? "cutlass_exp2 e4m3 x and W, fast accumulation (timing)" : "cutlass_exp2 e4m3 x and W (timing)",
            reference8, [&] {
-             const c10::cuda::CUDAGuard guard(device);
-             const std::int64_t bytesNeeded = cuda::gemmBiasGeluWorkspace(rows, out, in);
-             torch::Tensor y = torch::empty({rows, out}, o), workspace;
-             if (bytesNeeded > 0) workspace = torch::empty({bytesNeeded}, o.dtype(torch::kUInt8));
-             if (bytesNeeded < 0 || !cuda::gemmBiasGeluFp8Timing(
-                                        x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), bits(b),
-                                        mutableBits(y), rows, out, in, bytesNeeded > 0 ? workspace.data_ptr() : nullptr,
-                                        at::cuda::getCurrentCUDAStream(device.index()).stream(), fast))
-               return torch::Tensor();
-             return y;
+             return gemmInto(device, rows, out, in, [&](std::uint16_t* y, void* ws, void* stream) {
+               return cuda::gemmBiasGeluFp8Timing(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), bits(b), y,
+                                                  rows, out, in, ws, stream, fast);
+             });
            });
   }
 #endif
