@@ -2,6 +2,7 @@
 
 #include "core/Error.h"
 #include "inference/Embedding.h"
+#include "inference/Fp8.h"
 #include "inference/Init.h"
 
 #include <torch/torch.h>
@@ -148,6 +149,34 @@ void CellTransformer::to(torch::Device device, torch::ScalarType compute) {
   compute_ = compute;
   ownedCopies_ = false;
   refreshComputeCopies();
+  prepareFp8();
+}
+
+void CellTransformer::setFp8FeedForward(bool on) {
+  fp8_ = on;
+  prepareFp8();
+}
+
+// One scale per output channel of W' = W diag(gamma): a row's largest |value| lands on 448, e4m3's
+// largest; the input is LayerNorm's normalised row before its affine, times kFp8InputScale.
+void CellTransformer::prepareFp8() {
+  fp8Layers_.clear();
+  if (!fp8_) return;
+  torch::NoGradGuard noGrad;
+  for (int i = 0; i < config_.encoderLayers; ++i) {
+    const std::string l = "encoder.layers." + std::to_string(i);
+    const torch::Tensor w = p(l + ".linear1.weight").to(torch::kFloat32),
+                        b = p(l + ".linear1.bias").to(torch::kFloat32);
+    const torch::Tensor gamma = p(l + ".norm1.weight").to(torch::kFloat32);
+    const torch::Tensor beta = p(l + ".norm1.bias").to(torch::kFloat32);
+    const torch::Tensor folded = w * gamma.unsqueeze(0);
+    const torch::Tensor scale = folded.abs().amax(1).clamp_min(1e-30) / 448.0;
+    Fp8Linear f;
+    f.weight = quantizeE4m3(folded / scale.unsqueeze(1));
+    f.alpha = (scale / kFp8InputScale).contiguous();
+    f.bias = (b + torch::mv(w, beta)).to(compute_).contiguous();
+    fp8Layers_.push_back(std::move(f));
+  }
 }
 
 void CellTransformer::refreshComputeCopies() {
@@ -535,6 +564,55 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
   return ln(x + y, prefix);
 }
 
+torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention,
+                                                  int layer) const {
+  const std::string l = "encoder.layers." + std::to_string(layer);
+  if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
+    const torch::Tensor x = addLn(tokens, attention, l + ".norm1");
+    return addLn(x, lin(linGelu(x, l + ".linear1"), l + ".linear2"), l + ".norm2");
+  }
+  const Fp8Linear& f = fp8Layers_[layer];
+  const std::int64_t E = tokens.size(-1), F = f.weight.size(0);
+  std::vector<std::int64_t> hidden = tokens.sizes().vec();
+  hidden.back() = F;
+  torch::Tensor x, h;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  // The fused LayerNorm writes the e4m3 rows beside its bf16 output; the FP8 GEMM + GELU reads them.
+  if (gemmGelu() && tokens.is_cuda() && tokens.scalar_type() == torch::kBFloat16 &&
+      attention.scalar_type() == torch::kBFloat16 && tokens.sizes() == attention.sizes()) {
+    const torch::Tensor& w = P(l + ".norm1.weight");
+    const torch::Tensor& b = P(l + ".norm1.bias");
+    const torch::Tensor a = tokens.contiguous(), c = attention.contiguous();
+    torch::Tensor out = torch::empty_like(a), n8 = torch::empty(a.sizes(), a.options().dtype(torch::kUInt8));
+    const std::int64_t rows = a.numel() / E;
+    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 &&
+        cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), mutableBits(out), rows, static_cast<int>(E), 1e-5f,
+                               at::cuda::getCurrentCUDAStream(a.device().index()).stream(), n8.data_ptr<std::uint8_t>(),
+                               kFp8InputScale)) {
+      x = out;
+      h = gemmInto(a.device(), rows, F, E, [&](std::uint16_t* y, void* ws, void* stream) {
+        return cuda::gemmBiasGeluE4m3(n8.data_ptr<std::uint8_t>(), f.weight.data_ptr<std::uint8_t>(),
+                                      f.alpha.data_ptr<float>(), bits(f.bias), y, rows, static_cast<int>(F),
+                                      static_cast<int>(E), ws, stream);
+      });
+    }
+  }
+#endif
+  if (h.defined()) {
+    h = h.view(hidden);
+  } else {
+    // The same e4m3 values in float32 (the CPU's path; a GPU's where a kernel declines, converting
+    // on the host: slow).
+    ++fp8Fallbacks_;
+    const torch::Tensor sum = tokens + attention; // rounded to the compute dtype, as addLn's
+    x = ln(sum, l + ".norm1");
+    const torch::Tensor n = torch::layer_norm(sum.to(torch::kFloat32), {E}, {}, {}, 1e-5);
+    const torch::Tensor q = dequantizeE4m3(quantizeE4m3(n * kFp8InputScale));
+    h = torch::gelu(torch::matmul(q, dequantizeE4m3(f.weight).t()) * f.alpha + f.bias.to(torch::kFloat32)).to(compute_);
+  }
+  return addLn(x, lin(h, l + ".linear2"), l + ".norm2");
+}
+
 double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells, bool before) {
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   torch::NoGradGuard noGrad;
@@ -736,36 +814,25 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
-  // Timing for an FP8 first layer (not a model path yet): the same kernel with x and W in e4m3,
-  // random bytes of magnitude 1/8 to 7.5 (x) and 1/64 to 15/32 (W), no scales; its difference is from
-  // float32's GELU(x W^T + b) over the same e4m3 values (the kernel's own check).
-  if (in % 16 == 0) {
+  // The FP8 layer's kernel on random e4m3 x (magnitudes 1/8 to 7.5) and W (1/64 to 15/32) with
+  // scales of 1; its difference is from float32's GELU(x W^T + b) over the same e4m3 values.
+  if (in % 16 == 0 && out % 4 == 0) {
     const auto oi = torch::TensorOptions().dtype(torch::kInt32).device(device);
     auto bytes = [&](std::int64_t n, std::int64_t k, int e0, int e1) {
       const torch::Tensor s = torch::randint(0, 2, {n, k}, oi), e = torch::randint(e0, e1 + 1, {n, k}, oi),
                           m = torch::randint(0, 8, {n, k}, oi);
       return (s * 128 + e * 8 + m).to(torch::kUInt8);
     };
-    std::vector<float> table(256); // e4m3fn: bias 7, subnormals at exponent 0 (0x7f and 0xff, NaN, not drawn)
-    for (int i = 0; i < 256; ++i) {
-      const int e = (i >> 3) & 15, m = i & 7;
-      const float v = e == 0 ? std::ldexp(m / 8.f, -6) : std::ldexp(1 + m / 8.f, e - 7);
-      table[i] = (i & 128) ? -v : v;
-    }
-    const torch::Tensor values = torch::tensor(table).to(device);
-    auto decode = [&](const torch::Tensor& q) {
-      return values.index_select(0, q.flatten().to(torch::kLong)).view(q.sizes());
-    };
     const torch::Tensor x8 = bytes(rows, in, 4, 9), w8 = bytes(out, in, 1, 5);
-    const torch::Tensor reference8 = torch::gelu(torch::linear(decode(x8), decode(w8), b.to(torch::kFloat32)));
-    for (const bool fast : {false, true})
-      time(fast ? "cutlass_exp2 e4m3 x and W, fast accumulation (timing)" : "cutlass_exp2 e4m3 x and W (timing)",
-           reference8, [&] {
-             return gemmInto(device, rows, out, in, [&](std::uint16_t* y, void* ws, void* stream) {
-               return cuda::gemmBiasGeluFp8Timing(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), bits(b), y,
-                                                  rows, out, in, ws, stream, fast);
-             });
-           });
+    const torch::Tensor ones = torch::ones({out}, o.dtype(torch::kFloat32));
+    const torch::Tensor reference8 =
+        torch::gelu(torch::linear(dequantizeE4m3(x8), dequantizeE4m3(w8), b.to(torch::kFloat32)));
+    time("cutlass_exp2 e4m3 x and W, fast accumulation", reference8, [&] {
+      return gemmInto(device, rows, out, in, [&](std::uint16_t* y, void* ws, void* stream) {
+        return cuda::gemmBiasGeluE4m3(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), ones.data_ptr<float>(),
+                                      bits(b), y, rows, out, in, ws, stream);
+      });
+    });
   }
 #endif
   return r;
@@ -1280,8 +1347,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     stage("gather tokens");
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = addLn(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), l + ".norm1");
-      tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
+      tokens = encoderFeedForward(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), i);
     }
     if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device()) {
       pooled = packedAttentionPool(tokens, batch);
@@ -1294,8 +1360,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
                         1); // [B, N+2, E]
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = addLn(tokens, selfAttention(tokens, l + ".self_attn", encValid), l + ".norm1");
-      tokens = addLn(tokens, lin(linGelu(tokens, l + ".linear1"), l + ".linear2"), l + ".norm2");
+      tokens = encoderFeedForward(tokens, selfAttention(tokens, l + ".self_attn", encValid), i);
     }
     enc = tokens.narrow(1, 0, N);
   }

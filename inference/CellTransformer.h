@@ -155,15 +155,28 @@ public:
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
+  // The encoder's first feed-forward layers in FP8 without gradients (embedding; off by default):
+  // LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta, float32), W' in
+  // e4m3 with one scale per output channel (its largest |value| to 448), the normalised input
+  // times kFp8InputScale in e4m3 (no per-row scale: its values are at most sqrt(E - 1), 19.6 for E
+  // 384), float32 accumulation. On a GPU in bf16 with the kernels: the fused LayerNorm writes the
+  // e4m3 rows beside its bf16 output and one CUTLASS GEMM + GELU reads them
+  // (cuda::gemmBiasGeluE4m3); elsewhere the same rounded values in float32 (the path CI checks).
+  // The decoder's two tokens and training stay as they are. `parity` reports its cosine to float32.
+  void setFp8FeedForward(bool on);
+  bool fp8FeedForward() const { return fp8_; }
+  // Encoder layers that ran it in float32 instead (no kernels here, or one declined): 0 on a GPU
+  // with the kernels.
+  std::int64_t fp8Fallbacks() const { return fp8Fallbacks_; }
+  static constexpr float kFp8InputScale = 16.f; // a power of two: exact
   // `bench gemm-gelu`: the feed-forward's first layer at embedding's size (rows x in -> out, bf16,
   // random data) by each path, `iterations` times after a warm-up, on `device`: cuBLASLt's GEMM
   // with its bias epilogue alone and the CUTLASS kernel without GELU (the bounds), cuBLASLt's
   // followed by ATen's GELU (the unfused path), the fused kernel with erff, and with geluExp2
   // (embedding's). ms per call (wall time between synchronisations) and the largest difference of
   // its output from the fused kernel's with geluExp2 (the GELU-less ones: from x W^T + b).
-  // Then, timing only, the same kernel with x and W in e4m3 (random bytes, no scales; with CUTLASS's
-  // FP8 main loop and with its fast accumulation), their differences from float32 over the same
-  // e4m3 values: what an FP8 first layer would save.
+  // Then the FP8 layer's kernel (cuda::gemmBiasGeluE4m3) with x and W random e4m3 values and
+  // scales of 1, its difference from float32 over the same e4m3 values.
   // Empty: not built or not a GPU. `shape`: "linear1" (the feed-forward's first layer); `flop`: of
   // one call.
   struct GemmGeluTiming {
@@ -277,6 +290,17 @@ private:
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
+  // An encoder layer after its attention: norm1, the feed-forward, norm2 (in FP8 where set).
+  torch::Tensor encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention, int layer) const;
+  // setFp8FeedForward's per-layer linear1: W' in e4m3 [F, E] (kUInt8), alpha = its scales /
+  // kFp8InputScale (float32 [F]), b' (the compute dtype [F]); re-derived with the weights.
+  struct Fp8Linear {
+    torch::Tensor weight, alpha, bias;
+  };
+  void prepareFp8();
+  std::vector<Fp8Linear> fp8Layers_;
+  bool fp8_ = false;
+  mutable std::int64_t fp8Fallbacks_ = 0;
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
   torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;

@@ -300,12 +300,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setPoolKernelBefore(opt.poolKernelBefore);
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
+  model.setFp8FeedForward(opt.fp8FeedForward);
   model.setFusedPool(opt.fusedPool);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
+  res.fp8FeedForward = model.fp8FeedForward();
   res.fusedPool = model.fusedPool();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
@@ -361,11 +363,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   // Resume state.
   const std::string partsDir = outPath + ".parts";
   const std::string metaPath = (fs::path(partsDir) / "run.json").string();
-  const nlohmann::json meta = {{"data", fs::absolute(dataPath).string()},
-                               {"model", fs::absolute(mf.path).string()},
-                               {"cells", n},
-                               {"chunk_cells", chunkCells},
-                               {"embed_dim", E}};
+  nlohmann::json meta = {{"data", fs::absolute(dataPath).string()},
+                         {"model", fs::absolute(mf.path).string()},
+                         {"cells", n},
+                         {"chunk_cells", chunkCells},
+                         {"embed_dim", E}};
+  // FP8 parts are not resumed into a bf16 run nor the reverse (the key only where set: the records
+  // of runs before it still resume).
+  if (model.fp8FeedForward()) meta["fp8_feed_forward"] = true;
   // Sharded over ranks: rank r takes the r-th contiguous range of chunks; rank 0 prepares the
   // parts folder and its layout before anyone reads them, and assembles the output.
   const bool sharded = opt.dist && opt.dist->size() > 1;
@@ -820,6 +825,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     stopAssembling();
     std::rethrow_exception(writeError);
   }
+  res.fp8Fallbacks = model.fp8Fallbacks();
   if (sharded) {
     // Every rank's parts are written once all have passed here (a rank that died fails this).
     try {
@@ -851,6 +857,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     out->setStringAttribute("/", "source", dataPath);
     out->setStringAttribute("/", "model", mf.path);
     out->setStringAttribute("/", "config", model.config().describe());
+    // How the numbers were computed: FP8 embeddings are not bf16 ones (cosine ~0.9995, not 0.9999).
+    out->setStringAttribute(
+        "/", "precision",
+        std::string(cuda ? "bfloat16" : "float32") +
+            (model.fp8FeedForward() ? "; encoder linear1 in float8_e4m3 (--fp8-feed-forward)" : ""));
     out->commit();
     if (!byFileRow.empty()) {
       trace("embed: writing the h5ad copy");

@@ -58,6 +58,8 @@ struct EmbedRunOptions {
   bool poolKernelBefore = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
+  // The encoder's first feed-forward layers in FP8 (CellTransformer::setFp8FeedForward).
+  bool fp8FeedForward = false;
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
   // batch plan made on a host thread, its order copied to the device without waiting for the
   // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
@@ -141,6 +143,8 @@ struct EmbedRunResult {
   bool poolKernelBefore = false;         // the fused pool's kernel before its grouped second pass
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
+  bool fp8FeedForward = false;           // the first feed-forward layers in FP8 (e4m3)
+  std::int64_t fp8Fallbacks = 0;         // encoder layers that ran them in float32 (no kernels)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own

@@ -3,6 +3,7 @@
 #include "inference/GeluExp2.h"
 
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 #include <type_traits>
 
@@ -33,7 +34,8 @@ __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned s
 template <int PAIRS>
 __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ y,
                                    const __nv_bfloat162* __restrict__ weight, const __nv_bfloat162* __restrict__ bias,
-                                   __nv_bfloat162* __restrict__ out, long long rows, float eps) {
+                                   __nv_bfloat162* __restrict__ out, long long rows, float eps,
+                                   __nv_fp8x2_storage_t* __restrict__ normalized, float normalizedScale) {
   constexpr int kPairsPerRow = 32 * PAIRS;
   constexpr float kInvCols = 1.0f / (2 * kPairsPerRow);
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -68,18 +70,22 @@ __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const _
     const int c = lane + 32 * i;
     const float2 w = __bfloat1622float2(weight[c]);
     const float2 b = __bfloat1622float2(bias[c]);
-    out[base + c] = __floats2bfloat162_rn((v[i].x - mean) * rstd * w.x + b.x, (v[i].y - mean) * rstd * w.y + b.y);
+    const float2 n = make_float2((v[i].x - mean) * rstd, (v[i].y - mean) * rstd);
+    out[base + c] = __floats2bfloat162_rn(n.x * w.x + b.x, n.y * w.y + b.y);
+    if (normalized)
+      normalized[base + c] = __nv_cvt_float2_to_fp8x2(make_float2(n.x * normalizedScale, n.y * normalizedScale),
+                                                      __NV_SATFINITE, __NV_E4M3);
   }
 }
 
 template <int PAIRS>
 bool launchAddLayerNorm(const void* x, const void* y, const void* w, const void* b, void* out, long long rows,
-                        float eps, cudaStream_t stream) {
+                        float eps, cudaStream_t stream, void* normalized, float normalizedScale) {
   const long long blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   addLayerNormKernel<PAIRS><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
       static_cast<const __nv_bfloat162*>(x), static_cast<const __nv_bfloat162*>(y),
       static_cast<const __nv_bfloat162*>(w), static_cast<const __nv_bfloat162*>(b), static_cast<__nv_bfloat162*>(out),
-      rows, eps);
+      rows, eps, static_cast<__nv_fp8x2_storage_t*>(normalized), normalizedScale);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -453,19 +459,22 @@ bool layerNormGammaBetaBackwardBf16(const std::uint16_t* dy, const std::uint16_t
 
 bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std::uint16_t* weight,
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
-                      void* stream) {
+                      void* stream, std::uint8_t* normalized, float normalizedScale) {
   if (rows <= 0 || cols % 64 != 0 || !aligned(x) || !aligned(y) || !aligned(weight) || !aligned(bias) ||
-      !aligned(out) || (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
+      !aligned(out) || reinterpret_cast<std::uintptr_t>(normalized) % 2 != 0 ||
+      (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
     return false;
   const auto s = static_cast<cudaStream_t>(stream);
   switch (cols / 64) {
-  case 1: return launchAddLayerNorm<1>(x, y, weight, bias, out, rows, eps, s);
-  case 2: return launchAddLayerNorm<2>(x, y, weight, bias, out, rows, eps, s);   // E 128
-  case 4: return launchAddLayerNorm<4>(x, y, weight, bias, out, rows, eps, s);   // E 256
-  case 6: return launchAddLayerNorm<6>(x, y, weight, bias, out, rows, eps, s);   // E 384 (released)
-  case 8: return launchAddLayerNorm<8>(x, y, weight, bias, out, rows, eps, s);   // E 512
-  case 12: return launchAddLayerNorm<12>(x, y, weight, bias, out, rows, eps, s); // E 768
-  case 16: return launchAddLayerNorm<16>(x, y, weight, bias, out, rows, eps, s); // E 1024
+  case 1: return launchAddLayerNorm<1>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale);
+  case 2: return launchAddLayerNorm<2>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 128
+  case 4: return launchAddLayerNorm<4>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 256
+  case 6:
+    return launchAddLayerNorm<6>(x, y, weight, bias, out, rows, eps, s, normalized,
+                                 normalizedScale); // E 384 (released)
+  case 8: return launchAddLayerNorm<8>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale);   // E 512
+  case 12: return launchAddLayerNorm<12>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 768
+  case 16: return launchAddLayerNorm<16>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 1024
   default: return false;
   }
 }

@@ -12,9 +12,12 @@ namespace atlascope::inference::cuda {
 // rounded to bf16 first and the statistics in float32, as ATen's add followed by layer_norm.
 // Returns false (nothing launched) for a width it has no kernel for (cols 64, 128, 256, 384, 512,
 // 768 or 1024) or pointers not 4-byte aligned; the caller then runs the ATen operations.
+// `normalized` (null: none): also each row's (x + y - mean) / std times `normalizedScale` in e4m3
+// (one byte a value, rounded to nearest even, saturated to +-448; 2-byte aligned): the FP8 first
+// feed-forward layer's input, before LayerNorm's affine (folded into that layer's weights).
 bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std::uint16_t* weight,
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
-                      void* stream);
+                      void* stream, std::uint8_t* normalized = nullptr, float normalizedScale = 1.f);
 
 // LayerNorm's weight and bias gradients (training): dgamma[j] = sum_i dy[i,j] (x[i,j] - mean[i])
 // rstd[i], dbeta[j] = sum_i dy[i,j], over rows of bf16 dy and x with float32 mean and rstd (as
@@ -93,11 +96,12 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
                       std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                   std::int64_t M, int N, int K, void* workspace, void* stream);
-// Timing only (`bench gemm-gelu`): the same GELU(x W^T + b) with x [M, K] and W [N, K] in e4m3
-// (one byte each, taken as they are: no scales, not a model path; K a multiple of 16), out bf16;
-// `fastAccum`: CUTLASS's FP8 fast accumulation. What an FP8 first feed-forward layer would save.
-bool gemmBiasGeluFp8Timing(const std::uint8_t* x, const std::uint8_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                           std::int64_t M, int N, int K, void* workspace, void* stream, bool fastAccum);
+// The FP8 first feed-forward layer (CellTransformer::setFp8FeedForward): out = GELU(alpha[n] (x W^T)
+// + bias[n]) with x [M, K] and W [N, K] in e4m3 (one byte each), alpha float32 [N] (16-byte
+// aligned, N a multiple of 4), bias and out bf16; the pre-activation rounded to bf16 and GELU by
+// geluExp2 as gemmBiasGeluBf16's. CUTLASS's FP8 main loop with fast accumulation. K a multiple of 16.
+bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float* alpha, const std::uint16_t* bias,
+                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

@@ -20,6 +20,7 @@
 #include <cutlass/gemm/device/gemm_universal_adapter.h>
 #include <cutlass/gemm/kernel/gemm_universal.hpp>
 #include <cutlass/util/packed_stride.hpp>
+#include <type_traits>
 
 namespace atlascope::inference::cuda::gemm_gelu {
 
@@ -77,9 +78,10 @@ inline int smCount(int device) {
   return counts[device].load();
 }
 
+// `alpha`: null, or the per-column scales of a PerColAlpha kernel (float32 [N]).
 template <class G>
 typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* bias, void* out, std::int64_t M, int N,
-                                      int K, int device) {
+                                      int K, int device, const float* alpha = nullptr) {
   using Kernel = typename G::Kernel;
   using Gemm = typename G::Gemm;
   const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {static_cast<int>(M), K, 1});
@@ -97,6 +99,7 @@ typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* 
   a.epilogue.thread.alpha = 1.f;
   a.epilogue.thread.beta = 0.f;
   a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
+  a.epilogue.thread.alpha_ptr = alpha;
   return a;
 }
 
@@ -108,8 +111,8 @@ inline bool fits(const void* x, const void* w, const void* bias, const void* out
 
 template <class G>
 bool run(const void* x, const void* w, const std::uint16_t* bias, std::uint16_t* out, std::int64_t M, int N, int K,
-         void* workspace, cudaStream_t stream, int device) {
-  const auto a = arguments<G>(x, w, bias, out, M, N, K, device);
+         void* workspace, cudaStream_t stream, int device, const float* alpha = nullptr) {
+  const auto a = arguments<G>(x, w, bias, out, M, N, K, device, alpha);
   typename G::Gemm gemm;
   if (gemm.can_implement(a) != cutlass::Status::kSuccess) return false;
   if (gemm.initialize(a, workspace, stream) != cutlass::Status::kSuccess) return false;
@@ -145,14 +148,18 @@ namespace {
 // warps instead of 8 runs at half the rate. Again as kernels, with geluExp2 (`bench gemm-gelu`,
 // 2026-12-01): ping-pong 64 x 256 1.975 ms and 128 x 128 1.875 against 1.613 for this one, and
 // ping-pong 64 x 256 without GELU 1.235 against 1.202: its products alone are slower already.
-// In: the inputs' element (bf16, or e4m3 for timing: 16 a 16-byte access, k-steps of 128).
+// In: the inputs' element (bf16, or e4m3: 16 a 16-byte access, k-steps of 128). PerColAlpha:
+// GELU(alpha_n (x W^T)_mn + b_n) with a float32 alpha per output column (the FP8 layer's scales).
 template <template <class> class Gelu, class In = Element,
-          class Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative>
+          class Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative, bool PerColAlpha = false>
 struct GemmOf {
   static constexpr int kAlignIn = 16 / sizeof(In);
   using TileShape = Shape<_128, _256, Int<64 * 2 / sizeof(In)>>;
   using ClusterShape = Shape<_2, _1, _1>;
-  using Fusion = cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>;
+  using Fusion = std::conditional_t<
+      PerColAlpha,
+      cutlass::epilogue::fusion::PerColLinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>,
+      cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
@@ -169,13 +176,15 @@ using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
 
-// Timing only (gemmBiasGeluFp8Timing): GemmOf<GeluExp2> with x and W in e4m3, one byte each and
-// 128-byte k-steps, for what an FP8 first layer would save before it is built (no scales yet);
-// CUTLASS's cooperative main loop, or its FP8 one with fast accumulation (no periodic promotion of
-// the tensor cores' partial sums to float32).
-using GemmFp8 = GemmOf<GeluExp2, cutlass::float_e4m3_t>;
-using GemmFp8Fast =
-    GemmOf<GeluExp2, cutlass::float_e4m3_t, cutlass::gemm::KernelTmaWarpSpecializedCooperativeFP8FastAccum>;
+// The FP8 first feed-forward layer (gemmBiasGeluE4m3): GemmOf<GeluExp2> with x and W in e4m3, one
+// byte each and 128-byte k-steps, a scale per output column, CUTLASS's FP8 main loop with fast
+// accumulation (no periodic promotion of the tensor cores' partial sums to float32; K is 384).
+// Measured without scales before it was a model path (`bench gemm-gelu`, H200, 393,216 x 384 ->
+// 2,048): 1.235-1.238 ms against 1.593-1.594 for bf16; the cooperative main loop with promotion
+// 2.20 ms (it spills 858 bytes); docs/bench/gpu-gemm-gelu-fp8-timing-2026-12-02.jsonl. With the
+// scales: 1.307 ms against 1.615 (docs/bench/gpu-fp8-feed-forward-2026-12-02.jsonl).
+using GemmE4m3 =
+    GemmOf<GeluExp2, cutlass::float_e4m3_t, cutlass::gemm::KernelTmaWarpSpecializedCooperativeFP8FastAccum, true>;
 
 // Epilogues tried beside this one on the H200 (`bench gemm-gelu --iterations 50`, 393,216 x 384 ->
 // 2,048, each against this kernel in the same call), none faster, all removed (the register-store
@@ -210,7 +219,7 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmFp8, GemmFp8Fast>(M, N, K, device);
+  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmE4m3>(M, N, K, device);
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
@@ -231,14 +240,14 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
   return run<GemmBiasOnly>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device);
 }
 
-bool gemmBiasGeluFp8Timing(const std::uint8_t* x, const std::uint8_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                           std::int64_t M, int N, int K, void* workspace, void* stream, bool fastAccum) {
-  if (!fits(x, w, bias, out, M, N, K) || K % GemmFp8::kAlignIn != 0) return false;
+bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float* alpha, const std::uint16_t* bias,
+                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream) {
+  if (!fits(x, w, bias, out, M, N, K) || K % GemmE4m3::kAlignIn != 0 || N % 4 != 0 || !alpha ||
+      reinterpret_cast<std::uintptr_t>(alpha) % 16 != 0)
+    return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  const auto s = static_cast<cudaStream_t>(stream);
-  return fastAccum ? run<GemmFp8Fast>(x, w, bias, out, M, N, K, workspace, s, device)
-                   : run<GemmFp8>(x, w, bias, out, M, N, K, workspace, s, device);
+  return run<GemmE4m3>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device, alpha);
 }
 
 } // namespace atlascope::inference::cuda

@@ -154,6 +154,34 @@ private slots:
       atlascope::Hdf5File e5(out.toStdString());
       QCOMPARE(f.readFloat("/obsm/X_celltransformer").data, e5.readFloat("/embedding").data);
     }
+    // --fp8-feed-forward (here its CPU path): said in the result and in the file, each cell's
+    // embedding close to the default's but not the same numbers.
+    const QString out8 = dir_.filePath("emb8.h5");
+    Run e8 = cli({"embed", data, "--weights", pth, "--heads", "4", "--out", out8, "--device", "cpu", "--progress",
+                  "json", "--fp8-feed-forward"});
+    QVERIFY2(e8.code == 0, qPrintable(e8.err));
+    QVERIFY2(e8.out.contains("\"fp8_feed_forward\":true"), qPrintable(e8.out));
+    {
+      atlascope::Hdf5File a(out.toStdString()), b(out8.toStdString());
+      QVERIFY(QString::fromStdString(b.readStringAttribute("/", "precision")).contains("e4m3"));
+      QCOMPARE(QString::fromStdString(a.readStringAttribute("/", "precision")), QString("float32"));
+      const auto x = a.readFloat("/embedding").data, y = b.readFloat("/embedding").data;
+      QCOMPARE(x.size(), y.size());
+      double worst = 1, differ = 0;
+      for (std::size_t r = 0; r < 1500; ++r) {
+        double xy = 0, xx = 0, yy = 0;
+        for (std::size_t c = r * 64; c < (r + 1) * 64; ++c) {
+          xy += double(x[c]) * y[c];
+          xx += double(x[c]) * x[c];
+          yy += double(y[c]) * y[c];
+          differ = std::max(differ, std::abs(double(x[c]) - y[c]));
+        }
+        worst = std::min(worst, xy / std::sqrt(xx * yy));
+      }
+      qInfo("--fp8-feed-forward: smallest cosine to the float32 embedding %.6f", worst);
+      QVERIFY(worst > 0.999);
+      QVERIFY(differ > 1e-4);
+    }
     // A dataset whose panel does not match the model, and a wrong weights file: one-line errors.
     const QString other = dir_.filePath("other.h5ad");
     QCOMPARE(cli({"generate", "--out", other, "--cells", "500", "--genes", "20", "--types", "16"}).code, 0);

@@ -8,6 +8,7 @@
 #include "inference/CellTransformer.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
+#include "inference/Fp8.h"
 #include "inference/GeluExp2.h"
 #include "inference/StateDict.h"
 #include "tests/TestPaths.h"
@@ -164,6 +165,57 @@ private Q_SLOTS:
       const Output x = model.forwardFromTokens(table, types_, pad, false);
       const Output y = model.forwardFromTokens(table, types_, pack, false);
       QVERIFY((x.embedding - y.embedding).abs().max().item<double>() < 1e-5);
+    }
+  }
+
+  // e4m3 as the H200's cvt.rn.satfinite: every code decodes and encodes back to itself (NaN aside);
+  // between two neighbours the nearer wins and a tie goes to the even code; beyond 448 it
+  // saturates (no infinity in e4m3), subnormals down to 2^-9, signs kept.
+  void e4m3RoundsToNearestEven() {
+    QCOMPARE(fromE4m3(0x7e), 448.f);
+    QCOMPARE(fromE4m3(0x01), std::ldexp(1.f, -9));
+    QCOMPARE(fromE4m3(0x08), std::ldexp(1.f, -6));
+    QCOMPARE(fromE4m3(0xb8), -1.f);
+    QVERIFY(std::isnan(fromE4m3(0x7f)) && std::isnan(fromE4m3(0xff)));
+    for (int b = 0; b < 256; ++b)
+      if ((b & 0x7f) != 0x7f)
+        QCOMPARE(static_cast<int>(toE4m3(fromE4m3(static_cast<std::uint8_t>(b)))), b == 0x80 ? 0x80 : b);
+    for (int b = 0; b < 0x7e; ++b) {
+      const float lo = fromE4m3(static_cast<std::uint8_t>(b)), hi = fromE4m3(static_cast<std::uint8_t>(b + 1));
+      const float mid = lo + (hi - lo) / 2;
+      QCOMPARE(static_cast<int>(toE4m3(mid)), b % 2 == 0 ? b : b + 1);
+      QCOMPARE(static_cast<int>(toE4m3(std::nextafter(mid, 0.f))), b);
+      QCOMPARE(static_cast<int>(toE4m3(-std::nextafter(mid, 1e9f))), 0x80 | (b + 1));
+    }
+    QCOMPARE(static_cast<int>(toE4m3(1e30f)), 0x7e);
+    QCOMPARE(static_cast<int>(toE4m3(-500.f)), 0xfe);
+    QCOMPARE(static_cast<int>(toE4m3(std::ldexp(1.f, -11))), 0); // a quarter of the smallest subnormal
+    QCOMPARE(static_cast<int>(toE4m3(std::nanf(""))), 0x7f);
+    const torch::Tensor v = torch::tensor({0.3f, -2.7f, 1000.f});
+    QVERIFY(torch::equal(dequantizeE4m3(quantizeE4m3(v)), torch::tensor({0.3125f, -2.75f, 448.f})));
+  }
+
+  // The FP8 first feed-forward layer (setFp8FeedForward), here its CPU path (the GPU kernel's e4m3
+  // values in float32): the embeddings stay within the bar for a lower precision, cosine
+  // >= 0.999 to the reference's fp32 outputs for every cell, yet differ from fp32 (the layer did
+  // run in e4m3); switching it off gives fp32's numbers back.
+  void fp8FeedForwardStaysWithinCosineBar() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    const torch::Tensor ref = tensorOf(h5_->readFloat("/expected/neighborhood_repr"));
+    EmbedOptions opt;
+    for (const bool packed : {false, true}) {
+      opt.packed = packed;
+      model.setFp8FeedForward(true);
+      const Output o = embedNeighborhoods(model, expression_, types_, hoods(), 0, opt);
+      QVERIFY(model.fp8Fallbacks() > 0);
+      const torch::Tensor cos = torch::cosine_similarity(o.embedding, ref, 1);
+      qInfo("fp8 feed-forward (%s): cosine to fp32 min %.6f mean %.6f", packed ? "packed" : "padded",
+            cos.min().item<double>(), cos.mean().item<double>());
+      QVERIFY(cos.min().item<double>() >= 0.999);
+      QVERIFY(maxError(o.embedding, ref) > 1e-3);
+      model.setFp8FeedForward(false);
+      QVERIFY(maxError(embedNeighborhoods(model, expression_, types_, hoods(), 0, opt).embedding, ref) < 1e-4);
     }
   }
 
