@@ -593,7 +593,7 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
       h = gemmInto(a.device(), rows, F, E, [&](std::uint16_t* y, void* ws, void* stream) {
         return cuda::gemmBiasGeluE4m3(n8.data_ptr<std::uint8_t>(), f.weight.data_ptr<std::uint8_t>(),
                                       f.alpha.data_ptr<float>(), bits(f.bias), y, rows, static_cast<int>(F),
-                                      static_cast<int>(E), ws, stream);
+                                      static_cast<int>(E), ws, stream, fp8ErfGelu_);
       });
     }
   }
@@ -608,7 +608,9 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
     x = ln(sum, l + ".norm1");
     const torch::Tensor n = torch::layer_norm(sum.to(torch::kFloat32), {E}, {}, {}, 1e-5);
     const torch::Tensor q = dequantizeE4m3(quantizeE4m3(n * kFp8InputScale));
-    h = torch::gelu(torch::matmul(q, dequantizeE4m3(f.weight).t()) * f.alpha + f.bias.to(torch::kFloat32)).to(compute_);
+    h = torch::gelu(torch::matmul(q, dequantizeE4m3(f.weight).t()) * f.alpha + f.bias.to(torch::kFloat32),
+                    fp8ErfGelu_ ? "none" : "tanh")
+            .to(compute_);
   }
   return addLn(x, lin(h, l + ".linear2"), l + ".norm2");
 }
@@ -827,12 +829,14 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
     const torch::Tensor ones = torch::ones({out}, o.dtype(torch::kFloat32));
     const torch::Tensor reference8 =
         torch::gelu(torch::linear(dequantizeE4m3(x8), dequantizeE4m3(w8), b.to(torch::kFloat32)));
-    time("cutlass_exp2 e4m3 x and W, fast accumulation", reference8, [&] {
-      return gemmInto(device, rows, out, in, [&](std::uint16_t* y, void* ws, void* stream) {
-        return cuda::gemmBiasGeluE4m3(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), ones.data_ptr<float>(),
-                                      bits(b), y, rows, out, in, ws, stream);
-      });
-    });
+    for (const bool exp2 : {true, false})
+      time(exp2 ? "cutlass_exp2 e4m3 x and W, fast accumulation" : "cutlass_tanh e4m3 x and W, fast accumulation",
+           reference8, [&] {
+             return gemmInto(device, rows, out, in, [&](std::uint16_t* y, void* ws, void* stream) {
+               return cuda::gemmBiasGeluE4m3(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(),
+                                             ones.data_ptr<float>(), bits(b), y, rows, out, in, ws, stream, exp2);
+             });
+           });
   }
 #endif
   return r;

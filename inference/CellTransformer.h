@@ -159,9 +159,10 @@ public:
   // LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta, float32), W' in
   // e4m3 with one scale per output channel (its largest |value| to 448), the normalised input
   // times kFp8InputScale in e4m3 (no per-row scale: its values are at most sqrt(E - 1), 19.6 for E
-  // 384), float32 accumulation. On a GPU in bf16 with the kernels: the fused LayerNorm writes the
-  // e4m3 rows beside its bf16 output and one CUTLASS GEMM + GELU reads them
-  // (cuda::gemmBiasGeluE4m3); elsewhere the same rounded values in float32 (the path CI checks).
+  // 384), float32 accumulation, GELU's tanh form (setFp8ErfGelu). On a GPU in bf16 with the
+  // kernels: the fused LayerNorm writes the e4m3 rows beside its bf16 output and one CUTLASS GEMM +
+  // GELU reads them (cuda::gemmBiasGeluE4m3); elsewhere the same rounded values in float32 (the
+  // path CI checks).
   // The decoder's two tokens and training stay as they are. `parity` reports its cosine to float32.
   void setFp8FeedForward(bool on);
   bool fp8FeedForward() const { return fp8_; }
@@ -169,6 +170,11 @@ public:
   // with the kernels.
   std::int64_t fp8Fallbacks() const { return fp8Fallbacks_; }
   static constexpr float kFp8InputScale = 16.f; // a power of two: exact
+  // Its GELU: the tanh form (geluTanh in GeluExp2.h, ATen's approximate="tanh"; six instructions a
+  // value in the epilogue) by default, the erf GELU (geluExp2 of the bf16-rounded input, as the
+  // bf16 path) with this set, for comparisons.
+  void setFp8ErfGelu(bool on) { fp8ErfGelu_ = on; }
+  bool fp8ErfGelu() const { return fp8ErfGelu_; }
   // `bench gemm-gelu`: the feed-forward's first layer at embedding's size (rows x in -> out, bf16,
   // random data) by each path, `iterations` times after a warm-up, on `device`: cuBLASLt's GEMM
   // with its bias epilogue alone and the CUTLASS kernel without GELU (the bounds), cuBLASLt's
@@ -300,6 +306,7 @@ private:
   void prepareFp8();
   std::vector<Fp8Linear> fp8Layers_;
   bool fp8_ = false;
+  bool fp8ErfGelu_ = false;
   mutable std::int64_t fp8Fallbacks_ = 0;
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
   torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;

@@ -301,6 +301,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
   model.setFp8FeedForward(opt.fp8FeedForward);
+  model.setFp8ErfGelu(opt.fp8ErfGelu);
   model.setFusedPool(opt.fusedPool);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
@@ -308,6 +309,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
   res.fp8FeedForward = model.fp8FeedForward();
+  res.fp8ErfGelu = res.fp8FeedForward && model.fp8ErfGelu();
   res.fusedPool = model.fusedPool();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
@@ -370,7 +372,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
                          {"embed_dim", E}};
   // FP8 parts are not resumed into a bf16 run nor the reverse (the key only where set: the records
   // of runs before it still resume).
-  if (model.fp8FeedForward()) meta["fp8_feed_forward"] = true;
+  if (model.fp8FeedForward()) meta["fp8_feed_forward"] = model.fp8ErfGelu() ? "erf GELU" : "tanh GELU";
   // Sharded over ranks: rank r takes the r-th contiguous range of chunks; rank 0 prepares the
   // parts folder and its layout before anyone reads them, and assembles the output.
   const bool sharded = opt.dist && opt.dist->size() > 1;
@@ -858,10 +860,12 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     out->setStringAttribute("/", "model", mf.path);
     out->setStringAttribute("/", "config", model.config().describe());
     // How the numbers were computed: FP8 embeddings are not bf16 ones (cosine ~0.9995, not 0.9999).
-    out->setStringAttribute(
-        "/", "precision",
-        std::string(cuda ? "bfloat16" : "float32") +
-            (model.fp8FeedForward() ? "; encoder linear1 in float8_e4m3 (--fp8-feed-forward)" : ""));
+    out->setStringAttribute("/", "precision",
+                            std::string(cuda ? "bfloat16" : "float32") +
+                                (model.fp8FeedForward()
+                                     ? std::string("; encoder linear1 in float8_e4m3 (--fp8-feed-forward), its GELU ") +
+                                           (model.fp8ErfGelu() ? "erf" : "tanh form")
+                                     : std::string()));
     out->commit();
     if (!byFileRow.empty()) {
       trace("embed: writing the h5ad copy");

@@ -60,6 +60,7 @@ struct EmbedRunOptions {
   bool erffGelu = false;
   // The encoder's first feed-forward layers in FP8 (CellTransformer::setFp8FeedForward).
   bool fp8FeedForward = false;
+  bool fp8ErfGelu = false; // its GELU in the erf form (CellTransformer::setFp8ErfGelu)
   // The next chunk's first batches built while this chunk's last ones are queued, its order and
   // batch plan made on a host thread, its order copied to the device without waiting for the
   // queue, and the chunks' pinned host copies allocated once on a thread of their own; false: each
@@ -144,6 +145,7 @@ struct EmbedRunResult {
   bool gemmGelu = false;                 // the fused GEMM + GELU used
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   bool fp8FeedForward = false;           // the first feed-forward layers in FP8 (e4m3)
+  bool fp8ErfGelu = false;               // their GELU in the erf form (not tanh)
   std::int64_t fp8Fallbacks = 0;         // encoder layers that ran them in float32 (no kernels)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used

@@ -98,10 +98,12 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
                   std::int64_t M, int N, int K, void* workspace, void* stream);
 // The FP8 first feed-forward layer (CellTransformer::setFp8FeedForward): out = GELU(alpha[n] (x W^T)
 // + bias[n]) with x [M, K] and W [N, K] in e4m3 (one byte each), alpha float32 [N] (16-byte
-// aligned, N a multiple of 4), bias and out bf16; the pre-activation rounded to bf16 and GELU by
-// geluExp2 as gemmBiasGeluBf16's. CUTLASS's FP8 main loop with fast accumulation. K a multiple of 16.
+// aligned, N a multiple of 4), bias and out bf16; GELU by its tanh form, geluTanh (GeluExp2.h) on the unrounded
+// pre-activation; `exp2`: the bf16-rounded pre-activation through geluExp2, as gemmBiasGeluBf16 (for comparisons).
+// CUTLASS's FP8 main loop with fast accumulation. K a multiple of 16.
 bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float* alpha, const std::uint16_t* bias,
-                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream);
+                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream,
+                      bool exp2 = false);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

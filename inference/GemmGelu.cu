@@ -34,6 +34,7 @@ enum class Epi {
   Erff,     // GELU by erff (`--erff-gelu`, the epilogue before GeluExp2.h)
   Exp2,     // GELU by geluExp2
   BiasOnly, // no GELU: what the GELU costs (bench gemm-gelu only; not the model's function)
+  Tanh,     // GELU's tanh form by geluTanh, unrounded input (the FP8 layer's: not bit-exact anyway)
 };
 
 // GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
@@ -49,6 +50,8 @@ template <Epi E> struct RoundedGeluOf {
     CUTLASS_HOST_DEVICE T operator()(T const& value) const {
       if constexpr (E == Epi::BiasOnly) {
         return value;
+      } else if constexpr (E == Epi::Tanh) {
+        return T(geluTanh(static_cast<float>(value)));
       } else {
         const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
         return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
@@ -68,6 +71,7 @@ template <Epi E> struct RoundedGeluOf {
 template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
 template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
 template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
+template <class T> using GeluTanh = RoundedGeluOf<Epi::Tanh>::Op<T>;
 
 // The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
 inline int smCount(int device) {
@@ -176,14 +180,17 @@ using GemmErff = GemmOf<GeluErff>;
 using GemmExp2 = GemmOf<GeluExp2>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
 
-// The FP8 first feed-forward layer (gemmBiasGeluE4m3): GemmOf<GeluExp2> with x and W in e4m3, one
-// byte each and 128-byte k-steps, a scale per output column, CUTLASS's FP8 main loop with fast
-// accumulation (no periodic promotion of the tensor cores' partial sums to float32; K is 384).
-// Measured without scales before it was a model path (`bench gemm-gelu`, H200, 393,216 x 384 ->
-// 2,048): 1.235-1.238 ms against 1.593-1.594 for bf16; the cooperative main loop with promotion
-// 2.20 ms (it spills 858 bytes); docs/bench/gpu-gemm-gelu-fp8-timing-2026-12-02.jsonl. With the
-// scales: 1.307 ms against 1.615 (docs/bench/gpu-fp8-feed-forward-2026-12-02.jsonl).
+// The FP8 first feed-forward layer (gemmBiasGeluE4m3): x and W in e4m3, one byte each and 128-byte
+// k-steps, a scale per output column, CUTLASS's FP8 main loop with fast accumulation (no periodic
+// promotion of the tensor cores' partial sums to float32; K is 384), GELU's tanh form (geluTanh:
+// the path is approximate anyway, and its epilogue's instructions are what this kernel waits on);
+// GemmE4m3Exp2 with the bf16 path's exact GELU, for comparisons (`--fp8-erf-gelu`). H200, `bench
+// gemm-gelu`, 393,216 x 384 -> 2,048: 1.025 ms with the tanh form, 1.310 with the exact one, 1.560
+// for bf16 (docs/bench/gpu-fp8-tanh-gelu-2026-12-02.jsonl). Before the scales, the cooperative main
+// loop with promotion took 2.20 ms (it spills 858 bytes; gpu-gemm-gelu-fp8-timing-2026-12-02.jsonl).
 using GemmE4m3 =
+    GemmOf<GeluTanh, cutlass::float_e4m3_t, cutlass::gemm::KernelTmaWarpSpecializedCooperativeFP8FastAccum, true>;
+using GemmE4m3Exp2 =
     GemmOf<GeluExp2, cutlass::float_e4m3_t, cutlass::gemm::KernelTmaWarpSpecializedCooperativeFP8FastAccum, true>;
 
 // Epilogues tried beside this one on the H200 (`bench gemm-gelu --iterations 50`, 393,216 x 384 ->
@@ -219,7 +226,7 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmE4m3>(M, N, K, device);
+  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmE4m3, GemmE4m3Exp2>(M, N, K, device);
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
@@ -241,13 +248,15 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
 }
 
 bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float* alpha, const std::uint16_t* bias,
-                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream) {
+                      std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream, bool exp2) {
   if (!fits(x, w, bias, out, M, N, K) || K % GemmE4m3::kAlignIn != 0 || N % 4 != 0 || !alpha ||
       reinterpret_cast<std::uintptr_t>(alpha) % 16 != 0)
     return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  return run<GemmE4m3>(x, w, bias, out, M, N, K, workspace, static_cast<cudaStream_t>(stream), device, alpha);
+  const auto s = static_cast<cudaStream_t>(stream);
+  return exp2 ? run<GemmE4m3Exp2>(x, w, bias, out, M, N, K, workspace, s, device, alpha)
+              : run<GemmE4m3>(x, w, bias, out, M, N, K, workspace, s, device, alpha);
 }
 
 } // namespace atlascope::inference::cuda

@@ -92,6 +92,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
           {"fp8_feed_forward", r.fp8FeedForward},
+          {"fp8_erf_gelu", r.fp8ErfGelu},
           {"fp8_fallback_layers", r.fp8Fallbacks},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
@@ -115,6 +116,8 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("--fp8-feed-forward", opt.fp8FeedForward,
                 "The encoder's first feed-forward layers in FP8 (e4m3, a scale per channel; `parity` reports its "
                 "cosine to fp32): faster on a GPU with the kernels, the same rounded values in float32 elsewhere");
+  cmd->add_flag("--fp8-erf-gelu", opt.fp8ErfGelu,
+                "With --fp8-feed-forward: the erf GELU (as the bf16 path) instead of its tanh form (for comparisons)");
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,

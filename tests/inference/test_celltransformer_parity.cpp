@@ -195,6 +195,16 @@ private Q_SLOTS:
     QVERIFY(torch::equal(dequantizeE4m3(quantizeE4m3(v)), torch::tensor({0.3125f, -2.75f, 448.f})));
   }
 
+  // The FP8 kernel's GELU (geluTanh, GeluExp2.h) is the function the CPU path computes, ATen's
+  // gelu(approximate="tanh"), and within 4.8e-4 of the erf GELU everywhere.
+  void geluTanhIsAtensTanhForm() {
+    const torch::Tensor x = torch::linspace(-12, 12, 24001);
+    torch::Tensor y = torch::empty_like(x);
+    for (std::int64_t i = 0; i < x.numel(); ++i) y[i] = geluTanh(x[i].item<float>());
+    QVERIFY((y - torch::gelu(x, "tanh")).abs().max().item<double>() < 1e-6);
+    QVERIFY((y - torch::gelu(x)).abs().max().item<double>() < 4.8e-4);
+  }
+
   // The FP8 first feed-forward layer (setFp8FeedForward), here its CPU path (the GPU kernel's e4m3
   // values in float32): the embeddings stay within the bar for a lower precision, cosine
   // >= 0.999 to the reference's fp32 outputs for every cell, yet differ from fp32 (the layer did
