@@ -157,8 +157,14 @@ void CellTransformer::setFp8FeedForward(bool on) {
   prepareFp8();
 }
 
+float CellTransformer::fp8InputScale(std::int64_t E) {
+  float s = 1024.f;
+  while (s > 1.f / 1024 && s * std::sqrt(static_cast<float>(std::max<std::int64_t>(E - 1, 1))) > 448.f) s /= 2;
+  return s;
+}
+
 // One scale per output channel of W' = W diag(gamma): a row's largest |value| lands on 448, e4m3's
-// largest; the input is LayerNorm's normalised row before its affine, times kFp8InputScale.
+// largest; the input is LayerNorm's normalised row before its affine, times fp8InputScale(E).
 void CellTransformer::prepareFp8() {
   fp8Layers_.clear();
   if (!fp8_) return;
@@ -173,7 +179,7 @@ void CellTransformer::prepareFp8() {
     const torch::Tensor scale = folded.abs().amax(1).clamp_min(1e-30) / 448.0;
     Fp8Linear f;
     f.weight = quantizeE4m3(folded / scale.unsqueeze(1));
-    f.alpha = (scale / kFp8InputScale).contiguous();
+    f.alpha = (scale / fp8InputScale(w.size(1))).contiguous();
     f.bias = (b + torch::mv(w, beta)).to(compute_).contiguous();
     fp8Layers_.push_back(std::move(f));
   }
@@ -191,6 +197,7 @@ void CellTransformer::setComputeCopies(StateDict copies) {
   ownedCopies_ = !copies.empty();
   lowp_ = std::move(copies);
   if (!ownedCopies_) refreshComputeCopies();
+  prepareFp8();
 }
 
 const torch::Tensor& CellTransformer::p(const std::string& name) const { return params_.at(name); }
@@ -585,10 +592,11 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
     const torch::Tensor a = tokens.contiguous(), c = attention.contiguous();
     torch::Tensor out = torch::empty_like(a), n8 = torch::empty(a.sizes(), a.options().dtype(torch::kUInt8));
     const std::int64_t rows = a.numel() / E;
-    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 &&
+    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
+        b.is_contiguous() &&
         cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), mutableBits(out), rows, static_cast<int>(E), 1e-5f,
                                at::cuda::getCurrentCUDAStream(a.device().index()).stream(), n8.data_ptr<std::uint8_t>(),
-                               kFp8InputScale)) {
+                               fp8InputScale(E))) {
       x = out;
       h = gemmInto(a.device(), rows, F, E, [&](std::uint16_t* y, void* ws, void* stream) {
         return cuda::gemmBiasGeluE4m3(n8.data_ptr<std::uint8_t>(), f.weight.data_ptr<std::uint8_t>(),
@@ -601,13 +609,12 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
   if (h.defined()) {
     h = h.view(hidden);
   } else {
-    // The same e4m3 values in float32 (the CPU's path; a GPU's where a kernel declines, converting
-    // on the host: slow).
-    ++fp8Fallbacks_;
+    // The same e4m3 values in float32 (the CPU's path; a GPU's where a kernel declines).
+    fp8Fallbacks_.fetch_add(1, std::memory_order_relaxed);
     const torch::Tensor sum = tokens + attention; // rounded to the compute dtype, as addLn's
     x = ln(sum, l + ".norm1");
     const torch::Tensor n = torch::layer_norm(sum.to(torch::kFloat32), {E}, {}, {}, 1e-5);
-    const torch::Tensor q = dequantizeE4m3(quantizeE4m3(n * kFp8InputScale));
+    const torch::Tensor q = dequantizeE4m3(quantizeE4m3(n * fp8InputScale(E)));
     h = torch::gelu(torch::matmul(q, dequantizeE4m3(f.weight).t()) * f.alpha + f.bias.to(torch::kFloat32),
                     fp8ErfGelu_ ? "none" : "tanh")
             .to(compute_);
@@ -765,6 +772,58 @@ bool CellTransformer::gemmGeluBuilt() {
 #else
   return false;
 #endif
+}
+
+CellTransformer::Fp8Check CellTransformer::checkFp8Kernels([[maybe_unused]] torch::Device device,
+                                                           [[maybe_unused]] std::int64_t rows) {
+  Fp8Check r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return r;
+  torch::NoGradGuard noGrad;
+  torch::manual_seed(13);
+  const std::int64_t E = 384, F = 2048;
+  const auto of = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  const torch::Tensor w8 = quantizeE4m3(torch::randn({F, E}, of) * 100);
+  const torch::Tensor alpha = torch::rand({F}, of) * 1e-3 + 1e-4;
+  const torch::Tensor bias = (0.5 * torch::randn({F}, of)).to(torch::kBFloat16);
+  r.gemmMaxRelError = r.gemmErfMaxRelError = 0;
+  for (const std::int64_t m : {rows, std::int64_t{1}, std::int64_t{129}, rows + 77}) {
+    const torch::Tensor x8 = quantizeE4m3(torch::randn({m, E}, of) * 16);
+    const torch::Tensor pre =
+        torch::matmul(dequantizeE4m3(x8), dequantizeE4m3(w8).t()) * alpha + bias.to(torch::kFloat32);
+    for (const bool erf : {false, true}) {
+      const torch::Tensor y = gemmInto(device, m, F, E, [&](std::uint16_t* out, void* ws, void* stream) {
+        return cuda::gemmBiasGeluE4m3(x8.data_ptr<std::uint8_t>(), w8.data_ptr<std::uint8_t>(), alpha.data_ptr<float>(),
+                                      bits(bias), out, m, static_cast<int>(F), static_cast<int>(E), ws, stream, erf);
+      });
+      if (!y.defined()) return Fp8Check{};
+      const torch::Tensor e = torch::gelu(pre, erf ? "none" : "tanh");
+      const double rel = ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+      double& worst = erf ? r.gemmErfMaxRelError : r.gemmMaxRelError;
+      worst = std::max(worst, rel);
+    }
+  }
+  const auto ob = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x = torch::randn({rows, E}, ob), y = torch::randn({rows, E}, ob) * 3 + 1;
+  const torch::Tensor g = (1 + 0.2 * torch::randn({E}, of)).to(torch::kBFloat16),
+                      b = (0.1 * torch::randn({E}, of)).to(torch::kBFloat16);
+  torch::Tensor out = torch::empty_like(x), n8 = torch::empty({rows, E}, of.dtype(torch::kUInt8));
+  const float scale = fp8InputScale(E);
+  if (!cuda::addLayerNormBf16(bits(x), bits(y), bits(g), bits(b), mutableBits(out), rows, static_cast<int>(E), 1e-5f,
+                              at::cuda::getCurrentCUDAStream(device.index()).stream(), n8.data_ptr<std::uint8_t>(),
+                              scale))
+    return r;
+  const torch::Tensor expected =
+      quantizeE4m3(torch::layer_norm((x + y).to(torch::kFloat32), {E}, {}, {}, 1e-5) * scale);
+  // By value (+0 and -0 alike): a code's neighbour is at most 2^-3 away relative to the smaller of
+  // the two, 2^-9 absolute among the subnormals.
+  const torch::Tensor got = dequantizeE4m3(n8), want = dequantizeE4m3(expected);
+  r.layerNormDiffering = (got != want).sum().item<std::int64_t>();
+  r.layerNormValues = got.numel();
+  r.layerNormMaxStep =
+      ((got - want).abs() / torch::minimum(got.abs(), want.abs()).clamp_min(std::ldexp(1.0, -6))).max().item<double>();
+#endif
+  return r;
 }
 
 double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include <array>
+#include <atomic>
 #include <map>
 #include <string>
 #include <tuple>
@@ -155,21 +156,24 @@ public:
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
-  // The encoder's first feed-forward layers in FP8 without gradients (embedding; off by default):
-  // LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta, float32), W' in
-  // e4m3 with one scale per output channel (its largest |value| to 448), the normalised input
-  // times kFp8InputScale in e4m3 (no per-row scale: its values are at most sqrt(E - 1), 19.6 for E
-  // 384), float32 accumulation, GELU's tanh form (setFp8ErfGelu). On a GPU in bf16 with the
-  // kernels: the fused LayerNorm writes the e4m3 rows beside its bf16 output and one CUTLASS GEMM +
-  // GELU reads them (cuda::gemmBiasGeluE4m3); elsewhere the same rounded values in float32 (the
-  // path CI checks).
-  // The decoder's two tokens and training stay as they are. `parity` reports its cosine to float32.
+  // The encoder's first feed-forward layers in FP8 without gradients (embedding, validation; off
+  // by default): LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta,
+  // float32, derived when the model moves to its device, when this is set and with its compute
+  // copies), W' in e4m3 with one scale per output channel (its largest |value| to 448), the
+  // normalised input times fp8InputScale(E) in e4m3 (no per-row scale: its values are at most
+  // sqrt(E - 1)), products accumulated by the tensor cores' FP8 fast accumulation, GELU's tanh
+  // form (setFp8ErfGelu). On a GPU in bf16 with the kernels: the fused LayerNorm writes the e4m3
+  // rows beside its bf16 output and one CUTLASS GEMM + GELU reads them (cuda::gemmBiasGeluE4m3);
+  // elsewhere the same e4m3 values in float32, in tensor operations (the path CI checks). The
+  // decoder's two tokens and training's steps stay as they are. `parity` reports its cosine.
   void setFp8FeedForward(bool on);
   bool fp8FeedForward() const { return fp8_; }
-  // Encoder layers that ran it in float32 instead (no kernels here, or one declined): 0 on a GPU
-  // with the kernels.
-  std::int64_t fp8Fallbacks() const { return fp8Fallbacks_; }
-  static constexpr float kFp8InputScale = 16.f; // a power of two: exact
+  // Encoder layer calls (a layer of a batch) that ran it in float32 instead (no kernels here, or
+  // one declined), since the model was made: 0 more on a GPU with the kernels.
+  std::int64_t fp8Fallbacks() const { return fp8Fallbacks_.load(std::memory_order_relaxed); }
+  // The largest power of two s with s sqrt(E - 1) <= 448: LayerNorm's output times s cannot
+  // saturate e4m3 (16 for E 384; 8 for E 1024).
+  static float fp8InputScale(std::int64_t E);
   // Its GELU: the tanh form (geluTanh in GeluExp2.h, ATen's approximate="tanh"; six instructions a
   // value in the epilogue) by default, the erf GELU (geluExp2 of the bf16-rounded input, as the
   // bf16 path) with this set, for comparisons.
@@ -208,6 +212,18 @@ public:
   // cosine, not an equality.
   // `before`: with the pool's kernel before its grouped second pass. 0: the fused pool declined.
   static double checkFusedPool(torch::Device device, std::int64_t cells = 2000, bool before = false);
+  // The FP8 feed-forward's kernels at the released size on `device`: the e4m3 GEMM + GELU with
+  // random per-channel scales against float32 over the same e4m3 values (rows x 384 -> 2048, and 1,
+  // 129 and rows + 77 rows; the largest difference relative to the largest output, tanh and erf
+  // forms), and the fused LayerNorm's e4m3 rows against quantizeE4m3 of ATen's layer_norm (values
+  // that differ, and the largest difference relative to the smaller value, at least 2^-6: a
+  // neighbouring code, a rounding boundary met by float32's different sums, is at most 0.125).
+  // Negative: not built or not a GPU.
+  struct Fp8Check {
+    double gemmMaxRelError = -1, gemmErfMaxRelError = -1, layerNormMaxStep = -1;
+    std::int64_t layerNormDiffering = -1, layerNormValues = 0;
+  };
+  static Fp8Check checkFp8Kernels(torch::Device device, std::int64_t rows = 46080);
   // The fused GEMM + GELU against float32 linear and gelu on random bf16 data (rows x in -> out,
   // and 1, 129 and rows + 77 rows: partial tiles): the largest difference relative to the largest
   // output (-1: not built or not a GPU).
@@ -299,7 +315,7 @@ private:
   // An encoder layer after its attention: norm1, the feed-forward, norm2 (in FP8 where set).
   torch::Tensor encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention, int layer) const;
   // setFp8FeedForward's per-layer linear1: W' in e4m3 [F, E] (kUInt8), alpha = its scales /
-  // kFp8InputScale (float32 [F]), b' (the compute dtype [F]); re-derived with the weights.
+  // fp8InputScale(E) (float32 [F]), b' (the compute dtype [F]).
   struct Fp8Linear {
     torch::Tensor weight, alpha, bias;
   };
@@ -307,7 +323,7 @@ private:
   std::vector<Fp8Linear> fp8Layers_;
   bool fp8_ = false;
   bool fp8ErfGelu_ = false;
-  mutable std::int64_t fp8Fallbacks_ = 0;
+  mutable std::atomic<std::int64_t> fp8Fallbacks_{0};
   torch::Tensor selfAttention(const torch::Tensor& x, const std::string& prefix, const torch::Tensor& keyValid) const;
   torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;

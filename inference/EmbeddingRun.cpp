@@ -310,6 +310,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.erffGelu = res.gemmGelu && model.erffGelu();
   res.fp8FeedForward = model.fp8FeedForward();
   res.fp8ErfGelu = res.fp8FeedForward && model.fp8ErfGelu();
+  const std::int64_t fp8FallbacksBefore = model.fp8Fallbacks();
+  if (cuda && res.fp8FeedForward && !model.gemmGelu())
+    res.warnings.push_back("--fp8-feed-forward runs in float32 on this GPU (its kernels need the fused kernels and an "
+                           "sm_90a build with CUTLASS): the same numbers, slower than the default");
   res.fusedPool = model.fusedPool();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
@@ -827,7 +831,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     stopAssembling();
     std::rethrow_exception(writeError);
   }
-  res.fp8Fallbacks = model.fp8Fallbacks();
+  res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
   if (sharded) {
     // Every rank's parts are written once all have passed here (a rank that died fails this).
     try {

@@ -146,7 +146,7 @@ struct EmbedRunResult {
   bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
   bool fp8FeedForward = false;           // the first feed-forward layers in FP8 (e4m3)
   bool fp8ErfGelu = false;               // their GELU in the erf form (not tanh)
-  std::int64_t fp8Fallbacks = 0;         // encoder layers that ran them in float32 (no kernels)
+  std::int64_t fp8Fallbacks = 0;         // encoder layer calls that ran them in float32 (no kernels)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own

@@ -44,17 +44,27 @@ std::uint8_t toE4m3(float value) {
 }
 
 torch::Tensor quantizeE4m3(const torch::Tensor& values) {
-  const torch::Tensor v = values.to(torch::kCPU, torch::kFloat32).contiguous();
-  torch::Tensor out = torch::empty(v.sizes(), torch::TensorOptions().dtype(torch::kUInt8));
-  const float* in = v.data_ptr<float>();
-  std::uint8_t* o = out.data_ptr<std::uint8_t>();
-  for (std::int64_t i = 0, n = v.numel(); i < n; ++i) o[i] = toE4m3(in[i]);
-  return out.to(values.device());
+  // toE4m3 in tensor operations, on the values' device: frexp's exponent is exact where a log2
+  // could round up at the top of a binade; round() is half to even.
+  const torch::Tensor v = values.to(torch::kFloat32);
+  const torch::Tensor a = v.abs().clamp_max(kMax);
+  const auto [mantissa, e] = torch::frexp(a);
+  const torch::Tensor exponent = (e.to(torch::kInt32) - 1).clamp_min(-6);
+  const torch::Tensor q = torch::round(a * torch::pow(2.f, (3 - exponent).to(torch::kFloat32)));
+  torch::Tensor code = ((exponent + 6) * 8 + q.to(torch::kInt32)).clamp_max(0x7e);
+  code = torch::where(a == 0, torch::zeros_like(code), code);
+  code = torch::where(torch::isnan(v), torch::full_like(code, 0x7f), code);
+  code = code + torch::signbit(v).to(torch::kInt32) * 0x80;
+  return code.to(torch::kUInt8);
 }
 
 torch::Tensor dequantizeE4m3(const torch::Tensor& bits) {
-  torch::Tensor table = torch::empty({256}, torch::kFloat32);
-  for (int b = 0; b < 256; ++b) table[b] = fromE4m3(static_cast<std::uint8_t>(b));
+  static const torch::Tensor table = [] {
+    torch::Tensor t = torch::empty({256}, torch::kFloat32);
+    float* p = t.data_ptr<float>();
+    for (int b = 0; b < 256; ++b) p[b] = fromE4m3(static_cast<std::uint8_t>(b));
+    return t;
+  }();
   return table.to(bits.device()).index({bits.to(torch::kLong)});
 }
 

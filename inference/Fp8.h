@@ -14,8 +14,8 @@ namespace atlascope::inference {
 std::uint8_t toE4m3(float value);
 float fromE4m3(std::uint8_t bits);
 
-// Elementwise over a float32 tensor (any device: converted on the CPU) -> kUInt8 of the same
-// shape on the same device, and back to float32.
+// Elementwise over a tensor (converted to float32), on its device -> kUInt8 of the same shape,
+// the same codes as toE4m3; and back to float32.
 torch::Tensor quantizeE4m3(const torch::Tensor& values);
 torch::Tensor dequantizeE4m3(const torch::Tensor& bits);
 

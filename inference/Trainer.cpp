@@ -417,6 +417,9 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
                  std::vector<float> y, std::vector<std::int64_t> section, TrainOptions options)
     : impl_(new Impl(model)) {
   Impl& m = *impl_;
+  // Training steps and validation in the model's own precision: FP8's weights are derived from
+  // the float32 ones once, and the steps change those in place.
+  model.setFp8FeedForward(false);
   // The targets stay float32 on the device too: counts are exp(x) - 1 of these values.
   m.expression = expression.to(model.device(), torch::kFloat32).contiguous();
   m.types = types.to(model.device(), torch::kInt64).contiguous();

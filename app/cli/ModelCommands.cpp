@@ -93,7 +93,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"erff_gelu", r.erffGelu},
           {"fp8_feed_forward", r.fp8FeedForward},
           {"fp8_erf_gelu", r.fp8ErfGelu},
-          {"fp8_fallback_layers", r.fp8Fallbacks},
+          {"fp8_fallback_calls", r.fp8Fallbacks},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
           {"pool_kernel_before", r.poolKernelBefore},
@@ -117,7 +117,8 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "The encoder's first feed-forward layers in FP8 (e4m3, a scale per channel; `parity` reports its "
                 "cosine to fp32): faster on a GPU with the kernels, the same rounded values in float32 elsewhere");
   cmd->add_flag("--fp8-erf-gelu", opt.fp8ErfGelu,
-                "With --fp8-feed-forward: the erf GELU (as the bf16 path) instead of its tanh form (for comparisons)");
+                "With --fp8-feed-forward: the erf GELU (as the bf16 path) instead of its tanh form (for comparisons)")
+      ->needs("--fp8-feed-forward");
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
@@ -337,7 +338,7 @@ void addModelCommands(CLI::App& app) {
         j["bf16_packed_fused_pool"] = model.fusedPool();
         const auto [fp8, fp8Fallbacks] = fp8Cosine(po);
         j["fp8_feed_forward_cosine_min"] = fp8;
-        j["fp8_feed_forward_fallback_layers"] = fp8Fallbacks; // 0: every layer by the kernels
+        j["fp8_feed_forward_fallback_calls"] = fp8Fallbacks; // 0: every layer by the kernels
         const bool shortAttention = model.shortAttention(), gemmGelu = model.gemmGelu(), pool = model.fusedPool();
         model.setShortAttention(false);
         model.setGemmGelu(false);
@@ -382,6 +383,16 @@ void addModelCommands(CLI::App& app) {
             j["gemm_gelu_exp2_vs_erff_max_abs"] = g.gemmMaxAbs;
           }
           j["fused_pool_cosine_min"] = CellTransformer::checkFusedPool(dev);
+          const auto f8 = CellTransformer::checkFp8Kernels(dev);
+          if (f8.gemmMaxRelError >= 0) {
+            j["fp8_gemm_gelu_max_rel_error"] = f8.gemmMaxRelError;
+            j["fp8_gemm_gelu_erf_max_rel_error"] = f8.gemmErfMaxRelError;
+          }
+          if (f8.layerNormDiffering >= 0) {
+            j["fp8_layer_norm_differing"] = f8.layerNormDiffering;
+            j["fp8_layer_norm_values"] = f8.layerNormValues;
+            j["fp8_layer_norm_max_step"] = f8.layerNormMaxStep;
+          }
           j["fused_pool_before_cosine_min"] = CellTransformer::checkFusedPool(dev, 2000, true);
         }
       }
@@ -415,7 +426,7 @@ void addModelCommands(CLI::App& app) {
       require("fp8_feed_forward_cosine_min", 0.999, inf,
               "the FP8 feed-forward's bf16 embeddings are below cosine 0.999 to fp32 (or NaN)");
       if (CellTransformer::gemmGeluBuilt() && dev.is_cuda())
-        require("fp8_feed_forward_fallback_layers", 0, 0.5, "the FP8 feed-forward's kernels declined on this GPU");
+        require("fp8_feed_forward_fallback_calls", 0, 0.5, "the FP8 feed-forward's kernels declined on this GPU");
       require("train_layer_norm_max_rel_error", -inf, 1e-2,
               "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
       require("short_attention_max_rel_error", 0, 1e-2,
@@ -435,6 +446,19 @@ void addModelCommands(CLI::App& app) {
               "the epilogue's exp2 GELU differs from the float32 erf GELU by 1e-4 or more somewhere (or NaN)");
       require("gemm_gelu_exp2_vs_erff_max_abs", 0, 1e-4,
               "the fused GEMM + GELU's two epilogues differ by 1e-4 or more (or NaN)");
+      // The FP8 kernels at the released size: within 1% of float32 over the same e4m3 values (the
+      // bf16 output's rounding and the fast accumulation's order), and the LayerNorm's e4m3 rows
+      // at most one code from quantizeE4m3's, for at most 1 in 1,000 values.
+      if (CellTransformer::gemmGeluBuilt() && dev.is_cuda() && !j.contains("fp8_gemm_gelu_max_rel_error"))
+        failures.push_back("the FP8 kernels' check did not run (a kernel declined)");
+      require("fp8_gemm_gelu_max_rel_error", 0, 1e-2, "the FP8 GEMM + GELU differs from float32 by 1% or more");
+      require("fp8_gemm_gelu_erf_max_rel_error", 0, 1e-2,
+              "the FP8 GEMM + GELU (erf form) differs from float32 by 1% or more");
+      require("fp8_layer_norm_max_step", 0, 0.126, "the fused LayerNorm's e4m3 rows are off by more than one code");
+      if (j.contains("fp8_layer_norm_differing") &&
+          !(j["fp8_layer_norm_differing"].get<double>() <= 1e-3 * j["fp8_layer_norm_values"].get<double>()))
+        failures.push_back(
+            "the fused LayerNorm's e4m3 rows differ from quantizeE4m3's for more than 1 in 1,000 values");
       require("fused_pool_cosine_min", 0.999, inf,
               "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
       require("train_linear_max_rel_error", -inf, 1e-2,

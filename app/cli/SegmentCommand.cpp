@@ -53,11 +53,13 @@ void addSegmentCommand(CLI::App& app) {
   cmd->add_option("--out,-o", *out,
                   "A copy of the dataset with obs columns regions_k<k> (+ colours, uns regions_k<k>_parent)")
       ->required();
-  cmd->add_option("--weights,-w", o->weights, "Model (.h5 checkpoint or reference .pth): embed the cells first");
+  CLI::Option* weights =
+      cmd->add_option("--weights,-w", o->weights, "Model (.h5 checkpoint or reference .pth): embed the cells first");
   cmd->add_option("--embedding", o->embedding, "Embeddings from `atlascope-cli embed` (instead of --weights)");
   cmd->add_option("--embedding-out", o->embeddingOut, "Where --weights' embeddings go (default OUT.embedding.h5)");
   cmd->add_flag("--fp8-feed-forward", o->embed.fp8FeedForward,
-                "With --weights: the encoder's first feed-forward layers in FP8 (as embed's flag)");
+                "With --weights: the encoder's first feed-forward layers in FP8 (as embed's flag)")
+      ->needs(weights);
   cmd->add_option("--baseline", o->baseline,
                   "Features without a model: composition (neighbourhood cell-type mix) or expression (each cell's own)")
       ->check(CLI::IsMember({"composition", "expression"}));

@@ -121,6 +121,8 @@ private slots:
     expectOneLineError(cli({"bench", "embed", "--trace-batches", "0"}), "--trace-batches");
     expectOneLineError(cli({"bench", "attention", "--mean-length", "1"}), "--mean-length");
     expectOneLineError(cli({"bench", "embed", "--attention-kernel", "7"}), "--attention-kernel");
+    expectOneLineError(cli({"bench", "embed", "--fp8-erf-gelu"}), "--fp8-feed-forward");
+    expectOneLineError(cli({"segment", QString(__FILE__), "--out", "r.h5", "--fp8-feed-forward"}), "--weights");
   }
 
   void generateInfoEmbed() {
