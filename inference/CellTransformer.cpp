@@ -551,6 +551,14 @@ bool CellTransformer::fusedKernelsBuilt() {
 // reads x and y once and writes the result (FusedKernels.cu); otherwise ATen's add and layer_norm,
 // which write the sum and read it back (training needs their gradients).
 torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const {
+  const torch::Tensor out = fusedAddLn(x, y, prefix);
+  return out.defined() ? out : ln(x + y, prefix);
+}
+
+torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& x,
+                                          [[maybe_unused]] const torch::Tensor& y,
+                                          [[maybe_unused]] const std::string& prefix,
+                                          [[maybe_unused]] torch::Tensor* normalized) const {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (fused_ && x.is_cuda() && x.scalar_type() == torch::kBFloat16 && y.scalar_type() == torch::kBFloat16 &&
       x.sizes() == y.sizes() && !at::GradMode::is_enabled()) {
@@ -561,14 +569,16 @@ torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor
       const torch::Tensor a = x.contiguous(), c = y.contiguous();
       torch::Tensor out = torch::empty_like(a);
       const std::int64_t cols = a.size(-1);
-      if (cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), static_cast<std::uint16_t*>(out.data_ptr()),
-                                 a.numel() / cols, static_cast<int>(cols), 1e-5f,
-                                 at::cuda::getCurrentCUDAStream(a.device().index()).stream()))
+      if (normalized) *normalized = torch::empty(a.sizes(), a.options().dtype(torch::kUInt8));
+      if (cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), mutableBits(out), a.numel() / cols,
+                                 static_cast<int>(cols), 1e-5f,
+                                 at::cuda::getCurrentCUDAStream(a.device().index()).stream(),
+                                 normalized ? normalized->data_ptr<std::uint8_t>() : nullptr, fp8InputScale(cols)))
         return out;
     }
   }
 #endif
-  return ln(x + y, prefix);
+  return {};
 }
 
 torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention,
@@ -585,20 +595,12 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
   torch::Tensor x, h;
 #ifdef ATLASCOPE_FUSED_KERNELS
   // The fused LayerNorm writes the e4m3 rows beside its bf16 output; the FP8 GEMM + GELU reads them.
-  if (gemmGelu() && tokens.is_cuda() && tokens.scalar_type() == torch::kBFloat16 &&
-      attention.scalar_type() == torch::kBFloat16 && tokens.sizes() == attention.sizes()) {
-    const torch::Tensor& w = P(l + ".norm1.weight");
-    const torch::Tensor& b = P(l + ".norm1.bias");
-    const torch::Tensor a = tokens.contiguous(), c = attention.contiguous();
-    torch::Tensor out = torch::empty_like(a), n8 = torch::empty(a.sizes(), a.options().dtype(torch::kUInt8));
-    const std::int64_t rows = a.numel() / E;
-    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
-        b.is_contiguous() &&
-        cuda::addLayerNormBf16(bits(a), bits(c), bits(w), bits(b), mutableBits(out), rows, static_cast<int>(E), 1e-5f,
-                               at::cuda::getCurrentCUDAStream(a.device().index()).stream(), n8.data_ptr<std::uint8_t>(),
-                               fp8InputScale(E))) {
-      x = out;
-      h = gemmInto(a.device(), rows, F, E, [&](std::uint16_t* y, void* ws, void* stream) {
+  if (gemmGelu()) {
+    torch::Tensor n8;
+    x = fusedAddLn(tokens, attention, l + ".norm1", &n8);
+    if (x.defined()) {
+      const std::int64_t rows = x.numel() / E;
+      h = gemmInto(x.device(), rows, F, E, [&](std::uint16_t* y, void* ws, void* stream) {
         return cuda::gemmBiasGeluE4m3(n8.data_ptr<std::uint8_t>(), f.weight.data_ptr<std::uint8_t>(),
                                       f.alpha.data_ptr<float>(), bits(f.bias), y, rows, static_cast<int>(F),
                                       static_cast<int>(E), ws, stream, fp8ErfGelu_);

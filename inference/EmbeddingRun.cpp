@@ -313,7 +313,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t fp8FallbacksBefore = model.fp8Fallbacks();
   if (cuda && res.fp8FeedForward && !model.gemmGelu())
     res.warnings.push_back("--fp8-feed-forward runs in float32 on this GPU (its kernels need the fused kernels and an "
-                           "sm_90a build with CUTLASS): the same numbers, slower than the default");
+                           "sm_90a build with CUTLASS): the same e4m3 rounding, slower than the default");
   res.fusedPool = model.fusedPool();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
