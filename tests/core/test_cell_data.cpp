@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <hdf5.h>
+#include <random>
 #include <set>
 
 using namespace atlascope;
@@ -809,6 +810,53 @@ private slots:
     // Seeded: the same seed gives the same subset.
     NeighborhoodIndex again(x.data(), y.data(), s.data(), 400, o);
     QCOMPARE(again.compute(0, 400).indices, a.indices);
+  }
+
+  void neighborhoodsEqualTheDefinition() {
+    // Every cell's neighbours as the definition states them (same section, inside the window
+    // [rint(c - P/2), rint(c - P/2) + P] on both axes, ends included), checked against every
+    // pair: three sections whose cells come interleaved and in runs, negative coordinates,
+    // cells on window edges (integer and half-integer positions), and in section 7 cells ~1e7
+    // units away, which make its grid coarser than P.
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> u(-60.0f, 60.0f);
+    std::vector<float> x, y;
+    std::vector<std::int64_t> s;
+    const std::int64_t sections[3] = {7, -2, 1000000000000LL};
+    for (int i = 0; i < 1500; ++i) {
+      const bool edge = i % 5 == 0;
+      x.push_back(edge ? std::round(u(rng)) + (i % 10 == 0 ? 0.5f : 0.0f) : u(rng));
+      y.push_back(edge ? std::round(u(rng)) : u(rng));
+      s.push_back(sections[i < 600 ? i % 3 : (i / 300) % 3]);
+    }
+    for (int k = 0; k < 4; ++k) {
+      x.push_back(k % 2 ? 1.0e7f : -1.0e7f);
+      y.push_back(k < 2 ? 3.0f : 1.0e7f);
+      s.push_back(7);
+    }
+    x.push_back(1.0e7f + 8.0f); // a neighbour of the outlier at (1e7, 1e7)
+    y.push_back(1.0e7f);
+    s.push_back(7);
+    const auto n = static_cast<std::int64_t>(x.size());
+    NeighborhoodIndex index(x.data(), y.data(), s.data(), n);
+    const NeighborhoodList got = index.compute(0, n, 3);
+    std::int64_t pairs = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      float x0, x1, y0, y1;
+      windowBounds(x[static_cast<std::size_t>(i)], 17.0f, x0, x1);
+      windowBounds(y[static_cast<std::size_t>(i)], 17.0f, y0, y1);
+      std::vector<std::int32_t> want;
+      for (std::int64_t j = 0; j < n; ++j) {
+        const auto J = static_cast<std::size_t>(j);
+        if (j != i && s[J] == s[static_cast<std::size_t>(i)] && x[J] >= x0 && x[J] <= x1 && y[J] >= y0 && y[J] <= y1)
+          want.push_back(static_cast<std::int32_t>(j));
+      }
+      const auto* b = got.indices.data() + got.indptr[static_cast<std::size_t>(i)];
+      QVERIFY2(std::vector<std::int32_t>(b, b + got.size(i)) == want, qPrintable(QString("cell %1").arg(i)));
+      pairs += static_cast<std::int64_t>(want.size());
+    }
+    QVERIFY(pairs > 10000);                     // dense enough to mean something
+    QCOMPARE(got.size(n - 1), std::int64_t{1}); // the outlier's neighbour found across the coarse grid
   }
 };
 
