@@ -32,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
@@ -54,6 +55,23 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
   char name[32];
   std::snprintf(name, sizeof name, "chunk-%06lld.f32", static_cast<long long>(k));
   return (fs::path(dir) / name).string();
+}
+
+// The parts folder, once the output is committed, its files unlinked on several threads: a 4M-cell
+// run leaves 6.1 GB of part files, whose unlinking (each file's page cache freed) took 0.31 s on
+// one thread on the H200 machine, after everything else was done.
+void removeParts(const std::string& dir) {
+  const std::vector<std::string> names = listFolder(dir);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < names.size(); i = next++) std::remove((dir + "/" + names[i]).c_str());
+  };
+  std::vector<std::thread> pool;
+  const std::size_t threads = std::min<std::size_t>(8, std::max<std::size_t>(1, names.size() / 2));
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  removeFolder(dir);
 }
 
 // The chunk layout of the run recorded in a parts folder's run.json when the rest of its record
@@ -120,6 +138,73 @@ struct ChunkCopier {
   std::optional<c10::cuda::CUDAStream> stream;
 #endif
   bool sideStream = true;
+  // The side stream, created before the writer thread may use it (handOver, copyToHost).
+  void start(torch::Device device) {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+    if (device.is_cuda() && sideStream && !stream) stream = c10::cuda::getStreamFromPool(false, device.index());
+#endif
+    (void)device;
+  }
+  // EmbedRunOptions::writerCopies: the chunk stays on the device; the side stream is ordered after
+  // its batches now, and the writer copies it later (copyToHost), the queue of batches untouched.
+  void handOver(const torch::Tensor& device) {
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+    if (device.is_cuda() && stream) {
+      at::cuda::CUDAEvent computed;
+      computed.record(c10::cuda::getCurrentCUDAStream(device.device().index()));
+      computed.block(*stream);
+      device.record_stream(*stream);
+    }
+#endif
+    (void)device;
+  }
+  // The writer's copy of a chunk ([rows, cols] float32) into pageable `host`, through two pinned
+  // slices of 32 MiB in turn: each slice copied on the side stream, waited for by its event, then
+  // moved on by the CPU while the next one copies. Waits only for this chunk's batches. A plain
+  // copy into pageable memory (the driver staging it) blocked the other threads' CUDA calls until
+  // it was done: the queueing thread stalled at chunk starts, the device idle 30-55 ms each time.
+  void copyToHost(float* host, const torch::Tensor& device) {
+    const std::int64_t rows = device.size(0), cols = device.size(1);
+#ifdef ATLASCOPE_WITH_CUDA_EVENTS
+    if (device.is_cuda() && stream) {
+      const std::int64_t slice = sliceRows(cols);
+      allocateStaging(cols);
+      c10::cuda::CUDAStreamGuard guard(*stream);
+      at::cuda::CUDAEvent copied[2];
+      std::int64_t pendingRow = -1, pendingRows = 0; // the slice in staging[1 - s % 2], not yet moved on
+      auto moveOn = [&](int j) {
+        copied[j].synchronize();
+        std::memcpy(host + pendingRow * cols, staging[j].data_ptr<float>(),
+                    static_cast<std::size_t>(pendingRows * cols) * sizeof(float));
+      };
+      std::int64_t s = 0;
+      for (std::int64_t r = 0; r < rows; r += slice, ++s) {
+        const std::int64_t n = std::min(slice, rows - r);
+        const int j = static_cast<int>(s % 2);
+        staging[j].narrow(0, 0, n).copy_(device.narrow(0, r, n), /*non_blocking=*/true);
+        copied[j].record(*stream);
+        if (pendingRow >= 0) moveOn(1 - j);
+        pendingRow = r;
+        pendingRows = n;
+      }
+      if (pendingRow >= 0) moveOn(static_cast<int>((s - 1) % 2));
+      return;
+    }
+#endif
+    torch::from_blob(host, {rows, cols}, torch::kFloat32).copy_(device);
+  }
+  // The two slices, allocated once (by the writer as it starts, before the run's first batches,
+  // so that pinning them does not hold up their launches).
+  static std::int64_t sliceRows(std::int64_t cols) {
+    return std::max<std::int64_t>(1, (std::int64_t{32} << 20) / (4 * std::max<std::int64_t>(1, cols)));
+  }
+  void allocateStaging(std::int64_t cols) {
+    const std::int64_t rows = sliceRows(cols);
+    for (torch::Tensor& t : staging)
+      if (!t.defined() || t.size(0) < rows || t.size(1) != cols)
+        t = torch::empty({rows, cols}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  }
+  torch::Tensor staging[2];
   void operator()(torch::Tensor& host, const torch::Tensor& device, DeviceEvent& done) {
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS
     if (device.is_cuda() && sideStream) {
@@ -149,6 +234,7 @@ struct ChunkCopier {
 struct DeviceTimeline {
   struct Summary {
     double busy = 0, idle = 0, idleAtChunkStarts = 0, idleMax = 0;
+    std::vector<double> chunkStartGaps; // the wait before each chunk's first batch but the run's first
   };
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS
   std::vector<std::unique_ptr<at::cuda::CUDAEvent>> starts, ends;
@@ -172,7 +258,10 @@ struct DeviceTimeline {
       if (i == 0) continue;
       const double gap = std::max(0.0, ends[i - 1]->elapsed_time(*starts[i]) / 1000.0);
       s.idle += gap;
-      if (chunkFirst[i]) s.idleAtChunkStarts += gap;
+      if (chunkFirst[i]) {
+        s.idleAtChunkStarts += gap;
+        s.chunkStartGaps.push_back(gap);
+      }
       s.idleMax = std::max(s.idleMax, gap);
     }
     return s;
@@ -330,6 +419,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const auto t0 = Clock::now();
   trace("embed: reading cells");
   const CellTable cells = readCellTable(dataPath, columns);
+  trace("embed: cells read");
   const PanelMapping map = mapPanel(mf, cells, opt.reorderGenes);
   res.warnings = map.warnings;
   if (cells.skippedCells > 0)
@@ -440,16 +530,22 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   if (!opt.h5adOut.empty() && lead) byFileRow.assign(static_cast<std::size_t>(fileRows * E), std::nanf(""));
   struct Finished {
     std::int64_t chunk;
-    torch::Tensor host; // undefined: a resumed chunk, read from its part file
+    torch::Tensor host; // undefined (and `device` too): a resumed chunk, read from its part file
     DeviceEvent done;
     torch::Tensor buffer; // HostBuffers' buffer that `host` views (a GPU run), given back once written
+    torch::Tensor device; // writerCopies: the chunk on the device, copied by the writer
   };
   HostBuffers hostBuffers; // before the writer, which gives buffers back
+  ChunkCopier copyBack;    // and the stream the writer copies on (writerCopies)
+  copyBack.sideStream = opt.chunkCopyStream;
+  copyBack.start(device);
+  const bool writerCopies = res.chunkCopyStream && opt.writerCopies;
+  res.writerCopies = writerCopies;
   // Filled once the first batch is queued: allocating them while the run starts delayed the
   // first batch by 0.3 s (the driver's pinning competes with the start's own CUDA calls). One
   // being filled, one being written, one waiting: what submit() lets through.
   auto startHostBuffers = [&] {
-    if (!cuda || !opt.batchesAcrossChunks || hi <= firstNew) return;
+    if (!cuda || !opt.batchesAcrossChunks || writerCopies || hi <= firstNew) return;
     std::int64_t rows = 0;
     for (std::int64_t k = firstNew; k < hi; ++k) rows = std::max(rows, layout.count(k));
     hostBuffers.start(static_cast<int>(std::min<std::int64_t>(3, hi - firstNew)), rows, E);
@@ -463,6 +559,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const auto runStart = Clock::now();
   std::thread writer([&] {
     try {
+      if (writerCopies) copyBack.allocateStaging(E);
       std::vector<float> buf;
       for (;;) {
         Finished f;
@@ -475,9 +572,17 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         const std::int64_t count = layout.count(f.chunk);
         const float* rows = nullptr;
         const auto wt = Clock::now();
-        if (f.host.defined()) {
-          f.done.wait();
-          rows = f.host.data_ptr<float>();
+        const bool fresh = f.host.defined() || f.device.defined();
+        if (fresh) {
+          if (f.device.defined()) {
+            buf.resize(static_cast<std::size_t>(count * E));
+            copyBack.copyToHost(buf.data(), f.device);
+            f.device = torch::Tensor();
+            rows = buf.data();
+          } else {
+            f.done.wait();
+            rows = f.host.data_ptr<float>();
+          }
           writeFileAtomically(chunkFile(partsDir, f.chunk), rows, static_cast<std::size_t>(count * E) * sizeof(float));
         } else {
           buf.resize(static_cast<std::size_t>(count * E));
@@ -496,7 +601,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
               std::copy(rows + i * E, rows + (i + 1) * E,
                         byFileRow.begin() + cells.fileRow[static_cast<std::size_t>(layout.begin(f.chunk) + i)] * E);
         }
-        const bool fresh = f.host.defined();
         f.host = torch::Tensor();
         if (f.buffer.defined()) hostBuffers.give(std::move(f.buffer));
         std::lock_guard<std::mutex> lock(writeMutex);
@@ -610,7 +714,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const std::int64_t traceFirst = steadyTrace ? opt.traceFromBatch : 0;
   try {
     if (!sharded) // resumed chunks go into the output from their parts (sharded: the assembler's)
-      for (std::int64_t k = 0; k < firstNew; ++k) submit({k, torch::Tensor(), DeviceEvent(), torch::Tensor()});
+      for (std::int64_t k = 0; k < firstNew; ++k)
+        submit({k, torch::Tensor(), DeviceEvent(), torch::Tensor(), torch::Tensor()});
     trace("embed: neighbourhood index");
     if (sharded && firstNew < hi) {
       // Neighbours are cells of the same section: this rank reads from the first row of any
@@ -624,10 +729,17 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     }
     if (firstNew >= hi) to.firstRow = n; // no chunk left to embed here (resumed, or more ranks than chunks)
     ExpressionTableStream stream(source, cells, to);
+    trace("embed: expression stream started");
     NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
+    trace("embed: neighbourhood index built");
+    // A GPU run computes the next chunk's neighbourhoods while this chunk's batches are queued: on
+    // half the cores, leaving the rest to the queueing thread, the batch builders, the reader and
+    // the writer (on all of them, the queueing thread's work at a chunk's start took 15-60 ms while
+    // the device waited). The first chunk's, which everything waits for, on all of them.
+    const int hoodThreads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
     auto hoodsOf = [&](std::int64_t k) {
       const auto t = Clock::now();
-      NeighborhoodList h = index.compute(layout.begin(k), layout.begin(k + 1));
+      NeighborhoodList h = index.compute(layout.begin(k), layout.begin(k + 1), cuda && k != firstNew ? hoodThreads : 0);
       res.neighborhoodSeconds += since(t);
       return h;
     };
@@ -641,8 +753,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     // 4M-cell run, 1.5 s of a 23 s model phase spent waiting for batches.
     BatchUploader upload;
     upload.sideStream = opt.uploadStream;
-    ChunkCopier copyBack;
-    copyBack.sideStream = opt.chunkCopyStream;
     const PackShape shape = res.roundShapes ? gpuEmbeddingShape() : PackShape{};
     const std::size_t lookahead = static_cast<std::size_t>(std::max(0, opt.batchLookahead));
     std::mutex buildMutex;
@@ -654,6 +764,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       std::int64_t need = 0; // the rows its neighbourhoods read: its own and its neighbours'
       NeighborhoodList hoods;
       std::vector<std::int64_t> order;
+      torch::Tensor orderHost; // pinned, for its copy to the device (a GPU run across chunks)
       BatchPlan plan;
       std::size_t nextToBuild = 0;
       std::deque<std::future<Batch>> ahead;
@@ -678,6 +789,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       for (const std::int32_t j : c.hoods.indices) c.need = std::max<std::int64_t>(c.need, j + 1);
       c.order = orderBySize(c.hoods);
       c.plan = planBatches(c.hoods, c.order, batchTokens, opt.exactLengths);
+      // Pinned here, on the planning thread: at the chunk's start on the queueing thread it took
+      // 8-16 ms (the host allocator, the cores busy with the next neighbourhoods), the device idle.
+      if (cuda && opt.batchesAcrossChunks)
+        c.orderHost =
+            torch::from_blob(c.order.data(), {static_cast<std::int64_t>(c.order.size())}, torch::kInt64).pin_memory();
     };
     auto planChunk = [&](std::int64_t k, NeighborhoodList h, bool plan = true) {
       auto c = std::make_unique<ChunkBatches>();
@@ -694,6 +810,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       }
     };
     std::unique_ptr<ChunkBatches> chunk = firstNew < hi ? planChunk(firstNew, hoodsOf(firstNew)) : nullptr, next;
+    trace("embed: first chunk's neighbourhoods");
     // The next chunk from its future into `next`, to start its first batches early (only if it is
     // ready: `onlyIfReady`); false when there is none to take.
     auto takeNext = [&](std::future<std::unique_ptr<ChunkBatches>>& nextChunk, bool onlyIfReady) {
@@ -721,11 +838,13 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
         res.uploadSeconds += since(ut);
         if (opt.progress && k == firstNew) opt.progress("reading expression", stream.rowsUploaded(), n, 0);
       }
+      trace("embed: chunk " + std::to_string(k) + ": its rows in the table");
       const auto mt = Clock::now();
       torch::Tensor chunkOut = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
       // Pinned, so that the copy is queued behind the previous chunk's work instead of waiting for it.
-      torch::Tensor orderHost = torch::from_blob(chunk->order.data(), {count}, torch::kInt64).clone();
-      if (cuda && opt.batchesAcrossChunks) orderHost = orderHost.pin_memory();
+      torch::Tensor orderHost = chunk->orderHost.defined()
+                                    ? chunk->orderHost
+                                    : torch::from_blob(chunk->order.data(), {count}, torch::kInt64).clone();
       const torch::Tensor where =
           orderHost.to(torch::TensorOptions().device(device), /*non_blocking=*/cuda && opt.batchesAcrossChunks);
       trace("embed: queueing batches");
@@ -765,6 +884,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
           startHostBuffers();
         }
         lastQueued = Clock::now();
+        if (batchNo == 1) trace("embed: chunk " + std::to_string(k) + ": first batch queued");
         // The first last - first rows: a rounded batch appends empty neighbourhoods.
         chunkOut.index_copy_(0, where.narrow(0, first, last - first), o.embedding.narrow(0, 0, last - first));
         timeline.end(cuda);
@@ -777,17 +897,22 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       }
       // Every batch queued: the next chunk's first batches start now at the latest, before this
       // chunk's host copy and hand-over to the writer (which can wait).
+      trace("embed: chunk " + std::to_string(k) + ": last batch queued");
       if (takeNext(nextChunk, false)) topUp(*next, lookahead);
       const auto ht = Clock::now();
-      Finished f{k, chunkOut, DeviceEvent(), torch::Tensor()};
-      if (cuda && opt.batchesAcrossChunks) {
+      Finished f{k, chunkOut, DeviceEvent(), torch::Tensor(), torch::Tensor()};
+      if (writerCopies) {
+        f.device = std::move(f.host);
+        f.host = torch::Tensor();
+        copyBack.handOver(f.device);
+      } else if (cuda && opt.batchesAcrossChunks) {
         f.buffer = hostBuffers.take(count, E);
         f.host = f.buffer.narrow(0, 0, count);
       } else if (cuda) {
         f.host = torch::empty({count, E}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
       }
       res.hostBufferSeconds += since(ht);
-      if (cuda) copyBack(f.host, chunkOut, f.done);
+      if (cuda && !writerCopies) copyBack(f.host, chunkOut, f.done);
       res.modelSeconds += since(mt);
       if (next)
         chunk = std::move(next);
@@ -798,6 +923,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       const auto st = Clock::now();
       submit(std::move(f));
       res.submitSeconds += since(st);
+      trace("embed: chunk " + std::to_string(k) + ": handed to the writer");
       embedded += count;
       reportProgress();
     }
@@ -823,6 +949,11 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       res.deviceIdleSeconds = d.idle;
       res.deviceIdleAtChunkStartsSeconds = d.idleAtChunkStarts;
       res.deviceIdleMaxSeconds = d.idleMax;
+      if (tracing()) {
+        std::string gaps = "embed: the device's wait before each chunk's first batch (ms):";
+        for (const double g : d.chunkStartGaps) gaps += " " + std::to_string(static_cast<int>(g * 1000 + 0.5));
+        trace(gaps);
+      }
     } catch (const std::exception& e) {
       res.warnings.push_back(std::string("device timeline not read: ") + e.what());
     }
@@ -881,7 +1012,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     }
   }
   trace("embed: output committed");
-  removeFolder(partsDir);
+  removeParts(partsDir);
   res.writeSeconds += since(wt);
   trace("embed: statistics");
   if (cuda) res.peakGpuGiB = peakGpuMemoryGiB();

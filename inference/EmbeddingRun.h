@@ -80,6 +80,12 @@ struct EmbedRunOptions {
   // Finished chunks copied back to the host on a stream of their own (ChunkCopier in
   // EmbeddingRun.cpp); off: on the compute stream, between batches (as before, for comparisons).
   bool chunkCopyStream = true;
+  // A GPU run's finished chunks stay on the device until the writer thread copies each into its
+  // own pageable buffer (on that stream) just before writing it. False: each is copied into a
+  // pinned host buffer as it finishes, the buffers allocated as the run starts (as before, for
+  // comparisons): pinning 3 x 384 MB held the driver for ~1 s while the first chunk's batches
+  // were being queued, and the device waited (0.5-0.8 s of a 4M-cell run on the H200).
+  bool writerCopies = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
   // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it),
   // after a synchronisation; with traceFromBatch > 0, those of the run's batches traceFromBatch..
@@ -150,6 +156,7 @@ struct EmbedRunResult {
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
+  bool writerCopies = false;             // finished chunks kept on the device, copied by the writer
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

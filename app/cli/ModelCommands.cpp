@@ -97,7 +97,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
           {"pool_kernel_before", r.poolKernelBefore},
-          {"chunk_copy_stream", r.chunkCopyStream}};
+          {"chunk_copy_stream", r.chunkCopyStream},
+          {"writer_copies", r.writerCopies}};
 }
 
 // The embedding run's switches for comparisons (EmbedRunOptions: the encoder's inference kernels, the
@@ -130,6 +131,9 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "queued (as before)");
   cmd->add_flag("!--chunk-copies-on-compute", opt.chunkCopyStream,
                 "GPU: finished chunks copied to the host on the compute stream (as before), not a stream of their own");
+  cmd->add_flag("!--chunk-host-buffers", opt.writerCopies,
+                "GPU: finished chunks copied into pinned host buffers as they finish (as before), not kept on the "
+                "device until the writer copies them");
   cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
                 "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
 }
