@@ -26,9 +26,11 @@ struct NeighborhoodList {
   }
 };
 
-// A dense grid per section (bins of P units, coarser where a section's cells are so spread out
-// that its grid would hold more than ~2 bins per cell), built once in O(N) by a counting sort;
-// queries visit at most 2x2 bins. Coordinates are kept by reference: they must outlive the index.
+// Bins of P units per section, built once in O(N) by a counting sort; a query visits at most 2x2
+// bins (more at a grid's edge). A section's bins form a dense grid over the bulk of its cells
+// (outlying ones in its edge bins) unless that grid would hold more than ~2 bins per cell (a
+// sparse section): then its bins are found through a hash map. Coordinates are kept by reference:
+// they must outlive the index.
 class NeighborhoodIndex {
 public:
   NeighborhoodIndex(const float* x, const float* y, const std::int64_t* section, std::int64_t cells,
@@ -42,22 +44,38 @@ public:
   NeighborhoodList compute(std::int64_t begin, std::int64_t end, int threads = 0) const;
 
 private:
-  // A section's grid: bins [bx0, bx0 + nx) x [by0, by0 + ny) of `size` units, bin (bx, by) at
-  // first + (bx - bx0) * ny + (by - by0) of binStart_.
+  // A section's bins. Dense: bins [bx0, bx0 + nx) x [by0, by0 + ny), bin (bx, by) at
+  // first + (bx - bx0) * ny + (by - by0) of binStart_. Sparse: through sparseBins_.
   struct Grid {
-    double size = 0;
+    bool sparse = false;
     std::int64_t bx0 = 0, by0 = 0, nx = 1, ny = 1, first = 0;
-    std::int64_t bin(double v) const; // the bin coordinate of v (clamped to +-2^52)
+    std::int64_t column(std::int64_t bx) const; // a bin coordinate clamped to the grid, from its start
+    std::int64_t row(std::int64_t by) const;
   };
+  struct SparseBin {
+    std::int64_t grid, bx, by;
+    bool operator==(const SparseBin& o) const { return grid == o.grid && bx == o.bx && by == o.by; }
+  };
+  struct SparseBinHash {
+    std::size_t operator()(const SparseBin& b) const {
+      std::uint64_t h = static_cast<std::uint64_t>(b.grid) * 0x9E3779B97F4A7C15ull;
+      h ^= static_cast<std::uint64_t>(b.bx) * 0xC2B2AE3D27D4EB4Full + (h << 6) + (h >> 2);
+      h ^= static_cast<std::uint64_t>(b.by) * 0x165667B19E3779F9ull + (h << 6) + (h >> 2);
+      return static_cast<std::size_t>(h);
+    }
+  };
+  std::int64_t bin(float v) const; // v's bin coordinate, floor(v / P) (clamped to +-2^52)
+
   const float* x_;
   const float* y_;
   const std::int64_t* section_;
   std::int64_t n_;
   NeighborhoodOptions opt_;
   std::vector<Grid> grids_;
-  std::unordered_map<std::int64_t, std::int32_t> gridOf_; // section -> grids_ index
-  std::vector<std::int32_t> binStart_;                    // per bin, its first place in order_ (+ the end)
-  std::vector<std::int32_t> order_;                       // cells grouped by bin
+  std::unordered_map<std::int64_t, std::int32_t> gridOf_;                 // section -> grids_ index
+  std::unordered_map<SparseBin, std::int64_t, SparseBinHash> sparseBins_; // -> its index in binStart_
+  std::vector<std::int32_t> binStart_; // per bin, its first place in order_ (+ the end)
+  std::vector<std::int32_t> order_;    // cells grouped by bin
 };
 
 // The window's inclusive bounds for a centre coordinate: [rint(c - P/2), rint(c - P/2) + P],

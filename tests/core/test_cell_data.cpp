@@ -29,6 +29,7 @@
 #include <hdf5.h>
 #include <random>
 #include <set>
+#include <tuple>
 
 using namespace atlascope;
 
@@ -814,12 +815,12 @@ private slots:
 
   void neighborhoodsEqualTheDefinition() {
     // Every cell's neighbours as the definition states them (same section, inside the window
-    // [rint(c - P/2), rint(c - P/2) + P] on both axes, ends included), checked against every
-    // pair: three sections whose cells come interleaved and in runs, negative coordinates,
-    // cells on window edges (integer and half-integer positions), and in section 7 cells ~1e7
-    // units away, which make its grid coarser than P.
+    // [rint(c - P/2), rint(c - P/2) + P] on both axes, ends included), checked against every pair:
+    // three sections whose cells come interleaved and in runs, negative coordinates, cells on
+    // window edges (integer and half-integer positions); in section 7 cells ~1e7 units away (in
+    // the edge bins of its grid), and section 3 so sparse that its bins are hashed.
     std::mt19937 rng(5);
-    std::uniform_real_distribution<float> u(-60.0f, 60.0f);
+    std::uniform_real_distribution<float> u(-60.0f, 60.0f), wide(0.0f, 200.0f);
     std::vector<float> x, y;
     std::vector<std::int64_t> s;
     const std::int64_t sections[3] = {7, -2, 1000000000000LL};
@@ -837,26 +838,46 @@ private slots:
     x.push_back(1.0e7f + 8.0f); // a neighbour of the outlier at (1e7, 1e7)
     y.push_back(1.0e7f);
     s.push_back(7);
-    const auto n = static_cast<std::int64_t>(x.size());
-    NeighborhoodIndex index(x.data(), y.data(), s.data(), n);
-    const NeighborhoodList got = index.compute(0, n, 3);
-    std::int64_t pairs = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      float x0, x1, y0, y1;
-      windowBounds(x[static_cast<std::size_t>(i)], 17.0f, x0, x1);
-      windowBounds(y[static_cast<std::size_t>(i)], 17.0f, y0, y1);
-      std::vector<std::int32_t> want;
-      for (std::int64_t j = 0; j < n; ++j) {
-        const auto J = static_cast<std::size_t>(j);
-        if (j != i && s[J] == s[static_cast<std::size_t>(i)] && x[J] >= x0 && x[J] <= x1 && y[J] >= y0 && y[J] <= y1)
-          want.push_back(static_cast<std::int32_t>(j));
+    for (int k = 0; k < 60; ++k) { // in pairs 5 units apart, 250 units from the next pair
+      const float px = 250.0f * static_cast<float>(k % 8) + wide(rng),
+                  py = 250.0f * static_cast<float>(k / 8) + wide(rng);
+      for (const float d : {0.0f, 5.0f}) {
+        x.push_back(px + d);
+        y.push_back(py);
+        s.push_back(3);
       }
-      const auto* b = got.indices.data() + got.indptr[static_cast<std::size_t>(i)];
-      QVERIFY2(std::vector<std::int32_t>(b, b + got.size(i)) == want, qPrintable(QString("cell %1").arg(i)));
-      pairs += static_cast<std::int64_t>(want.size());
     }
-    QVERIFY(pairs > 10000);                     // dense enough to mean something
-    QCOMPARE(got.size(n - 1), std::int64_t{1}); // the outlier's neighbour found across the coarse grid
+    const auto n = static_cast<std::int64_t>(x.size());
+    auto check = [&](float patch) {
+      NeighborhoodOptions o;
+      o.patchSize = patch;
+      NeighborhoodIndex index(x.data(), y.data(), s.data(), n, o);
+      const NeighborhoodList got = index.compute(0, n, 1);
+      std::int64_t pairs = 0, wrong = -1;
+      for (std::int64_t i = 0; i < n; ++i) {
+        float x0, x1, y0, y1;
+        windowBounds(x[static_cast<std::size_t>(i)], patch, x0, x1);
+        windowBounds(y[static_cast<std::size_t>(i)], patch, y0, y1);
+        std::vector<std::int32_t> want;
+        for (std::int64_t j = 0; j < n; ++j) {
+          const auto J = static_cast<std::size_t>(j);
+          if (j != i && s[J] == s[static_cast<std::size_t>(i)] && x[J] >= x0 && x[J] <= x1 && y[J] >= y0 && y[J] <= y1)
+            want.push_back(static_cast<std::int32_t>(j));
+        }
+        const auto* b = got.indices.data() + got.indptr[static_cast<std::size_t>(i)];
+        if (wrong < 0 && std::vector<std::int32_t>(b, b + got.size(i)) != want) wrong = i;
+        pairs += static_cast<std::int64_t>(want.size());
+      }
+      return std::make_tuple(got, pairs, wrong);
+    };
+    const auto [got, pairs, wrong] = check(17.0f);
+    QCOMPARE(wrong, std::int64_t{-1});
+    QVERIFY(pairs > 10000);                    // dense enough to mean something
+    QCOMPARE(got.size(1504), std::int64_t{1}); // the outlier's neighbour found in the edge bins
+    for (std::int64_t i = 1505; i < n; ++i)    // the sparse section's pairs found each other
+      QCOMPARE(got.size(i), std::int64_t{1});
+    QCOMPARE(std::get<2>(check(0.5f)), std::int64_t{-1}); // a cell can lie outside its own window
+    QCOMPARE(std::get<2>(check(1.0e6f)), std::int64_t{-1});
   }
 };
 
