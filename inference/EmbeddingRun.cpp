@@ -160,7 +160,8 @@ struct ChunkCopier {
   }
   // The writer's copy of a chunk ([rows, cols] float32) into pageable `host`, through two pinned
   // slices of 32 MiB in turn: each slice copied on the side stream, waited for by its event, then
-  // moved on by the CPU while the next one copies. Waits only for this chunk's batches. A plain
+  // moved on by the CPU while the next one copies. Waits for this chunk's batches (and, where the
+  // writer lags, for those of the chunks handed over since, queued on the same stream). A plain
   // copy into pageable memory (the driver staging it) blocked the other threads' CUDA calls until
   // it was done: the queueing thread stalled at chunk starts, the device idle 30-55 ms each time.
   void copyToHost(float* host, const torch::Tensor& device) {
@@ -739,7 +740,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     const int hoodThreads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
     auto hoodsOf = [&](std::int64_t k) {
       const auto t = Clock::now();
-      NeighborhoodList h = index.compute(layout.begin(k), layout.begin(k + 1), cuda && k != firstNew ? hoodThreads : 0);
+      NeighborhoodList h = index.compute(layout.begin(k), layout.begin(k + 1),
+                                         cuda && k != firstNew && !opt.serialNeighborhoods ? hoodThreads : 0);
       res.neighborhoodSeconds += since(t);
       return h;
     };

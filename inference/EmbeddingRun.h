@@ -84,7 +84,9 @@ struct EmbedRunOptions {
   // own pageable buffer (on that stream) just before writing it. False: each is copied into a
   // pinned host buffer as it finishes, the buffers allocated as the run starts (as before, for
   // comparisons): pinning 3 x 384 MB held the driver for ~1 s while the first chunk's batches
-  // were being queued, and the device waited (0.5-0.8 s of a 4M-cell run on the H200).
+  // were being queued, and the device waited (0.5-0.8 s of a 4M-cell run on the H200). The cost:
+  // up to three finished chunks on the device (1.1 GB at 250,000 cells and E 384); on a GPU short
+  // of memory, false (--chunk-host-buffers) or smaller chunks.
   bool writerCopies = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
   // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it),
