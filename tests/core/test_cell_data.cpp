@@ -838,6 +838,9 @@ private slots:
     x.push_back(1.0e7f + 8.0f); // a neighbour of the outlier at (1e7, 1e7)
     y.push_back(1.0e7f);
     s.push_back(7);
+    x.push_back(3.0f); // and one below
+    y.push_back(-1.0e7f);
+    s.push_back(7);
     for (int k = 0; k < 60; ++k) { // in pairs 5 units apart, 250 units from the next pair
       const float px = 250.0f * static_cast<float>(k % 8) + wide(rng),
                   py = 250.0f * static_cast<float>(k / 8) + wide(rng);
@@ -874,7 +877,7 @@ private slots:
     QCOMPARE(wrong, std::int64_t{-1});
     QVERIFY(pairs > 10000);                    // dense enough to mean something
     QCOMPARE(got.size(1504), std::int64_t{1}); // the outlier's neighbour found in the edge bins
-    for (std::int64_t i = 1505; i < n; ++i)    // the sparse section's pairs found each other
+    for (std::int64_t i = 1506; i < n; ++i)    // the sparse section's pairs found each other
       QCOMPARE(got.size(i), std::int64_t{1});
     QCOMPARE(std::get<2>(check(0.5f)), std::int64_t{-1}); // a cell can lie outside its own window
     QCOMPARE(std::get<2>(check(1.0e6f)), std::int64_t{-1});
