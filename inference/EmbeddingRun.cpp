@@ -194,11 +194,11 @@ struct ChunkCopier {
 #endif
     torch::from_blob(host, {rows, cols}, torch::kFloat32).copy_(device);
   }
-  // The two slices, allocated once (by the writer as it starts, before the run's first batches,
-  // so that pinning them does not hold up their launches).
-  static std::int64_t sliceRows(std::int64_t cols) {
+  static std::int64_t sliceRows(std::int64_t cols) { // 32 MiB of float32 rows
     return std::max<std::int64_t>(1, (std::int64_t{32} << 20) / (4 * std::max<std::int64_t>(1, cols)));
   }
+  // The two slices, allocated once (by the writer as it starts, before the run's first batches,
+  // so that pinning them does not hold up their launches).
   void allocateStaging(std::int64_t cols) {
     const std::int64_t rows = sliceRows(cols);
     for (torch::Tensor& t : staging)
@@ -209,13 +209,10 @@ struct ChunkCopier {
   void operator()(torch::Tensor& host, const torch::Tensor& device, DeviceEvent& done) {
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS
     if (device.is_cuda() && sideStream) {
-      if (!stream) stream = c10::cuda::getStreamFromPool(false, device.device().index());
-      at::cuda::CUDAEvent computed;
-      computed.record(c10::cuda::getCurrentCUDAStream(device.device().index()));
-      computed.block(*stream);
+      start(device.device());
+      handOver(device);
       c10::cuda::CUDAStreamGuard guard(*stream);
       host.copy_(device, /*non_blocking=*/true);
-      device.record_stream(*stream);
       done.record();
       return;
     }

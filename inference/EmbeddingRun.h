@@ -80,8 +80,9 @@ struct EmbedRunOptions {
   // Finished chunks copied back to the host on a stream of their own (ChunkCopier in
   // EmbeddingRun.cpp); off: on the compute stream, between batches (as before, for comparisons).
   bool chunkCopyStream = true;
-  // A GPU run's finished chunks stay on the device until the writer thread copies each into its
-  // own pageable buffer (on that stream) just before writing it. False: each is copied into a
+  // A GPU run's finished chunks stay on the device until the writer thread copies each (through
+  // two pinned 32 MiB slices, on the chunks' copy stream) into its own buffer just before writing
+  // it. False: each is copied into a
   // pinned host buffer as it finishes, the buffers allocated as the run starts (as before, for
   // comparisons): pinning 3 x 384 MB held the driver for ~1 s while the first chunk's batches
   // were being queued, and the device waited (0.5-0.8 s of a 4M-cell run on the H200). The cost:
