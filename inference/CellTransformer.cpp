@@ -266,6 +266,22 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
   return out;
 }
 
+// The attention benches' sequences: cumulative lengths until `rows` tokens, lengths uniform in
+// [mean / 2, 3 mean / 2] (the last one cut); maxLength gets the longest.
+std::vector<int> benchSequences(std::int64_t rows, std::int64_t meanLength, std::int64_t& maxLength) {
+  const std::int64_t low = std::max<std::int64_t>(1, meanLength / 2), high = std::max(low, 3 * meanLength / 2);
+  const torch::Tensor draws = torch::randint(low, high + 1, {rows / low + 1}, torch::kInt64);
+  std::vector<int> cu{0};
+  const auto* dl = draws.data_ptr<std::int64_t>();
+  maxLength = 0;
+  for (std::int64_t i = 0; cu.back() < rows; ++i) {
+    const std::int64_t n = std::min(dl[i], rows - cu.back());
+    cu.push_back(static_cast<int>(cu.back() + n));
+    maxLength = std::max(maxLength, n);
+  }
+  return cu;
+}
+
 // The benches' timing: ms per call of f over `iterations` calls after one warm-up call (which
 // also takes cuBLASLt's search and a kernel's first launch out), between synchronisations; `last`
 // gets the last output. Negative where f declines (an undefined output).
@@ -714,17 +730,8 @@ std::vector<CellTransformer::AttentionTiming> CellTransformer::benchAttention([[
   const c10::cuda::CUDAGuard guard(device);
   torch::manual_seed(13);
   const std::int64_t E = 384, H = 8;
-  // Sequences until `rows` tokens: lengths uniform in [mean / 2, 3 mean / 2], the last one cut.
-  const std::int64_t low = std::max<std::int64_t>(1, meanLength / 2), high = std::max(low, 3 * meanLength / 2);
-  const torch::Tensor draws = torch::randint(low, high + 1, {rows / low + 1}, torch::kInt64);
-  std::vector<int> cu{0};
-  const auto* dl = draws.data_ptr<std::int64_t>();
   std::int64_t maxLength = 0;
-  for (std::int64_t i = 0; cu.back() < rows; ++i) {
-    const std::int64_t n = std::min(dl[i], rows - cu.back());
-    cu.push_back(static_cast<int>(cu.back() + n));
-    maxLength = std::max(maxLength, n);
-  }
+  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength);
   if (!cuda::shortAttentionFits(static_cast<int>(E / H), maxLength)) return r;
   const torch::Tensor cuSeqlens = torch::tensor(cu, torch::kInt32).to(device);
   const torch::Tensor qkv =
@@ -1031,6 +1038,190 @@ struct VarlenAttention : torch::autograd::Function<VarlenAttention> {
 } // namespace
 #endif
 
+#ifdef ATLASCOPE_FUSED_KERNELS
+// Training's attention by ShortAttention.cu's kernels, the function of VarlenAttention above: a
+// block per sequence and head with its keys in shared memory, where flash's tiles of 128 queries
+// are mostly empty at ~90 tokens and its head-size-64 kernels run the released model's 48. The
+// forward keeps each row's log2-sum-exp ([heads, R] float32) for the backward's two kernels.
+// q, k, v: [R, E] bf16, contiguous, on the current device.
+struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,
+                               std::int64_t heads, double scale) {
+    const c10::cuda::CUDAGuard device(q.device());
+    const std::int64_t R = q.size(0), E = q.size(1);
+    torch::Tensor out = torch::empty({R, E}, q.options());
+    torch::Tensor lse = torch::empty({heads, R}, q.options().dtype(torch::kFloat32));
+    if (!cuda::shortAttentionForwardBf16(bits(q), bits(k), bits(v), E, cu.data_ptr<int>(), cu.size(0) - 1,
+                                         static_cast<int>(heads), static_cast<int>(E / heads), maxLength,
+                                         static_cast<float>(scale), mutableBits(out), lse.data_ptr<float>(), R,
+                                         at::cuda::getCurrentCUDAStream(q.device().index()).stream()))
+      throw Error("the short-attention training kernel declined its arguments (rows " + std::to_string(R) + ", width " +
+                  std::to_string(E) + ", longest " + std::to_string(maxLength) + ")");
+    ctx->save_for_backward({q, k, v, out, lse, cu});
+    ctx->saved_data["max"] = maxLength;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &out = s[3], &lse = s[4], &cu = s[5];
+    const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = q.size(1);
+    const c10::cuda::CUDAGuard device(q.device());
+    torch::Tensor dout = grads[0].contiguous();
+    if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
+    torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    torch::Tensor delta = torch::empty_like(lse);
+    if (!cuda::shortAttentionBackwardBf16(
+            bits(q), bits(k), bits(v), bits(out), bits(dout), E, cu.data_ptr<int>(), cu.size(0) - 1,
+            static_cast<int>(heads), static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
+            static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
+            lse.size(1), mutableBits(dq), mutableBits(dk), mutableBits(dv),
+            at::cuda::getCurrentCUDAStream(q.device().index()).stream()))
+      throw Error("the short-attention training kernels declined the backward (a misaligned gradient?)");
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// Whether training's attention can take ShortVarlenAttention for these tensors (the kernels opted
+// in to the shared memory of `maxLength` on q's device).
+bool shortTrainingAttentionFits(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                std::int64_t heads, std::int64_t maxLength) {
+  if (!q.is_cuda() || q.scalar_type() != torch::kBFloat16 || k.scalar_type() != torch::kBFloat16 ||
+      v.scalar_type() != torch::kBFloat16 || !q.is_contiguous() || !k.is_contiguous() || !v.is_contiguous() ||
+      q.dim() != 2 || q.sizes() != k.sizes() || q.sizes() != v.sizes() || q.size(1) % heads != 0 ||
+      k.device() != q.device() || v.device() != q.device())
+    return false;
+  for (const torch::Tensor* t : {&q, &k, &v})
+    if (reinterpret_cast<std::uintptr_t>(t->data_ptr()) % 16 != 0) return false;
+  const c10::cuda::CUDAGuard device(q.device());
+  return cuda::shortAttentionTrainingReady(static_cast<int>(q.size(1) / heads), maxLength);
+}
+#endif
+
+CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[maybe_unused]] torch::Device device,
+                                                                          [[maybe_unused]] std::int64_t sequences,
+                                                                          [[maybe_unused]] std::int64_t maxLength,
+                                                                          [[maybe_unused]] int headDim) {
+  TrainAttentionCheck r;
+#if defined(ATLASCOPE_FUSED_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  if (!device.is_cuda() || sequences <= 0 || maxLength < 1) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(11);
+  const std::int64_t H = 8, d = headDim, E = H * d;
+  // Lengths 0 (packBatch's fillers) to maxLength, the longest present.
+  torch::Tensor lengths = torch::randint(0, maxLength + 1, {sequences}, torch::kInt64);
+  lengths[0] = maxLength;
+  const torch::Tensor cu = torch::cat({torch::zeros({1}, torch::kInt64), lengths.cumsum(0)}).to(torch::kInt32);
+  const torch::Tensor cuDevice = cu.to(device);
+  const std::int64_t R = cu[-1].item<std::int64_t>();
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  // Scores of a few units, as a trained model's: softmax neither uniform nor one-hot.
+  const torch::Tensor q0 = torch::randn({R, E}, o) * 2.0, k0 = torch::randn({R, E}, o) * 2.0,
+                      v0 = torch::randn({R, E}, o), dout = torch::randn({R, E}, o);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  enum Path { Short, Flash, Float32 };
+  auto run = [&](Path path) -> std::vector<torch::Tensor> {
+    const auto type = path == Float32 ? torch::kFloat32 : torch::kBFloat16;
+    // Fresh leaves each time (to() of a bf16 tensor to bf16 is the tensor itself, whose gradients
+    // would add up over the paths).
+    torch::Tensor q = q0.to(type).clone().requires_grad_(true), k = k0.to(type).clone().requires_grad_(true),
+                  v = v0.to(type).clone().requires_grad_(true);
+    torch::Tensor out;
+    if (path == Short) {
+      if (!shortTrainingAttentionFits(q, k, v, H, maxLength)) return {};
+      out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale);
+    } else if (path == Flash) {
+      out = VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), cuDevice, maxLength, scale)
+                .reshape({R, E});
+    } else {
+      std::vector<torch::Tensor> parts;
+      const auto* c = cu.data_ptr<int>();
+      for (std::int64_t i = 0; i < sequences; ++i) {
+        const std::int64_t s0 = c[i], n = c[i + 1] - c[i];
+        if (n == 0) continue;
+        auto heads = [&](const torch::Tensor& t) { return t.narrow(0, s0, n).view({n, H, d}).transpose(0, 1); };
+        const torch::Tensor a = torch::softmax(torch::matmul(heads(q), heads(k).transpose(1, 2)) * scale, -1);
+        parts.push_back(torch::matmul(a, heads(v)).transpose(0, 1).reshape({n, E}));
+      }
+      out = torch::cat(parts);
+    }
+    (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+    return {out.detach(), q.grad(), k.grad(), v.grad()};
+  };
+  const std::vector<torch::Tensor> reference = run(Float32);
+  auto worst = [&](const std::vector<torch::Tensor>& a) {
+    double w = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const torch::Tensor e = reference[i];
+      const torch::Tensor diff = (a[i].to(torch::kFloat32) - e).abs().max();
+      w = std::max(w, (diff / e.abs().max().clamp_min(1e-6)).item<double>());
+    }
+    return w;
+  };
+  const auto a = run(Short);
+  if (!a.empty()) r.shortKernels = worst(a);
+  r.flash = worst(run(Flash));
+#endif
+  return r;
+}
+
+std::vector<CellTransformer::TrainAttentionTiming>
+CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
+                                     [[maybe_unused]] std::int64_t meanLength, [[maybe_unused]] int iterations) {
+  std::vector<TrainAttentionTiming> r;
+#if defined(ATLASCOPE_FUSED_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  if (!device.is_cuda() || rows <= 0 || meanLength < 2 || iterations <= 0) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(13);
+  const std::int64_t E = 384, H = 8, d = E / H;
+  std::int64_t maxLength = 0;
+  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength);
+  const torch::Tensor cuSeqlens = torch::tensor(cu, torch::kInt32).to(device);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor q = (torch::randn({rows, E}, o) * 2.0).requires_grad_(true),
+                      k = (torch::randn({rows, E}, o) * 2.0).requires_grad_(true),
+                      v = torch::randn({rows, E}, o).requires_grad_(true), dout = torch::randn({rows, E}, o);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const bool shortFits = shortTrainingAttentionFits(q, k, v, H, maxLength);
+  auto forward = [&](bool shortKernels) {
+    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale)
+                        : VarlenAttention::apply(q.view({rows, H, d}), k.view({rows, H, d}), v.view({rows, H, d}),
+                                                 cuSeqlens, maxLength, scale)
+                              .reshape({rows, E});
+  };
+  torch::Tensor flashOut, flashDq;
+  for (const bool shortKernels : {false, true}) {
+    if (shortKernels && !shortFits) break;
+    TrainAttentionTiming t;
+    t.path = shortKernels ? "short" : "flash";
+    t.rows = rows;
+    t.sequences = static_cast<std::int64_t>(cu.size()) - 1;
+    t.maxLength = maxLength;
+    torch::Tensor out, dq;
+    t.forwardMs = msPerCall(
+        iterations, [&] { return forward(shortKernels); }, out);
+    t.stepMs = msPerCall(
+        iterations,
+        [&] {
+          return torch::autograd::grad({forward(shortKernels)}, {q, k, v}, {dout})[0];
+        },
+        dq);
+    if (!shortKernels) {
+      flashOut = out;
+      flashDq = dq;
+    } else {
+      t.maxAbsFromFlash = std::max((out.to(torch::kFloat32) - flashOut.to(torch::kFloat32)).abs().max().item<double>(),
+                                   (dq.to(torch::kFloat32) - flashDq.to(torch::kFloat32)).abs().max().item<double>());
+    }
+    r.push_back(t);
+  }
+#endif
+  return r;
+}
+
 bool CellTransformer::variableLengthAttention() const {
 #if TORCH_VERSION_MAJOR >= 2
   return varlen_ && device_.is_cuda() && compute_ != torch::kFloat32 && config_.embedDim / config_.heads % 8 == 0;
@@ -1083,6 +1274,12 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     }
     k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
     v.index_fill_(0, batch.zeroRows, 0);
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (shortAttention() && at::GradMode::is_enabled() && shortTrainingAttentionFits(q, k, v, H, batch.maxLength))
+      return lin(ShortVarlenAttention::apply(q, k, v, batch.cuSeqlens, batch.maxLength, H,
+                                             1.0 / std::sqrt(static_cast<double>(d))),
+                 prefix + ".out_proj");
+#endif
     const torch::Tensor out =
         VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
                                batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
@@ -1095,6 +1292,32 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
   const torch::Tensor out =
       attend(padded[0], padded[1], padded[2], valid).reshape({B * L, E}).index_select(0, batch.unpackIndex);
   return lin(out, prefix + ".out_proj");
+}
+
+namespace {
+// The packed tokens put in sequence order: each row goes to one place, so the gradient comes back
+// by a gather through the inverse permutation (built on the device by a scatter: no host copy,
+// capturable in a CUDA graph). index_select's backward, an index_add of bf16 rows with atomics,
+// took 0.36 ms of a 24 ms training step on the H200 for 90k rows of 384.
+struct PermutedRows : torch::autograd::Function<PermutedRows> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& order) {
+    ctx->save_for_backward({order});
+    return x.index_select(0, order);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor order = ctx->get_saved_variables()[0];
+    const torch::Tensor inverse =
+        torch::empty_like(order).scatter_(0, order, torch::arange(order.size(0), order.options()));
+    return {grads[0].index_select(0, inverse), torch::Tensor()};
+  }
+};
+} // namespace
+
+torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order) {
+  if (!x.requires_grad() || !at::GradMode::is_enabled()) return x.index_select(0, order);
+  return PermutedRows::apply(x, order);
 }
 
 // Packed rows -> the flat padded layout [B * L, C] (padding slots zero). A scatter to distinct
@@ -1404,10 +1627,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       tokens = assembled;
     } else {
       const torch::Tensor rows = table.defined() ? table.index_select(0, batch.rows) : tokens;
-      tokens = torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
-                           torch::zeros({B, E}, rows.options().dtype(compute_))},
-                          0)
-                   .index_select(0, batch.order);
+      tokens = permuteRows(torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
+                                       torch::zeros({B, E}, rows.options().dtype(compute_))},
+                                      0),
+                           batch.order);
     }
     stage("gather tokens");
     for (int i = 0; i < config_.encoderLayers; ++i) {

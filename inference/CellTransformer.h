@@ -97,6 +97,9 @@ Batch toDevice(const Batch& batch, torch::Device device);
 Batch pinned(Batch batch);
 // Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero.
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch);
+// x.index_select(0, order) for a permutation `order` of x's rows (Batch::order), whose backward
+// gathers the gradient by the inverse permutation instead of index_select's atomic index_add.
+torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order);
 
 struct Output {
   torch::Tensor embedding; // [B, E] float32: the decoder output at the pooled token
@@ -135,8 +138,10 @@ public:
   static bool fusedKernelsBuilt();
   // Without gradients on a GPU in bf16 with the fused kernels (embedding, validation): one fused
   // q/k/v projection read in place by ShortAttention.cu's kernel over the packed sequences,
-  // instead of three projections and ATen's flash kernel (which pads head size 48 to 64);
-  // sequences longer than 256 tokens take flash. Off: the previous path, for same-call ratios.
+  // instead of three projections and ATen's flash kernel (which pads head size 48 to 64). With
+  // gradients (training): the three projections' q, k, v through ShortAttention.cu's training
+  // kernels (forward with each row's log2-sum-exp, backward in two kernels) instead of flash's.
+  // Sequences longer than 272 tokens take flash. Off: the previous path, for same-call ratios.
   void setShortAttention(bool on) { shortAttention_ = on; }
   bool shortAttention() const { return shortAttention_ && fusedKernels(); }
   // Which short-attention kernel (cuda::shortAttentionBf16's variant): 0 the default, 1 the kernel
@@ -259,6 +264,27 @@ public:
   };
   static std::vector<AttentionTiming> benchAttention(torch::Device device, std::int64_t rows, std::int64_t meanLength,
                                                      int iterations);
+  // Training's short-attention kernels (forward and backward, ShortVarlenAttention) against float32
+  // attention with autograd on random packed sequences of 0 to `maxLength` tokens (bf16, 8 heads of
+  // `headDim`; 258 is training's bound at a neighbourhood cap of 250): the largest difference of the
+  // output and of dq, dk and dv, each relative to its largest value; `flash` the same for ATen's
+  // flash kernels (the path before), for scale. -1: not built, not a GPU, or the kernels declined.
+  struct TrainAttentionCheck {
+    double shortKernels = -1, flash = -1;
+  };
+  static TrainAttentionCheck checkTrainAttention(torch::Device device, std::int64_t sequences = 400,
+                                                 std::int64_t maxLength = 258, int headDim = 48);
+  // `bench attention --train`: training's attention by flash and by the short kernels on one
+  // step's shape (`rows` tokens, lengths as benchAttention's; E 384, 8 heads): ms per forward (with
+  // what the backward keeps) and per forward + backward, and the short kernels' largest difference
+  // from flash in the output and dq. Empty: not built or not a GPU.
+  struct TrainAttentionTiming {
+    std::string path;
+    double forwardMs = 0, stepMs = 0, maxAbsFromFlash = 0;
+    std::int64_t rows = 0, sequences = 0, maxLength = 0;
+  };
+  static std::vector<TrainAttentionTiming> benchTrainAttention(torch::Device device, std::int64_t rows,
+                                                               std::int64_t meanLength, int iterations);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built).
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);

@@ -68,7 +68,7 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
 // projection or three [R, E] ones), sequence s the rows cuSeqlens[s] .. cuSeqlens[s + 1] (int32,
 // on the device), out rows `outStride` apart. Scores and softmax in float32, probabilities
 // rounded to bf16 before the product with v (as flash attention). For head sizes 32, 48 and 64
-// and sequences of at most 256 rows (shortAttentionFits); false (nothing launched) otherwise or
+// and sequences of at most 272 rows (shortAttentionFits); false (nothing launched) otherwise or
 // for pointers not 16-byte aligned. maxLength must bound every sequence (rows past it are not
 // written); sequences may be empty (packBatch's fillers). Runs on the current device.
 // `variant` picks the kernel (shortAttentionVariantName: null past the last): 0 the default (keys
@@ -80,6 +80,28 @@ const char* shortAttentionVariantName(int variant);
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant = 0);
+
+// Training's attention over packed sequences (ShortAttention.cu), the flash kernels' function
+// for short sequences: q, k, v, out and their gradients [R, heads * headDim] bf16 with rows
+// `rowStride` elements apart (16-byte aligned), sequences as shortAttentionBf16's. The forward
+// writes out and each row's log2-sum-exp lse[h * lseStride + row] (float32, log2 of the softmax
+// denominator of the scaled scores, in base-2 units of scale q.k); the backward reads q, k, v,
+// out, dout and lse, writes delta (rowsum(dout o out) per row and head, a float32 [heads,
+// lseStride] scratch) and dq, dk, dv (every row of every sequence; rows outside all sequences
+// untouched). Probabilities and dS rounded to bf16 for their products, float32 elsewhere.
+// shortAttentionTrainingReady opts the kernels in to the shared memory of `maxLength` (call it
+// before choosing this path, outside a CUDA graph capture where possible); false: use flash.
+bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
+bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                               std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
+                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out, float* lse,
+                               std::int64_t lseStride, void* stream);
+bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                                const std::uint16_t* out, const std::uint16_t* dout, std::int64_t rowStride,
+                                const int* cuSeqlens, std::int64_t sequences, int heads, int headDim,
+                                std::int64_t maxLength, float scale, const float* lse, float* delta,
+                                std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
+                                void* stream);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to

@@ -1,5 +1,7 @@
-// Attention over many short sequences (embedding's neighbourhoods, ~100 tokens) in one kernel:
-// see shortAttentionBf16 in FusedKernels.h. No LibTorch header: plain pointers.
+// Attention over many short sequences (neighbourhoods, ~100 tokens) in one kernel: see
+// shortAttentionBf16 in FusedKernels.h (embedding), and shortAttentionForwardBf16 /
+// shortAttentionBackwardBf16 (training; the backward's two kernels below the forward's). No
+// LibTorch header: plain pointers.
 //
 // Why not ATen's flash kernel: it pads the released model's head size 48 to 64 (copies of q, k
 // and v and of the output) and its tiles of 128 queries are mostly empty for sequences of ~100
@@ -25,7 +27,10 @@ namespace atlascope::inference::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kMaxPadded = 256; // the longest sequence (keys in shared memory)
+// The longest sequence (keys in shared memory), rounded up to 16: training's bound for a batch of
+// neighbourhoods of up to 256 observed cells (the cap, 250 by default, rounded up to 32) with the
+// class token and zero slot is 258.
+constexpr int kMaxPadded = 272;
 
 // Keys [padded][D + 8] bf16 (the pitch spreads a fragment's rows over the 32 banks), values
 // transposed [D][padded + 8].
@@ -70,12 +75,11 @@ __device__ __forceinline__ float2 quadInverseSums(float la, float lb) {
 }
 
 // A warp's 16 query rows out: o (the C fragments of rows ra = row0 + g and rb = row0 + g + 8 over
-// head `head`'s D columns) divided by the rows' softmax sums (la, lb: this lane's share, summed
-// over the quad here), rounded to bf16; rows past `len` not written.
+// head `head`'s D columns) times the rows' inverse softmax sums (ia, ib: quadInverseSums), rounded
+// to bf16; rows past `len` not written.
 template <int D>
-__device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float la, float lb, __nv_bfloat16* out,
+__device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float ia, float ib, __nv_bfloat16* out,
                                           long long outStride, int start, int ra, int rb, int len, int head, int t) {
-  const auto [ia, ib] = quadInverseSums(la, lb);
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const long long col = static_cast<long long>(head) * D + j * 8 + 2 * t;
@@ -108,8 +112,8 @@ template <int D>
 __global__ void __launch_bounds__(32 * kWarps)
     shortAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
-                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads,
-                         float scaleLog2e) {
+                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
+                         float*, long long) {
   constexpr int kPitch = D + 8;
   constexpr int kVecs = D / 8; // 16-byte vectors per row of one head
   extern __shared__ __align__(16) unsigned char smem[];
@@ -195,7 +199,8 @@ __global__ void __launch_bounds__(32 * kWarps)
         mma16816(o[j], pf, load32(vr), load32(vr + 8));
       }
     }
-    storeRows<D>(o, la, lb, out, outStride, start, ra, rb, len, head, t);
+    const auto [ia, ib] = quadInverseSums(la, lb);
+    storeRows<D>(o, ia, ib, out, outStride, start, ra, rb, len, head, t);
   }
 }
 
@@ -243,12 +248,14 @@ __device__ __forceinline__ void copy16(void* dst, const void* src, int bytes) {
 // Keys and values [padded][d + 8] bf16.
 __host__ __device__ constexpr long long tiledSharedBytes(int padded, int d) { return 2LL * 2 * padded * (d + 8); }
 
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS>
+// LSE (training's forward): also each row's log2-sum-exp into `lse` (a template argument, so that
+// embedding's kernels stay as they were).
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS, bool LSE = false>
 __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     tiledAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
-                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads,
-                         float scaleLog2e) {
+                         __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
+                         float* __restrict__ lse, long long lseStride) {
   static_assert(D % 16 == 0 && KEYS % 16 == 0, "whole fragments");
   constexpr int kPitch = D + 8; // 16-byte rows whose 8-row fragments fall on distinct banks
   constexpr int kVecs = D / 8;
@@ -377,7 +384,264 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
         }
       }
     }
-    storeRows<D>(o, la, lb, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
+    const auto [ia, ib] = quadInverseSums(la, lb);
+    storeRows<D>(o, ia, ib, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
+    if (LSE && t == 0) { // training: each row's log2 of its softmax denominator
+      float* l = lse + static_cast<long long>(head) * lseStride + start;
+      if (row0 + g < len) l[row0 + g] = fmaf(ma, scaleLog2e, -log2f(ia));
+      if (row0 + g + 8 < len) l[row0 + g + 8] = fmaf(mb, scaleLog2e, -log2f(ib));
+    }
+  }
+}
+
+// ---- Training's backward (shortAttentionBackwardBf16): two kernels, a block per sequence and
+// head as the forward, no atomics. The first gives each warp 16 query rows and runs over the
+// sequence's keys (K and V in shared memory): it recomputes the probabilities from the forward's
+// log2-sum-exp, forms dS = P (dP - delta) with dP = dO V^T and delta = rowsum(dO o O) (written for
+// the second kernel), and writes dQ = scale dS K. The second gives each warp 16 keys and runs over
+// the sequence's queries (Q and dO in shared memory, with each row's log2-sum-exp and delta):
+// dV = P^T dO and dK = scale dS^T Q, from the transposed scores K Q^T. The scores and dP are
+// computed twice (once per kernel), which costs less than sharing them: at ~100 rows a sequence
+// the work is memory and latency, not arithmetic. P and dS are rounded to bf16 for their products,
+// float32 elsewhere, as flash attention's backward.
+//
+// Fragment layouts as the forward's; a kernel's C fragments of 16 x 16 (two n8 halves h) are the
+// A fragment of the next product in the same registers' order: {h0 rows g, h0 rows g + 8, h1 rows
+// g, h1 rows g + 8}.
+
+template <int D>
+__device__ __forceinline__ void loadRowFragments(std::uint32_t (&f)[D / 16][4], const __nv_bfloat16* src,
+                                                 long long rowStride, int ra, int rb, int len, int t) {
+  const __nv_bfloat16* a0 = src + static_cast<long long>(ra) * rowStride + 2 * t;
+  const __nv_bfloat16* b0 = src + static_cast<long long>(rb) * rowStride + 2 * t;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    f[kk][0] = ra < len ? load32(a0 + kk * 16) : 0u;
+    f[kk][1] = rb < len ? load32(b0 + kk * 16) : 0u;
+    f[kk][2] = ra < len ? load32(a0 + kk * 16 + 8) : 0u;
+    f[kk][3] = rb < len ? load32(b0 + kk * 16 + 8) : 0u;
+  }
+}
+
+__device__ __forceinline__ float dot2(std::uint32_t a, std::uint32_t b) {
+  const float2 x = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&a));
+  const float2 y = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&b));
+  return fmaf(x.x, y.x, x.y * y.y);
+}
+
+// A warp's 16 rows of a [rows][D] gradient out (C fragments of rows ra, rb), times `scale`.
+template <int D>
+__device__ __forceinline__ void storeGradient(const float (&acc)[D / 8][4], float scale, __nv_bfloat16* dst,
+                                              long long rowStride, int ra, int rb, int len, int t) {
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    if (ra < len)
+      *reinterpret_cast<__nv_bfloat162*>(dst + static_cast<long long>(ra) * rowStride + j * 8 + 2 * t) =
+          __floats2bfloat162_rn(acc[j][0] * scale, acc[j][1] * scale);
+    if (rb < len)
+      *reinterpret_cast<__nv_bfloat162*>(dst + static_cast<long long>(rb) * rowStride + j * 8 + 2 * t) =
+          __floats2bfloat162_rn(acc[j][2] * scale, acc[j][3] * scale);
+  }
+}
+
+// Rows [len, lp) of a [padded][D + 8] shared tile zero-filled, rows below it copied (cp.async).
+template <int D, int THREADS>
+__device__ __forceinline__ void copyRows(__nv_bfloat16* dst, const __nv_bfloat16* src, long long rowStride, int len,
+                                         int lp) {
+  constexpr int kPitch = D + 8, kVecs = D / 8;
+  for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += THREADS) {
+    const int r = i / kVecs, c = (i % kVecs) * 8;
+    copy16(dst + r * kPitch + c, src + static_cast<long long>(r < len ? r : 0) * rowStride + c, r < len ? 16 : 0);
+  }
+}
+
+// Two 16 x 16 products of a warp's A fragments against 16 rows of two shared tiles read as B
+// (rows fragRow's 16, non-transposed, as the forward's keys): x = a . first^T and y = b . second^T.
+// The scores and dP in the first kernel (Q K^T, dO V^T), their transposes in the second (K Q^T,
+// V dO^T).
+template <int D>
+__device__ __forceinline__ void twoProducts(float (&x)[2][4], float (&y)[2][4], const std::uint32_t (&a)[D / 16][4],
+                                            const std::uint32_t (&b)[D / 16][4], const __nv_bfloat16* first,
+                                            const __nv_bfloat16* second, int fragRow) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) x[h][0] = x[h][1] = x[h][2] = x[h][3] = y[h][0] = y[h][1] = y[h][2] = y[h][3] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    std::uint32_t m[4];
+    ldmatrix4(m, first + fragRow + kk * 16);
+    mma16816(x[0], a[kk], m[0], m[1]);
+    mma16816(x[1], a[kk], m[2], m[3]);
+    ldmatrix4(m, second + fragRow + kk * 16);
+    mma16816(y[0], b[kk], m[0], m[1]);
+    mma16816(y[1], b[kk], m[2], m[3]);
+  }
+}
+
+constexpr int kGradWarps = 4;
+
+template <int D>
+__global__ void __launch_bounds__(32 * kGradWarps)
+    attentionGradQueryKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                             const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ o,
+                             const __nv_bfloat16* __restrict__ dout, long long rowStride,
+                             const int* __restrict__ cuSeqlens, const float* __restrict__ lse,
+                             float* __restrict__ delta, long long lseStride, __nv_bfloat16* __restrict__ dq, int padded,
+                             int heads, float scaleLog2e, float scale) {
+  constexpr int kPitch = D + 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
+  if (len <= 0) return;
+  const int lp = (len + 15) & ~15;
+  auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* vs = ks + padded * kPitch;
+  const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  copyRows<D, 32 * kGradWarps>(ks, k + base, rowStride, len, lp);
+  copyRows<D, 32 * kGradWarps>(vs, v + base, rowStride, len, lp);
+  asm volatile("cp.async.commit_group;\n" ::);
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int mRow = lane & 7, mIdx = lane >> 3;
+  const long long lseBase = static_cast<long long>(head) * lseStride + start;
+  for (int row0 = warp * 16; row0 < len; row0 += 16 * kGradWarps) {
+    const int ra = row0 + g, rb = row0 + g + 8;
+    std::uint32_t qf[D / 16][4], df[D / 16][4], of[D / 16][4];
+    loadRowFragments<D>(qf, q + base, rowStride, ra, rb, len, t);
+    loadRowFragments<D>(df, dout + base, rowStride, ra, rb, len, t);
+    loadRowFragments<D>(of, o + base, rowStride, ra, rb, len, t);
+    float da = 0.f, db = 0.f; // delta = rowsum(dO o O), rows ra and rb
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      da += dot2(df[kk][0], of[kk][0]) + dot2(df[kk][2], of[kk][2]);
+      db += dot2(df[kk][1], of[kk][1]) + dot2(df[kk][3], of[kk][3]);
+    }
+#pragma unroll
+    for (int m = 1; m < 4; m <<= 1) {
+      da += __shfl_xor_sync(0xffffffffu, da, m);
+      db += __shfl_xor_sync(0xffffffffu, db, m);
+    }
+    if (t == 0) {
+      if (ra < len) delta[lseBase + ra] = da;
+      if (rb < len) delta[lseBase + rb] = db;
+    }
+    // Rows past the sequence: zero q and dO, so dS = P (0 - 0) = 0 whatever their P.
+    const float la = ra < len ? lse[lseBase + ra] : 0.f, lb = rb < len ? lse[lseBase + rb] : 0.f;
+    float acc[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    for (int n0 = 0; n0 < lp; n0 += 16) {
+      float s[2][4], dp[2][4];
+      twoProducts<D>(s, dp, qf, df, ks, vs, (n0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
+      float ds[2][4];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int key = n0 + 8 * h + 2 * t;
+        const bool k0 = key < len, k1 = key + 1 < len;
+        ds[h][0] = k0 ? ex2(fmaf(s[h][0], scaleLog2e, -la)) * (dp[h][0] - da) : 0.f;
+        ds[h][1] = k1 ? ex2(fmaf(s[h][1], scaleLog2e, -la)) * (dp[h][1] - da) : 0.f;
+        ds[h][2] = k0 ? ex2(fmaf(s[h][2], scaleLog2e, -lb)) * (dp[h][2] - db) : 0.f;
+        ds[h][3] = k1 ? ex2(fmaf(s[h][3], scaleLog2e, -lb)) * (dp[h][3] - db) : 0.f;
+      }
+      const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
+                                   pack(ds[1][2], ds[1][3])};
+#pragma unroll
+      for (int j = 0; j < D / 16; ++j) {
+        // K as [keys][dims] (transposed matrices): keys +0..7 and +8..15 of dims +0..7, then +8..15.
+        std::uint32_t b[4];
+        ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+        mma16816(acc[2 * j], af, b[0], b[1]);
+        mma16816(acc[2 * j + 1], af, b[2], b[3]);
+      }
+    }
+    storeGradient<D>(acc, scale, dq + base, rowStride, ra, rb, len, t);
+  }
+}
+
+// Q and dO [padded][D + 8] bf16, then each row's log2-sum-exp and delta [padded] float32.
+__host__ __device__ constexpr long long gradKeySharedBytes(int padded, int d) {
+  return 2LL * 2 * padded * (d + 8) + 2LL * 4 * padded;
+}
+
+template <int D>
+__global__ void __launch_bounds__(32 * kGradWarps)
+    attentionGradKeyValueKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                                const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ dout,
+                                long long rowStride, const int* __restrict__ cuSeqlens, const float* __restrict__ lse,
+                                const float* __restrict__ delta, long long lseStride, __nv_bfloat16* __restrict__ dk,
+                                __nv_bfloat16* __restrict__ dv, int padded, int heads, float scaleLog2e, float scale) {
+  constexpr int kPitch = D + 8;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
+  if (len <= 0) return;
+  const int lp = (len + 15) & ~15;
+  auto* qs = reinterpret_cast<__nv_bfloat16*>(smem);
+  __nv_bfloat16* dos = qs + padded * kPitch;
+  auto* lses = reinterpret_cast<float*>(dos + padded * kPitch);
+  float* deltas = lses + padded;
+  const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  copyRows<D, 32 * kGradWarps>(qs, q + base, rowStride, len, lp);
+  copyRows<D, 32 * kGradWarps>(dos, dout + base, rowStride, len, lp);
+  asm volatile("cp.async.commit_group;\n" ::);
+  const long long lseBase = static_cast<long long>(head) * lseStride + start;
+  // Queries past the sequence: log2-sum-exp +inf, so their P is 0 (their q rows are zero).
+  for (int i = static_cast<int>(threadIdx.x); i < lp; i += 32 * kGradWarps) {
+    lses[i] = i < len ? lse[lseBase + i] : INFINITY;
+    deltas[i] = i < len ? delta[lseBase + i] : 0.f;
+  }
+
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int mRow = lane & 7, mIdx = lane >> 3;
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+  for (int key0 = warp * 16; key0 < len; key0 += 16 * kGradWarps) {
+    const int ka = key0 + g, kb = key0 + g + 8;
+    std::uint32_t kf[D / 16][4], vf[D / 16][4];
+    loadRowFragments<D>(kf, k + base, rowStride, ka, kb, len, t);
+    loadRowFragments<D>(vf, v + base, rowStride, ka, kb, len, t);
+    float dka[D / 8][4], dva[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
+    for (int m0 = 0; m0 < lp; m0 += 16) {
+      // Transposed scores: st[h] holds keys ka, kb against queries m0 + 8h + 2t, + 1.
+      float st[2][4], dpt[2][4];
+      twoProducts<D>(st, dpt, kf, vf, qs, dos, (m0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int query = m0 + 8 * h + 2 * t;
+        const float2 l = *reinterpret_cast<const float2*>(lses + query);
+        const float2 dl = *reinterpret_cast<const float2*>(deltas + query);
+        st[h][0] = ex2(fmaf(st[h][0], scaleLog2e, -l.x));
+        st[h][1] = ex2(fmaf(st[h][1], scaleLog2e, -l.y));
+        st[h][2] = ex2(fmaf(st[h][2], scaleLog2e, -l.x));
+        st[h][3] = ex2(fmaf(st[h][3], scaleLog2e, -l.y));
+        dpt[h][0] = st[h][0] * (dpt[h][0] - dl.x);
+        dpt[h][1] = st[h][1] * (dpt[h][1] - dl.y);
+        dpt[h][2] = st[h][2] * (dpt[h][2] - dl.x);
+        dpt[h][3] = st[h][3] * (dpt[h][3] - dl.y);
+      }
+      const std::uint32_t pf[4] = {pack(st[0][0], st[0][1]), pack(st[0][2], st[0][3]), pack(st[1][0], st[1][1]),
+                                   pack(st[1][2], st[1][3])};
+      const std::uint32_t sf[4] = {pack(dpt[0][0], dpt[0][1]), pack(dpt[0][2], dpt[0][3]), pack(dpt[1][0], dpt[1][1]),
+                                   pack(dpt[1][2], dpt[1][3])};
+#pragma unroll
+      for (int j = 0; j < D / 16; ++j) {
+        // dO and Q as [queries][dims] (transposed matrices), as the forward's values.
+        const int at = (m0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8;
+        std::uint32_t b[4];
+        ldmatrix4t(b, dos + at);
+        mma16816(dva[2 * j], pf, b[0], b[1]);
+        mma16816(dva[2 * j + 1], pf, b[2], b[3]);
+        ldmatrix4t(b, qs + at);
+        mma16816(dka[2 * j], sf, b[0], b[1]);
+        mma16816(dka[2 * j + 1], sf, b[2], b[3]);
+      }
+    }
+    storeGradient<D>(dka, scale, dk + base, rowStride, ka, kb, len, t);
+    storeGradient<D>(dva, 1.f, dv + base, rowStride, ka, kb, len, t);
   }
 }
 
@@ -392,6 +656,8 @@ bool sharedOptIn(const void* kernel, long long bytes, long long largest) {
   return false;
 }
 
+constexpr float kLog2e = 1.4426950408889634f;
+
 struct Launch {
   const void *q, *k, *v;
   long long rowStride;
@@ -402,18 +668,20 @@ struct Launch {
   int padded;
   float scale;
   cudaStream_t stream;
+  float* lse = nullptr; // training's forward: each row's log2-sum-exp, [heads][lseStride]
+  long long lseStride = 0;
   unsigned blocks() const { return static_cast<unsigned>(static_cast<long long>(sequences) * heads); }
 };
 
 // Both kernels take the same arguments; `bytes` of shared memory, `largest` its most at any length.
 using AttentionKernel = void (*)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, long long,
-                                 const int*, __nv_bfloat16*, long long, int, int, float);
+                                 const int*, __nv_bfloat16*, long long, int, int, float, float*, long long);
 bool launchKernel(AttentionKernel kernel, int threads, long long bytes, long long largest, const Launch& l) {
   if (!sharedOptIn(reinterpret_cast<const void*>(kernel), bytes, largest)) return false;
   kernel<<<l.blocks(), threads, static_cast<size_t>(bytes), l.stream>>>(
       static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
       static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
-      l.padded, l.heads, l.scale * 1.4426950408889634f);
+      l.padded, l.heads, l.scale * kLog2e, l.lse, l.lseStride);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -421,8 +689,8 @@ template <int D> bool launchSteps16(const Launch& l) {
   return launchKernel(shortAttentionKernel<D>, 32 * kWarps, sharedBytes(l.padded, D), sharedBytes(kMaxPadded, D), l);
 }
 
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1> bool launchTiled(const Launch& l) {
-  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS>, 32 * WARPS, tiledSharedBytes(l.padded, D),
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1, bool LSE = false> bool launchTiled(const Launch& l) {
+  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS, LSE>, 32 * WARPS, tiledSharedBytes(l.padded, D),
                       tiledSharedBytes(kMaxPadded, D), l);
 }
 
@@ -440,6 +708,46 @@ template <int D> bool launchVariant(const Launch& l, int variant) {
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+// Training's three kernels opted in to their largest shared memory (before a capture's first
+// launch: an opt-in that fails inside the backward would leave no path to fall back to).
+template <int D> bool trainingKernelsReady(long long padded) {
+  return sharedOptIn(reinterpret_cast<const void*>(tiledAttentionKernel<D, 4, 16, 1, true>),
+                     tiledSharedBytes(padded, D), tiledSharedBytes(kMaxPadded, D)) &&
+         sharedOptIn(reinterpret_cast<const void*>(attentionGradQueryKernel<D>), tiledSharedBytes(padded, D),
+                     tiledSharedBytes(kMaxPadded, D)) &&
+         sharedOptIn(reinterpret_cast<const void*>(attentionGradKeyValueKernel<D>), gradKeySharedBytes(padded, D),
+                     gradKeySharedBytes(kMaxPadded, D));
+}
+
+template <int D>
+bool launchBackward(const Launch& l, const void* o, const void* dout, float* delta, void* dq, void* dk, void* dv) {
+  if (!trainingKernelsReady<D>(l.padded)) return false;
+  const auto* Q = static_cast<const __nv_bfloat16*>(l.q);
+  const auto* K = static_cast<const __nv_bfloat16*>(l.k);
+  const auto* V = static_cast<const __nv_bfloat16*>(l.v);
+  const auto* dO = static_cast<const __nv_bfloat16*>(dout);
+  const float scaleLog2e = l.scale * kLog2e;
+  attentionGradQueryKernel<D>
+      <<<l.blocks(), 32 * kGradWarps, static_cast<size_t>(tiledSharedBytes(l.padded, D)), l.stream>>>(
+          Q, K, V, static_cast<const __nv_bfloat16*>(o), dO, l.rowStride, l.cuSeqlens, l.lse, delta, l.lseStride,
+          static_cast<__nv_bfloat16*>(dq), l.padded, l.heads, scaleLog2e, l.scale);
+  if (cudaGetLastError() != cudaSuccess) return false;
+  attentionGradKeyValueKernel<D>
+      <<<l.blocks(), 32 * kGradWarps, static_cast<size_t>(gradKeySharedBytes(l.padded, D)), l.stream>>>(
+          Q, K, V, dO, l.rowStride, l.cuSeqlens, l.lse, delta, l.lseStride, static_cast<__nv_bfloat16*>(dk),
+          static_cast<__nv_bfloat16*>(dv), l.padded, l.heads, scaleLog2e, l.scale);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+// The arguments every training call needs: rows 16-byte aligned, a head size and bound it has
+// kernels for, a grid CUDA can launch.
+bool trainingArgumentsFit(const void* q, const void* k, const void* v, std::int64_t rowStride, std::int64_t sequences,
+                          int heads, int headDim, std::int64_t maxLength, const float* lse, std::int64_t lseStride) {
+  return shortAttentionFits(headDim, maxLength) && sequences > 0 && heads > 0 && heads <= 65535 &&
+         sequences * heads <= 0x7fffffffLL && rowStride % 8 == 0 && aligned16(q) && aligned16(k) && aligned16(v) &&
+         lse != nullptr && lseStride > 0;
+}
 
 } // namespace
 
@@ -477,6 +785,62 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
   case 32: return launchVariant<32>(l, variant);
   case 48: return launchVariant<48>(l, variant);
   default: return launchVariant<64>(l, variant);
+  }
+}
+
+bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
+  if (!shortAttentionFits(headDim, maxLength)) return false;
+  const long long padded = (maxLength + 15) / 16 * 16;
+  switch (headDim) {
+  case 32: return trainingKernelsReady<32>(padded);
+  case 48: return trainingKernelsReady<48>(padded);
+  default: return trainingKernelsReady<64>(padded);
+  }
+}
+
+bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                               std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
+                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out, float* lse,
+                               std::int64_t lseStride, void* stream) {
+  if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
+      !aligned16(out))
+    return false;
+  Launch l{q,         k,
+           v,         rowStride,
+           cuSeqlens, static_cast<int>(sequences),
+           heads,     out,
+           rowStride, static_cast<int>((maxLength + 15) / 16 * 16),
+           scale,     static_cast<cudaStream_t>(stream)};
+  l.lse = lse;
+  l.lseStride = lseStride;
+  switch (headDim) {
+  case 32: return launchTiled<32, 4, 16, 1, true>(l);
+  case 48: return launchTiled<48, 4, 16, 1, true>(l);
+  default: return launchTiled<64, 4, 16, 1, true>(l);
+  }
+}
+
+bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                                const std::uint16_t* out, const std::uint16_t* dout, std::int64_t rowStride,
+                                const int* cuSeqlens, std::int64_t sequences, int heads, int headDim,
+                                std::int64_t maxLength, float scale, const float* lse, float* delta,
+                                std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
+                                void* stream) {
+  if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
+      delta == nullptr || !aligned16(out) || !aligned16(dout) || !aligned16(dq) || !aligned16(dk) || !aligned16(dv))
+    return false;
+  Launch l{q,         k,
+           v,         rowStride,
+           cuSeqlens, static_cast<int>(sequences),
+           heads,     nullptr,
+           rowStride, static_cast<int>((maxLength + 15) / 16 * 16),
+           scale,     static_cast<cudaStream_t>(stream)};
+  l.lse = const_cast<float*>(lse); // read only here
+  l.lseStride = lseStride;
+  switch (headDim) {
+  case 32: return launchBackward<32>(l, out, dout, delta, dq, dk, dv);
+  case 48: return launchBackward<48>(l, out, dout, delta, dq, dk, dv);
+  default: return launchBackward<64>(l, out, dout, delta, dq, dk, dv);
   }
 }
 

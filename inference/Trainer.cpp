@@ -530,14 +530,20 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   }
   if (model.computeType() != torch::kFloat32) m.refreshCopies();
   // The GPU's variable-length attention against the padded path, on validation cells, once per
-  // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path.
+  // run: a LibTorch whose flash kernels disagree (or fail) falls back to the padded path. The
+  // variable-length forward runs with gradients on, as the steps run it (their attention kernels:
+  // the short-attention training kernels or flash), and is then dropped.
   if (model.variableLengthAttention()) {
     torch::NoGradGuard noGrad;
     std::vector<std::int64_t> some(m.validation.begin(),
                                    m.validation.begin() + std::min<std::size_t>(256, m.validation.size()));
     try {
       const Batch b = toDevice(m.batchesOf(some).front(), model.device());
-      const torch::Tensor fast = model.forward(m.expression, m.types, b).mu;
+      torch::Tensor fast;
+      {
+        const torch::AutoGradMode withGradients(true);
+        fast = model.forward(m.expression, m.types, b).mu.detach();
+      }
       model.setVariableLengthAttention(false);
       const torch::Tensor padded = model.forward(m.expression, m.types, b).mu;
       m.attentionCheck = ((fast - padded).abs().mean() / padded.abs().mean()).item<double>();

@@ -364,6 +364,15 @@ void addModelCommands(CLI::App& app) {
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
+          // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
+          // for scale: the released size's heads of 48 at training's bound, the compact size's 32,
+          // and heads of 64 on short sequences (one 16-row tile and a part).
+          for (const auto& [d, longest] : {std::pair{48, 258}, std::pair{32, 258}, std::pair{64, 21}}) {
+            const auto t = CellTransformer::checkTrainAttention(dev, 400, longest, d);
+            const std::string suffix = d == 48 ? "" : "_d" + std::to_string(d);
+            j["train_short_attention_max_rel_error" + suffix] = t.shortKernels;
+            j["train_flash_attention_max_rel_error" + suffix] = t.flash;
+          }
           // Each kernel variant (the default above), on the same sequences.
           for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
             j["short_attention_variant_max_rel_error"][std::to_string(v)] =
@@ -435,6 +444,19 @@ void addModelCommands(CLI::App& app) {
               "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
       require("short_attention_max_rel_error", 0, 1e-2,
               "the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
+      // Training's attention kernels: within 2% of float32 (bf16 probabilities and dS, as flash's
+      // backward) and no further from it than twice flash's own difference (+ 2e-3).
+      for (const char* suffix : {"", "_d32", "_d64"}) {
+        const std::string key = std::string("train_short_attention_max_rel_error") + suffix;
+        const std::string flashKey = std::string("train_flash_attention_max_rel_error") + suffix;
+        if (!j.contains(key)) continue;
+        const double flash = j[flashKey].is_number() ? j[flashKey].get<double>() : 1.0;
+        const double bound = std::min(2e-2, 2 * flash + 2e-3);
+        if (!(j[key].is_number() && j[key].get<double>() >= 0 && j[key].get<double>() < bound))
+          failures.push_back("training's short-attention kernels" + std::string(suffix) +
+                             " differ from float32 attention by more than " + std::to_string(bound) +
+                             " (flash: " + std::to_string(flash) + "), or did not run");
+      }
       require("gemm_gelu_max_rel_error", 0, 1e-2,
               "the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
       require("gemm_gelu_erff_max_rel_error", 0, 1e-2,
@@ -682,9 +704,32 @@ void addModelCommands(CLI::App& app) {
                     "brain's 85 neighbours, the class token and the zero slot)")
           ->check(CLI::Range(std::int64_t{2}, std::int64_t{170}));
       a->add_option("--iterations", *iterations, "Calls timed per kernel")->check(CLI::Range(1, 100000));
+      auto train = std::make_shared<bool>(false);
+      a->add_flag("--train", *train,
+                  "Training's attention instead: flash and the short-attention kernels, forward and forward + "
+                  "backward, on a training step's tokens (--rows default 90112: 1,024 neighbourhoods of ~88)");
       a->callback([=] {
         const std::string dev = inference::resolveDevice("auto");
         if (dev != "cuda") throw Error("bench attention needs a CUDA GPU");
+        if (*train) {
+          const std::int64_t n = a->count("--rows") > 0 ? *rows : 90112;
+          const auto timings =
+              inference::CellTransformer::benchTrainAttention(torch::Device(torch::kCUDA), n, *meanLength, *iterations);
+          if (timings.empty()) throw Error("bench attention --train: the fused kernels are not built here");
+          for (const auto& t : timings)
+            std::cout << nlohmann::json{{"figure", "train_attention"},
+                                        {"path", t.path},
+                                        {"rows", t.rows},
+                                        {"sequences", t.sequences},
+                                        {"max_length", t.maxLength},
+                                        {"forward_ms", t.forwardMs},
+                                        {"forward_backward_ms", t.stepMs},
+                                        {"ratio_to_flash", timings.front().stepMs / t.stepMs},
+                                        {"max_abs_from_flash", t.maxAbsFromFlash}}
+                             .dump()
+                      << std::endl;
+          return;
+        }
         const auto timings =
             inference::CellTransformer::benchAttention(torch::Device(torch::kCUDA), *rows, *meanLength, *iterations);
         if (timings.empty()) throw Error("bench attention: the short-attention kernels are not built here");

@@ -45,6 +45,7 @@ struct TrainJob {
   bool resume = false;
   bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
+  bool flashAttention = false;  // GPU: ATen's flash kernels for it instead of the short-attention ones
   bool noFusedKernels = false;  // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -146,6 +147,7 @@ nlohmann::json runTraining(TrainJob& job) {
   }
   model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   model->setVariableLengthAttention(!job.paddedAttention);
+  model->setShortAttention(!job.flashAttention);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -252,6 +254,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"batch_wait_s", trainer->batchSeconds().first},
                       {"batch_build_s", trainer->batchSeconds().second},
                       {"variable_length_attention", model->variableLengthAttention()},
+                      {"short_attention", model->variableLengthAttention() && model->shortAttention()},
                       {"fused_kernels", model->fusedKernels()},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"config", model->config().describe()},
@@ -294,6 +297,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "bf16: cast each weight to bf16 and back in every step (the path before one flat cast)");
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
+  cmd->add_flag("--flash-attention", job.flashAttention,
+                "GPU: ATen's flash kernels for the variable-length attention (and validation's) instead of the "
+                "short-attention kernels (the path before them)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");

@@ -107,6 +107,21 @@ private Q_SLOTS:
     QVERIFY(torch::allclose(a.ziLogits, b.ziLogits, 1e-5, 1e-5));
   }
 
+  // The packed tokens' permutation into sequence order: index_select's values, and its gradient
+  // by the inverse permutation equals index_select's (each row sent to one place).
+  void permutedRowsGradientIsIndexSelects() {
+    const Batch rounded = packBatch(firstCellsBatch(), PackShape{64, 8});
+    const std::int64_t R = rounded.order.size(0);
+    const torch::Tensor x0 = torch::randn({R, 5}, torch::kFloat64), dy = torch::randn({R, 5}, torch::kFloat64);
+    torch::Tensor a = x0.clone().requires_grad_(true), b = x0.clone().requires_grad_(true);
+    const torch::Tensor ya = permuteRows(a, rounded.order), yb = b.index_select(0, rounded.order);
+    QVERIFY(torch::equal(ya, yb));
+    (ya * dy).sum().backward();
+    (yb * dy).sum().backward();
+    QVERIFY(torch::equal(a.grad(), b.grad()));
+    QVERIFY(!torch::equal(rounded.order, torch::arange(R))); // a permutation that moves rows
+  }
+
   // A GPU rounds packed batches to repeating shapes (filler tokens in padding slots, a longer
   // padded length): the loss and every gradient must stay those of the exact batch.
   void roundedShapesKeepLossAndGradients() {
