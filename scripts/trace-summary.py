@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Summarise a Chrome trace written by `bench train --trace`: device time per kernel (top N),
-and the share of each kind, as JSON lines. Usage: trace-summary.py TRACE [STEPS] [TOP]"""
+and the share of each kind, as JSON lines. Usage: trace-summary.py TRACE [STEPS] [TOP] [OPS]
+OPS (a number): for each of the top kernels, the OPS operator stacks that launched most of its
+time (the profiler's External id joins a kernel to its innermost operator; the stack is the
+operators enclosing that one on its host thread, innermost first): where a copy or an
+elementwise kernel comes from. Eager steps only (`bench train --no-cuda-graphs`): a CUDA graph's
+replay launches its kernels under no operator ("?")."""
 import json, sys, collections
 trace = json.load(open(sys.argv[1]))
 steps = float(sys.argv[2]) if len(sys.argv) > 2 else 5
@@ -42,3 +47,34 @@ for e in trace.get("traceEvents", []):
 for name, d in sorted(calls.items(), key=lambda kv: -sum(kv[1]))[:8]:
     print(json.dumps({"figure": "trace_host_call", "call": name, "ms_per_step": round(sum(d) / 1000 / steps, 3),
                       "count_per_step": len(d) / steps, "max_ms": round(max(d) / 1000, 3)}))
+
+ops = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+if ops:
+    cpu = [e for e in trace.get("traceEvents", []) if e.get("cat") == "cpu_op" and "dur" in e]
+    by_ext = {}
+    for e in cpu:
+        x = e.get("args", {}).get("External id")
+        if x is not None: by_ext[x] = e
+    threads = collections.defaultdict(list)
+    for e in cpu: threads[e["tid"]].append(e)
+    for t in threads.values(): t.sort(key=lambda e: (e["ts"], -e["dur"]))
+    starts = {tid: [e["ts"] for e in t] for tid, t in threads.items()}
+    import bisect
+    def stack(op, depth=5):
+        # The operators on op's thread that enclose it, innermost first.
+        t = threads[op["tid"]]; i = bisect.bisect_right(starts[op["tid"]], op["ts"])
+        names = [op["name"]]; end = op["ts"] + op["dur"]
+        for e in reversed(t[max(0, i - 400):i]):
+            if e is op: continue
+            if e["ts"] <= op["ts"] and e["ts"] + e["dur"] >= end:
+                names.append(e["name"]); end = e["ts"] + e["dur"]
+                if len(names) >= depth: break
+        return " < ".join(n[:60] for n in names)
+    for name, us in by.most_common(top):
+        where = collections.Counter()
+        for e in trace["traceEvents"]:
+            if e.get("cat") == "kernel" and e.get("name") == name and "dur" in e:
+                op = by_ext.get(e.get("args", {}).get("External id"))
+                where[stack(op) if op else "?"] += e["dur"]
+        print(json.dumps({"figure": "trace_kernel_ops", "kernel": name[:100], "ms_per_step": round(us / 1000 / steps, 3),
+                          "from": [{"ms_per_step": round(d / 1000 / steps, 3), "ops": w} for w, d in where.most_common(ops)]}))
