@@ -143,6 +143,10 @@ public:
   // kernels (forward with each row's log2-sum-exp, backward in two kernels) instead of flash's.
   // Sequences longer than 272 tokens take flash. Off: the previous path, for same-call ratios.
   void setShortAttention(bool on) { shortAttention_ = on; }
+  // Packed batches' attention pool (where the fused pool does not run: training): LayerNorm over
+  // the packed rows, then the padded layout with the class token and zero slot masked (packedPool);
+  // off: LayerNorm over a slice of the padded layout (the path before), for same-call ratios.
+  void setPackedPool(bool on) { packedPool_ = on; }
   bool shortAttention() const { return shortAttention_ && fusedKernels(); }
   // Which short-attention kernel (cuda::shortAttentionBf16's variant): 0 the default, 1 the kernel
   // before it (16 keys a step, values transposed in shared memory), 2.. other shapes of the default; for
@@ -359,6 +363,10 @@ private:
   torch::Tensor typeEmbedding(const std::string& table, const torch::Tensor& types) const;
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
+  torch::Tensor packedPool(const torch::Tensor& packed, const Batch& batch) const;
+  // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]
+  // or undefined for all).
+  torch::Tensor normalizedPool(const torch::Tensor& n, const torch::Tensor& valid) const;
   // Self-attention of an encoder layer on the packed token table (see Batch::rows).
   torch::Tensor packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
                                     const torch::Tensor& valid) const;
@@ -375,6 +383,7 @@ private:
   bool varlen_ = true;
   bool fused_ = true;
   bool shortAttention_ = true;
+  bool packedPool_ = true;
   int attentionVariant_ = 0;
   bool poolKernelBefore_ = false;
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)

@@ -46,6 +46,7 @@ struct TrainJob {
   bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
   bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
   bool flashAttention = false;  // GPU: ATen's flash kernels for it instead of the short-attention ones
+  bool paddedPool = false;      // the attention pool's LayerNorm over padded slots (the path before)
   bool noFusedKernels = false;  // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -148,6 +149,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->to(device, precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
   model->setVariableLengthAttention(!job.paddedAttention);
   model->setShortAttention(!job.flashAttention);
+  model->setPackedPool(!job.paddedPool);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -300,6 +302,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--flash-attention", job.flashAttention,
                 "GPU: ATen's flash kernels for the variable-length attention (and validation's) instead of the "
                 "short-attention kernels (the path before them)");
+  cmd->add_flag("--padded-pool", job.paddedPool,
+                "The attention pool's LayerNorm over a slice of the padded layout instead of the packed rows "
+                "(the path before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");

@@ -105,6 +105,11 @@ private Q_SLOTS:
     QVERIFY(torch::allclose(a.embedding, b.embedding, 1e-5, 1e-5));
     QVERIFY(torch::allclose(a.mu, b.mu, 1e-5, 1e-5));
     QVERIFY(torch::allclose(a.ziLogits, b.ziLogits, 1e-5, 1e-5));
+    // The pool over the packed rows (default) and over a slice of the padded layout (before).
+    m.setPackedPool(false);
+    const Output c = m.forward(expr_, types_, packed);
+    QVERIFY(torch::allclose(b.embedding, c.embedding, 1e-6, 1e-6));
+    QVERIFY(torch::allclose(b.mu, c.mu, 1e-6, 1e-6));
   }
 
   // The packed tokens' permutation into sequence order: index_select's values, and its gradient
