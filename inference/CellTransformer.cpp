@@ -426,6 +426,75 @@ struct TrainLinear : torch::autograd::Function<TrainLinear> {
   }
 };
 
+// A bf16 workspace of `bytes` on x's device for GemmGeluTraining.cu's kernels (undefined: none).
+torch::Tensor gemmWorkspace(const torch::Tensor& x, std::int64_t bytes) {
+  return bytes > 0 ? torch::empty({bytes}, x.options().dtype(torch::kUInt8)) : torch::Tensor();
+}
+
+// Training's feed-forward, GELU(x W1^T + b1) W2^T + b2, with the GELU and its gradient in the
+// epilogues of CUTLASS GEMMs (GemmGeluTraining.cu): the forward's first product also writes the
+// pre-activation h that the backward needs; the backward's product dy W2 applies GELU'(h) on its
+// way out (then the first bias's gradient by its kernel). Unfused (TrainLinear twice), h was
+// written, read by ATen's GELU, dy W2 written and read back with h by the GELU-gradient kernel:
+// 3.3 ms of a 23.8 ms step over [R, 2048]. The fused form saves less than that traffic suggests
+// (1.04x on the feed-forward, GemmGeluTraining.cu says why). Where a kernel declines (not built,
+// misaligned), the same steps by cuBLASLt and FusedKernels.cu, as TrainLinear, counted in
+// gFeedForwardDeclines (CellTransformer::fusedFeedForwardDeclines).
+std::atomic<std::int64_t> gFeedForwardDeclines{0};
+
+struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
+                               const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2) {
+    const std::int64_t E = w1.size(1), F = w1.size(0);
+    const torch::Tensor x2 = x.reshape({-1, E}).contiguous();
+    const std::int64_t R = x2.size(0);
+    torch::Tensor h = torch::empty({R, F}, x2.options()), g = torch::empty_like(h);
+    const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(R, static_cast<int>(F), static_cast<int>(E));
+    const torch::Tensor ws = gemmWorkspace(x2, bytes);
+    if (bytes < 0 ||
+        !cuda::gemmBiasGeluAuxBf16(bits(x2), bits(w1), bits(b1), mutableBits(g), mutableBits(h), R, static_cast<int>(F),
+                                   static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
+                                   at::cuda::getCurrentCUDAStream(x2.device().index()).stream())) {
+      gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
+      h = at::addmm(b1, x2, w1.t());
+      g = at::gelu(h);
+    }
+    ctx->save_for_backward({x2, w1, w2, h, g});
+    ctx->saved_data["shape"] = x.sizes().vec();
+    std::vector<std::int64_t> shape = x.sizes().vec();
+    shape.back() = w2.size(0);
+    return at::addmm(b2, g, w2.t()).view(shape);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &x2 = s[0], &w1 = s[1], &w2 = s[2], &h = s[3], &g = s[4];
+    const std::int64_t E = w2.size(0), F = w2.size(1), R = x2.size(0);
+    const torch::Tensor dy = grads[0].reshape({R, E}).contiguous();
+    torch::Tensor db2, unused;
+    if (!biasGradient(dy, torch::Tensor(), unused, db2)) db2 = dy.sum(0);
+    const torch::Tensor dw2 = dy.t().mm(g);
+    torch::Tensor dh = torch::empty({R, F}, dy.options()), db1 = torch::empty({F}, dy.options());
+    const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(R, static_cast<int>(F), static_cast<int>(E));
+    const torch::Tensor ws = gemmWorkspace(dy, bytes);
+    if (bytes < 0 ||
+        !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), mutableBits(db1), R, static_cast<int>(F),
+                                static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
+                                at::cuda::getCurrentCUDAStream(dy.device().index()).stream())) {
+      gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
+      const torch::Tensor dg = dy.mm(w2);
+      if (!biasGradient(dg, h, dh, db1)) {
+        dh = at::gelu_backward(dg, h);
+        db1 = dh.sum(0);
+      }
+    }
+    torch::Tensor dx, dw1;
+    if (ctx->needs_input_grad(0)) dx = dh.mm(w1).view(ctx->saved_data["shape"].toIntVector());
+    if (ctx->needs_input_grad(1)) dw1 = dh.t().mm(x2);
+    return {dx, dw1, db1, dw2, db2};
+  }
+};
+
 // The q, k and v projections of packed tokens by row blocks of in_proj (three products, so that
 // the flash backward's dq, dk, dv reach them directly), with a backward that writes the weight and
 // bias gradients of the three blocks into one [3E, E] and one [3E] tensor and accumulates dx in
@@ -555,6 +624,113 @@ double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows
 #endif
 }
 
+CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[maybe_unused]] torch::Device device,
+                                                                              [[maybe_unused]] std::int64_t rows,
+                                                                              [[maybe_unused]] int in,
+                                                                              [[maybe_unused]] int hidden) {
+  TrainFeedForwardCheck r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || !cuda::gemmBiasGeluBuilt()) return r;
+  torch::manual_seed(9);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  // As trained layers: unit-scale inputs, weights at 1/sqrt(fan-in), pre-activations around 1.
+  const std::vector<torch::Tensor> leaves0{
+      torch::randn({rows, in}, o), torch::randn({hidden, in}, o) * (1.0 / std::sqrt(in)),
+      0.1 * torch::randn({hidden}, o), torch::randn({in, hidden}, o) * (1.0 / std::sqrt(hidden)),
+      0.1 * torch::randn({in}, o)};
+  const torch::Tensor dy = torch::randn({rows, in}, o);
+  // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward.
+  auto run = [&](int path) {
+    std::vector<torch::Tensor> leaves;
+    for (const auto& t : leaves0)
+      leaves.push_back((path == 0 ? t.to(torch::kFloat32) : t.clone()).requires_grad_(true));
+    const torch::Tensor &x = leaves[0], &w1 = leaves[1], &b1 = leaves[2], &w2 = leaves[3], &b2 = leaves[4];
+    torch::Tensor y;
+    if (path == 0)
+      y = torch::linear(torch::gelu(torch::linear(x, w1, b1)), w2, b2);
+    else if (path == 1)
+      y = TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
+    else
+      y = TrainFeedForward::apply(x, w1, b1, w2, b2);
+    (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+    std::vector<torch::Tensor> out{y};
+    for (const auto& t : leaves) out.push_back(t.grad());
+    return out;
+  };
+  auto worst = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& e) {
+    double w = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i]).abs().max();
+      w = std::max(w, (d / e[i].abs().max().clamp_min(1e-6)).item<double>());
+    }
+    return w;
+  };
+  const auto reference = run(0);
+  r.unfused = worst(run(1), reference);
+  // The fused path only where its kernels ran (a decline would measure the fallback instead).
+  const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(rows, hidden, in);
+  if (bytes <= 0) return r;
+  const torch::Tensor ws = torch::empty({bytes}, o.dtype(torch::kUInt8));
+  torch::Tensor g = torch::empty({rows, hidden}, o), h = torch::empty_like(g), dh = torch::empty_like(g);
+  torch::Tensor db = torch::empty({hidden}, o);
+  void* stream = at::cuda::getCurrentCUDAStream(device.index()).stream();
+  if (cuda::gemmBiasGeluAuxBf16(bits(leaves0[0]), bits(leaves0[1]), bits(leaves0[2]), mutableBits(g), mutableBits(h),
+                                rows, hidden, in, ws.data_ptr(), stream) &&
+      cuda::gemmGeluGradBf16(bits(dy), bits(leaves0[3]), bits(h), mutableBits(dh), mutableBits(db), rows, hidden, in,
+                             ws.data_ptr(), stream))
+    r.fused = worst(run(2), reference);
+#endif
+  return r;
+}
+
+std::vector<CellTransformer::TrainFeedForwardTiming>
+CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
+                                       [[maybe_unused]] int iterations) {
+  std::vector<TrainFeedForwardTiming> r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || rows <= 0 || iterations <= 0 || !cuda::gemmBiasGeluBuilt()) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(14);
+  const std::int64_t E = 384, F = 2048; // the released model's
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x = torch::randn({rows, E}, o).requires_grad_(true);
+  const torch::Tensor w1 = (torch::randn({F, E}, o) * (1.0 / std::sqrt(E))).requires_grad_(true);
+  const torch::Tensor b1 = (0.1 * torch::randn({F}, o)).requires_grad_(true);
+  const torch::Tensor w2 = (torch::randn({E, F}, o) * (1.0 / std::sqrt(F))).requires_grad_(true);
+  const torch::Tensor b2 = (0.1 * torch::randn({E}, o)).requires_grad_(true);
+  const torch::Tensor dy = torch::randn({rows, E}, o);
+  auto forward = [&](bool fused) {
+    return fused ? TrainFeedForward::apply(x, w1, b1, w2, b2)
+                 : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
+  };
+  torch::Tensor firstOut, firstDx;
+  for (const bool fused : {false, true}) {
+    TrainFeedForwardTiming t;
+    t.path = fused ? "fused" : "unfused";
+    torch::Tensor out, dx;
+    t.forwardMs = msPerCall(
+        iterations, [&] { return forward(fused); }, out);
+    t.stepMs = msPerCall(
+        iterations,
+        [&] {
+          return torch::autograd::grad({forward(fused)}, {x, w1, b1, w2, b2}, {dy})[0];
+        },
+        dx);
+    t.declines = gFeedForwardDeclines.load();
+    if (!fused) {
+      firstOut = out;
+      firstDx = dx;
+    } else {
+      t.maxAbsFromUnfused =
+          std::max((out.to(torch::kFloat32) - firstOut.to(torch::kFloat32)).abs().max().item<double>(),
+                   (dx.to(torch::kFloat32) - firstDx.to(torch::kFloat32)).abs().max().item<double>());
+    }
+    r.push_back(t);
+  }
+#endif
+  return r;
+}
+
 bool CellTransformer::fusedKernelsBuilt() {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return true;
@@ -602,7 +778,7 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
   const std::string l = "encoder.layers." + std::to_string(layer);
   if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
     const torch::Tensor x = addLn(tokens, attention, l + ".norm1");
-    return addLn(x, lin(linGelu(x, l + ".linear1"), l + ".linear2"), l + ".norm2");
+    return addLn(x, feedForward(x, l), l + ".norm2");
   }
   const Fp8Linear& f = fp8Layers_[layer];
   const std::int64_t E = tokens.size(-1), F = f.weight.size(0);
@@ -773,6 +949,27 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
 #endif
   const torch::Tensor y = torch::linear(x, w, b);
   return gelu ? torch::gelu(y) : y;
+}
+
+std::int64_t CellTransformer::fusedFeedForwardDeclines() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gFeedForwardDeclines.load(std::memory_order_relaxed);
+#else
+  return 0;
+#endif
+}
+
+torch::Tensor CellTransformer::feedForward(const torch::Tensor& x, const std::string& prefix) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fusedFeedForward() && x.is_cuda() && at::GradMode::is_enabled()) {
+    const torch::Tensor &w1 = P(prefix + ".linear1.weight"), &b1 = P(prefix + ".linear1.bias");
+    const torch::Tensor &w2 = P(prefix + ".linear2.weight"), &b2 = P(prefix + ".linear2.bias");
+    if (w1.scalar_type() == torch::kBFloat16 && w1.is_contiguous() && b1.is_contiguous() && w2.is_contiguous() &&
+        b2.is_contiguous())
+      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2);
+  }
+#endif
+  return lin(linGelu(x, prefix + ".linear1"), prefix + ".linear2");
 }
 
 bool CellTransformer::gemmGeluBuilt() {
@@ -1680,7 +1877,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
     dec = addLn(dec, pairAttention(dec, l + ".self_attn"), l + ".norm1");
-    dec = addLn(dec, lin(linGelu(dec, l + ".linear1"), l + ".linear2"), l + ".norm2");
+    dec = addLn(dec, feedForward(dec, l), l + ".norm2");
   }
 
   stage("decoder");

@@ -161,6 +161,15 @@ public:
   void setGemmGelu(bool on) { gemmGelu_ = on; }
   bool gemmGelu() const { return gemmGelu_ && gemmGeluBuilt() && fusedKernels(); }
   static bool gemmGeluBuilt();
+  // Training's feed-forward layers (with gradients, on a GPU in bf16 with the fused kernels) by
+  // CUTLASS GEMMs with the GELU in the first product's epilogue (which also writes the
+  // pre-activation) and GELU's gradient and the first bias's gradient in the epilogue of the
+  // backward's dy W2 (GemmGeluTraining.cu, TrainFeedForward), where the build has CUTLASS. Off:
+  // cuBLASLt's products, ATen's GELU and FusedKernels.cu's GELU-gradient kernel (the path before).
+  void setFusedFeedForward(bool on) { fusedFeedForward_ = on; }
+  bool fusedFeedForward() const { return fusedFeedForward_ && gemmGeluBuilt() && fusedKernels(); }
+  // The fused feed-forward's products that declined in this process (the unfused steps ran instead).
+  static std::int64_t fusedFeedForwardDeclines();
   // The fused GEMM + GELU's epilogue evaluates erff itself instead of geluExp2 (GeluExp2.h: the
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
@@ -296,6 +305,26 @@ public:
   // q/k/v projections) against ATen's linear and gelu, the same way (input width `in`, output
   // width `out`; the q/k/v projections [3 in, in]).
   static double checkTrainLinear(torch::Device device, std::int64_t rows = 46080, int in = 384, int out = 2048);
+  // Training's feed-forward (width `in`, hidden `hidden`) by the fused GEMMs (TrainFeedForward) and
+  // by the path before (TrainLinear twice) against float32 linear, GELU and linear with autograd
+  // on the same random bf16 data: the largest difference of the output and of the five gradients
+  // (x, both weights, both biases), each relative to its largest value. -1: not built, not a GPU,
+  // or (fused) a kernel declined.
+  struct TrainFeedForwardCheck {
+    double fused = -1, unfused = -1;
+  };
+  static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
+                                                     int hidden = 2048);
+  // `bench gemm-gelu --train`: training's feed-forward on `rows` tokens (E 384 -> 2048 -> 384) by
+  // each path: ms per forward and per forward + backward, and the fused path's largest difference
+  // from the unfused one in the output and dx. Empty: not built or not a GPU.
+  struct TrainFeedForwardTiming {
+    std::string path;
+    double forwardMs = 0, stepMs = 0, maxAbsFromUnfused = 0;
+    std::int64_t declines = 0; // fusedFeedForwardDeclines() after the path's calls
+  };
+  static std::vector<TrainFeedForwardTiming> benchTrainFeedForward(torch::Device device, std::int64_t rows,
+                                                                   int iterations);
   // Re-derives the compute-dtype copies from the float32 parameters. Training in bf16 calls it
   // before each forward with gradients on, so that the casts are part of the graph and the
   // gradients reach the float32 weights (mixed precision with float32 master weights, as autocast).
@@ -339,6 +368,9 @@ private:
   const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;
   torch::Tensor linGelu(const torch::Tensor& x, const std::string& prefix) const; // GELU(lin(x))
+  // lin(linGelu(x, prefix.linear1), prefix.linear2); TrainFeedForward where fusedFeedForward() and
+  // gradients are on.
+  torch::Tensor feedForward(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
@@ -388,6 +420,7 @@ private:
   bool poolKernelBefore_ = false;
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
+  bool fusedFeedForward_ = true;
   bool erffGelu_ = false;
   bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies

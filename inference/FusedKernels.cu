@@ -142,15 +142,6 @@ __global__ void gammaBetaFinalKernel(const float* __restrict__ partialGamma, con
 
 constexpr int kBiasRows = 8; // row threads per block (x: 32 column groups)
 
-// The erf GELU's derivative, as ATen's gelu_backward computes it (float32 opmath).
-__device__ __forceinline__ float geluGrad(float x) {
-  constexpr float kAlpha = 0.70710678118654752440f;                                 // 1 / sqrt(2)
-  constexpr float kBeta = 1.12837916709551257390f * 0.70710678118654752440f * 0.5f; // 1 / sqrt(2 pi)
-  const float cdf = 0.5f * (1.0f + erff(x * kAlpha));
-  const float pdf = expf(-0.5f * x * x) * kBeta;
-  return cdf + x * pdf;
-}
-
 // VEC bf16 values of a row read or written at once (16 bytes for 8: one vector load per thread).
 template <int VEC> struct alignas(2 * VEC) BfPack { __nv_bfloat162 v[VEC / 2]; };
 
@@ -179,7 +170,7 @@ __global__ void biasGradPartialKernel(const BfPack<VEC>* __restrict__ dy, const 
 #pragma unroll
         for (int e = 0; e < VEC / 2; ++e) {
           const float2 dv = __bfloat1622float2(d.v[e]), xv = __bfloat1622float2(x.v[e]);
-          r.v[e] = __floats2bfloat162_rn(dv.x * geluGrad(xv.x), dv.y * geluGrad(xv.y));
+          r.v[e] = __floats2bfloat162_rn(dv.x * geluGradErff(xv.x), dv.y * geluGradErff(xv.y));
           const float2 rv = __bfloat1622float2(r.v[e]);
           acc[2 * e] += rv.x;
           acc[2 * e + 1] += rv.y;

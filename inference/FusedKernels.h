@@ -126,6 +126,22 @@ bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uin
 bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float* alpha, const std::uint16_t* bias,
                       std::uint16_t* out, std::int64_t M, int N, int K, void* workspace, void* stream,
                       bool exp2 = false);
+// Training's feed-forward (GemmGeluTraining.cu, built with CUTLASS as the kernels above;
+// CellTransformer's TrainFeedForward). gemmBiasGeluAuxBf16: out = GELU(x W^T + bias) as
+// gemmBiasGeluBf16, and also pre = x W^T + bias (bf16 [M, N]), the GELU's input its backward reads.
+// gemmGeluGradBf16: the backward through the second layer's input and the GELU, dh = GELU'(pre) o
+// (dy W2) with dy [rows, width] and W2 [width, hidden] (the second layer's weight, row-major), pre
+// and dh [rows, hidden], then dbias = sum over rows of dh (the first layer's bias gradient, bf16
+// [hidden], by biasGradBf16); dy W2 rounded to bf16 before the product with the erf GELU's
+// derivative (geluGradExp2, within 2e-6 of it) and dh rounded after, as the unfused path. `workspace`:
+// gemmGeluTrainingWorkspace(rows, hidden, width) bytes for either (-1: not built or too many rows;
+// never 0).
+// False (nothing launched): not built, widths not multiples of 8, pointers not 16-byte aligned.
+std::int64_t gemmGeluTrainingWorkspace(std::int64_t rows, int hidden, int width);
+bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
+                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream);
+bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
+                      std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device).

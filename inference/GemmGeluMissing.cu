@@ -1,5 +1,6 @@
-// Builds of the CUDA kernels without CUTLASS's headers: no fused GEMM + GELU (GemmGelu.cu); the
-// feed-forward runs cuBLASLt's GEMM with its bias epilogue and ATen's erf GELU.
+// Builds of the CUDA kernels without CUTLASS's headers: no fused GEMM + GELU (GemmGelu.cu,
+// GemmGeluTraining.cu); the feed-forward runs cuBLASLt's GEMM with its bias epilogue and ATen's erf
+// GELU (and in training FusedKernels.cu's GELU-gradient kernel).
 #include "inference/FusedKernels.h"
 
 namespace atlascope::inference::cuda {
@@ -16,6 +17,16 @@ bool gemmBiasGeluE4m3(const std::uint8_t*, const std::uint8_t*, const float*, co
 }
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
                   int, void*, void*) {
+  return false;
+}
+
+std::int64_t gemmGeluTrainingWorkspace(std::int64_t, int, int) { return -1; }
+bool gemmBiasGeluAuxBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*,
+                         std::uint16_t*, std::int64_t, int, int, void*, void*) {
+  return false;
+}
+bool gemmGeluGradBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::uint16_t*,
+                      std::int64_t, int, int, void*, void*) {
   return false;
 }
 

@@ -363,6 +363,10 @@ void addModelCommands(CLI::App& app) {
           j["train_layer_norm_max_rel_error"] = std::max(CellTransformer::checkTrainLayerNorm(dev),
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
+          // Training's feed-forward by the fused GEMMs and by the path before, against float32.
+          const auto ff = CellTransformer::checkTrainFeedForward(dev);
+          if (ff.unfused >= 0) j["train_feed_forward_unfused_max_rel_error"] = ff.unfused;
+          if (CellTransformer::gemmGeluBuilt()) j["train_feed_forward_max_rel_error"] = ff.fused;
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
           // for scale: the released size's heads of 48 at training's bound, the compact size's 32,
@@ -456,6 +460,18 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's short-attention kernels" + std::string(suffix) +
                              " differ from float32 attention by more than " + std::to_string(bound) +
                              " (flash: " + std::to_string(flash) + "), or did not run");
+      }
+      // Training's fused feed-forward: no further from float32 than the path before (twice its
+      // difference + 2e-3: the products' order of accumulation differs), and within 2%.
+      if (j.contains("train_feed_forward_max_rel_error")) {
+        const auto& u = j["train_feed_forward_unfused_max_rel_error"];
+        const double unfused = u.is_number() ? u.get<double>() : 1.0;
+        const double bound = std::min(2e-2, 2 * unfused + 2e-3);
+        const auto& v = j["train_feed_forward_max_rel_error"];
+        if (!(v.is_number() && v.get<double>() >= 0 && v.get<double>() < bound))
+          failures.push_back("training's fused feed-forward differs from float32 by more than " +
+                             std::to_string(bound) + " (the path before: " + std::to_string(unfused) +
+                             "), or its kernels declined");
       }
       require("gemm_gelu_max_rel_error", 0, 1e-2,
               "the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
@@ -763,9 +779,32 @@ void addModelCommands(CLI::App& app) {
       g->add_option("--rows", *rows, "Rows of x (default 393216: an embedding batch's tokens)")
           ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30));
       g->add_option("--iterations", *iterations, "Calls timed per path")->check(CLI::Range(1, 100000));
+      auto train = std::make_shared<bool>(false);
+      g->add_flag("--train", *train,
+                  "Training's feed-forward instead: the unfused path and the fused GEMMs (GELU and its gradient "
+                  "in the epilogues), forward and forward + backward, on a training step's tokens (--rows default "
+                  "90112: 1,024 neighbourhoods of ~88)");
       g->callback([=] {
         const std::string dev = inference::resolveDevice("auto");
         if (dev != "cuda") throw Error("bench gemm-gelu needs a CUDA GPU");
+        if (*train) {
+          const std::int64_t n = g->count("--rows") > 0 ? *rows : 90112;
+          const auto timings =
+              inference::CellTransformer::benchTrainFeedForward(torch::Device(torch::kCUDA), n, *iterations);
+          if (timings.empty()) throw Error("bench gemm-gelu --train: the fused GEMMs are not built here");
+          for (const auto& t : timings)
+            std::cout << nlohmann::json{{"figure", "train_feed_forward"},
+                                        {"path", t.path},
+                                        {"declines", t.declines},
+                                        {"rows", n},
+                                        {"forward_ms", t.forwardMs},
+                                        {"forward_backward_ms", t.stepMs},
+                                        {"ratio_to_unfused", timings.front().stepMs / t.stepMs},
+                                        {"max_abs_from_unfused", t.maxAbsFromUnfused}}
+                             .dump()
+                      << std::endl;
+          return;
+        }
         const int in = 384, out = 2048; // the released model's feed-forward
         const auto timings =
             inference::CellTransformer::benchGemmGelu(torch::Device(torch::kCUDA), *rows, in, out, *iterations);

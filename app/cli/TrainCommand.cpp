@@ -43,12 +43,13 @@ struct TrainJob {
   std::string progress = "text";
   int logEvery = 10;
   bool resume = false;
-  bool profile = false;         // synchronised per-part timings (slower; bench train --profile)
-  bool paddedAttention = false; // GPU: the padded attention instead of the variable-length one
-  bool flashAttention = false;  // GPU: ATen's flash kernels for it instead of the short-attention ones
-  bool paddedPool = false;      // the attention pool's LayerNorm over padded slots (the path before)
-  bool noFusedKernels = false;  // GPU: ATen's LayerNorm gradients instead of the fused kernel's
-  int ranks = 1;                // --gpus N: this many processes, data-parallel (Launch.h)
+  bool profile = false;            // synchronised per-part timings (slower; bench train --profile)
+  bool paddedAttention = false;    // GPU: the padded attention instead of the variable-length one
+  bool flashAttention = false;     // GPU: ATen's flash kernels for it instead of the short-attention ones
+  bool paddedPool = false;         // the attention pool's LayerNorm over padded slots (the path before)
+  bool unfusedFeedForward = false; // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
+  bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
+  int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
 };
 
@@ -150,6 +151,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setVariableLengthAttention(!job.paddedAttention);
   model->setShortAttention(!job.flashAttention);
   model->setPackedPool(!job.paddedPool);
+  model->setFusedFeedForward(!job.unfusedFeedForward);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -258,6 +260,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"variable_length_attention", model->variableLengthAttention()},
                       {"short_attention", model->variableLengthAttention() && model->shortAttention()},
                       {"fused_kernels", model->fusedKernels()},
+                      {"fused_feed_forward", model->fusedFeedForward()},
+                      {"fused_feed_forward_declines", inference::CellTransformer::fusedFeedForwardDeclines()},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
@@ -305,6 +309,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--padded-pool", job.paddedPool,
                 "The attention pool's LayerNorm over a slice of the padded layout instead of the packed rows "
                 "(the path before, for comparisons)");
+  cmd->add_flag("--unfused-feed-forward", job.unfusedFeedForward,
+                "GPU: the feed-forward by cuBLASLt's products, ATen's GELU and the GELU-gradient kernel instead of "
+                "CUTLASS GEMMs with the GELU and its gradient in their epilogues (the path before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");

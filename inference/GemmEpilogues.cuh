@@ -1,0 +1,99 @@
+#pragma once
+// What the CUTLASS GEMMs' epilogues compute per value (GemmGelu.cu: embedding's feed-forward;
+// GemmGeluTraining.cu: training's), and the helpers both files' launchers share. CUDA only, with
+// CUTLASS's headers (ATLASCOPE_CUTLASS_DIR).
+#include "inference/GeluExp2.h"
+
+#include <atomic>
+#include <cstdint>
+#include <cutlass/cutlass.h>
+#include <cutlass/kernel_hardware_info.h>
+#include <cutlass/numeric_types.h>
+
+namespace atlascope::inference::cuda::gemm_gelu {
+
+using Element = cutlass::bfloat16_t;
+constexpr int kAlign = 8; // 16-byte accesses
+
+// What the epilogue computes per value of x W^T + b (float32).
+enum class Epi {
+  Erff,     // GELU by erff (`--erff-gelu`, the epilogue before GeluExp2.h)
+  Exp2,     // GELU by geluExp2
+  BiasOnly, // no GELU: what the GELU costs (bench gemm-gelu only; not the model's function)
+  Tanh,     // GELU's tanh form by geluTanh, unrounded input (the FP8 layer's: not bit-exact anyway)
+};
+
+// GELU of the pre-activation rounded to bf16 first, as the unfused path computes it (cuBLASLt
+// writes x W^T + b as bf16, ATen's GELU reads it): the same numbers, not merely close ones (the
+// GELU of the unrounded float32 value moved the parity fixture's smallest cosine from 0.999904
+// to 0.999897). geluExp2 lands on the same bf16 as erff's for every input from -6 up at half
+// the epilogue's cost. Measured and not kept: that rounding, and the output's, by integer
+// arithmetic instead of conversion instructions (which share a quarter-rate unit with ex2):
+// 1.863 and 1.941 ms against 1.678 (`bench gemm-gelu`, H200): the epilogue waits for the
+// float32 and integer arithmetic, not for that unit.
+template <Epi E> struct RoundedGeluOf {
+  template <class T> struct Op {
+    CUTLASS_HOST_DEVICE T operator()(T const& value) const {
+      if constexpr (E == Epi::BiasOnly) {
+        return value;
+      } else if constexpr (E == Epi::Tanh) {
+        return T(geluTanh(static_cast<float>(value)));
+      } else {
+        const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
+        return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
+      }
+    }
+  };
+  template <class T, int N> struct Op<cutlass::Array<T, N>> {
+    CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
+      cutlass::Array<T, N> y;
+      Op<T> gelu;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = gelu(value[i]);
+      return y;
+    }
+  };
+};
+template <class T> using GeluErff = RoundedGeluOf<Epi::Erff>::Op<T>;
+template <class T> using GeluExp2 = RoundedGeluOf<Epi::Exp2>::Op<T>;
+template <class T> using BiasOnly = RoundedGeluOf<Epi::BiasOnly>::Op<T>;
+template <class T> using GeluTanh = RoundedGeluOf<Epi::Tanh>::Op<T>;
+
+// The multiprocessor count, once per device (the persistent scheduler sizes its grid by it).
+inline int smCount(int device) {
+  static std::atomic<int> counts[64] = {};
+  if (device < 0 || device >= 64) return 0;
+  if (counts[device].load() == 0)
+    counts[device].store(cutlass::KernelHardwareInfo::query_device_multiprocessor_count(device));
+  return counts[device].load();
+}
+
+// GELU's backward for the fused product dh = GELU'(z) o (dy W): `d` the float32 accumulator of dy W,
+// `z` the saved pre-activation (bf16, exact in float32). The accumulator is rounded to bf16 first
+// and the product after, as the unfused path computes it (cuBLASLt writes dy W as bf16, then the
+// GELU-gradient kernel multiplies in float32 and rounds). GELU'(z) by geluGradExp2 (GeluExp2.h):
+// ATen's formula with erff and expf made the epilogue, not the product, the kernel's cost.
+template <class T> struct GeluGradExp2 {
+  CUTLASS_HOST_DEVICE T operator()(T const& d, T const& z) const {
+    const float dr = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(d)));
+    return T(static_cast<float>(cutlass::bfloat16_t(dr * geluGradExp2(static_cast<float>(z)))));
+  }
+};
+template <class T, int N> struct GeluGradExp2<cutlass::Array<T, N>> {
+  CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& d,
+                                                      cutlass::Array<T, N> const& z) const {
+    cutlass::Array<T, N> y;
+    GeluGradExp2<T> grad;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < N; ++i) y[i] = grad(d[i], z[i]);
+    return y;
+  }
+};
+
+inline bool fits(const void* x, const void* w, const void* bias, const void* out, std::int64_t M, int N, int K) {
+  auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return M > 0 && M < (1LL << 31) && N > 0 && K > 0 && N % kAlign == 0 && K % kAlign == 0 && aligned(x) && aligned(w) &&
+         aligned(bias) && aligned(out);
+}
+
+} // namespace atlascope::inference::cuda::gemm_gelu
