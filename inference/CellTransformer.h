@@ -163,8 +163,8 @@ public:
   static bool gemmGeluBuilt();
   // Training's feed-forward layers (with gradients, on a GPU in bf16 with the fused kernels) by
   // CUTLASS GEMMs with the GELU in the first product's epilogue (which also writes the
-  // pre-activation) and GELU's gradient and the first bias's gradient in the epilogue of the
-  // backward's dy W2 (GemmGeluTraining.cu, TrainFeedForward), where the build has CUTLASS. Off:
+  // pre-activation) and GELU's gradient in the epilogue of the backward's dy W2, the first bias's
+  // gradient by its kernel after it (GemmGeluTraining.cu, TrainFeedForward), where the build has CUTLASS. Off:
   // cuBLASLt's products, ATen's GELU and FusedKernels.cu's GELU-gradient kernel (the path before).
   void setFusedFeedForward(bool on) { fusedFeedForward_ = on; }
   bool fusedFeedForward() const { return fusedFeedForward_ && gemmGeluBuilt() && fusedKernels(); }
@@ -257,6 +257,7 @@ public:
   struct GeluExp2Check {
     std::int64_t mismatches = -1, erffMismatches = -1, checked = 0, gemmDiffering = -1, gemmValues = 0;
     double maxAbs = 0, gemmMaxAbs = 0;
+    double gradMaxAbs = -1; // geluGradExp2 on the device against GELU' in double, every finite bf16
   };
   static GeluExp2Check checkGeluExp2(torch::Device device);
   // The short-attention kernel against float32 attention on random packed sequences of 0 to
@@ -309,9 +310,10 @@ public:
   // by the path before (TrainLinear twice) against float32 linear, GELU and linear with autograd
   // on the same random bf16 data: the largest difference of the output and of the five gradients
   // (x, both weights, both biases), each relative to its largest value. -1: not built, not a GPU,
-  // or (fused) a kernel declined.
+  // or (fused) a kernel declined (also within the autograd function: the fallback would be measured).
   struct TrainFeedForwardCheck {
     double fused = -1, unfused = -1;
+    std::vector<double> fusedEach, unfusedEach; // y, dx, dW1, db1, dW2, db2 (`fused`, `unfused`: the largest)
   };
   static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
                                                      int hidden = 2048);

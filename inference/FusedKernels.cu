@@ -16,7 +16,7 @@ constexpr int kRowsPerBlock = 4; // one warp per row
 // Every bf16 bit pattern through geluExp2, the erf GELU in float32 (ATen's formula) and in double
 // precision, each rounded to bf16: the device's own ex2.approx and fma, which the CPU test cannot see.
 __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned short* __restrict__ erffOut,
-                                unsigned short* __restrict__ exactOut) {
+                                unsigned short* __restrict__ exactOut, float* __restrict__ gradOut) {
   const unsigned bits = blockIdx.x * blockDim.x + threadIdx.x;
   if (bits > 0xffffu) return;
   const float x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits)));
@@ -25,6 +25,7 @@ __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned s
   const double v = x;
   exactOut[bits] =
       __bfloat16_as_ushort(__float2bfloat16_rn(static_cast<float>(v * 0.5 * erfc(-v * 0.70710678118654752440))));
+  if (gradOut) gradOut[bits] = geluGradExp2(x);
 }
 
 // One warp per row of 64 * PAIRS values, read and written as bf16 pairs (32 bits): lane l holds
@@ -498,8 +499,9 @@ bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x,
   return cudaGetLastError() == cudaSuccess;
 }
 
-bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream) {
-  geluTableKernel<<<256, 256, 0, static_cast<cudaStream_t>(stream)>>>(exp2Out, erffOut, exactOut);
+bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream,
+                       float* gradOut) {
+  geluTableKernel<<<256, 256, 0, static_cast<cudaStream_t>(stream)>>>(exp2Out, erffOut, exactOut, gradOut);
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -144,8 +144,10 @@ bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const st
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
-// of the epilogue's GELU on the device).
-bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream);
+// of the epilogue's GELU on the device); with `gradOut`, geluGradExp2 of each in float32 (the
+// training backward's epilogue).
+bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream,
+                       float* gradOut = nullptr);
 // Embedding's small stages (EmbeddingKernels.cu), each one kernel instead of ATen's gathers,
 // copies, casts and elementwise operations on small tensors:
 // - assembleTokensBf16: the packed encoder input, out[p] = table[rows[order[p]]] where order[p] <
