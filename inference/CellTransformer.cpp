@@ -24,6 +24,8 @@
 #include <functional>
 #include <regex>
 #include <set>
+#include <tuple>
+#include <utility>
 
 namespace atlascope::inference {
 
@@ -296,6 +298,11 @@ double msPerCall(int iterations, const std::function<torch::Tensor()>& f, torch:
   return 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count() / iterations;
 }
 
+// A workspace of `bytes` (uint8) on x's device for the CUTLASS kernels (undefined: none needed).
+torch::Tensor gemmWorkspace(const torch::Tensor& x, std::int64_t bytes) {
+  return bytes > 0 ? torch::empty({bytes}, x.options().dtype(torch::kUInt8)) : torch::Tensor();
+}
+
 // A new bf16 [M, N] on `device` filled by one of GemmGelu.cu's kernels: launch(out, workspace,
 // stream) with the kernels' shared workspace; undefined where it declines (not built, a width not a
 // multiple of 8, misaligned).
@@ -305,9 +312,9 @@ torch::Tensor gemmInto(torch::Device device, std::int64_t M, std::int64_t N, std
   const std::int64_t bytes = cuda::gemmBiasGeluWorkspace(M, static_cast<int>(N), static_cast<int>(K));
   if (M <= 0 || bytes < 0) return {};
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
-  torch::Tensor out = torch::empty({M, N}, o), workspace;
-  if (bytes > 0) workspace = torch::empty({bytes}, o.dtype(torch::kUInt8));
-  if (!launch(mutableBits(out), bytes > 0 ? workspace.data_ptr() : nullptr,
+  torch::Tensor out = torch::empty({M, N}, o);
+  const torch::Tensor workspace = gemmWorkspace(out, bytes);
+  if (!launch(mutableBits(out), workspace.defined() ? workspace.data_ptr() : nullptr,
               at::cuda::getCurrentCUDAStream(device.index()).stream()))
     return {};
   return out;
@@ -389,6 +396,17 @@ bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor
                                         M, N, stream);
 }
 
+// {dh, db}: with `h`, GELU's backward dh = GELU'(h) o dy, else dh = dy; db = dh's column sums. By
+// biasGradient, or ATen's gelu_backward and sum where it declines.
+std::pair<torch::Tensor, torch::Tensor> geluBiasBackward(const torch::Tensor& dy, const torch::Tensor& h) {
+  torch::Tensor dh = dy, db;
+  if (!biasGradient(dy, h, dh, db)) {
+    dh = h.defined() ? at::gelu_backward(dy, h) : dy;
+    db = dh.sum(0);
+  }
+  return {dh, db};
+}
+
 // The bias gradient and GELU's backward of a training step's linear layer (bf16, on a GPU): ATen's
 // linear backward sums the bias gradient with a generic reduction (68 of them, 2.7 ms of a 31 ms
 // step), and GELU's backward writes dh for that reduction to read back. Forward: ATen's addmm
@@ -415,22 +433,13 @@ struct TrainLinear : torch::autograd::Function<TrainLinear> {
     const torch::Tensor &x2 = s[0], &w = s[1];
     const bool gelu = ctx->saved_data["gelu"].toBool();
     const torch::Tensor dy = grads[0].reshape({-1, w.size(0)}).contiguous();
-    torch::Tensor dh = dy, db;
-    if (!biasGradient(dy, gelu ? s[2] : torch::Tensor(), dh, db)) {
-      dh = gelu ? at::gelu_backward(dy, s[2]) : dy;
-      db = dh.sum(0);
-    }
+    const auto [dh, db] = geluBiasBackward(dy, gelu ? s[2] : torch::Tensor());
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0)) dx = dh.mm(w).view(ctx->saved_data["shape"].toIntVector());
     if (ctx->needs_input_grad(1)) dw = dh.t().mm(x2);
     return {dx, dw, db, torch::Tensor()};
   }
 };
-
-// A bf16 workspace of `bytes` on x's device for GemmGeluTraining.cu's kernels (undefined: none).
-torch::Tensor gemmWorkspace(const torch::Tensor& x, std::int64_t bytes) {
-  return bytes > 0 ? torch::empty({bytes}, x.options().dtype(torch::kUInt8)) : torch::Tensor();
-}
 
 // Training's feed-forward, GELU(x W1^T + b1) W2^T + b2, with the GELU and its gradient in the
 // epilogues of CUTLASS GEMMs (GemmGeluTraining.cu): the forward's first product also writes the
@@ -474,8 +483,8 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     const c10::cuda::CUDAGuard guard(x2.device());
     const std::int64_t E = w2.size(0), F = w2.size(1), R = x2.size(0);
     const torch::Tensor dy = grads[0].reshape({R, E}).contiguous();
-    torch::Tensor db2, dw2, unused;
-    if (ctx->needs_input_grad(4) && !biasGradient(dy, torch::Tensor(), unused, db2)) db2 = dy.sum(0);
+    torch::Tensor db2, dw2;
+    if (ctx->needs_input_grad(4)) db2 = geluBiasBackward(dy, torch::Tensor()).second;
     if (ctx->needs_input_grad(3)) dw2 = dy.t().mm(g);
     torch::Tensor dh = torch::empty({R, F}, dy.options()), db1 = torch::empty({F}, dy.options());
     const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(R, static_cast<int>(F), static_cast<int>(E));
@@ -485,11 +494,7 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
                                 static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
                                 at::cuda::getCurrentCUDAStream(dy.device().index()).stream())) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
-      const torch::Tensor dg = dy.mm(w2);
-      if (!biasGradient(dg, h, dh, db1)) {
-        dh = at::gelu_backward(dg, h);
-        db1 = dh.sum(0);
-      }
+      std::tie(dh, db1) = geluBiasBackward(dy.mm(w2), h);
     }
     torch::Tensor dx, dw1;
     if (ctx->needs_input_grad(0)) dx = dh.mm(w1).view(ctx->saved_data["shape"].toIntVector());
@@ -673,23 +678,13 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   const auto reference = run(0);
   r.unfusedEach = each(run(1), reference);
   r.unfused = *std::max_element(r.unfusedEach.begin(), r.unfusedEach.end());
-  // The fused path only where its kernels ran (a decline would measure the fallback instead).
-  const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(rows, hidden, in);
-  if (bytes <= 0) return r;
-  const torch::Tensor ws = torch::empty({bytes}, o.dtype(torch::kUInt8));
-  torch::Tensor g = torch::empty({rows, hidden}, o), h = torch::empty_like(g), dh = torch::empty_like(g);
-  torch::Tensor db = torch::empty({hidden}, o);
-  void* stream = at::cuda::getCurrentCUDAStream(device.index()).stream();
-  if (cuda::gemmBiasGeluAuxBf16(bits(leaves0[0]), bits(leaves0[1]), bits(leaves0[2]), mutableBits(g), mutableBits(h),
-                                rows, hidden, in, ws.data_ptr(), stream) &&
-      cuda::gemmGeluGradBf16(bits(dy), bits(leaves0[3]), bits(h), mutableBits(dh), mutableBits(db), rows, hidden, in,
-                             ws.data_ptr(), stream)) {
-    const std::int64_t declines = gFeedForwardDeclines.load();
-    const auto fused = each(run(2), reference);
-    if (gFeedForwardDeclines.load() == declines) { // the fused kernels ran, not the fallback
-      r.fusedEach = fused;
-      r.fused = *std::max_element(fused.begin(), fused.end());
-    }
+  // The fused path only where its kernels ran, forward and backward (a decline would measure the
+  // fallback instead).
+  const std::int64_t declines = gFeedForwardDeclines.load();
+  const auto fused = each(run(2), reference);
+  if (gFeedForwardDeclines.load() == declines) {
+    r.fusedEach = fused;
+    r.fused = *std::max_element(fused.begin(), fused.end());
   }
 #endif
   return r;

@@ -14,7 +14,8 @@ namespace {
 constexpr int kRowsPerBlock = 4; // one warp per row
 
 // Every bf16 bit pattern through geluExp2, the erf GELU in float32 (ATen's formula) and in double
-// precision, each rounded to bf16: the device's own ex2.approx and fma, which the CPU test cannot see.
+// precision, each rounded to bf16 (and, with gradOut, geluGradExp2 in float32): the device's own
+// ex2.approx and fma, which the CPU test cannot see.
 __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned short* __restrict__ erffOut,
                                 unsigned short* __restrict__ exactOut, float* __restrict__ gradOut) {
   const unsigned bits = blockIdx.x * blockDim.x + threadIdx.x;
