@@ -334,49 +334,95 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
 
 // LayerNorm while training on a GPU in bf16, by FusedKernels.cu: the forward and the input gradient
 // one warp per row (ATen's kernels run a block per row, at a fraction of the memory bandwidth for
-// E 384), the weight and bias gradients in two deterministic stages (ATen's kernel for them runs on
-// cols / 32 blocks below 64k rows: 2.5 ms of a 2-GPU step's 20 on the H200). ATen's operations
-// where a kernel declines (another width, misaligned pointers).
+// E 384), the weight and bias gradients deterministic (ATen's kernel for them runs on cols / 32
+// blocks below 64k rows: 2.5 ms of a 2-GPU step's 20 on the H200). ATen's operations where a
+// kernel declines (another width, misaligned pointers).
+//
+// By default the weight and bias gradients are summed in the input gradient's pass over dy and x
+// (layerNormBackwardBf16); `twoPass` (--unfused-layer-norm, the path before) reads them again in
+// a kernel of their own.
+void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::Tensor& in, const torch::Tensor& y,
+                           const torch::Tensor& w, const torch::Tensor& b, double eps, bool twoPass,
+                           torch::Tensor& out) {
+  const std::vector<std::int64_t> shape{in.size(-1)};
+  const std::int64_t N = in.size(-1), M = in.numel() / N;
+  std::vector<std::int64_t> statShape = in.sizes().vec(); // as native_layer_norm's: [..., 1]
+  statShape.back() = 1;
+  out = torch::empty_like(in);
+  torch::Tensor x = y.defined() ? torch::empty_like(in) : in; // with y: LayerNorm's input is in + y
+  torch::Tensor mean = torch::empty(statShape, in.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
+  if (!cuda::layerNormForwardBf16(bits(in), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
+                                  rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
+                                  at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
+                                  y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr)) {
+    if (y.defined()) x = in + y;
+    std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
+  }
+  ctx->save_for_backward({x, w, b, mean, rstd});
+  ctx->saved_data["two_pass"] = twoPass;
+}
+
+// dx, dgamma, dbeta from the saved input, statistics and dy.
+torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad) {
+  const auto s = ctx->get_saved_variables();
+  const torch::Tensor &x = s[0], &w = s[1], &b = s[2], &mean = s[3], &rstd = s[4];
+  const std::vector<std::int64_t> shape{x.size(-1)};
+  const std::int64_t N = x.size(-1), M = x.numel() / N;
+  const torch::Tensor dy = grad.contiguous();
+  void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
+  const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
+  torch::Tensor dx = torch::empty_like(dy), dw = torch::empty_like(w), db = torch::empty_like(b);
+  if (!ctx->saved_data["two_pass"].toBool()) {
+    const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
+    const torch::Tensor partial = torch::empty({2 * blocks * N}, dy.options().dtype(torch::kFloat32));
+    if (cuda::layerNormBackwardBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
+                                    mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
+                                    static_cast<int>(N), stream))
+      return {dx, dw, db};
+  }
+  if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
+                                        mutableBits(dx), M, static_cast<int>(N), stream))
+    dx = std::get<0>(at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false}));
+  const int slices = cuda::gammaBetaSlices(M, static_cast<int>(N));
+  torch::Tensor partial = torch::empty({2 * slices * N}, dy.options().dtype(torch::kFloat32));
+  if (!cuda::layerNormGammaBetaBackwardBf16(bits(dy), bits(x), m32.data_ptr<float>(), r32.data_ptr<float>(),
+                                            partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
+                                            static_cast<int>(N), stream)) {
+    auto full = at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {false, true, true});
+    dw = std::get<1>(full);
+    db = std::get<2>(full);
+  }
+  return {dx, dw, db};
+}
+
 struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& b, double eps) {
-    const std::vector<std::int64_t> shape{x.size(-1)};
-    const std::int64_t N = x.size(-1), M = x.numel() / N;
-    std::vector<std::int64_t> statShape = x.sizes().vec(); // as native_layer_norm's: [..., 1]
-    statShape.back() = 1;
-    torch::Tensor out = torch::empty_like(x);
-    torch::Tensor mean = torch::empty(statShape, x.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
-    if (!cuda::layerNormForwardBf16(bits(x), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
-                                    rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
-                                    at::cuda::getCurrentCUDAStream(x.device().index()).stream()))
-      std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
-    ctx->save_for_backward({x, w, b, mean, rstd});
+                               const torch::Tensor& b, double eps, bool twoPass) {
+    torch::Tensor out;
+    trainLayerNormForward(ctx, x, torch::Tensor(), w, b, eps, twoPass, out);
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const auto s = ctx->get_saved_variables();
-    const torch::Tensor &x = s[0], &w = s[1], &b = s[2], &mean = s[3], &rstd = s[4];
-    const std::vector<std::int64_t> shape{x.size(-1)};
-    const std::int64_t N = x.size(-1), M = x.numel() / N;
-    const torch::Tensor dy = grads[0].contiguous();
-    void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
-    const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
-    torch::Tensor dx = torch::empty_like(dy);
-    if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
-                                          mutableBits(dx), M, static_cast<int>(N), stream))
-      dx = std::get<0>(at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false}));
-    torch::Tensor dw = torch::empty_like(w), db = torch::empty_like(b);
-    const int slices = cuda::gammaBetaSlices(M, static_cast<int>(N));
-    torch::Tensor partial = torch::empty({2 * slices * N}, dy.options().dtype(torch::kFloat32));
-    if (!cuda::layerNormGammaBetaBackwardBf16(bits(dy), bits(x), m32.data_ptr<float>(), r32.data_ptr<float>(),
-                                              partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
-                                              static_cast<int>(N), stream)) {
-      auto full = at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {false, true, true});
-      dw = std::get<1>(full);
-      db = std::get<2>(full);
-    }
-    return {dx, dw, db, torch::Tensor()};
+    const auto g = trainLayerNormBackward(ctx, grads[0]);
+    return {g[0], g[1], g[2], torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// LayerNorm(x + y), the residual add in LayerNorm's forward kernel (ATen's add wrote the sum and
+// LayerNorm read it back); the sum's gradient is both inputs' (the same tensor, as ATen's
+// AddBackward returns).
+struct TrainAddLayerNorm : torch::autograd::Function<TrainAddLayerNorm> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& y,
+                               const torch::Tensor& w, const torch::Tensor& b, double eps) {
+    torch::Tensor out;
+    trainLayerNormForward(ctx, x, y, w, b, eps, false, out);
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto g = trainLayerNormBackward(ctx, grads[0]);
+    return {g[0], g[0], g[1], g[2], torch::Tensor()};
   }
 };
 
@@ -546,7 +592,7 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
         b.is_contiguous())
-      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5);
+      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_);
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
@@ -557,21 +603,35 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
   if (!device.is_cuda()) return -1;
   torch::manual_seed(7);
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
-  const torch::Tensor x0 = torch::randn({rows, cols}, o), dy = torch::randn({rows, cols}, o);
-  const torch::Tensor w0 = 1 + 0.1 * torch::randn({cols}, o), b0 = 0.1 * torch::randn({cols}, o);
-  auto grads = [&](bool fused) {
-    torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true),
-                  b = b0.clone().requires_grad_(true);
-    const torch::Tensor y = fused ? TrainLayerNorm::apply(x, w, b, 1e-5) : torch::layer_norm(x, {cols}, w, b, 1e-5);
-    (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
-    return std::vector<torch::Tensor>{y, x.grad(), w.grad(), b.grad()};
-  };
-  const auto a = grads(true), e = grads(false);
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
-    const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
-    worst = std::max(worst, (d / scale).item<double>());
+  // Whole blocks of rows and ragged ones, and fewer rows than one block's warps.
+  for (const std::int64_t m : {rows, rows + 5, std::int64_t{3}}) {
+    const torch::Tensor x0 = torch::randn({m, cols}, o), r0 = torch::randn({m, cols}, o) * 2 + 0.5,
+                        dy = torch::randn({m, cols}, o);
+    const torch::Tensor w0 = 1 + 0.1 * torch::randn({cols}, o), b0 = 0.1 * torch::randn({cols}, o);
+    // path 0: ATen; 1: two passes; 2: one pass; 3: ATen's add + layer_norm; 4: TrainAddLayerNorm.
+    auto grads = [&](int path) {
+      const bool add = path >= 3;
+      torch::Tensor x = x0.clone().requires_grad_(true), r = r0.clone().requires_grad_(add),
+                    w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+      const torch::Tensor y = path == 0   ? torch::layer_norm(x, {cols}, w, b, 1e-5)
+                              : path == 3 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
+                              : path == 4 ? TrainAddLayerNorm::apply(x, r, w, b, 1e-5)
+                                          : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
+      (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+      std::vector<torch::Tensor> out{y, x.grad(), w.grad(), b.grad()};
+      if (add) out.push_back(r.grad());
+      return out;
+    };
+    for (const auto& [path, reference] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}}) {
+      const auto a = grads(path), e = grads(reference);
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].defined() || !e[i].defined()) return 1.0; // a gradient missing
+        const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
+        const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
+        worst = std::max(worst, (d / scale).item<double>());
+      }
+    }
   }
   return worst;
 #else
@@ -747,11 +807,23 @@ bool CellTransformer::fusedKernelsBuilt() {
 }
 
 // LN(x + y): on a GPU in bf16 without gradients (embedding, validation), one fused kernel that
-// reads x and y once and writes the result (FusedKernels.cu); otherwise ATen's add and layer_norm,
-// which write the sum and read it back (training needs their gradients).
+// reads x and y once and writes the result (FusedKernels.cu); training there with
+// fusedLayerNorm(), TrainAddLayerNorm (the add in LayerNorm's forward kernel, which also writes
+// the sum for the backward); otherwise ATen's add and layer_norm.
 torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const {
   const torch::Tensor out = fusedAddLn(x, y, prefix);
-  return out.defined() ? out : ln(x + y, prefix);
+  if (out.defined()) return out;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fused_ && fusedLayerNorm_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled() &&
+      x.scalar_type() == torch::kBFloat16 && y.scalar_type() == torch::kBFloat16 && x.sizes() == y.sizes()) {
+    const torch::Tensor& w = P(prefix + ".weight");
+    const torch::Tensor& b = P(prefix + ".bias");
+    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
+        b.is_contiguous())
+      return TrainAddLayerNorm::apply(x.contiguous(), y.contiguous(), w, b, 1e-5);
+  }
+#endif
+  return ln(x + y, prefix);
 }
 
 torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& x,

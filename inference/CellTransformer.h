@@ -168,6 +168,12 @@ public:
   // cuBLASLt's products, ATen's GELU and FusedKernels.cu's GELU-gradient kernel (the path before).
   void setFusedFeedForward(bool on) { fusedFeedForward_ = on; }
   bool fusedFeedForward() const { return fusedFeedForward_ && gemmGeluBuilt() && fusedKernels(); }
+  // Training's LayerNorms (on a GPU in bf16 with the fused kernels): the residual add in the
+  // forward kernel and the weight and bias gradients in the input gradient's pass (TrainAddLayerNorm,
+  // layerNormBackwardBf16). Off: ATen's add, and those gradients by a kernel of their own after the
+  // input gradient's (the path before).
+  void setFusedLayerNorm(bool on) { fusedLayerNorm_ = on; }
+  bool fusedLayerNorm() const { return fusedLayerNorm_ && fusedKernels(); }
   // The fused feed-forward's products that declined in this process (the unfused steps ran instead).
   static std::int64_t fusedFeedForwardDeclines();
   // The fused GEMM + GELU's epilogue evaluates erff itself instead of geluExp2 (GeluExp2.h: the
@@ -300,7 +306,9 @@ public:
   static std::vector<TrainAttentionTiming> benchTrainAttention(torch::Device device, std::int64_t rows,
                                                                std::int64_t meanLength, int iterations);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
-  // the largest relative difference of the output and the three gradients (-1: not built).
+  // the largest relative difference of the output and the three gradients (-1: not built), over
+  // both backwards (one pass, two passes), LayerNorm(x + y) against ATen's add and layer_norm (its
+  // four gradients), and ragged and small row counts.
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
   // The training linear layers of the fused kernels (bias gradient, GELU's backward with it, the
   // q/k/v projections) against ATen's linear and gelu, the same way (input width `in`, output
@@ -423,6 +431,7 @@ private:
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
   bool fusedFeedForward_ = true;
+  bool fusedLayerNorm_ = true;
   bool erffGelu_ = false;
   bool fusedPool_ = true;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies

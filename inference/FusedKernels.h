@@ -29,10 +29,23 @@ int gammaBetaSlices(std::int64_t rows, int cols);
 // Training's LayerNorm forward over rows of `cols` bf16 values (the widths of addLayerNormBf16 and 192),
 // also writing each row's float32 mean and 1/std (as ATen's native_layer_norm), and its input
 // gradient from them. ATen's kernels run a block per row, at a fraction of the memory bandwidth for
-// E 384 (LayerNorm took 3.5 ms of a 31 ms training step). False: nothing launched.
+// E 384 (LayerNorm took 3.5 ms of a 31 ms training step). False: nothing launched. With `y`
+// (4-byte aligned, as every pointer): LayerNorm of x + y, the sum rounded to bf16 as ATen's add
+// writes it, and also written to `sum` (the input the backward then reads), where ATen's add wrote
+// it and LayerNorm read it back.
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
                           std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
-                          void* stream);
+                          void* stream, const std::uint16_t* y = nullptr, std::uint16_t* sum = nullptr);
+// LayerNorm's whole backward in one pass over dy and x: dx, and dgamma and dbeta (as
+// layerNormGammaBetaBackwardBf16's) summed per block of rows into `partial` (2 *
+// layerNormBackwardBlocks(rows, cols) * cols floats, 8-byte aligned; as many blocks as the current
+// device holds at once), then over the blocks in a fixed
+// order. The path before it (layerNormBackwardInputBf16 and layerNormGammaBetaBackwardBf16) read
+// dy and x twice.
+int layerNormBackwardBlocks(std::int64_t rows, int cols);
+bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
+                           const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
+                           std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);

@@ -48,6 +48,7 @@ struct TrainJob {
   bool flashAttention = false;     // GPU: ATen's flash kernels for it instead of the short-attention ones
   bool paddedPool = false;         // the attention pool's LayerNorm over padded slots (the path before)
   bool unfusedFeedForward = false; // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
+  bool unfusedLayerNorm = false;   // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
   bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -152,6 +153,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setShortAttention(!job.flashAttention);
   model->setPackedPool(!job.paddedPool);
   model->setFusedFeedForward(!job.unfusedFeedForward);
+  model->setFusedLayerNorm(!job.unfusedLayerNorm);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -262,6 +264,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_kernels", model->fusedKernels()},
                       {"fused_feed_forward", model->fusedFeedForward()},
                       {"fused_feed_forward_declines", inference::CellTransformer::fusedFeedForwardDeclines()},
+                      {"fused_layer_norm", model->fusedLayerNorm()},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
@@ -312,6 +315,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--unfused-feed-forward", job.unfusedFeedForward,
                 "GPU: the feed-forward by cuBLASLt's products, ATen's GELU and the GELU-gradient kernel instead of "
                 "CUTLASS GEMMs with the GELU and its gradient in their epilogues (the path before, for comparisons)");
+  cmd->add_flag("--unfused-layer-norm", job.unfusedLayerNorm,
+                "GPU: ATen's residual add before each LayerNorm, and LayerNorm's weight and bias gradients by a "
+                "kernel of their own after the input gradient's, instead of both in LayerNorm's kernels (the path "
+                "before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");
