@@ -362,13 +362,16 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
   ctx->saved_data["two_pass"] = twoPass;
 }
 
-// dx, dgamma, dbeta from the saved input, statistics and dy.
-torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad) {
+// dx, dgamma, dbeta from the saved input, statistics and dy = grad (+ grad2, where defined: the
+// output's second use, summed in the kernel). Either may be undefined (no gradient), not both.
+torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad,
+                                                    const torch::Tensor& grad2 = {}) {
   const auto s = ctx->get_saved_variables();
   const torch::Tensor &x = s[0], &w = s[1], &b = s[2], &mean = s[3], &rstd = s[4];
   const std::vector<std::int64_t> shape{x.size(-1)};
   const std::int64_t N = x.size(-1), M = x.numel() / N;
-  const torch::Tensor dy = grad.contiguous();
+  torch::Tensor dy = (grad.defined() ? grad : grad2).contiguous();
+  const torch::Tensor dy2 = grad.defined() && grad2.defined() ? grad2.contiguous() : torch::Tensor();
   void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
   const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
   torch::Tensor dx = torch::empty_like(dy), dw = torch::empty_like(w), db = torch::empty_like(b);
@@ -377,9 +380,10 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
     const torch::Tensor partial = torch::empty({2 * blocks * N}, dy.options().dtype(torch::kFloat32));
     if (cuda::layerNormBackwardBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                     mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
-                                    static_cast<int>(N), stream))
+                                    static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr))
       return {dx, dw, db};
   }
+  if (dy2.defined()) dy = dy + dy2;
   if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                         mutableBits(dx), M, static_cast<int>(N), stream))
     dx = std::get<0>(at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false}));
@@ -409,19 +413,25 @@ struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
   }
 };
 
-// LayerNorm(x + y), the residual add in LayerNorm's forward kernel (ATen's add wrote the sum and
-// LayerNorm read it back); the sum's gradient is both inputs' (the same tensor, as ATen's
+// LayerNorm(x + y) of the residual stream, the add in LayerNorm's forward kernel (ATen's add wrote
+// the sum and LayerNorm read it back). Two outputs with the same values (the second a view of the
+// first): the layer's branch reads one and the next residual add the other, so that their
+// gradients reach the backward apart and are summed in its kernel, where autograd's add summed
+// them in a pass of its own. The sum's gradient is both inputs' (the same tensor, as ATen's
 // AddBackward returns).
 struct TrainAddLayerNorm : torch::autograd::Function<TrainAddLayerNorm> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& y,
-                               const torch::Tensor& w, const torch::Tensor& b, double eps) {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                                              const torch::Tensor& y, const torch::Tensor& w, const torch::Tensor& b,
+                                              double eps) {
+    ctx->set_materialize_grads(false); // an unused output's gradient stays undefined (no zeros)
     torch::Tensor out;
     trainLayerNormForward(ctx, x, y, w, b, eps, false, out);
-    return out;
+    return {out, out.view_as(out)};
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    const auto g = trainLayerNormBackward(ctx, grads[0]);
+    if (!grads[0].defined() && !grads[1].defined()) return {{}, {}, {}, {}, {}};
+    const auto g = trainLayerNormBackward(ctx, grads[0], grads[1]);
     return {g[0], g[0], g[1], g[2], torch::Tensor()};
   }
 };
@@ -607,18 +617,28 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
   // Whole blocks of rows and ragged ones, and fewer rows than one block's warps.
   for (const std::int64_t m : {rows, rows + 5, std::int64_t{3}}) {
     const torch::Tensor x0 = torch::randn({m, cols}, o), r0 = torch::randn({m, cols}, o) * 2 + 0.5,
-                        dy = torch::randn({m, cols}, o);
+                        dy = torch::randn({m, cols}, o), dy2 = torch::randn({m, cols}, o);
     const torch::Tensor w0 = 1 + 0.1 * torch::randn({cols}, o), b0 = 0.1 * torch::randn({cols}, o);
-    // path 0: ATen; 1: two passes; 2: one pass; 3: ATen's add + layer_norm; 4: TrainAddLayerNorm.
+    // path 0: ATen; 1: two passes; 2: one pass; 3: ATen's add + layer_norm, its output used twice
+    // (a branch and the residual: two gradients); 4: TrainAddLayerNorm's two outputs.
     auto grads = [&](int path) {
       const bool add = path >= 3;
       torch::Tensor x = x0.clone().requires_grad_(true), r = r0.clone().requires_grad_(add),
                     w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
-      const torch::Tensor y = path == 0   ? torch::layer_norm(x, {cols}, w, b, 1e-5)
-                              : path == 3 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
-                              : path == 4 ? TrainAddLayerNorm::apply(x, r, w, b, 1e-5)
-                                          : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
-      (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+      torch::Tensor y, second;
+      if (path == 4) {
+        const auto both = TrainAddLayerNorm::apply(x, r, w, b, 1e-5);
+        y = both[0];
+        second = both[1];
+      } else {
+        y = path == 0   ? torch::layer_norm(x, {cols}, w, b, 1e-5)
+            : path == 3 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
+                        : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
+        second = y;
+      }
+      torch::Tensor loss = (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum();
+      if (add) loss = loss + (second.to(torch::kFloat32) * dy2.to(torch::kFloat32)).sum();
+      loss.backward();
       std::vector<torch::Tensor> out{y, x.grad(), w.grad(), b.grad()};
       if (add) out.push_back(r.grad());
       return out;
@@ -809,21 +829,30 @@ bool CellTransformer::fusedKernelsBuilt() {
 // LN(x + y): on a GPU in bf16 without gradients (embedding, validation), one fused kernel that
 // reads x and y once and writes the result (FusedKernels.cu); training there with
 // fusedLayerNorm(), TrainAddLayerNorm (the add in LayerNorm's forward kernel, which also writes
-// the sum for the backward); otherwise ATen's add and layer_norm.
-torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const {
-  const torch::Tensor out = fusedAddLn(x, y, prefix);
-  if (out.defined()) return out;
+// the sum for the backward); otherwise ATen's add and layer_norm. The second tensor holds the same
+// values for the residual stream's next add (see TrainAddLayerNorm); elsewhere it is the first.
+std::pair<torch::Tensor, torch::Tensor> CellTransformer::addLnResidual(const torch::Tensor& x, const torch::Tensor& y,
+                                                                       const std::string& prefix) const {
+  const torch::Tensor fused = fusedAddLn(x, y, prefix);
+  if (fused.defined()) return {fused, fused};
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (fused_ && fusedLayerNorm_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled() &&
       x.scalar_type() == torch::kBFloat16 && y.scalar_type() == torch::kBFloat16 && x.sizes() == y.sizes()) {
     const torch::Tensor& w = P(prefix + ".weight");
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
-        b.is_contiguous())
-      return TrainAddLayerNorm::apply(x.contiguous(), y.contiguous(), w, b, 1e-5);
+        b.is_contiguous()) {
+      const auto out = TrainAddLayerNorm::apply(x.contiguous(), y.contiguous(), w, b, 1e-5);
+      return {out[0], out[1]};
+    }
   }
 #endif
-  return ln(x + y, prefix);
+  const torch::Tensor out = ln(x + y, prefix);
+  return {out, out};
+}
+
+torch::Tensor CellTransformer::addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const {
+  return addLnResidual(x, y, prefix).first;
 }
 
 torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& x,
@@ -852,12 +881,13 @@ torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& 
   return {};
 }
 
-torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention,
-                                                  int layer) const {
+std::pair<torch::Tensor, torch::Tensor> CellTransformer::encoderFeedForward(const torch::Tensor& tokens,
+                                                                            const torch::Tensor& attention,
+                                                                            int layer) const {
   const std::string l = "encoder.layers." + std::to_string(layer);
   if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
-    const torch::Tensor x = addLn(tokens, attention, l + ".norm1");
-    return addLn(x, feedForward(x, l), l + ".norm2");
+    const auto [x, residual] = addLnResidual(tokens, attention, l + ".norm1");
+    return addLnResidual(residual, feedForward(x, l), l + ".norm2");
   }
   const Fp8Linear& f = fp8Layers_[layer];
   const std::int64_t E = tokens.size(-1), F = f.weight.size(0);
@@ -892,7 +922,8 @@ torch::Tensor CellTransformer::encoderFeedForward(const torch::Tensor& tokens, c
                     fp8ErfGelu_ ? "none" : "tanh")
             .to(compute_);
   }
-  return addLn(x, lin(h, l + ".linear2"), l + ".norm2");
+  const torch::Tensor out = addLn(x, lin(h, l + ".linear2"), l + ".norm2");
+  return {out, out};
 }
 
 double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells, bool before) {
@@ -1931,9 +1962,11 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
                            batch.order);
     }
     stage("gather tokens");
+    torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = encoderFeedForward(tokens, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), i);
+      std::tie(tokens, residual) =
+          encoderFeedForward(residual, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), i);
     }
     if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device()) {
       pooled = packedAttentionPool(tokens, batch);
@@ -1945,9 +1978,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm").view({1, 1, E}).expand({B, 1, E});
     tokens = torch::cat({tokens.to(compute_), cls, torch::zeros({B, 1, E}, tokens.options().dtype(compute_))},
                         1); // [B, N+2, E]
+    torch::Tensor residual = tokens;
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      tokens = encoderFeedForward(tokens, selfAttention(tokens, l + ".self_attn", encValid), i);
+      std::tie(tokens, residual) = encoderFeedForward(residual, selfAttention(tokens, l + ".self_attn", encValid), i);
     }
     enc = tokens.narrow(1, 0, N);
   }
@@ -1959,10 +1993,12 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
   const torch::Tensor refType = types.index_select(0, batch.reference);
   torch::Tensor dec = torch::cat({pooled, typeEmbedding("decoder_cell_embed.weight", refType).view({B, 1, E})}, 1);
+  torch::Tensor residual = dec; // addLnResidual's second output: the same values
   for (int i = 0; i < config_.decoderLayers; ++i) {
     const std::string l = "decoder.layers." + std::to_string(i);
-    dec = addLn(dec, pairAttention(dec, l + ".self_attn"), l + ".norm1");
-    dec = addLn(dec, feedForward(dec, l), l + ".norm2");
+    torch::Tensor x;
+    std::tie(x, residual) = addLnResidual(residual, pairAttention(dec, l + ".self_attn"), l + ".norm1");
+    std::tie(dec, residual) = addLnResidual(residual, feedForward(x, l), l + ".norm2");
   }
 
   stage("decoder");

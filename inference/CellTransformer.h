@@ -384,13 +384,19 @@ private:
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
+  // LN(x + y) twice, the second for the residual stream's next add: in training with the fused
+  // LayerNorm, two autograd outputs (the same values) whose gradients the backward sums.
+  std::pair<torch::Tensor, torch::Tensor> addLnResidual(const torch::Tensor& x, const torch::Tensor& y,
+                                                        const std::string& prefix) const;
   // LN(x + y) by FusedKernels.cu's kernel without gradients on a GPU in bf16; with `normalized`,
   // also the rows' normalised values times fp8InputScale(E) in e4m3 into it (kUInt8, x's shape).
   // Undefined where it declines (another device, dtype or width; gradients on).
   torch::Tensor fusedAddLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix,
                            torch::Tensor* normalized = nullptr) const;
   // An encoder layer after its attention: norm1, the feed-forward, norm2 (in FP8 where set).
-  torch::Tensor encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention, int layer) const;
+  // {the layer's output, the same for the next layer's residual add} (addLnResidual).
+  std::pair<torch::Tensor, torch::Tensor> encoderFeedForward(const torch::Tensor& tokens,
+                                                             const torch::Tensor& attention, int layer) const;
   // setFp8FeedForward's per-layer linear1: W' in e4m3 [F, E] (kUInt8), alpha = its scales /
   // fp8InputScale(E) (float32 [F]), b' (the compute dtype [F]).
   struct Fp8Linear {

@@ -43,9 +43,12 @@ bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, c
 // order. The path before it (layerNormBackwardInputBf16 and layerNormGammaBetaBackwardBf16) read
 // dy and x twice.
 int layerNormBackwardBlocks(std::int64_t rows, int cols);
+// With `dy2`, the gradient is dy + dy2 (rounded to bf16, as autograd's add): LayerNorm's output
+// used twice (the layer's branch and the residual), the two gradients summed as they are read.
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
-                           std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream);
+                           std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
+                           const std::uint16_t* dy2 = nullptr);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);
