@@ -881,9 +881,8 @@ torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& 
   return {};
 }
 
-std::pair<torch::Tensor, torch::Tensor> CellTransformer::encoderFeedForward(const torch::Tensor& tokens,
-                                                                            const torch::Tensor& attention,
-                                                                            int layer) const {
+std::pair<torch::Tensor, torch::Tensor>
+CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention, int layer) const {
   const std::string l = "encoder.layers." + std::to_string(layer);
   if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
     const auto [x, residual] = addLnResidual(tokens, attention, l + ".norm1");
