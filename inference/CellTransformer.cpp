@@ -341,9 +341,14 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
 // By default the weight and bias gradients are summed in the input gradient's pass over dy and x
 // (layerNormBackwardBf16); `twoPass` (--unfused-layer-norm, the path before) reads them again in
 // a kernel of their own.
+// Calls of the training LayerNorm's kernels that declined (ATen ran instead) in this process; the
+// parity check fails where its own calls declined.
+std::atomic<std::int64_t> gLayerNormDeclines{0};
+
 void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::Tensor& in, const torch::Tensor& y,
                            const torch::Tensor& w, const torch::Tensor& b, double eps, bool twoPass,
                            torch::Tensor& out) {
+  const c10::cuda::CUDAGuard guard(in.device());
   const std::vector<std::int64_t> shape{in.size(-1)};
   const std::int64_t N = in.size(-1), M = in.numel() / N;
   std::vector<std::int64_t> statShape = in.sizes().vec(); // as native_layer_norm's: [..., 1]
@@ -355,6 +360,7 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
                                   rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
                                   at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
                                   y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr)) {
+    gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     if (y.defined()) x = in + y;
     std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
   }
@@ -370,6 +376,7 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   const torch::Tensor &x = s[0], &w = s[1], &b = s[2], &mean = s[3], &rstd = s[4];
   const std::vector<std::int64_t> shape{x.size(-1)};
   const std::int64_t N = x.size(-1), M = x.numel() / N;
+  const c10::cuda::CUDAGuard guard(x.device());
   torch::Tensor dy = (grad.defined() ? grad : grad2).contiguous();
   const torch::Tensor dy2 = grad.defined() && grad2.defined() ? grad2.contiguous() : torch::Tensor();
   void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
@@ -382,16 +389,20 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
                                     mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
                                     static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr))
       return {dx, dw, db};
+    gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
   }
   if (dy2.defined()) dy = dy + dy2;
   if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
-                                        mutableBits(dx), M, static_cast<int>(N), stream))
+                                        mutableBits(dx), M, static_cast<int>(N), stream)) {
+    gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     dx = std::get<0>(at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {true, false, false}));
+  }
   const int slices = cuda::gammaBetaSlices(M, static_cast<int>(N));
   torch::Tensor partial = torch::empty({2 * slices * N}, dy.options().dtype(torch::kFloat32));
   if (!cuda::layerNormGammaBetaBackwardBf16(bits(dy), bits(x), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                             partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
                                             static_cast<int>(N), stream)) {
+    gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     auto full = at::native_layer_norm_backward(dy, x, shape, mean, rstd, w, b, {false, true, true});
     dw = std::get<1>(full);
     db = std::get<2>(full);
@@ -620,31 +631,36 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
                         dy = torch::randn({m, cols}, o), dy2 = torch::randn({m, cols}, o);
     const torch::Tensor w0 = 1 + 0.1 * torch::randn({cols}, o), b0 = 0.1 * torch::randn({cols}, o);
     // path 0: ATen; 1: two passes; 2: one pass; 3: ATen's add + layer_norm, its output used twice
-    // (a branch and the residual: two gradients); 4: TrainAddLayerNorm's two outputs.
+    // (a branch and the residual: two gradients); 4: TrainAddLayerNorm's two outputs; 5: ATen's
+    // add + layer_norm used once; 6: TrainAddLayerNorm with its second output unused (the last
+    // layers').
     auto grads = [&](int path) {
-      const bool add = path >= 3;
+      const bool add = path >= 3, twice = path == 3 || path == 4;
       torch::Tensor x = x0.clone().requires_grad_(true), r = r0.clone().requires_grad_(add),
                     w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
       torch::Tensor y, second;
-      if (path == 4) {
+      if (path == 4 || path == 6) {
         const auto both = TrainAddLayerNorm::apply(x, r, w, b, 1e-5);
         y = both[0];
         second = both[1];
       } else {
-        y = path == 0   ? torch::layer_norm(x, {cols}, w, b, 1e-5)
-            : path == 3 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
-                        : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
+        y = path == 0                ? torch::layer_norm(x, {cols}, w, b, 1e-5)
+            : path == 3 || path == 5 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
+                                     : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
         second = y;
       }
       torch::Tensor loss = (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum();
-      if (add) loss = loss + (second.to(torch::kFloat32) * dy2.to(torch::kFloat32)).sum();
+      if (twice) loss = loss + (second.to(torch::kFloat32) * dy2.to(torch::kFloat32)).sum();
       loss.backward();
       std::vector<torch::Tensor> out{y, x.grad(), w.grad(), b.grad()};
       if (add) out.push_back(r.grad());
       return out;
     };
-    for (const auto& [path, reference] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}}) {
-      const auto a = grads(path), e = grads(reference);
+    for (const auto& [path, reference] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}, std::pair{6, 5}}) {
+      const std::int64_t declines = gLayerNormDeclines.load();
+      const auto a = grads(path);
+      if (gLayerNormDeclines.load() != declines) return 1.0; // ATen ran: the kernels were not checked
+      const auto e = grads(reference);
       for (std::size_t i = 0; i < a.size(); ++i) {
         if (!a[i].defined() || !e[i].defined()) return 1.0; // a gradient missing
         const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
@@ -831,6 +847,8 @@ bool CellTransformer::fusedKernelsBuilt() {
 // fusedLayerNorm(), TrainAddLayerNorm (the add in LayerNorm's forward kernel, which also writes
 // the sum for the backward); otherwise ATen's add and layer_norm. The second tensor holds the same
 // values for the residual stream's next add (see TrainAddLayerNorm); elsewhere it is the first.
+// The two share storage (and a version counter): neither may be modified in place (autograd would
+// throw, or route the view's gradient through its base and so merge the two again).
 std::pair<torch::Tensor, torch::Tensor> CellTransformer::addLnResidual(const torch::Tensor& x, const torch::Tensor& y,
                                                                        const std::string& prefix) const {
   const torch::Tensor fused = fusedAddLn(x, y, prefix);

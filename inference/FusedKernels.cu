@@ -309,32 +309,33 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
   }
 }
 
-// LayerNorm's input gradient, one warp per row: with g = dy * weight and xhat = (x - mean) rstd,
-// dx = rstd (g - mean(g) - xhat mean(g xhat)), in float32 (ATen's formula).
-template <int PAIRS>
-__global__ void
-layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ x,
-                             const __nv_bfloat162* __restrict__ weight, const float* __restrict__ mean,
-                             const float* __restrict__ rstd, __nv_bfloat162* __restrict__ dx, long long rows) {
-  constexpr int kPairsPerRow = 32 * PAIRS;
-  constexpr float kInvCols = 1.0f / (2 * kPairsPerRow);
-  const int lane = static_cast<int>(threadIdx.x) & 31;
-  const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
-  if (row >= rows) return;
-  const long long base = row * kPairsPerRow;
-  const float mu = mean[row], r = rstd[row];
+// LayerNorm's input gradient for one row (a warp; lane l holds pairs l, l + 32, ...): with
+// g = dy * weight and xhat = (x - mean) rstd, dx = rstd (g - mean(g) - xhat mean(g xhat)), in
+// float32 (ATen's formula). With TWO, dy + dy2 rounded to bf16 (autograd's sum of the two).
+// visit(i, dy, xhat) sees each pair as it is read (the weight and bias gradients' terms).
+template <int PAIRS, bool TWO, typename Visit>
+__device__ __forceinline__ void
+layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
+                     const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight, float mu, float r,
+                     long long base, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit) {
+  constexpr float kInvCols = 1.0f / (64 * PAIRS);
   float2 g[PAIRS], xh[PAIRS];
   float sumG = 0.f, sumGX = 0.f;
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) {
     const int c = lane + 32 * i;
-    const float2 d = __bfloat1622float2(dy[base + c]);
+    float2 d = __bfloat1622float2(dy[base + c]);
+    if constexpr (TWO) {
+      const float2 e = __bfloat1622float2(dy2[base + c]);
+      d = __bfloat1622float2(__floats2bfloat162_rn(d.x + e.x, d.y + e.y));
+    }
     const float2 w = __bfloat1622float2(weight[c]);
     const float2 a = __bfloat1622float2(x[base + c]);
     g[i] = make_float2(d.x * w.x, d.y * w.y);
     xh[i] = make_float2((a.x - mu) * r, (a.y - mu) * r);
     sumG += g[i].x + g[i].y;
     sumGX += g[i].x * xh[i].x + g[i].y * xh[i].y;
+    visit(i, d, xh[i]);
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -348,12 +349,25 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
         __floats2bfloat162_rn(r * (g[i].x - meanG - xh[i].x * meanGX), r * (g[i].y - meanG - xh[i].y * meanGX));
 }
 
+// LayerNorm's input gradient, one warp per row (the path before layerNormBackwardKernel).
+template <int PAIRS>
+__global__ void
+layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ x,
+                             const __nv_bfloat162* __restrict__ weight, const float* __restrict__ mean,
+                             const float* __restrict__ rstd, __nv_bfloat162* __restrict__ dx, long long rows) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
+  if (row >= rows) return;
+  layerNormRowBackward<PAIRS, false>(dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, lane, dx,
+                                     [](int, float2, float2) {});
+}
+
 constexpr int kBackwardWarps = 8;     // rows a block works on at once (a warp each)
 constexpr int kBackwardBlocks = 2048; // at most (the final kernel reads blocks x cols x 2 floats)
 
 // LayerNorm's backward in one pass over dy and x (with TWO, dy + dy2: the gradients of the two
 // uses of LayerNorm's output, the layer's branch and the residual, which autograd's add summed in
-// a pass of its own): the input gradient as layerNormBackwardInputKernel
+// a pass of its own): the input gradient by layerNormRowBackward
 // (a warp per row), and each lane's sums of dy xhat and dy over its columns and the rows its warp
 // visits (warp w of block k: rows 8k + w, 8 (k + blocks) + w, ...), the block's warps added in
 // warp order in shared memory and written to partialGamma / partialBeta row k, which
@@ -368,7 +382,6 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
                             float2* __restrict__ partialBeta, long long rows) {
   constexpr int kPairsPerRow = 32 * PAIRS;
-  constexpr float kInvCols = 1.0f / (2 * kPairsPerRow);
   __shared__ float2 blockGamma[kPairsPerRow], blockBeta[kPairsPerRow];
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) / 32;
   float2 accG[PAIRS], accB[PAIRS];
@@ -376,39 +389,13 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
   for (int i = 0; i < PAIRS; ++i) accG[i] = accB[i] = make_float2(0.f, 0.f);
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
-    const long long base = row * kPairsPerRow;
-    const float mu = mean[row], r = rstd[row];
-    float2 g[PAIRS], xh[PAIRS];
-    float sumG = 0.f, sumGX = 0.f;
-#pragma unroll
-    for (int i = 0; i < PAIRS; ++i) {
-      const int c = lane + 32 * i;
-      float2 d = __bfloat1622float2(dy[base + c]);
-      if constexpr (TWO) { // rounded to bf16, as autograd's sum of the two
-        const float2 e = __bfloat1622float2(dy2[base + c]);
-        d = __bfloat1622float2(__floats2bfloat162_rn(d.x + e.x, d.y + e.y));
-      }
-      const float2 w = __bfloat1622float2(weight[c]);
-      const float2 a = __bfloat1622float2(x[base + c]);
-      g[i] = make_float2(d.x * w.x, d.y * w.y);
-      xh[i] = make_float2((a.x - mu) * r, (a.y - mu) * r);
-      sumG += g[i].x + g[i].y;
-      sumGX += g[i].x * xh[i].x + g[i].y * xh[i].y;
-      accG[i].x += d.x * xh[i].x;
-      accG[i].y += d.y * xh[i].y;
-      accB[i].x += d.x;
-      accB[i].y += d.y;
-    }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      sumG += __shfl_xor_sync(0xffffffffu, sumG, o);
-      sumGX += __shfl_xor_sync(0xffffffffu, sumGX, o);
-    }
-    const float meanG = sumG * kInvCols, meanGX = sumGX * kInvCols;
-#pragma unroll
-    for (int i = 0; i < PAIRS; ++i)
-      dx[base + lane + 32 * i] =
-          __floats2bfloat162_rn(r * (g[i].x - meanG - xh[i].x * meanGX), r * (g[i].y - meanG - xh[i].y * meanGX));
+    layerNormRowBackward<PAIRS, TWO>(dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, lane, dx,
+                                     [&](int i, float2 d, float2 xh) {
+                                       accG[i].x += d.x * xh.x;
+                                       accG[i].y += d.y * xh.y;
+                                       accB[i].x += d.x;
+                                       accB[i].y += d.y;
+                                     });
   }
   // The warps' sums in warp order (shared memory for one row of each, whatever the width).
   for (int w = 0; w < kBackwardWarps; ++w) {
@@ -612,15 +599,21 @@ bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, c
 
 int layerNormBackwardBlocks(std::int64_t rows, int cols) {
   // As many blocks as the device holds at once (a grid-stride loop over the rows: a second,
-  // partial wave would leave multiprocessors idle at the end), fewer for fewer rows.
+  // partial wave would leave multiprocessors idle at the end), fewer for fewer rows. The TWO
+  // kernel's count: it holds at least as many registers as the other.
   int resident = 0, device = 0, sms = 0;
+  bool failed = false;
   byWidth(cols, [&](auto pairs) {
-    cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, layerNormBackwardKernel<decltype(pairs)::value, true>,
-                                                  32 * kBackwardWarps, 0);
+    failed =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, layerNormBackwardKernel<decltype(pairs)::value, true>,
+                                                      32 * kBackwardWarps, 0) != cudaSuccess;
   });
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-    sms = 1;
+  if (failed || cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError(); // a failed query's error is not the launch's: one block a multiprocessor
+    resident = 1;
+    sms = sms > 0 ? sms : 132;
+  }
   long long cap = static_cast<long long>(resident > 0 ? resident : 1) * (sms > 0 ? sms : 1);
   if (cap > kBackwardBlocks) cap = kBackwardBlocks;
   const long long blocks = (rows + kBackwardWarps - 1) / kBackwardWarps;
