@@ -225,25 +225,34 @@ std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*
 #endif
 
 // The packed encoder input [R, E] in sequence order (Batch::order): the token table's rows of
-// batch.rows, the class token `cls` for each neighbourhood, zeros in the add_zero_attn slots, by
-// one gather of EmbeddingKernels.cu; undefined where it declines (and in builds without it).
-torch::Tensor assembleTokens(const torch::Tensor& table, const torch::Tensor& cls, const Batch& batch) {
+// batch.rows (their first E columns: a wide table's too), the class token `cls` for each
+// neighbourhood, zeros in the add_zero_attn slots, by one gather of EmbeddingKernels.cu; with
+// `index`, also each position's table row there (int32 [R]; -1 class token, -2 zero slot).
+// Undefined where it declines (and in builds without it).
+torch::Tensor assembleTokens(const torch::Tensor& table, const torch::Tensor& cls, const Batch& batch,
+                             torch::Tensor* index = nullptr) {
 #ifdef ATLASCOPE_FUSED_KERNELS
-  const std::int64_t E = table.size(1), R = batch.order.size(0);
-  if (!table.is_cuda() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16) return {};
+  const std::int64_t E = cls.numel(), R = batch.order.size(0);
+  if (!table.is_cuda() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16 || table.size(1) < E)
+    return {};
   const c10::cuda::CUDAGuard device(table.device());
   const torch::Tensor c = cls.reshape({E}).to(torch::kBFloat16).contiguous();
   torch::Tensor out = torch::empty({R, E}, table.options());
+  if (index) *index = torch::empty({R}, table.options().dtype(torch::kInt32));
   if (!cuda::assembleTokensBf16(bits(table), bits(c), batch.rows.data_ptr<std::int64_t>(),
                                 batch.order.data_ptr<std::int64_t>(), batch.rows.size(0), batch.reference.size(0), R,
                                 static_cast<int>(E), mutableBits(out),
-                                at::cuda::getCurrentCUDAStream(table.device().index()).stream()))
+                                at::cuda::getCurrentCUDAStream(table.device().index()).stream(), table.size(1),
+                                index ? index->data_ptr<int>() : nullptr)) {
+    if (index) *index = torch::Tensor();
     return {};
+  }
   return out;
 #else
   (void)table;
   (void)cls;
   (void)batch;
+  (void)index;
   return {};
 #endif
 }
@@ -971,6 +980,38 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells,
   const torch::Tensor a = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
   if (model.fusedPoolDeclines_ > 0) return 0.0; // the fused pool did not run: ATen against ATen says nothing
   model.setFusedPool(false);
+  const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  return torch::cosine_similarity(a, b, 1).min().item<double>();
+}
+
+double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_t cells) {
+  if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
+  torch::NoGradGuard noGrad;
+  ModelConfig config; // the released size
+  config.genes = 64;
+  config.cellTypes = 32;
+  CellTransformer model(initWeights(config, 13), config, "check");
+  model.to(device, torch::kBFloat16);
+  if (!model.firstLayerPerCell() || !model.fusedPool()) return -1;
+  const std::int64_t E = config.embedDim, table = 5000;
+  torch::manual_seed(17);
+  // Neighbourhoods of 0 to 250 observed cells (the empty ones and the kernel's longest included),
+  // tokens as cellTokens' (LayerNorm'd: values of a few units).
+  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
+  lengths[0] = 0;
+  lengths[1] = 250;
+  const std::int64_t N = lengths.max().item<std::int64_t>();
+  Batch padded;
+  padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
+  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+  padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
+  const Batch batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
+  const torch::Tensor tokens = torch::randn({table, E}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
+  const torch::Tensor types =
+      torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  const torch::Tensor a =
+      model.forwardFromTokens(model.widenTokenTable(tokens), types, batch, false).embedding.narrow(0, 0, cells);
+  if (model.firstLayerDeclines_ > 0) return 0.0; // the per-token path ran: it would compare with itself
   const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
 }
@@ -1947,11 +1988,70 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
   if (batch.rows.defined() && fusedPool() && !at::GradMode::is_enabled() && tokenTable.scalar_type() == compute_ &&
       batch.rows.device() == tokenTable.device() && batch.order.device() == tokenTable.device())
     return encodeDecode({}, types, batch, heads, profile, tokenTable);
+  const torch::Tensor narrow = tokenTable.narrow(1, 0, E); // a wide table's tokens
   const torch::Tensor tokens = batch.rows.defined()
-                                   ? tokenTable.index_select(0, batch.rows)
-                                   : tokenTable.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
+                                   ? narrow.index_select(0, batch.rows)
+                                   : narrow.index_select(0, batch.observed.reshape({-1})).view({B, N, E});
   stage("gather tokens");
   return encodeDecode(tokens, types, batch, heads, profile);
+}
+
+bool CellTransformer::firstLayerPerCell() const {
+  return firstLayerPerCell_ && shortAttention() && variableLengthAttention() && attentionVariant_ == 0 &&
+         config_.encoderLayers > 0;
+}
+
+std::int64_t CellTransformer::cellTableColumns([[maybe_unused]] std::int64_t cells) const {
+  const std::int64_t E = config_.embedDim;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (firstLayerPerCell() && cells < (std::int64_t(1) << 31)) { // rows indexed by int32
+    const auto total = static_cast<double>(at::cuda::getDeviceProperties(device_.index())->totalGlobalMem);
+    if (static_cast<double>(cells) * 4 * E * 2 <= total / 4) return 4 * E;
+  }
+#endif
+  return E;
+}
+
+torch::Tensor CellTransformer::widenTokenTable(const torch::Tensor& tokens) const {
+  // The first layer's projection as packedSelfAttention computes it per token (the same product
+  // and bias, so the same bf16 values row for row).
+  const std::string l = "encoder.layers.0.self_attn";
+  return torch::cat({tokens, linear(tokens, P(l + ".in_proj_weight"), P(l + ".in_proj_bias"), false)}, 1);
+}
+
+torch::Tensor CellTransformer::cellTable(const torch::Tensor& expression, const torch::Tensor& types,
+                                         std::int64_t columns) const {
+  const torch::Tensor tokens = cellTokens(expression, types);
+  return columns == 4 * config_.embedDim ? widenTokenTable(tokens) : tokens;
+}
+
+torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch::Tensor& table,
+                                                   [[maybe_unused]] const torch::Tensor& index,
+                                                   [[maybe_unused]] const torch::Tensor& cls,
+                                                   [[maybe_unused]] const Batch& batch) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H, R = index.size(0);
+  if (!firstLayerPerCell() || at::GradMode::is_enabled() || table.size(1) != 4 * E || !table.is_contiguous() ||
+      table.scalar_type() != torch::kBFloat16 || !cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength))
+    return {};
+  const c10::cuda::CUDAGuard device(table.device());
+  const std::string l = "encoder.layers.0.self_attn";
+  const torch::Tensor clsQkv =
+      linear(cls.reshape({1, E}).to(compute_), P(l + ".in_proj_weight"), P(l + ".in_proj_bias"), false).contiguous();
+  torch::Tensor out = torch::empty({R, E}, table.options());
+  const auto* base = bits(table);
+  if (!cuda::shortAttentionGatherBf16(base + E, base + 2 * E, base + 3 * E, 4 * E, index.data_ptr<int>(), bits(clsQkv),
+                                      batch.cuSeqlens.data_ptr<int>(), batch.cuSeqlens.size(0) - 1, static_cast<int>(H),
+                                      static_cast<int>(d), batch.maxLength,
+                                      static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out), E,
+                                      at::cuda::getCurrentCUDAStream(table.device().index()).stream())) {
+    ++firstLayerDeclines_;
+    return {};
+  }
+  return lin(out, l + ".out_proj");
+#else
+  return {};
+#endif
 }
 
 Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
@@ -1968,11 +2068,16 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   if (batch.rows.defined()) {
     // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm");
-    const torch::Tensor assembled = table.defined() ? assembleTokens(table, cls, batch) : torch::Tensor();
+    // A wide table (cellTable): each position's table row, for the first layer's q|k|v.
+    const bool wide = table.defined() && table.size(1) == 4 * E;
+    torch::Tensor index;
+    const torch::Tensor assembled =
+        table.defined() ? assembleTokens(table, cls, batch, wide ? &index : nullptr) : torch::Tensor();
+    if (wide && !index.defined()) ++firstLayerDeclines_; // the per-token first layer runs instead
     if (assembled.defined()) {
       tokens = assembled;
     } else {
-      const torch::Tensor rows = table.defined() ? table.index_select(0, batch.rows) : tokens;
+      const torch::Tensor rows = table.defined() ? table.narrow(1, 0, E).index_select(0, batch.rows) : tokens;
       tokens = permuteRows(torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
                                        torch::zeros({B, E}, rows.options().dtype(compute_))},
                                       0),
@@ -1982,8 +2087,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      std::tie(tokens, residual) =
-          encoderFeedForward(residual, packedSelfAttention(tokens, l + ".self_attn", batch, encValid), i);
+      torch::Tensor attention =
+          i == 0 && index.defined() ? firstLayerAttention(table, index, cls, batch) : torch::Tensor();
+      if (!attention.defined()) attention = packedSelfAttention(tokens, l + ".self_attn", batch, encValid);
+      std::tie(tokens, residual) = encoderFeedForward(residual, attention, i);
     }
     if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device()) {
       pooled = packedAttentionPool(tokens, batch);

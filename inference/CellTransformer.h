@@ -358,9 +358,31 @@ public:
   // It depends on the cell alone, so an embedding run computes it once per cell instead of once
   // per neighbourhood the cell appears in (~100 times) and gathers tokens (forwardFromTokens).
   torch::Tensor cellTokens(const torch::Tensor& expression, const torch::Tensor& types) const;
-  // forward() from a table of cellTokens() rows instead of expression; padded or packed batches.
+  // The first encoder layer's q, k and v depend on the token alone as well (post-LayerNorm: the
+  // layer's attention reads the token itself), so where the table is wide each row also holds
+  // them: [token | q | k | v], 4E columns, and the first layer's attention reads them through the
+  // batch's row index (cuda::shortAttentionGatherBf16) instead of projecting every token of every
+  // neighbourhood: one of the encoder's four q/k/v products a batch. Wide where
+  // firstLayerPerCell() and the table of `cells` rows fits a quarter of the device's memory (16
+  // bytes a cell more: 12 GB for 4M cells at E 384); otherwise E columns, as before.
+  void setFirstLayerPerCell(bool on) { firstLayerPerCell_ = on; }
+  bool firstLayerPerCell() const;
+  // Batches given a wide table whose first layer ran per token all the same (a kernel declined).
+  std::int64_t firstLayerDeclines() const { return firstLayerDeclines_; }
+  std::int64_t cellTableColumns(std::int64_t cells) const;
+  // cellTokens' rows, widened with their first-layer q|k|v where `columns` is 4E.
+  torch::Tensor cellTable(const torch::Tensor& expression, const torch::Tensor& types, std::int64_t columns) const;
+  // A table of token rows [n, E] widened to [n, 4E] ([token | q | k | v]).
+  torch::Tensor widenTokenTable(const torch::Tensor& tokens) const;
+  // forward() from a table of cellTokens() (or cellTable()) rows instead of expression; padded or
+  // packed batches.
   Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
                            bool heads = true, std::map<std::string, double>* profile = nullptr) const;
+  // The first layer from a wide table against the per-token projection (forwardFromTokens on the
+  // same tokens, wide and narrow) at the released size on `device`, random model and tokens in a
+  // rounded packed batch as checkFusedPool's: the smallest cosine of a cell's embeddings (-1: not
+  // built or not a GPU; 0: the gathered attention declined).
+  static double checkFirstLayerPerCell(torch::Device device, std::int64_t cells = 2000);
 
 private:
   // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
@@ -415,6 +437,10 @@ private:
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]
   // or undefined for all).
   torch::Tensor normalizedPool(const torch::Tensor& n, const torch::Tensor& valid) const;
+  // The first encoder layer's attention (its out_proj included) from a wide table's q|k|v rows
+  // (cellTable) through `index` (assembleTokens'); undefined where the kernel declines.
+  torch::Tensor firstLayerAttention(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
+                                    const Batch& batch) const;
   // Self-attention of an encoder layer on the packed token table (see Batch::rows).
   torch::Tensor packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
                                     const torch::Tensor& valid) const;
@@ -440,7 +466,9 @@ private:
   bool fusedLayerNorm_ = true;
   bool erffGelu_ = false;
   bool fusedPool_ = true;
-  bool ownedCopies_ = false; // lowp_ set by setComputeCopies
+  bool firstLayerPerCell_ = true;
+  mutable std::int64_t firstLayerDeclines_ = 0; // batches whose gathered first layer declined
+  bool ownedCopies_ = false;                    // lowp_ set by setComputeCopies
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

@@ -90,13 +90,15 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
   // embed's GPU path: bf16 packed batches read in place by the GPU's attention (a float32 model
   // would scatter rounded batches to their padded layout: rounding only costs there).
   const bool embedPath = options.packed && options.embedPath && model.variableLengthAttention();
-  const torch::Tensor table = embedPath ? model.cellTokens(expression, types) : torch::Tensor();
+  const torch::Tensor table =
+      embedPath ? model.cellTable(expression, types, model.cellTableColumns(expression.size(0))) : torch::Tensor();
   std::int64_t done = 0;
   for (const auto& [first, last] : plan.ranges) {
-    const Batch batch = options.packed ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU),
-                                                            embedPath ? gpuEmbeddingShape() : PackShape{}),
-                                                  model.device())
-                                       : makeBatch(hoods, order, first, last, cellOffset, model.device());
+    const Batch batch = options.packed
+                            ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU),
+                                                 embedPath ? gpuEmbeddingShape() : PackShape{}),
+                                       model.device())
+                            : makeBatch(hoods, order, first, last, cellOffset, model.device());
     const Output o = embedPath ? model.forwardFromTokens(table, types, batch, options.heads)
                                : model.forward(expression, types, batch, options.heads);
     const auto where = orderTensor.narrow(0, first, last - first);

@@ -19,18 +19,23 @@ namespace {
 __global__ void assembleTokensKernel(const uint4* __restrict__ table, const uint4* __restrict__ cls,
                                      const long long* __restrict__ rows, const long long* __restrict__ order,
                                      long long tokens, long long cells, long long positions, int vecs,
-                                     uint4* __restrict__ out) {
+                                     long long strideVecs, uint4* __restrict__ out, int* __restrict__ index) {
   const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= positions * vecs) return;
   const long long pos = i / vecs;
   const int c = static_cast<int>(i - pos * vecs);
   const long long o = order[pos];
   uint4 v = make_uint4(0, 0, 0, 0); // add_zero_attn's slot
-  if (o < tokens)
-    v = table[rows[o] * vecs + c];
-  else if (o < tokens + cells)
+  long long row = -2;
+  if (o < tokens) {
+    row = rows[o];
+    v = table[row * strideVecs + c];
+  } else if (o < tokens + cells) {
+    row = -1;
     v = cls[c];
+  }
   out[i] = v;
+  if (index && c == 0) index[pos] = static_cast<int>(row);
 }
 
 // ---- attention pool: one block per neighbourhood, E threads (E / 32 warps).
@@ -295,8 +300,11 @@ std::int64_t poolSharedBytes(int E, int heads, int maxObserved) {
 
 bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
-                        int cols, std::uint16_t* out, void* stream) {
-  if (cols % 8 != 0 || !aligned16(table) || !aligned16(cls) || !aligned16(out)) return false;
+                        int cols, std::uint16_t* out, void* stream, std::int64_t tableStride, int* index) {
+  if (tableStride == 0) tableStride = cols;
+  if (cols % 8 != 0 || tableStride % 8 != 0 || tableStride < cols || !aligned16(table) || !aligned16(cls) ||
+      !aligned16(out))
+    return false;
   if (positions == 0) return true;
   const int vecs = cols / 8;
   const long long total = positions * vecs;
@@ -305,7 +313,7 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                          static_cast<cudaStream_t>(stream)>>>(
       reinterpret_cast<const uint4*>(table), reinterpret_cast<const uint4*>(cls),
       reinterpret_cast<const long long*>(rows), reinterpret_cast<const long long*>(order), tokens, cells, positions,
-      vecs, reinterpret_cast<uint4*>(out));
+      vecs, tableStride / 8, reinterpret_cast<uint4*>(out), index);
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -390,6 +390,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setFp8FeedForward(opt.fp8FeedForward);
   model.setFp8ErfGelu(opt.fp8ErfGelu);
   model.setFusedPool(opt.fusedPool);
+  model.setFirstLayerPerCell(opt.firstLayerPerCell);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
@@ -398,6 +399,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.fp8FeedForward = model.fp8FeedForward();
   res.fp8ErfGelu = res.fp8FeedForward && model.fp8ErfGelu();
   const std::int64_t fp8FallbacksBefore = model.fp8Fallbacks();
+  const std::int64_t firstLayerDeclinesBefore = model.firstLayerDeclines();
   if (cuda && res.fp8FeedForward && !model.gemmGelu())
     res.warnings.push_back("--fp8-feed-forward runs in float32 on this GPU (its kernels need the fused kernels and an "
                            "sm_90a build with CUTLASS): the same e4m3 rounding, slower than the default");
@@ -448,11 +450,14 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   to.dtype = cuda ? torch::kBFloat16 : torch::kFloat32;
   to.geneColumns = map.geneColumns;
   to.fileMutex = &hdf5;
-  // The table holds each cell's encoder token, computed once per cell (CellTransformer::cellTokens).
+  // The table holds each cell's encoder token, computed once per cell, and where it fits the
+  // first layer's q|k|v (CellTransformer::cellTable).
+  const std::int64_t tableColumns = model.cellTableColumns(n);
+  res.firstLayerPerCell = tableColumns != E;
   to.transform = [&](const torch::Tensor& rows, std::int64_t begin) {
-    return model.cellTokens(rows, types.narrow(0, begin, rows.size(0)));
+    return model.cellTable(rows, types.narrow(0, begin, rows.size(0)), tableColumns);
   };
-  to.transformedColumns = E;
+  to.transformedColumns = tableColumns;
 
   // Resume state.
   const std::string partsDir = outPath + ".parts";
@@ -962,6 +967,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     std::rethrow_exception(writeError);
   }
   res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
+  res.firstLayerDeclines = model.firstLayerDeclines() - firstLayerDeclinesBefore;
   if (sharded) {
     // Every rank's parts are written once all have passed here (a rank that died fails this).
     try {

@@ -70,6 +70,9 @@ struct EmbedRunOptions {
   bool batchesAcrossChunks = true;
   // And embedding's small stages as one kernel each (CellTransformer::setFusedPool).
   bool fusedPool = true;
+  // The first encoder layer's q, k and v computed once per cell in the token table
+  // (CellTransformer::setFirstLayerPerCell); false: per token of each neighbourhood, as before.
+  bool firstLayerPerCell = true;
   // Packed batches on a GPU rounded to repeating row counts (gpuEmbeddingShape), so that cuBLASLt
   // searches a kernel for a few shapes instead of each batch's (~3 ms of host time per new shape).
   // Off: exact shapes (for comparisons).
@@ -158,6 +161,8 @@ struct EmbedRunResult {
   std::int64_t fp8Fallbacks = 0;         // encoder layer calls that ran them in float32 (no kernels)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
+  bool firstLayerPerCell = false;        // the table held the first layer's q|k|v (4E columns)
+  std::int64_t firstLayerDeclines = 0;   // batches whose first layer ran per token all the same
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
   bool writerCopies = false;             // finished chunks kept on the device, copied by the writer
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)

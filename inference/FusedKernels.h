@@ -97,6 +97,16 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant = 0);
 
+// shortAttentionBf16's default kernel with the rows gathered (embedding's first layer): position
+// p's q, k and v are row index[p] of q, k and v (`rowStride` apart: the per-cell table of
+// CellTransformer::cellTable), index[p] = -1 the class token's row `cls` (3 heads * headDim: q,
+// then k, then v), -2 add_zero_attn's slot (zero key and value); out is written per position as
+// shortAttentionBf16's. index: int32 per position, on the device (assembleTokensBf16 writes it).
+bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                              std::int64_t rowStride, const int* index, const std::uint16_t* cls, const int* cuSeqlens,
+                              std::int64_t sequences, int heads, int headDim, std::int64_t maxLength, float scale,
+                              std::uint16_t* out, std::int64_t outStride, void* stream);
+
 // Training's attention over packed sequences (ShortAttention.cu), the flash kernels' function
 // for short sequences: q, k, v, out and their gradients [R, heads * headDim] bf16 with rows
 // `rowStride` elements apart (16-byte aligned), sequences as shortAttentionBf16's. The forward
@@ -168,7 +178,9 @@ bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint
 // copies, casts and elementwise operations on small tensors:
 // - assembleTokensBf16: the packed encoder input, out[p] = table[rows[order[p]]] where order[p] <
 //   tokens, cls where order[p] < tokens + cells, zeros otherwise (Batch::order's layout), rows of
-//   `cols` bf16 (a multiple of 8, 16-byte aligned).
+//   `cols` bf16 (a multiple of 8, 16-byte aligned), the table's `tableStride` apart (a multiple
+//   of 8). Where `index` is given, also index[p] = rows[order[p]], -1 or -2 in those three cases
+//   (int32: shortAttentionGatherBf16's).
 // - packedPoolBf16: the attention pool's weighted sums over the packed encoder output, read in
 //   place (no padded copy): for neighbourhood b (sequence b of cuSeqlens, its last two rows the
 //   class token and the zero slot, not attended), n_j = LayerNorm(e_j) without affine (float32
@@ -185,7 +197,7 @@ bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint
 //   key), in float32, rounded to bf16. headDim a multiple of 8, 16-byte aligned pointers.
 bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
-                        int cols, std::uint16_t* out, void* stream);
+                        int cols, std::uint16_t* out, void* stream, std::int64_t tableStride = 0, int* index = nullptr);
 bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
 // `before`: the pool kernel before its grouped second pass (for same-call ratios).
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,

@@ -106,6 +106,15 @@ __device__ __forceinline__ BlockSequence blockSequence(const int* __restrict__ c
   return {head, start, len > padded ? padded : len};
 }
 
+// Embedding's first layer reads q, k and v from the per-cell table (CellTransformer::cellTable)
+// instead of a per-token projection: position p's row is index[p] of the table (rowStride apart),
+// -1 the class token's q|k|v row `cls` (3 E: q, then k, then v), -2 add_zero_attn's slot (zero
+// keys and values, a zero query). Null index: the rows are the packed positions themselves.
+struct RowGather {
+  const int* index = nullptr;
+  const __nv_bfloat16* cls = nullptr;
+};
+
 // Fragments (PTX's m16n8k16 layouts): lane = 4 g + t; A rows g and g + 8, columns 2t, 2t + 1
 // (+ 8); B columns g, rows 2t, 2t + 1 (+ 8); C rows g and g + 8, columns 2t, 2t + 1.
 template <int D>
@@ -113,7 +122,7 @@ __global__ void __launch_bounds__(32 * kWarps)
     shortAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
                          __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
-                         float*, long long) {
+                         float*, long long, RowGather) {
   constexpr int kPitch = D + 8;
   constexpr int kVecs = D / 8; // 16-byte vectors per row of one head
   extern __shared__ __align__(16) unsigned char smem[];
@@ -250,12 +259,13 @@ __host__ __device__ constexpr long long tiledSharedBytes(int padded, int d) { re
 
 // LSE (training's forward): also each row's log2-sum-exp into `lse` (a template argument, so that
 // embedding's kernels stay as they were).
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS, bool LSE = false>
+// GATHER: q, k and v rows through `gather` (RowGather; a template argument as LSE).
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS, bool LSE = false, bool GATHER = false>
 __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     tiledAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
                          __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
-                         float* __restrict__ lse, long long lseStride) {
+                         float* __restrict__ lse, long long lseStride, RowGather gather) {
   static_assert(D % 16 == 0 && KEYS % 16 == 0, "whole fragments");
   constexpr int kPitch = D + 8; // 16-byte rows whose 8-row fragments fall on distinct banks
   constexpr int kVecs = D / 8;
@@ -267,12 +277,30 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
   __nv_bfloat16* vs = ks + padded * kPitch;
   const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  // Position `r`'s row of matrix m (q, k or v; `part` its third of the class token's row), or
+  // null for a zero row (add_zero_attn's slot).
+  const int* const rowIndex = gather.index + start;
+  const long long headColumn = static_cast<long long>(head) * D;
+  auto gathered = [&](const __nv_bfloat16* m, int part, int r) -> const __nv_bfloat16* {
+    const int i = rowIndex[r];
+    if (i >= 0) return m + static_cast<long long>(i) * rowStride + headColumn;
+    return i == -1 ? gather.cls + static_cast<long long>(part) * heads * D + headColumn : nullptr;
+  };
+  const int rows = len; // (a structured binding: not captured by lambdas in C++17)
   for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += 32 * WARPS) {
     const int r = i / kVecs, c = (i % kVecs) * 8;
-    const int bytes = r < len ? 16 : 0;
-    const long long src = base + static_cast<long long>(r < len ? r : 0) * rowStride + c;
-    copy16(ks + r * kPitch + c, k + src, bytes);
-    copy16(vs + r * kPitch + c, v + src, bytes);
+    if constexpr (GATHER) {
+      const __nv_bfloat16* kr = r < len ? gathered(k, 1, r) : nullptr;
+      const __nv_bfloat16* vr = r < len ? gathered(v, 2, r) : nullptr;
+      // A zero-filled copy reads nothing, but its address must still be a valid one.
+      copy16(ks + r * kPitch + c, kr ? kr + c : k + c, kr ? 16 : 0);
+      copy16(vs + r * kPitch + c, vr ? vr + c : v + c, vr ? 16 : 0);
+    } else {
+      const int bytes = r < len ? 16 : 0;
+      const long long src = base + static_cast<long long>(r < len ? r : 0) * rowStride + c;
+      copy16(ks + r * kPitch + c, k + src, bytes);
+      copy16(vs + r * kPitch + c, v + src, bytes);
+    }
   }
   asm volatile("cp.async.commit_group;\n" ::);
 
@@ -283,6 +311,18 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   std::uint32_t qf[D / 16][4];
   auto loadQuery = [&](int row0) {
     const int ra = row0 + g, rb = row0 + g + 8;
+    if constexpr (GATHER) {
+      const __nv_bfloat16* qa = ra < rows ? gathered(q, 0, ra) : nullptr;
+      const __nv_bfloat16* qb = rb < rows ? gathered(q, 0, rb) : nullptr;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        qf[kk][0] = qa ? load32(qa + kk * 16 + 2 * t) : 0u;
+        qf[kk][1] = qb ? load32(qb + kk * 16 + 2 * t) : 0u;
+        qf[kk][2] = qa ? load32(qa + kk * 16 + 8 + 2 * t) : 0u;
+        qf[kk][3] = qb ? load32(qb + kk * 16 + 8 + 2 * t) : 0u;
+      }
+      return;
+    }
     const __nv_bfloat16* qa0 = q + base + static_cast<long long>(ra) * rowStride + 2 * t;
     const __nv_bfloat16* qb0 = q + base + static_cast<long long>(rb) * rowStride + 2 * t;
 #pragma unroll
@@ -670,18 +710,19 @@ struct Launch {
   cudaStream_t stream;
   float* lse = nullptr; // training's forward: each row's log2-sum-exp, [heads][lseStride]
   long long lseStride = 0;
+  RowGather gather; // embedding's first layer: rows from the per-cell table
   unsigned blocks() const { return static_cast<unsigned>(static_cast<long long>(sequences) * heads); }
 };
 
 // Both kernels take the same arguments; `bytes` of shared memory, `largest` its most at any length.
 using AttentionKernel = void (*)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, long long,
-                                 const int*, __nv_bfloat16*, long long, int, int, float, float*, long long);
+                                 const int*, __nv_bfloat16*, long long, int, int, float, float*, long long, RowGather);
 bool launchKernel(AttentionKernel kernel, int threads, long long bytes, long long largest, const Launch& l) {
   if (!sharedOptIn(reinterpret_cast<const void*>(kernel), bytes, largest)) return false;
   kernel<<<l.blocks(), threads, static_cast<size_t>(bytes), l.stream>>>(
       static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
       static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
-      l.padded, l.heads, l.scale * kLog2e, l.lse, l.lseStride);
+      l.padded, l.heads, l.scale * kLog2e, l.lse, l.lseStride, l.gather);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -689,9 +730,10 @@ template <int D> bool launchSteps16(const Launch& l) {
   return launchKernel(shortAttentionKernel<D>, 32 * kWarps, sharedBytes(l.padded, D), sharedBytes(kMaxPadded, D), l);
 }
 
-template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1, bool LSE = false> bool launchTiled(const Launch& l) {
-  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS, LSE>, 32 * WARPS, tiledSharedBytes(l.padded, D),
-                      tiledSharedBytes(kMaxPadded, D), l);
+template <int D, int WARPS, int KEYS, int MIN_BLOCKS = 1, bool LSE = false, bool GATHER = false>
+bool launchTiled(const Launch& l) {
+  return launchKernel(tiledAttentionKernel<D, WARPS, KEYS, MIN_BLOCKS, LSE, GATHER>, 32 * WARPS,
+                      tiledSharedBytes(l.padded, D), tiledSharedBytes(kMaxPadded, D), l);
 }
 
 template <int D> bool launchVariant(const Launch& l, int variant) {
@@ -785,6 +827,29 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
   case 32: return launchVariant<32>(l, variant);
   case 48: return launchVariant<48>(l, variant);
   default: return launchVariant<64>(l, variant);
+  }
+}
+
+bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                              std::int64_t rowStride, const int* index, const std::uint16_t* cls, const int* cuSeqlens,
+                              std::int64_t sequences, int heads, int headDim, std::int64_t maxLength, float scale,
+                              std::uint16_t* out, std::int64_t outStride, void* stream) {
+  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || heads <= 0 || heads > 65535 ||
+      sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) ||
+      !aligned16(v) || !aligned16(cls) || index == nullptr || reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
+    return false;
+  Launch l{q,         k,
+           v,         rowStride,
+           cuSeqlens, static_cast<int>(sequences),
+           heads,     out,
+           outStride, static_cast<int>((maxLength + 15) / 16 * 16),
+           scale,     static_cast<cudaStream_t>(stream)};
+  l.gather.index = index;
+  l.gather.cls = reinterpret_cast<const __nv_bfloat16*>(cls);
+  switch (headDim) { // the default's shape (variant 0)
+  case 32: return launchTiled<32, 4, 16, 1, false, true>(l);
+  case 48: return launchTiled<48, 4, 16, 1, false, true>(l);
+  default: return launchTiled<64, 4, 16, 1, false, true>(l);
   }
 }
 

@@ -96,6 +96,8 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"fp8_fallback_calls", r.fp8Fallbacks},
           {"round_shapes", r.roundShapes},
           {"fused_pool", r.fusedPool},
+          {"first_layer_per_cell", r.firstLayerPerCell},
+          {"first_layer_declines", r.firstLayerDeclines},
           {"pool_kernel_before", r.poolKernelBefore},
           {"chunk_copy_stream", r.chunkCopyStream},
           {"writer_copies", r.writerCopies}};
@@ -122,6 +124,9 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
       ->needs("--fp8-feed-forward");
   cmd->add_flag("!--no-fused-pool", opt.fusedPool,
                 "GPU: ATen's operations for the token gather, the attention pool and the decoder's attention");
+  cmd->add_flag("!--first-layer-per-token", opt.firstLayerPerCell,
+                "GPU: the first encoder layer's q, k, v projected for every token of every neighbourhood (as before), "
+                "not once per cell in the token table");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
                 "GPU: the fused attention pool's kernel before its grouped second pass");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
@@ -407,6 +412,8 @@ void addModelCommands(CLI::App& app) {
             j["gemm_gelu_exp2_vs_erff_max_abs"] = g.gemmMaxAbs;
           }
           j["fused_pool_cosine_min"] = CellTransformer::checkFusedPool(dev);
+          // The first layer's q|k|v from the per-cell table against the per-token projection.
+          j["first_layer_per_cell_cosine_min"] = CellTransformer::checkFirstLayerPerCell(dev);
           const auto f8 = CellTransformer::checkFp8Kernels(dev);
           if (f8.gemmMaxRelError >= 0) {
             j["fp8_gemm_gelu_max_rel_error"] = f8.gemmMaxRelError;
@@ -520,6 +527,12 @@ void addModelCommands(CLI::App& app) {
             "the fused LayerNorm's e4m3 rows differ from quantizeE4m3's for more than 1 in 1,000 values");
       require("fused_pool_cosine_min", 0.999, inf,
               "the fused pool and decoder attention's embeddings differ from ATen's (cosine below 0.999 or NaN)");
+      // The same products on the same rows, once per cell instead of once per token: only the
+      // products' order of accumulation may differ. 0 (declined) or -1 (not run) fail on a GPU.
+      if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda())
+        require("first_layer_per_cell_cosine_min", 0.9999, inf,
+                "the first layer from the per-cell table differs from the per-token path (cosine below 0.9999, "
+                "declined, or NaN)");
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
       // The other short-attention kernels as the default: within 1% of float32.

@@ -168,6 +168,33 @@ private Q_SLOTS:
     }
   }
 
+  // A table widened with each cell's first-layer q|k|v (a GPU's embedding table) holds the tokens
+  // unchanged in its first E columns and the layer's projection of them after, and gives the same
+  // embeddings on every path that reads only the tokens (here the CPU's: the gathered attention
+  // is a GPU kernel, checked by `parity` there).
+  void wideTokenTableKeepsTheTokens() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    torch::NoGradGuard noGrad;
+    const std::int64_t E = model.config().embedDim;
+    QCOMPARE(model.cellTableColumns(expression_.size(0)), E); // the CPU keeps the narrow table
+    const torch::Tensor tokens = model.cellTokens(expression_, types_);
+    const torch::Tensor wide = model.cellTable(expression_, types_, 4 * E);
+    QCOMPARE(wide.sizes().vec(), (std::vector<std::int64_t>{tokens.size(0), 4 * E}));
+    QVERIFY(torch::equal(wide.narrow(1, 0, E), tokens));
+    const torch::Tensor qkv = torch::linear(tokens, w.at("encoder.layers.0.self_attn.in_proj_weight"),
+                                            w.at("encoder.layers.0.self_attn.in_proj_bias"));
+    QVERIFY(maxError(wide.narrow(1, E, 3 * E), qkv) < 1e-5);
+    const auto h = hoods();
+    const auto order = orderBySize(h);
+    for (const auto& [first, last] : planBatches(h, order, 2048).ranges) {
+      const Batch pack = packBatch(makeBatch(h, order, first, last, 0, torch::kCPU));
+      const Output x = model.forwardFromTokens(tokens, types_, pack, false);
+      const Output y = model.forwardFromTokens(wide, types_, pack, false);
+      QVERIFY(torch::equal(x.embedding, y.embedding));
+    }
+  }
+
   // e4m3 as the H200's cvt.rn.satfinite: every code decodes and encodes back to itself (NaN aside);
   // between two neighbours the nearer wins and a tie goes to the even code; beyond 448 it
   // saturates (no infinity in e4m3), subnormals down to 2^-9, signs kept.
