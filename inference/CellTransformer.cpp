@@ -1011,7 +1011,9 @@ double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_
       torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   const torch::Tensor a =
       model.forwardFromTokens(model.widenTokenTable(tokens), types, batch, false).embedding.narrow(0, 0, cells);
-  if (model.firstLayerDeclines_ > 0) return 0.0; // the per-token path ran: it would compare with itself
+  // The gathered kernel must have run, for every batch: otherwise the per-token path would be
+  // compared with itself.
+  if (model.firstLayerDeclines_.load() > 0 || model.firstLayerRuns_.load() == 0) return 0.0;
   const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
 }
@@ -1997,7 +1999,7 @@ Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const
 }
 
 bool CellTransformer::firstLayerPerCell() const {
-  return firstLayerPerCell_ && shortAttention() && variableLengthAttention() && attentionVariant_ == 0 &&
+  return firstLayerPerCell_ && shortAttention() && fusedPool() && variableLengthAttention() && attentionVariant_ == 0 &&
          config_.encoderLayers > 0;
 }
 
@@ -2031,9 +2033,13 @@ torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch:
                                                    [[maybe_unused]] const Batch& batch) const {
 #ifdef ATLASCOPE_FUSED_KERNELS
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H, R = index.size(0);
+  // Every way out without the kernel counts (a neighbourhood past the kernel's 272 rows, say:
+  // inference has no cap), so that the run's report and `parity` see it.
   if (!firstLayerPerCell() || at::GradMode::is_enabled() || table.size(1) != 4 * E || !table.is_contiguous() ||
-      table.scalar_type() != torch::kBFloat16 || !cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength))
+      table.scalar_type() != torch::kBFloat16 || !cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
+    ++firstLayerDeclines_;
     return {};
+  }
   const c10::cuda::CUDAGuard device(table.device());
   const std::string l = "encoder.layers.0.self_attn";
   const torch::Tensor clsQkv =
@@ -2048,6 +2054,7 @@ torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch:
     ++firstLayerDeclines_;
     return {};
   }
+  ++firstLayerRuns_;
   return lin(out, l + ".out_proj");
 #else
   return {};

@@ -363,12 +363,14 @@ public:
   // them: [token | q | k | v], 4E columns, and the first layer's attention reads them through the
   // batch's row index (cuda::shortAttentionGatherBf16) instead of projecting every token of every
   // neighbourhood: one of the encoder's four q/k/v products a batch. Wide where
-  // firstLayerPerCell() and the table of `cells` rows fits a quarter of the device's memory (16
-  // bytes a cell more: 12 GB for 4M cells at E 384); otherwise E columns, as before.
+  // firstLayerPerCell() (a GPU in bf16 with the short-attention kernel and the fused assembly and
+  // pool, which packed batches use) and the table of `cells` rows fits a quarter of the device's
+  // memory (6E bytes a cell more: the table of 4M cells at E 384 is 12.3 GB instead of 3.1);
+  // otherwise E columns, as before. A caller whose batches are not packed keeps E.
   void setFirstLayerPerCell(bool on) { firstLayerPerCell_ = on; }
   bool firstLayerPerCell() const;
   // Batches given a wide table whose first layer ran per token all the same (a kernel declined).
-  std::int64_t firstLayerDeclines() const { return firstLayerDeclines_; }
+  std::int64_t firstLayerDeclines() const { return firstLayerDeclines_.load(std::memory_order_relaxed); }
   std::int64_t cellTableColumns(std::int64_t cells) const;
   // cellTokens' rows, widened with their first-layer q|k|v where `columns` is 4E.
   torch::Tensor cellTable(const torch::Tensor& expression, const torch::Tensor& types, std::int64_t columns) const;
@@ -467,8 +469,10 @@ private:
   bool erffGelu_ = false;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
-  mutable std::int64_t firstLayerDeclines_ = 0; // batches whose gathered first layer declined
-  bool ownedCopies_ = false;                    // lowp_ set by setComputeCopies
+  // Batches given a wide table whose gathered first layer declined, and ran (atomic: the model's
+  // const forward may run on several threads, as fp8Fallbacks_).
+  mutable std::atomic<std::int64_t> firstLayerDeclines_{0}, firstLayerRuns_{0};
+  bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

@@ -452,7 +452,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   to.fileMutex = &hdf5;
   // The table holds each cell's encoder token, computed once per cell, and where it fits the
   // first layer's q|k|v (CellTransformer::cellTable).
-  const std::int64_t tableColumns = model.cellTableColumns(n);
+  const std::int64_t tableColumns = packed ? model.cellTableColumns(n) : E;
   res.firstLayerPerCell = tableColumns != E;
   to.transform = [&](const torch::Tensor& rows, std::int64_t begin) {
     return model.cellTable(rows, types.narrow(0, begin, rows.size(0)), tableColumns);

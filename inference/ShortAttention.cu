@@ -279,10 +279,10 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
   // Position `r`'s row of matrix m (q, k or v; `part` its third of the class token's row), or
   // null for a zero row (add_zero_attn's slot).
-  const int* const rowIndex = gather.index + start;
   const long long headColumn = static_cast<long long>(head) * D;
+  const int seqStart = start; // (a structured binding: not captured by lambdas in C++17)
   auto gathered = [&](const __nv_bfloat16* m, int part, int r) -> const __nv_bfloat16* {
-    const int i = rowIndex[r];
+    const int i = gather.index[seqStart + r];
     if (i >= 0) return m + static_cast<long long>(i) * rowStride + headColumn;
     return i == -1 ? gather.cls + static_cast<long long>(part) * heads * D + headColumn : nullptr;
   };
