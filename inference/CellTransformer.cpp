@@ -952,6 +952,35 @@ CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Te
   return {out, out};
 }
 
+namespace {
+// The embedding checks' input at the released size on `device`: a rounded packed batch (as `embed`
+// rounds them) of `cells` neighbourhoods of 0 to `longest` observed cells (an empty one and a
+// longest one included), over a table of 5,000 random bf16 tokens (values of a few units, as
+// cellTokens' LayerNorm'd ones) and their random types.
+struct CheckInput {
+  Batch batch;
+  torch::Tensor tokens, types;
+};
+CheckInput checkInput(torch::Device device, const ModelConfig& config, std::int64_t cells, std::int64_t longest,
+                      std::uint64_t seed) {
+  const std::int64_t table = 5000;
+  torch::manual_seed(seed);
+  const torch::Tensor lengths = torch::randint(0, longest + 1, {cells}, torch::kInt64);
+  lengths[0] = 0;
+  lengths[1] = longest;
+  const std::int64_t N = lengths.max().item<std::int64_t>();
+  Batch padded;
+  padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
+  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+  padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
+  CheckInput in;
+  in.batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
+  in.tokens = torch::randn({table, config.embedDim}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
+  in.types = torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  return in;
+}
+} // namespace
+
 double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells, bool before) {
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   torch::NoGradGuard noGrad;
@@ -962,25 +991,12 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells,
   model.to(device, torch::kBFloat16);
   model.setPoolKernelBefore(before);
   if (!model.fusedPool()) return -1;
-  const std::int64_t E = config.embedDim, table = 5000;
-  torch::manual_seed(7);
-  // Neighbourhoods of 0 to 300 observed cells (the empty and the long ones included).
-  const torch::Tensor lengths = torch::randint(0, 301, {cells}, torch::kInt64);
-  lengths[0] = 0;
-  lengths[1] = 300;
-  const std::int64_t N = lengths.max().item<std::int64_t>();
-  Batch padded;
-  padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
-  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
-  padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
-  const Batch batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
-  const torch::Tensor tokens = torch::randn({table, E}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
-  const torch::Tensor types =
-      torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
-  const torch::Tensor a = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  // Neighbourhoods of up to 300 observed cells (past the short attention's bound: flash runs).
+  const CheckInput in = checkInput(device, config, cells, 300, 7);
+  const torch::Tensor a = model.forwardFromTokens(in.tokens, in.types, in.batch, false).embedding.narrow(0, 0, cells);
   if (model.fusedPoolDeclines_ > 0) return 0.0; // the fused pool did not run: ATen against ATen says nothing
   model.setFusedPool(false);
-  const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  const torch::Tensor b = model.forwardFromTokens(in.tokens, in.types, in.batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
 }
 
@@ -992,29 +1008,15 @@ double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_
   config.cellTypes = 32;
   CellTransformer model(initWeights(config, 13), config, "check");
   model.to(device, torch::kBFloat16);
-  if (!model.firstLayerPerCell() || !model.fusedPool()) return -1;
-  const std::int64_t E = config.embedDim, table = 5000;
-  torch::manual_seed(17);
-  // Neighbourhoods of 0 to 250 observed cells (the empty ones and the kernel's longest included),
-  // tokens as cellTokens' (LayerNorm'd: values of a few units).
-  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
-  lengths[0] = 0;
-  lengths[1] = 250;
-  const std::int64_t N = lengths.max().item<std::int64_t>();
-  Batch padded;
-  padded.observed = torch::randint(0, table, {cells, N}, torch::kInt64);
-  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
-  padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
-  const Batch batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
-  const torch::Tensor tokens = torch::randn({table, E}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
-  const torch::Tensor types =
-      torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
-  const torch::Tensor a =
-      model.forwardFromTokens(model.widenTokenTable(tokens), types, batch, false).embedding.narrow(0, 0, cells);
+  if (!model.firstLayerPerCell()) return -1;
+  // Up to 250 observed cells: the gathered kernel's longest sequences (252 rows) included.
+  const CheckInput in = checkInput(device, config, cells, 250, 17);
+  const torch::Tensor a = model.forwardFromTokens(model.widenTokenTable(in.tokens), in.types, in.batch, false)
+                              .embedding.narrow(0, 0, cells);
   // The gathered kernel must have run, for every batch: otherwise the per-token path would be
   // compared with itself.
   if (model.firstLayerDeclines_.load() > 0 || model.firstLayerRuns_.load() == 0) return 0.0;
-  const torch::Tensor b = model.forwardFromTokens(tokens, types, batch, false).embedding.narrow(0, 0, cells);
+  const torch::Tensor b = model.forwardFromTokens(in.tokens, in.types, in.batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
 }
 
