@@ -2016,11 +2016,15 @@ std::int64_t CellTransformer::cellTableColumns([[maybe_unused]] std::int64_t cel
   return E;
 }
 
-torch::Tensor CellTransformer::widenTokenTable(const torch::Tensor& tokens) const {
-  // The first layer's projection as packedSelfAttention computes it per token (the same product
-  // and bias, so the same bf16 values row for row).
+torch::Tensor CellTransformer::firstLayerProjection(const torch::Tensor& x) const {
+  // As packedSelfAttention projects each token (the same product and bias, so the same bf16 values
+  // row for row).
   const std::string l = "encoder.layers.0.self_attn";
-  return torch::cat({tokens, linear(tokens, P(l + ".in_proj_weight"), P(l + ".in_proj_bias"), false)}, 1);
+  return linear(x, P(l + ".in_proj_weight"), P(l + ".in_proj_bias"), false);
+}
+
+torch::Tensor CellTransformer::widenTokenTable(const torch::Tensor& tokens) const {
+  return torch::cat({tokens, firstLayerProjection(tokens)}, 1);
 }
 
 torch::Tensor CellTransformer::cellTable(const torch::Tensor& expression, const torch::Tensor& types,
@@ -2043,9 +2047,7 @@ torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch:
     return {};
   }
   const c10::cuda::CUDAGuard device(table.device());
-  const std::string l = "encoder.layers.0.self_attn";
-  const torch::Tensor clsQkv =
-      linear(cls.reshape({1, E}).to(compute_), P(l + ".in_proj_weight"), P(l + ".in_proj_bias"), false).contiguous();
+  const torch::Tensor clsQkv = firstLayerProjection(cls.reshape({1, E}).to(compute_)).contiguous();
   torch::Tensor out = torch::empty({R, E}, table.options());
   const auto* base = bits(table);
   if (!cuda::shortAttentionGatherBf16(base + E, base + 2 * E, base + 3 * E, 4 * E, index.data_ptr<int>(), bits(clsQkv),
@@ -2057,7 +2059,7 @@ torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch:
     return {};
   }
   ++firstLayerRuns_;
-  return lin(out, l + ".out_proj");
+  return lin(out, "encoder.layers.0.self_attn.out_proj");
 #else
   return {};
 #endif

@@ -439,6 +439,8 @@ private:
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]
   // or undefined for all).
   torch::Tensor normalizedPool(const torch::Tensor& n, const torch::Tensor& valid) const;
+  // The first encoder layer's q|k|v of rows x [n, E]: a wide table's columns E.. (cellTable).
+  torch::Tensor firstLayerProjection(const torch::Tensor& x) const;
   // The first encoder layer's attention (its out_proj included) from a wide table's q|k|v rows
   // (cellTable) through `index` (assembleTokens'); undefined where the kernel declines.
   torch::Tensor firstLayerAttention(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,

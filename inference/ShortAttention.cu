@@ -21,6 +21,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <optional>
 
 namespace atlascope::inference::cuda {
 
@@ -280,13 +281,12 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   // Position `r`'s row of matrix m (q, k or v; `part` its third of the class token's row), or
   // null for a zero row (add_zero_attn's slot).
   const long long headColumn = static_cast<long long>(head) * D;
-  const int seqStart = start; // (a structured binding: not captured by lambdas in C++17)
+  const int seqStart = start, rows = len; // (structured bindings: not captured by lambdas in C++17)
   auto gathered = [&](const __nv_bfloat16* m, int part, int r) -> const __nv_bfloat16* {
     const int i = gather.index[seqStart + r];
     if (i >= 0) return m + static_cast<long long>(i) * rowStride + headColumn;
     return i == -1 ? gather.cls + static_cast<long long>(part) * heads * D + headColumn : nullptr;
   };
-  const int rows = len; // (a structured binding: not captured by lambdas in C++17)
   for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += 32 * WARPS) {
     const int r = i / kVecs, c = (i % kVecs) * 8;
     if constexpr (GATHER) {
@@ -810,23 +810,37 @@ const char* shortAttentionVariantName(int variant) {
   }
 }
 
+namespace {
+// The inference kernels' arguments checked (16-byte aligned rows, a head size and bound with
+// kernels, a grid CUDA can launch) and packed; nothing where they do not fit.
+std::optional<Launch> inferenceLaunch(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                                      std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
+                                      int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
+                                      std::int64_t outStride, void* stream) {
+  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || heads <= 0 || heads > 65535 ||
+      sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) ||
+      !aligned16(v) || reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
+    return std::nullopt;
+  return Launch{q,         k,
+                v,         rowStride,
+                cuSeqlens, static_cast<int>(sequences),
+                heads,     out,
+                outStride, static_cast<int>((maxLength + 15) / 16 * 16),
+                scale,     static_cast<cudaStream_t>(stream)};
+}
+} // namespace
+
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
                         float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant) {
-  if (!shortAttentionFits(headDim, maxLength) || !shortAttentionVariantName(variant) || sequences <= 0 || heads <= 0 ||
-      heads > 65535 || sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) ||
-      !aligned16(k) || !aligned16(v) || reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
-    return false;
-  const Launch l{q,         k,
-                 v,         rowStride,
-                 cuSeqlens, static_cast<int>(sequences),
-                 heads,     out,
-                 outStride, static_cast<int>((maxLength + 15) / 16 * 16),
-                 scale,     static_cast<cudaStream_t>(stream)};
+  const auto l = shortAttentionVariantName(variant) ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads,
+                                                                      headDim, maxLength, scale, out, outStride, stream)
+                                                    : std::nullopt;
+  if (!l) return false;
   switch (headDim) {
-  case 32: return launchVariant<32>(l, variant);
-  case 48: return launchVariant<48>(l, variant);
-  default: return launchVariant<64>(l, variant);
+  case 32: return launchVariant<32>(*l, variant);
+  case 48: return launchVariant<48>(*l, variant);
+  default: return launchVariant<64>(*l, variant);
   }
 }
 
@@ -834,22 +848,16 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
                               std::int64_t rowStride, const int* index, const std::uint16_t* cls, const int* cuSeqlens,
                               std::int64_t sequences, int heads, int headDim, std::int64_t maxLength, float scale,
                               std::uint16_t* out, std::int64_t outStride, void* stream) {
-  if (!shortAttentionFits(headDim, maxLength) || sequences <= 0 || heads <= 0 || heads > 65535 ||
-      sequences * heads > 0x7fffffffLL || rowStride % 8 != 0 || outStride % 2 != 0 || !aligned16(q) || !aligned16(k) ||
-      !aligned16(v) || !aligned16(cls) || index == nullptr || reinterpret_cast<std::uintptr_t>(out) % 4 != 0)
-    return false;
-  Launch l{q,         k,
-           v,         rowStride,
-           cuSeqlens, static_cast<int>(sequences),
-           heads,     out,
-           outStride, static_cast<int>((maxLength + 15) / 16 * 16),
-           scale,     static_cast<cudaStream_t>(stream)};
-  l.gather.index = index;
-  l.gather.cls = reinterpret_cast<const __nv_bfloat16*>(cls);
+  auto l = index != nullptr && aligned16(cls) ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads,
+                                                                headDim, maxLength, scale, out, outStride, stream)
+                                              : std::nullopt;
+  if (!l) return false;
+  l->gather.index = index;
+  l->gather.cls = reinterpret_cast<const __nv_bfloat16*>(cls);
   switch (headDim) { // the default's shape (variant 0)
-  case 32: return launchTiled<32, 4, 16, 1, false, true>(l);
-  case 48: return launchTiled<48, 4, 16, 1, false, true>(l);
-  default: return launchTiled<64, 4, 16, 1, false, true>(l);
+  case 32: return launchTiled<32, 4, 16, 1, false, true>(*l);
+  case 48: return launchTiled<48, 4, 16, 1, false, true>(*l);
+  default: return launchTiled<64, 4, 16, 1, false, true>(*l);
   }
 }
 
