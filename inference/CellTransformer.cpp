@@ -1869,12 +1869,17 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> CellTransformer::poolSco
 
 torch::Tensor CellTransformer::poolOutput(torch::Tensor S, const torch::Tensor& observedWeight,
                                           const torch::Tensor& biasWeight) const {
-  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H, B = S.size(0);
   // sum_j a_j LN_k(e_j) = (sum_j a_j n_j) * w_k + (sum_j a_j) b_k, per head.
+  // (The fused pool's kernel computes these elementwise operations itself: packedAttentionPool.)
   S = S * p("attn_pool.norm_k.weight") + observedWeight.unsqueeze(-1) * p("attn_pool.norm_k.bias");
+  return poolProjection(S.to(compute_), biasWeight);
+}
+
+torch::Tensor CellTransformer::poolProjection(const torch::Tensor& normalizedS, const torch::Tensor& biasWeight) const {
+  const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H, B = normalizedS.size(0);
   // W_v,h applied per head, plus the bias_v value.
   const torch::Tensor Wv = P("attn_pool.attn.in_proj_weight").narrow(0, 2 * E, E).view({H, d, E});
-  torch::Tensor o = torch::matmul(S.to(compute_).transpose(0, 1), Wv.transpose(1, 2)).transpose(0, 1); // [B, H, d]
+  torch::Tensor o = torch::matmul(normalizedS.transpose(0, 1), Wv.transpose(1, 2)).transpose(0, 1); // [B, H, d]
   o = o.to(torch::kFloat32) + biasWeight.unsqueeze(-1) * p("attn_pool.attn.bias_v").view({H, d});
   const torch::Tensor out = lin(o.reshape({B, E}), "attn_pool.attn.out_proj", false);
   return ln(out, "attn_pool.norm2").view({B, 1, E});
@@ -1920,14 +1925,22 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
   const c10::cuda::CUDAGuard device(packed.device());
   const auto [A, c, biasScore] = poolScores();
   const torch::Tensor Ac = A.contiguous(), cc = c.contiguous(), bc = biasScore.contiguous();
-  torch::Tensor S = torch::empty({B, H, E}, packed.options().dtype(torch::kFloat32));
-  torch::Tensor weights = torch::empty({B, H, 2}, S.options());
+  torch::Tensor weights = torch::empty({B, H, 2}, packed.options().dtype(torch::kFloat32));
+  // The kernel also applies norm_k's affine and the cast (poolOutput's first line, the same bits),
+  // writing bf16 S: four elementwise passes over a float32 [B, H, E] less (~0.1 ms of a batch).
+  const torch::Tensor &normW = p("attn_pool.norm_k.weight"), &normB = p("attn_pool.norm_k.bias");
+  const bool affine = !poolKernelBefore_ && compute_ == torch::kBFloat16 && normW.scalar_type() == torch::kFloat32 &&
+                      normB.scalar_type() == torch::kFloat32 && normW.is_contiguous() && normB.is_contiguous() &&
+                      normW.device() == packed.device();
+  torch::Tensor S = torch::empty({B, H, E}, packed.options().dtype(affine ? torch::kBFloat16 : torch::kFloat32));
   if (!cuda::packedPoolBf16(static_cast<const std::uint16_t*>(packed.data_ptr()), batch.cuSeqlens.data_ptr<int>(), B,
                             static_cast<int>(E), static_cast<int>(H), batch.maxLength, Ac.data_ptr<float>(),
-                            cc.data_ptr<float>(), bc.data_ptr<float>(), S.data_ptr<float>(), weights.data_ptr<float>(),
-                            at::cuda::getCurrentCUDAStream(packed.device().index()).stream(), poolKernelBefore_))
+                            cc.data_ptr<float>(), bc.data_ptr<float>(), affine ? nullptr : S.data_ptr<float>(),
+                            weights.data_ptr<float>(), at::cuda::getCurrentCUDAStream(packed.device().index()).stream(),
+                            poolKernelBefore_, affine ? normW.data_ptr<float>() : nullptr,
+                            affine ? normB.data_ptr<float>() : nullptr, affine ? mutableBits(S) : nullptr))
     return {};
-  return poolOutput(S, weights.select(2, 0), weights.select(2, 1));
+  return affine ? poolProjection(S, weights.select(2, 1)) : poolOutput(S, weights.select(2, 0), weights.select(2, 1));
 #else
   (void)packed;
   (void)batch;

@@ -398,6 +398,8 @@ private:
   // From the weighted sums over the normalised tokens (S [B, H, E], float32) and each head's
   // weights of the observed tokens and of bias_v ([B, H] each): the pooled token [B, 1, E].
   torch::Tensor poolOutput(torch::Tensor S, const torch::Tensor& observedWeight, const torch::Tensor& biasWeight) const;
+  // poolOutput from S already through norm_k's affine and cast to the compute dtype ([B, H, E]).
+  torch::Tensor poolProjection(const torch::Tensor& normalizedS, const torch::Tensor& biasWeight) const;
   const torch::Tensor& p(const std::string& name) const; // float32 master copy
   const torch::Tensor& P(const std::string& name) const; // the compute-dtype copy
   torch::Tensor lin(const torch::Tensor& x, const std::string& prefix, bool bias = true) const;

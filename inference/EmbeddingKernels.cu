@@ -71,11 +71,32 @@ template <int C> __device__ __forceinline__ float laneDot(const float* a, const 
 // columns of every 4th token (one 8-byte load and 8 score reads per 4 columns where a thread per
 // column read 2 bytes and 8 scores per token), the 4 token groups' sums added in a fixed order.
 // Without: the kernel before, for same-call ratios.
+// S[b, h, e] as written: float32 into S, or (PoolAffine given) bf16(S w_e + a_h b_e) into its
+// `out`, a_h the head's observed weight (weights[b, h, 0], written by this block before).
+// The multiplications and the sum rounded one by one, unfused, as ATen's three elementwise
+// operations and cast compute them (CellTransformer::poolOutput): the same bits.
+struct PoolAffine {
+  const float* w = nullptr;
+  const float* b = nullptr;
+  __nv_bfloat16* out = nullptr;
+};
+__device__ __forceinline__ void writePooled(float* S, const float* weights, const PoolAffine& affine, int b, int heads,
+                                            int E, int i, float value) {
+  const long long at = static_cast<long long>(b) * heads * E + i;
+  if (!affine.out) {
+    S[at] = value;
+    return;
+  }
+  const int h = i / E, e = i % E;
+  const float observed = weights[(static_cast<long long>(b) * heads + h) * 2];
+  affine.out[at] = __float2bfloat16_rn(__fadd_rn(__fmul_rn(value, affine.w[e]), __fmul_rn(observed, affine.b[e])));
+}
+
 template <int C, int H, bool GROUPED>
 __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
                                  const float* __restrict__ A, const float* __restrict__ c,
                                  const float* __restrict__ biasScore, int heads, int maxObserved, float* __restrict__ S,
-                                 float* __restrict__ weights) {
+                                 float* __restrict__ weights, PoolAffine affine) {
   constexpr int E = 128 * C;
   extern __shared__ float smem[];
   float* sA = smem;                    // [heads][E]
@@ -230,7 +251,7 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
       __syncthreads();
     }
     for (int i = static_cast<int>(threadIdx.x); i < heads * E; i += blockDim.x)
-      S[static_cast<long long>(b) * heads * E + i] = sA[i];
+      writePooled(S, weights, affine, b, heads, E, i, sA[i]);
     return;
   }
   // Pass 2, a thread per column: S[b, h, e] = sum_j a_hj LN(e_j)[e].
@@ -247,7 +268,7 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
   }
 #pragma unroll
   for (int h = 0; h < H; ++h)
-    if (h < heads) S[(static_cast<long long>(b) * heads + h) * E + e] = acc[h];
+    if (h < heads) writePooled(S, weights, affine, b, heads, E, h * E + e, acc[h]);
 }
 
 // ---- the decoder's attention between its two tokens: a thread per (cell, token, head).
@@ -326,7 +347,11 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved) {
 
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
-                    float* weights, void* stream, bool before) {
+                    float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
+                    std::uint16_t* normalizedS) {
+  if (normalizedS && (!normWeight || !normBias)) return false;
+  const PoolAffine affine{normalizedS ? normWeight : nullptr, normalizedS ? normBias : nullptr,
+                          reinterpret_cast<__nv_bfloat16*>(normalizedS)};
   if (!packedPoolFits(cols, heads, maxObserved) || (reinterpret_cast<std::uintptr_t>(tokens) % 8) != 0) return false;
   if (cells == 0) return true;
   const int mo = static_cast<int>(std::max<std::int64_t>(1, maxObserved));
@@ -347,7 +372,7 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
       return false;
     }
     kernel<<<static_cast<unsigned>(cells), cols, static_cast<std::size_t>(bytes), s>>>(
-        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, A, c, biasScore, heads, mo, S, weights);
+        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, A, c, biasScore, heads, mo, S, weights, affine);
     return cudaGetLastError() == cudaSuccess;
   };
   auto byHeads = [&](auto width) {

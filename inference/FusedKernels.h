@@ -187,7 +187,10 @@ bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint
 //   statistics, rounded to bf16 as ATen's output), score_hj = A_h . n_j + c_h, softmax per head
 //   over the observed tokens, biasScore_h and add_zero_attn's 0; S[b, h, :] = sum_j a_hj n_j
 //   (float32 [cells, heads, cols]); weights[b, h] = (sum_j a_hj, a of bias_k) (float32 [cells,
-//   heads, 2]). A [heads, cols], c and biasScore [heads], float32 on the device. maxObserved
+//   heads, 2]). With normalizedS (bf16 [cells, heads, cols]; normWeight and normBias float32
+//   [cols]), S is written there as bf16(S w + sum_j a_hj b) instead, the pool's norm_k affine
+//   and cast as ATen computes them (CellTransformer::poolOutput), S itself not written.
+//   A [heads, cols], c and biasScore [heads], float32 on the device. maxObserved
 //   bounds every neighbourhood's observed tokens (Batch::maxLength, which also counts the class
 //   token and zero slot, will do). For cols 128 * {1, 2, 3, 4, 6, 8}, at most 16 heads, where the
 //   shared memory holds maxObserved tokens (packedPoolFits); false (nothing launched) otherwise.
@@ -202,7 +205,8 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
 // `before`: the pool kernel before its grouped second pass (for same-call ratios).
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
-                    float* weights, void* stream, bool before = false);
+                    float* weights, void* stream, bool before = false, const float* normWeight = nullptr,
+                    const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 } // namespace atlascope::inference::cuda

@@ -327,10 +327,10 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     const __nv_bfloat16* qb0 = q + base + static_cast<long long>(rb) * rowStride + 2 * t;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      qf[kk][0] = ra < len ? load32(qa0 + kk * 16) : 0u;
-      qf[kk][1] = rb < len ? load32(qb0 + kk * 16) : 0u;
-      qf[kk][2] = ra < len ? load32(qa0 + kk * 16 + 8) : 0u;
-      qf[kk][3] = rb < len ? load32(qb0 + kk * 16 + 8) : 0u;
+      qf[kk][0] = ra < rows ? load32(qa0 + kk * 16) : 0u;
+      qf[kk][1] = rb < rows ? load32(qb0 + kk * 16) : 0u;
+      qf[kk][2] = ra < rows ? load32(qa0 + kk * 16 + 8) : 0u;
+      qf[kk][3] = rb < rows ? load32(qb0 + kk * 16 + 8) : 0u;
     }
   };
   if (warp * 16 < len) loadQuery(warp * 16); // in flight with the copies
