@@ -913,6 +913,8 @@ CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Te
   const std::string l = "encoder.layers." + std::to_string(layer);
   if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
     const auto [x, residual] = addLnResidual(tokens, attention, l + ".norm1");
+    const torch::Tensor out = residualFeedForward(x, l);
+    if (out.defined()) return {out, out};
     return addLnResidual(residual, feedForward(x, l), l + ".norm2");
   }
   const Fp8Linear& f = fp8Layers_[layer];
@@ -950,6 +952,32 @@ CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Te
   }
   const torch::Tensor out = addLn(x, lin(h, l + ".linear2"), l + ".norm2");
   return {out, out};
+}
+
+torch::Tensor CellTransformer::residualFeedForward([[maybe_unused]] const torch::Tensor& x,
+                                                   [[maybe_unused]] const std::string& layer) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!residualInProduct_ || !fused_ || at::GradMode::is_enabled() || !x.is_cuda() ||
+      x.scalar_type() != torch::kBFloat16 || !x.is_contiguous())
+    return {};
+  const torch::Tensor &w2 = P(layer + ".linear2.weight"), &b2 = P(layer + ".linear2.bias");
+  const torch::Tensor &g = P(layer + ".norm2.weight"), &beta = P(layer + ".norm2.bias");
+  for (const torch::Tensor* t : {&w2, &b2, &g, &beta})
+    if (t->scalar_type() != torch::kBFloat16 || !t->is_contiguous()) return {};
+  const std::int64_t E = x.size(-1);
+  const torch::Tensor h = linGelu(x, layer + ".linear1");
+  // x is this layer's LayerNorm output, read by linear1 above and by nothing after: the product
+  // accumulates into it (beta 1), so that the sum is rounded once and no [R, E] tensor is added.
+  torch::Tensor z = x.view({-1, E});
+  z.addmm_(h.reshape({-1, h.size(-1)}), w2.t());
+  torch::Tensor out = torch::empty_like(z);
+  if (!cuda::biasLayerNormBf16(bits(z), bits(b2), bits(g), bits(beta), mutableBits(out), z.size(0), static_cast<int>(E),
+                               1e-5f, at::cuda::getCurrentCUDAStream(z.device().index()).stream()))
+    out = ln(z + b2, layer + ".norm2"); // a width without a kernel: the sum rounded to bf16 once more
+  return out.view(x.sizes());
+#else
+  return {};
+#endif
 }
 
 namespace {

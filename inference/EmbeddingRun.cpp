@@ -391,6 +391,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setFp8ErfGelu(opt.fp8ErfGelu);
   model.setFusedPool(opt.fusedPool);
   model.setFirstLayerPerCell(opt.firstLayerPerCell);
+  model.setResidualInProduct(opt.residualInProduct);
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
@@ -404,6 +405,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     res.warnings.push_back("--fp8-feed-forward runs in float32 on this GPU (its kernels need the fused kernels and an "
                            "sm_90a build with CUTLASS): the same e4m3 rounding, slower than the default");
   res.fusedPool = model.fusedPool();
+  res.residualInProduct = cuda && model.fusedKernels() && model.residualInProduct();
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;

@@ -73,6 +73,10 @@ struct EmbedRunOptions {
   // The first encoder layer's q, k and v computed once per cell in the token table
   // (CellTransformer::setFirstLayerPerCell); false: per token of each neighbourhood, as before.
   bool firstLayerPerCell = true;
+  // The second feed-forward product accumulating into its residual, its bias in the LayerNorm
+  // after it (CellTransformer::setResidualInProduct; opt-in); false: the product, then add +
+  // LayerNorm.
+  bool residualInProduct = false;
   // Packed batches on a GPU rounded to repeating row counts (gpuEmbeddingShape), so that cuBLASLt
   // searches a kernel for a few shapes instead of each batch's (~3 ms of host time per new shape).
   // Off: exact shapes (for comparisons).
@@ -163,6 +167,7 @@ struct EmbedRunResult {
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool firstLayerPerCell = false;        // the table held the first layer's q|k|v (4E columns)
   std::int64_t firstLayerDeclines = 0;   // batches whose first layer ran per token all the same
+  bool residualInProduct = false;        // the second feed-forward product added the residual
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
   bool writerCopies = false;             // finished chunks kept on the device, copied by the writer
   int tracedBatches = 0;                 // batches in the kernel trace (traceFile)

@@ -32,8 +32,10 @@ __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned s
 // One warp per row of 64 * PAIRS values, read and written as bf16 pairs (32 bits): lane l holds
 // pairs l, l + 32, ... in registers, so x + y is read once and LayerNorm needs no second pass
 // over memory. The statistics are two-pass over the registers (mean, then the squared
-// deviations), in float32.
-template <int PAIRS>
+// deviations), in float32. ROW_Y: y is one row of 64 * PAIRS values added to every row of x
+// (biasLayerNormBf16: the bias of a product whose output already holds the residual), the sum
+// kept in float32.
+template <int PAIRS, bool ROW_Y = false>
 __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ y,
                                    const __nv_bfloat162* __restrict__ weight, const __nv_bfloat162* __restrict__ bias,
                                    __nv_bfloat162* __restrict__ out, long long rows, float eps,
@@ -50,9 +52,14 @@ __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const _
   for (int i = 0; i < PAIRS; ++i) {
     const long long j = base + lane + 32 * i;
     const float2 a = __bfloat1622float2(x[j]);
-    const float2 c = __bfloat1622float2(y[j]);
-    // The sum rounded to bf16, as ATen's add writes it before layer_norm reads it.
-    v[i] = __bfloat1622float2(__floats2bfloat162_rn(a.x + c.x, a.y + c.y));
+    if constexpr (ROW_Y) {
+      const float2 c = __bfloat1622float2(y[lane + 32 * i]);
+      v[i] = make_float2(a.x + c.x, a.y + c.y);
+    } else {
+      const float2 c = __bfloat1622float2(y[j]);
+      // The sum rounded to bf16, as ATen's add writes it before layer_norm reads it.
+      v[i] = __bfloat1622float2(__floats2bfloat162_rn(a.x + c.x, a.y + c.y));
+    }
     sum += v[i].x + v[i].y;
   }
 #pragma unroll
@@ -80,11 +87,11 @@ __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const _
   }
 }
 
-template <int PAIRS>
+template <int PAIRS, bool ROW_Y = false>
 bool launchAddLayerNorm(const void* x, const void* y, const void* w, const void* b, void* out, long long rows,
                         float eps, cudaStream_t stream, void* normalized, float normalizedScale) {
   const long long blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  addLayerNormKernel<PAIRS><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
+  addLayerNormKernel<PAIRS, ROW_Y><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
       static_cast<const __nv_bfloat162*>(x), static_cast<const __nv_bfloat162*>(y),
       static_cast<const __nv_bfloat162*>(w), static_cast<const __nv_bfloat162*>(b), static_cast<__nv_bfloat162*>(out),
       rows, eps, static_cast<__nv_fp8x2_storage_t*>(normalized), normalizedScale);
@@ -581,6 +588,20 @@ bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std:
   case 16: return launchAddLayerNorm<16>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 1024
   default: return false;
   }
+}
+
+bool biasLayerNormBf16(const std::uint16_t* z, const std::uint16_t* rowBias, const std::uint16_t* weight,
+                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
+                       void* stream) {
+  if (rows <= 0 || !aligned(z) || !aligned(rowBias) || !aligned(weight) || !aligned(bias) || !aligned(out) ||
+      (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
+    return false;
+  const auto s = static_cast<cudaStream_t>(stream);
+  bool ok = false;
+  const bool width = byWidth(cols, [&](auto pairs) {
+    ok = launchAddLayerNorm<decltype(pairs)::value, true>(z, rowBias, weight, bias, out, rows, eps, s, nullptr, 1.f);
+  });
+  return width && ok;
 }
 
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,

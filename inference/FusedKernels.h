@@ -19,6 +19,14 @@ bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std:
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
                       void* stream, std::uint8_t* normalized = nullptr, float normalizedScale = 1.f);
 
+// out = LayerNorm(z + rowBias) * weight + bias, rowBias one row of `cols` values added to each
+// row of z, the sum in float32 (not rounded): embedding's second feed-forward product writes
+// bf16(residual + h W^T) (CellTransformer::setResidualInProduct), and its bias joins here. Widths
+// and alignment as addLayerNormBf16; false: nothing launched.
+bool biasLayerNormBf16(const std::uint16_t* z, const std::uint16_t* rowBias, const std::uint16_t* weight,
+                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
+                       void* stream);
+
 // LayerNorm's weight and bias gradients (training): dgamma[j] = sum_i dy[i,j] (x[i,j] - mean[i])
 // rstd[i], dbeta[j] = sum_i dy[i,j], over rows of bf16 dy and x with float32 mean and rstd (as
 // ATen's native_layer_norm returns them), summed in float32 in two deterministic stages (row slices
