@@ -857,7 +857,8 @@ bool CellTransformer::fusedKernelsBuilt() {
 // the sum for the backward); otherwise ATen's add and layer_norm. The second tensor holds the same
 // values for the residual stream's next add (see TrainAddLayerNorm); elsewhere it is the first.
 // The two share storage (and a version counter): neither may be modified in place (autograd would
-// throw, or route the view's gradient through its base and so merge the two again).
+// throw, or route the view's gradient through its base and so merge the two again), except by
+// inference's residualFeedForward, the last reader of norm1's output (--residual-in-product).
 std::pair<torch::Tensor, torch::Tensor> CellTransformer::addLnResidual(const torch::Tensor& x, const torch::Tensor& y,
                                                                        const std::string& prefix) const {
   const torch::Tensor fused = fusedAddLn(x, y, prefix);
@@ -970,6 +971,7 @@ torch::Tensor CellTransformer::residualFeedForward([[maybe_unused]] const torch:
   // accumulates into it (beta 1), so that the sum is rounded once and no [R, E] tensor is added.
   torch::Tensor z = x.view({-1, E});
   z.addmm_(h.reshape({-1, h.size(-1)}), w2.t());
+  residualInProductRuns_.fetch_add(1, std::memory_order_relaxed);
   torch::Tensor out = torch::empty_like(z);
   if (!cuda::biasLayerNormBf16(bits(z), bits(b2), bits(g), bits(beta), mutableBits(out), z.size(0), static_cast<int>(E),
                                1e-5f, at::cuda::getCurrentCUDAStream(z.device().index()).stream()))
@@ -1015,7 +1017,13 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells,
   ModelConfig config; // the released size
   config.genes = 64;
   config.cellTypes = 32;
-  CellTransformer model(initWeights(config, 11), config, "check");
+  StateDict weights = initWeights(config, 11);
+  // initWeights' LayerNorms are the identity (weight 1, bias 0): random ones for the pool's norm_k,
+  // whose affine the fused kernel applies itself, so that a wrong column or head there shows.
+  torch::manual_seed(29);
+  weights.at("attn_pool.norm_k.weight") = 1.0 + 0.5 * torch::randn({config.embedDim});
+  weights.at("attn_pool.norm_k.bias") = 0.5 * torch::randn({config.embedDim});
+  CellTransformer model(std::move(weights), config, "check");
   model.to(device, torch::kBFloat16);
   model.setPoolKernelBefore(before);
   if (!model.fusedPool()) return -1;
@@ -1959,7 +1967,8 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
   const torch::Tensor &normW = p("attn_pool.norm_k.weight"), &normB = p("attn_pool.norm_k.bias");
   const bool affine = !poolKernelBefore_ && compute_ == torch::kBFloat16 && normW.scalar_type() == torch::kFloat32 &&
                       normB.scalar_type() == torch::kFloat32 && normW.is_contiguous() && normB.is_contiguous() &&
-                      normW.device() == packed.device();
+                      normW.device() == packed.device() && normB.device() == packed.device() && normW.numel() == E &&
+                      normB.numel() == E;
   torch::Tensor S = torch::empty({B, H, E}, packed.options().dtype(affine ? torch::kBFloat16 : torch::kFloat32));
   if (!cuda::packedPoolBf16(static_cast<const std::uint16_t*>(packed.data_ptr()), batch.cuSeqlens.data_ptr<int>(), B,
                             static_cast<int>(E), static_cast<int>(H), batch.maxLength, Ac.data_ptr<float>(),

@@ -64,13 +64,6 @@ template <int C> __device__ __forceinline__ float laneDot(const float* a, const 
   return dot;
 }
 
-// C: E / 128 (each lane holds C vectors of 4 columns: lane * 4 + 128 * k). H: the heads the
-// registers hold (8: the released model's; 16 the most). GROUPED (the default since 2026-12-01,
-// 0.71 ms of a 20 ms batch before): pass 1 reduces the 8 heads' dot products across the warp in
-// one butterfly (9 shuffles where a sum per head took 40), and pass 2 gives each thread 4
-// columns of every 4th token (one 8-byte load and 8 score reads per 4 columns where a thread per
-// column read 2 bytes and 8 scores per token), the 4 token groups' sums added in a fixed order.
-// Without: the kernel before, for same-call ratios.
 // S[b, h, e] as written: float32 into S, or (PoolAffine given) bf16(S w_e + a_h b_e) into its
 // `out`, a_h the head's observed weight (weights[b, h, 0], written by this block before).
 // The multiplications and the sum rounded one by one, unfused, as ATen's three elementwise
@@ -92,6 +85,13 @@ __device__ __forceinline__ void writePooled(float* S, const float* weights, cons
   affine.out[at] = __float2bfloat16_rn(__fadd_rn(__fmul_rn(value, affine.w[e]), __fmul_rn(observed, affine.b[e])));
 }
 
+// C: E / 128 (each lane holds C vectors of 4 columns: lane * 4 + 128 * k). H: the heads the
+// registers hold (8: the released model's; 16 the most). GROUPED (the default since 2026-12-01,
+// 0.71 ms of a 20 ms batch before): pass 1 reduces the 8 heads' dot products across the warp in
+// one butterfly (9 shuffles where a sum per head took 40), and pass 2 gives each thread 4
+// columns of every 4th token (one 8-byte load and 8 score reads per 4 columns where a thread per
+// column read 2 bytes and 8 scores per token), the 4 token groups' sums added in a fixed order.
+// Without: the kernel before, for same-call ratios.
 template <int C, int H, bool GROUPED>
 __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
                                  const float* __restrict__ A, const float* __restrict__ c,
@@ -349,7 +349,7 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
                     std::uint16_t* normalizedS) {
-  if (normalizedS && (!normWeight || !normBias)) return false;
+  if ((normalizedS && (!normWeight || !normBias)) || (!normalizedS && !S)) return false;
   const PoolAffine affine{normalizedS ? normWeight : nullptr, normalizedS ? normBias : nullptr,
                           reinterpret_cast<__nv_bfloat16*>(normalizedS)};
   if (!packedPoolFits(cols, heads, maxObserved) || (reinterpret_cast<std::uintptr_t>(tokens) % 8) != 0) return false;

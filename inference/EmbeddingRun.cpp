@@ -405,7 +405,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     res.warnings.push_back("--fp8-feed-forward runs in float32 on this GPU (its kernels need the fused kernels and an "
                            "sm_90a build with CUTLASS): the same e4m3 rounding, slower than the default");
   res.fusedPool = model.fusedPool();
-  res.residualInProduct = cuda && model.fusedKernels() && model.residualInProduct();
+  res.residualInProduct = cuda && model.fusedKernels() && model.residualInProduct() && !model.fp8FeedForward();
+  if (cuda && opt.residualInProduct && model.fp8FeedForward())
+    res.warnings.push_back("--residual-in-product does not apply with --fp8-feed-forward (its layers keep their "
+                           "second LayerNorm as it was)");
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;

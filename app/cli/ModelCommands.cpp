@@ -130,7 +130,8 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "not once per cell in the token table");
   cmd->add_flag("--residual-in-product", opt.residualInProduct,
                 "GPU: each encoder layer's second feed-forward product accumulates into its residual (one rounding "
-                "less, ~1% faster; `parity` reports its cosine to fp32, residual_in_product_cosine_min)");
+                "less, ~1% faster; not with --fp8-feed-forward; `parity` reports its cosine to fp32, "
+                "residual_in_product_cosine_min)");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
                 "GPU: the fused attention pool's kernel before its grouped second pass");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
@@ -366,11 +367,17 @@ void addModelCommands(CLI::App& app) {
         model.setGemmGelu(gemmGelu);
         model.setFusedPool(pool);
         // The opt-in second feed-forward product into its residual (--residual-in-product).
+        const bool residualBefore = model.residualInProduct();
+        const std::int64_t residualRuns = model.residualInProductRuns();
         model.setResidualInProduct(true);
         const Output br = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
-        model.setResidualInProduct(false);
+        model.setResidualInProduct(residualBefore);
+        // 0 where the path never ran (a decline): the default compared with itself says nothing.
         j["residual_in_product_cosine_min"] =
-            model.fusedKernels() ? torch::cosine_similarity(br.embedding, o.embedding, 1).min().item<double>() : -1.0;
+            !model.fusedKernels() ? -1.0
+            : model.residualInProductRuns() == residualRuns
+                ? 0.0
+                : torch::cosine_similarity(br.embedding, o.embedding, 1).min().item<double>();
 
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
         if (CellTransformer::fusedKernelsBuilt()) {
