@@ -350,8 +350,8 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
                     float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
                     std::uint16_t* normalizedS) {
   if ((normalizedS && (!normWeight || !normBias)) || (!normalizedS && !S)) return false;
-  const PoolAffine affine{normalizedS ? normWeight : nullptr, normalizedS ? normBias : nullptr,
-                          reinterpret_cast<__nv_bfloat16*>(normalizedS)};
+  const PoolAffine affine{normWeight, normBias,
+                          reinterpret_cast<__nv_bfloat16*>(normalizedS)}; // w, b read only with out
   if (!packedPoolFits(cols, heads, maxObserved) || (reinterpret_cast<std::uintptr_t>(tokens) % 8) != 0) return false;
   if (cells == 0) return true;
   const int mo = static_cast<int>(std::max<std::int64_t>(1, maxObserved));
