@@ -229,19 +229,21 @@ std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*
 // neighbourhood, zeros in the add_zero_attn slots, by one gather of EmbeddingKernels.cu; with
 // `index`, also each position's table row there (int32 [R]; -1 class token, -2 zero slot).
 // Undefined where it declines (and in builds without it).
+// `indexOnly` (with `index`): the index alone, no tokens (undefined returned, *index set).
 torch::Tensor assembleTokens(const torch::Tensor& table, const torch::Tensor& cls, const Batch& batch,
-                             torch::Tensor* index = nullptr) {
+                             torch::Tensor* index = nullptr, bool indexOnly = false) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   const std::int64_t E = cls.numel(), R = batch.order.size(0);
-  if (!table.is_cuda() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16 || table.size(1) < E)
+  if (!table.is_cuda() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16 || table.size(1) < E ||
+      (indexOnly && !index))
     return {};
   const c10::cuda::CUDAGuard device(table.device());
   const torch::Tensor c = cls.reshape({E}).to(torch::kBFloat16).contiguous();
-  torch::Tensor out = torch::empty({R, E}, table.options());
+  torch::Tensor out = indexOnly ? torch::Tensor() : torch::empty({R, E}, table.options());
   if (index) *index = torch::empty({R}, table.options().dtype(torch::kInt32));
   if (!cuda::assembleTokensBf16(bits(table), bits(c), batch.rows.data_ptr<std::int64_t>(),
                                 batch.order.data_ptr<std::int64_t>(), batch.rows.size(0), batch.reference.size(0), R,
-                                static_cast<int>(E), mutableBits(out),
+                                static_cast<int>(E), indexOnly ? nullptr : mutableBits(out),
                                 at::cuda::getCurrentCUDAStream(table.device().index()).stream(), table.size(1),
                                 index ? index->data_ptr<int>() : nullptr)) {
     if (index) *index = torch::Tensor();
@@ -253,6 +255,7 @@ torch::Tensor assembleTokens(const torch::Tensor& table, const torch::Tensor& cl
   (void)cls;
   (void)batch;
   (void)index;
+  (void)indexOnly;
   return {};
 #endif
 }
@@ -265,7 +268,7 @@ namespace {
 // and v read in place from one bf16 [R, 3E] projection, by ShortAttention.cu's kernel into a new
 // [R, E]; undefined where the kernel declines.
 torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor& cuSeqlens, std::int64_t maxLength,
-                                   std::int64_t heads, int variant = 0) {
+                                   std::int64_t heads, int variant = 0, std::int64_t zeroSlots = 0) {
   const c10::cuda::CUDAGuard device(qkv.device()); // the kernel runs on the current device
   const std::int64_t R = qkv.size(0), E = qkv.size(1) / 3, d = E / heads;
   torch::Tensor out = torch::empty({R, E}, qkv.options());
@@ -273,7 +276,7 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
   if (!cuda::shortAttentionBf16(base, base + E, base + 2 * E, 3 * E, cuSeqlens.data_ptr<int>(), cuSeqlens.size(0) - 1,
                                 static_cast<int>(heads), static_cast<int>(d), maxLength,
                                 static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out), E,
-                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream(), variant))
+                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream(), variant, zeroSlots))
     return {};
   return out;
 }
@@ -909,11 +912,13 @@ torch::Tensor CellTransformer::fusedAddLn([[maybe_unused]] const torch::Tensor& 
   return {};
 }
 
-std::pair<torch::Tensor, torch::Tensor>
-CellTransformer::encoderFeedForward(const torch::Tensor& tokens, const torch::Tensor& attention, int layer) const {
+std::pair<torch::Tensor, torch::Tensor> CellTransformer::encoderFeedForward(const torch::Tensor& tokens,
+                                                                            const torch::Tensor& attention, int layer,
+                                                                            const torch::Tensor& normed) const {
   const std::string l = "encoder.layers." + std::to_string(layer);
   if (!fp8_ || at::GradMode::is_enabled() || layer >= static_cast<int>(fp8Layers_.size())) {
-    const auto [x, residual] = addLnResidual(tokens, attention, l + ".norm1");
+    const auto [x, residual] =
+        normed.defined() ? std::make_pair(normed, normed) : addLnResidual(tokens, attention, l + ".norm1");
     const torch::Tensor out = residualFeedForward(x, l);
     if (out.defined()) return {out, out};
     return addLnResidual(residual, feedForward(x, l), l + ".norm2");
@@ -992,7 +997,7 @@ struct CheckInput {
   torch::Tensor tokens, types;
 };
 CheckInput checkInput(torch::Device device, const ModelConfig& config, std::int64_t cells, std::int64_t longest,
-                      std::uint64_t seed) {
+                      std::uint64_t seed, bool storedZeroSlot = false) {
   const std::int64_t table = 5000;
   torch::manual_seed(seed);
   const torch::Tensor lengths = torch::randint(0, longest + 1, {cells}, torch::kInt64);
@@ -1004,7 +1009,7 @@ CheckInput checkInput(torch::Device device, const ModelConfig& config, std::int6
   padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
   padded.reference = torch::randint(0, table, {cells}, torch::kInt64);
   CheckInput in;
-  in.batch = toDevice(packBatch(padded, gpuEmbeddingShape()), device);
+  in.batch = toDevice(packBatch(padded, gpuEmbeddingShape(storedZeroSlot)), device);
   in.tokens = torch::randn({table, config.embedDim}, torch::TensorOptions().device(device)).to(torch::kBFloat16);
   in.types = torch::randint(0, config.cellTypes, {table}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   return in;
@@ -1054,6 +1059,53 @@ double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_
   if (model.firstLayerDeclines_.load() > 0 || model.firstLayerRuns_.load() == 0) return 0.0;
   const torch::Tensor b = model.forwardFromTokens(in.tokens, in.types, in.batch, false).embedding.narrow(0, 0, cells);
   return torch::cosine_similarity(a, b, 1).min().item<double>();
+}
+
+CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device device, std::int64_t cells) {
+  SameBitsCheck r;
+  if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
+  torch::NoGradGuard noGrad;
+  ModelConfig config; // the released size
+  config.genes = 64;
+  config.cellTypes = 32;
+  StateDict weights = initWeights(config, 19);
+  // Random LayerNorms everywhere (initWeights' are the identity), so that a row read from the
+  // wrong place or a slot's key that is not zero shows.
+  torch::manual_seed(31);
+  for (auto& [name, w] : weights)
+    if (name.find("norm") != std::string::npos && w.dim() == 1)
+      w = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 ? 1.0 + 0.3 * torch::randn_like(w)
+                                                                              : 0.3 * torch::randn_like(w);
+  CellTransformer model(std::move(weights), config, "check");
+  model.to(device, torch::kBFloat16);
+  if (!model.firstLayerPerCell()) return r;
+  // Up to 250 observed cells: sequences of up to 252 keys, within the kernels' bound.
+  const CheckInput virtualIn = checkInput(device, config, cells, 250, 23);
+  const CheckInput storedIn = checkInput(device, config, cells, 250, 23, true);
+  if (!virtualIn.batch.virtualZeroSlot || storedIn.batch.virtualZeroSlot) return r;
+  const torch::Tensor wideTable = model.widenTokenTable(virtualIn.tokens);
+  auto declines = [&] { return model.virtualZeroSlotDeclines_.load() + model.firstLayerDeclines_.load(); };
+  auto embed = [&](const CheckInput& in, bool wide) {
+    return model.forwardFromTokens(wide ? wideTable : in.tokens, in.types, in.batch, false)
+        .embedding.narrow(0, 0, cells);
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  auto largest = [](const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); };
+  // Virtual against stored zero slots, narrow (per-token first layer) and wide tables; the wide
+  // ones with the first residual from the table.
+  const std::int64_t before = declines(), residualRuns = model.firstResidualRuns_.load();
+  double v = 0;
+  for (const bool wide : {false, true}) v = std::max(v, largest(embed(virtualIn, wide), embed(storedIn, wide)));
+  r.virtualZeroSlot = declines() != before ? inf : v;
+  const bool residualRan = model.firstResidualRuns_.load() > residualRuns;
+  // The first residual from the table against the tokens assembled, with either layout.
+  model.setFirstResidualFromTable(false);
+  const torch::Tensor assembledVirtual = embed(virtualIn, true), assembledStored = embed(storedIn, true);
+  model.setFirstResidualFromTable(true);
+  const double f =
+      std::max(largest(embed(virtualIn, true), assembledVirtual), largest(embed(storedIn, true), assembledStored));
+  r.firstResidual = declines() != before || !residualRan ? inf : f;
+  return r;
 }
 
 double CellTransformer::checkShortAttention([[maybe_unused]] torch::Device device,
@@ -1646,7 +1698,18 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2;
 #if TORCH_VERSION_MAJOR >= 2
-  if (variableLengthAttention()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  // Virtual zero slots (Batch::virtualZeroSlot, embedding's batches): the short-attention kernel
+  // appends them itself; where it declines, the padded path at the end (the slots are zeros there).
+  if (batch.virtualZeroSlot && variableLengthAttention() && shortAttention() && !at::GradMode::is_enabled() &&
+      x.scalar_type() == torch::kBFloat16 && cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
+    const torch::Tensor qkv = linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"), false);
+    const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_, B);
+    if (out.defined()) return lin(out, prefix + ".out_proj");
+  }
+  if (batch.virtualZeroSlot) ++virtualZeroSlotDeclines_;
+#endif
+  if (variableLengthAttention() && !batch.virtualZeroSlot) {
     const std::int64_t R = x.size(0);
     const torch::Tensor& w = P(prefix + ".in_proj_weight");
     const torch::Tensor& bias = P(prefix + ".in_proj_bias");
@@ -1753,6 +1816,24 @@ std::int64_t roundedCells(std::int64_t cells, std::int64_t steps) {
   return roundUp(cells, std::max<std::int64_t>(1, octave / steps));
 }
 
+namespace {
+// packBatch's filler sequences for a batch whose longest real sequence is `longest` rows.
+std::int64_t fillerSequences(std::int64_t longest, const PackShape& shape) {
+  return shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(16, longest) - 2) /
+                                     (std::max<std::int64_t>(16, longest) - 1)
+         : shape.tokenMultiple > 0
+             ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
+             : 0;
+}
+} // namespace
+
+std::int64_t packedRowBound(std::int64_t cells, std::int64_t longest, const PackShape& shape) {
+  const std::int64_t B = roundedCells(cells, shape.cellSteps), T = cells * longest;
+  const std::int64_t F = fillerSequences(longest + 2, shape), slots = shape.virtualZeroSlot ? 1 : 2;
+  if (shape.rowMultiple > 0) return roundUp(T + F + slots * B, shape.rowMultiple);
+  return (shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T) + slots * B;
+}
+
 Batch packBatch(const Batch& padded, const PackShape& shape) {
   const std::int64_t B0 = padded.observed.size(0), N = padded.observed.size(1);
   if (B0 == 0 && (shape.tokenMultiple > 0 || shape.rowMultiple > 0)) return packBatch(padded); // nothing to round
@@ -1779,18 +1860,15 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   // the padded layout to hold the fillers there too. For rowMultiple (at most rowMultiple + F - 1
   // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
   // never raise maxLength, which sizes the attention's and the pool's shared memory.
-  const std::int64_t F =
-      shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(16, longest) - 2) /
-                                  (std::max<std::int64_t>(16, longest) - 1)
-      : shape.tokenMultiple > 0
-          ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
-          : 0;
-  const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + 2 * B, shape.rowMultiple) - 2 * B
+  const std::int64_t F = fillerSequences(longest, shape);
+  const bool virtualZero = shape.virtualZeroSlot;
+  const std::int64_t slots = virtualZero ? 1 : 2; // stored rows per neighbourhood besides its tokens
+  const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + slots * B, shape.rowMultiple) - slots * B
                           : shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple)
                                                     : T;
   std::int64_t Np = roundUp(N, shape.lengthMultiple);
   while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
-  const std::int64_t L = Np + 2, R = Tp + 2 * B;
+  const std::int64_t L = Np + 2, R = Tp + slots * B;
   torch::Tensor observed = torch::empty({B, Np}, torch::kInt64), valid = torch::zeros({B, Np}, torch::kBool);
   auto* obs = observed.data_ptr<std::int64_t>();
   auto* val = valid.data_ptr<bool>();
@@ -1800,7 +1878,8 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
       val[b * Np + j] = j < N && val0[b * N + j];
     }
   torch::Tensor rows = torch::empty({Tp}, torch::kInt64), order = torch::empty({R}, torch::kInt64);
-  torch::Tensor unpackIndex = torch::empty({R}, torch::kInt64), zeroRows = torch::empty({B}, torch::kInt64);
+  torch::Tensor unpackIndex = torch::empty({R}, torch::kInt64),
+                zeroRows = torch::empty({virtualZero ? 0 : B}, torch::kInt64);
   torch::Tensor cu = torch::empty({B + F + 1}, torch::kInt32);
   auto* r = rows.data_ptr<std::int64_t>();
   auto* o = order.data_ptr<std::int64_t>();
@@ -1823,10 +1902,12 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
     }
     o[pos] = Tp + b; // the class token
     ui[pos++] = b * L + Np;
-    zr[b] = pos;
-    o[pos] = Tp + B + b; // add_zero_attn's slot
-    ui[pos++] = b * L + Np + 1;
-    maxLength = std::max(maxLength, pos - c[b]);
+    if (!virtualZero) {
+      zr[b] = pos;
+      o[pos] = Tp + B + b; // add_zero_attn's slot
+      ui[pos++] = b * L + Np + 1;
+    }
+    maxLength = std::max(maxLength, pos - c[b] + (virtualZero ? 1 : 0)); // the attention's keys
   }
   // Fillers: F sequences, lengths differing by at most one.
   const std::int64_t fillers = Tp - T;
@@ -1852,6 +1933,7 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   out.unpackIndex = unpackIndex;
   out.zeroRows = zeroRows;
   out.cuSeqlens = cu;
+  out.virtualZeroSlot = virtualZero;
   // Training's rounded shapes keep one bound per padded length (a CUDA graph bakes it in);
   // embedding's (rowMultiple, no graphs) keep the true one, which picks the attention kernel.
   out.maxLength = shape.lengthMultiple > 0 && shape.rowMultiple == 0 ? std::max(L, maxLength) : maxLength;
@@ -1975,7 +2057,8 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
                             cc.data_ptr<float>(), bc.data_ptr<float>(), affine ? nullptr : S.data_ptr<float>(),
                             weights.data_ptr<float>(), at::cuda::getCurrentCUDAStream(packed.device().index()).stream(),
                             poolKernelBefore_, affine ? normW.data_ptr<float>() : nullptr,
-                            affine ? normB.data_ptr<float>() : nullptr, affine ? mutableBits(S) : nullptr))
+                            affine ? normB.data_ptr<float>() : nullptr, affine ? mutableBits(S) : nullptr,
+                            !batch.virtualZeroSlot))
     return {};
   return affine ? poolProjection(S, weights.select(2, 1)) : poolOutput(S, weights.select(2, 0), weights.select(2, 1));
 #else
@@ -2055,6 +2138,16 @@ bool CellTransformer::firstLayerPerCell() const {
          config_.encoderLayers > 0;
 }
 
+bool CellTransformer::virtualZeroSlots() const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t d = config_.embedDim / config_.heads;
+  return shortAttention() && fusedPool() && attentionVariant_ != 1 && variableLengthAttention() &&
+         cuda::shortAttentionFits(static_cast<int>(d), 1);
+#else
+  return false;
+#endif
+}
+
 std::int64_t CellTransformer::cellTableColumns([[maybe_unused]] std::int64_t cells) const {
   const std::int64_t E = config_.embedDim;
 #ifdef ATLASCOPE_FUSED_KERNELS
@@ -2104,12 +2197,42 @@ torch::Tensor CellTransformer::firstLayerAttention([[maybe_unused]] const torch:
                                       batch.cuSeqlens.data_ptr<int>(), batch.cuSeqlens.size(0) - 1, static_cast<int>(H),
                                       static_cast<int>(d), batch.maxLength,
                                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))), mutableBits(out), E,
-                                      at::cuda::getCurrentCUDAStream(table.device().index()).stream())) {
+                                      at::cuda::getCurrentCUDAStream(table.device().index()).stream(),
+                                      batch.virtualZeroSlot ? batch.observed.size(0) : 0)) {
     ++firstLayerDeclines_;
     return {};
   }
   ++firstLayerRuns_;
   return lin(out, "encoder.layers.0.self_attn.out_proj");
+#else
+  return {};
+#endif
+}
+
+torch::Tensor CellTransformer::firstLayerNorm([[maybe_unused]] const torch::Tensor& table,
+                                              [[maybe_unused]] const torch::Tensor& index,
+                                              [[maybe_unused]] const torch::Tensor& cls,
+                                              [[maybe_unused]] const torch::Tensor& attention) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::string prefix = "encoder.layers.0.norm1";
+  const torch::Tensor &w = P(prefix + ".weight"), &b = P(prefix + ".bias");
+  const std::int64_t E = config_.embedDim, R = index.size(0);
+  if (!fused_ || at::GradMode::is_enabled() || !table.is_contiguous() || table.scalar_type() != torch::kBFloat16 ||
+      attention.scalar_type() != torch::kBFloat16 || attention.size(0) != R || attention.size(-1) != E ||
+      w.scalar_type() != torch::kBFloat16 || b.scalar_type() != torch::kBFloat16 || !w.is_contiguous() ||
+      !b.is_contiguous())
+    return {};
+  const c10::cuda::CUDAGuard device(table.device());
+  // The class token's row as assembleTokens writes it.
+  const torch::Tensor c = cls.reshape({E}).to(torch::kBFloat16).contiguous();
+  const torch::Tensor y = attention.contiguous();
+  torch::Tensor out = torch::empty({R, E}, table.options());
+  if (!cuda::gatherAddLayerNormBf16(bits(table), table.size(1), index.data_ptr<int>(), bits(c), bits(y), bits(w),
+                                    bits(b), mutableBits(out), R, static_cast<int>(E), 1e-5f,
+                                    at::cuda::getCurrentCUDAStream(table.device().index()).stream()))
+    return {};
+  firstResidualRuns_.fetch_add(1, std::memory_order_relaxed);
+  return out;
 #else
   return {};
 #endif
@@ -2129,13 +2252,24 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   if (batch.rows.defined()) {
     // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm");
-    // A wide table (cellTable): each position's table row, for the first layer's q|k|v.
+    // A wide table (cellTable): each position's table row, for the first layer's q|k|v, and
+    // (firstResidualFromTable) for its add + LayerNorm's residual: the index alone then.
     const bool wide = table.defined() && table.size(1) == 4 * E;
+    const bool indexOnly = wide && firstResidualFromTable_ && !fp8_ && config_.encoderLayers > 0 && firstLayerPerCell();
     torch::Tensor index;
-    const torch::Tensor assembled =
-        table.defined() ? assembleTokens(table, cls, batch, wide ? &index : nullptr) : torch::Tensor();
+    torch::Tensor assembled =
+        table.defined() ? assembleTokens(table, cls, batch, wide ? &index : nullptr, indexOnly) : torch::Tensor();
     if (wide && !index.defined()) ++firstLayerDeclines_; // the per-token first layer runs instead
-    if (assembled.defined()) {
+    torch::Tensor firstAttention, firstNormed;           // layer 0 from the table alone
+    if (indexOnly && index.defined()) {
+      firstAttention = firstLayerAttention(table, index, cls, batch);
+      if (firstAttention.defined()) firstNormed = firstLayerNorm(table, index, cls, firstAttention);
+      // A decline: the tokens after all (the layer then runs as below).
+      if (!firstNormed.defined()) assembled = assembleTokens(table, cls, batch);
+    }
+    if (firstNormed.defined()) {
+      // tokens stays undefined: layer 0 reads nothing else.
+    } else if (assembled.defined()) {
       tokens = assembled;
     } else {
       const torch::Tensor rows = table.defined() ? table.narrow(1, 0, E).index_select(0, batch.rows) : tokens;
@@ -2148,8 +2282,13 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
-      torch::Tensor attention =
-          i == 0 && index.defined() ? firstLayerAttention(table, index, cls, batch) : torch::Tensor();
+      if (i == 0 && firstNormed.defined()) {
+        std::tie(tokens, residual) = encoderFeedForward({}, {}, 0, firstNormed);
+        continue;
+      }
+      torch::Tensor attention = i == 0 ? firstAttention : torch::Tensor();
+      if (i == 0 && !attention.defined() && index.defined() && !indexOnly) // (indexOnly: tried above)
+        attention = firstLayerAttention(table, index, cls, batch);
       if (!attention.defined()) attention = packedSelfAttention(tokens, l + ".self_attn", batch, encValid);
       std::tie(tokens, residual) = encoderFeedForward(residual, attention, i);
     }

@@ -52,9 +52,17 @@ struct Batch {
   torch::Tensor rows;         // [Tp] int64 cell rows whose tokens are computed (observed cells, then fillers)
   torch::Tensor order;        // [R = Tp + 2B] int64: row of [tokens(rows); class tokens; zero slots] at each position
   torch::Tensor unpackIndex;  // [R] int64: each position's flat slot in the padded [B, N + 2] layout
-  torch::Tensor zeroRows;     // [B] int64: positions of the add_zero_attn slots
+  torch::Tensor zeroRows;     // [B] int64: positions of the add_zero_attn slots (empty where virtual)
   torch::Tensor cuSeqlens;    // [B + F + 1] int32: sequence boundaries (F filler sequences)
-  std::int64_t maxLength = 0; // no sequence is longer
+  std::int64_t maxLength = 0; // no sequence is longer (virtual zero slots counted)
+  // Embedding's layout (PackShape::virtualZeroSlot): the add_zero_attn slots are not stored. Each
+  // of the B neighbourhoods' sequences ends with its class token, and the attention kernels append
+  // the zero key and value after it themselves, at the position the stored slot had: the same
+  // arithmetic, one row of ~100 less in every per-token product, LayerNorm and GELU of the
+  // encoder (the slot's own output was never read). R = Tp + B and `order` has no zero-slot rows;
+  // unpackIndex still maps each stored position to its padded slot, so that a path that scatters
+  // to the padded layout (the CPU's, a fallback) finds zeros at the slot, as add_zero_attn gives.
+  bool virtualZeroSlot = false;
 
   // Every tensor of the batch, for what is done to all of them alike (moves, pinning, copies
   // into a captured graph's inputs): one list to extend when the batch gains a tensor.
@@ -85,7 +93,12 @@ struct PackShape {
   std::int64_t lengthMultiple = 0; // N rounded up to a multiple of this
   std::int64_t rowMultiple = 0;    // R = T + 2B rounded up to a multiple of this (instead of tokenMultiple)
   std::int64_t cellSteps = 0;      // B rounded up by empty neighbourhoods (see above; 0: exact)
+  bool virtualZeroSlot = false;    // Batch::virtualZeroSlot (then R = T + B is what rowMultiple rounds)
 };
+// The most rows packBatch(shape) gives a batch of `cells` neighbourhoods of at most `longest`
+// observed cells each (fillers and empty neighbourhoods included): what embedding's batch plan
+// holds to a budget, so that the rounded row count does not step past it.
+std::int64_t packedRowBound(std::int64_t cells, std::int64_t longest, const PackShape& shape);
 // B rounded as PackShape::cellSteps asks (B itself for 0 steps).
 std::int64_t roundedCells(std::int64_t cells, std::int64_t steps);
 
@@ -371,6 +384,20 @@ public:
   bool firstLayerPerCell() const;
   // Batches given a wide table whose first layer ran per token all the same (a kernel declined).
   std::int64_t firstLayerDeclines() const { return firstLayerDeclines_.load(std::memory_order_relaxed); }
+  // With a wide table, the first layer's add + LayerNorm reads its residual, the batch's tokens,
+  // from the table through the row index (cuda::gatherAddLayerNormBf16): the token assembly then
+  // writes the index alone, not the [R, E] tokens that only this LayerNorm read (the same values;
+  // not with --fp8-feed-forward, whose first LayerNorm also writes e4m3 rows). Off
+  // (`--assemble-first-tokens`): the tokens assembled, as before.
+  void setFirstResidualFromTable(bool on) { firstResidualFromTable_ = on; }
+  // Whether embedding's packed batches leave add_zero_attn's slots to the attention kernels
+  // (Batch::virtualZeroSlot, gpuEmbeddingShape): the short-attention kernel's tiled forms run for
+  // this model's head size (32, 48 or 64) and the fused pool reads the batches. Elsewhere a virtual
+  // slot would send every attention to the padded path: the slots stay stored there.
+  bool virtualZeroSlots() const;
+  bool firstResidualFromTable() const { return firstResidualFromTable_; }
+  // Batches whose first layer read its residual from the table.
+  std::int64_t firstResidualRuns() const { return firstResidualRuns_.load(std::memory_order_relaxed); }
   std::int64_t cellTableColumns(std::int64_t cells) const;
   // cellTokens' rows, widened with their first-layer q|k|v where `columns` is 4E.
   torch::Tensor cellTable(const torch::Tensor& expression, const torch::Tensor& types, std::int64_t columns) const;
@@ -398,6 +425,17 @@ public:
   // rounded packed batch as checkFusedPool's: the smallest cosine of a cell's embeddings (-1: not
   // built or not a GPU; 0: the gathered attention declined).
   static double checkFirstLayerPerCell(torch::Device device, std::int64_t cells = 2000);
+  // Paths that must give the same bits, at the released size on `device` (random model,
+  // LayerNorms and tokens, batches rounded as embed's): the largest absolute difference of the
+  // embeddings (-1: not built or not a GPU; +inf: a kernel declined and another path ran).
+  struct SameBitsCheck {
+    // Virtual zero slots (Batch::virtualZeroSlot) against stored ones, through the per-token
+    // first layer and the wide table's.
+    double virtualZeroSlot = -1;
+    // The first layer's residual from the table (setFirstResidualFromTable) against assembled.
+    double firstResidual = -1;
+  };
+  static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000);
 
 private:
   // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
@@ -433,9 +471,12 @@ private:
   torch::Tensor fusedAddLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix,
                            torch::Tensor* normalized = nullptr) const;
   // An encoder layer after its attention: norm1, the feed-forward, norm2 (in FP8 where set).
-  // {the layer's output, the same for the next layer's residual add} (addLnResidual).
+  // {the layer's output, the same for the next layer's residual add} (addLnResidual). `normed`:
+  // norm1's output, already computed (firstLayerNorm; not for an FP8 layer): tokens and attention
+  // are then not read.
   std::pair<torch::Tensor, torch::Tensor> encoderFeedForward(const torch::Tensor& tokens,
-                                                             const torch::Tensor& attention, int layer) const;
+                                                             const torch::Tensor& attention, int layer,
+                                                             const torch::Tensor& normed = {}) const;
   // setFp8FeedForward's per-layer linear1: W' in e4m3 [F, E] (kUInt8), alpha = its scales /
   // fp8InputScale(E) (float32 [F]), b' (the compute dtype [F]).
   struct Fp8Linear {
@@ -494,6 +535,15 @@ private:
   // Batches given a wide table whose gathered first layer declined, and ran (atomic: the model's
   // const forward may run on several threads, as fp8Fallbacks_).
   mutable std::atomic<std::int64_t> firstLayerDeclines_{0}, firstLayerRuns_{0};
+  // Attention layers of batches with virtual zero slots where the short-attention kernel declined
+  // (the padded path ran).
+  mutable std::atomic<std::int64_t> virtualZeroSlotDeclines_{0};
+  bool firstResidualFromTable_ = true;
+  mutable std::atomic<std::int64_t> firstResidualRuns_{0};
+  // The first layer's add + LayerNorm with its residual gathered from the wide table (undefined:
+  // it declined).
+  torch::Tensor firstLayerNorm(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
+                               const torch::Tensor& attention) const;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
 };
 

@@ -16,7 +16,7 @@ std::vector<std::int64_t> orderBySize(const NeighborhoodList& hoods) {
 }
 
 BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens,
-                      bool exactLengths) {
+                      bool exactLengths, const PackShape* shape) {
   BatchPlan plan;
   std::int64_t first = 0;
   while (first < static_cast<std::int64_t>(order.size())) {
@@ -25,7 +25,9 @@ BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int6
     // Sorted ascending, so the last cell added sets the padded length.
     while (last < static_cast<std::int64_t>(order.size())) {
       const std::int64_t len = std::max(longest, hoods.size(order[static_cast<std::size_t>(last)]));
-      if (last > first && (len + 1) * (last - first + 1) > batchTokens) break;
+      const std::int64_t rows = shape && shape->virtualZeroSlot ? packedRowBound(last - first + 1, len, *shape)
+                                                                : (len + 1) * (last - first + 1);
+      if (last > first && rows > batchTokens) break;
       if (exactLengths && last > first && len != longest) break;
       longest = len;
       ++last;
@@ -69,7 +71,7 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
   return batch;
 }
 
-PackShape gpuEmbeddingShape() { return PackShape{0, 8, 4096, 8}; }
+PackShape gpuEmbeddingShape(bool storedZeroSlot) { return PackShape{0, 8, 4096, 8, !storedZeroSlot}; }
 
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
                           const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,
@@ -77,7 +79,12 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
   torch::NoGradGuard noGrad;
   const std::int64_t n = hoods.cells(), E = model.config().embedDim, G = model.config().genes;
   const auto order = orderBySize(hoods);
-  const auto plan = planBatches(hoods, order, options.batchTokens, options.exactLengths);
+  // embed's GPU path: bf16 packed batches read in place by the GPU's attention (a float32 model
+  // would scatter rounded batches to their padded layout: rounding only costs there).
+  const bool embedPath = options.packed && options.embedPath && model.variableLengthAttention();
+  const PackShape shape =
+      embedPath ? gpuEmbeddingShape(options.storedZeroSlot || !model.virtualZeroSlots()) : PackShape{};
+  const auto plan = planBatches(hoods, order, options.batchTokens, options.exactLengths, &shape);
   Output out;
   out.embedding = torch::empty({n, E}, torch::kFloat32);
   if (options.heads) {
@@ -87,18 +94,14 @@ Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& exp
     out.scale = torch::empty({n, G}, torch::kFloat32);
   }
   const auto orderTensor = torch::from_blob(const_cast<std::int64_t*>(order.data()), {n}, torch::kInt64);
-  // embed's GPU path: bf16 packed batches read in place by the GPU's attention (a float32 model
-  // would scatter rounded batches to their padded layout: rounding only costs there).
-  const bool embedPath = options.packed && options.embedPath && model.variableLengthAttention();
   const torch::Tensor table =
       embedPath ? model.cellTable(expression, types, model.cellTableColumns(expression.size(0))) : torch::Tensor();
   std::int64_t done = 0;
   for (const auto& [first, last] : plan.ranges) {
-    const Batch batch = options.packed
-                            ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU),
-                                                 embedPath ? gpuEmbeddingShape() : PackShape{}),
-                                       model.device())
-                            : makeBatch(hoods, order, first, last, cellOffset, model.device());
+    const Batch batch =
+        options.packed
+            ? toDevice(packBatch(makeBatch(hoods, order, first, last, cellOffset, torch::kCPU), shape), model.device())
+            : makeBatch(hoods, order, first, last, cellOffset, model.device());
     const Output o = embedPath ? model.forwardFromTokens(table, types, batch, options.heads)
                                : model.forward(expression, types, batch, options.heads);
     const auto where = orderTensor.narrow(0, first, last - first);

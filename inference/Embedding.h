@@ -25,11 +25,15 @@ struct EmbedOptions {
   // table of per-cell tokens (CellTransformer::forwardFromTokens), `embed`'s path; off: exact
   // shapes through CellTransformer::forward.
   bool embedPath = true;
+  // embedPath's batches with add_zero_attn's slots stored, the layout before virtual ones
+  // (Batch::virtualZeroSlot): for same-call comparisons.
+  bool storedZeroSlot = false;
 };
 
 // How `embed` rounds packed batches on a GPU (EmbedRunOptions::roundShapes): R to 4,096 rows, B
-// to 1/8 of its octave by empty neighbourhoods, the padded length to 8 (PackShape).
-PackShape gpuEmbeddingShape();
+// to 1/8 of its octave by empty neighbourhoods, the padded length to 8, the zero slots virtual
+// (PackShape; `storedZeroSlot`: stored, the layout before).
+PackShape gpuEmbeddingShape(bool storedZeroSlot = false);
 
 // Cells' order of processing: ascending neighbourhood size (stable), so consecutive cells pad to
 // nearly the same length.
@@ -41,8 +45,11 @@ struct BatchPlan {
 };
 // With exactLengths, a batch never mixes neighbourhood sizes (no padding, no attention mask: the
 // GPU's default); otherwise batches fill the budget and pad to their longest neighbourhood.
+// `shape` with virtualZeroSlot (embedding's GPU batches): the budget bounds the packed rows
+// packBatch(shape) gives instead (packedRowBound: its rounding, fillers and empty neighbourhoods
+// included), so that R stays within batchTokens rather than rounding past it.
 BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t batchTokens,
-                      bool exactLengths = false);
+                      bool exactLengths = false, const PackShape* shape = nullptr);
 
 // Builds one padded Batch for cells order[first..last) whose rows are `cellOffset + i`.
 Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& order, std::int64_t first,

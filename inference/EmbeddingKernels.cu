@@ -29,12 +29,12 @@ __global__ void assembleTokensKernel(const uint4* __restrict__ table, const uint
   long long row = -2;
   if (o < tokens) {
     row = rows[o];
-    v = table[row * strideVecs + c];
+    if (out) v = table[row * strideVecs + c];
   } else if (o < tokens + cells) {
     row = -1;
-    v = cls[c];
+    if (out) v = cls[c];
   }
-  out[i] = v;
+  if (out) out[i] = v;
   if (index && c == 0) index[pos] = static_cast<int>(row);
 }
 
@@ -96,7 +96,7 @@ template <int C, int H, bool GROUPED>
 __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
                                  const float* __restrict__ A, const float* __restrict__ c,
                                  const float* __restrict__ biasScore, int heads, int maxObserved, float* __restrict__ S,
-                                 float* __restrict__ weights, PoolAffine affine) {
+                                 float* __restrict__ weights, PoolAffine affine, int tail) {
   constexpr int E = 128 * C;
   extern __shared__ float smem[];
   float* sA = smem;                    // [heads][E]
@@ -106,8 +106,9 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
   const int b = static_cast<int>(blockIdx.x);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   const int start = cuSeqlens[b];
-  // The observed tokens: the sequence without its class token and zero slot.
-  const int n = min(max(cuSeqlens[b + 1] - start - 2, 0), maxObserved);
+  // The observed tokens: the sequence without its class token and zero slot (`tail` rows: 1 where
+  // the slot is not stored).
+  const int n = min(max(cuSeqlens[b + 1] - start - tail, 0), maxObserved);
   for (int i = threadIdx.x; i < heads * E; i += blockDim.x) sA[i] = A[i];
   __syncthreads();
 
@@ -324,10 +325,10 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                         int cols, std::uint16_t* out, void* stream, std::int64_t tableStride, int* index) {
   if (tableStride == 0) tableStride = cols;
   if (cols % 8 != 0 || tableStride % 8 != 0 || tableStride < cols || !aligned16(table) || !aligned16(cls) ||
-      !aligned16(out))
+      !aligned16(out) || (!out && !index))
     return false;
   if (positions == 0) return true;
-  const int vecs = cols / 8;
+  const int vecs = out ? cols / 8 : 1; // the index alone: a thread per position
   const long long total = positions * vecs;
   const int threads = 256;
   assembleTokensKernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0,
@@ -348,7 +349,7 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved) {
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
-                    std::uint16_t* normalizedS) {
+                    std::uint16_t* normalizedS, bool zeroSlotStored) {
   if ((normalizedS && (!normWeight || !normBias)) || (!normalizedS && !S)) return false;
   const PoolAffine affine{normWeight, normBias,
                           reinterpret_cast<__nv_bfloat16*>(normalizedS)}; // w, b read only with out
@@ -372,7 +373,8 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
       return false;
     }
     kernel<<<static_cast<unsigned>(cells), cols, static_cast<std::size_t>(bytes), s>>>(
-        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, A, c, biasScore, heads, mo, S, weights, affine);
+        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, A, c, biasScore, heads, mo, S, weights, affine,
+        zeroSlotStored ? 2 : 1);
     return cudaGetLastError() == cudaSuccess;
   };
   auto byHeads = [&](auto width) {

@@ -392,6 +392,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setFusedPool(opt.fusedPool);
   model.setFirstLayerPerCell(opt.firstLayerPerCell);
   model.setResidualInProduct(opt.residualInProduct);
+  model.setFirstResidualFromTable(!opt.assembleFirstTokens);
+  const std::int64_t firstResidualRunsBefore = model.firstResidualRuns();
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
@@ -419,6 +421,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const bool packed = !opt.paddedBatches && !opt.exactLengths && model.variableLengthAttention();
   res.packedBatches = packed;
   res.roundShapes = packed && cuda && opt.roundShapes;
+  res.virtualZeroSlot = res.roundShapes && !opt.storedZeroSlot && model.virtualZeroSlots();
 
   // Cells, the panel mapping, coordinates in the model's unit (10 um).
   const auto t0 = Clock::now();
@@ -762,7 +765,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     // 4M-cell run, 1.5 s of a 23 s model phase spent waiting for batches.
     BatchUploader upload;
     upload.sideStream = opt.uploadStream;
-    const PackShape shape = res.roundShapes ? gpuEmbeddingShape() : PackShape{};
+    const PackShape shape = res.roundShapes ? gpuEmbeddingShape(!res.virtualZeroSlot) : PackShape{};
     const std::size_t lookahead = static_cast<std::size_t>(std::max(0, opt.batchLookahead));
     std::mutex buildMutex;
     // A chunk's neighbourhoods, their order and batch plan, and its batches being built (declared
@@ -797,7 +800,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       c.need = c.first + c.hoods.cells();
       for (const std::int32_t j : c.hoods.indices) c.need = std::max<std::int64_t>(c.need, j + 1);
       c.order = orderBySize(c.hoods);
-      c.plan = planBatches(c.hoods, c.order, batchTokens, opt.exactLengths);
+      c.plan = planBatches(c.hoods, c.order, batchTokens, opt.exactLengths, &shape);
       // Pinned here, on the planning thread: at the chunk's start on the queueing thread it took
       // 8-16 ms (the host allocator, the cores busy with the next neighbourhoods), the device idle.
       if (cuda && opt.batchesAcrossChunks)
@@ -973,6 +976,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
   res.firstLayerDeclines = model.firstLayerDeclines() - firstLayerDeclinesBefore;
+  res.firstResidualFromTable =
+      batchesQueued > 0 && model.firstResidualRuns() - firstResidualRunsBefore == batchesQueued;
   if (sharded) {
     // Every rank's parts are written once all have passed here (a rank that died fails this).
     try {

@@ -77,6 +77,12 @@ struct EmbedRunOptions {
   // after it (CellTransformer::setResidualInProduct; opt-in); false: the product, then add +
   // LayerNorm.
   bool residualInProduct = false;
+  // The first layer's residual assembled as packed tokens (as before), not read from the wide table
+  // (CellTransformer::setFirstResidualFromTable).
+  bool assembleFirstTokens = false;
+  // With roundShapes: add_zero_attn's slots stored in the packed batches, the layout before the
+  // attention kernels appended them (Batch::virtualZeroSlot), for comparisons.
+  bool storedZeroSlot = false;
   // Packed batches on a GPU rounded to repeating row counts (gpuEmbeddingShape), so that cuBLASLt
   // searches a kernel for a few shapes instead of each batch's (~3 ms of host time per new shape).
   // Off: exact shapes (for comparisons).
@@ -164,9 +170,11 @@ struct EmbedRunResult {
   bool fp8ErfGelu = false;               // their GELU in the erf form (not tanh)
   std::int64_t fp8Fallbacks = 0;         // encoder layer calls that ran them in float32 (no kernels)
   bool roundShapes = false;              // packed batches rounded to repeating row counts
+  bool virtualZeroSlot = false;          // their add_zero_attn slots appended by the kernels, not stored
   bool fusedPool = false;                // the fused token gather, pool and decoder attention used
   bool firstLayerPerCell = false;        // the table held the first layer's q|k|v (4E columns)
   std::int64_t firstLayerDeclines = 0;   // batches whose first layer ran per token all the same
+  bool firstResidualFromTable = false;   // every batch's first residual read from the table
   bool residualInProduct = false;        // the second feed-forward product added the residual
   bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
   bool writerCopies = false;             // finished chunks kept on the device, copied by the writer

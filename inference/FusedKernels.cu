@@ -34,24 +34,35 @@ __global__ void geluTableKernel(unsigned short* __restrict__ exp2Out, unsigned s
 // over memory. The statistics are two-pass over the registers (mean, then the squared
 // deviations), in float32. ROW_Y: y is one row of 64 * PAIRS values added to every row of x
 // (biasLayerNormBf16: the bias of a product whose output already holds the residual), the sum
-// kept in float32.
-template <int PAIRS, bool ROW_Y = false>
+// kept in float32. XROWS: row r of x is xRows.index[r] of the table x (xRows.stride pairs apart),
+// -1 the row xRows.cls, -2 zeros (gatherAddLayerNormBf16).
+struct XRows {
+  const int* index = nullptr;
+  const __nv_bfloat162* cls = nullptr;
+  long long stride = 0;
+};
+template <int PAIRS, bool ROW_Y = false, bool XROWS = false>
 __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ y,
                                    const __nv_bfloat162* __restrict__ weight, const __nv_bfloat162* __restrict__ bias,
                                    __nv_bfloat162* __restrict__ out, long long rows, float eps,
-                                   __nv_fp8x2_storage_t* __restrict__ normalized, float normalizedScale) {
+                                   __nv_fp8x2_storage_t* __restrict__ normalized, float normalizedScale, XRows xRows) {
   constexpr int kPairsPerRow = 32 * PAIRS;
   constexpr float kInvCols = 1.0f / (2 * kPairsPerRow);
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
   if (row >= rows) return;
   const long long base = row * kPairsPerRow;
+  const __nv_bfloat162* xr = x + base; // this row of x
+  if constexpr (XROWS) {
+    const int i = xRows.index[row];
+    xr = i >= 0 ? x + static_cast<long long>(i) * xRows.stride : i == -1 ? xRows.cls : nullptr;
+  }
   float2 v[PAIRS];
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) {
     const long long j = base + lane + 32 * i;
-    const float2 a = __bfloat1622float2(x[j]);
+    const float2 a = XROWS && !xr ? make_float2(0.f, 0.f) : __bfloat1622float2(xr[lane + 32 * i]);
     if constexpr (ROW_Y) {
       const float2 c = __bfloat1622float2(y[lane + 32 * i]);
       v[i] = make_float2(a.x + c.x, a.y + c.y);
@@ -87,14 +98,14 @@ __global__ void addLayerNormKernel(const __nv_bfloat162* __restrict__ x, const _
   }
 }
 
-template <int PAIRS, bool ROW_Y = false>
+template <int PAIRS, bool ROW_Y = false, bool XROWS = false>
 bool launchAddLayerNorm(const void* x, const void* y, const void* w, const void* b, void* out, long long rows,
-                        float eps, cudaStream_t stream, void* normalized, float normalizedScale) {
+                        float eps, cudaStream_t stream, void* normalized, float normalizedScale, XRows xRows = {}) {
   const long long blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  addLayerNormKernel<PAIRS, ROW_Y><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
+  addLayerNormKernel<PAIRS, ROW_Y, XROWS><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
       static_cast<const __nv_bfloat162*>(x), static_cast<const __nv_bfloat162*>(y),
       static_cast<const __nv_bfloat162*>(w), static_cast<const __nv_bfloat162*>(b), static_cast<__nv_bfloat162*>(out),
-      rows, eps, static_cast<__nv_fp8x2_storage_t*>(normalized), normalizedScale);
+      rows, eps, static_cast<__nv_fp8x2_storage_t*>(normalized), normalizedScale, xRows);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -588,6 +599,26 @@ bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std:
   case 16: return launchAddLayerNorm<16>(x, y, weight, bias, out, rows, eps, s, normalized, normalizedScale); // E 1024
   default: return false;
   }
+}
+
+bool gatherAddLayerNormBf16(const std::uint16_t* table, std::int64_t tableStride, const int* index,
+                            const std::uint16_t* cls, const std::uint16_t* y, const std::uint16_t* weight,
+                            const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
+                            void* stream, std::uint8_t* normalized, float normalizedScale) {
+  if (rows <= 0 || !index || tableStride < cols || tableStride % 2 != 0 || !aligned(table) || !aligned(cls) ||
+      !aligned(y) || !aligned(weight) || !aligned(bias) || !aligned(out) ||
+      reinterpret_cast<std::uintptr_t>(normalized) % 2 != 0 ||
+      (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
+    return false;
+  const auto s = static_cast<cudaStream_t>(stream);
+  const XRows xRows{index, reinterpret_cast<const __nv_bfloat162*>(cls), tableStride / 2};
+  bool ok = false;
+  // Only the widths of addLayerNormBf16 (not 192, which byWidth also has).
+  const bool width = cols != 192 && byWidth(cols, [&](auto pairs) {
+                       ok = launchAddLayerNorm<decltype(pairs)::value, false, true>(
+                           table, y, weight, bias, out, rows, eps, s, normalized, normalizedScale, xRows);
+                     });
+  return width && ok;
 }
 
 bool biasLayerNormBf16(const std::uint16_t* z, const std::uint16_t* rowBias, const std::uint16_t* weight,

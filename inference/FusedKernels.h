@@ -19,6 +19,16 @@ bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std:
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
                       void* stream, std::uint8_t* normalized = nullptr, float normalizedScale = 1.f);
 
+// addLayerNormBf16 with x's rows gathered (embedding's first encoder layer, whose residual is the
+// token table's rows): row r of x is row index[r] of `table` (tableStride values apart, even),
+// index[r] = -1 the row `cls`, -2 zeros (assembleTokensBf16's index: the tokens it would have
+// assembled). The same widths and values as addLayerNormBf16 on the assembled rows; false:
+// nothing launched.
+bool gatherAddLayerNormBf16(const std::uint16_t* table, std::int64_t tableStride, const int* index,
+                            const std::uint16_t* cls, const std::uint16_t* y, const std::uint16_t* weight,
+                            const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
+                            void* stream, std::uint8_t* normalized = nullptr, float normalizedScale = 1.f);
+
 // out = LayerNorm(z + rowBias) * weight + bias, rowBias one row of `cols` values added to each
 // row of z, the sum in float32 (not rounded): embedding's second feed-forward product writes
 // bf16(residual + h W^T) (CellTransformer::setResidualInProduct), and its bias joins here. Widths
@@ -99,21 +109,26 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
 // and values row-major in shared memory, 4 warps, 16 keys a step), 1 the kernel before it (16 keys a
 // step, values transposed; `--attention-kernel 1`), 2.. other shapes of the default, for
 // `bench attention`. Every variant computes the same function.
+// zeroSlots: the first zeroSlots sequences end with add_zero_attn's slot without storing it
+// (Batch::virtualZeroSlot): one zero key and value after their stored rows, no output row for it;
+// maxLength counts it. Not with variant 1 (false).
 bool shortAttentionFits(int headDim, std::int64_t maxLength);
 const char* shortAttentionVariantName(int variant);
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
-                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant = 0);
+                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant = 0,
+                        std::int64_t zeroSlots = 0);
 
 // shortAttentionBf16's default kernel with the rows gathered (embedding's first layer): position
 // p's q, k and v are row index[p] of q, k and v (`rowStride` apart: the per-cell table of
 // CellTransformer::cellTable), index[p] = -1 the class token's row `cls` (3 heads * headDim: q,
 // then k, then v), -2 add_zero_attn's slot (zero key and value); out is written per position as
 // shortAttentionBf16's. index: int32 per position, on the device (assembleTokensBf16 writes it).
+// zeroSlots as shortAttentionBf16's (then no position is -2).
 bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                               std::int64_t rowStride, const int* index, const std::uint16_t* cls, const int* cuSeqlens,
                               std::int64_t sequences, int heads, int headDim, std::int64_t maxLength, float scale,
-                              std::uint16_t* out, std::int64_t outStride, void* stream);
+                              std::uint16_t* out, std::int64_t outStride, void* stream, std::int64_t zeroSlots = 0);
 
 // Training's attention over packed sequences (ShortAttention.cu), the flash kernels' function
 // for short sequences: q, k, v, out and their gradients [R, heads * headDim] bf16 with rows
@@ -188,10 +203,12 @@ bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint
 //   tokens, cls where order[p] < tokens + cells, zeros otherwise (Batch::order's layout), rows of
 //   `cols` bf16 (a multiple of 8, 16-byte aligned), the table's `tableStride` apart (a multiple
 //   of 8). Where `index` is given, also index[p] = rows[order[p]], -1 or -2 in those three cases
-//   (int32: shortAttentionGatherBf16's).
+//   (int32: shortAttentionGatherBf16's); with a null `out`, the index alone (embedding's first
+//   layer reads its residual through it: gatherAddLayerNormBf16).
 // - packedPoolBf16: the attention pool's weighted sums over the packed encoder output, read in
 //   place (no padded copy): for neighbourhood b (sequence b of cuSeqlens, its last two rows the
-//   class token and the zero slot, not attended), n_j = LayerNorm(e_j) without affine (float32
+//   class token and the zero slot, not attended; its last row the class token where the slot is
+//   not stored, zeroSlotStored false: Batch::virtualZeroSlot), n_j = LayerNorm(e_j) without affine (float32
 //   statistics, rounded to bf16 as ATen's output), score_hj = A_h . n_j + c_h, softmax per head
 //   over the observed tokens, biasScore_h and add_zero_attn's 0; S[b, h, :] = sum_j a_hj n_j
 //   (float32 [cells, heads, cols]); weights[b, h] = (sum_j a_hj, a of bias_k) (float32 [cells,
@@ -214,7 +231,7 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before = false, const float* normWeight = nullptr,
-                    const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr);
+                    const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr, bool zeroSlotStored = true);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 } // namespace atlascope::inference::cuda

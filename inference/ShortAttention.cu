@@ -111,9 +111,13 @@ __device__ __forceinline__ BlockSequence blockSequence(const int* __restrict__ c
 // instead of a per-token projection: position p's row is index[p] of the table (rowStride apart),
 // -1 the class token's q|k|v row `cls` (3 E: q, then k, then v), -2 add_zero_attn's slot (zero
 // keys and values, a zero query). Null index: the rows are the packed positions themselves.
+// zeroSlots: the first zeroSlots sequences' add_zero_attn slot is not stored (Batch::
+// virtualZeroSlot): their keys run one past their stored rows, that key and value zero (as the
+// stored slot's were), its query and output not computed. The tiled kernel only.
 struct RowGather {
   const int* index = nullptr;
   const __nv_bfloat16* cls = nullptr;
+  int zeroSlots = 0;
 };
 
 // Fragments (PTX's m16n8k16 layouts): lane = 4 g + t; A rows g and g + 8, columns 2t, 2t + 1
@@ -272,7 +276,9 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   constexpr int kVecs = D / 8;
   constexpr int kPairs = KEYS / 16; // 16-key groups per step
   extern __shared__ __align__(16) unsigned char smem[];
-  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
+  const auto [head, start, stored] = blockSequence(cuSeqlens, heads, padded);
+  // len: the keys (a virtual zero slot included); stored: the rows in memory, queries and outputs.
+  const int len = stored + (static_cast<int>(blockIdx.x / heads) < gather.zeroSlots && stored < padded ? 1 : 0);
   if (len <= 0) return;
   const int lp = (len + 15) & ~15;
   auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
@@ -281,7 +287,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   // Position `r`'s row of matrix m (q, k or v; `part` its third of the class token's row), or
   // null for a zero row (add_zero_attn's slot).
   const long long headColumn = static_cast<long long>(head) * D;
-  const int seqStart = start, rows = len; // (structured bindings: not captured by lambdas in C++17)
+  const int seqStart = start, rows = stored; // (structured bindings: not captured by lambdas in C++17)
   auto gathered = [&](const __nv_bfloat16* m, int part, int r) -> const __nv_bfloat16* {
     const int i = gather.index[seqStart + r];
     if (i >= 0) return m + static_cast<long long>(i) * rowStride + headColumn;
@@ -290,14 +296,14 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
   for (int i = static_cast<int>(threadIdx.x); i < lp * kVecs; i += 32 * WARPS) {
     const int r = i / kVecs, c = (i % kVecs) * 8;
     if constexpr (GATHER) {
-      const __nv_bfloat16* kr = r < len ? gathered(k, 1, r) : nullptr;
-      const __nv_bfloat16* vr = r < len ? gathered(v, 2, r) : nullptr;
+      const __nv_bfloat16* kr = r < rows ? gathered(k, 1, r) : nullptr;
+      const __nv_bfloat16* vr = r < rows ? gathered(v, 2, r) : nullptr;
       // A zero-filled copy reads nothing, but its address must still be a valid one.
       copy16(ks + r * kPitch + c, kr ? kr + c : k + c, kr ? 16 : 0);
       copy16(vs + r * kPitch + c, vr ? vr + c : v + c, vr ? 16 : 0);
     } else {
-      const int bytes = r < len ? 16 : 0;
-      const long long src = base + static_cast<long long>(r < len ? r : 0) * rowStride + c;
+      const int bytes = r < rows ? 16 : 0;
+      const long long src = base + static_cast<long long>(r < rows ? r : 0) * rowStride + c;
       copy16(ks + r * kPitch + c, k + src, bytes);
       copy16(vs + r * kPitch + c, v + src, bytes);
     }
@@ -333,11 +339,11 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
       qf[kk][3] = rb < rows ? load32(qb0 + kk * 16 + 8) : 0u;
     }
   };
-  if (warp * 16 < len) loadQuery(warp * 16); // in flight with the copies
+  if (warp * 16 < stored) loadQuery(warp * 16); // in flight with the copies
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
 
-  for (int row0 = warp * 16; row0 < len; row0 += 16 * WARPS) {
+  for (int row0 = warp * 16; row0 < stored; row0 += 16 * WARPS) {
     if (row0 != warp * 16) loadQuery(row0);
     float o[D / 8][4];
 #pragma unroll
@@ -425,11 +431,11 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
       }
     }
     const auto [ia, ib] = quadInverseSums(la, lb);
-    storeRows<D>(o, ia, ib, out, outStride, start, row0 + g, row0 + g + 8, len, head, t);
+    storeRows<D>(o, ia, ib, out, outStride, start, row0 + g, row0 + g + 8, stored, head, t);
     if (LSE && t == 0) { // training: each row's log2 of its softmax denominator
       float* l = lse + static_cast<long long>(head) * lseStride + start;
-      if (row0 + g < len) l[row0 + g] = fmaf(ma, scaleLog2e, -log2f(ia));
-      if (row0 + g + 8 < len) l[row0 + g + 8] = fmaf(mb, scaleLog2e, -log2f(ib));
+      if (row0 + g < stored) l[row0 + g] = fmaf(ma, scaleLog2e, -log2f(ia));
+      if (row0 + g + 8 < stored) l[row0 + g + 8] = fmaf(mb, scaleLog2e, -log2f(ib));
     }
   }
 }
@@ -832,11 +838,16 @@ std::optional<Launch> inferenceLaunch(const std::uint16_t* q, const std::uint16_
 
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,
                         const int* cuSeqlens, std::int64_t sequences, int heads, int headDim, std::int64_t maxLength,
-                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant) {
-  const auto l = shortAttentionVariantName(variant) ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads,
-                                                                      headDim, maxLength, scale, out, outStride, stream)
-                                                    : std::nullopt;
+                        float scale, std::uint16_t* out, std::int64_t outStride, void* stream, int variant,
+                        std::int64_t zeroSlots) {
+  // Virtual zero slots: the tiled kernels only (variant 1 is the kernel before them).
+  auto l =
+      shortAttentionVariantName(variant) && zeroSlots >= 0 && zeroSlots <= sequences && (zeroSlots == 0 || variant != 1)
+          ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads, headDim, maxLength, scale, out, outStride,
+                            stream)
+          : std::nullopt;
   if (!l) return false;
+  l->gather.zeroSlots = static_cast<int>(zeroSlots);
   switch (headDim) {
   case 32: return launchVariant<32>(*l, variant);
   case 48: return launchVariant<48>(*l, variant);
@@ -847,13 +858,15 @@ bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const st
 bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                               std::int64_t rowStride, const int* index, const std::uint16_t* cls, const int* cuSeqlens,
                               std::int64_t sequences, int heads, int headDim, std::int64_t maxLength, float scale,
-                              std::uint16_t* out, std::int64_t outStride, void* stream) {
-  auto l = index != nullptr && aligned16(cls) ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads,
-                                                                headDim, maxLength, scale, out, outStride, stream)
-                                              : std::nullopt;
+                              std::uint16_t* out, std::int64_t outStride, void* stream, std::int64_t zeroSlots) {
+  auto l = index != nullptr && aligned16(cls) && zeroSlots >= 0 && zeroSlots <= sequences
+               ? inferenceLaunch(q, k, v, rowStride, cuSeqlens, sequences, heads, headDim, maxLength, scale, out,
+                                 outStride, stream)
+               : std::nullopt;
   if (!l) return false;
   l->gather.index = index;
   l->gather.cls = reinterpret_cast<const __nv_bfloat16*>(cls);
+  l->gather.zeroSlots = static_cast<int>(zeroSlots);
   switch (headDim) { // the default's shape (variant 0)
   case 32: return launchTiled<32, 4, 16, 1, false, true>(*l);
   case 48: return launchTiled<48, 4, 16, 1, false, true>(*l);

@@ -168,6 +168,53 @@ private Q_SLOTS:
     }
   }
 
+  // Embedding's GPU layout with add_zero_attn's slots virtual (gpuEmbeddingShape): no slot row is
+  // stored (R = Tp + B, order never names one), each neighbourhood's sequence ends at its class
+  // token, maxLength counts the slot, and a batch planned to the row budget stays within it after
+  // rounding. The CPU scatters it to the padded layout (zeros at the slot, as add_zero_attn):
+  // the same embeddings as with the slots stored, bit for bit.
+  void virtualZeroSlotsMatchStoredOnes() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    torch::NoGradGuard noGrad;
+    const torch::Tensor table = model.cellTokens(expression_, types_);
+    const auto h = hoods();
+    const auto order = orderBySize(h);
+    QVERIFY(gpuEmbeddingShape().virtualZeroSlot && !gpuEmbeddingShape(true).virtualZeroSlot);
+    // embed's shape (the fixture's few hundred cells: one batch), then rows rounded to 512 within
+    // budgets of 1,024 and 2,048 (several batches).
+    const PackShape small{0, 8, 512, 8, true};
+    for (const auto& [virtualShape, budget] :
+         {std::make_pair(gpuEmbeddingShape(), std::int64_t(8192)), std::make_pair(small, std::int64_t(1024)),
+          std::make_pair(small, std::int64_t(2048))}) {
+      PackShape storedShape = virtualShape;
+      storedShape.virtualZeroSlot = false;
+      const std::int64_t multiple = virtualShape.rowMultiple;
+      const auto plan = planBatches(h, order, budget, false, &virtualShape);
+      QVERIFY(budget == 8192 || plan.ranges.size() > 1);
+      for (const auto& [first, last] : plan.ranges) {
+        const Batch pad = makeBatch(h, order, first, last, 0, torch::kCPU);
+        const Batch v = packBatch(pad, virtualShape), s = packBatch(pad, storedShape);
+        const std::int64_t B = v.observed.size(0), Tp = v.rows.size(0);
+        QVERIFY(v.virtualZeroSlot && !s.virtualZeroSlot);
+        QCOMPARE(v.order.size(0), Tp + B);
+        QCOMPARE(v.zeroRows.numel(), std::int64_t(0));
+        QVERIFY(v.order.max().item<std::int64_t>() < Tp + B); // no zero-slot row
+        QVERIFY(v.order.size(0) % multiple == 0 && v.order.size(0) <= budget);
+        QVERIFY(v.order.size(0) <= packedRowBound(last - first, pad.observed.size(1), virtualShape));
+        QCOMPARE(s.order.size(0), s.rows.size(0) + 2 * B);
+        // Each neighbourhood's last stored position is its class token (row Tp + b).
+        const auto cu = v.cuSeqlens.to(torch::kInt64);
+        for (std::int64_t b = 0; b < B; ++b)
+          QCOMPARE(v.order[cu[b + 1].item<std::int64_t>() - 1].item<std::int64_t>(), Tp + b);
+        QCOMPARE(v.maxLength, s.maxLength);
+        const Output x = model.forwardFromTokens(table, types_, v, false);
+        const Output y = model.forwardFromTokens(table, types_, s, false);
+        QVERIFY(torch::equal(x.embedding, y.embedding));
+      }
+    }
+  }
+
   // A table widened with each cell's first-layer q|k|v (a GPU's embedding table) holds the tokens
   // unchanged in its first E columns and the layer's projection of them after, and gives the same
   // embeddings on every path that reads only the tokens (here the CPU's: the gathered attention
