@@ -14,6 +14,9 @@ struct NeighborhoodOptions {
   // (inference).
   int cap = 0;
   std::uint64_t seed = 1221;
+  // Threads that build a NeighborhoodIndex (0: every core; at least 64k cells each): the same
+  // index whatever the count.
+  int buildThreads = 0;
 };
 
 // Compressed lists: cell i's neighbours are indices[indptr[i] .. indptr[i+1]), ascending.

@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <hdf5.h>
+#include <limits>
 #include <random>
 #include <set>
 #include <tuple>
@@ -811,6 +812,50 @@ private slots:
     // Seeded: the same seed gives the same subset.
     NeighborhoodIndex again(x.data(), y.data(), s.data(), 400, o);
     QCOMPARE(again.compute(0, 400).indices, a.indices);
+  }
+
+  void neighborhoodIndexIsTheSameOnAnyThreads() {
+    // The index is built on several threads, each over a range of cells: the neighbourhoods must be
+    // those of a one-thread build, with sections in runs that straddle the ranges, a stretch of
+    // cells whose sections come interleaved (every range then touches every bin), a sparse section
+    // (hashed bins) and a section that comes back after others; and a non-finite position is
+    // reported as the first such cell, as one pass finds it.
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(0.0f, 400.0f), far(0.0f, 1.0e5f);
+    std::vector<float> x, y;
+    std::vector<std::int64_t> s;
+    const std::int64_t n = 300000;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t section = i < 100000 ? 4 : i < 120000 ? (i % 3) : i < 125000 ? 9 : i < 260000 ? 5 : 4;
+      const bool sparse = section == 9;
+      x.push_back(sparse ? far(rng) : u(rng) + (section == 5 ? -1000.0f : 0.0f));
+      y.push_back(sparse ? far(rng) : u(rng));
+      s.push_back(section);
+    }
+    auto lists = [&](int threads) {
+      NeighborhoodOptions o;
+      o.buildThreads = threads;
+      return NeighborhoodIndex(x.data(), y.data(), s.data(), n, o).compute(0, n, 2);
+    };
+    const NeighborhoodList one = lists(1);
+    QVERIFY(one.indices.size() > static_cast<std::size_t>(n)); // neighbours to compare
+    for (const int threads : {2, 3, 4}) {
+      const NeighborhoodList many = lists(threads);
+      QCOMPARE(many.indptr, one.indptr);
+      QCOMPARE(many.indices, one.indices);
+    }
+    x[200000] = std::nanf("");
+    y[150000] = std::numeric_limits<float>::infinity();
+    for (const int threads : {1, 4}) {
+      NeighborhoodOptions o;
+      o.buildThreads = threads;
+      try {
+        NeighborhoodIndex index(x.data(), y.data(), s.data(), n, o);
+        QFAIL("a non-finite position was accepted");
+      } catch (const Error& e) {
+        QVERIFY2(std::string(e.what()).find("cell 150000 ") != std::string::npos, e.what());
+      }
+    }
   }
 
   void neighborhoodsEqualTheDefinition() {
