@@ -1084,7 +1084,9 @@ CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device devi
   const CheckInput storedIn = checkInput(device, config, cells, 250, 23, true);
   if (!virtualIn.batch.virtualZeroSlot || storedIn.batch.virtualZeroSlot) return r;
   const torch::Tensor wideTable = model.widenTokenTable(virtualIn.tokens);
-  auto declines = [&] { return model.virtualZeroSlotDeclines_.load() + model.firstLayerDeclines_.load(); };
+  auto declines = [&] {
+    return model.virtualZeroSlotDeclines_.load() + model.firstLayerDeclines_.load() + model.fusedPoolDeclines_;
+  };
   auto embed = [&](const CheckInput& in, bool wide) {
     return model.forwardFromTokens(wide ? wideTable : in.tokens, in.types, in.batch, false)
         .embedding.narrow(0, 0, cells);
@@ -1827,9 +1829,17 @@ std::int64_t fillerSequences(std::int64_t longest, const PackShape& shape) {
 }
 } // namespace
 
+namespace {
+// Whether packBatch(shape) leaves the zero slots virtual in a batch whose longest real sequence
+// (observed tokens + 2) is `longest` rows.
+bool virtualZeroSlots(const PackShape& shape, std::int64_t longest) {
+  return shape.virtualZeroSlot && (shape.virtualZeroSlotLongest <= 0 || longest <= shape.virtualZeroSlotLongest);
+}
+} // namespace
+
 std::int64_t packedRowBound(std::int64_t cells, std::int64_t longest, const PackShape& shape) {
   const std::int64_t B = roundedCells(cells, shape.cellSteps), T = cells * longest;
-  const std::int64_t F = fillerSequences(longest + 2, shape), slots = shape.virtualZeroSlot ? 1 : 2;
+  const std::int64_t F = fillerSequences(longest + 2, shape), slots = virtualZeroSlots(shape, longest + 2) ? 1 : 2;
   if (shape.rowMultiple > 0) return roundUp(T + F + slots * B, shape.rowMultiple);
   return (shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T) + slots * B;
 }
@@ -1861,7 +1871,7 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
   // never raise maxLength, which sizes the attention's and the pool's shared memory.
   const std::int64_t F = fillerSequences(longest, shape);
-  const bool virtualZero = shape.virtualZeroSlot;
+  const bool virtualZero = virtualZeroSlots(shape, longest);
   const std::int64_t slots = virtualZero ? 1 : 2; // stored rows per neighbourhood besides its tokens
   const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + slots * B, shape.rowMultiple) - slots * B
                           : shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple)

@@ -94,6 +94,9 @@ struct PackShape {
   std::int64_t rowMultiple = 0;    // R = T + 2B rounded up to a multiple of this (instead of tokenMultiple)
   std::int64_t cellSteps = 0;      // B rounded up by empty neighbourhoods (see above; 0: exact)
   bool virtualZeroSlot = false;    // Batch::virtualZeroSlot (then R = T + B is what rowMultiple rounds)
+  // ... only for batches whose longest sequence, the slot included, is at most this many rows (0:
+  // any): past the short-attention kernel's bound the slots stay stored, for flash attention.
+  std::int64_t virtualZeroSlotLongest = 0;
 };
 // The most rows packBatch(shape) gives a batch of `cells` neighbourhoods of at most `longest`
 // observed cells each (fillers and empty neighbourhoods included): what embedding's batch plan
@@ -384,6 +387,8 @@ public:
   bool firstLayerPerCell() const;
   // Batches given a wide table whose first layer ran per token all the same (a kernel declined).
   std::int64_t firstLayerDeclines() const { return firstLayerDeclines_.load(std::memory_order_relaxed); }
+  // Attention layers of batches with virtual zero slots that ran the padded path (a kernel declined).
+  std::int64_t virtualZeroSlotDeclines() const { return virtualZeroSlotDeclines_.load(std::memory_order_relaxed); }
   // With a wide table, the first layer's add + LayerNorm reads its residual, the batch's tokens,
   // from the table through the row index (cuda::gatherAddLayerNormBf16): the token assembly then
   // writes the index alone, not the [R, E] tokens that only this LayerNorm read (the same values;

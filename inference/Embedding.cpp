@@ -71,7 +71,9 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
   return batch;
 }
 
-PackShape gpuEmbeddingShape(bool storedZeroSlot) { return PackShape{0, 8, 4096, 8, !storedZeroSlot}; }
+// 272: the short-attention kernel's longest sequence (cuda::shortAttentionFits), which alone
+// appends the virtual slots; longer neighbourhoods keep them stored, for flash attention.
+PackShape gpuEmbeddingShape(bool storedZeroSlot) { return PackShape{0, 8, 4096, 8, !storedZeroSlot, 272}; }
 
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
                           const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,

@@ -394,6 +394,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setResidualInProduct(opt.residualInProduct);
   model.setFirstResidualFromTable(!opt.assembleFirstTokens);
   const std::int64_t firstResidualRunsBefore = model.firstResidualRuns();
+  const std::int64_t virtualDeclinesBefore = model.virtualZeroSlotDeclines();
   res.fusedKernels = model.fusedKernels();
   res.shortAttention = model.shortAttention();
   res.attentionVariant = model.attentionVariant();
@@ -741,7 +742,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     if (firstNew >= hi) to.firstRow = n; // no chunk left to embed here (resumed, or more ranks than chunks)
     ExpressionTableStream stream(source, cells, to);
     trace("embed: expression stream started");
-    NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n);
+    NeighborhoodOptions indexOptions;
+    indexOptions.buildThreads = opt.indexThreads;
+    NeighborhoodIndex index(pos.x.data(), pos.y.data(), pos.section.data(), n, indexOptions);
     trace("embed: neighbourhood index built");
     // A GPU run computes the next chunk's neighbourhoods while this chunk's batches are queued: on
     // half the cores, leaving the rest to the queueing thread, the batch builders, the reader and
@@ -976,6 +979,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   }
   res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
   res.firstLayerDeclines = model.firstLayerDeclines() - firstLayerDeclinesBefore;
+  res.virtualZeroSlotDeclines = model.virtualZeroSlotDeclines() - virtualDeclinesBefore;
   res.firstResidualFromTable =
       batchesQueued > 0 && model.firstResidualRuns() - firstResidualRunsBefore == batchesQueued;
   if (sharded) {

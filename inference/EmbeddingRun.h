@@ -40,6 +40,8 @@ struct EmbedRunOptions {
   // The next chunk's neighbourhoods between two chunks on the main thread, as before they moved to
   // a thread of their own while the batches are queued (for comparisons).
   bool serialNeighborhoods = false;
+  // Threads that build the neighbourhood index at the start (0: every core; 1: one, as before).
+  int indexThreads = 0;
   // Batches built (makeBatch, packBatch, pinning) on host threads, this many ahead of the device;
   // 0: on the thread that queues the device's work, between batches (as before, for comparisons).
   // Building one packed batch (393k tokens) took ~17 ms on the H200's host: on the queueing
@@ -157,28 +159,29 @@ struct EmbedRunResult {
   std::int64_t chunksBuiltAhead = 0; // chunks whose first batches started while the previous one's were queued
   bool taperedChunks = false;        // that layout tapered at its ends (ChunkLayout.h)
   double peakGpuGiB = 0;
-  std::map<std::string, double> profile; // stage -> seconds, first chunk (with --profile)
-  int worldSize = 1, rank = 0;           // of a sharded run (rank 0's result covers the output)
-  bool packedBatches = false;            // packed batches, variable-length attention (paddedBatches)
-  bool fusedKernels = false;             // fused CUDA kernels used
-  bool shortAttention = false;           // the short-attention kernel used
-  int attentionVariant = 0;              // which one (cuda::shortAttentionVariantName)
-  bool poolKernelBefore = false;         // the fused pool's kernel before its grouped second pass
-  bool gemmGelu = false;                 // the fused GEMM + GELU used
-  bool erffGelu = false;                 // its epilogue by erff (not geluExp2)
-  bool fp8FeedForward = false;           // the first feed-forward layers in FP8 (e4m3)
-  bool fp8ErfGelu = false;               // their GELU in the erf form (not tanh)
-  std::int64_t fp8Fallbacks = 0;         // encoder layer calls that ran them in float32 (no kernels)
-  bool roundShapes = false;              // packed batches rounded to repeating row counts
-  bool virtualZeroSlot = false;          // their add_zero_attn slots appended by the kernels, not stored
-  bool fusedPool = false;                // the fused token gather, pool and decoder attention used
-  bool firstLayerPerCell = false;        // the table held the first layer's q|k|v (4E columns)
-  std::int64_t firstLayerDeclines = 0;   // batches whose first layer ran per token all the same
-  bool firstResidualFromTable = false;   // every batch's first residual read from the table
-  bool residualInProduct = false;        // the second feed-forward product added the residual
-  bool chunkCopyStream = false;          // finished chunks copied back on a stream of their own
-  bool writerCopies = false;             // finished chunks kept on the device, copied by the writer
-  int tracedBatches = 0;                 // batches in the kernel trace (traceFile)
+  std::map<std::string, double> profile;    // stage -> seconds, first chunk (with --profile)
+  int worldSize = 1, rank = 0;              // of a sharded run (rank 0's result covers the output)
+  bool packedBatches = false;               // packed batches, variable-length attention (paddedBatches)
+  bool fusedKernels = false;                // fused CUDA kernels used
+  bool shortAttention = false;              // the short-attention kernel used
+  int attentionVariant = 0;                 // which one (cuda::shortAttentionVariantName)
+  bool poolKernelBefore = false;            // the fused pool's kernel before its grouped second pass
+  bool gemmGelu = false;                    // the fused GEMM + GELU used
+  bool erffGelu = false;                    // its epilogue by erff (not geluExp2)
+  bool fp8FeedForward = false;              // the first feed-forward layers in FP8 (e4m3)
+  bool fp8ErfGelu = false;                  // their GELU in the erf form (not tanh)
+  std::int64_t fp8Fallbacks = 0;            // encoder layer calls that ran them in float32 (no kernels)
+  bool roundShapes = false;                 // packed batches rounded to repeating row counts
+  bool virtualZeroSlot = false;             // their add_zero_attn slots appended by the kernels, not stored
+  std::int64_t virtualZeroSlotDeclines = 0; // attention layers of such batches that ran the padded path
+  bool fusedPool = false;                   // the fused token gather, pool and decoder attention used
+  bool firstLayerPerCell = false;           // the table held the first layer's q|k|v (4E columns)
+  std::int64_t firstLayerDeclines = 0;      // batches whose first layer ran per token all the same
+  bool firstResidualFromTable = false;      // every batch's first residual read from the table
+  bool residualInProduct = false;           // the second feed-forward product added the residual
+  bool chunkCopyStream = false;             // finished chunks copied back on a stream of their own
+  bool writerCopies = false;                // finished chunks kept on the device, copied by the writer
+  int tracedBatches = 0;                    // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };
 

@@ -96,6 +96,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"fp8_fallback_calls", r.fp8Fallbacks},
           {"round_shapes", r.roundShapes},
           {"virtual_zero_slot", r.virtualZeroSlot},
+          {"virtual_zero_slot_declines", r.virtualZeroSlotDeclines},
           {"fused_pool", r.fusedPool},
           {"first_layer_per_cell", r.firstLayerPerCell},
           {"first_layer_declines", r.firstLayerDeclines},
@@ -138,6 +139,9 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: the fused attention pool's kernel before its grouped second pass");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
+  cmd->add_option("--index-threads", opt.indexThreads,
+                  "Threads that build the neighbourhood index at the start (0: every core; 1: one, as before)")
+      ->check(CLI::Range(0, 4096));
   cmd->add_flag("--assemble-first-tokens", opt.assembleFirstTokens,
                 "GPU: the packed tokens assembled for the first encoder layer's residual (as before), not read from "
                 "the per-cell table by its LayerNorm");

@@ -208,6 +208,10 @@ private Q_SLOTS:
         for (std::int64_t b = 0; b < B; ++b)
           QCOMPARE(v.order[cu[b + 1].item<std::int64_t>() - 1].item<std::int64_t>(), Tp + b);
         QCOMPARE(v.maxLength, s.maxLength);
+        // Past virtualZeroSlotLongest (the kernel's bound), the slots stay stored.
+        PackShape bounded = virtualShape;
+        bounded.virtualZeroSlotLongest = s.maxLength - 1;
+        QVERIFY(!packBatch(pad, bounded).virtualZeroSlot);
         const Output x = model.forwardFromTokens(table, types_, v, false);
         const Output y = model.forwardFromTokens(table, types_, s, false);
         QVERIFY(torch::equal(x.embedding, y.embedding));
