@@ -996,6 +996,13 @@ struct CheckInput {
   Batch batch;
   torch::Tensor tokens, types;
 };
+// The embedding checks' model: the released size, on a small panel and type table.
+ModelConfig checkConfig() {
+  ModelConfig config;
+  config.genes = 64;
+  config.cellTypes = 32;
+  return config;
+}
 CheckInput checkInput(torch::Device device, const ModelConfig& config, std::int64_t cells, std::int64_t longest,
                       std::uint64_t seed, bool storedZeroSlot = false) {
   const std::int64_t table = 5000;
@@ -1019,9 +1026,7 @@ CheckInput checkInput(torch::Device device, const ModelConfig& config, std::int6
 double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells, bool before) {
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   torch::NoGradGuard noGrad;
-  ModelConfig config; // the released size
-  config.genes = 64;
-  config.cellTypes = 32;
+  const ModelConfig config = checkConfig(); // the released size
   StateDict weights = initWeights(config, 11);
   // initWeights' LayerNorms are the identity (weight 1, bias 0): random ones for the pool's norm_k,
   // whose affine the fused kernel applies itself, so that a wrong column or head there shows.
@@ -1044,9 +1049,7 @@ double CellTransformer::checkFusedPool(torch::Device device, std::int64_t cells,
 double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_t cells) {
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   torch::NoGradGuard noGrad;
-  ModelConfig config; // the released size
-  config.genes = 64;
-  config.cellTypes = 32;
+  const ModelConfig config = checkConfig(); // the released size
   CellTransformer model(initWeights(config, 13), config, "check");
   model.to(device, torch::kBFloat16);
   if (!model.firstLayerPerCell()) return -1;
@@ -1065,9 +1068,7 @@ CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device devi
   SameBitsCheck r;
   if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
   torch::NoGradGuard noGrad;
-  ModelConfig config; // the released size
-  config.genes = 64;
-  config.cellTypes = 32;
+  const ModelConfig config = checkConfig(); // the released size
   StateDict weights = initWeights(config, 19);
   // Random LayerNorms everywhere (initWeights' are the identity), so that a row read from the
   // wrong place or a slot's key that is not zero shows.
