@@ -18,6 +18,16 @@ void windowBounds(float centre, float patch, float& lo, float& hi) {
   hi = lo + patch;
 }
 
+namespace {
+// work(0) .. work(count - 1), each on a thread of its own (work(0) on the caller's).
+template <typename Work> void onThreads(int count, const Work& work) {
+  std::vector<std::thread> pool;
+  for (int t = 1; t < count; ++t) pool.emplace_back([&work, t] { work(t); });
+  work(0);
+  for (auto& th : pool) th.join();
+}
+} // namespace
+
 std::int64_t NeighborhoodIndex::bin(float v) const {
   constexpr double limit = 4503599627370496.0; // 2^52: far beyond any grid, and exact as an integer
   return static_cast<std::int64_t>(std::clamp(std::floor(static_cast<double>(v) / opt_.patchSize), -limit, limit));
@@ -42,12 +52,6 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
       opt_.buildThreads > 0 ? opt_.buildThreads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   T = static_cast<int>(std::clamp<std::int64_t>(cells / 65536, 1, T));
   auto begin = [&](int t) { return cells * t / T; };
-  auto parallel = [&](int count, const auto& work) {
-    std::vector<std::thread> pool;
-    for (int t = 1; t < count; ++t) pool.emplace_back([&work, t] { work(t); });
-    work(0);
-    for (auto& th : pool) th.join();
-  };
   // Each section's extent and cell count (a hash look-up only where the section changes: cells
   // come grouped by section). A hash map of every bin took 0.33 s to build for 4M cells. Per
   // range: its sections in order of first appearance (local ids in gridOfCell), then numbered
@@ -64,7 +68,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
   };
   std::vector<RangeSections> ranges(static_cast<std::size_t>(T));
   std::vector<std::int32_t> gridOfCell(static_cast<std::size_t>(cells));
-  parallel(T, [&](int t) {
+  onThreads(T, [&](int t) {
     RangeSections& r = ranges[static_cast<std::size_t>(t)];
     std::unordered_map<std::int64_t, std::int32_t> local;
     std::int32_t g = -1;
@@ -110,7 +114,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
       r.global.push_back(it->second);
     }
   }
-  parallel(T, [&](int t) {
+  onThreads(T, [&](int t) {
     const auto& global = ranges[static_cast<std::size_t>(t)].global;
     for (std::int64_t i = begin(t), e = begin(t + 1); i < e; ++i)
       gridOfCell[static_cast<std::size_t>(i)] =
@@ -140,7 +144,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
     }
   }
   std::vector<float> sx(static_cast<std::size_t>(sampleAt.back())), sy(sx.size());
-  parallel(T, [&](int t) {
+  onThreads(T, [&](int t) {
     std::vector<std::int64_t>& seen = seenBefore[static_cast<std::size_t>(t)];
     for (std::int64_t i = begin(t), e = begin(t + 1); i < e; ++i) {
       const auto k = static_cast<std::size_t>(gridOfCell[static_cast<std::size_t>(i)]);
@@ -184,7 +188,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
   // hash map, on one thread), then each range's counts over the bins it touches, their starts in
   // range order, and the cells placed.
   std::vector<std::int64_t> binOfCell(static_cast<std::size_t>(cells));
-  parallel(T, [&](int t) {
+  onThreads(T, [&](int t) {
     for (std::int64_t i = begin(t), e = begin(t + 1); i < e; ++i) {
       const Grid& grid = grids_[static_cast<std::size_t>(gridOfCell[static_cast<std::size_t>(i)])];
       binOfCell[static_cast<std::size_t>(i)] =
@@ -203,7 +207,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
   // Cells grouped by section touch few bins a range; cells in any order would give every range
   // a count of every bin: then one range.
   std::vector<std::int64_t> lo(static_cast<std::size_t>(T)), hi(static_cast<std::size_t>(T));
-  parallel(T, [&](int t) {
+  onThreads(T, [&](int t) {
     const auto first = binOfCell.begin() + begin(t), last = binOfCell.begin() + begin(t + 1);
     const auto [a, b] = std::minmax_element(first, last);
     lo[static_cast<std::size_t>(t)] = first == last ? 0 : *a;
@@ -219,7 +223,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
     hi[0] = totalBins - 1;
   }
   std::vector<std::vector<std::int32_t>> counts(static_cast<std::size_t>(C));
-  parallel(C, [&](int t) {
+  onThreads(C, [&](int t) {
     auto& c = counts[static_cast<std::size_t>(t)];
     const std::int64_t base = lo[static_cast<std::size_t>(t)];
     c.assign(static_cast<std::size_t>(std::max<std::int64_t>(0, hi[static_cast<std::size_t>(t)] - base + 1)), 0);
@@ -245,7 +249,7 @@ NeighborhoodIndex::NeighborhoodIndex(const float* x, const float* y, const std::
       }
   }
   order_.resize(static_cast<std::size_t>(cells));
-  parallel(C, [&](int t) {
+  onThreads(C, [&](int t) {
     auto& place = counts[static_cast<std::size_t>(t)];
     const std::int64_t base = lo[static_cast<std::size_t>(t)];
     for (std::int64_t i = countBegin(t), e = countEnd(t); i < e; ++i)
@@ -313,10 +317,7 @@ NeighborhoodList NeighborhoodIndex::compute(std::int64_t begin, std::int64_t end
       sz.push_back(static_cast<std::int64_t>(idx.size() - before));
     }
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
-  work(0);
-  for (auto& th : pool) th.join();
+  onThreads(threads, work);
   NeighborhoodList out;
   out.indptr.reserve(static_cast<std::size_t>(count) + 1);
   out.indptr.push_back(0);
