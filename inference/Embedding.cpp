@@ -1,5 +1,7 @@
 #include "inference/Embedding.h"
 
+#include "inference/FusedKernels.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -71,9 +73,11 @@ Batch makeBatch(const NeighborhoodList& hoods, const std::vector<std::int64_t>& 
   return batch;
 }
 
-// 272: the short-attention kernel's longest sequence (cuda::shortAttentionFits), which alone
-// appends the virtual slots; longer neighbourhoods keep them stored, for flash attention.
-PackShape gpuEmbeddingShape(bool storedZeroSlot) { return PackShape{0, 8, 4096, 8, !storedZeroSlot, 272}; }
+// Virtual slots up to the short-attention kernel's longest sequence (it alone appends them);
+// longer neighbourhoods keep them stored, for flash attention.
+PackShape gpuEmbeddingShape(bool storedZeroSlot) {
+  return PackShape{0, 8, 4096, 8, !storedZeroSlot, cuda::kShortAttentionLongest};
+}
 
 Output embedNeighborhoods(const CellTransformer& model, const torch::Tensor& expression, const torch::Tensor& types,
                           const NeighborhoodList& hoods, std::int64_t cellOffset, const EmbedOptions& options,

@@ -112,6 +112,10 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
 // zeroSlots: the first zeroSlots sequences end with add_zero_attn's slot without storing it
 // (Batch::virtualZeroSlot): one zero key and value after their stored rows, no output row for it;
 // maxLength counts it. Not with variant 1 (false).
+// The longest sequence the short-attention kernels take (shortAttentionFits; keys in shared
+// memory): training's bound for neighbourhoods of up to 256 observed cells with the class token and
+// zero slot is 258, rounded up to 16.
+constexpr int kShortAttentionLongest = 272;
 bool shortAttentionFits(int headDim, std::int64_t maxLength);
 const char* shortAttentionVariantName(int variant);
 bool shortAttentionBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v, std::int64_t rowStride,

@@ -28,10 +28,9 @@ namespace atlascope::inference::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-// The longest sequence (keys in shared memory), rounded up to 16: training's bound for a batch of
-// neighbourhoods of up to 256 observed cells (the cap, 250 by default, rounded up to 32) with the
-// class token and zero slot is 258.
-constexpr int kMaxPadded = 272;
+// The longest sequence, keys in shared memory (FusedKernels.h: training's bound for the cap, 250
+// by default, rounded up to 256 observed cells, with the class token and zero slot, to 16).
+constexpr int kMaxPadded = kShortAttentionLongest;
 
 // Keys [padded][D + 8] bf16 (the pitch spreads a fragment's rows over the 32 banks), values
 // transposed [D][padded + 8].
