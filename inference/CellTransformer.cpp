@@ -1701,36 +1701,30 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2;
 #if TORCH_VERSION_MAJOR >= 2
+  const torch::Tensor& w = P(prefix + ".in_proj_weight");
+  const torch::Tensor& bias = P(prefix + ".in_proj_bias");
+  torch::Tensor q, k, v;
 #ifdef ATLASCOPE_FUSED_KERNELS
-  // Virtual zero slots (Batch::virtualZeroSlot, embedding's batches): the short-attention kernel
-  // appends them itself; where it declines, the padded path at the end (the slots are zeros there).
-  if (batch.virtualZeroSlot && variableLengthAttention() && shortAttention() && !at::GradMode::is_enabled() &&
+  if (variableLengthAttention() && shortAttention() && !at::GradMode::is_enabled() &&
       x.scalar_type() == torch::kBFloat16 && cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
-    const torch::Tensor qkv = linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"), false);
-    const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_, B);
+    // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding), which
+    // appends virtual zero slots itself (Batch::virtualZeroSlot, embedding's batches).
+    const torch::Tensor qkv = linear(x, w, bias, false);
+    if (!batch.virtualZeroSlot) qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's k, v
+    const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_,
+                                                   batch.virtualZeroSlot ? B : 0);
     if (out.defined()) return lin(out, prefix + ".out_proj");
-  }
-  if (batch.virtualZeroSlot) ++virtualZeroSlotDeclines_;
-#endif
-  if (variableLengthAttention() && !batch.virtualZeroSlot) {
-    const std::int64_t R = x.size(0);
-    const torch::Tensor& w = P(prefix + ".in_proj_weight");
-    const torch::Tensor& bias = P(prefix + ".in_proj_bias");
-    torch::Tensor q, k, v;
-#ifdef ATLASCOPE_FUSED_KERNELS
-    if (shortAttention() && !at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
-        cuda::shortAttentionFits(static_cast<int>(d), batch.maxLength)) {
-      // Inference: one [R, 3E] projection read in place by the kernel (no split, no padding).
-      const torch::Tensor qkv = linear(x, w, bias, false);
-      qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
-      const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_);
-      if (out.defined()) return lin(out, prefix + ".out_proj");
-      // Declined (a misaligned row, say): flash on the same projections, below.
+    // Declined (a misaligned row, say): flash on the same projections, below; with virtual slots,
+    // which only this kernel appends, the padded path at the end (the slots are zeros there).
+    if (!batch.virtualZeroSlot) {
       q = qkv.narrow(1, 0, E).contiguous();
       k = qkv.narrow(1, E, E).contiguous();
       v = qkv.narrow(1, 2 * E, E).contiguous();
     }
+  }
 #endif
+  if (variableLengthAttention() && !batch.virtualZeroSlot) {
+    const std::int64_t R = x.size(0);
     // q, k and v by three projections (row blocks of in_proj, contiguous): the flash backward's
     // dq, dk, dv then reach their projections directly, where slices of one [R, 3E] projection
     // cost three zero-filled [R, 3E] gradients, strided copies and their sums per layer.
@@ -1763,6 +1757,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     return lin(out.reshape({R, E}), prefix + ".out_proj");
   }
 #endif
+  if (batch.virtualZeroSlot) ++virtualZeroSlotDeclines_;
   const torch::Tensor qkv = torch::linear(x, P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias")); // [R, 3E]
   qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's keys and values
   const torch::Tensor padded = scatterPadded(qkv, batch).view({B, L, 3, H, d}).permute({2, 0, 3, 1, 4});
@@ -1828,19 +1823,17 @@ std::int64_t fillerSequences(std::int64_t longest, const PackShape& shape) {
              ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
              : 0;
 }
-} // namespace
 
-namespace {
 // Whether packBatch(shape) leaves the zero slots virtual in a batch whose longest real sequence
 // (observed tokens + 2) is `longest` rows.
-bool virtualZeroSlots(const PackShape& shape, std::int64_t longest) {
+bool slotsVirtual(const PackShape& shape, std::int64_t longest) {
   return shape.virtualZeroSlot && (shape.virtualZeroSlotLongest <= 0 || longest <= shape.virtualZeroSlotLongest);
 }
 } // namespace
 
 std::int64_t packedRowBound(std::int64_t cells, std::int64_t longest, const PackShape& shape) {
   const std::int64_t B = roundedCells(cells, shape.cellSteps), T = cells * longest;
-  const std::int64_t F = fillerSequences(longest + 2, shape), slots = virtualZeroSlots(shape, longest + 2) ? 1 : 2;
+  const std::int64_t F = fillerSequences(longest + 2, shape), slots = slotsVirtual(shape, longest + 2) ? 1 : 2;
   if (shape.rowMultiple > 0) return roundUp(T + F + slots * B, shape.rowMultiple);
   return (shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T) + slots * B;
 }
@@ -1872,7 +1865,7 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
   // never raise maxLength, which sizes the attention's and the pool's shared memory.
   const std::int64_t F = fillerSequences(longest, shape);
-  const bool virtualZero = virtualZeroSlots(shape, longest);
+  const bool virtualZero = slotsVirtual(shape, longest);
   const std::int64_t slots = virtualZero ? 1 : 2; // stored rows per neighbourhood besides its tokens
   const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + slots * B, shape.rowMultiple) - slots * B
                           : shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple)
@@ -2278,11 +2271,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       // A decline: the tokens after all (the layer then runs as below).
       if (!firstNormed.defined()) assembled = assembleTokens(table, cls, batch);
     }
-    if (firstNormed.defined()) {
-      // tokens stays undefined: layer 0 reads nothing else.
-    } else if (assembled.defined()) {
+    // With firstNormed, tokens stays undefined: layer 0 reads nothing else.
+    if (!firstNormed.defined() && assembled.defined()) {
       tokens = assembled;
-    } else {
+    } else if (!firstNormed.defined()) {
       const torch::Tensor rows = table.defined() ? table.narrow(1, 0, E).index_select(0, batch.rows) : tokens;
       tokens = permuteRows(torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
                                        torch::zeros({B, E}, rows.options().dtype(compute_))},
