@@ -59,17 +59,35 @@ std::vector<std::string> categoryNames(const Hdf5File& f, const std::string& dat
   }
 }
 
-// Codes as the table holds them, each checked against the categories (validateAnnData did so
-// for the whole file; this keeps the reader safe on its own: the codes index the names).
-void assignCodes(const Hdf5File& f, const std::string& dataset, const std::vector<std::int64_t>& codes,
-                 Categorical& c) {
-  c.codes.reserve(codes.size());
+// Codes [first, first + count) of `dataset` appended to c.codes, each within c's categories.
+void checkCodes(const Hdf5File& f, const std::string& dataset, const std::int64_t* codes, std::int64_t first,
+                std::int64_t count, Categorical& c) {
   const auto k = static_cast<std::int64_t>(c.names.size());
-  for (std::size_t i = 0; i < codes.size(); ++i) {
+  for (std::int64_t i = 0; i < count; ++i) {
     if (codes[i] < -1 || codes[i] >= k)
-      throw FileError(f.path(), quote(dataset) + "[" + std::to_string(i) + "] = " + std::to_string(codes[i]) +
+      throw FileError(f.path(), quote(dataset) + "[" + std::to_string(first + i) + "] = " + std::to_string(codes[i]) +
                                     ", but there are " + std::to_string(k) + " categories (-1 = missing)");
     c.codes.push_back(static_cast<std::int32_t>(codes[i]));
+  }
+}
+
+// Codes as the table holds them, each checked against the categories (validateAnnData did so
+// for the whole file; this keeps the reader safe on its own: the codes index the names). Read in
+// blocks of a million: a whole column as int64 (32 MB at 4M cells) was freshly faulted-in memory
+// written once and thrown away, most of the reader's time with the positions' doubles.
+void assignCodes(const Hdf5File& f, const std::string& dataset, Categorical& c) {
+  const std::vector<std::int64_t> shape = f.kind(dataset) == 'm' ? std::vector<std::int64_t>() : f.shape(dataset);
+  if (shape.size() != 1) { // compound members (anndata < 0.7, small files) and anything not 1D: read whole
+    const auto all = f.readInt64(dataset).data;
+    checkCodes(f, dataset, all.data(), 0, static_cast<std::int64_t>(all.size()), c);
+    return;
+  }
+  const std::int64_t n = shape[0];
+  c.codes.reserve(static_cast<std::size_t>(n));
+  constexpr std::int64_t kBlock = 1 << 20;
+  for (std::int64_t at = 0; at < n; at += kBlock) {
+    const auto part = f.readInt64Range(dataset, at, std::min(kBlock, n - at));
+    checkCodes(f, dataset, part.data(), at, static_cast<std::int64_t>(part.size()), c);
   }
 }
 
@@ -77,12 +95,12 @@ Categorical readCategorical(const Hdf5File& f, const std::string& col) {
   Categorical c;
   if (const std::string legacy = legacyCategories(f, col); !legacy.empty()) {
     c.names = categoryNames(f, legacy);
-    assignCodes(f, col, f.readInt64(col).data, c);
+    assignCodes(f, col, c);
     return c;
   }
   if (encodingOf(f, col) == "categorical" || (f.exists(col + "/codes") && f.exists(col + "/categories"))) {
     c.names = categoryNames(f, col + "/categories");
-    assignCodes(f, col + "/codes", f.readInt64(col + "/codes").data, c);
+    assignCodes(f, col + "/codes", c);
     return c;
   }
   std::vector<std::string> values;
@@ -153,8 +171,11 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
   const double scale = opt.units == "mm" ? 1000.0 : 1.0;
   if (opt.units != "mm" && opt.units != "um") throw FileError(path, "unknown units '" + opt.units + "' (um or mm)");
 
-  // Positions.
+  // Positions. float32 obsm['spatial'] is kept as read: widening it to two double vectors (64 MB
+  // at 4M cells, freshly faulted in) took a third of the reader's time.
   std::vector<double> x, y;
+  NdArray<float> spatial;
+  bool fromSpatial = false;
   if (!opt.x.empty() || !opt.y.empty()) {
     if (opt.x.empty() || opt.y.empty()) throw Error("give both --x and --y");
     for (const auto& [col, out] : {std::pair<std::string, std::vector<double>*>{opt.x, &x}, {opt.y, &y}}) {
@@ -162,22 +183,24 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
       *out = readNumeric(f, "/obs/" + col);
     }
   } else if (f.exists("/obsm/spatial")) {
-    const auto s = f.readFloat("/obsm/spatial");
-    if (s.shape.size() != 2 || s.shape[1] < 2) throw FileError(path, "obsm['spatial'] must have at least 2 columns");
-    x.reserve(static_cast<std::size_t>(s.shape[0]));
-    y.reserve(static_cast<std::size_t>(s.shape[0]));
-    for (std::int64_t i = 0; i < s.shape[0]; ++i) {
-      x.push_back(s.data[static_cast<std::size_t>(i * s.shape[1])]);
-      y.push_back(s.data[static_cast<std::size_t>(i * s.shape[1] + 1)]);
-    }
+    spatial = f.readFloat("/obsm/spatial");
+    if (spatial.shape.size() != 2 || spatial.shape[1] < 2)
+      throw FileError(path, "obsm['spatial'] must have at least 2 columns");
+    fromSpatial = true;
   } else if (f.exists("/obs/x") && f.exists("/obs/y")) {
     x = readNumeric(f, "/obs/x");
     y = readNumeric(f, "/obs/y");
   } else {
     throw FileError(path, "no cell positions: missing obsm['spatial'] and obs columns 'x'/'y' (use --x/--y)");
   }
-  const std::size_t n = x.size();
-  if (y.size() != n) throw FileError(path, "x and y have different lengths");
+  const std::size_t n = fromSpatial ? static_cast<std::size_t>(spatial.shape[0]) : x.size();
+  if (!fromSpatial && y.size() != n) throw FileError(path, "x and y have different lengths");
+  const std::size_t spatialColumns = fromSpatial ? static_cast<std::size_t>(spatial.shape[1]) : 0;
+  // Cell i's position along axis 0 (x) or 1 (y), as a double (the obs columns' type).
+  auto position = [&](std::size_t i, std::size_t axis) -> double {
+    if (fromSpatial) return spatial.data[i * spatialColumns + axis];
+    return axis == 0 ? x[i] : y[i];
+  };
 
   // Section.
   const std::string secCol = !opt.section.empty()
@@ -236,13 +259,14 @@ CellTable readCellTable(const Hdf5File& f, const ColumnOptions& opt) {
   t.section.reserve(n);
   t.cellType.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(x[i]) || !std::isfinite(y[i]) || sec.codes[i] < 0) {
+    const double px = position(i, 0), py = position(i, 1);
+    if (!std::isfinite(px) || !std::isfinite(py) || sec.codes[i] < 0) {
       ++t.skippedCells;
       continue;
     }
     t.fileRow.push_back(static_cast<std::int64_t>(i));
-    t.x.push_back(static_cast<float>(x[i] * scale));
-    t.y.push_back(static_cast<float>(y[i] * scale));
+    t.x.push_back(static_cast<float>(px * scale));
+    t.y.push_back(static_cast<float>(py * scale));
     t.section.push_back(sec.codes[i]);
     t.cellType.push_back(types.codes.empty() ? -1 : types.codes[i]);
     if (!ccf.empty()) {
