@@ -244,6 +244,10 @@ public:
   // The fused pool's kernel before its grouped second pass (cuda::packedPoolBf16's `before`).
   void setPoolKernelBefore(bool on) { poolKernelBefore_ = on; }
   bool poolKernelBefore() const { return poolKernelBefore_; }
+  // The fused pool's first pass two tokens a warp at a time (the default; cuda::packedPoolBf16's
+  // tokenPairs, the same bits); false: one (`--pool-single-tokens`, the kernel before).
+  void setPoolTokenPairs(bool on) { poolTokenPairs_ = on; }
+  bool poolTokenPairs() const { return poolTokenPairs_; }
   // The fused pool, token assembly and decoder attention against the ATen path on `device`, a
   // random model of the released size (E 384, 8 heads) on random tokens in a rounded packed batch
   // (neighbourhoods of 0 to 300 observed cells, empty ones and fillers): the smallest cosine
@@ -421,6 +425,21 @@ public:
   bool residualInProduct() const { return residualInProduct_; }
   // Encoder layers run with the residual in the product (parity checks that the path ran).
   std::int64_t residualInProductRuns() const { return residualInProductRuns_.load(std::memory_order_relaxed); }
+  // Inference on a GPU in bf16 with the fused kernels (the default; `--unfused-product-norm` turns
+  // it off): the encoder's products that a LayerNorm follows, each layer's attention output
+  // projection (but the first layer's, whose residual comes from the table) and second
+  // feed-forward layer, with the residual add and the LayerNorm in the product's epilogue
+  // (cuda::gemmAddLayerNormBf16, E 384): the same bits as the product, then the add + LayerNorm
+  // kernel (`parity`: product_norm_max_difference), without writing and reading back the product.
+  // Not with --fp8-feed-forward, nor for training's copies (setComputeCopies).
+  // Variants (measured against each other): 0 off, 1 both products with cooperative tiles, 2 both
+  // with ping-pong tiles, 3 the feed-forward's alone with ping-pong tiles, 4 the feed-forward's alone
+  // with cooperative tiles.
+  void setProductNorm(int variant) { productNorm_ = variant; }
+  int productNorm() const { return productNorm_; }
+  // Products with their LayerNorm in the epilogue, and those where the kernel declined.
+  std::int64_t productNormRuns() const { return productNormRuns_.load(std::memory_order_relaxed); }
+  std::int64_t productNormDeclines() const { return productNormDeclines_.load(std::memory_order_relaxed); }
   // forward() from a table of cellTokens() (or cellTable()) rows instead of expression; padded or
   // packed batches.
   Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
@@ -439,8 +458,13 @@ public:
     double virtualZeroSlot = -1;
     // The first layer's residual from the table (setFirstResidualFromTable) against assembled.
     double firstResidual = -1;
+    // The fused pool's first pass two tokens a warp at a time against one (setPoolTokenPairs).
+    double poolTokenPairs = -1;
+    // The products with their LayerNorm in one kernel against two (setProductNorm); +inf also
+    // where the one kernel did not run.
+    double productNorm = -1;
   };
-  static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000);
+  static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000, int productNormVariant = 1);
 
 private:
   // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
@@ -507,8 +531,10 @@ private:
   torch::Tensor firstLayerAttention(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
                                     const Batch& batch) const;
   // Self-attention of an encoder layer on the packed token table (see Batch::rows).
+  // `unprojected`: where the short-attention kernel runs, its output before the output projection
+  // goes there and nothing is returned (the caller projects it, with its LayerNorm: productNormOut).
   torch::Tensor packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
-                                    const torch::Tensor& valid) const;
+                                    const torch::Tensor& valid, torch::Tensor* unprojected = nullptr) const;
   // Scaled dot-product attention of [B, H, Lq, d] queries over [B, H, Lk, d] keys/values whose
   // padding `valid` [B, Lk] marks (undefined: none); [B, Lq, E].
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -525,6 +551,7 @@ private:
   bool packedPool_ = true;
   int attentionVariant_ = 0;
   bool poolKernelBefore_ = false;
+  bool poolTokenPairs_ = true;
   mutable std::int64_t fusedPoolDeclines_ = 0; // batches whose fused pool declined (ATen's ran)
   bool gemmGelu_ = true;
   bool fusedFeedForward_ = true;
@@ -550,6 +577,16 @@ private:
   torch::Tensor firstLayerNorm(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
                                const torch::Tensor& attention) const;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
+  int productNorm_ = 0;
+  mutable std::atomic<std::int64_t> productNormRuns_{0}, productNormDeclines_{0};
+  // The encoder's out_proj and linear2 weights transposed ([in, out], bf16, on the model's device),
+  // the product + LayerNorm kernel's operand: made with the compute copies (refreshComputeCopies;
+  // none for training's own copies).
+  StateDict transposed_;
+  // LN(residual + a W^T + b) by the product + LayerNorm kernel for `linear`'s weight and `norm`'s
+  // LayerNorm (setProductNorm); undefined where it does not apply or declined.
+  torch::Tensor productNormOut(const torch::Tensor& a, const std::string& linear, const torch::Tensor& residual,
+                               const std::string& norm) const;
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

@@ -64,6 +64,87 @@ template <int C> __device__ __forceinline__ float laneDot(const float* a, const 
   return dot;
 }
 
+// laneDot for two tokens (x and y) at once: each float4 of A read from shared memory serves both,
+// where pass 1's shared-memory reads of A (24 16-byte reads a lane per token at E 384, 8 heads)
+// were a third of the pool's time. The same expression per token as laneDot (the same bits).
+template <int C>
+__device__ __forceinline__ void laneDot2(const float* a, const float (&x)[4 * C], const float (&y)[4 * C], int lane,
+                                         float& dx, float& dy) {
+  dx = 0.f;
+  dy = 0.f;
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const float4 w = *reinterpret_cast<const float4*>(a + lane * 4 + 128 * k);
+    dx += w.x * x[4 * k] + w.y * x[4 * k + 1] + w.z * x[4 * k + 2] + w.w * x[4 * k + 3];
+    dy += w.x * y[4 * k] + w.y * y[4 * k + 1] + w.z * y[4 * k + 2] + w.w * y[4 * k + 3];
+  }
+}
+
+// Row j's values (a lane's 4 C of them) normalised as ATen's LayerNorm (float32 statistics, the
+// output rounded to bf16) into x; lane 0 records the row's mean and 1 / std when `record`.
+template <int C>
+__device__ __forceinline__ void normalizedRow(const __nv_bfloat16* row, int lane, float (&x)[4 * C], float* mean,
+                                              float* rstd, bool record) {
+  constexpr int E = 128 * C;
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
+    const __nv_bfloat162 lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
+    const __nv_bfloat162 hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
+    x[4 * k] = __low2float(lo);
+    x[4 * k + 1] = __high2float(lo);
+    x[4 * k + 2] = __low2float(hi);
+    x[4 * k + 3] = __high2float(hi);
+  }
+  float sum = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4 * C; ++i) sum += x[i];
+  const float m = warpSum(sum) * (1.f / E);
+  float sq = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4 * C; ++i) {
+    const float d = x[i] - m;
+    sq += d * d;
+  }
+  const float r = rsqrtf(warpSum(sq) * (1.f / E) + 1e-5f);
+#pragma unroll
+  for (int i = 0; i < 4 * C; ++i) x[i] = __bfloat162float(__float2bfloat16((x[i] - m) * r));
+  if (record && lane == 0) {
+    *mean = m;
+    *rstd = r;
+  }
+}
+
+// The 8 heads' dot products of a lane (v) summed over the warp in one butterfly (9 shuffles where
+// a sum per head took 40): each step halves the values a lane keeps, summing the kept half with the
+// partner's; the lane ends with head 4 b4 + 2 b3 + b2 (its lane bits) summed over the warp, which
+// headOfLane gives.
+__device__ __forceinline__ float butterfly8(float (&v)[8], int lane) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const bool up = lane & 16;
+    const float keep = up ? v[i + 4] : v[i], send = up ? v[i] : v[i + 4];
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 16);
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const bool up = lane & 8;
+    const float keep = up ? v[i + 2] : v[i], send = up ? v[i] : v[i + 2];
+    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 8);
+  }
+  {
+    const bool up = lane & 4;
+    const float keep = up ? v[1] : v[0], send = up ? v[0] : v[1];
+    v[0] = keep + __shfl_xor_sync(0xffffffffu, send, 4);
+  }
+  v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
+  v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+  return v[0];
+}
+__device__ __forceinline__ int headOfLane(int lane) {
+  return ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
+}
+
 // S[b, h, e] as written: float32 into S, or (PoolAffine given) bf16(S w_e + a_h b_e) into its
 // `out`, a_h the head's observed weight (weights[b, h, 0], written by this block before).
 // The multiplications and the sum rounded one by one, unfused, as ATen's three elementwise
@@ -91,12 +172,17 @@ __device__ __forceinline__ void writePooled(float* S, const float* weights, cons
 // one butterfly (9 shuffles where a sum per head took 40), and pass 2 gives each thread 4
 // columns of every 4th token (one 8-byte load and 8 score reads per 4 columns where a thread per
 // column read 2 bytes and 8 scores per token), the 4 token groups' sums added in a fixed order.
-// Without: the kernel before, for same-call ratios.
-template <int C, int H, bool GROUPED>
-__global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
-                                 const float* __restrict__ A, const float* __restrict__ c,
-                                 const float* __restrict__ biasScore, int heads, int maxObserved, float* __restrict__ S,
-                                 float* __restrict__ weights, PoolAffine affine, int tail) {
+// Without: the kernel before, for same-call ratios. PAIRS (with GROUPED and 8 heads; the default
+// since 2026-12-03): pass 1 takes two tokens a warp at a time, so that each 16-byte read of A
+// from shared memory serves both (laneDot2); the same arithmetic per token, the same bits.
+// At E 384 with 8 heads the grouped kernels are held to 56 registers, 3 blocks of 384 threads a
+// multiprocessor (PAIRS took 64 unbounded: 2 blocks).
+template <int C, int H, bool GROUPED, bool PAIRS = false>
+__global__ void __launch_bounds__(128 * C, GROUPED&& H == 8 && C == 3 ? 3 : 1)
+    packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
+                     const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
+                     int heads, int maxObserved, float* __restrict__ S, float* __restrict__ weights, PoolAffine affine,
+                     int tail) {
   constexpr int E = 128 * C;
   extern __shared__ float smem[];
   float* sA = smem;                    // [heads][E]
@@ -112,71 +198,47 @@ __global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const
   for (int i = threadIdx.x; i < heads * E; i += blockDim.x) sA[i] = A[i];
   __syncthreads();
 
-  // Pass 1, a warp per token: LayerNorm statistics (float32, as ATen's) and the heads' scores
-  // A_h . LN(e_j) + c_h of the normalised token rounded to bf16 (ATen's LayerNorm output).
-  for (int j = warp; j < n; j += warps) {
-    const __nv_bfloat16* row = tokens + static_cast<long long>(start + j) * E;
-    float x[4 * C];
-#pragma unroll
-    for (int k = 0; k < C; ++k) {
-      const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
-      const __nv_bfloat162 lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
-      const __nv_bfloat162 hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
-      x[4 * k] = __low2float(lo);
-      x[4 * k + 1] = __high2float(lo);
-      x[4 * k + 2] = __low2float(hi);
-      x[4 * k + 3] = __high2float(hi);
-    }
-    float sum = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4 * C; ++i) sum += x[i];
-    const float mean = warpSum(sum) * (1.f / E);
-    float sq = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4 * C; ++i) {
-      const float d = x[i] - mean;
-      sq += d * d;
-    }
-    const float rstd = rsqrtf(warpSum(sq) * (1.f / E) + 1e-5f);
-#pragma unroll
-    for (int i = 0; i < 4 * C; ++i) x[i] = __bfloat162float(__float2bfloat16((x[i] - mean) * rstd));
-    if (lane == 0) {
-      sMean[j] = mean;
-      sRstd[j] = rstd;
-    }
-    if constexpr (GROUPED && H == 8) {
-      float v[8];
+  // Pass 1, a warp per token (PAIRS: two tokens, j and j + warps, a warp at a time): LayerNorm
+  // statistics (float32, as ATen's) and the heads' scores A_h . LN(e_j) + c_h of the normalised
+  // token rounded to bf16 (ATen's LayerNorm output).
+  if constexpr (GROUPED && H == 8 && PAIRS) {
+    for (int j = warp; j < n; j += 2 * warps) {
+      const int j2 = j + warps < n ? j + warps : j; // none: token j again, not recorded
+      float x[4 * C], y[4 * C];
+      normalizedRow<C>(tokens + static_cast<long long>(start + j) * E, lane, x, sMean + j, sRstd + j, true);
+      normalizedRow<C>(tokens + static_cast<long long>(start + j2) * E, lane, y, sMean + j2, sRstd + j2, j2 != j);
+      float v[8], u[8];
 #pragma unroll
       for (int h = 0; h < 8; ++h) {
-        v[h] = h < heads ? laneDot<C>(sA + h * E, x, lane) : 0.f;
+        if (h < heads) {
+          laneDot2<C>(sA + h * E, x, y, lane, v[h], u[h]);
+        } else {
+          v[h] = u[h] = 0.f;
+        }
       }
-      // Butterfly: each step halves the values a lane keeps, summing the kept half with the
-      // partner's; lane ends with head 4 b4 + 2 b3 + b2 (its lane bits) summed over the warp.
+      const float sx = butterfly8(v, lane), sy = butterfly8(u, lane);
+      const int h = headOfLane(lane);
+      if ((lane & 3) == 0 && h < heads) {
+        sScore[h * maxObserved + j] = sx + c[h];
+        if (j2 != j) sScore[h * maxObserved + j2] = sy + c[h];
+      }
+    }
+  } else {
+    for (int j = warp; j < n; j += warps) {
+      float x[4 * C];
+      normalizedRow<C>(tokens + static_cast<long long>(start + j) * E, lane, x, sMean + j, sRstd + j, true);
+      if constexpr (GROUPED && H == 8) {
+        float v[8];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const bool up = lane & 16;
-        const float keep = up ? v[i + 4] : v[i], send = up ? v[i] : v[i + 4];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 16);
-      }
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const bool up = lane & 8;
-        const float keep = up ? v[i + 2] : v[i], send = up ? v[i] : v[i + 2];
-        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, 8);
-      }
-      {
-        const bool up = lane & 4;
-        const float keep = up ? v[1] : v[0], send = up ? v[0] : v[1];
-        v[0] = keep + __shfl_xor_sync(0xffffffffu, send, 4);
-      }
-      v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
-      v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
-      const int h = ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
-      if ((lane & 3) == 0 && h < heads) sScore[h * maxObserved + j] = v[0] + c[h];
-    } else {
-      for (int h = 0; h < heads; ++h) {
-        const float dot = warpSum(laneDot<C>(sA + h * E, x, lane));
-        if (lane == 0) sScore[h * maxObserved + j] = dot + c[h];
+        for (int h = 0; h < 8; ++h) v[h] = h < heads ? laneDot<C>(sA + h * E, x, lane) : 0.f;
+        const float sx = butterfly8(v, lane);
+        const int h = headOfLane(lane);
+        if ((lane & 3) == 0 && h < heads) sScore[h * maxObserved + j] = sx + c[h];
+      } else {
+        for (int h = 0; h < heads; ++h) {
+          const float dot = warpSum(laneDot<C>(sA + h * E, x, lane));
+          if (lane == 0) sScore[h * maxObserved + j] = dot + c[h];
+        }
       }
     }
   }
@@ -349,7 +411,7 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved) {
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
-                    std::uint16_t* normalizedS, bool zeroSlotStored) {
+                    std::uint16_t* normalizedS, bool zeroSlotStored, bool tokenPairs) {
   if ((normalizedS && (!normWeight || !normBias)) || (!normalizedS && !S)) return false;
   const PoolAffine affine{normWeight, normBias,
                           reinterpret_cast<__nv_bfloat16*>(normalizedS)}; // w, b read only with out
@@ -380,7 +442,9 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
   auto byHeads = [&](auto width) {
     constexpr int C = decltype(width)::value;
     const auto previous = packedPoolKernel<C, kMaxHeads, false>;
-    const auto grouped = heads <= 8 ? packedPoolKernel<C, 8, true> : packedPoolKernel<C, kMaxHeads, true>;
+    const auto grouped = heads > 8    ? packedPoolKernel<C, kMaxHeads, true>
+                         : tokenPairs ? packedPoolKernel<C, 8, true, true>
+                                      : packedPoolKernel<C, 8, true>;
     return launch(!before && fitsBlock(grouped) ? grouped : previous);
   };
   switch (cols / 128) {

@@ -385,6 +385,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setShortAttention(opt.shortAttention);
   model.setAttentionVariant(opt.attentionVariant);
   model.setPoolKernelBefore(opt.poolKernelBefore);
+  model.setPoolTokenPairs(!opt.poolSingleTokens);
+  model.setProductNorm(opt.productNorm);
+  const std::int64_t productNormRunsBefore = model.productNormRuns(),
+                     productNormDeclinesBefore = model.productNormDeclines();
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
   model.setFp8FeedForward(opt.fp8FeedForward);
@@ -413,6 +417,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     res.warnings.push_back("--residual-in-product does not apply with --fp8-feed-forward (its layers keep their "
                            "second LayerNorm as it was)");
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
+  res.poolTokenPairs = res.fusedPool && !res.poolKernelBefore && model.poolTokenPairs();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;
 #endif
@@ -980,6 +985,8 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
   res.firstLayerDeclines = model.firstLayerDeclines() - firstLayerDeclinesBefore;
   res.virtualZeroSlotDeclines = model.virtualZeroSlotDeclines() - virtualDeclinesBefore;
+  res.productNormRuns = model.productNormRuns() - productNormRunsBefore;
+  res.productNormDeclines = model.productNormDeclines() - productNormDeclinesBefore;
   res.firstResidualFromTable =
       batchesQueued > 0 && model.firstResidualRuns() - firstResidualRunsBefore == batchesQueued;
   if (sharded) {

@@ -171,6 +171,23 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
                       std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                   std::int64_t M, int N, int K, void* workspace, void* stream);
+// out = LayerNorm(residual + (x W^T + bias)) with LayerNorm's gamma and beta, for rows of N = 384
+// (the released width), by one CUTLASS GEMM whose tiles hold whole rows (GemmLayerNorm.cu, sm_90a,
+// built with the kernels above): inference's encoder products before a LayerNorm (the attention's
+// output projection and the second feed-forward layer; CellTransformer::setProductNorm). x [M, K]
+// bf16; `wT` the weight transposed, [K, 384] row-major; bias, gamma, beta [384]; residual and out
+// [M, 384]. The same bits as cuBLASLt's product with its bias epilogue (rounded to bf16) followed
+// by addLayerNormBf16 (the sum rounded to bf16; its statistics in its order). `workspace`:
+// gemmAddLayerNormWorkspace(M, K) bytes (-1: not built, or M out of range). `pingpong`: 64-row
+// tiles, one per warp group, one's epilogue beside the other's products (else 128-row tiles, the
+// epilogue after both warp groups' products). False (nothing
+// launched): not built, N not 384, K not a multiple of 8, x, wT, bias or out not 16-byte aligned,
+// the others not 4-byte aligned.
+std::int64_t gemmAddLayerNormWorkspace(std::int64_t M, int K);
+bool gemmAddLayerNormBf16(const std::uint16_t* x, const std::uint16_t* wT, const std::uint16_t* bias,
+                          const std::uint16_t* residual, const std::uint16_t* gamma, const std::uint16_t* beta,
+                          std::uint16_t* out, std::int64_t M, int N, int K, float eps, void* workspace, void* stream,
+                          bool pingpong = false);
 // The FP8 first feed-forward layer (CellTransformer::setFp8FeedForward): out = GELU(alpha[n] (x W^T)
 // + bias[n]) with x [M, K] and W [N, K] in e4m3 (one byte each), alpha float32 [N] (16-byte
 // aligned, N a multiple of 4), bias and out bf16; GELU by its tanh form, geluTanh (GeluExp2.h) on the unrounded
@@ -231,11 +248,14 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
                         int cols, std::uint16_t* out, void* stream, std::int64_t tableStride = 0, int* index = nullptr);
 bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
-// `before`: the pool kernel before its grouped second pass (for same-call ratios).
+// `before`: the pool kernel before its grouped second pass (for same-call ratios); `tokenPairs`
+// false: the grouped kernel taking one token a warp at a time in its first pass (as before
+// 2026-12-03; the same bits).
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before = false, const float* normWeight = nullptr,
-                    const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr, bool zeroSlotStored = true);
+                    const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr, bool zeroSlotStored = true,
+                    bool tokenPairs = true);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 } // namespace atlascope::inference::cuda
