@@ -189,23 +189,15 @@ void CellTransformer::prepareFp8() {
 }
 
 void CellTransformer::refreshComputeCopies() {
-  transposed_.clear();
   if (ownedCopies_) return; // their owner casts them
   lowp_.clear();
   if (compute_ != torch::kFloat32)
     for (const auto& [k, v] : params_)
       if (v.dim() >= 1) lowp_[k] = v.to(compute_);
-  if (compute_ == torch::kBFloat16 && device_.is_cuda())
-    for (int i = 0; i < config_.encoderLayers; ++i)
-      for (const char* w : {".self_attn.out_proj.weight", ".linear2.weight"}) {
-        const std::string name = "encoder.layers." + std::to_string(i) + w;
-        transposed_[name] = P(name).t().contiguous();
-      }
 }
 
 void CellTransformer::setComputeCopies(StateDict copies) {
   ownedCopies_ = !copies.empty();
-  transposed_.clear();
   lowp_ = std::move(copies);
   if (!ownedCopies_) refreshComputeCopies();
   prepareFp8();
@@ -929,12 +921,6 @@ std::pair<torch::Tensor, torch::Tensor> CellTransformer::encoderFeedForward(cons
         normed.defined() ? std::make_pair(normed, normed) : addLnResidual(tokens, attention, l + ".norm1");
     const torch::Tensor out = residualFeedForward(x, l);
     if (out.defined()) return {out, out};
-    if (productNorm_ != 0 && transposed_.count(l + ".linear2.weight") && !at::GradMode::is_enabled()) {
-      const torch::Tensor h = linGelu(x, l + ".linear1");
-      const torch::Tensor normed = productNormOut(h, l + ".linear2", residual, l + ".norm2");
-      if (normed.defined()) return {normed, normed};
-      return addLnResidual(residual, lin(h, l + ".linear2"), l + ".norm2");
-    }
     return addLnResidual(residual, feedForward(x, l), l + ".norm2");
   }
   const Fp8Linear& f = fp8Layers_[layer];
@@ -996,40 +982,6 @@ torch::Tensor CellTransformer::residualFeedForward([[maybe_unused]] const torch:
                                1e-5f, at::cuda::getCurrentCUDAStream(z.device().index()).stream()))
     out = ln(z + b2, layer + ".norm2"); // a width without a kernel: the sum rounded to bf16 once more
   return out.view(x.sizes());
-#else
-  return {};
-#endif
-}
-
-torch::Tensor CellTransformer::productNormOut([[maybe_unused]] const torch::Tensor& a,
-                                              [[maybe_unused]] const std::string& linear,
-                                              [[maybe_unused]] const torch::Tensor& residual,
-                                              [[maybe_unused]] const std::string& norm) const {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  const auto wT = transposed_.find(linear + ".weight");
-  if (productNorm_ == 0 || !fused_ || fp8_ || wT == transposed_.end() || at::GradMode::is_enabled() || !a.is_cuda() ||
-      a.scalar_type() != torch::kBFloat16 || residual.scalar_type() != torch::kBFloat16)
-    return {};
-  const torch::Tensor &b = P(linear + ".bias"), &g = P(norm + ".weight"), &beta = P(norm + ".bias");
-  for (const torch::Tensor* t : {&b, &g, &beta})
-    if (t->scalar_type() != torch::kBFloat16 || !t->is_contiguous()) return {};
-  const std::int64_t K = a.size(-1), E = wT->second.size(1), M = a.numel() / std::max<std::int64_t>(K, 1);
-  if (wT->second.size(0) != K || residual.numel() != M * E) return {};
-  const c10::cuda::CUDAGuard device(a.device());
-  const torch::Tensor x = a.contiguous(), r = residual.contiguous();
-  const std::int64_t bytes = cuda::gemmAddLayerNormWorkspace(M, static_cast<int>(K));
-  if (M <= 0 || bytes < 0) return {};
-  torch::Tensor out = torch::empty({M, E}, x.options());
-  const torch::Tensor workspace = gemmWorkspace(out, bytes);
-  if (!cuda::gemmAddLayerNormBf16(
-          bits(x), bits(wT->second), bits(b), bits(r), bits(g), bits(beta), mutableBits(out), M, static_cast<int>(E),
-          static_cast<int>(K), 1e-5f, workspace.defined() ? workspace.data_ptr() : nullptr,
-          at::cuda::getCurrentCUDAStream(x.device().index()).stream(), productNorm_ == 2 || productNorm_ == 3)) {
-    productNormDeclines_.fetch_add(1, std::memory_order_relaxed);
-    return {};
-  }
-  productNormRuns_.fetch_add(1, std::memory_order_relaxed);
-  return out.view(residual.sizes());
 #else
   return {};
 #endif
@@ -1112,7 +1064,7 @@ double CellTransformer::checkFirstLayerPerCell(torch::Device device, std::int64_
   return torch::cosine_similarity(a, b, 1).min().item<double>();
 }
 
-CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device device, std::int64_t cells, int variant) {
+CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device device, std::int64_t cells) {
   SameBitsCheck r;
   if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
   torch::NoGradGuard noGrad;
@@ -1162,16 +1114,6 @@ CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device devi
   model.setPoolTokenPairs(true);
   const double p = largest(embed(virtualIn, true), single);
   r.poolTokenPairs = declines() != before ? inf : p;
-  // The products with their LayerNorm in the epilogue against product, then add + LayerNorm.
-  model.setProductNorm(0);
-  const torch::Tensor twoKernels = embed(virtualIn, true);
-  model.setProductNorm(variant);
-  const std::int64_t productRuns = model.productNormRuns_.load(), productDeclines = model.productNormDeclines_.load();
-  const double n = largest(embed(virtualIn, true), twoKernels);
-  r.productNorm = declines() != before || model.productNormRuns_.load() == productRuns ||
-                          model.productNormDeclines_.load() != productDeclines
-                      ? inf
-                      : n;
   return r;
 }
 
@@ -1761,8 +1703,7 @@ bool CellTransformer::variableLengthAttention() const {
 }
 
 torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const std::string& prefix,
-                                                   const Batch& batch, const torch::Tensor& valid,
-                                                   [[maybe_unused]] torch::Tensor* unprojected) const {
+                                                   const Batch& batch, const torch::Tensor& valid) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = batch.observed.size(0), L = batch.observed.size(1) + 2;
 #if TORCH_VERSION_MAJOR >= 2
@@ -1778,10 +1719,6 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     if (!batch.virtualZeroSlot) qkv.narrow(1, E, 2 * E).index_fill_(0, batch.zeroRows, 0); // add_zero_attn's k, v
     const torch::Tensor out = packedShortAttention(qkv, batch.cuSeqlens, batch.maxLength, H, attentionVariant_,
                                                    batch.virtualZeroSlot ? B : 0);
-    if (out.defined() && unprojected) {
-      *unprojected = out;
-      return {};
-    }
     if (out.defined()) return lin(out, prefix + ".out_proj");
     // Declined (a misaligned row, say): flash on the same projections, below; with virtual slots,
     // which only this kernel appends, the padded path at the end (the slots are zeros there).
@@ -2361,21 +2298,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       torch::Tensor attention = i == 0 ? firstAttention : torch::Tensor();
       if (i == 0 && !attention.defined() && index.defined() && !indexOnly) // (indexOnly: tried above)
         attention = firstLayerAttention(table, index, cls, batch);
-      // The output projection with the LayerNorm after it in one kernel (setProductNorm).
-      torch::Tensor heads;
-      const bool projectNorm = (productNorm_ == 1 || productNorm_ == 2) &&
-                               transposed_.count(l + ".self_attn.out_proj.weight") && !at::GradMode::is_enabled() &&
-                               !fp8_;
-      if (!attention.defined())
-        attention = packedSelfAttention(tokens, l + ".self_attn", batch, encValid, projectNorm ? &heads : nullptr);
-      if (heads.defined()) {
-        const torch::Tensor normed = productNormOut(heads, l + ".self_attn.out_proj", residual, l + ".norm1");
-        if (normed.defined()) {
-          std::tie(tokens, residual) = encoderFeedForward({}, {}, i, normed);
-          continue;
-        }
-        attention = lin(heads, l + ".self_attn.out_proj");
-      }
+      if (!attention.defined()) attention = packedSelfAttention(tokens, l + ".self_attn", batch, encValid);
       std::tie(tokens, residual) = encoderFeedForward(residual, attention, i);
     }
     if (fusedPool() && !at::GradMode::is_enabled() && batch.cuSeqlens.device() == tokens.device()) {

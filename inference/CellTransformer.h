@@ -425,21 +425,6 @@ public:
   bool residualInProduct() const { return residualInProduct_; }
   // Encoder layers run with the residual in the product (parity checks that the path ran).
   std::int64_t residualInProductRuns() const { return residualInProductRuns_.load(std::memory_order_relaxed); }
-  // Inference on a GPU in bf16 with the fused kernels (the default; `--unfused-product-norm` turns
-  // it off): the encoder's products that a LayerNorm follows, each layer's attention output
-  // projection (but the first layer's, whose residual comes from the table) and second
-  // feed-forward layer, with the residual add and the LayerNorm in the product's epilogue
-  // (cuda::gemmAddLayerNormBf16, E 384): the same bits as the product, then the add + LayerNorm
-  // kernel (`parity`: product_norm_max_difference), without writing and reading back the product.
-  // Not with --fp8-feed-forward, nor for training's copies (setComputeCopies).
-  // Variants (measured against each other): 0 off, 1 both products with cooperative tiles, 2 both
-  // with ping-pong tiles, 3 the feed-forward's alone with ping-pong tiles, 4 the feed-forward's alone
-  // with cooperative tiles.
-  void setProductNorm(int variant) { productNorm_ = variant; }
-  int productNorm() const { return productNorm_; }
-  // Products with their LayerNorm in the epilogue, and those where the kernel declined.
-  std::int64_t productNormRuns() const { return productNormRuns_.load(std::memory_order_relaxed); }
-  std::int64_t productNormDeclines() const { return productNormDeclines_.load(std::memory_order_relaxed); }
   // forward() from a table of cellTokens() (or cellTable()) rows instead of expression; padded or
   // packed batches.
   Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
@@ -460,11 +445,8 @@ public:
     double firstResidual = -1;
     // The fused pool's first pass two tokens a warp at a time against one (setPoolTokenPairs).
     double poolTokenPairs = -1;
-    // The products with their LayerNorm in one kernel against two (setProductNorm); +inf also
-    // where the one kernel did not run.
-    double productNorm = -1;
   };
-  static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000, int productNormVariant = 1);
+  static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000);
 
 private:
   // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
@@ -531,10 +513,8 @@ private:
   torch::Tensor firstLayerAttention(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
                                     const Batch& batch) const;
   // Self-attention of an encoder layer on the packed token table (see Batch::rows).
-  // `unprojected`: where the short-attention kernel runs, its output before the output projection
-  // goes there and nothing is returned (the caller projects it, with its LayerNorm: productNormOut).
   torch::Tensor packedSelfAttention(const torch::Tensor& x, const std::string& prefix, const Batch& batch,
-                                    const torch::Tensor& valid, torch::Tensor* unprojected = nullptr) const;
+                                    const torch::Tensor& valid) const;
   // Scaled dot-product attention of [B, H, Lq, d] queries over [B, H, Lk, d] keys/values whose
   // padding `valid` [B, Lk] marks (undefined: none); [B, Lq, E].
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -577,16 +557,6 @@ private:
   torch::Tensor firstLayerNorm(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& cls,
                                const torch::Tensor& attention) const;
   bool ownedCopies_ = false; // lowp_ set by setComputeCopies
-  int productNorm_ = 0;
-  mutable std::atomic<std::int64_t> productNormRuns_{0}, productNormDeclines_{0};
-  // The encoder's out_proj and linear2 weights transposed ([in, out], bf16, on the model's device),
-  // the product + LayerNorm kernel's operand: made with the compute copies (refreshComputeCopies;
-  // none for training's own copies).
-  StateDict transposed_;
-  // LN(residual + a W^T + b) by the product + LayerNorm kernel for `linear`'s weight and `norm`'s
-  // LayerNorm (setProductNorm); undefined where it does not apply or declined.
-  torch::Tensor productNormOut(const torch::Tensor& a, const std::string& linear, const torch::Tensor& residual,
-                               const std::string& norm) const;
 };
 
 // Zero-inflated negative binomial negative log-likelihood per element, at counts = exp(x) - 1 of

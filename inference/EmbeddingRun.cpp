@@ -386,9 +386,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setAttentionVariant(opt.attentionVariant);
   model.setPoolKernelBefore(opt.poolKernelBefore);
   model.setPoolTokenPairs(!opt.poolSingleTokens);
-  model.setProductNorm(opt.productNorm);
-  const std::int64_t productNormRunsBefore = model.productNormRuns(),
-                     productNormDeclinesBefore = model.productNormDeclines();
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
   model.setFp8FeedForward(opt.fp8FeedForward);
@@ -985,8 +982,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.fp8Fallbacks = model.fp8Fallbacks() - fp8FallbacksBefore;
   res.firstLayerDeclines = model.firstLayerDeclines() - firstLayerDeclinesBefore;
   res.virtualZeroSlotDeclines = model.virtualZeroSlotDeclines() - virtualDeclinesBefore;
-  res.productNormRuns = model.productNormRuns() - productNormRunsBefore;
-  res.productNormDeclines = model.productNormDeclines() - productNormDeclinesBefore;
   res.firstResidualFromTable =
       batchesQueued > 0 && model.firstResidualRuns() - firstResidualRunsBefore == batchesQueued;
   if (sharded) {

@@ -58,9 +58,6 @@ struct EmbedRunOptions {
   int attentionVariant = 0;
   // The fused pool's kernel before its grouped second pass (CellTransformer::setPoolKernelBefore).
   bool poolKernelBefore = false;
-  // The encoder's products before a LayerNorm with that LayerNorm in their epilogue
-  // (CellTransformer::setProductNorm's variants; 0: two kernels, as before; the same bits).
-  int productNorm = 0;
   // The fused pool's first pass one token a warp at a time, as before (CellTransformer::
   // setPoolTokenPairs(false); the same bits).
   bool poolSingleTokens = false;
@@ -173,8 +170,6 @@ struct EmbedRunResult {
   int attentionVariant = 0;                 // which one (cuda::shortAttentionVariantName)
   bool poolKernelBefore = false;            // the fused pool's kernel before its grouped second pass
   bool poolTokenPairs = false;              // the fused pool's first pass two tokens a warp at a time
-  std::int64_t productNormRuns = 0;         // products run with their LayerNorm in the epilogue
-  std::int64_t productNormDeclines = 0;     // ... whose kernel declined (the two kernels ran)
   bool gemmGelu = false;                    // the fused GEMM + GELU used
   bool erffGelu = false;                    // its epilogue by erff (not geluExp2)
   bool fp8FeedForward = false;              // the first feed-forward layers in FP8 (e4m3)

@@ -15,6 +15,16 @@ namespace atlascope::inference::cuda {
 // `normalized` (null: none): also each row's (x + y - mean) / std times `normalizedScale` in e4m3
 // (one byte a value, rounded to nearest even, saturated to +-448; 2-byte aligned): the FP8 first
 // feed-forward layer's input, before LayerNorm's affine (folded into that layer's weights).
+// Measured and removed (git: 63ea98f, GemmLayerNorm.cu): this kernel folded into the epilogue of
+// the product before it (the attention's output projection, the second feed-forward layer), a
+// CUTLASS GEMM whose 128 x 384 tiles hold whole rows (W transposed, so that W's tile is a TMA box
+// of 64 columns and not 384 rows), the same bits as product + this kernel (its summation order
+// replicated from the accumulators' layout; parity's difference exactly 0 on the H200). Slower
+// end to end on 4M cells: 185,221 cells/s on both products and 188,193-189,648 on the
+// feed-forward's alone against 191,956-193,486 for the two kernels in the same call, and 153,338
+// with 64-row ping-pong tiles (whose kernel spills): the epilogue's scattered loads of the
+// residual wait one after another, with the 192 accumulators a thread leaving few registers for
+// loads in flight (docs/bench/gpu-embed-product-norm-2026-12-03.jsonl, calls 3 and 4).
 bool addLayerNormBf16(const std::uint16_t* x, const std::uint16_t* y, const std::uint16_t* weight,
                       const std::uint16_t* bias, std::uint16_t* out, std::int64_t rows, int cols, float eps,
                       void* stream, std::uint8_t* normalized = nullptr, float normalizedScale = 1.f);
@@ -171,23 +181,6 @@ bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std:
                       std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                   std::int64_t M, int N, int K, void* workspace, void* stream);
-// out = LayerNorm(residual + (x W^T + bias)) with LayerNorm's gamma and beta, for rows of N = 384
-// (the released width), by one CUTLASS GEMM whose tiles hold whole rows (GemmLayerNorm.cu, sm_90a,
-// built with the kernels above): inference's encoder products before a LayerNorm (the attention's
-// output projection and the second feed-forward layer; CellTransformer::setProductNorm). x [M, K]
-// bf16; `wT` the weight transposed, [K, 384] row-major; bias, gamma, beta [384]; residual and out
-// [M, 384]. The same bits as cuBLASLt's product with its bias epilogue (rounded to bf16) followed
-// by addLayerNormBf16 (the sum rounded to bf16; its statistics in its order). `workspace`:
-// gemmAddLayerNormWorkspace(M, K) bytes (-1: not built, or M out of range). `pingpong`: 64-row
-// tiles, one per warp group, one's epilogue beside the other's products (else 128-row tiles, the
-// epilogue after both warp groups' products). False (nothing
-// launched): not built, N not 384, K not a multiple of 8, x, wT, bias or out not 16-byte aligned,
-// the others not 4-byte aligned.
-std::int64_t gemmAddLayerNormWorkspace(std::int64_t M, int K);
-bool gemmAddLayerNormBf16(const std::uint16_t* x, const std::uint16_t* wT, const std::uint16_t* bias,
-                          const std::uint16_t* residual, const std::uint16_t* gamma, const std::uint16_t* beta,
-                          std::uint16_t* out, std::int64_t M, int N, int K, float eps, void* workspace, void* stream,
-                          bool pingpong = false);
 // The FP8 first feed-forward layer (CellTransformer::setFp8FeedForward): out = GELU(alpha[n] (x W^T)
 // + bias[n]) with x [M, K] and W [N, K] in e4m3 (one byte each), alpha float32 [N] (16-byte
 // aligned, N a multiple of 4), bias and out bf16; GELU by its tanh form, geluTanh (GeluExp2.h) on the unrounded

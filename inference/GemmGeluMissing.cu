@@ -1,7 +1,6 @@
 // Builds of the CUDA kernels without CUTLASS's headers: no fused GEMM + GELU (GemmGelu.cu,
-// GemmGeluTraining.cu) nor product + LayerNorm (GemmLayerNorm.cu: the product and addLayerNormBf16); the feed-forward
-// runs cuBLASLt's GEMM with its bias epilogue and ATen's erf GELU (and in training FusedKernels.cu's GELU-gradient
-// kernel).
+// GemmGeluTraining.cu); the feed-forward runs cuBLASLt's GEMM with its bias epilogue and ATen's erf
+// GELU (and in training FusedKernels.cu's GELU-gradient kernel).
 #include "inference/FusedKernels.h"
 
 namespace atlascope::inference::cuda {
@@ -18,13 +17,6 @@ bool gemmBiasGeluE4m3(const std::uint8_t*, const std::uint8_t*, const float*, co
 }
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
                   int, void*, void*) {
-  return false;
-}
-
-std::int64_t gemmAddLayerNormWorkspace(std::int64_t, int) { return -1; }
-bool gemmAddLayerNormBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, const std::uint16_t*,
-                          const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int, int, float,
-                          void*, void*, bool) {
   return false;
 }
 

@@ -104,8 +104,6 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"residual_in_product", r.residualInProduct},
           {"pool_kernel_before", r.poolKernelBefore},
           {"pool_token_pairs", r.poolTokenPairs},
-          {"product_norm_runs", r.productNormRuns},
-          {"product_norm_declines", r.productNormDeclines},
           {"chunk_copy_stream", r.chunkCopyStream},
           {"writer_copies", r.writerCopies}};
 }
@@ -140,11 +138,6 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "residual_in_product_cosine_min)");
   cmd->add_flag("--pool-kernel-before", opt.poolKernelBefore,
                 "GPU: the fused attention pool's kernel before its grouped second pass");
-  cmd->add_option("--product-norm", opt.productNorm,
-                  "GPU: the encoder's products before a LayerNorm with it in their epilogue (the same bits): 0 no (two "
-                  "kernels), 1 both with 128-row tiles, 2 both with 64-row ping-pong tiles, 3 the feed-forward's "
-                  "alone, ping-pong, 4 the feed-forward's alone, 128-row tiles")
-      ->check(CLI::Range(0, 4));
   cmd->add_flag("--pool-single-tokens", opt.poolSingleTokens,
                 "GPU: the fused attention pool's first pass one token a warp at a time (as before; the same bits)");
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
@@ -468,10 +461,6 @@ void addModelCommands(CLI::App& app) {
           j["virtual_zero_slot_max_difference"] = same.virtualZeroSlot;
           j["first_residual_from_table_max_difference"] = same.firstResidual;
           j["pool_token_pairs_max_difference"] = same.poolTokenPairs;
-          j["product_norm_max_difference"] = same.productNorm;
-          for (int v = 2; v <= 4; ++v)
-            j["product_norm_max_difference_" + std::to_string(v)] =
-                CellTransformer::checkSameBits(dev, 2000, v).productNorm;
           const auto f8 = CellTransformer::checkFp8Kernels(dev);
           if (f8.gemmMaxRelError >= 0) {
             j["fp8_gemm_gelu_max_rel_error"] = f8.gemmMaxRelError;
@@ -534,12 +523,6 @@ void addModelCommands(CLI::App& app) {
         require("first_residual_from_table_max_difference", 0, none,
                 "at the released size, the embeddings with the first layer's residual read from the table differ "
                 "from those with the tokens assembled (or a kernel declined)");
-      for (const char* key : {"product_norm_max_difference", "product_norm_max_difference_2",
-                              "product_norm_max_difference_3", "product_norm_max_difference_4"})
-        if (j.value(key, -1.0) != -1.0)
-          require(key, 0, none,
-                  "at the released size, the products with their LayerNorm in one kernel give other embeddings than "
-                  "the product and the add + LayerNorm kernel (or the one kernel did not run)");
       if (j.value("pool_token_pairs_max_difference", -1.0) != -1.0)
         require("pool_token_pairs_max_difference", 0, none,
                 "at the released size, the fused pool's first pass by token pairs gives other embeddings than by "
