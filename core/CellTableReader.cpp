@@ -76,13 +76,21 @@ void checkCodes(const Hdf5File& f, const std::string& dataset, const std::int64_
 // blocks of a million: a whole column as int64 (32 MB at 4M cells) was freshly faulted-in memory
 // written once and thrown away, most of the reader's time with the positions' doubles.
 void assignCodes(const Hdf5File& f, const std::string& dataset, Categorical& c) {
-  const std::vector<std::int64_t> shape = f.kind(dataset) == 'm' ? std::vector<std::int64_t>() : f.shape(dataset);
-  if (shape.size() != 1) { // compound members (anndata < 0.7, small files) and anything not 1D: read whole
+  // Compound members (anndata < 0.7, small files), anything not 1D or not numeric: read whole, as
+  // before (readInt64's own errors: "not numeric" and the like).
+  const bool member = f.kind(dataset) == 'm';
+  const std::vector<std::int64_t> shape = member ? std::vector<std::int64_t>() : f.shape(dataset);
+  const char type = member ? '?' : f.typeClass(dataset);
+  if (shape.size() != 1 || (type != 'i' && type != 'f')) {
     const auto all = f.readInt64(dataset).data;
     checkCodes(f, dataset, all.data(), 0, static_cast<std::int64_t>(all.size()), c);
     return;
   }
   const std::int64_t n = shape[0];
+  // The length the file claims, against what it can hold (as readInt64 checks a whole read), before
+  // anything is reserved: a damaged file's claim is a clear error, not an allocation failure.
+  checkAllocation(f.path(), "dataset " + quote(dataset),
+                  saturatingMultiply(static_cast<std::uint64_t>(n), sizeof(std::int64_t)), f.canHold());
   c.codes.reserve(static_cast<std::size_t>(n));
   constexpr std::int64_t kBlock = 1 << 20;
   for (std::int64_t at = 0; at < n; at += kBlock) {

@@ -527,6 +527,51 @@ private slots:
     QCOMPARE(rows[4 * 5 + 2], 0.5f);
   }
 
+  // A categorical column whose codes claim more values than the file can hold (a damaged file, an
+  // obs without an index, so that the validation has no length to hold it to): the reader, which
+  // reads codes in blocks, refuses the claim before reserving anything (it was a bad_alloc, or
+  // minutes of reading fill values).
+  void codesClaimingMoreThanTheFile() {
+    const std::string p = path("claiming.h5ad").toStdString();
+    {
+      Hdf5Writer w(p);
+      w.setStringAttribute("/", "encoding-type", "anndata");
+      w.setStringAttribute("/", "encoding-version", "0.1.0");
+      w.createGroup("/obsm");
+      w.createGroup("/obs");
+      setAnnDataEncoding(w, "/obs", "dataframe");
+      w.setStringAttribute("/obs", "_index", "cell_label");
+      writeAnnDataCategorical(w, "/obs/brain_section_label", {}, {"s1"});
+      w.remove("/obs/brain_section_label/codes");
+      const std::vector<float> xy(200, 1.f);
+      w.writeArray("/obsm/spatial", H5Type::Float32, {100, 2}, xy.data());
+      w.commit();
+    }
+    for (const hsize_t claimed : {hsize_t(1) << 38, hsize_t(4000000000)}) {
+      const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+      if (H5Lexists(f, "/obs/brain_section_label/codes", H5P_DEFAULT) > 0)
+        H5Ldelete(f, "/obs/brain_section_label/codes", H5P_DEFAULT);
+      const hsize_t chunk = 1 << 16;
+      const hid_t space = H5Screate_simple(1, &claimed, nullptr), plist = H5Pcreate(H5P_DATASET_CREATE);
+      H5Pset_chunk(plist, 1, &chunk);
+      const hid_t ds =
+          H5Dcreate2(f, "/obs/brain_section_label/codes", H5T_NATIVE_INT8, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+      QVERIFY(ds >= 0);
+      H5Dclose(ds);
+      H5Pclose(plist);
+      H5Sclose(space);
+      H5Fclose(f);
+      QString error;
+      try {
+        readCellTable(p);
+      } catch (const FileError& e) {
+        error = QString::fromStdString(e.what());
+      }
+      QVERIFY2(error.contains("'/obs/brain_section_label/codes' claims") && error.contains("more than the file"),
+               qPrintable(error));
+    }
+  }
+
   void csvBadInputs() {
     auto write = [&](const char* name, const std::string& text) {
       std::ofstream f(path(name).toStdString());
