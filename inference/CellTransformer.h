@@ -245,7 +245,8 @@ public:
   void setPoolKernelBefore(bool on) { poolKernelBefore_ = on; }
   bool poolKernelBefore() const { return poolKernelBefore_; }
   // The fused pool's first pass two tokens a warp at a time (the default; cuda::packedPoolBf16's
-  // tokenPairs, the same bits); false: one (`--pool-single-tokens`, the kernel before).
+  // tokenPairs, the same bits; the released width's kernel, E 384 with at most 8 heads, has it);
+  // false: one (`--pool-single-tokens`, the kernel before).
   void setPoolTokenPairs(bool on) { poolTokenPairs_ = on; }
   bool poolTokenPairs() const { return poolTokenPairs_; }
   // The fused pool, token assembly and decoder attention against the ATen path on `device`, a

@@ -173,16 +173,14 @@ __device__ __forceinline__ void writePooled(float* S, const float* weights, cons
 // columns of every 4th token (one 8-byte load and 8 score reads per 4 columns where a thread per
 // column read 2 bytes and 8 scores per token), the 4 token groups' sums added in a fixed order.
 // Without: the kernel before, for same-call ratios. PAIRS (with GROUPED and 8 heads; the default
-// since 2026-12-03): pass 1 takes two tokens a warp at a time, so that each 16-byte read of A
-// from shared memory serves both (laneDot2); the same arithmetic per token, the same bits.
-// At E 384 with 8 heads the grouped kernels are held to 56 registers, 3 blocks of 384 threads a
-// multiprocessor (PAIRS took 64 unbounded: 2 blocks).
-template <int C, int H, bool GROUPED, bool PAIRS = false>
-__global__ void __launch_bounds__(128 * C, GROUPED&& H == 8 && C == 3 ? 3 : 1)
-    packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
-                     const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
-                     int heads, int maxObserved, float* __restrict__ S, float* __restrict__ weights, PoolAffine affine,
-                     int tail) {
+// since 2026-12-03, the released width only: packedPoolKernel384): pass 1 takes two tokens a warp
+// at a time, so that each 16-byte read of A from shared memory serves both (laneDot2); the same
+// arithmetic per token, the same bits.
+template <int C, int H, bool GROUPED, bool PAIRS>
+__device__ __forceinline__ void
+packedPoolBody(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens, const float* __restrict__ A,
+               const float* __restrict__ c, const float* __restrict__ biasScore, int heads, int maxObserved,
+               float* __restrict__ S, float* __restrict__ weights, PoolAffine affine, int tail) {
   constexpr int E = 128 * C;
   extern __shared__ float smem[];
   float* sA = smem;                    // [heads][E]
@@ -334,6 +332,28 @@ __global__ void __launch_bounds__(128 * C, GROUPED&& H == 8 && C == 3 ? 3 : 1)
     if (h < heads) writePooled(S, weights, affine, b, heads, E, h * E + e, acc[h]);
 }
 
+// Unbounded, as before 2026-12-03: the launcher's fitsBlock finds the widths whose grouped kernels
+// hold too many registers for their blocks (and runs the kernel before there).
+template <int C, int H, bool GROUPED>
+__global__ void packedPoolKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
+                                 const float* __restrict__ A, const float* __restrict__ c,
+                                 const float* __restrict__ biasScore, int heads, int maxObserved, float* __restrict__ S,
+                                 float* __restrict__ weights, PoolAffine affine, int tail) {
+  packedPoolBody<C, H, GROUPED, false>(tokens, cuSeqlens, A, c, biasScore, heads, maxObserved, S, weights, affine,
+                                       tail);
+}
+// The released width (E 384, at most 8 heads), grouped, by one token or two a warp in pass 1: held
+// to 56 registers, 3 blocks of 384 threads a multiprocessor as the grouped kernel before (unbounded,
+// this body's single-token pass took 60 and its pairs 64: 2 blocks).
+template <bool PAIRS>
+__global__ void __launch_bounds__(384, 3)
+    packedPoolKernel384(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
+                        const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
+                        int heads, int maxObserved, float* __restrict__ S, float* __restrict__ weights,
+                        PoolAffine affine, int tail) {
+  packedPoolBody<3, 8, true, PAIRS>(tokens, cuSeqlens, A, c, biasScore, heads, maxObserved, S, weights, affine, tail);
+}
+
 // ---- the decoder's attention between its two tokens: a thread per (cell, token, head).
 __global__ void pairAttentionKernel(const __nv_bfloat16* __restrict__ qkv, long long cells, int heads, int d,
                                     float scale, __nv_bfloat16* __restrict__ out) {
@@ -442,9 +462,9 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
   auto byHeads = [&](auto width) {
     constexpr int C = decltype(width)::value;
     const auto previous = packedPoolKernel<C, kMaxHeads, false>;
-    const auto grouped = heads > 8    ? packedPoolKernel<C, kMaxHeads, true>
-                         : tokenPairs ? packedPoolKernel<C, 8, true, true>
-                                      : packedPoolKernel<C, 8, true>;
+    auto grouped = heads <= 8 ? packedPoolKernel<C, 8, true> : packedPoolKernel<C, kMaxHeads, true>;
+    if constexpr (C == 3)
+      if (heads <= 8) grouped = tokenPairs ? packedPoolKernel384<true> : packedPoolKernel384<false>;
     return launch(!before && fitsBlock(grouped) ? grouped : previous);
   };
   switch (cols / 128) {

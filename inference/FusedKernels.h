@@ -242,8 +242,8 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                         int cols, std::uint16_t* out, void* stream, std::int64_t tableStride = 0, int* index = nullptr);
 bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
 // `before`: the pool kernel before its grouped second pass (for same-call ratios); `tokenPairs`
-// false: the grouped kernel taking one token a warp at a time in its first pass (as before
-// 2026-12-03; the same bits).
+// (cols 384, at most 8 heads; elsewhere no effect) false: the grouped kernel taking one token a
+// warp at a time in its first pass (as before 2026-12-03; the same bits).
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before = false, const float* normWeight = nullptr,
