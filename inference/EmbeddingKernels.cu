@@ -462,9 +462,14 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
   auto byHeads = [&](auto width) {
     constexpr int C = decltype(width)::value;
     const auto previous = packedPoolKernel<C, kMaxHeads, false>;
-    auto grouped = heads <= 8 ? packedPoolKernel<C, 8, true> : packedPoolKernel<C, kMaxHeads, true>;
-    if constexpr (C == 3)
-      if (heads <= 8) grouped = tokenPairs ? packedPoolKernel384<true> : packedPoolKernel384<false>;
+    // Up to 8 heads: the released width's own kernel at E 384, the unbounded one elsewhere.
+    const auto grouped8 = [&] {
+      if constexpr (C == 3)
+        return tokenPairs ? packedPoolKernel384<true> : packedPoolKernel384<false>;
+      else
+        return packedPoolKernel<C, 8, true>;
+    }();
+    const auto grouped = heads <= 8 ? grouped8 : packedPoolKernel<C, kMaxHeads, true>;
     return launch(!before && fitsBlock(grouped) ? grouped : previous);
   };
   switch (cols / 128) {
