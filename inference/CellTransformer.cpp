@@ -334,13 +334,13 @@ torch::Tensor gemmInto(torch::Device device, std::int64_t M, std::int64_t N, std
 
 // GELU(a W^T + b) (x W^T + b when `biasOnly`) for bf16 a [M, K] by GemmGelu.cu's CUTLASS kernel.
 torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const torch::Tensor& b, bool erff,
-                           bool biasOnly = false) {
+                           bool biasOnly = false, bool linComb = false) {
   const std::int64_t M = a.size(0), K = w.size(1), N = w.size(0);
   return gemmInto(a.device(), M, N, K, [&](std::uint16_t* out, void* ws, void* stream) {
     return biasOnly ? cuda::gemmBiasBf16(bits(a), bits(w), bits(b), out, M, static_cast<int>(N), static_cast<int>(K),
                                          ws, stream)
                     : cuda::gemmBiasGeluBf16(bits(a), bits(w), bits(b), out, M, static_cast<int>(N),
-                                             static_cast<int>(K), ws, stream, erff);
+                                             static_cast<int>(K), ws, stream, erff, linComb);
   });
 }
 
@@ -1114,6 +1114,14 @@ CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device devi
   model.setPoolTokenPairs(true);
   const double p = largest(embed(virtualIn, true), single);
   r.poolTokenPairs = declines() != before ? inf : p;
+  // The GEMM + GELU's epilogue before (which the embeddings above ran where it is built).
+  if (model.gemmGelu()) {
+    model.setLinCombGelu(true);
+    const torch::Tensor linComb = embed(virtualIn, true);
+    model.setLinCombGelu(false);
+    const double g = largest(embed(virtualIn, true), linComb);
+    r.linCombGelu = declines() != before ? inf : g;
+  }
   return r;
 }
 
@@ -1207,8 +1215,8 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
   if (gelu && b.defined() && !at::GradMode::is_enabled() && gemmGelu() && x.is_cuda() &&
       x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
       b.scalar_type() == torch::kBFloat16) {
-    const torch::Tensor out =
-        gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(), erffGelu_);
+    const torch::Tensor out = gemmBiasGelu(x.reshape({-1, w.size(1)}).contiguous(), w.contiguous(), b.contiguous(),
+                                           erffGelu_, false, linCombGelu_);
     if (out.defined()) {
       std::vector<std::int64_t> shape = x.sizes().vec();
       shape.back() = w.size(0);
@@ -1350,6 +1358,7 @@ CellTransformer::benchGemmGelu([[maybe_unused]] torch::Device device, [[maybe_un
   time("cublaslt_bias_then_gelu", reference, [&] { return torch::gelu(torch::linear(x, w, b)); });
   time("cutlass_erff", reference, [&] { return gemmBiasGelu(x, w, b, true); });
   time("cutlass_exp2", reference, [&] { return gemmBiasGelu(x, w, b, false); });
+  time("cutlass_exp2_lincomb (before)", reference, [&] { return gemmBiasGelu(x, w, b, false, false, true); });
   // The FP8 layer's kernel on random e4m3 x (magnitudes 1/8 to 7.5) and W (1/64 to 15/32) with
   // scales of 1; its difference is from float32's GELU(x W^T + b) over the same e4m3 values.
   if (in % 16 == 0 && out % 4 == 0) {
@@ -1837,8 +1846,8 @@ bool slotsVirtual(const PackShape& shape, std::int64_t longest) {
 }
 } // namespace
 
-std::int64_t packedRowBound(std::int64_t cells, std::int64_t longest, const PackShape& shape) {
-  const std::int64_t B = roundedCells(cells, shape.cellSteps), T = cells * longest;
+std::int64_t packedRowBound(std::int64_t cells, std::int64_t tokens, std::int64_t longest, const PackShape& shape) {
+  const std::int64_t B = roundedCells(cells, shape.cellSteps), T = tokens;
   const std::int64_t F = fillerSequences(longest + 2, shape), slots = slotsVirtual(shape, longest + 2) ? 1 : 2;
   if (shape.rowMultiple > 0) return roundUp(T + F + slots * B, shape.rowMultiple);
   return (shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple) : T) + slots * B;

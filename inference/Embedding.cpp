@@ -23,15 +23,18 @@ BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int6
   std::int64_t first = 0;
   while (first < static_cast<std::int64_t>(order.size())) {
     std::int64_t last = first;
-    std::int64_t longest = 0;
+    std::int64_t longest = 0, tokens = 0;
     // Sorted ascending, so the last cell added sets the padded length.
     while (last < static_cast<std::int64_t>(order.size())) {
-      const std::int64_t len = std::max(longest, hoods.size(order[static_cast<std::size_t>(last)]));
-      const std::int64_t rows = shape && shape->virtualZeroSlot ? packedRowBound(last - first + 1, len, *shape)
-                                                                : (len + 1) * (last - first + 1);
+      const std::int64_t size = hoods.size(order[static_cast<std::size_t>(last)]);
+      const std::int64_t len = std::max(longest, size);
+      const std::int64_t rows = shape && shape->virtualZeroSlot
+                                    ? packedRowBound(last - first + 1, tokens + size, len, *shape)
+                                    : (len + 1) * (last - first + 1);
       if (last > first && rows > batchTokens) break;
       if (exactLengths && last > first && len != longest) break;
       longest = len;
+      tokens += size;
       ++last;
     }
     plan.ranges.emplace_back(first, last);

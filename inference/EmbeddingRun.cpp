@@ -388,6 +388,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setPoolTokenPairs(!opt.poolSingleTokens);
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
+  model.setLinCombGelu(opt.linCombGelu);
   model.setFp8FeedForward(opt.fp8FeedForward);
   model.setFp8ErfGelu(opt.fp8ErfGelu);
   model.setFusedPool(opt.fusedPool);
@@ -401,6 +402,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   res.attentionVariant = model.attentionVariant();
   res.gemmGelu = model.gemmGelu();
   res.erffGelu = res.gemmGelu && model.erffGelu();
+  res.linCombGelu = res.gemmGelu && !res.erffGelu && model.linCombGelu();
   res.fp8FeedForward = model.fp8FeedForward();
   res.fp8ErfGelu = res.fp8FeedForward && model.fp8ErfGelu();
   const std::int64_t fp8FallbacksBefore = model.fp8Fallbacks();

@@ -63,6 +63,8 @@ struct EmbedRunOptions {
   bool poolSingleTokens = false;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
+  // The fused GEMM + GELU by the epilogue before (CellTransformer::setLinCombGelu; the same bits).
+  bool linCombGelu = false;
   // The encoder's first feed-forward layers in FP8 (CellTransformer::setFp8FeedForward).
   bool fp8FeedForward = false;
   bool fp8ErfGelu = false; // its GELU in the erf form (CellTransformer::setFp8ErfGelu)
@@ -172,6 +174,7 @@ struct EmbedRunResult {
   bool poolTokenPairs = false;              // the fused pool's first pass two tokens a warp at a time
   bool gemmGelu = false;                    // the fused GEMM + GELU used
   bool erffGelu = false;                    // its epilogue by erff (not geluExp2)
+  bool linCombGelu = false;                 // by the epilogue before (EmbedRunOptions::linCombGelu)
   bool fp8FeedForward = false;              // the first feed-forward layers in FP8 (e4m3)
   bool fp8ErfGelu = false;                  // their GELU in the erf form (not tanh)
   std::int64_t fp8Fallbacks = 0;            // encoder layer calls that ran them in float32 (no kernels)

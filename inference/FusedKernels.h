@@ -171,14 +171,18 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
 // bf16 and applies GELU in float32, as cuBLASLt's bias epilogue followed by ATen's GELU compute it
 // (GemmGelu.cu, sm_90a; built only with ATLASCOPE_CUTLASS_DIR: gemmBiasGeluBuilt()).
 // GELU by geluExp2 (GeluExp2.h: the same bf16 as erff's for every input from -6 up), or by erff
-// itself when `erff` (the epilogue before it, for comparisons).
+// itself when `erff` (the epilogue before it, for comparisons). The epilogue adds the bias to the
+// accumulator and rounds the sums to bf16 two at a time; `linComb`: by CUTLASS's linear-combination
+// epilogue, one value at a time (the kernel before, `--lincomb-gelu`: the same bits, one more
+// instruction a value and half a conversion).
 // `workspace`: gemmBiasGeluWorkspace(M, N, K) bytes of device memory (none when 0). False (nothing
 // launched): not built, K or N not a multiple of 8, pointers not 16-byte aligned.
 bool gemmBiasGeluBuilt();
 std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K);
 // gemmBiasBf16: the same kernel without GELU, x W^T + b (what the GELU costs, for `bench gemm-gelu`).
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false);
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff = false,
+                      bool linComb = false);
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                   std::int64_t M, int N, int K, void* workspace, void* stream);
 // The FP8 first feed-forward layer (CellTransformer::setFp8FeedForward): out = GELU(alpha[n] (x W^T)

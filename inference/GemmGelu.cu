@@ -44,10 +44,15 @@ typename G::Gemm::Arguments arguments(const void* x, const void* w, const void* 
       {static_cast<const typename Kernel::ElementA*>(x), sa, static_cast<const typename Kernel::ElementB*>(w), sb},
       {{}, nullptr, sd, static_cast<Element*>(out), sd},
       hw};
-  a.epilogue.thread.alpha = 1.f;
-  a.epilogue.thread.beta = 0.f;
-  a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
-  a.epilogue.thread.alpha_ptr = alpha;
+  if constexpr (G::kBiasThenAct) {
+    // BiasThenAct's tree: {{acc, bias, plus}, activation}.
+    a.epilogue.thread = {{{}, {static_cast<const Element*>(bias), Element(0), {}}, {}}, {}};
+  } else {
+    a.epilogue.thread.alpha = 1.f;
+    a.epilogue.thread.beta = 0.f;
+    a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
+    a.epilogue.thread.alpha_ptr = alpha;
+  }
   return a;
 }
 
@@ -90,18 +95,36 @@ namespace {
 // warps instead of 8 runs at half the rate. Again as kernels, with geluExp2 (`bench gemm-gelu`,
 // 2026-12-01): ping-pong 64 x 256 1.975 ms and 128 x 128 1.875 against 1.613 for this one, and
 // ping-pong 64 x 256 without GELU 1.235 against 1.202: its products alone are slower already.
+// x W^T + b, then the activation, as an epilogue tree of its own (the default kernels'): CUTLASS's
+// LinCombPerColBiasEltAct computes beta C + (alpha acc + b), and with no C it still adds beta * 0
+// to every value, one instruction of the ~15 a value this epilogue issues; alpha is folded into
+// the bias's addition there, so acc + b is the same sum.
+template <template <class> class Act, class CtaTile>
+using BiasThenAct = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<Act, Element, float, cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90EVT<
+        cutlass::epilogue::fusion::Sm90Compute<cutlass::plus, float, float, cutlass::FloatRoundStyle::round_to_nearest>,
+        cutlass::epilogue::fusion::Sm90AccFetch,
+        cutlass::epilogue::fusion::Sm90RowBroadcast<0, CtaTile, Element, float, Stride<_0, _1, int64_t>, kAlign>>>;
+
 // In: the inputs' element (bf16, or e4m3: 16 a 16-byte access, k-steps of 128). PerColAlpha:
 // GELU(alpha_n (x W^T)_mn + b_n) with a float32 alpha per output column (the FP8 layer's scales).
+// LinComb: CUTLASS's linear-combination epilogue (the kernels before BiasThenAct; the FP8 ones, whose
+// alpha is per column, keep it).
 template <template <class> class Gelu, class In = Element,
-          class Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative, bool PerColAlpha = false>
+          class Schedule = cutlass::gemm::KernelTmaWarpSpecializedCooperative, bool PerColAlpha = false,
+          bool LinComb = PerColAlpha>
 struct GemmOf {
+  static constexpr bool kBiasThenAct = !LinComb;
   static constexpr int kAlignIn = 16 / sizeof(In);
   using TileShape = Shape<_128, _256, Int<64 * 2 / sizeof(In)>>;
   using ClusterShape = Shape<_2, _1, _1>;
   using Fusion = std::conditional_t<
       PerColAlpha,
       cutlass::epilogue::fusion::PerColLinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>,
-      cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>>;
+      std::conditional_t<
+          LinComb, cutlass::epilogue::fusion::LinCombPerColBiasEltAct<Gelu, Element, float, Element, Element, float>,
+          BiasThenAct<Gelu, TileShape>>>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, cutlass::layout::RowMajor, kAlign, Element,
@@ -114,8 +137,12 @@ struct GemmOf {
   using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Mainloop, Epilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
-using GemmErff = GemmOf<GeluErff>;
-using GemmExp2 = GemmOf<GeluExp2>;
+// The default: BiasThenAct with the pre-activations rounded in pairs (GeluExp2Paired). GemmExp2LinComb:
+// the kernel before both (`--lincomb-gelu`, for comparisons; the same bits). H200, `bench gemm-gelu`:
+// see the README's embedding section.
+using GemmExp2 = GemmOf<GeluExp2Paired>;
+using GemmExp2LinComb = GemmOf<GeluExp2, Element, cutlass::gemm::KernelTmaWarpSpecializedCooperative, false, true>;
+using GemmErff = GemmOf<GeluErff, Element, cutlass::gemm::KernelTmaWarpSpecializedCooperative, false, true>;
 using GemmBiasOnly = GemmOf<BiasOnly>;
 
 // The FP8 first feed-forward layer (gemmBiasGeluE4m3): x and W in e4m3, one byte each and 128-byte
@@ -164,17 +191,18 @@ std::int64_t gemmBiasGeluWorkspace(std::int64_t M, int N, int K) {
   int device = 0;
   cudaGetDevice(&device);
   // One workspace for every kernel.
-  return workspaceOf<GemmErff, GemmExp2, GemmBiasOnly, GemmE4m3, GemmE4m3Exp2>(M, N, K, device);
+  return workspaceOf<GemmErff, GemmExp2, GemmExp2LinComb, GemmBiasOnly, GemmE4m3, GemmE4m3Exp2>(M, N, K, device);
 }
 
 bool gemmBiasGeluBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff) {
+                      std::int64_t M, int N, int K, void* workspace, void* stream, bool erff, bool linComb) {
   if (!fits(x, w, bias, out, M, N, K)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  return erff ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
-              : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
+  return erff      ? run<GemmErff>(x, w, bias, out, M, N, K, workspace, s, device)
+         : linComb ? run<GemmExp2LinComb>(x, w, bias, out, M, N, K, workspace, s, device)
+                   : run<GemmExp2>(x, w, bias, out, M, N, K, workspace, s, device);
 }
 
 bool gemmBiasBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,

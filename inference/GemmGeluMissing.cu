@@ -8,7 +8,7 @@ namespace atlascope::inference::cuda {
 bool gemmBiasGeluBuilt() { return false; }
 std::int64_t gemmBiasGeluWorkspace(std::int64_t, int, int) { return -1; }
 bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t,
-                      int, int, void*, void*, bool) {
+                      int, int, void*, void*, bool, bool) {
   return false;
 }
 bool gemmBiasGeluE4m3(const std::uint8_t*, const std::uint8_t*, const float*, const std::uint16_t*, std::uint16_t*,

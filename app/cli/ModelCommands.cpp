@@ -91,6 +91,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"attention_variant", r.shortAttention ? r.attentionVariant : -1},
           {"gemm_gelu", r.gemmGelu},
           {"erff_gelu", r.erffGelu},
+          {"lincomb_gelu", r.linCombGelu},
           {"fp8_feed_forward", r.fp8FeedForward},
           {"fp8_erf_gelu", r.fp8ErfGelu},
           {"fp8_fallback_calls", r.fp8Fallbacks},
@@ -119,6 +120,9 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
       ->check(CLI::Range(0, 6));
   cmd->add_flag("!--no-gemm-gelu", opt.gemmGelu,
                 "GPU: cuBLASLt's GEMM and ATen's GELU instead of the fused CUTLASS GEMM + GELU (where built)");
+  cmd->add_flag("--lincomb-gelu", opt.linCombGelu,
+                "GPU: the fused GEMM + GELU by its epilogue before (CUTLASS's linear combination, one rounding at a "
+                "time; the same numbers), for same-call comparisons");
   cmd->add_flag("--erff-gelu", opt.erffGelu,
                 "GPU: the fused GEMM + GELU's epilogue evaluates erff instead of its exp2 form (same bf16 from -6 up)");
   cmd->add_flag("--fp8-feed-forward", opt.fp8FeedForward,
@@ -461,6 +465,7 @@ void addModelCommands(CLI::App& app) {
           j["virtual_zero_slot_max_difference"] = same.virtualZeroSlot;
           j["first_residual_from_table_max_difference"] = same.firstResidual;
           j["pool_token_pairs_max_difference"] = same.poolTokenPairs;
+          j["lincomb_gelu_max_difference"] = same.linCombGelu;
           const auto f8 = CellTransformer::checkFp8Kernels(dev);
           if (f8.gemmMaxRelError >= 0) {
             j["fp8_gemm_gelu_max_rel_error"] = f8.gemmMaxRelError;
@@ -527,6 +532,10 @@ void addModelCommands(CLI::App& app) {
         require("pool_token_pairs_max_difference", 0, none,
                 "at the released size, the fused pool's first pass by token pairs gives other embeddings than by "
                 "single tokens (or a kernel declined)");
+      if (j.value("lincomb_gelu_max_difference", -1.0) != -1.0)
+        require("lincomb_gelu_max_difference", 0, none,
+                "at the released size, the fused GEMM + GELU's epilogue gives other embeddings than the one before "
+                "(or a kernel declined)");
       require("train_layer_norm_max_rel_error", -inf, 1e-2,
               "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
       require("short_attention_max_rel_error", 0, 1e-2,

@@ -201,7 +201,9 @@ private Q_SLOTS:
         QCOMPARE(v.zeroRows.numel(), std::int64_t(0));
         QVERIFY(v.order.max().item<std::int64_t>() < Tp + B); // no zero-slot row
         QVERIFY(v.order.size(0) % multiple == 0 && v.order.size(0) <= budget);
-        QVERIFY(v.order.size(0) <= packedRowBound(last - first, pad.observed.size(1), virtualShape));
+        // The plan's bound is the row count packBatch gives, exactly.
+        QCOMPARE(v.order.size(0), packedRowBound(last - first, pad.valid.sum().item<std::int64_t>(),
+                                                 pad.observed.size(1), virtualShape));
         QCOMPARE(s.order.size(0), s.rows.size(0) + 2 * B);
         // Each neighbourhood's last stored position is its class token (row Tp + b).
         const auto cu = v.cuSeqlens.to(torch::kInt64);
