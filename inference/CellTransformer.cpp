@@ -530,6 +530,9 @@ struct TrainLinear : torch::autograd::Function<TrainLinear> {
 // misaligned), the same steps by cuBLASLt and FusedKernels.cu, as TrainLinear, counted in
 // gFeedForwardDeclines (CellTransformer::fusedFeedForwardDeclines).
 std::atomic<std::int64_t> gFeedForwardDeclines{0};
+// Inference's GEMM + GELU calls that declined (ATen's linear and gelu ran instead), so that a
+// comparison of two epilogues (checkSameBits) cannot pass by running ATen in both arms.
+std::atomic<std::int64_t> gGemmGeluDeclines{0};
 
 struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
@@ -1114,13 +1117,15 @@ CellTransformer::SameBitsCheck CellTransformer::checkSameBits(torch::Device devi
   model.setPoolTokenPairs(true);
   const double p = largest(embed(virtualIn, true), single);
   r.poolTokenPairs = declines() != before ? inf : p;
-  // The GEMM + GELU's epilogue before (which the embeddings above ran where it is built).
+  // The GEMM + GELU's epilogue before (which the embeddings above ran where it is built); a
+  // decline in either arm (ATen's GELU instead) fails the check rather than compare ATen with itself.
   if (model.gemmGelu()) {
+    const std::int64_t gemmBefore = gemmGeluDeclines();
     model.setLinCombGelu(true);
     const torch::Tensor linComb = embed(virtualIn, true);
     model.setLinCombGelu(false);
     const double g = largest(embed(virtualIn, true), linComb);
-    r.linCombGelu = declines() != before ? inf : g;
+    r.linCombGelu = declines() != before || gemmGeluDeclines() != gemmBefore ? inf : g;
   }
   return r;
 }
@@ -1222,6 +1227,7 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
       shape.back() = w.size(0);
       return out.view(shape);
     }
+    gGemmGeluDeclines.fetch_add(1, std::memory_order_relaxed);
   }
 #endif
   const torch::Tensor y = torch::linear(x, w, b);
@@ -1231,6 +1237,14 @@ torch::Tensor CellTransformer::linear(const torch::Tensor& x, const torch::Tenso
 std::int64_t CellTransformer::fusedFeedForwardDeclines() {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return gFeedForwardDeclines.load(std::memory_order_relaxed);
+#else
+  return 0;
+#endif
+}
+
+std::int64_t CellTransformer::gemmGeluDeclines() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gGemmGeluDeclines.load(std::memory_order_relaxed);
 #else
   return 0;
 #endif
@@ -1830,10 +1844,14 @@ std::int64_t roundedCells(std::int64_t cells, std::int64_t steps) {
 }
 
 namespace {
-// packBatch's filler sequences for a batch whose longest real sequence is `longest` rows.
+// packBatch's filler sequences for a batch whose longest real sequence is `longest` rows (at least
+// 2: the class token and add_zero_attn's slot). For rowMultiple, enough that none is longer than
+// `longest`: the floor of 16 rows this took before let a batch of short neighbourhoods get fillers
+// longer than its own sequences, which raised maxLength (and gave the stored and virtual layouts
+// different ones).
 std::int64_t fillerSequences(std::int64_t longest, const PackShape& shape) {
-  return shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(16, longest) - 2) /
-                                     (std::max<std::int64_t>(16, longest) - 1)
+  return shape.rowMultiple > 0 ? (shape.rowMultiple + 64 + std::max<std::int64_t>(2, longest) - 2) /
+                                     (std::max<std::int64_t>(2, longest) - 1)
          : shape.tokenMultiple > 0
              ? std::max<std::int64_t>(1, shape.tokenMultiple / std::max<std::int64_t>(32, shape.lengthMultiple))
              : 0;

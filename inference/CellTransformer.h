@@ -194,6 +194,8 @@ public:
   bool fusedLayerNorm() const { return fusedLayerNorm_ && fusedKernels(); }
   // The fused feed-forward's products that declined in this process (the unfused steps ran instead).
   static std::int64_t fusedFeedForwardDeclines();
+  // Inference's fused GEMM + GELU calls that declined in this process (ATen's ran instead).
+  static std::int64_t gemmGeluDeclines();
   // The fused GEMM + GELU's epilogue evaluates erff itself instead of geluExp2 (GeluExp2.h: the
   // same bf16 for every input from -6 up, at half the epilogue's cost). For same-call ratios.
   void setErffGelu(bool on) { erffGelu_ = on; }
@@ -453,6 +455,8 @@ public:
     // The fused pool's first pass two tokens a warp at a time against one (setPoolTokenPairs).
     double poolTokenPairs = -1;
     // The fused GEMM + GELU's epilogue against the one before (setLinCombGelu); -1 where not built.
+    // The same values: the sign of a sum that is exactly zero may differ (the one before added
+    // beta * 0, which turns -0 into +0), which a difference cannot see and nothing downstream does.
     double linCombGelu = -1;
   };
   static SameBitsCheck checkSameBits(torch::Device device, std::int64_t cells = 2000);

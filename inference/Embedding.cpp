@@ -28,10 +28,16 @@ BatchPlan planBatches(const NeighborhoodList& hoods, const std::vector<std::int6
     while (last < static_cast<std::int64_t>(order.size())) {
       const std::int64_t size = hoods.size(order[static_cast<std::size_t>(last)]);
       const std::int64_t len = std::max(longest, size);
-      const std::int64_t rows = shape && shape->virtualZeroSlot
-                                    ? packedRowBound(last - first + 1, tokens + size, len, *shape)
-                                    : (len + 1) * (last - first + 1);
-      if (last > first && rows > batchTokens) break;
+      // Packed: the rows packBatch gives, and the padded layout's B x L (which the fallbacks, the
+      // padded pool and attention, allocate by) within a quarter more than the budget, as the
+      // bound by cells x longest held it before; sorted by size, that binds only at a chunk's
+      // tail of long neighbourhoods.
+      const std::int64_t padded = (len + 1) * (last - first + 1);
+      const bool over = shape && shape->virtualZeroSlot
+                            ? packedRowBound(last - first + 1, tokens + size, len, *shape) > batchTokens ||
+                                  padded > batchTokens + batchTokens / 4
+                            : padded > batchTokens;
+      if (last > first && over) break;
       if (exactLengths && last > first && len != longest) break;
       longest = len;
       tokens += size;
