@@ -1242,6 +1242,14 @@ std::int64_t CellTransformer::fusedFeedForwardDeclines() {
 #endif
 }
 
+bool CellTransformer::poolTokenPairsApply() const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return cuda::packedPoolTokenPairs(config_.embedDim, config_.heads);
+#else
+  return false;
+#endif
+}
+
 std::int64_t CellTransformer::gemmGeluDeclines() {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return gGemmGeluDeclines.load(std::memory_order_relaxed);

@@ -257,6 +257,9 @@ public:
   // false: one (`--pool-single-tokens`, the kernel before).
   void setPoolTokenPairs(bool on) { poolTokenPairs_ = on; }
   bool poolTokenPairs() const { return poolTokenPairs_; }
+  // Whether the fused pool's kernel for this model's width and heads has the pairs pass (a GPU
+  // build with the fused kernels; false elsewhere).
+  bool poolTokenPairsApply() const;
   // The fused pool, token assembly and decoder attention against the ATen path on `device`, a
   // random model of the released size (E 384, 8 heads) on random tokens in a rounded packed batch
   // (neighbourhoods of 0 to 300 observed cells, empty ones and fillers): the smallest cosine

@@ -428,6 +428,8 @@ bool packedPoolFits(int cols, int heads, std::int64_t maxObserved) {
          poolSharedBytes(cols, heads, static_cast<int>(maxObserved)) <= 200 * 1024;
 }
 
+bool packedPoolTokenPairs(int cols, int heads) { return cols == 384 && heads >= 1 && heads <= 8; }
+
 bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, int cols, int heads,
                     std::int64_t maxObserved, const float* A, const float* c, const float* biasScore, float* S,
                     float* weights, void* stream, bool before, const float* normWeight, const float* normBias,
@@ -462,7 +464,8 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
   auto byHeads = [&](auto width) {
     constexpr int C = decltype(width)::value;
     const auto previous = packedPoolKernel<C, kMaxHeads, false>;
-    // Up to 8 heads: the released width's own kernel at E 384, the unbounded one elsewhere.
+    // Up to 8 heads: the released width's own kernel at E 384 (packedPoolTokenPairs: where
+    // `tokenPairs` applies), the unbounded one elsewhere.
     const auto grouped8 = [&] {
       if constexpr (C == 3)
         return tokenPairs ? packedPoolKernel384<true> : packedPoolKernel384<false>;

@@ -416,9 +416,7 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
     res.warnings.push_back("--residual-in-product does not apply with --fp8-feed-forward (its layers keep their "
                            "second LayerNorm as it was)");
   res.poolKernelBefore = res.fusedPool && model.poolKernelBefore();
-  // The pairs pass is the released width's kernel (E 384, at most 8 heads; EmbeddingKernels.cu).
-  res.poolTokenPairs = res.fusedPool && !res.poolKernelBefore && model.poolTokenPairs() &&
-                       model.config().embedDim == 384 && model.config().heads <= 8;
+  res.poolTokenPairs = res.fusedPool && !res.poolKernelBefore && model.poolTokenPairs() && model.poolTokenPairsApply();
 #ifdef ATLASCOPE_WITH_CUDA_EVENTS // without, ChunkCopier copies on the current stream
   res.chunkCopyStream = cuda && opt.chunkCopyStream;
 #endif

@@ -245,6 +245,9 @@ bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, co
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
                         int cols, std::uint16_t* out, void* stream, std::int64_t tableStride = 0, int* index = nullptr);
 bool packedPoolFits(int cols, int heads, std::int64_t maxObserved);
+// Whether packedPoolBf16's `tokenPairs` applies at this width and head count (the released width's
+// kernel: E 384, at most 8 heads).
+bool packedPoolTokenPairs(int cols, int heads);
 // `before`: the pool kernel before its grouped second pass (for same-call ratios); `tokenPairs`
 // (cols 384, at most 8 heads; elsewhere no effect) false: the grouped kernel taking one token a
 // warp at a time in its first pass (as before 2026-12-03; the same bits).
