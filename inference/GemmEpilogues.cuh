@@ -37,6 +37,8 @@ enum class Epi {
 // bits) and each widened back by a shift or a mask, 1.5 instructions a value where the scalar
 // conversion and its widening took 2; the kernel before rounds one value at a time.
 template <Epi E, bool Paired = false> struct RoundedGeluOf {
+  // The GELU of a pre-activation already rounded to bf16 (Erff and Exp2).
+  CUTLASS_HOST_DEVICE static float ofRounded(float r) { return E == Epi::Erff ? geluErff(r) : geluExp2(r); }
   template <class T> struct Op {
     CUTLASS_HOST_DEVICE T operator()(T const& value) const {
       if constexpr (E == Epi::BiasOnly) {
@@ -44,8 +46,7 @@ template <Epi E, bool Paired = false> struct RoundedGeluOf {
       } else if constexpr (E == Epi::Tanh) {
         return T(geluTanh(static_cast<float>(value)));
       } else {
-        const float r = static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)));
-        return T(E == Epi::Erff ? geluErff(r) : geluExp2(r));
+        return T(ofRounded(static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value)))));
       }
     }
   };
@@ -59,8 +60,8 @@ template <Epi E, bool Paired = false> struct RoundedGeluOf {
           std::uint32_t p; // value[i + 1] rounded in the upper half, value[i] in the lower
           asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(value[i + 1]), "f"(value[i]));
           const float lo = __uint_as_float(p << 16), hi = __uint_as_float(p & 0xffff0000u);
-          y[i] = E == Epi::Erff ? geluErff(lo) : geluExp2(lo);
-          y[i + 1] = E == Epi::Erff ? geluErff(hi) : geluExp2(hi);
+          y[i] = ofRounded(lo);
+          y[i + 1] = ofRounded(hi);
         }
         return y;
       } else

@@ -520,22 +520,18 @@ void addModelCommands(CLI::App& app) {
       const double none = std::numeric_limits<double>::denorm_min();
       require("bf16_packed_stored_zero_slot_max_difference", 0, none,
               "the packed bf16 embeddings with virtual zero slots differ from those with the slots stored");
-      if (j.value("virtual_zero_slot_max_difference", -1.0) != -1.0)
-        require("virtual_zero_slot_max_difference", 0, none,
-                "at the released size, the embeddings with virtual zero slots differ from those with the slots "
-                "stored (or a kernel declined)");
-      if (j.value("first_residual_from_table_max_difference", -1.0) != -1.0)
-        require("first_residual_from_table_max_difference", 0, none,
-                "at the released size, the embeddings with the first layer's residual read from the table differ "
-                "from those with the tokens assembled (or a kernel declined)");
-      if (j.value("pool_token_pairs_max_difference", -1.0) != -1.0)
-        require("pool_token_pairs_max_difference", 0, none,
-                "at the released size, the fused pool's first pass by token pairs gives other embeddings than by "
-                "single tokens (or a kernel declined)");
-      if (j.value("lincomb_gelu_max_difference", -1.0) != -1.0)
-        require("lincomb_gelu_max_difference", 0, none,
-                "at the released size, the fused GEMM + GELU's epilogue gives other embeddings than the one before "
-                "(or a kernel declined)");
+      // checkSameBits at the released size (-1: not run there).
+      for (const auto& [key, what] : std::initializer_list<std::pair<const char*, const char*>>{
+               {"virtual_zero_slot_max_difference", "with virtual zero slots differ from those with the slots stored"},
+               {"first_residual_from_table_max_difference",
+                "with the first layer's residual read from the table differ from those with the tokens assembled"},
+               {"pool_token_pairs_max_difference",
+                "with the fused pool's first pass by token pairs differ from those by single tokens"},
+               {"lincomb_gelu_max_difference",
+                "with the fused GEMM + GELU's epilogue differ from those with the epilogue before"}})
+        if (j.value(key, -1.0) != -1.0)
+          require(key, 0, none,
+                  (std::string("at the released size, the embeddings ") + what + " (or a kernel declined)").c_str());
       require("train_layer_norm_max_rel_error", -inf, 1e-2,
               "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
       require("short_attention_max_rel_error", 0, 1e-2,
