@@ -70,11 +70,23 @@ if ops:
                 names.append(e["name"]); end = e["ts"] + e["dur"]
                 if len(names) >= depth: break
         return " < ".join(n[:60] for n in names)
+    # Copies and fills may carry no External id: their runtime call (same correlation id) and the
+    # innermost operator enclosing it on its thread instead.
+    runtime = {e["args"]["correlation"]: e for e in trace.get("traceEvents", [])
+               if e.get("cat") in ("cuda_runtime", "cuda_driver") and "correlation" in e.get("args", {})}
+    def enclosing(tid, ts):
+        t = threads.get(tid, []); i = bisect.bisect_right(starts.get(tid, []), ts)
+        for e in reversed(t[max(0, i - 400):i]):
+            if e["ts"] <= ts <= e["ts"] + e["dur"]: return e
+        return None
     for name, us in by.most_common(top):
         where = collections.Counter()
         for e in trace["traceEvents"]:
-            if e.get("cat") == "kernel" and e.get("name") == name and "dur" in e:
+            if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and e.get("name") == name and "dur" in e:
                 op = by_ext.get(e.get("args", {}).get("External id"))
+                if op is None and e.get("args", {}).get("correlation") in runtime:
+                    r = runtime[e["args"]["correlation"]]
+                    op = enclosing(r["tid"], r["ts"])
                 where[stack(op) if op else "?"] += e["dur"]
         print(json.dumps({"figure": "trace_kernel_ops", "kernel": name[:100], "ms_per_step": round(us / 1000 / steps, 3),
                           "from": [{"ms_per_step": round(d / 1000 / steps, 3), "ops": w} for w, d in where.most_common(ops)]}))
