@@ -590,32 +590,42 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
 // bias gradients of the three blocks into one [3E, E] and one [3E] tensor and accumulates dx in
 // the products (beta 1): through narrow() views each block's gradient was a zero-filled full-size
 // tensor plus a copy, summed twice, and dx two sums of [R, E].
+//
+// `zeroRows` (defined: packed training batches) are add_zero_attn's slots: their k and v rows are
+// set to zero here, and their gradients dropped in the backward. Zero-filled in place after the
+// function, each fill's backward cloned the whole [R, E] gradient to zero those rows (8 copies,
+// 0.32 ms of a 20 ms step at the released size).
 struct QkvProjection : torch::autograd::Function<QkvProjection> {
   static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                                              const torch::Tensor& w, const torch::Tensor& b) {
+                                              const torch::Tensor& w, const torch::Tensor& b,
+                                              const torch::Tensor& zeroRows) {
     const std::int64_t E = w.size(1);
-    ctx->save_for_backward({x, w});
+    ctx->save_for_backward({x, w, zeroRows});
     torch::autograd::tensor_list out;
     for (int i = 0; i < 3; ++i) out.push_back(at::addmm(b.narrow(0, i * E, E), x, w.narrow(0, i * E, E).t()));
+    if (zeroRows.defined())
+      for (int i = 1; i < 3; ++i) out[static_cast<std::size_t>(i)].index_fill_(0, zeroRows, 0);
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
-    const torch::Tensor &x = s[0], &w = s[1];
+    const torch::Tensor &x = s[0], &w = s[1], &zeroRows = s[2];
     const std::int64_t E = w.size(1);
     torch::Tensor dx, dw = torch::empty_like(w), db = torch::empty({3 * E}, w.options());
     for (int i = 0; i < 3; ++i) {
-      const torch::Tensor g = grads[static_cast<std::size_t>(i)].defined()
-                                  ? grads[static_cast<std::size_t>(i)].contiguous()
-                                  : torch::zeros({x.size(0), E}, x.options());
+      torch::Tensor g = grads[static_cast<std::size_t>(i)].defined() ? grads[static_cast<std::size_t>(i)].contiguous()
+                                                                     : torch::zeros({x.size(0), E}, x.options());
+      // In place: this function is the gradient's only reader (the attention's backward made it
+      // for this k or v alone).
+      if (i > 0 && zeroRows.defined() && grads[static_cast<std::size_t>(i)].defined()) g.index_fill_(0, zeroRows, 0);
       if (ctx->needs_input_grad(0))
         dx = dx.defined() ? dx.addmm_(g, w.narrow(0, i * E, E)) : g.mm(w.narrow(0, i * E, E));
       torch::Tensor block = dw.narrow(0, i * E, E), part = db.narrow(0, i * E, E), unused;
       at::mm_out(block, g.t(), x);
       if (!biasGradient(g, torch::Tensor(), unused, part)) part.copy_(g.sum(0));
     }
-    return {dx, dw, db};
+    return {dx, dw, db, torch::Tensor()};
   }
 };
 } // namespace
@@ -632,6 +642,20 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
+}
+
+torch::Tensor CellTransformer::normalize(const torch::Tensor& x) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  // Training on a GPU in bf16: the kernels of ln() with a weight of ones and a bias of zeros (the
+  // same products, 1 x + 0), where ATen's LayerNorm runs a block per row forward and backward
+  // (0.16 and 0.12 ms over the released model's ~90k packed rows, against ~0.04 and ~0.05).
+  if (fused_ && fusedPoolNorm_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled()) {
+    const auto o = x.options().dtype(torch::kBFloat16);
+    return TrainLayerNorm::apply(x.to(compute_).contiguous(), torch::ones({x.size(-1)}, o),
+                                 torch::zeros({x.size(-1)}, o), 1e-5, !fusedLayerNorm_);
+  }
+#endif
+  return torch::layer_norm(x.to(compute_), {x.size(-1)}, {}, {}, 1e-5);
 }
 
 double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t rows, int cols) {
@@ -725,10 +749,15 @@ double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows
     torch::Tensor x = x0.clone().requires_grad_(true), w = w3.clone().requires_grad_(true),
                   b = b3.clone().requires_grad_(true);
     std::vector<torch::Tensor> y;
-    if (fused)
-      y = QkvProjection::apply(x, w, b);
-    else
+    // add_zero_attn's slots: every 7th row's k and v zeroed (in the function, or by ATen's fill).
+    const torch::Tensor zeroRows =
+        torch::arange(0, x.size(0), 7, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    if (fused) {
+      y = QkvProjection::apply(x, w, b, zeroRows);
+    } else {
       for (int i = 0; i < 3; ++i) y.push_back(torch::linear(x, w.narrow(0, i * in, in), b.narrow(0, i * in, in)));
+      for (int i = 1; i < 3; ++i) y[static_cast<std::size_t>(i)].index_fill_(0, zeroRows, 0);
+    }
     (torch::cat(y, 1).to(torch::kFloat32) * dy3.to(torch::kFloat32)).sum().backward();
     return std::vector<torch::Tensor>{torch::cat(y, 1), x.grad(), w.grad(), b.grad()};
   };
@@ -1769,7 +1798,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
         w.scalar_type() == torch::kBFloat16 && bias.scalar_type() == torch::kBFloat16 && E % 2 == 0) {
-      const auto qkv = QkvProjection::apply(x, w, bias);
+      const auto qkv = QkvProjection::apply(x, w, bias, batch.zeroRows); // add_zero_attn's k, v zeroed
       q = qkv[0];
       k = qkv[1];
       v = qkv[2];
@@ -1779,9 +1808,9 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
       q = project(0);
       k = project(1);
       v = project(2);
+      k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
+      v.index_fill_(0, batch.zeroRows, 0);
     }
-    k.index_fill_(0, batch.zeroRows, 0); // add_zero_attn's key and value
-    v.index_fill_(0, batch.zeroRows, 0);
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (shortAttention() && at::GradMode::is_enabled() && shortTrainingAttentionFits(q, k, v, H, batch.maxLength))
       return lin(ShortVarlenAttention::apply(q, k, v, batch.cuSeqlens, batch.maxLength, H,
@@ -2060,7 +2089,7 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
 // padded LayerNorm). Each row's LayerNorm is the same whichever layout it is computed in.
 torch::Tensor CellTransformer::packedPool(const torch::Tensor& packed, const Batch& batch) const {
   const std::int64_t E = config_.embedDim, B = batch.observed.size(0), N = batch.observed.size(1);
-  const torch::Tensor n = scatterPadded(torch::layer_norm(packed.to(compute_), {E}, {}, {}, 1e-5), batch);
+  const torch::Tensor n = scatterPadded(normalize(packed), batch);
   const torch::Tensor valid = torch::cat({batch.valid, torch::zeros({B, 2}, batch.valid.options())}, 1);
   return normalizedPool(n.view({B, N + 2, E}), valid);
 }
@@ -2153,7 +2182,9 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
   const bool packed = batch.rows.defined();
   const torch::Tensor rows = packed ? batch.rows : batch.observed.reshape({-1});
-  torch::Tensor tokens = cellTokens(expression.index_select(0, rows), types.index_select(0, rows));
+  torch::Tensor x = expression.index_select(0, rows);
+  if (x.size(-1) == paddedGenes() && paddedGenes() != config_.genes) x = x.narrow(-1, 0, config_.genes);
+  torch::Tensor tokens = cellTokens(x, types.index_select(0, rows));
   if (!packed) tokens = tokens.view({B, N, E});
   stage("gather + expression MLP");
   return encodeDecode(tokens, types, batch, heads, profile);

@@ -192,6 +192,10 @@ public:
   // input gradient's (the path before).
   void setFusedLayerNorm(bool on) { fusedLayerNorm_ = on; }
   bool fusedLayerNorm() const { return fusedLayerNorm_ && fusedKernels(); }
+  // Training's attention pool (on a GPU in bf16 with the fused kernels): its LayerNorm without
+  // weight and bias by the kernels of the others (normalize). Off: ATen's LayerNorm (the path before).
+  void setFusedPoolNorm(bool on) { fusedPoolNorm_ = on; }
+  bool fusedPoolNorm() const { return fusedPoolNorm_ && fusedKernels(); }
   // The fused feed-forward's products that declined in this process (the unfused steps ran instead).
   static std::int64_t fusedFeedForwardDeclines();
   // Inference's fused GEMM + GELU calls that declined in this process (ATen's ran instead).
@@ -376,13 +380,15 @@ public:
   void refreshComputeCopies();
   void setComputeCopies(StateDict copies);
   torch::ScalarType computeType() const { return compute_; }
+  // G rounded up to a multiple of 8: forward()'s padded expression width.
+  std::int64_t paddedGenes() const { return (config_.genes + 7) / 8 * 8; }
 
-  // expression: [cells, G] (log2 values); types: [cells] int64 in [0, C). Both on device().
-  // With `profile`, the device is synchronised at each stage boundary and the seconds spent in
-  // each stage (gather+MLP, encoder, pool, decoder, heads) are added to it: slower, for reports.
-  // Outputs have one row per neighbourhood of the batch, batch.reference.size(0): more than the
-  // caller's cells where packBatch appended empty neighbourhoods (PackShape::cellSteps), the
-  // cells' rows first.
+  // expression: [cells, G] (log2 values), or [cells, paddedGenes()] whose columns past G are
+  // padding (rows of a multiple of 16 bytes in bf16, which a GPU gathers with 16-byte loads: the
+  // trainer's copy); types: [cells] int64 in [0, C). Both on device(). With `profile`, the device is synchronised at
+  // each stage boundary and the seconds spent in each stage (gather+MLP, encoder, pool, decoder, heads) are added to
+  // it: slower, for reports. Outputs have one row per neighbourhood of the batch, batch.reference.size(0): more than
+  // the caller's cells where packBatch appended empty neighbourhoods (PackShape::cellSteps), the cells' rows first.
   Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch, bool heads = true,
                  std::map<std::string, double>* profile = nullptr) const;
 
@@ -487,6 +493,8 @@ private:
   torch::Tensor feedForward(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
+  // LayerNorm without a weight and bias (the attention pool's), in the compute dtype.
+  torch::Tensor normalize(const torch::Tensor& x) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
   // LN(x + y) twice, the second for the residual stream's next add: in training with the fused
   // LayerNorm, two autograd outputs (the same values) whose gradients the backward sums.
@@ -552,6 +560,7 @@ private:
   bool gemmGelu_ = true;
   bool fusedFeedForward_ = true;
   bool fusedLayerNorm_ = true;
+  bool fusedPoolNorm_ = true;
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
   bool fusedPool_ = true;

@@ -272,6 +272,50 @@ __global__ void adamKernel(float* __restrict__ param, const float* __restrict__ 
   }
 }
 
+// A launch's entries for foldGradientsKernel, passed by value (a CUDA graph keeps them). Block b
+// works on the entry whose [firstBlock, firstBlock of the next) holds b, kFoldPerBlock values of it.
+constexpr int kFoldThreads = 256;
+constexpr long long kFoldPerBlock = kFoldThreads * 4 * 4; // 4 iterations of 4 values a thread
+struct GradientFold {
+  const __nv_bfloat16* src[kGradientFoldEntries];
+  float* dst[kGradientFoldEntries];
+  long long count[kGradientFoldEntries];
+  int firstBlock[kGradientFoldEntries + 1];
+  int entries;
+};
+
+__global__ void __launch_bounds__(kFoldThreads) foldGradientsKernel(const GradientFold f) {
+  const int b = static_cast<int>(blockIdx.x);
+  int e = 0;
+  while (e + 1 < f.entries && f.firstBlock[e + 1] <= b) ++e;
+  const __nv_bfloat16* __restrict__ src = f.src[e];
+  float* __restrict__ dst = f.dst[e];
+  const long long n = f.count[e];
+  const long long begin = static_cast<long long>(b - f.firstBlock[e]) * kFoldPerBlock;
+  const long long end = begin + kFoldPerBlock < n ? begin + kFoldPerBlock : n;
+  // Four values at a time where both sides allow it (8-byte bf16, 16-byte float32 alignment).
+  const bool wide =
+      (reinterpret_cast<std::uintptr_t>(src) % 8 == 0) && (reinterpret_cast<std::uintptr_t>(dst) % 16 == 0);
+  if (wide) {
+    for (long long i = begin + 4 * static_cast<long long>(threadIdx.x); i + 3 < end; i += 4 * kFoldThreads) {
+      const uint2 raw = *reinterpret_cast<const uint2*>(src + i);
+      const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+      const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+      float4 d = *reinterpret_cast<float4*>(dst + i);
+      d.x += lo.x;
+      d.y += lo.y;
+      d.z += hi.x;
+      d.w += hi.y;
+      *reinterpret_cast<float4*>(dst + i) = d;
+    }
+    // A count not a multiple of 4: the last block's tail, one value a thread.
+    const long long tail = begin + (end - begin) / 4 * 4;
+    for (long long i = tail + threadIdx.x; i < end; i += kFoldThreads) dst[i] += __bfloat162float(src[i]);
+  } else {
+    for (long long i = begin + threadIdx.x; i < end; i += kFoldThreads) dst[i] += __bfloat162float(src[i]);
+  }
+}
+
 // Training's LayerNorm forward, one warp per row as addLayerNormKernel (ATen's kernel runs a block
 // per row: ~0.8 TB/s on [95k, 384] bf16), also writing the row's float32 mean and 1/std for the
 // backward. With ADD, of x + y: the sum rounded to bf16 (as ATen's add writes it) and also written
@@ -548,6 +592,33 @@ bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, s
       param, grad, expAvg, expAvgSq, reinterpret_cast<__nv_bfloat16*>(low), n, lrOverC1, beta1, beta2, eps, weightDecay,
       sqrtC2);
   return cudaGetLastError() == cudaSuccess;
+}
+
+bool foldGradientsBf16(const std::uint16_t* const* src, float* const* dst, const std::int64_t* counts, int entries,
+                       void* stream) {
+  // Checked before any launch: false means nothing was added.
+  for (int i = 0; i < entries; ++i)
+    if (counts[i] > 0 && (!src[i] || !dst[i])) return false;
+  for (int i = 0; i < entries;) {
+    GradientFold f{};
+    long long blocks = 0;
+    f.entries = 0;
+    for (; i < entries && f.entries < kGradientFoldEntries; ++i) {
+      if (counts[i] <= 0) continue;
+      f.src[f.entries] = reinterpret_cast<const __nv_bfloat16*>(src[i]);
+      f.dst[f.entries] = dst[i];
+      f.count[f.entries] = counts[i];
+      f.firstBlock[f.entries] = static_cast<int>(blocks);
+      blocks += (counts[i] + kFoldPerBlock - 1) / kFoldPerBlock;
+      ++f.entries;
+    }
+    if (f.entries == 0) continue;
+    if (blocks > 0x7fffffffLL) return false;
+    f.firstBlock[f.entries] = static_cast<int>(blocks);
+    foldGradientsKernel<<<static_cast<unsigned>(blocks), kFoldThreads, 0, static_cast<cudaStream_t>(stream)>>>(f);
+    if (cudaGetLastError() != cudaSuccess) return false;
+  }
+  return true;
 }
 
 int gammaBetaSlices(std::int64_t rows, int cols) {

@@ -106,6 +106,15 @@ bool geluBackwardBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* h, s
 bool adamStep(float* param, const float* grad, float* expAvg, float* expAvgSq, std::uint16_t* low, std::int64_t n,
               float lrOverC1, float beta1, float beta2, float eps, float weightDecay, float sqrtC2, void* stream);
 
+// Training's gradients of the bf16 compute copies added into their float32 slices of the flat
+// gradient, all parameters in one launch: dst[i][k] += float(src[i][k]). Autograd's accumulation
+// added them one kernel a parameter (117 additions of ~3 us at the released size). Any count of
+// entries (a launch takes up to kGradientFoldEntries). False: nothing added (a null pointer), or
+// a launch failed (the caller cannot know which entries were added).
+constexpr int kGradientFoldEntries = 64;
+bool foldGradientsBf16(const std::uint16_t* const* src, float* const* dst, const std::int64_t* counts, int entries,
+                       void* stream);
+
 // Attention without gradients over packed sequences (embedding, validation; ShortAttention.cu):
 // out[i, h*d:(h+1)*d] = softmax(scale q_i k_j^T over j of i's sequence) v for each head h, with q,
 // k and v rows of bf16 at `rowStride` elements apart (head h at column h * d; a fused [R, 3E]

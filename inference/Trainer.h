@@ -57,6 +57,16 @@ struct TrainOptions {
   // their gradients added straight into the float32 gradient buffer; off: a cast per parameter and
   // its backward (the path before, for comparisons).
   bool flatComputeCopies = true;
+  // With flat compute copies and no gradient buckets: each compute copy's gradient (bf16) is kept
+  // by autograd as it comes (no kernel), and after each backward all of them are added into their
+  // float32 slices in one kernel (FusedKernels.cu; ATen's add per parameter on the CPU): the same
+  // additions, the same bits. Off: autograd adds each into its slice, one kernel a parameter (the
+  // path before, for comparisons; gradient buckets need it, their hooks fire as each is added).
+  bool foldComputeGradients = true;
+  // With a compute dtype below float32: the forward gathers its tokens' expression from a copy of
+  // the table in that dtype, made once (on a GPU where it fits in an eighth of the memory); off:
+  // from the float32 table, cast after each gather (the path before, for comparisons).
+  bool computeInputs = true;
   // Non-empty (GPU builds with Kineto): the kernels of steps traceFrom .. traceFrom + 4 of this run
   // are written there as a Chrome trace (KernelTrace).
   std::string traceFile;
@@ -119,6 +129,8 @@ public:
   // On a GPU: the mean relative difference of the predicted means between the variable-length
   // and the padded attention on validation cells, measured once per run (-1: not measured).
   double attentionCheck() const;
+  // Whether the forward gathers from the compute-dtype copy of the table (TrainOptions::computeInputs).
+  bool gathersComputeInputs() const;
   // Host seconds so far: the steps waiting for their batches, and building them (on threads,
   // overlapping the device).
   std::pair<double, double> batchSeconds() const;

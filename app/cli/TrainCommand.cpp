@@ -49,6 +49,7 @@ struct TrainJob {
   bool paddedPool = false;         // the attention pool's LayerNorm over padded slots (the path before)
   bool unfusedFeedForward = false; // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
   bool unfusedLayerNorm = false;   // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
+  bool atenPoolNorm = false;       // GPU: ATen's LayerNorm in the attention pool (the path before)
   bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -154,6 +155,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setPackedPool(!job.paddedPool);
   model->setFusedFeedForward(!job.unfusedFeedForward);
   model->setFusedLayerNorm(!job.unfusedLayerNorm);
+  model->setFusedPoolNorm(!job.atenPoolNorm);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -265,7 +267,10 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_feed_forward", model->fusedFeedForward()},
                       {"fused_feed_forward_declines", inference::CellTransformer::fusedFeedForwardDeclines()},
                       {"fused_layer_norm", model->fusedLayerNorm()},
+                      {"fused_pool_norm", model->fusedPoolNorm()},
                       {"flat_compute_copies", opt.flatComputeCopies},
+                      {"fold_compute_gradients", opt.foldComputeGradients},
+                      {"compute_inputs", trainer->gathersComputeInputs()},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
                       {"gpus", gpus},
@@ -304,6 +309,12 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "Run every GPU step eagerly instead of replaying captured CUDA graphs");
   cmd->add_flag("!--per-parameter-casts", job.opt.flatComputeCopies,
                 "bf16: cast each weight to bf16 and back in every step (the path before one flat cast)");
+  cmd->add_flag("!--per-parameter-gradient-adds", job.opt.foldComputeGradients,
+                "bf16: autograd adds each weight's gradient into the float32 gradients, a kernel a parameter, instead "
+                "of all of them in one kernel after the backward (the path before, for comparisons)");
+  cmd->add_flag("!--float32-inputs", job.opt.computeInputs,
+                "bf16: gather the tokens' expression from the float32 table and cast it in every step, instead of "
+                "from a bf16 copy made once (the path before, for comparisons)");
   cmd->add_flag("--padded-attention", job.paddedAttention,
                 "GPU: attention in the padded layout instead of variable-length flash attention");
   cmd->add_flag("--flash-attention", job.flashAttention,
@@ -318,6 +329,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--unfused-layer-norm", job.unfusedLayerNorm,
                 "GPU: ATen's residual add before each LayerNorm, and LayerNorm's weight and bias gradients by a "
                 "kernel of their own after the input gradient's, instead of both in LayerNorm's kernels (the path "
+                "before, for comparisons)");
+  cmd->add_flag("--aten-pool-norm", job.atenPoolNorm,
+                "GPU: ATen's LayerNorm in the attention pool instead of the training LayerNorm's kernels (the path "
                 "before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
