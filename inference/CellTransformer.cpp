@@ -2183,7 +2183,10 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   const bool packed = batch.rows.defined();
   const torch::Tensor rows = packed ? batch.rows : batch.observed.reshape({-1});
   torch::Tensor x = expression.index_select(0, rows);
-  if (x.size(-1) == paddedGenes() && paddedGenes() != config_.genes) x = x.narrow(-1, 0, config_.genes);
+  // A padded table is the compute dtype's (the trainer's copy); any other width fails in the MLP.
+  if (x.size(-1) == paddedGenes() && paddedGenes() != config_.genes && compute_ != torch::kFloat32 &&
+      x.scalar_type() == compute_)
+    x = x.narrow(-1, 0, config_.genes);
   torch::Tensor tokens = cellTokens(x, types.index_select(0, rows));
   if (!packed) tokens = tokens.view({B, N, E});
   stage("gather + expression MLP");

@@ -383,12 +383,13 @@ public:
   // G rounded up to a multiple of 8: forward()'s padded expression width.
   std::int64_t paddedGenes() const { return (config_.genes + 7) / 8 * 8; }
 
-  // expression: [cells, G] (log2 values), or [cells, paddedGenes()] whose columns past G are
-  // padding (rows of a multiple of 16 bytes in bf16, which a GPU gathers with 16-byte loads: the
-  // trainer's copy); types: [cells] int64 in [0, C). Both on device(). With `profile`, the device is synchronised at
-  // each stage boundary and the seconds spent in each stage (gather+MLP, encoder, pool, decoder, heads) are added to
-  // it: slower, for reports. Outputs have one row per neighbourhood of the batch, batch.reference.size(0): more than
-  // the caller's cells where packBatch appended empty neighbourhoods (PackShape::cellSteps), the cells' rows first.
+  // expression: [cells, G] (log2 values), or, in the compute dtype below float32, [cells,
+  // paddedGenes()] whose columns past G are padding (rows of a multiple of 16 bytes in bf16, which
+  // a GPU gathers with 16-byte loads: the trainer's copy); types: [cells] int64 in [0, C). Both on device(). With
+  // `profile`, the device is synchronised at each stage boundary and the seconds spent in each stage (gather+MLP,
+  // encoder, pool, decoder, heads) are added to it: slower, for reports. Outputs have one row per neighbourhood of the
+  // batch, batch.reference.size(0): more than the caller's cells where packBatch appended empty neighbourhoods
+  // (PackShape::cellSteps), the cells' rows first.
   Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch, bool heads = true,
                  std::map<std::string, double>* profile = nullptr) const;
 

@@ -413,6 +413,9 @@ struct Trainer::Impl {
   // backward when `grad`.
   torch::Tensor lossOver(const std::vector<Batch>& batches, bool grad, double scale) {
     torch::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device()));
+    // Gradients a failed backward (or graph capture) left on the compute copies are not this one's.
+    if (grad)
+      for (auto& fold : folds) fold.first.mutable_grad() = torch::Tensor();
     for (std::size_t i = 0; i < batches.size(); ++i) {
       const Batch& b = batches[i];
       mark(nullptr);
@@ -632,6 +635,8 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
 double Trainer::attentionCheck() const { return impl_->attentionCheck; }
 
 bool Trainer::gathersComputeInputs() const { return impl_->computeInputs.defined(); }
+
+bool Trainer::foldsComputeGradients() const { return !impl_->folds.empty(); }
 
 std::pair<double, double> Trainer::batchSeconds() const {
   std::lock_guard<std::mutex> lock(impl_->buildMutex);

@@ -131,6 +131,8 @@ public:
   double attentionCheck() const;
   // Whether the forward gathers from the compute-dtype copy of the table (TrainOptions::computeInputs).
   bool gathersComputeInputs() const;
+  // Whether the compute copies' gradients are folded after each backward (TrainOptions::foldComputeGradients).
+  bool foldsComputeGradients() const;
   // Host seconds so far: the steps waiting for their batches, and building them (on threads,
   // overlapping the device).
   std::pair<double, double> batchSeconds() const;

@@ -269,7 +269,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_layer_norm", model->fusedLayerNorm()},
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"flat_compute_copies", opt.flatComputeCopies},
-                      {"fold_compute_gradients", opt.foldComputeGradients},
+                      {"fold_compute_gradients", trainer->foldsComputeGradients()},
                       {"compute_inputs", trainer->gathersComputeInputs()},
                       {"config", model->config().describe()},
                       {"world_size", worldSize},
