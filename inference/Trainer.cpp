@@ -203,7 +203,6 @@ struct Trainer::Impl {
   // as it comes) and its float32 slice of flatGrad, in layout order.
   std::vector<std::pair<torch::Tensor, torch::Tensor>> folds;
   bool fusedAdam = false; // FusedKernels.cu's Adam step (GPU)
-  bool fusedFold = false; // FusedKernels.cu's gradient fold (GPU)
   bool adamCasts = false; // the optimiser step writes flatLow (the fused one does it on its way)
   // With ranks: flatGrad followed by two slots (the step's summed loss, cancel requests), all-reduced
   // together ("after"); with buckets, the two slots alone (tail) after the gradients.
@@ -307,7 +306,7 @@ struct Trainer::Impl {
       if (!g.defined()) continue; // not used by this forward
       low.mutable_grad() = torch::Tensor();
 #ifdef ATLASCOPE_FUSED_KERNELS
-      if (fusedFold && g.is_cuda() && g.scalar_type() == torch::kBFloat16 && g.is_contiguous() &&
+      if (g.is_cuda() && model.fusedKernels() && g.scalar_type() == torch::kBFloat16 && g.is_contiguous() &&
           g.numel() == slice.numel() && g.device() == slice.device()) {
         src.push_back(static_cast<const std::uint16_t*>(g.data_ptr()));
         dst.push_back(slice.data_ptr<float>());
@@ -569,7 +568,6 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   }
 #ifdef ATLASCOPE_FUSED_KERNELS
   m.fusedAdam = model.device().is_cuda() && model.fusedKernels();
-  m.fusedFold = m.fusedAdam;
 #endif
   m.adamCasts = m.fusedAdam && m.flatLow.defined();
   if (m.flatLow.defined()) model.setComputeCopies(copies);
