@@ -628,6 +628,37 @@ struct QkvProjection : torch::autograd::Function<QkvProjection> {
     return {dx, dw, db, torch::Tensor()};
   }
 };
+
+// Training's q, k and v as one [R, 3E] product (PackedQkvAttention reads its thirds in place,
+// rows 3E apart, and writes their gradients into one [R, 3E] tensor): the backward's input
+// gradient is one product over K = 3E, the weight gradient one [3E, E] product and the bias
+// gradient one reduction, where QkvProjection ran three of each (two of the input gradient's with
+// beta 1, re-reading [R, E] each time). add_zero_attn's k and v rows zeroed here, their gradients
+// dropped in the backward, as QkvProjection.
+struct PackedQkvProjection : torch::autograd::Function<PackedQkvProjection> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b, const torch::Tensor& zeroRows) {
+    const std::int64_t E = w.size(1);
+    ctx->save_for_backward({x, w, zeroRows});
+    torch::Tensor qkv = at::addmm(b, x, w.t());
+    if (zeroRows.defined()) qkv.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+    return qkv;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &x = s[0], &w = s[1], &zeroRows = s[2];
+    const std::int64_t E = w.size(1);
+    torch::Tensor g = grads[0].contiguous();
+    // In place: the attention's backward made this gradient for this function alone.
+    if (zeroRows.defined()) g.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+    torch::Tensor dx, dw, db, unused;
+    if (ctx->needs_input_grad(0)) dx = g.mm(w);
+    if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
+    if (ctx->needs_input_grad(2) && !biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
+    return {dx, dw, db, torch::Tensor()};
+  }
+};
 } // namespace
 #endif
 
@@ -761,7 +792,18 @@ double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows
     (torch::cat(y, 1).to(torch::kFloat32) * dy3.to(torch::kFloat32)).sum().backward();
     return std::vector<torch::Tensor>{torch::cat(y, 1), x.grad(), w.grad(), b.grad()};
   };
-  compare(qkv(true), qkv(false));
+  const auto reference = qkv(false);
+  compare(qkv(true), reference);
+  {
+    // The one [R, 3E] product (PackedQkvProjection) with the same zeroed rows.
+    torch::Tensor x = x0.clone().requires_grad_(true), w = w3.clone().requires_grad_(true),
+                  b = b3.clone().requires_grad_(true);
+    const torch::Tensor zeroRows =
+        torch::arange(0, x.size(0), 7, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    const torch::Tensor y = PackedQkvProjection::apply(x, w, b, zeroRows);
+    (y.to(torch::kFloat32) * dy3.to(torch::kFloat32)).sum().backward();
+    compare({y, x.grad(), w.grad(), b.grad()}, reference);
+  }
   return worst;
 #else
   (void)device;
@@ -1586,7 +1628,7 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     torch::Tensor lse = torch::empty({heads, R}, q.options().dtype(torch::kFloat32));
     if (!cuda::shortAttentionForwardBf16(bits(q), bits(k), bits(v), E, cu.data_ptr<int>(), cu.size(0) - 1,
                                          static_cast<int>(heads), static_cast<int>(E / heads), maxLength,
-                                         static_cast<float>(scale), mutableBits(out), lse.data_ptr<float>(), R,
+                                         static_cast<float>(scale), mutableBits(out), E, lse.data_ptr<float>(), R,
                                          at::cuda::getCurrentCUDAStream(q.device().index()).stream()))
       throw Error("the short-attention training kernel declined its arguments (rows " + std::to_string(R) + ", width " +
                   std::to_string(E) + ", longest " + std::to_string(maxLength) + ")");
@@ -1607,7 +1649,7 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     torch::Tensor delta = torch::empty_like(lse);
     if (!cuda::shortAttentionBackwardBf16(
-            bits(q), bits(k), bits(v), bits(out), bits(dout), E, cu.data_ptr<int>(), cu.size(0) - 1,
+            bits(q), bits(k), bits(v), bits(out), bits(dout), E, E, cu.data_ptr<int>(), cu.size(0) - 1,
             static_cast<int>(heads), static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
             static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
             lse.size(1), mutableBits(dq), mutableBits(dk), mutableBits(dv),
@@ -1616,6 +1658,57 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
+
+// The same kernels on the thirds of one [R, 3E] projection (PackedQkvProjection's), read in place
+// with rows 3E apart; the backward writes dq, dk and dv into one [R, 3E] gradient, the
+// projection's own layout, so that no slice, copy or sum joins them. out and its gradient [R, E].
+struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cu,
+                               std::int64_t maxLength, std::int64_t heads, double scale) {
+    const c10::cuda::CUDAGuard device(qkv.device());
+    const std::int64_t R = qkv.size(0), E = qkv.size(1) / 3;
+    const std::uint16_t* q = bits(qkv);
+    torch::Tensor out = torch::empty({R, E}, qkv.options());
+    torch::Tensor lse = torch::empty({heads, R}, qkv.options().dtype(torch::kFloat32));
+    if (!cuda::shortAttentionForwardBf16(q, q + E, q + 2 * E, 3 * E, cu.data_ptr<int>(), cu.size(0) - 1,
+                                         static_cast<int>(heads), static_cast<int>(E / heads), maxLength,
+                                         static_cast<float>(scale), mutableBits(out), E, lse.data_ptr<float>(), R,
+                                         at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
+      throw Error("the short-attention training kernel declined its packed arguments (rows " + std::to_string(R) +
+                  ", width " + std::to_string(E) + ", longest " + std::to_string(maxLength) + ")");
+    ctx->save_for_backward({qkv, out, lse, cu});
+    ctx->saved_data["max"] = maxLength;
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["scale"] = scale;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &qkv = s[0], &out = s[1], &lse = s[2], &cu = s[3];
+    const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = out.size(1);
+    const c10::cuda::CUDAGuard device(qkv.device());
+    torch::Tensor dout = grads[0].contiguous();
+    if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
+    torch::Tensor dqkv = torch::empty_like(qkv), delta = torch::empty_like(lse);
+    const std::uint16_t* q = bits(qkv);
+    std::uint16_t* dq = mutableBits(dqkv);
+    if (!cuda::shortAttentionBackwardBf16(
+            q, q + E, q + 2 * E, bits(out), bits(dout), 3 * E, E, cu.data_ptr<int>(), cu.size(0) - 1,
+            static_cast<int>(heads), static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
+            static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
+            lse.size(1), dq, dq + E, dq + 2 * E, at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
+      throw Error("the short-attention training kernels declined the packed backward (a misaligned gradient?)");
+    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// Whether training's kernels have head size d and opted in to the shared memory of `maxLength` on
+// `device`.
+bool shortTrainingAttentionReady(torch::Device device, std::int64_t d, std::int64_t maxLength) {
+  const c10::cuda::CUDAGuard guard(device);
+  return cuda::shortAttentionTrainingReady(static_cast<int>(d), maxLength);
+}
 
 // Whether training's attention can take ShortVarlenAttention for these tensors (the kernels opted
 // in to the shared memory of `maxLength` on q's device).
@@ -1628,8 +1721,7 @@ bool shortTrainingAttentionFits(const torch::Tensor& q, const torch::Tensor& k, 
     return false;
   for (const torch::Tensor* t : {&q, &k, &v})
     if (reinterpret_cast<std::uintptr_t>(t->data_ptr()) % 16 != 0) return false;
-  const c10::cuda::CUDAGuard device(q.device());
-  return cuda::shortAttentionTrainingReady(static_cast<int>(q.size(1) / heads), maxLength);
+  return shortTrainingAttentionReady(q.device(), q.size(1) / heads, maxLength);
 }
 #endif
 
@@ -1654,7 +1746,7 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   const torch::Tensor q0 = torch::randn({R, E}, o) * 2.0, k0 = torch::randn({R, E}, o) * 2.0,
                       v0 = torch::randn({R, E}, o), dout = torch::randn({R, E}, o);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  enum Path { Short, Flash, Float32 };
+  enum Path { Short, Packed, Flash, Float32 };
   auto run = [&](Path path) -> std::vector<torch::Tensor> {
     const auto type = path == Float32 ? torch::kFloat32 : torch::kBFloat16;
     // Fresh leaves each time (to() of a bf16 tensor to bf16 is the tensor itself, whose gradients
@@ -1665,6 +1757,13 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     if (path == Short) {
       if (!shortTrainingAttentionFits(q, k, v, H, maxLength)) return {};
       out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale);
+    } else if (path == Packed) {
+      // The same leaves' values as one [R, 3E] tensor, its gradient split back.
+      if (!shortTrainingAttentionReady(device, d, maxLength)) return {};
+      const torch::Tensor qkv = torch::cat({q0, k0, v0}, 1).requires_grad_(true);
+      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale);
+      (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+      return {out.detach(), qkv.grad().narrow(1, 0, E), qkv.grad().narrow(1, E, E), qkv.grad().narrow(1, 2 * E, E)};
     } else if (path == Flash) {
       out = VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), cuDevice, maxLength, scale)
                 .reshape({R, E});
@@ -1695,6 +1794,13 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   };
   const auto a = run(Short);
   if (!a.empty()) r.shortKernels = worst(a);
+  const auto packed = run(Packed);
+  if (!a.empty() && !packed.empty()) {
+    r.packedFromShort = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      r.packedFromShort = std::max(
+          r.packedFromShort, (packed[i].to(torch::kFloat32) - a[i].to(torch::kFloat32)).abs().max().item<double>());
+  }
   r.flash = worst(run(Flash));
 #endif
   return r;
@@ -1796,8 +1902,17 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     // cost three zero-filled [R, 3E] gradients, strided copies and their sums per layer.
     auto project = [&](int i) { return torch::linear(x, w.narrow(0, i * E, E), bias.narrow(0, i * E, E)); };
 #ifdef ATLASCOPE_FUSED_KERNELS
-    if (fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
-        w.scalar_type() == torch::kBFloat16 && bias.scalar_type() == torch::kBFloat16 && E % 2 == 0) {
+    const bool fusedProjection = fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
+                                 x.is_contiguous() && w.scalar_type() == torch::kBFloat16 &&
+                                 bias.scalar_type() == torch::kBFloat16 && E % 2 == 0;
+    if (fusedProjection && packedQkv_ && shortAttention() && x.is_cuda() && E % 8 == 0 &&
+        shortTrainingAttentionReady(x.device(), d, batch.maxLength)) {
+      const torch::Tensor qkv = PackedQkvProjection::apply(x, w, bias, batch.zeroRows); // k, v zeroed there
+      return lin(PackedShortAttention::apply(qkv, batch.cuSeqlens, batch.maxLength, H,
+                                             1.0 / std::sqrt(static_cast<double>(d))),
+                 prefix + ".out_proj");
+    }
+    if (fusedProjection) {
       const auto qkv = QkvProjection::apply(x, w, bias, batch.zeroRows); // add_zero_attn's k, v zeroed
       q = qkv[0];
       k = qkv[1];

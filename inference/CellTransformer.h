@@ -196,6 +196,13 @@ public:
   // weight and bias by the kernels of the others (normalize). Off: ATen's LayerNorm (the path before).
   void setFusedPoolNorm(bool on) { fusedPoolNorm_ = on; }
   bool fusedPoolNorm() const { return fusedPoolNorm_ && fusedKernels(); }
+  // Training's self-attention (on a GPU in bf16 with the short-attention kernels): q, k and v as
+  // one [R, 3E] product that the kernels read in place and whose gradient they write whole
+  // (PackedQkvProjection, PackedShortAttention): one input-gradient product, one weight-gradient
+  // product and one bias-gradient reduction a layer. Off: three of each (QkvProjection, the path
+  // before).
+  void setPackedTrainingQkv(bool on) { packedQkv_ = on; }
+  bool packedTrainingQkv() const { return packedQkv_ && shortAttention() && fusedKernels(); }
   // The fused feed-forward's products that declined in this process (the unfused steps ran instead).
   static std::int64_t fusedFeedForwardDeclines();
   // Inference's fused GEMM + GELU calls that declined in this process (ATen's ran instead).
@@ -327,6 +334,9 @@ public:
   // flash kernels (the path before), for scale. -1: not built, not a GPU, or the kernels declined.
   struct TrainAttentionCheck {
     double shortKernels = -1, flash = -1;
+    // The kernels on one [R, 3E] q|k|v tensor (PackedShortAttention) against them on three: the
+    // largest absolute difference of the output and gradients (the same arithmetic: 0).
+    double packedFromShort = -1;
   };
   static TrainAttentionCheck checkTrainAttention(torch::Device device, std::int64_t sequences = 400,
                                                  std::int64_t maxLength = 258, int headDim = 48);
@@ -562,6 +572,7 @@ private:
   bool fusedFeedForward_ = true;
   bool fusedLayerNorm_ = true;
   bool fusedPoolNorm_ = true;
+  bool packedQkv_ = true;
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
   bool fusedPool_ = true;

@@ -154,8 +154,10 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
                               std::uint16_t* out, std::int64_t outStride, void* stream, std::int64_t zeroSlots = 0);
 
 // Training's attention over packed sequences (ShortAttention.cu), the flash kernels' function
-// for short sequences: q, k, v, out and their gradients [R, heads * headDim] bf16 with rows
-// `rowStride` elements apart (16-byte aligned), sequences as shortAttentionBf16's. The forward
+// for short sequences: q, k, v and their gradients [R, heads * headDim] bf16 with rows
+// `rowStride` elements apart (3 E where they are the thirds of one [R, 3E] projection and its
+// gradient), out and dout `outStride` apart (both multiples of 8, rows 16-byte aligned),
+// sequences as shortAttentionBf16's. The forward
 // writes out and each row's log2-sum-exp lse[h * lseStride + row] (float32, log2 of the softmax
 // denominator of the scaled scores, in base-2 units of scale q.k); the backward reads q, k, v,
 // out, dout and lse, writes delta (rowsum(dout o out) per row and head, a float32 [heads,
@@ -166,12 +168,12 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
 bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
 bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
-                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out, float* lse,
-                               std::int64_t lseStride, void* stream);
+                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
+                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream);
 bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                 const std::uint16_t* out, const std::uint16_t* dout, std::int64_t rowStride,
-                                const int* cuSeqlens, std::int64_t sequences, int heads, int headDim,
-                                std::int64_t maxLength, float scale, const float* lse, float* delta,
+                                std::int64_t outStride, const int* cuSeqlens, std::int64_t sequences, int heads,
+                                int headDim, std::int64_t maxLength, float scale, const float* lse, float* delta,
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
                                 void* stream);
 

@@ -528,7 +528,7 @@ template <int D>
 __global__ void __launch_bounds__(32 * kGradWarps)
     attentionGradQueryKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                              const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ o,
-                             const __nv_bfloat16* __restrict__ dout, long long rowStride,
+                             const __nv_bfloat16* __restrict__ dout, long long rowStride, long long outStride,
                              const int* __restrict__ cuSeqlens, const float* __restrict__ lse,
                              float* __restrict__ delta, long long lseStride, __nv_bfloat16* __restrict__ dq, int padded,
                              int heads, float scaleLog2e, float scale) {
@@ -540,6 +540,7 @@ __global__ void __launch_bounds__(32 * kGradWarps)
   auto* ks = reinterpret_cast<__nv_bfloat16*>(smem);
   __nv_bfloat16* vs = ks + padded * kPitch;
   const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  const long long outBase = static_cast<long long>(start) * outStride + static_cast<long long>(head) * D;
   copyRows<D, 32 * kGradWarps>(ks, k + base, rowStride, len, lp);
   copyRows<D, 32 * kGradWarps>(vs, v + base, rowStride, len, lp);
   asm volatile("cp.async.commit_group;\n" ::);
@@ -554,8 +555,8 @@ __global__ void __launch_bounds__(32 * kGradWarps)
     const int ra = row0 + g, rb = row0 + g + 8;
     std::uint32_t qf[D / 16][4], df[D / 16][4], of[D / 16][4];
     loadRowFragments<D>(qf, q + base, rowStride, ra, rb, len, t);
-    loadRowFragments<D>(df, dout + base, rowStride, ra, rb, len, t);
-    loadRowFragments<D>(of, o + base, rowStride, ra, rb, len, t);
+    loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
+    loadRowFragments<D>(of, o + outBase, outStride, ra, rb, len, t);
     float da = 0.f, db = 0.f; // delta = rowsum(dO o O), rows ra and rb
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
@@ -613,9 +614,10 @@ template <int D>
 __global__ void __launch_bounds__(32 * kGradWarps)
     attentionGradKeyValueKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                                 const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ dout,
-                                long long rowStride, const int* __restrict__ cuSeqlens, const float* __restrict__ lse,
-                                const float* __restrict__ delta, long long lseStride, __nv_bfloat16* __restrict__ dk,
-                                __nv_bfloat16* __restrict__ dv, int padded, int heads, float scaleLog2e, float scale) {
+                                long long rowStride, long long outStride, const int* __restrict__ cuSeqlens,
+                                const float* __restrict__ lse, const float* __restrict__ delta, long long lseStride,
+                                __nv_bfloat16* __restrict__ dk, __nv_bfloat16* __restrict__ dv, int padded, int heads,
+                                float scaleLog2e, float scale) {
   constexpr int kPitch = D + 8;
   extern __shared__ __align__(16) unsigned char smem[];
   const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
@@ -626,8 +628,9 @@ __global__ void __launch_bounds__(32 * kGradWarps)
   auto* lses = reinterpret_cast<float*>(dos + padded * kPitch);
   float* deltas = lses + padded;
   const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  const long long outBase = static_cast<long long>(start) * outStride + static_cast<long long>(head) * D;
   copyRows<D, 32 * kGradWarps>(qs, q + base, rowStride, len, lp);
-  copyRows<D, 32 * kGradWarps>(dos, dout + base, rowStride, len, lp);
+  copyRows<D, 32 * kGradWarps>(dos, dout + outBase, outStride, len, lp);
   asm volatile("cp.async.commit_group;\n" ::);
   const long long lseBase = static_cast<long long>(head) * lseStride + start;
   // Queries past the sequence: log2-sum-exp +inf, so their P is 0 (their q rows are zero).
@@ -777,13 +780,13 @@ bool launchBackward(const Launch& l, const void* o, const void* dout, float* del
   const float scaleLog2e = l.scale * kLog2e;
   attentionGradQueryKernel<D>
       <<<l.blocks(), 32 * kGradWarps, static_cast<size_t>(tiledSharedBytes(l.padded, D)), l.stream>>>(
-          Q, K, V, static_cast<const __nv_bfloat16*>(o), dO, l.rowStride, l.cuSeqlens, l.lse, delta, l.lseStride,
-          static_cast<__nv_bfloat16*>(dq), l.padded, l.heads, scaleLog2e, l.scale);
+          Q, K, V, static_cast<const __nv_bfloat16*>(o), dO, l.rowStride, l.outStride, l.cuSeqlens, l.lse, delta,
+          l.lseStride, static_cast<__nv_bfloat16*>(dq), l.padded, l.heads, scaleLog2e, l.scale);
   if (cudaGetLastError() != cudaSuccess) return false;
   attentionGradKeyValueKernel<D>
       <<<l.blocks(), 32 * kGradWarps, static_cast<size_t>(gradKeySharedBytes(l.padded, D)), l.stream>>>(
-          Q, K, V, dO, l.rowStride, l.cuSeqlens, l.lse, delta, l.lseStride, static_cast<__nv_bfloat16*>(dk),
-          static_cast<__nv_bfloat16*>(dv), l.padded, l.heads, scaleLog2e, l.scale);
+          Q, K, V, dO, l.rowStride, l.outStride, l.cuSeqlens, l.lse, delta, l.lseStride,
+          static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv), l.padded, l.heads, scaleLog2e, l.scale);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -885,16 +888,16 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
 
 bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
-                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out, float* lse,
-                               std::int64_t lseStride, void* stream) {
+                               int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
+                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream) {
   if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
-      !aligned16(out))
+      !aligned16(out) || outStride % 8 != 0)
     return false;
   Launch l{q,         k,
            v,         rowStride,
            cuSeqlens, static_cast<int>(sequences),
            heads,     out,
-           rowStride, static_cast<int>((maxLength + 15) / 16 * 16),
+           outStride, static_cast<int>((maxLength + 15) / 16 * 16),
            scale,     static_cast<cudaStream_t>(stream)};
   l.lse = lse;
   l.lseStride = lseStride;
@@ -907,18 +910,19 @@ bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, c
 
 bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                 const std::uint16_t* out, const std::uint16_t* dout, std::int64_t rowStride,
-                                const int* cuSeqlens, std::int64_t sequences, int heads, int headDim,
-                                std::int64_t maxLength, float scale, const float* lse, float* delta,
+                                std::int64_t outStride, const int* cuSeqlens, std::int64_t sequences, int heads,
+                                int headDim, std::int64_t maxLength, float scale, const float* lse, float* delta,
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
                                 void* stream) {
   if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
-      delta == nullptr || !aligned16(out) || !aligned16(dout) || !aligned16(dq) || !aligned16(dk) || !aligned16(dv))
+      delta == nullptr || outStride % 8 != 0 || !aligned16(out) || !aligned16(dout) || !aligned16(dq) ||
+      !aligned16(dk) || !aligned16(dv))
     return false;
   Launch l{q,         k,
            v,         rowStride,
            cuSeqlens, static_cast<int>(sequences),
            heads,     nullptr,
-           rowStride, static_cast<int>((maxLength + 15) / 16 * 16),
+           outStride, static_cast<int>((maxLength + 15) / 16 * 16),
            scale,     static_cast<cudaStream_t>(stream)};
   l.lse = const_cast<float*>(lse); // read only here
   l.lseStride = lseStride;

@@ -432,6 +432,7 @@ void addModelCommands(CLI::App& app) {
             const std::string suffix = d == 48 ? "" : "_d" + std::to_string(d);
             j["train_short_attention_max_rel_error" + suffix] = t.shortKernels;
             j["train_flash_attention_max_rel_error" + suffix] = t.flash;
+            j["train_packed_attention_max_difference" + suffix] = t.packedFromShort;
           }
           // Each kernel variant (the default above), on the same sequences.
           for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
@@ -548,6 +549,11 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's short-attention kernels" + std::string(suffix) +
                              " differ from float32 attention by more than " + std::to_string(bound) +
                              " (flash: " + std::to_string(flash) + "), or did not run");
+        // On one [R, 3E] q|k|v tensor: the same arithmetic, so the same bits.
+        const std::string packedKey = std::string("train_packed_attention_max_difference") + suffix;
+        if (!(j[packedKey].is_number() && j[packedKey].get<double>() == 0))
+          failures.push_back("training's short-attention kernels" + std::string(suffix) +
+                             " on one [R, 3E] q|k|v tensor differ from them on three, or did not run");
       }
       // Training's fused feed-forward, each of the output and the five gradients: no further from
       // float32 than the path before (twice its difference + 2e-3: the products' order of

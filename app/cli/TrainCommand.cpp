@@ -50,6 +50,7 @@ struct TrainJob {
   bool unfusedFeedForward = false; // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
   bool unfusedLayerNorm = false;   // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
   bool atenPoolNorm = false;       // GPU: ATen's LayerNorm in the attention pool (the path before)
+  bool separateQkv = false;        // GPU: q, k, v by three products each way (the path before)
   bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -156,6 +157,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedFeedForward(!job.unfusedFeedForward);
   model->setFusedLayerNorm(!job.unfusedLayerNorm);
   model->setFusedPoolNorm(!job.atenPoolNorm);
+  model->setPackedTrainingQkv(!job.separateQkv);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -268,6 +270,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_feed_forward_declines", inference::CellTransformer::fusedFeedForwardDeclines()},
                       {"fused_layer_norm", model->fusedLayerNorm()},
                       {"fused_pool_norm", model->fusedPoolNorm()},
+                      {"packed_qkv", model->packedTrainingQkv()},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
                       {"compute_inputs", trainer->gathersComputeInputs()},
@@ -333,6 +336,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--aten-pool-norm", job.atenPoolNorm,
                 "GPU: ATen's LayerNorm in the attention pool instead of the training LayerNorm's kernels (the path "
                 "before, for comparisons)");
+  cmd->add_flag("--separate-qkv", job.separateQkv,
+                "GPU: the self-attention's q, k and v by three products forward and backward instead of one [R, 3E] "
+                "product read in place (the path before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");
