@@ -8,6 +8,7 @@
 #include <vector>
 
 #if __has_include(<ATen/cuda/CUDAGraph.h>) && __has_include(<cuda_runtime_api.h>)
+#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -85,6 +86,21 @@ torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Ten
 
 void StepGraphs::synchronize() { impl_->stream.synchronize(); }
 
+std::function<double()> StepGraphs::later(const torch::Tensor& scalar) {
+  Impl& m = *impl_;
+  c10::cuda::CUDAStreamGuard guard(m.stream);
+  // A fresh pinned tensor each time (the caching host allocator keeps its block from reuse until
+  // the copy is done), so that two pending values never share one.
+  torch::Tensor host = torch::empty({1}, torch::TensorOptions().dtype(scalar.scalar_type()).pinned_memory(true));
+  host.copy_(scalar.reshape({1}), /*non_blocking=*/true);
+  auto done = std::make_shared<at::cuda::CUDAEvent>();
+  done->record(m.stream);
+  return [host, done] {
+    done->synchronize();
+    return host.to(torch::kFloat64).item<double>();
+  };
+}
+
 int StepGraphs::graphs() const { return static_cast<int>(impl_->graphs.size()); }
 
 #else
@@ -104,6 +120,10 @@ torch::Tensor StepGraphs::run(const Batch&, const std::function<torch::Tensor(co
 }
 
 void StepGraphs::synchronize() {}
+
+std::function<double()> StepGraphs::later(const torch::Tensor&) {
+  throw Error("CUDA graphs need a LibTorch build with CUDA");
+}
 
 int StepGraphs::graphs() const { return 0; }
 

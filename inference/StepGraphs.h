@@ -6,8 +6,9 @@
 // shape gets its graph, and all graphs share one memory pool (they never run at the same time).
 //
 // Everything runs on one side stream (a capture cannot use the default stream), made current by
-// scope(); the trainer synchronises it at the end of a step so that eager work on other streams
-// (validation, checkpoints) never races a replay. Only in LibTorch builds with CUDA: available()
+// scope(); the trainer synchronises it before eager work on other streams (validation,
+// checkpoints) so that none races a replay, and reads a step's loss through later() so that the
+// next step's launch need not wait for it. Only in LibTorch builds with CUDA: available()
 // says whether this build has it; without it the trainer runs eagerly (as on the CPU).
 #include "inference/CellTransformer.h"
 
@@ -34,6 +35,10 @@ public:
   torch::Tensor run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body);
   // Waits for the training stream.
   void synchronize();
+  // The value of a one-element device tensor as the work queued on the training stream so far
+  // leaves it: copied to pinned host memory behind that work; the returned function waits for the
+  // copy alone (not for work queued after it) and reads it.
+  std::function<double()> later(const torch::Tensor& scalar);
   int graphs() const; // shapes captured so far
 
 private:

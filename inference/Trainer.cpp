@@ -644,6 +644,11 @@ std::pair<double, double> Trainer::batchSeconds() const {
 int Trainer::graphs() const { return impl_->graphs ? impl_->graphs->graphs() : 0; }
 
 Trainer::~Trainer() {
+  if (impl_->graphs) {
+    try {
+      impl_->graphs->synchronize(); // before the weights are read below
+    } catch (...) {}
+  }
   impl_->dropAhead();
   impl_->reducer.reset();
   for (auto& [k, t] : impl_->model.mutableParameters()) {
@@ -658,6 +663,21 @@ Trainer::~Trainer() {
 }
 
 double Trainer::step() {
+  const double loss = lossOf(queueStep(false));
+  if (impl_->graphs) impl_->graphs->synchronize();
+  return loss;
+}
+
+double Trainer::lossOf(const Queued& q) {
+  const double loss = q.loss();
+  if (!std::isfinite(loss))
+    throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                " at step " + std::to_string(q.step - 1) +
+                "; the last checkpoint is kept (lower the learning rate and resume)");
+  return loss;
+}
+
+Trainer::Queued Trainer::queueStep(bool mayDefer) {
   Impl& m = *impl_;
   const std::vector<std::int64_t> all = m.stepCells(state_.epoch, state_.position);
   const std::int64_t take = static_cast<std::int64_t>(all.size()); // the whole step's, over every rank
@@ -689,7 +709,8 @@ double Trainer::step() {
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
   const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
   const double scale = 1.0 / static_cast<double>(take);
-  double loss = 0;
+  Queued queued;
+  queued.step = state_.step + 1;
   torch::Tensor total; // this rank's summed loss, on the device
   bool done = false;
   // Full steps in one batch are replayed; the first steps of a run (warm-up: lazy initialisation
@@ -730,22 +751,33 @@ double Trainer::step() {
     else
       m.opt.dist->allReduceSum(buffer);
     const torch::Tensor tail = buffer.narrow(0, at, 2).cpu();
-    loss = static_cast<double>(tail[0].item<float>()) / static_cast<double>(take);
+    const double loss = static_cast<double>(tail[0].item<float>()) / static_cast<double>(take);
     m.mark("all-reduce");
     // Every rank sees the same requests: all stop here, before the optimiser step, so the
     // weights and the state still agree.
     if (tail[1].item<float>() > 0) throw Cancelled();
+    queued.loss = [loss] { return loss; };
+  } else if (mayDefer && m.opt.overlapSteps) {
+    // Read after the next step is queued (run()); the optimiser step follows on the same stream.
+    // With graphs, a copy behind this step's work on their stream (eager steps run there too);
+    // without them (the CPU; a GPU's default stream), the tensor itself, read in stream order.
+    if (m.graphs)
+      queued.loss = [value = m.graphs->later(total), take] { return value() / static_cast<double>(take); };
+    else
+      queued.loss = [total, take] { return total.item<double>() / static_cast<double>(take); };
+    queued.deferred = true;
   } else {
-    loss = total.item<double>() / static_cast<double>(take);
+    const double loss = total.item<double>() / static_cast<double>(take);
+    queued.loss = [loss] { return loss; };
   }
-  if (!std::isfinite(loss))
-    throw Error("training stopped: the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
-                " at step " + std::to_string(state_.step) +
-                "; the last checkpoint is kept (lower the learning rate and resume)");
+  // A step whose loss is read now is checked before its optimiser step (its weights stay as they
+  // were); a deferred one, by run() after the next step is queued.
+  if (!queued.deferred) lossOf(queued);
   m.mark(nullptr);
   m.adamStep(learningRate(m.opt, state_.step));
-  // Nothing of the step may still run on the graphs' stream when others use the weights.
-  if (m.graphs) m.graphs->synchronize();
+  // Nothing of the step may still run on the graphs' stream when others use the weights: run()
+  // and step() synchronise before validation, checkpoints and the end of the run.
+  if (m.graphs && !queued.deferred) m.graphs->synchronize();
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());
   ++state_.step;
@@ -764,7 +796,7 @@ double Trainer::step() {
   }
   state_.position = after.position;
   state_.epoch = after.epoch;
-  return loss;
+  return queued;
 }
 
 std::int64_t Trainer::stepsPerEpoch() const {
@@ -785,10 +817,43 @@ void Trainer::run() {
   KernelTrace trace;
   // With ranks, rank 0 traces (its file alone).
   const bool tracing = !m.opt.traceFile.empty() && (!m.opt.dist || m.opt.dist->rank() == 0);
+  const bool oneRank = !(m.opt.dist && m.opt.dist->size() > 1);
+  // The step queued last whose loss is not read yet (TrainOptions::overlapSteps), and its cells.
+  std::optional<Queued> pending;
+  std::int64_t pendingCells = 0;
+  auto report = [&](const Queued& q, std::int64_t cells) {
+    const auto t = std::chrono::steady_clock::now();
+    const double loss = lossOf(q); // waits for the step's device work (not the next step's)
+    stepSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    cellsDone += cells;
+    if (m.opt.onStep)
+      m.opt.onStep(q.step, loss, learningRate(m.opt, q.step - 1),
+                   static_cast<double>(cellsDone) / std::max(1e-9, stepSeconds));
+  };
+  auto flush = [&] {
+    if (!pending) return;
+    const Queued q = std::move(*pending);
+    pending.reset();
+    report(q, pendingCells);
+  };
+  // However run() ends (a cancel, an error, the last step), nothing of a step may still run on
+  // the graphs' stream when the caller reads the weights.
+  struct Drain {
+    Impl& m;
+    ~Drain() {
+      try {
+        if (m.graphs) m.graphs->synchronize();
+      } catch (...) {} // the error that ended the run is the one to report
+    }
+  } drain{m};
   std::int64_t runSteps = 0;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
-    // With ranks, a cancel is agreed on inside the step (all stop at the same one).
-    if (m.opt.cancel && !(m.opt.dist && m.opt.dist->size() > 1)) m.opt.cancel->throwIfCancelled();
+    // With ranks, a cancel is agreed on inside the step (all stop at the same one). A queued step
+    // is finished first: its loss checked, so that a cancelled run keeps only finite weights.
+    if (m.opt.cancel && oneRank && m.opt.cancel->isCancelled()) {
+      flush();
+      m.opt.cancel->throwIfCancelled();
+    }
     if (tracing) {
       if (runSteps == m.opt.traceFrom) trace.start();
       if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
@@ -796,26 +861,33 @@ void Trainer::run() {
     ++runSteps;
     const TrainState before = state_;
     const auto t = std::chrono::steady_clock::now();
-    const double loss = step();
+    Queued q = queueStep(oneRank);
     stepSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-    cellsDone +=
+    const std::int64_t cells =
         std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(m.train.size()) - before.position);
-    if (m.opt.onStep)
-      m.opt.onStep(state_.step, loss, learningRate(m.opt, state_.step - 1),
-                   static_cast<double>(cellsDone) / std::max(1e-9, stepSeconds));
+    flush(); // the step before this one: its work ran while this one's was queued
+    if (q.deferred) {
+      pending = std::move(q);
+      pendingCells = cells;
+    } else {
+      report(q, cells);
+    }
     const bool due = m.opt.validateEvery > 0 ? state_.step % m.opt.validateEvery == 0 : state_.epoch != before.epoch;
     validatedLast = false;
     if (due && m.opt.onValidation) {
+      flush();
       m.opt.onValidation(validate());
       validatedLast = true;
     }
   }
+  flush();
   if (tracing) trace.stop(m.opt.traceFile);
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 
 ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
+  if (m.graphs) m.graphs->synchronize(); // the last queued step's optimiser step, before its weights are read
   torch::NoGradGuard noGrad;
   // The compute copies are rebuilt here: after graph replays the model's own copies are stale.
   if (m.model.computeType() != torch::kFloat32) m.refreshCopies(); // the weights of the last step
@@ -864,6 +936,7 @@ ValidationMetrics Trainer::validate() {
 }
 
 void Trainer::saveState(const std::string& path) const {
+  if (impl_->graphs) impl_->graphs->synchronize(); // Adam's moments as the last queued step left them
   const std::string optPath = path + ".adam", tmp = temporaryPathFor(optPath);
   torch::save(std::vector<torch::Tensor>{impl_->canonical(impl_->expAvg).cpu(), impl_->canonical(impl_->expAvgSq).cpu(),
                                          torch::tensor({impl_->adamSteps}, torch::kInt64)},

@@ -67,6 +67,13 @@ struct TrainOptions {
   // the table in that dtype, made once (on a GPU where it fits in an eighth of the memory); off:
   // from the float32 table, cast after each gather (the path before, for comparisons).
   bool computeInputs = true;
+  // With CUDA graphs on one rank: run() queues each step's replay before it reads the previous
+  // step's loss, so that the host's work for a step (its batch's copies, the graph's launch) overlaps
+  // the device's previous step instead of leaving the GPU idle between them. A non-finite loss then
+  // stops the run one step later (the weights in memory have taken that step; checkpoints are
+  // written only after the loss of every step before them was read). Off: each step waits for its
+  // loss before the next is queued (the path before, for comparisons).
+  bool overlapSteps = true;
   // Non-empty (GPU builds with Kineto): the kernels of steps traceFrom .. traceFrom + 4 of this run
   // are written there as a Chrome trace (KernelTrace).
   std::string traceFile;
@@ -122,7 +129,7 @@ public:
   void saveState(const std::string& path) const;
   void loadState(const std::string& path);
 
-  // One optimiser step on the next cells of the epoch; returns the mean loss.
+  // One optimiser step on the next cells of the epoch; returns the mean loss (waiting for it).
   double step();
   // CUDA graphs captured so far (one per step shape; 0 when eager).
   int graphs() const;
@@ -138,6 +145,15 @@ public:
   std::pair<double, double> batchSeconds() const;
 
 private:
+  // A step whose device work is queued; `loss` waits for its loss and checks it.
+  struct Queued {
+    std::function<double()> loss;
+    std::int64_t step = 0; // the optimiser step it was (1-based, as state().step after it)
+    bool deferred = false; // read after the next step is queued (run(), TrainOptions::overlapSteps)
+  };
+  Queued queueStep(bool mayDefer);
+  // The loss of a queued step, checked to be finite (Error otherwise).
+  static double lossOf(const Queued& q);
   struct Impl;
   Impl* impl_;
   TrainState state_;

@@ -271,6 +271,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_layer_norm", model->fusedLayerNorm()},
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"packed_qkv", model->packedTrainingQkv()},
+                      {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
                       {"compute_inputs", trainer->gathersComputeInputs()},
@@ -315,6 +316,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("!--per-parameter-gradient-adds", job.opt.foldComputeGradients,
                 "bf16: autograd adds each weight's gradient into the float32 gradients, a kernel a parameter, instead "
                 "of all of them in one kernel after the backward (the path before, for comparisons)");
+  cmd->add_flag("!--serial-steps", job.opt.overlapSteps,
+                "Read each step's loss before queuing the next (the path before, for comparisons); by default the "
+                "next step is queued first, so that its launch overlaps the device's work");
   cmd->add_flag("!--float32-inputs", job.opt.computeInputs,
                 "bf16: gather the tokens' expression from the float32 table and cast it in every step, instead of "
                 "from a bf16 copy made once (the path before, for comparisons)");

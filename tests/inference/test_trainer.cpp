@@ -343,6 +343,75 @@ private Q_SLOTS:
       QVERIFY2(!torch::equal(a->parameters().at(k), before.at(k)), k); // they trained
   }
 
+  // run() queues a step before it reads the previous one's loss (TrainOptions::overlapSteps): the
+  // same losses, each step reported once and in order, every step before a validation reported
+  // before it, a cancel leaving the state at the last reported step, a NaN caught by run().
+  void overlappedStepsReportEveryStepInOrder() {
+    struct Log {
+      std::vector<std::pair<std::int64_t, double>> steps;
+      std::vector<std::int64_t> validatedAfter; // steps reported when each validation ran
+    };
+    auto go = [&](bool overlap, std::int64_t maxSteps, Log& log, const CancellationToken* cancel = nullptr,
+                  std::int64_t cancelAt = 0, CancellationToken* token = nullptr) {
+      CellTransformer m(initWeights(cfg_, 12), cfg_, "overlap");
+      TrainOptions o = small();
+      o.overlapSteps = overlap;
+      o.maxSteps = maxSteps;
+      o.validateEvery = 2;
+      o.cancel = cancel;
+      o.onStep = [&log, cancelAt, token](std::int64_t step, double loss, double, double) {
+        log.steps.emplace_back(step, loss);
+        if (token && step == cancelAt) token->cancel();
+      };
+      o.onValidation = [&log](const ValidationMetrics&) {
+        log.validatedAfter.push_back(static_cast<std::int64_t>(log.steps.size()));
+      };
+      auto t = trainer(m, o);
+      try {
+        t->run();
+      } catch (const Cancelled&) {
+        return std::make_pair(t->state().step, true);
+      }
+      return std::make_pair(t->state().step, false);
+    };
+    Log serial, overlapped;
+    QCOMPARE(go(false, 5, serial).first, std::int64_t(5));
+    QCOMPARE(go(true, 5, overlapped).first, std::int64_t(5));
+    QCOMPARE(overlapped.steps.size(), std::size_t(5));
+    for (std::size_t i = 0; i < 5; ++i) {
+      QCOMPARE(overlapped.steps[i].first, static_cast<std::int64_t>(i + 1));
+      QCOMPARE(overlapped.steps[i].second, serial.steps[i].second); // the same computation
+    }
+    // Validations after steps 2 and 4 and at the end, each after the steps before it were reported.
+    QVERIFY(overlapped.validatedAfter == (std::vector<std::int64_t>{2, 4, 5}));
+    QVERIFY(overlapped.validatedAfter == serial.validatedAfter);
+
+    // Cancelled while step 3 is reported: the run stops with every step it counts reported.
+    CancellationToken token;
+    Log cancelled;
+    const auto [step, wasCancelled] = go(true, 20, cancelled, &token, 3, &token);
+    QVERIFY(wasCancelled);
+    QCOMPARE(static_cast<std::size_t>(step), cancelled.steps.size());
+    QVERIFY(step >= 3 && step <= 4);
+
+    // A NaN loss stops run() with the message of step(), naming the step whose loss it was.
+    StateDict w = initWeights(cfg_, 6);
+    w["zinb_proj.mu.bias"].fill_(NAN);
+    CellTransformer bad(w, cfg_, "nan");
+    TrainOptions o = small();
+    o.maxSteps = 5;
+    bool validated = false;
+    o.onValidation = [&validated](const ValidationMetrics&) { validated = true; };
+    try {
+      trainer(bad, o)->run();
+      QFAIL("no error for a NaN loss");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("NaN at step 0") && QString(e.what()).contains("last checkpoint is kept"),
+               e.what());
+    }
+    QVERIFY(!validated); // nothing was checkpointed after it
+  }
+
   void nanStops() {
     StateDict w = initWeights(cfg_, 6);
     w["zinb_proj.mu.bias"].fill_(NAN);
