@@ -854,9 +854,15 @@ void Trainer::run() {
       flush();
       m.opt.cancel->throwIfCancelled();
     }
-    if (tracing) {
-      if (runSteps == m.opt.traceFrom) trace.start();
-      if (runSteps == m.opt.traceFrom + 5) trace.stop(m.opt.traceFile);
+    if (tracing && (runSteps == m.opt.traceFrom || runSteps == m.opt.traceFrom + 5)) {
+      // The window holds these five steps' work alone: none of a step before it still queued,
+      // all of theirs done when it closes (steps otherwise overlap, TrainOptions::overlapSteps).
+      flush();
+      if (m.graphs) m.graphs->synchronize();
+      if (runSteps == m.opt.traceFrom)
+        trace.start();
+      else
+        trace.stop(m.opt.traceFile);
     }
     ++runSteps;
     const TrainState before = state_;
