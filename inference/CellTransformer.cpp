@@ -1613,6 +1613,57 @@ struct VarlenAttention : torch::autograd::Function<VarlenAttention> {
 #endif
 
 #ifdef ATLASCOPE_FUSED_KERNELS
+namespace {
+// The training kernels' forward on q, k and v rows `stride` elements apart (E: three tensors; 3 E:
+// the thirds of one): out [R, E] and each row's log2-sum-exp [heads, R], with what the backward
+// reads kept in ctx (`saved`: the tensors that hold q, k and v, then out, lse and cu).
+torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, const std::vector<torch::Tensor>& saved,
+                                       const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
+                                       std::int64_t stride, std::int64_t R, std::int64_t E, const torch::Tensor& cu,
+                                       std::int64_t maxLength, std::int64_t heads, double scale) {
+  const torch::Tensor& like = saved[0];
+  const c10::cuda::CUDAGuard device(like.device());
+  torch::Tensor out = torch::empty({R, E}, like.options());
+  torch::Tensor lse = torch::empty({heads, R}, like.options().dtype(torch::kFloat32));
+  if (!cuda::shortAttentionForwardBf16(q, k, v, stride, cu.data_ptr<int>(), cu.size(0) - 1, static_cast<int>(heads),
+                                       static_cast<int>(E / heads), maxLength, static_cast<float>(scale),
+                                       mutableBits(out), E, lse.data_ptr<float>(), R,
+                                       at::cuda::getCurrentCUDAStream(like.device().index()).stream()))
+    throw Error("the short-attention training kernel declined its arguments (rows " + std::to_string(R) + ", width " +
+                std::to_string(E) + ", q/k/v rows " + std::to_string(stride) + " apart, longest " +
+                std::to_string(maxLength) + ")");
+  std::vector<torch::Tensor> keep = saved;
+  keep.insert(keep.end(), {out, lse, cu});
+  ctx->save_for_backward(keep);
+  ctx->saved_data["max"] = maxLength;
+  ctx->saved_data["heads"] = heads;
+  ctx->saved_data["scale"] = scale;
+  return out;
+}
+
+// The backward of trainingAttentionForward: dq, dk and dv written `stride` apart. `s`: the saved
+// tensors, out, lse and cu the last three.
+void trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torch::autograd::variable_list& s,
+                               const torch::Tensor& grad, const std::uint16_t* q, const std::uint16_t* k,
+                               const std::uint16_t* v, std::int64_t stride, std::uint16_t* dq, std::uint16_t* dk,
+                               std::uint16_t* dv) {
+  const std::size_t n = s.size();
+  const torch::Tensor &out = s[n - 3], &lse = s[n - 2], &cu = s[n - 1];
+  const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = out.size(1);
+  const c10::cuda::CUDAGuard device(out.device());
+  torch::Tensor dout = grad.contiguous();
+  if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
+  torch::Tensor delta = torch::empty_like(lse);
+  if (!cuda::shortAttentionBackwardBf16(
+          q, k, v, bits(out), bits(dout), stride, E, cu.data_ptr<int>(), cu.size(0) - 1, static_cast<int>(heads),
+          static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
+          static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
+          lse.size(1), dq, dk, dv, at::cuda::getCurrentCUDAStream(out.device().index()).stream()))
+    throw Error("the short-attention training kernels declined the backward (a misaligned gradient?)");
+}
+
+} // namespace
+
 // Training's attention by ShortAttention.cu's kernels, the function of VarlenAttention above: a
 // block per sequence and head with its keys in shared memory, where flash's tiles of 128 queries
 // are mostly empty at ~90 tokens and its head-size-64 kernels run the released model's 48. The
@@ -1622,39 +1673,17 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,
                                std::int64_t heads, double scale) {
-    const c10::cuda::CUDAGuard device(q.device());
-    const std::int64_t R = q.size(0), E = q.size(1);
-    torch::Tensor out = torch::empty({R, E}, q.options());
-    torch::Tensor lse = torch::empty({heads, R}, q.options().dtype(torch::kFloat32));
-    if (!cuda::shortAttentionForwardBf16(bits(q), bits(k), bits(v), E, cu.data_ptr<int>(), cu.size(0) - 1,
-                                         static_cast<int>(heads), static_cast<int>(E / heads), maxLength,
-                                         static_cast<float>(scale), mutableBits(out), E, lse.data_ptr<float>(), R,
-                                         at::cuda::getCurrentCUDAStream(q.device().index()).stream()))
-      throw Error("the short-attention training kernel declined its arguments (rows " + std::to_string(R) + ", width " +
-                  std::to_string(E) + ", longest " + std::to_string(maxLength) + ")");
-    ctx->save_for_backward({q, k, v, out, lse, cu});
-    ctx->saved_data["max"] = maxLength;
-    ctx->saved_data["heads"] = heads;
-    ctx->saved_data["scale"] = scale;
-    return out;
+    const std::int64_t E = q.size(1);
+    return trainingAttentionForward(ctx, {q, k, v}, bits(q), bits(k), bits(v), E, q.size(0), E, cu, maxLength, heads,
+                                    scale);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
-    const torch::Tensor &q = s[0], &k = s[1], &v = s[2], &out = s[3], &lse = s[4], &cu = s[5];
-    const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = q.size(1);
-    const c10::cuda::CUDAGuard device(q.device());
-    torch::Tensor dout = grads[0].contiguous();
-    if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
+    const torch::Tensor &q = s[0], &k = s[1], &v = s[2];
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
-    torch::Tensor delta = torch::empty_like(lse);
-    if (!cuda::shortAttentionBackwardBf16(
-            bits(q), bits(k), bits(v), bits(out), bits(dout), E, E, cu.data_ptr<int>(), cu.size(0) - 1,
-            static_cast<int>(heads), static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
-            static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
-            lse.size(1), mutableBits(dq), mutableBits(dk), mutableBits(dv),
-            at::cuda::getCurrentCUDAStream(q.device().index()).stream()))
-      throw Error("the short-attention training kernels declined the backward (a misaligned gradient?)");
+    trainingAttentionBackward(ctx, s, grads[0], bits(q), bits(k), bits(v), q.size(1), mutableBits(dq), mutableBits(dk),
+                              mutableBits(dv));
     return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -1665,40 +1694,20 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
 struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cu,
                                std::int64_t maxLength, std::int64_t heads, double scale) {
-    const c10::cuda::CUDAGuard device(qkv.device());
-    const std::int64_t R = qkv.size(0), E = qkv.size(1) / 3;
+    const std::int64_t E = qkv.size(1) / 3;
     const std::uint16_t* q = bits(qkv);
-    torch::Tensor out = torch::empty({R, E}, qkv.options());
-    torch::Tensor lse = torch::empty({heads, R}, qkv.options().dtype(torch::kFloat32));
-    if (!cuda::shortAttentionForwardBf16(q, q + E, q + 2 * E, 3 * E, cu.data_ptr<int>(), cu.size(0) - 1,
-                                         static_cast<int>(heads), static_cast<int>(E / heads), maxLength,
-                                         static_cast<float>(scale), mutableBits(out), E, lse.data_ptr<float>(), R,
-                                         at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
-      throw Error("the short-attention training kernel declined its packed arguments (rows " + std::to_string(R) +
-                  ", width " + std::to_string(E) + ", longest " + std::to_string(maxLength) + ")");
-    ctx->save_for_backward({qkv, out, lse, cu});
-    ctx->saved_data["max"] = maxLength;
-    ctx->saved_data["heads"] = heads;
-    ctx->saved_data["scale"] = scale;
-    return out;
+    return trainingAttentionForward(ctx, {qkv}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu, maxLength, heads,
+                                    scale);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
-    const torch::Tensor &qkv = s[0], &out = s[1], &lse = s[2], &cu = s[3];
-    const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = out.size(1);
-    const c10::cuda::CUDAGuard device(qkv.device());
-    torch::Tensor dout = grads[0].contiguous();
-    if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
-    torch::Tensor dqkv = torch::empty_like(qkv), delta = torch::empty_like(lse);
+    const torch::Tensor& qkv = s[0];
+    const std::int64_t E = qkv.size(1) / 3;
+    torch::Tensor dqkv = torch::empty_like(qkv);
     const std::uint16_t* q = bits(qkv);
     std::uint16_t* dq = mutableBits(dqkv);
-    if (!cuda::shortAttentionBackwardBf16(
-            q, q + E, q + 2 * E, bits(out), bits(dout), 3 * E, E, cu.data_ptr<int>(), cu.size(0) - 1,
-            static_cast<int>(heads), static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
-            static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
-            lse.size(1), dq, dq + E, dq + 2 * E, at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
-      throw Error("the short-attention training kernels declined the packed backward (a misaligned gradient?)");
+    trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E);
     return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
