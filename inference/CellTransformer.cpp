@@ -1914,7 +1914,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     const bool fusedProjection = fused_ && at::GradMode::is_enabled() && x.scalar_type() == torch::kBFloat16 &&
                                  x.is_contiguous() && w.scalar_type() == torch::kBFloat16 &&
                                  bias.scalar_type() == torch::kBFloat16 && E % 2 == 0;
-    if (fusedProjection && packedQkv_ && shortAttention() && x.is_cuda() && E % 8 == 0 &&
+    if (fusedProjection && packedQkv_ && shortAttention() && x.is_cuda() && E % 8 == 0 && E % H == 0 &&
         shortTrainingAttentionReady(x.device(), d, batch.maxLength)) {
       const torch::Tensor qkv = PackedQkvProjection::apply(x, w, bias, batch.zeroRows); // k, v zeroed there
       return lin(PackedShortAttention::apply(qkv, batch.cuSeqlens, batch.maxLength, H,

@@ -708,6 +708,7 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   m.mark("waiting for batches");
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
   const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
+  const bool hadGraphs = m.graphs != nullptr;
   const double scale = 1.0 / static_cast<double>(take);
   Queued queued;
   queued.step = state_.step + 1;
@@ -757,8 +758,10 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
     // weights and the state still agree.
     if (tail[1].item<float>() > 0) throw Cancelled();
     queued.loss = [loss] { return loss; };
-  } else if (mayDefer && m.opt.overlapSteps) {
+  } else if (mayDefer && m.opt.overlapSteps && (m.graphs || !hadGraphs)) {
     // Read after the next step is queued (run()); the optimiser step follows on the same stream.
+    // Not where the graphs were dropped in this step (a failed capture): its eager work ran on
+    // their stream, which a lazy read on the default stream would not wait for.
     // With graphs, a copy behind this step's work on their stream (eager steps run there too);
     // without them (the CPU; a GPU's default stream), the tensor itself, read in stream order.
     if (m.graphs)
@@ -887,7 +890,10 @@ void Trainer::run() {
     }
   }
   flush();
-  if (tracing) trace.stop(m.opt.traceFile);
+  if (tracing) {
+    if (m.graphs) m.graphs->synchronize(); // a run shorter than the window: its steps' work done
+    trace.stop(m.opt.traceFile);
+  }
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
 }
 

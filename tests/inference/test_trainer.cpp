@@ -349,6 +349,7 @@ private Q_SLOTS:
   void overlappedStepsReportEveryStepInOrder() {
     struct Log {
       std::vector<std::pair<std::int64_t, double>> steps;
+      std::vector<std::int64_t> queuedAt;       // the trainer's step count when each step was reported
       std::vector<std::int64_t> validatedAfter; // steps reported when each validation ran
     };
     auto go = [&](bool overlap, std::int64_t maxSteps, Log& log, const CancellationToken* cancel = nullptr,
@@ -359,14 +360,17 @@ private Q_SLOTS:
       o.maxSteps = maxSteps;
       o.validateEvery = 2;
       o.cancel = cancel;
-      o.onStep = [&log, cancelAt, token](std::int64_t step, double loss, double, double) {
+      Trainer* running = nullptr;
+      o.onStep = [&log, &running, cancelAt, token](std::int64_t step, double loss, double, double) {
         log.steps.emplace_back(step, loss);
+        log.queuedAt.push_back(running->state().step);
         if (token && step == cancelAt) token->cancel();
       };
       o.onValidation = [&log](const ValidationMetrics&) {
         log.validatedAfter.push_back(static_cast<std::int64_t>(log.steps.size()));
       };
       auto t = trainer(m, o);
+      running = t.get();
       try {
         t->run();
       } catch (const Cancelled&) {
@@ -385,14 +389,19 @@ private Q_SLOTS:
     // Validations after steps 2 and 4 and at the end, each after the steps before it were reported.
     QVERIFY(overlapped.validatedAfter == (std::vector<std::int64_t>{2, 4, 5}));
     QVERIFY(overlapped.validatedAfter == serial.validatedAfter);
+    // Deferred for real: steps 1 and 3 were reported once the next step was queued; 2 and 4 before
+    // their validations, 5 at the end. Serial steps are reported as they end.
+    QVERIFY(overlapped.queuedAt == (std::vector<std::int64_t>{2, 2, 4, 4, 5}));
+    QVERIFY(serial.queuedAt == (std::vector<std::int64_t>{1, 2, 3, 4, 5}));
 
     // Cancelled while step 3 is reported: the run stops with every step it counts reported.
     CancellationToken token;
     Log cancelled;
     const auto [step, wasCancelled] = go(true, 20, cancelled, &token, 3, &token);
     QVERIFY(wasCancelled);
-    QCOMPARE(static_cast<std::size_t>(step), cancelled.steps.size());
-    QVERIFY(step >= 3 && step <= 4);
+    // Step 4 was queued when step 3 was reported, and reported before the validation due after it.
+    QCOMPARE(step, std::int64_t(4));
+    QCOMPARE(cancelled.steps.size(), std::size_t(4));
 
     // A NaN loss stops run() with the message of step(), naming the step whose loss it was.
     StateDict w = initWeights(cfg_, 6);
