@@ -461,7 +461,12 @@ struct TrainAddLayerNorm : torch::autograd::Function<TrainAddLayerNorm> {
 
 // dy's column sums (a bias gradient) into db (a contiguous bf16 [cols]; undefined: a new one) by
 // FusedKernels.cu; with `h`, GELU's backward first, its result written to dh. False: nothing done
-// (the caller uses ATen).
+// (the caller uses ATen). Measured and not kept (H200, call s14-1 of
+// docs/bench/gpu-train-epilogue-trees-2026-12-04.jsonl): the weight-gradient products with
+// cuBLASLt's BGRADB epilogue, meant to sum the bias gradient from the dy their main loop reads
+// (as Transformer Engine's): cuBLASLt ran the sums as a kernel of its own after the product
+// (globalKernelBgradAB_v2, 1.57 ms a step for 17 calls against 0.95 ms for these 30), and `bench
+// gemm-gelu --train` measured the feed-forward's forward + backward at 1.870 ms against 1.759.
 bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor& dh, torch::Tensor& db) {
   const std::int64_t M = dy.size(0);
   const int N = static_cast<int>(dy.size(1));
@@ -535,8 +540,10 @@ std::atomic<std::int64_t> gFeedForwardDeclines{0};
 std::atomic<std::int64_t> gGemmGeluDeclines{0};
 
 struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
+  // linComb: the epilogues before their trees (CellTransformer::setLinCombGelu).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
-                               const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2) {
+                               const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2,
+                               bool linComb) {
     const c10::cuda::CUDAGuard guard(x.device()); // the kernels run on the current device
     const std::int64_t E = w1.size(1), F = w1.size(0);
     const torch::Tensor x2 = x.reshape({-1, E}).contiguous();
@@ -547,13 +554,14 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     if (bytes < 0 ||
         !cuda::gemmBiasGeluAuxBf16(bits(x2), bits(w1), bits(b1), mutableBits(g), mutableBits(h), R, static_cast<int>(F),
                                    static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
-                                   at::cuda::getCurrentCUDAStream(x2.device().index()).stream())) {
+                                   at::cuda::getCurrentCUDAStream(x2.device().index()).stream(), linComb)) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
       h = at::addmm(b1, x2, w1.t());
       g = at::gelu(h);
     }
     ctx->save_for_backward({x2, w1, w2, h, g});
     ctx->saved_data["shape"] = x.sizes().vec();
+    ctx->saved_data["linComb"] = linComb;
     std::vector<std::int64_t> shape = x.sizes().vec();
     shape.back() = w2.size(0);
     return at::addmm(b2, g, w2.t()).view(shape);
@@ -574,14 +582,15 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     if (bytes < 0 ||
         !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), mutableBits(db1), R, static_cast<int>(F),
                                 static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
-                                at::cuda::getCurrentCUDAStream(dy.device().index()).stream())) {
+                                at::cuda::getCurrentCUDAStream(dy.device().index()).stream(),
+                                ctx->saved_data["linComb"].toBool())) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
       std::tie(dh, db1) = geluBiasBackward(dy.mm(w2), h);
     }
     torch::Tensor dx, dw1;
     if (ctx->needs_input_grad(0)) dx = dh.mm(w1).view(ctx->saved_data["shape"].toIntVector());
     if (ctx->needs_input_grad(1)) dw1 = dh.t().mm(x2);
-    return {dx, dw1, db1, dw2, db2};
+    return {dx, dw1, db1, dw2, db2, torch::Tensor()};
   }
 };
 
@@ -830,7 +839,8 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
       0.1 * torch::randn({hidden}, o), torch::randn({in, hidden}, o) * (1.0 / std::sqrt(hidden)),
       0.1 * torch::randn({in}, o)};
   const torch::Tensor dy = torch::randn({rows, in}, o);
-  // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward.
+  // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward; 3: the
+  // same by the linear-combination epilogues.
   auto run = [&](int path) {
     std::vector<torch::Tensor> leaves;
     for (const auto& t : leaves0)
@@ -842,7 +852,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
     else if (path == 1)
       y = TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
     else
-      y = TrainFeedForward::apply(x, w1, b1, w2, b2);
+      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3);
     (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
     std::vector<torch::Tensor> out{y};
     for (const auto& t : leaves) out.push_back(t.grad());
@@ -868,6 +878,11 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
     r.fusedEach = fused;
     r.fused = *std::max_element(fused.begin(), fused.end());
   }
+  // The same again by the linear-combination epilogues: y and dx bit for bit.
+  const auto trees = run(2), linComb = run(3);
+  if (gFeedForwardDeclines.load() == declines)
+    r.linComb = std::max((trees[0].to(torch::kFloat32) - linComb[0].to(torch::kFloat32)).abs().max().item<double>(),
+                         (trees[1].to(torch::kFloat32) - linComb[1].to(torch::kFloat32)).abs().max().item<double>());
 #endif
   return r;
 }
@@ -888,14 +903,16 @@ CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[
   const torch::Tensor w2 = (torch::randn({E, F}, o) * (1.0 / std::sqrt(F))).requires_grad_(true);
   const torch::Tensor b2 = (0.1 * torch::randn({E}, o)).requires_grad_(true);
   const torch::Tensor dy = torch::randn({rows, E}, o);
-  auto forward = [&](bool fused) {
-    return fused ? TrainFeedForward::apply(x, w1, b1, w2, b2)
-                 : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
+  // 0: unfused; 1: the fused GEMMs by the linear-combination epilogues (--lincomb-gelu); 2: by
+  // their epilogue trees (the default).
+  auto forward = [&](int path) {
+    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1)
+                    : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
   };
   torch::Tensor firstOut, firstDx;
-  for (const bool fused : {false, true}) {
+  for (const int fused : {0, 1, 2}) {
     TrainFeedForwardTiming t;
-    t.path = fused ? "fused" : "unfused";
+    t.path = fused == 2 ? "fused" : fused == 1 ? "fused_lincomb" : "unfused";
     torch::Tensor out, dx;
     t.forwardMs = msPerCall(
         iterations, [&] { return forward(fused); }, out);
@@ -1336,7 +1353,7 @@ torch::Tensor CellTransformer::feedForward(const torch::Tensor& x, const std::st
     const torch::Tensor &w2 = P(prefix + ".linear2.weight"), &b2 = P(prefix + ".linear2.bias");
     if (w1.scalar_type() == torch::kBFloat16 && w1.is_contiguous() && b1.is_contiguous() && w2.is_contiguous() &&
         b2.is_contiguous())
-      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2);
+      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_);
   }
 #endif
   return lin(linGelu(x, prefix + ".linear1"), prefix + ".linear2");

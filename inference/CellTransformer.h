@@ -212,7 +212,9 @@ public:
   void setErffGelu(bool on) { erffGelu_ = on; }
   bool erffGelu() const { return erffGelu_; }
   // The fused GEMM + GELU by CUTLASS's linear-combination epilogue, one rounding at a time (the
-  // kernel before, cuda::gemmBiasGeluBf16's `linComb`: the same bits). For same-call ratios.
+  // kernel before, cuda::gemmBiasGeluBf16's `linComb`: the same bits); in training, both fused
+  // feed-forward products' epilogues likewise (gemmBiasGeluAuxBf16, gemmGeluGradBf16). For
+  // same-call ratios.
   void setLinCombGelu(bool on) { linCombGelu_ = on; }
   bool linCombGelu() const { return linCombGelu_; }
   // The encoder's first feed-forward layers in FP8 without gradients (embedding, validation; off
@@ -368,6 +370,9 @@ public:
   struct TrainFeedForwardCheck {
     double fused = -1, unfused = -1;
     std::vector<double> fusedEach, unfusedEach; // y, dx, dW1, db1, dW2, db2 (`fused`, `unfused`: the largest)
+    // The fused path's epilogue trees against the linear combinations before them (setLinCombGelu):
+    // the largest difference in y and dx, which must be 0 (the same bits).
+    double linComb = -1;
   };
   static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
                                                      int hidden = 2048);

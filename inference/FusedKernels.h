@@ -216,10 +216,14 @@ bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float*
 // never 0).
 // False (nothing launched): not built, widths not multiples of 8, pointers not 16-byte aligned.
 std::int64_t gemmGeluTrainingWorkspace(std::int64_t rows, int hidden, int width);
+// `linComb`: the epilogues by CUTLASS's linear combinations, one rounding at a time (the kernels
+// before their own trees; the same bits).
 bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream);
+                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream,
+                         bool linComb = false);
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
-                      std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream);
+                      std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
+                      bool linComb = false);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device); with `gradOut`, geluGradExp2 of each in float32 (the

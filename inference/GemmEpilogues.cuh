@@ -112,6 +112,34 @@ template <class T, int N> struct GeluGradExp2<cutlass::Array<T, N>> {
   }
 };
 
+// GeluGradExp2 for a tree epilogue whose compute node converts the result to bf16 itself
+// (GemmGeluTraining.cu's GeluGradOfAux): the accumulator's rounding to bf16 two values at a time
+// (cvt.rn.bf16x2.f32, as GeluExp2Paired) and the product left in float32 for that conversion,
+// where GeluGradExp2 rounded it and the conversion rounded the rounded value again. The same bits.
+template <class T> struct GeluGradExp2Paired : GeluGradExp2<T> {};
+template <class T, int N> struct GeluGradExp2Paired<cutlass::Array<T, N>> {
+  CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& d,
+                                                      cutlass::Array<T, N> const& z) const {
+    cutlass::Array<T, N> y;
+#if defined(__CUDA_ARCH__)
+    if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; i += 2) {
+        std::uint32_t p; // d[i + 1] rounded in the upper half, d[i] in the lower
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(d[i + 1]), "f"(d[i]));
+        y[i] = __uint_as_float(p << 16) * geluGradExp2(z[i]);
+        y[i + 1] = __uint_as_float(p & 0xffff0000u) * geluGradExp2(z[i + 1]);
+      }
+      return y;
+    } else
+#endif
+    {
+      GeluGradExp2<cutlass::Array<T, N>> grad;
+      return grad(d, z);
+    }
+  }
+};
+
 inline bool fits(const void* x, const void* w, const void* bias, const void* out, std::int64_t M, int N, int K) {
   auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   return M > 0 && M < (1LL << 31) && N > 0 && K > 0 && N % kAlign == 0 && K % kAlign == 0 && aligned(x) && aligned(w) &&

@@ -22,11 +22,11 @@ bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_
 
 std::int64_t gemmGeluTrainingWorkspace(std::int64_t, int, int) { return -1; }
 bool gemmBiasGeluAuxBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*,
-                         std::uint16_t*, std::int64_t, int, int, void*, void*) {
+                         std::uint16_t*, std::int64_t, int, int, void*, void*, bool) {
   return false;
 }
 bool gemmGeluGradBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::uint16_t*,
-                      std::int64_t, int, int, void*, void*) {
+                      std::int64_t, int, int, void*, void*, bool) {
   return false;
 }
 

@@ -16,6 +16,10 @@
 // - geluGradExp2, biasGradBf16 after: 1.963 (1.04x), kept.
 // The forward (GELU and the pre-activation in one epilogue) measured 0.60-0.69 ms against 0.68 for
 // cuBLASLt's GEMM and ATen's GELU.
+// Both epilogues as trees of their own (BiasAuxThenGelu, GeluGradOfAux below; `--lincomb-gelu`
+// the kernels before): H200, `bench gemm-gelu --train --iterations 30`, forward 0.565 ms against
+// 0.668, forward + backward 1.759 against 1.890 (unfused 1.952; call s14-1,
+// docs/bench/gpu-train-epilogue-trees-2026-12-04.jsonl).
 #include "inference/FusedKernels.h"
 #include "inference/GemmEpilogues.cuh"
 
@@ -45,13 +49,20 @@ using ColumnMajor = cutlass::layout::ColumnMajor;
 // column-major B is K-contiguous, PyTorch's Linear weight), D [M, N], no C, the epilogue's
 // `Fusion`; tiles of 128 x 256 in clusters of 2 along M, as embedding's GemmOf (GemmGelu.cu), whose
 // comment lists the shapes measured against it for these products.
+using TrainTile = Shape<_128, _256, _64>;
+using TrainSchedule = cutlass::epilogue::TmaWarpSpecializedCooperative;
+// What the epilogue builder derives from the tile (its subtile, stages): the aux nodes of the trees
+// below take it explicitly.
+using TrainEpilogue = cutlass::epilogue::collective::detail::EpilogueDescriptor<
+    TrainTile, cutlass::epilogue::collective::EpilogueTileAuto, void, Element, TrainSchedule>;
+
 template <class LayoutA, class LayoutB, class LayoutD, class Fusion> struct TrainGemmOf {
-  using TileShape = Shape<_128, _256, _64>;
+  using TileShape = TrainTile;
   using ClusterShape = Shape<_2, _1, _1>;
   using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, LayoutD, kAlign, Element, LayoutD, kAlign,
-      cutlass::epilogue::TmaWarpSpecializedCooperative, Fusion>::CollectiveOp;
+      TrainSchedule, Fusion>::CollectiveOp;
   using Mainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Element, LayoutA, kAlign, Element, LayoutB, kAlign, float,
       TileShape, ClusterShape,
@@ -64,7 +75,25 @@ template <class LayoutA, class LayoutB, class LayoutD, class Fusion> struct Trai
 // Forward: D = GELU(x W^T + b) and Aux = x W^T + b (the pre-activation the backward reads), both
 // [R, F] row-major bf16. The GELU rounds its input to bf16 first (RoundedGeluOf), so that D is the
 // GELU of the stored Aux, as ATen's GELU of cuBLASLt's output.
-using ForwardGemm =
+// The default's epilogue, a tree of its own as embedding's BiasThenAct (GemmGelu.cu): acc + b (no
+// beta C: CUTLASS's linear combination adds beta * 0 to every value), stored as Aux (bf16), then
+// GeluExp2Paired (two values' rounding in one conversion) on it. ForwardGemmLinComb: CUTLASS's
+// linear combination with the GELU one value at a time (the kernel before, `--lincomb-gelu`); the
+// same bits.
+using AuxStore = cutlass::epilogue::collective::detail::AuxStoreDescriptor<TrainEpilogue, RowMajor, Element>;
+using BiasAuxThenGelu = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<GeluExp2Paired, Element, float, cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90EVT<
+        cutlass::epilogue::fusion::Sm90AuxStore<AuxStore::Stages, AuxStore::EpilogueTile, Element,
+                                                cutlass::FloatRoundStyle::round_to_nearest, AuxStore::Stride,
+                                                AuxStore::SmemLayoutAtom, AuxStore::CopyOpR2S, kAlign>,
+        cutlass::epilogue::fusion::Sm90EVT<cutlass::epilogue::fusion::Sm90Compute<
+                                               cutlass::plus, float, float, cutlass::FloatRoundStyle::round_to_nearest>,
+                                           cutlass::epilogue::fusion::Sm90AccFetch,
+                                           cutlass::epilogue::fusion::Sm90RowBroadcast<
+                                               0, TrainTile, Element, float, Stride<_0, _1, int64_t>, kAlign>>>>;
+using ForwardGemm = TrainGemmOf<RowMajor, ColumnMajor, RowMajor, BiasAuxThenGelu>;
+using ForwardGemmLinComb =
     TrainGemmOf<RowMajor, ColumnMajor, RowMajor,
                 cutlass::epilogue::fusion::LinCombPerColBiasEltActAux<RowMajor, GeluExp2, Element, float, Element,
                                                                       Element, Element, float>>;
@@ -73,7 +102,19 @@ using ForwardGemm =
 // [R, F] row-major; W2 [E, F] row-major is W2^T column-major; dy [R, E] row-major is dy^T's
 // K-contiguous column-major B; Aux, h, has dh's layout). The transposition let CUTLASS's per-row
 // reduction sum the bias gradient in the epilogue, a variant that measured slower (see above).
-using BackwardGemm = TrainGemmOf<
+// The default's epilogue, a tree of its own: GeluGradExp2Paired(acc, Aux) straight from the
+// accumulator (no alpha, no beta C) with dy W2's rounding two values at a time, and dh's by the
+// output's conversion (the functor before rounded it, then the conversion again: the same bits).
+// BackwardGemmLinComb: CUTLASS's LinCombDeEltAct with GeluGradExp2 (the kernel before).
+using AuxLoad = cutlass::epilogue::collective::detail::AuxLoadDescriptor<TrainEpilogue, ColumnMajor, Element>;
+using GeluGradOfAux = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<GeluGradExp2Paired, Element, float,
+                                           cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90AccFetch,
+    cutlass::epilogue::fusion::Sm90AuxLoad<AuxLoad::Stages, AuxLoad::EpilogueTile, Element, AuxLoad::Stride,
+                                           AuxLoad::SmemLayoutAtom, AuxLoad::CopyOpS2R, kAlign>>;
+using BackwardGemm = TrainGemmOf<ColumnMajor, ColumnMajor, ColumnMajor, GeluGradOfAux>;
+using BackwardGemmLinComb = TrainGemmOf<
     ColumnMajor, ColumnMajor, ColumnMajor,
     cutlass::epilogue::fusion::LinCombDeEltAct<ColumnMajor, GeluGradExp2, Element, float, Element, Element, float>>;
 
@@ -84,42 +125,55 @@ cutlass::KernelHardwareInfo hardware(int device) {
   return hw;
 }
 
-ForwardGemm::Gemm::Arguments forwardArguments(const void* x, const void* w, const void* bias, void* out, void* pre,
-                                              std::int64_t M, int N, int K, int device) {
-  using Kernel = ForwardGemm::Kernel;
-  const auto sa = cutlass::make_cute_packed_stride(Kernel::StrideA{}, {static_cast<int>(M), K, 1});
-  const auto sb = cutlass::make_cute_packed_stride(Kernel::StrideB{}, {N, K, 1});
-  const auto sd = cutlass::make_cute_packed_stride(Kernel::StrideD{}, {static_cast<int>(M), N, 1});
-  ForwardGemm::Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
-                                 {static_cast<int>(M), N, K, 1},
-                                 {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
-                                 {{}, nullptr, sd, static_cast<Element*>(out), sd},
-                                 hardware(device)};
-  a.epilogue.thread.alpha = 1.f;
-  a.epilogue.thread.beta = 0.f;
-  a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
-  a.epilogue.thread.aux_ptr = static_cast<Element*>(pre);
-  a.epilogue.thread.dAux = sd;
+template <class G = ForwardGemm>
+typename G::Gemm::Arguments forwardArguments(const void* x, const void* w, const void* bias, void* out, void* pre,
+                                             std::int64_t M, int N, int K, int device) {
+  using Kernel = typename G::Kernel;
+  const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {static_cast<int>(M), K, 1});
+  const auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, {N, K, 1});
+  const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {static_cast<int>(M), N, 1});
+  typename G::Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
+                                {static_cast<int>(M), N, K, 1},
+                                {static_cast<const Element*>(x), sa, static_cast<const Element*>(w), sb},
+                                {{}, nullptr, sd, static_cast<Element*>(out), sd},
+                                hardware(device)};
+  if constexpr (std::is_same_v<G, ForwardGemm>) {
+    // BiasAuxThenGelu's tree: {{{acc, bias, plus}, aux store}, GELU}.
+    a.epilogue.thread = {
+        {{{}, {static_cast<const Element*>(bias), Element(0), {}}, {}}, {static_cast<Element*>(pre), sd}}, {}};
+  } else {
+    a.epilogue.thread.alpha = 1.f;
+    a.epilogue.thread.beta = 0.f;
+    a.epilogue.thread.bias_ptr = static_cast<const Element*>(bias);
+    a.epilogue.thread.aux_ptr = static_cast<Element*>(pre);
+    a.epilogue.thread.dAux = sd;
+  }
   return a;
 }
 
 // rows R, F hidden units (dh's columns), E = dy's columns (the reduction).
-BackwardGemm::Gemm::Arguments backwardArguments(const void* dy, const void* w2, const void* pre, void* dh,
-                                                std::int64_t R, int F, int E, int device) {
-  using Kernel = BackwardGemm::Kernel;
+template <class G = BackwardGemm>
+typename G::Gemm::Arguments backwardArguments(const void* dy, const void* w2, const void* pre, void* dh, std::int64_t R,
+                                              int F, int E, int device) {
+  using Kernel = typename G::Kernel;
   const int rows = static_cast<int>(R);
-  const auto sa = cutlass::make_cute_packed_stride(Kernel::StrideA{}, {F, E, 1});
-  const auto sb = cutlass::make_cute_packed_stride(Kernel::StrideB{}, {rows, E, 1});
-  const auto sd = cutlass::make_cute_packed_stride(Kernel::StrideD{}, {F, rows, 1});
-  BackwardGemm::Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
-                                  {F, rows, E, 1},
-                                  {static_cast<const Element*>(w2), sa, static_cast<const Element*>(dy), sb},
-                                  {{}, nullptr, sd, static_cast<Element*>(dh), sd},
-                                  hardware(device)};
-  a.epilogue.thread.alpha = 1.f;
-  a.epilogue.thread.beta = 0.f;
-  a.epilogue.thread.aux_ptr = static_cast<const Element*>(pre);
-  a.epilogue.thread.dAux = sd;
+  const auto sa = cutlass::make_cute_packed_stride(typename Kernel::StrideA{}, {F, E, 1});
+  const auto sb = cutlass::make_cute_packed_stride(typename Kernel::StrideB{}, {rows, E, 1});
+  const auto sd = cutlass::make_cute_packed_stride(typename Kernel::StrideD{}, {F, rows, 1});
+  typename G::Gemm::Arguments a{cutlass::gemm::GemmUniversalMode::kGemm,
+                                {F, rows, E, 1},
+                                {static_cast<const Element*>(w2), sa, static_cast<const Element*>(dy), sb},
+                                {{}, nullptr, sd, static_cast<Element*>(dh), sd},
+                                hardware(device)};
+  if constexpr (std::is_same_v<G, BackwardGemm>) {
+    // GeluGradOfAux's tree: {acc, aux load, GELU's gradient}.
+    a.epilogue.thread = {{}, {static_cast<const Element*>(pre), Element(0), sd}, {}};
+  } else {
+    a.epilogue.thread.alpha = 1.f;
+    a.epilogue.thread.beta = 0.f;
+    a.epilogue.thread.aux_ptr = static_cast<const Element*>(pre);
+    a.epilogue.thread.dAux = sd;
+  }
   return a;
 }
 
@@ -135,9 +189,18 @@ bool aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 ==
 // The GEMMs' workspace, rounded up to 256 bytes; the bias-gradient kernel's float32 partial sums
 // follow it.
 std::int64_t gemmBytes(std::int64_t rows, int hidden, int width, int device) {
-  const auto f = forwardArguments(nullptr, nullptr, nullptr, nullptr, nullptr, rows, hidden, width, device);
-  const auto b = backwardArguments(nullptr, nullptr, nullptr, nullptr, rows, hidden, width, device);
-  const auto most = std::max(ForwardGemm::Gemm::get_workspace_size(f), BackwardGemm::Gemm::get_workspace_size(b));
+  auto forward = [&](auto g) {
+    using G = decltype(g);
+    return G::Gemm::get_workspace_size(
+        forwardArguments<G>(nullptr, nullptr, nullptr, nullptr, nullptr, rows, hidden, width, device));
+  };
+  auto backward = [&](auto g) {
+    using G = decltype(g);
+    return G::Gemm::get_workspace_size(
+        backwardArguments<G>(nullptr, nullptr, nullptr, nullptr, rows, hidden, width, device));
+  };
+  const auto most = std::max({forward(ForwardGemm{}), forward(ForwardGemmLinComb{}), backward(BackwardGemm{}),
+                              backward(BackwardGemmLinComb{})});
   return (static_cast<std::int64_t>(most) + 255) / 256 * 256;
 }
 
@@ -152,21 +215,29 @@ std::int64_t gemmGeluTrainingWorkspace(std::int64_t rows, int hidden, int width)
 }
 
 bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream) {
+                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream,
+                         bool linComb) {
   if (!fits(x, w, bias, out, M, N, K) || !aligned(pre)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  return launch<ForwardGemm::Gemm>(forwardArguments(x, w, bias, out, pre, M, N, K, device), workspace,
-                                   static_cast<cudaStream_t>(stream));
+  const auto s = static_cast<cudaStream_t>(stream);
+  return linComb ? launch<ForwardGemmLinComb::Gemm>(
+                       forwardArguments<ForwardGemmLinComb>(x, w, bias, out, pre, M, N, K, device), workspace, s)
+                 : launch<ForwardGemm::Gemm>(forwardArguments(x, w, bias, out, pre, M, N, K, device), workspace, s);
 }
 
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
-                      std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream) {
+                      std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
+                      bool linComb) {
   if (!fits(dy, w2, pre, dh, rows, hidden, width) || !aligned(dbias) || !workspace) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
-  if (!launch<BackwardGemm::Gemm>(backwardArguments(dy, w2, pre, dh, rows, hidden, width, device), workspace,
-                                  static_cast<cudaStream_t>(stream)))
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (!(linComb
+            ? launch<BackwardGemmLinComb::Gemm>(
+                  backwardArguments<BackwardGemmLinComb>(dy, w2, pre, dh, rows, hidden, width, device), workspace, s)
+            : launch<BackwardGemm::Gemm>(backwardArguments(dy, w2, pre, dh, rows, hidden, width, device), workspace,
+                                         s)))
     return false;
   float* partial = reinterpret_cast<float*>(static_cast<char*>(workspace) + gemmBytes(rows, hidden, width, device));
   return biasGradBf16(dh, partial, dbias, rows, hidden, stream);

@@ -422,6 +422,8 @@ void addModelCommands(CLI::App& app) {
           if (CellTransformer::gemmGeluBuilt()) {
             j["train_feed_forward_max_rel_error"] = ff.fused;
             j["train_feed_forward_rel_errors"] = ff.fusedEach;
+            // Its epilogue trees against the linear combinations before them: the same bits.
+            j["train_feed_forward_lincomb_max_difference"] = ff.linComb;
           }
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
@@ -574,6 +576,11 @@ void addModelCommands(CLI::App& app) {
                                  " (the path before: " + std::to_string(unfused) + ")");
           }
       }
+      // 0 exactly; -1 (a kernel declined, nothing compared) fails too.
+      if (j.contains("train_feed_forward_lincomb_max_difference") &&
+          j["train_feed_forward_lincomb_max_difference"].get<double>() != 0.0)
+        failures.push_back("training's fused feed-forward epilogue trees differ from the linear-combination "
+                           "epilogues before them (or a kernel declined)");
       require("gemm_gelu_max_rel_error", 0, 1e-2,
               "the fused GEMM + GELU differs from float32 linear + GELU by more than 1% (or NaN)");
       require("gemm_gelu_erff_max_rel_error", 0, 1e-2,

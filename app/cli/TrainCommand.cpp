@@ -51,6 +51,7 @@ struct TrainJob {
   bool unfusedLayerNorm = false;   // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
   bool atenPoolNorm = false;       // GPU: ATen's LayerNorm in the attention pool (the path before)
   bool separateQkv = false;        // GPU: q, k, v by three products each way (the path before)
+  bool linCombGelu = false;        // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -158,6 +159,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedLayerNorm(!job.unfusedLayerNorm);
   model->setFusedPoolNorm(!job.atenPoolNorm);
   model->setPackedTrainingQkv(!job.separateQkv);
+  model->setLinCombGelu(job.linCombGelu);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -271,6 +273,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_layer_norm", model->fusedLayerNorm()},
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"packed_qkv", model->packedTrainingQkv()},
+                      {"lincomb_gelu", model->linCombGelu()},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
@@ -343,6 +346,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--separate-qkv", job.separateQkv,
                 "GPU: the self-attention's q, k and v by three products forward and backward instead of one [R, 3E] "
                 "product read in place (the path before, for comparisons)");
+  cmd->add_flag("--lincomb-gelu", job.linCombGelu,
+                "GPU: the fused feed-forward's epilogues by CUTLASS's linear combinations, one rounding at a time, "
+                "instead of their own trees (the kernels before; the same bits)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");
