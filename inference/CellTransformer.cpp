@@ -4,7 +4,9 @@
 #include "inference/Embedding.h"
 #include "inference/Fp8.h"
 #include "inference/Init.h"
+#include "inference/ZinbLoss.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 // The fused kernels (FusedKernels.cu) where CMake built them and LibTorch has CUDA.
@@ -2575,4 +2577,132 @@ torch::Tensor zinbNll(const torch::Tensor& xLog, const torch::Tensor& mu, const 
   return -torch::where(x < eps, zeroCase, nonZero);
 }
 
+namespace {
+
+// zinbNllRowMean's fused form: ZinbLoss.h's functions in one pass forward and one backward, by
+// FusedKernels.cu's kernels on a GPU and by a loop over rows (in parallel) on the CPU. Inputs float32
+// [rows, genes], contiguous; the target has no gradient.
+struct ZinbRowMean : torch::autograd::Function<ZinbRowMean> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& xLog,
+                               const torch::Tensor& mu, const torch::Tensor& theta, const torch::Tensor& pi) {
+    ctx->save_for_backward({xLog, mu, theta, pi});
+    const std::int64_t rows = mu.size(0), cols = mu.size(1);
+    torch::Tensor out = torch::empty({rows}, mu.options());
+    if (mu.is_cuda()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+      const c10::cuda::CUDAGuard guard(mu.device());
+      if (!cuda::zinbRowMeanF32(xLog.data_ptr<float>(), mu.data_ptr<float>(), theta.data_ptr<float>(),
+                                pi.data_ptr<float>(), out.data_ptr<float>(), rows, static_cast<int>(cols),
+                                at::cuda::getCurrentCUDAStream(mu.device().index()).stream()))
+        throw Error("the training loss's kernel failed to launch");
+#endif
+      return out;
+    }
+    const float *x = xLog.data_ptr<float>(), *m = mu.data_ptr<float>(), *t = theta.data_ptr<float>(),
+                *p = pi.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        float sum = 0.f;
+        for (std::int64_t c = r * cols; c < (r + 1) * cols; ++c) sum += zinb::nll(x[c], m[c], t[c], p[c]);
+        o[r] = sum / static_cast<float>(cols);
+      }
+    });
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &xLog = s[0], &mu = s[1], &theta = s[2], &pi = s[3];
+    const torch::Tensor g = grads[0].to(torch::kFloat32).contiguous();
+    const std::int64_t rows = mu.size(0), cols = mu.size(1);
+    torch::Tensor dmu = torch::empty_like(mu), dtheta = torch::empty_like(theta), dpi = torch::empty_like(pi);
+    if (mu.is_cuda()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+      const c10::cuda::CUDAGuard guard(mu.device());
+      if (!cuda::zinbRowMeanGradF32(xLog.data_ptr<float>(), mu.data_ptr<float>(), theta.data_ptr<float>(),
+                                    pi.data_ptr<float>(), g.data_ptr<float>(), dmu.data_ptr<float>(),
+                                    dtheta.data_ptr<float>(), dpi.data_ptr<float>(), rows, static_cast<int>(cols),
+                                    at::cuda::getCurrentCUDAStream(mu.device().index()).stream()))
+        throw Error("the training loss's gradient kernel failed to launch");
+#endif
+      return {torch::Tensor(), dmu, dtheta, dpi};
+    }
+    const float *x = xLog.data_ptr<float>(), *m = mu.data_ptr<float>(), *t = theta.data_ptr<float>(),
+                *p = pi.data_ptr<float>(), *go = g.data_ptr<float>();
+    float *dm = dmu.data_ptr<float>(), *dt = dtheta.data_ptr<float>(), *dp = dpi.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const float scale = go[r] / static_cast<float>(cols);
+        for (std::int64_t c = r * cols; c < (r + 1) * cols; ++c)
+          zinb::nllGrad(x[c], m[c], t[c], p[c], scale, dm[c], dt[c], dp[c]);
+      }
+    });
+    return {torch::Tensor(), dmu, dtheta, dpi};
+  }
+};
+
+} // namespace
+
+torch::Tensor zinbNllRowMean(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta,
+                             const torch::Tensor& pi, bool fused) {
+  bool fits = fused && mu.dim() == 2 && xLog.sizes() == mu.sizes() && theta.sizes() == mu.sizes() &&
+              pi.sizes() == mu.sizes() && mu.size(1) > 0 && mu.size(1) < (1LL << 31);
+  for (const torch::Tensor* t : {&xLog, &mu, &theta, &pi})
+    fits = fits && t->scalar_type() == torch::kFloat32 && t->device() == mu.device();
+#ifndef ATLASCOPE_FUSED_KERNELS
+  fits = fits && !mu.is_cuda();
+#endif
+  fits = fits && (mu.is_cpu() || mu.is_cuda());
+  if (!fits) return zinbNll(xLog, mu, theta, pi).mean(1);
+  return ZinbRowMean::apply(xLog.contiguous(), mu.contiguous(), theta.contiguous(), pi.contiguous());
+}
+
+ZinbCheck checkZinbRowMean(torch::Device device, std::int64_t rows, std::int64_t genes) {
+  ZinbCheck r;
+  if (device.is_cuda() && !CellTransformer::fusedKernelsBuilt()) return r; // the composite both ways
+  torch::manual_seed(22);
+  const auto on = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  const torch::Tensor counts = torch::where(torch::rand({rows, genes}, on) < 0.5, torch::zeros({rows, genes}, on),
+                                            torch::floor(torch::exp(torch::rand({rows, genes}, on) * 5.0)));
+  const torch::Tensor xLog = torch::log1p(counts).to(torch::kFloat32);
+  torch::Tensor mu0 = torch::exp(torch::randn({rows, genes}, on) * 2.0) + 1e-6,
+                theta0 = torch::exp(torch::randn({rows, genes}, on) * 2.0), pi0 = torch::randn({rows, genes}, on) * 3.0;
+  // Rows at the extremes: a large mean, a tiny dispersion, inflation logits past softplus's threshold.
+  mu0[0].fill_(1e4);
+  theta0[1].fill_(1e-6);
+  pi0[2].fill_(30.0);
+  pi0[3].fill_(-30.0);
+  const torch::Tensor weights = torch::rand({rows}, on); // a loss that weighs the cells differently
+  auto run = [&](bool fused, torch::ScalarType type) {
+    // Copies: to() of the same dtype would return the tensor itself, whose gradient would accumulate.
+    torch::Tensor mu = mu0.to(type).clone().requires_grad_(true), theta = theta0.to(type).clone().requires_grad_(true),
+                  pi = pi0.to(type).clone().requires_grad_(true);
+    const torch::Tensor nll =
+        fused ? zinbNllRowMean(xLog, mu, theta, pi, true) : zinbNll(xLog.to(type), mu, theta, pi).mean(1);
+    (nll * weights.to(type)).sum().backward();
+    return std::vector<torch::Tensor>{nll.detach(), mu.grad(), theta.grad(), pi.grad()};
+  };
+  const auto exact = run(false, torch::kFloat64), fused = run(true, torch::kFloat32),
+             composite = run(false, torch::kFloat32);
+  // Per value, the error relative to the value (and to 1e-6 of the tensor's largest, for zeros); a
+  // few values where the gradient's terms cancel have large relative errors in either form, so the
+  // 99th percentile stands for the tensor, and the largest error against the tensor's largest value.
+  auto quantile99 = [](const torch::Tensor& t) {
+    const torch::Tensor sorted = std::get<0>(t.flatten().sort());
+    return sorted[static_cast<std::int64_t>(0.99 * static_cast<double>(sorted.numel() - 1))].item<double>();
+  };
+  r.fusedP99 = r.compositeP99 = r.fusedMax = r.compositeMax = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    const torch::Tensor e = exact[i], scale = e.abs() + 1e-6 * e.abs().max();
+    const torch::Tensor f = (fused[i].to(torch::kFloat64) - e).abs(), c = (composite[i].to(torch::kFloat64) - e).abs();
+    if (!torch::isfinite(fused[i]).all().item<bool>()) return ZinbCheck{};
+    r.fusedP99 = std::max(r.fusedP99, quantile99(f / scale));
+    r.compositeP99 = std::max(r.compositeP99, quantile99(c / scale));
+    const double largest = e.abs().max().item<double>();
+    r.fusedMax = std::max(r.fusedMax, f.max().item<double>() / largest);
+    r.compositeMax = std::max(r.compositeMax, c.max().item<double>() / largest);
+  }
+  return r;
+}
 } // namespace atlascope::inference

@@ -606,5 +606,23 @@ private:
 // the log2 input (the reference's convention), eps = 1e-8.
 torch::Tensor zinbNll(const torch::Tensor& x, const torch::Tensor& mu, const torch::Tensor& theta,
                       const torch::Tensor& ziLogits);
+// zinbNll(...).mean(1), each cell's NLL averaged over its genes (the training loss), with
+// autograd. `fused` (float32 inputs of one shape on the CPU or, with the fused kernels, a GPU): one
+// pass each way (ZinbLoss.h) instead of ATen's ~68 operations; the same function, its values
+// equal to rounding. Otherwise (or !fused: the path before) ATen's composite.
+torch::Tensor zinbNllRowMean(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta,
+                             const torch::Tensor& pi, bool fused = true);
+// zinbNllRowMean's fused form (the kernels on a GPU, the loop on the CPU) and ATen's float32
+// composite against the composite in float64, on random data of rows x genes with rows at the
+// extremes (a row weighted sum, so that each cell's gradient differs): the 99th percentile over
+// values of the error relative to each value, and the largest error relative to the tensor's
+// largest value, each the worst over the loss and its three gradients. -1 where it did not run
+// (a GPU without the fused kernels) or a fused value was not finite. `parity` and the CPU test
+// require the fused form's 99th percentile at most the composite's and its largest error at most
+// twice the composite's (its gradients avoid the composite's cancellations: ZinbLoss.h).
+struct ZinbCheck {
+  double fusedP99 = -1, compositeP99 = -1, fusedMax = -1, compositeMax = -1;
+};
+ZinbCheck checkZinbRowMean(torch::Device device, std::int64_t rows = 1024, std::int64_t genes = 500);
 
 } // namespace atlascope::inference

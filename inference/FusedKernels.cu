@@ -1,6 +1,7 @@
 // Fused CUDA kernels for inference (see FusedKernels.h). No LibTorch header: plain pointers.
 #include "inference/FusedKernels.h"
 #include "inference/GeluExp2.h"
+#include "inference/ZinbLoss.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -793,6 +794,61 @@ bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x,
 bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint16_t* exactOut, void* stream,
                        float* gradOut) {
   geluTableKernel<<<256, 256, 0, static_cast<cudaStream_t>(stream)>>>(exp2Out, erffOut, exactOut, gradOut);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+namespace {
+
+constexpr int kZinbThreads = 256;
+
+// A block per row (a cell): its genes' NLL summed in float32 (threads, then warps), the mean out.
+__global__ void __launch_bounds__(kZinbThreads)
+    zinbRowMeanKernel(const float* __restrict__ xLog, const float* __restrict__ mu, const float* __restrict__ theta,
+                      const float* __restrict__ pi, float* __restrict__ out, int cols) {
+  const long long base = static_cast<long long>(blockIdx.x) * cols;
+  float s = 0.f;
+  for (int c = threadIdx.x; c < cols; c += kZinbThreads)
+    s += zinb::nll(xLog[base + c], mu[base + c], theta[base + c], pi[base + c]);
+  for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+  __shared__ float warps[kZinbThreads / 32];
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float total = 0.f;
+    for (int w = 0; w < kZinbThreads / 32; ++w) total += warps[w];
+    out[blockIdx.x] = total / static_cast<float>(cols);
+  }
+}
+
+__global__ void zinbRowMeanGradKernel(const float* __restrict__ xLog, const float* __restrict__ mu,
+                                      const float* __restrict__ theta, const float* __restrict__ pi,
+                                      const float* __restrict__ gradOut, float* __restrict__ dmu,
+                                      float* __restrict__ dtheta, float* __restrict__ dpi, long long n, int cols) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float g = gradOut[i / cols] / static_cast<float>(cols);
+    zinb::nllGrad(xLog[i], mu[i], theta[i], pi[i], g, dmu[i], dtheta[i], dpi[i]);
+  }
+}
+
+} // namespace
+
+bool zinbRowMeanF32(const float* xLog, const float* mu, const float* theta, const float* pi, float* out,
+                    std::int64_t rows, int cols, void* stream) {
+  if (rows <= 0 || rows >= (1LL << 31) || cols <= 0) return false;
+  zinbRowMeanKernel<<<static_cast<unsigned>(rows), kZinbThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      xLog, mu, theta, pi, out, cols);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, const float* pi, const float* gradOut,
+                        float* dmu, float* dtheta, float* dpi, std::int64_t rows, int cols, void* stream) {
+  if (rows <= 0 || cols <= 0) return false;
+  const long long n = rows * static_cast<long long>(cols);
+  long long blocks = (n + 255) / 256;
+  if (blocks > 132 * 16) blocks = 132 * 16; // a grid-stride loop over the rest
+  zinbRowMeanGradKernel<<<static_cast<unsigned>(blocks), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      xLog, mu, theta, pi, gradOut, dmu, dtheta, dpi, n, cols);
   return cudaGetLastError() == cudaSuccess;
 }
 

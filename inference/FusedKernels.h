@@ -224,6 +224,14 @@ bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const s
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
                       bool linComb = false);
+// The training loss's per-cell mean over genes of the ZINB NLL (ZinbLoss.h; zinbNllRowMean in
+// CellTransformer.h): out[r] = mean over c of zinb::nll of row r's values, all float32 [rows, cols]
+// contiguous, out [rows]; and its backward, each of dmu, dtheta, dpi [rows, cols] = gradOut[r] /
+// cols times the NLL's derivative. One kernel each. False: nothing launched.
+bool zinbRowMeanF32(const float* xLog, const float* mu, const float* theta, const float* pi, float* out,
+                    std::int64_t rows, int cols, void* stream);
+bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, const float* pi, const float* gradOut,
+                        float* dmu, float* dtheta, float* dpi, std::int64_t rows, int cols, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device); with `gradOut`, geluGradExp2 of each in float32 (the

@@ -423,7 +423,7 @@ struct Trainer::Impl {
       const Output o = model.forward(inputs(), types, b, true, grad ? opt.profile : nullptr);
       mark(nullptr);
       const torch::Tensor target = expression.index_select(0, b.reference);
-      const torch::Tensor nll = zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
+      const torch::Tensor nll = zinbNllRowMean(target, o.mu, o.theta, o.ziLogits, opt.fusedLoss).sum();
       total += nll.detach();
       mark("loss");
       if (grad && reducer && i + 1 == batches.size()) reducer->arm(); // the step's last backward

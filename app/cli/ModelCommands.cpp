@@ -413,6 +413,11 @@ void addModelCommands(CLI::App& app) {
           j["train_layer_norm_max_rel_error"] = std::max(CellTransformer::checkTrainLayerNorm(dev),
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
+          const auto loss = inference::checkZinbRowMean(dev);
+          j["train_loss_p99_rel_error"] = loss.fusedP99; // ATen's float32 composite's, for scale:
+          j["train_loss_composite_p99_rel_error"] = loss.compositeP99;
+          j["train_loss_max_error"] = loss.fusedMax;
+          j["train_loss_composite_max_error"] = loss.compositeMax;
           // Training's feed-forward by the fused GEMMs and by the path before, against float32.
           const auto ff = CellTransformer::checkTrainFeedForward(dev);
           if (ff.unfused >= 0) {
@@ -622,6 +627,18 @@ void addModelCommands(CLI::App& app) {
         require("first_layer_per_cell_cosine_min", 0.9999, inf,
                 "the first layer from the per-cell table differs from the per-token path (cosine below 0.9999, "
                 "declined, or NaN)");
+      // The fused loss and gradients no less accurate than ATen's float32 composite (both against
+      // the composite in float64): its 99th-percentile relative error at most the composite's + 1e-6,
+      // its largest error at most twice the composite's + 1e-6 of the largest value.
+      if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda() && j.contains("train_loss_p99_rel_error")) {
+        const double p99 = j["train_loss_p99_rel_error"].get<double>(),
+                     p99c = j["train_loss_composite_p99_rel_error"].get<double>(),
+                     most = j["train_loss_max_error"].get<double>(),
+                     mostc = j["train_loss_composite_max_error"].get<double>();
+        if (!(p99 >= 0 && p99 <= p99c + 1e-6 && most >= 0 && most <= 2 * mostc + 1e-6))
+          failures.push_back("the fused training loss (values or gradients) is less accurate than ATen's float32 "
+                             "composite, or did not run");
+      }
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");
       // The other short-attention kernels as the default: within 1% of float32.

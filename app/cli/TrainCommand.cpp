@@ -274,6 +274,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
+                      {"fused_loss", opt.fusedLoss},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
@@ -349,6 +350,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--lincomb-gelu", job.linCombGelu,
                 "GPU: the fused feed-forward's epilogues by CUTLASS's linear combinations, one rounding at a time, "
                 "instead of their own trees (the kernels before; the same bits)");
+  cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
+                "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
+                "one pass each way (the path before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");

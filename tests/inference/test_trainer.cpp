@@ -421,6 +421,23 @@ private Q_SLOTS:
     QVERIFY(!validated); // nothing was checkpointed after it
   }
 
+  // The fused loss (one pass each way, ZinbLoss.h's hand-derived gradient) against ATen's composite
+  // zinbNll in float64 with autograd, values and the three gradients over zero and non-zero counts
+  // and extreme rows (checkZinbRowMean, which `parity` runs on the GPU): no less accurate than the
+  // float32 composite. A wrong term of the gradient (1e-3 added to dtheta's) fails here.
+  void fusedLossMatchesComposite() {
+    const ZinbCheck c = checkZinbRowMean(torch::kCPU, 61, 53);
+    qInfo("p99 relative error %.3g (composite %.3g); largest %.3g (composite %.3g)", c.fusedP99, c.compositeP99,
+          c.fusedMax, c.compositeMax);
+    QVERIFY(c.fusedP99 >= 0 && c.compositeP99 >= 0);
+    QVERIFY(c.fusedP99 <= c.compositeP99 + 1e-6);
+    QVERIFY(c.fusedMax <= 2 * c.compositeMax + 1e-6);
+    // Inputs it does not take (float64) fall back to the composite.
+    torch::manual_seed(3);
+    const torch::Tensor x = torch::rand({4, 5}, torch::kFloat64), m = torch::rand({4, 5}, torch::kFloat64) + 0.1;
+    QVERIFY(torch::equal(zinbNllRowMean(x, m, m, x, true), zinbNll(x, m, m, x).mean(1)));
+  }
+
   void nanStops() {
     StateDict w = initWeights(cfg_, 6);
     w["zinb_proj.mu.bias"].fill_(NAN);
