@@ -2647,7 +2647,8 @@ struct ZinbRowMean : torch::autograd::Function<ZinbRowMean> {
 torch::Tensor zinbNllRowMean(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta,
                              const torch::Tensor& pi, bool fused) {
   bool fits = fused && mu.dim() == 2 && xLog.sizes() == mu.sizes() && theta.sizes() == mu.sizes() &&
-              pi.sizes() == mu.sizes() && mu.size(1) > 0 && mu.size(1) < (1LL << 31);
+              pi.sizes() == mu.sizes() && mu.size(0) > 0 && mu.size(0) < (1LL << 31) && mu.size(1) > 0 &&
+              mu.size(1) < (1LL << 31);
   for (const torch::Tensor* t : {&xLog, &mu, &theta, &pi})
     fits = fits && t->scalar_type() == torch::kFloat32 && t->device() == mu.device();
 #ifndef ATLASCOPE_FUSED_KERNELS

@@ -781,6 +781,9 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   // Nothing of the step may still run on the graphs' stream when others use the weights: run()
   // and step() synchronise before validation, checkpoints and the end of the run.
   if (m.graphs && !queued.deferred) m.graphs->synchronize();
+  // Graphs dropped in this step (a failed capture): its eager work and Adam ran on their stream,
+  // which the next step (on the default stream) would not wait for.
+  if (!m.graphs && hadGraphs) torch::cuda::synchronize(m.device().index());
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());
   ++state_.step;
@@ -891,7 +894,8 @@ void Trainer::run() {
   }
   flush();
   if (tracing) {
-    if (m.graphs) m.graphs->synchronize(); // a run shorter than the window: its steps' work done
+    // A run shorter than the window: its steps' work done (eager steps too, on any stream).
+    if (m.device().is_cuda()) torch::cuda::synchronize(m.device().index());
     trace.stop(m.opt.traceFile);
   }
   if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());

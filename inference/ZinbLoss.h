@@ -83,7 +83,7 @@ ATLASCOPE_ZINB_INLINE void nllGrad(float xLog, float mu, float theta, float pi, 
   const float c = -log1pf(mu / (theta + kEps));
   const float a = theta * c;
   const float daMu = -theta * r;
-  const float daTheta = c + theta * mu * r / (theta + kEps);
+  const float daTheta = c + mu * r * (theta / (theta + kEps)); // theta mu: no overflow
   if (x < kEps) {
     const float s = sigmoid(a - pi);
     dmu = -g * s * daMu;
