@@ -875,13 +875,14 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   // The fused path only where its kernels ran, forward and backward (a decline would measure the
   // fallback instead).
   const std::int64_t declines = gFeedForwardDeclines.load();
-  const auto fused = each(run(2), reference);
+  const auto trees = run(2);
+  const auto fused = each(trees, reference);
   if (gFeedForwardDeclines.load() == declines) {
     r.fusedEach = fused;
     r.fused = *std::max_element(fused.begin(), fused.end());
   }
-  // The same again by the linear-combination epilogues: y and dx bit for bit.
-  const auto trees = run(2), linComb = run(3);
+  // The same by the linear-combination epilogues: y and dx bit for bit.
+  const auto linComb = run(3);
   if (gFeedForwardDeclines.load() == declines)
     r.linComb = std::max((trees[0].to(torch::kFloat32) - linComb[0].to(torch::kFloat32)).abs().max().item<double>(),
                          (trees[1].to(torch::kFloat32) - linComb[1].to(torch::kFloat32)).abs().max().item<double>());

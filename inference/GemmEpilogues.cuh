@@ -36,6 +36,18 @@ enum class Epi {
 // instruction (cvt.rn.bf16x2.f32, the same round-to-nearest-even as the scalar one, so the same
 // bits) and each widened back by a shift or a mask, 1.5 instructions a value where the scalar
 // conversion and its widening took 2; the kernel before rounds one value at a time.
+#if defined(__CUDA_ARCH__)
+// a and b rounded to bf16 (round to nearest even) in one conversion instruction and widened back to
+// float32, a shift and a mask: the paired epilogues' 1.5 instructions a value, where the scalar
+// conversion and its widening take 2.
+__device__ __forceinline__ void roundPairBf16(float a, float b, float& ra, float& rb) {
+  std::uint32_t p; // b rounded in the upper half, a in the lower
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(b), "f"(a));
+  ra = __uint_as_float(p << 16);
+  rb = __uint_as_float(p & 0xffff0000u);
+}
+#endif
+
 template <Epi E, bool Paired = false> struct RoundedGeluOf {
   // The GELU of a pre-activation already rounded to bf16 (Erff and Exp2).
   CUTLASS_HOST_DEVICE static float ofRounded(float r) { return E == Epi::Erff ? geluErff(r) : geluExp2(r); }
@@ -57,9 +69,8 @@ template <Epi E, bool Paired = false> struct RoundedGeluOf {
       if constexpr (Paired && N % 2 == 0 && std::is_same_v<T, float> && (E == Epi::Erff || E == Epi::Exp2)) {
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < N; i += 2) {
-          std::uint32_t p; // value[i + 1] rounded in the upper half, value[i] in the lower
-          asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(value[i + 1]), "f"(value[i]));
-          const float lo = __uint_as_float(p << 16), hi = __uint_as_float(p & 0xffff0000u);
+          float lo, hi;
+          roundPairBf16(value[i], value[i + 1], lo, hi);
           y[i] = ofRounded(lo);
           y[i + 1] = ofRounded(hi);
         }
@@ -125,10 +136,10 @@ template <class T, int N> struct GeluGradExp2Paired<cutlass::Array<T, N>> {
     if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < N; i += 2) {
-        std::uint32_t p; // d[i + 1] rounded in the upper half, d[i] in the lower
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(p) : "f"(d[i + 1]), "f"(d[i]));
-        y[i] = __uint_as_float(p << 16) * geluGradExp2(z[i]);
-        y[i + 1] = __uint_as_float(p & 0xffff0000u) * geluGradExp2(z[i + 1]);
+        float lo, hi;
+        roundPairBf16(d[i], d[i + 1], lo, hi);
+        y[i] = lo * geluGradExp2(z[i]);
+        y[i + 1] = hi * geluGradExp2(z[i + 1]);
       }
       return y;
     } else

@@ -708,7 +708,7 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   m.mark("waiting for batches");
   // With graphs, all of the step runs on their stream (eager steps too: the graphs' warm-up).
   const std::shared_ptr<void> onStream = m.graphs ? m.graphs->scope() : nullptr;
-  const bool hadGraphs = m.graphs != nullptr;
+  const bool hadGraphs = m.graphs != nullptr; // graphs dropped in this step: synchronised below
   const double scale = 1.0 / static_cast<double>(take);
   Queued queued;
   queued.step = state_.step + 1;
@@ -758,10 +758,8 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
     // weights and the state still agree.
     if (tail[1].item<float>() > 0) throw Cancelled();
     queued.loss = [loss] { return loss; };
-  } else if (mayDefer && m.opt.overlapSteps && (m.graphs || !hadGraphs)) {
+  } else if (mayDefer && m.opt.overlapSteps) {
     // Read after the next step is queued (run()); the optimiser step follows on the same stream.
-    // Not where the graphs were dropped in this step (a failed capture): its eager work ran on
-    // their stream, which a lazy read on the default stream would not wait for.
     // With graphs, a copy behind this step's work on their stream (eager steps run there too);
     // without them (the CPU; a GPU's default stream), the tensor itself, read in stream order.
     if (m.graphs)
@@ -782,7 +780,7 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   // and step() synchronise before validation, checkpoints and the end of the run.
   if (m.graphs && !queued.deferred) m.graphs->synchronize();
   // Graphs dropped in this step (a failed capture): its eager work and Adam ran on their stream,
-  // which the next step (on the default stream) would not wait for.
+  // which neither the next step (on the default stream) nor a lazy read of its loss would wait for.
   if (!m.graphs && hadGraphs) torch::cuda::synchronize(m.device().index());
   m.mark("optimiser");
   if (m.opt.profile) (*m.opt.profile)["micro-batches"] += static_cast<double>(batches.size());

@@ -4,8 +4,8 @@
 // (zinbNllRowMean: the CPU loop in CellTransformer.cpp and FusedKernels.cu's kernels share these
 // functions). Composed from ATen's operations, the loss and its backward ran as 68 small kernels of
 // [cells, genes] float32 a training step (logs, lgamma, digamma, softplus, where, and the sums of
-// theta's four gradients); fused, 2: the step's kernel trace on the H200 has 66 fewer kernels and
-// ~0.14 ms less (call s14-3 of docs/bench/gpu-train-epilogue-trees-2026-12-04.jsonl).
+// theta's four gradients); fused into 2, the step's kernel trace on the H200 has 66 fewer kernels
+// and ~0.14 ms less (call s14-3 of docs/bench/gpu-train-epilogue-trees-2026-12-04.jsonl).
 //
 // The forward evaluates the composite's operations in its order, in float32 (the same functions:
 // expf, logf, log1pf, lgammaf), so that the values agree to rounding. The gradient is the
