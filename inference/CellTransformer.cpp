@@ -1640,7 +1640,7 @@ namespace {
 torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, const std::vector<torch::Tensor>& saved,
                                        const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                        std::int64_t stride, std::int64_t R, std::int64_t E, const torch::Tensor& cu,
-                                       std::int64_t maxLength, std::int64_t heads, double scale) {
+                                       std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels) {
   const torch::Tensor& like = saved[0];
   const c10::cuda::CUDAGuard device(like.device());
   torch::Tensor out = torch::empty({R, E}, like.options());
@@ -1658,15 +1658,18 @@ torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, co
   ctx->saved_data["max"] = maxLength;
   ctx->saved_data["heads"] = heads;
   ctx->saved_data["scale"] = scale;
+  ctx->saved_data["twoKernels"] = twoKernels;
   return out;
 }
 
 // The backward of trainingAttentionForward: dq, dk and dv written `stride` apart. `s`: the saved
-// tensors, out, lse and cu the last three.
-void trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torch::autograd::variable_list& s,
+// tensors, out, lse and cu the last three. With biasPartial (and zero slots), the one kernel's sums
+// and slots (shortAttentionBackwardBf16); returns whether it did them.
+bool trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torch::autograd::variable_list& s,
                                const torch::Tensor& grad, const std::uint16_t* q, const std::uint16_t* k,
                                const std::uint16_t* v, std::int64_t stride, std::uint16_t* dq, std::uint16_t* dk,
-                               std::uint16_t* dv) {
+                               std::uint16_t* dv, float* biasPartial = nullptr,
+                               const torch::Tensor& zeroRows = torch::Tensor()) {
   const std::size_t n = s.size();
   const torch::Tensor &out = s[n - 3], &lse = s[n - 2], &cu = s[n - 1];
   const std::int64_t heads = ctx->saved_data["heads"].toInt(), E = out.size(1);
@@ -1674,12 +1677,17 @@ void trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
   torch::Tensor dout = grad.contiguous();
   if (reinterpret_cast<std::uintptr_t>(dout.data_ptr()) % 16 != 0) dout = dout.clone(); // a fresh allocation
   torch::Tensor delta = torch::empty_like(lse);
+  bool summed = false;
   if (!cuda::shortAttentionBackwardBf16(
           q, k, v, bits(out), bits(dout), stride, E, cu.data_ptr<int>(), cu.size(0) - 1, static_cast<int>(heads),
           static_cast<int>(E / heads), ctx->saved_data["max"].toInt(),
           static_cast<float>(ctx->saved_data["scale"].toDouble()), lse.data_ptr<float>(), delta.data_ptr<float>(),
-          lse.size(1), dq, dk, dv, at::cuda::getCurrentCUDAStream(out.device().index()).stream()))
+          lse.size(1), dq, dk, dv, at::cuda::getCurrentCUDAStream(out.device().index()).stream(),
+          ctx->saved_data["twoKernels"].toBool(), biasPartial,
+          zeroRows.defined() ? zeroRows.data_ptr<std::int64_t>() : nullptr, zeroRows.defined() ? zeroRows.size(0) : 0,
+          &summed))
     throw Error("the short-attention training kernels declined the backward (a misaligned gradient?)");
+  return summed;
 }
 
 } // namespace
@@ -1688,14 +1696,15 @@ void trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
 // block per sequence and head with its keys in shared memory, where flash's tiles of 128 queries
 // are mostly empty at ~90 tokens and its head-size-64 kernels run the released model's 48. The
 // forward keeps each row's log2-sum-exp ([heads, R] float32) for the backward's two kernels.
-// q, k, v: [R, E] bf16, contiguous, on the current device.
+// q, k, v: [R, E] bf16, contiguous, on the current device. twoKernels: the backward's two kernels
+// (CellTransformer::setTwoKernelAttentionBackward) instead of its one.
 struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,
-                               std::int64_t heads, double scale) {
+                               std::int64_t heads, double scale, bool twoKernels) {
     const std::int64_t E = q.size(1);
     return trainingAttentionForward(ctx, {q, k, v}, bits(q), bits(k), bits(v), E, q.size(0), E, cu, maxLength, heads,
-                                    scale);
+                                    scale, twoKernels);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1704,7 +1713,7 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     trainingAttentionBackward(ctx, s, grads[0], bits(q), bits(k), bits(v), q.size(1), mutableBits(dq), mutableBits(dk),
                               mutableBits(dv));
-    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1713,11 +1722,11 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
 // projection's own layout, so that no slice, copy or sum joins them. out and its gradient [R, E].
 struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cu,
-                               std::int64_t maxLength, std::int64_t heads, double scale) {
+                               std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels) {
     const std::int64_t E = qkv.size(1) / 3;
     const std::uint16_t* q = bits(qkv);
-    return trainingAttentionForward(ctx, {qkv}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu, maxLength, heads,
-                                    scale);
+    return trainingAttentionForward(ctx, {qkv}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu, maxLength, heads, scale,
+                                    twoKernels);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1728,7 +1737,53 @@ struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
     const std::uint16_t* q = bits(qkv);
     std::uint16_t* dq = mutableBits(dqkv);
     trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E);
-    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// PackedQkvProjection and PackedShortAttention as one function (training's default with the
+// backward's one kernel): that kernel also sums the bias gradient's columns of dq|dk|dv per
+// sequence as it writes them, and zeroes add_zero_attn's k and v gradients, where the projection's
+// backward read the [R, 3E] gradient again for its bias (biasGradient: ~0.25 ms a step at the
+// released size) and zeroed those rows by index_fill. The same dx and dW (the same gradient); the
+// bias gradient summed in another order. Where the one kernel does not run (its shared memory does
+// not fit), the projection's steps as before.
+struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const torch::Tensor& b, const torch::Tensor& zeroRows, const torch::Tensor& cu,
+                               std::int64_t maxLength, std::int64_t heads) {
+    const std::int64_t E = w.size(1);
+    torch::Tensor qkv = at::addmm(b, x, w.t());
+    if (zeroRows.defined()) qkv.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+    const std::uint16_t* q = bits(qkv);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(E / heads));
+    return trainingAttentionForward(ctx, {qkv, x, w, zeroRows}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu,
+                                    maxLength, heads, scale, false);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &qkv = s[0], &x = s[1], &w = s[2], &zeroRows = s[3], &cu = s[s.size() - 1];
+    const std::int64_t E = w.size(1);
+    torch::Tensor g = torch::empty_like(qkv);
+    torch::Tensor partial = torch::empty({cu.size(0) - 1, 3 * E}, qkv.options().dtype(torch::kFloat32));
+    const std::uint16_t* q = bits(qkv);
+    std::uint16_t* dq = mutableBits(g);
+    const bool summed = trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E,
+                                                  partial.data_ptr<float>(), zeroRows);
+    torch::Tensor db = torch::empty({3 * E}, qkv.options()), unused;
+    if (summed) {
+      if (!cuda::sumSlicesBf16(partial.data_ptr<float>(), partial.size(0), static_cast<int>(3 * E), mutableBits(db),
+                               at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
+        throw Error("the bias gradient's sums declined their arguments");
+    } else {
+      if (zeroRows.defined()) g.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+      if (!biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
+    }
+    torch::Tensor dx, dw;
+    if (ctx->needs_input_grad(0)) dx = g.mm(w);
+    if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
+    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1775,7 +1830,7 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   const torch::Tensor q0 = torch::randn({R, E}, o) * 2.0, k0 = torch::randn({R, E}, o) * 2.0,
                       v0 = torch::randn({R, E}, o), dout = torch::randn({R, E}, o);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  enum Path { Short, Packed, Flash, Float32 };
+  enum Path { Short, ShortTwoKernels, Packed, Flash, Float32 };
   auto run = [&](Path path) -> std::vector<torch::Tensor> {
     const auto type = path == Float32 ? torch::kFloat32 : torch::kBFloat16;
     // Fresh leaves each time (to() of a bf16 tensor to bf16 is the tensor itself, whose gradients
@@ -1783,14 +1838,14 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     torch::Tensor q = q0.to(type).clone().requires_grad_(true), k = k0.to(type).clone().requires_grad_(true),
                   v = v0.to(type).clone().requires_grad_(true);
     torch::Tensor out;
-    if (path == Short) {
+    if (path == Short || path == ShortTwoKernels) {
       if (!shortTrainingAttentionFits(q, k, v, H, maxLength)) return {};
-      out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale);
+      out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale, path == ShortTwoKernels);
     } else if (path == Packed) {
       // The same leaves' values as one [R, 3E] tensor, its gradient split back.
       if (!shortTrainingAttentionReady(device, d, maxLength)) return {};
       const torch::Tensor qkv = torch::cat({q0, k0, v0}, 1).requires_grad_(true);
-      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale);
+      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale, false);
       (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
       return {out.detach(), qkv.grad().narrow(1, 0, E), qkv.grad().narrow(1, E, E), qkv.grad().narrow(1, 2 * E, E)};
     } else if (path == Flash) {
@@ -1823,6 +1878,14 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   };
   const auto a = run(Short);
   if (!a.empty()) r.shortKernels = worst(a);
+  const auto two = run(ShortTwoKernels);
+  if (!two.empty()) r.twoKernels = worst(two);
+  if (!a.empty() && !two.empty()) {
+    r.fusedFromTwoKernels = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      r.fusedFromTwoKernels = std::max(
+          r.fusedFromTwoKernels, (a[i].to(torch::kFloat32) - two[i].to(torch::kFloat32)).abs().max().item<double>());
+  }
   const auto packed = run(Packed);
   if (!a.empty() && !packed.empty()) {
     r.packedFromShort = 0;
@@ -1831,6 +1894,49 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
           r.packedFromShort, (packed[i].to(torch::kFloat32) - a[i].to(torch::kFloat32)).abs().max().item<double>());
   }
   r.flash = worst(run(Flash));
+#endif
+  return r;
+}
+
+CellTransformer::TrainQkvAttentionCheck
+CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t sequences,
+                                        [[maybe_unused]] std::int64_t maxLength) {
+  TrainQkvAttentionCheck r;
+#if defined(ATLASCOPE_FUSED_KERNELS) && TORCH_VERSION_MAJOR >= 2
+  if (!device.is_cuda() || sequences <= 0 || maxLength < 2) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(17);
+  const std::int64_t H = 8, d = 48, E = H * d, fillers = 24;
+  if (!shortTrainingAttentionReady(device, d, maxLength)) return r;
+  // packBatch's layout: `sequences` neighbourhoods of 2 to maxLength rows, each ending with its
+  // add_zero_attn slot (zeroRows), then filler sequences of 0 to 33 rows without one.
+  torch::Tensor lengths = torch::cat(
+      {torch::randint(2, maxLength + 1, {sequences}, torch::kInt64), torch::randint(0, 34, {fillers}, torch::kInt64)});
+  lengths[0] = maxLength;
+  const torch::Tensor cu = torch::cat({torch::zeros({1}, torch::kInt64), lengths.cumsum(0)}).to(torch::kInt32);
+  const torch::Tensor zeroRows = (cu.narrow(0, 1, sequences).to(torch::kInt64) - 1).to(device);
+  const torch::Tensor cuDevice = cu.to(device);
+  const std::int64_t R = cu[-1].item<std::int64_t>();
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor x0 = torch::randn({R, E}, o), w0 = torch::randn({3 * E, E}, o) * 0.1,
+                      b0 = torch::randn({3 * E}, o) * 0.1, dout = torch::randn({R, E}, o);
+  auto run = [&](bool one) {
+    const torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true),
+                        b = b0.clone().requires_grad_(true);
+    const torch::Tensor out =
+        one ? PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H)
+            : PackedShortAttention::apply(PackedQkvProjection::apply(x, w, b, zeroRows), cuDevice, maxLength, H,
+                                          1.0 / std::sqrt(static_cast<double>(d)), true);
+    (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+    return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
+  };
+  const auto before = run(false), now = run(true);
+  r.sameGradients = 0;
+  for (std::size_t i = 0; i < 3; ++i)
+    r.sameGradients = std::max(r.sameGradients,
+                               (now[i].to(torch::kFloat32) - before[i].to(torch::kFloat32)).abs().max().item<double>());
+  const torch::Tensor db = before[3].to(torch::kFloat32);
+  r.biasRelative = ((now[3].to(torch::kFloat32) - db).abs().max() / db.abs().max().clamp_min(1e-6)).item<double>();
 #endif
   return r;
 }
@@ -1853,17 +1959,21 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
                       v = torch::randn({rows, E}, o).requires_grad_(true), dout = torch::randn({rows, E}, o);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const bool shortFits = shortTrainingAttentionFits(q, k, v, H, maxLength);
+  bool twoKernels = false; // the short path's backward
   auto forward = [&](bool shortKernels) {
-    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale)
+    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale, twoKernels)
                         : VarlenAttention::apply(q.view({rows, H, d}), k.view({rows, H, d}), v.view({rows, H, d}),
                                                  cuSeqlens, maxLength, scale)
                               .reshape({rows, E});
   };
   torch::Tensor flashOut, flashDq;
-  for (const bool shortKernels : {false, true}) {
+  // flash, the short kernels with the one-kernel backward, then with the two kernels before it.
+  for (const int path : {0, 1, 2}) {
+    const bool shortKernels = path > 0;
+    twoKernels = path == 2;
     if (shortKernels && !shortFits) break;
     TrainAttentionTiming t;
-    t.path = shortKernels ? "short" : "flash";
+    t.path = path == 0 ? "flash" : path == 1 ? "short" : "short-two-kernel-backward";
     t.rows = rows;
     t.sequences = static_cast<std::int64_t>(cu.size()) - 1;
     t.maxLength = maxLength;
@@ -1936,9 +2046,12 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
                                  bias.scalar_type() == torch::kBFloat16 && E % 2 == 0;
     if (fusedProjection && packedQkv_ && shortAttention() && x.is_cuda() && E % 8 == 0 && E % H == 0 &&
         shortTrainingAttentionReady(x.device(), d, batch.maxLength)) {
+      if (!twoKernelAttentionBackward_)
+        return lin(PackedQkvAttention::apply(x, w, bias, batch.zeroRows, batch.cuSeqlens, batch.maxLength, H),
+                   prefix + ".out_proj");
       const torch::Tensor qkv = PackedQkvProjection::apply(x, w, bias, batch.zeroRows); // k, v zeroed there
       return lin(PackedShortAttention::apply(qkv, batch.cuSeqlens, batch.maxLength, H,
-                                             1.0 / std::sqrt(static_cast<double>(d))),
+                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_),
                  prefix + ".out_proj");
     }
     if (fusedProjection) {
@@ -1958,7 +2071,7 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (shortAttention() && at::GradMode::is_enabled() && shortTrainingAttentionFits(q, k, v, H, batch.maxLength))
       return lin(ShortVarlenAttention::apply(q, k, v, batch.cuSeqlens, batch.maxLength, H,
-                                             1.0 / std::sqrt(static_cast<double>(d))),
+                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_),
                  prefix + ".out_proj");
 #endif
     const torch::Tensor out =
@@ -2295,7 +2408,16 @@ torch::Tensor CellTransformer::typeEmbedding(const std::string& table, const tor
 }
 
 torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::Tensor& t) const {
-  torch::Tensor h = lin(x, "expression_projection.0");
+  // The trainer's padded table (paddedGenes() columns, zero past G): the first product runs over all
+  // of them against the weight padded with zero columns, the same sums with zero terms added. Over
+  // G = 500 columns (1,000-byte rows) cuBLAS took align-2 kernels, 0.15 ms forward and 0.09 ms for
+  // the weight gradient of a training step at the released size.
+  const std::int64_t G = config_.genes, width = x.size(-1);
+  torch::Tensor h =
+      width == paddedGenes() && width != G
+          ? linear(x.to(compute_), torch::constant_pad_nd(P("expression_projection.0.weight"), {0, width - G}),
+                   P("expression_projection.0.bias"), false)
+          : lin(x, "expression_projection.0");
   h = torch::gelu(ln(h, "expression_projection.1"));
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
   const torch::Tensor typeEmb = typeEmbedding("encoder_cell_embed.weight", t);
@@ -2326,11 +2448,8 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   // Tokens of observed cells: LN_proj([Emb_enc[type] ; MLP(x)]).
   const bool packed = batch.rows.defined();
   const torch::Tensor rows = packed ? batch.rows : batch.observed.reshape({-1});
-  torch::Tensor x = expression.index_select(0, rows);
-  // A padded table is the compute dtype's (the trainer's copy); any other width fails in the MLP.
-  if (x.size(-1) == paddedGenes() && paddedGenes() != config_.genes && compute_ != torch::kFloat32 &&
-      x.scalar_type() == compute_)
-    x = x.narrow(-1, 0, config_.genes);
+  // A padded table (the trainer's copy in the compute dtype) goes to cellTokens as it is.
+  const torch::Tensor x = expression.index_select(0, rows);
   torch::Tensor tokens = cellTokens(x, types.index_select(0, rows));
   if (!packed) tokens = tokens.view({B, N, E});
   stage("gather + expression MLP");

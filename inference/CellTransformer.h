@@ -217,6 +217,10 @@ public:
   // same-call ratios.
   void setLinCombGelu(bool on) { linCombGelu_ = on; }
   bool linCombGelu() const { return linCombGelu_; }
+  // Training's attention backward by the two kernels before the one-kernel backward (a GPU in
+  // bf16, the short-attention kernels; FusedKernels.h, shortAttentionBackwardBf16).
+  void setTwoKernelAttentionBackward(bool on) { twoKernelAttentionBackward_ = on; }
+  bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
   // The encoder's first feed-forward layers in FP8 without gradients (embedding, validation; off
   // by default): LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta,
   // float32, derived when the model moves to its device, when this is set and with its compute
@@ -339,7 +343,21 @@ public:
     // The kernels on one [R, 3E] q|k|v tensor (PackedShortAttention) against them on three: the
     // largest absolute difference of the output and gradients (the same arithmetic: 0).
     double packedFromShort = -1;
+    // The backward's two kernels (setTwoKernelAttentionBackward) against float32 as shortKernels,
+    // and the largest absolute difference between them and the one kernel (the same arithmetic).
+    double twoKernels = -1, fusedFromTwoKernels = -1;
   };
+  // Training's q|k|v projection and attention as one function (the one-kernel backward summing the
+  // bias gradient and zeroing add_zero_attn's k and v gradients) against the projection and the
+  // attention's two kernels before it, on `sequences` neighbourhoods of up to `maxLength` rows with
+  // their zero slots and filler sequences: the largest absolute difference of the output, dx and dW
+  // (the same gradient: 0), and of the bias gradient relative to its largest value (summed in
+  // another order). -1: not built, not a GPU, or the kernels declined.
+  struct TrainQkvAttentionCheck {
+    double sameGradients = -1, biasRelative = -1;
+  };
+  static TrainQkvAttentionCheck checkTrainQkvAttention(torch::Device device, std::int64_t sequences = 300,
+                                                       std::int64_t maxLength = 258);
   static TrainAttentionCheck checkTrainAttention(torch::Device device, std::int64_t sequences = 400,
                                                  std::int64_t maxLength = 258, int headDim = 48);
   // `bench attention --train`: training's attention by flash and by the short kernels on one
@@ -409,6 +427,7 @@ public:
                  std::map<std::string, double>* profile = nullptr) const;
 
   // Each cell's encoder token, LN_proj([Emb_enc[type] ; MLP(x)]), [n, E] in the compute dtype.
+  // expression [n, G], or [n, paddedGenes()] with zeros past G (forward()'s padded table).
   // It depends on the cell alone, so an embedding run computes it once per cell instead of once
   // per neighbourhood the cell appears in (~100 times) and gathers tokens (forwardFromTokens).
   torch::Tensor cellTokens(const torch::Tensor& expression, const torch::Tensor& types) const;
@@ -580,6 +599,7 @@ private:
   bool packedQkv_ = true;
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
+  bool twoKernelAttentionBackward_ = false;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

@@ -579,6 +579,13 @@ bool biasGradBf16(const std::uint16_t* dy, float* partial, std::uint16_t* dbias,
   return launchBiasGrad<false>(dy, nullptr, nullptr, partial, dbias, rows, cols, static_cast<cudaStream_t>(stream));
 }
 
+bool sumSlicesBf16(const float* partial, std::int64_t slices, int cols, std::uint16_t* out, void* stream) {
+  if (slices <= 0 || slices > 0x7fffffffLL || cols <= 0) return false;
+  launchSliceSums(partial, static_cast<int>(slices), cols, 1, reinterpret_cast<__nv_bfloat16*>(out), nullptr,
+                  static_cast<cudaStream_t>(stream));
+  return cudaGetLastError() == cudaSuccess;
+}
+
 bool geluBackwardBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* h, std::uint16_t* dh, float* partial,
                               std::uint16_t* dbias, std::int64_t rows, int cols, void* stream) {
   return launchBiasGrad<true>(dy, h, dh, partial, dbias, rows, cols, static_cast<cudaStream_t>(stream));

@@ -161,8 +161,16 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
 // writes out and each row's log2-sum-exp lse[h * lseStride + row] (float32, log2 of the softmax
 // denominator of the scaled scores, in base-2 units of scale q.k); the backward reads q, k, v,
 // out, dout and lse, writes delta (rowsum(dout o out) per row and head, a float32 [heads,
-// lseStride] scratch) and dq, dk, dv (every row of every sequence; rows outside all sequences
-// untouched). Probabilities and dS rounded to bf16 for their products, float32 elsewhere.
+// lseStride] scratch; the two kernels' only) and dq, dk, dv (every row of every sequence; rows outside all sequences
+// untouched). Probabilities and dS rounded to bf16 for their products, float32 elsewhere. The
+// backward runs one kernel (each sequence's inputs read once; delta then stays in shared memory)
+// where its shared memory fits, else, or with `twoKernels`, the two before it (the same arithmetic).
+// The one kernel also, with biasPartial (q, k, v the thirds of one [R, 3E] row: rowStride 3 E),
+// writes the column sums of dq|dk|dv per sequence, [sequences, 3 E] float32, for sumSlicesBf16; and
+// with zeroSlots > 0, writes dk = dv = 0 at rows zeroRows[s] of the first zeroSlots sequences
+// (add_zero_attn's slots; each inside its sequence, as packBatch's: a row outside it is not
+// zeroed), left out of the sums. *biasSummed (may be null) says whether it did both
+// (false: the two kernels ran; the caller zeroes the slots and sums the bias gradient itself).
 // shortAttentionTrainingReady opts the kernels in to the shared memory of `maxLength` (call it
 // before choosing this path, outside a CUDA graph capture where possible); false: use flash.
 bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
@@ -175,7 +183,11 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
                                 std::int64_t outStride, const int* cuSeqlens, std::int64_t sequences, int heads,
                                 int headDim, std::int64_t maxLength, float scale, const float* lse, float* delta,
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
-                                void* stream);
+                                void* stream, bool twoKernels = false, float* biasPartial = nullptr,
+                                const std::int64_t* zeroRows = nullptr, std::int64_t zeroSlots = 0,
+                                bool* biasSummed = nullptr);
+// out[c] = the sum over s of partial[s * cols + c] (float32, in a fixed order), rounded to bf16.
+bool sumSlicesBf16(const float* partial, std::int64_t slices, int cols, std::uint16_t* out, void* stream);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to

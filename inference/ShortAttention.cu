@@ -19,9 +19,11 @@
 // the tiled kernel's global sectors excessive: 0.536-0.538 ms against 0.521-0.524 (git: 4c624bf).
 #include "inference/FusedKernels.h"
 
+#include <algorithm>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <optional>
+#include <type_traits>
 
 namespace atlascope::inference::cuda {
 
@@ -474,6 +476,25 @@ __device__ __forceinline__ float dot2(std::uint32_t a, std::uint32_t b) {
   return fmaf(x.x, y.x, x.y * y.y);
 }
 
+// delta = rowsum(dO o O) of rows g and g + 8 from their fragments (da, db: the quad's sums, on
+// every lane of the quad).
+template <int D>
+__device__ __forceinline__ void rowDeltas(float& da, float& db, const std::uint32_t (&df)[D / 16][4],
+                                          const std::uint32_t (&of)[D / 16][4]) {
+  da = 0.f;
+  db = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    da += dot2(df[kk][0], of[kk][0]) + dot2(df[kk][2], of[kk][2]);
+    db += dot2(df[kk][1], of[kk][1]) + dot2(df[kk][3], of[kk][3]);
+  }
+#pragma unroll
+  for (int m = 1; m < 4; m <<= 1) {
+    da += __shfl_xor_sync(0xffffffffu, da, m);
+    db += __shfl_xor_sync(0xffffffffu, db, m);
+  }
+}
+
 // A warp's 16 rows of a [rows][D] gradient out (C fragments of rows ra, rb), times `scale`.
 template <int D>
 __device__ __forceinline__ void storeGradient(const float (&acc)[D / 8][4], float scale, __nv_bfloat16* dst,
@@ -557,17 +578,8 @@ __global__ void __launch_bounds__(32 * kGradWarps)
     loadRowFragments<D>(qf, q + base, rowStride, ra, rb, len, t);
     loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
     loadRowFragments<D>(of, o + outBase, outStride, ra, rb, len, t);
-    float da = 0.f, db = 0.f; // delta = rowsum(dO o O), rows ra and rb
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      da += dot2(df[kk][0], of[kk][0]) + dot2(df[kk][2], of[kk][2]);
-      db += dot2(df[kk][1], of[kk][1]) + dot2(df[kk][3], of[kk][3]);
-    }
-#pragma unroll
-    for (int m = 1; m < 4; m <<= 1) {
-      da += __shfl_xor_sync(0xffffffffu, da, m);
-      db += __shfl_xor_sync(0xffffffffu, db, m);
-    }
+    float da, db; // delta = rowsum(dO o O), rows ra and rb
+    rowDeltas<D>(da, db, df, of);
     if (t == 0) {
       if (ra < len) delta[lseBase + ra] = da;
       if (rb < len) delta[lseBase + rb] = db;
@@ -602,6 +614,54 @@ __global__ void __launch_bounds__(32 * kGradWarps)
       }
     }
     storeGradient<D>(acc, scale, dq + base, rowStride, ra, rb, len, t);
+  }
+}
+
+// One step of the key kernels' loop (attentionGradKeyValueKernel, attentionGradKernel): a warp's
+// 16 keys (kf, vf) against the 16 queries from m0 (Q and dO [queries][D + 8] in shared memory,
+// each query's log2-sum-exp and delta): the transposed scores K Q^T and dP^T = V dO^T, P^T and
+// dS^T = P^T (dP^T - delta), then dV += P^T dO and dK += dS^T Q. `onDs` sees dS^T's bf16 A
+// fragment (keys g, g + 8 against queries m0 + 2t, + 1, then + 8) before its product.
+template <int D, class OnDs>
+__device__ __forceinline__ void keyStep(float (&dka)[D / 8][4], float (&dva)[D / 8][4],
+                                        const std::uint32_t (&kf)[D / 16][4], const std::uint32_t (&vf)[D / 16][4],
+                                        const __nv_bfloat16* qs, const __nv_bfloat16* dos, const float* lses,
+                                        const float* deltas, int m0, float scaleLog2e, const OnDs& onDs) {
+  constexpr int kPitch = D + 8;
+  const int lane = static_cast<int>(threadIdx.x) & 31, t = lane & 3, mRow = lane & 7, mIdx = lane >> 3;
+  // Transposed scores: st[h] holds keys ka, kb against queries m0 + 8h + 2t, + 1.
+  float st[2][4], dpt[2][4];
+  twoProducts<D>(st, dpt, kf, vf, qs, dos, (m0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int query = m0 + 8 * h + 2 * t;
+    const float2 l = *reinterpret_cast<const float2*>(lses + query);
+    const float2 dl = *reinterpret_cast<const float2*>(deltas + query);
+    st[h][0] = ex2(fmaf(st[h][0], scaleLog2e, -l.x));
+    st[h][1] = ex2(fmaf(st[h][1], scaleLog2e, -l.y));
+    st[h][2] = ex2(fmaf(st[h][2], scaleLog2e, -l.x));
+    st[h][3] = ex2(fmaf(st[h][3], scaleLog2e, -l.y));
+    dpt[h][0] = st[h][0] * (dpt[h][0] - dl.x);
+    dpt[h][1] = st[h][1] * (dpt[h][1] - dl.y);
+    dpt[h][2] = st[h][2] * (dpt[h][2] - dl.x);
+    dpt[h][3] = st[h][3] * (dpt[h][3] - dl.y);
+  }
+  const std::uint32_t pf[4] = {pack(st[0][0], st[0][1]), pack(st[0][2], st[0][3]), pack(st[1][0], st[1][1]),
+                               pack(st[1][2], st[1][3])};
+  const std::uint32_t sf[4] = {pack(dpt[0][0], dpt[0][1]), pack(dpt[0][2], dpt[0][3]), pack(dpt[1][0], dpt[1][1]),
+                               pack(dpt[1][2], dpt[1][3])};
+  onDs(sf);
+#pragma unroll
+  for (int j = 0; j < D / 16; ++j) {
+    // dO and Q as [queries][dims] (transposed matrices), as the forward's values.
+    const int at = (m0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8;
+    std::uint32_t b[4];
+    ldmatrix4t(b, dos + at);
+    mma16816(dva[2 * j], pf, b[0], b[1]);
+    mma16816(dva[2 * j + 1], pf, b[2], b[3]);
+    ldmatrix4t(b, qs + at);
+    mma16816(dka[2 * j], sf, b[0], b[1]);
+    mma16816(dka[2 * j + 1], sf, b[2], b[3]);
   }
 }
 
@@ -641,7 +701,6 @@ __global__ void __launch_bounds__(32 * kGradWarps)
 
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int mRow = lane & 7, mIdx = lane >> 3;
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
   for (int key0 = warp * 16; key0 < len; key0 += 16 * kGradWarps) {
@@ -653,43 +712,188 @@ __global__ void __launch_bounds__(32 * kGradWarps)
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
       dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
-    for (int m0 = 0; m0 < lp; m0 += 16) {
-      // Transposed scores: st[h] holds keys ka, kb against queries m0 + 8h + 2t, + 1.
-      float st[2][4], dpt[2][4];
-      twoProducts<D>(st, dpt, kf, vf, qs, dos, (m0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int query = m0 + 8 * h + 2 * t;
-        const float2 l = *reinterpret_cast<const float2*>(lses + query);
-        const float2 dl = *reinterpret_cast<const float2*>(deltas + query);
-        st[h][0] = ex2(fmaf(st[h][0], scaleLog2e, -l.x));
-        st[h][1] = ex2(fmaf(st[h][1], scaleLog2e, -l.y));
-        st[h][2] = ex2(fmaf(st[h][2], scaleLog2e, -l.x));
-        st[h][3] = ex2(fmaf(st[h][3], scaleLog2e, -l.y));
-        dpt[h][0] = st[h][0] * (dpt[h][0] - dl.x);
-        dpt[h][1] = st[h][1] * (dpt[h][1] - dl.y);
-        dpt[h][2] = st[h][2] * (dpt[h][2] - dl.x);
-        dpt[h][3] = st[h][3] * (dpt[h][3] - dl.y);
-      }
-      const std::uint32_t pf[4] = {pack(st[0][0], st[0][1]), pack(st[0][2], st[0][3]), pack(st[1][0], st[1][1]),
-                                   pack(st[1][2], st[1][3])};
-      const std::uint32_t sf[4] = {pack(dpt[0][0], dpt[0][1]), pack(dpt[0][2], dpt[0][3]), pack(dpt[1][0], dpt[1][1]),
-                                   pack(dpt[1][2], dpt[1][3])};
-#pragma unroll
-      for (int j = 0; j < D / 16; ++j) {
-        // dO and Q as [queries][dims] (transposed matrices), as the forward's values.
-        const int at = (m0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8;
-        std::uint32_t b[4];
-        ldmatrix4t(b, dos + at);
-        mma16816(dva[2 * j], pf, b[0], b[1]);
-        mma16816(dva[2 * j + 1], pf, b[2], b[3]);
-        ldmatrix4t(b, qs + at);
-        mma16816(dka[2 * j], sf, b[0], b[1]);
-        mma16816(dka[2 * j + 1], sf, b[2], b[3]);
-      }
-    }
+    for (int m0 = 0; m0 < lp; m0 += 16)
+      keyStep<D>(dka, dva, kf, vf, qs, dos, lses, deltas, m0, scaleLog2e, [](const std::uint32_t(&)[4]) {});
     storeGradient<D>(dka, scale, dk + base, rowStride, ka, kb, len, t);
     storeGradient<D>(dva, 1.f, dv + base, rowStride, ka, kb, len, t);
+  }
+}
+
+// ---- Training's backward in one kernel (the default; shortAttentionBackwardBf16's `twoKernels`
+// runs the two above). The two kernels each read their sequence's q, k, v and dO and computed its
+// scores and dP: 0.9 and 1.0 ms of a ~20 ms step at the released size, ~1.7 TB/s. Here a block
+// (one sequence and head) reads each once. Its warps first take 16 keys each, as the key kernel,
+// and also keep dS^T (bf16, as the products read it) in shared memory; then, after the block's
+// barrier, 16 queries each, as the query kernel, dQ = scale dS K from dS^T (read transposed) and K
+// (copied over Q, which the second phase no longer needs). The same arithmetic as the two kernels
+// (delta by the same sums, rowDeltas; the key kernel's step, keyStep; dS of the keys past the
+// sequence 0, as the query kernel's).
+// With `biasPartial` (training's packed q|k|v, PackedQkvAttention), the block also sums its
+// gradients' columns, as stored (bf16), per warp in shared memory and then over the warps in order:
+// biasPartial[sequence][part * E + head * D + c] (part 0, 1, 2: q, k, v), for the projection's bias
+// gradient by sumSlicesBf16 (deterministic), instead of a pass over the [R, 3E] gradient. The rows
+// zeroRows[s] of the first zeroSlots sequences (add_zero_attn's slots) get dK = dV = 0, as the
+// projection's backward zeroed them after the kernels, and count for nothing in the sums.
+// Shared: Q (then K) and dO [padded][D + 8] bf16, dS^T [padded][padded + 8] bf16 (row pitch lp + 8
+// for the sequence's lp), each row's log2-sum-exp and delta [padded] float32, the warps' column
+// sums [warps][3][D] float32.
+constexpr int kFusedGradWarps = 8;
+
+__host__ __device__ constexpr long long fusedGradSharedBytes(int padded, int d) {
+  return 2LL * 2 * padded * (d + 8) + 2LL * padded * (padded + 8) + 4LL * 2 * padded + 4LL * kFusedGradWarps * 3 * d;
+}
+
+// A warp's 16 rows of a gradient (C fragments of rows ra, rb, times `scale`, rounded to bf16 as
+// storeGradient writes them) added to `sums` [D] by column; rows not `a` / `b` count for nothing.
+template <int D>
+__device__ __forceinline__ void addColumnSums(float* sums, const float (&acc)[D / 8][4], float scale, bool a, bool b,
+                                              int g, int t) {
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    const float2 ra = __bfloat1622float2(__floats2bfloat162_rn(acc[j][0] * scale, acc[j][1] * scale));
+    const float2 rb = __bfloat1622float2(__floats2bfloat162_rn(acc[j][2] * scale, acc[j][3] * scale));
+    float x = (a ? ra.x : 0.f) + (b ? rb.x : 0.f), y = (a ? ra.y : 0.f) + (b ? rb.y : 0.f);
+#pragma unroll
+    for (int m = 4; m < 32; m <<= 1) { // over g (lane = 4 g + t)
+      x += __shfl_xor_sync(0xffffffffu, x, m);
+      y += __shfl_xor_sync(0xffffffffu, y, m);
+    }
+    if (g == 0) {
+      sums[j * 8 + 2 * t] += x;
+      sums[j * 8 + 2 * t + 1] += y;
+    }
+  }
+}
+
+template <int D>
+__global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
+    attentionGradKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                        const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ o,
+                        const __nv_bfloat16* __restrict__ dout, long long rowStride, long long outStride,
+                        const int* __restrict__ cuSeqlens, const float* __restrict__ lse, long long lseStride,
+                        __nv_bfloat16* __restrict__ dq, __nv_bfloat16* __restrict__ dk, __nv_bfloat16* __restrict__ dv,
+                        int padded, int heads, float scaleLog2e, float scale, float* __restrict__ biasPartial,
+                        const long long* __restrict__ zeroRows, int zeroSlots) {
+  constexpr int kPitch = D + 8, kThreads = 32 * kFusedGradWarps;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
+  const int seq = static_cast<int>(blockIdx.x / heads);
+  // This block's columns of its sequence's row of biasPartial: part p at p * E.
+  float* partial = biasPartial ? biasPartial + static_cast<long long>(seq) * 3 * heads * D + head * D : nullptr;
+  if (len <= 0) {
+    if (partial)
+      for (int i = static_cast<int>(threadIdx.x); i < 3 * D; i += kThreads) partial[(i / D) * heads * D + i % D] = 0.f;
+    return;
+  }
+  const int slot = seq < zeroSlots ? static_cast<int>(zeroRows[seq] - start) : -1; // add_zero_attn's row
+  const int lp = (len + 15) & ~15, sPitch = lp + 8;
+  auto* qs = reinterpret_cast<__nv_bfloat16*>(smem); // Q, then K
+  __nv_bfloat16* dos = qs + padded * kPitch;
+  __nv_bfloat16* dst = dos + padded * kPitch; // dS^T: [keys][queries]
+  auto* lses = reinterpret_cast<float*>(dst + padded * (padded + 8));
+  float* deltas = lses + padded;
+  float* sums = deltas + padded; // [warps][3][D]
+  if (partial)
+    for (int i = static_cast<int>(threadIdx.x); i < kFusedGradWarps * 3 * D; i += kThreads) sums[i] = 0.f;
+  const long long base = static_cast<long long>(start) * rowStride + static_cast<long long>(head) * D;
+  const long long outBase = static_cast<long long>(start) * outStride + static_cast<long long>(head) * D;
+  copyRows<D, kThreads>(qs, q + base, rowStride, len, lp);
+  copyRows<D, kThreads>(dos, dout + outBase, outStride, len, lp);
+  asm volatile("cp.async.commit_group;\n" ::);
+
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int mRow = lane & 7, mIdx = lane >> 3;
+  const long long lseBase = static_cast<long long>(head) * lseStride + start;
+  // delta = rowsum(dO o O), by the query kernel's sums; past the sequence 0, and the log2-sum-exp
+  // +inf (P 0: those queries' rows of q and dO are zero).
+  for (int row0 = warp * 16; row0 < lp; row0 += 16 * kFusedGradWarps) {
+    const int ra = row0 + g, rb = row0 + g + 8;
+    std::uint32_t df[D / 16][4], of[D / 16][4];
+    loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
+    loadRowFragments<D>(of, o + outBase, outStride, ra, rb, len, t);
+    float da, db;
+    rowDeltas<D>(da, db, df, of);
+    if (t == 0) {
+      deltas[ra] = ra < len ? da : 0.f;
+      deltas[rb] = rb < len ? db : 0.f;
+      lses[ra] = ra < len ? lse[lseBase + ra] : INFINITY;
+      lses[rb] = rb < len ? lse[lseBase + rb] : INFINITY;
+    }
+  }
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+
+  // Keys: dV = P^T dO, dK = scale dS^T Q (the key kernel's), dS^T kept.
+  for (int key0 = warp * 16; key0 < len; key0 += 16 * kFusedGradWarps) {
+    const int ka = key0 + g, kb = key0 + g + 8;
+    std::uint32_t kf[D / 16][4], vf[D / 16][4];
+    loadRowFragments<D>(kf, k + base, rowStride, ka, kb, len, t);
+    loadRowFragments<D>(vf, v + base, rowStride, ka, kb, len, t);
+    float dka[D / 8][4], dva[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+      dka[j][0] = dka[j][1] = dka[j][2] = dka[j][3] = dva[j][0] = dva[j][1] = dva[j][2] = dva[j][3] = 0.f;
+    for (int m0 = 0; m0 < lp; m0 += 16)
+      keyStep<D>(dka, dva, kf, vf, qs, dos, lses, deltas, m0, scaleLog2e, [&, n = len](const std::uint32_t(&sf)[4]) {
+        // dS^T rows ka, kb; queries m0 + 2t (sf 0, 1) and m0 + 8 + 2t (sf 2, 3). Keys past the
+        // sequence: 0, as the query kernel's (their K rows are zero, but 2^-lse need not be finite).
+        auto* rowA = reinterpret_cast<std::uint32_t*>(dst + ka * sPitch + m0 + 2 * t);
+        auto* rowB = reinterpret_cast<std::uint32_t*>(dst + kb * sPitch + m0 + 2 * t);
+        rowA[0] = ka < n ? sf[0] : 0u;
+        rowB[0] = kb < n ? sf[1] : 0u;
+        rowA[4] = ka < n ? sf[2] : 0u;
+        rowB[4] = kb < n ? sf[3] : 0u;
+      });
+    // (Constant indices: a computed one would put the accumulators in local memory.)
+    if (ka == slot)
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) dka[j][0] = dka[j][1] = dva[j][0] = dva[j][1] = 0.f;
+    if (kb == slot)
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) dka[j][2] = dka[j][3] = dva[j][2] = dva[j][3] = 0.f;
+    storeGradient<D>(dka, scale, dk + base, rowStride, ka, kb, len, t);
+    storeGradient<D>(dva, 1.f, dv + base, rowStride, ka, kb, len, t);
+    if (partial) {
+      addColumnSums<D>(sums + (warp * 3 + 1) * D, dka, scale, ka < len, kb < len, g, t);
+      addColumnSums<D>(sums + (warp * 3 + 2) * D, dva, 1.f, ka < len, kb < len, g, t);
+    }
+  }
+  __syncthreads(); // Q read and dS^T written by every warp
+  __nv_bfloat16* ks = qs;
+  copyRows<D, kThreads>(ks, k + base, rowStride, len, lp);
+  asm volatile("cp.async.commit_group;\n" ::);
+  asm volatile("cp.async.wait_all;\n" ::);
+  __syncthreads();
+
+  // Queries: dQ = scale dS K, dS's 16 x 16 blocks read transposed from dS^T (the query kernel's
+  // A fragments: queries g, g + 8 against keys 2t, 2t + 1, then + 8).
+  for (int row0 = warp * 16; row0 < len; row0 += 16 * kFusedGradWarps) {
+    float acc[D / 8][4];
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    for (int n0 = 0; n0 < lp; n0 += 16) {
+      std::uint32_t af[4];
+      ldmatrix4t(af, dst + (n0 + (mIdx >> 1) * 8 + mRow) * sPitch + row0 + (mIdx & 1) * 8);
+#pragma unroll
+      for (int j = 0; j < D / 16; ++j) {
+        std::uint32_t b[4];
+        ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+        mma16816(acc[2 * j], af, b[0], b[1]);
+        mma16816(acc[2 * j + 1], af, b[2], b[3]);
+      }
+    }
+    storeGradient<D>(acc, scale, dq + base, rowStride, row0 + g, row0 + g + 8, len, t);
+    if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, row0 + g < len, row0 + g + 8 < len, g, t);
+  }
+  if (!partial) return;
+  __syncthreads();
+  for (int i = static_cast<int>(threadIdx.x); i < 3 * D; i += kThreads) {
+    const int part = i / D, c = i % D;
+    float total = 0.f;
+#pragma unroll
+    for (int w = 0; w < kFusedGradWarps; ++w) total += sums[(w * 3 + part) * D + c];
+    partial[part * heads * D + c] = total;
   }
 }
 
@@ -770,9 +974,45 @@ template <int D> bool trainingKernelsReady(long long padded) {
                      gradKeySharedBytes(kMaxPadded, D));
 }
 
+// The one-kernel backward's opt-in to its shared memory at `padded` (its largest, at training's
+// bound, is more than a head size of 64 may have: then the two kernels run).
+template <int D> bool fusedBackwardReady(long long padded) {
+  int device = 0, optIn = 0; // the current device's (a process may hold several kinds)
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  const long long most = std::min(static_cast<long long>(optIn), fusedGradSharedBytes(kMaxPadded, D));
+  const long long bytes = fusedGradSharedBytes(static_cast<int>(padded), D);
+  return bytes <= most && sharedOptIn(reinterpret_cast<const void*>(attentionGradKernel<D>), bytes, most);
+}
+
+// The backward's extras (shortAttentionBackwardBf16): the bias partial sums and the zero slots.
+struct BackwardSums {
+  float* biasPartial = nullptr;
+  const long long* zeroRows = nullptr;
+  int zeroSlots = 0;
+  bool* summed = nullptr;
+};
+
 template <int D>
-bool launchBackward(const Launch& l, const void* o, const void* dout, float* delta, void* dq, void* dk, void* dv) {
+bool launchBackward(const Launch& l, const void* o, const void* dout, float* delta, void* dq, void* dk, void* dv,
+                    bool twoKernels, const BackwardSums& sums) {
+  if (sums.summed) *sums.summed = false;
   if (!trainingKernelsReady<D>(l.padded)) return false;
+  if (!twoKernels && fusedBackwardReady<D>(l.padded)) {
+    attentionGradKernel<D>
+        <<<l.blocks(), 32 * kFusedGradWarps, static_cast<size_t>(fusedGradSharedBytes(l.padded, D)), l.stream>>>(
+            static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
+            static_cast<const __nv_bfloat16*>(l.v), static_cast<const __nv_bfloat16*>(o),
+            static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
+            static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv), l.padded,
+            l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots);
+    if (cudaGetLastError() != cudaSuccess) return false;
+    if (sums.summed) *sums.summed = sums.biasPartial != nullptr;
+    return true;
+  }
   const auto* Q = static_cast<const __nv_bfloat16*>(l.q);
   const auto* K = static_cast<const __nv_bfloat16*>(l.k);
   const auto* V = static_cast<const __nv_bfloat16*>(l.v);
@@ -879,10 +1119,18 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
 bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
   if (!shortAttentionFits(headDim, maxLength)) return false;
   const long long padded = (maxLength + 15) / 16 * 16;
+  // The one-kernel backward opts in here too (before any capture); its answer does not decide:
+  // where its shared memory does not fit, the two kernels run.
+  auto ready = [padded](auto d) {
+    constexpr int D = decltype(d)::value;
+    if (!trainingKernelsReady<D>(padded)) return false;
+    (void)fusedBackwardReady<D>(padded);
+    return true;
+  };
   switch (headDim) {
-  case 32: return trainingKernelsReady<32>(padded);
-  case 48: return trainingKernelsReady<48>(padded);
-  default: return trainingKernelsReady<64>(padded);
+  case 32: return ready(std::integral_constant<int, 32>());
+  case 48: return ready(std::integral_constant<int, 48>());
+  default: return ready(std::integral_constant<int, 64>());
   }
 }
 
@@ -913,7 +1161,8 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
                                 std::int64_t outStride, const int* cuSeqlens, std::int64_t sequences, int heads,
                                 int headDim, std::int64_t maxLength, float scale, const float* lse, float* delta,
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
-                                void* stream) {
+                                void* stream, bool twoKernels, float* biasPartial, const std::int64_t* zeroRows,
+                                std::int64_t zeroSlots, bool* biasSummed) {
   if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
       delta == nullptr || outStride % 8 != 0 || !aligned16(out) || !aligned16(dout) || !aligned16(dq) ||
       !aligned16(dk) || !aligned16(dv))
@@ -926,10 +1175,18 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
            scale,     static_cast<cudaStream_t>(stream)};
   l.lse = const_cast<float*>(lse); // read only here
   l.lseStride = lseStride;
+  if (biasSummed) *biasSummed = false;
+  // The sums' and slots' arguments: a partial buffer only with q, k, v the thirds of one [R, 3E] row
+  // (rowStride 3 E), zero slots only with their rows.
+  if ((biasPartial && rowStride != 3LL * heads * headDim) || zeroSlots < 0 || zeroSlots > sequences ||
+      (zeroSlots > 0 && !zeroRows))
+    return false;
+  const BackwardSums sums{biasPartial, reinterpret_cast<const long long*>(zeroRows), static_cast<int>(zeroSlots),
+                          biasSummed};
   switch (headDim) {
-  case 32: return launchBackward<32>(l, out, dout, delta, dq, dk, dv);
-  case 48: return launchBackward<48>(l, out, dout, delta, dq, dk, dv);
-  default: return launchBackward<64>(l, out, dout, delta, dq, dk, dv);
+  case 32: return launchBackward<32>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
+  case 48: return launchBackward<48>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
+  default: return launchBackward<64>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
   }
 }
 

@@ -23,6 +23,7 @@
 #endif
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -249,7 +250,9 @@ struct Trainer::Impl {
   // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
   std::unique_ptr<StepGraphs> graphs;
   std::int64_t eagerSteps = 0; // steps run eagerly by this trainer (the graphs' warm-up)
-  double attentionCheck = -1;  // variable-length vs padded attention, relative (-1: not run)
+  StepTimes times;             // of run() (Trainer::stepTimes)
+  std::vector<double> replayIntervals;
+  double attentionCheck = -1; // variable-length vs padded attention, relative (-1: not run)
   Impl(CellTransformer& m) : model(m) {}
 
   torch::Device device() const { return model.device(); }
@@ -374,7 +377,8 @@ struct Trainer::Impl {
 
   // Packed batches of the given cells (table rows), their neighbourhoods as observed tokens, in
   // host memory (pinned for a GPU; toDevice moves them). On a GPU their shapes are rounded to
-  // multiples of 4,096 tokens and 32 neighbours (PackShape), so that steps repeat a few shapes.
+  // multiples of TrainOptions::tokenMultiple tokens and 32 neighbours (PackShape), so that steps
+  // repeat a few shapes.
   std::vector<Batch> batchesOf(const std::vector<std::int64_t>& cells) const {
     const NeighborhoodList h = hoodsOf(cells);
     // Packed batches (packBatch): projections and feed-forwards on real tokens only, attention in
@@ -401,7 +405,7 @@ struct Trainer::Impl {
           if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
       if (device().is_cuda())
-        out.push_back(pinned(packBatch(b, PackShape{4096, 32})));
+        out.push_back(pinned(packBatch(b, PackShape{std::max<std::int64_t>(1, opt.tokenMultiple), 32})));
       else
         out.push_back(packBatch(b));
     }
@@ -641,6 +645,23 @@ std::pair<double, double> Trainer::batchSeconds() const {
   return {impl_->batchWaitSeconds, impl_->batchBuildSeconds};
 }
 
+StepTimes Trainer::stepTimes() const {
+  StepTimes t = impl_->times;
+  std::vector<double> v = impl_->replayIntervals;
+  if (v.empty()) return t;
+  std::sort(v.begin(), v.end());
+  const auto at = [&v](double q) { return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))]; };
+  t.replayMedian = at(0.5);
+  t.replayP90 = at(0.9);
+  t.replayMax = v.back();
+  for (double x : v)
+    if (x > 1.5 * t.replayMedian) {
+      ++t.slowReplays;
+      t.slowExcessSeconds += x - t.replayMedian;
+    }
+  return t;
+}
+
 int Trainer::graphs() const { return impl_->graphs ? impl_->graphs->graphs() : 0; }
 
 Trainer::~Trainer() {
@@ -694,6 +715,19 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
     batches = m.timedBatchesOf(state_.epoch, state_.position);
   }
   m.batchWaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - waitStart).count();
+  for (const Batch& b : batches) {
+    const std::int64_t B = b.reference.size(0);
+    m.times.rows += b.order.defined() ? b.order.size(0) : B * (b.observed.size(1) + 2);
+    // Packed: the first B sequences are the neighbourhoods (observed cells, class token, slot).
+    if (b.cuSeqlens.defined() && b.cuSeqlens.device().is_cpu()) {
+      m.times.realRows += b.cuSeqlens.data_ptr<std::int32_t>()[B];
+      continue;
+    }
+    const auto* v = b.valid.data_ptr<bool>();
+    std::int64_t observed = 0;
+    for (std::int64_t i = 0, n = b.valid.numel(); i < n; ++i) observed += v[i] ? 1 : 0;
+    m.times.realRows += observed + 2 * B;
+  }
   // Where the following step starts, and the next steps' batches built while this one runs.
   const TrainState after = m.advance(state_);
   TrainState cursor = m.ahead.empty() ? after : m.aheadEnd;
@@ -718,11 +752,13 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   // must not happen inside a capture) and an epoch's short last step run eagerly.
   if (m.graphs && m.eagerSteps >= 2 && batches.size() == 1 && take == m.opt.cellsPerStep && !m.opt.profile) {
     try {
+      const int shapes = m.graphs->graphs();
       total = m.graphs->run(batches[0], [&m, scale](const Batch& b) {
         m.flatGrad.zero_();
         return m.lossOver({b}, true, scale);
       });
       done = true;
+      queued.kind = m.graphs->graphs() != shapes ? Queued::Capture : Queued::Replay;
     } catch (const std::exception& e) {
       // Not fatal: the run goes on eagerly, and says why.
       if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
@@ -851,6 +887,7 @@ void Trainer::run() {
     }
   } drain{m};
   std::int64_t runSteps = 0;
+  Queued::Kind previousKind = Queued::Eager;
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     // With ranks, a cancel is agreed on inside the step (all stop at the same one). A queued step
     // is finished first: its loss checked, so that a cancelled run keeps only finite weights.
@@ -872,6 +909,7 @@ void Trainer::run() {
     const TrainState before = state_;
     const auto t = std::chrono::steady_clock::now();
     Queued q = queueStep(oneRank);
+    const Queued::Kind kind = q.kind;
     stepSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     const std::int64_t cells =
         std::min<std::int64_t>(m.opt.cellsPerStep, static_cast<std::int64_t>(m.train.size()) - before.position);
@@ -884,10 +922,23 @@ void Trainer::run() {
     }
     const bool due = m.opt.validateEvery > 0 ? state_.step % m.opt.validateEvery == 0 : state_.epoch != before.epoch;
     validatedLast = false;
-    if (due && m.opt.onValidation) {
-      flush();
+    const bool validating = due && m.opt.onValidation;
+    if (validating) flush(); // this step's wait is its own time, not validation's
+    const auto validationStart = std::chrono::steady_clock::now();
+    const double iteration = std::chrono::duration<double>(validationStart - t).count();
+    StepTimes& st = m.times;
+    (kind == Queued::Replay    ? st.replaySeconds
+     : kind == Queued::Capture ? st.captureSeconds
+                               : st.eagerSeconds) += iteration;
+    ++(kind == Queued::Replay ? st.replays : kind == Queued::Capture ? st.captures : st.eager);
+    // An iteration also waits for the step before it: after a capture or an eager step that wait
+    // is theirs, so the spread counts replays that follow replays.
+    if (kind == Queued::Replay && previousKind == Queued::Replay) m.replayIntervals.push_back(iteration);
+    previousKind = kind;
+    if (validating) {
       m.opt.onValidation(validate());
       validatedLast = true;
+      st.validationSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - validationStart).count();
     }
   }
   flush();
@@ -896,7 +947,12 @@ void Trainer::run() {
     if (m.device().is_cuda()) torch::cuda::synchronize(m.device().index());
     trace.stop(m.opt.traceFile);
   }
-  if (!validatedLast && m.opt.onValidation) m.opt.onValidation(validate());
+  if (!validatedLast && m.opt.onValidation) {
+    const auto validationStart = std::chrono::steady_clock::now();
+    m.opt.onValidation(validate());
+    m.times.validationSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - validationStart).count();
+  }
 }
 
 ValidationMetrics Trainer::validate() {

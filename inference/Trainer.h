@@ -104,6 +104,30 @@ struct TrainOptions {
   std::int64_t checkWeightsEvery = 0;
   // Steps whose batches are built ahead on host threads (0: 3 on a GPU, 1 on the CPU).
   int batchLookahead = 0;
+  // On a GPU, a step's packed tokens are rounded up to a multiple of this (PackShape::tokenMultiple;
+  // padded lengths to 32), so that steps repeat a few shapes, one CUDA graph each. The filler rows
+  // this adds run through every product like real ones: a smaller multiple wastes fewer of them
+  // and captures more graphs (~25-45 ms of host time each, once per shape). One epoch of the 4M-cell
+  // bench brain on the H200 (call s15-2): 4,096 (before) 2.5% filler rows, 4 graphs, 51,929 and
+  // 51,777 cells/s; 1,024 0.5%, 6 graphs, 52,922; 512 0.3%, 10 graphs, 52,877.
+  std::int64_t tokenMultiple = 1024;
+};
+
+// Where a run's step time went (Trainer::stepTimes): each iteration of run()'s loop (queueing a
+// step, then waiting for the step before it) timed on the host and sorted by what the queued step
+// did. Replays are the steady state; captures and eager steps (the graphs' warm-up, an epoch's short
+// last step) are what an epoch pays on top. Slow replays (over 1.5 x the median) say whether the
+// steady state itself has stalls (batches late, the allocator, the host). The spread (median, p90,
+// max, slow) counts replays that follow replays: an iteration also waits for the step before it.
+struct StepTimes {
+  std::int64_t replays = 0, captures = 0, eager = 0;
+  double replaySeconds = 0, captureSeconds = 0, eagerSeconds = 0, validationSeconds = 0;
+  double replayMedian = 0, replayP90 = 0, replayMax = 0; // seconds
+  std::int64_t slowReplays = 0;
+  double slowExcessSeconds = 0; // of slow replays, the time over the median
+  // Packed rows of the steps' batches (fillers included) against their real tokens (observed
+  // cells, class tokens and zero slots): what rounding to repeating shapes costs.
+  std::int64_t rows = 0, realRows = 0;
 };
 
 struct TrainState {
@@ -147,6 +171,8 @@ public:
   // Host seconds so far: the steps waiting for their batches, and building them (on threads,
   // overlapping the device).
   std::pair<double, double> batchSeconds() const;
+  // Of run() so far (StepTimes).
+  StepTimes stepTimes() const;
 
 private:
   // A step whose device work is queued; `loss` waits for its loss and checks it.
@@ -154,6 +180,7 @@ private:
     std::function<double()> loss;
     std::int64_t step = 0; // the optimiser step it was (1-based, as state().step after it)
     bool deferred = false; // read after the next step is queued (run(), TrainOptions::overlapSteps)
+    enum Kind { Replay, Capture, Eager } kind = Eager;
   };
   Queued queueStep(bool mayDefer);
   // The loss of a queued step, checked to be finite (Error otherwise).

@@ -440,6 +440,15 @@ void addModelCommands(CLI::App& app) {
             j["train_short_attention_max_rel_error" + suffix] = t.shortKernels;
             j["train_flash_attention_max_rel_error" + suffix] = t.flash;
             j["train_packed_attention_max_difference" + suffix] = t.packedFromShort;
+            // The backward's two kernels before the one (setTwoKernelAttentionBackward), and the
+            // largest difference between the two backwards.
+            j["train_short_attention_two_kernel_max_rel_error" + suffix] = t.twoKernels;
+            j["train_attention_one_from_two_kernels_max_difference" + suffix] = t.fusedFromTwoKernels;
+          }
+          {
+            const auto qa = CellTransformer::checkTrainQkvAttention(dev);
+            j["train_qkv_attention_max_difference"] = qa.sameGradients;
+            j["train_qkv_attention_bias_max_rel_difference"] = qa.biasRelative;
           }
           // Each kernel variant (the default above), on the same sequences.
           for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
@@ -556,11 +565,27 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's short-attention kernels" + std::string(suffix) +
                              " differ from float32 attention by more than " + std::to_string(bound) +
                              " (flash: " + std::to_string(flash) + "), or did not run");
+        // The backward's one kernel against its two: the same arithmetic, so the same bits.
+        const std::string oneKey = std::string("train_attention_one_from_two_kernels_max_difference") + suffix;
+        if (j.contains(oneKey) && !(j[oneKey].is_number() && j[oneKey].get<double>() == 0))
+          failures.push_back("training's attention backward in one kernel" + std::string(suffix) +
+                             " differs from its two kernels, or did not run");
         // On one [R, 3E] q|k|v tensor: the same arithmetic, so the same bits.
         const std::string packedKey = std::string("train_packed_attention_max_difference") + suffix;
         if (!(j[packedKey].is_number() && j[packedKey].get<double>() == 0))
           failures.push_back("training's short-attention kernels" + std::string(suffix) +
                              " on one [R, 3E] q|k|v tensor differ from them on three, or did not run");
+      }
+      // Training's q|k|v projection and attention as one function: the same output and gradients as
+      // the two functions before it, the bias gradient (summed in another order) within 1%.
+      if (j.contains("train_qkv_attention_max_difference")) {
+        if (!(j["train_qkv_attention_max_difference"].is_number() &&
+              j["train_qkv_attention_max_difference"].get<double>() == 0))
+          failures.push_back("training's q|k|v projection and attention as one function differ from the two "
+                             "functions (output, dx or dW), or did not run");
+        require("train_qkv_attention_bias_max_rel_difference", 0, 1e-2,
+                "training's q|k|v bias gradient from the attention kernel's sums differs from the projection's "
+                "by more than 1% (or did not run)");
       }
       // Training's fused feed-forward, each of the output and the five gradients: no further from
       // float32 than the path before (twice its difference + 2e-3: the products' order of

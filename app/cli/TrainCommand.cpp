@@ -43,17 +43,18 @@ struct TrainJob {
   std::string progress = "text";
   int logEvery = 10;
   bool resume = false;
-  bool profile = false;            // synchronised per-part timings (slower; bench train --profile)
-  bool paddedAttention = false;    // GPU: the padded attention instead of the variable-length one
-  bool flashAttention = false;     // GPU: ATen's flash kernels for it instead of the short-attention ones
-  bool paddedPool = false;         // the attention pool's LayerNorm over padded slots (the path before)
-  bool unfusedFeedForward = false; // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
-  bool unfusedLayerNorm = false;   // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
-  bool atenPoolNorm = false;       // GPU: ATen's LayerNorm in the attention pool (the path before)
-  bool separateQkv = false;        // GPU: q, k, v by three products each way (the path before)
-  bool linCombGelu = false;        // GPU: the fused feed-forward's linear-combination epilogues (before)
-  bool noFusedKernels = false;     // GPU: ATen's LayerNorm gradients instead of the fused kernel's
-  int ranks = 1;                   // --gpus N: this many processes, data-parallel (Launch.h)
+  bool profile = false;                    // synchronised per-part timings (slower; bench train --profile)
+  bool paddedAttention = false;            // GPU: the padded attention instead of the variable-length one
+  bool flashAttention = false;             // GPU: ATen's flash kernels for it instead of the short-attention ones
+  bool paddedPool = false;                 // the attention pool's LayerNorm over padded slots (the path before)
+  bool unfusedFeedForward = false;         // GPU: cuBLASLt's products, ATen's GELU (the path before the fused GEMMs)
+  bool unfusedLayerNorm = false;           // GPU: ATen's residual add, LayerNorm's gradients in two passes (before)
+  bool atenPoolNorm = false;               // GPU: ATen's LayerNorm in the attention pool (the path before)
+  bool separateQkv = false;                // GPU: q, k, v by three products each way (the path before)
+  bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
+  bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
+  bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
+  int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
 };
 
@@ -160,6 +161,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedPoolNorm(!job.atenPoolNorm);
   model->setPackedTrainingQkv(!job.separateQkv);
   model->setLinCombGelu(job.linCombGelu);
+  model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -274,7 +276,9 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
+                      {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"fused_loss", opt.fusedLoss},
+                      {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
@@ -284,6 +288,21 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"gpus", gpus},
                       {"ranks", worldSize},
                       {"allreduce", worldSize > 1 ? opt.allReduce : std::string("none")}};
+  const inference::StepTimes times = trainer->stepTimes();
+  j["step_times"] = {{"replays", times.replays},
+                     {"replay_s", times.replaySeconds},
+                     {"replay_median_ms", 1e3 * times.replayMedian},
+                     {"replay_p90_ms", 1e3 * times.replayP90},
+                     {"replay_max_ms", 1e3 * times.replayMax},
+                     {"slow_replays", times.slowReplays},
+                     {"slow_replay_excess_s", times.slowExcessSeconds},
+                     {"captures", times.captures},
+                     {"capture_s", times.captureSeconds},
+                     {"eager_steps", times.eager},
+                     {"eager_s", times.eagerSeconds},
+                     {"validation_s", times.validationSeconds},
+                     {"rows", times.rows},
+                     {"real_rows", times.realRows}};
   if (dist) {
     j["rank"] = dist->rank();
     j["backend"] = dist->backend();
@@ -300,6 +319,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                   "Neighbourhoods per optimiser step (gradient accumulation)");
   cmd->add_option("--micro-batch-tokens", job.opt.microBatchTokens,
                   "Padded tokens per forward pass (0: 4096 CPU, 262144 GPU)");
+  cmd->add_option("--token-multiple", job.opt.tokenMultiple,
+                  "GPU: a step's packed tokens rounded up to a multiple of this (one CUDA graph per shape)")
+      ->check(CLI::Range(16, 1 << 20));
   cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
   cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
   cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");
@@ -350,6 +372,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--lincomb-gelu", job.linCombGelu,
                 "GPU: the fused feed-forward's epilogues by CUTLASS's linear combinations, one rounding at a time, "
                 "instead of their own trees (the kernels before; the same bits)");
+  cmd->add_flag("--two-kernel-attention-backward", job.twoKernelAttentionBackward,
+                "GPU: the attention backward by two kernels (queries, then keys), each reading the sequence, instead "
+                "of one (the path before, for comparisons)");
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");

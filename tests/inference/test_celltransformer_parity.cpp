@@ -10,6 +10,7 @@
 #include "inference/Embedding.h"
 #include "inference/Fp8.h"
 #include "inference/GeluExp2.h"
+#include "inference/Init.h"
 #include "inference/StateDict.h"
 #include "tests/TestPaths.h"
 
@@ -245,6 +246,46 @@ private Q_SLOTS:
       const Output x = model.forwardFromTokens(tokens, types_, pack, false);
       const Output y = model.forwardFromTokens(wide, types_, pack, false);
       QVERIFY(torch::equal(x.embedding, y.embedding));
+    }
+  }
+
+  // The trainer's expression table padded to paddedGenes() columns (zeros past the panel's G, for
+  // 16-byte rows) gives the tokens, the gradient of the first product's weight and the outputs of
+  // the panel's own columns: cellTokens runs that product over the padded width.
+  void paddedExpressionTableGivesTheSameTokens() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    // The fixture's architecture with a panel of 500 genes (the bench brain's; not a multiple of 8).
+    ModelConfig cfg = inferConfig(w, heads_, "fixture");
+    cfg.genes = 500;
+    CellTransformer model(initWeights(cfg, 3), cfg, "init");
+    const std::int64_t G = cfg.genes, width = model.paddedGenes();
+    QCOMPARE(width, std::int64_t(504));
+    torch::manual_seed(5);
+    const torch::Tensor expression = torch::rand({expression_.size(0), G}) * 6;
+    torch::Tensor padded = torch::zeros({expression.size(0), width}, expression.options());
+    padded.narrow(1, 0, G).copy_(expression);
+    torch::Tensor& weight = model.mutableParameters().at("expression_projection.0.weight");
+    std::vector<torch::Tensor> tokens, grads;
+    for (const torch::Tensor& x : {expression, padded}) {
+      weight.mutable_grad() = torch::Tensor();
+      weight.set_requires_grad(true);
+      const torch::Tensor t = model.cellTokens(x, types_);
+      (t * t).sum().backward();
+      tokens.push_back(t.detach());
+      grads.push_back(weight.grad().clone());
+      weight.set_requires_grad(false);
+    }
+    QCOMPARE(grads[1].sizes().vec(), weight.sizes().vec());
+    QVERIFY(maxError(tokens[1], tokens[0]) < 1e-5);
+    QVERIFY(maxError(grads[1], grads[0]) < 1e-3 * std::max(1.0, grads[0].abs().max().item<double>()));
+    torch::NoGradGuard noGrad;
+    const auto h = hoods();
+    const auto order = orderBySize(h);
+    for (const auto& [first, last] : planBatches(h, order, 2048).ranges) {
+      const Batch pack = packBatch(makeBatch(h, order, first, last, 0, torch::kCPU));
+      const Output a = model.forward(expression, types_, pack), b = model.forward(padded, types_, pack);
+      QVERIFY(maxError(b.embedding, a.embedding) < 1e-4);
+      QVERIFY(maxError(b.mu, a.mu) < 1e-4 * std::max(1.0, a.mu.abs().max().item<double>()));
     }
   }
 
