@@ -173,7 +173,12 @@ private Q_SLOTS:
   // stored (R = Tp + B, order never names one), each neighbourhood's sequence ends at its class
   // token, maxLength counts the slot, and a batch planned to the row budget stays within it after
   // rounding. The CPU scatters it to the padded layout (zeros at the slot, as add_zero_attn):
-  // the same embeddings as with the slots stored, bit for bit.
+  // the same embeddings as with the slots stored, to float32 rounding (1e-5, as the packed layout
+  // against the padded one above). Not bit for bit here: the two layouts' products have different
+  // row counts, and OpenBLAS's bits then depend on the kernel it picks at run time (its Haswell
+  // kernels, which Debian's 0.3.21 picks on an AVX-512 AMD EPYC, differed by 1.9e-6 in the
+  // 8,192-row batch below; its SkylakeX ones gave the same bits). The GPU's kernels are
+  // checked at exactly 0 difference by `parity` (virtual_zero_slot_max_difference).
   void virtualZeroSlotsMatchStoredOnes() {
     const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
     CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
@@ -217,7 +222,7 @@ private Q_SLOTS:
         QVERIFY(!packBatch(pad, bounded).virtualZeroSlot);
         const Output x = model.forwardFromTokens(table, types_, v, false);
         const Output y = model.forwardFromTokens(table, types_, s, false);
-        QVERIFY(torch::equal(x.embedding, y.embedding));
+        QVERIFY((x.embedding - y.embedding).abs().max().item<double>() < 1e-5);
       }
     }
   }
