@@ -888,6 +888,11 @@ void Trainer::run() {
   } drain{m};
   std::int64_t runSteps = 0;
   Queued::Kind previousKind = Queued::Eager;
+  auto validateTimed = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    m.opt.onValidation(validate());
+    m.times.validationSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   while (state_.epoch < m.opt.epochs && (m.opt.maxSteps <= 0 || state_.step < m.opt.maxSteps)) {
     // With ranks, a cancel is agreed on inside the step (all stop at the same one). A queued step
     // is finished first: its loss checked, so that a cancelled run keeps only finite weights.
@@ -924,8 +929,7 @@ void Trainer::run() {
     validatedLast = false;
     const bool validating = due && m.opt.onValidation;
     if (validating) flush(); // this step's wait is its own time, not validation's
-    const auto validationStart = std::chrono::steady_clock::now();
-    const double iteration = std::chrono::duration<double>(validationStart - t).count();
+    const double iteration = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     StepTimes& st = m.times;
     (kind == Queued::Replay    ? st.replaySeconds
      : kind == Queued::Capture ? st.captureSeconds
@@ -936,9 +940,8 @@ void Trainer::run() {
     if (kind == Queued::Replay && previousKind == Queued::Replay) m.replayIntervals.push_back(iteration);
     previousKind = kind;
     if (validating) {
-      m.opt.onValidation(validate());
+      validateTimed();
       validatedLast = true;
-      st.validationSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - validationStart).count();
     }
   }
   flush();
@@ -947,12 +950,7 @@ void Trainer::run() {
     if (m.device().is_cuda()) torch::cuda::synchronize(m.device().index());
     trace.stop(m.opt.traceFile);
   }
-  if (!validatedLast && m.opt.onValidation) {
-    const auto validationStart = std::chrono::steady_clock::now();
-    m.opt.onValidation(validate());
-    m.times.validationSeconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - validationStart).count();
-  }
+  if (!validatedLast && m.opt.onValidation) validateTimed();
 }
 
 ValidationMetrics Trainer::validate() {
