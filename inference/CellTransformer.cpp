@@ -646,28 +646,47 @@ struct QkvProjection : torch::autograd::Function<QkvProjection> {
 // gradient one reduction, where QkvProjection ran three of each (two of the input gradient's with
 // beta 1, re-reading [R, E] each time). add_zero_attn's k and v rows zeroed here, their gradients
 // dropped in the backward, as QkvProjection.
+// The packed projection's forward: q|k|v = x W^T + b, add_zero_attn's k and v rows zeroed.
+torch::Tensor projectQkv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                         const torch::Tensor& zeroRows) {
+  const std::int64_t E = w.size(1);
+  torch::Tensor qkv = at::addmm(b, x, w.t());
+  if (zeroRows.defined()) qkv.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+  return qkv;
+}
+
+// Its backward from the [R, 3E] gradient g, for the inputs x, w, b (0, 1, 2) that need one. `db`
+// defined: the bias gradient, already summed with the slots' k and v gradients zero in g;
+// otherwise the slots' rows of g are zeroed here, in place (the attention's backward made g for
+// this projection alone), and the bias gradient summed.
+torch::autograd::tensor_list projectQkvBackward(torch::autograd::AutogradContext* ctx, torch::Tensor& g,
+                                                const torch::Tensor& x, const torch::Tensor& w,
+                                                const torch::Tensor& zeroRows, torch::Tensor db = {}) {
+  const std::int64_t E = w.size(1);
+  if (!db.defined()) {
+    if (zeroRows.defined()) g.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+    torch::Tensor unused;
+    if (ctx->needs_input_grad(2) && !biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
+  }
+  torch::Tensor dx, dw;
+  if (ctx->needs_input_grad(0)) dx = g.mm(w);
+  if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
+  return {dx, dw, db};
+}
+
 struct PackedQkvProjection : torch::autograd::Function<PackedQkvProjection> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
                                const torch::Tensor& b, const torch::Tensor& zeroRows) {
-    const std::int64_t E = w.size(1);
     ctx->save_for_backward({x, w, zeroRows});
-    torch::Tensor qkv = at::addmm(b, x, w.t());
-    if (zeroRows.defined()) qkv.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
-    return qkv;
+    return projectQkv(x, w, b, zeroRows);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto s = ctx->get_saved_variables();
-    const torch::Tensor &x = s[0], &w = s[1], &zeroRows = s[2];
-    const std::int64_t E = w.size(1);
     torch::Tensor g = grads[0].contiguous();
-    // In place: the attention's backward made this gradient for this function alone.
-    if (zeroRows.defined()) g.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
-    torch::Tensor dx, dw, db, unused;
-    if (ctx->needs_input_grad(0)) dx = g.mm(w);
-    if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
-    if (ctx->needs_input_grad(2) && !biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
-    return {dx, dw, db, torch::Tensor()};
+    auto d = projectQkvBackward(ctx, g, s[0], s[1], s[2]);
+    d.push_back(torch::Tensor());
+    return d;
   }
 };
 } // namespace
@@ -1753,8 +1772,7 @@ struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
                                const torch::Tensor& b, const torch::Tensor& zeroRows, const torch::Tensor& cu,
                                std::int64_t maxLength, std::int64_t heads) {
     const std::int64_t E = w.size(1);
-    torch::Tensor qkv = at::addmm(b, x, w.t());
-    if (zeroRows.defined()) qkv.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
+    const torch::Tensor qkv = projectQkv(x, w, b, zeroRows);
     const std::uint16_t* q = bits(qkv);
     const double scale = 1.0 / std::sqrt(static_cast<double>(E / heads));
     return trainingAttentionForward(ctx, {qkv, x, w, zeroRows}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu,
@@ -1771,19 +1789,16 @@ struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
     std::uint16_t* dq = mutableBits(g);
     const bool summed = trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E,
                                                   partial.data_ptr<float>(), zeroRows);
-    torch::Tensor db = torch::empty({3 * E}, qkv.options()), unused;
+    torch::Tensor db; // undefined where the two kernels ran: projectQkvBackward sums it
     if (summed) {
+      db = torch::empty({3 * E}, qkv.options());
       if (!cuda::sumSlicesBf16(partial.data_ptr<float>(), partial.size(0), static_cast<int>(3 * E), mutableBits(db),
                                at::cuda::getCurrentCUDAStream(qkv.device().index()).stream()))
         throw Error("the bias gradient's sums declined their arguments");
-    } else {
-      if (zeroRows.defined()) g.narrow(1, E, 2 * E).index_fill_(0, zeroRows, 0);
-      if (!biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
     }
-    torch::Tensor dx, dw;
-    if (ctx->needs_input_grad(0)) dx = g.mm(w);
-    if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
-    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    auto d = projectQkvBackward(ctx, g, x, w, zeroRows, db);
+    d.insert(d.end(), 4, torch::Tensor());
+    return d;
   }
 };
 
