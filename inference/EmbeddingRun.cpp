@@ -59,7 +59,9 @@ std::string chunkFile(const std::string& dir, std::int64_t k) {
 
 // The parts folder, once the output is committed, its files unlinked on several threads: a 4M-cell
 // run leaves 6.1 GB of part files, whose unlinking (each file's page cache freed) took 0.31 s on
-// one thread on the H200 machine, after everything else was done.
+// one thread on the H200 machine, after everything else was done, and still 0.19 s on 8 threads
+// (22 files of up to 384 MB; call s16-2, ATLASCOPE_TRACE's "output committed" to "statistics").
+// A thread a file, up to the cores: 34-36 ms (call s16-3; 16 cores).
 void removeParts(const std::string& dir) {
   const std::vector<std::string> names = listFolder(dir);
   std::atomic<std::size_t> next{0};
@@ -67,7 +69,8 @@ void removeParts(const std::string& dir) {
     for (std::size_t i = next++; i < names.size(); i = next++) std::remove((dir + "/" + names[i]).c_str());
   };
   std::vector<std::thread> pool;
-  const std::size_t threads = std::min<std::size_t>(8, std::max<std::size_t>(1, names.size() / 2));
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t threads = std::min<std::size_t>(cores, std::max<std::size_t>(1, names.size()));
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
@@ -807,6 +810,10 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
       c.need = c.first + c.hoods.cells();
       for (const std::int32_t j : c.hoods.indices) c.need = std::max<std::int64_t>(c.need, j + 1);
       c.order = orderBySize(c.hoods);
+      // Measured and not kept (H200, call s16-3 of docs/bench/gpu-embed-train-type-rows-2026-12-04.jsonl):
+      // the first chunk's first three batches within 1/8, 1/4 and 1/2 of the budget, so that the
+      // device would start on a batch built sooner: start_s 0.32-0.34 s against 0.30 without, the
+      // first batch queued ~10 ms sooner, within the runs' spread of the reading before it.
       c.plan = planBatches(c.hoods, c.order, batchTokens, opt.exactLengths, &shape);
       // Pinned here, on the planning thread: at the chunk's start on the queueing thread it took
       // 8-16 ms (the host allocator, the cores busy with the next neighbourhoods), the device idle.
