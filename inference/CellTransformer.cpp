@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <regex>
 #include <set>
 #include <tuple>
@@ -2133,10 +2134,11 @@ torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order) {
 // Packed rows -> the flat padded layout [B * L, C] (padding slots zero). A scatter to distinct
 // slots, so its backward is a gather: a gather of each padded slot's packed row (padding slots
 // pointing at their neighbourhood's zero row) sent every padding slot's gradient to that row,
-// ~150 atomic adds per row and column per layer.
+// ~150 atomic adds per row and column per layer. In place into the zeros: index_copy copied them
+// first (a [B (N + 2), E] copy, 0.05 ms of a training step's pool at the released size).
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
   const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
-  return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy(0, batch.unpackIndex, packed);
+  return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
 }
 
 namespace {
@@ -2414,12 +2416,103 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
 #endif
 }
 
-// Rows of a type-embedding table, gathered from the float32 master and then cast: an
-// index_select's backward is an index_add into float32 (atomics, no host synchronisation), where
-// the embedding's sorting backward reads a segment count back to the host, which a CUDA graph
-// capture of the training step cannot contain. The same values as embedding() of the cast table.
+namespace {
+std::atomic<std::int64_t> gTypeRowDeclines{0};
+
+// A type table's gradient from its rows' (grad [rows, cols], types int64 [rows]): per-type sums in
+// float32 (FusedKernels.cu's typeRowSumsBf16 on a GPU in bf16, reading a strided slice in place),
+// in the table's dtype.
+torch::Tensor typeRowSums(const torch::Tensor& grad, const torch::Tensor& types, std::int64_t classes,
+                          torch::ScalarType dtype) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (grad.is_cuda() && grad.scalar_type() == torch::kBFloat16 && dtype == torch::kBFloat16 && grad.dim() == 2 &&
+      grad.stride(1) == 1 && types.scalar_type() == torch::kInt64 && types.is_contiguous() &&
+      types.device() == grad.device() && classes <= std::numeric_limits<int>::max() &&
+      grad.size(1) <= std::numeric_limits<int>::max()) {
+    const c10::cuda::CUDAGuard guard(grad.device());
+    const int cols = static_cast<int>(grad.size(1)), c = static_cast<int>(classes);
+    const torch::Tensor partial =
+        torch::empty({cuda::typeRowSumsPartialFloats(grad.size(0), cols, c)}, grad.options().dtype(torch::kFloat32));
+    torch::Tensor out = torch::empty({classes, grad.size(1)}, grad.options());
+    if (cuda::typeRowSumsBf16(bits(grad), grad.stride(0), types.data_ptr<std::int64_t>(), grad.size(0), cols, c,
+                              partial.data_ptr<float>(), mutableBits(out),
+                              at::cuda::getCurrentCUDAStream(grad.device().index()).stream()))
+      return out;
+    gTypeRowDeclines.fetch_add(1, std::memory_order_relaxed);
+  }
+#endif
+  return torch::zeros({classes, grad.size(1)}, grad.options().dtype(torch::kFloat32))
+      .index_add_(0, types, grad.to(torch::kFloat32))
+      .to(dtype);
+}
+
+// Rows of a type table in its own dtype (the compute copy's: no cast of a [rows, cols] float32
+// gather), the gradient by typeRowSums: index_select's backward is an index_add into the table's
+// dtype, atomics in bf16 on a GPU. Sums over a type's rows (~700 a type in a training step) are
+// rounded to bf16 once, as every other weight's gradient from a bf16 product.
+struct TypeRows : torch::autograd::Function<TypeRows> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
+                               const torch::Tensor& types) {
+    ctx->save_for_backward({types});
+    ctx->saved_data["classes"] = table.size(0);
+    ctx->saved_data["dtype"] = static_cast<std::int64_t>(table.scalar_type());
+    return table.index_select(0, types);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor types = ctx->get_saved_variables()[0];
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
+    return {typeRowSums(grads[0], types, ctx->saved_data["classes"].toInt(), dtype), torch::Tensor()};
+  }
+};
+} // namespace
+
+std::int64_t CellTransformer::typeRowDeclines() { return gTypeRowDeclines.load(); }
+
+// Rows of a type-embedding table. Training (computeTypeRows_, gradients on): the compute copy's rows
+// by TypeRows. Otherwise gathered from the float32 master and then cast: an index_select's backward
+// is an index_add into float32 (atomics, no host synchronisation), where the embedding's sorting
+// backward reads a segment count back to the host, which a CUDA graph capture of the training step
+// cannot contain. The same values either way (the compute copy is the master's cast).
 torch::Tensor CellTransformer::typeEmbedding(const std::string& table, const torch::Tensor& types) const {
+  const torch::Tensor& low = P(table);
+  if (computeTypeRows_ && at::GradMode::is_enabled() && low.requires_grad() && low.scalar_type() == compute_)
+    return TypeRows::apply(low, types);
   return p(table).index_select(0, types).to(compute_);
+}
+
+CellTransformer::TypeRowsCheck CellTransformer::checkTypeRows([[maybe_unused]] torch::Device device,
+                                                              [[maybe_unused]] std::int64_t rows) {
+  TypeRowsCheck r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || rows <= 0) return r;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(23);
+  const std::int64_t C = 150;
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  double kernel = 0, aten = 0;
+  for (const auto& [R, cols, width] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{rows, 192, 384},
+                                       std::tuple<std::int64_t, std::int64_t, std::int64_t>{1024, 384, 384}}) {
+    // Skewed type counts, as cell types are: a few types hold most rows.
+    const torch::Tensor types =
+        (torch::rand({R}, torch::TensorOptions().device(device)).pow(3) * C).to(torch::kInt64).clamp(0, C - 1);
+    const torch::Tensor grad = torch::randn({R, width}, o).narrow(1, 0, cols); // rows `width` apart
+    const torch::Tensor exact =
+        torch::zeros({C, cols}, grad.options().dtype(torch::kFloat64)).index_add_(0, types, grad.to(torch::kFloat64));
+    const double scale = exact.abs().max().clamp_min(1e-12).item<double>();
+    const std::int64_t declines = gTypeRowDeclines.load();
+    const torch::Tensor k = typeRowSums(grad, types, C, torch::kBFloat16);
+    if (gTypeRowDeclines.load() != declines) return r;
+    const torch::Tensor a = torch::zeros({C, cols}, grad.options().dtype(torch::kFloat32))
+                                .index_add_(0, types, grad.to(torch::kFloat32))
+                                .to(torch::kBFloat16);
+    kernel = std::max(kernel, (k.to(torch::kFloat64) - exact).abs().max().item<double>() / scale);
+    aten = std::max(aten, (a.to(torch::kFloat64) - exact).abs().max().item<double>() / scale);
+  }
+  r.kernel = kernel;
+  r.aten = aten;
+#endif
+  return r;
 }
 
 torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::Tensor& t) const {
@@ -2629,10 +2722,13 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       tokens = assembled;
     } else if (!firstNormed.defined()) {
       const torch::Tensor rows = table.defined() ? table.narrow(1, 0, E).index_select(0, batch.rows) : tokens;
-      tokens = permuteRows(torch::cat({rows.to(compute_), cls.view({1, E}).expand({B, E}),
-                                       torch::zeros({B, E}, rows.options().dtype(compute_))},
-                                      0),
-                           batch.order);
+      // The class token's rows written out: ATen's cat of an expanded row took its slow path.
+      const torch::Tensor clsRows =
+          computeTypeRows_ ? cls.view({1, E}).expand({B, E}).contiguous() : cls.view({1, E}).expand({B, E});
+      tokens = permuteRows(
+          torch::cat({rows.to(compute_), clsRows.to(compute_), torch::zeros({B, E}, rows.options().dtype(compute_))},
+                     0),
+          batch.order);
     }
     stage("gather tokens");
     torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values

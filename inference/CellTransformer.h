@@ -221,6 +221,18 @@ public:
   // bf16, the short-attention kernels; FusedKernels.h, shortAttentionBackwardBf16).
   void setTwoKernelAttentionBackward(bool on) { twoKernelAttentionBackward_ = on; }
   bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
+  // Training's token rows (with gradients): the type embeddings' rows gathered from the tables'
+  // compute copies, their gradient summed per type by one function (TypeRows: a kernel on a GPU in
+  // bf16), and the packed tokens' class-token rows written out before their concatenation (ATen's
+  // cat of an expanded row took its slow path, 0.15 ms a step at the released size). Off: the
+  // float32 master's rows gathered and cast, their gradient by ATen's index_add in float32, the
+  // expanded class token (the path before, for comparisons). One epoch of the 4M-cell brain on the
+  // H200 (call s16-2): 53,965 and 53,876 cells/s against 53,238 off, replays' median 18.92 ms against 19.15.
+  void setComputeTypeRows(bool on) { computeTypeRows_ = on; }
+  bool computeTypeRows() const { return computeTypeRows_; }
+  // Type-row gradient sums (TypeRows' backward) whose kernel declined (ATen's index_add ran) in
+  // this process, over all models; `parity` fails where its own calls declined.
+  static std::int64_t typeRowDeclines();
   // The encoder's first feed-forward layers in FP8 without gradients (embedding, validation; off
   // by default): LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta,
   // float32, derived when the model moves to its device, when this is set and with its compute
@@ -358,6 +370,15 @@ public:
   };
   static TrainQkvAttentionCheck checkTrainQkvAttention(torch::Device device, std::int64_t sequences = 300,
                                                        std::int64_t maxLength = 258);
+  // Training's type-row gradient (TypeRows' backward) by its kernel and by ATen's float32 index_add
+  // (the path before), each against the per-type sums in float64, on the released size's two
+  // tables: 150 types x 192 columns read from a [rows, 384] gradient's first half (the encoder's
+  // tokens, `rows` of them) and 150 x 384 from 1,024 rows (the decoder's). The largest difference
+  // relative to the sums' largest; -1: not built or not a GPU, or (kernel) it declined.
+  struct TypeRowsCheck {
+    double kernel = -1, aten = -1;
+  };
+  static TypeRowsCheck checkTypeRows(torch::Device device, std::int64_t rows = 46080);
   static TrainAttentionCheck checkTrainAttention(torch::Device device, std::int64_t sequences = 400,
                                                  std::int64_t maxLength = 258, int headDim = 48);
   // `bench attention --train`: training's attention by flash and by the short kernels on one
@@ -600,6 +621,7 @@ private:
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
   bool twoKernelAttentionBackward_ = false;
+  bool computeTypeRows_ = true;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

@@ -859,4 +859,100 @@ bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, 
   return cudaGetLastError() == cudaSuccess;
 }
 
+namespace {
+// typeRowSumsBf16's kernels. A block of 32 warps per 64-column slice (blockIdx.y) of a share of
+// the rows (blockIdx.x); each warp reads kTypeRowUnroll rows' 128 bytes before adding them, so
+// that enough loads are in flight (one row at a time, a warp waited on each).
+constexpr int kTypeRowThreads = 1024;
+constexpr int kTypeRowCols = 64;
+constexpr int kTypeRowUnroll = 8;
+constexpr int kTypeRowBlocks = 48; // x 3 slices at 192 columns: about one block a multiprocessor
+
+int typeRowBlocks(std::int64_t rows) {
+  const std::int64_t perBlock = (kTypeRowThreads / 32) * kTypeRowUnroll;
+  const std::int64_t b = (rows + perBlock - 1) / perBlock;
+  return static_cast<int>(b < 1 ? 1 : b > kTypeRowBlocks ? kTypeRowBlocks : b);
+}
+
+__global__ void __launch_bounds__(kTypeRowThreads)
+    typeRowPartialKernel(const __nv_bfloat16* __restrict__ grad, long long ld, const long long* __restrict__ types,
+                         long long rows, int cols, int classes, float* __restrict__ partial) {
+  extern __shared__ float acc[]; // [classes][kTypeRowCols]
+  const int c0 = static_cast<int>(blockIdx.y) * kTypeRowCols;
+  for (int i = static_cast<int>(threadIdx.x); i < classes * kTypeRowCols; i += kTypeRowThreads) acc[i] = 0.f;
+  __syncthreads();
+  const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) / 32;
+  constexpr int kWarps = kTypeRowThreads / 32;
+  const int col = c0 + 2 * lane; // this lane's pair (cols is even: col + 1 < cols with col)
+  const long long per = (rows + gridDim.x - 1) / gridDim.x;
+  const long long first = static_cast<long long>(blockIdx.x) * per;
+  const long long last = first + per < rows ? first + per : rows;
+  if (col < cols) {
+    for (long long r0 = first + warp; r0 < last; r0 += static_cast<long long>(kWarps) * kTypeRowUnroll) {
+      float2 g[kTypeRowUnroll];
+      int t[kTypeRowUnroll]; // the row's type, -1 for none (past the share, or out of range)
+#pragma unroll
+      for (int u = 0; u < kTypeRowUnroll; ++u) {
+        const long long r = r0 + static_cast<long long>(u) * kWarps;
+        const long long type = r < last ? types[r] : -1;
+        t[u] = type >= 0 && type < classes ? static_cast<int>(type) : -1;
+        g[u] = t[u] >= 0 ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(grad + r * ld + col))
+                         : make_float2(0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < kTypeRowUnroll; ++u)
+        if (t[u] >= 0) {
+          atomicAdd(&acc[t[u] * kTypeRowCols + 2 * lane], g[u].x);
+          atomicAdd(&acc[t[u] * kTypeRowCols + 2 * lane + 1], g[u].y);
+        }
+    }
+  }
+  __syncthreads();
+  const int width = cols - c0 < kTypeRowCols ? cols - c0 : kTypeRowCols;
+  for (int i = static_cast<int>(threadIdx.x); i < classes * kTypeRowCols; i += kTypeRowThreads) {
+    const int c = i / kTypeRowCols, j = i % kTypeRowCols;
+    if (j < width) partial[(static_cast<long long>(blockIdx.x) * classes + c) * cols + c0 + j] = acc[i];
+  }
+}
+
+// out[i] = the blocks' partial[b][i] added in block order.
+__global__ void typeRowSumKernel(const float* __restrict__ partial, int blocks, long long count,
+                                 __nv_bfloat16* __restrict__ out) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  float s = 0.f;
+  for (int b = 0; b < blocks; ++b) s += partial[static_cast<long long>(b) * count + i];
+  out[i] = __float2bfloat16_rn(s);
+}
+} // namespace
+
+std::int64_t typeRowSumsPartialFloats(std::int64_t rows, int cols, int classes) {
+  return static_cast<std::int64_t>(typeRowBlocks(rows)) * classes * cols;
+}
+
+bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int64_t* types, std::int64_t rows, int cols,
+                     int classes, float* partial, std::uint16_t* out, void* stream) {
+  if (rows < 0 || cols <= 0 || cols % 2 != 0 || ld % 2 != 0 || ld < cols || classes <= 0 || !aligned(grad) ||
+      (rows > 0 && (!grad || !types)) || !partial || !out)
+    return false;
+  const long long bytes = static_cast<long long>(classes) * kTypeRowCols * static_cast<long long>(sizeof(float));
+  constexpr long long kLargest = 200 * 1024; // opted in always to this, as ShortAttention.cu's sharedOptIn
+  if (bytes > kLargest) return false;
+  if (bytes > 48 * 1024 && cudaFuncSetAttribute(typeRowPartialKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(kLargest)) != cudaSuccess) {
+    cudaGetLastError(); // declined: the caller's fallback must not find this error pending
+    return false;
+  }
+  const auto s = static_cast<cudaStream_t>(stream);
+  const int blocks = typeRowBlocks(rows);
+  const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>((cols + kTypeRowCols - 1) / kTypeRowCols));
+  typeRowPartialKernel<<<grid, kTypeRowThreads, static_cast<std::size_t>(bytes), s>>>(
+      reinterpret_cast<const __nv_bfloat16*>(grad), ld, reinterpret_cast<const long long*>(types), rows, cols, classes,
+      partial);
+  const long long count = static_cast<long long>(classes) * cols;
+  typeRowSumKernel<<<static_cast<unsigned>((count + 255) / 256), 256, 0, s>>>(partial, blocks, count,
+                                                                              reinterpret_cast<__nv_bfloat16*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
 } // namespace atlascope::inference::cuda

@@ -450,6 +450,12 @@ void addModelCommands(CLI::App& app) {
             j["train_qkv_attention_max_difference"] = qa.sameGradients;
             j["train_qkv_attention_bias_max_rel_difference"] = qa.biasRelative;
           }
+          {
+            // Training's type-row gradient by its kernel, and by ATen's index_add for scale.
+            const auto tr = CellTransformer::checkTypeRows(dev);
+            j["train_type_rows_max_rel_error"] = tr.kernel;
+            j["train_type_rows_aten_max_rel_error"] = tr.aten;
+          }
           // Each kernel variant (the default above), on the same sequences.
           for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
             j["short_attention_variant_max_rel_error"][std::to_string(v)] =
@@ -586,6 +592,17 @@ void addModelCommands(CLI::App& app) {
         require("train_qkv_attention_bias_max_rel_difference", 0, 1e-2,
                 "training's q|k|v bias gradient from the attention kernel's sums differs from the projection's "
                 "by more than 1% (or did not run)");
+      }
+      // Training's type-row gradient: its kernel ran, and is no further from the float64 sums than
+      // ATen's float32 index_add rounded to bf16 (twice its difference + 1e-3: the additions' order
+      // differs).
+      if (j.contains("train_type_rows_max_rel_error")) {
+        const double k = j["train_type_rows_max_rel_error"].get<double>(),
+                     a = j["train_type_rows_aten_max_rel_error"].get<double>();
+        if (!(k >= 0 && a >= 0 && k <= 2 * a + 1e-3))
+          failures.push_back("training's type-row gradient kernel did not run, or is further from the float64 sums "
+                             "than ATen's index_add (" +
+                             std::to_string(k) + " against " + std::to_string(a) + ")");
       }
       // Training's fused feed-forward, each of the output and the five gradients: no further from
       // float32 than the path before (twice its difference + 2e-3: the products' order of

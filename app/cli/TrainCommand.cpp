@@ -53,6 +53,7 @@ struct TrainJob {
   bool separateQkv = false;                // GPU: q, k, v by three products each way (the path before)
   bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
+  bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -162,6 +163,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setPackedTrainingQkv(!job.separateQkv);
   model->setLinCombGelu(job.linCombGelu);
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
+  model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -277,6 +279,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
+                      {"compute_type_rows", model->computeTypeRows()},
+                      {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
@@ -375,6 +379,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--two-kernel-attention-backward", job.twoKernelAttentionBackward,
                 "GPU: the attention backward by two kernels (queries, then keys), each reading the sequence, instead "
                 "of one (the path before, for comparisons)");
+  cmd->add_flag("--aten-type-rows", job.atenTypeRows,
+                "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
+                "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "
+                "instead of rows of the compute copies with a per-type sum (the path before, for comparisons)");
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");

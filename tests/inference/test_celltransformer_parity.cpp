@@ -294,6 +294,51 @@ private Q_SLOTS:
     }
   }
 
+  // Training's type-embedding rows from the tables' compute copies (TypeRows, whose GPU kernel sums
+  // the gradient per type) give the forward and every gradient of the path before (the float32
+  // master's rows and ATen's index_add, --aten-type-rows): here in float32 on the CPU, where both
+  // sum in the same order, exactly; a type table's gradient is a sum over its type's rows.
+  void typeRowsGiveTheGradientsOfIndexSelect() {
+    const StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
+    CellTransformer model(w, inferConfig(w, heads_, "fixture"), "fixture");
+    const auto h = hoods();
+    const auto order = orderBySize(h);
+    const auto ranges = planBatches(h, order, 2048).ranges;
+    QVERIFY(!ranges.empty());
+    const Batch pack = packBatch(makeBatch(h, order, ranges[0].first, ranges[0].second, 0, torch::kCPU));
+    const char* tables[] = {"encoder_cell_embed.weight", "decoder_cell_embed.weight"};
+    const char* other = "expression_projection.0.weight";
+    std::vector<std::vector<torch::Tensor>> grads;
+    std::vector<torch::Tensor> outputs;
+    for (const bool computeRows : {false, true}) {
+      model.setComputeTypeRows(computeRows);
+      for (const char* name : {tables[0], tables[1], other}) {
+        torch::Tensor& t = model.mutableParameters().at(name);
+        t.mutable_grad() = torch::Tensor();
+        t.set_requires_grad(true);
+      }
+      const Output o = model.forward(expression_, types_, pack);
+      (o.mu.log().sum() + o.embedding.square().sum()).backward();
+      outputs.push_back(o.mu.detach());
+      std::vector<torch::Tensor> g;
+      for (const char* name : {tables[0], tables[1], other}) {
+        torch::Tensor& t = model.mutableParameters().at(name);
+        QVERIFY(t.grad().defined());
+        g.push_back(t.grad().clone());
+        t.set_requires_grad(false);
+      }
+      grads.push_back(g);
+    }
+    QVERIFY(torch::equal(outputs[0], outputs[1]));
+    for (std::size_t i = 0; i < 3; ++i) QVERIFY(torch::equal(grads[0][i], grads[1][i]));
+    // Only the types present have a gradient, each row the sum over its type's tokens (the
+    // reference's type is read once per neighbourhood by the decoder's table).
+    const torch::Tensor absent =
+        torch::ones({grads[1][0].size(0)}, torch::kBool).index_fill_(0, types_.index_select(0, pack.rows), false);
+    QCOMPARE(grads[1][0].index_select(0, absent.nonzero().view({-1})).abs().sum().item<double>(), 0.0);
+    QVERIFY(grads[1][0].abs().sum().item<double>() > 0);
+  }
+
   // e4m3 as the H200's cvt.rn.satfinite: every code decodes and encodes back to itself (NaN aside);
   // between two neighbours the nearer wins and a tie goes to the even code; beyond 448 it
   // saturates (no infinity in e4m3), subnormals down to 2^-9, signs kept.
