@@ -1581,10 +1581,116 @@ torch::Tensor CellTransformer::selfAttention(const torch::Tensor& x, const std::
 // key masked) and to add_zero_attn's zero key and value: the softmax over {s, 0} puts sigmoid(s)
 // on the other token's value and the rest on zero, so per head the output is
 // sigmoid(q_i . k_j / sqrt(d)) v_j. The same numbers as the masked softmax, in a few operations.
+namespace {
+std::atomic<std::int64_t> gPairAttentionDeclines{0};
+
+// The decoder's attention between a neighbourhood's two tokens by ATen in float32: proj [B, 2, 3E]
+// (q|k|v) -> [B, 2, E], each token's output sigmoid(scale q . k_other) v_other per head (softmax over
+// the other token's key and add_zero_attn's zero key).
+torch::Tensor pairAttentionAten(const torch::Tensor& proj, std::int64_t heads, double scale) {
+  const std::int64_t B = proj.size(0), E = proj.size(2) / 3, d = E / heads;
+  const torch::Tensor qkv = proj.to(torch::kFloat32).view({B, 2, 3, heads, d});
+  const torch::Tensor q = qkv.select(2, 0), other = qkv.flip({1}); // the other token's k and v
+  const torch::Tensor s = (q * other.select(2, 1)).sum(-1, true) * scale;
+  return (torch::sigmoid(s) * other.select(2, 2)).reshape({B, 2, E});
+}
+
+// Its backward written out (as cuda::pairAttentionGradBf16's), in float32, in proj's dtype.
+torch::Tensor pairAttentionGradAten(const torch::Tensor& proj, const torch::Tensor& dout, std::int64_t heads,
+                                    double scale) {
+  const std::int64_t B = proj.size(0), E = proj.size(2) / 3, d = E / heads;
+  const torch::Tensor qkv = proj.to(torch::kFloat32).view({B, 2, 3, heads, d});
+  const torch::Tensor q = qkv.select(2, 0), other = qkv.flip({1});
+  const torch::Tensor ko = other.select(2, 1), vo = other.select(2, 2);
+  const torch::Tensor a = torch::sigmoid((q * ko).sum(-1, true) * scale);
+  const torch::Tensor g = dout.to(torch::kFloat32).reshape({B, 2, heads, d});
+  const torch::Tensor ds = (g * vo).sum(-1, true) * a * (1 - a) * scale;
+  return torch::stack({ds * ko, (ds * q).flip({1}), (a * g).flip({1})}, 2)
+      .reshape({B, 2, 3 * E})
+      .to(proj.scalar_type());
+}
+
+// Training's pair attention as one function: on a GPU in bf16 a kernel each way
+// (pairAttentionBf16, pairAttentionGradBf16), where ATen's composite ran ~8 small kernels forward and
+// ~12 backward a decoder layer; elsewhere (and where a kernel declines) the ATen forms above.
+struct TrainPairAttention : torch::autograd::Function<TrainPairAttention> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& proj, std::int64_t heads,
+                               double scale) {
+    ctx->save_for_backward({proj});
+    ctx->saved_data["heads"] = heads;
+    ctx->saved_data["scale"] = scale;
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (proj.is_cuda() && proj.scalar_type() == torch::kBFloat16 && proj.is_contiguous()) {
+      const c10::cuda::CUDAGuard guard(proj.device());
+      torch::Tensor out = torch::empty({proj.size(0), 2, proj.size(2) / 3}, proj.options());
+      if (cuda::pairAttentionBf16(bits(proj), proj.size(0), static_cast<int>(heads),
+                                  static_cast<int>(proj.size(2) / 3 / heads), static_cast<float>(scale),
+                                  mutableBits(out), at::cuda::getCurrentCUDAStream(proj.device().index()).stream()))
+        return out;
+      gPairAttentionDeclines.fetch_add(1, std::memory_order_relaxed);
+    }
+#endif
+    return pairAttentionAten(proj, heads, scale).to(proj.scalar_type());
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor proj = ctx->get_saved_variables()[0];
+    const std::int64_t heads = ctx->saved_data["heads"].toInt();
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const torch::Tensor dout = grads[0].to(proj.scalar_type()).contiguous();
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (proj.is_cuda() && proj.scalar_type() == torch::kBFloat16 && proj.is_contiguous()) {
+      const c10::cuda::CUDAGuard guard(proj.device());
+      torch::Tensor dproj = torch::empty_like(proj);
+      if (cuda::pairAttentionGradBf16(bits(proj), bits(dout), proj.size(0), static_cast<int>(heads),
+                                      static_cast<int>(proj.size(2) / 3 / heads), static_cast<float>(scale),
+                                      mutableBits(dproj),
+                                      at::cuda::getCurrentCUDAStream(proj.device().index()).stream()))
+        return {dproj, torch::Tensor(), torch::Tensor()};
+      gPairAttentionDeclines.fetch_add(1, std::memory_order_relaxed);
+    }
+#endif
+    return {pairAttentionGradAten(proj, dout, heads, scale), torch::Tensor(), torch::Tensor()};
+  }
+};
+} // namespace
+
+std::int64_t CellTransformer::pairAttentionDeclines() { return gPairAttentionDeclines.load(); }
+
+CellTransformer::PairAttentionCheck CellTransformer::checkPairAttention(torch::Device device, std::int64_t cells) {
+  PairAttentionCheck r;
+  torch::manual_seed(29);
+  const std::int64_t H = 8, d = 48, E = H * d;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const auto dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  const auto o = torch::TensorOptions().dtype(dtype).device(device);
+  const torch::Tensor proj0 = torch::randn({cells, 2, 3 * E}, o), dout = torch::randn({cells, 2, E}, o);
+  // float32 autograd through the ATen form, on the same (rounded) values.
+  const torch::Tensor ref = proj0.to(torch::kFloat32).clone().requires_grad_(true);
+  const torch::Tensor refOut = pairAttentionAten(ref, H, scale);
+  (refOut * dout.to(torch::kFloat32)).sum().backward();
+  const std::int64_t declines = gPairAttentionDeclines.load();
+  const torch::Tensor proj = proj0.clone().requires_grad_(true);
+  const torch::Tensor out = TrainPairAttention::apply(proj, H, scale);
+  (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+  r.declined = gPairAttentionDeclines.load() != declines;
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a.to(torch::kFloat32) - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
+  };
+  r.output = rel(out.detach(), refOut.detach());
+  r.gradient = rel(proj.grad(), ref.grad());
+  return r;
+}
+
 torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::string& prefix) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = x.size(0);
   const torch::Tensor proj = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+  // Training on a GPU in bf16: one kernel each way (TrainPairAttention).
+  if (fusedPairAttention_ && fused_ && at::GradMode::is_enabled() && proj.is_cuda() &&
+      proj.scalar_type() == torch::kBFloat16)
+    return lin(TrainPairAttention::apply(proj.contiguous(), H, 1.0 / std::sqrt(static_cast<double>(d))),
+               prefix + ".out_proj");
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (fusedPool() && !at::GradMode::is_enabled() && proj.scalar_type() == torch::kBFloat16 && proj.is_contiguous()) {
     const c10::cuda::CUDAGuard device(proj.device());
@@ -1595,10 +1701,9 @@ torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::
       return lin(out, prefix + ".out_proj");
   }
 #endif
-  const torch::Tensor qkv = proj.to(torch::kFloat32).view({B, 2, 3, H, d});
-  const torch::Tensor q = qkv.select(2, 0), other = qkv.flip({1}); // the other token's k and v
-  const torch::Tensor s = (q * other.select(2, 1)).sum(-1, true) * (1.0 / std::sqrt(static_cast<double>(d)));
-  return lin((torch::sigmoid(s) * other.select(2, 2)).reshape({B, 2, E}), prefix + ".out_proj");
+  (void)B;
+  (void)E;
+  return lin(pairAttentionAten(proj, H, 1.0 / std::sqrt(static_cast<double>(d))), prefix + ".out_proj");
 }
 
 torch::Tensor CellTransformer::attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -230,6 +230,21 @@ public:
   // H200 (call s16-2): 53,965 and 53,876 cells/s against 53,238 off, replays' median 18.92 ms against 19.15.
   void setComputeTypeRows(bool on) { computeTypeRows_ = on; }
   bool computeTypeRows() const { return computeTypeRows_; }
+  // Training's decoder attention between a neighbourhood's two tokens (on a GPU in bf16 with the
+  // fused kernels) by one kernel each way (TrainPairAttention). Off: ATen's float32 composite and
+  // its autograd (the path before, for comparisons).
+  void setFusedPairAttention(bool on) { fusedPairAttention_ = on; }
+  bool fusedPairAttention() const { return fusedPairAttention_ && fusedKernels(); }
+  static std::int64_t pairAttentionDeclines();
+  // TrainPairAttention against float32 autograd through ATen's composite on the same values
+  // ([cells, 2, 3E] at E 384, 8 heads): the largest difference of the output and of the q|k|v
+  // gradient, each relative to the reference's largest. bf16 kernels on a GPU, the written-out
+  // float32 backward on the CPU. `declined`: a kernel declined (ATen's form ran).
+  struct PairAttentionCheck {
+    double output = -1, gradient = -1;
+    bool declined = false;
+  };
+  static PairAttentionCheck checkPairAttention(torch::Device device, std::int64_t cells = 1024);
   // Type-row gradient sums (TypeRows' backward) whose kernel declined (ATen's index_add ran) in
   // this process, over all models; `parity` fails where its own calls declined.
   static std::int64_t typeRowDeclines();
@@ -622,6 +637,7 @@ private:
   bool linCombGelu_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool computeTypeRows_ = true;
+  bool fusedPairAttention_ = true;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

@@ -394,6 +394,64 @@ __global__ void pairAttentionKernel(const __nv_bfloat16* __restrict__ qkv, long 
   }
 }
 
+// pairAttentionGradBf16: a thread per (cell, token, head), as the forward.
+__global__ void pairAttentionGradKernel(const __nv_bfloat16* __restrict__ qkv, const __nv_bfloat16* __restrict__ dout,
+                                        long long cells, int heads, int d, float scale,
+                                        __nv_bfloat16* __restrict__ dqkv) {
+  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= cells * 2 * heads) return;
+  const int h = static_cast<int>(i % heads);
+  const long long bt = i / heads; // cell * 2 + token
+  const long long other = bt ^ 1;
+  const int E = heads * d;
+  const __nv_bfloat16* q = qkv + bt * 3 * E + h * d;
+  const __nv_bfloat16* k = qkv + other * 3 * E + E + h * d;
+  const __nv_bfloat16* v = qkv + other * 3 * E + 2 * E + h * d;
+  const __nv_bfloat16* g = dout + bt * E + h * d;
+  float s = 0.f, da = 0.f;
+  for (int c = 0; c < d; c += 8) {
+    const uint4 qa = *reinterpret_cast<const uint4*>(q + c), ka = *reinterpret_cast<const uint4*>(k + c);
+    const uint4 va = *reinterpret_cast<const uint4*>(v + c), ga = *reinterpret_cast<const uint4*>(g + c);
+    const __nv_bfloat162* q2 = reinterpret_cast<const __nv_bfloat162*>(&qa);
+    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&ka);
+    const __nv_bfloat162* v2 = reinterpret_cast<const __nv_bfloat162*>(&va);
+    const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&ga);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 a = __bfloat1622float2(q2[t]), bb = __bfloat1622float2(k2[t]);
+      const float2 vv = __bfloat1622float2(v2[t]), gg = __bfloat1622float2(g2[t]);
+      s += a.x * bb.x + a.y * bb.y;
+      da += gg.x * vv.x + gg.y * vv.y;
+    }
+  }
+  const float w = 1.f / (1.f + __expf(-s * scale)); // as the forward kernel's
+  const float ds = da * w * (1.f - w) * scale;
+  __nv_bfloat16* dq = dqkv + bt * 3 * E + h * d;
+  __nv_bfloat16* dk = dqkv + other * 3 * E + E + h * d;
+  __nv_bfloat16* dv = dqkv + other * 3 * E + 2 * E + h * d;
+  for (int c = 0; c < d; c += 8) {
+    const uint4 qa = *reinterpret_cast<const uint4*>(q + c), ka = *reinterpret_cast<const uint4*>(k + c);
+    const uint4 ga = *reinterpret_cast<const uint4*>(g + c);
+    const __nv_bfloat162* q2 = reinterpret_cast<const __nv_bfloat162*>(&qa);
+    const __nv_bfloat162* k2 = reinterpret_cast<const __nv_bfloat162*>(&ka);
+    const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&ga);
+    uint4 rq, rk, rv;
+    __nv_bfloat162* q3 = reinterpret_cast<__nv_bfloat162*>(&rq);
+    __nv_bfloat162* k3 = reinterpret_cast<__nv_bfloat162*>(&rk);
+    __nv_bfloat162* v3 = reinterpret_cast<__nv_bfloat162*>(&rv);
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const float2 a = __bfloat1622float2(q2[t]), bb = __bfloat1622float2(k2[t]), gg = __bfloat1622float2(g2[t]);
+      q3[t] = __floats2bfloat162_rn(ds * bb.x, ds * bb.y);
+      k3[t] = __floats2bfloat162_rn(ds * a.x, ds * a.y);
+      v3[t] = __floats2bfloat162_rn(w * gg.x, w * gg.y);
+    }
+    *reinterpret_cast<uint4*>(dq + c) = rq;
+    *reinterpret_cast<uint4*>(dk + c) = rk;
+    *reinterpret_cast<uint4*>(dv + c) = rv;
+  }
+}
+
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 std::int64_t poolSharedBytes(int E, int heads, int maxObserved) {
@@ -494,6 +552,19 @@ bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, 
   pairAttentionKernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0,
                         static_cast<cudaStream_t>(stream)>>>(reinterpret_cast<const __nv_bfloat16*>(qkv), cells, heads,
                                                              headDim, scale, reinterpret_cast<__nv_bfloat16*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool pairAttentionGradBf16(const std::uint16_t* qkv, const std::uint16_t* dout, std::int64_t cells, int heads,
+                           int headDim, float scale, std::uint16_t* dqkv, void* stream) {
+  if (headDim % 8 != 0 || !aligned16(qkv) || !aligned16(dout) || !aligned16(dqkv)) return false;
+  if (cells == 0) return true;
+  const long long total = cells * 2 * heads;
+  const int threads = 256;
+  pairAttentionGradKernel<<<static_cast<unsigned>((total + threads - 1) / threads), threads, 0,
+                            static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const __nv_bfloat16*>(qkv), reinterpret_cast<const __nv_bfloat16*>(dout), cells, heads, headDim,
+      scale, reinterpret_cast<__nv_bfloat16*>(dqkv));
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -289,6 +289,11 @@ bool geluExp2TableBf16(std::uint16_t* exp2Out, std::uint16_t* erffOut, std::uint
 //   (q, k, v; heads of headDim columns) -> out [cells, 2, E]: each token's output is sigmoid(scale
 //   q . k_other) v_other per head (softmax over the other token's key and add_zero_attn's zero
 //   key), in float32, rounded to bf16. headDim a multiple of 8, 16-byte aligned pointers.
+// - pairAttentionGradBf16: its backward (training's decoder), dout [cells, 2, E] -> dqkv [cells, 2,
+//   3 E], with a = sigmoid(scale q_i . k_j) recomputed (j the other token): dq_i = ds_i k_j,
+//   dk_j = ds_i q_i, dv_j = a dout_i, ds_i = scale a (1 - a) (dout_i . v_j); each (token, head) is a
+//   thread that writes its own q gradient and the other token's k and v gradients (no atomics).
+//   In float32, rounded to bf16; ATen's composite ran ~12 small kernels a decoder layer.
 bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,
                         int cols, std::uint16_t* out, void* stream, std::int64_t tableStride = 0, int* index = nullptr);
@@ -306,4 +311,6 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
                     bool tokenPairs = true);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
+bool pairAttentionGradBf16(const std::uint16_t* qkv, const std::uint16_t* dout, std::int64_t cells, int heads,
+                           int headDim, float scale, std::uint16_t* dqkv, void* stream);
 } // namespace atlascope::inference::cuda

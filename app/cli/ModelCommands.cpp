@@ -456,6 +456,11 @@ void addModelCommands(CLI::App& app) {
             j["train_type_rows_max_rel_error"] = tr.kernel;
             j["train_type_rows_aten_max_rel_error"] = tr.aten;
           }
+          {
+            // Training's decoder pair attention by its kernels against float32 autograd.
+            const auto pa = CellTransformer::checkPairAttention(dev);
+            j["train_pair_attention_max_rel_error"] = pa.declined ? -1.0 : std::max(pa.output, pa.gradient);
+          }
           // Each kernel variant (the default above), on the same sequences.
           for (int v = 1; CellTransformer::attentionVariantName(v); ++v)
             j["short_attention_variant_max_rel_error"][std::to_string(v)] =
@@ -604,6 +609,11 @@ void addModelCommands(CLI::App& app) {
                              "than ATen's index_add (" +
                              std::to_string(k) + " against " + std::to_string(a) + ")");
       }
+      // Training's decoder pair attention: its kernels ran, within 2% of float32 (bf16 rounding of
+      // the output and the gradient: ~0.4%).
+      if (j.contains("train_pair_attention_max_rel_error"))
+        require("train_pair_attention_max_rel_error", 0, 2e-2,
+                "training's decoder pair-attention kernels did not run, or differ from float32 by more than 2%");
       // Training's fused feed-forward, each of the output and the five gradients: no further from
       // float32 than the path before (twice its difference + 2e-3: the products' order of
       // accumulation differs), and within 2%.

@@ -54,6 +54,7 @@ struct TrainJob {
   bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
+  bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -164,6 +165,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setLinCombGelu(job.linCombGelu);
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setComputeTypeRows(!job.atenTypeRows);
+  model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -281,6 +283,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"compute_type_rows", model->computeTypeRows()},
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
+                      {"fused_pair_attention", model->fusedPairAttention()},
+                      {"pair_attention_declines", inference::CellTransformer::pairAttentionDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
@@ -383,6 +387,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
                 "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "
                 "instead of rows of the compute copies with a per-type sum (the path before, for comparisons)");
+  cmd->add_flag("--aten-pair-attention", job.atenPairAttention,
+                "GPU: the decoder's attention between each neighbourhood's two tokens by ATen's float32 composite "
+                "and its autograd (~20 small kernels a layer) instead of one kernel each way (the path before, for "
+                "comparisons)");
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");

@@ -339,6 +339,16 @@ private Q_SLOTS:
     QVERIFY(grads[1][0].abs().sum().item<double>() > 0);
   }
 
+  // Training's decoder pair attention as one function (TrainPairAttention: a GPU runs a kernel each
+  // way with the same formulas) gives the output and the q|k|v gradient of float32 autograd through
+  // the composite: here its written-out backward on the CPU.
+  void pairAttentionBackwardMatchesAutograd() {
+    const auto c = CellTransformer::checkPairAttention(torch::kCPU, 300);
+    QVERIFY(!c.declined);
+    QVERIFY2(c.output >= 0 && c.output < 1e-6, std::to_string(c.output).c_str());
+    QVERIFY2(c.gradient >= 0 && c.gradient < 1e-5, std::to_string(c.gradient).c_str());
+  }
+
   // e4m3 as the H200's cvt.rn.satfinite: every code decodes and encodes back to itself (NaN aside);
   // between two neighbours the nearer wins and a tie goes to the even code; beyond 448 it
   // saturates (no infinity in e4m3), subnormals down to 2^-9, signs kept.
