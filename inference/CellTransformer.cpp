@@ -1685,10 +1685,14 @@ CellTransformer::PairAttentionCheck CellTransformer::checkPairAttention(torch::D
 torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::string& prefix) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
   const std::int64_t B = x.size(0);
-  const torch::Tensor proj = torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
-  // Training on a GPU in bf16: one kernel each way (TrainPairAttention).
-  if (fusedPairAttention_ && fused_ && at::GradMode::is_enabled() && proj.is_cuda() &&
-      proj.scalar_type() == torch::kBFloat16)
+  // Training on a GPU in bf16: one kernel each way (TrainPairAttention), and the projection by
+  // linear() (its bias gradient by the fused column sums, where ATen's reduction took 11 us a layer).
+  const bool train =
+      fusedPairAttention_ && fused_ && at::GradMode::is_enabled() && x.is_cuda() && compute_ == torch::kBFloat16;
+  const torch::Tensor proj =
+      train ? linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"), false)
+            : torch::linear(x.to(compute_), P(prefix + ".in_proj_weight"), P(prefix + ".in_proj_bias"));
+  if (train && proj.scalar_type() == torch::kBFloat16)
     return lin(TrainPairAttention::apply(proj.contiguous(), H, 1.0 / std::sqrt(static_cast<double>(d))),
                prefix + ".out_proj");
 #ifdef ATLASCOPE_FUSED_KERNELS
@@ -2241,8 +2245,67 @@ torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order) {
 // pointing at their neighbourhood's zero row) sent every padding slot's gradient to that row,
 // ~150 atomic adds per row and column per layer. In place into the zeros: index_copy copied them
 // first (a [B (N + 2), E] copy, 0.05 ms of a training step's pool at the released size).
-torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch) {
+namespace {
+std::atomic<std::int64_t> gPoolScatterDeclines{0};
+#ifdef ATLASCOPE_FUSED_KERNELS
+// The packed rows into the padded layout by one gather over its slots (cuda::gatherRowsOrZerosBf16),
+// each slot's packed row (-1: a padding slot) made on the device by a scatter (no host copy:
+// capturable); the gradient a gather of the real slots' rows, as index_copy's backward.
+struct ScatterPaddedRows : torch::autograd::Function<ScatterPaddedRows> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& packed,
+                               const torch::Tensor& unpackIndex, std::int64_t slots) {
+    ctx->save_for_backward({unpackIndex});
+    const c10::cuda::CUDAGuard guard(packed.device());
+    const torch::Tensor from = torch::full({slots}, -1, unpackIndex.options())
+                                   .scatter_(0, unpackIndex, torch::arange(packed.size(0), unpackIndex.options()));
+    torch::Tensor out = torch::empty({slots, packed.size(1)}, packed.options());
+    if (cuda::gatherRowsOrZerosBf16(bits(packed), from.data_ptr<std::int64_t>(), slots,
+                                    static_cast<int>(packed.size(1)), mutableBits(out),
+                                    at::cuda::getCurrentCUDAStream(packed.device().index()).stream()))
+      return out;
+    gPoolScatterDeclines.fetch_add(1, std::memory_order_relaxed);
+    return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, unpackIndex, packed);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor unpackIndex = ctx->get_saved_variables()[0];
+    return {grads[0].index_select(0, unpackIndex), torch::Tensor(), torch::Tensor()};
+  }
+};
+#endif
+} // namespace
+
+double CellTransformer::checkPoolScatter(torch::Device device) {
+  // B neighbourhoods of N + 2 slots, R of them real (distinct, in no order).
+  const std::int64_t B = 300, N = 100, R = 20000, E = 384;
+  torch::manual_seed(31);
+  Batch batch;
+  batch.observed = torch::zeros({B, N}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  batch.unpackIndex =
+      torch::randperm(B * (N + 2), torch::TensorOptions().dtype(torch::kInt64)).narrow(0, 0, R).to(device);
+  const auto o = torch::TensorOptions().dtype(device.is_cuda() ? torch::kBFloat16 : torch::kFloat32).device(device);
+  const torch::Tensor packed0 = torch::randn({R, E}, o), dout = torch::randn({B * (N + 2), E}, o);
+  std::vector<torch::Tensor> values, grads;
+  const std::int64_t declines = gPoolScatterDeclines.load();
+  for (const bool oneGather : {false, true}) {
+    const torch::Tensor packed = packed0.clone().requires_grad_(true);
+    const torch::Tensor out = scatterPadded(packed, batch, oneGather);
+    (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+    values.push_back(out.detach().to(torch::kFloat32));
+    grads.push_back(packed.grad().to(torch::kFloat32));
+  }
+  if (gPoolScatterDeclines.load() != declines) return -1;
+  return std::max((values[1] - values[0]).abs().max().item<double>(), (grads[1] - grads[0]).abs().max().item<double>());
+}
+
+torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, [[maybe_unused]] bool oneGather) {
   const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (oneGather && packed.is_cuda() && packed.scalar_type() == torch::kBFloat16 && packed.dim() == 2 &&
+      packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
+      batch.unpackIndex.device() == packed.device() && packed.size(1) <= std::numeric_limits<int>::max())
+    return ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots);
+#endif
   return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
 }
 
@@ -2468,7 +2531,7 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
 // padded LayerNorm). Each row's LayerNorm is the same whichever layout it is computed in.
 torch::Tensor CellTransformer::packedPool(const torch::Tensor& packed, const Batch& batch) const {
   const std::int64_t E = config_.embedDim, B = batch.observed.size(0), N = batch.observed.size(1);
-  const torch::Tensor n = scatterPadded(normalize(packed), batch);
+  const torch::Tensor n = scatterPadded(normalize(packed), batch, fusedPoolScatter_ && fused_);
   const torch::Tensor valid = torch::cat({batch.valid, torch::zeros({B, 2}, batch.valid.options())}, 1);
   return normalizedPool(n.view({B, N + 2, E}), valid);
 }

@@ -113,8 +113,10 @@ Batch packBatch(const Batch& padded, const PackShape& shape = {});
 Batch toDevice(const Batch& batch, torch::Device device);
 // The batch's tensors in pinned host memory (for asynchronous copies).
 Batch pinned(Batch batch);
-// Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero.
-torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch);
+// Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero. `oneGather`
+// (a GPU's contiguous bf16 rows): one pass over the layout by a kernel (ScatterPaddedRows) where
+// a zero fill and index_copy took two; the same values and gradient.
+torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, bool oneGather = false);
 // x.index_select(0, order) for a permutation `order` of x's rows (Batch::order), whose backward
 // gathers the gradient by the inverse permutation instead of index_select's atomic index_add.
 torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order);
@@ -234,6 +236,15 @@ public:
   // fused kernels) by one kernel each way (TrainPairAttention). Off: ATen's float32 composite and
   // its autograd (the path before, for comparisons).
   void setFusedPairAttention(bool on) { fusedPairAttention_ = on; }
+  // Training's attention pool (on a GPU in bf16 with the fused kernels): its packed rows put into the
+  // padded layout by one kernel (scatterPadded's oneGather). Off: a zero fill and index_copy (the
+  // path before, for comparisons).
+  void setFusedPoolScatter(bool on) { fusedPoolScatter_ = on; }
+  bool fusedPoolScatter() const { return fusedPoolScatter_ && fusedKernels(); }
+  // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x
+  // 102 slots): the largest difference of the layout and of the rows' gradient (0: the same);
+  // -1 where the kernel declined. On the CPU both are the path before.
+  static double checkPoolScatter(torch::Device device);
   bool fusedPairAttention() const { return fusedPairAttention_ && fusedKernels(); }
   static std::int64_t pairAttentionDeclines();
   // TrainPairAttention against float32 autograd through ATen's composite on the same values
@@ -638,6 +649,7 @@ private:
   bool twoKernelAttentionBackward_ = false;
   bool computeTypeRows_ = true;
   bool fusedPairAttention_ = true;
+  bool fusedPoolScatter_ = true;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

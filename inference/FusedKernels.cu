@@ -926,6 +926,39 @@ __global__ void typeRowSumKernel(const float* __restrict__ partial, int blocks, 
 }
 } // namespace
 
+namespace {
+// A warp a slot's row, 16 bytes a lane at a time.
+__global__ void gatherRowsOrZerosKernel(const uint4* __restrict__ src, const long long* __restrict__ from,
+                                        long long slots, int vecs, uint4* __restrict__ out) {
+  const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (slot >= slots) return;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const long long f = from[slot];
+  uint4* o = out + slot * vecs;
+  if (f < 0) {
+    for (int v = lane; v < vecs; v += 32) o[v] = make_uint4(0u, 0u, 0u, 0u);
+  } else {
+    const uint4* s = src + f * vecs;
+    for (int v = lane; v < vecs; v += 32) o[v] = s[v];
+  }
+}
+} // namespace
+
+bool gatherRowsOrZerosBf16(const std::uint16_t* src, const std::int64_t* from, std::int64_t slots, int cols,
+                           std::uint16_t* out, void* stream) {
+  if (slots < 0 || cols <= 0 || cols % 8 != 0 || reinterpret_cast<std::uintptr_t>(src) % 16 != 0 ||
+      reinterpret_cast<std::uintptr_t>(out) % 16 != 0 || (slots > 0 && !from))
+    return false;
+  if (slots == 0) return true;
+  constexpr int kWarps = 8;
+  const long long blocks = (slots + kWarps - 1) / kWarps;
+  if (blocks > 0x7fffffffLL) return false;
+  gatherRowsOrZerosKernel<<<static_cast<unsigned>(blocks), 32 * kWarps, 0, static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const uint4*>(src), reinterpret_cast<const long long*>(from), slots, cols / 8,
+      reinterpret_cast<uint4*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
 std::int64_t typeRowSumsPartialFloats(std::int64_t rows, int cols, int classes) {
   return static_cast<std::int64_t>(typeRowBlocks(rows)) * classes * cols;
 }

@@ -456,6 +456,8 @@ void addModelCommands(CLI::App& app) {
             j["train_type_rows_max_rel_error"] = tr.kernel;
             j["train_type_rows_aten_max_rel_error"] = tr.aten;
           }
+          // Training's pool layout by its kernel against the zero fill and index_copy: the same bits.
+          j["train_pool_scatter_max_difference"] = CellTransformer::checkPoolScatter(dev);
           {
             // Training's decoder pair attention by its kernels against float32 autograd.
             const auto pa = CellTransformer::checkPairAttention(dev);
@@ -609,6 +611,11 @@ void addModelCommands(CLI::App& app) {
                              "than ATen's index_add (" +
                              std::to_string(k) + " against " + std::to_string(a) + ")");
       }
+      if (j.contains("train_pool_scatter_max_difference") &&
+          !(j["train_pool_scatter_max_difference"].is_number() &&
+            j["train_pool_scatter_max_difference"].get<double>() == 0))
+        failures.push_back("training's pool layout by its kernel differs from the zero fill and index_copy, or the "
+                           "kernel did not run");
       // Training's decoder pair attention: its kernels ran, within 2% of float32 (bf16 rounding of
       // the output and the gradient: ~0.4%).
       if (j.contains("train_pair_attention_max_rel_error"))

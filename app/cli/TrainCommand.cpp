@@ -55,6 +55,7 @@ struct TrainJob {
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
+  bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -166,6 +167,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
+  model->setFusedPoolScatter(!job.atenPoolScatter);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -285,6 +287,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
                       {"fused_pair_attention", model->fusedPairAttention()},
                       {"pair_attention_declines", inference::CellTransformer::pairAttentionDeclines()},
+                      {"fused_pool_scatter", model->fusedPoolScatter()},
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
@@ -391,6 +394,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the decoder's attention between each neighbourhood's two tokens by ATen's float32 composite "
                 "and its autograd (~20 small kernels a layer) instead of one kernel each way (the path before, for "
                 "comparisons)");
+  cmd->add_flag("--aten-pool-scatter", job.atenPoolScatter,
+                "GPU: the attention pool's padded layout by a zero fill and index_copy instead of one kernel (the "
+                "path before, for comparisons)");
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");
