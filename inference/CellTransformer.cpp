@@ -1684,7 +1684,7 @@ CellTransformer::PairAttentionCheck CellTransformer::checkPairAttention(torch::D
 
 torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::string& prefix) const {
   const std::int64_t E = config_.embedDim, H = config_.heads, d = E / H;
-  const std::int64_t B = x.size(0);
+  [[maybe_unused]] const std::int64_t B = x.size(0); // the inference kernel's
   // Training on a GPU in bf16: one kernel each way (TrainPairAttention), and the projection by
   // linear() (its bias gradient by the fused column sums, where ATen's reduction took 11 us a layer).
   const bool train =
@@ -1705,8 +1705,7 @@ torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::
       return lin(out, prefix + ".out_proj");
   }
 #endif
-  (void)B;
-  (void)E;
+  (void)E; // the inference kernel's (and d's)
   return lin(pairAttentionAten(proj, H, 1.0 / std::sqrt(static_cast<double>(d))), prefix + ".out_proj");
 }
 
@@ -2303,7 +2302,8 @@ torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, [[m
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (oneGather && packed.is_cuda() && packed.scalar_type() == torch::kBFloat16 && packed.dim() == 2 &&
       packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
-      batch.unpackIndex.device() == packed.device() && packed.size(1) <= std::numeric_limits<int>::max())
+      batch.unpackIndex.device() == packed.device() && batch.unpackIndex.size(0) == packed.size(0) &&
+      packed.size(1) <= std::numeric_limits<int>::max())
     return ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots);
 #endif
   return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
@@ -2585,16 +2585,16 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
 }
 
 namespace {
-std::atomic<std::int64_t> gTypeRowDeclines{0};
+std::atomic<std::int64_t> gTypeRowDeclines{0}, gTypeRowRuns{0};
 
 // A type table's gradient from its rows' (grad [rows, cols], types int64 [rows]): per-type sums in
-// float32 (FusedKernels.cu's typeRowSumsBf16 on a GPU in bf16, reading a strided slice in place),
-// in the table's dtype.
+// float32 (with `kernel`, FusedKernels.cu's typeRowSumsBf16 on a GPU in bf16, reading a strided
+// slice in place), in the table's dtype.
 torch::Tensor typeRowSums(const torch::Tensor& grad, const torch::Tensor& types, std::int64_t classes,
-                          torch::ScalarType dtype) {
+                          torch::ScalarType dtype, [[maybe_unused]] bool kernel = true) {
 #ifdef ATLASCOPE_FUSED_KERNELS
-  if (grad.is_cuda() && grad.scalar_type() == torch::kBFloat16 && dtype == torch::kBFloat16 && grad.dim() == 2 &&
-      grad.stride(1) == 1 && types.scalar_type() == torch::kInt64 && types.is_contiguous() &&
+  if (kernel && grad.is_cuda() && grad.scalar_type() == torch::kBFloat16 && dtype == torch::kBFloat16 &&
+      grad.dim() == 2 && grad.stride(1) == 1 && types.scalar_type() == torch::kInt64 && types.is_contiguous() &&
       types.device() == grad.device() && classes <= std::numeric_limits<int>::max() &&
       grad.size(1) <= std::numeric_limits<int>::max()) {
     const c10::cuda::CUDAGuard guard(grad.device());
@@ -2616,26 +2616,33 @@ torch::Tensor typeRowSums(const torch::Tensor& grad, const torch::Tensor& types,
 
 // Rows of a type table in its own dtype (the compute copy's: no cast of a [rows, cols] float32
 // gather), the gradient by typeRowSums: index_select's backward is an index_add into the table's
-// dtype, atomics in bf16 on a GPU. Sums over a type's rows (~700 a type in a training step) are
-// rounded to bf16 once, as every other weight's gradient from a bf16 product.
+// dtype, atomics in bf16 on a GPU. In bf16, each type's sum over its rows (~700 a type in a
+// training step) is rounded to bf16 once before it is added into the float32 weights, as every
+// other weight's gradient from a bf16 product is; the path before added ATen's float32 sums
+// unrounded (parity's train_type_rows_* compare both with float64 sums after that rounding).
+// `kernel` false (--no-fused-kernels): ATen's float32 index_add for the sums.
 struct TypeRows : torch::autograd::Function<TypeRows> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
-                               const torch::Tensor& types) {
+                               const torch::Tensor& types, bool kernel) {
+    gTypeRowRuns.fetch_add(1, std::memory_order_relaxed);
     ctx->save_for_backward({types});
     ctx->saved_data["classes"] = table.size(0);
     ctx->saved_data["dtype"] = static_cast<std::int64_t>(table.scalar_type());
+    ctx->saved_data["kernel"] = kernel;
     return table.index_select(0, types);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const torch::Tensor types = ctx->get_saved_variables()[0];
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
-    return {typeRowSums(grads[0], types, ctx->saved_data["classes"].toInt(), dtype), torch::Tensor()};
+    return {typeRowSums(grads[0], types, ctx->saved_data["classes"].toInt(), dtype, ctx->saved_data["kernel"].toBool()),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 } // namespace
 
 std::int64_t CellTransformer::typeRowDeclines() { return gTypeRowDeclines.load(); }
+std::int64_t CellTransformer::typeRowRuns() { return gTypeRowRuns.load(); }
 
 // Rows of a type-embedding table. Training (computeTypeRows_, gradients on): the compute copy's rows
 // by TypeRows. Otherwise gathered from the float32 master and then cast: an index_select's backward
@@ -2645,7 +2652,7 @@ std::int64_t CellTransformer::typeRowDeclines() { return gTypeRowDeclines.load()
 torch::Tensor CellTransformer::typeEmbedding(const std::string& table, const torch::Tensor& types) const {
   const torch::Tensor& low = P(table);
   if (computeTypeRows_ && at::GradMode::is_enabled() && low.requires_grad() && low.scalar_type() == compute_)
-    return TypeRows::apply(low, types);
+    return TypeRows::apply(low, types, fused_);
   return p(table).index_select(0, types).to(compute_);
 }
 

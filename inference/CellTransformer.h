@@ -259,6 +259,8 @@ public:
   // Type-row gradient sums (TypeRows' backward) whose kernel declined (ATen's index_add ran) in
   // this process, over all models; `parity` fails where its own calls declined.
   static std::int64_t typeRowDeclines();
+  // Calls of TypeRows (the type rows of the compute copies) in this process, over all models.
+  static std::int64_t typeRowRuns();
   // The encoder's first feed-forward layers in FP8 without gradients (embedding, validation; off
   // by default): LayerNorm's affine folded into linear1 (W' = W diag(gamma), b' = b + W beta,
   // float32, derived when the model moves to its device, when this is set and with its compute
@@ -397,7 +399,8 @@ public:
   static TrainQkvAttentionCheck checkTrainQkvAttention(torch::Device device, std::int64_t sequences = 300,
                                                        std::int64_t maxLength = 258);
   // Training's type-row gradient (TypeRows' backward) by its kernel and by ATen's float32 index_add
-  // (the path before), each against the per-type sums in float64, on the released size's two
+  // rounded to bf16 (the best a bf16 gradient can be; the path before added the float32 sums
+  // unrounded), each against the per-type sums in float64, on the released size's two
   // tables: 150 types x 192 columns read from a [rows, 384] gradient's first half (the encoder's
   // tokens, `rows` of them) and 150 x 384 from 1,024 rows (the decoder's). The largest difference
   // relative to the sums' largest; -1: not built or not a GPU, or (kernel) it declined.

@@ -866,7 +866,7 @@ namespace {
 constexpr int kTypeRowThreads = 1024;
 constexpr int kTypeRowCols = 64;
 constexpr int kTypeRowUnroll = 8;
-constexpr int kTypeRowBlocks = 48; // x 3 slices at 192 columns: about one block a multiprocessor
+constexpr int kTypeRowBlocks = 48; // x 3 slices at 192 columns: 144 blocks, one wave (two fit a multiprocessor)
 
 int typeRowBlocks(std::int64_t rows) {
   const std::int64_t perBlock = (kTypeRowThreads / 32) * kTypeRowUnroll;

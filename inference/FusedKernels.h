@@ -199,14 +199,14 @@ bool sumSlicesBf16(const float* partial, std::int64_t slices, int cols, std::uin
 // Needs an even `cols` and `ld`, a 4-byte aligned grad, types in [0, classes) (others are skipped)
 // and classes * 256 bytes of shared memory; false (nothing launched) otherwise.
 std::int64_t typeRowSumsPartialFloats(std::int64_t rows, int cols, int classes);
+bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int64_t* types, std::int64_t rows, int cols,
+                     int classes, float* partial, std::uint16_t* out, void* stream);
 // out[s] = src[from[s]] for each of `slots` rows of `cols` bf16 values, zeros where from[s] < 0:
 // the packed rows put into a padded layout in one pass over it, where zero-filling it and
 // index_copy into it took two (0.16 ms of a training step's attention pool at the released
 // size). cols a multiple of 8, 16-byte aligned pointers; false (nothing launched) otherwise.
 bool gatherRowsOrZerosBf16(const std::uint16_t* src, const std::int64_t* from, std::int64_t slots, int cols,
                            std::uint16_t* out, void* stream);
-bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int64_t* types, std::int64_t rows, int cols,
-                     int classes, float* partial, std::uint16_t* out, void* stream);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to

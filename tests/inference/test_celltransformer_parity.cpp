@@ -312,12 +312,15 @@ private Q_SLOTS:
     std::vector<torch::Tensor> outputs;
     for (const bool computeRows : {false, true}) {
       model.setComputeTypeRows(computeRows);
+      const std::int64_t runs = CellTransformer::typeRowRuns();
       for (const char* name : {tables[0], tables[1], other}) {
         torch::Tensor& t = model.mutableParameters().at(name);
         t.mutable_grad() = torch::Tensor();
         t.set_requires_grad(true);
       }
       const Output o = model.forward(expression_, types_, pack);
+      // Both tables' rows by TypeRows where it is on, by neither where it is off.
+      QCOMPARE(CellTransformer::typeRowRuns() - runs, std::int64_t(computeRows ? 2 : 0));
       (o.mu.log().sum() + o.embedding.square().sum()).backward();
       outputs.push_back(o.mu.detach());
       std::vector<torch::Tensor> g;
