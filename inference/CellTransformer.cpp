@@ -1705,7 +1705,6 @@ torch::Tensor CellTransformer::pairAttention(const torch::Tensor& x, const std::
       return lin(out, prefix + ".out_proj");
   }
 #endif
-  (void)E; // the inference kernel's (and d's)
   return lin(pairAttentionAten(proj, H, 1.0 / std::sqrt(static_cast<double>(d))), prefix + ".out_proj");
 }
 
@@ -2678,9 +2677,7 @@ CellTransformer::TypeRowsCheck CellTransformer::checkTypeRows([[maybe_unused]] t
     const std::int64_t declines = gTypeRowDeclines.load();
     const torch::Tensor k = typeRowSums(grad, types, C, torch::kBFloat16);
     if (gTypeRowDeclines.load() != declines) return r;
-    const torch::Tensor a = torch::zeros({C, cols}, grad.options().dtype(torch::kFloat32))
-                                .index_add_(0, types, grad.to(torch::kFloat32))
-                                .to(torch::kBFloat16);
+    const torch::Tensor a = typeRowSums(grad, types, C, torch::kBFloat16, /*kernel=*/false); // ATen's
     kernel = std::max(kernel, (k.to(torch::kFloat64) - exact).abs().max().item<double>() / scale);
     aten = std::max(aten, (a.to(torch::kFloat64) - exact).abs().max().item<double>() / scale);
   }
@@ -2900,10 +2897,9 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       // The class token's rows written out: ATen's cat of an expanded row took its slow path.
       const torch::Tensor clsRows =
           computeTypeRows_ ? cls.view({1, E}).expand({B, E}).contiguous() : cls.view({1, E}).expand({B, E});
-      tokens = permuteRows(
-          torch::cat({rows.to(compute_), clsRows.to(compute_), torch::zeros({B, E}, rows.options().dtype(compute_))},
-                     0),
-          batch.order);
+      tokens =
+          permuteRows(torch::cat({rows.to(compute_), clsRows, torch::zeros({B, E}, rows.options().dtype(compute_))}, 0),
+                      batch.order);
     }
     stage("gather tokens");
     torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values

@@ -914,16 +914,6 @@ __global__ void __launch_bounds__(kTypeRowThreads)
     if (j < width) partial[(static_cast<long long>(blockIdx.x) * classes + c) * cols + c0 + j] = acc[i];
   }
 }
-
-// out[i] = the blocks' partial[b][i] added in block order.
-__global__ void typeRowSumKernel(const float* __restrict__ partial, int blocks, long long count,
-                                 __nv_bfloat16* __restrict__ out) {
-  const long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  float s = 0.f;
-  for (int b = 0; b < blocks; ++b) s += partial[static_cast<long long>(b) * count + i];
-  out[i] = __float2bfloat16_rn(s);
-}
 } // namespace
 
 namespace {
@@ -970,7 +960,8 @@ bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int6
     return false;
   const long long bytes = static_cast<long long>(classes) * kTypeRowCols * static_cast<long long>(sizeof(float));
   constexpr long long kLargest = 200 * 1024; // opted in always to this, as ShortAttention.cu's sharedOptIn
-  if (bytes > kLargest) return false;
+  const long long count = static_cast<long long>(classes) * cols; // the sums, as one row for launchSliceSums
+  if (bytes > kLargest || count > 0x7fffffffLL) return false;
   if (bytes > 48 * 1024 && cudaFuncSetAttribute(typeRowPartialKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                 static_cast<int>(kLargest)) != cudaSuccess) {
     cudaGetLastError(); // declined: the caller's fallback must not find this error pending
@@ -982,9 +973,8 @@ bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int6
   typeRowPartialKernel<<<grid, kTypeRowThreads, static_cast<std::size_t>(bytes), s>>>(
       reinterpret_cast<const __nv_bfloat16*>(grad), ld, reinterpret_cast<const long long*>(types), rows, cols, classes,
       partial);
-  const long long count = static_cast<long long>(classes) * cols;
-  typeRowSumKernel<<<static_cast<unsigned>((count + 255) / 256), 256, 0, s>>>(partial, blocks, count,
-                                                                              reinterpret_cast<__nv_bfloat16*>(out));
+  // The blocks' partials ([blocks][classes * cols]) added by the column sums' second stage.
+  launchSliceSums(partial, blocks, static_cast<int>(count), 1, reinterpret_cast<__nv_bfloat16*>(out), nullptr, s);
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -193,9 +193,9 @@ bool sumSlicesBf16(const float* partial, std::int64_t slices, int cols, std::uin
 // grad is bf16 [rows, cols] with rows `ld` values apart (a slice of a wider gradient reads in place).
 // Each block adds its rows into shared memory per type (64 columns of every type's row: the
 // order of those float additions varies from run to run, as the atomics of ATen's index_add did),
-// then writes them to `partial` (typeRowSumsPartialFloats floats), which a second kernel adds up in
-// block order. ATen's float32 index_add (atomics on classes x cols addresses from ~100k rows)
-// and the cast of the gradient it needs took 0.23 ms of a training step at the released size on the H200.
+// then writes them to `partial` (typeRowSumsPartialFloats floats), which the column sums' second
+// stage (sumSlicesBf16's) adds up in a fixed order. ATen's float32 index_add (atomics on classes x cols addresses from
+// ~100k rows) and the cast of the gradient it needs took 0.23 ms of a training step at the released size on the H200.
 // Needs an even `cols` and `ld`, a 4-byte aligned grad, types in [0, classes) (others are skipped)
 // and classes * 256 bytes of shared memory; false (nothing launched) otherwise.
 std::int64_t typeRowSumsPartialFloats(std::int64_t rows, int cols, int classes);
