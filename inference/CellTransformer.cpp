@@ -359,6 +359,8 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
 // Calls of the training LayerNorm's kernels that declined (ATen ran instead) in this process; the
 // parity check fails where its own calls declined.
 std::atomic<std::int64_t> gLayerNormDeclines{0};
+// One-pass backwards that read their gradient in place as a column slice (checkTrainLayerNorm).
+std::atomic<std::int64_t> gLayerNormInPlaceRuns{0};
 
 void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::Tensor& in, const torch::Tensor& y,
                            const torch::Tensor& w, const torch::Tensor& b, double eps, bool twoPass,
@@ -392,19 +394,32 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   const std::vector<std::int64_t> shape{x.size(-1)};
   const std::int64_t N = x.size(-1), M = x.numel() / N;
   const c10::cuda::CUDAGuard guard(x.device());
-  torch::Tensor dy = (grad.defined() ? grad : grad2).contiguous();
+  const bool onePass = !ctx->saved_data["two_pass"].toBool();
+  const torch::Tensor& g0 = grad.defined() ? grad : grad2;
+  // A lone gradient that is a column slice of a wider one (cat's backward: the token MLP's half of
+  // proj_norm's gradient) read in place by the one-pass kernel, rows dyStride apart
+  // (setFusedTokenRows); anything else contiguous, as the kernels read it.
+  const bool inPlace = onePass && ctx->saved_data.count("strided_grad") && ctx->saved_data["strided_grad"].toBool() &&
+                       !(grad.defined() && grad2.defined()) && g0.dim() == 2 && g0.size(0) == M && g0.size(1) == N &&
+                       g0.stride(1) == 1 && g0.stride(0) >= N && g0.stride(0) % 2 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(g0.data_ptr()) % 4 == 0;
+  torch::Tensor dy = inPlace ? g0 : g0.contiguous();
+  const std::int64_t dyStride = inPlace ? g0.stride(0) : N;
   const torch::Tensor dy2 = grad.defined() && grad2.defined() ? grad2.contiguous() : torch::Tensor();
   void* stream = at::cuda::getCurrentCUDAStream(x.device().index()).stream();
   const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
-  torch::Tensor dx = torch::empty_like(dy), dw = torch::empty_like(w), db = torch::empty_like(b);
-  if (!ctx->saved_data["two_pass"].toBool()) {
+  torch::Tensor dx = torch::empty(x.sizes(), x.options()), dw = torch::empty_like(w), db = torch::empty_like(b);
+  if (onePass) {
     const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
     const torch::Tensor partial = torch::empty({2 * blocks * N}, dy.options().dtype(torch::kFloat32));
     if (cuda::layerNormBackwardBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                     mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
-                                    static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr))
+                                    static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr, dyStride)) {
+      if (inPlace && dyStride != N) gLayerNormInPlaceRuns.fetch_add(1, std::memory_order_relaxed);
       return {dx, dw, db};
+    }
     gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
+    dy = dy.contiguous();
   }
   if (dy2.defined()) dy = dy + dy2;
   if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
@@ -425,17 +440,19 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   return {dx, dw, db};
 }
 
+// stridedGrad: a gradient that is a column slice of a wider one is read in place (trainLayerNormBackward).
 struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& b, double eps, bool twoPass) {
+                               const torch::Tensor& b, double eps, bool twoPass, bool stridedGrad) {
     torch::Tensor out;
     trainLayerNormForward(ctx, x, torch::Tensor(), w, b, eps, twoPass, out);
+    ctx->saved_data["strided_grad"] = stridedGrad;
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto g = trainLayerNormBackward(ctx, grads[0]);
-    return {g[0], g[1], g[2], torch::Tensor(), torch::Tensor()};
+    return {g[0], g[1], g[2], torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -700,7 +717,7 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
         b.is_contiguous())
-      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_);
+      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_, fusedTokenRows_);
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
@@ -714,7 +731,7 @@ torch::Tensor CellTransformer::normalize(const torch::Tensor& x) const {
   if (fused_ && fusedPoolNorm_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled()) {
     const auto o = x.options().dtype(torch::kBFloat16);
     return TrainLayerNorm::apply(x.to(compute_).contiguous(), torch::ones({x.size(-1)}, o),
-                                 torch::zeros({x.size(-1)}, o), 1e-5, !fusedLayerNorm_);
+                                 torch::zeros({x.size(-1)}, o), 1e-5, !fusedLayerNorm_, fusedTokenRows_);
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, {}, {}, 1e-5);
@@ -734,9 +751,10 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
     // path 0: ATen; 1: two passes; 2: one pass; 3: ATen's add + layer_norm, its output used twice
     // (a branch and the residual: two gradients); 4: TrainAddLayerNorm's two outputs; 5: ATen's
     // add + layer_norm used once; 6: TrainAddLayerNorm with its second output unused (the last
-    // layers').
+    // layers'); 7: one pass whose gradient is a column slice of a wider one (8 columns in, as the
+    // token MLP's LayerNorm's under proj_norm's cat), read in place, against 2.
     auto grads = [&](int path) {
-      const bool add = path >= 3, twice = path == 3 || path == 4;
+      const bool add = path >= 3 && path <= 6, twice = path == 3 || path == 4;
       torch::Tensor x = x0.clone().requires_grad_(true), r = r0.clone().requires_grad_(add),
                     w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
       torch::Tensor y, second;
@@ -747,21 +765,27 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
       } else {
         y = path == 0                ? torch::layer_norm(x, {cols}, w, b, 1e-5)
             : path == 3 || path == 5 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
-                                     : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1);
+                                     : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1, path == 7);
         second = y;
       }
-      torch::Tensor loss = (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum();
+      torch::Tensor loss = path == 7 ? (torch::cat({torch::zeros({m, 8}, o), y}, 1).to(torch::kFloat32) *
+                                        torch::cat({dy2.narrow(1, 0, 8), dy}, 1).to(torch::kFloat32))
+                                           .sum()
+                                     : (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum();
       if (twice) loss = loss + (second.to(torch::kFloat32) * dy2.to(torch::kFloat32)).sum();
       loss.backward();
       std::vector<torch::Tensor> out{y, x.grad(), w.grad(), b.grad()};
       if (add) out.push_back(r.grad());
       return out;
     };
-    for (const auto& [path, reference] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}, std::pair{6, 5}}) {
-      const std::int64_t declines = gLayerNormDeclines.load();
+    for (const auto& [path, reference] :
+         {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}, std::pair{6, 5}, std::pair{7, 2}}) {
+      const std::int64_t declines = gLayerNormDeclines.load(), inPlace = gLayerNormInPlaceRuns.load();
       const auto a = grads(path);
-      if (gLayerNormDeclines.load() != declines) return 1.0; // ATen ran: the kernels were not checked
+      if (gLayerNormDeclines.load() != declines) return 1.0;                // ATen ran: the kernels were not checked
+      if (path == 7 && gLayerNormInPlaceRuns.load() == inPlace) return 1.0; // the slice was copied
       const auto e = grads(reference);
+      if (a.size() != e.size()) return 1.0;
       for (std::size_t i = 0; i < a.size(); ++i) {
         if (!a[i].defined() || !e[i].defined()) return 1.0; // a gradient missing
         const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
@@ -2238,6 +2262,145 @@ torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order) {
   return PermutedRows::apply(x, order);
 }
 
+namespace {
+std::atomic<std::int64_t> gTokenRowDeclines{0};
+
+// Whether the gather kernels take these bf16 rows as they are (CUDA, contiguous, 16-byte rows).
+[[maybe_unused]] bool gatherableRows(const torch::Tensor& t) {
+  return t.is_cuda() && t.scalar_type() == torch::kBFloat16 && t.dim() == 2 && t.is_contiguous() &&
+         t.size(1) % 8 == 0 && t.size(1) <= std::numeric_limits<int>::max() &&
+         reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0;
+}
+
+// rows.index_select(0, index) for int64 indices into rows (bf16 on a GPU: one warp a row,
+// cuda::gatherRowsOrZerosBf16; ATen's index_select elsewhere, where it declines, and where rows
+// need a gradient through it: the kernel's output has no history). An index outside the rows gives
+// a zero row where index_select stops with a device assertion: the callers' indices are the
+// batch's own (cells of the table, types below the table's rows, as TypeRows' sums assume).
+torch::Tensor gatherRows(const torch::Tensor& rows, const torch::Tensor& index, [[maybe_unused]] bool kernel) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (kernel && !(rows.requires_grad() && at::GradMode::is_enabled()) && gatherableRows(rows) &&
+      index.scalar_type() == torch::kInt64 && index.dim() == 1 && index.is_contiguous() &&
+      index.device() == rows.device()) {
+    const c10::cuda::CUDAGuard guard(rows.device());
+    torch::Tensor out = torch::empty({index.size(0), rows.size(1)}, rows.options());
+    if (cuda::gatherRowsOrZerosBf16(bits(rows), index.data_ptr<std::int64_t>(), index.size(0),
+                                    static_cast<int>(rows.size(1)), mutableBits(out),
+                                    at::cuda::getCurrentCUDAStream(rows.device().index()).stream(), rows.size(0)))
+      return out;
+    gTokenRowDeclines.fetch_add(1, std::memory_order_relaxed);
+  }
+#endif
+  return rows.index_select(0, index);
+}
+
+// Training's packed tokens: [rows ; cls ; B zero rows] (rows [R, E], cls [B, E]) put in sequence
+// order (row i the concatenation's order[i], a permutation), as permuteRows of their cat, in one
+// gather (cuda::gatherRowsOrZerosBf16 with two tables). Two outputs with the same values (the second
+// a view of the first): the first layer's branch reads one and its residual the other, so that
+// their gradients come back apart and are summed as the inverse permutation gathers them
+// (cuda::gatherSumRowsBf16), where autograd's add summed them in a pass of its own
+// (CellTransformer::setFusedTokenRows). ATen's cat and index_select where the kernels decline
+// (and on the CPU).
+struct PackTokens : torch::autograd::Function<PackTokens> {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& rows,
+                                              const torch::Tensor& cls, const torch::Tensor& order) {
+    ctx->set_materialize_grads(false); // an unused output's gradient stays undefined (no zeros)
+    ctx->save_for_backward({order});
+    ctx->saved_data["rows"] = rows.size(0);
+    ctx->saved_data["cls"] = cls.size(0);
+    torch::Tensor out;
+#ifdef ATLASCOPE_FUSED_KERNELS
+    if (gatherableRows(rows) && gatherableRows(cls) && rows.size(1) == cls.size(1) &&
+        order.scalar_type() == torch::kInt64 && order.is_contiguous() && order.device() == rows.device()) {
+      const c10::cuda::CUDAGuard guard(rows.device());
+      out = torch::empty({order.size(0), rows.size(1)}, rows.options());
+      if (!cuda::gatherRowsOrZerosBf16(bits(rows), order.data_ptr<std::int64_t>(), order.size(0),
+                                       static_cast<int>(rows.size(1)), mutableBits(out),
+                                       at::cuda::getCurrentCUDAStream(rows.device().index()).stream(), rows.size(0),
+                                       bits(cls), cls.size(0)))
+        out = torch::Tensor();
+    }
+#endif
+    if (!out.defined()) {
+      if (rows.is_cuda()) gTokenRowDeclines.fetch_add(1, std::memory_order_relaxed);
+      const std::int64_t zeros = order.size(0) - rows.size(0) - cls.size(0);
+      out = torch::cat({rows, cls, torch::zeros({zeros, rows.size(1)}, rows.options())}, 0).index_select(0, order);
+    }
+    return {out, out.view_as(out)};
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const torch::Tensor order = ctx->get_saved_variables()[0];
+    const std::int64_t R = ctx->saved_data["rows"].toInt(), B = ctx->saved_data["cls"].toInt();
+    const torch::Tensor &g0 = grads[0], &g1 = grads[1];
+    if (!g0.defined() && !g1.defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    // Each concatenated row's place (the zero rows' are not needed): a scatter on the device.
+    const torch::Tensor inverse =
+        torch::empty_like(order).scatter_(0, order, torch::arange(order.size(0), order.options())).narrow(0, 0, R + B);
+    torch::Tensor d;
+#ifdef ATLASCOPE_FUSED_KERNELS
+    const torch::Tensor a = g0.defined() ? g0.contiguous() : g1.contiguous();
+    const torch::Tensor b = g0.defined() && g1.defined() ? g1.contiguous() : torch::Tensor();
+    if (gatherableRows(a) && (!b.defined() || (gatherableRows(b) && b.sizes() == a.sizes()))) {
+      const c10::cuda::CUDAGuard guard(a.device());
+      d = torch::empty({R + B, a.size(1)}, a.options());
+      void* stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
+      const int cols = static_cast<int>(a.size(1));
+      const bool ran = b.defined() ? cuda::gatherSumRowsBf16(bits(a), bits(b), inverse.data_ptr<std::int64_t>(), R + B,
+                                                             cols, mutableBits(d), stream, a.size(0))
+                                   : cuda::gatherRowsOrZerosBf16(bits(a), inverse.data_ptr<std::int64_t>(), R + B, cols,
+                                                                 mutableBits(d), stream, a.size(0));
+      if (!ran) d = torch::Tensor();
+    }
+#endif
+    if (!d.defined()) {
+      if (order.is_cuda()) gTokenRowDeclines.fetch_add(1, std::memory_order_relaxed);
+      d = (g0.defined() && g1.defined() ? g0 + g1 : g0.defined() ? g0 : g1).index_select(0, inverse);
+    }
+    return {d.narrow(0, 0, R), d.narrow(0, R, B), torch::Tensor()};
+  }
+};
+} // namespace
+
+std::int64_t CellTransformer::tokenRowDeclines() { return gTokenRowDeclines.load(); }
+
+double CellTransformer::checkPackTokens(torch::Device device) {
+  const std::int64_t R = 20000, B = 300, E = 384;
+  torch::manual_seed(37);
+  const auto o = torch::TensorOptions().dtype(device.is_cuda() ? torch::kBFloat16 : torch::kFloat32).device(device);
+  const torch::Tensor rows0 = torch::randn({R, E}, o), cls0 = torch::randn({B, E}, o);
+  const torch::Tensor order = torch::randperm(R + 2 * B, torch::TensorOptions().dtype(torch::kInt64)).to(device);
+  const torch::Tensor dBranch = torch::randn({R + 2 * B, E}, o), dResidual = torch::randn({R + 2 * B, E}, o);
+  const std::int64_t declines = gTokenRowDeclines.load();
+  double worst = 0;
+  // Two uses with their own gradients, as the first layer's projection and residual; then the
+  // branch alone (the second output's gradient undefined).
+  for (const bool twoUses : {true, false}) {
+    std::vector<std::vector<torch::Tensor>> results;
+    for (const bool function : {false, true}) {
+      const torch::Tensor rows = rows0.clone().requires_grad_(true), cls = cls0.clone().requires_grad_(true);
+      torch::Tensor branch, residual;
+      if (function) {
+        const auto both = PackTokens::apply(rows, cls, order);
+        branch = both[0];
+        residual = both[1];
+      } else {
+        branch = residual = permuteRows(torch::cat({rows, cls, torch::zeros({B, E}, o)}, 0), order);
+      }
+      torch::Tensor loss = (branch.to(torch::kFloat32) * dBranch.to(torch::kFloat32)).sum();
+      if (twoUses) loss = loss + (residual.to(torch::kFloat32) * dResidual.to(torch::kFloat32)).sum();
+      loss.backward();
+      results.push_back(
+          {branch.detach().to(torch::kFloat32), rows.grad().to(torch::kFloat32), cls.grad().to(torch::kFloat32)});
+    }
+    for (std::size_t i = 0; i < results[0].size(); ++i)
+      worst = std::max(worst, (results[1][i] - results[0][i]).abs().max().item<double>());
+  }
+  if (gTokenRowDeclines.load() != declines) return -1;
+  return worst;
+}
+
 // Packed rows -> the flat padded layout [B * L, C] (padding slots zero). A scatter to distinct
 // slots, so its backward is a gather: a gather of each padded slot's packed row (padding slots
 // pointing at their neighbourhood's zero row) sent every padding slot's gradient to that row,
@@ -2248,26 +2411,49 @@ std::atomic<std::int64_t> gPoolScatterDeclines{0};
 #ifdef ATLASCOPE_FUSED_KERNELS
 // The packed rows into the padded layout by one gather over its slots (cuda::gatherRowsOrZerosBf16),
 // each slot's packed row (-1: a padding slot) made on the device by a scatter (no host copy:
-// capturable); the gradient a gather of the real slots' rows, as index_copy's backward.
+// capturable); the gradient a gather of the real slots' rows, as index_copy's backward. Two
+// outputs with the same values (the second a view of the first): the pool reads one for its
+// scores and the other for its values, so that their gradients come back apart and are summed as
+// the real slots' rows are gathered (cuda::gatherSumRowsBf16), where autograd's add summed them
+// over the whole padded layout first (0.07 ms of a training step at the released size).
 struct ScatterPaddedRows : torch::autograd::Function<ScatterPaddedRows> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& packed,
-                               const torch::Tensor& unpackIndex, std::int64_t slots) {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& packed,
+                                              const torch::Tensor& unpackIndex, std::int64_t slots) {
+    ctx->set_materialize_grads(false); // an unused output's gradient stays undefined (no zeros)
     ctx->save_for_backward({unpackIndex});
     const c10::cuda::CUDAGuard guard(packed.device());
     const torch::Tensor from = torch::full({slots}, -1, unpackIndex.options())
                                    .scatter_(0, unpackIndex, torch::arange(packed.size(0), unpackIndex.options()));
     torch::Tensor out = torch::empty({slots, packed.size(1)}, packed.options());
-    if (cuda::gatherRowsOrZerosBf16(bits(packed), from.data_ptr<std::int64_t>(), slots,
-                                    static_cast<int>(packed.size(1)), mutableBits(out),
-                                    at::cuda::getCurrentCUDAStream(packed.device().index()).stream()))
-      return out;
-    gPoolScatterDeclines.fetch_add(1, std::memory_order_relaxed);
-    return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, unpackIndex, packed);
+    if (!cuda::gatherRowsOrZerosBf16(bits(packed), from.data_ptr<std::int64_t>(), slots,
+                                     static_cast<int>(packed.size(1)), mutableBits(out),
+                                     at::cuda::getCurrentCUDAStream(packed.device().index()).stream())) {
+      gPoolScatterDeclines.fetch_add(1, std::memory_order_relaxed);
+      out = torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, unpackIndex, packed);
+    }
+    return {out, out.view_as(out)};
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const torch::Tensor unpackIndex = ctx->get_saved_variables()[0];
-    return {grads[0].index_select(0, unpackIndex), torch::Tensor(), torch::Tensor()};
+    const torch::Tensor &g0 = grads[0], &g1 = grads[1];
+    if (!g0.defined() && !g1.defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const torch::Tensor a = g0.defined() ? g0.contiguous() : g1.contiguous();
+    const torch::Tensor b = g0.defined() && g1.defined() ? g1.contiguous() : torch::Tensor();
+    const std::int64_t R = unpackIndex.size(0);
+    if (gatherableRows(a) && (!b.defined() || (gatherableRows(b) && b.sizes() == a.sizes()))) {
+      const c10::cuda::CUDAGuard guard(a.device());
+      torch::Tensor d = torch::empty({R, a.size(1)}, a.options());
+      void* stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
+      const int cols = static_cast<int>(a.size(1));
+      if (b.defined() ? cuda::gatherSumRowsBf16(bits(a), bits(b), unpackIndex.data_ptr<std::int64_t>(), R, cols,
+                                                mutableBits(d), stream, a.size(0))
+                      : cuda::gatherRowsOrZerosBf16(bits(a), unpackIndex.data_ptr<std::int64_t>(), R, cols,
+                                                    mutableBits(d), stream, a.size(0)))
+        return {d, torch::Tensor(), torch::Tensor()};
+    }
+    gPoolScatterDeclines.fetch_add(1, std::memory_order_relaxed);
+    return {(b.defined() ? a + b : a).index_select(0, unpackIndex), torch::Tensor(), torch::Tensor()};
   }
 };
 #endif
@@ -2285,15 +2471,29 @@ double CellTransformer::checkPoolScatter(torch::Device device) {
   const torch::Tensor packed0 = torch::randn({R, E}, o), dout = torch::randn({B * (N + 2), E}, o);
   std::vector<torch::Tensor> values, grads;
   const std::int64_t declines = gPoolScatterDeclines.load();
-  for (const bool oneGather : {false, true}) {
-    const torch::Tensor packed = packed0.clone().requires_grad_(true);
-    const torch::Tensor out = scatterPadded(packed, batch, oneGather);
-    (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
-    values.push_back(out.detach().to(torch::kFloat32));
-    grads.push_back(packed.grad().to(torch::kFloat32));
-  }
+  const torch::Tensor dout2 = torch::randn({B * (N + 2), E}, o);
+  // Used once (scatterPadded), then twice with a gradient each (scatterPaddedTwice: the pool's
+  // scores and values).
+  for (const bool twice : {false, true})
+    for (const bool oneGather : {false, true}) {
+      const torch::Tensor packed = packed0.clone().requires_grad_(true);
+      torch::Tensor out, second;
+      if (twice)
+        std::tie(out, second) = scatterPaddedTwice(packed, batch, oneGather);
+      else
+        out = scatterPadded(packed, batch, oneGather);
+      torch::Tensor loss = (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum();
+      if (twice) loss = loss + (second.to(torch::kFloat32) * dout2.to(torch::kFloat32)).sum();
+      loss.backward();
+      values.push_back(out.detach().to(torch::kFloat32));
+      grads.push_back(packed.grad().to(torch::kFloat32));
+    }
   if (gPoolScatterDeclines.load() != declines) return -1;
-  return std::max((values[1] - values[0]).abs().max().item<double>(), (grads[1] - grads[0]).abs().max().item<double>());
+  double worst = 0;
+  for (std::size_t i = 0; i < values.size(); i += 2)
+    worst = std::max({worst, (values[i + 1] - values[i]).abs().max().item<double>(),
+                      (grads[i + 1] - grads[i]).abs().max().item<double>()});
+  return worst;
 }
 
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, [[maybe_unused]] bool oneGather) {
@@ -2303,9 +2503,25 @@ torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, [[m
       packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
       batch.unpackIndex.device() == packed.device() && batch.unpackIndex.size(0) == packed.size(0) &&
       packed.size(1) <= std::numeric_limits<int>::max())
-    return ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots);
+    return ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots)[0];
 #endif
   return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
+}
+
+std::pair<torch::Tensor, torch::Tensor> scatterPaddedTwice(const torch::Tensor& packed, const Batch& batch,
+                                                           [[maybe_unused]] bool oneGather) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
+  if (oneGather && packed.is_cuda() && packed.scalar_type() == torch::kBFloat16 && packed.dim() == 2 &&
+      packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
+      batch.unpackIndex.device() == packed.device() && batch.unpackIndex.size(0) == packed.size(0) &&
+      packed.size(1) <= std::numeric_limits<int>::max()) {
+    const auto both = ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots);
+    return {both[0], both[1]};
+  }
+#endif
+  const torch::Tensor out = scatterPadded(packed, batch, oneGather);
+  return {out, out};
 }
 
 namespace {
@@ -2530,12 +2746,13 @@ torch::Tensor CellTransformer::attentionPool(const torch::Tensor& enc, const tor
 // padded LayerNorm). Each row's LayerNorm is the same whichever layout it is computed in.
 torch::Tensor CellTransformer::packedPool(const torch::Tensor& packed, const Batch& batch) const {
   const std::int64_t E = config_.embedDim, B = batch.observed.size(0), N = batch.observed.size(1);
-  const torch::Tensor n = scatterPadded(normalize(packed), batch, fusedPoolScatter_ && fused_);
+  const auto [n, values] = scatterPaddedTwice(normalize(packed), batch, fusedPoolScatter_ && fused_);
   const torch::Tensor valid = torch::cat({batch.valid, torch::zeros({B, 2}, batch.valid.options())}, 1);
-  return normalizedPool(n.view({B, N + 2, E}), valid);
+  return normalizedPool(n.view({B, N + 2, E}), valid, values.view({B, N + 2, E}));
 }
 
-torch::Tensor CellTransformer::normalizedPool(const torch::Tensor& n, const torch::Tensor& valid) const {
+torch::Tensor CellTransformer::normalizedPool(const torch::Tensor& n, const torch::Tensor& valid,
+                                              const torch::Tensor& values) const {
   const std::int64_t H = config_.heads;
   const std::int64_t B = n.size(0), N = n.size(1);
   const auto [A, c, biasScore] = poolScores();
@@ -2545,7 +2762,8 @@ torch::Tensor CellTransformer::normalizedPool(const torch::Tensor& n, const torc
   const torch::Tensor extra = torch::stack({biasScore, torch::zeros_like(biasScore)}).unsqueeze(0).expand({B, 2, H});
   const torch::Tensor attn = torch::softmax(torch::cat({scores, extra}, 1), 1); // [B, N+2, H]
   const torch::Tensor a = attn.narrow(1, 0, N);
-  const torch::Tensor S = torch::matmul(a.transpose(1, 2).to(compute_), n).to(torch::kFloat32); // [B, H, E]
+  const torch::Tensor S =
+      torch::matmul(a.transpose(1, 2).to(compute_), values.defined() ? values : n).to(torch::kFloat32); // [B, H, E]
   return poolOutput(S, a.sum(1), attn.select(1, N));
 }
 
@@ -2621,21 +2839,22 @@ torch::Tensor typeRowSums(const torch::Tensor& grad, const torch::Tensor& types,
 // unrounded (parity's train_type_rows_* compare both with float64 sums after that rounding).
 // `kernel` false (--no-fused-kernels): ATen's float32 index_add for the sums.
 struct TypeRows : torch::autograd::Function<TypeRows> {
+  // tokenRowKernels: the rows by gatherRows' kernel (CellTransformer::setFusedTokenRows).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
-                               const torch::Tensor& types, bool kernel) {
+                               const torch::Tensor& types, bool kernel, bool tokenRowKernels) {
     gTypeRowRuns.fetch_add(1, std::memory_order_relaxed);
     ctx->save_for_backward({types});
     ctx->saved_data["classes"] = table.size(0);
     ctx->saved_data["dtype"] = static_cast<std::int64_t>(table.scalar_type());
     ctx->saved_data["kernel"] = kernel;
-    return table.index_select(0, types);
+    return gatherRows(table, types, kernel && tokenRowKernels);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const torch::Tensor types = ctx->get_saved_variables()[0];
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
     return {typeRowSums(grads[0], types, ctx->saved_data["classes"].toInt(), dtype, ctx->saved_data["kernel"].toBool()),
-            torch::Tensor(), torch::Tensor()};
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 } // namespace
@@ -2651,7 +2870,7 @@ std::int64_t CellTransformer::typeRowRuns() { return gTypeRowRuns.load(); }
 torch::Tensor CellTransformer::typeEmbedding(const std::string& table, const torch::Tensor& types) const {
   const torch::Tensor& low = P(table);
   if (computeTypeRows_ && at::GradMode::is_enabled() && low.requires_grad() && low.scalar_type() == compute_)
-    return TypeRows::apply(low, types, fused_);
+    return TypeRows::apply(low, types, fused_, fusedTokenRows_);
   return p(table).index_select(0, types).to(compute_);
 }
 
@@ -2729,7 +2948,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
   const bool packed = batch.rows.defined();
   const torch::Tensor rows = packed ? batch.rows : batch.observed.reshape({-1});
   // A padded table (the trainer's copy in the compute dtype) goes to cellTokens as it is.
-  const torch::Tensor x = expression.index_select(0, rows);
+  const torch::Tensor x = gatherRows(expression, rows, fusedTokenRows() && at::GradMode::is_enabled());
   torch::Tensor tokens = cellTokens(x, types.index_select(0, rows));
   if (!packed) tokens = tokens.view({B, N, E});
   stage("gather + expression MLP");
@@ -2883,6 +3102,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
         table.defined() ? assembleTokens(table, cls, batch, wide ? &index : nullptr, indexOnly) : torch::Tensor();
     if (wide && !index.defined()) ++firstLayerDeclines_; // the per-token first layer runs instead
     torch::Tensor firstAttention, firstNormed;           // layer 0 from the table alone
+    torch::Tensor packedResidual;                        // PackTokens' second output
     if (indexOnly && index.defined()) {
       firstAttention = firstLayerAttention(table, index, cls, batch);
       if (firstAttention.defined()) firstNormed = firstLayerNorm(table, index, cls, firstAttention);
@@ -2897,12 +3117,19 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       // The class token's rows written out: ATen's cat of an expanded row took its slow path.
       const torch::Tensor clsRows =
           computeTypeRows_ ? cls.view({1, E}).expand({B, E}).contiguous() : cls.view({1, E}).expand({B, E});
-      tokens =
-          permuteRows(torch::cat({rows.to(compute_), clsRows, torch::zeros({B, E}, rows.options().dtype(compute_))}, 0),
-                      batch.order);
+      if (fusedTokenRows() && at::GradMode::is_enabled() && rows.is_cuda() && compute_ == torch::kBFloat16) {
+        const auto both = PackTokens::apply(rows.to(compute_), clsRows.contiguous(), batch.order);
+        tokens = both[0];
+        packedResidual = both[1];
+      } else {
+        tokens = permuteRows(
+            torch::cat({rows.to(compute_), clsRows, torch::zeros({B, E}, rows.options().dtype(compute_))}, 0),
+            batch.order);
+      }
     }
     stage("gather tokens");
-    torch::Tensor residual = tokens; // encoderFeedForward's second output: the same values
+    // encoderFeedForward's second output: the same values (PackTokens': a second output of its own).
+    torch::Tensor residual = packedResidual.defined() ? packedResidual : tokens;
     for (int i = 0; i < config_.encoderLayers; ++i) {
       const std::string l = "encoder.layers." + std::to_string(i);
       if (i == 0 && firstNormed.defined()) {

@@ -117,6 +117,11 @@ Batch pinned(Batch batch);
 // (a GPU's contiguous bf16 rows): one pass over the layout by a kernel (ScatterPaddedRows) where
 // a zero fill and index_copy took two; the same values and gradient.
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, bool oneGather = false);
+// scatterPadded's layout as two tensors with the same values (one a view of the other) for two
+// uses, whose gradients ScatterPaddedRows sums as it gathers the real rows (oneGather; otherwise
+// the same tensor twice, autograd's add summing them).
+std::pair<torch::Tensor, torch::Tensor> scatterPaddedTwice(const torch::Tensor& packed, const Batch& batch,
+                                                           bool oneGather = false);
 // x.index_select(0, order) for a permutation `order` of x's rows (Batch::order), whose backward
 // gathers the gradient by the inverse permutation instead of index_select's atomic index_add.
 torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order);
@@ -232,6 +237,23 @@ public:
   // H200 (call s16-2): 53,965 and 53,876 cells/s against 53,238 off, replays' median 18.92 ms against 19.15.
   void setComputeTypeRows(bool on) { computeTypeRows_ = on; }
   bool computeTypeRows() const { return computeTypeRows_; }
+  // Training's token rows on a GPU in bf16 with the fused kernels, by gathers of their own (ATen's
+  // index_select took ~65 us for ~100k rows whatever their width): the cells' expression rows, the
+  // type embeddings' rows, and the packed tokens (cells, class tokens, zero slots) put in sequence
+  // order in one pass (PackTokens) where ATen's cat and gather took two, with the first layer's two
+  // gradients (its branch and its residual) summed on the way back in one pass where autograd's add
+  // and the inverse gather took two; the token MLP's LayerNorm reads its gradient, a column slice
+  // of proj_norm's, in place. Off: ATen's gathers and cat, autograd's add and a contiguous copy
+  // (the paths before, for comparisons).
+  void setFusedTokenRows(bool on) { fusedTokenRows_ = on; }
+  bool fusedTokenRows() const { return fusedTokenRows_ && fusedKernels(); }
+  // PackTokens against ATen's cat, gather and autograd's add (20,000 rows of 384, 300 class tokens
+  // and zero slots; the output used twice with different gradients, then once): the largest
+  // difference of the output and of the rows' and class tokens' gradients (0: the same bits), -1
+  // where its kernels declined. On the CPU both are ATen's (the function's own fallback against
+  // the composite).
+  static double checkPackTokens(torch::Device device);
+  static std::int64_t tokenRowDeclines();
   // Training's decoder attention between a neighbourhood's two tokens (on a GPU in bf16 with the
   // fused kernels) by one kernel each way (TrainPairAttention). Off: ATen's float32 composite and
   // its autograd (the path before, for comparisons).
@@ -242,8 +264,9 @@ public:
   void setFusedPoolScatter(bool on) { fusedPoolScatter_ = on; }
   bool fusedPoolScatter() const { return fusedPoolScatter_ && fusedKernels(); }
   // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x
-  // 102 slots): the largest difference of the layout and of the rows' gradient (0: the same);
-  // -1 where the kernel declined. On the CPU both are the path before.
+  // 102 slots), used once and (scatterPaddedTwice) twice with a gradient each: the largest
+  // difference of the layout and of the rows' gradient (0: the same); -1 where the kernels
+  // declined. On the CPU both are the path before.
   static double checkPoolScatter(torch::Device device);
   bool fusedPairAttention() const { return fusedPairAttention_ && fusedKernels(); }
   static std::int64_t pairAttentionDeclines();
@@ -424,7 +447,8 @@ public:
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built), over
   // both backwards (one pass, two passes), LayerNorm(x + y) against ATen's add and layer_norm (its
-  // four gradients), and ragged and small row counts.
+  // four gradients), the one-pass backward reading a column slice of a wider gradient in place
+  // against the same values contiguous, and ragged and small row counts.
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
   // The training linear layers of the fused kernels (bias gradient, GELU's backward with it, the
   // q/k/v projections) against ATen's linear and gelu, the same way (input width `in`, output
@@ -614,7 +638,9 @@ private:
   torch::Tensor packedPool(const torch::Tensor& packed, const Batch& batch) const;
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]
   // or undefined for all).
-  torch::Tensor normalizedPool(const torch::Tensor& n, const torch::Tensor& valid) const;
+  // `values` (defined: n's values, another tensor): the pool's values read from it, its scores from n.
+  torch::Tensor normalizedPool(const torch::Tensor& n, const torch::Tensor& valid,
+                               const torch::Tensor& values = {}) const;
   // The first encoder layer's q|k|v of rows x [n, E]: a wide table's columns E.. (cellTable).
   torch::Tensor firstLayerProjection(const torch::Tensor& x) const;
   // The first encoder layer's attention (its out_proj included) from a wide table's q|k|v rows
@@ -651,6 +677,7 @@ private:
   bool linCombGelu_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool computeTypeRows_ = true;
+  bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;
   bool fusedPoolScatter_ = true;
   bool fusedPool_ = true;

@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
+#include <limits>
 #include <type_traits>
 
 namespace atlascope::inference::cuda {
@@ -380,16 +381,16 @@ template <int PAIRS, bool TWO, typename Visit>
 __device__ __forceinline__ void
 layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
                      const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight, float mu, float r,
-                     long long base, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit) {
+                     long long base, long long dyBase, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit) {
   constexpr float kInvCols = 1.0f / (64 * PAIRS);
   float2 g[PAIRS], xh[PAIRS];
   float sumG = 0.f, sumGX = 0.f;
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) {
     const int c = lane + 32 * i;
-    float2 d = __bfloat1622float2(dy[base + c]);
+    float2 d = __bfloat1622float2(dy[dyBase + c]);
     if constexpr (TWO) {
-      const float2 e = __bfloat1622float2(dy2[base + c]);
+      const float2 e = __bfloat1622float2(dy2[dyBase + c]);
       d = __bfloat1622float2(__floats2bfloat162_rn(d.x + e.x, d.y + e.y));
     }
     const float2 w = __bfloat1622float2(weight[c]);
@@ -421,8 +422,8 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
   if (row >= rows) return;
-  layerNormRowBackward<PAIRS, false>(dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, lane, dx,
-                                     [](int, float2, float2) {});
+  layerNormRowBackward<PAIRS, false>(dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS,
+                                     lane, dx, [](int, float2, float2) {});
 }
 
 constexpr int kBackwardWarps = 8;     // rows a block works on at once (a warp each)
@@ -443,7 +444,7 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
                             const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
                             const float* __restrict__ mean, const float* __restrict__ rstd,
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
-                            float2* __restrict__ partialBeta, long long rows) {
+                            float2* __restrict__ partialBeta, long long rows, long long dyPitch) {
   constexpr int kPairsPerRow = 32 * PAIRS;
   __shared__ float2 blockGamma[kPairsPerRow], blockBeta[kPairsPerRow];
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) / 32;
@@ -452,8 +453,8 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
   for (int i = 0; i < PAIRS; ++i) accG[i] = accB[i] = make_float2(0.f, 0.f);
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
-    layerNormRowBackward<PAIRS, TWO>(dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, lane, dx,
-                                     [&](int i, float2 d, float2 xh) {
+    layerNormRowBackward<PAIRS, TWO>(dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane,
+                                     dx, [&](int i, float2 d, float2 xh) {
                                        accG[i].x += d.x * xh.x;
                                        accG[i].y += d.y * xh.y;
                                        accB[i].x += d.x;
@@ -754,9 +755,10 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols) {
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2) {
+                           const std::uint16_t* dy2, std::int64_t dyStride) {
+  if (dyStride == 0) dyStride = cols;
   if (rows <= 0 || !aligned(dy) || !aligned(x) || !aligned(weight) || !aligned(dx) || (dy2 && !aligned(dy2)) ||
-      reinterpret_cast<std::uintptr_t>(partial) % 8 != 0)
+      reinterpret_cast<std::uintptr_t>(partial) % 8 != 0 || dyStride < cols || dyStride % 2 != 0)
     return false;
   const int blocks = layerNormBackwardBlocks(rows, cols);
   const auto s = static_cast<cudaStream_t>(stream);
@@ -773,10 +775,10 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
         auto* pb = reinterpret_cast<float2*>(partialBeta);
         if (dy2)
           layerNormBackwardKernel<kPairs, true><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
-              d, d2, in, g, mean, rstd, out, pg, pb, rows);
+              d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2);
         else
           layerNormBackwardKernel<kPairs, false><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
-              d, d2, in, g, mean, rstd, out, pg, pb, rows);
+              d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2);
       }))
     return false;
   launchSliceSums(partial, blocks, cols, 2, reinterpret_cast<__nv_bfloat16*>(dgamma),
@@ -917,35 +919,87 @@ __global__ void __launch_bounds__(kTypeRowThreads)
 } // namespace
 
 namespace {
-// A warp a slot's row, 16 bytes a lane at a time.
-__global__ void gatherRowsOrZerosKernel(const uint4* __restrict__ src, const long long* __restrict__ from,
-                                        long long slots, int vecs, uint4* __restrict__ out) {
+// A warp a slot's row, 16 bytes a lane at a time: 0 <= from[slot] < count the row of `src`, from
+// count up to count + extraRows the row of `extra` (extraRows 0 without it), else zeros.
+__global__ void gatherRowsOrZerosKernel(const uint4* __restrict__ src, long long count, const uint4* __restrict__ extra,
+                                        long long extraRows, const long long* __restrict__ from, long long slots,
+                                        int vecs, uint4* __restrict__ out) {
   const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   if (slot >= slots) return;
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long f = from[slot];
   uint4* o = out + slot * vecs;
-  if (f < 0) {
+  const uint4* s = f < 0                   ? nullptr
+                   : f < count             ? src + f * vecs
+                   : f - count < extraRows ? extra + (f - count) * vecs
+                                           : nullptr;
+  if (!s) {
     for (int v = lane; v < vecs; v += 32) o[v] = make_uint4(0u, 0u, 0u, 0u);
   } else {
-    const uint4* s = src + f * vecs;
     for (int v = lane; v < vecs; v += 32) o[v] = s[v];
   }
+}
+
+// out[slot] = a[from[slot]] + b[from[slot]] (bf16 pairs added in float32, rounded once, as ATen's
+// add of two bf16 tensors), a warp a row; zeros where from[slot] is outside [0, count).
+__global__ void gatherSumRowsKernel(const uint4* __restrict__ a, const uint4* __restrict__ b, long long count,
+                                    const long long* __restrict__ from, long long slots, int vecs,
+                                    uint4* __restrict__ out) {
+  const long long slot = static_cast<long long>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (slot >= slots) return;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const long long f = from[slot];
+  uint4* o = out + slot * vecs;
+  if (f < 0 || f >= count) {
+    for (int v = lane; v < vecs; v += 32) o[v] = make_uint4(0u, 0u, 0u, 0u);
+    return;
+  }
+  for (int v = lane; v < vecs; v += 32) {
+    const uint4 x = a[f * vecs + v], y = b[f * vecs + v];
+    const auto* xp = reinterpret_cast<const __nv_bfloat162*>(&x);
+    const auto* yp = reinterpret_cast<const __nv_bfloat162*>(&y);
+    uint4 r;
+    auto* rp = reinterpret_cast<__nv_bfloat162*>(&r);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 p = __bfloat1622float2(xp[e]), q = __bfloat1622float2(yp[e]);
+      rp[e] = __floats2bfloat162_rn(p.x + q.x, p.y + q.y);
+    }
+    o[v] = r;
+  }
+}
+
+constexpr int kGatherWarps = 8;
+
+bool gatherFits(const void* a, const void* b, const void* out, const void* from, std::int64_t slots, int cols) {
+  auto aligned16 = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  return slots >= 0 && cols > 0 && cols % 8 == 0 && aligned16(a) && aligned16(b) && aligned16(out) &&
+         (slots == 0 || from) && (slots + kGatherWarps - 1) / kGatherWarps <= 0x7fffffffLL;
 }
 } // namespace
 
 bool gatherRowsOrZerosBf16(const std::uint16_t* src, const std::int64_t* from, std::int64_t slots, int cols,
-                           std::uint16_t* out, void* stream) {
-  if (slots < 0 || cols <= 0 || cols % 8 != 0 || reinterpret_cast<std::uintptr_t>(src) % 16 != 0 ||
-      reinterpret_cast<std::uintptr_t>(out) % 16 != 0 || (slots > 0 && !from))
-    return false;
+                           std::uint16_t* out, void* stream, std::int64_t count, const std::uint16_t* extra,
+                           std::int64_t extraRows) {
+  if (!gatherFits(src, extra, out, from, slots, cols) || (extra && (count < 0 || extraRows < 0))) return false;
   if (slots == 0) return true;
-  constexpr int kWarps = 8;
-  const long long blocks = (slots + kWarps - 1) / kWarps;
-  if (blocks > 0x7fffffffLL) return false;
-  gatherRowsOrZerosKernel<<<static_cast<unsigned>(blocks), 32 * kWarps, 0, static_cast<cudaStream_t>(stream)>>>(
-      reinterpret_cast<const uint4*>(src), reinterpret_cast<const long long*>(from), slots, cols / 8,
-      reinterpret_cast<uint4*>(out));
+  if (count < 0) count = std::numeric_limits<long long>::max(); // no bound: every index is src's
+  if (!extra) extraRows = 0;
+  const long long blocks = (slots + kGatherWarps - 1) / kGatherWarps;
+  gatherRowsOrZerosKernel<<<static_cast<unsigned>(blocks), 32 * kGatherWarps, 0, static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const uint4*>(src), count, reinterpret_cast<const uint4*>(extra), extraRows,
+      reinterpret_cast<const long long*>(from), slots, cols / 8, reinterpret_cast<uint4*>(out));
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool gatherSumRowsBf16(const std::uint16_t* a, const std::uint16_t* b, const std::int64_t* from, std::int64_t slots,
+                       int cols, std::uint16_t* out, void* stream, std::int64_t count) {
+  if (!a || !b || count < 0 || !gatherFits(a, b, out, from, slots, cols)) return false;
+  if (slots == 0) return true;
+  const long long blocks = (slots + kGatherWarps - 1) / kGatherWarps;
+  gatherSumRowsKernel<<<static_cast<unsigned>(blocks), 32 * kGatherWarps, 0, static_cast<cudaStream_t>(stream)>>>(
+      reinterpret_cast<const uint4*>(a), reinterpret_cast<const uint4*>(b), count,
+      reinterpret_cast<const long long*>(from), slots, cols / 8, reinterpret_cast<uint4*>(out));
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -73,10 +73,13 @@ bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, c
 int layerNormBackwardBlocks(std::int64_t rows, int cols);
 // With `dy2`, the gradient is dy + dy2 (rounded to bf16, as autograd's add): LayerNorm's output
 // used twice (the layer's branch and the residual), the two gradients summed as they are read.
+// dyStride: elements between dy's rows (and dy2's; even, at least cols; 0: cols), so that a column
+// slice of a wider gradient is read in place (the token MLP's half of proj_norm's: its copy took
+// 0.05 ms of a training step at the released size).
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2 = nullptr);
+                           const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);
@@ -204,9 +207,22 @@ bool typeRowSumsBf16(const std::uint16_t* grad, std::int64_t ld, const std::int6
 // out[s] = src[from[s]] for each of `slots` rows of `cols` bf16 values, zeros where from[s] < 0:
 // the packed rows put into a padded layout in one pass over it, where zero-filling it and
 // index_copy into it took two (0.16 ms of a training step's attention pool at the released
-// size). cols a multiple of 8, 16-byte aligned pointers; false (nothing launched) otherwise.
+// size). count >= 0: src has count rows, an index past them gives zeros (count < 0: every index
+// from 0 up is src's). With `extra`, rows of two tables as if concatenated: from[s] < count src's
+// row, count <= from[s] < count + extraRows extra's row from[s] - count, zeros past both
+// (training's packed tokens: the cells' rows, the class tokens' and the zero slots', put in
+// sequence order without ATen's cat and gather; `extra` needs count >= 0). cols a multiple of 8,
+// 16-byte aligned pointers; false (nothing launched) otherwise.
 bool gatherRowsOrZerosBf16(const std::uint16_t* src, const std::int64_t* from, std::int64_t slots, int cols,
-                           std::uint16_t* out, void* stream);
+                           std::uint16_t* out, void* stream, std::int64_t count = -1,
+                           const std::uint16_t* extra = nullptr, std::int64_t extraRows = 0);
+// out[s] = a[from[s]] + b[from[s]] for a and b of `count` rows (bf16 rows added in float32 and
+// rounded once, as ATen's add), zeros where from[s] is outside [0, count): the two gradients of
+// training's packed tokens (the first layer's branch and its residual) summed and put back in
+// packing order in one pass, where autograd's add and the inverse permutation's gather took two.
+// cols a multiple of 8, 16-byte aligned pointers; false (nothing launched) otherwise.
+bool gatherSumRowsBf16(const std::uint16_t* a, const std::uint16_t* b, const std::int64_t* from, std::int64_t slots,
+                       int cols, std::uint16_t* out, void* stream, std::int64_t count);
 
 // out = GELU(x W^T + bias) (erf GELU) over bf16 x [M, K] and W [N, K] (row-major, PyTorch's
 // Linear), out [M, N], by one CUTLASS GEMM whose epilogue adds the bias in float32, rounds to

@@ -458,6 +458,8 @@ void addModelCommands(CLI::App& app) {
           }
           // Training's pool layout by its kernel against the zero fill and index_copy: the same bits.
           j["train_pool_scatter_max_difference"] = CellTransformer::checkPoolScatter(dev);
+          // Training's packed tokens by their gathers against ATen's cat, gather and add: the same bits.
+          j["train_pack_tokens_max_difference"] = CellTransformer::checkPackTokens(dev);
           {
             // Training's decoder pair attention by its kernels against float32 autograd.
             const auto pa = CellTransformer::checkPairAttention(dev);
@@ -616,6 +618,10 @@ void addModelCommands(CLI::App& app) {
             j["train_pool_scatter_max_difference"].get<double>() == 0))
         failures.push_back("training's pool layout by its kernel differs from the zero fill and index_copy, or the "
                            "kernel did not run");
+      if (j.contains("train_pack_tokens_max_difference") && !(j["train_pack_tokens_max_difference"].is_number() &&
+                                                              j["train_pack_tokens_max_difference"].get<double>() == 0))
+        failures.push_back("training's packed tokens by their gathers differ from ATen's cat, gather and add, or the "
+                           "kernels did not run");
       // Training's decoder pair attention: its kernels ran, within 2% of float32 (bf16 rounding of
       // the output and the gradient: ~0.4%).
       if (j.contains("train_pair_attention_max_rel_error"))

@@ -56,6 +56,7 @@ struct TrainJob {
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
+  bool atenTokenRows = false;              // GPU: the token rows by ATen's gathers, cat and add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
   ColumnOptions columns;
@@ -168,6 +169,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
+  model->setFusedTokenRows(!job.atenTokenRows);
   model->setFusedKernels(!job.noFusedKernels);
 
   inference::TrainOptions opt = job.opt;
@@ -288,6 +290,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_pair_attention", model->fusedPairAttention()},
                       {"pair_attention_declines", inference::CellTransformer::pairAttentionDeclines()},
                       {"fused_pool_scatter", model->fusedPoolScatter()},
+                      {"fused_token_rows", model->fusedTokenRows()},
+                      {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
@@ -397,6 +401,11 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--aten-pool-scatter", job.atenPoolScatter,
                 "GPU: the attention pool's padded layout by a zero fill and index_copy instead of one kernel (the "
                 "path before, for comparisons)");
+  cmd->add_flag("--aten-token-rows", job.atenTokenRows,
+                "GPU: the token rows by ATen's index_select (expression and type-embedding rows), cat and gather "
+                "(the packed tokens in sequence order), the first layer's two gradients summed by autograd's add, "
+                "and a contiguous copy of the token MLP's gradient slice, instead of gathers of their own (the paths "
+                "before, for comparisons)");
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");

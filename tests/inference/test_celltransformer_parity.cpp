@@ -342,6 +342,13 @@ private Q_SLOTS:
     QVERIFY(grads[1][0].abs().sum().item<double>() > 0);
   }
 
+  // Training's packed tokens as one function (PackTokens: on a GPU one gather forward and one
+  // gather-and-sum back) give the output of ATen's cat and gather, and the rows' and class tokens'
+  // gradients of autograd with the output used twice (the first layer's branch and residual, each
+  // with its own gradient): here the function's own ATen form on the CPU, its wiring (the two
+  // gradients summed, the rows' and class tokens' parts split) the same as the composite's.
+  void packTokensGiveTheCompositesGradients() { QCOMPARE(CellTransformer::checkPackTokens(torch::kCPU), 0.0); }
+
   // Training's decoder pair attention as one function (TrainPairAttention: a GPU runs a kernel each
   // way with the same formulas) gives the output and the q|k|v gradient of float32 autograd through
   // the composite: here its written-out backward on the CPU.
