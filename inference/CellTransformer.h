@@ -242,9 +242,9 @@ public:
   // type embeddings' rows, and the packed tokens (cells, class tokens, zero slots) put in sequence
   // order in one pass (PackTokens) where ATen's cat and gather took two, with the first layer's two
   // gradients (its branch and its residual) summed on the way back in one pass where autograd's add
-  // and the inverse gather took two; the token MLP's LayerNorm reads its gradient, a column slice
-  // of proj_norm's, in place. Off: ATen's gathers and cat, autograd's add and a contiguous copy
-  // (the paths before, for comparisons).
+  // and the inverse gather took two; LayerNorm's backward reads a gradient that is a column slice
+  // of a wider one in place (in the model: the token MLP's, half of proj_norm's). Off: ATen's
+  // gathers and cat, autograd's add and a contiguous copy (the paths before, for comparisons).
   void setFusedTokenRows(bool on) { fusedTokenRows_ = on; }
   bool fusedTokenRows() const { return fusedTokenRows_ && fusedKernels(); }
   // PackTokens against ATen's cat, gather and autograd's add (20,000 rows of 384, 300 class tokens
@@ -259,8 +259,10 @@ public:
   // its autograd (the path before, for comparisons).
   void setFusedPairAttention(bool on) { fusedPairAttention_ = on; }
   // Training's attention pool (on a GPU in bf16 with the fused kernels): its packed rows put into the
-  // padded layout by one kernel (scatterPadded's oneGather). Off: a zero fill and index_copy (the
-  // path before, for comparisons).
+  // padded layout by one kernel (scatterPadded's oneGather), its scores' and values' gradients
+  // summed as the real rows are gathered back (scatterPaddedTwice). Off: a zero fill and
+  // index_copy, autograd's add over the padded layout and ATen's gather (the paths before, for
+  // comparisons).
   void setFusedPoolScatter(bool on) { fusedPoolScatter_ = on; }
   bool fusedPoolScatter() const { return fusedPoolScatter_ && fusedKernels(); }
   // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x

@@ -399,8 +399,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "and its autograd (~20 small kernels a layer) instead of one kernel each way (the path before, for "
                 "comparisons)");
   cmd->add_flag("--aten-pool-scatter", job.atenPoolScatter,
-                "GPU: the attention pool's padded layout by a zero fill and index_copy instead of one kernel (the "
-                "path before, for comparisons)");
+                "GPU: the attention pool's padded layout by a zero fill and index_copy instead of one kernel, and "
+                "its scores' and values' gradients summed by autograd's add before ATen's gather instead of as "
+                "the kernel gathers them (the paths before, for comparisons)");
   cmd->add_flag("--aten-token-rows", job.atenTokenRows,
                 "GPU: the token rows by ATen's index_select (expression and type-embedding rows), cat and gather "
                 "(the packed tokens in sequence order), the first layer's two gradients summed by autograd's add, "
