@@ -2299,6 +2299,34 @@ torch::Tensor gatherRows(const torch::Tensor& rows, const torch::Tensor& index, 
   return rows.index_select(0, index);
 }
 
+// The gradient of rows gathered twice (two outputs with the same values, PackTokens' and
+// ScatterPaddedRows'): g0 + g1 at `index` (either may be undefined, not both), summed as they are
+// gathered (cuda::gatherSumRowsBf16) or, one alone, gathered (cuda::gatherRowsOrZerosBf16) on a GPU
+// in bf16; ATen's add and index_select where the kernels do not take them (counted in `declines`
+// on a GPU).
+torch::Tensor gatherGradientRows(const torch::Tensor& g0, const torch::Tensor& g1, const torch::Tensor& index,
+                                 std::atomic<std::int64_t>& declines) {
+  const torch::Tensor a = g0.defined() ? g0.contiguous() : g1.contiguous();
+  const torch::Tensor b = g0.defined() && g1.defined() ? g1.contiguous() : torch::Tensor();
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (gatherableRows(a) && (!b.defined() || (gatherableRows(b) && b.sizes() == a.sizes())) &&
+      index.scalar_type() == torch::kInt64 && index.dim() == 1 && index.is_contiguous() &&
+      index.device() == a.device()) {
+    const c10::cuda::CUDAGuard guard(a.device());
+    torch::Tensor d = torch::empty({index.size(0), a.size(1)}, a.options());
+    void* stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
+    const int cols = static_cast<int>(a.size(1));
+    const std::int64_t* from = index.data_ptr<std::int64_t>();
+    if (b.defined()
+            ? cuda::gatherSumRowsBf16(bits(a), bits(b), from, index.size(0), cols, mutableBits(d), stream, a.size(0))
+            : cuda::gatherRowsOrZerosBf16(bits(a), from, index.size(0), cols, mutableBits(d), stream, a.size(0)))
+      return d;
+  }
+#endif
+  if (a.is_cuda()) declines.fetch_add(1, std::memory_order_relaxed);
+  return (b.defined() ? a + b : a).index_select(0, index);
+}
+
 // Training's packed tokens: [rows ; cls ; B zero rows] (rows [R, E], cls [B, E]) put in sequence
 // order (row i the concatenation's order[i], a permutation), as permuteRows of their cat, in one
 // gather (cuda::gatherRowsOrZerosBf16 with two tables). Two outputs with the same values (the second
@@ -2343,26 +2371,7 @@ struct PackTokens : torch::autograd::Function<PackTokens> {
     // Each concatenated row's place (the zero rows' are not needed): a scatter on the device.
     const torch::Tensor inverse =
         torch::empty_like(order).scatter_(0, order, torch::arange(order.size(0), order.options())).narrow(0, 0, R + B);
-    torch::Tensor d;
-#ifdef ATLASCOPE_FUSED_KERNELS
-    const torch::Tensor a = g0.defined() ? g0.contiguous() : g1.contiguous();
-    const torch::Tensor b = g0.defined() && g1.defined() ? g1.contiguous() : torch::Tensor();
-    if (gatherableRows(a) && (!b.defined() || (gatherableRows(b) && b.sizes() == a.sizes()))) {
-      const c10::cuda::CUDAGuard guard(a.device());
-      d = torch::empty({R + B, a.size(1)}, a.options());
-      void* stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
-      const int cols = static_cast<int>(a.size(1));
-      const bool ran = b.defined() ? cuda::gatherSumRowsBf16(bits(a), bits(b), inverse.data_ptr<std::int64_t>(), R + B,
-                                                             cols, mutableBits(d), stream, a.size(0))
-                                   : cuda::gatherRowsOrZerosBf16(bits(a), inverse.data_ptr<std::int64_t>(), R + B, cols,
-                                                                 mutableBits(d), stream, a.size(0));
-      if (!ran) d = torch::Tensor();
-    }
-#endif
-    if (!d.defined()) {
-      if (order.is_cuda()) gTokenRowDeclines.fetch_add(1, std::memory_order_relaxed);
-      d = (g0.defined() && g1.defined() ? g0 + g1 : g0.defined() ? g0 : g1).index_select(0, inverse);
-    }
+    const torch::Tensor d = gatherGradientRows(g0, g1, inverse, gTokenRowDeclines);
     return {d.narrow(0, 0, R), d.narrow(0, R, B), torch::Tensor()};
   }
 };
@@ -2444,22 +2453,7 @@ struct ScatterPaddedRows : torch::autograd::Function<ScatterPaddedRows> {
     const torch::Tensor unpackIndex = ctx->get_saved_variables()[0];
     const torch::Tensor &g0 = grads[0], &g1 = grads[1];
     if (!g0.defined() && !g1.defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
-    const torch::Tensor a = g0.defined() ? g0.contiguous() : g1.contiguous();
-    const torch::Tensor b = g0.defined() && g1.defined() ? g1.contiguous() : torch::Tensor();
-    const std::int64_t R = unpackIndex.size(0);
-    if (gatherableRows(a) && (!b.defined() || (gatherableRows(b) && b.sizes() == a.sizes()))) {
-      const c10::cuda::CUDAGuard guard(a.device());
-      torch::Tensor d = torch::empty({R, a.size(1)}, a.options());
-      void* stream = at::cuda::getCurrentCUDAStream(a.device().index()).stream();
-      const int cols = static_cast<int>(a.size(1));
-      if (b.defined() ? cuda::gatherSumRowsBf16(bits(a), bits(b), unpackIndex.data_ptr<std::int64_t>(), R, cols,
-                                                mutableBits(d), stream, a.size(0))
-                      : cuda::gatherRowsOrZerosBf16(bits(a), unpackIndex.data_ptr<std::int64_t>(), R, cols,
-                                                    mutableBits(d), stream, a.size(0)))
-        return {d, torch::Tensor(), torch::Tensor()};
-    }
-    gPoolScatterDeclines.fetch_add(1, std::memory_order_relaxed);
-    return {(b.defined() ? a + b : a).index_select(0, unpackIndex), torch::Tensor(), torch::Tensor()};
+    return {gatherGradientRows(g0, g1, unpackIndex, gPoolScatterDeclines), torch::Tensor(), torch::Tensor()};
   }
 };
 #endif
@@ -2504,22 +2498,14 @@ double CellTransformer::checkPoolScatter(torch::Device device) {
   return worst;
 }
 
-torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, [[maybe_unused]] bool oneGather) {
-  const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
-#ifdef ATLASCOPE_FUSED_KERNELS
-  if (oneGather && packed.is_cuda() && packed.scalar_type() == torch::kBFloat16 && packed.dim() == 2 &&
-      packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
-      batch.unpackIndex.device() == packed.device() && batch.unpackIndex.size(0) == packed.size(0) &&
-      packed.size(1) <= std::numeric_limits<int>::max())
-    return ScatterPaddedRows::apply(packed, batch.unpackIndex.contiguous(), slots)[0];
-#endif
-  return torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
+torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, bool oneGather) {
+  return scatterPaddedTwice(packed, batch, oneGather).first;
 }
 
 std::pair<torch::Tensor, torch::Tensor> scatterPaddedTwice(const torch::Tensor& packed, const Batch& batch,
                                                            [[maybe_unused]] bool oneGather) {
-#ifdef ATLASCOPE_FUSED_KERNELS
   const std::int64_t slots = batch.observed.size(0) * (batch.observed.size(1) + 2);
+#ifdef ATLASCOPE_FUSED_KERNELS
   if (oneGather && packed.is_cuda() && packed.scalar_type() == torch::kBFloat16 && packed.dim() == 2 &&
       packed.is_contiguous() && packed.size(1) % 8 == 0 && batch.unpackIndex.scalar_type() == torch::kInt64 &&
       batch.unpackIndex.device() == packed.device() && batch.unpackIndex.size(0) == packed.size(0) &&
@@ -2528,7 +2514,8 @@ std::pair<torch::Tensor, torch::Tensor> scatterPaddedTwice(const torch::Tensor& 
     return {both[0], both[1]};
   }
 #endif
-  const torch::Tensor out = scatterPadded(packed, batch, oneGather);
+  const torch::Tensor out =
+      torch::zeros({slots, packed.size(1)}, packed.options()).index_copy_(0, batch.unpackIndex, packed);
   return {out, out};
 }
 

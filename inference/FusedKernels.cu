@@ -916,9 +916,7 @@ __global__ void __launch_bounds__(kTypeRowThreads)
     if (j < width) partial[(static_cast<long long>(blockIdx.x) * classes + c) * cols + c0 + j] = acc[i];
   }
 }
-} // namespace
 
-namespace {
 // A warp a slot's row, 16 bytes a lane at a time: 0 <= from[slot] < count the row of `src`, from
 // count up to count + extraRows the row of `extra` (extraRows 0 without it), else zeros.
 __global__ void gatherRowsOrZerosKernel(const uint4* __restrict__ src, long long count, const uint4* __restrict__ extra,
