@@ -1794,7 +1794,8 @@ namespace {
 torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, const std::vector<torch::Tensor>& saved,
                                        const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                        std::int64_t stride, std::int64_t R, std::int64_t E, const torch::Tensor& cu,
-                                       std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels) {
+                                       std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels,
+                                       bool keysAhead) {
   const torch::Tensor& like = saved[0];
   const c10::cuda::CUDAGuard device(like.device());
   torch::Tensor out = torch::empty({R, E}, like.options());
@@ -1813,6 +1814,7 @@ torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, co
   ctx->saved_data["heads"] = heads;
   ctx->saved_data["scale"] = scale;
   ctx->saved_data["twoKernels"] = twoKernels;
+  ctx->saved_data["keysAhead"] = keysAhead;
   return out;
 }
 
@@ -1839,7 +1841,7 @@ bool trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
           lse.size(1), dq, dk, dv, at::cuda::getCurrentCUDAStream(out.device().index()).stream(),
           ctx->saved_data["twoKernels"].toBool(), biasPartial,
           zeroRows.defined() ? zeroRows.data_ptr<std::int64_t>() : nullptr, zeroRows.defined() ? zeroRows.size(0) : 0,
-          &summed))
+          &summed, ctx->saved_data["keysAhead"].toBool()))
     throw Error("the short-attention training kernels declined the backward (a misaligned gradient?)");
   return summed;
 }
@@ -1851,14 +1853,16 @@ bool trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
 // are mostly empty at ~90 tokens and its head-size-64 kernels run the released model's 48. The
 // forward keeps each row's log2-sum-exp ([heads, R] float32) for the backward's two kernels.
 // q, k, v: [R, E] bf16, contiguous, on the current device. twoKernels: the backward's two kernels
+// (CellTransformer::setTwoKernelAttentionBackward) instead of its one; keysAhead: that one with K
+// copied at its start (CellTransformer::setAttentionKeysAhead; shortAttentionBackwardBf16).
 // (CellTransformer::setTwoKernelAttentionBackward) instead of its one.
 struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,
-                               std::int64_t heads, double scale, bool twoKernels) {
+                               std::int64_t heads, double scale, bool twoKernels, bool keysAhead) {
     const std::int64_t E = q.size(1);
     return trainingAttentionForward(ctx, {q, k, v}, bits(q), bits(k), bits(v), E, q.size(0), E, cu, maxLength, heads,
-                                    scale, twoKernels);
+                                    scale, twoKernels, keysAhead);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1867,7 +1871,15 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     trainingAttentionBackward(ctx, s, grads[0], bits(q), bits(k), bits(v), q.size(1), mutableBits(dq), mutableBits(dk),
                               mutableBits(dv));
-    return {dq, dk, dv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dq,
+            dk,
+            dv,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -1876,11 +1888,12 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
 // projection's own layout, so that no slice, copy or sum joins them. out and its gradient [R, E].
 struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cu,
-                               std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels) {
+                               std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels,
+                               bool keysAhead) {
     const std::int64_t E = qkv.size(1) / 3;
     const std::uint16_t* q = bits(qkv);
     return trainingAttentionForward(ctx, {qkv}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu, maxLength, heads, scale,
-                                    twoKernels);
+                                    twoKernels, keysAhead);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1891,7 +1904,7 @@ struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
     const std::uint16_t* q = bits(qkv);
     std::uint16_t* dq = mutableBits(dqkv);
     trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E);
-    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1905,13 +1918,13 @@ struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
 struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
                                const torch::Tensor& b, const torch::Tensor& zeroRows, const torch::Tensor& cu,
-                               std::int64_t maxLength, std::int64_t heads) {
+                               std::int64_t maxLength, std::int64_t heads, bool keysAhead) {
     const std::int64_t E = w.size(1);
     const torch::Tensor qkv = projectQkv(x, w, b, zeroRows);
     const std::uint16_t* q = bits(qkv);
     const double scale = 1.0 / std::sqrt(static_cast<double>(E / heads));
     return trainingAttentionForward(ctx, {qkv, x, w, zeroRows}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu,
-                                    maxLength, heads, scale, false);
+                                    maxLength, heads, scale, false, keysAhead);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1932,7 +1945,7 @@ struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
         throw Error("the bias gradient's sums declined their arguments");
     }
     auto d = projectQkvBackward(ctx, g, x, w, zeroRows, db);
-    d.insert(d.end(), 4, torch::Tensor());
+    d.insert(d.end(), 5, torch::Tensor());
     return d;
   }
 };
@@ -1980,7 +1993,7 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   const torch::Tensor q0 = torch::randn({R, E}, o) * 2.0, k0 = torch::randn({R, E}, o) * 2.0,
                       v0 = torch::randn({R, E}, o), dout = torch::randn({R, E}, o);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  enum Path { Short, ShortTwoKernels, Packed, Flash, Float32 };
+  enum Path { Short, ShortTwoKernels, ShortReload, Packed, Flash, Float32 };
   auto run = [&](Path path) -> std::vector<torch::Tensor> {
     const auto type = path == Float32 ? torch::kFloat32 : torch::kBFloat16;
     // Fresh leaves each time (to() of a bf16 tensor to bf16 is the tensor itself, whose gradients
@@ -1988,14 +2001,15 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     torch::Tensor q = q0.to(type).clone().requires_grad_(true), k = k0.to(type).clone().requires_grad_(true),
                   v = v0.to(type).clone().requires_grad_(true);
     torch::Tensor out;
-    if (path == Short || path == ShortTwoKernels) {
+    if (path == Short || path == ShortTwoKernels || path == ShortReload) {
       if (!shortTrainingAttentionFits(q, k, v, H, maxLength)) return {};
-      out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale, path == ShortTwoKernels);
+      out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale, path == ShortTwoKernels,
+                                        path != ShortReload);
     } else if (path == Packed) {
       // The same leaves' values as one [R, 3E] tensor, its gradient split back.
       if (!shortTrainingAttentionReady(device, d, maxLength)) return {};
       const torch::Tensor qkv = torch::cat({q0, k0, v0}, 1).requires_grad_(true);
-      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale, false);
+      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale, false, true);
       (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
       return {out.detach(), qkv.grad().narrow(1, 0, E), qkv.grad().narrow(1, E, E), qkv.grad().narrow(1, 2 * E, E)};
     } else if (path == Flash) {
@@ -2036,6 +2050,14 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
       r.fusedFromTwoKernels = std::max(
           r.fusedFromTwoKernels, (a[i].to(torch::kFloat32) - two[i].to(torch::kFloat32)).abs().max().item<double>());
   }
+  const auto reload = run(ShortReload);
+  if (!a.empty() && !reload.empty()) {
+    r.kept = cuda::shortAttentionBackwardKept(static_cast<int>(d), maxLength);
+    r.keysAheadFromReload = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      r.keysAheadFromReload = std::max(
+          r.keysAheadFromReload, (a[i].to(torch::kFloat32) - reload[i].to(torch::kFloat32)).abs().max().item<double>());
+  }
   const auto packed = run(Packed);
   if (!a.empty() && !packed.empty()) {
     r.packedFromShort = 0;
@@ -2074,9 +2096,9 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
     const torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true),
                         b = b0.clone().requires_grad_(true);
     const torch::Tensor out =
-        one ? PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H)
+        one ? PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H, true)
             : PackedShortAttention::apply(PackedQkvProjection::apply(x, w, b, zeroRows), cuDevice, maxLength, H,
-                                          1.0 / std::sqrt(static_cast<double>(d)), true);
+                                          1.0 / std::sqrt(static_cast<double>(d)), true, true);
     (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
     return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
   };
@@ -2111,7 +2133,7 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
   const bool shortFits = shortTrainingAttentionFits(q, k, v, H, maxLength);
   bool twoKernels = false; // the short path's backward
   auto forward = [&](bool shortKernels) {
-    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale, twoKernels)
+    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale, twoKernels, true)
                         : VarlenAttention::apply(q.view({rows, H, d}), k.view({rows, H, d}), v.view({rows, H, d}),
                                                  cuSeqlens, maxLength, scale)
                               .reshape({rows, E});
@@ -2197,11 +2219,13 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     if (fusedProjection && packedQkv_ && shortAttention() && x.is_cuda() && E % 8 == 0 && E % H == 0 &&
         shortTrainingAttentionReady(x.device(), d, batch.maxLength)) {
       if (!twoKernelAttentionBackward_)
-        return lin(PackedQkvAttention::apply(x, w, bias, batch.zeroRows, batch.cuSeqlens, batch.maxLength, H),
+        return lin(PackedQkvAttention::apply(x, w, bias, batch.zeroRows, batch.cuSeqlens, batch.maxLength, H,
+                                             attentionKeysAhead_),
                    prefix + ".out_proj");
       const torch::Tensor qkv = PackedQkvProjection::apply(x, w, bias, batch.zeroRows); // k, v zeroed there
       return lin(PackedShortAttention::apply(qkv, batch.cuSeqlens, batch.maxLength, H,
-                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_),
+                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_,
+                                             attentionKeysAhead_),
                  prefix + ".out_proj");
     }
     if (fusedProjection) {
@@ -2221,7 +2245,8 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
 #ifdef ATLASCOPE_FUSED_KERNELS
     if (shortAttention() && at::GradMode::is_enabled() && shortTrainingAttentionFits(q, k, v, H, batch.maxLength))
       return lin(ShortVarlenAttention::apply(q, k, v, batch.cuSeqlens, batch.maxLength, H,
-                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_),
+                                             1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_,
+                                             attentionKeysAhead_),
                  prefix + ".out_proj");
 #endif
     const torch::Tensor out =

@@ -227,6 +227,10 @@ public:
   // Training's attention backward by the two kernels before the one-kernel backward (a GPU in
   // bf16, the short-attention kernels; FusedKernels.h, shortAttentionBackwardBf16).
   void setTwoKernelAttentionBackward(bool on) { twoKernelAttentionBackward_ = on; }
+  // The one-kernel attention backward with K copied at its start (the default; where that keeps as
+  // many blocks on a multiprocessor) or over Q between its phases (false: the kernel before).
+  void setAttentionKeysAhead(bool on) { attentionKeysAhead_ = on; }
+  bool attentionKeysAhead() const { return attentionKeysAhead_; }
   bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
   // Training's token rows (with gradients): the type embeddings' rows gathered from the tables'
   // compute copies, their gradient summed per type by one function (TypeRows: a kernel on a GPU in
@@ -411,6 +415,11 @@ public:
     // The backward's two kernels (setTwoKernelAttentionBackward) against float32 as shortKernels,
     // and the largest absolute difference between them and the one kernel (the same arithmetic).
     double twoKernels = -1, fusedFromTwoKernels = -1;
+    // The one kernel with K ahead (setAttentionKeysAhead, the default) against it without: the
+    // largest absolute difference (the same arithmetic: 0), and the rows up to which it kept dS^T
+    // at this length on this device (longer sequences recompute it; 0: the kernel before ran).
+    double keysAheadFromReload = -1;
+    int kept = 0;
   };
   // Training's q|k|v projection and attention as one function (the one-kernel backward summing the
   // bias gradient and zeroing add_zero_attn's k and v gradients) against the projection and the
@@ -678,6 +687,7 @@ private:
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
   bool twoKernelAttentionBackward_ = false;
+  bool attentionKeysAhead_ = true;
   bool computeTypeRows_ = true;
   bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;

@@ -174,9 +174,15 @@ bool shortAttentionGatherBf16(const std::uint16_t* q, const std::uint16_t* k, co
 // (add_zero_attn's slots; each inside its sequence, as packBatch's: a row outside it is not
 // zeroed), left out of the sums. *biasSummed (may be null) says whether it did both
 // (false: the two kernels ran; the caller zeroes the slots and sums the bias gradient itself).
+// keysAhead: the one kernel with K in a tile of its own, copied at its start, its shared memory
+// sized for two blocks a multiprocessor (shortAttentionBackwardKept); false: K copied over Q
+// between its phases and dS^T sized for the longest sequence (the kernel before). The same bits.
 // shortAttentionTrainingReady opts the kernels in to the shared memory of `maxLength` (call it
 // before choosing this path, outside a CUDA graph capture where possible); false: use flash.
 bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
+// The sequences' rows up to which shortAttentionBackwardBf16's one kernel with K ahead keeps dS^T
+// at `maxLength` on the current device (longer ones recompute it); 0: the kernel before runs.
+int shortAttentionBackwardKept(int headDim, std::int64_t maxLength);
 bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
                                int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
@@ -188,7 +194,7 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
                                 void* stream, bool twoKernels = false, float* biasPartial = nullptr,
                                 const std::int64_t* zeroRows = nullptr, std::int64_t zeroSlots = 0,
-                                bool* biasSummed = nullptr);
+                                bool* biasSummed = nullptr, bool keysAhead = true);
 // out[c] = the sum over s of partial[s * cols + c] (float32, in a fixed order), rounded to bf16.
 bool sumSlicesBf16(const float* partial, std::int64_t slices, int cols, std::uint16_t* out, void* stream);
 // A type-embedding table's gradient from its rows' (training): out[c, j] = the sum of grad[r, j]

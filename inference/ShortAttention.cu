@@ -744,8 +744,12 @@ __global__ void __launch_bounds__(32 * kGradWarps)
 // 40 bytes at 64.
 constexpr int kFusedGradWarps = 8;
 
-__host__ __device__ constexpr long long fusedGradSharedBytes(int padded, int d) {
-  return 2LL * 2 * padded * (d + 8) + 2LL * padded * (padded + 8) + 4LL * 2 * padded + 4LL * kFusedGradWarps * 3 * d;
+// keysAhead (KEYS_AHEAD below): K in a tile of its own, and dS^T kept for sequences of up to `kept`
+// rows: [kept][D + 8] and [kept][kept + 8] bf16; without, dS^T [padded][padded + 8].
+__host__ __device__ constexpr long long fusedGradSharedBytes(int padded, int d, bool keysAhead = false, int kept = 0) {
+  const long long rows = keysAhead ? kept : padded;
+  return 2LL * 2 * padded * (d + 8) + (keysAhead ? 2LL * rows * (d + 8) : 0) + 2LL * rows * (rows + 8) +
+         4LL * 2 * padded + 4LL * kFusedGradWarps * 3 * d;
 }
 
 // A warp's 16 rows of a gradient (C fragments of rows ra, rb, times `scale`, rounded to bf16 as
@@ -770,7 +774,17 @@ __device__ __forceinline__ void addColumnSums(float* sums, const float (&acc)[D 
   }
 }
 
-template <int D>
+// KEYS_AHEAD (the default, fusedBackwardKept): K copied into a tile of its own with Q and dO at the
+// start, and each warp's first 16 keys' K and V fragments loaded before the first barrier, so that
+// neither phase starts with a wait on global memory. Its shared memory is sized for sequences of up
+// to `kept` rows (two blocks a multiprocessor: the kernel before sized dS^T for the batch's longest
+// sequence, whose ~110 KB at 176 left L1 a few KB and one block at 192 and up); a longer sequence
+// keeps no dS^T and no K tile: after the key phase its K and V are copied over Q and dO and its
+// queries' dS recomputed from them, as the query kernel's (the same arithmetic). Without it
+// (`--attention-backward-reload`, the kernel before; kept = padded), K is copied over Q after the
+// key phase (a copy, a wait and a barrier between the phases: 12% of the kernel's samples in Nsight
+// Compute, call s17-1) and each warp loads its fragments after the barrier. The same bits either way.
+template <int D, bool KEYS_AHEAD>
 __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
     attentionGradKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                         const __nv_bfloat16* __restrict__ v, const __nv_bfloat16* __restrict__ o,
@@ -778,7 +792,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
                         const int* __restrict__ cuSeqlens, const float* __restrict__ lse, long long lseStride,
                         __nv_bfloat16* __restrict__ dq, __nv_bfloat16* __restrict__ dk, __nv_bfloat16* __restrict__ dv,
                         int padded, int heads, float scaleLog2e, float scale, float* __restrict__ biasPartial,
-                        const long long* __restrict__ zeroRows, int zeroSlots) {
+                        const long long* __restrict__ zeroRows, int zeroSlots, int kept) {
   constexpr int kPitch = D + 8, kThreads = 32 * kFusedGradWarps;
   extern __shared__ __align__(16) unsigned char smem[];
   const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
@@ -792,10 +806,12 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
   }
   const int slot = seq < zeroSlots ? static_cast<int>(zeroRows[seq] - start) : -1; // add_zero_attn's row
   const int lp = (len + 15) & ~15, sPitch = lp + 8;
-  auto* qs = reinterpret_cast<__nv_bfloat16*>(smem); // Q, then K
-  __nv_bfloat16* dos = qs + padded * kPitch;
-  __nv_bfloat16* dst = dos + padded * kPitch; // dS^T: [keys][queries]
-  auto* lses = reinterpret_cast<float*>(dst + padded * (padded + 8));
+  const bool keep = !KEYS_AHEAD || lp <= kept;       // dS^T kept (else recomputed for the queries)
+  auto* qs = reinterpret_cast<__nv_bfloat16*>(smem); // Q (then K, unless it came ahead)
+  __nv_bfloat16* dos = qs + padded * kPitch;         // dO (then V, where dS^T is not kept)
+  __nv_bfloat16* ks = KEYS_AHEAD && keep ? dos + padded * kPitch : qs;
+  __nv_bfloat16* dst = dos + padded * kPitch + (KEYS_AHEAD ? kept * kPitch : 0); // dS^T: [keys][queries]
+  auto* lses = reinterpret_cast<float*>(dst + (KEYS_AHEAD ? kept * (kept + 8) : padded * (padded + 8)));
   float* deltas = lses + padded;
   float* sums = deltas + padded; // [warps][3][D]
   if (partial)
@@ -804,6 +820,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
   const long long outBase = static_cast<long long>(start) * outStride + static_cast<long long>(head) * D;
   copyRows<D, kThreads>(qs, q + base, rowStride, len, lp);
   copyRows<D, kThreads>(dos, dout + outBase, outStride, len, lp);
+  if (KEYS_AHEAD && keep) copyRows<D, kThreads>(ks, k + base, rowStride, len, lp);
   asm volatile("cp.async.commit_group;\n" ::);
 
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
@@ -826,15 +843,22 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
       lses[rb] = rb < len ? lse[lseBase + rb] : INFINITY;
     }
   }
+  const int firstKey = warp * 16;
+  std::uint32_t kf[D / 16][4], vf[D / 16][4];
+  if constexpr (KEYS_AHEAD) { // rows past the sequence: zeros, no load
+    loadRowFragments<D>(kf, k + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+    loadRowFragments<D>(vf, v + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+  }
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
 
   // Keys: dV = P^T dO, dK = scale dS^T Q (the key kernel's), dS^T kept.
-  for (int key0 = warp * 16; key0 < len; key0 += 16 * kFusedGradWarps) {
+  for (int key0 = firstKey; key0 < len; key0 += 16 * kFusedGradWarps) {
     const int ka = key0 + g, kb = key0 + g + 8;
-    std::uint32_t kf[D / 16][4], vf[D / 16][4];
-    loadRowFragments<D>(kf, k + base, rowStride, ka, kb, len, t);
-    loadRowFragments<D>(vf, v + base, rowStride, ka, kb, len, t);
+    if (!KEYS_AHEAD || key0 != firstKey) {
+      loadRowFragments<D>(kf, k + base, rowStride, ka, kb, len, t);
+      loadRowFragments<D>(vf, v + base, rowStride, ka, kb, len, t);
+    }
     float dka[D / 8][4], dva[D / 8][4];
 #pragma unroll
     for (int j = 0; j < D / 8; ++j)
@@ -843,6 +867,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
       keyStep<D>(dka, dva, kf, vf, qs, dos, lses, deltas, m0, scaleLog2e, [&, n = len](const std::uint32_t(&sf)[4]) {
         // dS^T rows ka, kb; queries m0 + 2t (sf 0, 1) and m0 + 8 + 2t (sf 2, 3). Keys past the
         // sequence: 0, as the query kernel's (their K rows are zero, but 2^-lse need not be finite).
+        if (!keep) return;
         auto* rowA = reinterpret_cast<std::uint32_t*>(dst + ka * sPitch + m0 + 2 * t);
         auto* rowB = reinterpret_cast<std::uint32_t*>(dst + kb * sPitch + m0 + 2 * t);
         rowA[0] = ka < n ? sf[0] : 0u;
@@ -865,31 +890,72 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
     }
   }
   __syncthreads(); // Q read and dS^T written by every warp
-  __nv_bfloat16* ks = qs;
-  copyRows<D, kThreads>(ks, k + base, rowStride, len, lp);
-  asm volatile("cp.async.commit_group;\n" ::);
-  asm volatile("cp.async.wait_all;\n" ::);
-  __syncthreads();
-
-  // Queries: dQ = scale dS K, dS's 16 x 16 blocks read transposed from dS^T (the query kernel's
-  // A fragments: queries g, g + 8 against keys 2t, 2t + 1, then + 8).
-  for (int row0 = warp * 16; row0 < len; row0 += 16 * kFusedGradWarps) {
-    float acc[D / 8][4];
+  if (!KEYS_AHEAD || !keep) {
+    copyRows<D, kThreads>(ks, k + base, rowStride, len, lp);
+    if (!keep) copyRows<D, kThreads>(dos, v + base, rowStride, len, lp);
+    asm volatile("cp.async.commit_group;\n" ::);
+    asm volatile("cp.async.wait_all;\n" ::);
+    __syncthreads();
+  }
+  if (KEYS_AHEAD && !keep) {
+    // Queries of a sequence longer than the kept tiles: dS = P (dP - delta) from Q K^T and dO V^T,
+    // then dQ = scale dS K, as the query kernel's (K over Q, V over dO).
+    for (int row0 = warp * 16; row0 < len; row0 += 16 * kFusedGradWarps) {
+      const int ra = row0 + g, rb = row0 + g + 8;
+      std::uint32_t qf[D / 16][4], df[D / 16][4];
+      loadRowFragments<D>(qf, q + base, rowStride, ra, rb, len, t);
+      loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
+      const float la = lses[ra], lb = lses[rb], da = deltas[ra], db = deltas[rb];
+      float acc[D / 8][4];
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    for (int n0 = 0; n0 < lp; n0 += 16) {
-      std::uint32_t af[4];
-      ldmatrix4t(af, dst + (n0 + (mIdx >> 1) * 8 + mRow) * sPitch + row0 + (mIdx & 1) * 8);
+      for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+      for (int n0 = 0; n0 < lp; n0 += 16) {
+        float s[2][4], dp[2][4];
+        twoProducts<D>(s, dp, qf, df, ks, dos, (n0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
+        float ds[2][4];
 #pragma unroll
-      for (int j = 0; j < D / 16; ++j) {
-        std::uint32_t b[4];
-        ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
-        mma16816(acc[2 * j], af, b[0], b[1]);
-        mma16816(acc[2 * j + 1], af, b[2], b[3]);
+        for (int h = 0; h < 2; ++h) {
+          const int key = n0 + 8 * h + 2 * t;
+          const bool k0 = key < len, k1 = key + 1 < len;
+          ds[h][0] = k0 ? ex2(fmaf(s[h][0], scaleLog2e, -la)) * (dp[h][0] - da) : 0.f;
+          ds[h][1] = k1 ? ex2(fmaf(s[h][1], scaleLog2e, -la)) * (dp[h][1] - da) : 0.f;
+          ds[h][2] = k0 ? ex2(fmaf(s[h][2], scaleLog2e, -lb)) * (dp[h][2] - db) : 0.f;
+          ds[h][3] = k1 ? ex2(fmaf(s[h][3], scaleLog2e, -lb)) * (dp[h][3] - db) : 0.f;
+        }
+        const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
+                                     pack(ds[1][2], ds[1][3])};
+#pragma unroll
+        for (int j = 0; j < D / 16; ++j) {
+          std::uint32_t b[4];
+          ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+          mma16816(acc[2 * j], af, b[0], b[1]);
+          mma16816(acc[2 * j + 1], af, b[2], b[3]);
+        }
       }
+      storeGradient<D>(acc, scale, dq + base, rowStride, ra, rb, len, t);
+      if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, ra < len, rb < len, g, t);
     }
-    storeGradient<D>(acc, scale, dq + base, rowStride, row0 + g, row0 + g + 8, len, t);
-    if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, row0 + g < len, row0 + g + 8 < len, g, t);
+  } else {
+    // Queries: dQ = scale dS K, dS's 16 x 16 blocks read transposed from dS^T (the query kernel's
+    // A fragments: queries g, g + 8 against keys 2t, 2t + 1, then + 8).
+    for (int row0 = warp * 16; row0 < len; row0 += 16 * kFusedGradWarps) {
+      float acc[D / 8][4];
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+      for (int n0 = 0; n0 < lp; n0 += 16) {
+        std::uint32_t af[4];
+        ldmatrix4t(af, dst + (n0 + (mIdx >> 1) * 8 + mRow) * sPitch + row0 + (mIdx & 1) * 8);
+#pragma unroll
+        for (int j = 0; j < D / 16; ++j) {
+          std::uint32_t b[4];
+          ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+          mma16816(acc[2 * j], af, b[0], b[1]);
+          mma16816(acc[2 * j + 1], af, b[2], b[3]);
+        }
+      }
+      storeGradient<D>(acc, scale, dq + base, rowStride, row0 + g, row0 + g + 8, len, t);
+      if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, row0 + g < len, row0 + g + 8 < len, g, t);
+    }
   }
   if (!partial) return;
   __syncthreads();
@@ -990,7 +1056,35 @@ template <int D> bool fusedBackwardReady(long long padded) {
   }
   const long long most = std::min(static_cast<long long>(optIn), fusedGradSharedBytes(kMaxPadded, D));
   const long long bytes = fusedGradSharedBytes(static_cast<int>(padded), D);
-  return bytes <= most && sharedOptIn(reinterpret_cast<const void*>(attentionGradKernel<D>), bytes, most);
+  return bytes <= most && sharedOptIn(reinterpret_cast<const void*>(attentionGradKernel<D, false>), bytes, most);
+}
+
+// The rows the kernel with K ahead keeps dS^T and K for at `padded` (fusedGradSharedBytes): the most,
+// a multiple of 16 up to `padded`, with which a multiprocessor holds two of its blocks (the H200 at
+// heads of 48: 144 of 176 and of 192, 112 of 272; all of 144); 0 where that is under 96 (under
+// `padded` where it is shorter: most neighbourhoods would take the longer path) or the kernel
+// cannot opt in: then the kernel before runs.
+template <int D> int fusedBackwardKept(long long padded) {
+  int device = 0, optIn = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  const auto* kernel = reinterpret_cast<const void*>(attentionGradKernel<D, true>);
+  if (!sharedOptIn(kernel, 64 * 1024, optIn)) return 0; // opted in to the most (64 KB: past 48, so it asks)
+  for (int kept = static_cast<int>(padded); kept >= std::min(96, static_cast<int>(padded)); kept -= 16) {
+    const long long bytes = fusedGradSharedBytes(static_cast<int>(padded), D, true, kept);
+    if (bytes > optIn) continue;
+    int blocks = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, attentionGradKernel<D, true>, 32 * kFusedGradWarps,
+                                                      static_cast<size_t>(bytes)) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    if (blocks >= 2) return kept;
+  }
+  return 0;
 }
 
 // The backward's extras (shortAttentionBackwardBf16): the bias partial sums and the zero slots.
@@ -1001,23 +1095,33 @@ struct BackwardSums {
   bool* summed = nullptr;
 };
 
+// kept: fusedBackwardKept's (K ahead) or padded (the kernel before).
+template <int D, bool KEYS_AHEAD>
+bool launchFusedBackward(const Launch& l, const void* o, const void* dout, void* dq, void* dk, void* dv,
+                         const BackwardSums& sums, int kept) {
+  attentionGradKernel<D, KEYS_AHEAD>
+      <<<l.blocks(), 32 * kFusedGradWarps, static_cast<size_t>(fusedGradSharedBytes(l.padded, D, KEYS_AHEAD, kept)),
+         l.stream>>>(static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
+                     static_cast<const __nv_bfloat16*>(l.v), static_cast<const __nv_bfloat16*>(o),
+                     static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
+                     static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv),
+                     l.padded, l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots,
+                     kept);
+  if (cudaGetLastError() != cudaSuccess) return false;
+  if (sums.summed) *sums.summed = sums.biasPartial != nullptr;
+  return true;
+}
+
 template <int D>
 bool launchBackward(const Launch& l, const void* o, const void* dout, float* delta, void* dq, void* dk, void* dv,
-                    bool twoKernels, const BackwardSums& sums) {
+                    bool twoKernels, bool keysAhead, const BackwardSums& sums) {
   if (sums.summed) *sums.summed = false;
   if (!trainingKernelsReady<D>(l.padded)) return false;
-  if (!twoKernels && fusedBackwardReady<D>(l.padded)) {
-    attentionGradKernel<D>
-        <<<l.blocks(), 32 * kFusedGradWarps, static_cast<size_t>(fusedGradSharedBytes(l.padded, D)), l.stream>>>(
-            static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
-            static_cast<const __nv_bfloat16*>(l.v), static_cast<const __nv_bfloat16*>(o),
-            static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
-            static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv), l.padded,
-            l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots);
-    if (cudaGetLastError() != cudaSuccess) return false;
-    if (sums.summed) *sums.summed = sums.biasPartial != nullptr;
-    return true;
-  }
+  if (!twoKernels && keysAhead)
+    if (const int kept = fusedBackwardKept<D>(l.padded); kept > 0)
+      return launchFusedBackward<D, true>(l, o, dout, dq, dk, dv, sums, kept);
+  if (!twoKernels && fusedBackwardReady<D>(l.padded))
+    return launchFusedBackward<D, false>(l, o, dout, dq, dk, dv, sums, l.padded);
   const auto* Q = static_cast<const __nv_bfloat16*>(l.q);
   const auto* K = static_cast<const __nv_bfloat16*>(l.k);
   const auto* V = static_cast<const __nv_bfloat16*>(l.v);
@@ -1130,12 +1234,23 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
     constexpr int D = decltype(d)::value;
     if (!trainingKernelsReady<D>(padded)) return false;
     (void)fusedBackwardReady<D>(padded);
+    (void)fusedBackwardKept<D>(padded);
     return true;
   };
   switch (headDim) {
   case 32: return ready(std::integral_constant<int, 32>());
   case 48: return ready(std::integral_constant<int, 48>());
   default: return ready(std::integral_constant<int, 64>());
+  }
+}
+
+int shortAttentionBackwardKept(int headDim, std::int64_t maxLength) {
+  if (!shortAttentionFits(headDim, maxLength)) return 0;
+  const long long padded = (maxLength + 15) / 16 * 16;
+  switch (headDim) {
+  case 32: return fusedBackwardKept<32>(padded);
+  case 48: return fusedBackwardKept<48>(padded);
+  default: return fusedBackwardKept<64>(padded);
   }
 }
 
@@ -1167,7 +1282,7 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
                                 int headDim, std::int64_t maxLength, float scale, const float* lse, float* delta,
                                 std::int64_t lseStride, std::uint16_t* dq, std::uint16_t* dk, std::uint16_t* dv,
                                 void* stream, bool twoKernels, float* biasPartial, const std::int64_t* zeroRows,
-                                std::int64_t zeroSlots, bool* biasSummed) {
+                                std::int64_t zeroSlots, bool* biasSummed, bool keysAhead) {
   if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
       delta == nullptr || outStride % 8 != 0 || !aligned16(out) || !aligned16(dout) || !aligned16(dq) ||
       !aligned16(dk) || !aligned16(dv))
@@ -1189,9 +1304,9 @@ bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, 
   const BackwardSums sums{biasPartial, reinterpret_cast<const long long*>(zeroRows), static_cast<int>(zeroSlots),
                           biasSummed};
   switch (headDim) {
-  case 32: return launchBackward<32>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
-  case 48: return launchBackward<48>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
-  default: return launchBackward<64>(l, out, dout, delta, dq, dk, dv, twoKernels, sums);
+  case 32: return launchBackward<32>(l, out, dout, delta, dq, dk, dv, twoKernels, keysAhead, sums);
+  case 48: return launchBackward<48>(l, out, dout, delta, dq, dk, dv, twoKernels, keysAhead, sums);
+  default: return launchBackward<64>(l, out, dout, delta, dq, dk, dv, twoKernels, keysAhead, sums);
   }
 }
 

@@ -21,7 +21,10 @@ class StepGraphs {
 public:
   // Whether graphs can be used on `device` in this build.
   static bool available(torch::Device device);
-  explicit StepGraphs(torch::Device device);
+  // stagedCopies: each replayed batch copied to the device on a stream of its own, beside the
+  // replay before it, then into the graph's inputs by a device-to-device copy; off: copied on the
+  // graphs' stream after the replay before it (the path before, for comparisons).
+  explicit StepGraphs(torch::Device device, bool stagedCopies = true);
   ~StepGraphs();
   StepGraphs(const StepGraphs&) = delete;
   StepGraphs& operator=(const StepGraphs&) = delete;
@@ -30,10 +33,10 @@ public:
   std::shared_ptr<void> scope();
   // Runs `body` on `batch` (host tensors, pinned): the first time for a shape, the batch is copied
   // into that shape's static input tensors, `body` is captured on them and the graph replayed;
-  // later, the copy and a replay. Returns `body`'s output (a device tensor the graph writes to:
-  // read it before the next run). Throws what the capture threw (the caller then runs eagerly).
+  // later, the copy (staged, see the constructor) and a replay. Returns `body`'s output (a device tensor the graph
+  // writes to: read it before the next run). Throws what the capture threw (the caller then runs eagerly).
   torch::Tensor run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body);
-  // Waits for the training stream.
+  // Waits for the training stream (and the staged copies').
   void synchronize();
   // The value of a one-element device tensor as the work queued on the training stream so far
   // leaves it: copied to pinned host memory behind that work; the returned function waits for the

@@ -444,6 +444,17 @@ void addModelCommands(CLI::App& app) {
             // largest difference between the two backwards.
             j["train_short_attention_two_kernel_max_rel_error" + suffix] = t.twoKernels;
             j["train_attention_one_from_two_kernels_max_difference" + suffix] = t.fusedFromTwoKernels;
+            // The one kernel with K ahead (the default) against it without: the same bits; the rows
+            // up to which it kept dS^T (longer sequences recompute it: at 258 most of them).
+            j["train_attention_keys_ahead_max_difference" + suffix] = t.keysAheadFromReload;
+            j["train_attention_kept_rows" + suffix] = t.kept;
+          }
+          {
+            // K ahead at heads of 48 on sequences that all keep dS^T (up to 140 rows, the 4M-cell
+            // benchmark's typical longest).
+            const auto t = CellTransformer::checkTrainAttention(dev, 400, 140, 48);
+            j["train_attention_keys_ahead_max_difference_l140"] = t.keysAheadFromReload;
+            j["train_attention_kept_rows_l140"] = t.kept;
           }
           {
             const auto qa = CellTransformer::checkTrainQkvAttention(dev);
@@ -570,6 +581,11 @@ void addModelCommands(CLI::App& app) {
               "the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
       // Training's attention kernels: within 2% of float32 (bf16 probabilities and dS, as flash's
       // backward) and no further from it than twice flash's own difference (+ 2e-3).
+      if (j.contains("train_attention_keys_ahead_max_difference_l140") &&
+          !(j["train_attention_keys_ahead_max_difference_l140"].is_number() &&
+            j["train_attention_keys_ahead_max_difference_l140"].get<double>() == 0))
+        failures.push_back("training's attention backward with K ahead (sequences of up to 140) differs from the "
+                           "kernel before it, or did not run");
       for (const char* suffix : {"", "_d32", "_d64"}) {
         const std::string key = std::string("train_short_attention_max_rel_error") + suffix;
         const std::string flashKey = std::string("train_flash_attention_max_rel_error") + suffix;
@@ -585,6 +601,11 @@ void addModelCommands(CLI::App& app) {
         if (j.contains(oneKey) && !(j[oneKey].is_number() && j[oneKey].get<double>() == 0))
           failures.push_back("training's attention backward in one kernel" + std::string(suffix) +
                              " differs from its two kernels, or did not run");
+        // With K ahead or not: the same arithmetic, so the same bits.
+        const std::string aheadKey = std::string("train_attention_keys_ahead_max_difference") + suffix;
+        if (j.contains(aheadKey) && !(j[aheadKey].is_number() && j[aheadKey].get<double>() == 0))
+          failures.push_back("training's attention backward with K ahead" + std::string(suffix) +
+                             " differs from the kernel before it, or did not run");
         // On one [R, 3E] q|k|v tensor: the same arithmetic, so the same bits.
         const std::string packedKey = std::string("train_packed_attention_max_difference") + suffix;
         if (!(j[packedKey].is_number() && j[packedKey].get<double>() == 0))

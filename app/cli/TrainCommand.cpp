@@ -53,6 +53,7 @@ struct TrainJob {
   bool separateQkv = false;                // GPU: q, k, v by three products each way (the path before)
   bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
+  bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
@@ -166,6 +167,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setPackedTrainingQkv(!job.separateQkv);
   model->setLinCombGelu(job.linCombGelu);
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
+  model->setAttentionKeysAhead(!job.attentionBackwardReload);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
@@ -285,6 +287,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
+                      {"attention_keys_ahead", model->attentionKeysAhead()},
                       {"compute_type_rows", model->computeTypeRows()},
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
                       {"fused_pair_attention", model->fusedPairAttention()},
@@ -295,6 +298,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
+                      {"staged_batch_copies", opt.stagedBatchCopies && opt.cudaGraphs},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
                       {"compute_inputs", trainer->gathersComputeInputs()},
@@ -360,6 +364,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("!--serial-steps", job.opt.overlapSteps,
                 "Read each step's loss before queuing the next (the path before, for comparisons); by default the "
                 "next step is queued first, so that its launch overlaps the device's work");
+  cmd->add_flag("!--serial-batch-copies", job.opt.stagedBatchCopies,
+                "CUDA graphs: copy each step's batch to the device on the step's stream after the step before it "
+                "(the path before, for comparisons) instead of on a stream of its own beside that step");
   cmd->add_flag("!--float32-inputs", job.opt.computeInputs,
                 "bf16: gather the tokens' expression from the float32 table and cast it in every step, instead of "
                 "from a bf16 copy made once (the path before, for comparisons)");
@@ -390,6 +397,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--two-kernel-attention-backward", job.twoKernelAttentionBackward,
                 "GPU: the attention backward by two kernels (queries, then keys), each reading the sequence, instead "
                 "of one (the path before, for comparisons)");
+  cmd->add_flag("--attention-backward-reload", job.attentionBackwardReload,
+                "GPU: the attention backward's one kernel copies K over Q between its two phases and loads each "
+                "warp's keys after its first barrier, instead of copying K with Q and dO at its start (the kernel "
+                "before, for comparisons)");
   cmd->add_flag("--aten-type-rows", job.atenTypeRows,
                 "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
                 "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "
