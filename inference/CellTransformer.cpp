@@ -385,8 +385,39 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
   ctx->saved_data["two_pass"] = twoPass;
 }
 
+// The column sums of the gradient TrainAddLayerNorm's backward wrote last (dx, the gradient of x + y
+// and so of y), summed by its kernel as it wrote them (`--separate-bias-sums` off): y's producer
+// (the output projection, the feed-forward's second layer) takes them as its bias gradient in
+// biasGradient instead of reading dx again (8 of those passes, ~0.024 ms each, in a step at the
+// released size). The entry holds dx itself, so that its storage cannot be reused while listed,
+// and its version: biasGradient takes the sums only for those very bytes, unchanged (a view of dx
+// shares its version counter; a copy lies elsewhere; an in-place add bumps the version). One
+// entry, replaced by the next LayerNorm backward: y's producer runs between the two.
+struct SummedGradient {
+  torch::Tensor grad, sums;
+  std::uint32_t version = 0;
+};
+thread_local SummedGradient gSummedGradient;
+std::atomic<std::int64_t> gSummedGradientUses{0};
+
+// The sums of dy's columns if TrainAddLayerNorm's backward summed them as it wrote dy (see
+// SummedGradient; then taken: undefined for a second ask), else undefined.
+torch::Tensor takeSummedColumns(const torch::Tensor& dy) {
+  SummedGradient& e = gSummedGradient;
+  if (!e.grad.defined() || !dy.defined() || dy.dim() < 1 || !dy.is_contiguous() || !e.grad.is_contiguous() ||
+      dy.data_ptr() != e.grad.data_ptr() || dy.numel() != e.grad.numel() || dy.size(-1) != e.grad.size(-1) ||
+      dy.scalar_type() != e.grad.scalar_type() || e.grad._version() != e.version)
+    return {};
+  torch::Tensor sums = e.sums;
+  e = SummedGradient();
+  gSummedGradientUses.fetch_add(1, std::memory_order_relaxed);
+  return sums;
+}
+
 // dx, dgamma, dbeta from the saved input, statistics and dy = grad (+ grad2, where defined: the
 // output's second use, summed in the kernel). Either may be undefined (no gradient), not both.
+// With saved_data "sum_dx" (TrainAddLayerNorm), the one-pass kernel also sums dx's columns for
+// y's producer (SummedGradient).
 torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad,
                                                     const torch::Tensor& grad2 = {}) {
   const auto s = ctx->get_saved_variables();
@@ -411,12 +442,17 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   const torch::Tensor m32 = mean.to(torch::kFloat32).contiguous(), r32 = rstd.to(torch::kFloat32).contiguous();
   torch::Tensor dx = torch::empty(x.sizes(), x.options()), dw = torch::empty_like(w), db = torch::empty_like(b);
   if (onePass) {
+    const bool sumDx = ctx->saved_data.count("sum_dx") && ctx->saved_data["sum_dx"].toBool();
     const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
-    const torch::Tensor partial = torch::empty({2 * blocks * N}, dy.options().dtype(torch::kFloat32));
+    const torch::Tensor partial = torch::empty({(sumDx ? 3 : 2) * blocks * N}, dy.options().dtype(torch::kFloat32));
+    torch::Tensor dsum = sumDx ? torch::empty_like(b) : torch::Tensor();
+    gSummedGradient = SummedGradient(); // the last one's producer has run (or never asks)
     if (cuda::layerNormBackwardBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                     mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
-                                    static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr, dyStride)) {
+                                    static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr, dyStride,
+                                    sumDx ? mutableBits(dsum) : nullptr)) {
       if (inPlace && dyStride != N) gLayerNormInPlaceRuns.fetch_add(1, std::memory_order_relaxed);
+      if (sumDx) gSummedGradient = {dx, dsum, dx._version()};
       return {dx, dw, db};
     }
     gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
@@ -463,20 +499,23 @@ struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
 // gradients reach the backward apart and are summed in its kernel, where autograd's add summed
 // them in a pass of its own. The sum's gradient is both inputs' (the same tensor, as ATen's
 // AddBackward returns).
+// sumGrad: the backward's kernel also sums the input gradient's columns for y's producer
+// (SummedGradient).
 struct TrainAddLayerNorm : torch::autograd::Function<TrainAddLayerNorm> {
   static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                               const torch::Tensor& y, const torch::Tensor& w, const torch::Tensor& b,
-                                              double eps) {
+                                              double eps, bool sumGrad) {
     ctx->set_materialize_grads(false); // an unused output's gradient stays undefined (no zeros)
     torch::Tensor out;
     trainLayerNormForward(ctx, x, y, w, b, eps, false, out);
+    ctx->saved_data["sum_dx"] = sumGrad;
     return {out, out.view_as(out)};
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
-    if (!grads[0].defined() && !grads[1].defined()) return {{}, {}, {}, {}, {}};
+    if (!grads[0].defined() && !grads[1].defined()) return {{}, {}, {}, {}, {}, {}};
     const auto g = trainLayerNormBackward(ctx, grads[0], grads[1]);
-    return {g[0], g[0], g[1], g[2], torch::Tensor()};
+    return {g[0], g[0], g[1], g[2], torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -493,6 +532,14 @@ bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor
   const int N = static_cast<int>(dy.size(1));
   const int slices = cuda::biasGradSlices(M, N);
   torch::Tensor partial = torch::empty({static_cast<std::int64_t>(slices) * N}, dy.options().dtype(torch::kFloat32));
+  if (!h.defined())
+    if (const torch::Tensor summed = takeSummedColumns(dy); summed.defined() && summed.numel() == N) {
+      if (db.defined())
+        db.copy_(summed);
+      else
+        db = summed;
+      return true;
+    }
   if (!db.defined()) db = torch::empty({N}, dy.options());
   void* stream = at::cuda::getCurrentCUDAStream(dy.device().index()).stream();
   if (!h.defined()) return cuda::biasGradBf16(bits(dy), partial.data_ptr<float>(), mutableBits(db), M, N, stream);
@@ -760,7 +807,7 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
                     w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
       torch::Tensor y, second;
       if (path == 4 || path == 6) {
-        const auto both = TrainAddLayerNorm::apply(x, r, w, b, 1e-5);
+        const auto both = TrainAddLayerNorm::apply(x, r, w, b, 1e-5, false);
         y = both[0];
         second = both[1];
       } else {
@@ -803,6 +850,55 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
   (void)rows;
   (void)cols;
   return -1;
+#endif
+}
+
+CellTransformer::NormBiasSumsCheck CellTransformer::checkNormBiasSums(torch::Device device, std::int64_t rows,
+                                                                      int cols) {
+  NormBiasSumsCheck r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda()) return r;
+  torch::manual_seed(9);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  const torch::Tensor a0 = torch::randn({rows, cols}, o), x0 = torch::randn({rows, cols}, o),
+                      wl0 = torch::randn({cols, cols}, o) * 0.05, bl0 = torch::randn({cols}, o) * 0.1,
+                      dy = torch::randn({rows, cols}, o), dy2 = torch::randn({rows, cols}, o);
+  const torch::Tensor w0 = 1 + 0.1 * torch::randn({cols}, o), b0 = 0.1 * torch::randn({cols}, o);
+  // LayerNorm(x + (a Wl^T + bl)) with both outputs used (a layer's branch and the residual), as the
+  // encoder's: the linear's bias gradient summed by the LayerNorm's kernel or by its own pass.
+  auto grads = [&](bool sum) {
+    torch::Tensor a = a0.clone().requires_grad_(true), x = x0.clone().requires_grad_(true),
+                  wl = wl0.clone().requires_grad_(true), bl = bl0.clone().requires_grad_(true),
+                  w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+    const auto both = TrainAddLayerNorm::apply(x, TrainLinear::apply(a, wl, bl, false), w, b, 1e-5, sum);
+    ((both[0].to(torch::kFloat32) * dy.to(torch::kFloat32)).sum() +
+     (both[1].to(torch::kFloat32) * dy2.to(torch::kFloat32)).sum())
+        .backward();
+    return std::vector<torch::Tensor>{a.grad(), x.grad(), wl.grad(), w.grad(), b.grad(), bl.grad()};
+  };
+  const std::int64_t uses = gSummedGradientUses.load();
+  const auto now = grads(true);
+  r.used = gSummedGradientUses.load() > uses;
+  const auto before = grads(false);
+  r.sameGradients = 0;
+  for (std::size_t i = 0; i < 5; ++i)
+    r.sameGradients = std::max(r.sameGradients,
+                               (now[i].to(torch::kFloat32) - before[i].to(torch::kFloat32)).abs().max().item<double>());
+  const torch::Tensor e = before[5].to(torch::kFloat32);
+  r.biasRelative = ((now[5].to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+#else
+  (void)device;
+  (void)rows;
+  (void)cols;
+#endif
+  return r;
+}
+
+std::int64_t CellTransformer::summedGradientUses() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gSummedGradientUses.load(std::memory_order_relaxed);
+#else
+  return 0;
 #endif
 }
 
@@ -1014,7 +1110,7 @@ std::pair<torch::Tensor, torch::Tensor> CellTransformer::addLnResidual(const tor
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
         b.is_contiguous()) {
-      const auto out = TrainAddLayerNorm::apply(x.contiguous(), y.contiguous(), w, b, 1e-5);
+      const auto out = TrainAddLayerNorm::apply(x.contiguous(), y.contiguous(), w, b, 1e-5, normBiasSums_);
       return {out[0], out[1]};
     }
   }

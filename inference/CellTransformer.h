@@ -230,6 +230,11 @@ public:
   // The one-kernel attention backward with K copied at its start (the default; where that keeps as
   // many blocks on a multiprocessor) or over Q between its phases (false: the kernel before).
   void setAttentionKeysAhead(bool on) { attentionKeysAhead_ = on; }
+  // Training on a GPU: the bias gradient of a layer whose output is added before a LayerNorm (the
+  // output projection, the feed-forward's second layer) summed by that LayerNorm's backward kernel
+  // as it writes the gradient (the default), or by a pass of its own over it (false: before).
+  void setNormBiasSums(bool on) { normBiasSums_ = on; }
+  bool normBiasSums() const { return normBiasSums_; }
   bool attentionKeysAhead() const { return attentionKeysAhead_; }
   bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
   // Training's token rows (with gradients): the type embeddings' rows gathered from the tables'
@@ -461,6 +466,19 @@ public:
   // four gradients), the one-pass backward reading a column slice of a wider gradient in place
   // against the same values contiguous, and ragged and small row counts.
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
+  // A linear layer's output added before the training LayerNorm (both of its outputs used), with
+  // the linear's bias gradient summed by the LayerNorm's backward kernel (setNormBiasSums) and by a
+  // pass of its own: the largest absolute difference of the other five gradients (the same
+  // arithmetic: 0), the bias gradient's relative to its largest value (summed in another order),
+  // and whether the LayerNorm's sums were taken. -1: not built or not a GPU.
+  struct NormBiasSumsCheck {
+    double sameGradients = -1, biasRelative = -1;
+    bool used = false;
+  };
+  static NormBiasSumsCheck checkNormBiasSums(torch::Device device, std::int64_t rows = 46080, int cols = 384);
+  // Bias gradients taken from the LayerNorm backward's sums so far (in this process; once per
+  // capture where a CUDA graph replays the step).
+  static std::int64_t summedGradientUses();
   // The training linear layers of the fused kernels (bias gradient, GELU's backward with it, the
   // q/k/v projections) against ATen's linear and gelu, the same way (input width `in`, output
   // width `out`; the q/k/v projections [3 in, in]).
@@ -688,6 +706,7 @@ private:
   bool linCombGelu_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool attentionKeysAhead_ = true;
+  bool normBiasSums_ = true;
   bool computeTypeRows_ = true;
   bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;

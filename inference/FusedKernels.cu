@@ -176,7 +176,8 @@ constexpr int kFinalSlices = 32; // threads a column in sliceSumsKernel
 // column summing every slice in turn took 0.30 ms of a training step (~40 sums of 512 slices).
 __global__ void __launch_bounds__(32 * kFinalSlices)
     sliceSumsKernel(const float* __restrict__ partial, int slices, int cols, long long arrayStride,
-                    __nv_bfloat16* __restrict__ out0, __nv_bfloat16* __restrict__ out1) {
+                    __nv_bfloat16* __restrict__ out0, __nv_bfloat16* __restrict__ out1,
+                    __nv_bfloat16* __restrict__ out2) {
   __shared__ float sums[kFinalSlices][33];
   const int c = static_cast<int>(threadIdx.x), t = static_cast<int>(threadIdx.y);
   const int j = static_cast<int>(blockIdx.x) * 32 + c;
@@ -190,15 +191,15 @@ __global__ void __launch_bounds__(32 * kFinalSlices)
   if (t == 0 && j < cols) {
 #pragma unroll 8
     for (int k = 1; k < kFinalSlices; ++k) v += sums[k][c];
-    (blockIdx.y == 0 ? out0 : out1)[j] = __float2bfloat16_rn(v);
+    (blockIdx.y == 0 ? out0 : blockIdx.y == 1 ? out1 : out2)[j] = __float2bfloat16_rn(v);
   }
 }
 
 void launchSliceSums(const float* partial, int slices, int cols, int arrays, __nv_bfloat16* out0, __nv_bfloat16* out1,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, __nv_bfloat16* out2 = nullptr) {
   sliceSumsKernel<<<dim3(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(arrays)),
                     dim3(32, kFinalSlices), 0, stream>>>(partial, slices, cols, static_cast<long long>(slices) * cols,
-                                                         out0, out1);
+                                                         out0, out1, out2);
 }
 
 // Stage 1: block (x, y) sums columns VEC * (32x .. 32x + 31) + 0 .. VEC - 1 over its slice of rows
@@ -376,12 +377,14 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
 // LayerNorm's input gradient for one row (a warp; lane l holds pairs l, l + 32, ...): with
 // g = dy * weight and xhat = (x - mean) rstd, dx = rstd (g - mean(g) - xhat mean(g xhat)), in
 // float32 (ATen's formula). With TWO, dy + dy2 rounded to bf16 (autograd's sum of the two).
-// visit(i, dy, xhat) sees each pair as it is read (the weight and bias gradients' terms).
-template <int PAIRS, bool TWO, typename Visit>
+// visit(i, dy, xhat) sees each pair as it is read (the weight and bias gradients' terms), onDx(i,
+// dx) each pair of dx as written (rounded to bf16).
+template <int PAIRS, bool TWO, typename Visit, typename OnDx>
 __device__ __forceinline__ void
 layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
                      const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight, float mu, float r,
-                     long long base, long long dyBase, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit) {
+                     long long base, long long dyBase, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit,
+                     OnDx&& onDx) {
   constexpr float kInvCols = 1.0f / (64 * PAIRS);
   float2 g[PAIRS], xh[PAIRS];
   float sumG = 0.f, sumGX = 0.f;
@@ -408,9 +411,12 @@ layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162
   }
   const float meanG = sumG * kInvCols, meanGX = sumGX * kInvCols;
 #pragma unroll
-  for (int i = 0; i < PAIRS; ++i)
-    dx[base + lane + 32 * i] =
+  for (int i = 0; i < PAIRS; ++i) {
+    const __nv_bfloat162 v =
         __floats2bfloat162_rn(r * (g[i].x - meanG - xh[i].x * meanGX), r * (g[i].y - meanG - xh[i].y * meanGX));
+    dx[base + lane + 32 * i] = v;
+    onDx(i, v);
+  }
 }
 
 // LayerNorm's input gradient, one warp per row (the path before layerNormBackwardKernel).
@@ -422,8 +428,9 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
   if (row >= rows) return;
-  layerNormRowBackward<PAIRS, false>(dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS,
-                                     lane, dx, [](int, float2, float2) {});
+  layerNormRowBackward<PAIRS, false>(
+      dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS, lane, dx,
+      [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
 }
 
 constexpr int kBackwardWarps = 8;     // rows a block works on at once (a warp each)
@@ -437,29 +444,47 @@ constexpr int kBackwardBlocks = 2048; // at most (the final kernel reads blocks 
 // warp order in shared memory and written to partialGamma / partialBeta row k, which
 // sliceSumsKernel sums over the blocks (a fixed order: the same bits every run). The
 // two-stage gammaBetaPartialKernel read dy and x a second time, 2 bytes a thread (0.72 ms of a
-// 24 ms training step for ~10 LayerNorms).
-template <int PAIRS, bool TWO>
+// 24 ms training step for ~10 LayerNorms). With SUM_DX also dx's column sums (as written, bf16)
+// into partialDx: the bias gradient of the layer whose output was added before the LayerNorm
+// (TrainAddLayerNorm), which a pass of its own over dx summed after this one.
+template <int PAIRS, bool TWO, bool SUM_DX = false>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
     layerNormBackwardKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
                             const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
                             const float* __restrict__ mean, const float* __restrict__ rstd,
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
-                            float2* __restrict__ partialBeta, long long rows, long long dyPitch) {
+                            float2* __restrict__ partialBeta, long long rows, long long dyPitch,
+                            float2* __restrict__ partialDx = nullptr) {
   constexpr int kPairsPerRow = 32 * PAIRS;
   __shared__ float2 blockGamma[kPairsPerRow], blockBeta[kPairsPerRow];
+  // SUM_DX: each warp's sums of dx in shared memory of its own (in registers they cost the kernel
+  // a third of its resident blocks: 97 registers against 80 at 384 columns).
+  __shared__ float2 warpDx[SUM_DX ? kBackwardWarps : 1][SUM_DX ? kPairsPerRow : 1];
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) / 32;
   float2 accG[PAIRS], accB[PAIRS];
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) accG[i] = accB[i] = make_float2(0.f, 0.f);
+  if constexpr (SUM_DX)
+#pragma unroll
+    for (int i = 0; i < PAIRS; ++i) warpDx[warp][lane + 32 * i] = make_float2(0.f, 0.f);
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
-    layerNormRowBackward<PAIRS, TWO>(dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane,
-                                     dx, [&](int i, float2 d, float2 xh) {
-                                       accG[i].x += d.x * xh.x;
-                                       accG[i].y += d.y * xh.y;
-                                       accB[i].x += d.x;
-                                       accB[i].y += d.y;
-                                     });
+    layerNormRowBackward<PAIRS, TWO>(
+        dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane, dx,
+        [&](int i, float2 d, float2 xh) {
+          accG[i].x += d.x * xh.x;
+          accG[i].y += d.y * xh.y;
+          accB[i].x += d.x;
+          accB[i].y += d.y;
+        },
+        [&](int i, __nv_bfloat162 v) {
+          if constexpr (SUM_DX) {
+            const float2 f = __bfloat1622float2(v);
+            float2& a = warpDx[warp][lane + 32 * i];
+            a.x += f.x;
+            a.y += f.y;
+          }
+        });
   }
   // The warps' sums in warp order (shared memory for one row of each, whatever the width).
   for (int w = 0; w < kBackwardWarps; ++w) {
@@ -482,6 +507,14 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
   for (int c = static_cast<int>(threadIdx.x); c < kPairsPerRow; c += 32 * kBackwardWarps) {
     partialGamma[static_cast<long long>(blockIdx.x) * kPairsPerRow + c] = blockGamma[c];
     partialBeta[static_cast<long long>(blockIdx.x) * kPairsPerRow + c] = blockBeta[c];
+    if constexpr (SUM_DX) { // the warps' sums in warp order, as gamma's and beta's
+      float2 total = warpDx[0][c];
+      for (int w = 1; w < kBackwardWarps; ++w) {
+        total.x += warpDx[w][c].x;
+        total.y += warpDx[w][c].y;
+      }
+      partialDx[static_cast<long long>(blockIdx.x) * kPairsPerRow + c] = total;
+    }
   }
 }
 
@@ -736,9 +769,9 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols) {
   int resident = 0, device = 0, sms = 0;
   bool failed = false;
   byWidth(cols, [&](auto pairs) {
-    failed =
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, layerNormBackwardKernel<decltype(pairs)::value, true>,
-                                                      32 * kBackwardWarps, 0) != cudaSuccess;
+    failed = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident,
+                                                           layerNormBackwardKernel<decltype(pairs)::value, true, true>,
+                                                           32 * kBackwardWarps, 0) != cudaSuccess;
   });
   if (failed || cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
@@ -755,10 +788,11 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols) {
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2, std::int64_t dyStride) {
+                           const std::uint16_t* dy2, std::int64_t dyStride, std::uint16_t* dsum) {
   if (dyStride == 0) dyStride = cols;
   if (rows <= 0 || !aligned(dy) || !aligned(x) || !aligned(weight) || !aligned(dx) || (dy2 && !aligned(dy2)) ||
-      reinterpret_cast<std::uintptr_t>(partial) % 8 != 0 || dyStride < cols || dyStride % 2 != 0)
+      reinterpret_cast<std::uintptr_t>(partial) % 8 != 0 || dyStride < cols || dyStride % 2 != 0 ||
+      (dsum && !aligned(dsum)))
     return false;
   const int blocks = layerNormBackwardBlocks(rows, cols);
   const auto s = static_cast<cudaStream_t>(stream);
@@ -773,7 +807,14 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
         auto* out = reinterpret_cast<__nv_bfloat162*>(dx);
         auto* pg = reinterpret_cast<float2*>(partialGamma);
         auto* pb = reinterpret_cast<float2*>(partialBeta);
-        if (dy2)
+        auto* pd = reinterpret_cast<float2*>(partial + 2LL * blocks * cols);
+        if (dsum && dy2)
+          layerNormBackwardKernel<kPairs, true, true><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
+              d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2, pd);
+        else if (dsum)
+          layerNormBackwardKernel<kPairs, false, true><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
+              d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2, pd);
+        else if (dy2)
           layerNormBackwardKernel<kPairs, true><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
               d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2);
         else
@@ -781,8 +822,8 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
               d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2);
       }))
     return false;
-  launchSliceSums(partial, blocks, cols, 2, reinterpret_cast<__nv_bfloat16*>(dgamma),
-                  reinterpret_cast<__nv_bfloat16*>(dbeta), s);
+  launchSliceSums(partial, blocks, cols, dsum ? 3 : 2, reinterpret_cast<__nv_bfloat16*>(dgamma),
+                  reinterpret_cast<__nv_bfloat16*>(dbeta), s, reinterpret_cast<__nv_bfloat16*>(dsum));
   return cudaGetLastError() == cudaSuccess;
 }
 

@@ -75,11 +75,14 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols);
 // used twice (the layer's branch and the residual), the two gradients summed as they are read.
 // dyStride: elements between dy's rows (and dy2's; even, at least cols; 0: cols), so that a column
 // slice of a wider gradient is read in place (the token MLP's half of proj_norm's: its copy took
-// 0.05 ms of a training step at the released size).
+// 0.05 ms of a training step at the released size). With `dsum` (bf16 [cols]), also dx's column
+// sums as written (the bias gradient of a layer whose output was added before the LayerNorm):
+// `partial` then holds 3 * layerNormBackwardBlocks(rows, cols) * cols floats.
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0);
+                           const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0,
+                           std::uint16_t* dsum = nullptr);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);

@@ -410,6 +410,14 @@ void addModelCommands(CLI::App& app) {
         // Training's LayerNorm with the fused weight/bias gradients against ATen's (46,080 x 384 bf16).
         if (CellTransformer::fusedKernelsBuilt()) {
           // E 384 and the expression MLP's 192 (the released size's widths).
+          {
+            // The bias gradient summed by the LayerNorm's backward (setNormBiasSums) against its own
+            // pass: the other gradients the same bits, the bias's within bf16 rounding.
+            const auto nb = CellTransformer::checkNormBiasSums(dev);
+            j["train_norm_bias_sums_max_difference"] = nb.sameGradients;
+            j["train_norm_bias_sums_bias_max_rel_difference"] = nb.biasRelative;
+            j["train_norm_bias_sums_used"] = nb.used;
+          }
           j["train_layer_norm_max_rel_error"] = std::max(CellTransformer::checkTrainLayerNorm(dev),
                                                          CellTransformer::checkTrainLayerNorm(dev, 46080, 192));
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
@@ -612,6 +620,14 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's short-attention kernels" + std::string(suffix) +
                              " on one [R, 3E] q|k|v tensor differ from them on three, or did not run");
       }
+      if (j.contains("train_norm_bias_sums_max_difference") &&
+          !(j["train_norm_bias_sums_max_difference"].is_number() &&
+            j["train_norm_bias_sums_max_difference"].get<double>() == 0 &&
+            j["train_norm_bias_sums_used"].is_boolean() && j["train_norm_bias_sums_used"].get<bool>() &&
+            j["train_norm_bias_sums_bias_max_rel_difference"].get<double>() >= 0 &&
+            j["train_norm_bias_sums_bias_max_rel_difference"].get<double>() < 1e-2))
+        failures.push_back("the bias gradient summed by the LayerNorm's backward differs from its own pass by 1% or "
+                           "more, changes another gradient, or was not used");
       // Training's q|k|v projection and attention as one function: the same output and gradients as
       // the two functions before it, the bias gradient (summed in another order) within 1%.
       if (j.contains("train_qkv_attention_max_difference")) {

@@ -54,6 +54,7 @@ struct TrainJob {
   bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
+  bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
@@ -168,6 +169,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setLinCombGelu(job.linCombGelu);
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
+  model->setNormBiasSums(!job.separateBiasSums);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
@@ -288,6 +290,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"lincomb_gelu", model->linCombGelu()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
+                      {"norm_bias_sums", model->normBiasSums()},
+                      {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
                       {"fused_pair_attention", model->fusedPairAttention()},
@@ -401,6 +405,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the attention backward's one kernel copies K over Q between its two phases and loads each "
                 "warp's keys after its first barrier, instead of copying K with Q and dO at its start (the kernel "
                 "before, for comparisons)");
+  cmd->add_flag("--separate-bias-sums", job.separateBiasSums,
+                "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
+                "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
+                "comparisons)");
   cmd->add_flag("--aten-type-rows", job.atenTypeRows,
                 "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
                 "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "
