@@ -391,11 +391,13 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
 // biasGradient instead of reading dx again (8 of those passes, ~0.024 ms each, in a step at the
 // released size). The entry holds dx itself, so that its storage cannot be reused while listed,
 // and its version: biasGradient takes the sums only for those very bytes, unchanged (a view of dx
-// shares its version counter; a copy lies elsewhere; an in-place add bumps the version). One
-// entry, replaced by the next LayerNorm backward: y's producer runs between the two.
+// shares its version counter; a copy lies elsewhere; an in-place ATen operation bumps the version,
+// which a kernel writing through a raw pointer would not: none writes a gradient it was given).
+// One entry, replaced by the next LayerNorm backward: y's producer runs between the two (autograd
+// runs a device's backward nodes on one thread); an entry nobody takes holds its dx until then.
 struct SummedGradient {
   torch::Tensor grad, sums;
-  std::uint32_t version = 0;
+  std::int64_t version = 0;
 };
 thread_local SummedGradient gSummedGradient;
 std::atomic<std::int64_t> gSummedGradientUses{0};
@@ -530,8 +532,6 @@ struct TrainAddLayerNorm : torch::autograd::Function<TrainAddLayerNorm> {
 bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor& dh, torch::Tensor& db) {
   const std::int64_t M = dy.size(0);
   const int N = static_cast<int>(dy.size(1));
-  const int slices = cuda::biasGradSlices(M, N);
-  torch::Tensor partial = torch::empty({static_cast<std::int64_t>(slices) * N}, dy.options().dtype(torch::kFloat32));
   if (!h.defined())
     if (const torch::Tensor summed = takeSummedColumns(dy); summed.defined() && summed.numel() == N) {
       if (db.defined())
@@ -540,6 +540,8 @@ bool biasGradient(const torch::Tensor& dy, const torch::Tensor& h, torch::Tensor
         db = summed;
       return true;
     }
+  const int slices = cuda::biasGradSlices(M, N);
+  torch::Tensor partial = torch::empty({static_cast<std::int64_t>(slices) * N}, dy.options().dtype(torch::kFloat32));
   if (!db.defined()) db = torch::empty({N}, dy.options());
   void* stream = at::cuda::getCurrentCUDAStream(dy.device().index()).stream();
   if (!h.defined()) return cuda::biasGradBf16(bits(dy), partial.data_ptr<float>(), mutableBits(db), M, N, stream);
@@ -1951,7 +1953,6 @@ bool trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
 // q, k, v: [R, E] bf16, contiguous, on the current device. twoKernels: the backward's two kernels
 // (CellTransformer::setTwoKernelAttentionBackward) instead of its one; keysAhead: that one with K
 // copied at its start (CellTransformer::setAttentionKeysAhead; shortAttentionBackwardBf16).
-// (CellTransformer::setTwoKernelAttentionBackward) instead of its one.
 struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,

@@ -93,7 +93,12 @@ torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Ten
   }
   auto c = std::make_unique<Captured>();
   c->inputs = toDevice(batch, m.device); // ordinary allocations, before the capture
-  if (m.staged) c->staging = toDevice(batch, m.device);
+  if (m.staged) {
+    c->staging = toDevice(batch, m.device);
+    // The staging's allocation and first copy are the graphs' stream's: the copy stream's first
+    // write to it (the next replay of this shape) waits for them.
+    c->copied.record(m.stream);
+  }
   // Thread-local capture: the batch builder thread keeps pinning host memory meanwhile, which a
   // global-mode capture would forbid to every thread.
   c->graph.capture_begin(m.pool, cudaStreamCaptureModeThreadLocal);

@@ -576,7 +576,9 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   m.adamCasts = m.fusedAdam && m.flatLow.defined();
   if (m.flatLow.defined()) model.setComputeCopies(copies);
   if (options.cudaGraphs && StepGraphs::available(model.device()))
-    m.graphs = std::make_unique<StepGraphs>(model.device(), options.stagedBatchCopies);
+    // Staged copies pay only where the next step is queued while the device runs this one.
+    m.graphs = std::make_unique<StepGraphs>(model.device(), options.stagedBatchCopies && options.overlapSteps &&
+                                                                !(options.dist && options.dist->size() > 1));
   if (options.dist && options.dist->size() > 1) {
     // Every rank starts from rank 0's weights (as DDP does).
     options.dist->broadcast(m.flat, 0);

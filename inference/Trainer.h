@@ -74,9 +74,9 @@ struct TrainOptions {
   // written only after the loss of every step before them was read). Off: each step waits for its
   // loss before the next is queued (the path before, for comparisons).
   bool overlapSteps = true;
-  // With CUDA graphs: each replayed step's batch copied to the device on a stream of its own while
-  // the previous step runs (StepGraphs' stagedCopies); off: on the step's stream after it (the
-  // path before, for comparisons).
+  // With CUDA graphs and overlapSteps on one rank: each replayed step's batch copied to the device
+  // on a stream of its own while the previous step runs (StepGraphs' stagedCopies); off: on the
+  // step's stream after it (the path before, for comparisons).
   bool stagedBatchCopies = true;
   // The loss (each cell's ZINB NLL averaged over its genes) and its gradient in one pass each way
   // (zinbNllRowMean: a kernel each on a GPU, a loop on the CPU) instead of ATen's ~68 operations a

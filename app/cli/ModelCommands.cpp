@@ -589,9 +589,11 @@ void addModelCommands(CLI::App& app) {
               "the short-attention kernel differs from float32 attention by more than 1% (or NaN)");
       // Training's attention kernels: within 2% of float32 (bf16 probabilities and dS, as flash's
       // backward) and no further from it than twice flash's own difference (+ 2e-3).
+      // ... and K ahead must have run there, and on the heads of 64's short sequences.
       if (j.contains("train_attention_keys_ahead_max_difference_l140") &&
           !(j["train_attention_keys_ahead_max_difference_l140"].is_number() &&
-            j["train_attention_keys_ahead_max_difference_l140"].get<double>() == 0))
+            j["train_attention_keys_ahead_max_difference_l140"].get<double>() == 0 &&
+            j["train_attention_kept_rows_l140"].get<int>() > 0 && j["train_attention_kept_rows_d64"].get<int>() > 0))
         failures.push_back("training's attention backward with K ahead (sequences of up to 140) differs from the "
                            "kernel before it, or did not run");
       for (const char* suffix : {"", "_d32", "_d64"}) {

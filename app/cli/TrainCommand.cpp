@@ -257,6 +257,7 @@ nlohmann::json runTraining(TrainJob& job) {
     }
   }
   const auto& st = trainer->state();
+  const bool staged = opt.stagedBatchCopies && opt.cudaGraphs && opt.overlapSteps && worldSize == 1; // as Trainer's
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
                       {"out", job.out},
                       {"best", bestPath(job.out)},
@@ -302,7 +303,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
-                      {"staged_batch_copies", opt.stagedBatchCopies && opt.cudaGraphs},
+                      {"staged_batch_copies", staged},
                       {"flat_compute_copies", opt.flatComputeCopies},
                       {"fold_compute_gradients", trainer->foldsComputeGradients()},
                       {"compute_inputs", trainer->gathersComputeInputs()},
