@@ -543,6 +543,46 @@ __device__ __forceinline__ void twoProducts(float (&x)[2][4], float (&y)[2][4], 
   }
 }
 
+// A warp's 16 queries' dQ / scale (acc: C fragments of rows g, g + 8) over a sequence's keys (K
+// and V [keys][D + 8] in shared memory; qf, df the rows' fragments of q and dO; la, lb their
+// log2-sum-exp; da, db their delta): dS = P (dP - delta) from the scores Q K^T and dP = dO V^T,
+// 0 for keys past the sequence, rounded to bf16, then acc = dS K. The query kernel's loop, and
+// attentionGradKernel's for sequences longer than its kept tiles.
+template <int D>
+__device__ __forceinline__ void queryGradient(float (&acc)[D / 8][4], const std::uint32_t (&qf)[D / 16][4],
+                                              const std::uint32_t (&df)[D / 16][4], const __nv_bfloat16* ks,
+                                              const __nv_bfloat16* vs, int len, int lp, float la, float lb, float da,
+                                              float db, float scaleLog2e) {
+  constexpr int kPitch = D + 8;
+  const int lane = static_cast<int>(threadIdx.x) & 31, t = lane & 3, mRow = lane & 7, mIdx = lane >> 3;
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  for (int n0 = 0; n0 < lp; n0 += 16) {
+    float s[2][4], dp[2][4];
+    twoProducts<D>(s, dp, qf, df, ks, vs, (n0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
+    float ds[2][4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int key = n0 + 8 * h + 2 * t;
+      const bool k0 = key < len, k1 = key + 1 < len;
+      ds[h][0] = k0 ? ex2(fmaf(s[h][0], scaleLog2e, -la)) * (dp[h][0] - da) : 0.f;
+      ds[h][1] = k1 ? ex2(fmaf(s[h][1], scaleLog2e, -la)) * (dp[h][1] - da) : 0.f;
+      ds[h][2] = k0 ? ex2(fmaf(s[h][2], scaleLog2e, -lb)) * (dp[h][2] - db) : 0.f;
+      ds[h][3] = k1 ? ex2(fmaf(s[h][3], scaleLog2e, -lb)) * (dp[h][3] - db) : 0.f;
+    }
+    const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
+                                 pack(ds[1][2], ds[1][3])};
+#pragma unroll
+    for (int j = 0; j < D / 16; ++j) {
+      // K as [keys][dims] (transposed matrices): keys +0..7 and +8..15 of dims +0..7, then +8..15.
+      std::uint32_t b[4];
+      ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+      mma16816(acc[2 * j], af, b[0], b[1]);
+      mma16816(acc[2 * j + 1], af, b[2], b[3]);
+    }
+  }
+}
+
 constexpr int kGradWarps = 4;
 
 template <int D>
@@ -570,7 +610,6 @@ __global__ void __launch_bounds__(32 * kGradWarps)
 
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
   const int g = lane >> 2, t = lane & 3;
-  const int mRow = lane & 7, mIdx = lane >> 3;
   const long long lseBase = static_cast<long long>(head) * lseStride + start;
   for (int row0 = warp * 16; row0 < len; row0 += 16 * kGradWarps) {
     const int ra = row0 + g, rb = row0 + g + 8;
@@ -587,32 +626,7 @@ __global__ void __launch_bounds__(32 * kGradWarps)
     // Rows past the sequence: zero q and dO, so dS = P (0 - 0) = 0 whatever their P.
     const float la = ra < len ? lse[lseBase + ra] : 0.f, lb = rb < len ? lse[lseBase + rb] : 0.f;
     float acc[D / 8][4];
-#pragma unroll
-    for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-    for (int n0 = 0; n0 < lp; n0 += 16) {
-      float s[2][4], dp[2][4];
-      twoProducts<D>(s, dp, qf, df, ks, vs, (n0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
-      float ds[2][4];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int key = n0 + 8 * h + 2 * t;
-        const bool k0 = key < len, k1 = key + 1 < len;
-        ds[h][0] = k0 ? ex2(fmaf(s[h][0], scaleLog2e, -la)) * (dp[h][0] - da) : 0.f;
-        ds[h][1] = k1 ? ex2(fmaf(s[h][1], scaleLog2e, -la)) * (dp[h][1] - da) : 0.f;
-        ds[h][2] = k0 ? ex2(fmaf(s[h][2], scaleLog2e, -lb)) * (dp[h][2] - db) : 0.f;
-        ds[h][3] = k1 ? ex2(fmaf(s[h][3], scaleLog2e, -lb)) * (dp[h][3] - db) : 0.f;
-      }
-      const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
-                                   pack(ds[1][2], ds[1][3])};
-#pragma unroll
-      for (int j = 0; j < D / 16; ++j) {
-        // K as [keys][dims] (transposed matrices): keys +0..7 and +8..15 of dims +0..7, then +8..15.
-        std::uint32_t b[4];
-        ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
-        mma16816(acc[2 * j], af, b[0], b[1]);
-        mma16816(acc[2 * j + 1], af, b[2], b[3]);
-      }
-    }
+    queryGradient<D>(acc, qf, df, ks, vs, len, lp, la, lb, da, db, scaleLog2e);
     storeGradient<D>(acc, scale, dq + base, rowStride, ra, rb, len, t);
   }
 }
@@ -907,31 +921,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
       loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
       const float la = lses[ra], lb = lses[rb], da = deltas[ra], db = deltas[rb];
       float acc[D / 8][4];
-#pragma unroll
-      for (int j = 0; j < D / 8; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-      for (int n0 = 0; n0 < lp; n0 += 16) {
-        float s[2][4], dp[2][4];
-        twoProducts<D>(s, dp, qf, df, ks, dos, (n0 + (mIdx >> 1) * 8 + mRow) * kPitch + (mIdx & 1) * 8);
-        float ds[2][4];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int key = n0 + 8 * h + 2 * t;
-          const bool k0 = key < len, k1 = key + 1 < len;
-          ds[h][0] = k0 ? ex2(fmaf(s[h][0], scaleLog2e, -la)) * (dp[h][0] - da) : 0.f;
-          ds[h][1] = k1 ? ex2(fmaf(s[h][1], scaleLog2e, -la)) * (dp[h][1] - da) : 0.f;
-          ds[h][2] = k0 ? ex2(fmaf(s[h][2], scaleLog2e, -lb)) * (dp[h][2] - db) : 0.f;
-          ds[h][3] = k1 ? ex2(fmaf(s[h][3], scaleLog2e, -lb)) * (dp[h][3] - db) : 0.f;
-        }
-        const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
-                                     pack(ds[1][2], ds[1][3])};
-#pragma unroll
-        for (int j = 0; j < D / 16; ++j) {
-          std::uint32_t b[4];
-          ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
-          mma16816(acc[2 * j], af, b[0], b[1]);
-          mma16816(acc[2 * j + 1], af, b[2], b[3]);
-        }
-      }
+      queryGradient<D>(acc, qf, df, ks, dos, len, lp, la, lb, da, db, scaleLog2e);
       storeGradient<D>(acc, scale, dq + base, rowStride, ra, rb, len, t);
       if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, ra < len, rb < len, g, t);
     }
