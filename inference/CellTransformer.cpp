@@ -855,6 +855,25 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
 #endif
 }
 
+#ifdef ATLASCOPE_FUSED_KERNELS
+namespace {
+// The checks' comparisons of two paths' outputs and gradients (in float32): the largest absolute
+// difference over the first `count` tensors of a and b, and a's largest difference from b
+// relative to b's largest value.
+double largestDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t count) {
+  double worst = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    worst = std::max(worst, (a[i].to(torch::kFloat32) - b[i].to(torch::kFloat32)).abs().max().item<double>());
+  return worst;
+}
+
+double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor e = b.to(torch::kFloat32);
+  return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+}
+} // namespace
+#endif
+
 CellTransformer::NormBiasSumsCheck CellTransformer::checkNormBiasSums(torch::Device device, std::int64_t rows,
                                                                       int cols) {
   NormBiasSumsCheck r;
@@ -882,12 +901,8 @@ CellTransformer::NormBiasSumsCheck CellTransformer::checkNormBiasSums(torch::Dev
   const auto now = grads(true);
   r.used = gSummedGradientUses.load() > uses;
   const auto before = grads(false);
-  r.sameGradients = 0;
-  for (std::size_t i = 0; i < 5; ++i)
-    r.sameGradients = std::max(r.sameGradients,
-                               (now[i].to(torch::kFloat32) - before[i].to(torch::kFloat32)).abs().max().item<double>());
-  const torch::Tensor e = before[5].to(torch::kFloat32);
-  r.biasRelative = ((now[5].to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+  r.sameGradients = largestDifference(now, before, 5);
+  r.biasRelative = largestRelativeDifference(now[5], before[5]);
 #else
   (void)device;
   (void)rows;
@@ -2141,27 +2156,14 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   if (!a.empty()) r.shortKernels = worst(a);
   const auto two = run(ShortTwoKernels);
   if (!two.empty()) r.twoKernels = worst(two);
-  if (!a.empty() && !two.empty()) {
-    r.fusedFromTwoKernels = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      r.fusedFromTwoKernels = std::max(
-          r.fusedFromTwoKernels, (a[i].to(torch::kFloat32) - two[i].to(torch::kFloat32)).abs().max().item<double>());
-  }
+  if (!a.empty() && !two.empty()) r.fusedFromTwoKernels = largestDifference(a, two, a.size());
   const auto reload = run(ShortReload);
   if (!a.empty() && !reload.empty()) {
     r.kept = cuda::shortAttentionBackwardKept(static_cast<int>(d), maxLength);
-    r.keysAheadFromReload = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      r.keysAheadFromReload = std::max(
-          r.keysAheadFromReload, (a[i].to(torch::kFloat32) - reload[i].to(torch::kFloat32)).abs().max().item<double>());
+    r.keysAheadFromReload = largestDifference(a, reload, a.size());
   }
   const auto packed = run(Packed);
-  if (!a.empty() && !packed.empty()) {
-    r.packedFromShort = 0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      r.packedFromShort = std::max(
-          r.packedFromShort, (packed[i].to(torch::kFloat32) - a[i].to(torch::kFloat32)).abs().max().item<double>());
-  }
+  if (!a.empty() && !packed.empty()) r.packedFromShort = largestDifference(packed, a, a.size());
   r.flash = worst(run(Flash));
 #endif
   return r;
@@ -2200,12 +2202,8 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
     return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
   };
   const auto before = run(false), now = run(true);
-  r.sameGradients = 0;
-  for (std::size_t i = 0; i < 3; ++i)
-    r.sameGradients = std::max(r.sameGradients,
-                               (now[i].to(torch::kFloat32) - before[i].to(torch::kFloat32)).abs().max().item<double>());
-  const torch::Tensor db = before[3].to(torch::kFloat32);
-  r.biasRelative = ((now[3].to(torch::kFloat32) - db).abs().max() / db.abs().max().clamp_min(1e-6)).item<double>();
+  r.sameGradients = largestDifference(now, before, 3);
+  r.biasRelative = largestRelativeDifference(now[3], before[3]);
 #endif
   return r;
 }
