@@ -543,6 +543,23 @@ __device__ __forceinline__ void twoProducts(float (&x)[2][4], float (&y)[2][4], 
   }
 }
 
+// acc += a . K for a warp's 16 rows: a the A fragment of dS (its rows against keys n0 .. n0 + 15),
+// K [keys][D + 8] in shared memory read transposed (keys +0..7 and +8..15 of dims +0..7, then
+// +8..15). dQ's product, whether dS was recomputed (queryGradient) or kept (attentionGradKernel).
+template <int D>
+__device__ __forceinline__ void addTimesKeys(float (&acc)[D / 8][4], const std::uint32_t (&a)[4],
+                                             const __nv_bfloat16* ks, int n0) {
+  constexpr int kPitch = D + 8;
+  const int lane = static_cast<int>(threadIdx.x) & 31, mRow = lane & 7, mIdx = lane >> 3;
+#pragma unroll
+  for (int j = 0; j < D / 16; ++j) {
+    std::uint32_t b[4];
+    ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
+    mma16816(acc[2 * j], a, b[0], b[1]);
+    mma16816(acc[2 * j + 1], a, b[2], b[3]);
+  }
+}
+
 // A warp's 16 queries' dQ / scale (acc: C fragments of rows g, g + 8) over a sequence's keys (K
 // and V [keys][D + 8] in shared memory; qf, df the rows' fragments of q and dO; la, lb their
 // log2-sum-exp; da, db their delta): dS = P (dP - delta) from the scores Q K^T and dP = dO V^T,
@@ -572,14 +589,7 @@ __device__ __forceinline__ void queryGradient(float (&acc)[D / 8][4], const std:
     }
     const std::uint32_t af[4] = {pack(ds[0][0], ds[0][1]), pack(ds[0][2], ds[0][3]), pack(ds[1][0], ds[1][1]),
                                  pack(ds[1][2], ds[1][3])};
-#pragma unroll
-    for (int j = 0; j < D / 16; ++j) {
-      // K as [keys][dims] (transposed matrices): keys +0..7 and +8..15 of dims +0..7, then +8..15.
-      std::uint32_t b[4];
-      ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
-      mma16816(acc[2 * j], af, b[0], b[1]);
-      mma16816(acc[2 * j + 1], af, b[2], b[3]);
-    }
+    addTimesKeys<D>(acc, af, ks, n0);
   }
 }
 
@@ -935,13 +945,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
       for (int n0 = 0; n0 < lp; n0 += 16) {
         std::uint32_t af[4];
         ldmatrix4t(af, dst + (n0 + (mIdx >> 1) * 8 + mRow) * sPitch + row0 + (mIdx & 1) * 8);
-#pragma unroll
-        for (int j = 0; j < D / 16; ++j) {
-          std::uint32_t b[4];
-          ldmatrix4t(b, ks + (n0 + (mIdx & 1) * 8 + mRow) * kPitch + j * 16 + (mIdx >> 1) * 8);
-          mma16816(acc[2 * j], af, b[0], b[1]);
-          mma16816(acc[2 * j + 1], af, b[2], b[3]);
-        }
+        addTimesKeys<D>(acc, af, ks, n0);
       }
       storeGradient<D>(acc, scale, dq + base, rowStride, row0 + g, row0 + g + 8, len, t);
       if (partial) addColumnSums<D>(sums + warp * 3 * D, acc, scale, row0 + g < len, row0 + g + 8 < len, g, t);
