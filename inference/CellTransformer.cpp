@@ -1904,11 +1904,13 @@ namespace {
 // The training kernels' forward on q, k and v rows `stride` elements apart (E: three tensors; 3 E:
 // the thirds of one): out [R, E] and each row's log2-sum-exp [heads, R], with what the backward
 // reads kept in ctx (`saved`: the tensors that hold q, k and v, then out, lse and cu).
+// virtualSlots: the first virtualSlots sequences' add_zero_attn slot appended by the kernel
+// (Batch::virtualZeroSlot); the backward needs nothing for them (shortAttentionForwardBf16).
 torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, const std::vector<torch::Tensor>& saved,
                                        const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                        std::int64_t stride, std::int64_t R, std::int64_t E, const torch::Tensor& cu,
                                        std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels,
-                                       bool keysAhead) {
+                                       bool keysAhead, std::int64_t virtualSlots = 0) {
   const torch::Tensor& like = saved[0];
   const c10::cuda::CUDAGuard device(like.device());
   torch::Tensor out = torch::empty({R, E}, like.options());
@@ -1916,7 +1918,7 @@ torch::Tensor trainingAttentionForward(torch::autograd::AutogradContext* ctx, co
   if (!cuda::shortAttentionForwardBf16(q, k, v, stride, cu.data_ptr<int>(), cu.size(0) - 1, static_cast<int>(heads),
                                        static_cast<int>(E / heads), maxLength, static_cast<float>(scale),
                                        mutableBits(out), E, lse.data_ptr<float>(), R,
-                                       at::cuda::getCurrentCUDAStream(like.device().index()).stream()))
+                                       at::cuda::getCurrentCUDAStream(like.device().index()).stream(), virtualSlots))
     throw Error("the short-attention training kernel declined its arguments (rows " + std::to_string(R) + ", width " +
                 std::to_string(E) + ", q/k/v rows " + std::to_string(stride) + " apart, longest " +
                 std::to_string(maxLength) + ")");
@@ -1971,10 +1973,11 @@ bool trainingAttentionBackward(torch::autograd::AutogradContext* ctx, const torc
 struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& cu, std::int64_t maxLength,
-                               std::int64_t heads, double scale, bool twoKernels, bool keysAhead) {
+                               std::int64_t heads, double scale, bool twoKernels, bool keysAhead,
+                               std::int64_t virtualSlots) {
     const std::int64_t E = q.size(1);
     return trainingAttentionForward(ctx, {q, k, v}, bits(q), bits(k), bits(v), E, q.size(0), E, cu, maxLength, heads,
-                                    scale, twoKernels, keysAhead);
+                                    scale, twoKernels, keysAhead, virtualSlots);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -1983,15 +1986,9 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
     trainingAttentionBackward(ctx, s, grads[0], bits(q), bits(k), bits(v), q.size(1), mutableBits(dq), mutableBits(dk),
                               mutableBits(dv));
-    return {dq,
-            dk,
-            dv,
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
+    torch::autograd::tensor_list d{dq, dk, dv};
+    d.insert(d.end(), 7, torch::Tensor()); // cu, maxLength, heads, scale, twoKernels, keysAhead, virtualSlots
+    return d;
   }
 };
 
@@ -2001,11 +1998,11 @@ struct ShortVarlenAttention : torch::autograd::Function<ShortVarlenAttention> {
 struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv, const torch::Tensor& cu,
                                std::int64_t maxLength, std::int64_t heads, double scale, bool twoKernels,
-                               bool keysAhead) {
+                               bool keysAhead, std::int64_t virtualSlots) {
     const std::int64_t E = qkv.size(1) / 3;
     const std::uint16_t* q = bits(qkv);
     return trainingAttentionForward(ctx, {qkv}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu, maxLength, heads, scale,
-                                    twoKernels, keysAhead);
+                                    twoKernels, keysAhead, virtualSlots);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -2016,7 +2013,9 @@ struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
     const std::uint16_t* q = bits(qkv);
     std::uint16_t* dq = mutableBits(dqkv);
     trainingAttentionBackward(ctx, s, grads[0], q, q + E, q + 2 * E, 3 * E, dq, dq + E, dq + 2 * E);
-    return {dqkv, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    torch::autograd::tensor_list d{dqkv};
+    d.insert(d.end(), 7, torch::Tensor()); // cu, maxLength, heads, scale, twoKernels, keysAhead, virtualSlots
+    return d;
   }
 };
 
@@ -2030,13 +2029,13 @@ struct PackedShortAttention : torch::autograd::Function<PackedShortAttention> {
 struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
                                const torch::Tensor& b, const torch::Tensor& zeroRows, const torch::Tensor& cu,
-                               std::int64_t maxLength, std::int64_t heads, bool keysAhead) {
+                               std::int64_t maxLength, std::int64_t heads, bool keysAhead, std::int64_t virtualSlots) {
     const std::int64_t E = w.size(1);
     const torch::Tensor qkv = projectQkv(x, w, b, zeroRows);
     const std::uint16_t* q = bits(qkv);
     const double scale = 1.0 / std::sqrt(static_cast<double>(E / heads));
     return trainingAttentionForward(ctx, {qkv, x, w, zeroRows}, q, q + E, q + 2 * E, 3 * E, qkv.size(0), E, cu,
-                                    maxLength, heads, scale, false, keysAhead);
+                                    maxLength, heads, scale, false, keysAhead, virtualSlots);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
@@ -2057,7 +2056,7 @@ struct PackedQkvAttention : torch::autograd::Function<PackedQkvAttention> {
         throw Error("the bias gradient's sums declined their arguments");
     }
     auto d = projectQkvBackward(ctx, g, x, w, zeroRows, db);
-    d.insert(d.end(), 5, torch::Tensor());
+    d.insert(d.end(), 6, torch::Tensor()); // cu, maxLength, heads, keysAhead, virtualSlots (after zeroRows)
     return d;
   }
 };
@@ -2116,12 +2115,12 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     if (path == Short || path == ShortTwoKernels || path == ShortReload) {
       if (!shortTrainingAttentionFits(q, k, v, H, maxLength)) return {};
       out = ShortVarlenAttention::apply(q, k, v, cuDevice, maxLength, H, scale, path == ShortTwoKernels,
-                                        path != ShortReload);
+                                        path != ShortReload, 0);
     } else if (path == Packed) {
       // The same leaves' values as one [R, 3E] tensor, its gradient split back.
       if (!shortTrainingAttentionReady(device, d, maxLength)) return {};
       const torch::Tensor qkv = torch::cat({q0, k0, v0}, 1).requires_grad_(true);
-      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale, false, true);
+      out = PackedShortAttention::apply(qkv, cuDevice, maxLength, H, scale, false, true, 0);
       (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
       return {out.detach(), qkv.grad().narrow(1, 0, E), qkv.grad().narrow(1, E, E), qkv.grad().narrow(1, 2 * E, E)};
     } else if (path == Flash) {
@@ -2195,15 +2194,44 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
     const torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true),
                         b = b0.clone().requires_grad_(true);
     const torch::Tensor out =
-        one ? PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H, true)
+        one ? PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H, true, 0)
             : PackedShortAttention::apply(PackedQkvProjection::apply(x, w, b, zeroRows), cuDevice, maxLength, H,
-                                          1.0 / std::sqrt(static_cast<double>(d)), true, true);
+                                          1.0 / std::sqrt(static_cast<double>(d)), true, true, 0);
     (out.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
     return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
   };
   const auto before = run(false), now = run(true);
   r.sameGradients = largestDifference(now, before, 3);
   r.biasRelative = largestRelativeDifference(now[3], before[3]);
+  // The neighbourhoods' add_zero_attn slots appended by the kernel (Batch::virtualZeroSlot) against
+  // stored ones whose outputs nothing reads (as the model's: the pool never reads a slot): the
+  // stored layout with dout 0 at the slots, against the same rows without them.
+  const torch::Tensor slots = zeroRows.cpu();
+  torch::Tensor keep = torch::ones({R}, torch::kBool);
+  keep.index_fill_(0, slots, false);
+  const torch::Tensor kept = keep.nonzero().view({-1}).to(device);
+  const torch::Tensor virtualLengths =
+      lengths - torch::cat({torch::ones({sequences}, torch::kInt64), torch::zeros({fillers}, torch::kInt64)});
+  const torch::Tensor virtualCu =
+      torch::cat({torch::zeros({1}, torch::kInt64), virtualLengths.cumsum(0)}).to(torch::kInt32).to(device);
+  const torch::Tensor noRows = torch::empty({0}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  const torch::Tensor storedDout = dout.index_fill(0, zeroRows, 0);
+  auto slotsRun = [&](bool virtualSlots) {
+    const torch::Tensor x = (virtualSlots ? x0.index_select(0, kept) : x0.clone()).requires_grad_(true),
+                        w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+    const torch::Tensor out = virtualSlots
+                                  ? PackedQkvAttention::apply(x, w, b, noRows, virtualCu, maxLength, H, true, sequences)
+                                  : PackedQkvAttention::apply(x, w, b, zeroRows, cuDevice, maxLength, H, true, 0);
+    const torch::Tensor dy = virtualSlots ? dout.index_select(0, kept) : storedDout;
+    (out.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+    if (virtualSlots) return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
+    return std::vector<torch::Tensor>{out.detach().index_select(0, kept), x.grad().index_select(0, kept), w.grad(),
+                                      b.grad()};
+  };
+  const auto stored = slotsRun(false), appended = slotsRun(true);
+  r.virtualSlots = 0;
+  for (std::size_t i = 0; i < stored.size(); ++i)
+    r.virtualSlots = std::max(r.virtualSlots, largestRelativeDifference(appended[i], stored[i]));
 #endif
   return r;
 }
@@ -2228,7 +2256,7 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
   const bool shortFits = shortTrainingAttentionFits(q, k, v, H, maxLength);
   bool twoKernels = false; // the short path's backward
   auto forward = [&](bool shortKernels) {
-    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale, twoKernels, true)
+    return shortKernels ? ShortVarlenAttention::apply(q, k, v, cuSeqlens, maxLength, H, scale, twoKernels, true, 0)
                         : VarlenAttention::apply(q.view({rows, H, d}), k.view({rows, H, d}), v.view({rows, H, d}),
                                                  cuSeqlens, maxLength, scale)
                               .reshape({rows, E});
@@ -2301,7 +2329,11 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     }
   }
 #endif
-  if (variableLengthAttention() && !batch.virtualZeroSlot) {
+  // Training's batches with virtual zero slots (TrainOptions::virtualZeroSlots): the short-attention
+  // kernels append them (virtualSlots); flash cannot, so on a decline the padded path at the end runs
+  // (zeros at the slots there), counted as inference's.
+  [[maybe_unused]] const std::int64_t virtualSlots = batch.virtualZeroSlot ? B : 0;
+  if (variableLengthAttention() && (!batch.virtualZeroSlot || at::GradMode::is_enabled())) {
     const std::int64_t R = x.size(0);
     // q, k and v by three projections (row blocks of in_proj, contiguous): the flash backward's
     // dq, dk, dv then reach their projections directly, where slices of one [R, 3E] projection
@@ -2315,12 +2347,12 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
         shortTrainingAttentionReady(x.device(), d, batch.maxLength)) {
       if (!twoKernelAttentionBackward_)
         return lin(PackedQkvAttention::apply(x, w, bias, batch.zeroRows, batch.cuSeqlens, batch.maxLength, H,
-                                             attentionKeysAhead_),
+                                             attentionKeysAhead_, virtualSlots),
                    prefix + ".out_proj");
       const torch::Tensor qkv = PackedQkvProjection::apply(x, w, bias, batch.zeroRows); // k, v zeroed there
       return lin(PackedShortAttention::apply(qkv, batch.cuSeqlens, batch.maxLength, H,
                                              1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_,
-                                             attentionKeysAhead_),
+                                             attentionKeysAhead_, virtualSlots),
                  prefix + ".out_proj");
     }
     if (fusedProjection) {
@@ -2341,13 +2373,15 @@ torch::Tensor CellTransformer::packedSelfAttention(const torch::Tensor& x, const
     if (shortAttention() && at::GradMode::is_enabled() && shortTrainingAttentionFits(q, k, v, H, batch.maxLength))
       return lin(ShortVarlenAttention::apply(q, k, v, batch.cuSeqlens, batch.maxLength, H,
                                              1.0 / std::sqrt(static_cast<double>(d)), twoKernelAttentionBackward_,
-                                             attentionKeysAhead_),
+                                             attentionKeysAhead_, virtualSlots),
                  prefix + ".out_proj");
 #endif
-    const torch::Tensor out =
-        VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
-                               batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
-    return lin(out.reshape({R, E}), prefix + ".out_proj");
+    if (!batch.virtualZeroSlot) {
+      const torch::Tensor out =
+          VarlenAttention::apply(q.view({R, H, d}), k.view({R, H, d}), v.view({R, H, d}), batch.cuSeqlens,
+                                 batch.maxLength, 1.0 / std::sqrt(static_cast<double>(d)));
+      return lin(out.reshape({R, E}), prefix + ".out_proj");
+    }
   }
 #endif
   if (batch.virtualZeroSlot) ++virtualZeroSlotDeclines_;
@@ -3104,6 +3138,24 @@ bool CellTransformer::virtualZeroSlots() const {
 #endif
 }
 
+PackShape CellTransformer::trainingPackShape(std::int64_t tokenMultiple, bool virtualSlots) const {
+  if (!device_.is_cuda()) {
+    PackShape exact;
+    exact.virtualZeroSlot = virtualSlots;
+    return exact;
+  }
+  PackShape shape{std::max<std::int64_t>(1, tokenMultiple), 32};
+  if (!virtualSlots) return shape;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  const std::int64_t d = config_.embedDim / config_.heads;
+  if (variableLengthAttention() && shortAttention() && cuda::shortAttentionFits(static_cast<int>(d), 1)) {
+    shape.virtualZeroSlot = true;
+    shape.virtualZeroSlotLongest = cuda::kShortAttentionLongest;
+  }
+#endif
+  return shape;
+}
+
 std::int64_t CellTransformer::cellTableColumns([[maybe_unused]] std::int64_t cells) const {
   const std::int64_t E = config_.embedDim;
 #ifdef ATLASCOPE_FUSED_KERNELS
@@ -3206,7 +3258,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   torch::Tensor enc;    // [B, N, E] for the pool (padded batches)
   torch::Tensor pooled; // [B, 1, E], where the fused pool read the packed encoder output
   if (batch.rows.defined()) {
-    // Packed: [tokens of rows ; B class tokens ; B zero slots], put in sequence order.
+    // Packed: [tokens of rows ; B class tokens ; B zero slots (none where virtual)], put in sequence order.
     const torch::Tensor cls = ln(P("cls_token"), "proj_norm");
     // A wide table (cellTable): each position's table row, for the first layer's q|k|v, and
     // (firstResidualFromTable) for its add + LayerNorm's residual: the index alone then.
@@ -3237,9 +3289,10 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
         tokens = both[0];
         packedResidual = both[1];
       } else {
-        tokens = permuteRows(
-            torch::cat({rows.to(compute_), clsRows, torch::zeros({B, E}, rows.options().dtype(compute_))}, 0),
-            batch.order);
+        // (Virtual zero slots: no slot rows, so that `order` permutes the concatenation's rows.)
+        std::vector<torch::Tensor> parts{rows.to(compute_), clsRows};
+        if (!batch.virtualZeroSlot) parts.push_back(torch::zeros({B, E}, rows.options().dtype(compute_)));
+        tokens = permuteRows(torch::cat(parts, 0), batch.order);
       }
     }
     stage("gather tokens");

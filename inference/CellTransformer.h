@@ -431,9 +431,13 @@ public:
   // attention's two kernels before it, on `sequences` neighbourhoods of up to `maxLength` rows with
   // their zero slots and filler sequences: the largest absolute difference of the output, dx and dW
   // (the same gradient: 0), and of the bias gradient relative to its largest value (summed in
-  // another order). -1: not built, not a GPU, or the kernels declined.
+  // another order). -1: not built, not a GPU, or the kernels declined. virtualSlots: the same
+  // neighbourhoods with their slots appended by the attention kernel (Batch::virtualZeroSlot)
+  // against stored ones whose outputs nothing reads, the largest difference of the output, dx, dW
+  // and the bias gradient relative to each one's largest value (the products run over fewer rows:
+  // their kernels may differ).
   struct TrainQkvAttentionCheck {
-    double sameGradients = -1, biasRelative = -1;
+    double sameGradients = -1, biasRelative = -1, virtualSlots = -1;
   };
   static TrainQkvAttentionCheck checkTrainQkvAttention(torch::Device device, std::int64_t sequences = 300,
                                                        std::int64_t maxLength = 258);
@@ -560,6 +564,14 @@ public:
   // this model's head size (32, 48 or 64) and the fused pool reads the batches. Elsewhere a virtual
   // slot would send every attention to the padded path: the slots stay stored there.
   bool virtualZeroSlots() const;
+  // Training's packed batches: on a GPU of `tokenMultiple`-rounded shapes (PackShape: padded
+  // lengths to 32, one CUDA graph per shape), exact on the CPU; with the add_zero_attn slots left to the attention
+  // kernels where `virtualSlots` asks and this model's training attention appends them: on a GPU the short-attention
+  // training kernels (up to their longest sequence, past which the slots stay stored, for flash), on the CPU always
+  // (its attention scatters the packed rows to the padded layout, zeros at the slots). Elsewhere
+  // (--flash-attention, --padded-attention) the slots stay stored: a virtual slot would send every
+  // attention to the padded path.
+  PackShape trainingPackShape(std::int64_t tokenMultiple, bool virtualSlots) const;
   bool firstResidualFromTable() const { return firstResidualFromTable_; }
   // Batches whose first layer read its residual from the table.
   std::int64_t firstResidualRuns() const { return firstResidualRuns_.load(std::memory_order_relaxed); }

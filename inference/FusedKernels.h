@@ -186,10 +186,14 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
 // The sequences' rows up to which shortAttentionBackwardBf16's one kernel with K ahead keeps dS^T
 // at `maxLength` on the current device (longer ones recompute it); 0: the kernel before runs.
 int shortAttentionBackwardKept(int headDim, std::int64_t maxLength);
+// The forward's zeroSlots as shortAttentionBf16's (virtual add_zero_attn slots: their zero key counts
+// in each row's log2-sum-exp); the backward then needs nothing for them (a zero key adds nothing to
+// dq, and no row holds its dk, dv), so its zeroRows are the stored slots only.
 bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
                                int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
-                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream);
+                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream,
+                               std::int64_t zeroSlots = 0);
 bool shortAttentionBackwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                 const std::uint16_t* out, const std::uint16_t* dout, std::int64_t rowStride,
                                 std::int64_t outStride, const int* cuSeqlens, std::int64_t sequences, int heads,

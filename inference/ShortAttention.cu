@@ -1251,9 +1251,10 @@ int shortAttentionBackwardKept(int headDim, std::int64_t maxLength) {
 bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, const std::uint16_t* v,
                                std::int64_t rowStride, const int* cuSeqlens, std::int64_t sequences, int heads,
                                int headDim, std::int64_t maxLength, float scale, std::uint16_t* out,
-                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream) {
+                               std::int64_t outStride, float* lse, std::int64_t lseStride, void* stream,
+                               std::int64_t zeroSlots) {
   if (!trainingArgumentsFit(q, k, v, rowStride, sequences, heads, headDim, maxLength, lse, lseStride) ||
-      !aligned16(out) || outStride % 8 != 0)
+      !aligned16(out) || outStride % 8 != 0 || zeroSlots < 0 || zeroSlots > sequences)
     return false;
   Launch l{q,         k,
            v,         rowStride,
@@ -1263,6 +1264,7 @@ bool shortAttentionForwardBf16(const std::uint16_t* q, const std::uint16_t* k, c
            scale,     static_cast<cudaStream_t>(stream)};
   l.lse = lse;
   l.lseStride = lseStride;
+  l.gather.zeroSlots = static_cast<int>(zeroSlots);
   switch (headDim) {
   case 32: return launchTiled<32, 4, 16, 1, true>(l);
   case 48: return launchTiled<48, 4, 16, 1, true>(l);

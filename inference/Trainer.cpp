@@ -404,10 +404,8 @@ struct Trainer::Impl {
         for (std::int64_t j = 0; j < N; ++j)
           if (!val[k * N + j]) obs[k * N + j] = ref[k];
       }
-      if (device().is_cuda())
-        out.push_back(pinned(packBatch(b, PackShape{std::max<std::int64_t>(1, opt.tokenMultiple), 32})));
-      else
-        out.push_back(packBatch(b));
+      Batch packed = packBatch(b, model.trainingPackShape(opt.tokenMultiple, opt.virtualZeroSlots));
+      out.push_back(device().is_cuda() ? pinned(std::move(packed)) : std::move(packed));
     }
     return out;
   }

@@ -115,6 +115,13 @@ struct TrainOptions {
   // bench brain on the H200 (call s15-2): 4,096 (before) 2.5% filler rows, 4 graphs, 51,929 and
   // 51,777 cells/s; 1,024 0.5%, 6 graphs, 52,922; 512 0.3%, 10 graphs, 52,877.
   std::int64_t tokenMultiple = 1024;
+  // Packed batches without add_zero_attn's slot rows (Batch::virtualZeroSlot; the attention kernels
+  // append each neighbourhood's zero key and value, CellTransformer::trainingPackShape): one row of
+  // ~100 less per neighbourhood in every per-token product, LayerNorm and GELU of the encoder, as
+  // embedding's batches. The same loss and gradients (tests/inference/test_trainer; `parity`'s
+  // train_qkv_attention_virtual_slots_max_rel_difference on a GPU). Off by default until it is
+  // measured on the GPU machine (then it becomes the default and this the path before).
+  bool virtualZeroSlots = false;
 };
 
 // Where a run's step time went (Trainer::stepTimes): each iteration of run()'s loop (queueing a

@@ -468,6 +468,7 @@ void addModelCommands(CLI::App& app) {
             const auto qa = CellTransformer::checkTrainQkvAttention(dev);
             j["train_qkv_attention_max_difference"] = qa.sameGradients;
             j["train_qkv_attention_bias_max_rel_difference"] = qa.biasRelative;
+            j["train_qkv_attention_virtual_slots_max_rel_difference"] = qa.virtualSlots;
           }
           {
             // Training's type-row gradient by its kernel, and by ATen's index_add for scale.
@@ -640,6 +641,11 @@ void addModelCommands(CLI::App& app) {
         require("train_qkv_attention_bias_max_rel_difference", 0, 1e-2,
                 "training's q|k|v bias gradient from the attention kernel's sums differs from the projection's "
                 "by more than 1% (or did not run)");
+        // Virtual zero slots (--virtual-zero-slots): the same function as stored ones whose outputs
+        // nothing reads; the products over fewer rows may pick other kernels (bf16: 2^-8 a rounding).
+        require("train_qkv_attention_virtual_slots_max_rel_difference", 0, 1e-2,
+                "training's attention with its zero slots appended by the kernel differs from stored slots by more "
+                "than 1% (or did not run)");
       }
       // Training's type-row gradient: its kernel ran, and is no further from the float64 sums than
       // ATen's float32 index_add rounded to bf16 (twice its difference + 1e-3: the additions' order

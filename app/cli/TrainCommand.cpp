@@ -258,6 +258,7 @@ nlohmann::json runTraining(TrainJob& job) {
   }
   const auto& st = trainer->state();
   const bool staged = opt.stagedBatchCopies && opt.cudaGraphs && opt.overlapSteps && worldSize == 1; // as Trainer's
+  const bool slots = opt.virtualZeroSlots && model->trainingPackShape(opt.tokenMultiple, true).virtualZeroSlot;
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
                       {"out", job.out},
                       {"best", bestPath(job.out)},
@@ -302,6 +303,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
+                      {"virtual_zero_slots", slots},
+                      {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines()},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"staged_batch_copies", staged},
                       {"flat_compute_copies", opt.flatComputeCopies},
@@ -410,6 +413,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
                 "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
                 "comparisons)");
+  cmd->add_flag("--virtual-zero-slots", job.opt.virtualZeroSlots,
+                "Training's packed batches without add_zero_attn's slot rows, the attention kernels appending each "
+                "neighbourhood's zero key and value (as embedding's batches; the same loss and gradients). Off by "
+                "default until measured on a GPU");
   cmd->add_flag("--aten-type-rows", job.atenTypeRows,
                 "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
                 "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "

@@ -43,6 +43,21 @@ class TestTrainer : public QObject {
     return o;
   }
 
+  // The summed loss of a batch's cells and every parameter's gradient (fresh leaves each call).
+  std::pair<double, std::map<std::string, torch::Tensor>> lossAndGradients(CellTransformer& m, const Batch& b) const {
+    for (auto& [k, t] : m.mutableParameters()) {
+      t = t.detach().clone();
+      t.set_requires_grad(true);
+    }
+    const Output o = m.forward(expr_, types_, b);
+    const torch::Tensor loss = zinbNll(expr_.index_select(0, b.reference), o.mu, o.theta, o.ziLogits).mean(1).sum();
+    loss.backward();
+    std::map<std::string, torch::Tensor> grads;
+    for (const auto& [k, t] : m.parameters())
+      if (t.grad().defined()) grads[k] = t.grad().clone(); // (the scale head is not in the loss)
+    return {loss.item<double>(), grads};
+  }
+
 private Q_SLOTS:
   void initTestCase() {
     configureCpuThreads(2);
@@ -145,26 +160,68 @@ private Q_SLOTS:
             rounded.maxLength);
     QVERIFY(torch::equal(rounded.zeroRows, cu.narrow(0, 1, B) - 1));
     QCOMPARE(std::get<0>(torch::_unique(rounded.unpackIndex)).size(0), R); // distinct padded slots
-    auto lossAndGrads = [&](const Batch& b) {
-      for (auto& [k, t] : m.mutableParameters()) {
-        t = t.detach().clone();
-        t.set_requires_grad(true);
-      }
-      const Output o = m.forward(expr_, types_, b);
-      const torch::Tensor loss = zinbNll(expr_.index_select(0, b.reference), o.mu, o.theta, o.ziLogits).mean(1).sum();
-      loss.backward();
-      std::map<std::string, torch::Tensor> grads;
-      for (const auto& [k, t] : m.parameters())
-        if (t.grad().defined()) grads[k] = t.grad().clone(); // (the scale head is not in the loss)
-      return std::make_pair(loss.item<double>(), grads);
-    };
-    const auto [l1, g1] = lossAndGrads(exact);
-    const auto [l2, g2] = lossAndGrads(rounded);
+    const auto [l1, g1] = lossAndGradients(m, exact);
+    const auto [l2, g2] = lossAndGradients(m, rounded);
     QVERIFY2(std::abs(l1 - l2) <= 1e-5 * std::abs(l1), qPrintable(QString("loss %1 vs %2").arg(l1).arg(l2)));
     QCOMPARE(g1.size(), g2.size());
     QVERIFY(g1.size() > 20);
     for (const auto& [k, g] : g1)
       QVERIFY2(torch::allclose(g, g2.at(k), 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
+  }
+
+  // Training's batches without add_zero_attn's slot rows (TrainOptions::virtualZeroSlots: the
+  // attention appends each neighbourhood's zero key and value): the loss and every gradient of the
+  // batch with its slots stored, exact and rounded as a GPU rounds them; one row less per
+  // neighbourhood, none of them a slot.
+  void virtualZeroSlotsKeepLossAndGradients() {
+    CellTransformer m(initWeights(cfg_, 7), cfg_, "init");
+    const Batch padded = firstCellsBatch();
+    const std::int64_t B = padded.reference.size(0);
+    const PackShape exactShape = m.trainingPackShape(0, true);
+    QVERIFY(exactShape.virtualZeroSlot && exactShape.tokenMultiple == 0 &&
+            !m.trainingPackShape(0, false).virtualZeroSlot);
+    PackShape roundedShape{64, 8};
+    roundedShape.virtualZeroSlot = true;
+    for (const auto& [stored, virtualSlots] :
+         {std::make_pair(packBatch(padded), packBatch(padded, exactShape)),
+          std::make_pair(packBatch(padded, PackShape{64, 8}), packBatch(padded, roundedShape))}) {
+      QVERIFY(virtualSlots.virtualZeroSlot && !stored.virtualZeroSlot);
+      QCOMPARE(virtualSlots.zeroRows.numel(), std::int64_t(0));
+      QCOMPARE(virtualSlots.order.size(0), stored.order.size(0) - B);
+      QCOMPARE(virtualSlots.rows.size(0), stored.rows.size(0));
+      // Each neighbourhood's sequence ends at its class token (row Tp + b), no slot row anywhere.
+      const std::int64_t Tp = virtualSlots.rows.size(0);
+      QVERIFY(virtualSlots.order.max().item<std::int64_t>() < Tp + B);
+      const torch::Tensor cu = virtualSlots.cuSeqlens.to(torch::kInt64);
+      for (std::int64_t b = 0; b < B; ++b)
+        QCOMPARE(virtualSlots.order[cu[b + 1].item<std::int64_t>() - 1].item<std::int64_t>(), Tp + b);
+      QCOMPARE(virtualSlots.maxLength, stored.maxLength);
+      const auto [l1, g1] = lossAndGradients(m, stored);
+      const auto [l2, g2] = lossAndGradients(m, virtualSlots);
+      QVERIFY2(std::abs(l1 - l2) <= 1e-5 * std::abs(l1), qPrintable(QString("loss %1 vs %2").arg(l1).arg(l2)));
+      QCOMPARE(g1.size(), g2.size());
+      QVERIFY(g1.size() > 20);
+      for (const auto& [k, g] : g1)
+        QVERIFY2(torch::allclose(g, g2.at(k), 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
+    }
+  }
+
+  // A few CPU steps with virtual zero slots train the weights that stored slots train (to float32
+  // rounding: the products run over fewer rows).
+  void virtualZeroSlotsTrainTheSameWeights() {
+    TrainOptions o = small();
+    o.maxSteps = 3;
+    auto trained = [&](bool virtualSlots) {
+      auto m = std::make_unique<CellTransformer>(initWeights(cfg_, 12), cfg_, "m");
+      o.virtualZeroSlots = virtualSlots;
+      trainer(*m, o)->run();
+      return m;
+    };
+    const auto a = trained(true), b = trained(false);
+    const torch::Tensor before = initWeights(cfg_, 12).at("encoder.layers.0.self_attn.in_proj_weight");
+    QVERIFY(!torch::equal(a->parameters().at("encoder.layers.0.self_attn.in_proj_weight"), before)); // it trained
+    for (const auto& [k, v] : a->parameters())
+      QVERIFY2(torch::allclose(v, b->parameters().at(k), 1e-4, 1e-5), k.c_str());
   }
 
   // Embedding rounds its packed batches' row counts and adds empty neighbourhoods (PackShape's
