@@ -608,12 +608,17 @@ std::atomic<std::int64_t> gFeedForwardDeclines{0};
 // Inference's GEMM + GELU calls that declined (ATen's linear and gelu ran instead), so that a
 // comparison of two epilogues (checkSameBits) cannot pass by running ATen in both arms.
 std::atomic<std::int64_t> gGemmGeluDeclines{0};
+// Backwards whose first bias gradient was to come from the weight gradient's product
+// (weightBiasGradBf16) but did not (cuBLASLt missing or declining): the product and the pass of its
+// own ran instead.
+std::atomic<std::int64_t> gBiasInProductDeclines{0};
 
 struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
-  // linComb: the epilogues before their trees (CellTransformer::setLinCombGelu).
+  // linComb: the epilogues before their trees (CellTransformer::setLinCombGelu). biasInProduct: the
+  // first layer's bias gradient by the weight gradient's product (CellTransformer::setBiasGradInProduct).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
-                               const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2,
-                               bool linComb) {
+                               const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2, bool linComb,
+                               bool biasInProduct) {
     const c10::cuda::CUDAGuard guard(x.device()); // the kernels run on the current device
     const std::int64_t E = w1.size(1), F = w1.size(0);
     const torch::Tensor x2 = x.reshape({-1, E}).contiguous();
@@ -632,6 +637,7 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     ctx->save_for_backward({x2, w1, w2, h, g});
     ctx->saved_data["shape"] = x.sizes().vec();
     ctx->saved_data["linComb"] = linComb;
+    ctx->saved_data["biasInProduct"] = biasInProduct;
     std::vector<std::int64_t> shape = x.sizes().vec();
     shape.back() = w2.size(0);
     return at::addmm(b2, g, w2.t()).view(shape);
@@ -649,18 +655,33 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     torch::Tensor dh = torch::empty({R, F}, dy.options()), db1 = torch::empty({F}, dy.options());
     const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(R, static_cast<int>(F), static_cast<int>(E));
     const torch::Tensor ws = gemmWorkspace(dy, bytes);
+    const auto stream = at::cuda::getCurrentCUDAStream(dy.device().index()).stream();
+    // db1 by dW1's product, where both are wanted; the GELU-gradient product then leaves it out.
+    bool inProduct = ctx->saved_data["biasInProduct"].toBool() && ctx->needs_input_grad(1) && ctx->needs_input_grad(2);
     if (bytes < 0 ||
-        !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), mutableBits(db1), R, static_cast<int>(F),
-                                static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
-                                at::cuda::getCurrentCUDAStream(dy.device().index()).stream(),
-                                ctx->saved_data["linComb"].toBool())) {
+        !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), inProduct ? nullptr : mutableBits(db1), R,
+                                static_cast<int>(F), static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
+                                stream, ctx->saved_data["linComb"].toBool())) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
       std::tie(dh, db1) = geluBiasBackward(dy.mm(w2), h);
+      inProduct = false;
     }
     torch::Tensor dx, dw1;
     if (ctx->needs_input_grad(0)) dx = dh.mm(w1).view(ctx->saved_data["shape"].toIntVector());
-    if (ctx->needs_input_grad(1)) dw1 = dh.t().mm(x2);
-    return {dx, dw1, db1, dw2, db2, torch::Tensor()};
+    if (inProduct) {
+      dw1 = torch::empty({F, E}, dh.options());
+      const std::int64_t wsBytes = cuda::weightBiasGradWorkspace();
+      const torch::Tensor lt = gemmWorkspace(dh, wsBytes);
+      if (!cuda::weightBiasGradBf16(bits(dh), bits(x2), mutableBits(dw1), mutableBits(db1), R, static_cast<int>(F),
+                                    static_cast<int>(E), lt.data_ptr(), wsBytes, stream)) {
+        gBiasInProductDeclines.fetch_add(1, std::memory_order_relaxed);
+        dw1 = dh.t().mm(x2);
+        db1 = geluBiasBackward(dh, torch::Tensor()).second;
+      }
+    } else if (ctx->needs_input_grad(1)) {
+      dw1 = dh.t().mm(x2);
+    }
+    return {dx, dw1, db1, dw2, db2, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1002,7 +1023,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
       0.1 * torch::randn({in}, o)};
   const torch::Tensor dy = torch::randn({rows, in}, o);
   // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward; 3: the
-  // same by the linear-combination epilogues.
+  // same by the linear-combination epilogues; 4: with the first bias gradient by dW1's product.
   auto run = [&](int path) {
     std::vector<torch::Tensor> leaves;
     for (const auto& t : leaves0)
@@ -1014,7 +1035,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
     else if (path == 1)
       y = TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
     else
-      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3);
+      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3, path == 4);
     (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
     std::vector<torch::Tensor> out{y};
     for (const auto& t : leaves) out.push_back(t.grad());
@@ -1046,6 +1067,11 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   if (gFeedForwardDeclines.load() == declines)
     r.linComb = std::max((trees[0].to(torch::kFloat32) - linComb[0].to(torch::kFloat32)).abs().max().item<double>(),
                          (trees[1].to(torch::kFloat32) - linComb[1].to(torch::kFloat32)).abs().max().item<double>());
+  // The first bias gradient by dW1's product: only where both products ran.
+  const std::int64_t inProductDeclines = gBiasInProductDeclines.load();
+  const auto inProduct = each(run(4), reference);
+  if (gFeedForwardDeclines.load() == declines && gBiasInProductDeclines.load() == inProductDeclines)
+    r.biasInProductEach = inProduct;
 #endif
   return r;
 }
@@ -1067,15 +1093,16 @@ CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[
   const torch::Tensor b2 = (0.1 * torch::randn({E}, o)).requires_grad_(true);
   const torch::Tensor dy = torch::randn({rows, E}, o);
   // 0: unfused; 1: the fused GEMMs by the linear-combination epilogues (--lincomb-gelu); 2: by
-  // their epilogue trees (the default).
+  // their epilogue trees (the default); 3: 2 with the first bias gradient by dW1's product
+  // (--bias-grad-in-product).
   auto forward = [&](int path) {
-    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1)
+    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1, path == 3)
                     : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
   };
   torch::Tensor firstOut, firstDx;
-  for (const int fused : {0, 1, 2}) {
+  for (const int fused : {0, 1, 2, 3}) {
     TrainFeedForwardTiming t;
-    t.path = fused == 2 ? "fused" : fused == 1 ? "fused_lincomb" : "unfused";
+    t.path = fused == 3 ? "fused_bias_in_product" : fused == 2 ? "fused" : fused == 1 ? "fused_lincomb" : "unfused";
     torch::Tensor out, dx;
     t.forwardMs = msPerCall(
         iterations, [&] { return forward(fused); }, out);
@@ -1085,7 +1112,7 @@ CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[
           return torch::autograd::grad({forward(fused)}, {x, w1, b1, w2, b2}, {dy})[0];
         },
         dx);
-    t.declines = gFeedForwardDeclines.load();
+    t.declines = gFeedForwardDeclines.load() + (fused == 3 ? gBiasInProductDeclines.load() : 0);
     if (!fused) {
       firstOut = out;
       firstDx = dx;
@@ -1493,6 +1520,14 @@ std::int64_t CellTransformer::fusedFeedForwardDeclines() {
 #endif
 }
 
+std::int64_t CellTransformer::biasInProductDeclines() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gBiasInProductDeclines.load(std::memory_order_relaxed);
+#else
+  return 0;
+#endif
+}
+
 bool CellTransformer::poolTokenPairsApply() const {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return cuda::packedPoolTokenPairs(config_.embedDim, config_.heads);
@@ -1516,7 +1551,7 @@ torch::Tensor CellTransformer::feedForward(const torch::Tensor& x, const std::st
     const torch::Tensor &w2 = P(prefix + ".linear2.weight"), &b2 = P(prefix + ".linear2.bias");
     if (w1.scalar_type() == torch::kBFloat16 && w1.is_contiguous() && b1.is_contiguous() && w2.is_contiguous() &&
         b2.is_contiguous())
-      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_);
+      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_, biasGradInProduct_);
   }
 #endif
   return lin(linGelu(x, prefix + ".linear1"), prefix + ".linear2");

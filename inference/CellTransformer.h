@@ -224,6 +224,15 @@ public:
   // same-call ratios.
   void setLinCombGelu(bool on) { linCombGelu_ = on; }
   bool linCombGelu() const { return linCombGelu_; }
+  // Training's fused feed-forward (a GPU built with CUTLASS and cuBLASLt): the first layer's bias
+  // gradient summed by its weight gradient's product (cuda::weightBiasGradBf16: cuBLASLt's BGRADB
+  // epilogue) instead of a pass of its own over dh [R, 2048] after the GELU-gradient product
+  // (biasGradBf16). Off by default until measured on the GPU machine (`--bias-grad-in-product`).
+  void setBiasGradInProduct(bool on) { biasGradInProduct_ = on; }
+  bool biasGradInProduct() const { return biasGradInProduct_; }
+  // Backwards in this process whose bias gradient was to come from that product but did not
+  // (cuBLASLt missing or declining: the pass of its own ran).
+  static std::int64_t biasInProductDeclines();
   // Training's attention backward by the two kernels before the one-kernel backward (a GPU in
   // bf16, the short-attention kernels; FusedKernels.h, shortAttentionBackwardBf16).
   void setTwoKernelAttentionBackward(bool on) { twoKernelAttentionBackward_ = on; }
@@ -498,6 +507,9 @@ public:
     // The fused path's epilogue trees against the linear combinations before them (setLinCombGelu):
     // the largest difference in y and dx, which must be 0 (the same bits).
     double linComb = -1;
+    // The fused path with the first bias gradient by the weight gradient's product
+    // (setBiasGradInProduct), as fusedEach; empty where cuBLASLt declined or is not built.
+    std::vector<double> biasInProductEach;
   };
   static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
                                                      int hidden = 2048);
@@ -507,7 +519,7 @@ public:
   struct TrainFeedForwardTiming {
     std::string path;
     double forwardMs = 0, stepMs = 0, maxAbsFromUnfused = 0;
-    std::int64_t declines = 0; // fusedFeedForwardDeclines() after the path's calls
+    std::int64_t declines = 0; // fusedFeedForwardDeclines() (+ biasInProductDeclines()) after the path's calls
   };
   static std::vector<TrainFeedForwardTiming> benchTrainFeedForward(torch::Device device, std::int64_t rows,
                                                                    int iterations);
@@ -716,6 +728,7 @@ private:
   bool packedQkv_ = true;
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
+  bool biasGradInProduct_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool attentionKeysAhead_ = true;
   bool normBiasSums_ = true;

@@ -270,7 +270,8 @@ bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float*
 // gemmGeluGradBf16: the backward through the second layer's input and the GELU, dh = GELU'(pre) o
 // (dy W2) with dy [rows, width] and W2 [width, hidden] (the second layer's weight, row-major), pre
 // and dh [rows, hidden], then dbias = sum over rows of dh (the first layer's bias gradient, bf16
-// [hidden], by biasGradBf16); dy W2 rounded to bf16 before the product with the erf GELU's
+// [hidden], by biasGradBf16; null dbias: not summed, for a caller that sums it elsewhere, e.g.
+// weightBiasGradBf16); dy W2 rounded to bf16 before the product with the erf GELU's
 // derivative (geluGradExp2, within 2e-6 of it) and dh rounded after, as the unfused path. `workspace`:
 // gemmGeluTrainingWorkspace(rows, hidden, width) bytes for either (-1: not built or too many rows;
 // never 0).
@@ -284,6 +285,16 @@ bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const s
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
                       bool linComb = false);
+// A linear layer's weight and bias gradients in one cuBLASLt product (WeightBiasGradient.cpp):
+// dw = dy^T x ([n, k] bf16 row-major) and db = the sum over rows of dy (bf16 [n]), with dy [rows, n]
+// and x [rows, k] bf16 row-major, by CUBLASLT_EPILOGUE_BGRADB (the column sums taken as the product
+// reads dy; float32 accumulation, each rounded to bf16 once). `workspace`: weightBiasGradWorkspace()
+// bytes (16-byte aligned) for cuBLASLt's split reductions. False (nothing launched): built without
+// cuBLASLt, n or k not multiples of 8, pointers not 16-byte aligned, or cuBLASLt has no kernel for
+// it. Runs on the current device and `stream`.
+std::int64_t weightBiasGradWorkspace();
+bool weightBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* x, std::uint16_t* dw, std::uint16_t* db,
+                        std::int64_t rows, int n, int k, void* workspace, std::int64_t workspaceBytes, void* stream);
 // The training loss's per-cell mean over genes of the ZINB NLL (ZinbLoss.h; zinbNllRowMean in
 // CellTransformer.h): out[r] = mean over c of zinb::nll of row r's values, all float32 [rows, cols]
 // contiguous, out [rows]; and its backward, each of dmu, dtheta, dpi [rows, cols] = gradOut[r] /

@@ -229,7 +229,7 @@ bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const s
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
                       bool linComb) {
-  if (!fits(dy, w2, pre, dh, rows, hidden, width) || !aligned(dbias) || !workspace) return false;
+  if (!fits(dy, w2, pre, dh, rows, hidden, width) || (dbias && !aligned(dbias)) || !workspace) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
@@ -239,6 +239,7 @@ bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const st
             : launch<BackwardGemm::Gemm>(backwardArguments(dy, w2, pre, dh, rows, hidden, width, device), workspace,
                                          s)))
     return false;
+  if (!dbias) return true; // summed by the caller (weightBiasGradBf16's product)
   float* partial = reinterpret_cast<float*>(static_cast<char*>(workspace) + gemmBytes(rows, hidden, width, device));
   return biasGradBf16(dh, partial, dbias, rows, hidden, stream);
 }

@@ -437,6 +437,10 @@ void addModelCommands(CLI::App& app) {
             j["train_feed_forward_rel_errors"] = ff.fusedEach;
             // Its epilogue trees against the linear combinations before them: the same bits.
             j["train_feed_forward_lincomb_max_difference"] = ff.linComb;
+            // With the first bias gradient by dW1's product (--bias-grad-in-product; absent where
+            // cuBLASLt declined or is not built).
+            if (!ff.biasInProductEach.empty())
+              j["train_feed_forward_bias_in_product_rel_errors"] = ff.biasInProductEach;
           }
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
@@ -676,20 +680,27 @@ void addModelCommands(CLI::App& app) {
       // float32 than the path before (twice its difference + 2e-3: the products' order of
       // accumulation differs), and within 2%.
       if (j.contains("train_feed_forward_max_rel_error")) {
-        const auto& f = j["train_feed_forward_rel_errors"];
         const auto& u = j["train_feed_forward_unfused_rel_errors"];
         const char* names[] = {"output", "dx", "dW1", "db1", "dW2", "db2"};
-        if (!(f.is_array() && f.size() == 6 && u.is_array() && u.size() == 6))
-          failures.push_back("training's fused feed-forward check did not run (its kernels declined)");
-        else
+        // The default, and (where cuBLASLt ran it) the first bias gradient by dW1's product.
+        for (const char* key : {"train_feed_forward_rel_errors", "train_feed_forward_bias_in_product_rel_errors"}) {
+          if (!j.contains(key) && std::string(key) != "train_feed_forward_rel_errors") continue;
+          const auto& f = j[key];
+          const std::string what = std::string(key) == "train_feed_forward_rel_errors"
+                                       ? "training's fused feed-forward"
+                                       : "training's fused feed-forward with the bias gradient in dW1's product";
+          if (!(f.is_array() && f.size() == 6 && u.is_array() && u.size() == 6)) {
+            failures.push_back(what + " check did not run (its kernels declined)");
+            continue;
+          }
           for (std::size_t i = 0; i < 6; ++i) {
             const double unfused = u[i].is_number() ? u[i].get<double>() : 1.0;
             const double bound = std::min(2e-2, 2 * unfused + 2e-3);
             if (!(f[i].is_number() && f[i].get<double>() >= 0 && f[i].get<double>() < bound))
-              failures.push_back(std::string("training's fused feed-forward: its ") + names[i] +
-                                 " differs from float32 by more than " + std::to_string(bound) +
-                                 " (the path before: " + std::to_string(unfused) + ")");
+              failures.push_back(what + ": its " + names[i] + " differs from float32 by more than " +
+                                 std::to_string(bound) + " (the path before: " + std::to_string(unfused) + ")");
           }
+        }
       }
       // 0 exactly; -1 (a kernel declined, nothing compared) fails too.
       if (j.contains("train_feed_forward_lincomb_max_difference") &&

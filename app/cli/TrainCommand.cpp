@@ -55,6 +55,7 @@ struct TrainJob {
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
+  bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
@@ -170,6 +171,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
   model->setNormBiasSums(!job.separateBiasSums);
+  model->setBiasGradInProduct(job.biasGradInProduct);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
@@ -290,6 +292,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_pool_norm", model->fusedPoolNorm()},
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
+                      {"bias_grad_in_product", model->biasGradInProduct()},
+                      {"bias_in_product_declines", inference::CellTransformer::biasInProductDeclines()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
                       {"norm_bias_sums", model->normBiasSums()},
@@ -413,6 +417,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
                 "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
                 "comparisons)");
+  cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
+                "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
+                "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient. Off by default until "
+                "measured on a GPU");
   cmd->add_flag("--virtual-zero-slots", job.opt.virtualZeroSlots,
                 "Training's packed batches without add_zero_attn's slot rows, the attention kernels appending each "
                 "neighbourhood's zero key and value (as embedding's batches; the same loss and gradients). Off by "

@@ -1,0 +1,168 @@
+// A linear layer's weight and bias gradients in one cuBLASLt product (cuda::weightBiasGradBf16,
+// FusedKernels.h): dW = dy^T x with CUBLASLT_EPILOGUE_BGRADB, whose epilogue sums the columns of
+// dy over the product's reduction (the rows) while the product reads them. Training's first
+// feed-forward layer (CellTransformer's TrainFeedForward): its bias gradient was a pass of its own
+// over dh [R, 2048] (biasGradBf16: ~0.1 ms a layer at ~105k rows on the H200, 0.43 ms of a ~17 ms
+// step), after the product that reads the same dh. Whether cuBLASLt's BGRADB kernels are as fast as
+// the product without it for this shape (M 384, N 2048, K ~105k: split-K territory) is what `bench
+// gemm-gelu --train` measures; off by default until then (CellTransformer::setBiasGradInProduct).
+//
+// The cuBLASLt LibTorch loaded, found at run time (dlopen with RTLD_NOLOAD, then dlsym): one library
+// of that name in the process, the version LibTorch was built against. Linked to the toolkit's
+// instead, the GPU machine would load whichever of the two its search path finds first for both
+// (the same soname), perhaps older than the one LibTorch needs. Only the toolkit's header is used
+// (ATLASCOPE_WITH_CUBLASLT); without it, or without a loaded cuBLASLt of its major version, every
+// call declines.
+#include "inference/FusedKernels.h"
+
+#if defined(ATLASCOPE_WITH_CUBLASLT)
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#endif
+
+namespace atlascope::inference::cuda {
+
+#if defined(ATLASCOPE_WITH_CUBLASLT)
+namespace {
+
+// The cuBLASLt functions this file calls, from the library already in the process.
+struct CublasLt {
+  decltype(&cublasLtCreate) create = nullptr;
+  decltype(&cublasLtMatmulDescCreate) descCreate = nullptr;
+  decltype(&cublasLtMatmulDescSetAttribute) descSet = nullptr;
+  decltype(&cublasLtMatrixLayoutCreate) layoutCreate = nullptr;
+  decltype(&cublasLtMatmulPreferenceCreate) preferenceCreate = nullptr;
+  decltype(&cublasLtMatmulPreferenceSetAttribute) preferenceSet = nullptr;
+  decltype(&cublasLtMatmulPreferenceDestroy) preferenceDestroy = nullptr;
+  decltype(&cublasLtMatmulAlgoGetHeuristic) heuristic = nullptr;
+  decltype(&cublasLtMatmul) matmul = nullptr;
+  bool ok = false;
+};
+
+const CublasLt& cublasLt() {
+  static const CublasLt lt = [] {
+    CublasLt l;
+    // LibTorch's (loaded with it); else one of the header's major version from the search path.
+    const std::string name = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (!h) h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) return l;
+    auto bind = [h](auto& f, const char* symbol) {
+      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(dlsym(h, symbol));
+      return f != nullptr;
+    };
+    l.ok = bind(l.create, "cublasLtCreate") && bind(l.descCreate, "cublasLtMatmulDescCreate") &&
+           bind(l.descSet, "cublasLtMatmulDescSetAttribute") && bind(l.layoutCreate, "cublasLtMatrixLayoutCreate") &&
+           bind(l.preferenceCreate, "cublasLtMatmulPreferenceCreate") &&
+           bind(l.preferenceSet, "cublasLtMatmulPreferenceSetAttribute") &&
+           bind(l.preferenceDestroy, "cublasLtMatmulPreferenceDestroy") &&
+           bind(l.heuristic, "cublasLtMatmulAlgoGetHeuristic") && bind(l.matmul, "cublasLtMatmul");
+    return l;
+  }();
+  return lt;
+}
+
+// One cuBLASLt handle per device, made on first use and kept for the process (as ATen's).
+cublasLtHandle_t handleOf(int device) {
+  static std::mutex mutex;
+  static std::map<int, cublasLtHandle_t> handles;
+  const std::lock_guard<std::mutex> lock(mutex);
+  auto it = handles.find(device);
+  if (it != handles.end()) return it->second;
+  cublasLtHandle_t h = nullptr;
+  if (cublasLt().create(&h) != CUBLAS_STATUS_SUCCESS) return nullptr;
+  handles.emplace(device, h);
+  return h;
+}
+
+// A shape's descriptors and the heuristic's algorithm, found once (a CUDA graph's capture and its
+// replays then run the same kernels). Column-major, as cuBLASLt sees them: D [K, N] (row-major dW
+// [N, K]) = A [K, rows] (row-major x) times op(B) with B stored [N, rows] (row-major dy) and
+// transposed; BGRADB: the bias gradient has D's N columns, summed over the reduction.
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool ok = false;
+};
+
+bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k, std::int64_t workspaceBytes) {
+  const CublasLt& lt = cublasLt();
+  const cublasOperation_t transA = CUBLAS_OP_N, transB = CUBLAS_OP_T;
+  const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BGRADB;
+  const cudaDataType_t biasType = CUDA_R_16BF;
+  if (lt.descCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS ||
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &transA, sizeof(transA)) != CUBLAS_STATUS_SUCCESS ||
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &transB, sizeof(transB)) != CUBLAS_STATUS_SUCCESS ||
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)) != CUBLAS_STATUS_SUCCESS ||
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  const auto r = static_cast<std::uint64_t>(rows);
+  if (lt.layoutCreate(&p.a, CUDA_R_16BF, static_cast<std::uint64_t>(k), r, k) != CUBLAS_STATUS_SUCCESS ||
+      lt.layoutCreate(&p.b, CUDA_R_16BF, static_cast<std::uint64_t>(n), r, n) != CUBLAS_STATUS_SUCCESS ||
+      lt.layoutCreate(&p.d, CUDA_R_16BF, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), k) !=
+          CUBLAS_STATUS_SUCCESS)
+    return false;
+  cublasLtMatmulPreference_t pref = nullptr;
+  if (lt.preferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return false;
+  // The callers' pointers are 16-byte aligned (not the 256 the heuristic assumes by default).
+  const std::uint64_t bytes = static_cast<std::uint64_t>(workspaceBytes);
+  const std::uint32_t align = 16;
+  bool ok =
+      lt.preferenceSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof(bytes)) == CUBLAS_STATUS_SUCCESS;
+  for (const auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    ok = ok && lt.preferenceSet(pref, attribute, &align, sizeof(align)) == CUBLAS_STATUS_SUCCESS;
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  ok = ok && lt.heuristic(handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &result, &found) == CUBLAS_STATUS_SUCCESS &&
+       found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+  lt.preferenceDestroy(pref);
+  if (ok) p.algo = result.algo;
+  return ok;
+}
+
+} // namespace
+#endif
+
+std::int64_t weightBiasGradWorkspace() { return 64LL << 20; }
+
+bool weightBiasGradBf16([[maybe_unused]] const std::uint16_t* dy, [[maybe_unused]] const std::uint16_t* x,
+                        [[maybe_unused]] std::uint16_t* dw, [[maybe_unused]] std::uint16_t* db,
+                        [[maybe_unused]] std::int64_t rows, [[maybe_unused]] int n, [[maybe_unused]] int k,
+                        [[maybe_unused]] void* workspace, [[maybe_unused]] std::int64_t workspaceBytes,
+                        [[maybe_unused]] void* stream) {
+#if defined(ATLASCOPE_WITH_CUBLASLT)
+  auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  if (!dy || !x || !dw || !db || rows <= 0 || n <= 0 || k <= 0 || n % 8 != 0 || k % 8 != 0 || !aligned(dy) ||
+      !aligned(x) || !aligned(dw) || !aligned(db) || (workspaceBytes > 0 && !aligned(workspace)) || workspaceBytes < 0)
+    return false;
+  const CublasLt& lt = cublasLt();
+  int device = 0;
+  if (!lt.ok || cudaGetDevice(&device) != cudaSuccess) return false;
+  const cublasLtHandle_t handle = handleOf(device);
+  if (!handle) return false;
+  static std::mutex mutex;
+  static std::map<std::tuple<int, std::int64_t, int, int, std::int64_t>, Plan> plans;
+  // Held through the call: the shared descriptor takes this call's bias pointer.
+  const std::lock_guard<std::mutex> lock(mutex);
+  Plan& p = plans[{device, rows, n, k, workspaceBytes}];
+  if (!p.ok && !p.op) p.ok = makePlan(p, handle, rows, n, k, workspaceBytes);
+  if (!p.ok) return false;
+  if (lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &db, sizeof(db)) != CUBLAS_STATUS_SUCCESS) return false;
+  const float one = 1.f, zero = 0.f;
+  return lt.matmul(handle, p.op, &one, x, p.a, dy, p.b, &zero, dw, p.d, dw, p.d, &p.algo, workspace,
+                   static_cast<std::size_t>(workspaceBytes),
+                   static_cast<cudaStream_t>(stream)) == CUBLAS_STATUS_SUCCESS;
+#else
+  return false;
+#endif
+}
+
+} // namespace atlascope::inference::cuda
