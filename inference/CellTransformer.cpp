@@ -616,28 +616,33 @@ std::atomic<std::int64_t> gBiasInProductDeclines{0};
 struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
   // linComb: the epilogues before their trees (CellTransformer::setLinCombGelu). biasInProduct: the
   // first layer's bias gradient by the weight gradient's product (CellTransformer::setBiasGradInProduct).
+  // storedGrad: the forward stores GELU'(h) for the backward instead of h (setStoredGeluGrad).
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
                                const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2, bool linComb,
-                               bool biasInProduct) {
+                               bool biasInProduct, bool storedGrad) {
     const c10::cuda::CUDAGuard guard(x.device()); // the kernels run on the current device
     const std::int64_t E = w1.size(1), F = w1.size(0);
     const torch::Tensor x2 = x.reshape({-1, E}).contiguous();
     const std::int64_t R = x2.size(0);
+    // h: the pre-activation, or with storedGrad (where the kernel ran) GELU'(h).
     torch::Tensor h = torch::empty({R, F}, x2.options()), g = torch::empty_like(h);
     const std::int64_t bytes = cuda::gemmGeluTrainingWorkspace(R, static_cast<int>(F), static_cast<int>(E));
     const torch::Tensor ws = gemmWorkspace(x2, bytes);
+    storedGrad = storedGrad && !linComb;
     if (bytes < 0 ||
         !cuda::gemmBiasGeluAuxBf16(bits(x2), bits(w1), bits(b1), mutableBits(g), mutableBits(h), R, static_cast<int>(F),
                                    static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
-                                   at::cuda::getCurrentCUDAStream(x2.device().index()).stream(), linComb)) {
+                                   at::cuda::getCurrentCUDAStream(x2.device().index()).stream(), linComb, storedGrad)) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
       h = at::addmm(b1, x2, w1.t());
       g = at::gelu(h);
+      storedGrad = false;
     }
     ctx->save_for_backward({x2, w1, w2, h, g});
     ctx->saved_data["shape"] = x.sizes().vec();
     ctx->saved_data["linComb"] = linComb;
     ctx->saved_data["biasInProduct"] = biasInProduct;
+    ctx->saved_data["storedGrad"] = storedGrad;
     std::vector<std::int64_t> shape = x.sizes().vec();
     shape.back() = w2.size(0);
     return at::addmm(b2, g, w2.t()).view(shape);
@@ -658,12 +663,15 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     const auto stream = at::cuda::getCurrentCUDAStream(dy.device().index()).stream();
     // db1 by dW1's product, where both are wanted; the GELU-gradient product then leaves it out.
     bool inProduct = ctx->saved_data["biasInProduct"].toBool() && ctx->needs_input_grad(1) && ctx->needs_input_grad(2);
+    const bool storedGrad = ctx->saved_data["storedGrad"].toBool();
     if (bytes < 0 ||
         !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), inProduct ? nullptr : mutableBits(db1), R,
                                 static_cast<int>(F), static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
-                                stream, ctx->saved_data["linComb"].toBool())) {
+                                stream, ctx->saved_data["linComb"].toBool(), storedGrad)) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
-      std::tie(dh, db1) = geluBiasBackward(dy.mm(w2), h);
+      // (With storedGrad, h holds GELU'(h): the bf16 product rounds as the kernel's epilogue.)
+      std::tie(dh, db1) =
+          storedGrad ? geluBiasBackward(dy.mm(w2).mul(h), torch::Tensor()) : geluBiasBackward(dy.mm(w2), h);
       inProduct = false;
     }
     torch::Tensor dx, dw1;
@@ -681,7 +689,7 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     } else if (ctx->needs_input_grad(1)) {
       dw1 = dh.t().mm(x2);
     }
-    return {dx, dw1, db1, dw2, db2, torch::Tensor(), torch::Tensor()};
+    return {dx, dw1, db1, dw2, db2, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1023,7 +1031,8 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
       0.1 * torch::randn({in}, o)};
   const torch::Tensor dy = torch::randn({rows, in}, o);
   // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward; 3: the
-  // same by the linear-combination epilogues; 4: with the first bias gradient by dW1's product.
+  // same by the linear-combination epilogues; 4: with the first bias gradient by dW1's product; 5:
+  // with GELU'(h) stored by the forward.
   auto run = [&](int path) {
     std::vector<torch::Tensor> leaves;
     for (const auto& t : leaves0)
@@ -1035,7 +1044,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
     else if (path == 1)
       y = TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
     else
-      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3, path == 4);
+      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3, path == 4, path == 5);
     (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
     std::vector<torch::Tensor> out{y};
     for (const auto& t : leaves) out.push_back(t.grad());
@@ -1072,6 +1081,9 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   const auto inProduct = each(run(4), reference);
   if (gFeedForwardDeclines.load() == declines && gBiasInProductDeclines.load() == inProductDeclines)
     r.biasInProductEach = inProduct;
+  // GELU'(h) stored by the forward: only where its kernels ran.
+  const auto stored = each(run(5), reference);
+  if (gFeedForwardDeclines.load() == declines) r.storedGradEach = stored;
 #endif
   return r;
 }
@@ -1094,15 +1106,16 @@ CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[
   const torch::Tensor dy = torch::randn({rows, E}, o);
   // 0: unfused; 1: the fused GEMMs by the linear-combination epilogues (--lincomb-gelu); 2: by
   // their epilogue trees (the default); 3: 2 with the first bias gradient by dW1's product
-  // (--bias-grad-in-product).
+  // (--bias-grad-in-product); 4: 2 with GELU'(h) stored by the forward (--stored-gelu-grad).
   auto forward = [&](int path) {
-    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1, path == 3)
+    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1, path == 3, path == 4)
                     : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
   };
   torch::Tensor firstOut, firstDx;
-  for (const int fused : {0, 1, 2, 3}) {
+  for (const int fused : {0, 1, 2, 3, 4}) {
     TrainFeedForwardTiming t;
-    t.path = fused == 3 ? "fused_bias_in_product" : fused == 2 ? "fused" : fused == 1 ? "fused_lincomb" : "unfused";
+    const char* names[] = {"unfused", "fused_lincomb", "fused", "fused_bias_in_product", "fused_stored_gelu_grad"};
+    t.path = names[fused];
     torch::Tensor out, dx;
     t.forwardMs = msPerCall(
         iterations, [&] { return forward(fused); }, out);
@@ -1528,6 +1541,14 @@ std::int64_t CellTransformer::biasInProductDeclines() {
 #endif
 }
 
+bool CellTransformer::biasGradInProductAvailable() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return cuda::weightBiasGradAvailable();
+#else
+  return false;
+#endif
+}
+
 bool CellTransformer::poolTokenPairsApply() const {
 #ifdef ATLASCOPE_FUSED_KERNELS
   return cuda::packedPoolTokenPairs(config_.embedDim, config_.heads);
@@ -1551,7 +1572,7 @@ torch::Tensor CellTransformer::feedForward(const torch::Tensor& x, const std::st
     const torch::Tensor &w2 = P(prefix + ".linear2.weight"), &b2 = P(prefix + ".linear2.bias");
     if (w1.scalar_type() == torch::kBFloat16 && w1.is_contiguous() && b1.is_contiguous() && w2.is_contiguous() &&
         b2.is_contiguous())
-      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_, biasGradInProduct_);
+      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_, biasGradInProduct_, storedGeluGrad_);
   }
 #endif
   return lin(linGelu(x, prefix + ".linear1"), prefix + ".linear2");
@@ -2776,13 +2797,20 @@ Batch packBatch(const Batch& padded, const PackShape& shape) {
   // fillers) no filler sequence is longer than the batch's longest real one, so that the fillers
   // never raise maxLength, which sizes the attention's and the pool's shared memory.
   const std::int64_t F = fillerSequences(longest, shape);
-  const bool virtualZero = slotsVirtual(shape, longest);
-  const std::int64_t slots = virtualZero ? 1 : 2; // stored rows per neighbourhood besides its tokens
+  bool virtualZero = slotsVirtual(shape, longest);
+  std::int64_t slots = virtualZero ? 1 : 2; // stored rows per neighbourhood besides its tokens
   const std::int64_t Tp = shape.rowMultiple > 0     ? roundUp(T + F + slots * B, shape.rowMultiple) - slots * B
                           : shape.tokenMultiple > 0 ? roundUp(T + F, shape.tokenMultiple)
                                                     : T;
   std::int64_t Np = roundUp(N, shape.lengthMultiple);
   while (B * Np < Tp) Np += std::max<std::int64_t>(1, shape.lengthMultiple);
+  // Training's shapes bound their sequences by the padded length (maxLength below, Np + 2): that,
+  // not the real longest, must fit the kernels that append virtual slots, so that one bound (and
+  // so one CUDA graph) never holds both layouts. (Tp does not depend on the slots here.)
+  if (virtualZero && shape.lengthMultiple > 0 && shape.rowMultiple == 0 && !slotsVirtual(shape, Np + 2)) {
+    virtualZero = false;
+    slots = 2;
+  }
   const std::int64_t L = Np + 2, R = Tp + slots * B;
   torch::Tensor observed = torch::empty({B, Np}, torch::kInt64), valid = torch::zeros({B, Np}, torch::kBool);
   auto* obs = observed.data_ptr<std::int64_t>();

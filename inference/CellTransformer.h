@@ -113,9 +113,9 @@ Batch packBatch(const Batch& padded, const PackShape& shape = {});
 Batch toDevice(const Batch& batch, torch::Device device);
 // The batch's tensors in pinned host memory (for asynchronous copies).
 Batch pinned(Batch batch);
-// Packed rows [T + 2B, C] -> the padded layout [B * (N + 2), C], padding slots zero. `oneGather`
-// (a GPU's contiguous bf16 rows): one pass over the layout by a kernel (ScatterPaddedRows) where
-// a zero fill and index_copy took two; the same values and gradient.
+// Packed rows [R, C] (R = T + 2B, or T + B with virtual zero slots) -> the padded layout [B * (N + 2), C], padding
+// slots zero. `oneGather` (a GPU's contiguous bf16 rows): one pass over the layout by a kernel (ScatterPaddedRows)
+// where a zero fill and index_copy took two; the same values and gradient.
 torch::Tensor scatterPadded(const torch::Tensor& packed, const Batch& batch, bool oneGather = false);
 // scatterPadded's layout as two tensors with the same values (one a view of the other) for two
 // uses, whose gradients ScatterPaddedRows sums as it gathers the real rows (oneGather; otherwise
@@ -230,9 +230,18 @@ public:
   // (biasGradBf16). Off by default until measured on the GPU machine (`--bias-grad-in-product`).
   void setBiasGradInProduct(bool on) { biasGradInProduct_ = on; }
   bool biasGradInProduct() const { return biasGradInProduct_; }
+  // Training's fused feed-forward: the forward's epilogue writes GELU'(h) beside GELU(h) (both from
+  // h rounded to bf16 once) for the backward, whose epilogue is then one product, instead of h for
+  // the backward to evaluate GELU'(h) in its epilogue (GemmEpilogues.cuh; GELU' rounded to bf16 once
+  // more). Not with setLinCombGelu. Off by default until measured on the GPU machine
+  // (`--stored-gelu-grad`).
+  void setStoredGeluGrad(bool on) { storedGeluGrad_ = on; }
+  bool storedGeluGrad() const { return storedGeluGrad_; }
   // Backwards in this process whose bias gradient was to come from that product but did not
   // (cuBLASLt missing or declining: the pass of its own ran).
   static std::int64_t biasInProductDeclines();
+  // Whether that product can run here: a GPU build with cuBLASLt's header, the library in the process.
+  static bool biasGradInProductAvailable();
   // Training's attention backward by the two kernels before the one-kernel backward (a GPU in
   // bf16, the short-attention kernels; FusedKernels.h, shortAttentionBackwardBf16).
   void setTwoKernelAttentionBackward(bool on) { twoKernelAttentionBackward_ = on; }
@@ -510,6 +519,9 @@ public:
     // The fused path with the first bias gradient by the weight gradient's product
     // (setBiasGradInProduct), as fusedEach; empty where cuBLASLt declined or is not built.
     std::vector<double> biasInProductEach;
+    // The fused path with GELU'(h) stored by the forward (setStoredGeluGrad), as fusedEach; empty
+    // where its kernels declined.
+    std::vector<double> storedGradEach;
   };
   static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
                                                      int hidden = 2048);
@@ -729,6 +741,7 @@ private:
   bool erffGelu_ = false;
   bool linCombGelu_ = false;
   bool biasGradInProduct_ = false;
+  bool storedGeluGrad_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool attentionKeysAhead_ = true;
   bool normBiasSums_ = true;

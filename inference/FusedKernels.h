@@ -278,21 +278,27 @@ bool gemmBiasGeluE4m3(const std::uint8_t* x, const std::uint8_t* w, const float*
 // False (nothing launched): not built, widths not multiples of 8, pointers not 16-byte aligned.
 std::int64_t gemmGeluTrainingWorkspace(std::int64_t rows, int hidden, int width);
 // `linComb`: the epilogues by CUTLASS's linear combinations, one rounding at a time (the kernels
-// before their own trees; the same bits).
+// before their own trees; the same bits). `storedGrad` (both calls alike; not with linComb): the
+// forward writes GELU'(h) as `pre` instead of h (both from h rounded to bf16 once), and the backward
+// reads it there, its epilogue then one product (GemmEpilogues.cuh's stored-gradient epilogues;
+// GELU'(h) rounded to bf16 once more than the default's).
 bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
                          std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream,
-                         bool linComb = false);
+                         bool linComb = false, bool storedGrad = false);
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
-                      bool linComb = false);
+                      bool linComb = false, bool storedGrad = false);
 // A linear layer's weight and bias gradients in one cuBLASLt product (WeightBiasGradient.cpp):
 // dw = dy^T x ([n, k] bf16 row-major) and db = the sum over rows of dy (bf16 [n]), with dy [rows, n]
 // and x [rows, k] bf16 row-major, by CUBLASLT_EPILOGUE_BGRADB (the column sums taken as the product
 // reads dy; float32 accumulation, each rounded to bf16 once). `workspace`: weightBiasGradWorkspace()
 // bytes (16-byte aligned) for cuBLASLt's split reductions. False (nothing launched): built without
-// cuBLASLt, n or k not multiples of 8, pointers not 16-byte aligned, or cuBLASLt has no kernel for
-// it. Runs on the current device and `stream`.
+// cuBLASLt, n or k not multiples of 8, pointers not 16-byte aligned (db: 256, as the caching
+// allocator's tensors are; cuBLASLt's heuristic infers the alignment it may assume from the bias
+// pointer), or cuBLASLt has no kernel for it. Runs on the current device and `stream`.
+// weightBiasGradAvailable: built with cuBLASLt's header and the library found in the process.
 std::int64_t weightBiasGradWorkspace();
+bool weightBiasGradAvailable();
 bool weightBiasGradBf16(const std::uint16_t* dy, const std::uint16_t* x, std::uint16_t* dw, std::uint16_t* db,
                         std::int64_t rows, int n, int k, void* workspace, std::int64_t workspaceBytes, void* stream);
 // The training loss's per-cell mean over genes of the ZINB NLL (ZinbLoss.h; zinbNllRowMean in

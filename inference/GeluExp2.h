@@ -103,6 +103,18 @@ ATLASCOPE_GELU_INLINE float geluGradExp2(float x) {
   return fmaf(copysignf(t, x) * 0.39894228040143267794f, p, cdf);
 }
 
+// geluExp2(x) and geluGradExp2(x) together, bit for bit the two functions' values (the same
+// operations in the same order), their shared pieces (|x| clamped, the polynomial, its ex2) computed
+// once: the fused feed-forward's forward epilogue with `--stored-gelu-grad` (GemmEpilogues.cuh).
+ATLASCOPE_GELU_INLINE void geluAndGradExp2(float x, float& gelu, float& grad) {
+  const float t = min16KeepNan(fabsf(x));
+  const float q = normalTailLog2(t), e = -0.72134752044448170368f * t * t;
+  const float h = exp2Fast(q), p = exp2Fast(e);
+  gelu = fmaf(-t, h, fmaxf(x, 0.f));
+  const float cdf = x >= 0.f ? 1.f - h : h;
+  grad = fmaf(copysignf(t, x) * 0.39894228040143267794f, p, cdf);
+}
+
 // GELU's tanh form, x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), ATen's gelu(approximate="tanh"),
 // with the device's tanh.approx.f32 (max relative error 2^-10.99): six instructions a value where
 // geluExp2 and its input's rounding take ~13. Only the FP8 feed-forward (CellTransformer::

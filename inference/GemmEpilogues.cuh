@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <cutlass/cutlass.h>
 #include <cutlass/kernel_hardware_info.h>
 #include <cutlass/numeric_types.h>
@@ -147,6 +148,117 @@ template <class T, int N> struct GeluGradExp2Paired<cutlass::Array<T, N>> {
     {
       GeluGradExp2<cutlass::Array<T, N>> grad;
       return grad(d, z);
+    }
+  }
+};
+
+// Training's stored-gradient epilogues (`--stored-gelu-grad`, GemmGeluTraining.cu): the forward
+// rounds h = x W^T + b to bf16 once (two values at a time, as GeluExp2Paired) and writes both GELU(h)
+// and GELU'(h) from it (geluAndGradExp2: the polynomial and its ex2 once for both), where the
+// backward evaluated GELU'(h) from the stored h; the backward's epilogue is then one product, dh =
+// GELU'(h) o (dy W2), with dy W2 rounded to bf16 first as the unfused path does. GELU'(h) stored in
+// bf16 is rounded once more than ATen's gelu_backward (which keeps it in float32): at most one bf16
+// step more in dh (tests/inference).
+// The forward's epilogue is CUTLASS's split tree (one input tree, two output trees), and its
+// nodes' values are arrays of one element type: GeluAndGradPacked carries each value's two results
+// as one 32-bit word, GELU(h)'s bf16 in the low half and GELU'(h)'s in the high half (as float bits;
+// the nodes after it only copy them), and LowHalf / HighHalf widen each back to a float32 that is
+// bf16-exact (its node's conversion to bf16 then rounds nothing). Computed in two trees instead, the
+// shared pieces were evaluated twice (3 ex2 and 16 FMAs a value in the PTX, not 2 and 8: the
+// device's inline asm is not merged across the trees).
+template <class T> struct GeluAndGradPacked {
+  CUTLASS_HOST_DEVICE T operator()(T const& value) const {
+    float gelu, grad;
+    geluAndGradExp2(static_cast<float>(cutlass::bfloat16_t(static_cast<float>(value))), gelu, grad);
+    const std::uint32_t lo = cutlass::bfloat16_t(gelu).raw(), hi = cutlass::bfloat16_t(grad).raw();
+    const std::uint32_t word = lo | (hi << 16);
+    float packed;
+    memcpy(&packed, &word, sizeof(packed));
+    return T(packed);
+  }
+};
+template <class T, int N> struct GeluAndGradPacked<cutlass::Array<T, N>> {
+  CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& value) const {
+    cutlass::Array<T, N> y;
+#if defined(__CUDA_ARCH__)
+    if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; i += 2) {
+        float r[2];
+        roundPairBf16(value[i], value[i + 1], r[0], r[1]);
+        CUTLASS_PRAGMA_UNROLL
+        for (int j = 0; j < 2; ++j) {
+          float gelu, grad;
+          geluAndGradExp2(r[j], gelu, grad);
+          std::uint32_t word; // grad's bf16 in the upper half, gelu's in the lower
+          asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(word) : "f"(grad), "f"(gelu));
+          y[i + j] = __uint_as_float(word);
+        }
+      }
+      return y;
+    } else
+#endif
+    {
+      GeluAndGradPacked<T> packed;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = packed(value[i]);
+      return y;
+    }
+  }
+};
+// One half of GeluAndGradPacked's word as a float32 (bf16-exact): Low GELU(h), High GELU'(h).
+template <bool High> struct HalfOfPacked {
+  template <class T> struct Op {
+    CUTLASS_HOST_DEVICE T operator()(T const& packed) const {
+      std::uint32_t word;
+      const float p = static_cast<float>(packed);
+      memcpy(&word, &p, sizeof(word));
+      word = High ? (word & 0xffff0000u) : (word << 16);
+      float out;
+      memcpy(&out, &word, sizeof(out));
+      return T(out);
+    }
+  };
+  template <class T, int N> struct Op<cutlass::Array<T, N>> {
+    CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& packed) const {
+      cutlass::Array<T, N> y;
+      Op<T> half;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = half(packed[i]);
+      return y;
+    }
+  };
+};
+template <class T> using LowHalf = HalfOfPacked<false>::Op<T>;
+template <class T> using HighHalf = HalfOfPacked<true>::Op<T>;
+// dh = round(d) * g: `d` the float32 accumulator of dy W2, `g` the stored GELU'(h) (bf16, exact in
+// float32); the product left in float32 for the node's conversion to bf16.
+template <class T> struct TimesStoredGeluGrad {
+  CUTLASS_HOST_DEVICE T operator()(T const& d, T const& g) const {
+    return T(static_cast<float>(cutlass::bfloat16_t(static_cast<float>(d))) * static_cast<float>(g));
+  }
+};
+template <class T, int N> struct TimesStoredGeluGrad<cutlass::Array<T, N>> {
+  CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& d,
+                                                      cutlass::Array<T, N> const& g) const {
+    cutlass::Array<T, N> y;
+#if defined(__CUDA_ARCH__)
+    if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; i += 2) {
+        float lo, hi;
+        roundPairBf16(d[i], d[i + 1], lo, hi);
+        y[i] = lo * g[i];
+        y[i + 1] = hi * g[i + 1];
+      }
+      return y;
+    } else
+#endif
+    {
+      TimesStoredGeluGrad<T> times;
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < N; ++i) y[i] = times(d[i], g[i]);
+      return y;
     }
   }
 };

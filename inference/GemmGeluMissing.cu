@@ -12,7 +12,7 @@ bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uin
   return false;
 }
 bool gemmBiasGeluE4m3(const std::uint8_t*, const std::uint8_t*, const float*, const std::uint16_t*, std::uint16_t*,
-                      std::int64_t, int, int, void*, void*, bool) {
+                      std::int64_t, int, int, void*, void*, bool, bool) {
   return false;
 }
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,
@@ -22,11 +22,11 @@ bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_
 
 std::int64_t gemmGeluTrainingWorkspace(std::int64_t, int, int) { return -1; }
 bool gemmBiasGeluAuxBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*,
-                         std::uint16_t*, std::int64_t, int, int, void*, void*, bool) {
+                         std::uint16_t*, std::int64_t, int, int, void*, void*, bool, bool) {
   return false;
 }
 bool gemmGeluGradBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::uint16_t*,
-                      std::int64_t, int, int, void*, void*, bool) {
+                      std::int64_t, int, int, void*, void*, bool, bool) {
   return false;
 }
 

@@ -93,6 +93,27 @@ using BiasAuxThenGelu = cutlass::epilogue::fusion::Sm90EVT<
                                            cutlass::epilogue::fusion::Sm90RowBroadcast<
                                                0, TrainTile, Element, float, Stride<_0, _1, int64_t>, kAlign>>>>;
 using ForwardGemm = TrainGemmOf<RowMajor, ColumnMajor, RowMajor, BiasAuxThenGelu>;
+// `--stored-gelu-grad` (GemmEpilogues.cuh's stored-gradient epilogues): the input tree computes acc +
+// b and, from it rounded to bf16, GELU and GELU' packed in one word per value; two trees on it:
+// Aux = GELU'(h) (the word's high half) and D = GELU(h) (its low half).
+using PackedGeluAndGrad = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<GeluAndGradPacked, float, float, cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90EVT<
+        cutlass::epilogue::fusion::Sm90Compute<cutlass::plus, float, float, cutlass::FloatRoundStyle::round_to_nearest>,
+        cutlass::epilogue::fusion::Sm90AccFetch,
+        cutlass::epilogue::fusion::Sm90RowBroadcast<0, TrainTile, Element, float, Stride<_0, _1, int64_t>, kAlign>>>;
+using StoreGeluGrad = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90AuxStore<AuxStore::Stages, AuxStore::EpilogueTile, Element,
+                                            cutlass::FloatRoundStyle::round_to_nearest, AuxStore::Stride,
+                                            AuxStore::SmemLayoutAtom, AuxStore::CopyOpR2S, kAlign>,
+    cutlass::epilogue::fusion::Sm90EVT<
+        cutlass::epilogue::fusion::Sm90Compute<HighHalf, Element, float, cutlass::FloatRoundStyle::round_to_nearest>,
+        cutlass::epilogue::fusion::Sm90SplitTreeFetch>>;
+using GeluOfPre = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<LowHalf, Element, float, cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90SplitTreeFetch>;
+using BiasGeluStoreGrad = cutlass::epilogue::fusion::Sm90SplitTreeVisitor<PackedGeluAndGrad, GeluOfPre, StoreGeluGrad>;
+using ForwardGemmStored = TrainGemmOf<RowMajor, ColumnMajor, RowMajor, BiasGeluStoreGrad>;
 using ForwardGemmLinComb =
     TrainGemmOf<RowMajor, ColumnMajor, RowMajor,
                 cutlass::epilogue::fusion::LinCombPerColBiasEltActAux<RowMajor, GeluExp2, Element, float, Element,
@@ -114,6 +135,14 @@ using GeluGradOfAux = cutlass::epilogue::fusion::Sm90EVT<
     cutlass::epilogue::fusion::Sm90AuxLoad<AuxLoad::Stages, AuxLoad::EpilogueTile, Element, AuxLoad::Stride,
                                            AuxLoad::SmemLayoutAtom, AuxLoad::CopyOpS2R, kAlign>>;
 using BackwardGemm = TrainGemmOf<ColumnMajor, ColumnMajor, ColumnMajor, GeluGradOfAux>;
+// `--stored-gelu-grad`: Aux holds GELU'(h) (ForwardGemmStored's), so the epilogue is one product.
+using TimesStoredGrad = cutlass::epilogue::fusion::Sm90EVT<
+    cutlass::epilogue::fusion::Sm90Compute<TimesStoredGeluGrad, Element, float,
+                                           cutlass::FloatRoundStyle::round_to_nearest>,
+    cutlass::epilogue::fusion::Sm90AccFetch,
+    cutlass::epilogue::fusion::Sm90AuxLoad<AuxLoad::Stages, AuxLoad::EpilogueTile, Element, AuxLoad::Stride,
+                                           AuxLoad::SmemLayoutAtom, AuxLoad::CopyOpS2R, kAlign>>;
+using BackwardGemmStored = TrainGemmOf<ColumnMajor, ColumnMajor, ColumnMajor, TimesStoredGrad>;
 using BackwardGemmLinComb = TrainGemmOf<
     ColumnMajor, ColumnMajor, ColumnMajor,
     cutlass::epilogue::fusion::LinCombDeEltAct<ColumnMajor, GeluGradExp2, Element, float, Element, Element, float>>;
@@ -141,6 +170,12 @@ typename G::Gemm::Arguments forwardArguments(const void* x, const void* w, const
     // BiasAuxThenGelu's tree: {{{acc, bias, plus}, aux store}, GELU}.
     a.epilogue.thread = {
         {{{}, {static_cast<const Element*>(bias), Element(0), {}}, {}}, {static_cast<Element*>(pre), sd}}, {}};
+  } else if constexpr (std::is_same_v<G, ForwardGemmStored>) {
+    // BiasGeluStoreGrad's split tree: {input {{acc, bias, plus}, packed GELU and GELU'}, aux {{fetch,
+    // high half}, store}, out {fetch, low half}}.
+    a.epilogue.thread = {{{{}, {static_cast<const Element*>(bias), Element(0), {}}, {}}, {}},
+                         {{{}, {}}, {static_cast<Element*>(pre), sd}},
+                         {{}, {}}};
   } else {
     a.epilogue.thread.alpha = 1.f;
     a.epilogue.thread.beta = 0.f;
@@ -165,8 +200,8 @@ typename G::Gemm::Arguments backwardArguments(const void* dy, const void* w2, co
                                 {static_cast<const Element*>(w2), sa, static_cast<const Element*>(dy), sb},
                                 {{}, nullptr, sd, static_cast<Element*>(dh), sd},
                                 hardware(device)};
-  if constexpr (std::is_same_v<G, BackwardGemm>) {
-    // GeluGradOfAux's tree: {acc, aux load, GELU's gradient}.
+  if constexpr (std::is_same_v<G, BackwardGemm> || std::is_same_v<G, BackwardGemmStored>) {
+    // GeluGradOfAux's and TimesStoredGrad's trees: {acc, aux load, the product}.
     a.epilogue.thread = {{}, {static_cast<const Element*>(pre), Element(0), sd}, {}};
   } else {
     a.epilogue.thread.alpha = 1.f;
@@ -199,8 +234,9 @@ std::int64_t gemmBytes(std::int64_t rows, int hidden, int width, int device) {
     return G::Gemm::get_workspace_size(
         backwardArguments<G>(nullptr, nullptr, nullptr, nullptr, rows, hidden, width, device));
   };
-  const auto most = std::max({forward(ForwardGemm{}), forward(ForwardGemmLinComb{}), backward(BackwardGemm{}),
-                              backward(BackwardGemmLinComb{})});
+  const auto most =
+      std::max({forward(ForwardGemm{}), forward(ForwardGemmLinComb{}), forward(ForwardGemmStored{}),
+                backward(BackwardGemm{}), backward(BackwardGemmLinComb{}), backward(BackwardGemmStored{})});
   return (static_cast<std::int64_t>(most) + 255) / 256 * 256;
 }
 
@@ -215,12 +251,15 @@ std::int64_t gemmGeluTrainingWorkspace(std::int64_t rows, int hidden, int width)
 }
 
 bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* bias, std::uint16_t* out,
-                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream,
-                         bool linComb) {
-  if (!fits(x, w, bias, out, M, N, K) || !aligned(pre)) return false;
+                         std::uint16_t* pre, std::int64_t M, int N, int K, void* workspace, void* stream, bool linComb,
+                         bool storedGrad) {
+  if (!fits(x, w, bias, out, M, N, K) || !aligned(pre) || (linComb && storedGrad)) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
+  if (storedGrad)
+    return launch<ForwardGemmStored::Gemm>(forwardArguments<ForwardGemmStored>(x, w, bias, out, pre, M, N, K, device),
+                                           workspace, s);
   return linComb ? launch<ForwardGemmLinComb::Gemm>(
                        forwardArguments<ForwardGemmLinComb>(x, w, bias, out, pre, M, N, K, device), workspace, s)
                  : launch<ForwardGemm::Gemm>(forwardArguments(x, w, bias, out, pre, M, N, K, device), workspace, s);
@@ -228,12 +267,16 @@ bool gemmBiasGeluAuxBf16(const std::uint16_t* x, const std::uint16_t* w, const s
 
 bool gemmGeluGradBf16(const std::uint16_t* dy, const std::uint16_t* w2, const std::uint16_t* pre, std::uint16_t* dh,
                       std::uint16_t* dbias, std::int64_t rows, int hidden, int width, void* workspace, void* stream,
-                      bool linComb) {
+                      bool linComb, bool storedGrad) {
   if (!fits(dy, w2, pre, dh, rows, hidden, width) || (dbias && !aligned(dbias)) || !workspace) return false;
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   const auto s = static_cast<cudaStream_t>(stream);
-  if (!(linComb
+  if (linComb && storedGrad) return false;
+  if (!(storedGrad
+            ? launch<BackwardGemmStored::Gemm>(
+                  backwardArguments<BackwardGemmStored>(dy, w2, pre, dh, rows, hidden, width, device), workspace, s)
+        : linComb
             ? launch<BackwardGemmLinComb::Gemm>(
                   backwardArguments<BackwardGemmLinComb>(dy, w2, pre, dh, rows, hidden, width, device), workspace, s)
             : launch<BackwardGemm::Gemm>(backwardArguments(dy, w2, pre, dh, rows, hidden, width, device), workspace,

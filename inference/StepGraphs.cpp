@@ -66,8 +66,9 @@ std::shared_ptr<void> StepGraphs::scope() { return std::make_shared<c10::cuda::C
 torch::Tensor StepGraphs::run(const Batch& batch, const std::function<torch::Tensor(const Batch&)>& body) {
   Impl& m = *impl_;
   c10::cuda::CUDAStreamGuard guard(m.stream);
-  const std::vector<std::int64_t> key{batch.observed.size(0), batch.observed.size(1), batch.rows.size(0),
-                                      batch.cuSeqlens.size(0), batch.maxLength};
+  // (The layout too: a batch with virtual zero slots has B rows less for the same other sizes.)
+  const std::vector<std::int64_t> key{batch.observed.size(0),  batch.observed.size(1), batch.rows.size(0),
+                                      batch.cuSeqlens.size(0), batch.maxLength,        batch.virtualZeroSlot ? 1 : 0};
   auto it = m.graphs.find(key);
   if (it != m.graphs.end()) {
     Captured& c = *it->second;

@@ -718,7 +718,8 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
   for (const Batch& b : batches) {
     const std::int64_t B = b.reference.size(0);
     m.times.rows += b.order.defined() ? b.order.size(0) : B * (b.observed.size(1) + 2);
-    // Packed: the first B sequences are the neighbourhoods (observed cells, class token, slot).
+    // Packed: the first B sequences are the neighbourhoods (observed cells, class token, the slot
+    // where stored).
     if (b.cuSeqlens.defined() && b.cuSeqlens.device().is_cpu()) {
       m.times.realRows += b.cuSeqlens.data_ptr<std::int32_t>()[B];
       continue;

@@ -92,7 +92,10 @@ struct Plan {
   bool ok = false;
 };
 
-bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k, std::int64_t workspaceBytes) {
+// `bias`: the first call's bias-gradient pointer, set before the heuristic (which infers from it the
+// alignment it may assume; weightBiasGradBf16 takes only 256-byte aligned ones).
+bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k, std::int64_t workspaceBytes,
+              std::uint16_t* bias) {
   const CublasLt& lt = cublasLt();
   const cublasOperation_t transA = CUBLAS_OP_N, transB = CUBLAS_OP_T;
   const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BGRADB;
@@ -101,7 +104,8 @@ bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k,
       lt.descSet(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &transA, sizeof(transA)) != CUBLAS_STATUS_SUCCESS ||
       lt.descSet(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &transB, sizeof(transB)) != CUBLAS_STATUS_SUCCESS ||
       lt.descSet(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)) != CUBLAS_STATUS_SUCCESS ||
-      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)) != CUBLAS_STATUS_SUCCESS)
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)) != CUBLAS_STATUS_SUCCESS ||
+      lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)) != CUBLAS_STATUS_SUCCESS)
     return false;
   const auto r = static_cast<std::uint64_t>(rows);
   if (lt.layoutCreate(&p.a, CUDA_R_16BF, static_cast<std::uint64_t>(k), r, k) != CUBLAS_STATUS_SUCCESS ||
@@ -133,6 +137,14 @@ bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k,
 
 std::int64_t weightBiasGradWorkspace() { return 64LL << 20; }
 
+bool weightBiasGradAvailable() {
+#if defined(ATLASCOPE_WITH_CUBLASLT)
+  return cublasLt().ok;
+#else
+  return false;
+#endif
+}
+
 bool weightBiasGradBf16([[maybe_unused]] const std::uint16_t* dy, [[maybe_unused]] const std::uint16_t* x,
                         [[maybe_unused]] std::uint16_t* dw, [[maybe_unused]] std::uint16_t* db,
                         [[maybe_unused]] std::int64_t rows, [[maybe_unused]] int n, [[maybe_unused]] int k,
@@ -141,7 +153,8 @@ bool weightBiasGradBf16([[maybe_unused]] const std::uint16_t* dy, [[maybe_unused
 #if defined(ATLASCOPE_WITH_CUBLASLT)
   auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
   if (!dy || !x || !dw || !db || rows <= 0 || n <= 0 || k <= 0 || n % 8 != 0 || k % 8 != 0 || !aligned(dy) ||
-      !aligned(x) || !aligned(dw) || !aligned(db) || (workspaceBytes > 0 && !aligned(workspace)) || workspaceBytes < 0)
+      !aligned(x) || !aligned(dw) || reinterpret_cast<std::uintptr_t>(db) % 256 != 0 ||
+      (workspaceBytes > 0 && !aligned(workspace)) || workspaceBytes < 0)
     return false;
   const CublasLt& lt = cublasLt();
   int device = 0;
@@ -153,7 +166,7 @@ bool weightBiasGradBf16([[maybe_unused]] const std::uint16_t* dy, [[maybe_unused
   // Held through the call: the shared descriptor takes this call's bias pointer.
   const std::lock_guard<std::mutex> lock(mutex);
   Plan& p = plans[{device, rows, n, k, workspaceBytes}];
-  if (!p.ok && !p.op) p.ok = makePlan(p, handle, rows, n, k, workspaceBytes);
+  if (!p.ok && !p.op) p.ok = makePlan(p, handle, rows, n, k, workspaceBytes, db);
   if (!p.ok) return false;
   if (lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &db, sizeof(db)) != CUBLAS_STATUS_SUCCESS) return false;
   const float one = 1.f, zero = 0.f;

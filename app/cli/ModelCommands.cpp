@@ -439,8 +439,10 @@ void addModelCommands(CLI::App& app) {
             j["train_feed_forward_lincomb_max_difference"] = ff.linComb;
             // With the first bias gradient by dW1's product (--bias-grad-in-product; absent where
             // cuBLASLt declined or is not built).
-            if (!ff.biasInProductEach.empty())
+            if (!ff.biasInProductEach.empty() || CellTransformer::biasGradInProductAvailable())
               j["train_feed_forward_bias_in_product_rel_errors"] = ff.biasInProductEach;
+            // With GELU'(h) stored by the forward (--stored-gelu-grad).
+            j["train_feed_forward_stored_gelu_grad_rel_errors"] = ff.storedGradEach;
           }
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
@@ -682,13 +684,17 @@ void addModelCommands(CLI::App& app) {
       if (j.contains("train_feed_forward_max_rel_error")) {
         const auto& u = j["train_feed_forward_unfused_rel_errors"];
         const char* names[] = {"output", "dx", "dW1", "db1", "dW2", "db2"};
-        // The default, and (where cuBLASLt ran it) the first bias gradient by dW1's product.
-        for (const char* key : {"train_feed_forward_rel_errors", "train_feed_forward_bias_in_product_rel_errors"}) {
-          if (!j.contains(key) && std::string(key) != "train_feed_forward_rel_errors") continue;
+        // The default, the first bias gradient by dW1's product (where cuBLASLt ran it) and GELU'(h) stored.
+        for (const auto& [key, what] : std::initializer_list<std::pair<const char*, std::string>>{
+                 {"train_feed_forward_rel_errors", "training's fused feed-forward"},
+                 {"train_feed_forward_bias_in_product_rel_errors",
+                  "training's fused feed-forward with the bias gradient in dW1's product"},
+                 {"train_feed_forward_stored_gelu_grad_rel_errors",
+                  "training's fused feed-forward with GELU'(h) stored by the forward"}}) {
+          // (The bias in dW1's product is absent where cuBLASLt is not there: not a failure; present
+          // and empty, cuBLASLt declined.)
+          if (!j.contains(key) && std::string(key) == "train_feed_forward_bias_in_product_rel_errors") continue;
           const auto& f = j[key];
-          const std::string what = std::string(key) == "train_feed_forward_rel_errors"
-                                       ? "training's fused feed-forward"
-                                       : "training's fused feed-forward with the bias gradient in dW1's product";
           if (!(f.is_array() && f.size() == 6 && u.is_array() && u.size() == 6)) {
             failures.push_back(what + " check did not run (its kernels declined)");
             continue;

@@ -56,6 +56,7 @@ struct TrainJob {
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
+  bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
@@ -172,6 +173,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
   model->setNormBiasSums(!job.separateBiasSums);
   model->setBiasGradInProduct(job.biasGradInProduct);
+  model->setStoredGeluGrad(job.storedGeluGrad);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
@@ -246,6 +248,8 @@ nlohmann::json runTraining(TrainJob& job) {
   trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y),
                                                  std::move(pos.section), opt);
   if (job.resume) trainer->loadState(job.out + ".train");
+  // (The trainer's attention check ran one batch by the padded path: not a decline of the steps.)
+  const std::int64_t slotDeclinesBefore = model->virtualZeroSlotDeclines();
   const auto trainStart = Clock::now();
   bool cancelled = false;
   try {
@@ -293,6 +297,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
                       {"bias_grad_in_product", model->biasGradInProduct()},
+                      {"stored_gelu_grad", model->storedGeluGrad() && !model->linCombGelu()},
                       {"bias_in_product_declines", inference::CellTransformer::biasInProductDeclines()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
@@ -308,7 +313,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
-                      {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines()},
+                      {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines() - slotDeclinesBefore},
                       {"overlap_steps", opt.overlapSteps && worldSize == 1},
                       {"staged_batch_copies", staged},
                       {"flat_compute_copies", opt.flatComputeCopies},
@@ -420,6 +425,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
                 "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
                 "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient. Off by default until "
+                "measured on a GPU");
+  cmd->add_flag("--stored-gelu-grad", job.storedGeluGrad,
+                "GPU: the fused feed-forward's forward writes GELU'(h) beside GELU(h) for the backward, whose "
+                "epilogue is then one product, instead of h (GELU' rounded to bf16 once more). Off by default until "
                 "measured on a GPU");
   cmd->add_flag("--virtual-zero-slots", job.opt.virtualZeroSlots,
                 "Training's packed batches without add_zero_attn's slot rows, the attention kernels appending each "

@@ -204,6 +204,17 @@ private Q_SLOTS:
       for (const auto& [k, g] : g1)
         QVERIFY2(torch::allclose(g, g2.at(k), 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
     }
+    // Training's shapes bound their sequences by the padded length: the slots stay stored where that
+    // bound passes the kernels' longest, though every real sequence would fit (so that one bound, one
+    // CUDA graph, never holds both layouts).
+    PackShape bounded{64, 32};
+    bounded.virtualZeroSlot = true;
+    const Batch wide = packBatch(padded, bounded);
+    QVERIFY(wide.virtualZeroSlot && packBatch(padded).maxLength < wide.maxLength);
+    bounded.virtualZeroSlotLongest = wide.maxLength - 1;
+    const Batch held = packBatch(padded, bounded);
+    QVERIFY(!held.virtualZeroSlot && held.maxLength == wide.maxLength);
+    QCOMPARE(held.zeroRows.numel(), B);
   }
 
   // A few CPU steps with virtual zero slots train the weights that stored slots train (to float32
