@@ -103,6 +103,8 @@ struct PackShape {
 // plan holds to a budget, so that the rounded row count does not step past it. (The plan bounded
 // it by cells x longest before, as if every neighbourhood were the longest: 0.3% more rows and
 // 1,046 batches where 1,042 hold the 4M-cell bench brain.)
+// (Embedding's shapes, rowMultiple: training's, lengthMultiple alone, also keep their slots stored
+// where the padded length passes virtualZeroSlotLongest, which `longest` does not tell.)
 std::int64_t packedRowBound(std::int64_t cells, std::int64_t tokens, std::int64_t longest, const PackShape& shape);
 // B rounded as PackShape::cellSteps asks (B itself for 0 steps).
 std::int64_t roundedCells(std::int64_t cells, std::int64_t steps);

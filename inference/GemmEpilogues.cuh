@@ -124,6 +124,34 @@ template <class T, int N> struct GeluGradExp2<cutlass::Array<T, N>> {
   }
 };
 
+// y = round_bf16(d) * f(z) for each value: d's rounding two values at a time on the device
+// (cvt.rn.bf16x2.f32), the product left in float32 for the compute node's conversion to bf16 (a
+// product rounded before it would be rounded again to the same bits). GeluGradExp2Paired's and
+// TimesStoredGeluGrad's.
+template <class T, int N, class F>
+CUTLASS_HOST_DEVICE cutlass::Array<T, N> roundedTimes(cutlass::Array<T, N> const& d, cutlass::Array<T, N> const& z,
+                                                      F f) {
+  cutlass::Array<T, N> y;
+#if defined(__CUDA_ARCH__)
+  if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < N; i += 2) {
+      float lo, hi;
+      roundPairBf16(d[i], d[i + 1], lo, hi);
+      y[i] = lo * f(z[i]);
+      y[i + 1] = hi * f(z[i + 1]);
+    }
+    return y;
+  } else
+#endif
+  {
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < N; ++i)
+      y[i] = T(static_cast<float>(cutlass::bfloat16_t(static_cast<float>(d[i]))) * f(static_cast<float>(z[i])));
+    return y;
+  }
+}
+
 // GeluGradExp2 for a tree epilogue whose compute node converts the result to bf16 itself
 // (GemmGeluTraining.cu's GeluGradOfAux): the accumulator's rounding to bf16 two values at a time
 // (cvt.rn.bf16x2.f32, as GeluExp2Paired) and the product left in float32 for that conversion,
@@ -132,23 +160,7 @@ template <class T> struct GeluGradExp2Paired : GeluGradExp2<T> {};
 template <class T, int N> struct GeluGradExp2Paired<cutlass::Array<T, N>> {
   CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& d,
                                                       cutlass::Array<T, N> const& z) const {
-    cutlass::Array<T, N> y;
-#if defined(__CUDA_ARCH__)
-    if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < N; i += 2) {
-        float lo, hi;
-        roundPairBf16(d[i], d[i + 1], lo, hi);
-        y[i] = lo * geluGradExp2(z[i]);
-        y[i + 1] = hi * geluGradExp2(z[i + 1]);
-      }
-      return y;
-    } else
-#endif
-    {
-      GeluGradExp2<cutlass::Array<T, N>> grad;
-      return grad(d, z);
-    }
+    return roundedTimes(d, z, [](float x) { return geluGradExp2(x); });
   }
 };
 
@@ -164,7 +176,7 @@ template <class T, int N> struct GeluGradExp2Paired<cutlass::Array<T, N>> {
 // as one 32-bit word, GELU(h)'s bf16 in the low half and GELU'(h)'s in the high half (as float bits;
 // the nodes after it only copy them), and LowHalf / HighHalf widen each back to a float32 that is
 // bf16-exact (its node's conversion to bf16 then rounds nothing). Computed in two trees instead, the
-// shared pieces were evaluated twice (3 ex2 and 16 FMAs a value in the PTX, not 2 and 8: the
+// shared pieces were evaluated twice (3 ex2 and 16 FMAs a value in the PTX, not 2 and 9: the
 // device's inline asm is not merged across the trees).
 template <class T> struct GeluAndGradPacked {
   CUTLASS_HOST_DEVICE T operator()(T const& value) const {
@@ -241,25 +253,7 @@ template <class T> struct TimesStoredGeluGrad {
 template <class T, int N> struct TimesStoredGeluGrad<cutlass::Array<T, N>> {
   CUTLASS_HOST_DEVICE cutlass::Array<T, N> operator()(cutlass::Array<T, N> const& d,
                                                       cutlass::Array<T, N> const& g) const {
-    cutlass::Array<T, N> y;
-#if defined(__CUDA_ARCH__)
-    if constexpr (N % 2 == 0 && std::is_same_v<T, float>) {
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < N; i += 2) {
-        float lo, hi;
-        roundPairBf16(d[i], d[i + 1], lo, hi);
-        y[i] = lo * g[i];
-        y[i + 1] = hi * g[i + 1];
-      }
-      return y;
-    } else
-#endif
-    {
-      TimesStoredGeluGrad<T> times;
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < N; ++i) y[i] = times(d[i], g[i]);
-      return y;
-    }
+    return roundedTimes(d, g, [](float x) { return x; });
   }
 };
 

@@ -12,7 +12,7 @@ bool gemmBiasGeluBf16(const std::uint16_t*, const std::uint16_t*, const std::uin
   return false;
 }
 bool gemmBiasGeluE4m3(const std::uint8_t*, const std::uint8_t*, const float*, const std::uint16_t*, std::uint16_t*,
-                      std::int64_t, int, int, void*, void*, bool, bool) {
+                      std::int64_t, int, int, void*, void*, bool) {
   return false;
 }
 bool gemmBiasBf16(const std::uint16_t*, const std::uint16_t*, const std::uint16_t*, std::uint16_t*, std::int64_t, int,

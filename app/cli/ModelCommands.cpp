@@ -438,7 +438,7 @@ void addModelCommands(CLI::App& app) {
             // Its epilogue trees against the linear combinations before them: the same bits.
             j["train_feed_forward_lincomb_max_difference"] = ff.linComb;
             // With the first bias gradient by dW1's product (--bias-grad-in-product; absent where
-            // cuBLASLt declined or is not built).
+            // cuBLASLt is not here, empty where it declined: a failure below).
             if (!ff.biasInProductEach.empty() || CellTransformer::biasGradInProductAvailable())
               j["train_feed_forward_bias_in_product_rel_errors"] = ff.biasInProductEach;
             // With GELU'(h) stored by the forward (--stored-gelu-grad).

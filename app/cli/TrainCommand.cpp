@@ -265,6 +265,7 @@ nlohmann::json runTraining(TrainJob& job) {
   const auto& st = trainer->state();
   const bool staged = opt.stagedBatchCopies && opt.cudaGraphs && opt.overlapSteps && worldSize == 1; // as Trainer's
   const bool slots = opt.virtualZeroSlots && model->trainingPackShape(opt.tokenMultiple, true).virtualZeroSlot;
+  const bool storedGrad = model->storedGeluGrad() && !model->linCombGelu() && model->fusedFeedForward();
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
                       {"out", job.out},
                       {"best", bestPath(job.out)},
@@ -297,7 +298,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"packed_qkv", model->packedTrainingQkv()},
                       {"lincomb_gelu", model->linCombGelu()},
                       {"bias_grad_in_product", model->biasGradInProduct()},
-                      {"stored_gelu_grad", model->storedGeluGrad() && !model->linCombGelu()},
+                      {"stored_gelu_grad", storedGrad},
                       {"bias_in_product_declines", inference::CellTransformer::biasInProductDeclines()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
