@@ -229,14 +229,15 @@ public:
   // Training's fused feed-forward (a GPU built with CUTLASS and cuBLASLt): the first layer's bias
   // gradient summed by its weight gradient's product (cuda::weightBiasGradBf16: cuBLASLt's BGRADB
   // epilogue) instead of a pass of its own over dh [R, 2048] after the GELU-gradient product
-  // (biasGradBf16). Off by default until measured on the GPU machine (`--bias-grad-in-product`).
+  // (biasGradBf16). Opt-in (`--bias-grad-in-product`): slower on the H200 (call s20-1, `bench gemm-gelu
+  // --train`: 1.800 ms against 1.705; 57,101 cells/s against 57,287-57,473).
   void setBiasGradInProduct(bool on) { biasGradInProduct_ = on; }
   bool biasGradInProduct() const { return biasGradInProduct_; }
   // Training's fused feed-forward: the forward's epilogue writes GELU'(h) beside GELU(h) (both from
   // h rounded to bf16 once) for the backward, whose epilogue is then one product, instead of h for
   // the backward to evaluate GELU'(h) in its epilogue (GemmEpilogues.cuh; GELU' rounded to bf16 once
-  // more). Not with setLinCombGelu. Off by default until measured on the GPU machine
-  // (`--stored-gelu-grad`).
+  // more). Not with setLinCombGelu. Opt-in (`--stored-gelu-grad`): not faster on the H200 (call s20-1,
+  // `bench gemm-gelu --train`: 1.780 ms against 1.705, its forward 0.709 against 0.581).
   void setStoredGeluGrad(bool on) { storedGeluGrad_ = on; }
   bool storedGeluGrad() const { return storedGeluGrad_; }
   // Backwards in this process whose bias gradient was to come from that product but did not

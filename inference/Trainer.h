@@ -119,9 +119,11 @@ struct TrainOptions {
   // append each neighbourhood's zero key and value, CellTransformer::trainingPackShape): one row of
   // ~100 less per neighbourhood in every per-token product, LayerNorm and GELU of the encoder, as
   // embedding's batches. The same loss and gradients (tests/inference/test_trainer; `parity`'s
-  // train_qkv_attention_virtual_slots_max_rel_difference on a GPU). Off by default until it is
-  // measured on the GPU machine (then it becomes the default and this the path before).
-  bool virtualZeroSlots = false;
+  // train_qkv_attention_virtual_slots_max_rel_difference on a GPU). H200, 1,500 steps of the 4M-cell
+  // bench brain (call s20-1): 58,453 cells/s against 57,287 and 57,473 with the slots stored
+  // (replays' median 17.34 ms against 17.67 and 17.64). Off: stored (`--stored-zero-slots`, the
+  // path before, for comparisons).
+  bool virtualZeroSlots = true;
 };
 
 // Where a run's step time went (Trainer::stepTimes): each iteration of run()'s loop (queueing a

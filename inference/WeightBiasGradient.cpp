@@ -5,7 +5,8 @@
 // over dh [R, 2048] (biasGradBf16: ~0.1 ms a layer at ~105k rows on the H200, 0.43 ms of a ~17 ms
 // step), after the product that reads the same dh. Whether cuBLASLt's BGRADB kernels are as fast as
 // the product without it for this shape (M 384, N 2048, K ~105k: split-K territory) is what `bench
-// gemm-gelu --train` measures; off by default until then (CellTransformer::setBiasGradInProduct).
+// gemm-gelu --train` measures: slower on the H200 (call s20-1: the feed-forward's forward + backward
+// 1.800 ms against 1.705), so opt-in (CellTransformer::setBiasGradInProduct).
 //
 // The cuBLASLt LibTorch loaded, found at run time (dlopen with RTLD_NOLOAD, then dlsym): one library
 // of that name in the process, the version LibTorch was built against. Linked to the toolkit's

@@ -647,8 +647,8 @@ void addModelCommands(CLI::App& app) {
         require("train_qkv_attention_bias_max_rel_difference", 0, 1e-2,
                 "training's q|k|v bias gradient from the attention kernel's sums differs from the projection's "
                 "by more than 1% (or did not run)");
-        // Virtual zero slots (--virtual-zero-slots): the same function as stored ones whose outputs
-        // nothing reads; the products over fewer rows may pick other kernels (bf16: 2^-8 a rounding).
+        // Virtual zero slots (the default; --stored-zero-slots the path before): the same function as stored ones whose
+        // outputs nothing reads; the products over fewer rows may pick other kernels (bf16: 2^-8 a rounding).
         require("train_qkv_attention_virtual_slots_max_rel_difference", 0, 1e-2,
                 "training's attention with its zero slots appended by the kernel differs from stored slots by more "
                 "than 1% (or did not run)");

@@ -425,16 +425,13 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "comparisons)");
   cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
                 "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
-                "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient. Off by default until "
-                "measured on a GPU");
+                "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient (measured slower)");
   cmd->add_flag("--stored-gelu-grad", job.storedGeluGrad,
                 "GPU: the fused feed-forward's forward writes GELU'(h) beside GELU(h) for the backward, whose "
-                "epilogue is then one product, instead of h (GELU' rounded to bf16 once more). Off by default until "
-                "measured on a GPU");
-  cmd->add_flag("--virtual-zero-slots", job.opt.virtualZeroSlots,
-                "Training's packed batches without add_zero_attn's slot rows, the attention kernels appending each "
-                "neighbourhood's zero key and value (as embedding's batches; the same loss and gradients). Off by "
-                "default until measured on a GPU");
+                "epilogue is then one product, instead of h (GELU' rounded to bf16 once more; measured no faster)");
+  cmd->add_flag("!--stored-zero-slots", job.opt.virtualZeroSlots,
+                "Training's packed batches with add_zero_attn's slot rows stored (the path before, for comparisons) "
+                "instead of the attention kernels appending each neighbourhood's zero key and value");
   cmd->add_flag("--aten-type-rows", job.atenTypeRows,
                 "Training: the type embeddings' rows gathered from the float32 weights and cast, their gradient by "
                 "ATen's index_add in float32, and the class token expanded into the packed tokens' concatenation, "
