@@ -2963,6 +2963,173 @@ torch::Tensor CellTransformer::packedPool(const torch::Tensor& packed, const Bat
   return normalizedPool(n.view({B, N + 2, E}), valid, values.view({B, N + 2, E}));
 }
 
+namespace {
+std::atomic<std::int64_t> gTrainPoolDeclines{0};
+#ifdef ATLASCOPE_FUSED_KERNELS
+// The attention pool in training, read in place from the packed encoder output `tokens` [R, E]:
+// forward packedPoolBf16 (the inference kernel: LayerNorm, scores, softmax and weighted sums in one
+// pass a neighbourhood) into S [B, H, E] and weights [B, H, 2] (float32), backward
+// packedPoolGradBf16 (the same softmax recomputed; the LayerNorm's backward inside) into the rows'
+// gradient and each cell's shares of A's, c's and biasScore's, summed here over the cells (a fixed
+// order). packedPool's path put the normalised rows into a padded layout of B (N + 2) slots twice
+// the packed rows, ran ATen's products and softmax over it and a LayerNorm, a gather and their
+// backward: ~0.35 ms forward and ~0.6 ms backward of a 17 ms step at the released size, H200.
+// The caller checked packedPoolGradFits, the layout and the alignment: a kernel that still fails
+// is an error, not a silent fallback inside autograd.
+struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
+  static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& tokens,
+                                              const torch::Tensor& A, const torch::Tensor& c,
+                                              const torch::Tensor& biasScore, const torch::Tensor& cuSeqlens,
+                                              std::int64_t cells, std::int64_t maxObserved, bool zeroSlotStored) {
+    const c10::cuda::CUDAGuard guard(tokens.device());
+    const std::int64_t E = tokens.size(1), H = A.size(0);
+    const auto fo = tokens.options().dtype(torch::kFloat32);
+    const torch::Tensor Ac = A.detach().to(torch::kFloat32).contiguous(),
+                        cc = c.detach().to(torch::kFloat32).contiguous(),
+                        bc = biasScore.detach().to(torch::kFloat32).contiguous();
+    torch::Tensor S = torch::empty({cells, H, E}, fo), weights = torch::empty({cells, H, 2}, fo);
+    if (!cuda::packedPoolBf16(bits(tokens), cuSeqlens.data_ptr<int>(), cells, static_cast<int>(E), static_cast<int>(H),
+                              maxObserved, Ac.data_ptr<float>(), cc.data_ptr<float>(), bc.data_ptr<float>(),
+                              S.data_ptr<float>(), weights.data_ptr<float>(),
+                              at::cuda::getCurrentCUDAStream(tokens.device().index()).stream(), false, nullptr, nullptr,
+                              nullptr, zeroSlotStored, true))
+      throw Error("the training pool's forward kernel failed to launch");
+    ctx->save_for_backward({tokens, Ac, cc, bc, cuSeqlens});
+    ctx->saved_data["cells"] = cells;
+    ctx->saved_data["max_observed"] = maxObserved;
+    ctx->saved_data["zero_slot_stored"] = zeroSlotStored;
+    return {S, weights};
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &tokens = s[0], &A = s[1], &c = s[2], &biasScore = s[3], &cuSeqlens = s[4];
+    const std::int64_t cells = ctx->saved_data["cells"].toInt(), E = tokens.size(1), H = A.size(0);
+    const c10::cuda::CUDAGuard guard(tokens.device());
+    const auto fo = tokens.options().dtype(torch::kFloat32);
+    const torch::Tensor dS = grads[0].to(torch::kFloat32).contiguous(), dW = grads[1].to(torch::kFloat32).contiguous();
+    torch::Tensor dTokens = torch::empty_like(tokens);
+    torch::Tensor dA = torch::empty({cells, H, E}, fo), dScores = torch::empty({cells, H, 2}, fo);
+    if (!cuda::packedPoolGradBf16(bits(tokens), cuSeqlens.data_ptr<int>(), cells, cuSeqlens.size(0) - 1,
+                                  static_cast<int>(E), static_cast<int>(H), ctx->saved_data["max_observed"].toInt(),
+                                  A.data_ptr<float>(), c.data_ptr<float>(), biasScore.data_ptr<float>(),
+                                  dS.data_ptr<float>(), dW.data_ptr<float>(), mutableBits(dTokens),
+                                  dA.data_ptr<float>(), dScores.data_ptr<float>(),
+                                  at::cuda::getCurrentCUDAStream(tokens.device().index()).stream(),
+                                  ctx->saved_data["zero_slot_stored"].toBool()))
+      throw Error("the training pool's backward kernel failed to launch");
+    const torch::Tensor sums = dScores.sum(0); // [H, 2]
+    return {dTokens,         dA.sum(0),       sums.select(1, 0), sums.select(1, 1),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(),   torch::Tensor()};
+  }
+};
+#endif
+} // namespace
+
+std::int64_t CellTransformer::trainPoolDeclines() { return gTrainPoolDeclines.load(std::memory_order_relaxed); }
+
+torch::Tensor CellTransformer::trainPackedPool([[maybe_unused]] const torch::Tensor& packed,
+                                               [[maybe_unused]] const Batch& batch) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!fusedTrainPool() || !at::GradMode::is_enabled() || !packed.is_cuda() || compute_ != torch::kBFloat16) return {};
+  const std::int64_t E = config_.embedDim, H = config_.heads, B = batch.observed.size(0);
+  // The packed layout the kernels read: B neighbourhoods, then fillers, over every row.
+  const bool layout = packed.dim() == 2 && packed.size(1) == E && packed.scalar_type() == torch::kBFloat16 &&
+                      packed.is_contiguous() && batch.cuSeqlens.defined() &&
+                      batch.cuSeqlens.device() == packed.device() && batch.cuSeqlens.scalar_type() == torch::kInt32 &&
+                      batch.cuSeqlens.size(0) >= B + 1 && batch.order.defined() &&
+                      batch.order.size(0) == packed.size(0);
+  if (!layout || !cuda::packedPoolGradFits(static_cast<int>(E), static_cast<int>(H), batch.maxLength) ||
+      reinterpret_cast<std::uintptr_t>(packed.data_ptr()) % 16 != 0) {
+    gTrainPoolDeclines.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+  const c10::cuda::CUDAGuard device(packed.device());
+  const auto [A, c, biasScore] = poolScores();
+  const auto out =
+      TrainPackedPool::apply(packed, A, c, biasScore, batch.cuSeqlens, B, batch.maxLength, !batch.virtualZeroSlot);
+  return poolOutput(out[0], out[1].select(2, 0), out[1].select(2, 1));
+#else
+  return {};
+#endif
+}
+
+CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device device, std::int64_t cells) {
+  TrainPoolCheck r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
+  const ModelConfig config = checkConfig(); // the released size
+  StateDict weights = initWeights(config, 13);
+  // initWeights' LayerNorms are the identity and bias_k zero: random ones, so that a wrong column,
+  // head or term of the backward shows.
+  torch::manual_seed(37);
+  for (const char* n : {"norm", "norm_v", "norm_k"}) {
+    weights.at(std::string("attn_pool.") + n + ".weight") = 1.0 + 0.5 * torch::randn({config.embedDim});
+    weights.at(std::string("attn_pool.") + n + ".bias") = 0.5 * torch::randn({config.embedDim});
+  }
+  weights.at("attn_pool.attn.bias_k") = torch::randn({1, 1, config.embedDim});
+  weights.at("attn_pool.query_token") = torch::randn({1, config.embedDim});
+  CellTransformer low(weights, config, "check"), exact(std::move(weights), config, "check");
+  low.to(device, torch::kBFloat16);
+  exact.to(device, torch::kFloat32);
+  // Training's packing (virtual zero slots, token multiple) of neighbourhoods of 0 to 250 cells.
+  torch::manual_seed(41);
+  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
+  lengths[0] = 0;
+  lengths[1] = 250;
+  const std::int64_t N = lengths.max().item<std::int64_t>();
+  Batch padded;
+  padded.observed = torch::randint(0, 5000, {cells, N}, torch::kInt64);
+  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+  padded.reference = torch::randint(0, 5000, {cells}, torch::kInt64);
+  const Batch batch = toDevice(packBatch(padded, low.trainingPackShape(1024, true)), device);
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  // Encoder-like rows (not centred, not unit: the LayerNorm's statistics matter), bf16 for both.
+  const torch::Tensor rows = (torch::randn({batch.order.size(0), config.embedDim}, o) * 1.7 + 0.3).contiguous();
+  const torch::Tensor dout = torch::randn({batch.observed.size(0), 1, config.embedDim}, o);
+  const std::vector<std::string> names{
+      "attn_pool.query_token",         "attn_pool.norm.weight",   "attn_pool.norm.bias",
+      "attn_pool.attn.in_proj_weight", "attn_pool.attn.bias_k",   "attn_pool.norm_v.weight",
+      "attn_pool.norm_v.bias",         "attn_pool.norm_k.weight", "attn_pool.norm_k.bias"};
+  // The pooled token, the rows' gradient and the parameters' (float32); empty where the fused pool declined.
+  auto run = [&](CellTransformer& model, bool fused) {
+    for (const auto& n : names) {
+      torch::Tensor& t = model.mutableParameters().at(n);
+      t = t.detach().clone().requires_grad_(true);
+    }
+    model.setFusedTrainPool(fused);
+    const torch::Tensor x = rows.to(model.computeType()).detach().clone().requires_grad_(true);
+    torch::Tensor pooled = fused ? model.trainPackedPool(x, batch) : model.packedPool(x, batch);
+    if (!pooled.defined()) return std::vector<torch::Tensor>{};
+    (pooled.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+    std::vector<torch::Tensor> out{pooled.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32)};
+    // (in_proj_weight: its query and key rows, which the scores read; the value rows reach the
+    // float32 model's parameter but the bf16 model's compute copy.)
+    for (const auto& n : names) {
+      const torch::Tensor g = model.parameters().at(n).grad();
+      out.push_back(g.defined() && n == "attn_pool.attn.in_proj_weight" ? g.narrow(0, 0, 2 * config.embedDim) : g);
+    }
+    return out;
+  };
+  const auto reference = run(exact, false), aten = run(low, false), fused = run(low, true);
+  auto worst = [&](const std::vector<torch::Tensor>& a) {
+    if (a.size() != reference.size()) return -1.0;
+    double w = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].defined() || !reference[i].defined()) return 1.0; // a gradient missing
+      w = std::max(w, largestRelativeDifference(a[i], reference[i]));
+    }
+    return w;
+  };
+  r.aten = worst(aten);
+  r.fused = worst(fused);
+#else
+  (void)device;
+  (void)cells;
+#endif
+  return r;
+}
+
 torch::Tensor CellTransformer::normalizedPool(const torch::Tensor& n, const torch::Tensor& valid,
                                               const torch::Tensor& values) const {
   const std::int64_t H = config_.heads;
@@ -3377,6 +3544,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       pooled = packedAttentionPool(tokens, batch);
       if (!pooled.defined()) ++fusedPoolDeclines_;
     }
+    if (!pooled.defined()) pooled = trainPackedPool(tokens, batch);
     if (!pooled.defined() && packedPool_) pooled = packedPool(tokens, batch);
     if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {

@@ -295,6 +295,26 @@ public:
   // comparisons).
   void setFusedPoolScatter(bool on) { fusedPoolScatter_ = on; }
   bool fusedPoolScatter() const { return fusedPoolScatter_ && fusedKernels(); }
+  // Training's attention pool (on a GPU in bf16 with the fused kernels) by one kernel each way read
+  // in place from the packed encoder output (TrainPackedPool: packedPoolBf16's forward, its
+  // LayerNorm inside, and packedPoolGradBf16's backward, which recomputes the softmax). Off, or
+  // where it declines (more than 8 heads, a width the kernels lack): packedPool's LayerNorm, padded
+  // layout and ATen's products and softmax (the path before, `--aten-train-pool`).
+  void setFusedTrainPool(bool on) { fusedTrainPool_ = on; }
+  bool fusedTrainPool() const { return fusedTrainPool_ && fusedKernels(); }
+  // Batches whose pool ran packedPool where the fused training pool was on.
+  static std::int64_t trainPoolDeclines();
+  // TrainPackedPool (bf16) and packedPool (bf16, autograd through ATen, the path before) each
+  // against packedPool in float32 at the released size on the same random packed encoder rows of
+  // `cells` neighbourhoods (training's packing, 0 to 250 observed cells; the pool's LayerNorms,
+  // query and bias_k random) and the same gradient of the pooled token: the largest difference,
+  // relative to float32's largest value, over the pooled token, the rows' gradient and the
+  // gradients of the pool's parameters (query_token, norm, in_proj_weight, bias_k, norm_v,
+  // norm_k). -1: not built or not a GPU; fused -1 also where the fused pool declined.
+  struct TrainPoolCheck {
+    double fused = -1, aten = -1;
+  };
+  static TrainPoolCheck checkTrainPool(torch::Device device, std::int64_t cells = 300);
   // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x
   // 102 slots), used once and (scatterPaddedTwice) twice with a gradient each: the largest
   // difference of the layout and of the rows' gradient (0: the same); -1 where the kernels
@@ -704,6 +724,8 @@ private:
   torch::Tensor pairAttention(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
   torch::Tensor packedPool(const torch::Tensor& packed, const Batch& batch) const;
+  // Training's pool by TrainPackedPool (setFusedTrainPool); undefined where it does not apply.
+  torch::Tensor trainPackedPool(const torch::Tensor& packed, const Batch& batch) const;
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]
   // or undefined for all).
   // `values` (defined: n's values, another tensor): the pool's values read from it, its scores from n.
@@ -752,6 +774,7 @@ private:
   bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;
   bool fusedPoolScatter_ = true;
+  bool fusedTrainPool_ = true;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

@@ -354,6 +354,201 @@ __global__ void __launch_bounds__(384, 3)
   packedPoolBody<3, 8, true, PAIRS>(tokens, cuSeqlens, A, c, biasScore, heads, maxObserved, S, weights, affine, tail);
 }
 
+// ---- the attention pool's backward (training, TrainPackedPool in CellTransformer.cpp): one block
+// per sequence, E threads, heads <= 8. Given dS [cells, H, E] and dWeights [cells, H, 2] (the
+// gradients of packedPoolBf16's S and weights, float32), with the forward's a_hj recomputed as it
+// computed them (the same passes and operations: the same scores, maxima and sums):
+//   g_hj = dS_h . n_j + dW_h0 (a_hj's gradient: it weighs n_j into S_h and counts in W_h0),
+//   ds_hj = a_hj (g_hj - sum_k a_hk g_hk) over every key (bias_k's gradient dW_h1, the zero slot's 0),
+//   dn_j = sum_h a_hj dS_h + ds_hj A_h, then LayerNorm's backward without affine into dTokens (float32
+//   x-hat from the row and its statistics, as the LayerNorm kernels' backward computes it),
+//   dA partial [cells, H, E] = sum_j ds_hj n_j, and [cells, H, 2] = (sum_j ds_hj, ds of bias_k)
+//   for c's and biasScore's gradients, summed over the cells by the caller in a fixed order.
+// n_j is the normalised row rounded to bf16 (the forward's scores and sums read it so). Rows that
+// are not observed tokens (each sequence's class token and stored zero slot; filler sequences from
+// `cells` on) get a zero gradient.
+template <int C>
+__global__ void __launch_bounds__(128 * C)
+    packedPoolGradKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens, long long cells,
+                         const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
+                         const float* __restrict__ dS, const float* __restrict__ dWeights, int heads, int maxObserved,
+                         int tail, __nv_bfloat16* __restrict__ dTokens, float* __restrict__ dAPartial,
+                         float* __restrict__ dScorePartial) {
+  constexpr int E = 128 * C;
+  extern __shared__ float smem[];
+  float* sA = smem;                     // [heads][E]; pass 3: the token groups' sums
+  float* sD = sA + heads * E;           // [heads][E]: this cell's dS
+  float* sMean = sD + heads * E;        // [maxObserved]
+  float* sRstd = sMean + maxObserved;   // [maxObserved]
+  float* sP = sRstd + maxObserved;      // [heads][maxObserved]: scores, then a
+  float* sG = sP + heads * maxObserved; // [heads][maxObserved]: g, then ds
+  const long long b = blockIdx.x;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int start = cuSeqlens[b], len = cuSeqlens[b + 1] - start;
+  const int n = b < cells ? min(max(len - tail, 0), maxObserved) : 0;
+  // Rows past the observed tokens: zero (16 bytes a thread).
+  for (long long i = static_cast<long long>(n) * E + threadIdx.x * 8; i < static_cast<long long>(len) * E;
+       i += blockDim.x * 8)
+    *reinterpret_cast<uint4*>(dTokens + static_cast<long long>(start) * E + i) = make_uint4(0, 0, 0, 0);
+  if (b >= cells) return;
+  for (int i = threadIdx.x; i < heads * E; i += blockDim.x) {
+    sA[i] = A[i];
+    sD[i] = dS[b * heads * E + i];
+  }
+  __syncthreads();
+
+  // Pass 1, a warp per token: statistics, the normalised row (as the forward's), its scores and g.
+  for (int j = warp; j < n; j += warps) {
+    float x[4 * C];
+    normalizedRow<C>(tokens + static_cast<long long>(start + j) * E, lane, x, sMean + j, sRstd + j, true);
+    float v[8], u[8];
+#pragma unroll
+    for (int h = 0; h < 8; ++h) {
+      if (h < heads) {
+        v[h] = laneDot<C>(sA + h * E, x, lane);
+        u[h] = laneDot<C>(sD + h * E, x, lane);
+      } else {
+        v[h] = u[h] = 0.f;
+      }
+    }
+    const float sx = butterfly8(v, lane), gx = butterfly8(u, lane);
+    const int h = headOfLane(lane);
+    if ((lane & 3) == 0 && h < heads) {
+      sP[h * maxObserved + j] = sx + c[h];
+      sG[h * maxObserved + j] = gx + dWeights[(b * heads + h) * 2];
+    }
+  }
+  __syncthreads();
+
+  // The softmax per head as the forward's, then ds: a warp per head.
+  for (int h = warp; h < heads; h += warps) {
+    float* s = sP + h * maxObserved;
+    float* g = sG + h * maxObserved;
+    const float bias = biasScore[h];
+    float m = fmaxf(bias, 0.f);
+    for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
+    m = warpMax(m);
+    float total = 0.f;
+    for (int j = lane; j < n; j += 32) {
+      const float e = __expf(s[j] - m);
+      s[j] = e;
+      total += e;
+    }
+    total = warpSum(total);
+    const float eb = __expf(bias - m), ez = __expf(-m);
+    total += eb + ez;
+    const float inv = 1.f / total;
+    float dot = 0.f;
+    for (int j = lane; j < n; j += 32) {
+      s[j] *= inv;
+      dot += s[j] * g[j];
+    }
+    const float ab = eb * inv, gb = dWeights[(b * heads + h) * 2 + 1];
+    dot = warpSum(dot) + ab * gb;
+    float dc = 0.f;
+    for (int j = lane; j < n; j += 32) {
+      g[j] = s[j] * (g[j] - dot);
+      dc += g[j];
+    }
+    dc = warpSum(dc);
+    if (lane == 0) {
+      dScorePartial[(b * heads + h) * 2] = dc;
+      dScorePartial[(b * heads + h) * 2 + 1] = ab * (gb - dot);
+    }
+  }
+  __syncthreads();
+
+  // Pass 2, a warp per token: dn_j, then LayerNorm's backward (no affine) into dTokens.
+  for (int j = warp; j < n; j += warps) {
+    const __nv_bfloat16* row = tokens + static_cast<long long>(start + j) * E;
+    const float mean = sMean[j], rstd = sRstd[j];
+    float dn[4 * C], xh[4 * C];
+#pragma unroll
+    for (int k = 0; k < C; ++k) {
+      const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
+      const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+      const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+      xh[4 * k] = (lo.x - mean) * rstd;
+      xh[4 * k + 1] = (lo.y - mean) * rstd;
+      xh[4 * k + 2] = (hi.x - mean) * rstd;
+      xh[4 * k + 3] = (hi.y - mean) * rstd;
+      dn[4 * k] = dn[4 * k + 1] = dn[4 * k + 2] = dn[4 * k + 3] = 0.f;
+    }
+    for (int h = 0; h < heads; ++h) {
+      const float a = sP[h * maxObserved + j], ds = sG[h * maxObserved + j];
+#pragma unroll
+      for (int k = 0; k < C; ++k) {
+        const float4 d4 = *reinterpret_cast<const float4*>(sD + h * E + lane * 4 + 128 * k);
+        const float4 a4 = *reinterpret_cast<const float4*>(sA + h * E + lane * 4 + 128 * k);
+        dn[4 * k] += a * d4.x + ds * a4.x;
+        dn[4 * k + 1] += a * d4.y + ds * a4.y;
+        dn[4 * k + 2] += a * d4.z + ds * a4.z;
+        dn[4 * k + 3] += a * d4.w + ds * a4.w;
+      }
+    }
+    float s1 = 0.f, s2 = 0.f;
+#pragma unroll
+    for (int i = 0; i < 4 * C; ++i) {
+      s1 += dn[i];
+      s2 += dn[i] * xh[i];
+    }
+    s1 = warpSum(s1) * (1.f / E);
+    s2 = warpSum(s2) * (1.f / E);
+    __nv_bfloat16* out = dTokens + static_cast<long long>(start + j) * E;
+#pragma unroll
+    for (int k = 0; k < C; ++k) {
+      const int i = 4 * k;
+      uint2 packed;
+      *reinterpret_cast<__nv_bfloat162*>(&packed.x) =
+          __floats2bfloat162_rn(rstd * (dn[i] - s1 - xh[i] * s2), rstd * (dn[i + 1] - s1 - xh[i + 1] * s2));
+      *reinterpret_cast<__nv_bfloat162*>(&packed.y) =
+          __floats2bfloat162_rn(rstd * (dn[i + 2] - s1 - xh[i + 2] * s2), rstd * (dn[i + 3] - s1 - xh[i + 3] * s2));
+      *reinterpret_cast<uint2*>(out + lane * 4 + 128 * k) = packed;
+    }
+  }
+  __syncthreads(); // sA read by every warp above: pass 3 sums into it
+
+  // Pass 3: dA's partial sum_j ds_hj n_j by 4 token groups of E / 4 threads, 4 columns each (the
+  // forward's pass 2 with ds for a), the groups added in a fixed order.
+  constexpr int kQuads = E / 4;
+  const int group = static_cast<int>(threadIdx.x) / kQuads, col = (static_cast<int>(threadIdx.x) % kQuads) * 4;
+  float acc[8][4];
+#pragma unroll
+  for (int h = 0; h < 8; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
+  for (int j = group; j < n; j += 4) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(tokens + static_cast<long long>(start + j) * E + col);
+    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+    const float mean = sMean[j], rstd = sRstd[j];
+    const float v[4] = {__bfloat162float(__float2bfloat16((lo.x - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((lo.y - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((hi.x - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((hi.y - mean) * rstd))};
+#pragma unroll
+    for (int h = 0; h < 8; ++h) {
+      if (h < heads) {
+        const float ds = sG[h * maxObserved + j];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[h][i] += ds * v[i];
+      }
+    }
+  }
+  for (int g = 0; g < 4; ++g) {
+    if (group == g) {
+#pragma unroll
+      for (int h = 0; h < 8; ++h) {
+        if (h < heads) {
+          float* d = sA + h * E + col;
+#pragma unroll
+          for (int i = 0; i < 4; ++i) d[i] = g == 0 ? acc[h][i] : d[i] + acc[h][i];
+        }
+      }
+    }
+    __syncthreads();
+  }
+  for (int i = static_cast<int>(threadIdx.x); i < heads * E; i += blockDim.x) dAPartial[b * heads * E + i] = sA[i];
+}
+
 // ---- the decoder's attention between its two tokens: a thread per (cell, token, head).
 __global__ void pairAttentionKernel(const __nv_bfloat16* __restrict__ qkv, long long cells, int heads, int d,
                                     float scale, __nv_bfloat16* __restrict__ out) {
@@ -458,6 +653,11 @@ std::int64_t poolSharedBytes(int E, int heads, int maxObserved) {
   return 4LL * (static_cast<long long>(heads) * E + 2LL * maxObserved + static_cast<long long>(heads) * maxObserved);
 }
 
+// packedPoolGradKernel's: A and dS [heads][E], the statistics [2][maxObserved], a and ds [2][heads][maxObserved].
+std::int64_t poolGradSharedBytes(int E, int heads, int maxObserved) {
+  return 4LL * (2LL * heads * E + 2LL * maxObserved + 2LL * heads * maxObserved);
+}
+
 } // namespace
 
 bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
@@ -540,6 +740,48 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
   case 4: return byHeads(std::integral_constant<int, 4>{});
   case 6: return byHeads(std::integral_constant<int, 6>{});
   default: return byHeads(std::integral_constant<int, 8>{});
+  }
+}
+
+bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved) {
+  return packedPoolFits(cols, heads, maxObserved) && heads <= 8 &&
+         poolGradSharedBytes(cols, heads, static_cast<int>(std::max<std::int64_t>(1, maxObserved))) <= 200 * 1024;
+}
+
+bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
+                        int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
+                        const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,
+                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored) {
+  if (!packedPoolGradFits(cols, heads, maxObserved) || sequences < cells || !aligned16(tokens) || !aligned16(dTokens) ||
+      !aligned16(dS) || !aligned16(A))
+    return false;
+  if (sequences == 0) return true;
+  const int mo = static_cast<int>(std::max<std::int64_t>(1, maxObserved));
+  const std::int64_t bytes = poolGradSharedBytes(cols, heads, mo);
+  const auto s = static_cast<cudaStream_t>(stream);
+  auto launch = [&](auto kernel) {
+    if (bytes > 48 * 1024 &&
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    cudaFuncAttributes a{};
+    if (cudaFuncGetAttributes(&a, kernel) != cudaSuccess || a.maxThreadsPerBlock < cols) {
+      cudaGetLastError();
+      return false;
+    }
+    kernel<<<static_cast<unsigned>(sequences), cols, static_cast<std::size_t>(bytes), s>>>(
+        reinterpret_cast<const __nv_bfloat16*>(tokens), cuSeqlens, cells, A, c, biasScore, dS, dWeights, heads, mo,
+        zeroSlotStored ? 2 : 1, reinterpret_cast<__nv_bfloat16*>(dTokens), dAPartial, dScorePartial);
+    return cudaGetLastError() == cudaSuccess;
+  };
+  switch (cols / 128) {
+  case 1: return launch(packedPoolGradKernel<1>);
+  case 2: return launch(packedPoolGradKernel<2>);
+  case 3: return launch(packedPoolGradKernel<3>);
+  case 4: return launch(packedPoolGradKernel<4>);
+  case 6: return launch(packedPoolGradKernel<6>);
+  default: return launch(packedPoolGradKernel<8>);
   }
 }
 

@@ -361,6 +361,19 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
                     float* weights, void* stream, bool before = false, const float* normWeight = nullptr,
                     const float* normBias = nullptr, std::uint16_t* normalizedS = nullptr, bool zeroSlotStored = true,
                     bool tokenPairs = true);
+// packedPoolBf16's backward (training: CellTransformer's TrainPackedPool), a block per sequence of
+// cuSeqlens (`sequences` of them: the cells', then fillers): from dS and dWeights (float32 [cells,
+// heads, cols] and [cells, heads, 2], the gradients of its S and weights) and the same tokens, A,
+// c and biasScore, the tokens' gradient dTokens (bf16 [rows, cols]: through the LayerNorm without
+// affine; zero on every row that is not an observed token), dAPartial [cells, heads, cols] (each
+// cell's share of A's gradient) and dScorePartial [cells, heads, 2] (its shares of c's and
+// biasScore's), for the caller to sum over the cells. The softmax is recomputed as the forward
+// computed it. At most 8 heads (packedPoolGradFits); false (nothing launched) otherwise.
+bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved);
+bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
+                        int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
+                        const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,
+                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 bool pairAttentionGradBf16(const std::uint16_t* qkv, const std::uint16_t* dout, std::int64_t cells, int heads,

@@ -484,6 +484,12 @@ void addModelCommands(CLI::App& app) {
           }
           // Training's pool layout by its kernel against the zero fill and index_copy: the same bits.
           j["train_pool_scatter_max_difference"] = CellTransformer::checkPoolScatter(dev);
+          {
+            // Training's pool by its kernels and by ATen's products (the path before), each against float32.
+            const auto tp = CellTransformer::checkTrainPool(dev);
+            j["train_pool_max_rel_error"] = tp.fused;
+            j["train_pool_aten_max_rel_error"] = tp.aten;
+          }
           // Training's packed tokens by their gathers against ATen's cat, gather and add: the same bits.
           j["train_pack_tokens_max_difference"] = CellTransformer::checkPackTokens(dev);
           {
@@ -669,6 +675,16 @@ void addModelCommands(CLI::App& app) {
             j["train_pool_scatter_max_difference"].get<double>() == 0))
         failures.push_back("training's pool layout by its kernel differs from the zero fill and index_copy, or the "
                            "kernel did not run");
+      // Training's pool by its kernels: they ran, and are no further from float32 than ATen's bf16
+      // products (twice their difference + 1e-3: the kernels keep A, the scores and dn in float32,
+      // where ATen rounds them to bf16).
+      if (j.contains("train_pool_max_rel_error")) {
+        const double k = j["train_pool_max_rel_error"].get<double>(),
+                     a = j["train_pool_aten_max_rel_error"].get<double>();
+        if (!(k >= 0 && a >= 0 && k <= 2 * a + 1e-3))
+          failures.push_back("training's pool kernels did not run, or are further from float32 than ATen's products (" +
+                             std::to_string(k) + " against " + std::to_string(a) + ")");
+      }
       if (j.contains("train_pack_tokens_max_difference") && !(j["train_pack_tokens_max_difference"].is_number() &&
                                                               j["train_pack_tokens_max_difference"].get<double>() == 0))
         failures.push_back("training's packed tokens by their gathers differ from ATen's cat, gather and add, or the "

@@ -60,6 +60,7 @@ struct TrainJob {
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
+  bool atenTrainPool = false;              // GPU: the pool by its padded layout and ATen's products (before)
   bool atenTokenRows = false;              // GPU: the token rows by ATen's gathers, cat and add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
@@ -177,6 +178,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
+  model->setFusedTrainPool(!job.atenTrainPool);
   model->setFusedTokenRows(!job.atenTokenRows);
   model->setFusedKernels(!job.noFusedKernels);
 
@@ -250,6 +252,7 @@ nlohmann::json runTraining(TrainJob& job) {
   if (job.resume) trainer->loadState(job.out + ".train");
   // (The trainer's attention check ran one batch by the padded path: not a decline of the steps.)
   const std::int64_t slotDeclinesBefore = model->virtualZeroSlotDeclines();
+  const std::int64_t poolDeclinesBefore = inference::CellTransformer::trainPoolDeclines();
   const auto trainStart = Clock::now();
   bool cancelled = false;
   try {
@@ -309,6 +312,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_pair_attention", model->fusedPairAttention()},
                       {"pair_attention_declines", inference::CellTransformer::pairAttentionDeclines()},
                       {"fused_pool_scatter", model->fusedPoolScatter()},
+                      {"fused_train_pool", model->fusedTrainPool()},
+                      {"train_pool_declines", inference::CellTransformer::trainPoolDeclines() - poolDeclinesBefore},
                       {"fused_token_rows", model->fusedTokenRows()},
                       {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
@@ -444,6 +449,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the attention pool's padded layout by a zero fill and index_copy instead of one kernel, and "
                 "its scores' and values' gradients summed by autograd's add before ATen's gather instead of as "
                 "the kernel gathers them (the paths before, for comparisons)");
+  cmd->add_flag("--aten-train-pool", job.atenTrainPool,
+                "GPU: the attention pool by its LayerNorm, a padded layout of the normalised rows and ATen's "
+                "products and softmax over it, instead of one kernel each way read in place from the packed encoder "
+                "output (the path before, for comparisons)");
   cmd->add_flag("--aten-token-rows", job.atenTokenRows,
                 "GPU: the token rows by ATen's index_select (expression and type-embedding rows), cat and gather "
                 "(the packed tokens in sequence order), the first layer's two gradients summed by autograd's add, "
