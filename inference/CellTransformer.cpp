@@ -3007,7 +3007,9 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
     const std::int64_t cells = ctx->saved_data["cells"].toInt(), E = tokens.size(1), H = A.size(0);
     const c10::cuda::CUDAGuard guard(tokens.device());
     const auto fo = tokens.options().dtype(torch::kFloat32);
-    const torch::Tensor dS = grads[0].to(torch::kFloat32).contiguous(), dW = grads[1].to(torch::kFloat32).contiguous();
+    torch::Tensor dS = grads[0].to(torch::kFloat32).contiguous();
+    if (reinterpret_cast<std::uintptr_t>(dS.data_ptr()) % 16 != 0) dS = dS.clone(); // the kernel's 16-byte checks
+    const torch::Tensor dW = grads[1].to(torch::kFloat32).contiguous();
     torch::Tensor dTokens = torch::empty_like(tokens);
     torch::Tensor dA = torch::empty({cells, H, E}, fo), dScores = torch::empty({cells, H, 2}, fo);
     if (!cuda::packedPoolGradBf16(bits(tokens), cuSeqlens.data_ptr<int>(), cells, cuSeqlens.size(0) - 1,
@@ -3072,57 +3074,65 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
   CellTransformer low(weights, config, "check"), exact(std::move(weights), config, "check");
   low.to(device, torch::kBFloat16);
   exact.to(device, torch::kFloat32);
-  // Training's packing (virtual zero slots, token multiple) of neighbourhoods of 0 to 250 cells.
-  torch::manual_seed(41);
-  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
-  lengths[0] = 0;
-  lengths[1] = 250;
-  const std::int64_t N = lengths.max().item<std::int64_t>();
-  Batch padded;
-  padded.observed = torch::randint(0, 5000, {cells, N}, torch::kInt64);
-  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
-  padded.reference = torch::randint(0, 5000, {cells}, torch::kInt64);
-  const Batch batch = toDevice(packBatch(padded, low.trainingPackShape(1024, true)), device);
-  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
-  // Encoder-like rows (not centred, not unit: the LayerNorm's statistics matter), bf16 for both.
-  const torch::Tensor rows = (torch::randn({batch.order.size(0), config.embedDim}, o) * 1.7 + 0.3).contiguous();
-  const torch::Tensor dout = torch::randn({batch.observed.size(0), 1, config.embedDim}, o);
-  const std::vector<std::string> names{
-      "attn_pool.query_token",         "attn_pool.norm.weight",   "attn_pool.norm.bias",
-      "attn_pool.attn.in_proj_weight", "attn_pool.attn.bias_k",   "attn_pool.norm_v.weight",
-      "attn_pool.norm_v.bias",         "attn_pool.norm_k.weight", "attn_pool.norm_k.bias"};
-  // The pooled token, the rows' gradient and the parameters' (float32); empty where the fused pool declined.
-  auto run = [&](CellTransformer& model, bool fused) {
-    for (const auto& n : names) {
-      torch::Tensor& t = model.mutableParameters().at(n);
-      t = t.detach().clone().requires_grad_(true);
-    }
-    model.setFusedTrainPool(fused);
-    const torch::Tensor x = rows.to(model.computeType()).detach().clone().requires_grad_(true);
-    torch::Tensor pooled = fused ? model.trainPackedPool(x, batch) : model.packedPool(x, batch);
-    if (!pooled.defined()) return std::vector<torch::Tensor>{};
-    (pooled.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
-    std::vector<torch::Tensor> out{pooled.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32)};
-    // (in_proj_weight: its query and key rows, which the scores read; the value rows reach the
-    // float32 model's parameter but the bf16 model's compute copy.)
-    for (const auto& n : names) {
-      const torch::Tensor g = model.parameters().at(n).grad();
-      out.push_back(g.defined() && n == "attn_pool.attn.in_proj_weight" ? g.narrow(0, 0, 2 * config.embedDim) : g);
-    }
-    return out;
-  };
-  const auto reference = run(exact, false), aten = run(low, false), fused = run(low, true);
-  auto worst = [&](const std::vector<torch::Tensor>& a) {
-    if (a.size() != reference.size()) return -1.0;
-    double w = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!a[i].defined() || !reference[i].defined()) return 1.0; // a gradient missing
-      w = std::max(w, largestRelativeDifference(a[i], reference[i]));
-    }
-    return w;
-  };
-  r.aten = worst(aten);
-  r.fused = worst(fused);
+  // Training's packing (token multiple) of neighbourhoods of 0 to 250 cells, with virtual zero
+  // slots (the default) and stored ones (a tail of two rows a sequence).
+  for (const bool virtualSlots : {true, false}) {
+    torch::manual_seed(41);
+    const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
+    lengths[0] = 0;
+    lengths[1] = 250;
+    const std::int64_t N = lengths.max().item<std::int64_t>();
+    Batch padded;
+    padded.observed = torch::randint(0, 5000, {cells, N}, torch::kInt64);
+    padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+    padded.reference = torch::randint(0, 5000, {cells}, torch::kInt64);
+    const Batch batch = toDevice(packBatch(padded, low.trainingPackShape(1024, virtualSlots)), device);
+    const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+    // Encoder-like rows (not centred, not unit: the LayerNorm's statistics matter), bf16 for both.
+    const torch::Tensor rows = (torch::randn({batch.order.size(0), config.embedDim}, o) * 1.7 + 0.3).contiguous();
+    const torch::Tensor dout = torch::randn({batch.observed.size(0), 1, config.embedDim}, o);
+    const std::vector<std::string> names{
+        "attn_pool.query_token",         "attn_pool.norm.weight",   "attn_pool.norm.bias",
+        "attn_pool.attn.in_proj_weight", "attn_pool.attn.bias_k",   "attn_pool.norm_v.weight",
+        "attn_pool.norm_v.bias",         "attn_pool.norm_k.weight", "attn_pool.norm_k.bias"};
+    // The pooled token, the rows' gradient and the parameters' (float32); empty where the fused pool declined.
+    auto run = [&](CellTransformer& model, bool fused) {
+      for (const auto& n : names) {
+        torch::Tensor& t = model.mutableParameters().at(n);
+        t = t.detach().clone().requires_grad_(true);
+      }
+      model.setFusedTrainPool(fused);
+      const torch::Tensor x = rows.to(model.computeType()).detach().clone().requires_grad_(true);
+      torch::Tensor pooled = fused ? model.trainPackedPool(x, batch) : model.packedPool(x, batch);
+      if (!pooled.defined()) return std::vector<torch::Tensor>{};
+      (pooled.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
+      std::vector<torch::Tensor> out{pooled.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32)};
+      // (in_proj_weight: its query and key rows, which the scores read; the value rows reach the
+      // float32 model's parameter but the bf16 model's compute copy.)
+      for (const auto& n : names) {
+        const torch::Tensor g = model.parameters().at(n).grad();
+        out.push_back(g.defined() && n == "attn_pool.attn.in_proj_weight" ? g.narrow(0, 0, 2 * config.embedDim) : g);
+      }
+      return out;
+    };
+    const auto reference = run(exact, false), aten = run(low, false), fused = run(low, true);
+    auto worst = [&](const std::vector<torch::Tensor>& a) {
+      if (a.size() != reference.size()) return -1.0;
+      double w = 0;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].defined() || !reference[i].defined()) return 1.0; // a gradient missing
+        const double d = largestRelativeDifference(a[i], reference[i]);
+        if (std::isnan(d) || d > w) w = d; // a NaN stays (it fails parity's comparisons)
+      }
+      return w;
+    };
+    // The larger over the two layouts; -1 (declined) and NaN stay.
+    auto merge = [first = virtualSlots](double& into, double v) {
+      if (first || v < 0 || std::isnan(v) || (into >= 0 && v > into)) into = v;
+    };
+    merge(r.aten, worst(aten));
+    merge(r.fused, worst(fused));
+  }
 #else
   (void)device;
   (void)cells;
@@ -3544,7 +3554,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       pooled = packedAttentionPool(tokens, batch);
       if (!pooled.defined()) ++fusedPoolDeclines_;
     }
-    if (!pooled.defined()) pooled = trainPackedPool(tokens, batch);
+    if (!pooled.defined() && packedPool_) pooled = trainPackedPool(tokens, batch);
     if (!pooled.defined() && packedPool_) pooled = packedPool(tokens, batch);
     if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {

@@ -298,16 +298,18 @@ public:
   // Training's attention pool (on a GPU in bf16 with the fused kernels) by one kernel each way read
   // in place from the packed encoder output (TrainPackedPool: packedPoolBf16's forward, its
   // LayerNorm inside, and packedPoolGradBf16's backward, which recomputes the softmax). Off, or
-  // where it declines (more than 8 heads, a width the kernels lack): packedPool's LayerNorm, padded
-  // layout and ATen's products and softmax (the path before, `--aten-train-pool`).
+  // where it declines (more than 8 heads, a width the kernels lack), or with setPackedPool(false):
+  // packedPool's LayerNorm, padded layout and ATen's products and softmax (the path before,
+  // `--aten-train-pool`).
   void setFusedTrainPool(bool on) { fusedTrainPool_ = on; }
   bool fusedTrainPool() const { return fusedTrainPool_ && fusedKernels(); }
   // Batches whose pool ran packedPool where the fused training pool was on.
   static std::int64_t trainPoolDeclines();
   // TrainPackedPool (bf16) and packedPool (bf16, autograd through ATen, the path before) each
   // against packedPool in float32 at the released size on the same random packed encoder rows of
-  // `cells` neighbourhoods (training's packing, 0 to 250 observed cells; the pool's LayerNorms,
-  // query and bias_k random) and the same gradient of the pooled token: the largest difference,
+  // `cells` neighbourhoods (training's packing with virtual and with stored zero slots, 0 to 250
+  // observed cells; the pool's LayerNorms, query and bias_k random) and the same gradient of the
+  // pooled token: the largest (over both layouts) difference,
   // relative to float32's largest value, over the pooled token, the rows' gradient and the
   // gradients of the pool's parameters (query_token, norm, in_proj_weight, bias_k, norm_v,
   // norm_k). -1: not built or not a GPU; fused -1 also where the fused pool declined.
