@@ -115,6 +115,27 @@ __device__ __forceinline__ void normalizedRow(const __nv_bfloat16* row, int lane
   }
 }
 
+// A warp's head of the pool's softmax over n observed scores s (each lane's j = lane, lane + 32,
+// ...), bias_k's score and add_zero_attn's 0: s[j] becomes exp(s[j] - m), m their maximum; returns
+// 1 / the sum of all n + 2 exponentials, and exp(bias - m) in eb. The forward (packedPoolBody) and
+// the backward (packedPoolGradKernel, which recomputes a) call the same operations: the same a.
+__device__ __forceinline__ float softmaxExps(float* s, int n, float bias, int lane, float& eb) {
+  float m = fmaxf(bias, 0.f);
+  for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
+  m = warpMax(m);
+  float total = 0.f;
+  for (int j = lane; j < n; j += 32) {
+    const float e = __expf(s[j] - m);
+    s[j] = e;
+    total += e;
+  }
+  total = warpSum(total);
+  eb = __expf(bias - m);
+  const float ez = __expf(-m);
+  total += eb + ez;
+  return 1.f / total;
+}
+
 // The 8 heads' dot products of a lane (v) summed over the warp in one butterfly (9 shuffles where
 // a sum per head took 40): each step halves the values a lane keeps, summing the kept half with the
 // partner's; the lane ends with head 4 b4 + 2 b3 + b2 (its lane bits) summed over the warp, which
@@ -246,19 +267,8 @@ packedPoolBody(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__
   for (int h = warp; h < heads; h += warps) {
     float* s = sScore + h * maxObserved;
     const float bias = biasScore[h];
-    float m = fmaxf(bias, 0.f);
-    for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
-    m = warpMax(m);
-    float total = 0.f;
-    for (int j = lane; j < n; j += 32) {
-      const float e = __expf(s[j] - m);
-      s[j] = e;
-      total += e;
-    }
-    total = warpSum(total);
-    const float eb = __expf(bias - m), ez = __expf(-m);
-    total += eb + ez;
-    const float inv = 1.f / total;
+    float eb;
+    const float inv = softmaxExps(s, n, bias, lane, eb);
     float observed = 0.f;
     for (int j = lane; j < n; j += 32) {
       s[j] *= inv;
@@ -425,19 +435,8 @@ __global__ void __launch_bounds__(128 * C)
     float* s = sP + h * maxObserved;
     float* g = sG + h * maxObserved;
     const float bias = biasScore[h];
-    float m = fmaxf(bias, 0.f);
-    for (int j = lane; j < n; j += 32) m = fmaxf(m, s[j]);
-    m = warpMax(m);
-    float total = 0.f;
-    for (int j = lane; j < n; j += 32) {
-      const float e = __expf(s[j] - m);
-      s[j] = e;
-      total += e;
-    }
-    total = warpSum(total);
-    const float eb = __expf(bias - m), ez = __expf(-m);
-    total += eb + ez;
-    const float inv = 1.f / total;
+    float eb;
+    const float inv = softmaxExps(s, n, bias, lane, eb);
     float dot = 0.f;
     for (int j = lane; j < n; j += 32) {
       s[j] *= inv;
