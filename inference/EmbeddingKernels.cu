@@ -166,6 +166,54 @@ __device__ __forceinline__ int headOfLane(int lane) {
   return ((lane >> 4) & 1) * 4 + ((lane >> 3) & 1) * 2 + ((lane >> 2) & 1);
 }
 
+// A neighbourhood's weighted sums of its normalised rows into sums [heads][E]: sums[h][c] = sum_j
+// w[h * maxObserved + j] n_j[c], n_j row j of `rows` normalised by its statistics and rounded to
+// bf16 (ATen's LayerNorm output). 4 token groups of E / 4 threads, 4 columns each, the groups' sums
+// added group after group (the same bits every run); every thread of the block (E of them) calls
+// it, and it ends with a barrier. The forward's weighted sums (w: the weights a) and the backward's
+// score-weight gradient (w: ds).
+template <int C, int H>
+__device__ __forceinline__ void groupedWeightedSums(const __nv_bfloat16* __restrict__ rows, int n, const float* sMean,
+                                                    const float* sRstd, const float* w, int maxObserved, int heads,
+                                                    float* sums) {
+  constexpr int E = 128 * C, kQuads = E / 4;
+  const int group = static_cast<int>(threadIdx.x) / kQuads, col = (static_cast<int>(threadIdx.x) % kQuads) * 4;
+  float acc[H][4];
+#pragma unroll
+  for (int h = 0; h < H; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
+  for (int j = group; j < n; j += 4) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(rows + static_cast<long long>(j) * E + col);
+    const __nv_bfloat162 lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
+    const __nv_bfloat162 hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
+    const float mean = sMean[j], rstd = sRstd[j];
+    const float v[4] = {__bfloat162float(__float2bfloat16((__low2float(lo) - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((__high2float(lo) - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((__low2float(hi) - mean) * rstd)),
+                        __bfloat162float(__float2bfloat16((__high2float(hi) - mean) * rstd))};
+#pragma unroll
+    for (int h = 0; h < H; ++h) {
+      if (h < heads) {
+        const float weight = w[h * maxObserved + j];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[h][i] += weight * v[i];
+      }
+    }
+  }
+  for (int g = 0; g < 4; ++g) {
+    if (group == g) {
+#pragma unroll
+      for (int h = 0; h < H; ++h) {
+        if (h < heads) {
+          float* d = sums + h * E + col;
+#pragma unroll
+          for (int i = 0; i < 4; ++i) d[i] = g == 0 ? acc[h][i] : d[i] + acc[h][i];
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
 // S[b, h, e] as written: float32 into S, or (PoolAffine given) bf16(S w_e + a_h b_e) into its
 // `out`, a_h the head's observed weight (weights[b, h, 0], written by this block before).
 // The multiplications and the sum rounded one by one, unfused, as ATen's three elementwise
@@ -283,44 +331,9 @@ packedPoolBody(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__
   __syncthreads();
 
   if constexpr (GROUPED) {
-    // Pass 2 by 4 token groups of E / 4 threads, 4 columns each; the groups' sums in sA (free
-    // since pass 1), added group after group (the same bits every run).
-    constexpr int kQuads = E / 4;
-    const int group = static_cast<int>(threadIdx.x) / kQuads, col = (static_cast<int>(threadIdx.x) % kQuads) * 4;
-    float acc[H][4];
-#pragma unroll
-    for (int h = 0; h < H; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
-    for (int j = group; j < n; j += 4) {
-      const uint2 raw = *reinterpret_cast<const uint2*>(tokens + static_cast<long long>(start + j) * E + col);
-      const __nv_bfloat162 lo = *reinterpret_cast<const __nv_bfloat162*>(&raw.x);
-      const __nv_bfloat162 hi = *reinterpret_cast<const __nv_bfloat162*>(&raw.y);
-      const float mean = sMean[j], rstd = sRstd[j];
-      const float v[4] = {__bfloat162float(__float2bfloat16((__low2float(lo) - mean) * rstd)),
-                          __bfloat162float(__float2bfloat16((__high2float(lo) - mean) * rstd)),
-                          __bfloat162float(__float2bfloat16((__low2float(hi) - mean) * rstd)),
-                          __bfloat162float(__float2bfloat16((__high2float(hi) - mean) * rstd))};
-#pragma unroll
-      for (int h = 0; h < H; ++h) {
-        if (h < heads) {
-          const float w = sScore[h * maxObserved + j];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) acc[h][i] += w * v[i];
-        }
-      }
-    }
-    for (int g = 0; g < 4; ++g) {
-      if (group == g) {
-#pragma unroll
-        for (int h = 0; h < H; ++h) {
-          if (h < heads) {
-            float* d = sA + h * E + col;
-#pragma unroll
-            for (int i = 0; i < 4; ++i) d[i] = g == 0 ? acc[h][i] : d[i] + acc[h][i];
-          }
-        }
-      }
-      __syncthreads();
-    }
+    // Pass 2: the groups' sums in sA (free since pass 1).
+    groupedWeightedSums<C, H>(tokens + static_cast<long long>(start) * E, n, sMean, sRstd, sScore, maxObserved, heads,
+                              sA);
     for (int i = static_cast<int>(threadIdx.x); i < heads * E; i += blockDim.x)
       writePooled(S, weights, affine, b, heads, E, i, sA[i]);
     return;
@@ -507,44 +520,8 @@ __global__ void __launch_bounds__(128 * C)
   }
   __syncthreads(); // sA read by every warp above: pass 3 sums into it
 
-  // Pass 3: dA's partial sum_j ds_hj n_j by 4 token groups of E / 4 threads, 4 columns each (the
-  // forward's pass 2 with ds for a), the groups added in a fixed order.
-  constexpr int kQuads = E / 4;
-  const int group = static_cast<int>(threadIdx.x) / kQuads, col = (static_cast<int>(threadIdx.x) % kQuads) * 4;
-  float acc[8][4];
-#pragma unroll
-  for (int h = 0; h < 8; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
-  for (int j = group; j < n; j += 4) {
-    const uint2 raw = *reinterpret_cast<const uint2*>(tokens + static_cast<long long>(start + j) * E + col);
-    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-    const float mean = sMean[j], rstd = sRstd[j];
-    const float v[4] = {__bfloat162float(__float2bfloat16((lo.x - mean) * rstd)),
-                        __bfloat162float(__float2bfloat16((lo.y - mean) * rstd)),
-                        __bfloat162float(__float2bfloat16((hi.x - mean) * rstd)),
-                        __bfloat162float(__float2bfloat16((hi.y - mean) * rstd))};
-#pragma unroll
-    for (int h = 0; h < 8; ++h) {
-      if (h < heads) {
-        const float ds = sG[h * maxObserved + j];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[h][i] += ds * v[i];
-      }
-    }
-  }
-  for (int g = 0; g < 4; ++g) {
-    if (group == g) {
-#pragma unroll
-      for (int h = 0; h < 8; ++h) {
-        if (h < heads) {
-          float* d = sA + h * E + col;
-#pragma unroll
-          for (int i = 0; i < 4; ++i) d[i] = g == 0 ? acc[h][i] : d[i] + acc[h][i];
-        }
-      }
-    }
-    __syncthreads();
-  }
+  // Pass 3: dA's partial sum_j ds_hj n_j (the forward's pass 2 with ds for a) into sA.
+  groupedWeightedSums<C, 8>(tokens + static_cast<long long>(start) * E, n, sMean, sRstd, sG, maxObserved, heads, sA);
   for (int i = static_cast<int>(threadIdx.x); i < heads * E; i += blockDim.x) dAPartial[b * heads * E + i] = sA[i];
 }
 
