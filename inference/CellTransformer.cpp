@@ -3329,7 +3329,7 @@ struct StageClock {
 } // namespace
 
 Output CellTransformer::forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
-                                bool heads, std::map<std::string, double>* profile) const {
+                                Heads heads, std::map<std::string, double>* profile) const {
   StageClock stage{profile, device_.is_cuda()};
   stage("batch");
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
@@ -3345,7 +3345,7 @@ Output CellTransformer::forward(const torch::Tensor& expression, const torch::Te
 }
 
 Output CellTransformer::forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types,
-                                          const Batch& batch, bool heads,
+                                          const Batch& batch, Heads heads,
                                           std::map<std::string, double>* profile) const {
   StageClock stage{profile, device_.is_cuda()};
   stage("batch");
@@ -3486,7 +3486,7 @@ torch::Tensor CellTransformer::firstLayerNorm([[maybe_unused]] const torch::Tens
 #endif
 }
 
-Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
+Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, Heads heads,
                                      std::map<std::string, double>* profile, const torch::Tensor& table) const {
   StageClock stage{profile, device_.is_cuda()};
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
@@ -3586,8 +3586,18 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
 
   stage("decoder");
   Output out;
-  out.embedding = dec.select(1, 0).to(torch::kFloat32).contiguous();
-  if (heads) {
+  if (heads.kind != Heads::logits) out.embedding = dec.select(1, 0).to(torch::kFloat32).contiguous();
+  if (heads.kind == Heads::logits) {
+    // One product for the three heads the loss reads: their weights side by side (two small copies
+    // a step, whose backward is a view of each slice), where each head took its own product, cast
+    // and exp, and the backward three products of each kind, three bias sums and two additions.
+    auto side = [&](const char* part) {
+      return torch::cat({P(std::string("zinb_proj.mu.") + part), P(std::string("zinb_proj.theta.") + part),
+                         P(std::string("zinb_proj.gate_logit.") + part)});
+    };
+    out.headLogits = linear(dec.select(1, 1).to(compute_), side("weight"), side("bias"), false);
+    stage("heads");
+  } else if (heads.kind == Heads::values) {
     const double eps = 1e-15;
     // The heads read the decoder output at the reference-type token: it queries the reference
     // cell's expression given its neighbourhood.
@@ -3680,7 +3690,108 @@ struct ZinbRowMean : torch::autograd::Function<ZinbRowMean> {
   }
 };
 
+// zinbHeadsRowMean's fused form: the heads' values from their pre-activations inside the loss's
+// pass each way (HeadLogits in FusedKernels.cu on a GPU, bf16 logits; the same loop as ZinbRowMean
+// on the CPU, float32). The backward's gradient by the logits is exp's backward (times exp(l)) and
+// the cast's, rounded to the logits' dtype once, as the separate heads' autograd forms it.
+struct ZinbHeadsRowMean : torch::autograd::Function<ZinbHeadsRowMean> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& xLog,
+                               const torch::Tensor& logits) {
+    ctx->save_for_backward({xLog, logits});
+    const std::int64_t rows = xLog.size(0), cols = xLog.size(1), ld = logits.stride(0);
+    torch::Tensor out = torch::empty({rows}, xLog.options());
+    if (logits.is_cuda()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+      const c10::cuda::CUDAGuard guard(logits.device());
+      if (!cuda::zinbHeadsRowMeanBf16(xLog.data_ptr<float>(), bits(logits), ld, out.data_ptr<float>(), rows,
+                                      static_cast<int>(cols),
+                                      at::cuda::getCurrentCUDAStream(logits.device().index()).stream()))
+        throw Error("the training loss's kernel failed to launch");
+#endif
+      return out;
+    }
+    const float *x = xLog.data_ptr<float>(), *l = logits.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const float* h = l + r * ld;
+        float sum = 0.f;
+        for (std::int64_t c = 0; c < cols; ++c)
+          sum += zinb::nll(x[r * cols + c], std::exp(h[c]) + zinb::kHeadEps, std::exp(h[cols + c]) + zinb::kHeadEps,
+                           h[2 * cols + c]);
+        o[r] = sum / static_cast<float>(cols);
+      }
+    });
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &xLog = s[0], &logits = s[1];
+    const torch::Tensor g = grads[0].to(torch::kFloat32).contiguous();
+    const std::int64_t rows = xLog.size(0), cols = xLog.size(1), ld = logits.stride(0);
+    torch::Tensor dlogits = torch::empty({rows, 3 * cols}, logits.options());
+    if (logits.is_cuda()) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+      const c10::cuda::CUDAGuard guard(logits.device());
+      if (!cuda::zinbHeadsRowMeanGradBf16(xLog.data_ptr<float>(), bits(logits), ld, g.data_ptr<float>(),
+                                          mutableBits(dlogits), rows, static_cast<int>(cols),
+                                          at::cuda::getCurrentCUDAStream(logits.device().index()).stream()))
+        throw Error("the training loss's gradient kernel failed to launch");
+#endif
+      return {torch::Tensor(), dlogits};
+    }
+    const float *x = xLog.data_ptr<float>(), *l = logits.data_ptr<float>(), *go = g.data_ptr<float>();
+    float* d = dlogits.data_ptr<float>();
+    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const float* h = l + r * ld;
+        float* dr = d + r * 3 * cols;
+        const float scale = go[r] / static_cast<float>(cols);
+        for (std::int64_t c = 0; c < cols; ++c) {
+          const float em = std::exp(h[c]), et = std::exp(h[cols + c]);
+          float dmu, dtheta, dpi;
+          zinb::nllGrad(x[r * cols + c], em + zinb::kHeadEps, et + zinb::kHeadEps, h[2 * cols + c], scale, dmu, dtheta,
+                        dpi);
+          dr[c] = dmu * em;
+          dr[cols + c] = dtheta * et;
+          dr[2 * cols + c] = dpi;
+        }
+      }
+    });
+    return {torch::Tensor(), dlogits};
+  }
+};
+
+// The heads' values as the separate heads compute them (exp of the float32 pre-activation + 1e-15),
+// then zinbNllRowMean: zinbHeadsRowMean's path where its fused form does not apply, and the
+// reference of checkZinbHeads.
+torch::Tensor zinbHeadsComposite(const torch::Tensor& xLog, const torch::Tensor& logits, bool fusedRowMean) {
+  const std::int64_t G = xLog.size(1);
+  auto head = [&](std::int64_t i) { return logits.narrow(1, i * G, G).to(torch::kFloat32); };
+  const double eps = 1e-15;
+  return zinbNllRowMean(xLog, torch::exp(head(0)) + eps, torch::exp(head(1)) + eps, head(2), fusedRowMean);
+}
+
 } // namespace
+
+torch::Tensor zinbHeadsRowMean(const torch::Tensor& xLog, const torch::Tensor& logits, bool fused) {
+  if (xLog.dim() != 2 || logits.dim() != 2 || logits.size(0) != xLog.size(0) || logits.size(1) != 3 * xLog.size(1))
+    throw Error("the loss's head pre-activations are " + std::to_string(logits.size(0)) + " x " +
+                std::to_string(logits.dim() == 2 ? logits.size(1) : -1) + ", not " + std::to_string(xLog.size(0)) +
+                " x 3 x " + std::to_string(xLog.size(1)) + " genes");
+  bool fits = fused && xLog.scalar_type() == torch::kFloat32 && xLog.device() == logits.device() && xLog.size(0) > 0 &&
+              xLog.size(0) < (1LL << 31) && xLog.size(1) > 0 && xLog.size(1) < (1LL << 29) && logits.stride(1) == 1 &&
+              logits.stride(0) >= logits.size(1);
+  bool kernels = false;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  kernels = true;
+#endif
+  fits = fits && ((logits.is_cpu() && logits.scalar_type() == torch::kFloat32) ||
+                  (kernels && logits.is_cuda() && logits.scalar_type() == torch::kBFloat16));
+  if (!fits) return zinbHeadsComposite(xLog, logits, fused);
+  return ZinbHeadsRowMean::apply(xLog.contiguous(), logits);
+}
 
 torch::Tensor zinbNllRowMean(const torch::Tensor& xLog, const torch::Tensor& mu, const torch::Tensor& theta,
                              const torch::Tensor& pi, bool fused) {
@@ -3742,6 +3853,38 @@ ZinbCheck checkZinbRowMean(torch::Device device, std::int64_t rows, std::int64_t
     r.fusedMax = std::max(r.fusedMax, f.max().item<double>() / largest);
     r.compositeMax = std::max(r.compositeMax, c.max().item<double>() / largest);
   }
+  return r;
+}
+
+ZinbHeadsCheck checkZinbHeads(torch::Device device, std::int64_t rows, std::int64_t genes) {
+  ZinbHeadsCheck r;
+  if (device.is_cuda() && !CellTransformer::fusedKernelsBuilt()) return r;
+  const torch::ScalarType type = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  torch::manual_seed(23);
+  const auto on = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  const torch::Tensor counts = torch::where(torch::rand({rows, genes}, on) < 0.5, torch::zeros({rows, genes}, on),
+                                            torch::floor(torch::exp(torch::rand({rows, genes}, on) * 5.0)));
+  const torch::Tensor xLog = torch::log1p(counts);
+  torch::Tensor logits = torch::randn({rows, 3 * genes}, on) * 2.0;
+  // Rows at the extremes: a large mean (e^9.2 ~ 1e4), a tiny dispersion (e^-13.8 ~ 1e-6), gate
+  // logits past softplus's threshold either way.
+  logits[0].narrow(0, 0, genes).fill_(9.2);
+  logits[1].narrow(0, genes, genes).fill_(-13.8);
+  logits[2].narrow(0, 2 * genes, genes).fill_(30.0);
+  logits[3].narrow(0, 2 * genes, genes).fill_(-30.0);
+  logits = logits.to(type);
+  const torch::Tensor weights = torch::rand({rows}, on);
+  auto run = [&](bool fused) {
+    const torch::Tensor l = logits.clone().requires_grad_(true);
+    const torch::Tensor nll = fused ? zinbHeadsRowMean(xLog, l, true) : zinbHeadsComposite(xLog, l, true);
+    (nll * weights).sum().backward();
+    return std::make_pair(nll.detach().to(torch::kFloat64), l.grad().to(torch::kFloat64));
+  };
+  const auto [fusedLoss, fusedGrad] = run(true);
+  const auto [loss, grad] = run(false);
+  if (!torch::isfinite(fusedLoss).all().item<bool>() || !torch::isfinite(fusedGrad).all().item<bool>()) return r;
+  r.loss = ((fusedLoss - loss).abs().max() / loss.abs().max()).item<double>();
+  r.gradient = ((fusedGrad - grad).abs().max() / grad.abs().max()).item<double>();
   return r;
 }
 } // namespace atlascope::inference

@@ -128,10 +128,26 @@ std::pair<torch::Tensor, torch::Tensor> scatterPaddedTwice(const torch::Tensor& 
 // gathers the gradient by the inverse permutation instead of index_select's atomic index_add.
 torch::Tensor permuteRows(const torch::Tensor& x, const torch::Tensor& order);
 
+// What forward() computes after the decoder, from its output at the reference-type token: no
+// heads; the ZINB heads' values (Output::mu, theta, ziLogits, scale); or, for training's loss
+// (zinbHeadsRowMean), the mu, theta and gate heads' pre-activations from one product
+// (Output::headLogits; the scale head and the embedding, which the loss does not read, are not
+// computed). A bool converts: true the values, false none.
+struct Heads {
+  enum Kind { none, values, logits };
+  Kind kind;
+  Heads(bool on) : kind(on ? values : none) {} // NOLINT(google-explicit-constructor): forward(..., true)
+  Heads(Kind k) : kind(k) {}                   // NOLINT(google-explicit-constructor)
+};
+
 struct Output {
   torch::Tensor embedding; // [B, E] float32: the decoder output at the pooled token
-  // [B, G] float32 (when heads are requested), from the decoder output at the reference-type token.
+  // [B, G] float32 (Heads::values), from the decoder output at the reference-type token.
   torch::Tensor mu, theta, ziLogits, scale;
+  // [B, 3G] in the compute dtype (Heads::logits): the mu, theta and gate heads' pre-activations side
+  // by side (mu = exp(l) + 1e-15 and theta likewise, the gate's logit itself), one product's output
+  // where the heads took four products and ~10 casts and elementwise kernels each way.
+  torch::Tensor headLogits;
 };
 
 class CellTransformer {
@@ -579,8 +595,8 @@ public:
   // encoder, pool, decoder, heads) are added to it: slower, for reports. Outputs have one row per neighbourhood of the
   // batch, batch.reference.size(0): more than the caller's cells where packBatch appended empty neighbourhoods
   // (PackShape::cellSteps), the cells' rows first.
-  Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch, bool heads = true,
-                 std::map<std::string, double>* profile = nullptr) const;
+  Output forward(const torch::Tensor& expression, const torch::Tensor& types, const Batch& batch,
+                 Heads heads = Heads::values, std::map<std::string, double>* profile = nullptr) const;
 
   // Each cell's encoder token, LN_proj([Emb_enc[type] ; MLP(x)]), [n, E] in the compute dtype.
   // expression [n, G], or [n, paddedGenes()] with zeros past G (forward()'s padded table).
@@ -645,7 +661,7 @@ public:
   // forward() from a table of cellTokens() (or cellTable()) rows instead of expression; padded or
   // packed batches.
   Output forwardFromTokens(const torch::Tensor& tokenTable, const torch::Tensor& types, const Batch& batch,
-                           bool heads = true, std::map<std::string, double>* profile = nullptr) const;
+                           Heads heads = Heads::values, std::map<std::string, double>* profile = nullptr) const;
   // The first layer from a wide table against the per-token projection (forwardFromTokens on the
   // same tokens, wide and narrow) at the released size on `device`, random model and tokens in a
   // rounded packed batch as checkFusedPool's: the smallest cosine of a cell's embeddings (-1: not
@@ -672,7 +688,7 @@ public:
 private:
   // `table` (undefined: tokens given): the token table the packed batch's rows index, for the
   // fused assembly.
-  Output encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, bool heads,
+  Output encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, Heads heads,
                       std::map<std::string, double>* profile, const torch::Tensor& table = {}) const;
   // The pool over the packed encoder output by the fused kernel; undefined where it declines.
   torch::Tensor packedAttentionPool(const torch::Tensor& packed, const Batch& batch) const;
@@ -821,5 +837,21 @@ struct ZinbCheck {
   double fusedP99 = -1, compositeP99 = -1, fusedMax = -1, compositeMax = -1;
 };
 ZinbCheck checkZinbRowMean(torch::Device device, std::int64_t rows = 1024, std::int64_t genes = 500);
+// zinbNllRowMean from the heads' pre-activations (Output::headLogits, [rows, 3 genes]: mu's, theta's
+// and the gate's columns; mu = exp(l) + 1e-15, theta likewise), with autograd to the logits.
+// `fused` (bf16 logits on a GPU with the fused kernels, float32 on the CPU): one pass each way that
+// also takes exp, its backward and the casts (the separate heads' ~10 small kernels each way);
+// otherwise the heads' values by ATen, then zinbNllRowMean(..., fused) (the path before).
+torch::Tensor zinbHeadsRowMean(const torch::Tensor& xLog, const torch::Tensor& logits, bool fused = true);
+// zinbHeadsRowMean's fused form against its composite (the heads' values by ATen, then
+// zinbNllRowMean's fused form, autograd to the logits) on random logits of rows x 3 genes in the
+// compute dtype of `device` (bf16 on a GPU, float32 on the CPU), with rows at the extremes: the
+// largest difference of the loss and of the logits' gradient, each relative to that tensor's
+// largest value. On a GPU both run the same float32 functions on the same inputs: 0 expected.
+// -1 where the fused form did not run (a GPU without the fused kernels).
+struct ZinbHeadsCheck {
+  double loss = -1, gradient = -1;
+};
+ZinbHeadsCheck checkZinbHeads(torch::Device device, std::int64_t rows = 1024, std::int64_t genes = 500);
 
 } // namespace atlascope::inference

@@ -852,14 +852,40 @@ namespace {
 
 constexpr int kZinbThreads = 256;
 
+// The loss's inputs at row r, column c: the heads' values (float32 [rows, cols] each), or their
+// pre-activations side by side (bf16 [rows, ld]: mu's at c, theta's at cols + c, the gate's at
+// 2 cols + c), mu and theta then exp(l) + 1e-15 as the separate heads compute them (headValue).
+struct HeadValues {
+  const float *mu, *theta, *pi;
+  __device__ void at(long long r, int c, int cols, float& m, float& t, float& p) const {
+    const long long i = r * cols + c;
+    m = mu[i];
+    t = theta[i];
+    p = pi[i];
+  }
+};
+struct HeadLogits {
+  const __nv_bfloat16* logits;
+  long long ld;
+  __device__ void at(long long r, int c, int cols, float& m, float& t, float& p) const {
+    const __nv_bfloat16* row = logits + r * ld;
+    m = expf(__bfloat162float(row[c])) + zinb::kHeadEps;
+    t = expf(__bfloat162float(row[cols + c])) + zinb::kHeadEps;
+    p = __bfloat162float(row[2 * cols + c]);
+  }
+};
+
 // A block per row (a cell): its genes' NLL summed in float32 (threads, then warps), the mean out.
+template <class Heads>
 __global__ void __launch_bounds__(kZinbThreads)
-    zinbRowMeanKernel(const float* __restrict__ xLog, const float* __restrict__ mu, const float* __restrict__ theta,
-                      const float* __restrict__ pi, float* __restrict__ out, int cols) {
-  const long long base = static_cast<long long>(blockIdx.x) * cols;
+    zinbRowMeanKernel(const float* __restrict__ xLog, Heads heads, float* __restrict__ out, int cols) {
+  const long long row = blockIdx.x, base = row * cols;
   float s = 0.f;
-  for (int c = threadIdx.x; c < cols; c += kZinbThreads)
-    s += zinb::nll(xLog[base + c], mu[base + c], theta[base + c], pi[base + c]);
+  for (int c = threadIdx.x; c < cols; c += kZinbThreads) {
+    float m, t, p;
+    heads.at(row, c, cols, m, t, p);
+    s += zinb::nll(xLog[base + c], m, t, p);
+  }
   for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
   __shared__ float warps[kZinbThreads / 32];
   if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = s;
@@ -882,13 +908,39 @@ __global__ void zinbRowMeanGradKernel(const float* __restrict__ xLog, const floa
   }
 }
 
+// The gradient by the pre-activations, as the separate heads' backward forms it: exp's backward
+// (the gradient times exp(l), without the 1e-15) in float32, then the cast's back to bf16.
+__global__ void zinbHeadsGradKernel(const float* __restrict__ xLog, HeadLogits heads, const float* __restrict__ gradOut,
+                                    __nv_bfloat16* __restrict__ dlogits, long long n, int cols) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / cols;
+    const int c = static_cast<int>(i - r * cols);
+    const __nv_bfloat16* row = heads.logits + r * heads.ld;
+    const float em = expf(__bfloat162float(row[c])), et = expf(__bfloat162float(row[cols + c]));
+    const float g = gradOut[r] / static_cast<float>(cols);
+    float dmu, dtheta, dpi;
+    zinb::nllGrad(xLog[i], em + zinb::kHeadEps, et + zinb::kHeadEps, __bfloat162float(row[2 * cols + c]), g, dmu,
+                  dtheta, dpi);
+    __nv_bfloat16* d = dlogits + r * 3LL * cols;
+    d[c] = __float2bfloat16_rn(dmu * em);
+    d[cols + c] = __float2bfloat16_rn(dtheta * et);
+    d[2 * cols + c] = __float2bfloat16_rn(dpi);
+  }
+}
+
+long long zinbGradBlocks(long long n) {
+  const long long blocks = (n + 255) / 256;
+  return blocks > 132 * 16 ? 132 * 16 : blocks; // a grid-stride loop over the rest
+}
+
 } // namespace
 
 bool zinbRowMeanF32(const float* xLog, const float* mu, const float* theta, const float* pi, float* out,
                     std::int64_t rows, int cols, void* stream) {
   if (rows <= 0 || rows >= (1LL << 31) || cols <= 0) return false;
   zinbRowMeanKernel<<<static_cast<unsigned>(rows), kZinbThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      xLog, mu, theta, pi, out, cols);
+      xLog, HeadValues{mu, theta, pi}, out, cols);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -896,10 +948,26 @@ bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, 
                         float* dmu, float* dtheta, float* dpi, std::int64_t rows, int cols, void* stream) {
   if (rows <= 0 || cols <= 0) return false;
   const long long n = rows * static_cast<long long>(cols);
-  long long blocks = (n + 255) / 256;
-  if (blocks > 132 * 16) blocks = 132 * 16; // a grid-stride loop over the rest
-  zinbRowMeanGradKernel<<<static_cast<unsigned>(blocks), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+  zinbRowMeanGradKernel<<<static_cast<unsigned>(zinbGradBlocks(n)), 256, 0, static_cast<cudaStream_t>(stream)>>>(
       xLog, mu, theta, pi, gradOut, dmu, dtheta, dpi, n, cols);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool zinbHeadsRowMeanBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, float* out,
+                          std::int64_t rows, int cols, void* stream) {
+  if (rows <= 0 || rows >= (1LL << 31) || cols <= 0 || ld < 3LL * cols) return false;
+  zinbRowMeanKernel<<<static_cast<unsigned>(rows), kZinbThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      xLog, HeadLogits{reinterpret_cast<const __nv_bfloat16*>(logits), ld}, out, cols);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool zinbHeadsRowMeanGradBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, const float* gradOut,
+                              std::uint16_t* dlogits, std::int64_t rows, int cols, void* stream) {
+  if (rows <= 0 || cols <= 0 || ld < 3LL * cols) return false;
+  const long long n = rows * static_cast<long long>(cols);
+  zinbHeadsGradKernel<<<static_cast<unsigned>(zinbGradBlocks(n)), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      xLog, HeadLogits{reinterpret_cast<const __nv_bfloat16*>(logits), ld}, gradOut,
+      reinterpret_cast<__nv_bfloat16*>(dlogits), n, cols);
   return cudaGetLastError() == cudaSuccess;
 }
 

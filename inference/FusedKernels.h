@@ -309,6 +309,15 @@ bool zinbRowMeanF32(const float* xLog, const float* mu, const float* theta, cons
                     std::int64_t rows, int cols, void* stream);
 bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, const float* pi, const float* gradOut,
                         float* dmu, float* dtheta, float* dpi, std::int64_t rows, int cols, void* stream);
+// The same loss from the three heads' pre-activations (zinbHeadsRowMean: training's heads as one
+// product): logits bf16 [rows, ld >= 3 cols], mu's in columns [0, cols), theta's in [cols, 2 cols),
+// the gate's in [2 cols, 3 cols); mu and theta are exp(l) + 1e-15 (zinb::kHeadEps) as the separate
+// heads give them. The backward writes dlogits bf16 [rows, 3 cols] contiguous: exp's backward
+// (times exp(l)) and the cast's (rounded to bf16 once), the separate heads' gradients bit for bit.
+bool zinbHeadsRowMeanBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, float* out,
+                          std::int64_t rows, int cols, void* stream);
+bool zinbHeadsRowMeanGradBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, const float* gradOut,
+                              std::uint16_t* dlogits, std::int64_t rows, int cols, void* stream);
 // geluExp2, the float32 erf GELU and the erf GELU in double precision of every bf16 bit pattern b
 // (65,536 of each), rounded to bf16, into exp2Out[b], erffOut[b] and exactOut[b] (parity's check
 // of the epilogue's GELU on the device); with `gradOut`, geluGradExp2 of each in float32 (the

@@ -422,10 +422,14 @@ struct Trainer::Impl {
       mark(nullptr);
       if (grad && castsInStep()) refreshCopies();
       mark("weight casts");
-      const Output o = model.forward(inputs(), types, b, true, grad ? opt.profile : nullptr);
+      const Output o = model.forward(inputs(), types, b, opt.fusedHeads ? Heads::logits : Heads::values,
+                                     grad ? opt.profile : nullptr);
       mark(nullptr);
       const torch::Tensor target = expression.index_select(0, b.reference);
-      const torch::Tensor nll = zinbNllRowMean(target, o.mu, o.theta, o.ziLogits, opt.fusedLoss).sum();
+      const torch::Tensor nll =
+          (o.headLogits.defined() ? zinbHeadsRowMean(target, o.headLogits, opt.fusedLoss)
+                                  : zinbNllRowMean(target, o.mu, o.theta, o.ziLogits, opt.fusedLoss))
+              .sum();
       total += nll.detach();
       mark("loss");
       if (grad && reducer && i + 1 == batches.size()) reducer->arm(); // the step's last backward

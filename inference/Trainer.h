@@ -82,6 +82,11 @@ struct TrainOptions {
   // (zinbNllRowMean: a kernel each on a GPU, a loop on the CPU) instead of ATen's ~68 operations a
   // step. Validation scores by ATen's composite either way. Off: the path before, for comparisons.
   bool fusedLoss = true;
+  // The mu, theta and gate heads as one product whose pre-activations the loss reads
+  // (Heads::logits, zinbHeadsRowMean: exp, its backward and the casts inside the loss's pass), where
+  // each head ran its own product, cast and exp and their backward (~25 small kernels a step on a
+  // GPU; the scale head, which no loss reads, is not computed). Off: the path before, for comparisons.
+  bool fusedHeads = true;
   // Non-empty (GPU builds with Kineto): the kernels of steps traceFrom .. traceFrom + 4 of this run
   // are written there as a Chrome trace (KernelTrace).
   std::string traceFile;

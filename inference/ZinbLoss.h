@@ -61,6 +61,12 @@ ATLASCOPE_ZINB_INLINE float digamma(float x) {
   return r + logf(x) - 0.5f / x + t;
 }
 
+// A head's value from its pre-activation, as CellTransformer's heads give mu and theta:
+// exp(l) + 1e-15, in float32 (ATen adds the double scalar to a float32 tensor in float32). The
+// fused heads (zinbHeadsRowMean) evaluate the loss from the pre-activations with this, so that its
+// values and gradients are the separate heads' bit for bit on a GPU (ATen's exp is expf there).
+constexpr float kHeadEps = 1e-15f;
+
 // The NLL of one value (zinbNll's element): xLog the log input, mu and theta the negative binomial's
 // mean and dispersion, pi the zero-inflation logit.
 ATLASCOPE_ZINB_INLINE float nll(float xLog, float mu, float theta, float pi) {

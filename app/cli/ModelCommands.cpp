@@ -426,6 +426,11 @@ void addModelCommands(CLI::App& app) {
           j["train_loss_composite_p99_rel_error"] = loss.compositeP99;
           j["train_loss_max_error"] = loss.fusedMax;
           j["train_loss_composite_max_error"] = loss.compositeMax;
+          // The loss from the heads' pre-activations (training's heads as one product) against the
+          // separate heads' exp, + 1e-15 and casts before the fused loss: the same functions, 0 expected.
+          const auto heads = inference::checkZinbHeads(dev);
+          j["train_heads_loss_max_rel_difference"] = heads.loss;
+          j["train_heads_gradient_max_rel_difference"] = heads.gradient;
           // Training's feed-forward by the fused GEMMs and by the path before, against float32.
           const auto ff = CellTransformer::checkTrainFeedForward(dev);
           if (ff.unfused >= 0) {
@@ -781,6 +786,13 @@ void addModelCommands(CLI::App& app) {
         if (!(p99 >= 0 && p99 <= p99c + 1e-6 && most >= 0 && most <= 2 * mostc + 1e-6))
           failures.push_back("the fused training loss (values or gradients) is less accurate than ATen's float32 "
                              "composite, or did not run");
+      }
+      // (1e-5: a last-bit difference in exp would show as ~1e-7; a wrong column or term as far more.)
+      if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda()) {
+        require("train_heads_loss_max_rel_difference", 0, 1e-5,
+                "the loss from the heads' pre-activations differs from the separate heads' (or did not run)");
+        require("train_heads_gradient_max_rel_difference", 0, 1e-5,
+                "the gradient by the heads' pre-activations differs from the separate heads' (or did not run)");
       }
       require("train_linear_max_rel_error", -inf, 1e-2,
               "the fused linear-layer gradients differ from ATen's by more than 1% (or NaN)");

@@ -317,6 +317,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_token_rows", model->fusedTokenRows()},
                       {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
+                      {"fused_heads", opt.fusedHeads},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
                       {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines() - slotDeclinesBefore},
@@ -461,6 +462,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");
+  cmd->add_flag("!--separate-heads", job.opt.fusedHeads,
+                "The loss's mu, theta and gate heads as a product, a cast and an exp each (and the unused scale "
+                "head), their gradients by ATen, instead of one product whose pre-activations the loss's pass "
+                "reads (the path before, for comparisons)");
   cmd->add_flag("--no-fused-kernels", job.noFusedKernels,
                 "GPU: ATen's operations instead of the fused CUDA kernels (LayerNorm, bias and GELU gradients, "
                 "Adam, validation)");

@@ -44,13 +44,19 @@ class TestTrainer : public QObject {
   }
 
   // The summed loss of a batch's cells and every parameter's gradient (fresh leaves each call).
-  std::pair<double, std::map<std::string, torch::Tensor>> lossAndGradients(CellTransformer& m, const Batch& b) const {
+  // The training loss of one batch and every parameter's gradient: by the separate heads' values and
+  // ATen's composite, or (`logits`) by the heads' pre-activations and zinbHeadsRowMean (`fused`: its
+  // one pass each way).
+  std::pair<double, std::map<std::string, torch::Tensor>>
+  lossAndGradients(CellTransformer& m, const Batch& b, bool logits = false, bool fused = true) const {
     for (auto& [k, t] : m.mutableParameters()) {
       t = t.detach().clone();
       t.set_requires_grad(true);
     }
-    const Output o = m.forward(expr_, types_, b);
-    const torch::Tensor loss = zinbNll(expr_.index_select(0, b.reference), o.mu, o.theta, o.ziLogits).mean(1).sum();
+    const Output o = m.forward(expr_, types_, b, logits ? Heads::logits : Heads::values);
+    const torch::Tensor target = expr_.index_select(0, b.reference);
+    const torch::Tensor loss = logits ? zinbHeadsRowMean(target, o.headLogits, fused).sum()
+                                      : zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum();
     loss.backward();
     std::map<std::string, torch::Tensor> grads;
     for (const auto& [k, t] : m.parameters())
@@ -504,6 +510,50 @@ private Q_SLOTS:
     torch::manual_seed(3);
     const torch::Tensor x = torch::rand({4, 5}, torch::kFloat64), m = torch::rand({4, 5}, torch::kFloat64) + 0.1;
     QVERIFY(torch::equal(zinbNllRowMean(x, m, m, x, true), zinbNll(x, m, m, x).mean(1)));
+  }
+
+  // Training's heads as one product whose pre-activations the loss reads (Heads::logits,
+  // zinbHeadsRowMean, the trainer's default) give the loss and every gradient of the separate heads'
+  // values and ATen's composite, fused or not; the function itself matches its composite on extreme
+  // rows (checkZinbHeads, which `parity` runs on the GPU); a few steps train the same weights.
+  void fusedHeadsGiveTheSeparateHeadsLoss() {
+    CellTransformer m(initWeights(cfg_, 9), cfg_, "init");
+    const Batch b = packBatch(firstCellsBatch());
+    const Output o = m.forward(expr_, types_, b, Heads::logits);
+    QVERIFY(o.headLogits.defined() && !o.mu.defined() && !o.scale.defined() && !o.embedding.defined());
+    QCOMPARE(o.headLogits.size(1), std::int64_t(3 * cfg_.genes));
+    const auto [l0, g0] = lossAndGradients(m, b);
+    QVERIFY(g0.count("zinb_proj.gate_logit.weight") && g0.count("zinb_proj.theta.bias") &&
+            !g0.count("zinb_proj.scale.weight"));
+    for (const bool fused : {true, false}) {
+      const auto [l1, g1] = lossAndGradients(m, b, true, fused);
+      QVERIFY2(std::abs(l1 - l0) <= 1e-5 * std::abs(l0), qPrintable(QString("loss %1 vs %2").arg(l1).arg(l0)));
+      QCOMPARE(g1.size(), g0.size());
+      for (const auto& [k, g] : g0)
+        QVERIFY2(g1.count(k) && torch::allclose(g1.at(k), g, 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
+    }
+    const ZinbHeadsCheck c = checkZinbHeads(torch::kCPU, 37, 29);
+    qInfo("heads' loss %.3g, gradient %.3g (relative to the largest)", c.loss, c.gradient);
+    QVERIFY(c.loss >= 0 && c.loss < 1e-5 && c.gradient >= 0 && c.gradient < 1e-5);
+    // Pre-activations of another width are an error, not a read past the rows.
+    try {
+      zinbHeadsRowMean(torch::zeros({4, 5}), torch::zeros({4, 14}));
+      QFAIL("no error for 14 columns of pre-activations over 5 genes");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("pre-activations"), e.what());
+    }
+    TrainOptions opt = small();
+    opt.maxSteps = 3;
+    auto trained = [&](bool fusedHeads) {
+      auto t = std::make_unique<CellTransformer>(initWeights(cfg_, 12), cfg_, "m");
+      opt.fusedHeads = fusedHeads;
+      trainer(*t, opt)->run();
+      return t;
+    };
+    const auto a = trained(true), s = trained(false);
+    QVERIFY(!torch::equal(a->parameters().at("zinb_proj.mu.weight"), initWeights(cfg_, 12).at("zinb_proj.mu.weight")));
+    for (const auto& [k, v] : a->parameters())
+      QVERIFY2(torch::allclose(v, s->parameters().at(k), 1e-4, 1e-5), k.c_str());
   }
 
   void nanStops() {
