@@ -434,6 +434,7 @@ struct Trainer::Impl {
       mark("loss");
       if (grad && reducer && i + 1 == batches.size()) reducer->arm(); // the step's last backward
       if (grad) (nll * scale).backward();
+      if (grad) model.joinAside(); // the terms the forward computed on a stream of their own (asideTerms)
       if (grad) foldComputeGradients();
       mark("backward");
     }
@@ -582,6 +583,10 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     m.graphs = std::make_unique<StepGraphs>(model.device(), options.stagedBatchCopies && options.overlapSteps &&
                                                                 !(options.dist && options.dist->size() > 1));
   if (options.dist && options.dist->size() > 1) {
+    // The gradient buckets' hooks count each parameter's accumulation on the step's stream; terms
+    // computed on a stream of their own (CellTransformer::setAsideTerms) would accumulate theirs
+    // there, which their all-reduce does not wait for.
+    model.setAsideTerms(false);
     // Every rank starts from rank 0's weights (as DDP does).
     options.dist->broadcast(m.flat, 0);
     if (options.allReduce == "buckets") {

@@ -495,6 +495,9 @@ void addModelCommands(CLI::App& app) {
             j["train_pool_max_rel_error"] = tp.fused;
             j["train_pool_aten_max_rel_error"] = tp.aten;
           }
+          // A step's loss and gradients with the weight-only terms on a stream of their own against on
+          // the step's stream: the same operations, 0 expected.
+          j["train_aside_terms_max_rel_difference"] = CellTransformer::checkAsideTerms(dev);
           // Training's packed tokens by their gathers against ATen's cat, gather and add: the same bits.
           j["train_pack_tokens_max_difference"] = CellTransformer::checkPackTokens(dev);
           {
@@ -789,6 +792,9 @@ void addModelCommands(CLI::App& app) {
       }
       // (1e-5: a last-bit difference in exp would show as ~1e-7; a wrong column or term as far more.)
       if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda()) {
+        require("train_aside_terms_max_rel_difference", 0, 1e-3,
+                "a training step's loss or gradients with the weight-only terms on a stream of their own differ "
+                "from the step's stream's (or it did not run)");
         require("train_heads_loss_max_rel_difference", 0, 1e-5,
                 "the loss from the heads' pre-activations differs from the separate heads' (or did not run)");
         require("train_heads_gradient_max_rel_difference", 0, 1e-5,
