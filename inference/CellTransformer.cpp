@@ -3028,6 +3028,70 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
             torch::Tensor(), torch::Tensor(), torch::Tensor(),   torch::Tensor()};
   }
 };
+
+// The pool's output after TrainPackedPool, up to out_proj's input (poolOutput and poolProjection's
+// first steps): S' = bf16(S w_k + ow b_k) (norm_k's affine), o_h = S'_h Wv_h^T per head (cuBLAS, as
+// the ATen path), out = bf16(o + bw bv) [B, E]. ATen ran these as ~11 kernels forward (products,
+// sums, casts, a reshape's copy) and ~25 backward (their backward, broadcast reductions, the value
+// rows' gradient by a zero fill and a copy into in_proj's): here 3 forward (poolAffineBf16, the
+// product, poolValueBiasBf16; the same bits as ATen's) and 6 backward (poolOutputGradBf16's two,
+// the two products, the in_proj gradient's zero fill, one sum of the blocks' shares).
+struct TrainPoolOutput : torch::autograd::Function<TrainPoolOutput> {
+  // S [B, H, E] and weights [B, H, 2] float32 (TrainPackedPool's); wk, bk norm_k's, bv bias_v's
+  // (float32, E values); inProj the bf16 [3 E, E] in_proj weight (its value rows).
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& S,
+                               const torch::Tensor& weights, const torch::Tensor& wk, const torch::Tensor& bk,
+                               const torch::Tensor& inProj, const torch::Tensor& bv) {
+    const c10::cuda::CUDAGuard guard(S.device());
+    const std::int64_t B = S.size(0), H = S.size(1), E = S.size(2), d = E / H;
+    const auto stream = at::cuda::getCurrentCUDAStream(S.device().index()).stream();
+    const torch::Tensor w = wk.detach().reshape({E}).contiguous(), b = bk.detach().reshape({E}).contiguous(),
+                        v = bv.detach().reshape({E}).contiguous();
+    torch::Tensor Sp = torch::empty({B, H, E}, S.options().dtype(torch::kBFloat16));
+    if (!cuda::poolAffineBf16(S.data_ptr<float>(), weights.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(),
+                              mutableBits(Sp), B, static_cast<int>(H), static_cast<int>(E), stream))
+      throw Error("the training pool's output kernel failed to launch");
+    // The products as poolProjection runs them (the same cuBLAS call on the same operands).
+    const torch::Tensor Wv = inProj.detach().narrow(0, 2 * E, E).view({H, d, E});
+    const torch::Tensor o = torch::matmul(Sp.transpose(0, 1), Wv.transpose(1, 2)).contiguous(); // [H, B, d]
+    torch::Tensor out = torch::empty({B, E}, Sp.options());
+    if (!cuda::poolValueBiasBf16(bits(o), weights.data_ptr<float>(), v.data_ptr<float>(), mutableBits(out), B,
+                                 static_cast<int>(H), static_cast<int>(E), stream))
+      throw Error("the training pool's output kernel failed to launch");
+    ctx->save_for_backward({S, weights, w, b, v, inProj, Sp});
+    ctx->saved_data["wk_shape"] = wk.sizes().vec();
+    ctx->saved_data["bk_shape"] = bk.sizes().vec();
+    ctx->saved_data["bv_shape"] = bv.sizes().vec();
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &S = s[0], &weights = s[1], &w = s[2], &b = s[3], &v = s[4], &inProj = s[5], &Sp = s[6];
+    const c10::cuda::CUDAGuard guard(S.device());
+    const std::int64_t B = S.size(0), H = S.size(1), E = S.size(2), d = E / H;
+    const torch::Tensor dOut = grads[0].to(torch::kBFloat16).contiguous();
+    const torch::Tensor dO = dOut.view({B, H, d}).transpose(0, 1); // [H, B, d]
+    const torch::Tensor Wv = inProj.detach().narrow(0, 2 * E, E).view({H, d, E});
+    const torch::Tensor dSp = torch::bmm(dO, Wv).contiguous(); // [H, B, E]
+    torch::Tensor dInProj;
+    if (ctx->needs_input_grad(4)) {
+      dInProj = torch::zeros_like(inProj);
+      torch::Tensor rows = dInProj.narrow(0, 2 * E, E).view({H, d, E});
+      torch::bmm_out(rows, dO.transpose(1, 2), Sp.transpose(0, 1)); // dWv_h = dO_h^T S'_h
+    }
+    torch::Tensor dS = torch::empty_like(S), dWeights = torch::empty_like(weights);
+    torch::Tensor partial = torch::empty({cuda::poolOutputSlices(), 3, E}, S.options());
+    if (!cuda::poolOutputGradBf16(bits(dOut), bits(dSp), S.data_ptr<float>(), weights.data_ptr<float>(),
+                                  w.data_ptr<float>(), b.data_ptr<float>(), v.data_ptr<float>(), dS.data_ptr<float>(),
+                                  dWeights.data_ptr<float>(), partial.data_ptr<float>(), B, static_cast<int>(H),
+                                  static_cast<int>(E), at::cuda::getCurrentCUDAStream(S.device().index()).stream()))
+      throw Error("the training pool's output gradient kernels failed to launch");
+    const torch::Tensor sums = partial.sum(0); // [3, E]: bias_v's, norm_k's weight's and bias's
+    auto shaped = [&](std::int64_t i, const char* key) { return sums[i].view(ctx->saved_data[key].toIntVector()); };
+    return {dS, dWeights, shaped(1, "wk_shape"), shaped(2, "bk_shape"), dInProj, shaped(0, "bv_shape")};
+  }
+};
 #endif
 } // namespace
 
@@ -3055,6 +3119,15 @@ torch::Tensor CellTransformer::trainPackedPool(
   const auto& [A, c, biasScore] = scores;
   const auto out =
       TrainPackedPool::apply(packed, A, c, biasScore, batch.cuSeqlens, B, batch.maxLength, !batch.virtualZeroSlot);
+  const torch::Tensor& wk = p("attn_pool.norm_k.weight");
+  const torch::Tensor& inProj = P("attn_pool.attn.in_proj_weight");
+  if (fusedPoolOutput_ && cuda::poolOutputFits(static_cast<int>(E), static_cast<int>(H)) &&
+      inProj.scalar_type() == torch::kBFloat16 && inProj.is_contiguous() && wk.scalar_type() == torch::kFloat32) {
+    // (bias_v and the norm_k weights keep their shapes: the gradients come back as theirs.)
+    const torch::Tensor o =
+        TrainPoolOutput::apply(out[0], out[1], wk, p("attn_pool.norm_k.bias"), inProj, p("attn_pool.attn.bias_v"));
+    return ln(lin(o, "attn_pool.attn.out_proj", false), "attn_pool.norm2").view({B, 1, E});
+  }
   return poolOutput(out[0], out[1].select(2, 0), out[1].select(2, 1));
 #else
   return {};
@@ -3097,27 +3170,25 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
     const torch::Tensor rows = (torch::randn({batch.order.size(0), config.embedDim}, o) * 1.7 + 0.3).contiguous();
     const torch::Tensor dout = torch::randn({batch.observed.size(0), 1, config.embedDim}, o);
     const std::vector<std::string> names{
-        "attn_pool.query_token",         "attn_pool.norm.weight",   "attn_pool.norm.bias",
-        "attn_pool.attn.in_proj_weight", "attn_pool.attn.bias_k",   "attn_pool.norm_v.weight",
-        "attn_pool.norm_v.bias",         "attn_pool.norm_k.weight", "attn_pool.norm_k.bias"};
+        "attn_pool.query_token", "attn_pool.norm.weight",   "attn_pool.norm.bias",   "attn_pool.attn.in_proj_weight",
+        "attn_pool.attn.bias_k", "attn_pool.norm_v.weight", "attn_pool.norm_v.bias", "attn_pool.norm_k.weight",
+        "attn_pool.norm_k.bias", "attn_pool.attn.bias_v"};
     // The pooled token, the rows' gradient and the parameters' (float32); empty where the fused pool declined.
     auto run = [&](CellTransformer& model, bool fused) {
       for (const auto& n : names) {
         torch::Tensor& t = model.mutableParameters().at(n);
         t = t.detach().clone().requires_grad_(true);
       }
+      // The bf16 model's compute copies from these leaves, so that the value rows' gradient (read
+      // through in_proj's bf16 copy) reaches the float32 parameter as the scores' rows' does.
+      model.refreshComputeCopies();
       model.setFusedTrainPool(fused);
       const torch::Tensor x = rows.to(model.computeType()).detach().clone().requires_grad_(true);
       torch::Tensor pooled = fused ? model.trainPackedPool(x, batch) : model.packedPool(x, batch);
       if (!pooled.defined()) return std::vector<torch::Tensor>{};
       (pooled.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
       std::vector<torch::Tensor> out{pooled.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32)};
-      // (in_proj_weight: its query and key rows, which the scores read; the value rows reach the
-      // float32 model's parameter but the bf16 model's compute copy.)
-      for (const auto& n : names) {
-        const torch::Tensor g = model.parameters().at(n).grad();
-        out.push_back(g.defined() && n == "attn_pool.attn.in_proj_weight" ? g.narrow(0, 0, 2 * config.embedDim) : g);
-      }
+      for (const auto& n : names) out.push_back(model.parameters().at(n).grad());
       return out;
     };
     const auto reference = run(exact, false), aten = run(low, false), fused = run(low, true);
@@ -4026,7 +4097,8 @@ ZinbHeadsCheck checkZinbHeads(torch::Device device, std::int64_t rows, std::int6
   const torch::Tensor weights = torch::rand({rows}, on);
   auto run = [&](bool fused) {
     const torch::Tensor l = logits.clone().requires_grad_(true);
-    const torch::Tensor nll = fused ? zinbHeadsRowMean(xLog, l, true) : zinbHeadsComposite(xLog, l, true);
+    // (The fused form itself, not zinbHeadsRowMean's dispatch, which could fall back to the composite.)
+    const torch::Tensor nll = fused ? ZinbHeadsRowMean::apply(xLog, l) : zinbHeadsComposite(xLog, l, true);
     (nll * weights).sum().backward();
     return std::make_pair(nll.detach().to(torch::kFloat64), l.grad().to(torch::kFloat64));
   };

@@ -320,6 +320,12 @@ public:
   // `--aten-train-pool`).
   void setFusedTrainPool(bool on) { fusedTrainPool_ = on; }
   bool fusedTrainPool() const { return fusedTrainPool_ && fusedKernels(); }
+  // With the fused training pool: its output up to out_proj (norm_k's affine, the per-head value
+  // products and bias_v) by TrainPoolOutput, 3 kernels forward and 6 backward where ATen's
+  // operations ran ~11 and ~25 (the same forward bits). Off: ATen's (`--aten-pool-output`, the
+  // path before).
+  void setFusedPoolOutput(bool on) { fusedPoolOutput_ = on; }
+  bool fusedPoolOutput() const { return fusedPoolOutput_; }
   // Batches whose pool ran packedPool where the fused training pool was on.
   static std::int64_t trainPoolDeclines();
   // Training on a GPU in bf16: the terms that depend on the weights or the batch alone (the pool's
@@ -349,8 +355,10 @@ public:
   // observed cells; the pool's LayerNorms, query and bias_k random) and the same gradient of the
   // pooled token: the largest (over both layouts) difference,
   // relative to float32's largest value, over the pooled token, the rows' gradient and the
-  // gradients of the pool's parameters (query_token, norm, in_proj_weight, bias_k, norm_v,
-  // norm_k). -1: not built or not a GPU; fused -1 also where the fused pool declined.
+  // gradients of the pool's parameters (query_token, norm, in_proj_weight's rows (the value rows
+  // through the bf16 compute copy), bias_k, norm_v, norm_k, bias_v); the fused path includes its
+  // output by TrainPoolOutput (setFusedPoolOutput). -1: not built or not a GPU; fused -1 also where
+  // the fused pool declined.
   struct TrainPoolCheck {
     double fused = -1, aten = -1;
   };
@@ -828,6 +836,7 @@ private:
   bool fusedPairAttention_ = true;
   bool fusedPoolScatter_ = true;
   bool fusedTrainPool_ = true;
+  bool fusedPoolOutput_ = true;
   bool fusedPool_ = true;
   bool firstLayerPerCell_ = true;
   bool residualInProduct_ = false;

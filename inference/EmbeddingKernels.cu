@@ -634,7 +634,170 @@ std::int64_t poolGradSharedBytes(int E, int heads, int maxObserved) {
   return 4LL * (2LL * heads * E + 2LL * maxObserved + 2LL * heads * maxObserved);
 }
 
+// ---- The pool's output in training (poolOutputBf16, poolOutputGradBf16) ----
+// Rows r = b H + h of S [B H, E]; weights [B H, 2] (the observed tokens' weight sum, bias_k's);
+// o and dS' [H, B, d or E] (the per-head products' layout); out and dOut [B, E].
+constexpr int kPoolOutWarps = 8;
+constexpr int kPoolOutSlices = 128; // blocks of the two reductions (about one a multiprocessor)
+
+long long elementBlocks(long long n) {
+  const long long b = (n + 255) / 256;
+  return b < 1 ? 1 : b > 132 * 8 ? 132 * 8 : b;
+}
+
+// S' = bf16(S w + ow b): two products and a sum, each rounded as ATen's three operations round them
+// (no contraction into an FMA).
+__global__ void poolAffineKernel(const float* __restrict__ S, const float* __restrict__ weights,
+                                 const float* __restrict__ w, const float* __restrict__ b,
+                                 __nv_bfloat16* __restrict__ out, long long rows, int cols) {
+  const long long n = rows * cols;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long r = i / cols;
+    const int e = static_cast<int>(i - r * cols);
+    out[i] = __float2bfloat16_rn(__fadd_rn(__fmul_rn(S[i], w[e]), __fmul_rn(weights[2 * r], b[e])));
+  }
+}
+
+// out[b, h d + j] = bf16(float(o[h, b, j]) + bw[b, h] bv[h d + j]), as ATen's cast, product and sum.
+__global__ void poolValueBiasKernel(const __nv_bfloat16* __restrict__ o, const float* __restrict__ weights,
+                                    const float* __restrict__ bv, __nv_bfloat16* __restrict__ out, long long cells,
+                                    int heads, int headDim) {
+  const int cols = heads * headDim;
+  const long long n = cells * cols;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long b = i / cols;
+    const int c = static_cast<int>(i - b * cols), h = c / headDim, j = c - h * headDim;
+    const float v = __bfloat162float(o[(h * cells + b) * headDim + j]);
+    out[i] = __float2bfloat16_rn(__fadd_rn(v, __fmul_rn(weights[(b * heads + h) * 2 + 1], bv[c])));
+  }
+}
+
+// The value bias's backward, a warp a row b of dOut: dweights[b, h, 1] = sum_j dOut[b, h d + j]
+// bv[h d + j] (each product rounded, then summed in order), and this block's share of dbv[c] =
+// sum_b dOut[b, c] bw[b, h(c)] into partial[block][0][c].
+__global__ void __launch_bounds__(32 * kPoolOutWarps)
+    poolValueBiasGradKernel(const __nv_bfloat16* __restrict__ dOut, const float* __restrict__ weights,
+                            const float* __restrict__ bv, float* __restrict__ dweights, float* __restrict__ partial,
+                            long long cells, int heads, int headDim) {
+  extern __shared__ float sm[]; // [warps][cols] products, [warps][cols] dbv sums
+  const int cols = heads * headDim, warp = static_cast<int>(threadIdx.x) / 32,
+            lane = static_cast<int>(threadIdx.x) % 32;
+  float* prod = sm + warp * cols;
+  float* acc = sm + (kPoolOutWarps + warp) * cols;
+  for (int c = lane; c < cols; c += 32) acc[c] = 0.f;
+  const long long per = (cells + gridDim.x - 1) / gridDim.x, first = blockIdx.x * per;
+  const long long last = first + per < cells ? first + per : cells;
+  for (long long b = first + warp; b < last; b += kPoolOutWarps) {
+    const __nv_bfloat16* row = dOut + b * cols;
+    for (int c = lane; c < cols; c += 32) {
+      const float g = __bfloat162float(row[c]);
+      prod[c] = __fmul_rn(g, bv[c]);
+      acc[c] += g * weights[(b * heads + c / headDim) * 2 + 1];
+    }
+    __syncwarp();
+    for (int h = lane; h < heads; h += 32) {
+      float sum = 0.f;
+      for (int j = 0; j < headDim; ++j) sum += prod[h * headDim + j];
+      dweights[(b * heads + h) * 2 + 1] = sum;
+    }
+    __syncwarp();
+  }
+  __syncthreads();
+  for (int c = static_cast<int>(threadIdx.x); c < cols; c += 32 * kPoolOutWarps) {
+    float sum = 0.f;
+    for (int w = 0; w < kPoolOutWarps; ++w) sum += sm[(kPoolOutWarps + w) * cols + c];
+    partial[(static_cast<long long>(blockIdx.x) * 3) * cols + c] = sum;
+  }
+}
+
+// The affine's backward, a warp a row r = b H + h: g = float(dS'[h, b, :]); dS[r] = g w (as
+// ATen's product); dweights[r, 0] = sum_e g b_e; this block's shares of dw = sum_r g S[r] and
+// db = sum_r g ow[r] into partial[block][1] and [2].
+__global__ void __launch_bounds__(32 * kPoolOutWarps)
+    poolAffineGradKernel(const __nv_bfloat16* __restrict__ dSp, const float* __restrict__ S,
+                         const float* __restrict__ weights, const float* __restrict__ w, const float* __restrict__ bk,
+                         float* __restrict__ dS, float* __restrict__ dweights, float* __restrict__ partial,
+                         long long cells, int heads, int cols) {
+  extern __shared__ float sm[]; // [warps][2][cols]
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  float* accW = sm + warp * 2 * cols;
+  float* accB = accW + cols;
+  for (int c = lane; c < cols; c += 32) accW[c] = accB[c] = 0.f;
+  const long long rows = cells * heads, per = (rows + gridDim.x - 1) / gridDim.x, first = blockIdx.x * per;
+  const long long last = first + per < rows ? first + per : rows;
+  for (long long r = first + warp; r < last; r += kPoolOutWarps) {
+    const long long b = r / heads;
+    const int h = static_cast<int>(r - b * heads);
+    const __nv_bfloat16* g = dSp + (h * cells + b) * cols;
+    const float* s = S + r * cols;
+    const float ow = weights[2 * r];
+    float dot = 0.f;
+    for (int c = lane; c < cols; c += 32) {
+      const float gc = __bfloat162float(g[c]);
+      dS[r * cols + c] = __fmul_rn(gc, w[c]);
+      dot += gc * bk[c];
+      accW[c] += gc * s[c];
+      accB[c] += gc * ow;
+    }
+    for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+    if (lane == 0) dweights[2 * r] = dot;
+  }
+  __syncthreads();
+  for (int c = static_cast<int>(threadIdx.x); c < cols; c += 32 * kPoolOutWarps) {
+    float sw = 0.f, sb = 0.f;
+    for (int k = 0; k < kPoolOutWarps; ++k) {
+      sw += sm[k * 2 * cols + c];
+      sb += sm[k * 2 * cols + cols + c];
+    }
+    partial[(static_cast<long long>(blockIdx.x) * 3 + 1) * cols + c] = sw;
+    partial[(static_cast<long long>(blockIdx.x) * 3 + 2) * cols + c] = sb;
+  }
+}
+
 } // namespace
+
+bool poolOutputFits(int cols, int heads) {
+  // The reductions' shared memory (2 x 8 warps x cols floats) within the default 48 KB.
+  return heads > 0 && cols % heads == 0 && cols % 32 == 0 && cols > 0 && cols <= 768;
+}
+
+int poolOutputSlices() { return kPoolOutSlices; }
+
+bool poolAffineBf16(const float* S, const float* weights, const float* w, const float* b, std::uint16_t* out,
+                    std::int64_t cells, int heads, int cols, void* stream) {
+  if (!poolOutputFits(cols, heads) || cells < 0) return false;
+  if (cells == 0) return true;
+  const long long rows = cells * heads;
+  poolAffineKernel<<<static_cast<unsigned>(elementBlocks(rows * cols)), 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      S, weights, w, b, reinterpret_cast<__nv_bfloat16*>(out), rows, cols);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool poolValueBiasBf16(const std::uint16_t* o, const float* weights, const float* bv, std::uint16_t* out,
+                       std::int64_t cells, int heads, int cols, void* stream) {
+  if (!poolOutputFits(cols, heads) || cells < 0) return false;
+  if (cells == 0) return true;
+  poolValueBiasKernel<<<static_cast<unsigned>(elementBlocks(cells * cols)), 256, 0,
+                        static_cast<cudaStream_t>(stream)>>>(reinterpret_cast<const __nv_bfloat16*>(o), weights, bv,
+                                                             reinterpret_cast<__nv_bfloat16*>(out), cells, heads,
+                                                             cols / heads);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool poolOutputGradBf16(const std::uint16_t* dOut, const std::uint16_t* dSp, const float* S, const float* weights,
+                        const float* w, const float* b, const float* bv, float* dS, float* dweights, float* partial,
+                        std::int64_t cells, int heads, int cols, void* stream) {
+  if (!poolOutputFits(cols, heads) || cells <= 0) return false;
+  const auto st = static_cast<cudaStream_t>(stream);
+  const std::size_t smem = 2 * kPoolOutWarps * cols * sizeof(float);
+  poolValueBiasGradKernel<<<kPoolOutSlices, 32 * kPoolOutWarps, smem, st>>>(
+      reinterpret_cast<const __nv_bfloat16*>(dOut), weights, bv, dweights, partial, cells, heads, cols / heads);
+  poolAffineGradKernel<<<kPoolOutSlices, 32 * kPoolOutWarps, smem, st>>>(
+      reinterpret_cast<const __nv_bfloat16*>(dSp), S, weights, w, b, dS, dweights, partial, cells, heads, cols);
+  return cudaGetLastError() == cudaSuccess;
+}
 
 bool assembleTokensBf16(const std::uint16_t* table, const std::uint16_t* cls, const std::int64_t* rows,
                         const std::int64_t* order, std::int64_t tokens, std::int64_t cells, std::int64_t positions,

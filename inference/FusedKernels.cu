@@ -854,7 +854,7 @@ constexpr int kZinbThreads = 256;
 
 // The loss's inputs at row r, column c: the heads' values (float32 [rows, cols] each), or their
 // pre-activations side by side (bf16 [rows, ld]: mu's at c, theta's at cols + c, the gate's at
-// 2 cols + c), mu and theta then exp(l) + 1e-15 as the separate heads compute them (headValue).
+// 2 cols + c), mu and theta then exp(l) + 1e-15 as the separate heads compute them (zinb::kHeadEps).
 struct HeadValues {
   const float *mu, *theta, *pi;
   __device__ void at(long long r, int c, int cols, float& m, float& t, float& p) const {

@@ -313,7 +313,9 @@ bool zinbRowMeanGradF32(const float* xLog, const float* mu, const float* theta, 
 // product): logits bf16 [rows, ld >= 3 cols], mu's in columns [0, cols), theta's in [cols, 2 cols),
 // the gate's in [2 cols, 3 cols); mu and theta are exp(l) + 1e-15 (zinb::kHeadEps) as the separate
 // heads give them. The backward writes dlogits bf16 [rows, 3 cols] contiguous: exp's backward
-// (times exp(l)) and the cast's (rounded to bf16 once), the separate heads' gradients bit for bit.
+// (times exp(l)) and the cast's (rounded to bf16 once), the gradient by the logits that the separate
+// heads' autograd forms, bit for bit (the products before it are one now, so a step as a whole
+// differs from the separate heads' by their summation order).
 bool zinbHeadsRowMeanBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, float* out,
                           std::int64_t rows, int cols, void* stream);
 bool zinbHeadsRowMeanGradBf16(const float* xLog, const std::uint16_t* logits, std::int64_t ld, const float* gradOut,
@@ -379,6 +381,26 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
 // biasScore's), for the caller to sum over the cells. The softmax is recomputed as the forward
 // computed it. At most 8 heads (packedPoolGradFits); false (nothing launched) otherwise.
 bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved);
+// The pool's output in training (CellTransformer's TrainPoolOutput), around the per-head value
+// products that cuBLAS runs (o_h = S'_h Wv_h^T and their backward):
+// - poolAffineBf16: S' = bf16(S w + ow b), S [cells heads, cols] float32, weights [cells heads, 2]
+//   (ow its first), w and b [cols] (norm_k's affine), each operation rounded as ATen's;
+// - poolValueBiasBf16: out [cells, cols] = bf16(float(o) + bw bv), o [heads, cells, cols / heads]
+//   bf16, bw the weights' second, bv [cols];
+// - poolOutputGradBf16: their backward from dOut [cells, cols] bf16 and dS' [heads, cells, cols]
+//   bf16 (dOut's product with Wv): dS [cells heads, cols] = dS' w, dweights [cells heads, 2] (ow's,
+//   bw's: each row's sums), and each block's shares of dbv, dw and db in partial
+//   [poolOutputSlices(), 3, cols], which the caller sums over the blocks.
+// cols a multiple of 32 up to 768 and of heads (poolOutputFits); false (nothing launched) otherwise.
+bool poolOutputFits(int cols, int heads);
+int poolOutputSlices();
+bool poolAffineBf16(const float* S, const float* weights, const float* w, const float* b, std::uint16_t* out,
+                    std::int64_t cells, int heads, int cols, void* stream);
+bool poolValueBiasBf16(const std::uint16_t* o, const float* weights, const float* bv, std::uint16_t* out,
+                       std::int64_t cells, int heads, int cols, void* stream);
+bool poolOutputGradBf16(const std::uint16_t* dOut, const std::uint16_t* dSp, const float* S, const float* weights,
+                        const float* w, const float* b, const float* bv, float* dS, float* dweights, float* partial,
+                        std::int64_t cells, int heads, int cols, void* stream);
 bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
                         int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
                         const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,

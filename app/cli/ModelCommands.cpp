@@ -790,14 +790,16 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("the fused training loss (values or gradients) is less accurate than ATen's float32 "
                              "composite, or did not run");
       }
-      // (1e-5: a last-bit difference in exp would show as ~1e-7; a wrong column or term as far more.)
+      // The loss within 1e-5 (0 expected; a last-bit difference of LibTorch's exp would show as ~1e-7),
+      // the gradient within 1e-2 (0 expected; such a difference may move one value's bf16 rounding, up
+      // to ~4e-3 of the largest; a wrong column or term shows as far more).
       if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda()) {
         require("train_aside_terms_max_rel_difference", 0, 1e-3,
                 "a training step's loss or gradients with the weight-only terms on a stream of their own differ "
                 "from the step's stream's (or it did not run)");
         require("train_heads_loss_max_rel_difference", 0, 1e-5,
                 "the loss from the heads' pre-activations differs from the separate heads' (or did not run)");
-        require("train_heads_gradient_max_rel_difference", 0, 1e-5,
+        require("train_heads_gradient_max_rel_difference", 0, 1e-2,
                 "the gradient by the heads' pre-activations differs from the separate heads' (or did not run)");
       }
       require("train_linear_max_rel_error", -inf, 1e-2,

@@ -62,6 +62,7 @@ struct TrainJob {
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
   bool atenTrainPool = false;              // GPU: the pool by its padded layout and ATen's products (before)
   bool serialTerms = false;                // GPU: the weight-only terms on the step's stream (before)
+  bool atenPoolOutput = false;             // GPU: the pool's output by ATen's operations (before)
   bool atenTokenRows = false;              // GPU: the token rows by ATen's gathers, cat and add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
@@ -181,6 +182,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedPoolScatter(!job.atenPoolScatter);
   model->setFusedTrainPool(!job.atenTrainPool);
   model->setAsideTerms(!job.serialTerms);
+  model->setFusedPoolOutput(!job.atenPoolOutput);
   model->setFusedTokenRows(!job.atenTokenRows);
   model->setFusedKernels(!job.noFusedKernels);
 
@@ -321,6 +323,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"fused_heads", opt.fusedHeads},
                       {"aside_terms", model->asideTerms()},
+                      {"fused_pool_output", model->fusedPoolOutput()},
                       {"aside_runs", model->asideRuns()},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
@@ -466,6 +469,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");
+  cmd->add_flag("--aten-pool-output", job.atenPoolOutput,
+                "GPU: the attention pool's output (norm_k's affine, the value products and bias_v) by ATen's "
+                "operations instead of kernels of its own (the path before, for comparisons)");
   cmd->add_flag("--serial-terms", job.serialTerms,
                 "GPU: the pool's score weights, the heads' weights side by side and the decoder's type rows (and "
                 "their backward) on the step's stream instead of a stream of their own beside the encoder (the path "

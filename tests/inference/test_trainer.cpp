@@ -529,12 +529,19 @@ private Q_SLOTS:
       const auto [l1, g1] = lossAndGradients(m, b, true, fused);
       QVERIFY2(std::abs(l1 - l0) <= 1e-5 * std::abs(l0), qPrintable(QString("loss %1 vs %2").arg(l1).arg(l0)));
       QCOMPARE(g1.size(), g0.size());
+      // (One product over the three heads sums in another order than three: float32 rounding, which
+      // reaches the first decoder layer's LayerNorm weights at ~1e-6 absolute.)
       for (const auto& [k, g] : g0)
-        QVERIFY2(g1.count(k) && torch::allclose(g1.at(k), g, 1e-4, 1e-6), qPrintable(QString::fromStdString(k)));
+        QVERIFY2(g1.count(k) && torch::allclose(g1.at(k), g, 1e-4, 1e-5), qPrintable(QString::fromStdString(k)));
     }
     const ZinbHeadsCheck c = checkZinbHeads(torch::kCPU, 37, 29);
     qInfo("heads' loss %.3g, gradient %.3g (relative to the largest)", c.loss, c.gradient);
     QVERIFY(c.loss >= 0 && c.loss < 1e-5 && c.gradient >= 0 && c.gradient < 1e-5);
+    // Pre-activations in rows wider than 3 genes (a view) are read by their row stride.
+    torch::manual_seed(5);
+    const torch::Tensor wide = torch::randn({7, 3 * 4 + 5}), x = torch::rand({7, 4});
+    QVERIFY(torch::allclose(zinbHeadsRowMean(x, wide.narrow(1, 0, 12), true),
+                            zinbHeadsRowMean(x, wide.narrow(1, 0, 12).contiguous(), false), 1e-5, 1e-6));
     // Pre-activations of another width are an error, not a read past the rows.
     try {
       zinbHeadsRowMean(torch::zeros({4, 5}), torch::zeros({4, 14}));
