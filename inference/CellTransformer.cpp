@@ -3036,6 +3036,7 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
 // rows' gradient by a zero fill and a copy into in_proj's): here 3 forward (poolAffineBf16, the
 // product, poolValueBiasBf16; the same bits as ATen's) and 6 backward (poolOutputGradBf16's two,
 // the two products, the in_proj gradient's zero fill, one sum of the blocks' shares).
+std::atomic<std::int64_t> gPoolOutputRuns{0};
 struct TrainPoolOutput : torch::autograd::Function<TrainPoolOutput> {
   // S [B, H, E] and weights [B, H, 2] float32 (TrainPackedPool's); wk, bk norm_k's, bv bias_v's
   // (float32, E values); inProj the bf16 [3 E, E] in_proj weight (its value rows).
@@ -3058,6 +3059,7 @@ struct TrainPoolOutput : torch::autograd::Function<TrainPoolOutput> {
     if (!cuda::poolValueBiasBf16(bits(o), weights.data_ptr<float>(), v.data_ptr<float>(), mutableBits(out), B,
                                  static_cast<int>(H), static_cast<int>(E), stream))
       throw Error("the training pool's output kernel failed to launch");
+    gPoolOutputRuns.fetch_add(1, std::memory_order_relaxed);
     ctx->save_for_backward({S, weights, w, b, v, inProj, Sp});
     ctx->saved_data["wk_shape"] = wk.sizes().vec();
     ctx->saved_data["bk_shape"] = bk.sizes().vec();
@@ -3096,6 +3098,14 @@ struct TrainPoolOutput : torch::autograd::Function<TrainPoolOutput> {
 } // namespace
 
 std::int64_t CellTransformer::trainPoolDeclines() { return gTrainPoolDeclines.load(std::memory_order_relaxed); }
+
+std::int64_t CellTransformer::poolOutputRuns() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gPoolOutputRuns.load(std::memory_order_relaxed);
+#else
+  return 0;
+#endif
+}
 
 torch::Tensor CellTransformer::trainPackedPool(
     [[maybe_unused]] const torch::Tensor& packed, [[maybe_unused]] const Batch& batch,
@@ -3188,10 +3198,26 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
       if (!pooled.defined()) return std::vector<torch::Tensor>{};
       (pooled.to(torch::kFloat32) * dout.to(torch::kFloat32)).sum().backward();
       std::vector<torch::Tensor> out{pooled.detach().to(torch::kFloat32), x.grad().to(torch::kFloat32)};
-      for (const auto& n : names) out.push_back(model.parameters().at(n).grad());
+      for (const auto& n : names) {
+        const torch::Tensor g = model.parameters().at(n).grad();
+        if (g.defined() && n == "attn_pool.attn.in_proj_weight") {
+          // The score rows and the value rows apart (each relative to its own largest value).
+          out.push_back(g.narrow(0, 0, 2 * config.embedDim));
+          out.push_back(g.narrow(0, 2 * config.embedDim, config.embedDim));
+        } else {
+          out.push_back(g);
+        }
+      }
       return out;
     };
-    const auto reference = run(exact, false), aten = run(low, false), fused = run(low, true);
+    const auto reference = run(exact, false), aten = run(low, false);
+    const std::int64_t outputsBefore = poolOutputRuns();
+    const auto fused = run(low, true);
+    const bool outputRan = poolOutputRuns() > outputsBefore;
+    // The same fused pool with its output by ATen's operations: the same forward bits.
+    low.setFusedPoolOutput(false);
+    const auto fusedAtenOutput = run(low, true);
+    low.setFusedPoolOutput(true);
     auto worst = [&](const std::vector<torch::Tensor>& a) {
       if (a.size() != reference.size()) return -1.0;
       double w = 0;
@@ -3207,7 +3233,21 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
       if (first || v < 0 || std::isnan(v) || (into >= 0 && v > into)) into = v;
     };
     merge(r.aten, worst(aten));
-    merge(r.fused, worst(fused));
+    merge(r.fused, outputRan ? worst(fused) : -1.0);
+    if (outputRan && fused.size() == fusedAtenOutput.size() && !fused.empty()) {
+      merge(r.outputForward, (fused[0] - fusedAtenOutput[0]).abs().max().item<double>());
+      double g = 0;
+      for (std::size_t i = 1; i < fused.size(); ++i) {
+        const double d = fused[i].defined() && fusedAtenOutput[i].defined()
+                             ? largestRelativeDifference(fused[i], fusedAtenOutput[i])
+                             : 1.0;
+        if (std::isnan(d) || d > g) g = d;
+      }
+      merge(r.outputGradient, g);
+    } else {
+      merge(r.outputForward, -1.0);
+      merge(r.outputGradient, -1.0);
+    }
   }
 #else
   (void)device;
@@ -3245,23 +3285,34 @@ double CellTransformer::checkAsideTerms([[maybe_unused]] torch::Device device, [
   const Batch batch = toDevice(packBatch(padded, model.trainingPackShape(1024, true)), device);
   const torch::Tensor target = expression.index_select(0, batch.reference);
   bool ran = false;
-  // The loss and every parameter's gradient (float32, through the bf16 compute copies).
+  // The loss and every gradient: the float32 masters' (read by the pool's scores and norms) and
+  // the bf16 compute copies', leaves of their own as the trainer's (setComputeCopies).
   auto run = [&](bool aside) {
-    for (auto& [k, t] : model.mutableParameters()) t = t.detach().clone().requires_grad_(true);
-    model.refreshComputeCopies();
+    StateDict copies;
+    for (auto& [k, t] : model.mutableParameters()) {
+      t = t.detach().clone().requires_grad_(true);
+      if (t.dim() >= 1) copies[k] = t.detach().to(torch::kBFloat16).requires_grad_(true);
+    }
+    model.setComputeCopies(copies);
     model.setAsideTerms(aside);
-    const std::int64_t before = model.asideRuns();
+    const std::int64_t forks = model.asideRuns(), takes = model.asideTakes();
     const Output o = model.forward(expression, types, batch, Heads::logits);
     const torch::Tensor loss = zinbHeadsRowMean(target, o.headLogits, true).sum();
     loss.backward();
     model.joinAside();
-    if (aside) ran = model.asideRuns() > before;
+    // Forked, and all six terms read from the aside stream (A, c, biasScore, the heads' weight and
+    // bias, the decoder's type rows).
+    if (aside) ran = model.asideRuns() > forks && model.asideTakes() - takes == 6;
     std::vector<torch::Tensor> out{loss.detach().reshape({1})};
-    for (const auto& [k, t] : model.parameters())
+    for (const auto& [k, t] : model.parameters()) {
       out.push_back(t.grad().defined() ? t.grad() : torch::zeros_like(t)); // (the scale head: none either way)
+      if (copies.count(k))
+        out.push_back(copies.at(k).grad().defined() ? copies.at(k).grad() : torch::zeros_like(copies.at(k)));
+    }
     return out;
   };
   const auto serial = run(false), aside = run(true);
+  model.setComputeCopies({});
   if (!ran) return -1;
   double worst = 0;
   for (std::size_t i = 0; i < serial.size(); ++i) {
@@ -3644,6 +3695,7 @@ struct CellTransformer::Aside {
   std::shared_ptr<AsideStream> aside;        // undefined where the terms were not computed aside
   std::optional<c10::cuda::CUDAStream> step; // the stream the forward runs on
 #endif
+  std::atomic<std::int64_t>* takes = nullptr;
   bool waited = false;
   // `t` for the step's stream: that stream waits for the terms (once), and the allocator learns
   // that it reads t's memory (allocated on the aside stream: without this, a later allocation
@@ -3654,6 +3706,7 @@ struct CellTransformer::Aside {
     if (!waited) aside->ready.block(*step);
     waited = true;
     c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), *step);
+    if (takes) takes->fetch_add(1, std::memory_order_relaxed);
 #endif
     return t;
   }
@@ -3673,6 +3726,7 @@ CellTransformer::Aside CellTransformer::startAside([[maybe_unused]] const torch:
   if (!asideStream_) asideStream_ = std::make_shared<AsideStream>(device);
   AsideStream& s = *asideStream_;
   a.aside = asideStream_;
+  a.takes = &asideTakes_;
   a.step = at::cuda::getCurrentCUDAStream(device);
   // Forked from the step's stream (inside a CUDA graph's capture, the aside stream joins it here).
   s.fork.record(*a.step);

@@ -326,6 +326,8 @@ public:
   // path before).
   void setFusedPoolOutput(bool on) { fusedPoolOutput_ = on; }
   bool fusedPoolOutput() const { return fusedPoolOutput_; }
+  // Pools whose output TrainPoolOutput computed.
+  static std::int64_t poolOutputRuns();
   // Batches whose pool ran packedPool where the fused training pool was on.
   static std::int64_t trainPoolDeclines();
   // Training on a GPU in bf16: the terms that depend on the weights or the batch alone (the pool's
@@ -341,13 +343,17 @@ public:
   bool asideTerms() const { return asideTerms_; }
   // The current stream waits for the aside stream's work (after a backward; nothing where it never ran).
   void joinAside() const;
-  // Forwards that computed their terms aside.
+  // Forwards that computed their terms aside, and the terms the step's stream read from there.
   std::int64_t asideRuns() const { return asideRuns_.load(std::memory_order_relaxed); }
-  // A training step's loss and every parameter's gradient with the terms aside against on the
-  // step's stream, at the released size in bf16 on `device` (random weights, expression and
-  // neighbourhoods of 0 to 250 cells): the largest difference relative to each tensor's largest
-  // value (0 expected: the same operations), or -1 where the aside path did not run (a CPU, a
-  // build without the fused kernels).
+  std::int64_t asideTakes() const { return asideTakes_.load(std::memory_order_relaxed); }
+  // A training step's loss and every gradient with the terms aside against on the step's stream,
+  // at the released size in bf16 on `device` (random weights, expression and neighbourhoods of 0
+  // to 250 cells; the compute copies leaves of their own, as the trainer's, so that the float32
+  // masters the pool's scores read and the bf16 copies accumulate on their streams): the largest
+  // difference relative to each tensor's largest value. The same operations, but the type tables'
+  // gradients are summed with atomics (their order, so a bf16 rounding, may differ between any two
+  // runs): up to one bf16 step, ~8e-3. -1 where the aside path did not run or a term was not read
+  // from it (a CPU, a build without the fused kernels).
   static double checkAsideTerms(torch::Device device, std::int64_t cells = 256);
   // TrainPackedPool (bf16) and packedPool (bf16, autograd through ATen, the path before) each
   // against packedPool in float32 at the released size on the same random packed encoder rows of
@@ -359,8 +365,12 @@ public:
   // through the bf16 compute copy), bias_k, norm_v, norm_k, bias_v); the fused path includes its
   // output by TrainPoolOutput (setFusedPoolOutput). -1: not built or not a GPU; fused -1 also where
   // the fused pool declined.
+  // outputForward, outputGradient: the fused run with its output by TrainPoolOutput against ATen's
+  // operations on the same TrainPackedPool outputs: the pooled token's largest difference (0: the
+  // same bits) and the gradients' largest relative difference (their sums' order); -1 where
+  // TrainPoolOutput did not run.
   struct TrainPoolCheck {
-    double fused = -1, aten = -1;
+    double fused = -1, aten = -1, outputForward = -1, outputGradient = -1;
   };
   static TrainPoolCheck checkTrainPool(torch::Device device, std::int64_t cells = 300);
   // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x
@@ -783,8 +793,8 @@ private:
   Aside startAside(const torch::Tensor& types, const Batch& batch, Heads heads) const;
   mutable std::shared_ptr<AsideStream> asideStream_;
   bool asideTerms_ = true;
-  mutable std::atomic<std::int64_t> asideRuns_{0};
-  mutable std::atomic<bool> asidePending_{false}; // forked, not joined yet (joinAside)
+  mutable std::atomic<std::int64_t> asideRuns_{0}, asideTakes_{0}; // forks; terms read from the aside stream
+  mutable std::atomic<bool> asidePending_{false};                  // forked, not joined yet (joinAside)
   // The mu, theta and gate heads' `part` ("weight", "bias") side by side: Heads::logits' product.
   torch::Tensor headsSideBySide(const char* part) const;
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]

@@ -19,6 +19,7 @@
 #include "inference/FusedKernels.h"
 
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #define ATLASCOPE_FUSED_KERNELS 1
 #endif
 #endif
@@ -303,7 +304,10 @@ struct Trainer::Impl {
     std::vector<const std::uint16_t*> src;
     std::vector<float*> dst;
     std::vector<std::int64_t> counts;
-    std::vector<torch::Tensor> held; // alive until the kernel is queued (then freed in stream order)
+    // Alive until the kernel is queued, then freed: a gradient made on another stream (the terms
+    // aside, CellTransformer::setAsideTerms) is marked as read on this one, so that its memory is
+    // not reused there before this kernel ran.
+    std::vector<torch::Tensor> held;
     for (auto& [low, slice] : folds) {
       torch::Tensor g = low.grad();
       if (!g.defined()) continue; // not used by this forward
@@ -314,6 +318,8 @@ struct Trainer::Impl {
         src.push_back(static_cast<const std::uint16_t*>(g.data_ptr()));
         dst.push_back(slice.data_ptr<float>());
         counts.push_back(g.numel());
+        c10::cuda::CUDACachingAllocator::recordStream(g.storage().data_ptr(),
+                                                      at::cuda::getCurrentCUDAStream(g.device().index()));
         held.push_back(std::move(g));
         continue;
       }
@@ -543,6 +549,10 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   // keep that addition (TrainOptions::foldComputeGradients).
   const bool buckets = options.dist && options.dist->size() > 1 && options.allReduce == "buckets";
   const bool fold = options.foldComputeGradients && !buckets;
+  // Without the fold a float32 master and its bf16 copy accumulate into the same slice, the
+  // master's on the stream of the terms aside (the pool's scores read it) and the copy's on the
+  // step's: only the fold orders them (it adds the copies' gradients after the backward).
+  if (!fold) model.setAsideTerms(false);
   StateDict copies;
   std::int64_t offset = 0;
   for (const auto& [rank, i] : byRank) {
@@ -770,10 +780,18 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
       done = true;
       queued.kind = m.graphs->graphs() != shapes ? Queued::Capture : Queued::Replay;
     } catch (const std::exception& e) {
-      // Not fatal: the run goes on eagerly, and says why.
-      if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
+      // Not fatal: the run goes on eagerly, and says why. A capture with the terms on a stream of
+      // their own (CellTransformer::setAsideTerms) is tried again without them at the next step
+      // first: graphs without them are worth more than no graphs.
       m.graphs->synchronize();
-      m.graphs.reset();
+      if (m.model.asideTerms() && m.model.asideRuns() > 0) {
+        m.model.setAsideTerms(false);
+        if (m.opt.onNotice)
+          m.opt.onNotice(std::string("terms aside off for this run (a CUDA graph's capture failed): ") + e.what());
+      } else {
+        if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
+        m.graphs.reset();
+      }
     }
   }
   if (!done) {

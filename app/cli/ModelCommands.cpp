@@ -494,6 +494,9 @@ void addModelCommands(CLI::App& app) {
             const auto tp = CellTransformer::checkTrainPool(dev);
             j["train_pool_max_rel_error"] = tp.fused;
             j["train_pool_aten_max_rel_error"] = tp.aten;
+            // Its output by TrainPoolOutput against ATen's operations on the same kernels' outputs.
+            j["train_pool_output_forward_max_difference"] = tp.outputForward;
+            j["train_pool_output_gradient_max_rel_difference"] = tp.outputGradient;
           }
           // A step's loss and gradients with the weight-only terms on a stream of their own against on
           // the step's stream: the same operations, 0 expected.
@@ -693,6 +696,14 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's pool kernels did not run, or are further from float32 than ATen's products (" +
                              std::to_string(k) + " against " + std::to_string(a) + ")");
       }
+      if (j.contains("train_pool_output_forward_max_difference")) {
+        const double f = j["train_pool_output_forward_max_difference"].get<double>(),
+                     g = j["train_pool_output_gradient_max_rel_difference"].get<double>();
+        if (!(f == 0 && g >= 0 && g < 1e-2))
+          failures.push_back("training's pool output by its kernels did not run, differs from ATen's forward bits, or "
+                             "its gradients from ATen's by 1% or more (" +
+                             std::to_string(f) + ", " + std::to_string(g) + ")");
+      }
       if (j.contains("train_pack_tokens_max_difference") && !(j["train_pack_tokens_max_difference"].is_number() &&
                                                               j["train_pack_tokens_max_difference"].get<double>() == 0))
         failures.push_back("training's packed tokens by their gathers differ from ATen's cat, gather and add, or the "
@@ -794,7 +805,9 @@ void addModelCommands(CLI::App& app) {
       // the gradient within 1e-2 (0 expected; such a difference may move one value's bf16 rounding, up
       // to ~4e-3 of the largest; a wrong column or term shows as far more).
       if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda()) {
-        require("train_aside_terms_max_rel_difference", 0, 1e-3,
+        // (1e-2: the type tables' gradients are summed with atomics, whose order may move one value's
+        // bf16 rounding by a step, ~8e-3 of it, between any two runs; a missed wait shows as far more.)
+        require("train_aside_terms_max_rel_difference", 0, 1e-2,
                 "a training step's loss or gradients with the weight-only terms on a stream of their own differ "
                 "from the step's stream's (or it did not run)");
         require("train_heads_loss_max_rel_difference", 0, 1e-5,
