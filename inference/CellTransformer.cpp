@@ -3144,21 +3144,45 @@ torch::Tensor CellTransformer::trainPackedPool(
 #endif
 }
 
-CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device device, std::int64_t cells) {
-  TrainPoolCheck r;
+namespace {
 #ifdef ATLASCOPE_FUSED_KERNELS
-  if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
-  const ModelConfig config = checkConfig(); // the released size
-  StateDict weights = initWeights(config, 13);
-  // initWeights' LayerNorms are the identity and bias_k zero: random ones, so that a wrong column,
-  // head or term of the backward shows.
-  torch::manual_seed(37);
+// The checks' weights at `config`: initWeights' (seed), with the pool's LayerNorms, bias_k and query
+// random (torch's generator from randomSeed; initWeights leaves them the identity and zero), so that a wrong column,
+// head or term of a backward shows.
+StateDict randomPoolWeights(const ModelConfig& config, std::uint64_t seed, std::uint64_t randomSeed) {
+  StateDict weights = initWeights(config, seed);
+  torch::manual_seed(randomSeed);
   for (const char* n : {"norm", "norm_v", "norm_k"}) {
     weights.at(std::string("attn_pool.") + n + ".weight") = 1.0 + 0.5 * torch::randn({config.embedDim});
     weights.at(std::string("attn_pool.") + n + ".bias") = 0.5 * torch::randn({config.embedDim});
   }
   weights.at("attn_pool.attn.bias_k") = torch::randn({1, 1, config.embedDim});
   weights.at("attn_pool.query_token") = torch::randn({1, config.embedDim});
+  return weights;
+}
+
+// `cells` padded neighbourhoods of 0 to 250 of the cells [0, pool) (the first empty, the second
+// full), for packBatch.
+Batch randomNeighbourhoods(std::int64_t cells, std::int64_t pool) {
+  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
+  lengths[0] = 0;
+  lengths[1] = 250;
+  const std::int64_t N = lengths.max().item<std::int64_t>();
+  Batch padded;
+  padded.observed = torch::randint(0, pool, {cells, N}, torch::kInt64);
+  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
+  padded.reference = torch::randint(0, pool, {cells}, torch::kInt64);
+  return padded;
+}
+#endif
+} // namespace
+
+CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device device, std::int64_t cells) {
+  TrainPoolCheck r;
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!fusedKernelsBuilt() || !device.is_cuda()) return r;
+  const ModelConfig config = checkConfig(); // the released size
+  StateDict weights = randomPoolWeights(config, 13, 37);
   CellTransformer low(weights, config, "check"), exact(std::move(weights), config, "check");
   low.to(device, torch::kBFloat16);
   exact.to(device, torch::kFloat32);
@@ -3166,15 +3190,8 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
   // slots (the default) and stored ones (a tail of two rows a sequence).
   for (const bool virtualSlots : {true, false}) {
     torch::manual_seed(41);
-    const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
-    lengths[0] = 0;
-    lengths[1] = 250;
-    const std::int64_t N = lengths.max().item<std::int64_t>();
-    Batch padded;
-    padded.observed = torch::randint(0, 5000, {cells, N}, torch::kInt64);
-    padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
-    padded.reference = torch::randint(0, 5000, {cells}, torch::kInt64);
-    const Batch batch = toDevice(packBatch(padded, low.trainingPackShape(1024, virtualSlots)), device);
+    const Batch batch =
+        toDevice(packBatch(randomNeighbourhoods(cells, 5000), low.trainingPackShape(1024, virtualSlots)), device);
     const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
     // Encoder-like rows (not centred, not unit: the LayerNorm's statistics matter), bf16 for both.
     const torch::Tensor rows = (torch::randn({batch.order.size(0), config.embedDim}, o) * 1.7 + 0.3).contiguous();
@@ -3260,29 +3277,14 @@ double CellTransformer::checkAsideTerms([[maybe_unused]] torch::Device device, [
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
   const ModelConfig config = checkConfig(); // the released size
-  StateDict weights = initWeights(config, 19);
-  // (initWeights' pool LayerNorms are the identity and bias_k zero: random ones, as checkTrainPool's.)
-  torch::manual_seed(43);
-  for (const char* n : {"norm", "norm_v", "norm_k"}) {
-    weights.at(std::string("attn_pool.") + n + ".weight") = 1.0 + 0.5 * torch::randn({config.embedDim});
-    weights.at(std::string("attn_pool.") + n + ".bias") = 0.5 * torch::randn({config.embedDim});
-  }
-  weights.at("attn_pool.attn.bias_k") = torch::randn({1, 1, config.embedDim});
-  CellTransformer model(std::move(weights), config, "check");
+  CellTransformer model(randomPoolWeights(config, 19, 43), config, "check");
   model.to(device, torch::kBFloat16);
   const std::int64_t pool = 5000;
   const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   const torch::Tensor expression = torch::log1p(torch::floor(torch::exp(torch::rand({pool, config.genes}, fo) * 4.0)));
   const torch::Tensor types = torch::randint(0, config.cellTypes, {pool}, fo.dtype(torch::kInt64));
-  const torch::Tensor lengths = torch::randint(0, 251, {cells}, torch::kInt64);
-  lengths[0] = 0;
-  lengths[1] = 250;
-  const std::int64_t N = lengths.max().item<std::int64_t>();
-  Batch padded;
-  padded.observed = torch::randint(0, pool, {cells, N}, torch::kInt64);
-  padded.valid = torch::arange(N, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);
-  padded.reference = torch::randint(0, pool, {cells}, torch::kInt64);
-  const Batch batch = toDevice(packBatch(padded, model.trainingPackShape(1024, true)), device);
+  const Batch batch =
+      toDevice(packBatch(randomNeighbourhoods(cells, pool), model.trainingPackShape(1024, true)), device);
   const torch::Tensor target = expression.index_select(0, batch.reference);
   bool ran = false;
   // The loss and every gradient: the float32 masters' (read by the pool's scores and norms) and

@@ -32,6 +32,13 @@ class TestTrainer : public QObject {
   std::unique_ptr<Trainer> trainer(CellTransformer& m, TrainOptions o) {
     return std::make_unique<Trainer>(m, expr_, types_, x_, y_, s_, o);
   }
+  // A model from initWeights(seed) after three steps of `o` (small() with the caller's paths).
+  std::unique_ptr<CellTransformer> trainedThreeSteps(TrainOptions o, std::uint64_t seed) {
+    auto m = std::make_unique<CellTransformer>(initWeights(cfg_, seed), cfg_, "m");
+    o.maxSteps = 3;
+    trainer(*m, o)->run();
+    return m;
+  }
   TrainOptions small() {
     TrainOptions o;
     o.cellsPerStep = 64;
@@ -227,12 +234,9 @@ private Q_SLOTS:
   // rounding: the products run over fewer rows).
   void virtualZeroSlotsTrainTheSameWeights() {
     TrainOptions o = small();
-    o.maxSteps = 3;
     auto trained = [&](bool virtualSlots) {
-      auto m = std::make_unique<CellTransformer>(initWeights(cfg_, 12), cfg_, "m");
       o.virtualZeroSlots = virtualSlots;
-      trainer(*m, o)->run();
-      return m;
+      return trainedThreeSteps(o, 12);
     };
     const auto a = trained(true), b = trained(false);
     const torch::Tensor before = initWeights(cfg_, 12).at("encoder.layers.0.self_attn.in_proj_weight");
@@ -550,12 +554,9 @@ private Q_SLOTS:
       QVERIFY2(QString(e.what()).contains("pre-activations"), e.what());
     }
     TrainOptions opt = small();
-    opt.maxSteps = 3;
     auto trained = [&](bool fusedHeads) {
-      auto t = std::make_unique<CellTransformer>(initWeights(cfg_, 12), cfg_, "m");
       opt.fusedHeads = fusedHeads;
-      trainer(*t, opt)->run();
-      return t;
+      return trainedThreeSteps(opt, 12);
     };
     const auto a = trained(true), s = trained(false);
     QVERIFY(!torch::equal(a->parameters().at("zinb_proj.mu.weight"), initWeights(cfg_, 12).at("zinb_proj.mu.weight")));
