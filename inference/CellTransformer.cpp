@@ -903,6 +903,20 @@ double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b)
   const torch::Tensor e = b.to(torch::kFloat32);
   return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
 }
+
+// The largest largestRelativeDifference over the pairs a[i], b[i] from `from` on: 1 for a pair with
+// an undefined tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (it
+// fails parity's comparisons, where std::max would drop it).
+double worstRelativeDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                               std::size_t from = 0) {
+  if (a.size() != b.size()) return -1;
+  double worst = 0;
+  for (std::size_t i = from; i < a.size(); ++i) {
+    const double d = a[i].defined() && b[i].defined() ? largestRelativeDifference(a[i], b[i]) : 1.0;
+    if (std::isnan(d) || d > worst) worst = d;
+  }
+  return worst;
+}
 } // namespace
 #endif
 
@@ -3235,32 +3249,15 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
     low.setFusedPoolOutput(false);
     const auto fusedAtenOutput = run(low, true);
     low.setFusedPoolOutput(true);
-    auto worst = [&](const std::vector<torch::Tensor>& a) {
-      if (a.size() != reference.size()) return -1.0;
-      double w = 0;
-      for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!a[i].defined() || !reference[i].defined()) return 1.0; // a gradient missing
-        const double d = largestRelativeDifference(a[i], reference[i]);
-        if (std::isnan(d) || d > w) w = d; // a NaN stays (it fails parity's comparisons)
-      }
-      return w;
-    };
     // The larger over the two layouts; -1 (declined) and NaN stay.
     auto merge = [first = virtualSlots](double& into, double v) {
       if (first || v < 0 || std::isnan(v) || (into >= 0 && v > into)) into = v;
     };
-    merge(r.aten, worst(aten));
-    merge(r.fused, outputRan ? worst(fused) : -1.0);
+    merge(r.aten, worstRelativeDifference(aten, reference));
+    merge(r.fused, outputRan ? worstRelativeDifference(fused, reference) : -1.0);
     if (outputRan && fused.size() == fusedAtenOutput.size() && !fused.empty()) {
       merge(r.outputForward, (fused[0] - fusedAtenOutput[0]).abs().max().item<double>());
-      double g = 0;
-      for (std::size_t i = 1; i < fused.size(); ++i) {
-        const double d = fused[i].defined() && fusedAtenOutput[i].defined()
-                             ? largestRelativeDifference(fused[i], fusedAtenOutput[i])
-                             : 1.0;
-        if (std::isnan(d) || d > g) g = d;
-      }
-      merge(r.outputGradient, g);
+      merge(r.outputGradient, worstRelativeDifference(fused, fusedAtenOutput, 1)); // the gradients
     } else {
       merge(r.outputForward, -1.0);
       merge(r.outputGradient, -1.0);
@@ -3315,13 +3312,7 @@ double CellTransformer::checkAsideTerms([[maybe_unused]] torch::Device device, [
   };
   const auto serial = run(false), aside = run(true);
   model.setComputeCopies({});
-  if (!ran) return -1;
-  double worst = 0;
-  for (std::size_t i = 0; i < serial.size(); ++i) {
-    const double d = largestRelativeDifference(aside[i], serial[i]);
-    if (std::isnan(d) || d > worst) worst = d; // a NaN stays (it fails parity's comparison)
-  }
-  return worst;
+  return ran ? worstRelativeDifference(aside, serial) : -1;
 #else
   return -1;
 #endif
@@ -3904,6 +3895,33 @@ torch::Tensor zinbNll(const torch::Tensor& xLog, const torch::Tensor& mu, const 
 
 namespace {
 
+// The fused losses' CPU loops (ZinbRowMean, ZinbHeadsRowMean), rows in parallel. zinbRowMeansCpu:
+// out[r] = each row's mean over its cols of zinb::nll, `heads(r, c, mu, theta, pi)` giving the
+// heads' values at row r, column c (as FusedKernels.cu's HeadValues and HeadLogits do on a GPU).
+// forEachLossValue: `grad(r, c, i, scale)` for every value i = r cols + c, scale = gradOut[r] / cols.
+template <class Heads>
+void zinbRowMeansCpu(const float* xLog, std::int64_t rows, std::int64_t cols, float* out, Heads heads) {
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      float sum = 0.f;
+      for (std::int64_t c = 0; c < cols; ++c) {
+        float mu, theta, pi;
+        heads(r, c, mu, theta, pi);
+        sum += zinb::nll(xLog[r * cols + c], mu, theta, pi);
+      }
+      out[r] = sum / static_cast<float>(cols);
+    }
+  });
+}
+template <class Grad> void forEachLossValue(const float* gradOut, std::int64_t rows, std::int64_t cols, Grad grad) {
+  at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float scale = gradOut[r] / static_cast<float>(cols);
+      for (std::int64_t c = 0; c < cols; ++c) grad(r, c, r * cols + c, scale);
+    }
+  });
+}
+
 // zinbNllRowMean's fused form: ZinbLoss.h's functions in one pass forward and one backward, by
 // FusedKernels.cu's kernels on a GPU and by a loop over rows (in parallel) on the CPU. Inputs float32
 // [rows, genes], contiguous; the target has no gradient.
@@ -3923,16 +3941,14 @@ struct ZinbRowMean : torch::autograd::Function<ZinbRowMean> {
 #endif
       return out;
     }
-    const float *x = xLog.data_ptr<float>(), *m = mu.data_ptr<float>(), *t = theta.data_ptr<float>(),
-                *p = pi.data_ptr<float>();
-    float* o = out.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) {
-        float sum = 0.f;
-        for (std::int64_t c = r * cols; c < (r + 1) * cols; ++c) sum += zinb::nll(x[c], m[c], t[c], p[c]);
-        o[r] = sum / static_cast<float>(cols);
-      }
-    });
+    const float *m = mu.data_ptr<float>(), *t = theta.data_ptr<float>(), *p = pi.data_ptr<float>();
+    zinbRowMeansCpu(xLog.data_ptr<float>(), rows, cols, out.data_ptr<float>(),
+                    [&](std::int64_t r, std::int64_t c, float& mv, float& tv, float& pv) {
+                      const std::int64_t i = r * cols + c;
+                      mv = m[i];
+                      tv = t[i];
+                      pv = p[i];
+                    });
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -3954,14 +3970,10 @@ struct ZinbRowMean : torch::autograd::Function<ZinbRowMean> {
       return {torch::Tensor(), dmu, dtheta, dpi};
     }
     const float *x = xLog.data_ptr<float>(), *m = mu.data_ptr<float>(), *t = theta.data_ptr<float>(),
-                *p = pi.data_ptr<float>(), *go = g.data_ptr<float>();
+                *p = pi.data_ptr<float>();
     float *dm = dmu.data_ptr<float>(), *dt = dtheta.data_ptr<float>(), *dp = dpi.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) {
-        const float scale = go[r] / static_cast<float>(cols);
-        for (std::int64_t c = r * cols; c < (r + 1) * cols; ++c)
-          zinb::nllGrad(x[c], m[c], t[c], p[c], scale, dm[c], dt[c], dp[c]);
-      }
+    forEachLossValue(g.data_ptr<float>(), rows, cols, [&](std::int64_t, std::int64_t, std::int64_t i, float scale) {
+      zinb::nllGrad(x[i], m[i], t[i], p[i], scale, dm[i], dt[i], dp[i]);
     });
     return {torch::Tensor(), dmu, dtheta, dpi};
   }
@@ -3987,18 +3999,14 @@ struct ZinbHeadsRowMean : torch::autograd::Function<ZinbHeadsRowMean> {
 #endif
       return out;
     }
-    const float *x = xLog.data_ptr<float>(), *l = logits.data_ptr<float>();
-    float* o = out.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) {
-        const float* h = l + r * ld;
-        float sum = 0.f;
-        for (std::int64_t c = 0; c < cols; ++c)
-          sum += zinb::nll(x[r * cols + c], std::exp(h[c]) + zinb::kHeadEps, std::exp(h[cols + c]) + zinb::kHeadEps,
-                           h[2 * cols + c]);
-        o[r] = sum / static_cast<float>(cols);
-      }
-    });
+    const float* l = logits.data_ptr<float>();
+    zinbRowMeansCpu(xLog.data_ptr<float>(), rows, cols, out.data_ptr<float>(),
+                    [&](std::int64_t r, std::int64_t c, float& mu, float& theta, float& pi) {
+                      const float* h = l + r * ld;
+                      mu = std::exp(h[c]) + zinb::kHeadEps;
+                      theta = std::exp(h[cols + c]) + zinb::kHeadEps;
+                      pi = h[2 * cols + c];
+                    });
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -4018,23 +4026,17 @@ struct ZinbHeadsRowMean : torch::autograd::Function<ZinbHeadsRowMean> {
 #endif
       return {torch::Tensor(), dlogits};
     }
-    const float *x = xLog.data_ptr<float>(), *l = logits.data_ptr<float>(), *go = g.data_ptr<float>();
+    const float *x = xLog.data_ptr<float>(), *l = logits.data_ptr<float>();
     float* d = dlogits.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) {
-        const float* h = l + r * ld;
-        float* dr = d + r * 3 * cols;
-        const float scale = go[r] / static_cast<float>(cols);
-        for (std::int64_t c = 0; c < cols; ++c) {
-          const float em = std::exp(h[c]), et = std::exp(h[cols + c]);
-          float dmu, dtheta, dpi;
-          zinb::nllGrad(x[r * cols + c], em + zinb::kHeadEps, et + zinb::kHeadEps, h[2 * cols + c], scale, dmu, dtheta,
-                        dpi);
-          dr[c] = dmu * em;
-          dr[cols + c] = dtheta * et;
-          dr[2 * cols + c] = dpi;
-        }
-      }
+    forEachLossValue(g.data_ptr<float>(), rows, cols, [&](std::int64_t r, std::int64_t c, std::int64_t i, float scale) {
+      const float* h = l + r * ld;
+      float* dr = d + r * 3 * cols;
+      const float em = std::exp(h[c]), et = std::exp(h[cols + c]);
+      float dmu, dtheta, dpi;
+      zinb::nllGrad(x[i], em + zinb::kHeadEps, et + zinb::kHeadEps, h[2 * cols + c], scale, dmu, dtheta, dpi);
+      dr[c] = dmu * em;
+      dr[cols + c] = dtheta * et;
+      dr[2 * cols + c] = dpi;
     });
     return {torch::Tensor(), dlogits};
   }

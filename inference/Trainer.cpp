@@ -549,10 +549,12 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   // keep that addition (TrainOptions::foldComputeGradients).
   const bool buckets = options.dist && options.dist->size() > 1 && options.allReduce == "buckets";
   const bool fold = options.foldComputeGradients && !buckets;
-  // Without the fold a float32 master and its bf16 copy accumulate into the same slice, the
-  // master's on the stream of the terms aside (the pool's scores read it) and the copy's on the
-  // step's: only the fold orders them (it adds the copies' gradients after the backward).
-  if (!fold) model.setAsideTerms(false);
+  // The terms on a stream of their own (CellTransformer::setAsideTerms) accumulate their gradients
+  // there: not without the fold, where a float32 master and its bf16 copy would accumulate into one
+  // slice, the master's aside (the pool's scores read it) and the copy's on the step's stream (the
+  // fold orders them, adding the copies' gradients after the backward); nor with several ranks,
+  // whose gradient buckets' hooks count accumulations on the step's stream.
+  if (!fold || (options.dist && options.dist->size() > 1)) model.setAsideTerms(false);
   StateDict copies;
   std::int64_t offset = 0;
   for (const auto& [rank, i] : byRank) {
@@ -593,10 +595,6 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
     m.graphs = std::make_unique<StepGraphs>(model.device(), options.stagedBatchCopies && options.overlapSteps &&
                                                                 !(options.dist && options.dist->size() > 1));
   if (options.dist && options.dist->size() > 1) {
-    // The gradient buckets' hooks count each parameter's accumulation on the step's stream; terms
-    // computed on a stream of their own (CellTransformer::setAsideTerms) would accumulate theirs
-    // there, which their all-reduce does not wait for.
-    model.setAsideTerms(false);
     // Every rank starts from rank 0's weights (as DDP does).
     options.dist->broadcast(m.flat, 0);
     if (options.allReduce == "buckets") {
