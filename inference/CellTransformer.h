@@ -337,8 +337,8 @@ public:
   // beside the encoder's backward. ~40 small kernels a step (~8 forward, ~30 backward) leave the
   // step's critical path; the same operations on the same values (parity's
   // train_aside_terms_max_rel_difference). The caller of backward() joins that stream afterwards
-  // (joinAside); a CUDA graph's capture then holds both. Off (`--serial-terms`, and with several
-  // ranks): on the step's stream (the path before).
+  // (joinAside); a CUDA graph's capture then holds both. Off (`--serial-terms`; the trainer turns
+  // it off with several ranks or without the gradient fold): on the step's stream (the path before).
   void setAsideTerms(bool on) { asideTerms_ = on; }
   bool asideTerms() const { return asideTerms_; }
   // The current stream waits for the aside stream's work (after a backward; nothing where it never ran).
