@@ -15,8 +15,6 @@
 #include "inference/FusedKernels.h"
 
 #include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAEvent.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #define ATLASCOPE_FUSED_KERNELS 1
 #endif
@@ -27,7 +25,6 @@
 #include <cmath>
 #include <functional>
 #include <limits>
-#include <optional>
 #include <regex>
 #include <set>
 #include <tuple>
@@ -3121,9 +3118,8 @@ std::int64_t CellTransformer::poolOutputRuns() {
 #endif
 }
 
-torch::Tensor CellTransformer::trainPackedPool(
-    [[maybe_unused]] const torch::Tensor& packed, [[maybe_unused]] const Batch& batch,
-    [[maybe_unused]] std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> scores) const {
+torch::Tensor CellTransformer::trainPackedPool([[maybe_unused]] const torch::Tensor& packed,
+                                               [[maybe_unused]] const Batch& batch) const {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!fusedTrainPool() || !at::GradMode::is_enabled() || !packed.is_cuda() || compute_ != torch::kBFloat16) return {};
   const std::int64_t E = config_.embedDim, H = config_.heads, B = batch.observed.size(0);
@@ -3139,8 +3135,7 @@ torch::Tensor CellTransformer::trainPackedPool(
     return {};
   }
   const c10::cuda::CUDAGuard device(packed.device());
-  if (!std::get<0>(scores).defined()) scores = poolScores();
-  const auto& [A, c, biasScore] = scores;
+  const auto [A, c, biasScore] = poolScores();
   const auto out =
       TrainPackedPool::apply(packed, A, c, biasScore, batch.cuSeqlens, B, batch.maxLength, !batch.virtualZeroSlot);
   const torch::Tensor& wk = p("attn_pool.norm_k.weight");
@@ -3268,54 +3263,6 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
   (void)cells;
 #endif
   return r;
-}
-
-double CellTransformer::checkAsideTerms([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t cells) {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  if (!fusedKernelsBuilt() || !device.is_cuda()) return -1;
-  const ModelConfig config = checkConfig(); // the released size
-  CellTransformer model(randomPoolWeights(config, 19, 43), config, "check");
-  model.to(device, torch::kBFloat16);
-  const std::int64_t pool = 5000;
-  const auto fo = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  const torch::Tensor expression = torch::log1p(torch::floor(torch::exp(torch::rand({pool, config.genes}, fo) * 4.0)));
-  const torch::Tensor types = torch::randint(0, config.cellTypes, {pool}, fo.dtype(torch::kInt64));
-  const Batch batch =
-      toDevice(packBatch(randomNeighbourhoods(cells, pool), model.trainingPackShape(1024, true)), device);
-  const torch::Tensor target = expression.index_select(0, batch.reference);
-  bool ran = false;
-  // The loss and every gradient: the float32 masters' (read by the pool's scores and norms) and
-  // the bf16 compute copies', leaves of their own as the trainer's (setComputeCopies).
-  auto run = [&](bool aside) {
-    StateDict copies;
-    for (auto& [k, t] : model.mutableParameters()) {
-      t = t.detach().clone().requires_grad_(true);
-      if (t.dim() >= 1) copies[k] = t.detach().to(torch::kBFloat16).requires_grad_(true);
-    }
-    model.setComputeCopies(copies);
-    model.setAsideTerms(aside);
-    const std::int64_t forks = model.asideRuns(), takes = model.asideTakes();
-    const Output o = model.forward(expression, types, batch, Heads::logits);
-    const torch::Tensor loss = zinbHeadsRowMean(target, o.headLogits, true).sum();
-    loss.backward();
-    model.joinAside();
-    // Forked, and all six terms read from the aside stream (A, c, biasScore, the heads' weight and
-    // bias, the decoder's type rows).
-    if (aside) ran = model.asideRuns() > forks && model.asideTakes() - takes == 6;
-    std::vector<torch::Tensor> out{loss.detach().reshape({1})};
-    for (const auto& [k, t] : model.parameters()) {
-      out.push_back(t.grad().defined() ? t.grad() : torch::zeros_like(t)); // (the scale head: none either way)
-      if (copies.count(k))
-        out.push_back(copies.at(k).grad().defined() ? copies.at(k).grad() : torch::zeros_like(copies.at(k)));
-    }
-    return out;
-  };
-  const auto serial = run(false), aside = run(true);
-  model.setComputeCopies({});
-  return ran ? worstRelativeDifference(aside, serial) : -1;
-#else
-  return -1;
-#endif
 }
 
 torch::Tensor CellTransformer::normalizedPool(const torch::Tensor& n, const torch::Tensor& valid,
@@ -3669,94 +3616,10 @@ torch::Tensor CellTransformer::headsSideBySide(const char* part) const {
                      P(std::string("zinb_proj.gate_logit.") + part)});
 }
 
-// The aside stream, one a model (from the pool of streams of its device), made at the first
-// forward that uses it, and its events: kept, so that none is created or destroyed inside a CUDA
-// graph's capture (the first record creates each, in the eager steps before any capture).
-struct CellTransformer::AsideStream {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  c10::cuda::CUDAStream stream;
-  at::cuda::CUDAEvent fork, ready, done;
-  explicit AsideStream(c10::DeviceIndex device) : stream(c10::cuda::getStreamFromPool(false, device)) {}
-#endif
-};
-
-struct CellTransformer::Aside {
-  torch::Tensor A, c, biasScore;      // poolScores()
-  torch::Tensor headWeight, headBias; // the mu, theta and gate heads' side by side (Heads::logits)
-  torch::Tensor decoderTypes;         // the decoder's type rows of the reference cells [B, E]
-#ifdef ATLASCOPE_FUSED_KERNELS
-  std::shared_ptr<AsideStream> aside;        // undefined where the terms were not computed aside
-  std::optional<c10::cuda::CUDAStream> step; // the stream the forward runs on
-#endif
-  std::atomic<std::int64_t>* takes = nullptr;
-  bool waited = false;
-  // `t` for the step's stream: that stream waits for the terms (once), and the allocator learns
-  // that it reads t's memory (allocated on the aside stream: without this, a later allocation
-  // there could reuse it before the step's stream is done with it).
-  torch::Tensor take(const torch::Tensor& t) {
-#ifdef ATLASCOPE_FUSED_KERNELS
-    if (!t.defined() || !aside) return t;
-    if (!waited) aside->ready.block(*step);
-    waited = true;
-    c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), *step);
-    if (takes) takes->fetch_add(1, std::memory_order_relaxed);
-#endif
-    return t;
-  }
-};
-
-CellTransformer::Aside CellTransformer::startAside([[maybe_unused]] const torch::Tensor& types,
-                                                   [[maybe_unused]] const Batch& batch,
-                                                   [[maybe_unused]] Heads heads) const {
-  Aside a;
-#ifdef ATLASCOPE_FUSED_KERNELS
-  if (!asideTerms_ || !fused_ || !at::GradMode::is_enabled() || !device_.is_cuda() || compute_ != torch::kBFloat16 ||
-      !batch.rows.defined())
-    return a;
-  const bool scores = packedPool_ && fusedTrainPool();
-  if (!scores && heads.kind != Heads::logits) return a;
-  const c10::DeviceIndex device = device_.has_index() ? device_.index() : c10::cuda::current_device();
-  if (!asideStream_) asideStream_ = std::make_shared<AsideStream>(device);
-  AsideStream& s = *asideStream_;
-  a.aside = asideStream_;
-  a.takes = &asideTakes_;
-  a.step = at::cuda::getCurrentCUDAStream(device);
-  // Forked from the step's stream (inside a CUDA graph's capture, the aside stream joins it here).
-  s.fork.record(*a.step);
-  s.fork.block(s.stream);
-  {
-    const c10::cuda::CUDAStreamGuard aside(s.stream);
-    if (scores) std::tie(a.A, a.c, a.biasScore) = poolScores();
-    if (heads.kind == Heads::logits) {
-      a.headWeight = headsSideBySide("weight");
-      a.headBias = headsSideBySide("bias");
-    }
-    if (batch.reference.device() == device_ && types.device() == device_)
-      a.decoderTypes = typeEmbedding("decoder_cell_embed.weight", types.index_select(0, batch.reference));
-  }
-  s.ready.record(s.stream);
-  asidePending_.store(true, std::memory_order_relaxed);
-  asideRuns_.fetch_add(1, std::memory_order_relaxed);
-#endif
-  return a;
-}
-
-void CellTransformer::joinAside() const {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  // Only after a fork of this forward: inside a capture, a wait on an event recorded outside it
-  // (an aside stream not forked into the capture) would end the capture with an error.
-  if (!asideStream_ || !asidePending_.exchange(false, std::memory_order_relaxed)) return;
-  AsideStream& s = *asideStream_;
-  s.done.record(s.stream);
-  s.done.block(at::cuda::getCurrentCUDAStream(s.stream.device_index()));
-#endif
-}
-
 Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& types, const Batch& batch, Heads heads,
                                      std::map<std::string, double>* profile, const torch::Tensor& table) const {
   StageClock stage{profile, device_.is_cuda()};
   const std::int64_t B = batch.observed.size(0), N = batch.observed.size(1), E = config_.embedDim;
-  Aside aside = startAside(types, batch, heads);
   const torch::Tensor encValid =
       batch.uniform ? torch::Tensor() : torch::cat({batch.valid, torch::ones({B, 2}, batch.valid.options())}, 1);
   // [observed ; CLS ; zero slot]: the last slot carries add_zero_attn's all-zero key and value,
@@ -3821,8 +3684,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
       pooled = packedAttentionPool(tokens, batch);
       if (!pooled.defined()) ++fusedPoolDeclines_;
     }
-    if (!pooled.defined() && packedPool_)
-      pooled = trainPackedPool(tokens, batch, {aside.take(aside.A), aside.take(aside.c), aside.take(aside.biasScore)});
+    if (!pooled.defined() && packedPool_) pooled = trainPackedPool(tokens, batch);
     if (!pooled.defined() && packedPool_) pooled = packedPool(tokens, batch);
     if (!pooled.defined()) enc = scatterPadded(tokens, batch).view({B, N + 2, E}).narrow(1, 0, N);
   } else {
@@ -3842,9 +3704,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
   stage("pool");
 
   // Decoder on [pooled ; Emb_dec[type_ref]]; each token attends only to the other one.
-  const torch::Tensor typeRows =
-      aside.decoderTypes.defined() ? aside.take(aside.decoderTypes)
-                                   : typeEmbedding("decoder_cell_embed.weight", types.index_select(0, batch.reference));
+  const torch::Tensor typeRows = typeEmbedding("decoder_cell_embed.weight", types.index_select(0, batch.reference));
   torch::Tensor dec = torch::cat({pooled, typeRows.view({B, 1, E})}, 1);
   torch::Tensor residual = dec; // addLnResidual's second output: the same values
   for (int i = 0; i < config_.decoderLayers; ++i) {
@@ -3861,9 +3721,7 @@ Output CellTransformer::encodeDecode(torch::Tensor tokens, const torch::Tensor& 
     // One product for the three heads the loss reads: their weights side by side (two small copies
     // a step, whose backward is a view of each slice), where each head took its own product, cast
     // and exp, and the backward three products of each kind, three bias sums and two additions.
-    const torch::Tensor w = aside.headWeight.defined() ? aside.take(aside.headWeight) : headsSideBySide("weight");
-    const torch::Tensor b = aside.headBias.defined() ? aside.take(aside.headBias) : headsSideBySide("bias");
-    out.headLogits = linear(dec.select(1, 1).to(compute_), w, b, false);
+    out.headLogits = linear(dec.select(1, 1).to(compute_), headsSideBySide("weight"), headsSideBySide("bias"), false);
     stage("heads");
   } else if (heads.kind == Heads::values) {
     const double eps = 1e-15;

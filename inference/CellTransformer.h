@@ -330,31 +330,6 @@ public:
   static std::int64_t poolOutputRuns();
   // Batches whose pool ran packedPool where the fused training pool was on.
   static std::int64_t trainPoolDeclines();
-  // Training on a GPU in bf16: the terms that depend on the weights or the batch alone (the pool's
-  // score weights A, c and bias_k's scores, the heads' weights side by side, the decoder's type
-  // rows) computed on a stream of their own as the forward starts, beside the token rows and the
-  // encoder; autograd runs each node's backward on its forward's stream, so their backward runs
-  // beside the encoder's backward. ~40 small kernels a step (~8 forward, ~30 backward) leave the
-  // step's critical path; the same operations on the same values (parity's
-  // train_aside_terms_max_rel_difference). The caller of backward() joins that stream afterwards
-  // (joinAside); a CUDA graph's capture then holds both. Off (`--serial-terms`; the trainer turns
-  // it off with several ranks or without the gradient fold): on the step's stream (the path before).
-  void setAsideTerms(bool on) { asideTerms_ = on; }
-  bool asideTerms() const { return asideTerms_; }
-  // The current stream waits for the aside stream's work (after a backward; nothing where it never ran).
-  void joinAside() const;
-  // Forwards that computed their terms aside, and the terms the step's stream read from there.
-  std::int64_t asideRuns() const { return asideRuns_.load(std::memory_order_relaxed); }
-  std::int64_t asideTakes() const { return asideTakes_.load(std::memory_order_relaxed); }
-  // A training step's loss and every gradient with the terms aside against on the step's stream,
-  // at the released size in bf16 on `device` (random weights, expression and neighbourhoods of 0
-  // to 250 cells; the compute copies leaves of their own, as the trainer's, so that the float32
-  // masters the pool's scores read and the bf16 copies accumulate on their streams): the largest
-  // difference relative to each tensor's largest value. The same operations, but the type tables'
-  // gradients are summed with atomics (their order, so a bf16 rounding, may differ between any two
-  // runs): up to one bf16 step, ~8e-3. -1 where the aside path did not run or a term was not read
-  // from it (a CPU, a build without the fused kernels).
-  static double checkAsideTerms(torch::Device device, std::int64_t cells = 256);
   // TrainPackedPool (bf16) and packedPool (bf16, autograd through ATen, the path before) each
   // against packedPool in float32 at the released size on the same random packed encoder rows of
   // `cells` neighbourhoods (training's packing with virtual and with stored zero slots, 0 to 250
@@ -783,18 +758,7 @@ private:
   torch::Tensor attentionPool(const torch::Tensor& enc, const torch::Tensor& valid) const;
   torch::Tensor packedPool(const torch::Tensor& packed, const Batch& batch) const;
   // Training's pool by TrainPackedPool (setFusedTrainPool); undefined where it does not apply.
-  // `scores`: poolScores()'s A, c and biasScore computed already (aside), or undefined.
-  torch::Tensor trainPackedPool(const torch::Tensor& packed, const Batch& batch,
-                                std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> scores = {}) const;
-  // The terms of setAsideTerms, and the event that says they are ready (the .cpp defines them);
-  // startAside returns them undefined where the aside path does not apply.
-  struct Aside;
-  struct AsideStream;
-  Aside startAside(const torch::Tensor& types, const Batch& batch, Heads heads) const;
-  mutable std::shared_ptr<AsideStream> asideStream_;
-  bool asideTerms_ = true;
-  mutable std::atomic<std::int64_t> asideRuns_{0}, asideTakes_{0}; // forks; terms read from the aside stream
-  mutable std::atomic<bool> asidePending_{false};                  // forked, not joined yet (joinAside)
+  torch::Tensor trainPackedPool(const torch::Tensor& packed, const Batch& batch) const;
   // The mu, theta and gate heads' `part` ("weight", "bias") side by side: Heads::logits' product.
   torch::Tensor headsSideBySide(const char* part) const;
   // The pool's scores, softmax and weighted sums over LayerNorm'd tokens n [B, L, E] (valid: [B, L]

@@ -19,7 +19,6 @@
 #include "inference/FusedKernels.h"
 
 #include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDACachingAllocator.h>
 #define ATLASCOPE_FUSED_KERNELS 1
 #endif
 #endif
@@ -304,10 +303,7 @@ struct Trainer::Impl {
     std::vector<const std::uint16_t*> src;
     std::vector<float*> dst;
     std::vector<std::int64_t> counts;
-    // Alive until the kernel is queued, then freed: a gradient made on another stream (the terms
-    // aside, CellTransformer::setAsideTerms) is marked as read on this one, so that its memory is
-    // not reused there before this kernel ran.
-    std::vector<torch::Tensor> held;
+    std::vector<torch::Tensor> held; // alive until the kernel is queued (then freed in stream order)
     for (auto& [low, slice] : folds) {
       torch::Tensor g = low.grad();
       if (!g.defined()) continue; // not used by this forward
@@ -318,8 +314,6 @@ struct Trainer::Impl {
         src.push_back(static_cast<const std::uint16_t*>(g.data_ptr()));
         dst.push_back(slice.data_ptr<float>());
         counts.push_back(g.numel());
-        c10::cuda::CUDACachingAllocator::recordStream(g.storage().data_ptr(),
-                                                      at::cuda::getCurrentCUDAStream(g.device().index()));
         held.push_back(std::move(g));
         continue;
       }
@@ -440,7 +434,6 @@ struct Trainer::Impl {
       mark("loss");
       if (grad && reducer && i + 1 == batches.size()) reducer->arm(); // the step's last backward
       if (grad) (nll * scale).backward();
-      if (grad) model.joinAside(); // the terms the forward computed on a stream of their own (asideTerms)
       if (grad) foldComputeGradients();
       mark("backward");
     }
@@ -549,12 +542,6 @@ Trainer::Trainer(CellTransformer& model, torch::Tensor expression, torch::Tensor
   // keep that addition (TrainOptions::foldComputeGradients).
   const bool buckets = options.dist && options.dist->size() > 1 && options.allReduce == "buckets";
   const bool fold = options.foldComputeGradients && !buckets;
-  // The terms on a stream of their own (CellTransformer::setAsideTerms) accumulate their gradients
-  // there: not without the fold, where a float32 master and its bf16 copy would accumulate into one
-  // slice, the master's aside (the pool's scores read it) and the copy's on the step's stream (the
-  // fold orders them, adding the copies' gradients after the backward); nor with several ranks,
-  // whose gradient buckets' hooks count accumulations on the step's stream.
-  if (!fold || (options.dist && options.dist->size() > 1)) model.setAsideTerms(false);
   StateDict copies;
   std::int64_t offset = 0;
   for (const auto& [rank, i] : byRank) {
@@ -778,18 +765,10 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
       done = true;
       queued.kind = m.graphs->graphs() != shapes ? Queued::Capture : Queued::Replay;
     } catch (const std::exception& e) {
-      // Not fatal: the run goes on eagerly, and says why. A capture with the terms on a stream of
-      // their own (CellTransformer::setAsideTerms) is tried again without them at the next step
-      // first: graphs without them are worth more than no graphs.
+      // Not fatal: the run goes on eagerly, and says why.
+      if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
       m.graphs->synchronize();
-      if (m.model.asideTerms() && m.model.asideRuns() > 0) {
-        m.model.setAsideTerms(false);
-        if (m.opt.onNotice)
-          m.opt.onNotice(std::string("terms aside off for this run (a CUDA graph's capture failed): ") + e.what());
-      } else {
-        if (m.opt.onNotice) m.opt.onNotice(std::string("CUDA graphs off for this run: ") + e.what());
-        m.graphs.reset();
-      }
+      m.graphs.reset();
     }
   }
   if (!done) {

@@ -498,9 +498,6 @@ void addModelCommands(CLI::App& app) {
             j["train_pool_output_forward_max_difference"] = tp.outputForward;
             j["train_pool_output_gradient_max_rel_difference"] = tp.outputGradient;
           }
-          // A step's loss and gradients with the weight-only terms on a stream of their own against on
-          // the step's stream: the same operations, 0 expected.
-          j["train_aside_terms_max_rel_difference"] = CellTransformer::checkAsideTerms(dev);
           // Training's packed tokens by their gathers against ATen's cat, gather and add: the same bits.
           j["train_pack_tokens_max_difference"] = CellTransformer::checkPackTokens(dev);
           {
@@ -805,11 +802,6 @@ void addModelCommands(CLI::App& app) {
       // the gradient within 1e-2 (0 expected; such a difference may move one value's bf16 rounding, up
       // to ~4e-3 of the largest; a wrong column or term shows as far more).
       if (CellTransformer::fusedKernelsBuilt() && dev.is_cuda()) {
-        // (1e-2: the type tables' gradients are summed with atomics, whose order may move one value's
-        // bf16 rounding by a step, ~8e-3 of it, between any two runs; a missed wait shows as far more.)
-        require("train_aside_terms_max_rel_difference", 0, 1e-2,
-                "a training step's loss or gradients with the weight-only terms on a stream of their own differ "
-                "from the step's stream's (or it did not run)");
         require("train_heads_loss_max_rel_difference", 0, 1e-5,
                 "the loss from the heads' pre-activations differs from the separate heads' (or did not run)");
         require("train_heads_gradient_max_rel_difference", 0, 1e-2,

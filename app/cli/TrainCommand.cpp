@@ -61,7 +61,6 @@ struct TrainJob {
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
   bool atenTrainPool = false;              // GPU: the pool by its padded layout and ATen's products (before)
-  bool serialTerms = false;                // GPU: the weight-only terms on the step's stream (before)
   bool atenPoolOutput = false;             // GPU: the pool's output by ATen's operations (before)
   bool atenTokenRows = false;              // GPU: the token rows by ATen's gathers, cat and add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
@@ -181,7 +180,6 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
   model->setFusedTrainPool(!job.atenTrainPool);
-  model->setAsideTerms(!job.serialTerms);
   model->setFusedPoolOutput(!job.atenPoolOutput);
   model->setFusedTokenRows(!job.atenTokenRows);
   model->setFusedKernels(!job.noFusedKernels);
@@ -322,9 +320,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"fused_heads", opt.fusedHeads},
-                      {"aside_terms", model->asideTerms()},
                       {"fused_pool_output", model->fusedPoolOutput()},
-                      {"aside_runs", model->asideRuns()},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
                       {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines() - slotDeclinesBefore},
@@ -472,10 +468,6 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--aten-pool-output", job.atenPoolOutput,
                 "GPU: the attention pool's output (norm_k's affine, the value products and bias_v) by ATen's "
                 "operations instead of kernels of its own (the path before, for comparisons)");
-  cmd->add_flag("--serial-terms", job.serialTerms,
-                "GPU: the pool's score weights, the heads' weights side by side and the decoder's type rows (and "
-                "their backward) on the step's stream instead of a stream of their own beside the encoder (the path "
-                "before, for comparisons)");
   cmd->add_flag("!--separate-heads", job.opt.fusedHeads,
                 "The loss's mu, theta and gate heads as a product, a cast and an exp each (and the unused scale "
                 "head), their gradients by ATen, instead of one product whose pre-activations the loss's pass "
