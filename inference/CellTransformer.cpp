@@ -2994,7 +2994,8 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
   static torch::autograd::tensor_list forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& tokens,
                                               const torch::Tensor& A, const torch::Tensor& c,
                                               const torch::Tensor& biasScore, const torch::Tensor& cuSeqlens,
-                                              std::int64_t cells, std::int64_t maxObserved, bool zeroSlotStored) {
+                                              std::int64_t cells, std::int64_t maxObserved, bool zeroSlotStored,
+                                              bool tokenPairs) {
     const c10::cuda::CUDAGuard guard(tokens.device());
     const std::int64_t E = tokens.size(1), H = A.size(0);
     const auto fo = tokens.options().dtype(torch::kFloat32);
@@ -3006,12 +3007,13 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
                               maxObserved, Ac.data_ptr<float>(), cc.data_ptr<float>(), bc.data_ptr<float>(),
                               S.data_ptr<float>(), weights.data_ptr<float>(),
                               at::cuda::getCurrentCUDAStream(tokens.device().index()).stream(), false, nullptr, nullptr,
-                              nullptr, zeroSlotStored, true))
+                              nullptr, zeroSlotStored, tokenPairs))
       throw Error("the training pool's forward kernel failed to launch");
     ctx->save_for_backward({tokens, Ac, cc, bc, cuSeqlens});
     ctx->saved_data["cells"] = cells;
     ctx->saved_data["max_observed"] = maxObserved;
     ctx->saved_data["zero_slot_stored"] = zeroSlotStored;
+    ctx->saved_data["token_pairs"] = tokenPairs;
     return {S, weights};
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -3026,16 +3028,16 @@ struct TrainPackedPool : torch::autograd::Function<TrainPackedPool> {
     const torch::Tensor dW = grads[1].to(torch::kFloat32).contiguous();
     torch::Tensor dTokens = torch::empty_like(tokens);
     torch::Tensor dA = torch::empty({cells, H, E}, fo), dScores = torch::empty({cells, H, 2}, fo);
-    if (!cuda::packedPoolGradBf16(bits(tokens), cuSeqlens.data_ptr<int>(), cells, cuSeqlens.size(0) - 1,
-                                  static_cast<int>(E), static_cast<int>(H), ctx->saved_data["max_observed"].toInt(),
-                                  A.data_ptr<float>(), c.data_ptr<float>(), biasScore.data_ptr<float>(),
-                                  dS.data_ptr<float>(), dW.data_ptr<float>(), mutableBits(dTokens),
-                                  dA.data_ptr<float>(), dScores.data_ptr<float>(),
-                                  at::cuda::getCurrentCUDAStream(tokens.device().index()).stream(),
-                                  ctx->saved_data["zero_slot_stored"].toBool()))
+    if (!cuda::packedPoolGradBf16(
+            bits(tokens), cuSeqlens.data_ptr<int>(), cells, cuSeqlens.size(0) - 1, static_cast<int>(E),
+            static_cast<int>(H), ctx->saved_data["max_observed"].toInt(), A.data_ptr<float>(), c.data_ptr<float>(),
+            biasScore.data_ptr<float>(), dS.data_ptr<float>(), dW.data_ptr<float>(), mutableBits(dTokens),
+            dA.data_ptr<float>(), dScores.data_ptr<float>(),
+            at::cuda::getCurrentCUDAStream(tokens.device().index()).stream(),
+            ctx->saved_data["zero_slot_stored"].toBool(), ctx->saved_data["token_pairs"].toBool()))
       throw Error("the training pool's backward kernel failed to launch");
     const torch::Tensor sums = dScores.sum(0); // [H, 2]
-    return {dTokens,         dA.sum(0),       sums.select(1, 0), sums.select(1, 1),
+    return {dTokens,         dA.sum(0),       sums.select(1, 0), sums.select(1, 1), torch::Tensor(),
             torch::Tensor(), torch::Tensor(), torch::Tensor(),   torch::Tensor()};
   }
 };
@@ -3136,8 +3138,8 @@ torch::Tensor CellTransformer::trainPackedPool([[maybe_unused]] const torch::Ten
   }
   const c10::cuda::CUDAGuard device(packed.device());
   const auto [A, c, biasScore] = poolScores();
-  const auto out =
-      TrainPackedPool::apply(packed, A, c, biasScore, batch.cuSeqlens, B, batch.maxLength, !batch.virtualZeroSlot);
+  const auto out = TrainPackedPool::apply(packed, A, c, biasScore, batch.cuSeqlens, B, batch.maxLength,
+                                          !batch.virtualZeroSlot, poolTokenPairs_);
   const torch::Tensor& wk = p("attn_pool.norm_k.weight");
   const torch::Tensor& inProj = P("attn_pool.attn.in_proj_weight");
   if (fusedPoolOutput_ && cuda::poolOutputFits(static_cast<int>(E), static_cast<int>(H)) &&
@@ -3240,6 +3242,10 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
     const std::int64_t outputsBefore = poolOutputRuns();
     const auto fused = run(low, true);
     const bool outputRan = poolOutputRuns() > outputsBefore;
+    // The same fused pool one token a warp at a time: the same bits.
+    low.setPoolTokenPairs(false);
+    const auto single = run(low, true);
+    low.setPoolTokenPairs(true);
     // The same fused pool with its output by ATen's operations: the same forward bits.
     low.setFusedPoolOutput(false);
     const auto fusedAtenOutput = run(low, true);
@@ -3257,6 +3263,12 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
       merge(r.outputForward, -1.0);
       merge(r.outputGradient, -1.0);
     }
+    double pairs = outputRan && single.size() == fused.size() && !fused.empty() ? 0.0 : -1.0;
+    for (std::size_t i = 0; pairs >= 0 && i < fused.size(); ++i) { // (a NaN stops it and stays)
+      const double d = (fused[i] - single[i]).abs().max().item<double>();
+      pairs = std::isnan(d) ? d : std::max(pairs, d);
+    }
+    merge(r.tokenPairs, pairs);
   }
 #else
   (void)device;

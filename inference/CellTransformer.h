@@ -343,9 +343,11 @@ public:
   // outputForward, outputGradient: the fused run with its output by TrainPoolOutput against ATen's
   // operations on the same TrainPackedPool outputs: the pooled token's largest difference (0: the
   // same bits) and the gradients' largest relative difference (their sums' order); -1 where
-  // TrainPoolOutput did not run.
+  // TrainPoolOutput did not run. tokenPairs: the fused run against the same with its kernels one
+  // token a warp at a time (setPoolTokenPairs false): the largest difference of every output and
+  // gradient (0: the same bits).
   struct TrainPoolCheck {
-    double fused = -1, aten = -1, outputForward = -1, outputGradient = -1;
+    double fused = -1, aten = -1, outputForward = -1, outputGradient = -1, tokenPairs = -1;
   };
   static TrainPoolCheck checkTrainPool(torch::Device device, std::int64_t cells = 300);
   // scatterPadded by its kernel against the zero fill and index_copy (20,000 rows of 384 into 300 x
@@ -418,8 +420,9 @@ public:
   void setPoolKernelBefore(bool on) { poolKernelBefore_ = on; }
   bool poolKernelBefore() const { return poolKernelBefore_; }
   // The fused pool's first pass two tokens a warp at a time (the default; cuda::packedPoolBf16's
-  // tokenPairs, the same bits; the released width's kernel, E 384 with at most 8 heads, has it);
-  // false: one (`--pool-single-tokens`, the kernel before).
+  // tokenPairs, the same bits; the released width's kernel, E 384 with at most 8 heads, has it),
+  // and in training its backward's two passes over the tokens likewise (packedPoolGradBf16's);
+  // false: one (`--pool-single-tokens`, the kernels before).
   void setPoolTokenPairs(bool on) { poolTokenPairs_ = on; }
   bool poolTokenPairs() const { return poolTokenPairs_; }
   // Whether the fused pool's kernel for this model's width and heads has the pairs pass (a GPU

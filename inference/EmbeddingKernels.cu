@@ -390,13 +390,90 @@ __global__ void __launch_bounds__(384, 3)
 // n_j is the normalised row rounded to bf16 (the forward's scores and sums read it so). Rows that
 // are not observed tokens (each sequence's class token and stored zero slot; filler sequences from
 // `cells` on) get a zero gradient.
+// PAIRS (the released width, C 3: packedPoolGradKernel384; the default since 2026-12-05): passes 1
+// and 2 take two tokens a warp at a time, as the forward's pass 1 (packedPoolBody's PAIRS), so that
+// each 16-byte read of A and dS from shared memory serves both tokens: the two passes read 48 of
+// them a lane per token at E 384, 8 heads (~25 KB a warp per token each, ~5 MB a neighbourhood of
+// 100 tokens), the kernel's largest cost by count (0.33 ms a step, H100, call s23-1). The same
+// expressions per token (laneDot2, dnAdd): the same bits.
 template <int C>
-__global__ void __launch_bounds__(128 * C)
-    packedPoolGradKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens, long long cells,
-                         const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
-                         const float* __restrict__ dS, const float* __restrict__ dWeights, int heads, int maxObserved,
-                         int tail, __nv_bfloat16* __restrict__ dTokens, float* __restrict__ dAPartial,
-                         float* __restrict__ dScorePartial) {
+__device__ __forceinline__ void dnAdd(float (&dn)[4 * C], float a, float ds, const float* sD, const float* sA,
+                                      int lane) {
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const float4 d4 = *reinterpret_cast<const float4*>(sD + lane * 4 + 128 * k);
+    const float4 a4 = *reinterpret_cast<const float4*>(sA + lane * 4 + 128 * k);
+    dn[4 * k] += a * d4.x + ds * a4.x;
+    dn[4 * k + 1] += a * d4.y + ds * a4.y;
+    dn[4 * k + 2] += a * d4.z + ds * a4.z;
+    dn[4 * k + 3] += a * d4.w + ds * a4.w;
+  }
+}
+// dnAdd for two tokens (dn with a, ds; dm with b, dt) from one read of each float4.
+template <int C>
+__device__ __forceinline__ void dnAdd2(float (&dn)[4 * C], float a, float ds, float (&dm)[4 * C], float b, float dt,
+                                       const float* sD, const float* sA, int lane) {
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const float4 d4 = *reinterpret_cast<const float4*>(sD + lane * 4 + 128 * k);
+    const float4 a4 = *reinterpret_cast<const float4*>(sA + lane * 4 + 128 * k);
+    dn[4 * k] += a * d4.x + ds * a4.x;
+    dn[4 * k + 1] += a * d4.y + ds * a4.y;
+    dn[4 * k + 2] += a * d4.z + ds * a4.z;
+    dn[4 * k + 3] += a * d4.w + ds * a4.w;
+    dm[4 * k] += b * d4.x + dt * a4.x;
+    dm[4 * k + 1] += b * d4.y + dt * a4.y;
+    dm[4 * k + 2] += b * d4.z + dt * a4.z;
+    dm[4 * k + 3] += b * d4.w + dt * a4.w;
+  }
+}
+// Row j's x-hat (float32, from its statistics) into xh, as pass 2 reads it.
+template <int C>
+__device__ __forceinline__ void rowXHat(const __nv_bfloat16* row, float mean, float rstd, int lane,
+                                        float (&xh)[4 * C]) {
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
+    const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+    const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+    xh[4 * k] = (lo.x - mean) * rstd;
+    xh[4 * k + 1] = (lo.y - mean) * rstd;
+    xh[4 * k + 2] = (hi.x - mean) * rstd;
+    xh[4 * k + 3] = (hi.y - mean) * rstd;
+  }
+}
+// LayerNorm's backward without affine for one row (dn, xh), written as bf16 to out.
+template <int C>
+__device__ __forceinline__ void writeRowGradient(const float (&dn)[4 * C], const float (&xh)[4 * C], float rstd,
+                                                 int lane, __nv_bfloat16* out) {
+  constexpr int E = 128 * C;
+  float s1 = 0.f, s2 = 0.f;
+#pragma unroll
+  for (int i = 0; i < 4 * C; ++i) {
+    s1 += dn[i];
+    s2 += dn[i] * xh[i];
+  }
+  s1 = warpSum(s1) * (1.f / E);
+  s2 = warpSum(s2) * (1.f / E);
+#pragma unroll
+  for (int k = 0; k < C; ++k) {
+    const int i = 4 * k;
+    uint2 packed;
+    *reinterpret_cast<__nv_bfloat162*>(&packed.x) =
+        __floats2bfloat162_rn(rstd * (dn[i] - s1 - xh[i] * s2), rstd * (dn[i + 1] - s1 - xh[i + 1] * s2));
+    *reinterpret_cast<__nv_bfloat162*>(&packed.y) =
+        __floats2bfloat162_rn(rstd * (dn[i + 2] - s1 - xh[i + 2] * s2), rstd * (dn[i + 3] - s1 - xh[i + 3] * s2));
+    *reinterpret_cast<uint2*>(out + lane * 4 + 128 * k) = packed;
+  }
+}
+
+template <int C, bool PAIRS>
+__device__ __forceinline__ void
+packedPoolGradBody(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens, long long cells,
+                   const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
+                   const float* __restrict__ dS, const float* __restrict__ dWeights, int heads, int maxObserved,
+                   int tail, __nv_bfloat16* __restrict__ dTokens, float* __restrict__ dAPartial,
+                   float* __restrict__ dScorePartial) {
   constexpr int E = 128 * C;
   extern __shared__ float smem[];
   float* sA = smem;                     // [heads][E]; pass 3: the token groups' sums
@@ -420,25 +497,59 @@ __global__ void __launch_bounds__(128 * C)
   }
   __syncthreads();
 
-  // Pass 1, a warp per token: statistics, the normalised row (as the forward's), its scores and g.
-  for (int j = warp; j < n; j += warps) {
+  // Pass 1, a warp per token (PAIRS: two, j and j + warps): statistics, the normalised row (as the
+  // forward's), its scores and g.
+  for (int j = warp; j < n; j += PAIRS ? 2 * warps : warps) {
+    const int j2 = PAIRS && j + warps < n ? j + warps : j; // none: token j again, not recorded
     float x[4 * C];
     normalizedRow<C>(tokens + static_cast<long long>(start + j) * E, lane, x, sMean + j, sRstd + j, true);
-    float v[8], u[8];
-#pragma unroll
-    for (int h = 0; h < 8; ++h) {
-      if (h < heads) {
-        v[h] = laneDot<C>(sA + h * E, x, lane);
-        u[h] = laneDot<C>(sD + h * E, x, lane);
-      } else {
-        v[h] = u[h] = 0.f;
-      }
-    }
-    const float sx = butterfly8(v, lane), gx = butterfly8(u, lane);
     const int h = headOfLane(lane);
-    if ((lane & 3) == 0 && h < heads) {
-      sP[h * maxObserved + j] = sx + c[h];
-      sG[h * maxObserved + j] = gx + dWeights[(b * heads + h) * 2];
+    const bool writes = (lane & 3) == 0 && h < heads;
+    if constexpr (PAIRS) {
+      float y[4 * C];
+      normalizedRow<C>(tokens + static_cast<long long>(start + j2) * E, lane, y, sMean + j2, sRstd + j2, j2 != j);
+      // The scores, then g (16 values live at a time, not 32: no spills in 80 registers).
+      float vx[8], vy[8];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        if (k < heads)
+          laneDot2<C>(sA + k * E, x, y, lane, vx[k], vy[k]);
+        else
+          vx[k] = vy[k] = 0.f;
+      }
+      const float sx = butterfly8(vx, lane), sy = butterfly8(vy, lane);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        if (k < heads)
+          laneDot2<C>(sD + k * E, x, y, lane, vx[k], vy[k]);
+        else
+          vx[k] = vy[k] = 0.f;
+      }
+      const float gx = butterfly8(vx, lane), gy = butterfly8(vy, lane);
+      if (writes) {
+        sP[h * maxObserved + j] = sx + c[h];
+        sG[h * maxObserved + j] = gx + dWeights[(b * heads + h) * 2];
+        if (j2 != j) {
+          sP[h * maxObserved + j2] = sy + c[h];
+          sG[h * maxObserved + j2] = gy + dWeights[(b * heads + h) * 2];
+        }
+      }
+    } else {
+      float v[8], u[8];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        if (k < heads) {
+          v[k] = laneDot<C>(sA + k * E, x, lane);
+          u[k] = laneDot<C>(sD + k * E, x, lane);
+        } else {
+          v[k] = u[k] = 0.f;
+        }
+      }
+      const float sx = butterfly8(v, lane), gx = butterfly8(u, lane);
+      if (writes) {
+        sP[h * maxObserved + j] = sx + c[h];
+        sG[h * maxObserved + j] = gx + dWeights[(b * heads + h) * 2];
+      }
     }
   }
   __syncthreads();
@@ -470,59 +581,61 @@ __global__ void __launch_bounds__(128 * C)
   }
   __syncthreads();
 
-  // Pass 2, a warp per token: dn_j, then LayerNorm's backward (no affine) into dTokens.
-  for (int j = warp; j < n; j += warps) {
-    const __nv_bfloat16* row = tokens + static_cast<long long>(start + j) * E;
-    const float mean = sMean[j], rstd = sRstd[j];
+  // Pass 2, a warp per token (PAIRS: two): dn_j, then LayerNorm's backward (no affine) into dTokens.
+  for (int j = warp; j < n; j += PAIRS ? 2 * warps : warps) {
+    const int j2 = PAIRS && j + warps < n ? j + warps : j;
     float dn[4 * C], xh[4 * C];
 #pragma unroll
-    for (int k = 0; k < C; ++k) {
-      const uint2 raw = *reinterpret_cast<const uint2*>(row + lane * 4 + 128 * k);
-      const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-      const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-      xh[4 * k] = (lo.x - mean) * rstd;
-      xh[4 * k + 1] = (lo.y - mean) * rstd;
-      xh[4 * k + 2] = (hi.x - mean) * rstd;
-      xh[4 * k + 3] = (hi.y - mean) * rstd;
-      dn[4 * k] = dn[4 * k + 1] = dn[4 * k + 2] = dn[4 * k + 3] = 0.f;
-    }
-    for (int h = 0; h < heads; ++h) {
-      const float a = sP[h * maxObserved + j], ds = sG[h * maxObserved + j];
+    for (int i = 0; i < 4 * C; ++i) dn[i] = 0.f;
+    if constexpr (PAIRS) {
+      if (j2 != j) {
+        // Both rows' dn, then each row's x-hat and gradient in turn (36 values live at most, not 48).
+        float dm[4 * C];
 #pragma unroll
-      for (int k = 0; k < C; ++k) {
-        const float4 d4 = *reinterpret_cast<const float4*>(sD + h * E + lane * 4 + 128 * k);
-        const float4 a4 = *reinterpret_cast<const float4*>(sA + h * E + lane * 4 + 128 * k);
-        dn[4 * k] += a * d4.x + ds * a4.x;
-        dn[4 * k + 1] += a * d4.y + ds * a4.y;
-        dn[4 * k + 2] += a * d4.z + ds * a4.z;
-        dn[4 * k + 3] += a * d4.w + ds * a4.w;
+        for (int i = 0; i < 4 * C; ++i) dm[i] = 0.f;
+        for (int h = 0; h < heads; ++h)
+          dnAdd2<C>(dn, sP[h * maxObserved + j], sG[h * maxObserved + j], dm, sP[h * maxObserved + j2],
+                    sG[h * maxObserved + j2], sD + h * E, sA + h * E, lane);
+        rowXHat<C>(tokens + static_cast<long long>(start + j) * E, sMean[j], sRstd[j], lane, xh);
+        writeRowGradient<C>(dn, xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
+        rowXHat<C>(tokens + static_cast<long long>(start + j2) * E, sMean[j2], sRstd[j2], lane, xh);
+        writeRowGradient<C>(dm, xh, sRstd[j2], lane, dTokens + static_cast<long long>(start + j2) * E);
+        continue;
       }
     }
-    float s1 = 0.f, s2 = 0.f;
-#pragma unroll
-    for (int i = 0; i < 4 * C; ++i) {
-      s1 += dn[i];
-      s2 += dn[i] * xh[i];
-    }
-    s1 = warpSum(s1) * (1.f / E);
-    s2 = warpSum(s2) * (1.f / E);
-    __nv_bfloat16* out = dTokens + static_cast<long long>(start + j) * E;
-#pragma unroll
-    for (int k = 0; k < C; ++k) {
-      const int i = 4 * k;
-      uint2 packed;
-      *reinterpret_cast<__nv_bfloat162*>(&packed.x) =
-          __floats2bfloat162_rn(rstd * (dn[i] - s1 - xh[i] * s2), rstd * (dn[i + 1] - s1 - xh[i + 1] * s2));
-      *reinterpret_cast<__nv_bfloat162*>(&packed.y) =
-          __floats2bfloat162_rn(rstd * (dn[i + 2] - s1 - xh[i + 2] * s2), rstd * (dn[i + 3] - s1 - xh[i + 3] * s2));
-      *reinterpret_cast<uint2*>(out + lane * 4 + 128 * k) = packed;
-    }
+    rowXHat<C>(tokens + static_cast<long long>(start + j) * E, sMean[j], sRstd[j], lane, xh);
+    for (int h = 0; h < heads; ++h)
+      dnAdd<C>(dn, sP[h * maxObserved + j], sG[h * maxObserved + j], sD + h * E, sA + h * E, lane);
+    writeRowGradient<C>(dn, xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
   }
   __syncthreads(); // sA read by every warp above: pass 3 sums into it
 
   // Pass 3: dA's partial sum_j ds_hj n_j (the forward's pass 2 with ds for a) into sA.
   groupedWeightedSums<C, 8>(tokens + static_cast<long long>(start) * E, n, sMean, sRstd, sG, maxObserved, heads, sA);
   for (int i = static_cast<int>(threadIdx.x); i < heads * E; i += blockDim.x) dAPartial[b * heads * E + i] = sA[i];
+}
+
+template <int C>
+__global__ void __launch_bounds__(128 * C)
+    packedPoolGradKernel(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens, long long cells,
+                         const float* __restrict__ A, const float* __restrict__ c, const float* __restrict__ biasScore,
+                         const float* __restrict__ dS, const float* __restrict__ dWeights, int heads, int maxObserved,
+                         int tail, __nv_bfloat16* __restrict__ dTokens, float* __restrict__ dAPartial,
+                         float* __restrict__ dScorePartial) {
+  packedPoolGradBody<C, false>(tokens, cuSeqlens, cells, A, c, biasScore, dS, dWeights, heads, maxObserved, tail,
+                               dTokens, dAPartial, dScorePartial);
+}
+// The released width, two tokens a warp (PAIRS): held to 2 blocks of 384 threads a multiprocessor,
+// as the single-token kernel's 67 registers allow (unbounded, the pairs would take more and 1).
+__global__ void __launch_bounds__(384, 2)
+    packedPoolGradKernel384Pairs(const __nv_bfloat16* __restrict__ tokens, const int* __restrict__ cuSeqlens,
+                                 long long cells, const float* __restrict__ A, const float* __restrict__ c,
+                                 const float* __restrict__ biasScore, const float* __restrict__ dS,
+                                 const float* __restrict__ dWeights, int heads, int maxObserved, int tail,
+                                 __nv_bfloat16* __restrict__ dTokens, float* __restrict__ dAPartial,
+                                 float* __restrict__ dScorePartial) {
+  packedPoolGradBody<3, true>(tokens, cuSeqlens, cells, A, c, biasScore, dS, dWeights, heads, maxObserved, tail,
+                              dTokens, dAPartial, dScorePartial);
 }
 
 // ---- the decoder's attention between its two tokens: a thread per (cell, token, head).
@@ -890,7 +1003,7 @@ bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved) {
 bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
                         int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
                         const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,
-                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored) {
+                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored, bool tokenPairs) {
   if (!packedPoolGradFits(cols, heads, maxObserved) || sequences < cells || !aligned16(tokens) || !aligned16(dTokens) ||
       !aligned16(dS) || !aligned16(A))
     return false;
@@ -917,7 +1030,7 @@ bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::
   switch (cols / 128) {
   case 1: return launch(packedPoolGradKernel<1>);
   case 2: return launch(packedPoolGradKernel<2>);
-  case 3: return launch(packedPoolGradKernel<3>);
+  case 3: return tokenPairs ? launch(packedPoolGradKernel384Pairs) : launch(packedPoolGradKernel<3>);
   case 4: return launch(packedPoolGradKernel<4>);
   case 6: return launch(packedPoolGradKernel<6>);
   default: return launch(packedPoolGradKernel<8>);

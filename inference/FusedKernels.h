@@ -380,6 +380,8 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
 // cell's share of A's gradient) and dScorePartial [cells, heads, 2] (its shares of c's and
 // biasScore's), for the caller to sum over the cells. The softmax is recomputed as the forward
 // computed it. At most 8 heads (packedPoolGradFits); false (nothing launched) otherwise.
+// `tokenPairs` (cols 384; elsewhere no effect): its two passes over the tokens take two a warp at
+// a time (the default); false: one (the kernel before; the same bits).
 bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved);
 // The pool's output in training (CellTransformer's TrainPoolOutput), around the per-head value
 // products that cuBLAS runs (o_h = S'_h Wv_h^T and their backward):
@@ -404,7 +406,8 @@ bool poolOutputGradBf16(const std::uint16_t* dOut, const std::uint16_t* dSp, con
 bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
                         int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
                         const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,
-                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored);
+                        float* dAPartial, float* dScorePartial, void* stream, bool zeroSlotStored,
+                        bool tokenPairs = true);
 bool pairAttentionBf16(const std::uint16_t* qkv, std::int64_t cells, int heads, int headDim, float scale,
                        std::uint16_t* out, void* stream);
 bool pairAttentionGradBf16(const std::uint16_t* qkv, const std::uint16_t* dout, std::int64_t cells, int heads,

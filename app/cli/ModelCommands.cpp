@@ -497,6 +497,8 @@ void addModelCommands(CLI::App& app) {
             // Its output by TrainPoolOutput against ATen's operations on the same kernels' outputs.
             j["train_pool_output_forward_max_difference"] = tp.outputForward;
             j["train_pool_output_gradient_max_rel_difference"] = tp.outputGradient;
+            // Its kernels two tokens a warp at a time against one: the same bits.
+            j["train_pool_token_pairs_max_difference"] = tp.tokenPairs;
           }
           // Training's packed tokens by their gathers against ATen's cat, gather and add: the same bits.
           j["train_pack_tokens_max_difference"] = CellTransformer::checkPackTokens(dev);
@@ -693,6 +695,11 @@ void addModelCommands(CLI::App& app) {
           failures.push_back("training's pool kernels did not run, or are further from float32 than ATen's products (" +
                              std::to_string(k) + " against " + std::to_string(a) + ")");
       }
+      if (j.contains("train_pool_token_pairs_max_difference") &&
+          j["train_pool_token_pairs_max_difference"].get<double>() != 0)
+        failures.push_back("training's pool kernels two tokens a warp at a time differ from one at a time (or did not "
+                           "run): " +
+                           std::to_string(j["train_pool_token_pairs_max_difference"].get<double>()));
       if (j.contains("train_pool_output_forward_max_difference")) {
         const double f = j["train_pool_output_forward_max_difference"].get<double>(),
                      g = j["train_pool_output_gradient_max_rel_difference"].get<double>();

@@ -62,6 +62,7 @@ struct TrainJob {
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
   bool atenTrainPool = false;              // GPU: the pool by its padded layout and ATen's products (before)
   bool atenPoolOutput = false;             // GPU: the pool's output by ATen's operations (before)
+  bool poolSingleTokens = false;           // GPU: the pool's kernels one token a warp at a time (before)
   bool atenTokenRows = false;              // GPU: the token rows by ATen's gathers, cat and add (before)
   bool noFusedKernels = false;             // GPU: ATen's LayerNorm gradients instead of the fused kernel's
   int ranks = 1;                           // --gpus N: this many processes, data-parallel (Launch.h)
@@ -181,6 +182,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedPoolScatter(!job.atenPoolScatter);
   model->setFusedTrainPool(!job.atenTrainPool);
   model->setFusedPoolOutput(!job.atenPoolOutput);
+  model->setPoolTokenPairs(!job.poolSingleTokens);
   model->setFusedTokenRows(!job.atenTokenRows);
   model->setFusedKernels(!job.noFusedKernels);
 
@@ -321,6 +323,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"fused_heads", opt.fusedHeads},
                       {"fused_pool_output", model->fusedPoolOutput()},
+                      {"pool_token_pairs", model->poolTokenPairs() && model->poolTokenPairsApply()},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
                       {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines() - slotDeclinesBefore},
@@ -465,6 +468,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("!--aten-loss", job.opt.fusedLoss,
                 "The training loss and its gradient by ATen's operations (68 kernels a step on a GPU) instead of "
                 "one pass each way (the path before, for comparisons)");
+  cmd->add_flag("--pool-single-tokens", job.poolSingleTokens,
+                "GPU: the attention pool's kernels (forward and backward) one token a warp at a time in their "
+                "passes over the tokens, instead of two (the kernels before, the same bits; for comparisons)");
   cmd->add_flag("--aten-pool-output", job.atenPoolOutput,
                 "GPU: the attention pool's output (norm_k's affine, the value products and bias_v) by ATen's "
                 "operations instead of kernels of its own (the path before, for comparisons)");
