@@ -3265,7 +3265,10 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
     }
     double pairs = outputRan && single.size() == fused.size() && !fused.empty() ? 0.0 : -1.0;
     for (std::size_t i = 0; pairs >= 0 && i < fused.size(); ++i) { // (a NaN stops it and stays)
-      const double d = (fused[i] - single[i]).abs().max().item<double>();
+      if (!fused[i].defined() && !single[i].defined()) continue;
+      const double d = fused[i].defined() && single[i].defined()
+                           ? (fused[i] - single[i]).abs().max().item<double>()
+                           : std::numeric_limits<double>::quiet_NaN(); // one has a gradient, the other not
       pairs = std::isnan(d) ? d : std::max(pairs, d);
     }
     merge(r.tokenPairs, pairs);

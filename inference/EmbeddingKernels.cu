@@ -390,7 +390,7 @@ __global__ void __launch_bounds__(384, 3)
 // n_j is the normalised row rounded to bf16 (the forward's scores and sums read it so). Rows that
 // are not observed tokens (each sequence's class token and stored zero slot; filler sequences from
 // `cells` on) get a zero gradient.
-// PAIRS (the released width, C 3: packedPoolGradKernel384; the default since 2026-12-05): passes 1
+// PAIRS (the released width, C 3: packedPoolGradKernel384Pairs; the default since 2026-12-05): passes 1
 // and 2 take two tokens a warp at a time, as the forward's pass 1 (packedPoolBody's PAIRS), so that
 // each 16-byte read of A and dS from shared memory serves both tokens: the two passes read 48 of
 // them a lane per token at E 384, 8 heads (~25 KB a warp per token each, ~5 MB a neighbourhood of
