@@ -396,35 +396,22 @@ __global__ void __launch_bounds__(384, 3)
 // them a lane per token at E 384, 8 heads (~25 KB a warp per token each, ~5 MB a neighbourhood of
 // 100 tokens), the kernel's largest cost by count (0.33 ms a step, H100, call s23-1). The same
 // expressions per token (laneDot2, dnAdd): the same bits.
-template <int C>
-__device__ __forceinline__ void dnAdd(float (&dn)[4 * C], float a, float ds, const float* sD, const float* sA,
-                                      int lane) {
+// dn[t] += a[t] dS_h + ds[t] A_h over a lane's 4 C columns for T tokens (1, or 2 with PAIRS), each
+// float4 of dS_h and A_h read from shared memory once for all T: the same expression per token.
+template <int C, int T>
+__device__ __forceinline__ void dnAdd(float (&dn)[T][4 * C], const float (&a)[T], const float (&ds)[T], const float* sD,
+                                      const float* sA, int lane) {
 #pragma unroll
   for (int k = 0; k < C; ++k) {
     const float4 d4 = *reinterpret_cast<const float4*>(sD + lane * 4 + 128 * k);
     const float4 a4 = *reinterpret_cast<const float4*>(sA + lane * 4 + 128 * k);
-    dn[4 * k] += a * d4.x + ds * a4.x;
-    dn[4 * k + 1] += a * d4.y + ds * a4.y;
-    dn[4 * k + 2] += a * d4.z + ds * a4.z;
-    dn[4 * k + 3] += a * d4.w + ds * a4.w;
-  }
-}
-// dnAdd for two tokens (dn with a, ds; dm with b, dt) from one read of each float4.
-template <int C>
-__device__ __forceinline__ void dnAdd2(float (&dn)[4 * C], float a, float ds, float (&dm)[4 * C], float b, float dt,
-                                       const float* sD, const float* sA, int lane) {
 #pragma unroll
-  for (int k = 0; k < C; ++k) {
-    const float4 d4 = *reinterpret_cast<const float4*>(sD + lane * 4 + 128 * k);
-    const float4 a4 = *reinterpret_cast<const float4*>(sA + lane * 4 + 128 * k);
-    dn[4 * k] += a * d4.x + ds * a4.x;
-    dn[4 * k + 1] += a * d4.y + ds * a4.y;
-    dn[4 * k + 2] += a * d4.z + ds * a4.z;
-    dn[4 * k + 3] += a * d4.w + ds * a4.w;
-    dm[4 * k] += b * d4.x + dt * a4.x;
-    dm[4 * k + 1] += b * d4.y + dt * a4.y;
-    dm[4 * k + 2] += b * d4.z + dt * a4.z;
-    dm[4 * k + 3] += b * d4.w + dt * a4.w;
+    for (int t = 0; t < T; ++t) {
+      dn[t][4 * k] += a[t] * d4.x + ds[t] * a4.x;
+      dn[t][4 * k + 1] += a[t] * d4.y + ds[t] * a4.y;
+      dn[t][4 * k + 2] += a[t] * d4.z + ds[t] * a4.z;
+      dn[t][4 * k + 3] += a[t] * d4.w + ds[t] * a4.w;
+    }
   }
 }
 // Row j's x-hat (float32, from its statistics) into xh, as pass 2 reads it.
@@ -584,29 +571,30 @@ packedPoolGradBody(const __nv_bfloat16* __restrict__ tokens, const int* __restri
   // Pass 2, a warp per token (PAIRS: two): dn_j, then LayerNorm's backward (no affine) into dTokens.
   for (int j = warp; j < n; j += PAIRS ? 2 * warps : warps) {
     const int j2 = PAIRS && j + warps < n ? j + warps : j;
-    float dn[4 * C], xh[4 * C];
-#pragma unroll
-    for (int i = 0; i < 4 * C; ++i) dn[i] = 0.f;
+    float xh[4 * C];
     if constexpr (PAIRS) {
       if (j2 != j) {
         // Both rows' dn, then each row's x-hat and gradient in turn (36 values live at most, not 48).
-        float dm[4 * C];
-#pragma unroll
-        for (int i = 0; i < 4 * C; ++i) dm[i] = 0.f;
-        for (int h = 0; h < heads; ++h)
-          dnAdd2<C>(dn, sP[h * maxObserved + j], sG[h * maxObserved + j], dm, sP[h * maxObserved + j2],
-                    sG[h * maxObserved + j2], sD + h * E, sA + h * E, lane);
+        float dn[2][4 * C] = {};
+        for (int h = 0; h < heads; ++h) {
+          const float a[2] = {sP[h * maxObserved + j], sP[h * maxObserved + j2]};
+          const float ds[2] = {sG[h * maxObserved + j], sG[h * maxObserved + j2]};
+          dnAdd<C, 2>(dn, a, ds, sD + h * E, sA + h * E, lane);
+        }
         rowXHat<C>(tokens + static_cast<long long>(start + j) * E, sMean[j], sRstd[j], lane, xh);
-        writeRowGradient<C>(dn, xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
+        writeRowGradient<C>(dn[0], xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
         rowXHat<C>(tokens + static_cast<long long>(start + j2) * E, sMean[j2], sRstd[j2], lane, xh);
-        writeRowGradient<C>(dm, xh, sRstd[j2], lane, dTokens + static_cast<long long>(start + j2) * E);
+        writeRowGradient<C>(dn[1], xh, sRstd[j2], lane, dTokens + static_cast<long long>(start + j2) * E);
         continue;
       }
     }
+    float dn[1][4 * C] = {};
     rowXHat<C>(tokens + static_cast<long long>(start + j) * E, sMean[j], sRstd[j], lane, xh);
-    for (int h = 0; h < heads; ++h)
-      dnAdd<C>(dn, sP[h * maxObserved + j], sG[h * maxObserved + j], sD + h * E, sA + h * E, lane);
-    writeRowGradient<C>(dn, xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
+    for (int h = 0; h < heads; ++h) {
+      const float a[1] = {sP[h * maxObserved + j]}, ds[1] = {sG[h * maxObserved + j]};
+      dnAdd<C, 1>(dn, a, ds, sD + h * E, sA + h * E, lane);
+    }
+    writeRowGradient<C>(dn[0], xh, sRstd[j], lane, dTokens + static_cast<long long>(start + j) * E);
   }
   __syncthreads(); // sA read by every warp above: pass 3 sums into it
 
