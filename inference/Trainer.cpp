@@ -725,7 +725,14 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
     // Packed: the first B sequences are the neighbourhoods (observed cells, class token, the slot
     // where stored).
     if (b.cuSeqlens.defined() && b.cuSeqlens.device().is_cpu()) {
-      m.times.realRows += b.cuSeqlens.data_ptr<std::int32_t>()[B];
+      const auto* cu = b.cuSeqlens.data_ptr<std::int32_t>();
+      m.times.realRows += cu[B];
+      auto& tiles = m.times.sequenceTiles;
+      if (tiles.empty()) tiles.assign(17, 0); // up to 256 rows in 16-row tiles, then longer
+      for (std::int64_t i = 0; i < B; ++i) {
+        const std::int64_t t = std::max<std::int64_t>(1, (cu[i + 1] - cu[i] + 15) / 16);
+        ++tiles[static_cast<std::size_t>(std::min<std::int64_t>(t, 17) - 1)];
+      }
       continue;
     }
     const auto* v = b.valid.data_ptr<bool>();

@@ -146,6 +146,10 @@ struct StepTimes {
   // Packed rows of the steps' batches (fillers included) against their real tokens (observed
   // cells, class tokens and zero slots): what rounding to repeating shapes costs.
   std::int64_t rows = 0, realRows = 0;
+  // Packed batches' neighbourhoods by their length in tiles of 16 rows (entry t: ceil(rows / 16) =
+  // t + 1, the last entry also longer ones): the attention kernels give each warp 16 keys or
+  // queries, so this says how many of a block's warps a step's sequences leave idle.
+  std::vector<std::int64_t> sequenceTiles;
 };
 
 struct TrainState {

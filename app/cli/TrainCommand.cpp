@@ -351,7 +351,8 @@ nlohmann::json runTraining(TrainJob& job) {
                      {"eager_s", times.eagerSeconds},
                      {"validation_s", times.validationSeconds},
                      {"rows", times.rows},
-                     {"real_rows", times.realRows}};
+                     {"real_rows", times.realRows},
+                     {"sequence_tiles", times.sequenceTiles}};
   if (dist) {
     j["rank"] = dist->rank();
     j["backend"] = dist->backend();
