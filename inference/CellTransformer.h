@@ -12,7 +12,6 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>

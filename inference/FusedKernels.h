@@ -380,8 +380,6 @@ bool packedPoolBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int6
 // cell's share of A's gradient) and dScorePartial [cells, heads, 2] (its shares of c's and
 // biasScore's), for the caller to sum over the cells. The softmax is recomputed as the forward
 // computed it. At most 8 heads (packedPoolGradFits); false (nothing launched) otherwise.
-// `tokenPairs` (cols 384; elsewhere no effect): its two passes over the tokens take two a warp at
-// a time (the default); false: one (the kernel before; the same bits).
 bool packedPoolGradFits(int cols, int heads, std::int64_t maxObserved);
 // The pool's output in training (CellTransformer's TrainPoolOutput), around the per-head value
 // products that cuBLAS runs (o_h = S'_h Wv_h^T and their backward):
@@ -403,6 +401,8 @@ bool poolValueBiasBf16(const std::uint16_t* o, const float* weights, const float
 bool poolOutputGradBf16(const std::uint16_t* dOut, const std::uint16_t* dSp, const float* S, const float* weights,
                         const float* w, const float* b, const float* bv, float* dS, float* dweights, float* partial,
                         std::int64_t cells, int heads, int cols, void* stream);
+// packedPoolGradBf16's `tokenPairs` (cols 384; elsewhere no effect): its two passes over the tokens take two a warp at
+// a time (the default); false: one (the kernel before; the same bits).
 bool packedPoolGradBf16(const std::uint16_t* tokens, const int* cuSeqlens, std::int64_t cells, std::int64_t sequences,
                         int cols, int heads, std::int64_t maxObserved, const float* A, const float* c,
                         const float* biasScore, const float* dS, const float* dWeights, std::uint16_t* dTokens,

@@ -728,10 +728,10 @@ Trainer::Queued Trainer::queueStep(bool mayDefer) {
       const auto* cu = b.cuSeqlens.data_ptr<std::int32_t>();
       m.times.realRows += cu[B];
       auto& tiles = m.times.sequenceTiles;
-      if (tiles.empty()) tiles.assign(17, 0); // up to 256 rows in 16-row tiles, then longer
+      if (tiles.empty()) tiles.assign(StepTimes::kTileBins, 0);
       for (std::int64_t i = 0; i < B; ++i) {
-        const std::int64_t t = std::max<std::int64_t>(1, (cu[i + 1] - cu[i] + 15) / 16);
-        ++tiles[static_cast<std::size_t>(std::min<std::int64_t>(t, 17) - 1)];
+        const std::int64_t t = (cu[i + 1] - cu[i] + 15) / 16; // 0: an empty sequence, which no kernel runs
+        if (t > 0) ++tiles[static_cast<std::size_t>(std::min<std::int64_t>(t, StepTimes::kTileBins) - 1)];
       }
       continue;
     }

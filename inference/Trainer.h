@@ -147,8 +147,10 @@ struct StepTimes {
   // cells, class tokens and zero slots): what rounding to repeating shapes costs.
   std::int64_t rows = 0, realRows = 0;
   // Packed batches' neighbourhoods by their length in tiles of 16 rows (entry t: ceil(rows / 16) =
-  // t + 1, the last entry also longer ones): the attention kernels give each warp 16 keys or
-  // queries, so this says how many of a block's warps a step's sequences leave idle.
+  // t + 1, the last entry also longer ones; empty for padded batches): the attention backward gives
+  // each of its 8 warps 16 keys or queries of a sequence and head, so this says how many of them a
+  // step's sequences leave idle.
+  static constexpr std::int64_t kTileBins = 17; // up to 256 rows, then longer
   std::vector<std::int64_t> sequenceTiles;
 };
 

@@ -273,6 +273,8 @@ nlohmann::json runTraining(TrainJob& job) {
   const bool staged = opt.stagedBatchCopies && opt.cudaGraphs && opt.overlapSteps && worldSize == 1; // as Trainer's
   const bool slots = opt.virtualZeroSlots && model->trainingPackShape(opt.tokenMultiple, true).virtualZeroSlot;
   const bool storedGrad = model->storedGeluGrad() && !model->linCombGelu() && model->fusedFeedForward();
+  // The pool's kernels two tokens a warp: only where the fused training pool runs them.
+  const bool poolPairs = model->fusedTrainPool() && model->poolTokenPairs() && model->poolTokenPairsApply();
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
                       {"out", job.out},
                       {"best", bestPath(job.out)},
@@ -323,7 +325,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"fused_loss", opt.fusedLoss},
                       {"fused_heads", opt.fusedHeads},
                       {"fused_pool_output", model->fusedPoolOutput()},
-                      {"pool_token_pairs", model->poolTokenPairs() && model->poolTokenPairsApply()},
+                      {"pool_token_pairs", poolPairs},
                       {"token_multiple", opt.tokenMultiple},
                       {"virtual_zero_slots", slots},
                       {"virtual_zero_slot_declines", model->virtualZeroSlotDeclines() - slotDeclinesBefore},

@@ -429,6 +429,7 @@ private Q_SLOTS:
       std::vector<std::pair<std::int64_t, double>> steps;
       std::vector<std::int64_t> queuedAt;       // the trainer's step count when each step was reported
       std::vector<std::int64_t> validatedAfter; // steps reported when each validation ran
+      std::int64_t sequences = 0;               // neighbourhoods in step_times' sequence_tiles
     };
     auto go = [&](bool overlap, std::int64_t maxSteps, Log& log, const CancellationToken* cancel = nullptr,
                   std::int64_t cancelAt = 0, CancellationToken* token = nullptr) {
@@ -454,12 +455,16 @@ private Q_SLOTS:
       } catch (const Cancelled&) {
         return std::make_pair(t->state().step, true);
       }
+      for (const std::int64_t n : t->stepTimes().sequenceTiles) log.sequences += n;
       return std::make_pair(t->state().step, false);
     };
     Log serial, overlapped;
     QCOMPARE(go(false, 5, serial).first, std::int64_t(5));
     QCOMPARE(go(true, 5, overlapped).first, std::int64_t(5));
     QCOMPARE(overlapped.steps.size(), std::size_t(5));
+    // Every step's neighbourhoods counted once by their length in 16-row tiles (bench's JSON).
+    QCOMPARE(serial.sequences, std::int64_t(5 * small().cellsPerStep));
+    QCOMPARE(overlapped.sequences, serial.sequences);
     for (std::size_t i = 0; i < 5; ++i) {
       QCOMPARE(overlapped.steps[i].first, static_cast<std::int64_t>(i + 1));
       QCOMPARE(overlapped.steps[i].second, serial.steps[i].second); // the same computation
