@@ -901,18 +901,29 @@ double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b)
   return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
 }
 
-// The largest largestRelativeDifference over the pairs a[i], b[i] from `from` on: 1 for a pair with
-// an undefined tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (it
-// fails parity's comparisons, where std::max would drop it).
-double worstRelativeDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
-                               std::size_t from = 0) {
+// The largest difference(a[i], b[i]) over the pairs from `from` on: 1 for a pair with an undefined
+// tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (it fails parity's
+// comparisons, where std::max would drop it).
+template <class Difference>
+double worstOverPairs(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t from,
+                      Difference difference) {
   if (a.size() != b.size()) return -1;
   double worst = 0;
   for (std::size_t i = from; i < a.size(); ++i) {
-    const double d = a[i].defined() && b[i].defined() ? largestRelativeDifference(a[i], b[i]) : 1.0;
+    const double d = a[i].defined() && b[i].defined() ? difference(a[i], b[i]) : 1.0;
     if (std::isnan(d) || d > worst) worst = d;
   }
   return worst;
+}
+double worstRelativeDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                               std::size_t from = 0) {
+  return worstOverPairs(a, b, from, largestRelativeDifference);
+}
+// The same with the largest absolute difference (0: the same bits).
+double worstAbsoluteDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  return worstOverPairs(a, b, 0, [](const torch::Tensor& x, const torch::Tensor& y) {
+    return (x.to(torch::kFloat32) - y.to(torch::kFloat32)).abs().max().item<double>();
+  });
 }
 } // namespace
 #endif
@@ -3263,15 +3274,7 @@ CellTransformer::TrainPoolCheck CellTransformer::checkTrainPool(torch::Device de
       merge(r.outputForward, -1.0);
       merge(r.outputGradient, -1.0);
     }
-    double pairs = outputRan && single.size() == fused.size() && !fused.empty() ? 0.0 : -1.0;
-    for (std::size_t i = 0; pairs >= 0 && i < fused.size(); ++i) { // (a NaN stops it and stays)
-      if (!fused[i].defined() && !single[i].defined()) continue;
-      const double d = fused[i].defined() && single[i].defined()
-                           ? (fused[i] - single[i]).abs().max().item<double>()
-                           : std::numeric_limits<double>::quiet_NaN(); // one has a gradient, the other not
-      pairs = std::isnan(d) ? d : std::max(pairs, d);
-    }
-    merge(r.tokenPairs, pairs);
+    merge(r.tokenPairs, outputRan && !fused.empty() ? worstAbsoluteDifference(fused, single) : -1.0);
   }
 #else
   (void)device;

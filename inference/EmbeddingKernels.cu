@@ -495,23 +495,21 @@ packedPoolGradBody(const __nv_bfloat16* __restrict__ tokens, const int* __restri
     if constexpr (PAIRS) {
       float y[4 * C];
       normalizedRow<C>(tokens + static_cast<long long>(start + j2) * E, lane, y, sMean + j2, sRstd + j2, j2 != j);
-      // The scores, then g (16 values live at a time, not 32: no spills in 80 registers).
+      // The scores (rows of A), then g (rows of dS): 16 values live at a time, not 32 (no spills in
+      // 80 registers).
       float vx[8], vy[8];
+      auto headDots = [&](const float* rows) {
 #pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        if (k < heads)
-          laneDot2<C>(sA + k * E, x, y, lane, vx[k], vy[k]);
-        else
-          vx[k] = vy[k] = 0.f;
-      }
+        for (int k = 0; k < 8; ++k) {
+          if (k < heads)
+            laneDot2<C>(rows + k * E, x, y, lane, vx[k], vy[k]);
+          else
+            vx[k] = vy[k] = 0.f;
+        }
+      };
+      headDots(sA);
       const float sx = butterfly8(vx, lane), sy = butterfly8(vy, lane);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        if (k < heads)
-          laneDot2<C>(sD + k * E, x, y, lane, vx[k], vy[k]);
-        else
-          vx[k] = vy[k] = 0.f;
-      }
+      headDots(sD);
       const float gx = butterfly8(vx, lane), gy = butterfly8(vy, lane);
       if (writes) {
         sP[h * maxObserved + j] = sx + c[h];
