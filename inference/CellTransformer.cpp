@@ -285,9 +285,11 @@ torch::Tensor packedShortAttention(const torch::Tensor& qkv, const torch::Tensor
 }
 
 // The attention benches' sequences: cumulative lengths until `rows` tokens, lengths uniform in
-// [mean / 2, 3 mean / 2] (the last one cut); maxLength gets the longest.
-std::vector<int> benchSequences(std::int64_t rows, std::int64_t meanLength, std::int64_t& maxLength) {
-  const std::int64_t low = std::max<std::int64_t>(1, meanLength / 2), high = std::max(low, 3 * meanLength / 2);
+// [mean / 2, 3 mean / 2], or all `meanLength` where `exact` (the last one cut); maxLength gets the
+// longest.
+std::vector<int> benchSequences(std::int64_t rows, std::int64_t meanLength, std::int64_t& maxLength, bool exact) {
+  const std::int64_t low = exact ? meanLength : std::max<std::int64_t>(1, meanLength / 2),
+                     high = exact ? meanLength : std::max(low, 3 * meanLength / 2);
   const torch::Tensor draws = torch::randint(low, high + 1, {rows / low + 1}, torch::kInt64);
   std::vector<int> cu{0};
   const auto* dl = draws.data_ptr<std::int64_t>();
@@ -1497,7 +1499,8 @@ const char* CellTransformer::attentionVariantName([[maybe_unused]] int variant) 
 std::vector<CellTransformer::AttentionTiming> CellTransformer::benchAttention([[maybe_unused]] torch::Device device,
                                                                               [[maybe_unused]] std::int64_t rows,
                                                                               [[maybe_unused]] std::int64_t meanLength,
-                                                                              [[maybe_unused]] int iterations) {
+                                                                              [[maybe_unused]] int iterations,
+                                                                              [[maybe_unused]] bool exactLength) {
   std::vector<AttentionTiming> r;
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || rows <= 0 || meanLength < 2 || iterations <= 0) return r;
@@ -1505,7 +1508,7 @@ std::vector<CellTransformer::AttentionTiming> CellTransformer::benchAttention([[
   torch::manual_seed(13);
   const std::int64_t E = 384, H = 8;
   std::int64_t maxLength = 0;
-  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength);
+  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength, exactLength);
   if (!cuda::shortAttentionFits(static_cast<int>(E / H), maxLength)) return r;
   const torch::Tensor cuSeqlens = torch::tensor(cu, torch::kInt32).to(device);
   const torch::Tensor qkv =
@@ -2319,7 +2322,8 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
 
 std::vector<CellTransformer::TrainAttentionTiming>
 CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
-                                     [[maybe_unused]] std::int64_t meanLength, [[maybe_unused]] int iterations) {
+                                     [[maybe_unused]] std::int64_t meanLength, [[maybe_unused]] int iterations,
+                                     [[maybe_unused]] bool exactLength) {
   std::vector<TrainAttentionTiming> r;
 #if defined(ATLASCOPE_FUSED_KERNELS) && TORCH_VERSION_MAJOR >= 2
   if (!device.is_cuda() || rows <= 0 || meanLength < 2 || iterations <= 0) return r;
@@ -2327,7 +2331,7 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
   torch::manual_seed(13);
   const std::int64_t E = 384, H = 8, d = E / H;
   std::int64_t maxLength = 0;
-  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength);
+  const std::vector<int> cu = benchSequences(rows, meanLength, maxLength, exactLength);
   const torch::Tensor cuSeqlens = torch::tensor(cu, torch::kInt32).to(device);
   const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
   const torch::Tensor q = (torch::randn({rows, E}, o) * 2.0).requires_grad_(true),

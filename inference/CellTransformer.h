@@ -472,7 +472,8 @@ public:
                                     int variant = 0);
   // `bench attention`: each short-attention kernel (cuda::shortAttentionVariantName) on one
   // embedding batch's shape: `rows` packed tokens in sequences of mean length `meanLength` (uniform
-  // from half to one and a half times it; E 384, 8 heads, random bf16 q/k/v), `iterations` calls
+  // from half to one and a half times it, or all of it where `exactLength`; E 384, 8 heads, random
+  // bf16 q/k/v), `iterations` calls
   // after a warm-up. ms per call, and the largest difference of its output from variant 1's (the
   // kernel before). Empty: not built or not a GPU.
   struct AttentionTiming {
@@ -482,7 +483,7 @@ public:
     std::int64_t rows = 0, sequences = 0, maxLength = 0;
   };
   static std::vector<AttentionTiming> benchAttention(torch::Device device, std::int64_t rows, std::int64_t meanLength,
-                                                     int iterations);
+                                                     int iterations, bool exactLength = false);
   // Training's short-attention kernels (forward and backward, ShortVarlenAttention) against float32
   // attention with autograd on random packed sequences of 0 to `maxLength` tokens (bf16, 8 heads of
   // `headDim`; 258 is training's bound at a neighbourhood cap of 250): the largest difference of the
@@ -539,7 +540,8 @@ public:
     std::int64_t rows = 0, sequences = 0, maxLength = 0;
   };
   static std::vector<TrainAttentionTiming> benchTrainAttention(torch::Device device, std::int64_t rows,
-                                                               std::int64_t meanLength, int iterations);
+                                                               std::int64_t meanLength, int iterations,
+                                                               bool exactLength = false);
   // The training LayerNorm of the fused kernels against ATen's on random bf16 data on `device`:
   // the largest relative difference of the output and the three gradients (-1: not built), over
   // both backwards (one pass, two passes), LayerNorm(x + y) against ATen's add and layer_norm (its

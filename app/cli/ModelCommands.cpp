@@ -1031,6 +1031,11 @@ void addModelCommands(CLI::App& app) {
                     "brain's 85 neighbours, the class token and the zero slot)")
           ->check(CLI::Range(std::int64_t{2}, std::int64_t{170}));
       a->add_option("--iterations", *iterations, "Calls timed per kernel")->check(CLI::Range(1, 100000));
+      // Every sequence as long as the mean: how the kernels' time grows with the 16-row tiles a
+      // sequence spans (the training backward gives a warp 16 keys, then 16 queries, 8 warps a block).
+      auto exactLength = std::make_shared<bool>(false);
+      a->add_flag("--exact-length", *exactLength,
+                  "Every sequence --mean-length tokens long (the last one cut) instead of uniform lengths");
       auto train = std::make_shared<bool>(false);
       a->add_flag("--train", *train,
                   "Training's attention instead: flash and the short-attention kernels, forward and forward + "
@@ -1040,8 +1045,8 @@ void addModelCommands(CLI::App& app) {
         if (dev != "cuda") throw Error("bench attention needs a CUDA GPU");
         if (*train) {
           const std::int64_t n = a->count("--rows") > 0 ? *rows : 90112;
-          const auto timings =
-              inference::CellTransformer::benchTrainAttention(torch::Device(torch::kCUDA), n, *meanLength, *iterations);
+          const auto timings = inference::CellTransformer::benchTrainAttention(torch::Device(torch::kCUDA), n,
+                                                                               *meanLength, *iterations, *exactLength);
           if (timings.empty()) throw Error("bench attention --train: the fused kernels are not built here");
           for (const auto& t : timings)
             std::cout << nlohmann::json{{"figure", "train_attention"},
@@ -1057,8 +1062,8 @@ void addModelCommands(CLI::App& app) {
                       << std::endl;
           return;
         }
-        const auto timings =
-            inference::CellTransformer::benchAttention(torch::Device(torch::kCUDA), *rows, *meanLength, *iterations);
+        const auto timings = inference::CellTransformer::benchAttention(torch::Device(torch::kCUDA), *rows, *meanLength,
+                                                                        *iterations, *exactLength);
         if (timings.empty()) throw Error("bench attention: the short-attention kernels are not built here");
         double before = timings.front().ms;
         for (const auto& t : timings)

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""The figures of `bench train` JSON lines in a log (stdin or files): one short line per run."""
+import json
+import sys
+
+for line in (l for f in (sys.argv[1:] or ["-"]) for l in (sys.stdin if f == "-" else open(f))):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if d.get("figure") != "train":
+        continue
+    st = d.get("step_times") or {}
+    print(json.dumps({k: d.get(k) for k in ("cells_per_s", "validation_nll", "train_s", "pool_token_pairs", "peak_gpu_gib")}
+                     | {"replay_median_ms": st.get("replay_median_ms"), "sequence_tiles": st.get("sequence_tiles")}))
