@@ -54,6 +54,12 @@ const torch::Tensor& need(const StateDict& w, const std::string& key, const std:
   if (it == w.end()) throw FileError(source, "missing weight '" + key + "' (is this a CellTransformer state_dict?)");
   return it->second;
 }
+
+// The checks' running worst difference: `worst` takes d where d is larger, and keeps a NaN once
+// seen (it fails parity's comparisons; std::max(worst, NaN) returns worst and would hide it).
+[[maybe_unused]] void keepWorst(double& worst, double d) {
+  if (std::isnan(d) || d > worst) worst = d;
+}
 } // namespace
 
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> ModelConfig::expectedShapes() const {
@@ -873,7 +879,7 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
         if (path == 7 && !torch::equal(a[i], e[i])) return 1.0;
         const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
         const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
-        worst = std::max(worst, (d / scale).item<double>());
+        keepWorst(worst, (d / scale).item<double>());
       }
     }
   }
@@ -889,12 +895,14 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
 #ifdef ATLASCOPE_FUSED_KERNELS
 namespace {
 // The checks' comparisons of two paths' outputs and gradients (in float32): the largest absolute
-// difference over the first `count` tensors of a and b, and a's largest difference from b
-// relative to b's largest value.
+// difference over the first `count` tensors of a and b (1 where one is undefined or missing; a NaN
+// stays), and a's largest difference from b relative to b's largest value.
 double largestDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t count) {
   double worst = 0;
   for (std::size_t i = 0; i < count; ++i)
-    worst = std::max(worst, (a[i].to(torch::kFloat32) - b[i].to(torch::kFloat32)).abs().max().item<double>());
+    keepWorst(worst, i < a.size() && i < b.size() && a[i].defined() && b[i].defined()
+                         ? (a[i].to(torch::kFloat32) - b[i].to(torch::kFloat32)).abs().max().item<double>()
+                         : 1.0);
   return worst;
 }
 
@@ -904,16 +912,14 @@ double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b)
 }
 
 // The largest difference(a[i], b[i]) over the pairs from `from` on: 1 for a pair with an undefined
-// tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (it fails parity's
-// comparisons, where std::max would drop it).
+// tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
 template <class Difference>
 double worstOverPairs(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t from,
                       Difference difference) {
   if (a.size() != b.size()) return -1;
   double worst = 0;
   for (std::size_t i = from; i < a.size(); ++i) {
-    const double d = a[i].defined() && b[i].defined() ? difference(a[i], b[i]) : 1.0;
-    if (std::isnan(d) || d > worst) worst = d;
+    keepWorst(worst, a[i].defined() && b[i].defined() ? difference(a[i], b[i]) : 1.0);
   }
   return worst;
 }
@@ -989,7 +995,7 @@ double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows
     for (std::size_t i = 0; i < a.size(); ++i) {
       const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
       const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
-      worst = std::max(worst, (d / scale).item<double>());
+      keepWorst(worst, (d / scale).item<double>());
     }
   };
   for (const bool gelu : {false, true}) {
@@ -1682,7 +1688,7 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
     // The reference in float32 from the same bf16 inputs.
     const torch::Tensor e =
         torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
-    worst = std::max(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
+    keepWorst(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
   }
   return worst;
 #else
@@ -2231,7 +2237,7 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     for (std::size_t i = 0; i < a.size(); ++i) {
       const torch::Tensor e = reference[i];
       const torch::Tensor diff = (a[i].to(torch::kFloat32) - e).abs().max();
-      w = std::max(w, (diff / e.abs().max().clamp_min(1e-6)).item<double>());
+      keepWorst(w, (diff / e.abs().max().clamp_min(1e-6)).item<double>());
     }
     return w;
   };
@@ -2648,7 +2654,7 @@ double CellTransformer::checkPackTokens(torch::Device device) {
           {branch.detach().to(torch::kFloat32), rows.grad().to(torch::kFloat32), cls.grad().to(torch::kFloat32)});
     }
     for (std::size_t i = 0; i < results[0].size(); ++i)
-      worst = std::max(worst, (results[1][i] - results[0][i]).abs().max().item<double>());
+      keepWorst(worst, (results[1][i] - results[0][i]).abs().max().item<double>());
   }
   if (gTokenRowDeclines.load() != declines) return -1;
   return worst;
