@@ -2251,6 +2251,11 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     r.kept = cuda::shortAttentionBackwardKept(static_cast<int>(d), maxLength);
     r.keysAheadFromReload = largestDifference(a, reload, a.size());
   }
+  // The one kernel with its first loads in the order before: the same arithmetic, so the same bits.
+  cuda::setAttentionBackwardLoadsLate(true);
+  const auto late = run(Short);
+  cuda::setAttentionBackwardLoadsLate(false);
+  if (!a.empty() && !late.empty()) r.loadsLateFromEarly = largestDifference(a, late, a.size());
   const auto packed = run(Packed);
   if (!a.empty() && !packed.empty()) r.packedFromShort = largestDifference(packed, a, a.size());
   r.flash = worst(run(Flash));
@@ -2326,6 +2331,12 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
   return r;
 }
 
+void CellTransformer::setAttentionBackwardLoadsLate([[maybe_unused]] bool late) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  cuda::setAttentionBackwardLoadsLate(late);
+#endif
+}
+
 std::vector<CellTransformer::TrainAttentionTiming>
 CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
                                      [[maybe_unused]] std::int64_t meanLength, [[maybe_unused]] int iterations,
@@ -2353,13 +2364,15 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
                               .reshape({rows, E});
   };
   torch::Tensor flashOut, flashDq;
-  // flash, the short kernels with the one-kernel backward, then with the two kernels before it.
-  for (const int path : {0, 1, 2}) {
+  // flash, the short kernels with the one-kernel backward, that one with its first loads in the order
+  // before (setAttentionBackwardLoadsLate), then the two kernels before it.
+  for (const int path : {0, 1, 3, 2}) {
     const bool shortKernels = path > 0;
     twoKernels = path == 2;
     if (shortKernels && !shortFits) break;
+    cuda::setAttentionBackwardLoadsLate(path == 3);
     TrainAttentionTiming t;
-    t.path = path == 0 ? "flash" : path == 1 ? "short" : "short-two-kernel-backward";
+    t.path = path == 0 ? "flash" : path == 1 ? "short" : path == 3 ? "short-loads-late" : "short-two-kernel-backward";
     t.rows = rows;
     t.sequences = static_cast<std::int64_t>(cu.size()) - 1;
     t.maxLength = maxLength;
@@ -2381,6 +2394,7 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
     }
     r.push_back(t);
   }
+  cuda::setAttentionBackwardLoadsLate(false);
 #endif
   return r;
 }

@@ -267,6 +267,9 @@ public:
   // The one-kernel attention backward with K copied at its start (the default; where that keeps as
   // many blocks on a multiprocessor) or over Q between its phases (false: the kernel before).
   void setAttentionKeysAhead(bool on) { attentionKeysAhead_ = on; }
+  // The attention backward's first loads in the order before (cuda::setAttentionBackwardLoadsLate:
+  // process-wide, for comparisons; the same bits). Nothing without the fused kernels.
+  static void setAttentionBackwardLoadsLate(bool late);
   // Training on a GPU: the bias gradient of a layer whose output is added before a LayerNorm (the
   // output projection, the feed-forward's second layer) summed by that LayerNorm's backward kernel
   // as it writes the gradient (the default), or by a pass of its own over it (false: before).
@@ -502,6 +505,9 @@ public:
     // at this length on this device (longer sequences recompute it; 0: the kernel before ran).
     double keysAheadFromReload = -1;
     int kept = 0;
+    // The one kernel with its first loads in the order before (setAttentionBackwardLoadsLate)
+    // against the default: the largest absolute difference (the same arithmetic: 0).
+    double loadsLateFromEarly = -1;
   };
   // Training's q|k|v projection and attention as one function (the one-kernel backward summing the
   // bias gradient and zeroing add_zero_attn's k and v gradients) against the projection and the

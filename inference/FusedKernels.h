@@ -186,6 +186,10 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength);
 // The sequences' rows up to which shortAttentionBackwardBf16's one kernel with K ahead keeps dS^T
 // at `maxLength` on the current device (longer ones recompute it); 0: the kernel before runs.
 int shortAttentionBackwardKept(int headDim, std::int64_t maxLength);
+// The one kernel's order of its first loads, process-wide (`--attention-loads-late`, for
+// comparisons; the same bits): true, each warp's first K and V fragments after delta's sums and each
+// row's log2-sum-exp after its row's sums (the kernel before); false (the default), all issued first.
+void setAttentionBackwardLoadsLate(bool late);
 // The forward's zeroSlots as shortAttentionBf16's (virtual add_zero_attn slots: their zero key counts
 // in each row's log2-sum-exp); the backward then needs nothing for them (a zero key adds nothing to
 // dq, and no row holds its dk, dv), so its zeroRows are the stored slots only.

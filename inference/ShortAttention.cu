@@ -20,6 +20,7 @@
 #include "inference/FusedKernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <optional>
@@ -767,6 +768,9 @@ __global__ void __launch_bounds__(32 * kGradWarps)
 // of dependent products (not timed unbounded). At 128 registers it spills nothing at D 48 and 32,
 // 40 bytes at 64.
 constexpr int kFusedGradWarps = 8;
+// setAttentionBackwardLoadsLate's: read at each launch (a captured graph keeps the order it was
+// captured with).
+std::atomic<bool> gLateLoads{false};
 
 // keysAhead (KEYS_AHEAD below): K in a tile of its own, and dS^T kept for sequences of up to `kept`
 // rows: [kept][D + 8] and [kept][kept + 8] bf16; without, dS^T [padded][padded + 8].
@@ -816,7 +820,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
                         const int* __restrict__ cuSeqlens, const float* __restrict__ lse, long long lseStride,
                         __nv_bfloat16* __restrict__ dq, __nv_bfloat16* __restrict__ dk, __nv_bfloat16* __restrict__ dv,
                         int padded, int heads, float scaleLog2e, float scale, float* __restrict__ biasPartial,
-                        const long long* __restrict__ zeroRows, int zeroSlots, int kept) {
+                        const long long* __restrict__ zeroRows, int zeroSlots, int kept, bool lateLoads) {
   constexpr int kPitch = D + 8, kThreads = 32 * kFusedGradWarps;
   extern __shared__ __align__(16) unsigned char smem[];
   const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
@@ -851,27 +855,47 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
   const int g = lane >> 2, t = lane & 3;
   const int mRow = lane & 7, mIdx = lane >> 3;
   const long long lseBase = static_cast<long long>(head) * lseStride + start;
+  const int firstKey = warp * 16;
+  std::uint32_t kf[D / 16][4], vf[D / 16][4];
+  // lateLoads (`--attention-loads-late`, the order before; the same bits): each warp's first K and V
+  // fragments loaded after delta's sums, and each row's log2-sum-exp after its row's sums, where
+  // issuing them all first lets one wait on global memory serve them together.
+  if constexpr (KEYS_AHEAD) { // rows past the sequence: zeros, no load
+    if (!lateLoads) {
+      loadRowFragments<D>(kf, k + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+      loadRowFragments<D>(vf, v + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+    }
+  }
   // delta = rowsum(dO o O), by the query kernel's sums; past the sequence 0, and the log2-sum-exp
   // +inf (P 0: those queries' rows of q and dO are zero).
   for (int row0 = warp * 16; row0 < lp; row0 += 16 * kFusedGradWarps) {
     const int ra = row0 + g, rb = row0 + g + 8;
+    float la = INFINITY, lb = INFINITY;
+    if (!lateLoads && t == 0) {
+      if (ra < len) la = lse[lseBase + ra];
+      if (rb < len) lb = lse[lseBase + rb];
+    }
     std::uint32_t df[D / 16][4], of[D / 16][4];
     loadRowFragments<D>(df, dout + outBase, outStride, ra, rb, len, t);
     loadRowFragments<D>(of, o + outBase, outStride, ra, rb, len, t);
     float da, db;
     rowDeltas<D>(da, db, df, of);
     if (t == 0) {
+      if (lateLoads) {
+        la = ra < len ? lse[lseBase + ra] : INFINITY;
+        lb = rb < len ? lse[lseBase + rb] : INFINITY;
+      }
       deltas[ra] = ra < len ? da : 0.f;
       deltas[rb] = rb < len ? db : 0.f;
-      lses[ra] = ra < len ? lse[lseBase + ra] : INFINITY;
-      lses[rb] = rb < len ? lse[lseBase + rb] : INFINITY;
+      lses[ra] = la;
+      lses[rb] = lb;
     }
   }
-  const int firstKey = warp * 16;
-  std::uint32_t kf[D / 16][4], vf[D / 16][4];
-  if constexpr (KEYS_AHEAD) { // rows past the sequence: zeros, no load
-    loadRowFragments<D>(kf, k + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
-    loadRowFragments<D>(vf, v + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+  if constexpr (KEYS_AHEAD) {
+    if (lateLoads) {
+      loadRowFragments<D>(kf, k + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+      loadRowFragments<D>(vf, v + base, rowStride, firstKey + g, firstKey + g + 8, len, t);
+    }
   }
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
@@ -1100,7 +1124,7 @@ bool launchFusedBackward(const Launch& l, const void* o, const void* dout, void*
                      static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
                      static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv),
                      l.padded, l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots,
-                     kept);
+                     kept, gLateLoads.load(std::memory_order_relaxed));
   if (cudaGetLastError() != cudaSuccess) return false;
   if (sums.summed) *sums.summed = sums.biasPartial != nullptr;
   return true;
@@ -1237,6 +1261,8 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
   default: return ready(std::integral_constant<int, 64>());
   }
 }
+
+void setAttentionBackwardLoadsLate(bool late) { gLateLoads.store(late, std::memory_order_relaxed); }
 
 int shortAttentionBackwardKept(int headDim, std::int64_t maxLength) {
   if (!shortAttentionFits(headDim, maxLength)) return 0;

@@ -467,6 +467,8 @@ void addModelCommands(CLI::App& app) {
             // up to which it kept dS^T (longer sequences recompute it: at 258 most of them).
             j["train_attention_keys_ahead_max_difference" + suffix] = t.keysAheadFromReload;
             j["train_attention_kept_rows" + suffix] = t.kept;
+            // Its first loads in the order before (setAttentionBackwardLoadsLate): the same bits.
+            j["train_attention_loads_late_max_difference" + suffix] = t.loadsLateFromEarly;
           }
           {
             // K ahead at heads of 48 on sequences that all keep dS^T (up to 140 rows, the 4M-cell
@@ -634,6 +636,11 @@ void addModelCommands(CLI::App& app) {
         if (j.contains(oneKey) && !(j[oneKey].is_number() && j[oneKey].get<double>() == 0))
           failures.push_back("training's attention backward in one kernel" + std::string(suffix) +
                              " differs from its two kernels, or did not run");
+        // The first loads in either order: the same arithmetic, so the same bits.
+        const std::string lateKey = std::string("train_attention_loads_late_max_difference") + suffix;
+        if (j.contains(lateKey) && !(j[lateKey].is_number() && j[lateKey].get<double>() == 0))
+          failures.push_back("training's attention backward with its first loads in the order before" +
+                             std::string(suffix) + " differs from the default, or did not run");
         // With K ahead or not: the same arithmetic, so the same bits.
         const std::string aheadKey = std::string("train_attention_keys_ahead_max_difference") + suffix;
         if (j.contains(aheadKey) && !(j[aheadKey].is_number() && j[aheadKey].get<double>() == 0))

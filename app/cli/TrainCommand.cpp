@@ -54,6 +54,7 @@ struct TrainJob {
   bool linCombGelu = false;                // GPU: the fused feed-forward's linear-combination epilogues (before)
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
+  bool attentionLoadsLate = false;         // GPU: the one kernel's first loads after delta's sums (before)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
@@ -174,6 +175,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setLinCombGelu(job.linCombGelu);
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
+  inference::CellTransformer::setAttentionBackwardLoadsLate(job.attentionLoadsLate);
   model->setNormBiasSums(!job.separateBiasSums);
   model->setBiasGradInProduct(job.biasGradInProduct);
   model->setStoredGeluGrad(job.storedGeluGrad);
@@ -311,6 +313,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"bias_in_product_declines", inference::CellTransformer::biasInProductDeclines()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
+                      {"attention_loads_late", job.attentionLoadsLate},
                       {"norm_bias_sums", model->normBiasSums()},
                       {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
@@ -434,6 +437,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the attention backward's one kernel copies K over Q between its two phases and loads each "
                 "warp's keys after its first barrier, instead of copying K with Q and dO at its start (the kernel "
                 "before, for comparisons)");
+  cmd->add_flag("--attention-loads-late", job.attentionLoadsLate,
+                "GPU: the attention backward's one kernel loads each warp's first keys and values after its "
+                "rows' delta sums, and each row's log2-sum-exp after its sums, instead of issuing them all first "
+                "(the order before, for comparisons; the same bits)");
   cmd->add_flag("--separate-bias-sums", job.separateBiasSums,
                 "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
                 "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
