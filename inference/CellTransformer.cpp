@@ -894,6 +894,21 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
 
 #ifdef ATLASCOPE_FUSED_KERNELS
 namespace {
+// The attention backward's load order (cuda::setAttentionBackwardLoadsLate, process-wide) for one
+// check or bench path, the order before put back however the scope ends.
+class AttentionLoadsLate {
+public:
+  explicit AttentionLoadsLate(bool late) : before_(cuda::attentionBackwardLoadsLate()) {
+    cuda::setAttentionBackwardLoadsLate(late);
+  }
+  ~AttentionLoadsLate() { cuda::setAttentionBackwardLoadsLate(before_); }
+  AttentionLoadsLate(const AttentionLoadsLate&) = delete;
+  AttentionLoadsLate& operator=(const AttentionLoadsLate&) = delete;
+
+private:
+  bool before_;
+};
+
 // The checks' comparisons of two paths' outputs and gradients (in float32): the largest absolute
 // difference over the first `count` tensors of a and b (1 where one is undefined or missing; a NaN
 // stays), and a's largest difference from b relative to b's largest value.
@@ -1645,8 +1660,7 @@ CellTransformer::Fp8Check CellTransformer::checkFp8Kernels([[maybe_unused]] torc
       if (!y.defined()) return Fp8Check{};
       const torch::Tensor e = torch::gelu(pre, erf ? "none" : "tanh");
       const double rel = ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
-      double& worst = erf ? r.gemmErfMaxRelError : r.gemmMaxRelError;
-      worst = std::max(worst, rel);
+      keepWorst(erf ? r.gemmErfMaxRelError : r.gemmMaxRelError, rel);
     }
   }
   const auto ob = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
@@ -2251,11 +2265,20 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
     r.kept = cuda::shortAttentionBackwardKept(static_cast<int>(d), maxLength);
     r.keysAheadFromReload = largestDifference(a, reload, a.size());
   }
-  // The one kernel with its first loads in the order before: the same arithmetic, so the same bits.
-  cuda::setAttentionBackwardLoadsLate(true);
-  const auto late = run(Short);
-  cuda::setAttentionBackwardLoadsLate(false);
-  if (!a.empty() && !late.empty()) r.loadsLateFromEarly = largestDifference(a, late, a.size());
+  // Both kernels (K ahead and the one before) with their first loads in the order before: the same
+  // arithmetic, so the same bits.
+  if (!a.empty() && !reload.empty()) {
+    std::vector<torch::Tensor> late, lateReload;
+    {
+      const AttentionLoadsLate order(true);
+      late = run(Short);
+      lateReload = run(ShortReload);
+    }
+    if (late.size() == a.size() && lateReload.size() == reload.size()) {
+      r.loadsLateFromEarly = largestDifference(a, late, a.size());
+      keepWorst(r.loadsLateFromEarly, largestDifference(reload, lateReload, reload.size()));
+    }
+  }
   const auto packed = run(Packed);
   if (!a.empty() && !packed.empty()) r.packedFromShort = largestDifference(packed, a, a.size());
   r.flash = worst(run(Flash));
@@ -2326,7 +2349,7 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
   const auto stored = slotsRun(false), appended = slotsRun(true);
   r.virtualSlots = 0;
   for (std::size_t i = 0; i < stored.size(); ++i)
-    r.virtualSlots = std::max(r.virtualSlots, largestRelativeDifference(appended[i], stored[i]));
+    keepWorst(r.virtualSlots, largestRelativeDifference(appended[i], stored[i]));
 #endif
   return r;
 }
@@ -2370,7 +2393,7 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
     const bool shortKernels = path > 0;
     twoKernels = path == 2;
     if (shortKernels && !shortFits) break;
-    cuda::setAttentionBackwardLoadsLate(path == 3);
+    const AttentionLoadsLate order(path == 3);
     TrainAttentionTiming t;
     t.path = path == 0 ? "flash" : path == 1 ? "short" : path == 3 ? "short-loads-late" : "short-two-kernel-backward";
     t.rows = rows;
@@ -2394,7 +2417,6 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
     }
     r.push_back(t);
   }
-  cuda::setAttentionBackwardLoadsLate(false);
 #endif
   return r;
 }

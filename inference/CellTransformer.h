@@ -476,9 +476,8 @@ public:
   // `bench attention`: each short-attention kernel (cuda::shortAttentionVariantName) on one
   // embedding batch's shape: `rows` packed tokens in sequences of mean length `meanLength` (uniform
   // from half to one and a half times it, or all of it where `exactLength`; E 384, 8 heads, random
-  // bf16 q/k/v), `iterations` calls
-  // after a warm-up. ms per call, and the largest difference of its output from variant 1's (the
-  // kernel before). Empty: not built or not a GPU.
+  // bf16 q/k/v), `iterations` calls after a warm-up. ms per call, and the largest difference of its
+  // output from variant 1's (the kernel before). Empty: not built or not a GPU.
   struct AttentionTiming {
     int variant = 0;
     std::string name;
@@ -505,8 +504,9 @@ public:
     // at this length on this device (longer sequences recompute it; 0: the kernel before ran).
     double keysAheadFromReload = -1;
     int kept = 0;
-    // The one kernel with its first loads in the order before (setAttentionBackwardLoadsLate)
-    // against the default: the largest absolute difference (the same arithmetic: 0).
+    // The one kernel, with K ahead and without, with its first loads in the order before
+    // (setAttentionBackwardLoadsLate) against the default: the largest absolute difference (the
+    // same arithmetic: 0).
     double loadsLateFromEarly = -1;
   };
   // Training's q|k|v projection and attention as one function (the one-kernel backward summing the
@@ -539,7 +539,9 @@ public:
   // `bench attention --train`: training's attention by flash and by the short kernels on one
   // step's shape (`rows` tokens, lengths as benchAttention's; E 384, 8 heads): ms per forward (with
   // what the backward keeps) and per forward + backward, and the short kernels' largest difference
-  // from flash in the output and dq. Empty: not built or not a GPU.
+  // from flash in the output and dq. Paths: flash, short (the one-kernel backward), short-loads-late
+  // (its first loads in the order before, setAttentionBackwardLoadsLate, put back after) and
+  // short-two-kernel-backward. Empty: not built or not a GPU.
   struct TrainAttentionTiming {
     std::string path;
     double forwardMs = 0, stepMs = 0, maxAbsFromFlash = 0;

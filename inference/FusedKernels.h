@@ -190,6 +190,7 @@ int shortAttentionBackwardKept(int headDim, std::int64_t maxLength);
 // comparisons; the same bits): true, each warp's first K and V fragments after delta's sums and each
 // row's log2-sum-exp after its row's sums (the kernel before); false (the default), all issued first.
 void setAttentionBackwardLoadsLate(bool late);
+bool attentionBackwardLoadsLate();
 // The forward's zeroSlots as shortAttentionBf16's (virtual add_zero_attn slots: their zero key counts
 // in each row's log2-sum-exp); the backward then needs nothing for them (a zero key adds nothing to
 // dq, and no row holds its dk, dv), so its zeroRows are the stored slots only.

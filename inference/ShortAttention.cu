@@ -1263,6 +1263,7 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
 }
 
 void setAttentionBackwardLoadsLate(bool late) { gLateLoads.store(late, std::memory_order_relaxed); }
+bool attentionBackwardLoadsLate() { return gLateLoads.load(std::memory_order_relaxed); }
 
 int shortAttentionBackwardKept(int headDim, std::int64_t maxLength) {
   if (!shortAttentionFits(headDim, maxLength)) return 0;

@@ -3,7 +3,17 @@
 import json
 import sys
 
-for line in (l for f in (sys.argv[1:] or ["-"]) for l in (sys.stdin if f == "-" else open(f))):
+
+def lines(names):
+    for name in names:
+        if name == "-":
+            yield from sys.stdin
+        else:
+            with open(name) as f:
+                yield from f
+
+
+for line in lines(sys.argv[1:] or ["-"]):
     line = line.strip()
     if not line.startswith("{"):
         continue
