@@ -824,6 +824,55 @@ torch::Tensor CellTransformer::normalize(const torch::Tensor& x) const {
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, {}, {}, 1e-5);
 }
 
+#ifdef ATLASCOPE_FUSED_KERNELS
+namespace {
+// The attention backward's load order (cuda::setAttentionBackwardLoadsLate, process-wide) for one
+// check or bench path, the order before put back however the scope ends.
+class AttentionLoadsLate {
+public:
+  explicit AttentionLoadsLate(bool late) : before_(cuda::attentionBackwardLoadsLate()) {
+    cuda::setAttentionBackwardLoadsLate(late);
+  }
+  ~AttentionLoadsLate() { cuda::setAttentionBackwardLoadsLate(before_); }
+  AttentionLoadsLate(const AttentionLoadsLate&) = delete;
+  AttentionLoadsLate& operator=(const AttentionLoadsLate&) = delete;
+
+private:
+  bool before_;
+};
+
+// The checks' comparisons of two paths' outputs and gradients (in float32). a's largest difference
+// from b relative to b's largest value:
+double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor e = b.to(torch::kFloat32);
+  return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
+}
+
+// The largest difference(a[i], b[i]) over the pairs [from, to): 1 for a pair with an undefined
+// tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
+template <class Difference>
+double worstOverPairs(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t from,
+                      std::size_t to, Difference difference) {
+  if (a.size() != b.size()) return -1;
+  double worst = 0;
+  for (std::size_t i = from; i < std::min(to, a.size()); ++i)
+    keepWorst(worst, a[i].defined() && b[i].defined() ? difference(a[i], b[i]) : 1.0);
+  return worst;
+}
+double worstRelativeDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                               std::size_t from = 0) {
+  return worstOverPairs(a, b, from, a.size(), largestRelativeDifference);
+}
+// The largest absolute difference over the first `count` pairs (all by default; 0: the same bits).
+double worstAbsoluteDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
+                               std::size_t count = std::numeric_limits<std::size_t>::max()) {
+  return worstOverPairs(a, b, 0, count, [](const torch::Tensor& x, const torch::Tensor& y) {
+    return (x.to(torch::kFloat32) - y.to(torch::kFloat32)).abs().max().item<double>();
+  });
+}
+} // namespace
+#endif
+
 double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t rows, int cols) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda()) return -1;
@@ -877,9 +926,7 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
         if (!a[i].defined() || !e[i].defined()) return 1.0; // a gradient missing
         // The slice read in place: the same kernel on the same values, so the same bits.
         if (path == 7 && !torch::equal(a[i], e[i])) return 1.0;
-        const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
-        const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
-        keepWorst(worst, (d / scale).item<double>());
+        keepWorst(worst, largestRelativeDifference(a[i], e[i]));
       }
     }
   }
@@ -891,65 +938,6 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
   return -1;
 #endif
 }
-
-#ifdef ATLASCOPE_FUSED_KERNELS
-namespace {
-// The attention backward's load order (cuda::setAttentionBackwardLoadsLate, process-wide) for one
-// check or bench path, the order before put back however the scope ends.
-class AttentionLoadsLate {
-public:
-  explicit AttentionLoadsLate(bool late) : before_(cuda::attentionBackwardLoadsLate()) {
-    cuda::setAttentionBackwardLoadsLate(late);
-  }
-  ~AttentionLoadsLate() { cuda::setAttentionBackwardLoadsLate(before_); }
-  AttentionLoadsLate(const AttentionLoadsLate&) = delete;
-  AttentionLoadsLate& operator=(const AttentionLoadsLate&) = delete;
-
-private:
-  bool before_;
-};
-
-// The checks' comparisons of two paths' outputs and gradients (in float32): the largest absolute
-// difference over the first `count` tensors of a and b (1 where one is undefined or missing; a NaN
-// stays), and a's largest difference from b relative to b's largest value.
-double largestDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t count) {
-  double worst = 0;
-  for (std::size_t i = 0; i < count; ++i)
-    keepWorst(worst, i < a.size() && i < b.size() && a[i].defined() && b[i].defined()
-                         ? (a[i].to(torch::kFloat32) - b[i].to(torch::kFloat32)).abs().max().item<double>()
-                         : 1.0);
-  return worst;
-}
-
-double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor e = b.to(torch::kFloat32);
-  return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
-}
-
-// The largest difference(a[i], b[i]) over the pairs from `from` on: 1 for a pair with an undefined
-// tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
-template <class Difference>
-double worstOverPairs(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, std::size_t from,
-                      Difference difference) {
-  if (a.size() != b.size()) return -1;
-  double worst = 0;
-  for (std::size_t i = from; i < a.size(); ++i) {
-    keepWorst(worst, a[i].defined() && b[i].defined() ? difference(a[i], b[i]) : 1.0);
-  }
-  return worst;
-}
-double worstRelativeDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b,
-                               std::size_t from = 0) {
-  return worstOverPairs(a, b, from, largestRelativeDifference);
-}
-// The same with the largest absolute difference (0: the same bits).
-double worstAbsoluteDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  return worstOverPairs(a, b, 0, [](const torch::Tensor& x, const torch::Tensor& y) {
-    return (x.to(torch::kFloat32) - y.to(torch::kFloat32)).abs().max().item<double>();
-  });
-}
-} // namespace
-#endif
 
 CellTransformer::NormBiasSumsCheck CellTransformer::checkNormBiasSums(torch::Device device, std::int64_t rows,
                                                                       int cols) {
@@ -978,7 +966,7 @@ CellTransformer::NormBiasSumsCheck CellTransformer::checkNormBiasSums(torch::Dev
   const auto now = grads(true);
   r.used = gSummedGradientUses.load() > uses;
   const auto before = grads(false);
-  r.sameGradients = largestDifference(now, before, 5);
+  r.sameGradients = worstAbsoluteDifference(now, before, 5);
   r.biasRelative = largestRelativeDifference(now[5], before[5]);
 #else
   (void)device;
@@ -1007,11 +995,7 @@ double CellTransformer::checkTrainLinear(torch::Device device, std::int64_t rows
   const torch::Tensor dy3 = torch::randn({rows, 3 * in}, o);
   double worst = 0;
   auto compare = [&worst](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& e) {
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i].to(torch::kFloat32)).abs().max();
-      const torch::Tensor scale = e[i].to(torch::kFloat32).abs().max().clamp_min(1e-6);
-      keepWorst(worst, (d / scale).item<double>());
-    }
+    for (std::size_t i = 0; i < a.size(); ++i) keepWorst(worst, largestRelativeDifference(a[i], e[i]));
   };
   for (const bool gelu : {false, true}) {
     auto grads = [&](bool fused) {
@@ -1101,10 +1085,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   // Each tensor's largest difference relative to its largest value: y, dx, dW1, db1, dW2, db2.
   auto each = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& e) {
     std::vector<double> w;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const torch::Tensor d = (a[i].to(torch::kFloat32) - e[i]).abs().max();
-      w.push_back((d / e[i].abs().max().clamp_min(1e-6)).item<double>());
-    }
+    for (std::size_t i = 0; i < a.size(); ++i) w.push_back(largestRelativeDifference(a[i], e[i]));
     return w;
   };
   const auto reference = run(0);
@@ -1659,8 +1640,7 @@ CellTransformer::Fp8Check CellTransformer::checkFp8Kernels([[maybe_unused]] torc
       });
       if (!y.defined()) return Fp8Check{};
       const torch::Tensor e = torch::gelu(pre, erf ? "none" : "tanh");
-      const double rel = ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
-      keepWorst(erf ? r.gemmErfMaxRelError : r.gemmMaxRelError, rel);
+      keepWorst(erf ? r.gemmErfMaxRelError : r.gemmMaxRelError, largestRelativeDifference(y, e));
     }
   }
   const auto ob = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
@@ -1702,7 +1682,7 @@ double CellTransformer::checkGemmGelu([[maybe_unused]] torch::Device device, [[m
     // The reference in float32 from the same bf16 inputs.
     const torch::Tensor e =
         torch::gelu(torch::linear(x.to(torch::kFloat32), w.to(torch::kFloat32), b.to(torch::kFloat32)));
-    keepWorst(worst, ((y.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>());
+    keepWorst(worst, largestRelativeDifference(y, e));
   }
   return worst;
 #else
@@ -2248,22 +2228,18 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
   const std::vector<torch::Tensor> reference = run(Float32);
   auto worst = [&](const std::vector<torch::Tensor>& a) {
     double w = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      const torch::Tensor e = reference[i];
-      const torch::Tensor diff = (a[i].to(torch::kFloat32) - e).abs().max();
-      keepWorst(w, (diff / e.abs().max().clamp_min(1e-6)).item<double>());
-    }
+    for (std::size_t i = 0; i < a.size(); ++i) keepWorst(w, largestRelativeDifference(a[i], reference[i]));
     return w;
   };
   const auto a = run(Short);
   if (!a.empty()) r.shortKernels = worst(a);
   const auto two = run(ShortTwoKernels);
   if (!two.empty()) r.twoKernels = worst(two);
-  if (!a.empty() && !two.empty()) r.fusedFromTwoKernels = largestDifference(a, two, a.size());
+  if (!a.empty() && !two.empty()) r.fusedFromTwoKernels = worstAbsoluteDifference(a, two);
   const auto reload = run(ShortReload);
   if (!a.empty() && !reload.empty()) {
     r.kept = cuda::shortAttentionBackwardKept(static_cast<int>(d), maxLength);
-    r.keysAheadFromReload = largestDifference(a, reload, a.size());
+    r.keysAheadFromReload = worstAbsoluteDifference(a, reload);
   }
   // Both kernels (K ahead and the one before) with their first loads in the order before: the same
   // arithmetic, so the same bits.
@@ -2275,12 +2251,12 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
       lateReload = run(ShortReload);
     }
     if (late.size() == a.size() && lateReload.size() == reload.size()) {
-      r.loadsLateFromEarly = largestDifference(a, late, a.size());
-      keepWorst(r.loadsLateFromEarly, largestDifference(reload, lateReload, reload.size()));
+      r.loadsLateFromEarly = worstAbsoluteDifference(a, late);
+      keepWorst(r.loadsLateFromEarly, worstAbsoluteDifference(reload, lateReload));
     }
   }
   const auto packed = run(Packed);
-  if (!a.empty() && !packed.empty()) r.packedFromShort = largestDifference(packed, a, a.size());
+  if (!a.empty() && !packed.empty()) r.packedFromShort = worstAbsoluteDifference(packed, a);
   r.flash = worst(run(Flash));
 #endif
   return r;
@@ -2319,7 +2295,7 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
     return std::vector<torch::Tensor>{out.detach(), x.grad(), w.grad(), b.grad()};
   };
   const auto before = run(false), now = run(true);
-  r.sameGradients = largestDifference(now, before, 3);
+  r.sameGradients = worstAbsoluteDifference(now, before, 3);
   r.biasRelative = largestRelativeDifference(now[3], before[3]);
   // The neighbourhoods' add_zero_attn slots appended by the kernel (Batch::virtualZeroSlot) against
   // stored ones whose outputs nothing reads (as the model's: the pool never reads a slot): the
