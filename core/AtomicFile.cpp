@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <unistd.h>
 
 namespace atlascope {
 
@@ -37,6 +38,13 @@ void writeFileAtomically(const std::string& target, const void* data, std::size_
     throw FileError(target, "cannot write (disk full?)");
   }
   moveIntoPlace(temp, target);
+}
+
+bool linkIntoPlace(const std::string& source, const std::string& target) {
+  const std::string temp = temporaryPathFor(target);
+  if (::link(source.c_str(), temp.c_str()) != 0) return false;
+  moveIntoPlace(temp, target);
+  return true;
 }
 
 } // namespace atlascope

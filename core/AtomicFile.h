@@ -12,5 +12,10 @@ std::string temporaryPathFor(const std::string& target);
 void moveIntoPlace(const std::string& temp, const std::string& target);
 // Writes `bytes` to `target` atomically.
 void writeFileAtomically(const std::string& target, const void* data, std::size_t bytes);
+// Makes `target` a second name of the finished file `source` (a hard link beside `target`, renamed
+// over it): the same bytes without writing them again. Atomic outputs never rewrite a file in
+// place, so a later output to `source` leaves `target` as it was. False where the file system
+// has no hard links (or `source` is missing): nothing changed, the caller writes `target` itself.
+bool linkIntoPlace(const std::string& source, const std::string& target);
 
 } // namespace atlascope

@@ -2,6 +2,8 @@
 
 #include "core/AtomicFile.h"
 #include "core/Error.h"
+#include "core/Hdf5File.h"
+#include "core/Hdf5Writer.h"
 #include "core/JsonNumber.h"
 #include "inference/Distributed.h"
 #include "inference/Embedding.h"
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <future>
@@ -44,6 +47,15 @@ double learningRate(const TrainOptions& o, std::int64_t step) {
 }
 
 namespace {
+
+// Whether the file begins with HDF5's signature (optimiser states since 2026-12-05; torch::save's
+// before).
+bool isHdf5File(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  return in.read(head, sizeof head) && std::memcmp(head, "\x89HDF\r\n\x1a\n", sizeof head) == 0;
+}
+
 // A parameter's room in the flat buffers: a multiple of 8 values, so that every parameter (and its
 // compute copy) starts 16-byte aligned, as vectorised kernels need (the gaps stay zero).
 std::int64_t slotSize(std::int64_t count) { return (count + 7) / 8 * 8; }
@@ -246,6 +258,70 @@ struct Trainer::Impl {
     for (auto& [at, f] : ahead)
       if (f.valid()) f.wait();
     ahead.clear();
+  }
+  // Validation's host batches (TrainOptions::validationAhead): this rank's validation cells in
+  // chunks, each chunk's batches built on a host thread of its own, at most validationLookahead()
+  // chunks ahead of the one being scored. run() starts the first chunks while the steps run, as
+  // the steps' own batches are built, so that an epoch's validation finds them ready (the same
+  // cells every time); validate() starts the rest as it takes chunks. Before (validationAhead off),
+  // validation built all of its batches on one thread when it began and read its sums after every
+  // batch.
+  std::vector<std::vector<std::int64_t>> validationChunks;                             // made on first use
+  std::deque<std::pair<std::size_t, std::future<std::vector<Batch>>>> validationBuilt; // (chunk, its batches)
+  std::size_t validationQueued = 0;                                                    // the next chunk to start
+  double validationBuildSeconds = 0; // building them (threads; under buildMutex)
+  // Chunks of 2,048 cells on a GPU (one micro-batch each: ~210k packed tokens), 8 ahead (~50 MB
+  // of pinned host memory); on the CPU a step's cells, one ahead (its threads run the forward).
+  std::size_t validationLookahead() const { return device().is_cuda() ? 8 : 1; }
+  void splitValidation() {
+    if (!validationChunks.empty()) return;
+    const std::vector<std::int64_t> share = shareOf(validation);
+    const auto size = static_cast<std::size_t>(device().is_cuda() ? 2048 : std::max<std::int64_t>(1, opt.cellsPerStep));
+    for (std::size_t i = 0; i < share.size(); i += size)
+      validationChunks.emplace_back(share.begin() + static_cast<long>(i),
+                                    share.begin() + static_cast<long>(std::min(share.size(), i + size)));
+  }
+  // Starts chunks from validationQueued until validationLookahead() are built or building.
+  void startValidationBuilds() {
+    splitValidation();
+    while (validationBuilt.size() < validationLookahead() && validationQueued < validationChunks.size()) {
+      const std::size_t i = validationQueued++;
+      validationBuilt.emplace_back(i, std::async(std::launch::async, [this, i] {
+                                     const auto t = std::chrono::steady_clock::now();
+                                     std::vector<Batch> b = batchesOf(validationChunks[i]);
+                                     std::lock_guard<std::mutex> lock(buildMutex);
+                                     validationBuildSeconds +=
+                                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+                                     return b;
+                                   }));
+    }
+  }
+  void dropValidationBuilds() {
+    for (auto& [i, f] : validationBuilt)
+      if (f.valid()) f.wait();
+    validationBuilt.clear();
+    validationQueued = 0;
+  }
+  // The baseline's per-gene mean count and NB dispersion (method of moments) over the training
+  // cells: the same every validation, so made once, in slices of 65,536 cells (whole, the copy of
+  // 3.2M x 500 counts took 6.4 GB of device memory; the path before, validationAhead off, did that
+  // at every validation).
+  torch::Tensor baselineMean, baselineTheta;
+  void makeBaseline() {
+    if (baselineMean.defined()) return;
+    const torch::Tensor all = torch::tensor(train, torch::kInt64).to(device());
+    const auto f64 = expression.options().dtype(torch::kFloat64);
+    torch::Tensor s1 = torch::zeros({expression.size(1)}, f64), s2 = torch::zeros({expression.size(1)}, f64);
+    for (std::int64_t i = 0, n = all.size(0); i < n; i += 65536) {
+      const torch::Tensor c =
+          torch::exp(expression.index_select(0, all.narrow(0, i, std::min<std::int64_t>(65536, n - i)))) - 1;
+      s1 += c.sum(0, false, torch::kFloat64);
+      s2 += (c * c).sum(0, false, torch::kFloat64);
+    }
+    const auto n = static_cast<double>(std::max<std::size_t>(1, train.size()));
+    const torch::Tensor mean = s1 / n, var = (s2 / n - mean * mean).clamp_min(0);
+    baselineMean = mean.to(torch::kFloat32);
+    baselineTheta = (mean * mean / (var - mean).clamp_min(1e-6)).clamp(1e-3, 1e6).to(torch::kFloat32);
   }
   // CUDA graphs of the step (GPU, TrainOptions::cudaGraphs); null: eager.
   std::unique_ptr<StepGraphs> graphs;
@@ -651,6 +727,10 @@ std::pair<double, double> Trainer::batchSeconds() const {
 
 StepTimes Trainer::stepTimes() const {
   StepTimes t = impl_->times;
+  {
+    std::lock_guard<std::mutex> lock(impl_->buildMutex);
+    t.validationBuildSeconds = impl_->validationBuildSeconds;
+  }
   std::vector<double> v = impl_->replayIntervals;
   if (v.empty()) return t;
   std::sort(v.begin(), v.end());
@@ -675,6 +755,7 @@ Trainer::~Trainer() {
     } catch (...) {}
   }
   impl_->dropAhead();
+  impl_->dropValidationBuilds();
   impl_->reducer.reset();
   for (auto& [k, t] : impl_->model.mutableParameters()) {
     t.mutable_grad() = torch::Tensor();
@@ -923,6 +1004,8 @@ void Trainer::run() {
         trace.stop(m.opt.traceFile);
     }
     ++runSteps;
+    // The next validation's first batches, built on host threads while the steps run.
+    if (m.opt.onValidation && m.opt.validationAhead) m.startValidationBuilds();
     const TrainState before = state_;
     const auto t = std::chrono::steady_clock::now();
     Queued q = queueStep(oneRank);
@@ -967,61 +1050,134 @@ void Trainer::run() {
 
 ValidationMetrics Trainer::validate() {
   Impl& m = *impl_;
+  std::map<std::string, double>* profile = m.opt.validationProfile;
+  auto last = std::chrono::steady_clock::now();
+  auto mark = [&](const char* part) { // TrainOptions::validationProfile
+    if (!profile) return;
+    if (m.device().is_cuda()) torch::cuda::synchronize(m.device().index());
+    const auto now = std::chrono::steady_clock::now();
+    (*profile)[part] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
   if (m.graphs) m.graphs->synchronize(); // the last queued step's optimiser step, before its weights are read
+  mark("last step");
   torch::NoGradGuard noGrad;
   // The compute copies are rebuilt here: after graph replays the model's own copies are stale.
   if (m.model.computeType() != torch::kFloat32) m.refreshCopies(); // the weights of the last step
-  ValidationMetrics v;
   // Baseline: each gene's training mean count, NB dispersion by the method of moments, no zero inflation.
-  const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64).to(m.device());
-  const torch::Tensor trainCounts = torch::exp(m.expression.index_select(0, trainIdx)) - 1;
-  const torch::Tensor mean = trainCounts.mean(0), var = trainCounts.var(0, false);
-  const torch::Tensor theta = (mean * mean / (var - mean).clamp_min(1e-6)).clamp(1e-3, 1e6);
-  double nll = 0, base = 0, r = 0, rb = 0;
-  std::int64_t count = 0;
+  torch::Tensor mean, theta;
+  if (m.opt.validationAhead) {
+    m.makeBaseline();
+    mean = m.baselineMean;
+    theta = m.baselineTheta;
+  } else {
+    const torch::Tensor trainIdx = torch::tensor(m.train, torch::kInt64).to(m.device());
+    const torch::Tensor trainCounts = torch::exp(m.expression.index_select(0, trainIdx)) - 1;
+    mean = trainCounts.mean(0);
+    const torch::Tensor var = trainCounts.var(0, false);
+    theta = (mean * mean / (var - mean).clamp_min(1e-6)).clamp(1e-3, 1e6);
+  }
+  mark("baseline");
   auto pearson = [](const torch::Tensor& a, const torch::Tensor& b) { // per row
     const torch::Tensor ac = a - a.mean(1, true), bc = b - b.mean(1, true);
     return (ac * bc).sum(1) / (ac.norm(2, 1) * bc.norm(2, 1)).clamp_min(1e-12);
   };
-  for (const Batch& host : m.batchesOf(m.shareOf(m.validation))) {
+  // The sums of the model's NLL and Pearson, the baseline's, and the cells: on the device, read
+  // once at the end (validationAhead; before, after every batch).
+  torch::Tensor sums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64));
+  torch::Tensor deviceSums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(m.device()));
+  std::vector<std::vector<Batch>> held; // until the device has read them (toDevice copies without waiting)
+  std::map<std::string, double> stages; // the forward's, with a profile
+  auto score = [&](const Batch& host) {
     const Batch b = toDevice(host, m.device());
-    const Output o = m.model.forward(m.inputs(), m.types, b, true);
+    mark("copies");
+    const Output o = m.model.forward(m.inputs(), m.types, b, true, profile ? &stages : nullptr);
+    mark("forward");
     const torch::Tensor target = m.expression.index_select(0, b.reference);
     const torch::Tensor counts = torch::exp(target) - 1;
     const std::int64_t B = b.reference.size(0);
-    nll += zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum().item<double>();
     const torch::Tensor predicted = (1 - torch::sigmoid(o.ziLogits)) * o.mu;
-    r += pearson(predicted, counts).sum().item<double>();
     const torch::Tensor bm = mean.view({1, -1}).expand({B, -1}), bt = theta.view({1, -1}).expand({B, -1});
-    base += zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0, bm.options())).mean(1).sum().item<double>();
-    rb += pearson(bm + 1e-9 * torch::randn_like(bm), counts).sum().item<double>();
-    count += B;
+    const torch::Tensor s =
+        torch::stack({zinbNll(target, o.mu, o.theta, o.ziLogits).mean(1).sum(), pearson(predicted, counts).sum(),
+                      zinbNll(target, bm, bt, torch::full({B, mean.size(0)}, -20.0, bm.options())).mean(1).sum(),
+                      pearson(bm + 1e-9 * torch::randn_like(bm), counts).sum(),
+                      torch::full({}, static_cast<double>(B), counts.options())})
+            .to(torch::kFloat64);
+    if (m.opt.validationAhead)
+      deviceSums += s;
+    else
+      sums += s.cpu();
+    mark("scores");
+  };
+  if (m.opt.validationAhead) {
+    // The chunks in order from the first: builds left by a validation that stopped part-way are dropped.
+    if (!m.validationBuilt.empty() && m.validationBuilt.front().first != 0) m.dropValidationBuilds();
+    m.splitValidation();
+    struct Reset { // however this ends, the next validation starts from the first chunk
+      Impl& m;
+      ~Reset() {
+        if (!m.validationBuilt.empty()) m.dropValidationBuilds();
+        m.validationQueued = 0;
+      }
+    } reset{m};
+    for (std::size_t i = 0; i < m.validationChunks.size(); ++i) {
+      m.startValidationBuilds();
+      const auto wait = std::chrono::steady_clock::now();
+      held.push_back(m.validationBuilt.front().second.get());
+      m.validationBuilt.pop_front();
+      m.times.validationWaitSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wait).count();
+      mark("batches");
+      for (const Batch& host : held.back()) score(host);
+    }
+    sums = deviceSums.cpu();
+  } else {
+    const auto wait = std::chrono::steady_clock::now();
+    held.push_back(m.batchesOf(m.shareOf(m.validation)));
+    const double built = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait).count();
+    m.times.validationWaitSeconds += built;
+    {
+      std::lock_guard<std::mutex> lock(m.buildMutex);
+      m.validationBuildSeconds += built;
+    }
+    mark("batches");
+    for (const Batch& host : held.back()) score(host);
   }
   if (m.opt.dist && m.opt.dist->size() > 1) {
     // Each rank scored its share: the sums over every rank.
-    torch::Tensor sums = torch::tensor({nll, r, base, rb, static_cast<double>(count)}, torch::kFloat64).to(m.device());
-    m.opt.dist->allReduceSum(sums);
-    const torch::Tensor h = sums.cpu();
-    nll = h[0].item<double>();
-    r = h[1].item<double>();
-    base = h[2].item<double>();
-    rb = h[3].item<double>();
-    count = static_cast<std::int64_t>(h[4].item<double>());
+    torch::Tensor reduced = sums.to(m.device());
+    m.opt.dist->allReduceSum(reduced);
+    sums = reduced.cpu();
   }
-  v.nll = nll / static_cast<double>(count);
-  v.pearson = r / static_cast<double>(count);
-  v.baselineNll = base / static_cast<double>(count);
-  v.baselinePearson = rb / static_cast<double>(count);
+  mark("scores");
+  // The forward's stages, inside "forward" above.
+  if (profile)
+    for (const auto& [stage, seconds] : stages) (*profile)["forward: " + stage] += seconds;
+  const auto* h = sums.data_ptr<double>();
+  ValidationMetrics v;
+  v.nll = h[0] / h[4];
+  v.pearson = h[1] / h[4];
+  v.baselineNll = h[2] / h[4];
+  v.baselinePearson = h[3] / h[4];
   return v;
 }
 
 void Trainer::saveState(const std::string& path) const {
   if (impl_->graphs) impl_->graphs->synchronize(); // Adam's moments as the last queued step left them
-  const std::string optPath = path + ".adam", tmp = temporaryPathFor(optPath);
-  torch::save(std::vector<torch::Tensor>{impl_->canonical(impl_->expAvg).cpu(), impl_->canonical(impl_->expAvgSq).cpu(),
-                                         torch::tensor({impl_->adamSteps}, torch::kInt64)},
-              tmp);
-  moveIntoPlace(tmp, optPath);
+  // Adam's moments in HDF5 (exp_avg, exp_avg_sq: float32 in the order of parameters(); steps):
+  // written as they are, where torch::save's archive took ~0.9 s for the released model's 144 MB
+  // (most of a validation's checkpointing). Files of torch::save are still read (loadState).
+  {
+    Hdf5Writer out(path + ".adam");
+    out.setStringAttribute("/", "format", "atlascope-adam");
+    const torch::Tensor m1 = impl_->canonical(impl_->expAvg).cpu().contiguous(),
+                        m2 = impl_->canonical(impl_->expAvgSq).cpu().contiguous();
+    out.writeArray("/exp_avg", H5Type::Float32, {m1.numel()}, m1.data_ptr<float>());
+    out.writeArray("/exp_avg_sq", H5Type::Float32, {m2.numel()}, m2.data_ptr<float>());
+    const std::int64_t steps = impl_->adamSteps;
+    out.writeArray("/steps", H5Type::Int64, {1}, &steps);
+    out.commit();
+  }
   const std::string s =
       nlohmann::json{{"step", state_.step}, {"epoch", state_.epoch}, {"position", state_.position}}.dump();
   writeFileAtomically(path, s.data(), s.size());
@@ -1045,10 +1201,29 @@ void Trainer::loadState(const std::string& path) {
     throw FileError(path, std::string("damaged training state: ") + e.what());
   }
   std::vector<torch::Tensor> adam;
-  try {
-    torch::load(adam, path + ".adam");
-  } catch (const std::exception&) {
-    throw FileError(path + ".adam", "damaged or missing optimiser state");
+  const std::string optPath = path + ".adam";
+  if (isHdf5File(optPath)) {
+    try {
+      const Hdf5File f(optPath);
+      for (const char* name : {"/exp_avg", "/exp_avg_sq"}) {
+        NdArray<float> a = f.readFloat(name);
+        adam.push_back(
+            torch::from_blob(a.data.data(), {static_cast<std::int64_t>(a.data.size())}, torch::kFloat32).clone());
+      }
+      const NdArray<std::int64_t> steps = f.readInt64("/steps");
+      if (steps.data.size() != 1 || steps.data[0] < 0) throw FileError(optPath, "damaged optimiser state (steps)");
+      adam.push_back(torch::tensor({steps.data[0]}, torch::kInt64));
+    } catch (const FileError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw FileError(optPath, std::string("damaged optimiser state: ") + e.what());
+    }
+  } else {
+    try { // written by torch::save (before 2026-12-05)
+      torch::load(adam, optPath);
+    } catch (const std::exception&) {
+      throw FileError(optPath, "damaged or missing optimiser state");
+    }
   }
   std::int64_t count = 0; // values in the order of parameters(), without the layout's gaps
   for (const auto& [offset, n] : impl_->layout) count += n;

@@ -49,6 +49,10 @@ struct TrainOptions {
   // (waiting for batches, the forward's stages, loss, backward, optimiser). Slows the run: for
   // a profile, not for throughput.
   std::map<std::string, double>* profile = nullptr;
+  // Non-null: each validation synchronises the device between its parts and adds their seconds
+  // here (waiting for the last step, the baseline, its batches, the forward's stages, the scores);
+  // the steps themselves run as without it.
+  std::map<std::string, double>* validationProfile = nullptr;
   // On a GPU (LibTorch with CUDA): capture each step shape's forward + backward as a CUDA graph
   // and replay it (StepGraphs); off, or with a profile, every step runs eagerly.
   bool cudaGraphs = true;
@@ -129,6 +133,12 @@ struct TrainOptions {
   // (replays' median 17.34 ms against 17.67 and 17.64). Off: stored (`--stored-zero-slots`, the
   // path before, for comparisons).
   bool virtualZeroSlots = true;
+  // Validation's batches built on host threads ahead of their use (Trainer's validationBuilt: the
+  // first ones while the steps before it run), its sums read once at its end, and the baseline's
+  // statistics made once per trainer. Off: all of its batches built on one thread when it begins,
+  // its sums read after each batch and the baseline's statistics from a copy of every training
+  // cell's counts each time (the path before, for comparisons).
+  bool validationAhead = true;
 };
 
 // Where a run's step time went (Trainer::stepTimes): each iteration of run()'s loop (queueing a
@@ -140,6 +150,9 @@ struct TrainOptions {
 struct StepTimes {
   std::int64_t replays = 0, captures = 0, eager = 0;
   double replaySeconds = 0, captureSeconds = 0, eagerSeconds = 0, validationSeconds = 0;
+  // Of validationSeconds, waiting for its batches; building them (host threads, beside the steps
+  // where built ahead: TrainOptions::validationAhead).
+  double validationWaitSeconds = 0, validationBuildSeconds = 0;
   double replayMedian = 0, replayP90 = 0, replayMax = 0; // seconds
   std::int64_t slowReplays = 0;
   double slowExcessSeconds = 0; // of slow replays, the time over the median

@@ -5,6 +5,7 @@
 #include "app/cli/Commands.h"
 #include "app/cli/Launch.h"
 #include "core/Atlas.h"
+#include "core/AtomicFile.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
 #include "core/SyntheticBrain.h"
@@ -44,6 +45,7 @@ struct TrainJob {
   int logEvery = 10;
   bool resume = false;
   bool profile = false;                    // synchronised per-part timings (slower; bench train --profile)
+  bool profileValidation = false;          // the same for validation alone (bench train --profile-validation)
   bool paddedAttention = false;            // GPU: the padded attention instead of the variable-length one
   bool flashAttention = false;             // GPU: ATen's flash kernels for it instead of the short-attention ones
   bool paddedPool = false;                 // the attention pool's LayerNorm over padded slots (the path before)
@@ -113,7 +115,7 @@ nlohmann::json runTraining(TrainJob& job) {
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, inference::cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) inference::configureCpuThreads();
   inference::resetPeakGpuMemory();
-  std::map<std::string, double> profile;
+  std::map<std::string, double> profile, validationProfile;
 
   const CellTable cells = readCellTable(job.data, job.columns);
   if (cells.types.names.empty())
@@ -240,7 +242,10 @@ nlohmann::json runTraining(TrainJob& job) {
     trainer->saveState(job.out + ".train");
     if (v.nll < best) {
       best = v.nll;
-      inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
+      // The checkpoint just written is the best: a second name for it, where the file system
+      // allows (where not, the second write of the same weights).
+      if (!linkIntoPlace(job.out, bestPath(job.out)))
+        inference::saveCheckpoint(*model, cells.genes, sortedTypes, bestPath(job.out), log.dump());
     }
   };
   opt.onNotice = [mode, gpus, worldSize](const std::string& message) {
@@ -253,6 +258,7 @@ nlohmann::json runTraining(TrainJob& job) {
   };
   ModelPositions pos = modelPositions(cells);
   if (job.profile) opt.profile = &profile;
+  if (job.profileValidation) opt.validationProfile = &validationProfile;
   trainer = std::make_unique<inference::Trainer>(*model, expression, types, std::move(pos.x), std::move(pos.y),
                                                  std::move(pos.section), opt);
   if (job.resume) trainer->loadState(job.out + ".train");
@@ -327,6 +333,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"token_row_declines", inference::CellTransformer::tokenRowDeclines()},
                       {"fused_loss", opt.fusedLoss},
                       {"fused_heads", opt.fusedHeads},
+                      {"validation_ahead", opt.validationAhead},
                       {"fused_pool_output", model->fusedPoolOutput()},
                       {"pool_token_pairs", poolPairs},
                       {"token_multiple", opt.tokenMultiple},
@@ -355,6 +362,8 @@ nlohmann::json runTraining(TrainJob& job) {
                      {"eager_steps", times.eager},
                      {"eager_s", times.eagerSeconds},
                      {"validation_s", times.validationSeconds},
+                     {"validation_wait_s", times.validationWaitSeconds},
+                     {"validation_build_s", times.validationBuildSeconds},
                      {"rows", times.rows},
                      {"real_rows", times.realRows},
                      {"sequence_tiles", times.sequenceTiles}};
@@ -363,6 +372,7 @@ nlohmann::json runTraining(TrainJob& job) {
     j["backend"] = dist->backend();
   }
   if (job.profile) j["profile_s"] = profile;
+  if (job.profileValidation) j["validation_profile_s"] = validationProfile;
   return j;
 }
 
@@ -484,6 +494,11 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--aten-pool-output", job.atenPoolOutput,
                 "GPU: the attention pool's output (norm_k's affine, the value products and bias_v) by ATen's "
                 "operations instead of kernels of its own (the path before, for comparisons)");
+  cmd->add_flag("!--serial-validation", job.opt.validationAhead,
+                "Validation's batches all built on one thread when it begins, its sums read after each batch, the "
+                "baseline's statistics from every training cell's counts each time, instead of its batches built "
+                "ahead on host threads (the first while the steps run) and its sums read once (the path before, "
+                "for comparisons)");
   cmd->add_flag("!--separate-heads", job.opt.fusedHeads,
                 "The loss's mu, theta and gate heads as a product, a cast and an exp each (and the unused scale "
                 "head), their gradients by ATen, instead of one product whose pre-activations the loss's pass "
@@ -548,6 +563,8 @@ void addTrainCommand(CLI::App& app) {
   b->add_option("--dir", *dir, "Where the synthetic dataset and the checkpoints go");
   b->add_option("--warmup", bjob->opt.warmup, "Warm-up steps of the schedule");
   b->add_flag("--profile", bjob->profile, "Time the step's parts, synchronising the device between them (slower)");
+  b->add_flag("--profile-validation", bjob->profileValidation,
+              "Time validation's parts, synchronising the device between them (the steps run as without it)");
   b->add_option("--trace", bjob->opt.traceFile,
                 "Write the kernels of steps 20-24 as a Chrome trace (GPU builds with Kineto)");
   addTrainOptions(b, *bjob);

@@ -4,6 +4,7 @@
 #include "core/Atlas.h"
 #include "core/CellTable.h"
 #include "core/Error.h"
+#include "core/Hdf5File.h"
 #include "core/SyntheticBrain.h"
 #include "inference/Device.h"
 #include "inference/Embedding.h"
@@ -15,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 
@@ -326,6 +328,44 @@ private Q_SLOTS:
     QVERIFY(after.pearson > after.baselinePearson);
   }
 
+  // Validation by chunks built ahead on threads, its sums read once, the baseline made once
+  // (TrainOptions::validationAhead) scores what the path before scored, and again the same on a
+  // second call (it starts from the first chunk each time); within a run that validates every two
+  // steps too.
+  void validationAheadScoresAsBefore() {
+    auto m = trainedThreeSteps(small(), 6);
+    TrainOptions o = small();
+    o.cellsPerStep = 48; // chunks of 48 cells: several, the last one short
+    auto ahead = trainer(*m, o);
+    o.validationAhead = false;
+    auto before = trainer(*m, o);
+    const ValidationMetrics a = ahead->validate(), b = before->validate(), again = ahead->validate();
+    auto close = [](double x, double y) { return std::abs(x - y) <= 1e-5 * std::max(1.0, std::abs(y)); };
+    QVERIFY2(close(a.nll, b.nll), qPrintable(QString("NLL %1 against %2").arg(a.nll).arg(b.nll)));
+    QVERIFY2(close(a.pearson, b.pearson), qPrintable(QString("Pearson %1 against %2").arg(a.pearson).arg(b.pearson)));
+    QVERIFY2(close(a.baselineNll, b.baselineNll),
+             qPrintable(QString("baseline NLL %1 against %2").arg(a.baselineNll).arg(b.baselineNll)));
+    QVERIFY(close(a.baselinePearson, b.baselinePearson));
+    QCOMPARE(again.nll, a.nll);
+    QCOMPARE(again.pearson, a.pearson);
+    QVERIFY(std::isfinite(a.nll) && a.nll > 0 && a.baselineNll > 0);
+    QVERIFY(ahead->stepTimes().validationBuildSeconds > 0);
+
+    // In a run: each validation from the chunks started while its steps ran.
+    std::vector<ValidationMetrics> seen;
+    TrainOptions r = small();
+    r.maxSteps = 4;
+    r.validateEvery = 2;
+    r.onValidation = [&seen](const ValidationMetrics& v) { seen.push_back(v); };
+    CellTransformer c(initWeights(cfg_, 6), cfg_, "c");
+    auto t = trainer(c, r);
+    t->run();
+    QCOMPARE(seen.size(), std::size_t(2));
+    const ValidationMetrics after = t->validate();
+    QCOMPARE(after.nll, seen.back().nll); // the same weights, the same cells
+    QVERIFY(seen.front().nll != seen.back().nll);
+  }
+
   void resumeIsBitIdentical() {
     TrainOptions o = small();
     o.maxSteps = 4;
@@ -349,6 +389,40 @@ private Q_SLOTS:
     QCOMPARE(tc->state().step, std::int64_t(2));
     tc->run();
     for (const auto& [k, v] : a.parameters()) QVERIFY2(torch::equal(v, c.parameters().at(k)), k.c_str());
+
+    // A state whose moments torch::save wrote (before they were HDF5) resumes the same.
+    {
+      NdArray<float> m1, m2;
+      std::int64_t steps = 0;
+      { // closed before the file is cut below (HDF5 would read an open file's cached state)
+        const Hdf5File f(state + ".adam");
+        m1 = f.readFloat("/exp_avg");
+        m2 = f.readFloat("/exp_avg_sq");
+        steps = f.readInt64("/steps").data.at(0);
+      }
+      QCOMPARE(steps, std::int64_t(2));
+      auto tensorOf = [](NdArray<float> a) {
+        return torch::from_blob(a.data.data(), {static_cast<std::int64_t>(a.data.size())}, torch::kFloat32).clone();
+      };
+      const std::string old = dir_.filePath("old.train").toStdString();
+      torch::save(std::vector<torch::Tensor>{tensorOf(m1), tensorOf(m2), torch::tensor({steps}, torch::kInt64)},
+                  old + ".adam");
+      std::ifstream in(state);
+      std::ofstream(old) << in.rdbuf();
+      CellTransformer d(saved, cfg_, "d");
+      auto td = trainer(d, o);
+      td->loadState(old);
+      td->run();
+      for (const auto& [k, v] : a.parameters()) QVERIFY2(torch::equal(v, d.parameters().at(k)), k.c_str());
+      // Moments cut short: a clear error naming the file.
+      std::filesystem::resize_file(state + ".adam", std::filesystem::file_size(state + ".adam") / 2);
+      try {
+        trainer(d, o)->loadState(state);
+        QFAIL("a truncated optimiser state was read");
+      } catch (const FileError& e) {
+        QVERIFY2(QString(e.what()).contains("b.train.adam"), e.what());
+      }
+    }
 
     // A damaged state: a count that is no count (1e300 cast to an integer is undefined), or none.
     for (const char* bad : {R"({"step": 1e300, "epoch": 0, "position": 0})", R"({"step": 2, "epoch": 0})",
