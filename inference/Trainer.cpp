@@ -270,8 +270,9 @@ struct Trainer::Impl {
   std::deque<std::pair<std::size_t, std::future<std::vector<Batch>>>> validationBuilt; // (chunk, its batches)
   std::size_t validationQueued = 0;                                                    // the next chunk to start
   double validationBuildSeconds = 0; // building them (threads; under buildMutex)
-  // Chunks of 2,048 cells on a GPU (one micro-batch each: ~210k packed tokens), 8 ahead (~50 MB
-  // of pinned host memory); on the CPU a step's cells, one ahead (its threads run the forward).
+  // Chunks of 2,048 cells on a GPU (one micro-batch each: ~210k packed tokens), 8 ahead (pinned
+  // host memory held from the epoch's first steps until its validation); on the CPU a step's
+  // cells, one ahead (its threads run the forward).
   std::size_t validationLookahead() const { return device().is_cuda() ? 8 : 1; }
   void splitValidation() {
     if (!validationChunks.empty()) return;
@@ -285,7 +286,7 @@ struct Trainer::Impl {
   void startValidationBuilds() {
     splitValidation();
     while (validationBuilt.size() < validationLookahead() && validationQueued < validationChunks.size()) {
-      const std::size_t i = validationQueued++;
+      const std::size_t i = validationQueued; // counted once started (std::async may throw)
       validationBuilt.emplace_back(i, std::async(std::launch::async, [this, i] {
                                      const auto t = std::chrono::steady_clock::now();
                                      std::vector<Batch> b = batchesOf(validationChunks[i]);
@@ -294,6 +295,7 @@ struct Trainer::Impl {
                                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
                                      return b;
                                    }));
+      ++validationQueued;
     }
   }
   void dropValidationBuilds() {
@@ -1086,7 +1088,9 @@ ValidationMetrics Trainer::validate() {
   // once at the end (validationAhead; before, after every batch).
   torch::Tensor sums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64));
   torch::Tensor deviceSums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(m.device()));
-  std::vector<std::vector<Batch>> held; // until the device has read them (toDevice copies without waiting)
+  // Every chunk's host batches until the sums are read (toDevice copies without waiting): all of
+  // the validation's, as the path before held them.
+  std::vector<std::vector<Batch>> held;
   std::map<std::string, double> stages; // the forward's, with a profile
   auto score = [&](const Batch& host) {
     const Batch b = toDevice(host, m.device());
@@ -1123,6 +1127,8 @@ ValidationMetrics Trainer::validate() {
     } reset{m};
     for (std::size_t i = 0; i < m.validationChunks.size(); ++i) {
       m.startValidationBuilds();
+      if (m.validationBuilt.empty() || m.validationBuilt.front().first != i)
+        throw Error("validation's batches out of order (chunk " + std::to_string(i) + ")");
       const auto wait = std::chrono::steady_clock::now();
       held.push_back(m.validationBuilt.front().second.get());
       m.validationBuilt.pop_front();
@@ -1154,6 +1160,7 @@ ValidationMetrics Trainer::validate() {
   if (profile)
     for (const auto& [stage, seconds] : stages) (*profile)["forward: " + stage] += seconds;
   const auto* h = sums.data_ptr<double>();
+  if (!(h[4] > 0)) throw Error("validation has no cells to score (validation cells must be at least 1)");
   ValidationMetrics v;
   v.nll = h[0] / h[4];
   v.pearson = h[1] / h[4];

@@ -389,7 +389,8 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
       ->check(CLI::Range(16, 1 << 20));
   cmd->add_option("--cap", job.opt.cap, "Observed cells per neighbourhood at most (seeded subset)");
   cmd->add_option("--validate-every", job.opt.validateEvery, "Validate (and checkpoint) every N steps; 0: each epoch");
-  cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most");
+  cmd->add_option("--validation-cells", job.opt.validationCells, "Validation cells scored at most")
+      ->check(CLI::Range(std::int64_t(1), std::int64_t(1) << 40));
   cmd->add_option("--seed", job.opt.seed, "Seed (split, order, init, neighbourhood subsets)");
   cmd->add_option("--device", job.device, "cuda, cpu or auto")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("--precision", job.precision,
