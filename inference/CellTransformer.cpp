@@ -2323,9 +2323,7 @@ CellTransformer::checkTrainQkvAttention([[maybe_unused]] torch::Device device, [
                                       b.grad()};
   };
   const auto stored = slotsRun(false), appended = slotsRun(true);
-  r.virtualSlots = 0;
-  for (std::size_t i = 0; i < stored.size(); ++i)
-    keepWorst(r.virtualSlots, largestRelativeDifference(appended[i], stored[i]));
+  r.virtualSlots = worstRelativeDifference(appended, stored);
 #endif
   return r;
 }

@@ -1115,8 +1115,7 @@ ValidationMetrics Trainer::validate() {
     mark("scores");
   };
   if (m.opt.validationAhead) {
-    // The chunks in order from the first: builds left by a validation that stopped part-way are dropped.
-    if (!m.validationBuilt.empty() && m.validationBuilt.front().first != 0) m.dropValidationBuilds();
+    // The chunks in order from the first (Reset leaves none started past it, run() starts them from 0).
     m.splitValidation();
     struct Reset { // however this ends, the next validation starts from the first chunk
       Impl& m;

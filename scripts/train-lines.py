@@ -24,6 +24,7 @@ for line in lines(sys.argv[1:] or ["-"]):
     if d.get("figure") != "train":
         continue
     st = d.get("step_times") or {}
-    print(json.dumps({k: d.get(k) for k in ("cells_per_s", "validation_nll", "train_s", "validation_ahead", "peak_gpu_gib")}
+    print(json.dumps({k: d.get(k) for k in ("cells_per_s", "validation_nll", "train_s", "pool_token_pairs",
+                                            "validation_ahead", "peak_gpu_gib")}
                      | {k: st.get(k) for k in ("replay_median_ms", "replay_s", "eager_s", "capture_s", "validation_s",
-                                               "validation_wait_s", "validation_build_s")}))
+                                               "validation_wait_s", "validation_build_s", "sequence_tiles")}))
