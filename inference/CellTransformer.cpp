@@ -4,6 +4,7 @@
 #include "inference/Embedding.h"
 #include "inference/Fp8.h"
 #include "inference/Init.h"
+#include "inference/TrainMatmul.h"
 #include "inference/ZinbLoss.h"
 
 #include <ATen/Parallel.h>
@@ -597,7 +598,7 @@ struct TrainLinear : torch::autograd::Function<TrainLinear> {
     const torch::Tensor dy = grads[0].reshape({-1, w.size(0)}).contiguous();
     const auto [dh, db] = geluBiasBackward(dy, gelu ? s[2] : torch::Tensor());
     torch::Tensor dx, dw;
-    if (ctx->needs_input_grad(0)) dx = dh.mm(w).view(ctx->saved_data["shape"].toIntVector());
+    if (ctx->needs_input_grad(0)) dx = inputGradient(dh, w).view(ctx->saved_data["shape"].toIntVector());
     if (ctx->needs_input_grad(1)) dw = dh.t().mm(x2);
     return {dx, dw, db, torch::Tensor()};
   }
@@ -683,7 +684,7 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
       inProduct = false;
     }
     torch::Tensor dx, dw1;
-    if (ctx->needs_input_grad(0)) dx = dh.mm(w1).view(ctx->saved_data["shape"].toIntVector());
+    if (ctx->needs_input_grad(0)) dx = inputGradient(dh, w1).view(ctx->saved_data["shape"].toIntVector());
     if (inProduct) {
       dw1 = torch::empty({F, E}, dh.options());
       const std::int64_t wsBytes = cuda::weightBiasGradWorkspace();
@@ -774,7 +775,7 @@ torch::autograd::tensor_list projectQkvBackward(torch::autograd::AutogradContext
     if (ctx->needs_input_grad(2) && !biasGradient(g, torch::Tensor(), unused, db)) db = g.sum(0);
   }
   torch::Tensor dx, dw;
-  if (ctx->needs_input_grad(0)) dx = g.mm(w);
+  if (ctx->needs_input_grad(0)) dx = inputGradient(g, w);
   if (ctx->needs_input_grad(1)) dw = g.t().mm(x);
   return {dx, dw, db};
 }

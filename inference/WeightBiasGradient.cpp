@@ -8,79 +8,22 @@
 // gemm-gelu --train` measures: slower on the H200 (call s20-1: the feed-forward's forward + backward
 // 1.800 ms against 1.705), so opt-in (CellTransformer::setBiasGradInProduct).
 //
-// The cuBLASLt LibTorch loaded, found at run time (dlopen with RTLD_NOLOAD, then dlsym): one library
-// of that name in the process, the version LibTorch was built against. Linked to the toolkit's
-// instead, the GPU machine would load whichever of the two its search path finds first for both
-// (the same soname), perhaps older than the one LibTorch needs. Only the toolkit's header is used
-// (ATLASCOPE_WITH_CUBLASLT); without it, or without a loaded cuBLASLt of its major version, every
-// call declines.
+// cuBLASLt: LibTorch's, found at run time (CublasLt.h); without it every call declines.
 #include "inference/FusedKernels.h"
 
 #if defined(ATLASCOPE_WITH_CUBLASLT)
-#include <cublasLt.h>
+#include "inference/CublasLt.h"
+
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 #include <map>
 #include <mutex>
-#include <string>
 #include <tuple>
-#include <type_traits>
 #endif
 
 namespace atlascope::inference::cuda {
 
 #if defined(ATLASCOPE_WITH_CUBLASLT)
 namespace {
-
-// The cuBLASLt functions this file calls, from the library already in the process.
-struct CublasLt {
-  decltype(&cublasLtCreate) create = nullptr;
-  decltype(&cublasLtMatmulDescCreate) descCreate = nullptr;
-  decltype(&cublasLtMatmulDescSetAttribute) descSet = nullptr;
-  decltype(&cublasLtMatrixLayoutCreate) layoutCreate = nullptr;
-  decltype(&cublasLtMatmulPreferenceCreate) preferenceCreate = nullptr;
-  decltype(&cublasLtMatmulPreferenceSetAttribute) preferenceSet = nullptr;
-  decltype(&cublasLtMatmulPreferenceDestroy) preferenceDestroy = nullptr;
-  decltype(&cublasLtMatmulAlgoGetHeuristic) heuristic = nullptr;
-  decltype(&cublasLtMatmul) matmul = nullptr;
-  bool ok = false;
-};
-
-const CublasLt& cublasLt() {
-  static const CublasLt lt = [] {
-    CublasLt l;
-    // LibTorch's (loaded with it); else one of the header's major version from the search path.
-    const std::string name = "libcublasLt.so." + std::to_string(CUBLAS_VER_MAJOR);
-    void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD);
-    if (!h) h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h) return l;
-    auto bind = [h](auto& f, const char* symbol) {
-      f = reinterpret_cast<std::remove_reference_t<decltype(f)>>(dlsym(h, symbol));
-      return f != nullptr;
-    };
-    l.ok = bind(l.create, "cublasLtCreate") && bind(l.descCreate, "cublasLtMatmulDescCreate") &&
-           bind(l.descSet, "cublasLtMatmulDescSetAttribute") && bind(l.layoutCreate, "cublasLtMatrixLayoutCreate") &&
-           bind(l.preferenceCreate, "cublasLtMatmulPreferenceCreate") &&
-           bind(l.preferenceSet, "cublasLtMatmulPreferenceSetAttribute") &&
-           bind(l.preferenceDestroy, "cublasLtMatmulPreferenceDestroy") &&
-           bind(l.heuristic, "cublasLtMatmulAlgoGetHeuristic") && bind(l.matmul, "cublasLtMatmul");
-    return l;
-  }();
-  return lt;
-}
-
-// One cuBLASLt handle per device, made on first use and kept for the process (as ATen's).
-cublasLtHandle_t handleOf(int device) {
-  static std::mutex mutex;
-  static std::map<int, cublasLtHandle_t> handles;
-  const std::lock_guard<std::mutex> lock(mutex);
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  cublasLtHandle_t h = nullptr;
-  if (cublasLt().create(&h) != CUBLAS_STATUS_SUCCESS) return nullptr;
-  handles.emplace(device, h);
-  return h;
-}
 
 // A shape's descriptors and the heuristic's algorithm, found once (a CUDA graph's capture and its
 // replays then run the same kernels). Column-major, as cuBLASLt sees them: D [K, N] (row-major dW
@@ -160,7 +103,7 @@ bool weightBiasGradBf16([[maybe_unused]] const std::uint16_t* dy, [[maybe_unused
   const CublasLt& lt = cublasLt();
   int device = 0;
   if (!lt.ok || cudaGetDevice(&device) != cudaSuccess) return false;
-  const cublasLtHandle_t handle = handleOf(device);
+  const cublasLtHandle_t handle = cublasLtHandle(device);
   if (!handle) return false;
   static std::mutex mutex;
   static std::map<std::tuple<int, std::int64_t, int, int, std::int64_t>, Plan> plans;

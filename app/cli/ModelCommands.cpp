@@ -16,6 +16,7 @@
 #include "inference/EmbeddingRun.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
+#include "inference/TrainMatmul.h"
 
 #include <torch/torch.h>
 
@@ -425,6 +426,21 @@ void addModelCommands(CLI::App& app) {
             j["train_layer_norm_max_rel_error"] = std::isnan(narrow) || narrow > wide ? narrow : wide;
           }
           j["train_linear_max_rel_error"] = CellTransformer::checkTrainLinear(dev);
+          // The input gradients by the tuned cuBLASLt algorithm (inference::inputGradient) against
+          // ATen's mm, at the feed-forward's and q/k/v's widths: the worst (-1: it did not run).
+          {
+            double worst = 0;
+            for (const auto& [n, k] : {std::pair<int, int>{2048, 384}, {1152, 384}, {384, 384}}) {
+              const double d = inference::checkTunedInputGradient(dev, 32768, n, k);
+              if (d < 0) {
+                worst = -1;
+                break;
+              }
+              if (std::isnan(d) || d > worst) worst = d;
+              if (std::isnan(worst)) break;
+            }
+            j["train_tuned_input_grad_max_rel_difference"] = worst;
+          }
           const auto loss = inference::checkZinbRowMean(dev);
           j["train_loss_p99_rel_error"] = loss.fusedP99; // ATen's float32 composite's, for scale:
           j["train_loss_composite_p99_rel_error"] = loss.compositeP99;
@@ -614,6 +630,10 @@ void addModelCommands(CLI::App& app) {
         if (j.value(key, -1.0) != -1.0)
           require(key, 0, none,
                   (std::string("at the released size, the embeddings ") + what + " (or a kernel declined)").c_str());
+      if (j.contains("train_tuned_input_grad_max_rel_difference") && inference::matmulProductsBuilt())
+        require("train_tuned_input_grad_max_rel_difference", 0, 1e-2,
+                "training's input gradients by the tuned cuBLASLt algorithm differ from ATen's by more than 1%, "
+                "or did not run");
       require("train_layer_norm_max_rel_error", -inf, 1e-2,
               "the fused LayerNorm gradients differ from ATen's by more than 1% (or NaN)");
       require("short_attention_max_rel_error", 0, 1e-2,
@@ -1099,6 +1119,62 @@ void addModelCommands(CLI::App& app) {
                            .dump()
                     << std::endl;
         }
+      });
+    }
+    // --- bench matmul: training's products by ATen and by each cuBLASLt algorithm (issue 18)
+    {
+      auto rows = std::make_shared<std::int64_t>(105472);
+      auto iterations = std::make_shared<int>(50);
+      CLI::App* m = bench->add_subcommand(
+          "matmul",
+          "Training's encoder products by ATen's call and by each cuBLASLt algorithm offered (GPU; JSON lines)");
+      m->add_option("--rows", *rows, "Tokens of a step (default 105472: 1,024 neighbourhoods, rounded)")
+          ->check(CLI::Range(std::int64_t{8}, std::int64_t{1} << 24));
+      m->add_option("--iterations", *iterations, "Calls timed per path")->check(CLI::Range(1, 100000));
+      m->callback([=] {
+        if (inference::resolveDevice("auto") != "cuda") throw Error("bench matmul needs a CUDA GPU");
+        const auto shapes = inference::benchTrainMatmul(torch::Device(torch::kCUDA), *rows, *iterations);
+        if (shapes.empty()) throw Error("bench matmul: the cuBLASLt products are not built here");
+        double aten = 0, first = 0, best = 0;
+        auto fastestOf = [](const std::vector<float>& ms) {
+          int index = -1;
+          for (std::size_t i = 0; i < ms.size(); ++i)
+            if (ms[i] > 0 && (index < 0 || ms[i] < ms[static_cast<std::size_t>(index)])) index = static_cast<int>(i);
+          return index;
+        };
+        for (const auto& s : shapes) {
+          const int index = fastestOf(s.offerMs), bare = fastestOf(s.bareOfferMs);
+          const double fastest = index < 0 ? -1.0 : s.offerMs[static_cast<std::size_t>(index)];
+          const double flop = 2.0 * static_cast<double>(*rows) * s.n * s.k;
+          aten += s.atenMs * s.callsPerStep;
+          first += (s.offerMs.empty() ? 0.0 : s.offerMs[0]) * s.callsPerStep;
+          best += fastest * s.callsPerStep;
+          std::cout << nlohmann::json{{"figure", "train_matmul"},
+                                      {"shape", s.name},
+                                      {"rows", *rows},
+                                      {"n", s.n},
+                                      {"k", s.k},
+                                      {"aten_eager_ms", s.atenEagerMs},
+                                      {"aten_ms", s.atenMs},
+                                      {"aten_tflops", flop / (s.atenMs * 1e-3) / 1e12},
+                                      {"offers_ms", s.offerMs},
+                                      {"offers_memsets", s.offerMemsets},
+                                      {"bare_offers_ms", s.bareOfferMs},
+                                      {"bare_offers_memsets", s.bareOfferMemsets},
+                                      {"bare_offers_max_difference", s.bareOfferMaxDiff},
+                                      {"best_offer", index},
+                                      {"best_ms", fastest},
+                                      {"best_tflops", flop / (fastest * 1e-3) / 1e12},
+                                      {"best_bare_offer", bare},
+                                      {"ratio_aten_to_best", s.atenMs / fastest},
+                                      {"best_max_rel_from_aten", s.maxRelFromAten}}
+                           .dump()
+                    << std::endl;
+        }
+        std::cout << nlohmann::json{{"figure", "train_matmul_step"}, {"rows", *rows},   {"aten_ms", aten},
+                                    {"first_offer_ms", first},       {"best_ms", best}, {"saved_ms", aten - best}}
+                         .dump()
+                  << std::endl;
       });
     }
     // --- bench gemm-gelu: the feed-forward's first layer by each path (issue 18)

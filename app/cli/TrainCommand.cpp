@@ -14,6 +14,7 @@
 #include "inference/ExpressionTable.h"
 #include "inference/Init.h"
 #include "inference/ModelFile.h"
+#include "inference/TrainMatmul.h"
 #include "inference/Trainer.h"
 
 #include <torch/torch.h>
@@ -57,6 +58,7 @@ struct TrainJob {
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
   bool attentionLoadsLate = false;         // GPU: the one kernel's first loads after delta's sums (before)
+  bool atenInputGrads = false;             // GPU: input gradients by ATen's mm (before the tuned cuBLASLt ones)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
@@ -178,6 +180,7 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
   inference::CellTransformer::setAttentionBackwardLoadsLate(job.attentionLoadsLate);
+  inference::setTunedInputGradients(!job.atenInputGrads);
   model->setNormBiasSums(!job.separateBiasSums);
   model->setBiasGradInProduct(job.biasGradInProduct);
   model->setStoredGeluGrad(job.storedGeluGrad);
@@ -320,6 +323,10 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
                       {"attention_loads_late", job.attentionLoadsLate},
+                      {"tuned_input_grads", inference::tunedInputGradients()},
+                      {"tuned_input_grad_calls", inference::tunedInputGradientCalls()},
+                      {"tuned_input_grad_shapes", inference::tunedInputGradientShapes()},
+                      {"tuned_input_grad_borrowed", inference::tunedInputGradientBorrowed()},
                       {"norm_bias_sums", model->normBiasSums()},
                       {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
@@ -452,6 +459,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the attention backward's one kernel loads each warp's first keys and values after its "
                 "rows' delta sums, and each row's log2-sum-exp after its sums, instead of issuing them all first "
                 "(the order before, for comparisons; the same bits)");
+  cmd->add_flag("--aten-input-grads", job.atenInputGrads,
+                "GPU: the linear layers' input gradients dy W by ATen's mm (cuBLAS's heuristic, with its workspace and "
+                "memset) instead of the cuBLASLt algorithm timed fastest for each shape without a workspace (the path "
+                "before, for comparisons)");
   cmd->add_flag("--separate-bias-sums", job.separateBiasSums,
                 "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
                 "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
