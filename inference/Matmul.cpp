@@ -165,8 +165,8 @@ int timeOffers(const Plan& p, const MatmulCall& c, cudaStream_t stream) {
 }
 
 // For a shape not timed: the offer of `p` that is the algorithm chosen for the nearest rows of the
-// same device, op, n, k and bias (its index where this shape is not offered it); -1 where no such
-// shape was timed.
+// same device, op, n, k and bias (the heuristic's first where this shape is not offered it); -1
+// where no such shape was timed (or its offers all failed).
 int borrowChoice(const Plan& p, const PlanKey& key) {
   const PlanKey* nearest = nullptr;
   std::int64_t distance = 0;
@@ -186,7 +186,7 @@ int borrowChoice(const Plan& p, const PlanKey& key) {
     for (std::size_t i = 0; i < p.offers.size(); ++i)
       if (std::memcmp(&p.offers[i], &found->second.offers[static_cast<std::size_t>(index)], sizeof(p.offers[i])) == 0)
         return static_cast<int>(i);
-  return index < static_cast<int>(p.offers.size()) ? index : 0;
+  return 0; // not offered for these rows: the heuristic's first rather than another untimed one
 }
 
 } // namespace
@@ -236,7 +236,10 @@ bool matmulTunedBf16([[maybe_unused]] const MatmulCall& call, [[maybe_unused]] v
   if (cudaGetDevice(&device) != cudaSuccess) return false;
   auto s = static_cast<cudaStream_t>(stream);
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(s, &capture) != cudaSuccess) return false;
+  if (cudaStreamIsCapturing(s, &capture) != cudaSuccess) {
+    cudaGetLastError(); // ATen's fallback must not find it pending
+    return false;
+  }
   const std::lock_guard<std::mutex> lock(planMutex());
   const Plan* p = planFor(call, 0);
   if (!p) return false;
@@ -249,15 +252,20 @@ bool matmulTunedBf16([[maybe_unused]] const MatmulCall& call, [[maybe_unused]] v
     if (index >= 0) {
       ++gBorrowedChoices;
     } else if (capture != cudaStreamCaptureStatusNone) {
-      index = 0; // nothing to borrow, and no timing inside a capture: the heuristic's first
+      // Nothing to borrow and no timing inside a capture: the heuristic's first, not recorded (the
+      // shape's first call outside a capture times it).
+      return launch(*p, call, 0, nullptr, 0, stream);
     } else {
+      // Relaxed for the timing's event waits: another stream of this thread may be capturing.
+      cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+      cudaThreadExchangeStreamCaptureMode(&mode);
       index = timeOffers(*p, call, s);
-      if (index < 0) return false; // every offer failed
-      ++gTimedShapes;
+      cudaThreadExchangeStreamCaptureMode(&mode);
+      if (index >= 0) ++gTimedShapes; // else: recorded as declined, not timed again
     }
     chosen = choices().emplace(key, index).first;
   }
-  return launch(*p, call, chosen->second, nullptr, 0, stream);
+  return chosen->second >= 0 && launch(*p, call, chosen->second, nullptr, 0, stream);
 #else
   return false;
 #endif

@@ -1,7 +1,7 @@
 #pragma once
 // Training's bf16 products by cuBLASLt with a chosen algorithm (Matmul.cpp), beside ATen's addmm
 // and mm, which take the heuristic's first offer. Plain pointers and a cudaStream_t as void*, as
-// FusedKernels.h: no LibTorch header here (TunedMatmul.h wraps them for tensors).
+// FusedKernels.h: no LibTorch header here (TrainMatmul.h wraps them for tensors).
 #include <cstdint>
 #include <vector>
 
@@ -32,8 +32,9 @@ std::int64_t matmulWorkspace();
 // How many algorithms cuBLASLt's heuristic offers for the call's shape (at most 16; 0: none, or
 // the call is not one this file takes: n or k not multiples of 8, pointers not 16-byte aligned).
 int matmulAlgorithmCount(const MatmulCall& call, std::int64_t workspaceBytes);
-// The product by the heuristic's `algorithm`-th offer (0: its first, the one ATen's cuBLASLt calls
-// take). False (nothing launched): see matmulAlgorithmCount, or cuBLASLt refused the call.
+// The product by the heuristic's `algorithm`-th offer (0: its first; the heuristic is told the
+// pointers are 16-byte aligned, so its offers are not always those of ATen's calls). False (nothing launched): see
+// matmulAlgorithmCount, or cuBLASLt refused the call.
 bool matmulBf16(const MatmulCall& call, int algorithm, void* workspace, std::int64_t workspaceBytes, void* stream);
 // The product by the fastest of the algorithms cuBLASLt offers without a workspace (so no memset
 // before its kernel, and nothing to keep for a graph's replays), `accumulate` off. Chosen per op, n,
@@ -41,7 +42,8 @@ bool matmulBf16(const MatmulCall& call, int algorithm, void* workspace, std::int
 // offer on the call's own operands (4 calls each; its output is overwritten, then written by the
 // choice); a later call of other rows takes the same algorithm (training's rows move by a few
 // thousand between batches), and a shape first seen inside a capture with nothing timed before it
-// takes the heuristic's first offer. Every offer measured gave ATen's bits (bench matmul's
+// takes the heuristic's first offer (not recorded). A shape whose offers all failed declines from
+// then on. Every offer measured gave ATen's bits (bench matmul's
 // bare_offers_max_difference: no split over K). Measured (bench matmul, H100, 105,472 rows, in
 // graphs): the input gradients dy W at 0.238 ms against ATen's 0.294 (n 2048, k 384), 0.134
 // against 0.158 (n 1152); the forwards and weight gradients gained nothing. False (nothing

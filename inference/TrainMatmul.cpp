@@ -14,7 +14,6 @@
 #endif
 #endif
 
-#include <algorithm>
 #include <atomic>
 
 namespace atlascope::inference {

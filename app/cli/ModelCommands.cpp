@@ -1146,8 +1146,9 @@ void addModelCommands(CLI::App& app) {
           const int index = fastestOf(s.offerMs), bare = fastestOf(s.bareOfferMs);
           const double fastest = index < 0 ? -1.0 : s.offerMs[static_cast<std::size_t>(index)];
           const double flop = 2.0 * static_cast<double>(*rows) * s.n * s.k;
+          if (index < 0) throw Error("bench matmul: every cuBLASLt offer failed for " + s.name);
           aten += s.atenMs * s.callsPerStep;
-          first += (s.offerMs.empty() ? 0.0 : s.offerMs[0]) * s.callsPerStep;
+          first += std::max(0.f, s.offerMs[0]) * s.callsPerStep;
           best += fastest * s.callsPerStep;
           std::cout << nlohmann::json{{"figure", "train_matmul"},
                                       {"shape", s.name},

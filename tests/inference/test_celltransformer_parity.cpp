@@ -12,6 +12,7 @@
 #include "inference/GeluExp2.h"
 #include "inference/Init.h"
 #include "inference/StateDict.h"
+#include "inference/TrainMatmul.h"
 #include "tests/TestPaths.h"
 
 #include <QTemporaryDir>
@@ -574,6 +575,38 @@ private Q_SLOTS:
     qInfo("bf16 products with GELU' stored in bf16 off the default's: %lld of %lld", static_cast<long long>(differ),
           static_cast<long long>(finite));
     QVERIFY(differ > 0 && differ < finite / 20); // a rounding more: some move, most do not
+  }
+
+  // Training's input gradients dy W (inputGradient): ATen's mm where the tuned cuBLASLt product
+  // does not run (the CPU, a non-contiguous dy, the decoder's small products), and on a GPU in bf16
+  // the tuned product, which must then have run, within bf16 rounding of ATen's (the same bits at
+  // the training step's 105,472 rows on an H100, but ATen may split K at other sizes); a second
+  // call of other rows borrows the choice instead of timing again.
+  void inputGradientIsAtensProduct() {
+    torch::manual_seed(5);
+    const torch::Tensor dy = torch::randn({64, 48}), w = torch::randn({48, 32});
+    QVERIFY(torch::equal(inputGradient(dy, w), dy.mm(w)));
+    const torch::Tensor wide = torch::randn({48, 64});
+    QVERIFY(torch::equal(inputGradient(wide.t(), w), wide.t().mm(w))); // not contiguous
+    if (!torch::cuda::is_available() || !matmulProductsBuilt())
+      QSKIP("no CUDA GPU or no cuBLASLt products here: the tuned path is not checked");
+    const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+    const torch::Tensor w1 = torch::randn({2048, 384}, o) * 0.05;
+    for (const std::int64_t rows : {8192, 9216}) {
+      const torch::Tensor g = torch::randn({rows, 2048}, o);
+      const std::int64_t calls = tunedInputGradientCalls(), timed = tunedInputGradientShapes();
+      const torch::Tensor ref = g.mm(w1).to(torch::kFloat32);
+      const double rel =
+          ((inputGradient(g, w1).to(torch::kFloat32) - ref).abs().max() / ref.abs().max()).item<double>();
+      QVERIFY2(rel < 1e-2, std::to_string(rel).c_str());
+      QCOMPARE(tunedInputGradientCalls(), calls + 1);
+      if (rows != 8192) QCOMPARE(tunedInputGradientShapes(), timed); // borrowed
+    }
+    // The decoder's size stays with ATen.
+    const torch::Tensor small = torch::randn({1024, 384}, o), w2 = torch::randn({384, 384}, o);
+    const std::int64_t calls = tunedInputGradientCalls();
+    QVERIFY(torch::equal(inputGradient(small, w2), small.mm(w2)));
+    QCOMPARE(tunedInputGradientCalls(), calls);
   }
 
   void badWeights() {
