@@ -4,6 +4,7 @@
 #include "inference/Embedding.h"
 #include "inference/Fp8.h"
 #include "inference/Init.h"
+#include "inference/TensorBits.h"
 #include "inference/TrainMatmul.h"
 #include "inference/ZinbLoss.h"
 
@@ -229,10 +230,6 @@ torch::Tensor CellTransformer::linGelu(const torch::Tensor& x, const std::string
 }
 
 namespace {
-#ifdef ATLASCOPE_FUSED_KERNELS
-const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
-std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
-#endif
 
 // The packed encoder input [R, E] in sequence order (Batch::order): the token table's rows of
 // batch.rows (their first E columns: a wide table's too), the class token `cls` for each
@@ -842,12 +839,8 @@ private:
   bool before_;
 };
 
-// The checks' comparisons of two paths' outputs and gradients (in float32). a's largest difference
-// from b relative to b's largest value:
-double largestRelativeDifference(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor e = b.to(torch::kFloat32);
-  return ((a.to(torch::kFloat32) - e).abs().max() / e.abs().max().clamp_min(1e-6)).item<double>();
-}
+// The checks' comparisons of two paths' outputs and gradients (in float32; a's largest difference
+// from b relative to b's largest value: largestRelativeDifference, TensorBits.h).
 
 // The largest difference(a[i], b[i]) over the pairs [from, to): 1 for a pair with an undefined
 // tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
@@ -3338,13 +3331,12 @@ torch::Tensor CellTransformer::packedAttentionPool(const torch::Tensor& packed, 
                       normW.device() == packed.device() && normB.device() == packed.device() && normW.numel() == E &&
                       normB.numel() == E;
   torch::Tensor S = torch::empty({B, H, E}, packed.options().dtype(affine ? torch::kBFloat16 : torch::kFloat32));
-  if (!cuda::packedPoolBf16(static_cast<const std::uint16_t*>(packed.data_ptr()), batch.cuSeqlens.data_ptr<int>(), B,
-                            static_cast<int>(E), static_cast<int>(H), batch.maxLength, Ac.data_ptr<float>(),
-                            cc.data_ptr<float>(), bc.data_ptr<float>(), affine ? nullptr : S.data_ptr<float>(),
-                            weights.data_ptr<float>(), at::cuda::getCurrentCUDAStream(packed.device().index()).stream(),
-                            poolKernelBefore_, affine ? normW.data_ptr<float>() : nullptr,
-                            affine ? normB.data_ptr<float>() : nullptr, affine ? mutableBits(S) : nullptr,
-                            !batch.virtualZeroSlot, poolTokenPairs_))
+  if (!cuda::packedPoolBf16(bits(packed), batch.cuSeqlens.data_ptr<int>(), B, static_cast<int>(E), static_cast<int>(H),
+                            batch.maxLength, Ac.data_ptr<float>(), cc.data_ptr<float>(), bc.data_ptr<float>(),
+                            affine ? nullptr : S.data_ptr<float>(), weights.data_ptr<float>(),
+                            at::cuda::getCurrentCUDAStream(packed.device().index()).stream(), poolKernelBefore_,
+                            affine ? normW.data_ptr<float>() : nullptr, affine ? normB.data_ptr<float>() : nullptr,
+                            affine ? mutableBits(S) : nullptr, !batch.virtualZeroSlot, poolTokenPairs_))
     return {};
   return affine ? poolProjection(S, weights.select(2, 1)) : poolOutput(S, weights.select(2, 0), weights.select(2, 1));
 #else

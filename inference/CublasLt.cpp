@@ -46,4 +46,28 @@ cublasLtHandle_t cublasLtHandle(int device) {
   return h;
 }
 
+std::vector<cublasLtMatmulAlgo_t> cublasLtOffers(cublasLtHandle_t handle, cublasLtMatmulDesc_t op,
+                                                 cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                 cublasLtMatrixLayout_t d, std::int64_t workspaceBytes, int most) {
+  std::vector<cublasLtMatmulAlgo_t> offers;
+  const CublasLt& lt = cublasLt();
+  cublasLtMatmulPreference_t pref = nullptr;
+  if (!lt.ok || most < 1 || workspaceBytes < 0 || lt.preferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return offers;
+  const auto bytes = static_cast<std::uint64_t>(workspaceBytes);
+  const std::uint32_t align = 16;
+  bool ok =
+      lt.preferenceSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof(bytes)) == CUBLAS_STATUS_SUCCESS;
+  for (const auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+    ok = ok && lt.preferenceSet(pref, attribute, &align, sizeof(align)) == CUBLAS_STATUS_SUCCESS;
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<std::size_t>(most));
+  int found = 0;
+  ok = ok && lt.heuristic(handle, op, a, b, d, d, pref, most, results.data(), &found) == CUBLAS_STATUS_SUCCESS;
+  lt.preferenceDestroy(pref);
+  for (int i = 0; ok && i < found && i < most; ++i)
+    if (results[static_cast<std::size_t>(i)].state == CUBLAS_STATUS_SUCCESS)
+      offers.push_back(results[static_cast<std::size_t>(i)].algo);
+  return offers;
+}
+
 } // namespace atlascope::inference::cuda

@@ -5,7 +5,9 @@
 // (the same soname), perhaps older than the one LibTorch needs. Only the toolkit's header is used
 // (ATLASCOPE_WITH_CUBLASLT); without it, or without a loaded cuBLASLt of its major version, `ok` is
 // false and every caller declines. Shared by WeightBiasGradient.cpp and Matmul.cpp.
+#include <cstdint>
 #include <cublasLt.h>
+#include <vector>
 
 namespace atlascope::inference::cuda {
 
@@ -30,5 +32,13 @@ const CublasLt& cublasLt();
 // One cuBLASLt handle per device, made on first use and kept for the process (as ATen's); null
 // where cuBLASLt is missing or fails.
 cublasLtHandle_t cublasLtHandle(int device);
+
+// The heuristic's usable offers for a described product D = op(A) op(B) (C = D), at most `most`, in
+// its order, with up to `workspaceBytes` of workspace and every operand 16-byte aligned (the
+// callers' pointers, views of the caching allocator's blocks; the heuristic assumes 256 by
+// default). Empty where the heuristic fails or offers none.
+std::vector<cublasLtMatmulAlgo_t> cublasLtOffers(cublasLtHandle_t handle, cublasLtMatmulDesc_t op,
+                                                 cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                 cublasLtMatrixLayout_t d, std::int64_t workspaceBytes, int most);
 
 } // namespace atlascope::inference::cuda

@@ -26,8 +26,9 @@ namespace {
 
 constexpr int kMaxOffers = 16;
 
-// A shape's descriptors and the heuristic's offers, found once per shape.
+// A shape's descriptors and the heuristic's offers, found once per shape (and its device's handle).
 struct Plan {
+  cublasLtHandle_t handle = nullptr;
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   std::vector<cublasLtMatmulAlgo_t> offers;
@@ -58,6 +59,7 @@ bool takes(const MatmulCall& c) {
 // which may infer from it the alignment it can assume).
 void makePlan(Plan& p, cublasLtHandle_t handle, const MatmulCall& c, std::int64_t workspaceBytes) {
   p.made = true;
+  p.handle = handle;
   const CublasLt& lt = cublasLt();
   const auto rows = static_cast<std::uint64_t>(c.rows), n = static_cast<std::uint64_t>(c.n),
              k = static_cast<std::uint64_t>(c.k);
@@ -85,22 +87,8 @@ void makePlan(Plan& p, cublasLtHandle_t handle, const MatmulCall& c, std::int64_
       lt.layoutCreate(&p.b, CUDA_R_16BF, bRows, bCols, static_cast<std::int64_t>(bRows)) != CUBLAS_STATUS_SUCCESS ||
       lt.layoutCreate(&p.d, CUDA_R_16BF, dRows, dCols, static_cast<std::int64_t>(dRows)) != CUBLAS_STATUS_SUCCESS)
     return;
-  cublasLtMatmulPreference_t pref = nullptr;
-  if (lt.preferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return;
-  const auto bytes = static_cast<std::uint64_t>(workspaceBytes);
-  const std::uint32_t align = 16; // the pointers takes() accepts (the heuristic assumes 256 by default)
-  bool ok =
-      lt.preferenceSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof(bytes)) == CUBLAS_STATUS_SUCCESS;
-  for (const auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    ok = ok && lt.preferenceSet(pref, attribute, &align, sizeof(align)) == CUBLAS_STATUS_SUCCESS;
-  cublasLtMatmulHeuristicResult_t results[kMaxOffers] = {};
-  int found = 0;
-  ok = ok && lt.heuristic(handle, p.op, p.a, p.b, p.d, p.d, pref, kMaxOffers, results, &found) == CUBLAS_STATUS_SUCCESS;
-  lt.preferenceDestroy(pref);
-  if (!ok) return;
-  for (int i = 0; i < found && i < kMaxOffers; ++i)
-    if (results[i].state == CUBLAS_STATUS_SUCCESS) p.offers.push_back(results[i].algo);
+  // (16-byte operands, as takes() accepts.)
+  p.offers = cublasLtOffers(handle, p.op, p.a, p.b, p.d, workspaceBytes, kMaxOffers);
 }
 
 // The call's plan (made on first use), with the lock held by the caller.
@@ -118,16 +106,27 @@ Plan* planFor(const MatmulCall& c, std::int64_t workspaceBytes) {
 bool launch(const Plan& p, const MatmulCall& c, int algorithm, void* workspace, std::int64_t workspaceBytes,
             void* stream) {
   const CublasLt& lt = cublasLt();
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
   if (c.bias && lt.descSet(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &c.bias, sizeof(c.bias)) != CUBLAS_STATUS_SUCCESS)
     return false;
   const float one = 1.f, beta = c.accumulate ? 1.f : 0.f;
   // cuBLASLt's A is the call's b (W, or x for WeightGrad), its B the call's a (x or dy).
-  return lt.matmul(cublasLtHandle(device), p.op, &one, c.b, p.a, c.a, p.b, &beta, c.out, p.d, c.out, p.d,
+  return lt.matmul(p.handle, p.op, &one, c.b, p.a, c.a, p.b, &beta, c.out, p.d, c.out, p.d,
                    &p.offers[static_cast<std::size_t>(algorithm)], workspace, static_cast<std::size_t>(workspaceBytes),
                    static_cast<cudaStream_t>(stream)) == CUBLAS_STATUS_SUCCESS;
 }
+
+// Two timing events, destroyed with the holder; `ok` false where either could not be made.
+struct EventPair {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  bool ok = false;
+  EventPair() { ok = cudaEventCreate(&start) == cudaSuccess && cudaEventCreate(&stop) == cudaSuccess; }
+  ~EventPair() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+};
 
 // The tuned choices (matmulTunedBf16): offer index per shape key (workspace 0).
 std::map<PlanKey, int>& choices() {
@@ -139,28 +138,23 @@ std::int64_t gTimedShapes = 0, gBorrowedChoices = 0;
 // The fastest bare offer of `p` for call `c`, timed on `stream` (lock held): 1 call to load the
 // kernel, then 3 between events. -1 where every offer failed.
 int timeOffers(const Plan& p, const MatmulCall& c, cudaStream_t stream) {
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (cudaEventCreate(&start) != cudaSuccess) return -1;
-  if (cudaEventCreate(&stop) != cudaSuccess) {
-    cudaEventDestroy(start);
-    return -1;
-  }
+  const EventPair events;
+  if (!events.ok) return -1;
   int best = -1;
   float bestMs = 0.f;
   for (int i = 0; i < static_cast<int>(p.offers.size()); ++i) {
-    bool ok = launch(p, c, i, nullptr, 0, stream) && cudaEventRecord(start, stream) == cudaSuccess;
+    bool ok = launch(p, c, i, nullptr, 0, stream) && cudaEventRecord(events.start, stream) == cudaSuccess;
     for (int r = 0; r < 3 && ok; ++r) ok = launch(p, c, i, nullptr, 0, stream);
     float ms = 0.f;
-    ok = ok && cudaEventRecord(stop, stream) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
-         cudaEventElapsedTime(&ms, start, stop) == cudaSuccess;
+    ok = ok && cudaEventRecord(events.stop, stream) == cudaSuccess &&
+         cudaEventSynchronize(events.stop) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, events.start, events.stop) == cudaSuccess;
     if (!ok) {
       cudaGetLastError();
       continue;
     }
     if (best < 0 || ms < bestMs) best = i, bestMs = ms;
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   return best;
 }
 
@@ -271,22 +265,13 @@ bool matmulTunedBf16([[maybe_unused]] const MatmulCall& call, [[maybe_unused]] v
 #endif
 }
 
-std::int64_t matmulTunedShapes() {
+MatmulTunedCounts matmulTunedCounts() {
+  MatmulTunedCounts c;
 #if defined(ATLASCOPE_WITH_CUBLASLT)
   const std::lock_guard<std::mutex> lock(planMutex());
-  return gTimedShapes;
-#else
-  return 0;
+  c.timed = gTimedShapes, c.borrowed = gBorrowedChoices;
 #endif
-}
-
-std::int64_t matmulBorrowedChoices() {
-#if defined(ATLASCOPE_WITH_CUBLASLT)
-  const std::lock_guard<std::mutex> lock(planMutex());
-  return gBorrowedChoices;
-#else
-  return 0;
-#endif
+  return c;
 }
 
 std::vector<MatmulOfferTime> matmulTimeAlgorithms([[maybe_unused]] const MatmulCall& call,
@@ -297,12 +282,8 @@ std::vector<MatmulOfferTime> matmulTimeAlgorithms([[maybe_unused]] const MatmulC
 #if defined(ATLASCOPE_WITH_CUBLASLT)
   const int offers = matmulAlgorithmCount(call, workspaceBytes);
   auto s = static_cast<cudaStream_t>(stream);
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (offers == 0 || iterations < 1 || cudaEventCreate(&start) != cudaSuccess) return times;
-  if (cudaEventCreate(&stop) != cudaSuccess) {
-    cudaEventDestroy(start);
-    return times;
-  }
+  const EventPair events;
+  if (offers == 0 || iterations < 1 || !events.ok) return times;
   for (int i = 0; i < offers; ++i) {
     MatmulOfferTime t;
     // Once outside the capture (cuBLASLt's first call of a kernel may load it).
@@ -328,18 +309,16 @@ std::vector<MatmulOfferTime> matmulTimeAlgorithms([[maybe_unused]] const MatmulC
     }
     ok = ok && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
     float elapsed = 0.f;
-    ok = ok && cudaGraphLaunch(exec, s) == cudaSuccess && cudaEventRecord(start, s) == cudaSuccess;
+    ok = ok && cudaGraphLaunch(exec, s) == cudaSuccess && cudaEventRecord(events.start, s) == cudaSuccess;
     for (int r = 0; r < 3 && ok; ++r) ok = cudaGraphLaunch(exec, s) == cudaSuccess;
-    ok = ok && cudaEventRecord(stop, s) == cudaSuccess && cudaEventSynchronize(stop) == cudaSuccess &&
-         cudaEventElapsedTime(&elapsed, start, stop) == cudaSuccess;
+    ok = ok && cudaEventRecord(events.stop, s) == cudaSuccess && cudaEventSynchronize(events.stop) == cudaSuccess &&
+         cudaEventElapsedTime(&elapsed, events.start, events.stop) == cudaSuccess;
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
     if (ok) t.ms = elapsed / static_cast<float>(3 * iterations);
     if (!ok) cudaGetLastError(); // a refused offer leaves no sticky error behind
     times.push_back(t);
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 #endif
   return times;
 }

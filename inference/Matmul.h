@@ -50,8 +50,10 @@ bool matmulBf16(const MatmulCall& call, int algorithm, void* workspace, std::int
 // launched): see matmulAlgorithmCount, or `accumulate` set.
 bool matmulTunedBf16(const MatmulCall& call, void* stream);
 // Shapes whose choice was timed, and those that took a timed neighbour's (for parity and bench train).
-std::int64_t matmulTunedShapes();
-std::int64_t matmulBorrowedChoices();
+struct MatmulTunedCounts {
+  std::int64_t timed = 0, borrowed = 0;
+};
+MatmulTunedCounts matmulTunedCounts();
 
 // Each offer timed on the call's own operands (its output overwritten; with `accumulate` added to
 // many times), in the heuristic's order: `iterations` calls captured in one CUDA graph and replayed

@@ -1,6 +1,8 @@
 // Training's products by a chosen cuBLASLt algorithm, and their bench (TrainMatmul.h).
 #include "inference/TrainMatmul.h"
 
+#include "inference/TensorBits.h"
+
 #if defined(ATLASCOPE_WITH_CUDA_KERNELS) && defined(__has_include)
 #if __has_include(<ATen/cuda/CUDAContext.h>)
 #include "inference/Matmul.h"
@@ -17,15 +19,6 @@
 #include <atomic>
 
 namespace atlascope::inference {
-
-#if defined(ATLASCOPE_TRAIN_MATMUL)
-namespace {
-
-const std::uint16_t* bits(const torch::Tensor& t) { return static_cast<const std::uint16_t*>(t.data_ptr()); }
-std::uint16_t* mutableBits(torch::Tensor& t) { return static_cast<std::uint16_t*>(t.data_ptr()); }
-
-} // namespace
-#endif
 
 namespace {
 std::atomic<bool> gTuned{true};
@@ -45,22 +38,14 @@ bool matmulProductsBuilt() {
 
 void setTunedInputGradients(bool on) { gTuned.store(on); }
 bool tunedInputGradients() { return gTuned.load(); }
-std::int64_t tunedInputGradientCalls() { return gTunedCalls.load(); }
-
-std::int64_t tunedInputGradientShapes() {
+TunedInputGradientCounts tunedInputGradientCounts() {
+  TunedInputGradientCounts c;
+  c.calls = gTunedCalls.load();
 #if defined(ATLASCOPE_TRAIN_MATMUL)
-  return cuda::matmulTunedShapes();
-#else
-  return 0;
+  const cuda::MatmulTunedCounts tuned = cuda::matmulTunedCounts();
+  c.timedShapes = tuned.timed, c.borrowed = tuned.borrowed;
 #endif
-}
-
-std::int64_t tunedInputGradientBorrowed() {
-#if defined(ATLASCOPE_TRAIN_MATMUL)
-  return cuda::matmulBorrowedChoices();
-#else
-  return 0;
-#endif
+  return c;
 }
 
 torch::Tensor inputGradient(const torch::Tensor& dy, const torch::Tensor& w) {
@@ -97,8 +82,7 @@ double checkTunedInputGradient([[maybe_unused]] torch::Device device, [[maybe_un
   const torch::Tensor tuned = inputGradient(dy, w);
   gTuned.store(before);
   if (gTunedCalls.load() == calls) return -1;
-  const torch::Tensor ref = dy.mm(w).to(torch::kFloat32);
-  return ((tuned.to(torch::kFloat32) - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item<double>();
+  return largestRelativeDifference(tuned, dy.mm(w));
 #else
   return -1;
 #endif
@@ -189,13 +173,9 @@ std::vector<MatmulBenchShape> benchTrainMatmul([[maybe_unused]] torch::Device de
       if (r.offerMs[static_cast<std::size_t>(i)] > 0 &&
           (best < 0 || r.offerMs[static_cast<std::size_t>(i)] < r.offerMs[static_cast<std::size_t>(best)]))
         best = i;
-    if (best >= 0 && cuda::matmulBf16(call, best, workspace.data_ptr(), workspace.numel(), stream)) {
-      const torch::Tensor ref = reference.to(torch::kFloat32);
-      r.maxRelFromAten =
-          ((result.to(torch::kFloat32) - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item<double>();
-    } else {
-      r.maxRelFromAten = -1;
-    }
+    r.maxRelFromAten = best >= 0 && cuda::matmulBf16(call, best, workspace.data_ptr(), workspace.numel(), stream)
+                           ? largestRelativeDifference(result, reference)
+                           : -1.0;
     out.push_back(std::move(r));
   }
 #endif

@@ -21,9 +21,10 @@ bool matmulProductsBuilt();
 void setTunedInputGradients(bool on);
 bool tunedInputGradients();
 // Calls that ran the tuned product, and the shapes it timed and borrowed (parity, bench train).
-std::int64_t tunedInputGradientCalls();
-std::int64_t tunedInputGradientShapes();
-std::int64_t tunedInputGradientBorrowed();
+struct TunedInputGradientCounts {
+  std::int64_t calls = 0, timedShapes = 0, borrowed = 0;
+};
+TunedInputGradientCounts tunedInputGradientCounts();
 // The tuned product against ATen's mm on random bf16 operands of rows x n times n x k on `device`:
 // the largest |difference| over ATen's largest |value| (0: the same bits), -1 where it did not run
 // (no GPU, not built, declined).

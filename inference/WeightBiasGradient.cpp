@@ -57,23 +57,10 @@ bool makePlan(Plan& p, cublasLtHandle_t handle, std::int64_t rows, int n, int k,
       lt.layoutCreate(&p.d, CUDA_R_16BF, static_cast<std::uint64_t>(k), static_cast<std::uint64_t>(n), k) !=
           CUBLAS_STATUS_SUCCESS)
     return false;
-  cublasLtMatmulPreference_t pref = nullptr;
-  if (lt.preferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS) return false;
-  // The callers' pointers are 16-byte aligned (not the 256 the heuristic assumes by default).
-  const std::uint64_t bytes = static_cast<std::uint64_t>(workspaceBytes);
-  const std::uint32_t align = 16;
-  bool ok =
-      lt.preferenceSet(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bytes, sizeof(bytes)) == CUBLAS_STATUS_SUCCESS;
-  for (const auto attribute : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                               CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    ok = ok && lt.preferenceSet(pref, attribute, &align, sizeof(align)) == CUBLAS_STATUS_SUCCESS;
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  ok = ok && lt.heuristic(handle, p.op, p.a, p.b, p.d, p.d, pref, 1, &result, &found) == CUBLAS_STATUS_SUCCESS &&
-       found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
-  lt.preferenceDestroy(pref);
-  if (ok) p.algo = result.algo;
-  return ok;
+  const auto offers = cublasLtOffers(handle, p.op, p.a, p.b, p.d, workspaceBytes, 1);
+  if (offers.empty()) return false;
+  p.algo = offers.front();
+  return true;
 }
 
 } // namespace

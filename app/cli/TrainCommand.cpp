@@ -286,6 +286,7 @@ nlohmann::json runTraining(TrainJob& job) {
   const bool storedGrad = model->storedGeluGrad() && !model->linCombGelu() && model->fusedFeedForward();
   // The pool's kernels two tokens a warp: only where the fused training pool runs them.
   const bool poolPairs = model->fusedTrainPool() && model->poolTokenPairs() && model->poolTokenPairsApply();
+  const inference::TunedInputGradientCounts tuned = inference::tunedInputGradientCounts();
   nlohmann::json j = {{"result", cancelled ? "cancelled" : "ok"},
                       {"out", job.out},
                       {"best", bestPath(job.out)},
@@ -324,9 +325,9 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"attention_keys_ahead", model->attentionKeysAhead()},
                       {"attention_loads_late", job.attentionLoadsLate},
                       {"tuned_input_grads", inference::tunedInputGradients()},
-                      {"tuned_input_grad_calls", inference::tunedInputGradientCalls()},
-                      {"tuned_input_grad_shapes", inference::tunedInputGradientShapes()},
-                      {"tuned_input_grad_borrowed", inference::tunedInputGradientBorrowed()},
+                      {"tuned_input_grad_calls", tuned.calls},
+                      {"tuned_input_grad_shapes", tuned.timedShapes},
+                      {"tuned_input_grad_borrowed", tuned.borrowed},
                       {"norm_bias_sums", model->normBiasSums()},
                       {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
