@@ -144,7 +144,7 @@ struct GemmOf {
 };
 // The default: BiasThenAct with the pre-activations rounded in pairs (GeluExp2Paired). GemmExp2LinComb:
 // the kernel before both (`--lincomb-gelu`, for comparisons; the same bits). H200, `bench gemm-gelu`:
-// see the README's embedding section.
+// see docs/performance/embedding.md.
 using GemmExp2 = GemmOf<GeluExp2Paired>;
 using GemmExp2LinComb = GemmOf<GeluExp2, Element, cutlass::gemm::KernelTmaWarpSpecializedCooperative, false, true>;
 using GemmErff = GemmOf<GeluErff, Element, cutlass::gemm::KernelTmaWarpSpecializedCooperative, false, true>;
