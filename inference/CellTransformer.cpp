@@ -230,7 +230,6 @@ torch::Tensor CellTransformer::linGelu(const torch::Tensor& x, const std::string
 }
 
 namespace {
-
 // The packed encoder input [R, E] in sequence order (Batch::order): the token table's rows of
 // batch.rows (their first E columns: a wide table's too), the class token `cls` for each
 // neighbourhood, zeros in the add_zero_attn slots, by one gather of EmbeddingKernels.cu; with
@@ -838,9 +837,6 @@ public:
 private:
   bool before_;
 };
-
-// The checks' comparisons of two paths' outputs and gradients (in float32; a's largest difference
-// from b relative to b's largest value: largestRelativeDifference, TensorBits.h).
 
 // The largest difference(a[i], b[i]) over the pairs [from, to): 1 for a pair with an undefined
 // tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
