@@ -361,6 +361,11 @@ torch::Tensor gemmBiasGelu(const torch::Tensor& a, const torch::Tensor& w, const
 // By default the weight and bias gradients are summed in the input gradient's pass over dy and x
 // (layerNormBackwardBf16); `twoPass` (--unfused-layer-norm, the path before) reads them again in
 // a kernel of their own.
+//
+// `gelu` (TrainLayerNorm's, the token MLP's GELU(LayerNorm), CellTransformer::lnGelu): the GELU in
+// the forward kernel and its backward in the backward's, the LayerNorm's output recomputed there
+// from what the backward reads anyway, where ATen's gelu and gelu_backward each read and wrote the
+// [rows, 192] activations once more (0.07 ms of an 18 ms step on an H100, call s24-1's trace).
 // Calls of the training LayerNorm's kernels that declined (ATen ran instead) in this process; the
 // parity check fails where its own calls declined.
 std::atomic<std::int64_t> gLayerNormDeclines{0};
@@ -368,8 +373,8 @@ std::atomic<std::int64_t> gLayerNormDeclines{0};
 std::atomic<std::int64_t> gLayerNormInPlaceRuns{0};
 
 void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::Tensor& in, const torch::Tensor& y,
-                           const torch::Tensor& w, const torch::Tensor& b, double eps, bool twoPass,
-                           torch::Tensor& out) {
+                           const torch::Tensor& w, const torch::Tensor& b, double eps, bool twoPass, torch::Tensor& out,
+                           bool gelu = false) {
   const c10::cuda::CUDAGuard guard(in.device());
   const std::vector<std::int64_t> shape{in.size(-1)};
   const std::int64_t N = in.size(-1), M = in.numel() / N;
@@ -378,16 +383,18 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
   out = torch::empty_like(in);
   torch::Tensor x = y.defined() ? torch::empty_like(in) : in; // with y: LayerNorm's input is in + y
   torch::Tensor mean = torch::empty(statShape, in.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
-  if (!cuda::layerNormForwardBf16(bits(in), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
-                                  rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
-                                  at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
-                                  y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr)) {
+  if (!cuda::layerNormForwardBf16(
+          bits(in), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(), rstd.data_ptr<float>(), M,
+          static_cast<int>(N), static_cast<float>(eps), at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
+          y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr, gelu && !y.defined())) {
     gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     if (y.defined()) x = in + y;
     std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
+    if (gelu) out = at::gelu(out);
   }
   ctx->save_for_backward({x, w, b, mean, rstd});
   ctx->saved_data["two_pass"] = twoPass;
+  ctx->saved_data["gelu"] = gelu && !y.defined();
 }
 
 // The column sums of the gradient TrainAddLayerNorm's backward wrote last (dx, the gradient of x + y
@@ -433,6 +440,7 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   const std::int64_t N = x.size(-1), M = x.numel() / N;
   const c10::cuda::CUDAGuard guard(x.device());
   const bool onePass = !ctx->saved_data["two_pass"].toBool();
+  const bool gelu = ctx->saved_data.count("gelu") && ctx->saved_data["gelu"].toBool();
   const torch::Tensor& g0 = grad.defined() ? grad : grad2;
   // A lone gradient that is a column slice of a wider one (cat's backward; in the model the token
   // MLP's half of proj_norm's gradient) read in place by the one-pass kernel, rows dyStride apart
@@ -450,14 +458,14 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   torch::Tensor dx = torch::empty(x.sizes(), x.options()), dw = torch::empty_like(w), db = torch::empty_like(b);
   if (onePass) {
     const bool sumDx = ctx->saved_data.count("sum_dx") && ctx->saved_data["sum_dx"].toBool();
-    const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
+    const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N), gelu);
     const torch::Tensor partial = torch::empty({(sumDx ? 3 : 2) * blocks * N}, dy.options().dtype(torch::kFloat32));
     torch::Tensor dsum = sumDx ? torch::empty_like(b) : torch::Tensor();
     gSummedGradient = SummedGradient(); // the last one's producer has run (or never asks)
     if (cuda::layerNormBackwardBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                     mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M,
                                     static_cast<int>(N), stream, dy2.defined() ? bits(dy2) : nullptr, dyStride,
-                                    sumDx ? mutableBits(dsum) : nullptr)) {
+                                    sumDx ? mutableBits(dsum) : nullptr, gelu ? bits(b) : nullptr)) {
       if (inPlace && dyStride != N) gLayerNormInPlaceRuns.fetch_add(1, std::memory_order_relaxed);
       if (sumDx) gSummedGradient = {dx, dsum, dx._version()};
       return {dx, dw, db};
@@ -465,6 +473,14 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
     gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     dy = dy.contiguous();
   }
+  // GELU's backward on the LayerNorm's output recomputed (the two-pass path, or a one-pass kernel
+  // that declined): as the forward kernel's to float rounding (ATen's multiply and add round apart
+  // where the kernel's fused multiply-add rounds once), so a bf16 of it may differ by one step.
+  if (gelu)
+    dy = at::gelu_backward(dy.contiguous(), ((x.to(torch::kFloat32) - mean.to(torch::kFloat32)) *
+                                                 rstd.to(torch::kFloat32) * w.to(torch::kFloat32) +
+                                             b.to(torch::kFloat32))
+                                                .to(x.scalar_type()));
   if (dy2.defined()) dy = dy + dy2;
   if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                         mutableBits(dx), M, static_cast<int>(N), stream)) {
@@ -485,18 +501,19 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
 }
 
 // stridedGrad: a gradient that is a column slice of a wider one is read in place (trainLayerNormBackward).
+// gelu: GELU(LayerNorm(x)) (trainLayerNormForward).
 struct TrainLayerNorm : torch::autograd::Function<TrainLayerNorm> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
-                               const torch::Tensor& b, double eps, bool twoPass, bool stridedGrad) {
+                               const torch::Tensor& b, double eps, bool twoPass, bool stridedGrad, bool gelu) {
     torch::Tensor out;
-    trainLayerNormForward(ctx, x, torch::Tensor(), w, b, eps, twoPass, out);
+    trainLayerNormForward(ctx, x, torch::Tensor(), w, b, eps, twoPass, out, gelu);
     ctx->saved_data["strided_grad"] = stridedGrad;
     return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grads) {
     const auto g = trainLayerNormBackward(ctx, grads[0]);
-    return {g[0], g[1], g[2], torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {g[0], g[1], g[2], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -801,10 +818,24 @@ torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& pre
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
         b.is_contiguous())
-      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_, fusedTokenRows_);
+      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_, fusedTokenRows_, false);
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
+}
+
+torch::Tensor CellTransformer::lnGelu(const torch::Tensor& x, const std::string& prefix) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (fused_ && fusedLayerNorm_ && fusedNormGelu_ && x.is_cuda() && compute_ == torch::kBFloat16 &&
+      at::GradMode::is_enabled()) {
+    const torch::Tensor& w = P(prefix + ".weight");
+    const torch::Tensor& b = P(prefix + ".bias");
+    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
+        b.is_contiguous())
+      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, false, fusedTokenRows_, true);
+  }
+#endif
+  return torch::gelu(ln(x, prefix));
 }
 
 torch::Tensor CellTransformer::normalize(const torch::Tensor& x) const {
@@ -815,7 +846,7 @@ torch::Tensor CellTransformer::normalize(const torch::Tensor& x) const {
   if (fused_ && fusedPoolNorm_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled()) {
     const auto o = x.options().dtype(torch::kBFloat16);
     return TrainLayerNorm::apply(x.to(compute_).contiguous(), torch::ones({x.size(-1)}, o),
-                                 torch::zeros({x.size(-1)}, o), 1e-5, !fusedLayerNorm_, fusedTokenRows_);
+                                 torch::zeros({x.size(-1)}, o), 1e-5, !fusedLayerNorm_, fusedTokenRows_, false);
   }
 #endif
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, {}, {}, 1e-5);
@@ -878,7 +909,9 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
     // (a branch and the residual: two gradients); 4: TrainAddLayerNorm's two outputs; 5: ATen's
     // add + layer_norm used once; 6: TrainAddLayerNorm with its second output unused (the last
     // layers'); 7: one pass whose gradient is a column slice of a wider one (8 columns in, as the
-    // token MLP's LayerNorm's under proj_norm's cat), read in place, against 2.
+    // token MLP's LayerNorm's under proj_norm's cat), read in place, against 2; 8: GELU(LayerNorm)
+    // in one pass (lnGelu) and 10 in two passes (GELU's backward by ATen), against 9: ATen's gelu
+    // of ATen's layer_norm.
     auto grads = [&](int path) {
       const bool add = path >= 3 && path <= 6, twice = path == 3 || path == 4;
       torch::Tensor x = x0.clone().requires_grad_(true), r = r0.clone().requires_grad_(add),
@@ -891,7 +924,9 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
       } else {
         y = path == 0                ? torch::layer_norm(x, {cols}, w, b, 1e-5)
             : path == 3 || path == 5 ? torch::layer_norm(x + r, {cols}, w, b, 1e-5)
-                                     : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1, path == 7);
+            : path == 9
+                ? torch::gelu(torch::layer_norm(x, {cols}, w, b, 1e-5))
+                : TrainLayerNorm::apply(x, w, b, 1e-5, path == 1 || path == 10, path == 7, path == 8 || path == 10);
         second = y;
       }
       torch::Tensor loss = path == 7 ? (torch::cat({torch::zeros({m, 8}, o), y}, 1).to(torch::kFloat32) *
@@ -904,8 +939,8 @@ double CellTransformer::checkTrainLayerNorm(torch::Device device, std::int64_t r
       if (add) out.push_back(r.grad());
       return out;
     };
-    for (const auto& [path, reference] :
-         {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}, std::pair{6, 5}, std::pair{7, 2}}) {
+    for (const auto& [path, reference] : {std::pair{1, 0}, std::pair{2, 0}, std::pair{4, 3}, std::pair{6, 5},
+                                          std::pair{7, 2}, std::pair{8, 9}, std::pair{10, 9}}) {
       const std::int64_t declines = gLayerNormDeclines.load(), inPlace = gLayerNormInPlaceRuns.load();
       const auto a = grads(path);
       if (gLayerNormDeclines.load() != declines) return 1.0;                // ATen ran: the kernels were not checked
@@ -3458,7 +3493,7 @@ torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::T
           ? linear(x.to(compute_), torch::constant_pad_nd(P("expression_projection.0.weight"), {0, width - G}),
                    P("expression_projection.0.bias"), false)
           : lin(x, "expression_projection.0");
-  h = torch::gelu(ln(h, "expression_projection.1"));
+  h = lnGelu(h, "expression_projection.1");
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
   const torch::Tensor typeEmb = typeEmbedding("encoder_cell_embed.weight", t);
   return ln(torch::cat({typeEmb, h}, -1), "proj_norm");

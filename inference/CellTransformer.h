@@ -275,6 +275,11 @@ public:
   // as it writes the gradient (the default), or by a pass of its own over it (false: before).
   void setNormBiasSums(bool on) { normBiasSums_ = on; }
   bool normBiasSums() const { return normBiasSums_; }
+  // Training on a GPU in bf16 with the one-pass LayerNorm (setFusedLayerNorm): the token MLP's GELU
+  // after its first LayerNorm in that LayerNorm's forward kernel, and GELU's backward in its
+  // backward kernel (the default), or by ATen's gelu and gelu_backward (false: the path before).
+  void setFusedNormGelu(bool on) { fusedNormGelu_ = on; }
+  bool fusedNormGelu() const { return fusedNormGelu_ && fusedLayerNorm(); }
   bool attentionKeysAhead() const { return attentionKeysAhead_; }
   bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
   // Training's token rows (with gradients): the type embeddings' rows gathered from the tables'
@@ -554,7 +559,8 @@ public:
   // the largest relative difference of the output and the three gradients (-1: not built), over
   // both backwards (one pass, two passes), LayerNorm(x + y) against ATen's add and layer_norm (its
   // four gradients), the one-pass backward reading a column slice of a wider gradient in place
-  // against the same values contiguous, and ragged and small row counts.
+  // against the same values contiguous, GELU(LayerNorm) (setFusedNormGelu; both backwards) against
+  // ATen's gelu of ATen's layer_norm, and ragged and small row counts.
   static double checkTrainLayerNorm(torch::Device device, std::int64_t rows = 46080, int cols = 384);
   // A linear layer's output added before the training LayerNorm (both of its outputs used), with
   // the linear's bias gradient summed by the LayerNorm's backward kernel (setNormBiasSums) and by a
@@ -735,6 +741,8 @@ private:
   torch::Tensor feedForward(const torch::Tensor& x, const std::string& prefix) const;
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, bool gelu) const;
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
+  // GELU(ln(x)): in training on a GPU, by the LayerNorm's kernels (setFusedNormGelu).
+  torch::Tensor lnGelu(const torch::Tensor& x, const std::string& prefix) const;
   // LayerNorm without a weight and bias (the attention pool's), in the compute dtype.
   torch::Tensor normalize(const torch::Tensor& x) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
@@ -817,6 +825,7 @@ private:
   bool twoKernelAttentionBackward_ = false;
   bool attentionKeysAhead_ = true;
   bool normBiasSums_ = true;
+  bool fusedNormGelu_ = true;
   bool computeTypeRows_ = true;
   bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;

@@ -322,8 +322,11 @@ __global__ void __launch_bounds__(kFoldThreads) foldGradientsKernel(const Gradie
 // Training's LayerNorm forward, one warp per row as addLayerNormKernel (ATen's kernel runs a block
 // per row: ~0.8 TB/s on [95k, 384] bf16), also writing the row's float32 mean and 1/std for the
 // backward. With ADD, of x + y: the sum rounded to bf16 (as ATen's add writes it) and also written
-// to `sum`, the input the backward reads (ATen's add wrote it and LayerNorm read it back).
-template <int PAIRS, bool ADD>
+// to `sum`, the input the backward reads (ATen's add wrote it and LayerNorm read it back). With
+// GELU, GELU(LayerNorm(x)) (the token MLP's LayerNorm and GELU): the LayerNorm's output rounded to
+// bf16 and then GELU'd as ATen's gelu reads and computes it, where ATen's gelu read the LayerNorm's
+// output back (the backward recomputes it: layerNormRowBackward).
+template <int PAIRS, bool ADD, bool GELU = false>
 __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ y,
                                        __nv_bfloat162* __restrict__ sumOut, const __nv_bfloat162* __restrict__ weight,
                                        const __nv_bfloat162* __restrict__ bias, __nv_bfloat162* __restrict__ out,
@@ -370,7 +373,13 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
     const int c = lane + 32 * i;
     const float2 w = __bfloat1622float2(weight[c]);
     const float2 b = __bfloat1622float2(bias[c]);
-    out[base + c] = __floats2bfloat162_rn((v[i].x - mean) * rstd * w.x + b.x, (v[i].y - mean) * rstd * w.y + b.y);
+    float ox = (v[i].x - mean) * rstd * w.x + b.x, oy = (v[i].y - mean) * rstd * w.y + b.y;
+    if constexpr (GELU) {
+      const float2 normed = __bfloat1622float2(__floats2bfloat162_rn(ox, oy));
+      ox = geluErff(normed.x);
+      oy = geluErff(normed.y);
+    }
+    out[base + c] = __floats2bfloat162_rn(ox, oy);
   }
 }
 
@@ -378,13 +387,16 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
 // g = dy * weight and xhat = (x - mean) rstd, dx = rstd (g - mean(g) - xhat mean(g xhat)), in
 // float32 (ATen's formula). With TWO, dy + dy2 rounded to bf16 (autograd's sum of the two).
 // visit(i, dy, xhat) sees each pair as it is read (the weight and bias gradients' terms), onDx(i,
-// dx) each pair of dx as written (rounded to bf16).
-template <int PAIRS, bool TWO, typename Visit, typename OnDx>
+// dx) each pair of dx as written (rounded to bf16). With GELU, dy is the gradient of GELU(LayerNorm)
+// (layerNormForwardKernel's GELU): GELU's backward first, on the LayerNorm's output recomputed from
+// x, mean, rstd, weight and `bias` by the forward's arithmetic and rounded to bf16 as the forward's,
+// the product rounded to bf16 as ATen's gelu_backward writes it.
+template <int PAIRS, bool TWO, bool GELU, typename Visit, typename OnDx>
 __device__ __forceinline__ void
 layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
-                     const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight, float mu, float r,
-                     long long base, long long dyBase, int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit,
-                     OnDx&& onDx) {
+                     const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
+                     const __nv_bfloat162* __restrict__ bias, float mu, float r, long long base, long long dyBase,
+                     int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit, OnDx&& onDx) {
   constexpr float kInvCols = 1.0f / (64 * PAIRS);
   float2 g[PAIRS], xh[PAIRS];
   float sumG = 0.f, sumGX = 0.f;
@@ -398,8 +410,13 @@ layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162
     }
     const float2 w = __bfloat1622float2(weight[c]);
     const float2 a = __bfloat1622float2(x[base + c]);
-    g[i] = make_float2(d.x * w.x, d.y * w.y);
     xh[i] = make_float2((a.x - mu) * r, (a.y - mu) * r);
+    if constexpr (GELU) {
+      const float2 b = __bfloat1622float2(bias[c]);
+      const float2 y = __bfloat1622float2(__floats2bfloat162_rn(xh[i].x * w.x + b.x, xh[i].y * w.y + b.y));
+      d = __bfloat1622float2(__floats2bfloat162_rn(d.x * geluGradErff(y.x), d.y * geluGradErff(y.y)));
+    }
+    g[i] = make_float2(d.x * w.x, d.y * w.y);
     sumG += g[i].x + g[i].y;
     sumGX += g[i].x * xh[i].x + g[i].y * xh[i].y;
     visit(i, d, xh[i]);
@@ -428,8 +445,8 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
   if (row >= rows) return;
-  layerNormRowBackward<PAIRS, false>(
-      dy, nullptr, x, weight, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS, lane, dx,
+  layerNormRowBackward<PAIRS, false, false>(
+      dy, nullptr, x, weight, nullptr, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS, lane, dx,
       [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
 }
 
@@ -446,15 +463,17 @@ constexpr int kBackwardBlocks = 2048; // at most (the final kernel reads blocks 
 // two-stage gammaBetaPartialKernel read dy and x a second time, 2 bytes a thread (0.72 ms of a
 // 24 ms training step for ~10 LayerNorms). With SUM_DX also dx's column sums (as written, bf16)
 // into partialDx: the bias gradient of the layer whose output was added before the LayerNorm
-// (TrainAddLayerNorm), which a pass of its own over dx summed after this one.
-template <int PAIRS, bool TWO, bool SUM_DX = false>
+// (TrainAddLayerNorm), which a pass of its own over dx summed after this one. With GELU, dy is the
+// gradient of GELU(LayerNorm) (layerNormRowBackward; `bias` the LayerNorm's).
+template <int PAIRS, bool TWO, bool SUM_DX = false, bool GELU = false>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
     layerNormBackwardKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
                             const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
                             const float* __restrict__ mean, const float* __restrict__ rstd,
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
                             float2* __restrict__ partialBeta, long long rows, long long dyPitch,
-                            float2* __restrict__ partialDx = nullptr) {
+                            float2* __restrict__ partialDx = nullptr,
+                            const __nv_bfloat162* __restrict__ bias = nullptr) {
   constexpr int kPairsPerRow = 32 * PAIRS;
   __shared__ float2 blockGamma[kPairsPerRow], blockBeta[kPairsPerRow];
   // SUM_DX: each warp's sums of dx in shared memory of its own (in registers they cost the kernel
@@ -469,8 +488,8 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
     for (int i = 0; i < PAIRS; ++i) warpDx[warp][lane + 32 * i] = make_float2(0.f, 0.f);
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
-    layerNormRowBackward<PAIRS, TWO>(
-        dy, dy2, x, weight, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane, dx,
+    layerNormRowBackward<PAIRS, TWO, GELU>(
+        dy, dy2, x, weight, bias, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane, dx,
         [&](int i, float2 d, float2 xh) {
           accG[i].x += d.x * xh.x;
           accG[i].y += d.y * xh.y;
@@ -520,9 +539,13 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
 
 template <int PAIRS>
 void launchLayerNormForward(const void* x, const void* y, void* sum, const void* w, const void* b, void* out,
-                            float* mean, float* rstd, long long rows, float eps, cudaStream_t stream) {
+                            float* mean, float* rstd, long long rows, float eps, cudaStream_t stream, bool gelu) {
   const long long blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  if (y)
+  if (gelu)
+    layerNormForwardKernel<PAIRS, false, true><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
+        static_cast<const __nv_bfloat162*>(x), nullptr, nullptr, static_cast<const __nv_bfloat162*>(w),
+        static_cast<const __nv_bfloat162*>(b), static_cast<__nv_bfloat162*>(out), mean, rstd, rows, eps);
+  else if (y)
     layerNormForwardKernel<PAIRS, true><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
         static_cast<const __nv_bfloat162*>(x), static_cast<const __nv_bfloat162*>(y), static_cast<__nv_bfloat162*>(sum),
         static_cast<const __nv_bfloat162*>(w), static_cast<const __nv_bfloat162*>(b), static_cast<__nv_bfloat162*>(out),
@@ -750,29 +773,33 @@ bool biasLayerNormBf16(const std::uint16_t* z, const std::uint16_t* rowBias, con
 
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
                           std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
-                          void* stream, const std::uint16_t* y, std::uint16_t* sum) {
-  if (rows <= 0 || !aligned(x) || !aligned(weight) || !aligned(bias) || !aligned(out) || (y && !sum) ||
+                          void* stream, const std::uint16_t* y, std::uint16_t* sum, bool gelu) {
+  if (rows <= 0 || !aligned(x) || !aligned(weight) || !aligned(bias) || !aligned(out) || (y && !sum) || (gelu && y) ||
       (y && (!aligned(y) || !aligned(sum))) || (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
     return false;
   const auto s = static_cast<cudaStream_t>(stream);
   if (!byWidth(cols, [&](auto pairs) {
-        launchLayerNormForward<decltype(pairs)::value>(x, y, sum, weight, bias, out, mean, rstd, rows, eps, s);
+        launchLayerNormForward<decltype(pairs)::value>(x, y, sum, weight, bias, out, mean, rstd, rows, eps, s, gelu);
       }))
     return false;
   return cudaGetLastError() == cudaSuccess;
 }
 
-int layerNormBackwardBlocks(std::int64_t rows, int cols) {
+int layerNormBackwardBlocks(std::int64_t rows, int cols, bool gelu) {
   // As many blocks as the device holds at once (a grid-stride loop over the rows: a second,
   // partial wave would leave multiprocessors idle at the end), fewer for fewer rows. The count of
   // the TWO kernel that also sums dx: it holds at least as many registers and as much shared
-  // memory as the others (80 registers and 15 KB at 384 columns: three blocks either way).
+  // memory as the others (80 registers and 15 KB at 384 columns: three blocks either way). With
+  // `gelu`, the GELU kernel's (63 registers against 48 at 192 columns: a block fewer).
   int resident = 0, device = 0, sms = 0;
   bool failed = false;
   byWidth(cols, [&](auto pairs) {
-    failed = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident,
-                                                           layerNormBackwardKernel<decltype(pairs)::value, true, true>,
-                                                           32 * kBackwardWarps, 0) != cudaSuccess;
+    constexpr int kPairs = decltype(pairs)::value;
+    failed =
+        (gelu ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                    &resident, layerNormBackwardKernel<kPairs, false, false, true>, 32 * kBackwardWarps, 0)
+              : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, layerNormBackwardKernel<kPairs, true, true>,
+                                                              32 * kBackwardWarps, 0)) != cudaSuccess;
   });
   if (failed || cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
@@ -789,13 +816,14 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols) {
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2, std::int64_t dyStride, std::uint16_t* dsum) {
+                           const std::uint16_t* dy2, std::int64_t dyStride, std::uint16_t* dsum,
+                           const std::uint16_t* geluBias) {
   if (dyStride == 0) dyStride = cols;
   if (rows <= 0 || !aligned(dy) || !aligned(x) || !aligned(weight) || !aligned(dx) || (dy2 && !aligned(dy2)) ||
       reinterpret_cast<std::uintptr_t>(partial) % 8 != 0 || dyStride < cols || dyStride % 2 != 0 ||
-      (dsum && !aligned(dsum)))
+      (dsum && !aligned(dsum)) || (geluBias && (dy2 || dsum || !aligned(geluBias))))
     return false;
-  const int blocks = layerNormBackwardBlocks(rows, cols);
+  const int blocks = layerNormBackwardBlocks(rows, cols, geluBias != nullptr);
   const auto s = static_cast<cudaStream_t>(stream);
   float* partialGamma = partial;
   float* partialBeta = partial + static_cast<long long>(blocks) * cols;
@@ -809,7 +837,12 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
         auto* pg = reinterpret_cast<float2*>(partialGamma);
         auto* pb = reinterpret_cast<float2*>(partialBeta);
         auto* pd = reinterpret_cast<float2*>(partial + 2LL * blocks * cols);
-        if (dsum && dy2)
+        if (geluBias)
+          layerNormBackwardKernel<kPairs, false, false, true>
+              <<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
+                  d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2, nullptr,
+                  reinterpret_cast<const __nv_bfloat162*>(geluBias));
+        else if (dsum && dy2)
           layerNormBackwardKernel<kPairs, true, true><<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
               d, d2, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2, pd);
         else if (dsum)

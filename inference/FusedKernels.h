@@ -60,29 +60,35 @@ int gammaBetaSlices(std::int64_t rows, int cols);
 // E 384 (LayerNorm took 3.5 ms of a 31 ms training step). False: nothing launched. With `y`
 // (4-byte aligned, as every pointer): LayerNorm of x + y, the sum rounded to bf16 as ATen's add
 // writes it, and also written to `sum` (the input the backward then reads), where ATen's add wrote
-// it and LayerNorm read it back.
+// it and LayerNorm read it back. With `gelu` (not with `y`): GELU(LayerNorm(x)), the LayerNorm's
+// output rounded to bf16 and the erf GELU of that (ATen's gelu, which read it back), written to
+// `out`; the LayerNorm's output is not kept (layerNormBackwardBf16's `geluBias` recomputes it).
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
                           std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
-                          void* stream, const std::uint16_t* y = nullptr, std::uint16_t* sum = nullptr);
+                          void* stream, const std::uint16_t* y = nullptr, std::uint16_t* sum = nullptr,
+                          bool gelu = false);
 // LayerNorm's whole backward in one pass over dy and x: dx, and dgamma and dbeta (as
 // layerNormGammaBetaBackwardBf16's) summed per block of rows into `partial` (2 *
-// layerNormBackwardBlocks(rows, cols) * cols floats, 8-byte aligned; as many blocks as the current
-// device holds at once), then over the blocks in a fixed
+// layerNormBackwardBlocks(rows, cols, geluBias != nullptr) * cols floats, 8-byte aligned; as many
+// blocks as the current device holds of the kernel that runs), then over the blocks in a fixed
 // order. The path before it (layerNormBackwardInputBf16 and layerNormGammaBetaBackwardBf16) read
 // dy and x twice.
-int layerNormBackwardBlocks(std::int64_t rows, int cols);
+int layerNormBackwardBlocks(std::int64_t rows, int cols, bool gelu = false);
 // With `dy2`, the gradient is dy + dy2 (rounded to bf16, as autograd's add): LayerNorm's output
 // used twice (the layer's branch and the residual), the two gradients summed as they are read.
 // dyStride: elements between dy's rows (and dy2's; even, at least cols; 0: cols), so that a column
 // slice of a wider gradient is read in place (the token MLP's half of proj_norm's: its copy took
 // 0.05 ms of a training step at the released size). With `dsum` (bf16 [cols]), also dx's column
 // sums as written (the bias gradient of a layer whose output was added before the LayerNorm):
-// `partial` then holds 3 * layerNormBackwardBlocks(rows, cols) * cols floats.
+// `partial` then holds 3 * layerNormBackwardBlocks(rows, cols) * cols floats. With `geluBias` (the
+// LayerNorm's bias; not with dy2 or dsum): dy is the gradient of layerNormForwardBf16's GELU output,
+// GELU's backward (as ATen's gelu_backward, rounded to bf16) applied as it is read, on the
+// LayerNorm's output recomputed from x, mean, rstd, weight and bias as the forward computed it.
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
-                           const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0,
-                           std::uint16_t* dsum = nullptr);
+                           const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0, std::uint16_t* dsum = nullptr,
+                           const std::uint16_t* geluBias = nullptr);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);

@@ -60,6 +60,7 @@ struct TrainJob {
   bool attentionLoadsLate = false;         // GPU: the one kernel's first loads after delta's sums (before)
   bool atenInputGrads = false;             // GPU: input gradients by ATen's mm (before the tuned cuBLASLt ones)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
+  bool separateNormGelu = false;           // GPU: the token MLP's GELU by ATen after its LayerNorm (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
@@ -182,6 +183,7 @@ nlohmann::json runTraining(TrainJob& job) {
   inference::CellTransformer::setAttentionBackwardLoadsLate(job.attentionLoadsLate);
   inference::setTunedInputGradients(!job.atenInputGrads);
   model->setNormBiasSums(!job.separateBiasSums);
+  model->setFusedNormGelu(!job.separateNormGelu);
   model->setBiasGradInProduct(job.biasGradInProduct);
   model->setStoredGeluGrad(job.storedGeluGrad);
   model->setComputeTypeRows(!job.atenTypeRows);
@@ -329,6 +331,7 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"tuned_input_grad_shapes", tuned.timedShapes},
                       {"tuned_input_grad_borrowed", tuned.borrowed},
                       {"norm_bias_sums", model->normBiasSums()},
+                      {"fused_norm_gelu", model->fusedNormGelu()},
                       {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
@@ -468,6 +471,9 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the output projection's and the feed-forward's second bias gradients by a pass of their own over "
                 "the gradient instead of summed by the LayerNorm backward that writes it (the path before, for "
                 "comparisons)");
+  cmd->add_flag("--separate-norm-gelu", job.separateNormGelu,
+                "GPU: the token MLP's GELU after its first LayerNorm, and GELU's backward, by ATen's kernels instead "
+                "of in the LayerNorm's forward and backward kernels (the path before, for comparisons)");
   cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
                 "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
                 "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient (measured slower)");
