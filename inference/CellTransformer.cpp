@@ -383,10 +383,10 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
   out = torch::empty_like(in);
   torch::Tensor x = y.defined() ? torch::empty_like(in) : in; // with y: LayerNorm's input is in + y
   torch::Tensor mean = torch::empty(statShape, in.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
-  if (!cuda::layerNormForwardBf16(
-          bits(in), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(), rstd.data_ptr<float>(), M,
-          static_cast<int>(N), static_cast<float>(eps), at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
-          y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr, gelu && !y.defined())) {
+  if (!cuda::layerNormForwardBf16(bits(in), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
+                                  rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
+                                  at::cuda::getCurrentCUDAStream(in.device().index()).stream(),
+                                  y.defined() ? bits(y) : nullptr, y.defined() ? mutableBits(x) : nullptr, gelu)) {
     gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
     if (y.defined()) x = in + y;
     std::tie(out, mean, rstd) = at::native_layer_norm(x, shape, w, b, eps);
@@ -394,7 +394,7 @@ void trainLayerNormForward(torch::autograd::AutogradContext* ctx, const torch::T
   }
   ctx->save_for_backward({x, w, b, mean, rstd});
   ctx->saved_data["two_pass"] = twoPass;
-  ctx->saved_data["gelu"] = gelu && !y.defined();
+  ctx->saved_data["gelu"] = gelu;
 }
 
 // The column sums of the gradient TrainAddLayerNorm's backward wrote last (dx, the gradient of x + y
@@ -477,10 +477,9 @@ torch::autograd::tensor_list trainLayerNormBackward(torch::autograd::AutogradCon
   // that declined): as the forward kernel's to float rounding (ATen's multiply and add round apart
   // where the kernel's fused multiply-add rounds once), so a bf16 of it may differ by one step.
   if (gelu)
-    dy = at::gelu_backward(dy.contiguous(), ((x.to(torch::kFloat32) - mean.to(torch::kFloat32)) *
-                                                 rstd.to(torch::kFloat32) * w.to(torch::kFloat32) +
-                                             b.to(torch::kFloat32))
-                                                .to(x.scalar_type()));
+    dy = at::gelu_backward(
+        dy.contiguous(),
+        ((x.to(torch::kFloat32) - m32) * r32 * w.to(torch::kFloat32) + b.to(torch::kFloat32)).to(x.scalar_type()));
   if (dy2.defined()) dy = dy + dy2;
   if (!cuda::layerNormBackwardInputBf16(bits(dy), bits(x), bits(w), m32.data_ptr<float>(), r32.data_ptr<float>(),
                                         mutableBits(dx), M, static_cast<int>(N), stream)) {
@@ -811,30 +810,31 @@ struct PackedQkvProjection : torch::autograd::Function<PackedQkvProjection> {
 } // namespace
 #endif
 
-torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
+torch::Tensor CellTransformer::trainLn(const torch::Tensor& x, const std::string& prefix, bool gelu) const {
 #ifdef ATLASCOPE_FUSED_KERNELS
-  if (fused_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled()) {
+  if (fused_ && x.is_cuda() && compute_ == torch::kBFloat16 && at::GradMode::is_enabled() &&
+      (!gelu || (fusedLayerNorm_ && fusedNormGelu_))) {
     const torch::Tensor& w = P(prefix + ".weight");
     const torch::Tensor& b = P(prefix + ".bias");
     if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
         b.is_contiguous())
-      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_, fusedTokenRows_, false);
+      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, !fusedLayerNorm_, fusedTokenRows_, gelu);
   }
+#else
+  (void)x;
+  (void)prefix;
+  (void)gelu;
 #endif
+  return {};
+}
+
+torch::Tensor CellTransformer::ln(const torch::Tensor& x, const std::string& prefix) const {
+  if (torch::Tensor y = trainLn(x, prefix, false); y.defined()) return y;
   return torch::layer_norm(x.to(compute_), {x.size(-1)}, P(prefix + ".weight"), P(prefix + ".bias"), 1e-5);
 }
 
 torch::Tensor CellTransformer::lnGelu(const torch::Tensor& x, const std::string& prefix) const {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  if (fused_ && fusedLayerNorm_ && fusedNormGelu_ && x.is_cuda() && compute_ == torch::kBFloat16 &&
-      at::GradMode::is_enabled()) {
-    const torch::Tensor& w = P(prefix + ".weight");
-    const torch::Tensor& b = P(prefix + ".bias");
-    if (w.scalar_type() == torch::kBFloat16 && b.scalar_type() == torch::kBFloat16 && w.is_contiguous() &&
-        b.is_contiguous())
-      return TrainLayerNorm::apply(x.to(compute_).contiguous(), w, b, 1e-5, false, fusedTokenRows_, true);
-  }
-#endif
+  if (torch::Tensor y = trainLn(x, prefix, true); y.defined()) return y;
   return torch::gelu(ln(x, prefix));
 }
 

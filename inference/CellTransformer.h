@@ -743,6 +743,9 @@ private:
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   // GELU(ln(x)): in training on a GPU, by the LayerNorm's kernels (setFusedNormGelu).
   torch::Tensor lnGelu(const torch::Tensor& x, const std::string& prefix) const;
+  // ln() (gelu: lnGelu()) by TrainLayerNorm where training on a GPU in bf16 allows it (with gelu,
+  // the one-pass LayerNorm and setFusedNormGelu); undefined where ATen's LayerNorm is to run.
+  torch::Tensor trainLn(const torch::Tensor& x, const std::string& prefix, bool gelu) const;
   // LayerNorm without a weight and bias (the attention pool's), in the compute dtype.
   torch::Tensor normalize(const torch::Tensor& x) const;
   torch::Tensor addLn(const torch::Tensor& x, const torch::Tensor& y, const std::string& prefix) const; // LN(x + y)
