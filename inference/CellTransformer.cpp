@@ -3433,7 +3433,125 @@ struct TypeRows : torch::autograd::Function<TypeRows> {
             torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
+
+#ifdef ATLASCOPE_FUSED_KERNELS
+std::atomic<std::int64_t> gProjNormRuns{0};
+
+// proj_norm in training (bf16, on a GPU): LayerNorm of [type embedding row, expression MLP output]
+// with the type's row read from the table by the LayerNorm's kernels (layerNormForwardBf16's and
+// layerNormBackwardBf16's `index`), where TypeRows' gather wrote the rows, ATen's cat wrote them
+// again beside the MLP's output and LayerNorm read the concatenation back (~0.02 + 0.04 ms of a
+// training step at the released size). The same kernels' arithmetic on the same values, so the
+// same bits as TypeRows, cat and TrainLayerNorm's one-pass kernels (parity's train_layer_norm
+// check asks for equality); the table's gradient by typeRowSums on dx's left half, the MLP's
+// output's the right half in place (as cat's backward gave both). A kernel that declines (none
+// does on the shapes CellTransformer::projNorm passes): the concatenation written and ATen's
+// LayerNorm, forward and backward.
+struct TrainProjNorm : torch::autograd::Function<TrainProjNorm> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
+                               const torch::Tensor& types, const torch::Tensor& h, const torch::Tensor& w,
+                               const torch::Tensor& b, double eps, bool kernelSums) {
+    const c10::cuda::CUDAGuard guard(h.device());
+    const std::int64_t M = h.size(0), half = h.size(1), N = 2 * half;
+    torch::Tensor out = torch::empty({M, N}, h.options());
+    torch::Tensor mean = torch::empty({M, 1}, h.options().dtype(torch::kFloat32)), rstd = torch::empty_like(mean);
+    torch::Tensor x; // written only where the kernel declines
+    if (cuda::layerNormForwardBf16(bits(table), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
+                                   rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
+                                   at::cuda::getCurrentCUDAStream(h.device().index()).stream(), bits(h), nullptr,
+                                   false, types.data_ptr<std::int64_t>(), table.size(0))) {
+      gProjNormRuns.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
+      x = torch::cat({table.index_select(0, types), h}, 1);
+      std::tie(out, mean, rstd) = at::native_layer_norm(x, {N}, w, b, eps);
+    }
+    ctx->save_for_backward({table, types, h, w, b, mean, rstd, x});
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["kernel"] = kernelSums;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const torch::Tensor &table = s[0], &types = s[1], &h = s[2], &w = s[3], &b = s[4], &mean = s[5], &rstd = s[6];
+    torch::Tensor x = s[7];
+    const c10::cuda::CUDAGuard guard(h.device());
+    const std::int64_t M = h.size(0), half = h.size(1), N = 2 * half;
+    const torch::Tensor dy = grads[0].contiguous();
+    torch::Tensor dx = torch::empty({M, N}, h.options()), dw = torch::empty_like(w), db = torch::empty_like(b);
+    bool done = false;
+    if (!x.defined()) {
+      const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
+      const torch::Tensor partial = torch::empty({2 * blocks * N}, h.options().dtype(torch::kFloat32));
+      done = cuda::layerNormBackwardBf16(
+          bits(dy), bits(table), bits(w), mean.data_ptr<float>(), rstd.data_ptr<float>(), mutableBits(dx),
+          partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M, static_cast<int>(N),
+          at::cuda::getCurrentCUDAStream(h.device().index()).stream(), nullptr, 0, nullptr, nullptr, bits(h),
+          types.data_ptr<std::int64_t>(), table.size(0));
+      if (!done) {
+        gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
+        x = torch::cat({table.index_select(0, types), h}, 1);
+      }
+    }
+    if (!done) std::tie(dx, dw, db) = at::native_layer_norm_backward(dy, x, {N}, mean, rstd, w, b, {true, true, true});
+    return {typeRowSums(dx.narrow(1, 0, half), types, table.size(0), table.scalar_type(),
+                        ctx->saved_data["kernel"].toBool()),
+            torch::Tensor(),
+            dx.narrow(1, half, half),
+            dw,
+            db,
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+#endif
 } // namespace
+
+double CellTransformer::checkTrainProjNorm([[maybe_unused]] torch::Device device,
+                                           [[maybe_unused]] std::int64_t rows) {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  if (!device.is_cuda() || rows <= 0) return -1;
+  const c10::cuda::CUDAGuard guard(device);
+  torch::manual_seed(29);
+  const std::int64_t C = 150, half = 192;
+  const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(device);
+  double worst = 0;
+  for (const std::int64_t m : {rows, rows + 5, std::int64_t{3}}) {
+    // Skewed type counts, as cell types are (checkTypeRows').
+    const torch::Tensor types =
+        (torch::rand({m}, torch::TensorOptions().device(device)).pow(3) * C).to(torch::kInt64).clamp(0, C - 1);
+    const torch::Tensor table0 = torch::randn({C, half}, o), h0 = torch::randn({m, half}, o) * 2 + 0.5,
+                        dy = torch::randn({m, 2 * half}, o);
+    const torch::Tensor w0 = 1 + 0.1 * torch::randn({2 * half}, o), b0 = 0.1 * torch::randn({2 * half}, o);
+    auto grads = [&](bool fused) {
+      torch::Tensor table = table0.clone().requires_grad_(true), h = h0.clone().requires_grad_(true),
+                    w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
+      const torch::Tensor y =
+          fused ? TrainProjNorm::apply(table, types, h, w, b, 1e-5, true)
+                : TrainLayerNorm::apply(torch::cat({TypeRows::apply(table, types, true, true), h}, 1), w, b, 1e-5,
+                                        false, true, false);
+      (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
+      return std::vector<torch::Tensor>{y, table.grad(), h.grad(), w.grad(), b.grad()};
+    };
+    const std::int64_t runs = gProjNormRuns.load(), declines = gLayerNormDeclines.load();
+    const auto a = grads(true);
+    if (gProjNormRuns.load() == runs || gLayerNormDeclines.load() != declines) return 1.0;
+    keepWorst(worst, worstAbsoluteDifference(a, grads(false)));
+  }
+  return worst;
+#else
+  return -1;
+#endif
+}
+
+std::int64_t CellTransformer::projNormRuns() {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  return gProjNormRuns.load(std::memory_order_relaxed);
+#else
+  return 0;
+#endif
+}
 
 std::int64_t CellTransformer::typeRowDeclines() { return gTypeRowDeclines.load(); }
 std::int64_t CellTransformer::typeRowRuns() { return gTypeRowRuns.load(); }
@@ -3495,6 +3613,25 @@ torch::Tensor CellTransformer::cellTokens(const torch::Tensor& x, const torch::T
           : lin(x, "expression_projection.0");
   h = lnGelu(h, "expression_projection.1");
   h = ln(lin(h, "expression_projection.3"), "expression_projection.4");
+  return projNorm(t, h);
+}
+
+torch::Tensor CellTransformer::projNorm(const torch::Tensor& t, const torch::Tensor& h) const {
+#ifdef ATLASCOPE_FUSED_KERNELS
+  // Training on a GPU in bf16 with the one-pass LayerNorm and the type rows from the compute copy
+  // (typeEmbedding's TypeRows): the type rows read by the LayerNorm's kernels (TrainProjNorm).
+  const torch::Tensor& table = P("encoder_cell_embed.weight");
+  const torch::Tensor& w = P("proj_norm.weight");
+  const torch::Tensor& b = P("proj_norm.bias");
+  const auto bf16 = torch::kBFloat16;
+  if (fused_ && fusedLayerNorm_ && fusedProjNorm_ && computeTypeRows_ && at::GradMode::is_enabled() && h.is_cuda() &&
+      compute_ == bf16 && h.scalar_type() == bf16 && h.dim() == 2 && h.size(0) > 0 && table.requires_grad() &&
+      table.scalar_type() == bf16 && table.dim() == 2 && table.is_contiguous() && table.size(1) == h.size(1) &&
+      table.device() == h.device() && w.scalar_type() == bf16 && b.scalar_type() == bf16 && w.is_contiguous() &&
+      b.is_contiguous() && w.numel() == 2 * h.size(1) && b.numel() == 2 * h.size(1) &&
+      t.scalar_type() == torch::kInt64 && t.dim() == 1 && t.size(0) == h.size(0) && t.device() == h.device())
+    return TrainProjNorm::apply(table, t.contiguous(), h.contiguous(), w, b, 1e-5, fused_);
+#endif
   const torch::Tensor typeEmb = typeEmbedding("encoder_cell_embed.weight", t);
   return ln(torch::cat({typeEmb, h}, -1), "proj_norm");
 }

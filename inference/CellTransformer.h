@@ -280,6 +280,14 @@ public:
   // backward kernel (the default), or by ATen's gelu and gelu_backward (false: the path before).
   void setFusedNormGelu(bool on) { fusedNormGelu_ = on; }
   bool fusedNormGelu() const { return fusedNormGelu_ && fusedLayerNorm(); }
+  // Training on a GPU in bf16 with the one-pass LayerNorm and the type rows from the compute copy
+  // (setComputeTypeRows): proj_norm's LayerNorm reads each cell's type embedding from the table and
+  // the expression MLP's output where they lie (the default), or of their concatenation, which
+  // the type rows' gather and ATen's cat write out first (false: the path before).
+  void setFusedProjNorm(bool on) { fusedProjNorm_ = on; }
+  bool fusedProjNorm() const { return fusedProjNorm_ && fusedLayerNorm() && computeTypeRows_; }
+  // proj_norm LayerNorms that read the type table in place (setFusedProjNorm), this process.
+  static std::int64_t projNormRuns();
   bool attentionKeysAhead() const { return attentionKeysAhead_; }
   bool twoKernelAttentionBackward() const { return twoKernelAttentionBackward_; }
   // Training's token rows (with gradients): the type embeddings' rows gathered from the tables'
@@ -539,6 +547,12 @@ public:
     double kernel = -1, aten = -1;
   };
   static TypeRowsCheck checkTypeRows(torch::Device device, std::int64_t rows = 46080);
+  // proj_norm with the type rows read by the LayerNorm's kernels (setFusedProjNorm) against the
+  // type rows' gather, ATen's cat and the one-pass LayerNorm (the path before), on 150 types x 192
+  // columns beside `rows` rows of 192 (and ragged and small row counts): the largest absolute
+  // difference of the output and the four gradients (0: the same bits, as expected; 1: the
+  // kernels declined; -1: not built or not a GPU).
+  static double checkTrainProjNorm(torch::Device device, std::int64_t rows = 46080);
   static TrainAttentionCheck checkTrainAttention(torch::Device device, std::int64_t sequences = 400,
                                                  std::int64_t maxLength = 258, int headDim = 48);
   // `bench attention --train`: training's attention by flash and by the short kernels on one
@@ -743,6 +757,8 @@ private:
   torch::Tensor ln(const torch::Tensor& x, const std::string& prefix) const;
   // GELU(ln(x)): in training on a GPU, by the LayerNorm's kernels (setFusedNormGelu).
   torch::Tensor lnGelu(const torch::Tensor& x, const std::string& prefix) const;
+  // proj_norm(cat(type embedding of t, h)) (setFusedProjNorm).
+  torch::Tensor projNorm(const torch::Tensor& t, const torch::Tensor& h) const;
   // ln() (gelu: lnGelu()) by TrainLayerNorm where training on a GPU in bf16 allows it (with gelu,
   // the one-pass LayerNorm and setFusedNormGelu); undefined where ATen's LayerNorm is to run.
   torch::Tensor trainLn(const torch::Tensor& x, const std::string& prefix, bool gelu) const;
@@ -829,6 +845,7 @@ private:
   bool attentionKeysAhead_ = true;
   bool normBiasSums_ = true;
   bool fusedNormGelu_ = true;
+  bool fusedProjNorm_ = true;
   bool computeTypeRows_ = true;
   bool fusedTokenRows_ = true;
   bool fusedPairAttention_ = true;

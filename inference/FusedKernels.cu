@@ -325,13 +325,18 @@ __global__ void __launch_bounds__(kFoldThreads) foldGradientsKernel(const Gradie
 // to `sum`, the input the backward reads (ATen's add wrote it and LayerNorm read it back). With
 // GELU, GELU(LayerNorm(x)) (the token MLP's LayerNorm and GELU): the LayerNorm's output rounded to
 // bf16 and then GELU'd as ATen's gelu reads and computes it, where ATen's gelu read the LayerNorm's
-// output back (the backward recomputes it: layerNormRowBackward).
-template <int PAIRS, bool ADD, bool GELU = false>
+// output back (the backward recomputes it: layerNormRowBackward). With GATHER (not with ADD or
+// GELU), LayerNorm of a row whose left half is row index[row] of the table `x` and whose right half
+// is row `row` of `y` (proj_norm's input, the type embedding beside the expression MLP's output),
+// which ATen's cat wrote out for LayerNorm to read back (and the type rows' gather before it).
+template <int PAIRS, bool ADD, bool GELU = false, bool GATHER = false>
 __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ y,
                                        __nv_bfloat162* __restrict__ sumOut, const __nv_bfloat162* __restrict__ weight,
                                        const __nv_bfloat162* __restrict__ bias, __nv_bfloat162* __restrict__ out,
                                        float* __restrict__ meanOut, float* __restrict__ rstdOut, long long rows,
-                                       float eps) {
+                                       float eps, const long long* __restrict__ index = nullptr,
+                                       long long tableRows = 0) {
+  static_assert(!GATHER || (PAIRS % 2 == 0 && !ADD && !GELU), "GATHER: whole warps a half, alone");
   constexpr int kPairsPerRow = 32 * PAIRS;
   constexpr float kInvCols = 1.0f / (2 * kPairsPerRow);
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -340,10 +345,20 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
   const long long base = row * kPairsPerRow;
   float2 v[PAIRS];
   float sum = 0.f;
+  [[maybe_unused]] long long left = -1; // a table row outside the table: zeros (as gatherRowsOrZerosBf16)
+  if constexpr (GATHER) {
+    const long long t = index[row];
+    if (t >= 0 && t < tableRows) left = t * (kPairsPerRow / 2);
+  }
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) {
     const long long j = base + lane + 32 * i;
-    v[i] = __bfloat1622float2(x[j]);
+    if constexpr (GATHER)
+      v[i] = i >= PAIRS / 2 ? __bfloat1622float2(y[row * (kPairsPerRow / 2) + lane + 32 * (i - PAIRS / 2)])
+             : left >= 0    ? __bfloat1622float2(x[left + lane + 32 * i])
+                            : make_float2(0.f, 0.f);
+    else
+      v[i] = __bfloat1622float2(x[j]);
     if constexpr (ADD) {
       const float2 c = __bfloat1622float2(y[j]);
       const __nv_bfloat162 s = __floats2bfloat162_rn(v[i].x + c.x, v[i].y + c.y);
@@ -391,12 +406,13 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
 // (layerNormForwardKernel's GELU): GELU's backward first, on the LayerNorm's output recomputed from
 // x, mean, rstd, weight and `bias` by the forward's arithmetic and rounded to bf16 as the forward's,
 // the product rounded to bf16 as ATen's gelu_backward writes it.
-template <int PAIRS, bool TWO, bool GELU, typename Visit, typename OnDx>
+// loadX(i, c): pair c (= lane + 32 i) of the row's input x.
+template <int PAIRS, bool TWO, bool GELU, typename LoadX, typename Visit, typename OnDx>
 __device__ __forceinline__ void
-layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
-                     const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
-                     const __nv_bfloat162* __restrict__ bias, float mu, float r, long long base, long long dyBase,
-                     int lane, __nv_bfloat162* __restrict__ dx, Visit&& visit, OnDx&& onDx) {
+layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2, LoadX&& loadX,
+                     const __nv_bfloat162* __restrict__ weight, const __nv_bfloat162* __restrict__ bias, float mu,
+                     float r, long long base, long long dyBase, int lane, __nv_bfloat162* __restrict__ dx,
+                     Visit&& visit, OnDx&& onDx) {
   constexpr float kInvCols = 1.0f / (64 * PAIRS);
   float2 g[PAIRS], xh[PAIRS];
   float sumG = 0.f, sumGX = 0.f;
@@ -409,7 +425,7 @@ layerNormRowBackward(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162
       d = __bfloat1622float2(__floats2bfloat162_rn(d.x + e.x, d.y + e.y));
     }
     const float2 w = __bfloat1622float2(weight[c]);
-    const float2 a = __bfloat1622float2(x[base + c]);
+    const float2 a = __bfloat1622float2(loadX(i, c));
     xh[i] = make_float2((a.x - mu) * r, (a.y - mu) * r);
     if constexpr (GELU) {
       const float2 b = __bfloat1622float2(bias[c]);
@@ -445,9 +461,10 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const long long row = static_cast<long long>(blockIdx.x) * kRowsPerBlock + static_cast<long long>(threadIdx.x / 32);
   if (row >= rows) return;
+  const long long base = row * 32 * PAIRS;
   layerNormRowBackward<PAIRS, false, false>(
-      dy, nullptr, x, weight, nullptr, mean[row], rstd[row], row * 32 * PAIRS, row * 32 * PAIRS, lane, dx,
-      [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
+      dy, nullptr, [&](int, int c) { return x[base + c]; }, weight, nullptr, mean[row], rstd[row], base, base, lane,
+      dx, [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
 }
 
 constexpr int kBackwardWarps = 8;     // rows a block works on at once (a warp each)
@@ -464,8 +481,10 @@ constexpr int kBackwardBlocks = 2048; // at most (the final kernel reads blocks 
 // 24 ms training step for ~10 LayerNorms). With SUM_DX also dx's column sums (as written, bf16)
 // into partialDx: the bias gradient of the layer whose output was added before the LayerNorm
 // (TrainAddLayerNorm), which a pass of its own over dx summed after this one. With GELU, dy is the
-// gradient of GELU(LayerNorm) (layerNormRowBackward; `bias` the LayerNorm's).
-template <int PAIRS, bool TWO, bool SUM_DX = false, bool GELU = false>
+// gradient of GELU(LayerNorm) (layerNormRowBackward; `bias` the LayerNorm's). With GATHER (alone),
+// x as layerNormForwardKernel's GATHER reads it: the left half of row `row` is row index[row] of
+// the table x, its right half row `row` of xRight.
+template <int PAIRS, bool TWO, bool SUM_DX = false, bool GELU = false, bool GATHER = false>
 __global__ void __launch_bounds__(32 * kBackwardWarps)
     layerNormBackwardKernel(const __nv_bfloat162* __restrict__ dy, const __nv_bfloat162* __restrict__ dy2,
                             const __nv_bfloat162* __restrict__ x, const __nv_bfloat162* __restrict__ weight,
@@ -473,7 +492,10 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
                             float2* __restrict__ partialBeta, long long rows, long long dyPitch,
                             float2* __restrict__ partialDx = nullptr,
-                            const __nv_bfloat162* __restrict__ bias = nullptr) {
+                            const __nv_bfloat162* __restrict__ bias = nullptr,
+                            const __nv_bfloat162* __restrict__ xRight = nullptr,
+                            const long long* __restrict__ index = nullptr, long long tableRows = 0) {
+  static_assert(!GATHER || (PAIRS % 2 == 0 && !TWO && !SUM_DX && !GELU), "GATHER: whole warps a half, alone");
   constexpr int kPairsPerRow = 32 * PAIRS;
   __shared__ float2 blockGamma[kPairsPerRow], blockBeta[kPairsPerRow];
   // SUM_DX: each warp's sums of dx in shared memory of its own (in registers they cost the kernel
@@ -488,8 +510,23 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
     for (int i = 0; i < PAIRS; ++i) warpDx[warp][lane + 32 * i] = make_float2(0.f, 0.f);
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
+    const long long base = row * kPairsPerRow;
+    [[maybe_unused]] long long left = -1;
+    if constexpr (GATHER) {
+      const long long t = index[row];
+      if (t >= 0 && t < tableRows) left = t * (kPairsPerRow / 2);
+    }
     layerNormRowBackward<PAIRS, TWO, GELU>(
-        dy, dy2, x, weight, bias, mean[row], rstd[row], row * kPairsPerRow, row * dyPitch, lane, dx,
+        dy, dy2,
+        [&](int i, int c) {
+          if constexpr (GATHER)
+            return i >= PAIRS / 2 ? xRight[row * (kPairsPerRow / 2) + c - kPairsPerRow / 2]
+                   : left >= 0    ? x[left + c]
+                                  : __floats2bfloat162_rn(0.f, 0.f);
+          else
+            return x[base + c];
+        },
+        weight, bias, mean[row], rstd[row], base, row * dyPitch, lane, dx,
         [&](int i, float2 d, float2 xh) {
           accG[i].x += d.x * xh.x;
           accG[i].y += d.y * xh.y;
@@ -539,8 +576,18 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
 
 template <int PAIRS>
 void launchLayerNormForward(const void* x, const void* y, void* sum, const void* w, const void* b, void* out,
-                            float* mean, float* rstd, long long rows, float eps, cudaStream_t stream, bool gelu) {
+                            float* mean, float* rstd, long long rows, float eps, cudaStream_t stream, bool gelu,
+                            const long long* index, long long tableRows) {
   const long long blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  if constexpr (PAIRS % 2 == 0)
+    if (index) {
+      layerNormForwardKernel<PAIRS, false, false, true>
+          <<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
+              static_cast<const __nv_bfloat162*>(x), static_cast<const __nv_bfloat162*>(y), nullptr,
+              static_cast<const __nv_bfloat162*>(w), static_cast<const __nv_bfloat162*>(b),
+              static_cast<__nv_bfloat162*>(out), mean, rstd, rows, eps, index, tableRows);
+      return;
+    }
   if (gelu)
     layerNormForwardKernel<PAIRS, false, true><<<static_cast<unsigned>(blocks), 32 * kRowsPerBlock, 0, stream>>>(
         static_cast<const __nv_bfloat162*>(x), nullptr, nullptr, static_cast<const __nv_bfloat162*>(w),
@@ -773,13 +820,20 @@ bool biasLayerNormBf16(const std::uint16_t* z, const std::uint16_t* rowBias, con
 
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
                           std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
-                          void* stream, const std::uint16_t* y, std::uint16_t* sum, bool gelu) {
-  if (rows <= 0 || !aligned(x) || !aligned(weight) || !aligned(bias) || !aligned(out) || (y && !sum) || (gelu && y) ||
-      (y && (!aligned(y) || !aligned(sum))) || (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
+                          void* stream, const std::uint16_t* y, std::uint16_t* sum, bool gelu,
+                          const std::int64_t* index, std::int64_t tableRows) {
+  if (index && (!y || sum || gelu || cols % 128 != 0 || tableRows < 0 ||
+                reinterpret_cast<std::uintptr_t>(index) % alignof(long long) != 0 || !aligned(y)))
+    return false;
+  if (rows <= 0 || !aligned(x) || !aligned(weight) || !aligned(bias) || !aligned(out) || (y && !sum && !index) ||
+      (gelu && y) || (y && !index && (!aligned(y) || !aligned(sum))) ||
+      (rows + kRowsPerBlock - 1) / kRowsPerBlock > 0x7fffffffLL)
     return false;
   const auto s = static_cast<cudaStream_t>(stream);
+  const auto* rowsOf = reinterpret_cast<const long long*>(index);
   if (!byWidth(cols, [&](auto pairs) {
-        launchLayerNormForward<decltype(pairs)::value>(x, y, sum, weight, bias, out, mean, rstd, rows, eps, s, gelu);
+        launchLayerNormForward<decltype(pairs)::value>(x, y, sum, weight, bias, out, mean, rstd, rows, eps, s, gelu,
+                                                       rowsOf, tableRows);
       }))
     return false;
   return cudaGetLastError() == cudaSuccess;
@@ -817,8 +871,12 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
                            const std::uint16_t* dy2, std::int64_t dyStride, std::uint16_t* dsum,
-                           const std::uint16_t* geluBias) {
+                           const std::uint16_t* geluBias, const std::uint16_t* xRight, const std::int64_t* index,
+                           std::int64_t tableRows) {
   if (dyStride == 0) dyStride = cols;
+  if (index && (!xRight || dy2 || dsum || geluBias || cols % 128 != 0 || tableRows < 0 || !aligned(xRight) ||
+                reinterpret_cast<std::uintptr_t>(index) % alignof(long long) != 0))
+    return false;
   if (rows <= 0 || !aligned(dy) || !aligned(x) || !aligned(weight) || !aligned(dx) || (dy2 && !aligned(dy2)) ||
       reinterpret_cast<std::uintptr_t>(partial) % 8 != 0 || dyStride < cols || dyStride % 2 != 0 ||
       (dsum && !aligned(dsum)) || (geluBias && (dy2 || dsum || !aligned(geluBias))))
@@ -837,6 +895,15 @@ bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, cons
         auto* pg = reinterpret_cast<float2*>(partialGamma);
         auto* pb = reinterpret_cast<float2*>(partialBeta);
         auto* pd = reinterpret_cast<float2*>(partial + 2LL * blocks * cols);
+        if constexpr (kPairs % 2 == 0)
+          if (index) {
+            layerNormBackwardKernel<kPairs, false, false, false, true>
+                <<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(
+                    d, nullptr, in, g, mean, rstd, out, pg, pb, rows, dyStride / 2, nullptr, nullptr,
+                    reinterpret_cast<const __nv_bfloat162*>(xRight), reinterpret_cast<const long long*>(index),
+                    tableRows);
+            return;
+          }
         if (geluBias)
           layerNormBackwardKernel<kPairs, false, false, true>
               <<<static_cast<unsigned>(blocks), 32 * kBackwardWarps, 0, s>>>(

@@ -63,10 +63,15 @@ int gammaBetaSlices(std::int64_t rows, int cols);
 // it and LayerNorm read it back. With `gelu` (not with `y`): GELU(LayerNorm(x)), the LayerNorm's
 // output rounded to bf16 and the erf GELU of that (ATen's gelu, which read it back), written to
 // `out`; the LayerNorm's output is not kept (layerNormBackwardBf16's `geluBias` recomputes it).
+// With `index` (int64 [rows], 8-byte aligned; with `y`, not with `sum` or `gelu`; cols a multiple
+// of 128): LayerNorm of the row [x[index[r]], y[r]], x a table of `tableRows` rows of cols / 2
+// values and y [rows, cols / 2], the concatenation not written (proj_norm's input: the type
+// embedding's row beside the expression MLP's output, which ATen's cat wrote and LayerNorm read
+// back); an index outside the table reads zeros, as gatherRowsOrZerosBf16.
 bool layerNormForwardBf16(const std::uint16_t* x, const std::uint16_t* weight, const std::uint16_t* bias,
                           std::uint16_t* out, float* mean, float* rstd, std::int64_t rows, int cols, float eps,
                           void* stream, const std::uint16_t* y = nullptr, std::uint16_t* sum = nullptr,
-                          bool gelu = false);
+                          bool gelu = false, const std::int64_t* index = nullptr, std::int64_t tableRows = 0);
 // LayerNorm's whole backward in one pass over dy and x: dx, and dgamma and dbeta (as
 // layerNormGammaBetaBackwardBf16's) summed per block of rows into `partial` (2 *
 // layerNormBackwardBlocks(rows, cols, geluBias != nullptr) * cols floats, 8-byte aligned; as many
@@ -84,11 +89,14 @@ int layerNormBackwardBlocks(std::int64_t rows, int cols, bool gelu = false);
 // LayerNorm's bias; not with dy2 or dsum): dy is the gradient of layerNormForwardBf16's GELU output,
 // GELU's backward (as ATen's gelu_backward, rounded to bf16) applied as it is read, on the
 // LayerNorm's output recomputed from x, mean, rstd, weight and bias as the forward computed it.
+// With `index` and `xRight` (not with dy2, dsum or geluBias): the input as layerNormForwardBf16's
+// `index` reads it, [x[index[r]], xRight[r]] (x the table of `tableRows` rows).
 bool layerNormBackwardBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                            const float* mean, const float* rstd, std::uint16_t* dx, float* partial,
                            std::uint16_t* dgamma, std::uint16_t* dbeta, std::int64_t rows, int cols, void* stream,
                            const std::uint16_t* dy2 = nullptr, std::int64_t dyStride = 0, std::uint16_t* dsum = nullptr,
-                           const std::uint16_t* geluBias = nullptr);
+                           const std::uint16_t* geluBias = nullptr, const std::uint16_t* xRight = nullptr,
+                           const std::int64_t* index = nullptr, std::int64_t tableRows = 0);
 bool layerNormBackwardInputBf16(const std::uint16_t* dy, const std::uint16_t* x, const std::uint16_t* weight,
                                 const float* mean, const float* rstd, std::uint16_t* dx, std::int64_t rows, int cols,
                                 void* stream);

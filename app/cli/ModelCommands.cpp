@@ -511,6 +511,8 @@ void addModelCommands(CLI::App& app) {
             j["train_type_rows_max_rel_error"] = tr.kernel;
             j["train_type_rows_aten_max_rel_error"] = tr.aten;
           }
+          // proj_norm reading the type table in place against the gather, cat and LayerNorm: the same bits.
+          j["train_proj_norm_max_difference"] = CellTransformer::checkTrainProjNorm(dev);
           // Training's pool layout by its kernel against the zero fill and index_copy: the same bits.
           j["train_pool_scatter_max_difference"] = CellTransformer::checkPoolScatter(dev);
           {
@@ -747,6 +749,10 @@ void addModelCommands(CLI::App& app) {
                                                               j["train_pack_tokens_max_difference"].get<double>() == 0))
         failures.push_back("training's packed tokens by their gathers differ from ATen's cat, gather and add, or the "
                            "kernels did not run");
+      if (j.contains("train_proj_norm_max_difference") && !(j["train_proj_norm_max_difference"].is_number() &&
+                                                            j["train_proj_norm_max_difference"].get<double>() == 0))
+        failures.push_back("training's proj_norm reading the type table in place differs from the type rows' gather, "
+                           "cat and LayerNorm, or its kernels did not run");
       // Training's decoder pair attention: its kernels ran, within 2% of float32 (bf16 rounding of
       // the output and the gradient: ~0.4%).
       if (j.contains("train_pair_attention_max_rel_error"))

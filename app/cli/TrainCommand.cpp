@@ -61,6 +61,7 @@ struct TrainJob {
   bool atenInputGrads = false;             // GPU: input gradients by ATen's mm (before the tuned cuBLASLt ones)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool separateNormGelu = false;           // GPU: the token MLP's GELU by ATen after its LayerNorm (before)
+  bool catProjNorm = false;                // GPU: proj_norm's input gathered and concatenated first (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
@@ -184,6 +185,7 @@ nlohmann::json runTraining(TrainJob& job) {
   inference::setTunedInputGradients(!job.atenInputGrads);
   model->setNormBiasSums(!job.separateBiasSums);
   model->setFusedNormGelu(!job.separateNormGelu);
+  model->setFusedProjNorm(!job.catProjNorm);
   model->setBiasGradInProduct(job.biasGradInProduct);
   model->setStoredGeluGrad(job.storedGeluGrad);
   model->setComputeTypeRows(!job.atenTypeRows);
@@ -332,6 +334,8 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"tuned_input_grad_borrowed", tuned.borrowed},
                       {"norm_bias_sums", model->normBiasSums()},
                       {"fused_norm_gelu", model->fusedNormGelu()},
+                      {"fused_proj_norm", model->fusedProjNorm()},
+                      {"proj_norm_runs", inference::CellTransformer::projNormRuns()},
                       {"summed_gradient_uses", inference::CellTransformer::summedGradientUses()},
                       {"compute_type_rows", model->computeTypeRows()},
                       {"type_row_declines", inference::CellTransformer::typeRowDeclines()},
@@ -474,6 +478,10 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--separate-norm-gelu", job.separateNormGelu,
                 "GPU: the token MLP's GELU after its first LayerNorm, and GELU's backward, by ATen's kernels instead "
                 "of in the LayerNorm's forward and backward kernels (the path before, for comparisons)");
+  cmd->add_flag("--cat-proj-norm", job.catProjNorm,
+                "GPU: proj_norm's input (each cell's type embedding beside its expression MLP's output) written out "
+                "by the type rows' gather and ATen's cat before its LayerNorm, instead of read in place by the "
+                "LayerNorm's kernels (the path before, for comparisons)");
   cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
                 "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
                 "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient (measured slower)");
