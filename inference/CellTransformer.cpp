@@ -3458,8 +3458,8 @@ struct TrainProjNorm : torch::autograd::Function<TrainProjNorm> {
     torch::Tensor x; // written only where the kernel declines
     if (cuda::layerNormForwardBf16(bits(table), bits(w), bits(b), mutableBits(out), mean.data_ptr<float>(),
                                    rstd.data_ptr<float>(), M, static_cast<int>(N), static_cast<float>(eps),
-                                   at::cuda::getCurrentCUDAStream(h.device().index()).stream(), bits(h), nullptr,
-                                   false, types.data_ptr<std::int64_t>(), table.size(0))) {
+                                   at::cuda::getCurrentCUDAStream(h.device().index()).stream(), bits(h), nullptr, false,
+                                   types.data_ptr<std::int64_t>(), table.size(0))) {
       gProjNormRuns.fetch_add(1, std::memory_order_relaxed);
     } else {
       gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
@@ -3484,11 +3484,11 @@ struct TrainProjNorm : torch::autograd::Function<TrainProjNorm> {
     if (!x.defined()) {
       const int blocks = cuda::layerNormBackwardBlocks(M, static_cast<int>(N));
       const torch::Tensor partial = torch::empty({2 * blocks * N}, h.options().dtype(torch::kFloat32));
-      done = cuda::layerNormBackwardBf16(
-          bits(dy), bits(table), bits(w), mean.data_ptr<float>(), rstd.data_ptr<float>(), mutableBits(dx),
-          partial.data_ptr<float>(), mutableBits(dw), mutableBits(db), M, static_cast<int>(N),
-          at::cuda::getCurrentCUDAStream(h.device().index()).stream(), nullptr, 0, nullptr, nullptr, bits(h),
-          types.data_ptr<std::int64_t>(), table.size(0));
+      done = cuda::layerNormBackwardBf16(bits(dy), bits(table), bits(w), mean.data_ptr<float>(), rstd.data_ptr<float>(),
+                                         mutableBits(dx), partial.data_ptr<float>(), mutableBits(dw), mutableBits(db),
+                                         M, static_cast<int>(N),
+                                         at::cuda::getCurrentCUDAStream(h.device().index()).stream(), nullptr, 0,
+                                         nullptr, nullptr, bits(h), types.data_ptr<std::int64_t>(), table.size(0));
       if (!done) {
         gLayerNormDeclines.fetch_add(1, std::memory_order_relaxed);
         x = torch::cat({table.index_select(0, types), h}, 1);
@@ -3508,8 +3508,7 @@ struct TrainProjNorm : torch::autograd::Function<TrainProjNorm> {
 #endif
 } // namespace
 
-double CellTransformer::checkTrainProjNorm([[maybe_unused]] torch::Device device,
-                                           [[maybe_unused]] std::int64_t rows) {
+double CellTransformer::checkTrainProjNorm([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows) {
 #ifdef ATLASCOPE_FUSED_KERNELS
   if (!device.is_cuda() || rows <= 0) return -1;
   const c10::cuda::CUDAGuard guard(device);
@@ -3527,10 +3526,10 @@ double CellTransformer::checkTrainProjNorm([[maybe_unused]] torch::Device device
     auto grads = [&](bool fused) {
       torch::Tensor table = table0.clone().requires_grad_(true), h = h0.clone().requires_grad_(true),
                     w = w0.clone().requires_grad_(true), b = b0.clone().requires_grad_(true);
-      const torch::Tensor y =
-          fused ? TrainProjNorm::apply(table, types, h, w, b, 1e-5, true)
-                : TrainLayerNorm::apply(torch::cat({TypeRows::apply(table, types, true, true), h}, 1), w, b, 1e-5,
-                                        false, true, false);
+      const torch::Tensor y = fused
+                                  ? TrainProjNorm::apply(table, types, h, w, b, 1e-5, true)
+                                  : TrainLayerNorm::apply(torch::cat({TypeRows::apply(table, types, true, true), h}, 1),
+                                                          w, b, 1e-5, false, true, false);
       (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
       return std::vector<torch::Tensor>{y, table.grad(), h.grad(), w.grad(), b.grad()};
     };

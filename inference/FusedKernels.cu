@@ -463,8 +463,8 @@ layerNormBackwardInputKernel(const __nv_bfloat162* __restrict__ dy, const __nv_b
   if (row >= rows) return;
   const long long base = row * 32 * PAIRS;
   layerNormRowBackward<PAIRS, false, false>(
-      dy, nullptr, [&](int, int c) { return x[base + c]; }, weight, nullptr, mean[row], rstd[row], base, base, lane,
-      dx, [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
+      dy, nullptr, [&](int, int c) { return x[base + c]; }, weight, nullptr, mean[row], rstd[row], base, base, lane, dx,
+      [](int, float2, float2) {}, [](int, __nv_bfloat162) {});
 }
 
 constexpr int kBackwardWarps = 8;     // rows a block works on at once (a warp each)
@@ -491,8 +491,7 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
                             const float* __restrict__ mean, const float* __restrict__ rstd,
                             __nv_bfloat162* __restrict__ dx, float2* __restrict__ partialGamma,
                             float2* __restrict__ partialBeta, long long rows, long long dyPitch,
-                            float2* __restrict__ partialDx = nullptr,
-                            const __nv_bfloat162* __restrict__ bias = nullptr,
+                            float2* __restrict__ partialDx = nullptr, const __nv_bfloat162* __restrict__ bias = nullptr,
                             const __nv_bfloat162* __restrict__ xRight = nullptr,
                             const long long* __restrict__ index = nullptr, long long tableRows = 0) {
   static_assert(!GATHER || (PAIRS % 2 == 0 && !TWO && !SUM_DX && !GELU), "GATHER: whole warps a half, alone");

@@ -749,8 +749,8 @@ void addModelCommands(CLI::App& app) {
                                                               j["train_pack_tokens_max_difference"].get<double>() == 0))
         failures.push_back("training's packed tokens by their gathers differ from ATen's cat, gather and add, or the "
                            "kernels did not run");
-      if (j.contains("train_proj_norm_max_difference") && !(j["train_proj_norm_max_difference"].is_number() &&
-                                                            j["train_proj_norm_max_difference"].get<double>() == 0))
+      if (j.contains("train_proj_norm_max_difference") &&
+          !(j["train_proj_norm_max_difference"].is_number() && j["train_proj_norm_max_difference"].get<double>() == 0))
         failures.push_back("training's proj_norm reading the type table in place differs from the type rows' gather, "
                            "cat and LayerNorm, or its kernels did not run");
       // Training's decoder pair attention: its kernels ran, within 2% of float32 (bf16 rounding of
