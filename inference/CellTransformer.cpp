@@ -3440,10 +3440,10 @@ std::atomic<std::int64_t> gProjNormRuns{0};
 // proj_norm in training (bf16, on a GPU): LayerNorm of [type embedding row, expression MLP output]
 // with the type's row read from the table by the LayerNorm's kernels (layerNormForwardBf16's and
 // layerNormBackwardBf16's `index`), where TypeRows' gather wrote the rows, ATen's cat wrote them
-// again beside the MLP's output and LayerNorm read the concatenation back (~0.02 + 0.04 ms of a
-// training step at the released size). The same kernels' arithmetic on the same values, so the
-// same bits as TypeRows, cat and TrainLayerNorm's one-pass kernels (parity's train_layer_norm
-// check asks for equality); the table's gradient by typeRowSums on dx's left half, the MLP's
+// again beside the MLP's output and LayerNorm read the concatenation back (docs/performance/
+// training.md, session 31). The same kernels' arithmetic on the same values, so the same bits as
+// TypeRows, cat and TrainLayerNorm's one-pass kernels (checkTrainProjNorm asks for equality); the
+// table's gradient by typeRowSums on dx's left half, the MLP's
 // output's the right half in place (as cat's backward gave both). A kernel that declines (none
 // does on the shapes CellTransformer::projNorm passes): the concatenation written and ATen's
 // LayerNorm, forward and backward.
@@ -3467,7 +3467,6 @@ struct TrainProjNorm : torch::autograd::Function<TrainProjNorm> {
       std::tie(out, mean, rstd) = at::native_layer_norm(x, {N}, w, b, eps);
     }
     ctx->save_for_backward({table, types, h, w, b, mean, rstd, x});
-    ctx->saved_data["eps"] = eps;
     ctx->saved_data["kernel"] = kernelSums;
     return out;
   }
