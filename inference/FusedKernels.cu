@@ -319,6 +319,26 @@ __global__ void __launch_bounds__(kFoldThreads) foldGradientsKernel(const Gradie
   }
 }
 
+// LayerNorm's GATHER input (layerNormForwardKernel, layerNormBackwardKernel): row `row` is
+// [table[index[row]], right[row]], each half 16 PAIRS pairs. gatheredRow: where the table's row
+// starts, in pairs, or -1 for an index outside the table (zeros, as gatherRowsOrZerosBf16);
+// gatheredPair: pair c (= lane + 32 i) of the row.
+template <int PAIRS>
+__device__ __forceinline__ long long gatheredRow(const long long* __restrict__ index, long long row,
+                                                 long long tableRows) {
+  const long long t = index[row];
+  return t >= 0 && t < tableRows ? t * (16 * PAIRS) : -1;
+}
+template <int PAIRS>
+__device__ __forceinline__ __nv_bfloat162 gatheredPair(const __nv_bfloat162* __restrict__ table,
+                                                       const __nv_bfloat162* __restrict__ right, long long left,
+                                                       long long row, int i, int c) {
+  constexpr int kHalf = 16 * PAIRS;
+  return i >= PAIRS / 2 ? right[row * kHalf + c - kHalf]
+         : left >= 0    ? table[left + c]
+                        : __floats2bfloat162_rn(0.f, 0.f);
+}
+
 // Training's LayerNorm forward, one warp per row as addLayerNormKernel (ATen's kernel runs a block
 // per row: ~0.8 TB/s on [95k, 384] bf16), also writing the row's float32 mean and 1/std for the
 // backward. With ADD, of x + y: the sum rounded to bf16 (as ATen's add writes it) and also written
@@ -345,18 +365,13 @@ __global__ void layerNormForwardKernel(const __nv_bfloat162* __restrict__ x, con
   const long long base = row * kPairsPerRow;
   float2 v[PAIRS];
   float sum = 0.f;
-  [[maybe_unused]] long long left = -1; // a table row outside the table: zeros (as gatherRowsOrZerosBf16)
-  if constexpr (GATHER) {
-    const long long t = index[row];
-    if (t >= 0 && t < tableRows) left = t * (kPairsPerRow / 2);
-  }
+  [[maybe_unused]] long long left = 0;
+  if constexpr (GATHER) left = gatheredRow<PAIRS>(index, row, tableRows);
 #pragma unroll
   for (int i = 0; i < PAIRS; ++i) {
     const long long j = base + lane + 32 * i;
     if constexpr (GATHER)
-      v[i] = i >= PAIRS / 2 ? __bfloat1622float2(y[row * (kPairsPerRow / 2) + lane + 32 * (i - PAIRS / 2)])
-             : left >= 0    ? __bfloat1622float2(x[left + lane + 32 * i])
-                            : make_float2(0.f, 0.f);
+      v[i] = __bfloat1622float2(gatheredPair<PAIRS>(x, y, left, row, i, lane + 32 * i));
     else
       v[i] = __bfloat1622float2(x[j]);
     if constexpr (ADD) {
@@ -510,18 +525,13 @@ __global__ void __launch_bounds__(32 * kBackwardWarps)
   const long long stride = static_cast<long long>(gridDim.x) * kBackwardWarps;
   for (long long row = static_cast<long long>(blockIdx.x) * kBackwardWarps + warp; row < rows; row += stride) {
     const long long base = row * kPairsPerRow;
-    [[maybe_unused]] long long left = -1;
-    if constexpr (GATHER) {
-      const long long t = index[row];
-      if (t >= 0 && t < tableRows) left = t * (kPairsPerRow / 2);
-    }
+    [[maybe_unused]] long long left = 0;
+    if constexpr (GATHER) left = gatheredRow<PAIRS>(index, row, tableRows);
     layerNormRowBackward<PAIRS, TWO, GELU>(
         dy, dy2,
         [&](int i, int c) {
           if constexpr (GATHER)
-            return i >= PAIRS / 2 ? xRight[row * (kPairsPerRow / 2) + c - kPairsPerRow / 2]
-                   : left >= 0    ? x[left + c]
-                                  : __floats2bfloat162_rn(0.f, 0.f);
+            return gatheredPair<PAIRS>(x, xRight, left, row, i, c);
           else
             return x[base + c];
         },
