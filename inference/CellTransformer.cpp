@@ -638,11 +638,9 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
   // linComb: the epilogues before their trees (CellTransformer::setLinCombGelu). biasInProduct: the
   // first layer's bias gradient by the weight gradient's product (CellTransformer::setBiasGradInProduct).
   // storedGrad: the forward stores GELU'(h) for the backward instead of h (setStoredGeluGrad).
-  // onesColumn: the first layer's bias gradient by dW1's product through a column of ones beside x
-  // (weightAndBiasGradient; CellTransformer::setBiasGradOnesColumn), where biasInProduct is off.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w1,
                                const torch::Tensor& b1, const torch::Tensor& w2, const torch::Tensor& b2, bool linComb,
-                               bool biasInProduct, bool storedGrad, bool onesColumn) {
+                               bool biasInProduct, bool storedGrad) {
     const c10::cuda::CUDAGuard guard(x.device()); // the kernels run on the current device
     const std::int64_t E = w1.size(1), F = w1.size(0);
     const torch::Tensor x2 = x.reshape({-1, E}).contiguous();
@@ -666,7 +664,6 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     ctx->saved_data["linComb"] = linComb;
     ctx->saved_data["biasInProduct"] = biasInProduct;
     ctx->saved_data["storedGrad"] = storedGrad;
-    ctx->saved_data["onesColumn"] = onesColumn;
     std::vector<std::int64_t> shape = x.sizes().vec();
     shape.back() = w2.size(0);
     return at::addmm(b2, g, w2.t()).view(shape);
@@ -688,11 +685,8 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
     // db1 by dW1's product, where both are wanted; the GELU-gradient product then leaves it out.
     bool inProduct = ctx->saved_data["biasInProduct"].toBool() && ctx->needs_input_grad(1) && ctx->needs_input_grad(2);
     const bool storedGrad = ctx->saved_data["storedGrad"].toBool();
-    bool onesColumn = !inProduct && ctx->saved_data["onesColumn"].toBool() && ctx->needs_input_grad(1) &&
-                      ctx->needs_input_grad(2);
     if (bytes < 0 ||
-        !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh),
-                                inProduct || onesColumn ? nullptr : mutableBits(db1), R,
+        !cuda::gemmGeluGradBf16(bits(dy), bits(w2), bits(h), mutableBits(dh), inProduct ? nullptr : mutableBits(db1), R,
                                 static_cast<int>(F), static_cast<int>(E), ws.defined() ? ws.data_ptr() : nullptr,
                                 stream, ctx->saved_data["linComb"].toBool(), storedGrad)) {
       gFeedForwardDeclines.fetch_add(1, std::memory_order_relaxed);
@@ -700,7 +694,6 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
       std::tie(dh, db1) =
           storedGrad ? geluBiasBackward(dy.mm(w2).mul(h), torch::Tensor()) : geluBiasBackward(dy.mm(w2), h);
       inProduct = false;
-      onesColumn = false;
     }
     torch::Tensor dx, dw1;
     if (ctx->needs_input_grad(0)) dx = inputGradient(dh, w1).view(ctx->saved_data["shape"].toIntVector());
@@ -714,12 +707,10 @@ struct TrainFeedForward : torch::autograd::Function<TrainFeedForward> {
         dw1 = dh.t().mm(x2);
         db1 = geluBiasBackward(dh, torch::Tensor()).second;
       }
-    } else if (onesColumn) {
-      std::tie(dw1, db1) = weightAndBiasGradient(dh, x2);
     } else if (ctx->needs_input_grad(1)) {
       dw1 = dh.t().mm(x2);
     }
-    return {dx, dw1, db1, dw2, db2, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx, dw1, db1, dw2, db2, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -1098,7 +1089,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   const torch::Tensor dy = torch::randn({rows, in}, o);
   // path 0: float32 with autograd (the reference); 1: TrainLinear twice; 2: TrainFeedForward; 3: the
   // same by the linear-combination epilogues; 4: with the first bias gradient by dW1's product; 5:
-  // with GELU'(h) stored by the forward; 6: with the first bias gradient through x's column of ones.
+  // with GELU'(h) stored by the forward.
   auto run = [&](int path) {
     std::vector<torch::Tensor> leaves;
     for (const auto& t : leaves0)
@@ -1110,7 +1101,7 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
     else if (path == 1)
       y = TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
     else
-      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3, path == 4, path == 5, path == 6);
+      y = TrainFeedForward::apply(x, w1, b1, w2, b2, path == 3, path == 4, path == 5);
     (y.to(torch::kFloat32) * dy.to(torch::kFloat32)).sum().backward();
     std::vector<torch::Tensor> out{y};
     for (const auto& t : leaves) out.push_back(t.grad());
@@ -1147,9 +1138,6 @@ CellTransformer::TrainFeedForwardCheck CellTransformer::checkTrainFeedForward([[
   // GELU'(h) stored by the forward: only where its kernels ran.
   const auto stored = each(run(5), reference);
   if (gFeedForwardDeclines.load() == declines) r.storedGradEach = stored;
-  // The first bias gradient through x's column of ones: where the products ran.
-  const auto ones = each(run(6), reference);
-  if (gFeedForwardDeclines.load() == declines) r.onesColumnEach = ones;
 #endif
   return r;
 }
@@ -1172,17 +1160,15 @@ CellTransformer::benchTrainFeedForward([[maybe_unused]] torch::Device device, [[
   const torch::Tensor dy = torch::randn({rows, E}, o);
   // 0: unfused; 1: the fused GEMMs by the linear-combination epilogues (--lincomb-gelu); 2: by
   // their epilogue trees (the default); 3: 2 with the first bias gradient by dW1's product
-  // (--bias-grad-in-product); 4: 2 with GELU'(h) stored by the forward (--stored-gelu-grad); 5: 2
-  // with the first bias gradient through x's column of ones (--bias-grad-ones-column).
+  // (--bias-grad-in-product); 4: 2 with GELU'(h) stored by the forward (--stored-gelu-grad).
   auto forward = [&](int path) {
-    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1, path == 3, path == 4, path == 5)
+    return path > 0 ? TrainFeedForward::apply(x, w1, b1, w2, b2, path == 1, path == 3, path == 4)
                     : TrainLinear::apply(TrainLinear::apply(x, w1, b1, true), w2, b2, false);
   };
   torch::Tensor firstOut, firstDx;
-  for (const int fused : {0, 1, 2, 3, 4, 5}) {
+  for (const int fused : {0, 1, 2, 3, 4}) {
     TrainFeedForwardTiming t;
-    const char* names[] = {"unfused",       "fused_lincomb", "fused", "fused_bias_in_product", "fused_stored_gelu_grad",
-                           "fused_bias_ones_column"};
+    const char* names[] = {"unfused", "fused_lincomb", "fused", "fused_bias_in_product", "fused_stored_gelu_grad"};
     t.path = names[fused];
     torch::Tensor out, dx;
     t.forwardMs = msPerCall(
@@ -1641,8 +1627,7 @@ torch::Tensor CellTransformer::feedForward(const torch::Tensor& x, const std::st
     const torch::Tensor &w2 = P(prefix + ".linear2.weight"), &b2 = P(prefix + ".linear2.bias");
     if (w1.scalar_type() == torch::kBFloat16 && w1.is_contiguous() && b1.is_contiguous() && w2.is_contiguous() &&
         b2.is_contiguous())
-      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_, biasGradInProduct_, storedGeluGrad_,
-                                     biasGradOnesColumn_);
+      return TrainFeedForward::apply(x.to(compute_), w1, b1, w2, b2, linCombGelu_, biasGradInProduct_, storedGeluGrad_);
   }
 #endif
   return lin(linGelu(x, prefix + ".linear1"), prefix + ".linear2");

@@ -256,13 +256,6 @@ public:
   // `bench gemm-gelu --train`: 1.780 ms against 1.705, its forward 0.709 against 0.581).
   void setStoredGeluGrad(bool on) { storedGeluGrad_ = on; }
   bool storedGeluGrad() const { return storedGeluGrad_; }
-  // Training's fused feed-forward: the first layer's bias gradient by its weight gradient's product
-  // through a column of ones beside that product's input x (dh^T [x | 1 | 0]: the product's N is
-  // E + 8 instead of E, and x is copied once, [R, E]), instead of the pass of its own over dh [R,
-  // 2048] (~0.1 ms a layer). Not with setBiasGradInProduct, which takes precedence.
-  // Opt-in (`--bias-grad-ones-column`) until measured against the pass in one call.
-  void setBiasGradOnesColumn(bool on) { biasGradOnesColumn_ = on; }
-  bool biasGradOnesColumn() const { return biasGradOnesColumn_; }
   // Backwards in this process whose bias gradient was to come from that product but did not
   // (cuBLASLt missing or declining: the pass of its own ran).
   static std::int64_t biasInProductDeclines();
@@ -617,9 +610,6 @@ public:
     // The fused path with GELU'(h) stored by the forward (setStoredGeluGrad), as fusedEach; empty
     // where its kernels declined.
     std::vector<double> storedGradEach;
-    // The fused path with the first bias gradient through x's column of ones (setBiasGradOnesColumn),
-    // as fusedEach; empty where its kernels declined.
-    std::vector<double> onesColumnEach;
   };
   static TrainFeedForwardCheck checkTrainFeedForward(torch::Device device, std::int64_t rows = 46080, int in = 384,
                                                      int hidden = 2048);
@@ -851,7 +841,6 @@ private:
   bool linCombGelu_ = false;
   bool biasGradInProduct_ = false;
   bool storedGeluGrad_ = false;
-  bool biasGradOnesColumn_ = false;
   bool twoKernelAttentionBackward_ = false;
   bool attentionKeysAhead_ = true;
   bool normBiasSums_ = true;

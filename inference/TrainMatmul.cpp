@@ -17,8 +17,6 @@
 #endif
 
 #include <atomic>
-#include <cstdlib>
-#include <string>
 
 namespace atlascope::inference {
 
@@ -36,26 +34,6 @@ bool matmulProductsBuilt() {
 #else
   return false;
 #endif
-}
-
-std::pair<torch::Tensor, torch::Tensor> weightAndBiasGradient(const torch::Tensor& dh, const torch::Tensor& x) {
-  const std::int64_t R = x.size(0), E = x.size(1);
-  torch::Tensor xa = torch::empty({R, E + 8}, x.options());
-  xa.narrow(1, 0, E).copy_(x);
-  xa.narrow(1, E, 8).zero_();
-  xa.select(1, E).fill_(1);
-  // Which operand is cuBLAS's first decides its kernel (m = k + 8 or the layer's width): both are
-  // here to be measured (ATLASCOPE_ONES_COLUMN_TRANSPOSED=1, read once, the second).
-  static const bool transposed = [] {
-    const char* v = std::getenv("ATLASCOPE_ONES_COLUMN_TRANSPOSED");
-    return v && std::string(v) == "1";
-  }();
-  if (transposed) {
-    const torch::Tensor both = xa.t().mm(dh);
-    return {both.narrow(0, 0, E).t().contiguous(), both.select(0, E).contiguous()};
-  }
-  const torch::Tensor both = dh.t().mm(xa);
-  return {both.narrow(1, 0, E).contiguous(), both.select(1, E).contiguous()};
 }
 
 void setTunedInputGradients(bool on) { gTuned.store(on); }

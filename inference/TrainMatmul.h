@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace atlascope::inference {
@@ -30,15 +29,6 @@ TunedInputGradientCounts tunedInputGradientCounts();
 // the largest |difference| over ATen's largest |value| (0: the same bits), -1 where it did not run
 // (no GPU, not built, declined).
 double checkTunedInputGradient(torch::Device device, std::int64_t rows, int n, int k);
-
-// A linear layer's weight and bias gradients by one product, dW = dh^T x and db = dh^T 1: x [rows,
-// k] with a column of ones beside it (and seven of zeros, to keep its rows 16-byte multiples for
-// the product), so that the product's column k is the bias gradient. Where the product reads dh
-// for dW anyway, this replaces a pass of its own over dh (training's first feed-forward bias: dh
-// [R, 2048], ~0.1 ms a layer on an H200) by a copy of x ([R, 384] there, a fifth of those bytes)
-// and k + 8 columns of the product instead of k. The sum is the product's (float32 accumulation in
-// its order), rounded to dh's type as the pass's was. Any device and type ATen's mm takes.
-std::pair<torch::Tensor, torch::Tensor> weightAndBiasGradient(const torch::Tensor& dh, const torch::Tensor& x);
 
 // One product of a training step at the released size, timed by ATen's call and by each algorithm
 // cuBLASLt's heuristic offers for it.

@@ -468,8 +468,6 @@ void addModelCommands(CLI::App& app) {
               j["train_feed_forward_bias_in_product_rel_errors"] = ff.biasInProductEach;
             // With GELU'(h) stored by the forward (--stored-gelu-grad).
             j["train_feed_forward_stored_gelu_grad_rel_errors"] = ff.storedGradEach;
-            // With the first bias gradient through x's column of ones (--bias-grad-ones-column).
-            j["train_feed_forward_bias_ones_column_rel_errors"] = ff.onesColumnEach;
           }
           j["short_attention_max_rel_error"] = CellTransformer::checkShortAttention(dev);
           // Training's attention kernels (output and q/k/v gradients) against float32, and flash's
@@ -772,9 +770,7 @@ void addModelCommands(CLI::App& app) {
                  {"train_feed_forward_bias_in_product_rel_errors",
                   "training's fused feed-forward with the bias gradient in dW1's product"},
                  {"train_feed_forward_stored_gelu_grad_rel_errors",
-                  "training's fused feed-forward with GELU'(h) stored by the forward"},
-                 {"train_feed_forward_bias_ones_column_rel_errors",
-                  "training's fused feed-forward with the bias gradient through a column of ones"}}) {
+                  "training's fused feed-forward with GELU'(h) stored by the forward"}}) {
           // (The bias in dW1's product is absent where cuBLASLt is not there: not a failure; present
           // and empty, cuBLASLt declined.)
           if (!j.contains(key) && std::string(key) == "train_feed_forward_bias_in_product_rel_errors") continue;

@@ -64,7 +64,6 @@ struct TrainJob {
   bool catProjNorm = false;                // GPU: proj_norm's input gathered and concatenated first (before)
   bool biasGradInProduct = false;          // GPU: the first feed-forward bias gradient by dW1's product
   bool storedGeluGrad = false;             // GPU: the feed-forward's forward stores GELU'(h), not h
-  bool biasGradOnesColumn = false;         // GPU: the first feed-forward bias gradient through x's ones column
   bool atenTypeRows = false;               // type rows from the float32 master, ATen's index_add (before)
   bool atenPairAttention = false;          // GPU: the decoder's pair attention by ATen's composite (before)
   bool atenPoolScatter = false;            // GPU: the pool's padded layout by a zero fill + index_copy (before)
@@ -189,7 +188,6 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setFusedProjNorm(!job.catProjNorm);
   model->setBiasGradInProduct(job.biasGradInProduct);
   model->setStoredGeluGrad(job.storedGeluGrad);
-  model->setBiasGradOnesColumn(job.biasGradOnesColumn);
   model->setComputeTypeRows(!job.atenTypeRows);
   model->setFusedPairAttention(!job.atenPairAttention);
   model->setFusedPoolScatter(!job.atenPoolScatter);
@@ -326,8 +324,6 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"lincomb_gelu", model->linCombGelu()},
                       {"bias_grad_in_product", model->biasGradInProduct()},
                       {"stored_gelu_grad", storedGrad},
-                      {"bias_grad_ones_column", model->biasGradOnesColumn() && !model->biasGradInProduct() &&
-                                                    model->fusedFeedForward()},
                       {"bias_in_product_declines", inference::CellTransformer::biasInProductDeclines()},
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
@@ -489,9 +485,6 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
   cmd->add_flag("--bias-grad-in-product", job.biasGradInProduct,
                 "GPU: the first feed-forward layer's bias gradient summed by its weight gradient's product (cuBLASLt's "
                 "BGRADB epilogue) instead of a pass of its own over the [R, 2048] gradient (measured slower)");
-  cmd->add_flag("--bias-grad-ones-column", job.biasGradOnesColumn,
-                "GPU: the first feed-forward layer's bias gradient by its weight gradient's product through a column "
-                "of ones beside the layer's input, instead of a pass of its own over the [R, 2048] gradient");
   cmd->add_flag("--stored-gelu-grad", job.storedGeluGrad,
                 "GPU: the fused feed-forward's forward writes GELU'(h) beside GELU(h) for the backward, whose "
                 "epilogue is then one product, instead of h (GELU' rounded to bf16 once more; measured no faster)");

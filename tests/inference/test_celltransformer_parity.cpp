@@ -610,30 +610,6 @@ private Q_SLOTS:
     QCOMPARE(tunedInputGradientCounts().calls, calls);
   }
 
-  // A layer's weight and bias gradients by one product through a column of ones beside x
-  // (weightAndBiasGradient, training's first feed-forward bias with --bias-grad-ones-column): dW is
-  // dh^T x and db the column sums of dh, in float32 and in bf16 (within its rounding), whatever the
-  // layer's width (the padding columns must not leak into dW); x is left as it was.
-  void weightAndBiasGradientByOnesColumn() {
-    torch::manual_seed(6);
-    for (const std::int64_t k : {6, 16, 384}) {
-      const torch::Tensor dh = torch::randn({257, 40}), x = torch::randn({257, k}), before = x.clone();
-      const auto [dw, db] = weightAndBiasGradient(dh, x);
-      QCOMPARE(dw.sizes().vec(), (std::vector<std::int64_t>{40, k}));
-      QCOMPARE(db.sizes().vec(), (std::vector<std::int64_t>{40}));
-      QVERIFY(dw.is_contiguous() && db.is_contiguous());
-      QVERIFY(torch::allclose(dw, dh.t().mm(x), 1e-5, 1e-4));
-      QVERIFY(torch::allclose(db, dh.sum(0), 1e-5, 1e-4));
-      QVERIFY(torch::equal(x, before));
-    }
-    const torch::Tensor dh = torch::randn({1000, 64}).to(torch::kBFloat16), x = torch::randn({1000, 48});
-    const auto [dw, db] = weightAndBiasGradient(dh, x.to(torch::kBFloat16));
-    QCOMPARE(db.scalar_type(), torch::kBFloat16);
-    const torch::Tensor sums = dh.to(torch::kFloat32).sum(0);
-    const double rel = ((db.to(torch::kFloat32) - sums).abs().max() / sums.abs().max()).item<double>();
-    QVERIFY2(rel < 1e-2, std::to_string(rel).c_str());
-  }
-
   void badWeights() {
     StateDict w = loadPth(atlascope::test::sharedFile(kPth).toStdString());
     const ModelConfig cfg = inferConfig(w, heads_, "fixture");
