@@ -868,18 +868,6 @@ public:
 private:
   bool before_;
 };
-// The attention kernels' prefetch (cuda::setAttentionPrefetch, process-wide) for one check or bench
-// path, as AttentionLoadsLate.
-class AttentionPrefetch {
-public:
-  explicit AttentionPrefetch(int kernels) : before_(cuda::attentionPrefetch()) { cuda::setAttentionPrefetch(kernels); }
-  ~AttentionPrefetch() { cuda::setAttentionPrefetch(before_); }
-  AttentionPrefetch(const AttentionPrefetch&) = delete;
-  AttentionPrefetch& operator=(const AttentionPrefetch&) = delete;
-
-private:
-  int before_;
-};
 
 // The largest difference(a[i], b[i]) over the pairs [from, to): 1 for a pair with an undefined
 // tensor (a gradient missing), -1 where the lists differ in length; a NaN stays (keepWorst).
@@ -2291,17 +2279,6 @@ CellTransformer::TrainAttentionCheck CellTransformer::checkTrainAttention([[mayb
       r.loadsLateFromEarly = worstAbsoluteDifference(a, late);
       keepWorst(r.loadsLateFromEarly, worstAbsoluteDifference(reload, lateReload));
     }
-    // Without the prefetch: the same loads and arithmetic, so the same bits.
-    std::vector<torch::Tensor> none, noneReload;
-    {
-      const AttentionPrefetch prefetch(0);
-      none = run(Short);
-      noneReload = run(ShortReload);
-    }
-    if (none.size() == a.size() && noneReload.size() == reload.size()) {
-      r.prefetchFromNone = worstAbsoluteDifference(a, none);
-      keepWorst(r.prefetchFromNone, worstAbsoluteDifference(reload, noneReload));
-    }
   }
   const auto packed = run(Packed);
   if (!a.empty() && !packed.empty()) r.packedFromShort = worstAbsoluteDifference(packed, a);
@@ -2382,12 +2359,6 @@ void CellTransformer::setAttentionBackwardLoadsLate([[maybe_unused]] bool late) 
 #endif
 }
 
-void CellTransformer::setAttentionPrefetch([[maybe_unused]] int kernels) {
-#ifdef ATLASCOPE_FUSED_KERNELS
-  cuda::setAttentionPrefetch(kernels);
-#endif
-}
-
 std::vector<CellTransformer::TrainAttentionTiming>
 CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[maybe_unused]] std::int64_t rows,
                                      [[maybe_unused]] std::int64_t meanLength, [[maybe_unused]] int iterations,
@@ -2416,21 +2387,14 @@ CellTransformer::benchTrainAttention([[maybe_unused]] torch::Device device, [[ma
   };
   torch::Tensor flashOut, flashDq;
   // flash, the short kernels with the one-kernel backward, that one with its first loads in the order
-  // before (setAttentionBackwardLoadsLate), without the prefetch and with it in the backward only
-  // (setAttentionPrefetch 0 and 1), then the two kernels before it.
-  for (const int path : {0, 1, 3, 4, 5, 2}) {
+  // before (setAttentionBackwardLoadsLate), then the two kernels before it.
+  for (const int path : {0, 1, 3, 2}) {
     const bool shortKernels = path > 0;
     twoKernels = path == 2;
     if (shortKernels && !shortFits) break;
     const AttentionLoadsLate order(path == 3);
-    const AttentionPrefetch prefetch(path == 4 ? 0 : path == 5 ? 1 : 2);
     TrainAttentionTiming t;
-    t.path = path == 0   ? "flash"
-             : path == 1 ? "short"
-             : path == 3 ? "short-loads-late"
-             : path == 4 ? "short-no-prefetch"
-             : path == 5 ? "short-prefetch-backward"
-                         : "short-two-kernel-backward";
+    t.path = path == 0 ? "flash" : path == 1 ? "short" : path == 3 ? "short-loads-late" : "short-two-kernel-backward";
     t.rows = rows;
     t.sequences = static_cast<std::int64_t>(cu.size()) - 1;
     t.maxLength = maxLength;

@@ -270,10 +270,6 @@ public:
   // The attention backward's first loads in the order before (cuda::setAttentionBackwardLoadsLate:
   // process-wide, for comparisons; the same bits). Nothing without the fused kernels.
   static void setAttentionBackwardLoadsLate(bool late);
-  // Which attention kernels ask L2 for the next block's rows (cuda::setAttentionPrefetch: 0 none,
-  // the kernels before; 1 the training backward; 2 it and the forward, the default), process-wide,
-  // for comparisons (the same bits). Nothing without the fused kernels.
-  static void setAttentionPrefetch(int kernels);
   // Training on a GPU: the bias gradient of a layer whose output is added before a LayerNorm (the
   // output projection, the feed-forward's second layer) summed by that LayerNorm's backward kernel
   // as it writes the gradient (the default), or by a pass of its own over it (false: before).
@@ -525,10 +521,6 @@ public:
     // (setAttentionBackwardLoadsLate) against the default: the largest absolute difference (the
     // same arithmetic: 0).
     double loadsLateFromEarly = -1;
-    // The forward and the one kernel (with K ahead and without) with no rows asked into L2 ahead
-    // (setAttentionPrefetch(0)) against the default: the largest absolute difference (the same
-    // arithmetic: 0).
-    double prefetchFromNone = -1;
   };
   // Training's q|k|v projection and attention as one function (the one-kernel backward summing the
   // bias gradient and zeroing add_zero_attn's k and v gradients) against the projection and the
@@ -567,8 +559,7 @@ public:
   // step's shape (`rows` tokens, lengths as benchAttention's; E 384, 8 heads): ms per forward (with
   // what the backward keeps) and per forward + backward, and the short kernels' largest difference
   // from flash in the output and dq. Paths: flash, short (the one-kernel backward), short-loads-late
-  // (its first loads in the order before, setAttentionBackwardLoadsLate, put back after),
-  // short-no-prefetch and short-prefetch-backward (setAttentionPrefetch 0 and 1) and
+  // (its first loads in the order before, setAttentionBackwardLoadsLate, put back after) and
   // short-two-kernel-backward. Empty: not built or not a GPU.
   struct TrainAttentionTiming {
     std::string path;

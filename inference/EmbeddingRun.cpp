@@ -389,7 +389,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   model.setAttentionVariant(opt.attentionVariant);
   model.setPoolKernelBefore(opt.poolKernelBefore);
   model.setPoolTokenPairs(!opt.poolSingleTokens);
-  CellTransformer::setAttentionPrefetch(opt.attentionPrefetch);
   model.setGemmGelu(opt.gemmGelu);
   model.setErffGelu(opt.erffGelu);
   model.setLinCombGelu(opt.linCombGelu);

@@ -61,9 +61,6 @@ struct EmbedRunOptions {
   // The fused pool's first pass one token a warp at a time, as before (CellTransformer::
   // setPoolTokenPairs(false); the same bits).
   bool poolSingleTokens = false;
-  // Which attention kernels ask L2 for the next block's rows (CellTransformer::setAttentionPrefetch,
-  // process-wide: 0 none, the kernels before; 2 the default; the same bits).
-  int attentionPrefetch = 2;
   // The fused GEMM + GELU's epilogue by erff instead of geluExp2 (CellTransformer::setErffGelu).
   bool erffGelu = false;
   // The fused GEMM + GELU by the epilogue before (CellTransformer::setLinCombGelu; the same bits).

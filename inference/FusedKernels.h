@@ -205,12 +205,6 @@ int shortAttentionBackwardKept(int headDim, std::int64_t maxLength);
 // row's log2-sum-exp after its row's sums (the kernel before); false (the default), all issued first.
 void setAttentionBackwardLoadsLate(bool late);
 bool attentionBackwardLoadsLate();
-// Which attention kernels ask L2 for the rows of the block that will take each one's place on the
-// device (process-wide, read at each launch; `--attention-prefetch`): 0 none (the kernels before),
-// 1 training's one-kernel backward, 2 (the default) it and the tiled forward (inference's and
-// training's). The same bits either way: the same loads, only sooner in L2.
-void setAttentionPrefetch(int kernels);
-int attentionPrefetch();
 // The forward's zeroSlots as shortAttentionBf16's (virtual add_zero_attn slots: their zero key counts
 // in each row's log2-sum-exp); the backward then needs nothing for them (a zero key adds nothing to
 // dq, and no row holds its dk, dv), so its zeroRows are the stored slots only.

@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdint>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <optional>
@@ -103,40 +102,11 @@ __device__ __forceinline__ void storeRows(const float (&o)[D / 8][4], float ia, 
 struct BlockSequence {
   int head, start, len;
 };
-__device__ __forceinline__ BlockSequence blockSequence(const int* __restrict__ cuSeqlens, int heads, int padded,
-                                                       unsigned block = blockIdx.x) {
-  const int seq = static_cast<int>(block / heads), head = static_cast<int>(block % heads);
+__device__ __forceinline__ BlockSequence blockSequence(const int* __restrict__ cuSeqlens, int heads, int padded) {
+  const int seq = static_cast<int>(blockIdx.x / heads), head = static_cast<int>(blockIdx.x % heads);
   const int start = cuSeqlens[seq];
   const int len = cuSeqlens[seq + 1] - start;
   return {head, start, len > padded ? padded : len};
-}
-// The block that takes this one's place on the device (`ahead` blocks on: as many as the device
-// holds at once, prefetchAhead) has its rows asked into L2 while this one computes, so that its
-// loads, in every block's fixed cost, hit L2 instead of DRAM. A block's own rows come first: the
-// sequence is read in the block's prologue (`next`, with its other loads) and the rows asked after
-// its first barrier. Nothing to ask (`len` 0) past the grid, with ahead 0, or for an empty sequence.
-__device__ __forceinline__ BlockSequence nextBlockSequence(const int* __restrict__ cuSeqlens, int heads, int padded,
-                                                           int ahead) {
-  const unsigned block = blockIdx.x + static_cast<unsigned>(ahead);
-  if (ahead <= 0 || block >= gridDim.x) return {0, 0, 0};
-  return blockSequence(cuSeqlens, heads, padded, block);
-}
-// The L2 line holding `p` asked for: no register, no shared memory, no wait. (Hopper's bulk
-// prefetch, one TMA request per row piece, made the kernels 16-18% slower: H100, call s39-2.)
-__device__ __forceinline__ void prefetchL2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
-// Rows [0, n.len) of head n.head's D columns of `count` [rows, stride] bf16 matrices (their first
-// rows at src[i] + n.start * stride[i]) asked into L2 by the block's THREADS threads.
-template <int D, int THREADS, int COUNT>
-__device__ __forceinline__ void prefetchRows(const BlockSequence& n, const __nv_bfloat16* const (&src)[COUNT],
-                                             const long long (&stride)[COUNT]) {
-#pragma unroll
-  for (int m = 0; m < COUNT; ++m) // (constant indices: a computed one would put the arrays in local memory)
-    for (int r = static_cast<int>(threadIdx.x); r < n.len; r += THREADS) {
-      const __nv_bfloat16* p =
-          src[m] + (static_cast<long long>(n.start) + r) * stride[m] + static_cast<long long>(n.head) * D;
-      prefetchL2(p); // the piece's first and last 16 bytes: every line it touches
-      prefetchL2(p + D - 8);
-    }
 }
 
 // Embedding's first layer reads q, k and v from the per-cell table (CellTransformer::cellTable)
@@ -159,7 +129,7 @@ __global__ void __launch_bounds__(32 * kWarps)
     shortAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
                          __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
-                         float*, long long, RowGather, int) {
+                         float*, long long, RowGather) {
   constexpr int kPitch = D + 8;
   constexpr int kVecs = D / 8; // 16-byte vectors per row of one head
   extern __shared__ __align__(16) unsigned char smem[];
@@ -302,7 +272,7 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     tiledAttentionKernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, long long rowStride, const int* __restrict__ cuSeqlens,
                          __nv_bfloat16* __restrict__ out, long long outStride, int padded, int heads, float scaleLog2e,
-                         float* __restrict__ lse, long long lseStride, RowGather gather, int ahead) {
+                         float* __restrict__ lse, long long lseStride, RowGather gather) {
   static_assert(D % 16 == 0 && KEYS % 16 == 0, "whole fragments");
   constexpr int kPitch = D + 8; // 16-byte rows whose 8-row fragments fall on distinct banks
   constexpr int kVecs = D / 8;
@@ -372,11 +342,8 @@ __global__ void __launch_bounds__(32 * WARPS, MIN_BLOCKS)
     }
   };
   if (warp * 16 < stored) loadQuery(warp * 16); // in flight with the copies
-  // The rows of the block `ahead` (nextBlockSequence); not through a gather (the first embedding layer).
-  const BlockSequence next = GATHER ? BlockSequence{0, 0, 0} : nextBlockSequence(cuSeqlens, heads, padded, ahead);
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
-  if (next.len > 0) prefetchRows<D, 32 * WARPS, 3>(next, {q, k, v}, {rowStride, rowStride, rowStride});
 
   for (int row0 = warp * 16; row0 < stored; row0 += 16 * WARPS) {
     if (row0 != warp * 16) loadQuery(row0);
@@ -804,25 +771,6 @@ constexpr int kFusedGradWarps = 8;
 // setAttentionBackwardLoadsLate's: read at each launch (a captured graph keeps the order it was
 // captured with).
 std::atomic<bool> gLateLoads{false};
-// setAttentionPrefetch's: read at each launch, as gLateLoads.
-std::atomic<int> gPrefetch{2};
-
-// How far ahead a block of `kernel` asks L2 for rows (nextBlockSequence): the blocks the device
-// holds at once (its multiprocessors times their occupancy at `bytes` of shared memory), so that
-// the block asked for is about the one that starts when the blocks running now have finished; 0
-// with the prefetch off or where the device does not say.
-int prefetchAhead(const void* kernel, int threads, long long bytes, bool backward) {
-  if (gPrefetch.load(std::memory_order_relaxed) < (backward ? 1 : 2)) return 0;
-  int device = 0, processors = 0, blocks = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&processors, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, static_cast<size_t>(bytes)) !=
-          cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return processors * blocks;
-}
 
 // keysAhead (KEYS_AHEAD below): K in a tile of its own, and dS^T kept for sequences of up to `kept`
 // rows: [kept][D + 8] and [kept][kept + 8] bf16; without, dS^T [padded][padded + 8].
@@ -872,7 +820,7 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
                         const int* __restrict__ cuSeqlens, const float* __restrict__ lse, long long lseStride,
                         __nv_bfloat16* __restrict__ dq, __nv_bfloat16* __restrict__ dk, __nv_bfloat16* __restrict__ dv,
                         int padded, int heads, float scaleLog2e, float scale, float* __restrict__ biasPartial,
-                        const long long* __restrict__ zeroRows, int zeroSlots, int kept, bool lateLoads, int ahead) {
+                        const long long* __restrict__ zeroRows, int zeroSlots, int kept, bool lateLoads) {
   constexpr int kPitch = D + 8, kThreads = 32 * kFusedGradWarps;
   extern __shared__ __align__(16) unsigned char smem[];
   const auto [head, start, len] = blockSequence(cuSeqlens, heads, padded);
@@ -902,7 +850,6 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
   copyRows<D, kThreads>(dos, dout + outBase, outStride, len, lp);
   if (KEYS_AHEAD && keep) copyRows<D, kThreads>(ks, k + base, rowStride, len, lp);
   asm volatile("cp.async.commit_group;\n" ::);
-  const BlockSequence next = nextBlockSequence(cuSeqlens, heads, padded, ahead); // asked into L2 below
 
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) & 31;
   const int g = lane >> 2, t = lane & 3;
@@ -952,14 +899,6 @@ __global__ void __launch_bounds__(32 * kFusedGradWarps, 2)
   }
   asm volatile("cp.async.wait_all;\n" ::);
   __syncthreads();
-  if (next.len > 0) {
-    prefetchRows<D, kThreads, 5>(next, {q, k, v, o, dout}, {rowStride, rowStride, rowStride, outStride, outStride});
-    // Its log2-sum-exp, a line a thread.
-    const float* l = lse + static_cast<long long>(next.head) * lseStride + next.start;
-    const auto first = reinterpret_cast<std::uintptr_t>(l) & ~std::uintptr_t{127};
-    const auto line = first + 128 * threadIdx.x;
-    if (line < reinterpret_cast<std::uintptr_t>(l + next.len)) prefetchL2(reinterpret_cast<const void*>(line));
-  }
 
   // Keys: dV = P^T dO, dK = scale dS^T Q (the key kernel's), dS^T kept.
   for (int key0 = firstKey; key0 < len; key0 += 16 * kFusedGradWarps) {
@@ -1078,15 +1017,13 @@ struct Launch {
 
 // Both kernels take the same arguments; `bytes` of shared memory, `largest` its most at any length.
 using AttentionKernel = void (*)(const __nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, long long,
-                                 const int*, __nv_bfloat16*, long long, int, int, float, float*, long long, RowGather,
-                                 int);
+                                 const int*, __nv_bfloat16*, long long, int, int, float, float*, long long, RowGather);
 bool launchKernel(AttentionKernel kernel, int threads, long long bytes, long long largest, const Launch& l) {
   if (!sharedOptIn(reinterpret_cast<const void*>(kernel), bytes, largest)) return false;
-  const int ahead = prefetchAhead(reinterpret_cast<const void*>(kernel), threads, bytes, false);
   kernel<<<l.blocks(), threads, static_cast<size_t>(bytes), l.stream>>>(
       static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
       static_cast<const __nv_bfloat16*>(l.v), l.rowStride, l.cuSeqlens, static_cast<__nv_bfloat16*>(l.out), l.outStride,
-      l.padded, l.heads, l.scale * kLog2e, l.lse, l.lseStride, l.gather, ahead);
+      l.padded, l.heads, l.scale * kLog2e, l.lse, l.lseStride, l.gather);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -1180,16 +1117,14 @@ struct BackwardSums {
 template <int D, bool KEYS_AHEAD>
 bool launchFusedBackward(const Launch& l, const void* o, const void* dout, void* dq, void* dk, void* dv,
                          const BackwardSums& sums, int kept) {
-  const long long bytes = fusedGradSharedBytes(l.padded, D, KEYS_AHEAD, kept);
-  const int ahead = prefetchAhead(reinterpret_cast<const void*>(attentionGradKernel<D, KEYS_AHEAD>),
-                                  32 * kFusedGradWarps, bytes, true);
-  attentionGradKernel<D, KEYS_AHEAD><<<l.blocks(), 32 * kFusedGradWarps, static_cast<size_t>(bytes), l.stream>>>(
-      static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
-      static_cast<const __nv_bfloat16*>(l.v), static_cast<const __nv_bfloat16*>(o),
-      static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
-      static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv), l.padded,
-      l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots, kept,
-      gLateLoads.load(std::memory_order_relaxed), ahead);
+  attentionGradKernel<D, KEYS_AHEAD>
+      <<<l.blocks(), 32 * kFusedGradWarps, static_cast<size_t>(fusedGradSharedBytes(l.padded, D, KEYS_AHEAD, kept)),
+         l.stream>>>(static_cast<const __nv_bfloat16*>(l.q), static_cast<const __nv_bfloat16*>(l.k),
+                     static_cast<const __nv_bfloat16*>(l.v), static_cast<const __nv_bfloat16*>(o),
+                     static_cast<const __nv_bfloat16*>(dout), l.rowStride, l.outStride, l.cuSeqlens, l.lse, l.lseStride,
+                     static_cast<__nv_bfloat16*>(dq), static_cast<__nv_bfloat16*>(dk), static_cast<__nv_bfloat16*>(dv),
+                     l.padded, l.heads, l.scale * kLog2e, l.scale, sums.biasPartial, sums.zeroRows, sums.zeroSlots,
+                     kept, gLateLoads.load(std::memory_order_relaxed));
   if (cudaGetLastError() != cudaSuccess) return false;
   if (sums.summed) *sums.summed = sums.biasPartial != nullptr;
   return true;
@@ -1329,8 +1264,6 @@ bool shortAttentionTrainingReady(int headDim, std::int64_t maxLength) {
 
 void setAttentionBackwardLoadsLate(bool late) { gLateLoads.store(late, std::memory_order_relaxed); }
 bool attentionBackwardLoadsLate() { return gLateLoads.load(std::memory_order_relaxed); }
-void setAttentionPrefetch(int kernels) { gPrefetch.store(kernels, std::memory_order_relaxed); }
-int attentionPrefetch() { return gPrefetch.load(std::memory_order_relaxed); }
 
 int shortAttentionBackwardKept(int headDim, std::int64_t maxLength) {
   if (!shortAttentionFits(headDim, maxLength)) return 0;

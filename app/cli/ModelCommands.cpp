@@ -145,10 +145,6 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
                 "GPU: the fused attention pool's kernel before its grouped second pass");
   cmd->add_flag("--pool-single-tokens", opt.poolSingleTokens,
                 "GPU: the fused attention pool's first pass one token a warp at a time (as before; the same bits)");
-  cmd->add_option("--attention-prefetch", opt.attentionPrefetch,
-                  "GPU: which attention kernels ask L2 for the next block's rows: 0 none (as before), 1 training's "
-                  "backward, 2 it and the forward (default; the same bits)")
-      ->check(CLI::Range(0, 2));
   cmd->add_flag("!--exact-shapes", opt.roundShapes,
                 "GPU: packed batches of their exact row counts, not rounded to repeating ones");
   cmd->add_option("--index-threads", opt.indexThreads,
@@ -494,8 +490,6 @@ void addModelCommands(CLI::App& app) {
             // Its first loads in the order before (setAttentionBackwardLoadsLate): the same bits; only
             // where the one kernel ran (kept > 0), else both runs took the two kernels.
             j["train_attention_loads_late_max_difference" + suffix] = t.kept > 0 ? t.loadsLateFromEarly : -1.0;
-            // The forward and backward without the L2 prefetch (setAttentionPrefetch): the same bits.
-            j["train_attention_prefetch_max_difference" + suffix] = t.prefetchFromNone;
           }
           {
             // K ahead at heads of 48 on sequences that all keep dS^T (up to 140 rows, the 4M-cell
@@ -503,7 +497,6 @@ void addModelCommands(CLI::App& app) {
             const auto t = CellTransformer::checkTrainAttention(dev, 400, 140, 48);
             j["train_attention_keys_ahead_max_difference_l140"] = t.keysAheadFromReload;
             j["train_attention_loads_late_max_difference_l140"] = t.kept > 0 ? t.loadsLateFromEarly : -1.0;
-            j["train_attention_prefetch_max_difference_l140"] = t.prefetchFromNone;
             j["train_attention_kept_rows_l140"] = t.kept;
           }
           {
@@ -655,13 +648,9 @@ void addModelCommands(CLI::App& app) {
             j["train_attention_keys_ahead_max_difference_l140"].get<double>() == 0 &&
             j["train_attention_loads_late_max_difference_l140"].is_number() &&
             j["train_attention_loads_late_max_difference_l140"].get<double>() == 0 &&
-            j["train_attention_prefetch_max_difference_l140"].is_number() &&
-            j["train_attention_prefetch_max_difference_l140"].get<double>() == 0 &&
             j["train_attention_kept_rows_l140"].get<int>() > 0 && j["train_attention_kept_rows_d64"].get<int>() > 0))
-        failures.push_back(
-            "training's attention backward with K ahead (sequences of up to 140) differs from the "
-            "kernel before it, from its first loads in the order before or from the kernels without the L2 "
-            "prefetch, or did not run");
+        failures.push_back("training's attention backward with K ahead (sequences of up to 140) differs from the "
+                           "kernel before it or from its first loads in the order before, or did not run");
       for (const char* suffix : {"", "_d32", "_d64"}) {
         const std::string key = std::string("train_short_attention_max_rel_error") + suffix;
         const std::string flashKey = std::string("train_flash_attention_max_rel_error") + suffix;
@@ -682,11 +671,6 @@ void addModelCommands(CLI::App& app) {
         if (j.contains(lateKey) && !(j[lateKey].is_number() && j[lateKey].get<double>() == 0))
           failures.push_back("training's attention backward with its first loads in the order before" +
                              std::string(suffix) + " differs from the default, or did not run");
-        // With the L2 prefetch or without: the same loads and arithmetic, so the same bits.
-        const std::string prefetchKey = std::string("train_attention_prefetch_max_difference") + suffix;
-        if (j.contains(prefetchKey) && !(j[prefetchKey].is_number() && j[prefetchKey].get<double>() == 0))
-          failures.push_back("training's attention kernels with the L2 prefetch" + std::string(suffix) +
-                             " differ from the kernels without it, or did not run");
         // With K ahead or not: the same arithmetic, so the same bits.
         const std::string aheadKey = std::string("train_attention_keys_ahead_max_difference") + suffix;
         if (j.contains(aheadKey) && !(j[aheadKey].is_number() && j[aheadKey].get<double>() == 0))

@@ -58,7 +58,6 @@ struct TrainJob {
   bool twoKernelAttentionBackward = false; // GPU: the attention backward's two kernels (before)
   bool attentionBackwardReload = false;    // GPU: the one kernel copying K between its phases (before)
   bool attentionLoadsLate = false;         // GPU: the one kernel's first loads after delta's sums (before)
-  int attentionPrefetch = 2;               // GPU: which attention kernels prefetch into L2 (0: none, before)
   bool atenInputGrads = false;             // GPU: input gradients by ATen's mm (before the tuned cuBLASLt ones)
   bool separateBiasSums = false;           // GPU: bias gradients by passes of their own (before)
   bool separateNormGelu = false;           // GPU: the token MLP's GELU by ATen after its LayerNorm (before)
@@ -183,7 +182,6 @@ nlohmann::json runTraining(TrainJob& job) {
   model->setTwoKernelAttentionBackward(job.twoKernelAttentionBackward);
   model->setAttentionKeysAhead(!job.attentionBackwardReload);
   inference::CellTransformer::setAttentionBackwardLoadsLate(job.attentionLoadsLate);
-  inference::CellTransformer::setAttentionPrefetch(job.attentionPrefetch);
   inference::setTunedInputGradients(!job.atenInputGrads);
   model->setNormBiasSums(!job.separateBiasSums);
   model->setFusedNormGelu(!job.separateNormGelu);
@@ -330,7 +328,6 @@ nlohmann::json runTraining(TrainJob& job) {
                       {"two_kernel_attention_backward", model->twoKernelAttentionBackward()},
                       {"attention_keys_ahead", model->attentionKeysAhead()},
                       {"attention_loads_late", job.attentionLoadsLate},
-                      {"attention_prefetch", job.attentionPrefetch},
                       {"tuned_input_grads", inference::tunedInputGradients()},
                       {"tuned_input_grad_calls", tuned.calls},
                       {"tuned_input_grad_shapes", tuned.timedShapes},
@@ -470,10 +467,6 @@ void addTrainOptions(CLI::App* cmd, TrainJob& job) {
                 "GPU: the attention backward's one kernel loads each warp's first keys and values after its "
                 "rows' delta sums, and each row's log2-sum-exp after its sums, instead of issuing them all first "
                 "(the order before, for comparisons; the same bits)");
-  cmd->add_option("--attention-prefetch", job.attentionPrefetch,
-                  "GPU: which attention kernels ask L2 for the rows of the block that takes each one's place: 0 none "
-                  "(the kernels before), 1 the backward, 2 the backward and the forward (default; the same bits)")
-      ->check(CLI::Range(0, 2));
   cmd->add_flag("--aten-input-grads", job.atenInputGrads,
                 "GPU: the linear layers' input gradients dy W by ATen's mm (cuBLAS's heuristic, with its workspace and "
                 "memset) instead of the cuBLASLt algorithm timed fastest for each shape without a workspace (the path "
