@@ -109,7 +109,7 @@ struct EmbedRunOptions {
   // up to three finished chunks on the device (1.1 GB at 250,000 cells and E 384); on a GPU short
   // of memory, false (--chunk-host-buffers) or smaller chunks.
   bool writerCopies = true;
-  // A GPU run's ATen products (the decoder's, the per-cell table's) by cuBLASLt, not cuBLAS
+  // A GPU run's ATen products (those outside the fused kernels) by cuBLASLt, not cuBLAS
   // (PreferCublasLt, BlasPreference.h); false: cuBLAS as before (--cublas-products).
   bool cublasLtProducts = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
