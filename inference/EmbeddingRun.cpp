@@ -452,10 +452,9 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   // error, a non-finite position, raised) where the first neighbourhoods need it, as before.
   NeighborhoodOptions indexOptions;
   indexOptions.buildThreads = opt.indexThreads;
-  std::future<std::unique_ptr<NeighborhoodIndex>> indexBuild =
-      std::async(std::launch::async, [&pos, n, indexOptions] {
-        return std::make_unique<NeighborhoodIndex>(pos.x.data(), pos.y.data(), pos.section.data(), n, indexOptions);
-      });
+  std::future<std::unique_ptr<NeighborhoodIndex>> indexBuild = std::async(std::launch::async, [&pos, n, indexOptions] {
+    return std::make_unique<NeighborhoodIndex>(pos.x.data(), pos.y.data(), pos.section.data(), n, indexOptions);
+  });
   std::vector<std::int64_t> typeCodes(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int32_t t = cells.cellType[static_cast<std::size_t>(i)];
