@@ -8,7 +8,6 @@
 #include "core/Hdf5Writer.h"
 #include "core/Neighborhood.h"
 #include "core/Trace.h"
-#include "inference/BlasPreference.h"
 #include "inference/ChunkLayout.h"
 #include "inference/Device.h"
 #include "inference/Distributed.h"
@@ -382,8 +381,6 @@ EmbedRunResult embedDataset(ModelFile& mf, const std::string& dataPath, const Co
   const bool cuda = dev == "cuda";
   const torch::Device device = cuda ? torch::Device(torch::kCUDA, cudaIndex()) : torch::Device(torch::kCPU);
   if (!cuda) configureCpuThreads();
-  const PreferCublasLt blasLt(cuda && opt.cublasLtProducts); // for the whole run, its threads too
-  res.cublasLtProducts = cuda && PreferCublasLt::active();
   trace("embed: moving the model");
   CellTransformer& model = *mf.model;
   model.to(device, cuda ? torch::kBFloat16 : torch::kFloat32);

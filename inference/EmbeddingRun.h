@@ -109,9 +109,6 @@ struct EmbedRunOptions {
   // up to three finished chunks on the device (1.1 GB at 250,000 cells and E 384); on a GPU short
   // of memory, false (--chunk-host-buffers) or smaller chunks.
   bool writerCopies = true;
-  // A GPU run's ATen products (those outside the fused kernels) by cuBLASLt, not cuBLAS
-  // (PreferCublasLt, BlasPreference.h); false: cuBLAS as before (--cublas-products).
-  bool cublasLtProducts = true;
   // Non-empty (GPU builds with Kineto): the kernels of the first chunk's first traceBatches
   // batches are written there as a Chrome trace (KernelTrace; scripts/trace-summary.py reads it),
   // after a synchronisation; with traceFromBatch > 0, those of the run's batches traceFromBatch..
@@ -191,7 +188,6 @@ struct EmbedRunResult {
   bool residualInProduct = false;           // the second feed-forward product added the residual
   bool chunkCopyStream = false;             // finished chunks copied back on a stream of their own
   bool writerCopies = false;                // finished chunks kept on the device, copied by the writer
-  bool cublasLtProducts = false;            // ATen's products ran by cuBLASLt (PreferCublasLt)
   int tracedBatches = 0;                    // batches in the kernel trace (traceFile)
   std::vector<std::string> warnings;
 };

@@ -10,7 +10,6 @@
 #include "core/Neighborhood.h"
 #include "core/SyntheticBrain.h"
 #include "core/Trace.h"
-#include "inference/BlasPreference.h"
 #include "inference/Device.h"
 #include "inference/Distributed.h"
 #include "inference/Embedding.h"
@@ -108,8 +107,7 @@ nlohmann::json resultJson(const inference::EmbedRunResult& r) {
           {"pool_kernel_before", r.poolKernelBefore},
           {"pool_token_pairs", r.poolTokenPairs},
           {"chunk_copy_stream", r.chunkCopyStream},
-          {"writer_copies", r.writerCopies},
-          {"cublaslt_products", r.cublasLtProducts}};
+          {"writer_copies", r.writerCopies}};
 }
 
 // The embedding run's switches for comparisons (EmbedRunOptions: the encoder's inference kernels, the
@@ -166,8 +164,6 @@ void addEmbedRunOptions(CLI::App* cmd, inference::EmbedRunOptions& opt) {
   cmd->add_flag("!--chunk-host-buffers", opt.writerCopies,
                 "GPU: finished chunks copied into pinned host buffers as they finish (as before), not kept on the "
                 "device until the writer copies them");
-  cmd->add_flag("!--cublas-products", opt.cublasLtProducts,
-                "GPU: ATen's matrix products by cuBLAS (as before), not cuBLASLt");
   cmd->add_flag("!--uniform-chunks", opt.taperedChunks,
                 "Every chunk --chunk-cells, without the short chunks at the ends of each rank's share");
 }
@@ -374,15 +370,6 @@ void addModelCommands(CLI::App& app) {
         j["bf16_packed_short_attention"] = model.shortAttention();
         j["bf16_packed_gemm_gelu"] = model.gemmGelu();
         j["bf16_packed_fused_pool"] = model.fusedPool();
-        {
-          // As `embed` runs on a GPU: ATen's products by cuBLASLt (PreferCublasLt); the same bar.
-          const PreferCublasLt lt(true);
-          j["bf16_packed_cublaslt"] = PreferCublasLt::active();
-          const Output bl = embedNeighborhoods(model, expr.to(dev), types.to(dev), hoods, 0, po);
-          j["bf16_packed_cublaslt_cosine_min"] =
-              torch::cosine_similarity(bl.embedding, o.embedding, 1).min().item<double>();
-          j["bf16_packed_cublaslt_max_difference"] = (bl.embedding - bp.embedding).abs().max().item<double>();
-        }
         // The same with add_zero_attn's slots stored (--stored-zero-slot, the layout before): the
         // kernels append them where the stored ones were, so the embeddings are the same bits.
         EmbedOptions stored = po;
@@ -616,8 +603,6 @@ void addModelCommands(CLI::App& app) {
               "the bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
       require("bf16_packed_cosine_min", 0.999, inf,
               "the packed bf16 embeddings' minimum cosine similarity to fp32 is below 0.999 (or NaN)");
-      require("bf16_packed_cublaslt_cosine_min", 0.999, inf,
-              "the packed bf16 embeddings with cuBLASLt's products are below cosine 0.999 to fp32 (or NaN)");
       // The bar for a lower precision: cosine >= 0.999 on the held fixtures.
       require("fp8_feed_forward_fp32_cosine_min", 0.999, inf,
               "the FP8 feed-forward's embeddings (float32 path) are below cosine 0.999 to fp32 (or NaN)");
